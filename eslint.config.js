@@ -1,0 +1,81 @@
+// @ts-check
+import { builtinModules } from 'node:module';
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+const nodeBuiltins = builtinModules.flatMap((name) => [name, `${name}/*`, `node:${name}`]);
+
+// Workflow code runs in Temporal's deterministic sandbox: it may not touch Node built-ins or
+// any library that does I/O, and sees activities only as types.
+const workflowSandboxImports = {
+  paths: nodeBuiltins.map((name) => ({
+    name,
+    message: 'Workflow code is sandboxed: do I/O in an activity.',
+  })),
+  patterns: [
+    {
+      group: [
+        '@temporalio/client',
+        '@temporalio/worker',
+        '@temporalio/activity',
+        '@temporalio/testing',
+        'pg',
+        'kysely',
+        '@electric-sql/*',
+        'fastify',
+        '@fastify/*',
+        'pino',
+        '@google/genai',
+        '@google-cloud/*',
+        '@aws-sdk/*',
+        'jose',
+        '**/activities',
+        '**/activities/*',
+        '**/api/*',
+        '**/db/*',
+        '**/worker/*',
+        '**/config',
+        '**/config.js',
+      ],
+      allowTypeImports: true,
+      message: 'Workflow code is sandboxed: import activities and I/O modules as types only.',
+    },
+  ],
+};
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'dist/', '.local/', '.data/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      globals: globals.node,
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // Fastify plugins are async by contract whether or not they await.
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': ['error', workflowSandboxImports],
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'Workflow code is sandboxed: pass values in the input.' },
+        { name: 'setInterval', message: 'Use sleep() from @temporalio/workflow.' },
+      ],
+    },
+  },
+  {
+    files: ['eslint.config.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

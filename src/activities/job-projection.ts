@@ -1,0 +1,25 @@
+import { log } from '@temporalio/activity';
+import type { Db } from '../db/database.js';
+import type { JobRecord, JobUpdate } from '../jobs/messages.js';
+import { applyJobUpdate, insertJob } from '../jobs/repository.js';
+
+/** Activities that keep the jobs table (the API's read model) in step with the workflows. */
+export function createJobProjectionActivities({ db }: { db: Db }) {
+  return {
+    /** Ensures the job's row exists, in case the API died between starting the workflow and writing it. */
+    async registerJob(job: JobRecord): Promise<void> {
+      await insertJob(db, job, 'pending');
+    },
+
+    async recordJobUpdate(update: JobUpdate): Promise<void> {
+      const applied = await applyJobUpdate(db, update);
+      log.info('job update recorded', {
+        jobId: update.jobId,
+        seq: update.seq,
+        status: update.snapshot.status,
+        progress: update.snapshot.progress,
+        applied,
+      });
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { Client } from '@temporalio/client';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Db } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import { requireBearerToken } from './auth-plugin.js';
+import { registerErrorHandling } from './errors.js';
+import { createJobStarter } from './job-starter.js';
+import { createReadiness } from './readiness.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { probeRoutes } from './routes/probes.js';
+
+export interface AppDependencies {
+  db: Db;
+  temporal: Client;
+  taskQueue: string;
+  jwtSecret: string;
+  logger: Logger;
+  bodyLimitBytes: number;
+  requestTimeoutMs: number;
+}
+
+/** The HTTP API. It starts and reads jobs; it never runs them. */
+export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const app = Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
+    loggerInstance: deps.logger,
+    bodyLimit: deps.bodyLimitBytes,
+    requestTimeout: deps.requestTimeoutMs,
+    connectionTimeout: deps.requestTimeoutMs,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<ZodTypeProvider>();
+
+  // Only JSON (and, per route, multipart) bodies are accepted: anything else is a 415.
+  app.removeContentTypeParser('text/plain');
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandling(app);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'vlogflow API',
+        version: '0.1.0',
+        description:
+          'Durable AI media jobs. Every error body is `{ "error": { "code", "message", "details"? } }`.',
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+
+  await app.register(healthRoutes(createReadiness(deps.temporal, deps.db)));
+
+  const startJob = createJobStarter(deps);
+  await app.register(
+    async (api) => {
+      requireBearerToken(api, deps.jwtSecret);
+      api.addHook('onRoute', (route) => {
+        route.schema = { ...route.schema, security: [{ bearerAuth: [] }] };
+      });
+      await api.register(jobRoutes(deps.db));
+      await api.register(probeRoutes(startJob));
+    },
+    { prefix: '/api' },
+  );
+  return app;
+}

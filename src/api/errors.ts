@@ -1,0 +1,116 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  isResponseSerializationError,
+} from 'fastify-type-provider-zod';
+import { z } from 'zod';
+
+/**
+ * Stable error codes: clients branch on these, so a code never changes meaning once shipped.
+ * Each maps to exactly one HTTP status.
+ */
+export const errorStatuses = {
+  VALIDATION_FAILED: 400,
+  INVALID_JSON: 400,
+  BAD_REQUEST: 400,
+  TOKEN_MISSING: 401,
+  TOKEN_INVALID: 401,
+  TOKEN_EXPIRED: 401,
+  NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  REQUEST_TIMEOUT: 408,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  TOO_MANY_REQUESTS: 429,
+  INTERNAL_ERROR: 500,
+  NOT_READY: 503,
+  TEMPORAL_UNAVAILABLE: 503,
+  DATABASE_UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatuses;
+
+export const errorBodySchema = z
+  .object({
+    error: z.object({
+      code: z.string().describe('Stable machine-readable code'),
+      message: z.string().describe('What went wrong, naming the field where there is one'),
+      details: z.unknown().optional(),
+    }),
+  })
+  .describe('Error');
+
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+/** An error the API answers with as is: its code decides the status. */
+export class ApiError extends Error {
+  readonly statusCode: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.statusCode = errorStatuses[code];
+  }
+}
+
+/** Fastify's own client errors, by their code. */
+const fastifyErrorCodes: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+};
+
+function body(code: ErrorCode, message: string, details?: unknown): ErrorBody {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+/** The one error handler: every error leaves as `{ error: { code, message, details? } }`. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .send(body('ROUTE_NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof ApiError) {
+      return reply.code(error.statusCode).send(body(error.code, error.message, error.details));
+    }
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const issues = error.validation.map((issue) => {
+        const where = [
+          error.validationContext,
+          ...issue.instancePath.split('/').filter(Boolean),
+        ].join('.');
+        return { field: where, message: issue.message };
+      });
+      const message = issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
+      return reply.code(400).send(body('VALIDATION_FAILED', message, { issues }));
+    }
+    if (isResponseSerializationError(error)) {
+      request.log.error(
+        { err: error, issues: error.cause.issues },
+        'response did not match its schema',
+      );
+      return reply.code(500).send(body('INTERNAL_ERROR', 'Internal server error'));
+    }
+    const mapped = fastifyErrorCodes[error.code];
+    if (mapped) return reply.code(errorStatuses[mapped]).send(body(mapped, error.message));
+    if (error instanceof SyntaxError && error.statusCode === 400) {
+      return reply.code(400).send(body('INVALID_JSON', `Body is not valid JSON: ${error.message}`));
+    }
+    if (error.statusCode === 408) {
+      return reply.code(408).send(body('REQUEST_TIMEOUT', 'The request was not received in time'));
+    }
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      return reply.code(error.statusCode).send(body('BAD_REQUEST', error.message));
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send(body('INTERNAL_ERROR', 'Internal server error'));
+  });
+}

@@ -1,0 +1,31 @@
+// The API as its own process (production shape): serves HTTP, starts workflows, runs none.
+import { resolveJwtSecret } from '../auth.js';
+import { loadConfig, requireSharedServices } from '../config.js';
+import { openDatabase } from '../db/database.js';
+import { runEntryPoint, stopOnSignals } from '../lifecycle.js';
+import { createLogger } from '../logger.js';
+import { createTemporalClient } from '../temporal/client.js';
+import { startApiServer } from './server.js';
+
+runEntryPoint(async () => {
+  const config = loadConfig();
+  requireSharedServices(config, 'API');
+  const logger = createLogger(config, 'api');
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
+  const temporal = createTemporalClient(config.TEMPORAL_ADDRESS!, config.TEMPORAL_NAMESPACE);
+  const server = await startApiServer(config, {
+    db,
+    temporal,
+    logger,
+    jwtSecret: await resolveJwtSecret(config),
+  });
+  stopOnSignals(
+    logger,
+    async () => {
+      await server.close();
+      await temporal.connection.close();
+      await db.destroy();
+    },
+    config.WORKER_SHUTDOWN_GRACE_MS + 15_000,
+  );
+});

@@ -1,0 +1,51 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Readiness } from '../readiness.js';
+import { ApiError, errorBodySchema } from '../errors.js';
+
+const checkSchema = z.object({ ok: z.boolean(), error: z.string().optional() });
+
+export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get(
+      '/healthz',
+      {
+        schema: {
+          tags: ['health'],
+          summary: 'The process is up',
+          response: { 200: z.object({ status: z.literal('ok') }) },
+        },
+      },
+      () => ({ status: 'ok' as const }),
+    );
+
+    app.get(
+      '/readyz',
+      {
+        schema: {
+          tags: ['health'],
+          summary: 'Temporal and the database are reachable',
+          response: {
+            200: z.object({
+              status: z.literal('ready'),
+              checks: z.record(z.string(), checkSchema),
+            }),
+            503: errorBodySchema,
+          },
+        },
+      },
+      async () => {
+        const checks = await readiness();
+        const failing = Object.entries(checks)
+          .filter(([, check]) => !check.ok)
+          .map(([name]) => name);
+        if (failing.length > 0) {
+          throw new ApiError('NOT_READY', `Not ready: ${failing.join(' and ')} unreachable`, {
+            checks,
+          });
+        }
+        return { status: 'ready' as const, checks };
+      },
+    );
+  };
+}

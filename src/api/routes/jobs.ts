@@ -1,0 +1,92 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Db } from '../../db/database.js';
+import { findOwnedJob, listOwnedJobs, type JobCursor } from '../../jobs/repository.js';
+import { ApiError, errorBodySchema } from '../errors.js';
+import { jobViewSchema, toJobView } from '../job-view.js';
+
+const cursorSchema = z.object({ createdAt: z.iso.datetime(), id: z.string().min(1) });
+
+function encodeCursor(cursor: JobCursor): string {
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+function decodeCursor(value: string): JobCursor {
+  try {
+    return cursorSchema.parse(JSON.parse(Buffer.from(value, 'base64url').toString('utf8')));
+  } catch {
+    throw new ApiError('VALIDATION_FAILED', 'querystring.cursor: not a cursor this API returned', {
+      issues: [{ field: 'querystring.cursor', message: 'not a cursor this API returned' }],
+    });
+  }
+}
+
+const listQuerySchema = z.strictObject({
+  kind: z.string().max(64).optional(),
+  type: z.string().max(64).optional(),
+  status: z.string().max(64).optional(),
+  createdFrom: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe('Inclusive lower bound on createdAt'),
+  createdTo: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe('Exclusive upper bound on createdAt'),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(512).optional().describe('nextCursor of the previous page'),
+});
+
+const errors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema };
+
+/** Reading jobs of every kind, always scoped to the caller. */
+export function jobRoutes(db: Db): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get(
+      '/jobs/:id',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: "A job's status, progress and result",
+          params: z.object({ id: z.string().min(1).max(128) }),
+          response: { 200: jobViewSchema, ...errors },
+        },
+      },
+      async (request) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await findOwnedJob(db, request.userId, request.params.id);
+        if (!row) throw new ApiError('NOT_FOUND', `No job with id ${request.params.id}`);
+        return toJobView(row);
+      },
+    );
+
+    app.get(
+      '/jobs',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: "The caller's jobs, newest first",
+          querystring: listQuerySchema,
+          response: {
+            200: z.object({ jobs: z.array(jobViewSchema), nextCursor: z.string().nullable() }),
+            ...errors,
+          },
+        },
+      },
+      async (request) => {
+        const { cursor, createdFrom, createdTo, ...filters } = request.query;
+        const page = await listOwnedJobs(db, {
+          ...filters,
+          ownerId: request.userId,
+          createdFrom: createdFrom ? new Date(createdFrom) : undefined,
+          createdTo: createdTo ? new Date(createdTo) : undefined,
+          after: cursor ? decodeCursor(cursor) : undefined,
+        });
+        return {
+          jobs: page.jobs.map(toJobView),
+          nextCursor: page.next ? encodeCursor(page.next) : null,
+        };
+      },
+    );
+  };
+}

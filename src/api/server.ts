@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import { buildApp, type AppDependencies } from './app.js';
+
+export interface ApiServer {
+  app: FastifyInstance;
+  url: string;
+  /** Stops accepting connections and waits for in-flight requests to finish. */
+  close(): Promise<void>;
+}
+
+export async function startApiServer(
+  config: Config,
+  deps: Pick<AppDependencies, 'db' | 'temporal' | 'logger' | 'jwtSecret'>,
+): Promise<ApiServer> {
+  const app = await buildApp({
+    ...deps,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    bodyLimitBytes: config.API_BODY_LIMIT_BYTES,
+    requestTimeoutMs: config.API_REQUEST_TIMEOUT_MS,
+  });
+  await app.listen({ host: config.API_HOST, port: config.API_PORT });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.API_PORT;
+  return { app, url: `http://${config.API_HOST}:${port}`, close: () => app.close() };
+}

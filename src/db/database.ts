@@ -1,0 +1,54 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import pg from 'pg';
+import { migrateToLatest } from './migrate.js';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+
+export interface DatabaseOptions {
+  /** PostgreSQL connection string; without it an embedded PGlite database is used. */
+  databaseUrl?: string | undefined;
+  /** Folder that holds the embedded database when no URL is given. */
+  dataDir: string;
+  /** Pool size for PostgreSQL. */
+  maxConnections?: number;
+}
+
+/**
+ * Opens the database and applies pending migrations. The same migrations serve PostgreSQL and
+ * the embedded PGlite default.
+ */
+export async function openDatabase(options: DatabaseOptions): Promise<Db> {
+  const db = new Kysely<Database>({ dialect: await createDialect(options) });
+  try {
+    await migrateToLatest(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return db;
+}
+
+async function createDialect(options: DatabaseOptions) {
+  if (options.databaseUrl) {
+    return new PostgresDialect({
+      pool: new pg.Pool({
+        connectionString: options.databaseUrl,
+        max: options.maxConnections ?? 10,
+        connectionTimeoutMillis: 5_000,
+      }),
+    });
+  }
+  const folder = path.join(options.dataDir, 'pglite');
+  await mkdir(folder, { recursive: true });
+  return new PGliteDialect(await PGlite.create(folder));
+}
+
+/** Cheap round trip used by readiness checks. */
+export async function pingDatabase(db: Db): Promise<void> {
+  await sql`select 1`.execute(db);
+}

@@ -1,0 +1,19 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Database } from './schema.js';
+import * as createJobs from './migrations/0001_create_jobs.js';
+
+/** Migrations are imported statically so the same list runs from source, from dist and in tests. */
+const migrations: Record<string, Migration> = {
+  '0001_create_jobs': createJobs,
+};
+
+const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
+
+/** Applies every pending migration; safe to call from several processes at once. */
+export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    throw new Error('Database migration failed', { cause: error });
+  }
+  return (results ?? []).map((result) => result.migrationName);
+}

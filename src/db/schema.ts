@@ -1,0 +1,36 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T = unknown> = ColumnType<T, string, string>;
+
+/** One row per job of any kind: the read model the API serves, projected by the workflows. */
+export interface JobTable {
+  id: string;
+  kind: string;
+  type: string;
+  owner_id: string;
+  status: string;
+  progress: Generated<number>;
+  phase: string | null;
+  input: Json;
+  result: Json | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempt: Generated<number>;
+  workflow_id: string;
+  run_id: string | null;
+  idempotency_key: string | null;
+  /** Sequence number of the last status update applied; older updates are ignored. */
+  projection_seq: Generated<number>;
+  created_at: Timestamp;
+  started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  completed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  jobs: JobTable;
+}
+
+export type JobRow = Selectable<JobTable>;
+export type NewJobRow = Insertable<JobTable>;

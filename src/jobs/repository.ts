@@ -1,0 +1,119 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { JobRow } from '../db/schema.js';
+import type { JobRecord, JobUpdate } from './messages.js';
+
+/**
+ * Writes a newly accepted job. Both the API (right after starting the workflow) and the
+ * workflow's first activity call this, so the row exists whichever of them runs first or
+ * survives a crash; the second write changes nothing.
+ */
+export async function insertJob(db: Db, job: JobRecord, initialStatus: string): Promise<void> {
+  await db
+    .insertInto('jobs')
+    .values({
+      id: job.id,
+      kind: job.kind,
+      type: job.type,
+      owner_id: job.ownerId,
+      status: initialStatus,
+      input: JSON.stringify(job.input),
+      idempotency_key: job.idempotencyKey,
+      workflow_id: job.id,
+      created_at: job.createdAt,
+      updated_at: job.createdAt,
+    })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+/**
+ * Applies a workflow's snapshot if it is newer than the stored one, so a late activity retry
+ * never moves a job backwards. Returns whether the row changed.
+ */
+export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<boolean> {
+  const { snapshot } = update;
+  const result = await db
+    .updateTable('jobs')
+    .set({
+      status: snapshot.status,
+      progress: snapshot.progress,
+      phase: snapshot.phase,
+      attempt: snapshot.attempt,
+      run_id: snapshot.runId,
+      started_at: snapshot.startedAt,
+      completed_at: snapshot.completedAt,
+      result: snapshot.result === undefined ? null : JSON.stringify(snapshot.result),
+      error_code: snapshot.error?.code ?? null,
+      error_message: snapshot.error?.message ?? null,
+      projection_seq: update.seq,
+      updated_at: sql<Date>`now()`,
+    })
+    .where('id', '=', update.jobId)
+    .where('projection_seq', '<', update.seq)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** A job as its owner may see it; another owner's job is indistinguishable from no job. */
+export async function findOwnedJob(
+  db: Db,
+  ownerId: string,
+  jobId: string,
+): Promise<JobRow | undefined> {
+  return db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('id', '=', jobId)
+    .where('owner_id', '=', ownerId)
+    .executeTakeFirst();
+}
+
+/** Position after which the next page starts: the last row of the previous page. */
+export interface JobCursor {
+  createdAt: string;
+  id: string;
+}
+
+export interface JobListQuery {
+  ownerId: string;
+  kind?: string | undefined;
+  type?: string | undefined;
+  status?: string | undefined;
+  createdFrom?: Date | undefined;
+  createdTo?: Date | undefined;
+  after?: JobCursor | undefined;
+  limit: number;
+}
+
+/**
+ * An owner's jobs, newest first, by keyset on (created_at, id): a page never skips or repeats
+ * rows while new jobs arrive, and every page costs the same whatever its depth.
+ */
+export async function listOwnedJobs(
+  db: Db,
+  query: JobListQuery,
+): Promise<{ jobs: JobRow[]; next: JobCursor | null }> {
+  let select = db.selectFrom('jobs').selectAll().where('owner_id', '=', query.ownerId);
+  if (query.kind) select = select.where('kind', '=', query.kind);
+  if (query.type) select = select.where('type', '=', query.type);
+  if (query.status) select = select.where('status', '=', query.status);
+  if (query.createdFrom) select = select.where('created_at', '>=', query.createdFrom);
+  if (query.createdTo) select = select.where('created_at', '<', query.createdTo);
+  if (query.after) {
+    const { createdAt, id } = query.after;
+    select = select.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id})`);
+  }
+  const rows = await select
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(query.limit + 1)
+    .execute();
+  const jobs = rows.slice(0, query.limit);
+  const last = jobs.at(-1);
+  const next =
+    rows.length > query.limit && last
+      ? { createdAt: last.created_at.toISOString(), id: last.id }
+      : null;
+  return { jobs, next };
+}

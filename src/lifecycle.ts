@@ -1,0 +1,50 @@
+import { ConfigError } from './config.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Runs `stop` once on SIGINT or SIGTERM, then exits. Repeated signals are expected (npm and a
+ * terminal both deliver Ctrl-C), so they do not cut the shutdown short; `forceAfterMs` does.
+ */
+export function stopOnSignals(
+  logger: Logger,
+  stop: () => Promise<void>,
+  forceAfterMs: number,
+): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.info({ signal }, 'already shutting down');
+      return;
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ forceAfterMs }, 'shutdown took too long: exiting');
+      process.exit(1);
+    }, forceAfterMs).unref();
+    stop().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+/** Runs an entry point; a configuration error is printed plainly, without a stack. */
+export function runEntryPoint(main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+    } else {
+      console.error(error);
+    }
+    process.exit(1);
+  });
+}

@@ -1,0 +1,90 @@
+// `npm start`: the whole service in one process on embedded defaults — a Temporal dev server
+// (child process) unless TEMPORAL_ADDRESS is set, the embedded database unless DATABASE_URL is
+// set, the worker and the API.
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { installTemporalBinaries, startDevServer, type DevServer } from '../temporal/dev-server.js';
+import { prepareNamespace } from '../temporal/namespace.js';
+import { startApiServer } from './api/server.js';
+import { mintToken, resolveJwtSecret } from './auth.js';
+import { loadConfig } from './config.js';
+import { openDatabase } from './db/database.js';
+import { runEntryPoint, stopOnSignals } from './lifecycle.js';
+import { createLogger } from './logger.js';
+import { createTemporalClient } from './temporal/client.js';
+import { startWorker } from './worker/worker.js';
+
+runEntryPoint(async () => {
+  const config = loadConfig();
+  const logger = createLogger(config, 'all-in-one');
+
+  let devServer: DevServer | undefined;
+  let address = config.TEMPORAL_ADDRESS;
+  if (!address) {
+    const { cli } = await installTemporalBinaries();
+    devServer = await startDevServer({
+      cliPath: cli,
+      namespace: config.TEMPORAL_NAMESPACE,
+      port: config.TEMPORAL_DEV_PORT,
+      uiPort: config.TEMPORAL_DEV_UI_PORT,
+      dbFilename: path.join(config.dataDir, 'temporal.sqlite'),
+      logFile: path.join(config.dataDir, 'temporal-dev-server.log'),
+    });
+    address = devServer.address;
+    logger.info({ address, pid: devServer.child.pid }, 'Temporal dev server started');
+  }
+  const setupConnection = await Connection.connect({ address });
+  try {
+    await prepareNamespace(setupConnection, config.TEMPORAL_NAMESPACE);
+  } finally {
+    await setupConnection.close();
+  }
+
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
+  const worker = await startWorker(
+    {
+      address,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
+    },
+    { db },
+    logger,
+  );
+  const temporal = createTemporalClient(address, config.TEMPORAL_NAMESPACE);
+  const jwtSecret = await resolveJwtSecret(config);
+  const api = await startApiServer(config, { db, temporal, logger, jwtSecret });
+
+  stopOnSignals(
+    logger,
+    async () => {
+      // Outside in: stop taking requests, let running activities report back, then close the
+      // stores they report to.
+      await api.close();
+      await worker.stop();
+      await temporal.connection.close();
+      await db.destroy();
+      await devServer?.stop();
+    },
+    config.WORKER_SHUTDOWN_GRACE_MS + 15_000,
+  );
+
+  const uiUrl = config.TEMPORAL_UI_URL ?? devServer?.uiUrl;
+  const token = await mintToken(jwtSecret, 'local-dev');
+  console.log(
+    [
+      '',
+      `vlogflow is running`,
+      `  API:          ${api.url}   (docs: ${api.url}/docs)`,
+      `  Temporal UI:  ${uiUrl ? `${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows` : 'not known: set TEMPORAL_UI_URL'}`,
+      `  Data:         ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : path.join(config.dataDir, 'pglite')}`,
+      '',
+      `A token for user "local-dev" (12 h); mint one for any user with \`npm run token -- <user id>\`:`,
+      `  export TOKEN=${token}`,
+      `  curl -s -X POST ${api.url}/api/probes -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"steps":3}'`,
+      '',
+      'Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+});

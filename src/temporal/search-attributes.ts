@@ -1,0 +1,12 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/**
+ * Custom search attributes every job workflow keeps current, so operators can find a user's
+ * stuck or failed jobs in the Web UI, e.g. `UserId = "alice" AND JobStatus = "failed"`.
+ */
+export const JobKindKey = defineSearchAttributeKey('JobKind', SearchAttributeType.KEYWORD);
+export const JobStatusKey = defineSearchAttributeKey('JobStatus', SearchAttributeType.KEYWORD);
+export const UserIdKey = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
+export const JobAttemptKey = defineSearchAttributeKey('JobAttempt', SearchAttributeType.INT);
+
+export const jobSearchAttributes = [JobKindKey, JobStatusKey, UserIdKey, JobAttemptKey];

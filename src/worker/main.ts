@@ -1,0 +1,32 @@
+// The worker as its own process (production shape): runs workflows and activities, serves no HTTP.
+import { loadConfig, requireSharedServices } from '../config.js';
+import { openDatabase } from '../db/database.js';
+import { runEntryPoint, stopOnSignals } from '../lifecycle.js';
+import { createLogger } from '../logger.js';
+import { startWorker } from './worker.js';
+
+runEntryPoint(async () => {
+  const config = loadConfig();
+  requireSharedServices(config, 'worker');
+  const logger = createLogger(config, 'worker');
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
+  const worker = await startWorker(
+    {
+      address: config.TEMPORAL_ADDRESS!,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
+    },
+    { db },
+    logger,
+  );
+  stopOnSignals(
+    logger,
+    async () => {
+      await worker.stop();
+      await db.destroy();
+    },
+    config.WORKER_SHUTDOWN_GRACE_MS + 15_000,
+  );
+  await worker.finished;
+});

@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDependencies } from '../activities/index.js';
+import type { Logger } from '../logger.js';
+import { installWorkerRuntime } from './runtime.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const runningFromSource = import.meta.url.endsWith('.ts');
+
+/** Where the prebuilt workflow bundle lives, relative to the compiled worker (`npm run build`). */
+export const workflowBundlePath = path.resolve(here, '../../workflow-bundle.js');
+
+/**
+ * From source (dev, tests) the worker bundles `src/workflows` itself; compiled (production)
+ * it loads the bundle `npm run build` made, so a worker starts in milliseconds.
+ */
+function workflowSource(): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
+  if (runningFromSource) return { workflowsPath: path.resolve(here, '../workflows/index.ts') };
+  if (!existsSync(workflowBundlePath)) {
+    throw new Error(`No workflow bundle at ${workflowBundlePath}: run \`npm run build\` first`);
+  }
+  return { workflowBundle: { codePath: workflowBundlePath } };
+}
+
+export interface WorkerSettings {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  /** Time running activities get to finish or heartbeat their cancellation on shutdown. */
+  shutdownGraceMs: number;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  /** Settles when the worker has stopped. */
+  finished: Promise<void>;
+  /** Stops polling, lets running activities wrap up within the grace time, and waits. */
+  stop(): Promise<void>;
+}
+
+export async function startWorker(
+  settings: WorkerSettings,
+  deps: ActivityDependencies,
+  logger: Logger,
+): Promise<RunningWorker> {
+  installWorkerRuntime(logger);
+  const connection = await NativeConnection.connect({ address: settings.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: settings.namespace,
+    taskQueue: settings.taskQueue,
+    activities: createActivities(deps),
+    ...workflowSource(),
+    shutdownGraceTime: settings.shutdownGraceMs,
+  });
+  const finished = worker.run().finally(() => connection.close());
+  logger.info({ taskQueue: settings.taskQueue, namespace: settings.namespace }, 'worker started');
+  return {
+    worker,
+    finished,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await finished;
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { probeJob } from './probe.js';
