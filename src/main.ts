@@ -11,7 +11,7 @@ import { loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { runEntryPoint, stopOnSignals } from './lifecycle.js';
 import { createLogger } from './logger.js';
-import { createTemporalClient } from './temporal/client.js';
+import { createTemporalAccess } from './temporal/client.js';
 import { startWorker } from './worker/worker.js';
 
 runEntryPoint(async () => {
@@ -51,7 +51,7 @@ runEntryPoint(async () => {
     { db },
     logger,
   );
-  const temporal = createTemporalClient(address, config.TEMPORAL_NAMESPACE);
+  const temporal = createTemporalAccess(address, config.TEMPORAL_NAMESPACE);
   const jwtSecret = await resolveJwtSecret(config);
   const api = await startApiServer(config, { db, temporal, logger, jwtSecret });
 
@@ -62,7 +62,7 @@ runEntryPoint(async () => {
       // stores they report to.
       await api.close();
       await worker.stop();
-      await temporal.connection.close();
+      await temporal.close();
       await db.destroy();
       await devServer?.stop();
     },

@@ -4,6 +4,7 @@
  * instead and runs `npm run temporal:setup` against it once.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -11,7 +12,16 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The folder with package.json, whether this file runs from source or from dist/. */
+function findProjectRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) || !existsSync(path.join(dir, 'temporal'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('cannot find the project root above temporal/dev-server');
+    dir = parent;
+  }
+  return dir;
+}
 
 /**
  * Dynamic config for the dev server: workflow Updates on (retries use them), and search
@@ -30,13 +40,8 @@ export interface TemporalBinaries {
 
 /** Installs the pinned binaries if needed (see temporal/install.sh) and returns their absolute paths. */
 export async function installTemporalBinaries(): Promise<TemporalBinaries> {
-  const { stdout } = await promisify(execFile)(
-    'bash',
-    [path.join(projectRoot, 'temporal/install.sh')],
-    {
-      env: process.env,
-    },
-  );
+  const script = path.join(findProjectRoot(), 'temporal/install.sh');
+  const { stdout } = await promisify(execFile)('bash', [script]);
   const paths = Object.fromEntries(
     stdout
       .trim()

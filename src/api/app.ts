@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import {
   jsonSchemaTransform,
@@ -12,6 +11,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
+import type { TemporalAccess } from '../temporal/client.js';
 import { requireBearerToken } from './auth-plugin.js';
 import { registerErrorHandling } from './errors.js';
 import { createJobStarter } from './job-starter.js';
@@ -22,7 +22,7 @@ import { probeRoutes } from './routes/probes.js';
 
 export interface AppDependencies {
   db: Db;
-  temporal: Client;
+  temporal: TemporalAccess;
   taskQueue: string;
   jwtSecret: string;
   logger: Logger;
@@ -68,7 +68,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   await app.register(healthRoutes(createReadiness(deps.temporal, deps.db)));
 
-  const startJob = createJobStarter(deps);
+  const startJob = createJobStarter({ ...deps, temporal: deps.temporal.client });
   await app.register(
     async (api) => {
       requireBearerToken(api, deps.jwtSecret);

@@ -4,7 +4,7 @@ import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { runEntryPoint, stopOnSignals } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
-import { createTemporalClient } from '../temporal/client.js';
+import { createTemporalAccess } from '../temporal/client.js';
 import { startApiServer } from './server.js';
 
 runEntryPoint(async () => {
@@ -12,7 +12,7 @@ runEntryPoint(async () => {
   requireSharedServices(config, 'API');
   const logger = createLogger(config, 'api');
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
-  const temporal = createTemporalClient(config.TEMPORAL_ADDRESS!, config.TEMPORAL_NAMESPACE);
+  const temporal = createTemporalAccess(config.TEMPORAL_ADDRESS!, config.TEMPORAL_NAMESPACE);
   const server = await startApiServer(config, {
     db,
     temporal,
@@ -23,7 +23,7 @@ runEntryPoint(async () => {
     logger,
     async () => {
       await server.close();
-      await temporal.connection.close();
+      await temporal.close();
       await db.destroy();
     },
     config.WORKER_SHUTDOWN_GRACE_MS + 15_000,

@@ -3,7 +3,8 @@ import { sql, type Kysely } from 'kysely';
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('jobs')
-    .addColumn('id', 'text', (col) => col.primaryKey())
+    // Ids are opaque ASCII: byte order ("C") makes keyset pagination independent of the locale.
+    .addColumn('id', sql`text collate "C"`, (col) => col.primaryKey())
     .addColumn('kind', 'text', (col) => col.notNull())
     .addColumn('type', 'text', (col) => col.notNull())
     .addColumn('owner_id', 'text', (col) => col.notNull())

@@ -1,0 +1,41 @@
+// `npm run temporal:dev`: a dev server in the foreground, for running the API and the worker as
+// separate processes. `npm run temporal:setup`: prepare the namespace on TEMPORAL_ADDRESS.
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { loadConfig } from '../src/config.js';
+import { runEntryPoint } from '../src/lifecycle.js';
+import { installTemporalBinaries, startDevServer } from './dev-server.js';
+import { prepareNamespace } from './namespace.js';
+
+const command = process.argv[2];
+
+runEntryPoint(async () => {
+  const config = loadConfig();
+  if (command === 'dev') {
+    const { cli } = await installTemporalBinaries();
+    const server = await startDevServer({
+      cliPath: cli,
+      namespace: config.TEMPORAL_NAMESPACE,
+      port: config.TEMPORAL_DEV_PORT,
+      uiPort: config.TEMPORAL_DEV_UI_PORT,
+      dbFilename: path.join(config.dataDir, 'temporal.sqlite'),
+      logFile: path.join(config.dataDir, 'temporal-dev-server.log'),
+    });
+    const connection = await Connection.connect({ address: server.address });
+    await prepareNamespace(connection, config.TEMPORAL_NAMESPACE);
+    await connection.close();
+    console.log(`Temporal dev server: TEMPORAL_ADDRESS=${server.address}, Web UI ${server.uiUrl}`);
+    const stop = () => void server.stop().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  } else if (command === 'setup') {
+    if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS: required for temporal:setup');
+    const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    const outcome = await prepareNamespace(connection, config.TEMPORAL_NAMESPACE);
+    await connection.close();
+    console.log(JSON.stringify({ namespace: config.TEMPORAL_NAMESPACE, ...outcome }));
+  } else {
+    console.error('usage: tsx temporal/cli.ts dev|setup');
+    process.exit(2);
+  }
+});

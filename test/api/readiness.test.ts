@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Db } from '../../src/db/database.js';
+import { createTemporalAccess } from '../../src/temporal/client.js';
+import { startDevServer } from '../../temporal/dev-server.js';
+import { createTestApi } from '../support/api.js';
+import { createTestDatabase } from '../support/database.js';
+import { testEnv } from '../support/env.js';
+import { freePort } from '../support/ports.js';
+import { testTemporal } from '../support/temporal.js';
+
+interface Readiness {
+  status?: string;
+  checks?: Record<string, { ok: boolean; error?: string }>;
+  error?: {
+    code: string;
+    message: string;
+    details: { checks: Record<string, { ok: boolean; error?: string }> };
+  };
+}
+
+describe('/readyz', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('is 200 while Temporal and the database answer, and 503 naming Temporal once its server stops', async () => {
+    // A server of its own, so stopping it does not disturb the other test files.
+    const server = await startDevServer({
+      cliPath: testEnv.temporalCliPath,
+      namespace: 'readiness',
+      port: await freePort(),
+      uiPort: null,
+      dbFilename: null,
+      logFile: path.resolve('.local/test-logs/readiness-dev-server.log'),
+    });
+    cleanups.push(() => server.stop());
+    const temporal = createTemporalAccess(server.address, 'readiness');
+    cleanups.push(() => temporal.close());
+    const test = await createTestDatabase();
+    cleanups.push(() => test.drop());
+    const api = await createTestApi({ db: test.db, temporal, taskQueue: 'unused' });
+    cleanups.push(() => api.app.close());
+
+    const ready = await api.app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(ready.statusCode, 200, ready.body);
+    assert.deepEqual(ready.json(), {
+      status: 'ready',
+      checks: { temporal: { ok: true }, database: { ok: true } },
+    });
+
+    await server.stop();
+    const down = await api.app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(down.statusCode, 503);
+    const body = down.json<Readiness>();
+    assert.equal(body.error?.code, 'NOT_READY');
+    assert.match(body.error?.message ?? '', /temporal/);
+    assert.equal(body.error?.details.checks['temporal']?.ok, false);
+    assert.equal(body.error?.details.checks['database']?.ok, true);
+    // Liveness is about the process only.
+    assert.equal((await api.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  });
+
+  it('is 503 naming the database when it cannot be reached', async () => {
+    const unreachable: Db = new Kysely({
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({
+          connectionString: `postgres://nobody@127.0.0.1:${await freePort()}/none`,
+          connectionTimeoutMillis: 1_000,
+        }),
+      }),
+    });
+    cleanups.push(() => unreachable.destroy());
+    const temporal = testTemporal();
+    cleanups.push(() => temporal.close());
+    const api = await createTestApi({ db: unreachable, temporal, taskQueue: 'unused' });
+    cleanups.push(() => api.app.close());
+
+    const response = await api.app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(response.statusCode, 503);
+    const body = response.json<Readiness>();
+    assert.match(body.error?.message ?? '', /database/);
+    assert.equal(body.error?.details.checks['database']?.ok, false);
+    assert.equal(body.error?.details.checks['temporal']?.ok, true);
+  });
+});

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { insertJob } from '../../src/jobs/repository.js';
+import { createTestApi, type TestApi } from '../support/api.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { jobRecord } from '../support/jobs.js';
+import { testTemporal } from '../support/temporal.js';
+
+interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    details?: { issues?: { field: string; message: string }[] };
+  };
+}
+
+// Nothing here reaches a worker: every request below must be rejected before a job exists.
+describe('request handling', () => {
+  let test: TestDatabase;
+  let api: TestApi;
+  let auth: string;
+  const temporal = testTemporal();
+  const client = temporal.client;
+  const user = `rejected-${Date.now()}`;
+  before(async () => {
+    test = await createTestDatabase();
+    api = await createTestApi({ db: test.db, temporal, taskQueue: 'no-worker-polls-this' });
+    auth = await api.authFor(user);
+  });
+  after(async () => {
+    await api.app.close();
+    await temporal.close();
+    await test.drop();
+  });
+
+  async function rejectedProbe(payload: string, contentType = 'application/json') {
+    const response = await api.app.inject({
+      method: 'POST',
+      url: '/api/probes',
+      headers: { authorization: auth, 'content-type': contentType },
+      payload,
+    });
+    return { status: response.statusCode, body: response.json<ErrorBody>() };
+  }
+
+  it('names the field of each validation error and rejects unknown properties', async () => {
+    const { status, body } = await rejectedProbe(
+      JSON.stringify({ steps: 0, stepDelayMs: 'soon', colour: 'red' }),
+    );
+    assert.equal(status, 400);
+    assert.equal(body.error.code, 'VALIDATION_FAILED');
+    const fields = body.error.details?.issues?.map((issue) => issue.field).sort();
+    assert.deepEqual(fields, ['body', 'body.stepDelayMs', 'body.steps']);
+    assert.match(body.error.message, /body\.steps: /);
+    assert.match(body.error.message, /Unrecognized key: "colour"/);
+  });
+
+  it('answers INVALID_JSON for a malformed body', async () => {
+    const { status, body } = await rejectedProbe('{"steps": ');
+    assert.equal(status, 400);
+    assert.equal(body.error.code, 'INVALID_JSON');
+  });
+
+  it('answers 415 for a body that is not JSON', async () => {
+    const { status, body } = await rejectedProbe('steps=3', 'text/plain');
+    assert.equal(status, 415);
+    assert.equal(body.error.code, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('answers 413 for a body over the limit', async () => {
+    const { status, body } = await rejectedProbe(
+      JSON.stringify({ steps: 1, padding: 'x'.repeat(70 * 1024) }),
+    );
+    assert.equal(status, 413);
+    assert.equal(body.error.code, 'PAYLOAD_TOO_LARGE');
+  });
+
+  it('leaves no job row and no workflow behind for rejected requests', async () => {
+    const rows = await test.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('owner_id', '=', user)
+      .execute();
+    assert.deepEqual(rows, []);
+    const workflows = await client.workflow.count(`UserId = "${user}"`);
+    assert.equal(workflows.count, 0);
+  });
+
+  it("answers an unknown job and another user's job with the same 404", async () => {
+    const job = jobRecord({ ownerId: 'someone-else' });
+    await insertJob(test.db, job, 'pending');
+    const theirs = await api.app.inject({
+      method: 'GET',
+      url: `/api/jobs/${job.id}`,
+      headers: { authorization: auth },
+    });
+    const unknown = await api.app.inject({
+      method: 'GET',
+      url: '/api/jobs/probe-unknown',
+      headers: { authorization: auth },
+    });
+    assert.equal(theirs.statusCode, 404);
+    assert.equal(unknown.statusCode, 404);
+    const strip = (body: ErrorBody) => ({
+      ...body.error,
+      message: body.error.message.replace(/\S+$/, '<id>'),
+    });
+    assert.deepEqual(strip(theirs.json<ErrorBody>()), strip(unknown.json<ErrorBody>()));
+    assert.equal(theirs.json<ErrorBody>().error.code, 'NOT_FOUND');
+  });
+
+  it('rejects a cursor it did not issue and a page size out of range, naming the parameter', async () => {
+    const badCursor = await api.app.inject({
+      method: 'GET',
+      url: '/api/jobs?cursor=nonsense',
+      headers: { authorization: auth },
+    });
+    assert.equal(badCursor.statusCode, 400);
+    assert.match(badCursor.json<ErrorBody>().error.message, /querystring\.cursor/);
+    const badLimit = await api.app.inject({
+      method: 'GET',
+      url: '/api/jobs?limit=1000',
+      headers: { authorization: auth },
+    });
+    assert.equal(badLimit.statusCode, 400);
+    assert.match(badLimit.json<ErrorBody>().error.message, /querystring\.limit/);
+  });
+
+  it('answers unknown routes with the error envelope', async () => {
+    const response = await api.app.inject({
+      method: 'GET',
+      url: '/api/nothing-here',
+      headers: { authorization: auth },
+    });
+    assert.equal(response.statusCode, 404);
+    assert.equal(response.json<ErrorBody>().error.code, 'ROUTE_NOT_FOUND');
+  });
+
+  it('describes every route, its errors and its security in the OpenAPI document', async () => {
+    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+      openapi: string;
+      paths: Record<
+        string,
+        Record<string, { security?: unknown[]; responses: Record<string, unknown> }>
+      >;
+    }>();
+    assert.match(doc.openapi, /^3\./);
+    assert.deepEqual(Object.keys(doc.paths).sort(), [
+      '/api/jobs',
+      '/api/jobs/{id}',
+      '/api/probes',
+      '/healthz',
+      '/readyz',
+    ]);
+    const post = doc.paths['/api/probes']?.['post'];
+    assert.deepEqual(post?.security, [{ bearerAuth: [] }]);
+    assert.ok(post?.responses['202'] && post.responses['400'] && post.responses['401']);
+    assert.equal(doc.paths['/healthz']?.['get']?.security, undefined);
+  });
+});

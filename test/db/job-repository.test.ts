@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { JobSnapshot } from '../../src/jobs/messages.js';
+import {
+  applyJobUpdate,
+  findOwnedJob,
+  insertJob,
+  listOwnedJobs,
+  type JobCursor,
+} from '../../src/jobs/repository.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { jobRecord } from '../support/jobs.js';
+
+const snapshot = (change: Partial<JobSnapshot>): JobSnapshot => ({
+  status: 'running',
+  progress: 0,
+  phase: null,
+  attempt: 1,
+  runId: 'run-1',
+  startedAt: null,
+  completedAt: null,
+  result: null,
+  error: null,
+  ...change,
+});
+
+describe('job repository', () => {
+  let test: TestDatabase;
+  before(async () => {
+    test = await createTestDatabase();
+  });
+  after(() => test.drop());
+
+  it('inserts a job once, whoever writes it first', async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    await insertJob(test.db, { ...job, input: { other: true } }, 'pending');
+    const row = await findOwnedJob(test.db, 'alice', job.id);
+    assert.deepEqual(row?.input, job.input);
+    assert.equal(row?.created_at.toISOString(), job.createdAt);
+  });
+
+  it('hides a job from every user but its owner', async () => {
+    const job = jobRecord({ ownerId: 'alice' });
+    await insertJob(test.db, job, 'pending');
+    assert.equal(await findOwnedJob(test.db, 'bob', job.id), undefined);
+    assert.ok(await findOwnedJob(test.db, 'alice', job.id));
+  });
+
+  it('applies updates in sequence order and ignores late ones', async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    assert.equal(
+      await applyJobUpdate(test.db, {
+        jobId: job.id,
+        seq: 2,
+        snapshot: snapshot({ progress: 50 }),
+      }),
+      true,
+    );
+    // A retried activity delivering an older update must not move the job backwards.
+    assert.equal(
+      await applyJobUpdate(test.db, {
+        jobId: job.id,
+        seq: 1,
+        snapshot: snapshot({ progress: 10 }),
+      }),
+      false,
+    );
+    assert.equal(
+      await applyJobUpdate(test.db, {
+        jobId: job.id,
+        seq: 2,
+        snapshot: snapshot({ progress: 50 }),
+      }),
+      false,
+    );
+    const done = snapshot({
+      status: 'completed',
+      progress: 100,
+      completedAt: '2026-01-01T00:00:05.000Z',
+      result: { ok: true },
+    });
+    assert.equal(await applyJobUpdate(test.db, { jobId: job.id, seq: 3, snapshot: done }), true);
+    const row = await findOwnedJob(test.db, 'alice', job.id);
+    assert.equal(row?.status, 'completed');
+    assert.equal(row?.progress, 100);
+    assert.equal(row?.projection_seq, 3);
+    assert.deepEqual(row?.result, { ok: true });
+    assert.equal(row?.completed_at?.toISOString(), '2026-01-01T00:00:05.000Z');
+  });
+
+  it('records a failure with its code and message', async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    await applyJobUpdate(test.db, {
+      jobId: job.id,
+      seq: 1,
+      snapshot: snapshot({ status: 'failed', error: { code: 'PROVIDER_REJECTED', message: 'no' } }),
+    });
+    const row = await findOwnedJob(test.db, 'alice', job.id);
+    assert.equal(row?.error_code, 'PROVIDER_REJECTED');
+    assert.equal(row?.error_message, 'no');
+  });
+
+  it('pages newest first without skipping or repeating rows while new jobs arrive', async () => {
+    const owner = 'pager';
+    const base = Date.parse('2026-03-01T00:00:00.000Z');
+    const ids: string[] = [];
+    // Pairs share a timestamp so the id tie-breaker is exercised.
+    for (let i = 0; i < 25; i += 1) {
+      const job = jobRecord({
+        ownerId: owner,
+        createdAt: new Date(base + Math.floor(i / 2) * 1000).toISOString(),
+      });
+      ids.push(job.id);
+      await insertJob(test.db, job, i % 3 === 0 ? 'failed' : 'completed');
+    }
+    const seen: string[] = [];
+    let after: JobCursor | undefined;
+    let page = 0;
+    for (;;) {
+      const result = await listOwnedJobs(test.db, { ownerId: owner, limit: 4, after });
+      seen.push(...result.jobs.map((row) => row.id));
+      // Newer jobs land at the top of the listing; the pages already handed out are unaffected.
+      await insertJob(
+        test.db,
+        jobRecord({
+          ownerId: owner,
+          createdAt: new Date(base + 3_600_000 + page * 1000).toISOString(),
+        }),
+        'pending',
+      );
+      page += 1;
+      if (!result.next) break;
+      after = result.next;
+    }
+    const originals = seen.filter((id) => ids.includes(id));
+    assert.equal(new Set(seen).size, seen.length, 'a row was repeated');
+    assert.equal(originals.length, 25, 'a row was skipped');
+    const expectedOrder = ids
+      .map((id, i) => ({ id, t: Math.floor(i / 2) }))
+      .sort((a, b) => b.t - a.t || (a.id < b.id ? 1 : -1))
+      .map((entry) => entry.id);
+    assert.deepEqual(originals, expectedOrder);
+  });
+
+  it('filters by status and creation time', async () => {
+    const owner = 'filterer';
+    await insertJob(
+      test.db,
+      jobRecord({ ownerId: owner, createdAt: '2026-04-01T00:00:00.000Z' }),
+      'failed',
+    );
+    await insertJob(
+      test.db,
+      jobRecord({ ownerId: owner, createdAt: '2026-04-02T00:00:00.000Z' }),
+      'failed',
+    );
+    await insertJob(
+      test.db,
+      jobRecord({ ownerId: owner, createdAt: '2026-04-03T00:00:00.000Z' }),
+      'completed',
+    );
+    const failed = await listOwnedJobs(test.db, { ownerId: owner, status: 'failed', limit: 10 });
+    assert.equal(failed.jobs.length, 2);
+    const window = await listOwnedJobs(test.db, {
+      ownerId: owner,
+      createdFrom: new Date('2026-04-02T00:00:00.000Z'),
+      createdTo: new Date('2026-04-03T00:00:00.000Z'),
+      limit: 10,
+    });
+    assert.deepEqual(
+      window.jobs.map((row) => row.created_at.toISOString()),
+      ['2026-04-02T00:00:00.000Z'],
+    );
+  });
+});

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { openDatabase, type Db } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import { insertJob } from '../../src/jobs/repository.js';
+import { createEmptyDatabase } from '../support/database.js';
+
+async function schemaOf(db: Db) {
+  const columns = await sql<{ column_name: string }>`
+    select column_name from information_schema.columns where table_name = 'jobs' order by column_name
+  `.execute(db);
+  const indexes = await sql<{ indexname: string }>`
+    select indexname from pg_indexes where tablename = 'jobs' order by indexname
+  `.execute(db);
+  return {
+    columns: columns.rows.map((row) => row.column_name),
+    indexes: indexes.rows.map((row) => row.indexname),
+  };
+}
+
+const job = {
+  id: 'probe-1',
+  kind: 'probe' as const,
+  type: 'PROBE',
+  ownerId: 'alice',
+  input: { steps: 1 },
+  idempotencyKey: null,
+  createdAt: '2026-01-01T00:00:00.000Z',
+};
+
+describe('migrations', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('apply the same schema on PostgreSQL and on embedded PGlite', async () => {
+    const empty = await createEmptyDatabase();
+    cleanups.push(empty.drop);
+    const postgres = await openDatabase({ databaseUrl: empty.url, dataDir: '.' });
+    cleanups.push(() => postgres.destroy());
+
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-pglite-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const pglite = await openDatabase({ dataDir });
+    cleanups.push(() => pglite.destroy());
+
+    const expected = await schemaOf(postgres);
+    assert.ok(expected.columns.includes('projection_seq'));
+    assert.ok(expected.columns.includes('idempotency_key'));
+    assert.deepEqual(expected.indexes, [
+      'jobs_owner_created_idx',
+      'jobs_owner_idempotency_key_idx',
+      'jobs_owner_status_created_idx',
+      'jobs_owner_type_created_idx',
+      'jobs_pkey',
+      'jobs_workflow_id_key',
+    ]);
+    assert.deepEqual(await schemaOf(pglite), expected);
+  });
+
+  it('are idempotent and keep data when the embedded database is reopened', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-pglite-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const first = await openDatabase({ dataDir });
+    await insertJob(first, job, 'pending');
+    assert.deepEqual(await migrateToLatest(first), []);
+    await first.destroy();
+
+    const reopened = await openDatabase({ dataDir });
+    cleanups.push(() => reopened.destroy());
+    const rows = await reopened.selectFrom('jobs').select(['id', 'status', 'input']).execute();
+    assert.deepEqual(rows, [{ id: 'probe-1', status: 'pending', input: { steps: 1 } }]);
+  });
+
+  it('run safely from two processes at once on PostgreSQL', async () => {
+    const empty = await createEmptyDatabase();
+    cleanups.push(empty.drop);
+    const [a, b] = await Promise.all([
+      openDatabase({ databaseUrl: empty.url, dataDir: '.' }),
+      openDatabase({ databaseUrl: empty.url, dataDir: '.' }),
+    ]);
+    cleanups.push(
+      () => a.destroy(),
+      () => b.destroy(),
+    );
+    const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(a);
+    assert.deepEqual(
+      applied.rows.map((row) => row.name),
+      ['0001_create_jobs'],
+    );
+  });
+});

@@ -1,0 +1,121 @@
+// `npm test`: starts what the suite needs once — a Temporal dev server and a migrated template
+// database on the local PostgreSQL — runs every test file with node:test, and cleans up.
+// `npm test -- test/api` runs only the files under the given paths.
+import { spawn } from 'node:child_process';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Connection } from '@temporalio/client';
+import pg from 'pg';
+import { openDatabase } from '../src/db/database.js';
+import { installTemporalBinaries, startDevServer } from '../temporal/dev-server.js';
+import { prepareNamespace } from '../temporal/namespace.js';
+import { freePort } from './support/ports.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const adminUrl = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const runId = `vlogflow_test_${process.pid}`;
+const templateDatabase = `${runId}_template`;
+const namespace = 'vlogflow-test';
+
+async function findTestFiles(target: string): Promise<string[]> {
+  if ((await stat(target)).isFile()) return [target];
+  const entries = await readdir(target, { recursive: true });
+  return entries
+    .filter((entry) => entry.endsWith('.test.ts'))
+    .map((entry) => path.join(target, entry))
+    .sort();
+}
+
+async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new Error(
+      `PostgreSQL is not reachable at ${adminUrl} (set TEST_POSTGRES_URL to point elsewhere)`,
+      { cause: error },
+    );
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function dropRunDatabases(): Promise<void> {
+  await withAdmin(async (client) => {
+    const { rows } = await client.query<{ datname: string }>(
+      'select datname from pg_database where datname like $1',
+      [`${runId}%`],
+    );
+    for (const { datname } of rows) {
+      await client.query(`drop database if exists "${datname}" with (force)`);
+    }
+  });
+}
+
+const targets = process.argv.slice(2);
+const files = (
+  await Promise.all(
+    (targets.length > 0 ? targets : ['test']).map((t) => findTestFiles(path.resolve(root, t))),
+  )
+).flat();
+
+const binaries = await installTemporalBinaries();
+const server = await startDevServer({
+  cliPath: binaries.cli,
+  namespace,
+  port: await freePort(),
+  uiPort: null,
+  dbFilename: null,
+  logFile: path.join(root, '.local/test-logs/temporal-dev-server.log'),
+});
+let exitCode = 1;
+try {
+  const connection = await Connection.connect({ address: server.address });
+  await prepareNamespace(connection, namespace);
+  await connection.close();
+
+  await withAdmin((client) => client.query(`create database "${templateDatabase}"`));
+  const templateUrl = new URL(adminUrl);
+  templateUrl.pathname = `/${templateDatabase}`;
+  await (await openDatabase({ databaseUrl: templateUrl.href, dataDir: root })).destroy();
+
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--test',
+      '--test-reporter=spec',
+      `--test-concurrency=${process.env['TEST_CONCURRENCY'] ?? 2}`,
+      ...files,
+    ],
+    {
+      cwd: root,
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        TEST_TEMPORAL_ADDRESS: server.address,
+        TEST_TEMPORAL_NAMESPACE: namespace,
+        TEST_POSTGRES_URL: adminUrl,
+        TEST_DATABASE_TEMPLATE: templateDatabase,
+        TEST_RUN_ID: runId,
+        TEMPORAL_CLI_PATH: binaries.cli,
+        TEMPORAL_TEST_SERVER_PATH: binaries.testServer,
+      },
+    },
+  );
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  exitCode = await new Promise<number>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))),
+  );
+} finally {
+  await server.stop();
+  await dropRunDatabases();
+}
+process.exit(exitCode);

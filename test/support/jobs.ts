@@ -1,0 +1,16 @@
+import { randomUUID } from 'node:crypto';
+import type { JobRecord } from '../../src/jobs/messages.js';
+
+/** A job record as the API would accept it, with overridable fields. */
+export function jobRecord(overrides: Partial<JobRecord> = {}): JobRecord {
+  return {
+    id: `probe-${randomUUID()}`,
+    kind: 'probe',
+    type: 'PROBE',
+    ownerId: 'alice',
+    input: { steps: 1, stepDelayMs: 0 },
+    idempotencyKey: null,
+    createdAt: new Date().toISOString(),
+    ...overrides,
+  };
+}

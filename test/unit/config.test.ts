@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, requireSharedServices } from '../../src/config.js';
+
+function configError(env: NodeJS.ProcessEnv): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    return error.message;
+  }
+  assert.fail('expected the configuration to be rejected');
+}
+
+describe('configuration', () => {
+  it('runs on embedded defaults with no environment at all', () => {
+    const config = loadConfig({});
+    assert.equal(config.API_PORT, 3000);
+    assert.equal(config.DATABASE_URL, undefined);
+    assert.equal(config.TEMPORAL_ADDRESS, undefined);
+    assert.equal(config.TEMPORAL_NAMESPACE, 'vlogflow');
+    assert.ok(config.dataDir.endsWith('.data'));
+  });
+
+  it('names each invalid variable with the value it got', () => {
+    const message = configError({
+      API_PORT: 'abc',
+      LOG_LEVEL: 'loud',
+      WORKER_SHUTDOWN_GRACE_MS: '-5',
+    });
+    assert.match(message, /API_PORT: .*\(got "abc"\)/);
+    assert.match(message, /LOG_LEVEL: .*\(got "loud"\)/);
+    assert.match(message, /WORKER_SHUTDOWN_GRACE_MS: .*\(got "-5"\)/);
+  });
+
+  it('rejects a DATABASE_URL that is not PostgreSQL', () => {
+    assert.match(
+      configError({ DATABASE_URL: 'mysql://root@localhost/db' }),
+      /DATABASE_URL: expected a postgres/,
+    );
+  });
+
+  it('treats empty variables as unset', () => {
+    const config = loadConfig({ DATABASE_URL: '', TEMPORAL_ADDRESS: ' ' });
+    assert.equal(config.DATABASE_URL, undefined);
+    assert.equal(config.TEMPORAL_ADDRESS, undefined);
+  });
+
+  it('requires a real JWT secret in production', () => {
+    assert.match(
+      configError({ NODE_ENV: 'production' }),
+      /AUTH_JWT_SECRET: required when NODE_ENV=production/,
+    );
+    assert.match(
+      configError({ AUTH_JWT_SECRET: 'short' }),
+      /AUTH_JWT_SECRET: must be at least 32 characters/,
+    );
+  });
+
+  it('requires shared services for the split API and worker processes', () => {
+    assert.throws(
+      () => requireSharedServices(loadConfig({ TEMPORAL_ADDRESS: '127.0.0.1:7233' }), 'worker'),
+      (error: Error) =>
+        error instanceof ConfigError &&
+        /DATABASE_URL: required when the worker/.test(error.message),
+    );
+    assert.doesNotThrow(() =>
+      requireSharedServices(
+        loadConfig({ TEMPORAL_ADDRESS: '127.0.0.1:7233', DATABASE_URL: 'postgres://u@h/db' }),
+        'API',
+      ),
+    );
+  });
+});

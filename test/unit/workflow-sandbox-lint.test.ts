@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ESLint } from 'eslint';
+import tseslint from 'typescript-eslint';
+
+// The lint rules are what keep Node built-ins and I/O out of workflow code; this proves they
+// fire for files under src/workflows and only there.
+const eslint = new ESLint({ overrideConfig: [tseslint.configs.disableTypeChecked] });
+
+async function restrictedImports(filePath: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath });
+  return (result?.messages ?? [])
+    .filter((message) => message.ruleId === '@typescript-eslint/no-restricted-imports')
+    .map((message) => message.message);
+}
+
+describe('workflow sandbox lint rules', () => {
+  it('reject Node built-ins, I/O libraries and value imports of activities in workflows', async () => {
+    const messages = await restrictedImports(
+      'src/workflows/example.ts',
+      [
+        "import { readFileSync } from 'node:fs';",
+        "import path from 'path';",
+        "import pg from 'pg';",
+        "import { createActivities } from '../activities/index.js';",
+        'export const used = [readFileSync, path, pg, createActivities];',
+      ].join('\n'),
+    );
+    assert.equal(messages.length, 4, messages.join('\n'));
+  });
+
+  it('allow type-only imports of activities and the workflow SDK', async () => {
+    const messages = await restrictedImports(
+      'src/workflows/example.ts',
+      [
+        "import { sleep } from '@temporalio/workflow';",
+        "import type { Activities } from '../activities/index.js';",
+        'export type A = Activities;',
+        'export const s = sleep;',
+      ].join('\n'),
+    );
+    assert.deepEqual(messages, []);
+  });
+
+  it('leave activities free to do I/O', async () => {
+    const messages = await restrictedImports(
+      'src/activities/example.ts',
+      "import { readFileSync } from 'node:fs';\nexport const r = readFileSync;",
+    );
+    assert.deepEqual(messages, []);
+  });
+});

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ProbeJobInput } from '../../src/jobs/messages.js';
+import { findOwnedJob } from '../../src/jobs/repository.js';
+import { JobStatusKey } from '../../src/temporal/search-attributes.js';
+import { jobProgressQuery } from '../../src/workflows/definitions.js';
+import type { probeJob } from '../../src/workflows/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/eventually.js';
+import { jobRecord } from '../support/jobs.js';
+import { testTemporal, uniqueTaskQueue, withWorker } from '../support/temporal.js';
+
+const workflowsPath = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../src/workflows/index.ts',
+);
+
+describe('probe workflow', () => {
+  let test: TestDatabase;
+  const temporal = testTemporal();
+  const client = temporal.client;
+  const taskQueue = uniqueTaskQueue('probe-workflow');
+  before(async () => {
+    test = await createTestDatabase();
+  });
+  after(async () => {
+    await temporal.close();
+    await test.drop();
+  });
+
+  it('registers itself, projects every step and ends completed', async () => {
+    const job = jobRecord({ input: { steps: 4, stepDelayMs: 10 } });
+    await withWorker(taskQueue, { db: test.db }, async () => {
+      const handle = await client.workflow.start<typeof probeJob>('probeJob', {
+        taskQueue,
+        workflowId: job.id,
+        args: [{ job } as ProbeJobInput],
+      });
+      assert.deepEqual(await handle.result(), { stepsCompleted: 4 });
+
+      const progress = await handle.query(jobProgressQuery);
+      assert.equal(progress.status, 'completed');
+      assert.equal(progress.progress, 100);
+      // registerJob, running, 4 steps, completed: six projection writes in order.
+      assert.equal(progress.seq, 6);
+
+      const description = await handle.describe();
+      assert.equal(description.typedSearchAttributes.get(JobStatusKey), 'completed');
+
+      const row = await findOwnedJob(test.db, job.ownerId, job.id);
+      assert.equal(row?.status, 'completed');
+      assert.equal(row?.progress, 100);
+      assert.equal(row?.projection_seq, 6);
+      assert.deepEqual(row?.result, { stepsCompleted: 4 });
+      assert.equal(row?.run_id, handle.firstExecutionRunId);
+      assert.ok(row?.started_at && row.completed_at && row.started_at <= row.completed_at);
+
+      // The recorded history replays against the current code without nondeterminism.
+      const history = await handle.fetchHistory();
+      await Worker.runReplayHistory({ workflowsPath }, history, job.id);
+    });
+  });
+
+  it('ends cancelled, with the reason recorded, when the workflow is cancelled mid-step', async () => {
+    const job = jobRecord({ input: { steps: 3, stepDelayMs: 60_000 } });
+    await withWorker(taskQueue, { db: test.db }, async () => {
+      const handle = await client.workflow.start<typeof probeJob>('probeJob', {
+        taskQueue,
+        workflowId: job.id,
+        args: [{ job } as ProbeJobInput],
+      });
+      await eventually(
+        () => findOwnedJob(test.db, job.ownerId, job.id),
+        (row) => row?.status === 'running',
+        { what: 'probe running' },
+      );
+      await handle.cancel();
+      await assert.rejects(handle.result(), WorkflowFailedError);
+      const row = await findOwnedJob(test.db, job.ownerId, job.id);
+      assert.equal(row?.status, 'cancelled');
+      assert.equal(row?.error_code, 'CANCELLED');
+      assert.ok(row?.completed_at);
+      const description = await handle.describe();
+      assert.equal(description.typedSearchAttributes.get(JobStatusKey), 'cancelled');
+    });
+  });
+});
