@@ -12,15 +12,18 @@ const pinoLevels = {
 
 /**
  * Sends the SDK's, workflows' and activities' logs to pino. Every job workflow's id is its job
- * id, so lines from workflow or activity context also carry `jobId` for one grep across processes.
+ * id, so lines from workflow or activity context also carry `jobId` for one grep across
+ * processes; activity lines name the run `runId` as workflow lines do.
  */
 class PinoTemporalLogger implements TemporalLogger {
   constructor(private readonly logger: Logger) {}
 
-  log(level: LogLevel, message: string, meta?: LogMetadata): void {
-    const workflowId: unknown = meta?.['workflowId'];
-    const fields = typeof workflowId === 'string' ? { jobId: workflowId, ...meta } : meta;
-    this.logger[pinoLevels[level]](fields ?? {}, message);
+  log(level: LogLevel, message: string, meta: LogMetadata = {}): void {
+    // The task token is an opaque credential-like blob: keep it out of the logs.
+    const { taskToken: _taskToken, workflowRunId, ...fields } = meta as Record<string, unknown>;
+    if (typeof fields['workflowId'] === 'string') fields['jobId'] = fields['workflowId'];
+    if (typeof workflowRunId === 'string') fields['runId'] = workflowRunId;
+    this.logger[pinoLevels[level]](fields, message);
   }
   trace(message: string, meta?: LogMetadata) {
     this.log('TRACE', message, meta);

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { JobView } from '../../src/api/job-view.js';
+import { mintToken } from '../../src/auth.js';
+import { testJwtSecret } from '../support/api.js';
+import { createTestDatabase } from '../support/database.js';
+import { testEnv } from '../support/env.js';
+import { eventually } from '../support/eventually.js';
+import { freePort } from '../support/ports.js';
+import { isAlive, startService, type ServiceProcess } from '../support/processes.js';
+import { uniqueTaskQueue } from '../support/temporal.js';
+
+async function api<T>(baseUrl: string, token: string, route: string, init: RequestInit = {}) {
+  const response = await fetch(`${baseUrl}${route}`, {
+    ...init,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+  });
+  return { status: response.status, body: (await response.json()) as T };
+}
+
+function waitForJob(
+  baseUrl: string,
+  token: string,
+  id: string,
+  done: (job: JobView) => boolean,
+  what: string,
+) {
+  return eventually(
+    async () => (await api<JobView>(baseUrl, token, `/api/jobs/${id}`)).body,
+    done,
+    { what, timeoutMs: 60_000 },
+  );
+}
+
+describe('service processes', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const running: ServiceProcess[] = [];
+  after(async () => {
+    for (const process of running) await process.stop('SIGKILL');
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('npm start runs everything on embedded defaults, stops cleanly on Ctrl-C and resumes its jobs on the next start', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-start-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const env = {
+      DATA_DIR: dataDir,
+      API_PORT: String(await freePort()),
+      TEMPORAL_DEV_PORT: String(await freePort()),
+      TEMPORAL_DEV_UI_PORT: String(await freePort()),
+      TEMPORAL_CLI_PATH: testEnv.temporalCliPath,
+    };
+    const start = () => {
+      const service = startService('src/main.ts', env);
+      running.push(service);
+      return service;
+    };
+
+    const first = start();
+    await first.waitForLine(/Ctrl-C stops everything/);
+    const baseUrl = /API: +(http:\/\/\S+)/.exec(first.output.join('\n'))?.[1] ?? '';
+    const token = /export TOKEN=(\S+)/.exec(first.output.join('\n'))?.[1] ?? '';
+    assert.match(
+      first.output.join('\n'),
+      /Temporal UI: +http:\/\/127\.0\.0\.1:\d+\/namespaces\/vlogflow\/workflows/,
+    );
+    const ready = await fetch(`${baseUrl}/readyz`);
+    assert.equal(ready.status, 200);
+
+    const quick = await api<JobView>(baseUrl, token, '/api/probes', {
+      method: 'POST',
+      body: JSON.stringify({ steps: 1, stepDelayMs: 0 }),
+    });
+    assert.equal(quick.status, 202);
+    await waitForJob(
+      baseUrl,
+      token,
+      quick.body.id,
+      (job) => job.status === 'completed',
+      'quick probe completed',
+    );
+
+    // A job still running when the service stops must finish after the next start.
+    const slow = await api<JobView>(baseUrl, token, '/api/probes', {
+      method: 'POST',
+      body: JSON.stringify({ steps: 3, stepDelayMs: 2_000 }),
+    });
+    await waitForJob(
+      baseUrl,
+      token,
+      slow.body.id,
+      (job) => job.status === 'running',
+      'slow probe running',
+    );
+
+    const devServerPid = first
+      .logs()
+      .find((line) => line['msg'] === 'Temporal dev server started')?.['pid'];
+    assert.equal(typeof devServerPid, 'number');
+    assert.equal(await first.stop('SIGINT'), 0, first.output.slice(-20).join('\n'));
+    assert.equal(isAlive(devServerPid as number), false, 'the dev server outlived npm start');
+    assert.ok(first.logs().some((line) => line['msg'] === 'stopped'));
+
+    const second = start();
+    await second.waitForLine(/Ctrl-C stops everything/);
+    // The same data: the first run's token (its secret is kept in DATA_DIR) and jobs are still there.
+    const kept = await api<JobView>(baseUrl, token, `/api/jobs/${quick.body.id}`);
+    assert.equal(kept.status, 200);
+    assert.equal(kept.body.status, 'completed');
+    const resumed = await waitForJob(
+      baseUrl,
+      token,
+      slow.body.id,
+      (job) => job.status === 'completed',
+      'slow probe completed after restart',
+    );
+    assert.deepEqual(resumed.result, { stepsCompleted: 3 });
+    assert.equal(await second.stop('SIGTERM'), 0);
+  });
+
+  it('runs the API and the worker as separate processes against a shared server and database', async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const port = await freePort();
+    const env = {
+      DATABASE_URL: database.url,
+      TEMPORAL_ADDRESS: testEnv.temporalAddress,
+      TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
+      TEMPORAL_TASK_QUEUE: uniqueTaskQueue('split'),
+      AUTH_JWT_SECRET: testJwtSecret,
+      API_PORT: String(port),
+    };
+    const apiProcess = startService('src/api/main.ts', env);
+    const workerProcess = startService('src/worker/main.ts', env);
+    running.push(apiProcess, workerProcess);
+    await apiProcess.waitForLine(/Server listening/);
+    await workerProcess.waitForLine(/worker started/);
+
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const token = await mintToken(testJwtSecret, 'split-user');
+    const accepted = await api<JobView>(baseUrl, token, '/api/probes', {
+      method: 'POST',
+      body: JSON.stringify({ steps: 2, stepDelayMs: 100 }),
+    });
+    assert.equal(accepted.status, 202);
+    const done = await waitForJob(
+      baseUrl,
+      token,
+      accepted.body.id,
+      (job) => job.status === 'completed',
+      'probe completed',
+    );
+    assert.equal(done.progress, 100);
+
+    // The API never runs a job and the worker never serves HTTP.
+    assert.ok(
+      !apiProcess
+        .logs()
+        .some((line) => line['activityType'] !== undefined || line['sdkComponent'] === 'worker'),
+    );
+    assert.ok(
+      workerProcess
+        .logs()
+        .some((line) => line['activityType'] === 'recordJobUpdate' && line['jobId'] === done.id),
+    );
+    assert.ok(
+      !workerProcess.logs().some((line) => String(line['msg']).startsWith('Server listening')),
+    );
+
+    assert.equal(await apiProcess.stop('SIGTERM'), 0);
+    assert.equal(await workerProcess.stop('SIGTERM'), 0);
+  });
+
+  it('refuses to start the API alone on the embedded database, naming the variables to set', async () => {
+    const apiProcess = startService('src/api/main.ts', { DATABASE_URL: '', TEMPORAL_ADDRESS: '' });
+    running.push(apiProcess);
+    assert.equal(await apiProcess.exited, 1);
+    const output = apiProcess.output.join('\n');
+    assert.match(output, /DATABASE_URL: required when the API runs as its own process/);
+    assert.match(output, /TEMPORAL_ADDRESS: required/);
+  });
+});

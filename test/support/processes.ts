@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { eventually } from './eventually.js';
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  /** Every line the process printed so far, stdout and stderr together. */
+  output: string[];
+  /** Lines that parsed as JSON log records. */
+  logs(): Record<string, unknown>[];
+  waitForLine(match: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends `signal` to the process group (as a terminal's Ctrl-C does) and returns the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/** Runs a TypeScript entry point of the project as its own process, the way npm scripts do. */
+export function startService(
+  entry: string,
+  env: Record<string, string>,
+  args: string[] = [],
+): ServiceProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+    cwd: projectRoot,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const output: string[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      output.push(...lines);
+    });
+  }
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  return {
+    child,
+    output,
+    exited,
+    logs: () =>
+      output.flatMap((line) => {
+        if (!line.startsWith('{')) return [];
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      }),
+    waitForLine: (match, timeoutMs = 60_000) =>
+      eventually(
+        async () => {
+          if (child.exitCode !== null)
+            throw new Error(`${entry} exited with ${child.exitCode}:\n${output.join('\n')}`);
+          return output.find((line) => match.test(line));
+        },
+        (line) => line !== undefined,
+        { timeoutMs, what: `${entry} printing ${match}` },
+      ) as Promise<string>,
+    async stop(signal = 'SIGINT') {
+      if (child.exitCode === null && child.pid) process.kill(-child.pid, signal);
+      return exited;
+    },
+  };
+}
+
+/** Whether a process with this pid still exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
