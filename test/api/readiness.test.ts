@@ -86,5 +86,16 @@ describe('/readyz', () => {
     assert.match(body.error?.message ?? '', /database/);
     assert.equal(body.error?.details.checks['database']?.ok, false);
     assert.equal(body.error?.details.checks['temporal']?.ok, true);
+
+    // A request that fails on the database is a 500 that tells nothing of the internals.
+    const jobs = await api.app.inject({
+      method: 'GET',
+      url: '/api/jobs',
+      headers: { authorization: await api.authFor('alice') },
+    });
+    assert.equal(jobs.statusCode, 500);
+    assert.deepEqual(jobs.json(), {
+      error: { code: 'INTERNAL_ERROR', message: 'Internal server error' },
+    });
   });
 });

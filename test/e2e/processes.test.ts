@@ -10,7 +10,7 @@ import { createTestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { freePort } from '../support/ports.js';
-import { isAlive, startService, type ServiceProcess } from '../support/processes.js';
+import { isAlive, runNpmScript, startService, type ServiceProcess } from '../support/processes.js';
 import { uniqueTaskQueue } from '../support/temporal.js';
 
 async function api<T>(baseUrl: string, token: string, route: string, init: RequestInit = {}) {
@@ -121,7 +121,9 @@ describe('service processes', () => {
     assert.equal(await second.stop('SIGTERM'), 0);
   });
 
-  it('runs the API and the worker as separate processes against a shared server and database', async () => {
+  it('runs the built API and worker as separate processes against a shared server and database', async () => {
+    const build = await runNpmScript('build');
+    assert.equal(build.code, 0, build.output);
     const database = await createTestDatabase();
     cleanups.push(() => database.drop());
     const port = await freePort();
@@ -133,11 +135,13 @@ describe('service processes', () => {
       AUTH_JWT_SECRET: testJwtSecret,
       API_PORT: String(port),
     };
-    const apiProcess = startService('src/api/main.ts', env);
-    const workerProcess = startService('src/worker/main.ts', env);
+    const apiProcess = startService('dist/src/api/main.js', env);
+    const workerProcess = startService('dist/src/worker/main.js', env);
     running.push(apiProcess, workerProcess);
     await apiProcess.waitForLine(/Server listening/);
     await workerProcess.waitForLine(/worker started/);
+    // A production worker loads the prebuilt bundle instead of bundling at start.
+    assert.ok(!workerProcess.logs().some((line) => line['msg'] === 'Workflow bundle created'));
 
     const baseUrl = `http://127.0.0.1:${port}`;
     const token = await mintToken(testJwtSecret, 'split-user');

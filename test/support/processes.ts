@@ -80,3 +80,18 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** Runs an npm script to completion and returns its exit code and output. */
+export async function runNpmScript(
+  script: string,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn('npm', ['run', '-s', script], {
+    cwd: projectRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, output };
+}
