@@ -3,7 +3,7 @@
 // set, the worker and the API.
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { installTemporalBinaries, startDevServer, type DevServer } from '../temporal/dev-server.js';
+import { startLocalDevServer, type DevServer } from '../temporal/dev-server.js';
 import { prepareNamespace } from '../temporal/namespace.js';
 import { startApiServer } from './api/server.js';
 import { mintToken, resolveJwtSecret } from './auth.js';
@@ -21,15 +21,7 @@ runEntryPoint(async () => {
   let devServer: DevServer | undefined;
   let address = config.TEMPORAL_ADDRESS;
   if (!address) {
-    const { cli } = await installTemporalBinaries();
-    devServer = await startDevServer({
-      cliPath: cli,
-      namespace: config.TEMPORAL_NAMESPACE,
-      port: config.TEMPORAL_DEV_PORT,
-      uiPort: config.TEMPORAL_DEV_UI_PORT,
-      dbFilename: path.join(config.dataDir, 'temporal.sqlite'),
-      logFile: path.join(config.dataDir, 'temporal-dev-server.log'),
-    });
+    devServer = await startLocalDevServer(config);
     address = devServer.address;
     logger.info({ address, pid: devServer.child.pid }, 'Temporal dev server started');
   }

@@ -1,10 +1,9 @@
 // `npm run temporal:dev`: a dev server in the foreground, for running the API and the worker as
 // separate processes. `npm run temporal:setup`: prepare the namespace on TEMPORAL_ADDRESS.
-import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../src/config.js';
 import { runEntryPoint } from '../src/lifecycle.js';
-import { installTemporalBinaries, startDevServer } from './dev-server.js';
+import { startLocalDevServer } from './dev-server.js';
 import { prepareNamespace } from './namespace.js';
 
 const command = process.argv[2];
@@ -12,15 +11,7 @@ const command = process.argv[2];
 runEntryPoint(async () => {
   const config = loadConfig();
   if (command === 'dev') {
-    const { cli } = await installTemporalBinaries();
-    const server = await startDevServer({
-      cliPath: cli,
-      namespace: config.TEMPORAL_NAMESPACE,
-      port: config.TEMPORAL_DEV_PORT,
-      uiPort: config.TEMPORAL_DEV_UI_PORT,
-      dbFilename: path.join(config.dataDir, 'temporal.sqlite'),
-      logFile: path.join(config.dataDir, 'temporal-dev-server.log'),
-    });
+    const server = await startLocalDevServer(config);
     const connection = await Connection.connect({ address: server.address });
     await prepareNamespace(connection, config.TEMPORAL_NAMESPACE);
     await connection.close();

@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
+import type { Config } from '../src/config.js';
 
 /** The folder with package.json, whether this file runs from source or from dist/. */
 function findProjectRoot(): string {
@@ -76,6 +77,27 @@ export interface DevServer {
   child: ChildProcess;
   /** Stops the server (SIGTERM, then SIGKILL after a grace period) and waits for it to exit. */
   stop(): Promise<void>;
+}
+
+/**
+ * The persistent dev server with the Web UI that `npm start` and `npm run temporal:dev` run,
+ * keeping its state and log in DATA_DIR.
+ */
+export async function startLocalDevServer(
+  config: Pick<
+    Config,
+    'TEMPORAL_NAMESPACE' | 'TEMPORAL_DEV_PORT' | 'TEMPORAL_DEV_UI_PORT' | 'dataDir'
+  >,
+): Promise<DevServer> {
+  const { cli } = await installTemporalBinaries();
+  return startDevServer({
+    cliPath: cli,
+    namespace: config.TEMPORAL_NAMESPACE,
+    port: config.TEMPORAL_DEV_PORT,
+    uiPort: config.TEMPORAL_DEV_UI_PORT,
+    dbFilename: path.join(config.dataDir, 'temporal.sqlite'),
+    logFile: path.join(config.dataDir, 'temporal-dev-server.log'),
+  });
 }
 
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
