@@ -3,6 +3,9 @@ import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0'], { error: 'expected true or false' })
+  .transform((value) => value === 'true' || value === '1');
 const optionalString = z
   .string()
   .trim()
@@ -53,9 +56,69 @@ const configSchema = z.object({
 
   /** Time running activities get to finish or heartbeat their cancellation when a worker stops. */
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
+
+  /** Base URL clients reach the API at, for links to media it serves. Default: http://API_HOST:API_PORT. */
+  API_PUBLIC_URL: optionalString.pipe(z.url().optional()),
+  /** Lifetime of the video and thumbnail URLs in a vlog's status. */
+  MEDIA_URL_TTL_SECONDS: positiveInt.default(3_600),
+  /** Lifetime of a vlog's share URL (at most 7 days on S3-compatible storage). */
+  SHARE_URL_TTL_SECONDS: positiveInt.max(604_800).default(604_800),
+
+  /** Where uploads and finished videos live: `local` (under STORAGE_LOCAL_DIR) or `s3` (R2, MinIO, AWS). */
+  STORAGE_BACKEND: z.enum(['local', 's3']).default('local'),
+  /** Folder of the local storage backend. Default: DATA_DIR/storage. */
+  STORAGE_LOCAL_DIR: optionalString,
+  /** S3-compatible endpoint, e.g. https://<account>.r2.cloudflarestorage.com. */
+  S3_ENDPOINT: optionalString.pipe(z.url().optional()),
+  S3_REGION: z.string().default('auto'),
+  S3_BUCKET: optionalString,
+  S3_ACCESS_KEY_ID: optionalString,
+  S3_SECRET_ACCESS_KEY: optionalString,
+  /** Path-style addressing (MinIO and most emulators need it). */
+  S3_FORCE_PATH_STYLE: booleanFlag.default(false),
+  /** Public base URL of the bucket (an R2 custom domain); unset: presigned URLs. */
+  S3_PUBLIC_BASE_URL: optionalString.pipe(z.url().optional()),
+
+  /** Gemini API key for media analysis; unset: analysis goes through Vertex AI. */
+  GEMINI_API_KEY: optionalString,
+  /** Override of the Gemini API endpoint (tests, proxies). */
+  GEMINI_BASE_URL: optionalString.pipe(z.url().optional()),
+  GEMINI_MODEL: z.string().default('gemini-2.5-flash'),
+  /** Google Cloud project for Vertex AI (Veo, and analysis when GEMINI_API_KEY is unset). */
+  VERTEX_PROJECT: optionalString,
+  VERTEX_LOCATION: z.string().default('us-central1'),
+  /** Override of the Vertex AI endpoint (tests, proxies). */
+  VERTEX_BASE_URL: optionalString.pipe(z.url().optional()),
+  /** A fixed OAuth access token for Vertex AI; unset: Application Default Credentials. */
+  VERTEX_ACCESS_TOKEN: optionalString,
+  VEO_MODEL: z.string().default('veo-3.1-fast-generate-001'),
+  /** gs://bucket/prefix Veo writes generated videos under. */
+  VEO_OUTPUT_GCS_URI: optionalString.pipe(
+    z
+      .string()
+      .regex(/^gs:\/\/[^/]+(\/.*)?$/, { error: 'expected gs://bucket/prefix' })
+      .optional(),
+  ),
+  /** Override of the Cloud Storage endpoint (fake-gcs-server in tests). */
+  GCS_API_ENDPOINT: optionalString.pipe(z.url().optional()),
+
+  /** Most media files in one vlog request. */
+  VLOG_MAX_FILES: positiveInt.max(50).default(10),
+  /** Largest media file accepted, in bytes (413 above). */
+  VLOG_MAX_FILE_BYTES: positiveInt.default(200 * 1024 * 1024),
+  /** Time a vlog attempt may take end to end before it fails with VLOG_DEADLINE_EXCEEDED. */
+  VLOG_DEADLINE_MS: positiveInt.default(30 * 60_000),
+  /** How long a failed vlog stays open to a retry. */
+  VLOG_RETRY_WINDOW_MS: positiveInt.default(7 * 24 * 3_600_000),
+  /** Pause between checks of a running video generation (durable timer, no worker slot held). */
+  VIDEO_POLL_INTERVAL_MS: positiveInt.default(15_000),
 });
 
-export type Config = z.infer<typeof configSchema> & { dataDir: string };
+export type Config = z.infer<typeof configSchema> & {
+  dataDir: string;
+  storageLocalDir: string;
+  apiPublicUrl: string;
+};
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -78,7 +141,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'Invalid configuration:\n  AUTH_JWT_SECRET: required when NODE_ENV=production',
     );
   }
-  return { ...config, dataDir: path.resolve(config.DATA_DIR) };
+  if (config.STORAGE_BACKEND === 's3') {
+    const missing = (
+      ['S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const
+    ).filter((name) => !config[name]);
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `Invalid configuration:\n  ${missing.map((name) => `${name}: required when STORAGE_BACKEND=s3`).join('\n  ')}`,
+      );
+    }
+  }
+  const dataDir = path.resolve(config.DATA_DIR);
+  return {
+    ...config,
+    dataDir,
+    storageLocalDir: path.resolve(config.STORAGE_LOCAL_DIR ?? path.join(dataDir, 'storage')),
+    apiPublicUrl: (config.API_PUBLIC_URL ?? `http://${config.API_HOST}:${config.API_PORT}`).replace(
+      /\/$/,
+      '',
+    ),
+  };
 }
 
 /**

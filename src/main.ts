@@ -12,6 +12,7 @@ import { openDatabase } from './db/database.js';
 import { runEntryPoint, stopOnSignals } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import { createTemporalAccess } from './temporal/client.js';
+import { createActivityDependencies } from './worker/dependencies.js';
 import { startWorker } from './worker/worker.js';
 
 runEntryPoint(async () => {
@@ -40,7 +41,7 @@ runEntryPoint(async () => {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
     },
-    { db },
+    await createActivityDependencies(config, db),
     logger,
   );
   const temporal = createTemporalAccess(address, config.TEMPORAL_NAMESPACE);

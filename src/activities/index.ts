@@ -1,14 +1,22 @@
 import type { Db } from '../db/database.js';
+import type { Providers } from '../providers/index.js';
+import type { MediaStorage } from '../storage/object-storage.js';
 import { createJobProjectionActivities } from './job-projection.js';
+import { createVlogActivities } from './vlog.js';
 
 export interface ActivityDependencies {
   db: Db;
+  mediaStorage: MediaStorage;
+  providers: Providers;
+  /** Cloud Storage endpoint override (an emulator), for reading generated videos. */
+  gcsApiEndpoint?: string | undefined;
 }
 
 /** Every activity the worker registers, built from the dependencies the worker wires. */
 export function createActivities(deps: ActivityDependencies) {
   return {
     ...createJobProjectionActivities(deps),
+    ...createVlogActivities(deps),
   };
 }
 

@@ -1,10 +1,12 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Database } from './schema.js';
 import * as createJobs from './migrations/0001_create_jobs.js';
+import * as vlogs from './migrations/0002_vlogs.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
   '0001_create_jobs': createJobs,
+  '0002_vlogs': vlogs,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -20,6 +20,8 @@ export interface JobTable {
   workflow_id: string;
   run_id: string | null;
   idempotency_key: string | null;
+  /** Hash of the request an idempotency key was first used with. */
+  request_fingerprint: string | null;
   /** Sequence number of the last status update applied; older updates are ignored. */
   projection_seq: Generated<number>;
   created_at: Timestamp;
@@ -28,8 +30,16 @@ export interface JobTable {
   updated_at: Timestamp;
 }
 
+export interface ProviderOperationTable {
+  idempotency_key: string;
+  job_id: string;
+  operation_name: string;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   jobs: JobTable;
+  provider_operations: ProviderOperationTable;
 }
 
 export type JobRow = Selectable<JobTable>;

@@ -56,3 +56,88 @@ export interface ProbeJobInput {
 export interface ProbeJobResult {
   stepsCompleted: number;
 }
+
+/** An uploaded media file, by its key in media storage (claim check: never the bytes). */
+export interface MediaRef {
+  key: string;
+  /** The client's file name, for messages. */
+  name: string;
+  contentType: string;
+  kind: 'image' | 'video';
+  size: number;
+  sha256: string;
+}
+
+export interface VlogInput {
+  title: string;
+  prompt: string | null;
+  style: string | null;
+  aspectRatio: '16:9' | '9:16';
+  durationSeconds: number;
+  media: MediaRef[];
+}
+
+export interface VlogAnalysis {
+  summary: string;
+  mood: string;
+  subjects: string[];
+  scenes: { mediaIndex: number; description: string }[];
+  videoPrompt: string;
+}
+
+/** A generated video the provider finished, before delivery. */
+export interface GeneratedVideo {
+  sourceUri: string;
+  mimeType: string;
+}
+
+/** What a vlog keeps across retries (continue-as-new): finished steps are never redone. */
+export interface VlogProgressCarried {
+  analysis: VlogAnalysis | null;
+  /** The latest generation submitted and what became of it. */
+  generation: {
+    operationName: string;
+    attempt: number;
+    state: 'running' | 'succeeded' | 'failed';
+    video: GeneratedVideo | null;
+  } | null;
+}
+
+/** Operational settings a vlog run takes from the configuration when it is accepted. */
+export interface VlogSettings {
+  deadlineMs: number;
+  pollIntervalMs: number;
+  retryWindowMs: number;
+  /** Backoff for transient provider failures (429, 5xx); a provider's RetryInfo delay wins. */
+  providerRetry: { initialIntervalMs: number; maximumIntervalMs: number; maximumAttempts: number };
+}
+
+export interface VlogJobInput {
+  job: JobRecord<VlogInput>;
+  settings: VlogSettings;
+  /** 1 for the first run, +1 for each retry. */
+  attempt: number;
+  /** Projection sequence number reached by the previous run. */
+  seq: number;
+  carried: VlogProgressCarried;
+}
+
+export interface VlogResult {
+  videoKey: string;
+  thumbnailKey: string | null;
+  durationSeconds: number | null;
+  sizeBytes: number;
+  mimeType: string;
+}
+
+export interface CancelJobSignal {
+  reason: string | null;
+}
+
+export interface RetryJobRequest {
+  requestedBy: string;
+}
+
+export interface RetryJobResponse {
+  attempt: number;
+}

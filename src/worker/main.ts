@@ -3,6 +3,7 @@ import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { runEntryPoint, stopOnSignals } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
+import { createActivityDependencies } from './dependencies.js';
 import { startWorker } from './worker.js';
 
 runEntryPoint(async () => {
@@ -17,7 +18,7 @@ runEntryPoint(async () => {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
     },
-    { db },
+    await createActivityDependencies(config, db),
     logger,
   );
   stopOnSignals(

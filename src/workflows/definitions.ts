@@ -1,5 +1,22 @@
-import { defineQuery } from '@temporalio/workflow';
-import type { JobProgress } from '../jobs/messages.js';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type {
+  CancelJobSignal,
+  JobProgress,
+  RetryJobRequest,
+  RetryJobResponse,
+} from '../jobs/messages.js';
 
 /** Live state of any job workflow, answered from the workflow's memory. */
 export const jobProgressQuery = defineQuery<JobProgress>('jobProgress');
+
+/** Asks a running job to stop: its running step is cancelled and what it half-made is removed. */
+export const cancelJobSignal = defineSignal<[CancelJobSignal]>('cancelJob');
+
+/**
+ * Retries a failed job: the validator refuses (and nothing changes) unless the job failed and
+ * has retries left; accepted, the workflow continues as new with attempt + 1.
+ */
+export const retryJobUpdate = defineUpdate<RetryJobResponse, [RetryJobRequest]>('retryJob');
+
+/** Most retries a job gets after its first attempt. */
+export const maxJobRetries = 3;

@@ -1,1 +1,2 @@
 export { probeJob } from './probe.js';
+export { vlogJob } from './vlog.js';

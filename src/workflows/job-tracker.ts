@@ -3,14 +3,16 @@ import {
   CancellationScope,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { FailureCode } from '../jobs/failures.js';
 import type { JobProgress, JobRecord, JobSnapshot } from '../jobs/messages.js';
 import type { JobError } from '../jobs/model.js';
-import { JobStatusKey } from '../temporal/search-attributes.js';
+import { JobAttemptKey, JobStatusKey } from '../temporal/search-attributes.js';
 import { jobProgressQuery } from './definitions.js';
 
 // The read model must catch up whenever the database comes back, so these retry without limit.
@@ -23,19 +25,24 @@ export type SnapshotChange = Partial<Omit<JobSnapshot, 'runId' | 'attempt'>>;
 
 /**
  * The lifecycle every job workflow shares: it owns the job's live state, answers the progress
- * query, keeps the JobStatus search attribute current, and projects each change to the
- * database with an increasing sequence number.
+ * query, keeps the JobStatus search attribute and the Web UI's current details up to date,
+ * and projects each change to the database with an increasing sequence number, carried
+ * across continue-as-new so a later run never loses to an earlier one.
  */
 export class JobTracker {
-  private seq = 0;
   private snapshot: JobSnapshot;
+  private seqValue: number;
 
-  constructor(readonly job: JobRecord) {
+  constructor(
+    readonly job: JobRecord,
+    { attempt = 1, seq = 0 }: { attempt?: number; seq?: number } = {},
+  ) {
+    this.seqValue = seq;
     this.snapshot = {
       status: 'pending',
       progress: 0,
       phase: null,
-      attempt: 1,
+      attempt,
       runId: workflowInfo().runId,
       startedAt: null,
       completedAt: null,
@@ -45,63 +52,109 @@ export class JobTracker {
     setHandler(jobProgressQuery, () => this.progress());
   }
 
+  get seq(): number {
+    return this.seqValue;
+  }
+
+  get status(): string {
+    return this.snapshot.status;
+  }
+
   progress(): JobProgress {
-    return { jobId: this.job.id, seq: this.seq, ...this.snapshot };
+    return { jobId: this.job.id, seq: this.seqValue, ...this.snapshot };
   }
 
   async update(change: SnapshotChange): Promise<void> {
     const previousStatus = this.snapshot.status;
     this.snapshot = { ...this.snapshot, ...change };
-    this.seq += 1;
+    this.seqValue += 1;
     if (this.snapshot.status !== previousStatus) {
       upsertSearchAttributes([{ key: JobStatusKey, value: this.snapshot.status }]);
     }
+    const { status, progress, phase, error } = this.snapshot;
+    setCurrentDetails(
+      [`**${status}** · ${progress}%`, phase, error ? `${error.code}: ${error.message}` : null]
+        .filter(Boolean)
+        .join('\n\n'),
+    );
     await projection.recordJobUpdate({
       jobId: this.job.id,
-      seq: this.seq,
+      seq: this.seqValue,
       snapshot: this.snapshot,
     });
   }
 
+  /** Makes sure the job's row exists and marks the run as started in `status`. */
+  async start(status: string, change: SnapshotChange = {}): Promise<void> {
+    await projection.registerJob(this.job);
+    if (this.snapshot.attempt > 1)
+      upsertSearchAttributes([{ key: JobAttemptKey, value: this.snapshot.attempt }]);
+    await this.update({
+      status,
+      startedAt: now(),
+      completedAt: null,
+      error: null,
+      result: null,
+      ...change,
+    });
+  }
+
+  complete(result: unknown): Promise<void> {
+    return this.update({
+      status: 'completed',
+      progress: 100,
+      phase: null,
+      completedAt: now(),
+      result,
+    });
+  }
+
+  /** Records a terminal status even if the workflow is being cancelled. */
+  end(status: 'failed' | 'cancelled' | 'timeout', error: JobError): Promise<void> {
+    return CancellationScope.nonCancellable(() =>
+      this.update({ status, phase: null, completedAt: now(), error }),
+    );
+  }
+
   /**
-   * Runs the job's body between the `pending` row and a terminal status: `completed` with the
-   * body's result, `cancelled` when the workflow is cancelled, `failed` with the error's type
-   * as its code otherwise. The failure is rethrown so the workflow itself ends failed too.
+   * Runs a job body that has no retry of its own: `completed` with its result, `cancelled` when
+   * the workflow is cancelled, `failed` otherwise (the failure is rethrown so Temporal shows it).
    */
   async run<Result>(runningStatus: string, body: () => Promise<Result>): Promise<Result> {
-    await projection.registerJob(this.job);
-    await this.update({ status: runningStatus, startedAt: now() });
+    await this.start(runningStatus);
     try {
       const result = await body();
-      await this.update({
-        status: 'completed',
-        progress: 100,
-        phase: null,
-        completedAt: now(),
-        result,
-      });
+      await this.complete(result);
       return result;
     } catch (error) {
-      const ended: SnapshotChange = isCancellation(error)
-        ? {
-            status: 'cancelled',
-            completedAt: now(),
-            error: { code: 'CANCELLED', message: 'The job was cancelled' },
-          }
-        : { status: 'failed', completedAt: now(), error: toJobError(error) };
-      await CancellationScope.nonCancellable(() => this.update(ended));
+      if (isCancellation(error)) {
+        await this.end('cancelled', {
+          code: FailureCode.CANCELLED,
+          message: 'The job was cancelled',
+        });
+      } else {
+        await this.end('failed', toJobError(error));
+      }
       throw error;
     }
   }
 }
 
-function now(): string {
+export function now(): string {
   return new Date().toISOString();
 }
 
-function toJobError(error: unknown): JobError {
-  if (error instanceof ApplicationFailure) {
-    return { code: error.type ?? 'JOB_FAILED', message: error.message };
+/** The job-level error for whatever a job body threw: an activity's failure type becomes the code. */
+export function toJobError(error: unknown): JobError {
+  let cause: unknown = error;
+  // Activity failures arrive wrapped: the ApplicationFailure with the type is the cause.
+  while (cause instanceof Error && !(cause instanceof ApplicationFailure) && cause.cause)
+    cause = cause.cause;
+  if (cause instanceof ApplicationFailure) {
+    return { code: cause.type ?? FailureCode.JOB_FAILED, message: cause.message };
   }
-  return { code: 'JOB_FAILED', message: error instanceof Error ? error.message : String(error) };
+  return {
+    code: FailureCode.JOB_FAILED,
+    message: error instanceof Error ? error.message : String(error),
+  };
 }

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import type { ActivityDependencies } from '../../src/activities/index.js';
+import { loadConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
+import { createProviders } from '../../src/providers/index.js';
+import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { createTemporalAccess, type TemporalAccess } from '../../src/temporal/client.js';
 import { startWorker } from '../../src/worker/worker.js';
 import { testEnv } from './env.js';
@@ -16,13 +21,25 @@ export function uniqueTaskQueue(name: string): string {
   return `${name}-${randomUUID().slice(0, 8)}`;
 }
 
-/** Runs `fn` while a real worker (the production startWorker) polls `taskQueue`. */
+/**
+ * Runs `fn` while a real worker (the production startWorker) polls `taskQueue`. Dependencies
+ * not given are the embedded defaults: local media storage in a temporary folder and no
+ * cloud providers.
+ */
 export async function withWorker<T>(
   taskQueue: string,
-  deps: ActivityDependencies,
+  given: Pick<ActivityDependencies, 'db'> & Partial<ActivityDependencies>,
   fn: () => Promise<T>,
   logger: Logger = testLogger(),
 ): Promise<T> {
+  const deps: ActivityDependencies = {
+    mediaStorage: new LocalMediaStorage(path.join(os.tmpdir(), `vlogflow-media-${randomUUID()}`), {
+      publicUrl: 'http://127.0.0.1',
+      secret: 'test',
+    }),
+    providers: createProviders(loadConfig({})),
+    ...given,
+  };
   const running = await startWorker(
     {
       address: testEnv.temporalAddress,

@@ -1,0 +1,410 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
+import type { Db } from '../db/database.js';
+import { FailureCode } from '../jobs/failures.js';
+import type { GeneratedVideo, MediaRef, VlogAnalysis } from '../jobs/messages.js';
+import type { Providers } from '../providers/index.js';
+import { ProviderError, vlogAnalysisSchema, type AnalysisBrief } from '../providers/types.js';
+import { GcsObjectStorage, parseGcsUri } from '../storage/gcs-storage.js';
+import type { MediaStorage, ObjectStorage, UploadedPart } from '../storage/object-storage.js';
+
+/** Times the model is asked again when its answer does not match the schema. */
+const analysisRounds = 3;
+/** R2 and S3 need parts of at least 5 MiB (all but the last); 8 MiB keeps memory small. */
+export const transferPartBytes = 8 * 1024 * 1024;
+
+export interface VlogActivityDependencies {
+  db: Db;
+  mediaStorage: MediaStorage;
+  providers: Providers;
+  gcsApiEndpoint?: string | undefined;
+}
+
+export interface AnalyzeMediaInput {
+  jobId: string;
+  media: MediaRef[];
+  brief: AnalysisBrief;
+}
+
+export interface StartVideoGenerationInput {
+  jobId: string;
+  attempt: number;
+  prompt: string;
+  aspectRatio: '16:9' | '9:16';
+  durationSeconds: number;
+}
+
+export interface StartedGeneration {
+  operationName: string;
+  outputUri: string;
+}
+
+export type GenerationCheck = { done: false } | { done: true; video: GeneratedVideo };
+
+export interface TransferVideoInput {
+  jobId: string;
+  sourceUri: string;
+  destinationKey: string;
+  mimeType: string;
+}
+
+/** Heartbeat details of a transfer: enough to resume from the last completed part. */
+export interface TransferCheckpoint {
+  uploadId: string;
+  parts: UploadedPart[];
+  bytes: number;
+  totalBytes: number;
+}
+
+export interface TransferResult {
+  bytes: number;
+  parts: number;
+  /** Parts already in place from an earlier attempt, not sent again. */
+  resumedParts: number;
+}
+
+export interface CleanupVlogInput {
+  jobId: string;
+}
+
+function toFailure(error: unknown): unknown {
+  if (!(error instanceof ProviderError)) return error;
+  return ApplicationFailure.create({
+    message: error.message,
+    type: error.code,
+    nonRetryable: !error.retryable,
+    ...(error.retryDelayMs !== undefined ? { nextRetryDelay: error.retryDelayMs } : {}),
+  });
+}
+
+function required<T>(value: T | null, what: string): T {
+  if (value === null) {
+    throw ApplicationFailure.nonRetryable(
+      `${what} is not configured on this worker`,
+      'PROVIDER_NOT_CONFIGURED',
+    );
+  }
+  return value;
+}
+
+/** The idempotency key of a paid generation: one per vlog and attempt, never random. */
+export function generationKey(jobId: string, attempt: number): string {
+  return `${jobId}:video-generation:${attempt}`;
+}
+
+export function createVlogActivities(deps: VlogActivityDependencies) {
+  const { db, mediaStorage, providers } = deps;
+  const sources = new Map<string, ObjectStorage>();
+  const sourceFor = (bucket: string): ObjectStorage => {
+    if (providers.generationStorage?.location === `gs://${bucket}`)
+      return providers.generationStorage;
+    let storage = sources.get(bucket);
+    if (!storage) {
+      storage = new GcsObjectStorage(bucket, { apiEndpoint: deps.gcsApiEndpoint });
+      sources.set(bucket, storage);
+    }
+    return storage;
+  };
+
+  return {
+    /** Gemini looks at the media; its JSON is validated, and the model is asked again if it is off. */
+    async analyzeMedia(input: AnalyzeMediaInput): Promise<VlogAnalysis> {
+      const analyzer = required(providers.analyzer, 'Media analysis');
+      const context = Context.current();
+      let problem = '';
+      for (let round = 1; round <= analysisRounds; round += 1) {
+        let text: string;
+        try {
+          text = await analyzer.analyze({
+            jobId: input.jobId,
+            media: input.media,
+            brief: input.brief,
+            openMedia: (ref) => mediaStorage.getStream(ref.key),
+            progress: (detail) => context.heartbeat({ detail }),
+            signal: context.cancellationSignal,
+          });
+        } catch (error) {
+          throw toFailure(error);
+        }
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          problem = 'the answer is not JSON';
+          log.warn('analysis answer rejected', { jobId: input.jobId, round, problem });
+          continue;
+        }
+        const parsed = vlogAnalysisSchema.safeParse(json);
+        const outOfRange = parsed.success
+          ? parsed.data.scenes.find((scene) => scene.mediaIndex >= input.media.length)
+          : undefined;
+        if (parsed.success && !outOfRange) return parsed.data;
+        problem = parsed.success
+          ? `scene refers to media ${outOfRange?.mediaIndex}, but there are ${input.media.length}`
+          : parsed.error.issues
+              .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+              .join('; ');
+        log.warn('analysis answer rejected', { jobId: input.jobId, round, problem });
+      }
+      throw ApplicationFailure.nonRetryable(
+        `The media analysis did not match the expected schema after ${analysisRounds} answers: ${problem}`,
+        FailureCode.INVALID_PROVIDER_OUTPUT,
+      );
+    },
+
+    /**
+     * Submits the paid generation at most once per vlog attempt. The operation name is written
+     * to the database the moment the provider accepts it (and heartbeated), so a retried
+     * activity or a crashed worker re-attaches to it instead of submitting again.
+     */
+    async startVideoGeneration(input: StartVideoGenerationInput): Promise<StartedGeneration> {
+      const generator = required(providers.videoGenerator, 'Video generation');
+      const outputBase = required(providers.generationOutputUri, 'VEO_OUTPUT_GCS_URI');
+      const outputUri = `${outputBase}${input.jobId}/attempt-${input.attempt}/`;
+      const key = generationKey(input.jobId, input.attempt);
+      const context = Context.current();
+
+      const recorded =
+        (context.info.heartbeatDetails as { operationName?: string } | undefined)?.operationName ??
+        (
+          await db
+            .selectFrom('provider_operations')
+            .select('operation_name')
+            .where('idempotency_key', '=', key)
+            .executeTakeFirst()
+        )?.operation_name;
+      if (recorded) {
+        log.info('re-attaching to the submitted generation', {
+          jobId: input.jobId,
+          operationName: recorded,
+        });
+        await recordOperation(db, key, input.jobId, recorded, context);
+        return { operationName: recorded, outputUri };
+      }
+
+      let operationName: string;
+      try {
+        operationName = await generator.start(
+          {
+            prompt: input.prompt,
+            aspectRatio: input.aspectRatio,
+            durationSeconds: input.durationSeconds,
+            outputUri,
+          },
+          context.cancellationSignal,
+        );
+      } catch (error) {
+        throw toFailure(error);
+      }
+      context.heartbeat({ operationName });
+      await recordOperation(db, key, input.jobId, operationName, context);
+      log.info('video generation submitted', {
+        jobId: input.jobId,
+        operationName,
+        provider: generator.name,
+      });
+      return { operationName, outputUri };
+    },
+
+    /** One look at the generation; the workflow waits between looks on a durable timer. */
+    async checkVideoGeneration(input: {
+      jobId: string;
+      operationName: string;
+    }): Promise<GenerationCheck> {
+      const generator = required(providers.videoGenerator, 'Video generation');
+      let status;
+      try {
+        status = await generator.check(input.operationName);
+      } catch (error) {
+        throw toFailure(error);
+      }
+      switch (status.state) {
+        case 'running':
+          return { done: false };
+        case 'succeeded':
+          return { done: true, video: { sourceUri: status.videoUri, mimeType: status.mimeType } };
+        case 'filtered':
+          throw ApplicationFailure.nonRetryable(
+            `The generated video was removed by the provider's safety filters: ${status.reasons.join('; ')}`,
+            FailureCode.CONTENT_FILTERED,
+          );
+        case 'failed':
+          throw ApplicationFailure.nonRetryable(
+            `The video generation failed: ${status.message}`,
+            FailureCode.GENERATION_FAILED,
+          );
+      }
+    },
+
+    /**
+     * Streams the generated video from Cloud Storage to media storage as a multipart upload,
+     * one part in memory at a time. Each completed part is heartbeated; a retry continues the
+     * same upload from the parts the store already holds, and the key is fixed per vlog, so a
+     * retry overwrites rather than duplicates. A cancelled transfer aborts its upload.
+     */
+    async transferVideo(input: TransferVideoInput): Promise<TransferResult> {
+      const context = Context.current();
+      const source = parseGcsUri(input.sourceUri);
+      const from = sourceFor(source.bucket);
+      const head = await from.head(source.key);
+      if (!head) {
+        throw ApplicationFailure.nonRetryable(
+          `The generated video ${input.sourceUri} does not exist`,
+          FailureCode.TRANSFER_FAILED,
+        );
+      }
+      const totalBytes = head.size;
+      const checkpoint = context.info.heartbeatDetails as TransferCheckpoint | undefined;
+      const open = await mediaStorage.listMultipartUploads(input.destinationKey);
+      const resumable =
+        open.find(
+          (upload) =>
+            upload.key === input.destinationKey && upload.uploadId === checkpoint?.uploadId,
+        ) ?? open.find((upload) => upload.key === input.destinationKey);
+      const uploadId =
+        resumable?.uploadId ??
+        (await mediaStorage.createMultipartUpload(input.destinationKey, input.mimeType));
+      for (const stale of open) {
+        if (stale.uploadId !== uploadId)
+          await mediaStorage.abortMultipartUpload(stale.key, stale.uploadId);
+      }
+      const partCount = Math.max(1, Math.ceil(totalBytes / transferPartBytes));
+      // The store, not the checkpoint, says which parts arrived: a heartbeat may not have.
+      const stored = resumable ? await mediaStorage.listParts(input.destinationKey, uploadId) : [];
+      const parts = new Map(
+        stored
+          .filter(
+            (part) =>
+              part.partNumber <= partCount && part.size === partLength(part.partNumber, totalBytes),
+          )
+          .map((part) => [part.partNumber, part]),
+      );
+      const resumedParts = parts.size;
+      if (resumedParts > 0)
+        log.info('resuming transfer', { jobId: input.jobId, uploadId, resumedParts, partCount });
+
+      try {
+        for (let partNumber = 1; partNumber <= partCount; partNumber += 1) {
+          if (parts.has(partNumber)) continue;
+          const start = (partNumber - 1) * transferPartBytes;
+          const end = start + partLength(partNumber, totalBytes) - 1;
+          const body = await readRange(from, source.key, start, end);
+          parts.set(
+            partNumber,
+            await mediaStorage.uploadPart(
+              input.destinationKey,
+              uploadId,
+              partNumber,
+              body,
+              context.cancellationSignal,
+            ),
+          );
+          const done = [...parts.values()];
+          context.heartbeat({
+            uploadId,
+            parts: done,
+            bytes: done.reduce((sum, part) => sum + part.size, 0),
+            totalBytes,
+          } satisfies TransferCheckpoint);
+          if (context.cancellationSignal.aborted) throw new CancelledFailure('transfer cancelled');
+        }
+        await mediaStorage.completeMultipartUpload(input.destinationKey, uploadId, [
+          ...parts.values(),
+        ]);
+      } catch (error) {
+        if (error instanceof CancelledFailure || context.cancellationSignal.aborted) {
+          await mediaStorage
+            .abortMultipartUpload(input.destinationKey, uploadId)
+            .catch(() => undefined);
+          await mediaStorage.delete(input.destinationKey).catch(() => undefined);
+        }
+        throw error;
+      }
+      log.info('transfer complete', {
+        jobId: input.jobId,
+        bytes: totalBytes,
+        parts: partCount,
+        resumedParts,
+      });
+      return { bytes: totalBytes, parts: partCount, resumedParts };
+    },
+
+    /** Removes what a cancelled vlog left half-made: open uploads, partial videos, generated outputs. */
+    async cleanupVlog(
+      input: CleanupVlogInput,
+    ): Promise<{ abortedUploads: number; deletedObjects: number }> {
+      const prefix = vlogOutputPrefix(input.jobId);
+      const uploads = await mediaStorage.listMultipartUploads(prefix);
+      for (const upload of uploads)
+        await mediaStorage.abortMultipartUpload(upload.key, upload.uploadId);
+      let deletedObjects = await mediaStorage.deletePrefix(prefix);
+      if (providers.generationStorage && providers.generationOutputUri) {
+        const { key } = parseGcsUri(providers.generationOutputUri);
+        deletedObjects += await providers.generationStorage.deletePrefix(`${key}${input.jobId}/`);
+      }
+      log.info('vlog cleaned up', {
+        jobId: input.jobId,
+        abortedUploads: uploads.length,
+        deletedObjects,
+      });
+      return { abortedUploads: uploads.length, deletedObjects };
+    },
+  };
+}
+
+/** Where a vlog's finished outputs live in media storage. */
+export function vlogOutputPrefix(jobId: string): string {
+  return `vlogs/${jobId}/`;
+}
+
+function partLength(partNumber: number, totalBytes: number): number {
+  return Math.max(
+    0,
+    Math.min(transferPartBytes, totalBytes - (partNumber - 1) * transferPartBytes),
+  );
+}
+
+async function readRange(
+  storage: ObjectStorage,
+  key: string,
+  start: number,
+  end: number,
+): Promise<Buffer> {
+  if (end < start) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await storage.getStream(key, { start, end }))
+    chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function recordOperation(
+  db: Db,
+  key: string,
+  jobId: string,
+  operationName: string,
+  context: Context,
+) {
+  // The provider already took the request: keep trying to write it down rather than fail and
+  // let a retry pay for a second generation.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await db
+        .insertInto('provider_operations')
+        .values({ idempotency_key: key, job_id: jobId, operation_name: operationName })
+        .onConflict((oc) => oc.column('idempotency_key').doNothing())
+        .execute();
+      return;
+    } catch (error) {
+      log.warn('could not record the generation yet', {
+        jobId,
+        operationName,
+        attempt,
+        error: String(error),
+      });
+      context.heartbeat({ operationName });
+      await delay(Math.min(30_000, 500 * 2 ** attempt), undefined, {
+        signal: context.cancellationSignal,
+      });
+    }
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Why a job failed, as a small closed set. Activities throw ApplicationFailures whose `type` is
+ * one of these; permanent ones are non-retryable. The code is what the API reports.
+ */
+export const FailureCode = {
+  /** The request or its media cannot be processed as given. */
+  INVALID_INPUT: 'INVALID_INPUT',
+  MEDIA_UNREADABLE: 'MEDIA_UNREADABLE',
+  /** The provider refused the content on safety grounds. */
+  SAFETY_BLOCKED: 'SAFETY_BLOCKED',
+  /** Veo's responsible-AI filter removed every generated video (not charged). */
+  CONTENT_FILTERED: 'CONTENT_FILTERED',
+  PROVIDER_INVALID_ARGUMENT: 'PROVIDER_INVALID_ARGUMENT',
+  PROVIDER_PERMISSION_DENIED: 'PROVIDER_PERMISSION_DENIED',
+  PROVIDER_NOT_FOUND: 'PROVIDER_NOT_FOUND',
+  /** Transient: retried with backoff. */
+  PROVIDER_RATE_LIMITED: 'PROVIDER_RATE_LIMITED',
+  PROVIDER_UNAVAILABLE: 'PROVIDER_UNAVAILABLE',
+  /** The model's answer did not match the schema, even after re-asking. */
+  INVALID_PROVIDER_OUTPUT: 'INVALID_PROVIDER_OUTPUT',
+  /** The provider's long-running operation ended in an error. */
+  GENERATION_FAILED: 'GENERATION_FAILED',
+  TRANSFER_FAILED: 'TRANSFER_FAILED',
+  VLOG_DEADLINE_EXCEEDED: 'VLOG_DEADLINE_EXCEEDED',
+  CANCELLED: 'CANCELLED',
+  JOB_FAILED: 'JOB_FAILED',
+} as const;
+
+export type FailureCode = (typeof FailureCode)[keyof typeof FailureCode];
+
+/** Failure types Temporal must not retry: retrying cannot change the outcome. */
+export const nonRetryableFailureCodes: FailureCode[] = [
+  FailureCode.INVALID_INPUT,
+  FailureCode.MEDIA_UNREADABLE,
+  FailureCode.SAFETY_BLOCKED,
+  FailureCode.CONTENT_FILTERED,
+  FailureCode.PROVIDER_INVALID_ARGUMENT,
+  FailureCode.PROVIDER_PERMISSION_DENIED,
+  FailureCode.PROVIDER_NOT_FOUND,
+  FailureCode.INVALID_PROVIDER_OUTPUT,
+  FailureCode.GENERATION_FAILED,
+];

@@ -1,0 +1,63 @@
+import { ApiError } from '@google/genai';
+import { FailureCode } from '../jobs/failures.js';
+import { ProviderError } from './types.js';
+
+interface GoogleErrorBody {
+  error?: {
+    code?: number;
+    message?: string;
+    status?: string;
+    details?: { '@type'?: string; retryDelay?: string }[];
+  };
+}
+
+/** `"26s"` or `"1.5s"` (protobuf Duration JSON) in milliseconds. */
+function parseDuration(value: string | undefined): number | undefined {
+  const match = value ? /^(\d+(?:\.\d+)?)s$/.exec(value) : null;
+  return match?.[1] ? Math.round(Number(match[1]) * 1000) : undefined;
+}
+
+/**
+ * Classifies an error from @google/genai: what failed, whether a retry can help, and how long
+ * the provider asked us to wait. The SDK carries the JSON error body in `message`.
+ */
+export function classifyGoogleError(error: unknown, what: string): ProviderError {
+  if (error instanceof ProviderError) return error;
+  if (!(error instanceof ApiError)) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new ProviderError(FailureCode.PROVIDER_UNAVAILABLE, `${what}: ${message}`, true);
+  }
+  let body: GoogleErrorBody = {};
+  try {
+    body = JSON.parse(error.message) as GoogleErrorBody;
+  } catch {
+    // Not JSON: keep the text as the message.
+  }
+  const message = `${what}: ${body.error?.message ?? error.message}`;
+  const retryInfo = body.error?.details?.find((detail) =>
+    detail['@type']?.endsWith('google.rpc.RetryInfo'),
+  );
+  switch (error.status) {
+    case 400:
+      return new ProviderError(FailureCode.PROVIDER_INVALID_ARGUMENT, message, false);
+    case 401:
+    case 403:
+      return new ProviderError(FailureCode.PROVIDER_PERMISSION_DENIED, message, false);
+    case 404:
+      return new ProviderError(FailureCode.PROVIDER_NOT_FOUND, message, false);
+    case 429:
+      return new ProviderError(
+        FailureCode.PROVIDER_RATE_LIMITED,
+        message,
+        true,
+        parseDuration(retryInfo?.retryDelay),
+      );
+    default:
+      return new ProviderError(
+        FailureCode.PROVIDER_UNAVAILABLE,
+        message,
+        true,
+        parseDuration(retryInfo?.retryDelay),
+      );
+  }
+}

@@ -1,0 +1,19 @@
+import type { ActivityDependencies } from '../activities/index.js';
+import { resolveJwtSecret } from '../auth.js';
+import type { Config } from '../config.js';
+import type { Db } from '../db/database.js';
+import { createProviders } from '../providers/index.js';
+import { createMediaStorage } from '../storage/index.js';
+
+/** The real dependencies the worker hands to the activities. */
+export async function createActivityDependencies(
+  config: Config,
+  db: Db,
+): Promise<ActivityDependencies> {
+  return {
+    db,
+    mediaStorage: createMediaStorage(config, await resolveJwtSecret(config)),
+    providers: createProviders(config),
+    gcsApiEndpoint: config.GCS_API_ENDPOINT,
+  };
+}

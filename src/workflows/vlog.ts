@@ -1,0 +1,311 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  sleep,
+  allHandlersFinished,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { FailureCode, nonRetryableFailureCodes } from '../jobs/failures.js';
+import type {
+  CancelJobSignal,
+  GeneratedVideo,
+  VlogJobInput,
+  VlogProgressCarried,
+  VlogResult,
+} from '../jobs/messages.js';
+import { isTerminalStatus } from '../jobs/model.js';
+import { cancelJobSignal, maxJobRetries, retryJobUpdate } from './definitions.js';
+import { JobTracker, toJobError } from './job-tracker.js';
+
+function activities(input: VlogJobInput) {
+  const { providerRetry } = input.settings;
+  const providerPolicy: ActivityOptions['retry'] = {
+    initialInterval: providerRetry.initialIntervalMs,
+    backoffCoefficient: 2,
+    maximumInterval: providerRetry.maximumIntervalMs,
+    maximumAttempts: providerRetry.maximumAttempts,
+    nonRetryableErrorTypes: nonRetryableFailureCodes,
+  };
+  return {
+    analysis: proxyActivities<Activities>({
+      startToCloseTimeout: '15m',
+      heartbeatTimeout: '2m',
+      retry: providerPolicy,
+    }),
+    generation: proxyActivities<Activities>({
+      startToCloseTimeout: '2m',
+      heartbeatTimeout: '30s',
+      retry: providerPolicy,
+    }),
+    transfer: proxyActivities<Activities>({
+      startToCloseTimeout: '60m',
+      heartbeatTimeout: '30s',
+      retry: {
+        initialInterval: '2s',
+        maximumInterval: '2m',
+        maximumAttempts: 10,
+        nonRetryableErrorTypes: nonRetryableFailureCodes,
+      },
+    }),
+    cleanup: proxyActivities<Activities>({
+      startToCloseTimeout: '5m',
+      retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 10 },
+    }),
+  };
+}
+
+/** Where a vlog's video is delivered in media storage: fixed per vlog, so retries overwrite. */
+export function vlogVideoKey(jobId: string): string {
+  return `vlogs/${jobId}/video.mp4`;
+}
+
+/**
+ * One vlog from upload to delivered video: Gemini analysis, a Veo generation waited on with
+ * durable timers, and a resumable transfer to media storage. A cancel signal stops the running
+ * step and removes what it half-made; a failed vlog stays open for a retry (an Update), which
+ * continues as new with attempt + 1 and keeps every finished step's output.
+ */
+export async function vlogJob(input: VlogJobInput): Promise<VlogResult> {
+  const { job, settings } = input;
+  const tracker = new JobTracker(job, { attempt: input.attempt, seq: input.seq });
+  const carried: VlogProgressCarried = structuredClone(input.carried);
+  const acts = activities(input);
+  const work = new CancellationScope();
+  let cancelRequest: CancelJobSignal | null = null;
+  let retryRequested = false;
+  let deadlineExpired = false;
+
+  setHandler(cancelJobSignal, (request) => {
+    if (isTerminalStatus(tracker.status) || cancelRequest) return;
+    cancelRequest = request;
+    work.cancel();
+  });
+  setHandler(
+    retryJobUpdate,
+    (_request) => {
+      retryRequested = true;
+      return { attempt: input.attempt + 1 };
+    },
+    {
+      validator: (_request) => {
+        if (tracker.status !== 'failed' || retryRequested) {
+          throw new Error(
+            `Only a failed vlog can be retried; this one is ${retryRequested ? 'being retried' : tracker.status}`,
+          );
+        }
+        if (input.attempt > maxJobRetries) {
+          throw new Error(`This vlog was already retried ${maxJobRetries} times, the most allowed`);
+        }
+      },
+    },
+  );
+
+  await tracker.start('analyzing', { progress: 0, phase: 'starting' });
+  // The deadline covers this attempt; its timer lives in its own scope so it can be dropped.
+  const deadline = new CancellationScope();
+  void deadline
+    .run(async () => {
+      await sleep(settings.deadlineMs);
+      deadlineExpired = true;
+      work.cancel();
+    })
+    .catch(() => undefined);
+
+  try {
+    const result = await work.run(() => produceVlog(input, tracker, carried, acts));
+    deadline.cancel();
+    await tracker.complete(result);
+    return result;
+  } catch (error) {
+    deadline.cancel();
+    if (!isCancellation(error) || deadlineExpired) {
+      await tracker.end(
+        'failed',
+        deadlineExpired
+          ? {
+              code: FailureCode.VLOG_DEADLINE_EXCEEDED,
+              message: `The vlog did not finish within ${settings.deadlineMs} ms`,
+            }
+          : toJobError(error),
+      );
+      return awaitRetry(input, tracker, carried, () => retryRequested);
+    }
+    // Cancelled, by the cancel signal or by an operator cancelling the workflow itself.
+    const reason = (cancelRequest as CancelJobSignal | null)?.reason ?? null;
+    await CancellationScope.nonCancellable(() => acts.cleanup.cleanupVlog({ jobId: job.id }));
+    await tracker.end('cancelled', {
+      code: FailureCode.CANCELLED,
+      message: reason ? `Cancelled: ${reason}` : 'The vlog was cancelled',
+    });
+    if (cancelRequest)
+      return Promise.reject(
+        ApplicationFailure.nonRetryable('The vlog was cancelled', FailureCode.CANCELLED),
+      );
+    throw error;
+  }
+}
+
+/**
+ * A failed vlog stays open for a retry until the retry window closes. Accepted, the retry
+ * continues as new, carrying the finished steps and the projection sequence number.
+ */
+async function awaitRetry(
+  input: VlogJobInput,
+  tracker: JobTracker,
+  carried: VlogProgressCarried,
+  retryRequested: () => boolean,
+): Promise<never> {
+  const progress = tracker.progress();
+  if (
+    input.attempt <= maxJobRetries &&
+    (await condition(retryRequested, input.settings.retryWindowMs))
+  ) {
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof vlogJob>({
+      ...input,
+      attempt: input.attempt + 1,
+      seq: tracker.seq,
+      carried,
+    });
+  }
+  throw ApplicationFailure.nonRetryable(
+    progress.error?.message ?? 'The vlog failed',
+    progress.error?.code ?? FailureCode.JOB_FAILED,
+  );
+}
+
+async function produceVlog(
+  input: VlogJobInput,
+  tracker: JobTracker,
+  carried: VlogProgressCarried,
+  acts: ReturnType<typeof activities>,
+): Promise<VlogResult> {
+  const { job } = input;
+  const media = job.input.media;
+
+  if (!carried.analysis) {
+    await tracker.update({
+      status: 'analyzing',
+      progress: 5,
+      phase: `analyzing ${media.length} media files`,
+    });
+    carried.analysis = await acts.analysis.analyzeMedia.executeWithOptions(
+      {
+        startToCloseTimeout: '15m',
+        heartbeatTimeout: '2m',
+        summary: `Gemini looks at ${media.map((m) => m.name).join(', ')}`,
+      },
+      [
+        {
+          jobId: job.id,
+          media,
+          brief: { title: job.input.title, prompt: job.input.prompt, style: job.input.style },
+        },
+      ],
+    );
+  }
+
+  const video = await generateVideo(input, tracker, carried, acts);
+
+  await tracker.update({ status: 'transferring', progress: 75, phase: 'delivering the video' });
+  const videoKey = vlogVideoKey(job.id);
+  const transfer = await acts.transfer.transferVideo.executeWithOptions(
+    {
+      startToCloseTimeout: '60m',
+      heartbeatTimeout: '30s',
+      summary: `Copy ${video.sourceUri} to ${videoKey}`,
+    },
+    [
+      {
+        jobId: job.id,
+        sourceUri: video.sourceUri,
+        destinationKey: videoKey,
+        mimeType: video.mimeType,
+      },
+    ],
+  );
+  return {
+    videoKey,
+    thumbnailKey: null,
+    durationSeconds: job.input.durationSeconds,
+    sizeBytes: transfer.bytes,
+    mimeType: video.mimeType,
+  };
+}
+
+/**
+ * Starts the paid generation at most once per attempt, re-attaching to one that an earlier
+ * attempt left running or finished, then waits on durable timers: no worker slot is held
+ * while Veo renders, and a worker restart changes nothing.
+ */
+async function generateVideo(
+  input: VlogJobInput,
+  tracker: JobTracker,
+  carried: VlogProgressCarried,
+  acts: ReturnType<typeof activities>,
+): Promise<GeneratedVideo> {
+  const { job, attempt, settings } = input;
+  if (carried.generation?.state === 'succeeded' && carried.generation.video)
+    return carried.generation.video;
+
+  await tracker.update({
+    status: 'generating',
+    progress: 25,
+    phase: 'submitting the video generation',
+  });
+  if (!carried.generation || carried.generation.state === 'failed') {
+    const started = await acts.generation.startVideoGeneration.executeWithOptions(
+      {
+        startToCloseTimeout: '2m',
+        heartbeatTimeout: '30s',
+        summary: `Veo: ${job.input.durationSeconds}s ${job.input.aspectRatio}`,
+      },
+      [
+        {
+          jobId: job.id,
+          attempt,
+          prompt: carried.analysis?.videoPrompt ?? job.input.title,
+          aspectRatio: job.input.aspectRatio,
+          durationSeconds: job.input.durationSeconds,
+        },
+      ],
+    );
+    carried.generation = {
+      operationName: started.operationName,
+      attempt,
+      state: 'running',
+      video: null,
+    };
+  }
+  const generation = carried.generation;
+  for (let checks = 1; ; checks += 1) {
+    let check;
+    try {
+      check = await acts.generation.checkVideoGeneration({
+        jobId: job.id,
+        operationName: generation.operationName,
+      });
+    } catch (error) {
+      if (!isCancellation(error)) generation.state = 'failed';
+      throw error;
+    }
+    if (check.done) {
+      generation.state = 'succeeded';
+      generation.video = check.video;
+      return check.video;
+    }
+    // Veo takes minutes; progress creeps towards 70 % without ever claiming to be done.
+    const progress = Math.round(25 + 45 * (1 - 0.8 ** checks));
+    await tracker.update({
+      progress,
+      phase: `generating the video (${generation.operationName.split('/').pop()})`,
+    });
+    await sleep(settings.pollIntervalMs);
+  }
+}
