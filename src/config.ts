@@ -29,8 +29,10 @@ const configSchema = z.object({
   API_PORT: port.default(3000),
   /** Largest JSON request body accepted, in bytes. */
   API_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
-  /** Time allowed to receive a whole request before the server answers 408. */
-  API_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Time allowed to receive a whole request (uploads included) before the server answers 408. */
+  API_REQUEST_TIMEOUT_MS: positiveInt.default(600_000),
+  /** A connection that sends nothing for this long is closed (a stalled upload ends here). */
+  API_IDLE_TIMEOUT_MS: positiveInt.default(30_000),
 
   /** PostgreSQL connection string. Unset: an embedded PGlite database under DATA_DIR. */
   DATABASE_URL: optionalString.pipe(
@@ -112,6 +114,10 @@ const configSchema = z.object({
   VLOG_RETRY_WINDOW_MS: positiveInt.default(7 * 24 * 3_600_000),
   /** Pause between checks of a running video generation (durable timer, no worker slot held). */
   VIDEO_POLL_INTERVAL_MS: positiveInt.default(15_000),
+  /** Backoff for transient provider failures (429, 5xx): first wait, longest wait, attempts. */
+  PROVIDER_RETRY_INITIAL_MS: positiveInt.default(10_000),
+  PROVIDER_RETRY_MAX_MS: positiveInt.default(600_000),
+  PROVIDER_RETRY_ATTEMPTS: positiveInt.max(20).default(3),
 });
 
 export type Config = z.infer<typeof configSchema> & {

@@ -1,7 +1,8 @@
 // `npm test`: starts what the suite needs once — a Temporal dev server and a migrated template
 // database on the local PostgreSQL — runs every test file with node:test, and cleans up.
 // `npm test -- test/api` runs only the files under the given paths.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +65,12 @@ const files = (
 ).flat();
 
 const binaries = await installTemporalBinaries();
+const emulators = Object.fromEntries(
+  (await promisify(execFile)('bash', [path.join(root, 'test/emulators/install.sh')])).stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.split('=', 2) as [string, string]),
+);
 const server = await startDevServer({
   cliPath: binaries.cli,
   namespace,
@@ -97,7 +104,11 @@ try {
       cwd: root,
       stdio: 'inherit',
       env: {
-        ...process.env,
+        // The Cloud Storage client would send everything to STORAGE_EMULATOR_HOST instead of
+        // the apiEndpoint each test gives it.
+        ...Object.fromEntries(
+          Object.entries(process.env).filter(([name]) => name !== 'STORAGE_EMULATOR_HOST'),
+        ),
         TEST_TEMPORAL_ADDRESS: server.address,
         TEST_TEMPORAL_NAMESPACE: namespace,
         TEST_POSTGRES_URL: adminUrl,
@@ -105,6 +116,8 @@ try {
         TEST_RUN_ID: runId,
         TEMPORAL_CLI_PATH: binaries.cli,
         TEMPORAL_TEST_SERVER_PATH: binaries.testServer,
+        TEST_FAKE_GCS_PATH: emulators['fake-gcs-server'],
+        TEST_MOTO_PATH: emulators['moto-server'],
       },
     },
   );

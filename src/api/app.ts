@@ -10,7 +10,10 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Db } from '../db/database.js';
+import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { LocalMediaStorage } from '../storage/local-storage.js';
+import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal/client.js';
 import { requireBearerToken } from './auth-plugin.js';
 import { registerErrorHandling } from './errors.js';
@@ -18,25 +21,26 @@ import { createJobStarter } from './job-starter.js';
 import { createReadiness } from './readiness.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { mediaRoutes } from './routes/media.js';
 import { probeRoutes } from './routes/probes.js';
+import { vlogRoutes } from './routes/vlogs.js';
 
 export interface AppDependencies {
   db: Db;
+  config: Config;
   temporal: TemporalAccess;
-  taskQueue: string;
+  mediaStorage: MediaStorage;
   jwtSecret: string;
   logger: Logger;
-  bodyLimitBytes: number;
-  requestTimeoutMs: number;
 }
 
 /** The HTTP API. It starts and reads jobs; it never runs them. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
     loggerInstance: deps.logger,
-    bodyLimit: deps.bodyLimitBytes,
-    requestTimeout: deps.requestTimeoutMs,
-    connectionTimeout: deps.requestTimeoutMs,
+    bodyLimit: deps.config.API_BODY_LIMIT_BYTES,
+    requestTimeout: deps.config.API_REQUEST_TIMEOUT_MS,
+    connectionTimeout: deps.config.API_IDLE_TIMEOUT_MS,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,
@@ -68,7 +72,16 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   await app.register(healthRoutes(createReadiness(deps.temporal, deps.db)));
 
-  const startJob = createJobStarter({ ...deps, temporal: deps.temporal.client });
+  if (deps.mediaStorage instanceof LocalMediaStorage) {
+    await app.register(mediaRoutes(deps.mediaStorage, deps.jwtSecret));
+  }
+
+  const startJob = createJobStarter({
+    db: deps.db,
+    temporal: deps.temporal.client,
+    taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+    logger: deps.logger,
+  });
   await app.register(
     async (api) => {
       requireBearerToken(api, deps.jwtSecret);
@@ -77,6 +90,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       });
       await api.register(jobRoutes(deps.db));
       await api.register(probeRoutes(startJob));
+      await api.register(
+        vlogRoutes({
+          config: deps.config,
+          db: deps.db,
+          temporal: deps.temporal,
+          mediaStorage: deps.mediaStorage,
+          startJob,
+        }),
+      );
     },
     { prefix: '/api' },
   );

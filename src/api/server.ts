@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { createMediaStorage } from '../storage/index.js';
 import { buildApp, type AppDependencies } from './app.js';
 
 export interface ApiServer {
@@ -11,13 +12,12 @@ export interface ApiServer {
 
 export async function startApiServer(
   config: Config,
-  deps: Pick<AppDependencies, 'db' | 'temporal' | 'logger' | 'jwtSecret'>,
+  deps: Omit<AppDependencies, 'config' | 'mediaStorage'>,
 ): Promise<ApiServer> {
   const app = await buildApp({
     ...deps,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    bodyLimitBytes: config.API_BODY_LIMIT_BYTES,
-    requestTimeoutMs: config.API_REQUEST_TIMEOUT_MS,
+    config,
+    mediaStorage: createMediaStorage(config, deps.jwtSecret),
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   const address = app.server.address();

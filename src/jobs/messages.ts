@@ -12,6 +12,8 @@ export interface JobRecord<Input = unknown> {
   ownerId: string;
   input: Input;
   idempotencyKey: string | null;
+  /** Hash of the request, to tell a replay of an idempotency key from a different request. */
+  requestFingerprint: string | null;
   /** ISO timestamp with millisecond precision, decided by the API when it accepted the job. */
   createdAt: string;
 }

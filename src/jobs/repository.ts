@@ -19,6 +19,7 @@ export async function insertJob(db: Db, job: JobRecord, initialStatus: string): 
       status: initialStatus,
       input: JSON.stringify(job.input),
       idempotency_key: job.idempotencyKey,
+      request_fingerprint: job.requestFingerprint,
       workflow_id: job.id,
       created_at: job.createdAt,
       updated_at: job.createdAt,

@@ -20,7 +20,14 @@ class PinoTemporalLogger implements TemporalLogger {
 
   log(level: LogLevel, message: string, meta: LogMetadata = {}): void {
     // The task token is an opaque credential-like blob: keep it out of the logs.
-    const { taskToken: _taskToken, workflowRunId, ...fields } = meta as Record<string, unknown>;
+    const {
+      taskToken: _taskToken,
+      workflowRunId,
+      error,
+      ...fields
+    } = meta as Record<string, unknown>;
+    // pino serialises errors (message, stack) only under `err`.
+    if (error !== undefined) fields['err'] = error;
     if (typeof fields['workflowId'] === 'string') fields['jobId'] = fields['workflowId'];
     if (typeof workflowRunId === 'string') fields['runId'] = workflowRunId;
     this.logger[pinoLevels[level]](fields, message);

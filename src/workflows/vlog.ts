@@ -74,7 +74,10 @@ export function vlogVideoKey(jobId: string): string {
 export async function vlogJob(input: VlogJobInput): Promise<VlogResult> {
   const { job, settings } = input;
   const tracker = new JobTracker(job, { attempt: input.attempt, seq: input.seq });
-  const carried: VlogProgressCarried = structuredClone(input.carried);
+  const carried: VlogProgressCarried = {
+    analysis: input.carried.analysis,
+    generation: input.carried.generation && { ...input.carried.generation },
+  };
   const acts = activities(input);
   const work = new CancellationScope();
   let cancelRequest: CancelJobSignal | null = null;

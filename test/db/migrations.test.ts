@@ -29,6 +29,7 @@ const job = {
   ownerId: 'alice',
   input: { steps: 1 },
   idempotencyKey: null,
+  requestFingerprint: null,
   createdAt: '2026-01-01T00:00:00.000Z',
 };
 

@@ -1,7 +1,13 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
 import { mintToken } from '../../src/auth.js';
+import { loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/database.js';
+import { createMediaStorage } from '../../src/storage/index.js';
+import type { MediaStorage } from '../../src/storage/object-storage.js';
 import type { Logger } from '../../src/logger.js';
 import type { TemporalAccess } from '../../src/temporal/client.js';
 import { testLogger } from './logs.js';
@@ -20,15 +26,24 @@ export async function createTestApi(options: {
   temporal: TemporalAccess;
   taskQueue: string;
   logger?: Logger;
+  /** Environment overrides on top of the test defaults. */
+  env?: Record<string, string>;
+  mediaStorage?: MediaStorage;
 }): Promise<TestApi> {
+  const config = loadConfig({
+    TEMPORAL_TASK_QUEUE: options.taskQueue,
+    API_BODY_LIMIT_BYTES: String(64 * 1024),
+    API_PUBLIC_URL: 'http://api.test',
+    DATA_DIR: path.join(os.tmpdir(), `vlogflow-api-${randomUUID()}`),
+    ...options.env,
+  });
   const app = await buildApp({
+    config,
     db: options.db,
     temporal: options.temporal,
-    taskQueue: options.taskQueue,
+    mediaStorage: options.mediaStorage ?? createMediaStorage(config, testJwtSecret),
     jwtSecret: testJwtSecret,
     logger: options.logger ?? testLogger(),
-    bodyLimitBytes: 64 * 1024,
-    requestTimeoutMs: 10_000,
   });
   await app.ready();
   return {

@@ -10,6 +10,7 @@ export function jobRecord(overrides: Partial<JobRecord> = {}): JobRecord {
     ownerId: 'alice',
     input: { steps: 1, stepDelayMs: 0 },
     idempotencyKey: null,
+    requestFingerprint: null,
     createdAt: new Date().toISOString(),
     ...overrides,
   };

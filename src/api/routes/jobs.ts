@@ -21,7 +21,7 @@ function decodeCursor(value: string): JobCursor {
   }
 }
 
-const listQuerySchema = z.strictObject({
+export const listQuerySchema = z.strictObject({
   kind: z.string().max(64).optional(),
   type: z.string().max(64).optional(),
   status: z.string().max(64).optional(),
@@ -38,6 +38,25 @@ const listQuerySchema = z.strictObject({
 });
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema };
+
+export type ListQuery = z.infer<typeof listQuerySchema>;
+
+/** One page of the caller's jobs, for every listing route. */
+export async function listJobsPage(
+  db: Db,
+  ownerId: string,
+  query: Partial<ListQuery> & { limit: number },
+) {
+  const { cursor, createdFrom, createdTo, ...filters } = query;
+  const page = await listOwnedJobs(db, {
+    ...filters,
+    ownerId,
+    createdFrom: createdFrom ? new Date(createdFrom) : undefined,
+    createdTo: createdTo ? new Date(createdTo) : undefined,
+    after: cursor ? decodeCursor(cursor) : undefined,
+  });
+  return { rows: page.jobs, nextCursor: page.next ? encodeCursor(page.next) : null };
+}
 
 /** Reading jobs of every kind, always scoped to the caller. */
 export function jobRoutes(db: Db): FastifyPluginAsyncZod {

@@ -39,12 +39,15 @@ export function probeRoutes(startJob: StartJob): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const row = await startJob({
+        const { row } = await startJob({
           kind: 'probe',
           type: 'PROBE',
           workflowType: 'probeJob',
+          workflowArgs: (job) => [{ job }],
           ownerId: request.userId,
           input: request.body,
+          idempotencyKey: null,
+          requestFingerprint: null,
           summary: `Probe: ${request.body.steps} steps, ${request.body.stepDelayMs} ms apart`,
         });
         const view = toJobView(row);

@@ -1,0 +1,140 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import type {} from '@fastify/multipart';
+import type { FastifyRequest } from 'fastify';
+import { fileTypeStream } from 'file-type';
+import type { MediaRef } from '../jobs/messages.js';
+import type { MediaStorage } from '../storage/object-storage.js';
+import { ApiError } from './errors.js';
+
+/** What may be uploaded, decided by the bytes themselves, never by the name or declared type. */
+const acceptedMedia: Record<string, MediaRef['kind']> = {
+  'image/jpeg': 'image',
+  'image/png': 'image',
+  'image/webp': 'image',
+  'image/gif': 'image',
+  'image/heic': 'image',
+  'image/heif': 'image',
+  'image/avif': 'image',
+  'video/mp4': 'video',
+  'video/quicktime': 'video',
+  'video/webm': 'video',
+};
+
+export const mediaFieldName = 'media';
+
+export interface ReceivedUpload {
+  media: MediaRef[];
+  fields: Record<string, string>;
+  /** Removes every object this request stored: for a rejected request or an idempotent replay. */
+  discard(): Promise<void>;
+}
+
+function safeName(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '');
+  return (cleaned || 'file').slice(-80);
+}
+
+/** @fastify/multipart's and busboy's errors as the API's own. */
+function multipartError(
+  error: unknown,
+  limits: { maxFiles: number; maxFileBytes: number },
+  current?: string,
+): unknown {
+  if (error instanceof ApiError) return error;
+  const code = (error as { code?: string }).code;
+  switch (code) {
+    case 'FST_FILES_LIMIT':
+      return new ApiError(
+        'TOO_MANY_FILES',
+        `${mediaFieldName}: at most ${limits.maxFiles} files per vlog`,
+      );
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return new ApiError(
+        'FILE_TOO_LARGE',
+        `${mediaFieldName}: ${current ?? 'a file'} is larger than the limit of ${limits.maxFileBytes} bytes`,
+      );
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'The request must be multipart/form-data');
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return new ApiError(
+        'INVALID_MULTIPART',
+        'The form has more fields than a vlog request takes',
+      );
+    case 'FST_PROTO_VIOLATION':
+      return new ApiError('INVALID_MULTIPART', 'The form has a field name that is not allowed');
+    default:
+      if (error instanceof Error && (code === undefined || code.startsWith('FST_'))) {
+        return new ApiError(
+          'INVALID_MULTIPART',
+          `The multipart body could not be read: ${error.message}`,
+        );
+      }
+      return error;
+  }
+}
+
+/**
+ * Streams each uploaded file into media storage as it arrives (never buffered whole), checking
+ * its type by content and hashing it on the way. Fields are collected as text. On any error,
+ * everything stored so far is deleted before the error is thrown.
+ */
+export async function receiveUpload(
+  request: FastifyRequest,
+  storage: MediaStorage,
+  limits: { maxFiles: number; maxFileBytes: number },
+): Promise<ReceivedUpload> {
+  const batch = `uploads/${randomUUID()}/`;
+  const media: MediaRef[] = [];
+  const fields: Record<string, string> = {};
+  const discard = async () => {
+    await storage.deletePrefix(batch);
+  };
+  let current: string | undefined;
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'field') {
+        if (part.fieldname in fields) {
+          throw new ApiError('VALIDATION_FAILED', `body.${part.fieldname}: given more than once`);
+        }
+        fields[part.fieldname] = typeof part.value === 'string' ? part.value : String(part.value);
+        continue;
+      }
+      const name = part.filename || `file ${media.length + 1}`;
+      current = name;
+      if (part.fieldname !== mediaFieldName) {
+        part.file.resume();
+        throw new ApiError(
+          'VALIDATION_FAILED',
+          `body.${part.fieldname}: unknown file field; send media files as "${mediaFieldName}"`,
+        );
+      }
+      const typed = await fileTypeStream(part.file as Readable, { sampleSize: 4_100 });
+      const detected = typed.fileType?.mime;
+      const kind = detected ? acceptedMedia[detected] : undefined;
+      if (!detected || !kind) {
+        typed.resume();
+        throw new ApiError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `${mediaFieldName}: ${name} is not an image or video (its content is ${detected ?? 'not a recognised media format'})`,
+          { file: name, detected: detected ?? null },
+        );
+      }
+      const hash = createHash('sha256');
+      const hashing = new PassThrough();
+      hashing.on('data', (chunk: Buffer) => hash.update(chunk));
+      typed.on('error', (error) => hashing.destroy(error));
+      typed.pipe(hashing);
+      const key = `${batch}${String(media.length).padStart(2, '0')}-${safeName(name)}`;
+      const { size } = await storage.putStream(key, hashing, detected);
+      if (part.file.truncated)
+        throw multipartError({ code: 'FST_REQ_FILE_TOO_LARGE' }, limits, name);
+      media.push({ key, name, contentType: detected, kind, size, sha256: hash.digest('hex') });
+    }
+  } catch (error) {
+    await discard();
+    throw multipartError(error, limits, current);
+  }
+  return { media, fields, discard };
+}

@@ -1,0 +1,53 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { verifyMediaLink, type LocalMediaStorage } from '../../storage/local-storage.js';
+import { ApiError } from '../errors.js';
+
+/**
+ * Serves objects of the local storage backend through signed, expiring links (what presigned
+ * URLs are on S3), with single byte ranges so video players can seek.
+ */
+export function mediaRoutes(storage: LocalMediaStorage, secret: string): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get(
+      '/media/*',
+      {
+        schema: {
+          tags: ['media'],
+          summary: 'A stored video or image, by a signed link from a vlog',
+          params: z.object({ '*': z.string().min(1).max(512) }),
+          querystring: z.object({
+            expires: z.coerce.number().int(),
+            signature: z.string().max(128),
+          }),
+        },
+      },
+      async (request, reply) => {
+        const key = request.params['*'];
+        if (!verifyMediaLink(secret, key, request.query.expires, request.query.signature)) {
+          throw new ApiError('MEDIA_LINK_INVALID', 'The link is invalid or has expired');
+        }
+        const object = await storage.head(key);
+        if (!object) throw new ApiError('NOT_FOUND', 'No such media');
+        const range = /^bytes=(\d*)-(\d*)$/.exec(request.headers.range ?? '');
+        reply
+          .header('accept-ranges', 'bytes')
+          .header('content-type', object.contentType ?? 'application/octet-stream');
+        if (range && (range[1] || range[2])) {
+          const start = range[1] ? Number(range[1]) : Math.max(0, object.size - Number(range[2]));
+          const end =
+            range[1] && range[2] ? Math.min(Number(range[2]), object.size - 1) : object.size - 1;
+          if (start > end || start >= object.size) {
+            return reply.code(416).header('content-range', `bytes */${object.size}`).send('');
+          }
+          return reply
+            .code(206)
+            .header('content-range', `bytes ${start}-${end}/${object.size}`)
+            .header('content-length', end - start + 1)
+            .send(await storage.getStream(key, { start, end }));
+        }
+        return reply.header('content-length', object.size).send(await storage.getStream(key));
+      },
+    );
+  };
+}

@@ -1,0 +1,396 @@
+import { createHash } from 'node:crypto';
+import fastifyMultipart from '@fastify/multipart';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import type { Db } from '../../db/database.js';
+import type { JobRow } from '../../db/schema.js';
+import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../jobs/messages.js';
+import { isTerminalStatus } from '../../jobs/model.js';
+import { findOwnedJob } from '../../jobs/repository.js';
+import { missingVlogProviderSettings } from '../../providers/index.js';
+import type { MediaStorage } from '../../storage/object-storage.js';
+import type { TemporalAccess } from '../../temporal/client.js';
+import { cancelJobSignal, jobProgressQuery, retryJobUpdate } from '../../workflows/definitions.js';
+import { ApiError, errorBodySchema } from '../errors.js';
+import type { StartJob } from '../job-starter.js';
+import { jobViewSchema, toJobView } from '../job-view.js';
+import { receiveUpload } from '../media-upload.js';
+import { listJobsPage, listQuerySchema } from './jobs.js';
+
+export const vlogStatuses = [
+  'pending',
+  'analyzing',
+  'generating',
+  'transferring',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
+
+const vlogFieldsSchema = z.strictObject({
+  title: z.string().trim().min(1).max(200),
+  prompt: z.string().trim().max(2_000).optional(),
+  style: z.string().trim().max(200).optional(),
+  aspectRatio: z.enum(['16:9', '9:16']).default('16:9'),
+  durationSeconds: z.coerce
+    .number()
+    .int()
+    .refine((value) => [4, 6, 8].includes(value), { error: 'must be 4, 6 or 8' })
+    .default(8),
+});
+
+const idempotencyKeySchema = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,255}$/, { error: 'must be 1 to 255 visible ASCII characters' })
+  .optional();
+
+const vlogViewSchema = jobViewSchema
+  .omit({ input: true, result: true })
+  .extend({
+    status: z.enum(vlogStatuses),
+    title: z.string(),
+    aspectRatio: z.string(),
+    media: z.array(z.object({ name: z.string(), contentType: z.string(), size: z.number() })),
+    videoUrl: z.string().nullable().describe('Where the finished video plays (expires)'),
+    shareUrl: z.string().nullable().describe('A longer-lived link to share the video'),
+    thumbnailUrl: z.string().nullable(),
+    durationSeconds: z.number().nullable(),
+    live: z
+      .object({
+        status: z.string(),
+        progress: z.number(),
+        phase: z.string().nullable(),
+        seq: z.number(),
+      })
+      .nullable()
+      .optional()
+      .describe("With ?live=true: the workflow's own answer, bypassing the database"),
+  })
+  .describe('Vlog');
+
+type VlogView = z.infer<typeof vlogViewSchema>;
+
+const idParams = z.object({ id: z.string().min(1).max(128) });
+const commonErrors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema };
+
+export interface VlogRouteDependencies {
+  config: Config;
+  db: Db;
+  temporal: TemporalAccess;
+  mediaStorage: MediaStorage;
+  startJob: StartJob;
+}
+
+function fingerprint(input: VlogInput): string {
+  const { media, ...fields } = input;
+  return createHash('sha256')
+    .update(
+      JSON.stringify({
+        fields,
+        media: media.map((item) => [item.sha256, item.contentType, item.size]),
+      }),
+    )
+    .digest('hex');
+}
+
+export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
+  const { config, db, temporal, mediaStorage, startJob } = deps;
+  const limits = { maxFiles: config.VLOG_MAX_FILES, maxFileBytes: config.VLOG_MAX_FILE_BYTES };
+
+  async function toVlogView(row: JobRow, live?: JobProgress | null): Promise<VlogView> {
+    const { input: _input, result: _result, ...view } = toJobView(row);
+    const input = row.input as VlogInput;
+    const result = row.result as VlogResult | null;
+    const finished = row.status === 'completed' && result;
+    return {
+      ...view,
+      status: row.status as VlogView['status'],
+      title: input.title,
+      aspectRatio: input.aspectRatio,
+      media: input.media.map(({ name, contentType, size }) => ({ name, contentType, size })),
+      videoUrl: finished
+        ? await mediaStorage.url(result.videoKey, config.MEDIA_URL_TTL_SECONDS)
+        : null,
+      shareUrl: finished
+        ? await mediaStorage.url(result.videoKey, config.SHARE_URL_TTL_SECONDS)
+        : null,
+      thumbnailUrl:
+        finished && result.thumbnailKey
+          ? await mediaStorage.url(result.thumbnailKey, config.MEDIA_URL_TTL_SECONDS)
+          : null,
+      durationSeconds: finished ? result.durationSeconds : null,
+      ...(live === undefined
+        ? {}
+        : {
+            live: live
+              ? { status: live.status, progress: live.progress, phase: live.phase, seq: live.seq }
+              : null,
+          }),
+    };
+  }
+
+  async function ownedVlog(userId: string, id: string): Promise<JobRow> {
+    const row = await findOwnedJob(db, userId, id);
+    if (!row || row.kind !== 'vlog') throw new ApiError('NOT_FOUND', `No vlog with id ${id}`);
+    return row;
+  }
+
+  return async (app) => {
+    await app.register(fastifyMultipart, {
+      limits: {
+        files: limits.maxFiles,
+        fileSize: limits.maxFileBytes,
+        fields: 10,
+        fieldSize: 16 * 1024,
+        parts: limits.maxFiles + 10,
+        headerPairs: 100,
+      },
+    });
+
+    app.post(
+      '/vlogs',
+      {
+        schema: {
+          tags: ['vlogs'],
+          summary: 'Create a vlog from uploaded photos and clips',
+          description:
+            'multipart/form-data: one or more `media` files (images or videos, checked by content) and the fields ' +
+            'title (required), prompt, style, aspectRatio (16:9 | 9:16), durationSeconds (4 | 6 | 8). ' +
+            'Files stream to storage as they arrive. Send an Idempotency-Key to make the request safe to repeat.',
+          headers: z.object({ 'idempotency-key': idempotencyKeySchema }).passthrough(),
+          response: {
+            202: vlogViewSchema,
+            ...commonErrors,
+            413: errorBodySchema,
+            415: errorBodySchema,
+            422: errorBodySchema,
+            503: errorBodySchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        const missing = missingVlogProviderSettings(config);
+        if (missing.length > 0) {
+          throw new ApiError(
+            'VIDEO_PROVIDER_NOT_CONFIGURED',
+            `Vlogs are unavailable: no video provider is configured (set ${missing.join(', ')})`,
+            { missing },
+          );
+        }
+        if (!request.isMultipart()) {
+          throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'The request must be multipart/form-data');
+        }
+        const upload = await receiveUpload(request, mediaStorage, limits);
+        try {
+          const fields = vlogFieldsSchema.safeParse(upload.fields);
+          if (!fields.success) {
+            const issues = fields.error.issues.map((issue) => ({
+              field: ['body', ...issue.path].join('.') || 'body',
+              message: issue.message,
+            }));
+            throw new ApiError(
+              'VALIDATION_FAILED',
+              issues.map((issue) => `${issue.field}: ${issue.message}`).join('; '),
+              { issues },
+            );
+          }
+          if (upload.media.length === 0) {
+            throw new ApiError('NO_MEDIA', 'media: at least one image or video file is required');
+          }
+          const input: VlogInput = {
+            title: fields.data.title,
+            prompt: fields.data.prompt ?? null,
+            style: fields.data.style ?? null,
+            aspectRatio: fields.data.aspectRatio,
+            durationSeconds: fields.data.durationSeconds,
+            media: upload.media,
+          };
+          const idempotencyKey = request.headers['idempotency-key'] ?? null;
+          const started = await startJob<VlogInput>({
+            kind: 'vlog',
+            type: 'VLOG',
+            workflowType: 'vlogJob',
+            workflowArgs: (job): [VlogJobInput] => [
+              {
+                job,
+                attempt: 1,
+                seq: 0,
+                carried: { analysis: null, generation: null },
+                settings: {
+                  deadlineMs: config.VLOG_DEADLINE_MS,
+                  pollIntervalMs: config.VIDEO_POLL_INTERVAL_MS,
+                  retryWindowMs: config.VLOG_RETRY_WINDOW_MS,
+                  providerRetry: {
+                    initialIntervalMs: config.PROVIDER_RETRY_INITIAL_MS,
+                    maximumIntervalMs: config.PROVIDER_RETRY_MAX_MS,
+                    maximumAttempts: config.PROVIDER_RETRY_ATTEMPTS,
+                  },
+                },
+              },
+            ],
+            ownerId: request.userId,
+            input,
+            idempotencyKey,
+            requestFingerprint: idempotencyKey ? fingerprint(input) : null,
+            summary: `Vlog "${input.title}": ${input.media.length} files, ${input.durationSeconds}s ${input.aspectRatio}`,
+            memo: { title: input.title },
+          });
+          if (started.replayed) await upload.discard();
+          const view = await toVlogView(started.row);
+          return reply
+            .code(202)
+            .header('location', `/api/vlogs/${view.id}`)
+            .header('idempotent-replayed', String(started.replayed))
+            .send(view);
+        } catch (error) {
+          await upload.discard();
+          throw error;
+        }
+      },
+    );
+
+    app.get(
+      '/vlogs/:id',
+      {
+        schema: {
+          tags: ['vlogs'],
+          summary: "A vlog's status, progress and, when done, its video",
+          params: idParams,
+          querystring: z.strictObject({
+            live: z
+              .enum(['true', 'false'])
+              .default('false')
+              .describe(
+                'Also ask the workflow for its live progress (slower; for operators and debugging)',
+              ),
+          }),
+          response: { 200: vlogViewSchema, ...commonErrors },
+        },
+      },
+      async (request) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await ownedVlog(request.userId, request.params.id);
+        if (request.query.live !== 'true') return toVlogView(row);
+        const live = await temporal.client.workflow
+          .getHandle(row.workflow_id)
+          .query(jobProgressQuery)
+          .catch((error: unknown) => {
+            request.log.warn({ err: error }, 'live progress query failed');
+            return null;
+          });
+        return toVlogView(row, live);
+      },
+    );
+
+    app.get(
+      '/vlogs',
+      {
+        schema: {
+          tags: ['vlogs'],
+          summary: "The caller's vlogs, newest first",
+          querystring: listQuerySchema
+            .omit({ kind: true, type: true })
+            .extend({ status: z.enum(vlogStatuses).optional() }),
+          response: {
+            200: z.object({ vlogs: z.array(vlogViewSchema), nextCursor: z.string().nullable() }),
+            ...commonErrors,
+          },
+        },
+      },
+      async (request) => {
+        const page = await listJobsPage(db, request.userId, { ...request.query, kind: 'vlog' });
+        return {
+          vlogs: await Promise.all(page.rows.map((row) => toVlogView(row))),
+          nextCursor: page.nextCursor,
+        };
+      },
+    );
+
+    app.post(
+      '/vlogs/:id/cancel',
+      {
+        schema: {
+          tags: ['vlogs'],
+          summary: 'Cancel a vlog in progress',
+          description:
+            'The running step stops, what it half-made is removed, and the vlog ends `cancelled`.',
+          params: idParams,
+          body: z.strictObject({ reason: z.string().trim().max(500).optional() }).optional(),
+          response: {
+            202: z.object({ id: z.string(), status: z.string(), cancelRequested: z.literal(true) }),
+            ...commonErrors,
+            409: errorBodySchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await ownedVlog(request.userId, request.params.id);
+        if (isTerminalStatus(row.status)) {
+          throw new ApiError(
+            'JOB_NOT_CANCELLABLE',
+            `The vlog is already ${row.status} and cannot be cancelled`,
+          );
+        }
+        await temporal.client.workflow
+          .getHandle(row.workflow_id)
+          .signal(cancelJobSignal, { reason: request.body?.reason ?? null })
+          .catch((error: unknown) => {
+            if (error instanceof WorkflowNotFoundError) {
+              throw new ApiError(
+                'JOB_NOT_CANCELLABLE',
+                'The vlog has already finished and cannot be cancelled',
+              );
+            }
+            throw error;
+          });
+        request.log.info({ reason: request.body?.reason ?? null }, 'cancel requested');
+        return reply
+          .code(202)
+          .send({ id: row.id, status: row.status, cancelRequested: true as const });
+      },
+    );
+
+    app.post(
+      '/vlogs/:id/retry',
+      {
+        schema: {
+          tags: ['vlogs'],
+          summary: 'Retry a failed vlog (at most 3 times)',
+          description:
+            'The vlog keeps its id and URL; finished steps (analysis, a generated video) are reused.',
+          params: idParams,
+          response: {
+            202: z.object({ id: z.string(), attempt: z.number() }),
+            ...commonErrors,
+            409: errorBodySchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await ownedVlog(request.userId, request.params.id);
+        try {
+          const { attempt } = await temporal.client.workflow
+            .getHandle(row.workflow_id)
+            .executeUpdate(retryJobUpdate, { args: [{ requestedBy: request.userId }] });
+          request.log.info({ attempt }, 'retry accepted');
+          return reply.code(202).send({ id: row.id, attempt });
+        } catch (error) {
+          if (error instanceof WorkflowUpdateFailedError) {
+            throw new ApiError('JOB_NOT_RETRYABLE', error.cause?.message ?? error.message);
+          }
+          if (error instanceof WorkflowNotFoundError) {
+            throw new ApiError(
+              'JOB_NOT_RETRYABLE',
+              `The vlog is ${row.status} and can no longer be retried`,
+            );
+          }
+          throw error;
+        }
+      },
+    );
+  };
+}

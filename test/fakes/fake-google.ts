@@ -1,0 +1,392 @@
+// A fake of the Gemini API and Vertex AI (generateContent, the Files API, Veo's long-running
+// operations) speaking their REST protocol, so tests drive the real @google/genai client.
+// Scenario controls decide what each call answers; counters tell what was called.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+
+/** An HTTP error the fake answers with, in Google's error format. */
+export interface FakeFailure {
+  status: 400 | 403 | 404 | 429 | 500 | 503;
+  /** Sent as google.rpc.RetryInfo, e.g. "1s". */
+  retryDelay?: string;
+}
+
+export type AnalysisAnswer =
+  { kind: 'valid' } | { kind: 'text'; text: string } | { kind: 'blocked' } | { kind: 'hang' };
+
+export type GenerationOutcome =
+  | { kind: 'success' }
+  | { kind: 'error'; message: string }
+  | { kind: 'filtered'; reasons: string[] };
+
+export interface FakeGoogleScenario {
+  /** Added before every answer. */
+  latencyMs: number;
+  /** Failures answered by the next generateContent calls, in order. */
+  analysisFailures: FakeFailure[];
+  /** Answers of the next generateContent calls, in order; a valid analysis when empty. */
+  analysisAnswers: AnalysisAnswer[];
+  /** Failures answered by the next predictLongRunning calls. */
+  startFailures: FakeFailure[];
+  /** Failures answered by the next fetchPredictOperation calls. */
+  pollFailures: FakeFailure[];
+  /** Polls answered "not done" before an operation is done. */
+  pollsBeforeDone: number;
+  /** What the next operations end with, in order; success when empty. */
+  generationOutcomes: GenerationOutcome[];
+  /** Size of the generated video written to Cloud Storage. */
+  videoBytes: number;
+  /** Files API gets answered PROCESSING before ACTIVE. */
+  fileProcessingPolls: number;
+}
+
+export interface FakeGoogleCalls {
+  generateContent: number;
+  predictLongRunning: number;
+  fetchPredictOperation: number;
+  fileUploads: number;
+  fileGets: number;
+  fileDeletes: number;
+}
+
+/** Writes a generated video where Veo would: the GCS emulator, through the real client. */
+export type VideoWriter = (gcsUri: string, bytes: Buffer) => Promise<void>;
+
+interface Operation {
+  polls: number;
+  storageUri: string;
+  outcome: GenerationOutcome;
+  videoUri: string | null;
+}
+
+const validAnalysis = (mediaCount: number) => ({
+  summary: 'A sunny day at the beach with friends, from breakfast to sunset.',
+  mood: 'warm and playful',
+  subjects: ['friends', 'the sea'],
+  scenes: Array.from({ length: Math.max(1, mediaCount) }, (_, index) => ({
+    mediaIndex: index,
+    description: `Scene ${index + 1} of the day`,
+  })),
+  videoPrompt: 'A warm, sunlit vlog of friends at the beach, handheld camera, golden hour.',
+});
+
+export class FakeGoogle {
+  readonly scenario: FakeGoogleScenario = {
+    latencyMs: 0,
+    analysisFailures: [],
+    analysisAnswers: [],
+    startFailures: [],
+    pollFailures: [],
+    pollsBeforeDone: 1,
+    generationOutcomes: [],
+    videoBytes: 256 * 1024,
+    fileProcessingPolls: 1,
+  };
+  readonly calls: FakeGoogleCalls = {
+    generateContent: 0,
+    predictLongRunning: 0,
+    fetchPredictOperation: 0,
+    fileUploads: 0,
+    fileGets: 0,
+    fileDeletes: 0,
+  };
+  /** Every generateContent request body, for assertions on what the client sent. */
+  readonly analysisRequests: Record<string, unknown>[] = [];
+  readonly operations = new Map<string, Operation>();
+  private readonly files = new Map<string, { gets: number; mimeType: string; size: number }>();
+  private readonly uploads = new Map<
+    string,
+    { received: number; mimeType: string; displayName: string }
+  >();
+  private server: Server | undefined;
+  url = '';
+
+  constructor(private readonly writeVideo: VideoWriter) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((request, response) => {
+      this.handle(request, response).catch((error: unknown) => {
+        this.sendJson(response, 500, {
+          error: { code: 500, message: String(error), status: 'INTERNAL' },
+        });
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) =>
+      this.server ? this.server.close(() => resolve()) : resolve(),
+    );
+  }
+
+  private sendJson(
+    response: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) {
+    if (response.headersSent) return;
+    response.writeHead(status, { 'content-type': 'application/json', ...headers });
+    response.end(JSON.stringify(body));
+  }
+
+  private sendFailure(response: ServerResponse, failure: FakeFailure) {
+    const statuses: Record<number, string> = {
+      400: 'INVALID_ARGUMENT',
+      403: 'PERMISSION_DENIED',
+      404: 'NOT_FOUND',
+      429: 'RESOURCE_EXHAUSTED',
+      500: 'INTERNAL',
+      503: 'UNAVAILABLE',
+    };
+    const details = failure.retryDelay
+      ? [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: failure.retryDelay }]
+      : [];
+    this.sendJson(response, failure.status, {
+      error: {
+        code: failure.status,
+        message: `fake ${statuses[failure.status]}`,
+        status: statuses[failure.status],
+        details,
+      },
+    });
+  }
+
+  private async body(request: IncomingMessage): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', this.url);
+    const route = `${request.method} ${url.pathname}`;
+    const body = await this.body(request);
+    if (this.scenario.latencyMs > 0) await delay(this.scenario.latencyMs);
+
+    const vertex =
+      /^\/v1beta1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/([^/:]+):(\w+)$/.exec(
+        url.pathname,
+      );
+    const gemini = /^\/v1beta\/models\/([^/:]+):(\w+)$/.exec(url.pathname);
+    if (vertex && request.headers.authorization !== 'Bearer test-token') {
+      return this.sendJson(response, 401, {
+        error: { code: 401, message: 'no bearer token', status: 'UNAUTHENTICATED' },
+      });
+    }
+    if (
+      (gemini || url.pathname.includes('/files')) &&
+      !vertex &&
+      request.headers['x-goog-api-key'] !== 'test-key'
+    ) {
+      return this.sendJson(response, 403, {
+        error: { code: 403, message: 'bad API key', status: 'PERMISSION_DENIED' },
+      });
+    }
+    const method = vertex?.[2] ?? gemini?.[2];
+    if (request.method === 'POST' && method === 'generateContent') {
+      return this.generateContent(
+        JSON.parse(body.toString('utf8')) as Record<string, unknown>,
+        response,
+        request,
+      );
+    }
+    if (request.method === 'POST' && vertex && method === 'predictLongRunning') {
+      return this.predictLongRunning(
+        JSON.parse(body.toString('utf8')) as PredictRequest,
+        url,
+        response,
+      );
+    }
+    if (request.method === 'POST' && vertex && method === 'fetchPredictOperation') {
+      return this.fetchOperation(
+        (JSON.parse(body.toString('utf8')) as { operationName: string }).operationName,
+        response,
+      );
+    }
+    if (request.method === 'POST' && url.pathname === '/upload/v1beta/files') {
+      return this.startUpload(
+        JSON.parse(body.toString('utf8')) as { file: { mimeType: string; displayName: string } },
+        response,
+      );
+    }
+    const session = /^\/upload-session\/([\w-]+)$/.exec(url.pathname);
+    if (request.method === 'POST' && session)
+      return this.uploadChunk(session[1]!, body, request, response);
+    const file = /^\/v1beta\/files\/([\w-]+)$/.exec(url.pathname);
+    if (file && request.method === 'GET') return this.getFile(file[1]!, response);
+    if (file && request.method === 'DELETE') {
+      this.calls.fileDeletes += 1;
+      this.files.delete(file[1]!);
+      return this.sendJson(response, 200, {});
+    }
+    this.sendJson(response, 404, {
+      error: { code: 404, message: `FAKE GOOGLE: no route for ${route}`, status: 'NOT_FOUND' },
+    });
+  }
+
+  private async generateContent(
+    body: Record<string, unknown>,
+    response: ServerResponse,
+    request: IncomingMessage,
+  ) {
+    this.calls.generateContent += 1;
+    this.analysisRequests.push(body);
+    const failure = this.scenario.analysisFailures.shift();
+    if (failure) return this.sendFailure(response, failure);
+    const answer = this.scenario.analysisAnswers.shift() ?? { kind: 'valid' };
+    if (answer.kind === 'hang') {
+      // Never answers; the client gives up (its abort signal or timeout) and closes the socket.
+      await new Promise((resolve) => request.once('close', resolve));
+      return;
+    }
+    if (answer.kind === 'blocked') {
+      return this.sendJson(response, 200, {
+        promptFeedback: { blockReason: 'SAFETY' },
+        modelVersion: 'fake',
+      });
+    }
+    const contents = body['contents'] as {
+      parts: { inlineData?: unknown; fileData?: unknown }[];
+    }[];
+    const mediaCount =
+      contents[0]?.parts.filter((part) => part.inlineData || part.fileData).length ?? 1;
+    const text = answer.kind === 'text' ? answer.text : JSON.stringify(validAnalysis(mediaCount));
+    this.sendJson(response, 200, {
+      candidates: [
+        { content: { role: 'model', parts: [{ text }] }, finishReason: 'STOP', index: 0 },
+      ],
+      usageMetadata: { promptTokenCount: 100, candidatesTokenCount: 50, totalTokenCount: 150 },
+      modelVersion: 'fake',
+      responseId: randomUUID(),
+    });
+  }
+
+  private predictLongRunning(body: PredictRequest, url: URL, response: ServerResponse) {
+    this.calls.predictLongRunning += 1;
+    const failure = this.scenario.startFailures.shift();
+    if (failure) return this.sendFailure(response, failure);
+    const storageUri = body.parameters?.storageUri;
+    if (!storageUri) return this.sendFailure(response, { status: 400 });
+    const base = url.pathname.replace(/^\/v1beta1\//, '').replace(/:predictLongRunning$/, '');
+    const name = `${base}/operations/${randomUUID()}`;
+    this.operations.set(name, {
+      polls: 0,
+      storageUri,
+      outcome: this.scenario.generationOutcomes.shift() ?? { kind: 'success' },
+      videoUri: null,
+    });
+    this.sendJson(response, 200, { name });
+  }
+
+  private async fetchOperation(name: string, response: ServerResponse) {
+    this.calls.fetchPredictOperation += 1;
+    const failure = this.scenario.pollFailures.shift();
+    if (failure) return this.sendFailure(response, failure);
+    const operation = this.operations.get(name);
+    if (!operation) return this.sendFailure(response, { status: 404 });
+    operation.polls += 1;
+    if (operation.polls < this.scenario.pollsBeforeDone)
+      return this.sendJson(response, 200, { name });
+    const { outcome } = operation;
+    if (outcome.kind === 'error') {
+      return this.sendJson(response, 200, {
+        name,
+        done: true,
+        error: { code: 13, message: outcome.message },
+      });
+    }
+    if (outcome.kind === 'filtered') {
+      return this.sendJson(response, 200, {
+        name,
+        done: true,
+        response: { raiMediaFilteredCount: 1, raiMediaFilteredReasons: outcome.reasons },
+      });
+    }
+    if (!operation.videoUri) {
+      const videoUri = `${operation.storageUri.replace(/\/?$/, '/')}sample_0.mp4`;
+      await this.writeVideo(videoUri, randomBytes(this.scenario.videoBytes));
+      operation.videoUri = videoUri;
+    }
+    this.sendJson(response, 200, {
+      name,
+      done: true,
+      response: {
+        raiMediaFilteredCount: 0,
+        videos: [{ gcsUri: operation.videoUri, mimeType: 'video/mp4' }],
+      },
+    });
+  }
+
+  private startUpload(
+    body: { file: { mimeType: string; displayName: string } },
+    response: ServerResponse,
+  ) {
+    const id = randomUUID();
+    this.uploads.set(id, {
+      received: 0,
+      mimeType: body.file.mimeType,
+      displayName: body.file.displayName,
+    });
+    response.writeHead(200, {
+      'x-goog-upload-url': `${this.url}/upload-session/${id}`,
+      'x-goog-upload-status': 'active',
+    });
+    response.end();
+  }
+
+  private uploadChunk(
+    id: string,
+    body: Buffer,
+    request: IncomingMessage,
+    response: ServerResponse,
+  ) {
+    const upload = this.uploads.get(id);
+    if (!upload) return this.sendFailure(response, { status: 404 });
+    upload.received += body.length;
+    if (!String(request.headers['x-goog-upload-command']).includes('finalize')) {
+      response.writeHead(200, { 'x-goog-upload-status': 'active' });
+      response.end();
+      return;
+    }
+    this.calls.fileUploads += 1;
+    this.uploads.delete(id);
+    const fileId = id.replaceAll('-', '').slice(0, 16);
+    this.files.set(fileId, { gets: 0, mimeType: upload.mimeType, size: upload.received });
+    this.sendJson(
+      response,
+      200,
+      { file: this.fileResource(fileId) },
+      { 'x-goog-upload-status': 'final' },
+    );
+  }
+
+  private fileResource(id: string) {
+    const file = this.files.get(id)!;
+    return {
+      name: `files/${id}`,
+      uri: `${this.url}/v1beta/files/${id}`,
+      mimeType: file.mimeType,
+      sizeBytes: String(file.size),
+      state: file.gets >= this.scenario.fileProcessingPolls ? 'ACTIVE' : 'PROCESSING',
+    };
+  }
+
+  private getFile(id: string, response: ServerResponse) {
+    this.calls.fileGets += 1;
+    const file = this.files.get(id);
+    if (!file) return this.sendFailure(response, { status: 404 });
+    file.gets += 1;
+    this.sendJson(response, 200, this.fileResource(id));
+  }
+}
+
+interface PredictRequest {
+  instances?: { prompt?: string }[];
+  parameters?: { storageUri?: string; durationSeconds?: number; aspectRatio?: string };
+}
