@@ -114,6 +114,8 @@ const configSchema = z.object({
   VLOG_RETRY_WINDOW_MS: positiveInt.default(7 * 24 * 3_600_000),
   /** Pause between checks of a running video generation (durable timer, no worker slot held). */
   VIDEO_POLL_INTERVAL_MS: positiveInt.default(15_000),
+  /** Longest a single Gemini or Vertex request may take before it is abandoned and retried. */
+  PROVIDER_REQUEST_TIMEOUT_MS: positiveInt.default(120_000),
   /** Backoff for transient provider failures (429, 5xx): first wait, longest wait, attempts. */
   PROVIDER_RETRY_INITIAL_MS: positiveInt.default(10_000),
   PROVIDER_RETRY_MAX_MS: positiveInt.default(600_000),

@@ -7,6 +7,7 @@ import type { Providers } from '../providers/index.js';
 import { ProviderError, vlogAnalysisSchema, type AnalysisBrief } from '../providers/types.js';
 import { GcsObjectStorage, parseGcsUri } from '../storage/gcs-storage.js';
 import type { MediaStorage, ObjectStorage, UploadedPart } from '../storage/object-storage.js';
+import { whileHeartbeating } from './heartbeat.js';
 
 /** Times the model is asked again when its answer does not match the schema. */
 const analysisRounds = 3;
@@ -67,7 +68,29 @@ export interface CleanupVlogInput {
   jobId: string;
 }
 
-function toFailure(error: unknown): unknown {
+/** Why a model's answer is unusable, or '' when it is a valid analysis of this many media. */
+function analysisProblem(text: string, mediaCount: number): string {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return 'the answer is not JSON';
+  }
+  const parsed = vlogAnalysisSchema.safeParse(json);
+  if (!parsed.success) {
+    return parsed.error.issues
+      .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+      .join('; ');
+  }
+  const outOfRange = parsed.data.scenes.find((scene) => scene.mediaIndex >= mediaCount);
+  return outOfRange
+    ? `a scene refers to media ${outOfRange.mediaIndex}, but there are ${mediaCount}`
+    : '';
+}
+
+function toFailure(error: unknown, context: Context): unknown {
+  // An aborted provider call after a cancellation is the cancellation, not a provider failure.
+  if (context.cancellationSignal.aborted) return new CancelledFailure('cancelled');
   if (!(error instanceof ProviderError)) return error;
   return ApplicationFailure.create({
     message: error.message,
@@ -111,45 +134,31 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
     async analyzeMedia(input: AnalyzeMediaInput): Promise<VlogAnalysis> {
       const analyzer = required(providers.analyzer, 'Media analysis');
       const context = Context.current();
-      let problem = '';
-      for (let round = 1; round <= analysisRounds; round += 1) {
-        let text: string;
-        try {
-          text = await analyzer.analyze({
-            jobId: input.jobId,
-            media: input.media,
-            brief: input.brief,
-            openMedia: (ref) => mediaStorage.getStream(ref.key),
-            progress: (detail) => context.heartbeat({ detail }),
-            signal: context.cancellationSignal,
-          });
-        } catch (error) {
-          throw toFailure(error);
-        }
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          problem = 'the answer is not JSON';
+      return whileHeartbeating(async (beat) => {
+        let problem = '';
+        for (let round = 1; round <= analysisRounds; round += 1) {
+          let text: string;
+          try {
+            text = await analyzer.analyze({
+              jobId: input.jobId,
+              media: input.media,
+              brief: input.brief,
+              openMedia: (ref) => mediaStorage.getStream(ref.key),
+              progress: (detail) => beat({ detail, round }),
+              signal: context.cancellationSignal,
+            });
+          } catch (error) {
+            throw toFailure(error, context);
+          }
+          problem = analysisProblem(text, input.media.length);
+          if (!problem) return vlogAnalysisSchema.parse(JSON.parse(text));
           log.warn('analysis answer rejected', { jobId: input.jobId, round, problem });
-          continue;
         }
-        const parsed = vlogAnalysisSchema.safeParse(json);
-        const outOfRange = parsed.success
-          ? parsed.data.scenes.find((scene) => scene.mediaIndex >= input.media.length)
-          : undefined;
-        if (parsed.success && !outOfRange) return parsed.data;
-        problem = parsed.success
-          ? `scene refers to media ${outOfRange?.mediaIndex}, but there are ${input.media.length}`
-          : parsed.error.issues
-              .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
-              .join('; ');
-        log.warn('analysis answer rejected', { jobId: input.jobId, round, problem });
-      }
-      throw ApplicationFailure.nonRetryable(
-        `The media analysis did not match the expected schema after ${analysisRounds} answers: ${problem}`,
-        FailureCode.INVALID_PROVIDER_OUTPUT,
-      );
+        throw ApplicationFailure.nonRetryable(
+          `The media analysis did not match the expected schema after ${analysisRounds} answers: ${problem}`,
+          FailureCode.INVALID_PROVIDER_OUTPUT,
+        );
+      });
     },
 
     /**
@@ -194,7 +203,7 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
           context.cancellationSignal,
         );
       } catch (error) {
-        throw toFailure(error);
+        throw toFailure(error, context);
       }
       context.heartbeat({ operationName });
       await recordOperation(db, key, input.jobId, operationName, context);
@@ -216,7 +225,7 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
       try {
         status = await generator.check(input.operationName);
       } catch (error) {
-        throw toFailure(error);
+        throw toFailure(error, Context.current());
       }
       switch (status.state) {
         case 'running':

@@ -29,6 +29,7 @@ type ProviderConfig = Pick<
   | 'VEO_MODEL'
   | 'VEO_OUTPUT_GCS_URI'
   | 'GCS_API_ENDPOINT'
+  | 'PROVIDER_REQUEST_TIMEOUT_MS'
 >;
 
 /** Which variables the vlog pipeline lacks; the API refuses vlogs (503) while any are missing. */
@@ -44,7 +45,10 @@ function vertexClient(config: ProviderConfig & { VERTEX_PROJECT: string }): Goog
     vertexai: true,
     project: config.VERTEX_PROJECT,
     location: config.VERTEX_LOCATION,
-    ...(config.VERTEX_BASE_URL ? { httpOptions: { baseUrl: config.VERTEX_BASE_URL } } : {}),
+    httpOptions: {
+      timeout: config.PROVIDER_REQUEST_TIMEOUT_MS,
+      ...(config.VERTEX_BASE_URL ? { baseUrl: config.VERTEX_BASE_URL } : {}),
+    },
   };
   if (config.VERTEX_ACCESS_TOKEN) {
     const authClient = new OAuth2Client();
@@ -81,7 +85,10 @@ export function createProviders(config: ProviderConfig): Providers {
   if (config.GEMINI_API_KEY) {
     const gemini = new GoogleGenAI({
       apiKey: config.GEMINI_API_KEY,
-      ...(config.GEMINI_BASE_URL ? { httpOptions: { baseUrl: config.GEMINI_BASE_URL } } : {}),
+      httpOptions: {
+        timeout: config.PROVIDER_REQUEST_TIMEOUT_MS,
+        ...(config.GEMINI_BASE_URL ? { baseUrl: config.GEMINI_BASE_URL } : {}),
+      },
     });
     analyzer = new GeminiMediaAnalyzer(gemini, config.GEMINI_MODEL, { kind: 'files-api' });
   } else if (vertex && generationStorage && output) {

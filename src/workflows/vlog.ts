@@ -32,31 +32,32 @@ function activities(input: VlogJobInput) {
     maximumAttempts: providerRetry.maximumAttempts,
     nonRetryableErrorTypes: nonRetryableFailureCodes,
   };
-  return {
-    analysis: proxyActivities<Activities>({
-      startToCloseTimeout: '15m',
-      heartbeatTimeout: '2m',
-      retry: providerPolicy,
-    }),
-    generation: proxyActivities<Activities>({
-      startToCloseTimeout: '2m',
-      heartbeatTimeout: '30s',
-      retry: providerPolicy,
-    }),
-    transfer: proxyActivities<Activities>({
+  // Heartbeats are throttled to 80 % of the timeout, and a cancellation reaches an activity
+  // only with a heartbeat: 15 s keeps cancels prompt while long calls heartbeat every 3 s.
+  const options = {
+    analysis: { startToCloseTimeout: '15m', heartbeatTimeout: '15s', retry: providerPolicy },
+    generation: { startToCloseTimeout: '2m', heartbeatTimeout: '15s', retry: providerPolicy },
+    transfer: {
       startToCloseTimeout: '60m',
-      heartbeatTimeout: '30s',
+      heartbeatTimeout: '15s',
       retry: {
         initialInterval: '2s',
         maximumInterval: '2m',
         maximumAttempts: 10,
         nonRetryableErrorTypes: nonRetryableFailureCodes,
       },
-    }),
-    cleanup: proxyActivities<Activities>({
+    },
+    cleanup: {
       startToCloseTimeout: '5m',
       retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 10 },
-    }),
+    },
+  } satisfies Record<string, ActivityOptions>;
+  return {
+    options,
+    analysis: proxyActivities<Activities>(options.analysis),
+    generation: proxyActivities<Activities>(options.generation),
+    transfer: proxyActivities<Activities>(options.transfer),
+    cleanup: proxyActivities<Activities>(options.cleanup),
   };
 }
 
@@ -200,8 +201,7 @@ async function produceVlog(
     });
     carried.analysis = await acts.analysis.analyzeMedia.executeWithOptions(
       {
-        startToCloseTimeout: '15m',
-        heartbeatTimeout: '2m',
+        ...acts.options.analysis,
         summary: `Gemini looks at ${media.map((m) => m.name).join(', ')}`,
       },
       [
@@ -220,8 +220,7 @@ async function produceVlog(
   const videoKey = vlogVideoKey(job.id);
   const transfer = await acts.transfer.transferVideo.executeWithOptions(
     {
-      startToCloseTimeout: '60m',
-      heartbeatTimeout: '30s',
+      ...acts.options.transfer,
       summary: `Copy ${video.sourceUri} to ${videoKey}`,
     },
     [
@@ -265,8 +264,7 @@ async function generateVideo(
   if (!carried.generation || carried.generation.state === 'failed') {
     const started = await acts.generation.startVideoGeneration.executeWithOptions(
       {
-        startToCloseTimeout: '2m',
-        heartbeatTimeout: '30s',
+        ...acts.options.generation,
         summary: `Veo: ${job.input.durationSeconds}s ${job.input.aspectRatio}`,
       },
       [

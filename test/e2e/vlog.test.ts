@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { JobRow } from '../../src/db/schema.js';
-import { findOwnedJob } from '../../src/jobs/repository.js';
-import { mp4Bytes, multipartBody, pngBytes, jpegBytes } from '../fixtures/media.js';
+import { after, afterEach, before, describe, it } from 'node:test';
+import type { RunningWorker } from '../../src/worker/worker.js';
+import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
-import { testTemporal, uniqueTaskQueue, withWorker } from '../support/temporal.js';
-import { VlogHarness } from '../support/vlog-harness.js';
+import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+import { generationBucket, VlogHarness } from '../support/vlog-harness.js';
 
 interface VlogView {
   id: string;
@@ -20,18 +19,18 @@ interface VlogView {
   shareUrl: string | null;
   durationSeconds: number | null;
   media: { name: string; contentType: string; size: number }[];
+  live?: { status: string; progress: number } | null;
 }
 
-function vlogForm(fields: Record<string, string> = { title: 'Beach day' }) {
+interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+function vlogForm(fields: Record<string, string> = { title: 'Beach day' }, clipBytes = 64 * 1024) {
   return multipartBody(fields, [
     { field: 'media', filename: 'sunrise.png', contentType: 'image/png', bytes: pngBytes() },
     { field: 'media', filename: 'friends.jpg', contentType: 'image/jpeg', bytes: jpegBytes() },
-    {
-      field: 'media',
-      filename: 'waves.mp4',
-      contentType: 'video/mp4',
-      bytes: mp4Bytes(20 * 1024 * 1024),
-    },
+    { field: 'media', filename: 'waves.mp4', contentType: 'video/mp4', bytes: mp4Bytes(clipBytes) },
   ]);
 }
 
@@ -39,6 +38,7 @@ describe('vlogs end to end', () => {
   let harness: VlogHarness;
   let test: TestDatabase;
   let api: TestApi;
+  let worker: RunningWorker;
   let auth: string;
   const temporal = testTemporal();
   const taskQueue = uniqueTaskQueue('vlog-e2e');
@@ -47,9 +47,12 @@ describe('vlogs end to end', () => {
     harness = await VlogHarness.start();
     test = await createTestDatabase();
     api = await createTestApi({ db: test.db, temporal, taskQueue, env: harness.env });
+    worker = await startTestWorker(taskQueue, await harness.activityDependencies(test.db));
     auth = await api.authFor('alice');
   });
+  afterEach(() => harness.google.resetScenario());
   after(async () => {
+    await worker.stop();
     await api.app.close();
     await temporal.close();
     await test.drop();
@@ -65,70 +68,353 @@ describe('vlogs end to end', () => {
     });
     return {
       status: response.statusCode,
-      body: response.json<VlogView>(),
+      body: response.json<VlogView & ErrorBody>(),
       headers: response.headers,
     };
   }
 
-  async function getVlog(id: string): Promise<VlogView> {
+  async function getVlog(id: string, query = ''): Promise<VlogView> {
     const response = await api.app.inject({
       method: 'GET',
-      url: `/api/vlogs/${id}`,
+      url: `/api/vlogs/${id}${query}`,
       headers: { authorization: auth },
     });
     assert.equal(response.statusCode, 200, response.body);
     return response.json<VlogView>();
   }
 
-  function waitForStatus(id: string, statuses: string[], seen: VlogView[] = []) {
+  async function post(url: string, payload?: unknown) {
+    const response = await api.app.inject({
+      method: 'POST',
+      url,
+      headers: { authorization: auth },
+      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+    });
+    return {
+      status: response.statusCode,
+      body: response.json<Record<string, unknown> & ErrorBody>(),
+    };
+  }
+
+  function waitFor(
+    id: string,
+    done: (view: VlogView) => boolean,
+    what: string,
+    seen: VlogView[] = [],
+  ) {
     return eventually(
       async () => {
         const view = await getVlog(id);
         seen.push(view);
         return view;
       },
-      (view) => statuses.includes(view.status),
-      { what: `vlog ${statuses.join('/')}`, timeoutMs: 60_000, intervalMs: 50 },
+      done,
+      { what, timeoutMs: 60_000, intervalMs: 50 },
     );
   }
 
+  const isTerminal = (view: VlogView) => ['completed', 'failed', 'cancelled'].includes(view.status);
+
+  async function accepted(
+    form = vlogForm(),
+    headers: Record<string, string> = {},
+  ): Promise<VlogView> {
+    const response = await createVlog(form, headers);
+    assert.equal(response.status, 202, JSON.stringify(response.body));
+    return response.body;
+  }
+
   it('turns uploads into a delivered video through analysis, generation and transfer', async () => {
-    await withWorker(taskQueue, await harness.activityDependencies(test.db), async () => {
-      harness.google.scenario.pollsBeforeDone = 3;
-      harness.google.scenario.videoBytes = 20 * 1024 * 1024;
-      const accepted = await createVlog();
-      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
-      assert.equal(accepted.body.status, 'pending');
-      assert.deepEqual(
-        accepted.body.media.map((item) => item.contentType),
-        ['image/png', 'image/jpeg', 'video/mp4'],
-      );
+    harness.google.scenario.pollsBeforeDone = 3;
+    harness.google.scenario.videoBytes = 20 * 1024 * 1024;
+    const calls = { ...harness.google.calls };
+    const vlog = await accepted(vlogForm({ title: 'Beach day' }, 20 * 1024 * 1024));
+    assert.equal(vlog.status, 'pending');
+    assert.deepEqual(
+      vlog.media.map((item) => item.contentType),
+      ['image/png', 'image/jpeg', 'video/mp4'],
+    );
 
-      const seen: VlogView[] = [];
-      const done = await waitForStatus(accepted.body.id, ['completed', 'failed'], seen);
-      assert.equal(done.status, 'completed', JSON.stringify(done.error));
-      assert.equal(done.progress, 100);
-      assert.equal(done.durationSeconds, 8);
-      const statuses = [...new Set(seen.map((view) => view.status))];
-      assert.ok(statuses.includes('generating'), statuses.join());
-      assert.deepEqual(
-        seen.map((view) => view.progress),
-        [...seen.map((view) => view.progress)].sort((a, b) => a - b),
-        'progress went backwards',
-      );
+    const seen: VlogView[] = [];
+    const done = await waitFor(vlog.id, isTerminal, 'vlog finished', seen);
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    assert.equal(done.progress, 100);
+    assert.equal(done.durationSeconds, 8);
+    assert.ok(seen.some((view) => view.status === 'generating'));
+    const progress = seen.map((view) => view.progress);
+    assert.deepEqual(
+      progress,
+      [...progress].sort((a, b) => a - b),
+      'progress went backwards',
+    );
 
-      // The video plays from R2 (moto) and is the one Veo wrote to Cloud Storage.
-      assert.ok(done.videoUrl && done.shareUrl);
-      const video = await fetch(done.videoUrl);
-      assert.equal(video.status, 200);
-      assert.equal((await video.arrayBuffer()).byteLength, 20 * 1024 * 1024);
+    // The video plays from R2 (moto) and is the one Veo wrote to Cloud Storage.
+    assert.ok(done.videoUrl && done.shareUrl);
+    const video = await fetch(done.videoUrl);
+    assert.equal(video.status, 200);
+    assert.equal((await video.arrayBuffer()).byteLength, 20 * 1024 * 1024);
 
-      // One paid generation; the clip went through the Files API, the photos inline.
-      assert.equal(harness.google.calls.predictLongRunning, 1);
-      assert.equal(harness.google.calls.fileUploads, 1);
-      assert.equal(harness.google.calls.generateContent, 1);
-      const row = (await findOwnedJob(test.db, 'alice', accepted.body.id)) as JobRow;
-      assert.equal(row.attempt, 1);
+    // One paid generation; the clip went through the Files API, the photos inline.
+    assert.equal(harness.google.calls.predictLongRunning - calls.predictLongRunning, 1);
+    assert.equal(harness.google.calls.fileUploads - calls.fileUploads, 1);
+    assert.equal(harness.google.calls.generateContent - calls.generateContent, 1);
+    const analysisRequest = harness.google.analysisRequests.at(-1) as {
+      contents: { parts: object[] }[];
+    };
+    assert.equal(
+      analysisRequest.contents[0]?.parts.filter((part) => 'inlineData' in part).length,
+      2,
+    );
+
+    // Three 8 MiB parts, each sent once.
+    assert.equal(harness.s3.uploadedParts(`vlogs/${vlog.id}/video.mp4`), 3);
+    const live = await getVlog(vlog.id, '?live=true');
+    assert.equal(live.live?.status, 'completed');
+  });
+
+  it('answers a repeated Idempotency-Key with the same vlog and a different request with 422', async () => {
+    const key = `key-${Date.now()}`;
+    const form = vlogForm({ title: 'Same' });
+    const first = await createVlog(form, { 'idempotency-key': key });
+    assert.equal(first.status, 202);
+    const before = await harness.mediaKeys('uploads/');
+    const again = await createVlog(form, { 'idempotency-key': key });
+    assert.equal(again.status, 202);
+    assert.equal(again.body.id, first.body.id);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    const different = await createVlog(vlogForm({ title: 'Different' }), {
+      'idempotency-key': key,
     });
+    assert.equal(different.status, 422);
+    assert.equal(different.body.error.code, 'IDEMPOTENCY_KEY_REUSED');
+    // Neither the replay nor the rejected request left media behind.
+    assert.deepEqual(await harness.mediaKeys('uploads/'), before);
+    await waitFor(first.body.id, isTerminal, 'idempotent vlog finished');
+  });
+
+  it('cancels during generation: the vlog ends cancelled with the reason and nothing half-made is left', async () => {
+    harness.google.scenario.pollsBeforeDone = 1_000_000;
+    const vlog = await accepted();
+    await waitFor(
+      vlog.id,
+      (view) => view.status === 'generating' && view.progress > 25,
+      'vlog generating',
+    );
+    const cancel = await post(`/api/vlogs/${vlog.id}/cancel`, { reason: 'changed my mind' });
+    assert.equal(cancel.status, 202);
+    const done = await waitFor(vlog.id, isTerminal, 'vlog cancelled');
+    assert.equal(done.status, 'cancelled');
+    assert.equal(done.error?.code, 'CANCELLED');
+    assert.match(done.error?.message ?? '', /changed my mind/);
+    assert.deepEqual(await harness.generatedKeys(`generated/${vlog.id}/`), []);
+    assert.equal(await harness.openMultipartUploads(`vlogs/${vlog.id}/`), 0);
+
+    const again = await post(`/api/vlogs/${vlog.id}/cancel`, {});
+    assert.equal(again.status, 409);
+    assert.equal(again.body.error.code, 'JOB_NOT_CANCELLABLE');
+  });
+
+  it('cancels during analysis, abandoning the model call', async () => {
+    harness.google.scenario.analysisAnswers = [{ kind: 'hang' }];
+    const abandoned = harness.google.calls.abandonedAnalyses;
+    const vlog = await accepted();
+    await waitFor(
+      vlog.id,
+      (view) => view.status === 'analyzing' && view.progress > 0,
+      'vlog analyzing',
+    );
+    const cancel = await post(`/api/vlogs/${vlog.id}/cancel`);
+    assert.equal(cancel.status, 202, JSON.stringify(cancel.body));
+    const done = await waitFor(vlog.id, isTerminal, 'vlog cancelled');
+    assert.equal(done.status, 'cancelled');
+    // The activity heard of the cancellation through its heartbeat and aborted the request.
+    await eventually(
+      () => Promise.resolve(harness.google.calls.abandonedAnalyses - abandoned),
+      (count) => count === 1,
+      { what: 'the hung analysis request closed' },
+    );
+  });
+
+  it('fails on a generation error, then a retry keeps the analysis and submits one new generation', async () => {
+    harness.google.scenario.generationOutcomes = [
+      { kind: 'error', message: 'the renderer fell over' },
+    ];
+    const calls = { ...harness.google.calls };
+    const vlog = await accepted();
+    const failed = await waitFor(vlog.id, isTerminal, 'vlog failed');
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error?.code, 'GENERATION_FAILED');
+    assert.match(failed.error?.message ?? '', /renderer fell over/);
+
+    const retry = await post(`/api/vlogs/${vlog.id}/retry`);
+    assert.equal(retry.status, 202, JSON.stringify(retry.body));
+    assert.equal(retry.body['attempt'], 2);
+    const done = await waitFor(
+      vlog.id,
+      (view) => view.status === 'completed',
+      'retried vlog completed',
+    );
+    assert.equal(done.attempt, 2);
+    assert.equal(done.error, null);
+    assert.equal(harness.google.calls.predictLongRunning - calls.predictLongRunning, 2);
+    assert.equal(
+      harness.google.calls.generateContent - calls.generateContent,
+      1,
+      'the analysis was redone',
+    );
+
+    const notFailed = await post(`/api/vlogs/${vlog.id}/retry`);
+    assert.equal(notFailed.status, 409);
+    assert.equal(notFailed.body.error.code, 'JOB_NOT_RETRYABLE');
+    assert.match(
+      notFailed.body.error.message,
+      /Only a failed vlog can be retried; this one is completed/,
+    );
+  });
+
+  it('never re-submits a generation that succeeded when a retry follows a failed transfer', async () => {
+    harness.google.scenario.writeVideo = false;
+    const calls = { ...harness.google.calls };
+    const vlog = await accepted();
+    const failed = await waitFor(vlog.id, isTerminal, 'vlog failed');
+    assert.equal(failed.error?.code, 'TRANSFER_FAILED');
+    // The video turns up (as if storage had been slow); the retry only transfers it.
+    const [operationName] =
+      [...harness.google.operations.entries()].find(([, op]) => op.storageUri.includes(vlog.id)) ??
+      [];
+    const videoUri = harness.google.operations.get(operationName!)?.videoUri;
+    assert.ok(videoUri);
+    await harness.gcsClient
+      .bucket(generationBucket)
+      .file(videoUri.replace(`gs://${generationBucket}/`, ''))
+      .save(Buffer.alloc(1024, 7), { resumable: false });
+    assert.equal((await post(`/api/vlogs/${vlog.id}/retry`)).status, 202);
+    const done = await waitFor(
+      vlog.id,
+      (view) => view.status === 'completed',
+      'retried vlog completed',
+    );
+    assert.equal(done.attempt, 2);
+    assert.equal(harness.google.calls.predictLongRunning - calls.predictLongRunning, 1);
+  });
+
+  it('allows at most three retries', async () => {
+    harness.google.scenario.generationOutcomes = Array.from({ length: 4 }, () => ({
+      kind: 'error' as const,
+      message: 'no',
+    }));
+    const vlog = await accepted();
+    for (let attempt = 2; attempt <= 4; attempt += 1) {
+      await waitFor(
+        vlog.id,
+        (view) => view.status === 'failed' && view.attempt === attempt - 1,
+        `attempt ${attempt - 1} failed`,
+      );
+      const retry = await post(`/api/vlogs/${vlog.id}/retry`);
+      assert.equal(retry.status, 202);
+      assert.equal(retry.body['attempt'], attempt);
+    }
+    await waitFor(
+      vlog.id,
+      (view) => view.status === 'failed' && view.attempt === 4,
+      'attempt 4 failed',
+    );
+    const refused = await post(`/api/vlogs/${vlog.id}/retry`);
+    assert.equal(refused.status, 409);
+    assert.match(refused.body.error.message, /already retried 3 times/);
+  });
+
+  it('retries a rate-limited submission after the provider’s delay and pays once', async () => {
+    harness.google.scenario.startFailures = [{ status: 429, retryDelay: '1s' }];
+    const calls = { ...harness.google.calls };
+    const vlog = await accepted();
+    const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    // The rejected submission created nothing; the accepted one is the only operation.
+    assert.equal(harness.google.calls.predictLongRunning - calls.predictLongRunning, 2);
+    const operations = [...harness.google.operations.values()].filter((op) =>
+      op.storageUri.includes(vlog.id),
+    );
+    assert.equal(operations.length, 1);
+    assert.equal(done.attempt, 1);
+  });
+
+  for (const scenario of [
+    {
+      name: 'a safety block in the analysis',
+      setup: (h: VlogHarness) => (h.google.scenario.analysisAnswers = [{ kind: 'blocked' }]),
+      code: 'SAFETY_BLOCKED',
+      analysisCalls: 1,
+    },
+    {
+      name: 'analysis output that never matches the schema',
+      setup: (h: VlogHarness) =>
+        (h.google.scenario.analysisAnswers = [
+          { kind: 'text', text: 'not json' },
+          { kind: 'text', text: '{"summary": "x"}' },
+          { kind: 'text', text: '[]' },
+        ]),
+      code: 'INVALID_PROVIDER_OUTPUT',
+      analysisCalls: 3,
+    },
+    {
+      name: 'a video removed by the safety filters',
+      setup: (h: VlogHarness) =>
+        (h.google.scenario.generationOutcomes = [
+          { kind: 'filtered', reasons: ['unsafe content'] },
+        ]),
+      code: 'CONTENT_FILTERED',
+      analysisCalls: 1,
+    },
+    {
+      name: 'a permission error from Vertex',
+      setup: (h: VlogHarness) => (h.google.scenario.startFailures = [{ status: 403 }]),
+      code: 'PROVIDER_PERMISSION_DENIED',
+      analysisCalls: 1,
+    },
+  ]) {
+    it(`fails without retrying on ${scenario.name}`, async () => {
+      scenario.setup(harness);
+      const calls = { ...harness.google.calls };
+      const vlog = await accepted();
+      const done = await waitFor(vlog.id, isTerminal, 'vlog failed');
+      assert.equal(done.status, 'failed');
+      assert.equal(done.error?.code, scenario.code);
+      assert.equal(
+        harness.google.calls.generateContent - calls.generateContent,
+        scenario.analysisCalls,
+      );
+    });
+  }
+
+  it('retries provider errors with backoff and gives up after the configured attempts', async () => {
+    harness.google.scenario.analysisFailures = [{ status: 500 }, { status: 503 }, { status: 500 }];
+    const calls = { ...harness.google.calls };
+    const vlog = await accepted();
+    const done = await waitFor(vlog.id, isTerminal, 'vlog failed');
+    assert.equal(done.status, 'failed');
+    assert.equal(done.error?.code, 'PROVIDER_UNAVAILABLE');
+    assert.equal(
+      harness.google.calls.generateContent - calls.generateContent,
+      3,
+      'PROVIDER_RETRY_ATTEMPTS is 3',
+    );
+  });
+
+  it('recovers from a 500 storm shorter than the retry budget', async () => {
+    harness.google.scenario.analysisFailures = [
+      { status: 500 },
+      { status: 429, retryDelay: '0.2s' },
+    ];
+    const vlog = await accepted();
+    const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+  });
+
+  it('recovers when the model answers off-schema once', async () => {
+    harness.google.scenario.analysisAnswers = [{ kind: 'text', text: '{"mood": 3}' }];
+    const vlog = await accepted();
+    const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
   });
 });

@@ -40,6 +40,8 @@ export interface FakeGoogleScenario {
   videoBytes: number;
   /** Files API gets answered PROCESSING before ACTIVE. */
   fileProcessingPolls: number;
+  /** Whether a successful operation writes its video (false: it reports a video that is not there). */
+  writeVideo: boolean;
 }
 
 export interface FakeGoogleCalls {
@@ -49,6 +51,8 @@ export interface FakeGoogleCalls {
   fileUploads: number;
   fileGets: number;
   fileDeletes: number;
+  /** Requests answered with `hang` that the client gave up on (closed the connection). */
+  abandonedAnalyses: number;
 }
 
 /** Writes a generated video where Veo would: the GCS emulator, through the real client. */
@@ -73,17 +77,28 @@ const validAnalysis = (mediaCount: number) => ({
 });
 
 export class FakeGoogle {
-  readonly scenario: FakeGoogleScenario = {
-    latencyMs: 0,
-    analysisFailures: [],
-    analysisAnswers: [],
-    startFailures: [],
-    pollFailures: [],
-    pollsBeforeDone: 1,
-    generationOutcomes: [],
-    videoBytes: 256 * 1024,
-    fileProcessingPolls: 1,
-  };
+  readonly scenario: FakeGoogleScenario = FakeGoogle.defaultScenario();
+
+  /** Answers that make every call succeed at once. */
+  static defaultScenario(): FakeGoogleScenario {
+    return {
+      latencyMs: 0,
+      analysisFailures: [],
+      analysisAnswers: [],
+      startFailures: [],
+      pollFailures: [],
+      pollsBeforeDone: 1,
+      generationOutcomes: [],
+      videoBytes: 256 * 1024,
+      fileProcessingPolls: 1,
+      writeVideo: true,
+    };
+  }
+
+  /** Back to the default answers, keeping the counters. */
+  resetScenario(): void {
+    Object.assign(this.scenario, FakeGoogle.defaultScenario());
+  }
   readonly calls: FakeGoogleCalls = {
     generateContent: 0,
     predictLongRunning: 0,
@@ -91,6 +106,7 @@ export class FakeGoogle {
     fileUploads: 0,
     fileGets: 0,
     fileDeletes: 0,
+    abandonedAnalyses: 0,
   };
   /** Every generateContent request body, for assertions on what the client sent. */
   readonly analysisRequests: Record<string, unknown>[] = [];
@@ -242,7 +258,8 @@ export class FakeGoogle {
     const answer = this.scenario.analysisAnswers.shift() ?? { kind: 'valid' };
     if (answer.kind === 'hang') {
       // Never answers; the client gives up (its abort signal or timeout) and closes the socket.
-      await new Promise((resolve) => request.once('close', resolve));
+      await new Promise((resolve) => request.socket.once('close', resolve));
+      this.calls.abandonedAnalyses += 1;
       return;
     }
     if (answer.kind === 'blocked') {
@@ -310,7 +327,8 @@ export class FakeGoogle {
     }
     if (!operation.videoUri) {
       const videoUri = `${operation.storageUri.replace(/\/?$/, '/')}sample_0.mp4`;
-      await this.writeVideo(videoUri, randomBytes(this.scenario.videoBytes));
+      if (this.scenario.writeVideo)
+        await this.writeVideo(videoUri, randomBytes(this.scenario.videoBytes));
       operation.videoUri = videoUri;
     }
     this.sendJson(response, 200, {

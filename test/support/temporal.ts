@@ -7,7 +7,7 @@ import type { Logger } from '../../src/logger.js';
 import { createProviders } from '../../src/providers/index.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { createTemporalAccess, type TemporalAccess } from '../../src/temporal/client.js';
-import { startWorker } from '../../src/worker/worker.js';
+import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { testEnv } from './env.js';
 import { testLogger } from './logs.js';
 
@@ -32,6 +32,20 @@ export async function withWorker<T>(
   fn: () => Promise<T>,
   logger: Logger = testLogger(),
 ): Promise<T> {
+  const running = await startTestWorker(taskQueue, given, logger);
+  try {
+    return await fn();
+  } finally {
+    await running.stop();
+  }
+}
+
+/** A real worker polling `taskQueue` until its `stop()`; for suites that share one worker. */
+export async function startTestWorker(
+  taskQueue: string,
+  given: Pick<ActivityDependencies, 'db'> & Partial<ActivityDependencies>,
+  logger: Logger = testLogger(),
+): Promise<RunningWorker> {
   const deps: ActivityDependencies = {
     mediaStorage: new LocalMediaStorage(path.join(os.tmpdir(), `vlogflow-media-${randomUUID()}`), {
       publicUrl: 'http://127.0.0.1',
@@ -40,7 +54,7 @@ export async function withWorker<T>(
     providers: createProviders(loadConfig({})),
     ...given,
   };
-  const running = await startWorker(
+  return startWorker(
     {
       address: testEnv.temporalAddress,
       namespace: testEnv.temporalNamespace,
@@ -50,9 +64,4 @@ export async function withWorker<T>(
     deps,
     logger,
   );
-  try {
-    return await fn();
-  } finally {
-    await running.stop();
-  }
 }

@@ -12,7 +12,12 @@ import { findOwnedJob } from '../../jobs/repository.js';
 import { missingVlogProviderSettings } from '../../providers/index.js';
 import type { MediaStorage } from '../../storage/object-storage.js';
 import type { TemporalAccess } from '../../temporal/client.js';
-import { cancelJobSignal, jobProgressQuery, retryJobUpdate } from '../../workflows/definitions.js';
+import {
+  cancelJobSignal,
+  jobProgressQuery,
+  maxJobRetries,
+  retryJobUpdate,
+} from '../../workflows/definitions.js';
 import { ApiError, errorBodySchema } from '../errors.js';
 import type { StartJob } from '../job-starter.js';
 import { jobViewSchema, toJobView } from '../job-view.js';
@@ -317,7 +322,7 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
           description:
             'The running step stops, what it half-made is removed, and the vlog ends `cancelled`.',
           params: idParams,
-          body: z.strictObject({ reason: z.string().trim().max(500).optional() }).optional(),
+          body: z.strictObject({ reason: z.string().trim().max(500).optional() }).nullish(),
           response: {
             202: z.object({ id: z.string(), status: z.string(), cancelRequested: z.literal(true) }),
             ...commonErrors,
@@ -372,6 +377,18 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
       async (request, reply) => {
         request.log = request.log.child({ jobId: request.params.id });
         const row = await ownedVlog(request.userId, request.params.id);
+        if (row.status !== 'failed') {
+          throw new ApiError(
+            'JOB_NOT_RETRYABLE',
+            `Only a failed vlog can be retried; this one is ${row.status}`,
+          );
+        }
+        if (row.attempt > maxJobRetries) {
+          throw new ApiError(
+            'JOB_NOT_RETRYABLE',
+            `This vlog was already retried ${maxJobRetries} times, the most allowed`,
+          );
+        }
         try {
           const { attempt } = await temporal.client.workflow
             .getHandle(row.workflow_id)
