@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
-import { fileTypeStream } from 'file-type';
+import { fileTypeFromBuffer } from 'file-type';
 import type { MediaRef } from '../jobs/messages.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import { ApiError } from './errors.js';
@@ -28,6 +28,51 @@ export interface ReceivedUpload {
   fields: Record<string, string>;
   /** Removes every object this request stored: for a rejected request or an idempotent replay. */
   discard(): Promise<void>;
+}
+
+/** Bytes a type sniffer needs from the start of a file. */
+const sampleBytes = 4_100;
+
+/**
+ * Reads the first bytes of a stream to sniff its type and returns them with a stream of the
+ * whole content (sample included). An empty file yields an empty sample.
+ */
+async function sniff(
+  stream: Readable,
+): Promise<{ mime: string | undefined; content: Readable; drain(): Promise<void> }> {
+  const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const head: Buffer[] = [];
+  let headLength = 0;
+  let ended = false;
+  while (headLength < sampleBytes) {
+    const next = await iterator.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    head.push(next.value);
+    headLength += next.value.length;
+  }
+  const sample = Buffer.concat(head);
+  const rest = async function* () {
+    if (ended) return;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next())
+      yield next.value;
+  };
+  return {
+    mime: sample.length > 0 ? (await fileTypeFromBuffer(sample))?.mime : undefined,
+    content: Readable.from(
+      (async function* () {
+        if (sample.length > 0) yield sample;
+        yield* rest();
+      })(),
+    ),
+    drain: async () => {
+      for await (const _chunk of rest()) {
+        // Read to the end so the next part of the form can be parsed.
+      }
+    },
+  };
 }
 
 function safeName(name: string): string {
@@ -110,11 +155,11 @@ export async function receiveUpload(
           `body.${part.fieldname}: unknown file field; send media files as "${mediaFieldName}"`,
         );
       }
-      const typed = await fileTypeStream(part.file as Readable, { sampleSize: 4_100 });
-      const detected = typed.fileType?.mime;
+      const typed = await sniff(part.file);
+      const detected = typed.mime;
       const kind = detected ? acceptedMedia[detected] : undefined;
       if (!detected || !kind) {
-        typed.resume();
+        await typed.drain();
         throw new ApiError(
           'UNSUPPORTED_MEDIA_TYPE',
           `${mediaFieldName}: ${name} is not an image or video (its content is ${detected ?? 'not a recognised media format'})`,
@@ -124,8 +169,8 @@ export async function receiveUpload(
       const hash = createHash('sha256');
       const hashing = new PassThrough();
       hashing.on('data', (chunk: Buffer) => hash.update(chunk));
-      typed.on('error', (error) => hashing.destroy(error));
-      typed.pipe(hashing);
+      typed.content.on('error', (error) => hashing.destroy(error));
+      typed.content.pipe(hashing);
       const key = `${batch}${String(media.length).padStart(2, '0')}-${safeName(name)}`;
       const { size } = await storage.putStream(key, hashing, detected);
       if (part.file.truncated)

@@ -1,0 +1,329 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { insertJob } from '../../src/jobs/repository.js';
+import { LocalMediaStorage } from '../../src/storage/local-storage.js';
+import { mp4Bytes, multipartBody, pngBytes, type FormFile } from '../fixtures/media.js';
+import { createTestApi, type TestApi } from '../support/api.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { jobRecord } from '../support/jobs.js';
+import { testTemporal } from '../support/temporal.js';
+
+interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+const png = (): FormFile => ({
+  field: 'media',
+  filename: 'a.png',
+  contentType: 'image/png',
+  bytes: pngBytes(),
+});
+
+// No worker polls this API's task queue: every request here must be refused before a job exists.
+describe('vlog requests that are refused', () => {
+  let test: TestDatabase;
+  let api: TestApi;
+  let unconfigured: TestApi;
+  let auth: string;
+  const storageRoot = path.join(os.tmpdir(), `vlogflow-refused-${randomUUID()}`);
+  const temporal = testTemporal();
+  const user = `refused-${randomUUID().slice(0, 8)}`;
+  const providers = {
+    VERTEX_PROJECT: 'p',
+    VEO_OUTPUT_GCS_URI: 'gs://bucket/out/',
+    GEMINI_API_KEY: 'k',
+  };
+
+  before(async () => {
+    test = await createTestDatabase();
+    const mediaStorage = new LocalMediaStorage(storageRoot, {
+      publicUrl: 'http://api.test',
+      secret: 's',
+    });
+    const env = { ...providers, VLOG_MAX_FILES: '2', VLOG_MAX_FILE_BYTES: String(100 * 1024) };
+    api = await createTestApi({
+      db: test.db,
+      temporal,
+      taskQueue: 'nobody-polls',
+      env,
+      mediaStorage,
+    });
+    unconfigured = await createTestApi({
+      db: test.db,
+      temporal,
+      taskQueue: 'nobody-polls',
+      mediaStorage,
+    });
+    auth = await api.authFor(user);
+  });
+  after(async () => {
+    await api.app.close();
+    await unconfigured.app.close();
+    await temporal.close();
+    await test.drop();
+  });
+
+  async function send(
+    body: { payload: Buffer | string; headers: Record<string, string> },
+    extraHeaders: Record<string, string> = {},
+    target = api,
+  ) {
+    const response = await target.app.inject({
+      method: 'POST',
+      url: '/api/vlogs',
+      headers: { authorization: auth, ...body.headers, ...extraHeaders },
+      payload: body.payload,
+    });
+    return { status: response.statusCode, error: response.json<ErrorBody>().error };
+  }
+
+  const cases: {
+    name: string;
+    body: () => { payload: Buffer | string; headers: Record<string, string> };
+    headers?: Record<string, string>;
+    status: number;
+    code: string;
+    message: RegExp;
+  }[] = [
+    {
+      name: 'no files',
+      body: () => multipartBody({ title: 'x' }, []),
+      status: 400,
+      code: 'NO_MEDIA',
+      message: /^media: at least one/,
+    },
+    {
+      name: 'more files than allowed',
+      body: () => multipartBody({ title: 'x' }, [png(), png(), png()]),
+      status: 400,
+      code: 'TOO_MANY_FILES',
+      message: /^media: at most 2 files/,
+    },
+    {
+      name: 'a file over the size limit',
+      body: () =>
+        multipartBody({ title: 'x' }, [
+          png(),
+          {
+            field: 'media',
+            filename: 'big.mp4',
+            contentType: 'video/mp4',
+            bytes: mp4Bytes(300 * 1024),
+          },
+        ]),
+      status: 413,
+      code: 'FILE_TOO_LARGE',
+      message: /^media: big\.mp4 is larger than the limit of 102400 bytes/,
+    },
+    {
+      name: 'text dressed up as a video',
+      body: () =>
+        multipartBody({ title: 'x' }, [
+          {
+            field: 'media',
+            filename: 'clip.mp4',
+            contentType: 'video/mp4',
+            bytes: Buffer.from('just some text, honestly'),
+          },
+        ]),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: /^media: clip\.mp4 is not an image or video/,
+    },
+    {
+      name: 'an image after a valid file whose content is a PDF',
+      body: () =>
+        multipartBody({ title: 'x' }, [
+          png(),
+          {
+            field: 'media',
+            filename: 'photo.jpg',
+            contentType: 'image/jpeg',
+            bytes: Buffer.from('%PDF-1.7\n%âãÏÓ\n1 0 obj'),
+          },
+        ]),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: /photo\.jpg is not an image or video \(its content is application\/pdf\)/,
+    },
+    {
+      name: 'an empty file',
+      body: () =>
+        multipartBody({ title: 'x' }, [
+          {
+            field: 'media',
+            filename: 'empty.png',
+            contentType: 'image/png',
+            bytes: Buffer.alloc(0),
+          },
+        ]),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: /empty\.png is not an image or video/,
+    },
+    {
+      name: 'a missing title',
+      body: () => multipartBody({}, [png()]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^body\.title: /,
+    },
+    {
+      name: 'an unsupported duration',
+      body: () => multipartBody({ title: 'x', durationSeconds: '5' }, [png()]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^body\.durationSeconds: must be 4, 6 or 8/,
+    },
+    {
+      name: 'an unknown field',
+      body: () => multipartBody({ title: 'x', colour: 'red' }, [png()]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /Unrecognized key: "colour"/,
+    },
+    {
+      name: 'a file under an unknown field',
+      body: () => multipartBody({ title: 'x' }, [{ ...png(), field: 'attachment' }]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^body\.attachment: unknown file field/,
+    },
+    {
+      name: 'a malformed multipart body',
+      body: () => {
+        const { payload, headers } = multipartBody({ title: 'x' }, [png()]);
+        return { payload: payload.subarray(0, payload.length - 40), headers };
+      },
+      status: 400,
+      code: 'INVALID_MULTIPART',
+      message: /multipart body could not be read/,
+    },
+    {
+      name: 'a JSON body',
+      body: () => ({
+        payload: JSON.stringify({ title: 'x' }),
+        headers: { 'content-type': 'application/json' },
+      }),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: /multipart\/form-data/,
+    },
+    {
+      name: 'an Idempotency-Key that is too long',
+      body: () => multipartBody({ title: 'x' }, [png()]),
+      headers: { 'idempotency-key': 'k'.repeat(300) },
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^headers\.idempotency-key: /,
+    },
+  ];
+
+  for (const testCase of cases) {
+    it(`answers ${testCase.status} ${testCase.code} for ${testCase.name}`, async () => {
+      const { status, error } = await send(testCase.body(), testCase.headers);
+      assert.equal(status, testCase.status, JSON.stringify(error));
+      assert.equal(error.code, testCase.code);
+      assert.match(error.message, testCase.message);
+    });
+  }
+
+  it('answers 503 naming the missing settings when no video provider is configured', async () => {
+    const { status, error } = await send(multipartBody({ title: 'x' }, [png()]), {}, unconfigured);
+    assert.equal(status, 503);
+    assert.equal(error.code, 'VIDEO_PROVIDER_NOT_CONFIGURED');
+    assert.match(error.message, /VERTEX_PROJECT, VEO_OUTPUT_GCS_URI/);
+  });
+
+  it('left no job, no workflow and no stored object behind', async () => {
+    const rows = await test.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('owner_id', '=', user)
+      .execute();
+    assert.deepEqual(rows, []);
+    assert.equal((await temporal.client.workflow.count(`UserId = "${user}"`)).count, 0);
+    const stored = await readdir(storageRoot, { recursive: true }).catch(() => []);
+    assert.deepEqual(
+      stored.filter(
+        (entry) => !['uploads', '.multipart'].includes(entry) && !/^uploads\/[\w-]+$/.test(entry),
+      ),
+      [],
+    );
+  });
+
+  it("answers an unknown vlog and another user's vlog with the same 404 on every route", async () => {
+    const theirs = jobRecord({ ownerId: 'someone-else', kind: 'vlog', type: 'VLOG' });
+    await insertJob(test.db, theirs, 'generating');
+    for (const id of [theirs.id, 'vlog-does-not-exist']) {
+      for (const [method, url] of [
+        ['GET', `/api/vlogs/${id}`],
+        ['POST', `/api/vlogs/${id}/cancel`],
+        ['POST', `/api/vlogs/${id}/retry`],
+      ] as const) {
+        const response = await api.app.inject({ method, url, headers: { authorization: auth } });
+        assert.equal(response.statusCode, 404, `${method} ${url}`);
+        assert.equal(response.json<ErrorBody>().error.code, 'NOT_FOUND');
+      }
+    }
+  });
+
+  it('lists only the caller’s vlogs, filtered by status and creation time', async () => {
+    const owner = `lister-${randomUUID().slice(0, 8)}`;
+    const token = await api.authFor(owner);
+    const vlog = (createdAt: string) =>
+      jobRecord({
+        ownerId: owner,
+        kind: 'vlog',
+        type: 'VLOG',
+        createdAt,
+        input: {
+          title: 't',
+          prompt: null,
+          style: null,
+          aspectRatio: '16:9',
+          durationSeconds: 8,
+          media: [],
+        },
+      });
+    await insertJob(test.db, vlog('2026-05-01T00:00:00.000Z'), 'failed');
+    await insertJob(test.db, vlog('2026-05-02T00:00:00.000Z'), 'generating');
+    await insertJob(test.db, vlog('2026-05-03T00:00:00.000Z'), 'failed');
+    await insertJob(
+      test.db,
+      jobRecord({ ownerId: owner, createdAt: '2026-05-02T12:00:00.000Z' }),
+      'failed',
+    );
+    const list = async (query: string) => {
+      const response = await api.app.inject({
+        method: 'GET',
+        url: `/api/vlogs${query}`,
+        headers: { authorization: token },
+      });
+      assert.equal(response.statusCode, 200, response.body);
+      return response.json<{ vlogs: { status: string; createdAt: string }[] }>().vlogs;
+    };
+    assert.equal((await list('')).length, 3, 'a probe job is not a vlog');
+    assert.deepEqual(
+      (await list('?status=failed')).map((v) => v.createdAt),
+      ['2026-05-03T00:00:00.000Z', '2026-05-01T00:00:00.000Z'],
+    );
+    assert.deepEqual(
+      (await list('?createdFrom=2026-05-02T00:00:00Z&createdTo=2026-05-03T00:00:00Z')).map(
+        (v) => v.status,
+      ),
+      ['generating'],
+    );
+    const bad = await api.app.inject({
+      method: 'GET',
+      url: '/api/vlogs?status=sleeping',
+      headers: { authorization: token },
+    });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json<ErrorBody>().error.message, /^querystring\.status/);
+  });
+});
