@@ -18,6 +18,13 @@ const indexedValueTypes: Record<SearchAttributeType, proto.temporal.api.enums.v1
     [SearchAttributeType.KEYWORD_LIST]: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
   };
 
+/** The job search attributes as the operator service registers them: name → indexed type. */
+export function jobSearchAttributeTypes(
+  keys = jobSearchAttributes,
+): Record<string, proto.temporal.api.enums.v1.IndexedValueType> {
+  return Object.fromEntries(keys.map((key) => [key.name, indexedValueTypes[key.type]]));
+}
+
 /**
  * Makes a namespace ready for vlogflow: registers it when missing (a cluster; the dev server
  * creates its own at start) and adds the job search attributes it lacks. Idempotent.

@@ -1,0 +1,231 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Runtime, Worker } from '@temporalio/worker';
+import type { Activities } from '../../src/activities/index.js';
+import type { JobUpdate, VlogInput, VlogJobInput } from '../../src/jobs/messages.js';
+import { retryJobUpdate } from '../../src/workflows/definitions.js';
+import type { vlogJob } from '../../src/workflows/index.js';
+import { jobSearchAttributeTypes } from '../../temporal/namespace.js';
+import { testEnv } from '../support/env.js';
+import { jobRecord } from '../support/jobs.js';
+
+const workflowsPath = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../src/workflows/index.ts',
+);
+
+function vlogInput(overrides: Partial<VlogJobInput['settings']> = {}): VlogJobInput {
+  return {
+    job: jobRecord<VlogInput>({
+      kind: 'vlog',
+      type: 'VLOG',
+      input: {
+        title: 'Long wait',
+        prompt: null,
+        style: null,
+        aspectRatio: '16:9',
+        durationSeconds: 8,
+        media: [
+          {
+            key: 'uploads/x/00-a.png',
+            name: 'a.png',
+            contentType: 'image/png',
+            kind: 'image',
+            size: 10,
+            sha256: 'x',
+          },
+        ],
+      },
+    }),
+    attempt: 1,
+    seq: 0,
+    carried: { analysis: null, generation: null },
+    settings: {
+      deadlineMs: 30 * 60_000,
+      pollIntervalMs: 15_000,
+      retryWindowMs: 7 * 24 * 3_600_000,
+      providerRetry: { initialIntervalMs: 10_000, maximumIntervalMs: 600_000, maximumAttempts: 3 },
+      ...overrides,
+    },
+  };
+}
+
+/** Activities that answer at once; `checksUntilDone` decides how long Veo "renders". */
+function testActivities(checksUntilDone: number | (() => boolean)) {
+  const updates: JobUpdate[] = [];
+  const calls = { start: 0, checks: 0, transfers: 0, cleanups: 0 };
+  const activities: Partial<Activities> = {
+    registerJob: async () => undefined,
+    recordJobUpdate: async (update) => {
+      updates.push(update);
+    },
+    analyzeMedia: async () => ({
+      summary: 's',
+      mood: 'm',
+      subjects: [],
+      scenes: [{ mediaIndex: 0, description: 'd' }],
+      videoPrompt: 'a long prompt',
+    }),
+    startVideoGeneration: async (input) => {
+      calls.start += 1;
+      return {
+        operationName: `operations/${input.jobId}-${input.attempt}`,
+        outputUri: 'gs://b/p/',
+      };
+    },
+    checkVideoGeneration: async () => {
+      calls.checks += 1;
+      const done =
+        typeof checksUntilDone === 'number' ? calls.checks >= checksUntilDone : checksUntilDone();
+      return done
+        ? {
+            done: true as const,
+            video: { sourceUri: 'gs://b/p/sample_0.mp4', mimeType: 'video/mp4' },
+          }
+        : { done: false as const };
+    },
+    transferVideo: async () => {
+      calls.transfers += 1;
+      return { bytes: 1024, parts: 1, resumedParts: 0 };
+    },
+    cleanupVlog: async () => {
+      calls.cleanups += 1;
+      return { abortedUploads: 0, deletedObjects: 0 };
+    },
+  };
+  return { activities, updates, calls };
+}
+
+// Veo renders for minutes and deadlines are half an hour: the time-skipping server lets the
+// workflow's durable timers run that long in a moment of wall time.
+describe('vlog workflow over long (skipped) time', () => {
+  let env: TestWorkflowEnvironment;
+  before(async () => {
+    // Its own runtime: the shared one may not exist yet in this process.
+    Runtime.install({ shutdownSignals: [] });
+    env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: testEnv.temporalTestServerPath } },
+    });
+    // The workflows keep custom search attributes current; the test server needs them defined.
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes: jobSearchAttributeTypes(),
+    });
+  });
+  after(() => env?.teardown());
+
+  async function run(input: VlogJobInput, checksUntilDone: number) {
+    const harness = testActivities(checksUntilDone);
+    const taskQueue = `vlog-time-${input.job.id}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath,
+      activities: harness.activities,
+    });
+    const outcome = await worker.runUntil(async () => {
+      const started = Date.now();
+      const handle = await env.client.workflow.start<typeof vlogJob>('vlogJob', {
+        taskQueue,
+        workflowId: input.job.id,
+        args: [input],
+      });
+      const result = await handle.result().then(
+        (value) => ({ value, error: null }),
+        (error: unknown) => ({ value: null, error }),
+      );
+      return { ...result, wallMs: Date.now() - started };
+    });
+    return { ...harness, ...outcome };
+  }
+
+  it('waits out a 20-minute generation on durable timers, checking every 15 s, and delivers', async () => {
+    const { value, calls, updates, wallMs } = await run(vlogInput(), 80);
+    assert.deepEqual(value, {
+      videoKey: `vlogs/${updates[0]?.jobId}/video.mp4`,
+      thumbnailKey: null,
+      durationSeconds: 8,
+      sizeBytes: 1024,
+      mimeType: 'video/mp4',
+    });
+    assert.equal(calls.start, 1);
+    assert.equal(calls.checks, 80);
+    assert.equal(calls.transfers, 1);
+    const statuses = updates.map((update) => update.snapshot.status);
+    assert.deepEqual(
+      [...new Set(statuses)],
+      ['analyzing', 'generating', 'transferring', 'completed'],
+    );
+    const progress = updates.map((update) => update.snapshot.progress);
+    assert.deepEqual(
+      progress,
+      [...progress].sort((a, b) => a - b),
+    );
+    assert.ok(
+      Math.max(
+        ...updates
+          .filter((u) => u.snapshot.status === 'generating')
+          .map((u) => u.snapshot.progress),
+      ) <= 70,
+    );
+    assert.deepEqual(
+      updates.map((update) => update.seq),
+      updates.map((_, index) => index + 1),
+    );
+    assert.ok(wallMs < 60_000, `took ${wallMs} ms of wall time`);
+  });
+
+  it('fails with VLOG_DEADLINE_EXCEEDED when the generation outlasts the deadline, then closes after the retry window', async () => {
+    const input = vlogInput({ deadlineMs: 30 * 60_000 });
+    const { error, updates, calls } = await run(input, Number.MAX_SAFE_INTEGER);
+    const failed = updates.find((update) => update.snapshot.status === 'failed');
+    assert.equal(failed?.snapshot.error?.code, 'VLOG_DEADLINE_EXCEEDED');
+    // 30 minutes of checks every 15 s, give or take the first.
+    assert.ok(calls.checks >= 115 && calls.checks <= 121, `${calls.checks} checks`);
+    assert.equal(calls.transfers, 0);
+    // No retry came within the window: the workflow ends failed with the same code.
+    assert.ok(error instanceof WorkflowFailedError);
+    assert.match(String((error.cause as Error | undefined)?.message), /did not finish within/);
+  });
+
+  it('re-attaches a retry to the generation the timed-out attempt left running', async () => {
+    const input = vlogInput({ deadlineMs: 30 * 60_000 });
+    let rendered = false;
+    const harness = testActivities(() => rendered);
+    const taskQueue = `vlog-time-${input.job.id}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath,
+      activities: harness.activities,
+    });
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start<typeof vlogJob>('vlogJob', {
+        taskQueue,
+        workflowId: input.job.id,
+        args: [input],
+      });
+      await env.sleep(31 * 60_000);
+      assert.equal(harness.updates.at(-1)?.snapshot.error?.code, 'VLOG_DEADLINE_EXCEEDED');
+      rendered = true;
+      assert.deepEqual(
+        await handle.executeUpdate(retryJobUpdate, { args: [{ requestedBy: 'test' }] }),
+        { attempt: 2 },
+      );
+      await handle.result();
+    });
+    const last = harness.updates.at(-1);
+    assert.equal(last?.snapshot.status, 'completed');
+    assert.equal(last?.snapshot.attempt, 2);
+    assert.equal(harness.calls.start, 1, 'the running generation was submitted again');
+    // Sequence numbers keep increasing across continue-as-new.
+    assert.deepEqual(
+      harness.updates.map((update) => update.seq),
+      harness.updates.map((_, index) => index + 1),
+    );
+  });
+});
