@@ -38,7 +38,7 @@ describe('probe workflow', () => {
       const handle = await client.workflow.start<typeof probeJob>('probeJob', {
         taskQueue,
         workflowId: job.id,
-        args: [{ job } as ProbeJobInput],
+        args: [{ job }],
       });
       assert.deepEqual(await handle.result(), { stepsCompleted: 4 });
 
@@ -71,7 +71,7 @@ describe('probe workflow', () => {
       const handle = await client.workflow.start<typeof probeJob>('probeJob', {
         taskQueue,
         workflowId: job.id,
-        args: [{ job } as ProbeJobInput],
+        args: [{ job }],
       });
       await eventually(
         () => findOwnedJob(test.db, job.ownerId, job.id),

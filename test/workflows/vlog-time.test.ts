@@ -189,7 +189,7 @@ describe('vlog workflow over long (skipped) time', () => {
     assert.equal(calls.transfers, 0);
     // No retry came within the window: the workflow ends failed with the same code.
     assert.ok(error instanceof WorkflowFailedError);
-    assert.match(String((error.cause as Error | undefined)?.message), /did not finish within/);
+    assert.match(String(error.cause?.message), /did not finish within/);
   });
 
   it('re-attaches a retry to the generation the timed-out attempt left running', async () => {
