@@ -4,7 +4,6 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProbeJobInput } from '../../src/jobs/messages.js';
 import { findOwnedJob } from '../../src/jobs/repository.js';
 import { JobStatusKey } from '../../src/temporal/search-attributes.js';
 import { jobProgressQuery } from '../../src/workflows/definitions.js';
