@@ -65,7 +65,13 @@ export function startService(
         { timeoutMs, what: `${entry} printing ${match}` },
       ) as Promise<string>,
     async stop(signal = 'SIGINT') {
-      if (child.exitCode === null && child.pid) process.kill(-child.pid, signal);
+      if (child.exitCode === null && child.signalCode === null && child.pid) {
+        try {
+          process.kill(-child.pid, signal);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+        }
+      }
       return exited;
     },
   };
