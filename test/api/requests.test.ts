@@ -149,7 +149,12 @@ describe('request handling', () => {
       '/api/jobs',
       '/api/jobs/{id}',
       '/api/probes',
+      '/api/vlogs',
+      '/api/vlogs/{id}',
+      '/api/vlogs/{id}/cancel',
+      '/api/vlogs/{id}/retry',
       '/healthz',
+      '/media/{*}',
       '/readyz',
     ]);
     const post = doc.paths['/api/probes']?.['post'];

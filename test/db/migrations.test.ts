@@ -92,7 +92,7 @@ describe('migrations', () => {
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(a);
     assert.deepEqual(
       applied.rows.map((row) => row.name),
-      ['0001_create_jobs'],
+      ['0001_create_jobs', '0002_vlogs'],
     );
   });
 });

@@ -231,7 +231,8 @@ describe('vlogs end to end', () => {
     await eventually(
       () => Promise.resolve(harness.google.calls.abandonedAnalyses - abandoned),
       (count) => count === 1,
-      { what: 'the hung analysis request closed' },
+      // A cancel reaches an activity with its next heartbeat; heartbeats are throttled to 12 s.
+      { what: 'the hung analysis request closed', timeoutMs: 90_000 },
     );
   });
 

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { GcsObjectStorage } from '../../src/storage/gcs-storage.js';
+import { LocalMediaStorage, verifyMediaLink } from '../../src/storage/local-storage.js';
+import {
+  ObjectNotFoundError,
+  type MediaStorage,
+  type ObjectStorage,
+} from '../../src/storage/object-storage.js';
+import { S3MediaStorage } from '../../src/storage/s3-storage.js';
+import { startFakeGcs, startMoto, type Emulator } from '../support/emulators.js';
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const MiB = 1024 * 1024;
+
+/** What every backend must do the same way. */
+function objectStorageContract(name: string, storage: () => ObjectStorage) {
+  describe(`${name}: objects`, () => {
+    it('stores a stream and reads it back whole and by range', async () => {
+      const bytes = randomBytes(3 * MiB + 17);
+      const key = `contract/${randomUUID()}/clip.mp4`;
+      assert.deepEqual(await storage().putStream(key, Readable.from([bytes]), 'video/mp4'), {
+        size: bytes.length,
+      });
+      assert.deepEqual(await storage().head(key), { size: bytes.length, contentType: 'video/mp4' });
+      assert.ok((await readAll(await storage().getStream(key))).equals(bytes));
+      const range = await readAll(await storage().getStream(key, { start: MiB, end: 2 * MiB - 1 }));
+      assert.ok(range.equals(bytes.subarray(MiB, 2 * MiB)));
+    });
+
+    it('says plainly when an object is missing', async () => {
+      const key = `contract/${randomUUID()}/none`;
+      assert.equal(await storage().head(key), null);
+      await assert.rejects(storage().getStream(key), ObjectNotFoundError);
+      await storage().delete(key);
+    });
+
+    it('deletes everything under a prefix and nothing else', async () => {
+      const base = `contract/${randomUUID()}`;
+      for (const key of [`${base}/a/1`, `${base}/a/2`, `${base}/b/1`]) {
+        await storage().putStream(key, Readable.from([Buffer.from(key)]), 'text/plain');
+      }
+      assert.equal(await storage().deletePrefix(`${base}/a/`), 2);
+      assert.equal(await storage().head(`${base}/a/1`), null);
+      assert.ok(await storage().head(`${base}/b/1`));
+    });
+  });
+}
+
+function mediaStorageContract(name: string, storage: () => MediaStorage) {
+  objectStorageContract(name, storage);
+  describe(`${name}: multipart uploads`, () => {
+    it('assembles parts in order, lists the parts it holds, and forgets the upload once complete', async () => {
+      const key = `contract/${randomUUID()}/video.mp4`;
+      const parts = [randomBytes(5 * MiB), randomBytes(5 * MiB), randomBytes(123)];
+      const uploadId = await storage().createMultipartUpload(key, 'video/mp4');
+      // Out of order, and the first part twice (a retry): the store keeps one copy of each.
+      const uploaded = [
+        await storage().uploadPart(key, uploadId, 2, parts[1]!),
+        await storage().uploadPart(key, uploadId, 1, parts[0]!),
+      ];
+      await storage().uploadPart(key, uploadId, 1, parts[0]!);
+      const listed = await storage().listParts(key, uploadId);
+      assert.deepEqual(listed.map((part) => [part.partNumber, part.size]).sort(), [
+        [1, 5 * MiB],
+        [2, 5 * MiB],
+      ]);
+      assert.deepEqual(await storage().listMultipartUploads(key), [{ key, uploadId }]);
+      uploaded.push(await storage().uploadPart(key, uploadId, 3, parts[2]!));
+      await storage().completeMultipartUpload(key, uploadId, uploaded);
+      assert.ok((await readAll(await storage().getStream(key))).equals(Buffer.concat(parts)));
+      assert.deepEqual(await storage().listMultipartUploads(key), []);
+    });
+
+    it('aborts an upload without leaving an object', async () => {
+      const key = `contract/${randomUUID()}/video.mp4`;
+      const uploadId = await storage().createMultipartUpload(key, 'video/mp4');
+      await storage().uploadPart(key, uploadId, 1, randomBytes(1024));
+      await storage().abortMultipartUpload(key, uploadId);
+      assert.deepEqual(await storage().listMultipartUploads(key), []);
+      assert.equal(await storage().head(key), null);
+    });
+  });
+}
+
+describe('storage backends', () => {
+  let moto: Emulator;
+  let gcs: Emulator;
+  let s3: S3MediaStorage;
+  let google: GcsObjectStorage;
+  const localRoot = path.join(os.tmpdir(), `vlogflow-storage-${randomUUID()}`);
+  const local = new LocalMediaStorage(localRoot, {
+    publicUrl: 'http://api.test',
+    secret: 'link-secret',
+  });
+
+  before(async () => {
+    [moto, gcs] = await Promise.all([startMoto(), startFakeGcs(['contract'])]);
+    const options = {
+      endpoint: moto.endpoint,
+      region: 'auto',
+      bucket: 'contract',
+      accessKeyId: 'test',
+      secretAccessKey: 'test',
+      forcePathStyle: true,
+    };
+    const client = new S3Client({
+      ...options,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    await client.send(new CreateBucketCommand({ Bucket: 'contract' }));
+    client.destroy();
+    s3 = new S3MediaStorage(options);
+    google = new GcsObjectStorage('contract', { apiEndpoint: gcs.endpoint, projectId: 'test' });
+  });
+  after(async () => {
+    await Promise.all([moto.stop(), gcs.stop()]);
+    await rm(localRoot, { recursive: true, force: true });
+  });
+
+  mediaStorageContract('local filesystem', () => local);
+  mediaStorageContract('S3-compatible (moto)', () => s3);
+  objectStorageContract('Cloud Storage (fake-gcs-server)', () => google);
+
+  it('S3 links are presigned URLs that serve the object', async () => {
+    const key = `contract/${randomUUID()}/clip.mp4`;
+    await s3.putStream(key, Readable.from([Buffer.from('video bytes')]), 'video/mp4');
+    const response = await fetch(await s3.url(key, 60));
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), 'video bytes');
+  });
+
+  it('local links are signed for one key and expire', async () => {
+    const url = new URL(await local.url('vlogs/x/video.mp4', 60));
+    assert.equal(url.origin + url.pathname, 'http://api.test/media/vlogs/x/video.mp4');
+    const expires = Number(url.searchParams.get('expires'));
+    const signature = url.searchParams.get('signature') ?? '';
+    assert.equal(verifyMediaLink('link-secret', 'vlogs/x/video.mp4', expires, signature), true);
+    assert.equal(verifyMediaLink('link-secret', 'vlogs/y/video.mp4', expires, signature), false);
+    assert.equal(verifyMediaLink('other-secret', 'vlogs/x/video.mp4', expires, signature), false);
+    assert.equal(
+      verifyMediaLink('link-secret', 'vlogs/x/video.mp4', expires, signature, (expires + 1) * 1000),
+      false,
+    );
+  });
+
+  it('local keys cannot escape the storage folder', async () => {
+    await assert.rejects(
+      local.putStream('../outside', Readable.from([Buffer.from('x')]), 'text/plain'),
+      /Invalid storage key/,
+    );
+    await assert.rejects(local.head('a//b'), /Invalid storage key/);
+  });
+});
