@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -40,6 +41,8 @@ function activities(input: VlogJobInput) {
     transfer: {
       startToCloseTimeout: '60m',
       heartbeatTimeout: '15s',
+      // A cancelled transfer aborts its own upload; cleanup must not run while it still writes.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: {
         initialInterval: '2s',
         maximumInterval: '2m',

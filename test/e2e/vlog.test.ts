@@ -50,7 +50,10 @@ describe('vlogs end to end', () => {
     worker = await startTestWorker(taskQueue, await harness.activityDependencies(test.db));
     auth = await api.authFor('alice');
   });
-  afterEach(() => harness.google.resetScenario());
+  afterEach(() => {
+    harness.google.resetScenario();
+    harness.partDelayMs = 0;
+  });
   after(async () => {
     await worker.stop();
     await api.app.close();
@@ -212,6 +215,30 @@ describe('vlogs end to end', () => {
     const again = await post(`/api/vlogs/${vlog.id}/cancel`, {});
     assert.equal(again.status, 409);
     assert.equal(again.body.error.code, 'JOB_NOT_CANCELLABLE');
+  });
+
+  it('cancels during the transfer: the upload is aborted and no video is left in R2', async () => {
+    harness.google.scenario.videoBytes = 12 * 8 * 1024 * 1024;
+    // Two seconds a part: the transfer is still running when the cancel arrives.
+    harness.partDelayMs = 2_000;
+    const vlog = await accepted();
+    const key = `vlogs/${vlog.id}/video.mp4`;
+    await eventually(
+      () => Promise.resolve(harness.s3.uploadedParts(key)),
+      (count) => count >= 1,
+      { what: 'the first part in R2', intervalMs: 10 },
+    );
+    const cancel = await post(`/api/vlogs/${vlog.id}/cancel`, { reason: 'too slow' });
+    assert.equal(cancel.status, 202);
+    const done = await waitFor(vlog.id, isTerminal, 'vlog cancelled');
+    assert.equal(
+      done.status,
+      'cancelled',
+      `the transfer finished first: ${harness.s3.uploadedParts(key)} parts`,
+    );
+    assert.equal(await harness.openMultipartUploads(`vlogs/${vlog.id}/`), 0);
+    assert.deepEqual(await harness.mediaKeys(`vlogs/${vlog.id}/`), []);
+    assert.deepEqual(await harness.generatedKeys(`generated/${vlog.id}/`), []);
   });
 
   it('cancels during analysis, abandoning the model call', async () => {

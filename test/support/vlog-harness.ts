@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   CreateBucketCommand,
   ListMultipartUploadsCommand,
@@ -82,8 +83,21 @@ export class VlogHarness {
     return loadConfig({ ...this.env, ...overrides });
   }
 
-  activityDependencies(db: Db) {
-    return createActivityDependencies(this.config(), db);
+  /** Delay added to every part a worker of this harness uploads, to make a transfer slow on purpose. */
+  partDelayMs = 0;
+
+  /** The real worker dependencies, with media storage whose part uploads honour `partDelayMs`. */
+  async activityDependencies(db: Db) {
+    const deps = await createActivityDependencies(this.config(), db);
+    const storage = deps.mediaStorage;
+    const uploadPart: typeof storage.uploadPart = async (...args) => {
+      if (this.partDelayMs > 0) await delay(this.partDelayMs);
+      return storage.uploadPart(...args);
+    };
+    return {
+      ...deps,
+      mediaStorage: Object.assign(Object.create(storage) as typeof storage, { uploadPart }),
+    };
   }
 
   /** Keys in the media bucket under a prefix. */
