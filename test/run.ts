@@ -1,6 +1,7 @@
 // `npm test`: starts what the suite needs once — a Temporal dev server and a migrated template
 // database on the local PostgreSQL — runs every test file with node:test, and cleans up.
-// `npm test -- test/api` runs only the files under the given paths.
+// `npm test -- test/api` runs only the files under the given paths;
+// `npm test -- test/e2e/vlog.test.ts --test-name-pattern=cancel` only the matching tests.
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readdir, stat } from 'node:fs/promises';
@@ -57,7 +58,9 @@ async function dropRunDatabases(): Promise<void> {
   });
 }
 
-const targets = process.argv.slice(2);
+// Paths choose the files; flags (`--test-name-pattern=…`) go to node's test runner.
+const targets = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+const runnerFlags = process.argv.slice(2).filter((arg) => arg.startsWith('--'));
 const files = (
   await Promise.all(
     (targets.length > 0 ? targets : ['test']).map((t) => findTestFiles(path.resolve(root, t))),
@@ -98,6 +101,7 @@ try {
       '--test',
       '--test-reporter=spec',
       `--test-concurrency=${process.env['TEST_CONCURRENCY'] ?? 2}`,
+      ...runnerFlags,
       ...files,
     ],
     {

@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.js';
+import type { MediaTools } from '../media/tools.js';
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import { createJobProjectionActivities } from './job-projection.js';
@@ -8,6 +9,7 @@ export interface ActivityDependencies {
   db: Db;
   mediaStorage: MediaStorage;
   providers: Providers;
+  mediaTools: MediaTools | null;
   /** Cloud Storage endpoint override (an emulator), for reading generated videos. */
   gcsApiEndpoint?: string | undefined;
 }

@@ -1,8 +1,14 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
 import { FailureCode } from '../jobs/failures.js';
 import type { GeneratedVideo, MediaRef, VlogAnalysis } from '../jobs/messages.js';
+import { extractThumbnail, probeDurationSeconds, type MediaTools } from '../media/tools.js';
 import type { Providers } from '../providers/index.js';
 import { ProviderError, vlogAnalysisSchema, type AnalysisBrief } from '../providers/types.js';
 import { GcsObjectStorage, parseGcsUri } from '../storage/gcs-storage.js';
@@ -18,6 +24,8 @@ export interface VlogActivityDependencies {
   db: Db;
   mediaStorage: MediaStorage;
   providers: Providers;
+  /** ffmpeg and ffprobe, for the thumbnail and the measured duration; null: provider metadata only. */
+  mediaTools: MediaTools | null;
   gcsApiEndpoint?: string | undefined;
 }
 
@@ -62,6 +70,20 @@ export interface TransferResult {
   parts: number;
   /** Parts already in place from an earlier attempt, not sent again. */
   resumedParts: number;
+}
+
+export interface DescribeVideoInput {
+  jobId: string;
+  videoKey: string;
+  /** What the provider was asked to render, used when the video cannot be measured. */
+  requestedDurationSeconds: number;
+}
+
+export interface VideoDescription {
+  durationSeconds: number;
+  thumbnailKey: string | null;
+  /** `ffprobe` when measured, `provider` when taken from the request. */
+  durationSource: 'ffprobe' | 'provider';
 }
 
 export interface CleanupVlogInput {
@@ -336,6 +358,56 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
         resumedParts,
       });
       return { bytes: totalBytes, parts: partCount, resumedParts };
+    },
+
+    /**
+     * Measures the delivered video and cuts a thumbnail from it with ffprobe/ffmpeg. Without
+     * the tools, or for a file they cannot read, the duration is the one Veo was asked for
+     * and there is no thumbnail: a missing thumbnail never fails a finished vlog.
+     */
+    async describeVideo(input: DescribeVideoInput): Promise<VideoDescription> {
+      const fallback: VideoDescription = {
+        durationSeconds: input.requestedDurationSeconds,
+        thumbnailKey: null,
+        durationSource: 'provider',
+      };
+      const tools = deps.mediaTools;
+      if (!tools) return fallback;
+      const context = Context.current();
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-describe-'));
+      try {
+        const video = path.join(dir, 'video');
+        await pipeline(await mediaStorage.getStream(input.videoKey), createWriteStream(video));
+        const durationSeconds = await probeDurationSeconds(
+          tools,
+          video,
+          context.cancellationSignal,
+        );
+        const thumbnail = path.join(dir, 'thumbnail.jpg');
+        await extractThumbnail(
+          tools,
+          video,
+          thumbnail,
+          Math.min(1, durationSeconds / 2),
+          context.cancellationSignal,
+        );
+        const thumbnailKey = `${vlogOutputPrefix(input.jobId)}thumbnail.jpg`;
+        await mediaStorage.putStream(thumbnailKey, createReadStream(thumbnail), 'image/jpeg');
+        return {
+          durationSeconds: Math.round(durationSeconds * 100) / 100,
+          thumbnailKey,
+          durationSource: 'ffprobe',
+        };
+      } catch (error) {
+        if (context.cancellationSignal.aborted) throw error;
+        log.warn('could not measure the video; using the provider metadata', {
+          jobId: input.jobId,
+          error: String(error),
+        });
+        return fallback;
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     },
 
     /** Removes what a cancelled vlog left half-made: open uploads, partial videos, generated outputs. */

@@ -2,6 +2,7 @@ import type { ActivityDependencies } from '../activities/index.js';
 import { resolveJwtSecret } from '../auth.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
+import { findMediaTools } from '../media/tools.js';
 import { createProviders } from '../providers/index.js';
 import { createMediaStorage } from '../storage/index.js';
 
@@ -14,6 +15,7 @@ export async function createActivityDependencies(
     db,
     mediaStorage: createMediaStorage(config, await resolveJwtSecret(config)),
     providers: createProviders(config),
+    mediaTools: await findMediaTools(),
     gcsApiEndpoint: config.GCS_API_ENDPOINT,
   };
 }

@@ -50,7 +50,7 @@ function activities(input: VlogJobInput) {
         nonRetryableErrorTypes: nonRetryableFailureCodes,
       },
     },
-    cleanup: {
+    storage: {
       startToCloseTimeout: '5m',
       retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 10 },
     },
@@ -60,7 +60,7 @@ function activities(input: VlogJobInput) {
     analysis: proxyActivities<Activities>(options.analysis),
     generation: proxyActivities<Activities>(options.generation),
     transfer: proxyActivities<Activities>(options.transfer),
-    cleanup: proxyActivities<Activities>(options.cleanup),
+    storage: proxyActivities<Activities>(options.storage),
   };
 }
 
@@ -145,7 +145,7 @@ export async function vlogJob(input: VlogJobInput): Promise<VlogResult> {
     }
     // Cancelled, by the cancel signal or by an operator cancelling the workflow itself.
     const reason = (cancelRequest as CancelJobSignal | null)?.reason ?? null;
-    await CancellationScope.nonCancellable(() => acts.cleanup.cleanupVlog({ jobId: job.id }));
+    await CancellationScope.nonCancellable(() => acts.storage.cleanupVlog({ jobId: job.id }));
     await tracker.end('cancelled', {
       code: FailureCode.CANCELLED,
       message: reason ? `Cancelled: ${reason}` : 'The vlog was cancelled',
@@ -235,10 +235,16 @@ async function produceVlog(
       },
     ],
   );
+  await tracker.update({ progress: 95, phase: 'measuring the video' });
+  const described = await acts.storage.describeVideo({
+    jobId: job.id,
+    videoKey,
+    requestedDurationSeconds: job.input.durationSeconds,
+  });
   return {
     videoKey,
-    thumbnailKey: null,
-    durationSeconds: job.input.durationSeconds,
+    thumbnailKey: described.thumbnailKey,
+    durationSeconds: described.durationSeconds,
     sizeBytes: transfer.bytes,
     mimeType: video.mimeType,
   };

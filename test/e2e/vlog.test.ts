@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { RunningWorker } from '../../src/worker/worker.js';
-import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
+import { findMediaTools } from '../../src/media/tools.js';
+import {
+  jpegBytes,
+  mp4Bytes,
+  multipartBody,
+  pngBytes,
+  renderTestVideo,
+} from '../fixtures/media.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
@@ -17,6 +24,7 @@ interface VlogView {
   error: { code: string; message: string } | null;
   videoUrl: string | null;
   shareUrl: string | null;
+  thumbnailUrl: string | null;
   durationSeconds: number | null;
   media: { name: string; contentType: string; size: number }[];
   live?: { status: string; progress: number } | null;
@@ -127,6 +135,25 @@ describe('vlogs end to end', () => {
     return response.body;
   }
 
+  it('measures the delivered video and cuts its thumbnail with ffmpeg', async () => {
+    const tools = await findMediaTools();
+    assert.ok(tools, 'ffmpeg ships with the npm dependencies');
+    harness.google.scenario.videoContent = await renderTestVideo(tools.ffmpeg, 2);
+    const vlog = await accepted();
+    const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    const delivered = Buffer.from(await (await fetch(done.videoUrl!)).arrayBuffer());
+    assert.ok(
+      delivered.equals(harness.google.scenario.videoContent!),
+      `delivered ${delivered.length} bytes: ${delivered.subarray(0, 16).toString('hex')}`,
+    );
+    // Measured, not the 8 s that was asked for.
+    assert.equal(done.durationSeconds, 2);
+    assert.ok(done.thumbnailUrl);
+    const thumbnail = Buffer.from(await (await fetch(done.thumbnailUrl)).arrayBuffer());
+    assert.equal(thumbnail.subarray(0, 3).toString('hex'), 'ffd8ff', 'the thumbnail is a JPEG');
+  });
+
   it('turns uploads into a delivered video through analysis, generation and transfer', async () => {
     harness.google.scenario.pollsBeforeDone = 3;
     harness.google.scenario.videoBytes = 20 * 1024 * 1024;
@@ -142,7 +169,9 @@ describe('vlogs end to end', () => {
     const done = await waitFor(vlog.id, isTerminal, 'vlog finished', seen);
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
     assert.equal(done.progress, 100);
+    // Random bytes cannot be measured: the duration Veo was asked for stands, and no thumbnail.
     assert.equal(done.durationSeconds, 8);
+    assert.equal(done.thumbnailUrl, null);
     assert.ok(seen.some((view) => view.status === 'generating'));
     const progress = seen.map((view) => view.progress);
     assert.deepEqual(
@@ -244,11 +273,13 @@ describe('vlogs end to end', () => {
   it('cancels during analysis, abandoning the model call', async () => {
     harness.google.scenario.analysisAnswers = [{ kind: 'hang' }];
     const abandoned = harness.google.calls.abandonedAnalyses;
+    const asked = harness.google.calls.generateContent;
     const vlog = await accepted();
-    await waitFor(
-      vlog.id,
-      (view) => view.status === 'analyzing' && view.progress > 0,
-      'vlog analyzing',
+    // Cancel once the model call is really under way (hanging), not while it is still queued.
+    await eventually(
+      () => Promise.resolve(harness.google.calls.generateContent - asked),
+      (count) => count === 1,
+      { what: 'the analysis request sent' },
     );
     const cancel = await post(`/api/vlogs/${vlog.id}/cancel`);
     assert.equal(cancel.status, 202, JSON.stringify(cancel.body));

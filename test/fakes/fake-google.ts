@@ -36,8 +36,10 @@ export interface FakeGoogleScenario {
   pollsBeforeDone: number;
   /** What the next operations end with, in order; success when empty. */
   generationOutcomes: GenerationOutcome[];
-  /** Size of the generated video written to Cloud Storage. */
+  /** Size of the generated video written to Cloud Storage (random bytes)... */
   videoBytes: number;
+  /** ...unless this real video is given to write instead. */
+  videoContent: Buffer | null;
   /** Files API gets answered PROCESSING before ACTIVE. */
   fileProcessingPolls: number;
   /** Whether a successful operation writes its video (false: it reports a video that is not there). */
@@ -90,6 +92,7 @@ export class FakeGoogle {
       pollsBeforeDone: 1,
       generationOutcomes: [],
       videoBytes: 256 * 1024,
+      videoContent: null,
       fileProcessingPolls: 1,
       writeVideo: true,
     };
@@ -328,7 +331,10 @@ export class FakeGoogle {
     if (!operation.videoUri) {
       const videoUri = `${operation.storageUri.replace(/\/?$/, '/')}sample_0.mp4`;
       if (this.scenario.writeVideo)
-        await this.writeVideo(videoUri, randomBytes(this.scenario.videoBytes));
+        await this.writeVideo(
+          videoUri,
+          this.scenario.videoContent ?? randomBytes(this.scenario.videoBytes),
+        );
       operation.videoUri = videoUri;
     }
     this.sendJson(response, 200, {

@@ -52,6 +52,7 @@ export async function startTestWorker(
       secret: 'test',
     }),
     providers: createProviders(loadConfig({})),
+    mediaTools: null,
     ...given,
   };
   return startWorker(

@@ -92,6 +92,11 @@ function testActivities(checksUntilDone: number | (() => boolean)) {
       calls.transfers += 1;
       return { bytes: 1024, parts: 1, resumedParts: 0 };
     },
+    describeVideo: async (input) => ({
+      durationSeconds: input.requestedDurationSeconds,
+      thumbnailKey: null,
+      durationSource: 'provider' as const,
+    }),
     cleanupVlog: async () => {
       calls.cleanups += 1;
       return { abortedUploads: 0, deletedObjects: 0 };

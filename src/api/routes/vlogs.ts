@@ -111,6 +111,7 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
     const finished = row.status === 'completed' && result;
     return {
       ...view,
+      links: { self: `/api/vlogs/${encodeURIComponent(row.id)}` },
       status: row.status as VlogView['status'],
       title: input.title,
       aspectRatio: input.aspectRatio,
