@@ -150,11 +150,11 @@ export async function vlogJob(input: VlogJobInput): Promise<VlogResult> {
       code: FailureCode.CANCELLED,
       message: reason ? `Cancelled: ${reason}` : 'The vlog was cancelled',
     });
-    if (cancelRequest)
-      return Promise.reject(
-        ApplicationFailure.nonRetryable('The vlog was cancelled', FailureCode.CANCELLED),
-      );
-    throw error;
+    // Cancelled through the API, the workflow fails with type CANCELLED so the Web UI says why;
+    // cancelled by an operator in Temporal, it ends Cancelled.
+    throw cancelRequest
+      ? ApplicationFailure.nonRetryable('The vlog was cancelled', FailureCode.CANCELLED)
+      : error;
   }
 }
 
