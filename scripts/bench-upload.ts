@@ -1,0 +1,159 @@
+// `npm run bench:upload`: how fast POST /api/vlogs answers 202 for small uploads, and how much
+// memory the API holds while a large clip streams through it. Runs the real API on embedded
+// defaults (PGlite, local storage, an in-memory dev server) with no worker: it measures the
+// accept path only. Prints figures; asserts nothing.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { buildApp } from '../src/api/app.js';
+import { mintToken } from '../src/auth.js';
+import { loadConfig } from '../src/config.js';
+import { openDatabase } from '../src/db/database.js';
+import { createLogger } from '../src/logger.js';
+import { createMediaStorage } from '../src/storage/index.js';
+import { createTemporalAccess } from '../src/temporal/client.js';
+import { installTemporalBinaries, startDevServer } from '../temporal/dev-server.js';
+import { prepareNamespace } from '../temporal/namespace.js';
+import { mp4Bytes, pngBytes } from '../test/fixtures/media.js';
+import { freePort } from '../test/support/ports.js';
+
+const smallRequests = Number(process.env['BENCH_REQUESTS'] ?? 50);
+const largeMiB = Number(process.env['BENCH_LARGE_MIB'] ?? 256);
+
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-bench-'));
+const secret = 'bench-secret-that-is-long-enough-for-hs256';
+const server = await startDevServer({
+  cliPath: (await installTemporalBinaries()).cli,
+  namespace: 'vlogflow',
+  port: await freePort(),
+  uiPort: null,
+  dbFilename: null,
+  logFile: path.join(dataDir, 'temporal.log'),
+});
+const connection = await Connection.connect({ address: server.address });
+await prepareNamespace(connection, 'vlogflow');
+await connection.close();
+
+const config = loadConfig({
+  DATA_DIR: dataDir,
+  AUTH_JWT_SECRET: secret,
+  LOG_LEVEL: 'silent',
+  TEMPORAL_TASK_QUEUE: 'bench-nobody-polls',
+  VERTEX_PROJECT: 'bench',
+  VEO_OUTPUT_GCS_URI: 'gs://bench/out/',
+  GEMINI_API_KEY: 'bench',
+  VLOG_MAX_FILE_BYTES: String((largeMiB + 1) * 1024 * 1024),
+});
+const db = await openDatabase({ dataDir });
+const temporal = createTemporalAccess(server.address, 'vlogflow');
+const app = await buildApp({
+  config,
+  db,
+  temporal,
+  mediaStorage: createMediaStorage(config, secret),
+  jwtSecret: secret,
+  logger: createLogger(config, 'bench'),
+});
+await app.listen({ host: '127.0.0.1', port: 0 });
+const address = app.server.address();
+const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/api/vlogs`;
+const authorization = `Bearer ${await mintToken(secret, 'bench')}`;
+
+const mp4Header = mp4Bytes(16);
+
+function form(boundary: string, parts: { name: string; type: string; body: Buffer }[]): Buffer {
+  return Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nBench\r\n`),
+    ...parts.flatMap((part) => [
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="media"; filename="${part.name}"\r\nContent-Type: ${part.type}\r\n\r\n`,
+      ),
+      part.body,
+      Buffer.from('\r\n'),
+    ]),
+    Buffer.from(`--${boundary}--\r\n`),
+  ]);
+}
+
+// Small uploads: two photos and a short clip, one request at a time.
+const latencies: number[] = [];
+for (let i = 0; i < smallRequests; i += 1) {
+  const boundary = `bench${i}`;
+  const body = form(boundary, [
+    { name: 'a.png', type: 'image/png', body: pngBytes(200 * 1024) },
+    { name: 'b.png', type: 'image/png', body: pngBytes(200 * 1024) },
+    { name: 'c.mp4', type: 'video/mp4', body: mp4Bytes(1024 * 1024) },
+  ]);
+  const started = performance.now();
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { authorization, 'content-type': `multipart/form-data; boundary=${boundary}` },
+    body,
+  });
+  await response.arrayBuffer();
+  latencies.push(performance.now() - started);
+  if (response.status !== 202) throw new Error(`POST answered ${response.status}`);
+}
+latencies.sort((a, b) => a - b);
+const percentile = (p: number) =>
+  latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
+
+// A large clip, generated while it is sent so the client holds 1 MiB at a time.
+const boundary = 'benchlarge';
+const chunk = randomBytes(1024 * 1024);
+let sentMiB = 0;
+const stream = new ReadableStream<Uint8Array>({
+  start(controller) {
+    controller.enqueue(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nLarge\r\n` +
+          `--${boundary}\r\nContent-Disposition: form-data; name="media"; filename="big.mp4"\r\nContent-Type: video/mp4\r\n\r\n`,
+      ),
+    );
+    controller.enqueue(mp4Header);
+  },
+  pull(controller) {
+    if (sentMiB >= largeMiB) {
+      controller.enqueue(Buffer.from(`\r\n--${boundary}--\r\n`));
+      controller.close();
+      return;
+    }
+    sentMiB += 1;
+    controller.enqueue(chunk);
+  },
+});
+const rssBefore = process.memoryUsage().rss;
+let rssPeak = rssBefore;
+const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 20);
+const largeStarted = performance.now();
+const large = await fetch(url, {
+  method: 'POST',
+  headers: { authorization, 'content-type': `multipart/form-data; boundary=${boundary}` },
+  body: stream,
+  duplex: 'half',
+} as RequestInit);
+await large.arrayBuffer();
+const largeMs = performance.now() - largeStarted;
+clearInterval(sampler);
+
+const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
+console.log(
+  `POST /api/vlogs, 2 photos (200 KiB) + 1 clip (1 MiB), ${smallRequests} requests one at a time:`,
+);
+console.log(
+  `  202 in p50 ${percentile(50).toFixed(1)} ms, p95 ${percentile(95).toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms`,
+);
+console.log(
+  `POST /api/vlogs with one ${largeMiB} MiB clip: ${large.status} in ${(largeMs / 1000).toFixed(1)} s`,
+);
+console.log(
+  `  process RSS ${mib(rssBefore)} MiB before, ${mib(rssPeak)} MiB at peak (+${mib(rssPeak - rssBefore)} MiB)`,
+);
+
+await app.close();
+await temporal.close();
+await db.destroy();
+await server.stop();
+await rm(dataDir, { recursive: true, force: true });
