@@ -133,7 +133,7 @@ const large = await fetch(url, {
   headers: { authorization, 'content-type': `multipart/form-data; boundary=${boundary}` },
   body: stream,
   duplex: 'half',
-} as RequestInit);
+});
 await large.arrayBuffer();
 const largeMs = performance.now() - largeStarted;
 clearInterval(sampler);
