@@ -20,3 +20,14 @@ export const retryJobUpdate = defineUpdate<RetryJobResponse, [RetryJobRequest]>(
 
 /** Most retries a job gets after its first attempt. */
 export const maxJobRetries = 3;
+
+/**
+ * Why a job cannot be retried now, or null when it can: the one rule behind the retry
+ * Update's validator and the API's answer for a job whose workflow has already closed.
+ */
+export function retryRefusal(status: string, attempt: number): string | null {
+  if (status !== 'failed') return `Only a failed vlog can be retried; this one is ${status}`;
+  if (attempt > maxJobRetries)
+    return `This vlog was already retried ${maxJobRetries} times, the most allowed`;
+  return null;
+}

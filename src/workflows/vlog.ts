@@ -21,7 +21,7 @@ import type {
   VlogResult,
 } from '../jobs/messages.js';
 import { isTerminalStatus } from '../jobs/model.js';
-import { cancelJobSignal, maxJobRetries, retryJobUpdate } from './definitions.js';
+import { cancelJobSignal, maxJobRetries, retryJobUpdate, retryRefusal } from './definitions.js';
 import { JobTracker, toJobError } from './job-tracker.js';
 
 function activities(input: VlogJobInput) {
@@ -101,14 +101,11 @@ export async function vlogJob(input: VlogJobInput): Promise<VlogResult> {
     },
     {
       validator: (_request) => {
-        if (tracker.status !== 'failed' || retryRequested) {
-          throw new Error(
-            `Only a failed vlog can be retried; this one is ${retryRequested ? 'being retried' : tracker.status}`,
-          );
-        }
-        if (input.attempt > maxJobRetries) {
-          throw new Error(`This vlog was already retried ${maxJobRetries} times, the most allowed`);
-        }
+        const refusal = retryRefusal(
+          retryRequested ? 'being retried' : tracker.status,
+          input.attempt,
+        );
+        if (refusal) throw new Error(refusal);
       },
     },
   );

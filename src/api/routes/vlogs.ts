@@ -15,7 +15,7 @@ import type { TemporalAccess } from '../../temporal/client.js';
 import {
   cancelJobSignal,
   jobProgressQuery,
-  maxJobRetries,
+  retryRefusal,
   retryJobUpdate,
 } from '../../workflows/definitions.js';
 import { ApiError, errorBodySchema } from '../errors.js';
@@ -247,7 +247,7 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
           const view = await toVlogView(started.row);
           return reply
             .code(202)
-            .header('location', `/api/vlogs/${view.id}`)
+            .header('location', view.links.self)
             .header('idempotent-replayed', String(started.replayed))
             .send(view);
         } catch (error) {
@@ -378,18 +378,9 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
       async (request, reply) => {
         request.log = request.log.child({ jobId: request.params.id });
         const row = await ownedVlog(request.userId, request.params.id);
-        if (row.status !== 'failed') {
-          throw new ApiError(
-            'JOB_NOT_RETRYABLE',
-            `Only a failed vlog can be retried; this one is ${row.status}`,
-          );
-        }
-        if (row.attempt > maxJobRetries) {
-          throw new ApiError(
-            'JOB_NOT_RETRYABLE',
-            `This vlog was already retried ${maxJobRetries} times, the most allowed`,
-          );
-        }
+        // A finished or exhausted vlog's workflow may have closed and could not answer the Update.
+        const refusal = retryRefusal(row.status, row.attempt);
+        if (refusal) throw new ApiError('JOB_NOT_RETRYABLE', refusal);
         try {
           const { attempt } = await temporal.client.workflow
             .getHandle(row.workflow_id)
