@@ -8,6 +8,7 @@ import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/
 import type { Db } from '../db/database.js';
 import { FailureCode } from '../jobs/failures.js';
 import type { GeneratedVideo, MediaRef, VlogAnalysis } from '../jobs/messages.js';
+import { vlogOutputPrefix, vlogThumbnailKey } from '../jobs/storage-keys.js';
 import { extractThumbnail, probeDurationSeconds, type MediaTools } from '../media/tools.js';
 import type { Providers } from '../providers/index.js';
 import { ProviderError, vlogAnalysisSchema, type AnalysisBrief } from '../providers/types.js';
@@ -90,24 +91,29 @@ export interface CleanupVlogInput {
   jobId: string;
 }
 
-/** Why a model's answer is unusable, or '' when it is a valid analysis of this many media. */
-function analysisProblem(text: string, mediaCount: number): string {
+/** A model's answer as a valid analysis of this many media, or why it is unusable. */
+function readAnalysis(
+  text: string,
+  mediaCount: number,
+): { analysis: VlogAnalysis } | { problem: string } {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    return 'the answer is not JSON';
+    return { problem: 'the answer is not JSON' };
   }
   const parsed = vlogAnalysisSchema.safeParse(json);
   if (!parsed.success) {
-    return parsed.error.issues
-      .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
-      .join('; ');
+    return {
+      problem: parsed.error.issues
+        .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+        .join('; '),
+    };
   }
   const outOfRange = parsed.data.scenes.find((scene) => scene.mediaIndex >= mediaCount);
   return outOfRange
-    ? `a scene refers to media ${outOfRange.mediaIndex}, but there are ${mediaCount}`
-    : '';
+    ? { problem: `a scene refers to media ${outOfRange.mediaIndex}, but there are ${mediaCount}` }
+    : { analysis: parsed.data };
 }
 
 function toFailure(error: unknown, context: Context): unknown {
@@ -172,8 +178,9 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
           } catch (error) {
             throw toFailure(error, context);
           }
-          problem = analysisProblem(text, input.media.length);
-          if (!problem) return vlogAnalysisSchema.parse(JSON.parse(text));
+          const answer = readAnalysis(text, input.media.length);
+          if ('analysis' in answer) return answer.analysis;
+          problem = answer.problem;
           log.warn('analysis answer rejected', { jobId: input.jobId, round, problem });
         }
         throw ApplicationFailure.nonRetryable(
@@ -391,7 +398,7 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
           Math.min(1, durationSeconds / 2),
           context.cancellationSignal,
         );
-        const thumbnailKey = `${vlogOutputPrefix(input.jobId)}thumbnail.jpg`;
+        const thumbnailKey = vlogThumbnailKey(input.jobId);
         await mediaStorage.putStream(thumbnailKey, createReadStream(thumbnail), 'image/jpeg');
         return {
           durationSeconds: Math.round(durationSeconds * 100) / 100,
@@ -431,11 +438,6 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
       return { abortedUploads: uploads.length, deletedObjects };
     },
   };
-}
-
-/** Where a vlog's finished outputs live in media storage. */
-export function vlogOutputPrefix(jobId: string): string {
-  return `vlogs/${jobId}/`;
 }
 
 function partLength(partNumber: number, totalBytes: number): number {

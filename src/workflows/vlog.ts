@@ -21,6 +21,7 @@ import type {
   VlogResult,
 } from '../jobs/messages.js';
 import { isTerminalStatus } from '../jobs/model.js';
+import { vlogVideoKey } from '../jobs/storage-keys.js';
 import { cancelJobSignal, maxJobRetries, retryJobUpdate, retryRefusal } from './definitions.js';
 import { JobTracker, toJobError } from './job-tracker.js';
 
@@ -62,11 +63,6 @@ function activities(input: VlogJobInput) {
     transfer: proxyActivities<Activities>(options.transfer),
     storage: proxyActivities<Activities>(options.storage),
   };
-}
-
-/** Where a vlog's video is delivered in media storage: fixed per vlog, so retries overwrite. */
-export function vlogVideoKey(jobId: string): string {
-  return `vlogs/${jobId}/video.mp4`;
 }
 
 /**
