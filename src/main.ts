@@ -13,7 +13,7 @@ import { runEntryPoint, stopOnSignals } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import { createTemporalAccess } from './temporal/client.js';
 import { createActivityDependencies } from './worker/dependencies.js';
-import { startWorker } from './worker/worker.js';
+import { startWorker, workerSettings } from './worker/worker.js';
 
 runEntryPoint(async () => {
   const config = loadConfig();
@@ -35,12 +35,7 @@ runEntryPoint(async () => {
 
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
   const worker = await startWorker(
-    {
-      address,
-      namespace: config.TEMPORAL_NAMESPACE,
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
-    },
+    workerSettings(config, address),
     await createActivityDependencies(config, db),
     logger,
   );

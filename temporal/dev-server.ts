@@ -39,22 +39,31 @@ export interface TemporalBinaries {
   testServer: string;
 }
 
-/** Installs the pinned binaries if needed (see temporal/install.sh) and returns their absolute paths. */
-export async function installTemporalBinaries(): Promise<TemporalBinaries> {
-  const script = path.join(findProjectRoot(), 'temporal/install.sh');
-  const { stdout } = await promisify(execFile)('bash', [script]);
-  const paths = Object.fromEntries(
+/**
+ * Runs one of the project's install scripts (path relative to the project root) and returns
+ * the `name=/absolute/path` lines it prints, checking that each expected name is there.
+ */
+export async function runInstallScript<Name extends string>(
+  script: string,
+  names: readonly Name[],
+): Promise<Record<Name, string>> {
+  const { stdout } = await promisify(execFile)('bash', [path.join(findProjectRoot(), script)]);
+  const printed = new Map(
     stdout
       .trim()
       .split('\n')
       .map((line) => line.split('=', 2) as [string, string]),
   );
-  const cli = paths['temporal'];
-  const testServer = paths['temporal-test-server'];
-  if (!cli || !testServer) {
-    throw new Error(`temporal/install.sh printed no binary paths:\n${stdout}`);
-  }
-  return { cli, testServer };
+  const missing = names.filter((name) => !printed.get(name));
+  if (missing.length > 0)
+    throw new Error(`${script} printed no path for ${missing.join(', ')}:\n${stdout}`);
+  return Object.fromEntries(names.map((name) => [name, printed.get(name)])) as Record<Name, string>;
+}
+
+/** Installs the pinned binaries if needed (see temporal/install.sh) and returns their absolute paths. */
+export async function installTemporalBinaries(): Promise<TemporalBinaries> {
+  const paths = await runInstallScript('temporal/install.sh', ['temporal', 'temporal-test-server']);
+  return { cli: paths['temporal'], testServer: paths['temporal-test-server'] };
 }
 
 export interface DevServerOptions {

@@ -2,15 +2,18 @@
 // database on the local PostgreSQL — runs every test file with node:test, and cleans up.
 // `npm test -- test/api` runs only the files under the given paths;
 // `npm test -- test/e2e/vlog.test.ts --test-name-pattern=cancel` only the matching tests.
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import pg from 'pg';
 import { openDatabase } from '../src/db/database.js';
-import { installTemporalBinaries, startDevServer } from '../temporal/dev-server.js';
+import {
+  installTemporalBinaries,
+  runInstallScript,
+  startDevServer,
+} from '../temporal/dev-server.js';
 import { prepareNamespace } from '../temporal/namespace.js';
 import { freePort } from './support/ports.js';
 
@@ -68,12 +71,10 @@ const files = (
 ).flat();
 
 const binaries = await installTemporalBinaries();
-const emulators = Object.fromEntries(
-  (await promisify(execFile)('bash', [path.join(root, 'test/emulators/install.sh')])).stdout
-    .trim()
-    .split('\n')
-    .map((line) => line.split('=', 2) as [string, string]),
-);
+const emulators = await runInstallScript('test/emulators/install.sh', [
+  'fake-gcs-server',
+  'moto-server',
+]);
 const server = await startDevServer({
   cliPath: binaries.cli,
   namespace,

@@ -4,7 +4,7 @@ import { openDatabase } from '../db/database.js';
 import { runEntryPoint, stopOnSignals } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import { createActivityDependencies } from './dependencies.js';
-import { startWorker } from './worker.js';
+import { startWorker, workerSettings } from './worker.js';
 
 runEntryPoint(async () => {
   const config = loadConfig();
@@ -12,12 +12,7 @@ runEntryPoint(async () => {
   const logger = createLogger(config, 'worker');
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
   const worker = await startWorker(
-    {
-      address: config.TEMPORAL_ADDRESS!,
-      namespace: config.TEMPORAL_NAMESPACE,
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
-    },
+    workerSettings(config, config.TEMPORAL_ADDRESS!),
     await createActivityDependencies(config, db),
     logger,
   );

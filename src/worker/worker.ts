@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
+import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { installWorkerRuntime } from './runtime.js';
 
@@ -22,6 +23,16 @@ function workflowSource(): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle
     throw new Error(`No workflow bundle at ${workflowBundlePath}: run \`npm run build\` first`);
   }
   return { workflowBundle: { codePath: workflowBundlePath } };
+}
+
+/** The worker's settings from the configuration, against the server at `address`. */
+export function workerSettings(config: Config, address: string): WorkerSettings {
+  return {
+    address,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
+  };
 }
 
 export interface WorkerSettings {
