@@ -384,7 +384,7 @@ describe('vlogs end to end', () => {
   });
 
   it('retries a rate-limited submission after the provider’s delay and pays once', async () => {
-    harness.google.scenario.startFailures = [{ status: 429, retryDelay: '1s' }];
+    harness.google.scenario.startFailures = [{ status: 429, retryDelay: '3s' }];
     const calls = { ...harness.google.calls };
     const vlog = await accepted();
     const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
@@ -396,6 +396,10 @@ describe('vlogs end to end', () => {
     );
     assert.equal(operations.length, 1);
     assert.equal(done.attempt, 1);
+    // The retry waited for the provider's RetryInfo (3 s), not the 200 ms configured backoff
+    // (which the server's retry scheduling stretches to about 1 s).
+    const [rejected, accepted_] = harness.google.submissionTimes.slice(-2);
+    assert.ok(accepted_! - rejected! >= 2_900, `retried after ${accepted_! - rejected!} ms`);
   });
 
   for (const scenario of [

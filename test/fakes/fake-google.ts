@@ -113,6 +113,8 @@ export class FakeGoogle {
   };
   /** Every generateContent request body, for assertions on what the client sent. */
   readonly analysisRequests: Record<string, unknown>[] = [];
+  /** When each predictLongRunning call arrived (ms since the epoch), to check retry delays. */
+  readonly submissionTimes: number[] = [];
   readonly operations = new Map<string, Operation>();
   private readonly files = new Map<string, { gets: number; mimeType: string; size: number }>();
   private readonly uploads = new Map<
@@ -289,6 +291,7 @@ export class FakeGoogle {
 
   private predictLongRunning(body: PredictRequest, url: URL, response: ServerResponse) {
     this.calls.predictLongRunning += 1;
+    this.submissionTimes.push(Date.now());
     const failure = this.scenario.startFailures.shift();
     if (failure) return this.sendFailure(response, failure);
     const storageUri = body.parameters?.storageUri;
