@@ -21,13 +21,17 @@ export const retryJobUpdate = defineUpdate<RetryJobResponse, [RetryJobRequest]>(
 /** Most retries a job gets after its first attempt. */
 export const maxJobRetries = 3;
 
+/** Statuses a job can be retried from. */
+export const retryableStatuses = ['failed', 'timeout'] as const;
+
 /**
  * Why a job cannot be retried now, or null when it can: the one rule behind the retry
  * Update's validator and the API's answer for a job whose workflow has already closed.
  */
-export function retryRefusal(status: string, attempt: number): string | null {
-  if (status !== 'failed') return `Only a failed vlog can be retried; this one is ${status}`;
+export function retryRefusal(status: string, attempt: number, noun = 'job'): string | null {
+  if (!(retryableStatuses as readonly string[]).includes(status))
+    return `Only a failed or timed-out ${noun} can be retried; this one is ${status}`;
   if (attempt > maxJobRetries)
-    return `This vlog was already retried ${maxJobRetries} times, the most allowed`;
+    return `This ${noun} was already retried ${maxJobRetries} times, the most allowed`;
   return null;
 }

@@ -1,39 +1,24 @@
 import {
   ActivityCancellationType,
-  ApplicationFailure,
-  CancellationScope,
-  condition,
-  continueAsNew,
   isCancellation,
   proxyActivities,
-  setHandler,
   sleep,
-  allHandlersFinished,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { FailureCode, nonRetryableFailureCodes } from '../jobs/failures.js';
 import type {
-  CancelJobSignal,
   GeneratedVideo,
   VlogJobInput,
   VlogProgressCarried,
   VlogResult,
 } from '../jobs/messages.js';
-import { isTerminalStatus } from '../jobs/model.js';
 import { vlogVideoKey } from '../jobs/storage-keys.js';
-import { cancelJobSignal, maxJobRetries, retryJobUpdate, retryRefusal } from './definitions.js';
-import { JobTracker, toJobError } from './job-tracker.js';
+import { providerRetryPolicy, runRetryableJob } from './job-lifecycle.js';
+import type { JobTracker } from './job-tracker.js';
 
 function activities(input: VlogJobInput) {
-  const { providerRetry } = input.settings;
-  const providerPolicy: ActivityOptions['retry'] = {
-    initialInterval: providerRetry.initialIntervalMs,
-    backoffCoefficient: 2,
-    maximumInterval: providerRetry.maximumIntervalMs,
-    maximumAttempts: providerRetry.maximumAttempts,
-    nonRetryableErrorTypes: nonRetryableFailureCodes,
-  };
+  const providerPolicy = providerRetryPolicy(input.settings.providerRetry);
   // Heartbeats are throttled to 80 % of the timeout, and a cancellation reaches an activity
   // only with a heartbeat: 15 s keeps cancels prompt while long calls heartbeat every 3 s.
   const options = {
@@ -67,117 +52,33 @@ function activities(input: VlogJobInput) {
 
 /**
  * One vlog from upload to delivered video: Gemini analysis, a Veo generation waited on with
- * durable timers, and a resumable transfer to media storage. A cancel signal stops the running
- * step and removes what it half-made; a failed vlog stays open for a retry (an Update), which
- * continues as new with attempt + 1 and keeps every finished step's output.
+ * durable timers, and a resumable transfer to media storage. Cancel, deadline and retry follow
+ * the shared job lifecycle; a retry keeps every finished step's output (`carried`).
  */
 export async function vlogJob(input: VlogJobInput): Promise<VlogResult> {
   const { job, settings } = input;
-  const tracker = new JobTracker(job, { attempt: input.attempt, seq: input.seq });
   const carried: VlogProgressCarried = {
     analysis: input.carried.analysis,
     generation: input.carried.generation && { ...input.carried.generation },
   };
   const acts = activities(input);
-  const work = new CancellationScope();
-  let cancelRequest: CancelJobSignal | null = null;
-  let retryRequested = false;
-  let deadlineExpired = false;
-
-  setHandler(cancelJobSignal, (request) => {
-    if (isTerminalStatus(tracker.status) || cancelRequest) return;
-    cancelRequest = request;
-    work.cancel();
-  });
-  setHandler(
-    retryJobUpdate,
-    (_request) => {
-      retryRequested = true;
-      return { attempt: input.attempt + 1 };
-    },
-    {
-      validator: (_request) => {
-        const refusal = retryRefusal(
-          retryRequested ? 'being retried' : tracker.status,
-          input.attempt,
-        );
-        if (refusal) throw new Error(refusal);
+  return runRetryableJob({
+    input,
+    noun: 'vlog',
+    start: { status: 'analyzing', change: { progress: 0, phase: 'starting' } },
+    deadline: {
+      ms: settings.deadlineMs,
+      status: 'failed',
+      error: {
+        code: FailureCode.VLOG_DEADLINE_EXCEEDED,
+        message: `The vlog did not finish within ${settings.deadlineMs} ms`,
       },
     },
-  );
-
-  await tracker.start('analyzing', { progress: 0, phase: 'starting' });
-  // The deadline covers this attempt; its timer lives in its own scope so it can be dropped.
-  const deadline = new CancellationScope();
-  void deadline
-    .run(async () => {
-      await sleep(settings.deadlineMs);
-      deadlineExpired = true;
-      work.cancel();
-    })
-    .catch(() => undefined);
-
-  try {
-    const result = await work.run(() => produceVlog(input, tracker, carried, acts));
-    deadline.cancel();
-    await tracker.complete(result);
-    return result;
-  } catch (error) {
-    deadline.cancel();
-    if (!isCancellation(error) || deadlineExpired) {
-      await tracker.end(
-        'failed',
-        deadlineExpired
-          ? {
-              code: FailureCode.VLOG_DEADLINE_EXCEEDED,
-              message: `The vlog did not finish within ${settings.deadlineMs} ms`,
-            }
-          : toJobError(error),
-      );
-      return awaitRetry(input, tracker, carried, () => retryRequested);
-    }
-    // Cancelled, by the cancel signal or by an operator cancelling the workflow itself.
-    const reason = (cancelRequest as CancelJobSignal | null)?.reason ?? null;
-    await CancellationScope.nonCancellable(() => acts.storage.cleanupVlog({ jobId: job.id }));
-    await tracker.end('cancelled', {
-      code: FailureCode.CANCELLED,
-      message: reason ? `Cancelled: ${reason}` : 'The vlog was cancelled',
-    });
-    // Cancelled through the API, the workflow fails with type CANCELLED so the Web UI says why;
-    // cancelled by an operator in Temporal, it ends Cancelled.
-    throw cancelRequest
-      ? ApplicationFailure.nonRetryable('The vlog was cancelled', FailureCode.CANCELLED)
-      : error;
-  }
-}
-
-/**
- * A failed vlog stays open for a retry until the retry window closes. Accepted, the retry
- * continues as new, carrying the finished steps and the projection sequence number.
- */
-async function awaitRetry(
-  input: VlogJobInput,
-  tracker: JobTracker,
-  carried: VlogProgressCarried,
-  retryRequested: () => boolean,
-): Promise<never> {
-  const progress = tracker.progress();
-  if (
-    input.attempt <= maxJobRetries &&
-    (await condition(retryRequested, input.settings.retryWindowMs))
-  ) {
-    await condition(allHandlersFinished);
-    return continueAsNew<typeof vlogJob>({
-      ...input,
-      attempt: input.attempt + 1,
-      seq: tracker.seq,
-      carried,
-    });
-  }
-  throw ApplicationFailure.nonRetryable(
-    progress.error?.message ?? 'The vlog failed',
-    progress.error?.code ?? FailureCode.JOB_FAILED,
-  );
+    retryWindowMs: settings.retryWindowMs,
+    body: (tracker) => produceVlog(input, tracker, carried, acts),
+    cleanup: () => acts.storage.cleanupVlog({ jobId: job.id }),
+    nextAttempt: (next) => ({ ...input, ...next, carried }),
+  });
 }
 
 async function produceVlog(

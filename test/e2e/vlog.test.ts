@@ -327,7 +327,7 @@ describe('vlogs end to end', () => {
     assert.equal(notFailed.body.error.code, 'JOB_NOT_RETRYABLE');
     assert.match(
       notFailed.body.error.message,
-      /Only a failed vlog can be retried; this one is completed/,
+      /Only a failed or timed-out vlog can be retried; this one is completed/,
     );
   });
 

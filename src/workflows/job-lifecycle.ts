@@ -1,0 +1,153 @@
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  isCancellation,
+  setHandler,
+  sleep,
+  type RetryPolicy,
+} from '@temporalio/workflow';
+import { FailureCode, nonRetryableFailureCodes } from '../jobs/failures.js';
+import type { CancelJobSignal, JobRecord, ProviderRetrySettings } from '../jobs/messages.js';
+import { isTerminalStatus, type JobError } from '../jobs/model.js';
+import { cancelJobSignal, maxJobRetries, retryJobUpdate, retryRefusal } from './definitions.js';
+import { JobTracker, toJobError, type SnapshotChange } from './job-tracker.js';
+
+/** Retry policy of activities that call a paid provider: permanent failures are never retried. */
+export function providerRetryPolicy(settings: ProviderRetrySettings): RetryPolicy {
+  return {
+    initialInterval: settings.initialIntervalMs,
+    backoffCoefficient: 2,
+    maximumInterval: settings.maximumIntervalMs,
+    maximumAttempts: settings.maximumAttempts,
+    nonRetryableErrorTypes: nonRetryableFailureCodes,
+  };
+}
+
+/** What the input of every retryable job workflow carries. */
+export interface RetryableRun {
+  job: JobRecord;
+  /** 1 for the first run, +1 for each retry. */
+  attempt: number;
+  /** Projection sequence number reached by the previous run. */
+  seq: number;
+}
+
+export interface RetryableJob<Input extends RetryableRun, Result> {
+  input: Input;
+  /** What the job is called in messages: "vlog", "AI job". */
+  noun: string;
+  /** Status (and first snapshot change) recorded as an attempt starts. */
+  start: { status: string; change?: SnapshotChange };
+  /** Time an attempt may take; past it the running step is cancelled and the job ends so. */
+  deadline: { ms: number; status: 'failed' | 'timeout'; error: JobError };
+  /** How long a failed or timed-out job stays open to a retry. */
+  retryWindowMs: number;
+  /** The attempt's work, run in a scope that a cancel request or the deadline cancels. */
+  body: (tracker: JobTracker) => Promise<Result>;
+  /** Removes what a cancelled attempt half-made; runs although the workflow is being cancelled. */
+  cleanup?: () => Promise<unknown>;
+  /** The next attempt's input: the same job, continued as new with attempt + 1. */
+  nextAttempt: (next: { attempt: number; seq: number }) => Input;
+}
+
+/**
+ * The lifecycle every retryable job kind shares, so vlogs and AI jobs cancel, time out and
+ * retry the same way: a cancel signal stops the running step, runs the cleanup and ends the
+ * job `cancelled` with the reason; the deadline ends it with its own status; a failed or
+ * timed-out job stays open for a retry Update, accepted by continuing as new with attempt + 1.
+ */
+export async function runRetryableJob<Input extends RetryableRun, Result>(
+  spec: RetryableJob<Input, Result>,
+): Promise<Result> {
+  const { input, noun } = spec;
+  const tracker = new JobTracker(input.job, { attempt: input.attempt, seq: input.seq });
+  const work = new CancellationScope();
+  let cancelRequest: CancelJobSignal | null = null;
+  let retryRequested = false;
+  let deadlineExpired = false;
+
+  setHandler(cancelJobSignal, (request) => {
+    if (isTerminalStatus(tracker.status) || cancelRequest) return;
+    cancelRequest = request;
+    work.cancel();
+  });
+  setHandler(
+    retryJobUpdate,
+    (_request) => {
+      retryRequested = true;
+      return { attempt: input.attempt + 1 };
+    },
+    {
+      validator: (_request) => {
+        const status = retryRequested ? 'being retried' : tracker.status;
+        const refusal = retryRefusal(status, input.attempt, noun);
+        if (refusal) throw new Error(refusal);
+      },
+    },
+  );
+
+  await tracker.start(spec.start.status, spec.start.change);
+  // The deadline covers this attempt; its timer lives in its own scope so it can be dropped.
+  const deadline = new CancellationScope();
+  void deadline
+    .run(async () => {
+      await sleep(spec.deadline.ms);
+      deadlineExpired = true;
+      work.cancel();
+    })
+    .catch(() => undefined);
+
+  try {
+    const result = await work.run(() => spec.body(tracker));
+    deadline.cancel();
+    await tracker.complete(result);
+    return result;
+  } catch (error) {
+    deadline.cancel();
+    if (deadlineExpired || !isCancellation(error)) {
+      if (deadlineExpired) await tracker.end(spec.deadline.status, spec.deadline.error);
+      else await tracker.end('failed', toJobError(error));
+      return awaitRetry(spec, tracker, () => retryRequested);
+    }
+    // Cancelled, by the cancel signal or by an operator cancelling the workflow itself.
+    const reason = (cancelRequest as CancelJobSignal | null)?.reason ?? null;
+    if (spec.cleanup) await CancellationScope.nonCancellable(spec.cleanup);
+    await tracker.end('cancelled', {
+      code: FailureCode.CANCELLED,
+      message: reason ? `Cancelled: ${reason}` : `The ${noun} was cancelled`,
+    });
+    // Cancelled through the API, the workflow fails with type CANCELLED so the Web UI says why;
+    // cancelled by an operator in Temporal, it ends Cancelled.
+    throw cancelRequest
+      ? ApplicationFailure.nonRetryable(`The ${noun} was cancelled`, FailureCode.CANCELLED)
+      : error;
+  }
+}
+
+/**
+ * A failed job stays open for a retry until the retry window closes. Accepted, the retry
+ * continues as new, carrying the projection sequence number (and whatever the input keeps).
+ */
+async function awaitRetry<Input extends RetryableRun, Result>(
+  spec: RetryableJob<Input, Result>,
+  tracker: JobTracker,
+  retryRequested: () => boolean,
+): Promise<never> {
+  const { error } = tracker.progress();
+  if (
+    spec.input.attempt <= maxJobRetries &&
+    (await condition(retryRequested, spec.retryWindowMs))
+  ) {
+    await condition(allHandlersFinished);
+    return continueAsNew<(input: Input) => Promise<Result>>(
+      spec.nextAttempt({ attempt: spec.input.attempt + 1, seq: tracker.seq }),
+    );
+  }
+  throw ApplicationFailure.nonRetryable(
+    error?.message ?? `The ${spec.noun} failed`,
+    error?.code ?? FailureCode.JOB_FAILED,
+  );
+}
