@@ -8,4 +8,14 @@ if (!userId) {
   process.exit(2);
 }
 const config = loadConfig();
-console.log(await mintToken(await resolveJwtSecret(config), userId, expiresIn));
+if (config.AUTH_JWKS_URL) {
+  console.error('AUTH_JWKS_URL is set: tokens come from your identity provider, not this script');
+  process.exit(2);
+}
+console.log(
+  await mintToken(await resolveJwtSecret(config), userId, {
+    expiresIn,
+    issuer: config.AUTH_ISSUER,
+    audience: config.AUTH_AUDIENCE,
+  }),
+);

@@ -56,6 +56,22 @@ const configSchema = z.object({
     z.string().min(32, { error: 'must be at least 32 characters' }).optional(),
   ),
 
+  /**
+   * JWKS URL of an identity provider (Cognito, Auth0, Firebase…). Set: tokens are verified
+   * against its keys (RS256/ES256…) instead of the HS256 secret.
+   */
+  AUTH_JWKS_URL: optionalString.pipe(z.url().optional()),
+  /** Required `iss` of tokens (required with AUTH_JWKS_URL). */
+  AUTH_ISSUER: optionalString,
+  /** Required `aud` of tokens (required with AUTH_JWKS_URL). */
+  AUTH_AUDIENCE: optionalString,
+
+  /** Most jobs one user may have in flight (not yet completed, failed, cancelled or timed out). */
+  USER_MAX_JOBS_IN_FLIGHT: positiveInt.default(20),
+  /** Most API requests one user may make per RATE_LIMIT_WINDOW_MS (429 with Retry-After above). */
+  USER_RATE_LIMIT_REQUESTS: positiveInt.default(600),
+  RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
+
   /** Time running activities get to finish or heartbeat their cancellation when a worker stops. */
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
 
@@ -110,10 +126,14 @@ const configSchema = z.object({
   VLOG_MAX_FILE_BYTES: positiveInt.default(200 * 1024 * 1024),
   /** Time a vlog attempt may take end to end before it fails with VLOG_DEADLINE_EXCEEDED. */
   VLOG_DEADLINE_MS: positiveInt.default(30 * 60_000),
-  /** How long a failed vlog stays open to a retry. */
-  VLOG_RETRY_WINDOW_MS: positiveInt.default(7 * 24 * 3_600_000),
+  /** How long a failed (or timed-out) job stays open to a retry. */
+  JOB_RETRY_WINDOW_MS: positiveInt.default(7 * 24 * 3_600_000),
   /** Pause between checks of a running video generation (durable timer, no worker slot held). */
   VIDEO_POLL_INTERVAL_MS: positiveInt.default(15_000),
+  /** Time an AI job attempt may take before it ends `timeout`. */
+  AI_JOB_TIMEOUT_MS: positiveInt.default(300_000),
+  /** An AI generation activity that sends no heartbeat for this long is declared lost and retried. */
+  AI_JOB_HEARTBEAT_TIMEOUT_MS: positiveInt.default(60_000),
   /** Longest a single Gemini or Vertex request may take before it is abandoned and retried. */
   PROVIDER_REQUEST_TIMEOUT_MS: positiveInt.default(120_000),
   /** Backoff for transient provider failures (429, 5xx): first wait, longest wait, attempts. */
@@ -144,10 +164,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   const config = parsed.data;
-  if (config.NODE_ENV === 'production' && !config.AUTH_JWT_SECRET) {
+  if (config.NODE_ENV === 'production' && !config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL) {
     throw new ConfigError(
-      'Invalid configuration:\n  AUTH_JWT_SECRET: required when NODE_ENV=production',
+      'Invalid configuration:\n  AUTH_JWT_SECRET: required when NODE_ENV=production (or set AUTH_JWKS_URL)',
     );
+  }
+  if (config.AUTH_JWKS_URL) {
+    const missing = (['AUTH_ISSUER', 'AUTH_AUDIENCE'] as const).filter((name) => !config[name]);
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `Invalid configuration:\n  ${missing.map((name) => `${name}: required when AUTH_JWKS_URL is set`).join('\n  ')}`,
+      );
+    }
   }
   if (config.STORAGE_BACKEND === 's3') {
     const missing = (

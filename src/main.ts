@@ -58,7 +58,12 @@ runEntryPoint(async () => {
   );
 
   const uiUrl = config.TEMPORAL_UI_URL ?? devServer?.uiUrl;
-  const token = await mintToken(jwtSecret, 'local-dev');
+  const token = config.AUTH_JWKS_URL
+    ? null
+    : await mintToken(jwtSecret, 'local-dev', {
+        issuer: config.AUTH_ISSUER,
+        audience: config.AUTH_AUDIENCE,
+      });
   console.log(
     [
       '',
@@ -67,8 +72,13 @@ runEntryPoint(async () => {
       `  Temporal UI:  ${uiUrl ? `${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows` : 'not known: set TEMPORAL_UI_URL'}`,
       `  Data:         ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : path.join(config.dataDir, 'pglite')}`,
       '',
-      `A token for user "local-dev" (12 h); mint one for any user with \`npm run token -- <user id>\`:`,
-      `  export TOKEN=${token}`,
+      ...(token
+        ? [
+            `A token for user "local-dev" (12 h); mint one for any user with \`npm run token -- <user id>\`:`,
+            `  export TOKEN=${token}`,
+          ]
+        : ['Tokens come from your identity provider (AUTH_JWKS_URL):', '  export TOKEN=<its JWT>']),
+      `  curl -s -X POST ${api.url}/api/ai/jobs -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"type":"SUBGOAL_GENERATION","input":{"goal":"Run a marathon"}}'`,
       `  curl -s -X POST ${api.url}/api/probes -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"steps":3}'`,
       '',
       'Ctrl-C stops everything.',

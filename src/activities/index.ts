@@ -2,6 +2,7 @@ import type { Db } from '../db/database.js';
 import type { MediaTools } from '../media/tools.js';
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
+import { createAiGenerationActivities } from './ai-generation.js';
 import { createJobProjectionActivities } from './job-projection.js';
 import { createVlogActivities } from './vlog.js';
 
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDependencies) {
   return {
     ...createJobProjectionActivities(deps),
     ...createVlogActivities(deps),
+    ...createAiGenerationActivities(deps),
   };
 }
 

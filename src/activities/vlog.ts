@@ -11,13 +11,18 @@ import type { GeneratedVideo, MediaRef, VlogAnalysis } from '../jobs/messages.js
 import { vlogOutputPrefix, vlogThumbnailKey } from '../jobs/storage-keys.js';
 import { extractThumbnail, probeDurationSeconds, type MediaTools } from '../media/tools.js';
 import type { Providers } from '../providers/index.js';
-import { ProviderError, vlogAnalysisSchema, type AnalysisBrief } from '../providers/types.js';
+import { vlogAnalysisSchema, type AnalysisBrief } from '../providers/types.js';
 import { GcsObjectStorage, parseGcsUri } from '../storage/gcs-storage.js';
 import type { MediaStorage, ObjectStorage, UploadedPart } from '../storage/object-storage.js';
 import { whileHeartbeating } from './heartbeat.js';
+import {
+  askUntilValid,
+  readJsonAnswer,
+  required,
+  toFailure,
+  type Reading,
+} from './provider-calls.js';
 
-/** Times the model is asked again when its answer does not match the schema. */
-const analysisRounds = 3;
 /** R2 and S3 need parts of at least 5 MiB (all but the last); 8 MiB keeps memory small. */
 export const transferPartBytes = 8 * 1024 * 1024;
 
@@ -92,16 +97,7 @@ export interface CleanupVlogInput {
 }
 
 /** A model's answer as a valid analysis of this many media, or why it is unusable. */
-function readAnalysis(
-  text: string,
-  mediaCount: number,
-): { analysis: VlogAnalysis } | { problem: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { problem: 'the answer is not JSON' };
-  }
+function readAnalysis(json: unknown, mediaCount: number): Reading<VlogAnalysis> {
   const parsed = vlogAnalysisSchema.safeParse(json);
   if (!parsed.success) {
     return {
@@ -113,29 +109,7 @@ function readAnalysis(
   const outOfRange = parsed.data.scenes.find((scene) => scene.mediaIndex >= mediaCount);
   return outOfRange
     ? { problem: `a scene refers to media ${outOfRange.mediaIndex}, but there are ${mediaCount}` }
-    : { analysis: parsed.data };
-}
-
-function toFailure(error: unknown, context: Context): unknown {
-  // An aborted provider call after a cancellation is the cancellation, not a provider failure.
-  if (context.cancellationSignal.aborted) return new CancelledFailure('cancelled');
-  if (!(error instanceof ProviderError)) return error;
-  return ApplicationFailure.create({
-    message: error.message,
-    type: error.code,
-    nonRetryable: !error.retryable,
-    ...(error.retryDelayMs !== undefined ? { nextRetryDelay: error.retryDelayMs } : {}),
-  });
-}
-
-function required<T>(value: T | null, what: string): T {
-  if (value === null) {
-    throw ApplicationFailure.nonRetryable(
-      `${what} is not configured on this worker`,
-      'PROVIDER_NOT_CONFIGURED',
-    );
-  }
-  return value;
+    : { value: parsed.data };
 }
 
 /** The idempotency key of a paid generation: one per vlog and attempt, never random. */
@@ -162,32 +136,22 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
     async analyzeMedia(input: AnalyzeMediaInput): Promise<VlogAnalysis> {
       const analyzer = required(providers.analyzer, 'Media analysis');
       const context = Context.current();
-      return whileHeartbeating(async (beat) => {
-        let problem = '';
-        for (let round = 1; round <= analysisRounds; round += 1) {
-          let text: string;
-          try {
-            text = await analyzer.analyze({
+      return whileHeartbeating((beat) =>
+        askUntilValid({
+          jobId: input.jobId,
+          what: 'media analysis',
+          ask: (round) =>
+            analyzer.analyze({
               jobId: input.jobId,
               media: input.media,
               brief: input.brief,
               openMedia: (ref) => mediaStorage.getStream(ref.key),
               progress: (detail) => beat({ detail, round }),
               signal: context.cancellationSignal,
-            });
-          } catch (error) {
-            throw toFailure(error, context);
-          }
-          const answer = readAnalysis(text, input.media.length);
-          if ('analysis' in answer) return answer.analysis;
-          problem = answer.problem;
-          log.warn('analysis answer rejected', { jobId: input.jobId, round, problem });
-        }
-        throw ApplicationFailure.nonRetryable(
-          `The media analysis did not match the expected schema after ${analysisRounds} answers: ${problem}`,
-          FailureCode.INVALID_PROVIDER_OUTPUT,
-        );
-      });
+            }),
+          read: (text) => readJsonAnswer(text, (json) => readAnalysis(json, input.media.length)),
+        }),
+      );
     },
 
     /**

@@ -15,10 +15,14 @@ import type { Logger } from '../logger.js';
 import { LocalMediaStorage } from '../storage/local-storage.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal/client.js';
+import { createTokenVerifier } from '../auth.js';
 import { requireBearerToken } from './auth-plugin.js';
 import { registerErrorHandling } from './errors.js';
+import { createJobActions } from './job-actions.js';
 import { createJobStarter } from './job-starter.js';
+import { limitRequestRate } from './rate-limit.js';
 import { createReadiness } from './readiness.js';
+import { aiJobRoutes } from './routes/ai-jobs.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mediaRoutes } from './routes/media.js';
@@ -81,10 +85,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     temporal: deps.temporal.client,
     taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
     logger: deps.logger,
+    maxJobsInFlight: deps.config.USER_MAX_JOBS_IN_FLIGHT,
   });
+  const actions = createJobActions(deps.temporal);
+  const verifyToken = createTokenVerifier(deps.config, deps.jwtSecret);
   await app.register(
     async (api) => {
-      requireBearerToken(api, deps.jwtSecret);
+      requireBearerToken(api, verifyToken);
+      limitRequestRate(api, deps.db, {
+        limit: deps.config.USER_RATE_LIMIT_REQUESTS,
+        windowMs: deps.config.RATE_LIMIT_WINDOW_MS,
+      });
       api.addHook('onRoute', (route) => {
         route.schema = { ...route.schema, security: [{ bearerAuth: [] }] };
       });
@@ -94,11 +105,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         vlogRoutes({
           config: deps.config,
           db: deps.db,
-          temporal: deps.temporal,
           mediaStorage: deps.mediaStorage,
           startJob,
+          actions,
         }),
       );
+      await api.register(aiJobRoutes({ config: deps.config, db: deps.db, startJob, actions }));
     },
     { prefix: '/api' },
   );

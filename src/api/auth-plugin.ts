@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { TokenError, verifyToken } from '../auth.js';
+import { TokenError, type TokenVerifier } from '../auth.js';
 import { ApiError } from './errors.js';
 
 declare module 'fastify' {
@@ -10,7 +10,7 @@ declare module 'fastify' {
 }
 
 /** Requires `Authorization: Bearer <JWT>` on every route registered in `scope`. */
-export function requireBearerToken(scope: FastifyInstance, secret: string): void {
+export function requireBearerToken(scope: FastifyInstance, verifyToken: TokenVerifier): void {
   scope.decorateRequest('userId', '');
   scope.addHook('onRequest', async (request: FastifyRequest) => {
     const header = request.headers.authorization;
@@ -25,7 +25,7 @@ export function requireBearerToken(scope: FastifyInstance, secret: string): void
       throw new ApiError('TOKEN_INVALID', 'The Authorization header must be "Bearer <token>"');
     }
     try {
-      request.userId = await verifyToken(secret, match[1]);
+      request.userId = await verifyToken(match[1]);
     } catch (error) {
       if (error instanceof TokenError) throw new ApiError(error.problem, error.message);
       throw error;

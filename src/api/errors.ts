@@ -19,6 +19,7 @@ export const errorStatuses = {
   TOKEN_MISSING: 401,
   TOKEN_INVALID: 401,
   TOKEN_EXPIRED: 401,
+  TOKEN_CLAIM_INVALID: 401,
   MEDIA_LINK_INVALID: 403,
   NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
@@ -31,11 +32,14 @@ export const errorStatuses = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_REUSED: 422,
   TOO_MANY_REQUESTS: 429,
+  TOO_MANY_JOBS_IN_FLIGHT: 429,
   INTERNAL_ERROR: 500,
   NOT_READY: 503,
   TEMPORAL_UNAVAILABLE: 503,
   DATABASE_UNAVAILABLE: 503,
   VIDEO_PROVIDER_NOT_CONFIGURED: 503,
+  AI_PROVIDER_NOT_CONFIGURED: 503,
+  AUTH_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatuses;
@@ -60,6 +64,8 @@ export class ApiError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
+    /** Response headers that go with it, e.g. Retry-After. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.statusCode = errorStatuses[code];
@@ -89,7 +95,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ApiError) {
-      return reply.code(error.statusCode).send(body(error.code, error.message, error.details));
+      return reply
+        .code(error.statusCode)
+        .headers(error.headers)
+        .send(body(error.code, error.message, error.details));
     }
     if (hasZodFastifySchemaValidationErrors(error)) {
       const issues = error.validation.map((issue) => {

@@ -1,17 +1,22 @@
-import { setTimeout as delay } from 'node:timers/promises';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { createHash } from 'node:crypto';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  type Client,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Db } from '../db/database.js';
 import type { JobRow } from '../db/schema.js';
 import { idempotentJobId, newJobId } from '../jobs/ids.js';
 import type { JobRecord } from '../jobs/messages.js';
 import type { JobKind } from '../jobs/model.js';
-import { findOwnedJob, insertJob } from '../jobs/repository.js';
+import { countJobsInFlight, findOwnedJob, insertJob, lockOwner } from '../jobs/repository.js';
 import type { Logger } from '../logger.js';
 import {
   JobAttemptKey,
   JobKindKey,
   JobStatusKey,
+  JobTypeKey,
   UserIdKey,
 } from '../temporal/search-attributes.js';
 import type * as workflows from '../workflows/index.js';
@@ -47,31 +52,41 @@ export interface JobStarterDependencies {
   temporal: Client;
   taskQueue: string;
   logger: Logger;
+  /** Most jobs one owner may have in flight; more are refused with 429. */
+  maxJobsInFlight: number;
 }
 
-/** How long a request waits for a concurrent request with the same key to record its job. */
-const concurrentStartWaitMs = 5_000;
+/** Hash of what a request asked for, to tell a replay of an Idempotency-Key from a new request. */
+export function requestFingerprint(request: unknown): string {
+  return createHash('sha256').update(JSON.stringify(request)).digest('hex');
+}
+
+/** Seconds a client refused for having too many jobs in flight is told to wait. */
+const inFlightRetryAfterSeconds = 15;
 
 /**
  * Accepts a job: starts its workflow first, then writes its row. A row therefore never exists
  * without a workflow; if the row write fails the workflow is terminated, and if the API dies
  * in between, the workflow's first activity writes the row itself.
  *
- * With an Idempotency-Key the job id is derived from the owner and the key, so Temporal's
- * workflow id uniqueness makes concurrent requests with one key start exactly one job.
+ * Both happen under a per-owner lock in one transaction: the in-flight cap is exact, and
+ * requests with one Idempotency-Key (whose job id is derived from the owner and the key) queue
+ * behind each other, so the first starts the job and the others return it.
  */
 export function createJobStarter({
   db,
   temporal,
   taskQueue,
   logger,
+  maxJobsInFlight,
 }: JobStarterDependencies): StartJob {
   async function replay(
+    tx: Db,
     ownerId: string,
     jobId: string,
     fingerprint: string | null,
   ): Promise<StartedJob | null> {
-    const row = await findOwnedJob(db, ownerId, jobId);
+    const row = await findOwnedJob(tx, ownerId, jobId);
     if (!row) return null;
     if (row.request_fingerprint !== fingerprint) {
       throw new ApiError(
@@ -95,20 +110,67 @@ export function createJobStarter({
       createdAt: new Date().toISOString(),
     };
     const log = logger.child({ jobId: job.id });
-    if (idempotencyKey) {
-      const earlier = await replay(ownerId, job.id, request.requestFingerprint);
-      if (earlier) return earlier;
-    }
-
-    let handle;
+    let handle: WorkflowHandleWithFirstExecutionRunId | undefined;
     try {
-      handle = await temporal.workflow.start(request.workflowType, {
+      return await db.transaction().execute(async (tx) => {
+        await lockOwner(tx, ownerId);
+        if (idempotencyKey) {
+          const earlier = await replay(tx, ownerId, job.id, request.requestFingerprint);
+          if (earlier) return earlier;
+        }
+        const inFlight = await countJobsInFlight(tx, ownerId);
+        if (inFlight >= maxJobsInFlight) {
+          throw new ApiError(
+            'TOO_MANY_JOBS_IN_FLIGHT',
+            `You have ${inFlight} jobs in flight, the most allowed (${maxJobsInFlight}); wait for some to finish`,
+            { inFlight, limit: maxJobsInFlight },
+            { 'retry-after': String(inFlightRetryAfterSeconds) },
+          );
+        }
+        handle = await startWorkflow(request, job, log);
+        await insertJob(tx, job, 'pending');
+        const row = await findOwnedJob(tx, job.ownerId, job.id);
+        if (!row) throw new Error('job row missing right after insert');
+        log.info(
+          { kind: job.kind, type: job.type, runId: handle.firstExecutionRunId },
+          'job accepted',
+        );
+        return { row, replayed: false };
+      });
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      log.error({ err: error }, 'could not record the job');
+      if (handle) {
+        await handle
+          .terminate('the API could not record the job')
+          .catch((terminateError: unknown) => {
+            log.error(
+              { err: terminateError },
+              'could not terminate the workflow; it will record the job itself',
+            );
+          });
+      }
+      throw new ApiError(
+        'DATABASE_UNAVAILABLE',
+        'The job could not be recorded: the database is unavailable',
+      );
+    }
+  };
+
+  async function startWorkflow<Input>(
+    request: StartJobRequest<Input>,
+    job: JobRecord<Input>,
+    log: Logger,
+  ) {
+    try {
+      return await temporal.workflow.start(request.workflowType, {
         taskQueue,
         workflowId: job.id,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         args: request.workflowArgs(job) as never,
         typedSearchAttributes: [
           { key: JobKindKey, value: job.kind },
+          { key: JobTypeKey, value: job.type },
           { key: JobStatusKey, value: 'pending' },
           { key: UserIdKey, value: job.ownerId },
           { key: JobAttemptKey, value: 1 },
@@ -117,17 +179,14 @@ export function createJobStarter({
         ...(request.memo ? { memo: request.memo } : {}),
       });
     } catch (error) {
-      if (error instanceof WorkflowExecutionAlreadyStartedError && idempotencyKey) {
-        // Another request with the same key won the start; its row follows in a moment.
-        const deadline = Date.now() + concurrentStartWaitMs;
-        while (Date.now() < deadline) {
-          const earlier = await replay(ownerId, job.id, request.requestFingerprint);
-          if (earlier) return earlier;
-          await delay(50);
-        }
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        // The workflow exists but its row does not: an earlier request with this key started
+        // it and its API died before the row was written; the workflow writes it shortly.
         throw new ApiError(
           'IDEMPOTENCY_KEY_IN_USE',
-          'A request with this Idempotency-Key is still being processed',
+          'A request with this Idempotency-Key is still being processed; repeat it in a moment',
+          undefined,
+          { 'retry-after': '1' },
         );
       }
       log.error({ err: error }, 'could not start the job workflow');
@@ -136,29 +195,5 @@ export function createJobStarter({
         'The job could not be started: Temporal is unavailable',
       );
     }
-    try {
-      await insertJob(db, job, 'pending');
-      const row = await findOwnedJob(db, job.ownerId, job.id);
-      if (!row) throw new Error('job row missing right after insert');
-      log.info(
-        { kind: job.kind, type: job.type, runId: handle.firstExecutionRunId },
-        'job accepted',
-      );
-      return { row, replayed: false };
-    } catch (error) {
-      log.error({ err: error }, 'could not record the job; terminating its workflow');
-      await handle
-        .terminate('the API could not record the job')
-        .catch((terminateError: unknown) => {
-          log.error(
-            { err: terminateError },
-            'could not terminate the workflow; it will record the job itself',
-          );
-        });
-      throw new ApiError(
-        'DATABASE_UNAVAILABLE',
-        'The job could not be recorded: the database is unavailable',
-      );
-    }
-  };
+  }
 }

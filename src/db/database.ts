@@ -35,13 +35,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Db> {
 
 async function createDialect(options: DatabaseOptions) {
   if (options.databaseUrl) {
-    return new PostgresDialect({
-      pool: new pg.Pool({
-        connectionString: options.databaseUrl,
-        max: options.maxConnections ?? 10,
-        connectionTimeoutMillis: 5_000,
-      }),
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: 5_000,
     });
+    // An idle connection the server closes (a restart, a failover) is dropped from the pool and
+    // the next query opens a new one; unhandled, the error would crash the process.
+    pool.on('error', () => undefined);
+    return new PostgresDialect({ pool });
   }
   const folder = path.join(options.dataDir, 'pglite');
   await mkdir(folder, { recursive: true });

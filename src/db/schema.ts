@@ -37,9 +37,16 @@ export interface ProviderOperationTable {
   created_at: Generated<Date>;
 }
 
+export interface RateLimitWindowTable {
+  owner_id: string;
+  window_start: Timestamp;
+  requests: number;
+}
+
 export interface Database {
   jobs: JobTable;
   provider_operations: ProviderOperationTable;
+  rate_limit_windows: RateLimitWindowTable;
 }
 
 export type JobRow = Selectable<JobTable>;

@@ -22,6 +22,8 @@ export const FailureCode = {
   GENERATION_FAILED: 'GENERATION_FAILED',
   TRANSFER_FAILED: 'TRANSFER_FAILED',
   VLOG_DEADLINE_EXCEEDED: 'VLOG_DEADLINE_EXCEEDED',
+  /** An AI job did not finish within its time limit (status `timeout`). */
+  JOB_TIMEOUT: 'JOB_TIMEOUT',
   CANCELLED: 'CANCELLED',
   JOB_FAILED: 'JOB_FAILED',
 } as const;

@@ -2,6 +2,7 @@
  * Inputs and outputs of workflows, activities, signals and queries: each is one object so
  * fields can be added without breaking running histories. Types only, shared by every layer.
  */
+import type { AiJobRequest } from './ai-generation.js';
 import type { JobError, JobKind } from './model.js';
 
 /** What identifies a job and what was asked of it; carried in every job workflow's input. */
@@ -110,8 +111,14 @@ export interface VlogSettings {
   deadlineMs: number;
   pollIntervalMs: number;
   retryWindowMs: number;
-  /** Backoff for transient provider failures (429, 5xx); a provider's RetryInfo delay wins. */
-  providerRetry: { initialIntervalMs: number; maximumIntervalMs: number; maximumAttempts: number };
+  providerRetry: ProviderRetrySettings;
+}
+
+/** Backoff for transient provider failures (429, 5xx); a provider's RetryInfo delay wins. */
+export interface ProviderRetrySettings {
+  initialIntervalMs: number;
+  maximumIntervalMs: number;
+  maximumAttempts: number;
 }
 
 export interface VlogJobInput {
@@ -122,6 +129,24 @@ export interface VlogJobInput {
   /** Projection sequence number reached by the previous run. */
   seq: number;
   carried: VlogProgressCarried;
+}
+
+/** Operational settings an AI job takes from the configuration when it is accepted. */
+export interface AiJobSettings {
+  /** Time an attempt may take before the job ends `timeout`. */
+  timeoutMs: number;
+  /** The generation activity is declared lost (and retried) after this long without a heartbeat. */
+  heartbeatTimeoutMs: number;
+  retryWindowMs: number;
+  providerRetry: ProviderRetrySettings;
+}
+
+export interface AiJobInput {
+  /** `job.type` is the generation type and `job.input` its input. */
+  job: JobRecord<AiJobRequest['input']>;
+  settings: AiJobSettings;
+  attempt: number;
+  seq: number;
 }
 
 export interface VlogResult {

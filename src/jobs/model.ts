@@ -3,7 +3,7 @@
  * functions only: workflow code imports this module.
  */
 
-export const jobKinds = ['probe', 'vlog'] as const;
+export const jobKinds = ['probe', 'vlog', 'ai'] as const;
 export type JobKind = (typeof jobKinds)[number];
 
 /** Statuses a job can end in; a job in any other status is still in flight. */

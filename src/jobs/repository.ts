@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { JobRow } from '../db/schema.js';
 import type { JobRecord, JobUpdate } from './messages.js';
+import { terminalStatuses } from './model.js';
 
 /**
  * Writes a newly accepted job. Both the API (right after starting the workflow) and the
@@ -117,4 +118,44 @@ export async function listOwnedJobs(
       ? { createdAt: last.created_at.toISOString(), id: last.id }
       : null;
   return { jobs, next };
+}
+
+/**
+ * The median time from acceptance to completion of the latest completed jobs of a type, in
+ * milliseconds, or null before any completed: what the API's completion estimates rest on.
+ */
+export async function typicalDurationMs(db: Db, type: string): Promise<number | null> {
+  const row = await db
+    .selectFrom((qb) =>
+      qb
+        .selectFrom('jobs')
+        .select(sql<number>`extract(epoch from completed_at - created_at) * 1000`.as('ms'))
+        .where('type', '=', type)
+        .where('status', '=', 'completed')
+        .orderBy('completed_at', 'desc')
+        .limit(100)
+        .as('recent'),
+    )
+    .select(sql<number | null>`percentile_cont(0.5) within group (order by ms)`.as('median'))
+    .executeTakeFirst();
+  return row?.median == null ? null : Math.round(Number(row.median));
+}
+
+/**
+ * Serializes job creation per owner until the transaction ends, so an in-flight cap holds
+ * under concurrent requests and requests sharing an Idempotency-Key queue behind each other.
+ */
+export async function lockOwner(db: Db, ownerId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext(${`jobs:${ownerId}`}))`.execute(db);
+}
+
+/** How many of an owner's jobs are still in flight (not in a terminal status). */
+export async function countJobsInFlight(db: Db, ownerId: string): Promise<number> {
+  const row = await db
+    .selectFrom('jobs')
+    .select((eb) => eb.fn.countAll<string>().as('count'))
+    .where('owner_id', '=', ownerId)
+    .where('status', 'not in', [...terminalStatuses])
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
 }

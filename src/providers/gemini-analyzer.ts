@@ -5,11 +5,12 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import { FileState, FinishReason, type GoogleGenAI, type Part } from '@google/genai';
+import { FileState, type GoogleGenAI, type Part } from '@google/genai';
 import { z } from 'zod';
 import { FailureCode } from '../jobs/failures.js';
 import type { MediaRef } from '../jobs/messages.js';
 import type { ObjectStorage } from '../storage/object-storage.js';
+import { answerText } from './gemini-response.js';
 import { classifyGoogleError } from './google-errors.js';
 import {
   ProviderError,
@@ -21,13 +22,6 @@ import {
 /** Images up to this size go inline in the request; larger media are uploaded first. */
 const inlineLimitBytes = 15 * 1024 * 1024;
 const filePollIntervalMs = 2_000;
-const blockingFinishReasons = new Set<string>([
-  FinishReason.SAFETY,
-  FinishReason.PROHIBITED_CONTENT,
-  FinishReason.BLOCKLIST,
-  FinishReason.IMAGE_SAFETY,
-  FinishReason.SPII,
-]);
 
 const responseJsonSchema = z.toJSONSchema(vlogAnalysisSchema);
 
@@ -86,23 +80,7 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
         .catch((error: unknown) => {
           throw classifyGoogleError(error, 'Gemini analysis');
         });
-      const blockReason = response.promptFeedback?.blockReason;
-      if (blockReason) {
-        throw new ProviderError(
-          FailureCode.SAFETY_BLOCKED,
-          `Gemini blocked the media analysis (${blockReason})`,
-          false,
-        );
-      }
-      const finishReason = response.candidates?.[0]?.finishReason;
-      if (finishReason && blockingFinishReasons.has(finishReason)) {
-        throw new ProviderError(
-          FailureCode.SAFETY_BLOCKED,
-          `Gemini stopped the media analysis (${finishReason})`,
-          false,
-        );
-      }
-      return response.text ?? '';
+      return answerText(response, 'media analysis');
     } finally {
       for (const cleanup of cleanups) await cleanup().catch(() => undefined);
     }

@@ -3,11 +3,14 @@ import { OAuth2Client } from 'google-auth-library';
 import type { Config } from '../config.js';
 import { GcsObjectStorage, parseGcsUri } from '../storage/gcs-storage.js';
 import { GeminiMediaAnalyzer } from './gemini-analyzer.js';
-import type { MediaAnalyzer, VideoGenerator } from './types.js';
+import { GeminiTextGenerator } from './gemini-text-generator.js';
+import type { MediaAnalyzer, TextGenerator, VideoGenerator } from './types.js';
 import { VeoVideoGenerator } from './veo-generator.js';
 
 export interface Providers {
   analyzer: MediaAnalyzer | null;
+  /** The LLM behind AI generation jobs. */
+  textGenerator: TextGenerator | null;
   videoGenerator: VideoGenerator | null;
   /** Where generated videos are written (Veo's output bucket). */
   generationStorage: GcsObjectStorage | null;
@@ -62,6 +65,11 @@ function vertexClient(config: ProviderConfig & { VERTEX_PROJECT: string }): Goog
   return new GoogleGenAI(options);
 }
 
+/** Which variables AI generation jobs lack; the API refuses them (503) while any are missing. */
+export function missingAiProviderSettings(config: ProviderConfig): string[] {
+  return config.GEMINI_API_KEY || config.VERTEX_PROJECT ? [] : ['GEMINI_API_KEY or VERTEX_PROJECT'];
+}
+
 /** Builds the Google providers the configuration allows; the worker hands them to the activities. */
 export function createProviders(config: ProviderConfig): Providers {
   const missing = missingVlogProviderSettings(config);
@@ -81,15 +89,17 @@ export function createProviders(config: ProviderConfig): Providers {
       : `${output.key}/`
     : '';
 
+  const gemini = config.GEMINI_API_KEY
+    ? new GoogleGenAI({
+        apiKey: config.GEMINI_API_KEY,
+        httpOptions: {
+          timeout: config.PROVIDER_REQUEST_TIMEOUT_MS,
+          ...(config.GEMINI_BASE_URL ? { baseUrl: config.GEMINI_BASE_URL } : {}),
+        },
+      })
+    : null;
   let analyzer: MediaAnalyzer | null = null;
-  if (config.GEMINI_API_KEY) {
-    const gemini = new GoogleGenAI({
-      apiKey: config.GEMINI_API_KEY,
-      httpOptions: {
-        timeout: config.PROVIDER_REQUEST_TIMEOUT_MS,
-        ...(config.GEMINI_BASE_URL ? { baseUrl: config.GEMINI_BASE_URL } : {}),
-      },
-    });
+  if (gemini) {
     analyzer = new GeminiMediaAnalyzer(gemini, config.GEMINI_MODEL, { kind: 'files-api' });
   } else if (vertex && generationStorage && output) {
     analyzer = new GeminiMediaAnalyzer(vertex, config.GEMINI_MODEL, {
@@ -99,8 +109,10 @@ export function createProviders(config: ProviderConfig): Providers {
       prefix: outputPrefix,
     });
   }
+  const textClient = gemini ?? vertex;
   return {
     analyzer,
+    textGenerator: textClient ? new GeminiTextGenerator(textClient, config.GEMINI_MODEL) : null,
     videoGenerator: vertex ? new VeoVideoGenerator(vertex, config.VEO_MODEL) : null,
     generationStorage,
     generationOutputUri: output ? `gs://${output.bucket}/${outputPrefix}` : null,

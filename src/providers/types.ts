@@ -90,3 +90,20 @@ export interface VideoGenerator {
   start(request: VideoGenerationRequest, signal?: AbortSignal): Promise<string>;
   check(operationName: string): Promise<VideoGenerationStatus>;
 }
+
+export interface TextGenerationRequest {
+  /** What is being generated, for messages: "sub-goal generation". */
+  what: string;
+  systemInstruction: string;
+  prompt: string;
+  /** JSON Schema the answer must follow (derived from the zod schema that checks it). */
+  responseJsonSchema: unknown;
+  signal: AbortSignal;
+}
+
+/** An LLM answering with JSON text (validated by the caller). */
+export interface TextGenerator {
+  readonly name: string;
+  readonly model: string;
+  generateJson(request: TextGenerationRequest): Promise<string>;
+}

@@ -5,8 +5,10 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
  * stuck or failed jobs in the Web UI, e.g. `UserId = "alice" AND JobStatus = "failed"`.
  */
 export const JobKindKey = defineSearchAttributeKey('JobKind', SearchAttributeType.KEYWORD);
+/** The job's type within its kind, e.g. `SUBGOAL_GENERATION`. */
+export const JobTypeKey = defineSearchAttributeKey('JobType', SearchAttributeType.KEYWORD);
 export const JobStatusKey = defineSearchAttributeKey('JobStatus', SearchAttributeType.KEYWORD);
 export const UserIdKey = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
 export const JobAttemptKey = defineSearchAttributeKey('JobAttempt', SearchAttributeType.INT);
 
-export const jobSearchAttributes = [JobKindKey, JobStatusKey, UserIdKey, JobAttemptKey];
+export const jobSearchAttributes = [JobKindKey, JobTypeKey, JobStatusKey, UserIdKey, JobAttemptKey];

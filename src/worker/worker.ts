@@ -65,6 +65,10 @@ export async function startWorker(
     activities: createActivities(deps),
     ...workflowSource(),
     shutdownGraceTime: settings.shutdownGraceMs,
+    // Cancellations reach an activity only in answer to a heartbeat, and heartbeats are
+    // otherwise throttled to 80 % of the heartbeat timeout (48 s for AI jobs): 3 s keeps
+    // cancels prompt whatever the timeout.
+    maxHeartbeatThrottleInterval: '3s',
   });
   const finished = worker.run().finally(() => connection.close());
   logger.info({ taskQueue: settings.taskQueue, namespace: settings.namespace }, 'worker started');

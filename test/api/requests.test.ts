@@ -146,6 +146,10 @@ describe('request handling', () => {
     }>();
     assert.match(doc.openapi, /^3\./);
     assert.deepEqual(Object.keys(doc.paths).sort(), [
+      '/api/ai/jobs',
+      '/api/ai/jobs/{id}',
+      '/api/ai/jobs/{id}/cancel',
+      '/api/ai/jobs/{id}/retry',
       '/api/jobs',
       '/api/jobs/{id}',
       '/api/probes',

@@ -56,9 +56,11 @@ describe('migrations', () => {
     assert.deepEqual(expected.indexes, [
       'jobs_owner_created_idx',
       'jobs_owner_idempotency_key_idx',
+      'jobs_owner_in_flight_idx',
       'jobs_owner_status_created_idx',
       'jobs_owner_type_created_idx',
       'jobs_pkey',
+      'jobs_type_completed_idx',
       'jobs_workflow_id_key',
     ]);
     assert.deepEqual(await schemaOf(pglite), expected);
@@ -92,7 +94,7 @@ describe('migrations', () => {
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(a);
     assert.deepEqual(
       applied.rows.map((row) => row.name),
-      ['0001_create_jobs', '0002_vlogs'],
+      ['0001_create_jobs', '0002_vlogs', '0003_user_limits'],
     );
   });
 });

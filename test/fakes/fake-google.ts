@@ -24,9 +24,9 @@ export type GenerationOutcome =
 export interface FakeGoogleScenario {
   /** Added before every answer. */
   latencyMs: number;
-  /** Failures answered by the next generateContent calls, in order. */
+  /** Failures answered by the next generateContent calls (analyses and AI generations), in order. */
   analysisFailures: FakeFailure[];
-  /** Answers of the next generateContent calls, in order; a valid analysis when empty. */
+  /** Answers of the next generateContent calls, in order; a valid answer when empty. */
   analysisAnswers: AnalysisAnswer[];
   /** Failures answered by the next predictLongRunning calls. */
   startFailures: FakeFailure[];
@@ -78,6 +78,38 @@ const validAnalysis = (mediaCount: number) => ({
   videoPrompt: 'A warm, sunlit vlog of friends at the beach, handheld camera, golden hour.',
 });
 
+interface GenerateContentBody {
+  contents: { parts: { text?: string; inlineData?: unknown; fileData?: unknown }[] }[];
+  generationConfig?: {
+    responseJsonSchema?: { properties?: { items?: { items?: { properties?: object } } } };
+  };
+}
+
+/** Items for an AI generation request, as many as it asks for (at most 3), in its schema. */
+const validItems = (body: GenerateContentBody) => {
+  const prompt = body.contents[0]?.parts.map((part) => part.text ?? '').join('\n') ?? '';
+  const count = Math.min(3, Number(/at most (\d+)/.exec(prompt)?.[1] ?? 3));
+  const itemProperties = body.generationConfig?.responseJsonSchema?.properties?.items?.items
+    ?.properties as Record<string, unknown> | undefined;
+  return {
+    items: Array.from({ length: count }, (_, index) => ({
+      title: `Step ${index + 1}`,
+      description: `What step ${index + 1} involves, in a sentence.`,
+      ...(itemProperties && 'estimatedMinutes' in itemProperties
+        ? { estimatedMinutes: 15 * (index + 1) }
+        : {}),
+    })),
+  };
+};
+
+/** A valid answer to what the request asks for: AI generation items, or a media analysis. */
+const validAnswer = (body: GenerateContentBody) => {
+  if (body.generationConfig?.responseJsonSchema?.properties?.items) return validItems(body);
+  const mediaCount =
+    body.contents[0]?.parts.filter((part) => part.inlineData || part.fileData).length ?? 1;
+  return validAnalysis(mediaCount);
+};
+
 export class FakeGoogle {
   readonly scenario: FakeGoogleScenario = FakeGoogle.defaultScenario();
 
@@ -112,7 +144,7 @@ export class FakeGoogle {
     abandonedAnalyses: 0,
   };
   /** Every generateContent request body, for assertions on what the client sent. */
-  readonly analysisRequests: Record<string, unknown>[] = [];
+  readonly analysisRequests: GenerateContentBody[] = [];
   /** When each predictLongRunning call arrived (ms since the epoch), to check retry delays. */
   readonly submissionTimes: number[] = [];
   readonly operations = new Map<string, Operation>();
@@ -212,7 +244,7 @@ export class FakeGoogle {
     const method = vertex?.[2] ?? gemini?.[2];
     if (request.method === 'POST' && method === 'generateContent') {
       return this.generateContent(
-        JSON.parse(body.toString('utf8')) as Record<string, unknown>,
+        JSON.parse(body.toString('utf8')) as GenerateContentBody,
         response,
         request,
       );
@@ -252,7 +284,7 @@ export class FakeGoogle {
   }
 
   private async generateContent(
-    body: Record<string, unknown>,
+    body: GenerateContentBody,
     response: ServerResponse,
     request: IncomingMessage,
   ) {
@@ -273,12 +305,7 @@ export class FakeGoogle {
         modelVersion: 'fake',
       });
     }
-    const contents = body['contents'] as {
-      parts: { inlineData?: unknown; fileData?: unknown }[];
-    }[];
-    const mediaCount =
-      contents[0]?.parts.filter((part) => part.inlineData || part.fileData).length ?? 1;
-    const text = answer.kind === 'text' ? answer.text : JSON.stringify(validAnalysis(mediaCount));
+    const text = answer.kind === 'text' ? answer.text : JSON.stringify(validAnswer(body));
     this.sendJson(response, 200, {
       candidates: [
         { content: { role: 'model', parts: [{ text }] }, finishReason: 'STOP', index: 0 },

@@ -1,25 +1,12 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import {
-  WorkflowFailedError,
-  type WorkflowHandleWithFirstExecutionRunId,
-} from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, Worker } from '@temporalio/worker';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../src/activities/index.js';
 import type { JobUpdate, VlogInput, VlogJobInput } from '../../src/jobs/messages.js';
 import { retryJobUpdate } from '../../src/workflows/definitions.js';
-import type { vlogJob } from '../../src/workflows/index.js';
-import { jobSearchAttributeTypes } from '../../temporal/namespace.js';
-import { testEnv } from '../support/env.js';
 import { jobRecord } from '../support/jobs.js';
-
-const workflowsPath = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../src/workflows/index.ts',
-);
+import { runWithTestActivities, startTimeSkipping } from '../support/time-skipping.js';
 
 function vlogInput(overrides: Partial<VlogJobInput['settings']> = {}): VlogJobInput {
   return {
@@ -113,52 +100,17 @@ function testActivities(checksUntilDone: number | (() => boolean)) {
 describe('vlog workflow over long (skipped) time', () => {
   let env: TestWorkflowEnvironment;
   before(async () => {
-    // Its own runtime: the shared one may not exist yet in this process.
-    Runtime.install({ shutdownSignals: [] });
-    env = await TestWorkflowEnvironment.createTimeSkipping({
-      server: { executable: { type: 'existing-path', path: testEnv.temporalTestServerPath } },
-    });
-    // The workflows keep custom search attributes current; the test server needs them defined.
-    await env.connection.operatorService.addSearchAttributes({
-      namespace: env.namespace ?? 'default',
-      searchAttributes: jobSearchAttributeTypes(),
-    });
+    env = await startTimeSkipping();
   });
   after(() => env?.teardown());
 
-  /**
-   * Runs one vlog workflow with test activities on its own task queue; `during` may act on
-   * the running workflow (skip time, send an Update) before its result is awaited.
-   */
   async function run(
     input: VlogJobInput,
     checksUntilDone: number | (() => boolean),
-    during: (
-      handle: WorkflowHandleWithFirstExecutionRunId<typeof vlogJob>,
-    ) => Promise<void> = async () => undefined,
+    during?: Parameters<typeof runWithTestActivities<'vlogJob'>>[4],
   ) {
     const harness = testActivities(checksUntilDone);
-    const taskQueue = `vlog-time-${input.job.id}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowsPath,
-      activities: harness.activities,
-    });
-    const outcome = await worker.runUntil(async () => {
-      const started = Date.now();
-      const handle = await env.client.workflow.start<typeof vlogJob>('vlogJob', {
-        taskQueue,
-        workflowId: input.job.id,
-        args: [input],
-      });
-      await during(handle);
-      const result = await handle.result().then(
-        (value) => ({ value, error: null }),
-        (error: unknown) => ({ value: null, error }),
-      );
-      return { ...result, wallMs: Date.now() - started };
-    });
+    const outcome = await runWithTestActivities(env, 'vlogJob', input, harness.activities, during);
     return { ...harness, ...outcome };
   }
 

@@ -93,18 +93,8 @@ export function jobRoutes(db: Db): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        const { cursor, createdFrom, createdTo, ...filters } = request.query;
-        const page = await listOwnedJobs(db, {
-          ...filters,
-          ownerId: request.userId,
-          createdFrom: createdFrom ? new Date(createdFrom) : undefined,
-          createdTo: createdTo ? new Date(createdTo) : undefined,
-          after: cursor ? decodeCursor(cursor) : undefined,
-        });
-        return {
-          jobs: page.jobs.map(toJobView),
-          nextCursor: page.next ? encodeCursor(page.next) : null,
-        };
+        const page = await listJobsPage(db, request.userId, request.query);
+        return { jobs: page.rows.map(toJobView), nextCursor: page.nextCursor };
       },
     );
   };

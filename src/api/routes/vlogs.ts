@@ -1,27 +1,24 @@
-import { createHash } from 'node:crypto';
 import fastifyMultipart from '@fastify/multipart';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../jobs/messages.js';
-import { isTerminalStatus } from '../../jobs/model.js';
 import { findOwnedJob } from '../../jobs/repository.js';
 import { missingVlogProviderSettings } from '../../providers/index.js';
 import type { MediaStorage } from '../../storage/object-storage.js';
-import type { TemporalAccess } from '../../temporal/client.js';
-import {
-  cancelJobSignal,
-  jobProgressQuery,
-  retryRefusal,
-  retryJobUpdate,
-} from '../../workflows/definitions.js';
 import { ApiError, errorBodySchema } from '../errors.js';
-import type { StartJob } from '../job-starter.js';
+import {
+  cancelAcceptedSchema,
+  cancelBodySchema,
+  retryAcceptedSchema,
+  type JobActions,
+} from '../job-actions.js';
+import { requestFingerprint, type StartJob } from '../job-starter.js';
 import { jobViewSchema, toJobView } from '../job-view.js';
 import { receiveUpload } from '../media-upload.js';
+import { commonErrors, idempotencyKeySchema, idParams } from '../route-schemas.js';
 import { listJobsPage, listQuerySchema } from './jobs.js';
 
 export const vlogStatuses = [
@@ -45,11 +42,6 @@ const vlogFieldsSchema = z.strictObject({
     .refine((value) => [4, 6, 8].includes(value), { error: 'must be 4, 6 or 8' })
     .default(8),
 });
-
-const idempotencyKeySchema = z
-  .string()
-  .regex(/^[\x21-\x7e]{1,255}$/, { error: 'must be 1 to 255 visible ASCII characters' })
-  .optional();
 
 const vlogViewSchema = jobViewSchema
   .omit({ input: true, result: true })
@@ -77,31 +69,25 @@ const vlogViewSchema = jobViewSchema
 
 type VlogView = z.infer<typeof vlogViewSchema>;
 
-const idParams = z.object({ id: z.string().min(1).max(128) });
-const commonErrors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema };
-
 export interface VlogRouteDependencies {
   config: Config;
   db: Db;
-  temporal: TemporalAccess;
   mediaStorage: MediaStorage;
   startJob: StartJob;
+  actions: JobActions;
 }
 
+/** What makes two vlog requests the same: the fields and the media's content, not its names. */
 function fingerprint(input: VlogInput): string {
   const { media, ...fields } = input;
-  return createHash('sha256')
-    .update(
-      JSON.stringify({
-        fields,
-        media: media.map((item) => [item.sha256, item.contentType, item.size]),
-      }),
-    )
-    .digest('hex');
+  return requestFingerprint({
+    fields,
+    media: media.map((item) => [item.sha256, item.contentType, item.size]),
+  });
 }
 
 export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
-  const { config, db, temporal, mediaStorage, startJob } = deps;
+  const { config, db, mediaStorage, startJob, actions } = deps;
   const limits = { maxFiles: config.VLOG_MAX_FILES, maxFileBytes: config.VLOG_MAX_FILE_BYTES };
 
   async function toVlogView(row: JobRow, live?: JobProgress | null): Promise<VlogView> {
@@ -227,7 +213,7 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
                 settings: {
                   deadlineMs: config.VLOG_DEADLINE_MS,
                   pollIntervalMs: config.VIDEO_POLL_INTERVAL_MS,
-                  retryWindowMs: config.VLOG_RETRY_WINDOW_MS,
+                  retryWindowMs: config.JOB_RETRY_WINDOW_MS,
                   providerRetry: {
                     initialIntervalMs: config.PROVIDER_RETRY_INITIAL_MS,
                     maximumIntervalMs: config.PROVIDER_RETRY_MAX_MS,
@@ -279,13 +265,7 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
         request.log = request.log.child({ jobId: request.params.id });
         const row = await ownedVlog(request.userId, request.params.id);
         if (request.query.live !== 'true') return toVlogView(row);
-        const live = await temporal.client.workflow
-          .getHandle(row.workflow_id)
-          .query(jobProgressQuery)
-          .catch((error: unknown) => {
-            request.log.warn({ err: error }, 'live progress query failed');
-            return null;
-          });
+        const live = await actions.live(row, request.log);
         return toVlogView(row, live);
       },
     );
@@ -323,9 +303,9 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
           description:
             'The running step stops, what it half-made is removed, and the vlog ends `cancelled`.',
           params: idParams,
-          body: z.strictObject({ reason: z.string().trim().max(500).optional() }).nullish(),
+          body: cancelBodySchema,
           response: {
-            202: z.object({ id: z.string(), status: z.string(), cancelRequested: z.literal(true) }),
+            202: cancelAcceptedSchema,
             ...commonErrors,
             409: errorBodySchema,
           },
@@ -334,28 +314,13 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
       async (request, reply) => {
         request.log = request.log.child({ jobId: request.params.id });
         const row = await ownedVlog(request.userId, request.params.id);
-        if (isTerminalStatus(row.status)) {
-          throw new ApiError(
-            'JOB_NOT_CANCELLABLE',
-            `The vlog is already ${row.status} and cannot be cancelled`,
-          );
-        }
-        await temporal.client.workflow
-          .getHandle(row.workflow_id)
-          .signal(cancelJobSignal, { reason: request.body?.reason ?? null })
-          .catch((error: unknown) => {
-            if (error instanceof WorkflowNotFoundError) {
-              throw new ApiError(
-                'JOB_NOT_CANCELLABLE',
-                'The vlog has already finished and cannot be cancelled',
-              );
-            }
-            throw error;
-          });
-        request.log.info({ reason: request.body?.reason ?? null }, 'cancel requested');
-        return reply
-          .code(202)
-          .send({ id: row.id, status: row.status, cancelRequested: true as const });
+        const accepted = await actions.cancel(
+          row,
+          request.body?.reason ?? null,
+          'vlog',
+          request.log,
+        );
+        return reply.code(202).send(accepted);
       },
     );
 
@@ -369,7 +334,7 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
             'The vlog keeps its id and URL; finished steps (analysis, a generated video) are reused.',
           params: idParams,
           response: {
-            202: z.object({ id: z.string(), attempt: z.number() }),
+            202: retryAcceptedSchema,
             ...commonErrors,
             409: errorBodySchema,
           },
@@ -378,27 +343,8 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
       async (request, reply) => {
         request.log = request.log.child({ jobId: request.params.id });
         const row = await ownedVlog(request.userId, request.params.id);
-        // A finished or exhausted vlog's workflow may have closed and could not answer the Update.
-        const refusal = retryRefusal(row.status, row.attempt);
-        if (refusal) throw new ApiError('JOB_NOT_RETRYABLE', refusal);
-        try {
-          const { attempt } = await temporal.client.workflow
-            .getHandle(row.workflow_id)
-            .executeUpdate(retryJobUpdate, { args: [{ requestedBy: request.userId }] });
-          request.log.info({ attempt }, 'retry accepted');
-          return reply.code(202).send({ id: row.id, attempt });
-        } catch (error) {
-          if (error instanceof WorkflowUpdateFailedError) {
-            throw new ApiError('JOB_NOT_RETRYABLE', error.cause?.message ?? error.message);
-          }
-          if (error instanceof WorkflowNotFoundError) {
-            throw new ApiError(
-              'JOB_NOT_RETRYABLE',
-              `The vlog is ${row.status} and can no longer be retried`,
-            );
-          }
-          throw error;
-        }
+        const accepted = await actions.retry(row, request.userId, 'vlog', request.log);
+        return reply.code(202).send(accepted);
       },
     );
   };

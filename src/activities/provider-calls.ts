@@ -1,0 +1,77 @@
+import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
+import { FailureCode } from '../jobs/failures.js';
+import { ProviderError } from '../providers/types.js';
+
+/**
+ * What an activity throws for a provider call's error: the failure type is its code, permanent
+ * ones are non-retryable, and the provider's own retry delay (RetryInfo) sets the next attempt.
+ */
+export function toFailure(error: unknown, context: Context): unknown {
+  // An aborted provider call after a cancellation is the cancellation, not a provider failure.
+  if (context.cancellationSignal.aborted) return new CancelledFailure('cancelled');
+  if (!(error instanceof ProviderError)) return error;
+  return ApplicationFailure.create({
+    message: error.message,
+    type: error.code,
+    nonRetryable: !error.retryable,
+    ...(error.retryDelayMs !== undefined ? { nextRetryDelay: error.retryDelayMs } : {}),
+  });
+}
+
+/** A provider this worker was built with, or a non-retryable failure saying it is missing. */
+export function required<T>(value: T | null, what: string): T {
+  if (value === null) {
+    throw ApplicationFailure.nonRetryable(
+      `${what} is not configured on this worker`,
+      'PROVIDER_NOT_CONFIGURED',
+    );
+  }
+  return value;
+}
+
+/** Times a model is asked again when its answer does not match the schema. */
+export const answerRounds = 3;
+
+export type Reading<T> = { value: T } | { problem: string };
+
+/** Parses a model's text as JSON and hands it to `check`. */
+export function readJsonAnswer<T>(text: string, check: (json: unknown) => Reading<T>): Reading<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { problem: 'the answer is not JSON' };
+  }
+  return check(json);
+}
+
+/**
+ * Asks a model until its answer reads as valid, at most `answerRounds` times. Provider errors
+ * become activity failures; answers that never fit end in a non-retryable
+ * INVALID_PROVIDER_OUTPUT, since retrying the activity would only ask the same again.
+ */
+export async function askUntilValid<T>(options: {
+  jobId: string;
+  what: string;
+  ask: (round: number) => Promise<string>;
+  read: (text: string) => Reading<T>;
+}): Promise<T> {
+  const context = Context.current();
+  let problem = '';
+  for (let round = 1; round <= answerRounds; round += 1) {
+    let text: string;
+    try {
+      text = await options.ask(round);
+    } catch (error) {
+      throw toFailure(error, context);
+    }
+    const answer = options.read(text);
+    if ('value' in answer) return answer.value;
+    problem = answer.problem;
+    log.warn('model answer rejected', { jobId: options.jobId, what: options.what, round, problem });
+  }
+  throw ApplicationFailure.nonRetryable(
+    `The ${options.what} did not match the expected schema after ${answerRounds} answers: ${problem}`,
+    FailureCode.INVALID_PROVIDER_OUTPUT,
+  );
+}

@@ -1,0 +1,290 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import type { Db } from '../../db/database.js';
+import type { JobRow } from '../../db/schema.js';
+import {
+  aiGenerationTypes,
+  aiItemNames,
+  aiJobStatuses,
+  type AiGenerationType,
+  type AiJobRequest,
+} from '../../jobs/ai-generation.js';
+import { aiJobRequestSchema } from '../../jobs/ai-generation-schemas.js';
+import type { AiJobInput, JobProgress } from '../../jobs/messages.js';
+import { isTerminalStatus } from '../../jobs/model.js';
+import { findOwnedJob, typicalDurationMs } from '../../jobs/repository.js';
+import { missingAiProviderSettings } from '../../providers/index.js';
+import { ApiError, errorBodySchema } from '../errors.js';
+import {
+  cancelAcceptedSchema,
+  cancelBodySchema,
+  retryAcceptedSchema,
+  type JobActions,
+} from '../job-actions.js';
+import { requestFingerprint, type StartJob } from '../job-starter.js';
+import { jobViewSchema, toJobView } from '../job-view.js';
+import { commonErrors, idempotencyKeySchema, idParams } from '../route-schemas.js';
+import { listJobsPage, listQuerySchema } from './jobs.js';
+
+/** Used for estimates until jobs of a type have completed. */
+const defaultDurationMs = 20_000;
+
+const aiItemViewSchema = z.object({
+  title: z.string(),
+  description: z.string(),
+  estimatedMinutes: z.number().optional(),
+});
+
+const aiJobViewSchema = jobViewSchema
+  .omit({ result: true })
+  .extend({
+    type: z.enum(aiGenerationTypes),
+    status: z.enum(aiJobStatuses),
+    result: z
+      .object({ items: z.array(aiItemViewSchema), model: z.string() })
+      .nullable()
+      .describe('The generated items, once completed'),
+    retryCount: z.number().int().describe('Retries so far (attempt - 1)'),
+    estimatedCompletionAt: z.iso
+      .datetime()
+      .nullable()
+      .describe('When a job in flight is expected to finish, from recent jobs of its type'),
+    live: z
+      .object({
+        status: z.string(),
+        progress: z.number(),
+        phase: z.string().nullable(),
+        seq: z.number(),
+      })
+      .nullable()
+      .optional()
+      .describe("With ?live=true: the workflow's own answer, bypassing the database"),
+  })
+  .describe('AiJob');
+
+type AiJobView = z.infer<typeof aiJobViewSchema>;
+
+export interface AiJobRouteDependencies {
+  config: Config;
+  db: Db;
+  startJob: StartJob;
+  actions: JobActions;
+}
+
+/** AI generation jobs: sub-goals for a goal, actions for a sub-goal, tasks for an action. */
+export function aiJobRoutes(deps: AiJobRouteDependencies): FastifyPluginAsyncZod {
+  const { config, db, startJob, actions } = deps;
+
+  /** Completion estimates, one query per type per request. */
+  function estimator() {
+    const durations = new Map<string, Promise<number>>();
+    return (row: JobRow): Promise<string | null> => {
+      if (isTerminalStatus(row.status)) return Promise.resolve(null);
+      let duration = durations.get(row.type);
+      if (!duration) {
+        duration = typicalDurationMs(db, row.type).then((ms) => ms ?? defaultDurationMs);
+        durations.set(row.type, duration);
+      }
+      return duration.then((ms) => new Date(row.created_at.getTime() + ms).toISOString());
+    };
+  }
+
+  async function toAiJobView(
+    row: JobRow,
+    estimate: (row: JobRow) => Promise<string | null>,
+    live?: JobProgress | null,
+  ): Promise<AiJobView> {
+    const view = toJobView(row);
+    return {
+      ...view,
+      links: { self: `/api/ai/jobs/${encodeURIComponent(row.id)}` },
+      type: row.type as AiGenerationType,
+      status: row.status as AiJobView['status'],
+      result: row.status === 'completed' ? (view.result as AiJobView['result']) : null,
+      retryCount: row.attempt - 1,
+      estimatedCompletionAt: await estimate(row),
+      ...(live === undefined
+        ? {}
+        : {
+            live: live
+              ? { status: live.status, progress: live.progress, phase: live.phase, seq: live.seq }
+              : null,
+          }),
+    };
+  }
+
+  async function ownedAiJob(userId: string, id: string): Promise<JobRow> {
+    const row = await findOwnedJob(db, userId, id);
+    if (!row || row.kind !== 'ai') throw new ApiError('NOT_FOUND', `No AI job with id ${id}`);
+    return row;
+  }
+
+  return async (app) => {
+    app.post(
+      '/ai/jobs',
+      {
+        schema: {
+          tags: ['ai'],
+          summary: 'Start an AI generation job',
+          description:
+            'SUBGOAL_GENERATION breaks a goal into sub-goals, ACTION_GENERATION a sub-goal into actions, ' +
+            'TASK_GENERATION an action into tasks. Answers 202 at once; poll the job or its links. ' +
+            'Send an Idempotency-Key to make the request safe to repeat.',
+          headers: z.object({ 'idempotency-key': idempotencyKeySchema }).passthrough(),
+          body: aiJobRequestSchema,
+          response: {
+            202: aiJobViewSchema,
+            ...commonErrors,
+            409: errorBodySchema,
+            413: errorBodySchema,
+            415: errorBodySchema,
+            422: errorBodySchema,
+            503: errorBodySchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        const missing = missingAiProviderSettings(config);
+        if (missing.length > 0) {
+          throw new ApiError(
+            'AI_PROVIDER_NOT_CONFIGURED',
+            `AI jobs are unavailable: no language model is configured (set ${missing.join(', ')})`,
+            { missing },
+          );
+        }
+        const body: AiJobRequest = request.body;
+        const idempotencyKey = request.headers['idempotency-key'] ?? null;
+        const started = await startJob<AiJobRequest['input']>({
+          kind: 'ai',
+          type: body.type,
+          workflowType: 'aiGenerationJob',
+          workflowArgs: (job): [AiJobInput] => [
+            {
+              job,
+              attempt: 1,
+              seq: 0,
+              settings: {
+                timeoutMs: config.AI_JOB_TIMEOUT_MS,
+                heartbeatTimeoutMs: config.AI_JOB_HEARTBEAT_TIMEOUT_MS,
+                retryWindowMs: config.JOB_RETRY_WINDOW_MS,
+                providerRetry: {
+                  initialIntervalMs: config.PROVIDER_RETRY_INITIAL_MS,
+                  maximumIntervalMs: config.PROVIDER_RETRY_MAX_MS,
+                  maximumAttempts: config.PROVIDER_RETRY_ATTEMPTS,
+                },
+              },
+            },
+          ],
+          ownerId: request.userId,
+          input: body.input,
+          idempotencyKey,
+          requestFingerprint: idempotencyKey ? requestFingerprint(body) : null,
+          summary: `${aiItemNames[body.type]} for "${body.input.goal.slice(0, 80)}"`,
+          memo: { goal: body.input.goal },
+        });
+        const view = await toAiJobView(started.row, estimator());
+        return reply
+          .code(202)
+          .header('location', view.links.self)
+          .header('idempotent-replayed', String(started.replayed))
+          .send(view);
+      },
+    );
+
+    app.get(
+      '/ai/jobs/:id',
+      {
+        schema: {
+          tags: ['ai'],
+          summary: "An AI job's status, progress and, when completed, its items",
+          params: idParams,
+          querystring: z.strictObject({
+            live: z
+              .enum(['true', 'false'])
+              .default('false')
+              .describe('Also ask the workflow for its live progress (for operators, debugging)'),
+          }),
+          response: { 200: aiJobViewSchema, ...commonErrors },
+        },
+      },
+      async (request) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await ownedAiJob(request.userId, request.params.id);
+        const live =
+          request.query.live === 'true' ? await actions.live(row, request.log) : undefined;
+        return toAiJobView(row, estimator(), live);
+      },
+    );
+
+    app.get(
+      '/ai/jobs',
+      {
+        schema: {
+          tags: ['ai'],
+          summary: "The caller's AI jobs, newest first",
+          querystring: listQuerySchema.omit({ kind: true }).extend({
+            type: z.enum(aiGenerationTypes).optional(),
+            status: z.enum(aiJobStatuses).optional(),
+          }),
+          response: {
+            200: z.object({ jobs: z.array(aiJobViewSchema), nextCursor: z.string().nullable() }),
+            ...commonErrors,
+          },
+        },
+      },
+      async (request) => {
+        const page = await listJobsPage(db, request.userId, { ...request.query, kind: 'ai' });
+        const estimate = estimator();
+        return {
+          jobs: await Promise.all(page.rows.map((row) => toAiJobView(row, estimate))),
+          nextCursor: page.nextCursor,
+        };
+      },
+    );
+
+    app.post(
+      '/ai/jobs/:id/cancel',
+      {
+        schema: {
+          tags: ['ai'],
+          summary: 'Cancel a pending or processing AI job',
+          description:
+            'The running model call is abandoned and the job ends `cancelled` with the reason.',
+          params: idParams,
+          body: cancelBodySchema,
+          response: { 202: cancelAcceptedSchema, ...commonErrors, 409: errorBodySchema },
+        },
+      },
+      async (request, reply) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await ownedAiJob(request.userId, request.params.id);
+        const accepted = await actions.cancel(
+          row,
+          request.body?.reason ?? null,
+          'AI job',
+          request.log,
+        );
+        return reply.code(202).send(accepted);
+      },
+    );
+
+    app.post(
+      '/ai/jobs/:id/retry',
+      {
+        schema: {
+          tags: ['ai'],
+          summary: 'Retry a failed or timed-out AI job (at most 3 times)',
+          params: idParams,
+          response: { 202: retryAcceptedSchema, ...commonErrors, 409: errorBodySchema },
+        },
+      },
+      async (request, reply) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await ownedAiJob(request.userId, request.params.id);
+        const accepted = await actions.retry(row, request.userId, 'AI job', request.log);
+        return reply.code(202).send(accepted);
+      },
+    );
+  };
+}

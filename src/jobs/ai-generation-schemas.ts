@@ -1,0 +1,93 @@
+/**
+ * The zod schemas of AI generation jobs: the single source of the API's validation, the
+ * OpenAPI document, the JSON schema the model is constrained to, and the check of its answer.
+ */
+import { z } from 'zod';
+import { aiGenerationTypes, type AiGenerationType } from './ai-generation.js';
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+
+const shared = {
+  context: text(4_000)
+    .optional()
+    .describe('Anything the model should know: who the goal is for, constraints, deadlines'),
+  maxItems: z.int().min(1).max(10).default(5).describe('Most items to generate'),
+  language: z
+    .string()
+    .regex(/^[a-z]{2}(-[A-Z]{2})?$/, { error: 'must be a language tag such as en or pt-BR' })
+    .default('en')
+    .describe('Language of the generated items'),
+};
+
+const subGoalInputSchema = z
+  .strictObject({ goal: text(500).describe('The goal to break into sub-goals'), ...shared })
+  .describe('SUBGOAL_GENERATION input');
+const actionInputSchema = z
+  .strictObject({
+    goal: text(500),
+    subGoal: text(500).describe('The sub-goal to turn into actions'),
+    ...shared,
+  })
+  .describe('ACTION_GENERATION input');
+const taskInputSchema = z
+  .strictObject({
+    goal: text(500),
+    subGoal: text(500),
+    action: text(500).describe('The action to break into tasks'),
+    ...shared,
+  })
+  .describe('TASK_GENERATION input');
+
+/** The body of `POST /api/ai/jobs`: the type decides the input's schema. */
+export const aiJobRequestSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({ type: z.literal('SUBGOAL_GENERATION'), input: subGoalInputSchema }),
+    z.strictObject({ type: z.literal('ACTION_GENERATION'), input: actionInputSchema }),
+    z.strictObject({ type: z.literal('TASK_GENERATION'), input: taskInputSchema }),
+  ],
+  { error: `type: must be one of ${aiGenerationTypes.join(', ')}` },
+);
+export type AiJobRequest = z.infer<typeof aiJobRequestSchema>;
+export type AiGenerationInput = AiJobRequest['input'];
+
+const itemSchema = z.object({
+  title: text(200).describe('A short imperative title'),
+  description: text(1_000).describe('One or two sentences on what it involves'),
+});
+const taskItemSchema = itemSchema.extend({
+  estimatedMinutes: z.int().min(1).max(480).describe('How long the task takes, in minutes'),
+});
+
+const itemsOf = <Item extends z.ZodType>(item: Item) =>
+  z.object({ items: z.array(item).min(1).max(10) });
+
+/** What the model must answer, per type. */
+export const aiAnswerSchemas = {
+  SUBGOAL_GENERATION: itemsOf(itemSchema),
+  ACTION_GENERATION: itemsOf(itemSchema),
+  TASK_GENERATION: itemsOf(taskItemSchema),
+} as const satisfies Record<AiGenerationType, z.ZodType>;
+
+export type AiItem = z.infer<typeof itemSchema> & { estimatedMinutes?: number };
+
+/** The model's answer as the job's items, or why it is unusable. */
+export function readAiAnswer(
+  request: AiJobRequest,
+  json: unknown,
+): { value: AiItem[] } | { problem: string } {
+  const parsed = aiAnswerSchemas[request.type].safeParse(json);
+  if (!parsed.success) {
+    return {
+      problem: parsed.error.issues
+        .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+        .join('; '),
+    };
+  }
+  if (parsed.data.items.length > request.input.maxItems) {
+    return {
+      problem: `${parsed.data.items.length} items, but at most ${request.input.maxItems} were asked for`,
+    };
+  }
+  return { value: parsed.data.items };
+}

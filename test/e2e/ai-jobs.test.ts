@@ -1,0 +1,352 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { createActivityDependencies } from '../../src/worker/dependencies.js';
+import type { RunningWorker } from '../../src/worker/worker.js';
+import { FakeGoogle } from '../fakes/fake-google.js';
+import { createTestApi, testJwtSecret, type TestApi } from '../support/api.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/eventually.js';
+import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+
+interface AiJobView {
+  id: string;
+  kind: string;
+  type: string;
+  status: string;
+  progress: number;
+  phase: string | null;
+  attempt: number;
+  retryCount: number;
+  input: Record<string, unknown>;
+  result: {
+    items: { title: string; description: string; estimatedMinutes?: number }[];
+    model: string;
+  } | null;
+  error: { code: string; message: string } | null;
+  estimatedCompletionAt: string | null;
+  createdAt: string;
+  completedAt: string | null;
+  workflowId: string;
+}
+
+interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+const goal = 'Run a marathon in under four hours';
+const requests = {
+  SUBGOAL_GENERATION: { goal, maxItems: 3 },
+  ACTION_GENERATION: { goal, subGoal: 'Build weekly mileage to 60 km', maxItems: 2 },
+  TASK_GENERATION: {
+    goal,
+    subGoal: 'Build weekly mileage to 60 km',
+    action: 'Plan a long run every Sunday',
+    context: 'Beginner runner, three free evenings a week',
+  },
+} as const;
+
+describe('AI generation jobs end to end', () => {
+  let google: FakeGoogle;
+  let test: TestDatabase;
+  let api: TestApi;
+  /** The same service with a 3 s job timeout, to reach `timeout` without waiting 300 s. */
+  let shortTimeoutApi: TestApi;
+  let worker: RunningWorker;
+  let auth: string;
+  const temporal = testTemporal();
+  const taskQueue = uniqueTaskQueue('ai-e2e');
+
+  before(async () => {
+    google = new FakeGoogle(async () => undefined);
+    await google.start();
+    test = await createTestDatabase();
+    const env = {
+      AUTH_JWT_SECRET: testJwtSecret,
+      DATA_DIR: path.join(os.tmpdir(), `vlogflow-ai-${randomUUID()}`),
+      GEMINI_API_KEY: 'test-key',
+      GEMINI_BASE_URL: google.url,
+      PROVIDER_RETRY_INITIAL_MS: '200',
+      PROVIDER_RETRY_MAX_MS: '1000',
+    };
+    api = await createTestApi({ db: test.db, temporal, taskQueue, env });
+    shortTimeoutApi = await createTestApi({
+      db: test.db,
+      temporal,
+      taskQueue,
+      env: { ...env, AI_JOB_TIMEOUT_MS: '3000' },
+    });
+    worker = await startTestWorker(
+      taskQueue,
+      await createActivityDependencies(loadConfig(env), test.db),
+    );
+    auth = await api.authFor('ada');
+  });
+  afterEach(() => google.resetScenario());
+  after(async () => {
+    await worker.stop();
+    await api.app.close();
+    await shortTimeoutApi.app.close();
+    await temporal.close();
+    await test.drop();
+    await google.stop();
+  });
+
+  async function create(body: unknown, on: TestApi = api): Promise<AiJobView> {
+    const response = await on.app.inject({
+      method: 'POST',
+      url: '/api/ai/jobs',
+      headers: { authorization: auth },
+      payload: body as Record<string, unknown>,
+    });
+    assert.equal(response.statusCode, 202, response.body);
+    return response.json<AiJobView>();
+  }
+
+  async function get(id: string): Promise<AiJobView> {
+    const response = await api.app.inject({
+      method: 'GET',
+      url: `/api/ai/jobs/${id}`,
+      headers: { authorization: auth },
+    });
+    assert.equal(response.statusCode, 200, response.body);
+    return response.json<AiJobView>();
+  }
+
+  async function post(url: string, payload?: unknown) {
+    const response = await api.app.inject({
+      method: 'POST',
+      url,
+      headers: { authorization: auth },
+      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+    });
+    return {
+      status: response.statusCode,
+      body: response.json<Record<string, unknown> & ErrorBody>(),
+    };
+  }
+
+  const waitFor = (id: string, done: (view: AiJobView) => boolean, what: string) =>
+    eventually(() => get(id), done, { what, timeoutMs: 60_000, intervalMs: 50 });
+  const ended = (view: AiJobView) =>
+    ['completed', 'failed', 'timeout', 'cancelled'].includes(view.status);
+
+  for (const [type, input] of Object.entries(requests)) {
+    it(`generates validated items for ${type}`, async () => {
+      const calls = google.calls.generateContent;
+      const created = await create({ type, input });
+      assert.equal(created.status, 'pending');
+      assert.equal(created.progress, 0);
+      assert.equal(created.type, type);
+      assert.equal(created.retryCount, 0);
+      assert.ok(created.estimatedCompletionAt, 'an estimate is given at once');
+      assert.ok(Date.parse(created.estimatedCompletionAt) > Date.parse(created.createdAt));
+
+      const seen: AiJobView[] = [];
+      const done = await eventually(
+        async () => {
+          const view = await get(created.id);
+          seen.push(view);
+          return view;
+        },
+        ended,
+        { what: `${type} done`, timeoutMs: 60_000, intervalMs: 20 },
+      );
+      assert.equal(done.status, 'completed', JSON.stringify(done.error));
+      assert.equal(done.progress, 100);
+      assert.equal(done.estimatedCompletionAt, null);
+      assert.ok(done.completedAt);
+      const maxItems = 'maxItems' in input ? input.maxItems : 5;
+      assert.ok(
+        done.result && done.result.items.length >= 1 && done.result.items.length <= maxItems,
+      );
+      assert.equal(done.result.model, 'gemini-2.5-flash');
+      for (const item of done.result.items) {
+        assert.ok(item.title && item.description);
+        assert.equal(typeof item.estimatedMinutes === 'number', type === 'TASK_GENERATION');
+      }
+      // Progress only moves forward, through 0 → 50 → 100.
+      const progress = seen.map((view) => view.progress);
+      assert.deepEqual(
+        progress,
+        [...progress].sort((a, b) => a - b),
+      );
+      assert.ok(
+        progress.every((value) => [0, 50, 100].includes(value)),
+        String(progress),
+      );
+      assert.equal(google.calls.generateContent, calls + 1);
+
+      // The model was held to the type's JSON schema and given the input.
+      const sent = google.analysisRequests.at(-1);
+      const schema = JSON.stringify(sent?.generationConfig?.responseJsonSchema);
+      assert.match(schema, /"items"/);
+      assert.equal(schema.includes('estimatedMinutes'), type === 'TASK_GENERATION');
+      const prompt = sent?.contents[0]?.parts[0]?.text ?? '';
+      assert.match(prompt, new RegExp(goal));
+      if ('action' in input) assert.match(prompt, /Plan a long run every Sunday/);
+    });
+  }
+
+  it('asks again when the answer does not validate, and fails INVALID_PROVIDER_OUTPUT after three', async () => {
+    google.scenario.analysisAnswers.push({ kind: 'text', text: '{"items": []}' });
+    const recovered = await waitFor(
+      (await create({ type: 'SUBGOAL_GENERATION', input: { goal } })).id,
+      ended,
+      'recovered',
+    );
+    assert.equal(recovered.status, 'completed');
+
+    const calls = google.calls.generateContent;
+    google.scenario.analysisAnswers.push(
+      { kind: 'text', text: 'not json' },
+      { kind: 'text', text: '{"items": [{"title": ""}]}' },
+      {
+        kind: 'text',
+        text: JSON.stringify({ items: Array(12).fill({ title: 't', description: 'd' }) }),
+      },
+    );
+    const failed = await waitFor(
+      (await create({ type: 'SUBGOAL_GENERATION', input: { goal } })).id,
+      ended,
+      'failed',
+    );
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error?.code, 'INVALID_PROVIDER_OUTPUT');
+    assert.match(failed.error?.message ?? '', /after 3 answers/);
+    assert.equal(failed.result, null);
+    assert.equal(google.calls.generateContent, calls + 3, 'not retried beyond the three answers');
+  });
+
+  it("backs off on 429, honouring the provider's retry delay, then completes", async () => {
+    const calls = google.calls.generateContent;
+    google.scenario.analysisFailures.push({ status: 429, retryDelay: '1s' }, { status: 503 });
+    const done = await waitFor(
+      (await create({ type: 'ACTION_GENERATION', input: requests.ACTION_GENERATION })).id,
+      ended,
+      'done after 429',
+    );
+    assert.equal(done.status, 'completed');
+    assert.equal(google.calls.generateContent, calls + 3);
+  });
+
+  it('fails a safety block at once, without retrying', async () => {
+    const calls = google.calls.generateContent;
+    google.scenario.analysisAnswers.push({ kind: 'blocked' });
+    const failed = await waitFor(
+      (await create({ type: 'SUBGOAL_GENERATION', input: { goal } })).id,
+      ended,
+      'blocked',
+    );
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error?.code, 'SAFETY_BLOCKED');
+    assert.equal(google.calls.generateContent, calls + 1);
+  });
+
+  it('cancels while processing: the model call is abandoned and the reason recorded', async () => {
+    const abandoned = google.calls.abandonedAnalyses;
+    const calls = google.calls.generateContent;
+    google.scenario.analysisAnswers.push({ kind: 'hang' });
+    const created = await create({ type: 'TASK_GENERATION', input: requests.TASK_GENERATION });
+    await waitFor(created.id, (view) => view.status === 'processing', 'processing');
+    await eventually(
+      async () => google.calls.generateContent,
+      (n) => n > calls,
+      {
+        what: 'the model call',
+      },
+    );
+    const cancel = await post(`/api/ai/jobs/${created.id}/cancel`, { reason: 'changed my mind' });
+    assert.equal(cancel.status, 202, JSON.stringify(cancel.body));
+    const cancelled = await waitFor(created.id, ended, 'cancelled');
+    assert.equal(cancelled.status, 'cancelled');
+    assert.equal(cancelled.error?.code, 'CANCELLED');
+    assert.match(cancelled.error?.message ?? '', /changed my mind/);
+    await eventually(
+      async () => google.calls.abandonedAnalyses,
+      (n) => n > abandoned,
+      {
+        what: 'the hung model call to be abandoned',
+        timeoutMs: 15_000,
+      },
+    );
+    const again = await post(`/api/ai/jobs/${created.id}/cancel`);
+    assert.equal(again.status, 409);
+    assert.equal(again.body.error.code, 'JOB_NOT_CANCELLABLE');
+    const retry = await post(`/api/ai/jobs/${created.id}/retry`);
+    assert.equal(retry.status, 409);
+    assert.match(retry.body.error.message, /this one is cancelled/);
+  });
+
+  it('retries a failed job until the retries run out', async () => {
+    google.scenario.analysisAnswers.push({ kind: 'blocked' });
+    const created = await create({ type: 'SUBGOAL_GENERATION', input: { goal } });
+    let view = await waitFor(created.id, ended, 'first failure');
+    for (let retry = 1; retry <= 3; retry += 1) {
+      assert.equal(view.status, 'failed');
+      google.scenario.analysisAnswers.push({ kind: 'blocked' });
+      const accepted = await post(`/api/ai/jobs/${created.id}/retry`);
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      assert.deepEqual(accepted.body, { id: created.id, attempt: retry + 1, retryCount: retry });
+      view = await waitFor(
+        created.id,
+        (current) => current.attempt === retry + 1 && ended(current),
+        `retry ${retry}`,
+      );
+      assert.equal(view.retryCount, retry);
+    }
+    assert.equal(view.status, 'failed');
+    const refused = await post(`/api/ai/jobs/${created.id}/retry`);
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error.code, 'JOB_NOT_RETRYABLE');
+    assert.match(refused.body.error.message, /already retried 3 times/);
+  });
+
+  it('retries after a failure and completes, keeping the job id', async () => {
+    google.scenario.analysisAnswers.push({ kind: 'blocked' });
+    const created = await create({ type: 'ACTION_GENERATION', input: requests.ACTION_GENERATION });
+    await waitFor(created.id, (view) => view.status === 'failed', 'failed');
+    assert.equal((await post(`/api/ai/jobs/${created.id}/retry`)).status, 202);
+    const done = await waitFor(created.id, (view) => view.status === 'completed', 'completed');
+    assert.equal(done.retryCount, 1);
+    assert.ok(done.result?.items.length);
+    assert.equal(done.error, null);
+  });
+
+  it('ends `timeout` (not failed) past the job timeout, and a retry then completes', async () => {
+    google.scenario.analysisAnswers.push({ kind: 'hang' });
+    const created = await create({ type: 'SUBGOAL_GENERATION', input: { goal } }, shortTimeoutApi);
+    const timedOut = await waitFor(created.id, ended, 'timeout');
+    assert.equal(timedOut.status, 'timeout');
+    assert.equal(timedOut.error?.code, 'JOB_TIMEOUT');
+    assert.match(timedOut.error?.message ?? '', /within 3 s/);
+    assert.equal((await post(`/api/ai/jobs/${created.id}/retry`)).status, 202);
+    const done = await waitFor(created.id, (view) => view.status === 'completed', 'completed');
+    assert.equal(done.retryCount, 1);
+  });
+
+  it('lists AI jobs with every kind in the combined history, filtered by type and status', async () => {
+    const list = async (url: string) => {
+      const response = await api.app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: auth },
+      });
+      assert.equal(response.statusCode, 200, response.body);
+      return response.json<{ jobs: AiJobView[]; nextCursor: string | null }>();
+    };
+    const tasks = await list('/api/ai/jobs?type=TASK_GENERATION&limit=100');
+    assert.ok(tasks.jobs.length >= 2);
+    assert.ok(tasks.jobs.every((job) => job.type === 'TASK_GENERATION'));
+    const completed = await list('/api/ai/jobs?status=completed&limit=100');
+    assert.ok(completed.jobs.every((job) => job.status === 'completed'));
+    const combined = await list('/api/jobs?kind=ai&limit=100');
+    assert.deepEqual(
+      combined.jobs.map((job) => job.id).sort(),
+      (await list('/api/ai/jobs?limit=100')).jobs.map((job) => job.id).sort(),
+    );
+  });
+});

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Context } from '@temporalio/activity';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createActivities } from '../../src/activities/index.js';
+import { loadConfig } from '../../src/config.js';
+import type { AiJobRequest } from '../../src/jobs/ai-generation.js';
+import type { AiJobInput } from '../../src/jobs/messages.js';
+import { findOwnedJob } from '../../src/jobs/repository.js';
+import { createProviders } from '../../src/providers/index.js';
+import type { aiGenerationJob } from '../../src/workflows/index.js';
+import { FakeGoogle } from '../fakes/fake-google.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { testEnv } from '../support/env.js';
+import { jobRecord } from '../support/jobs.js';
+import { testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+
+const workflowsPath = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../src/workflows/index.ts',
+);
+
+// A worker that freezes mid-call (a stuck event loop, a paused VM) sends no heartbeats: after
+// the job's heartbeat timeout Temporal gives the call to another attempt, which completes.
+describe('AI job with a frozen generation', () => {
+  let test: TestDatabase;
+  let google: FakeGoogle;
+  const temporal = testTemporal();
+
+  before(async () => {
+    test = await createTestDatabase();
+    google = new FakeGoogle(async () => undefined);
+    await google.start();
+  });
+  after(async () => {
+    await temporal.close();
+    await test.drop();
+    await google.stop();
+  });
+
+  it('retries the call once the heartbeat timeout passes without a heartbeat, and completes', async () => {
+    const real = createActivities({
+      db: test.db,
+      mediaStorage: undefined as never,
+      providers: createProviders(
+        loadConfig({ GEMINI_API_KEY: 'test-key', GEMINI_BASE_URL: google.url }),
+      ),
+      mediaTools: null,
+    });
+    const attempts: number[] = [];
+    const activities = {
+      ...real,
+      async generateAiItems(input: Parameters<typeof real.generateAiItems>[0]) {
+        const { attempt } = Context.current().info;
+        attempts.push(attempt);
+        // Frozen: neither answers nor heartbeats, until the worker shuts down.
+        if (attempt === 1) await Context.current().cancelled;
+        return real.generateAiItems(input);
+      },
+    };
+    const taskQueue = uniqueTaskQueue('ai-heartbeat');
+    const connection = await NativeConnection.connect({ address: testEnv.temporalAddress });
+    const worker = await Worker.create({
+      connection,
+      namespace: testEnv.temporalNamespace,
+      taskQueue,
+      workflowsPath,
+      activities,
+      shutdownGraceTime: '1s',
+    });
+    const input: AiJobInput = {
+      job: jobRecord<AiJobRequest['input']>({
+        id: `ai-${crypto.randomUUID()}`,
+        kind: 'ai',
+        type: 'TASK_GENERATION',
+        input: {
+          goal: 'Move abroad',
+          subGoal: 'Find a flat',
+          action: 'Visit flats',
+          maxItems: 2,
+          language: 'en',
+        },
+      }),
+      attempt: 1,
+      seq: 0,
+      settings: {
+        timeoutMs: 60_000,
+        heartbeatTimeoutMs: 2_000,
+        retryWindowMs: 60_000,
+        providerRetry: { initialIntervalMs: 100, maximumIntervalMs: 1_000, maximumAttempts: 3 },
+      },
+    };
+    const started = Date.now();
+    const result = await worker.runUntil(async () =>
+      temporal.client.workflow.execute<typeof aiGenerationJob>('aiGenerationJob', {
+        taskQueue,
+        workflowId: input.job.id,
+        args: [input],
+      }),
+    );
+    await connection.close();
+    assert.deepEqual(attempts, [1, 2]);
+    assert.ok(Date.now() - started >= 2_000, 'the retry waited for the heartbeat timeout');
+    assert.equal(result.items.length, 2);
+    assert.ok(result.items.every((item) => typeof item.estimatedMinutes === 'number'));
+    const row = await findOwnedJob(test.db, input.job.ownerId, input.job.id);
+    assert.equal(row?.status, 'completed');
+    assert.equal(row?.progress, 100);
+    assert.equal(google.calls.generateContent, 1, 'only the second attempt reached the model');
+  });
+});
