@@ -46,7 +46,7 @@ export const aiJobRequestSchema = z.discriminatedUnion(
     z.strictObject({ type: z.literal('ACTION_GENERATION'), input: actionInputSchema }),
     z.strictObject({ type: z.literal('TASK_GENERATION'), input: taskInputSchema }),
   ],
-  { error: `type: must be one of ${aiGenerationTypes.join(', ')}` },
+  { error: `must be one of ${aiGenerationTypes.join(', ')}` },
 );
 export type AiJobRequest = z.infer<typeof aiJobRequestSchema>;
 export type AiGenerationInput = AiJobRequest['input'];

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createTestApi, type TestApi } from '../support/api.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { testTemporal } from '../support/temporal.js';
+
+interface ErrorBody {
+  error: { code: string; message: string; details?: { issues?: { field: string }[] } };
+}
+
+// No worker polls this API's task queue: every request here must be refused before a job exists.
+describe('AI job requests that are refused', () => {
+  let test: TestDatabase;
+  let api: TestApi;
+  let unconfigured: TestApi;
+  let auth: string;
+  const temporal = testTemporal();
+  const user = `ai-refused-${randomUUID().slice(0, 8)}`;
+
+  before(async () => {
+    test = await createTestDatabase();
+    api = await createTestApi({
+      db: test.db,
+      temporal,
+      taskQueue: 'nobody-polls',
+      env: { GEMINI_API_KEY: 'k' },
+    });
+    unconfigured = await createTestApi({ db: test.db, temporal, taskQueue: 'nobody-polls' });
+    auth = await api.authFor(user);
+  });
+  after(async () => {
+    await api.app.close();
+    await unconfigured.app.close();
+    await temporal.close();
+    await test.drop();
+  });
+
+  async function refused(payload: string, contentType = 'application/json', on = api) {
+    const response = await on.app.inject({
+      method: 'POST',
+      url: '/api/ai/jobs',
+      headers: { authorization: auth, 'content-type': contentType },
+      payload,
+    });
+    assert.notEqual(response.statusCode, 202, response.body);
+    return { status: response.statusCode, error: response.json<ErrorBody>().error };
+  }
+  const json = (body: unknown) => JSON.stringify(body);
+  const fields = (error: ErrorBody['error']) =>
+    error.details?.issues?.map((issue) => issue.field).sort();
+
+  it('answers 400 naming `type` for an unknown type', async () => {
+    const { status, error } = await refused(
+      json({ type: 'POEM_GENERATION', input: { goal: 'x' } }),
+    );
+    assert.equal(status, 400);
+    assert.equal(error.code, 'VALIDATION_FAILED');
+    assert.match(
+      error.message,
+      /body\.type: must be one of SUBGOAL_GENERATION, ACTION_GENERATION, TASK_GENERATION/,
+    );
+  });
+
+  it("answers 400 naming each field when the input does not match the type's schema", async () => {
+    const { status, error } = await refused(
+      json({ type: 'TASK_GENERATION', input: { goal: 'x', subGoal: '', maxItems: 50 } }),
+    );
+    assert.equal(status, 400);
+    assert.equal(error.code, 'VALIDATION_FAILED');
+    assert.deepEqual(fields(error), [
+      'body.input.action',
+      'body.input.maxItems',
+      'body.input.subGoal',
+    ]);
+  });
+
+  it('answers 400 naming the field for oversized text', async () => {
+    const { status, error } = await refused(
+      json({ type: 'SUBGOAL_GENERATION', input: { goal: 'x'.repeat(501) } }),
+    );
+    assert.equal(status, 400);
+    assert.deepEqual(fields(error), ['body.input.goal']);
+    assert.match(error.message, /body\.input\.goal: .*500/);
+  });
+
+  it('answers 400 for unknown properties, at the top and in the input', async () => {
+    const top = await refused(
+      json({ type: 'SUBGOAL_GENERATION', input: { goal: 'x' }, priority: 1 }),
+    );
+    assert.equal(top.status, 400);
+    assert.match(top.error.message, /Unrecognized key: "priority"/);
+    const inner = await refused(
+      json({ type: 'SUBGOAL_GENERATION', input: { goal: 'x', subGoal: 'y' } }),
+    );
+    assert.equal(inner.status, 400);
+    assert.deepEqual(fields(inner.error), ['body.input']);
+    assert.match(inner.error.message, /Unrecognized key: "subGoal"/);
+  });
+
+  it('answers 400 INVALID_JSON for a body that is not JSON, and 415 for another content type', async () => {
+    const malformed = await refused('{"type": "SUBGOAL_GENERATION", ');
+    assert.equal(malformed.status, 400);
+    assert.equal(malformed.error.code, 'INVALID_JSON');
+    const form = await refused('type=SUBGOAL_GENERATION', 'application/x-www-form-urlencoded');
+    assert.equal(form.status, 415);
+    assert.equal(form.error.code, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('answers 413 for a body over the limit', async () => {
+    const { status, error } = await refused(
+      json({ type: 'SUBGOAL_GENERATION', input: { goal: 'x', context: 'y'.repeat(70 * 1024) } }),
+    );
+    assert.equal(status, 413);
+    assert.equal(error.code, 'PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers 503 AI_PROVIDER_NOT_CONFIGURED when no model is configured', async () => {
+    const { status, error } = await refused(
+      json({ type: 'SUBGOAL_GENERATION', input: { goal: 'x' } }),
+      'application/json',
+      unconfigured,
+    );
+    assert.equal(status, 503);
+    assert.equal(error.code, 'AI_PROVIDER_NOT_CONFIGURED');
+    assert.match(error.message, /GEMINI_API_KEY or VERTEX_PROJECT/);
+  });
+
+  it('leaves no job row and no workflow behind', async () => {
+    const rows = await test.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('owner_id', '=', user)
+      .execute();
+    assert.deepEqual(rows, []);
+    assert.equal((await temporal.client.workflow.count(`UserId = "${user}"`)).count, 0);
+  });
+});
