@@ -4,7 +4,7 @@
  */
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { historyFromCliJson, historyToCliJson, type History } from './history-json.js';
 
@@ -73,8 +73,9 @@ export async function workflowRuns(client: Client, workflowId: string): Promise<
     try {
       history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
     } catch (error) {
-      if (error instanceof WorkflowNotFoundError && runs.length > 0) break;
-      throw error;
+      if ((error as { code?: number }).code !== 5 /* gRPC NOT_FOUND */) throw error;
+      if (runs.length > 0) break;
+      throw new Error(`No workflow with id ${workflowId} in namespace ${client.options.namespace}`);
     }
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
     runs.unshift({ runId: started?.originalExecutionRunId ?? runId ?? '', history });

@@ -71,8 +71,10 @@ export async function* replayRuns(
 
 /** One line per outcome: `ok`, or `DIVERGED` with the workflow id, the event and the reason. */
 export function describeOutcome({ run, divergence, error }: ReplayOutcome): string {
-  const subject =
-    run.source === run.workflowId ? run.workflowId : `${run.source} (${run.workflowId})`;
+  // Sources fetched from a server start with the workflow id already.
+  const subject = run.source.startsWith(run.workflowId)
+    ? run.source
+    : `${run.source} (${run.workflowId})`;
   if (divergence) {
     const { eventId, eventType, eventDetail, reason } = divergence;
     const event = `event ${eventId} ${eventType}${eventDetail ? ` (${eventDetail})` : ''}`;
