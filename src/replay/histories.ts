@@ -1,0 +1,163 @@
+/**
+ * Where histories to replay come from: JSON files (one run each), a workflow id on a live
+ * server (every run of its continue-as-new chain), or a visibility query.
+ */
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { historyFromCliJson, historyToCliJson, type History } from './history-json.js';
+
+const EventType = proto.temporal.api.enums.v1.EventType;
+
+/** One run's history and where it came from. */
+export interface RunHistory {
+  /** A file path, or `<workflow id> run <n>` for a history fetched from a server. */
+  source: string;
+  workflowId: string;
+  runId: string;
+  history: History;
+}
+
+/** What a replay or record command was pointed at. */
+export type HistoryTarget =
+  | { kind: 'file'; path: string }
+  | { kind: 'directory'; path: string }
+  | { kind: 'workflowId'; workflowId: string }
+  | { kind: 'query'; query: string };
+
+/**
+ * An existing path is a file or a directory; text with spaces or a comparison is a visibility
+ * query (`JobKind = "vlog" AND ExecutionStatus = "Completed"`); anything else a workflow id.
+ */
+export async function parseTarget(argument: string): Promise<HistoryTarget> {
+  const info = await stat(argument).catch(() => null);
+  if (info?.isDirectory()) return { kind: 'directory', path: argument };
+  if (info?.isFile()) return { kind: 'file', path: argument };
+  if (argument.endsWith('.json')) throw new Error(`No such history file: ${argument}`);
+  if (/\s|[=<>()]/.test(argument)) return { kind: 'query', query: argument };
+  return { kind: 'workflowId', workflowId: argument };
+}
+
+/** Every `*.json` under a directory, sorted, so runs of a chain come in order. */
+export async function historyFiles(directory: string): Promise<string[]> {
+  const entries = await readdir(directory, { recursive: true });
+  return entries
+    .filter((entry) => entry.endsWith('.json'))
+    .map((entry) => path.join(directory, entry))
+    .sort();
+}
+
+export async function readHistoryFile(file: string): Promise<RunHistory> {
+  const history = historyFromCliJson(await readFile(file, 'utf8'));
+  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+  return {
+    source: file,
+    // Files saved by the CLI do not name the workflow; the run it started from does not change.
+    workflowId: started?.workflowId ?? path.basename(file, '.json'),
+    runId: started?.originalExecutionRunId ?? '',
+    history,
+  };
+}
+
+/**
+ * Every run of a workflow, first to last: starts from the latest run and walks back through
+ * each run's `continuedExecutionRunId`, so no visibility query (which may lag) is involved.
+ * Runs already deleted by retention end the walk.
+ */
+export async function workflowRuns(client: Client, workflowId: string): Promise<RunHistory[]> {
+  const runs: { runId: string; history: History }[] = [];
+  let runId: string | undefined;
+  for (;;) {
+    let history: History;
+    try {
+      history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    } catch (error) {
+      if ((error as { code?: number }).code !== 5 /* gRPC NOT_FOUND */) throw error;
+      if (runs.length > 0) break;
+      throw new Error(`No workflow with id ${workflowId} in namespace ${client.options.namespace}`);
+    }
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    runs.unshift({ runId: started?.originalExecutionRunId ?? runId ?? '', history });
+    runId = started?.continuedExecutionRunId || undefined;
+    if (!runId) break;
+  }
+  return runs.map((run, index) => ({
+    source: runs.length > 1 ? `${workflowId} run ${index + 1}` : workflowId,
+    workflowId,
+    runId: run.runId,
+    history: run.history,
+  }));
+}
+
+/** Histories of the executions a visibility query matches, at most `limit` of them. */
+export async function* queryRuns(
+  client: Client,
+  query: string,
+  limit: number,
+): AsyncGenerator<RunHistory> {
+  let count = 0;
+  for await (const listed of client.workflow
+    .list({ query, pageSize: Math.min(limit, 100) })
+    .intoHistories()) {
+    if (count >= limit) return;
+    count += 1;
+    const { workflowId } = listed;
+    const history = listed.history as History;
+    const runId =
+      history.events?.[0]?.workflowExecutionStartedEventAttributes?.originalExecutionRunId ?? '';
+    yield { source: `${workflowId} (${runId})`, workflowId, runId, history };
+  }
+}
+
+/** The histories a target names; ids and queries need a client. */
+export async function* targetRuns(
+  target: HistoryTarget,
+  client: () => Promise<Client>,
+  limit: number,
+): AsyncGenerator<RunHistory> {
+  switch (target.kind) {
+    case 'file':
+      yield await readHistoryFile(target.path);
+      return;
+    case 'directory':
+      for (const file of await historyFiles(target.path)) yield await readHistoryFile(file);
+      return;
+    case 'workflowId':
+      yield* await workflowRuns(await client(), target.workflowId);
+      return;
+    case 'query':
+      yield* queryRuns(await client(), target.query, limit);
+  }
+}
+
+/** Whether a run ended by continuing as new (its chain has a later run). */
+export function continuedAsNew(history: History): boolean {
+  return (
+    history.events?.at(-1)?.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+  );
+}
+
+/**
+ * Saves the runs of one workflow as `<base>.json`, or `<base>.run1.json`, `<base>.run2.json`…
+ * for a continue-as-new chain, replacing whatever an earlier recording left under that base.
+ * Returns the files written.
+ */
+export async function saveRuns(runs: RunHistory[], base: string): Promise<string[]> {
+  const directory = path.dirname(base);
+  const name = path.basename(base, '.json');
+  await mkdir(directory, { recursive: true });
+  const stale = (await readdir(directory)).filter(
+    (file) =>
+      file === `${name}.json` ||
+      (file.startsWith(`${name}.run`) && /^\d+\.json$/.test(file.slice(`${name}.run`.length))),
+  );
+  await Promise.all(stale.map((file) => rm(path.join(directory, file))));
+  const files = runs.map((_, index) =>
+    path.join(directory, runs.length > 1 ? `${name}.run${index + 1}.json` : `${name}.json`),
+  );
+  await Promise.all(
+    runs.map((run, index) => writeFile(files[index]!, historyToCliJson(run.history))),
+  );
+  return files;
+}

@@ -1,0 +1,69 @@
+// `npm run replay -- <workflow id | visibility query | file.json | directory> …`: replays the
+// histories of running or finished workflows against the workflow code in this checkout (or a
+// prebuilt bundle), so a change that would break running workflows is caught before it ships.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../config.js';
+import { runEntryPoint } from '../lifecycle.js';
+import { createLogger } from '../logger.js';
+import { installWorkerRuntime } from '../worker/runtime.js';
+import { parseTarget, targetRuns } from './histories.js';
+import { bundleWorkflows, describeOutcome, replayRuns, type WorkflowCode } from './replay.js';
+
+const usage = `usage: npm run replay -- [--limit N] [--bundle dist/workflow-bundle.js] <target>…
+  target: a workflow id (every run of its continue-as-new chain), a visibility query
+  (e.g. 'JobKind = "vlog" AND ExecutionStatus = "Running"'), a history JSON file, or a directory
+  of them. Ids and queries are read from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE.`;
+
+const workflowsPath = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../workflows/index.ts',
+);
+
+runEntryPoint(async () => {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      limit: { type: 'string', default: '100' },
+      bundle: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  const limit = Number(values.limit);
+  if (values.help || positionals.length === 0 || !Number.isInteger(limit) || limit < 1) {
+    console.error(usage);
+    process.exit(2);
+  }
+  const config = loadConfig();
+  installWorkerRuntime(createLogger({ LOG_LEVEL: 'error' }, 'replay'));
+
+  let connection: Connection | null = null;
+  const client = async () => {
+    connection ??= await Connection.connect({
+      address: config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_DEV_PORT}`,
+    });
+    return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  };
+  const code: WorkflowCode = values.bundle
+    ? { workflowBundle: { codePath: path.resolve(values.bundle) } }
+    : await bundleWorkflows(workflowsPath);
+
+  let replayed = 0;
+  let failed = 0;
+  try {
+    for (const argument of positionals) {
+      const target = await parseTarget(argument);
+      for await (const outcome of replayRuns(targetRuns(target, client, limit), code)) {
+        replayed += 1;
+        if (outcome.divergence || outcome.error) failed += 1;
+        console.log(describeOutcome(outcome));
+      }
+    }
+  } finally {
+    await (connection as Connection | null)?.close();
+  }
+  console.log(`${replayed} histories replayed, ${failed} failed`);
+  if (failed > 0 || replayed === 0) process.exitCode = 1;
+});

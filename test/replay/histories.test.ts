@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { before, describe, it } from 'node:test';
+import { readHistoryFile } from '../../src/replay/histories.js';
+import {
+  bundleWorkflows,
+  describeOutcome,
+  replayRuns,
+  type ReplayOutcome,
+  type WorkflowCode,
+} from '../../src/replay/replay.js';
+import { installWorkerRuntime } from '../../src/worker/runtime.js';
+import { testLogger } from '../support/logs.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const historiesDir = path.resolve(here, '../histories');
+const historyFiles = readdirSync(historiesDir, { recursive: true, encoding: 'utf8' })
+  .filter((entry) => entry.endsWith('.json'))
+  .sort();
+
+async function replayFile(file: string, code: WorkflowCode): Promise<ReplayOutcome> {
+  const run = await readHistoryFile(path.join(historiesDir, file));
+  for await (const outcome of replayRuns([run], code)) return outcome;
+  throw new Error(`no replay outcome for ${file}`);
+}
+
+// Every path of every workflow was recorded from a real run (`npm run histories:record`); if
+// the current code would make different commands for any of them, running workflows would
+// be stuck after a deploy.
+describe('recorded histories replay against the current workflow code', () => {
+  let code: WorkflowCode;
+  before(async () => {
+    installWorkerRuntime(testLogger());
+    code = await bundleWorkflows(path.resolve(here, '../../src/workflows/index.ts'));
+  });
+
+  it('has recordings of every vlog path, the retry as a continue-as-new chain', () => {
+    for (const scenario of [
+      'success',
+      'cancel-analysis',
+      'cancel-generation',
+      'cancel-transfer',
+      'retry.run1',
+      'retry.run2',
+      'deadline',
+    ]) {
+      assert.ok(historyFiles.includes(path.join('vlogJob', `${scenario}.json`)), scenario);
+    }
+  });
+
+  for (const file of historyFiles) {
+    it(file, async () => {
+      const outcome = await replayFile(file, code);
+      assert.ok(!outcome.divergence && !outcome.error, describeOutcome(outcome));
+    });
+  }
+});
+
+describe('replay catches a workflow change that breaks determinism', () => {
+  const success = 'vlogJob/success.json';
+  before(() => installWorkerRuntime(testLogger()));
+
+  it('names the workflow id and the event the SDK names', async () => {
+    const code = await bundleWorkflows(path.join(here, 'changed-workflows/timer-first.ts'));
+    const outcome = await replayFile(success, code);
+    assert.ok(outcome.divergence, describeOutcome(outcome));
+    assert.equal(outcome.divergence.eventId, 5);
+    assert.equal(outcome.divergence.eventType, 'ActivityTaskScheduled');
+    assert.equal(outcome.divergence.eventDetail, 'registerJob');
+    const line = describeOutcome(outcome);
+    assert.match(line, new RegExp(`^DIVERGED .*workflow ${outcome.run.workflowId} at event 5 `));
+    assert.match(line, /ActivityTaskScheduled \(registerJob\)/);
+  });
+
+  it('finds the event when the SDK names only the mismatched activities', async () => {
+    const code = await bundleWorkflows(path.join(here, 'changed-workflows/analysis-first.ts'));
+    const outcome = await replayFile(success, code);
+    assert.ok(outcome.divergence, describeOutcome(outcome));
+    // The second activity of the recording: the projection of `analyzing`.
+    const recorded = (outcome.run.history.events ?? []).filter(
+      (event) => event.activityTaskScheduledEventAttributes,
+    )[1];
+    assert.equal(outcome.divergence.eventId, Number(String(recorded?.eventId)));
+    assert.equal(outcome.divergence.eventType, 'ActivityTaskScheduled');
+    assert.equal(outcome.divergence.eventDetail, 'recordJobUpdate');
+    assert.match(outcome.divergence.reason, /'recordJobUpdate'.*'analyzeMedia'/);
+    assert.match(
+      describeOutcome(outcome),
+      new RegExp(`workflow ${outcome.run.workflowId} at event ${outcome.divergence.eventId} `),
+    );
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * Every workflow path whose history is recorded under test/histories/<workflow type>/<name>.
+ * Each scenario drives one real job through the API against the fakes of the e2e tests and
+ * returns its workflow id; the recorder waits for every run to close and saves them. A new
+ * path (or a new workflow type) is one more entry here.
+ */
+import proto from '@temporalio/proto';
+import type { Client } from '@temporalio/client';
+import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
+import type { TestApi } from '../support/api.js';
+import { eventually } from '../support/eventually.js';
+import type { VlogHarness } from '../support/vlog-harness.js';
+
+const PendingActivityState = proto.temporal.api.enums.v1.PendingActivityState;
+
+export interface ScenarioContext {
+  harness: VlogHarness;
+  api: TestApi;
+  client: Client;
+}
+
+export interface Scenario {
+  workflowType: string;
+  /** File name under test/histories/<workflow type>/. */
+  name: string;
+  /** API configuration for this scenario only (deadlines and windows the workflow input carries). */
+  env?: Record<string, string>;
+  /** Starts the job, drives it down its path and returns the workflow id. */
+  run(context: ScenarioContext): Promise<string>;
+  /** Checks the finished run took the path the name promises; throws if not. */
+  check?(context: ScenarioContext, workflowId: string): Promise<void>;
+}
+
+interface VlogView {
+  id: string;
+  status: string;
+  progress: number;
+  attempt: number;
+  error: { code: string } | null;
+}
+
+// Small media and a small video keep the recordings fast; the histories hold keys, not bytes.
+function vlogForm() {
+  return multipartBody({ title: 'Recorded vlog' }, [
+    { field: 'media', filename: 'sunrise.png', contentType: 'image/png', bytes: pngBytes() },
+    { field: 'media', filename: 'friends.jpg', contentType: 'image/jpeg', bytes: jpegBytes() },
+    { field: 'media', filename: 'waves.mp4', contentType: 'video/mp4', bytes: mp4Bytes(4_096) },
+  ]);
+}
+
+async function call(api: TestApi, method: 'GET' | 'POST', url: string, payload?: object) {
+  const response = await api.app.inject({
+    method,
+    url,
+    headers: { authorization: await api.authFor('recorder') },
+    ...(payload ? { payload: payload as Record<string, unknown> } : {}),
+  });
+  if (response.statusCode >= 300) throw new Error(`${method} ${url}: ${response.body}`);
+  return response.json<VlogView>();
+}
+
+async function startVlog({ api }: ScenarioContext): Promise<string> {
+  const form = vlogForm();
+  const response = await api.app.inject({
+    method: 'POST',
+    url: '/api/vlogs',
+    headers: { authorization: await api.authFor('recorder'), ...form.headers },
+    payload: form.payload,
+  });
+  if (response.statusCode !== 202) throw new Error(`vlog not accepted: ${response.body}`);
+  return response.json<VlogView>().id;
+}
+
+function waitForVlog(api: TestApi, id: string, done: (view: VlogView) => boolean, what: string) {
+  return eventually(() => call(api, 'GET', `/api/vlogs/${id}`), done, {
+    what,
+    timeoutMs: 60_000,
+    intervalMs: 50,
+  });
+}
+
+async function cancelVlog(api: TestApi, id: string): Promise<void> {
+  await call(api, 'POST', `/api/vlogs/${id}/cancel`, { reason: 'recorded cancel' });
+  await waitForVlog(api, id, (view) => view.status === 'cancelled', 'vlog cancelled');
+}
+
+export const scenarios: Scenario[] = [
+  {
+    workflowType: 'vlogJob',
+    name: 'success',
+    async run(context) {
+      const id = await startVlog(context);
+      await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
+      return id;
+    },
+  },
+  {
+    workflowType: 'vlogJob',
+    name: 'cancel-analysis',
+    async run(context) {
+      const { harness, api } = context;
+      harness.google.scenario.analysisAnswers = [{ kind: 'hang' }];
+      const asked = harness.google.calls.generateContent;
+      const id = await startVlog(context);
+      await eventually(
+        () => Promise.resolve(harness.google.calls.generateContent - asked),
+        (count) => count === 1,
+        { what: 'the analysis request sent' },
+      );
+      await cancelVlog(api, id);
+      return id;
+    },
+  },
+  {
+    workflowType: 'vlogJob',
+    name: 'cancel-generation',
+    async run(context) {
+      context.harness.google.scenario.pollsBeforeDone = 1_000_000;
+      const id = await startVlog(context);
+      await waitForVlog(
+        context.api,
+        id,
+        (view) => view.status === 'generating' && view.progress > 25,
+        'vlog generating',
+      );
+      await cancelVlog(context.api, id);
+      return id;
+    },
+  },
+  {
+    workflowType: 'vlogJob',
+    name: 'cancel-transfer',
+    async run(context) {
+      const { harness, api, client } = context;
+      // Two parts, each held back: the cancel lands while the first is on its way, and the
+      // transfer hears of it with the heartbeat that follows.
+      harness.google.scenario.videoBytes = 8 * 1024 * 1024 + 1_024;
+      harness.partDelayMs = 1_500;
+      const id = await startVlog(context);
+      await eventually(
+        async () => (await client.workflow.getHandle(id).describe()).raw.pendingActivities ?? [],
+        (pending) =>
+          pending.some(
+            (activity) =>
+              activity.activityType?.name === 'transferVideo' &&
+              activity.state === PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
+          ),
+        { what: 'the transfer running', timeoutMs: 60_000, intervalMs: 20 },
+      );
+      await cancelVlog(api, id);
+      return id;
+    },
+    async check({ client }, workflowId) {
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      const canceled = history.events?.some(
+        (event) =>
+          event.eventType ===
+          proto.temporal.api.enums.v1.EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+      );
+      if (!canceled) throw new Error('the transfer finished before the cancel reached it');
+    },
+  },
+  {
+    workflowType: 'vlogJob',
+    name: 'retry',
+    async run(context) {
+      const { harness, api } = context;
+      harness.google.scenario.generationOutcomes = [
+        { kind: 'error', message: 'the renderer fell over' },
+      ];
+      const id = await startVlog(context);
+      await waitForVlog(api, id, (view) => view.status === 'failed', 'vlog failed');
+      await call(api, 'POST', `/api/vlogs/${id}/retry`);
+      await waitForVlog(
+        api,
+        id,
+        (view) => view.status === 'completed' && view.attempt === 2,
+        'retried vlog completed',
+      );
+      return id;
+    },
+  },
+  {
+    workflowType: 'vlogJob',
+    name: 'deadline',
+    // The attempt runs out while Veo renders; no retry comes within the window, so it closes.
+    env: { VLOG_DEADLINE_MS: '1500', VLOG_RETRY_WINDOW_MS: '500' },
+    async run(context) {
+      context.harness.google.scenario.pollsBeforeDone = 1_000_000;
+      const id = await startVlog(context);
+      await waitForVlog(
+        context.api,
+        id,
+        (view) => view.error?.code === 'VLOG_DEADLINE_EXCEEDED',
+        'vlog past its deadline',
+      );
+      return id;
+    },
+  },
+];
