@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
@@ -167,8 +167,14 @@ export async function receiveUpload(
         );
       }
       const hash = createHash('sha256');
-      const hashing = new PassThrough();
-      hashing.on('data', (chunk: Buffer) => hash.update(chunk));
+      // A transform, not a 'data' listener: a listener would start the flow before the store
+      // reads, and the bytes would go by while it is still opening its file.
+      const hashing = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          hash.update(chunk);
+          callback(null, chunk);
+        },
+      });
       typed.content.on('error', (error) => hashing.destroy(error));
       typed.content.pipe(hashing);
       const key = `${batch}${String(media.length).padStart(2, '0')}-${safeName(name)}`;
