@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
@@ -19,6 +20,22 @@ const acceptedMedia: Record<string, MediaRef['kind']> = {
   'video/mp4': 'video',
   'video/quicktime': 'video',
   'video/webm': 'video',
+};
+
+/** File name extensions that say what a file is; a file whose content says otherwise is refused. */
+const extensionKinds: Record<string, MediaRef['kind']> = {
+  jpg: 'image',
+  jpeg: 'image',
+  png: 'image',
+  webp: 'image',
+  gif: 'image',
+  heic: 'image',
+  heif: 'image',
+  avif: 'image',
+  mp4: 'video',
+  m4v: 'video',
+  mov: 'video',
+  webm: 'video',
 };
 
 export const mediaFieldName = 'media';
@@ -164,6 +181,15 @@ export async function receiveUpload(
           'UNSUPPORTED_MEDIA_TYPE',
           `${mediaFieldName}: ${name} is not an image or video (its content is ${detected ?? 'not a recognised media format'})`,
           { file: name, detected: detected ?? null },
+        );
+      }
+      const named = extensionKinds[path.extname(name).slice(1).toLowerCase()];
+      if (named && named !== kind) {
+        await typed.drain();
+        throw new ApiError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `${mediaFieldName}: ${name} is named like ${named === 'video' ? 'a video' : 'an image'} but its content is ${detected}`,
+          { file: name, detected },
         );
       }
       const hash = createHash('sha256');

@@ -29,7 +29,8 @@ const blockingFinishReasons = new Set<string>([
   FinishReason.SPII,
 ]);
 
-const responseJsonSchema = z.toJSONSchema(vlogAnalysisSchema);
+// Measured facts and the cut are the local analyzer's: Veo renders from the prompt alone.
+const responseJsonSchema = z.toJSONSchema(vlogAnalysisSchema.omit({ media: true, plan: true }));
 
 const systemInstruction = [
   "You plan short vlogs from a person's photos and clips.",

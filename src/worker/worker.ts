@@ -65,6 +65,10 @@ export async function startWorker(
     activities: createActivities(deps),
     ...workflowSource(),
     shutdownGraceTime: settings.shutdownGraceMs,
+    // A cancellation reaches an activity only in the answer to a heartbeat, which the SDK
+    // otherwise sends at most every 80 % of the heartbeat timeout (12 s): a cancelled render or
+    // transfer would run on that long. One heartbeat a second per running activity is cheap.
+    maxHeartbeatThrottleInterval: '1s',
   });
   const finished = worker.run().finally(() => connection.close());
   logger.info({ taskQueue: settings.taskQueue, namespace: settings.namespace }, 'worker started');
