@@ -281,6 +281,9 @@ export async function runFfmpeg(
     { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd },
   );
   if (child.pid !== undefined) options.onSpawn?.(child.pid);
+  // Closing the pipe is how ffmpeg is stopped; a supervisor already gone makes that an EPIPE,
+  // which must not become an unhandled error in the worker.
+  child.stdin.on('error', () => undefined);
   const stop = () => child.stdin.end();
   options.signal.addEventListener('abort', stop, { once: true });
   const stderr: string[] = [];
