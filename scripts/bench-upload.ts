@@ -53,6 +53,7 @@ const app = await buildApp({
   db,
   temporal,
   mediaStorage: createMediaStorage(config, secret),
+  mediaTools: null,
   jwtSecret: secret,
   logger: createLogger(config, 'bench'),
 });

@@ -97,6 +97,19 @@ const configSchema = z.object({
   /** Public base URL of the bucket (an R2 custom domain); unset: presigned URLs. */
   S3_PUBLIC_BASE_URL: optionalString.pipe(z.url().optional()),
 
+  /**
+   * Who analyses the media and makes the video: `local` (ffmpeg on the worker, no cloud account),
+   * `google` (Gemini and Veo), or `auto`: google when GEMINI_API_KEY, VERTEX_PROJECT or
+   * VEO_OUTPUT_GCS_URI is set, local otherwise.
+   */
+  VLOG_PROVIDER: z.enum(['auto', 'local', 'google']).default('auto'),
+  /** Height of a local render in pixels for 16:9 (its width for 9:16): 720 is 1280×720 or 720×1280. */
+  LOCAL_VIDEO_HEIGHT: positiveInt
+    .min(144)
+    .max(2160)
+    .refine((value) => value % 2 === 0, { error: 'must be even' })
+    .default(720),
+
   /** Gemini API key for media analysis; unset: analysis goes through Vertex AI. */
   GEMINI_API_KEY: optionalString,
   /** Override of the Gemini API endpoint (tests, proxies). */
@@ -144,6 +157,8 @@ const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema> & {
   dataDir: string;
+  /** Scratch folder of local renders on the worker's disk: DATA_DIR/render-work. */
+  renderWorkDir: string;
   storageLocalDir: string;
   apiPublicUrl: string;
 };
@@ -191,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     ...config,
     dataDir,
+    renderWorkDir: path.join(dataDir, 'render-work'),
     storageLocalDir: path.resolve(config.STORAGE_LOCAL_DIR ?? path.join(dataDir, 'storage')),
     apiPublicUrl: (config.API_PUBLIC_URL ?? `http://${config.API_HOST}:${config.API_PORT}`).replace(
       /\/$/,

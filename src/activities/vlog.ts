@@ -13,7 +13,12 @@ import { extractThumbnail, probeDurationSeconds, type MediaTools } from '../medi
 import type { Providers } from '../providers/index.js';
 import { vlogAnalysisSchema, type AnalysisBrief } from '../providers/types.js';
 import { GcsObjectStorage, parseGcsUri } from '../storage/gcs-storage.js';
-import type { MediaStorage, ObjectStorage, UploadedPart } from '../storage/object-storage.js';
+import {
+  parseMediaUri,
+  type MediaStorage,
+  type ObjectStorage,
+  type UploadedPart,
+} from '../storage/object-storage.js';
 import { whileHeartbeating } from './heartbeat.js';
 import {
   askUntilValid,
@@ -47,6 +52,10 @@ export interface StartVideoGenerationInput {
   prompt: string;
   aspectRatio: '16:9' | '9:16';
   durationSeconds: number;
+  /** What a generator that composes the uploads itself (local) renders from. */
+  title: string;
+  media: MediaRef[];
+  analysis: VlogAnalysis | null;
 }
 
 export interface StartedGeneration {
@@ -106,9 +115,19 @@ function readAnalysis(json: unknown, mediaCount: number): Reading<VlogAnalysis> 
         .join('; '),
     };
   }
-  const outOfRange = parsed.data.scenes.find((scene) => scene.mediaIndex >= mediaCount);
+  const indexes = [
+    ...parsed.data.scenes.map((scene) => ({ what: 'a scene', index: scene.mediaIndex })),
+    ...(parsed.data.plan?.items ?? []).map((item) => ({
+      what: 'a plan item',
+      index: item.mediaIndex,
+    })),
+    ...(parsed.data.media ?? []).map((facts) => ({ what: 'media facts', index: facts.mediaIndex })),
+  ];
+  const outOfRange = indexes.find(({ index }) => index >= mediaCount);
   return outOfRange
-    ? { problem: `a scene refers to media ${outOfRange.mediaIndex}, but there are ${mediaCount}` }
+    ? {
+        problem: `${outOfRange.what} refers to media ${outOfRange.index}, but there are ${mediaCount}`,
+      }
     : { value: parsed.data };
 }
 
@@ -119,16 +138,20 @@ export function generationKey(jobId: string, attempt: number): string {
 
 export function createVlogActivities(deps: VlogActivityDependencies) {
   const { db, mediaStorage, providers } = deps;
-  const sources = new Map<string, ObjectStorage>();
-  const sourceFor = (bucket: string): ObjectStorage => {
+  const buckets = new Map<string, ObjectStorage>();
+  /** Where a generated video is read from: media storage (`media:`) or a Cloud Storage bucket. */
+  const sourceOf = (uri: string): { storage: ObjectStorage; key: string } => {
+    const mediaKey = parseMediaUri(uri);
+    if (mediaKey !== null) return { storage: mediaStorage, key: mediaKey };
+    const { bucket, key } = parseGcsUri(uri);
     if (providers.generationStorage?.location === `gs://${bucket}`)
-      return providers.generationStorage;
-    let storage = sources.get(bucket);
+      return { storage: providers.generationStorage, key };
+    let storage = buckets.get(bucket);
     if (!storage) {
       storage = new GcsObjectStorage(bucket, { apiEndpoint: deps.gcsApiEndpoint });
-      sources.set(bucket, storage);
+      buckets.set(bucket, storage);
     }
-    return storage;
+    return { storage, key };
   };
 
   return {
@@ -158,6 +181,10 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
      * Submits the paid generation at most once per vlog attempt. The operation name is written
      * to the database the moment the provider accepts it (and heartbeated), so a retried
      * activity or a crashed worker re-attaches to it instead of submitting again.
+     *
+     * A local generator renders inside this call, heartbeating ffmpeg's progress (so a cancel
+     * lands and stops ffmpeg); its operation is recorded only once the video is stored, so a
+     * retry after a lost worker renders again from scratch.
      */
     async startVideoGeneration(input: StartVideoGenerationInput): Promise<StartedGeneration> {
       const generator = required(providers.videoGenerator, 'Video generation');
@@ -186,14 +213,23 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
 
       let operationName: string;
       try {
-        operationName = await generator.start(
-          {
-            prompt: input.prompt,
-            aspectRatio: input.aspectRatio,
-            durationSeconds: input.durationSeconds,
-            outputUri,
-          },
-          context.cancellationSignal,
+        operationName = await whileHeartbeating((beat) =>
+          generator.start(
+            {
+              prompt: input.prompt,
+              aspectRatio: input.aspectRatio,
+              durationSeconds: input.durationSeconds,
+              outputUri,
+              title: input.title,
+              media: input.media,
+              analysis: input.analysis,
+            },
+            {
+              signal: context.cancellationSignal,
+              openMedia: (ref) => mediaStorage.getStream(ref.key),
+              progress: (progress) => beat({ render: progress }),
+            },
+          ),
         );
       } catch (error) {
         throw toFailure(error, context);
@@ -239,15 +275,16 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
     },
 
     /**
-     * Streams the generated video from Cloud Storage to media storage as a multipart upload,
-     * one part in memory at a time. Each completed part is heartbeated; a retry continues the
-     * same upload from the parts the store already holds, and the key is fixed per vlog, so a
-     * retry overwrites rather than duplicates. A cancelled transfer aborts its upload.
+     * Streams the generated video (Veo's, from Cloud Storage, or a local render, from media
+     * storage) to its delivery key as a multipart upload, one part in memory at a time. Each
+     * completed part is heartbeated; a retry continues the same upload from the parts the store
+     * already holds, and the key is fixed per vlog, so a retry overwrites rather than
+     * duplicates. A cancelled transfer aborts its upload.
      */
     async transferVideo(input: TransferVideoInput): Promise<TransferResult> {
       const context = Context.current();
-      const source = parseGcsUri(input.sourceUri);
-      const from = sourceFor(source.bucket);
+      const source = sourceOf(input.sourceUri);
+      const from = source.storage;
       const head = await from.head(source.key);
       if (!head) {
         throw ApplicationFailure.nonRetryable(
@@ -391,8 +428,11 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
         await mediaStorage.abortMultipartUpload(upload.key, upload.uploadId);
       let deletedObjects = await mediaStorage.deletePrefix(prefix);
       if (providers.generationStorage && providers.generationOutputUri) {
-        const { key } = parseGcsUri(providers.generationOutputUri);
-        deletedObjects += await providers.generationStorage.deletePrefix(`${key}${input.jobId}/`);
+        const uri = providers.generationOutputUri;
+        const prefix = parseMediaUri(uri) ?? parseGcsUri(uri).key;
+        deletedObjects += await providers.generationStorage.deletePrefix(
+          `${prefix}${input.jobId}/`,
+        );
       }
       log.info('vlog cleaned up', {
         jobId: input.jobId,

@@ -12,6 +12,8 @@ import {
 import type { Db } from '../db/database.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { MediaTools } from '../media/tools.js';
+import { selectVlogProvider } from '../providers/index.js';
 import { LocalMediaStorage } from '../storage/local-storage.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal/client.js';
@@ -34,6 +36,8 @@ export interface AppDependencies {
   config: Config;
   temporal: TemporalAccess;
   mediaStorage: MediaStorage;
+  /** ffmpeg and ffprobe as the worker finds them (system first, then npm's); null: none. */
+  mediaTools: MediaTools | null;
   jwtSecret: string;
   logger: Logger;
 }
@@ -74,7 +78,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
-  await app.register(healthRoutes(createReadiness(deps.temporal, deps.db)));
+  await app.register(
+    healthRoutes(
+      createReadiness(deps.temporal, deps.db, {
+        tools: deps.mediaTools,
+        required: selectVlogProvider(deps.config) === 'local',
+      }),
+    ),
+  );
 
   if (deps.mediaStorage instanceof LocalMediaStorage) {
     await app.register(mediaRoutes(deps.mediaStorage, deps.jwtSecret));
@@ -106,6 +117,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
           config: deps.config,
           db: deps.db,
           mediaStorage: deps.mediaStorage,
+          mediaTools: deps.mediaTools,
           startJob,
           actions,
         }),

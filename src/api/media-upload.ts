@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
@@ -19,6 +20,22 @@ const acceptedMedia: Record<string, MediaRef['kind']> = {
   'video/mp4': 'video',
   'video/quicktime': 'video',
   'video/webm': 'video',
+};
+
+/** File name extensions that say what a file is; a file whose content says otherwise is refused. */
+const extensionKinds: Record<string, MediaRef['kind']> = {
+  jpg: 'image',
+  jpeg: 'image',
+  png: 'image',
+  webp: 'image',
+  gif: 'image',
+  heic: 'image',
+  heif: 'image',
+  avif: 'image',
+  mp4: 'video',
+  m4v: 'video',
+  mov: 'video',
+  webm: 'video',
 };
 
 export const mediaFieldName = 'media';
@@ -166,9 +183,24 @@ export async function receiveUpload(
           { file: name, detected: detected ?? null },
         );
       }
+      const named = extensionKinds[path.extname(name).slice(1).toLowerCase()];
+      if (named && named !== kind) {
+        await typed.drain();
+        throw new ApiError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `${mediaFieldName}: ${name} is named like ${named === 'video' ? 'a video' : 'an image'} but its content is ${detected}`,
+          { file: name, detected },
+        );
+      }
       const hash = createHash('sha256');
-      const hashing = new PassThrough();
-      hashing.on('data', (chunk: Buffer) => hash.update(chunk));
+      // A transform, not a 'data' listener: a listener would start the flow before the store
+      // reads, and the bytes would go by while it is still opening its file.
+      const hashing = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          hash.update(chunk);
+          callback(null, chunk);
+        },
+      });
       typed.content.on('error', (error) => hashing.destroy(error));
       typed.content.pipe(hashing);
       const key = `${batch}${String(media.length).padStart(2, '0')}-${safeName(name)}`;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { findMediaTools } from '../media/tools.js';
 import { createMediaStorage } from '../storage/index.js';
 import { buildApp, type AppDependencies } from './app.js';
 
@@ -12,12 +13,13 @@ export interface ApiServer {
 
 export async function startApiServer(
   config: Config,
-  deps: Omit<AppDependencies, 'config' | 'mediaStorage'>,
+  deps: Omit<AppDependencies, 'config' | 'mediaStorage' | 'mediaTools'>,
 ): Promise<ApiServer> {
   const app = await buildApp({
     ...deps,
     config,
     mediaStorage: createMediaStorage(config, deps.jwtSecret),
+    mediaTools: await findMediaTools(),
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   const address = app.server.address();

@@ -86,6 +86,42 @@ export interface VlogAnalysis {
   subjects: string[];
   scenes: { mediaIndex: number; description: string }[];
   videoPrompt: string;
+  /** Facts measured from each media item (the local analyzer; a model does not measure). */
+  media?: MediaFacts[];
+  /** How the uploads are cut into the vlog (a generator that composes from them follows it). */
+  plan?: VlogPlan;
+}
+
+/** What was measured in one photo or clip, from its container and from sampled frames. */
+export interface MediaFacts {
+  mediaIndex: number;
+  kind: 'image' | 'video';
+  /** Seconds of a clip; null for a photo. */
+  durationSeconds: number | null;
+  width: number;
+  height: number;
+  orientation: 'landscape' | 'portrait' | 'square';
+  hasAudio: boolean;
+  /** Mean luma of the sampled frames, 0 (black) to 1 (white). */
+  brightness: number;
+  /** The most common colours of the sampled frames, most common first, as `#rrggbb`. */
+  dominantColors: string[];
+  /** Mean change between consecutive sampled frames, 0 to 1; null for a photo. */
+  motion: number | null;
+  /** Where the picture changes abruptly (cuts), in seconds from the start of the clip. */
+  sceneChangesSeconds: number[];
+}
+
+/** The vlog's cut: a title card, then the media in `items` order. Seconds add up to the vlog's. */
+export interface VlogPlan {
+  titleSeconds: number;
+  items: {
+    mediaIndex: number;
+    /** How long the item is on screen. */
+    seconds: number;
+    /** The parts of a clip that are kept, in order (empty for a photo). */
+    segments: { startSeconds: number; endSeconds: number }[];
+  }[];
 }
 
 /** A generated video the provider finished, before delivery. */

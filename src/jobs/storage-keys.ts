@@ -13,3 +13,6 @@ export function vlogVideoKey(jobId: string): string {
 export function vlogThumbnailKey(jobId: string): string {
   return `${vlogOutputPrefix(jobId)}thumbnail.jpg`;
 }
+
+/** Where local renders are written in media storage, per vlog and attempt, before delivery. */
+export const localRenderPrefix = 'renders/';

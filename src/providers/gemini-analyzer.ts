@@ -23,7 +23,8 @@ import {
 const inlineLimitBytes = 15 * 1024 * 1024;
 const filePollIntervalMs = 2_000;
 
-const responseJsonSchema = z.toJSONSchema(vlogAnalysisSchema);
+// Measured facts and the cut are the local analyzer's: Veo renders from the prompt alone.
+const responseJsonSchema = z.toJSONSchema(vlogAnalysisSchema.omit({ media: true, plan: true }));
 
 const systemInstruction = [
   "You plan short vlogs from a person's photos and clips.",

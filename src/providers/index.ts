@@ -1,27 +1,39 @@
 import { GoogleGenAI, type GoogleGenAIOptions } from '@google/genai';
 import { OAuth2Client } from 'google-auth-library';
 import type { Config } from '../config.js';
+import { localRenderPrefix } from '../jobs/storage-keys.js';
+import type { MediaTools } from '../media/tools.js';
 import { GcsObjectStorage, parseGcsUri } from '../storage/gcs-storage.js';
+import { mediaUri, type MediaStorage, type ObjectStorage } from '../storage/object-storage.js';
 import { GeminiMediaAnalyzer } from './gemini-analyzer.js';
 import { GeminiTextGenerator } from './gemini-text-generator.js';
+import { LocalMediaAnalyzer } from './local-analyzer.js';
+import { LocalVideoGenerator } from './local-generator.js';
 import type { MediaAnalyzer, TextGenerator, VideoGenerator } from './types.js';
 import { VeoVideoGenerator } from './veo-generator.js';
 
+export type VlogProviderKind = 'local' | 'google';
+
 export interface Providers {
+  /** Which provider the configuration selected. */
+  kind: VlogProviderKind;
   analyzer: MediaAnalyzer | null;
   /** The LLM behind AI generation jobs. */
   textGenerator: TextGenerator | null;
   videoGenerator: VideoGenerator | null;
-  /** Where generated videos are written (Veo's output bucket). */
-  generationStorage: GcsObjectStorage | null;
-  /** gs://bucket/prefix/ generated videos go under. */
+  /** Where generated videos are written: Veo's output bucket, or media storage for local renders. */
+  generationStorage: ObjectStorage | null;
+  /** gs://bucket/prefix/ (Veo) or media:renders/ (local) generated videos go under. */
   generationOutputUri: string | null;
-  /** Variables that would have to be set for vlogs to run; empty when they can. */
+  /** What would have to be set or installed for vlogs to run; empty when they can. */
   missing: string[];
 }
 
 type ProviderConfig = Pick<
   Config,
+  | 'VLOG_PROVIDER'
+  | 'LOCAL_VIDEO_HEIGHT'
+  | 'renderWorkDir'
   | 'GEMINI_API_KEY'
   | 'GEMINI_BASE_URL'
   | 'GEMINI_MODEL'
@@ -35,8 +47,31 @@ type ProviderConfig = Pick<
   | 'PROVIDER_REQUEST_TIMEOUT_MS'
 >;
 
-/** Which variables the vlog pipeline lacks; the API refuses vlogs (503) while any are missing. */
-export function missingVlogProviderSettings(config: ProviderConfig): string[] {
+/** VLOG_PROVIDER, with `auto` resolved: any Google setting picks Google, none picks local. */
+export function selectVlogProvider(
+  config: Pick<
+    Config,
+    'VLOG_PROVIDER' | 'GEMINI_API_KEY' | 'VERTEX_PROJECT' | 'VEO_OUTPUT_GCS_URI'
+  >,
+): VlogProviderKind {
+  if (config.VLOG_PROVIDER !== 'auto') return config.VLOG_PROVIDER;
+  return config.GEMINI_API_KEY || config.VERTEX_PROJECT || config.VEO_OUTPUT_GCS_URI
+    ? 'google'
+    : 'local';
+}
+
+/**
+ * What the selected provider lacks: variables for Google, ffmpeg for local. The API refuses
+ * vlogs (503) while anything is missing.
+ */
+export function missingVlogProviderSettings(
+  config: Pick<
+    Config,
+    'VLOG_PROVIDER' | 'GEMINI_API_KEY' | 'VERTEX_PROJECT' | 'VEO_OUTPUT_GCS_URI'
+  >,
+  mediaTools: MediaTools | null,
+): string[] {
+  if (selectVlogProvider(config) === 'local') return mediaTools ? [] : ['ffmpeg', 'ffprobe'];
   const missing: string[] = [];
   if (!config.VERTEX_PROJECT) missing.push('VERTEX_PROJECT');
   if (!config.VEO_OUTPUT_GCS_URI) missing.push('VEO_OUTPUT_GCS_URI');
@@ -66,16 +101,64 @@ function vertexClient(config: ProviderConfig & { VERTEX_PROJECT: string }): Goog
 }
 
 /** Which variables AI generation jobs lack; the API refuses them (503) while any are missing. */
-export function missingAiProviderSettings(config: ProviderConfig): string[] {
+export function missingAiProviderSettings(
+  config: Pick<Config, 'GEMINI_API_KEY' | 'VERTEX_PROJECT'>,
+): string[] {
   return config.GEMINI_API_KEY || config.VERTEX_PROJECT ? [] : ['GEMINI_API_KEY or VERTEX_PROJECT'];
 }
 
-/** Builds the Google providers the configuration allows; the worker hands them to the activities. */
-export function createProviders(config: ProviderConfig): Providers {
-  const missing = missingVlogProviderSettings(config);
+/** The ffmpeg provider: analysis and rendering on the worker, renders kept in media storage. */
+function localProviders(
+  config: ProviderConfig,
+  { mediaStorage, mediaTools }: ProviderDependencies,
+  textGenerator: TextGenerator | null,
+): Providers {
+  return {
+    kind: 'local',
+    analyzer: mediaTools ? new LocalMediaAnalyzer(mediaTools) : null,
+    textGenerator,
+    videoGenerator: mediaTools
+      ? new LocalVideoGenerator({
+          tools: mediaTools,
+          storage: mediaStorage,
+          workDir: config.renderWorkDir,
+          height: config.LOCAL_VIDEO_HEIGHT,
+        })
+      : null,
+    generationStorage: mediaStorage,
+    generationOutputUri: mediaUri(localRenderPrefix),
+    missing: missingVlogProviderSettings(config, mediaTools),
+  };
+}
+
+export interface ProviderDependencies {
+  mediaStorage: MediaStorage;
+  mediaTools: MediaTools | null;
+}
+
+/**
+ * Builds the providers the configuration selects; the worker hands them to the activities.
+ * AI generation jobs use Gemini whenever it is configured, whichever vlog provider is selected.
+ */
+export function createProviders(config: ProviderConfig, deps: ProviderDependencies): Providers {
   const vertex = config.VERTEX_PROJECT
     ? vertexClient({ ...config, VERTEX_PROJECT: config.VERTEX_PROJECT })
     : null;
+  const gemini = config.GEMINI_API_KEY
+    ? new GoogleGenAI({
+        apiKey: config.GEMINI_API_KEY,
+        httpOptions: {
+          timeout: config.PROVIDER_REQUEST_TIMEOUT_MS,
+          ...(config.GEMINI_BASE_URL ? { baseUrl: config.GEMINI_BASE_URL } : {}),
+        },
+      })
+    : null;
+  const textClient = gemini ?? vertex;
+  const textGenerator = textClient
+    ? new GeminiTextGenerator(textClient, config.GEMINI_MODEL)
+    : null;
+  if (selectVlogProvider(config) === 'local') return localProviders(config, deps, textGenerator);
+  const missing = missingVlogProviderSettings(config, deps.mediaTools);
   const output = config.VEO_OUTPUT_GCS_URI ? parseGcsUri(config.VEO_OUTPUT_GCS_URI) : null;
   const generationStorage = output
     ? new GcsObjectStorage(output.bucket, {
@@ -89,15 +172,6 @@ export function createProviders(config: ProviderConfig): Providers {
       : `${output.key}/`
     : '';
 
-  const gemini = config.GEMINI_API_KEY
-    ? new GoogleGenAI({
-        apiKey: config.GEMINI_API_KEY,
-        httpOptions: {
-          timeout: config.PROVIDER_REQUEST_TIMEOUT_MS,
-          ...(config.GEMINI_BASE_URL ? { baseUrl: config.GEMINI_BASE_URL } : {}),
-        },
-      })
-    : null;
   let analyzer: MediaAnalyzer | null = null;
   if (gemini) {
     analyzer = new GeminiMediaAnalyzer(gemini, config.GEMINI_MODEL, { kind: 'files-api' });
@@ -109,10 +183,10 @@ export function createProviders(config: ProviderConfig): Providers {
       prefix: outputPrefix,
     });
   }
-  const textClient = gemini ?? vertex;
   return {
+    kind: 'google',
     analyzer,
-    textGenerator: textClient ? new GeminiTextGenerator(textClient, config.GEMINI_MODEL) : null,
+    textGenerator,
     videoGenerator: vertex ? new VeoVideoGenerator(vertex, config.VEO_MODEL) : null,
     generationStorage,
     generationOutputUri: output ? `gs://${output.bucket}/${outputPrefix}` : null,

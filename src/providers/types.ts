@@ -2,8 +2,56 @@ import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { FailureCode } from '../jobs/failures.js';
 import type { MediaRef, VlogAnalysis } from '../jobs/messages.js';
+import type { RenderProgress } from '../media/tools.js';
 
-/** What a vlog's media analysis must produce; the model's JSON is validated against it. */
+const mediaIndex = z.number().int().min(0).describe('Index of the media item');
+
+const mediaFactsSchema = z.object({
+  mediaIndex,
+  kind: z.enum(['image', 'video']),
+  durationSeconds: z.number().positive().nullable(),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  orientation: z.enum(['landscape', 'portrait', 'square']),
+  hasAudio: z.boolean(),
+  brightness: z.number().min(0).max(1),
+  dominantColors: z
+    .array(z.string().regex(/^#[0-9a-f]{6}$/))
+    .max(5)
+    .describe('Most common colours first, as #rrggbb'),
+  motion: z.number().min(0).max(1).nullable(),
+  sceneChangesSeconds: z.array(z.number().min(0)).max(100),
+});
+
+const vlogPlanSchema = z.object({
+  titleSeconds: z.number().min(0).max(60).describe('How long the title card is shown'),
+  items: z
+    .array(
+      z.object({
+        mediaIndex,
+        seconds: z.number().positive().max(60).describe('How long the item is on screen'),
+        segments: z
+          .array(
+            z
+              .object({ startSeconds: z.number().min(0), endSeconds: z.number().positive() })
+              .refine((segment) => segment.endSeconds > segment.startSeconds, {
+                error: 'endSeconds must be after startSeconds',
+              }),
+          )
+          .max(10)
+          .describe('The parts of a clip to keep, in order; empty for a photo'),
+      }),
+    )
+    .min(1)
+    .max(50)
+    .describe('The media in the order they appear'),
+});
+
+/**
+ * What a vlog's media analysis must produce, whichever provider made it; a model's JSON is
+ * validated against it. `media` (measured facts) and `plan` (the cut) are optional: the local
+ * analyzer measures and plans, Gemini describes and writes the prompt Veo renders from.
+ */
 export const vlogAnalysisSchema = z.object({
   summary: z
     .string()
@@ -33,6 +81,8 @@ export const vlogAnalysisSchema = z.object({
     .min(10)
     .max(4_000)
     .describe('A prompt for a video model to render the vlog'),
+  media: z.array(mediaFactsSchema).max(50).optional(),
+  plan: vlogPlanSchema.optional(),
 }) satisfies z.ZodType<VlogAnalysis>;
 
 /** A provider's refusal or failure, classified: the activity turns it into an ApplicationFailure. */
@@ -52,6 +102,8 @@ export interface AnalysisBrief {
   title: string;
   prompt: string | null;
   style: string | null;
+  /** Length of the vlog asked for: a plan shares it out among the media. */
+  durationSeconds: number;
 }
 
 export interface AnalysisRequest {
@@ -74,8 +126,19 @@ export interface VideoGenerationRequest {
   prompt: string;
   aspectRatio: '16:9' | '9:16';
   durationSeconds: number;
-  /** gs://bucket/prefix/ the generated video is written under. */
+  /** Where the video is written: gs://bucket/prefix/ (Veo) or media:prefix/ (media storage). */
   outputUri: string;
+  /** What a generator that composes the uploads itself needs; a prompt-driven one ignores them. */
+  title: string;
+  media: MediaRef[];
+  analysis: VlogAnalysis | null;
+}
+
+export interface GenerationContext {
+  signal: AbortSignal;
+  openMedia(ref: MediaRef): Promise<Readable>;
+  /** Called as a render advances (heartbeated, so it shows in the Web UI). */
+  progress(progress: RenderProgress): void;
 }
 
 export type VideoGenerationStatus =
@@ -84,10 +147,14 @@ export type VideoGenerationStatus =
   | { state: 'filtered'; reasons: string[] }
   | { state: 'failed'; message: string };
 
-/** A paid, long-running video generation: started once, then checked until it ends. */
+/**
+ * A long-running video generation: started once, then checked until it ends. A remote one
+ * (Veo) returns from `start` as soon as the provider accepted the request; a local one renders
+ * inside `start`, and its `check` only confirms the output is there.
+ */
 export interface VideoGenerator {
   readonly name: string;
-  start(request: VideoGenerationRequest, signal?: AbortSignal): Promise<string>;
+  start(request: VideoGenerationRequest, context: GenerationContext): Promise<string>;
   check(operationName: string): Promise<VideoGenerationStatus>;
 }
 

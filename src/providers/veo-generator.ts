@@ -1,6 +1,11 @@
 import { GenerateVideosOperation, type GoogleGenAI } from '@google/genai';
 import { classifyGoogleError } from './google-errors.js';
-import type { VideoGenerationRequest, VideoGenerationStatus, VideoGenerator } from './types.js';
+import type {
+  GenerationContext,
+  VideoGenerationRequest,
+  VideoGenerationStatus,
+  VideoGenerator,
+} from './types.js';
 
 /** Veo on Vertex AI: a long-running operation that writes the video to Cloud Storage. */
 export class VeoVideoGenerator implements VideoGenerator {
@@ -13,7 +18,7 @@ export class VeoVideoGenerator implements VideoGenerator {
     this.name = `veo:${model}`;
   }
 
-  async start(request: VideoGenerationRequest, signal?: AbortSignal): Promise<string> {
+  async start(request: VideoGenerationRequest, { signal }: GenerationContext): Promise<string> {
     const operation = await this.ai.models
       .generateVideos({
         model: this.model,
@@ -23,7 +28,7 @@ export class VeoVideoGenerator implements VideoGenerator {
           numberOfVideos: 1,
           durationSeconds: request.durationSeconds,
           aspectRatio: request.aspectRatio,
-          ...(signal ? { abortSignal: signal } : {}),
+          abortSignal: signal,
         },
       })
       .catch((error: unknown) => {

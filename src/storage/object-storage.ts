@@ -59,3 +59,15 @@ export class ObjectNotFoundError extends Error {
     super(`No object at ${key}`);
   }
 }
+
+const mediaScheme = 'media:';
+
+/** A URI for an object in the configured media storage (a local render's output): `media:<key>`. */
+export function mediaUri(key: string): string {
+  return `${mediaScheme}${key}`;
+}
+
+/** The key of a `media:` URI, or null for any other URI. */
+export function parseMediaUri(uri: string): string | null {
+  return uri.startsWith(mediaScheme) ? uri.slice(mediaScheme.length) : null;
+}

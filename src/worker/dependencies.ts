@@ -11,11 +11,13 @@ export async function createActivityDependencies(
   config: Config,
   db: Db,
 ): Promise<ActivityDependencies> {
+  const mediaStorage = createMediaStorage(config, await resolveJwtSecret(config));
+  const mediaTools = await findMediaTools();
   return {
     db,
-    mediaStorage: createMediaStorage(config, await resolveJwtSecret(config)),
-    providers: createProviders(config),
-    mediaTools: await findMediaTools(),
+    mediaStorage,
+    providers: createProviders(config, { mediaStorage, mediaTools }),
+    mediaTools,
     gcsApiEndpoint: config.GCS_API_ENDPOINT,
   };
 }

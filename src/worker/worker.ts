@@ -65,10 +65,10 @@ export async function startWorker(
     activities: createActivities(deps),
     ...workflowSource(),
     shutdownGraceTime: settings.shutdownGraceMs,
-    // Cancellations reach an activity only in answer to a heartbeat, and heartbeats are
-    // otherwise throttled to 80 % of the heartbeat timeout (48 s for AI jobs): 3 s keeps
-    // cancels prompt whatever the timeout.
-    maxHeartbeatThrottleInterval: '3s',
+    // A cancellation reaches an activity only in the answer to a heartbeat, which the SDK
+    // otherwise sends at most every 80 % of the heartbeat timeout (12 s for vlog steps, 48 s for AI
+    // generations): a cancelled render, transfer or model call would run on that long. One heartbeat a second per running activity is cheap.
+    maxHeartbeatThrottleInterval: '1s',
   });
   const finished = worker.run().finally(() => connection.close());
   logger.info({ taskQueue: settings.taskQueue, namespace: settings.namespace }, 'worker started');

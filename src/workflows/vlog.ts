@@ -23,7 +23,9 @@ function activities(input: VlogJobInput) {
   // only with a heartbeat: 15 s keeps cancels prompt while long calls heartbeat every 3 s.
   const options = {
     analysis: { startToCloseTimeout: '15m', heartbeatTimeout: '15s', retry: providerPolicy },
-    generation: { startToCloseTimeout: '2m', heartbeatTimeout: '15s', retry: providerPolicy },
+    // A local render runs inside startVideoGeneration for as long as it takes, heartbeating; a
+    // lost worker is still noticed within the heartbeat timeout.
+    generation: { startToCloseTimeout: '30m', heartbeatTimeout: '15s', retry: providerPolicy },
     transfer: {
       startToCloseTimeout: '60m',
       heartbeatTimeout: '15s',
@@ -99,13 +101,18 @@ async function produceVlog(
     carried.analysis = await acts.analysis.analyzeMedia.executeWithOptions(
       {
         ...acts.options.analysis,
-        summary: `Gemini looks at ${media.map((m) => m.name).join(', ')}`,
+        summary: `Analysis of ${media.map((m) => m.name).join(', ')}`,
       },
       [
         {
           jobId: job.id,
           media,
-          brief: { title: job.input.title, prompt: job.input.prompt, style: job.input.style },
+          brief: {
+            title: job.input.title,
+            prompt: job.input.prompt,
+            style: job.input.style,
+            durationSeconds: job.input.durationSeconds,
+          },
         },
       ],
     );
@@ -147,7 +154,8 @@ async function produceVlog(
 /**
  * Starts the paid generation at most once per attempt, re-attaching to one that an earlier
  * attempt left running or finished, then waits on durable timers: no worker slot is held
- * while Veo renders, and a worker restart changes nothing.
+ * while Veo renders, and a worker restart changes nothing. A local render is done by the time
+ * the start activity returns, so the first check finds it.
  */
 async function generateVideo(
   input: VlogJobInput,
@@ -162,13 +170,13 @@ async function generateVideo(
   await tracker.update({
     status: 'generating',
     progress: 25,
-    phase: 'submitting the video generation',
+    phase: 'starting the video generation',
   });
   if (!carried.generation || carried.generation.state === 'failed') {
     const started = await acts.generation.startVideoGeneration.executeWithOptions(
       {
         ...acts.options.generation,
-        summary: `Veo: ${job.input.durationSeconds}s ${job.input.aspectRatio}`,
+        summary: `Video generation: ${job.input.durationSeconds}s ${job.input.aspectRatio}`,
       },
       [
         {
@@ -177,6 +185,9 @@ async function generateVideo(
           prompt: carried.analysis?.videoPrompt ?? job.input.title,
           aspectRatio: job.input.aspectRatio,
           durationSeconds: job.input.durationSeconds,
+          title: job.input.title,
+          media: job.input.media,
+          analysis: carried.analysis,
         },
       ],
     );

@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Db } from '../../src/db/database.js';
+import { findMediaTools, mediaToolsVersion } from '../../src/media/tools.js';
 import { createTemporalAccess } from '../../src/temporal/client.js';
 import { startDevServer } from '../../temporal/dev-server.js';
 import { createTestApi } from '../support/api.js';
@@ -14,7 +15,7 @@ import { testTemporal } from '../support/temporal.js';
 
 interface Readiness {
   status?: string;
-  checks?: Record<string, { ok: boolean; error?: string }>;
+  checks?: Record<string, { ok: boolean; error?: string; version?: string }>;
   error?: {
     code: string;
     message: string;
@@ -48,10 +49,14 @@ describe('/readyz', () => {
 
     const ready = await api.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(ready.statusCode, 200, ready.body);
-    assert.deepEqual(ready.json(), {
-      status: 'ready',
-      checks: { temporal: { ok: true }, database: { ok: true } },
-    });
+    const { ffmpeg, ...others } = ready.json<Readiness>().checks ?? {};
+    assert.deepEqual(others, { temporal: { ok: true }, database: { ok: true } });
+    // The version line of the ffmpeg the service uses (npm's when the system has none).
+    const tools = await findMediaTools();
+    assert.ok(tools);
+    assert.equal(ffmpeg?.ok, true);
+    assert.equal(ffmpeg.version, await mediaToolsVersion(tools));
+    assert.match(ffmpeg.version ?? '', /^ffmpeg version \S+/);
 
     await server.stop();
     const down = await api.app.inject({ method: 'GET', url: '/readyz' });
@@ -87,6 +92,9 @@ describe('/readyz', () => {
     assert.equal(body.error?.details.checks['database']?.ok, false);
     assert.equal(body.error?.details.checks['temporal']?.ok, true);
 
+    // ffmpeg is not what is wrong.
+    assert.equal(body.error?.details.checks['ffmpeg']?.ok, true);
+
     // A request that fails on the database is a 500 that tells nothing of the internals.
     const jobs = await api.app.inject({
       method: 'GET',
@@ -96,6 +104,29 @@ describe('/readyz', () => {
     assert.equal(jobs.statusCode, 500);
     assert.deepEqual(jobs.json(), {
       error: { code: 'INTERNAL_ERROR', message: 'Internal server error' },
+    });
+  });
+
+  it('is 503 naming ffmpeg when the local provider is selected and none is found', async () => {
+    const temporal = testTemporal();
+    cleanups.push(() => temporal.close());
+    const test = await createTestDatabase();
+    cleanups.push(() => test.drop());
+    const api = await createTestApi({
+      db: test.db,
+      temporal,
+      taskQueue: 'unused',
+      mediaTools: null,
+    });
+    cleanups.push(() => api.app.close());
+
+    const response = await api.app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(response.statusCode, 503);
+    const body = response.json<Readiness>();
+    assert.equal(body.error?.message, 'Not ready: ffmpeg not available');
+    assert.deepEqual(body.error?.details.checks['ffmpeg'], {
+      ok: false,
+      error: 'no ffmpeg or ffprobe found',
     });
   });
 });

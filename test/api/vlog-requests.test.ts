@@ -27,7 +27,8 @@ const png = (): FormFile => ({
 describe('vlog requests that are refused', () => {
   let test: TestDatabase;
   let api: TestApi;
-  let unconfigured: TestApi;
+  let partlyConfigured: TestApi;
+  let withoutFfmpeg: TestApi;
   let auth: string;
   const storageRoot = path.join(os.tmpdir(), `vlogflow-refused-${randomUUID()}`);
   const temporal = testTemporal();
@@ -52,17 +53,28 @@ describe('vlog requests that are refused', () => {
       env,
       mediaStorage,
     });
-    unconfigured = await createTestApi({
+    // A Gemini key alone selects the Google provider, which also needs Vertex for Veo.
+    partlyConfigured = await createTestApi({
+      db: test.db,
+      temporal,
+      taskQueue: 'nobody-polls',
+      env: { GEMINI_API_KEY: 'k' },
+      mediaStorage,
+    });
+    // No cloud settings select the local provider, which needs ffmpeg.
+    withoutFfmpeg = await createTestApi({
       db: test.db,
       temporal,
       taskQueue: 'nobody-polls',
       mediaStorage,
+      mediaTools: null,
     });
     auth = await api.authFor(user);
   });
   after(async () => {
     await api.app.close();
-    await unconfigured.app.close();
+    await partlyConfigured.app.close();
+    await withoutFfmpeg.app.close();
     await temporal.close();
     await test.drop();
   });
@@ -151,6 +163,16 @@ describe('vlog requests that are refused', () => {
       message: /photo\.jpg is not an image or video \(its content is application\/pdf\)/,
     },
     {
+      name: 'an image named like a video',
+      body: () =>
+        multipartBody({ title: 'x' }, [
+          { field: 'media', filename: 'waves.mp4', contentType: 'video/mp4', bytes: pngBytes() },
+        ]),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: /^media: waves\.mp4 is named like a video but its content is image\/png/,
+    },
+    {
       name: 'an empty file',
       body: () =>
         multipartBody({ title: 'x' }, [
@@ -232,11 +254,22 @@ describe('vlog requests that are refused', () => {
     });
   }
 
-  it('answers 503 naming the missing settings when no video provider is configured', async () => {
-    const { status, error } = await send(multipartBody({ title: 'x' }, [png()]), {}, unconfigured);
+  it('answers 503 naming the missing settings when the Google provider is half configured', async () => {
+    const { status, error } = await send(
+      multipartBody({ title: 'x' }, [png()]),
+      {},
+      partlyConfigured,
+    );
     assert.equal(status, 503);
     assert.equal(error.code, 'VIDEO_PROVIDER_NOT_CONFIGURED');
-    assert.match(error.message, /VERTEX_PROJECT, VEO_OUTPUT_GCS_URI/);
+    assert.match(error.message, /google provider .* VERTEX_PROJECT, VEO_OUTPUT_GCS_URI/);
+  });
+
+  it('answers 503 naming ffmpeg when the local provider is selected and there is none', async () => {
+    const { status, error } = await send(multipartBody({ title: 'x' }, [png()]), {}, withoutFfmpeg);
+    assert.equal(status, 503);
+    assert.equal(error.code, 'VIDEO_PROVIDER_NOT_CONFIGURED');
+    assert.match(error.message, /local provider needs ffmpeg and ffprobe/);
   });
 
   it('left no job, no workflow and no stored object behind', async () => {

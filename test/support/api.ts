@@ -9,6 +9,7 @@ import type { Db } from '../../src/db/database.js';
 import { createMediaStorage } from '../../src/storage/index.js';
 import type { MediaStorage } from '../../src/storage/object-storage.js';
 import type { Logger } from '../../src/logger.js';
+import { findMediaTools, type MediaTools } from '../../src/media/tools.js';
 import type { TemporalAccess } from '../../src/temporal/client.js';
 import { testLogger } from './logs.js';
 
@@ -29,6 +30,8 @@ export async function createTestApi(options: {
   /** Environment overrides on top of the test defaults. */
   env?: Record<string, string>;
   mediaStorage?: MediaStorage;
+  /** Default: the ffmpeg the service would find. */
+  mediaTools?: MediaTools | null;
 }): Promise<TestApi> {
   const config = loadConfig({
     TEMPORAL_TASK_QUEUE: options.taskQueue,
@@ -42,6 +45,7 @@ export async function createTestApi(options: {
     db: options.db,
     temporal: options.temporal,
     mediaStorage: options.mediaStorage ?? createMediaStorage(config, testJwtSecret),
+    mediaTools: options.mediaTools === undefined ? await findMediaTools() : options.mediaTools,
     jwtSecret: testJwtSecret,
     logger: options.logger ?? testLogger(),
   });

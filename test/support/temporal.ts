@@ -24,7 +24,7 @@ export function uniqueTaskQueue(name: string): string {
 /**
  * Runs `fn` while a real worker (the production startWorker) polls `taskQueue`. Dependencies
  * not given are the embedded defaults: local media storage in a temporary folder and no
- * cloud providers.
+ * working provider (the local one without ffmpeg).
  */
 export async function withWorker<T>(
   taskQueue: string,
@@ -46,12 +46,15 @@ export async function startTestWorker(
   given: Pick<ActivityDependencies, 'db'> & Partial<ActivityDependencies>,
   logger: Logger = testLogger(),
 ): Promise<RunningWorker> {
-  const deps: ActivityDependencies = {
-    mediaStorage: new LocalMediaStorage(path.join(os.tmpdir(), `vlogflow-media-${randomUUID()}`), {
+  const mediaStorage =
+    given.mediaStorage ??
+    new LocalMediaStorage(path.join(os.tmpdir(), `vlogflow-media-${randomUUID()}`), {
       publicUrl: 'http://127.0.0.1',
       secret: 'test',
-    }),
-    providers: createProviders(loadConfig({})),
+    });
+  const deps: ActivityDependencies = {
+    mediaStorage,
+    providers: createProviders(loadConfig({}), { mediaStorage, mediaTools: null }),
     mediaTools: null,
     ...given,
   };

@@ -41,11 +41,13 @@ describe('AI job with a frozen generation', () => {
   });
 
   it('retries the call once the heartbeat timeout passes without a heartbeat, and completes', async () => {
+    const mediaStorage = undefined as never;
     const real = createActivities({
       db: test.db,
-      mediaStorage: undefined as never,
+      mediaStorage,
       providers: createProviders(
         loadConfig({ GEMINI_API_KEY: 'test-key', GEMINI_BASE_URL: google.url }),
+        { mediaStorage, mediaTools: null },
       ),
       mediaTools: null,
     });

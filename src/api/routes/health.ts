@@ -3,7 +3,11 @@ import { z } from 'zod';
 import type { Readiness } from '../readiness.js';
 import { ApiError, errorBodySchema } from '../errors.js';
 
-const checkSchema = z.object({ ok: z.boolean(), error: z.string().optional() });
+const checkSchema = z.object({
+  ok: z.boolean(),
+  error: z.string().optional(),
+  version: z.string().optional(),
+});
 
 export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
   return async (app) => {
@@ -24,7 +28,8 @@ export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
       {
         schema: {
           tags: ['health'],
-          summary: 'Temporal and the database are reachable',
+          summary:
+            'Temporal and the database are reachable, and ffmpeg runs (its version is reported)',
           response: {
             200: z.object({
               status: z.literal('ready'),
@@ -40,7 +45,7 @@ export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
           .filter(([, check]) => !check.ok)
           .map(([name]) => name);
         if (failing.length > 0) {
-          throw new ApiError('NOT_READY', `Not ready: ${failing.join(' and ')} unreachable`, {
+          throw new ApiError('NOT_READY', `Not ready: ${failing.join(' and ')} not available`, {
             checks,
           });
         }

@@ -6,7 +6,8 @@ import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../jobs/messages.js';
 import { findOwnedJob } from '../../jobs/repository.js';
-import { missingVlogProviderSettings } from '../../providers/index.js';
+import type { MediaTools } from '../../media/tools.js';
+import { missingVlogProviderSettings, selectVlogProvider } from '../../providers/index.js';
 import type { MediaStorage } from '../../storage/object-storage.js';
 import { ApiError, errorBodySchema } from '../errors.js';
 import {
@@ -73,6 +74,8 @@ export interface VlogRouteDependencies {
   config: Config;
   db: Db;
   mediaStorage: MediaStorage;
+  /** The ffmpeg this machine has; the local provider cannot run without it. */
+  mediaTools: MediaTools | null;
   startJob: StartJob;
   actions: JobActions;
 }
@@ -87,7 +90,7 @@ function fingerprint(input: VlogInput): string {
 }
 
 export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
-  const { config, db, mediaStorage, startJob, actions } = deps;
+  const { config, db, mediaStorage, mediaTools, startJob, actions } = deps;
   const limits = { maxFiles: config.VLOG_MAX_FILES, maxFileBytes: config.VLOG_MAX_FILE_BYTES };
 
   async function toVlogView(row: JobRow, live?: JobProgress | null): Promise<VlogView> {
@@ -163,12 +166,15 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const missing = missingVlogProviderSettings(config);
+        const missing = missingVlogProviderSettings(config, mediaTools);
         if (missing.length > 0) {
+          const provider = selectVlogProvider(config);
           throw new ApiError(
             'VIDEO_PROVIDER_NOT_CONFIGURED',
-            `Vlogs are unavailable: no video provider is configured (set ${missing.join(', ')})`,
-            { missing },
+            provider === 'local'
+              ? 'Vlogs are unavailable: the local provider needs ffmpeg and ffprobe (on PATH, or installed by npm ci)'
+              : `Vlogs are unavailable: the google provider is not configured (set ${missing.join(', ')})`,
+            { provider, missing },
           );
         }
         if (!request.isMultipart()) {

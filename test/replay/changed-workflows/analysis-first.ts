@@ -14,6 +14,11 @@ export async function vlogJob({ job }: VlogJobInput): Promise<void> {
   await acts.analyzeMedia({
     jobId: job.id,
     media: job.input.media,
-    brief: { title: job.input.title, prompt: job.input.prompt, style: job.input.style },
+    brief: {
+      title: job.input.title,
+      prompt: job.input.prompt,
+      style: job.input.style,
+      durationSeconds: job.input.durationSeconds,
+    },
   });
 }

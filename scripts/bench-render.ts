@@ -1,0 +1,103 @@
+// `npm run bench:render`: how fast the local provider renders on this machine, in seconds of
+// output video per second of wall time, for the default 720p and for 1080p. Analyses and
+// renders two photos and a clip with the real LocalMediaAnalyzer and LocalVideoGenerator (no
+// Temporal, no database). Prints figures; asserts nothing.
+import { Readable } from 'node:stream';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { MediaRef, VlogAnalysis } from '../src/jobs/messages.js';
+import { findMediaTools, mediaToolsVersion, type RenderProgress } from '../src/media/tools.js';
+import { LocalMediaAnalyzer } from '../src/providers/local-analyzer.js';
+import { LocalVideoGenerator } from '../src/providers/local-generator.js';
+import { LocalMediaStorage } from '../src/storage/local-storage.js';
+import { renderTestPhoto, renderTestVideo } from '../test/fixtures/media.js';
+
+const seconds = Number(process.env['BENCH_SECONDS'] ?? 8);
+const tools = await findMediaTools();
+if (!tools) throw new Error('No ffmpeg found');
+const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-bench-render-'));
+const storage = new LocalMediaStorage(path.join(dir, 'storage'), {
+  publicUrl: 'http://127.0.0.1',
+  secret: 'bench',
+});
+
+const fixtures: [string, 'image' | 'video', string, Buffer][] = [
+  [
+    'sunrise.jpg',
+    'image',
+    'image/jpeg',
+    await renderTestPhoto(tools.ffmpeg, 'jpg', { size: '4032x3024' }),
+  ],
+  [
+    'friends.png',
+    'image',
+    'image/png',
+    await renderTestPhoto(tools.ffmpeg, 'png', { size: '1080x1920' }),
+  ],
+  [
+    'waves.mp4',
+    'video',
+    'video/mp4',
+    await renderTestVideo(tools.ffmpeg, 10, { size: '1920x1080', source: 'testsrc2', audio: true }),
+  ],
+];
+const media: MediaRef[] = [];
+for (const [name, kind, contentType, bytes] of fixtures) {
+  const key = `uploads/bench/${name}`;
+  const { size } = await storage.putStream(key, Readable.from([bytes]), contentType);
+  media.push({ key, name, kind, contentType, size, sha256: '' });
+}
+const openMedia = (ref: MediaRef) => storage.getStream(ref.key);
+
+console.log(`ffmpeg: ${tools.ffmpeg}\n  ${await mediaToolsVersion(tools)}`);
+console.log(
+  `cores: ${os.cpus().length}; media: 4032×3024 JPEG, 1080×1920 PNG, 10 s 1080p clip with sound\n`,
+);
+
+const analysisStarted = performance.now();
+const analysis = JSON.parse(
+  await new LocalMediaAnalyzer(tools).analyze({
+    jobId: 'bench',
+    media,
+    brief: { title: 'Bench day', prompt: null, style: null, durationSeconds: seconds },
+    openMedia,
+    progress: () => undefined,
+    signal: new AbortController().signal,
+  }),
+) as VlogAnalysis;
+console.log(`analysis: ${((performance.now() - analysisStarted) / 1000).toFixed(2)} s wall\n`);
+
+console.log('output                 wall s   output s / wall s   ffmpeg speed');
+for (const [height, aspectRatio] of [
+  [720, '16:9'],
+  [720, '9:16'],
+  [1080, '16:9'],
+] as const) {
+  const generator = new LocalVideoGenerator({
+    tools,
+    storage,
+    workDir: path.join(dir, 'work'),
+    height,
+  });
+  let last: RenderProgress | null = null;
+  const started = performance.now();
+  await generator.start(
+    {
+      prompt: analysis.videoPrompt,
+      aspectRatio,
+      durationSeconds: seconds,
+      outputUri: `media:renders/bench-${height}-${aspectRatio.replace(':', 'x')}/`,
+      title: 'Bench day',
+      media,
+      analysis,
+    },
+    { signal: new AbortController().signal, openMedia, progress: (progress) => (last = progress) },
+  );
+  const wall = (performance.now() - started) / 1000;
+  const speed = (last as RenderProgress | null)?.speed;
+  console.log(
+    `${`${seconds} s ${aspectRatio} ${height}p`.padEnd(22)} ${wall.toFixed(2).padStart(6)}   ${(seconds / wall).toFixed(2).padStart(17)}   ${speed ? `${speed}x` : 'n/a'}`,
+  );
+}
+await rm(dir, { recursive: true, force: true });

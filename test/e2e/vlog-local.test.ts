@@ -1,0 +1,292 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { JobUpdate } from '../../src/jobs/messages.js';
+import { findMediaTools, type MediaTools, type RenderProgress } from '../../src/media/tools.js';
+import type { RunningWorker } from '../../src/worker/worker.js';
+import { createActivityDependencies } from '../../src/worker/dependencies.js';
+import {
+  mp4Bytes,
+  multipartBody,
+  pngBytes,
+  renderTestPhoto,
+  renderTestVideo,
+  type FormFile,
+} from '../fixtures/media.js';
+import { createTestApi, testJwtSecret, type TestApi } from '../support/api.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/eventually.js';
+import { processesWorkingIn } from '../support/processes.js';
+import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+import { probeVideo } from '../support/video.js';
+
+interface VlogView {
+  id: string;
+  status: string;
+  progress: number;
+  error: { code: string; message: string } | null;
+  videoUrl: string | null;
+  thumbnailUrl: string | null;
+  durationSeconds: number | null;
+}
+
+// The embedded setup a newcomer gets from `npm start`: no Gemini key, no Vertex project, no
+// buckets. The local provider is selected on its own, and the whole pipeline runs on ffmpeg.
+describe('vlogs with no cloud account (the local provider)', () => {
+  let tools: MediaTools;
+  let test: TestDatabase;
+  let api: TestApi;
+  let worker: RunningWorker;
+  let auth: string;
+  let config: Config;
+  const temporal = testTemporal();
+  const taskQueue = uniqueTaskQueue('vlog-local');
+  const media: Record<string, FormFile> = {};
+
+  before(async () => {
+    const found = await findMediaTools();
+    assert.ok(found, 'ffmpeg ships with the npm dependencies');
+    tools = found;
+    const env = {
+      DATA_DIR: path.join(os.tmpdir(), `vlogflow-local-${randomUUID()}`),
+      AUTH_JWT_SECRET: testJwtSecret,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+    };
+    config = loadConfig(env);
+    test = await createTestDatabase();
+    api = await createTestApi({ db: test.db, temporal, taskQueue, env });
+    worker = await startTestWorker(taskQueue, await createActivityDependencies(config, test.db));
+    auth = await api.authFor('newcomer');
+    const file = (filename: string, contentType: string, bytes: Buffer): FormFile => ({
+      field: 'media',
+      filename,
+      contentType,
+      bytes,
+    });
+    media['sunrise'] = file(
+      'sunrise.jpg',
+      'image/jpeg',
+      await renderTestPhoto(tools.ffmpeg, 'jpg'),
+    );
+    media['friends'] = file(
+      'friends.png',
+      'image/png',
+      await renderTestPhoto(tools.ffmpeg, 'png', { size: '360x640', source: 'color=c=orange' }),
+    );
+    media['waves'] = file(
+      'waves.mp4',
+      'video/mp4',
+      await renderTestVideo(tools.ffmpeg, 4, { audio: true }),
+    );
+  });
+  after(async () => {
+    await worker.stop();
+    await api.app.close();
+    await temporal.close();
+    await test.drop();
+  });
+
+  async function accepted(fields: Record<string, string>, files: FormFile[]): Promise<VlogView> {
+    const form = multipartBody(fields, files);
+    const response = await api.app.inject({
+      method: 'POST',
+      url: '/api/vlogs',
+      headers: { authorization: auth, ...form.headers },
+      payload: form.payload,
+    });
+    assert.equal(response.statusCode, 202, response.body);
+    return response.json<VlogView>();
+  }
+
+  async function getVlog(id: string): Promise<VlogView> {
+    const response = await api.app.inject({
+      method: 'GET',
+      url: `/api/vlogs/${id}`,
+      headers: { authorization: auth },
+    });
+    assert.equal(response.statusCode, 200, response.body);
+    return response.json<VlogView>();
+  }
+
+  const isTerminal = (view: VlogView) => ['completed', 'failed', 'cancelled'].includes(view.status);
+
+  function waitFor(id: string, done: (view: VlogView) => boolean, what: string) {
+    return eventually(() => getVlog(id), done, { what, timeoutMs: 120_000, intervalMs: 50 });
+  }
+
+  /** A link the API signed, fetched through the API itself (its public URL is not reachable). */
+  async function download(url: string): Promise<Buffer> {
+    const { pathname, search } = new URL(url);
+    const response = await api.app.inject({ method: 'GET', url: `${pathname}${search}` });
+    assert.equal(response.statusCode, 200);
+    return response.rawPayload;
+  }
+
+  /** The statuses the workflow projected, in order, read from its history. */
+  async function projectedStatuses(id: string): Promise<string[]> {
+    const history = await temporal.client.workflow.getHandle(id).fetchHistory();
+    const statuses: string[] = [];
+    for (const event of history.events ?? []) {
+      const scheduled = event.activityTaskScheduledEventAttributes;
+      if (scheduled?.activityType?.name !== 'recordJobUpdate') continue;
+      const update = defaultPayloadConverter.fromPayload<JobUpdate>(scheduled.input!.payloads![0]!);
+      if (statuses.at(-1) !== update.snapshot.status) statuses.push(update.snapshot.status);
+    }
+    return statuses;
+  }
+
+  async function storedKeys(prefix: string): Promise<string[]> {
+    const entries = await readdir(path.join(config.storageLocalDir, prefix), {
+      recursive: true,
+    }).catch(() => []);
+    return entries.map(String);
+  }
+
+  it('turns two photos and a clip into a 720p MP4 of the requested length', async () => {
+    const vlog = await accepted({ title: 'Beach day', durationSeconds: '4', aspectRatio: '16:9' }, [
+      media['sunrise']!,
+      media['friends']!,
+      media['waves']!,
+    ]);
+    const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    assert.deepEqual(await projectedStatuses(vlog.id), [
+      'analyzing',
+      'generating',
+      'transferring',
+      'completed',
+    ]);
+
+    assert.ok(done.videoUrl);
+    const video = await probeVideo(tools.ffprobe, await download(done.videoUrl));
+    assert.deepEqual(video.video, { codec: 'h264', width: 1280, height: 720 });
+    assert.deepEqual(video.audio, { codec: 'aac' });
+    assert.ok(Math.abs(video.durationSeconds - 4) < 0.05, `${video.durationSeconds} s`);
+    assert.equal(done.durationSeconds, 4);
+    assert.ok(done.thumbnailUrl);
+    const thumbnail = await download(done.thumbnailUrl);
+    assert.equal(thumbnail.subarray(0, 3).toString('hex'), 'ffd8ff', 'the thumbnail is a JPEG');
+    // Nothing of the render is left on the worker's disk.
+    assert.deepEqual(await readdir(config.renderWorkDir), []);
+  });
+
+  it('renders portrait vlogs at 720×1280', async () => {
+    const vlog = await accepted({ title: 'Portrait', durationSeconds: '4', aspectRatio: '9:16' }, [
+      media['friends']!,
+      media['sunrise']!,
+    ]);
+    const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    const video = await probeVideo(tools.ffprobe, await download(done.videoUrl!));
+    assert.deepEqual(video.video, { codec: 'h264', width: 720, height: 1280 });
+    assert.ok(Math.abs(video.durationSeconds - 4) < 0.05, `${video.durationSeconds} s`);
+  });
+
+  it('cancels during rendering: ffmpeg stops within seconds and no partial file is left', async () => {
+    const clip = await renderTestVideo(tools.ffmpeg, 8, { size: '1280x720', audio: true });
+    const vlog = await accepted({ title: 'Too long', durationSeconds: '8' }, [
+      media['sunrise']!,
+      { field: 'media', filename: 'long.mp4', contentType: 'video/mp4', bytes: clip },
+    ]);
+    const handle = temporal.client.workflow.getHandle(vlog.id);
+    // Real progress from ffmpeg reaches Temporal through the render's heartbeats.
+    const progress = await eventually(
+      async () => {
+        const pending = (await handle.describe()).raw.pendingActivities ?? [];
+        const render = pending.find((a) => a.activityType?.name === 'startVideoGeneration');
+        const details = render?.heartbeatDetails?.payloads?.[0];
+        return details
+          ? defaultPayloadConverter.fromPayload<{ render?: RenderProgress }>(details).render
+          : undefined;
+      },
+      (render) => render !== undefined && render.renderedSeconds > 0,
+      { what: 'render progress heartbeated', timeoutMs: 60_000, intervalMs: 50 },
+    );
+    assert.equal(progress?.totalSeconds, 8);
+    const workDir = path.join(config.renderWorkDir, `renders-${vlog.id}-attempt-1`);
+    const rendering = await processesWorkingIn(workDir);
+    assert.ok(
+      rendering.some((process) => process.command.endsWith('ffmpeg')),
+      `no ffmpeg running in ${workDir}: ${JSON.stringify(rendering)}`,
+    );
+
+    const cancelledAt = Date.now();
+    const cancel = await api.app.inject({
+      method: 'POST',
+      url: `/api/vlogs/${vlog.id}/cancel`,
+      headers: { authorization: auth },
+      payload: { reason: 'too long' },
+    });
+    assert.equal(cancel.statusCode, 202);
+    await eventually(
+      () => processesWorkingIn(workDir),
+      (left) => left.length === 0,
+      { what: 'ffmpeg stopped', timeoutMs: 10_000, intervalMs: 50 },
+    );
+    const stoppedAfterMs = Date.now() - cancelledAt;
+    assert.ok(stoppedAfterMs < 3_000, `ffmpeg ran on for ${stoppedAfterMs} ms`);
+    const done = await waitFor(vlog.id, isTerminal, 'vlog cancelled');
+    assert.equal(done.status, 'cancelled');
+    // The render itself was cancelled: it never completed (and left the cancel to the transfer).
+    const events = (await handle.fetchHistory()).events ?? [];
+    const render = String(
+      events.find(
+        (event) =>
+          event.activityTaskScheduledEventAttributes?.activityType?.name === 'startVideoGeneration',
+      )?.eventId,
+    );
+    const about = (scheduledEventId: unknown) => String(scheduledEventId) === render;
+    assert.ok(
+      events.some((event) =>
+        about(event.activityTaskCancelRequestedEventAttributes?.scheduledEventId),
+      ),
+      'no cancel was requested of the render',
+    );
+    assert.ok(
+      !events.some((event) => about(event.activityTaskCompletedEventAttributes?.scheduledEventId)),
+      'the render completed before the cancel landed',
+    );
+    assert.deepEqual(await readdir(workDir).catch(() => []), []);
+    assert.deepEqual(await storedKeys(`renders/${vlog.id}`), []);
+    assert.deepEqual(await storedKeys(`vlogs/${vlog.id}`), []);
+  });
+
+  for (const bad of [
+    {
+      name: 'a corrupt video',
+      file: { filename: 'broken.mp4', contentType: 'video/mp4', bytes: mp4Bytes(32 * 1024) },
+      message: /^broken\.mp4 cannot be read as a video: /,
+    },
+    {
+      name: 'a corrupt photo',
+      file: { filename: 'broken.png', contentType: 'image/png', bytes: pngBytes() },
+      message: /^broken\.png cannot be read as an image: /,
+    },
+  ]) {
+    it(`fails the analysis of ${bad.name} with MEDIA_UNREADABLE naming the file, without retrying`, async () => {
+      const vlog = await accepted({ title: 'Broken' }, [
+        media['sunrise']!,
+        { field: 'media', ...bad.file },
+      ]);
+      const done = await waitFor(vlog.id, isTerminal, 'vlog failed');
+      assert.equal(done.status, 'failed');
+      assert.equal(done.error?.code, 'MEDIA_UNREADABLE');
+      assert.match(done.error?.message ?? '', bad.message);
+      const history = await temporal.client.workflow.getHandle(vlog.id).fetchHistory();
+      const started = (history.events ?? []).filter(
+        (event) =>
+          event.activityTaskStartedEventAttributes &&
+          event.activityTaskStartedEventAttributes.attempt,
+      );
+      assert.ok(
+        started.every((event) => event.activityTaskStartedEventAttributes!.attempt === 1),
+        'an activity was retried',
+      );
+    });
+  }
+});
