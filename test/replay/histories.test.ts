@@ -36,17 +36,24 @@ describe('recorded histories replay against the current workflow code', () => {
     code = await bundleWorkflows(path.resolve(here, '../../src/workflows/index.ts'));
   });
 
-  it('has recordings of every vlog path, the retry as a continue-as-new chain', () => {
-    for (const scenario of [
-      'success',
-      'cancel-analysis',
-      'cancel-generation',
-      'cancel-transfer',
-      'retry.run1',
-      'retry.run2',
-      'deadline',
-    ]) {
-      assert.ok(historyFiles.includes(path.join('vlogJob', `${scenario}.json`)), scenario);
+  it('has recordings of every job path, retries as continue-as-new chains', () => {
+    const expected = {
+      vlogJob: [
+        'success',
+        'cancel-analysis',
+        'cancel-generation',
+        'cancel-transfer',
+        'retry.run1',
+        'retry.run2',
+        'deadline',
+      ],
+      aiGenerationJob: ['success', 'cancel', 'retry.run1', 'retry.run2', 'timeout'],
+    };
+    for (const [workflowType, scenarios] of Object.entries(expected)) {
+      for (const scenario of scenarios) {
+        const file = path.join(workflowType, `${scenario}.json`);
+        assert.ok(historyFiles.includes(file), file);
+      }
     }
   });
 

@@ -84,6 +84,22 @@ async function cancelVlog(api: TestApi, id: string): Promise<void> {
   await waitForVlog(api, id, (view) => view.status === 'cancelled', 'vlog cancelled');
 }
 
+async function startAiJob({ api }: ScenarioContext): Promise<string> {
+  const view = await call(api, 'POST', '/api/ai/jobs', {
+    type: 'TASK_GENERATION',
+    input: { goal: 'Run a marathon', subGoal: 'Build mileage', action: 'Plan long runs' },
+  });
+  return view.id;
+}
+
+function waitForAiJob(api: TestApi, id: string, done: (view: VlogView) => boolean, what: string) {
+  return eventually(() => call(api, 'GET', `/api/ai/jobs/${id}`), done, {
+    what,
+    timeoutMs: 60_000,
+    intervalMs: 50,
+  });
+}
+
 export const scenarios: Scenario[] = [
   {
     workflowType: 'vlogJob',
@@ -184,7 +200,7 @@ export const scenarios: Scenario[] = [
     workflowType: 'vlogJob',
     name: 'deadline',
     // The attempt runs out while Veo renders; no retry comes within the window, so it closes.
-    env: { VLOG_DEADLINE_MS: '1500', VLOG_RETRY_WINDOW_MS: '500' },
+    env: { VLOG_DEADLINE_MS: '1500', JOB_RETRY_WINDOW_MS: '500' },
     async run(context) {
       context.harness.google.scenario.pollsBeforeDone = 1_000_000;
       const id = await startVlog(context);
@@ -194,6 +210,63 @@ export const scenarios: Scenario[] = [
         (view) => view.error?.code === 'VLOG_DEADLINE_EXCEEDED',
         'vlog past its deadline',
       );
+      return id;
+    },
+  },
+  {
+    workflowType: 'aiGenerationJob',
+    name: 'success',
+    async run(context) {
+      const id = await startAiJob(context);
+      await waitForAiJob(context.api, id, (view) => view.status === 'completed', 'completed');
+      return id;
+    },
+  },
+  {
+    workflowType: 'aiGenerationJob',
+    name: 'cancel',
+    async run(context) {
+      const { harness, api } = context;
+      harness.google.scenario.analysisAnswers = [{ kind: 'hang' }];
+      const asked = harness.google.calls.generateContent;
+      const id = await startAiJob(context);
+      await eventually(
+        () => Promise.resolve(harness.google.calls.generateContent - asked),
+        (count) => count === 1,
+        { what: 'the model call sent' },
+      );
+      await call(api, 'POST', `/api/ai/jobs/${id}/cancel`, { reason: 'recorded cancel' });
+      await waitForAiJob(api, id, (view) => view.status === 'cancelled', 'cancelled');
+      return id;
+    },
+  },
+  {
+    workflowType: 'aiGenerationJob',
+    name: 'retry',
+    async run(context) {
+      const { harness, api } = context;
+      harness.google.scenario.analysisAnswers = [{ kind: 'blocked' }];
+      const id = await startAiJob(context);
+      await waitForAiJob(api, id, (view) => view.status === 'failed', 'failed');
+      await call(api, 'POST', `/api/ai/jobs/${id}/retry`);
+      await waitForAiJob(
+        api,
+        id,
+        (view) => view.status === 'completed' && view.attempt === 2,
+        'retried job completed',
+      );
+      return id;
+    },
+  },
+  {
+    workflowType: 'aiGenerationJob',
+    name: 'timeout',
+    // The model never answers; no retry comes within the window, so the workflow closes.
+    env: { AI_JOB_TIMEOUT_MS: '1500', JOB_RETRY_WINDOW_MS: '500' },
+    async run(context) {
+      context.harness.google.scenario.analysisAnswers = [{ kind: 'hang' }];
+      const id = await startAiJob(context);
+      await waitForAiJob(context.api, id, (view) => view.status === 'timeout', 'timed out');
       return id;
     },
   },
