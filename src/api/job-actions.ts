@@ -1,5 +1,6 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { JobRow } from '../db/schema.js';
 import type { JobProgress } from '../jobs/messages.js';
@@ -11,7 +12,8 @@ import {
   retryJobUpdate,
   retryRefusal,
 } from '../workflows/definitions.js';
-import { ApiError } from './errors.js';
+import { ApiError, errorBodySchema } from './errors.js';
+import { commonErrors, idParams } from './route-schemas.js';
 
 export const cancelBodySchema = z
   .strictObject({ reason: z.string().trim().max(500).optional() })
@@ -104,3 +106,60 @@ export function createJobActions(temporal: TemporalAccess) {
 }
 
 export type JobActions = ReturnType<typeof createJobActions>;
+
+export interface JobActionRouteOptions {
+  /** Path of the kind's jobs, e.g. `/vlogs`; the routes are `<path>/:id/cancel` and `/retry`. */
+  path: string;
+  tag: string;
+  /** What the kind is called in messages. */
+  noun: string;
+  /** The caller's job of this kind, or a 404 ApiError. */
+  findOwned: (userId: string, id: string) => Promise<JobRow>;
+  actions: JobActions;
+  docs: {
+    cancel: { summary: string; description: string };
+    retry: { summary: string; description: string };
+  };
+}
+
+/** `POST <path>/:id/cancel` and `POST <path>/:id/retry`, the same for every job kind. */
+export function jobActionRoutes(options: JobActionRouteOptions): FastifyPluginAsyncZod {
+  const { path, tag, noun, findOwned, actions, docs } = options;
+  return async (app) => {
+    app.post(
+      `${path}/:id/cancel`,
+      {
+        schema: {
+          tags: [tag],
+          ...docs.cancel,
+          params: idParams,
+          body: cancelBodySchema,
+          response: { 202: cancelAcceptedSchema, ...commonErrors, 409: errorBodySchema },
+        },
+      },
+      async (request, reply) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await findOwned(request.userId, request.params.id);
+        const reason = request.body?.reason ?? null;
+        return reply.code(202).send(await actions.cancel(row, reason, noun, request.log));
+      },
+    );
+
+    app.post(
+      `${path}/:id/retry`,
+      {
+        schema: {
+          tags: [tag],
+          ...docs.retry,
+          params: idParams,
+          response: { 202: retryAcceptedSchema, ...commonErrors, 409: errorBodySchema },
+        },
+      },
+      async (request, reply) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await findOwned(request.userId, request.params.id);
+        return reply.code(202).send(await actions.retry(row, request.userId, noun, request.log));
+      },
+    );
+  };
+}

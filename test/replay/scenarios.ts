@@ -71,12 +71,12 @@ async function startVlog({ api }: ScenarioContext): Promise<string> {
   return response.json<VlogView>().id;
 }
 
+function waitForJob(api: TestApi, url: string, done: (view: VlogView) => boolean, what: string) {
+  return eventually(() => call(api, 'GET', url), done, { what, timeoutMs: 60_000, intervalMs: 50 });
+}
+
 function waitForVlog(api: TestApi, id: string, done: (view: VlogView) => boolean, what: string) {
-  return eventually(() => call(api, 'GET', `/api/vlogs/${id}`), done, {
-    what,
-    timeoutMs: 60_000,
-    intervalMs: 50,
-  });
+  return waitForJob(api, `/api/vlogs/${id}`, done, what);
 }
 
 async function cancelVlog(api: TestApi, id: string): Promise<void> {
@@ -93,11 +93,24 @@ async function startAiJob({ api }: ScenarioContext): Promise<string> {
 }
 
 function waitForAiJob(api: TestApi, id: string, done: (view: VlogView) => boolean, what: string) {
-  return eventually(() => call(api, 'GET', `/api/ai/jobs/${id}`), done, {
-    what,
-    timeoutMs: 60_000,
-    intervalMs: 50,
-  });
+  return waitForJob(api, `/api/ai/jobs/${id}`, done, what);
+}
+
+/** Makes the next model call hang, starts a job, and returns once the call has been sent. */
+async function startWithHungModelCall(
+  context: ScenarioContext,
+  start: (context: ScenarioContext) => Promise<string>,
+): Promise<string> {
+  const { harness } = context;
+  harness.google.scenario.analysisAnswers = [{ kind: 'hang' }];
+  const asked = harness.google.calls.generateContent;
+  const id = await start(context);
+  await eventually(
+    () => Promise.resolve(harness.google.calls.generateContent - asked),
+    (count) => count === 1,
+    { what: 'the model call sent' },
+  );
+  return id;
 }
 
 export const scenarios: Scenario[] = [
@@ -114,16 +127,8 @@ export const scenarios: Scenario[] = [
     workflowType: 'vlogJob',
     name: 'cancel-analysis',
     async run(context) {
-      const { harness, api } = context;
-      harness.google.scenario.analysisAnswers = [{ kind: 'hang' }];
-      const asked = harness.google.calls.generateContent;
-      const id = await startVlog(context);
-      await eventually(
-        () => Promise.resolve(harness.google.calls.generateContent - asked),
-        (count) => count === 1,
-        { what: 'the analysis request sent' },
-      );
-      await cancelVlog(api, id);
+      const id = await startWithHungModelCall(context, startVlog);
+      await cancelVlog(context.api, id);
       return id;
     },
   },
@@ -226,15 +231,8 @@ export const scenarios: Scenario[] = [
     workflowType: 'aiGenerationJob',
     name: 'cancel',
     async run(context) {
-      const { harness, api } = context;
-      harness.google.scenario.analysisAnswers = [{ kind: 'hang' }];
-      const asked = harness.google.calls.generateContent;
-      const id = await startAiJob(context);
-      await eventually(
-        () => Promise.resolve(harness.google.calls.generateContent - asked),
-        (count) => count === 1,
-        { what: 'the model call sent' },
-      );
+      const { api } = context;
+      const id = await startWithHungModelCall(context, startAiJob);
       await call(api, 'POST', `/api/ai/jobs/${id}/cancel`, { reason: 'recorded cancel' });
       await waitForAiJob(api, id, (view) => view.status === 'cancelled', 'cancelled');
       return id;

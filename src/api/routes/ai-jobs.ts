@@ -16,12 +16,7 @@ import { isTerminalStatus } from '../../jobs/model.js';
 import { findOwnedJob, typicalDurationMs } from '../../jobs/repository.js';
 import { missingAiProviderSettings } from '../../providers/index.js';
 import { ApiError, errorBodySchema } from '../errors.js';
-import {
-  cancelAcceptedSchema,
-  cancelBodySchema,
-  retryAcceptedSchema,
-  type JobActions,
-} from '../job-actions.js';
+import { jobActionRoutes, type JobActions } from '../job-actions.js';
 import { requestFingerprint, type StartJob } from '../job-starter.js';
 import { jobViewSchema, toJobView } from '../job-view.js';
 import { commonErrors, idempotencyKeySchema, idParams } from '../route-schemas.js';
@@ -243,48 +238,25 @@ export function aiJobRoutes(deps: AiJobRouteDependencies): FastifyPluginAsyncZod
       },
     );
 
-    app.post(
-      '/ai/jobs/:id/cancel',
-      {
-        schema: {
-          tags: ['ai'],
-          summary: 'Cancel a pending or processing AI job',
-          description:
-            'The running model call is abandoned and the job ends `cancelled` with the reason.',
-          params: idParams,
-          body: cancelBodySchema,
-          response: { 202: cancelAcceptedSchema, ...commonErrors, 409: errorBodySchema },
+    await app.register(
+      jobActionRoutes({
+        path: '/ai/jobs',
+        tag: 'ai',
+        noun: 'AI job',
+        findOwned: ownedAiJob,
+        actions,
+        docs: {
+          cancel: {
+            summary: 'Cancel a pending or processing AI job',
+            description:
+              'The running model call is abandoned and the job ends `cancelled` with the reason.',
+          },
+          retry: {
+            summary: 'Retry a failed or timed-out AI job (at most 3 times)',
+            description: 'The job keeps its id; its retry count goes up by one.',
+          },
         },
-      },
-      async (request, reply) => {
-        request.log = request.log.child({ jobId: request.params.id });
-        const row = await ownedAiJob(request.userId, request.params.id);
-        const accepted = await actions.cancel(
-          row,
-          request.body?.reason ?? null,
-          'AI job',
-          request.log,
-        );
-        return reply.code(202).send(accepted);
-      },
-    );
-
-    app.post(
-      '/ai/jobs/:id/retry',
-      {
-        schema: {
-          tags: ['ai'],
-          summary: 'Retry a failed or timed-out AI job (at most 3 times)',
-          params: idParams,
-          response: { 202: retryAcceptedSchema, ...commonErrors, 409: errorBodySchema },
-        },
-      },
-      async (request, reply) => {
-        request.log = request.log.child({ jobId: request.params.id });
-        const row = await ownedAiJob(request.userId, request.params.id);
-        const accepted = await actions.retry(row, request.userId, 'AI job', request.log);
-        return reply.code(202).send(accepted);
-      },
+      }),
     );
   };
 }

@@ -10,12 +10,7 @@ import type { MediaTools } from '../../media/tools.js';
 import { missingVlogProviderSettings, selectVlogProvider } from '../../providers/index.js';
 import type { MediaStorage } from '../../storage/object-storage.js';
 import { ApiError, errorBodySchema } from '../errors.js';
-import {
-  cancelAcceptedSchema,
-  cancelBodySchema,
-  retryAcceptedSchema,
-  type JobActions,
-} from '../job-actions.js';
+import { jobActionRoutes, type JobActions } from '../job-actions.js';
 import { requestFingerprint, type StartJob } from '../job-starter.js';
 import { jobViewSchema, toJobView } from '../job-view.js';
 import { receiveUpload } from '../media-upload.js';
@@ -300,58 +295,26 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
       },
     );
 
-    app.post(
-      '/vlogs/:id/cancel',
-      {
-        schema: {
-          tags: ['vlogs'],
-          summary: 'Cancel a vlog in progress',
-          description:
-            'The running step stops, what it half-made is removed, and the vlog ends `cancelled`.',
-          params: idParams,
-          body: cancelBodySchema,
-          response: {
-            202: cancelAcceptedSchema,
-            ...commonErrors,
-            409: errorBodySchema,
+    await app.register(
+      jobActionRoutes({
+        path: '/vlogs',
+        tag: 'vlogs',
+        noun: 'vlog',
+        findOwned: ownedVlog,
+        actions,
+        docs: {
+          cancel: {
+            summary: 'Cancel a vlog in progress',
+            description:
+              'The running step stops, what it half-made is removed, and the vlog ends `cancelled`.',
+          },
+          retry: {
+            summary: 'Retry a failed vlog (at most 3 times)',
+            description:
+              'The vlog keeps its id and URL; finished steps (analysis, a generated video) are reused.',
           },
         },
-      },
-      async (request, reply) => {
-        request.log = request.log.child({ jobId: request.params.id });
-        const row = await ownedVlog(request.userId, request.params.id);
-        const accepted = await actions.cancel(
-          row,
-          request.body?.reason ?? null,
-          'vlog',
-          request.log,
-        );
-        return reply.code(202).send(accepted);
-      },
-    );
-
-    app.post(
-      '/vlogs/:id/retry',
-      {
-        schema: {
-          tags: ['vlogs'],
-          summary: 'Retry a failed vlog (at most 3 times)',
-          description:
-            'The vlog keeps its id and URL; finished steps (analysis, a generated video) are reused.',
-          params: idParams,
-          response: {
-            202: retryAcceptedSchema,
-            ...commonErrors,
-            409: errorBodySchema,
-          },
-        },
-      },
-      async (request, reply) => {
-        request.log = request.log.child({ jobId: request.params.id });
-        const row = await ownedVlog(request.userId, request.params.id);
-        const accepted = await actions.retry(row, request.userId, 'vlog', request.log);
-        return reply.code(202).send(accepted);
-      },
+      }),
     );
   };
 }
