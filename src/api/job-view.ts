@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { JobRow } from '../db/schema.js';
+import type { JobProgress } from '../jobs/messages.js';
 
 export const jobViewSchema = z
   .object({
@@ -46,5 +47,28 @@ export function toJobView(row: JobRow): JobView {
     completedAt: row.completed_at?.toISOString() ?? null,
     updatedAt: row.updated_at.toISOString(),
     links: { self: jobUrl(row.id) },
+  };
+}
+
+export const liveViewSchema = z
+  .object({
+    status: z.string(),
+    progress: z.number(),
+    phase: z.string().nullable(),
+    seq: z.number(),
+  })
+  .nullable()
+  .optional()
+  .describe("With ?live=true: the workflow's own answer, bypassing the database");
+
+/** The `live` field of a view: absent unless asked for, null when the workflow did not answer. */
+export function liveView(live: JobProgress | null | undefined): {
+  live?: z.infer<typeof liveViewSchema>;
+} {
+  if (live === undefined) return {};
+  return {
+    live: live
+      ? { status: live.status, progress: live.progress, phase: live.phase, seq: live.seq }
+      : null,
   };
 }

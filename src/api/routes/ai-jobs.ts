@@ -18,7 +18,7 @@ import { missingAiProviderSettings } from '../../providers/index.js';
 import { ApiError, errorBodySchema } from '../errors.js';
 import { jobActionRoutes, type JobActions } from '../job-actions.js';
 import { requestFingerprint, type StartJob } from '../job-starter.js';
-import { jobViewSchema, toJobView } from '../job-view.js';
+import { jobViewSchema, liveView, liveViewSchema, toJobView } from '../job-view.js';
 import { commonErrors, idempotencyKeySchema, idParams } from '../route-schemas.js';
 import { listJobsPage, listQuerySchema } from './jobs.js';
 
@@ -45,16 +45,7 @@ const aiJobViewSchema = jobViewSchema
       .datetime()
       .nullable()
       .describe('When a job in flight is expected to finish, from recent jobs of its type'),
-    live: z
-      .object({
-        status: z.string(),
-        progress: z.number(),
-        phase: z.string().nullable(),
-        seq: z.number(),
-      })
-      .nullable()
-      .optional()
-      .describe("With ?live=true: the workflow's own answer, bypassing the database"),
+    live: liveViewSchema,
   })
   .describe('AiJob');
 
@@ -99,13 +90,7 @@ export function aiJobRoutes(deps: AiJobRouteDependencies): FastifyPluginAsyncZod
       result: row.status === 'completed' ? (view.result as AiJobView['result']) : null,
       retryCount: row.attempt - 1,
       estimatedCompletionAt: await estimate(row),
-      ...(live === undefined
-        ? {}
-        : {
-            live: live
-              ? { status: live.status, progress: live.progress, phase: live.phase, seq: live.seq }
-              : null,
-          }),
+      ...liveView(live),
     };
   }
 

@@ -12,7 +12,7 @@ import type { MediaStorage } from '../../storage/object-storage.js';
 import { ApiError, errorBodySchema } from '../errors.js';
 import { jobActionRoutes, type JobActions } from '../job-actions.js';
 import { requestFingerprint, type StartJob } from '../job-starter.js';
-import { jobViewSchema, toJobView } from '../job-view.js';
+import { jobViewSchema, liveView, liveViewSchema, toJobView } from '../job-view.js';
 import { receiveUpload } from '../media-upload.js';
 import { commonErrors, idempotencyKeySchema, idParams } from '../route-schemas.js';
 import { listJobsPage, listQuerySchema } from './jobs.js';
@@ -50,16 +50,7 @@ const vlogViewSchema = jobViewSchema
     shareUrl: z.string().nullable().describe('A longer-lived link to share the video'),
     thumbnailUrl: z.string().nullable(),
     durationSeconds: z.number().nullable(),
-    live: z
-      .object({
-        status: z.string(),
-        progress: z.number(),
-        phase: z.string().nullable(),
-        seq: z.number(),
-      })
-      .nullable()
-      .optional()
-      .describe("With ?live=true: the workflow's own answer, bypassing the database"),
+    live: liveViewSchema,
   })
   .describe('Vlog');
 
@@ -111,13 +102,7 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
           ? await mediaStorage.url(result.thumbnailKey, config.MEDIA_URL_TTL_SECONDS)
           : null,
       durationSeconds: finished ? result.durationSeconds : null,
-      ...(live === undefined
-        ? {}
-        : {
-            live: live
-              ? { status: live.status, progress: live.progress, phase: live.phase, seq: live.seq }
-              : null,
-          }),
+      ...liveView(live),
     };
   }
 
