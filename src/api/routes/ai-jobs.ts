@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Config } from '../../config.js';
+import { providerRetrySettings, type Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import {
@@ -24,6 +24,8 @@ import { listJobsPage, listQuerySchema } from './jobs.js';
 
 /** Used for estimates until jobs of a type have completed. */
 const defaultDurationMs = 20_000;
+/** How long a type's typical duration is reused before it is queried again. */
+const estimateTtlMs = 30_000;
 
 const aiItemViewSchema = z.object({
   title: z.string(),
@@ -62,25 +64,23 @@ export interface AiJobRouteDependencies {
 export function aiJobRoutes(deps: AiJobRouteDependencies): FastifyPluginAsyncZod {
   const { config, db, startJob, actions } = deps;
 
-  /** Completion estimates, one query per type per request. */
-  function estimator() {
-    const durations = new Map<string, Promise<number>>();
-    return (row: JobRow): Promise<string | null> => {
-      if (isTerminalStatus(row.status)) return Promise.resolve(null);
-      let duration = durations.get(row.type);
-      if (!duration) {
-        duration = typicalDurationMs(db, row.type).then((ms) => ms ?? defaultDurationMs);
-        durations.set(row.type, duration);
-      }
-      return duration.then((ms) => new Date(row.created_at.getTime() + ms).toISOString());
-    };
+  // Estimates come from recent completions of the type; polled on every GET, the median is
+  // recomputed at most every estimateTtlMs rather than queried per request.
+  const typicalDurations = new Map<string, { at: number; ms: Promise<number> }>();
+  function estimatedCompletion(row: JobRow): Promise<string | null> {
+    if (isTerminalStatus(row.status)) return Promise.resolve(null);
+    let cached = typicalDurations.get(row.type);
+    if (!cached || Date.now() - cached.at > estimateTtlMs) {
+      const ms = typicalDurationMs(db, row.type).then((median) => median ?? defaultDurationMs);
+      cached = { at: Date.now(), ms };
+      typicalDurations.set(row.type, cached);
+      // A failed query is not cached: the next request asks again.
+      ms.catch(() => typicalDurations.delete(row.type));
+    }
+    return cached.ms.then((ms) => new Date(row.created_at.getTime() + ms).toISOString());
   }
 
-  async function toAiJobView(
-    row: JobRow,
-    estimate: (row: JobRow) => Promise<string | null>,
-    live?: JobProgress | null,
-  ): Promise<AiJobView> {
+  async function toAiJobView(row: JobRow, live?: JobProgress | null): Promise<AiJobView> {
     const view = toJobView(row);
     return {
       ...view,
@@ -89,7 +89,7 @@ export function aiJobRoutes(deps: AiJobRouteDependencies): FastifyPluginAsyncZod
       status: row.status as AiJobView['status'],
       result: row.status === 'completed' ? (view.result as AiJobView['result']) : null,
       retryCount: row.attempt - 1,
-      estimatedCompletionAt: await estimate(row),
+      estimatedCompletionAt: await estimatedCompletion(row),
       ...liveView(live),
     };
   }
@@ -148,11 +148,7 @@ export function aiJobRoutes(deps: AiJobRouteDependencies): FastifyPluginAsyncZod
                 timeoutMs: config.AI_JOB_TIMEOUT_MS,
                 heartbeatTimeoutMs: config.AI_JOB_HEARTBEAT_TIMEOUT_MS,
                 retryWindowMs: config.JOB_RETRY_WINDOW_MS,
-                providerRetry: {
-                  initialIntervalMs: config.PROVIDER_RETRY_INITIAL_MS,
-                  maximumIntervalMs: config.PROVIDER_RETRY_MAX_MS,
-                  maximumAttempts: config.PROVIDER_RETRY_ATTEMPTS,
-                },
+                providerRetry: providerRetrySettings(config),
               },
             },
           ],
@@ -163,7 +159,7 @@ export function aiJobRoutes(deps: AiJobRouteDependencies): FastifyPluginAsyncZod
           summary: `${aiItemNames[body.type]} for "${body.input.goal.slice(0, 80)}"`,
           memo: { goal: body.input.goal },
         });
-        const view = await toAiJobView(started.row, estimator());
+        const view = await toAiJobView(started.row);
         return reply
           .code(202)
           .header('location', view.links.self)
@@ -193,7 +189,7 @@ export function aiJobRoutes(deps: AiJobRouteDependencies): FastifyPluginAsyncZod
         const row = await ownedAiJob(request.userId, request.params.id);
         const live =
           request.query.live === 'true' ? await actions.live(row, request.log) : undefined;
-        return toAiJobView(row, estimator(), live);
+        return toAiJobView(row, live);
       },
     );
 
@@ -215,9 +211,8 @@ export function aiJobRoutes(deps: AiJobRouteDependencies): FastifyPluginAsyncZod
       },
       async (request) => {
         const page = await listJobsPage(db, request.userId, { ...request.query, kind: 'ai' });
-        const estimate = estimator();
         return {
-          jobs: await Promise.all(page.rows.map((row) => toAiJobView(row, estimate))),
+          jobs: await Promise.all(page.rows.map((row) => toAiJobView(row))),
           nextCursor: page.nextCursor,
         };
       },
