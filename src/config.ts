@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { ProviderRetrySettings } from './jobs/messages.js';
 
 const port = z.coerce.number().int().min(1).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
@@ -212,6 +213,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       /\/$/,
       '',
     ),
+  };
+}
+
+/** The provider backoff jobs carry in their workflow input, from the PROVIDER_RETRY_* variables. */
+export function providerRetrySettings(config: Config): ProviderRetrySettings {
+  return {
+    initialIntervalMs: config.PROVIDER_RETRY_INITIAL_MS,
+    maximumIntervalMs: config.PROVIDER_RETRY_MAX_MS,
+    maximumAttempts: config.PROVIDER_RETRY_ATTEMPTS,
   };
 }
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { assertNoJobsOf } from '../support/jobs.js';
 import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
@@ -127,12 +128,6 @@ describe('AI job requests that are refused', () => {
   });
 
   it('leaves no job row and no workflow behind', async () => {
-    const rows = await test.db
-      .selectFrom('jobs')
-      .select('id')
-      .where('owner_id', '=', user)
-      .execute();
-    assert.deepEqual(rows, []);
-    assert.equal((await temporal.client.workflow.count(`UserId = "${user}"`)).count, 0);
+    await assertNoJobsOf(test.db, temporal.client, user);
   });
 });

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { insertJob } from '../../src/jobs/repository.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { jobRecord } from '../support/jobs.js';
+import { assertNoJobsOf, jobRecord } from '../support/jobs.js';
 import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
@@ -76,14 +76,7 @@ describe('request handling', () => {
   });
 
   it('leaves no job row and no workflow behind for rejected requests', async () => {
-    const rows = await test.db
-      .selectFrom('jobs')
-      .select('id')
-      .where('owner_id', '=', user)
-      .execute();
-    assert.deepEqual(rows, []);
-    const workflows = await client.workflow.count(`UserId = "${user}"`);
-    assert.equal(workflows.count, 0);
+    await assertNoJobsOf(test.db, client, user);
   });
 
   it("answers an unknown job and another user's job with the same 404", async () => {

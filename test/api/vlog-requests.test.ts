@@ -9,7 +9,7 @@ import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { mp4Bytes, multipartBody, pngBytes, type FormFile } from '../fixtures/media.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { jobRecord } from '../support/jobs.js';
+import { assertNoJobsOf, jobRecord } from '../support/jobs.js';
 import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
@@ -273,13 +273,7 @@ describe('vlog requests that are refused', () => {
   });
 
   it('left no job, no workflow and no stored object behind', async () => {
-    const rows = await test.db
-      .selectFrom('jobs')
-      .select('id')
-      .where('owner_id', '=', user)
-      .execute();
-    assert.deepEqual(rows, []);
-    assert.equal((await temporal.client.workflow.count(`UserId = "${user}"`)).count, 0);
+    await assertNoJobsOf(test.db, temporal.client, user);
     const stored = await readdir(storageRoot, { recursive: true }).catch(() => []);
     assert.deepEqual(
       stored.filter(

@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { freePort } from '../support/ports.js';
-import { startService, type ServiceProcess } from '../support/processes.js';
+import { startReadyService, type ServiceProcess } from '../support/processes.js';
 import { uniqueTaskQueue } from '../support/temporal.js';
 import { VlogHarness } from '../support/vlog-harness.js';
 
@@ -54,10 +54,7 @@ describe('vlogs survive killed processes', () => {
   });
 
   async function start(entry: 'api' | 'worker'): Promise<ServiceProcess> {
-    const service = startService(`src/${entry}/main.ts`, env);
-    running.push(service);
-    await service.waitForLine(entry === 'api' ? /Server listening/ : /worker started/);
-    return service;
+    return startReadyService(entry, env, running);
   }
 
   async function createVlog(clipBytes: number): Promise<VlogView> {

@@ -12,7 +12,11 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { freePort } from '../support/ports.js';
-import { processesWorkingIn, startService, type ServiceProcess } from '../support/processes.js';
+import {
+  processesWorkingIn,
+  startReadyService,
+  type ServiceProcess,
+} from '../support/processes.js';
 import { testTemporal, uniqueTaskQueue } from '../support/temporal.js';
 import { probeVideo } from '../support/video.js';
 
@@ -63,10 +67,7 @@ describe('local renders survive a killed worker', () => {
   });
 
   async function start(entry: 'api' | 'worker'): Promise<ServiceProcess> {
-    const service = startService(`src/${entry}/main.ts`, env);
-    running.push(service);
-    await service.waitForLine(entry === 'api' ? /Server listening/ : /worker started/);
-    return service;
+    return startReadyService(entry, env, running);
   }
 
   function waitFor(id: string, done: (view: VlogView) => boolean, what: string) {

@@ -96,6 +96,18 @@ function waitForAiJob(api: TestApi, id: string, done: (view: VlogView) => boolea
   return waitForJob(api, `/api/ai/jobs/${id}`, done, what);
 }
 
+/** Waits for the job at `url` to fail, retries it, and waits for the retry to complete. */
+async function retryAfterFailure(api: TestApi, url: string): Promise<void> {
+  await waitForJob(api, url, (view) => view.status === 'failed', `${url} failed`);
+  await call(api, 'POST', `${url}/retry`);
+  await waitForJob(
+    api,
+    url,
+    (view) => view.status === 'completed' && view.attempt === 2,
+    `${url} retried and completed`,
+  );
+}
+
 /** Makes the next model call hang, starts a job, and returns once the call has been sent. */
 async function startWithHungModelCall(
   context: ScenarioContext,
@@ -190,14 +202,7 @@ export const scenarios: Scenario[] = [
         { kind: 'error', message: 'the renderer fell over' },
       ];
       const id = await startVlog(context);
-      await waitForVlog(api, id, (view) => view.status === 'failed', 'vlog failed');
-      await call(api, 'POST', `/api/vlogs/${id}/retry`);
-      await waitForVlog(
-        api,
-        id,
-        (view) => view.status === 'completed' && view.attempt === 2,
-        'retried vlog completed',
-      );
+      await retryAfterFailure(api, `/api/vlogs/${id}`);
       return id;
     },
   },
@@ -245,14 +250,7 @@ export const scenarios: Scenario[] = [
       const { harness, api } = context;
       harness.google.scenario.analysisAnswers = [{ kind: 'blocked' }];
       const id = await startAiJob(context);
-      await waitForAiJob(api, id, (view) => view.status === 'failed', 'failed');
-      await call(api, 'POST', `/api/ai/jobs/${id}/retry`);
-      await waitForAiJob(
-        api,
-        id,
-        (view) => view.status === 'completed' && view.attempt === 2,
-        'retried job completed',
-      );
+      await retryAfterFailure(api, `/api/ai/jobs/${id}`);
       return id;
     },
   },

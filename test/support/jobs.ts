@@ -1,4 +1,7 @@
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { Db } from '../../src/db/database.js';
 import type { JobRecord } from '../../src/jobs/messages.js';
 
 /** A job record as the API would accept it, with overridable fields. */
@@ -16,4 +19,11 @@ export function jobRecord<Input = unknown>(
     createdAt: new Date().toISOString(),
     ...overrides,
   };
+}
+
+/** Asserts that `ownerId` has no job row and no workflow: what every refused request must leave. */
+export async function assertNoJobsOf(db: Db, client: Client, ownerId: string): Promise<void> {
+  const rows = await db.selectFrom('jobs').select('id').where('owner_id', '=', ownerId).execute();
+  assert.deepEqual(rows, []);
+  assert.equal((await client.workflow.count(`UserId = "${ownerId}"`)).count, 0);
 }

@@ -18,6 +18,21 @@ export interface ServiceProcess {
   exited: Promise<number | null>;
 }
 
+/**
+ * The production API or worker entry point as its own process, once it says it is ready. It is
+ * added to `running` first, so a test's cleanup stops it even if it never gets ready.
+ */
+export async function startReadyService(
+  entry: 'api' | 'worker',
+  env: Record<string, string>,
+  running: ServiceProcess[],
+): Promise<ServiceProcess> {
+  const service = startService(`src/${entry}/main.ts`, env);
+  running.push(service);
+  await service.waitForLine(entry === 'api' ? /Server listening/ : /worker started/);
+  return service;
+}
+
 /** Runs a TypeScript entry point of the project as its own process, the way npm scripts do. */
 export function startService(
   entry: string,

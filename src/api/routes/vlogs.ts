@@ -1,7 +1,7 @@
 import fastifyMultipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Config } from '../../config.js';
+import { providerRetrySettings, type Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../jobs/messages.js';
@@ -200,11 +200,7 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
                   deadlineMs: config.VLOG_DEADLINE_MS,
                   pollIntervalMs: config.VIDEO_POLL_INTERVAL_MS,
                   retryWindowMs: config.JOB_RETRY_WINDOW_MS,
-                  providerRetry: {
-                    initialIntervalMs: config.PROVIDER_RETRY_INITIAL_MS,
-                    maximumIntervalMs: config.PROVIDER_RETRY_MAX_MS,
-                    maximumAttempts: config.PROVIDER_RETRY_ATTEMPTS,
-                  },
+                  providerRetry: providerRetrySettings(config),
                 },
               },
             ],
