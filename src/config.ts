@@ -73,6 +73,17 @@ const configSchema = z.object({
   USER_RATE_LIMIT_REQUESTS: positiveInt.default(600),
   RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
 
+  /**
+   * Time the API waits for a job's workflow to accept or refuse a cancel or retry; with no worker
+   * polling, the request answers 503 JOB_CONTROL_TIMEOUT after it.
+   */
+  JOB_CONTROL_TIMEOUT_MS: positiveInt.default(10_000),
+
+  /** Pause between reads of the job event log while progress streams are open (latency bound). */
+  EVENT_STREAM_POLL_MS: positiveInt.default(250),
+  /** Pause between keep-alive comments on an idle progress stream. */
+  EVENT_STREAM_KEEPALIVE_MS: positiveInt.default(15_000),
+
   /** Time running activities get to finish or heartbeat their cancellation when a worker stops. */
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
 

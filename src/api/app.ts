@@ -21,6 +21,7 @@ import { createTokenVerifier } from '../auth.js';
 import { requireBearerToken } from './auth-plugin.js';
 import { registerErrorHandling } from './errors.js';
 import { createJobActions } from './job-actions.js';
+import { JobEventFeed } from './job-event-feed.js';
 import { createJobStarter } from './job-starter.js';
 import { limitRequestRate } from './rate-limit.js';
 import { createReadiness } from './readiness.js';
@@ -98,7 +99,18 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     logger: deps.logger,
     maxJobsInFlight: deps.config.USER_MAX_JOBS_IN_FLIGHT,
   });
-  const actions = createJobActions(deps.temporal);
+  const actions = createJobActions(deps.temporal, {
+    timeoutMs: deps.config.JOB_CONTROL_TIMEOUT_MS,
+  });
+  const events = new JobEventFeed(
+    deps.db,
+    {
+      pollMs: deps.config.EVENT_STREAM_POLL_MS,
+      keepAliveMs: deps.config.EVENT_STREAM_KEEPALIVE_MS,
+    },
+    app.log,
+  );
+  app.addHook('onClose', async () => events.close());
   const verifyToken = createTokenVerifier(deps.config, deps.jwtSecret);
   await app.register(
     async (api) => {
@@ -120,9 +132,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
           mediaTools: deps.mediaTools,
           startJob,
           actions,
+          events,
         }),
       );
-      await api.register(aiJobRoutes({ config: deps.config, db: deps.db, startJob, actions }));
+      await api.register(
+        aiJobRoutes({ config: deps.config, db: deps.db, startJob, actions, events }),
+      );
     },
     { prefix: '/api' },
   );

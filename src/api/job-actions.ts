@@ -1,4 +1,9 @@
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -7,8 +12,10 @@ import type { JobProgress } from '../jobs/messages.js';
 import { isTerminalStatus } from '../jobs/model.js';
 import type { TemporalAccess } from '../temporal/client.js';
 import {
-  cancelJobSignal,
+  cancelJobUpdate,
+  cancelRefusal,
   jobProgressQuery,
+  retryableStatuses,
   retryJobUpdate,
   retryRefusal,
 } from '../workflows/definitions.js';
@@ -20,7 +27,7 @@ export const cancelBodySchema = z
   .nullish();
 export const cancelAcceptedSchema = z.object({
   id: z.string(),
-  status: z.string(),
+  status: z.string().describe('Status when the cancel was accepted; the job ends `cancelled`'),
   cancelRequested: z.literal(true),
 });
 export const retryAcceptedSchema = z.object({
@@ -29,11 +36,52 @@ export const retryAcceptedSchema = z.object({
   retryCount: z.number().describe('Retries so far, this one included'),
 });
 
+export interface JobActionSettings {
+  /** Time a workflow gets to accept or refuse a cancel or retry before the API answers 503. */
+  timeoutMs: number;
+}
+
 /**
  * Cancel, retry and live progress, the same for every job kind: routes look up the caller's
  * job (404 for anyone else's), then hand it here. `noun` names the job in messages.
+ *
+ * Cancel and retry are Updates the job's workflow judges one at a time, so when both are sent
+ * together exactly one is accepted and the other answers 409. The stored status answers only
+ * where it is final: a job projected as ended cannot be cancelled, a completed or cancelled one
+ * (whose workflow has closed) cannot be retried.
  */
-export function createJobActions(temporal: TemporalAccess) {
+export function createJobActions(temporal: TemporalAccess, settings: JobActionSettings) {
+  /** Sends an Update and waits for the workflow's verdict, mapping its refusal to `refused`. */
+  async function control<Result>(
+    row: JobRow,
+    what: string,
+    refused: 'JOB_NOT_CANCELLABLE' | 'JOB_NOT_RETRYABLE',
+    closedMessage: string,
+    send: (handle: WorkflowHandle) => Promise<Result>,
+  ): Promise<Result> {
+    const handle = temporal.client.workflow.getHandle(row.workflow_id);
+    try {
+      return await temporal.client.withDeadline(Date.now() + settings.timeoutMs, () =>
+        send(handle),
+      );
+    } catch (error) {
+      if (error instanceof WorkflowUpdateFailedError) {
+        throw new ApiError(refused, error.cause?.message ?? error.message);
+      }
+      if (error instanceof WorkflowNotFoundError) throw new ApiError(refused, closedMessage);
+      if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+        throw new ApiError(
+          'JOB_CONTROL_TIMEOUT',
+          `No worker took the ${what} request within ${settings.timeoutMs} ms; it may still take ` +
+            'effect when one is back. Send it again to learn the outcome.',
+          undefined,
+          { 'retry-after': '5' },
+        );
+      }
+      throw error;
+    }
+  }
+
   return {
     async cancel(
       row: JobRow,
@@ -41,26 +89,17 @@ export function createJobActions(temporal: TemporalAccess) {
       noun: string,
       log: FastifyBaseLogger,
     ): Promise<z.infer<typeof cancelAcceptedSchema>> {
-      if (isTerminalStatus(row.status)) {
-        throw new ApiError(
-          'JOB_NOT_CANCELLABLE',
-          `The ${noun} is already ${row.status} and cannot be cancelled`,
-        );
-      }
-      await temporal.client.workflow
-        .getHandle(row.workflow_id)
-        .signal(cancelJobSignal, { reason })
-        .catch((error: unknown) => {
-          if (error instanceof WorkflowNotFoundError) {
-            throw new ApiError(
-              'JOB_NOT_CANCELLABLE',
-              `The ${noun} has already finished and cannot be cancelled`,
-            );
-          }
-          throw error;
-        });
-      log.info({ reason }, 'cancel requested');
-      return { id: row.id, status: row.status, cancelRequested: true };
+      const refusal = isTerminalStatus(row.status) ? cancelRefusal(row.status, noun) : null;
+      if (refusal) throw new ApiError('JOB_NOT_CANCELLABLE', refusal);
+      const { status } = await control(
+        row,
+        'cancel',
+        'JOB_NOT_CANCELLABLE',
+        `The ${noun} has already finished and cannot be cancelled`,
+        (handle) => handle.executeUpdate(cancelJobUpdate, { args: [{ reason }] }),
+      );
+      log.info({ reason }, 'cancel accepted');
+      return { id: row.id, status, cancelRequested: true };
     },
 
     async retry(
@@ -69,27 +108,19 @@ export function createJobActions(temporal: TemporalAccess) {
       noun: string,
       log: FastifyBaseLogger,
     ): Promise<z.infer<typeof retryAcceptedSchema>> {
-      // A finished or exhausted job's workflow may have closed and could not answer the Update.
-      const refusal = retryRefusal(row.status, row.attempt, noun);
+      // A completed, cancelled or exhausted job's workflow has closed and could not answer.
+      const final = row.status === 'completed' || row.status === 'cancelled';
+      const refusal = retryRefusal(final ? row.status : retryableStatuses[0], row.attempt, noun);
       if (refusal) throw new ApiError('JOB_NOT_RETRYABLE', refusal);
-      try {
-        const { attempt } = await temporal.client.workflow
-          .getHandle(row.workflow_id)
-          .executeUpdate(retryJobUpdate, { args: [{ requestedBy }] });
-        log.info({ attempt }, 'retry accepted');
-        return { id: row.id, attempt, retryCount: attempt - 1 };
-      } catch (error) {
-        if (error instanceof WorkflowUpdateFailedError) {
-          throw new ApiError('JOB_NOT_RETRYABLE', error.cause?.message ?? error.message);
-        }
-        if (error instanceof WorkflowNotFoundError) {
-          throw new ApiError(
-            'JOB_NOT_RETRYABLE',
-            `The ${noun} is ${row.status} and can no longer be retried`,
-          );
-        }
-        throw error;
-      }
+      const { attempt } = await control(
+        row,
+        'retry',
+        'JOB_NOT_RETRYABLE',
+        `The ${noun} is ${row.status} and can no longer be retried`,
+        (handle) => handle.executeUpdate(retryJobUpdate, { args: [{ requestedBy }] }),
+      );
+      log.info({ attempt }, 'retry accepted');
+      return { id: row.id, attempt, retryCount: attempt - 1 };
     },
 
     /** The workflow's own answer, or null when it cannot give one (closed, unreachable). */

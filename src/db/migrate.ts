@@ -3,12 +3,14 @@ import type { Database } from './schema.js';
 import * as createJobs from './migrations/0001_create_jobs.js';
 import * as vlogs from './migrations/0002_vlogs.js';
 import * as userLimits from './migrations/0003_user_limits.js';
+import * as jobEvents from './migrations/0004_job_events.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
   '0001_create_jobs': createJobs,
   '0002_vlogs': vlogs,
   '0003_user_limits': userLimits,
+  '0004_job_events': jobEvents,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

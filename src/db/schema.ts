@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T = unknown> = ColumnType<T, string, string>;
@@ -43,11 +43,27 @@ export interface RateLimitWindowTable {
   requests: number;
 }
 
+/** One row per state a job's row took, keyed by its projection sequence number. */
+export interface JobEventTable {
+  job_id: string;
+  seq: number;
+  /** `status` when the status changed, `progress` otherwise. */
+  type: string;
+  status: string;
+  progress: number;
+  phase: string | null;
+  attempt: number;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: Timestamp;
+}
+
 export interface Database {
   jobs: JobTable;
+  job_events: JobEventTable;
   provider_operations: ProviderOperationTable;
   rate_limit_windows: RateLimitWindowTable;
 }
 
 export type JobRow = Selectable<JobTable>;
-export type NewJobRow = Insertable<JobTable>;
+export type JobEventRow = Selectable<JobEventTable>;

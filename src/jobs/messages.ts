@@ -193,8 +193,13 @@ export interface VlogResult {
   mimeType: string;
 }
 
-export interface CancelJobSignal {
+export interface CancelJobRequest {
   reason: string | null;
+}
+
+export interface CancelJobResponse {
+  /** The job's status when the cancel was accepted; it ends `cancelled` once its step stops. */
+  status: string;
 }
 
 export interface RetryJobRequest {

@@ -5,9 +5,9 @@ import type { JobRecord, JobUpdate } from './messages.js';
 import { terminalStatuses } from './model.js';
 
 /**
- * Writes a newly accepted job. Both the API (right after starting the workflow) and the
- * workflow's first activity call this, so the row exists whichever of them runs first or
- * survives a crash; the second write changes nothing.
+ * Writes a newly accepted job and the first event of its log. Both the API (right after
+ * starting the workflow) and the workflow's first activity call this, so the row exists
+ * whichever of them runs first or survives a crash; the second write changes nothing.
  */
 export async function insertJob(db: Db, job: JobRecord, initialStatus: string): Promise<void> {
   await db
@@ -27,34 +27,74 @@ export async function insertJob(db: Db, job: JobRecord, initialStatus: string): 
     })
     .onConflict((oc) => oc.column('id').doNothing())
     .execute();
+  await db
+    .insertInto('job_events')
+    .values({
+      job_id: job.id,
+      seq: 0,
+      type: 'status',
+      status: initialStatus,
+      progress: 0,
+      phase: null,
+      attempt: 1,
+      error_code: null,
+      error_message: null,
+      created_at: job.createdAt,
+    })
+    .onConflict((oc) => oc.columns(['job_id', 'seq']).doNothing())
+    .execute();
 }
 
 /**
  * Applies a workflow's snapshot if it is newer than the stored one, so a late activity retry
- * never moves a job backwards. Returns whether the row changed.
+ * never moves a job backwards, and appends it to the job's event log in the same transaction:
+ * the log holds exactly the states the row went through, in order. Returns whether it applied.
  */
 export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<boolean> {
   const { snapshot } = update;
-  const result = await db
-    .updateTable('jobs')
-    .set({
-      status: snapshot.status,
-      progress: snapshot.progress,
-      phase: snapshot.phase,
-      attempt: snapshot.attempt,
-      run_id: snapshot.runId,
-      started_at: snapshot.startedAt,
-      completed_at: snapshot.completedAt,
-      result: snapshot.result === undefined ? null : JSON.stringify(snapshot.result),
-      error_code: snapshot.error?.code ?? null,
-      error_message: snapshot.error?.message ?? null,
-      projection_seq: update.seq,
-      updated_at: sql<Date>`now()`,
-    })
-    .where('id', '=', update.jobId)
-    .where('projection_seq', '<', update.seq)
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return db.transaction().execute(async (trx) => {
+    // The row lock orders concurrent updates of one job, so events commit in sequence order.
+    const stored = await trx
+      .selectFrom('jobs')
+      .select(['status', 'projection_seq'])
+      .where('id', '=', update.jobId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!stored || stored.projection_seq >= update.seq) return false;
+    await trx
+      .updateTable('jobs')
+      .set({
+        status: snapshot.status,
+        progress: snapshot.progress,
+        phase: snapshot.phase,
+        attempt: snapshot.attempt,
+        run_id: snapshot.runId,
+        started_at: snapshot.startedAt,
+        completed_at: snapshot.completedAt,
+        result: snapshot.result === undefined ? null : JSON.stringify(snapshot.result),
+        error_code: snapshot.error?.code ?? null,
+        error_message: snapshot.error?.message ?? null,
+        projection_seq: update.seq,
+        updated_at: sql<Date>`now()`,
+      })
+      .where('id', '=', update.jobId)
+      .execute();
+    await trx
+      .insertInto('job_events')
+      .values({
+        job_id: update.jobId,
+        seq: update.seq,
+        type: stored.status === snapshot.status ? 'progress' : 'status',
+        status: snapshot.status,
+        progress: snapshot.progress,
+        phase: snapshot.phase,
+        attempt: snapshot.attempt,
+        error_code: snapshot.error?.code ?? null,
+        error_message: snapshot.error?.message ?? null,
+      })
+      .execute();
+    return true;
+  });
 }
 
 /** A job as its owner may see it; another owner's job is indistinguishable from no job. */

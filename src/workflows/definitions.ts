@@ -1,6 +1,8 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { isTerminalStatus } from '../jobs/model.js';
 import type {
-  CancelJobSignal,
+  CancelJobRequest,
+  CancelJobResponse,
   JobProgress,
   RetryJobRequest,
   RetryJobResponse,
@@ -9,12 +11,24 @@ import type {
 /** Live state of any job workflow, answered from the workflow's memory. */
 export const jobProgressQuery = defineQuery<JobProgress>('jobProgress');
 
-/** Asks a running job to stop: its running step is cancelled and what it half-made is removed. */
-export const cancelJobSignal = defineSignal<[CancelJobSignal]>('cancelJob');
+/**
+ * Asks a running job to stop: its running step is cancelled and what it half-made is removed.
+ * The API sends it as an Update so the workflow, which also arbitrates retries, answers whether
+ * the cancel won; the validator refuses a job that has ended or is being retried.
+ */
+export const cancelJobUpdate = defineUpdate<CancelJobResponse, [CancelJobRequest]>('cancelJob');
 
 /**
- * Retries a failed job: the validator refuses (and nothing changes) unless the job failed and
- * has retries left; accepted, the workflow continues as new with attempt + 1.
+ * The same request as a fire-and-forget signal, for operators and scripts
+ * (`temporal workflow signal --name cancelJob`), and for runs that received it before the API
+ * sent the Update; a job that cannot be cancelled ignores it.
+ */
+export const cancelJobSignal = defineSignal<[CancelJobRequest]>('cancelJob');
+
+/**
+ * Retries a failed job: the validator refuses (and nothing changes) unless the job failed, has
+ * retries left and is not being cancelled; accepted, the workflow continues as new with
+ * attempt + 1.
  */
 export const retryJobUpdate = defineUpdate<RetryJobResponse, [RetryJobRequest]>('retryJob');
 
@@ -33,5 +47,13 @@ export function retryRefusal(status: string, attempt: number, noun = 'job'): str
     return `Only a failed or timed-out ${noun} can be retried; this one is ${status}`;
   if (attempt > maxJobRetries)
     return `This ${noun} was already retried ${maxJobRetries} times, the most allowed`;
+  return null;
+}
+
+/** Why a job cannot be cancelled now, or null when it can. */
+export function cancelRefusal(status: string, noun = 'job'): string | null {
+  if (status === 'being retried')
+    return `The ${noun} is being retried and cannot be cancelled until its new attempt starts`;
+  if (isTerminalStatus(status)) return `The ${noun} is already ${status} and cannot be cancelled`;
   return null;
 }

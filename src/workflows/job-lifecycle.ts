@@ -10,9 +10,16 @@ import {
   type RetryPolicy,
 } from '@temporalio/workflow';
 import { FailureCode, nonRetryableFailureCodes } from '../jobs/failures.js';
-import type { CancelJobSignal, JobRecord, ProviderRetrySettings } from '../jobs/messages.js';
-import { isTerminalStatus, type JobError } from '../jobs/model.js';
-import { cancelJobSignal, maxJobRetries, retryJobUpdate, retryRefusal } from './definitions.js';
+import type { CancelJobRequest, JobRecord, ProviderRetrySettings } from '../jobs/messages.js';
+import type { JobError } from '../jobs/model.js';
+import {
+  cancelJobSignal,
+  cancelJobUpdate,
+  cancelRefusal,
+  maxJobRetries,
+  retryJobUpdate,
+  retryRefusal,
+} from './definitions.js';
 import { JobTracker, toJobError, type SnapshotChange } from './job-tracker.js';
 
 /** Retry policy of activities that call a paid provider: permanent failures are never retried. */
@@ -55,7 +62,7 @@ export interface RetryableJob<Input extends RetryableRun, Result> {
 
 /**
  * The lifecycle every retryable job kind shares, so vlogs and AI jobs cancel, time out and
- * retry the same way: a cancel signal stops the running step, runs the cleanup and ends the
+ * retry the same way: a cancel request stops the running step, runs the cleanup and ends the
  * job `cancelled` with the reason; the deadline ends it with its own status; a failed or
  * timed-out job stays open for a retry Update, accepted by continuing as new with attempt + 1.
  */
@@ -65,14 +72,36 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
   const { input, noun } = spec;
   const tracker = new JobTracker(input.job, { attempt: input.attempt, seq: input.seq });
   const work = new CancellationScope();
-  let cancelRequest: CancelJobSignal | null = null;
+  let cancelRequest: CancelJobRequest | null = null;
   let retryRequested = false;
   let deadlineExpired = false;
 
-  setHandler(cancelJobSignal, (request) => {
-    if (isTerminalStatus(tracker.status) || cancelRequest) return;
+  // Cancel and retry are judged here, one message at a time, so of a cancel and a retry sent
+  // together exactly one is accepted: a retry is only taken from a failed job, a cancel only
+  // from a running one, and each refuses once the other has been taken.
+  const standing = () =>
+    retryRequested ? 'being retried' : cancelRequest ? 'being cancelled' : tracker.status;
+  const requestCancel = (request: CancelJobRequest) => {
+    if (cancelRequest) return;
     cancelRequest = request;
     work.cancel();
+  };
+  setHandler(
+    cancelJobUpdate,
+    (request) => {
+      requestCancel(request);
+      return { status: tracker.status };
+    },
+    {
+      validator: (_request) => {
+        // A repeated cancel is accepted again: the first one is still under way.
+        const refusal = cancelRequest ? null : cancelRefusal(standing(), noun);
+        if (refusal) throw new Error(refusal);
+      },
+    },
+  );
+  setHandler(cancelJobSignal, (request) => {
+    if (cancelRefusal(standing(), noun) === null) requestCancel(request);
   });
   setHandler(
     retryJobUpdate,
@@ -82,8 +111,7 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
     },
     {
       validator: (_request) => {
-        const status = retryRequested ? 'being retried' : tracker.status;
-        const refusal = retryRefusal(status, input.attempt, noun);
+        const refusal = retryRefusal(standing(), input.attempt, noun);
         if (refusal) throw new Error(refusal);
       },
     },
@@ -100,31 +128,34 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
     })
     .catch(() => undefined);
 
+  let outcome: { result: Result } | { error: unknown };
   try {
-    const result = await work.run(() => spec.body(tracker));
-    deadline.cancel();
-    await tracker.complete(result);
-    return result;
+    outcome = { result: await work.run(() => spec.body(tracker)) };
   } catch (error) {
-    deadline.cancel();
-    if (deadlineExpired || !isCancellation(error)) {
-      if (deadlineExpired) await tracker.end(spec.deadline.status, spec.deadline.error);
-      else await tracker.end('failed', toJobError(error));
-      return awaitRetry(spec, tracker, () => retryRequested);
-    }
-    // Cancelled, by the cancel signal or by an operator cancelling the workflow itself.
-    const reason = (cancelRequest as CancelJobSignal | null)?.reason ?? null;
+    outcome = { error };
+  }
+  deadline.cancel();
+  // An accepted cancel decides the outcome even when the step it interrupted finished or failed
+  // in the same instant: the caller was told the cancel won.
+  if (cancelRequest || ('error' in outcome && isCancellation(outcome.error) && !deadlineExpired)) {
+    const reason = (cancelRequest as CancelJobRequest | null)?.reason ?? null;
     if (spec.cleanup) await CancellationScope.nonCancellable(spec.cleanup);
     await tracker.end('cancelled', {
       code: FailureCode.CANCELLED,
       message: reason ? `Cancelled: ${reason}` : `The ${noun} was cancelled`,
     });
-    // Cancelled through the API, the workflow fails with type CANCELLED so the Web UI says why;
-    // cancelled by an operator in Temporal, it ends Cancelled.
-    throw cancelRequest
-      ? ApplicationFailure.nonRetryable(`The ${noun} was cancelled`, FailureCode.CANCELLED)
-      : error;
+    // Cancelled by an operator in Temporal, the workflow ends Cancelled; cancelled through the
+    // API, it fails with type CANCELLED so the Web UI says why.
+    if (!cancelRequest && 'error' in outcome) throw outcome.error;
+    throw ApplicationFailure.nonRetryable(`The ${noun} was cancelled`, FailureCode.CANCELLED);
   }
+  if ('result' in outcome) {
+    await tracker.complete(outcome.result);
+    return outcome.result;
+  }
+  if (deadlineExpired) await tracker.end(spec.deadline.status, spec.deadline.error);
+  else await tracker.end('failed', toJobError(outcome.error));
+  return awaitRetry(spec, tracker, () => retryRequested);
 }
 
 /**

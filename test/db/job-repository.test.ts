@@ -8,6 +8,7 @@ import {
   listOwnedJobs,
   type JobCursor,
 } from '../../src/jobs/repository.js';
+import { readJobEvents } from '../../src/jobs/events.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { jobRecord } from '../support/jobs.js';
 
@@ -88,6 +89,54 @@ describe('job repository', () => {
     assert.equal(row?.projection_seq, 3);
     assert.deepEqual(row?.result, { ok: true });
     assert.equal(row?.completed_at?.toISOString(), '2026-01-01T00:00:05.000Z');
+  });
+
+  it('logs exactly the states the row went through, in order, typed status or progress', async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    await insertJob(test.db, job, 'pending');
+    const updates: [number, Partial<JobSnapshot>][] = [
+      [1, { status: 'running', progress: 10 }],
+      [3, { status: 'running', progress: 60, phase: 'rendering' }],
+      // Late deliveries of older or repeated updates change neither the row nor the log.
+      [2, { status: 'running', progress: 30 }],
+      [3, { status: 'running', progress: 60, phase: 'rendering' }],
+      [4, { status: 'failed', error: { code: 'BOOM', message: 'it broke' } }],
+    ];
+    for (const [seq, change] of updates) {
+      await applyJobUpdate(test.db, { jobId: job.id, seq, snapshot: snapshot(change) });
+    }
+    const log = await readJobEvents(test.db, [{ jobId: job.id, afterSeq: -1 }], 100);
+    assert.deepEqual(
+      log.map(({ event }) => [event.seq, event.type, event.status, event.progress, event.phase]),
+      [
+        [0, 'status', 'pending', 0, null],
+        [1, 'status', 'running', 10, null],
+        [3, 'progress', 'running', 60, 'rendering'],
+        [4, 'status', 'failed', 0, null],
+      ],
+    );
+    assert.deepEqual(log.at(-1)?.event.error, { code: 'BOOM', message: 'it broke' });
+
+    // Readers of several jobs are served by one query, each from its own position and limit.
+    const other = jobRecord();
+    await insertJob(test.db, other, 'pending');
+    const read = await readJobEvents(
+      test.db,
+      [
+        { jobId: job.id, afterSeq: 1 },
+        { jobId: other.id, afterSeq: -1 },
+        { jobId: job.id, afterSeq: 4 },
+      ],
+      1,
+    );
+    assert.deepEqual(
+      read.map(({ cursor, event }) => [cursor, event.jobId, event.seq]),
+      [
+        [0, job.id, 3],
+        [1, other.id, 0],
+      ],
+    );
   });
 
   it('records a failure with its code and message', async () => {

@@ -3,9 +3,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import { openDatabase, type Db } from '../../src/db/database.js';
+import type { Database } from '../../src/db/schema.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
+import * as createJobs from '../../src/db/migrations/0001_create_jobs.js';
+import * as vlogs from '../../src/db/migrations/0002_vlogs.js';
+import * as userLimits from '../../src/db/migrations/0003_user_limits.js';
+import { readJobEvents } from '../../src/jobs/events.js';
 import { insertJob } from '../../src/jobs/repository.js';
 import { createEmptyDatabase } from '../support/database.js';
 
@@ -94,7 +100,35 @@ describe('migrations', () => {
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(a);
     assert.deepEqual(
       applied.rows.map((row) => row.name),
-      ['0001_create_jobs', '0002_vlogs', '0003_user_limits'],
+      ['0001_create_jobs', '0002_vlogs', '0003_user_limits', '0004_job_events'],
+    );
+  });
+
+  it('start the event log of jobs that existed before it with their current state', async () => {
+    const empty = await createEmptyDatabase();
+    cleanups.push(empty.drop);
+    const db: Db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: empty.url }) }),
+    });
+    cleanups.push(() => db.destroy());
+    const before = {
+      '0001_create_jobs': createJobs,
+      '0002_vlogs': vlogs,
+      '0003_user_limits': userLimits,
+    };
+    await new Migrator({ db, provider: { getMigrations: async () => before } }).migrateToLatest();
+    await sql`
+      insert into jobs (id, kind, type, owner_id, status, progress, input, workflow_id, attempt,
+        projection_seq, error_code, error_message, created_at, updated_at)
+      values ('vlog-old', 'vlog', 'VLOG', 'alice', 'failed', 40, '{}', 'vlog-old', 2, 7,
+        'BOOM', 'it broke', now(), now())
+    `.execute(db);
+
+    assert.deepEqual(await migrateToLatest(db), ['0004_job_events']);
+    const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
+    assert.deepEqual(
+      log.map(({ event }) => [event.seq, event.status, event.progress, event.attempt, event.error]),
+      [[7, 'failed', 40, 2, { code: 'BOOM', message: 'it broke' }]],
     );
   });
 });

@@ -281,6 +281,86 @@ describe('AI generation jobs end to end', () => {
     assert.match(retry.body.error.message, /this one is cancelled/);
   });
 
+  it('arbitrates a cancel and a retry sent together: exactly one wins', async () => {
+    const race = async (id: string) => {
+      const [cancel, retry] = await Promise.all([
+        post(`/api/ai/jobs/${id}/cancel`, { reason: 'race' }),
+        post(`/api/ai/jobs/${id}/retry`),
+      ]);
+      const accepted = [cancel, retry].filter((answer) => answer.status === 202);
+      assert.equal(accepted.length, 1, JSON.stringify({ cancel, retry }));
+      const refused = cancel.status === 202 ? retry : cancel;
+      assert.equal(refused.status, 409, JSON.stringify(refused.body));
+      assert.equal(
+        refused.body.error.code,
+        cancel.status === 202 ? 'JOB_NOT_RETRYABLE' : 'JOB_NOT_CANCELLABLE',
+      );
+      return cancel.status === 202 ? 'cancel' : 'retry';
+    };
+    const holdModelCalls = (count: number) => {
+      let release = () => undefined as void;
+      const until = new Promise<void>((resolve) => (release = resolve));
+      for (let i = 0; i < count; i += 1) {
+        google.scenario.analysisAnswers.push({ kind: 'held', until, then: { kind: 'blocked' } });
+      }
+      return release;
+    };
+    const startHeld = async (count: number) => {
+      const calls = google.calls.generateContent;
+      const release = holdModelCalls(count);
+      const jobs: AiJobView[] = [];
+      for (let i = 0; i < count; i += 1) {
+        jobs.push(await create({ type: 'SUBGOAL_GENERATION', input: { goal } }));
+      }
+      await eventually(
+        async () => google.calls.generateContent,
+        (n) => n >= calls + count,
+        { what: 'every model call to be held' },
+      );
+      return { jobs, release };
+    };
+
+    // While the attempt runs only a cancel can win.
+    const running = await startHeld(1);
+    assert.equal(await race(running.jobs[0]!.id), 'cancel');
+    running.release();
+    const cancelled = await waitFor(running.jobs[0]!.id, ended, 'cancelled');
+    assert.equal(cancelled.status, 'cancelled');
+    assert.equal(cancelled.attempt, 1);
+
+    // As attempts fail, either may win, and the job ends the way the winner says.
+    const failing = await startHeld(4);
+    failing.release();
+    const winners = await Promise.all(failing.jobs.map((job) => race(job.id)));
+    for (const [index, job] of failing.jobs.entries()) {
+      const winner = winners[index];
+      const final = await waitFor(
+        job.id,
+        (view) => (winner === 'retry' ? view.attempt === 2 && ended(view) : ended(view)),
+        `${winner} to take effect`,
+      );
+      assert.deepEqual(
+        { status: final.status, attempt: final.attempt },
+        winner === 'cancel'
+          ? { status: 'cancelled', attempt: 1 }
+          : { status: 'completed', attempt: 2 },
+        `job ${index} after ${winner} won`,
+      );
+    }
+
+    // Once the attempt has failed, only a retry can win.
+    const failed = await startHeld(1);
+    failed.release();
+    await waitFor(failed.jobs[0]!.id, (view) => view.status === 'failed', 'failed');
+    assert.equal(await race(failed.jobs[0]!.id), 'retry');
+    const retried = await waitFor(
+      failed.jobs[0]!.id,
+      (view) => view.attempt === 2 && ended(view),
+      'the retry',
+    );
+    assert.equal(retried.status, 'completed');
+  });
+
   it('retries a failed job until the retries run out', async () => {
     google.scenario.analysisAnswers.push({ kind: 'blocked' });
     const created = await create({ type: 'SUBGOAL_GENERATION', input: { goal } });

@@ -13,8 +13,13 @@ export interface FakeFailure {
   retryDelay?: string;
 }
 
+type ImmediateAnswer = { kind: 'valid' } | { kind: 'text'; text: string } | { kind: 'blocked' };
+
+/** `hang` never answers; `held` answers `then` once `until` settles (or the client gives up). */
 export type AnalysisAnswer =
-  { kind: 'valid' } | { kind: 'text'; text: string } | { kind: 'blocked' } | { kind: 'hang' };
+  | ImmediateAnswer
+  | { kind: 'hang' }
+  | { kind: 'held'; until: Promise<unknown>; then: ImmediateAnswer };
 
 export type GenerationOutcome =
   | { kind: 'success' }
@@ -292,7 +297,13 @@ export class FakeGoogle {
     this.analysisRequests.push(body);
     const failure = this.scenario.analysisFailures.shift();
     if (failure) return this.sendFailure(response, failure);
-    const answer = this.scenario.analysisAnswers.shift() ?? { kind: 'valid' };
+    let answer = this.scenario.analysisAnswers.shift() ?? { kind: 'valid' };
+    if (answer.kind === 'held') {
+      const abandoned = new Promise((resolve) => request.socket.once('close', resolve));
+      await Promise.race([answer.until, abandoned]);
+      if (request.socket.destroyed) return;
+      answer = answer.then;
+    }
     if (answer.kind === 'hang') {
       // Never answers; the client gives up (its abort signal or timeout) and closes the socket.
       await new Promise((resolve) => request.socket.once('close', resolve));

@@ -36,6 +36,8 @@ describe('recorded histories replay against the current workflow code', () => {
     code = await bundleWorkflows(path.resolve(here, '../../src/workflows/index.ts'));
   });
 
+  // `cancel-by-signal` runs were recorded when the API cancelled with a signal, before it sent
+  // the cancel Update; runs that received that signal must still replay.
   it('has recordings of every job path, retries as continue-as-new chains', () => {
     const expected = {
       vlogJob: [
@@ -43,11 +45,19 @@ describe('recorded histories replay against the current workflow code', () => {
         'cancel-analysis',
         'cancel-generation',
         'cancel-transfer',
+        'cancel-by-signal',
         'retry.run1',
         'retry.run2',
         'deadline',
       ],
-      aiGenerationJob: ['success', 'cancel', 'retry.run1', 'retry.run2', 'timeout'],
+      aiGenerationJob: [
+        'success',
+        'cancel',
+        'cancel-by-signal',
+        'retry.run1',
+        'retry.run2',
+        'timeout',
+      ],
     };
     for (const [workflowType, scenarios] of Object.entries(expected)) {
       for (const scenario of scenarios) {

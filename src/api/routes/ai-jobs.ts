@@ -17,6 +17,8 @@ import { findOwnedJob, typicalDurationMs } from '../../jobs/repository.js';
 import { missingAiProviderSettings } from '../../providers/index.js';
 import { ApiError, errorBodySchema } from '../errors.js';
 import { jobActionRoutes, type JobActions } from '../job-actions.js';
+import type { JobEventFeed } from '../job-event-feed.js';
+import { jobEventRoutes } from '../job-events.js';
 import { requestFingerprint, type StartJob } from '../job-starter.js';
 import { jobViewSchema, liveView, liveViewSchema, toJobView } from '../job-view.js';
 import { commonErrors, idempotencyKeySchema, idParams } from '../route-schemas.js';
@@ -58,6 +60,7 @@ export interface AiJobRouteDependencies {
   db: Db;
   startJob: StartJob;
   actions: JobActions;
+  events: JobEventFeed;
 }
 
 /** AI generation jobs: sub-goals for a goal, actions for a sub-goal, tasks for an action. */
@@ -236,6 +239,16 @@ export function aiJobRoutes(deps: AiJobRouteDependencies): FastifyPluginAsyncZod
             description: 'The job keeps its id; its retry count goes up by one.',
           },
         },
+      }),
+    );
+    await app.register(
+      jobEventRoutes({
+        path: '/ai/jobs',
+        tag: 'ai',
+        noun: 'AI job',
+        findOwned: ownedAiJob,
+        view: (row) => toAiJobView(row),
+        feed: deps.events,
       }),
     );
   };

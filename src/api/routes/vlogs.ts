@@ -11,6 +11,8 @@ import { missingVlogProviderSettings, selectVlogProvider } from '../../providers
 import type { MediaStorage } from '../../storage/object-storage.js';
 import { ApiError, errorBodySchema } from '../errors.js';
 import { jobActionRoutes, type JobActions } from '../job-actions.js';
+import type { JobEventFeed } from '../job-event-feed.js';
+import { jobEventRoutes } from '../job-events.js';
 import { requestFingerprint, type StartJob } from '../job-starter.js';
 import { jobViewSchema, liveView, liveViewSchema, toJobView } from '../job-view.js';
 import { receiveUpload } from '../media-upload.js';
@@ -64,6 +66,7 @@ export interface VlogRouteDependencies {
   mediaTools: MediaTools | null;
   startJob: StartJob;
   actions: JobActions;
+  events: JobEventFeed;
 }
 
 /** What makes two vlog requests the same: the fields and the media's content, not its names. */
@@ -295,6 +298,16 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
               'The vlog keeps its id and URL; finished steps (analysis, a generated video) are reused.',
           },
         },
+      }),
+    );
+    await app.register(
+      jobEventRoutes({
+        path: '/vlogs',
+        tag: 'vlogs',
+        noun: 'vlog',
+        findOwned: ownedVlog,
+        view: (row) => toVlogView(row),
+        feed: deps.events,
       }),
     );
   };

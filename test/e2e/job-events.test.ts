@@ -1,0 +1,273 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { readJobEvents } from '../../src/jobs/events.js';
+import { applyJobUpdate, insertJob } from '../../src/jobs/repository.js';
+import { createActivityDependencies } from '../../src/worker/dependencies.js';
+import type { RunningWorker } from '../../src/worker/worker.js';
+import { FakeGoogle } from '../fakes/fake-google.js';
+import { createTestApi, testJwtSecret, type TestApi } from '../support/api.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/eventually.js';
+import { jobRecord } from '../support/jobs.js';
+import { openEventStream, type ServerSentEvent } from '../support/sse.js';
+import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+
+interface StreamedEvent {
+  jobId: string;
+  seq: number;
+  type: string;
+  status: string;
+  progress: number;
+}
+
+// Progress streams read the durable event log: two API processes over one database stand in
+// for a fleet, and closing one mid-stream stands in for a restart.
+describe('job progress streams (Server-Sent Events)', () => {
+  let google: FakeGoogle;
+  let test: TestDatabase;
+  let first: TestApi;
+  let second: TestApi;
+  let firstUrl: string;
+  let secondUrl: string;
+  let worker: RunningWorker;
+  let auth: string;
+  const temporal = testTemporal();
+  const taskQueue = uniqueTaskQueue('events');
+
+  before(async () => {
+    google = new FakeGoogle(async () => undefined);
+    await google.start();
+    test = await createTestDatabase();
+    const env = {
+      AUTH_JWT_SECRET: testJwtSecret,
+      DATA_DIR: path.join(os.tmpdir(), `vlogflow-events-${randomUUID()}`),
+      GEMINI_API_KEY: 'test-key',
+      GEMINI_BASE_URL: google.url,
+      EVENT_STREAM_POLL_MS: '50',
+    };
+    first = await createTestApi({ db: test.db, temporal, taskQueue, env });
+    second = await createTestApi({ db: test.db, temporal, taskQueue, env });
+    firstUrl = await first.app.listen({ port: 0, host: '127.0.0.1' });
+    secondUrl = await second.app.listen({ port: 0, host: '127.0.0.1' });
+    worker = await startTestWorker(
+      taskQueue,
+      await createActivityDependencies(loadConfig(env), test.db),
+    );
+    auth = await first.authFor('streamer');
+  });
+  after(async () => {
+    await worker.stop();
+    await first.app.close();
+    await second.app.close();
+    await temporal.close();
+    await test.drop();
+    await google.stop();
+  });
+
+  /** Starts an AI job whose model call waits for the returned release. */
+  async function heldJob(): Promise<{ id: string; release: () => void }> {
+    let release = () => undefined as void;
+    const until = new Promise<void>((resolve) => (release = resolve));
+    google.scenario.analysisAnswers.push({ kind: 'held', until, then: { kind: 'valid' } });
+    const response = await first.app.inject({
+      method: 'POST',
+      url: '/api/ai/jobs',
+      headers: { authorization: auth },
+      payload: { type: 'SUBGOAL_GENERATION', input: { goal: 'Learn the cello' } },
+    });
+    assert.equal(response.statusCode, 202, response.body);
+    return { id: response.json<{ id: string }>().id, release };
+  }
+
+  const stream = (base: string, id: string, lastEventId?: string) =>
+    openEventStream(`${base}/api/ai/jobs/${id}/events`, {
+      authorization: auth,
+      ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
+    });
+
+  async function loggedSeqs(id: string): Promise<number[]> {
+    const log = await readJobEvents(test.db, [{ jobId: id, afterSeq: -1 }], 1000);
+    return log.map(({ event }) => event.seq);
+  }
+
+  const data = (event: ServerSentEvent) => JSON.parse(event.data) as StreamedEvent;
+
+  it('streams every state live, in order, then an end event with the job', async () => {
+    const job = await heldJob();
+    const client = await stream(firstUrl, job.id);
+    assert.equal(client.status, 200);
+    assert.match(client.headers.get('content-type') ?? '', /^text\/event-stream/);
+
+    const received: ServerSentEvent[] = [];
+    // The job is held in its model call: these arrive live, before it can finish.
+    do received.push(await client.next());
+    while (data(received.at(-1)!).status !== 'processing');
+    job.release();
+    received.push(...(await client.rest()));
+
+    const end = received.at(-1)!;
+    assert.equal(end.event, 'end');
+    assert.equal(end.id, null);
+    const view = JSON.parse(end.data) as { id: string; status: string; result: unknown };
+    assert.equal(view.id, job.id);
+    assert.equal(view.status, 'completed');
+    assert.ok(view.result);
+
+    const events = received.slice(0, -1);
+    assert.deepEqual(
+      events.map((event) => Number(event.id)),
+      await loggedSeqs(job.id),
+      'every logged state, once, in order',
+    );
+    assert.deepEqual(
+      events.map((event) => event.id),
+      events.map((event) => String(data(event).seq)),
+    );
+    assert.equal(data(events[0]!).status, 'pending');
+    assert.equal(events[0]!.event, 'status');
+    assert.equal(data(events.at(-1)!).status, 'completed');
+    assert.equal(data(events.at(-1)!).progress, 100);
+    for (const event of events) assert.equal(data(event).jobId, job.id);
+  });
+
+  it('resumes on another API process after Last-Event-ID with exactly the missed events', async () => {
+    const job = await heldJob();
+    const before = await stream(firstUrl, job.id);
+    const seen = [await before.next(), await before.next()];
+    before.close();
+    job.release();
+    await eventually(
+      () => second.app.inject({ url: `/api/ai/jobs/${job.id}`, headers: { authorization: auth } }),
+      (response) => response.json<{ status: string }>().status === 'completed',
+      { what: 'the job to complete while nobody listens' },
+    );
+
+    const resumed = await stream(secondUrl, job.id, seen.at(-1)!.id!);
+    const rest = await resumed.rest();
+    assert.equal(rest.at(-1)?.event, 'end');
+    assert.deepEqual(
+      [...seen, ...rest.slice(0, -1)].map((event) => Number(event.id)),
+      await loggedSeqs(job.id),
+      'nothing lost, nothing repeated',
+    );
+
+    // Reconnecting after the last event of an ended job gives only the end event.
+    const atEnd = await stream(secondUrl, job.id, rest.at(-2)!.id!);
+    const only = await atEnd.rest();
+    assert.deepEqual(
+      only.map((event) => event.event),
+      ['end'],
+    );
+  });
+
+  it('ends open streams when its API process stops, for the client to resume elsewhere', async () => {
+    const stopping = await createTestApi({
+      db: test.db,
+      temporal,
+      taskQueue,
+      env: { EVENT_STREAM_POLL_MS: '50' },
+    });
+    const url = await stopping.app.listen({ port: 0, host: '127.0.0.1' });
+    const job = await heldJob();
+    const client = await stream(url, job.id);
+    const seen = [await client.next()];
+    const closed = stopping.app.close();
+    seen.push(...(await client.rest(10_000)));
+    await closed;
+    assert.ok(
+      seen.every((event) => event.event !== 'end'),
+      'the job has not ended',
+    );
+
+    job.release();
+    const resumed = await stream(secondUrl, job.id, seen.at(-1)!.id!);
+    const rest = await resumed.rest();
+    assert.equal(rest.at(-1)?.event, 'end');
+    assert.deepEqual(
+      [...seen, ...rest.slice(0, -1)].map((event) => Number(event.id)),
+      await loggedSeqs(job.id),
+    );
+  });
+
+  it('streams a vlog the same way, ending with the vlog as GET shows it', async () => {
+    const vlog = jobRecord({
+      id: `vlog-${randomUUID()}`,
+      kind: 'vlog',
+      type: 'VLOG',
+      ownerId: 'streamer',
+      input: {
+        title: 'Harbour walk',
+        prompt: null,
+        style: null,
+        aspectRatio: '16:9',
+        durationSeconds: 8,
+        media: [],
+      },
+    });
+    await insertJob(test.db, vlog, 'pending');
+    await applyJobUpdate(test.db, {
+      jobId: vlog.id,
+      seq: 1,
+      snapshot: {
+        status: 'failed',
+        progress: 10,
+        phase: null,
+        attempt: 1,
+        runId: 'run-1',
+        startedAt: null,
+        completedAt: null,
+        result: null,
+        error: { code: 'MEDIA_UNREADABLE', message: 'clip.mp4 cannot be read' },
+      },
+    });
+    const client = await openEventStream(`${firstUrl}/api/vlogs/${vlog.id}/events`, {
+      authorization: auth,
+    });
+    assert.equal(client.status, 200);
+    const events = await client.rest();
+    assert.deepEqual(
+      events.map((event) => [event.event, event.id]),
+      [
+        ['status', '0'],
+        ['status', '1'],
+        ['end', null],
+      ],
+    );
+    const get = await first.app.inject({
+      url: `/api/vlogs/${vlog.id}`,
+      headers: { authorization: auth },
+    });
+    assert.deepEqual(JSON.parse(events[2]!.data), get.json());
+  });
+
+  it('refuses a malformed Last-Event-ID and streams of unknown or other users’ jobs', async () => {
+    const job = await heldJob();
+    const bad = await first.app.inject({
+      url: `/api/ai/jobs/${job.id}/events`,
+      headers: { authorization: auth, 'last-event-id': 'yesterday' },
+    });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json<{ error: { code: string } }>().error.code, 'VALIDATION_FAILED');
+    assert.match(bad.body, /last-event-id/);
+
+    const stranger = await first.app.inject({
+      url: `/api/ai/jobs/${job.id}/events`,
+      headers: { authorization: await first.authFor('stranger') },
+    });
+    const unknown = await first.app.inject({
+      url: '/api/ai/jobs/no-such-job/events',
+      headers: { authorization: auth },
+    });
+    assert.equal(stranger.statusCode, 404);
+    assert.equal(unknown.statusCode, 404);
+    assert.equal(
+      stranger.json<{ error: { code: string } }>().error.code,
+      unknown.json<{ error: { code: string } }>().error.code,
+    );
+    job.release();
+  });
+});
