@@ -30,6 +30,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { mediaRoutes } from './routes/media.js';
 import { probeRoutes } from './routes/probes.js';
 import { vlogRoutes } from './routes/vlogs.js';
+import { refuseUnstorableText } from './storable-text.js';
 
 export interface AppDependencies {
   db: Db;
@@ -60,6 +61,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  refuseUnstorableText(app);
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -75,6 +75,18 @@ describe('request handling', () => {
     assert.equal(body.error.code, 'PAYLOAD_TOO_LARGE');
   });
 
+  it('refuses text the database cannot store in a body, naming the field', async () => {
+    for (const [payload, field] of [
+      ['{"steps":1,"stepDelayMs":0,"note":"a\\u0000b"}', 'body.note'],
+      ['{"steps":1,"stepDelayMs":0,"note":"\\ud800"}', 'body.note'],
+    ] as const) {
+      const { status, body } = await rejectedProbe(payload);
+      assert.equal(status, 400, payload);
+      assert.equal(body.error.code, 'VALIDATION_FAILED');
+      assert.match(body.error.message, new RegExp(`^${field}: must not contain NUL characters`));
+    }
+  });
+
   it('leaves no job row and no workflow behind for rejected requests', async () => {
     await assertNoJobsOf(test.db, client, user);
   });
@@ -117,6 +129,27 @@ describe('request handling', () => {
     });
     assert.equal(badLimit.statusCode, 400);
     assert.match(badLimit.json<ErrorBody>().error.message, /querystring\.limit/);
+  });
+
+  it('refuses path and query text the database cannot store, naming the parameter', async () => {
+    const cursorWithNul = Buffer.from(
+      JSON.stringify({ createdAt: '2026-01-01T00:00:00.000Z', id: 'a\u0000' }),
+    ).toString('base64url');
+    for (const [url, field] of [
+      ['/api/jobs/a%00b', 'params.id'],
+      ['/api/jobs?kind=a%00b', 'querystring.kind'],
+      [`/api/ai/jobs?cursor=${cursorWithNul}`, 'querystring.cursor'],
+    ] as const) {
+      const response = await api.app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: auth },
+      });
+      assert.equal(response.statusCode, 400, `${url}: ${response.body}`);
+      const { error } = response.json<ErrorBody>();
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.match(error.message, new RegExp(`^${field}: `));
+    }
   });
 
   it('answers unknown routes with the error envelope', async () => {

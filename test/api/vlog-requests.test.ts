@@ -236,6 +236,20 @@ describe('vlog requests that are refused', () => {
       message: /multipart\/form-data/,
     },
     {
+      name: 'a field with a NUL character',
+      body: () => multipartBody({ title: 'Beach\u0000day' }, [png()]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^body\.title: must not contain NUL characters/,
+    },
+    {
+      name: 'a file name with a NUL character',
+      body: () => multipartBody({ title: 'x' }, [png(), { ...png(), filename: 'b\u0000.png' }]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^media file name: must not contain NUL characters/,
+    },
+    {
       name: 'an Idempotency-Key that is too long',
       body: () => multipartBody({ title: 'x' }, [png()]),
       headers: { 'idempotency-key': 'k'.repeat(300) },
