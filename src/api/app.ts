@@ -19,7 +19,7 @@ import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal/client.js';
 import { createTokenVerifier } from '../auth.js';
 import { requireBearerToken } from './auth-plugin.js';
-import { registerErrorHandling } from './errors.js';
+import { answerConnectionError, registerErrorHandling } from './errors.js';
 import { createJobActions } from './job-actions.js';
 import { createJobStarter } from './job-starter.js';
 import { limitRequestRate } from './rate-limit.js';
@@ -47,9 +47,21 @@ export interface AppDependencies {
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
     loggerInstance: deps.logger,
+    // Every limit of the HTTP server, explicit (README, "Request limits"): what a client may send and
+    // how long it may take before the connection is cut.
     bodyLimit: deps.config.API_BODY_LIMIT_BYTES,
+    http: {
+      maxHeaderSize: deps.config.API_MAX_HEADER_BYTES,
+      headersTimeout: deps.config.API_HEADERS_TIMEOUT_MS,
+      requestTimeout: deps.config.API_REQUEST_TIMEOUT_MS,
+      // How often Node enforces the two timeouts above (its default, 30 s, would let a client
+      // outlive a 10 s headers timeout by up to 30 s).
+      connectionsCheckingInterval: Math.min(1_000, deps.config.API_HEADERS_TIMEOUT_MS),
+    },
     requestTimeout: deps.config.API_REQUEST_TIMEOUT_MS,
     connectionTimeout: deps.config.API_IDLE_TIMEOUT_MS,
+    keepAliveTimeout: deps.config.API_KEEP_ALIVE_TIMEOUT_MS,
+    clientErrorHandler: answerConnectionError(deps.logger),
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,

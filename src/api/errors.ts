@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
@@ -33,6 +35,7 @@ export const errorStatuses = {
   IDEMPOTENCY_KEY_REUSED: 422,
   TOO_MANY_REQUESTS: 429,
   TOO_MANY_JOBS_IN_FLIGHT: 429,
+  HEADERS_TOO_LARGE: 431,
   INTERNAL_ERROR: 500,
   NOT_READY: 503,
   TEMPORAL_UNAVAILABLE: 503,
@@ -132,4 +135,38 @@ export function registerErrorHandling(app: FastifyInstance): void {
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(body('INTERNAL_ERROR', 'Internal server error'));
   });
+}
+
+/** Node's HTTP parser and timers, before Fastify sees a request, as `[status, code, message]`. */
+function connectionErrorAnswer(code: string | undefined): [number, ErrorCode, string] {
+  switch (code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, 'REQUEST_TIMEOUT', 'The request was not received in time'];
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, 'HEADERS_TOO_LARGE', 'The request headers are larger than the API accepts'];
+    default:
+      return [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
+  }
+}
+
+/**
+ * Answers what Node's HTTP server refuses on its own (headers too large, a request that was not
+ * received in time, bytes that are not HTTP) with the error envelope, then closes the connection.
+ */
+export function answerConnectionError(
+  log: Pick<FastifyInstance['log'], 'info'>,
+): (error: Error & { code?: string }, socket: Socket) => void {
+  return (error, socket) => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, code, message] = connectionErrorAnswer(error.code);
+    log.info({ err: error, code, remoteAddress: socket.remoteAddress }, 'connection refused');
+    if (socket.writable) {
+      const payload = JSON.stringify(body(code, message));
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
+      );
+    }
+    socket.destroy();
+  };
 }
