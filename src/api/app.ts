@@ -19,7 +19,7 @@ import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal/client.js';
 import { createTokenVerifier } from '../auth.js';
 import { requireBearerToken } from './auth-plugin.js';
-import { answerConnectionError, registerErrorHandling } from './errors.js';
+import { answerConnectionError, answerRouterError, registerErrorHandling } from './errors.js';
 import { createJobActions } from './job-actions.js';
 import { createJobStarter } from './job-starter.js';
 import { limitRequestRate } from './rate-limit.js';
@@ -61,6 +61,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     requestTimeout: deps.config.API_REQUEST_TIMEOUT_MS,
     connectionTimeout: deps.config.API_IDLE_TIMEOUT_MS,
     keepAliveTimeout: deps.config.API_KEEP_ALIVE_TIMEOUT_MS,
+    // A path parameter may be as long as the request head allows; the route's schema decides.
+    routerOptions: { maxParamLength: deps.config.API_MAX_HEADER_BYTES },
+    frameworkErrors: answerRouterError,
     clientErrorHandler: answerConnectionError(deps.logger),
     genReqId: () => randomUUID(),
     requestIdHeader: false,

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   isResponseSerializationError,
@@ -18,6 +18,7 @@ export const errorStatuses = {
   NO_MEDIA: 400,
   TOO_MANY_FILES: 400,
   BAD_REQUEST: 400,
+  INVALID_URL: 400,
   TOKEN_MISSING: 401,
   TOKEN_INVALID: 401,
   TOKEN_EXPIRED: 401,
@@ -31,6 +32,7 @@ export const errorStatuses = {
   IDEMPOTENCY_KEY_IN_USE: 409,
   PAYLOAD_TOO_LARGE: 413,
   FILE_TOO_LARGE: 413,
+  URL_TOO_LONG: 414,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_REUSED: 422,
   TOO_MANY_REQUESTS: 429,
@@ -135,6 +137,27 @@ export function registerErrorHandling(app: FastifyInstance): void {
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(body('INTERNAL_ERROR', 'Internal server error'));
   });
+}
+
+/**
+ * Errors of Fastify's router, raised before any route or hook runs: a path that does not
+ * percent-decode, or a path parameter longer than the router's `maxParamLength`.
+ */
+export function answerRouterError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  let answer: ErrorBody;
+  if (error.code === 'FST_ERR_BAD_URL') {
+    answer = body('INVALID_URL', 'The URL path is not valid: it has a malformed %-escape');
+  } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    answer = body('URL_TOO_LONG', 'A path parameter of the URL is longer than the API accepts');
+  } else {
+    request.log.error({ err: error }, 'router error');
+    answer = body('INTERNAL_ERROR', 'Internal server error');
+  }
+  void reply.code(errorStatuses[answer.error.code as ErrorCode]).send(answer);
 }
 
 /** Node's HTTP parser and timers, before Fastify sees a request, as `[status, code, message]`. */

@@ -152,6 +152,24 @@ describe('request handling', () => {
     }
   });
 
+  it('answers a path that does not percent-decode, and a long id, in the error envelope', async () => {
+    const malformed = await api.app.inject({
+      method: 'GET',
+      url: '/api/jobs/%E0%A4%A',
+      headers: { authorization: auth },
+    });
+    assert.equal(malformed.statusCode, 400);
+    assert.equal(malformed.json<ErrorBody>().error.code, 'INVALID_URL');
+    // Longer than the id schema allows (and than Fastify's default 100-character parameter).
+    const tooLong = await api.app.inject({
+      method: 'POST',
+      url: `/api/vlogs/${'v'.repeat(2_000)}/retry`,
+      headers: { authorization: auth },
+    });
+    assert.equal(tooLong.statusCode, 400, tooLong.body);
+    assert.match(tooLong.json<ErrorBody>().error.message, /^params\.id: /);
+  });
+
   it('answers unknown routes with the error envelope', async () => {
     const response = await api.app.inject({
       method: 'GET',
