@@ -4,7 +4,6 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import {
-  jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -19,11 +18,17 @@ import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal/client.js';
 import { createTokenVerifier } from '../auth.js';
 import { requireBearerToken } from './auth-plugin.js';
-import { answerConnectionError, answerRouterError, registerErrorHandling } from './errors.js';
+import {
+  answerConnectionError,
+  answerRouterError,
+  errorBodySchema,
+  registerErrorHandling,
+} from './errors.js';
 import { createJobActions } from './job-actions.js';
 import { createJobStarter } from './job-starter.js';
 import { limitRequestRate } from './rate-limit.js';
 import { createReadiness } from './readiness.js';
+import { documentErrorResponses, documentMultipartForms } from './route-schemas.js';
 import { aiJobRoutes } from './routes/ai-jobs.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -77,6 +82,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
   refuseUnstorableText(app);
+  documentErrorResponses(app);
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -90,7 +96,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       },
     },
-    transform: jsonSchemaTransform,
+    transform: documentMultipartForms,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
@@ -125,7 +131,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         windowMs: deps.config.RATE_LIMIT_WINDOW_MS,
       });
       api.addHook('onRoute', (route) => {
-        route.schema = { ...route.schema, security: [{ bearerAuth: [] }] };
+        route.schema = {
+          ...route.schema,
+          security: [{ bearerAuth: [] }],
+          // Authentication, the rate limit and validation can refuse any request here.
+          response: {
+            400: errorBodySchema,
+            401: errorBodySchema,
+            429: errorBodySchema,
+            ...(route.schema?.response as object | undefined),
+          },
+        };
       });
       await api.register(jobRoutes(deps.db));
       await api.register(probeRoutes(startJob));
