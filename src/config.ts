@@ -28,12 +28,18 @@ const configSchema = z.object({
   /** Interface and port the API listens on. */
   API_HOST: z.string().default('127.0.0.1'),
   API_PORT: port.default(3000),
-  /** Largest JSON request body accepted, in bytes. */
+  /** Largest JSON request body accepted, in bytes (413 above). Uploads have VLOG_MAX_FILE_BYTES. */
   API_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
+  /** Largest request line and headers together, in bytes (431 above). */
+  API_MAX_HEADER_BYTES: positiveInt.min(1_024).default(16_384),
+  /** Time allowed to receive a request's headers (408 after): cuts off clients that trickle them. */
+  API_HEADERS_TIMEOUT_MS: positiveInt.default(10_000),
   /** Time allowed to receive a whole request (uploads included) before the server answers 408. */
   API_REQUEST_TIMEOUT_MS: positiveInt.default(600_000),
   /** A connection that sends nothing for this long is closed (a stalled upload ends here). */
   API_IDLE_TIMEOUT_MS: positiveInt.default(30_000),
+  /** How long a keep-alive connection waits for its next request; keep it above a load balancer's idle timeout. */
+  API_KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(72_000),
 
   /** PostgreSQL connection string. Unset: an embedded PGlite database under DATA_DIR. */
   DATABASE_URL: optionalString.pipe(
@@ -194,6 +200,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.NODE_ENV === 'production' && !config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL) {
     throw new ConfigError(
       'Invalid configuration:\n  AUTH_JWT_SECRET: required when NODE_ENV=production (or set AUTH_JWKS_URL)',
+    );
+  }
+  if (config.API_HEADERS_TIMEOUT_MS > config.API_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(
+      `Invalid configuration:\n  API_HEADERS_TIMEOUT_MS: must not exceed API_REQUEST_TIMEOUT_MS (${config.API_REQUEST_TIMEOUT_MS})`,
     );
   }
   if (config.AUTH_JWKS_URL) {

@@ -4,7 +4,6 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import {
-  jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -19,18 +18,25 @@ import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal/client.js';
 import { createTokenVerifier } from '../auth.js';
 import { requireBearerToken } from './auth-plugin.js';
-import { registerErrorHandling } from './errors.js';
+import {
+  answerConnectionError,
+  answerRouterError,
+  errorBodySchema,
+  registerErrorHandling,
+} from './errors.js';
 import { createJobActions } from './job-actions.js';
 import { JobEventFeed } from './job-event-feed.js';
 import { createJobStarter } from './job-starter.js';
 import { limitRequestRate } from './rate-limit.js';
 import { createReadiness } from './readiness.js';
+import { documentErrorResponses, documentMultipartForms } from './route-schemas.js';
 import { aiJobRoutes } from './routes/ai-jobs.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mediaRoutes } from './routes/media.js';
 import { probeRoutes } from './routes/probes.js';
 import { vlogRoutes } from './routes/vlogs.js';
+import { refuseUnstorableText } from './storable-text.js';
 
 export interface AppDependencies {
   db: Db;
@@ -47,9 +53,24 @@ export interface AppDependencies {
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
     loggerInstance: deps.logger,
+    // Every limit of the HTTP server, explicit (README, "Request limits"): what a client may send and
+    // how long it may take before the connection is cut.
     bodyLimit: deps.config.API_BODY_LIMIT_BYTES,
+    http: {
+      maxHeaderSize: deps.config.API_MAX_HEADER_BYTES,
+      headersTimeout: deps.config.API_HEADERS_TIMEOUT_MS,
+      requestTimeout: deps.config.API_REQUEST_TIMEOUT_MS,
+      // How often Node enforces the two timeouts above (its default, 30 s, would let a client
+      // outlive a 10 s headers timeout by up to 30 s).
+      connectionsCheckingInterval: Math.min(1_000, deps.config.API_HEADERS_TIMEOUT_MS),
+    },
     requestTimeout: deps.config.API_REQUEST_TIMEOUT_MS,
     connectionTimeout: deps.config.API_IDLE_TIMEOUT_MS,
+    keepAliveTimeout: deps.config.API_KEEP_ALIVE_TIMEOUT_MS,
+    // A path parameter may be as long as the request head allows; the route's schema decides.
+    routerOptions: { maxParamLength: deps.config.API_MAX_HEADER_BYTES },
+    frameworkErrors: answerRouterError,
+    clientErrorHandler: answerConnectionError(deps.logger),
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,
@@ -61,6 +82,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  refuseUnstorableText(app);
+  documentErrorResponses(app);
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -74,7 +97,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       },
     },
-    transform: jsonSchemaTransform,
+    transform: documentMultipartForms,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
@@ -120,7 +143,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         windowMs: deps.config.RATE_LIMIT_WINDOW_MS,
       });
       api.addHook('onRoute', (route) => {
-        route.schema = { ...route.schema, security: [{ bearerAuth: [] }] };
+        route.schema = {
+          ...route.schema,
+          security: [{ bearerAuth: [] }],
+          // Authentication, the rate limit and validation can refuse any request here.
+          response: {
+            400: errorBodySchema,
+            401: errorBodySchema,
+            429: errorBodySchema,
+            ...(route.schema?.response as object | undefined),
+          },
+        };
       });
       await api.register(jobRoutes(deps.db));
       await api.register(probeRoutes(startJob));

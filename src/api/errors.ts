@@ -1,4 +1,6 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   isResponseSerializationError,
@@ -16,6 +18,7 @@ export const errorStatuses = {
   NO_MEDIA: 400,
   TOO_MANY_FILES: 400,
   BAD_REQUEST: 400,
+  INVALID_URL: 400,
   TOKEN_MISSING: 401,
   TOKEN_INVALID: 401,
   TOKEN_EXPIRED: 401,
@@ -29,10 +32,12 @@ export const errorStatuses = {
   IDEMPOTENCY_KEY_IN_USE: 409,
   PAYLOAD_TOO_LARGE: 413,
   FILE_TOO_LARGE: 413,
+  URL_TOO_LONG: 414,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_REUSED: 422,
   TOO_MANY_REQUESTS: 429,
   TOO_MANY_JOBS_IN_FLIGHT: 429,
+  HEADERS_TOO_LARGE: 431,
   INTERNAL_ERROR: 500,
   NOT_READY: 503,
   TEMPORAL_UNAVAILABLE: 503,
@@ -133,4 +138,59 @@ export function registerErrorHandling(app: FastifyInstance): void {
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(body('INTERNAL_ERROR', 'Internal server error'));
   });
+}
+
+/**
+ * Errors of Fastify's router, raised before any route or hook runs: a path that does not
+ * percent-decode, or a path parameter longer than the router's `maxParamLength`.
+ */
+export function answerRouterError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  let answer: ErrorBody;
+  if (error.code === 'FST_ERR_BAD_URL') {
+    answer = body('INVALID_URL', 'The URL path is not valid: it has a malformed %-escape');
+  } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    answer = body('URL_TOO_LONG', 'A path parameter of the URL is longer than the API accepts');
+  } else {
+    request.log.error({ err: error }, 'router error');
+    answer = body('INTERNAL_ERROR', 'Internal server error');
+  }
+  void reply.code(errorStatuses[answer.error.code as ErrorCode]).send(answer);
+}
+
+/** Node's HTTP parser and timers, before Fastify sees a request, as `[status, code, message]`. */
+function connectionErrorAnswer(code: string | undefined): [number, ErrorCode, string] {
+  switch (code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, 'REQUEST_TIMEOUT', 'The request was not received in time'];
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, 'HEADERS_TOO_LARGE', 'The request headers are larger than the API accepts'];
+    default:
+      return [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
+  }
+}
+
+/**
+ * Answers what Node's HTTP server refuses on its own (headers too large, a request that was not
+ * received in time, bytes that are not HTTP) with the error envelope, then closes the connection.
+ */
+export function answerConnectionError(
+  log: Pick<FastifyInstance['log'], 'info'>,
+): (error: Error & { code?: string }, socket: Socket) => void {
+  return (error, socket) => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, code, message] = connectionErrorAnswer(error.code);
+    log.info({ err: error, code, remoteAddress: socket.remoteAddress }, 'connection refused');
+    if (socket.writable) {
+      const payload = JSON.stringify(body(code, message));
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
+      );
+    }
+    socket.destroy();
+  };
 }

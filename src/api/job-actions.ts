@@ -41,6 +41,9 @@ export interface JobActionSettings {
   timeoutMs: number;
 }
 
+/** How long `?live=true` waits for the workflow's answer before answering `live: null`. */
+const liveQueryTimeoutMs = 3_000;
+
 /**
  * Cancel, retry and live progress, the same for every job kind: routes look up the caller's
  * job (404 for anyone else's), then hand it here. `noun` names the job in messages.
@@ -125,9 +128,11 @@ export function createJobActions(temporal: TemporalAccess, settings: JobActionSe
 
     /** The workflow's own answer, or null when it cannot give one (closed, unreachable). */
     async live(row: JobRow, log: FastifyBaseLogger): Promise<JobProgress | null> {
-      return temporal.client.workflow
-        .getHandle(row.workflow_id)
-        .query(jobProgressQuery)
+      // A query waits for a worker to answer it: with none polling, it would hold the request.
+      return temporal.client
+        .withDeadline(Date.now() + liveQueryTimeoutMs, () =>
+          temporal.client.workflow.getHandle(row.workflow_id).query(jobProgressQuery),
+        )
         .catch((error: unknown) => {
           log.warn({ err: error }, 'live progress query failed');
           return null;

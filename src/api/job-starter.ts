@@ -83,12 +83,22 @@ export function createJobStarter({
   async function replay(
     tx: Db,
     ownerId: string,
-    jobId: string,
+    job: { id: string; idempotencyKey: string },
     fingerprint: string | null,
   ): Promise<StartedJob | null> {
-    const row = await findOwnedJob(tx, ownerId, jobId);
-    if (!row) return null;
-    if (row.request_fingerprint !== fingerprint) {
+    const row = await findOwnedJob(tx, ownerId, job.id);
+    // A key names one job per owner whatever its kind, so the key may be taken by a job of
+    // another kind (another id): that is another request too.
+    const takenByAnotherJob =
+      !row &&
+      (await tx
+        .selectFrom('jobs')
+        .select('id')
+        .where('owner_id', '=', ownerId)
+        .where('idempotency_key', '=', job.idempotencyKey)
+        .executeTakeFirst());
+    if (!row && !takenByAnotherJob) return null;
+    if (!row || row.request_fingerprint !== fingerprint) {
       throw new ApiError(
         'IDEMPOTENCY_KEY_REUSED',
         'Idempotency-Key was already used for a different request; use a new key for a new request',
@@ -115,7 +125,12 @@ export function createJobStarter({
       return await db.transaction().execute(async (tx) => {
         await lockOwner(tx, ownerId);
         if (idempotencyKey) {
-          const earlier = await replay(tx, ownerId, job.id, request.requestFingerprint);
+          const earlier = await replay(
+            tx,
+            ownerId,
+            { id: job.id, idempotencyKey },
+            request.requestFingerprint,
+          );
           if (earlier) return earlier;
         }
         const inFlight = await countJobsInFlight(tx, ownerId);

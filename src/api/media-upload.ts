@@ -7,6 +7,7 @@ import { fileTypeFromBuffer } from 'file-type';
 import type { MediaRef } from '../jobs/messages.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import { ApiError } from './errors.js';
+import { isStorableText, unstorableTextError } from './storable-text.js';
 
 /** What may be uploaded, decided by the bytes themselves, never by the name or declared type. */
 const acceptedMedia: Record<string, MediaRef['kind']> = {
@@ -160,8 +161,15 @@ export async function receiveUpload(
         if (part.fieldname in fields) {
           throw new ApiError('VALIDATION_FAILED', `body.${part.fieldname}: given more than once`);
         }
+        if (typeof part.value === 'string' && !isStorableText(part.value)) {
+          throw unstorableTextError(`body.${part.fieldname}`);
+        }
         fields[part.fieldname] = typeof part.value === 'string' ? part.value : String(part.value);
         continue;
+      }
+      if (!isStorableText(part.filename)) {
+        part.file.resume();
+        throw unstorableTextError(`${mediaFieldName} file name`);
       }
       const name = part.filename || `file ${media.length + 1}`;
       current = name;

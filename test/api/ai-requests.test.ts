@@ -127,6 +127,24 @@ describe('AI job requests that are refused', () => {
     assert.match(error.message, /GEMINI_API_KEY or VERTEX_PROJECT/);
   });
 
+  // PostgreSQL's jsonb refuses both; they used to start a workflow, fail to record the job
+  // and answer 503 DATABASE_UNAVAILABLE.
+  it('answers 400 naming the field for text the database cannot store', async () => {
+    for (const [payload, field] of [
+      ['{"type":"SUBGOAL_GENERATION","input":{"goal":"sail\\u0000"}}', 'body.input.goal'],
+      [
+        '{"type":"SUBGOAL_GENERATION","input":{"goal":"sail","context":"\\udc00 alone"}}',
+        'body.input.context',
+      ],
+    ] as const) {
+      const { status, error } = await refused(payload);
+      assert.equal(status, 400, payload);
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.deepEqual(fields(error), [field]);
+      assert.match(error.message, /must not contain NUL characters or unpaired surrogates/);
+    }
+  });
+
   it('leaves no job row and no workflow behind', async () => {
     await assertNoJobsOf(test.db, temporal.client, user);
   });

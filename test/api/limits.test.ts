@@ -114,6 +114,26 @@ describe('per-user limits', () => {
     assert.equal((await temporal.client.workflow.count(`UserId = "${user}"`)).count, 1);
   });
 
+  // With no worker to answer the query, `?live=true` used to hold the request until the
+  // client gave up (a fuzzer's 20 s timeout).
+  it('answers ?live=true within seconds with live: null when no worker answers', async () => {
+    const user = `curious-${randomUUID().slice(0, 8)}`;
+    const created = await createAiJob(user);
+    assert.equal(created.statusCode, 202, created.body);
+    const { id } = created.json<{ id: string }>();
+    started.push(id);
+    const startedAt = Date.now();
+    const response = await api.app.inject({
+      method: 'GET',
+      url: `/api/ai/jobs/${id}?live=true`,
+      headers: { authorization: await api.authFor(user) },
+    });
+    const elapsed = Date.now() - startedAt;
+    assert.equal(response.statusCode, 200, response.body);
+    assert.equal(response.json<{ live: unknown }>().live, null);
+    assert.ok(elapsed < 10_000, `answered after ${elapsed} ms`);
+  });
+
   it('limits each user to the request rate across API processes, with Retry-After', async () => {
     const user = `chatty-${randomUUID().slice(0, 8)}`;
     const get = async (on: TestApi, who = user) =>

@@ -75,6 +75,18 @@ describe('request handling', () => {
     assert.equal(body.error.code, 'PAYLOAD_TOO_LARGE');
   });
 
+  it('refuses text the database cannot store in a body, naming the field', async () => {
+    for (const [payload, field] of [
+      ['{"steps":1,"stepDelayMs":0,"note":"a\\u0000b"}', 'body.note'],
+      ['{"steps":1,"stepDelayMs":0,"note":"\\ud800"}', 'body.note'],
+    ] as const) {
+      const { status, body } = await rejectedProbe(payload);
+      assert.equal(status, 400, payload);
+      assert.equal(body.error.code, 'VALIDATION_FAILED');
+      assert.match(body.error.message, new RegExp(`^${field}: must not contain NUL characters`));
+    }
+  });
+
   it('leaves no job row and no workflow behind for rejected requests', async () => {
     await assertNoJobsOf(test.db, client, user);
   });
@@ -119,6 +131,45 @@ describe('request handling', () => {
     assert.match(badLimit.json<ErrorBody>().error.message, /querystring\.limit/);
   });
 
+  it('refuses path and query text the database cannot store, naming the parameter', async () => {
+    const cursorWithNul = Buffer.from(
+      JSON.stringify({ createdAt: '2026-01-01T00:00:00.000Z', id: 'a\u0000' }),
+    ).toString('base64url');
+    for (const [url, field] of [
+      ['/api/jobs/a%00b', 'params.id'],
+      ['/api/jobs?kind=a%00b', 'querystring.kind'],
+      [`/api/ai/jobs?cursor=${cursorWithNul}`, 'querystring.cursor'],
+    ] as const) {
+      const response = await api.app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: auth },
+      });
+      assert.equal(response.statusCode, 400, `${url}: ${response.body}`);
+      const { error } = response.json<ErrorBody>();
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.match(error.message, new RegExp(`^${field}: `));
+    }
+  });
+
+  it('answers a path that does not percent-decode, and a long id, in the error envelope', async () => {
+    const malformed = await api.app.inject({
+      method: 'GET',
+      url: '/api/jobs/%E0%A4%A',
+      headers: { authorization: auth },
+    });
+    assert.equal(malformed.statusCode, 400);
+    assert.equal(malformed.json<ErrorBody>().error.code, 'INVALID_URL');
+    // Longer than the id schema allows (and than Fastify's default 100-character parameter).
+    const tooLong = await api.app.inject({
+      method: 'POST',
+      url: `/api/vlogs/${'v'.repeat(2_000)}/retry`,
+      headers: { authorization: auth },
+    });
+    assert.equal(tooLong.statusCode, 400, tooLong.body);
+    assert.match(tooLong.json<ErrorBody>().error.message, /^params\.id: /);
+  });
+
   it('answers unknown routes with the error envelope', async () => {
     const response = await api.app.inject({
       method: 'GET',
@@ -160,5 +211,30 @@ describe('request handling', () => {
     assert.deepEqual(post?.security, [{ bearerAuth: [] }]);
     assert.ok(post?.responses['202'] && post.responses['400'] && post.responses['401']);
     assert.equal(doc.paths['/healthz']?.['get']?.security, undefined);
+    // What a fuzzer found answered but undocumented: the rate limit on every authenticated
+    // route, the body limit and content types on every route with a body, and signed links.
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const statuses = Object.keys(operation.responses);
+        if (path.startsWith('/api/')) {
+          for (const status of ['400', '401', '429']) {
+            assert.ok(statuses.includes(status), `${method} ${path} documents ${status}`);
+          }
+        }
+        if (method === 'post' && !path.endsWith('/retry')) {
+          for (const status of ['413', '415']) {
+            assert.ok(statuses.includes(status), `${method} ${path} documents ${status}`);
+          }
+        }
+      }
+    }
+    assert.deepEqual(Object.keys(doc.paths['/media/{*}']?.['get']?.responses ?? {}).sort(), [
+      '200',
+      '206',
+      '400',
+      '403',
+      '404',
+      '416',
+    ]);
   });
 });

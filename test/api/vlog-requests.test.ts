@@ -236,6 +236,20 @@ describe('vlog requests that are refused', () => {
       message: /multipart\/form-data/,
     },
     {
+      name: 'a field with a NUL character',
+      body: () => multipartBody({ title: 'Beach\u0000day' }, [png()]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^body\.title: must not contain NUL characters/,
+    },
+    {
+      name: 'a file name with a NUL character',
+      body: () => multipartBody({ title: 'x' }, [png(), { ...png(), filename: 'b\u0000.png' }]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^media file name: must not contain NUL characters/,
+    },
+    {
       name: 'an Idempotency-Key that is too long',
       body: () => multipartBody({ title: 'x' }, [png()]),
       headers: { 'idempotency-key': 'k'.repeat(300) },
@@ -270,6 +284,41 @@ describe('vlog requests that are refused', () => {
     assert.equal(status, 503);
     assert.equal(error.code, 'VIDEO_PROVIDER_NOT_CONFIGURED');
     assert.match(error.message, /local provider needs ffmpeg and ffprobe/);
+  });
+
+  // One key names one job per user, whatever its kind: this used to start a second workflow,
+  // hit the database's unique key and answer 503 DATABASE_UNAVAILABLE.
+  it('answers 422 to an Idempotency-Key already used for an AI job, keeping none of the upload', async () => {
+    const keyUser = `keyed-${randomUUID().slice(0, 8)}`;
+    const headers = { authorization: await api.authFor(keyUser), 'idempotency-key': 'plan-1' };
+    const aiJob = await api.app.inject({
+      method: 'POST',
+      url: '/api/ai/jobs',
+      headers,
+      payload: { type: 'SUBGOAL_GENERATION', input: { goal: 'Learn to sail' } },
+    });
+    assert.equal(aiJob.statusCode, 202, aiJob.body);
+    const aiJobId = aiJob.json<{ id: string }>().id;
+    try {
+      const form = multipartBody({ title: 'x' }, [png()]);
+      const vlog = await api.app.inject({
+        method: 'POST',
+        url: '/api/vlogs',
+        headers: { ...headers, ...form.headers },
+        payload: form.payload,
+      });
+      assert.equal(vlog.statusCode, 422, vlog.body);
+      assert.equal(vlog.json<ErrorBody>().error.code, 'IDEMPOTENCY_KEY_REUSED');
+      const rows = await test.db
+        .selectFrom('jobs')
+        .select('id')
+        .where('owner_id', '=', keyUser)
+        .execute();
+      assert.deepEqual(rows, [{ id: aiJobId }]);
+      assert.equal((await temporal.client.workflow.count(`UserId = "${keyUser}"`)).count, 1);
+    } finally {
+      await temporal.client.workflow.getHandle(aiJobId).terminate('test over');
+    }
   });
 
   it('left no job, no workflow and no stored object behind', async () => {

@@ -40,6 +40,13 @@ describe('configuration', () => {
     );
   });
 
+  it('refuses a headers timeout longer than the request timeout', () => {
+    assert.match(
+      configError({ API_HEADERS_TIMEOUT_MS: '20000', API_REQUEST_TIMEOUT_MS: '10000' }),
+      /API_HEADERS_TIMEOUT_MS: must not exceed API_REQUEST_TIMEOUT_MS \(10000\)/,
+    );
+  });
+
   it('treats empty variables as unset', () => {
     const config = loadConfig({ DATABASE_URL: '', TEMPORAL_ADDRESS: ' ' });
     assert.equal(config.DATABASE_URL, undefined);

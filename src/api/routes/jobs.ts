@@ -4,8 +4,12 @@ import type { Db } from '../../db/database.js';
 import { findOwnedJob, listOwnedJobs, type JobCursor } from '../../jobs/repository.js';
 import { ApiError, errorBodySchema } from '../errors.js';
 import { jobViewSchema, toJobView } from '../job-view.js';
+import { isStorableText } from '../storable-text.js';
 
-const cursorSchema = z.object({ createdAt: z.iso.datetime(), id: z.string().min(1) });
+const cursorSchema = z.object({
+  createdAt: z.iso.datetime(),
+  id: z.string().min(1).refine(isStorableText),
+});
 
 function encodeCursor(cursor: JobCursor): string {
   return Buffer.from(JSON.stringify(cursor)).toString('base64url');

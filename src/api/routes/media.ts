@@ -1,7 +1,11 @@
+import type { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { verifyMediaLink, type LocalMediaStorage } from '../../storage/local-storage.js';
-import { ApiError } from '../errors.js';
+import { ApiError, errorBodySchema } from '../errors.js';
+
+/** A stored object's bytes, streamed as they are. */
+const binary = z.custom<Readable | string>().meta({ type: 'string', format: 'binary' });
 
 /**
  * Serves objects of the local storage backend through signed, expiring links (what presigned
@@ -20,6 +24,20 @@ export function mediaRoutes(storage: LocalMediaStorage, secret: string): Fastify
             expires: z.coerce.number().int(),
             signature: z.string().max(128),
           }),
+          response: {
+            200: { description: 'The whole object', content: { '*/*': { schema: binary } } },
+            206: {
+              description: 'The byte range asked for with `Range: bytes=start-end`',
+              content: { '*/*': { schema: binary } },
+            },
+            400: errorBodySchema,
+            403: errorBodySchema,
+            404: errorBodySchema,
+            416: {
+              description: 'The range is outside the object (empty; Content-Range gives its size)',
+              content: { '*/*': { schema: binary } },
+            },
+          },
         },
       },
       async (request, reply) => {

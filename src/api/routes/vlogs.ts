@@ -34,11 +34,10 @@ const vlogFieldsSchema = z.strictObject({
   prompt: z.string().trim().max(2_000).optional(),
   style: z.string().trim().max(200).optional(),
   aspectRatio: z.enum(['16:9', '9:16']).default('16:9'),
-  durationSeconds: z.coerce
-    .number()
-    .int()
-    .refine((value) => [4, 6, 8].includes(value), { error: 'must be 4, 6 or 8' })
-    .default(8),
+  durationSeconds: z
+    .enum(['4', '6', '8'], { error: 'must be 4, 6 or 8' })
+    .default('8')
+    .transform(Number),
 });
 
 const vlogViewSchema = jobViewSchema
@@ -138,6 +137,9 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
             'title (required), prompt, style, aspectRatio (16:9 | 9:16), durationSeconds (4 | 6 | 8). ' +
             'Files stream to storage as they arrive. Send an Idempotency-Key to make the request safe to repeat.',
           headers: z.object({ 'idempotency-key': idempotencyKeySchema }).passthrough(),
+          multipartForm: vlogFieldsSchema.extend({
+            media: z.array(z.file()).min(1).max(limits.maxFiles).describe('Photos and clips'),
+          }),
           response: {
             202: vlogViewSchema,
             ...commonErrors,

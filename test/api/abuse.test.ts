@@ -1,0 +1,337 @@
+// Hostile clients over real sockets: what Node's HTTP server decides (header size, timeouts,
+// stalled connections) never reaches Fastify's inject, so these tests talk TCP to a listening
+// API with small limits. Every refusal must be quick, leave the process healthy and leave
+// nothing behind: no job, no workflow, no stored object, no partial file.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { LocalMediaStorage } from '../../src/storage/local-storage.js';
+import { multipartBody, pngBytes } from '../fixtures/media.js';
+import { createTestApi, type TestApi } from '../support/api.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/eventually.js';
+import { assertNoJobsOf } from '../support/jobs.js';
+import { testTemporal } from '../support/temporal.js';
+
+interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+const limits = {
+  bodyBytes: 1_048_576,
+  fileBytes: 100 * 1024,
+  idleMs: 1_000,
+  headersMs: 1_000,
+  requestMs: 3_000,
+};
+
+/** A raw TCP client: what it sends is up to the test; it records what comes back and when it closes. */
+function rawClient(port: number) {
+  const socket = net.connect(port, '127.0.0.1');
+  const openedAt = Date.now();
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (received += chunk));
+  socket.on('error', () => undefined);
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+  return {
+    socket,
+    write: (data: string | Buffer) => socket.write(data),
+    received: () => received,
+    /** Milliseconds from connecting until the server closed the connection; fails past the deadline. */
+    async closedWithin(deadlineMs: number): Promise<number> {
+      const deadline = new Promise<never>((_resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`the server held the connection over ${deadlineMs} ms`)),
+          deadlineMs,
+        );
+        void closed.then(() => clearTimeout(timer));
+      });
+      try {
+        return (await Promise.race([closed, deadline])) - openedAt;
+      } finally {
+        socket.destroy();
+      }
+    },
+  };
+}
+
+/** Status and JSON body of a raw HTTP/1.1 response. */
+function parseResponse(raw: string): { status: number; body: ErrorBody } {
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1]);
+  return { status, body: JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as ErrorBody };
+}
+
+describe('abusive clients', { timeout: 120_000 }, () => {
+  let test: TestDatabase;
+  let api: TestApi;
+  let base: string;
+  let port: number;
+  const temporal = testTemporal();
+  const storageRoot = path.join(os.tmpdir(), `vlogflow-abuse-${randomUUID()}`);
+
+  before(async () => {
+    test = await createTestDatabase();
+    api = await createTestApi({
+      db: test.db,
+      temporal,
+      taskQueue: 'nobody-polls',
+      env: {
+        VERTEX_PROJECT: 'p',
+        VEO_OUTPUT_GCS_URI: 'gs://bucket/out/',
+        GEMINI_API_KEY: 'k',
+        API_BODY_LIMIT_BYTES: String(limits.bodyBytes),
+        VLOG_MAX_FILE_BYTES: String(limits.fileBytes),
+        API_IDLE_TIMEOUT_MS: String(limits.idleMs),
+        API_HEADERS_TIMEOUT_MS: String(limits.headersMs),
+        API_REQUEST_TIMEOUT_MS: String(limits.requestMs),
+      },
+      mediaStorage: new LocalMediaStorage(storageRoot, {
+        publicUrl: 'http://api.test',
+        secret: 's',
+      }),
+    });
+    await api.app.listen({ host: '127.0.0.1', port: 0 });
+    const address = api.app.server.address();
+    assert.ok(address && typeof address === 'object');
+    port = address.port;
+    base = `http://127.0.0.1:${port}`;
+  });
+  after(async () => {
+    await api.app.close();
+    await temporal.close();
+    await test.drop();
+  });
+
+  /** Files (objects, metadata, partial writes) under the storage root; empty folders do not count. */
+  async function storedFiles(): Promise<string[]> {
+    const entries = await readdir(storageRoot, { recursive: true, withFileTypes: true }).catch(
+      () => [],
+    );
+    return entries
+      .filter((entry) => entry.isFile())
+      .map((entry) => path.join(entry.parentPath, entry.name));
+  }
+
+  async function assertHealthy(): Promise<void> {
+    const response = await fetch(`${base}/healthz`);
+    assert.equal(response.status, 200);
+  }
+
+  async function assertNothingLeftBy(user: string): Promise<void> {
+    await eventually(storedFiles, (files) => files.length === 0, {
+      timeoutMs: 10_000,
+      what: 'storage emptied of the refused upload',
+    });
+    await assertNoJobsOf(test.db, temporal.client, user);
+  }
+
+  /** Request head of a POST whose body the test sends (or withholds) itself. */
+  async function postHead(
+    url: string,
+    user: string,
+    headers: Record<string, string | number>,
+  ): Promise<string> {
+    const lines = Object.entries({
+      host: `127.0.0.1:${port}`,
+      authorization: await api.authFor(user),
+      ...headers,
+    }).map(([name, value]) => `${name}: ${value}`);
+    return `POST ${url} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`;
+  }
+
+  it('answers 413 PAYLOAD_TOO_LARGE to a JSON body over the limit, declared or streamed', async () => {
+    const user = `big-json-${randomUUID().slice(0, 8)}`;
+    const auth = await api.authFor(user);
+    const oversized = JSON.stringify({ steps: 1, padding: 'x'.repeat(limits.bodyBytes) });
+    const declared = await fetch(`${base}/api/probes`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: oversized,
+    });
+    const chunks = [oversized.slice(0, 600_000), oversized.slice(600_000)];
+    const streamed = await fetch(`${base}/api/probes`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: new ReadableStream({
+        pull(controller) {
+          const next = chunks.shift();
+          if (next) controller.enqueue(new TextEncoder().encode(next));
+          else controller.close();
+        },
+      }),
+      duplex: 'half',
+    });
+    for (const response of [declared, streamed]) {
+      assert.equal(response.status, 413);
+      const { error } = (await response.json()) as ErrorBody;
+      assert.equal(error.code, 'PAYLOAD_TOO_LARGE');
+      assert.match(error.message, /body/i);
+    }
+    await assertNoJobsOf(test.db, temporal.client, user);
+    await assertHealthy();
+  });
+
+  it('answers 413 FILE_TOO_LARGE to an upload over the file limit and keeps none of it', async () => {
+    const user = `big-file-${randomUUID().slice(0, 8)}`;
+    const form = multipartBody({ title: 'Too big' }, [
+      { field: 'media', filename: 'ok.png', contentType: 'image/png', bytes: pngBytes() },
+      {
+        field: 'media',
+        filename: 'huge.png',
+        contentType: 'image/png',
+        bytes: pngBytes(3 * limits.fileBytes),
+      },
+    ]);
+    const response = await fetch(`${base}/api/vlogs`, {
+      method: 'POST',
+      headers: { authorization: await api.authFor(user), ...form.headers },
+      body: form.payload,
+    });
+    assert.equal(response.status, 413);
+    const { error } = (await response.json()) as ErrorBody;
+    assert.equal(error.code, 'FILE_TOO_LARGE');
+    assert.match(error.message, /^media: huge\.png is larger than the limit of 102400 bytes/);
+    await assertNothingLeftBy(user);
+    await assertHealthy();
+  });
+
+  it('answers deeply nested JSON with a quick 400 naming the field, and stays healthy', async () => {
+    const user = `nested-${randomUUID().slice(0, 8)}`;
+    const auth = await api.authFor(user);
+    const depth = 100_000;
+    const cases = [
+      { url: '/api/probes', body: `${'['.repeat(depth)}${']'.repeat(depth)}`, field: /^body: / },
+      { url: '/api/probes', body: '['.repeat(depth), code: 'INVALID_JSON' },
+      {
+        url: '/api/ai/jobs',
+        body: `{"type":"SUBGOAL_GENERATION","input":{"goal":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}}`,
+        field: /^body\.input\.goal: /,
+      },
+      // A string the database cannot store, at the bottom: the check walks the whole body.
+      {
+        url: '/api/probes',
+        body: `${'['.repeat(depth)}"\\u0000"${']'.repeat(depth)}`,
+        field: /^body\.0\.0\.0\..*: must not contain NUL characters/,
+      },
+    ];
+    for (const testCase of cases) {
+      const startedAt = Date.now();
+      const response = await fetch(`${base}${testCase.url}`, {
+        method: 'POST',
+        headers: { authorization: auth, 'content-type': 'application/json' },
+        body: testCase.body,
+      });
+      const elapsed = Date.now() - startedAt;
+      const { error } = (await response.json()) as ErrorBody;
+      assert.equal(response.status, 400, JSON.stringify(error));
+      assert.equal(error.code, testCase.code ?? 'VALIDATION_FAILED');
+      if (testCase.field) assert.match(error.message, testCase.field);
+      assert.ok(elapsed < 2_000, `answered in ${elapsed} ms`);
+    }
+    await assertNoJobsOf(test.db, temporal.client, user);
+    await assertHealthy();
+  });
+
+  it('answers 431 HEADERS_TOO_LARGE to 64 KB of headers, and stays healthy', async () => {
+    const client = rawClient(port);
+    client.write(
+      `GET /api/jobs HTTP/1.1\r\nhost: 127.0.0.1\r\nx-padding: ${'a'.repeat(64 * 1024)}\r\n\r\n`,
+    );
+    await client.closedWithin(5_000);
+    const { status, body } = parseResponse(client.received());
+    assert.equal(status, 431);
+    assert.equal(body.error.code, 'HEADERS_TOO_LARGE');
+    await assertHealthy();
+  });
+
+  it('closes a stalled upload after the idle timeout and keeps nothing of it', async () => {
+    const user = `stalled-${randomUUID().slice(0, 8)}`;
+    const form = multipartBody({ title: 'Stalled' }, [
+      { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes(90 * 1024) },
+    ]);
+    const client = rawClient(port);
+    client.write(
+      await postHead('/api/vlogs', user, {
+        ...form.headers,
+        'content-length': form.payload.length,
+      }),
+    );
+    // Well past the bytes a type sniffer reads, so the file is already streaming into storage.
+    client.write(form.payload.subarray(0, 40 * 1024));
+    await eventually(storedFiles, (files) => files.some((file) => file.endsWith('.partial')), {
+      timeoutMs: 5_000,
+      what: 'the upload streaming into storage',
+    });
+    const closedAfter = await client.closedWithin(limits.idleMs + 5_000);
+    assert.ok(closedAfter >= limits.idleMs - 50, `closed after ${closedAfter} ms`);
+    await assertNothingLeftBy(user);
+    await assertHealthy();
+  });
+
+  it('closes a connection that sends headers and then nothing', async () => {
+    const user = `headers-only-${randomUUID().slice(0, 8)}`;
+    const client = rawClient(port);
+    client.write(
+      await postHead('/api/probes', user, {
+        'content-type': 'application/json',
+        'content-length': 100,
+      }),
+    );
+    const closedAfter = await client.closedWithin(limits.idleMs + 5_000);
+    assert.ok(closedAfter >= limits.idleMs - 50, `closed after ${closedAfter} ms`);
+    await assertNoJobsOf(test.db, temporal.client, user);
+    await assertHealthy();
+  });
+
+  it('answers 408 to a client that trickles its headers', async () => {
+    const client = rawClient(port);
+    client.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n');
+    // One header byte at a time, each well within the idle timeout.
+    const trickle = setInterval(() => client.write('x'), limits.idleMs / 4);
+    try {
+      const closedAfter = await client.closedWithin(limits.headersMs + 5_000);
+      assert.ok(closedAfter >= limits.headersMs - 50, `closed after ${closedAfter} ms`);
+    } finally {
+      clearInterval(trickle);
+    }
+    const { status, body } = parseResponse(client.received());
+    assert.equal(status, 408);
+    assert.equal(body.error.code, 'REQUEST_TIMEOUT');
+  });
+
+  it('answers 408 to an upload trickled slower than the request timeout and keeps nothing', async () => {
+    const user = `trickled-${randomUUID().slice(0, 8)}`;
+    const form = multipartBody({ title: 'Trickled' }, [
+      { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes(90 * 1024) },
+    ]);
+    const client = rawClient(port);
+    client.write(
+      await postHead('/api/vlogs', user, {
+        ...form.headers,
+        'content-length': form.payload.length,
+      }),
+    );
+    let sent = 0;
+    const trickle = setInterval(() => {
+      client.write(form.payload.subarray(sent, sent + 1024));
+      sent += 1024;
+    }, limits.idleMs / 4);
+    try {
+      const closedAfter = await client.closedWithin(limits.requestMs + 5_000);
+      assert.ok(closedAfter >= limits.requestMs - 50, `closed after ${closedAfter} ms`);
+    } finally {
+      clearInterval(trickle);
+    }
+    assert.ok(sent < form.payload.length, 'the whole upload went through before the timeout');
+    const { status, body } = parseResponse(client.received());
+    assert.equal(status, 408);
+    assert.equal(body.error.code, 'REQUEST_TIMEOUT');
+    await assertNothingLeftBy(user);
+    await assertHealthy();
+  });
+});
