@@ -44,7 +44,7 @@ export class TcpProxy {
     return this.state;
   }
 
-  /** Resets every open connection and every new one until `restore()`: the database is gone. */
+  /** Closes every open connection and every new one until `restore()`: the database is gone. */
   cut(): void {
     this.state = 'cut';
     for (const link of this.links) this.drop(link);
@@ -82,7 +82,7 @@ export class TcpProxy {
     client.on('error', () => undefined);
     if (this.state === 'cut') {
       this.refused += 1;
-      client.resetAndDestroy();
+      client.destroy();
       return;
     }
     const upstream = net.connect(this.targetPort, this.targetHost);
@@ -113,7 +113,9 @@ export class TcpProxy {
   private drop(link: Link): void {
     if (!this.links.delete(link)) return;
     if (this.state === 'cut') this.refused += 1;
-    if (!link.client.destroyed) link.client.resetAndDestroy();
+    // Plain destroy: resetAndDestroy() racing the peer's own close can leave a handle that
+    // keeps Node spinning at exit.
+    link.client.destroy();
     link.upstream.destroy();
   }
 }
