@@ -221,9 +221,12 @@ export class FaultStack {
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   }
 
-  /** What every marker of jobs submitted with `label` contains, known before they are submitted. */
+  /**
+   * What every marker of jobs submitted with `label` starts with, known before they are
+   * submitted; no label's prefix contains another's ("poll~" is not in "poll-vlog~").
+   */
   markerPrefix(label: string): string {
-    return `${this.options.name}-${label}-`;
+    return `${this.options.name}-${label}~`;
   }
 
   /** Holds the Google `method` calls of the jobs submitted with one of `labels`. */
@@ -412,6 +415,14 @@ export class FaultStack {
     const strangers = owned.filter((row) => !submittedIds.has(row.id));
     if (strangers.length > 0)
       problems.push(`job rows nobody submitted: ${JSON.stringify(strangers)}`);
+
+    const workflows = await eventually(
+      async () => (await this.client.workflow.count(`UserId = "${this.ownerId}"`)).count,
+      (count) => count === this.jobs.length,
+      { what: 'one workflow per submitted job', timeoutMs: 10_000, intervalMs: 200 },
+    ).catch(async () => (await this.client.workflow.count(`UserId = "${this.ownerId}"`)).count);
+    if (workflows !== this.jobs.length)
+      problems.push(`the owner has ${workflows} workflows for ${this.jobs.length} jobs submitted`);
 
     const row: FaultRow = {
       ...scenario,

@@ -69,13 +69,7 @@ export class RequestGate {
     return {
       name,
       waiting: () => state.parked.filter((held) => !held.gone).map((held) => held.request),
-      release: () => {
-        state.released = true;
-        this.holds.splice(this.holds.indexOf(state), 1);
-        for (const held of state.parked.splice(0)) {
-          if (!held.gone) this.forward(held.request, held.headers, held.response);
-        }
-      },
+      release: () => this.release(state),
     };
   }
 
@@ -88,12 +82,15 @@ export class RequestGate {
 
   /** Releases every hold. */
   releaseAll(): void {
-    for (const state of [...this.holds]) {
-      state.released = true;
-      this.holds.splice(this.holds.indexOf(state), 1);
-      for (const held of state.parked.splice(0)) {
-        if (!held.gone) this.forward(held.request, held.headers, held.response);
-      }
+    for (const state of [...this.holds]) this.release(state);
+  }
+
+  private release(state: HoldState): void {
+    state.released = true;
+    const index = this.holds.indexOf(state);
+    if (index >= 0) this.holds.splice(index, 1);
+    for (const held of state.parked.splice(0)) {
+      if (!held.gone) this.forward(held.request, held.headers, held.response);
     }
   }
 
