@@ -33,9 +33,9 @@ describe('fault: worker SIGKILL', () => {
     const google = stack.harness.google;
     const videoBytes = 2 * transferPartBytes + 1024;
     google.scenario.videoBytesFor = ({ prompt }) =>
-      prompt.includes('kill-transfer-') ? videoBytes : undefined;
+      prompt.includes(stack.markerPrefix('transfer')) ? videoBytes : undefined;
     google.scenario.answerFor = (prompt) =>
-      prompt.includes('kill-refused-') ? { kind: 'blocked' } : undefined;
+      prompt.includes(stack.markerPrefix('refused')) ? { kind: 'blocked' } : undefined;
 
     const holds = {
       analyze: stack.holdGoogleCalls('analyzeMedia', ['analyze'], 'generateContent'),
