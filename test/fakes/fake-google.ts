@@ -176,6 +176,12 @@ export class FakeGoogle {
     abandonedAnalyses: 0,
     stormRefusals: 0,
   };
+  /** Calls refused by a `storm`, by method. */
+  readonly stormRefusalsByMethod = {
+    generateContent: 0,
+    predictLongRunning: 0,
+    fetchPredictOperation: 0,
+  };
   /** Every billed call, in order. */
   readonly paidCalls: PaidCall[] = [];
   private stormTurn = 0;
@@ -230,10 +236,14 @@ export class FakeGoogle {
   }
 
   /** Answers with the storm's next failure if a storm is on. */
-  private refusedByStorm(response: ServerResponse): boolean {
+  private refusedByStorm(
+    response: ServerResponse,
+    method: keyof FakeGoogle['stormRefusalsByMethod'],
+  ): boolean {
     const storm = this.scenario.storm;
     if (!storm || storm.length === 0) return false;
     this.calls.stormRefusals += 1;
+    this.stormRefusalsByMethod[method] += 1;
     this.sendFailure(response, storm[this.stormTurn++ % storm.length]!);
     return true;
   }
@@ -340,7 +350,7 @@ export class FakeGoogle {
   ) {
     this.calls.generateContent += 1;
     this.analysisRequests.push(body);
-    if (this.refusedByStorm(response)) return;
+    if (this.refusedByStorm(response, 'generateContent')) return;
     const failure = this.scenario.analysisFailures.shift();
     if (failure) return this.sendFailure(response, failure);
     const prompt = promptOf(body);
@@ -373,7 +383,7 @@ export class FakeGoogle {
   private predictLongRunning(body: PredictRequest, url: URL, response: ServerResponse) {
     this.calls.predictLongRunning += 1;
     this.submissionTimes.push(Date.now());
-    if (this.refusedByStorm(response)) return;
+    if (this.refusedByStorm(response, 'predictLongRunning')) return;
     const failure = this.scenario.startFailures.shift();
     if (failure) return this.sendFailure(response, failure);
     const storageUri = body.parameters?.storageUri;
@@ -398,7 +408,7 @@ export class FakeGoogle {
 
   private async fetchOperation(name: string, response: ServerResponse) {
     this.calls.fetchPredictOperation += 1;
-    if (this.refusedByStorm(response)) return;
+    if (this.refusedByStorm(response, 'fetchPredictOperation')) return;
     const failure = this.scenario.pollFailures.shift();
     if (failure) return this.sendFailure(response, failure);
     const operation = this.operations.get(name);

@@ -46,27 +46,46 @@ describe('fault: dependencies fail mid-job', () => {
 
   it('an AI provider storm of 429/500/503, then recovery: every job completes, a blocked one still fails', async () => {
     const google = stack.harness.google;
+    google.scenario.answerFor = (prompt) =>
+      prompt.includes(stack.markerPrefix('storm-blocked')) ? { kind: 'blocked' } : undefined;
+    // Two vlogs wait at Veo (one to start its generation, one to check it) when the storm begins.
+    const veoHolds = [
+      stack.holdGoogleCalls('startVideoGeneration', ['storm-start'], 'predictLongRunning'),
+      stack.holdGenerationChecks('checkVideoGeneration', ['storm-check']),
+    ];
+    const vlogs = [await stack.submitVlog('storm-start'), await stack.submitVlog('storm-check')];
+    for (const hold of veoHolds) await stack.waitHeld(hold, 1);
+
+    const before = { ...google.stormRefusalsByMethod };
+    const refusedSince = () =>
+      Object.fromEntries(
+        Object.entries(google.stormRefusalsByMethod).map(([method, count]) => [
+          method,
+          count - before[method as keyof typeof before],
+        ]),
+      );
     google.scenario.storm = [
       { status: 429, retryDelay: '1s' },
       { status: 500 },
       { status: 503 },
       { status: 429 },
     ];
-    google.scenario.answerFor = (prompt) =>
-      prompt.includes(stack.markerPrefix('storm-blocked')) ? { kind: 'blocked' } : undefined;
-    const refusalsBefore = google.calls.stormRefusals;
     const stormStarted = Date.now();
-    const jobs = await Promise.all([
-      ...Array.from({ length: 4 }, () => stack.submitAi('storm')),
-      stack.submitAi('storm-blocked', { status: 'failed', code: 'SAFETY_BLOCKED' }),
-      stack.submitVlog('storm'),
-      stack.submitVlog('storm'),
-    ]);
-    // The jobs are refused again and again (three times as many refusals as jobs), for 5 s at least.
+    for (const hold of veoHolds) hold.release();
+    const jobs = [
+      ...vlogs,
+      ...(await Promise.all([
+        ...Array.from({ length: 4 }, () => stack.submitAi('storm')),
+        stack.submitAi('storm-blocked', { status: 'failed', code: 'SAFETY_BLOCKED' }),
+      ])),
+    ];
+    // Every kind of call is refused, again and again, for 5 s at least.
     await eventually(
-      async () => google.calls.stormRefusals - refusalsBefore,
-      (refused) => refused >= 3 * jobs.length,
-      { what: 'each job refused repeatedly', timeoutMs: 60_000, intervalMs: 100 },
+      async () => refusedSince(),
+      (refused) =>
+        Object.values(refused).every((count) => count >= 2) &&
+        Object.values(refused).reduce((sum, count) => sum + count, 0) >= 3 * jobs.length,
+      { what: 'every kind of call refused repeatedly', timeoutMs: 60_000, intervalMs: 100 },
     );
     await delay(Math.max(0, stormStarted + 5_000 - Date.now()));
     assert.ok(
@@ -77,7 +96,7 @@ describe('fault: dependencies fail mid-job', () => {
     );
     google.scenario.storm = null;
     const stormEnded = Date.now();
-    const refused = google.calls.stormRefusals - refusalsBefore;
+    const refused = refusedSince();
     const recoveryMs = await stack.waitAllFinal(jobs);
     google.scenario.answerFor = null;
 
@@ -85,11 +104,11 @@ describe('fault: dependencies fail mid-job', () => {
       {
         scenario: 'AI provider 429/5xx storm',
         fault:
-          'every Gemini and Veo call answered 429 (RetryInfo 1 s), 500, 503 or 429 in turn, then recovery',
+          'every Gemini and Veo call answered 429 (RetryInfo 1 s), 500, 503 or 429 in turn for 5 s, then recovery',
         faultMs: stormEnded - stormStarted,
         recoveryMs,
         notes: [
-          `${refused} calls refused during the storm (${(refused / jobs.length).toFixed(1)} per job on average); no job gave up`,
+          `refused during the storm: ${refused['generateContent']} model calls, ${refused['predictLongRunning']} Veo starts, ${refused['fetchPredictOperation']} Veo checks; no job gave up`,
           'the job blocked for safety failed SAFETY_BLOCKED once the storm was over, without retries',
         ],
       },
