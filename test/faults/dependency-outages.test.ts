@@ -18,6 +18,8 @@ const statusOrder: Record<string, number> = {
   timeout: 4,
 };
 
+const startedState = 2; // PENDING_ACTIVITY_STATE_STARTED
+
 /** The least time PostgreSQL stays unreachable. */
 const outageMs = 6_000;
 
@@ -32,6 +34,7 @@ interface PollLog {
 describe('fault: dependencies fail mid-job', () => {
   let stack: FaultStack;
   let api: ServiceProcess;
+  let worker: ServiceProcess;
 
   before(async () => {
     stack = await FaultStack.start({
@@ -40,7 +43,7 @@ describe('fault: dependencies fail mid-job', () => {
       env: { PROVIDER_RETRY_ATTEMPTS: '20' },
     });
     api = await stack.start('api');
-    await stack.start('worker');
+    worker = await stack.start('worker');
   });
   after(() => stack.stop());
 
@@ -131,8 +134,29 @@ describe('fault: dependencies fail mid-job', () => {
     await stack.waitHeld(holds[0]!, 3);
     await stack.waitHeld(holds[1]!, 2);
 
+    // The path to PostgreSQL goes dead first, so both processes have queries in flight on
+    // connections they hold (the worker's projections, the API's readiness ping and a job
+    // view); then it is cut, and those connections drop under them.
     const cutAt = Date.now();
+    stack.database.stall();
+    for (const hold of holds) hold.release();
+    for (const job of jobs) {
+      await stack.waitPendingActivity(
+        job,
+        'recordJobUpdate',
+        (activity) => activity.state === startedState,
+      );
+    }
+    const viewDuringOutage = fetch(stack.viewUrl(jobs[0]), {
+      headers: { authorization: `Bearer ${stack.token}` },
+    }).then(
+      (response) => response.status,
+      () => 'connection error',
+    );
+    const stalled = await stack.readiness();
+    assert.equal(stalled.status, 503);
     stack.database.cut();
+
     const notReady = await eventually(
       () => stack.readiness(),
       (answer) => answer.status === 503,
@@ -143,9 +167,6 @@ describe('fault: dependencies fail mid-job', () => {
     ).details.checks;
     assert.equal(checks['database']?.ok, false);
     assert.equal(checks['temporal']?.ok, true);
-    const viewDuringOutage = await fetch(stack.viewUrl(jobs[0]), {
-      headers: { authorization: `Bearer ${stack.token}` },
-    });
     const refusedStart = await fetch(`${stack.baseUrl}/api/ai/jobs`, {
       method: 'POST',
       headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
@@ -161,8 +182,7 @@ describe('fault: dependencies fail mid-job', () => {
       'DATABASE_UNAVAILABLE',
     );
 
-    // The model answers; every job then fails to project its next state and retries it.
-    for (const hold of holds) hold.release();
+    // Every job fails to project its next state, and retries it.
     let maxProjectionAttempt = 0;
     for (const job of jobs) {
       const projecting = await stack.waitPendingActivity(
@@ -172,6 +192,8 @@ describe('fault: dependencies fail mid-job', () => {
       );
       maxProjectionAttempt = Math.max(maxProjectionAttempt, projecting.attempt);
     }
+    assert.equal(api.child.exitCode, null, 'the API outlived its database connections');
+    assert.equal(worker.child.exitCode, null, 'the worker outlived its database connections');
     await delay(Math.max(0, cutAt + outageMs - Date.now()));
     stack.database.restore();
     const restoredAt = Date.now();
@@ -187,12 +209,12 @@ describe('fault: dependencies fail mid-job', () => {
       {
         scenario: 'PostgreSQL unreachable',
         fault:
-          'the API’s and the worker’s path to PostgreSQL cut (connections closed, new ones refused), then restored',
+          'the API’s and the worker’s path to PostgreSQL stalled with queries in flight, then cut (connections closed, new ones refused), then restored',
         faultMs: restoredAt - cutAt,
         recoveryMs,
         notes: [
           `/readyz: 503 NOT_READY with checks.database.ok = false during the outage, 200 again ${readyAgainMs} ms after the restore`,
-          `GET of a job during the outage: ${viewDuringOutage.status}; POST of a new job: 503 DATABASE_UNAVAILABLE and no workflow`,
+          `GET of a job whose query was in flight when the path was cut: ${await viewDuringOutage}; POST of a new job: 503 DATABASE_UNAVAILABLE and no workflow`,
           `the projection activity of every job was retrying (attempt ${maxProjectionAttempt} at most when all were seen retrying) and projected every final state after the restore; its backoff (1 s doubling, 30 s at most) decides how soon`,
         ],
       },

@@ -82,6 +82,7 @@ export class FaultStack {
   readonly jobs: FaultJob[] = [];
   /** Every process started, so teardown kills each one even if a test failed half-way. */
   readonly running: ServiceProcess[] = [];
+  private readonly killed = new Set<ServiceProcess>();
 
   private constructor(private readonly options: FaultStackOptions) {}
 
@@ -131,7 +132,15 @@ export class FaultStack {
   }
 
   async stop(): Promise<void> {
-    for (const service of this.running) await service.stop('SIGKILL');
+    for (const service of this.running) {
+      // A process that died without being killed is a finding: show how it ended.
+      if (!this.killed.has(service) && service.child.exitCode !== null) {
+        console.log(
+          `${service.child.spawnargs.at(-1)} exited by itself (${service.child.exitCode}):\n${service.output.slice(-40).join('\n')}`,
+        );
+      }
+      await service.stop('SIGKILL');
+    }
     this.googleGate.releaseAll();
     this.s3Gate.releaseAll();
     await this.temporal.close();
@@ -149,6 +158,7 @@ export class FaultStack {
 
   /** SIGKILLs a process (no shutdown, no goodbye) and waits until it is gone. */
   async kill(service: ServiceProcess): Promise<void> {
+    this.killed.add(service);
     service.child.kill('SIGKILL');
     await service.exited;
   }
