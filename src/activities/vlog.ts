@@ -382,64 +382,69 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
       const tools = deps.mediaTools;
       if (!tools) return fallback;
       const context = Context.current();
-      const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-describe-'));
-      try {
-        const video = path.join(dir, 'video');
-        await pipeline(await mediaStorage.getStream(input.videoKey), createWriteStream(video));
-        const durationSeconds = await probeDurationSeconds(
-          tools,
-          video,
-          context.cancellationSignal,
-        );
-        const thumbnail = path.join(dir, 'thumbnail.jpg');
-        await extractThumbnail(
-          tools,
-          video,
-          thumbnail,
-          Math.min(1, durationSeconds / 2),
-          context.cancellationSignal,
-        );
-        const thumbnailKey = vlogThumbnailKey(input.jobId);
-        await mediaStorage.putStream(thumbnailKey, createReadStream(thumbnail), 'image/jpeg');
-        return {
-          durationSeconds: Math.round(durationSeconds * 100) / 100,
-          thumbnailKey,
-          durationSource: 'ffprobe',
-        };
-      } catch (error) {
-        if (context.cancellationSignal.aborted) throw error;
-        log.warn('could not measure the video; using the provider metadata', {
-          jobId: input.jobId,
-          error: String(error),
-        });
-        return fallback;
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+      // Heartbeats while it downloads and measures: a lost worker is noticed in seconds.
+      return whileHeartbeating(async () => {
+        const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-describe-'));
+        try {
+          const video = path.join(dir, 'video');
+          await pipeline(await mediaStorage.getStream(input.videoKey), createWriteStream(video));
+          const durationSeconds = await probeDurationSeconds(
+            tools,
+            video,
+            context.cancellationSignal,
+          );
+          const thumbnail = path.join(dir, 'thumbnail.jpg');
+          await extractThumbnail(
+            tools,
+            video,
+            thumbnail,
+            Math.min(1, durationSeconds / 2),
+            context.cancellationSignal,
+          );
+          const thumbnailKey = vlogThumbnailKey(input.jobId);
+          await mediaStorage.putStream(thumbnailKey, createReadStream(thumbnail), 'image/jpeg');
+          return {
+            durationSeconds: Math.round(durationSeconds * 100) / 100,
+            thumbnailKey,
+            durationSource: 'ffprobe',
+          };
+        } catch (error) {
+          if (context.cancellationSignal.aborted) throw error;
+          log.warn('could not measure the video; using the provider metadata', {
+            jobId: input.jobId,
+            error: String(error),
+          });
+          return fallback;
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      });
     },
 
     /** Removes what a cancelled vlog left half-made: open uploads, partial videos, generated outputs. */
     async cleanupVlog(
       input: CleanupVlogInput,
     ): Promise<{ abortedUploads: number; deletedObjects: number }> {
-      const prefix = vlogOutputPrefix(input.jobId);
-      const uploads = await mediaStorage.listMultipartUploads(prefix);
-      for (const upload of uploads)
-        await mediaStorage.abortMultipartUpload(upload.key, upload.uploadId);
-      let deletedObjects = await mediaStorage.deletePrefix(prefix);
-      if (providers.generationStorage && providers.generationOutputUri) {
-        const uri = providers.generationOutputUri;
-        const prefix = parseMediaUri(uri) ?? parseGcsUri(uri).key;
-        deletedObjects += await providers.generationStorage.deletePrefix(
-          `${prefix}${input.jobId}/`,
-        );
-      }
-      log.info('vlog cleaned up', {
-        jobId: input.jobId,
-        abortedUploads: uploads.length,
-        deletedObjects,
+      return whileHeartbeating(async () => {
+        const prefix = vlogOutputPrefix(input.jobId);
+        const uploads = await mediaStorage.listMultipartUploads(prefix);
+        for (const upload of uploads)
+          await mediaStorage.abortMultipartUpload(upload.key, upload.uploadId);
+        let deletedObjects = await mediaStorage.deletePrefix(prefix);
+        if (providers.generationStorage && providers.generationOutputUri) {
+          const uri = providers.generationOutputUri;
+          const prefix = parseMediaUri(uri) ?? parseGcsUri(uri).key;
+          deletedObjects += await providers.generationStorage.deletePrefix(
+            `${prefix}${input.jobId}/`,
+          );
+        }
+        log.info('vlog cleaned up', {
+          jobId: input.jobId,
+          abortedUploads: uploads.length,
+          deletedObjects,
+        });
+        return { abortedUploads: uploads.length, deletedObjects };
       });
-      return { abortedUploads: uploads.length, deletedObjects };
     },
   };
 }

@@ -43,6 +43,9 @@ async function createDialect(options: DatabaseOptions) {
     // An idle connection the server closes (a restart, a failover) is dropped from the pool and
     // the next query opens a new one; unhandled, the error would crash the process.
     pool.on('error', () => undefined);
+    // So does a connection lost while a query holds it: the query fails by itself, and without
+    // a listener the client's own 'error' event would crash the process.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     return new PostgresDialect({ pool });
   }
   const folder = path.join(options.dataDir, 'pglite');

@@ -38,8 +38,10 @@ function activities(input: VlogJobInput) {
         nonRetryableErrorTypes: nonRetryableFailureCodes,
       },
     },
+    // Without a heartbeat timeout a worker lost during these steps is noticed only after 5 min.
     storage: {
       startToCloseTimeout: '5m',
+      heartbeatTimeout: '15s',
       retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 10 },
     },
   } satisfies Record<string, ActivityOptions>;

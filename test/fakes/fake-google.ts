@@ -49,6 +49,26 @@ export interface FakeGoogleScenario {
   fileProcessingPolls: number;
   /** Whether a successful operation writes its video (false: it reports a video that is not there). */
   writeVideo: boolean;
+  /**
+   * While set, every generateContent, predictLongRunning and fetchPredictOperation call is
+   * answered with these failures in turn: a provider outage (429/5xx storm) until cleared.
+   */
+  storm: FakeFailure[] | null;
+  /** Picks a generateContent answer by the request's prompt (after failures, before `analysisAnswers`). */
+  answerFor: ((prompt: string) => AnalysisAnswer | undefined) | null;
+  /** Picks the generated video's size per operation (default `videoBytes`). */
+  videoBytesFor: ((operation: { prompt: string; storageUri: string }) => number | undefined) | null;
+}
+
+/**
+ * A call Google bills: a generateContent answered with a model response, or a Veo generation
+ * accepted. Tests count these per job to prove nothing was paid for twice.
+ */
+export interface PaidCall {
+  method: 'generateContent' | 'predictLongRunning';
+  /** The request's prompt text (for Veo, followed by its output URI): whose call it was. */
+  subject: string;
+  at: number;
 }
 
 export interface FakeGoogleCalls {
@@ -60,6 +80,8 @@ export interface FakeGoogleCalls {
   fileDeletes: number;
   /** Requests answered with `hang` that the client gave up on (closed the connection). */
   abandonedAnalyses: number;
+  /** Calls refused by a `storm`. */
+  stormRefusals: number;
 }
 
 /** Writes a generated video where Veo would: the GCS emulator, through the real client. */
@@ -67,12 +89,13 @@ export type VideoWriter = (gcsUri: string, bytes: Buffer) => Promise<void>;
 
 interface Operation {
   polls: number;
+  prompt: string;
   storageUri: string;
   outcome: GenerationOutcome;
   videoUri: string | null;
 }
 
-const validAnalysis = (mediaCount: number) => ({
+const validAnalysis = (mediaCount: number, title: string | undefined) => ({
   summary: 'A sunny day at the beach with friends, from breakfast to sunset.',
   mood: 'warm and playful',
   subjects: ['friends', 'the sea'],
@@ -80,8 +103,14 @@ const validAnalysis = (mediaCount: number) => ({
     mediaIndex: index,
     description: `Scene ${index + 1} of the day`,
   })),
-  videoPrompt: 'A warm, sunlit vlog of friends at the beach, handheld camera, golden hour.',
+  videoPrompt: `A warm, sunlit vlog of friends at the beach, handheld camera, golden hour.${
+    title ? ` Title: ${title}` : ''
+  }`,
 });
+
+/** Every text part of a request, joined: what the model is asked. */
+const promptOf = (body: GenerateContentBody) =>
+  body.contents.flatMap((content) => content.parts.map((part) => part.text ?? '')).join('\n');
 
 interface GenerateContentBody {
   contents: { parts: { text?: string; inlineData?: unknown; fileData?: unknown }[] }[];
@@ -112,7 +141,7 @@ const validAnswer = (body: GenerateContentBody) => {
   if (body.generationConfig?.responseJsonSchema?.properties?.items) return validItems(body);
   const mediaCount =
     body.contents[0]?.parts.filter((part) => part.inlineData || part.fileData).length ?? 1;
-  return validAnalysis(mediaCount);
+  return validAnalysis(mediaCount, /^Vlog title: (.*)$/m.exec(promptOf(body))?.[1]);
 };
 
 export class FakeGoogle {
@@ -132,6 +161,9 @@ export class FakeGoogle {
       videoContent: null,
       fileProcessingPolls: 1,
       writeVideo: true,
+      storm: null,
+      answerFor: null,
+      videoBytesFor: null,
     };
   }
 
@@ -147,7 +179,17 @@ export class FakeGoogle {
     fileGets: 0,
     fileDeletes: 0,
     abandonedAnalyses: 0,
+    stormRefusals: 0,
   };
+  /** Calls refused by a `storm`, by method. */
+  readonly stormRefusalsByMethod = {
+    generateContent: 0,
+    predictLongRunning: 0,
+    fetchPredictOperation: 0,
+  };
+  /** Every billed call, in order. */
+  readonly paidCalls: PaidCall[] = [];
+  private stormTurn = 0;
   /** Every generateContent request body, for assertions on what the client sent. */
   readonly analysisRequests: GenerateContentBody[] = [];
   /** When each predictLongRunning call arrived (ms since the epoch), to check retry delays. */
@@ -191,6 +233,24 @@ export class FakeGoogle {
     if (response.headersSent) return;
     response.writeHead(status, { 'content-type': 'application/json', ...headers });
     response.end(JSON.stringify(body));
+  }
+
+  /** Billed calls whose prompt (or Veo output URI) contains `text`. */
+  paidCallsMentioning(text: string): PaidCall[] {
+    return this.paidCalls.filter((call) => call.subject.includes(text));
+  }
+
+  /** Answers with the storm's next failure if a storm is on. */
+  private refusedByStorm(
+    response: ServerResponse,
+    method: keyof FakeGoogle['stormRefusalsByMethod'],
+  ): boolean {
+    const storm = this.scenario.storm;
+    if (!storm || storm.length === 0) return false;
+    this.calls.stormRefusals += 1;
+    this.stormRefusalsByMethod[method] += 1;
+    this.sendFailure(response, storm[this.stormTurn++ % storm.length]!);
+    return true;
   }
 
   private sendFailure(response: ServerResponse, failure: FakeFailure) {
@@ -295,9 +355,12 @@ export class FakeGoogle {
   ) {
     this.calls.generateContent += 1;
     this.analysisRequests.push(body);
+    if (this.refusedByStorm(response, 'generateContent')) return;
     const failure = this.scenario.analysisFailures.shift();
     if (failure) return this.sendFailure(response, failure);
-    let answer = this.scenario.analysisAnswers.shift() ?? { kind: 'valid' };
+    const prompt = promptOf(body);
+    let answer = this.scenario.answerFor?.(prompt) ??
+      this.scenario.analysisAnswers.shift() ?? { kind: 'valid' };
     if (answer.kind === 'held') {
       const abandoned = new Promise((resolve) => request.socket.once('close', resolve));
       await Promise.race([answer.until, abandoned]);
@@ -310,6 +373,7 @@ export class FakeGoogle {
       this.calls.abandonedAnalyses += 1;
       return;
     }
+    this.paidCalls.push({ method: 'generateContent', subject: prompt, at: Date.now() });
     if (answer.kind === 'blocked') {
       return this.sendJson(response, 200, {
         promptFeedback: { blockReason: 'SAFETY' },
@@ -330,14 +394,22 @@ export class FakeGoogle {
   private predictLongRunning(body: PredictRequest, url: URL, response: ServerResponse) {
     this.calls.predictLongRunning += 1;
     this.submissionTimes.push(Date.now());
+    if (this.refusedByStorm(response, 'predictLongRunning')) return;
     const failure = this.scenario.startFailures.shift();
     if (failure) return this.sendFailure(response, failure);
     const storageUri = body.parameters?.storageUri;
     if (!storageUri) return this.sendFailure(response, { status: 400 });
     const base = url.pathname.replace(/^\/v1beta1\//, '').replace(/:predictLongRunning$/, '');
     const name = `${base}/operations/${randomUUID()}`;
+    const prompt = body.instances?.map((instance) => instance.prompt ?? '').join('\n') ?? '';
+    this.paidCalls.push({
+      method: 'predictLongRunning',
+      subject: `${prompt}\n${storageUri}`,
+      at: Date.now(),
+    });
     this.operations.set(name, {
       polls: 0,
+      prompt,
       storageUri,
       outcome: this.scenario.generationOutcomes.shift() ?? { kind: 'success' },
       videoUri: null,
@@ -347,6 +419,7 @@ export class FakeGoogle {
 
   private async fetchOperation(name: string, response: ServerResponse) {
     this.calls.fetchPredictOperation += 1;
+    if (this.refusedByStorm(response, 'fetchPredictOperation')) return;
     const failure = this.scenario.pollFailures.shift();
     if (failure) return this.sendFailure(response, failure);
     const operation = this.operations.get(name);
@@ -374,7 +447,8 @@ export class FakeGoogle {
       if (this.scenario.writeVideo)
         await this.writeVideo(
           videoUri,
-          this.scenario.videoContent ?? randomBytes(this.scenario.videoBytes),
+          this.scenario.videoContent ??
+            randomBytes(this.scenario.videoBytesFor?.(operation) ?? this.scenario.videoBytes),
         );
       operation.videoUri = videoUri;
     }

@@ -1,0 +1,319 @@
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { eventually } from '../support/eventually.js';
+import { FaultStack, isTerminal, type FaultJob, type JobView } from '../support/fault-stack.js';
+import type { ServiceProcess } from '../support/processes.js';
+
+/** The order statuses move in; a poller must never see a job go back in it. */
+const statusOrder: Record<string, number> = {
+  pending: 0,
+  analyzing: 1,
+  processing: 1,
+  generating: 2,
+  transferring: 3,
+  completed: 4,
+  failed: 4,
+  cancelled: 4,
+  timeout: 4,
+};
+
+const startedState = 2; // PENDING_ACTIVITY_STATE_STARTED
+
+/** The least time PostgreSQL stays unreachable. */
+const outageMs = 6_000;
+
+/** What one polling client saw. */
+interface PollLog {
+  job: FaultJob;
+  answers: { at: number; status: number | 'connection error'; view: JobView | null }[];
+}
+
+// The service's dependencies fail while jobs run: the AI provider answers nothing but 429 and
+// 5xx for a while, PostgreSQL becomes unreachable, and the API is killed while clients poll.
+describe('fault: dependencies fail mid-job', () => {
+  let stack: FaultStack;
+  let api: ServiceProcess;
+  let worker: ServiceProcess;
+
+  before(async () => {
+    stack = await FaultStack.start({
+      name: 'deps',
+      // A storm of several seconds outlasts the default three attempts at these short backoffs.
+      env: { PROVIDER_RETRY_ATTEMPTS: '20' },
+    });
+    api = await stack.start('api');
+    worker = await stack.start('worker');
+  });
+  after(() => stack.stop());
+
+  it('an AI provider storm of 429/500/503, then recovery: every job completes, a blocked one still fails', async () => {
+    const google = stack.harness.google;
+    google.scenario.answerFor = (prompt) =>
+      prompt.includes(stack.markerPrefix('storm-blocked')) ? { kind: 'blocked' } : undefined;
+    // Two vlogs wait at Veo (one to start its generation, one to check it) when the storm begins.
+    const veoHolds = [
+      stack.holdGoogleCalls('startVideoGeneration', ['storm-start'], 'predictLongRunning'),
+      stack.holdGenerationChecks('checkVideoGeneration', ['storm-check']),
+    ];
+    const vlogs = [await stack.submitVlog('storm-start'), await stack.submitVlog('storm-check')];
+    for (const hold of veoHolds) await stack.waitHeld(hold, 1);
+
+    const before = { ...google.stormRefusalsByMethod };
+    const refusedSince = () =>
+      Object.fromEntries(
+        Object.entries(google.stormRefusalsByMethod).map(([method, count]) => [
+          method,
+          count - before[method as keyof typeof before],
+        ]),
+      );
+    google.scenario.storm = [
+      { status: 429, retryDelay: '1s' },
+      { status: 500 },
+      { status: 503 },
+      { status: 429 },
+    ];
+    const stormStarted = Date.now();
+    for (const hold of veoHolds) hold.release();
+    const jobs = [
+      ...vlogs,
+      ...(await Promise.all([
+        ...Array.from({ length: 4 }, () => stack.submitAi('storm')),
+        stack.submitAi('storm-blocked', { status: 'failed', code: 'SAFETY_BLOCKED' }),
+      ])),
+    ];
+    // Every kind of call is refused, again and again, for 5 s at least.
+    await eventually(
+      async () => refusedSince(),
+      (refused) =>
+        Object.values(refused).every((count) => count >= 2) &&
+        Object.values(refused).reduce((sum, count) => sum + count, 0) >= 3 * jobs.length,
+      { what: 'every kind of call refused repeatedly', timeoutMs: 60_000, intervalMs: 100 },
+    );
+    await delay(Math.max(0, stormStarted + 5_000 - Date.now()));
+    assert.ok(
+      (await Promise.all(jobs.map((job) => stack.view(job)))).every(
+        (view) => view !== null && !isTerminal(view),
+      ),
+      'a job gave up during the storm',
+    );
+    google.scenario.storm = null;
+    const stormEnded = Date.now();
+    const refused = refusedSince();
+    const recoveryMs = await stack.waitAllFinal(jobs);
+    google.scenario.answerFor = null;
+
+    await stack.finish(
+      {
+        scenario: 'AI provider 429/5xx storm',
+        fault:
+          'every Gemini and Veo call answered 429 (RetryInfo 1 s), 500, 503 or 429 in turn for 5 s, then recovery',
+        faultMs: stormEnded - stormStarted,
+        recoveryMs,
+        notes: [
+          `refused during the storm: ${refused['generateContent']} model calls, ${refused['predictLongRunning']} Veo starts, ${refused['fetchPredictOperation']} Veo checks; no job gave up`,
+          'the job blocked for safety failed SAFETY_BLOCKED once the storm was over, without retries',
+        ],
+      },
+      jobs,
+    );
+  });
+
+  it('PostgreSQL unreachable: /readyz answers 503, projections retry, and the jobs complete after', async () => {
+    const holds = [
+      stack.holdGoogleCalls('generateAiItems', ['pg'], 'generateContent'),
+      stack.holdGoogleCalls('analyzeMedia', ['pg-vlog'], 'generateContent'),
+    ];
+    const jobs = await Promise.all([
+      stack.submitAi('pg'),
+      stack.submitAi('pg'),
+      stack.submitAi('pg'),
+      stack.submitVlog('pg-vlog'),
+      stack.submitVlog('pg-vlog'),
+    ]);
+    await stack.waitHeld(holds[0]!, 3);
+    await stack.waitHeld(holds[1]!, 2);
+
+    // The path to PostgreSQL goes dead first, so both processes have queries in flight on
+    // connections they hold (the worker's projections, the API's readiness ping and a job
+    // view); then it is cut, and those connections drop under them.
+    const cutAt = Date.now();
+    stack.database.stall();
+    for (const hold of holds) hold.release();
+    for (const job of jobs) {
+      await stack.waitPendingActivity(
+        job,
+        'recordJobUpdate',
+        (activity) => activity.state === startedState,
+      );
+    }
+    const viewDuringOutage = fetch(stack.viewUrl(jobs[0]), {
+      headers: { authorization: `Bearer ${stack.token}` },
+    }).then(
+      (response) => response.status,
+      () => 'connection error',
+    );
+    const stalled = await stack.readiness();
+    assert.equal(stalled.status, 503);
+    stack.database.cut();
+
+    const notReady = await eventually(
+      () => stack.readiness(),
+      (answer) => answer.status === 503,
+      { what: '/readyz 503', timeoutMs: 15_000, intervalMs: 200 },
+    );
+    const checks = (
+      notReady.body['error'] as { details: { checks: Record<string, { ok: boolean }> } }
+    ).details.checks;
+    assert.equal(checks['database']?.ok, false);
+    assert.equal(checks['temporal']?.ok, true);
+    const refusedStart = await fetch(`${stack.baseUrl}/api/ai/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'SUBGOAL_GENERATION', input: { goal: 'Not now' } }),
+    });
+    assert.equal(
+      refusedStart.status,
+      503,
+      'a job is refused, not half-started, without its database',
+    );
+    assert.equal(
+      ((await refusedStart.json()) as { error: { code: string } }).error.code,
+      'DATABASE_UNAVAILABLE',
+    );
+
+    // Every job fails to project its next state, and retries it.
+    let maxProjectionAttempt = 0;
+    for (const job of jobs) {
+      const projecting = await stack.waitPendingActivity(
+        job,
+        'recordJobUpdate',
+        (activity) => activity.attempt >= 3,
+      );
+      maxProjectionAttempt = Math.max(maxProjectionAttempt, projecting.attempt);
+    }
+    assert.equal(api.child.exitCode, null, 'the API outlived its database connections');
+    assert.equal(worker.child.exitCode, null, 'the worker outlived its database connections');
+    await delay(Math.max(0, cutAt + outageMs - Date.now()));
+    stack.database.restore();
+    const restoredAt = Date.now();
+    await eventually(
+      () => stack.readiness(),
+      (answer) => answer.status === 200,
+      { what: '/readyz 200 again', timeoutMs: 15_000, intervalMs: 200 },
+    );
+    const readyAgainMs = Date.now() - restoredAt;
+    const recoveryMs = await stack.waitAllFinal(jobs);
+
+    await stack.finish(
+      {
+        scenario: 'PostgreSQL unreachable',
+        fault:
+          'the API’s and the worker’s path to PostgreSQL stalled with queries in flight, then cut (connections closed, new ones refused), then restored',
+        faultMs: restoredAt - cutAt,
+        recoveryMs,
+        notes: [
+          `/readyz: 503 NOT_READY with checks.database.ok = false during the outage, 200 again ${readyAgainMs} ms after the restore`,
+          `GET of a job whose query was in flight when the path was cut: ${await viewDuringOutage}; POST of a new job: 503 DATABASE_UNAVAILABLE and no workflow`,
+          `the projection activity of every job was retrying (attempt ${maxProjectionAttempt} at most when all were seen retrying) and projected every final state after the restore; its backoff (1 s doubling, 30 s at most) decides how soon`,
+        ],
+      },
+      jobs,
+    );
+  });
+
+  it('the API SIGKILLed and restarted while clients poll: only valid answers, nothing goes backwards', async () => {
+    const holds = [
+      stack.holdGoogleCalls('generateAiItems', ['poll'], 'generateContent'),
+      stack.holdGenerationChecks('checkVideoGeneration', ['poll-vlog']),
+    ];
+    const jobs = await Promise.all([
+      stack.submitAi('poll'),
+      stack.submitAi('poll'),
+      stack.submitAi('poll'),
+      stack.submitVlog('poll-vlog'),
+      stack.submitVlog('poll-vlog'),
+    ]);
+    await stack.waitHeld(holds[0]!, 3);
+    await stack.waitHeld(holds[1]!, 2);
+
+    let polling = true;
+    const logs: PollLog[] = jobs.flatMap((job) => [
+      { job, answers: [] },
+      { job, answers: [] },
+    ]);
+    const pollers = logs.map(async (log) => {
+      while (polling) {
+        const at = Date.now();
+        try {
+          const response = await fetch(stack.viewUrl(log.job), {
+            headers: { authorization: `Bearer ${stack.token}` },
+          });
+          const body: unknown = await response.json();
+          log.answers.push({
+            at,
+            status: response.status,
+            view: response.ok ? (body as JobView) : null,
+          });
+          if (response.ok && isTerminal(body as JobView)) return;
+        } catch {
+          log.answers.push({ at, status: 'connection error', view: null });
+        }
+        await delay(50);
+      }
+    });
+    const answeredSince = (since: number) =>
+      logs.every((log) =>
+        log.answers.some((answer) => answer.at >= since && answer.status === 200),
+      );
+    await eventually(async () => answeredSince(0), Boolean, { what: 'every poller answered' });
+
+    const killedAt = Date.now();
+    await stack.kill(api);
+    await delay(1_000);
+    api = await stack.start('api');
+    const restartedAt = Date.now();
+    await eventually(async () => answeredSince(restartedAt), Boolean, {
+      what: 'every poller answered by the restarted API',
+    });
+    for (const hold of holds) hold.release();
+    const recoveryMs = await stack.waitAllFinal(jobs);
+    polling = false;
+    await Promise.all(pollers);
+
+    const answers = logs.flatMap((log) => log.answers);
+    const invalid = answers.filter(
+      (answer) => answer.status !== 200 && answer.status !== 'connection error',
+    );
+    assert.deepEqual(invalid, [], 'pollers only ever get a view or no connection');
+    for (const log of logs) {
+      const views = log.answers.flatMap((answer) => (answer.view ? [answer.view] : []));
+      for (let i = 1; i < views.length; i += 1) {
+        const [before, now] = [views[i - 1]!, views[i]!];
+        assert.ok(
+          statusOrder[now.status]! >= statusOrder[before.status]! &&
+            now.progress >= before.progress,
+          `${log.job.id} went back from ${before.status} ${before.progress}% to ${now.status} ${now.progress}%`,
+        );
+      }
+    }
+    const connectionErrors = answers.filter(
+      (answer) => answer.status === 'connection error',
+    ).length;
+
+    await stack.finish(
+      {
+        scenario: 'API restarted while clients poll',
+        fault: `the API SIGKILLed and started again 1 s later while ${logs.length} clients polled ${jobs.length} jobs`,
+        faultMs: restartedAt - killedAt,
+        recoveryMs,
+        notes: [
+          `${answers.length} polls: ${answers.length - connectionErrors} answered 200, ${connectionErrors} connection errors while the API was down, no other status`,
+          'no poller saw a job’s status or progress go backwards',
+          'recovery is measured from the restart; the jobs were held mid-job until then',
+        ],
+      },
+      jobs,
+    );
+  });
+});

@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { transferPartBytes } from '../../src/activities/vlog.js';
+import { vlogVideoKey } from '../../src/jobs/storage-keys.js';
+import { eventually } from '../support/eventually.js';
+import { FaultStack, type FaultJob } from '../support/fault-stack.js';
+import type { ServiceProcess } from '../support/processes.js';
+import type { GateRequest } from '../support/request-gate.js';
+
+/** How long a killed worker stays down before it is started again. */
+const pauseMs = 2_000;
+const startedState = 2; // PENDING_ACTIVITY_STATE_STARTED
+
+const mediaPath = (job: FaultJob) => `/media/${vlogVideoKey(job.id)}`;
+const parsed = (request: GateRequest) => new URL(request.url, 'http://gate');
+
+// Workers SIGKILLed (no shutdown, no goodbye) while every activity of both pipelines is under
+// way: each job is held at its provider or storage call, so the kill lands inside the activity
+// the job is there for, every time.
+describe('fault: worker SIGKILL', () => {
+  let stack: FaultStack;
+  let worker: ServiceProcess;
+
+  before(async () => {
+    stack = await FaultStack.start({ name: 'kill' });
+    await stack.start('api');
+    worker = await stack.start('worker');
+  });
+  after(() => stack.stop());
+
+  it('in every activity of both pipelines, restarted after a pause: every job ends right, nothing paid twice', async () => {
+    const google = stack.harness.google;
+    const videoBytes = 2 * transferPartBytes + 1024;
+    google.scenario.videoBytesFor = ({ prompt }) =>
+      prompt.includes(stack.markerPrefix('transfer')) ? videoBytes : undefined;
+    google.scenario.answerFor = (prompt) =>
+      prompt.includes(stack.markerPrefix('refused')) ? { kind: 'blocked' } : undefined;
+
+    const holds = {
+      analyze: stack.holdGoogleCalls('analyzeMedia', ['analyze'], 'generateContent'),
+      start: stack.holdGoogleCalls('startVideoGeneration', ['start'], 'predictLongRunning'),
+      unrecorded: stack.holdGoogleCalls('recordOperation', ['unrecorded'], 'predictLongRunning'),
+      check: stack.holdGenerationChecks('checkVideoGeneration', ['check']),
+      generate: stack.holdGoogleCalls(
+        'generateAiItems',
+        ['generate', 'refused'],
+        'generateContent',
+      ),
+      project: stack.holdGoogleCalls('recordJobUpdate', ['project'], 'generateContent'),
+    };
+    const vlogs = {
+      analyze: await stack.submitVlog('analyze'),
+      start: await stack.submitVlog('start'),
+      unrecorded: await stack.submitVlog('unrecorded'),
+      check: await stack.submitVlog('check'),
+      transfer: await stack.submitVlog('transfer'),
+      describe: await stack.submitVlog('describe'),
+    };
+    const transferHold = stack.s3Gate.hold(
+      'transferVideo',
+      (request) =>
+        request.method === 'PUT' &&
+        parsed(request).pathname === mediaPath(vlogs.transfer) &&
+        parsed(request).searchParams.get('partNumber') === '3',
+    );
+    const describeHold = stack.s3Gate.hold(
+      'describeVideo',
+      (request) =>
+        request.method === 'GET' &&
+        parsed(request).pathname === mediaPath(vlogs.describe) &&
+        !parsed(request).searchParams.has('uploadId'),
+    );
+    const ai = {
+      generate: [await stack.submitAi('generate'), await stack.submitAi('generate')],
+      refused: await stack.submitAi('refused', { status: 'failed', code: 'SAFETY_BLOCKED' }),
+      project: await stack.submitAi('project'),
+    };
+
+    await stack.waitHeld(holds.analyze, 1);
+    await stack.waitHeld(holds.start, 1);
+    await stack.waitHeld(holds.unrecorded, 1);
+    await stack.waitHeld(holds.check, 1);
+    await stack.waitHeld(transferHold, 1);
+    await stack.waitHeld(describeHold, 1);
+    await stack.waitHeld(holds.generate, 3);
+    await stack.waitHeld(holds.project, 1);
+
+    // Two more places, reached with the database path stalled: Veo has accepted a generation
+    // whose operation is not yet written down, and a finished AI job is being projected.
+    stack.database.stall();
+    holds.unrecorded.release();
+    holds.project.release();
+    const unrecorded = await stack.waitPendingActivity(
+      vlogs.unrecorded,
+      'startVideoGeneration',
+      (activity) =>
+        typeof (activity.heartbeat as { operationName?: unknown } | undefined)?.operationName ===
+        'string',
+    );
+    await stack.waitPendingActivity(
+      ai.project,
+      'recordJobUpdate',
+      (activity) => activity.state === startedState,
+    );
+
+    const killedAt = Date.now();
+    await stack.kill(worker);
+    await stack.waitHeldClientsGone();
+    stack.googleGate.releaseAll();
+    stack.s3Gate.releaseAll();
+    stack.database.restore();
+    await delay(pauseMs);
+    worker = await stack.start('worker');
+    const restartedAt = Date.now();
+    const recoveryMs = await stack.waitAllFinal();
+
+    // Each kill landed inside the activity it was meant for: that activity ran again.
+    const killedIn: [FaultJob, string][] = [
+      [vlogs.analyze, 'analyzeMedia'],
+      [vlogs.start, 'startVideoGeneration'],
+      [vlogs.unrecorded, 'startVideoGeneration'],
+      [vlogs.check, 'checkVideoGeneration'],
+      [vlogs.transfer, 'transferVideo'],
+      [vlogs.describe, 'describeVideo'],
+      ...ai.generate.map((job): [FaultJob, string] => [job, 'generateAiItems']),
+      [ai.refused, 'generateAiItems'],
+      [ai.project, 'recordJobUpdate'],
+    ];
+    for (const [job, activity] of killedIn) {
+      const attempts = await stack.activityAttempts(job);
+      assert.ok(
+        (attempts.get(activity) ?? 0) >= 2,
+        `${job.marker}: ${activity} was not retried (${JSON.stringify([...attempts])})`,
+      );
+    }
+    // The generation Veo accepted before the kill was re-attached to, not submitted again.
+    const reattached = worker
+      .logs()
+      .find(
+        (line) =>
+          line['msg'] === 're-attaching to the submitted generation' &&
+          line['jobId'] === vlogs.unrecorded.id,
+      );
+    assert.equal(
+      reattached?.['operationName'],
+      (unrecorded.heartbeat as { operationName: string }).operationName,
+    );
+    // The transfer went on from the two parts already uploaded.
+    const resumed = worker
+      .logs()
+      .find((line) => line['msg'] === 'resuming transfer' && line['jobId'] === vlogs.transfer.id);
+    assert.equal(resumed?.['resumedParts'], 2);
+    const partsSent = stack.s3Gate.forwarded.filter(
+      (request) =>
+        request.method === 'PUT' &&
+        parsed(request).pathname === mediaPath(vlogs.transfer) &&
+        parsed(request).searchParams.has('partNumber'),
+    ).length;
+    assert.equal(partsSent, 3, 'each part of the transferred video was sent once');
+
+    await stack.finish(
+      {
+        scenario: 'worker SIGKILL in every activity',
+        fault: `one worker SIGKILLed while 6 vlogs and 4 AI jobs were inside their activities, restarted ${pauseMs / 1000} s later`,
+        faultMs: restartedAt - killedAt,
+        recoveryMs,
+        notes: [
+          `killed inside: ${killedIn.map(([job, activity]) => `${activity} (${job.marker})`).join(', ')}`,
+          'startVideoGeneration killed twice over: before Veo answered, and after Veo accepted but before the operation was stored (re-attached from the heartbeat)',
+          `transfer resumed from ${String(resumed?.['resumedParts'])} of 3 parts; ${partsSent} part uploads in all`,
+          'the longest waits are the heartbeat (15 s vlog steps, 5 s AI calls) and start-to-close (15 s projection) timeouts that notice a lost worker',
+        ],
+      },
+      [...Object.values(vlogs), ...ai.generate, ai.refused, ai.project],
+    );
+  });
+
+  it('one of two workers on the same task queue, mid-job: the other finishes every job', async () => {
+    const second = await stack.start('worker');
+    const workers = [worker, second];
+    const hold = stack.holdGoogleCalls('generateContent', ['duo'], 'generateContent');
+    const jobs = [
+      await stack.submitVlog('duo'),
+      await stack.submitVlog('duo'),
+      ...(await Promise.all(Array.from({ length: 5 }, () => stack.submitAi('duo')))),
+    ];
+    await stack.waitHeld(hold, jobs.length);
+
+    const identityOf = (service: ServiceProcess) => `${service.child.pid}@`;
+    const heldBy = new Map(workers.map((service) => [service, 0]));
+    for (const job of jobs) {
+      const running = await stack.waitPendingActivity(
+        job,
+        job.kind === 'vlog' ? 'analyzeMedia' : 'generateAiItems',
+        (activity) => activity.state === startedState,
+      );
+      const holder = workers.find((service) =>
+        running.workerIdentity.startsWith(identityOf(service)),
+      );
+      assert.ok(holder, `activity of ${job.id} on an unknown worker ${running.workerIdentity}`);
+      heldBy.set(holder, heldBy.get(holder)! + 1);
+    }
+    const [victim, survivor] =
+      heldBy.get(worker)! >= heldBy.get(second)! ? [worker, second] : [second, worker];
+    const killedAt = Date.now();
+    await stack.kill(victim);
+    const survivorHeld = heldBy.get(survivor)!;
+    await eventually(
+      async () => hold.waiting().length,
+      (held) => held === survivorHeld,
+      { what: 'the killed worker’s held calls to close', timeoutMs: 10_000, intervalMs: 20 },
+    );
+    hold.release();
+    worker = survivor;
+    const recoveryMs = await stack.waitAllFinal(jobs);
+
+    await stack.finish(
+      {
+        scenario: 'one of two workers SIGKILLed',
+        fault: `two workers on one task queue; the one running ${heldBy.get(victim)} of ${jobs.length} model calls SIGKILLed and not restarted`,
+        faultMs: 0,
+        recoveryMs,
+        notes: [
+          `the killed worker held ${heldBy.get(victim)} calls, the survivor ${survivorHeld}; the survivor finished all ${jobs.length} jobs`,
+          `recovery measured from the kill (${new Date(killedAt).toISOString()})`,
+        ],
+      },
+      jobs,
+    );
+  });
+});

@@ -1,0 +1,121 @@
+// A TCP proxy that a test can cut, stall and restore: how fault tests make PostgreSQL
+// unreachable for the API and the worker while the machine's PostgreSQL keeps running.
+import net from 'node:net';
+
+/** What connections through the proxy do now. */
+export type ProxyState = 'open' | 'cut' | 'stalled';
+
+interface Link {
+  client: net.Socket;
+  upstream: net.Socket;
+}
+
+export class TcpProxy {
+  port = 0;
+  /** Connections refused or dropped while cut. */
+  refused = 0;
+  private state: ProxyState = 'open';
+  private readonly links = new Set<Link>();
+  private server: net.Server | undefined;
+
+  private constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {}
+
+  /** A proxy on a free port of 127.0.0.1 to `targetHost:targetPort`. */
+  static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
+    const proxy = new TcpProxy(targetHost, targetPort);
+    proxy.server = net.createServer((client) => proxy.accept(client));
+    await new Promise<void>((resolve) => proxy.server!.listen(0, '127.0.0.1', resolve));
+    proxy.port = (proxy.server.address() as net.AddressInfo).port;
+    return proxy;
+  }
+
+  /** `url` with its host and port replaced by the proxy's. */
+  proxiedUrl(url: string): string {
+    const proxied = new URL(url);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(this.port);
+    return proxied.href;
+  }
+
+  get current(): ProxyState {
+    return this.state;
+  }
+
+  /** Closes every open connection and every new one until `restore()`: the database is gone. */
+  cut(): void {
+    this.state = 'cut';
+    for (const link of this.links) this.drop(link);
+  }
+
+  /**
+   * Stops forwarding in both directions, on open connections and new ones, until `restore()`:
+   * queries in flight hang, as behind a dead network path.
+   */
+  stall(): void {
+    this.state = 'stalled';
+    for (const { client, upstream } of this.links) {
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  /** Forwards again. */
+  restore(): void {
+    this.state = 'open';
+    for (const { client, upstream } of this.links) {
+      client.resume();
+      upstream.resume();
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const link of this.links) this.drop(link);
+    await new Promise<void>((resolve) =>
+      this.server ? this.server.close(() => resolve()) : resolve(),
+    );
+  }
+
+  private accept(client: net.Socket): void {
+    client.on('error', () => undefined);
+    if (this.state === 'cut') {
+      this.refused += 1;
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(this.targetPort, this.targetHost);
+    const link = { client, upstream };
+    this.links.add(link);
+    if (this.state === 'stalled') {
+      client.pause();
+      upstream.pause();
+    }
+    this.relay(client, upstream);
+    this.relay(upstream, client);
+    for (const socket of [client, upstream]) {
+      socket.on('error', () => this.drop(link));
+      socket.on('close', () => this.drop(link));
+    }
+  }
+
+  /** Copies `from` to `to` with backpressure, never resuming while stalled. */
+  private relay(from: net.Socket, to: net.Socket): void {
+    from.on('data', (chunk: Buffer) => {
+      if (!to.write(chunk)) from.pause();
+    });
+    to.on('drain', () => {
+      if (this.state === 'open') from.resume();
+    });
+  }
+
+  private drop(link: Link): void {
+    if (!this.links.delete(link)) return;
+    if (this.state === 'cut') this.refused += 1;
+    // Plain destroy: resetAndDestroy() racing the peer's own close can leave a handle that
+    // keeps Node spinning at exit.
+    link.client.destroy();
+    link.upstream.destroy();
+  }
+}
