@@ -6,6 +6,7 @@ import {
   isResponseSerializationError,
 } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { isDatabaseUnavailable } from '../db/database.js';
 
 /**
  * Stable error codes: clients branch on these, so a code never changes meaning once shipped.
@@ -134,6 +135,13 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       return reply.code(error.statusCode).send(body('BAD_REQUEST', error.message));
+    }
+    if (isDatabaseUnavailable(error)) {
+      request.log.warn({ err: error }, 'database unavailable');
+      return reply
+        .code(503)
+        .header('retry-after', '5')
+        .send(body('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly'));
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(body('INTERNAL_ERROR', 'Internal server error'));

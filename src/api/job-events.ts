@@ -29,13 +29,19 @@ const lastEventIdSchema = z
   .optional()
   .describe('Resume after this event: only the events after it are sent');
 
-const eventStreamSchema = z
-  .string()
-  .describe(
-    'text/event-stream. `status` and `progress` events carry `{ jobId, seq, type, status, ' +
-      'progress, phase, attempt, error, at }` with `id: <seq>`; a final `end` event carries the ' +
-      'job as its GET route shows it, and the stream closes.',
-  );
+/** One event as a client's SSE parser sees it; `data` is JSON. */
+const streamedEventSchema = z
+  .object({
+    id: z.string().optional().describe('The job\'s sequence number; absent on `end`'),
+    event: z.enum(['status', 'progress', 'end']),
+    data: z
+      .string()
+      .describe(
+        '`status` and `progress`: `{ jobId, seq, type, status, progress, phase, attempt, error, ' +
+          'at }`; `end`: the job as its GET route shows it, after which the stream closes.',
+      ),
+  })
+  .describe('A Server-Sent Event');
 
 /**
  * `GET <path>/:id/events`: the job's progress as Server-Sent Events, read from its durable event
@@ -66,8 +72,13 @@ export function jobEventRoutes(options: JobEventRouteOptions): FastifyPluginAsyn
             'remains supported.',
           params: idParams,
           headers: z.object({ 'last-event-id': lastEventIdSchema }).passthrough(),
-          produces: ['text/event-stream'],
-          response: { 200: eventStreamSchema, ...commonErrors },
+          response: {
+            200: {
+              description: 'The event stream',
+              content: { 'text/event-stream': { schema: streamedEventSchema } },
+            },
+            ...commonErrors,
+          },
         },
       },
       async (request, reply) => {

@@ -28,6 +28,8 @@ export const commonErrors = {
   401: errorBodySchema,
   404: errorBodySchema,
   429: errorBodySchema,
+  /** DATABASE_UNAVAILABLE and the like: retry after Retry-After. */
+  503: errorBodySchema,
 };
 
 /**

@@ -57,3 +57,30 @@ async function createDialect(options: DatabaseOptions) {
 export async function pingDatabase(db: Db): Promise<void> {
   await sql`select 1`.execute(db);
 }
+
+/** Socket-level codes of a database that cannot be reached. */
+const unreachableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EPIPE',
+]);
+
+/**
+ * Whether a query failed because the database could not be reached or dropped the connection
+ * (rather than because of the query): the caller may try again once it is back.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (unreachableCodes.has(code)) return true;
+    // SQLSTATE class 08 (connection exception), shutdown, not accepting connections, too many.
+    if (/^08/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
+  }
+  // node-postgres reports a dropped socket and a pool wait that timed out only by message.
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+    error.message,
+  );
+}

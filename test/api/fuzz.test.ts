@@ -11,10 +11,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { createActivityDependencies } from '../../src/worker/dependencies.js';
+import type { RunningWorker } from '../../src/worker/worker.js';
 import { runInstallScript } from '../../temporal/dev-server.js';
+import { FakeGoogle } from '../fakes/fake-google.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { testTemporal } from '../support/temporal.js';
+import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
 
 const maxExamples = process.env['FUZZ_MAX_EXAMPLES'] ?? '15';
 const phases = process.env['FUZZ_PHASES'] ?? 'examples,coverage,fuzzing,stateful';
@@ -33,6 +37,8 @@ const seed = process.env['FUZZ_SEED'];
 describe('fuzzing the API from its OpenAPI document', { timeout: 600_000 }, () => {
   let test: TestDatabase;
   let api: TestApi;
+  let google: FakeGoogle;
+  let worker: RunningWorker;
   let schemathesis: string;
   let workDir: string;
   const temporal = testTemporal();
@@ -42,23 +48,35 @@ describe('fuzzing the API from its OpenAPI document', { timeout: 600_000 }, () =
     ({ schemathesis } = await runInstallScript('test/fuzz/install.sh', ['schemathesis']));
     workDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-fuzz-'));
     test = await createTestDatabase();
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
-      env: {
-        GEMINI_API_KEY: 'k',
-        VLOG_PROVIDER: 'local',
-        STORAGE_LOCAL_DIR: path.join(workDir, 'storage'),
-        // Limits would answer most requests with 429 and leave the routes behind them untested.
-        USER_RATE_LIMIT_REQUESTS: '1000000',
-        USER_MAX_JOBS_IN_FLIGHT: '1000000',
-      },
-    });
+    // A worker runs the jobs the fuzzer starts, as in production: cancel and retry get the
+    // workflow's verdict, and progress streams reach their end.
+    google = new FakeGoogle(async () => undefined);
+    await google.start();
+    const taskQueue = uniqueTaskQueue('fuzz');
+    const env = {
+      GEMINI_API_KEY: 'k',
+      GEMINI_BASE_URL: google.url,
+      VLOG_PROVIDER: 'local',
+      STORAGE_LOCAL_DIR: path.join(workDir, 'storage'),
+      DATA_DIR: path.join(workDir, 'data'),
+      // Limits would answer most requests with 429 and leave the routes behind them untested.
+      USER_RATE_LIMIT_REQUESTS: '1000000',
+      USER_MAX_JOBS_IN_FLIGHT: '1000000',
+    };
+    api = await createTestApi({ db: test.db, temporal, taskQueue, env });
+    worker = await startTestWorker(
+      taskQueue,
+      await createActivityDependencies(
+        loadConfig({ ...env, TEMPORAL_TASK_QUEUE: taskQueue }),
+        test.db,
+      ),
+    );
     await api.app.listen({ host: '127.0.0.1', port: 0 });
   });
   after(async () => {
     await api.app.close();
+    await worker.stop();
+    await google.stop();
     for await (const execution of temporal.client.workflow.list({
       query: `UserId = "${user}"`,
     })) {

@@ -95,15 +95,20 @@ describe('/readyz', () => {
     // ffmpeg is not what is wrong.
     assert.equal(body.error?.details.checks['ffmpeg']?.ok, true);
 
-    // A request that fails on the database is a 500 that tells nothing of the internals.
+    // A request that fails for want of its database is a 503 to retry, telling nothing of the
+    // internals.
     const jobs = await api.app.inject({
       method: 'GET',
       url: '/api/jobs',
       headers: { authorization: await api.authFor('alice') },
     });
-    assert.equal(jobs.statusCode, 500);
+    assert.equal(jobs.statusCode, 503);
+    assert.equal(jobs.headers['retry-after'], '5');
     assert.deepEqual(jobs.json(), {
-      error: { code: 'INTERNAL_ERROR', message: 'Internal server error' },
+      error: {
+        code: 'DATABASE_UNAVAILABLE',
+        message: 'The database is unavailable; try again shortly',
+      },
     });
   });
 

@@ -10,20 +10,7 @@ import {
 } from '../../src/jobs/repository.js';
 import { readJobEvents } from '../../src/jobs/events.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { jobRecord } from '../support/jobs.js';
-
-const snapshot = (change: Partial<JobSnapshot>): JobSnapshot => ({
-  status: 'running',
-  progress: 0,
-  phase: null,
-  attempt: 1,
-  runId: 'run-1',
-  startedAt: null,
-  completedAt: null,
-  result: null,
-  error: null,
-  ...change,
-});
+import { jobRecord, jobSnapshot } from '../support/jobs.js';
 
 describe('job repository', () => {
   let test: TestDatabase;
@@ -55,7 +42,7 @@ describe('job repository', () => {
       await applyJobUpdate(test.db, {
         jobId: job.id,
         seq: 2,
-        snapshot: snapshot({ progress: 50 }),
+        snapshot: jobSnapshot({ progress: 50 }),
       }),
       true,
     );
@@ -64,7 +51,7 @@ describe('job repository', () => {
       await applyJobUpdate(test.db, {
         jobId: job.id,
         seq: 1,
-        snapshot: snapshot({ progress: 10 }),
+        snapshot: jobSnapshot({ progress: 10 }),
       }),
       false,
     );
@@ -72,11 +59,11 @@ describe('job repository', () => {
       await applyJobUpdate(test.db, {
         jobId: job.id,
         seq: 2,
-        snapshot: snapshot({ progress: 50 }),
+        snapshot: jobSnapshot({ progress: 50 }),
       }),
       false,
     );
-    const done = snapshot({
+    const done = jobSnapshot({
       status: 'completed',
       progress: 100,
       completedAt: '2026-01-01T00:00:05.000Z',
@@ -104,7 +91,7 @@ describe('job repository', () => {
       [4, { status: 'failed', error: { code: 'BOOM', message: 'it broke' } }],
     ];
     for (const [seq, change] of updates) {
-      await applyJobUpdate(test.db, { jobId: job.id, seq, snapshot: snapshot(change) });
+      await applyJobUpdate(test.db, { jobId: job.id, seq, snapshot: jobSnapshot(change) });
     }
     const log = await readJobEvents(test.db, [{ jobId: job.id, afterSeq: -1 }], 100);
     assert.deepEqual(
@@ -145,7 +132,10 @@ describe('job repository', () => {
     await applyJobUpdate(test.db, {
       jobId: job.id,
       seq: 1,
-      snapshot: snapshot({ status: 'failed', error: { code: 'PROVIDER_REJECTED', message: 'no' } }),
+      snapshot: jobSnapshot({
+        status: 'failed',
+        error: { code: 'PROVIDER_REJECTED', message: 'no' },
+      }),
     });
     const row = await findOwnedJob(test.db, 'alice', job.id);
     assert.equal(row?.error_code, 'PROVIDER_REJECTED');

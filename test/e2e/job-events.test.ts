@@ -12,7 +12,7 @@ import { FakeGoogle } from '../fakes/fake-google.js';
 import { createTestApi, testJwtSecret, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
-import { jobRecord } from '../support/jobs.js';
+import { jobRecord, jobSnapshot } from '../support/jobs.js';
 import { openEventStream, type ServerSentEvent } from '../support/sse.js';
 import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
 
@@ -94,6 +94,21 @@ describe('job progress streams (Server-Sent Events)', () => {
     return log.map(({ event }) => event.seq);
   }
 
+  /**
+   * Reconnects to the second API process after the last event `seen` and reads to the end:
+   * together they must be the whole log, nothing lost, nothing repeated.
+   */
+  async function resumeToEnd(id: string, seen: ServerSentEvent[]): Promise<ServerSentEvent[]> {
+    const rest = await (await stream(secondUrl, id, seen.at(-1)!.id!)).rest();
+    assert.equal(rest.at(-1)?.event, 'end');
+    assert.deepEqual(
+      [...seen, ...rest.slice(0, -1)].map((event) => Number(event.id)),
+      await loggedSeqs(id),
+      'nothing lost, nothing repeated',
+    );
+    return rest;
+  }
+
   const data = (event: ServerSentEvent) => JSON.parse(event.data) as StreamedEvent;
 
   it('streams every state live, in order, then an end event with the job', async () => {
@@ -146,14 +161,7 @@ describe('job progress streams (Server-Sent Events)', () => {
       { what: 'the job to complete while nobody listens' },
     );
 
-    const resumed = await stream(secondUrl, job.id, seen.at(-1)!.id!);
-    const rest = await resumed.rest();
-    assert.equal(rest.at(-1)?.event, 'end');
-    assert.deepEqual(
-      [...seen, ...rest.slice(0, -1)].map((event) => Number(event.id)),
-      await loggedSeqs(job.id),
-      'nothing lost, nothing repeated',
-    );
+    const rest = await resumeToEnd(job.id, seen);
 
     // Reconnecting after the last event of an ended job gives only the end event.
     const atEnd = await stream(secondUrl, job.id, rest.at(-2)!.id!);
@@ -184,13 +192,7 @@ describe('job progress streams (Server-Sent Events)', () => {
     );
 
     job.release();
-    const resumed = await stream(secondUrl, job.id, seen.at(-1)!.id!);
-    const rest = await resumed.rest();
-    assert.equal(rest.at(-1)?.event, 'end');
-    assert.deepEqual(
-      [...seen, ...rest.slice(0, -1)].map((event) => Number(event.id)),
-      await loggedSeqs(job.id),
-    );
+    await resumeToEnd(job.id, seen);
   });
 
   it('streams a vlog the same way, ending with the vlog as GET shows it', async () => {
@@ -212,17 +214,11 @@ describe('job progress streams (Server-Sent Events)', () => {
     await applyJobUpdate(test.db, {
       jobId: vlog.id,
       seq: 1,
-      snapshot: {
+      snapshot: jobSnapshot({
         status: 'failed',
         progress: 10,
-        phase: null,
-        attempt: 1,
-        runId: 'run-1',
-        startedAt: null,
-        completedAt: null,
-        result: null,
         error: { code: 'MEDIA_UNREADABLE', message: 'clip.mp4 cannot be read' },
-      },
+      }),
     });
     const client = await openEventStream(`${firstUrl}/api/vlogs/${vlog.id}/events`, {
       authorization: auth,

@@ -150,7 +150,8 @@ describe('fault: dependencies fail mid-job', () => {
     const viewDuringOutage = fetch(stack.viewUrl(jobs[0]), {
       headers: { authorization: `Bearer ${stack.token}` },
     }).then(
-      (response) => response.status,
+      async (response) =>
+        `${response.status} ${((await response.json()) as { error?: { code: string } }).error?.code}`,
       () => 'connection error',
     );
     const stalled = await stack.readiness();
@@ -203,6 +204,11 @@ describe('fault: dependencies fail mid-job', () => {
       { what: '/readyz 200 again', timeoutMs: 15_000, intervalMs: 200 },
     );
     const readyAgainMs = Date.now() - restoredAt;
+    assert.equal(
+      await viewDuringOutage,
+      '503 DATABASE_UNAVAILABLE',
+      'a read without its database is a 503 to retry, not a 500',
+    );
     const recoveryMs = await stack.waitAllFinal(jobs);
 
     await stack.finish(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../../src/db/database.js';
-import type { JobRecord } from '../../src/jobs/messages.js';
+import type { JobRecord, JobSnapshot } from '../../src/jobs/messages.js';
 
 /** A job record as the API would accept it, with overridable fields. */
 export function jobRecord<Input = unknown>(
@@ -18,6 +18,22 @@ export function jobRecord<Input = unknown>(
     requestFingerprint: null,
     createdAt: new Date().toISOString(),
     ...overrides,
+  };
+}
+
+/** A workflow's snapshot of a running first attempt, with overridable fields. */
+export function jobSnapshot(change: Partial<JobSnapshot> = {}): JobSnapshot {
+  return {
+    status: 'running',
+    progress: 0,
+    phase: null,
+    attempt: 1,
+    runId: 'run-1',
+    startedAt: null,
+    completedAt: null,
+    result: null,
+    error: null,
+    ...change,
   };
 }
 
