@@ -32,7 +32,7 @@ const lastEventIdSchema = z
 /** One event as a client's SSE parser sees it; `data` is JSON. */
 const streamedEventSchema = z
   .object({
-    id: z.string().optional().describe('The job\'s sequence number; absent on `end`'),
+    id: z.string().optional().describe("The job's sequence number; absent on `end`"),
     event: z.enum(['status', 'progress', 'end']),
     data: z
       .string()
