@@ -15,7 +15,7 @@ import {
   cancelJobUpdate,
   cancelRefusal,
   jobProgressQuery,
-  retryableStatuses,
+  maxJobRetries,
   retryJobUpdate,
   retryRefusal,
 } from '../workflows/definitions.js';
@@ -111,9 +111,14 @@ export function createJobActions(temporal: TemporalAccess, settings: JobActionSe
       noun: string,
       log: FastifyBaseLogger,
     ): Promise<z.infer<typeof retryAcceptedSchema>> {
-      // A completed, cancelled or exhausted job's workflow has closed and could not answer.
-      const final = row.status === 'completed' || row.status === 'cancelled';
-      const refusal = retryRefusal(final ? row.status : retryableStatuses[0], row.attempt, noun);
+      // A completed, cancelled or exhausted job's workflow has closed and could not answer;
+      // any other status may be stale, so the workflow judges the rest.
+      const closed = row.status === 'completed' || row.status === 'cancelled';
+      const refusal = closed
+        ? retryRefusal(row.status, row.attempt, noun)
+        : row.attempt > maxJobRetries
+          ? retryRefusal('failed', row.attempt, noun)
+          : null;
       if (refusal) throw new ApiError('JOB_NOT_RETRYABLE', refusal);
       const { attempt } = await control(
         row,
