@@ -1,21 +1,31 @@
 // Prints a development API token: `npm run token -- <user id> [expiry, e.g. 12h]`.
-import { mintToken, resolveJwtSecret } from '../src/auth.js';
+import { decodeJwt } from 'jose';
+import { isValidUserId, mintToken, resolveJwtSecret, userIdRule } from '../src/auth.js';
 import { loadConfig } from '../src/config.js';
 
-const [userId, expiresIn = '12h'] = process.argv.slice(2);
-if (!userId) {
-  console.error('usage: npm run token -- <user id> [expiry, e.g. 12h]');
+function refuse(message: string): never {
+  console.error(message);
   process.exit(2);
 }
+
+const [userId, expiresIn = '12h'] = process.argv.slice(2);
+if (!userId) refuse('usage: npm run token -- <user id> [expiry, e.g. 12h]');
+if (!isValidUserId(userId)) refuse(`The user id must be ${userIdRule}`);
 const config = loadConfig();
 if (config.AUTH_JWKS_URL) {
-  console.error('AUTH_JWKS_URL is set: tokens come from your identity provider, not this script');
-  process.exit(2);
+  refuse('AUTH_JWKS_URL is set: tokens come from your identity provider, not this script');
 }
-console.log(
-  await mintToken(await resolveJwtSecret(config), userId, {
-    expiresIn,
-    issuer: config.AUTH_ISSUER,
-    audience: config.AUTH_AUDIENCE,
-  }),
+const token = await mintToken(await resolveJwtSecret(config), userId, {
+  expiresIn,
+  issuer: config.AUTH_ISSUER,
+  audience: config.AUTH_AUDIENCE,
+}).catch((error: Error) =>
+  refuse(`Cannot mint a token expiring in "${expiresIn}": ${error.message}`),
 );
+const { exp = 0, iat = 0 } = decodeJwt(token);
+if (exp - iat > config.AUTH_MAX_TOKEN_LIFETIME_SECONDS) {
+  refuse(
+    `A token living ${exp - iat} s would be refused: AUTH_MAX_TOKEN_LIFETIME_SECONDS is ${config.AUTH_MAX_TOKEN_LIFETIME_SECONDS}`,
+  );
+}
+console.log(token);

@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createRemoteJWKSet, errors, jwtVerify, SignJWT } from 'jose';
+import {
+  createRemoteJWKSet,
+  errors,
+  jwtVerify,
+  SignJWT,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import type { Config } from './config.js';
 
 const algorithm = 'HS256';
@@ -31,11 +38,36 @@ export async function resolveJwtSecret(
   return (await readFile(file, 'utf8')).trim();
 }
 
+/** Longest user id (a token's `sub`) the API accepts. */
+export const maxUserIdLength = 128;
+
+/**
+ * A user id is stored as the owner of rows, keyed in indexes, written into Temporal's `UserId`
+ * search attribute and hashed into job ids, and operators type it into Web UI queries
+ * (`UserId = "…"`). So it is 1 to 128 printable ASCII characters without spaces, quotes,
+ * backquotes or backslashes: what identity providers issue (`auth0|…`, UUIDs, numbers), and
+ * nothing that needs escaping anywhere it goes.
+ */
+const userIdPattern = new RegExp(
+  `^[\\x21\\x23-\\x26\\x28-\\x5b\\x5d-\\x5f\\x61-\\x7e]{1,${maxUserIdLength}}$`,
+);
+
+export const userIdRule = `1 to ${maxUserIdLength} printable ASCII characters without spaces, quotes, backquotes or backslashes`;
+
+export function isValidUserId(value: unknown): value is string {
+  return typeof value === 'string' && userIdPattern.test(value);
+}
+
 /** Signs an HS256 token for `userId`, with the issuer and audience the API requires if any. */
 export async function mintToken(
   secret: string,
   userId: string,
-  options: { expiresIn?: string; issuer?: string | undefined; audience?: string | undefined } = {},
+  options: {
+    /** jose's time span, e.g. `12h`, `30m`. Default `12h`. */
+    expiresIn?: string;
+    issuer?: string | undefined;
+    audience?: string | undefined;
+  } = {},
 ): Promise<string> {
   let token = new SignJWT({})
     .setProtectedHeader({ alg: algorithm })
@@ -47,9 +79,19 @@ export async function mintToken(
   return token.sign(new TextEncoder().encode(secret));
 }
 
+/** Each way a token is refused, one stable error code each (README, "Users, ownership and limits"). */
 export type TokenProblem =
+  /** Not a JWT, a signature that does not verify, an algorithm not accepted (`none`). */
   | 'TOKEN_INVALID'
   | 'TOKEN_EXPIRED'
+  /** `nbf` or `iat` later than now (beyond the clock skew). */
+  | 'TOKEN_NOT_YET_VALID'
+  | 'TOKEN_EXPIRY_MISSING'
+  /** `exp` further from `iat` (or from now, without `iat`) than AUTH_MAX_TOKEN_LIFETIME_SECONDS. */
+  | 'TOKEN_LIFETIME_TOO_LONG'
+  /** `sub` missing, not a string, or not a user id (isValidUserId). */
+  | 'TOKEN_SUBJECT_INVALID'
+  /** A wrong issuer or audience, or a registered claim of the wrong JSON type. */
   | 'TOKEN_CLAIM_INVALID'
   /** The identity provider's keys could not be fetched: not the caller's fault. */
   | 'AUTH_UNAVAILABLE';
@@ -66,38 +108,113 @@ export class TokenError extends Error {
 /** Returns the user id (`sub`) of a valid token; throws a TokenError saying what is wrong. */
 export type TokenVerifier = (token: string) => Promise<string>;
 
+/** What jose reports when the key set cannot be fetched or read (network failures are not JOSE errors). */
 const unavailableCodes = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC']);
 
-function toTokenError(error: unknown): TokenError {
+function toTokenError(error: unknown): unknown {
   if (error instanceof TokenError) return error;
-  if (error instanceof errors.JWTExpired)
-    return new TokenError('TOKEN_EXPIRED', 'The token has expired');
+  if (error instanceof errors.JWTExpired) {
+    return new TokenError('TOKEN_EXPIRED', 'The token has expired (its exp is past)');
+  }
   if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf' && error.reason === 'check_failed') {
+      return new TokenError('TOKEN_NOT_YET_VALID', 'The token is not valid yet (its nbf is ahead)');
+    }
     return new TokenError(
       'TOKEN_CLAIM_INVALID',
-      `The token's ${error.claim} claim is not accepted (${error.reason})`,
+      `The token's ${error.claim} claim is not accepted: ${error.message}`,
     );
   }
-  if (!(error instanceof errors.JOSEError) || unavailableCodes.has(error.code)) {
+  if (error instanceof errors.JOSEError) {
     return new TokenError(
-      'AUTH_UNAVAILABLE',
-      "The identity provider's signing keys could not be fetched; try again shortly",
+      'TOKEN_INVALID',
+      'The token is malformed or its signature does not verify',
     );
   }
-  return new TokenError('TOKEN_INVALID', 'The token is malformed or its signature does not verify');
+  return error;
+}
+
+/** Registered claims jose does not type-check (it checks exp, nbf and iat are numbers). */
+function claimTypeProblem(payload: JWTPayload): string | null {
+  for (const claim of ['iss', 'jti'] as const) {
+    if (payload[claim] !== undefined && typeof payload[claim] !== 'string') {
+      return `The token's ${claim} claim must be a string`;
+    }
+  }
+  const { aud } = payload;
+  if (
+    aud !== undefined &&
+    typeof aud !== 'string' &&
+    !(Array.isArray(aud) && aud.every((item) => typeof item === 'string'))
+  ) {
+    return "The token's aud claim must be a string or an array of strings";
+  }
+  return null;
+}
+
+/** The rules jose leaves to us, on a token whose signature, iss, aud, exp and nbf it accepted. */
+function checkClaims(payload: JWTPayload, policy: TokenPolicy, now: number): string {
+  const typeProblem = claimTypeProblem(payload);
+  if (typeProblem) throw new TokenError('TOKEN_CLAIM_INVALID', typeProblem);
+  if (!isValidUserId(payload.sub)) {
+    throw new TokenError(
+      'TOKEN_SUBJECT_INVALID',
+      payload.sub === undefined
+        ? 'The token has no sub claim (the user id)'
+        : `The token's sub claim (the user id) must be ${userIdRule}`,
+    );
+  }
+  const { exp, iat } = payload;
+  if (exp === undefined) {
+    throw new TokenError('TOKEN_EXPIRY_MISSING', 'The token has no exp claim; tokens must expire');
+  }
+  if (iat !== undefined && iat > now + policy.clockSkewSeconds) {
+    throw new TokenError('TOKEN_NOT_YET_VALID', 'The token is not valid yet (its iat is ahead)');
+  }
+  const lifetime = iat === undefined ? exp - now - policy.clockSkewSeconds : exp - iat;
+  if (lifetime > policy.maxLifetimeSeconds) {
+    throw new TokenError(
+      'TOKEN_LIFETIME_TOO_LONG',
+      `${
+        iat === undefined
+          ? `The token's exp is ${exp - now} s from now and it has no iat`
+          : `The token's lifetime (exp - iat) is ${lifetime} s`
+      }; at most ${policy.maxLifetimeSeconds} s is accepted`,
+    );
+  }
+  return payload.sub;
+}
+
+interface TokenPolicy {
+  maxLifetimeSeconds: number;
+  clockSkewSeconds: number;
 }
 
 /**
  * How the API verifies bearer tokens. With AUTH_JWKS_URL, against the identity provider's
  * published keys (fetched once, refetched when an unknown key id appears) with the required
  * issuer and audience; otherwise HS256 with the service's secret (issuer and audience checked
- * when configured).
+ * when configured). Either way the same claim rules hold: a `sub` that is a valid user id, an
+ * `exp` at most AUTH_MAX_TOKEN_LIFETIME_SECONDS after `iat`, and `exp`, `nbf` and `iat` checked
+ * with AUTH_CLOCK_SKEW_SECONDS of tolerance.
  */
 export function createTokenVerifier(
-  config: Pick<Config, 'AUTH_JWKS_URL' | 'AUTH_ISSUER' | 'AUTH_AUDIENCE'>,
+  config: Pick<
+    Config,
+    | 'AUTH_JWKS_URL'
+    | 'AUTH_ISSUER'
+    | 'AUTH_AUDIENCE'
+    | 'AUTH_MAX_TOKEN_LIFETIME_SECONDS'
+    | 'AUTH_CLOCK_SKEW_SECONDS'
+  >,
   secret: string,
 ): TokenVerifier {
-  const claims = {
+  const policy: TokenPolicy = {
+    maxLifetimeSeconds: config.AUTH_MAX_TOKEN_LIFETIME_SECONDS,
+    clockSkewSeconds: config.AUTH_CLOCK_SKEW_SECONDS,
+  };
+  const options = {
+    clockTolerance: policy.clockSkewSeconds,
     ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
     ...(config.AUTH_AUDIENCE ? { audience: config.AUTH_AUDIENCE } : {}),
   };
@@ -107,22 +224,33 @@ export function createTokenVerifier(
           timeoutDuration: 5_000,
           cooldownDuration: 30_000,
         });
+        // Only a failure to fetch the keys is the provider's; a token naming a key it does not
+        // have is the caller's.
+        const key: JWTVerifyGetKey = async (header, token) => {
+          try {
+            return await keys(header, token);
+          } catch (error) {
+            if (error instanceof errors.JOSEError && !unavailableCodes.has(error.code)) throw error;
+            throw new TokenError(
+              'AUTH_UNAVAILABLE',
+              "The identity provider's signing keys could not be fetched; try again shortly",
+            );
+          }
+        };
         return (token: string) =>
-          jwtVerify(token, keys, {
-            ...claims,
+          jwtVerify(token, key, {
+            ...options,
             algorithms: ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'],
           });
       })()
     : (() => {
         const key = new TextEncoder().encode(secret);
-        return (token: string) => jwtVerify(token, key, { ...claims, algorithms: [algorithm] });
+        return (token: string) => jwtVerify(token, key, { ...options, algorithms: [algorithm] });
       })();
   return async (token) => {
     try {
       const { payload } = await verify(token);
-      if (!payload.sub)
-        throw new TokenError('TOKEN_INVALID', 'The token has no subject (sub) claim');
-      return payload.sub;
+      return checkClaims(payload, policy, Math.floor(Date.now() / 1000));
     } catch (error) {
       throw toTokenError(error);
     }

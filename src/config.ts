@@ -72,6 +72,14 @@ const configSchema = z.object({
   AUTH_ISSUER: optionalString,
   /** Required `aud` of tokens (required with AUTH_JWKS_URL). */
   AUTH_AUDIENCE: optionalString,
+  /**
+   * Longest lifetime of a token (`exp` - `iat`, or `exp` - now without `iat`) the API accepts;
+   * a longer one is refused with TOKEN_LIFETIME_TOO_LONG. The start banner's token lives 12 h
+   * or this, whichever is shorter.
+   */
+  AUTH_MAX_TOKEN_LIFETIME_SECONDS: positiveInt.default(86_400),
+  /** Tolerance for clocks that disagree when checking a token's `exp`, `nbf` and `iat`. */
+  AUTH_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
 
   /** Most jobs one user may have in flight (not yet completed, failed, cancelled or timed out). */
   USER_MAX_JOBS_IN_FLIGHT: positiveInt.default(20),

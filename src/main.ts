@@ -58,9 +58,11 @@ runEntryPoint(async () => {
   );
 
   const uiUrl = config.TEMPORAL_UI_URL ?? devServer?.uiUrl;
+  const tokenHours = Math.min(12, config.AUTH_MAX_TOKEN_LIFETIME_SECONDS / 3_600);
   const token = config.AUTH_JWKS_URL
     ? null
     : await mintToken(jwtSecret, 'local-dev', {
+        expiresIn: `${Math.floor(tokenHours * 3_600)}s`,
         issuer: config.AUTH_ISSUER,
         audience: config.AUTH_AUDIENCE,
       });
@@ -74,7 +76,7 @@ runEntryPoint(async () => {
       '',
       ...(token
         ? [
-            `A token for user "local-dev" (12 h); mint one for any user with \`npm run token -- <user id>\`:`,
+            `A token for user "local-dev" (${Number(tokenHours.toFixed(2))} h); mint one for any user with \`npm run token -- <user id>\`:`,
             `  export TOKEN=${token}`,
           ]
         : ['Tokens come from your identity provider (AUTH_JWKS_URL):', '  export TOKEN=<its JWT>']),
