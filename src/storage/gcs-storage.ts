@@ -2,6 +2,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Storage } from '@google-cloud/storage';
 import {
+  assertStorageKey,
+  assertStoragePrefix,
   ObjectNotFoundError,
   type ByteRange,
   type ObjectStorage,
@@ -40,6 +42,7 @@ export class GcsObjectStorage implements ObjectStorage {
   }
 
   private file(key: string) {
+    assertStorageKey(key);
     return this.storage.bucket(this.bucket).file(key);
   }
 
@@ -74,6 +77,7 @@ export class GcsObjectStorage implements ObjectStorage {
   }
 
   async deletePrefix(prefix: string): Promise<number> {
+    assertStoragePrefix(prefix);
     const [files] = await this.storage.bucket(this.bucket).getFiles({ prefix });
     for (const file of files) await this.delete(file.name);
     return files.length;

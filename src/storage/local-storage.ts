@@ -5,6 +5,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  assertStorageKey,
+  assertStoragePrefix,
   ObjectNotFoundError,
   type ByteRange,
   type MediaStorage,
@@ -13,16 +15,6 @@ import {
 } from './object-storage.js';
 
 const multipartFolder = '.multipart';
-
-/** Keys are relative paths of safe characters; nothing may climb out of the root. */
-function assertSafeKey(key: string): void {
-  if (
-    !/^[A-Za-z0-9._\-/]+$/.test(key) ||
-    key.split('/').some((part) => part === '..' || part === '')
-  ) {
-    throw new Error(`Invalid storage key: ${JSON.stringify(key)}`);
-  }
-}
 
 function signature(secret: string, key: string, expires: number): string {
   return createHmac('sha256', `media-url:${secret}`)
@@ -60,7 +52,7 @@ export class LocalMediaStorage implements MediaStorage {
   }
 
   private file(key: string): string {
-    assertSafeKey(key);
+    assertStorageKey(key);
     return path.join(this.root, key);
   }
 
@@ -120,6 +112,7 @@ export class LocalMediaStorage implements MediaStorage {
   }
 
   async deletePrefix(prefix: string): Promise<number> {
+    assertStoragePrefix(prefix);
     const keys = await this.list(prefix);
     for (const key of keys) await this.delete(key);
     return keys.length;
@@ -127,6 +120,7 @@ export class LocalMediaStorage implements MediaStorage {
 
   /** Keys under a prefix (a prefix ends at a `/` or matches the start of file names). */
   async list(prefix: string): Promise<string[]> {
+    assertStoragePrefix(prefix);
     const dir = prefix.endsWith('/') ? prefix.slice(0, -1) : path.posix.dirname(prefix);
     const base = path.join(this.root, dir === '.' ? '' : dir);
     const entries = await readdir(base, { recursive: true }).catch(
@@ -148,7 +142,7 @@ export class LocalMediaStorage implements MediaStorage {
   }
 
   async createMultipartUpload(key: string, contentType: string): Promise<string> {
-    assertSafeKey(key);
+    assertStorageKey(key);
     const uploadId = randomUUID();
     await mkdir(this.uploadDir(uploadId), { recursive: true });
     await writeFile(
@@ -223,6 +217,7 @@ export class LocalMediaStorage implements MediaStorage {
   }
 
   async listMultipartUploads(prefix: string): Promise<{ key: string; uploadId: string }[]> {
+    assertStoragePrefix(prefix);
     const ids = await readdir(path.join(this.root, multipartFolder)).catch(() => [] as string[]);
     const uploads = await Promise.all(
       ids.map(async (uploadId) => ({
@@ -236,7 +231,7 @@ export class LocalMediaStorage implements MediaStorage {
   }
 
   async url(key: string, ttlSeconds: number): Promise<string> {
-    assertSafeKey(key);
+    assertStorageKey(key);
     const expires = Math.floor(Date.now() / 1000) + ttlSeconds;
     const query = new URLSearchParams({
       expires: String(expires),

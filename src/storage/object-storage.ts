@@ -18,8 +18,9 @@ export interface ByteRange {
 }
 
 /**
- * The small surface the service needs from object storage. Keys are `/`-separated paths;
- * media bytes only ever move through streams, never through workflow payloads.
+ * The small surface the service needs from object storage. Keys are `/`-separated paths that
+ * pass `assertStorageKey`, checked by every backend on every call; media bytes only ever move
+ * through streams, never through workflow payloads.
  */
 export interface ObjectStorage {
   /** For logs and errors: `file:///…`, `s3://bucket`, `gs://bucket`. */
@@ -52,6 +53,59 @@ export interface MediaStorage extends ObjectStorage {
   listMultipartUploads(prefix: string): Promise<{ key: string; uploadId: string }[]>;
   /** A URL that serves the object for `ttlSeconds`. */
   url(key: string, ttlSeconds: number): Promise<string>;
+}
+
+/** Longest storage key, in characters. */
+export const maxStorageKeyLength = 512;
+/** Longest segment of a key: a file name on the local backend, with room for its `.partial` suffix. */
+const maxSegmentLength = 200;
+const segmentPattern = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+/** The local backend's own files beside each object. */
+const reservedSuffixes = ['.meta.json', '.partial'];
+
+/**
+ * What is wrong with a storage key, or null. A key is 1 to 512 characters of `/`-separated
+ * segments; each segment is 1 to 200 letters, digits, `.`, `_` or `-` and does not start with
+ * `.`. So no key is absolute, climbs (`..`), holds a backslash, a NUL, a `%` escape or a
+ * doubled `/`, or names a backend's own files: a key means the same object on every backend
+ * and never a path outside the local storage folder.
+ */
+export function storageKeyProblem(key: string): string | null {
+  if (key.length === 0 || key.length > maxStorageKeyLength) {
+    return `must be 1 to ${maxStorageKeyLength} characters long`;
+  }
+  for (const segment of key.split('/')) {
+    if (segment.length === 0) return 'must not start or end with / or hold //';
+    if (segment.length > maxSegmentLength) {
+      return `must not have a segment longer than ${maxSegmentLength} characters`;
+    }
+    if (!segmentPattern.test(segment)) {
+      return 'may hold only letters, digits, ".", "_", "-" and "/", and no segment may start with "."';
+    }
+  }
+  if (reservedSuffixes.some((suffix) => key.endsWith(suffix))) {
+    return `must not end with ${reservedSuffixes.join(' or ')}`;
+  }
+  return null;
+}
+
+export class InvalidStorageKeyError extends Error {
+  constructor(
+    readonly key: string,
+    problem: string,
+  ) {
+    super(`Invalid storage key ${JSON.stringify(key.slice(0, 100))}: it ${problem}`);
+  }
+}
+
+export function assertStorageKey(key: string): void {
+  const problem = storageKeyProblem(key);
+  if (problem) throw new InvalidStorageKeyError(key, problem);
+}
+
+/** A prefix is a key, or a key followed by `/`: never empty, so no call spans a whole store. */
+export function assertStoragePrefix(prefix: string): void {
+  assertStorageKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
 }
 
 export class ObjectNotFoundError extends Error {

@@ -18,6 +18,8 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
+  assertStorageKey,
+  assertStoragePrefix,
   ObjectNotFoundError,
   type ByteRange,
   type MediaStorage,
@@ -59,6 +61,7 @@ export class S3MediaStorage implements MediaStorage {
   }
 
   async putStream(key: string, body: Readable, contentType: string): Promise<{ size: number }> {
+    assertStorageKey(key);
     let size = 0;
     body.on('data', (chunk: Buffer) => (size += chunk.length));
     await new Upload({
@@ -71,6 +74,7 @@ export class S3MediaStorage implements MediaStorage {
   }
 
   async getStream(key: string, range?: ByteRange): Promise<Readable> {
+    assertStorageKey(key);
     try {
       const response = await this.client.send(
         new GetObjectCommand({
@@ -87,6 +91,7 @@ export class S3MediaStorage implements MediaStorage {
   }
 
   async head(key: string): Promise<StoredObject | null> {
+    assertStorageKey(key);
     try {
       const response = await this.client.send(
         new HeadObjectCommand({ Bucket: this.bucket, Key: key }),
@@ -100,10 +105,12 @@ export class S3MediaStorage implements MediaStorage {
   }
 
   async delete(key: string): Promise<void> {
+    assertStorageKey(key);
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
 
   async deletePrefix(prefix: string): Promise<number> {
+    assertStoragePrefix(prefix);
     let deleted = 0;
     let token: string | undefined;
     do {
@@ -125,6 +132,7 @@ export class S3MediaStorage implements MediaStorage {
   }
 
   async createMultipartUpload(key: string, contentType: string): Promise<string> {
+    assertStorageKey(key);
     const response = await this.client.send(
       new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }),
     );
@@ -139,6 +147,7 @@ export class S3MediaStorage implements MediaStorage {
     body: Buffer,
     signal?: AbortSignal,
   ): Promise<UploadedPart> {
+    assertStorageKey(key);
     const response = await this.client.send(
       new UploadPartCommand({
         Bucket: this.bucket,
@@ -154,6 +163,7 @@ export class S3MediaStorage implements MediaStorage {
   }
 
   async listParts(key: string, uploadId: string): Promise<UploadedPart[]> {
+    assertStorageKey(key);
     const parts: UploadedPart[] = [];
     let marker: string | undefined;
     for (;;) {
@@ -180,6 +190,7 @@ export class S3MediaStorage implements MediaStorage {
     uploadId: string,
     parts: UploadedPart[],
   ): Promise<void> {
+    assertStorageKey(key);
     await this.client.send(
       new CompleteMultipartUploadCommand({
         Bucket: this.bucket,
@@ -195,12 +206,14 @@ export class S3MediaStorage implements MediaStorage {
   }
 
   async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    assertStorageKey(key);
     await this.client.send(
       new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
     );
   }
 
   async listMultipartUploads(prefix: string): Promise<{ key: string; uploadId: string }[]> {
+    assertStoragePrefix(prefix);
     const response = await this.client.send(
       new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix }),
     );
@@ -210,6 +223,7 @@ export class S3MediaStorage implements MediaStorage {
   }
 
   async url(key: string, ttlSeconds: number): Promise<string> {
+    assertStorageKey(key);
     if (this.options.publicBaseUrl)
       return `${this.options.publicBaseUrl.replace(/\/$/, '')}/${key}`;
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {

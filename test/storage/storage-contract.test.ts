@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -9,6 +9,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { GcsObjectStorage } from '../../src/storage/gcs-storage.js';
 import { LocalMediaStorage, verifyMediaLink } from '../../src/storage/local-storage.js';
 import {
+  InvalidStorageKeyError,
   ObjectNotFoundError,
   type MediaStorage,
   type ObjectStorage,
@@ -23,6 +24,33 @@ async function readAll(stream: Readable): Promise<Buffer> {
 }
 
 const MiB = 1024 * 1024;
+
+/** Keys no backend may take: each climbs out, is absolute, escapes or names a backend's own files. */
+const invalidKeys = [
+  '',
+  '../outside',
+  'contract/../../outside',
+  '..',
+  '.',
+  './a',
+  '/etc/passwd',
+  'a//b',
+  'a/',
+  '..\\outside',
+  'a\u0000b',
+  '%2e%2e/outside',
+  '%252e%252e/outside',
+  'a b',
+  'caf\u00e9',
+  '\u2025/outside',
+  '.multipart/x/upload.json',
+  'contract/.hidden',
+  'contract/video.mp4.meta.json',
+  'contract/video.mp4.partial',
+  'a'.repeat(201),
+  `${'abcdefg/'.repeat(64)}x`,
+];
+const invalidPrefixes = ['', '/', '../', '../contract/', 'a//', '%2e%2e/'];
 
 /** What every backend must do the same way. */
 function objectStorageContract(name: string, storage: () => ObjectStorage) {
@@ -44,6 +72,26 @@ function objectStorageContract(name: string, storage: () => ObjectStorage) {
       assert.equal(await storage().head(key), null);
       await assert.rejects(storage().getStream(key), ObjectNotFoundError);
       await storage().delete(key);
+    });
+
+    it('refuses keys and prefixes that are not storage keys, on every call', async () => {
+      for (const key of invalidKeys) {
+        await assert.rejects(
+          storage().putStream(key, Readable.from([Buffer.from('x')]), 'text/plain'),
+          InvalidStorageKeyError,
+          JSON.stringify(key),
+        );
+        await assert.rejects(storage().head(key), InvalidStorageKeyError, JSON.stringify(key));
+        await assert.rejects(storage().getStream(key), InvalidStorageKeyError, JSON.stringify(key));
+        await assert.rejects(storage().delete(key), InvalidStorageKeyError, JSON.stringify(key));
+      }
+      for (const prefix of invalidPrefixes) {
+        await assert.rejects(
+          storage().deletePrefix(prefix),
+          InvalidStorageKeyError,
+          JSON.stringify(prefix),
+        );
+      }
     });
 
     it('deletes everything under a prefix and nothing else', async () => {
@@ -81,6 +129,24 @@ function mediaStorageContract(name: string, storage: () => MediaStorage) {
       await storage().completeMultipartUpload(key, uploadId, uploaded);
       assert.ok((await readAll(await storage().getStream(key))).equals(Buffer.concat(parts)));
       assert.deepEqual(await storage().listMultipartUploads(key), []);
+    });
+
+    it('refuses to start an upload to, or link to, a key that is not a storage key', async () => {
+      for (const key of invalidKeys) {
+        await assert.rejects(
+          storage().createMultipartUpload(key, 'video/mp4'),
+          InvalidStorageKeyError,
+          JSON.stringify(key),
+        );
+        await assert.rejects(storage().url(key, 60), InvalidStorageKeyError, JSON.stringify(key));
+      }
+      for (const prefix of invalidPrefixes) {
+        await assert.rejects(
+          storage().listMultipartUploads(prefix),
+          InvalidStorageKeyError,
+          JSON.stringify(prefix),
+        );
+      }
     });
 
     it('aborts an upload without leaving an object', async () => {
@@ -155,11 +221,21 @@ describe('storage backends', () => {
     );
   });
 
-  it('local keys cannot escape the storage folder', async () => {
-    await assert.rejects(
-      local.putStream('../outside', Readable.from([Buffer.from('x')]), 'text/plain'),
-      /Invalid storage key/,
-    );
-    await assert.rejects(local.head('a//b'), /Invalid storage key/);
+  it('local keys cannot reach beside the storage folder', async () => {
+    const sentinel = path.join(path.dirname(localRoot), `${path.basename(localRoot)}-outside`);
+    await writeFile(sentinel, 'outside');
+    const escaping = `../${path.basename(sentinel)}`;
+    try {
+      await assert.rejects(local.head(escaping), InvalidStorageKeyError);
+      await assert.rejects(local.getStream(escaping), InvalidStorageKeyError);
+      await assert.rejects(local.delete(escaping), InvalidStorageKeyError);
+      await assert.rejects(
+        local.putStream(escaping, Readable.from([Buffer.from('overwritten')]), 'text/plain'),
+        InvalidStorageKeyError,
+      );
+      assert.equal(await readFile(sentinel, 'utf8'), 'outside');
+    } finally {
+      await rm(sentinel, { force: true });
+    }
   });
 });
