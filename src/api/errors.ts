@@ -20,6 +20,7 @@ export const errorStatuses = {
   TOO_MANY_FILES: 400,
   BAD_REQUEST: 400,
   INVALID_URL: 400,
+  MEDIA_KEY_INVALID: 400,
   TOKEN_MISSING: 401,
   TOKEN_INVALID: 401,
   TOKEN_EXPIRED: 401,
@@ -170,7 +171,10 @@ export function answerRouterError(
     request.log.error({ err: error }, 'router error');
     answer = body('INTERNAL_ERROR', 'Internal server error');
   }
-  void reply.code(errorStatuses[answer.error.code as ErrorCode]).send(answer);
+  void reply
+    .code(errorStatuses[answer.error.code as ErrorCode])
+    .header('x-content-type-options', 'nosniff')
+    .send(answer);
 }
 
 /** Node's HTTP parser and timers, before Fastify sees a request, as `[status, code, message]`. */
@@ -200,6 +204,7 @@ export function answerConnectionError(
       const payload = JSON.stringify(body(code, message));
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          'X-Content-Type-Options: nosniff\r\n' +
           `Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
       );
     }

@@ -246,6 +246,7 @@ describe('abusive clients', { timeout: 120_000 }, () => {
     const { status, body } = parseResponse(client.received());
     assert.equal(status, 431);
     assert.equal(body.error.code, 'HEADERS_TOO_LARGE');
+    assert.match(client.received(), /\r\nX-Content-Type-Options: nosniff\r\n/i);
     await assertHealthy();
   });
 

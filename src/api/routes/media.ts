@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { verifyMediaLink, type LocalMediaStorage } from '../../storage/local-storage.js';
+import { maxStorageKeyLength, storageKeyProblem } from '../../storage/object-storage.js';
 import { ApiError, errorBodySchema } from '../errors.js';
 
 /** A stored object's bytes, streamed as they are. */
@@ -9,7 +10,9 @@ const binary = z.custom<Readable | string>().meta({ type: 'string', format: 'bin
 
 /**
  * Serves objects of the local storage backend through signed, expiring links (what presigned
- * URLs are on S3), with single byte ranges so video players can seek.
+ * URLs are on S3), with single byte ranges so video players can seek. The content type is the
+ * one stored with the object (what the upload's bytes were detected as), never guessed from
+ * the name; every answer says `nosniff` (app.ts) so browsers do not guess either.
  */
 export function mediaRoutes(storage: LocalMediaStorage, secret: string): FastifyPluginAsyncZod {
   return async (app) => {
@@ -19,7 +22,7 @@ export function mediaRoutes(storage: LocalMediaStorage, secret: string): Fastify
         schema: {
           tags: ['media'],
           summary: 'A stored video or image, by a signed link from a vlog',
-          params: z.object({ '*': z.string().min(1).max(512) }),
+          params: z.object({ '*': z.string().min(1).max(maxStorageKeyLength) }),
           querystring: z.object({
             expires: z.coerce.number().int(),
             signature: z.string().max(128),
@@ -45,6 +48,9 @@ export function mediaRoutes(storage: LocalMediaStorage, secret: string): Fastify
         if (!verifyMediaLink(secret, key, request.query.expires, request.query.signature)) {
           throw new ApiError('MEDIA_LINK_INVALID', 'The link is invalid or has expired');
         }
+        // A signed link names a key the storage made; this holds even for a link signed in error.
+        const problem = storageKeyProblem(key);
+        if (problem) throw new ApiError('MEDIA_KEY_INVALID', `The media path ${problem}`);
         const object = await storage.head(key);
         if (!object) throw new ApiError('NOT_FOUND', 'No such media');
         const range = /^bytes=(\d*)-(\d*)$/.exec(request.headers.range ?? '');
