@@ -38,22 +38,21 @@ export async function resolveJwtSecret(
   return (await readFile(file, 'utf8')).trim();
 }
 
-/** Longest user id (a token's `sub`) the API accepts. */
-export const maxUserIdLength = 128;
-
-/**
- * A user id is stored as the owner of rows, keyed in indexes, written into Temporal's `UserId`
- * search attribute and hashed into job ids, and operators type it into Web UI queries
- * (`UserId = "…"`). So it is 1 to 128 printable ASCII characters without spaces, quotes,
- * backquotes or backslashes: what identity providers issue (`auth0|…`, UUIDs, numbers), and
- * nothing that needs escaping anywhere it goes.
- */
+const maxUserIdLength = 128;
+// Printable ASCII (\x21-\x7e) but for " (\x22), ' (\x27), \ (\x5c) and ` (\x60).
 const userIdPattern = new RegExp(
   `^[\\x21\\x23-\\x26\\x28-\\x5b\\x5d-\\x5f\\x61-\\x7e]{1,${maxUserIdLength}}$`,
 );
 
 export const userIdRule = `1 to ${maxUserIdLength} printable ASCII characters without spaces, quotes, backquotes or backslashes`;
 
+/**
+ * Whether a token's `sub` can be a user id. A user id is stored as the owner of rows, keyed in
+ * indexes, written into Temporal's `UserId` search attribute and hashed into job ids, and
+ * operators type it into Web UI queries (`UserId = "…"`). So it is short printable ASCII
+ * without spaces, quotes, backquotes or backslashes (userIdRule): what identity providers
+ * issue (`auth0|…`, UUIDs, numbers), and nothing that needs escaping anywhere it goes.
+ */
 export function isValidUserId(value: unknown): value is string {
   return typeof value === 'string' && userIdPattern.test(value);
 }

@@ -64,6 +64,18 @@ describe('configuration', () => {
     );
   });
 
+  it('bounds token lifetimes and the clock skew', () => {
+    const config = loadConfig({});
+    assert.equal(config.AUTH_MAX_TOKEN_LIFETIME_SECONDS, 86_400);
+    assert.equal(config.AUTH_CLOCK_SKEW_SECONDS, 60);
+    const message = configError({
+      AUTH_MAX_TOKEN_LIFETIME_SECONDS: '0',
+      AUTH_CLOCK_SKEW_SECONDS: '301',
+    });
+    assert.match(message, /AUTH_MAX_TOKEN_LIFETIME_SECONDS: .*\(got "0"\)/);
+    assert.match(message, /AUTH_CLOCK_SKEW_SECONDS: .*\(got "301"\)/);
+  });
+
   it('requires shared services for the split API and worker processes', () => {
     assert.throws(
       () => requireSharedServices(loadConfig({ TEMPORAL_ADDRESS: '127.0.0.1:7233' }), 'worker'),
