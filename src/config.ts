@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { ProviderRetrySettings } from './jobs/messages.js';
+import { storageKeyProblem } from './storage/object-storage.js';
 
 const port = z.coerce.number().int().min(1).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
@@ -149,11 +150,21 @@ const configSchema = z.object({
   /** A fixed OAuth access token for Vertex AI; unset: Application Default Credentials. */
   VERTEX_ACCESS_TOKEN: optionalString,
   VEO_MODEL: z.string().default('veo-3.1-fast-generate-001'),
-  /** gs://bucket/prefix Veo writes generated videos under. */
+  /** gs://bucket/prefix Veo writes generated videos under; the prefix is a storage key. */
   VEO_OUTPUT_GCS_URI: optionalString.pipe(
     z
       .string()
       .regex(/^gs:\/\/[^/]+(\/.*)?$/, { error: 'expected gs://bucket/prefix' })
+      .refine(
+        (uri) => {
+          const prefix = uri.replace(/^gs:\/\/[^/]+\/?/, '').replace(/\/$/, '');
+          return prefix === '' || storageKeyProblem(prefix) === null;
+        },
+        {
+          error:
+            'the prefix must be a storage key (segments of letters, digits, ".", "_" and "-", none empty or starting with ".")',
+        },
+      )
       .optional(),
   ),
   /** Override of the Cloud Storage endpoint (fake-gcs-server in tests). */

@@ -64,6 +64,18 @@ describe('configuration', () => {
     );
   });
 
+  it('refuses a Veo output prefix that is not a storage key, since every backend would', () => {
+    for (const uri of ['gs://bucket', 'gs://bucket/', 'gs://bucket/out/', 'gs://bucket/a/b']) {
+      assert.equal(loadConfig({ VEO_OUTPUT_GCS_URI: uri }).VEO_OUTPUT_GCS_URI, uri);
+    }
+    for (const uri of ['gs://bucket/../out/', 'gs://bucket//out', 'gs://bucket/my outputs/']) {
+      assert.match(
+        configError({ VEO_OUTPUT_GCS_URI: uri }),
+        /VEO_OUTPUT_GCS_URI: the prefix must be a storage key/,
+      );
+    }
+  });
+
   it('bounds token lifetimes and the clock skew', () => {
     const config = loadConfig({});
     assert.equal(config.AUTH_MAX_TOKEN_LIFETIME_SECONDS, 86_400);
