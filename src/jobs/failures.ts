@@ -6,6 +6,8 @@ export const FailureCode = {
   /** The request or its media cannot be processed as given. */
   INVALID_INPUT: 'INVALID_INPUT',
   MEDIA_UNREADABLE: 'MEDIA_UNREADABLE',
+  /** ffmpeg or ffprobe ran past its time limit on a file (the message names the step): retried. */
+  MEDIA_PROCESSING_TIMEOUT: 'MEDIA_PROCESSING_TIMEOUT',
   /** The provider refused the content on safety grounds. */
   SAFETY_BLOCKED: 'SAFETY_BLOCKED',
   /** Veo's responsible-AI filter removed every generated video (not charged). */

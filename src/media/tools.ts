@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { access, constants } from 'node:fs/promises';
+import { access, constants, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -109,6 +109,46 @@ export interface MediaProbe {
 /** ffmpeg or ffprobe refused a file: the message is the tool's own last words. */
 export class MediaToolError extends Error {}
 
+/** What a tool was running for, so a failure can say which step it ended. */
+export type MediaStep = 'probe' | 'sample frames';
+
+/**
+ * ffmpeg or ffprobe ran past its time limit. Unlike MediaToolError this says nothing about the
+ * file: a busy machine or a large file can cause it, and another attempt may finish.
+ */
+export class MediaToolTimeout extends Error {
+  constructor(
+    readonly step: MediaStep,
+    readonly timeoutMs: number,
+  ) {
+    super(`${step} timed out after ${timeoutMs / 1000} s`);
+  }
+}
+
+/** An execFile failure as the error to throw: the abort itself, a timeout, or the tool's refusal. */
+function toolFailure(
+  error: unknown,
+  step: MediaStep,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): unknown {
+  if (signal?.aborted) return error;
+  // execFile kills a tool that outlives its `timeout` and marks the error `killed`.
+  if ((error as { killed?: boolean }).killed) return new MediaToolTimeout(step, timeoutMs);
+  const stderr = (error as { stderr?: string | Buffer }).stderr;
+  return new MediaToolError(lastLine(stderr?.toString('utf8') ?? String(error)));
+}
+
+/** Time limits of the tools, in milliseconds; each run of a tool gets its own. */
+export interface MediaToolTimeouts {
+  /** One ffprobe run. Default 60 000. */
+  probeMs: number;
+  /** One ffmpeg run that samples frames. Default 120 000. */
+  sampleMs: number;
+}
+
+export const defaultMediaToolTimeouts: MediaToolTimeouts = { probeMs: 60_000, sampleMs: 120_000 };
+
 interface ProbeOutput {
   streams?: {
     codec_type?: string;
@@ -137,6 +177,7 @@ export async function probeMedia(
   file: string,
   kind: 'image' | 'video',
   signal?: AbortSignal,
+  timeoutMs = defaultMediaToolTimeouts.probeMs,
 ): Promise<MediaProbe> {
   let output: ProbeOutput;
   try {
@@ -151,12 +192,11 @@ export async function probeMedia(
         'json',
         file,
       ],
-      { timeout: 60_000, signal },
+      { timeout: timeoutMs, signal },
     );
     output = JSON.parse(stdout) as ProbeOutput;
   } catch (error) {
-    if (signal?.aborted) throw error;
-    throw new MediaToolError(lastLine((error as { stderr?: string }).stderr ?? String(error)));
+    throw toolFailure(error, 'probe', timeoutMs, signal);
   }
   const video = output.streams?.find((stream) => stream.codec_type === 'video');
   if (!video?.width || !video.height) throw new MediaToolError('it has no picture');
@@ -175,17 +215,75 @@ export async function probeMedia(
   };
 }
 
+/** Which frames of a file to sample. */
+export type FrameSampling =
+  /** The first frame: a photo. */
+  | { kind: 'still' }
+  /** Every frame decoded, `fps` a second kept: exact, but costs as much as the clip is long. */
+  | { kind: 'decode'; fps: number }
+  /**
+   * The keyframe at or before each point, reached by seeking and decoding nothing else: costs
+   * one frame a point however long the clip is, lands up to a keyframe interval early.
+   */
+  | { kind: 'seek'; atSeconds: number[] };
+
+/** An ffconcat list that plays `file` cut to a millisecond at each point. */
+function concatList(file: string, atSeconds: number[]): string {
+  const entry = `file '${file.replaceAll("'", "'\\''")}'`;
+  const entries = atSeconds.map(
+    (at) => `${entry}\ninpoint ${at.toFixed(3)}\noutpoint ${(at + 0.001).toFixed(3)}\n`,
+  );
+  return ['ffconcat version 1.0\n', ...entries].join('');
+}
+
+/** ffmpeg's input and filter arguments for a sampling; `list` is where a seek's list is written. */
+function samplingArgs(
+  sampling: FrameSampling,
+  file: string,
+  list: string,
+  scale: string,
+): string[] {
+  switch (sampling.kind) {
+    case 'still':
+      return ['-i', file, '-frames:v', '1', '-vf', scale];
+    case 'decode':
+      return ['-i', file, '-vf', `fps=${sampling.fps},${scale}`];
+    case 'seek':
+      // The list's entries are the file cut to each point: the concat demuxer seeks to each in
+      // turn, and skipping non-key frames leaves one frame an entry. Frames are renumbered a
+      // second apart so their timestamps keep increasing across entries.
+      return [
+        '-skip_frame',
+        'nokey',
+        '-f',
+        'concat',
+        '-safe',
+        '0',
+        '-i',
+        list,
+        '-frames:v',
+        String(sampling.atSeconds.length),
+        '-vf',
+        `setpts=N/TB,${scale}`,
+      ];
+  }
+}
+
 /**
- * Decodes frames as small RGB pictures (`width`×`height`, 3 bytes a pixel): one for an image,
- * `fps` a second for a clip. Throws MediaToolError when nothing can be decoded.
+ * Decodes frames as small RGB pictures (`width`×`height`, 3 bytes a pixel), in order. Throws
+ * MediaToolError when nothing can be decoded, MediaToolTimeout past `timeoutMs`.
  */
 export async function sampleFrames(
   tools: MediaTools,
   file: string,
-  options: { width: number; height: number; fps: number | null },
+  options: { width: number; height: number; sampling: FrameSampling },
   signal?: AbortSignal,
+  timeoutMs = defaultMediaToolTimeouts.sampleMs,
 ): Promise<Buffer[]> {
-  const { width, height, fps } = options;
+  const { width, height, sampling } = options;
+  const scale = `scale=${width}:${height},format=rgb24`;
+  const list = `${file}.samples.ffconcat`;
+  if (sampling.kind === 'seek') await writeFile(list, concatList(file, sampling.atSeconds));
   let stdout: Buffer;
   try {
     ({ stdout } = await run(
@@ -195,22 +293,18 @@ export async function sampleFrames(
         '-hide_banner',
         '-loglevel',
         'error',
-        '-i',
-        file,
-        ...(fps === null ? ['-frames:v', '1'] : []),
-        '-vf',
-        `${fps === null ? '' : `fps=${fps},`}scale=${width}:${height},format=rgb24`,
+        ...samplingArgs(sampling, file, list, scale),
         '-an',
         '-f',
         'rawvideo',
         'pipe:1',
       ],
-      { timeout: 120_000, signal, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
+      { timeout: timeoutMs, signal, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
     ));
   } catch (error) {
-    if (signal?.aborted) throw error;
-    const stderr = (error as { stderr?: Buffer }).stderr?.toString('utf8');
-    throw new MediaToolError(lastLine(stderr ?? String(error)));
+    throw toolFailure(error, 'sample frames', timeoutMs, signal);
+  } finally {
+    if (sampling.kind === 'seek') await rm(list, { force: true });
   }
   const frameBytes = width * height * 3;
   const frames: Buffer[] = [];

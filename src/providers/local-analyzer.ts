@@ -7,14 +7,46 @@ import { FailureCode } from '../jobs/failures.js';
 import type { MediaFacts, MediaRef, VlogAnalysis, VlogPlan } from '../jobs/messages.js';
 import { brightness, dominantColors, frameChanges, motion, sceneChanges } from '../media/frames.js';
 import { planVlog, type PlannableMedia } from '../media/plan.js';
-import { MediaToolError, probeMedia, sampleFrames, type MediaTools } from '../media/tools.js';
+import {
+  defaultMediaToolTimeouts,
+  MediaToolError,
+  MediaToolTimeout,
+  probeMedia,
+  sampleFrames,
+  type FrameSampling,
+  type MediaTools,
+  type MediaToolTimeouts,
+} from '../media/tools.js';
 import { ProviderError, type AnalysisRequest, type MediaAnalyzer } from './types.js';
 
 /** Sampled frames are this small: enough for colours and motion, cheap to decode and compare. */
 const sampleSize = { width: 32, height: 32 };
-/** A clip is sampled at most this often, and at most this many times in all. */
-const maxSampleFps = 4;
+/** A clip is sampled at most this many times in all. */
 const maxSamples = 60;
+/** Clips up to this long are decoded whole, `maxDecodeFps` frames a second kept. */
+const decodeWholeSeconds = 15;
+const maxDecodeFps = 4;
+/**
+ * Longer clips are sampled by seeking, which lands on keyframes: points closer than phones' usual
+ * keyframe interval (about a second) would land on the same frame twice.
+ */
+const maxSeekFps = 1;
+
+/** How a clip is sampled and how many samples a second that makes (null for a photo). */
+function samplingFor(durationSeconds: number | null): {
+  sampling: FrameSampling;
+  fps: number | null;
+} {
+  if (durationSeconds === null) return { sampling: { kind: 'still' }, fps: null };
+  if (durationSeconds <= decodeWholeSeconds) {
+    const fps = Math.min(maxDecodeFps, maxSamples / durationSeconds);
+    return { sampling: { kind: 'decode', fps }, fps };
+  }
+  const fps = Math.min(maxSeekFps, maxSamples / durationSeconds);
+  const count = Math.min(maxSamples, Math.floor(durationSeconds * maxSeekFps));
+  const atSeconds = Array.from({ length: count }, (_, index) => index / fps);
+  return { sampling: { kind: 'seek', atSeconds }, fps };
+}
 
 interface Measured {
   facts: MediaFacts;
@@ -29,18 +61,22 @@ function orientation(width: number, height: number): MediaFacts['orientation'] {
 
 async function measure(
   tools: MediaTools,
+  timeouts: MediaToolTimeouts,
   file: string,
   ref: MediaRef,
   mediaIndex: number,
   signal: AbortSignal,
 ): Promise<Measured> {
   try {
-    const probe = await probeMedia(tools, file, ref.kind, signal);
-    const sampleFps =
-      probe.durationSeconds === null
-        ? null
-        : Math.min(maxSampleFps, maxSamples / probe.durationSeconds);
-    const frames = await sampleFrames(tools, file, { ...sampleSize, fps: sampleFps }, signal);
+    const probe = await probeMedia(tools, file, ref.kind, signal, timeouts.probeMs);
+    const { sampling, fps: sampleFps } = samplingFor(probe.durationSeconds);
+    const frames = await sampleFrames(
+      tools,
+      file,
+      { ...sampleSize, sampling },
+      signal,
+      timeouts.sampleMs,
+    );
     const changes = frameChanges(frames);
     return {
       facts: {
@@ -66,6 +102,13 @@ async function measure(
         FailureCode.MEDIA_UNREADABLE,
         `${ref.name} cannot be read as ${ref.kind === 'video' ? 'a video' : 'an image'}: ${error.message}`,
         false,
+      );
+    }
+    if (error instanceof MediaToolTimeout) {
+      throw new ProviderError(
+        FailureCode.MEDIA_PROCESSING_TIMEOUT,
+        `${ref.name}: ${error.message}`,
+        true,
       );
     }
     throw error;
@@ -121,7 +164,10 @@ function describeCut(plan: VlogPlan, media: MediaRef[], title: string): string {
 export class LocalMediaAnalyzer implements MediaAnalyzer {
   readonly name = 'local:ffmpeg';
 
-  constructor(private readonly tools: MediaTools) {}
+  constructor(
+    private readonly tools: MediaTools,
+    private readonly timeouts: MediaToolTimeouts = defaultMediaToolTimeouts,
+  ) {}
 
   async analyze(request: AnalysisRequest): Promise<string> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-analysis-'));
@@ -133,7 +179,7 @@ export class LocalMediaAnalyzer implements MediaAnalyzer {
         await pipeline(await request.openMedia(ref), createWriteStream(file), {
           signal: request.signal,
         });
-        measured.push(await measure(this.tools, file, ref, index, request.signal));
+        measured.push(await measure(this.tools, this.timeouts, file, ref, index, request.signal));
       }
       const facts = measured.map((item) => item.facts);
       const plan = planVlog(

@@ -7,6 +7,7 @@ import type { MediaRef, VlogPlan } from '../jobs/messages.js';
 import { planVlog, renderFps } from '../media/plan.js';
 import {
   MediaToolError,
+  MediaToolTimeout,
   probeMedia,
   runFfmpeg,
   type MediaProbe,
@@ -90,6 +91,13 @@ export class LocalVideoGenerator implements VideoGenerator {
               FailureCode.MEDIA_UNREADABLE,
               `${ref.name} cannot be read: ${error.message}`,
               false,
+            );
+          }
+          if (error instanceof MediaToolTimeout) {
+            throw new ProviderError(
+              FailureCode.MEDIA_PROCESSING_TIMEOUT,
+              `${ref.name}: ${error.message}`,
+              true,
             );
           }
           throw error;
