@@ -251,7 +251,7 @@ function samplingArgs(
     case 'seek':
       // The list's entries are the file cut to each point: the concat demuxer seeks to each in
       // turn, and skipping non-key frames leaves one frame an entry. Frames are renumbered a
-      // second apart so their timestamps keep increasing across entries.
+      // second apart and written at 1 fps, so none is dropped or repeated to keep a frame rate.
       return [
         '-skip_frame',
         'nokey',
@@ -263,6 +263,8 @@ function samplingArgs(
         list,
         '-frames:v',
         String(sampling.atSeconds.length),
+        '-r',
+        '1',
         '-vf',
         `setpts=N/TB,${scale}`,
       ];

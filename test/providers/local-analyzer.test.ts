@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { before, describe, it } from 'node:test';
 import type { MediaRef, VlogAnalysis } from '../../src/jobs/messages.js';
+import { brightness } from '../../src/media/frames.js';
 import { planVlog, renderFps } from '../../src/media/plan.js';
-import { findMediaTools, type MediaTools } from '../../src/media/tools.js';
+import { findMediaTools, sampleFrames, type MediaTools } from '../../src/media/tools.js';
 import { LocalMediaAnalyzer } from '../../src/providers/local-analyzer.js';
 import { ProviderError, vlogAnalysisSchema } from '../../src/providers/types.js';
+import { hangingMediaTools, recordingFfmpeg } from '../fakes/media-tools.js';
 import { mp4Bytes, renderTestPhoto, renderTestVideo } from '../fixtures/media.js';
 
 const frames = (seconds: number) => Math.round(seconds * renderFps);
@@ -21,6 +26,7 @@ describe('the local analyzer measures what the media show', () => {
   async function analyze(
     files: { name: string; kind: 'image' | 'video'; bytes: Buffer }[],
     durationSeconds = 8,
+    analyzer = new LocalMediaAnalyzer(tools),
   ): Promise<VlogAnalysis> {
     const media: MediaRef[] = files.map((file, index) => ({
       key: String(index),
@@ -30,7 +36,7 @@ describe('the local analyzer measures what the media show', () => {
       size: file.bytes.length,
       sha256: '',
     }));
-    const text = await new LocalMediaAnalyzer(tools).analyze({
+    const text = await analyzer.analyze({
       jobId: 'analysis-test',
       media,
       brief: { title: 'Facts', prompt: null, style: null, durationSeconds },
@@ -132,6 +138,102 @@ describe('the local analyzer measures what the media show', () => {
       frames(clip.segments[0]!.endSeconds - clip.segments[0]!.startSeconds),
       frames(clip.seconds),
     );
+  });
+
+  it('samples a long clip by seeking: 10 minutes cost the decoding of 2, and its cut is found', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-seek-'));
+    try {
+      const recording = await recordingFfmpeg(tools, dir);
+      for (const seconds of [120, 600]) {
+        const cutAt = Math.round(seconds * 0.7);
+        const clip = await renderTestVideo(tools.ffmpeg, seconds, {
+          size: '64x36',
+          source: `color=c=black,geq=lum='if(gt(T,${cutAt}),230,20)':cb=128:cr=128`,
+          keyframeSeconds: 1,
+        });
+        const analysis = await analyze(
+          [{ name: `${seconds}s.mp4`, kind: 'video', bytes: clip }],
+          8,
+          new LocalMediaAnalyzer(recording.tools),
+        );
+        const facts = analysis.media![0]!;
+        assert.equal(facts.durationSeconds, seconds);
+        assert.equal(facts.sceneChangesSeconds.length, 1, JSON.stringify(facts));
+        // Samples are `seconds / 60` apart: the cut shows between the two around it.
+        const spacing = seconds / 60;
+        assert.ok(
+          Math.abs(facts.sceneChangesSeconds[0]! - cutAt) <= spacing,
+          `cut at ${facts.sceneChangesSeconds[0]} s, made at ${cutAt} s`,
+        );
+      }
+      // The whole clips hold 2 880 and 14 400 frames; sampling decodes one a sample.
+      assert.deepEqual(await recording.decodedFrames(), [60, 60]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('seeks to each point and returns its keyframe, in order', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-seek-'));
+    try {
+      const file = path.join(dir, 'ramp.mp4');
+      // Luma rises 3 steps a second, from 16 (black) at 0 s to 196 at 60 s; a keyframe a second.
+      await writeFile(
+        file,
+        await renderTestVideo(tools.ffmpeg, 60, {
+          size: '64x36',
+          source: "color=c=black,geq=lum='16+3*T':cb=128:cr=128",
+          keyframeSeconds: 1,
+        }),
+      );
+      const atSeconds = [0, 7.5, 13, 31.2, 59];
+      const frames = await sampleFrames(tools, file, {
+        width: 8,
+        height: 8,
+        sampling: { kind: 'seek', atSeconds },
+      });
+      assert.equal(frames.length, atSeconds.length);
+      const measured = frames.map((frame) => brightness([frame]));
+      const expected = atSeconds.map((at) => (3 * Math.floor(at)) / 219);
+      for (const [index, value] of measured.entries()) {
+        assert.ok(
+          Math.abs(value - expected[index]!) < 0.01,
+          `sample at ${atSeconds[index]} s: brightness ${value}, keyframe at ${Math.floor(atSeconds[index]!)} s has ${expected[index]}`,
+        );
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports a tool that runs out of time as a retryable timeout naming the file and the step', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-hang-'));
+    try {
+      const hanging = await hangingMediaTools(dir);
+      const clip = await renderTestVideo(tools.ffmpeg, 1);
+      const timeouts = { probeMs: 300, sampleMs: 300 };
+      for (const [step, stuck] of [
+        ['probe', hanging],
+        ['sample frames', { ffmpeg: hanging.ffmpeg, ffprobe: tools.ffprobe }],
+      ] as const) {
+        await assert.rejects(
+          analyze(
+            [{ name: 'big.mp4', kind: 'video', bytes: clip }],
+            8,
+            new LocalMediaAnalyzer(stuck, timeouts),
+          ),
+          (error: unknown) => {
+            assert.ok(error instanceof ProviderError, String(error));
+            assert.equal(error.code, 'MEDIA_PROCESSING_TIMEOUT');
+            assert.equal(error.retryable, true);
+            assert.equal(error.message, `big.mp4: ${step} timed out after 0.3 s`);
+            return true;
+          },
+        );
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails on a file that only looks like a video, naming it, as a permanent error', async () => {
