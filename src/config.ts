@@ -174,6 +174,12 @@ const configSchema = z.object({
   VLOG_MAX_FILES: positiveInt.max(50).default(10),
   /** Largest media file accepted, in bytes (413 above). */
   VLOG_MAX_FILE_BYTES: positiveInt.default(200 * 1024 * 1024),
+  /** Longest clip accepted, in seconds (422 MEDIA_TOO_LONG above), read with ffprobe at upload. */
+  VLOG_MAX_VIDEO_SECONDS: positiveInt.max(86_400).default(1_800),
+  /** Longest side of a clip accepted, in pixels (422 MEDIA_RESOLUTION_TOO_HIGH above). */
+  VLOG_MAX_VIDEO_SIDE: positiveInt.min(144).max(16_384).default(4_096),
+  /** Most pixels in a photo accepted (422 MEDIA_RESOLUTION_TOO_HIGH above): 50 megapixels. */
+  VLOG_MAX_IMAGE_PIXELS: positiveInt.min(10_000).max(1_000_000_000).default(50_000_000),
   /** Time a vlog attempt may take end to end before it fails with VLOG_DEADLINE_EXCEEDED. */
   VLOG_DEADLINE_MS: positiveInt.default(30 * 60_000),
   /** How long a failed (or timed-out) job stays open to a retry. */

@@ -1,6 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
@@ -40,6 +44,15 @@ const extensionKinds: Record<string, MediaRef['kind']> = {
 };
 
 export const mediaFieldName = 'media';
+
+/**
+ * Looks at an uploaded file (a local copy of it, at `file`) before it is accepted; throws an
+ * ApiError to refuse it, and with it the whole request.
+ */
+export type MediaInspector = (
+  file: string,
+  ref: Pick<MediaRef, 'name' | 'kind' | 'contentType'>,
+) => Promise<void>;
 
 export interface ReceivedUpload {
   media: MediaRef[];
@@ -147,6 +160,7 @@ export async function receiveUpload(
   request: FastifyRequest,
   storage: MediaStorage,
   limits: { maxFiles: number; maxFileBytes: number },
+  inspect?: MediaInspector,
 ): Promise<ReceivedUpload> {
   const batch = `uploads/${randomUUID()}/`;
   const media: MediaRef[] = [];
@@ -155,6 +169,8 @@ export async function receiveUpload(
     await storage.deletePrefix(batch);
   };
   let current: string | undefined;
+  // Inspected files are also copied here as they stream by: tools read files, not streams.
+  const copies = inspect ? await mkdtemp(path.join(os.tmpdir(), 'vlogflow-upload-')) : null;
   try {
     for await (const part of request.parts()) {
       if (part.type === 'field') {
@@ -201,25 +217,41 @@ export async function receiveUpload(
         );
       }
       const hash = createHash('sha256');
+      const copyFile = copies ? path.join(copies, String(media.length)) : null;
+      const copy = copyFile ? createWriteStream(copyFile) : null;
       // A transform, not a 'data' listener: a listener would start the flow before the store
       // reads, and the bytes would go by while it is still opening its file.
       const hashing = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           hash.update(chunk);
-          callback(null, chunk);
+          if (copy && !copy.write(chunk)) copy.once('drain', () => callback(null, chunk));
+          else callback(null, chunk);
         },
       });
+      copy?.on('error', (error) => hashing.destroy(error));
       typed.content.on('error', (error) => hashing.destroy(error));
       typed.content.pipe(hashing);
       const key = `${batch}${String(media.length).padStart(2, '0')}-${safeName(name)}`;
-      const { size } = await storage.putStream(key, hashing, detected);
+      let size: number;
+      try {
+        ({ size } = await storage.putStream(key, hashing, detected));
+      } finally {
+        copy?.end();
+      }
       if (part.file.truncated)
         throw multipartError({ code: 'FST_REQ_FILE_TOO_LARGE' }, limits, name);
+      if (copy && copyFile && inspect) {
+        await finished(copy);
+        await inspect(copyFile, { name, kind, contentType: detected });
+        await rm(copyFile, { force: true });
+      }
       media.push({ key, name, contentType: detected, kind, size, sha256: hash.digest('hex') });
     }
   } catch (error) {
     await discard();
     throw multipartError(error, limits, current);
+  } finally {
+    if (copies) await rm(copies, { recursive: true, force: true });
   }
   return { media, fields, discard };
 }

@@ -15,6 +15,7 @@ import type { JobEventFeed } from '../job-event-feed.js';
 import { jobEventRoutes } from '../job-events.js';
 import { requestFingerprint, type StartJob } from '../job-starter.js';
 import { jobViewSchema, liveView, liveViewSchema, toJobView } from '../job-view.js';
+import { mediaLimitInspector, mediaLimitsOf } from '../media-limits.js';
 import { receiveUpload } from '../media-upload.js';
 import { commonErrors, idempotencyKeySchema, idParams } from '../route-schemas.js';
 import { listJobsPage, listQuerySchema } from './jobs.js';
@@ -80,6 +81,7 @@ function fingerprint(input: VlogInput): string {
 export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
   const { config, db, mediaStorage, mediaTools, startJob, actions } = deps;
   const limits = { maxFiles: config.VLOG_MAX_FILES, maxFileBytes: config.VLOG_MAX_FILE_BYTES };
+  const mediaLimits = mediaLimitsOf(config);
 
   async function toVlogView(row: JobRow, live?: JobProgress | null): Promise<VlogView> {
     const { input: _input, result: _result, ...view } = toJobView(row);
@@ -165,7 +167,12 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
         if (!request.isMultipart()) {
           throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'The request must be multipart/form-data');
         }
-        const upload = await receiveUpload(request, mediaStorage, limits);
+        const upload = await receiveUpload(
+          request,
+          mediaStorage,
+          limits,
+          mediaTools ? mediaLimitInspector(mediaTools, mediaLimits, request.log) : undefined,
+        );
         try {
           const fields = vlogFieldsSchema.safeParse(upload.fields);
           if (!fields.success) {

@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { findMediaTools, type MediaTools } from '../../src/media/tools.js';
+import { LocalMediaStorage } from '../../src/storage/local-storage.js';
+import {
+  mp4Bytes,
+  multipartBody,
+  renderTestPhoto,
+  renderTestVideo,
+  type FormFile,
+} from '../fixtures/media.js';
+import { createTestApi, type TestApi } from '../support/api.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { assertNoJobsOf } from '../support/jobs.js';
+import { testTemporal } from '../support/temporal.js';
+
+interface ErrorBody {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+// Limits small enough for test media: clips of at most 2 s and 320 pixels, photos of at most
+// 100 000 pixels. No worker polls the task queue: an accepted vlog stays pending.
+describe('media limits checked at upload', () => {
+  let test: TestDatabase;
+  let api: TestApi;
+  let tools: MediaTools;
+  const temporal = testTemporal();
+  const storageRoot = path.join(os.tmpdir(), `vlogflow-media-limits-${randomUUID()}`);
+  const storage = new LocalMediaStorage(storageRoot, { publicUrl: 'http://api.test', secret: 's' });
+  const started: string[] = [];
+  const photo = (name: string, bytes: Buffer): FormFile => ({
+    field: 'media',
+    filename: name,
+    contentType: 'image/png',
+    bytes,
+  });
+  const clip = (name: string, bytes: Buffer): FormFile => ({
+    field: 'media',
+    filename: name,
+    contentType: 'video/mp4',
+    bytes,
+  });
+  let smallPhoto: Buffer;
+  let shortClip: Buffer;
+
+  before(async () => {
+    const found = await findMediaTools();
+    assert.ok(found);
+    tools = found;
+    test = await createTestDatabase();
+    api = await createTestApi({
+      db: test.db,
+      temporal,
+      taskQueue: 'nobody-polls',
+      env: {
+        VLOG_PROVIDER: 'local',
+        VLOG_MAX_VIDEO_SECONDS: '2',
+        VLOG_MAX_VIDEO_SIDE: '320',
+        VLOG_MAX_IMAGE_PIXELS: '100000',
+      },
+      mediaTools: tools,
+      mediaStorage: storage,
+    });
+    // Something stored before: "nothing left" is then a comparison with a listing that is known
+    // to see files, not with an empty folder.
+    await storage.putStream('baseline/marker.txt', Readable.from(['kept']), 'text/plain');
+    [smallPhoto, shortClip] = await Promise.all([
+      renderTestPhoto(tools.ffmpeg, 'png', { size: '320x240' }),
+      renderTestVideo(tools.ffmpeg, 2, { size: '320x180' }),
+    ]);
+  });
+  after(async () => {
+    for (const id of started) {
+      await temporal.client.workflow
+        .getHandle(id)
+        .terminate('test over')
+        .catch(() => undefined);
+    }
+    await api.app.close();
+    await temporal.close();
+    await test.drop();
+  });
+
+  /** Files under the storage root; empty folders do not count. */
+  async function storedFiles(): Promise<string[]> {
+    const entries = await readdir(storageRoot, { recursive: true, withFileTypes: true }).catch(
+      () => [],
+    );
+    return entries
+      .filter((entry) => entry.isFile())
+      .map((entry) => path.join(entry.parentPath, entry.name))
+      .sort();
+  }
+
+  async function upload(user: string, files: FormFile[]) {
+    const form = multipartBody({ title: 'Limits' }, files);
+    return api.app.inject({
+      method: 'POST',
+      url: '/api/vlogs',
+      headers: { authorization: await api.authFor(user), ...form.headers },
+      payload: form.payload,
+    });
+  }
+
+  it('accepts media at the limits, storing them and starting a vlog', async () => {
+    const user = `at-limits-${randomUUID().slice(0, 8)}`;
+    const before = await storedFiles();
+    const response = await upload(user, [
+      photo('photo.png', smallPhoto),
+      clip('clip.mp4', shortClip),
+    ]);
+    assert.equal(response.statusCode, 202, response.body);
+    started.push(response.json<{ id: string }>().id);
+    const stored = (await storedFiles()).filter((file) => !before.includes(file));
+    assert.ok(
+      stored.some((file) => file.endsWith('photo.png')) &&
+        stored.some((file) => file.endsWith('clip.mp4')),
+      stored.join(', '),
+    );
+  });
+
+  it('accepts a file ffprobe cannot read: its analysis reports it', async () => {
+    const user = `unreadable-${randomUUID().slice(0, 8)}`;
+    const response = await upload(user, [clip('fake.mp4', mp4Bytes())]);
+    assert.equal(response.statusCode, 202, response.body);
+    started.push(response.json<{ id: string }>().id);
+  });
+
+  for (const refused of [
+    {
+      what: 'a clip longer than VLOG_MAX_VIDEO_SECONDS',
+      file: async () => clip('long.mp4', await renderTestVideo(tools.ffmpeg, 3)),
+      code: 'MEDIA_TOO_LONG',
+      message: /^media: long\.mp4 lasts 3 s, over the limit of 2 s for a clip$/,
+    },
+    {
+      what: 'a clip wider than VLOG_MAX_VIDEO_SIDE',
+      file: async () =>
+        clip('wide.mp4', await renderTestVideo(tools.ffmpeg, 1, { size: '480x270' })),
+      code: 'MEDIA_RESOLUTION_TOO_HIGH',
+      message:
+        /^media: wide\.mp4 is 480×270, over the limit of 320 pixels on a clip's longest side$/,
+    },
+    {
+      what: 'a clip taller than VLOG_MAX_VIDEO_SIDE',
+      file: async () =>
+        clip('tall.mp4', await renderTestVideo(tools.ffmpeg, 1, { size: '180x400' })),
+      code: 'MEDIA_RESOLUTION_TOO_HIGH',
+      message: /^media: tall\.mp4 is 180×400, over the limit of 320 pixels/,
+    },
+    {
+      what: 'a photo with more than VLOG_MAX_IMAGE_PIXELS',
+      file: async () =>
+        photo('big.png', await renderTestPhoto(tools.ffmpeg, 'png', { size: '400x300' })),
+      code: 'MEDIA_RESOLUTION_TOO_HIGH',
+      message:
+        /^media: big\.png is 400×300 \(120000 pixels\), over the limit of 100000 pixels for a photo$/,
+    },
+  ]) {
+    it(`refuses ${refused.what} with 422 ${refused.code}, keeping nothing`, async () => {
+      const user = `over-${randomUUID().slice(0, 8)}`;
+      const before = await storedFiles();
+      assert.ok(
+        before.some((file) => file.endsWith('marker.txt')),
+        before.join(', '),
+      );
+      // A file within the limits goes first: it is stored, then deleted with the request.
+      const response = await upload(user, [photo('fine.png', smallPhoto), await refused.file()]);
+      assert.equal(response.statusCode, 422, response.body);
+      const { error } = response.json<ErrorBody>();
+      assert.equal(error.code, refused.code);
+      assert.match(error.message, refused.message);
+      assert.deepEqual(await storedFiles(), before);
+      await assertNoJobsOf(test.db, temporal.client, user);
+    });
+  }
+});
