@@ -86,6 +86,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
   });
+  // A request refused before its body was read (rate limit, in-flight cap, authentication) ends
+  // its connection: otherwise Node would read and discard the rest of the body, gigabytes
+  // perhaps, to keep the connection alive for the next request.
+  app.addHook('onSend', async (request, reply) => {
+    if (reply.statusCode >= 400 && request.raw.complete === false) {
+      reply.header('connection', 'close');
+    }
+  });
   refuseUnstorableText(app);
   documentErrorResponses(app);
 

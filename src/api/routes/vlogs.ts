@@ -13,7 +13,7 @@ import { ApiError, errorBodySchema } from '../errors.js';
 import { jobActionRoutes, type JobActions } from '../job-actions.js';
 import type { JobEventFeed } from '../job-event-feed.js';
 import { jobEventRoutes } from '../job-events.js';
-import { requestFingerprint, type StartJob } from '../job-starter.js';
+import { refuseOwnerAtJobCap, requestFingerprint, type StartJob } from '../job-starter.js';
 import { jobViewSchema, liveView, liveViewSchema, toJobView } from '../job-view.js';
 import { receiveUpload } from '../media-upload.js';
 import { commonErrors, idempotencyKeySchema, idParams } from '../route-schemas.js';
@@ -129,6 +129,11 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
     app.post(
       '/vlogs',
       {
+        // Before a byte of the upload is read (the rate limit ran just before): a user at the
+        // cap is refused at once instead of after streaming gigabytes into storage.
+        onRequest: async (request) => {
+          await refuseOwnerAtJobCap(db, request.userId, config.USER_MAX_JOBS_IN_FLIGHT);
+        },
         schema: {
           tags: ['vlogs'],
           summary: 'Create a vlog from uploaded photos and clips',
