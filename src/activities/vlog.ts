@@ -445,27 +445,33 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
       input: CleanupVlogInput,
     ): Promise<{ abortedUploads: number; deletedObjects: number }> {
       return whileHeartbeating(async () => {
-        const prefix = vlogOutputPrefix(input.jobId);
-        const uploads = await mediaStorage.listMultipartUploads(prefix);
-        for (const upload of uploads)
-          await mediaStorage.abortMultipartUpload(upload.key, upload.uploadId);
-        let deletedObjects = await mediaStorage.deletePrefix(prefix);
-        if (providers.generationStorage && providers.generationOutputUri) {
-          const uri = providers.generationOutputUri;
-          const prefix = parseMediaUri(uri) ?? parseGcsUri(uri).key;
-          deletedObjects += await providers.generationStorage.deletePrefix(
-            `${prefix}${input.jobId}/`,
-          );
-        }
-        log.info('vlog cleaned up', {
-          jobId: input.jobId,
-          abortedUploads: uploads.length,
-          deletedObjects,
-        });
-        return { abortedUploads: uploads.length, deletedObjects };
+        const removed = await deleteVlogOutputs(deps, input.jobId);
+        log.info('vlog cleaned up', { jobId: input.jobId, ...removed });
+        return removed;
       });
     },
   };
+}
+
+/**
+ * Deletes every output of a vlog: its delivered video and thumbnail, multipart uploads still
+ * open under them, and what the generator wrote (Cloud Storage or local renders). Idempotent.
+ */
+export async function deleteVlogOutputs(
+  { mediaStorage, providers }: Pick<VlogActivityDependencies, 'mediaStorage' | 'providers'>,
+  jobId: string,
+): Promise<{ abortedUploads: number; deletedObjects: number }> {
+  const prefix = vlogOutputPrefix(jobId);
+  const uploads = await mediaStorage.listMultipartUploads(prefix);
+  for (const upload of uploads)
+    await mediaStorage.abortMultipartUpload(upload.key, upload.uploadId);
+  let deletedObjects = await mediaStorage.deletePrefix(prefix);
+  if (providers.generationStorage && providers.generationOutputUri) {
+    const uri = providers.generationOutputUri;
+    const generated = parseMediaUri(uri) ?? parseGcsUri(uri).key;
+    deletedObjects += await providers.generationStorage.deletePrefix(`${generated}${jobId}/`);
+  }
+  return { abortedUploads: uploads.length, deletedObjects };
 }
 
 function partLength(partNumber: number, totalBytes: number): number {

@@ -100,7 +100,13 @@ describe('migrations', () => {
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(a);
     assert.deepEqual(
       applied.rows.map((row) => row.name),
-      ['0001_create_jobs', '0002_vlogs', '0003_user_limits', '0004_job_events'],
+      [
+        '0001_create_jobs',
+        '0002_vlogs',
+        '0003_user_limits',
+        '0004_job_events',
+        '0005_media_retention',
+      ],
     );
   });
 
@@ -124,7 +130,7 @@ describe('migrations', () => {
         'BOOM', 'it broke', now(), now())
     `.execute(db);
 
-    assert.deepEqual(await migrateToLatest(db), ['0004_job_events']);
+    assert.deepEqual(await migrateToLatest(db), ['0004_job_events', '0005_media_retention']);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(
       log.map(({ event }) => [event.seq, event.status, event.progress, event.attempt, event.error]),
