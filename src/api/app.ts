@@ -10,6 +10,8 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Db } from '../db/database.js';
 import type { Config } from '../config.js';
+import { mediaDeletedAt } from '../jobs/repository.js';
+import { vlogIdOfKey } from '../jobs/storage-keys.js';
 import type { Logger } from '../logger.js';
 import type { MediaTools } from '../media/tools.js';
 import { selectVlogProvider } from '../providers/index.js';
@@ -124,7 +126,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   );
 
   if (deps.mediaStorage instanceof LocalMediaStorage) {
-    await app.register(mediaRoutes(deps.mediaStorage, deps.jwtSecret));
+    await app.register(
+      mediaRoutes(deps.mediaStorage, deps.jwtSecret, async (key) => {
+        const vlogId = vlogIdOfKey(key);
+        return vlogId ? mediaDeletedAt(deps.db, vlogId) : null;
+      }),
+    );
   }
 
   const startJob = createJobStarter({

@@ -51,6 +51,12 @@ const vlogViewSchema = jobViewSchema
     shareUrl: z.string().nullable().describe('A longer-lived link to share the video'),
     thumbnailUrl: z.string().nullable(),
     durationSeconds: z.number().nullable(),
+    mediaDeletedAt: z.iso
+      .datetime()
+      .nullable()
+      .describe(
+        'When the uploads and the video were deleted, MEDIA_RETENTION_MS after the vlog ended; the links are null from then on',
+      ),
     live: liveViewSchema,
   })
   .describe('Vlog');
@@ -85,7 +91,7 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
     const { input: _input, result: _result, ...view } = toJobView(row);
     const input = row.input as VlogInput;
     const result = row.result as VlogResult | null;
-    const finished = row.status === 'completed' && result;
+    const finished = row.status === 'completed' && result && !row.media_deleted_at;
     return {
       ...view,
       links: { self: `/api/vlogs/${encodeURIComponent(row.id)}` },
@@ -103,7 +109,8 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
         finished && result.thumbnailKey
           ? await mediaStorage.url(result.thumbnailKey, config.MEDIA_URL_TTL_SECONDS)
           : null,
-      durationSeconds: finished ? result.durationSeconds : null,
+      durationSeconds: row.status === 'completed' && result ? result.durationSeconds : null,
+      mediaDeletedAt: row.media_deleted_at?.toISOString() ?? null,
       ...liveView(live),
     };
   }
