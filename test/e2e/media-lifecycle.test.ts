@@ -12,6 +12,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { MediaSweepResult, VlogInput } from '../../src/jobs/messages.js';
 import { findMediaTools } from '../../src/media/tools.js';
 import {
+  ensureMediaSweepSchedule,
   mediaSweepScheduleId,
   type MediaSweepSettings,
 } from '../../src/temporal/media-sweep-schedule.js';
@@ -188,6 +189,27 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
       (description.spec.intervals ?? []).map((interval) => interval.every),
       [sweep.intervalMs],
     );
+  });
+
+  it('is brought up to date by workers starting at once with new settings', async () => {
+    const schedule = temporal.client.schedule.getHandle(mediaSweepScheduleId(taskQueue));
+    const changed = { ...sweep, intervalMs: 2 * sweep.intervalMs, retentionMs: 1_000 };
+    const outcomes = await Promise.all(
+      [changed, changed].map((settings) =>
+        ensureMediaSweepSchedule(temporal.client, taskQueue, settings),
+      ),
+    );
+    assert.deepEqual(outcomes, ['updated', 'updated']);
+    const description = await schedule.describe();
+    assert.deepEqual(
+      (description.spec.intervals ?? []).map((interval) => interval.every),
+      [changed.intervalMs],
+    );
+    assert.equal(description.action.type, 'startWorkflow');
+    assert.deepEqual(description.action.args, [
+      { retentionMs: 1_000, retryWindowMs, batchSize: 2 },
+    ]);
+    assert.equal(await ensureMediaSweepSchedule(temporal.client, taskQueue, sweep), 'updated');
   });
 
   it('deletes what ended vlogs left once retention has passed, keeping what a retry or a running vlog needs', async () => {
