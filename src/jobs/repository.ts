@@ -211,6 +211,12 @@ export interface MediaExpiry {
 }
 
 /**
+ * Margin past a failed job's retry window: the window is a workflow timer, started a moment
+ * after the row's completed_at, and a retry accepted in that moment still needs the media.
+ */
+const retryWindowGraceMs = 60_000;
+
+/**
  * Ended jobs of a kind whose media is still stored and has expired, oldest first. A job in
  * flight never qualifies, nor does a failed one that a retry could still need.
  */
@@ -246,12 +252,6 @@ export async function findJobsWithExpiredMedia(
     .limit(expiry.limit)
     .execute();
 }
-
-/**
- * Margin past a failed job's retry window: the window is a workflow timer, started a moment
- * after the row's completed_at, and a retry accepted in that moment still needs the media.
- */
-const retryWindowGraceMs = 60_000;
 
 /** Records that a job's media is gone; a second call keeps the first time. */
 export async function markMediaDeleted(db: Db, jobId: string): Promise<void> {
