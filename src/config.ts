@@ -184,6 +184,24 @@ const configSchema = z.object({
   VLOG_DEADLINE_MS: positiveInt.default(30 * 60_000),
   /** How long a failed (or timed-out) job stays open to a retry. */
   JOB_RETRY_WINDOW_MS: positiveInt.default(7 * 24 * 3_600_000),
+  /**
+   * How long a vlog's uploads and outputs (video, thumbnail, generated copies) are kept after it
+   * ends; a failed or timed-out vlog keeps them at least as long as it can be retried
+   * (JOB_RETRY_WINDOW_MS). 0: the next sweep deletes them. Jobs in flight are never swept.
+   */
+  MEDIA_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_650 * 24 * 3_600_000)
+    .default(30 * 24 * 3_600_000),
+  /** Pause between runs of the media sweep, a Temporal Schedule every worker start keeps current. */
+  MEDIA_SWEEP_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(7 * 24 * 3_600_000)
+    .default(3_600_000),
   /** Pause between checks of a running video generation (durable timer, no worker slot held). */
   VIDEO_POLL_INTERVAL_MS: positiveInt.default(15_000),
   /** Time an AI job attempt may take before it ends `timeout`. */

@@ -4,6 +4,7 @@ import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import { createAiGenerationActivities } from './ai-generation.js';
 import { createJobProjectionActivities } from './job-projection.js';
+import { createMediaRetentionActivities } from './media-retention.js';
 import { createVlogActivities } from './vlog.js';
 
 export interface ActivityDependencies {
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createJobProjectionActivities(deps),
     ...createVlogActivities(deps),
     ...createAiGenerationActivities(deps),
+    ...createMediaRetentionActivities(deps),
   };
 }
 

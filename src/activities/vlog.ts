@@ -275,11 +275,13 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
     },
 
     /**
-     * Streams the generated video (Veo's, from Cloud Storage, or a local render, from media
+     * Moves the generated video (Veo's, from Cloud Storage, or a local render, from media
      * storage) to its delivery key as a multipart upload, one part in memory at a time. Each
      * completed part is heartbeated; a retry continues the same upload from the parts the store
      * already holds, and the key is fixed per vlog, so a retry overwrites rather than
-     * duplicates. A cancelled transfer aborts its upload.
+     * duplicates. Once the delivered copy has the source's size the source is deleted, so each
+     * video is stored once; a retry that finds only the delivered copy succeeds without work.
+     * A cancelled transfer aborts its upload.
      */
     async transferVideo(input: TransferVideoInput): Promise<TransferResult> {
       const context = Context.current();
@@ -287,6 +289,14 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
       const from = source.storage;
       const head = await from.head(source.key);
       if (!head) {
+        // The source goes only once its delivered copy was verified: an earlier attempt whose
+        // result was lost (a crashed worker) already moved it, and this one has nothing to do.
+        const delivered = await mediaStorage.head(input.destinationKey);
+        if (delivered) {
+          log.info('transfer already complete', { jobId: input.jobId, bytes: delivered.size });
+          const parts = Math.max(1, Math.ceil(delivered.size / transferPartBytes));
+          return { bytes: delivered.size, parts, resumedParts: parts };
+        }
         throw ApplicationFailure.nonRetryable(
           `The generated video ${input.sourceUri} does not exist`,
           FailureCode.TRANSFER_FAILED,
@@ -359,6 +369,15 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
         }
         throw error;
       }
+      // One copy of each video: the generated one goes once the delivered one is in place whole.
+      const delivered = await mediaStorage.head(input.destinationKey);
+      if (delivered?.size !== totalBytes) {
+        throw ApplicationFailure.retryable(
+          `The delivered video ${input.destinationKey} has ${delivered?.size ?? 'no'} bytes, not ${totalBytes}`,
+          FailureCode.TRANSFER_FAILED,
+        );
+      }
+      await from.delete(source.key);
       log.info('transfer complete', {
         jobId: input.jobId,
         bytes: totalBytes,
@@ -426,27 +445,33 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
       input: CleanupVlogInput,
     ): Promise<{ abortedUploads: number; deletedObjects: number }> {
       return whileHeartbeating(async () => {
-        const prefix = vlogOutputPrefix(input.jobId);
-        const uploads = await mediaStorage.listMultipartUploads(prefix);
-        for (const upload of uploads)
-          await mediaStorage.abortMultipartUpload(upload.key, upload.uploadId);
-        let deletedObjects = await mediaStorage.deletePrefix(prefix);
-        if (providers.generationStorage && providers.generationOutputUri) {
-          const uri = providers.generationOutputUri;
-          const prefix = parseMediaUri(uri) ?? parseGcsUri(uri).key;
-          deletedObjects += await providers.generationStorage.deletePrefix(
-            `${prefix}${input.jobId}/`,
-          );
-        }
-        log.info('vlog cleaned up', {
-          jobId: input.jobId,
-          abortedUploads: uploads.length,
-          deletedObjects,
-        });
-        return { abortedUploads: uploads.length, deletedObjects };
+        const removed = await deleteVlogOutputs(deps, input.jobId);
+        log.info('vlog cleaned up', { jobId: input.jobId, ...removed });
+        return removed;
       });
     },
   };
+}
+
+/**
+ * Deletes every output of a vlog: its delivered video and thumbnail, multipart uploads still
+ * open under them, and what the generator wrote (Cloud Storage or local renders). Idempotent.
+ */
+export async function deleteVlogOutputs(
+  { mediaStorage, providers }: Pick<VlogActivityDependencies, 'mediaStorage' | 'providers'>,
+  jobId: string,
+): Promise<{ abortedUploads: number; deletedObjects: number }> {
+  const prefix = vlogOutputPrefix(jobId);
+  const uploads = await mediaStorage.listMultipartUploads(prefix);
+  for (const upload of uploads)
+    await mediaStorage.abortMultipartUpload(upload.key, upload.uploadId);
+  let deletedObjects = await mediaStorage.deletePrefix(prefix);
+  if (providers.generationStorage && providers.generationOutputUri) {
+    const uri = providers.generationOutputUri;
+    const generated = parseMediaUri(uri) ?? parseGcsUri(uri).key;
+    deletedObjects += await providers.generationStorage.deletePrefix(`${generated}${jobId}/`);
+  }
+  return { abortedUploads: uploads.length, deletedObjects };
 }
 
 function partLength(partNumber: number, totalBytes: number): number {

@@ -10,6 +10,8 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Db } from '../db/database.js';
 import type { Config } from '../config.js';
+import { mediaDeletedAt } from '../jobs/repository.js';
+import { vlogIdOfKey } from '../jobs/storage-keys.js';
 import type { Logger } from '../logger.js';
 import type { MediaTools } from '../media/tools.js';
 import { selectVlogProvider } from '../providers/index.js';
@@ -86,6 +88,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
   });
+  // A request refused before its body was read (rate limit, in-flight cap, authentication) ends
+  // its connection: otherwise Node would read and discard the rest of the body, gigabytes
+  // perhaps, to keep the connection alive for the next request.
+  app.addHook('onSend', async (request, reply) => {
+    if (reply.statusCode >= 400 && request.raw.complete === false) {
+      reply.header('connection', 'close');
+    }
+  });
   refuseUnstorableText(app);
   documentErrorResponses(app);
 
@@ -116,7 +126,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   );
 
   if (deps.mediaStorage instanceof LocalMediaStorage) {
-    await app.register(mediaRoutes(deps.mediaStorage, deps.jwtSecret));
+    await app.register(
+      mediaRoutes(deps.mediaStorage, deps.jwtSecret, async (key) => {
+        const vlogId = vlogIdOfKey(key);
+        return vlogId ? mediaDeletedAt(deps.db, vlogId) : null;
+      }),
+    );
   }
 
   const startJob = createJobStarter({

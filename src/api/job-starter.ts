@@ -65,6 +65,27 @@ export function requestFingerprint(request: unknown): string {
 const inFlightRetryAfterSeconds = 15;
 
 /**
+ * Refuses with 429 TOO_MANY_JOBS_IN_FLIGHT an owner who has `maxJobsInFlight` jobs in flight.
+ * Exact under the owner's lock (job start); without it, an early check that spares the API an
+ * upload it would refuse anyway.
+ */
+export async function refuseOwnerAtJobCap(
+  db: Db,
+  ownerId: string,
+  maxJobsInFlight: number,
+): Promise<void> {
+  const inFlight = await countJobsInFlight(db, ownerId);
+  if (inFlight >= maxJobsInFlight) {
+    throw new ApiError(
+      'TOO_MANY_JOBS_IN_FLIGHT',
+      `You have ${inFlight} jobs in flight, the most allowed (${maxJobsInFlight}); wait for some to finish`,
+      { inFlight, limit: maxJobsInFlight },
+      { 'retry-after': String(inFlightRetryAfterSeconds) },
+    );
+  }
+}
+
+/**
  * Accepts a job: starts its workflow first, then writes its row. A row therefore never exists
  * without a workflow; if the row write fails the workflow is terminated, and if the API dies
  * in between, the workflow's first activity writes the row itself.
@@ -133,15 +154,7 @@ export function createJobStarter({
           );
           if (earlier) return earlier;
         }
-        const inFlight = await countJobsInFlight(tx, ownerId);
-        if (inFlight >= maxJobsInFlight) {
-          throw new ApiError(
-            'TOO_MANY_JOBS_IN_FLIGHT',
-            `You have ${inFlight} jobs in flight, the most allowed (${maxJobsInFlight}); wait for some to finish`,
-            { inFlight, limit: maxJobsInFlight },
-            { 'retry-after': String(inFlightRetryAfterSeconds) },
-          );
-        }
+        await refuseOwnerAtJobCap(tx, ownerId, maxJobsInFlight);
         handle = await startWorkflow(request, job, log);
         await insertJob(tx, job, 'pending');
         const row = await findOwnedJob(tx, job.ownerId, job.id);

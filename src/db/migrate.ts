@@ -4,6 +4,7 @@ import * as createJobs from './migrations/0001_create_jobs.js';
 import * as vlogs from './migrations/0002_vlogs.js';
 import * as userLimits from './migrations/0003_user_limits.js';
 import * as jobEvents from './migrations/0004_job_events.js';
+import * as mediaRetention from './migrations/0005_media_retention.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   '0002_vlogs': vlogs,
   '0003_user_limits': userLimits,
   '0004_job_events': jobEvents,
+  '0005_media_retention': mediaRetention,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

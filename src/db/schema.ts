@@ -28,6 +28,8 @@ export interface JobTable {
   started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   completed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   updated_at: Timestamp;
+  /** When the media sweep deleted the job's uploads and outputs; null while they are kept. */
+  media_deleted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface ProviderOperationTable {

@@ -209,3 +209,32 @@ export interface RetryJobRequest {
 export interface RetryJobResponse {
   attempt: number;
 }
+
+/** Input of `sweepExpiredMedia`, set by its schedule from the worker's configuration. */
+export interface MediaSweepInput {
+  /** MEDIA_RETENTION_MS: time media is kept after its job ended. */
+  retentionMs: number;
+  /** JOB_RETRY_WINDOW_MS: a failed job's media is kept at least while it can be retried. */
+  retryWindowMs: number;
+  /** Jobs one `deleteExpiredMedia` call handles. */
+  batchSize: number;
+}
+
+export interface MediaSweepResult {
+  /** Jobs whose media this run deleted. */
+  jobs: number;
+  deletedObjects: number;
+  /** False when the run stopped at its batch limit; the next scheduled run continues. */
+  complete: boolean;
+}
+
+export interface DeleteExpiredMediaInput {
+  retentionMs: number;
+  retryWindowMs: number;
+  limit: number;
+}
+
+export interface DeleteExpiredMediaResult {
+  jobIds: string[];
+  deletedObjects: number;
+}

@@ -10,6 +10,9 @@ export type JobKind = (typeof jobKinds)[number];
 export const terminalStatuses = ['completed', 'failed', 'cancelled', 'timeout'] as const;
 export type TerminalStatus = (typeof terminalStatuses)[number];
 
+/** Statuses a job can be retried from (within the retry window, with retries left). */
+export const retryableStatuses = ['failed', 'timeout'] as const;
+
 export function isTerminalStatus(status: string): status is TerminalStatus {
   return (terminalStatuses as readonly string[]).includes(status);
 }

@@ -6,6 +6,11 @@ export function vlogOutputPrefix(jobId: string): string {
   return `vlogs/${jobId}/`;
 }
 
+/** The vlog whose output a key is (`vlogs/<id>/…`), or null for any other key. */
+export function vlogIdOfKey(key: string): string | null {
+  return /^vlogs\/([^/]+)\//.exec(key)?.[1] ?? null;
+}
+
 export function vlogVideoKey(jobId: string): string {
   return `${vlogOutputPrefix(jobId)}video.mp4`;
 }

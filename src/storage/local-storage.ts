@@ -1,6 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -109,6 +109,17 @@ export class LocalMediaStorage implements MediaStorage {
   async delete(key: string): Promise<void> {
     await rm(this.file(key), { force: true });
     await rm(`${this.file(key)}.meta.json`, { force: true });
+    // An object store has no folders: the ones a key made go with its last object, up to (not
+    // including) its top-level folder, which writes of other jobs may be creating folders in.
+    const top = path.join(this.root, key.split('/')[0]!);
+    for (let dir = path.dirname(this.file(key)); dir.startsWith(`${top}${path.sep}`);) {
+      try {
+        await rmdir(dir);
+      } catch {
+        break;
+      }
+      dir = path.dirname(dir);
+    }
   }
 
   async deletePrefix(prefix: string): Promise<number> {

@@ -1,10 +1,17 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import {
+  ensureMediaSweepSchedule,
+  mediaSweepBatchSize,
+  mediaSweepScheduleId,
+  type MediaSweepSettings,
+} from '../temporal/media-sweep-schedule.js';
 import { installWorkerRuntime } from './runtime.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -32,6 +39,12 @@ export function workerSettings(config: Config, address: string): WorkerSettings 
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
+    mediaSweep: {
+      intervalMs: config.MEDIA_SWEEP_INTERVAL_MS,
+      retentionMs: config.MEDIA_RETENTION_MS,
+      retryWindowMs: config.JOB_RETRY_WINDOW_MS,
+      batchSize: mediaSweepBatchSize,
+    },
   };
 }
 
@@ -41,6 +54,8 @@ export interface WorkerSettings {
   taskQueue: string;
   /** Time running activities get to finish or heartbeat their cancellation on shutdown. */
   shutdownGraceMs: number;
+  /** The media sweep's schedule, created or updated as the worker starts; unset: left alone. */
+  mediaSweep?: MediaSweepSettings;
 }
 
 export interface RunningWorker {
@@ -58,6 +73,21 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   installWorkerRuntime(logger);
   const connection = await NativeConnection.connect({ address: settings.address });
+  if (settings.mediaSweep) {
+    const client = new Client({ connection, namespace: settings.namespace });
+    const outcome = await ensureMediaSweepSchedule(
+      client,
+      settings.taskQueue,
+      settings.mediaSweep,
+    ).catch(async (error: unknown) => {
+      await connection.close();
+      throw error;
+    });
+    logger.info(
+      { scheduleId: mediaSweepScheduleId(settings.taskQueue), outcome, ...settings.mediaSweep },
+      'media sweep scheduled',
+    );
+  }
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import { isTerminalStatus } from '../jobs/model.js';
+import { isTerminalStatus, retryableStatuses } from '../jobs/model.js';
 import type {
   CancelJobRequest,
   CancelJobResponse,
@@ -34,9 +34,6 @@ export const retryJobUpdate = defineUpdate<RetryJobResponse, [RetryJobRequest]>(
 
 /** Most retries a job gets after its first attempt. */
 export const maxJobRetries = 3;
-
-/** Statuses a job can be retried from. */
-export const retryableStatuses = ['failed', 'timeout'] as const;
 
 /**
  * Why a job cannot be retried now, or null when it can: the one rule behind the retry

@@ -60,6 +60,7 @@ describe('migrations', () => {
     assert.ok(expected.columns.includes('projection_seq'));
     assert.ok(expected.columns.includes('idempotency_key'));
     assert.deepEqual(expected.indexes, [
+      'jobs_media_kept_idx',
       'jobs_owner_created_idx',
       'jobs_owner_idempotency_key_idx',
       'jobs_owner_in_flight_idx',
@@ -100,7 +101,13 @@ describe('migrations', () => {
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(a);
     assert.deepEqual(
       applied.rows.map((row) => row.name),
-      ['0001_create_jobs', '0002_vlogs', '0003_user_limits', '0004_job_events'],
+      [
+        '0001_create_jobs',
+        '0002_vlogs',
+        '0003_user_limits',
+        '0004_job_events',
+        '0005_media_retention',
+      ],
     );
   });
 
@@ -124,7 +131,7 @@ describe('migrations', () => {
         'BOOM', 'it broke', now(), now())
     `.execute(db);
 
-    assert.deepEqual(await migrateToLatest(db), ['0004_job_events']);
+    assert.deepEqual(await migrateToLatest(db), ['0004_job_events', '0005_media_retention']);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(
       log.map(({ event }) => [event.seq, event.status, event.progress, event.attempt, event.error]),

@@ -173,6 +173,19 @@ describe('vlogs with no cloud account (the local provider)', () => {
     assert.equal(thumbnail.subarray(0, 3).toString('hex'), 'ffd8ff', 'the thumbnail is a JPEG');
     // Nothing of the render is left on the worker's disk.
     assert.deepEqual(await readdir(config.renderWorkDir), []);
+    // The render was moved to the delivery key, not copied: one copy of the video is stored.
+    const transfer = (await temporal.client.workflow.getHandle(vlog.id).fetchHistory()).events
+      ?.map((event) => event.activityTaskScheduledEventAttributes)
+      .find((scheduled) => scheduled?.activityType?.name === 'transferVideo');
+    const { sourceUri } = defaultPayloadConverter.fromPayload<{ sourceUri: string }>(
+      transfer!.input!.payloads![0]!,
+    );
+    assert.ok(sourceUri.startsWith(`media:renders/${vlog.id}/`), sourceUri);
+    assert.deepEqual(await storedKeys(`renders/${vlog.id}`), []);
+    assert.deepEqual(
+      (await storedKeys(`vlogs/${vlog.id}`)).filter((name) => !name.endsWith('.meta.json')).sort(),
+      ['thumbnail.jpg', 'video.mp4'],
+    );
   });
 
   it('renders portrait vlogs at 720×1280', async () => {

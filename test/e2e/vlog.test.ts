@@ -185,6 +185,9 @@ describe('vlogs end to end', () => {
     const video = await fetch(done.videoUrl);
     assert.equal(video.status, 200);
     assert.equal((await video.arrayBuffer()).byteLength, 20 * 1024 * 1024);
+    // Stored once: moved out of Cloud Storage, not copied.
+    assert.deepEqual(await harness.mediaKeys(`vlogs/${vlog.id}/`), [`vlogs/${vlog.id}/video.mp4`]);
+    assert.deepEqual(await harness.generatedKeys(`generated/${vlog.id}/`), []);
 
     // One paid generation; the clip went through the Files API, the photos inline.
     assert.equal(harness.google.calls.predictLongRunning - calls.predictLongRunning, 1);
@@ -347,6 +350,7 @@ describe('vlogs end to end', () => {
       .bucket(generationBucket)
       .file(videoUri.replace(`gs://${generationBucket}/`, ''))
       .save(Buffer.alloc(1024, 7), { resumable: false });
+    assert.equal((await harness.generatedKeys(`generated/${vlog.id}/`)).length, 1);
     assert.equal((await post(`/api/vlogs/${vlog.id}/retry`)).status, 202);
     const done = await waitFor(
       vlog.id,
@@ -355,6 +359,7 @@ describe('vlogs end to end', () => {
     );
     assert.equal(done.attempt, 2);
     assert.equal(harness.google.calls.predictLongRunning - calls.predictLongRunning, 1);
+    assert.deepEqual(await harness.generatedKeys(`generated/${vlog.id}/`), []);
   });
 
   it('allows at most three retries', async () => {

@@ -58,6 +58,7 @@ describe('recorded histories replay against the current workflow code', () => {
         'retry.run2',
         'timeout',
       ],
+      sweepExpiredMedia: ['sweep'],
     };
     for (const [workflowType, scenarios] of Object.entries(expected)) {
       for (const scenario of scenarios) {

@@ -123,7 +123,7 @@ async function recordScenarios(selected: Scenario[]): Promise<void> {
         logger,
         env: { ...harness.env, ...scenario.env },
       });
-      const context = { harness, api, client: temporal.client };
+      const context = { harness, api, client: temporal.client, taskQueue };
       const started = Date.now();
       try {
         const workflowId = await scenario.run(context);

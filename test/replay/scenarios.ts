@@ -6,6 +6,7 @@
  */
 import proto from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
+import type { sweepExpiredMedia } from '../../src/workflows/media-sweep.js';
 import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import type { TestApi } from '../support/api.js';
 import { eventually } from '../support/eventually.js';
@@ -17,6 +18,8 @@ export interface ScenarioContext {
   harness: VlogHarness;
   api: TestApi;
   client: Client;
+  /** The recording worker's task queue, for workflows a scenario starts itself. */
+  taskQueue: string;
 }
 
 export interface Scenario {
@@ -264,6 +267,29 @@ export const scenarios: Scenario[] = [
       const id = await startAiJob(context);
       await waitForAiJob(context.api, id, (view) => view.status === 'timeout', 'timed out');
       return id;
+    },
+  },
+  {
+    workflowType: 'sweepExpiredMedia',
+    name: 'sweep',
+    // What a scheduled run does: batches of one, so the run takes a full batch and a short one.
+    async run(context) {
+      const id = await startVlog(context);
+      await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
+      const handle = await context.client.workflow.start<typeof sweepExpiredMedia>(
+        'sweepExpiredMedia',
+        {
+          taskQueue: context.taskQueue,
+          workflowId: `media-sweep-recorded-${id}`,
+          args: [{ retentionMs: 0, retryWindowMs: 0, batchSize: 1 }],
+        },
+      );
+      await handle.result();
+      return handle.workflowId;
+    },
+    async check({ client }, workflowId) {
+      const result = await client.workflow.getHandle<typeof sweepExpiredMedia>(workflowId).result();
+      if (result.jobs < 1) throw new Error(`the sweep deleted nothing: ${JSON.stringify(result)}`);
     },
   },
 ];

@@ -7,6 +7,7 @@ import type { Logger } from '../../src/logger.js';
 import { createProviders } from '../../src/providers/index.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { createTemporalAccess, type TemporalAccess } from '../../src/temporal/client.js';
+import type { MediaSweepSettings } from '../../src/temporal/media-sweep-schedule.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { testEnv } from './env.js';
 import { testLogger } from './logs.js';
@@ -40,11 +41,15 @@ export async function withWorker<T>(
   }
 }
 
-/** A real worker polling `taskQueue` until its `stop()`; for suites that share one worker. */
+/**
+ * A real worker polling `taskQueue` until its `stop()`; for suites that share one worker. With
+ * `mediaSweep`, it schedules the media sweep as production workers do.
+ */
 export async function startTestWorker(
   taskQueue: string,
   given: Pick<ActivityDependencies, 'db'> & Partial<ActivityDependencies>,
   logger: Logger = testLogger(),
+  mediaSweep?: MediaSweepSettings,
 ): Promise<RunningWorker> {
   const mediaStorage =
     given.mediaStorage ??
@@ -64,6 +69,7 @@ export async function startTestWorker(
       namespace: testEnv.temporalNamespace,
       taskQueue,
       shutdownGraceMs: 2_000,
+      ...(mediaSweep ? { mediaSweep } : {}),
     },
     deps,
     logger,

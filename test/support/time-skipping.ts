@@ -13,7 +13,14 @@ const workflowsPath = path.resolve(
   '../../src/workflows/index.ts',
 );
 
-type WorkflowName = keyof typeof workflows;
+/** The job workflows: those whose input carries the job they run. */
+type WorkflowName = {
+  [Name in keyof typeof workflows]: Parameters<(typeof workflows)[Name]>[0] extends {
+    job: { id: string };
+  }
+    ? Name
+    : never;
+}[keyof typeof workflows];
 type WorkflowOf<Name extends WorkflowName> = (typeof workflows)[Name];
 
 /**

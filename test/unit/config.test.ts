@@ -88,6 +88,15 @@ describe('configuration', () => {
     assert.match(message, /AUTH_CLOCK_SKEW_SECONDS: .*\(got "301"\)/);
   });
 
+  it('bounds the media retention and the sweep interval', () => {
+    const config = loadConfig({ MEDIA_RETENTION_MS: '0' });
+    assert.equal(config.MEDIA_RETENTION_MS, 0);
+    assert.equal(config.MEDIA_SWEEP_INTERVAL_MS, 3_600_000);
+    const message = configError({ MEDIA_RETENTION_MS: '-1', MEDIA_SWEEP_INTERVAL_MS: '999' });
+    assert.match(message, /MEDIA_RETENTION_MS: .*\(got "-1"\)/);
+    assert.match(message, /MEDIA_SWEEP_INTERVAL_MS: .*\(got "999"\)/);
+  });
+
   it('requires shared services for the split API and worker processes', () => {
     assert.throws(
       () => requireSharedServices(loadConfig({ TEMPORAL_ADDRESS: '127.0.0.1:7233' }), 'worker'),

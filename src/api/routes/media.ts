@@ -14,7 +14,12 @@ const binary = z.custom<Readable | string>().meta({ type: 'string', format: 'bin
  * one stored with the object (what the upload's bytes were detected as), never guessed from
  * the name; every answer says `nosniff` (app.ts) so browsers do not guess either.
  */
-export function mediaRoutes(storage: LocalMediaStorage, secret: string): FastifyPluginAsyncZod {
+export function mediaRoutes(
+  storage: LocalMediaStorage,
+  secret: string,
+  /** When the media sweep deleted the object at a key, or null if it did not. */
+  sweptAt: (key: string) => Promise<Date | null>,
+): FastifyPluginAsyncZod {
   return async (app) => {
     app.get(
       '/media/*',
@@ -36,6 +41,7 @@ export function mediaRoutes(storage: LocalMediaStorage, secret: string): Fastify
             400: errorBodySchema,
             403: errorBodySchema,
             404: errorBodySchema,
+            410: errorBodySchema,
             416: {
               description: 'The range is outside the object (empty; Content-Range gives its size)',
               content: { '*/*': { schema: binary } },
@@ -52,7 +58,17 @@ export function mediaRoutes(storage: LocalMediaStorage, secret: string): Fastify
         const problem = storageKeyProblem(key);
         if (problem) throw new ApiError('MEDIA_KEY_INVALID', `The media path ${problem}`);
         const object = await storage.head(key);
-        if (!object) throw new ApiError('NOT_FOUND', 'No such media');
+        if (!object) {
+          const deletedAt = await sweptAt(key);
+          if (deletedAt) {
+            throw new ApiError(
+              'MEDIA_EXPIRED',
+              `The media was deleted on ${deletedAt.toISOString()}, at the end of its retention period`,
+              { deletedAt: deletedAt.toISOString() },
+            );
+          }
+          throw new ApiError('NOT_FOUND', 'No such media');
+        }
         const range = /^bytes=(\d*)-(\d*)$/.exec(request.headers.range ?? '');
         reply
           .header('accept-ranges', 'bytes')

@@ -13,7 +13,7 @@ import { ApiError, errorBodySchema } from '../errors.js';
 import { jobActionRoutes, type JobActions } from '../job-actions.js';
 import type { JobEventFeed } from '../job-event-feed.js';
 import { jobEventRoutes } from '../job-events.js';
-import { requestFingerprint, type StartJob } from '../job-starter.js';
+import { refuseOwnerAtJobCap, requestFingerprint, type StartJob } from '../job-starter.js';
 import { jobViewSchema, liveView, liveViewSchema, toJobView } from '../job-view.js';
 import { mediaLimitInspector, mediaLimitsOf } from '../media-limits.js';
 import { receiveUpload } from '../media-upload.js';
@@ -52,6 +52,12 @@ const vlogViewSchema = jobViewSchema
     shareUrl: z.string().nullable().describe('A longer-lived link to share the video'),
     thumbnailUrl: z.string().nullable(),
     durationSeconds: z.number().nullable(),
+    mediaDeletedAt: z.iso
+      .datetime()
+      .nullable()
+      .describe(
+        'When the uploads and the video were deleted, MEDIA_RETENTION_MS after the vlog ended; the links are null from then on',
+      ),
     live: liveViewSchema,
   })
   .describe('Vlog');
@@ -87,7 +93,7 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
     const { input: _input, result: _result, ...view } = toJobView(row);
     const input = row.input as VlogInput;
     const result = row.result as VlogResult | null;
-    const finished = row.status === 'completed' && result;
+    const finished = row.status === 'completed' && result && !row.media_deleted_at;
     return {
       ...view,
       links: { self: `/api/vlogs/${encodeURIComponent(row.id)}` },
@@ -105,7 +111,8 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
         finished && result.thumbnailKey
           ? await mediaStorage.url(result.thumbnailKey, config.MEDIA_URL_TTL_SECONDS)
           : null,
-      durationSeconds: finished ? result.durationSeconds : null,
+      durationSeconds: row.status === 'completed' && result ? result.durationSeconds : null,
+      mediaDeletedAt: row.media_deleted_at?.toISOString() ?? null,
       ...liveView(live),
     };
   }
@@ -131,6 +138,11 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
     app.post(
       '/vlogs',
       {
+        // Before a byte of the upload is read (the rate limit ran just before): a user at the
+        // cap is refused at once instead of after streaming gigabytes into storage.
+        onRequest: async (request) => {
+          await refuseOwnerAtJobCap(db, request.userId, config.USER_MAX_JOBS_IN_FLIGHT);
+        },
         schema: {
           tags: ['vlogs'],
           summary: 'Create a vlog from uploaded photos and clips',

@@ -1,0 +1,180 @@
+// An upload the API will refuse must be refused before its body is read: a user at the
+// in-flight cap or over the rate limit could otherwise stream gigabytes into storage (and
+// through the network) only to be told no at the end. Real sockets: inject never streams.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { LocalMediaStorage } from '../../src/storage/local-storage.js';
+import { multipartBody, pngBytes } from '../fixtures/media.js';
+import { createTestApi, type TestApi } from '../support/api.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { testTemporal } from '../support/temporal.js';
+
+const declaredBytes = 2 * 1024 ** 3;
+const sentBytes = 1024 * 1024;
+
+describe('upload admission', { timeout: 120_000 }, () => {
+  let test: TestDatabase;
+  let api: TestApi;
+  let port: number;
+  const temporal = testTemporal();
+  const storageRoot = path.join(os.tmpdir(), `vlogflow-admission-${randomUUID()}`);
+  // The process's temporary folder for this suite, so "no temp files" is checked where the
+  // upload would have put them, with nothing else of the machine in it.
+  const tmpDir = path.join(os.tmpdir(), `vlogflow-admission-tmp-${randomUUID()}`);
+  const originalTmpDir = process.env['TMPDIR'];
+  const started: string[] = [];
+
+  before(async () => {
+    await mkdir(tmpDir, { recursive: true });
+    process.env['TMPDIR'] = tmpDir;
+    test = await createTestDatabase();
+    api = await createTestApi({
+      db: test.db,
+      temporal,
+      taskQueue: 'nobody-polls',
+      env: {
+        VERTEX_PROJECT: 'p',
+        VEO_OUTPUT_GCS_URI: 'gs://bucket/out/',
+        GEMINI_API_KEY: 'k',
+        USER_MAX_JOBS_IN_FLIGHT: '1',
+        USER_RATE_LIMIT_REQUESTS: '3',
+        VLOG_MAX_FILE_BYTES: String(declaredBytes),
+      },
+      mediaStorage: new LocalMediaStorage(storageRoot, {
+        publicUrl: 'http://api.test',
+        secret: 's',
+      }),
+    });
+    await api.app.listen({ host: '127.0.0.1', port: 0 });
+    const address = api.app.server.address();
+    assert.ok(address && typeof address === 'object');
+    port = address.port;
+  });
+  after(async () => {
+    for (const id of started) {
+      await temporal.client.workflow
+        .getHandle(id)
+        .terminate('test over')
+        .catch(() => undefined);
+    }
+    if (originalTmpDir === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = originalTmpDir;
+    await api.app.close();
+    await temporal.close();
+    await test.drop();
+  });
+
+  async function filesUnder(root: string): Promise<string[]> {
+    const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+    return entries
+      .filter((entry) => entry.isFile())
+      .map((entry) => path.join(entry.parentPath, entry.name))
+      .sort();
+  }
+
+  async function acceptedVlog(user: string): Promise<void> {
+    const form = multipartBody({ title: 'First' }, [
+      { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
+    ]);
+    const response = await fetch(`http://127.0.0.1:${port}/api/vlogs`, {
+      method: 'POST',
+      headers: { authorization: await api.authFor(user), ...form.headers },
+      body: form.payload,
+    });
+    assert.equal(response.status, 202, await response.clone().text());
+    started.push(((await response.json()) as { id: string }).id);
+  }
+
+  /**
+   * Declares a 2 GiB upload, sends its first MiB and then waits: an API that reads bodies before
+   * deciding would sit waiting for the rest. Returns the answer and when the server hung up.
+   */
+  async function hugeUpload(user: string) {
+    const boundary = `admission-${randomUUID()}`;
+    const head = [
+      'POST /api/vlogs HTTP/1.1',
+      `host: 127.0.0.1:${port}`,
+      `authorization: ${await api.authFor(user)}`,
+      `content-type: multipart/form-data; boundary=${boundary}`,
+      `content-length: ${declaredBytes}`,
+      '',
+      '',
+    ].join('\r\n');
+    const partHead =
+      `--${boundary}\r\ncontent-disposition: form-data; name="title"\r\n\r\nHuge\r\n` +
+      `--${boundary}\r\ncontent-disposition: form-data; name="media"; filename="huge.png"\r\n` +
+      'content-type: image/png\r\n\r\n';
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const sentAt = Date.now();
+    socket.write(head);
+    socket.write(partHead);
+    socket.write(pngBytes(sentBytes));
+    const deadline = new Promise<'held'>((resolve) => {
+      const timer = setTimeout(() => resolve('held'), 10_000);
+      void closed.then(() => clearTimeout(timer));
+    });
+    const outcome = await Promise.race([closed.then(() => 'closed' as const), deadline]);
+    socket.destroy();
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(received)?.[1]);
+    const body = received.includes('\r\n\r\n')
+      ? (JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)) as {
+          error: { code: string; message: string };
+        })
+      : null;
+    return { outcome, status, body, raw: received, elapsedMs: Date.now() - sentAt };
+  }
+
+  it('refuses an upload from a user at the in-flight cap before reading it, writing nothing', async () => {
+    const user = `at-cap-${randomUUID().slice(0, 8)}`;
+    await acceptedVlog(user);
+    // The accepted vlog's upload is in storage: the check below looks where uploads do land.
+    const baseline = await filesUnder(storageRoot);
+    assert.ok(baseline.length > 0, 'the accepted upload stored nothing');
+
+    const refused = await hugeUpload(user);
+    assert.equal(refused.outcome, 'closed', `the server waited for the body: ${refused.raw}`);
+    assert.equal(refused.status, 429, refused.raw);
+    assert.equal(refused.body?.error.code, 'TOO_MANY_JOBS_IN_FLIGHT');
+    assert.match(refused.raw, /\r\nconnection: close\r\n/i);
+    assert.match(refused.raw, /\r\nretry-after: \d+\r\n/i);
+    assert.deepEqual(await filesUnder(storageRoot), baseline);
+    assert.deepEqual(await filesUnder(tmpDir), []);
+    const rows = await test.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('owner_id', '=', user)
+      .execute();
+    assert.equal(rows.length, 1);
+  });
+
+  it('refuses an upload from a user over the rate limit before reading it, writing nothing', async () => {
+    const user = `chatty-${randomUUID().slice(0, 8)}`;
+    await acceptedVlog(user);
+    const auth = await api.authFor(user);
+    for (let request = 0; request < 2; request += 1) {
+      const response = await fetch(`http://127.0.0.1:${port}/api/jobs`, {
+        headers: { authorization: auth },
+      });
+      assert.equal(response.status, 200);
+    }
+    const baseline = await filesUnder(storageRoot);
+    assert.ok(baseline.length > 0, 'the accepted upload stored nothing');
+
+    const refused = await hugeUpload(user);
+    assert.equal(refused.outcome, 'closed', `the server waited for the body: ${refused.raw}`);
+    assert.equal(refused.status, 429, refused.raw);
+    assert.equal(refused.body?.error.code, 'TOO_MANY_REQUESTS');
+    assert.deepEqual(await filesUnder(storageRoot), baseline);
+    assert.deepEqual(await filesUnder(tmpDir), []);
+  });
+});
