@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ProviderRetrySettings } from './jobs/messages.js';
 import { storageKeyProblem } from './storage/object-storage.js';
 
-const port = z.coerce.number().int().min(1).max(65_535);
+const port = z.coerce.number<string>().int().min(1).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
 const booleanFlag = z
   .enum(['true', 'false', '1', '0'], { error: 'expected true or false' })
@@ -13,6 +13,8 @@ const optionalString = z
   .trim()
   .transform((value) => (value === '' ? undefined : value))
   .optional();
+/** A port that may be left unset (or empty) for a default computed from other variables. */
+const optionalPort = optionalString.pipe(port.optional());
 
 /**
  * Every environment variable the service reads, with its default. `.env.example` documents
@@ -59,9 +61,9 @@ const configSchema = z.object({
    * Moving TEMPORAL_DEV_PORT moves the ones left unset with it.
    */
   TEMPORAL_DEV_PORT: port.default(7233),
-  TEMPORAL_DEV_UI_PORT: port.optional(),
-  TEMPORAL_DEV_HTTP_PORT: port.optional(),
-  TEMPORAL_DEV_METRICS_PORT: port.optional(),
+  TEMPORAL_DEV_UI_PORT: optionalPort,
+  TEMPORAL_DEV_HTTP_PORT: optionalPort,
+  TEMPORAL_DEV_METRICS_PORT: optionalPort,
   /** Where operators open the Web UI; printed at start. Defaults to the dev server's UI. */
   TEMPORAL_UI_URL: optionalString,
 

@@ -386,7 +386,7 @@ export async function stopLeftoverDevServer(recordFile: string, logger: Logger):
     await rm(recordFile, { force: true });
     return;
   }
-  if (record.ownerPid !== process.pid && isAlive(record.ownerPid)) {
+  if (isAlive(record.ownerPid)) {
     throw new ConfigError(
       `Cannot start: process ${record.ownerPid} runs a stack on this DATA_DIR (${path.dirname(recordFile)}) with its Temporal dev server at ${record.address}; stop it, or give this stack its own DATA_DIR`,
     );
