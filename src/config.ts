@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ProviderRetrySettings } from './jobs/messages.js';
 import { storageKeyProblem } from './storage/object-storage.js';
 
-const port = z.coerce.number().int().min(1).max(65_535);
+const port = z.coerce.number<string>().int().min(1).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
 const booleanFlag = z
   .enum(['true', 'false', '1', '0'], { error: 'expected true or false' })
@@ -13,6 +13,8 @@ const optionalString = z
   .trim()
   .transform((value) => (value === '' ? undefined : value))
   .optional();
+/** A port that may be left unset (or empty) for a default computed from other variables. */
+const optionalPort = optionalString.pipe(port.optional());
 
 /**
  * Every environment variable the service reads, with its default. `.env.example` documents
@@ -53,9 +55,15 @@ const configSchema = z.object({
   TEMPORAL_ADDRESS: optionalString,
   TEMPORAL_NAMESPACE: z.string().min(1).default('vlogflow'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('vlogflow'),
-  /** Ports of the dev server `npm start` runs when TEMPORAL_ADDRESS is unset. */
+  /**
+   * Ports of the dev server `npm start` runs when TEMPORAL_ADDRESS is unset: its gRPC frontend,
+   * Web UI (default: TEMPORAL_DEV_PORT + 1000), HTTP API (+ 10) and metrics endpoint (+ 2000).
+   * Moving TEMPORAL_DEV_PORT moves the ones left unset with it.
+   */
   TEMPORAL_DEV_PORT: port.default(7233),
-  TEMPORAL_DEV_UI_PORT: port.default(8233),
+  TEMPORAL_DEV_UI_PORT: optionalPort,
+  TEMPORAL_DEV_HTTP_PORT: optionalPort,
+  TEMPORAL_DEV_METRICS_PORT: optionalPort,
   /** Where operators open the Web UI; printed at start. Defaults to the dev server's UI. */
   TEMPORAL_UI_URL: optionalString,
 
@@ -216,8 +224,31 @@ const configSchema = z.object({
   PROVIDER_RETRY_ATTEMPTS: positiveInt.max(20).default(3),
 });
 
+/** Every port the local dev server opens, each with the variable that sets it. */
+export interface TemporalDevPorts {
+  grpc: number;
+  ui: number;
+  http: number;
+  metrics: number;
+}
+
+export const temporalDevPortVariables = {
+  grpc: 'TEMPORAL_DEV_PORT',
+  ui: 'TEMPORAL_DEV_UI_PORT',
+  http: 'TEMPORAL_DEV_HTTP_PORT',
+  metrics: 'TEMPORAL_DEV_METRICS_PORT',
+} as const satisfies Record<keyof TemporalDevPorts, string>;
+
+const temporalDevPortOffsets: Record<keyof TemporalDevPorts, number> = {
+  grpc: 0,
+  ui: 1_000,
+  http: 10,
+  metrics: 2_000,
+};
+
 export type Config = z.infer<typeof configSchema> & {
   dataDir: string;
+  temporalDevPorts: TemporalDevPorts;
   /** Scratch folder of local renders on the worker's disk: DATA_DIR/render-work. */
   renderWorkDir: string;
   storageLocalDir: string;
@@ -268,10 +299,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       );
     }
   }
+  const temporalDevPorts = resolveTemporalDevPorts(config);
   const dataDir = path.resolve(config.DATA_DIR);
   return {
     ...config,
     dataDir,
+    temporalDevPorts,
     renderWorkDir: path.join(dataDir, 'render-work'),
     storageLocalDir: path.resolve(config.STORAGE_LOCAL_DIR ?? path.join(dataDir, 'storage')),
     apiPublicUrl: (config.API_PUBLIC_URL ?? `http://${config.API_HOST}:${config.API_PORT}`).replace(
@@ -279,6 +312,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       '',
     ),
   };
+}
+
+function resolveTemporalDevPorts(config: z.infer<typeof configSchema>): TemporalDevPorts {
+  const kinds = Object.keys(temporalDevPortVariables) as (keyof TemporalDevPorts)[];
+  const ports = Object.fromEntries(
+    kinds.map((kind) => [
+      kind,
+      config[temporalDevPortVariables[kind]] ??
+        config.TEMPORAL_DEV_PORT + temporalDevPortOffsets[kind],
+    ]),
+  ) as unknown as TemporalDevPorts;
+  const problems = kinds.flatMap((kind) => {
+    const variable = temporalDevPortVariables[kind];
+    if (ports[kind] > 65_535)
+      return [
+        `${variable}: TEMPORAL_DEV_PORT + ${temporalDevPortOffsets[kind]} is above 65535; set ${variable} or a lower TEMPORAL_DEV_PORT`,
+      ];
+    const earlier = kinds
+      .slice(0, kinds.indexOf(kind))
+      .find((other) => ports[other] === ports[kind]);
+    return earlier
+      ? [
+          `${variable}: ${ports[kind]} is also ${temporalDevPortVariables[earlier]}; each dev server port must differ`,
+        ]
+      : [];
+  });
+  if (problems.length > 0)
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  return ports;
 }
 
 /** The provider backoff jobs carry in their workflow input, from the PROVIDER_RETRY_* variables. */

@@ -11,6 +11,7 @@ import { loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { runEntryPoint, stopOnSignals } from './lifecycle.js';
 import { createLogger } from './logger.js';
+import { assertPortsFree } from './ports.js';
 import { createTemporalAccess } from './temporal/client.js';
 import { createActivityDependencies } from './worker/dependencies.js';
 import { startWorker, workerSettings } from './worker/worker.js';
@@ -19,12 +20,20 @@ runEntryPoint(async () => {
   const config = loadConfig();
   const logger = createLogger(config, 'all-in-one');
 
+  // Checked before anything starts: a taken API port found later would leave a dev server
+  // and a worker running for nothing.
+  await assertPortsFree([
+    { host: config.API_HOST, port: config.API_PORT, what: 'the API', setting: 'API_PORT' },
+  ]);
   let devServer: DevServer | undefined;
   let address = config.TEMPORAL_ADDRESS;
   if (!address) {
-    devServer = await startLocalDevServer(config);
+    devServer = await startLocalDevServer(config, logger);
     address = devServer.address;
-    logger.info({ address, pid: devServer.child.pid }, 'Temporal dev server started');
+    logger.info(
+      { address, pid: devServer.pid, ports: config.temporalDevPorts },
+      'Temporal dev server started',
+    );
   }
   const setupConnection = await Connection.connect({ address });
   try {

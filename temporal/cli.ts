@@ -3,6 +3,7 @@
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../src/config.js';
 import { runEntryPoint } from '../src/lifecycle.js';
+import { createLogger } from '../src/logger.js';
 import { startLocalDevServer } from './dev-server.js';
 import { prepareNamespace } from './namespace.js';
 
@@ -11,7 +12,7 @@ const command = process.argv[2];
 runEntryPoint(async () => {
   const config = loadConfig();
   if (command === 'dev') {
-    const server = await startLocalDevServer(config);
+    const server = await startLocalDevServer(config, createLogger(config, 'temporal-dev'));
     const connection = await Connection.connect({ address: server.address });
     await prepareNamespace(connection, config.TEMPORAL_NAMESPACE);
     await connection.close();

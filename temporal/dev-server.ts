@@ -2,16 +2,24 @@
  * Runs the Temporal CLI's dev server (frontend, persistence in SQLite, Web UI) as a child
  * process, for `npm start` and the test suite. Production points TEMPORAL_ADDRESS at a cluster
  * instead and runs `npm run temporal:setup` against it once.
+ *
+ * A stack talks only to the server it started: every port the server opens is checked before it
+ * starts, and it counts as ready only once its own output says it serves on our port, never
+ * because something answers there. It runs under a supervisor that kills it if this process
+ * dies, and a record in the data folder lets a later start stop a server left behind anyway.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
-import type { Config } from '../src/config.js';
+import { ConfigError, temporalDevPortVariables, type Config } from '../src/config.js';
+import type { Logger } from '../src/logger.js';
+import { assertPortsFree, type PortClaim } from '../src/ports.js';
+import { spawnSupervised } from '../src/supervisor.js';
 
 /** The folder with package.json, whether this file runs from source or from dist/. */
 function findProjectRoot(): string {
@@ -69,53 +77,118 @@ export async function installTemporalBinaries(): Promise<TemporalBinaries> {
 export interface DevServerOptions {
   cliPath: string;
   namespace: string;
+  /** gRPC frontend port. */
   port: number;
   /** Web UI port; `null` runs headless. */
   uiPort: number | null;
+  /** HTTP API port. Default: a free port the CLI picks. */
+  httpPort?: number;
+  /** Port of the `/metrics` endpoint. Default: a free port the CLI picks. */
+  metricsPort?: number;
+  /** The setting that moves each port, named when it is taken. Default: the option's name. */
+  portSettings?: Partial<Record<DevServerPortOption, string>>;
   /** SQLite file that keeps workflows across restarts; `null` keeps them in memory. */
   dbFilename: string | null;
   /** File that receives the server's own output. */
   logFile: string;
-  /** How long to wait for the frontend to answer. */
+  /**
+   * File naming this process as the server's owner while it runs, so that a later start finds
+   * a server its owner left behind (see stopLeftoverDevServer). Default: none.
+   */
+  ownerRecord?: string;
+  /** How long to wait for the server to serve. */
   startTimeoutMs?: number;
 }
+
+type DevServerPortOption = 'port' | 'uiPort' | 'httpPort' | 'metricsPort';
+
+const portDescriptions: Record<DevServerPortOption, string> = {
+  port: "the Temporal dev server's gRPC frontend",
+  uiPort: "the Temporal dev server's Web UI",
+  httpPort: "the Temporal dev server's HTTP API",
+  metricsPort: "the Temporal dev server's metrics endpoint",
+};
 
 export interface DevServer {
   address: string;
   uiUrl: string | null;
-  child: ChildProcess;
+  /** The server's own pid (not its supervisor's). */
+  pid: number;
+  /** Settles once the server (and its supervisor) have exited, with the exit code. */
+  exited: Promise<number | null>;
   /** Stops the server (SIGTERM, then SIGKILL after a grace period) and waits for it to exit. */
   stop(): Promise<void>;
 }
 
+/** What a running server's owner record holds. */
+interface DevServerRecord {
+  ownerPid: number;
+  serverPid: number;
+  /** The server's command line, to tell it from an unrelated process that reuses its pid. */
+  commandLine: string;
+  address: string;
+  startedAt: string;
+}
+
 /**
  * The persistent dev server with the Web UI that `npm start` and `npm run temporal:dev` run,
- * keeping its state and log in DATA_DIR.
+ * keeping its state, log and owner record in DATA_DIR, on the ports the configuration pins.
  */
 export async function startLocalDevServer(
-  config: Pick<
-    Config,
-    'TEMPORAL_NAMESPACE' | 'TEMPORAL_DEV_PORT' | 'TEMPORAL_DEV_UI_PORT' | 'dataDir'
-  >,
+  config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'temporalDevPorts' | 'dataDir'>,
+  logger: Logger,
 ): Promise<DevServer> {
+  const ownerRecord = path.join(config.dataDir, 'temporal-dev-server.json');
+  await stopLeftoverDevServer(ownerRecord, logger);
   const { cli } = await installTemporalBinaries();
+  const ports = config.temporalDevPorts;
   return startDevServer({
     cliPath: cli,
     namespace: config.TEMPORAL_NAMESPACE,
-    port: config.TEMPORAL_DEV_PORT,
-    uiPort: config.TEMPORAL_DEV_UI_PORT,
+    port: ports.grpc,
+    uiPort: ports.ui,
+    httpPort: ports.http,
+    metricsPort: ports.metrics,
+    portSettings: {
+      port: temporalDevPortVariables.grpc,
+      uiPort: temporalDevPortVariables.ui,
+      httpPort: temporalDevPortVariables.http,
+      metricsPort: temporalDevPortVariables.metrics,
+    },
     dbFilename: path.join(config.dataDir, 'temporal.sqlite'),
     logFile: path.join(config.dataDir, 'temporal-dev-server.log'),
+    ownerRecord,
   });
 }
 
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
-  const address = `127.0.0.1:${options.port}`;
+  const host = '127.0.0.1';
+  const pinned: Record<DevServerPortOption, number | null | undefined> = {
+    port: options.port,
+    uiPort: options.uiPort,
+    httpPort: options.httpPort,
+    metricsPort: options.metricsPort,
+  };
+  const claims: PortClaim[] = Object.entries(pinned).flatMap(([option, port]) =>
+    typeof port === 'number'
+      ? [
+          {
+            host,
+            port,
+            what: portDescriptions[option as DevServerPortOption],
+            setting: options.portSettings?.[option as DevServerPortOption] ?? option,
+          },
+        ]
+      : [],
+  );
+  await assertPortsFree(claims);
+
+  const address = `${host}:${options.port}`;
   const args = [
     'server',
     'start-dev',
     '--ip',
-    '127.0.0.1',
+    host,
     '--port',
     String(options.port),
     '--namespace',
@@ -123,6 +196,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     '--log-level',
     'warn',
     ...(options.uiPort === null ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
+    ...(options.httpPort === undefined ? [] : ['--http-port', String(options.httpPort)]),
+    ...(options.metricsPort === undefined ? [] : ['--metrics-port', String(options.metricsPort)]),
     ...(options.dbFilename === null ? [] : ['--db-filename', options.dbFilename]),
     ...Object.entries(devDynamicConfig).flatMap(([key, value]) => [
       '--dynamic-config-value',
@@ -132,79 +207,209 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   if (options.dbFilename) await mkdir(path.dirname(options.dbFilename), { recursive: true });
   await mkdir(path.dirname(options.logFile), { recursive: true });
   const log = await open(options.logFile, 'a');
+  const logOffset = (await log.stat()).size;
   // Its own process group: a Ctrl-C in the terminal reaches only our process, which stops the
   // worker first and the server last, so running activities can still report back.
-  const child = spawn(options.cliPath, args, { stdio: ['ignore', log.fd, log.fd], detached: true });
+  const server = spawnSupervised(options.cliPath, args, { output: log.fd, detached: true });
   await log.close();
+  const { supervisor } = server;
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
+    supervisor.once('exit', (code) => resolve(code)),
   );
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
+  let pid: number | undefined;
 
   const stop = async () => {
-    process.removeListener('exit', killOnExit);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    if (supervisor.exitCode === null && supervisor.signalCode === null) {
+      // The supervisor passes SIGTERM on; closing its lifeline is the SIGKILL.
+      supervisor.kill('SIGTERM');
+      const timer = setTimeout(server.kill, 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (options.ownerRecord && pid !== undefined) await forgetOwnerRecord(options.ownerRecord, pid);
   };
 
   try {
-    await waitForFrontend(
+    pid = await server.pid;
+    if (options.ownerRecord) {
+      const record: DevServerRecord = {
+        ownerPid: process.pid,
+        serverPid: pid,
+        commandLine: [options.cliPath, ...args].join(' '),
+        address,
+        startedAt: new Date().toISOString(),
+      };
+      await writeFile(options.ownerRecord, `${JSON.stringify(record, null, 2)}\n`);
+    }
+    await waitUntilServing({
       address,
-      options.namespace,
-      options.startTimeoutMs ?? 30_000,
+      namespace: options.namespace,
+      timeoutMs: options.startTimeoutMs ?? 30_000,
       exited,
-      options.logFile,
-    );
+      logFile: options.logFile,
+      logOffset,
+    });
   } catch (error) {
     await stop();
     throw error;
   }
   return {
     address,
-    uiUrl: options.uiPort === null ? null : `http://127.0.0.1:${options.uiPort}`,
-    child,
+    uiUrl: options.uiPort === null ? null : `http://${host}:${options.uiPort}`,
+    pid,
+    exited,
     stop,
   };
 }
 
-async function waitForFrontend(
-  address: string,
-  namespace: string,
-  timeoutMs: number,
-  exited: Promise<number | null>,
-  logFile: string,
-): Promise<void> {
+/** What the server wrote to its log since `offset`. */
+async function readLogSince(logFile: string, offset: number): Promise<string> {
+  const handle = await open(logFile, 'r');
+  try {
+    const { size } = await handle.stat();
+    const buffer = Buffer.alloc(Math.max(0, size - offset));
+    await handle.read(buffer, 0, buffer.length, offset);
+    return buffer.toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Waits for the CLI's own start banner (`Temporal Server: localhost:<port>`, printed once it
+ * serves) and then for the namespace to answer. A frontend that answers without that banner is
+ * someone else's server that took the port first.
+ */
+async function waitUntilServing(wait: {
+  address: string;
+  namespace: string;
+  timeoutMs: number;
+  exited: Promise<number | null>;
+  logFile: string;
+  logOffset: number;
+}): Promise<void> {
+  const port = wait.address.slice(wait.address.lastIndexOf(':') + 1);
+  const banner = new RegExp(`^\\s*(?:Temporal )?Server:\\s+\\S+:${port}\\s*$`, 'm');
   let exitCode: number | null | undefined;
-  void exited.then((code) => (exitCode = code));
-  const deadline = Date.now() + timeoutMs;
+  void wait.exited.then((code) => (exitCode = code));
+  const deadline = Date.now() + wait.timeoutMs;
+  let serving = false;
   let lastError: unknown;
   while (Date.now() < deadline) {
     if (exitCode !== undefined) {
+      const lastWords = (await readLogSince(wait.logFile, wait.logOffset))
+        .trim()
+        .split('\n')
+        .at(-1);
       throw new Error(
-        `Temporal dev server exited with code ${exitCode} before it was ready; see ${logFile}`,
+        `Temporal dev server exited with code ${exitCode} before it was ready: ${lastWords || 'no output'} (log: ${wait.logFile})`,
       );
     }
-    try {
-      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+    serving ||= banner.test(await readLogSince(wait.logFile, wait.logOffset));
+    if (serving) {
       try {
-        await connection.workflowService.describeNamespace({ namespace });
-        return;
-      } finally {
-        await connection.close();
+        const connection = await Connection.connect({
+          address: wait.address,
+          connectTimeout: 1_000,
+        });
+        try {
+          await connection.workflowService.describeNamespace({ namespace: wait.namespace });
+          return;
+        } finally {
+          await connection.close();
+        }
+      } catch (error) {
+        lastError = error;
       }
-    } catch (error) {
-      lastError = error;
-      await delay(200);
     }
+    await delay(100);
   }
   throw new Error(
-    `Temporal dev server at ${address} was not ready after ${timeoutMs} ms; see ${logFile}`,
-    {
-      cause: lastError,
-    },
+    `Temporal dev server at ${wait.address} was not ready after ${wait.timeoutMs} ms; see ${wait.logFile}`,
+    { cause: lastError },
   );
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A process's command line, arguments joined by spaces; null once it is gone. */
+async function commandLineOf(pid: number): Promise<string | null> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8'))
+      .replace(/\0$/, '')
+      .replaceAll('\0', ' ');
+  } catch {
+    if (existsSync('/proc/self')) return null;
+  }
+  // No /proc (macOS): ask ps, unabridged.
+  try {
+    const { stdout } = await promisify(execFile)('ps', ['-ww', '-o', 'args=', '-p', String(pid)]);
+    return stdout.trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return true;
+    await delay(100);
+  }
+  return !isAlive(pid);
+}
+
+/**
+ * Reads the owner record a previous start left in `recordFile`. A server it names that still
+ * runs while its owner is gone (its stack was killed and its supervisor with it) is stopped,
+ * and the log says so; one whose owner still runs is another live stack on the same data
+ * folder, and starting is refused rather than taking its server away.
+ */
+export async function stopLeftoverDevServer(recordFile: string, logger: Logger): Promise<void> {
+  let record: DevServerRecord;
+  try {
+    record = JSON.parse(await readFile(recordFile, 'utf8')) as DevServerRecord;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new Error(`cannot read the dev server record ${recordFile}; delete it and start again`, {
+      cause: error,
+    });
+  }
+  if ((await commandLineOf(record.serverPid)) !== record.commandLine) {
+    await rm(recordFile, { force: true });
+    return;
+  }
+  if (isAlive(record.ownerPid)) {
+    throw new ConfigError(
+      `Cannot start: process ${record.ownerPid} runs a stack on this DATA_DIR (${path.dirname(recordFile)}) with its Temporal dev server at ${record.address}; stop it, or give this stack its own DATA_DIR`,
+    );
+  }
+  logger.warn(
+    { pid: record.serverPid, address: record.address, ownerPid: record.ownerPid, recordFile },
+    'Stopping a leftover Temporal dev server of this data directory: the stack that started it is gone',
+  );
+  process.kill(record.serverPid, 'SIGTERM');
+  if (!(await waitForExit(record.serverPid, 10_000))) {
+    process.kill(record.serverPid, 'SIGKILL');
+    await waitForExit(record.serverPid, 5_000);
+  }
+  await rm(recordFile, { force: true });
+  logger.warn({ pid: record.serverPid }, 'Leftover Temporal dev server stopped');
+}
+
+/** Removes the owner record if it still names this server (a later start may have replaced it). */
+async function forgetOwnerRecord(recordFile: string, serverPid: number): Promise<void> {
+  try {
+    const record = JSON.parse(await readFile(recordFile, 'utf8')) as DevServerRecord;
+    if (record.serverPid === serverPid) await rm(recordFile, { force: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
 }

@@ -1,7 +1,8 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { access, constants, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { spawnSupervised } from '../supervisor.js';
 
 const run = promisify(execFile);
 
@@ -326,21 +327,6 @@ export interface RenderProgress {
 }
 
 /**
- * Run by a small Node process between the worker and ffmpeg. ffmpeg ignores SIGPIPE and the end
- * of its stdin, so it would outlive a worker killed with SIGKILL; this supervisor holds a pipe
- * from the worker, and when that pipe closes (the worker stopped it, or died) it kills ffmpeg.
- */
-const supervisorSource = `
-const { spawn } = require('node:child_process');
-const [command, ...args] = process.argv.slice(1);
-const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-const stop = () => child.kill('SIGKILL');
-process.stdin.on('end', stop).on('error', stop).resume();
-child.on('error', (error) => { process.stderr.write(String(error)); process.exit(127); });
-child.on('exit', (code) => process.exit(code ?? 1));
-`;
-
-/**
  * Runs ffmpeg with `args` (outputs included) under a supervisor that kills it if the worker
  * dies, reporting its progress towards `totalSeconds` of output. An abort kills ffmpeg and
  * rejects once it has exited, so the caller can remove its partial output.
@@ -359,28 +345,12 @@ export async function runFfmpeg(
   },
 ): Promise<void> {
   options.signal.throwIfAborted();
-  const child = spawn(
-    process.execPath,
-    [
-      '-e',
-      supervisorSource,
-      tools.ffmpeg,
-      '-nostdin',
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-nostats',
-      '-progress',
-      'pipe:1',
-      ...args,
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd },
+  const { supervisor: child, kill: stop } = spawnSupervised(
+    tools.ffmpeg,
+    ['-nostdin', '-hide_banner', '-loglevel', 'error', '-nostats', '-progress', 'pipe:1', ...args],
+    { output: 'pipe', cwd: options.cwd },
   );
   if (child.pid !== undefined) options.onSpawn?.(child.pid);
-  // Closing the pipe is how ffmpeg is stopped; a supervisor already gone makes that an EPIPE,
-  // which must not become an unhandled error in the worker.
-  child.stdin.on('error', () => undefined);
-  const stop = () => child.stdin.end();
   options.signal.addEventListener('abort', stop, { once: true });
   const stderr: string[] = [];
   child.stderr.on('data', (chunk: Buffer) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -35,6 +35,29 @@ function waitForJob(
   );
 }
 
+/** What `npm start` printed: where its API is and a token for it. */
+function startBanner(service: ServiceProcess): { baseUrl: string; token: string } {
+  const output = service.output.join('\n');
+  return {
+    baseUrl: /API: +(http:\/\/\S+)/.exec(output)?.[1] ?? '',
+    token: /export TOKEN=(\S+)/.exec(output)?.[1] ?? '',
+  };
+}
+
+/** The pid of the dev server a stack logged it started. */
+function devServerPid(service: ServiceProcess): number {
+  const pid = service.logs().find((line) => line['msg'] === 'Temporal dev server started')?.['pid'];
+  assert.equal(typeof pid, 'number', 'the stack logged its dev server pid');
+  return pid as number;
+}
+
+/** A process's parent, read from /proc (Linux only, like the rest of the process tests). */
+async function parentPid(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // The command name in parentheses may hold spaces; the fields after it do not.
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 describe('service processes', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   const running: ServiceProcess[] = [];
@@ -43,26 +66,34 @@ describe('service processes', () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  it('npm start runs everything on embedded defaults, stops cleanly on Ctrl-C and resumes its jobs on the next start', async () => {
+  /** The environment of an `npm start` stack of its own: a data folder and free ports. */
+  async function stackEnv() {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-start-'));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const env = {
+    return {
       DATA_DIR: dataDir,
       API_PORT: String(await freePort()),
       TEMPORAL_DEV_PORT: String(await freePort()),
       TEMPORAL_DEV_UI_PORT: String(await freePort()),
+      TEMPORAL_DEV_HTTP_PORT: String(await freePort()),
+      TEMPORAL_DEV_METRICS_PORT: String(await freePort()),
       TEMPORAL_CLI_PATH: testEnv.temporalCliPath,
     };
-    const start = () => {
-      const service = startService('src/main.ts', env);
-      running.push(service);
-      return service;
-    };
+  }
+
+  function startStack(env: Record<string, string>): ServiceProcess {
+    const service = startService('src/main.ts', env);
+    running.push(service);
+    return service;
+  }
+
+  it('npm start runs everything on embedded defaults, stops cleanly on Ctrl-C and resumes its jobs on the next start', async () => {
+    const env = await stackEnv();
+    const start = () => startStack(env);
 
     const first = start();
     await first.waitForLine(/Ctrl-C stops everything/);
-    const baseUrl = /API: +(http:\/\/\S+)/.exec(first.output.join('\n'))?.[1] ?? '';
-    const token = /export TOKEN=(\S+)/.exec(first.output.join('\n'))?.[1] ?? '';
+    const { baseUrl, token } = startBanner(first);
     assert.match(
       first.output.join('\n'),
       /Temporal UI: +http:\/\/127\.0\.0\.1:\d+\/namespaces\/vlogflow\/workflows/,
@@ -96,12 +127,9 @@ describe('service processes', () => {
       'slow probe running',
     );
 
-    const devServerPid = first
-      .logs()
-      .find((line) => line['msg'] === 'Temporal dev server started')?.['pid'];
-    assert.equal(typeof devServerPid, 'number');
+    const firstServer = devServerPid(first);
     assert.equal(await first.stop('SIGINT'), 0, first.output.slice(-20).join('\n'));
-    assert.equal(isAlive(devServerPid as number), false, 'the dev server outlived npm start');
+    assert.equal(isAlive(firstServer), false, 'the dev server outlived npm start');
     assert.ok(first.logs().some((line) => line['msg'] === 'stopped'));
 
     const second = start();
@@ -119,6 +147,92 @@ describe('service processes', () => {
     );
     assert.deepEqual(resumed.result, { stepsCompleted: 3 });
     assert.equal(await second.stop('SIGTERM'), 0);
+  });
+
+  it('a second stack on a taken dev-server port refuses, naming the variable, and leaves the first stack and its jobs alone', async () => {
+    const firstEnv = await stackEnv();
+    const first = startStack(firstEnv);
+    await first.waitForLine(/Ctrl-C stops everything/);
+    const { baseUrl, token } = startBanner(first);
+    const slow = await api<JobView>(baseUrl, token, '/api/probes', {
+      method: 'POST',
+      body: JSON.stringify({ steps: 3, stepDelayMs: 1_000 }),
+    });
+    assert.equal(slow.status, 202);
+    await waitForJob(baseUrl, token, slow.body.id, (job) => job.status === 'running', 'running');
+
+    // Its own data folder and ports, except the dev server's gRPC port.
+    const secondEnv = { ...(await stackEnv()), TEMPORAL_DEV_PORT: firstEnv.TEMPORAL_DEV_PORT };
+    const second = startStack(secondEnv);
+    // A second stack that runs instead (talking to the first one's server) fails here.
+    await eventually(
+      async () => second.child.exitCode,
+      (code) => code !== null,
+      { what: 'the second stack exited', timeoutMs: 60_000 },
+    );
+    assert.equal(second.child.exitCode, 1, second.output.join('\n'));
+    assert.match(
+      second.output.join('\n'),
+      new RegExp(
+        `TEMPORAL_DEV_PORT: port ${secondEnv['TEMPORAL_DEV_PORT']} on 127\\.0\\.0\\.1, .* is taken; set TEMPORAL_DEV_PORT to a free port`,
+      ),
+    );
+    // Nothing of the second stack was made: no dev server database, no embedded database.
+    assert.deepEqual(await readdir(secondEnv.DATA_DIR), []);
+
+    const done = await waitForJob(
+      baseUrl,
+      token,
+      slow.body.id,
+      (job) => job.status === 'completed',
+      'the first stack completed its job',
+    );
+    assert.deepEqual(done.result, { stepsCompleted: 3 });
+    const quick = await api<JobView>(baseUrl, token, '/api/probes', {
+      method: 'POST',
+      body: JSON.stringify({ steps: 1, stepDelayMs: 0 }),
+    });
+    await waitForJob(
+      baseUrl,
+      token,
+      quick.body.id,
+      (job) => job.status === 'completed',
+      'a job submitted after the refusal completed',
+    );
+    assert.equal(await first.stop('SIGTERM'), 0);
+  });
+
+  it('a stack SIGKILLed with its process group leaves no dev server; one left behind anyway is stopped by the next start', async () => {
+    const env = await stackEnv();
+    const killed = startStack(env);
+    await killed.waitForLine(/Ctrl-C stops everything/);
+    const killedServer = devServerPid(killed);
+    await killed.stop('SIGKILL');
+    await eventually(
+      async () => isAlive(killedServer),
+      (alive) => !alive,
+      { what: 'the dev server of a SIGKILLed stack gone', timeoutMs: 10_000 },
+    );
+
+    // A server whose supervisor died too (killed on its own first) survives its stack...
+    const orphaning = startStack(env);
+    await orphaning.waitForLine(/Ctrl-C stops everything/);
+    const orphan = devServerPid(orphaning);
+    cleanups.push(async () => isAlive(orphan) && process.kill(orphan, 'SIGKILL'));
+    process.kill(await parentPid(orphan), 'SIGKILL');
+    await orphaning.stop('SIGKILL');
+    assert.equal(isAlive(orphan), true, 'the orphaned dev server still runs');
+
+    // ...and the next start on the same data folder stops it and says so.
+    const next = startStack(env);
+    await next.waitForLine(/Ctrl-C stops everything/);
+    const stopped = next
+      .logs()
+      .find((line) => String(line['msg']).startsWith('Stopping a leftover Temporal dev server'));
+    assert.equal(stopped?.['pid'], orphan, next.output.join('\n'));
+    assert.equal(isAlive(orphan), false);
+    assert.notEqual(devServerPid(next), orphan);
+    assert.equal(await next.stop('SIGTERM'), 0);
   });
 
   it('runs the built API and worker as separate processes against a shared server and database', async () => {

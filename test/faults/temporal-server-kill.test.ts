@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,9 +75,8 @@ describe('fault: Temporal server killed', () => {
     await stack.waitHeld(holds[2]!, 1);
 
     const killedAt = Date.now();
-    server.child.kill('SIGKILL');
-    if (server.child.exitCode === null && server.child.signalCode === null)
-      await once(server.child, 'exit');
+    process.kill(server.pid, 'SIGKILL');
+    await server.exited;
     await server.stop();
     // One Veo check is answered while the server is down: its worker must report it later.
     holds[2]!.release();

@@ -97,6 +97,32 @@ describe('configuration', () => {
     assert.match(message, /MEDIA_SWEEP_INTERVAL_MS: .*\(got "999"\)/);
   });
 
+  it('pins every dev server port, moving the unset ones with TEMPORAL_DEV_PORT', () => {
+    assert.deepEqual(loadConfig({}).temporalDevPorts, {
+      grpc: 7233,
+      ui: 8233,
+      http: 7243,
+      metrics: 9233,
+    });
+    assert.deepEqual(
+      loadConfig({ TEMPORAL_DEV_PORT: '17233', TEMPORAL_DEV_METRICS_PORT: '9100' })
+        .temporalDevPorts,
+      { grpc: 17233, ui: 18233, http: 17243, metrics: 9100 },
+    );
+    assert.equal(loadConfig({ TEMPORAL_DEV_UI_PORT: '' }).temporalDevPorts.ui, 8233);
+    assert.match(
+      configError({ TEMPORAL_DEV_HTTP_PORT: '70000' }),
+      /TEMPORAL_DEV_HTTP_PORT: .*\(got "70000"\)/,
+    );
+    const tooHigh = configError({ TEMPORAL_DEV_PORT: '64000', TEMPORAL_DEV_UI_PORT: '1234' });
+    assert.match(tooHigh, /TEMPORAL_DEV_METRICS_PORT: TEMPORAL_DEV_PORT \+ 2000 is above 65535/);
+    assert.doesNotMatch(tooHigh, /TEMPORAL_DEV_UI_PORT/);
+    assert.match(
+      configError({ TEMPORAL_DEV_HTTP_PORT: '8233' }),
+      /TEMPORAL_DEV_HTTP_PORT: 8233 is also TEMPORAL_DEV_UI_PORT; each dev server port must differ/,
+    );
+  });
+
   it('requires shared services for the split API and worker processes', () => {
     assert.throws(
       () => requireSharedServices(loadConfig({ TEMPORAL_ADDRESS: '127.0.0.1:7233' }), 'worker'),
