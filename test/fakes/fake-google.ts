@@ -80,8 +80,6 @@ export interface FakeGoogleCalls {
   fileDeletes: number;
   /** Requests answered with `hang` that the client gave up on (closed the connection). */
   abandonedAnalyses: number;
-  /** Calls refused by a `storm`. */
-  stormRefusals: number;
 }
 
 /** Writes a generated video where Veo would: the GCS emulator, through the real client. */
@@ -179,7 +177,6 @@ export class FakeGoogle {
     fileGets: 0,
     fileDeletes: 0,
     abandonedAnalyses: 0,
-    stormRefusals: 0,
   };
   /** Calls refused by a `storm`, by method. */
   readonly stormRefusalsByMethod = {
@@ -251,7 +248,6 @@ export class FakeGoogle {
   ): boolean {
     const storm = this.scenario.storm;
     if (!storm || storm.length === 0) return false;
-    this.calls.stormRefusals += 1;
     this.stormRefusalsByMethod[method] += 1;
     if (this.stormTurn.storm !== storm) this.stormTurn = { storm, next: 0 };
     this.sendFailure(response, storm[this.stormTurn.next++ % storm.length]!);
