@@ -45,7 +45,7 @@ const workflowSandboxImports = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.local/', '.data/'] },
+  { ignores: ['node_modules/', 'dist/', '.local/', '.data/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

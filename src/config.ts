@@ -17,10 +17,10 @@ const optionalString = z
 const optionalPort = optionalString.pipe(port.optional());
 
 /**
- * Every environment variable the service reads, with its default. `.env.example` documents
- * the same list; keep the two together.
+ * Every environment variable the service reads, with its default. README's Configuration
+ * section and `.env.example` document the same list (test/unit/config-docs.test.ts checks it).
  */
-const configSchema = z.object({
+export const configSchema = z.object({
   /** `production` turns off the development conveniences (generated JWT secret). */
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   /** pino level for both processes. */

@@ -5,10 +5,7 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import proto from '@temporalio/proto';
 import { historyFromCliJson, historyToCliJson, type History } from './history-json.js';
-
-const EventType = proto.temporal.api.enums.v1.EventType;
 
 /** One run's history and where it came from. */
 export interface RunHistory {
@@ -129,13 +126,6 @@ export async function* targetRuns(
     case 'query':
       yield* queryRuns(await client(), target.query, limit);
   }
-}
-
-/** Whether a run ended by continuing as new (its chain has a later run). */
-export function continuedAsNew(history: History): boolean {
-  return (
-    history.events?.at(-1)?.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-  );
 }
 
 /**

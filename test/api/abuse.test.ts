@@ -4,7 +4,6 @@
 // nothing behind: no job, no workflow, no stored object, no partial file.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +13,8 @@ import { multipartBody, pngBytes } from '../fixtures/media.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
-import { assertNoJobsOf } from '../support/jobs.js';
+import { acceptedJob, assertOnlyControlJobOf } from '../support/jobs.js';
+import { assertStoredOnlyUploadOf, storedFiles } from '../support/stored-files.js';
 import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
@@ -107,27 +107,24 @@ describe('abusive clients', { timeout: 120_000 }, () => {
     await test.drop();
   });
 
-  /** Files (objects, metadata, partial writes) under the storage root; empty folders do not count. */
-  async function storedFiles(): Promise<string[]> {
-    const entries = await readdir(storageRoot, { recursive: true, withFileTypes: true }).catch(
-      () => [],
-    );
-    return entries
-      .filter((entry) => entry.isFile())
-      .map((entry) => path.join(entry.parentPath, entry.name));
-  }
-
   async function assertHealthy(): Promise<void> {
     const response = await fetch(`${base}/healthz`);
     assert.equal(response.status, 200);
   }
 
+  /** No job, no workflow: only a control probe of the same user, accepted after the refusal. */
+  async function assertNoJobLeftBy(user: string): Promise<void> {
+    await assertOnlyControlJobOf(test.db, temporal.client, user, () =>
+      acceptedJob(api, user, 'probe'),
+    );
+  }
+
+  /** No job, no workflow, no stored file: only a control vlog of the same user and its upload. */
   async function assertNothingLeftBy(user: string): Promise<void> {
-    await eventually(storedFiles, (files) => files.length === 0, {
-      timeoutMs: 10_000,
-      what: 'storage emptied of the refused upload',
-    });
-    await assertNoJobsOf(test.db, temporal.client, user);
+    const control = await assertOnlyControlJobOf(test.db, temporal.client, user, () =>
+      acceptedJob(api, user, 'vlog'),
+    );
+    await assertStoredOnlyUploadOf(storageRoot, test.db, control);
   }
 
   /** Request head of a POST whose body the test sends (or withholds) itself. */
@@ -172,7 +169,7 @@ describe('abusive clients', { timeout: 120_000 }, () => {
       assert.equal(error.code, 'PAYLOAD_TOO_LARGE');
       assert.match(error.message, /body/i);
     }
-    await assertNoJobsOf(test.db, temporal.client, user);
+    await assertNoJobLeftBy(user);
     await assertHealthy();
   });
 
@@ -233,7 +230,7 @@ describe('abusive clients', { timeout: 120_000 }, () => {
       if (testCase.field) assert.match(error.message, testCase.field);
       assert.ok(elapsed < 2_000, `answered in ${elapsed} ms`);
     }
-    await assertNoJobsOf(test.db, temporal.client, user);
+    await assertNoJobLeftBy(user);
     await assertHealthy();
   });
 
@@ -264,10 +261,14 @@ describe('abusive clients', { timeout: 120_000 }, () => {
     );
     // Well past the bytes a type sniffer reads, so the file is already streaming into storage.
     client.write(form.payload.subarray(0, 40 * 1024));
-    await eventually(storedFiles, (files) => files.some((file) => file.endsWith('.partial')), {
-      timeoutMs: 5_000,
-      what: 'the upload streaming into storage',
-    });
+    await eventually(
+      () => storedFiles(storageRoot),
+      (files) => files.some((file) => file.endsWith('.partial')),
+      {
+        timeoutMs: 5_000,
+        what: 'the upload streaming into storage',
+      },
+    );
     const closedAfter = await client.closedWithin(limits.idleMs + 5_000);
     assert.ok(closedAfter >= limits.idleMs - 50, `closed after ${closedAfter} ms`);
     await assertNothingLeftBy(user);
@@ -285,7 +286,7 @@ describe('abusive clients', { timeout: 120_000 }, () => {
     );
     const closedAfter = await client.closedWithin(limits.idleMs + 5_000);
     assert.ok(closedAfter >= limits.idleMs - 50, `closed after ${closedAfter} ms`);
-    await assertNoJobsOf(test.db, temporal.client, user);
+    await assertNoJobLeftBy(user);
     await assertHealthy();
   });
 

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { assertNoJobsOf } from '../support/jobs.js';
+import { acceptedJob, assertOnlyControlJobOf } from '../support/jobs.js';
 import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
@@ -146,6 +146,8 @@ describe('AI job requests that are refused', () => {
   });
 
   it('leaves no job row and no workflow behind', async () => {
-    await assertNoJobsOf(test.db, temporal.client, user);
+    await assertOnlyControlJobOf(test.db, temporal.client, user, () =>
+      acceptedJob(api, user, 'ai'),
+    );
   });
 });

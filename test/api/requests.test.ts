@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { insertJob } from '../../src/jobs/repository.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { assertNoJobsOf, jobRecord } from '../support/jobs.js';
+import { acceptedJob, assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
 import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
@@ -85,10 +85,6 @@ describe('request handling', () => {
       assert.equal(body.error.code, 'VALIDATION_FAILED');
       assert.match(body.error.message, new RegExp(`^${field}: must not contain NUL characters`));
     }
-  });
-
-  it('leaves no job row and no workflow behind for rejected requests', async () => {
-    await assertNoJobsOf(test.db, client, user);
   });
 
   it("answers an unknown job and another user's job with the same 404", async () => {
@@ -237,5 +233,10 @@ describe('request handling', () => {
       '410',
       '416',
     ]);
+  });
+
+  // Last, so every rejected request above has been made.
+  it('leaves no job row and no workflow behind for rejected requests', async () => {
+    await assertOnlyControlJobOf(test.db, client, user, () => acceptedJob(api, user, 'probe'));
   });
 });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,7 +8,8 @@ import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { mp4Bytes, multipartBody, pngBytes, type FormFile } from '../fixtures/media.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { assertNoJobsOf, jobRecord } from '../support/jobs.js';
+import { acceptedJob, assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
+import { assertStoredOnlyUploadOf } from '../support/stored-files.js';
 import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
@@ -322,14 +322,10 @@ describe('vlog requests that are refused', () => {
   });
 
   it('left no job, no workflow and no stored object behind', async () => {
-    await assertNoJobsOf(test.db, temporal.client, user);
-    const stored = await readdir(storageRoot, { recursive: true }).catch(() => []);
-    assert.deepEqual(
-      stored.filter(
-        (entry) => !['uploads', '.multipart'].includes(entry) && !/^uploads\/[\w-]+$/.test(entry),
-      ),
-      [],
+    const control = await assertOnlyControlJobOf(test.db, temporal.client, user, () =>
+      acceptedJob(api, user, 'vlog'),
     );
+    await assertStoredOnlyUploadOf(storageRoot, test.db, control);
   });
 
   it("answers an unknown vlog and another user's vlog with the same 404 on every route", async () => {

@@ -80,8 +80,6 @@ export interface FakeGoogleCalls {
   fileDeletes: number;
   /** Requests answered with `hang` that the client gave up on (closed the connection). */
   abandonedAnalyses: number;
-  /** Calls refused by a `storm`. */
-  stormRefusals: number;
 }
 
 /** Writes a generated video where Veo would: the GCS emulator, through the real client. */
@@ -179,7 +177,6 @@ export class FakeGoogle {
     fileGets: 0,
     fileDeletes: 0,
     abandonedAnalyses: 0,
-    stormRefusals: 0,
   };
   /** Calls refused by a `storm`, by method. */
   readonly stormRefusalsByMethod = {
@@ -187,9 +184,12 @@ export class FakeGoogle {
     predictLongRunning: 0,
     fetchPredictOperation: 0,
   };
+  /** JSON answers sent, by HTTP status: every failure a storm served, and any error of the fake. */
+  readonly responsesByStatus = new Map<number, number>();
   /** Every billed call, in order. */
   readonly paidCalls: PaidCall[] = [];
-  private stormTurn = 0;
+  /** The storm being served and its next failure: a new storm starts at its first failure. */
+  private stormTurn = { storm: null as FakeFailure[] | null, next: 0 };
   /** Every generateContent request body, for assertions on what the client sent. */
   readonly analysisRequests: GenerateContentBody[] = [];
   /** When each predictLongRunning call arrived (ms since the epoch), to check retry delays. */
@@ -231,6 +231,7 @@ export class FakeGoogle {
     headers: Record<string, string> = {},
   ) {
     if (response.headersSent) return;
+    this.responsesByStatus.set(status, (this.responsesByStatus.get(status) ?? 0) + 1);
     response.writeHead(status, { 'content-type': 'application/json', ...headers });
     response.end(JSON.stringify(body));
   }
@@ -247,9 +248,9 @@ export class FakeGoogle {
   ): boolean {
     const storm = this.scenario.storm;
     if (!storm || storm.length === 0) return false;
-    this.calls.stormRefusals += 1;
     this.stormRefusalsByMethod[method] += 1;
-    this.sendFailure(response, storm[this.stormTurn++ % storm.length]!);
+    if (this.stormTurn.storm !== storm) this.stormTurn = { storm, next: 0 };
+    this.sendFailure(response, storm[this.stormTurn.next++ % storm.length]!);
     return true;
   }
 

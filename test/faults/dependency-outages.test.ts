@@ -67,12 +67,16 @@ describe('fault: dependencies fail mid-job', () => {
           count - before[method as keyof typeof before],
         ]),
       );
-    google.scenario.storm = [
+    const storm = [
       { status: 429, retryDelay: '1s' },
       { status: 500 },
       { status: 503 },
       { status: 429 },
-    ];
+    ] as const;
+    const servedBefore = new Map(google.responsesByStatus);
+    const servedSince = (status: number) =>
+      (google.responsesByStatus.get(status) ?? 0) - (servedBefore.get(status) ?? 0);
+    google.scenario.storm = [...storm];
     const stormStarted = Date.now();
     for (const hold of veoHolds) hold.release();
     const jobs = [
@@ -102,6 +106,16 @@ describe('fault: dependencies fail mid-job', () => {
     const refused = refusedSince();
     const recoveryMs = await stack.waitAllFinal(jobs);
     google.scenario.answerFor = null;
+    // The fake served the storm's failures in turn, and no other error, before or after it.
+    const refusals = Object.values(refused).reduce((sum, count) => sum + count, 0);
+    for (const status of [429, 500, 503]) {
+      const expected = Array.from(
+        { length: refusals },
+        (_, turn) => storm[turn % storm.length]!,
+      ).filter((failure) => failure.status === status).length;
+      assert.ok(expected >= jobs.length, `only ${refusals} refusals`);
+      assert.equal(servedSince(status), expected, `${status} answers served`);
+    }
 
     await stack.finish(
       {
@@ -112,6 +126,7 @@ describe('fault: dependencies fail mid-job', () => {
         recoveryMs,
         notes: [
           `refused during the storm: ${refused['generateContent']} model calls, ${refused['predictLongRunning']} Veo starts, ${refused['fetchPredictOperation']} Veo checks; no job gave up`,
+          `answers served: ${servedSince(429)} × 429, ${servedSince(500)} × 500, ${servedSince(503)} × 503`,
           'the job blocked for safety failed SAFETY_BLOCKED once the storm was over, without retries',
         ],
       },

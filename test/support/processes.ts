@@ -103,13 +103,16 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Runs an npm script to completion and returns its exit code and output. */
+/** Runs an npm script to completion (with arguments and environment overrides); returns its exit code and output. */
 export async function runNpmScript(
   script: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<{ code: number | null; output: string }> {
-  const child = spawn('npm', ['run', '-s', script], {
+  const child = spawn('npm', ['run', '-s', script, '--', ...args], {
     cwd: projectRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { Db } from '../../src/db/database.js';
+import type { VlogInput } from '../../src/jobs/messages.js';
+import { eventually } from './eventually.js';
+
+/**
+ * Files under a local storage root, relative to it: objects, their metadata, partial writes and
+ * multipart parts. Empty folders do not count.
+ */
+export async function storedFiles(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)))
+    .sort();
+}
+
+/**
+ * Waits until the files under `root` are exactly the objects (and their metadata) of the
+ * control vlog `controlId`, an upload the API accepted for the user whose refused uploads are
+ * checked: seeing its files shows the listing sees what an upload stores, so no other file
+ * means the refused uploads left nothing. The control's files are removed once checked, so the
+ * next check starts from an empty storage again.
+ */
+export async function assertStoredOnlyUploadOf(
+  root: string,
+  db: Db,
+  controlId: string,
+): Promise<void> {
+  const { input } = await db
+    .selectFrom('jobs')
+    .select('input')
+    .where('id', '=', controlId)
+    .executeTakeFirstOrThrow();
+  const keys = (input as VlogInput).media.map((media) => media.key);
+  assert.ok(keys.length > 0, `the control vlog ${controlId} stored no media`);
+  const expected = keys.flatMap((key) => [key, `${key}.meta.json`]).sort();
+  await eventually(
+    () => storedFiles(root),
+    (found) => isDeepStrictEqual(found, expected),
+    {
+      timeoutMs: 10_000,
+      what: `storage holding only the control upload of ${controlId}: ${expected.join(', ')}`,
+    },
+  );
+  await Promise.all(expected.map((file) => rm(path.join(root, file))));
+}

@@ -1,0 +1,87 @@
+// The configuration is described three times: the schema the service parses, README's
+// Configuration section and .env.example. Names that drift apart send operators after
+// variables that do nothing, so every name in one must be in the others.
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { errorStatuses } from '../../src/api/errors.js';
+import { configSchema } from '../../src/config.js';
+import { aiGenerationTypes } from '../../src/jobs/ai-generation.js';
+import { FailureCode } from '../../src/jobs/failures.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const read = (file: string) => readFile(path.join(root, file), 'utf8');
+
+/**
+ * Variables of the tools around the service, not of the service: the test runner's (TEST_*),
+ * the benchmarks' (BENCH_*), the fuzzer's and fault runs' reports, and the Temporal installer's.
+ */
+const toolVariable = /^(TEST|BENCH|FUZZ|FAULT_REPORT)_|^TEMPORAL_(CLI|TEST_SERVER)_PATH$/;
+
+/** Error and failure codes and job types: upper-case names README uses that are not variables. */
+const codes = new Set<string>([
+  ...Object.keys(errorStatuses),
+  ...Object.values(FailureCode),
+  ...aiGenerationTypes,
+]);
+
+/** Upper-case names with an underscore that are not codes: the variables a text names. */
+const variablesIn = (text: string) =>
+  new Set(
+    (text.match(/\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g) ?? []).filter((name) => !codes.has(name)),
+  );
+
+/** Source of the scripts, installers and tests that read the tool variables. */
+async function toolSources(): Promise<string> {
+  const texts: string[] = [];
+  for (const folder of ['scripts', 'temporal', 'test']) {
+    const entries = await readdir(path.join(root, folder), { recursive: true });
+    for (const entry of entries.filter((name) => /\.(ts|sh)$/.test(name)).sort()) {
+      if (entry.endsWith('config-docs.test.ts')) continue;
+      texts.push(await read(path.join(folder, entry)));
+    }
+  }
+  return texts.join('\n');
+}
+
+describe('configuration documentation', () => {
+  const schemaVariables = Object.keys(configSchema.shape).sort();
+
+  it('documents every schema variable in README and .env.example, and names no other', async () => {
+    const readme = await read('README.md');
+    const section = /^## Configuration\n([\s\S]*?)^## /m.exec(readme)?.[1];
+    assert.ok(section, 'README has a "## Configuration" section');
+    const inReadme = variablesIn(section);
+    const inEnvExample = new Set(
+      [...(await read('.env.example')).matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map(
+        (match) => match[1]!,
+      ),
+    );
+    for (const [where, names] of [
+      ['README', inReadme],
+      ['.env.example', inEnvExample],
+    ] as const) {
+      assert.deepEqual(
+        schemaVariables.filter((name) => !names.has(name)),
+        [],
+        `schema variables missing from ${where}`,
+      );
+      assert.deepEqual(
+        [...names].filter((name) => !configSchema.shape[name as never] && !toolVariable.test(name)),
+        [],
+        `variables in ${where} that the schema does not have`,
+      );
+    }
+  });
+
+  it('names anywhere in README only variables that exist', async () => {
+    const tools = await toolSources();
+    const unknown = [...variablesIn(await read('README.md'))].filter(
+      (name) =>
+        !configSchema.shape[name as never] && !(toolVariable.test(name) && tools.includes(name)),
+    );
+    assert.deepEqual(unknown, []);
+  });
+});
