@@ -16,7 +16,7 @@ import {
 } from '../fixtures/media.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { assertNoJobsOf } from '../support/jobs.js';
+import { acceptedJob, assertOnlyControlJobOf } from '../support/jobs.js';
 import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
@@ -176,7 +176,9 @@ describe('media limits checked at upload', () => {
       assert.equal(error.code, refused.code);
       assert.match(error.message, refused.message);
       assert.deepEqual(await storedFiles(), before);
-      await assertNoJobsOf(test.db, temporal.client, user);
+      await assertOnlyControlJobOf(test.db, temporal.client, user, () =>
+        acceptedJob(api, user, 'probe'),
+      );
     });
   }
 });
