@@ -46,8 +46,6 @@ export interface WorkerSettings {
 
 export interface RunningWorker {
   worker: Worker;
-  /** Polls the media task queue when the worker has ffmpeg. */
-  mediaWorker: Worker | null;
   /** Settles when the worker has stopped. */
   finished: Promise<void>;
   /** Stops polling, lets running activities wrap up within the grace time, and waits. */
@@ -78,18 +76,16 @@ export async function startWorker(
     ...workflowSource(),
   });
   // As many media steps as ffmpeg processes: more would only wait inside the worker, holding a
-  // slot and heartbeating, while the API shares the CPU with them.
-  const mediaSlots = deps.mediaTools?.processes.limits.maxConcurrent;
-  const mediaWorker =
-    mediaSlots === undefined
-      ? null
-      : await Worker.create({
-          ...common,
-          taskQueue: mediaTaskQueueOf(settings.taskQueue),
-          maxConcurrentActivityTaskExecutions: mediaSlots,
-          activityTaskPollerBehavior: { type: 'simple-maximum', maximum: Math.min(mediaSlots, 2) },
-        });
-  const workers = mediaWorker ? [worker, mediaWorker] : [worker];
+  // slot and heartbeating, while the API shares the CPU with them. A worker without ffmpeg polls
+  // too, so a local vlog sent to it fails as it would on the main queue instead of waiting.
+  const mediaSlots = deps.mediaTools?.processes.limits.maxConcurrent ?? 1;
+  const mediaWorker = await Worker.create({
+    ...common,
+    taskQueue: mediaTaskQueueOf(settings.taskQueue),
+    maxConcurrentActivityTaskExecutions: mediaSlots,
+    activityTaskPollerBehavior: { type: 'simple-maximum', maximum: Math.min(mediaSlots, 2) },
+  });
+  const workers = [worker, mediaWorker];
   const shutdown = () => {
     for (const running of workers) if (running.getState() === 'RUNNING') running.shutdown();
   };
@@ -105,7 +101,6 @@ export async function startWorker(
   );
   return {
     worker,
-    mediaWorker,
     finished,
     async stop() {
       shutdown();
