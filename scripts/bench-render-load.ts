@@ -195,18 +195,27 @@ try {
         `${ms(percentile(loaded, 50))}  ${ms(percentile(loaded, 99))}  ${ms(loaded.at(-1)!)}   ` +
         `${ratio.toFixed(2).padStart(9)}  ${maxRatio.toFixed(2).padStart(9)}`,
     );
+    // Under load a cancel can time out (503) before the workflow answers: ask again until it
+    // is accepted or the vlog has ended, then wait for every vlog to stop.
     for (const id of batch) {
-      await fetch(`${baseUrl}/api/vlogs/${id}/cancel`, {
-        method: 'POST',
-        headers: { authorization, 'content-type': 'application/json' },
-        body: '{}',
-      });
+      await eventually(
+        async () => {
+          const response = await fetch(`${baseUrl}/api/vlogs/${id}/cancel`, {
+            method: 'POST',
+            headers: { authorization, 'content-type': 'application/json' },
+            body: '{}',
+          });
+          return response.status === 202 || terminal.includes(await vlogStatus(id));
+        },
+        (stopping) => stopping,
+        { timeoutMs: 600_000, intervalMs: 1_000, what: `vlog ${id} cancelled` },
+      );
     }
     for (const id of batch) {
       await eventually(
         () => vlogStatus(id),
         (status) => terminal.includes(status),
-        { timeoutMs: 300_000, intervalMs: 200, what: `vlog ${id} stopped` },
+        { timeoutMs: 600_000, intervalMs: 200, what: `vlog ${id} stopped` },
       );
     }
     known.push(...batch);

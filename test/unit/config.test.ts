@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, requireSharedServices } from '../../src/config.js';
+import {
+  ConfigError,
+  loadConfig,
+  mediaProcessLimits,
+  requireSharedServices,
+} from '../../src/config.js';
 
 function configError(env: NodeJS.ProcessEnv): string {
   try {
@@ -86,6 +92,24 @@ describe('configuration', () => {
     });
     assert.match(message, /AUTH_MAX_TOKEN_LIFETIME_SECONDS: .*\(got "0"\)/);
     assert.match(message, /AUTH_CLOCK_SKEW_SECONDS: .*\(got "301"\)/);
+  });
+
+  it('bounds media processes by the CPUs by default, at a lower priority, within limits', () => {
+    assert.deepEqual(mediaProcessLimits(loadConfig({})), {
+      maxConcurrent: Math.max(1, os.availableParallelism() - 1),
+      nice: 10,
+    });
+    assert.deepEqual(
+      mediaProcessLimits(loadConfig({ MEDIA_MAX_CONCURRENT_FFMPEG: '', MEDIA_FFMPEG_NICE: '0' })),
+      { maxConcurrent: Math.max(1, os.availableParallelism() - 1), nice: 0 },
+    );
+    const message = configError({ MEDIA_MAX_CONCURRENT_FFMPEG: '0', MEDIA_FFMPEG_NICE: '20' });
+    assert.match(message, /MEDIA_MAX_CONCURRENT_FFMPEG: .*\(got "0"\)/);
+    assert.match(message, /MEDIA_FFMPEG_NICE: .*\(got "20"\)/);
+    assert.match(
+      configError({ MEDIA_MAX_CONCURRENT_FFMPEG: '257' }),
+      /MEDIA_MAX_CONCURRENT_FFMPEG/,
+    );
   });
 
   it('requires shared services for the split API and worker processes', () => {
