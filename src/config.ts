@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { ProviderRetrySettings } from './jobs/messages.js';
+import { defaultMaxConcurrentMediaProcesses, type MediaProcessLimits } from './media/processes.js';
 import { storageKeyProblem } from './storage/object-storage.js';
 
 const port = z.coerce.number<string>().int().min(1).max(65_535);
@@ -144,6 +145,17 @@ export const configSchema = z.object({
     .max(2160)
     .refine((value) => value % 2 === 0, { error: 'must be even' })
     .default(720),
+  /**
+   * Most ffmpeg/ffprobe processes one worker (or API) runs at once; more wait their turn, and
+   * the worker takes at most this many local analyses and renders from Temporal at a time.
+   * Default: the CPU count minus one, at least 1.
+   */
+  MEDIA_MAX_CONCURRENT_FFMPEG: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    positiveInt.max(256).default(defaultMaxConcurrentMediaProcesses()),
+  ),
+  /** Nice value ffmpeg and ffprobe run at (0 normal … 19 lowest), so renders yield to requests. */
+  MEDIA_FFMPEG_NICE: z.coerce.number().int().min(0).max(19).default(10),
 
   /** Gemini API key for media analysis; unset: analysis goes through Vertex AI. */
   GEMINI_API_KEY: optionalString,
@@ -350,6 +362,11 @@ export function providerRetrySettings(config: Config): ProviderRetrySettings {
     maximumIntervalMs: config.PROVIDER_RETRY_MAX_MS,
     maximumAttempts: config.PROVIDER_RETRY_ATTEMPTS,
   };
+}
+
+/** How many media processes run at once, and at which priority, from the MEDIA_* variables. */
+export function mediaProcessLimits(config: Config): MediaProcessLimits {
+  return { maxConcurrent: config.MEDIA_MAX_CONCURRENT_FFMPEG, nice: config.MEDIA_FFMPEG_NICE };
 }
 
 /**

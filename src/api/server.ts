@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '../config.js';
+import { mediaProcessLimits, type Config } from '../config.js';
 import { findMediaTools } from '../media/tools.js';
 import { createMediaStorage } from '../storage/index.js';
 import { buildApp, type AppDependencies } from './app.js';
@@ -19,7 +19,7 @@ export async function startApiServer(
     ...deps,
     config,
     mediaStorage: createMediaStorage(config, deps.jwtSecret),
-    mediaTools: await findMediaTools(),
+    mediaTools: await findMediaTools(mediaProcessLimits(config)),
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   const address = app.server.address();

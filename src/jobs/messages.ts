@@ -148,6 +148,12 @@ export interface VlogSettings {
   pollIntervalMs: number;
   retryWindowMs: number;
   providerRetry: ProviderRetrySettings;
+  /**
+   * Task queue of the steps that run ffmpeg on the worker (analysis and render of the local
+   * provider), so that the backlog waits in Temporal rather than in a worker; unset (Google, or
+   * runs accepted before it existed): the job's own queue.
+   */
+  mediaTaskQueue?: string;
 }
 
 /** Backoff for transient provider failures (429, 5xx); a provider's RetryInfo delay wins. */

@@ -1,14 +1,49 @@
-import { execFile } from 'node:child_process';
+import { execFile, type ExecFileOptions } from 'node:child_process';
 import { access, constants, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { spawnSupervised } from '../supervisor.js';
+import {
+  defaultMediaProcessLimits,
+  MediaProcessPool,
+  type MediaProcessLimits,
+} from './processes.js';
 
 const run = promisify(execFile);
 
 export interface MediaTools {
   ffmpeg: string;
   ffprobe: string;
+  /** Bounds and lowers the priority of every ffmpeg and ffprobe these tools run. */
+  processes: MediaProcessPool;
+}
+
+type ToolOptions = ExecFileOptions & { signal?: AbortSignal | undefined };
+
+/** `execFile` within the pool's bound and at its priority; its timeout starts at the spawn. */
+function runTool(
+  tools: MediaTools,
+  file: string,
+  args: string[],
+  options: ToolOptions & { encoding: 'buffer' },
+): Promise<{ stdout: Buffer; stderr: Buffer }>;
+function runTool(
+  tools: MediaTools,
+  file: string,
+  args: string[],
+  options: ToolOptions,
+): Promise<{ stdout: string; stderr: string }>;
+function runTool(
+  tools: MediaTools,
+  file: string,
+  args: string[],
+  options: ToolOptions,
+): Promise<{ stdout: string | Buffer; stderr: string | Buffer }> {
+  return tools.processes.run(options.signal, () => {
+    const running = run(file, args, options);
+    tools.processes.lowerPriority(running.child.pid);
+    return running;
+  });
 }
 
 async function onPath(name: string): Promise<string | null> {
@@ -25,7 +60,7 @@ async function onPath(name: string): Promise<string | null> {
   return null;
 }
 
-async function fromNpm(): Promise<MediaTools | null> {
+async function fromNpm(): Promise<Omit<MediaTools, 'processes'> | null> {
   try {
     const [ffmpeg, ffprobe] = await Promise.all([
       import('@ffmpeg-installer/ffmpeg'),
@@ -38,10 +73,16 @@ async function fromNpm(): Promise<MediaTools | null> {
   }
 }
 
-/** The system's ffmpeg and ffprobe when both are on PATH, otherwise the ones npm installed. */
-export async function findMediaTools(): Promise<MediaTools | null> {
+/**
+ * The system's ffmpeg and ffprobe when both are on PATH, otherwise the ones npm installed, run
+ * within `limits` (one pool per call: a worker and an API each have their own).
+ */
+export async function findMediaTools(
+  limits: MediaProcessLimits = defaultMediaProcessLimits(),
+): Promise<MediaTools | null> {
   const [ffmpeg, ffprobe] = await Promise.all([onPath('ffmpeg'), onPath('ffprobe')]);
-  return ffmpeg && ffprobe ? { ffmpeg, ffprobe } : fromNpm();
+  const found = ffmpeg && ffprobe ? { ffmpeg, ffprobe } : await fromNpm();
+  return found && { ...found, processes: new MediaProcessPool(limits) };
 }
 
 export async function mediaToolsVersion(tools: MediaTools): Promise<string> {
@@ -55,7 +96,8 @@ export async function probeDurationSeconds(
   file: string,
   signal?: AbortSignal,
 ): Promise<number> {
-  const { stdout } = await run(
+  const { stdout } = await runTool(
+    tools,
     tools.ffprobe,
     ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file],
     {
@@ -77,7 +119,8 @@ export async function extractThumbnail(
   atSeconds: number,
   signal?: AbortSignal,
 ): Promise<void> {
-  await run(
+  await runTool(
+    tools,
     tools.ffmpeg,
     [
       '-hide_banner',
@@ -182,7 +225,8 @@ export async function probeMedia(
 ): Promise<MediaProbe> {
   let output: ProbeOutput;
   try {
-    const { stdout } = await run(
+    const { stdout } = await runTool(
+      tools,
       tools.ffprobe,
       [
         '-v',
@@ -289,7 +333,8 @@ export async function sampleFrames(
   if (sampling.kind === 'seek') await writeFile(list, concatList(file, sampling.atSeconds));
   let stdout: Buffer;
   try {
-    ({ stdout } = await run(
+    ({ stdout } = await runTool(
+      tools,
       tools.ffmpeg,
       [
         '-nostdin',
@@ -328,8 +373,9 @@ export interface RenderProgress {
 
 /**
  * Runs ffmpeg with `args` (outputs included) under a supervisor that kills it if the worker
- * dies, reporting its progress towards `totalSeconds` of output. An abort kills ffmpeg and
- * rejects once it has exited, so the caller can remove its partial output.
+ * dies, reporting its progress towards `totalSeconds` of output. It waits for its turn in the
+ * tools' pool first. An abort kills ffmpeg and rejects once it has exited, so the caller can
+ * remove its partial output.
  */
 export async function runFfmpeg(
   tools: MediaTools,
@@ -344,12 +390,22 @@ export async function runFfmpeg(
     onSpawn?(pid: number): void;
   },
 ): Promise<void> {
+  await tools.processes.run(options.signal, () => superviseFfmpeg(tools, args, options));
+}
+
+async function superviseFfmpeg(
+  tools: MediaTools,
+  args: string[],
+  options: Parameters<typeof runFfmpeg>[2],
+): Promise<void> {
   options.signal.throwIfAborted();
   const { supervisor: child, kill: stop } = spawnSupervised(
     tools.ffmpeg,
     ['-nostdin', '-hide_banner', '-loglevel', 'error', '-nostats', '-progress', 'pipe:1', ...args],
     { output: 'pipe', cwd: options.cwd },
   );
+  // ffmpeg, started by the supervisor a moment later, inherits its priority.
+  tools.processes.lowerPriority(child.pid);
   if (child.pid !== undefined) options.onSpawn?.(child.pid);
   options.signal.addEventListener('abort', stop, { once: true });
   const stderr: string[] = [];

@@ -1,6 +1,6 @@
 import type { ActivityDependencies } from '../activities/index.js';
 import { resolveJwtSecret } from '../auth.js';
-import type { Config } from '../config.js';
+import { mediaProcessLimits, type Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { findMediaTools } from '../media/tools.js';
 import { createProviders } from '../providers/index.js';
@@ -12,7 +12,7 @@ export async function createActivityDependencies(
   db: Db,
 ): Promise<ActivityDependencies> {
   const mediaStorage = createMediaStorage(config, await resolveJwtSecret(config));
-  const mediaTools = await findMediaTools();
+  const mediaTools = await findMediaTools(mediaProcessLimits(config));
   return {
     db,
     mediaStorage,

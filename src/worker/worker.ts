@@ -12,6 +12,7 @@ import {
   mediaSweepScheduleId,
   type MediaSweepSettings,
 } from '../temporal/media-sweep-schedule.js';
+import { mediaTaskQueueOf } from '../media/processes.js';
 import { installWorkerRuntime } from './runtime.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -88,25 +89,51 @@ export async function startWorker(
       'media sweep scheduled',
     );
   }
-  const worker = await Worker.create({
+  const activities = createActivities(deps);
+  const common = {
     connection,
     namespace: settings.namespace,
-    taskQueue: settings.taskQueue,
-    activities: createActivities(deps),
-    ...workflowSource(),
+    activities,
     shutdownGraceTime: settings.shutdownGraceMs,
     // A cancellation reaches an activity only in the answer to a heartbeat, which the SDK
     // otherwise sends at most every 80 % of the heartbeat timeout (12 s for vlog steps, 48 s for AI
     // generations): a cancelled render, transfer or model call would run on that long. One heartbeat a second per running activity is cheap.
     maxHeartbeatThrottleInterval: '1s',
+  } satisfies Partial<WorkerOptions>;
+  const worker = await Worker.create({
+    ...common,
+    taskQueue: settings.taskQueue,
+    ...workflowSource(),
   });
-  const finished = worker.run().finally(() => connection.close());
-  logger.info({ taskQueue: settings.taskQueue, namespace: settings.namespace }, 'worker started');
+  // As many media steps as ffmpeg processes: more would only wait inside the worker, holding a
+  // slot and heartbeating, while the API shares the CPU with them. A worker without ffmpeg polls
+  // too, so a local vlog sent to it fails as it would on the main queue instead of waiting.
+  const mediaSlots = deps.mediaTools?.processes.limits.maxConcurrent ?? 1;
+  const mediaWorker = await Worker.create({
+    ...common,
+    taskQueue: mediaTaskQueueOf(settings.taskQueue),
+    maxConcurrentActivityTaskExecutions: mediaSlots,
+    activityTaskPollerBehavior: { type: 'simple-maximum', maximum: Math.min(mediaSlots, 2) },
+  });
+  const workers = [worker, mediaWorker];
+  const shutdown = () => {
+    for (const running of workers) if (running.getState() === 'RUNNING') running.shutdown();
+  };
+  // One worker stopping (or failing) stops the other; the connection closes after both.
+  const finished = Promise.allSettled(workers.map((running) => running.run().finally(shutdown)))
+    .then((results) => {
+      for (const result of results) if (result.status === 'rejected') throw result.reason;
+    })
+    .finally(() => connection.close());
+  logger.info(
+    { taskQueue: settings.taskQueue, namespace: settings.namespace, mediaSlots },
+    'worker started',
+  );
   return {
     worker,
     finished,
     async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      shutdown();
       await finished;
     },
   };

@@ -45,8 +45,13 @@ function activities(input: VlogJobInput) {
       retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 10 },
     },
   } satisfies Record<string, ActivityOptions>;
+  // Only the steps that start ffmpeg move: a check or a transfer must not wait behind renders.
+  const onMediaQueue = input.settings.mediaTaskQueue
+    ? { taskQueue: input.settings.mediaTaskQueue }
+    : {};
   return {
     options,
+    onMediaQueue,
     analysis: proxyActivities<Activities>(options.analysis),
     generation: proxyActivities<Activities>(options.generation),
     transfer: proxyActivities<Activities>(options.transfer),
@@ -103,6 +108,7 @@ async function produceVlog(
     carried.analysis = await acts.analysis.analyzeMedia.executeWithOptions(
       {
         ...acts.options.analysis,
+        ...acts.onMediaQueue,
         summary: `Analysis of ${media.map((m) => m.name).join(', ')}`,
       },
       [
@@ -178,6 +184,7 @@ async function generateVideo(
     const started = await acts.generation.startVideoGeneration.executeWithOptions(
       {
         ...acts.options.generation,
+        ...acts.onMediaQueue,
         summary: `Video generation: ${job.input.durationSeconds}s ${job.input.aspectRatio}`,
       },
       [

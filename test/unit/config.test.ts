@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, requireSharedServices } from '../../src/config.js';
+import {
+  ConfigError,
+  loadConfig,
+  mediaProcessLimits,
+  requireSharedServices,
+} from '../../src/config.js';
 
 function configError(env: NodeJS.ProcessEnv): string {
   try {
@@ -120,6 +126,24 @@ describe('configuration', () => {
     assert.match(
       configError({ TEMPORAL_DEV_HTTP_PORT: '8233' }),
       /TEMPORAL_DEV_HTTP_PORT: 8233 is also TEMPORAL_DEV_UI_PORT; each dev server port must differ/,
+    );
+  });
+
+  it('bounds media processes by the CPUs by default, at a lower priority, within limits', () => {
+    assert.deepEqual(mediaProcessLimits(loadConfig({})), {
+      maxConcurrent: Math.max(1, os.availableParallelism() - 1),
+      nice: 10,
+    });
+    assert.deepEqual(
+      mediaProcessLimits(loadConfig({ MEDIA_MAX_CONCURRENT_FFMPEG: '', MEDIA_FFMPEG_NICE: '0' })),
+      { maxConcurrent: Math.max(1, os.availableParallelism() - 1), nice: 0 },
+    );
+    const message = configError({ MEDIA_MAX_CONCURRENT_FFMPEG: '0', MEDIA_FFMPEG_NICE: '20' });
+    assert.match(message, /MEDIA_MAX_CONCURRENT_FFMPEG: .*\(got "0"\)/);
+    assert.match(message, /MEDIA_FFMPEG_NICE: .*\(got "20"\)/);
+    assert.match(
+      configError({ MEDIA_MAX_CONCURRENT_FFMPEG: '257' }),
+      /MEDIA_MAX_CONCURRENT_FFMPEG/,
     );
   });
 

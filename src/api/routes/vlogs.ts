@@ -6,6 +6,7 @@ import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../jobs/messages.js';
 import { findOwnedJob } from '../../jobs/repository.js';
+import { mediaTaskQueueOf } from '../../media/processes.js';
 import type { MediaTools } from '../../media/tools.js';
 import { missingVlogProviderSettings, selectVlogProvider } from '../../providers/index.js';
 import type { MediaStorage } from '../../storage/object-storage.js';
@@ -225,6 +226,9 @@ export function vlogRoutes(deps: VlogRouteDependencies): FastifyPluginAsyncZod {
                   pollIntervalMs: config.VIDEO_POLL_INTERVAL_MS,
                   retryWindowMs: config.JOB_RETRY_WINDOW_MS,
                   providerRetry: providerRetrySettings(config),
+                  ...(selectVlogProvider(config) === 'local' && {
+                    mediaTaskQueue: mediaTaskQueueOf(config.TEMPORAL_TASK_QUEUE),
+                  }),
                 },
               },
             ],

@@ -1,0 +1,102 @@
+// Renders and samplings are CPU-bound ffmpeg processes: a worker that starts one per queued job
+// runs a hundred at once, each at normal priority, and the API on the same machine answers in
+// seconds. This pool lets a worker run a few at a time, first come first served, at a lower
+// priority than the services that answer requests.
+import os from 'node:os';
+
+/** How a process runs media tools; from MEDIA_MAX_CONCURRENT_FFMPEG and MEDIA_FFMPEG_NICE. */
+export interface MediaProcessLimits {
+  /** Most ffmpeg/ffprobe processes running at once in this process; the rest wait in order. */
+  maxConcurrent: number;
+  /** Nice value (0–19) media processes run at; never below this process' own. */
+  nice: number;
+}
+
+/** One fewer than the CPUs, so a core stays free for the API, the database and Temporal. */
+export function defaultMaxConcurrentMediaProcesses(): number {
+  return Math.max(1, os.availableParallelism() - 1);
+}
+
+export const defaultMediaProcessLimits = (): MediaProcessLimits => ({
+  maxConcurrent: defaultMaxConcurrentMediaProcesses(),
+  nice: 10,
+});
+
+/**
+ * The task queue of a worker's ffmpeg-bound activities (local analysis and render): a worker
+ * polls it with as many slots as it runs media processes, so a backlog of renders waits in
+ * Temporal instead of as activities heartbeating inside the worker.
+ */
+export function mediaTaskQueueOf(taskQueue: string): string {
+  return `${taskQueue}-media`;
+}
+
+interface Waiter {
+  grant(): void;
+}
+
+export class MediaProcessPool {
+  private running = 0;
+  private readonly waiting: Waiter[] = [];
+
+  constructor(readonly limits: MediaProcessLimits) {}
+
+  /** Processes running now, and runs waiting for a slot (tests and logs read them). */
+  get usage(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+
+  /**
+   * Runs `work` (which starts one process and settles when it has exited) once a slot is free.
+   * Time spent waiting is not the process' time: a timeout inside `work` starts with it. An abort
+   * while waiting gives up the place in the queue and rejects with the signal's reason.
+   */
+  async run<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+    await this.acquire(signal);
+    try {
+      return await work();
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Lowers a just-started process to the configured priority (it may already have exited). */
+  lowerPriority(pid: number | undefined): void {
+    if (pid === undefined) return;
+    try {
+      // Unprivileged processes may only raise their nice value.
+      os.setPriority(pid, Math.max(this.limits.nice, os.getPriority()));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
+
+  private acquire(signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.running < this.limits.maxConcurrent && this.waiting.length === 0) {
+      this.running += 1;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        grant: () => {
+          signal?.removeEventListener('abort', abandon);
+          this.running += 1;
+          resolve();
+        },
+      };
+      const abandon = () => {
+        this.waiting.splice(this.waiting.indexOf(waiter), 1);
+        // An AbortSignal's reason is an Error unless the caller aborted with something else.
+        reject(signal!.reason as Error);
+      };
+      signal?.addEventListener('abort', abandon, { once: true });
+      this.waiting.push(waiter);
+    });
+  }
+
+  private release(): void {
+    this.running -= 1;
+    if (this.running < this.limits.maxConcurrent) this.waiting.shift()?.grant();
+  }
+}
