@@ -28,7 +28,7 @@ export async function recordingFfmpeg(real: MediaTools, dir: string): Promise<Re
     `exec '${real.ffmpeg}' "$@" -loglevel verbose 2>>'${log}'`,
   );
   return {
-    tools: { ffmpeg, ffprobe: real.ffprobe },
+    tools: { ...real, ffmpeg },
     async decodedFrames() {
       const text = await readFile(log, 'utf8');
       return [...text.matchAll(/Input stream #\d+:\d+ \(video\): .*?(\d+) frames decoded/g)].map(
@@ -39,7 +39,7 @@ export async function recordingFfmpeg(real: MediaTools, dir: string): Promise<Re
 }
 
 /** ffmpeg and ffprobe that start and never finish, as a tool stuck on a huge file would. */
-export async function hangingMediaTools(dir: string): Promise<MediaTools> {
+export async function hangingMediaTools(real: MediaTools, dir: string): Promise<MediaTools> {
   const hang = await script(path.join(dir, 'hang'), 'exec sleep 600');
-  return { ffmpeg: hang, ffprobe: hang };
+  return { ...real, ffmpeg: hang, ffprobe: hang };
 }

@@ -209,12 +209,12 @@ describe('the local analyzer measures what the media show', () => {
   it('reports a tool that runs out of time as a retryable timeout naming the file and the step', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-hang-'));
     try {
-      const hanging = await hangingMediaTools(dir);
+      const hanging = await hangingMediaTools(tools, dir);
       const clip = await renderTestVideo(tools.ffmpeg, 1);
       const timeouts = { probeMs: 300, sampleMs: 300 };
       for (const [step, stuck] of [
         ['probe', hanging],
-        ['sample frames', { ffmpeg: hanging.ffmpeg, ffprobe: tools.ffprobe }],
+        ['sample frames', { ...tools, ffmpeg: hanging.ffmpeg }],
       ] as const) {
         await assert.rejects(
           analyze(
