@@ -19,26 +19,26 @@ import { LocalMediaStorage } from '../storage/local-storage.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal/client.js';
 import { createTokenVerifier } from '../auth.js';
-import { requireBearerToken } from './auth-plugin.js';
+import { requireBearerToken } from './plugins/auth.js';
 import {
   answerConnectionError,
   answerRouterError,
   errorBodySchema,
   registerErrorHandling,
 } from './errors.js';
-import { createJobActions } from './job-actions.js';
-import { JobEventFeed } from './job-event-feed.js';
-import { createJobStarter } from './job-starter.js';
-import { limitRequestRate } from './rate-limit.js';
-import { createReadiness } from './readiness.js';
-import { documentErrorResponses, documentMultipartForms } from './route-schemas.js';
+import { createJobActions } from './services/job-actions.js';
+import { JobEventFeed } from './services/job-event-feed.js';
+import { createJobStarter } from './services/job-starter.js';
+import { limitRequestRate } from './plugins/rate-limit.js';
+import { createReadiness } from './services/readiness.js';
+import { documentErrorResponses, documentMultipartForms } from './schemas/common.js';
 import { aiJobRoutes } from './routes/ai-jobs.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mediaRoutes } from './routes/media.js';
 import { probeRoutes } from './routes/probes.js';
 import { vlogRoutes } from './routes/vlogs.js';
-import { refuseUnstorableText } from './storable-text.js';
+import { refuseUnstorableText } from './plugins/storable-text.js';
 
 export interface AppDependencies {
   db: Db;

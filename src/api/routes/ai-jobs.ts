@@ -16,12 +16,12 @@ import { isTerminalStatus } from '../../jobs/model.js';
 import { findOwnedJob, typicalDurationMs } from '../../jobs/repository.js';
 import { missingAiProviderSettings } from '../../providers/index.js';
 import { ApiError, errorBodySchema } from '../errors.js';
-import { jobActionRoutes, type JobActions } from '../job-actions.js';
-import type { JobEventFeed } from '../job-event-feed.js';
-import { jobEventRoutes } from '../job-events.js';
-import { requestFingerprint, type StartJob } from '../job-starter.js';
-import { jobViewSchema, liveView, liveViewSchema, toJobView } from '../job-view.js';
-import { commonErrors, idempotencyKeySchema, idParams } from '../route-schemas.js';
+import { jobActionRoutes, type JobActions } from '../services/job-actions.js';
+import type { JobEventFeed } from '../services/job-event-feed.js';
+import { jobEventRoutes } from './job-event-stream.js';
+import { requestFingerprint, type StartJob } from '../services/job-starter.js';
+import { jobViewSchema, liveView, liveViewSchema, toJobView } from '../services/job-views.js';
+import { commonErrors, idempotencyKeySchema, idParams } from '../schemas/common.js';
 import { listJobsPage, listQuerySchema } from './jobs.js';
 
 /** Used for estimates until jobs of a type have completed. */

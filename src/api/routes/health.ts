@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Readiness } from '../readiness.js';
+import type { Readiness } from '../services/readiness.js';
 import { ApiError, errorBodySchema } from '../errors.js';
 
 const checkSchema = z.object({

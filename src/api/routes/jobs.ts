@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { Db } from '../../db/database.js';
 import { findOwnedJob, listOwnedJobs, type JobCursor } from '../../jobs/repository.js';
 import { ApiError, errorBodySchema } from '../errors.js';
-import { jobViewSchema, toJobView } from '../job-view.js';
-import { isStorableText } from '../storable-text.js';
+import { jobViewSchema, toJobView } from '../services/job-views.js';
+import { isStorableText } from '../plugins/storable-text.js';
 
 const cursorSchema = z.object({
   createdAt: z.iso.datetime(),

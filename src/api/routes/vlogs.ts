@@ -11,14 +11,14 @@ import type { MediaTools } from '../../media/tools.js';
 import { missingVlogProviderSettings, selectVlogProvider } from '../../providers/index.js';
 import type { MediaStorage } from '../../storage/object-storage.js';
 import { ApiError, errorBodySchema } from '../errors.js';
-import { jobActionRoutes, type JobActions } from '../job-actions.js';
-import type { JobEventFeed } from '../job-event-feed.js';
-import { jobEventRoutes } from '../job-events.js';
-import { refuseOwnerAtJobCap, requestFingerprint, type StartJob } from '../job-starter.js';
-import { jobViewSchema, liveView, liveViewSchema, toJobView } from '../job-view.js';
-import { mediaLimitInspector, mediaLimitsOf } from '../media-limits.js';
-import { receiveUpload } from '../media-upload.js';
-import { commonErrors, idempotencyKeySchema, idParams } from '../route-schemas.js';
+import { jobActionRoutes, type JobActions } from '../services/job-actions.js';
+import type { JobEventFeed } from '../services/job-event-feed.js';
+import { jobEventRoutes } from './job-event-stream.js';
+import { refuseOwnerAtJobCap, requestFingerprint, type StartJob } from '../services/job-starter.js';
+import { jobViewSchema, liveView, liveViewSchema, toJobView } from '../services/job-views.js';
+import { mediaLimitInspector, mediaLimitsOf } from '../services/media-limits.js';
+import { receiveUpload } from '../services/media-upload.js';
+import { commonErrors, idempotencyKeySchema, idParams } from '../schemas/common.js';
 import { listJobsPage, listQuerySchema } from './jobs.js';
 
 export const vlogStatuses = [

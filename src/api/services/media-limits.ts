@@ -3,10 +3,15 @@
  * oversized file is refused before any job starts instead of failing minutes into its analysis.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { Config } from '../config.js';
-import type { MediaRef } from '../jobs/messages.js';
-import { MediaToolError, MediaToolTimeout, probeMedia, type MediaTools } from '../media/tools.js';
-import { ApiError } from './errors.js';
+import type { Config } from '../../config.js';
+import type { MediaRef } from '../../jobs/messages.js';
+import {
+  MediaToolError,
+  MediaToolTimeout,
+  probeMedia,
+  type MediaTools,
+} from '../../media/tools.js';
+import { ApiError } from '../errors.js';
 import { mediaFieldName, type MediaInspector } from './media-upload.js';
 
 export interface MediaLimits {

@@ -7,10 +7,10 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { JobRow } from '../db/schema.js';
-import type { JobProgress } from '../jobs/messages.js';
-import { isTerminalStatus } from '../jobs/model.js';
-import type { TemporalAccess } from '../temporal/client.js';
+import type { JobRow } from '../../db/schema.js';
+import type { JobProgress } from '../../jobs/messages.js';
+import { isTerminalStatus } from '../../jobs/model.js';
+import type { TemporalAccess } from '../../temporal/client.js';
 import {
   cancelJobUpdate,
   cancelRefusal,
@@ -18,9 +18,9 @@ import {
   maxJobRetries,
   retryJobUpdate,
   retryRefusal,
-} from '../workflows/definitions.js';
-import { ApiError, errorBodySchema } from './errors.js';
-import { commonErrors, idParams } from './route-schemas.js';
+} from '../../workflows/definitions.js';
+import { ApiError, errorBodySchema } from '../errors.js';
+import { commonErrors, idParams } from '../schemas/common.js';
 
 export const cancelBodySchema = z
   .strictObject({ reason: z.string().trim().max(500).optional() })

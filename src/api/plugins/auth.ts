@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { TokenError, type TokenVerifier } from '../auth.js';
-import { ApiError } from './errors.js';
+import { TokenError, type TokenVerifier } from '../../auth.js';
+import { ApiError } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

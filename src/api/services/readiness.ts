@@ -1,6 +1,6 @@
-import type { TemporalAccess } from '../temporal/client.js';
-import { pingDatabase, type Db } from '../db/database.js';
-import { mediaToolsVersion, type MediaTools } from '../media/tools.js';
+import type { TemporalAccess } from '../../temporal/client.js';
+import { pingDatabase, type Db } from '../../db/database.js';
+import { mediaToolsVersion, type MediaTools } from '../../media/tools.js';
 
 export interface Check {
   ok: boolean;

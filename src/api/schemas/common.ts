@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { errorBodySchema } from './errors.js';
+import { errorBodySchema } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifySchema {

@@ -8,10 +8,10 @@ import { finished } from 'node:stream/promises';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
-import type { MediaRef } from '../jobs/messages.js';
-import type { MediaStorage } from '../storage/object-storage.js';
-import { ApiError } from './errors.js';
-import { isStorableText, unstorableTextError } from './storable-text.js';
+import type { MediaRef } from '../../jobs/messages.js';
+import type { MediaStorage } from '../../storage/object-storage.js';
+import { ApiError } from '../errors.js';
+import { isStorableText, unstorableTextError } from '../plugins/storable-text.js';
 
 /** What may be uploaded, decided by the bytes themselves, never by the name or declared type. */
 const acceptedMedia: Record<string, MediaRef['kind']> = {

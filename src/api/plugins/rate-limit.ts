@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import type { Db } from '../db/database.js';
-import { ApiError } from './errors.js';
+import type { Db } from '../../db/database.js';
+import { ApiError } from '../errors.js';
 
 export interface RateLimit {
   /** Requests one user may make per window. */

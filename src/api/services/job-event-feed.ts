@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Db } from '../db/database.js';
-import { readJobEvents, type JobEvent } from '../jobs/events.js';
+import type { Db } from '../../db/database.js';
+import { readJobEvents, type JobEvent } from '../../jobs/events.js';
 
 /**
  * Hands what a reader receives; resolves once the reader can take more (its client drained),

@@ -5,22 +5,22 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
-import type { Db } from '../db/database.js';
-import type { JobRow } from '../db/schema.js';
-import { idempotentJobId, newJobId } from '../jobs/ids.js';
-import type { JobRecord } from '../jobs/messages.js';
-import type { JobKind } from '../jobs/model.js';
-import { countJobsInFlight, findOwnedJob, insertJob, lockOwner } from '../jobs/repository.js';
-import type { Logger } from '../logger.js';
+import type { Db } from '../../db/database.js';
+import type { JobRow } from '../../db/schema.js';
+import { idempotentJobId, newJobId } from '../../jobs/ids.js';
+import type { JobRecord } from '../../jobs/messages.js';
+import type { JobKind } from '../../jobs/model.js';
+import { countJobsInFlight, findOwnedJob, insertJob, lockOwner } from '../../jobs/repository.js';
+import type { Logger } from '../../logger.js';
 import {
   JobAttemptKey,
   JobKindKey,
   JobStatusKey,
   JobTypeKey,
   UserIdKey,
-} from '../temporal/search-attributes.js';
-import type * as workflows from '../workflows/index.js';
-import { ApiError } from './errors.js';
+} from '../../temporal/search-attributes.js';
+import type * as workflows from '../../workflows/index.js';
+import { ApiError } from '../errors.js';
 
 export interface StartJobRequest<Input> {
   kind: JobKind;

@@ -2,7 +2,7 @@
 // surrogate (`"\ud800"` is valid JSON and a valid JS string). Requests carrying either are
 // refused at the boundary, naming the field, instead of failing later as a database error.
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from './errors.js';
+import { ApiError } from '../errors.js';
 
 const unstorable = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 

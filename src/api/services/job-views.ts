@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { JobRow } from '../db/schema.js';
-import type { JobProgress } from '../jobs/messages.js';
+import type { JobRow } from '../../db/schema.js';
+import type { JobProgress } from '../../jobs/messages.js';
 
 export const jobViewSchema = z
   .object({

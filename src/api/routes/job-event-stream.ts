@@ -1,11 +1,11 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { JobRow } from '../db/schema.js';
-import type { JobEvent } from '../jobs/events.js';
-import { isTerminalStatus } from '../jobs/model.js';
-import type { JobEventFeed } from './job-event-feed.js';
-import { commonErrors, idParams } from './route-schemas.js';
+import type { JobRow } from '../../db/schema.js';
+import type { JobEvent } from '../../jobs/events.js';
+import { isTerminalStatus } from '../../jobs/model.js';
+import type { JobEventFeed } from '../services/job-event-feed.js';
+import { commonErrors, idParams } from '../schemas/common.js';
 
 export interface JobEventRouteOptions {
   /** Path of the kind's jobs, e.g. `/vlogs`; the stream is `<path>/:id/events`. */
