@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import fastifySwagger from '@fastify/swagger';
-import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import {
   serializerCompiler,
   validatorCompiler,
+  type FastifyPluginAsyncZod,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Db } from '../db/database.js';
@@ -19,26 +18,23 @@ import { LocalMediaStorage } from '../storage/local-storage.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal/client.js';
 import { createTokenVerifier } from '../auth.js';
-import { requireBearerToken } from './plugins/auth.js';
-import {
-  answerConnectionError,
-  answerRouterError,
-  errorBodySchema,
-  registerErrorHandling,
-} from './errors.js';
-import { createJobActions } from './services/job-actions.js';
-import { JobEventFeed } from './services/job-event-feed.js';
-import { createJobStarter } from './services/job-starter.js';
-import { limitRequestRate } from './plugins/rate-limit.js';
-import { createReadiness } from './services/readiness.js';
-import { documentErrorResponses, documentMultipartForms } from './schemas/common.js';
+import { answerConnectionError, answerRouterError, errorHandler } from './plugins/error-handler.js';
+import { bearerAuth } from './plugins/auth.js';
+import { documentBearerAuth, openApi } from './plugins/openapi.js';
+import { rateLimit } from './plugins/rate-limit.js';
+import { jobEventStreams } from './plugins/sse.js';
+import { refuseUnstorableText } from './plugins/storable-text.js';
 import { aiJobRoutes } from './routes/ai-jobs.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mediaRoutes } from './routes/media.js';
 import { probeRoutes } from './routes/probes.js';
 import { vlogRoutes } from './routes/vlogs.js';
-import { refuseUnstorableText } from './plugins/storable-text.js';
+import { createAiJobService } from './services/ai-jobs.js';
+import { createJobActions } from './services/job-actions.js';
+import { createJobStarter } from './services/job-starter.js';
+import { createReadiness } from './services/readiness.js';
+import { createVlogService } from './services/vlogs.js';
 
 export interface AppDependencies {
   db: Db;
@@ -83,7 +79,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  registerErrorHandling(app);
+  await app.register(errorHandler);
   // Browsers must take every answer for its declared type: a stored image is never run as HTML.
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
@@ -96,25 +92,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       reply.header('connection', 'close');
     }
   });
-  refuseUnstorableText(app);
-  documentErrorResponses(app);
-
-  await app.register(fastifySwagger, {
-    openapi: {
-      info: {
-        title: 'vlogflow API',
-        version: '0.1.0',
-        description:
-          'Durable AI media jobs. Every error body is `{ "error": { "code", "message", "details"? } }`.',
-      },
-      components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-      },
-    },
-    transform: documentMultipartForms,
+  await app.register(refuseUnstorableText);
+  await app.register(openApi);
+  await app.register(jobEventStreams, {
+    db: deps.db,
+    pollMs: deps.config.EVENT_STREAM_POLL_MS,
+    keepAliveMs: deps.config.EVENT_STREAM_KEEPALIVE_MS,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
   await app.register(
     healthRoutes(
@@ -124,7 +108,6 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       }),
     ),
   );
-
   if (deps.mediaStorage instanceof LocalMediaStorage) {
     await app.register(
       mediaRoutes(deps.mediaStorage, deps.jwtSecret, async (key) => {
@@ -133,65 +116,34 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       }),
     );
   }
-
-  const startJob = createJobStarter({
-    db: deps.db,
-    temporal: deps.temporal.client,
-    taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
-    logger: deps.logger,
-    maxJobsInFlight: deps.config.USER_MAX_JOBS_IN_FLIGHT,
-  });
-  const actions = createJobActions(deps.temporal, {
-    timeoutMs: deps.config.JOB_CONTROL_TIMEOUT_MS,
-  });
-  const events = new JobEventFeed(
-    deps.db,
-    {
-      pollMs: deps.config.EVENT_STREAM_POLL_MS,
-      keepAliveMs: deps.config.EVENT_STREAM_KEEPALIVE_MS,
-    },
-    app.log,
-  );
-  app.addHook('onClose', async () => events.close());
-  const verifyToken = createTokenVerifier(deps.config, deps.jwtSecret);
-  await app.register(
-    async (api) => {
-      requireBearerToken(api, verifyToken);
-      limitRequestRate(api, deps.db, {
-        limit: deps.config.USER_RATE_LIMIT_REQUESTS,
-        windowMs: deps.config.RATE_LIMIT_WINDOW_MS,
-      });
-      api.addHook('onRoute', (route) => {
-        route.schema = {
-          ...route.schema,
-          security: [{ bearerAuth: [] }],
-          // Authentication, the rate limit and validation can refuse any request here.
-          response: {
-            400: errorBodySchema,
-            401: errorBodySchema,
-            429: errorBodySchema,
-            ...(route.schema?.response as object | undefined),
-          },
-        };
-      });
-      await api.register(jobRoutes(deps.db));
-      await api.register(probeRoutes(startJob));
-      await api.register(
-        vlogRoutes({
-          config: deps.config,
-          db: deps.db,
-          mediaStorage: deps.mediaStorage,
-          mediaTools: deps.mediaTools,
-          startJob,
-          actions,
-          events,
-        }),
-      );
-      await api.register(
-        aiJobRoutes({ config: deps.config, db: deps.db, startJob, actions, events }),
-      );
-    },
-    { prefix: '/api' },
-  );
+  await app.register(apiRoutes(deps), { prefix: '/api' });
   return app;
+}
+
+/** Everything under `/api`: authenticated, rate limited, and documented as such. */
+function apiRoutes(deps: AppDependencies): FastifyPluginAsyncZod {
+  const { config, db } = deps;
+  const startJob = createJobStarter({
+    db,
+    temporal: deps.temporal.client,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    logger: deps.logger,
+    maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,
+  });
+  const actions = createJobActions(deps.temporal, { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS });
+  const vlogs = createVlogService({ ...deps, startJob });
+  const aiJobs = createAiJobService({ config, db, startJob });
+  return async (api) => {
+    await api.register(bearerAuth, { verifyToken: createTokenVerifier(config, deps.jwtSecret) });
+    await api.register(rateLimit, {
+      db,
+      limit: config.USER_RATE_LIMIT_REQUESTS,
+      windowMs: config.RATE_LIMIT_WINDOW_MS,
+    });
+    await api.register(documentBearerAuth);
+    await api.register(jobRoutes(db));
+    await api.register(probeRoutes(startJob));
+    await api.register(vlogRoutes(vlogs, actions));
+    await api.register(aiJobRoutes(aiJobs, actions));
+  };
 }

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { JobView } from '../../src/api/services/job-views.js';
+import type { JobView } from '../../src/api/schemas/jobs.js';
 import { mintToken } from '../../src/auth.js';
 import { testJwtSecret } from '../support/api.js';
 import { createTestDatabase } from '../support/database.js';

@@ -2,6 +2,7 @@
 // surrogate (`"\ud800"` is valid JSON and a valid JS string). Requests carrying either are
 // refused at the boundary, naming the field, instead of failing later as a database error.
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { ApiError } from '../errors.js';
 
 const unstorable = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -43,13 +44,16 @@ export function unstorableTextError(field: string): ApiError {
   });
 }
 
-/** Refuses, on every route of `scope`, path, query and JSON body text that cannot be stored. */
-export function refuseUnstorableText(scope: FastifyInstance): void {
-  scope.addHook('preValidation', async (request) => {
-    const parts = { params: request.params, querystring: request.query, body: request.body };
-    for (const [root, value] of Object.entries(parts)) {
-      const field = findUnstorableText(value, root);
-      if (field) throw unstorableTextError(field);
-    }
-  });
-}
+/** Refuses, on every route of the scope, path, query and JSON body text that cannot be stored. */
+export const refuseUnstorableText = fp(
+  async (scope: FastifyInstance) => {
+    scope.addHook('preValidation', async (request) => {
+      const parts = { params: request.params, querystring: request.query, body: request.body };
+      for (const [root, value] of Object.entries(parts)) {
+        const field = findUnstorableText(value, root);
+        if (field) throw unstorableTextError(field);
+      }
+    });
+  },
+  { name: 'storable-text' },
+);

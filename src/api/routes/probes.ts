@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { ProbeInput } from '../../jobs/messages.js';
 import { errorBodySchema } from '../errors.js';
 import type { StartJob } from '../services/job-starter.js';
-import { jobViewSchema, toJobView } from '../services/job-views.js';
+import { jobViewSchema } from '../schemas/jobs.js';
+import { toJobView } from '../services/job-views.js';
 
 const probeBodySchema = z.strictObject({
   steps: z.number().int().min(1).max(100).default(5).describe('Progress steps to record'),

@@ -1,17 +1,5 @@
-import type { FastifyInstance } from 'fastify';
-import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorBodySchema } from '../errors.js';
-
-declare module 'fastify' {
-  interface FastifySchema {
-    /**
-     * The multipart/form-data body of a route that reads its parts itself (files stream to
-     * storage): documented in OpenAPI as the request body, never used to validate.
-     */
-    multipartForm?: z.ZodType;
-  }
-}
 
 /** A job id in a path. */
 export const idParams = z.object({ id: z.string().min(1).max(128) });
@@ -32,30 +20,9 @@ export const commonErrors = {
   503: errorBodySchema,
 };
 
-/**
- * Documents on every route with a body the errors its body can get before the handler runs:
- * 413 (over the body limit) and 415 (a content type the route does not read).
- */
-export function documentErrorResponses(app: FastifyInstance): void {
-  app.addHook('onRoute', (route) => {
-    if (!route.schema?.body && !route.schema?.multipartForm) return;
-    route.schema = {
-      ...route.schema,
-      response: {
-        413: errorBodySchema,
-        415: errorBodySchema,
-        ...(route.schema.response as object | undefined),
-      },
-    };
+/** The `?live=` flag of a job's GET route. */
+export function liveQuerySchema(description: string) {
+  return z.strictObject({
+    live: z.enum(['true', 'false']).default('false').describe(description),
   });
 }
-
-/** The OpenAPI transform: zod schemas as JSON schemas, and `multipartForm` as the request body. */
-export const documentMultipartForms: typeof jsonSchemaTransform = (document) => {
-  const { multipartForm, ...schema } = document.schema ?? {};
-  if (!multipartForm) return jsonSchemaTransform(document);
-  return jsonSchemaTransform({
-    ...document,
-    schema: { ...schema, body: multipartForm, consumes: ['multipart/form-data'] },
-  });
-};

@@ -5,8 +5,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { FastifyBaseLogger } from 'fastify';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress } from '../../jobs/messages.js';
 import { isTerminalStatus } from '../../jobs/model.js';
@@ -19,22 +18,8 @@ import {
   retryJobUpdate,
   retryRefusal,
 } from '../../workflows/definitions.js';
-import { ApiError, errorBodySchema } from '../errors.js';
-import { commonErrors, idParams } from '../schemas/common.js';
-
-export const cancelBodySchema = z
-  .strictObject({ reason: z.string().trim().max(500).optional() })
-  .nullish();
-export const cancelAcceptedSchema = z.object({
-  id: z.string(),
-  status: z.string().describe('Status when the cancel was accepted; the job ends `cancelled`'),
-  cancelRequested: z.literal(true),
-});
-export const retryAcceptedSchema = z.object({
-  id: z.string(),
-  attempt: z.number(),
-  retryCount: z.number().describe('Retries so far, this one included'),
-});
+import { ApiError } from '../errors.js';
+import type { cancelAcceptedSchema, retryAcceptedSchema } from '../schemas/job-actions.js';
 
 export interface JobActionSettings {
   /** Time a workflow gets to accept or refuse a cancel or retry before the API answers 503. */
@@ -147,60 +132,3 @@ export function createJobActions(temporal: TemporalAccess, settings: JobActionSe
 }
 
 export type JobActions = ReturnType<typeof createJobActions>;
-
-export interface JobActionRouteOptions {
-  /** Path of the kind's jobs, e.g. `/vlogs`; the routes are `<path>/:id/cancel` and `/retry`. */
-  path: string;
-  tag: string;
-  /** What the kind is called in messages. */
-  noun: string;
-  /** The caller's job of this kind, or a 404 ApiError. */
-  findOwned: (userId: string, id: string) => Promise<JobRow>;
-  actions: JobActions;
-  docs: {
-    cancel: { summary: string; description: string };
-    retry: { summary: string; description: string };
-  };
-}
-
-/** `POST <path>/:id/cancel` and `POST <path>/:id/retry`, the same for every job kind. */
-export function jobActionRoutes(options: JobActionRouteOptions): FastifyPluginAsyncZod {
-  const { path, tag, noun, findOwned, actions, docs } = options;
-  return async (app) => {
-    app.post(
-      `${path}/:id/cancel`,
-      {
-        schema: {
-          tags: [tag],
-          ...docs.cancel,
-          params: idParams,
-          body: cancelBodySchema,
-          response: { 202: cancelAcceptedSchema, ...commonErrors, 409: errorBodySchema },
-        },
-      },
-      async (request, reply) => {
-        request.log = request.log.child({ jobId: request.params.id });
-        const row = await findOwned(request.userId, request.params.id);
-        const reason = request.body?.reason ?? null;
-        return reply.code(202).send(await actions.cancel(row, reason, noun, request.log));
-      },
-    );
-
-    app.post(
-      `${path}/:id/retry`,
-      {
-        schema: {
-          tags: [tag],
-          ...docs.retry,
-          params: idParams,
-          response: { 202: retryAcceptedSchema, ...commonErrors, 409: errorBodySchema },
-        },
-      },
-      async (request, reply) => {
-        request.log = request.log.child({ jobId: request.params.id });
-        const row = await findOwned(request.userId, request.params.id);
-        return reply.code(202).send(await actions.retry(row, request.userId, noun, request.log));
-      },
-    );
-  };
-}

@@ -1,0 +1,151 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import {
+  hasZodFastifySchemaValidationErrors,
+  isResponseSerializationError,
+} from 'fastify-type-provider-zod';
+import { isDatabaseUnavailable } from '../../db/database.js';
+import { ApiError, errorBody, errorStatuses, type ErrorBody, type ErrorCode } from '../errors.js';
+
+/** Fastify's own client errors, by their code. */
+const fastifyErrorCodes: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+};
+
+/** Any error a route or hook throws, as the envelope; details of a 5xx never leave the process. */
+function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof ApiError) {
+    return reply
+      .code(error.statusCode)
+      .headers(error.headers)
+      .send(errorBody(error.code, error.message, error.details));
+  }
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const issues = error.validation.map((issue) => {
+      const where = [
+        error.validationContext,
+        ...issue.instancePath.split('/').filter(Boolean),
+      ].join('.');
+      return { field: where, message: issue.message };
+    });
+    const message = issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
+    return reply.code(400).send(errorBody('VALIDATION_FAILED', message, { issues }));
+  }
+  if (isResponseSerializationError(error)) {
+    request.log.error(
+      { err: error, issues: error.cause.issues },
+      'response did not match its schema',
+    );
+    return reply.code(500).send(errorBody('INTERNAL_ERROR', 'Internal server error'));
+  }
+  const mapped = fastifyErrorCodes[error.code];
+  if (mapped) return reply.code(errorStatuses[mapped]).send(errorBody(mapped, error.message));
+  if (error instanceof SyntaxError && error.statusCode === 400) {
+    return reply
+      .code(400)
+      .send(errorBody('INVALID_JSON', `Body is not valid JSON: ${error.message}`));
+  }
+  if (error.statusCode === 408) {
+    return reply
+      .code(408)
+      .send(errorBody('REQUEST_TIMEOUT', 'The request was not received in time'));
+  }
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return reply.code(error.statusCode).send(errorBody('BAD_REQUEST', error.message));
+  }
+  if (isDatabaseUnavailable(error)) {
+    request.log.warn({ err: error }, 'database unavailable');
+    return reply
+      .code(503)
+      .header('retry-after', '5')
+      .send(errorBody('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly'));
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return reply.code(500).send(errorBody('INTERNAL_ERROR', 'Internal server error'));
+}
+
+/** The one error handler, for the whole app: every error leaves as `{ error: { code, message, details? } }`. */
+export const errorHandler = fp(
+  async (app: FastifyInstance) => {
+    app.setNotFoundHandler((request, reply) =>
+      reply
+        .code(404)
+        .send(
+          errorBody(
+            'ROUTE_NOT_FOUND',
+            `No route for ${request.method} ${request.url.split('?')[0]}`,
+          ),
+        ),
+    );
+    app.setErrorHandler(answerError);
+  },
+  { name: 'error-handler' },
+);
+
+/**
+ * Errors of Fastify's router, raised before any route or hook runs: a path that does not
+ * percent-decode, or a path parameter longer than the router's `maxParamLength`.
+ */
+export function answerRouterError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  let answer: ErrorBody;
+  if (error.code === 'FST_ERR_BAD_URL') {
+    answer = errorBody('INVALID_URL', 'The URL path is not valid: it has a malformed %-escape');
+  } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    answer = errorBody(
+      'URL_TOO_LONG',
+      'A path parameter of the URL is longer than the API accepts',
+    );
+  } else {
+    request.log.error({ err: error }, 'router error');
+    answer = errorBody('INTERNAL_ERROR', 'Internal server error');
+  }
+  void reply
+    .code(errorStatuses[answer.error.code as ErrorCode])
+    .header('x-content-type-options', 'nosniff')
+    .send(answer);
+}
+
+/** Node's HTTP parser and timers, before Fastify sees a request, as `[status, code, message]`. */
+function connectionErrorAnswer(code: string | undefined): [number, ErrorCode, string] {
+  switch (code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, 'REQUEST_TIMEOUT', 'The request was not received in time'];
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, 'HEADERS_TOO_LARGE', 'The request headers are larger than the API accepts'];
+    default:
+      return [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
+  }
+}
+
+/**
+ * Answers what Node's HTTP server refuses on its own (headers too large, a request that was not
+ * received in time, bytes that are not HTTP) with the error envelope, then closes the connection.
+ */
+export function answerConnectionError(
+  log: Pick<FastifyInstance['log'], 'info'>,
+): (error: Error & { code?: string }, socket: Socket) => void {
+  return (error, socket) => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, code, message] = connectionErrorAnswer(error.code);
+    log.info({ err: error, code, remoteAddress: socket.remoteAddress }, 'connection refused');
+    if (socket.writable) {
+      const payload = JSON.stringify(errorBody(code, message));
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          'X-Content-Type-Options: nosniff\r\n' +
+          `Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
+      );
+    }
+    socket.destroy();
+  };
+}

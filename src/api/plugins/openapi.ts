@@ -1,0 +1,87 @@
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+import { errorBodySchema } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifySchema {
+    /**
+     * The multipart/form-data body of a route that reads its parts itself (files stream to
+     * storage): documented in OpenAPI as the request body, never used to validate.
+     */
+    multipartForm?: z.ZodType;
+  }
+}
+
+/** The OpenAPI transform: zod schemas as JSON schemas, and `multipartForm` as the request body. */
+const documentMultipartForms: typeof jsonSchemaTransform = (document) => {
+  const { multipartForm, ...schema } = document.schema ?? {};
+  if (!multipartForm) return jsonSchemaTransform(document);
+  return jsonSchemaTransform({
+    ...document,
+    schema: { ...schema, body: multipartForm, consumes: ['multipart/form-data'] },
+  });
+};
+
+/**
+ * The OpenAPI document at `/openapi.json` and its browser at `/docs`. Registered before the
+ * routes: it documents on every route with a body the errors its body can get before the
+ * handler runs, 413 (over the body limit) and 415 (a content type the route does not read).
+ */
+export const openApi = fp(
+  async (app: FastifyInstance) => {
+    app.addHook('onRoute', (route) => {
+      if (!route.schema?.body && !route.schema?.multipartForm) return;
+      route.schema = {
+        ...route.schema,
+        response: {
+          413: errorBodySchema,
+          415: errorBodySchema,
+          ...(route.schema.response as object | undefined),
+        },
+      };
+    });
+    await app.register(fastifySwagger, {
+      openapi: {
+        info: {
+          title: 'vlogflow API',
+          version: '0.1.0',
+          description:
+            'Durable AI media jobs. Every error body is `{ "error": { "code", "message", "details"? } }`.',
+        },
+        components: {
+          securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        },
+      },
+      transform: documentMultipartForms,
+    });
+    await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+    app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  },
+  { name: 'openapi' },
+);
+
+/**
+ * Documents every route of the scope it is registered in as needing the bearer token, and as
+ * answering what authentication, the rate limit and validation can refuse any request with.
+ */
+export const documentBearerAuth = fp(
+  async (scope: FastifyInstance) => {
+    scope.addHook('onRoute', (route) => {
+      route.schema = {
+        ...route.schema,
+        security: [{ bearerAuth: [] }],
+        response: {
+          400: errorBodySchema,
+          401: errorBodySchema,
+          429: errorBodySchema,
+          ...(route.schema?.response as object | undefined),
+        },
+      };
+    });
+  },
+  { name: 'document-bearer-auth' },
+);

@@ -1,0 +1,133 @@
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Db } from '../../db/database.js';
+import type { JobRow } from '../../db/schema.js';
+import type { JobEvent } from '../../jobs/events.js';
+import { isTerminalStatus } from '../../jobs/model.js';
+import { JobEventFeed, type JobEventFeedSettings } from '../services/job-event-feed.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Opens a job's progress stream on a reply (Server-Sent Events). */
+    jobEventStreams: JobEventStreams;
+  }
+}
+
+/** What a client that lost the stream waits before reconnecting (the SSE `retry` field). */
+const reconnectDelayMs = 2_000;
+
+export interface JobEventStreamRequest {
+  row: JobRow;
+  /** The stream starts after this event (the client's `Last-Event-ID`), or from the first. */
+  afterSeq: number;
+  /** The job as it is now (its row read again). */
+  reload: () => Promise<JobRow>;
+  /** The job as its own GET route shows it: the data of the final `end` event. */
+  view: (row: JobRow) => Promise<unknown>;
+  log: FastifyBaseLogger;
+}
+
+/**
+ * The progress streams of this API process: each follows the job's durable event log through
+ * the shared feed. When the job ends (`completed`, `failed`, `timeout`, `cancelled`) an `end`
+ * event follows and the stream closes; a failed job that is later retried goes on in a new
+ * stream resumed from the last id.
+ */
+export class JobEventStreams {
+  private readonly open = new Set<ServerResponse>();
+
+  constructor(private readonly feed: JobEventFeed) {}
+
+  /** Takes the reply over and streams the job's events on it until the job ends or the client goes. */
+  async stream(reply: FastifyReply, job: JobEventStreamRequest): Promise<void> {
+    const { row, afterSeq } = job;
+    reply.hijack();
+    const response = reply.raw;
+    response.writeHead(200, {
+      ...(reply.getHeaders() as OutgoingHttpHeaders),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    this.open.add(response);
+    response.write(`retry: ${reconnectDelayMs}\n\n`);
+
+    const keepAlive = setInterval(() => response.write(': keep-alive\n\n'), this.feed.keepAliveMs);
+    let unsubscribe = () => undefined as void;
+    const finish = () => {
+      clearInterval(keepAlive);
+      unsubscribe();
+      this.open.delete(response);
+      if (!response.writableEnded) response.end();
+    };
+    response.on('close', finish);
+
+    /** Sends the `end` event if the job has nothing after `seq` and has ended; says whether it did. */
+    const endIfOver = async (seq: number): Promise<boolean> => {
+      const current = await job.reload();
+      if (current.projection_seq > seq || !isTerminalStatus(current.status)) return false;
+      await write(response, `event: end\ndata: ${JSON.stringify(await job.view(current))}\n\n`);
+      finish();
+      return true;
+    };
+
+    if (isTerminalStatus(row.status) && row.projection_seq <= afterSeq) {
+      if (await endIfOver(afterSeq)) return;
+    }
+    unsubscribe = this.feed.subscribe(row.id, afterSeq, async (events) => {
+      try {
+        for (const event of events) {
+          if (!(await write(response, formatEvent(event)))) return false;
+        }
+        const last = events.at(-1)!;
+        return !(isTerminalStatus(last.status) && (await endIfOver(last.seq)));
+      } catch (error) {
+        // A stream that cannot go on is closed, so its client reconnects and resumes.
+        job.log.error({ err: error }, 'progress stream failed');
+        finish();
+        return false;
+      }
+    });
+    if (response.destroyed) finish();
+  }
+
+  /** Ends every open stream: they never finish on their own, and their clients reconnect to another process. */
+  endAll(): void {
+    for (const response of this.open) response.end();
+  }
+}
+
+function formatEvent(event: JobEvent): string {
+  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/** Writes a chunk and waits for the client to take it if it is behind; false once it has gone. */
+async function write(response: ServerResponse, chunk: string): Promise<boolean> {
+  if (response.destroyed || response.writableEnded) return false;
+  if (response.write(chunk)) return true;
+  return new Promise((resolve) => {
+    const done = (drained: boolean) => {
+      response.off('drain', onDrain);
+      response.off('close', onClose);
+      resolve(drained);
+    };
+    const onDrain = () => done(true);
+    const onClose = () => done(false);
+    response.on('drain', onDrain);
+    response.on('close', onClose);
+  });
+}
+
+/** Progress streams (Server-Sent Events) for the whole app, over one feed of the job event log. */
+export const jobEventStreams = fp(
+  async (app: FastifyInstance, { db, ...settings }: JobEventFeedSettings & { db: Db }) => {
+    const feed = new JobEventFeed(db, settings, app.log);
+    const streams = new JobEventStreams(feed);
+    app.decorate('jobEventStreams', streams);
+    app.addHook('preClose', async () => streams.endAll());
+    app.addHook('onClose', async () => feed.close());
+  },
+  { name: 'job-event-streams' },
+);

@@ -1,0 +1,43 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { JobRow } from '../../db/schema.js';
+import { cancelJobSchema, retryJobSchema, type RouteDocs } from '../schemas/job-actions.js';
+import type { JobActions } from '../services/job-actions.js';
+
+export interface JobActionRouteOptions {
+  /** Path of the kind's jobs, e.g. `/vlogs`; the routes are `<path>/:id/cancel` and `/retry`. */
+  path: string;
+  tag: string;
+  /** What the kind is called in messages. */
+  noun: string;
+  /** The caller's job of this kind, or a 404 ApiError. */
+  findOwned: (userId: string, id: string) => Promise<JobRow>;
+  actions: JobActions;
+  docs: { cancel: RouteDocs; retry: RouteDocs };
+}
+
+/** `POST <path>/:id/cancel` and `POST <path>/:id/retry`, the same for every job kind. */
+export function jobActionRoutes(options: JobActionRouteOptions): FastifyPluginAsyncZod {
+  const { path, tag, noun, findOwned, actions, docs } = options;
+  return async (app) => {
+    app.post(
+      `${path}/:id/cancel`,
+      { schema: cancelJobSchema(tag, docs.cancel) },
+      async (request, reply) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await findOwned(request.userId, request.params.id);
+        const reason = request.body?.reason ?? null;
+        return reply.code(202).send(await actions.cancel(row, reason, noun, request.log));
+      },
+    );
+
+    app.post(
+      `${path}/:id/retry`,
+      { schema: retryJobSchema(tag, docs.retry) },
+      async (request, reply) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await findOwned(request.userId, request.params.id);
+        return reply.code(202).send(await actions.retry(row, request.userId, noun, request.log));
+      },
+    );
+  };
+}

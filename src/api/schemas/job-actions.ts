@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { errorBodySchema } from '../errors.js';
+import { commonErrors, idParams } from './common.js';
+
+export const cancelBodySchema = z
+  .strictObject({ reason: z.string().trim().max(500).optional() })
+  .nullish();
+export const cancelAcceptedSchema = z.object({
+  id: z.string(),
+  status: z.string().describe('Status when the cancel was accepted; the job ends `cancelled`'),
+  cancelRequested: z.literal(true),
+});
+export const retryAcceptedSchema = z.object({
+  id: z.string(),
+  attempt: z.number(),
+  retryCount: z.number().describe('Retries so far, this one included'),
+});
+
+export interface RouteDocs {
+  summary: string;
+  description: string;
+}
+
+export function cancelJobSchema(tag: string, docs: RouteDocs) {
+  return {
+    tags: [tag],
+    ...docs,
+    params: idParams,
+    body: cancelBodySchema,
+    response: { 202: cancelAcceptedSchema, ...commonErrors, 409: errorBodySchema },
+  };
+}
+
+export function retryJobSchema(tag: string, docs: RouteDocs) {
+  return {
+    tags: [tag],
+    ...docs,
+    params: idParams,
+    response: { 202: retryAcceptedSchema, ...commonErrors, 409: errorBodySchema },
+  };
+}

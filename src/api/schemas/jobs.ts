@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { errorBodySchema } from '../errors.js';
+
+export const jobViewSchema = z
+  .object({
+    id: z.string(),
+    kind: z.string(),
+    type: z.string(),
+    status: z.string(),
+    progress: z.number().int().min(0).max(100),
+    phase: z.string().nullable(),
+    attempt: z.number().int(),
+    input: z.unknown(),
+    result: z.unknown(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    workflowId: z.string().describe('Find the job in the Temporal Web UI by this id'),
+    createdAt: z.iso.datetime(),
+    startedAt: z.iso.datetime().nullable(),
+    completedAt: z.iso.datetime().nullable(),
+    updatedAt: z.iso.datetime(),
+    links: z.object({ self: z.string() }),
+  })
+  .describe('Job');
+
+export type JobView = z.infer<typeof jobViewSchema>;
+
+export const liveViewSchema = z
+  .object({
+    status: z.string(),
+    progress: z.number(),
+    phase: z.string().nullable(),
+    seq: z.number(),
+  })
+  .nullable()
+  .optional()
+  .describe("With ?live=true: the workflow's own answer, bypassing the database");
+
+export type LiveView = z.infer<typeof liveViewSchema>;
+
+export const listQuerySchema = z.strictObject({
+  kind: z.string().max(64).optional(),
+  type: z.string().max(64).optional(),
+  status: z.string().max(64).optional(),
+  createdFrom: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe('Inclusive lower bound on createdAt'),
+  createdTo: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe('Exclusive upper bound on createdAt'),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(512).optional().describe('nextCursor of the previous page'),
+});
+
+export type ListQuery = z.infer<typeof listQuerySchema>;
+
+const errors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema };
+
+export const getJobSchema = {
+  tags: ['jobs'],
+  summary: "A job's status, progress and result",
+  params: z.object({ id: z.string().min(1).max(128) }),
+  response: { 200: jobViewSchema, ...errors },
+};
+
+export const listJobsSchema = {
+  tags: ['jobs'],
+  summary: "The caller's jobs, newest first",
+  querystring: listQuerySchema,
+  response: {
+    200: z.object({ jobs: z.array(jobViewSchema), nextCursor: z.string().nullable() }),
+    ...errors,
+  },
+};

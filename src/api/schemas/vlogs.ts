@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { errorBodySchema } from '../errors.js';
+import { commonErrors, idempotencyKeySchema, idParams, liveQuerySchema } from './common.js';
+import { jobViewSchema, listQuerySchema, liveViewSchema } from './jobs.js';
+
+export const vlogStatuses = [
+  'pending',
+  'analyzing',
+  'generating',
+  'transferring',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
+
+export const vlogFieldsSchema = z.strictObject({
+  title: z.string().trim().min(1).max(200),
+  prompt: z.string().trim().max(2_000).optional(),
+  style: z.string().trim().max(200).optional(),
+  aspectRatio: z.enum(['16:9', '9:16']).default('16:9'),
+  durationSeconds: z
+    .enum(['4', '6', '8'], { error: 'must be 4, 6 or 8' })
+    .default('8')
+    .transform(Number),
+});
+
+export const vlogViewSchema = jobViewSchema
+  .omit({ input: true, result: true })
+  .extend({
+    status: z.enum(vlogStatuses),
+    title: z.string(),
+    aspectRatio: z.string(),
+    media: z.array(z.object({ name: z.string(), contentType: z.string(), size: z.number() })),
+    videoUrl: z.string().nullable().describe('Where the finished video plays (expires)'),
+    shareUrl: z.string().nullable().describe('A longer-lived link to share the video'),
+    thumbnailUrl: z.string().nullable(),
+    durationSeconds: z.number().nullable(),
+    mediaDeletedAt: z.iso
+      .datetime()
+      .nullable()
+      .describe(
+        'When the uploads and the video were deleted, MEDIA_RETENTION_MS after the vlog ended; the links are null from then on',
+      ),
+    live: liveViewSchema,
+  })
+  .describe('Vlog');
+
+export type VlogView = z.infer<typeof vlogViewSchema>;
+
+export function createVlogSchema(maxFiles: number) {
+  return {
+    tags: ['vlogs'],
+    summary: 'Create a vlog from uploaded photos and clips',
+    description:
+      'multipart/form-data: one or more `media` files (images or videos, checked by content) and the fields ' +
+      'title (required), prompt, style, aspectRatio (16:9 | 9:16), durationSeconds (4 | 6 | 8). ' +
+      'Files stream to storage as they arrive. Send an Idempotency-Key to make the request safe to repeat.',
+    headers: z.object({ 'idempotency-key': idempotencyKeySchema }).passthrough(),
+    multipartForm: vlogFieldsSchema.extend({
+      media: z.array(z.file()).min(1).max(maxFiles).describe('Photos and clips'),
+    }),
+    response: {
+      202: vlogViewSchema,
+      ...commonErrors,
+      413: errorBodySchema,
+      415: errorBodySchema,
+      422: errorBodySchema,
+      503: errorBodySchema,
+    },
+  };
+}
+
+export const getVlogSchema = {
+  tags: ['vlogs'],
+  summary: "A vlog's status, progress and, when done, its video",
+  params: idParams,
+  querystring: liveQuerySchema(
+    'Also ask the workflow for its live progress (slower; for operators and debugging)',
+  ),
+  response: { 200: vlogViewSchema, ...commonErrors },
+};
+
+export const listVlogsSchema = {
+  tags: ['vlogs'],
+  summary: "The caller's vlogs, newest first",
+  querystring: listQuerySchema
+    .omit({ kind: true, type: true })
+    .extend({ status: z.enum(vlogStatuses).optional() }),
+  response: {
+    200: z.object({ vlogs: z.array(vlogViewSchema), nextCursor: z.string().nullable() }),
+    ...commonErrors,
+  },
+};
+
+export const vlogActionDocs = {
+  cancel: {
+    summary: 'Cancel a vlog in progress',
+    description:
+      'The running step stops, what it half-made is removed, and the vlog ends `cancelled`.',
+  },
+  retry: {
+    summary: 'Retry a failed vlog (at most 3 times)',
+    description:
+      'The vlog keeps its id and URL; finished steps (analysis, a generated video) are reused.',
+  },
+};

@@ -1,0 +1,121 @@
+import { providerRetrySettings, type Config } from '../../config.js';
+import type { Db } from '../../db/database.js';
+import type { JobRow } from '../../db/schema.js';
+import { aiItemNames, type AiGenerationType, type AiJobRequest } from '../../jobs/ai-generation.js';
+import type { AiJobInput, JobProgress } from '../../jobs/messages.js';
+import { isTerminalStatus } from '../../jobs/model.js';
+import { findOwnedJob, typicalDurationMs } from '../../jobs/repository.js';
+import { missingAiProviderSettings } from '../../providers/index.js';
+import { ApiError } from '../errors.js';
+import type { AiJobView } from '../schemas/ai-jobs.js';
+import type { ListQuery } from '../schemas/jobs.js';
+import { listJobsPage } from './job-list.js';
+import { requestFingerprint, type StartJob } from './job-starter.js';
+import { liveView, toJobView } from './job-views.js';
+
+/** Used for estimates until jobs of a type have completed. */
+const defaultDurationMs = 20_000;
+/** How long a type's typical duration is reused before it is queried again. */
+const estimateTtlMs = 30_000;
+
+export interface AiJobServiceDependencies {
+  config: Config;
+  db: Db;
+  startJob: StartJob;
+}
+
+/** AI generation jobs: sub-goals for a goal, actions for a sub-goal, tasks for an action. */
+export function createAiJobService({ config, db, startJob }: AiJobServiceDependencies) {
+  // Estimates come from recent completions of the type; polled on every GET, the median is
+  // recomputed at most every estimateTtlMs rather than queried per request.
+  const typicalDurations = new Map<string, { at: number; ms: Promise<number> }>();
+  function estimatedCompletion(row: JobRow): Promise<string | null> {
+    if (isTerminalStatus(row.status)) return Promise.resolve(null);
+    let cached = typicalDurations.get(row.type);
+    if (!cached || Date.now() - cached.at > estimateTtlMs) {
+      const ms = typicalDurationMs(db, row.type).then((median) => median ?? defaultDurationMs);
+      cached = { at: Date.now(), ms };
+      typicalDurations.set(row.type, cached);
+      // A failed query is not cached: the next request asks again.
+      ms.catch(() => typicalDurations.delete(row.type));
+    }
+    return cached.ms.then((ms) => new Date(row.created_at.getTime() + ms).toISOString());
+  }
+
+  /** The caller's AI job, or a 404 (another user's job is not theirs to know of). */
+  async function findOwned(userId: string, id: string): Promise<JobRow> {
+    const row = await findOwnedJob(db, userId, id);
+    if (!row || row.kind !== 'ai') throw new ApiError('NOT_FOUND', `No AI job with id ${id}`);
+    return row;
+  }
+
+  async function view(row: JobRow, live?: JobProgress | null): Promise<AiJobView> {
+    const job = toJobView(row);
+    return {
+      ...job,
+      links: { self: `/api/ai/jobs/${encodeURIComponent(row.id)}` },
+      type: row.type as AiGenerationType,
+      status: row.status as AiJobView['status'],
+      result: row.status === 'completed' ? (job.result as AiJobView['result']) : null,
+      retryCount: row.attempt - 1,
+      estimatedCompletionAt: await estimatedCompletion(row),
+      ...liveView(live),
+    };
+  }
+
+  return {
+    async start(
+      ownerId: string,
+      body: AiJobRequest,
+      idempotencyKey: string | null,
+    ): Promise<{ view: AiJobView; replayed: boolean }> {
+      const missing = missingAiProviderSettings(config);
+      if (missing.length > 0) {
+        throw new ApiError(
+          'AI_PROVIDER_NOT_CONFIGURED',
+          `AI jobs are unavailable: no language model is configured (set ${missing.join(', ')})`,
+          { missing },
+        );
+      }
+      const started = await startJob<AiJobRequest['input']>({
+        kind: 'ai',
+        type: body.type,
+        workflowType: 'aiGenerationJob',
+        workflowArgs: (job): [AiJobInput] => [
+          {
+            job,
+            attempt: 1,
+            seq: 0,
+            settings: {
+              timeoutMs: config.AI_JOB_TIMEOUT_MS,
+              heartbeatTimeoutMs: config.AI_JOB_HEARTBEAT_TIMEOUT_MS,
+              retryWindowMs: config.JOB_RETRY_WINDOW_MS,
+              providerRetry: providerRetrySettings(config),
+            },
+          },
+        ],
+        ownerId,
+        input: body.input,
+        idempotencyKey,
+        requestFingerprint: idempotencyKey ? requestFingerprint(body) : null,
+        summary: `${aiItemNames[body.type]} for "${body.input.goal.slice(0, 80)}"`,
+        memo: { goal: body.input.goal },
+      });
+      return { view: await view(started.row), replayed: started.replayed };
+    },
+
+    view,
+
+    findOwned,
+
+    async list(userId: string, query: Omit<ListQuery, 'kind'>) {
+      const page = await listJobsPage(db, userId, { ...query, kind: 'ai' });
+      return {
+        jobs: await Promise.all(page.rows.map((row) => view(row))),
+        nextCursor: page.nextCursor,
+      };
+    },
+  };
+}
+
+export type AiJobService = ReturnType<typeof createAiJobService>;

@@ -1,0 +1,206 @@
+import type { FastifyRequest } from 'fastify';
+import { providerRetrySettings, type Config } from '../../config.js';
+import type { Db } from '../../db/database.js';
+import type { JobRow } from '../../db/schema.js';
+import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../jobs/messages.js';
+import { findOwnedJob } from '../../jobs/repository.js';
+import { mediaTaskQueueOf } from '../../media/processes.js';
+import type { MediaTools } from '../../media/tools.js';
+import { missingVlogProviderSettings, selectVlogProvider } from '../../providers/index.js';
+import type { MediaStorage } from '../../storage/object-storage.js';
+import { ApiError } from '../errors.js';
+import type { ListQuery } from '../schemas/jobs.js';
+import { vlogFieldsSchema, type VlogView } from '../schemas/vlogs.js';
+import { listJobsPage } from './job-list.js';
+import { refuseOwnerAtJobCap, requestFingerprint, type StartJob } from './job-starter.js';
+import { liveView, toJobView } from './job-views.js';
+import { mediaLimitInspector, mediaLimitsOf } from './media-limits.js';
+import { receiveUpload, type ReceivedUpload } from './media-upload.js';
+
+export interface VlogServiceDependencies {
+  config: Config;
+  db: Db;
+  mediaStorage: MediaStorage;
+  /** The ffmpeg this machine has; the local provider cannot run without it. */
+  mediaTools: MediaTools | null;
+  startJob: StartJob;
+}
+
+/** What makes two vlog requests the same: the fields and the media's content, not its names. */
+function fingerprint(input: VlogInput): string {
+  const { media, ...fields } = input;
+  return requestFingerprint({
+    fields,
+    media: media.map((item) => [item.sha256, item.contentType, item.size]),
+  });
+}
+
+/** The vlog a received upload asks for, or a 400 naming what is missing or wrong. */
+function vlogInputOf(upload: ReceivedUpload): VlogInput {
+  const fields = vlogFieldsSchema.safeParse(upload.fields);
+  if (!fields.success) {
+    const issues = fields.error.issues.map((issue) => ({
+      field: ['body', ...issue.path].join('.') || 'body',
+      message: issue.message,
+    }));
+    throw new ApiError(
+      'VALIDATION_FAILED',
+      issues.map((issue) => `${issue.field}: ${issue.message}`).join('; '),
+      { issues },
+    );
+  }
+  if (upload.media.length === 0) {
+    throw new ApiError('NO_MEDIA', 'media: at least one image or video file is required');
+  }
+  return {
+    title: fields.data.title,
+    prompt: fields.data.prompt ?? null,
+    style: fields.data.style ?? null,
+    aspectRatio: fields.data.aspectRatio,
+    durationSeconds: fields.data.durationSeconds,
+    media: upload.media,
+  };
+}
+
+/** Vlogs: made from uploaded photos and clips, read back with links to the finished video. */
+export function createVlogService(deps: VlogServiceDependencies) {
+  const { config, db, mediaStorage, mediaTools, startJob } = deps;
+  const uploadLimits = {
+    maxFiles: config.VLOG_MAX_FILES,
+    maxFileBytes: config.VLOG_MAX_FILE_BYTES,
+  };
+  const mediaLimits = mediaLimitsOf(config);
+
+  function refuseUnlessProviderReady(): void {
+    const missing = missingVlogProviderSettings(config, mediaTools);
+    if (missing.length === 0) return;
+    const provider = selectVlogProvider(config);
+    throw new ApiError(
+      'VIDEO_PROVIDER_NOT_CONFIGURED',
+      provider === 'local'
+        ? 'Vlogs are unavailable: the local provider needs ffmpeg and ffprobe (on PATH, or installed by npm ci)'
+        : `Vlogs are unavailable: the google provider is not configured (set ${missing.join(', ')})`,
+      { provider, missing },
+    );
+  }
+
+  function start(ownerId: string, input: VlogInput, idempotencyKey: string | null) {
+    return startJob<VlogInput>({
+      kind: 'vlog',
+      type: 'VLOG',
+      workflowType: 'vlogJob',
+      workflowArgs: (job): [VlogJobInput] => [
+        {
+          job,
+          attempt: 1,
+          seq: 0,
+          carried: { analysis: null, generation: null },
+          settings: {
+            deadlineMs: config.VLOG_DEADLINE_MS,
+            pollIntervalMs: config.VIDEO_POLL_INTERVAL_MS,
+            retryWindowMs: config.JOB_RETRY_WINDOW_MS,
+            providerRetry: providerRetrySettings(config),
+            ...(selectVlogProvider(config) === 'local' && {
+              mediaTaskQueue: mediaTaskQueueOf(config.TEMPORAL_TASK_QUEUE),
+            }),
+          },
+        },
+      ],
+      ownerId,
+      input,
+      idempotencyKey,
+      requestFingerprint: idempotencyKey ? fingerprint(input) : null,
+      summary: `Vlog "${input.title}": ${input.media.length} files, ${input.durationSeconds}s ${input.aspectRatio}`,
+      memo: { title: input.title },
+    });
+  }
+
+  /** The caller's vlog, or a 404 (another user's vlog is not theirs to know of). */
+  async function findOwned(userId: string, id: string): Promise<JobRow> {
+    const row = await findOwnedJob(db, userId, id);
+    if (!row || row.kind !== 'vlog') throw new ApiError('NOT_FOUND', `No vlog with id ${id}`);
+    return row;
+  }
+
+  async function view(row: JobRow, live?: JobProgress | null): Promise<VlogView> {
+    const { input: _input, result: _result, ...job } = toJobView(row);
+    const input = row.input as VlogInput;
+    const result = row.result as VlogResult | null;
+    const finished = row.status === 'completed' && result && !row.media_deleted_at;
+    return {
+      ...job,
+      links: { self: `/api/vlogs/${encodeURIComponent(row.id)}` },
+      status: row.status as VlogView['status'],
+      title: input.title,
+      aspectRatio: input.aspectRatio,
+      media: input.media.map(({ name, contentType, size }) => ({ name, contentType, size })),
+      videoUrl: finished
+        ? await mediaStorage.url(result.videoKey, config.MEDIA_URL_TTL_SECONDS)
+        : null,
+      shareUrl: finished
+        ? await mediaStorage.url(result.videoKey, config.SHARE_URL_TTL_SECONDS)
+        : null,
+      thumbnailUrl:
+        finished && result.thumbnailKey
+          ? await mediaStorage.url(result.thumbnailKey, config.MEDIA_URL_TTL_SECONDS)
+          : null,
+      durationSeconds: row.status === 'completed' && result ? result.durationSeconds : null,
+      mediaDeletedAt: row.media_deleted_at?.toISOString() ?? null,
+      ...liveView(live),
+    };
+  }
+
+  return {
+    uploadLimits,
+
+    /**
+     * Refuses an owner at the in-flight cap before a byte of the upload is read, instead of
+     * after streaming gigabytes into storage.
+     */
+    async admit(ownerId: string): Promise<void> {
+      await refuseOwnerAtJobCap(db, ownerId, config.USER_MAX_JOBS_IN_FLIGHT);
+    },
+
+    /**
+     * Streams the upload into storage, checks it, and starts the vlog. The upload is deleted
+     * again when the request is refused, and when it replays an earlier request's key.
+     */
+    async submit(
+      request: FastifyRequest,
+      idempotencyKey: string | null,
+    ): Promise<{ view: VlogView; replayed: boolean }> {
+      refuseUnlessProviderReady();
+      if (!request.isMultipart()) {
+        throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'The request must be multipart/form-data');
+      }
+      const upload = await receiveUpload(
+        request,
+        mediaStorage,
+        uploadLimits,
+        mediaTools ? mediaLimitInspector(mediaTools, mediaLimits, request.log) : undefined,
+      );
+      try {
+        const started = await start(request.userId, vlogInputOf(upload), idempotencyKey);
+        if (started.replayed) await upload.discard();
+        return { view: await view(started.row), replayed: started.replayed };
+      } catch (error) {
+        await upload.discard();
+        throw error;
+      }
+    },
+
+    view,
+
+    findOwned,
+
+    async list(userId: string, query: Omit<ListQuery, 'kind' | 'type'>) {
+      const page = await listJobsPage(db, userId, { ...query, kind: 'vlog' });
+      return {
+        vlogs: await Promise.all(page.rows.map((row) => view(row))),
+        nextCursor: page.nextCursor,
+      };
+    },
+  };
+}
+
+export type VlogService = ReturnType<typeof createVlogService>;
