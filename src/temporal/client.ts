@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, isGrpcServiceError, ServiceError } from '@temporalio/client';
 
 /** The API's way to Temporal: a client for starting and reading workflows, and a readiness ping. */
 export interface TemporalAccess {
@@ -28,4 +28,16 @@ export function createTemporalAccess(address: string, namespace: string): Tempor
       await Promise.all([connection.close(), probe.close()]);
     },
   };
+}
+
+/** gRPC status codes of a frontend that cannot answer now: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE. */
+const unavailableStatuses = new Set([4, 8, 14]);
+
+/**
+ * Whether a call failed because Temporal could not be reached or could not answer in time
+ * (rather than because it refused the call): the caller may try again once it is back.
+ */
+export function isTemporalUnavailable(error: unknown): boolean {
+  const grpcError = error instanceof ServiceError ? error.cause : error;
+  return isGrpcServiceError(grpcError) && unavailableStatuses.has(grpcError.code);
 }

@@ -5,13 +5,14 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
-import type { Db } from '../../db/database.js';
+import { isDatabaseUnavailable, type Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import { idempotentJobId, newJobId } from '../../jobs/ids.js';
 import type { JobRecord } from '../../jobs/messages.js';
 import type { JobKind } from '../../jobs/model.js';
 import { countJobsInFlight, findOwnedJob, insertJob, lockOwner } from '../../jobs/repository.js';
 import type { Logger } from '../../logger.js';
+import { isTemporalUnavailable } from '../../temporal/client.js';
 import {
   JobAttemptKey,
   JobKindKey,
@@ -83,6 +84,24 @@ export async function refuseOwnerAtJobCap(
       { 'retry-after': String(inFlightRetryAfterSeconds) },
     );
   }
+}
+
+/**
+ * What the client is told when a job could not be accepted: a refusal as it is, a database
+ * that cannot be reached as a 503 to retry, anything else (a query or a workflow start the
+ * servers reject) as a 500 whose cause only the log shows.
+ */
+function startFailure(error: unknown, log: Logger): ApiError {
+  if (error instanceof ApiError) return error;
+  if (isDatabaseUnavailable(error)) {
+    log.error({ err: error }, 'could not record the job');
+    return new ApiError(
+      'DATABASE_UNAVAILABLE',
+      'The job could not be recorded: the database is unavailable',
+    );
+  }
+  log.error({ err: error }, 'could not accept the job');
+  return new ApiError('INTERNAL_ERROR', 'Internal server error');
 }
 
 /**
@@ -166,8 +185,6 @@ export function createJobStarter({
         return { row, replayed: false };
       });
     } catch (error) {
-      if (error instanceof ApiError) throw error;
-      log.error({ err: error }, 'could not record the job');
       if (handle) {
         await handle
           .terminate('the API could not record the job')
@@ -178,10 +195,7 @@ export function createJobStarter({
             );
           });
       }
-      throw new ApiError(
-        'DATABASE_UNAVAILABLE',
-        'The job could not be recorded: the database is unavailable',
-      );
+      throw startFailure(error, log);
     }
   };
 
@@ -217,6 +231,7 @@ export function createJobStarter({
           { 'retry-after': '1' },
         );
       }
+      if (!isTemporalUnavailable(error)) throw error;
       log.error({ err: error }, 'could not start the job workflow');
       throw new ApiError(
         'TEMPORAL_UNAVAILABLE',

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Db } from '../../src/db/database.js';
+import { createTemporalAccess, type TemporalAccess } from '../../src/temporal/client.js';
+import { createTestApi } from '../support/api.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { testEnv } from '../support/env.js';
+import { captureLogs } from '../support/logs.js';
+import { freePort } from '../support/ports.js';
+import { testTemporal } from '../support/temporal.js';
+
+interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+/** A Temporal frontend nobody listens on, without the client's retries (they take ~18 s). */
+async function unreachableTemporal(): Promise<TemporalAccess> {
+  const connection = Connection.lazy({
+    address: `127.0.0.1:${await freePort()}`,
+    interceptors: [],
+  });
+  return {
+    client: new Client({ connection, namespace: testEnv.temporalNamespace }),
+    ping: () => connection.workflowService.getSystemInfo({}).then(() => undefined),
+    close: () => connection.close(),
+  };
+}
+
+/** A PostgreSQL nobody listens on. */
+async function unreachableDatabase(): Promise<Db> {
+  return new Kysely({
+    dialect: new PostgresDialect({
+      pool: new pg.Pool({
+        connectionString: `postgres://nobody@127.0.0.1:${await freePort()}/none`,
+        connectionTimeoutMillis: 1_000,
+      }),
+    }),
+  });
+}
+
+// Each dependency fails in its own way when a job is started; each failure gets its own answer,
+// and none leaves a job behind.
+describe('a job that cannot be started', () => {
+  let test: TestDatabase;
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  before(async () => {
+    test = await createTestDatabase();
+    cleanups.push(() => test.drop());
+  });
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  async function startProbe(db: Db, temporal: TemporalAccess, owner: string) {
+    const logs = captureLogs();
+    const api = await createTestApi({
+      db,
+      temporal,
+      taskQueue: 'nobody-polls',
+      logger: logs.logger,
+    });
+    cleanups.push(() => api.app.close());
+    const response = await api.app.inject({
+      method: 'POST',
+      url: '/api/probes',
+      headers: { authorization: await api.authFor(owner) },
+      payload: { steps: 1, stepDelayMs: 0 },
+    });
+    return { status: response.statusCode, body: response.json<ErrorBody>(), logs: logs.lines() };
+  }
+
+  async function rowsOf(owner: string) {
+    return test.db.selectFrom('jobs').select('id').where('owner_id', '=', owner).execute();
+  }
+
+  it('is 503 TEMPORAL_UNAVAILABLE when Temporal cannot be reached', async () => {
+    const temporal = await unreachableTemporal();
+    cleanups.push(() => temporal.close());
+    const owner = `no-temporal-${randomUUID().slice(0, 8)}`;
+    const { status, body } = await startProbe(test.db, temporal, owner);
+    assert.equal(status, 503);
+    assert.deepEqual(body, {
+      error: {
+        code: 'TEMPORAL_UNAVAILABLE',
+        message: 'The job could not be started: Temporal is unavailable',
+      },
+    });
+    assert.deepEqual(await rowsOf(owner), []);
+  });
+
+  it('is 503 DATABASE_UNAVAILABLE when the database cannot be reached', async () => {
+    const db = await unreachableDatabase();
+    cleanups.push(() => db.destroy());
+    const temporal = testTemporal();
+    cleanups.push(() => temporal.close());
+    const { status, body } = await startProbe(db, temporal, 'no-database');
+    assert.equal(status, 503);
+    assert.deepEqual(body, {
+      error: {
+        code: 'DATABASE_UNAVAILABLE',
+        message: 'The job could not be recorded: the database is unavailable',
+      },
+    });
+  });
+
+  // Both used to answer 503, telling the client to retry what no retry can fix.
+  it('is 500 INTERNAL_ERROR, the cause logged, when Temporal refuses the start', async () => {
+    const temporal = createTemporalAccess(testEnv.temporalAddress, `no-such-${randomUUID()}`);
+    cleanups.push(() => temporal.close());
+    const owner = `bad-namespace-${randomUUID().slice(0, 8)}`;
+    const { status, body, logs } = await startProbe(test.db, temporal, owner);
+    assert.equal(status, 500);
+    assert.deepEqual(body, { error: { code: 'INTERNAL_ERROR', message: 'Internal server error' } });
+    const logged = logs.find((line) => line['msg'] === 'could not accept the job');
+    assert.match(String((logged?.['err'] as { message?: string })?.message), /Namespace not found/);
+    assert.deepEqual(await rowsOf(owner), []);
+  });
+
+  it('is 500 INTERNAL_ERROR, the cause logged and the workflow terminated, when the database refuses the row', async () => {
+    const broken = await createTestDatabase();
+    cleanups.push(() => broken.drop());
+    await sql`alter table jobs rename column input to input_elsewhere`.execute(broken.db);
+    const temporal = testTemporal();
+    cleanups.push(() => temporal.close());
+    const { status, body, logs } = await startProbe(broken.db, temporal, 'schema-drift');
+    assert.equal(status, 500);
+    assert.deepEqual(body, { error: { code: 'INTERNAL_ERROR', message: 'Internal server error' } });
+    const logged = logs.find((line) => line['msg'] === 'could not accept the job');
+    assert.match(String((logged?.['err'] as { message?: string })?.message), /input/);
+    const jobId = String(logged?.['jobId']);
+    const workflow = await temporal.client.workflow.getHandle(jobId).describe();
+    assert.equal(workflow.status.name, 'TERMINATED');
+  });
+});
