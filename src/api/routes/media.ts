@@ -1,12 +1,8 @@
-import type { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { verifyMediaLink, type LocalMediaStorage } from '../../storage/local-storage.js';
-import { maxStorageKeyLength, storageKeyProblem } from '../../storage/object-storage.js';
-import { ApiError, errorBodySchema } from '../errors.js';
-
-/** A stored object's bytes, streamed as they are. */
-const binary = z.custom<Readable | string>().meta({ type: 'string', format: 'binary' });
+import { storageKeyProblem } from '../../storage/object-storage.js';
+import { ApiError } from '../errors.js';
+import { mediaObjectSchema } from '../schemas/media.js';
 
 /**
  * Serves objects of the local storage backend through signed, expiring links (what presigned
@@ -21,73 +17,44 @@ export function mediaRoutes(
   sweptAt: (key: string) => Promise<Date | null>,
 ): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get(
-      '/media/*',
-      {
-        schema: {
-          tags: ['media'],
-          summary: 'A stored video or image, by a signed link from a vlog',
-          params: z.object({ '*': z.string().min(1).max(maxStorageKeyLength) }),
-          querystring: z.object({
-            expires: z.coerce.number().int(),
-            signature: z.string().max(128),
-          }),
-          response: {
-            200: { description: 'The whole object', content: { '*/*': { schema: binary } } },
-            206: {
-              description: 'The byte range asked for with `Range: bytes=start-end`',
-              content: { '*/*': { schema: binary } },
-            },
-            400: errorBodySchema,
-            403: errorBodySchema,
-            404: errorBodySchema,
-            410: errorBodySchema,
-            416: {
-              description: 'The range is outside the object (empty; Content-Range gives its size)',
-              content: { '*/*': { schema: binary } },
-            },
-          },
-        },
-      },
-      async (request, reply) => {
-        const key = request.params['*'];
-        if (!verifyMediaLink(secret, key, request.query.expires, request.query.signature)) {
-          throw new ApiError('MEDIA_LINK_INVALID', 'The link is invalid or has expired');
+    app.get('/media/*', { schema: mediaObjectSchema }, async (request, reply) => {
+      const key = request.params['*'];
+      if (!verifyMediaLink(secret, key, request.query.expires, request.query.signature)) {
+        throw new ApiError('MEDIA_LINK_INVALID', 'The link is invalid or has expired');
+      }
+      // A signed link names a key the storage made; this holds even for a link signed in error.
+      const problem = storageKeyProblem(key);
+      if (problem) throw new ApiError('MEDIA_KEY_INVALID', `The media path ${problem}`);
+      const object = await storage.head(key);
+      if (!object) {
+        const deletedAt = await sweptAt(key);
+        if (deletedAt) {
+          throw new ApiError(
+            'MEDIA_EXPIRED',
+            `The media was deleted on ${deletedAt.toISOString()}, at the end of its retention period`,
+            { deletedAt: deletedAt.toISOString() },
+          );
         }
-        // A signed link names a key the storage made; this holds even for a link signed in error.
-        const problem = storageKeyProblem(key);
-        if (problem) throw new ApiError('MEDIA_KEY_INVALID', `The media path ${problem}`);
-        const object = await storage.head(key);
-        if (!object) {
-          const deletedAt = await sweptAt(key);
-          if (deletedAt) {
-            throw new ApiError(
-              'MEDIA_EXPIRED',
-              `The media was deleted on ${deletedAt.toISOString()}, at the end of its retention period`,
-              { deletedAt: deletedAt.toISOString() },
-            );
-          }
-          throw new ApiError('NOT_FOUND', 'No such media');
+        throw new ApiError('NOT_FOUND', 'No such media');
+      }
+      const range = /^bytes=(\d*)-(\d*)$/.exec(request.headers.range ?? '');
+      reply
+        .header('accept-ranges', 'bytes')
+        .header('content-type', object.contentType ?? 'application/octet-stream');
+      if (range && (range[1] || range[2])) {
+        const start = range[1] ? Number(range[1]) : Math.max(0, object.size - Number(range[2]));
+        const end =
+          range[1] && range[2] ? Math.min(Number(range[2]), object.size - 1) : object.size - 1;
+        if (start > end || start >= object.size) {
+          return reply.code(416).header('content-range', `bytes */${object.size}`).send('');
         }
-        const range = /^bytes=(\d*)-(\d*)$/.exec(request.headers.range ?? '');
-        reply
-          .header('accept-ranges', 'bytes')
-          .header('content-type', object.contentType ?? 'application/octet-stream');
-        if (range && (range[1] || range[2])) {
-          const start = range[1] ? Number(range[1]) : Math.max(0, object.size - Number(range[2]));
-          const end =
-            range[1] && range[2] ? Math.min(Number(range[2]), object.size - 1) : object.size - 1;
-          if (start > end || start >= object.size) {
-            return reply.code(416).header('content-range', `bytes */${object.size}`).send('');
-          }
-          return reply
-            .code(206)
-            .header('content-range', `bytes ${start}-${end}/${object.size}`)
-            .header('content-length', end - start + 1)
-            .send(await storage.getStream(key, { start, end }));
-        }
-        return reply.header('content-length', object.size).send(await storage.getStream(key));
-      },
-    );
+        return reply
+          .code(206)
+          .header('content-range', `bytes ${start}-${end}/${object.size}`)
+          .header('content-length', end - start + 1)
+          .send(await storage.getStream(key, { start, end }));
+      }
+      return reply.header('content-length', object.size).send(await storage.getStream(key));
+    });
   };
 }

@@ -1,0 +1,32 @@
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import { maxStorageKeyLength } from '../../storage/object-storage.js';
+import { errorBodySchema } from '../errors.js';
+
+/** A stored object's bytes, streamed as they are. */
+const binary = z.custom<Readable | string>().meta({ type: 'string', format: 'binary' });
+
+export const mediaObjectSchema = {
+  tags: ['media'],
+  summary: 'A stored video or image, by a signed link from a vlog',
+  params: z.object({ '*': z.string().min(1).max(maxStorageKeyLength) }),
+  querystring: z.object({
+    expires: z.coerce.number().int(),
+    signature: z.string().max(128),
+  }),
+  response: {
+    200: { description: 'The whole object', content: { '*/*': { schema: binary } } },
+    206: {
+      description: 'The byte range asked for with `Range: bytes=start-end`',
+      content: { '*/*': { schema: binary } },
+    },
+    400: errorBodySchema,
+    403: errorBodySchema,
+    404: errorBodySchema,
+    410: errorBodySchema,
+    416: {
+      description: 'The range is outside the object (empty; Content-Range gives its size)',
+      content: { '*/*': { schema: binary } },
+    },
+  },
+};
