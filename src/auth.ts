@@ -78,7 +78,7 @@ export async function mintToken(
   return token.sign(new TextEncoder().encode(secret));
 }
 
-/** Each way a token is refused, one stable error code each (README, "Users, ownership and limits"). */
+/** Each way a token is refused, one stable error code each (docs/api.md, "Users, ownership and limits"). */
 export type TokenProblem =
   /** Not a JWT, a signature that does not verify, an algorithm not accepted (`none`). */
   | 'TOKEN_INVALID'

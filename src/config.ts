@@ -18,8 +18,8 @@ const optionalString = z
 const optionalPort = optionalString.pipe(port.optional());
 
 /**
- * Every environment variable the service reads, with its default. README's Configuration
- * section and `.env.example` document the same list (test/unit/config-docs.test.ts checks it).
+ * Every environment variable the service reads, with its default. docs/configuration.md
+ * and `.env.example` document the same list (test/unit/config-docs.test.ts checks it).
  */
 export const configSchema = z.object({
   /** `production` turns off the development conveniences (generated JWT secret). */

@@ -51,7 +51,7 @@ export interface AppDependencies {
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
     loggerInstance: deps.logger,
-    // Every limit of the HTTP server, explicit (README, "Request limits"): what a client may send and
+    // Every limit of the HTTP server, explicit (docs/api.md, "Request limits"): what a client may send and
     // how long it may take before the connection is cut.
     bodyLimit: deps.config.API_BODY_LIMIT_BYTES,
     http: {

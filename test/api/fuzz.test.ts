@@ -3,7 +3,7 @@
 // requests, derandomized so every run sends the same ones. No answer may be a server error,
 // an undocumented status or content type, or break its documented schema.
 // FUZZ_MAX_EXAMPLES, FUZZ_PHASES, FUZZ_CHECKS and FUZZ_SEED (random generation) run it harder:
-// see README, "Fuzzing the API".
+// see docs/development.md, "Fuzzing the API".
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';

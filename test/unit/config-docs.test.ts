@@ -1,17 +1,17 @@
-// The configuration is described three times: the schema the service parses, README's
-// Configuration section and .env.example. Names that drift apart send operators after
-// variables that do nothing, so every name in one must be in the others.
+// The configuration is described three times: the schema the service parses,
+// docs/configuration.md and .env.example. Names that drift apart send operators after
+// variables that do nothing, so every name in one must be in the others, and no page of the
+// documentation may name a variable that does not exist.
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { errorStatuses } from '../../src/api/errors.js';
 import { configSchema } from '../../src/config.js';
 import { aiGenerationTypes } from '../../src/jobs/ai-generation.js';
 import { FailureCode } from '../../src/jobs/failures.js';
+import { readDocPages, repositoryRoot as root } from '../support/docs.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const read = (file: string) => readFile(path.join(root, file), 'utf8');
 
 /**
@@ -20,7 +20,7 @@ const read = (file: string) => readFile(path.join(root, file), 'utf8');
  */
 const toolVariable = /^(TEST|BENCH|FUZZ|FAULT_REPORT)_|^TEMPORAL_(CLI|TEST_SERVER)_PATH$/;
 
-/** Error and failure codes and job types: upper-case names README uses that are not variables. */
+/** Error and failure codes and job types: upper-case names the docs use that are not variables. */
 const codes = new Set<string>([
   ...Object.keys(errorStatuses),
   ...Object.values(FailureCode),
@@ -49,18 +49,15 @@ async function toolSources(): Promise<string> {
 describe('configuration documentation', () => {
   const schemaVariables = Object.keys(configSchema.shape).sort();
 
-  it('documents every schema variable in README and .env.example, and names no other', async () => {
-    const readme = await read('README.md');
-    const section = /^## Configuration\n([\s\S]*?)^## /m.exec(readme)?.[1];
-    assert.ok(section, 'README has a "## Configuration" section');
-    const inReadme = variablesIn(section);
+  it('documents every schema variable in docs/configuration.md and .env.example, and names no other', async () => {
+    const inConfigurationPage = variablesIn(await read('docs/configuration.md'));
     const inEnvExample = new Set(
       [...(await read('.env.example')).matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map(
         (match) => match[1]!,
       ),
     );
     for (const [where, names] of [
-      ['README', inReadme],
+      ['docs/configuration.md', inConfigurationPage],
       ['.env.example', inEnvExample],
     ] as const) {
       assert.deepEqual(
@@ -76,11 +73,16 @@ describe('configuration documentation', () => {
     }
   });
 
-  it('names anywhere in README only variables that exist', async () => {
+  it('names anywhere in README and docs/ only variables that exist', async () => {
     const tools = await toolSources();
-    const unknown = [...variablesIn(await read('README.md'))].filter(
-      (name) =>
-        !configSchema.shape[name as never] && !(toolVariable.test(name) && tools.includes(name)),
+    const unknown = (await readDocPages()).flatMap(({ file, text }) =>
+      [...variablesIn(text)]
+        .filter(
+          (name) =>
+            !configSchema.shape[name as never] &&
+            !(toolVariable.test(name) && tools.includes(name)),
+        )
+        .map((name) => `${file}: ${name}`),
     );
     assert.deepEqual(unknown, []);
   });
