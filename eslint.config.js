@@ -74,6 +74,25 @@ export default tseslint.config(
     },
   },
   {
+    // SQL lives in src/db, one module per table or aggregate; the rest calls those modules.
+    files: ['src/**/*.ts'],
+    ignores: ['src/db/**', 'src/workflows/**'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['kysely', 'pg', '@electric-sql/*', 'kysely-*'],
+              message: 'SQL lives in src/db: add or call a query module there.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': 'off',

@@ -1,7 +1,7 @@
 import { log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
 import type { JobRecord, JobUpdate } from '../jobs/messages.js';
-import { applyJobUpdate, insertJob } from '../jobs/repository.js';
+import { applyJobUpdate, insertJob } from '../db/jobs.js';
 
 /** Activities that keep the jobs table (the API's read model) in step with the workflows. */
 export function createJobProjectionActivities({ db }: { db: Db }) {

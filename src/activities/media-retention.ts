@@ -8,7 +8,7 @@ import type {
   DeleteExpiredMediaResult,
   VlogInput,
 } from '../jobs/messages.js';
-import { findJobsWithExpiredMedia, markMediaDeleted } from '../jobs/repository.js';
+import { findJobsWithExpiredMedia, markMediaDeleted } from '../db/media-retention.js';
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import { deleteVlogOutputs } from './vlog.js';

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
+import { findProviderOperation, recordProviderOperation } from '../db/provider-operations.js';
 import { FailureCode } from '../jobs/failures.js';
 import type { GeneratedVideo, MediaRef, VlogAnalysis } from '../jobs/messages.js';
 import { vlogOutputPrefix, vlogThumbnailKey } from '../jobs/storage-keys.js';
@@ -195,13 +196,7 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
 
       const recorded =
         (context.info.heartbeatDetails as { operationName?: string } | undefined)?.operationName ??
-        (
-          await db
-            .selectFrom('provider_operations')
-            .select('operation_name')
-            .where('idempotency_key', '=', key)
-            .executeTakeFirst()
-        )?.operation_name;
+        (await findProviderOperation(db, key));
       if (recorded) {
         log.info('re-attaching to the submitted generation', {
           jobId: input.jobId,
@@ -505,11 +500,7 @@ async function recordOperation(
   // let a retry pay for a second generation.
   for (let attempt = 1; ; attempt += 1) {
     try {
-      await db
-        .insertInto('provider_operations')
-        .values({ idempotency_key: key, job_id: jobId, operation_name: operationName })
-        .onConflict((oc) => oc.column('idempotency_key').doNothing())
-        .execute();
+      await recordProviderOperation(db, { idempotencyKey: key, jobId, operationName });
       return;
     } catch (error) {
       log.warn('could not record the generation yet', {

@@ -9,7 +9,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Db } from '../db/database.js';
 import type { Config } from '../config.js';
-import { mediaDeletedAt } from '../jobs/repository.js';
+import { mediaDeletedAt } from '../db/media-retention.js';
 import { vlogIdOfKey } from '../jobs/storage-keys.js';
 import type { Logger } from '../logger.js';
 import type { MediaTools } from '../media/tools.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { insertJob } from '../../src/jobs/repository.js';
+import { insertJob } from '../../src/db/jobs.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { acceptedJob, assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';

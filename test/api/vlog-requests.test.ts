@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { insertJob } from '../../src/jobs/repository.js';
+import { insertJob } from '../../src/db/jobs.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { mp4Bytes, multipartBody, pngBytes, type FormFile } from '../fixtures/media.js';
 import { createTestApi, type TestApi } from '../support/api.js';

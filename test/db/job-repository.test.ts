@@ -7,8 +7,8 @@ import {
   insertJob,
   listOwnedJobs,
   type JobCursor,
-} from '../../src/jobs/repository.js';
-import { readJobEvents } from '../../src/jobs/events.js';
+} from '../../src/db/jobs.js';
+import { readJobEvents } from '../../src/db/job-events.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { jobRecord, jobSnapshot } from '../support/jobs.js';
 

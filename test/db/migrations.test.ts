@@ -11,8 +11,8 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import * as createJobs from '../../src/db/migrations/0001_create_jobs.js';
 import * as vlogs from '../../src/db/migrations/0002_vlogs.js';
 import * as userLimits from '../../src/db/migrations/0003_user_limits.js';
-import { readJobEvents } from '../../src/jobs/events.js';
-import { insertJob } from '../../src/jobs/repository.js';
+import { readJobEvents } from '../../src/db/job-events.js';
+import { insertJob } from '../../src/db/jobs.js';
 import { createEmptyDatabase } from '../support/database.js';
 
 async function schemaOf(db: Db) {

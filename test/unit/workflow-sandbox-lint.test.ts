@@ -50,3 +50,16 @@ describe('workflow sandbox lint rules', () => {
     assert.deepEqual(messages, []);
   });
 });
+
+describe('SQL layer lint rule', () => {
+  it('rejects the query builder and database drivers outside src/db', async () => {
+    const code = [
+      "import { sql } from 'kysely';",
+      "import pg from 'pg';",
+      'export const used = [sql, pg];',
+    ].join('\n');
+    assert.equal((await restrictedImports('src/api/example.ts', code)).length, 2);
+    assert.equal((await restrictedImports('src/activities/example.ts', code)).length, 2);
+    assert.deepEqual(await restrictedImports('src/db/example.ts', code), []);
+  });
+});

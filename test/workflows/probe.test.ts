@@ -4,7 +4,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findOwnedJob } from '../../src/jobs/repository.js';
+import { findOwnedJob } from '../../src/db/jobs.js';
 import { JobStatusKey } from '../../src/temporal/search-attributes.js';
 import { jobProgressQuery } from '../../src/workflows/definitions.js';
 import type { probeJob } from '../../src/workflows/index.js';

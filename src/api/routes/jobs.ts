@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Db } from '../../db/database.js';
-import { findOwnedJob } from '../../jobs/repository.js';
+import { findOwnedJob } from '../../db/jobs.js';
 import { ApiError } from '../errors.js';
 import { getJobSchema, listJobsSchema } from '../schemas/jobs.js';
 import { listJobsPage } from '../services/job-list.js';

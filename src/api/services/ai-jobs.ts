@@ -4,7 +4,7 @@ import type { JobRow } from '../../db/schema.js';
 import { aiItemNames, type AiGenerationType, type AiJobRequest } from '../../jobs/ai-generation.js';
 import type { AiJobInput, JobProgress } from '../../jobs/messages.js';
 import { isTerminalStatus } from '../../jobs/model.js';
-import { findOwnedJob, typicalDurationMs } from '../../jobs/repository.js';
+import { findOwnedJob, typicalDurationMs } from '../../db/jobs.js';
 import { missingAiProviderSettings } from '../../providers/index.js';
 import { ApiError } from '../errors.js';
 import type { AiJobView } from '../schemas/ai-jobs.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../../db/database.js';
-import { listOwnedJobs, type JobCursor } from '../../jobs/repository.js';
+import { listOwnedJobs, type JobCursor } from '../../db/jobs.js';
 import { ApiError } from '../errors.js';
 import { isStorableText } from '../plugins/storable-text.js';
 import type { ListQuery } from '../schemas/jobs.js';

@@ -10,7 +10,13 @@ import type { JobRow } from '../../db/schema.js';
 import { idempotentJobId, newJobId } from '../../jobs/ids.js';
 import type { JobRecord } from '../../jobs/messages.js';
 import type { JobKind } from '../../jobs/model.js';
-import { countJobsInFlight, findOwnedJob, insertJob, lockOwner } from '../../jobs/repository.js';
+import {
+  countJobsInFlight,
+  findJobIdByIdempotencyKey,
+  findOwnedJob,
+  insertJob,
+  lockOwner,
+} from '../../db/jobs.js';
 import type { Logger } from '../../logger.js';
 import { isTemporalUnavailable } from '../../temporal/client.js';
 import {
@@ -130,13 +136,7 @@ export function createJobStarter({
     // A key names one job per owner whatever its kind, so the key may be taken by a job of
     // another kind (another id): that is another request too.
     const takenByAnotherJob =
-      !row &&
-      (await tx
-        .selectFrom('jobs')
-        .select('id')
-        .where('owner_id', '=', ownerId)
-        .where('idempotency_key', '=', job.idempotencyKey)
-        .executeTakeFirst());
+      !row && (await findJobIdByIdempotencyKey(tx, ownerId, job.idempotencyKey)) !== undefined;
     if (!row && !takenByAnotherJob) return null;
     if (!row || row.request_fingerprint !== fingerprint) {
       throw new ApiError(

@@ -3,7 +3,7 @@ import { providerRetrySettings, type Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../jobs/messages.js';
-import { findOwnedJob } from '../../jobs/repository.js';
+import { findOwnedJob } from '../../db/jobs.js';
 import { mediaTaskQueueOf } from '../../media/processes.js';
 import type { MediaTools } from '../../media/tools.js';
 import { missingVlogProviderSettings, selectVlogProvider } from '../../providers/index.js';
