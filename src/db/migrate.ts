@@ -5,6 +5,7 @@ import * as vlogs from './migrations/0002_vlogs.js';
 import * as userLimits from './migrations/0003_user_limits.js';
 import * as jobEvents from './migrations/0004_job_events.js';
 import * as mediaRetention from './migrations/0005_media_retention.js';
+import * as jobStatuses from './migrations/0006_job_statuses.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '0003_user_limits': userLimits,
   '0004_job_events': jobEvents,
   '0005_media_retention': mediaRetention,
+  '0006_job_statuses': jobStatuses,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

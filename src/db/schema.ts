@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { JobStatus } from '../jobs/model.js';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T = unknown> = ColumnType<T, string, string>;
@@ -9,7 +10,8 @@ export interface JobTable {
   kind: string;
   type: string;
   owner_id: string;
-  status: string;
+  /** One of `jobStatuses`; a check constraint refuses any other. */
+  status: JobStatus;
   progress: Generated<number>;
   phase: string | null;
   input: Json;
@@ -51,7 +53,8 @@ export interface JobEventTable {
   seq: number;
   /** `status` when the status changed, `progress` otherwise. */
   type: string;
-  status: string;
+  /** One of `jobStatuses`; a check constraint refuses any other. */
+  status: JobStatus;
   progress: number;
   phase: string | null;
   attempt: number;

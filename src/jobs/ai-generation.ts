@@ -3,6 +3,7 @@
  * workflow code may import it; the zod schemas live in `ai-generation-schemas.ts`.
  */
 import type { AiItem, AiJobRequest } from './ai-generation-schemas.js';
+import type { JobStatus } from './model.js';
 
 export type { AiItem, AiJobRequest, AiGenerationInput } from './ai-generation-schemas.js';
 
@@ -20,7 +21,7 @@ export const aiJobStatuses = [
   'failed',
   'timeout',
   'cancelled',
-] as const;
+] as const satisfies readonly JobStatus[];
 
 /** A completed AI job's result, as stored and served. */
 export interface AiJobResult {

@@ -1,4 +1,4 @@
-import type { JobError } from './model.js';
+import type { JobError, JobStatus } from './model.js';
 
 /** One state a job went through, as its progress stream sends it. */
 export interface JobEvent {
@@ -7,7 +7,7 @@ export interface JobEvent {
   seq: number;
   /** `status` when the status changed, `progress` when only progress or phase did. */
   type: 'status' | 'progress';
-  status: string;
+  status: JobStatus;
   progress: number;
   phase: string | null;
   attempt: number;

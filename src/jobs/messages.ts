@@ -3,7 +3,7 @@
  * fields can be added without breaking running histories. Types only, shared by every layer.
  */
 import type { AiJobRequest } from './ai-generation.js';
-import type { JobError, JobKind } from './model.js';
+import type { JobError, JobKind, JobStatus } from './model.js';
 
 /** What identifies a job and what was asked of it; carried in every job workflow's input. */
 export interface JobRecord<Input = unknown> {
@@ -21,7 +21,7 @@ export interface JobRecord<Input = unknown> {
 
 /** The job's current state as the workflow knows it; each update carries all of it. */
 export interface JobSnapshot {
-  status: string;
+  status: JobStatus;
   progress: number;
   phase: string | null;
   attempt: number;
@@ -205,7 +205,7 @@ export interface CancelJobRequest {
 
 export interface CancelJobResponse {
   /** The job's status when the cancel was accepted; it ends `cancelled` once its step stops. */
-  status: string;
+  status: JobStatus;
 }
 
 export interface RetryJobRequest {

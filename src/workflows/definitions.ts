@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import { isTerminalStatus, retryableStatuses } from '../jobs/model.js';
+import { isJobStatus, isRetryableStatus, isTerminalStatus, type JobStatus } from '../jobs/model.js';
 import type {
   CancelJobRequest,
   CancelJobResponse,
@@ -32,6 +32,9 @@ export const cancelJobSignal = defineSignal<[CancelJobRequest]>('cancelJob');
  */
 export const retryJobUpdate = defineUpdate<RetryJobResponse, [RetryJobRequest]>('retryJob');
 
+/** What the cancel and retry validators judge: the job's status, or a request already taken. */
+export type JobStanding = JobStatus | 'being retried' | 'being cancelled';
+
 /** Most retries a job gets after its first attempt. */
 export const maxJobRetries = 3;
 
@@ -39,8 +42,8 @@ export const maxJobRetries = 3;
  * Why a job cannot be retried now, or null when it can: the one rule behind the retry
  * Update's validator and the API's answer for a job whose workflow has already closed.
  */
-export function retryRefusal(status: string, attempt: number, noun = 'job'): string | null {
-  if (!(retryableStatuses as readonly string[]).includes(status))
+export function retryRefusal(status: JobStanding, attempt: number, noun = 'job'): string | null {
+  if (!(isJobStatus(status) && isRetryableStatus(status)))
     return `Only a failed or timed-out ${noun} can be retried; this one is ${status}`;
   if (attempt > maxJobRetries)
     return `This ${noun} was already retried ${maxJobRetries} times, the most allowed`;
@@ -48,9 +51,10 @@ export function retryRefusal(status: string, attempt: number, noun = 'job'): str
 }
 
 /** Why a job cannot be cancelled now, or null when it can. */
-export function cancelRefusal(status: string, noun = 'job'): string | null {
+export function cancelRefusal(status: JobStanding, noun = 'job'): string | null {
   if (status === 'being retried')
     return `The ${noun} is being retried and cannot be cancelled until its new attempt starts`;
-  if (isTerminalStatus(status)) return `The ${noun} is already ${status} and cannot be cancelled`;
+  if (isJobStatus(status) && isTerminalStatus(status))
+    return `The ${noun} is already ${status} and cannot be cancelled`;
   return null;
 }

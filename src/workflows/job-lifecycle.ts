@@ -11,7 +11,7 @@ import {
 } from '@temporalio/workflow';
 import { FailureCode, nonRetryableFailureCodes } from '../jobs/failures.js';
 import type { CancelJobRequest, JobRecord, ProviderRetrySettings } from '../jobs/messages.js';
-import type { JobError } from '../jobs/model.js';
+import type { JobError, JobStatus } from '../jobs/model.js';
 import {
   cancelJobSignal,
   cancelJobUpdate,
@@ -47,7 +47,7 @@ export interface RetryableJob<Input extends RetryableRun, Result> {
   /** What the job is called in messages: "vlog", "AI job". */
   noun: string;
   /** Status (and first snapshot change) recorded as an attempt starts. */
-  start: { status: string; change?: SnapshotChange };
+  start: { status: JobStatus; change?: SnapshotChange };
   /** Time an attempt may take; past it the running step is cancelled and the job ends so. */
   deadline: { ms: number; status: 'failed' | 'timeout'; error: JobError };
   /** How long a failed or timed-out job stays open to a retry. */

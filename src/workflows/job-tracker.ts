@@ -11,7 +11,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import { FailureCode } from '../jobs/failures.js';
 import type { JobProgress, JobRecord, JobSnapshot } from '../jobs/messages.js';
-import type { JobError } from '../jobs/model.js';
+import type { JobError, JobStatus, TerminalStatus } from '../jobs/model.js';
 import { JobAttemptKey, JobStatusKey } from '../temporal/search-attributes.js';
 import { jobProgressQuery } from './definitions.js';
 
@@ -56,7 +56,7 @@ export class JobTracker {
     return this.seqValue;
   }
 
-  get status(): string {
+  get status(): JobStatus {
     return this.snapshot.status;
   }
 
@@ -85,7 +85,7 @@ export class JobTracker {
   }
 
   /** Makes sure the job's row exists and marks the run as started in `status`. */
-  async start(status: string, change: SnapshotChange = {}): Promise<void> {
+  async start(status: JobStatus, change: SnapshotChange = {}): Promise<void> {
     await projection.registerJob(this.job);
     if (this.snapshot.attempt > 1)
       upsertSearchAttributes([{ key: JobAttemptKey, value: this.snapshot.attempt }]);
@@ -110,7 +110,7 @@ export class JobTracker {
   }
 
   /** Records a terminal status even if the workflow is being cancelled. */
-  end(status: 'failed' | 'cancelled' | 'timeout', error: JobError): Promise<void> {
+  end(status: Exclude<TerminalStatus, 'completed'>, error: JobError): Promise<void> {
     return CancellationScope.nonCancellable(() =>
       this.update({ status, phase: null, completedAt: now(), error }),
     );
@@ -120,7 +120,7 @@ export class JobTracker {
    * Runs a job body that has no retry of its own: `completed` with its result, `cancelled` when
    * the workflow is cancelled, `failed` otherwise (the failure is rethrown so Temporal shows it).
    */
-  async run<Result>(runningStatus: string, body: () => Promise<Result>): Promise<Result> {
+  async run<Result>(runningStatus: JobStatus, body: () => Promise<Result>): Promise<Result> {
     await this.start(runningStatus);
     try {
       const result = await body();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { insertJob } from '../../src/db/jobs.js';
+import type { JobStatus } from '../../src/jobs/model.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { jobRecord } from '../support/jobs.js';
@@ -24,7 +25,7 @@ describe('AI job history', () => {
   let counter = 0;
 
   /** An AI job row `minutes` after the base time; several share a timestamp, to test ties. */
-  async function addJob(minutes: number, status = 'completed') {
+  async function addJob(minutes: number, status: JobStatus = 'completed') {
     counter += 1;
     const job = jobRecord({
       id: `ai-${String(counter).padStart(4, '0')}-${randomUUID().slice(0, 4)}`,

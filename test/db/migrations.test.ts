@@ -12,8 +12,10 @@ import * as createJobs from '../../src/db/migrations/0001_create_jobs.js';
 import * as vlogs from '../../src/db/migrations/0002_vlogs.js';
 import * as userLimits from '../../src/db/migrations/0003_user_limits.js';
 import { readJobEvents } from '../../src/db/job-events.js';
-import { insertJob } from '../../src/db/jobs.js';
-import { createEmptyDatabase } from '../support/database.js';
+import { applyJobUpdate, findOwnedJob, insertJob } from '../../src/db/jobs.js';
+import { jobStatuses, type JobStatus } from '../../src/jobs/model.js';
+import { createEmptyDatabase, createTestDatabase } from '../support/database.js';
+import { jobSnapshot } from '../support/jobs.js';
 
 async function schemaOf(db: Db) {
   const columns = await sql<{ column_name: string }>`
@@ -22,9 +24,15 @@ async function schemaOf(db: Db) {
   const indexes = await sql<{ indexname: string }>`
     select indexname from pg_indexes where tablename = 'jobs' order by indexname
   `.execute(db);
+  const checks = await sql<{ conname: string }>`
+    select conname from pg_constraint
+    where contype = 'c' and conrelid in ('jobs'::regclass, 'job_events'::regclass)
+    order by conname
+  `.execute(db);
   return {
     columns: columns.rows.map((row) => row.column_name),
     indexes: indexes.rows.map((row) => row.indexname),
+    checks: checks.rows.map((row) => row.conname),
   };
 }
 
@@ -70,6 +78,11 @@ describe('migrations', () => {
       'jobs_type_completed_idx',
       'jobs_workflow_id_key',
     ]);
+    assert.deepEqual(expected.checks, [
+      'job_events_status_check',
+      'jobs_progress_check',
+      'jobs_status_check',
+    ]);
     assert.deepEqual(await schemaOf(pglite), expected);
   });
 
@@ -107,6 +120,7 @@ describe('migrations', () => {
         '0003_user_limits',
         '0004_job_events',
         '0005_media_retention',
+        '0006_job_statuses',
       ],
     );
   });
@@ -131,11 +145,54 @@ describe('migrations', () => {
         'BOOM', 'it broke', now(), now())
     `.execute(db);
 
-    assert.deepEqual(await migrateToLatest(db), ['0004_job_events', '0005_media_retention']);
+    assert.deepEqual(await migrateToLatest(db), [
+      '0004_job_events',
+      '0005_media_retention',
+      '0006_job_statuses',
+    ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(
       log.map(({ event }) => [event.seq, event.status, event.progress, event.attempt, event.error]),
       [[7, 'failed', 40, 2, { code: 'BOOM', message: 'it broke' }]],
+    );
+  });
+
+  it('refuse a job status outside the set, in the jobs table and in its event log', async () => {
+    const test = await createTestDatabase();
+    cleanups.push(() => test.drop());
+    for (const status of jobStatuses) {
+      await insertJob(test.db, { ...job, id: `probe-${status}` }, status);
+    }
+    const stored = await test.db.selectFrom('jobs').select('status').orderBy('id').execute();
+    assert.deepEqual(stored.map((row) => row.status).sort(), [...jobStatuses].sort());
+
+    const unknown = 'archived' as JobStatus;
+    await assert.rejects(insertJob(test.db, { ...job, id: 'probe-archived' }, unknown), {
+      code: '23514',
+      constraint: 'jobs_status_check',
+    });
+    await assert.rejects(
+      applyJobUpdate(test.db, {
+        jobId: 'probe-pending',
+        seq: 1,
+        snapshot: jobSnapshot({ status: unknown }),
+      }),
+      { code: '23514', constraint: 'jobs_status_check' },
+    );
+    await assert.rejects(
+      sql`
+        insert into job_events (job_id, seq, type, status, progress, attempt)
+        values ('probe-pending', 5, 'status', ${unknown}, 0, 1)
+      `.execute(test.db),
+      { code: '23514', constraint: 'job_events_status_check' },
+    );
+    const row = await findOwnedJob(test.db, job.ownerId, 'probe-pending');
+    assert.equal(row?.status, 'pending');
+    assert.equal(row?.projection_seq, 0);
+    const log = await readJobEvents(test.db, [{ jobId: 'probe-pending', afterSeq: -1 }], 10);
+    assert.deepEqual(
+      log.map(({ event }) => [event.seq, event.status]),
+      [[0, 'pending']],
     );
   });
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { JobStatus } from '../../jobs/model.js';
 import { errorBodySchema } from '../errors.js';
 import { commonErrors, idempotencyKeySchema, idParams, liveQuerySchema } from './common.js';
 import { jobViewSchema, listQuerySchema, liveViewSchema } from './jobs.js';
@@ -11,7 +12,7 @@ export const vlogStatuses = [
   'completed',
   'failed',
   'cancelled',
-] as const;
+] as const satisfies readonly JobStatus[];
 
 export const vlogFieldsSchema = z.strictObject({
   title: z.string().trim().min(1).max(200),
