@@ -5,7 +5,7 @@ import type { MediaStorage } from '../storage/object-storage.js';
 import { createAiGenerationActivities } from './ai-generation.js';
 import { createJobProjectionActivities } from './job-projection.js';
 import { createMediaRetentionActivities } from './media-retention.js';
-import { createVlogActivities } from './vlog.js';
+import { createVlogActivities } from './vlog/index.js';
 
 export interface ActivityDependencies {
   db: Db;

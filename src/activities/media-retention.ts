@@ -11,7 +11,7 @@ import type {
 import { findJobsWithExpiredMedia, markMediaDeleted } from '../db/media-retention.js';
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
-import { deleteVlogOutputs } from './vlog.js';
+import { deleteVlogOutputs } from './vlog/cleanup.js';
 
 export interface MediaRetentionDependencies {
   db: Db;

@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
+import { createActivities } from '../../src/activities/index.js';
 import { readHistoryFile } from '../../src/replay/histories.js';
 import {
   bundleWorkflows,
@@ -66,6 +67,32 @@ describe('recorded histories replay against the current workflow code', () => {
         assert.ok(historyFiles.includes(file), file);
       }
     }
+  });
+
+  // Replay checks the workflows' commands, not the worker: an activity renamed or dropped in
+  // the worker would replay fine and then leave running workflows with no one to run it.
+  it('schedules only activities the worker registers', async () => {
+    const registered = Object.keys(
+      createActivities({
+        db: null as never,
+        mediaStorage: null as never,
+        providers: null as never,
+        mediaTools: null,
+      }),
+    );
+    const scheduled = new Set<string>();
+    for (const file of historyFiles) {
+      const run = await readHistoryFile(path.join(historiesDir, file));
+      for (const event of run.history.events ?? []) {
+        const name = event.activityTaskScheduledEventAttributes?.activityType?.name;
+        if (name) scheduled.add(name);
+      }
+    }
+    assert.ok(scheduled.has('transferVideo'), [...scheduled].join(', '));
+    assert.deepEqual(
+      [...scheduled].filter((name) => !registered.includes(name)),
+      [],
+    );
   });
 
   for (const file of historyFiles) {

@@ -1,0 +1,68 @@
+// The vlog's first stage: a model looks at the uploads and describes what the video shows.
+import { Context } from '@temporalio/activity';
+import type { MediaRef, VlogAnalysis } from '../../jobs/messages.js';
+import { vlogAnalysisSchema, type AnalysisBrief } from '../../providers/types.js';
+import { whileHeartbeating } from '../heartbeat.js';
+import { askUntilValid, readJsonAnswer, required, type Reading } from '../provider-calls.js';
+import type { VlogActivityDependencies } from './dependencies.js';
+
+export interface AnalyzeMediaInput {
+  jobId: string;
+  media: MediaRef[];
+  brief: AnalysisBrief;
+}
+
+/** A model's answer as a valid analysis of this many media, or why it is unusable. */
+function readAnalysis(json: unknown, mediaCount: number): Reading<VlogAnalysis> {
+  const parsed = vlogAnalysisSchema.safeParse(json);
+  if (!parsed.success) {
+    return {
+      problem: parsed.error.issues
+        .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+        .join('; '),
+    };
+  }
+  const indexes = [
+    ...parsed.data.scenes.map((scene) => ({ what: 'a scene', index: scene.mediaIndex })),
+    ...(parsed.data.plan?.items ?? []).map((item) => ({
+      what: 'a plan item',
+      index: item.mediaIndex,
+    })),
+    ...(parsed.data.media ?? []).map((facts) => ({ what: 'media facts', index: facts.mediaIndex })),
+  ];
+  const outOfRange = indexes.find(({ index }) => index >= mediaCount);
+  return outOfRange
+    ? {
+        problem: `${outOfRange.what} refers to media ${outOfRange.index}, but there are ${mediaCount}`,
+      }
+    : { value: parsed.data };
+}
+
+export function createAnalyzeActivities({
+  mediaStorage,
+  providers,
+}: Pick<VlogActivityDependencies, 'mediaStorage' | 'providers'>) {
+  return {
+    /** Gemini looks at the media; its JSON is validated, and the model is asked again if it is off. */
+    async analyzeMedia(input: AnalyzeMediaInput): Promise<VlogAnalysis> {
+      const analyzer = required(providers.analyzer, 'Media analysis');
+      const context = Context.current();
+      return whileHeartbeating((beat) =>
+        askUntilValid({
+          jobId: input.jobId,
+          what: 'media analysis',
+          ask: (round) =>
+            analyzer.analyze({
+              jobId: input.jobId,
+              media: input.media,
+              brief: input.brief,
+              openMedia: (ref) => mediaStorage.getStream(ref.key),
+              progress: (detail) => beat({ detail, round }),
+              signal: context.cancellationSignal,
+            }),
+          read: (text) => readJsonAnswer(text, (json) => readAnalysis(json, input.media.length)),
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,49 @@
+// What a vlog leaves behind: removed when it is cancelled, and by the media sweep once expired.
+import { log } from '@temporalio/activity';
+import { vlogOutputPrefix } from '../../jobs/storage-keys.js';
+import { parseGcsUri } from '../../storage/gcs-storage.js';
+import { parseMediaUri } from '../../storage/object-storage.js';
+import { whileHeartbeating } from '../heartbeat.js';
+import type { VlogActivityDependencies } from './dependencies.js';
+
+export interface CleanupVlogInput {
+  jobId: string;
+}
+
+export function createCleanupActivities(
+  deps: Pick<VlogActivityDependencies, 'mediaStorage' | 'providers'>,
+) {
+  return {
+    /** Removes what a cancelled vlog left half-made: open uploads, partial videos, generated outputs. */
+    async cleanupVlog(
+      input: CleanupVlogInput,
+    ): Promise<{ abortedUploads: number; deletedObjects: number }> {
+      return whileHeartbeating(async () => {
+        const removed = await deleteVlogOutputs(deps, input.jobId);
+        log.info('vlog cleaned up', { jobId: input.jobId, ...removed });
+        return removed;
+      });
+    },
+  };
+}
+
+/**
+ * Deletes every output of a vlog: its delivered video and thumbnail, multipart uploads still
+ * open under them, and what the generator wrote (Cloud Storage or local renders). Idempotent.
+ */
+export async function deleteVlogOutputs(
+  { mediaStorage, providers }: Pick<VlogActivityDependencies, 'mediaStorage' | 'providers'>,
+  jobId: string,
+): Promise<{ abortedUploads: number; deletedObjects: number }> {
+  const prefix = vlogOutputPrefix(jobId);
+  const uploads = await mediaStorage.listMultipartUploads(prefix);
+  for (const upload of uploads)
+    await mediaStorage.abortMultipartUpload(upload.key, upload.uploadId);
+  let deletedObjects = await mediaStorage.deletePrefix(prefix);
+  if (providers.generationStorage && providers.generationOutputUri) {
+    const uri = providers.generationOutputUri;
+    const generated = parseMediaUri(uri) ?? parseGcsUri(uri).key;
+    deletedObjects += await providers.generationStorage.deletePrefix(`${generated}${jobId}/`);
+  }
+  return { abortedUploads: uploads.length, deletedObjects };
+}

@@ -1,0 +1,85 @@
+// The vlog's last stage: the delivered video is measured and a thumbnail cut from it.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Context, log } from '@temporalio/activity';
+import { vlogThumbnailKey } from '../../jobs/storage-keys.js';
+import { extractThumbnail, probeDurationSeconds } from '../../media/tools.js';
+import { whileHeartbeating } from '../heartbeat.js';
+import type { VlogActivityDependencies } from './dependencies.js';
+
+export interface DescribeVideoInput {
+  jobId: string;
+  videoKey: string;
+  /** What the provider was asked to render, used when the video cannot be measured. */
+  requestedDurationSeconds: number;
+}
+
+export interface VideoDescription {
+  durationSeconds: number;
+  thumbnailKey: string | null;
+  /** `ffprobe` when measured, `provider` when taken from the request. */
+  durationSource: 'ffprobe' | 'provider';
+}
+
+export function createDescribeActivities({
+  mediaStorage,
+  mediaTools,
+}: Pick<VlogActivityDependencies, 'mediaStorage' | 'mediaTools'>) {
+  return {
+    /**
+     * Measures the delivered video and cuts a thumbnail from it with ffprobe/ffmpeg. Without
+     * the tools, or for a file they cannot read, the duration is the one Veo was asked for
+     * and there is no thumbnail: a missing thumbnail never fails a finished vlog.
+     */
+    async describeVideo(input: DescribeVideoInput): Promise<VideoDescription> {
+      const fallback: VideoDescription = {
+        durationSeconds: input.requestedDurationSeconds,
+        thumbnailKey: null,
+        durationSource: 'provider',
+      };
+      const tools = mediaTools;
+      if (!tools) return fallback;
+      const context = Context.current();
+      // Heartbeats while it downloads and measures: a lost worker is noticed in seconds.
+      return whileHeartbeating(async () => {
+        const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-describe-'));
+        try {
+          const video = path.join(dir, 'video');
+          await pipeline(await mediaStorage.getStream(input.videoKey), createWriteStream(video));
+          const durationSeconds = await probeDurationSeconds(
+            tools,
+            video,
+            context.cancellationSignal,
+          );
+          const thumbnail = path.join(dir, 'thumbnail.jpg');
+          await extractThumbnail(
+            tools,
+            video,
+            thumbnail,
+            Math.min(1, durationSeconds / 2),
+            context.cancellationSignal,
+          );
+          const thumbnailKey = vlogThumbnailKey(input.jobId);
+          await mediaStorage.putStream(thumbnailKey, createReadStream(thumbnail), 'image/jpeg');
+          return {
+            durationSeconds: Math.round(durationSeconds * 100) / 100,
+            thumbnailKey,
+            durationSource: 'ffprobe',
+          };
+        } catch (error) {
+          if (context.cancellationSignal.aborted) throw error;
+          log.warn('could not measure the video; using the provider metadata', {
+            jobId: input.jobId,
+            error: String(error),
+          });
+          return fallback;
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      });
+    },
+  };
+}
