@@ -9,7 +9,7 @@ import { startApiServer } from './api/server.js';
 import { mintToken, resolveJwtSecret } from './auth.js';
 import { loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
-import { runEntryPoint, stopOnSignals } from './lifecycle.js';
+import { runEntryPoint, stopOnSignals } from './entry-point.js';
 import { createLogger } from './logger.js';
 import { assertPortsFree } from './ports.js';
 import { createTemporalAccess } from './temporal/client.js';

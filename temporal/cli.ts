@@ -2,7 +2,7 @@
 // separate processes. `npm run temporal:setup`: prepare the namespace on TEMPORAL_ADDRESS.
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../src/config.js';
-import { runEntryPoint } from '../src/lifecycle.js';
+import { runEntryPoint } from '../src/entry-point.js';
 import { createLogger } from '../src/logger.js';
 import { startLocalDevServer } from './dev-server.js';
 import { prepareNamespace } from './namespace.js';

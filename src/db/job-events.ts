@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { JobEvent, JobEventCursor } from '../jobs/events.js';
+import type { JobEvent, JobEventCursor } from '../jobs/job-event.js';
 import type { Db } from './database.js';
 import type { JobEventRow } from './schema.js';
 

@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config.js';
-import { runEntryPoint } from '../lifecycle.js';
+import { runEntryPoint } from '../entry-point.js';
 import { createLogger } from '../logger.js';
 import { installWorkerRuntime } from '../worker/runtime.js';
 import { parseTarget, targetRuns } from './histories.js';
-import { bundleWorkflows, describeOutcome, replayRuns, type WorkflowCode } from './replay.js';
+import { bundleWorkflows, describeOutcome, replayRuns, type WorkflowCode } from './replayer.js';
 
 const usage = `usage: npm run replay -- [--limit N] [--bundle dist/workflow-bundle.js] <target>…
   target: a workflow id (every run of its continue-as-new chain), a visibility query

@@ -1,7 +1,7 @@
 // The worker as its own process (production shape): runs workflows and activities, serves no HTTP.
 import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
-import { runEntryPoint, stopOnSignals } from '../lifecycle.js';
+import { runEntryPoint, stopOnSignals } from '../entry-point.js';
 import { createLogger } from '../logger.js';
 import { createActivityDependencies } from './dependencies.js';
 import { startWorker, workerSettings } from './worker.js';

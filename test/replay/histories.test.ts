@@ -11,7 +11,7 @@ import {
   replayRuns,
   type ReplayOutcome,
   type WorkflowCode,
-} from '../../src/replay/replay.js';
+} from '../../src/replay/replayer.js';
 import { installWorkerRuntime } from '../../src/worker/runtime.js';
 import { testLogger } from '../support/logs.js';
 

@@ -14,7 +14,7 @@ import { parseArgs, promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
-import { runEntryPoint } from '../../src/lifecycle.js';
+import { runEntryPoint } from '../../src/entry-point.js';
 import { createLogger } from '../../src/logger.js';
 import {
   parseTarget,

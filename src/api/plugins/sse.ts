@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
-import type { JobEvent } from '../../jobs/events.js';
+import type { JobEvent } from '../../jobs/job-event.js';
 import { isTerminalStatus } from '../../jobs/model.js';
 import { JobEventFeed, type JobEventFeedSettings } from '../services/job-event-feed.js';
 

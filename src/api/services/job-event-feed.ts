@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../../db/database.js';
 import { readJobEvents } from '../../db/job-events.js';
-import type { JobEvent } from '../../jobs/events.js';
+import type { JobEvent } from '../../jobs/job-event.js';
 
 /**
  * Hands what a reader receives; resolves once the reader can take more (its client drained),
