@@ -93,7 +93,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/workflows/**/*.ts'],
+    // A kind's declaration is imported by its workflow, so it is held to the same rules.
+    files: [
+      'src/workflows/**/*.ts',
+      'src/kinds/declaration.ts',
+      'src/kinds/*/declaration.ts',
+      'src/kinds/*/workflow.ts',
+    ],
     rules: {
       'no-restricted-imports': 'off',
       '@typescript-eslint/no-restricted-imports': ['error', workflowSandboxImports],

@@ -10,6 +10,7 @@ import {
 import type { Db } from '../db/database.js';
 import type { Config } from '../config.js';
 import { mediaDeletedAt } from '../db/media-retention.js';
+import { jobKindRegistry } from '../kinds/index.js';
 import { vlogIdOfKey } from '../jobs/storage-keys.js';
 import type { Logger } from '../logger.js';
 import type { MediaTools } from '../media/tools.js';
@@ -28,7 +29,7 @@ import { aiJobRoutes } from './routes/ai-jobs.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mediaRoutes } from './routes/media.js';
-import { probeRoutes } from './routes/probes.js';
+import { jobStartRoutes } from './routes/job-starts.js';
 import { vlogRoutes } from './routes/vlogs.js';
 import { createAiJobService } from './services/ai-jobs.js';
 import { createJobActions } from './services/job-actions.js';
@@ -142,7 +143,7 @@ function apiRoutes(deps: AppDependencies): FastifyPluginAsyncZod {
     });
     await api.register(documentBearerAuth);
     await api.register(jobRoutes(db));
-    await api.register(probeRoutes(startJob));
+    await api.register(jobStartRoutes(jobKindRegistry, startJob));
     await api.register(vlogRoutes(vlogs, actions));
     await api.register(aiJobRoutes(aiJobs, actions));
   };

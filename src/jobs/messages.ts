@@ -45,21 +45,6 @@ export interface JobProgress extends JobSnapshot {
   seq: number;
 }
 
-export interface ProbeInput {
-  /** Number of progress steps to record. */
-  steps: number;
-  /** Durable timer between steps, in milliseconds. */
-  stepDelayMs: number;
-}
-
-export interface ProbeJobInput {
-  job: JobRecord<ProbeInput>;
-}
-
-export interface ProbeJobResult {
-  stepsCompleted: number;
-}
-
 /** An uploaded media file, by its key in media storage (claim check: never the bytes). */
 export interface MediaRef {
   key: string;

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { aiKind } from '../../kinds/ai/declaration.js';
 import {
   aiJobActionDocs,
   getAiJobSchema,
@@ -34,7 +35,7 @@ export function aiJobRoutes(aiJobs: AiJobService, actions: JobActions): FastifyP
       aiJobs.list(request.userId, request.query),
     );
 
-    const kind = { path: '/ai/jobs', tag: 'ai', noun: 'AI job', findOwned: aiJobs.findOwned };
+    const kind = { path: '/ai/jobs', tag: 'ai', noun: aiKind.noun, findOwned: aiJobs.findOwned };
     await app.register(jobActionRoutes({ ...kind, actions, docs: aiJobActionDocs }));
     await app.register(jobEventStreamRoutes({ ...kind, view: (row) => aiJobs.view(row) }));
   };

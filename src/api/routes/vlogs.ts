@@ -1,5 +1,6 @@
 import fastifyMultipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { vlogKind } from '../../kinds/vlog/declaration.js';
 import {
   createVlogSchema,
   getVlogSchema,
@@ -55,7 +56,7 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
       vlogs.list(request.userId, request.query),
     );
 
-    const kind = { path: '/vlogs', tag: 'vlogs', noun: 'vlog', findOwned: vlogs.findOwned };
+    const kind = { path: '/vlogs', tag: 'vlogs', noun: vlogKind.noun, findOwned: vlogs.findOwned };
     await app.register(jobActionRoutes({ ...kind, actions, docs: vlogActionDocs }));
     await app.register(jobEventStreamRoutes({ ...kind, view: (row) => vlogs.view(row) }));
   };

@@ -1,10 +1,11 @@
 import { providerRetrySettings, type Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
-import { aiItemNames, type AiGenerationType, type AiJobRequest } from '../../jobs/ai-generation.js';
+import type { AiGenerationType, AiJobRequest } from '../../jobs/ai-generation.js';
 import type { AiJobInput, JobProgress } from '../../jobs/messages.js';
 import { isTerminalStatus } from '../../jobs/model.js';
 import { findOwnedJob, typicalDurationMs } from '../../db/jobs.js';
+import { aiKind } from '../../kinds/ai/declaration.js';
 import { missingAiProviderSettings } from '../../providers/index.js';
 import { ApiError } from '../errors.js';
 import type { AiJobView } from '../schemas/ai-jobs.js';
@@ -45,7 +46,8 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
   /** The caller's AI job, or a 404 (another user's job is not theirs to know of). */
   async function findOwned(userId: string, id: string): Promise<JobRow> {
     const row = await findOwnedJob(db, userId, id);
-    if (!row || row.kind !== 'ai') throw new ApiError('NOT_FOUND', `No AI job with id ${id}`);
+    if (!row || row.kind !== aiKind.kind)
+      throw new ApiError('NOT_FOUND', `No AI job with id ${id}`);
     return row;
   }
 
@@ -78,9 +80,8 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
         );
       }
       const started = await startJob<AiJobRequest['input']>({
-        kind: 'ai',
+        kind: aiKind,
         type: body.type,
-        workflowType: 'aiGenerationJob',
         workflowArgs: (job): [AiJobInput] => [
           {
             job,
@@ -98,7 +99,6 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
         input: body.input,
         idempotencyKey,
         requestFingerprint: idempotencyKey ? requestFingerprint(body) : null,
-        summary: `${aiItemNames[body.type]} for "${body.input.goal.slice(0, 80)}"`,
         memo: { goal: body.input.goal },
       });
       return { view: await view(started.row), replayed: started.replayed };
@@ -109,7 +109,7 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
     findOwned,
 
     async list(userId: string, query: Omit<ListQuery, 'kind'>) {
-      const page = await listJobsPage(db, userId, { ...query, kind: 'ai' });
+      const page = await listJobsPage(db, userId, { ...query, kind: aiKind.kind });
       return {
         jobs: await Promise.all(page.rows.map((row) => view(row))),
         nextCursor: page.nextCursor,

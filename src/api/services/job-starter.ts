@@ -9,7 +9,6 @@ import { isDatabaseUnavailable, type Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import { idempotentJobId, newJobId } from '../../jobs/ids.js';
 import type { JobRecord } from '../../jobs/messages.js';
-import type { JobKind } from '../../jobs/model.js';
 import {
   countJobsInFlight,
   findJobIdByIdempotencyKey,
@@ -17,6 +16,7 @@ import {
   insertJob,
   lockOwner,
 } from '../../db/jobs.js';
+import type { JobKindDeclaration } from '../../kinds/declaration.js';
 import type { Logger } from '../../logger.js';
 import { isTemporalUnavailable } from '../../temporal/client.js';
 import {
@@ -26,13 +26,12 @@ import {
   JobTypeKey,
   UserIdKey,
 } from '../../temporal/search-attributes.js';
-import type * as workflows from '../../workflows/index.js';
 import { ApiError } from '../errors.js';
 
 export interface StartJobRequest<Input> {
-  kind: JobKind;
+  /** The kind's declaration: its name, workflow type and Web UI summary. */
+  kind: JobKindDeclaration<string, Input>;
   type: string;
-  workflowType: keyof typeof workflows;
   /** The workflow's arguments, built around the accepted job record. */
   workflowArgs: (job: JobRecord<Input>) => unknown[];
   ownerId: string;
@@ -41,8 +40,6 @@ export interface StartJobRequest<Input> {
   idempotencyKey: string | null;
   /** Hash of everything the request asked for, to recognise a replay of the key. */
   requestFingerprint: string | null;
-  /** Shown in the Web UI's list and header so operators can tell jobs apart. */
-  summary: string;
   memo?: Record<string, unknown>;
 }
 
@@ -148,7 +145,8 @@ export function createJobStarter({
   }
 
   return async (request) => {
-    const { kind, ownerId, idempotencyKey } = request;
+    const { ownerId, idempotencyKey } = request;
+    const { kind } = request.kind;
     const job: JobRecord<(typeof request)['input']> = {
       id: idempotencyKey ? idempotentJobId(kind, ownerId, idempotencyKey) : newJobId(kind),
       kind,
@@ -205,7 +203,7 @@ export function createJobStarter({
     log: Logger,
   ) {
     try {
-      return await temporal.workflow.start(request.workflowType, {
+      return await temporal.workflow.start(request.kind.workflowType, {
         taskQueue,
         workflowId: job.id,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
@@ -217,7 +215,7 @@ export function createJobStarter({
           { key: UserIdKey, value: job.ownerId },
           { key: JobAttemptKey, value: 1 },
         ],
-        staticSummary: request.summary,
+        staticSummary: request.kind.summary({ type: job.type, input: job.input }),
         ...(request.memo ? { memo: request.memo } : {}),
       });
     } catch (error) {

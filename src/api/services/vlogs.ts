@@ -4,6 +4,7 @@ import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../jobs/messages.js';
 import { findOwnedJob } from '../../db/jobs.js';
+import { vlogKind } from '../../kinds/vlog/declaration.js';
 import { mediaTaskQueueOf } from '../../media/processes.js';
 import type { MediaTools } from '../../media/tools.js';
 import { missingVlogProviderSettings, selectVlogProvider } from '../../providers/index.js';
@@ -86,9 +87,8 @@ export function createVlogService(deps: VlogServiceDependencies) {
 
   function start(ownerId: string, input: VlogInput, idempotencyKey: string | null) {
     return startJob<VlogInput>({
-      kind: 'vlog',
-      type: 'VLOG',
-      workflowType: 'vlogJob',
+      kind: vlogKind,
+      type: vlogKind.jobTypes[0],
       workflowArgs: (job): [VlogJobInput] => [
         {
           job,
@@ -110,7 +110,6 @@ export function createVlogService(deps: VlogServiceDependencies) {
       input,
       idempotencyKey,
       requestFingerprint: idempotencyKey ? fingerprint(input) : null,
-      summary: `Vlog "${input.title}": ${input.media.length} files, ${input.durationSeconds}s ${input.aspectRatio}`,
       memo: { title: input.title },
     });
   }
@@ -118,7 +117,8 @@ export function createVlogService(deps: VlogServiceDependencies) {
   /** The caller's vlog, or a 404 (another user's vlog is not theirs to know of). */
   async function findOwned(userId: string, id: string): Promise<JobRow> {
     const row = await findOwnedJob(db, userId, id);
-    if (!row || row.kind !== 'vlog') throw new ApiError('NOT_FOUND', `No vlog with id ${id}`);
+    if (!row || row.kind !== vlogKind.kind)
+      throw new ApiError('NOT_FOUND', `No vlog with id ${id}`);
     return row;
   }
 
@@ -194,7 +194,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
     findOwned,
 
     async list(userId: string, query: Omit<ListQuery, 'kind' | 'type'>) {
-      const page = await listJobsPage(db, userId, { ...query, kind: 'vlog' });
+      const page = await listJobsPage(db, userId, { ...query, kind: vlogKind.kind });
       return {
         vlogs: await Promise.all(page.rows.map((row) => view(row))),
         nextCursor: page.nextCursor,

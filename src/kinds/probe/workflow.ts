@@ -1,16 +1,13 @@
 import { sleep } from '@temporalio/workflow';
-import type { ProbeJobInput, ProbeJobResult } from '../jobs/messages.js';
-import { JobTracker } from './job-tracker.js';
+import { JobTracker } from '../../workflows/job-tracker.js';
+import { probeKind, type ProbeJobInput, type ProbeJobResult } from './declaration.js';
 
-/**
- * A diagnostic job that exercises every layer (API → Temporal → worker → activity →
- * database → API) without calling any provider: it walks its steps on durable timers and
- * records its progress after each.
- */
+/** The probe walks its steps on durable timers and records its progress after each. */
 export async function probeJob({ job }: ProbeJobInput): Promise<ProbeJobResult> {
   const tracker = new JobTracker(job);
   const { steps, stepDelayMs } = job.input;
-  return tracker.run('running', async () => {
+  const [running] = probeKind.stages;
+  return tracker.run(running.status, async () => {
     for (let step = 1; step <= steps; step += 1) {
       if (stepDelayMs > 0) await sleep(stepDelayMs);
       await tracker.update({

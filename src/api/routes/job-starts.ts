@@ -1,0 +1,53 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { JobKindRegistration } from '../../kinds/registration.js';
+import { errorBodySchema } from '../errors.js';
+import { jobViewSchema } from '../schemas/jobs.js';
+import type { StartJob } from '../services/job-starter.js';
+import { toJobView } from '../services/job-views.js';
+
+/**
+ * `POST /api/<path>` for every registered kind whose start request is plain JSON: the body is
+ * the job's input, validated by the kind's schema; the job is answered 202 as `GET /api/jobs/:id`
+ * shows it.
+ */
+export function jobStartRoutes(
+  kinds: readonly JobKindRegistration[],
+  startJob: StartJob,
+): FastifyPluginAsyncZod {
+  return async (app) => {
+    for (const { declaration, startRoute } of kinds) {
+      if (!startRoute) continue;
+      const [type] = declaration.jobTypes;
+      app.post(
+        startRoute.path,
+        {
+          schema: {
+            tags: [startRoute.tag],
+            summary: startRoute.summary,
+            body: startRoute.body,
+            response: {
+              202: jobViewSchema,
+              400: errorBodySchema,
+              401: errorBodySchema,
+              415: errorBodySchema,
+              503: errorBodySchema,
+            },
+          },
+        },
+        async (request, reply) => {
+          const { row } = await startJob({
+            kind: declaration,
+            type,
+            workflowArgs: (job) => startRoute.workflowArgs(job),
+            ownerId: request.userId,
+            input: request.body,
+            idempotencyKey: null,
+            requestFingerprint: null,
+          });
+          const view = toJobView(row);
+          return reply.code(202).header('location', view.links.self).send(view);
+        },
+      );
+    }
+  };
+}

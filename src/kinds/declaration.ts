@@ -1,0 +1,39 @@
+/**
+ * What a job kind is, declared once in `src/kinds/<kind>/declaration.ts` and read by the API
+ * (names, summary), the worker (task queues) and the tests that keep the registry and the
+ * workflow exports in step. Pure data and functions: workflow code may import a declaration,
+ * so nothing here may pull in Node modules or I/O libraries (the linter checks it).
+ */
+import type { JobKind } from '../jobs/model.js';
+import type * as workflows from '../workflows/index.js';
+
+/**
+ * The task queues a kind's work runs on: `jobs` is TEMPORAL_TASK_QUEUE (every workflow and
+ * most activities), `media` its ffmpeg queue (`src/media/processes.ts`), polled with one slot
+ * per ffmpeg process.
+ */
+export type KindTaskQueue = 'jobs' | 'media';
+
+/** A status the job passes through while it runs, and the progress it shows on entering it. */
+export interface JobStage {
+  status: string;
+  progress: number;
+}
+
+export interface JobKindDeclaration<Type extends string = string, Input = unknown> {
+  kind: JobKind;
+  /** The registered workflow type: part of the durable contract, never renamed. */
+  workflowType: keyof typeof workflows;
+  /** The `type` values a job of this kind may carry (the JobType search attribute). */
+  jobTypes: readonly [Type, ...Type[]];
+  /** How messages name one job of this kind ("vlog", "AI job"). */
+  noun: string;
+  /** The running stages, in order; a job then ends in one of the terminal statuses. */
+  stages: readonly JobStage[];
+  taskQueues: readonly KindTaskQueue[];
+  /**
+   * One line for the Web UI's workflow list and header, so operators can tell jobs apart. A
+   * method, so that the registry can hold kinds of different inputs side by side.
+   */
+  summary(job: { type: Type; input: Input }): string;
+}
