@@ -42,6 +42,14 @@ describe('workflow sandbox lint rules', () => {
     assert.deepEqual(messages, []);
   });
 
+  it("hold a kind's declaration and workflow to the sandbox rules, not its API part", async () => {
+    const code = "import { readFileSync } from 'node:fs';\nexport const r = readFileSync;";
+    for (const file of ['src/kinds/example/declaration.ts', 'src/kinds/example/workflow.ts']) {
+      assert.equal((await restrictedImports(file, code)).length, 1, file);
+    }
+    assert.deepEqual(await restrictedImports('src/kinds/example/api.ts', code), []);
+  });
+
   it('leave activities free to do I/O', async () => {
     const messages = await restrictedImports(
       'src/activities/example.ts',

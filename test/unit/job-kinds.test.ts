@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { jobKinds } from '../../src/jobs/model.js';
+import { jobKindRegistry } from '../../src/kinds/index.js';
+import * as workflows from '../../src/workflows/index.js';
+
+// Workflows that run on a schedule rather than as a job of some kind.
+const scheduledWorkflows = ['sweepExpiredMedia'];
+
+const declarations = jobKindRegistry.map(({ declaration }) => declaration);
+
+describe('the job kind registry', () => {
+  it('declares every job kind exactly once', () => {
+    assert.deepEqual(declarations.map(({ kind }) => kind).sort(), [...jobKinds].sort());
+  });
+
+  it('agrees with the workflows Temporal bundles: each kind exported, each export a kind', () => {
+    const exported = Object.keys(workflows).sort();
+    const registered = [
+      ...declarations.map(({ workflowType }) => workflowType),
+      ...scheduledWorkflows,
+    ];
+    assert.deepEqual(exported, registered.sort());
+  });
+
+  it('gives each job type to one kind, and each kind stages of rising progress', () => {
+    const types = declarations.flatMap(({ jobTypes }) => jobTypes);
+    assert.equal(new Set(types).size, types.length, types.join(', '));
+    for (const { kind, stages } of declarations) {
+      const progress = stages.map((stage) => stage.progress);
+      assert.ok(progress.length > 0, kind);
+      assert.deepEqual(
+        progress,
+        [...progress].sort((a, b) => a - b),
+        kind,
+      );
+      assert.ok(
+        progress.every((value) => value >= 0 && value < 100),
+        kind,
+      );
+    }
+  });
+
+  it('gives each plain-JSON start route a path of its own', () => {
+    const paths = jobKindRegistry.flatMap((registration) =>
+      'startRoute' in registration ? [registration.startRoute.path] : [],
+    );
+    assert.ok(paths.includes('/probes'));
+    assert.equal(new Set(paths).size, paths.length);
+  });
+});
