@@ -10,7 +10,7 @@ import { access, mkdir, rename, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { MediaRef } from '../src/jobs/messages.js';
+import type { MediaRef } from '../src/jobs/contracts.js';
 import { findMediaTools, mediaToolsVersion, sampleFrames } from '../src/media/tools.js';
 import { LocalMediaAnalyzer } from '../src/providers/local-analyzer.js';
 

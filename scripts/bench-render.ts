@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { MediaRef, VlogAnalysis } from '../src/jobs/messages.js';
+import type { MediaRef, VlogAnalysis } from '../src/jobs/contracts.js';
 import { findMediaTools, mediaToolsVersion, type RenderProgress } from '../src/media/tools.js';
 import { LocalMediaAnalyzer } from '../src/providers/local-analyzer.js';
 import { LocalVideoGenerator } from '../src/providers/local-generator.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import type { ProviderRetrySettings } from './jobs/messages.js';
+import type { ProviderRetrySettings } from './jobs/contracts.js';
 import { defaultMaxConcurrentMediaProcesses, type MediaProcessLimits } from './media/processes.js';
 import { storageKeyProblem } from './storage/object-storage.js';
 

@@ -1,6 +1,6 @@
 import { log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
-import type { JobRecord, JobUpdate } from '../jobs/messages.js';
+import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
 import { applyJobUpdate, insertJob } from '../db/jobs.js';
 
 /** Activities that keep the jobs table (the API's read model) in step with the workflows. */

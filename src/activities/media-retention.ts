@@ -7,7 +7,7 @@ import type {
   DeleteExpiredMediaInput,
   DeleteExpiredMediaResult,
   VlogInput,
-} from '../jobs/messages.js';
+} from '../jobs/contracts.js';
 import { findJobsWithExpiredMedia, markMediaDeleted } from '../db/media-retention.js';
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';

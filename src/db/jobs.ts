@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { JobRecord, JobUpdate } from '../jobs/messages.js';
+import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
 import { terminalStatuses, type JobStatus } from '../jobs/model.js';
 import type { Db } from './database.js';
 import type { JobRow } from './schema.js';

@@ -3,7 +3,7 @@
  * Never imported by workflow code (it carries zod schemas).
  */
 import type { z } from 'zod';
-import type { JobRecord } from '../jobs/messages.js';
+import type { JobRecord } from '../jobs/contracts.js';
 import type { JobKindDeclaration } from './declaration.js';
 
 /**

@@ -8,7 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { FileState, type GoogleGenAI, type Part } from '@google/genai';
 import { z } from 'zod';
 import { FailureCode } from '../jobs/failures.js';
-import type { MediaRef } from '../jobs/messages.js';
+import type { MediaRef } from '../jobs/contracts.js';
 import type { ObjectStorage } from '../storage/object-storage.js';
 import { answerText } from './gemini-response.js';
 import { classifyGoogleError } from './google-errors.js';

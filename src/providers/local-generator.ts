@@ -3,7 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FailureCode } from '../jobs/failures.js';
-import type { MediaRef, VlogPlan } from '../jobs/messages.js';
+import type { MediaRef, VlogPlan } from '../jobs/contracts.js';
 import { planVlog, renderFps } from '../media/plan.js';
 import {
   MediaToolError,

@@ -5,7 +5,7 @@ import {
   type ScheduleOptionsStartWorkflowAction,
   type ScheduleSpec,
 } from '@temporalio/client';
-import type { MediaSweepInput } from '../jobs/messages.js';
+import type { MediaSweepInput } from '../jobs/contracts.js';
 import type { sweepExpiredMedia } from '../workflows/media-sweep.js';
 
 /** What the media sweep's schedule runs and how often. */

@@ -2,7 +2,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { aiItemNames, type AiJobRequest, type AiJobResult } from '../jobs/ai-generation.js';
 import { FailureCode } from '../jobs/failures.js';
-import type { AiJobInput } from '../jobs/messages.js';
+import type { AiJobInput } from '../jobs/contracts.js';
 import { providerRetryPolicy, runRetryableJob } from './job-lifecycle.js';
 
 /**

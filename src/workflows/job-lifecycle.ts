@@ -10,7 +10,7 @@ import {
   type RetryPolicy,
 } from '@temporalio/workflow';
 import { FailureCode, nonRetryableFailureCodes } from '../jobs/failures.js';
-import type { CancelJobRequest, JobRecord, ProviderRetrySettings } from '../jobs/messages.js';
+import type { CancelJobRequest, JobRecord, ProviderRetrySettings } from '../jobs/contracts.js';
 import type { JobError, JobStatus } from '../jobs/model.js';
 import {
   cancelJobSignal,
@@ -19,7 +19,7 @@ import {
   maxJobRetries,
   retryJobUpdate,
   retryRefusal,
-} from './definitions.js';
+} from './job-messages.js';
 import { JobTracker, toJobError, type SnapshotChange } from './job-tracker.js';
 
 /** Retry policy of activities that call a paid provider: permanent failures are never retried. */

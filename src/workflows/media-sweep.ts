@@ -1,6 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { MediaSweepInput, MediaSweepResult } from '../jobs/messages.js';
+import type { MediaSweepInput, MediaSweepResult } from '../jobs/contracts.js';
 
 const { deleteExpiredMedia } = proxyActivities<Activities>({
   startToCloseTimeout: '10m',

@@ -12,7 +12,7 @@ import type {
   VlogJobInput,
   VlogProgressCarried,
   VlogResult,
-} from '../jobs/messages.js';
+} from '../jobs/contracts.js';
 import { vlogVideoKey } from '../jobs/storage-keys.js';
 import { providerRetryPolicy, runRetryableJob } from './job-lifecycle.js';
 import type { JobTracker } from './job-tracker.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { JobSnapshot } from '../../src/jobs/messages.js';
+import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import {
   applyJobUpdate,
   findOwnedJob,

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { loadConfig, type Config } from '../../src/config.js';
-import type { JobUpdate } from '../../src/jobs/messages.js';
+import type { JobUpdate } from '../../src/jobs/contracts.js';
 import { findMediaTools, type MediaTools, type RenderProgress } from '../../src/media/tools.js';
 import type { RunningWorker } from '../../src/worker/worker.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';

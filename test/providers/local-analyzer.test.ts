@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { before, describe, it } from 'node:test';
-import type { MediaRef, VlogAnalysis } from '../../src/jobs/messages.js';
+import type { MediaRef, VlogAnalysis } from '../../src/jobs/contracts.js';
 import { brightness } from '../../src/media/frames.js';
 import { planVlog, renderFps } from '../../src/media/plan.js';
 import { findMediaTools, sampleFrames, type MediaTools } from '../../src/media/tools.js';

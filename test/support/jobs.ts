@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../../src/db/database.js';
-import type { JobRecord, JobSnapshot } from '../../src/jobs/messages.js';
+import type { JobRecord, JobSnapshot } from '../../src/jobs/contracts.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
 import type { TestApi } from './api.js';
 import { eventually } from './eventually.js';

@@ -7,7 +7,7 @@ import {
   retryableStatuses,
   terminalStatuses,
 } from '../../src/jobs/model.js';
-import { cancelRefusal, retryRefusal } from '../../src/workflows/definitions.js';
+import { cancelRefusal, retryRefusal } from '../../src/workflows/job-messages.js';
 
 describe('job statuses', () => {
   it('end a job in exactly the statuses the in-flight index of migration 0003 leaves out', () => {

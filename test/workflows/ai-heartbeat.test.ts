@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createActivities } from '../../src/activities/index.js';
 import { loadConfig } from '../../src/config.js';
 import type { AiJobRequest } from '../../src/jobs/ai-generation.js';
-import type { AiJobInput } from '../../src/jobs/messages.js';
+import type { AiJobInput } from '../../src/jobs/contracts.js';
 import { findOwnedJob } from '../../src/db/jobs.js';
 import { createProviders } from '../../src/providers/index.js';
 import type { aiGenerationJob } from '../../src/workflows/index.js';

@@ -4,8 +4,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../src/activities/index.js';
 import type { AiJobRequest } from '../../src/jobs/ai-generation.js';
-import type { AiJobInput, JobUpdate } from '../../src/jobs/messages.js';
-import { retryJobUpdate } from '../../src/workflows/definitions.js';
+import type { AiJobInput, JobUpdate } from '../../src/jobs/contracts.js';
+import { retryJobUpdate } from '../../src/workflows/job-messages.js';
 import { jobRecord } from '../support/jobs.js';
 import { runWithTestActivities, startTimeSkipping } from '../support/time-skipping.js';
 

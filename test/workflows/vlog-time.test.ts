@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../src/activities/index.js';
-import type { JobUpdate, VlogInput, VlogJobInput } from '../../src/jobs/messages.js';
-import { retryJobUpdate } from '../../src/workflows/definitions.js';
+import type { JobUpdate, VlogInput, VlogJobInput } from '../../src/jobs/contracts.js';
+import { retryJobUpdate } from '../../src/workflows/job-messages.js';
 import { jobRecord } from '../support/jobs.js';
 import { runWithTestActivities, startTimeSkipping } from '../support/time-skipping.js';
 

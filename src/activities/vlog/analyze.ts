@@ -1,6 +1,6 @@
 // The vlog's first stage: a model looks at the uploads and describes what the video shows.
 import { Context } from '@temporalio/activity';
-import type { MediaRef, VlogAnalysis } from '../../jobs/messages.js';
+import type { MediaRef, VlogAnalysis } from '../../jobs/contracts.js';
 import { vlogAnalysisSchema, type AnalysisBrief } from '../../providers/types.js';
 import { whileHeartbeating } from '../heartbeat.js';
 import { askUntilValid, readJsonAnswer, required, type Reading } from '../provider-calls.js';

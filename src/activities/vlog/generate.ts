@@ -5,7 +5,7 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Db } from '../../db/database.js';
 import { findProviderOperation, recordProviderOperation } from '../../db/provider-operations.js';
 import { FailureCode } from '../../jobs/failures.js';
-import type { GeneratedVideo, MediaRef, VlogAnalysis } from '../../jobs/messages.js';
+import type { GeneratedVideo, MediaRef, VlogAnalysis } from '../../jobs/contracts.js';
 import { whileHeartbeating } from '../heartbeat.js';
 import { required, toFailure } from '../provider-calls.js';
 import type { VlogActivityDependencies } from './dependencies.js';

@@ -2,7 +2,7 @@ import { providerRetrySettings, type Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import type { AiGenerationType, AiJobRequest } from '../../jobs/ai-generation.js';
-import type { AiJobInput, JobProgress } from '../../jobs/messages.js';
+import type { AiJobInput, JobProgress } from '../../jobs/contracts.js';
 import { isTerminalStatus } from '../../jobs/model.js';
 import { findOwnedJob, typicalDurationMs } from '../../db/jobs.js';
 import { aiKind } from '../../kinds/ai/declaration.js';

@@ -7,7 +7,7 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import type { z } from 'zod';
 import type { JobRow } from '../../db/schema.js';
-import type { JobProgress } from '../../jobs/messages.js';
+import type { JobProgress } from '../../jobs/contracts.js';
 import { isTerminalStatus } from '../../jobs/model.js';
 import type { TemporalAccess } from '../../temporal/client.js';
 import {
@@ -17,7 +17,7 @@ import {
   maxJobRetries,
   retryJobUpdate,
   retryRefusal,
-} from '../../workflows/definitions.js';
+} from '../../workflows/job-messages.js';
 import { ApiError } from '../errors.js';
 import type { cancelAcceptedSchema, retryAcceptedSchema } from '../schemas/job-actions.js';
 

@@ -8,7 +8,7 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { isDatabaseUnavailable, type Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import { idempotentJobId, newJobId } from '../../jobs/ids.js';
-import type { JobRecord } from '../../jobs/messages.js';
+import type { JobRecord } from '../../jobs/contracts.js';
 import {
   countJobsInFlight,
   findJobIdByIdempotencyKey,

@@ -1,5 +1,5 @@
 import type { JobRow } from '../../db/schema.js';
-import type { JobProgress } from '../../jobs/messages.js';
+import type { JobProgress } from '../../jobs/contracts.js';
 import type { JobView, LiveView } from '../schemas/jobs.js';
 
 export function jobUrl(id: string): string {

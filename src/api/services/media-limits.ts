@@ -4,7 +4,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../../config.js';
-import type { MediaRef } from '../../jobs/messages.js';
+import type { MediaRef } from '../../jobs/contracts.js';
 import {
   MediaToolError,
   MediaToolTimeout,

@@ -8,7 +8,7 @@ import { finished } from 'node:stream/promises';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
-import type { MediaRef } from '../../jobs/messages.js';
+import type { MediaRef } from '../../jobs/contracts.js';
 import type { MediaStorage } from '../../storage/object-storage.js';
 import { ApiError } from '../errors.js';
 import { isStorableText, unstorableTextError } from '../plugins/storable-text.js';

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { providerRetrySettings, type Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
-import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../jobs/messages.js';
+import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../jobs/contracts.js';
 import { findOwnedJob } from '../../db/jobs.js';
 import { vlogKind } from '../../kinds/vlog/declaration.js';
 import { mediaTaskQueueOf } from '../../media/processes.js';

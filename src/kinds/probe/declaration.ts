@@ -1,4 +1,4 @@
-import type { JobRecord } from '../../jobs/messages.js';
+import type { JobRecord } from '../../jobs/contracts.js';
 import type { JobKindDeclaration } from '../declaration.js';
 
 export interface ProbeInput {

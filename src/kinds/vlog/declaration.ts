@@ -1,4 +1,4 @@
-import type { VlogInput } from '../../jobs/messages.js';
+import type { VlogInput } from '../../jobs/contracts.js';
 import type { JobKindDeclaration } from '../declaration.js';
 
 /**

@@ -3,7 +3,7 @@
 // activity (recordJobUpdate) no longer matches what the code schedules (analyzeMedia).
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../../../src/activities/index.js';
-import type { VlogJobInput } from '../../../src/jobs/messages.js';
+import type { VlogJobInput } from '../../../src/jobs/contracts.js';
 import { JobStatusKey } from '../../../src/temporal/search-attributes.js';
 
 const acts = proxyActivities<Activities>({ startToCloseTimeout: '1m' });

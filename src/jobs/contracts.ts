@@ -1,6 +1,8 @@
 /**
- * Inputs and outputs of workflows, activities, signals and queries: each is one object so
- * fields can be added without breaking running histories. Types only, shared by every layer.
+ * The contracts between layers: inputs and outputs of workflows, activities, signals, queries
+ * and updates. Each is one object so fields can be added without breaking running histories.
+ * Types only, shared by every layer; a kind that has its home in `src/kinds` keeps its own
+ * contracts in its declaration (`src/kinds/<kind>/declaration.ts`).
  */
 import type { AiJobRequest } from './ai-generation.js';
 import type { JobError, JobKind, JobStatus } from './model.js';

@@ -1,3 +1,8 @@
+/**
+ * The messages every job workflow answers (Temporal's signals, queries and updates) and the
+ * rules their validators apply. Their names are part of the durable contract; the types they
+ * carry are in `src/jobs/contracts.ts`.
+ */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { isJobStatus, isRetryableStatus, isTerminalStatus, type JobStatus } from '../jobs/model.js';
 import type {
@@ -6,7 +11,7 @@ import type {
   JobProgress,
   RetryJobRequest,
   RetryJobResponse,
-} from '../jobs/messages.js';
+} from '../jobs/contracts.js';
 
 /** Live state of any job workflow, answered from the workflow's memory. */
 export const jobProgressQuery = defineQuery<JobProgress>('jobProgress');
