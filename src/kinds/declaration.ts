@@ -4,7 +4,7 @@
  * workflow exports in step. Pure data and functions: workflow code may import a declaration,
  * so nothing here may pull in Node modules or I/O libraries (the linter checks it).
  */
-import type { JobKind } from '../jobs/model.js';
+import type { JobKind, JobStatus } from '../jobs/model.js';
 import type * as workflows from '../workflows/index.js';
 
 /**
@@ -16,7 +16,7 @@ export type KindTaskQueue = 'jobs' | 'media';
 
 /** A status the job passes through while it runs, and the progress it shows on entering it. */
 export interface JobStage {
-  status: string;
+  status: JobStatus;
   progress: number;
 }
 

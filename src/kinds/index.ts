@@ -5,6 +5,8 @@
  */
 import { aiKind } from './ai/declaration.js';
 import { probeRegistration } from './probe/index.js';
+import type { JobKind } from '../jobs/model.js';
+import type { KindTaskQueue } from './declaration.js';
 import type { JobKindRegistration } from './registration.js';
 import { vlogKind } from './vlog/declaration.js';
 
@@ -13,3 +15,12 @@ export const jobKindRegistry = [
   { declaration: vlogKind },
   { declaration: aiKind },
 ] as const satisfies readonly JobKindRegistration[];
+
+/** The kinds whose work runs on `queue`: a worker polls a queue only if some kind uses it. */
+export function kindsUsingTaskQueue(queue: KindTaskQueue): JobKind[] {
+  return jobKindRegistry
+    .filter(({ declaration }) =>
+      (declaration.taskQueues as readonly KindTaskQueue[]).includes(queue),
+    )
+    .map(({ declaration }) => declaration.kind);
+}

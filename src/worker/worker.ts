@@ -12,6 +12,7 @@ import {
   mediaSweepScheduleId,
   type MediaSweepSettings,
 } from '../temporal/media-sweep-schedule.js';
+import { kindsUsingTaskQueue } from '../kinds/index.js';
 import { mediaTaskQueueOf } from '../media/processes.js';
 import { installWorkerRuntime } from './runtime.js';
 
@@ -108,14 +109,19 @@ export async function startWorker(
   // As many media steps as ffmpeg processes: more would only wait inside the worker, holding a
   // slot and heartbeating, while the API shares the CPU with them. A worker without ffmpeg polls
   // too, so a local vlog sent to it fails as it would on the main queue instead of waiting.
+  const mediaKinds = kindsUsingTaskQueue('media');
   const mediaSlots = deps.mediaTools?.processes.limits.maxConcurrent ?? 1;
-  const mediaWorker = await Worker.create({
-    ...common,
-    taskQueue: mediaTaskQueueOf(settings.taskQueue),
-    maxConcurrentActivityTaskExecutions: mediaSlots,
-    activityTaskPollerBehavior: { type: 'simple-maximum', maximum: Math.min(mediaSlots, 2) },
-  });
-  const workers = [worker, mediaWorker];
+  const workers = [worker];
+  if (mediaKinds.length > 0) {
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: mediaTaskQueueOf(settings.taskQueue),
+        maxConcurrentActivityTaskExecutions: mediaSlots,
+        activityTaskPollerBehavior: { type: 'simple-maximum', maximum: Math.min(mediaSlots, 2) },
+      }),
+    );
+  }
   const shutdown = () => {
     for (const running of workers) if (running.getState() === 'RUNNING') running.shutdown();
   };
@@ -126,7 +132,7 @@ export async function startWorker(
     })
     .finally(() => connection.close());
   logger.info(
-    { taskQueue: settings.taskQueue, namespace: settings.namespace, mediaSlots },
+    { taskQueue: settings.taskQueue, namespace: settings.namespace, mediaKinds, mediaSlots },
     'worker started',
   );
   return {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { jobKinds } from '../../src/jobs/model.js';
-import { jobKindRegistry } from '../../src/kinds/index.js';
+import { jobKindRegistry, kindsUsingTaskQueue } from '../../src/kinds/index.js';
 import * as workflows from '../../src/workflows/index.js';
 
 // Workflows that run on a schedule rather than as a job of some kind.
@@ -47,5 +47,10 @@ describe('the job kind registry', () => {
     );
     assert.ok(paths.includes('/probes'));
     assert.equal(new Set(paths).size, paths.length);
+  });
+
+  it('has the worker poll the media queue for the kinds whose ffmpeg steps run there', () => {
+    assert.deepEqual(kindsUsingTaskQueue('media'), ['vlog']);
+    assert.deepEqual(kindsUsingTaskQueue('jobs').sort(), [...jobKinds].sort());
   });
 });
