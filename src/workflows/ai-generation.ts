@@ -3,6 +3,7 @@ import type { Activities } from '../activities/index.js';
 import { aiItemNames, type AiJobRequest, type AiJobResult } from '../jobs/ai-generation.js';
 import { FailureCode } from '../jobs/failures.js';
 import type { AiJobInput } from '../jobs/contracts.js';
+import { aiKind } from '../kinds/ai/declaration.js';
 import { providerRetryPolicy, runRetryableJob } from './job-lifecycle.js';
 
 /**
@@ -20,10 +21,14 @@ export async function aiGenerationJob(input: AiJobInput): Promise<AiJobResult> {
     retry: providerRetryPolicy(settings.providerRetry),
   };
   const generation = proxyActivities<Activities>(options);
+  const [processing] = aiKind.stages;
   return runRetryableJob({
     input,
-    noun: 'AI job',
-    start: { status: 'processing', change: { progress: 50, phase: `generating ${items}` } },
+    noun: aiKind.noun,
+    start: {
+      status: processing.status,
+      change: { progress: processing.progress, phase: `generating ${items}` },
+    },
     deadline: {
       ms: settings.timeoutMs,
       status: 'timeout',

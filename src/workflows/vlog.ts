@@ -14,8 +14,11 @@ import type {
   VlogResult,
 } from '../jobs/contracts.js';
 import { vlogVideoKey } from '../jobs/storage-keys.js';
+import { vlogKind } from '../kinds/vlog/declaration.js';
 import { providerRetryPolicy, runRetryableJob } from './job-lifecycle.js';
 import type { JobTracker } from './job-tracker.js';
+
+const [analyzing, generating, transferring] = vlogKind.stages;
 
 function activities(input: VlogJobInput) {
   const providerPolicy = providerRetryPolicy(input.settings.providerRetry);
@@ -73,8 +76,11 @@ export async function vlogJob(input: VlogJobInput): Promise<VlogResult> {
   const acts = activities(input);
   return runRetryableJob({
     input,
-    noun: 'vlog',
-    start: { status: 'analyzing', change: { progress: 0, phase: 'starting' } },
+    noun: vlogKind.noun,
+    start: {
+      status: analyzing.status,
+      change: { progress: analyzing.progress, phase: 'starting' },
+    },
     deadline: {
       ms: settings.deadlineMs,
       status: 'failed',
@@ -101,8 +107,8 @@ async function produceVlog(
 
   if (!carried.analysis) {
     await tracker.update({
-      status: 'analyzing',
-      progress: 5,
+      status: analyzing.status,
+      progress: analyzing.progress + 5,
       phase: `analyzing ${media.length} media files`,
     });
     carried.analysis = await acts.analysis.analyzeMedia.executeWithOptions(
@@ -128,7 +134,11 @@ async function produceVlog(
 
   const video = await generateVideo(input, tracker, carried, acts);
 
-  await tracker.update({ status: 'transferring', progress: 75, phase: 'delivering the video' });
+  await tracker.update({
+    status: transferring.status,
+    progress: transferring.progress,
+    phase: 'delivering the video',
+  });
   const videoKey = vlogVideoKey(job.id);
   const transfer = await acts.transfer.transferVideo.executeWithOptions(
     {
@@ -176,8 +186,8 @@ async function generateVideo(
     return carried.generation.video;
 
   await tracker.update({
-    status: 'generating',
-    progress: 25,
+    status: generating.status,
+    progress: generating.progress,
     phase: 'starting the video generation',
   });
   if (!carried.generation || carried.generation.state === 'failed') {
@@ -225,7 +235,7 @@ async function generateVideo(
       return check.video;
     }
     // Veo takes minutes; progress creeps towards 70 % without ever claiming to be done.
-    const progress = Math.round(25 + 45 * (1 - 0.8 ** checks));
+    const progress = Math.round(generating.progress + 45 * (1 - 0.8 ** checks));
     await tracker.update({
       progress,
       phase: `generating the video (${generation.operationName.split('/').pop()})`,
