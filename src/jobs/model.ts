@@ -2,9 +2,10 @@
  * The job vocabulary shared by the API, the activities and the workflows. Pure data and
  * functions only: workflow code imports this module.
  */
+import type { jobKindRegistry } from '../kinds/index.js';
 
-export const jobKinds = ['probe', 'vlog', 'ai'] as const;
-export type JobKind = (typeof jobKinds)[number];
+/** A job kind's name: one for each line of the registry in `src/kinds/index.ts`. */
+export type JobKind = (typeof jobKindRegistry)[number]['declaration']['kind'];
 
 /**
  * Every status a job can be stored in, whatever its kind. The database refuses any other

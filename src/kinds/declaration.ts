@@ -4,7 +4,7 @@
  * workflow exports in step. Pure data and functions: workflow code may import a declaration,
  * so nothing here may pull in Node modules or I/O libraries (the linter checks it).
  */
-import type { JobKind, JobStatus } from '../jobs/model.js';
+import type { JobStatus } from '../jobs/model.js';
 import type * as workflows from '../workflows/index.js';
 
 /**
@@ -21,7 +21,8 @@ export interface JobStage {
 }
 
 export interface JobKindDeclaration<Type extends string = string, Input = unknown> {
-  kind: JobKind;
+  /** Its name: the `kind` of its jobs, their ids' prefix, the JobKind search attribute. */
+  kind: string;
   /** The registered workflow type: part of the durable contract, never renamed. */
   workflowType: keyof typeof workflows;
   /** The `type` values a job of this kind may carry (the JobType search attribute). */

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { JobKindRegistration } from '../../kinds/registration.js';
+import type { jobKindRegistry } from '../../kinds/index.js';
 import { errorBodySchema } from '../errors.js';
 import { jobViewSchema } from '../schemas/jobs.js';
 import type { StartJob } from '../services/job-starter.js';
@@ -11,12 +11,13 @@ import { toJobView } from '../services/job-views.js';
  * shows it.
  */
 export function jobStartRoutes(
-  kinds: readonly JobKindRegistration[],
+  kinds: typeof jobKindRegistry,
   startJob: StartJob,
 ): FastifyPluginAsyncZod {
   return async (app) => {
-    for (const { declaration, startRoute } of kinds) {
-      if (!startRoute) continue;
+    for (const registration of kinds) {
+      if (!('startRoute' in registration)) continue;
+      const { declaration, startRoute } = registration;
       const [type] = declaration.jobTypes;
       app.post(
         startRoute.path,

@@ -16,6 +16,7 @@ import {
   insertJob,
   lockOwner,
 } from '../../db/jobs.js';
+import type { JobKind } from '../../jobs/model.js';
 import type { JobKindDeclaration } from '../../kinds/declaration.js';
 import type { Logger } from '../../logger.js';
 import { isTemporalUnavailable } from '../../temporal/client.js';
@@ -30,7 +31,7 @@ import { ApiError } from '../errors.js';
 
 export interface StartJobRequest<Input> {
   /** The kind's declaration: its name, workflow type and Web UI summary. */
-  kind: JobKindDeclaration<string, Input>;
+  kind: JobKindDeclaration<string, Input> & { kind: JobKind };
   type: string;
   /** The workflow's arguments, built around the accepted job record. */
   workflowArgs: (job: JobRecord<Input>) => unknown[];
