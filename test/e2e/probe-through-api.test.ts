@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { JobView } from '../../src/api/schemas/jobs.js';
+import { JobKindKey, JobTypeKey } from '../../src/temporal/search-attributes.js';
 import { createTestApi, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
@@ -76,6 +77,14 @@ describe('a probe job through the API', () => {
           ),
           `no intermediate progress was visible: ${JSON.stringify(progress)}`,
         );
+
+        // What operators see in the Web UI comes from the kind's declaration; these names and
+        // the summary's wording are what they filter and read by.
+        const description = await temporal.client.workflow.getHandle(job.id).describe();
+        assert.equal(description.type, 'probeJob');
+        assert.equal(description.typedSearchAttributes.get(JobKindKey), 'probe');
+        assert.equal(description.typedSearchAttributes.get(JobTypeKey), 'PROBE');
+        assert.equal(await description.staticSummary(), 'Probe: 4 steps, 300 ms apart');
 
         const list = await api.app.inject({
           method: 'GET',
