@@ -14,10 +14,8 @@ import {
   renderTestVideo,
   type FormFile,
 } from '../fixtures/media.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { acceptedJob, assertOnlyControlJobOf } from '../support/jobs.js';
-import { testTemporal } from '../support/temporal.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { assertOnlyControlJobOf } from '../support/jobs.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -26,13 +24,10 @@ interface ErrorBody {
 // Limits small enough for test media: clips of at most 2 s and 320 pixels, photos of at most
 // 100 000 pixels. No worker polls the task queue: an accepted vlog stays pending.
 describe('media limits checked at upload', () => {
-  let test: TestDatabase;
-  let api: TestApi;
+  let h: Harness;
   let tools: MediaTools;
-  const temporal = testTemporal();
   const storageRoot = path.join(os.tmpdir(), `vlogflow-media-limits-${randomUUID()}`);
   const storage = new LocalMediaStorage(storageRoot, { publicUrl: 'http://api.test', secret: 's' });
-  const started: string[] = [];
   const photo = (name: string, bytes: Buffer): FormFile => ({
     field: 'media',
     filename: name,
@@ -52,11 +47,7 @@ describe('media limits checked at upload', () => {
     const found = await findMediaTools();
     assert.ok(found);
     tools = found;
-    test = await createTestDatabase();
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
+    h = await startHarness({
       env: {
         VLOG_PROVIDER: 'local',
         VLOG_MAX_VIDEO_SECONDS: '2',
@@ -74,17 +65,7 @@ describe('media limits checked at upload', () => {
       renderTestVideo(tools.ffmpeg, 2, { size: '320x180' }),
     ]);
   });
-  after(async () => {
-    for (const id of started) {
-      await temporal.client.workflow
-        .getHandle(id)
-        .terminate('test over')
-        .catch(() => undefined);
-    }
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   /** Files under the storage root; empty folders do not count. */
   async function storedFiles(): Promise<string[]> {
@@ -99,12 +80,7 @@ describe('media limits checked at upload', () => {
 
   async function upload(user: string, files: FormFile[]) {
     const form = multipartBody({ title: 'Limits' }, files);
-    return api.app.inject({
-      method: 'POST',
-      url: '/api/vlogs',
-      headers: { authorization: await api.authFor(user), ...form.headers },
-      payload: form.payload,
-    });
+    return h.user(user).postForm('/api/vlogs', form);
   }
 
   it('accepts media at the limits, storing them and starting a vlog', async () => {
@@ -115,7 +91,7 @@ describe('media limits checked at upload', () => {
       clip('clip.mp4', shortClip),
     ]);
     assert.equal(response.statusCode, 202, response.body);
-    started.push(response.json<{ id: string }>().id);
+    h.terminateOnStop(response.json<{ id: string }>().id);
     const stored = (await storedFiles()).filter((file) => !before.includes(file));
     assert.ok(
       stored.some((file) => file.endsWith('photo.png')) &&
@@ -128,7 +104,7 @@ describe('media limits checked at upload', () => {
     const user = `unreadable-${randomUUID().slice(0, 8)}`;
     const response = await upload(user, [clip('fake.mp4', mp4Bytes())]);
     assert.equal(response.statusCode, 202, response.body);
-    started.push(response.json<{ id: string }>().id);
+    h.terminateOnStop(response.json<{ id: string }>().id);
   });
 
   for (const refused of [
@@ -176,9 +152,7 @@ describe('media limits checked at upload', () => {
       assert.equal(error.code, refused.code);
       assert.match(error.message, refused.message);
       assert.deepEqual(await storedFiles(), before);
-      await assertOnlyControlJobOf(test.db, temporal.client, user, () =>
-        acceptedJob(api, user, 'probe'),
-      );
+      await assertOnlyControlJobOf(h, user, 'probe');
     });
   }
 });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { RunningWorker } from '../../src/worker/worker.js';
 import { findMediaTools } from '../../src/media/tools.js';
 import {
   jpegBytes,
@@ -9,10 +8,8 @@ import {
   pngBytes,
   renderTestVideo,
 } from '../fixtures/media.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
-import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+import { startHarness, type FormBody, type Harness, type UserClient } from '../support/harness.js';
 import { generationBucket, VlogHarness } from '../support/vlog-harness.js';
 
 interface VlogView {
@@ -44,39 +41,28 @@ function vlogForm(fields: Record<string, string> = { title: 'Beach day' }, clipB
 
 describe('vlogs end to end', () => {
   let harness: VlogHarness;
-  let test: TestDatabase;
-  let api: TestApi;
-  let worker: RunningWorker;
-  let auth: string;
-  const temporal = testTemporal();
-  const taskQueue = uniqueTaskQueue('vlog-e2e');
+  let h: Harness;
+  let alice: UserClient;
 
   before(async () => {
     harness = await VlogHarness.start();
-    test = await createTestDatabase();
-    api = await createTestApi({ db: test.db, temporal, taskQueue, env: harness.env });
-    worker = await startTestWorker(taskQueue, await harness.activityDependencies(test.db));
-    auth = await api.authFor('alice');
+    h = await startHarness({
+      env: harness.env,
+      worker: (db) => harness.activityDependencies(db),
+    });
+    alice = h.user('alice');
   });
   afterEach(() => {
     harness.google.resetScenario();
     harness.partDelayMs = 0;
   });
   after(async () => {
-    await worker.stop();
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
+    await h.stop();
     await harness.stop();
   });
 
-  async function createVlog(form = vlogForm(), headers: Record<string, string> = {}) {
-    const response = await api.app.inject({
-      method: 'POST',
-      url: '/api/vlogs',
-      headers: { authorization: auth, ...form.headers, ...headers },
-      payload: form.payload,
-    });
+  async function createVlog(form: FormBody = vlogForm(), headers: Record<string, string> = {}) {
+    const response = await alice.postForm('/api/vlogs', form, headers);
     return {
       status: response.statusCode,
       body: response.json<VlogView & ErrorBody>(),
@@ -84,23 +70,10 @@ describe('vlogs end to end', () => {
     };
   }
 
-  async function getVlog(id: string, query = ''): Promise<VlogView> {
-    const response = await api.app.inject({
-      method: 'GET',
-      url: `/api/vlogs/${id}${query}`,
-      headers: { authorization: auth },
-    });
-    assert.equal(response.statusCode, 200, response.body);
-    return response.json<VlogView>();
-  }
+  const getVlog = (id: string, query = '') => alice.view<VlogView>('vlog', id, query);
 
-  async function post(url: string, payload?: unknown) {
-    const response = await api.app.inject({
-      method: 'POST',
-      url,
-      headers: { authorization: auth },
-      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-    });
+  async function post(url: string, payload?: object) {
+    const response = await alice.post(url, payload);
     return {
       status: response.statusCode,
       body: response.json<Record<string, unknown> & ErrorBody>(),
@@ -113,15 +86,7 @@ describe('vlogs end to end', () => {
     what: string,
     seen: VlogView[] = [],
   ) {
-    return eventually(
-      async () => {
-        const view = await getVlog(id);
-        seen.push(view);
-        return view;
-      },
-      done,
-      { what, timeoutMs: 60_000, intervalMs: 50 },
-    );
+    return alice.awaitJob('vlog', id, done, { what, seen });
   }
 
   const isTerminal = (view: VlogView) => ['completed', 'failed', 'cancelled'].includes(view.status);

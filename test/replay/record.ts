@@ -31,8 +31,8 @@ import {
   startDevServer,
 } from '../../temporal/dev-server.js';
 import { prepareNamespace } from '../../temporal/namespace.js';
-import { createTestApi } from '../support/api.js';
 import { eventually } from '../support/eventually.js';
+import { startHarness } from '../support/harness.js';
 import { freePort } from '../support/ports.js';
 import { projectRoot } from '../support/processes.js';
 import { VlogHarness } from '../support/vlog-harness.js';
@@ -116,14 +116,14 @@ async function recordScenarios(selected: Scenario[]): Promise<void> {
       harness.google.resetScenario();
       harness.google.scenario.videoBytes = 1_024;
       harness.partDelayMs = 0;
-      const api = await createTestApi({
+      const apiHarness = await startHarness({
         db,
         temporal,
         taskQueue,
         logger,
         env: { ...harness.env, ...scenario.env },
       });
-      const context = { harness, api, client: temporal.client, taskQueue };
+      const context = { harness, api: apiHarness.api, client: temporal.client, taskQueue };
       const started = Date.now();
       try {
         const workflowId = await scenario.run(context);
@@ -141,7 +141,7 @@ async function recordScenarios(selected: Scenario[]): Promise<void> {
           );
         }
       } finally {
-        await api.app.close();
+        await apiHarness.stop();
       }
     }
   } finally {

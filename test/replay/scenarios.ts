@@ -8,7 +8,7 @@ import proto from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
 import type { sweepExpiredMedia } from '../../src/workflows/media-sweep.js';
 import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
-import type { TestApi } from '../support/api.js';
+import type { TestApi } from '../support/harness.js';
 import { eventually } from '../support/eventually.js';
 import type { VlogHarness } from '../support/vlog-harness.js';
 
@@ -52,24 +52,17 @@ function vlogForm() {
 }
 
 async function call(api: TestApi, method: 'GET' | 'POST', url: string, payload?: object) {
-  const response = await api.app.inject({
+  const response = await api.user('recorder').request({
     method,
     url,
-    headers: { authorization: await api.authFor('recorder') },
-    ...(payload ? { payload: payload as Record<string, unknown> } : {}),
+    ...(payload ? { payload: payload } : {}),
   });
   if (response.statusCode >= 300) throw new Error(`${method} ${url}: ${response.body}`);
   return response.json<VlogView>();
 }
 
 async function startVlog({ api }: ScenarioContext): Promise<string> {
-  const form = vlogForm();
-  const response = await api.app.inject({
-    method: 'POST',
-    url: '/api/vlogs',
-    headers: { authorization: await api.authFor('recorder'), ...form.headers },
-    payload: form.payload,
-  });
+  const response = await api.user('recorder').postForm('/api/vlogs', vlogForm());
   if (response.statusCode !== 202) throw new Error(`vlog not accepted: ${response.body}`);
   return response.json<VlogView>().id;
 }

@@ -8,7 +8,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { mintToken } from '../../src/auth.js';
 import { createTemporalAccess, type TemporalAccess } from '../../src/temporal/client.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
-import { testJwtSecret } from './api.js';
+import { testJwtSecret } from './harness.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { testEnv } from './env.js';
 import { eventually } from './eventually.js';

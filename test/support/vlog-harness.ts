@@ -14,7 +14,7 @@ import type { Db } from '../../src/db/database.js';
 import { parseGcsUri } from '../../src/storage/gcs-storage.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
-import { testJwtSecret } from './api.js';
+import { testJwtSecret } from './harness.js';
 import { startFakeGcs, startMoto, type Emulator } from './emulators.js';
 
 export const generationBucket = 'veo-output';
