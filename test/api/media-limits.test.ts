@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,6 +15,7 @@ import {
 } from '../fixtures/media.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { assertOnlyControlJobOf } from '../support/jobs.js';
+import { storedFiles } from '../support/stored-files.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -67,17 +67,6 @@ describe('media limits checked at upload', () => {
   });
   after(() => h.stop());
 
-  /** Files under the storage root; empty folders do not count. */
-  async function storedFiles(): Promise<string[]> {
-    const entries = await readdir(storageRoot, { recursive: true, withFileTypes: true }).catch(
-      () => [],
-    );
-    return entries
-      .filter((entry) => entry.isFile())
-      .map((entry) => path.join(entry.parentPath, entry.name))
-      .sort();
-  }
-
   async function upload(user: string, files: FormFile[]) {
     const form = multipartBody({ title: 'Limits' }, files);
     return h.user(user).postForm('/api/vlogs', form);
@@ -85,14 +74,14 @@ describe('media limits checked at upload', () => {
 
   it('accepts media at the limits, storing them and starting a vlog', async () => {
     const user = `at-limits-${randomUUID().slice(0, 8)}`;
-    const before = await storedFiles();
+    const before = await storedFiles(storageRoot);
     const response = await upload(user, [
       photo('photo.png', smallPhoto),
       clip('clip.mp4', shortClip),
     ]);
     assert.equal(response.statusCode, 202, response.body);
     h.terminateOnStop(response.json<{ id: string }>().id);
-    const stored = (await storedFiles()).filter((file) => !before.includes(file));
+    const stored = (await storedFiles(storageRoot)).filter((file) => !before.includes(file));
     assert.ok(
       stored.some((file) => file.endsWith('photo.png')) &&
         stored.some((file) => file.endsWith('clip.mp4')),
@@ -140,7 +129,7 @@ describe('media limits checked at upload', () => {
   ]) {
     it(`refuses ${refused.what} with 422 ${refused.code}, keeping nothing`, async () => {
       const user = `over-${randomUUID().slice(0, 8)}`;
-      const before = await storedFiles();
+      const before = await storedFiles(storageRoot);
       assert.ok(
         before.some((file) => file.endsWith('marker.txt')),
         before.join(', '),
@@ -151,7 +140,7 @@ describe('media limits checked at upload', () => {
       const { error } = response.json<ErrorBody>();
       assert.equal(error.code, refused.code);
       assert.match(error.message, refused.message);
-      assert.deepEqual(await storedFiles(), before);
+      assert.deepEqual(await storedFiles(storageRoot), before);
       await assertOnlyControlJobOf(h, user, 'probe');
     });
   }

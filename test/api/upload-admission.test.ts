@@ -3,7 +3,7 @@
 // through the network) only to be told no at the end. Real sockets: inject never streams.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { storedFiles } from '../support/stored-files.js';
 
 const declaredBytes = 2 * 1024 ** 3;
 const sentBytes = 1024 * 1024;
@@ -48,14 +49,6 @@ describe('upload admission', { timeout: 120_000 }, () => {
     else process.env['TMPDIR'] = originalTmpDir;
     await h.stop();
   });
-
-  async function filesUnder(root: string): Promise<string[]> {
-    const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
-    return entries
-      .filter((entry) => entry.isFile())
-      .map((entry) => path.join(entry.parentPath, entry.name))
-      .sort();
-  }
 
   async function acceptedVlog(user: string): Promise<void> {
     const form = multipartBody({ title: 'First' }, [
@@ -118,7 +111,7 @@ describe('upload admission', { timeout: 120_000 }, () => {
     const user = `at-cap-${randomUUID().slice(0, 8)}`;
     await acceptedVlog(user);
     // The accepted vlog's upload is in storage: the check below looks where uploads do land.
-    const baseline = await filesUnder(storageRoot);
+    const baseline = await storedFiles(storageRoot);
     assert.ok(baseline.length > 0, 'the accepted upload stored nothing');
 
     const refused = await hugeUpload(user);
@@ -127,8 +120,8 @@ describe('upload admission', { timeout: 120_000 }, () => {
     assert.equal(refused.body?.error.code, 'TOO_MANY_JOBS_IN_FLIGHT');
     assert.match(refused.raw, /\r\nconnection: close\r\n/i);
     assert.match(refused.raw, /\r\nretry-after: \d+\r\n/i);
-    assert.deepEqual(await filesUnder(storageRoot), baseline);
-    assert.deepEqual(await filesUnder(tmpDir), []);
+    assert.deepEqual(await storedFiles(storageRoot), baseline);
+    assert.deepEqual(await storedFiles(tmpDir), []);
     const rows = await h.db.selectFrom('jobs').select('id').where('owner_id', '=', user).execute();
     assert.equal(rows.length, 1);
   });
@@ -143,14 +136,14 @@ describe('upload admission', { timeout: 120_000 }, () => {
       });
       assert.equal(response.status, 200);
     }
-    const baseline = await filesUnder(storageRoot);
+    const baseline = await storedFiles(storageRoot);
     assert.ok(baseline.length > 0, 'the accepted upload stored nothing');
 
     const refused = await hugeUpload(user);
     assert.equal(refused.outcome, 'closed', `the server waited for the body: ${refused.raw}`);
     assert.equal(refused.status, 429, refused.raw);
     assert.equal(refused.body?.error.code, 'TOO_MANY_REQUESTS');
-    assert.deepEqual(await filesUnder(storageRoot), baseline);
-    assert.deepEqual(await filesUnder(tmpDir), []);
+    assert.deepEqual(await storedFiles(storageRoot), baseline);
+    assert.deepEqual(await storedFiles(tmpDir), []);
   });
 });
