@@ -10,12 +10,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
-import { acceptedJob, assertOnlyControlJobOf } from '../support/jobs.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { assertOnlyControlJobOf } from '../support/jobs.js';
 import { assertStoredOnlyUploadOf, storedFiles } from '../support/stored-files.js';
-import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
   error: { code: string; message: string };
@@ -67,19 +65,13 @@ function parseResponse(raw: string): { status: number; body: ErrorBody } {
 }
 
 describe('abusive clients', { timeout: 120_000 }, () => {
-  let test: TestDatabase;
-  let api: TestApi;
+  let h: Harness;
   let base: string;
   let port: number;
-  const temporal = testTemporal();
   const storageRoot = path.join(os.tmpdir(), `vlogflow-abuse-${randomUUID()}`);
 
   before(async () => {
-    test = await createTestDatabase();
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
+    h = await startHarness({
       env: {
         VERTEX_PROJECT: 'p',
         VEO_OUTPUT_GCS_URI: 'gs://bucket/out/',
@@ -95,17 +87,10 @@ describe('abusive clients', { timeout: 120_000 }, () => {
         secret: 's',
       }),
     });
-    await api.app.listen({ host: '127.0.0.1', port: 0 });
-    const address = api.app.server.address();
-    assert.ok(address && typeof address === 'object');
-    port = address.port;
-    base = `http://127.0.0.1:${port}`;
+    base = await h.api.listen();
+    port = Number(new URL(base).port);
   });
-  after(async () => {
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   async function assertHealthy(): Promise<void> {
     const response = await fetch(`${base}/healthz`);
@@ -114,17 +99,13 @@ describe('abusive clients', { timeout: 120_000 }, () => {
 
   /** No job, no workflow: only a control probe of the same user, accepted after the refusal. */
   async function assertNoJobLeftBy(user: string): Promise<void> {
-    await assertOnlyControlJobOf(test.db, temporal.client, user, () =>
-      acceptedJob(api, user, 'probe'),
-    );
+    await assertOnlyControlJobOf(h, user, 'probe');
   }
 
   /** No job, no workflow, no stored file: only a control vlog of the same user and its upload. */
   async function assertNothingLeftBy(user: string): Promise<void> {
-    const control = await assertOnlyControlJobOf(test.db, temporal.client, user, () =>
-      acceptedJob(api, user, 'vlog'),
-    );
-    await assertStoredOnlyUploadOf(storageRoot, test.db, control);
+    const control = await assertOnlyControlJobOf(h, user, 'vlog');
+    await assertStoredOnlyUploadOf(storageRoot, h.db, control);
   }
 
   /** Request head of a POST whose body the test sends (or withholds) itself. */
@@ -135,7 +116,7 @@ describe('abusive clients', { timeout: 120_000 }, () => {
   ): Promise<string> {
     const lines = Object.entries({
       host: `127.0.0.1:${port}`,
-      authorization: await api.authFor(user),
+      authorization: await h.user(user).authorization(),
       ...headers,
     }).map(([name, value]) => `${name}: ${value}`);
     return `POST ${url} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`;
@@ -143,7 +124,7 @@ describe('abusive clients', { timeout: 120_000 }, () => {
 
   it('answers 413 PAYLOAD_TOO_LARGE to a JSON body over the limit, declared or streamed', async () => {
     const user = `big-json-${randomUUID().slice(0, 8)}`;
-    const auth = await api.authFor(user);
+    const auth = await h.user(user).authorization();
     const oversized = JSON.stringify({ steps: 1, padding: 'x'.repeat(limits.bodyBytes) });
     const declared = await fetch(`${base}/api/probes`, {
       method: 'POST',
@@ -186,7 +167,7 @@ describe('abusive clients', { timeout: 120_000 }, () => {
     ]);
     const response = await fetch(`${base}/api/vlogs`, {
       method: 'POST',
-      headers: { authorization: await api.authFor(user), ...form.headers },
+      headers: { authorization: await h.user(user).authorization(), ...form.headers },
       body: form.payload,
     });
     assert.equal(response.status, 413);
@@ -199,7 +180,7 @@ describe('abusive clients', { timeout: 120_000 }, () => {
 
   it('answers deeply nested JSON with a quick 400 naming the field, and stays healthy', async () => {
     const user = `nested-${randomUUID().slice(0, 8)}`;
-    const auth = await api.authFor(user);
+    const auth = await h.user(user).authorization();
     const depth = 100_000;
     const cases = [
       { url: '/api/probes', body: `${'['.repeat(depth)}${']'.repeat(depth)}`, field: /^body: / },

@@ -3,10 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { insertJob } from '../../src/db/jobs.js';
 import type { JobStatus } from '../../src/jobs/model.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startHarness, type Harness, type UserClient } from '../support/harness.js';
 import { jobRecord } from '../support/jobs.js';
-import { testTemporal } from '../support/temporal.js';
 
 interface Page {
   jobs: { id: string; type: string; status: string; createdAt: string }[];
@@ -16,10 +14,8 @@ interface Page {
 const types = ['SUBGOAL_GENERATION', 'ACTION_GENERATION', 'TASK_GENERATION'] as const;
 
 describe('AI job history', () => {
-  let test: TestDatabase;
-  let api: TestApi;
-  let auth: string;
-  const temporal = testTemporal();
+  let h: Harness;
+  let historian: UserClient;
   const user = `historian-${randomUUID().slice(0, 8)}`;
   const base = Date.parse('2026-11-01T00:00:00.000Z');
   let counter = 0;
@@ -35,30 +31,21 @@ describe('AI job history', () => {
       input: { goal: `goal ${counter}`, maxItems: 3, language: 'en' },
       createdAt: new Date(base + minutes * 60_000).toISOString(),
     });
-    await insertJob(test.db, job, status);
+    await insertJob(h.db, job, status);
     return job.id;
   }
 
   async function page(query: string): Promise<Page> {
-    const response = await api.app.inject({
-      method: 'GET',
-      url: `/api/ai/jobs?${query}`,
-      headers: { authorization: auth },
-    });
+    const response = await historian.get(`/api/ai/jobs?${query}`);
     assert.equal(response.statusCode, 200, response.body);
     return response.json<Page>();
   }
 
   before(async () => {
-    test = await createTestDatabase();
-    api = await createTestApi({ db: test.db, temporal, taskQueue: 'nobody-polls' });
-    auth = await api.authFor(user);
+    h = await startHarness();
+    historian = h.user(user);
   });
-  after(async () => {
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   it('pages newest first without skipping or repeating rows while new jobs arrive', async () => {
     const initial: string[] = [];
@@ -99,17 +86,9 @@ describe('AI job history', () => {
           Date.parse(job.createdAt) < base + 4 * 60_000,
       ),
     );
-    const tooBig = await api.app.inject({
-      method: 'GET',
-      url: '/api/ai/jobs?limit=101',
-      headers: { authorization: auth },
-    });
+    const tooBig = await historian.get('/api/ai/jobs?limit=101');
     assert.equal(tooBig.statusCode, 400);
-    const badType = await api.app.inject({
-      method: 'GET',
-      url: '/api/ai/jobs?type=POEMS',
-      headers: { authorization: auth },
-    });
+    const badType = await historian.get('/api/ai/jobs?type=POEMS');
     assert.equal(badType.statusCode, 400);
     assert.match(badType.body, /querystring\.type/);
   });

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { acceptedJob, assertOnlyControlJobOf } from '../support/jobs.js';
-import { testTemporal } from '../support/temporal.js';
+import { startHarness, type Harness, type TestApi } from '../support/harness.js';
+import { assertOnlyControlJobOf } from '../support/jobs.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: { issues?: { field: string }[] } };
@@ -12,38 +10,20 @@ interface ErrorBody {
 
 // No worker polls this API's task queue: every request here must be refused before a job exists.
 describe('AI job requests that are refused', () => {
-  let test: TestDatabase;
-  let api: TestApi;
+  let h: Harness;
   let unconfigured: TestApi;
-  let auth: string;
-  const temporal = testTemporal();
   const user = `ai-refused-${randomUUID().slice(0, 8)}`;
 
   before(async () => {
-    test = await createTestDatabase();
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
-      env: { GEMINI_API_KEY: 'k' },
-    });
-    unconfigured = await createTestApi({ db: test.db, temporal, taskQueue: 'nobody-polls' });
-    auth = await api.authFor(user);
+    h = await startHarness({ env: { GEMINI_API_KEY: 'k' } });
+    unconfigured = await h.startApi();
   });
-  after(async () => {
-    await api.app.close();
-    await unconfigured.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
-  async function refused(payload: string, contentType = 'application/json', on = api) {
-    const response = await on.app.inject({
-      method: 'POST',
-      url: '/api/ai/jobs',
-      headers: { authorization: auth, 'content-type': contentType },
-      payload,
-    });
+  async function refused(payload: string, contentType = 'application/json', on = h.api) {
+    const response = await on
+      .user(user)
+      .post('/api/ai/jobs', payload, { 'content-type': contentType });
     assert.notEqual(response.statusCode, 202, response.body);
     return { status: response.statusCode, error: response.json<ErrorBody>().error };
   }
@@ -146,8 +126,6 @@ describe('AI job requests that are refused', () => {
   });
 
   it('leaves no job row and no workflow behind', async () => {
-    await assertOnlyControlJobOf(test.db, temporal.client, user, () =>
-      acceptedJob(api, user, 'ai'),
-    );
+    await assertOnlyControlJobOf(h, user, 'ai');
   });
 });

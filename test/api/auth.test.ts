@@ -6,11 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { mintToken } from '../../src/auth.js';
-import { createTestApi, testJwtSecret, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startHarness, testJwtSecret, type Harness, type TestApi } from '../support/harness.js';
 import { freePort } from '../support/ports.js';
 import { projectRoot } from '../support/processes.js';
-import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
   error: { code: string; message: string };
@@ -280,19 +278,15 @@ function claimRules(
   });
 }
 
+// Tokens here are built by hand on purpose: requests go through `api.app.inject`, not a user.
 describe('authentication', () => {
-  let test: TestDatabase;
+  let h: Harness;
   let api: TestApi;
-  const temporal = testTemporal();
   before(async () => {
-    test = await createTestDatabase();
-    api = await createTestApi({ db: test.db, temporal, taskQueue: 'unused' });
+    h = await startHarness();
+    api = h.api;
   });
-  after(async () => {
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   async function codeFor(authorization?: string) {
     const response = await api.app.inject({
@@ -336,8 +330,8 @@ describe('authentication', () => {
 
   it('writes nothing for a refused token: no request counted, no job', async () => {
     const counts = async () => ({
-      jobs: (await test.db.selectFrom('jobs').select('id').execute()).length,
-      windows: (await test.db.selectFrom('rate_limit_windows').select('owner_id').execute()).length,
+      jobs: (await h.db.selectFrom('jobs').select('id').execute()).length,
+      windows: (await h.db.selectFrom('rate_limit_windows').select('owner_id').execute()).length,
     });
     const before = await counts();
     // A positive control: an accepted request is counted, so a refusal that wrote would show.
@@ -367,57 +361,40 @@ describe('authentication', () => {
 });
 
 describe('token lifetime settings', () => {
-  let test: TestDatabase;
-  let api: TestApi;
-  const temporal = testTemporal();
+  let h: Harness;
   before(async () => {
-    test = await createTestDatabase();
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'unused',
+    h = await startHarness({
       env: { AUTH_MAX_TOKEN_LIFETIME_SECONDS: '600', AUTH_CLOCK_SKEW_SECONDS: '0' },
     });
   });
-  after(async () => {
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   it('applies AUTH_MAX_TOKEN_LIFETIME_SECONDS and AUTH_CLOCK_SKEW_SECONDS', async () => {
     const now = seconds();
     const token = (claims: Claims) =>
       rawToken({ alg: 'HS256' }, { sub: 'alice', ...claims }, signHs256);
-    assert.equal((await answer(api, await token({ iat: now, exp: now + 600 }))).status, 200);
+    assert.equal((await answer(h.api, await token({ iat: now, exp: now + 600 }))).status, 200);
     assert.equal(
-      (await answer(api, await token({ iat: now, exp: now + 601 }))).code,
+      (await answer(h.api, await token({ iat: now, exp: now + 601 }))).code,
       'TOKEN_LIFETIME_TOO_LONG',
     );
     assert.equal(
-      (await answer(api, await mintToken(testJwtSecret, 'alice'))).code,
+      (await answer(h.api, await mintToken(testJwtSecret, 'alice'))).code,
       'TOKEN_LIFETIME_TOO_LONG',
     );
     assert.equal(
-      (await answer(api, await token({ iat: now, nbf: now + 5, exp: now + 60 }))).code,
+      (await answer(h.api, await token({ iat: now, nbf: now + 5, exp: now + 60 }))).code,
       'TOKEN_NOT_YET_VALID',
     );
   });
 });
 
 describe('npm run token', () => {
-  let test: TestDatabase;
-  let api: TestApi;
-  const temporal = testTemporal();
+  let h: Harness;
   before(async () => {
-    test = await createTestDatabase();
-    api = await createTestApi({ db: test.db, temporal, taskQueue: 'unused' });
+    h = await startHarness();
   });
-  after(async () => {
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   async function run(args: string[]): Promise<{ code: number; output: string }> {
     return new Promise((resolve) => {
@@ -434,7 +411,7 @@ describe('npm run token', () => {
   it('mints a token the API accepts, and refuses a lifetime or user id the API would not', async () => {
     const minted = await run(['alice']);
     assert.equal(minted.code, 0, minted.output);
-    assert.deepEqual(await answer(api, minted.output), { status: 200, code: null, message: '' });
+    assert.deepEqual(await answer(h.api, minted.output), { status: 200, code: null, message: '' });
     const tooLong = await run(['alice', '30d']);
     assert.equal(tooLong.code, 2, tooLong.output);
     assert.match(tooLong.output, /AUTH_MAX_TOKEN_LIFETIME_SECONDS/);
@@ -445,7 +422,7 @@ describe('npm run token', () => {
 });
 
 describe('authentication against an identity provider (JWKS)', () => {
-  let test: TestDatabase;
+  let h: Harness;
   let api: TestApi;
   let unreachable: TestApi;
   let server: Server;
@@ -453,10 +430,8 @@ describe('authentication against an identity provider (JWKS)', () => {
   let strangerKey: CryptoKey;
   const issuer = 'https://id.example.test/';
   const audience = 'vlogflow-api';
-  const temporal = testTemporal();
 
   before(async () => {
-    test = await createTestDatabase();
     const pair = await generateKeyPair('RS256', { extractable: true });
     privateKey = pair.privateKey;
     strangerKey = (await generateKeyPair('RS256')).privateKey;
@@ -468,25 +443,17 @@ describe('authentication against an identity provider (JWKS)', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     const env = { AUTH_ISSUER: issuer, AUTH_AUDIENCE: audience };
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'unused',
+    h = await startHarness({
       env: { ...env, AUTH_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json` },
     });
-    unreachable = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'unused',
+    api = h.api;
+    unreachable = await h.startApi({
       env: { ...env, AUTH_JWKS_URL: `http://127.0.0.1:${await freePort()}/jwks.json` },
     });
   });
   after(async () => {
-    await api.app.close();
-    await unreachable.app.close();
+    await h.stop();
     server.close();
-    await temporal.close();
-    await test.drop();
   });
 
   function token(

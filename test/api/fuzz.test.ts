@@ -13,12 +13,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
-import type { RunningWorker } from '../../src/worker/worker.js';
 import { runInstallScript } from '../../temporal/dev-server.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { uniqueTaskQueue } from '../support/temporal.js';
 
 const maxExamples = process.env['FUZZ_MAX_EXAMPLES'] ?? '15';
 const phases = process.env['FUZZ_PHASES'] ?? 'examples,coverage,fuzzing,stateful';
@@ -35,19 +33,16 @@ const checks =
 const seed = process.env['FUZZ_SEED'];
 
 describe('fuzzing the API from its OpenAPI document', { timeout: 600_000 }, () => {
-  let test: TestDatabase;
-  let api: TestApi;
+  let h: Harness;
   let google: FakeGoogle;
-  let worker: RunningWorker;
   let schemathesis: string;
   let workDir: string;
-  const temporal = testTemporal();
+  let baseUrl: string;
   const user = `fuzzer-${randomUUID().slice(0, 8)}`;
 
   before(async () => {
     ({ schemathesis } = await runInstallScript('test/fuzz/install.sh', ['schemathesis']));
     workDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-fuzz-'));
-    test = await createTestDatabase();
     // A worker runs the jobs the fuzzer starts, as in production: cancel and retry get the
     // workflow's verdict, and progress streams reach their end.
     google = new FakeGoogle(async () => undefined);
@@ -63,40 +58,30 @@ describe('fuzzing the API from its OpenAPI document', { timeout: 600_000 }, () =
       USER_RATE_LIMIT_REQUESTS: '1000000',
       USER_MAX_JOBS_IN_FLIGHT: '1000000',
     };
-    api = await createTestApi({ db: test.db, temporal, taskQueue, env });
-    worker = await startTestWorker(
+    h = await startHarness({
       taskQueue,
-      await createActivityDependencies(
-        loadConfig({ ...env, TEMPORAL_TASK_QUEUE: taskQueue }),
-        test.db,
-      ),
-    );
-    await api.app.listen({ host: '127.0.0.1', port: 0 });
+      env,
+      worker: (db) =>
+        createActivityDependencies(loadConfig({ ...env, TEMPORAL_TASK_QUEUE: taskQueue }), db),
+    });
+    baseUrl = await h.api.listen();
   });
   after(async () => {
-    await api.app.close();
-    await worker.stop();
-    await google.stop();
-    for await (const execution of temporal.client.workflow.list({
+    for await (const execution of h.temporal.client.workflow.list({
       query: `UserId = "${user}"`,
     })) {
-      await temporal.client.workflow
-        .getHandle(execution.workflowId)
-        .terminate('fuzzing over')
-        .catch(() => undefined);
+      h.terminateOnStop(execution.workflowId);
     }
-    await temporal.close();
-    await test.drop();
+    await h.stop();
+    await google.stop();
     await rm(workDir, { recursive: true, force: true });
   });
 
   it('answers every generated request as its OpenAPI document says', async (t) => {
-    const address = api.app.server.address();
-    assert.ok(address && typeof address === 'object');
     const args = [
       'run',
-      `http://127.0.0.1:${address.port}/openapi.json`,
-      `--header=Authorization:${await api.authFor(user)}`,
+      `${baseUrl}/openapi.json`,
+      `--header=Authorization:${await h.user(user).authorization()}`,
       `--checks=${checks}`,
       `--phases=${phases}`,
       `--max-examples=${maxExamples}`,

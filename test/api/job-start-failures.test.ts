@@ -6,9 +6,9 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Db } from '../../src/db/database.js';
 import { createTemporalAccess, type TemporalAccess } from '../../src/temporal/client.js';
-import { createTestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
+import { startHarness } from '../support/harness.js';
 import { captureLogs } from '../support/logs.js';
 import { freePort } from '../support/ports.js';
 import { testTemporal } from '../support/temporal.js';
@@ -58,19 +58,9 @@ describe('a job that cannot be started', () => {
 
   async function startProbe(db: Db, temporal: TemporalAccess, owner: string) {
     const logs = captureLogs();
-    const api = await createTestApi({
-      db,
-      temporal,
-      taskQueue: 'nobody-polls',
-      logger: logs.logger,
-    });
-    cleanups.push(() => api.app.close());
-    const response = await api.app.inject({
-      method: 'POST',
-      url: '/api/probes',
-      headers: { authorization: await api.authFor(owner) },
-      payload: { steps: 1, stepDelayMs: 0 },
-    });
+    const h = await startHarness({ db, temporal, logger: logs.logger });
+    cleanups.push(() => h.stop());
+    const response = await h.user(owner).post('/api/probes', { steps: 1, stepDelayMs: 0 });
     return { status: response.statusCode, body: response.json<ErrorBody>(), logs: logs.lines() };
   }
 

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { testTemporal } from '../support/temporal.js';
+import { startHarness, type Harness, type TestApi } from '../support/harness.js';
 
 interface ErrorBody {
   error: { code: string; message: string };
@@ -11,59 +9,35 @@ interface ErrorBody {
 
 // No worker polls this task queue: accepted jobs stay pending (in flight) until terminated.
 describe('per-user limits', () => {
-  let test: TestDatabase;
-  let api: TestApi;
+  let h: Harness;
   /** Two API processes over one database, with a rate limit of 5 requests a minute. */
   let rateLimited: TestApi;
   let otherProcess: TestApi;
-  const temporal = testTemporal();
-  const started: string[] = [];
 
   before(async () => {
-    test = await createTestDatabase();
     const env = { GEMINI_API_KEY: 'k', USER_MAX_JOBS_IN_FLIGHT: '3' };
-    api = await createTestApi({ db: test.db, temporal, taskQueue: 'nobody-polls', env });
+    h = await startHarness({ env });
     const limitedEnv = { ...env, USER_RATE_LIMIT_REQUESTS: '5', RATE_LIMIT_WINDOW_MS: '60000' };
-    rateLimited = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
-      env: limitedEnv,
-    });
-    otherProcess = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
-      env: limitedEnv,
-    });
+    rateLimited = await h.startApi({ env: limitedEnv });
+    otherProcess = await h.startApi({ env: limitedEnv });
   });
-  after(async () => {
-    for (const id of started) {
-      await temporal.client.workflow
-        .getHandle(id)
-        .terminate('test over')
-        .catch(() => undefined);
-    }
-    await api.app.close();
-    await rateLimited.app.close();
-    await otherProcess.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   const createAiJob = async (user: string, headers: Record<string, string> = {}) =>
-    api.app.inject({
-      method: 'POST',
-      url: '/api/ai/jobs',
-      headers: { authorization: await api.authFor(user), ...headers },
-      payload: { type: 'SUBGOAL_GENERATION', input: { goal: 'Learn to sail' } },
-    });
+    h
+      .user(user)
+      .post(
+        '/api/ai/jobs',
+        { type: 'SUBGOAL_GENERATION', input: { goal: 'Learn to sail' } },
+        headers,
+      );
 
   it('accepts exactly the in-flight cap of concurrent jobs and refuses the rest with 429', async () => {
     const user = `busy-${randomUUID().slice(0, 8)}`;
     const responses = await Promise.all(Array.from({ length: 6 }, () => createAiJob(user)));
     const accepted = responses.filter((response) => response.statusCode === 202);
-    started.push(...accepted.map((response) => response.json<{ id: string }>().id));
+    const acceptedIds = accepted.map((response) => response.json<{ id: string }>().id);
+    h.terminateOnStop(...acceptedIds);
     const refused = responses.filter((response) => response.statusCode !== 202);
     assert.equal(accepted.length, 3);
     assert.equal(refused.length, 3);
@@ -72,23 +46,19 @@ describe('per-user limits', () => {
       assert.equal(response.json<ErrorBody>().error.code, 'TOO_MANY_JOBS_IN_FLIGHT');
       assert.ok(Number(response.headers['retry-after']) > 0);
     }
-    const rows = await test.db
-      .selectFrom('jobs')
-      .select('id')
-      .where('owner_id', '=', user)
-      .execute();
+    const rows = await h.db.selectFrom('jobs').select('id').where('owner_id', '=', user).execute();
     assert.equal(rows.length, 3);
-    assert.equal((await temporal.client.workflow.count(`UserId = "${user}"`)).count, 3);
+    assert.equal((await h.temporal.client.workflow.count(`UserId = "${user}"`)).count, 3);
 
     // A job that ends frees its place.
-    await test.db
+    await h.db
       .updateTable('jobs')
       .set({ status: 'completed' })
-      .where('id', '=', started.at(-1)!)
+      .where('id', '=', acceptedIds.at(-1)!)
       .execute();
     const next = await createAiJob(user);
     assert.equal(next.statusCode, 202, next.body);
-    started.push(next.json<{ id: string }>().id);
+    h.terminateOnStop(next.json<{ id: string }>().id);
   });
 
   it('turns 50 concurrent requests with one Idempotency-Key into one job', async () => {
@@ -100,18 +70,14 @@ describe('per-user limits', () => {
     assert.deepEqual([...statuses], [202], responses.find((r) => r.statusCode !== 202)?.body);
     const ids = new Set(responses.map((response) => response.json<{ id: string }>().id));
     assert.equal(ids.size, 1);
-    started.push(...ids);
+    h.terminateOnStop(...ids);
     assert.equal(
       responses.filter((response) => response.headers['idempotent-replayed'] === 'false').length,
       1,
     );
-    const rows = await test.db
-      .selectFrom('jobs')
-      .select('id')
-      .where('owner_id', '=', user)
-      .execute();
+    const rows = await h.db.selectFrom('jobs').select('id').where('owner_id', '=', user).execute();
     assert.equal(rows.length, 1);
-    assert.equal((await temporal.client.workflow.count(`UserId = "${user}"`)).count, 1);
+    assert.equal((await h.temporal.client.workflow.count(`UserId = "${user}"`)).count, 1);
   });
 
   // With no worker to answer the query, `?live=true` used to hold the request until the
@@ -121,13 +87,9 @@ describe('per-user limits', () => {
     const created = await createAiJob(user);
     assert.equal(created.statusCode, 202, created.body);
     const { id } = created.json<{ id: string }>();
-    started.push(id);
+    h.terminateOnStop(id);
     const startedAt = Date.now();
-    const response = await api.app.inject({
-      method: 'GET',
-      url: `/api/ai/jobs/${id}?live=true`,
-      headers: { authorization: await api.authFor(user) },
-    });
+    const response = await h.user(user).get(`/api/ai/jobs/${id}?live=true`);
     const elapsed = Date.now() - startedAt;
     assert.equal(response.statusCode, 200, response.body);
     assert.equal(response.json<{ live: unknown }>().live, null);
@@ -136,12 +98,7 @@ describe('per-user limits', () => {
 
   it('limits each user to the request rate across API processes, with Retry-After', async () => {
     const user = `chatty-${randomUUID().slice(0, 8)}`;
-    const get = async (on: TestApi, who = user) =>
-      on.app.inject({
-        method: 'GET',
-        url: '/api/jobs',
-        headers: { authorization: await on.authFor(who) },
-      });
+    const get = async (on: TestApi, who = user) => on.user(who).get('/api/jobs');
     const remaining: string[] = [];
     for (const on of [rateLimited, otherProcess, rateLimited, otherProcess, rateLimited]) {
       const response = await get(on);

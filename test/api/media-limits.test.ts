@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,10 +13,9 @@ import {
   renderTestVideo,
   type FormFile,
 } from '../fixtures/media.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { acceptedJob, assertOnlyControlJobOf } from '../support/jobs.js';
-import { testTemporal } from '../support/temporal.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { assertOnlyControlJobOf } from '../support/jobs.js';
+import { storedFiles } from '../support/stored-files.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -26,13 +24,10 @@ interface ErrorBody {
 // Limits small enough for test media: clips of at most 2 s and 320 pixels, photos of at most
 // 100 000 pixels. No worker polls the task queue: an accepted vlog stays pending.
 describe('media limits checked at upload', () => {
-  let test: TestDatabase;
-  let api: TestApi;
+  let h: Harness;
   let tools: MediaTools;
-  const temporal = testTemporal();
   const storageRoot = path.join(os.tmpdir(), `vlogflow-media-limits-${randomUUID()}`);
   const storage = new LocalMediaStorage(storageRoot, { publicUrl: 'http://api.test', secret: 's' });
-  const started: string[] = [];
   const photo = (name: string, bytes: Buffer): FormFile => ({
     field: 'media',
     filename: name,
@@ -52,11 +47,7 @@ describe('media limits checked at upload', () => {
     const found = await findMediaTools();
     assert.ok(found);
     tools = found;
-    test = await createTestDatabase();
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
+    h = await startHarness({
       env: {
         VLOG_PROVIDER: 'local',
         VLOG_MAX_VIDEO_SECONDS: '2',
@@ -74,49 +65,23 @@ describe('media limits checked at upload', () => {
       renderTestVideo(tools.ffmpeg, 2, { size: '320x180' }),
     ]);
   });
-  after(async () => {
-    for (const id of started) {
-      await temporal.client.workflow
-        .getHandle(id)
-        .terminate('test over')
-        .catch(() => undefined);
-    }
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
-
-  /** Files under the storage root; empty folders do not count. */
-  async function storedFiles(): Promise<string[]> {
-    const entries = await readdir(storageRoot, { recursive: true, withFileTypes: true }).catch(
-      () => [],
-    );
-    return entries
-      .filter((entry) => entry.isFile())
-      .map((entry) => path.join(entry.parentPath, entry.name))
-      .sort();
-  }
+  after(() => h.stop());
 
   async function upload(user: string, files: FormFile[]) {
     const form = multipartBody({ title: 'Limits' }, files);
-    return api.app.inject({
-      method: 'POST',
-      url: '/api/vlogs',
-      headers: { authorization: await api.authFor(user), ...form.headers },
-      payload: form.payload,
-    });
+    return h.user(user).postForm('/api/vlogs', form);
   }
 
   it('accepts media at the limits, storing them and starting a vlog', async () => {
     const user = `at-limits-${randomUUID().slice(0, 8)}`;
-    const before = await storedFiles();
+    const before = await storedFiles(storageRoot);
     const response = await upload(user, [
       photo('photo.png', smallPhoto),
       clip('clip.mp4', shortClip),
     ]);
     assert.equal(response.statusCode, 202, response.body);
-    started.push(response.json<{ id: string }>().id);
-    const stored = (await storedFiles()).filter((file) => !before.includes(file));
+    h.terminateOnStop(response.json<{ id: string }>().id);
+    const stored = (await storedFiles(storageRoot)).filter((file) => !before.includes(file));
     assert.ok(
       stored.some((file) => file.endsWith('photo.png')) &&
         stored.some((file) => file.endsWith('clip.mp4')),
@@ -128,7 +93,7 @@ describe('media limits checked at upload', () => {
     const user = `unreadable-${randomUUID().slice(0, 8)}`;
     const response = await upload(user, [clip('fake.mp4', mp4Bytes())]);
     assert.equal(response.statusCode, 202, response.body);
-    started.push(response.json<{ id: string }>().id);
+    h.terminateOnStop(response.json<{ id: string }>().id);
   });
 
   for (const refused of [
@@ -164,7 +129,7 @@ describe('media limits checked at upload', () => {
   ]) {
     it(`refuses ${refused.what} with 422 ${refused.code}, keeping nothing`, async () => {
       const user = `over-${randomUUID().slice(0, 8)}`;
-      const before = await storedFiles();
+      const before = await storedFiles(storageRoot);
       assert.ok(
         before.some((file) => file.endsWith('marker.txt')),
         before.join(', '),
@@ -175,10 +140,8 @@ describe('media limits checked at upload', () => {
       const { error } = response.json<ErrorBody>();
       assert.equal(error.code, refused.code);
       assert.match(error.message, refused.message);
-      assert.deepEqual(await storedFiles(), before);
-      await assertOnlyControlJobOf(test.db, temporal.client, user, () =>
-        acceptedJob(api, user, 'probe'),
-      );
+      assert.deepEqual(await storedFiles(storageRoot), before);
+      await assertOnlyControlJobOf(h, user, 'probe');
     });
   }
 });

@@ -11,9 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { InvalidStorageKeyError } from '../../src/storage/object-storage.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
-import { createTestApi, testJwtSecret, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { testTemporal } from '../support/temporal.js';
+import { startHarness, testJwtSecret, type Harness } from '../support/harness.js';
 
 interface Answer {
   status: number;
@@ -29,10 +27,8 @@ function sign(key: string, expires: number): string {
 }
 
 describe('media links', () => {
-  let test: TestDatabase;
-  let api: TestApi;
+  let h: Harness;
   let port: number;
-  const temporal = testTemporal();
   // The storage root and, beside it, a file no link may ever serve.
   const folder = path.join(os.tmpdir(), `vlogflow-media-${randomUUID()}`);
   const root = path.join(folder, 'storage');
@@ -45,27 +41,16 @@ describe('media links', () => {
   const image = pngBytes(4_096);
 
   before(async () => {
-    test = await createTestDatabase();
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
+    h = await startHarness({
       env: { VERTEX_PROJECT: 'p', VEO_OUTPUT_GCS_URI: 'gs://bucket/out/', GEMINI_API_KEY: 'k' },
       mediaStorage: storage,
     });
-    await api.app.listen({ host: '127.0.0.1', port: 0 });
-    const address = api.app.server.address();
-    assert.ok(address && typeof address === 'object');
-    port = address.port;
+    port = Number(new URL(await h.api.listen()).port);
     await mkdir(root, { recursive: true });
     await writeFile(sentinel, secretText);
     await writeFile(`${sentinel}.meta.json`, JSON.stringify({ contentType: 'text/html' }));
   });
-  after(async () => {
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   /** A GET (or HEAD) with the path sent byte for byte as given: no client-side normalising. */
   function request(
@@ -167,14 +152,9 @@ describe('media links', () => {
     const form = multipartBody({ title: 'Named like a web page' }, [
       { field: 'media', filename: 'page.html', contentType: 'text/html', bytes: image },
     ]);
-    const response = await api.app.inject({
-      method: 'POST',
-      url: '/api/vlogs',
-      headers: { authorization: await api.authFor('uploader'), ...form.headers },
-      payload: form.payload,
-    });
+    const response = await h.user('uploader').postForm('/api/vlogs', form);
     assert.equal(response.statusCode, 202, response.body);
-    const row = await test.db
+    const row = await h.db
       .selectFrom('jobs')
       .select('input')
       .where('id', '=', response.json<{ id: string }>().id)

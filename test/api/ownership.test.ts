@@ -2,10 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { insertJob } from '../../src/db/jobs.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startHarness, type Harness } from '../support/harness.js';
 import { jobRecord } from '../support/jobs.js';
-import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
   error: { code: string; message: string };
@@ -13,9 +11,7 @@ interface ErrorBody {
 
 // Alice's jobs must be invisible to Bob: every route answers him exactly as for an unknown id.
 describe('ownership', () => {
-  let test: TestDatabase;
-  let api: TestApi;
-  const temporal = testTemporal();
+  let h: Harness;
   const alice = `alice-${randomUUID().slice(0, 8)}`;
   const bob = `bob-${randomUUID().slice(0, 8)}`;
   const vlog = jobRecord({
@@ -42,26 +38,17 @@ describe('ownership', () => {
   const probe = jobRecord({ ownerId: alice });
 
   before(async () => {
-    test = await createTestDatabase();
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
+    h = await startHarness({
       env: { GEMINI_API_KEY: 'k', VERTEX_PROJECT: 'p', VEO_OUTPUT_GCS_URI: 'gs://b/o/' },
     });
-    for (const job of [vlog, ai, probe]) await insertJob(test.db, job, 'failed');
+    for (const job of [vlog, ai, probe]) await insertJob(h.db, job, 'failed');
   });
-  after(async () => {
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   async function call(user: string, method: 'GET' | 'POST', url: string) {
-    const response = await api.app.inject({
+    const response = await h.user(user).request({
       method,
       url,
-      headers: { authorization: await api.authFor(user) },
       ...(method === 'POST' ? { payload: {} } : {}),
     });
     return { status: response.statusCode, body: response.json<ErrorBody>() };
@@ -110,19 +97,11 @@ describe('ownership', () => {
 
   it("never lists another user's jobs", async () => {
     for (const url of ['/api/jobs', '/api/vlogs', '/api/ai/jobs']) {
-      const bobs = await api.app.inject({
-        method: 'GET',
-        url,
-        headers: { authorization: await api.authFor(bob) },
-      });
+      const bobs = await h.user(bob).get(url);
       assert.equal(bobs.statusCode, 200, bobs.body);
       const body = bobs.json<Record<string, unknown[]>>();
       assert.deepEqual(Object.values(body)[0], [], url);
-      const alices = await api.app.inject({
-        method: 'GET',
-        url,
-        headers: { authorization: await api.authFor(alice) },
-      });
+      const alices = await h.user(alice).get(url);
       assert.ok(
         (Object.values(alices.json<Record<string, unknown[]>>())[0] ?? []).length >= 1,
         url,

@@ -7,11 +7,9 @@ import type { Db } from '../../src/db/database.js';
 import { findMediaTools, mediaToolsVersion } from '../../src/media/tools.js';
 import { createTemporalAccess } from '../../src/temporal/client.js';
 import { startDevServer } from '../../temporal/dev-server.js';
-import { createTestApi } from '../support/api.js';
-import { createTestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
+import { startHarness } from '../support/harness.js';
 import { freePort } from '../support/ports.js';
-import { testTemporal } from '../support/temporal.js';
 
 interface Readiness {
   status?: string;
@@ -42,10 +40,9 @@ describe('/readyz', () => {
     cleanups.push(() => server.stop());
     const temporal = createTemporalAccess(server.address, 'readiness');
     cleanups.push(() => temporal.close());
-    const test = await createTestDatabase();
-    cleanups.push(() => test.drop());
-    const api = await createTestApi({ db: test.db, temporal, taskQueue: 'unused' });
-    cleanups.push(() => api.app.close());
+    const h = await startHarness({ temporal });
+    cleanups.push(() => h.stop());
+    const { api } = h;
 
     const ready = await api.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(ready.statusCode, 200, ready.body);
@@ -80,10 +77,9 @@ describe('/readyz', () => {
       }),
     });
     cleanups.push(() => unreachable.destroy());
-    const temporal = testTemporal();
-    cleanups.push(() => temporal.close());
-    const api = await createTestApi({ db: unreachable, temporal, taskQueue: 'unused' });
-    cleanups.push(() => api.app.close());
+    const h = await startHarness({ db: unreachable });
+    cleanups.push(() => h.stop());
+    const { api } = h;
 
     const response = await api.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(response.statusCode, 503);
@@ -97,11 +93,7 @@ describe('/readyz', () => {
 
     // A request that fails for want of its database is a 503 to retry, telling nothing of the
     // internals.
-    const jobs = await api.app.inject({
-      method: 'GET',
-      url: '/api/jobs',
-      headers: { authorization: await api.authFor('alice') },
-    });
+    const jobs = await h.user('alice').get('/api/jobs');
     assert.equal(jobs.statusCode, 503);
     assert.equal(jobs.headers['retry-after'], '5');
     assert.deepEqual(jobs.json(), {
@@ -113,17 +105,9 @@ describe('/readyz', () => {
   });
 
   it('is 503 naming ffmpeg when the local provider is selected and none is found', async () => {
-    const temporal = testTemporal();
-    cleanups.push(() => temporal.close());
-    const test = await createTestDatabase();
-    cleanups.push(() => test.drop());
-    const api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'unused',
-      mediaTools: null,
-    });
-    cleanups.push(() => api.app.close());
+    const h = await startHarness({ mediaTools: null });
+    cleanups.push(() => h.stop());
+    const { api } = h;
 
     const response = await api.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(response.statusCode, 503);

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { insertJob } from '../../src/db/jobs.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { acceptedJob, assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
-import { testTemporal } from '../support/temporal.js';
+import { startHarness, type Harness, type UserClient } from '../support/harness.js';
+import { assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
 
 interface ErrorBody {
   error: {
@@ -16,30 +14,17 @@ interface ErrorBody {
 
 // Nothing here reaches a worker: every request below must be rejected before a job exists.
 describe('request handling', () => {
-  let test: TestDatabase;
-  let api: TestApi;
-  let auth: string;
-  const temporal = testTemporal();
-  const client = temporal.client;
+  let h: Harness;
+  let rejected: UserClient;
   const user = `rejected-${Date.now()}`;
   before(async () => {
-    test = await createTestDatabase();
-    api = await createTestApi({ db: test.db, temporal, taskQueue: 'no-worker-polls-this' });
-    auth = await api.authFor(user);
+    h = await startHarness();
+    rejected = h.user(user);
   });
-  after(async () => {
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   async function rejectedProbe(payload: string, contentType = 'application/json') {
-    const response = await api.app.inject({
-      method: 'POST',
-      url: '/api/probes',
-      headers: { authorization: auth, 'content-type': contentType },
-      payload,
-    });
+    const response = await rejected.post('/api/probes', payload, { 'content-type': contentType });
     return { status: response.statusCode, body: response.json<ErrorBody>() };
   }
 
@@ -89,17 +74,9 @@ describe('request handling', () => {
 
   it("answers an unknown job and another user's job with the same 404", async () => {
     const job = jobRecord({ ownerId: 'someone-else' });
-    await insertJob(test.db, job, 'pending');
-    const theirs = await api.app.inject({
-      method: 'GET',
-      url: `/api/jobs/${job.id}`,
-      headers: { authorization: auth },
-    });
-    const unknown = await api.app.inject({
-      method: 'GET',
-      url: '/api/jobs/probe-unknown',
-      headers: { authorization: auth },
-    });
+    await insertJob(h.db, job, 'pending');
+    const theirs = await rejected.get(`/api/jobs/${job.id}`);
+    const unknown = await rejected.get('/api/jobs/probe-unknown');
     assert.equal(theirs.statusCode, 404);
     assert.equal(unknown.statusCode, 404);
     const strip = (body: ErrorBody) => ({
@@ -111,18 +88,10 @@ describe('request handling', () => {
   });
 
   it('rejects a cursor it did not issue and a page size out of range, naming the parameter', async () => {
-    const badCursor = await api.app.inject({
-      method: 'GET',
-      url: '/api/jobs?cursor=nonsense',
-      headers: { authorization: auth },
-    });
+    const badCursor = await rejected.get('/api/jobs?cursor=nonsense');
     assert.equal(badCursor.statusCode, 400);
     assert.match(badCursor.json<ErrorBody>().error.message, /querystring\.cursor/);
-    const badLimit = await api.app.inject({
-      method: 'GET',
-      url: '/api/jobs?limit=1000',
-      headers: { authorization: auth },
-    });
+    const badLimit = await rejected.get('/api/jobs?limit=1000');
     assert.equal(badLimit.statusCode, 400);
     assert.match(badLimit.json<ErrorBody>().error.message, /querystring\.limit/);
   });
@@ -136,11 +105,7 @@ describe('request handling', () => {
       ['/api/jobs?kind=a%00b', 'querystring.kind'],
       [`/api/ai/jobs?cursor=${cursorWithNul}`, 'querystring.cursor'],
     ] as const) {
-      const response = await api.app.inject({
-        method: 'GET',
-        url,
-        headers: { authorization: auth },
-      });
+      const response = await rejected.get(url);
       assert.equal(response.statusCode, 400, `${url}: ${response.body}`);
       const { error } = response.json<ErrorBody>();
       assert.equal(error.code, 'VALIDATION_FAILED');
@@ -149,35 +114,23 @@ describe('request handling', () => {
   });
 
   it('answers a path that does not percent-decode, and a long id, in the error envelope', async () => {
-    const malformed = await api.app.inject({
-      method: 'GET',
-      url: '/api/jobs/%E0%A4%A',
-      headers: { authorization: auth },
-    });
+    const malformed = await rejected.get('/api/jobs/%E0%A4%A');
     assert.equal(malformed.statusCode, 400);
     assert.equal(malformed.json<ErrorBody>().error.code, 'INVALID_URL');
     // Longer than the id schema allows (and than Fastify's default 100-character parameter).
-    const tooLong = await api.app.inject({
-      method: 'POST',
-      url: `/api/vlogs/${'v'.repeat(2_000)}/retry`,
-      headers: { authorization: auth },
-    });
+    const tooLong = await rejected.post(`/api/vlogs/${'v'.repeat(2_000)}/retry`);
     assert.equal(tooLong.statusCode, 400, tooLong.body);
     assert.match(tooLong.json<ErrorBody>().error.message, /^params\.id: /);
   });
 
   it('answers unknown routes with the error envelope', async () => {
-    const response = await api.app.inject({
-      method: 'GET',
-      url: '/api/nothing-here',
-      headers: { authorization: auth },
-    });
+    const response = await rejected.get('/api/nothing-here');
     assert.equal(response.statusCode, 404);
     assert.equal(response.json<ErrorBody>().error.code, 'ROUTE_NOT_FOUND');
   });
 
   it('describes every route, its errors and its security in the OpenAPI document', async () => {
-    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+    const doc = (await h.api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
       openapi: string;
       paths: Record<
         string,
@@ -237,6 +190,6 @@ describe('request handling', () => {
 
   // Last, so every rejected request above has been made.
   it('leaves no job row and no workflow behind for rejected requests', async () => {
-    await assertOnlyControlJobOf(test.db, client, user, () => acceptedJob(api, user, 'probe'));
+    await assertOnlyControlJobOf(h, user, 'probe');
   });
 });

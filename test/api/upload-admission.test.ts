@@ -3,40 +3,32 @@
 // through the network) only to be told no at the end. Real sockets: inject never streams.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { testTemporal } from '../support/temporal.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { storedFiles } from '../support/stored-files.js';
 
 const declaredBytes = 2 * 1024 ** 3;
 const sentBytes = 1024 * 1024;
 
 describe('upload admission', { timeout: 120_000 }, () => {
-  let test: TestDatabase;
-  let api: TestApi;
+  let h: Harness;
   let port: number;
-  const temporal = testTemporal();
   const storageRoot = path.join(os.tmpdir(), `vlogflow-admission-${randomUUID()}`);
   // The process's temporary folder for this suite, so "no temp files" is checked where the
   // upload would have put them, with nothing else of the machine in it.
   const tmpDir = path.join(os.tmpdir(), `vlogflow-admission-tmp-${randomUUID()}`);
   const originalTmpDir = process.env['TMPDIR'];
-  const started: string[] = [];
 
   before(async () => {
     await mkdir(tmpDir, { recursive: true });
     process.env['TMPDIR'] = tmpDir;
-    test = await createTestDatabase();
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
+    h = await startHarness({
       env: {
         VERTEX_PROJECT: 'p',
         VEO_OUTPUT_GCS_URI: 'gs://bucket/out/',
@@ -50,32 +42,13 @@ describe('upload admission', { timeout: 120_000 }, () => {
         secret: 's',
       }),
     });
-    await api.app.listen({ host: '127.0.0.1', port: 0 });
-    const address = api.app.server.address();
-    assert.ok(address && typeof address === 'object');
-    port = address.port;
+    port = Number(new URL(await h.api.listen()).port);
   });
   after(async () => {
-    for (const id of started) {
-      await temporal.client.workflow
-        .getHandle(id)
-        .terminate('test over')
-        .catch(() => undefined);
-    }
     if (originalTmpDir === undefined) delete process.env['TMPDIR'];
     else process.env['TMPDIR'] = originalTmpDir;
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
+    await h.stop();
   });
-
-  async function filesUnder(root: string): Promise<string[]> {
-    const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
-    return entries
-      .filter((entry) => entry.isFile())
-      .map((entry) => path.join(entry.parentPath, entry.name))
-      .sort();
-  }
 
   async function acceptedVlog(user: string): Promise<void> {
     const form = multipartBody({ title: 'First' }, [
@@ -83,11 +56,11 @@ describe('upload admission', { timeout: 120_000 }, () => {
     ]);
     const response = await fetch(`http://127.0.0.1:${port}/api/vlogs`, {
       method: 'POST',
-      headers: { authorization: await api.authFor(user), ...form.headers },
+      headers: { authorization: await h.user(user).authorization(), ...form.headers },
       body: form.payload,
     });
     assert.equal(response.status, 202, await response.clone().text());
-    started.push(((await response.json()) as { id: string }).id);
+    h.terminateOnStop(((await response.json()) as { id: string }).id);
   }
 
   /**
@@ -99,7 +72,7 @@ describe('upload admission', { timeout: 120_000 }, () => {
     const head = [
       'POST /api/vlogs HTTP/1.1',
       `host: 127.0.0.1:${port}`,
-      `authorization: ${await api.authFor(user)}`,
+      `authorization: ${await h.user(user).authorization()}`,
       `content-type: multipart/form-data; boundary=${boundary}`,
       `content-length: ${declaredBytes}`,
       '',
@@ -138,7 +111,7 @@ describe('upload admission', { timeout: 120_000 }, () => {
     const user = `at-cap-${randomUUID().slice(0, 8)}`;
     await acceptedVlog(user);
     // The accepted vlog's upload is in storage: the check below looks where uploads do land.
-    const baseline = await filesUnder(storageRoot);
+    const baseline = await storedFiles(storageRoot);
     assert.ok(baseline.length > 0, 'the accepted upload stored nothing');
 
     const refused = await hugeUpload(user);
@@ -147,34 +120,30 @@ describe('upload admission', { timeout: 120_000 }, () => {
     assert.equal(refused.body?.error.code, 'TOO_MANY_JOBS_IN_FLIGHT');
     assert.match(refused.raw, /\r\nconnection: close\r\n/i);
     assert.match(refused.raw, /\r\nretry-after: \d+\r\n/i);
-    assert.deepEqual(await filesUnder(storageRoot), baseline);
-    assert.deepEqual(await filesUnder(tmpDir), []);
-    const rows = await test.db
-      .selectFrom('jobs')
-      .select('id')
-      .where('owner_id', '=', user)
-      .execute();
+    assert.deepEqual(await storedFiles(storageRoot), baseline);
+    assert.deepEqual(await storedFiles(tmpDir), []);
+    const rows = await h.db.selectFrom('jobs').select('id').where('owner_id', '=', user).execute();
     assert.equal(rows.length, 1);
   });
 
   it('refuses an upload from a user over the rate limit before reading it, writing nothing', async () => {
     const user = `chatty-${randomUUID().slice(0, 8)}`;
     await acceptedVlog(user);
-    const auth = await api.authFor(user);
+    const auth = await h.user(user).authorization();
     for (let request = 0; request < 2; request += 1) {
       const response = await fetch(`http://127.0.0.1:${port}/api/jobs`, {
         headers: { authorization: auth },
       });
       assert.equal(response.status, 200);
     }
-    const baseline = await filesUnder(storageRoot);
+    const baseline = await storedFiles(storageRoot);
     assert.ok(baseline.length > 0, 'the accepted upload stored nothing');
 
     const refused = await hugeUpload(user);
     assert.equal(refused.outcome, 'closed', `the server waited for the body: ${refused.raw}`);
     assert.equal(refused.status, 429, refused.raw);
     assert.equal(refused.body?.error.code, 'TOO_MANY_REQUESTS');
-    assert.deepEqual(await filesUnder(storageRoot), baseline);
-    assert.deepEqual(await filesUnder(tmpDir), []);
+    assert.deepEqual(await storedFiles(storageRoot), baseline);
+    assert.deepEqual(await storedFiles(tmpDir), []);
   });
 });

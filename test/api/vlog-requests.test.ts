@@ -6,11 +6,15 @@ import { after, before, describe, it } from 'node:test';
 import { insertJob } from '../../src/db/jobs.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { mp4Bytes, multipartBody, pngBytes, type FormFile } from '../fixtures/media.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { acceptedJob, assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
+import {
+  startHarness,
+  type FormBody,
+  type Harness,
+  type TestApi,
+  type UserClient,
+} from '../support/harness.js';
+import { assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
 import { assertStoredOnlyUploadOf } from '../support/stored-files.js';
-import { testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -25,13 +29,10 @@ const png = (): FormFile => ({
 
 // No worker polls this API's task queue: every request here must be refused before a job exists.
 describe('vlog requests that are refused', () => {
-  let test: TestDatabase;
-  let api: TestApi;
+  let h: Harness;
   let partlyConfigured: TestApi;
   let withoutFfmpeg: TestApi;
-  let auth: string;
   const storageRoot = path.join(os.tmpdir(), `vlogflow-refused-${randomUUID()}`);
-  const temporal = testTemporal();
   const user = `refused-${randomUUID().slice(0, 8)}`;
   const providers = {
     VERTEX_PROJECT: 'p',
@@ -40,62 +41,31 @@ describe('vlog requests that are refused', () => {
   };
 
   before(async () => {
-    test = await createTestDatabase();
     const mediaStorage = new LocalMediaStorage(storageRoot, {
       publicUrl: 'http://api.test',
       secret: 's',
     });
     const env = { ...providers, VLOG_MAX_FILES: '2', VLOG_MAX_FILE_BYTES: String(100 * 1024) };
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
-      env,
-      mediaStorage,
-    });
+    h = await startHarness({ env, mediaStorage });
     // A Gemini key alone selects the Google provider, which also needs Vertex for Veo.
-    partlyConfigured = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
-      env: { GEMINI_API_KEY: 'k' },
-      mediaStorage,
-    });
+    partlyConfigured = await h.startApi({ env: { GEMINI_API_KEY: 'k' }, mediaStorage });
     // No cloud settings select the local provider, which needs ffmpeg.
-    withoutFfmpeg = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
-      mediaStorage,
-      mediaTools: null,
-    });
-    auth = await api.authFor(user);
+    withoutFfmpeg = await h.startApi({ mediaStorage, mediaTools: null });
   });
-  after(async () => {
-    await api.app.close();
-    await partlyConfigured.app.close();
-    await withoutFfmpeg.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   async function send(
-    body: { payload: Buffer | string; headers: Record<string, string> },
+    body: FormBody,
     extraHeaders: Record<string, string> = {},
-    target = api,
+    target: UserClient = h.user(user),
   ) {
-    const response = await target.app.inject({
-      method: 'POST',
-      url: '/api/vlogs',
-      headers: { authorization: auth, ...body.headers, ...extraHeaders },
-      payload: body.payload,
-    });
+    const response = await target.postForm('/api/vlogs', body, extraHeaders);
     return { status: response.statusCode, error: response.json<ErrorBody>().error };
   }
 
   const cases: {
     name: string;
-    body: () => { payload: Buffer | string; headers: Record<string, string> };
+    body: () => FormBody;
     headers?: Record<string, string>;
     status: number;
     code: string;
@@ -272,7 +242,7 @@ describe('vlog requests that are refused', () => {
     const { status, error } = await send(
       multipartBody({ title: 'x' }, [png()]),
       {},
-      partlyConfigured,
+      partlyConfigured.user(user),
     );
     assert.equal(status, 503);
     assert.equal(error.code, 'VIDEO_PROVIDER_NOT_CONFIGURED');
@@ -280,7 +250,11 @@ describe('vlog requests that are refused', () => {
   });
 
   it('answers 503 naming ffmpeg when the local provider is selected and there is none', async () => {
-    const { status, error } = await send(multipartBody({ title: 'x' }, [png()]), {}, withoutFfmpeg);
+    const { status, error } = await send(
+      multipartBody({ title: 'x' }, [png()]),
+      {},
+      withoutFfmpeg.user(user),
+    );
     assert.equal(status, 503);
     assert.equal(error.code, 'VIDEO_PROVIDER_NOT_CONFIGURED');
     assert.match(error.message, /local provider needs ffmpeg and ffprobe/);
@@ -290,54 +264,47 @@ describe('vlog requests that are refused', () => {
   // hit the database's unique key and answer 503 DATABASE_UNAVAILABLE.
   it('answers 422 to an Idempotency-Key already used for an AI job, keeping none of the upload', async () => {
     const keyUser = `keyed-${randomUUID().slice(0, 8)}`;
-    const headers = { authorization: await api.authFor(keyUser), 'idempotency-key': 'plan-1' };
-    const aiJob = await api.app.inject({
-      method: 'POST',
-      url: '/api/ai/jobs',
+    const keyed = h.user(keyUser);
+    const headers = { 'idempotency-key': 'plan-1' };
+    const aiJob = await keyed.post(
+      '/api/ai/jobs',
+      { type: 'SUBGOAL_GENERATION', input: { goal: 'Learn to sail' } },
       headers,
-      payload: { type: 'SUBGOAL_GENERATION', input: { goal: 'Learn to sail' } },
-    });
+    );
     assert.equal(aiJob.statusCode, 202, aiJob.body);
     const aiJobId = aiJob.json<{ id: string }>().id;
     try {
       const form = multipartBody({ title: 'x' }, [png()]);
-      const vlog = await api.app.inject({
-        method: 'POST',
-        url: '/api/vlogs',
-        headers: { ...headers, ...form.headers },
-        payload: form.payload,
-      });
+      const vlog = await keyed.postForm('/api/vlogs', form, headers);
       assert.equal(vlog.statusCode, 422, vlog.body);
       assert.equal(vlog.json<ErrorBody>().error.code, 'IDEMPOTENCY_KEY_REUSED');
-      const rows = await test.db
+      const rows = await h.db
         .selectFrom('jobs')
         .select('id')
         .where('owner_id', '=', keyUser)
         .execute();
       assert.deepEqual(rows, [{ id: aiJobId }]);
-      assert.equal((await temporal.client.workflow.count(`UserId = "${keyUser}"`)).count, 1);
+      assert.equal((await h.temporal.client.workflow.count(`UserId = "${keyUser}"`)).count, 1);
     } finally {
-      await temporal.client.workflow.getHandle(aiJobId).terminate('test over');
+      await h.temporal.client.workflow.getHandle(aiJobId).terminate('test over');
     }
   });
 
   it('left no job, no workflow and no stored object behind', async () => {
-    const control = await assertOnlyControlJobOf(test.db, temporal.client, user, () =>
-      acceptedJob(api, user, 'vlog'),
-    );
-    await assertStoredOnlyUploadOf(storageRoot, test.db, control);
+    const control = await assertOnlyControlJobOf(h, user, 'vlog');
+    await assertStoredOnlyUploadOf(storageRoot, h.db, control);
   });
 
   it("answers an unknown vlog and another user's vlog with the same 404 on every route", async () => {
     const theirs = jobRecord({ ownerId: 'someone-else', kind: 'vlog', type: 'VLOG' });
-    await insertJob(test.db, theirs, 'generating');
+    await insertJob(h.db, theirs, 'generating');
     for (const id of [theirs.id, 'vlog-does-not-exist']) {
       for (const [method, url] of [
         ['GET', `/api/vlogs/${id}`],
         ['POST', `/api/vlogs/${id}/cancel`],
         ['POST', `/api/vlogs/${id}/retry`],
       ] as const) {
-        const response = await api.app.inject({ method, url, headers: { authorization: auth } });
+        const response = await h.user(user).request({ method, url });
         assert.equal(response.statusCode, 404, `${method} ${url}`);
         assert.equal(response.json<ErrorBody>().error.code, 'NOT_FOUND');
       }
@@ -346,7 +313,7 @@ describe('vlog requests that are refused', () => {
 
   it('lists only the caller’s vlogs, filtered by status and creation time', async () => {
     const owner = `lister-${randomUUID().slice(0, 8)}`;
-    const token = await api.authFor(owner);
+    const lister = h.user(owner);
     const vlog = (createdAt: string) =>
       jobRecord({
         ownerId: owner,
@@ -362,20 +329,16 @@ describe('vlog requests that are refused', () => {
           media: [],
         },
       });
-    await insertJob(test.db, vlog('2026-05-01T00:00:00.000Z'), 'failed');
-    await insertJob(test.db, vlog('2026-05-02T00:00:00.000Z'), 'generating');
-    await insertJob(test.db, vlog('2026-05-03T00:00:00.000Z'), 'failed');
+    await insertJob(h.db, vlog('2026-05-01T00:00:00.000Z'), 'failed');
+    await insertJob(h.db, vlog('2026-05-02T00:00:00.000Z'), 'generating');
+    await insertJob(h.db, vlog('2026-05-03T00:00:00.000Z'), 'failed');
     await insertJob(
-      test.db,
+      h.db,
       jobRecord({ ownerId: owner, createdAt: '2026-05-02T12:00:00.000Z' }),
       'failed',
     );
     const list = async (query: string) => {
-      const response = await api.app.inject({
-        method: 'GET',
-        url: `/api/vlogs${query}`,
-        headers: { authorization: token },
-      });
+      const response = await lister.get(`/api/vlogs${query}`);
       assert.equal(response.statusCode, 200, response.body);
       return response.json<{ vlogs: { status: string; createdAt: string }[] }>().vlogs;
     };
@@ -390,11 +353,7 @@ describe('vlog requests that are refused', () => {
       ),
       ['generating'],
     );
-    const bad = await api.app.inject({
-      method: 'GET',
-      url: '/api/vlogs?status=sleeping',
-      headers: { authorization: token },
-    });
+    const bad = await lister.get('/api/vlogs?status=sleeping');
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json<ErrorBody>().error.message, /^querystring\.status/);
   });

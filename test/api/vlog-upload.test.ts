@@ -5,35 +5,23 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { jpegBytes, mp4Bytes, multipartBody } from '../fixtures/media.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { testTemporal } from '../support/temporal.js';
+import { startHarness, type Harness } from '../support/harness.js';
 
 // No worker polls this API's task queue: the test looks at what the upload stored, nothing more.
 describe('vlog uploads on local storage', () => {
-  let test: TestDatabase;
-  let api: TestApi;
-  const temporal = testTemporal();
+  let h: Harness;
   const storage = new LocalMediaStorage(path.join(os.tmpdir(), `vlogflow-upload-${randomUUID()}`), {
     publicUrl: 'http://api.test',
     secret: 's',
   });
 
   before(async () => {
-    test = await createTestDatabase();
-    api = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue: 'nobody-polls',
+    h = await startHarness({
       env: { VERTEX_PROJECT: 'p', VEO_OUTPUT_GCS_URI: 'gs://bucket/out/', GEMINI_API_KEY: 'k' },
       mediaStorage: storage,
     });
   });
-  after(async () => {
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   it('stores every file whole, byte for byte, larger than the sniffed sample or not', async () => {
     const files = [jpegBytes(300 * 1024), mp4Bytes(2 * 1024 * 1024), jpegBytes(1_000)];
@@ -46,14 +34,9 @@ describe('vlog uploads on local storage', () => {
         bytes,
       })),
     );
-    const response = await api.app.inject({
-      method: 'POST',
-      url: '/api/vlogs',
-      headers: { authorization: await api.authFor('uploader'), ...form.headers },
-      payload: form.payload,
-    });
+    const response = await h.user('uploader').postForm('/api/vlogs', form);
     assert.equal(response.statusCode, 202, response.body);
-    const row = await test.db
+    const row = await h.db
       .selectFrom('jobs')
       .select('input')
       .where('id', '=', response.json<{ id: string }>().id)

@@ -5,12 +5,15 @@ import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
-import type { RunningWorker } from '../../src/worker/worker.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
-import { createTestApi, testJwtSecret, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
-import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+import {
+  startHarness,
+  testJwtSecret,
+  type Harness,
+  type TestApi,
+  type UserClient,
+} from '../support/harness.js';
 
 interface AiJobView {
   id: string;
@@ -51,19 +54,14 @@ const requests = {
 
 describe('AI generation jobs end to end', () => {
   let google: FakeGoogle;
-  let test: TestDatabase;
-  let api: TestApi;
+  let h: Harness;
   /** The same service with a 3 s job timeout, to reach `timeout` without waiting 300 s. */
   let shortTimeoutApi: TestApi;
-  let worker: RunningWorker;
-  let auth: string;
-  const temporal = testTemporal();
-  const taskQueue = uniqueTaskQueue('ai-e2e');
+  let ada: UserClient;
 
   before(async () => {
     google = new FakeGoogle(async () => undefined);
     await google.start();
-    test = await createTestDatabase();
     const env = {
       AUTH_JWT_SECRET: testJwtSecret,
       DATA_DIR: path.join(os.tmpdir(), `vlogflow-ai-${randomUUID()}`),
@@ -72,57 +70,23 @@ describe('AI generation jobs end to end', () => {
       PROVIDER_RETRY_INITIAL_MS: '200',
       PROVIDER_RETRY_MAX_MS: '1000',
     };
-    api = await createTestApi({ db: test.db, temporal, taskQueue, env });
-    shortTimeoutApi = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue,
-      env: { ...env, AI_JOB_TIMEOUT_MS: '3000' },
+    h = await startHarness({
+      env,
+      worker: (db) => createActivityDependencies(loadConfig(env), db),
     });
-    worker = await startTestWorker(
-      taskQueue,
-      await createActivityDependencies(loadConfig(env), test.db),
-    );
-    auth = await api.authFor('ada');
+    shortTimeoutApi = await h.startApi({ env: { ...env, AI_JOB_TIMEOUT_MS: '3000' } });
+    ada = h.user('ada');
   });
   afterEach(() => google.resetScenario());
   after(async () => {
-    await worker.stop();
-    await api.app.close();
-    await shortTimeoutApi.app.close();
-    await temporal.close();
-    await test.drop();
+    await h.stop();
     await google.stop();
   });
 
-  async function create(body: unknown, on: TestApi = api): Promise<AiJobView> {
-    const response = await on.app.inject({
-      method: 'POST',
-      url: '/api/ai/jobs',
-      headers: { authorization: auth },
-      payload: body as Record<string, unknown>,
-    });
-    assert.equal(response.statusCode, 202, response.body);
-    return response.json<AiJobView>();
-  }
+  const create = (body: object, as: UserClient = ada) => as.startJob<AiJobView>('ai', body);
 
-  async function get(id: string): Promise<AiJobView> {
-    const response = await api.app.inject({
-      method: 'GET',
-      url: `/api/ai/jobs/${id}`,
-      headers: { authorization: auth },
-    });
-    assert.equal(response.statusCode, 200, response.body);
-    return response.json<AiJobView>();
-  }
-
-  async function post(url: string, payload?: unknown) {
-    const response = await api.app.inject({
-      method: 'POST',
-      url,
-      headers: { authorization: auth },
-      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-    });
+  async function post(url: string, payload?: object) {
+    const response = await ada.post(url, payload);
     return {
       status: response.statusCode,
       body: response.json<Record<string, unknown> & ErrorBody>(),
@@ -130,7 +94,7 @@ describe('AI generation jobs end to end', () => {
   }
 
   const waitFor = (id: string, done: (view: AiJobView) => boolean, what: string) =>
-    eventually(() => get(id), done, { what, timeoutMs: 60_000, intervalMs: 50 });
+    ada.awaitJob('ai', id, done, { what });
   const ended = (view: AiJobView) =>
     ['completed', 'failed', 'timeout', 'cancelled'].includes(view.status);
 
@@ -146,15 +110,11 @@ describe('AI generation jobs end to end', () => {
       assert.ok(Date.parse(created.estimatedCompletionAt) > Date.parse(created.createdAt));
 
       const seen: AiJobView[] = [];
-      const done = await eventually(
-        async () => {
-          const view = await get(created.id);
-          seen.push(view);
-          return view;
-        },
-        ended,
-        { what: `${type} done`, timeoutMs: 60_000, intervalMs: 20 },
-      );
+      const done = await ada.awaitJob('ai', created.id, ended, {
+        what: `${type} done`,
+        intervalMs: 20,
+        seen,
+      });
       assert.equal(done.status, 'completed', JSON.stringify(done.error));
       assert.equal(done.progress, 100);
       assert.equal(done.estimatedCompletionAt, null);
@@ -408,7 +368,10 @@ describe('AI generation jobs end to end', () => {
 
   it('ends `timeout` (not failed) past the job timeout, and a retry then completes', async () => {
     google.scenario.analysisAnswers.push({ kind: 'hang' });
-    const created = await create({ type: 'SUBGOAL_GENERATION', input: { goal } }, shortTimeoutApi);
+    const created = await create(
+      { type: 'SUBGOAL_GENERATION', input: { goal } },
+      shortTimeoutApi.user('ada'),
+    );
     const timedOut = await waitFor(created.id, ended, 'timeout');
     assert.equal(timedOut.status, 'timeout');
     assert.equal(timedOut.error?.code, 'JOB_TIMEOUT');
@@ -420,11 +383,7 @@ describe('AI generation jobs end to end', () => {
 
   it('lists AI jobs with every kind in the combined history, filtered by type and status', async () => {
     const list = async (url: string) => {
-      const response = await api.app.inject({
-        method: 'GET',
-        url,
-        headers: { authorization: auth },
-      });
+      const response = await ada.get(url);
       assert.equal(response.statusCode, 200, response.body);
       return response.json<{ jobs: AiJobView[]; nextCursor: string | null }>();
     };

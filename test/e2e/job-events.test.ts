@@ -7,14 +7,17 @@ import { loadConfig } from '../../src/config.js';
 import { readJobEvents } from '../../src/db/job-events.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
-import type { RunningWorker } from '../../src/worker/worker.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
-import { createTestApi, testJwtSecret, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
+import {
+  startHarness,
+  testJwtSecret,
+  type Harness,
+  type TestApi,
+  type UserClient,
+} from '../support/harness.js';
 import { jobRecord, jobSnapshot } from '../support/jobs.js';
 import { openEventStream, type ServerSentEvent } from '../support/sse.js';
-import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
 
 interface StreamedEvent {
   jobId: string;
@@ -28,20 +31,16 @@ interface StreamedEvent {
 // for a fleet, and closing one mid-stream stands in for a restart.
 describe('job progress streams (Server-Sent Events)', () => {
   let google: FakeGoogle;
-  let test: TestDatabase;
+  let h: Harness;
   let first: TestApi;
   let second: TestApi;
   let firstUrl: string;
   let secondUrl: string;
-  let worker: RunningWorker;
-  let auth: string;
-  const temporal = testTemporal();
-  const taskQueue = uniqueTaskQueue('events');
+  let streamer: UserClient;
 
   before(async () => {
     google = new FakeGoogle(async () => undefined);
     await google.start();
-    test = await createTestDatabase();
     const env = {
       AUTH_JWT_SECRET: testJwtSecret,
       DATA_DIR: path.join(os.tmpdir(), `vlogflow-events-${randomUUID()}`),
@@ -49,22 +48,18 @@ describe('job progress streams (Server-Sent Events)', () => {
       GEMINI_BASE_URL: google.url,
       EVENT_STREAM_POLL_MS: '50',
     };
-    first = await createTestApi({ db: test.db, temporal, taskQueue, env });
-    second = await createTestApi({ db: test.db, temporal, taskQueue, env });
-    firstUrl = await first.app.listen({ port: 0, host: '127.0.0.1' });
-    secondUrl = await second.app.listen({ port: 0, host: '127.0.0.1' });
-    worker = await startTestWorker(
-      taskQueue,
-      await createActivityDependencies(loadConfig(env), test.db),
-    );
-    auth = await first.authFor('streamer');
+    h = await startHarness({
+      env,
+      worker: (db) => createActivityDependencies(loadConfig(env), db),
+    });
+    first = h.api;
+    second = await h.startApi({ env });
+    firstUrl = await first.listen();
+    secondUrl = await second.listen();
+    streamer = first.user('streamer');
   });
   after(async () => {
-    await worker.stop();
-    await first.app.close();
-    await second.app.close();
-    await temporal.close();
-    await test.drop();
+    await h.stop();
     await google.stop();
   });
 
@@ -73,24 +68,21 @@ describe('job progress streams (Server-Sent Events)', () => {
     let release = () => undefined as void;
     const until = new Promise<void>((resolve) => (release = resolve));
     google.scenario.analysisAnswers.push({ kind: 'held', until, then: { kind: 'valid' } });
-    const response = await first.app.inject({
-      method: 'POST',
-      url: '/api/ai/jobs',
-      headers: { authorization: auth },
-      payload: { type: 'SUBGOAL_GENERATION', input: { goal: 'Learn the cello' } },
+    const { id } = await streamer.startJob('ai', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Learn the cello' },
     });
-    assert.equal(response.statusCode, 202, response.body);
-    return { id: response.json<{ id: string }>().id, release };
+    return { id, release };
   }
 
-  const stream = (base: string, id: string, lastEventId?: string) =>
+  const stream = async (base: string, id: string, lastEventId?: string) =>
     openEventStream(`${base}/api/ai/jobs/${id}/events`, {
-      authorization: auth,
+      authorization: await streamer.authorization(),
       ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
     });
 
   async function loggedSeqs(id: string): Promise<number[]> {
-    const log = await readJobEvents(test.db, [{ jobId: id, afterSeq: -1 }], 1000);
+    const log = await readJobEvents(h.db, [{ jobId: id, afterSeq: -1 }], 1000);
     return log.map(({ event }) => event.seq);
   }
 
@@ -156,7 +148,7 @@ describe('job progress streams (Server-Sent Events)', () => {
     before.close();
     job.release();
     await eventually(
-      () => second.app.inject({ url: `/api/ai/jobs/${job.id}`, headers: { authorization: auth } }),
+      () => second.user('streamer').get(`/api/ai/jobs/${job.id}`),
       (response) => response.json<{ status: string }>().status === 'completed',
       { what: 'the job to complete while nobody listens' },
     );
@@ -173,13 +165,8 @@ describe('job progress streams (Server-Sent Events)', () => {
   });
 
   it('ends open streams when its API process stops, for the client to resume elsewhere', async () => {
-    const stopping = await createTestApi({
-      db: test.db,
-      temporal,
-      taskQueue,
-      env: { EVENT_STREAM_POLL_MS: '50' },
-    });
-    const url = await stopping.app.listen({ port: 0, host: '127.0.0.1' });
+    const stopping = await h.startApi({ env: { EVENT_STREAM_POLL_MS: '50' } });
+    const url = await stopping.listen();
     const job = await heldJob();
     const client = await stream(url, job.id);
     const seen = [await client.next()];
@@ -210,8 +197,8 @@ describe('job progress streams (Server-Sent Events)', () => {
         media: [],
       },
     });
-    await insertJob(test.db, vlog, 'pending');
-    await applyJobUpdate(test.db, {
+    await insertJob(h.db, vlog, 'pending');
+    await applyJobUpdate(h.db, {
       jobId: vlog.id,
       seq: 1,
       snapshot: jobSnapshot({
@@ -221,7 +208,7 @@ describe('job progress streams (Server-Sent Events)', () => {
       }),
     });
     const client = await openEventStream(`${firstUrl}/api/vlogs/${vlog.id}/events`, {
-      authorization: auth,
+      authorization: await streamer.authorization(),
     });
     assert.equal(client.status, 200);
     const events = await client.rest();
@@ -233,31 +220,21 @@ describe('job progress streams (Server-Sent Events)', () => {
         ['end', null],
       ],
     );
-    const get = await first.app.inject({
-      url: `/api/vlogs/${vlog.id}`,
-      headers: { authorization: auth },
-    });
+    const get = await streamer.get(`/api/vlogs/${vlog.id}`);
     assert.deepEqual(JSON.parse(events[2]!.data), get.json());
   });
 
   it('refuses a malformed Last-Event-ID and streams of unknown or other users’ jobs', async () => {
     const job = await heldJob();
-    const bad = await first.app.inject({
-      url: `/api/ai/jobs/${job.id}/events`,
-      headers: { authorization: auth, 'last-event-id': 'yesterday' },
+    const bad = await streamer.get(`/api/ai/jobs/${job.id}/events`, {
+      'last-event-id': 'yesterday',
     });
     assert.equal(bad.statusCode, 400);
     assert.equal(bad.json<{ error: { code: string } }>().error.code, 'VALIDATION_FAILED');
     assert.match(bad.body, /last-event-id/);
 
-    const stranger = await first.app.inject({
-      url: `/api/ai/jobs/${job.id}/events`,
-      headers: { authorization: await first.authFor('stranger') },
-    });
-    const unknown = await first.app.inject({
-      url: '/api/ai/jobs/no-such-job/events',
-      headers: { authorization: auth },
-    });
+    const stranger = await first.user('stranger').get(`/api/ai/jobs/${job.id}/events`);
+    const unknown = await streamer.get('/api/ai/jobs/no-such-job/events');
     assert.equal(stranger.statusCode, 404);
     assert.equal(unknown.statusCode, 404);
     assert.equal(

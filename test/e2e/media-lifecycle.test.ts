@@ -17,12 +17,16 @@ import {
   type MediaSweepSettings,
 } from '../../src/temporal/media-sweep-schedule.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
-import type { RunningWorker } from '../../src/worker/worker.js';
 import { mp4Bytes, multipartBody, renderTestPhoto, type FormFile } from '../fixtures/media.js';
-import { createTestApi, testJwtSecret, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
-import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+import {
+  startHarness,
+  testJwtSecret,
+  type Harness,
+  type TestApi,
+  type UserClient,
+} from '../support/harness.js';
+import { uniqueTaskQueue } from '../support/temporal.js';
 
 interface VlogView {
   id: string;
@@ -34,18 +38,13 @@ interface VlogView {
 const retryWindowMs = 3_600_000;
 
 describe('media lifecycle', { timeout: 240_000 }, () => {
-  let test: TestDatabase;
-  let api: TestApi;
+  let h: Harness;
   /** An API whose jobs no worker runs: they stay in flight. */
   let idleApi: TestApi;
-  let worker: RunningWorker;
   let config: Config;
-  let auth: string;
+  let keeper: UserClient;
   let photo: FormFile;
-  const temporal = testTemporal();
   const taskQueue = uniqueTaskQueue('media-sweep');
-  const idleTaskQueue = uniqueTaskQueue('nobody-polls');
-  const started: string[] = [];
   const sweep: MediaSweepSettings = {
     intervalMs: 3_600_000,
     retentionMs: 0,
@@ -62,16 +61,14 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
       AUTH_JWT_SECRET: testJwtSecret,
     };
     config = loadConfig(env);
-    test = await createTestDatabase();
-    api = await createTestApi({ db: test.db, temporal, taskQueue, env });
-    idleApi = await createTestApi({ db: test.db, temporal, taskQueue: idleTaskQueue, env });
-    worker = await startTestWorker(
+    h = await startHarness({
       taskQueue,
-      await createActivityDependencies(config, test.db),
-      undefined,
-      sweep,
-    );
-    auth = await api.authFor('keeper');
+      env,
+      worker: (db) => createActivityDependencies(config, db),
+      mediaSweep: sweep,
+    });
+    idleApi = await h.startApi({ env, taskQueue: uniqueTaskQueue('nobody-polls') });
+    keeper = h.user('keeper');
     photo = {
       field: 'media',
       filename: 'sunrise.jpg',
@@ -80,61 +77,31 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
     };
   });
   after(async () => {
-    for (const id of started) {
-      await temporal.client.workflow
-        .getHandle(id)
-        .terminate('test over')
-        .catch(() => undefined);
-    }
-    await temporal.client.schedule
+    await h.temporal.client.schedule
       .getHandle(mediaSweepScheduleId(taskQueue))
       .delete()
       .catch(() => undefined);
-    await worker.stop();
-    await api.app.close();
-    await idleApi.app.close();
-    await temporal.close();
-    await test.drop();
+    await h.stop();
   });
 
-  async function accepted(on: TestApi, files: FormFile[]): Promise<VlogView> {
+  async function accepted(as: UserClient, files: FormFile[]): Promise<VlogView> {
     const form = multipartBody({ title: 'Kept for a while', durationSeconds: '4' }, files);
-    const response = await on.app.inject({
-      method: 'POST',
-      url: '/api/vlogs',
-      headers: { authorization: auth, ...form.headers },
-      payload: form.payload,
-    });
-    assert.equal(response.statusCode, 202, response.body);
-    const vlog = response.json<VlogView>();
-    started.push(vlog.id);
+    const vlog = await as.startJob<VlogView>('vlog', form);
+    h.terminateOnStop(vlog.id);
     return vlog;
   }
 
-  async function getVlog(id: string): Promise<VlogView> {
-    const response = await api.app.inject({
-      method: 'GET',
-      url: `/api/vlogs/${id}`,
-      headers: { authorization: auth },
-    });
-    assert.equal(response.statusCode, 200, response.body);
-    return response.json<VlogView>();
-  }
+  const getVlog = (id: string) => keeper.view<VlogView>('vlog', id);
 
   const waitFor = (id: string, status: string) =>
-    eventually(
-      () => getVlog(id),
-      (view) => view.status === status,
-      {
-        what: `vlog ${status}`,
-        timeoutMs: 120_000,
-        intervalMs: 50,
-      },
-    );
+    keeper.awaitJob<VlogView>('vlog', id, (view) => view.status === status, {
+      what: `vlog ${status}`,
+      timeoutMs: 120_000,
+    });
 
   /** Files stored for a vlog: its uploads, and whatever lies under its output folders. */
   async function storedFor(id: string): Promise<string[]> {
-    const row = await test.db
+    const row = await h.db
       .selectFrom('jobs')
       .select('input')
       .where('id', '=', id)
@@ -153,7 +120,7 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
   }
 
   async function mediaDeletedAt(id: string): Promise<Date | null> {
-    const row = await test.db
+    const row = await h.db
       .selectFrom('jobs')
       .select('media_deleted_at')
       .where('id', '=', id)
@@ -163,7 +130,7 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
 
   /** Triggers the schedule and waits for the sweep it starts to finish. */
   async function runScheduledSweep(): Promise<MediaSweepResult> {
-    const schedule = temporal.client.schedule.getHandle(mediaSweepScheduleId(taskQueue));
+    const schedule = h.temporal.client.schedule.getHandle(mediaSweepScheduleId(taskQueue));
     const before = (await schedule.describe()).info.recentActions.length;
     await schedule.trigger();
     const described = await eventually(
@@ -172,13 +139,13 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
       { what: 'the schedule started a sweep', timeoutMs: 30_000, intervalMs: 100 },
     );
     const action = described.info.recentActions.at(-1)!.action;
-    return temporal.client.workflow
+    return h.temporal.client.workflow
       .getHandle<() => Promise<MediaSweepResult>>(action.workflow.workflowId)
       .result();
   }
 
   it('is scheduled by the worker with the configured retention, on its task queue', async () => {
-    const description = await temporal.client.schedule
+    const description = await h.temporal.client.schedule
       .getHandle(mediaSweepScheduleId(taskQueue))
       .describe();
     assert.equal(description.action.type, 'startWorkflow');
@@ -192,11 +159,11 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
   });
 
   it('is brought up to date by workers starting at once with new settings', async () => {
-    const schedule = temporal.client.schedule.getHandle(mediaSweepScheduleId(taskQueue));
+    const schedule = h.temporal.client.schedule.getHandle(mediaSweepScheduleId(taskQueue));
     const changed = { ...sweep, intervalMs: 2 * sweep.intervalMs, retentionMs: 1_000 };
     const outcomes = await Promise.all(
       [changed, changed].map((settings) =>
-        ensureMediaSweepSchedule(temporal.client, taskQueue, settings),
+        ensureMediaSweepSchedule(h.temporal.client, taskQueue, settings),
       ),
     );
     assert.deepEqual(outcomes, ['updated', 'updated']);
@@ -209,27 +176,22 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
     assert.deepEqual(description.action.args, [
       { retentionMs: 1_000, retryWindowMs, batchSize: 2 },
     ]);
-    assert.equal(await ensureMediaSweepSchedule(temporal.client, taskQueue, sweep), 'updated');
+    assert.equal(await ensureMediaSweepSchedule(h.temporal.client, taskQueue, sweep), 'updated');
   });
 
   it('deletes what ended vlogs left once retention has passed, keeping what a retry or a running vlog needs', async () => {
-    const completed = await accepted(api, [photo]);
-    const cancelled = await accepted(api, [photo]);
-    const cancel = await api.app.inject({
-      method: 'POST',
-      url: `/api/vlogs/${cancelled.id}/cancel`,
-      headers: { authorization: auth },
-      payload: { reason: 'changed my mind' },
-    });
+    const completed = await accepted(keeper, [photo]);
+    const cancelled = await accepted(keeper, [photo]);
+    const cancel = await keeper.cancel('vlog', cancelled.id, { reason: 'changed my mind' });
     assert.equal(cancel.statusCode, 202, cancel.body);
-    const failed = await accepted(api, [
+    const failed = await accepted(keeper, [
       photo,
       { field: 'media', filename: 'broken.mp4', contentType: 'video/mp4', bytes: mp4Bytes() },
     ]);
-    const failedToo = await accepted(api, [
+    const failedToo = await accepted(keeper, [
       { field: 'media', filename: 'broken.mp4', contentType: 'video/mp4', bytes: mp4Bytes() },
     ]);
-    const running = await accepted(idleApi, [photo]);
+    const running = await accepted(idleApi.user('keeper'), [photo]);
     const done = await waitFor(completed.id, 'completed');
     await waitFor(cancelled.id, 'cancelled');
     await waitFor(failed.id, 'failed');
@@ -241,7 +203,7 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
     assert.ok((await storedFor(completed.id)).includes(`vlogs/${completed.id}/video.mp4`));
     assert.ok(done.videoUrl);
     const { pathname, search } = new URL(done.videoUrl);
-    const playing = await api.app.inject({ method: 'GET', url: `${pathname}${search}` });
+    const playing = await h.api.app.inject({ method: 'GET', url: `${pathname}${search}` });
     assert.equal(playing.statusCode, 200);
     const keptBefore = {
       failed: await storedFor(failed.id),
@@ -261,7 +223,7 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
     assert.deepEqual(await storedFor(running.id), keptBefore.running);
 
     // The links of a swept vlog say what happened instead of pretending it never existed.
-    const expired = await api.app.inject({ method: 'GET', url: `${pathname}${search}` });
+    const expired = await h.api.app.inject({ method: 'GET', url: `${pathname}${search}` });
     assert.equal(expired.statusCode, 410, expired.body);
     assert.equal(expired.json<{ error: { code: string } }>().error.code, 'MEDIA_EXPIRED');
     const view = await getVlog(completed.id);
@@ -270,7 +232,7 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
     assert.ok(view.mediaDeletedAt);
 
     // Once the retry window is over (the vlogs ended long ago), the failed vlogs go too.
-    await test.db
+    await h.db
       .updateTable('jobs')
       .set({ completed_at: new Date(Date.now() - 2 * retryWindowMs) })
       .where('id', 'in', [failed.id, failedToo.id])

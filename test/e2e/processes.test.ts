@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { JobView } from '../../src/api/schemas/jobs.js';
 import { mintToken } from '../../src/auth.js';
-import { testJwtSecret } from '../support/api.js';
+import { testJwtSecret } from '../support/harness.js';
 import { createTestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';

@@ -6,7 +6,6 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { mediaTaskQueueOf } from '../../src/media/processes.js';
 import { findMediaTools } from '../../src/media/tools.js';
-import type { RunningWorker } from '../../src/worker/worker.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import {
   multipartBody,
@@ -14,10 +13,8 @@ import {
   renderTestVideo,
   type FormFile,
 } from '../fixtures/media.js';
-import { createTestApi, testJwtSecret, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { eventually } from '../support/eventually.js';
-import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+import { startHarness, testJwtSecret, type Harness } from '../support/harness.js';
+import { uniqueTaskQueue } from '../support/temporal.js';
 
 /** The steps that run ffmpeg on the worker. */
 const mediaSteps = ['analyzeMedia', 'startVideoGeneration'];
@@ -25,10 +22,7 @@ const mediaSteps = ['analyzeMedia', 'startVideoGeneration'];
 // A worker allowed one ffmpeg at a time still finishes every vlog of a burst: the others wait
 // their turn in Temporal, and no two media steps ever run at once.
 describe('local vlogs with MEDIA_MAX_CONCURRENT_FFMPEG=1', () => {
-  let test: TestDatabase;
-  let api: TestApi;
-  let worker: RunningWorker;
-  const temporal = testTemporal();
+  let h: Harness;
   const taskQueue = uniqueTaskQueue('vlog-local-bound');
 
   before(async () => {
@@ -41,16 +35,13 @@ describe('local vlogs with MEDIA_MAX_CONCURRENT_FFMPEG=1', () => {
       MEDIA_MAX_CONCURRENT_FFMPEG: '1',
     };
     const config = loadConfig(env);
-    test = await createTestDatabase();
-    api = await createTestApi({ db: test.db, temporal, taskQueue, env });
-    worker = await startTestWorker(taskQueue, await createActivityDependencies(config, test.db));
+    h = await startHarness({
+      taskQueue,
+      env,
+      worker: (db) => createActivityDependencies(config, db),
+    });
   });
-  after(async () => {
-    await worker.stop();
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
   it('completes every vlog of a burst, one media step at a time, on the media queue', async () => {
     const tools = await findMediaTools();
@@ -70,30 +61,17 @@ describe('local vlogs with MEDIA_MAX_CONCURRENT_FFMPEG=1', () => {
         bytes: await renderTestVideo(ffmpeg, 2, { audio: true }),
       },
     ];
-    const auth = await api.authFor('burst');
+    const burst = h.user('burst');
     const ids: string[] = [];
     for (let index = 0; index < 4; index += 1) {
       const form = multipartBody({ title: `Burst ${index}`, durationSeconds: '4' }, files);
-      const response = await api.app.inject({
-        method: 'POST',
-        url: '/api/vlogs',
-        headers: { authorization: auth, ...form.headers },
-        payload: form.payload,
-      });
-      assert.equal(response.statusCode, 202, response.body);
-      ids.push(response.json<{ id: string }>().id);
+      ids.push((await burst.startJob('vlog', form)).id);
     }
 
     for (const id of ids) {
-      const done = await eventually(
-        async () => {
-          const response = await api.app.inject({
-            method: 'GET',
-            url: `/api/vlogs/${id}`,
-            headers: { authorization: auth },
-          });
-          return response.json<{ status: string; error: unknown }>();
-        },
+      const done = await burst.awaitJob<{ status: string; error: unknown }>(
+        'vlog',
+        id,
         (view) => ['completed', 'failed', 'cancelled'].includes(view.status),
         { what: `vlog ${id} finished`, timeoutMs: 180_000, intervalMs: 200 },
       );
@@ -103,7 +81,7 @@ describe('local vlogs with MEDIA_MAX_CONCURRENT_FFMPEG=1', () => {
     // From the histories: where each media step was queued, and when it started and ended.
     const runs: { queue: string; start: number; end: number }[] = [];
     for (const id of ids) {
-      const history = await temporal.client.workflow.getHandle(id).fetchHistory();
+      const history = await h.temporal.client.workflow.getHandle(id).fetchHistory();
       const events = history.events ?? [];
       for (const event of events) {
         const scheduled = event.activityTaskScheduledEventAttributes;

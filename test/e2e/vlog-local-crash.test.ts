@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { mintToken } from '../../src/auth.js';
 import { findMediaTools, type MediaTools } from '../../src/media/tools.js';
 import { multipartBody, renderTestPhoto, renderTestVideo } from '../fixtures/media.js';
-import { testJwtSecret } from '../support/api.js';
+import { testJwtSecret } from '../support/harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';

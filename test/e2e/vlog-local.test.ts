@@ -8,7 +8,6 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { JobUpdate } from '../../src/jobs/contracts.js';
 import { findMediaTools, type MediaTools, type RenderProgress } from '../../src/media/tools.js';
-import type { RunningWorker } from '../../src/worker/worker.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import {
   mp4Bytes,
@@ -18,11 +17,10 @@ import {
   renderTestVideo,
   type FormFile,
 } from '../fixtures/media.js';
-import { createTestApi, testJwtSecret, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
+import { startHarness, testJwtSecret, type Harness, type UserClient } from '../support/harness.js';
 import { processesWorkingIn } from '../support/processes.js';
-import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+import { uniqueTaskQueue } from '../support/temporal.js';
 import { probeVideo } from '../support/video.js';
 
 interface VlogView {
@@ -39,12 +37,9 @@ interface VlogView {
 // buckets. The local provider is selected on its own, and the whole pipeline runs on ffmpeg.
 describe('vlogs with no cloud account (the local provider)', () => {
   let tools: MediaTools;
-  let test: TestDatabase;
-  let api: TestApi;
-  let worker: RunningWorker;
-  let auth: string;
+  let h: Harness;
+  let newcomer: UserClient;
   let config: Config;
-  const temporal = testTemporal();
   const taskQueue = uniqueTaskQueue('vlog-local');
   const media: Record<string, FormFile> = {};
 
@@ -58,10 +53,12 @@ describe('vlogs with no cloud account (the local provider)', () => {
       TEMPORAL_TASK_QUEUE: taskQueue,
     };
     config = loadConfig(env);
-    test = await createTestDatabase();
-    api = await createTestApi({ db: test.db, temporal, taskQueue, env });
-    worker = await startTestWorker(taskQueue, await createActivityDependencies(config, test.db));
-    auth = await api.authFor('newcomer');
+    h = await startHarness({
+      taskQueue,
+      env,
+      worker: (db) => createActivityDependencies(config, db),
+    });
+    newcomer = h.user('newcomer');
     const file = (filename: string, contentType: string, bytes: Buffer): FormFile => ({
       field: 'media',
       filename,
@@ -84,52 +81,29 @@ describe('vlogs with no cloud account (the local provider)', () => {
       await renderTestVideo(tools.ffmpeg, 4, { audio: true }),
     );
   });
-  after(async () => {
-    await worker.stop();
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-  });
+  after(() => h.stop());
 
-  async function accepted(fields: Record<string, string>, files: FormFile[]): Promise<VlogView> {
-    const form = multipartBody(fields, files);
-    const response = await api.app.inject({
-      method: 'POST',
-      url: '/api/vlogs',
-      headers: { authorization: auth, ...form.headers },
-      payload: form.payload,
-    });
-    assert.equal(response.statusCode, 202, response.body);
-    return response.json<VlogView>();
-  }
-
-  async function getVlog(id: string): Promise<VlogView> {
-    const response = await api.app.inject({
-      method: 'GET',
-      url: `/api/vlogs/${id}`,
-      headers: { authorization: auth },
-    });
-    assert.equal(response.statusCode, 200, response.body);
-    return response.json<VlogView>();
-  }
+  const accepted = (fields: Record<string, string>, files: FormFile[]) =>
+    newcomer.startJob<VlogView>('vlog', multipartBody(fields, files));
 
   const isTerminal = (view: VlogView) => ['completed', 'failed', 'cancelled'].includes(view.status);
 
   function waitFor(id: string, done: (view: VlogView) => boolean, what: string) {
-    return eventually(() => getVlog(id), done, { what, timeoutMs: 120_000, intervalMs: 50 });
+    return newcomer.awaitJob('vlog', id, done, { what, timeoutMs: 120_000 });
   }
 
   /** A link the API signed, fetched through the API itself (its public URL is not reachable). */
   async function download(url: string): Promise<Buffer> {
     const { pathname, search } = new URL(url);
-    const response = await api.app.inject({ method: 'GET', url: `${pathname}${search}` });
+    // Signed links carry their own authority: no token.
+    const response = await h.api.app.inject({ method: 'GET', url: `${pathname}${search}` });
     assert.equal(response.statusCode, 200);
     return response.rawPayload;
   }
 
   /** The statuses the workflow projected, in order, read from its history. */
   async function projectedStatuses(id: string): Promise<string[]> {
-    const history = await temporal.client.workflow.getHandle(id).fetchHistory();
+    const history = await h.temporal.client.workflow.getHandle(id).fetchHistory();
     const statuses: string[] = [];
     for (const event of history.events ?? []) {
       const scheduled = event.activityTaskScheduledEventAttributes;
@@ -174,7 +148,7 @@ describe('vlogs with no cloud account (the local provider)', () => {
     // Nothing of the render is left on the worker's disk.
     assert.deepEqual(await readdir(config.renderWorkDir), []);
     // The render was moved to the delivery key, not copied: one copy of the video is stored.
-    const transfer = (await temporal.client.workflow.getHandle(vlog.id).fetchHistory()).events
+    const transfer = (await h.temporal.client.workflow.getHandle(vlog.id).fetchHistory()).events
       ?.map((event) => event.activityTaskScheduledEventAttributes)
       .find((scheduled) => scheduled?.activityType?.name === 'transferVideo');
     const { sourceUri } = defaultPayloadConverter.fromPayload<{ sourceUri: string }>(
@@ -206,7 +180,7 @@ describe('vlogs with no cloud account (the local provider)', () => {
       media['sunrise']!,
       { field: 'media', filename: 'long.mp4', contentType: 'video/mp4', bytes: clip },
     ]);
-    const handle = temporal.client.workflow.getHandle(vlog.id);
+    const handle = h.temporal.client.workflow.getHandle(vlog.id);
     // Real progress from ffmpeg reaches Temporal through the render's heartbeats.
     const progress = await eventually(
       async () => {
@@ -229,12 +203,7 @@ describe('vlogs with no cloud account (the local provider)', () => {
     );
 
     const cancelledAt = Date.now();
-    const cancel = await api.app.inject({
-      method: 'POST',
-      url: `/api/vlogs/${vlog.id}/cancel`,
-      headers: { authorization: auth },
-      payload: { reason: 'too long' },
-    });
+    const cancel = await newcomer.cancel('vlog', vlog.id, { reason: 'too long' });
     assert.equal(cancel.statusCode, 202);
     await eventually(
       () => processesWorkingIn(workDir),
@@ -290,7 +259,7 @@ describe('vlogs with no cloud account (the local provider)', () => {
       assert.equal(done.status, 'failed');
       assert.equal(done.error?.code, 'MEDIA_UNREADABLE');
       assert.match(done.error?.message ?? '', bad.message);
-      const history = await temporal.client.workflow.getHandle(vlog.id).fetchHistory();
+      const history = await h.temporal.client.workflow.getHandle(vlog.id).fetchHistory();
       const started = (history.events ?? []).filter(
         (event) =>
           event.activityTaskStartedEventAttributes &&

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { RunningWorker } from '../../src/worker/worker.js';
 import { findMediaTools } from '../../src/media/tools.js';
 import {
   jpegBytes,
@@ -9,11 +8,9 @@ import {
   pngBytes,
   renderTestVideo,
 } from '../fixtures/media.js';
-import { createTestApi, type TestApi } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
-import { startTestWorker, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
-import { generationBucket, VlogHarness } from '../support/vlog-harness.js';
+import { startHarness, type FormBody, type Harness, type UserClient } from '../support/harness.js';
+import { generationBucket, CloudFakes } from '../support/cloud-fakes.js';
 
 interface VlogView {
   id: string;
@@ -43,40 +40,29 @@ function vlogForm(fields: Record<string, string> = { title: 'Beach day' }, clipB
 }
 
 describe('vlogs end to end', () => {
-  let harness: VlogHarness;
-  let test: TestDatabase;
-  let api: TestApi;
-  let worker: RunningWorker;
-  let auth: string;
-  const temporal = testTemporal();
-  const taskQueue = uniqueTaskQueue('vlog-e2e');
+  let fakes: CloudFakes;
+  let h: Harness;
+  let alice: UserClient;
 
   before(async () => {
-    harness = await VlogHarness.start();
-    test = await createTestDatabase();
-    api = await createTestApi({ db: test.db, temporal, taskQueue, env: harness.env });
-    worker = await startTestWorker(taskQueue, await harness.activityDependencies(test.db));
-    auth = await api.authFor('alice');
+    fakes = await CloudFakes.start();
+    h = await startHarness({
+      env: fakes.env,
+      worker: (db) => fakes.activityDependencies(db),
+    });
+    alice = h.user('alice');
   });
   afterEach(() => {
-    harness.google.resetScenario();
-    harness.partDelayMs = 0;
+    fakes.google.resetScenario();
+    fakes.partDelayMs = 0;
   });
   after(async () => {
-    await worker.stop();
-    await api.app.close();
-    await temporal.close();
-    await test.drop();
-    await harness.stop();
+    await h.stop();
+    await fakes.stop();
   });
 
-  async function createVlog(form = vlogForm(), headers: Record<string, string> = {}) {
-    const response = await api.app.inject({
-      method: 'POST',
-      url: '/api/vlogs',
-      headers: { authorization: auth, ...form.headers, ...headers },
-      payload: form.payload,
-    });
+  async function createVlog(form: FormBody = vlogForm(), headers: Record<string, string> = {}) {
+    const response = await alice.postForm('/api/vlogs', form, headers);
     return {
       status: response.statusCode,
       body: response.json<VlogView & ErrorBody>(),
@@ -84,23 +70,10 @@ describe('vlogs end to end', () => {
     };
   }
 
-  async function getVlog(id: string, query = ''): Promise<VlogView> {
-    const response = await api.app.inject({
-      method: 'GET',
-      url: `/api/vlogs/${id}${query}`,
-      headers: { authorization: auth },
-    });
-    assert.equal(response.statusCode, 200, response.body);
-    return response.json<VlogView>();
-  }
+  const getVlog = (id: string, query = '') => alice.view<VlogView>('vlog', id, query);
 
-  async function post(url: string, payload?: unknown) {
-    const response = await api.app.inject({
-      method: 'POST',
-      url,
-      headers: { authorization: auth },
-      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-    });
+  async function post(url: string, payload?: object) {
+    const response = await alice.post(url, payload);
     return {
       status: response.statusCode,
       body: response.json<Record<string, unknown> & ErrorBody>(),
@@ -113,15 +86,7 @@ describe('vlogs end to end', () => {
     what: string,
     seen: VlogView[] = [],
   ) {
-    return eventually(
-      async () => {
-        const view = await getVlog(id);
-        seen.push(view);
-        return view;
-      },
-      done,
-      { what, timeoutMs: 60_000, intervalMs: 50 },
-    );
+    return alice.awaitJob('vlog', id, done, { what, seen });
   }
 
   const isTerminal = (view: VlogView) => ['completed', 'failed', 'cancelled'].includes(view.status);
@@ -138,13 +103,13 @@ describe('vlogs end to end', () => {
   it('measures the delivered video and cuts its thumbnail with ffmpeg', async () => {
     const tools = await findMediaTools();
     assert.ok(tools, 'ffmpeg ships with the npm dependencies');
-    harness.google.scenario.videoContent = await renderTestVideo(tools.ffmpeg, 2);
+    fakes.google.scenario.videoContent = await renderTestVideo(tools.ffmpeg, 2);
     const vlog = await accepted();
     const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
     const delivered = Buffer.from(await (await fetch(done.videoUrl!)).arrayBuffer());
     assert.ok(
-      delivered.equals(harness.google.scenario.videoContent),
+      delivered.equals(fakes.google.scenario.videoContent),
       `delivered ${delivered.length} bytes: ${delivered.subarray(0, 16).toString('hex')}`,
     );
     // Measured, not the 8 s that was asked for.
@@ -155,9 +120,9 @@ describe('vlogs end to end', () => {
   });
 
   it('turns uploads into a delivered video through analysis, generation and transfer', async () => {
-    harness.google.scenario.pollsBeforeDone = 3;
-    harness.google.scenario.videoBytes = 20 * 1024 * 1024;
-    const calls = { ...harness.google.calls };
+    fakes.google.scenario.pollsBeforeDone = 3;
+    fakes.google.scenario.videoBytes = 20 * 1024 * 1024;
+    const calls = { ...fakes.google.calls };
     const vlog = await accepted(vlogForm({ title: 'Beach day' }, 20 * 1024 * 1024));
     assert.equal(vlog.status, 'pending');
     assert.deepEqual(
@@ -186,14 +151,14 @@ describe('vlogs end to end', () => {
     assert.equal(video.status, 200);
     assert.equal((await video.arrayBuffer()).byteLength, 20 * 1024 * 1024);
     // Stored once: moved out of Cloud Storage, not copied.
-    assert.deepEqual(await harness.mediaKeys(`vlogs/${vlog.id}/`), [`vlogs/${vlog.id}/video.mp4`]);
-    assert.deepEqual(await harness.generatedKeys(`generated/${vlog.id}/`), []);
+    assert.deepEqual(await fakes.mediaKeys(`vlogs/${vlog.id}/`), [`vlogs/${vlog.id}/video.mp4`]);
+    assert.deepEqual(await fakes.generatedKeys(`generated/${vlog.id}/`), []);
 
     // One paid generation; the clip went through the Files API, the photos inline.
-    assert.equal(harness.google.calls.predictLongRunning - calls.predictLongRunning, 1);
-    assert.equal(harness.google.calls.fileUploads - calls.fileUploads, 1);
-    assert.equal(harness.google.calls.generateContent - calls.generateContent, 1);
-    const analysisRequest = harness.google.analysisRequests.at(-1) as {
+    assert.equal(fakes.google.calls.predictLongRunning - calls.predictLongRunning, 1);
+    assert.equal(fakes.google.calls.fileUploads - calls.fileUploads, 1);
+    assert.equal(fakes.google.calls.generateContent - calls.generateContent, 1);
+    const analysisRequest = fakes.google.analysisRequests.at(-1) as {
       contents: { parts: object[] }[];
     };
     assert.equal(
@@ -202,7 +167,7 @@ describe('vlogs end to end', () => {
     );
 
     // Three 8 MiB parts, each sent once.
-    assert.equal(harness.s3.uploadedParts(`vlogs/${vlog.id}/video.mp4`), 3);
+    assert.equal(fakes.s3.uploadedParts(`vlogs/${vlog.id}/video.mp4`), 3);
     const live = await getVlog(vlog.id, '?live=true');
     assert.equal(live.live?.status, 'completed');
   });
@@ -212,7 +177,7 @@ describe('vlogs end to end', () => {
     const form = vlogForm({ title: 'Same' });
     const first = await createVlog(form, { 'idempotency-key': key });
     assert.equal(first.status, 202);
-    const before = await harness.mediaKeys('uploads/');
+    const before = await fakes.mediaKeys('uploads/');
     const again = await createVlog(form, { 'idempotency-key': key });
     assert.equal(again.status, 202);
     assert.equal(again.body.id, first.body.id);
@@ -223,12 +188,12 @@ describe('vlogs end to end', () => {
     assert.equal(different.status, 422);
     assert.equal(different.body.error.code, 'IDEMPOTENCY_KEY_REUSED');
     // Neither the replay nor the rejected request left media behind.
-    assert.deepEqual(await harness.mediaKeys('uploads/'), before);
+    assert.deepEqual(await fakes.mediaKeys('uploads/'), before);
     await waitFor(first.body.id, isTerminal, 'idempotent vlog finished');
   });
 
   it('cancels during generation: the vlog ends cancelled with the reason and nothing half-made is left', async () => {
-    harness.google.scenario.pollsBeforeDone = 1_000_000;
+    fakes.google.scenario.pollsBeforeDone = 1_000_000;
     const vlog = await accepted();
     await waitFor(
       vlog.id,
@@ -241,8 +206,8 @@ describe('vlogs end to end', () => {
     assert.equal(done.status, 'cancelled');
     assert.equal(done.error?.code, 'CANCELLED');
     assert.match(done.error?.message ?? '', /changed my mind/);
-    assert.deepEqual(await harness.generatedKeys(`generated/${vlog.id}/`), []);
-    assert.equal(await harness.openMultipartUploads(`vlogs/${vlog.id}/`), 0);
+    assert.deepEqual(await fakes.generatedKeys(`generated/${vlog.id}/`), []);
+    assert.equal(await fakes.openMultipartUploads(`vlogs/${vlog.id}/`), 0);
 
     const again = await post(`/api/vlogs/${vlog.id}/cancel`, {});
     assert.equal(again.status, 409);
@@ -250,13 +215,13 @@ describe('vlogs end to end', () => {
   });
 
   it('cancels during the transfer: the upload is aborted and no video is left in R2', async () => {
-    harness.google.scenario.videoBytes = 12 * 8 * 1024 * 1024;
+    fakes.google.scenario.videoBytes = 12 * 8 * 1024 * 1024;
     // Two seconds a part: the transfer is still running when the cancel arrives.
-    harness.partDelayMs = 2_000;
+    fakes.partDelayMs = 2_000;
     const vlog = await accepted();
     const key = `vlogs/${vlog.id}/video.mp4`;
     await eventually(
-      () => Promise.resolve(harness.s3.uploadedParts(key)),
+      () => Promise.resolve(fakes.s3.uploadedParts(key)),
       (count) => count >= 1,
       { what: 'the first part in R2', intervalMs: 10 },
     );
@@ -266,21 +231,21 @@ describe('vlogs end to end', () => {
     assert.equal(
       done.status,
       'cancelled',
-      `the transfer finished first: ${harness.s3.uploadedParts(key)} parts`,
+      `the transfer finished first: ${fakes.s3.uploadedParts(key)} parts`,
     );
-    assert.equal(await harness.openMultipartUploads(`vlogs/${vlog.id}/`), 0);
-    assert.deepEqual(await harness.mediaKeys(`vlogs/${vlog.id}/`), []);
-    assert.deepEqual(await harness.generatedKeys(`generated/${vlog.id}/`), []);
+    assert.equal(await fakes.openMultipartUploads(`vlogs/${vlog.id}/`), 0);
+    assert.deepEqual(await fakes.mediaKeys(`vlogs/${vlog.id}/`), []);
+    assert.deepEqual(await fakes.generatedKeys(`generated/${vlog.id}/`), []);
   });
 
   it('cancels during analysis, abandoning the model call', async () => {
-    harness.google.scenario.analysisAnswers = [{ kind: 'hang' }];
-    const abandoned = harness.google.calls.abandonedAnalyses;
-    const asked = harness.google.calls.generateContent;
+    fakes.google.scenario.analysisAnswers = [{ kind: 'hang' }];
+    const abandoned = fakes.google.calls.abandonedAnalyses;
+    const asked = fakes.google.calls.generateContent;
     const vlog = await accepted();
     // Cancel once the model call is really under way (hanging), not while it is still queued.
     await eventually(
-      () => Promise.resolve(harness.google.calls.generateContent - asked),
+      () => Promise.resolve(fakes.google.calls.generateContent - asked),
       (count) => count === 1,
       { what: 'the analysis request sent' },
     );
@@ -290,7 +255,7 @@ describe('vlogs end to end', () => {
     assert.equal(done.status, 'cancelled');
     // The activity heard of the cancellation through its heartbeat and aborted the request.
     await eventually(
-      () => Promise.resolve(harness.google.calls.abandonedAnalyses - abandoned),
+      () => Promise.resolve(fakes.google.calls.abandonedAnalyses - abandoned),
       (count) => count === 1,
       // A cancel reaches an activity with its next heartbeat; heartbeats are throttled to 12 s.
       { what: 'the hung analysis request closed', timeoutMs: 90_000 },
@@ -298,10 +263,10 @@ describe('vlogs end to end', () => {
   });
 
   it('fails on a generation error, then a retry keeps the analysis and submits one new generation', async () => {
-    harness.google.scenario.generationOutcomes = [
+    fakes.google.scenario.generationOutcomes = [
       { kind: 'error', message: 'the renderer fell over' },
     ];
-    const calls = { ...harness.google.calls };
+    const calls = { ...fakes.google.calls };
     const vlog = await accepted();
     const failed = await waitFor(vlog.id, isTerminal, 'vlog failed');
     assert.equal(failed.status, 'failed');
@@ -318,9 +283,9 @@ describe('vlogs end to end', () => {
     );
     assert.equal(done.attempt, 2);
     assert.equal(done.error, null);
-    assert.equal(harness.google.calls.predictLongRunning - calls.predictLongRunning, 2);
+    assert.equal(fakes.google.calls.predictLongRunning - calls.predictLongRunning, 2);
     assert.equal(
-      harness.google.calls.generateContent - calls.generateContent,
+      fakes.google.calls.generateContent - calls.generateContent,
       1,
       'the analysis was redone',
     );
@@ -335,22 +300,22 @@ describe('vlogs end to end', () => {
   });
 
   it('never re-submits a generation that succeeded when a retry follows a failed transfer', async () => {
-    harness.google.scenario.writeVideo = false;
-    const calls = { ...harness.google.calls };
+    fakes.google.scenario.writeVideo = false;
+    const calls = { ...fakes.google.calls };
     const vlog = await accepted();
     const failed = await waitFor(vlog.id, isTerminal, 'vlog failed');
     assert.equal(failed.error?.code, 'TRANSFER_FAILED');
     // The video turns up (as if storage had been slow); the retry only transfers it.
     const [operationName] =
-      [...harness.google.operations.entries()].find(([, op]) => op.storageUri.includes(vlog.id)) ??
+      [...fakes.google.operations.entries()].find(([, op]) => op.storageUri.includes(vlog.id)) ??
       [];
-    const videoUri = harness.google.operations.get(operationName!)?.videoUri;
+    const videoUri = fakes.google.operations.get(operationName!)?.videoUri;
     assert.ok(videoUri);
-    await harness.gcsClient
+    await fakes.gcsClient
       .bucket(generationBucket)
       .file(videoUri.replace(`gs://${generationBucket}/`, ''))
       .save(Buffer.alloc(1024, 7), { resumable: false });
-    assert.equal((await harness.generatedKeys(`generated/${vlog.id}/`)).length, 1);
+    assert.equal((await fakes.generatedKeys(`generated/${vlog.id}/`)).length, 1);
     assert.equal((await post(`/api/vlogs/${vlog.id}/retry`)).status, 202);
     const done = await waitFor(
       vlog.id,
@@ -358,12 +323,12 @@ describe('vlogs end to end', () => {
       'retried vlog completed',
     );
     assert.equal(done.attempt, 2);
-    assert.equal(harness.google.calls.predictLongRunning - calls.predictLongRunning, 1);
-    assert.deepEqual(await harness.generatedKeys(`generated/${vlog.id}/`), []);
+    assert.equal(fakes.google.calls.predictLongRunning - calls.predictLongRunning, 1);
+    assert.deepEqual(await fakes.generatedKeys(`generated/${vlog.id}/`), []);
   });
 
   it('allows at most three retries', async () => {
-    harness.google.scenario.generationOutcomes = Array.from({ length: 4 }, () => ({
+    fakes.google.scenario.generationOutcomes = Array.from({ length: 4 }, () => ({
       kind: 'error' as const,
       message: 'no',
     }));
@@ -389,35 +354,35 @@ describe('vlogs end to end', () => {
   });
 
   it('retries a rate-limited submission after the provider’s delay and pays once', async () => {
-    harness.google.scenario.startFailures = [{ status: 429, retryDelay: '3s' }];
-    const calls = { ...harness.google.calls };
+    fakes.google.scenario.startFailures = [{ status: 429, retryDelay: '3s' }];
+    const calls = { ...fakes.google.calls };
     const vlog = await accepted();
     const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
     // The rejected submission created nothing; the accepted one is the only operation.
-    assert.equal(harness.google.calls.predictLongRunning - calls.predictLongRunning, 2);
-    const operations = [...harness.google.operations.values()].filter((op) =>
+    assert.equal(fakes.google.calls.predictLongRunning - calls.predictLongRunning, 2);
+    const operations = [...fakes.google.operations.values()].filter((op) =>
       op.storageUri.includes(vlog.id),
     );
     assert.equal(operations.length, 1);
     assert.equal(done.attempt, 1);
     // The retry waited for the provider's RetryInfo (3 s), not the 200 ms configured backoff
     // (which the server's retry scheduling stretches to about 1 s).
-    const [rejected, accepted_] = harness.google.submissionTimes.slice(-2);
+    const [rejected, accepted_] = fakes.google.submissionTimes.slice(-2);
     assert.ok(accepted_! - rejected! >= 2_900, `retried after ${accepted_! - rejected!} ms`);
   });
 
   for (const scenario of [
     {
       name: 'a safety block in the analysis',
-      setup: (h: VlogHarness) => (h.google.scenario.analysisAnswers = [{ kind: 'blocked' }]),
+      setup: (f: CloudFakes) => (f.google.scenario.analysisAnswers = [{ kind: 'blocked' }]),
       code: 'SAFETY_BLOCKED',
       analysisCalls: 1,
     },
     {
       name: 'analysis output that never matches the schema',
-      setup: (h: VlogHarness) =>
-        (h.google.scenario.analysisAnswers = [
+      setup: (f: CloudFakes) =>
+        (f.google.scenario.analysisAnswers = [
           { kind: 'text', text: 'not json' },
           { kind: 'text', text: '{"summary": "x"}' },
           { kind: 'text', text: '[]' },
@@ -427,8 +392,8 @@ describe('vlogs end to end', () => {
     },
     {
       name: 'a video removed by the safety filters',
-      setup: (h: VlogHarness) =>
-        (h.google.scenario.generationOutcomes = [
+      setup: (f: CloudFakes) =>
+        (f.google.scenario.generationOutcomes = [
           { kind: 'filtered', reasons: ['unsafe content'] },
         ]),
       code: 'CONTENT_FILTERED',
@@ -436,51 +401,48 @@ describe('vlogs end to end', () => {
     },
     {
       name: 'a permission error from Vertex',
-      setup: (h: VlogHarness) => (h.google.scenario.startFailures = [{ status: 403 }]),
+      setup: (f: CloudFakes) => (f.google.scenario.startFailures = [{ status: 403 }]),
       code: 'PROVIDER_PERMISSION_DENIED',
       analysisCalls: 1,
     },
   ]) {
     it(`fails without retrying on ${scenario.name}`, async () => {
-      scenario.setup(harness);
-      const calls = { ...harness.google.calls };
+      scenario.setup(fakes);
+      const calls = { ...fakes.google.calls };
       const vlog = await accepted();
       const done = await waitFor(vlog.id, isTerminal, 'vlog failed');
       assert.equal(done.status, 'failed');
       assert.equal(done.error?.code, scenario.code);
       assert.equal(
-        harness.google.calls.generateContent - calls.generateContent,
+        fakes.google.calls.generateContent - calls.generateContent,
         scenario.analysisCalls,
       );
     });
   }
 
   it('retries provider errors with backoff and gives up after the configured attempts', async () => {
-    harness.google.scenario.analysisFailures = [{ status: 500 }, { status: 503 }, { status: 500 }];
-    const calls = { ...harness.google.calls };
+    fakes.google.scenario.analysisFailures = [{ status: 500 }, { status: 503 }, { status: 500 }];
+    const calls = { ...fakes.google.calls };
     const vlog = await accepted();
     const done = await waitFor(vlog.id, isTerminal, 'vlog failed');
     assert.equal(done.status, 'failed');
     assert.equal(done.error?.code, 'PROVIDER_UNAVAILABLE');
     assert.equal(
-      harness.google.calls.generateContent - calls.generateContent,
+      fakes.google.calls.generateContent - calls.generateContent,
       3,
       'PROVIDER_RETRY_ATTEMPTS is 3',
     );
   });
 
   it('recovers from a 500 storm shorter than the retry budget', async () => {
-    harness.google.scenario.analysisFailures = [
-      { status: 500 },
-      { status: 429, retryDelay: '0.2s' },
-    ];
+    fakes.google.scenario.analysisFailures = [{ status: 500 }, { status: 429, retryDelay: '0.2s' }];
     const vlog = await accepted();
     const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
   });
 
   it('recovers when the model answers off-schema once', async () => {
-    harness.google.scenario.analysisAnswers = [{ kind: 'text', text: '{"mood": 3}' }];
+    fakes.google.scenario.analysisAnswers = [{ kind: 'text', text: '{"mood": 3}' }];
     const vlog = await accepted();
     const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
     assert.equal(done.status, 'completed', JSON.stringify(done.error));

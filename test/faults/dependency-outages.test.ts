@@ -48,7 +48,7 @@ describe('fault: dependencies fail mid-job', () => {
   after(() => stack.stop());
 
   it('an AI provider storm of 429/500/503, then recovery: every job completes, a blocked one still fails', async () => {
-    const google = stack.harness.google;
+    const google = stack.fakes.google;
     google.scenario.answerFor = (prompt) =>
       prompt.includes(stack.markerPrefix('storm-blocked')) ? { kind: 'blocked' } : undefined;
     // Two vlogs wait at Veo (one to start its generation, one to check it) when the storm begins.

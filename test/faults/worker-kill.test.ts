@@ -30,7 +30,7 @@ describe('fault: worker SIGKILL', () => {
   after(() => stack.stop());
 
   it('in every activity of both pipelines, restarted after a pause: every job ends right, nothing paid twice', async () => {
-    const google = stack.harness.google;
+    const google = stack.fakes.google;
     const videoBytes = 2 * transferPartBytes + 1024;
     google.scenario.videoBytesFor = ({ prompt }) =>
       prompt.includes(stack.markerPrefix('transfer')) ? videoBytes : undefined;

@@ -31,11 +31,11 @@ import {
   startDevServer,
 } from '../../temporal/dev-server.js';
 import { prepareNamespace } from '../../temporal/namespace.js';
-import { createTestApi } from '../support/api.js';
 import { eventually } from '../support/eventually.js';
+import { startHarness } from '../support/harness.js';
 import { freePort } from '../support/ports.js';
 import { projectRoot } from '../support/processes.js';
-import { VlogHarness } from '../support/vlog-harness.js';
+import { CloudFakes } from '../support/cloud-fakes.js';
 import { scenarios, type Scenario } from './scenarios.js';
 
 const historiesDir = path.join(projectRoot, 'test/histories');
@@ -76,7 +76,7 @@ async function recordScenarios(selected: Scenario[]): Promise<void> {
     'fake-gcs-server',
     'moto-server',
   ]);
-  // The harness starts the emulators from these, as it does under `npm test`.
+  // CloudFakes starts the emulators from these, as it does under `npm test`.
   process.env['TEST_FAKE_GCS_PATH'] = emulators['fake-gcs-server'];
   process.env['TEST_MOTO_PATH'] = emulators['moto-server'];
   delete process.env['STORAGE_EMULATOR_HOST'];
@@ -101,29 +101,29 @@ async function recordScenarios(selected: Scenario[]): Promise<void> {
     await connection.close();
     const temporal = createTemporalAccess(server.address, namespace);
     cleanups.push(() => temporal.close());
-    const harness = await VlogHarness.start();
-    cleanups.push(() => harness.stop());
+    const fakes = await CloudFakes.start();
+    cleanups.push(() => fakes.stop());
     const db = await openDatabase({ dataDir: scratch });
     cleanups.push(() => db.destroy());
     const worker = await startWorker(
       { address: server.address, namespace, taskQueue, shutdownGraceMs: 2_000 },
-      await harness.activityDependencies(db),
+      await fakes.activityDependencies(db),
       logger,
     );
     cleanups.push(() => worker.stop());
 
     for (const scenario of selected) {
-      harness.google.resetScenario();
-      harness.google.scenario.videoBytes = 1_024;
-      harness.partDelayMs = 0;
-      const api = await createTestApi({
+      fakes.google.resetScenario();
+      fakes.google.scenario.videoBytes = 1_024;
+      fakes.partDelayMs = 0;
+      const harness = await startHarness({
         db,
         temporal,
         taskQueue,
         logger,
-        env: { ...harness.env, ...scenario.env },
+        env: { ...fakes.env, ...scenario.env },
       });
-      const context = { harness, api, client: temporal.client, taskQueue };
+      const context = { fakes, api: harness.api, client: temporal.client, taskQueue };
       const started = Date.now();
       try {
         const workflowId = await scenario.run(context);
@@ -141,7 +141,7 @@ async function recordScenarios(selected: Scenario[]): Promise<void> {
           );
         }
       } finally {
-        await api.app.close();
+        await harness.stop();
       }
     }
   } finally {

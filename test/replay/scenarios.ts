@@ -8,14 +8,14 @@ import proto from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
 import type { sweepExpiredMedia } from '../../src/workflows/media-sweep.js';
 import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
-import type { TestApi } from '../support/api.js';
+import type { TestApi } from '../support/harness.js';
 import { eventually } from '../support/eventually.js';
-import type { VlogHarness } from '../support/vlog-harness.js';
+import type { CloudFakes } from '../support/cloud-fakes.js';
 
 const PendingActivityState = proto.temporal.api.enums.v1.PendingActivityState;
 
 export interface ScenarioContext {
-  harness: VlogHarness;
+  fakes: CloudFakes;
   api: TestApi;
   client: Client;
   /** The recording worker's task queue, for workflows a scenario starts itself. */
@@ -52,24 +52,17 @@ function vlogForm() {
 }
 
 async function call(api: TestApi, method: 'GET' | 'POST', url: string, payload?: object) {
-  const response = await api.app.inject({
+  const response = await api.user('recorder').request({
     method,
     url,
-    headers: { authorization: await api.authFor('recorder') },
-    ...(payload ? { payload: payload as Record<string, unknown> } : {}),
+    ...(payload ? { payload: payload } : {}),
   });
   if (response.statusCode >= 300) throw new Error(`${method} ${url}: ${response.body}`);
   return response.json<VlogView>();
 }
 
 async function startVlog({ api }: ScenarioContext): Promise<string> {
-  const form = vlogForm();
-  const response = await api.app.inject({
-    method: 'POST',
-    url: '/api/vlogs',
-    headers: { authorization: await api.authFor('recorder'), ...form.headers },
-    payload: form.payload,
-  });
+  const response = await api.user('recorder').postForm('/api/vlogs', vlogForm());
   if (response.statusCode !== 202) throw new Error(`vlog not accepted: ${response.body}`);
   return response.json<VlogView>().id;
 }
@@ -116,12 +109,12 @@ async function startWithHungModelCall(
   context: ScenarioContext,
   start: (context: ScenarioContext) => Promise<string>,
 ): Promise<string> {
-  const { harness } = context;
-  harness.google.scenario.analysisAnswers = [{ kind: 'hang' }];
-  const asked = harness.google.calls.generateContent;
+  const { fakes } = context;
+  fakes.google.scenario.analysisAnswers = [{ kind: 'hang' }];
+  const asked = fakes.google.calls.generateContent;
   const id = await start(context);
   await eventually(
-    () => Promise.resolve(harness.google.calls.generateContent - asked),
+    () => Promise.resolve(fakes.google.calls.generateContent - asked),
     (count) => count === 1,
     { what: 'the model call sent' },
   );
@@ -151,7 +144,7 @@ export const scenarios: Scenario[] = [
     workflowType: 'vlogJob',
     name: 'cancel-generation',
     async run(context) {
-      context.harness.google.scenario.pollsBeforeDone = 1_000_000;
+      context.fakes.google.scenario.pollsBeforeDone = 1_000_000;
       const id = await startVlog(context);
       await waitForVlog(
         context.api,
@@ -167,11 +160,11 @@ export const scenarios: Scenario[] = [
     workflowType: 'vlogJob',
     name: 'cancel-transfer',
     async run(context) {
-      const { harness, api, client } = context;
+      const { fakes, api, client } = context;
       // Two parts, each held back: the cancel lands while the first is on its way, and the
       // transfer hears of it with the heartbeat that follows.
-      harness.google.scenario.videoBytes = 8 * 1024 * 1024 + 1_024;
-      harness.partDelayMs = 1_500;
+      fakes.google.scenario.videoBytes = 8 * 1024 * 1024 + 1_024;
+      fakes.partDelayMs = 1_500;
       const id = await startVlog(context);
       await eventually(
         async () => (await client.workflow.getHandle(id).describe()).raw.pendingActivities ?? [],
@@ -200,8 +193,8 @@ export const scenarios: Scenario[] = [
     workflowType: 'vlogJob',
     name: 'retry',
     async run(context) {
-      const { harness, api } = context;
-      harness.google.scenario.generationOutcomes = [
+      const { fakes, api } = context;
+      fakes.google.scenario.generationOutcomes = [
         { kind: 'error', message: 'the renderer fell over' },
       ];
       const id = await startVlog(context);
@@ -215,7 +208,7 @@ export const scenarios: Scenario[] = [
     // The attempt runs out while Veo renders; no retry comes within the window, so it closes.
     env: { VLOG_DEADLINE_MS: '1500', JOB_RETRY_WINDOW_MS: '500' },
     async run(context) {
-      context.harness.google.scenario.pollsBeforeDone = 1_000_000;
+      context.fakes.google.scenario.pollsBeforeDone = 1_000_000;
       const id = await startVlog(context);
       await waitForVlog(
         context.api,
@@ -250,8 +243,8 @@ export const scenarios: Scenario[] = [
     workflowType: 'aiGenerationJob',
     name: 'retry',
     async run(context) {
-      const { harness, api } = context;
-      harness.google.scenario.analysisAnswers = [{ kind: 'blocked' }];
+      const { fakes, api } = context;
+      fakes.google.scenario.analysisAnswers = [{ kind: 'blocked' }];
       const id = await startAiJob(context);
       await retryAfterFailure(api, `/api/ai/jobs/${id}`);
       return id;
@@ -263,7 +256,7 @@ export const scenarios: Scenario[] = [
     // The model never answers; no retry comes within the window, so the workflow closes.
     env: { AI_JOB_TIMEOUT_MS: '1500', JOB_RETRY_WINDOW_MS: '500' },
     async run(context) {
-      context.harness.google.scenario.analysisAnswers = [{ kind: 'hang' }];
+      context.fakes.google.scenario.analysisAnswers = [{ kind: 'hang' }];
       const id = await startAiJob(context);
       await waitForAiJob(context.api, id, (view) => view.status === 'timeout', 'timed out');
       return id;

@@ -19,12 +19,28 @@ function required(name: string): string {
   return value;
 }
 
+// Read when used, not when imported: scripts that share test support (npm run
+// histories:record) run outside `npm test` and never touch these.
 export const testEnv: TestEnvironment = {
-  temporalAddress: required('TEST_TEMPORAL_ADDRESS'),
-  temporalNamespace: required('TEST_TEMPORAL_NAMESPACE'),
-  postgresUrl: required('TEST_POSTGRES_URL'),
-  databaseTemplate: required('TEST_DATABASE_TEMPLATE'),
-  runId: required('TEST_RUN_ID'),
-  temporalCliPath: required('TEMPORAL_CLI_PATH'),
-  temporalTestServerPath: required('TEMPORAL_TEST_SERVER_PATH'),
+  get temporalAddress() {
+    return required('TEST_TEMPORAL_ADDRESS');
+  },
+  get temporalNamespace() {
+    return required('TEST_TEMPORAL_NAMESPACE');
+  },
+  get postgresUrl() {
+    return required('TEST_POSTGRES_URL');
+  },
+  get databaseTemplate() {
+    return required('TEST_DATABASE_TEMPLATE');
+  },
+  get runId() {
+    return required('TEST_RUN_ID');
+  },
+  get temporalCliPath() {
+    return required('TEMPORAL_CLI_PATH');
+  },
+  get temporalTestServerPath() {
+    return required('TEMPORAL_TEST_SERVER_PATH');
+  },
 };

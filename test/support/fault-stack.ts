@@ -8,7 +8,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { mintToken } from '../../src/auth.js';
 import { createTemporalAccess, type TemporalAccess } from '../../src/temporal/client.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
-import { testJwtSecret } from './api.js';
+import { testJwtSecret } from './harness.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { testEnv } from './env.js';
 import { eventually } from './eventually.js';
@@ -18,7 +18,7 @@ import { startReadyService, type ServiceProcess } from './processes.js';
 import { RequestGate, type GateRequest, type Hold } from './request-gate.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { uniqueTaskQueue } from './temporal.js';
-import { VlogHarness } from './vlog-harness.js';
+import { CloudFakes } from './cloud-fakes.js';
 
 /** A job's view as the API serves it (the fields the fault suite reads). */
 export interface JobView {
@@ -66,7 +66,7 @@ export interface FaultStackOptions {
 }
 
 export class FaultStack {
-  harness!: VlogHarness;
+  fakes!: CloudFakes;
   /** In front of fake Google (Gemini and Vertex). */
   googleGate!: RequestGate;
   /** In front of the S3 emulator (media storage, "R2"). */
@@ -97,9 +97,9 @@ export class FaultStack {
   }
 
   private async setUp(): Promise<void> {
-    this.harness = await VlogHarness.start();
-    this.googleGate = await RequestGate.start(this.harness.google.url);
-    this.s3Gate = await RequestGate.start(this.harness.s3.endpoint);
+    this.fakes = await CloudFakes.start();
+    this.googleGate = await RequestGate.start(this.fakes.google.url);
+    this.s3Gate = await RequestGate.start(this.fakes.s3.endpoint);
     this.testDatabase = await createTestDatabase();
     const postgres = new URL(this.testDatabase.url);
     this.database = await TcpProxy.start(postgres.hostname, Number(postgres.port || 5432));
@@ -108,7 +108,7 @@ export class FaultStack {
     const temporalNamespace = this.options.temporalNamespace ?? testEnv.temporalNamespace;
     this.temporal = createTemporalAccess(temporalAddress, temporalNamespace);
     this.env = {
-      ...this.harness.env,
+      ...this.fakes.env,
       GEMINI_BASE_URL: this.googleGate.url,
       VERTEX_BASE_URL: this.googleGate.url,
       S3_ENDPOINT: this.s3Gate.url,
@@ -148,7 +148,7 @@ export class FaultStack {
     await this.testDatabase.drop();
     await this.googleGate.stop();
     await this.s3Gate.stop();
-    await this.harness.stop();
+    await this.fakes.stop();
   }
 
   /** Starts the API or a worker process and waits until it says it is ready. */
@@ -260,7 +260,7 @@ export class FaultStack {
       const { operationName } = JSON.parse(request.body.toString('utf8')) as {
         operationName: string;
       };
-      const prompt = this.harness.google.operations.get(operationName)?.prompt ?? '';
+      const prompt = this.fakes.google.operations.get(operationName)?.prompt ?? '';
       return labels.some((label) => prompt.includes(this.markerPrefix(label)));
     });
   }
@@ -407,7 +407,7 @@ export class FaultStack {
       } else if (job.expected.status === 'completed') completed += 1;
       else failedAsExpected += 1;
 
-      const paid = this.harness.google.paidCallsMentioning(job.marker);
+      const paid = this.fakes.google.paidCallsMentioning(job.marker);
       for (const method of ['generateContent', 'predictLongRunning'] as const) {
         const count = paid.filter((call) => call.method === method).length;
         if (count > 1) {

@@ -14,7 +14,7 @@ import type { Db } from '../../src/db/database.js';
 import { parseGcsUri } from '../../src/storage/gcs-storage.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
-import { testJwtSecret } from './api.js';
+import { testJwtSecret } from './harness.js';
 import { startFakeGcs, startMoto, type Emulator } from './emulators.js';
 
 export const generationBucket = 'veo-output';
@@ -25,7 +25,7 @@ export const mediaBucket = 'media';
  * (FakeGoogle), Cloud Storage (fake-gcs-server) and R2 (moto's S3), wired through the same
  * environment variables production uses.
  */
-export class VlogHarness {
+export class CloudFakes {
   google!: FakeGoogle;
   gcs!: Emulator;
   s3!: Awaited<ReturnType<typeof startMoto>>;
@@ -33,41 +33,41 @@ export class VlogHarness {
   s3Client!: S3Client;
   env: Record<string, string> = {};
 
-  static async start(): Promise<VlogHarness> {
-    const harness = new VlogHarness();
-    [harness.gcs, harness.s3] = await Promise.all([startFakeGcs([generationBucket]), startMoto()]);
-    harness.gcsClient = new Storage({
-      apiEndpoint: harness.gcs.endpoint,
+  static async start(): Promise<CloudFakes> {
+    const fakes = new CloudFakes();
+    [fakes.gcs, fakes.s3] = await Promise.all([startFakeGcs([generationBucket]), startMoto()]);
+    fakes.gcsClient = new Storage({
+      apiEndpoint: fakes.gcs.endpoint,
       projectId: 'test-project',
     });
-    harness.google = new FakeGoogle(async (gcsUri, bytes) => {
+    fakes.google = new FakeGoogle(async (gcsUri, bytes) => {
       const { bucket, key } = parseGcsUri(gcsUri);
-      await harness.gcsClient
+      await fakes.gcsClient
         .bucket(bucket)
         .file(key)
         .save(bytes, { contentType: 'video/mp4', resumable: false });
     });
-    await harness.google.start();
-    harness.s3Client = new S3Client({
-      endpoint: harness.s3.endpoint,
+    await fakes.google.start();
+    fakes.s3Client = new S3Client({
+      endpoint: fakes.s3.endpoint,
       region: 'auto',
       forcePathStyle: true,
       credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
     });
-    await harness.s3Client.send(new CreateBucketCommand({ Bucket: mediaBucket }));
-    harness.env = {
+    await fakes.s3Client.send(new CreateBucketCommand({ Bucket: mediaBucket }));
+    fakes.env = {
       AUTH_JWT_SECRET: testJwtSecret,
-      DATA_DIR: path.join(os.tmpdir(), `vlogflow-harness-${randomUUID()}`),
+      DATA_DIR: path.join(os.tmpdir(), `vlogflow-fakes-${randomUUID()}`),
       GEMINI_API_KEY: 'test-key',
-      GEMINI_BASE_URL: harness.google.url,
+      GEMINI_BASE_URL: fakes.google.url,
       VERTEX_PROJECT: 'test-project',
       VERTEX_LOCATION: 'us-central1',
-      VERTEX_BASE_URL: harness.google.url,
+      VERTEX_BASE_URL: fakes.google.url,
       VERTEX_ACCESS_TOKEN: 'test-token',
       VEO_OUTPUT_GCS_URI: `gs://${generationBucket}/generated/`,
-      GCS_API_ENDPOINT: harness.gcs.endpoint,
+      GCS_API_ENDPOINT: fakes.gcs.endpoint,
       STORAGE_BACKEND: 's3',
-      S3_ENDPOINT: harness.s3.endpoint,
+      S3_ENDPOINT: fakes.s3.endpoint,
       S3_BUCKET: mediaBucket,
       S3_ACCESS_KEY_ID: 'test',
       S3_SECRET_ACCESS_KEY: 'test',
@@ -76,14 +76,14 @@ export class VlogHarness {
       PROVIDER_RETRY_INITIAL_MS: '200',
       PROVIDER_RETRY_MAX_MS: '1000',
     };
-    return harness;
+    return fakes;
   }
 
   config(overrides: Record<string, string> = {}): Config {
     return loadConfig({ ...this.env, ...overrides });
   }
 
-  /** Delay added to every part a worker of this harness uploads, to make a transfer slow on purpose. */
+  /** Delay added to every part a worker of these fakes uploads, to make a transfer slow on purpose. */
   partDelayMs = 0;
 
   /** The real worker dependencies, with media storage whose part uploads honour `partDelayMs`. */
