@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/database.js';
 import { createLogger } from '../src/logger.js';
 import { createMediaStorage } from '../src/storage/index.js';
-import { createTemporalAccess } from '../src/temporal/client.js';
+import { createTemporalAccess } from '../src/temporal-client.js';
 import { installTemporalBinaries, startDevServer } from '../temporal/dev-server.js';
 import { prepareNamespace } from '../temporal/namespace.js';
 import { mp4Bytes, multipartBody, pngBytes } from '../test/fixtures/media.js';

@@ -12,7 +12,7 @@ import { openDatabase } from './db/database.js';
 import { runEntryPoint, stopOnSignals } from './entry-point.js';
 import { createLogger } from './logger.js';
 import { assertPortsFree } from './ports.js';
-import { createTemporalAccess } from './temporal/client.js';
+import { createTemporalAccess } from './temporal-client.js';
 import { createActivityDependencies } from './worker/dependencies.js';
 import { startWorker, workerSettings } from './worker/worker.js';
 

@@ -3,7 +3,7 @@ import proto from '@temporalio/proto';
 import { SearchAttributeType } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { setTimeout as delay } from 'node:timers/promises';
-import { jobSearchAttributes } from '../src/temporal/search-attributes.js';
+import { jobSearchAttributes } from '../src/jobs/search-attributes.js';
 
 // The proto package is CommonJS without statically detectable named exports.
 const IndexedValueType = proto.temporal.api.enums.v1.IndexedValueType;

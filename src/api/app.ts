@@ -17,7 +17,7 @@ import type { MediaTools } from '../media/tools.js';
 import { selectVlogProvider } from '../providers/index.js';
 import { LocalMediaStorage } from '../storage/local-storage.js';
 import type { MediaStorage } from '../storage/object-storage.js';
-import type { TemporalAccess } from '../temporal/client.js';
+import type { TemporalAccess } from '../temporal-client.js';
 import { createTokenVerifier } from '../auth.js';
 import { answerConnectionError, answerRouterError, errorHandler } from './plugins/error-handler.js';
 import { bearerAuth } from './plugins/auth.js';

@@ -4,7 +4,7 @@ import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { runEntryPoint, stopOnSignals } from '../entry-point.js';
 import { createLogger } from '../logger.js';
-import { createTemporalAccess } from '../temporal/client.js';
+import { createTemporalAccess } from '../temporal-client.js';
 import { startApiServer } from './server.js';
 
 runEntryPoint(async () => {

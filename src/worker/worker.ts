@@ -11,7 +11,7 @@ import {
   mediaSweepBatchSize,
   mediaSweepScheduleId,
   type MediaSweepSettings,
-} from '../temporal/media-sweep-schedule.js';
+} from './media-sweep-schedule.js';
 import { kindsUsingTaskQueue } from '../kinds/index.js';
 import { mediaTaskQueueOf } from '../media/processes.js';
 import { installWorkerRuntime } from './runtime.js';

@@ -12,7 +12,7 @@ import type { Activities } from '../activities/index.js';
 import { FailureCode } from '../jobs/failures.js';
 import type { JobProgress, JobRecord, JobSnapshot } from '../jobs/contracts.js';
 import type { JobError, JobStatus, TerminalStatus } from '../jobs/model.js';
-import { JobAttemptKey, JobStatusKey } from '../temporal/search-attributes.js';
+import { JobAttemptKey, JobStatusKey } from '../jobs/search-attributes.js';
 import { jobProgressQuery } from './job-messages.js';
 
 // The read model must catch up whenever the database comes back, so these retry without limit.

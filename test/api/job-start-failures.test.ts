@@ -5,7 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Db } from '../../src/db/database.js';
-import { createTemporalAccess, type TemporalAccess } from '../../src/temporal/client.js';
+import { createTemporalAccess, type TemporalAccess } from '../../src/temporal-client.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { startHarness } from '../support/harness.js';

@@ -5,7 +5,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Db } from '../../src/db/database.js';
 import { findMediaTools, mediaToolsVersion } from '../../src/media/tools.js';
-import { createTemporalAccess } from '../../src/temporal/client.js';
+import { createTemporalAccess } from '../../src/temporal-client.js';
 import { startDevServer } from '../../temporal/dev-server.js';
 import { testEnv } from '../support/env.js';
 import { startHarness } from '../support/harness.js';

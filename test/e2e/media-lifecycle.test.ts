@@ -15,7 +15,7 @@ import {
   ensureMediaSweepSchedule,
   mediaSweepScheduleId,
   type MediaSweepSettings,
-} from '../../src/temporal/media-sweep-schedule.js';
+} from '../../src/worker/media-sweep-schedule.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import { mp4Bytes, multipartBody, renderTestPhoto, type FormFile } from '../fixtures/media.js';
 import { eventually } from '../support/eventually.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { JobView } from '../../src/api/schemas/jobs.js';
-import { JobKindKey, JobTypeKey } from '../../src/temporal/search-attributes.js';
+import { JobKindKey, JobTypeKey } from '../../src/jobs/search-attributes.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { captureLogs } from '../support/logs.js';
 

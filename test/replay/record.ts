@@ -23,7 +23,7 @@ import {
   workflowRuns,
   type RunHistory,
 } from '../../src/replay/histories.js';
-import { createTemporalAccess } from '../../src/temporal/client.js';
+import { createTemporalAccess } from '../../src/temporal-client.js';
 import { startWorker } from '../../src/worker/worker.js';
 import {
   installTemporalBinaries,

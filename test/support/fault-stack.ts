@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { mintToken } from '../../src/auth.js';
-import { createTemporalAccess, type TemporalAccess } from '../../src/temporal/client.js';
+import { createTemporalAccess, type TemporalAccess } from '../../src/temporal-client.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
 import { testJwtSecret } from './harness.js';
 import { createTestDatabase, type TestDatabase } from './database.js';

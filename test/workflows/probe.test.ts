@@ -5,7 +5,7 @@ import { Worker } from '@temporalio/worker';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findOwnedJob } from '../../src/db/jobs.js';
-import { JobStatusKey } from '../../src/temporal/search-attributes.js';
+import { JobStatusKey } from '../../src/jobs/search-attributes.js';
 import { jobProgressQuery } from '../../src/workflows/job-messages.js';
 import type { probeJob } from '../../src/workflows/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

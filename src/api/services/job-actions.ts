@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress } from '../../jobs/contracts.js';
 import { isTerminalStatus } from '../../jobs/model.js';
-import type { TemporalAccess } from '../../temporal/client.js';
+import type { TemporalAccess } from '../../temporal-client.js';
 import {
   cancelJobUpdate,
   cancelRefusal,

@@ -19,14 +19,14 @@ import {
 import type { JobKind } from '../../jobs/model.js';
 import type { JobKindDeclaration } from '../../kinds/declaration.js';
 import type { Logger } from '../../logger.js';
-import { isTemporalUnavailable } from '../../temporal/client.js';
+import { isTemporalUnavailable } from '../../temporal-client.js';
 import {
   JobAttemptKey,
   JobKindKey,
   JobStatusKey,
   JobTypeKey,
   UserIdKey,
-} from '../../temporal/search-attributes.js';
+} from '../../jobs/search-attributes.js';
 import { ApiError } from '../errors.js';
 
 export interface StartJobRequest<Input> {

@@ -1,4 +1,4 @@
-import type { TemporalAccess } from '../../temporal/client.js';
+import type { TemporalAccess } from '../../temporal-client.js';
 import { pingDatabase, type Db } from '../../db/database.js';
 import { mediaToolsVersion, type MediaTools } from '../../media/tools.js';
 

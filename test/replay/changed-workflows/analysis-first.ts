@@ -4,7 +4,7 @@
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../../../src/activities/index.js';
 import type { VlogJobInput } from '../../../src/jobs/contracts.js';
-import { JobStatusKey } from '../../../src/temporal/search-attributes.js';
+import { JobStatusKey } from '../../../src/jobs/search-attributes.js';
 
 const acts = proxyActivities<Activities>({ startToCloseTimeout: '1m' });
 
