@@ -11,11 +11,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
 import pg from 'pg';
 import { mintToken } from '../src/auth.js';
 import { installTemporalBinaries, startDevServer, type DevServer } from '../temporal/dev-server.js';
-import { prepareNamespace } from '../temporal/namespace.js';
+import { prepareNamespaceAt } from '../temporal/namespace.js';
 import { multipartBody, renderTestPhoto, renderTestVideo } from '../test/fixtures/media.js';
 import { eventually } from '../test/support/eventually.js';
 import { freePort } from '../test/support/ports.js';
@@ -76,9 +75,7 @@ async function startStack(): Promise<void> {
     dbFilename: null,
     logFile: path.join(dataDir, 'temporal.log'),
   });
-  const connection = await Connection.connect({ address: devServer.address });
-  await prepareNamespace(connection, 'vlogflow');
-  await connection.close();
+  await prepareNamespaceAt(devServer.address, 'vlogflow');
   scratchDatabase = `vlogflow_bench_${randomUUID().slice(0, 8)}`;
   await admin((client) => client.query(`create database "${scratchDatabase}"`));
   const url = new URL(postgresUrl);

@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
 import { buildApp } from '../src/api/app.js';
 import { mintToken } from '../src/auth.js';
 import { loadConfig } from '../src/config.js';
@@ -15,7 +14,7 @@ import { createLogger } from '../src/logger.js';
 import { createMediaStorage } from '../src/storage/index.js';
 import { createTemporalAccess } from '../src/temporal-client.js';
 import { installTemporalBinaries, startDevServer } from '../temporal/dev-server.js';
-import { prepareNamespace } from '../temporal/namespace.js';
+import { prepareNamespaceAt } from '../temporal/namespace.js';
 import { mp4Bytes, multipartBody, pngBytes } from '../test/fixtures/media.js';
 import { freePort } from '../test/support/ports.js';
 
@@ -32,9 +31,7 @@ const server = await startDevServer({
   dbFilename: null,
   logFile: path.join(dataDir, 'temporal.log'),
 });
-const connection = await Connection.connect({ address: server.address });
-await prepareNamespace(connection, 'vlogflow');
-await connection.close();
+await prepareNamespaceAt(server.address, 'vlogflow');
 
 const config = loadConfig({
   DATA_DIR: dataDir,

@@ -1,4 +1,4 @@
-import type { Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { SearchAttributeType } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time.js';
@@ -69,5 +69,18 @@ async function namespaceExists(connection: Connection, namespace: string): Promi
   } catch (error) {
     if ((error as { code?: number }).code === 5 /* gRPC NOT_FOUND */) return false;
     throw error;
+  }
+}
+
+/** `prepareNamespace` over a connection of its own to `address`, closed once it is done. */
+export async function prepareNamespaceAt(
+  address: string,
+  namespace: string,
+): Promise<Awaited<ReturnType<typeof prepareNamespace>>> {
+  const connection = await Connection.connect({ address });
+  try {
+    return await prepareNamespace(connection, namespace);
+  } finally {
+    await connection.close();
   }
 }

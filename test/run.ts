@@ -6,7 +6,6 @@ import { spawn } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Connection } from '@temporalio/client';
 import pg from 'pg';
 import { openDatabase } from '../src/db/database.js';
 import {
@@ -14,7 +13,7 @@ import {
   runInstallScript,
   startDevServer,
 } from '../temporal/dev-server.js';
-import { prepareNamespace } from '../temporal/namespace.js';
+import { prepareNamespaceAt } from '../temporal/namespace.js';
 import { freePort } from './support/ports.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -85,9 +84,7 @@ const server = await startDevServer({
 });
 let exitCode = 1;
 try {
-  const connection = await Connection.connect({ address: server.address });
-  await prepareNamespace(connection, namespace);
-  await connection.close();
+  await prepareNamespaceAt(server.address, namespace);
 
   await withAdmin((client) => client.query(`create database "${templateDatabase}"`));
   const templateUrl = new URL(adminUrl);
