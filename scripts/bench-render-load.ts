@@ -62,7 +62,7 @@ async function startStack(): Promise<void> {
   if (shape === 'all-in-one') {
     env['TEMPORAL_DEV_PORT'] = String(await freePort());
     env['TEMPORAL_DEV_UI_PORT'] = String(await freePort());
-    const stack = startService('src/main.ts', env);
+    const stack = startService('src/all-in-one.ts', env);
     services.push(stack);
     await stack.waitForLine(/Ctrl-C stops everything/, 180_000);
     return;
@@ -83,10 +83,10 @@ async function startStack(): Promise<void> {
   env['DATABASE_URL'] = url.href;
   env['TEMPORAL_ADDRESS'] = devServer.address;
   // The API first: it migrates the database the worker then reads.
-  const api = startService('src/api/main.ts', env);
+  const api = startService('src/api/api-process.ts', env);
   services.push(api);
   await api.waitForLine(/Server listening/, 120_000);
-  const worker = startService('src/worker/main.ts', env);
+  const worker = startService('src/worker/worker-process.ts', env);
   services.push(worker);
   await worker.waitForLine(/worker started/, 180_000);
 }

@@ -82,7 +82,7 @@ describe('service processes', () => {
   }
 
   function startStack(env: Record<string, string>): ServiceProcess {
-    const service = startService('src/main.ts', env);
+    const service = startService('src/all-in-one.ts', env);
     running.push(service);
     return service;
   }
@@ -249,8 +249,8 @@ describe('service processes', () => {
       AUTH_JWT_SECRET: testJwtSecret,
       API_PORT: String(port),
     };
-    const apiProcess = startService('dist/src/api/main.js', env);
-    const workerProcess = startService('dist/src/worker/main.js', env);
+    const apiProcess = startService('dist/src/api/api-process.js', env);
+    const workerProcess = startService('dist/src/worker/worker-process.js', env);
     running.push(apiProcess, workerProcess);
     await apiProcess.waitForLine(/Server listening/);
     await workerProcess.waitForLine(/worker started/);
@@ -293,7 +293,10 @@ describe('service processes', () => {
   });
 
   it('refuses to start the API alone on the embedded database, naming the variables to set', async () => {
-    const apiProcess = startService('src/api/main.ts', { DATABASE_URL: '', TEMPORAL_ADDRESS: '' });
+    const apiProcess = startService('src/api/api-process.ts', {
+      DATABASE_URL: '',
+      TEMPORAL_ADDRESS: '',
+    });
     running.push(apiProcess);
     assert.equal(await apiProcess.exited, 1);
     const output = apiProcess.output.join('\n');

@@ -27,7 +27,7 @@ export async function startReadyService(
   env: Record<string, string>,
   running: ServiceProcess[],
 ): Promise<ServiceProcess> {
-  const service = startService(`src/${entry}/main.ts`, env);
+  const service = startService(`src/${entry}/${entry}-process.ts`, env);
   running.push(service);
   await service.waitForLine(entry === 'api' ? /Server listening/ : /worker started/);
   return service;
