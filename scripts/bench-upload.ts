@@ -50,7 +50,6 @@ const app = await buildApp({
   db,
   temporal,
   mediaStorage: createMediaStorage(config, secret),
-  mediaTools: null,
   jwtSecret: secret,
   logger: createLogger(config, 'bench'),
 });

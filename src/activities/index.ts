@@ -4,6 +4,7 @@ import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import { createAiGenerationActivities } from './ai-generation.js';
 import { createJobProjectionActivities } from './job-projection.js';
+import { createMediaInspectionActivities } from './media-inspection.js';
 import { createMediaRetentionActivities } from './media-retention.js';
 import { createVlogActivities } from './vlog/index.js';
 
@@ -23,6 +24,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createVlogActivities(deps),
     ...createAiGenerationActivities(deps),
     ...createMediaRetentionActivities(deps),
+    ...createMediaInspectionActivities(deps),
   };
 }
 

@@ -13,7 +13,7 @@ import { mediaDeletedAt } from '../db/media-retention.js';
 import { jobKindRegistry } from '../kinds/index.js';
 import { vlogIdOfKey } from '../jobs/storage-keys.js';
 import type { Logger } from '../logger.js';
-import type { MediaTools } from '../media/tools.js';
+import { mediaTaskQueueOf } from '../media/processes.js';
 import { selectVlogProvider } from '../providers/index.js';
 import { LocalMediaStorage } from '../storage/local-storage.js';
 import type { MediaStorage } from '../storage/object-storage.js';
@@ -34,6 +34,7 @@ import { vlogRoutes } from './routes/vlogs.js';
 import { createAiJobService } from './services/ai-jobs.js';
 import { createJobActions } from './services/job-actions.js';
 import { createJobStarter } from './services/job-starter.js';
+import { createMediaWorkers, type MediaWorkers } from './services/media-workers.js';
 import { createReadiness } from './services/readiness.js';
 import { createVlogService } from './services/vlogs.js';
 
@@ -42,8 +43,6 @@ export interface AppDependencies {
   config: Config;
   temporal: TemporalAccess;
   mediaStorage: MediaStorage;
-  /** ffmpeg and ffprobe as the worker finds them (system first, then npm's); null: none. */
-  mediaTools: MediaTools | null;
   jwtSecret: string;
   logger: Logger;
 }
@@ -101,10 +100,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     keepAliveMs: deps.config.EVENT_STREAM_KEEPALIVE_MS,
   });
 
+  // The API runs no media tools: it asks the workers polling the media task queue.
+  const mediaWorkers = createMediaWorkers(
+    deps.temporal.client,
+    mediaTaskQueueOf(deps.config.TEMPORAL_TASK_QUEUE),
+  );
   await app.register(
     healthRoutes(
       createReadiness(deps.temporal, deps.db, {
-        tools: deps.mediaTools,
+        workers: mediaWorkers,
         required: selectVlogProvider(deps.config) === 'local',
       }),
     ),
@@ -117,12 +121,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       }),
     );
   }
-  await app.register(apiRoutes(deps), { prefix: '/api' });
+  await app.register(apiRoutes(deps, mediaWorkers), { prefix: '/api' });
   return app;
 }
 
 /** Everything under `/api`: authenticated, rate limited, and documented as such. */
-function apiRoutes(deps: AppDependencies): FastifyPluginAsyncZod {
+function apiRoutes(deps: AppDependencies, mediaWorkers: MediaWorkers): FastifyPluginAsyncZod {
   const { config, db } = deps;
   const startJob = createJobStarter({
     db,
@@ -132,7 +136,7 @@ function apiRoutes(deps: AppDependencies): FastifyPluginAsyncZod {
     maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,
   });
   const actions = createJobActions(deps.temporal, { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS });
-  const vlogs = createVlogService({ ...deps, startJob });
+  const vlogs = createVlogService({ ...deps, mediaWorkers, startJob });
   const aiJobs = createAiJobService({ config, db, startJob });
   return async (api) => {
     await api.register(bearerAuth, { verifyToken: createTokenVerifier(config, deps.jwtSecret) });

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { mediaProcessLimits, type Config } from '../config.js';
-import { findMediaTools } from '../media/tools.js';
+import type { Config } from '../config.js';
 import { createMediaStorage } from '../storage/index.js';
 import { buildApp, type AppDependencies } from './app.js';
 
@@ -13,13 +12,12 @@ export interface ApiServer {
 
 export async function startApiServer(
   config: Config,
-  deps: Omit<AppDependencies, 'config' | 'mediaStorage' | 'mediaTools'>,
+  deps: Omit<AppDependencies, 'config' | 'mediaStorage'>,
 ): Promise<ApiServer> {
   const app = await buildApp({
     ...deps,
     config,
     mediaStorage: createMediaStorage(config, deps.jwtSecret),
-    mediaTools: await findMediaTools(mediaProcessLimits(config)),
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   const address = app.server.address();

@@ -231,3 +231,33 @@ export interface DeleteExpiredMediaResult {
   jobIds: string[];
   deletedObjects: number;
 }
+
+/** One file of an upload, as stored: what `inspectStoredMedia` reads. */
+export interface StoredMediaFile {
+  key: string;
+  kind: 'image' | 'video';
+}
+
+/** Input of `inspectUploadedMedia`, started by the API for one upload once it is stored. */
+export interface MediaInspectionInput {
+  /** The media task queue, where workers with ffprobe run the inspection. */
+  mediaTaskQueue: string;
+  /** The upload's files, in the order they were received. */
+  files: StoredMediaFile[];
+}
+
+export interface InspectStoredMediaInput {
+  files: StoredMediaFile[];
+}
+
+/** What ffprobe read from one file; sizes as displayed. */
+export type MediaFileInspection =
+  | { readable: true; width: number; height: number; durationSeconds: number | null }
+  /** ffprobe could not read it (or not in time): its analysis will report it. */
+  | { readable: false; reason: string };
+
+export type MediaInspectionResult =
+  /** One entry per file, in the order of the input. */
+  | { inspected: true; files: MediaFileInspection[] }
+  /** The worker that took the inspection has no ffmpeg or ffprobe (its identity names it). */
+  | { inspected: false; reason: string };

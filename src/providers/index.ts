@@ -69,9 +69,9 @@ export function missingVlogProviderSettings(
     Config,
     'VLOG_PROVIDER' | 'GEMINI_API_KEY' | 'VERTEX_PROJECT' | 'VEO_OUTPUT_GCS_URI'
   >,
-  mediaTools: MediaTools | null,
+  hasMediaTools: boolean,
 ): string[] {
-  if (selectVlogProvider(config) === 'local') return mediaTools ? [] : ['ffmpeg', 'ffprobe'];
+  if (selectVlogProvider(config) === 'local') return hasMediaTools ? [] : ['ffmpeg', 'ffprobe'];
   const missing: string[] = [];
   if (!config.VERTEX_PROJECT) missing.push('VERTEX_PROJECT');
   if (!config.VEO_OUTPUT_GCS_URI) missing.push('VEO_OUTPUT_GCS_URI');
@@ -127,7 +127,7 @@ function localProviders(
       : null,
     generationStorage: mediaStorage,
     generationOutputUri: mediaUri(localRenderPrefix),
-    missing: missingVlogProviderSettings(config, mediaTools),
+    missing: missingVlogProviderSettings(config, mediaTools !== null),
   };
 }
 
@@ -158,7 +158,7 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
     ? new GeminiTextGenerator(textClient, config.GEMINI_MODEL)
     : null;
   if (selectVlogProvider(config) === 'local') return localProviders(config, deps, textGenerator);
-  const missing = missingVlogProviderSettings(config, deps.mediaTools);
+  const missing = missingVlogProviderSettings(config, deps.mediaTools !== null);
   const output = config.VEO_OUTPUT_GCS_URI ? parseGcsUri(config.VEO_OUTPUT_GCS_URI) : null;
   const generationStorage = output
     ? new GcsObjectStorage(output.bucket, {

@@ -14,6 +14,8 @@ import {
 } from './media-sweep-schedule.js';
 import { kindsUsingTaskQueue } from '../kinds/index.js';
 import { mediaTaskQueueOf } from '../media/processes.js';
+import { mediaToolsVersion, type MediaTools } from '../media/tools.js';
+import { mediaWorkerIdentity } from '../media/worker-identity.js';
 import { installWorkerRuntime } from './runtime.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -68,6 +70,17 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
+/** The version line of the worker's ffmpeg; null without one, or when it does not run. */
+async function ffmpegVersion(tools: MediaTools | null, logger: Logger): Promise<string | null> {
+  if (!tools) return null;
+  try {
+    return await mediaToolsVersion(tools);
+  } catch (error) {
+    logger.warn({ err: error, ffmpeg: tools.ffmpeg }, 'ffmpeg does not run: media steps will fail');
+    return null;
+  }
+}
+
 export async function startWorker(
   settings: WorkerSettings,
   deps: ActivityDependencies,
@@ -117,6 +130,8 @@ export async function startWorker(
       await Worker.create({
         ...common,
         taskQueue: mediaTaskQueueOf(settings.taskQueue),
+        // The API, which runs no media tools, reads the workers' ffmpeg from the queue's pollers.
+        identity: mediaWorkerIdentity(await ffmpegVersion(deps.mediaTools, logger)),
         maxConcurrentActivityTaskExecutions: mediaSlots,
         activityTaskPollerBehavior: { type: 'simple-maximum', maximum: Math.min(mediaSlots, 2) },
       }),

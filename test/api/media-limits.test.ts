@@ -13,16 +13,19 @@ import {
   renderTestVideo,
   type FormFile,
 } from '../fixtures/media.js';
+import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { assertOnlyControlJobOf } from '../support/jobs.js';
 import { storedFiles } from '../support/stored-files.js';
+import { uniqueTaskQueue } from '../support/temporal.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
 }
 
 // Limits small enough for test media: clips of at most 2 s and 320 pixels, photos of at most
-// 100 000 pixels. No worker polls the task queue: an accepted vlog stays pending.
+// 100 000 pixels. The API runs no ffprobe: a worker with ffmpeg reads the stored uploads. It has
+// no working provider, so an accepted vlog fails at once instead of being rendered.
 describe('media limits checked at upload', () => {
   let h: Harness;
   let tools: MediaTools;
@@ -40,6 +43,12 @@ describe('media limits checked at upload', () => {
     contentType: 'video/mp4',
     bytes,
   });
+  const env = {
+    VLOG_PROVIDER: 'local',
+    VLOG_MAX_VIDEO_SECONDS: '2',
+    VLOG_MAX_VIDEO_SIDE: '320',
+    VLOG_MAX_IMAGE_PIXELS: '100000',
+  };
   let smallPhoto: Buffer;
   let shortClip: Buffer;
 
@@ -48,15 +57,16 @@ describe('media limits checked at upload', () => {
     assert.ok(found);
     tools = found;
     h = await startHarness({
-      env: {
-        VLOG_PROVIDER: 'local',
-        VLOG_MAX_VIDEO_SECONDS: '2',
-        VLOG_MAX_VIDEO_SIDE: '320',
-        VLOG_MAX_IMAGE_PIXELS: '100000',
-      },
-      mediaTools: tools,
+      env,
       mediaStorage: storage,
+      worker: async () => ({ mediaStorage: storage, mediaTools: tools }),
     });
+    // Uploads are inspected once the worker's media poller is seen (readiness says so).
+    await eventually(
+      () => h.api.app.inject({ method: 'GET', url: '/readyz' }),
+      (response) => response.statusCode === 200,
+      { what: 'a worker with ffmpeg polling the media task queue' },
+    );
     // Something stored before: "nothing left" is then a comparison with a listing that is known
     // to see files, not with an empty folder.
     await storage.putStream('baseline/marker.txt', Readable.from(['kept']), 'text/plain');
@@ -92,6 +102,23 @@ describe('media limits checked at upload', () => {
   it('accepts a file ffprobe cannot read: its analysis reports it', async () => {
     const user = `unreadable-${randomUUID().slice(0, 8)}`;
     const response = await upload(user, [clip('fake.mp4', mp4Bytes())]);
+    assert.equal(response.statusCode, 202, response.body);
+    h.terminateOnStop(response.json<{ id: string }>().id);
+  });
+
+  // As when the API ran ffprobe itself and had none: the upload is not held up.
+  it('accepts an upload over the limits, unchecked, when no worker with ffmpeg polls', async () => {
+    const alone = await h.startApi({
+      env,
+      mediaStorage: storage,
+      taskQueue: uniqueTaskQueue('limits-unchecked'),
+    });
+    const form = multipartBody({ title: 'Limits' }, [
+      clip('long.mp4', await renderTestVideo(tools.ffmpeg, 3)),
+    ]);
+    const response = await alone
+      .user(`unchecked-${randomUUID().slice(0, 8)}`)
+      .postForm('/api/vlogs', form);
     assert.equal(response.statusCode, 202, response.body);
     h.terminateOnStop(response.json<{ id: string }>().id);
   });

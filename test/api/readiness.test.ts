@@ -5,9 +5,11 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Db } from '../../src/db/database.js';
 import { findMediaTools, mediaToolsVersion } from '../../src/media/tools.js';
+import { mediaTaskQueueOf } from '../../src/media/processes.js';
 import { createTemporalAccess } from '../../src/temporal-client.js';
 import { startDevServer } from '../../temporal/dev-server.js';
 import { testEnv } from '../support/env.js';
+import { eventually } from '../support/eventually.js';
 import { startHarness } from '../support/harness.js';
 import { freePort } from '../support/ports.js';
 
@@ -40,20 +42,18 @@ describe('/readyz', () => {
     cleanups.push(() => server.stop());
     const temporal = createTemporalAccess(server.address, 'readiness');
     cleanups.push(() => temporal.close());
-    const h = await startHarness({ temporal });
+    // The Google provider does not need ffmpeg: no worker with it is not what is wrong here.
+    const h = await startHarness({ temporal, env: { VLOG_PROVIDER: 'google' } });
     cleanups.push(() => h.stop());
     const { api } = h;
 
     const ready = await api.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(ready.statusCode, 200, ready.body);
-    const { ffmpeg, ...others } = ready.json<Readiness>().checks ?? {};
-    assert.deepEqual(others, { temporal: { ok: true }, database: { ok: true } });
-    // The version line of the ffmpeg the service uses (npm's when the system has none).
-    const tools = await findMediaTools();
-    assert.ok(tools);
-    assert.equal(ffmpeg?.ok, true);
-    assert.equal(ffmpeg.version, await mediaToolsVersion(tools));
-    assert.match(ffmpeg.version ?? '', /^ffmpeg version \S+/);
+    assert.deepEqual(ready.json<Readiness>().checks, {
+      temporal: { ok: true },
+      database: { ok: true },
+      ffmpeg: { ok: true, error: `no worker polls ${mediaTaskQueueOf(h.taskQueue)}` },
+    });
 
     await server.stop();
     const down = await api.app.inject({ method: 'GET', url: '/readyz' });
@@ -77,7 +77,7 @@ describe('/readyz', () => {
       }),
     });
     cleanups.push(() => unreachable.destroy());
-    const h = await startHarness({ db: unreachable });
+    const h = await startHarness({ db: unreachable, env: { VLOG_PROVIDER: 'google' } });
     cleanups.push(() => h.stop());
     const { api } = h;
 
@@ -104,18 +104,53 @@ describe('/readyz', () => {
     });
   });
 
-  it('is 503 naming ffmpeg when the local provider is selected and none is found', async () => {
-    const h = await startHarness({ mediaTools: null });
+  // The API runs no ffmpeg: it reads the workers' from the media task queue's pollers.
+  it('reports the ffmpeg version of the workers polling the media task queue', async () => {
+    const tools = await findMediaTools();
+    assert.ok(tools);
+    const h = await startHarness({ worker: async () => ({ mediaTools: tools }) });
     cleanups.push(() => h.stop());
-    const { api } = h;
 
-    const response = await api.app.inject({ method: 'GET', url: '/readyz' });
+    const ready = await eventually(
+      () => h.api.app.inject({ method: 'GET', url: '/readyz' }),
+      (response) => response.statusCode === 200,
+      { what: 'readiness once the worker polls' },
+    );
+    const { ffmpeg } = ready.json<Readiness>().checks ?? {};
+    assert.deepEqual(ffmpeg, { ok: true, version: await mediaToolsVersion(tools) });
+    assert.match(ffmpeg.version ?? '', /^ffmpeg version \S+/);
+  });
+
+  it('is 503 naming ffmpeg when the local provider is selected and no worker polls', async () => {
+    const h = await startHarness();
+    cleanups.push(() => h.stop());
+
+    const response = await h.api.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(response.statusCode, 503);
     const body = response.json<Readiness>();
     assert.equal(body.error?.message, 'Not ready: ffmpeg not available');
     assert.deepEqual(body.error?.details.checks['ffmpeg'], {
       ok: false,
-      error: 'no ffmpeg or ffprobe found',
+      error: `no worker polls ${mediaTaskQueueOf(h.taskQueue)}`,
+    });
+  });
+
+  it('is 503 naming ffmpeg when the local provider is selected and the workers have none', async () => {
+    // The test worker's default: no media tools.
+    const h = await startHarness({ worker: true });
+    cleanups.push(() => h.stop());
+
+    const body = await eventually(
+      async () => (await h.api.app.inject({ method: 'GET', url: '/readyz' })).json<Readiness>(),
+      (answer) =>
+        answer.error?.details.checks['ffmpeg']?.error !==
+        `no worker polls ${mediaTaskQueueOf(h.taskQueue)}`,
+      { what: 'readiness once the worker polls' },
+    );
+    assert.equal(body.error?.message, 'Not ready: ffmpeg not available');
+    assert.deepEqual(body.error?.details.checks['ffmpeg'], {
+      ok: false,
+      error: `no worker polling ${mediaTaskQueueOf(h.taskQueue)} has ffmpeg and ffprobe`,
     });
   });
 });

@@ -13,8 +13,10 @@ import {
   type TestApi,
   type UserClient,
 } from '../support/harness.js';
+import { eventually } from '../support/eventually.js';
 import { assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
 import { assertStoredOnlyUploadOf } from '../support/stored-files.js';
+import { startTestWorker, uniqueTaskQueue } from '../support/temporal.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -32,6 +34,7 @@ describe('vlog requests that are refused', () => {
   let h: Harness;
   let partlyConfigured: TestApi;
   let withoutFfmpeg: TestApi;
+  let stopWorker: () => Promise<void> = async () => undefined;
   const storageRoot = path.join(os.tmpdir(), `vlogflow-refused-${randomUUID()}`);
   const user = `refused-${randomUUID().slice(0, 8)}`;
   const providers = {
@@ -49,10 +52,22 @@ describe('vlog requests that are refused', () => {
     h = await startHarness({ env, mediaStorage });
     // A Gemini key alone selects the Google provider, which also needs Vertex for Veo.
     partlyConfigured = await h.startApi({ env: { GEMINI_API_KEY: 'k' }, mediaStorage });
-    // No cloud settings select the local provider, which needs ffmpeg.
-    withoutFfmpeg = await h.startApi({ mediaStorage, mediaTools: null });
+    // No cloud settings select the local provider, which needs ffmpeg on the workers: this API's
+    // task queue has one that has none.
+    const withoutFfmpegQueue = uniqueTaskQueue('refused-no-ffmpeg');
+    withoutFfmpeg = await h.startApi({ mediaStorage, taskQueue: withoutFfmpegQueue });
+    const worker = await startTestWorker(withoutFfmpegQueue, { db: h.db });
+    stopWorker = () => worker.stop();
+    await eventually(
+      () => withoutFfmpeg.app.inject({ method: 'GET', url: '/readyz' }),
+      (response) => /has ffmpeg/.test(response.body),
+      { what: 'the worker without ffmpeg seen polling' },
+    );
   });
-  after(() => h.stop());
+  after(async () => {
+    await stopWorker();
+    await h.stop();
+  });
 
   async function send(
     body: FormBody,

@@ -13,7 +13,6 @@ import { mintToken } from '../../src/auth.js';
 import { loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/database.js';
 import type { Logger } from '../../src/logger.js';
-import { findMediaTools, type MediaTools } from '../../src/media/tools.js';
 import { createMediaStorage } from '../../src/storage/index.js';
 import type { MediaStorage } from '../../src/storage/object-storage.js';
 import type { TemporalAccess } from '../../src/temporal-client.js';
@@ -115,8 +114,6 @@ export interface ApiOptions {
   taskQueue?: string;
   logger?: Logger;
   mediaStorage?: MediaStorage;
-  /** Default: the ffmpeg the service would find. */
-  mediaTools?: MediaTools | null;
 }
 
 async function createTestApi(
@@ -137,7 +134,6 @@ async function createTestApi(
     db,
     temporal,
     mediaStorage: options.mediaStorage ?? createMediaStorage(config, testJwtSecret),
-    mediaTools: options.mediaTools === undefined ? await findMediaTools() : options.mediaTools,
     jwtSecret: testJwtSecret,
     logger: options.logger ?? testLogger(),
   });

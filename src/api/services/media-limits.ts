@@ -1,18 +1,20 @@
 /**
- * What an uploaded photo or clip may be, read with ffprobe while the upload is received, so an
+ * What an uploaded photo or clip may be, read with ffprobe once the upload is stored, so an
  * oversized file is refused before any job starts instead of failing minutes into its analysis.
+ * A worker reads the files (the `inspectUploadedMedia` workflow): the API runs no media tools.
  */
+import type { Client } from '@temporalio/client';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../../config.js';
-import type { MediaRef } from '../../jobs/contracts.js';
-import {
-  MediaToolError,
-  MediaToolTimeout,
-  probeMedia,
-  type MediaTools,
-} from '../../media/tools.js';
+import type {
+  MediaFileInspection,
+  MediaInspectionInput,
+  MediaInspectionResult,
+  MediaRef,
+} from '../../jobs/contracts.js';
 import { ApiError } from '../errors.js';
 import { mediaFieldName, type MediaInspector } from './media-upload.js';
+import type { MediaWorkers } from './media-workers.js';
 
 export interface MediaLimits {
   /** Longest clip, in seconds. */
@@ -31,57 +33,106 @@ export function mediaLimitsOf(config: Config): MediaLimits {
   };
 }
 
-/** ffprobe gets this long per file here: reading a container's header is quick. */
-const probeTimeoutMs = 15_000;
+/**
+ * The longest an upload waits for its inspection; the workflow gives a worker 10 s to take it
+ * and a minute to finish, so this is reached only when the workflow itself is not run.
+ */
+const inspectionTimeoutMs = 90_000;
+
+export interface MediaLimitDependencies {
+  temporal: Client;
+  /** The task queue workflows run on; the inspection's activity runs on the workers' media queue. */
+  taskQueue: string;
+  workers: MediaWorkers;
+  limits: MediaLimits;
+}
 
 /**
- * Refuses a file over the limits with a 422 naming it. A file ffprobe cannot read (or not in
- * time) passes: its analysis reports it with the job's other failures (MEDIA_UNREADABLE).
+ * Refuses a file over the limits with a 422 naming it. The upload passes with its limits
+ * unchecked (and a log line) when no worker with ffmpeg polls, when none takes the inspection in
+ * time, and for a file ffprobe cannot read: its analysis reports it with the job's other
+ * failures (MEDIA_UNREADABLE).
  */
 export function mediaLimitInspector(
-  tools: MediaTools,
-  limits: MediaLimits,
-  log: Pick<FastifyBaseLogger, 'info'>,
+  deps: MediaLimitDependencies,
+  log: Pick<FastifyBaseLogger, 'info' | 'warn'>,
 ): MediaInspector {
-  return async (file: string, ref: Pick<MediaRef, 'name' | 'kind'>) => {
-    let width: number;
-    let height: number;
-    let durationSeconds: number | null;
+  const { temporal, workers, limits } = deps;
+  return async (batchId, media) => {
+    const files = media.map((ref) => ref.name);
+    let result: MediaInspectionResult;
     try {
-      ({ width, height, durationSeconds } = await probeMedia(
-        tools,
-        file,
-        ref.kind,
-        undefined,
-        probeTimeoutMs,
-      ));
+      const report = await workers.report();
+      if (report.ffmpegVersions.length === 0) {
+        log.info(
+          { files, reason: `no worker with ffmpeg polls ${report.taskQueue}` },
+          'upload not inspected; limits unchecked',
+        );
+        return;
+      }
+      const input: MediaInspectionInput = {
+        mediaTaskQueue: workers.taskQueue,
+        files: media.map(({ key, kind }) => ({ key, kind })),
+      };
+      result = await temporal.withDeadline(Date.now() + inspectionTimeoutMs, () =>
+        temporal.workflow.execute<(input: MediaInspectionInput) => Promise<MediaInspectionResult>>(
+          'inspectUploadedMedia',
+          {
+            taskQueue: deps.taskQueue,
+            // One inspection per upload: a start sent twice finds the first.
+            workflowId: `inspect-upload-${batchId}`,
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            workflowExecutionTimeout: inspectionTimeoutMs,
+            args: [input],
+          },
+        ),
+      );
     } catch (error) {
-      if (!(error instanceof MediaToolError || error instanceof MediaToolTimeout)) throw error;
-      log.info({ file: ref.name, reason: error.message }, 'upload not probed; limits unchecked');
+      log.warn({ files, err: error }, 'upload not inspected; limits unchecked');
       return;
     }
-    const name = ref.name;
-    const size = `${width}×${height}`;
-    if (ref.kind === 'image' && width * height > limits.maxImagePixels) {
-      throw new ApiError(
-        'MEDIA_RESOLUTION_TOO_HIGH',
-        `${mediaFieldName}: ${name} is ${size} (${width * height} pixels), over the limit of ${limits.maxImagePixels} pixels for a photo`,
-        { file: name, width, height, limit: limits.maxImagePixels },
-      );
+    if (!result.inspected) {
+      log.warn({ files, reason: result.reason }, 'upload not inspected; limits unchecked');
+      return;
     }
-    if (ref.kind === 'video' && Math.max(width, height) > limits.maxVideoSide) {
-      throw new ApiError(
-        'MEDIA_RESOLUTION_TOO_HIGH',
-        `${mediaFieldName}: ${name} is ${size}, over the limit of ${limits.maxVideoSide} pixels on a clip's longest side`,
-        { file: name, width, height, limit: limits.maxVideoSide },
-      );
-    }
-    if (durationSeconds !== null && durationSeconds > limits.maxVideoSeconds) {
-      throw new ApiError(
-        'MEDIA_TOO_LONG',
-        `${mediaFieldName}: ${name} lasts ${Math.round(durationSeconds * 10) / 10} s, over the limit of ${limits.maxVideoSeconds} s for a clip`,
-        { file: name, durationSeconds, limit: limits.maxVideoSeconds },
-      );
-    }
+    media.forEach((ref, index) => {
+      const inspection = result.files[index];
+      if (inspection?.readable) refuseOverLimits(ref, inspection, limits);
+      else
+        log.info(
+          { file: ref.name, reason: inspection?.reason },
+          'upload not probed; limits unchecked',
+        );
+    });
   };
+}
+
+function refuseOverLimits(
+  ref: Pick<MediaRef, 'name' | 'kind'>,
+  { width, height, durationSeconds }: Extract<MediaFileInspection, { readable: true }>,
+  limits: MediaLimits,
+): void {
+  const name = ref.name;
+  const size = `${width}×${height}`;
+  if (ref.kind === 'image' && width * height > limits.maxImagePixels) {
+    throw new ApiError(
+      'MEDIA_RESOLUTION_TOO_HIGH',
+      `${mediaFieldName}: ${name} is ${size} (${width * height} pixels), over the limit of ${limits.maxImagePixels} pixels for a photo`,
+      { file: name, width, height, limit: limits.maxImagePixels },
+    );
+  }
+  if (ref.kind === 'video' && Math.max(width, height) > limits.maxVideoSide) {
+    throw new ApiError(
+      'MEDIA_RESOLUTION_TOO_HIGH',
+      `${mediaFieldName}: ${name} is ${size}, over the limit of ${limits.maxVideoSide} pixels on a clip's longest side`,
+      { file: name, width, height, limit: limits.maxVideoSide },
+    );
+  }
+  if (durationSeconds !== null && durationSeconds > limits.maxVideoSeconds) {
+    throw new ApiError(
+      'MEDIA_TOO_LONG',
+      `${mediaFieldName}: ${name} lasts ${Math.round(durationSeconds * 10) / 10} s, over the limit of ${limits.maxVideoSeconds} s for a clip`,
+      { file: name, durationSeconds, limit: limits.maxVideoSeconds },
+    );
+  }
 }

@@ -1,10 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
@@ -46,13 +42,10 @@ const extensionKinds: Record<string, MediaRef['kind']> = {
 export const mediaFieldName = 'media';
 
 /**
- * Looks at an uploaded file (a local copy of it, at `file`) before it is accepted; throws an
- * ApiError to refuse it, and with it the whole request.
+ * Looks at an upload's files once all are stored (`batchId` names the upload); throws an
+ * ApiError to refuse them, and with them the whole request.
  */
-export type MediaInspector = (
-  file: string,
-  ref: Pick<MediaRef, 'name' | 'kind' | 'contentType'>,
-) => Promise<void>;
+export type MediaInspector = (batchId: string, media: MediaRef[]) => Promise<void>;
 
 export interface ReceivedUpload {
   media: MediaRef[];
@@ -153,8 +146,9 @@ function multipartError(
 
 /**
  * Streams each uploaded file into media storage as it arrives (never buffered whole), checking
- * its type by content and hashing it on the way. Fields are collected as text. On any error,
- * everything stored so far is deleted before the error is thrown.
+ * its type by content and hashing it on the way, then has `inspect` look at the stored files.
+ * Fields are collected as text. On any error, everything stored so far is deleted before the
+ * error is thrown.
  */
 export async function receiveUpload(
   request: FastifyRequest,
@@ -162,15 +156,14 @@ export async function receiveUpload(
   limits: { maxFiles: number; maxFileBytes: number },
   inspect?: MediaInspector,
 ): Promise<ReceivedUpload> {
-  const batch = `uploads/${randomUUID()}/`;
+  const batchId = randomUUID();
+  const batch = `uploads/${batchId}/`;
   const media: MediaRef[] = [];
   const fields: Record<string, string> = {};
   const discard = async () => {
     await storage.deletePrefix(batch);
   };
   let current: string | undefined;
-  // Inspected files are also copied here as they stream by: tools read files, not streams.
-  const copies = inspect ? await mkdtemp(path.join(os.tmpdir(), 'vlogflow-upload-')) : null;
   try {
     for await (const part of request.parts()) {
       if (part.type === 'field') {
@@ -217,41 +210,26 @@ export async function receiveUpload(
         );
       }
       const hash = createHash('sha256');
-      const copyFile = copies ? path.join(copies, String(media.length)) : null;
-      const copy = copyFile ? createWriteStream(copyFile) : null;
       // A transform, not a 'data' listener: a listener would start the flow before the store
       // reads, and the bytes would go by while it is still opening its file.
       const hashing = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           hash.update(chunk);
-          if (copy && !copy.write(chunk)) copy.once('drain', () => callback(null, chunk));
-          else callback(null, chunk);
+          callback(null, chunk);
         },
       });
-      copy?.on('error', (error) => hashing.destroy(error));
       typed.content.on('error', (error) => hashing.destroy(error));
       typed.content.pipe(hashing);
       const key = `${batch}${String(media.length).padStart(2, '0')}-${safeName(name)}`;
-      let size: number;
-      try {
-        ({ size } = await storage.putStream(key, hashing, detected));
-      } finally {
-        copy?.end();
-      }
+      const { size } = await storage.putStream(key, hashing, detected);
       if (part.file.truncated)
         throw multipartError({ code: 'FST_REQ_FILE_TOO_LARGE' }, limits, name);
-      if (copy && copyFile && inspect) {
-        await finished(copy);
-        await inspect(copyFile, { name, kind, contentType: detected });
-        await rm(copyFile, { force: true });
-      }
       media.push({ key, name, contentType: detected, kind, size, sha256: hash.digest('hex') });
     }
+    if (inspect && media.length > 0) await inspect(batchId, media);
   } catch (error) {
     await discard();
     throw multipartError(error, limits, current);
-  } finally {
-    if (copies) await rm(copies, { recursive: true, force: true });
   }
   return { media, fields, discard };
 }

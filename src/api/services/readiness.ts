@@ -1,11 +1,11 @@
 import type { TemporalAccess } from '../../temporal-client.js';
 import { pingDatabase, type Db } from '../../db/database.js';
-import { mediaToolsVersion, type MediaTools } from '../../media/tools.js';
+import type { MediaWorkers, MediaWorkersReport } from './media-workers.js';
 
 export interface Check {
   ok: boolean;
   error?: string;
-  /** What answered, where it says (ffmpeg's version line). */
+  /** What answered, where it says (the workers' ffmpeg version lines). */
   version?: string;
 }
 export type Readiness = () => Promise<Record<'temporal' | 'database' | 'ffmpeg', Check>>;
@@ -34,22 +34,32 @@ async function check(probe: (signal: AbortSignal) => Promise<unknown>): Promise<
 }
 
 /**
- * `ffmpeg` reports the version in use. It fails readiness only when the local provider, which
- * cannot work without it, is selected; the version is read once, it does not change.
+ * `ffmpeg` reports the ffmpeg of the workers polling the media task queue, as their identities
+ * name it (the API runs none itself). It fails readiness only when the local provider, which
+ * cannot work without it, is selected and no such worker has ffmpeg.
  */
 export function createReadiness(
   temporal: TemporalAccess,
   db: Db,
-  ffmpeg: { tools: MediaTools | null; required: boolean },
+  ffmpeg: { workers: MediaWorkers; required: boolean },
 ): Readiness {
-  let version: string | undefined;
   const ffmpegCheck = async (): Promise<Check> => {
-    if (!ffmpeg.tools) return { ok: !ffmpeg.required, error: 'no ffmpeg or ffprobe found' };
-    const tools = ffmpeg.tools;
-    const result = await check(async () => {
-      version ??= await mediaToolsVersion(tools);
+    const answer: { report?: MediaWorkersReport } = {};
+    const asked = await check(async (signal) => {
+      answer.report = await ffmpeg.workers.report(signal);
     });
-    return result.ok ? { ok: true, ...(version ? { version } : {}) } : result;
+    const { report } = answer;
+    if (!report) return { ok: !ffmpeg.required, error: `workers not asked: ${asked.error}` };
+    if (report.ffmpegVersions.length > 0) {
+      return { ok: true, version: report.ffmpegVersions.join('; ') };
+    }
+    return {
+      ok: !ffmpeg.required,
+      error:
+        report.pollers === 0
+          ? `no worker polls ${report.taskQueue}`
+          : `no worker polling ${report.taskQueue} has ffmpeg and ffprobe`,
+    };
   };
   return async () => {
     const [temporalCheck, database, ffmpegResult] = await Promise.all([

@@ -6,7 +6,6 @@ import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../job
 import { findOwnedJob } from '../../db/jobs.js';
 import { vlogKind } from '../../kinds/vlog/declaration.js';
 import { mediaTaskQueueOf } from '../../media/processes.js';
-import type { MediaTools } from '../../media/tools.js';
 import { missingVlogProviderSettings, selectVlogProvider } from '../../providers/index.js';
 import type { MediaStorage } from '../../storage/object-storage.js';
 import { ApiError } from '../errors.js';
@@ -15,15 +14,18 @@ import { vlogFieldsSchema, type VlogView } from '../schemas/vlogs.js';
 import { listJobsPage } from './job-list.js';
 import { refuseOwnerAtJobCap, requestFingerprint, type StartJob } from './job-starter.js';
 import { liveView, toJobView } from './job-views.js';
+import type { TemporalAccess } from '../../temporal-client.js';
 import { mediaLimitInspector, mediaLimitsOf } from './media-limits.js';
 import { receiveUpload, type ReceivedUpload } from './media-upload.js';
+import type { MediaWorkers } from './media-workers.js';
 
 export interface VlogServiceDependencies {
   config: Config;
   db: Db;
   mediaStorage: MediaStorage;
-  /** The ffmpeg this machine has; the local provider cannot run without it. */
-  mediaTools: MediaTools | null;
+  temporal: TemporalAccess;
+  /** The workers' ffmpeg: the local provider cannot run without it, uploads are read with it. */
+  mediaWorkers: MediaWorkers;
   startJob: StartJob;
 }
 
@@ -65,21 +67,22 @@ function vlogInputOf(upload: ReceivedUpload): VlogInput {
 
 /** Vlogs: made from uploaded photos and clips, read back with links to the finished video. */
 export function createVlogService(deps: VlogServiceDependencies) {
-  const { config, db, mediaStorage, mediaTools, startJob } = deps;
+  const { config, db, mediaStorage, mediaWorkers, startJob } = deps;
   const uploadLimits = {
     maxFiles: config.VLOG_MAX_FILES,
     maxFileBytes: config.VLOG_MAX_FILE_BYTES,
   };
   const mediaLimits = mediaLimitsOf(config);
 
-  function refuseUnlessProviderReady(): void {
-    const missing = missingVlogProviderSettings(config, mediaTools);
-    if (missing.length === 0) return;
+  async function refuseUnlessProviderReady(): Promise<void> {
     const provider = selectVlogProvider(config);
+    const lackFfmpeg = provider === 'local' && (await mediaWorkers.lackFfmpeg());
+    const missing = missingVlogProviderSettings(config, !lackFfmpeg);
+    if (missing.length === 0) return;
     throw new ApiError(
       'VIDEO_PROVIDER_NOT_CONFIGURED',
       provider === 'local'
-        ? 'Vlogs are unavailable: the local provider needs ffmpeg and ffprobe (on PATH, or installed by npm ci)'
+        ? 'Vlogs are unavailable: the local provider needs ffmpeg and ffprobe on the workers (on PATH, or installed by npm ci)'
         : `Vlogs are unavailable: the google provider is not configured (set ${missing.join(', ')})`,
       { provider, missing },
     );
@@ -169,7 +172,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
       request: FastifyRequest,
       idempotencyKey: string | null,
     ): Promise<{ view: VlogView; replayed: boolean }> {
-      refuseUnlessProviderReady();
+      await refuseUnlessProviderReady();
       if (!request.isMultipart()) {
         throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'The request must be multipart/form-data');
       }
@@ -177,7 +180,15 @@ export function createVlogService(deps: VlogServiceDependencies) {
         request,
         mediaStorage,
         uploadLimits,
-        mediaTools ? mediaLimitInspector(mediaTools, mediaLimits, request.log) : undefined,
+        mediaLimitInspector(
+          {
+            temporal: deps.temporal.client,
+            taskQueue: config.TEMPORAL_TASK_QUEUE,
+            workers: mediaWorkers,
+            limits: mediaLimits,
+          },
+          request.log,
+        ),
       );
       try {
         const started = await start(request.userId, vlogInputOf(upload), idempotencyKey);

@@ -1,0 +1,77 @@
+// Reads the size and length of each file of an upload with ffprobe, for the API: it refuses an
+// upload over the media limits before a job starts, and runs no media tools itself.
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Context } from '@temporalio/activity';
+import type {
+  InspectStoredMediaInput,
+  MediaFileInspection,
+  MediaInspectionResult,
+} from '../jobs/contracts.js';
+import { MediaToolError, MediaToolTimeout, probeMedia, type MediaTools } from '../media/tools.js';
+import type { MediaStorage } from '../storage/object-storage.js';
+
+export interface MediaInspectionDependencies {
+  mediaStorage: MediaStorage;
+  mediaTools: MediaTools | null;
+}
+
+/** ffprobe gets this long per file: reading a container's header is quick. */
+const probeTimeoutMs = 15_000;
+
+export function createMediaInspectionActivities({
+  mediaStorage,
+  mediaTools,
+}: MediaInspectionDependencies) {
+  return {
+    /**
+     * Each file's picture size and duration, in order. A file ffprobe cannot read is reported
+     * as such, not thrown: the upload passes and the vlog's analysis names it.
+     */
+    async inspectStoredMedia(input: InspectStoredMediaInput): Promise<MediaInspectionResult> {
+      if (!mediaTools)
+        return { inspected: false, reason: `no ffmpeg or ffprobe on ${os.hostname()}` };
+      const context = Context.current();
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-inspect-'));
+      try {
+        const files: MediaFileInspection[] = [];
+        for (const [index, file] of input.files.entries()) {
+          // ffprobe reads files, not streams: a clip's index may sit at its end.
+          const copy = path.join(dir, String(index));
+          await pipeline(await mediaStorage.getStream(file.key), createWriteStream(copy), {
+            signal: context.cancellationSignal,
+          });
+          files.push(await inspect(mediaTools, copy, file.kind, context.cancellationSignal));
+          context.heartbeat({ inspected: files.length });
+        }
+        return { inspected: true, files };
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+async function inspect(
+  tools: MediaTools,
+  file: string,
+  kind: 'image' | 'video',
+  signal: AbortSignal,
+): Promise<MediaFileInspection> {
+  try {
+    const { width, height, durationSeconds } = await probeMedia(
+      tools,
+      file,
+      kind,
+      signal,
+      probeTimeoutMs,
+    );
+    return { readable: true, width, height, durationSeconds };
+  } catch (error) {
+    if (!(error instanceof MediaToolError || error instanceof MediaToolTimeout)) throw error;
+    return { readable: false, reason: error.message };
+  }
+}

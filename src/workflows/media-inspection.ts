@@ -1,0 +1,24 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { MediaInspectionInput, MediaInspectionResult } from '../jobs/contracts.js';
+
+/**
+ * Reads an upload's stored files on a worker with ffprobe, for the API to check against the
+ * media limits. One activity, not retried: the API is waiting for the answer, and an upload that
+ * cannot be inspected passes, as it did when the API ran ffprobe itself and had none. A worker
+ * must take it within 10 s (the media slots may all be rendering) and finish within a minute.
+ */
+export async function inspectUploadedMedia(
+  input: MediaInspectionInput,
+): Promise<MediaInspectionResult> {
+  const { inspectStoredMedia } = proxyActivities<Activities>({
+    taskQueue: input.mediaTaskQueue,
+    scheduleToStartTimeout: '10s',
+    startToCloseTimeout: '1m',
+    heartbeatTimeout: '20s',
+    retry: { maximumAttempts: 1 },
+    // Ahead of renders and analyses waiting on the same queue: a client is waiting for this.
+    priority: { priorityKey: 1 },
+  });
+  return inspectStoredMedia({ files: input.files });
+}
