@@ -29,7 +29,7 @@ export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
         schema: {
           tags: ['health'],
           summary:
-            'Temporal and the database are reachable, and ffmpeg runs (its version is reported)',
+            'Temporal and the database are reachable, and the workers have ffmpeg (its version is reported)',
           response: {
             200: z.object({
               status: z.literal('ready'),
