@@ -32,6 +32,7 @@ const workflowSandboxImports = {
         'jose',
         '**/activities',
         '**/activities/*',
+        '**/activities.js',
         '**/api/*',
         '**/db/*',
         '**/worker/*',

@@ -1,12 +1,12 @@
 import type { Db } from '../db/database.js';
+import { jobKindRegistry } from '../kinds/index.js';
+import type { ActivityFunction } from '../kinds/registration.js';
 import type { MediaTools } from '../media/tools.js';
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
-import { createAiGenerationActivities } from './ai-generation.js';
 import { createJobProjectionActivities } from './job-projection.js';
 import { createMediaInspectionActivities } from './media-inspection.js';
 import { createMediaRetentionActivities } from './media-retention.js';
-import { createVlogActivities } from './vlog/index.js';
 
 export interface ActivityDependencies {
   db: Db;
@@ -17,15 +17,33 @@ export interface ActivityDependencies {
   gcsApiEndpoint?: string | undefined;
 }
 
-/** Every activity the worker registers, built from the dependencies the worker wires. */
-export function createActivities(deps: ActivityDependencies) {
+/** The activities every kind shares (the projection), the media sweep's and the upload inspection's. */
+function createSharedActivities(deps: ActivityDependencies) {
   return {
     ...createJobProjectionActivities(deps),
-    ...createVlogActivities(deps),
-    ...createAiGenerationActivities(deps),
     ...createMediaRetentionActivities(deps),
     ...createMediaInspectionActivities(deps),
   };
 }
 
-export type Activities = ReturnType<typeof createActivities>;
+/** What workflow code outside a kind calls: `proxyActivities<SharedActivities>`. */
+export type SharedActivities = ReturnType<typeof createSharedActivities>;
+
+/**
+ * Every activity the worker registers: the shared ones and each registered kind's, built from
+ * the dependencies the worker wires. An activity's name is its key, so two with one name would
+ * silently replace each other: that is refused.
+ */
+export function createActivities(deps: ActivityDependencies): Record<string, ActivityFunction> {
+  const activities: Record<string, ActivityFunction> = createSharedActivities(deps);
+  for (const { declaration, activities: createKindActivities } of jobKindRegistry) {
+    if (!createKindActivities) continue;
+    for (const [name, activity] of Object.entries(createKindActivities(deps))) {
+      if (name in activities) {
+        throw new Error(`Activity ${name} of the ${declaration.kind} kind is registered twice`);
+      }
+      activities[name] = activity;
+    }
+  }
+  return activities;
+}

@@ -3,15 +3,12 @@
 // `sweepExpiredMedia` workflow, which a Temporal Schedule starts.
 import { Context, log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
-import type {
-  DeleteExpiredMediaInput,
-  DeleteExpiredMediaResult,
-  VlogInput,
-} from '../jobs/contracts.js';
+import type { DeleteExpiredMediaInput, DeleteExpiredMediaResult } from '../jobs/contracts.js';
+import type { VlogInput } from '../kinds/vlog/declaration.js';
 import { findJobsWithExpiredMedia, markMediaDeleted } from '../db/media-retention.js';
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
-import { deleteVlogOutputs } from './vlog/cleanup.js';
+import { deleteVlogOutputs } from '../kinds/vlog/activities/cleanup.js';
 
 export interface MediaRetentionDependencies {
   db: Db;

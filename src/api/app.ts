@@ -25,18 +25,14 @@ import { documentBearerAuth, openApi } from './plugins/openapi.js';
 import { rateLimit } from './plugins/rate-limit.js';
 import { jobEventStreams } from './plugins/sse.js';
 import { refuseUnstorableText } from './plugins/storable-text.js';
-import { aiJobRoutes } from './routes/ai-jobs.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mediaRoutes } from './routes/media.js';
 import { jobStartRoutes } from './routes/job-starts.js';
-import { vlogRoutes } from './routes/vlogs.js';
-import { createAiJobService } from './services/ai-jobs.js';
 import { createJobActions } from './services/job-actions.js';
 import { createJobStarter } from './services/job-starter.js';
 import { createMediaWorkers, type MediaWorkers } from './services/media-workers.js';
 import { createReadiness } from './services/readiness.js';
-import { createVlogService } from './services/vlogs.js';
 
 export interface AppDependencies {
   db: Db;
@@ -136,8 +132,6 @@ function apiRoutes(deps: AppDependencies, mediaWorkers: MediaWorkers): FastifyPl
     maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,
   });
   const actions = createJobActions(deps.temporal, { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS });
-  const vlogs = createVlogService({ ...deps, mediaWorkers, startJob });
-  const aiJobs = createAiJobService({ config, db, startJob });
   return async (api) => {
     await api.register(bearerAuth, { verifyToken: createTokenVerifier(config, deps.jwtSecret) });
     await api.register(rateLimit, {
@@ -148,7 +142,8 @@ function apiRoutes(deps: AppDependencies, mediaWorkers: MediaWorkers): FastifyPl
     await api.register(documentBearerAuth);
     await api.register(jobRoutes(db));
     await api.register(jobStartRoutes(jobKindRegistry, startJob));
-    await api.register(vlogRoutes(vlogs, actions));
-    await api.register(aiJobRoutes(aiJobs, actions));
+    for (const { routes } of jobKindRegistry) {
+      if (routes) await api.register(routes({ ...deps, mediaWorkers, startJob, actions }));
+    }
   };
 }

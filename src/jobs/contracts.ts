@@ -1,10 +1,9 @@
 /**
  * The contracts between layers: inputs and outputs of workflows, activities, signals, queries
  * and updates. Each is one object so fields can be added without breaking running histories.
- * Types only, shared by every layer; a kind that has its home in `src/kinds` keeps its own
- * contracts in its declaration (`src/kinds/<kind>/declaration.ts`).
+ * Types only, shared by every layer; each job kind keeps its own workflow's input and result
+ * in its declaration (`src/kinds/<kind>/declaration.ts`).
  */
-import type { AiJobRequest } from './ai-generation.js';
 import type { JobError, JobKind, JobStatus } from './model.js';
 
 /** What identifies a job and what was asked of it; carried in every job workflow's input. */
@@ -58,132 +57,11 @@ export interface MediaRef {
   sha256: string;
 }
 
-export interface VlogInput {
-  title: string;
-  prompt: string | null;
-  style: string | null;
-  aspectRatio: '16:9' | '9:16';
-  durationSeconds: number;
-  media: MediaRef[];
-}
-
-export interface VlogAnalysis {
-  summary: string;
-  mood: string;
-  subjects: string[];
-  scenes: { mediaIndex: number; description: string }[];
-  videoPrompt: string;
-  /** Facts measured from each media item (the local analyzer; a model does not measure). */
-  media?: MediaFacts[];
-  /** How the uploads are cut into the vlog (a generator that composes from them follows it). */
-  plan?: VlogPlan;
-}
-
-/** What was measured in one photo or clip, from its container and from sampled frames. */
-export interface MediaFacts {
-  mediaIndex: number;
-  kind: 'image' | 'video';
-  /** Seconds of a clip; null for a photo. */
-  durationSeconds: number | null;
-  width: number;
-  height: number;
-  orientation: 'landscape' | 'portrait' | 'square';
-  hasAudio: boolean;
-  /** Mean luma of the sampled frames, 0 (black) to 1 (white). */
-  brightness: number;
-  /** The most common colours of the sampled frames, most common first, as `#rrggbb`. */
-  dominantColors: string[];
-  /** Mean change between consecutive sampled frames, 0 to 1; null for a photo. */
-  motion: number | null;
-  /** Where the picture changes abruptly (cuts), in seconds from the start of the clip. */
-  sceneChangesSeconds: number[];
-}
-
-/** The vlog's cut: a title card, then the media in `items` order. Seconds add up to the vlog's. */
-export interface VlogPlan {
-  titleSeconds: number;
-  items: {
-    mediaIndex: number;
-    /** How long the item is on screen. */
-    seconds: number;
-    /** The parts of a clip that are kept, in order (empty for a photo). */
-    segments: { startSeconds: number; endSeconds: number }[];
-  }[];
-}
-
-/** A generated video the provider finished, before delivery. */
-export interface GeneratedVideo {
-  sourceUri: string;
-  mimeType: string;
-}
-
-/** What a vlog keeps across retries (continue-as-new): finished steps are never redone. */
-export interface VlogProgressCarried {
-  analysis: VlogAnalysis | null;
-  /** The latest generation submitted and what became of it. */
-  generation: {
-    operationName: string;
-    attempt: number;
-    state: 'running' | 'succeeded' | 'failed';
-    video: GeneratedVideo | null;
-  } | null;
-}
-
-/** Operational settings a vlog run takes from the configuration when it is accepted. */
-export interface VlogSettings {
-  deadlineMs: number;
-  pollIntervalMs: number;
-  retryWindowMs: number;
-  providerRetry: ProviderRetrySettings;
-  /**
-   * Task queue of the steps that run ffmpeg on the worker (analysis and render of the local
-   * provider), so that the backlog waits in Temporal rather than in a worker; unset (Google, or
-   * runs accepted before it existed): the job's own queue.
-   */
-  mediaTaskQueue?: string;
-}
-
 /** Backoff for transient provider failures (429, 5xx); a provider's RetryInfo delay wins. */
 export interface ProviderRetrySettings {
   initialIntervalMs: number;
   maximumIntervalMs: number;
   maximumAttempts: number;
-}
-
-export interface VlogJobInput {
-  job: JobRecord<VlogInput>;
-  settings: VlogSettings;
-  /** 1 for the first run, +1 for each retry. */
-  attempt: number;
-  /** Projection sequence number reached by the previous run. */
-  seq: number;
-  carried: VlogProgressCarried;
-}
-
-/** Operational settings an AI job takes from the configuration when it is accepted. */
-export interface AiJobSettings {
-  /** Time an attempt may take before the job ends `timeout`. */
-  timeoutMs: number;
-  /** The generation activity is declared lost (and retried) after this long without a heartbeat. */
-  heartbeatTimeoutMs: number;
-  retryWindowMs: number;
-  providerRetry: ProviderRetrySettings;
-}
-
-export interface AiJobInput {
-  /** `job.type` is the generation type and `job.input` its input. */
-  job: JobRecord<AiJobRequest['input']>;
-  settings: AiJobSettings;
-  attempt: number;
-  seq: number;
-}
-
-export interface VlogResult {
-  videoKey: string;
-  thumbnailKey: string | null;
-  durationSeconds: number | null;
-  sizeBytes: number;
-  mimeType: string;
 }
 
 export interface CancelJobRequest {

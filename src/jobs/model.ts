@@ -29,51 +29,35 @@ export function isJobStatus(value: string): value is JobStatus {
   return (jobStatuses as readonly string[]).includes(value);
 }
 
-/** Reached only if a value escaped its union: the compiler flags the switch that left it out. */
-export function assertNever(value: never, what: string): never {
-  throw new Error(`Unexpected ${what}: ${String(value)}`);
-}
+/**
+ * What each status means for a job, one row a status: the compiler refuses a status without
+ * its row, and `TerminalStatus` is read from the rows.
+ */
+const statusRules = {
+  pending: { terminal: false, retryable: false },
+  running: { terminal: false, retryable: false },
+  analyzing: { terminal: false, retryable: false },
+  generating: { terminal: false, retryable: false },
+  transferring: { terminal: false, retryable: false },
+  processing: { terminal: false, retryable: false },
+  completed: { terminal: true, retryable: false },
+  failed: { terminal: true, retryable: true },
+  cancelled: { terminal: true, retryable: false },
+  timeout: { terminal: true, retryable: true },
+} as const satisfies Record<JobStatus, { terminal: boolean; retryable: boolean }>;
 
-export type TerminalStatus = 'completed' | 'failed' | 'cancelled' | 'timeout';
+export type TerminalStatus = {
+  [Status in JobStatus]: (typeof statusRules)[Status]['terminal'] extends true ? Status : never;
+}[JobStatus];
 
 /** Whether a job in this status has ended; any other status is still in flight. */
 export function isTerminalStatus(status: JobStatus): status is TerminalStatus {
-  switch (status) {
-    case 'pending':
-    case 'running':
-    case 'analyzing':
-    case 'generating':
-    case 'transferring':
-    case 'processing':
-      return false;
-    case 'completed':
-    case 'failed':
-    case 'cancelled':
-    case 'timeout':
-      return true;
-    default:
-      return assertNever(status, 'job status');
-  }
+  return statusRules[status].terminal;
 }
 
 /** Whether a job that ended in this status can be retried (within the retry window). */
 export function isRetryableStatus(status: JobStatus): boolean {
-  switch (status) {
-    case 'failed':
-    case 'timeout':
-      return true;
-    case 'pending':
-    case 'running':
-    case 'analyzing':
-    case 'generating':
-    case 'transferring':
-    case 'processing':
-    case 'completed':
-    case 'cancelled':
-      return false;
-    default:
-      return assertNever(status, 'job status');
-  }
+  return statusRules[status].retryable;
 }
 
 /** Statuses a job can end in, for queries. */

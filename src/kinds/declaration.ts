@@ -1,9 +1,12 @@
 /**
  * What a job kind is, declared once in `src/kinds/<kind>/declaration.ts` and read by the API
- * (names, summary), the worker (task queues) and the tests that keep the registry and the
- * workflow exports in step. Pure data and functions: workflow code may import a declaration,
- * so nothing here may pull in Node modules or I/O libraries (the linter checks it).
+ * (names, summary), the worker (task queues), the kind's workflow (stages, activity policies,
+ * failure codes) and the tests that keep the registry, the workflow exports and the docs in
+ * step. Pure data and functions: workflow code imports a declaration, so nothing here may pull
+ * in Node modules or I/O libraries (the linter checks it).
  */
+import type { ActivityCancellationType, Duration, RetryPolicy } from '@temporalio/common';
+import type { FailureCode } from '../jobs/failures.js';
 import type { JobStatus } from '../jobs/model.js';
 import type * as workflows from '../workflows/index.js';
 
@@ -20,6 +23,24 @@ export interface JobStage {
   progress: number;
 }
 
+/**
+ * How the workflow calls one group of its activities: timeouts and retries as pure data.
+ * What comes from configuration when a job is accepted (the provider backoff, the AI job's
+ * time limit) is carried in the job's settings and merged in by the workflow.
+ */
+export interface ActivityPolicy {
+  startToCloseTimeout?: Duration;
+  /** A cancellation reaches an activity only in the answer to a heartbeat. */
+  heartbeatTimeout?: Duration;
+  cancellationType?: ActivityCancellationType;
+  /**
+   * `provider`: the backoff the job carries from PROVIDER_RETRY_* (`providerRetryPolicy` in
+   * `src/workflows/job-lifecycle.ts`), which never retries a permanent failure; or a fixed
+   * policy.
+   */
+  retry: 'provider' | RetryPolicy;
+}
+
 export interface JobKindDeclaration<Type extends string = string, Input = unknown> {
   /** Its name: the `kind` of its jobs, their ids' prefix, the JobKind search attribute. */
   kind: string;
@@ -32,6 +53,13 @@ export interface JobKindDeclaration<Type extends string = string, Input = unknow
   /** The running stages, in order; a job then ends in one of the terminal statuses. */
   stages: readonly JobStage[];
   taskQueues: readonly KindTaskQueue[];
+  /** The policies of its activity calls, by the group name its workflow uses. */
+  activityPolicies: Readonly<Record<string, ActivityPolicy>>;
+  /**
+   * Every failure code a job of this kind can end with (its `error.code`), documented per kind
+   * in docs/error-codes.md and in the kind's OpenAPI view.
+   */
+  failureCodes: readonly FailureCode[];
   /**
    * One line for the Web UI's workflow list and header, so operators can tell jobs apart. A
    * method, so that the registry can hold kinds of different inputs side by side.

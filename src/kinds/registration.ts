@@ -1,8 +1,15 @@
 /**
- * The Node side of a kind's registration: what the API needs beyond the pure declaration.
- * Never imported by workflow code (it carries zod schemas).
+ * The Node side of a kind's registration: the declaration and what the API and the worker
+ * need beyond it. Never imported by workflow code (it carries zod schemas, routes and
+ * activities).
  */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
+import type { ActivityDependencies } from '../activities/index.js';
+import type { AppDependencies } from '../api/app.js';
+import type { JobActions } from '../api/services/job-actions.js';
+import type { StartJob } from '../api/services/job-starter.js';
+import type { MediaWorkers } from '../api/services/media-workers.js';
 import type { JobRecord } from '../jobs/contracts.js';
 import type { JobKindDeclaration } from './declaration.js';
 
@@ -23,12 +30,41 @@ export interface JsonStartRoute<Input> {
   workflowArgs(job: JobRecord<Input>): unknown[];
 }
 
+/** What a kind's own routes are built from. */
+export interface KindRouteDependencies extends Pick<
+  AppDependencies,
+  'config' | 'db' | 'mediaStorage' | 'temporal'
+> {
+  /** The workers' ffmpeg, as the API learns of it from the media queue. */
+  mediaWorkers: MediaWorkers;
+  startJob: StartJob;
+  actions: JobActions;
+}
+
+/** An activity as the worker registers it: its name is the key it is listed under. */
+export type ActivityFunction = (...args: never[]) => Promise<unknown>;
+
 /**
- * One line of the registry: the declaration, and for a kind whose start request is plain JSON,
- * its start route. Kinds with uploads (vlog) or richer requests (ai) keep route modules of their
- * own in `src/api/routes` that read their declaration.
+ * One line of the registry. A kind whose start request is plain JSON has a `startRoute`; a kind
+ * with uploads (vlog) or richer requests and views (ai) brings `routes` of its own, each with
+ * its zod schemas (the input schema among them). A kind that does I/O brings its `activities`,
+ * which `createActivities` (`src/activities/index.ts`) gathers for the worker.
  */
 export interface JobKindRegistration<Type extends string = string, Input = unknown> {
   declaration: JobKindDeclaration<Type, Input>;
   startRoute?: JsonStartRoute<Input>;
+  /** Its routes under `/api`, registered by `src/api/app.ts` in registry order. */
+  routes?: (deps: KindRouteDependencies) => FastifyPluginAsyncZod;
+  /** Its activities; their names are part of the durable contract, never renamed. */
+  activities?: (deps: ActivityDependencies) => Record<string, ActivityFunction>;
 }
+
+/**
+ * A kind's registration as its `index.ts` exports it, typed explicitly (the registry's types,
+ * and `JobKind` from them, must not wait on inferring routes and activities) with its exact
+ * declaration, so that the kind's name is known to the compiler.
+ */
+export type KindRegistration<Declaration extends JobKindDeclaration> = Omit<
+  JobKindRegistration,
+  'declaration'
+> & { declaration: Declaration };

@@ -3,7 +3,7 @@
  * requested duration, clips trimmed to their liveliest stretch. Pure: the analyzer plans from
  * measured facts, the generator renders the plan frame-exactly at `renderFps`.
  */
-import type { VlogPlan } from '../jobs/contracts.js';
+import type { VlogPlan } from '../kinds/vlog/declaration.js';
 
 export const renderFps = 30;
 /** An item shown for less than this is not worth its transitions: it is left out. */

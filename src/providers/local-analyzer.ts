@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FailureCode } from '../jobs/failures.js';
-import type { MediaFacts, MediaRef, VlogAnalysis, VlogPlan } from '../jobs/contracts.js';
+import type { MediaRef } from '../jobs/contracts.js';
+import type { MediaFacts, VlogAnalysis, VlogPlan } from '../kinds/vlog/declaration.js';
 import { brightness, dominantColors, frameChanges, motion, sceneChanges } from '../media/frames.js';
 import { planVlog, type PlannableMedia } from '../media/plan.js';
 import {

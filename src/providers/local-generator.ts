@@ -3,7 +3,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FailureCode } from '../jobs/failures.js';
-import type { MediaRef, VlogPlan } from '../jobs/contracts.js';
+import type { MediaRef } from '../jobs/contracts.js';
+import type { VlogPlan } from '../kinds/vlog/declaration.js';
 import { planVlog, renderFps } from '../media/plan.js';
 import {
   MediaToolError,

@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { FailureCode } from '../jobs/failures.js';
-import type { MediaRef, VlogAnalysis } from '../jobs/contracts.js';
+import type { MediaRef } from '../jobs/contracts.js';
+import type { VlogAnalysis } from '../kinds/vlog/declaration.js';
 import type { RenderProgress } from '../media/tools.js';
 
 const mediaIndex = z.number().int().min(0).describe('Index of the media item');

@@ -1,5 +1,5 @@
+export { aiGenerationJob } from '../kinds/ai/workflow.js';
 export { probeJob } from '../kinds/probe/workflow.js';
-export { aiGenerationJob } from './ai-generation.js';
+export { vlogJob } from '../kinds/vlog/workflow.js';
 export { inspectUploadedMedia } from './media-inspection.js';
 export { sweepExpiredMedia } from './media-sweep.js';
-export { vlogJob } from './vlog.js';

@@ -7,11 +7,13 @@ import {
   isCancellation,
   setHandler,
   sleep,
+  type ActivityOptions,
   type RetryPolicy,
 } from '@temporalio/workflow';
 import { FailureCode, nonRetryableFailureCodes } from '../jobs/failures.js';
 import type { CancelJobRequest, JobRecord, ProviderRetrySettings } from '../jobs/contracts.js';
 import type { JobError, JobStatus } from '../jobs/model.js';
+import type { ActivityPolicy } from '../kinds/declaration.js';
 import {
   cancelJobSignal,
   cancelJobUpdate,
@@ -31,6 +33,15 @@ export function providerRetryPolicy(settings: ProviderRetrySettings): RetryPolic
     maximumAttempts: settings.maximumAttempts,
     nonRetryableErrorTypes: nonRetryableFailureCodes,
   };
+}
+
+/** A kind's declared activity policy as `proxyActivities` takes it, `provider` resolved. */
+export function activityOptions(
+  policy: ActivityPolicy,
+  providerRetry: ProviderRetrySettings,
+): ActivityOptions {
+  const { retry, ...options } = policy;
+  return { ...options, retry: retry === 'provider' ? providerRetryPolicy(providerRetry) : retry };
 }
 
 /** What the input of every retryable job workflow carries. */

@@ -8,7 +8,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import type { SharedActivities } from '../activities/index.js';
 import { FailureCode } from '../jobs/failures.js';
 import type { JobProgress, JobRecord, JobSnapshot } from '../jobs/contracts.js';
 import type { JobError, JobStatus, TerminalStatus } from '../jobs/model.js';
@@ -16,7 +16,7 @@ import { JobAttemptKey, JobStatusKey } from '../jobs/search-attributes.js';
 import { jobProgressQuery } from './job-messages.js';
 
 // The read model must catch up whenever the database comes back, so these retry without limit.
-const projection = proxyActivities<Activities>({
+const projection = proxyActivities<SharedActivities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 });

@@ -1,5 +1,5 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import type { SharedActivities } from '../activities/index.js';
 import type { MediaInspectionInput, MediaInspectionResult } from '../jobs/contracts.js';
 
 /**
@@ -11,7 +11,7 @@ import type { MediaInspectionInput, MediaInspectionResult } from '../jobs/contra
 export async function inspectUploadedMedia(
   input: MediaInspectionInput,
 ): Promise<MediaInspectionResult> {
-  const { inspectStoredMedia } = proxyActivities<Activities>({
+  const { inspectStoredMedia } = proxyActivities<SharedActivities>({
     taskQueue: input.mediaTaskQueue,
     scheduleToStartTimeout: '10s',
     startToCloseTimeout: '1m',

@@ -1,8 +1,8 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import type { SharedActivities } from '../activities/index.js';
 import type { MediaSweepInput, MediaSweepResult } from '../jobs/contracts.js';
 
-const { deleteExpiredMedia } = proxyActivities<Activities>({
+const { deleteExpiredMedia } = proxyActivities<SharedActivities>({
   startToCloseTimeout: '10m',
   // One heartbeat per job swept: a lost worker is noticed without waiting out the batch.
   heartbeatTimeout: '1m',

@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, type Config } from '../../src/config.js';
-import type { MediaSweepResult, VlogInput } from '../../src/jobs/contracts.js';
+import type { MediaSweepResult } from '../../src/jobs/contracts.js';
+import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
 import { findMediaTools } from '../../src/media/tools.js';
 import {
   ensureMediaSweepSchedule,

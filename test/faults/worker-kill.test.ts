@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { transferPartBytes } from '../../src/activities/vlog/transfer.js';
+import { transferPartBytes } from '../../src/kinds/vlog/activities/transfer.js';
 import { vlogVideoKey } from '../../src/jobs/storage-keys.js';
 import { eventually } from '../support/eventually.js';
 import { FaultStack, type FaultJob } from '../support/fault-stack.js';

@@ -3,7 +3,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Db } from '../../src/db/database.js';
-import type { VlogInput } from '../../src/jobs/contracts.js';
+import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
 import { eventually } from './eventually.js';
 
 /**

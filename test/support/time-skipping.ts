@@ -3,7 +3,6 @@ import { fileURLToPath } from 'node:url';
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, Worker } from '@temporalio/worker';
-import type { Activities } from '../../src/activities/index.js';
 import type * as workflows from '../../src/workflows/index.js';
 import { jobSearchAttributeTypes } from '../../temporal/namespace.js';
 import { testEnv } from './env.js';
@@ -49,7 +48,7 @@ export async function runWithTestActivities<Name extends WorkflowName>(
   env: TestWorkflowEnvironment,
   workflowType: Name,
   input: Parameters<WorkflowOf<Name>>[0],
-  activities: Partial<Activities>,
+  activities: object,
   during: (
     handle: WorkflowHandleWithFirstExecutionRunId<WorkflowOf<Name>>,
   ) => Promise<void> = async () => undefined,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { errorStatuses } from '../../src/api/errors.js';
 import { configSchema } from '../../src/config.js';
-import { aiGenerationTypes } from '../../src/jobs/ai-generation.js';
+import { aiGenerationTypes } from '../../src/kinds/ai/declaration.js';
 import { FailureCode } from '../../src/jobs/failures.js';
 import { readDocPages, repositoryRoot as root } from '../support/docs.js';
 

@@ -43,8 +43,8 @@ describe('the job kind registry', () => {
   });
 
   it('gives each plain-JSON start route a path of its own', () => {
-    const paths = jobKindRegistry.flatMap((registration) =>
-      'startRoute' in registration ? [registration.startRoute.path] : [],
+    const paths = jobKindRegistry.flatMap(({ startRoute }) =>
+      startRoute ? [startRoute.path] : [],
     );
     assert.ok(paths.includes('/probes'));
     assert.equal(new Set(paths).size, paths.length);

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../../src/activities/index.js';
 import { loadConfig } from '../../src/config.js';
-import type { AiJobRequest } from '../../src/jobs/ai-generation.js';
-import type { AiJobInput } from '../../src/jobs/contracts.js';
+import { createAiGenerationActivities } from '../../src/kinds/ai/activities.js';
+import type { AiJobInput, AiJobRequest } from '../../src/kinds/ai/declaration.js';
 import { findOwnedJob } from '../../src/db/jobs.js';
 import { createProviders } from '../../src/providers/index.js';
 import type { aiGenerationJob } from '../../src/workflows/index.js';
@@ -42,7 +42,7 @@ describe('AI job with a frozen generation', () => {
 
   it('retries the call once the heartbeat timeout passes without a heartbeat, and completes', async () => {
     const mediaStorage = undefined as never;
-    const real = createActivities({
+    const deps = {
       db: test.db,
       mediaStorage,
       providers: createProviders(
@@ -50,16 +50,18 @@ describe('AI job with a frozen generation', () => {
         { mediaStorage, mediaTools: null },
       ),
       mediaTools: null,
-    });
+    };
+    const real = createActivities(deps);
+    const ai = createAiGenerationActivities(deps);
     const attempts: number[] = [];
     const activities = {
       ...real,
-      async generateAiItems(input: Parameters<typeof real.generateAiItems>[0]) {
+      async generateAiItems(input: Parameters<typeof ai.generateAiItems>[0]) {
         const { attempt } = Context.current().info;
         attempts.push(attempt);
         // Frozen: neither answers nor heartbeats, until the worker shuts down.
         if (attempt === 1) await Context.current().cancelled;
-        return real.generateAiItems(input);
+        return ai.generateAiItems(input);
       },
     };
     const taskQueue = uniqueTaskQueue('ai-heartbeat');

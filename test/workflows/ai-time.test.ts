@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Activities } from '../../src/activities/index.js';
-import type { AiJobRequest } from '../../src/jobs/ai-generation.js';
-import type { AiJobInput, JobUpdate } from '../../src/jobs/contracts.js';
+import type { SharedActivities } from '../../src/activities/index.js';
+import type { AiActivities } from '../../src/kinds/ai/activities.js';
+import type { AiJobRequest } from '../../src/kinds/ai/declaration.js';
+import type { JobUpdate } from '../../src/jobs/contracts.js';
+import type { AiJobInput } from '../../src/kinds/ai/declaration.js';
 import { retryJobUpdate } from '../../src/workflows/job-messages.js';
 import { jobRecord } from '../support/jobs.js';
 import { runWithTestActivities, startTimeSkipping } from '../support/time-skipping.js';
@@ -32,7 +34,7 @@ function aiInput(): AiJobInput {
 function testActivities(limited: () => boolean) {
   const updates: JobUpdate[] = [];
   const calls = { generate: 0 };
-  const activities: Partial<Activities> = {
+  const activities: Partial<SharedActivities & AiActivities> = {
     registerJob: async () => undefined,
     recordJobUpdate: async (update) => {
       updates.push(update);

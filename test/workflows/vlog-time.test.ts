@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Activities } from '../../src/activities/index.js';
-import type { JobUpdate, VlogInput, VlogJobInput } from '../../src/jobs/contracts.js';
+import type { SharedActivities } from '../../src/activities/index.js';
+import type { VlogActivities } from '../../src/kinds/vlog/activities/index.js';
+import type { JobUpdate } from '../../src/jobs/contracts.js';
+import type { VlogInput, VlogJobInput } from '../../src/kinds/vlog/declaration.js';
 import { retryJobUpdate } from '../../src/workflows/job-messages.js';
 import { jobRecord } from '../support/jobs.js';
 import { runWithTestActivities, startTimeSkipping } from '../support/time-skipping.js';
@@ -48,7 +50,7 @@ function vlogInput(overrides: Partial<VlogJobInput['settings']> = {}): VlogJobIn
 function testActivities(checksUntilDone: number | (() => boolean)) {
   const updates: JobUpdate[] = [];
   const calls = { start: 0, checks: 0, transfers: 0, cleanups: 0 };
-  const activities: Partial<Activities> = {
+  const activities: Partial<SharedActivities & VlogActivities> = {
     registerJob: async () => undefined,
     recordJobUpdate: async (update) => {
       updates.push(update);

@@ -15,9 +15,8 @@ export function jobStartRoutes(
   startJob: StartJob,
 ): FastifyPluginAsyncZod {
   return async (app) => {
-    for (const registration of kinds) {
-      if (!('startRoute' in registration)) continue;
-      const { declaration, startRoute } = registration;
+    for (const { declaration, startRoute } of kinds) {
+      if (!startRoute) continue;
       const [type] = declaration.jobTypes;
       app.post(
         startRoute.path,

@@ -13,7 +13,7 @@ import type {
   MediaRef,
 } from '../../jobs/contracts.js';
 import { ApiError } from '../errors.js';
-import { mediaFieldName, type MediaInspector } from './media-upload.js';
+import { mediaFieldName, type MediaInspector } from '../../kinds/vlog/api/media-upload.js';
 import type { MediaWorkers } from './media-workers.js';
 
 export interface MediaLimits {

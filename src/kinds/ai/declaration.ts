@@ -1,16 +1,54 @@
-import {
-  aiGenerationTypes,
-  aiItemNames,
-  type AiGenerationType,
-  type AiJobRequest,
-} from '../../jobs/ai-generation.js';
-import type { JobKindDeclaration } from '../declaration.js';
-
 /**
  * An AI generation (sub-goals for a goal, actions for a sub-goal, tasks for an action): one
- * validated model call. Its workflow is `src/workflows/ai-generation.ts`, its activity
- * `src/activities/ai-generation.ts`, its routes `src/api/routes/ai-jobs.ts`.
+ * validated model call. Its types, names and policies, pure so the workflow may import them;
+ * the zod schemas of its request and of the model's answer are in `generation-schemas.ts`.
  */
+import type { JobRecord, ProviderRetrySettings } from '../../jobs/contracts.js';
+import { FailureCode } from '../../jobs/failures.js';
+import type { JobKindDeclaration } from '../declaration.js';
+import type { AiItem, AiJobRequest } from './generation-schemas.js';
+
+export type { AiItem, AiJobRequest, AiGenerationInput } from './generation-schemas.js';
+
+export const aiGenerationTypes = [
+  'SUBGOAL_GENERATION',
+  'ACTION_GENERATION',
+  'TASK_GENERATION',
+] as const;
+export type AiGenerationType = (typeof aiGenerationTypes)[number];
+
+/** What each type generates, for prompts, summaries and messages. */
+export const aiItemNames: Record<AiGenerationType, string> = {
+  SUBGOAL_GENERATION: 'sub-goals',
+  ACTION_GENERATION: 'actions',
+  TASK_GENERATION: 'tasks',
+};
+
+/** A completed AI job's result, as stored and served. */
+export interface AiJobResult {
+  items: AiItem[];
+  /** The model that generated the items. */
+  model: string;
+}
+
+/** Operational settings an AI job takes from the configuration when it is accepted. */
+export interface AiJobSettings {
+  /** Time an attempt may take before the job ends `timeout`. */
+  timeoutMs: number;
+  /** The generation activity is declared lost (and retried) after this long without a heartbeat. */
+  heartbeatTimeoutMs: number;
+  retryWindowMs: number;
+  providerRetry: ProviderRetrySettings;
+}
+
+export interface AiJobInput {
+  /** `job.type` is the generation type and `job.input` its input. */
+  job: JobRecord<AiJobRequest['input']>;
+  settings: AiJobSettings;
+  attempt: number;
+  seq: number;
+}
+
 export const aiKind = {
   kind: 'ai',
   workflowType: 'aiGenerationJob',
@@ -18,5 +56,20 @@ export const aiKind = {
   noun: 'AI job',
   stages: [{ status: 'processing', progress: 50 }],
   taskQueues: ['jobs'],
+  // Its timeouts are the job's own (AI_JOB_TIMEOUT_MS, AI_JOB_HEARTBEAT_TIMEOUT_MS), carried
+  // in its settings.
+  activityPolicies: { generation: { retry: 'provider' } },
+  failureCodes: [
+    FailureCode.SAFETY_BLOCKED,
+    FailureCode.PROVIDER_INVALID_ARGUMENT,
+    FailureCode.PROVIDER_PERMISSION_DENIED,
+    FailureCode.PROVIDER_NOT_FOUND,
+    FailureCode.PROVIDER_RATE_LIMITED,
+    FailureCode.PROVIDER_UNAVAILABLE,
+    FailureCode.INVALID_PROVIDER_OUTPUT,
+    FailureCode.JOB_TIMEOUT,
+    FailureCode.CANCELLED,
+    FailureCode.JOB_FAILED,
+  ],
   summary: ({ type, input }) => `${aiItemNames[type]} for "${input.goal.slice(0, 80)}"`,
 } as const satisfies JobKindDeclaration<AiGenerationType, AiJobRequest['input']>;

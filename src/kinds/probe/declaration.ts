@@ -1,4 +1,5 @@
 import type { JobRecord } from '../../jobs/contracts.js';
+import { FailureCode } from '../../jobs/failures.js';
 import type { JobKindDeclaration } from '../declaration.js';
 
 export interface ProbeInput {
@@ -27,5 +28,7 @@ export const probeKind = {
   noun: 'probe',
   stages: [{ status: 'running', progress: 0 }],
   taskQueues: ['jobs'],
+  activityPolicies: {},
+  failureCodes: [FailureCode.CANCELLED, FailureCode.JOB_FAILED],
   summary: ({ input }) => `Probe: ${input.steps} steps, ${input.stepDelayMs} ms apart`,
 } as const satisfies JobKindDeclaration<'PROBE', ProbeInput>;

@@ -1,8 +1,8 @@
-import type { JobKindRegistration } from '../registration.js';
+import type { KindRegistration } from '../registration.js';
 import { probeStartRoute } from './api.js';
 import { probeKind } from './declaration.js';
 
-export const probeRegistration = {
+export const probeRegistration: KindRegistration<typeof probeKind> = {
   declaration: probeKind,
   startRoute: probeStartRoute,
-} satisfies JobKindRegistration;
+};

@@ -1,11 +1,115 @@
-import type { VlogInput } from '../../jobs/contracts.js';
-import type { JobKindDeclaration } from '../declaration.js';
-
 /**
  * A vlog from uploaded photos and clips: analysis, a generated or locally rendered video, its
- * delivery to media storage. Its workflow is `src/workflows/vlog.ts`, its steps
- * `src/activities/vlog.ts`, its routes `src/api/routes/vlogs.ts` (a multipart upload).
+ * delivery to media storage. Its types and policies, pure so the workflow may import them.
  */
+import { ActivityCancellationType } from '@temporalio/common';
+import type { JobRecord, MediaRef, ProviderRetrySettings } from '../../jobs/contracts.js';
+import { FailureCode, nonRetryableFailureCodes } from '../../jobs/failures.js';
+import type { JobKindDeclaration } from '../declaration.js';
+
+export interface VlogInput {
+  title: string;
+  prompt: string | null;
+  style: string | null;
+  aspectRatio: '16:9' | '9:16';
+  durationSeconds: number;
+  media: MediaRef[];
+}
+
+export interface VlogAnalysis {
+  summary: string;
+  mood: string;
+  subjects: string[];
+  scenes: { mediaIndex: number; description: string }[];
+  videoPrompt: string;
+  /** Facts measured from each media item (the local analyzer; a model does not measure). */
+  media?: MediaFacts[];
+  /** How the uploads are cut into the vlog (a generator that composes from them follows it). */
+  plan?: VlogPlan;
+}
+
+/** What was measured in one photo or clip, from its container and from sampled frames. */
+export interface MediaFacts {
+  mediaIndex: number;
+  kind: 'image' | 'video';
+  /** Seconds of a clip; null for a photo. */
+  durationSeconds: number | null;
+  width: number;
+  height: number;
+  orientation: 'landscape' | 'portrait' | 'square';
+  hasAudio: boolean;
+  /** Mean luma of the sampled frames, 0 (black) to 1 (white). */
+  brightness: number;
+  /** The most common colours of the sampled frames, most common first, as `#rrggbb`. */
+  dominantColors: string[];
+  /** Mean change between consecutive sampled frames, 0 to 1; null for a photo. */
+  motion: number | null;
+  /** Where the picture changes abruptly (cuts), in seconds from the start of the clip. */
+  sceneChangesSeconds: number[];
+}
+
+/** The vlog's cut: a title card, then the media in `items` order. Seconds add up to the vlog's. */
+export interface VlogPlan {
+  titleSeconds: number;
+  items: {
+    mediaIndex: number;
+    /** How long the item is on screen. */
+    seconds: number;
+    /** The parts of a clip that are kept, in order (empty for a photo). */
+    segments: { startSeconds: number; endSeconds: number }[];
+  }[];
+}
+
+/** A generated video the provider finished, before delivery. */
+export interface GeneratedVideo {
+  sourceUri: string;
+  mimeType: string;
+}
+
+/** What a vlog keeps across retries (continue-as-new): finished steps are never redone. */
+export interface VlogProgressCarried {
+  analysis: VlogAnalysis | null;
+  /** The latest generation submitted and what became of it. */
+  generation: {
+    operationName: string;
+    attempt: number;
+    state: 'running' | 'succeeded' | 'failed';
+    video: GeneratedVideo | null;
+  } | null;
+}
+
+/** Operational settings a vlog run takes from the configuration when it is accepted. */
+export interface VlogSettings {
+  deadlineMs: number;
+  pollIntervalMs: number;
+  retryWindowMs: number;
+  providerRetry: ProviderRetrySettings;
+  /**
+   * Task queue of the steps that run ffmpeg on the worker (analysis and render of the local
+   * provider), so that the backlog waits in Temporal rather than in a worker; unset (Google, or
+   * runs accepted before it existed): the job's own queue.
+   */
+  mediaTaskQueue?: string;
+}
+
+export interface VlogJobInput {
+  job: JobRecord<VlogInput>;
+  settings: VlogSettings;
+  /** 1 for the first run, +1 for each retry. */
+  attempt: number;
+  /** Projection sequence number reached by the previous run. */
+  seq: number;
+  carried: VlogProgressCarried;
+}
+
+export interface VlogResult {
+  videoKey: string;
+  thumbnailKey: string | null;
+  durationSeconds: number | null;
+  sizeBytes: number;
+  mimeType: string;
+}
+
 export const vlogKind = {
   kind: 'vlog',
   workflowType: 'vlogJob',
@@ -18,6 +122,49 @@ export const vlogKind = {
   ],
   // The local provider's analysis and render run ffmpeg on the media queue.
   taskQueues: ['jobs', 'media'],
+  // Heartbeats are throttled to 80 % of the timeout, and a cancellation reaches an activity
+  // only with a heartbeat: 15 s keeps cancels prompt while long calls heartbeat every 3 s.
+  activityPolicies: {
+    analysis: { startToCloseTimeout: '15m', heartbeatTimeout: '15s', retry: 'provider' },
+    // A local render runs inside startVideoGeneration for as long as it takes, heartbeating; a
+    // lost worker is still noticed within the heartbeat timeout.
+    generation: { startToCloseTimeout: '30m', heartbeatTimeout: '15s', retry: 'provider' },
+    transfer: {
+      startToCloseTimeout: '60m',
+      heartbeatTimeout: '15s',
+      // A cancelled transfer aborts its own upload; cleanup must not run while it still writes.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      retry: {
+        initialInterval: '2s',
+        maximumInterval: '2m',
+        maximumAttempts: 10,
+        nonRetryableErrorTypes: nonRetryableFailureCodes,
+      },
+    },
+    // Without a heartbeat timeout a worker lost during these steps is noticed only after 5 min.
+    storage: {
+      startToCloseTimeout: '5m',
+      heartbeatTimeout: '15s',
+      retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 10 },
+    },
+  },
+  failureCodes: [
+    FailureCode.MEDIA_UNREADABLE,
+    FailureCode.MEDIA_PROCESSING_TIMEOUT,
+    FailureCode.SAFETY_BLOCKED,
+    FailureCode.CONTENT_FILTERED,
+    FailureCode.PROVIDER_INVALID_ARGUMENT,
+    FailureCode.PROVIDER_PERMISSION_DENIED,
+    FailureCode.PROVIDER_NOT_FOUND,
+    FailureCode.PROVIDER_RATE_LIMITED,
+    FailureCode.PROVIDER_UNAVAILABLE,
+    FailureCode.INVALID_PROVIDER_OUTPUT,
+    FailureCode.GENERATION_FAILED,
+    FailureCode.TRANSFER_FAILED,
+    FailureCode.VLOG_DEADLINE_EXCEEDED,
+    FailureCode.CANCELLED,
+    FailureCode.JOB_FAILED,
+  ],
   summary: ({ input }) =>
     `Vlog "${input.title}": ${input.media.length} files, ${input.durationSeconds}s ${input.aspectRatio}`,
 } as const satisfies JobKindDeclaration<'VLOG', VlogInput>;

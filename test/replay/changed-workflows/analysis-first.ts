@@ -2,11 +2,12 @@
 // away instead of first projecting the `analyzing` status, so the recorded histories' second
 // activity (recordJobUpdate) no longer matches what the code schedules (analyzeMedia).
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
-import type { Activities } from '../../../src/activities/index.js';
-import type { VlogJobInput } from '../../../src/jobs/contracts.js';
+import type { SharedActivities } from '../../../src/activities/index.js';
+import type { VlogActivities } from '../../../src/kinds/vlog/activities/index.js';
+import type { VlogJobInput } from '../../../src/kinds/vlog/declaration.js';
 import { JobStatusKey } from '../../../src/jobs/search-attributes.js';
 
-const acts = proxyActivities<Activities>({ startToCloseTimeout: '1m' });
+const acts = proxyActivities<SharedActivities & VlogActivities>({ startToCloseTimeout: '1m' });
 
 export async function vlogJob({ job }: VlogJobInput): Promise<void> {
   await acts.registerJob(job);

@@ -1,9 +1,15 @@
 // The vlog's first stage: a model looks at the uploads and describes what the video shows.
 import { Context } from '@temporalio/activity';
-import type { MediaRef, VlogAnalysis } from '../../jobs/contracts.js';
-import { vlogAnalysisSchema, type AnalysisBrief } from '../../providers/types.js';
-import { whileHeartbeating } from '../heartbeat.js';
-import { askUntilValid, readJsonAnswer, required, type Reading } from '../provider-calls.js';
+import type { MediaRef } from '../../../jobs/contracts.js';
+import type { VlogAnalysis } from '../declaration.js';
+import { vlogAnalysisSchema, type AnalysisBrief } from '../../../providers/types.js';
+import { whileHeartbeating } from '../../../activities/heartbeat.js';
+import {
+  askUntilValid,
+  readJsonAnswer,
+  required,
+  type Reading,
+} from '../../../activities/provider-calls.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
 export interface AnalyzeMediaInput {

@@ -1,18 +1,22 @@
-import { providerRetrySettings, type Config } from '../../config.js';
-import type { Db } from '../../db/database.js';
-import type { JobRow } from '../../db/schema.js';
-import type { AiGenerationType, AiJobRequest } from '../../jobs/ai-generation.js';
-import type { AiJobInput, JobProgress } from '../../jobs/contracts.js';
-import { isTerminalStatus } from '../../jobs/model.js';
-import { findOwnedJob, typicalDurationMs } from '../../db/jobs.js';
-import { aiKind } from '../../kinds/ai/declaration.js';
-import { missingAiProviderSettings } from '../../providers/index.js';
-import { ApiError } from '../errors.js';
-import type { AiJobView } from '../schemas/ai-jobs.js';
-import type { ListQuery } from '../schemas/jobs.js';
-import { listJobsPage } from './job-list.js';
-import { requestFingerprint, type StartJob } from './job-starter.js';
-import { liveView, toJobView } from './job-views.js';
+import { providerRetrySettings, type Config } from '../../../config.js';
+import type { Db } from '../../../db/database.js';
+import type { JobRow } from '../../../db/schema.js';
+import { findOwnedJob, typicalDurationMs } from '../../../db/jobs.js';
+import type { JobProgress } from '../../../jobs/contracts.js';
+import { isTerminalStatus } from '../../../jobs/model.js';
+import { missingAiProviderSettings } from '../../../providers/index.js';
+import { ApiError } from '../../../api/errors.js';
+import type { ListQuery } from '../../../api/schemas/jobs.js';
+import { listJobsPage } from '../../../api/services/job-list.js';
+import { requestFingerprint, type StartJob } from '../../../api/services/job-starter.js';
+import { liveView, toJobView } from '../../../api/services/job-views.js';
+import {
+  aiKind,
+  type AiGenerationType,
+  type AiJobInput,
+  type AiJobRequest,
+} from '../declaration.js';
+import type { AiJobView } from './schemas.js';
 
 /** Used for estimates until jobs of a type have completed. */
 const defaultDurationMs = 20_000;

@@ -1,8 +1,13 @@
 import { z } from 'zod';
-import type { JobStatus } from '../../jobs/model.js';
-import { errorBodySchema } from '../errors.js';
-import { commonErrors, idempotencyKeySchema, idParams, liveQuerySchema } from './common.js';
-import { jobViewSchema, listQuerySchema, liveViewSchema } from './jobs.js';
+import type { JobStatus } from '../../../jobs/model.js';
+import { errorBodySchema } from '../../../api/errors.js';
+import {
+  commonErrors,
+  idempotencyKeySchema,
+  idParams,
+  liveQuerySchema,
+} from '../../../api/schemas/common.js';
+import { jobViewSchema, listQuerySchema, liveViewSchema } from '../../../api/schemas/jobs.js';
 
 export const vlogStatuses = [
   'pending',

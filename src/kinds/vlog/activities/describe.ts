@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Context, log } from '@temporalio/activity';
-import { vlogThumbnailKey } from '../../jobs/storage-keys.js';
-import { extractThumbnail, probeDurationSeconds } from '../../media/tools.js';
-import { whileHeartbeating } from '../heartbeat.js';
+import { vlogThumbnailKey } from '../../../jobs/storage-keys.js';
+import { extractThumbnail, probeDurationSeconds } from '../../../media/tools.js';
+import { whileHeartbeating } from '../../../activities/heartbeat.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
 export interface DescribeVideoInput {

@@ -3,7 +3,7 @@
  * OpenAPI document, the JSON schema the model is constrained to, and the check of its answer.
  */
 import { z } from 'zod';
-import { aiGenerationTypes, type AiGenerationType } from './ai-generation.js';
+import { aiGenerationTypes, type AiGenerationType } from './declaration.js';
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 

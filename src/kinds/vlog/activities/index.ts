@@ -16,3 +16,5 @@ export function createVlogActivities(deps: VlogActivityDependencies) {
     ...createCleanupActivities(deps),
   };
 }
+
+export type VlogActivities = ReturnType<typeof createVlogActivities>;

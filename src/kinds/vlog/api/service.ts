@@ -1,23 +1,27 @@
 import type { FastifyRequest } from 'fastify';
-import { providerRetrySettings, type Config } from '../../config.js';
-import type { Db } from '../../db/database.js';
-import type { JobRow } from '../../db/schema.js';
-import type { JobProgress, VlogInput, VlogJobInput, VlogResult } from '../../jobs/contracts.js';
-import { findOwnedJob } from '../../db/jobs.js';
-import { vlogKind } from '../../kinds/vlog/declaration.js';
-import { mediaTaskQueueOf } from '../../media/processes.js';
-import { missingVlogProviderSettings, selectVlogProvider } from '../../providers/index.js';
-import type { MediaStorage } from '../../storage/object-storage.js';
-import type { TemporalAccess } from '../../temporal-client.js';
-import { ApiError } from '../errors.js';
-import type { ListQuery } from '../schemas/jobs.js';
-import { vlogFieldsSchema, type VlogView } from '../schemas/vlogs.js';
-import { listJobsPage } from './job-list.js';
-import { refuseOwnerAtJobCap, requestFingerprint, type StartJob } from './job-starter.js';
-import { liveView, toJobView } from './job-views.js';
-import { mediaLimitInspector, mediaLimitsOf } from './media-limits.js';
+import { providerRetrySettings, type Config } from '../../../config.js';
+import type { Db } from '../../../db/database.js';
+import { findOwnedJob } from '../../../db/jobs.js';
+import type { JobRow } from '../../../db/schema.js';
+import type { JobProgress } from '../../../jobs/contracts.js';
+import { mediaTaskQueueOf } from '../../../media/processes.js';
+import { missingVlogProviderSettings, selectVlogProvider } from '../../../providers/index.js';
+import type { MediaStorage } from '../../../storage/object-storage.js';
+import type { TemporalAccess } from '../../../temporal-client.js';
+import { ApiError } from '../../../api/errors.js';
+import type { ListQuery } from '../../../api/schemas/jobs.js';
+import { listJobsPage } from '../../../api/services/job-list.js';
+import {
+  refuseOwnerAtJobCap,
+  requestFingerprint,
+  type StartJob,
+} from '../../../api/services/job-starter.js';
+import { liveView, toJobView } from '../../../api/services/job-views.js';
+import { mediaLimitInspector, mediaLimitsOf } from '../../../api/services/media-limits.js';
+import type { MediaWorkers } from '../../../api/services/media-workers.js';
+import { vlogKind, type VlogInput, type VlogJobInput, type VlogResult } from '../declaration.js';
 import { receiveUpload, type ReceivedUpload } from './media-upload.js';
-import type { MediaWorkers } from './media-workers.js';
+import { vlogFieldsSchema, type VlogView } from './schemas.js';
 
 export interface VlogServiceDependencies {
   config: Config;

@@ -1,16 +1,11 @@
 import fastifyMultipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { vlogKind } from '../../kinds/vlog/declaration.js';
-import {
-  createVlogSchema,
-  getVlogSchema,
-  listVlogsSchema,
-  vlogActionDocs,
-} from '../schemas/vlogs.js';
-import type { JobActions } from '../services/job-actions.js';
-import type { VlogService } from '../services/vlogs.js';
-import { jobActionRoutes } from './job-actions.js';
-import { jobEventStreamRoutes } from './job-event-stream.js';
+import { vlogKind } from '../declaration.js';
+import { createVlogSchema, getVlogSchema, listVlogsSchema, vlogActionDocs } from './schemas.js';
+import type { JobActions } from '../../../api/services/job-actions.js';
+import type { VlogService } from './service.js';
+import { jobActionRoutes } from '../../../api/routes/job-actions.js';
+import { jobEventStreamRoutes } from '../../../api/routes/job-event-stream.js';
 
 /** Vlogs: created from an upload, read, listed, cancelled, retried and followed. */
 export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPluginAsyncZod {

@@ -1,53 +1,28 @@
+import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import { FailureCode } from '../../jobs/failures.js';
+import { vlogVideoKey } from '../../jobs/storage-keys.js';
+import { activityOptions, runRetryableJob } from '../../workflows/job-lifecycle.js';
+import type { JobTracker } from '../../workflows/job-tracker.js';
+import type { VlogActivities } from './activities/index.js';
 import {
-  ActivityCancellationType,
-  isCancellation,
-  proxyActivities,
-  sleep,
-  type ActivityOptions,
-} from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
-import { FailureCode, nonRetryableFailureCodes } from '../jobs/failures.js';
-import type {
-  GeneratedVideo,
-  VlogJobInput,
-  VlogProgressCarried,
-  VlogResult,
-} from '../jobs/contracts.js';
-import { vlogVideoKey } from '../jobs/storage-keys.js';
-import { vlogKind } from '../kinds/vlog/declaration.js';
-import { providerRetryPolicy, runRetryableJob } from './job-lifecycle.js';
-import type { JobTracker } from './job-tracker.js';
+  vlogKind,
+  type GeneratedVideo,
+  type VlogJobInput,
+  type VlogProgressCarried,
+  type VlogResult,
+} from './declaration.js';
 
 const [analyzing, generating, transferring] = vlogKind.stages;
 
 function activities(input: VlogJobInput) {
-  const providerPolicy = providerRetryPolicy(input.settings.providerRetry);
-  // Heartbeats are throttled to 80 % of the timeout, and a cancellation reaches an activity
-  // only with a heartbeat: 15 s keeps cancels prompt while long calls heartbeat every 3 s.
+  const { analysis, generation, transfer, storage } = vlogKind.activityPolicies;
+  const { providerRetry } = input.settings;
   const options = {
-    analysis: { startToCloseTimeout: '15m', heartbeatTimeout: '15s', retry: providerPolicy },
-    // A local render runs inside startVideoGeneration for as long as it takes, heartbeating; a
-    // lost worker is still noticed within the heartbeat timeout.
-    generation: { startToCloseTimeout: '30m', heartbeatTimeout: '15s', retry: providerPolicy },
-    transfer: {
-      startToCloseTimeout: '60m',
-      heartbeatTimeout: '15s',
-      // A cancelled transfer aborts its own upload; cleanup must not run while it still writes.
-      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-      retry: {
-        initialInterval: '2s',
-        maximumInterval: '2m',
-        maximumAttempts: 10,
-        nonRetryableErrorTypes: nonRetryableFailureCodes,
-      },
-    },
-    // Without a heartbeat timeout a worker lost during these steps is noticed only after 5 min.
-    storage: {
-      startToCloseTimeout: '5m',
-      heartbeatTimeout: '15s',
-      retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 10 },
-    },
-  } satisfies Record<string, ActivityOptions>;
+    analysis: activityOptions(analysis, providerRetry),
+    generation: activityOptions(generation, providerRetry),
+    transfer: activityOptions(transfer, providerRetry),
+    storage: activityOptions(storage, providerRetry),
+  };
   // Only the steps that start ffmpeg move: a check or a transfer must not wait behind renders.
   const onMediaQueue = input.settings.mediaTaskQueue
     ? { taskQueue: input.settings.mediaTaskQueue }
@@ -55,10 +30,10 @@ function activities(input: VlogJobInput) {
   return {
     options,
     onMediaQueue,
-    analysis: proxyActivities<Activities>(options.analysis),
-    generation: proxyActivities<Activities>(options.generation),
-    transfer: proxyActivities<Activities>(options.transfer),
-    storage: proxyActivities<Activities>(options.storage),
+    analysis: proxyActivities<VlogActivities>(options.analysis),
+    generation: proxyActivities<VlogActivities>(options.generation),
+    transfer: proxyActivities<VlogActivities>(options.transfer),
+    storage: proxyActivities<VlogActivities>(options.storage),
   };
 }
 

@@ -1,9 +1,9 @@
 // What a vlog leaves behind: removed when it is cancelled, and by the media sweep once expired.
 import { log } from '@temporalio/activity';
-import { vlogOutputPrefix } from '../../jobs/storage-keys.js';
-import { parseGcsUri } from '../../storage/gcs-storage.js';
-import { parseMediaUri } from '../../storage/object-storage.js';
-import { whileHeartbeating } from '../heartbeat.js';
+import { vlogOutputPrefix } from '../../../jobs/storage-keys.js';
+import { parseGcsUri } from '../../../storage/gcs-storage.js';
+import { parseMediaUri } from '../../../storage/object-storage.js';
+import { whileHeartbeating } from '../../../activities/heartbeat.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
 export interface CleanupVlogInput {

@@ -1,7 +1,7 @@
-import type { Db } from '../../db/database.js';
-import type { MediaTools } from '../../media/tools.js';
-import type { Providers } from '../../providers/index.js';
-import type { MediaStorage } from '../../storage/object-storage.js';
+import type { Db } from '../../../db/database.js';
+import type { MediaTools } from '../../../media/tools.js';
+import type { Providers } from '../../../providers/index.js';
+import type { MediaStorage } from '../../../storage/object-storage.js';
 
 export interface VlogActivityDependencies {
   db: Db;

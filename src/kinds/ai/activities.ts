@@ -1,15 +1,10 @@
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
-import { aiAnswerSchemas, readAiAnswer } from '../jobs/ai-generation-schemas.js';
-import {
-  aiItemNames,
-  aiPrompt,
-  type AiJobRequest,
-  type AiJobResult,
-} from '../jobs/ai-generation.js';
-import type { Providers } from '../providers/index.js';
-import { whileHeartbeating } from './heartbeat.js';
-import { askUntilValid, readJsonAnswer, required } from './provider-calls.js';
+import { whileHeartbeating } from '../../activities/heartbeat.js';
+import { askUntilValid, readJsonAnswer, required } from '../../activities/provider-calls.js';
+import type { Providers } from '../../providers/index.js';
+import { aiItemNames, type AiJobRequest, type AiJobResult } from './declaration.js';
+import { aiAnswerSchemas, readAiAnswer } from './generation-schemas.js';
 
 export interface GenerateAiItemsInput {
   jobId: string;
@@ -19,6 +14,25 @@ export interface GenerateAiItemsInput {
 const responseJsonSchemas = Object.fromEntries(
   Object.entries(aiAnswerSchemas).map(([type, schema]) => [type, z.toJSONSchema(schema)]),
 );
+
+/** The instruction and the request text the model gets for a job. */
+export function aiPrompt(request: AiJobRequest): { systemInstruction: string; prompt: string } {
+  const { input } = request;
+  const items = aiItemNames[request.type];
+  const lines = [`Goal: ${input.goal}`];
+  if ('subGoal' in input) lines.push(`Sub-goal: ${input.subGoal}`);
+  if ('action' in input) lines.push(`Action: ${input.action}`);
+  if (input.context) lines.push(`Context: ${input.context}`);
+  lines.push(`Write at most ${input.maxItems} ${items}, in the language "${input.language}".`);
+  return {
+    systemInstruction: [
+      'You help people reach their goals by breaking them down: a goal into sub-goals, a sub-goal',
+      'into actions, an action into concrete tasks. Items are specific, ordered, and do not overlap.',
+      'Answer with JSON only, following the schema.',
+    ].join(' '),
+    prompt: lines.join('\n'),
+  };
+}
 
 export function createAiGenerationActivities({ providers }: { providers: Providers }) {
   return {
@@ -53,3 +67,5 @@ export function createAiGenerationActivities({ providers }: { providers: Provide
     },
   };
 }
+
+export type AiActivities = ReturnType<typeof createAiGenerationActivities>;

@@ -1,15 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { aiKind } from '../../kinds/ai/declaration.js';
-import {
-  aiJobActionDocs,
-  getAiJobSchema,
-  listAiJobsSchema,
-  startAiJobSchema,
-} from '../schemas/ai-jobs.js';
-import type { AiJobService } from '../services/ai-jobs.js';
-import type { JobActions } from '../services/job-actions.js';
-import { jobActionRoutes } from './job-actions.js';
-import { jobEventStreamRoutes } from './job-event-stream.js';
+import { aiKind } from '../declaration.js';
+import { aiJobActionDocs, getAiJobSchema, listAiJobsSchema, startAiJobSchema } from './schemas.js';
+import type { AiJobService } from './service.js';
+import type { JobActions } from '../../../api/services/job-actions.js';
+import { jobActionRoutes } from '../../../api/routes/job-actions.js';
+import { jobEventStreamRoutes } from '../../../api/routes/job-event-stream.js';
 
 /** AI generation jobs: started, read, listed, cancelled, retried and followed. */
 export function aiJobRoutes(aiJobs: AiJobService, actions: JobActions): FastifyPluginAsyncZod {

@@ -1,9 +1,24 @@
 import { z } from 'zod';
-import { aiGenerationTypes, aiJobStatuses } from '../../jobs/ai-generation.js';
-import { aiJobRequestSchema } from '../../jobs/ai-generation-schemas.js';
-import { errorBodySchema } from '../errors.js';
-import { commonErrors, idempotencyKeySchema, idParams, liveQuerySchema } from './common.js';
-import { jobViewSchema, listQuerySchema, liveViewSchema } from './jobs.js';
+import type { JobStatus } from '../../../jobs/model.js';
+import { aiGenerationTypes } from '../declaration.js';
+import { aiJobRequestSchema } from '../generation-schemas.js';
+import { errorBodySchema } from '../../../api/errors.js';
+import {
+  commonErrors,
+  idempotencyKeySchema,
+  idParams,
+  liveQuerySchema,
+} from '../../../api/schemas/common.js';
+import { jobViewSchema, listQuerySchema, liveViewSchema } from '../../../api/schemas/jobs.js';
+
+export const aiJobStatuses = [
+  'pending',
+  'processing',
+  'completed',
+  'failed',
+  'timeout',
+  'cancelled',
+] as const satisfies readonly JobStatus[];
 
 const aiItemViewSchema = z.object({
   title: z.string(),

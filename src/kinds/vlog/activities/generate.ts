@@ -2,12 +2,13 @@
 // until it is done.
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import type { Db } from '../../db/database.js';
-import { findProviderOperation, recordProviderOperation } from '../../db/provider-operations.js';
-import { FailureCode } from '../../jobs/failures.js';
-import type { GeneratedVideo, MediaRef, VlogAnalysis } from '../../jobs/contracts.js';
-import { whileHeartbeating } from '../heartbeat.js';
-import { required, toFailure } from '../provider-calls.js';
+import type { Db } from '../../../db/database.js';
+import { findProviderOperation, recordProviderOperation } from '../../../db/provider-operations.js';
+import { FailureCode } from '../../../jobs/failures.js';
+import type { MediaRef } from '../../../jobs/contracts.js';
+import type { GeneratedVideo, VlogAnalysis } from '../declaration.js';
+import { whileHeartbeating } from '../../../activities/heartbeat.js';
+import { required, toFailure } from '../../../activities/provider-calls.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
 export interface StartVideoGenerationInput {

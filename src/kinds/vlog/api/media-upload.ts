@@ -4,10 +4,10 @@ import { Readable, Transform } from 'node:stream';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
-import type { MediaRef } from '../../jobs/contracts.js';
-import type { MediaStorage } from '../../storage/object-storage.js';
-import { ApiError } from '../errors.js';
-import { isStorableText, unstorableTextError } from '../plugins/storable-text.js';
+import type { MediaRef } from '../../../jobs/contracts.js';
+import type { MediaStorage } from '../../../storage/object-storage.js';
+import { ApiError } from '../../../api/errors.js';
+import { isStorableText, unstorableTextError } from '../../../api/plugins/storable-text.js';
 
 /** What may be uploaded, decided by the bytes themselves, never by the name or declared type. */
 const acceptedMedia: Record<string, MediaRef['kind']> = {

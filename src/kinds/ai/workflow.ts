@@ -1,10 +1,14 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
-import { aiItemNames, type AiJobRequest, type AiJobResult } from '../jobs/ai-generation.js';
-import { FailureCode } from '../jobs/failures.js';
-import type { AiJobInput } from '../jobs/contracts.js';
-import { aiKind } from '../kinds/ai/declaration.js';
-import { providerRetryPolicy, runRetryableJob } from './job-lifecycle.js';
+import { FailureCode } from '../../jobs/failures.js';
+import { activityOptions, runRetryableJob } from '../../workflows/job-lifecycle.js';
+import type { AiActivities } from './activities.js';
+import {
+  aiItemNames,
+  aiKind,
+  type AiJobInput,
+  type AiJobRequest,
+  type AiJobResult,
+} from './declaration.js';
 
 /**
  * One AI generation (sub-goals for a goal, actions for a sub-goal, tasks for an action): the
@@ -16,11 +20,11 @@ export async function aiGenerationJob(input: AiJobInput): Promise<AiJobResult> {
   const request = { type: job.type, input: job.input } as AiJobRequest;
   const items = aiItemNames[request.type];
   const options = {
+    ...activityOptions(aiKind.activityPolicies.generation, settings.providerRetry),
     startToCloseTimeout: settings.timeoutMs,
     heartbeatTimeout: settings.heartbeatTimeoutMs,
-    retry: providerRetryPolicy(settings.providerRetry),
   };
-  const generation = proxyActivities<Activities>(options);
+  const generation = proxyActivities<AiActivities>(options);
   const [processing] = aiKind.stages;
   return runRetryableJob({
     input,

@@ -1,12 +1,12 @@
 // The vlog's delivery stage: the generated video moves to its delivery key in media storage.
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
-import { FailureCode } from '../../jobs/failures.js';
-import { GcsObjectStorage, parseGcsUri } from '../../storage/gcs-storage.js';
+import { FailureCode } from '../../../jobs/failures.js';
+import { GcsObjectStorage, parseGcsUri } from '../../../storage/gcs-storage.js';
 import {
   parseMediaUri,
   type ObjectStorage,
   type UploadedPart,
-} from '../../storage/object-storage.js';
+} from '../../../storage/object-storage.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
 /** R2 and S3 need parts of at least 5 MiB (all but the last); 8 MiB keeps memory small. */
