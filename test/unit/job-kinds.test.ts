@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createActivities } from '../../src/activities/index.js';
 import { jobKindRegistry, kindsUsingTaskQueue } from '../../src/kinds/index.js';
 import * as workflows from '../../src/workflows/index.js';
 
@@ -53,5 +54,22 @@ describe('the job kind registry', () => {
   it('has the worker poll the media queue for the kinds whose ffmpeg steps run there', () => {
     assert.deepEqual(kindsUsingTaskQueue('media'), ['vlog']);
     assert.deepEqual(kindsUsingTaskQueue('jobs').sort(), [...kinds].sort());
+  });
+
+  it('registers with the worker the activities recorded histories call, each kind adding its own', () => {
+    // The factories only keep their dependencies, so none are needed to read the names.
+    const names = Object.keys(createActivities({} as never)).sort();
+    assert.deepEqual(names, [
+      'analyzeMedia',
+      'checkVideoGeneration',
+      'cleanupVlog',
+      'deleteExpiredMedia',
+      'describeVideo',
+      'generateAiItems',
+      'recordJobUpdate',
+      'registerJob',
+      'startVideoGeneration',
+      'transferVideo',
+    ]);
   });
 });
