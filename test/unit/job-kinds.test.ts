@@ -66,6 +66,7 @@ describe('the job kind registry', () => {
       'deleteExpiredMedia',
       'describeVideo',
       'generateAiItems',
+      'inspectStoredMedia',
       'recordJobUpdate',
       'registerJob',
       'startVideoGeneration',
