@@ -23,7 +23,7 @@ export function required<T>(value: T | null, what: string): T {
   if (value === null) {
     throw ApplicationFailure.nonRetryable(
       `${what} is not configured on this worker`,
-      'PROVIDER_NOT_CONFIGURED',
+      FailureCode.PROVIDER_NOT_CONFIGURED,
     );
   }
   return value;

@@ -15,6 +15,8 @@ export const FailureCode = {
   PROVIDER_INVALID_ARGUMENT: 'PROVIDER_INVALID_ARGUMENT',
   PROVIDER_PERMISSION_DENIED: 'PROVIDER_PERMISSION_DENIED',
   PROVIDER_NOT_FOUND: 'PROVIDER_NOT_FOUND',
+  /** The worker that ran the step has no provider for it (a variable or ffmpeg missing there). */
+  PROVIDER_NOT_CONFIGURED: 'PROVIDER_NOT_CONFIGURED',
   /** Transient: retried with backoff. */
   PROVIDER_RATE_LIMITED: 'PROVIDER_RATE_LIMITED',
   PROVIDER_UNAVAILABLE: 'PROVIDER_UNAVAILABLE',
@@ -41,6 +43,7 @@ export const nonRetryableFailureCodes: FailureCode[] = [
   FailureCode.PROVIDER_INVALID_ARGUMENT,
   FailureCode.PROVIDER_PERMISSION_DENIED,
   FailureCode.PROVIDER_NOT_FOUND,
+  FailureCode.PROVIDER_NOT_CONFIGURED,
   FailureCode.INVALID_PROVIDER_OUTPUT,
   FailureCode.GENERATION_FAILED,
 ];

@@ -64,6 +64,7 @@ export const aiKind = {
     FailureCode.PROVIDER_INVALID_ARGUMENT,
     FailureCode.PROVIDER_PERMISSION_DENIED,
     FailureCode.PROVIDER_NOT_FOUND,
+    FailureCode.PROVIDER_NOT_CONFIGURED,
     FailureCode.PROVIDER_RATE_LIMITED,
     FailureCode.PROVIDER_UNAVAILABLE,
     FailureCode.INVALID_PROVIDER_OUTPUT,

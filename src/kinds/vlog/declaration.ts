@@ -156,6 +156,7 @@ export const vlogKind = {
     FailureCode.PROVIDER_INVALID_ARGUMENT,
     FailureCode.PROVIDER_PERMISSION_DENIED,
     FailureCode.PROVIDER_NOT_FOUND,
+    FailureCode.PROVIDER_NOT_CONFIGURED,
     FailureCode.PROVIDER_RATE_LIMITED,
     FailureCode.PROVIDER_UNAVAILABLE,
     FailureCode.INVALID_PROVIDER_OUTPUT,

@@ -17,7 +17,7 @@ import {
   type StartJob,
 } from '../../../api/services/job-starter.js';
 import { liveView, toJobView } from '../../../api/services/job-views.js';
-import { mediaLimitInspector, mediaLimitsOf } from '../../../api/services/media-limits.js';
+import { mediaLimitInspector, mediaLimitsOf } from './media-limits.js';
 import type { MediaWorkers } from '../../../api/services/media-workers.js';
 import { vlogKind, type VlogInput, type VlogJobInput, type VlogResult } from '../declaration.js';
 import { receiveUpload, type ReceivedUpload } from './media-upload.js';

@@ -5,16 +5,16 @@
  */
 import type { Client } from '@temporalio/client';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Config } from '../../config.js';
+import type { Config } from '../../../config.js';
 import type {
   MediaFileInspection,
   MediaInspectionInput,
   MediaInspectionResult,
   MediaRef,
-} from '../../jobs/contracts.js';
-import { ApiError } from '../errors.js';
-import { mediaFieldName, type MediaInspector } from '../../kinds/vlog/api/media-upload.js';
-import type { MediaWorkers } from './media-workers.js';
+} from '../../../jobs/contracts.js';
+import { ApiError } from '../../../api/errors.js';
+import { mediaFieldName, type MediaInspector } from './media-upload.js';
+import type { MediaWorkers } from '../../../api/services/media-workers.js';
 
 export interface MediaLimits {
   /** Longest clip, in seconds. */
