@@ -201,20 +201,90 @@ export async function typicalDurationMs(db: Db, type: string): Promise<number | 
 }
 
 /**
- * Serializes job creation per owner until the transaction ends, so an in-flight cap holds
- * under concurrent requests and requests sharing an Idempotency-Key queue behind each other.
+ * Serializes the admission of an owner's jobs until the transaction ends, so an in-flight cap
+ * holds under concurrent requests and requests sharing an Idempotency-Key are judged one after
+ * the other. Held only to admit (a few indexed reads and one write), never across a call out.
  */
 export async function lockOwner(db: Db, ownerId: string): Promise<void> {
   await sql`select pg_advisory_xact_lock(hashtext(${`jobs:${ownerId}`}))`.execute(db);
 }
 
-/** How many of an owner's jobs are still in flight (not in a terminal status). */
+/**
+ * How many places of an owner's in-flight cap are taken: jobs not in a terminal status, and
+ * live reservations of jobs whose row is not written yet (a job is never counted twice).
+ */
 export async function countJobsInFlight(db: Db, ownerId: string): Promise<number> {
-  const row = await db
+  const jobs = await db
     .selectFrom('jobs')
     .select((eb) => eb.fn.countAll<string>().as('count'))
     .where('owner_id', '=', ownerId)
     .where('status', 'not in', [...terminalStatuses])
     .executeTakeFirstOrThrow();
-  return Number(row.count);
+  const reserved = await db
+    .selectFrom('job_reservations')
+    .select((eb) => eb.fn.countAll<string>().as('count'))
+    .where('owner_id', '=', ownerId)
+    .where('expires_at', '>', sql<Date>`now()`)
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('jobs')
+            .select('jobs.id')
+            .whereRef('jobs.id', '=', 'job_reservations.job_id'),
+        ),
+      ),
+    )
+    .executeTakeFirstOrThrow();
+  return Number(jobs.count) + Number(reserved.count);
+}
+
+export interface JobReservation {
+  jobId: string;
+  ownerId: string;
+  idempotencyKey: string | null;
+  /** How long it holds, from now in database time (every API process shares that clock). */
+  ttlMs: number;
+}
+
+/**
+ * Takes a place of the owner's in-flight cap (and its Idempotency-Key) for a job whose workflow
+ * is about to start; call under `lockOwner`. Drops the owner's expired reservations on the way.
+ */
+export async function reserveJob(db: Db, reservation: JobReservation): Promise<void> {
+  await db
+    .deleteFrom('job_reservations')
+    .where('owner_id', '=', reservation.ownerId)
+    .where('expires_at', '<=', sql<Date>`now()`)
+    .execute();
+  await db
+    .insertInto('job_reservations')
+    .values({
+      job_id: reservation.jobId,
+      owner_id: reservation.ownerId,
+      idempotency_key: reservation.idempotencyKey,
+      expires_at: sql<Date>`now() + make_interval(secs => ${reservation.ttlMs / 1000})`,
+    })
+    .execute();
+}
+
+/** Whether a request with this Idempotency-Key of the owner is being started right now. */
+export async function isIdempotencyKeyReserved(
+  db: Db,
+  ownerId: string,
+  idempotencyKey: string,
+): Promise<boolean> {
+  const row = await db
+    .selectFrom('job_reservations')
+    .select('job_id')
+    .where('owner_id', '=', ownerId)
+    .where('idempotency_key', '=', idempotencyKey)
+    .where('expires_at', '>', sql<Date>`now()`)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Gives a reservation's place back: its job's row is written, or its start failed. */
+export async function releaseReservation(db: Db, jobId: string): Promise<void> {
+  await db.deleteFrom('job_reservations').where('job_id', '=', jobId).execute();
 }

@@ -41,6 +41,14 @@ export interface ProviderOperationTable {
   created_at: Generated<Date>;
 }
 
+/** A job admitted by the API whose workflow is being started and whose row is not written yet. */
+export interface JobReservationTable {
+  job_id: string;
+  owner_id: string;
+  idempotency_key: string | null;
+  expires_at: Timestamp;
+}
+
 export interface RateLimitWindowTable {
   owner_id: string;
   window_start: Timestamp;
@@ -66,6 +74,7 @@ export interface JobEventTable {
 export interface Database {
   jobs: JobTable;
   job_events: JobEventTable;
+  job_reservations: JobReservationTable;
   provider_operations: ProviderOperationTable;
   rate_limit_windows: RateLimitWindowTable;
 }

@@ -121,6 +121,7 @@ describe('migrations', () => {
         '0004_job_events',
         '0005_media_retention',
         '0006_job_statuses',
+        '0007_job_reservations',
       ],
     );
   });
@@ -149,6 +150,7 @@ describe('migrations', () => {
       '0004_job_events',
       '0005_media_retention',
       '0006_job_statuses',
+      '0007_job_reservations',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   WorkflowExecutionAlreadyStartedError,
   type Client,
@@ -14,7 +15,10 @@ import {
   findJobIdByIdempotencyKey,
   findOwnedJob,
   insertJob,
+  isIdempotencyKeyReserved,
   lockOwner,
+  releaseReservation,
+  reserveJob,
 } from '../../db/jobs.js';
 import type { JobKind } from '../../jobs/model.js';
 import type { JobKindDeclaration } from '../../kinds/declaration.js';
@@ -69,9 +73,21 @@ export function requestFingerprint(request: unknown): string {
 /** Seconds a client refused for having too many jobs in flight is told to wait. */
 const inFlightRetryAfterSeconds = 15;
 
+/** Longest a workflow start may take; a slower one is answered 503 TEMPORAL_UNAVAILABLE. */
+const workflowStartTimeoutMs = 30_000;
+
+/**
+ * How long an admitted job's reservation holds: past any start it covers (so the cap stays
+ * exact), short enough that the place of an API that died mid-start comes back soon.
+ */
+const reservationTtlMs = 2 * workflowStartTimeoutMs;
+
+/** Pause before a request asks again whether an earlier one with its key has finished. */
+const keyInUsePollMs = 20;
+
 /**
  * Refuses with 429 TOO_MANY_JOBS_IN_FLIGHT an owner who has `maxJobsInFlight` jobs in flight.
- * Exact under the owner's lock (job start); without it, an early check that spares the API an
+ * Exact under the owner's lock (job admission); without it, an early check that spares the API an
  * upload it would refuse anyway.
  */
 export async function refuseOwnerAtJobCap(
@@ -109,13 +125,27 @@ function startFailure(error: unknown, log: Logger): ApiError {
 }
 
 /**
- * Accepts a job: starts its workflow first, then writes its row. A row therefore never exists
- * without a workflow; if the row write fails the workflow is terminated, and if the API dies
- * in between, the workflow's first activity writes the row itself.
+ * Accepts a job in three steps, and holds no lock across the call to Temporal:
  *
- * Both happen under a per-owner lock in one transaction: the in-flight cap is exact, and
- * requests with one Idempotency-Key (whose job id is derived from the owner and the key) queue
- * behind each other, so the first starts the job and the others return it.
+ * 1. Admission, in one short transaction under the owner's lock: an Idempotency-Key already
+ *    used returns its job (or is refused as reused); the in-flight cap is checked; and a
+ *    reservation of the job's id is written, which takes a place of the cap and the key.
+ * 2. The workflow is started, with no lock or transaction open: one owner's submissions start
+ *    their workflows side by side.
+ * 3. The row is written and the reservation dropped in one transaction, under the owner's lock
+ *    again (briefly: no call out).
+ *
+ * Why this is as safe as holding the lock throughout:
+ * - The cap is exact: under the lock, it counts jobs in flight plus reservations whose row is
+ *   not written, and step 3 turns a reservation into a row atomically, so every admitted job is
+ *   counted exactly once from step 1 on, whoever else is admitting.
+ * - One Idempotency-Key makes one job: a request whose key is reserved by another still being
+ *   started waits outside the lock and is judged again once that one has finished, as it would
+ *   have queued behind the lock; when it finds the row it returns it.
+ * - Nothing is orphaned: a row is still only written once its workflow exists. A failed start
+ *   or row write gives the reservation back and terminates a started workflow; if the API dies
+ *   between steps, the workflow's first activity writes the row itself and the reservation
+ *   expires (reservationTtlMs, past the start's own deadline), counted once meanwhile.
  */
 export function createJobStarter({
   db,
@@ -145,6 +175,32 @@ export function createJobStarter({
     return { row, replayed: true };
   }
 
+  /** Step 1: the earlier job of the request's key, or null once the new job is reserved. */
+  async function admit(job: JobRecord<unknown>): Promise<StartedJob | null> {
+    for (;;) {
+      const outcome = await db.transaction().execute(async (tx) => {
+        await lockOwner(tx, job.ownerId);
+        if (job.idempotencyKey) {
+          const key = { id: job.id, idempotencyKey: job.idempotencyKey };
+          const earlier = await replay(tx, job.ownerId, key, job.requestFingerprint);
+          if (earlier) return earlier;
+          if (await isIdempotencyKeyReserved(tx, job.ownerId, job.idempotencyKey)) return 'wait';
+        }
+        await refuseOwnerAtJobCap(tx, job.ownerId, maxJobsInFlight);
+        await reserveJob(tx, {
+          jobId: job.id,
+          ownerId: job.ownerId,
+          idempotencyKey: job.idempotencyKey,
+          ttlMs: reservationTtlMs,
+        });
+        return 'reserved';
+      });
+      if (outcome === 'reserved') return null;
+      if (outcome !== 'wait') return outcome;
+      await delay(keyInUsePollMs);
+    }
+  }
+
   return async (request) => {
     const { ownerId, idempotencyKey } = request;
     const { kind } = request.kind;
@@ -159,30 +215,27 @@ export function createJobStarter({
       createdAt: new Date().toISOString(),
     };
     const log = logger.child({ jobId: job.id });
+    let reserved = false;
     let handle: WorkflowHandleWithFirstExecutionRunId | undefined;
     try {
-      return await db.transaction().execute(async (tx) => {
-        await lockOwner(tx, ownerId);
-        if (idempotencyKey) {
-          const earlier = await replay(
-            tx,
-            ownerId,
-            { id: job.id, idempotencyKey },
-            request.requestFingerprint,
-          );
-          if (earlier) return earlier;
-        }
-        await refuseOwnerAtJobCap(tx, ownerId, maxJobsInFlight);
-        handle = await startWorkflow(request, job, log);
+      const earlier = await admit(job);
+      if (earlier) return earlier;
+      reserved = true;
+      handle = await startWorkflow(request, job, log);
+      const row = await db.transaction().execute(async (tx) => {
+        // Admissions read the rows and reservations in several statements: they must not see
+        // this swap half-way (no row yet, reservation already gone).
+        await lockOwner(tx, job.ownerId);
         await insertJob(tx, job, 'pending');
-        const row = await findOwnedJob(tx, job.ownerId, job.id);
-        if (!row) throw new Error('job row missing right after insert');
-        log.info(
-          { kind: job.kind, type: job.type, runId: handle.firstExecutionRunId },
-          'job accepted',
-        );
-        return { row, replayed: false };
+        await releaseReservation(tx, job.id);
+        return findOwnedJob(tx, job.ownerId, job.id);
       });
+      if (!row) throw new Error('job row missing right after insert');
+      log.info(
+        { kind: job.kind, type: job.type, runId: handle.firstExecutionRunId },
+        'job accepted',
+      );
+      return { row, replayed: false };
     } catch (error) {
       if (handle) {
         await handle
@@ -194,6 +247,11 @@ export function createJobStarter({
             );
           });
       }
+      if (reserved) {
+        await releaseReservation(db, job.id).catch((releaseError: unknown) => {
+          log.warn({ err: releaseError }, 'reservation not released; it expires by itself');
+        });
+      }
       throw startFailure(error, log);
     }
   };
@@ -204,21 +262,24 @@ export function createJobStarter({
     log: Logger,
   ) {
     try {
-      return await temporal.workflow.start(request.kind.workflowType, {
-        taskQueue,
-        workflowId: job.id,
-        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        args: request.workflowArgs(job) as never,
-        typedSearchAttributes: [
-          { key: JobKindKey, value: job.kind },
-          { key: JobTypeKey, value: job.type },
-          { key: JobStatusKey, value: 'pending' },
-          { key: UserIdKey, value: job.ownerId },
-          { key: JobAttemptKey, value: 1 },
-        ],
-        staticSummary: request.kind.summary({ type: job.type, input: job.input }),
-        ...(request.memo ? { memo: request.memo } : {}),
-      });
+      const deadline = Date.now() + workflowStartTimeoutMs;
+      return await temporal.withDeadline(deadline, () =>
+        temporal.workflow.start(request.kind.workflowType, {
+          taskQueue,
+          workflowId: job.id,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          args: request.workflowArgs(job) as never,
+          typedSearchAttributes: [
+            { key: JobKindKey, value: job.kind },
+            { key: JobTypeKey, value: job.type },
+            { key: JobStatusKey, value: 'pending' },
+            { key: UserIdKey, value: job.ownerId },
+            { key: JobAttemptKey, value: 1 },
+          ],
+          staticSummary: request.kind.summary({ type: job.type, input: job.input }),
+          ...(request.memo ? { memo: request.memo } : {}),
+        }),
+      );
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
         // The workflow exists but its row does not: an earlier request with this key started
