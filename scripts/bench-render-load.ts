@@ -43,6 +43,7 @@ const env: Record<string, string> = {
   VLOG_PROVIDER: 'local',
   USER_MAX_JOBS_IN_FLIGHT: String(queued * 2),
   USER_RATE_LIMIT_REQUESTS: '1000000',
+  USER_READ_RATE_LIMIT_REQUESTS: '1000000',
 };
 const services: ServiceProcess[] = [];
 let devServer: DevServer | undefined;

@@ -93,9 +93,22 @@ export const configSchema = z.object({
 
   /** Most jobs one user may have in flight (not yet completed, failed, cancelled or timed out). */
   USER_MAX_JOBS_IN_FLIGHT: positiveInt.default(20),
-  /** Most API requests one user may make per RATE_LIMIT_WINDOW_MS (429 with Retry-After above). */
+  /**
+   * Most submissions (every API request but GET and HEAD: starts, uploads, cancels, retries) one
+   * user may make per RATE_LIMIT_WINDOW_MS, counted in the database across API processes (429
+   * with Retry-After above).
+   */
   USER_RATE_LIMIT_REQUESTS: positiveInt.default(600),
+  /**
+   * Most reads (GET and HEAD) one user may make per RATE_LIMIT_WINDOW_MS on one API process,
+   * counted in its memory so a status poll writes nothing (429 with Retry-After above).
+   */
+  USER_READ_RATE_LIMIT_REQUESTS: positiveInt.default(600),
   RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
+  /** Poll-interval hint (X-Poll-Interval) on the read of a job that is running. */
+  JOB_POLL_INTERVAL_SECONDS: positiveInt.default(2),
+  /** Poll-interval hint (X-Poll-Interval) on the read of a job still pending, not yet running. */
+  JOB_PENDING_POLL_INTERVAL_SECONDS: positiveInt.default(5),
 
   /**
    * Time the API waits for a job's workflow to accept or refuse a cancel or retry; with no worker

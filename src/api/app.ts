@@ -22,6 +22,7 @@ import { createTokenVerifier } from '../auth.js';
 import { answerConnectionError, answerRouterError, errorHandler } from './plugins/error-handler.js';
 import { bearerAuth } from './plugins/auth.js';
 import { documentBearerAuth, openApi } from './plugins/openapi.js';
+import { conditionalReads } from './plugins/conditional-reads.js';
 import { rateLimit } from './plugins/rate-limit.js';
 import { jobEventStreams } from './plugins/sse.js';
 import { refuseUnstorableText } from './plugins/storable-text.js';
@@ -136,8 +137,15 @@ function apiRoutes(deps: AppDependencies, mediaWorkers: MediaWorkers): FastifyPl
     await api.register(bearerAuth, { verifyToken: createTokenVerifier(config, deps.jwtSecret) });
     await api.register(rateLimit, {
       db,
-      limit: config.USER_RATE_LIMIT_REQUESTS,
-      windowMs: config.RATE_LIMIT_WINDOW_MS,
+      reads: { limit: config.USER_READ_RATE_LIMIT_REQUESTS, windowMs: config.RATE_LIMIT_WINDOW_MS },
+      submissions: {
+        limit: config.USER_RATE_LIMIT_REQUESTS,
+        windowMs: config.RATE_LIMIT_WINDOW_MS,
+      },
+    });
+    await api.register(conditionalReads, {
+      runningSeconds: config.JOB_POLL_INTERVAL_SECONDS,
+      pendingSeconds: config.JOB_PENDING_POLL_INTERVAL_SECONDS,
     });
     await api.register(documentBearerAuth);
     await api.register(jobRoutes(db));

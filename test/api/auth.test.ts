@@ -334,8 +334,13 @@ describe('authentication', () => {
       windows: (await h.db.selectFrom('rate_limit_windows').select('owner_id').execute()).length,
     });
     const before = await counts();
-    // A positive control: an accepted request is counted, so a refusal that wrote would show.
-    assert.equal((await answer(api, await mintToken(testJwtSecret, 'counted'))).status, 200);
+    // A positive control: an accepted submission is counted, so a refusal that wrote would show.
+    const accepted = await api.app.inject({
+      method: 'POST',
+      url: '/api/ai/jobs/none/cancel',
+      headers: { authorization: `Bearer ${await mintToken(testJwtSecret, 'counted')}` },
+    });
+    assert.equal(accepted.statusCode, 404, accepted.body);
     const counted = await counts();
     assert.equal(counted.windows, before.windows + 1);
     const now = seconds();

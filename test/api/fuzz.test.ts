@@ -56,6 +56,7 @@ describe('fuzzing the API from its OpenAPI document', { timeout: 600_000 }, () =
       DATA_DIR: path.join(workDir, 'data'),
       // Limits would answer most requests with 429 and leave the routes behind them untested.
       USER_RATE_LIMIT_REQUESTS: '1000000',
+      USER_READ_RATE_LIMIT_REQUESTS: '1000000',
       USER_MAX_JOBS_IN_FLIGHT: '1000000',
     };
     h = await startHarness({

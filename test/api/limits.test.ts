@@ -10,14 +10,22 @@ interface ErrorBody {
 // No worker polls this task queue: accepted jobs stay pending (in flight) until terminated.
 describe('per-user limits', () => {
   let h: Harness;
-  /** Two API processes over one database, with a rate limit of 5 requests a minute. */
+  /**
+   * Two API processes over one database, each allowing 5 submissions a minute (counted
+   * together) and 3 reads a minute (counted by each for itself).
+   */
   let rateLimited: TestApi;
   let otherProcess: TestApi;
 
   before(async () => {
     const env = { GEMINI_API_KEY: 'k', USER_MAX_JOBS_IN_FLIGHT: '3' };
     h = await startHarness({ env });
-    const limitedEnv = { ...env, USER_RATE_LIMIT_REQUESTS: '5', RATE_LIMIT_WINDOW_MS: '60000' };
+    const limitedEnv = {
+      ...env,
+      USER_RATE_LIMIT_REQUESTS: '5',
+      USER_READ_RATE_LIMIT_REQUESTS: '3',
+      RATE_LIMIT_WINDOW_MS: '60000',
+    };
     rateLimited = await h.startApi({ env: limitedEnv });
     otherProcess = await h.startApi({ env: limitedEnv });
   });
@@ -96,26 +104,64 @@ describe('per-user limits', () => {
     assert.ok(elapsed < 10_000, `answered after ${elapsed} ms`);
   });
 
-  it('limits each user to the request rate across API processes, with Retry-After', async () => {
+  // A cancel of an unknown job is a submission like any other: counted before the route answers.
+  it('limits each user to the submission rate across API processes, with Retry-After', async () => {
     const user = `chatty-${randomUUID().slice(0, 8)}`;
-    const get = async (on: TestApi, who = user) => on.user(who).get('/api/jobs');
+    const submit = async (on: TestApi, who = user) =>
+      on.user(who).post(`/api/ai/jobs/none-${randomUUID().slice(0, 8)}/cancel`);
     const remaining: string[] = [];
     for (const on of [rateLimited, otherProcess, rateLimited, otherProcess, rateLimited]) {
-      const response = await get(on);
-      assert.equal(response.statusCode, 200, response.body);
+      const response = await submit(on);
+      assert.equal(response.statusCode, 404, response.body);
       assert.equal(response.headers['ratelimit-limit'], '5');
       remaining.push(String(response.headers['ratelimit-remaining']));
     }
     assert.deepEqual(remaining, ['4', '3', '2', '1', '0']);
-    const limited = await get(otherProcess);
+    const limited = await submit(otherProcess);
     assert.equal(limited.statusCode, 429);
     assert.equal(limited.json<ErrorBody>().error.code, 'TOO_MANY_REQUESTS');
     const retryAfter = Number(limited.headers['retry-after']);
     assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
     assert.equal(
-      (await get(rateLimited, `${user}-neighbour`)).statusCode,
-      200,
+      (await submit(rateLimited, `${user}-neighbour`)).statusCode,
+      404,
       'other users unaffected',
     );
+    // Reads have a count of their own.
+    assert.equal((await rateLimited.user(user).get('/api/jobs')).statusCode, 200);
+  });
+
+  it("limits each user's reads in each API process's memory, with the same 429 and Retry-After", async () => {
+    const user = `poller-${randomUUID().slice(0, 8)}`;
+    const read = async (on: TestApi, who = user) => on.user(who).get('/api/jobs');
+    const remaining: string[] = [];
+    for (let request = 0; request < 3; request += 1) {
+      const response = await read(rateLimited);
+      assert.equal(response.statusCode, 200, response.body);
+      assert.equal(response.headers['ratelimit-limit'], '3');
+      remaining.push(String(response.headers['ratelimit-remaining']));
+    }
+    assert.deepEqual(remaining, ['2', '1', '0']);
+    const limited = await read(rateLimited);
+    assert.equal(limited.statusCode, 429);
+    const retryAfter = Number(limited.headers['retry-after']);
+    assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+    assert.equal(limited.headers['ratelimit-remaining'], '0');
+    assert.deepEqual(limited.json(), {
+      error: {
+        code: 'TOO_MANY_REQUESTS',
+        message: `Too many reads: at most 3 per 60 s; retry in ${retryAfter} s`,
+        details: { limit: 3, windowMs: 60_000 },
+      },
+    });
+    assert.equal((await read(rateLimited, `${user}-neighbour`)).statusCode, 200);
+    // Another process counts for itself, and none of it was written to the database.
+    assert.equal((await read(otherProcess)).statusCode, 200);
+    const windows = await h.db
+      .selectFrom('rate_limit_windows')
+      .select('owner_id')
+      .where('owner_id', 'like', `${user}%`)
+      .execute();
+    assert.deepEqual(windows, []);
   });
 });

@@ -120,6 +120,7 @@ export class FaultStack {
       WORKER_SHUTDOWN_GRACE_MS: '1000',
       // Pollers hammer the API on purpose; the limits are not what is under test.
       USER_RATE_LIMIT_REQUESTS: '1000000',
+      USER_READ_RATE_LIMIT_REQUESTS: '1000000',
       USER_MAX_JOBS_IN_FLIGHT: '100',
       // A job that fails as expected closes its workflow soon, so Temporal's view is final too.
       JOB_RETRY_WINDOW_MS: '1000',

@@ -10,23 +10,58 @@ export interface RateLimit {
   windowMs: number;
 }
 
+export interface RateLimits {
+  db: Db;
+  /** GET and HEAD: counted in this process's memory, so a status poll writes nothing. */
+  reads: RateLimit;
+  /** Every other method (starts, uploads, cancels, retries): counted in the database. */
+  submissions: RateLimit;
+}
+
 /**
- * Limits each authenticated user to `limit` requests per window on every route of `scope`
- * (429 TOO_MANY_REQUESTS with Retry-After), and tells clients where they stand with the
- * RateLimit-* headers. Registered after authentication, which sets the user.
+ * Fixed-window request counts of one process. Only the current window is kept: when it ends
+ * every count restarts, so memory holds at most the users seen in one window.
+ */
+function windowCounter() {
+  let current = -1;
+  let counts = new Map<string, number>();
+  return (ownerId: string, windowStart: number): number => {
+    if (windowStart !== current) {
+      current = windowStart;
+      counts = new Map();
+    }
+    const requests = (counts.get(ownerId) ?? 0) + 1;
+    counts.set(ownerId, requests);
+    return requests;
+  };
+}
+
+/**
+ * Limits each authenticated user per window on every route of `scope` (429 TOO_MANY_REQUESTS
+ * with Retry-After), and tells clients where they stand with the RateLimit-* headers.
+ * Submissions share one count across API processes through the database; reads, the bulk of
+ * the traffic (clients polling their jobs), are counted per process in memory, so a read costs
+ * no database write. Registered after authentication, which sets the user.
  */
 export const rateLimit = fp(
-  async (scope: FastifyInstance, { db, limit, windowMs }: RateLimit & { db: Db }) => {
+  async (scope: FastifyInstance, { db, reads, submissions }: RateLimits) => {
+    const countRead = windowCounter();
     scope.addHook('onRequest', async (request, reply) => {
+      const isRead = request.method === 'GET' || request.method === 'HEAD';
+      const { limit, windowMs } = isRead ? reads : submissions;
       const now = Date.now();
       const windowStart = now - (now % windowMs);
       let requests: number;
-      try {
-        requests = await countRequestInWindow(db, request.userId, new Date(windowStart));
-      } catch (error) {
-        // Without the database the limit cannot be counted; the routes answer for themselves.
-        request.log.warn({ err: error }, 'rate limit not counted');
-        return;
+      if (isRead) {
+        requests = countRead(request.userId, windowStart);
+      } else {
+        try {
+          requests = await countRequestInWindow(db, request.userId, new Date(windowStart));
+        } catch (error) {
+          // Without the database the limit cannot be counted; the routes answer for themselves.
+          request.log.warn({ err: error }, 'rate limit not counted');
+          return;
+        }
       }
       const resetSeconds = Math.ceil((windowStart + windowMs - now) / 1000);
       void reply.headers({
@@ -35,9 +70,10 @@ export const rateLimit = fp(
         'ratelimit-reset': String(resetSeconds),
       });
       if (requests > limit) {
+        const what = isRead ? 'reads' : 'submissions';
         throw new ApiError(
           'TOO_MANY_REQUESTS',
-          `Too many requests: at most ${limit} per ${windowMs / 1000} s; retry in ${resetSeconds} s`,
+          `Too many ${what}: at most ${limit} per ${windowMs / 1000} s; retry in ${resetSeconds} s`,
           { limit, windowMs },
           { 'retry-after': String(resetSeconds) },
         );

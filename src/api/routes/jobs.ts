@@ -9,7 +9,7 @@ import { toJobView } from '../services/job-views.js';
 /** Reading jobs of every kind, always scoped to the caller. */
 export function jobRoutes(db: Db): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/jobs/:id', { schema: getJobSchema }, async (request) => {
+    app.get('/jobs/:id', { schema: getJobSchema, config: { jobView: true } }, async (request) => {
       request.log = request.log.child({ jobId: request.params.id });
       const row = await findOwnedJob(db, request.userId, request.params.id);
       if (!row) throw new ApiError('NOT_FOUND', `No job with id ${request.params.id}`);

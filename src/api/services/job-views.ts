@@ -1,5 +1,6 @@
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress } from '../../jobs/contracts.js';
+import { assertNever, isJobStatus } from '../../jobs/model.js';
 import type { JobView, LiveView } from '../schemas/jobs.js';
 
 export function jobUrl(id: string): string {
@@ -35,4 +36,34 @@ export function liveView(live: JobProgress | null | undefined): { live?: LiveVie
       ? { status: live.status, progress: live.progress, phase: live.phase, seq: live.seq }
       : null,
   };
+}
+
+/** Seconds a client reading a job is told to wait before reading it again. */
+export interface PollIntervals {
+  /** While the job runs (any status in flight but `pending`). */
+  runningSeconds: number;
+  /** While it waits to start. */
+  pendingSeconds: number;
+}
+
+/** The poll-interval hint for a job in `status`, or null once it has ended: nothing will change. */
+export function pollIntervalSeconds(status: string, intervals: PollIntervals): number | null {
+  if (!isJobStatus(status)) return null;
+  switch (status) {
+    case 'pending':
+      return intervals.pendingSeconds;
+    case 'running':
+    case 'analyzing':
+    case 'generating':
+    case 'transferring':
+    case 'processing':
+      return intervals.runningSeconds;
+    case 'completed':
+    case 'failed':
+    case 'cancelled':
+    case 'timeout':
+      return null;
+    default:
+      return assertNever(status, 'job status');
+  }
 }

@@ -19,12 +19,17 @@ export function aiJobRoutes(aiJobs: AiJobService, actions: JobActions): FastifyP
         .send(view);
     });
 
-    app.get('/ai/jobs/:id', { schema: getAiJobSchema }, async (request) => {
-      request.log = request.log.child({ jobId: request.params.id });
-      const row = await aiJobs.findOwned(request.userId, request.params.id);
-      const live = request.query.live === 'true' ? await actions.live(row, request.log) : undefined;
-      return aiJobs.view(row, live);
-    });
+    app.get(
+      '/ai/jobs/:id',
+      { schema: getAiJobSchema, config: { jobView: true } },
+      async (request) => {
+        request.log = request.log.child({ jobId: request.params.id });
+        const row = await aiJobs.findOwned(request.userId, request.params.id);
+        const live =
+          request.query.live === 'true' ? await actions.live(row, request.log) : undefined;
+        return aiJobs.view(row, live);
+      },
+    );
 
     app.get('/ai/jobs', { schema: listAiJobsSchema }, async (request) =>
       aiJobs.list(request.userId, request.query),

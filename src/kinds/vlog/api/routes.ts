@@ -40,7 +40,7 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
       },
     );
 
-    app.get('/vlogs/:id', { schema: getVlogSchema }, async (request) => {
+    app.get('/vlogs/:id', { schema: getVlogSchema, config: { jobView: true } }, async (request) => {
       request.log = request.log.child({ jobId: request.params.id });
       const row = await vlogs.findOwned(request.userId, request.params.id);
       if (request.query.live !== 'true') return vlogs.view(row);

@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { pollIntervalSeconds, type PollIntervals } from '../services/job-views.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route answers one job's view: while the job is in flight it carries X-Poll-Interval. */
+    jobView?: boolean;
+  }
+}
+
+/** Whether an If-None-Match header names `etag` (weak comparison, as RFC 9110 asks for it). */
+function noneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  return header.split(',').some((tag) => tag.trim() === '*' || opaque(tag) === opaque(etag));
+}
+
+/**
+ * Makes polling cheap for clients and honest about when to poll again, on every route of
+ * `scope`:
+ *
+ * - every 200 answer to a GET carries a strong ETag, the hash of the exact bytes served, so it
+ *   changes whenever anything in the view does (status, progress, `?live=true` answers, signed
+ *   links that were renewed); a request whose If-None-Match names it is answered 304 with no
+ *   body;
+ * - a job view (routes with `config.jobView`) carries X-Poll-Interval, in seconds, while the job
+ *   is in flight, and none once it has ended.
+ */
+export const conditionalReads = fp(
+  async (scope: FastifyInstance, intervals: PollIntervals) => {
+    scope.addHook('preSerialization', async (request, reply, payload) => {
+      if (!request.routeOptions.config.jobView || reply.statusCode !== 200) return payload;
+      const seconds = pollIntervalSeconds((payload as { status: string }).status, intervals);
+      if (seconds !== null) reply.header('x-poll-interval', String(seconds));
+      return payload;
+    });
+
+    scope.addHook('onSend', async (request, reply, payload) => {
+      const isRead = request.method === 'GET' || request.method === 'HEAD';
+      if (!isRead || reply.statusCode !== 200 || typeof payload !== 'string') return payload;
+      const etag = `"${createHash('sha256').update(payload).digest('base64url')}"`;
+      // Each answer is the caller's own: caches keep it for them only, and ask again each time.
+      void reply.header('etag', etag).header('cache-control', 'private, no-cache');
+      if (!noneMatch(request.headers['if-none-match'], etag)) return payload;
+      void reply.code(304).removeHeader('content-type');
+      return null;
+    });
+  },
+  { name: 'conditional-reads' },
+);
