@@ -1,0 +1,159 @@
+// Clients poll their jobs: a read must cost one indexed read and no write, answer 304 when
+// nothing changed, and say when to ask again.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { KyselyPlugin, OperationNode, PluginTransformResultArgs, QueryResult } from 'kysely';
+import { applyJobUpdate } from '../../src/db/jobs.js';
+import type { JobSnapshot } from '../../src/jobs/contracts.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startHarness, type Harness } from '../support/harness.js';
+
+/** Records the kind of every query the API sends (SelectQueryNode, InsertQueryNode, RawNode…). */
+class QueryLog implements KyselyPlugin {
+  kinds: string[] = [];
+  transformQuery({ node }: { node: OperationNode }) {
+    this.kinds.push(node.kind);
+    return node as never;
+  }
+  async transformResult({ result }: PluginTransformResultArgs): Promise<QueryResult<never>> {
+    return result as QueryResult<never>;
+  }
+}
+
+describe('polling a job', () => {
+  let test: TestDatabase;
+  let h: Harness;
+  const queries = new QueryLog();
+
+  before(async () => {
+    test = await createTestDatabase();
+    h = await startHarness({ db: test.db.withPlugin(queries), env: { GEMINI_API_KEY: 'k' } });
+  });
+  after(async () => {
+    await h.stop();
+    await test.drop();
+  });
+
+  /** The queries one request made. */
+  async function queriesOf<T>(request: () => Promise<T>): Promise<{ answer: T; kinds: string[] }> {
+    queries.kinds = [];
+    const answer = await request();
+    return { answer, kinds: queries.kinds };
+  }
+
+  async function update(jobId: string, seq: number, snapshot: Partial<JobSnapshot>) {
+    await applyJobUpdate(test.db, {
+      jobId,
+      seq,
+      snapshot: {
+        status: 'running',
+        progress: 0,
+        phase: null,
+        attempt: 1,
+        runId: 'run',
+        startedAt: new Date().toISOString(),
+        completedAt: null,
+        result: null,
+        error: null,
+        ...snapshot,
+      },
+    });
+  }
+
+  it('reads a job, an AI job and a list with one select each and writes nothing', async () => {
+    const user = h.user(`poller-${randomUUID().slice(0, 8)}`);
+    const probe = await user.startJob('probe');
+    const ai = await user.startJob('ai');
+    h.terminateOnStop(probe.id, ai.id);
+    // The AI view's estimate comes from a median kept for a while: the first read fills it.
+    assert.equal((await user.get(`/api/ai/jobs/${ai.id}`)).statusCode, 200);
+    for (const url of [`/api/jobs/${probe.id}`, `/api/ai/jobs/${ai.id}`, '/api/jobs']) {
+      const { answer, kinds } = await queriesOf(() => user.get(url));
+      assert.equal(answer.statusCode, 200, answer.body);
+      assert.deepEqual(kinds, ['SelectQueryNode'], url);
+    }
+    // A positive control: submissions are counted in the database (the two starts and this).
+    const { kinds } = await queriesOf(() => user.post('/api/ai/jobs/none/cancel'));
+    assert.ok(kinds.includes('InsertQueryNode'), kinds.join());
+    const windows = await test.db
+      .selectFrom('rate_limit_windows')
+      .select('requests')
+      .where('owner_id', '=', user.id)
+      .execute();
+    assert.deepEqual(windows, [{ requests: 3 }]);
+  });
+
+  it('answers 304 while nothing changed, and 200 with a new ETag once something did', async () => {
+    const user = h.user(`watcher-${randomUUID().slice(0, 8)}`);
+    const { id } = await user.startJob('probe');
+    h.terminateOnStop(id);
+    const url = `/api/jobs/${id}`;
+
+    const first = await user.get(url);
+    assert.equal(first.statusCode, 200);
+    const etag = String(first.headers.etag);
+    assert.match(etag, /^"[\w-]+"$/);
+    assert.equal(first.headers['x-poll-interval'], '5', 'pending');
+    assert.equal(first.headers['cache-control'], 'private, no-cache');
+
+    const unchanged = await user.get(url, { 'if-none-match': etag });
+    assert.equal(unchanged.statusCode, 304);
+    assert.equal(unchanged.body, '');
+    assert.equal(unchanged.headers.etag, etag);
+    assert.equal(unchanged.headers['x-poll-interval'], '5');
+    for (const header of [`W/${etag}`, `"other", ${etag}`, '*']) {
+      assert.equal((await user.get(url, { 'if-none-match': header })).statusCode, 304, header);
+    }
+    assert.equal((await user.get(url, { 'if-none-match': '"other"' })).statusCode, 200);
+
+    await update(id, 1, { status: 'running', progress: 40 });
+    const running = await user.get(url, { 'if-none-match': etag });
+    assert.equal(running.statusCode, 200);
+    assert.equal(running.json<{ progress: number }>().progress, 40);
+    assert.notEqual(running.headers.etag, etag);
+    assert.equal(running.headers['x-poll-interval'], '2', 'running');
+
+    await update(id, 2, {
+      status: 'completed',
+      progress: 100,
+      completedAt: new Date().toISOString(),
+    });
+    const done = await user.get(url, { 'if-none-match': String(running.headers.etag) });
+    assert.equal(done.statusCode, 200);
+    assert.notEqual(done.headers.etag, running.headers.etag);
+    assert.equal(done.headers['x-poll-interval'], undefined, 'ended: nothing to poll for');
+    assert.equal(
+      (await user.get(url, { 'if-none-match': String(done.headers.etag) })).statusCode,
+      304,
+    );
+  });
+
+  it('tags the kind routes and lists too, and never a submission', async () => {
+    const user = h.user(`lister-${randomUUID().slice(0, 8)}`);
+    const ai = await user.startJob('ai');
+    h.terminateOnStop(ai.id);
+    const one = await user.get(`/api/ai/jobs/${ai.id}`);
+    assert.equal(one.headers['x-poll-interval'], '5');
+    assert.equal(
+      (await user.get(`/api/ai/jobs/${ai.id}`, { 'if-none-match': String(one.headers.etag) }))
+        .statusCode,
+      304,
+    );
+    const list = await user.get('/api/ai/jobs');
+    assert.equal(list.headers['x-poll-interval'], undefined, 'a list is no one job');
+    assert.equal(
+      (await user.get('/api/ai/jobs', { 'if-none-match': String(list.headers.etag) })).statusCode,
+      304,
+    );
+    await update(ai.id, 1, { status: 'processing', progress: 10 });
+    assert.equal(
+      (await user.get('/api/ai/jobs', { 'if-none-match': String(list.headers.etag) })).statusCode,
+      200,
+    );
+    const started = await user.post('/api/probes', { steps: 1, stepDelayMs: 0 });
+    assert.equal(started.statusCode, 202);
+    h.terminateOnStop(started.json<{ id: string }>().id);
+    assert.equal(started.headers.etag, undefined);
+  });
+});
