@@ -35,6 +35,8 @@ describe('upload admission', { timeout: 120_000 }, () => {
         GEMINI_API_KEY: 'k',
         USER_MAX_JOBS_IN_FLIGHT: '1',
         USER_RATE_LIMIT_REQUESTS: '3',
+        // A day-long window: the test's requests never straddle a window's end.
+        RATE_LIMIT_WINDOW_MS: '86400000',
         VLOG_MAX_FILE_BYTES: String(declaredBytes),
       },
       mediaStorage: new LocalMediaStorage(storageRoot, {

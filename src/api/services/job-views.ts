@@ -1,6 +1,6 @@
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress } from '../../jobs/contracts.js';
-import { assertNever, isJobStatus } from '../../jobs/model.js';
+import { isJobStatus, isTerminalStatus } from '../../jobs/model.js';
 import type { JobView, LiveView } from '../schemas/jobs.js';
 
 export function jobUrl(id: string): string {
@@ -48,22 +48,6 @@ export interface PollIntervals {
 
 /** The poll-interval hint for a job in `status`, or null once it has ended: nothing will change. */
 export function pollIntervalSeconds(status: string, intervals: PollIntervals): number | null {
-  if (!isJobStatus(status)) return null;
-  switch (status) {
-    case 'pending':
-      return intervals.pendingSeconds;
-    case 'running':
-    case 'analyzing':
-    case 'generating':
-    case 'transferring':
-    case 'processing':
-      return intervals.runningSeconds;
-    case 'completed':
-    case 'failed':
-    case 'cancelled':
-    case 'timeout':
-      return null;
-    default:
-      return assertNever(status, 'job status');
-  }
+  if (!isJobStatus(status) || isTerminalStatus(status)) return null;
+  return status === 'pending' ? intervals.pendingSeconds : intervals.runningSeconds;
 }
