@@ -34,6 +34,21 @@ export const FailureCode = {
 
 export type FailureCode = (typeof FailureCode)[keyof typeof FailureCode];
 
+/** What any provider call can end with: a kind that calls a provider declares these. */
+export const providerCallFailureCodes = [
+  FailureCode.SAFETY_BLOCKED,
+  FailureCode.PROVIDER_INVALID_ARGUMENT,
+  FailureCode.PROVIDER_PERMISSION_DENIED,
+  FailureCode.PROVIDER_NOT_FOUND,
+  FailureCode.PROVIDER_NOT_CONFIGURED,
+  FailureCode.PROVIDER_RATE_LIMITED,
+  FailureCode.PROVIDER_UNAVAILABLE,
+  FailureCode.INVALID_PROVIDER_OUTPUT,
+] as const;
+
+/** What the shared job lifecycle can end any job with. */
+export const lifecycleFailureCodes = [FailureCode.CANCELLED, FailureCode.JOB_FAILED] as const;
+
 /** Failure types Temporal must not retry: retrying cannot change the outcome. */
 export const nonRetryableFailureCodes: FailureCode[] = [
   FailureCode.INVALID_INPUT,

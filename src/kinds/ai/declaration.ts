@@ -4,7 +4,11 @@
  * the zod schemas of its request and of the model's answer are in `generation-schemas.ts`.
  */
 import type { JobRecord, ProviderRetrySettings } from '../../jobs/contracts.js';
-import { FailureCode } from '../../jobs/failures.js';
+import {
+  FailureCode,
+  lifecycleFailureCodes,
+  providerCallFailureCodes,
+} from '../../jobs/failures.js';
 import type { JobKindDeclaration } from '../declaration.js';
 import type { AiItem, AiJobRequest } from './generation-schemas.js';
 
@@ -59,18 +63,6 @@ export const aiKind = {
   // Its timeouts are the job's own (AI_JOB_TIMEOUT_MS, AI_JOB_HEARTBEAT_TIMEOUT_MS), carried
   // in its settings.
   activityPolicies: { generation: { retry: 'provider' } },
-  failureCodes: [
-    FailureCode.SAFETY_BLOCKED,
-    FailureCode.PROVIDER_INVALID_ARGUMENT,
-    FailureCode.PROVIDER_PERMISSION_DENIED,
-    FailureCode.PROVIDER_NOT_FOUND,
-    FailureCode.PROVIDER_NOT_CONFIGURED,
-    FailureCode.PROVIDER_RATE_LIMITED,
-    FailureCode.PROVIDER_UNAVAILABLE,
-    FailureCode.INVALID_PROVIDER_OUTPUT,
-    FailureCode.JOB_TIMEOUT,
-    FailureCode.CANCELLED,
-    FailureCode.JOB_FAILED,
-  ],
+  failureCodes: [...providerCallFailureCodes, FailureCode.JOB_TIMEOUT, ...lifecycleFailureCodes],
   summary: ({ type, input }) => `${aiItemNames[type]} for "${input.goal.slice(0, 80)}"`,
 } as const satisfies JobKindDeclaration<AiGenerationType, AiJobRequest['input']>;

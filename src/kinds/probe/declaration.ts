@@ -1,5 +1,5 @@
 import type { JobRecord } from '../../jobs/contracts.js';
-import { FailureCode } from '../../jobs/failures.js';
+import { lifecycleFailureCodes } from '../../jobs/failures.js';
 import type { JobKindDeclaration } from '../declaration.js';
 
 export interface ProbeInput {
@@ -29,6 +29,6 @@ export const probeKind = {
   stages: [{ status: 'running', progress: 0 }],
   taskQueues: ['jobs'],
   activityPolicies: {},
-  failureCodes: [FailureCode.CANCELLED, FailureCode.JOB_FAILED],
+  failureCodes: lifecycleFailureCodes,
   summary: ({ input }) => `Probe: ${input.steps} steps, ${input.stepDelayMs} ms apart`,
 } as const satisfies JobKindDeclaration<'PROBE', ProbeInput>;

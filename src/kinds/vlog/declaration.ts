@@ -4,7 +4,12 @@
  */
 import { ActivityCancellationType } from '@temporalio/common';
 import type { JobRecord, MediaRef, ProviderRetrySettings } from '../../jobs/contracts.js';
-import { FailureCode, nonRetryableFailureCodes } from '../../jobs/failures.js';
+import {
+  FailureCode,
+  lifecycleFailureCodes,
+  nonRetryableFailureCodes,
+  providerCallFailureCodes,
+} from '../../jobs/failures.js';
 import type { JobKindDeclaration } from '../declaration.js';
 
 export interface VlogInput {
@@ -151,20 +156,12 @@ export const vlogKind = {
   failureCodes: [
     FailureCode.MEDIA_UNREADABLE,
     FailureCode.MEDIA_PROCESSING_TIMEOUT,
-    FailureCode.SAFETY_BLOCKED,
     FailureCode.CONTENT_FILTERED,
-    FailureCode.PROVIDER_INVALID_ARGUMENT,
-    FailureCode.PROVIDER_PERMISSION_DENIED,
-    FailureCode.PROVIDER_NOT_FOUND,
-    FailureCode.PROVIDER_NOT_CONFIGURED,
-    FailureCode.PROVIDER_RATE_LIMITED,
-    FailureCode.PROVIDER_UNAVAILABLE,
-    FailureCode.INVALID_PROVIDER_OUTPUT,
+    ...providerCallFailureCodes,
     FailureCode.GENERATION_FAILED,
     FailureCode.TRANSFER_FAILED,
     FailureCode.VLOG_DEADLINE_EXCEEDED,
-    FailureCode.CANCELLED,
-    FailureCode.JOB_FAILED,
+    ...lifecycleFailureCodes,
   ],
   summary: ({ input }) =>
     `Vlog "${input.title}": ${input.media.length} files, ${input.durationSeconds}s ${input.aspectRatio}`,
