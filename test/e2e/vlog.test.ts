@@ -223,7 +223,7 @@ describe('vlogs end to end', () => {
     await eventually(
       () => Promise.resolve(fakes.s3.uploadedParts(key)),
       (count) => count >= 1,
-      { what: 'the first part in R2', intervalMs: 10 },
+      { what: 'the first part in R2', intervalMs: 10, timeoutMs: 120_000 },
     );
     const cancel = await post(`/api/vlogs/${vlog.id}/cancel`, { reason: 'too slow' });
     assert.equal(cancel.status, 202);

@@ -70,7 +70,9 @@ export function startService(
           return [];
         }
       }),
-    waitForLine: (match, timeoutMs = 60_000) =>
+    // A deadline, not a wait: a whole stack bundling its workflows under coverage on two busy
+    // cores has taken over a minute to start.
+    waitForLine: (match, timeoutMs = 180_000) =>
       eventually(
         async () => {
           if (child.exitCode !== null)
