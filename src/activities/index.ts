@@ -5,6 +5,7 @@ import type { MediaTools } from '../media/tools.js';
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import { createJobProjectionActivities } from './job-projection.js';
+import { createJobTurnActivities } from './job-turns.js';
 import { createMediaInspectionActivities } from './media-inspection.js';
 import { createMediaRetentionActivities } from './media-retention.js';
 
@@ -17,10 +18,11 @@ export interface ActivityDependencies {
   gcsApiEndpoint?: string | undefined;
 }
 
-/** The activities every kind shares (the projection), the media sweep's and the upload inspection's. */
+/** The activities every kind shares (the projection, the concurrency-key line), the media sweep's and the upload inspection's. */
 function createSharedActivities(deps: ActivityDependencies) {
   return {
     ...createJobProjectionActivities(deps),
+    ...createJobTurnActivities(deps),
     ...createMediaRetentionActivities(deps),
     ...createMediaInspectionActivities(deps),
   };

@@ -24,6 +24,11 @@ export async function insertJob(db: Db, job: JobRecord, initialStatus: JobStatus
       workflow_id: job.id,
       created_at: job.createdAt,
       updated_at: job.createdAt,
+      ...(job.concurrencyKey && {
+        concurrency_key: job.concurrencyKey,
+        queue_entered_at: job.createdAt,
+        queue_attempt: 1,
+      }),
     })
     .onConflict((oc) => oc.column('id').doNothing())
     .execute();

@@ -7,6 +7,7 @@ import * as jobEvents from './migrations/0004_job_events.js';
 import * as mediaRetention from './migrations/0005_media_retention.js';
 import * as jobStatuses from './migrations/0006_job_statuses.js';
 import * as jobReservations from './migrations/0007_job_reservations.js';
+import * as concurrencyKeys from './migrations/0008_concurrency_keys.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0005_media_retention': mediaRetention,
   '0006_job_statuses': jobStatuses,
   '0007_job_reservations': jobReservations,
+  '0008_concurrency_keys': concurrencyKeys,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

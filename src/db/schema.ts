@@ -30,6 +30,14 @@ export interface JobTable {
   started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   completed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   updated_at: Timestamp;
+  /** Jobs of one owner with the same key run one at a time, in line order; null: no key. */
+  concurrency_key: string | null;
+  /** The job's place in its key's line: its created_at, or the time a retry re-entered it. */
+  queue_entered_at: ColumnType<Date | null, Date | string | null | undefined, Date | string>;
+  /** The attempt that entered the line at `queue_entered_at`. */
+  queue_attempt: number | null;
+  /** The attempt given the turn; null while the job waits in line. */
+  turn_attempt: number | null;
   /** When the media sweep deleted the job's uploads and outputs; null while they are kept. */
   media_deleted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }

@@ -18,6 +18,11 @@ export interface JobRecord<Input = unknown> {
   requestFingerprint: string | null;
   /** ISO timestamp with millisecond precision, decided by the API when it accepted the job. */
   createdAt: string;
+  /**
+   * Jobs of one owner with the same key run one at a time, in submission order (created_at,
+   * then id). Absent from jobs accepted before keys existed: read as none.
+   */
+  concurrencyKey?: string | null;
 }
 
 /** The job's current state as the workflow knows it; each update carries all of it. */
@@ -62,6 +67,29 @@ export interface ProviderRetrySettings {
   initialIntervalMs: number;
   maximumIntervalMs: number;
   maximumAttempts: number;
+}
+
+/** Input of `claimJobTurn`: the attempt asking whether it may run now. */
+export interface ClaimJobTurnRequest {
+  jobId: string;
+  attempt: number;
+}
+
+export type JobTurn =
+  | { granted: true }
+  /** Jobs of the key that run or wait ahead of this one. */
+  | { granted: false; ahead: number };
+
+/** Input of `listJobsAwaitingTurn`. */
+export interface JobsAwaitingTurnRequest {
+  /** The job whose end frees the turn; its owner and key name the line. */
+  jobId: string;
+}
+
+/** Sent by a keyed job as it ends to the jobs waiting behind it: their line moved. */
+export interface JobTurnNudge {
+  /** The job that ended. */
+  fromJobId: string;
 }
 
 export interface CancelJobRequest {

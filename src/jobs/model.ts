@@ -9,10 +9,11 @@ export type JobKind = (typeof jobKindRegistry)[number]['declaration']['kind'];
 
 /**
  * Every status a job can be stored in, whatever its kind. The database refuses any other
- * (migration 0006); a new status is added here and to that constraint by a new migration.
+ * (migrations 0006, 0008); a new status is added here and to that constraint by a new migration.
  */
 export const jobStatuses = [
   'pending',
+  'queued',
   'running',
   'analyzing',
   'generating',
@@ -35,6 +36,8 @@ export function isJobStatus(value: string): value is JobStatus {
  */
 const statusRules = {
   pending: { terminal: false, retryable: false },
+  /** Waiting for its turn behind earlier jobs of its concurrency key. */
+  queued: { terminal: false, retryable: false },
   running: { terminal: false, retryable: false },
   analyzing: { terminal: false, retryable: false },
   generating: { terminal: false, retryable: false },

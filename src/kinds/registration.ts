@@ -25,7 +25,11 @@ export interface JsonStartRoute<Input> {
   tag: string;
   /** The OpenAPI summary of the route. */
   summary: string;
-  body: z.ZodType<Input, unknown>;
+  /**
+   * The job's input as an object schema; the route adds the `concurrencyKey` every start
+   * request may carry, which is not part of the input.
+   */
+  body: z.ZodObject & z.ZodType<Input, unknown>;
   /** The workflow's arguments, built around the accepted job record. */
   workflowArgs(job: JobRecord<Input>): unknown[];
 }

@@ -23,6 +23,7 @@ import {
   retryRefusal,
 } from './job-messages.js';
 import { JobTracker, toJobError, type SnapshotChange } from './job-tracker.js';
+import { awaitJobTurn } from './job-turn.js';
 
 /** Retry policy of activities that call a paid provider: permanent failures are never retried. */
 export function providerRetryPolicy(settings: ProviderRetrySettings): RetryPolicy {
@@ -73,9 +74,12 @@ export interface RetryableJob<Input extends RetryableRun, Result> {
 
 /**
  * The lifecycle every retryable job kind shares, so vlogs and AI jobs cancel, time out and
- * retry the same way: a cancel request stops the running step, runs the cleanup and ends the
+ * retry the same way: a job with a concurrency key first waits its turn (`queued`); a cancel
+ * request ends that wait or stops the running step, runs the cleanup and ends the
  * job `cancelled` with the reason; the deadline ends it with its own status; a failed or
  * timed-out job stays open for a retry Update, accepted by continuing as new with attempt + 1.
+ * A failed job no longer holds its key's turn: its retry enters the line again at its end,
+ * behind the jobs that waited meanwhile.
  */
 export async function runRetryableJob<Input extends RetryableRun, Result>(
   spec: RetryableJob<Input, Result>,
@@ -128,19 +132,21 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
     },
   );
 
-  await tracker.start(spec.start.status, spec.start.change);
-  // The deadline covers this attempt; its timer lives in its own scope so it can be dropped.
+  await tracker.register();
+  // The deadline covers this attempt from its first stage on, not its wait in line; its timer
+  // lives in its own scope so it can be dropped.
   const deadline = new CancellationScope();
-  void deadline
-    .run(async () => {
-      await sleep(spec.deadline.ms);
-      deadlineExpired = true;
-      work.cancel();
-    })
-    .catch(() => undefined);
-
   let outcome: { result: Result } | { error: unknown };
   try {
+    await work.run(() => awaitJobTurn(tracker));
+    await tracker.begin(spec.start.status, spec.start.change);
+    void deadline
+      .run(async () => {
+        await sleep(spec.deadline.ms);
+        deadlineExpired = true;
+        work.cancel();
+      })
+      .catch(() => undefined);
     outcome = { result: await work.run(() => spec.body(tracker)) };
   } catch (error) {
     outcome = { error };

@@ -9,6 +9,7 @@ import type {
   CancelJobRequest,
   CancelJobResponse,
   JobProgress,
+  JobTurnNudge,
   RetryJobRequest,
   RetryJobResponse,
 } from '../jobs/contracts.js';
@@ -36,6 +37,12 @@ export const cancelJobSignal = defineSignal<[CancelJobRequest]>('cancelJob');
  * attempt + 1.
  */
 export const retryJobUpdate = defineUpdate<RetryJobResponse, [RetryJobRequest]>('retryJob');
+
+/**
+ * Tells a job waiting in its concurrency key's line that a job of the line ended: it asks for
+ * the turn again (and learns its new place). Sent by the ending job to those behind it.
+ */
+export const jobTurnSignal = defineSignal<[JobTurnNudge]>('jobTurn');
 
 /** What the cancel and retry validators judge: the job's status, or a request already taken. */
 export type JobStanding = JobStatus | 'being retried' | 'being cancelled';

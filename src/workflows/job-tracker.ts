@@ -14,6 +14,7 @@ import type { JobProgress, JobRecord, JobSnapshot } from '../jobs/contracts.js';
 import type { JobError, JobStatus, TerminalStatus } from '../jobs/model.js';
 import { JobAttemptKey, JobStatusKey } from '../jobs/search-attributes.js';
 import { jobProgressQuery } from './job-messages.js';
+import { awaitJobTurn, passJobTurn } from './job-turn.js';
 
 // The read model must catch up whenever the database comes back, so these retry without limit.
 const projection = proxyActivities<SharedActivities>({
@@ -26,6 +27,7 @@ export type SnapshotChange = Partial<Omit<JobSnapshot, 'runId' | 'attempt'>>;
 /**
  * The lifecycle every job workflow shares: it owns the job's live state, answers the progress
  * query, keeps the JobStatus search attribute and the Web UI's current details up to date,
+ * waits for the turn of the job's concurrency key and passes it on as the job ends,
  * and projects each change to the database with an increasing sequence number, carried
  * across continue-as-new so a later run never loses to an earlier one.
  */
@@ -84,13 +86,18 @@ export class JobTracker {
     });
   }
 
-  /** Makes sure the job's row exists and marks the run as started in `status`. */
-  async start(status: JobStatus, change: SnapshotChange = {}): Promise<void> {
+  /** Makes sure the job's row exists, before the run shows any state of its own. */
+  async register(): Promise<void> {
     await projection.registerJob(this.job);
     if (this.snapshot.attempt > 1)
       upsertSearchAttributes([{ key: JobAttemptKey, value: this.snapshot.attempt }]);
-    await this.update({
+  }
+
+  /** Marks the run as started in `status`: its first stage, once it has its turn. */
+  begin(status: JobStatus, change: SnapshotChange = {}): Promise<void> {
+    return this.update({
       status,
+      phase: null,
       startedAt: now(),
       completedAt: null,
       error: null,
@@ -99,21 +106,23 @@ export class JobTracker {
     });
   }
 
-  complete(result: unknown): Promise<void> {
-    return this.update({
+  async complete(result: unknown): Promise<void> {
+    await this.update({
       status: 'completed',
       progress: 100,
       phase: null,
       completedAt: now(),
       result,
     });
+    await passJobTurn(this.job);
   }
 
   /** Records a terminal status even if the workflow is being cancelled. */
   end(status: Exclude<TerminalStatus, 'completed'>, error: JobError): Promise<void> {
-    return CancellationScope.nonCancellable(() =>
-      this.update({ status, phase: null, completedAt: now(), error }),
-    );
+    return CancellationScope.nonCancellable(async () => {
+      await this.update({ status, phase: null, completedAt: now(), error });
+      await passJobTurn(this.job);
+    });
   }
 
   /**
@@ -121,8 +130,10 @@ export class JobTracker {
    * the workflow is cancelled, `failed` otherwise (the failure is rethrown so Temporal shows it).
    */
   async run<Result>(runningStatus: JobStatus, body: () => Promise<Result>): Promise<Result> {
-    await this.start(runningStatus);
+    await this.register();
     try {
+      await awaitJobTurn(this);
+      await this.begin(runningStatus);
       const result = await body();
       await this.complete(result);
       return result;

@@ -122,6 +122,7 @@ describe('migrations', () => {
         '0005_media_retention',
         '0006_job_statuses',
         '0007_job_reservations',
+        '0008_concurrency_keys',
       ],
     );
   });
@@ -151,6 +152,7 @@ describe('migrations', () => {
       '0005_media_retention',
       '0006_job_statuses',
       '0007_job_reservations',
+      '0008_concurrency_keys',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(

@@ -1,13 +1,14 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { jobKindRegistry } from '../../kinds/index.js';
 import { errorBodySchema } from '../errors.js';
+import { concurrencyKeySchema } from '../schemas/common.js';
 import { jobViewSchema } from '../schemas/jobs.js';
 import type { StartJob } from '../services/job-starter.js';
 import { toJobView } from '../services/job-views.js';
 
 /**
  * `POST /api/<path>` for every registered kind whose start request is plain JSON: the body is
- * the job's input, validated by the kind's schema; the job is answered 202 as `GET /api/jobs/:id`
+ * the job's input, validated by the kind's schema, and an optional `concurrencyKey`; the job is answered 202 as `GET /api/jobs/:id`
  * shows it.
  */
 export function jobStartRoutes(
@@ -24,7 +25,7 @@ export function jobStartRoutes(
           schema: {
             tags: [startRoute.tag],
             summary: startRoute.summary,
-            body: startRoute.body,
+            body: startRoute.body.extend({ concurrencyKey: concurrencyKeySchema }),
             response: {
               202: jobViewSchema,
               400: errorBodySchema,
@@ -35,12 +36,14 @@ export function jobStartRoutes(
           },
         },
         async (request, reply) => {
-          const { row } = await startJob({
+          const { concurrencyKey, ...input } = request.body as { concurrencyKey?: string };
+          const { row } = await startJob<unknown>({
             kind: declaration,
             type,
             workflowArgs: (job) => startRoute.workflowArgs(job),
             ownerId: request.userId,
-            input: request.body,
+            input,
+            concurrencyKey: concurrencyKey ?? null,
             idempotencyKey: null,
             requestFingerprint: null,
           });

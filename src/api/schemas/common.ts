@@ -10,6 +10,21 @@ export const idempotencyKeySchema = z
   .regex(/^[\x21-\x7e]{1,255}$/, { error: 'must be 1 to 255 visible ASCII characters' })
   .optional();
 
+/**
+ * The optional `concurrencyKey` of every start request: the caller's jobs that carry the same
+ * key run one at a time, in the order they were submitted; another user's equal key is
+ * another line.
+ */
+export const concurrencyKeySchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,128}$/, {
+    error: 'must be 1 to 128 characters: letters, digits, ".", "_", ":" or "-"',
+  })
+  .optional()
+  .describe(
+    'Jobs of yours that carry the same key run one at a time, in submission order; the later ones wait as `queued`',
+  );
+
 /** Errors every authenticated route about one job can answer. */
 export const commonErrors = {
   400: errorBodySchema,

@@ -14,6 +14,12 @@ export const jobViewSchema = z
     result: z.unknown(),
     error: z.object({ code: z.string(), message: z.string() }).nullable(),
     workflowId: z.string().describe('Find the job in the Temporal Web UI by this id'),
+    concurrencyKey: z
+      .string()
+      .nullable()
+      .describe(
+        'The key the job was submitted with: it runs after the earlier unfinished jobs of yours with the same key, showing `queued` and "queued: N ahead" meanwhile',
+      ),
     createdAt: z.iso.datetime(),
     startedAt: z.iso.datetime().nullable(),
     completedAt: z.iso.datetime().nullable(),

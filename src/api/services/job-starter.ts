@@ -41,6 +41,8 @@ export interface StartJobRequest<Input> {
   workflowArgs: (job: JobRecord<Input>) => unknown[];
   ownerId: string;
   input: Input;
+  /** Jobs of the owner with this key run one at a time, in submission order. */
+  concurrencyKey: string | null;
   /** The client's Idempotency-Key header, if it sent one. */
   idempotencyKey: string | null;
   /** Hash of everything the request asked for, to recognise a replay of the key. */
@@ -213,6 +215,7 @@ export function createJobStarter({
       idempotencyKey,
       requestFingerprint: request.requestFingerprint,
       createdAt: new Date().toISOString(),
+      concurrencyKey: request.concurrencyKey,
     };
     const log = logger.child({ jobId: job.id });
     let reserved = false;

@@ -20,6 +20,7 @@ export function toJobView(row: JobRow): JobView {
     result: row.result,
     error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
     workflowId: row.workflow_id,
+    concurrencyKey: row.concurrency_key,
     createdAt: row.created_at.toISOString(),
     startedAt: row.started_at?.toISOString() ?? null,
     completedAt: row.completed_at?.toISOString() ?? null,

@@ -3,6 +3,7 @@
  * OpenAPI document, the JSON schema the model is constrained to, and the check of its answer.
  */
 import { z } from 'zod';
+import { concurrencyKeySchema } from '../../api/schemas/common.js';
 import { aiGenerationTypes, type AiGenerationType } from './declaration.js';
 
 const text = (max: number) => z.string().trim().min(1).max(max);
@@ -42,9 +43,21 @@ const taskInputSchema = z
 export const aiJobRequestSchema = z.discriminatedUnion(
   'type',
   [
-    z.strictObject({ type: z.literal('SUBGOAL_GENERATION'), input: subGoalInputSchema }),
-    z.strictObject({ type: z.literal('ACTION_GENERATION'), input: actionInputSchema }),
-    z.strictObject({ type: z.literal('TASK_GENERATION'), input: taskInputSchema }),
+    z.strictObject({
+      type: z.literal('SUBGOAL_GENERATION'),
+      input: subGoalInputSchema,
+      concurrencyKey: concurrencyKeySchema,
+    }),
+    z.strictObject({
+      type: z.literal('ACTION_GENERATION'),
+      input: actionInputSchema,
+      concurrencyKey: concurrencyKeySchema,
+    }),
+    z.strictObject({
+      type: z.literal('TASK_GENERATION'),
+      input: taskInputSchema,
+      concurrencyKey: concurrencyKeySchema,
+    }),
   ],
   { error: `must be one of ${aiGenerationTypes.join(', ')}` },
 );

@@ -13,6 +13,7 @@ import { jobViewSchema, listQuerySchema, liveViewSchema } from '../../../api/sch
 
 export const aiJobStatuses = [
   'pending',
+  'queued',
   'processing',
   'completed',
   'failed',

@@ -101,6 +101,7 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
         ],
         ownerId,
         input: body.input,
+        concurrencyKey: body.concurrencyKey ?? null,
         idempotencyKey,
         requestFingerprint: idempotencyKey ? requestFingerprint(body) : null,
         memo: { goal: body.input.goal },

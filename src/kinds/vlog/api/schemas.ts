@@ -3,6 +3,7 @@ import type { JobStatus } from '../../../jobs/model.js';
 import { errorBodySchema } from '../../../api/errors.js';
 import {
   commonErrors,
+  concurrencyKeySchema,
   idempotencyKeySchema,
   idParams,
   liveQuerySchema,
@@ -11,6 +12,7 @@ import { jobViewSchema, listQuerySchema, liveViewSchema } from '../../../api/sch
 
 export const vlogStatuses = [
   'pending',
+  'queued',
   'analyzing',
   'generating',
   'transferring',
@@ -28,6 +30,7 @@ export const vlogFieldsSchema = z.strictObject({
     .enum(['4', '6', '8'], { error: 'must be 4, 6 or 8' })
     .default('8')
     .transform(Number),
+  concurrencyKey: concurrencyKeySchema,
 });
 
 export const vlogViewSchema = jobViewSchema
@@ -59,7 +62,7 @@ export function createVlogSchema(maxFiles: number) {
     summary: 'Create a vlog from uploaded photos and clips',
     description:
       'multipart/form-data: one or more `media` files (images or videos, checked by content) and the fields ' +
-      'title (required), prompt, style, aspectRatio (16:9 | 9:16), durationSeconds (4 | 6 | 8). ' +
+      'title (required), prompt, style, aspectRatio (16:9 | 9:16), durationSeconds (4 | 6 | 8), concurrencyKey. ' +
       'Files stream to storage as they arrive. Send an Idempotency-Key to make the request safe to repeat.',
     headers: z.object({ 'idempotency-key': idempotencyKeySchema }).passthrough(),
     multipartForm: vlogFieldsSchema.extend({

@@ -33,17 +33,25 @@ export interface VlogServiceDependencies {
   startJob: StartJob;
 }
 
+/** A vlog request: the job's input and the concurrency key it may carry. */
+interface VlogRequest {
+  input: VlogInput;
+  concurrencyKey: string | null;
+}
+
 /** What makes two vlog requests the same: the fields and the media's content, not its names. */
-function fingerprint(input: VlogInput): string {
+function fingerprint({ input, concurrencyKey }: VlogRequest): string {
   const { media, ...fields } = input;
   return requestFingerprint({
     fields,
     media: media.map((item) => [item.sha256, item.contentType, item.size]),
+    // Left out without a key, so a request replayed across the upgrade keeps its fingerprint.
+    ...(concurrencyKey && { concurrencyKey }),
   });
 }
 
 /** The vlog a received upload asks for, or a 400 naming what is missing or wrong. */
-function vlogInputOf(upload: ReceivedUpload): VlogInput {
+function vlogRequestOf(upload: ReceivedUpload): VlogRequest {
   const fields = vlogFieldsSchema.safeParse(upload.fields);
   if (!fields.success) {
     const issues = fields.error.issues.map((issue) => ({
@@ -60,12 +68,15 @@ function vlogInputOf(upload: ReceivedUpload): VlogInput {
     throw new ApiError('NO_MEDIA', 'media: at least one image or video file is required');
   }
   return {
-    title: fields.data.title,
-    prompt: fields.data.prompt ?? null,
-    style: fields.data.style ?? null,
-    aspectRatio: fields.data.aspectRatio,
-    durationSeconds: fields.data.durationSeconds,
-    media: upload.media,
+    input: {
+      title: fields.data.title,
+      prompt: fields.data.prompt ?? null,
+      style: fields.data.style ?? null,
+      aspectRatio: fields.data.aspectRatio,
+      durationSeconds: fields.data.durationSeconds,
+      media: upload.media,
+    },
+    concurrencyKey: fields.data.concurrencyKey ?? null,
   };
 }
 
@@ -92,7 +103,8 @@ export function createVlogService(deps: VlogServiceDependencies) {
     );
   }
 
-  function start(ownerId: string, input: VlogInput, idempotencyKey: string | null) {
+  function start(ownerId: string, request: VlogRequest, idempotencyKey: string | null) {
+    const { input, concurrencyKey } = request;
     return startJob<VlogInput>({
       kind: vlogKind,
       type: vlogKind.jobTypes[0],
@@ -115,8 +127,9 @@ export function createVlogService(deps: VlogServiceDependencies) {
       ],
       ownerId,
       input,
+      concurrencyKey,
       idempotencyKey,
-      requestFingerprint: idempotencyKey ? fingerprint(input) : null,
+      requestFingerprint: idempotencyKey ? fingerprint(request) : null,
       memo: { title: input.title },
     });
   }
@@ -195,7 +208,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
         ),
       );
       try {
-        const started = await start(request.userId, vlogInputOf(upload), idempotencyKey);
+        const started = await start(request.userId, vlogRequestOf(upload), idempotencyKey);
         if (started.replayed) await upload.discard();
         return { view: await view(started.row), replayed: started.replayed };
       } catch (error) {
