@@ -187,6 +187,13 @@ describe('vlog requests that are refused', () => {
       message: /^body\.durationSeconds: must be 4, 6 or 8/,
     },
     {
+      name: 'a concurrency key with a space',
+      body: () => multipartBody({ title: 'x', concurrencyKey: 'my album' }, [png()]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^body\.concurrencyKey: must be 1 to 128 characters/,
+    },
+    {
       name: 'an unknown field',
       body: () => multipartBody({ title: 'x', colour: 'red' }, [png()]),
       status: 400,

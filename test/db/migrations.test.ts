@@ -68,6 +68,7 @@ describe('migrations', () => {
     assert.ok(expected.columns.includes('projection_seq'));
     assert.ok(expected.columns.includes('idempotency_key'));
     assert.deepEqual(expected.indexes, [
+      'jobs_concurrency_line_idx',
       'jobs_media_kept_idx',
       'jobs_owner_created_idx',
       'jobs_owner_idempotency_key_idx',
