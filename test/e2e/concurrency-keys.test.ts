@@ -140,4 +140,23 @@ describe('concurrency keys', () => {
     const list = await carol.get('/api/jobs');
     assert.deepEqual(list.json<{ jobs: JobView[] }>().jobs, []);
   });
+
+  it('keep Idempotency-Key replays: the same key returns the job, another key is another request', async () => {
+    const dave = h.user('dave');
+    const body = (concurrencyKey: string) => ({
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Learn to sail' },
+      concurrencyKey,
+    });
+    const headers = { 'idempotency-key': 'sail-1' };
+    const first = await dave.post('/api/ai/jobs', body('boat'), headers);
+    assert.equal(first.statusCode, 202, first.body);
+    const replay = await dave.post('/api/ai/jobs', body('boat'), headers);
+    assert.ok(replay.statusCode < 300, replay.body);
+    assert.equal(replay.json<JobView>().id, first.json<JobView>().id);
+    assert.equal(replay.json<JobView>().concurrencyKey, 'boat');
+    const otherKey = await dave.post('/api/ai/jobs', body('dinghy'), headers);
+    assert.equal(otherKey.statusCode, 422, otherKey.body);
+    assert.equal(otherKey.json<ErrorBody>().error.code, 'IDEMPOTENCY_KEY_REUSED');
+  });
 });

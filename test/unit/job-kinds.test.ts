@@ -62,11 +62,13 @@ describe('the job kind registry', () => {
     assert.deepEqual(names, [
       'analyzeMedia',
       'checkVideoGeneration',
+      'claimJobTurn',
       'cleanupVlog',
       'deleteExpiredMedia',
       'describeVideo',
       'generateAiItems',
       'inspectStoredMedia',
+      'listJobsAwaitingTurn',
       'recordJobUpdate',
       'registerJob',
       'startVideoGeneration',
