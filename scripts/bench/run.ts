@@ -1,0 +1,111 @@
+// `npm run bench -- <scenario>[,<scenario>…] [--smoke] [--<size>=<n>…]`: runs benchmark
+// scenarios and prints each figure as a ratio against a baseline measured in the same run
+// (docs/benchmarks.md). `npm run bench -- list` names them; `all` runs every one. Scenarios
+// named together share one service stack.
+import os from 'node:os';
+import type { Scenario, ScenarioContext } from './scenario.js';
+import { BenchStack } from './stack.js';
+import { analysisScenario } from './scenarios/analysis.js';
+import { orchestrationScenario } from './scenarios/orchestration.js';
+import { peersScenario } from './scenarios/peers.js';
+import { pollingScenario } from './scenarios/polling.js';
+import { recoveryScenario } from './scenarios/recovery.js';
+import { renderLoadScenario } from './scenarios/render-load.js';
+import { renderScenario } from './scenarios/render.js';
+import { throughputScenario } from './scenarios/throughput.js';
+import { uploadScenario } from './scenarios/upload.js';
+
+export const scenarios: Scenario[] = [
+  orchestrationScenario,
+  throughputScenario,
+  pollingScenario,
+  peersScenario,
+  recoveryScenario,
+  uploadScenario,
+  renderScenario,
+  analysisScenario,
+  renderLoadScenario,
+];
+
+const args = process.argv.slice(2);
+const smoke = args.includes('--smoke');
+const sizes = new Map(
+  args
+    .filter((arg) => /^--[\w-]+=/.test(arg))
+    .map((arg) => {
+      const [name, value] = arg.slice(2).split('=', 2) as [string, string];
+      return [name, Number(value)] as const;
+    }),
+);
+const names = args.filter((arg) => !arg.startsWith('--')).flatMap((arg) => arg.split(','));
+const unknownFlag = args.find(
+  (arg) => arg.startsWith('--') && arg !== '--smoke' && !arg.includes('='),
+);
+const chosen = names.includes('all')
+  ? scenarios
+  : names.map((name) => scenarios.find((scenario) => scenario.name === name));
+
+if (
+  names.length === 0 ||
+  names.includes('list') ||
+  unknownFlag ||
+  chosen.some((scenario) => !scenario)
+) {
+  const problem = unknownFlag
+    ? `unknown option ${unknownFlag}`
+    : names.length > 0 && !names.includes('list')
+      ? `unknown scenario in ${names.join(',')}`
+      : '';
+  console.log(
+    `${problem ? `${problem}\n\n` : ''}usage: npm run bench -- <scenario>[,<scenario>…]|all [--smoke] [--<size>=<n>…]\n\n` +
+      scenarios.map((scenario) => `  ${scenario.name.padEnd(14)} ${scenario.summary}`).join('\n'),
+  );
+  process.exit(problem ? 2 : 0);
+}
+
+let stack: Promise<BenchStack> | undefined;
+const context: ScenarioContext = {
+  smoke,
+  size: (name, normal, smokeSize) => sizes.get(name) ?? (smoke ? smokeSize : normal),
+  stack: () =>
+    (stack ??= BenchStack.start(
+      // Under --smoke an AI call lost with its worker is noticed in 5 s, not the default 60 s,
+      // so the recovery scenario fits in seconds.
+      smoke ? { AI_JOB_HEARTBEAT_TIMEOUT_MS: '5000' } : {},
+    ).then((stack) => (started = stack))),
+};
+
+console.log(
+  `bench ${new Date().toISOString()}: ${os.availableParallelism()} cores, ` +
+    `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB memory, load ${os
+      .loadavg()
+      .map((load) => load.toFixed(1))
+      .join(' ')}` +
+    `${smoke ? ', smoke sizes' : ''}`,
+);
+// Ctrl-C (or a test's timeout) still stops the processes the stack started, which run in
+// process groups of their own.
+let started: BenchStack | undefined;
+process.once('exit', () => started?.killProcesses());
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    console.error(`${signal}: stopping the bench stack`);
+    process.exit(1);
+  });
+let failed = false;
+try {
+  for (const scenario of chosen as Scenario[]) {
+    const started = performance.now();
+    console.log(`\n== ${scenario.name}: ${scenario.summary}`);
+    await scenario.run(context);
+    console.log(
+      `== ${scenario.name} done in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  }
+} catch (error) {
+  failed = true;
+  console.error(error);
+} finally {
+  if (stack) await (await stack.catch(() => undefined))?.stop();
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,42 @@
+import type { BenchStack } from './stack.js';
+
+/** What a scenario gets from the runner. */
+export interface ScenarioContext {
+  /** `--smoke`: tiny sizes, seconds each; checks the scenario runs, not its figures. */
+  smoke: boolean;
+  /**
+   * A number from `--name=value` on the command line, else `smoke` under --smoke, else
+   * `normal`: how every size a scenario uses is chosen.
+   */
+  size: (name: string, normal: number, smoke: number) => number;
+  /** The shared service stack (stack.ts), started on first use and stopped after the run. */
+  stack: () => Promise<BenchStack>;
+}
+
+export interface Scenario {
+  name: string;
+  /** One line for `npm run bench -- list`. */
+  summary: string;
+  run(context: ScenarioContext): Promise<void>;
+}
+
+/** Runs `task` for each of `count` items with at most `concurrency` at once. */
+export async function inParallel(
+  count: number,
+  concurrency: number,
+  task: (index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(count, concurrency) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
+
+/** Milliseconds `task` took. */
+export async function timed(task: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await task();
+  return performance.now() - started;
+}

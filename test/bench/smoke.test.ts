@@ -1,0 +1,48 @@
+// Every bench scenario in its --smoke sizes, so none rots: each must run to the end and print
+// the figures it exists for. Timings are not judged here (docs/benchmarks.md records them).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runNpmScript } from '../support/processes.js';
+
+/** Each scenario with a figure it must print (`figure <name>: … = <ratio>`). */
+const expected: Record<string, string[]> = {
+  orchestration: [
+    'orchestration probe idle p50',
+    'orchestration probe loaded p50',
+    'orchestration ai idle p50',
+  ],
+  throughput: ['throughput round 1'],
+  polling: ['polling round 1 reads/s'],
+  peers: ['peers vlogflow p50', 'peers pg-boss chain p50', 'peers BullMQ chain jobs/s'],
+  recovery: ['recovery'],
+  upload: ['upload small p50', 'upload large memory'],
+  render: ['render 720p 16:9'],
+  analysis: ['analysis long ÷ short'],
+  'render-load': ['render-load repeat 1 p99'],
+};
+
+test(
+  'every bench scenario runs in its smoke sizes and prints its figures',
+  { timeout: 600_000 },
+  async () => {
+    const { code, output } = await runNpmScript('bench', [
+      Object.keys(expected).join(','),
+      '--smoke',
+    ]);
+    assert.equal(code, 0, output);
+    for (const [scenario, figures] of Object.entries(expected)) {
+      assert.match(
+        output,
+        new RegExp(`== ${scenario} done in`),
+        `${scenario} did not finish:\n${output}`,
+      );
+      for (const figure of figures) {
+        const line = output
+          .split('\n')
+          .find((candidate) => candidate.startsWith(`figure ${figure}:`));
+        assert.ok(line, `no "${figure}" figure:\n${output}`);
+        assert.match(line, /= \d+\.\d\d(\s|$)/, `"${figure}" has no ratio: ${line}`);
+      }
+    }
+  },
+);
