@@ -237,6 +237,19 @@ export const configSchema = z.object({
     .default(3_600_000),
   /** Pause between checks of a running video generation (durable timer, no worker slot held). */
   VIDEO_POLL_INTERVAL_MS: positiveInt.default(15_000),
+  /**
+   * Most Veo generations running at once, across every worker (each holds a lease in the
+   * database from its submission until a check sees it end); more jobs wait their turn, in
+   * turns per user, showing their place in line.
+   */
+  VEO_MAX_CONCURRENT_OPERATIONS: positiveInt.default(10),
+  /** Pause before a job waiting for a provider lease asks again (longer further back in line). */
+  PROVIDER_QUOTA_RECHECK_MS: positiveInt.default(10_000),
+  /**
+   * How long every worker leaves a provider alone after it answered 429 without a retry delay
+   * (RetryInfo or Retry-After); with one, that delay.
+   */
+  PROVIDER_RATE_LIMIT_COOLDOWN_MS: positiveInt.default(30_000),
   /** Time an AI job attempt may take before it ends `timeout`. */
   AI_JOB_TIMEOUT_MS: positiveInt.default(300_000),
   /** An AI generation activity that sends no heartbeat for this long is declared lost and retried. */

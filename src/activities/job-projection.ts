@@ -2,6 +2,8 @@ import { log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
 import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
 import { applyJobUpdate, insertJob } from '../db/jobs.js';
+import { releaseProviderLeases } from '../db/provider-quota.js';
+import { isTerminalStatus } from '../jobs/model.js';
 
 /** Activities that keep the jobs table (the API's read model) in step with the workflows. */
 export function createJobProjectionActivities({ db }: { db: Db }) {
@@ -11,8 +13,13 @@ export function createJobProjectionActivities({ db }: { db: Db }) {
       await insertJob(db, job, 'pending');
     },
 
+    /**
+     * Applies a workflow's snapshot. A job that ends (completed, failed, cancelled, timed out)
+     * frees any provider lease or place in line it still had, whatever step it ended in.
+     */
     async recordJobUpdate(update: JobUpdate): Promise<void> {
       const applied = await applyJobUpdate(db, update);
+      if (isTerminalStatus(update.snapshot.status)) await releaseProviderLeases(db, update.jobId);
       log.info('job update recorded', {
         jobId: update.jobId,
         seq: update.seq,

@@ -8,6 +8,7 @@ import * as mediaRetention from './migrations/0005_media_retention.js';
 import * as jobStatuses from './migrations/0006_job_statuses.js';
 import * as jobReservations from './migrations/0007_job_reservations.js';
 import * as concurrencyKeys from './migrations/0008_concurrency_keys.js';
+import * as providerQuota from './migrations/0009_provider_quota.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '0006_job_statuses': jobStatuses,
   '0007_job_reservations': jobReservations,
   '0008_concurrency_keys': concurrencyKeys,
+  '0009_provider_quota': providerQuota,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -57,6 +57,22 @@ export interface JobReservationTable {
   expires_at: Timestamp;
 }
 
+/** A job's claim on one of a provider's concurrent operations: running (`held`) or `waiting`. */
+export interface ProviderLeaseTable {
+  provider: string;
+  job_id: string;
+  owner_id: string;
+  state: 'held' | 'waiting';
+  requested_at: Generated<Date>;
+  touched_at: Generated<Date>;
+}
+
+/** Until when every worker leaves a provider alone after it answered 429. */
+export interface ProviderCooldownTable {
+  provider: string;
+  until: Timestamp;
+}
+
 export interface RateLimitWindowTable {
   owner_id: string;
   window_start: Timestamp;
@@ -84,6 +100,8 @@ export interface Database {
   job_events: JobEventTable;
   job_reservations: JobReservationTable;
   provider_operations: ProviderOperationTable;
+  provider_leases: ProviderLeaseTable;
+  provider_cooldowns: ProviderCooldownTable;
   rate_limit_windows: RateLimitWindowTable;
 }
 

@@ -27,6 +27,22 @@ export interface Providers {
   generationOutputUri: string | null;
   /** What would have to be set or installed for vlogs to run; empty when they can. */
   missing: string[];
+  quotas: ProviderQuotas;
+}
+
+/**
+ * How the provider-quota governor meters the providers (`src/activities/provider-quota.ts`):
+ * the names under which their leases and cool-downs are shared by every worker.
+ */
+export interface ProviderQuotas {
+  /** The video generator's operations at once; null: unmetered (a local render is bounded by the media queue). */
+  videoOperations: { provider: string; maxConcurrent: number } | null;
+  /** Under which name the text generator's 429s cool every worker down. */
+  textProvider: string;
+  /** Pause before a job waiting for a lease asks again. */
+  recheckMs: number;
+  /** Cool-down after a 429 that names no retry delay. */
+  rateLimitCooldownMs: number;
 }
 
 type ProviderConfig = Pick<
@@ -45,7 +61,22 @@ type ProviderConfig = Pick<
   | 'VEO_OUTPUT_GCS_URI'
   | 'GCS_API_ENDPOINT'
   | 'PROVIDER_REQUEST_TIMEOUT_MS'
+  | 'VEO_MAX_CONCURRENT_OPERATIONS'
+  | 'PROVIDER_QUOTA_RECHECK_MS'
+  | 'PROVIDER_RATE_LIMIT_COOLDOWN_MS'
 >;
+
+function providerQuotas(config: ProviderConfig, provider: VlogProviderKind): ProviderQuotas {
+  return {
+    videoOperations:
+      provider === 'google'
+        ? { provider: 'veo', maxConcurrent: config.VEO_MAX_CONCURRENT_OPERATIONS }
+        : null,
+    textProvider: 'gemini',
+    recheckMs: config.PROVIDER_QUOTA_RECHECK_MS,
+    rateLimitCooldownMs: config.PROVIDER_RATE_LIMIT_COOLDOWN_MS,
+  };
+}
 
 /** VLOG_PROVIDER, with `auto` resolved: any Google setting picks Google, none picks local. */
 export function selectVlogProvider(
@@ -128,6 +159,7 @@ function localProviders(
     generationStorage: mediaStorage,
     generationOutputUri: mediaUri(localRenderPrefix),
     missing: missingVlogProviderSettings(config, mediaTools !== null),
+    quotas: providerQuotas(config, 'local'),
   };
 }
 
@@ -191,5 +223,6 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
     generationStorage,
     generationOutputUri: output ? `gs://${output.bucket}/${outputPrefix}` : null,
     missing,
+    quotas: providerQuotas(config, 'google'),
   };
 }

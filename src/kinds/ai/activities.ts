@@ -2,12 +2,19 @@ import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { whileHeartbeating } from '../../activities/heartbeat.js';
 import { askUntilValid, readJsonAnswer, required } from '../../activities/provider-calls.js';
+import { admitToProvider, throttleAfterRateLimit } from '../../activities/provider-quota.js';
+import type { Db } from '../../db/database.js';
+import type { ProviderThrottle } from '../../jobs/provider-throttle.js';
 import type { Providers } from '../../providers/index.js';
+import { ProviderError } from '../../providers/types.js';
+import { FailureCode } from '../../jobs/failures.js';
 import { aiItemNames, type AiJobRequest, type AiJobResult } from './declaration.js';
 import { aiAnswerSchemas, readAiAnswer } from './generation-schemas.js';
 
 export interface GenerateAiItemsInput {
   jobId: string;
+  /** Whose job it is (absent in older runs). */
+  ownerId?: string;
   request: AiJobRequest;
 }
 
@@ -34,36 +41,80 @@ export function aiPrompt(request: AiJobRequest): { systemInstruction: string; pr
   };
 }
 
-export function createAiGenerationActivities({ providers }: { providers: Providers }) {
+export function createAiGenerationActivities({ db, providers }: { db: Db; providers: Providers }) {
   return {
     /**
      * Asks the LLM for the job's items with structured output and checks the answer with the
      * same zod schema the JSON schema came from. The call heartbeats while it waits, so a
      * cancellation aborts it within seconds through the activity's cancellation signal.
+     *
+     * While the model's provider cools down after a 429 (anyone's), it is not asked; a 429 to
+     * this call starts the cool-down for every worker. Either way the answer is a throttle the
+     * workflow waits out on a timer, so a rate limit never uses up the activity's attempts.
      */
-    async generateAiItems({ jobId, request }: GenerateAiItemsInput): Promise<AiJobResult> {
+    async generateAiItems({
+      jobId,
+      ownerId,
+      request,
+    }: GenerateAiItemsInput): Promise<AiJobResult | ProviderThrottle> {
       const generator = required(providers.textGenerator, 'AI generation');
+      const { quotas } = providers;
+      const provider = quotas.textProvider;
+      const throttle = await admitToProvider({
+        db,
+        quotas,
+        provider,
+        jobId,
+        ownerId: ownerId ?? jobId,
+        maxConcurrent: null,
+      });
+      if (throttle) return throttle;
       const context = Context.current();
       const { systemInstruction, prompt } = aiPrompt(request);
       const what = `${aiItemNames[request.type]} generation`;
-      const items = await whileHeartbeating((beat) =>
-        askUntilValid({
-          jobId,
-          what,
-          ask: (round) => {
-            beat({ round });
-            return generator.generateJson({
-              what,
-              systemInstruction,
-              prompt,
-              responseJsonSchema: responseJsonSchemas[request.type],
-              signal: context.cancellationSignal,
-            });
-          },
-          read: (text) => readJsonAnswer(text, (json) => readAiAnswer(request, json)),
-        }),
-      );
-      return { items, model: generator.model };
+      let rateLimit: ProviderError | null = null;
+      try {
+        const items = await whileHeartbeating((beat) =>
+          askUntilValid({
+            jobId,
+            what,
+            ask: async (round) => {
+              beat({ round });
+              try {
+                return await generator.generateJson({
+                  what,
+                  systemInstruction,
+                  prompt,
+                  responseJsonSchema: responseJsonSchemas[request.type],
+                  signal: context.cancellationSignal,
+                });
+              } catch (error) {
+                if (
+                  error instanceof ProviderError &&
+                  error.code === FailureCode.PROVIDER_RATE_LIMITED
+                )
+                  rateLimit = error;
+                throw error;
+              }
+            },
+            read: (text) => readJsonAnswer(text, (json) => readAiAnswer(request, json)),
+          }),
+        );
+        return { items, model: generator.model };
+      } catch (failure) {
+        if (rateLimit && !context.cancellationSignal.aborted) {
+          const throttled = await throttleAfterRateLimit({
+            db,
+            quotas,
+            provider,
+            jobId,
+            error: rateLimit,
+            leased: false,
+          });
+          if (throttled) return throttled;
+        }
+        throw failure;
+      }
     },
   };
 }

@@ -1,5 +1,6 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, sleep } from '@temporalio/workflow';
 import { FailureCode } from '../../jobs/failures.js';
+import { isThrottled, throttlePhase } from '../../jobs/provider-throttle.js';
 import { activityOptions, runRetryableJob } from '../../workflows/job-lifecycle.js';
 import type { AiActivities } from './activities.js';
 import {
@@ -42,11 +43,20 @@ export async function aiGenerationJob(input: AiJobInput): Promise<AiJobResult> {
       },
     },
     retryWindowMs: settings.retryWindowMs,
-    body: () =>
-      generation.generateAiItems.executeWithOptions(
-        { ...options, summary: `${items} for "${request.input.goal.slice(0, 80)}"` },
-        [{ jobId: job.id, request }],
-      ),
+    // Held back by the provider-quota governor (a 429), the call is made again after the wait
+    // the provider named, without using up an activity attempt.
+    body: async (tracker) => {
+      for (let waited = false; ; waited = true) {
+        if (waited) await tracker.update({ phase: `generating ${items}` });
+        const answer = await generation.generateAiItems.executeWithOptions(
+          { ...options, summary: `${items} for "${request.input.goal.slice(0, 80)}"` },
+          [{ jobId: job.id, ownerId: job.ownerId, request }],
+        );
+        if (!isThrottled(answer)) return answer;
+        await tracker.update({ phase: throttlePhase('text generation', answer) });
+        await sleep(answer.retryAfterMs);
+      }
+    },
     nextAttempt: (next) => ({ ...input, ...next }),
   });
 }

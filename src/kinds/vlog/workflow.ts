@@ -1,5 +1,6 @@
 import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import { FailureCode } from '../../jobs/failures.js';
+import { isThrottled, throttlePhase } from '../../jobs/provider-throttle.js';
 import { vlogVideoKey } from '../../jobs/storage-keys.js';
 import { activityOptions, runRetryableJob } from '../../workflows/job-lifecycle.js';
 import type { JobTracker } from '../../workflows/job-tracker.js';
@@ -166,31 +167,41 @@ async function generateVideo(
     phase: 'starting the video generation',
   });
   if (!carried.generation || carried.generation.state === 'failed') {
-    const started = await acts.generation.startVideoGeneration.executeWithOptions(
-      {
-        ...acts.options.generation,
-        ...acts.onMediaQueue,
-        summary: `Video generation: ${job.input.durationSeconds}s ${job.input.aspectRatio}`,
-      },
-      [
+    // Held back by the provider-quota governor, the same submission (same idempotency key) is
+    // asked again after the wait it names: waiting for quota never costs an activity attempt.
+    for (;;) {
+      const started = await acts.generation.startVideoGeneration.executeWithOptions(
         {
-          jobId: job.id,
-          attempt,
-          prompt: carried.analysis?.videoPrompt ?? job.input.title,
-          aspectRatio: job.input.aspectRatio,
-          durationSeconds: job.input.durationSeconds,
-          title: job.input.title,
-          media: job.input.media,
-          analysis: carried.analysis,
+          ...acts.options.generation,
+          ...acts.onMediaQueue,
+          summary: `Video generation: ${job.input.durationSeconds}s ${job.input.aspectRatio}`,
         },
-      ],
-    );
-    carried.generation = {
-      operationName: started.operationName,
-      attempt,
-      state: 'running',
-      video: null,
-    };
+        [
+          {
+            jobId: job.id,
+            ownerId: job.ownerId,
+            attempt,
+            prompt: carried.analysis?.videoPrompt ?? job.input.title,
+            aspectRatio: job.input.aspectRatio,
+            durationSeconds: job.input.durationSeconds,
+            title: job.input.title,
+            media: job.input.media,
+            analysis: carried.analysis,
+          },
+        ],
+      );
+      if (!isThrottled(started)) {
+        carried.generation = {
+          operationName: started.operationName,
+          attempt,
+          state: 'running',
+          video: null,
+        };
+        break;
+      }
+      await tracker.update({ phase: throttlePhase('video generation', started) });
+      await sleep(started.retryAfterMs);
+    }
   }
   const generation = carried.generation;
   for (let checks = 1; ; checks += 1) {
@@ -215,6 +226,11 @@ async function generateVideo(
       progress,
       phase: `generating the video (${generation.operationName.split('/').pop()})`,
     });
-    await sleep(settings.pollIntervalMs);
+    await sleep(nextCheckInMs(check.retryAfterMs, settings.pollIntervalMs));
   }
+}
+
+/** The provider's hint of when to look again, never sooner than the configured interval. */
+function nextCheckInMs(hintMs: number | undefined, pollIntervalMs: number): number {
+  return hintMs === undefined ? pollIntervalMs : Math.max(hintMs, pollIntervalMs);
 }

@@ -4,15 +4,25 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Db } from '../../../db/database.js';
 import { findProviderOperation, recordProviderOperation } from '../../../db/provider-operations.js';
+import {
+  holdProviderLease,
+  providerCooldownRemainingMs,
+  releaseProviderLeases,
+  touchProviderLease,
+} from '../../../db/provider-quota.js';
 import { FailureCode } from '../../../jobs/failures.js';
 import type { MediaRef } from '../../../jobs/contracts.js';
+import type { ProviderThrottle } from '../../../jobs/provider-throttle.js';
 import type { GeneratedVideo, VlogAnalysis } from '../declaration.js';
 import { whileHeartbeating } from '../../../activities/heartbeat.js';
 import { required, toFailure } from '../../../activities/provider-calls.js';
+import { admitToProvider, throttleAfterRateLimit } from '../../../activities/provider-quota.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
 export interface StartVideoGenerationInput {
   jobId: string;
+  /** Whose job it is: jobs waiting for a lease take turns per owner (absent in older runs). */
+  ownerId?: string;
   attempt: number;
   prompt: string;
   aspectRatio: '16:9' | '9:16';
@@ -28,7 +38,12 @@ export interface StartedGeneration {
   outputUri: string;
 }
 
-export type GenerationCheck = { done: false } | { done: true; video: GeneratedVideo };
+/**
+ * One look at a generation. While it runs, `retryAfterMs` is the provider's hint of when to look
+ * again (its retry delay after a 429, or the cool-down left), when it gave one.
+ */
+export type GenerationCheck =
+  { done: false; retryAfterMs?: number } | { done: true; video: GeneratedVideo };
 
 /** The idempotency key of a paid generation: one per vlog and attempt, never random. */
 export function generationKey(jobId: string, attempt: number): string {
@@ -46,16 +61,27 @@ export function createGenerateActivities({
      * to the database the moment the provider accepts it (and heartbeated), so a retried
      * activity or a crashed worker re-attaches to it instead of submitting again.
      *
+     * The provider-quota governor comes first: while the provider cools down after a 429, or
+     * all its leases (VEO_MAX_CONCURRENT_OPERATIONS) are taken, nothing is submitted and the
+     * answer is a throttle the workflow waits out on a timer; a 429 to the submission itself
+     * answers the same way. The lease is held until a check sees the generation end, or the
+     * job ends.
+     *
      * A local generator renders inside this call, heartbeating ffmpeg's progress (so a cancel
      * lands and stops ffmpeg); its operation is recorded only once the video is stored, so a
      * retry after a lost worker renders again from scratch.
      */
-    async startVideoGeneration(input: StartVideoGenerationInput): Promise<StartedGeneration> {
+    async startVideoGeneration(
+      input: StartVideoGenerationInput,
+    ): Promise<StartedGeneration | ProviderThrottle> {
       const generator = required(providers.videoGenerator, 'Video generation');
       const outputBase = required(providers.generationOutputUri, 'VEO_OUTPUT_GCS_URI');
       const outputUri = `${outputBase}${input.jobId}/attempt-${input.attempt}/`;
       const key = generationKey(input.jobId, input.attempt);
       const context = Context.current();
+      const { quotas } = providers;
+      const metered = quotas.videoOperations;
+      const ownerId = input.ownerId ?? input.jobId;
 
       const recorded =
         (context.info.heartbeatDetails as { operationName?: string } | undefined)?.operationName ??
@@ -66,9 +92,22 @@ export function createGenerateActivities({
           operationName: recorded,
         });
         await recordOperation(db, key, input.jobId, recorded, context);
+        if (metered)
+          await holdProviderLease(db, { provider: metered.provider, jobId: input.jobId, ownerId });
         return { operationName: recorded, outputUri };
       }
 
+      if (metered) {
+        const throttle = await admitToProvider({
+          db,
+          quotas,
+          provider: metered.provider,
+          jobId: input.jobId,
+          ownerId,
+          maxConcurrent: metered.maxConcurrent,
+        });
+        if (throttle) return throttle;
+      }
       let operationName: string;
       try {
         operationName = await whileHeartbeating((beat) =>
@@ -90,6 +129,18 @@ export function createGenerateActivities({
           ),
         );
       } catch (error) {
+        if (metered && !context.cancellationSignal.aborted) {
+          const throttle = await throttleAfterRateLimit({
+            db,
+            quotas,
+            provider: metered.provider,
+            jobId: input.jobId,
+            error,
+            leased: true,
+          });
+          if (throttle) return throttle;
+          await releaseProviderLeases(db, input.jobId, metered.provider);
+        }
         throw toFailure(error, context);
       }
       context.heartbeat({ operationName });
@@ -102,18 +153,43 @@ export function createGenerateActivities({
       return { operationName, outputUri };
     },
 
-    /** One look at the generation; the workflow waits between looks on a durable timer. */
+    /**
+     * One look at the generation; the workflow waits between looks on a durable timer. While
+     * the provider cools down after a 429 it is not asked, and a 429 to the look itself starts
+     * the cool-down: either way the answer is "not done, look again after the provider's delay".
+     * Once the generation ends, its lease is freed for the next job in line.
+     */
     async checkVideoGeneration(input: {
       jobId: string;
       operationName: string;
     }): Promise<GenerationCheck> {
       const generator = required(providers.videoGenerator, 'Video generation');
+      const { quotas } = providers;
+      const metered = quotas.videoOperations;
+      if (metered) {
+        const cooldownMs = await providerCooldownRemainingMs(db, metered.provider);
+        if (cooldownMs > 0) return { done: false, retryAfterMs: cooldownMs };
+        await touchProviderLease(db, metered.provider, input.jobId);
+      }
       let status;
       try {
         status = await generator.check(input.operationName);
       } catch (error) {
+        const throttle =
+          metered &&
+          (await throttleAfterRateLimit({
+            db,
+            quotas,
+            provider: metered.provider,
+            jobId: input.jobId,
+            error,
+            leased: false,
+          }));
+        if (throttle) return { done: false, retryAfterMs: throttle.retryAfterMs };
         throw toFailure(error, Context.current());
       }
+      if (metered && status.state !== 'running')
+        await releaseProviderLeases(db, input.jobId, metered.provider);
       switch (status.state) {
         case 'running':
           return { done: false };

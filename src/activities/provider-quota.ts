@@ -1,0 +1,103 @@
+// The provider-quota governor as activities see it: before a paid call, is the provider cooling
+// down after a 429, and is one of its leases free? After a 429, every worker cools down. A
+// throttled call is an answer, not a failure: the workflow waits on a durable timer and asks
+// again, so waiting for quota never uses up an activity's retry attempts.
+import { log } from '@temporalio/activity';
+import type { Db } from '../db/database.js';
+import {
+  acquireProviderLease,
+  providerCooldownRemainingMs,
+  returnProviderLease,
+  startProviderCooldown,
+} from '../db/provider-quota.js';
+import { FailureCode } from '../jobs/failures.js';
+import type { ProviderThrottle } from '../jobs/provider-throttle.js';
+import type { ProviderQuotas } from '../providers/index.js';
+import { ProviderError } from '../providers/types.js';
+
+/** Longest wait a provider's hint may ask for; a larger one (or a wrong one) is cut to this. */
+export const maxProviderHintMs = 10 * 60_000;
+
+/**
+ * A lease or wait nobody refreshed for this long is dropped (its workflow is gone): well above
+ * the longest pause between two refreshes, `maxProviderHintMs`.
+ */
+export const leaseStaleAfterMs = 3 * maxProviderHintMs;
+
+/** Waits further back in line ask again less often, up to this many rechecks apart. */
+const maxRecheckFactor = 8;
+
+/** Spreads the workers that a cool-down stopped over its last fifth, so they do not return at once. */
+function spread(ms: number): number {
+  return Math.round(ms * (1 + Math.random() * 0.2));
+}
+
+export interface QuotaRequest {
+  db: Db;
+  quotas: ProviderQuotas;
+  provider: string;
+  jobId: string;
+  ownerId: string;
+  /** Most operations at once; null: only the cool-down applies. */
+  maxConcurrent: number | null;
+}
+
+/**
+ * Whether the job may call the provider now: null when it may (holding a lease if the provider
+ * has a limit), or the throttle to wait out.
+ */
+export async function admitToProvider(request: QuotaRequest): Promise<ProviderThrottle | null> {
+  const { db, quotas, provider, jobId } = request;
+  const cooldownMs = await providerCooldownRemainingMs(db, provider);
+  if (cooldownMs > 0) {
+    return {
+      throttled: true,
+      reason: 'rate-limited',
+      retryAfterMs: Math.min(spread(cooldownMs), maxProviderHintMs),
+      ahead: null,
+    };
+  }
+  if (request.maxConcurrent === null) return null;
+  const lease = await acquireProviderLease(db, {
+    provider,
+    jobId,
+    ownerId: request.ownerId,
+    limit: request.maxConcurrent,
+    staleAfterMs: leaseStaleAfterMs,
+  });
+  if (lease.granted) return null;
+  const factor = Math.min(maxRecheckFactor, 1 + Math.floor(lease.ahead / request.maxConcurrent));
+  return {
+    throttled: true,
+    reason: 'quota',
+    retryAfterMs: Math.min(quotas.recheckMs * factor, maxProviderHintMs),
+    ahead: lease.ahead,
+  };
+}
+
+/**
+ * For a provider call that failed: if the provider said 429 / RESOURCE_EXHAUSTED, every worker
+ * leaves it alone for the delay it asked for (or the configured cool-down), a lease the job
+ * held goes back to the head of the waiting list, and the throttle to wait out is returned.
+ * Any other error: null.
+ */
+export async function throttleAfterRateLimit(
+  request: Omit<QuotaRequest, 'ownerId' | 'maxConcurrent'> & { error: unknown; leased: boolean },
+): Promise<ProviderThrottle | null> {
+  const { db, quotas, provider, jobId, error } = request;
+  if (!(error instanceof ProviderError) || error.code !== FailureCode.PROVIDER_RATE_LIMITED)
+    return null;
+  const retryAfterMs = Math.min(
+    error.retryDelayMs ?? quotas.rateLimitCooldownMs,
+    maxProviderHintMs,
+  );
+  await startProviderCooldown(db, provider, retryAfterMs);
+  if (request.leased) await returnProviderLease(db, provider, jobId);
+  log.warn('provider rate limit: every worker cools down', {
+    provider,
+    jobId,
+    retryAfterMs,
+    message: error.message,
+  });
+  return { throttled: true, reason: 'rate-limited', retryAfterMs, ahead: null };
+}

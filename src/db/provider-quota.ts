@@ -1,0 +1,152 @@
+// The provider-quota governor's shared state: leases on a provider's concurrent operations and
+// the cool-down a 429 starts. In the database, so a limit holds across every worker process.
+import { sql } from 'kysely';
+import type { Db } from './database.js';
+
+export interface LeaseRequest {
+  /** The provider whose operations are counted, e.g. `veo`. */
+  provider: string;
+  jobId: string;
+  /** Whose job it is: waiting jobs take free leases in turns per owner. */
+  ownerId: string;
+  /** Most operations of the provider at once. */
+  limit: number;
+  /** A lease or wait not refreshed for this long no longer counts (its job is gone). */
+  staleAfterMs: number;
+}
+
+export type LeaseAnswer = { granted: true } | { granted: false; ahead: number };
+
+/**
+ * Takes one of the provider's `limit` leases for the job, or puts it on the waiting list.
+ * Waiting jobs are served in turns per owner (each owner's first waiter, then each one's
+ * second…), oldest first within a turn, so one owner's thousand jobs do not starve another's
+ * one. A job that already holds a lease keeps it. Answers how many waiters are ahead when no
+ * lease is free.
+ */
+export async function acquireProviderLease(db: Db, request: LeaseRequest): Promise<LeaseAnswer> {
+  const { provider, jobId, ownerId, limit, staleAfterMs } = request;
+  return db.transaction().execute(async (tx) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${`provider-leases:${provider}`}))`.execute(tx);
+    await tx
+      .deleteFrom('provider_leases')
+      .where('provider', '=', provider)
+      .where('touched_at', '<', sql<Date>`now() - make_interval(secs => ${staleAfterMs / 1000})`)
+      .execute();
+    const mine = await tx
+      .insertInto('provider_leases')
+      .values({ provider, job_id: jobId, owner_id: ownerId, state: 'waiting' })
+      .onConflict((oc) =>
+        oc.columns(['provider', 'job_id']).doUpdateSet({ touched_at: sql<Date>`now()` }),
+      )
+      .returning('state')
+      .executeTakeFirstOrThrow();
+    if (mine.state === 'held') return { granted: true };
+    const { held } = await tx
+      .selectFrom('provider_leases')
+      .select((eb) => eb.fn.countAll<string>().as('held'))
+      .where('provider', '=', provider)
+      .where('state', '=', 'held')
+      .executeTakeFirstOrThrow();
+    const { rows } = await sql<{ ahead: string }>`
+      with turns as (
+        select job_id, requested_at,
+          row_number() over (partition by owner_id order by requested_at, job_id) as turn
+        from provider_leases
+        where provider = ${provider} and state = 'waiting'
+      ), ordered as (
+        select job_id, row_number() over (order by turn, requested_at, job_id) - 1 as ahead
+        from turns
+      )
+      select ahead from ordered where job_id = ${jobId}
+    `.execute(tx);
+    const ahead = Number(rows[0]?.ahead ?? 0);
+    if (ahead >= limit - Number(held)) return { granted: false, ahead };
+    await tx
+      .updateTable('provider_leases')
+      .set({ state: 'held', touched_at: sql<Date>`now()` })
+      .where('provider', '=', provider)
+      .where('job_id', '=', jobId)
+      .execute();
+    return { granted: true };
+  });
+}
+
+/**
+ * Records that the job's operation runs, whatever the limit: a generation submitted earlier
+ * (found again after a retry or a crash) is already counted by the provider.
+ */
+export async function holdProviderLease(
+  db: Db,
+  lease: { provider: string; jobId: string; ownerId: string },
+): Promise<void> {
+  await db
+    .insertInto('provider_leases')
+    .values({
+      provider: lease.provider,
+      job_id: lease.jobId,
+      owner_id: lease.ownerId,
+      state: 'held',
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(['provider', 'job_id'])
+        .doUpdateSet({ state: 'held', touched_at: sql<Date>`now()` }),
+    )
+    .execute();
+}
+
+/** Puts a job whose submission the provider refused back on the waiting list, keeping its place. */
+export async function returnProviderLease(db: Db, provider: string, jobId: string): Promise<void> {
+  await db
+    .updateTable('provider_leases')
+    .set({ state: 'waiting', touched_at: sql<Date>`now()` })
+    .where('provider', '=', provider)
+    .where('job_id', '=', jobId)
+    .execute();
+}
+
+/** Keeps a running operation's lease from going stale. */
+export async function touchProviderLease(db: Db, provider: string, jobId: string): Promise<void> {
+  await db
+    .updateTable('provider_leases')
+    .set({ touched_at: sql<Date>`now()` })
+    .where('provider', '=', provider)
+    .where('job_id', '=', jobId)
+    .execute();
+}
+
+/** Frees the job's lease (or wait) on one provider, or on every provider when none is named. */
+export async function releaseProviderLeases(
+  db: Db,
+  jobId: string,
+  provider?: string,
+): Promise<void> {
+  let query = db.deleteFrom('provider_leases').where('job_id', '=', jobId);
+  if (provider !== undefined) query = query.where('provider', '=', provider);
+  await query.execute();
+}
+
+/** Leaves the provider alone for `ms` from now, everywhere; a longer cool-down already set stands. */
+export async function startProviderCooldown(db: Db, provider: string, ms: number): Promise<void> {
+  const until = sql<Date>`now() + make_interval(secs => ${ms / 1000})`;
+  await db
+    .insertInto('provider_cooldowns')
+    .values({ provider, until })
+    .onConflict((oc) =>
+      oc
+        .column('provider')
+        .doUpdateSet({ until: sql<Date>`greatest(provider_cooldowns.until, excluded.until)` }),
+    )
+    .execute();
+}
+
+/** Milliseconds left of the provider's cool-down; 0 when it may be called. */
+export async function providerCooldownRemainingMs(db: Db, provider: string): Promise<number> {
+  const row = await db
+    .selectFrom('provider_cooldowns')
+    .select(sql<string>`greatest(0, ceil(extract(epoch from until - now()) * 1000))`.as('ms'))
+    .where('provider', '=', provider)
+    .executeTakeFirst();
+  return row ? Number(row.ms) : 0;
+}

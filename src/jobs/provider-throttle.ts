@@ -1,0 +1,32 @@
+/**
+ * What a provider activity answers instead of calling the provider when the provider-quota
+ * governor holds it back: no lease is free, or the provider is cooling down after a 429. The
+ * workflow waits `retryAfterMs` on a durable timer and calls the activity again. Pure, so
+ * workflows may import it.
+ */
+export interface ProviderThrottle {
+  throttled: true;
+  /** `quota`: every lease is taken; `rate-limited`: the provider answered 429 (to anyone). */
+  reason: 'quota' | 'rate-limited';
+  /** When to ask again: the provider's own retry delay, the cool-down left, or the lease backoff. */
+  retryAfterMs: number;
+  /** Jobs ahead in the provider's waiting list; null when the wait is a cool-down. */
+  ahead: number | null;
+}
+
+/** Whether an activity's answer is a throttle to wait out rather than its result. */
+export function isThrottled<T extends object>(
+  answer: T | ProviderThrottle,
+): answer is ProviderThrottle {
+  return 'throttled' in answer;
+}
+
+/** The job's phase while it waits: "waiting for video generation quota (3 ahead, retry in 20 s)". */
+export function throttlePhase(what: string, throttle: ProviderThrottle): string {
+  const retry = `retry in ${Math.max(1, Math.round(throttle.retryAfterMs / 1000))} s`;
+  const where =
+    throttle.reason === 'rate-limited'
+      ? 'the provider is rate limiting'
+      : `${throttle.ahead ?? 0} ahead`;
+  return `waiting for ${what} quota (${where}, ${retry})`;
+}
