@@ -33,13 +33,16 @@ function findProjectRoot(): string {
 }
 
 /**
- * Dynamic config for the dev server: workflow Updates on (retries use them), and search
- * attributes visible the moment they are registered instead of after a cache refresh.
+ * Dynamic config for the dev server: workflow Updates on (retries use them), search attributes
+ * visible the moment they are registered instead of after a cache refresh, and task queue
+ * fairness (the matcher that honours the fairness key every job is started with).
  */
 const devDynamicConfig: Record<string, unknown> = {
   'frontend.enableUpdateWorkflowExecution': true,
   'frontend.enableUpdateWorkflowExecutionAsyncAccepted': true,
   'system.forceSearchAttributesCacheRefreshOnRead': true,
+  'matching.useNewMatcher': true,
+  'matching.enableFairness': true,
 };
 
 export interface TemporalBinaries {

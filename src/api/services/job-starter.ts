@@ -72,6 +72,13 @@ export function requestFingerprint(request: unknown): string {
   return createHash('sha256').update(JSON.stringify(request)).digest('hex');
 }
 
+/** The owner's fairness key: their id, or its SHA-256 where the id is longer than the 64 bytes allowed. */
+export function fairnessKeyOf(ownerId: string): string {
+  return Buffer.byteLength(ownerId) <= 64
+    ? ownerId
+    : createHash('sha256').update(ownerId).digest('hex');
+}
+
 /** Seconds a client refused for having too many jobs in flight is told to wait. */
 const inFlightRetryAfterSeconds = 15;
 
@@ -280,6 +287,9 @@ export function createJobStarter({
             { key: JobAttemptKey, value: 1 },
           ],
           staticSummary: request.kind.summary({ type: job.type, input: job.input }),
+          // Fairness: the server hands out each user's tasks in turn, so one user's backlog
+          // does not starve another's job. Activities inherit the key (theirs is left unset).
+          priority: { fairnessKey: fairnessKeyOf(job.ownerId) },
           ...(request.memo ? { memo: request.memo } : {}),
         }),
       );
