@@ -87,6 +87,8 @@ export type VideoWriter = (gcsUri: string, bytes: Buffer) => Promise<void>;
 
 interface Operation {
   polls: number;
+  /** Whether a poll has answered `done` (the operation no longer counts as running). */
+  done: boolean;
   prompt: string;
   storageUri: string;
   outcome: GenerationOutcome;
@@ -195,6 +197,8 @@ export class FakeGoogle {
   /** When each predictLongRunning call arrived (ms since the epoch), to check retry delays. */
   readonly submissionTimes: number[] = [];
   readonly operations = new Map<string, Operation>();
+  /** The most Veo operations that ran at once (accepted, not yet reported done). */
+  maxRunningOperations = 0;
   private readonly files = new Map<string, { gets: number; mimeType: string; size: number }>();
   private readonly uploads = new Map<
     string,
@@ -234,6 +238,11 @@ export class FakeGoogle {
     this.responsesByStatus.set(status, (this.responsesByStatus.get(status) ?? 0) + 1);
     response.writeHead(status, { 'content-type': 'application/json', ...headers });
     response.end(JSON.stringify(body));
+  }
+
+  /** Veo operations accepted and not yet reported done. */
+  runningOperations(): number {
+    return [...this.operations.values()].filter((operation) => !operation.done).length;
   }
 
   /** Billed calls whose prompt (or Veo output URI) contains `text`. */
@@ -410,11 +419,13 @@ export class FakeGoogle {
     });
     this.operations.set(name, {
       polls: 0,
+      done: false,
       prompt,
       storageUri,
       outcome: this.scenario.generationOutcomes.shift() ?? { kind: 'success' },
       videoUri: null,
     });
+    this.maxRunningOperations = Math.max(this.maxRunningOperations, this.runningOperations());
     this.sendJson(response, 200, { name });
   }
 
@@ -428,6 +439,7 @@ export class FakeGoogle {
     operation.polls += 1;
     if (operation.polls < this.scenario.pollsBeforeDone)
       return this.sendJson(response, 200, { name });
+    operation.done = true;
     const { outcome } = operation;
     if (outcome.kind === 'error') {
       return this.sendJson(response, 200, {

@@ -1,0 +1,135 @@
+// The provider-quota governor against the fake Google server: Veo generations never exceed
+// VEO_MAX_CONCURRENT_OPERATIONS, and a 429 makes the job wait on a timer (its phase says so)
+// instead of failing an activity attempt, with one paid generation per vlog.
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { jpegBytes, multipartBody, pngBytes } from '../fixtures/media.js';
+import { startHarness, type Harness, type UserClient } from '../support/harness.js';
+import { CloudFakes } from '../support/cloud-fakes.js';
+
+interface VlogView {
+  id: string;
+  status: string;
+  attempt: number;
+  error: { code: string; message: string } | null;
+}
+
+const maxConcurrent = 2;
+
+describe('vlogs under the provider-quota governor', () => {
+  let fakes: CloudFakes;
+  let h: Harness;
+  let alice: UserClient;
+
+  before(async () => {
+    fakes = await CloudFakes.start();
+    Object.assign(fakes.env, {
+      VEO_MAX_CONCURRENT_OPERATIONS: String(maxConcurrent),
+      PROVIDER_QUOTA_RECHECK_MS: '200',
+    });
+    h = await startHarness({ env: fakes.env, worker: (db) => fakes.activityDependencies(db) });
+    alice = h.user('alice');
+  });
+  afterEach(() => fakes.google.resetScenario());
+  after(async () => {
+    await h.stop();
+    await fakes.stop();
+  });
+
+  async function startVlog(title: string): Promise<string> {
+    const view = await alice.startJob<VlogView>(
+      'vlog',
+      multipartBody({ title }, [
+        { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
+        { field: 'media', filename: 'b.jpg', contentType: 'image/jpeg', bytes: jpegBytes() },
+      ]),
+    );
+    return view.id;
+  }
+
+  const finished = (id: string) =>
+    alice.awaitJob<VlogView>(
+      'vlog',
+      id,
+      (view) => ['completed', 'failed', 'cancelled'].includes(view.status),
+      { what: `vlog ${id} finished`, timeoutMs: 120_000, intervalMs: 200 },
+    );
+
+  async function phases(id: string): Promise<string[]> {
+    const rows = await h.db
+      .selectFrom('job_events')
+      .select('phase')
+      .where('job_id', '=', id)
+      .orderBy('seq')
+      .execute();
+    return rows.map((row) => row.phase ?? '');
+  }
+
+  /** Attempts of each startVideoGeneration the workflow ran, in order. */
+  async function submissionAttempts(id: string): Promise<number[]> {
+    const history = await h.temporal.client.workflow.getHandle(id).fetchHistory();
+    const submissions = new Set(
+      (history.events ?? [])
+        .filter(
+          (event) =>
+            event.activityTaskScheduledEventAttributes?.activityType?.name ===
+            'startVideoGeneration',
+        )
+        .map((event) => Number(event.eventId)),
+    );
+    return (history.events ?? [])
+      .map((event) => event.activityTaskStartedEventAttributes)
+      .filter((started) => started && submissions.has(Number(started.scheduledEventId)))
+      .map((started) => started!.attempt ?? 0);
+  }
+
+  it('never runs more Veo generations at once than the limit, and the others wait in line', async () => {
+    fakes.google.scenario.pollsBeforeDone = 4;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) ids.push(await startVlog(`Quota ${i}`));
+    for (const id of ids) {
+      const done = await finished(id);
+      assert.equal(done.status, 'completed', JSON.stringify(done.error));
+      assert.equal(fakes.google.paidCallsMentioning(id).length, 1, `${id} paid once`);
+      assert.deepEqual(
+        (await submissionAttempts(id)).filter((attempt) => attempt !== 1),
+        [],
+        'waiting never used up an attempt',
+      );
+    }
+    assert.equal(fakes.google.maxRunningOperations, maxConcurrent);
+    const waited = await Promise.all(ids.map(phases));
+    assert.ok(
+      waited
+        .flat()
+        .some((phase) =>
+          /^waiting for video generation quota \(\d+ ahead, retry in \d+ s\)$/.test(phase),
+        ),
+      `no job showed its wait: ${JSON.stringify(waited)}`,
+    );
+    const leases = await h.db.selectFrom('provider_leases').selectAll().execute();
+    assert.deepEqual(leases, [], 'every lease was given back');
+  });
+
+  it('waits out a 429 to the submission on a timer, then completes on its first attempt and pays once', async () => {
+    fakes.google.scenario.startFailures = [{ status: 429, retryDelay: '2s' }];
+    fakes.google.scenario.pollFailures = [{ status: 429, retryDelay: '1s' }];
+    const submitted = fakes.google.calls.predictLongRunning;
+    const id = await startVlog('Rate limited');
+    const done = await finished(id);
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    assert.equal(done.attempt, 1);
+    // The refused submission and the accepted one; only the accepted one is an operation.
+    assert.equal(fakes.google.calls.predictLongRunning - submitted, 2);
+    assert.equal(fakes.google.paidCallsMentioning(id).length, 1);
+    assert.deepEqual(await submissionAttempts(id), [1, 1]);
+    assert.ok(
+      (await phases(id)).includes(
+        'waiting for video generation quota (the provider is rate limiting, retry in 2 s)',
+      ),
+      JSON.stringify(await phases(id)),
+    );
+    const [refused, accepted] = fakes.google.submissionTimes.slice(-2);
+    assert.ok(accepted! - refused! >= 1_900, `submitted again after ${accepted! - refused!} ms`);
+  });
+});
