@@ -124,6 +124,7 @@ describe('migrations', () => {
         '0006_job_statuses',
         '0007_job_reservations',
         '0008_concurrency_keys',
+        '0009_provider_quota',
       ],
     );
   });
@@ -154,6 +155,7 @@ describe('migrations', () => {
       '0006_job_statuses',
       '0007_job_reservations',
       '0008_concurrency_keys',
+      '0009_provider_quota',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(
