@@ -2,6 +2,12 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { ProviderRetrySettings } from './jobs/contracts.js';
 import { defaultMaxConcurrentMediaProcesses, type MediaProcessLimits } from './media/processes.js';
+import {
+  parseTaskQueueDomains,
+  taskQueueDomains,
+  type ActivityDomain,
+  type TaskQueueDomain,
+} from './capacity/task-queues.js';
 import { storageKeyProblem } from './storage/object-storage.js';
 
 const port = z.coerce.number<string>().int().min(1).max(65_535);
@@ -16,6 +22,8 @@ const optionalString = z
   .optional();
 /** A port that may be left unset (or empty) for a default computed from other variables. */
 const optionalPort = optionalString.pipe(port.optional());
+/** A rate in tasks per second (fractions allowed: 0.5 is one every 2 s); unset: unlimited. */
+const optionalRate = optionalString.pipe(z.coerce.number<string>().positive().optional());
 
 /**
  * Every environment variable the service reads, with its default. docs/configuration.md
@@ -123,6 +131,39 @@ export const configSchema = z.object({
 
   /** Time running activities get to finish or heartbeat their cancellation when a worker stops. */
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
+  /**
+   * The task queue domains (`src/capacity/task-queues.ts`) a worker process serves, comma
+   * separated (`media,transfer`); `npm run worker -- --queues …` overrides it. Unset: all.
+   */
+  WORKER_QUEUES: optionalString,
+  /**
+   * Per domain: slots (tasks one worker runs at once), pollers (long polls one worker keeps
+   * open) and, for activity queues, a rate (activity starts per second on the whole queue,
+   * across every worker, enforced by the Temporal server; unset: unlimited). Media's slots are
+   * MEDIA_MAX_CONCURRENT_FFMPEG.
+   */
+  QUEUE_WORKFLOWS_SLOTS: positiveInt.default(40),
+  QUEUE_WORKFLOWS_POLLERS: positiveInt.default(10),
+  QUEUE_ANALYSIS_SLOTS: positiveInt.default(20),
+  QUEUE_ANALYSIS_POLLERS: positiveInt.default(2),
+  QUEUE_ANALYSIS_RATE_PER_SECOND: optionalRate,
+  QUEUE_VIDEO_GENERATION_SLOTS: positiveInt.default(20),
+  QUEUE_VIDEO_GENERATION_POLLERS: positiveInt.default(2),
+  QUEUE_VIDEO_GENERATION_RATE_PER_SECOND: optionalRate,
+  QUEUE_TEXT_GENERATION_SLOTS: positiveInt.default(50),
+  QUEUE_TEXT_GENERATION_POLLERS: positiveInt.default(4),
+  QUEUE_TEXT_GENERATION_RATE_PER_SECOND: optionalRate,
+  QUEUE_MEDIA_POLLERS: positiveInt.default(2),
+  QUEUE_MEDIA_RATE_PER_SECOND: optionalRate,
+  QUEUE_TRANSFER_SLOTS: positiveInt.default(10),
+  QUEUE_TRANSFER_POLLERS: positiveInt.default(2),
+  QUEUE_TRANSFER_RATE_PER_SECOND: optionalRate,
+  QUEUE_STORAGE_SLOTS: positiveInt.default(20),
+  QUEUE_STORAGE_POLLERS: positiveInt.default(2),
+  QUEUE_STORAGE_RATE_PER_SECOND: optionalRate,
+  QUEUE_INSPECTION_SLOTS: positiveInt.default(2),
+  QUEUE_INSPECTION_POLLERS: positiveInt.default(1),
+  QUEUE_INSPECTION_RATE_PER_SECOND: optionalRate,
 
   /** Base URL clients reach the API at, for links to media it serves. Default: http://API_HOST:API_PORT. */
   API_PUBLIC_URL: optionalString.pipe(z.url().optional()),
@@ -252,12 +293,15 @@ export const configSchema = z.object({
   PROVIDER_RATE_LIMIT_COOLDOWN_MS: positiveInt.default(30_000),
   /** Time an AI job attempt may take before it ends `timeout`. */
   AI_JOB_TIMEOUT_MS: positiveInt.default(300_000),
-  /** An AI generation activity that sends no heartbeat for this long is declared lost and retried. */
-  AI_JOB_HEARTBEAT_TIMEOUT_MS: positiveInt.default(60_000),
+  /**
+   * An AI generation activity that sends no heartbeat for this long is declared lost and retried
+   * (it heartbeats every 3 s). Above 10 s, a job on a lost worker resumes later than 15 s.
+   */
+  AI_JOB_HEARTBEAT_TIMEOUT_MS: positiveInt.min(5_000).max(60_000).default(10_000),
   /** Longest a single Gemini or Vertex request may take before it is abandoned and retried. */
   PROVIDER_REQUEST_TIMEOUT_MS: positiveInt.default(120_000),
   /** Backoff for transient provider failures (429, 5xx): first wait, longest wait, attempts. */
-  PROVIDER_RETRY_INITIAL_MS: positiveInt.default(10_000),
+  PROVIDER_RETRY_INITIAL_MS: positiveInt.default(1_000),
   PROVIDER_RETRY_MAX_MS: positiveInt.default(600_000),
   PROVIDER_RETRY_ATTEMPTS: positiveInt.max(20).default(3),
 });
@@ -291,6 +335,8 @@ export type Config = z.infer<typeof configSchema> & {
   renderWorkDir: string;
   storageLocalDir: string;
   apiPublicUrl: string;
+  /** WORKER_QUEUES, parsed: the domains a worker process serves. */
+  workerQueues: TaskQueueDomain[];
 };
 
 export class ConfigError extends Error {
@@ -338,11 +384,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   const temporalDevPorts = resolveTemporalDevPorts(config);
+  let workerQueues: TaskQueueDomain[] = [...taskQueueDomains];
+  if (config.WORKER_QUEUES !== undefined) {
+    try {
+      workerQueues = parseTaskQueueDomains(config.WORKER_QUEUES, 'WORKER_QUEUES');
+    } catch (error) {
+      throw new ConfigError(`Invalid configuration:\n  ${(error as Error).message}`);
+    }
+  }
   const dataDir = path.resolve(config.DATA_DIR);
   return {
     ...config,
     dataDir,
     temporalDevPorts,
+    workerQueues,
     renderWorkDir: path.join(dataDir, 'render-work'),
     storageLocalDir: path.resolve(config.STORAGE_LOCAL_DIR ?? path.join(dataDir, 'storage')),
     apiPublicUrl: (config.API_PUBLIC_URL ?? `http://${config.API_HOST}:${config.API_PORT}`).replace(
@@ -393,6 +448,69 @@ export function providerRetrySettings(config: Config): ProviderRetrySettings {
 /** How many media processes run at once, and at which priority, from the MEDIA_* variables. */
 export function mediaProcessLimits(config: Config): MediaProcessLimits {
   return { maxConcurrent: config.MEDIA_MAX_CONCURRENT_FFMPEG, nice: config.MEDIA_FFMPEG_NICE };
+}
+
+/** What one worker gives a domain's queue; from the QUEUE_* variables. */
+export interface QueueCapacity {
+  /** Tasks one worker runs at once: workflow tasks on `workflows`, activities elsewhere. */
+  slots: number;
+  /** Long polls one worker keeps open (at most the slots). */
+  pollers: number;
+  /** Activity starts per second on the whole queue, enforced by the server; unset: unlimited. */
+  ratePerSecond?: number | undefined;
+}
+
+/** Each domain's capacity from the QUEUE_* variables (media's slots: MEDIA_MAX_CONCURRENT_FFMPEG). */
+export function queueCapacities(config: Config): Record<TaskQueueDomain, QueueCapacity> {
+  const activityQueue = (
+    slots: number,
+    pollers: number,
+    ratePerSecond: number | undefined,
+  ): QueueCapacity => ({ slots, pollers: Math.min(pollers, slots), ratePerSecond });
+  const activities: Record<ActivityDomain, QueueCapacity> = {
+    analysis: activityQueue(
+      config.QUEUE_ANALYSIS_SLOTS,
+      config.QUEUE_ANALYSIS_POLLERS,
+      config.QUEUE_ANALYSIS_RATE_PER_SECOND,
+    ),
+    'video-generation': activityQueue(
+      config.QUEUE_VIDEO_GENERATION_SLOTS,
+      config.QUEUE_VIDEO_GENERATION_POLLERS,
+      config.QUEUE_VIDEO_GENERATION_RATE_PER_SECOND,
+    ),
+    'text-generation': activityQueue(
+      config.QUEUE_TEXT_GENERATION_SLOTS,
+      config.QUEUE_TEXT_GENERATION_POLLERS,
+      config.QUEUE_TEXT_GENERATION_RATE_PER_SECOND,
+    ),
+    media: activityQueue(
+      config.MEDIA_MAX_CONCURRENT_FFMPEG,
+      config.QUEUE_MEDIA_POLLERS,
+      config.QUEUE_MEDIA_RATE_PER_SECOND,
+    ),
+    transfer: activityQueue(
+      config.QUEUE_TRANSFER_SLOTS,
+      config.QUEUE_TRANSFER_POLLERS,
+      config.QUEUE_TRANSFER_RATE_PER_SECOND,
+    ),
+    storage: activityQueue(
+      config.QUEUE_STORAGE_SLOTS,
+      config.QUEUE_STORAGE_POLLERS,
+      config.QUEUE_STORAGE_RATE_PER_SECOND,
+    ),
+    inspection: activityQueue(
+      config.QUEUE_INSPECTION_SLOTS,
+      config.QUEUE_INSPECTION_POLLERS,
+      config.QUEUE_INSPECTION_RATE_PER_SECOND,
+    ),
+  };
+  return {
+    workflows: {
+      slots: config.QUEUE_WORKFLOWS_SLOTS,
+      pollers: Math.min(config.QUEUE_WORKFLOWS_POLLERS, config.QUEUE_WORKFLOWS_SLOTS),
+    },
+    ...activities,
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 // The media lifecycle's deleting half: a vlog's uploads and outputs go once it has been over
 // for MEDIA_RETENTION_MS (and, if it failed, can no longer be retried). Run in batches by the
 // `sweepExpiredMedia` workflow, which a Temporal Schedule starts.
-import { Context, log } from '@temporalio/activity';
+import { log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
 import type { DeleteExpiredMediaInput, DeleteExpiredMediaResult } from '../jobs/contracts.js';
 import type { VlogInput } from '../kinds/vlog/declaration.js';
@@ -9,6 +9,7 @@ import { findJobsWithExpiredMedia, markMediaDeleted } from '../db/media-retentio
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import { deleteVlogOutputs } from '../kinds/vlog/activities/cleanup.js';
+import { whileHeartbeating } from './heartbeat.js';
 
 export interface MediaRetentionDependencies {
   db: Db;
@@ -25,18 +26,20 @@ export function createMediaRetentionActivities(deps: MediaRetentionDependencies)
      * marked and deletes again what may already be gone, which changes nothing.
      */
     async deleteExpiredMedia(input: DeleteExpiredMediaInput): Promise<DeleteExpiredMediaResult> {
-      const context = Context.current();
       const jobs = await findJobsWithExpiredMedia(db, { kind: 'vlog', ...input });
       let deletedObjects = 0;
-      for (const job of jobs) {
-        for (const { key } of (job.input as VlogInput).media) {
-          if (await mediaStorage.head(key)) deletedObjects += 1;
-          await mediaStorage.delete(key);
+      // A job's files may take a while on a slow store: heartbeats go on between them.
+      await whileHeartbeating(async (beat) => {
+        for (const job of jobs) {
+          for (const { key } of (job.input as VlogInput).media) {
+            if (await mediaStorage.head(key)) deletedObjects += 1;
+            await mediaStorage.delete(key);
+          }
+          deletedObjects += (await deleteVlogOutputs(deps, job.id)).deletedObjects;
+          await markMediaDeleted(db, job.id);
+          beat({ jobId: job.id });
         }
-        deletedObjects += (await deleteVlogOutputs(deps, job.id)).deletedObjects;
-        await markMediaDeleted(db, job.id);
-        context.heartbeat({ jobId: job.id });
-      }
+      });
       if (jobs.length > 0) log.info('expired media deleted', { jobs: jobs.length, deletedObjects });
       return { jobIds: jobs.map((job) => job.id), deletedObjects };
     },

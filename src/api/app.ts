@@ -10,10 +10,11 @@ import {
 import type { Db } from '../db/database.js';
 import type { Config } from '../config.js';
 import { mediaDeletedAt } from '../db/media-retention.js';
+import { taskQueueNames } from '../capacity/task-queues.js';
 import { jobKindRegistry } from '../kinds/index.js';
+import type { KindRouteDependencies } from '../kinds/registration.js';
 import { vlogIdOfKey } from '../jobs/storage-keys.js';
 import type { Logger } from '../logger.js';
-import { mediaTaskQueueOf } from '../media/processes.js';
 import { selectVlogProvider } from '../providers/index.js';
 import { LocalMediaStorage } from '../storage/local-storage.js';
 import type { MediaStorage } from '../storage/object-storage.js';
@@ -32,7 +33,7 @@ import { mediaRoutes } from './routes/media.js';
 import { jobStartRoutes } from './routes/job-starts.js';
 import { createJobActions } from './services/job-actions.js';
 import { createJobStarter } from './services/job-starter.js';
-import { createMediaWorkers, type MediaWorkers } from './services/media-workers.js';
+import { createMediaWorkers } from './services/media-workers.js';
 import { createReadiness } from './services/readiness.js';
 
 export interface AppDependencies {
@@ -97,11 +98,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     keepAliveMs: deps.config.EVENT_STREAM_KEEPALIVE_MS,
   });
 
-  // The API runs no media tools: it asks the workers polling the media task queue.
-  const mediaWorkers = createMediaWorkers(
-    deps.temporal.client,
-    mediaTaskQueueOf(deps.config.TEMPORAL_TASK_QUEUE),
-  );
+  // The API runs no media tools: it asks the workers polling the media and inspection queues.
+  const queues = taskQueueNames(deps.config.TEMPORAL_TASK_QUEUE);
+  const mediaWorkers = createMediaWorkers(deps.temporal.client, queues.media);
+  const inspectionWorkers = createMediaWorkers(deps.temporal.client, queues.inspection);
   await app.register(
     healthRoutes(
       createReadiness(deps.temporal, deps.db, {
@@ -118,12 +118,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       }),
     );
   }
-  await app.register(apiRoutes(deps, mediaWorkers), { prefix: '/api' });
+  await app.register(apiRoutes(deps, { mediaWorkers, inspectionWorkers }), { prefix: '/api' });
   return app;
 }
 
 /** Everything under `/api`: authenticated, rate limited, and documented as such. */
-function apiRoutes(deps: AppDependencies, mediaWorkers: MediaWorkers): FastifyPluginAsyncZod {
+function apiRoutes(
+  deps: AppDependencies,
+  workers: Pick<KindRouteDependencies, 'mediaWorkers' | 'inspectionWorkers'>,
+): FastifyPluginAsyncZod {
   const { config, db } = deps;
   const startJob = createJobStarter({
     db,
@@ -151,7 +154,7 @@ function apiRoutes(deps: AppDependencies, mediaWorkers: MediaWorkers): FastifyPl
     await api.register(jobRoutes(db));
     await api.register(jobStartRoutes(jobKindRegistry, startJob));
     for (const { routes } of jobKindRegistry) {
-      if (routes) await api.register(routes({ ...deps, mediaWorkers, startJob, actions }));
+      if (routes) await api.register(routes({ ...deps, ...workers, startJob, actions }));
     }
   };
 }

@@ -111,6 +111,8 @@ export interface RetryJobResponse {
 
 /** Input of `sweepExpiredMedia`, set by its schedule from the worker's configuration. */
 export interface MediaSweepInput {
+  /** The storage queue the sweep's activity runs on; unset (schedules set before it): the sweep's own. */
+  taskQueue?: string;
   /** MEDIA_RETENTION_MS: time media is kept after its job ended. */
   retentionMs: number;
   /** JOB_RETRY_WINDOW_MS: a failed job's media is kept at least while it can be retried. */
@@ -146,8 +148,8 @@ export interface StoredMediaFile {
 
 /** Input of `inspectUploadedMedia`, started by the API for one upload once it is stored. */
 export interface MediaInspectionInput {
-  /** The media task queue, where workers with ffprobe run the inspection. */
-  mediaTaskQueue: string;
+  /** The upload inspection queue, where workers with ffprobe run the inspection. */
+  taskQueue: string;
   /** The upload's files, in the order they were received. */
   files: StoredMediaFile[];
 }

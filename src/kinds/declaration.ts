@@ -6,16 +6,10 @@
  * in Node modules or I/O libraries (the linter checks it).
  */
 import type { ActivityCancellationType, Duration, RetryPolicy } from '@temporalio/common';
+import type { ActivityDomain, TaskQueueDomain } from '../capacity/task-queues.js';
 import type { FailureCode } from '../jobs/failures.js';
 import type { JobStatus } from '../jobs/model.js';
 import type * as workflows from '../workflows/index.js';
-
-/**
- * The task queues a kind's work runs on: `jobs` is TEMPORAL_TASK_QUEUE (every workflow and
- * most activities), `media` its ffmpeg queue (`src/media/processes.ts`), polled with one slot
- * per ffmpeg process.
- */
-export type KindTaskQueue = 'jobs' | 'media';
 
 /** A status the job passes through while it runs, and the progress it shows on entering it. */
 export interface JobStage {
@@ -29,6 +23,11 @@ export interface JobStage {
  * time limit) is carried in the job's settings and merged in by the workflow.
  */
 export interface ActivityPolicy {
+  /**
+   * The domain whose task queue runs these activities (`src/capacity/task-queues.ts`); a run
+   * whose settings carry no queue names (started before the queue map) runs them on its own.
+   */
+  domain: ActivityDomain;
   startToCloseTimeout?: Duration;
   /** A cancellation reaches an activity only in the answer to a heartbeat. */
   heartbeatTimeout?: Duration;
@@ -52,7 +51,8 @@ export interface JobKindDeclaration<Type extends string = string, Input = unknow
   noun: string;
   /** The running stages, in order; a job then ends in one of the terminal statuses. */
   stages: readonly JobStage[];
-  taskQueues: readonly KindTaskQueue[];
+  /** The task queue domains its work runs on: a worker polls a domain only if some kind uses it. */
+  taskQueues: readonly TaskQueueDomain[];
   /** The policies of its activity calls, by the group name its workflow uses. */
   activityPolicies: Readonly<Record<string, ActivityPolicy>>;
   /**

@@ -3,9 +3,8 @@
  * tests read this registry instead of naming kinds; a kind's workflow is also exported from
  * `src/workflows/index.ts`, which Temporal bundles (a test checks that the two lists agree).
  */
-import type { JobKind } from '../jobs/model.js';
+import { taskQueueDomains, type TaskQueueDomain } from '../capacity/task-queues.js';
 import { aiRegistration } from './ai/index.js';
-import type { KindTaskQueue } from './declaration.js';
 import { probeRegistration } from './probe/index.js';
 import type { JobKindRegistration } from './registration.js';
 import { vlogRegistration } from './vlog/index.js';
@@ -16,11 +15,13 @@ export const jobKindRegistry = [
   aiRegistration,
 ] as const satisfies readonly JobKindRegistration[];
 
-/** The kinds whose work runs on `queue`: a worker polls a queue only if some kind uses it. */
-export function kindsUsingTaskQueue(queue: KindTaskQueue): JobKind[] {
-  return jobKindRegistry
-    .filter(({ declaration }) =>
-      (declaration.taskQueues as readonly KindTaskQueue[]).includes(queue),
-    )
-    .map(({ declaration }) => declaration.kind);
+/**
+ * The domains some work runs on, in map order: the workflows, storage (the media sweep) and
+ * upload inspection always, and whatever a registered kind declares. A worker polls no other.
+ */
+export function taskQueueDomainsInUse(): TaskQueueDomain[] {
+  const used = new Set<TaskQueueDomain>(['workflows', 'storage', 'inspection']);
+  for (const { declaration } of jobKindRegistry)
+    for (const domain of declaration.taskQueues) used.add(domain);
+  return taskQueueDomains.filter((domain) => used.has(domain));
 }

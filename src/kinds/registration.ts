@@ -41,6 +41,8 @@ export interface KindRouteDependencies extends Pick<
 > {
   /** The workers' ffmpeg, as the API learns of it from the media queue. */
   mediaWorkers: MediaWorkers;
+  /** The workers' ffprobe, as the API learns of it from the upload inspection queue. */
+  inspectionWorkers: MediaWorkers;
   startJob: StartJob;
   actions: JobActions;
 }

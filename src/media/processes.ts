@@ -22,15 +22,6 @@ export const defaultMediaProcessLimits = (): MediaProcessLimits => ({
   nice: 10,
 });
 
-/**
- * The task queue of a worker's ffmpeg-bound activities (local analysis and render): a worker
- * polls it with as many slots as it runs media processes, so a backlog of renders waits in
- * Temporal instead of as activities heartbeating inside the worker.
- */
-export function mediaTaskQueueOf(taskQueue: string): string {
-  return `${taskQueue}-media`;
-}
-
 interface Waiter {
   grant(): void;
 }

@@ -41,6 +41,7 @@ export async function ensureMediaSweepSchedule(
     taskQueue,
     args: [
       {
+        ...(settings.taskQueue && { taskQueue: settings.taskQueue }),
         retentionMs: settings.retentionMs,
         retryWindowMs: settings.retryWindowMs,
         batchSize: settings.batchSize,

@@ -1,18 +1,20 @@
 // The worker as its own process (production shape): runs workflows and activities, serves no HTTP.
+// `npm run worker -- --queues media,transfer` serves only those domains' task queues.
 import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { runEntryPoint, stopOnSignals } from '../entry-point.js';
 import { createLogger } from '../logger.js';
 import { createActivityDependencies } from './dependencies.js';
-import { startWorker, workerSettings } from './worker.js';
+import { startWorker, workerQueuesOf, workerSettings } from './worker.js';
 
 runEntryPoint(async () => {
   const config = loadConfig();
   requireSharedServices(config, 'worker');
+  const queues = workerQueuesOf(process.argv.slice(2), config);
   const logger = createLogger(config, 'worker');
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
   const worker = await startWorker(
-    workerSettings(config, config.TEMPORAL_ADDRESS!),
+    workerSettings(config, config.TEMPORAL_ADDRESS!, queues),
     await createActivityDependencies(config, db),
     logger,
   );

@@ -1,10 +1,22 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
-import type { Config } from '../config.js';
+import {
+  parseTaskQueueDomains,
+  taskQueueNames,
+  type TaskQueueDomain,
+} from '../capacity/task-queues.js';
+import {
+  ConfigError,
+  loadConfig,
+  queueCapacities,
+  type Config,
+  type QueueCapacity,
+} from '../config.js';
 import type { Logger } from '../logger.js';
 import {
   ensureMediaSweepSchedule,
@@ -12,8 +24,7 @@ import {
   mediaSweepScheduleId,
   type MediaSweepSettings,
 } from './media-sweep-schedule.js';
-import { kindsUsingTaskQueue } from '../kinds/index.js';
-import { mediaTaskQueueOf } from '../media/processes.js';
+import { taskQueueDomainsInUse } from '../kinds/index.js';
 import { mediaToolsVersion, type MediaTools } from '../media/tools.js';
 import { mediaWorkerIdentity } from '../media/worker-identity.js';
 import { installWorkerRuntime } from './runtime.js';
@@ -36,12 +47,35 @@ function workflowSource(): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle
   return { workflowBundle: { codePath: workflowBundlePath } };
 }
 
+/**
+ * The domains a worker process serves: `--queues media,transfer` on its command line, else
+ * WORKER_QUEUES, else all. Anything else on the command line, or an unknown domain, is a
+ * ConfigError naming the flag.
+ */
+export function workerQueuesOf(args: string[], config: Config): TaskQueueDomain[] {
+  let queues: string | undefined;
+  try {
+    ({
+      values: { queues },
+    } = parseArgs({ args, options: { queues: { type: 'string' } }, strict: true }));
+    return queues === undefined ? config.workerQueues : parseTaskQueueDomains(queues, '--queues');
+  } catch (error) {
+    throw new ConfigError(`Invalid command line:\n  ${(error as Error).message}`);
+  }
+}
+
 /** The worker's settings from the configuration, against the server at `address`. */
-export function workerSettings(config: Config, address: string): WorkerSettings {
+export function workerSettings(
+  config: Config,
+  address: string,
+  queues: TaskQueueDomain[] = config.workerQueues,
+): WorkerSettings {
   return {
     address,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
+    queues,
+    capacity: queueCapacities(config),
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
     mediaSweep: {
       intervalMs: config.MEDIA_SWEEP_INTERVAL_MS,
@@ -55,15 +89,24 @@ export function workerSettings(config: Config, address: string): WorkerSettings 
 export interface WorkerSettings {
   address: string;
   namespace: string;
+  /** TEMPORAL_TASK_QUEUE: the workflows' queue, which every domain's queue is named after. */
   taskQueue: string;
+  /** The domains this process serves (WORKER_QUEUES or `--queues`); default: every one in use. */
+  queues?: TaskQueueDomain[];
+  /** Slots, pollers and rate of each domain's queue; default: the QUEUE_* defaults. */
+  capacity?: Record<TaskQueueDomain, QueueCapacity>;
   /** Time running activities get to finish or heartbeat their cancellation on shutdown. */
   shutdownGraceMs: number;
-  /** The media sweep's schedule, created or updated as the worker starts; unset: left alone. */
+  /**
+   * The media sweep's schedule, created or updated as a worker serving `workflows` starts;
+   * unset: left alone.
+   */
   mediaSweep?: MediaSweepSettings;
 }
 
 export interface RunningWorker {
-  worker: Worker;
+  /** The domains it serves, each with its queue. */
+  queues: { domain: TaskQueueDomain; taskQueue: string }[];
   /** Settles when the worker has stopped. */
   finished: Promise<void>;
   /** Stops polling, lets running activities wrap up within the grace time, and waits. */
@@ -81,20 +124,33 @@ async function ffmpegVersion(tools: MediaTools | null, logger: Logger): Promise<
   }
 }
 
+/**
+ * A workflow task bound for a dead worker's sticky queue goes to the shared queue after this
+ * long (the SDK's default is 10 s), so a job whose worker was killed moves on in seconds.
+ */
+const stickyQueueScheduleToStartTimeout = '3s';
+
+/**
+ * Runs one Temporal worker per domain this process serves, each on its domain's queue with the
+ * domain's slots, pollers and queue-wide rate, sharing one connection.
+ */
 export async function startWorker(
   settings: WorkerSettings,
   deps: ActivityDependencies,
   logger: Logger,
 ): Promise<RunningWorker> {
   installWorkerRuntime(logger);
+  const inUse = taskQueueDomainsInUse();
+  const domains = (settings.queues ?? inUse).filter((domain) => inUse.includes(domain));
+  const capacity = settings.capacity ?? queueCapacities(loadConfig({}));
+  const names = taskQueueNames(settings.taskQueue);
   const connection = await NativeConnection.connect({ address: settings.address });
-  if (settings.mediaSweep) {
+  if (settings.mediaSweep && domains.includes('workflows')) {
     const client = new Client({ connection, namespace: settings.namespace });
-    const outcome = await ensureMediaSweepSchedule(
-      client,
-      settings.taskQueue,
-      settings.mediaSweep,
-    ).catch(async (error: unknown) => {
+    const outcome = await ensureMediaSweepSchedule(client, settings.taskQueue, {
+      ...settings.mediaSweep,
+      taskQueue: names.storage,
+    }).catch(async (error: unknown) => {
       await connection.close();
       throw error;
     });
@@ -104,54 +160,69 @@ export async function startWorker(
     );
   }
   const activities = createActivities(deps);
-  const common = {
-    connection,
-    namespace: settings.namespace,
-    activities,
-    shutdownGraceTime: settings.shutdownGraceMs,
-    // A cancellation reaches an activity only in the answer to a heartbeat, which the SDK
-    // otherwise sends at most every 80 % of the heartbeat timeout (12 s for vlog steps, 48 s for AI
-    // generations): a cancelled render, transfer or model call would run on that long. One heartbeat a second per running activity is cheap.
-    maxHeartbeatThrottleInterval: '1s',
-  } satisfies Partial<WorkerOptions>;
-  const worker = await Worker.create({
-    ...common,
-    taskQueue: settings.taskQueue,
-    ...workflowSource(),
-  });
-  // As many media steps as ffmpeg processes: more would only wait inside the worker, holding a
-  // slot and heartbeating, while the API shares the CPU with them. A worker without ffmpeg polls
-  // too, so a local vlog sent to it fails as it would on the main queue instead of waiting.
-  const mediaKinds = kindsUsingTaskQueue('media');
-  const mediaSlots = deps.mediaTools?.processes.limits.maxConcurrent ?? 1;
-  const workers = [worker];
-  if (mediaKinds.length > 0) {
-    workers.push(
-      await Worker.create({
+  // The API, which runs no media tools, reads the workers' ffmpeg from these queues' pollers.
+  const identity =
+    domains.includes('media') || domains.includes('inspection')
+      ? mediaWorkerIdentity(await ffmpegVersion(deps.mediaTools, logger))
+      : undefined;
+  const optionsOf = (domain: TaskQueueDomain): WorkerOptions => {
+    const { slots, pollers, ratePerSecond } = capacity[domain];
+    const common = {
+      connection,
+      namespace: settings.namespace,
+      taskQueue: names[domain],
+      activities,
+      shutdownGraceTime: settings.shutdownGraceMs,
+      // A cancellation reaches an activity only in the answer to a heartbeat, which the SDK
+      // otherwise sends at most every 80 % of the heartbeat timeout: a cancelled render,
+      // transfer or model call would run on that long. One heartbeat a second is cheap.
+      maxHeartbeatThrottleInterval: '1s',
+    } satisfies WorkerOptions;
+    if (domain === 'workflows') {
+      // It also runs the activities of runs started before the queue map, on this queue.
+      return {
         ...common,
-        taskQueue: mediaTaskQueueOf(settings.taskQueue),
-        // The API, which runs no media tools, reads the workers' ffmpeg from the queue's pollers.
-        identity: mediaWorkerIdentity(await ffmpegVersion(deps.mediaTools, logger)),
-        maxConcurrentActivityTaskExecutions: mediaSlots,
-        activityTaskPollerBehavior: { type: 'simple-maximum', maximum: Math.min(mediaSlots, 2) },
-      }),
-    );
+        ...workflowSource(),
+        maxConcurrentWorkflowTaskExecutions: slots,
+        workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: pollers },
+        stickyQueueScheduleToStartTimeout,
+      };
+    }
+    return {
+      ...common,
+      ...((domain === 'media' || domain === 'inspection') && { identity }),
+      maxConcurrentActivityTaskExecutions: slots,
+      activityTaskPollerBehavior: { type: 'simple-maximum', maximum: pollers },
+      ...(ratePerSecond !== undefined && { maxTaskQueueActivitiesPerSecond: ratePerSecond }),
+    };
+  };
+  const workers: Worker[] = [];
+  try {
+    for (const domain of domains) workers.push(await Worker.create(optionsOf(domain)));
+  } catch (error) {
+    await connection.close();
+    throw error;
   }
   const shutdown = () => {
     for (const running of workers) if (running.getState() === 'RUNNING') running.shutdown();
   };
-  // One worker stopping (or failing) stops the other; the connection closes after both.
+  // One worker stopping (or failing) stops the others; the connection closes after all.
   const finished = Promise.allSettled(workers.map((running) => running.run().finally(shutdown)))
     .then((results) => {
       for (const result of results) if (result.status === 'rejected') throw result.reason;
     })
     .finally(() => connection.close());
   logger.info(
-    { taskQueue: settings.taskQueue, namespace: settings.namespace, mediaKinds, mediaSlots },
-    'worker started',
+    {
+      namespace: settings.namespace,
+      queues: Object.fromEntries(
+        domains.map((domain) => [domain, { taskQueue: names[domain], ...capacity[domain] }]),
+      ),
+    },
+    `worker started: ${domains.join(', ')}`,
   );
   return {
-    worker,
+    queues: domains.map((domain) => ({ domain, taskQueue: names[domain] })),
     finished,
     async stop() {
       shutdown();

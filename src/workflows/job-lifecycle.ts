@@ -10,6 +10,7 @@ import {
   type ActivityOptions,
   type RetryPolicy,
 } from '@temporalio/workflow';
+import type { TaskQueueNames } from '../capacity/task-queues.js';
 import { FailureCode, nonRetryableFailureCodes } from '../jobs/failures.js';
 import type { CancelJobRequest, JobRecord, ProviderRetrySettings } from '../jobs/contracts.js';
 import type { JobError, JobStatus } from '../jobs/model.js';
@@ -36,13 +37,22 @@ export function providerRetryPolicy(settings: ProviderRetrySettings): RetryPolic
   };
 }
 
-/** A kind's declared activity policy as `proxyActivities` takes it, `provider` resolved. */
+/**
+ * A kind's declared activity policy as `proxyActivities` takes it, `provider` resolved and the
+ * task queue its domain's; without queue names (a run started before the queue map) the
+ * activity runs on the workflow's own queue, as it did then.
+ */
 export function activityOptions(
   policy: ActivityPolicy,
   providerRetry: ProviderRetrySettings,
+  taskQueues: TaskQueueNames | undefined,
 ): ActivityOptions {
-  const { retry, ...options } = policy;
-  return { ...options, retry: retry === 'provider' ? providerRetryPolicy(providerRetry) : retry };
+  const { retry, domain, ...options } = policy;
+  return {
+    ...options,
+    ...(taskQueues && { taskQueue: taskQueues[domain] }),
+    retry: retry === 'provider' ? providerRetryPolicy(providerRetry) : retry,
+  };
 }
 
 /** What the input of every retryable job workflow carries. */

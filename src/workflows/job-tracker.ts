@@ -2,7 +2,9 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -17,10 +19,23 @@ import { jobProgressQuery } from './job-messages.js';
 import { awaitJobTurn, passJobTurn } from './job-turn.js';
 
 // The read model must catch up whenever the database comes back, so these retry without limit.
-const projection = proxyActivities<SharedActivities>({
+const projectionOptions = {
   startToCloseTimeout: '15s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
-});
+} as const;
+
+/**
+ * The projection runs as local activities, inside the workflow task on the workflow's own
+ * worker, so a job's status never waits in a queue behind provider calls. Runs that recorded it
+ * as ordinary activities (before this patch) keep replaying them.
+ */
+const projectionAsLocalActivities = 'job-projection-local-activities';
+const localProjection = proxyLocalActivities<SharedActivities>(projectionOptions);
+const queuedProjection = proxyActivities<SharedActivities>(projectionOptions);
+
+function projection(): Pick<SharedActivities, 'registerJob' | 'recordJobUpdate'> {
+  return patched(projectionAsLocalActivities) ? localProjection : queuedProjection;
+}
 
 export type SnapshotChange = Partial<Omit<JobSnapshot, 'runId' | 'attempt'>>;
 
@@ -79,7 +94,7 @@ export class JobTracker {
         .filter(Boolean)
         .join('\n\n'),
     );
-    await projection.recordJobUpdate({
+    await projection().recordJobUpdate({
       jobId: this.job.id,
       seq: this.seqValue,
       snapshot: this.snapshot,
@@ -88,7 +103,7 @@ export class JobTracker {
 
   /** Makes sure the job's row exists, before the run shows any state of its own. */
   async register(): Promise<void> {
-    await projection.registerJob(this.job);
+    await projection().registerJob(this.job);
     if (this.snapshot.attempt > 1)
       upsertSearchAttributes([{ key: JobAttemptKey, value: this.snapshot.attempt }]);
   }

@@ -2,12 +2,15 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
 import type { MediaSweepInput, MediaSweepResult } from '../jobs/contracts.js';
 
-const { deleteExpiredMedia } = proxyActivities<SharedActivities>({
-  startToCloseTimeout: '10m',
-  // One heartbeat per job swept: a lost worker is noticed without waiting out the batch.
-  heartbeatTimeout: '1m',
-  retry: { initialInterval: '5s', maximumInterval: '5m', maximumAttempts: 5 },
-});
+function sweepActivities(taskQueue: string | undefined) {
+  return proxyActivities<SharedActivities>({
+    ...(taskQueue && { taskQueue }),
+    startToCloseTimeout: '10m',
+    // One heartbeat per job swept: a lost worker is noticed without waiting out the batch.
+    heartbeatTimeout: '10s',
+    retry: { initialInterval: '1s', maximumInterval: '5m', maximumAttempts: 5 },
+  });
+}
 
 /** Batches one run deletes at most; the rest waits for the next scheduled run. */
 const maxBatchesPerRun = 20;
@@ -18,6 +21,7 @@ const maxBatchesPerRun = 20;
  * skipped, and a run that fails leaves the rest to the next.
  */
 export async function sweepExpiredMedia(input: MediaSweepInput): Promise<MediaSweepResult> {
+  const { deleteExpiredMedia } = sweepActivities(input.taskQueue);
   let jobs = 0;
   let deletedObjects = 0;
   for (let batch = 0; batch < maxBatchesPerRun; batch += 1) {

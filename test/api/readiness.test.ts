@@ -5,7 +5,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Db } from '../../src/db/database.js';
 import { findMediaTools, mediaToolsVersion } from '../../src/media/tools.js';
-import { mediaTaskQueueOf } from '../../src/media/processes.js';
+import { taskQueueNames } from '../../src/capacity/task-queues.js';
 import { createTemporalAccess } from '../../src/temporal-client.js';
 import { startDevServer } from '../../temporal/dev-server.js';
 import { testEnv } from '../support/env.js';
@@ -52,7 +52,7 @@ describe('/readyz', () => {
     assert.deepEqual(ready.json<Readiness>().checks, {
       temporal: { ok: true },
       database: { ok: true },
-      ffmpeg: { ok: true, error: `no worker polls ${mediaTaskQueueOf(h.taskQueue)}` },
+      ffmpeg: { ok: true, error: `no worker polls ${taskQueueNames(h.taskQueue).media}` },
     });
 
     await server.stop();
@@ -131,7 +131,7 @@ describe('/readyz', () => {
     assert.equal(body.error?.message, 'Not ready: ffmpeg not available');
     assert.deepEqual(body.error?.details.checks['ffmpeg'], {
       ok: false,
-      error: `no worker polls ${mediaTaskQueueOf(h.taskQueue)}`,
+      error: `no worker polls ${taskQueueNames(h.taskQueue).media}`,
     });
   });
 
@@ -144,13 +144,13 @@ describe('/readyz', () => {
       async () => (await h.api.app.inject({ method: 'GET', url: '/readyz' })).json<Readiness>(),
       (answer) =>
         answer.error?.details.checks['ffmpeg']?.error !==
-        `no worker polls ${mediaTaskQueueOf(h.taskQueue)}`,
+        `no worker polls ${taskQueueNames(h.taskQueue).media}`,
       { what: 'readiness once the worker polls' },
     );
     assert.equal(body.error?.message, 'Not ready: ffmpeg not available');
     assert.deepEqual(body.error?.details.checks['ffmpeg'], {
       ok: false,
-      error: `no worker polling ${mediaTaskQueueOf(h.taskQueue)} has ffmpeg and ffprobe`,
+      error: `no worker polling ${taskQueueNames(h.taskQueue).media} has ffmpeg and ffprobe`,
     });
   });
 });

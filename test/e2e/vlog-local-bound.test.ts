@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
-import { mediaTaskQueueOf } from '../../src/media/processes.js';
+import { taskQueueNames } from '../../src/capacity/task-queues.js';
 import { findMediaTools } from '../../src/media/tools.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import {
@@ -104,7 +104,7 @@ describe('local vlogs with MEDIA_MAX_CONCURRENT_FFMPEG=1', () => {
       }
     }
     assert.equal(runs.length, ids.length * mediaSteps.length);
-    for (const run of runs) assert.equal(run.queue, mediaTaskQueueOf(taskQueue));
+    for (const run of runs) assert.equal(run.queue, taskQueueNames(taskQueue).media);
     runs.sort((a, b) => a.start - b.start);
     for (let index = 1; index < runs.length; index += 1) {
       assert.ok(

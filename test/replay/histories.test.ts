@@ -38,11 +38,14 @@ describe('recorded histories replay against the current workflow code', () => {
   });
 
   // `cancel-by-signal` runs were recorded when the API cancelled with a signal, before it sent
-  // the cancel Update; runs that received that signal must still replay.
+  // the cancel Update; runs that received that signal must still replay. `queue-map` runs were
+  // recorded with the projection as local activities and each step on its domain's queue; the
+  // others before, and runs started then must still replay.
   it('has recordings of every job path, retries as continue-as-new chains', () => {
     const expected = {
       vlogJob: [
         'success',
+        'queue-map',
         'cancel-analysis',
         'cancel-generation',
         'cancel-transfer',
@@ -53,6 +56,7 @@ describe('recorded histories replay against the current workflow code', () => {
       ],
       aiGenerationJob: [
         'success',
+        'queue-map',
         'cancel',
         'cancel-by-signal',
         'retry.run1',

@@ -6,6 +6,7 @@
  */
 import proto from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
+import { taskQueueNames, type TaskQueueDomain } from '../../src/capacity/task-queues.js';
 import type { sweepExpiredMedia } from '../../src/workflows/media-sweep.js';
 import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import type { TestApi } from '../support/harness.js';
@@ -121,6 +122,32 @@ async function startWithHungModelCall(
   return id;
 }
 
+/**
+ * Checks a run took the queue map's path: the job projection as local activities (the patch's
+ * marker, no projection activity scheduled) and each activity on its domain's queue.
+ */
+async function checkQueueMap(
+  { client, taskQueue }: ScenarioContext,
+  workflowId: string,
+  domains: Record<string, TaskQueueDomain>,
+): Promise<void> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const events = history.events ?? [];
+  const patched = events.some(
+    (event) => event.markerRecordedEventAttributes?.markerName === 'core_patch',
+  );
+  if (!patched) throw new Error('no patch marker: the projection did not run as local activities');
+  const names = taskQueueNames(taskQueue);
+  for (const event of events) {
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (!scheduled) continue;
+    const type = scheduled.activityType?.name ?? '';
+    const domain = domains[type];
+    if (!domain || scheduled.taskQueue?.name !== names[domain])
+      throw new Error(`${type} ran on ${scheduled.taskQueue?.name}, not its domain's queue`);
+  }
+}
+
 export const scenarios: Scenario[] = [
   {
     workflowType: 'vlogJob',
@@ -130,6 +157,23 @@ export const scenarios: Scenario[] = [
       await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
       return id;
     },
+  },
+  {
+    workflowType: 'vlogJob',
+    name: 'queue-map',
+    async run(context) {
+      const id = await startVlog(context);
+      await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
+      return id;
+    },
+    check: (context, workflowId) =>
+      checkQueueMap(context, workflowId, {
+        analyzeMedia: 'analysis',
+        startVideoGeneration: 'video-generation',
+        checkVideoGeneration: 'video-generation',
+        transferVideo: 'transfer',
+        describeVideo: 'storage',
+      }),
   },
   {
     workflowType: 'vlogJob',
@@ -227,6 +271,17 @@ export const scenarios: Scenario[] = [
       await waitForAiJob(context.api, id, (view) => view.status === 'completed', 'completed');
       return id;
     },
+  },
+  {
+    workflowType: 'aiGenerationJob',
+    name: 'queue-map',
+    async run(context) {
+      const id = await startAiJob(context);
+      await waitForAiJob(context.api, id, (view) => view.status === 'completed', 'completed');
+      return id;
+    },
+    check: (context, workflowId) =>
+      checkQueueMap(context, workflowId, { generateAiItems: 'text-generation' }),
   },
   {
     workflowType: 'aiGenerationJob',

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createActivities } from '../../src/activities/index.js';
-import { jobKindRegistry, kindsUsingTaskQueue } from '../../src/kinds/index.js';
+import { jobKindRegistry, taskQueueDomainsInUse } from '../../src/kinds/index.js';
+import { taskQueueDomains } from '../../src/capacity/task-queues.js';
 import * as workflows from '../../src/workflows/index.js';
 
 // Workflows that are no job of some kind: the media sweep runs on a schedule, the upload
@@ -51,9 +52,22 @@ describe('the job kind registry', () => {
     assert.equal(new Set(paths).size, paths.length);
   });
 
-  it('has the worker poll the media queue for the kinds whose ffmpeg steps run there', () => {
-    assert.deepEqual(kindsUsingTaskQueue('media'), ['vlog']);
-    assert.deepEqual(kindsUsingTaskQueue('jobs').sort(), [...kinds].sort());
+  it('has the worker poll every domain some kind routes an activity to', () => {
+    for (const { declaration } of jobKindRegistry) {
+      const domains: readonly string[] = declaration.taskQueues;
+      assert.ok(domains.includes('workflows'), `${declaration.kind} runs no workflow`);
+      for (const [group, policy] of Object.entries(declaration.activityPolicies) as [
+        string,
+        { domain: string },
+      ][]) {
+        assert.ok(
+          domains.includes(policy.domain),
+          `${declaration.kind}: ${group} runs on ${policy.domain}, which its taskQueues omit`,
+        );
+      }
+    }
+    // Today every domain has work: one the map names and nothing uses is a dead queue.
+    assert.deepEqual(taskQueueDomainsInUse(), [...taskQueueDomains]);
   });
 
   it('registers with the worker the activities recorded histories call, each kind adding its own', () => {

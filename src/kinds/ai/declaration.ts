@@ -3,6 +3,7 @@
  * validated model call. Its types, names and policies, pure so the workflow may import them;
  * the zod schemas of its request and of the model's answer are in `generation-schemas.ts`.
  */
+import type { TaskQueueNames } from '../../capacity/task-queues.js';
 import type { JobRecord, ProviderRetrySettings } from '../../jobs/contracts.js';
 import {
   FailureCode,
@@ -43,6 +44,8 @@ export interface AiJobSettings {
   heartbeatTimeoutMs: number;
   retryWindowMs: number;
   providerRetry: ProviderRetrySettings;
+  /** The queue map (`src/capacity/task-queues.ts`); unset (runs accepted before it): the job's own queue. */
+  taskQueues?: TaskQueueNames;
 }
 
 export interface AiJobInput {
@@ -59,10 +62,10 @@ export const aiKind = {
   jobTypes: aiGenerationTypes,
   noun: 'AI job',
   stages: [{ status: 'processing', progress: 50 }],
-  taskQueues: ['jobs'],
+  taskQueues: ['workflows', 'text-generation'],
   // Its timeouts are the job's own (AI_JOB_TIMEOUT_MS, AI_JOB_HEARTBEAT_TIMEOUT_MS), carried
   // in its settings.
-  activityPolicies: { generation: { retry: 'provider' } },
+  activityPolicies: { generation: { domain: 'text-generation', retry: 'provider' } },
   failureCodes: [...providerCallFailureCodes, FailureCode.JOB_TIMEOUT, ...lifecycleFailureCodes],
   summary: ({ type, input }) => `${aiItemNames[type]} for "${input.goal.slice(0, 80)}"`,
 } as const satisfies JobKindDeclaration<AiGenerationType, AiJobRequest['input']>;

@@ -21,7 +21,11 @@ export async function aiGenerationJob(input: AiJobInput): Promise<AiJobResult> {
   const request = { type: job.type, input: job.input } as AiJobRequest;
   const items = aiItemNames[request.type];
   const options = {
-    ...activityOptions(aiKind.activityPolicies.generation, settings.providerRetry),
+    ...activityOptions(
+      aiKind.activityPolicies.generation,
+      settings.providerRetry,
+      settings.taskQueues,
+    ),
     startToCloseTimeout: settings.timeoutMs,
     heartbeatTimeout: settings.heartbeatTimeoutMs,
   };

@@ -27,7 +27,7 @@ export const probeKind = {
   jobTypes: ['PROBE'],
   noun: 'probe',
   stages: [{ status: 'running', progress: 0 }],
-  taskQueues: ['jobs'],
+  taskQueues: ['workflows'],
   activityPolicies: {},
   failureCodes: lifecycleFailureCodes,
   summary: ({ input }) => `Probe: ${input.steps} steps, ${input.stepDelayMs} ms apart`,

@@ -3,6 +3,7 @@
  * delivery to media storage. Its types and policies, pure so the workflow may import them.
  */
 import { ActivityCancellationType } from '@temporalio/common';
+import type { TaskQueueNames } from '../../capacity/task-queues.js';
 import type { JobRecord, MediaRef, ProviderRetrySettings } from '../../jobs/contracts.js';
 import {
   FailureCode,
@@ -92,9 +93,11 @@ export interface VlogSettings {
   /**
    * Task queue of the steps that run ffmpeg on the worker (analysis and render of the local
    * provider), so that the backlog waits in Temporal rather than in a worker; unset (Google, or
-   * runs accepted before it existed): the job's own queue.
+   * runs accepted before it existed): the queue of the step's domain.
    */
   mediaTaskQueue?: string;
+  /** The queue map (`src/capacity/task-queues.ts`); unset (runs accepted before it): the job's own queue. */
+  taskQueues?: TaskQueueNames;
 }
 
 export interface VlogJobInput {
@@ -126,21 +129,32 @@ export const vlogKind = {
     { status: 'transferring', progress: 75 },
   ],
   // The local provider's analysis and render run ffmpeg on the media queue.
-  taskQueues: ['jobs', 'media'],
-  // Heartbeats are throttled to 80 % of the timeout, and a cancellation reaches an activity
-  // only with a heartbeat: 15 s keeps cancels prompt while long calls heartbeat every 3 s.
+  taskQueues: ['workflows', 'analysis', 'video-generation', 'media', 'transfer', 'storage'],
+  // Every step heartbeats at least every 3 s, so a lost worker is noticed within 10 s and its
+  // step runs again on another a second later: a job resumes within 15 s of a worker's death.
   activityPolicies: {
-    analysis: { startToCloseTimeout: '15m', heartbeatTimeout: '15s', retry: 'provider' },
+    analysis: {
+      domain: 'analysis',
+      startToCloseTimeout: '15m',
+      heartbeatTimeout: '10s',
+      retry: 'provider',
+    },
     // A local render runs inside startVideoGeneration for as long as it takes, heartbeating; a
     // lost worker is still noticed within the heartbeat timeout.
-    generation: { startToCloseTimeout: '30m', heartbeatTimeout: '15s', retry: 'provider' },
+    generation: {
+      domain: 'video-generation',
+      startToCloseTimeout: '30m',
+      heartbeatTimeout: '10s',
+      retry: 'provider',
+    },
     transfer: {
+      domain: 'transfer',
       startToCloseTimeout: '60m',
-      heartbeatTimeout: '15s',
+      heartbeatTimeout: '10s',
       // A cancelled transfer aborts its own upload; cleanup must not run while it still writes.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: {
-        initialInterval: '2s',
+        initialInterval: '1s',
         maximumInterval: '2m',
         maximumAttempts: 10,
         nonRetryableErrorTypes: nonRetryableFailureCodes,
@@ -148,8 +162,9 @@ export const vlogKind = {
     },
     // Without a heartbeat timeout a worker lost during these steps is noticed only after 5 min.
     storage: {
+      domain: 'storage',
       startToCloseTimeout: '5m',
-      heartbeatTimeout: '15s',
+      heartbeatTimeout: '10s',
       retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 10 },
     },
   },

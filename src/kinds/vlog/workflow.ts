@@ -17,12 +17,12 @@ const [analyzing, generating, transferring] = vlogKind.stages;
 
 function activities(input: VlogJobInput) {
   const { analysis, generation, transfer, storage } = vlogKind.activityPolicies;
-  const { providerRetry } = input.settings;
+  const { providerRetry, taskQueues } = input.settings;
   const options = {
-    analysis: activityOptions(analysis, providerRetry),
-    generation: activityOptions(generation, providerRetry),
-    transfer: activityOptions(transfer, providerRetry),
-    storage: activityOptions(storage, providerRetry),
+    analysis: activityOptions(analysis, providerRetry, taskQueues),
+    generation: activityOptions(generation, providerRetry, taskQueues),
+    transfer: activityOptions(transfer, providerRetry, taskQueues),
+    storage: activityOptions(storage, providerRetry, taskQueues),
   };
   // Only the steps that start ffmpeg move: a check or a transfer must not wait behind renders.
   const onMediaQueue = input.settings.mediaTaskQueue

@@ -1,3 +1,4 @@
+import { taskQueueNames } from '../../../capacity/task-queues.js';
 import { providerRetrySettings, type Config } from '../../../config.js';
 import type { Db } from '../../../db/database.js';
 import type { JobRow } from '../../../db/schema.js';
@@ -96,6 +97,7 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
               heartbeatTimeoutMs: config.AI_JOB_HEARTBEAT_TIMEOUT_MS,
               retryWindowMs: config.JOB_RETRY_WINDOW_MS,
               providerRetry: providerRetrySettings(config),
+              taskQueues: taskQueueNames(config.TEMPORAL_TASK_QUEUE),
             },
           },
         ],

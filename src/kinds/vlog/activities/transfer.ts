@@ -1,5 +1,6 @@
 // The vlog's delivery stage: the generated video moves to its delivery key in media storage.
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
+import { whileHeartbeating } from '../../../activities/heartbeat.js';
 import { FailureCode } from '../../../jobs/failures.js';
 import { GcsObjectStorage, parseGcsUri } from '../../../storage/gcs-storage.js';
 import {
@@ -115,30 +116,35 @@ export function createTransferActivities({
         log.info('resuming transfer', { jobId: input.jobId, uploadId, resumedParts, partCount });
 
       try {
-        for (let partNumber = 1; partNumber <= partCount; partNumber += 1) {
-          if (parts.has(partNumber)) continue;
-          const start = (partNumber - 1) * transferPartBytes;
-          const end = start + partLength(partNumber, totalBytes) - 1;
-          const body = await readRange(from, source.key, start, end);
-          parts.set(
-            partNumber,
-            await mediaStorage.uploadPart(
-              input.destinationKey,
-              uploadId,
+        // A part may take longer than the heartbeat timeout on a slow link: the checkpoint is
+        // re-sent every few seconds in between.
+        await whileHeartbeating(async (beat) => {
+          for (let partNumber = 1; partNumber <= partCount; partNumber += 1) {
+            if (parts.has(partNumber)) continue;
+            const start = (partNumber - 1) * transferPartBytes;
+            const end = start + partLength(partNumber, totalBytes) - 1;
+            const body = await readRange(from, source.key, start, end);
+            parts.set(
               partNumber,
-              body,
-              context.cancellationSignal,
-            ),
-          );
-          const done = [...parts.values()];
-          context.heartbeat({
-            uploadId,
-            parts: done,
-            bytes: done.reduce((sum, part) => sum + part.size, 0),
-            totalBytes,
-          } satisfies TransferCheckpoint);
-          if (context.cancellationSignal.aborted) throw new CancelledFailure('transfer cancelled');
-        }
+              await mediaStorage.uploadPart(
+                input.destinationKey,
+                uploadId,
+                partNumber,
+                body,
+                context.cancellationSignal,
+              ),
+            );
+            const done = [...parts.values()];
+            beat({
+              uploadId,
+              parts: done,
+              bytes: done.reduce((sum, part) => sum + part.size, 0),
+              totalBytes,
+            } satisfies TransferCheckpoint);
+            if (context.cancellationSignal.aborted)
+              throw new CancelledFailure('transfer cancelled');
+          }
+        });
         await mediaStorage.completeMultipartUpload(input.destinationKey, uploadId, [
           ...parts.values(),
         ]);

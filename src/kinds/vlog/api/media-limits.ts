@@ -41,8 +41,9 @@ const inspectionTimeoutMs = 90_000;
 
 export interface MediaLimitDependencies {
   temporal: Client;
-  /** The task queue workflows run on; the inspection's activity runs on the workers' media queue. */
+  /** The task queue workflows run on. */
   taskQueue: string;
+  /** The workers of the upload inspection queue, where the inspection's activity runs. */
   workers: MediaWorkers;
   limits: MediaLimits;
 }
@@ -71,7 +72,7 @@ export function mediaLimitInspector(
         return;
       }
       const input: MediaInspectionInput = {
-        mediaTaskQueue: workers.taskQueue,
+        taskQueue: workers.taskQueue,
         files: media.map(({ key, kind }) => ({ key, kind })),
       };
       result = await temporal.withDeadline(Date.now() + inspectionTimeoutMs, () =>

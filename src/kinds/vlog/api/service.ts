@@ -4,7 +4,7 @@ import type { Db } from '../../../db/database.js';
 import { findOwnedJob } from '../../../db/jobs.js';
 import type { JobRow } from '../../../db/schema.js';
 import type { JobProgress } from '../../../jobs/contracts.js';
-import { mediaTaskQueueOf } from '../../../media/processes.js';
+import { taskQueueNames } from '../../../capacity/task-queues.js';
 import { missingVlogProviderSettings, selectVlogProvider } from '../../../providers/index.js';
 import type { MediaStorage } from '../../../storage/object-storage.js';
 import type { TemporalAccess } from '../../../temporal-client.js';
@@ -28,8 +28,10 @@ export interface VlogServiceDependencies {
   db: Db;
   mediaStorage: MediaStorage;
   temporal: TemporalAccess;
-  /** The workers' ffmpeg: the local provider cannot run without it, uploads are read with it. */
+  /** The workers' ffmpeg on the media queue: the local provider cannot run without it. */
   mediaWorkers: MediaWorkers;
+  /** The workers on the upload inspection queue, which read uploads with ffprobe. */
+  inspectionWorkers: MediaWorkers;
   startJob: StartJob;
 }
 
@@ -119,8 +121,9 @@ export function createVlogService(deps: VlogServiceDependencies) {
             pollIntervalMs: config.VIDEO_POLL_INTERVAL_MS,
             retryWindowMs: config.JOB_RETRY_WINDOW_MS,
             providerRetry: providerRetrySettings(config),
+            taskQueues: taskQueueNames(config.TEMPORAL_TASK_QUEUE),
             ...(selectVlogProvider(config) === 'local' && {
-              mediaTaskQueue: mediaTaskQueueOf(config.TEMPORAL_TASK_QUEUE),
+              mediaTaskQueue: taskQueueNames(config.TEMPORAL_TASK_QUEUE).media,
             }),
           },
         },
@@ -201,7 +204,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
           {
             temporal: deps.temporal.client,
             taskQueue: config.TEMPORAL_TASK_QUEUE,
-            workers: mediaWorkers,
+            workers: deps.inspectionWorkers,
             limits: mediaLimits,
           },
           request.log,
