@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
 import {
@@ -29,6 +31,7 @@ import { mediaToolsVersion, type MediaTools } from '../media/tools.js';
 import { mediaWorkerIdentity } from '../media/worker-identity.js';
 import { installWorkerRuntime } from './runtime.js';
 
+const { TaskQueueType } = proto.temporal.api.enums.v1;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const runningFromSource = import.meta.url.endsWith('.ts');
 
@@ -130,6 +133,43 @@ async function ffmpegVersion(tools: MediaTools | null, logger: Logger): Promise<
  */
 const stickyQueueScheduleToStartTimeout = '3s';
 
+/** The longest a start waits for the server to list its workers' polls. */
+const pollingSeenWithinMs = 10_000;
+
+/**
+ * Waits until the server lists each worker among its queue's pollers, so that a worker (and an
+ * `npm start` stack) reports itself started only once work can reach it: the API's readiness
+ * reads the media queue's pollers.
+ */
+async function untilPolling(
+  connection: NativeConnection,
+  namespace: string,
+  workers: { domain: TaskQueueDomain; worker: Worker }[],
+  logger: Logger,
+): Promise<void> {
+  const deadline = Date.now() + pollingSeenWithinMs;
+  for (const { domain, worker } of workers) {
+    const { taskQueue, identity } = worker.options;
+    const taskQueueType =
+      domain === 'workflows'
+        ? TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+        : TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY;
+    for (;;) {
+      const { pollers } = await connection.workflowService.describeTaskQueue({
+        namespace,
+        taskQueue: { name: taskQueue },
+        taskQueueType,
+      });
+      if (pollers.some((poller) => poller.identity === identity)) break;
+      if (Date.now() > deadline) {
+        logger.warn({ taskQueue }, 'the server does not list this worker among the pollers yet');
+        return;
+      }
+      await delay(50);
+    }
+  }
+}
+
 /**
  * Runs one Temporal worker per domain this process serves, each on its domain's queue with the
  * domain's slots, pollers and queue-wide rate, sharing one connection.
@@ -212,6 +252,12 @@ export async function startWorker(
       for (const result of results) if (result.status === 'rejected') throw result.reason;
     })
     .finally(() => connection.close());
+  await untilPolling(
+    connection,
+    settings.namespace,
+    workers.map((worker, index) => ({ domain: domains[index]!, worker })),
+    logger,
+  );
   logger.info(
     {
       namespace: settings.namespace,

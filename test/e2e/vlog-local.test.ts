@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { loadConfig, type Config } from '../../src/config.js';
-import type { JobUpdate } from '../../src/jobs/contracts.js';
+import { readJobEvents } from '../../src/db/job-events.js';
 import { findMediaTools, type MediaTools, type RenderProgress } from '../../src/media/tools.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import {
@@ -101,15 +101,12 @@ describe('vlogs with no cloud account (the local provider)', () => {
     return response.rawPayload;
   }
 
-  /** The statuses the workflow projected, in order, read from its history. */
+  /** The statuses the workflow projected, in order, read from the job's event log. */
   async function projectedStatuses(id: string): Promise<string[]> {
-    const history = await h.temporal.client.workflow.getHandle(id).fetchHistory();
+    const events = await readJobEvents(h.db, [{ jobId: id, afterSeq: 0 }], 1_000);
     const statuses: string[] = [];
-    for (const event of history.events ?? []) {
-      const scheduled = event.activityTaskScheduledEventAttributes;
-      if (scheduled?.activityType?.name !== 'recordJobUpdate') continue;
-      const update = defaultPayloadConverter.fromPayload<JobUpdate>(scheduled.input!.payloads![0]!);
-      if (statuses.at(-1) !== update.snapshot.status) statuses.push(update.snapshot.status);
+    for (const { event } of events) {
+      if (statuses.at(-1) !== event.status) statuses.push(event.status);
     }
     return statuses;
   }

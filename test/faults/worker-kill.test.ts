@@ -10,6 +10,8 @@ import type { GateRequest } from '../support/request-gate.js';
 
 /** How long a killed worker stays down before it is started again. */
 const pauseMs = 2_000;
+/** A job whose worker dies runs again on another within this long (issue 14's target). */
+const resumeWithinMs = 15_000;
 const startedState = 2; // PENDING_ACTIVITY_STATE_STARTED
 
 const mediaPath = (job: FaultJob) => `/media/${vlogVideoKey(job.id)}`;
@@ -98,11 +100,9 @@ describe('fault: worker SIGKILL', () => {
         typeof (activity.heartbeat as { operationName?: unknown } | undefined)?.operationName ===
         'string',
     );
-    await stack.waitPendingActivity(
-      ai.project,
-      'recordJobUpdate',
-      (activity) => activity.state === startedState,
-    );
+    // The projection runs as a local activity inside the workflow task that follows the model
+    // call: the kill lands while that workflow task is under way.
+    await stack.waitProjecting(ai.project, 'generateAiItems');
 
     const killedAt = Date.now();
     await stack.kill(worker);
@@ -125,7 +125,6 @@ describe('fault: worker SIGKILL', () => {
       [vlogs.describe, 'describeVideo'],
       ...ai.generate.map((job): [FaultJob, string] => [job, 'generateAiItems']),
       [ai.refused, 'generateAiItems'],
-      [ai.project, 'recordJobUpdate'],
     ];
     for (const [job, activity] of killedIn) {
       const attempts = await stack.activityAttempts(job);
@@ -134,6 +133,11 @@ describe('fault: worker SIGKILL', () => {
         `${job.marker}: ${activity} was not retried (${JSON.stringify([...attempts])})`,
       );
     }
+    // The workflow task running the projection was lost with the worker and run again.
+    assert.ok(
+      await stack.workflowTaskTimedOut(ai.project),
+      'the projection’s workflow task was not run again',
+    );
     // The generation Veo accepted before the kill was re-attached to, not submitted again.
     const reattached = worker
       .logs()
@@ -166,10 +170,10 @@ describe('fault: worker SIGKILL', () => {
         faultMs: restartedAt - killedAt,
         recoveryMs,
         notes: [
-          `killed inside: ${killedIn.map(([job, activity]) => `${activity} (${job.marker})`).join(', ')}`,
+          `killed inside: ${killedIn.map(([job, activity]) => `${activity} (${job.marker})`).join(', ')}, and the projection (local activity) of ${ai.project.marker}`,
           'startVideoGeneration killed twice over: before Veo answered, and after Veo accepted but before the operation was stored (re-attached from the heartbeat)',
           `transfer resumed from ${String(resumed?.['resumedParts'])} of 3 parts; ${partsSent} part uploads in all`,
-          'the longest waits are the heartbeat (15 s vlog steps, 5 s AI calls) and start-to-close (15 s projection) timeouts that notice a lost worker',
+          'the longest waits are the heartbeat (10 s vlog steps, 5 s AI calls) and workflow task (10 s, the projection) timeouts that notice a lost worker',
         ],
       },
       [...Object.values(vlogs), ...ai.generate, ai.refused, ai.project],
@@ -211,6 +215,18 @@ describe('fault: worker SIGKILL', () => {
       (held) => held === survivorHeld,
       { what: 'the killed worker’s held calls to close', timeoutMs: 10_000, intervalMs: 20 },
     );
+    // Progress resumes within 15 s of the kill: every call the killed worker held is made again
+    // by the survivor (and held again) before the deadline.
+    await eventually(
+      async () => hold.waiting().length,
+      (held) => held === jobs.length,
+      {
+        what: 'the survivor to take up every call the killed worker held, within 15 s of the kill',
+        timeoutMs: Math.max(0, killedAt + resumeWithinMs - Date.now()),
+        intervalMs: 50,
+      },
+    );
+    const resumedMs = Date.now() - killedAt;
     hold.release();
     worker = survivor;
     const recoveryMs = await stack.waitAllFinal(jobs);
@@ -223,7 +239,7 @@ describe('fault: worker SIGKILL', () => {
         recoveryMs,
         notes: [
           `the killed worker held ${heldBy.get(victim)} calls, the survivor ${survivorHeld}; the survivor finished all ${jobs.length} jobs`,
-          `recovery measured from the kill (${new Date(killedAt).toISOString()})`,
+          `recovery measured from the kill (${new Date(killedAt).toISOString()}); every lost call was running again on the survivor after ${resumedMs} ms`,
         ],
       },
       jobs,

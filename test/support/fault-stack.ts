@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
+import proto from '@temporalio/proto';
 import { mintToken } from '../../src/auth.js';
 import { createTemporalAccess, type TemporalAccess } from '../../src/temporal-client.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
@@ -314,6 +315,53 @@ export class FaultStack {
       { what: `${type} pending for ${job.id}`, timeoutMs, intervalMs: 100 },
     );
     return found!;
+  }
+
+  /**
+   * Waits until the job's `activity` has completed and the workflow task after it, the one that
+   * runs the projection as a local activity, has started and not finished.
+   */
+  async waitProjecting(job: FaultJob, activity: string, timeoutMs = 30_000): Promise<void> {
+    const { EventType } = proto.temporal.api.enums.v1;
+    await eventually(
+      async () => {
+        const history = await this.client.workflow.getHandle(job.id).fetchHistory();
+        const events = history.events ?? [];
+        const scheduled = new Set(
+          events
+            .filter(
+              (event) =>
+                event.activityTaskScheduledEventAttributes?.activityType?.name === activity,
+            )
+            .map((event) => String(event.eventId)),
+        );
+        const completed = events.findIndex((event) =>
+          scheduled.has(String(event.activityTaskCompletedEventAttributes?.scheduledEventId)),
+        );
+        if (completed < 0) return false;
+        const after = events.slice(completed + 1).map((event) => event.eventType);
+        const started = after.lastIndexOf(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+        return (
+          started >= 0 &&
+          !after.slice(started).includes(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+        );
+      },
+      (projecting) => projecting,
+      {
+        what: `the projection after ${activity} under way for ${job.id}`,
+        timeoutMs,
+        intervalMs: 100,
+      },
+    );
+  }
+
+  /** Whether a workflow task of the job timed out (its worker was lost while running it). */
+  async workflowTaskTimedOut(job: FaultJob): Promise<boolean> {
+    const { EventType } = proto.temporal.api.enums.v1;
+    const history = await this.client.workflow.getHandle(job.id).fetchHistory();
+    return (history.events ?? []).some(
+      (event) => event.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+    );
   }
 
   /** The highest attempt each activity type reached in a job's history. */
