@@ -8,6 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { taskQueueNames } from '../../src/capacity/task-queues.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { MediaSweepResult } from '../../src/jobs/contracts.js';
 import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
@@ -145,14 +146,17 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
       .result();
   }
 
-  it('is scheduled by the worker with the configured retention, on its task queue', async () => {
+  it('is scheduled by the worker with the configured retention, on its task queues', async () => {
     const description = await h.temporal.client.schedule
       .getHandle(mediaSweepScheduleId(taskQueue))
       .describe();
     assert.equal(description.action.type, 'startWorkflow');
     assert.equal(description.action.workflowType, 'sweepExpiredMedia');
     assert.equal(description.action.taskQueue, taskQueue);
-    assert.deepEqual(description.action.args, [{ retentionMs: 0, retryWindowMs, batchSize: 2 }]);
+    // The sweep workflow runs on the workflows queue; its deletions go to the storage domain's.
+    assert.deepEqual(description.action.args, [
+      { taskQueue: taskQueueNames(taskQueue).storage, retentionMs: 0, retryWindowMs, batchSize: 2 },
+    ]);
     assert.deepEqual(
       (description.spec.intervals ?? []).map((interval) => interval.every),
       [sweep.intervalMs],
@@ -161,7 +165,9 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
 
   it('is brought up to date by workers starting at once with new settings', async () => {
     const schedule = h.temporal.client.schedule.getHandle(mediaSweepScheduleId(taskQueue));
-    const changed = { ...sweep, intervalMs: 2 * sweep.intervalMs, retentionMs: 1_000 };
+    // As the worker passes them: the sweep's deletions go to the storage domain's queue.
+    const current = { ...sweep, taskQueue: taskQueueNames(taskQueue).storage };
+    const changed = { ...current, intervalMs: 2 * sweep.intervalMs, retentionMs: 1_000 };
     const outcomes = await Promise.all(
       [changed, changed].map((settings) =>
         ensureMediaSweepSchedule(h.temporal.client, taskQueue, settings),
@@ -175,9 +181,9 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
     );
     assert.equal(description.action.type, 'startWorkflow');
     assert.deepEqual(description.action.args, [
-      { retentionMs: 1_000, retryWindowMs, batchSize: 2 },
+      { taskQueue: current.taskQueue, retentionMs: 1_000, retryWindowMs, batchSize: 2 },
     ]);
-    assert.equal(await ensureMediaSweepSchedule(h.temporal.client, taskQueue, sweep), 'updated');
+    assert.equal(await ensureMediaSweepSchedule(h.temporal.client, taskQueue, current), 'updated');
   });
 
   it('deletes what ended vlogs left once retention has passed, keeping what a retry or a running vlog needs', async () => {
