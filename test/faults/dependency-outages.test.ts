@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { eventually } from '../support/eventually.js';
 import { FaultStack, isTerminal, type FaultJob, type JobView } from '../support/fault-stack.js';
 import type { ServiceProcess } from '../support/processes.js';
@@ -38,10 +38,19 @@ describe('fault: dependencies fail mid-job', () => {
     stack = await FaultStack.start({
       name: 'deps',
       // A storm of several seconds outlasts the default three attempts at these short backoffs.
-      env: { PROVIDER_RETRY_ATTEMPTS: '20' },
+      // A 429 without RetryInfo cools the provider down for 1 s, as long as the storm's 429 that
+      // names its delay, so calls meet the storm again and again within seconds.
+      env: { PROVIDER_RETRY_ATTEMPTS: '20', PROVIDER_RATE_LIMIT_COOLDOWN_MS: '1000' },
     });
     api = await stack.start('api');
     worker = await stack.start('worker');
+  });
+  // A scenario that failed half-way must not leave its fault on for the next one.
+  afterEach(() => {
+    stack.fakes.google.scenario.storm = null;
+    stack.fakes.google.scenario.answerFor = null;
+    stack.database.restore();
+    stack.googleGate.releaseAll();
   });
   after(() => stack.stop());
 
@@ -84,12 +93,13 @@ describe('fault: dependencies fail mid-job', () => {
         stack.submitAi('storm-blocked', { status: 'failed', code: 'SAFETY_BLOCKED' }),
       ])),
     ];
-    // Every kind of call is refused, again and again, for 5 s at least.
+    // Every kind of call is refused, again and again, every failure of the storm at least
+    // twice, for 5 s at least. Each 429 stops the calls to its provider for its cool-down.
     await eventually(
       async () => refusedSince(),
       (refused) =>
         Object.values(refused).every((count) => count >= 2) &&
-        Object.values(refused).reduce((sum, count) => sum + count, 0) >= 3 * jobs.length,
+        Object.values(refused).reduce((sum, count) => sum + count, 0) >= 2 * storm.length,
       { what: 'every kind of call refused repeatedly', timeoutMs: 60_000, intervalMs: 100 },
     );
     await delay(Math.max(0, stormStarted + 5_000 - Date.now()));
@@ -111,9 +121,29 @@ describe('fault: dependencies fail mid-job', () => {
         { length: refusals },
         (_, turn) => storm[turn % storm.length]!,
       ).filter((failure) => failure.status === status).length;
-      assert.ok(expected >= jobs.length, `only ${refusals} refusals`);
+      assert.ok(expected >= 2, `only ${refusals} refusals`);
       assert.equal(servedSince(status), expected, `${status} answers served`);
     }
+    // The 429s to Gemini and to Veo each started a cool-down shared by every worker.
+    const cooledDown = await stack.testDatabase.db
+      .selectFrom('provider_cooldowns')
+      .select('provider')
+      .orderBy('provider')
+      .execute();
+    assert.deepEqual(
+      cooledDown.map((row) => row.provider),
+      ['gemini', 'veo'],
+    );
+    // A 429 is waited out on a timer, not retried: only the 5xx answers cost activity attempts.
+    const retried = (await Promise.all(jobs.map((job) => stack.retriedAttempts(job)))).reduce(
+      (sum, count) => sum + count,
+      0,
+    );
+    const served5xx = servedSince(500) + servedSince(503);
+    assert.ok(
+      retried <= served5xx,
+      `${retried} activity attempts retried for ${served5xx} 5xx answers: 429s were retried too`,
+    );
 
     await stack.finish(
       {
@@ -125,6 +155,7 @@ describe('fault: dependencies fail mid-job', () => {
         notes: [
           `refused during the storm: ${refused['generateContent']} model calls, ${refused['predictLongRunning']} Veo starts, ${refused['fetchPredictOperation']} Veo checks; no job gave up`,
           `answers served: ${servedSince(429)} × 429, ${servedSince(500)} × 500, ${servedSince(503)} × 503`,
+          `each 429 cooled its provider down (RetryInfo, else PROVIDER_RATE_LIMIT_COOLDOWN_MS = 1 s) for every worker, and its job waited on a timer: ${retried} activity attempts retried, for the 5xx answers only`,
           'the job blocked for safety failed SAFETY_BLOCKED once the storm was over, without retries',
         ],
       },

@@ -381,6 +381,16 @@ export class FaultStack {
     return attempts;
   }
 
+  /** How many of a job's activity attempts failed and were retried, over all its activities. */
+  async retriedAttempts(job: FaultJob): Promise<number> {
+    const history = await this.client.workflow.getHandle(job.id).fetchHistory();
+    return (history.events ?? []).reduce(
+      (sum, event) =>
+        sum + Math.max(0, (event.activityTaskStartedEventAttributes?.attempt ?? 1) - 1),
+      0,
+    );
+  }
+
   /**
    * Waits until the API shows every job final; returns how long that took. Views a job no
    * longer needs once it is final.
