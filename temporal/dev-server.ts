@@ -34,8 +34,11 @@ function findProjectRoot(): string {
 
 /**
  * Dynamic config for the dev server: workflow Updates on (retries use them), search attributes
- * visible the moment they are registered instead of after a cache refresh, and task queue
- * fairness (the matcher that honours the fairness key every job is started with).
+ * visible the moment they are registered instead of after a cache refresh, task queue
+ * fairness (the matcher that honours the fairness key every job is started with), and one
+ * partition per queue: a single-process server gains nothing from four, and with one the fair
+ * turns cover the whole backlog rather than each partition's share (which a lone poller visits
+ * at random), so the order of tasks is exact.
  */
 const devDynamicConfig: Record<string, unknown> = {
   'frontend.enableUpdateWorkflowExecution': true,
@@ -43,6 +46,8 @@ const devDynamicConfig: Record<string, unknown> = {
   'system.forceSearchAttributesCacheRefreshOnRead': true,
   'matching.useNewMatcher': true,
   'matching.enableFairness': true,
+  'matching.numTaskqueueReadPartitions': 1,
+  'matching.numTaskqueueWritePartitions': 1,
 };
 
 export interface TemporalBinaries {
