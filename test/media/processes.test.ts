@@ -66,19 +66,20 @@ describe('media processes', () => {
   });
 
   it('ffmpeg waits for a slot, runs at the configured nice value, and an abort while waiting rejects at once and frees nothing', async () => {
-    const renders = [0, 1, 2, 3].map((index) => {
-      const cwd = path.join(dir, `render-${index}`);
+    const folders = [0, 1, 2, 3].map((index) => path.join(dir, `render-${index}`));
+    // Every folder first: the renders must ask for slots in this order, not in the order their
+    // folders happen to be made.
+    await Promise.all(folders.map((cwd) => mkdir(cwd)));
+    const renders = folders.map((cwd) => {
       const controller = new AbortController();
       const spawned: number[] = [];
-      const run = mkdir(cwd).then(() =>
-        runFfmpeg(tools, idleRender, {
-          totalSeconds: 600,
-          cwd,
-          signal: controller.signal,
-          onProgress: () => undefined,
-          onSpawn: (pid) => spawned.push(pid),
-        }),
-      );
+      const run = runFfmpeg(tools, idleRender, {
+        totalSeconds: 600,
+        cwd,
+        signal: controller.signal,
+        onProgress: () => undefined,
+        onSpawn: (pid) => spawned.push(pid),
+      });
       return { cwd, controller, spawned, run: run.catch((error: unknown) => error) };
     });
     const ffmpegIn = async (cwd: string) =>
