@@ -1,10 +1,4 @@
-import {
-  ActivityCancellationType,
-  isCancellation,
-  patched,
-  proxyActivities,
-  sleep,
-} from '@temporalio/workflow';
+import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import { FailureCode } from '../../jobs/failures.js';
 import { isThrottled, throttlePhase } from '../../jobs/provider-throttle.js';
 import { vlogVideoKey } from '../../jobs/storage-keys.js';
@@ -20,13 +14,6 @@ import {
 } from './declaration.js';
 
 const [analyzing, generating, transferring] = vlogKind.stages;
-
-/**
- * A local render hears of a cancel only with its next heartbeat and may store its video until
- * then, so the cleanup waits for the render to end, as it waits for a cancelled transfer. Runs
- * that scheduled their render before this patch cleaned up at once, and keep replaying so.
- */
-const cleanupAfterGenerationStart = 'vlog-cleanup-after-generation-start';
 
 function activities(input: VlogJobInput) {
   const { analysis, generation, transfer, storage } = vlogKind.activityPolicies;
@@ -180,18 +167,12 @@ async function generateVideo(
     phase: 'starting the video generation',
   });
   if (!carried.generation || carried.generation.state === 'failed') {
-    const startOptions = patched(cleanupAfterGenerationStart)
-      ? {
-          ...acts.options.generation,
-          cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        }
-      : acts.options.generation;
     // Held back by the provider-quota governor, the same submission (same idempotency key) is
     // asked again after the wait it names: waiting for quota never costs an activity attempt.
     for (;;) {
       const started = await acts.generation.startVideoGeneration.executeWithOptions(
         {
-          ...startOptions,
+          ...acts.options.generation,
           ...acts.onMediaQueue,
           summary: `Video generation: ${job.input.durationSeconds}s ${job.input.aspectRatio}`,
         },
