@@ -127,6 +127,8 @@ async function createTestApi(
     API_BODY_LIMIT_BYTES: String(64 * 1024),
     API_PUBLIC_URL: 'http://api.test',
     DATA_DIR: path.join(os.tmpdir(), `vlogflow-api-${randomUUID()}`),
+    // Tests poll a job every 100 ms for minutes; the read limit has tests of its own.
+    USER_READ_RATE_LIMIT_REQUESTS: '100000',
     ...options.env,
   });
   const app = await buildApp({
