@@ -51,7 +51,8 @@ export function sourceEntryOf(script: 'start' | 'api' | 'worker'): string {
   throw new Error(`package.json script "${script}" runs neither a .ts nor a dist/*.js entry`);
 }
 
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+/** Runs `fn` on a connection to the bench's PostgreSQL server (to make and drop databases). */
+export async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: postgresUrl });
   await client.connect();
   try {

@@ -11,7 +11,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { mintToken } from '../../../src/auth.js';
 import {
   installTemporalBinaries,
@@ -25,7 +24,7 @@ import { freePort } from '../../../test/support/ports.js';
 import { startService, type ServiceProcess } from '../../../test/support/processes.js';
 import { findMediaTools } from '../../../src/media/tools.js';
 import type { Scenario } from '../scenario.js';
-import { postgresUrl, sourceEntryOf } from '../stack.js';
+import { admin, postgresUrl, sourceEntryOf } from '../stack.js';
 import { percentile, printFigure, printNote } from '../stats.js';
 
 export const renderLoadScenario: Scenario = {
@@ -56,16 +55,6 @@ export const renderLoadScenario: Scenario = {
     const services: ServiceProcess[] = [];
     let devServer: DevServer | undefined;
     let scratchDatabase: string | undefined;
-
-    async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-      const client = new pg.Client({ connectionString: postgresUrl });
-      await client.connect();
-      try {
-        return await fn(client);
-      } finally {
-        await client.end();
-      }
-    }
 
     async function startStack(): Promise<void> {
       if (shape === 'all-in-one') {
