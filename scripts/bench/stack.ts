@@ -51,6 +51,20 @@ export function sourceEntryOf(script: 'start' | 'api' | 'worker'): string {
   throw new Error(`package.json script "${script}" runs neither a .ts nor a dist/*.js entry`);
 }
 
+/** A headless Temporal dev server on a free port, its log in `dataDir`, `namespace` ready. */
+export async function startBenchTemporal(dataDir: string, namespace: string): Promise<DevServer> {
+  const server = await startDevServer({
+    cliPath: (await installTemporalBinaries()).cli,
+    namespace,
+    port: await freePort(),
+    uiPort: null,
+    dbFilename: null,
+    logFile: path.join(dataDir, 'temporal.log'),
+  });
+  await prepareNamespaceAt(server.address, namespace);
+  return server;
+}
+
 /** Runs `fn` on a connection to the bench's PostgreSQL server (to make and drop databases). */
 export async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: postgresUrl });
@@ -100,15 +114,7 @@ export class BenchStack {
 
   private async setUp(extraEnv: Record<string, string>): Promise<void> {
     this.dataDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-bench-'));
-    this.devServer = await startDevServer({
-      cliPath: (await installTemporalBinaries()).cli,
-      namespace,
-      port: await freePort(),
-      uiPort: null,
-      dbFilename: null,
-      logFile: path.join(this.dataDir, 'temporal.log'),
-    });
-    await prepareNamespaceAt(this.devServer.address, namespace);
+    this.devServer = await startBenchTemporal(this.dataDir, namespace);
     this.temporal = createTemporalAccess(this.devServer.address, namespace);
     const database = `vlogflow_bench_${randomUUID().slice(0, 8)}`;
     await admin((client) => client.query(`create database "${database}"`));

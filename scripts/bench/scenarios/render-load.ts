@@ -12,19 +12,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { mintToken } from '../../../src/auth.js';
-import {
-  installTemporalBinaries,
-  startDevServer,
-  type DevServer,
-} from '../../../temporal/dev-server.js';
-import { prepareNamespaceAt } from '../../../temporal/namespace.js';
+import type { DevServer } from '../../../temporal/dev-server.js';
 import { multipartBody, renderTestPhoto, renderTestVideo } from '../../../test/fixtures/media.js';
 import { eventually } from '../../../test/support/eventually.js';
 import { freePort } from '../../../test/support/ports.js';
 import { startService, type ServiceProcess } from '../../../test/support/processes.js';
 import { findMediaTools } from '../../../src/media/tools.js';
 import type { Scenario } from '../scenario.js';
-import { admin, postgresUrl, sourceEntryOf } from '../stack.js';
+import { admin, postgresUrl, sourceEntryOf, startBenchTemporal } from '../stack.js';
 import { percentile, printFigure, printNote } from '../stats.js';
 
 export const renderLoadScenario: Scenario = {
@@ -65,15 +60,7 @@ export const renderLoadScenario: Scenario = {
         await stack.waitForLine(/Ctrl-C stops everything/, 180_000);
         return;
       }
-      devServer = await startDevServer({
-        cliPath: (await installTemporalBinaries()).cli,
-        namespace: 'vlogflow',
-        port: await freePort(),
-        uiPort: null,
-        dbFilename: null,
-        logFile: path.join(dataDir, 'temporal.log'),
-      });
-      await prepareNamespaceAt(devServer.address, 'vlogflow');
+      devServer = await startBenchTemporal(dataDir, 'vlogflow');
       scratchDatabase = `vlogflow_bench_${randomUUID().slice(0, 8)}`;
       await admin((client) => client.query(`create database "${scratchDatabase}"`));
       const url = new URL(postgresUrl);

@@ -16,12 +16,9 @@ import { openDatabase } from '../../../src/db/database.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMediaStorage } from '../../../src/storage/index.js';
 import { createTemporalAccess } from '../../../src/temporal-client.js';
-import { installTemporalBinaries, startDevServer } from '../../../temporal/dev-server.js';
-import { prepareNamespaceAt } from '../../../temporal/namespace.js';
 import { mp4Bytes, multipartBody, pngBytes } from '../../../test/fixtures/media.js';
-import { freePort } from '../../../test/support/ports.js';
-
 import type { Scenario } from '../scenario.js';
+import { startBenchTemporal } from '../stack.js';
 import { latencySummary, printFigure, printNote } from '../stats.js';
 
 export const uploadScenario: Scenario = {
@@ -33,15 +30,7 @@ export const uploadScenario: Scenario = {
 
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-bench-'));
     const secret = 'bench-secret-that-is-long-enough-for-hs256';
-    const server = await startDevServer({
-      cliPath: (await installTemporalBinaries()).cli,
-      namespace: 'vlogflow',
-      port: await freePort(),
-      uiPort: null,
-      dbFilename: null,
-      logFile: path.join(dataDir, 'temporal.log'),
-    });
-    await prepareNamespaceAt(server.address, 'vlogflow');
+    const server = await startBenchTemporal(dataDir, 'vlogflow');
 
     const config = loadConfig({
       DATA_DIR: dataDir,
