@@ -48,7 +48,11 @@ runEntryPoint(async () => {
     await createActivityDependencies(config, db),
     logger,
   );
-  const temporal = createTemporalAccess(address, config.TEMPORAL_NAMESPACE);
+  const temporal = createTemporalAccess(
+    address,
+    config.TEMPORAL_NAMESPACE,
+    worker.workflowConnection,
+  );
   const jwtSecret = await resolveJwtSecret(config);
   const api = await startApiServer(config, { db, temporal, logger, jwtSecret });
 

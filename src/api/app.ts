@@ -131,6 +131,7 @@ function apiRoutes(
   const startJob = createJobStarter({
     db,
     temporal: deps.temporal.client,
+    eagerStart: deps.temporal.eagerStart,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     logger: deps.logger,
     maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,

@@ -110,6 +110,11 @@ export interface WorkerSettings {
 export interface RunningWorker {
   /** The domains it serves, each with its queue. */
   queues: { domain: TaskQueueDomain; taskQueue: string }[];
+  /**
+   * The connection of the worker polling the workflows' queue, when this process serves it: a
+   * client of the same process starts workflows through it eagerly (createTemporalAccess).
+   */
+  workflowConnection: NativeConnection | undefined;
   /** Settles when the worker has stopped. */
   finished: Promise<void>;
   /** Stops polling, lets running activities wrap up within the grace time, and waits. */
@@ -269,6 +274,7 @@ export async function startWorker(
   );
   return {
     queues: domains.map((domain) => ({ domain, taskQueue: names[domain] })),
+    workflowConnection: domains.includes('workflows') ? connection : undefined,
     finished,
     async stop() {
       shutdown();

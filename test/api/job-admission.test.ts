@@ -57,6 +57,7 @@ describe('job admission', { timeout: 30_000 }, () => {
         namespace: testEnv.temporalNamespace,
         interceptors: { workflow: [gate] },
       }),
+      eagerStart: false,
       ping: async () => undefined,
       close: () => connection.close(),
     };

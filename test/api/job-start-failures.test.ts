@@ -25,6 +25,7 @@ async function unreachableTemporal(): Promise<TemporalAccess> {
   });
   return {
     client: new Client({ connection, namespace: testEnv.temporalNamespace }),
+    eagerStart: false,
     ping: () => connection.workflowService.getSystemInfo({}).then(() => undefined),
     close: () => connection.close(),
   };

@@ -58,6 +58,15 @@ async function parentPid(pid: number): Promise<number> {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
+/** The API's 'job accepted' log line of a job. */
+function acceptedLog(service: ServiceProcess, jobId: string): Record<string, unknown> {
+  const line = service
+    .logs()
+    .find((entry) => entry['msg'] === 'job accepted' && entry['jobId'] === jobId);
+  assert.ok(line, `no 'job accepted' line for ${jobId}`);
+  return line;
+}
+
 describe('service processes', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   const running: ServiceProcess[] = [];
@@ -113,6 +122,8 @@ describe('service processes', () => {
       (job) => job.status === 'completed',
       'quick probe completed',
     );
+    // The API shares its process with the workflows' worker, so the start ran eagerly.
+    assert.equal(acceptedLog(first, quick.body.id)['eagerlyStarted'], true);
 
     // A job still running when the service stops must finish after the next start.
     const slow = await api<JobView>(baseUrl, token, '/api/probes', {
@@ -272,6 +283,8 @@ describe('service processes', () => {
       'probe completed',
     );
     assert.equal(done.progress, 100);
+    // No worker of the API's process polls the workflows' queue: nothing to start eagerly on.
+    assert.equal(acceptedLog(apiProcess, done.id)['eagerlyStarted'], false);
 
     // The API never runs a job and the worker never serves HTTP.
     assert.ok(

@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import {
   WorkflowExecutionAlreadyStartedError,
   type Client,
-  type WorkflowHandleWithFirstExecutionRunId,
+  type WorkflowHandleWithStartDetails,
 } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { isDatabaseUnavailable, type Db } from '../../db/database.js';
@@ -61,6 +61,8 @@ export type StartJob = <Input>(request: StartJobRequest<Input>) => Promise<Start
 export interface JobStarterDependencies {
   db: Db;
   temporal: Client;
+  /** Ask for eager starts: a worker of this process polls the workflows' queue (TemporalAccess). */
+  eagerStart: boolean;
   taskQueue: string;
   logger: Logger;
   /** Most jobs one owner may have in flight; more are refused with 429. */
@@ -159,6 +161,7 @@ function startFailure(error: unknown, log: Logger): ApiError {
 export function createJobStarter({
   db,
   temporal,
+  eagerStart,
   taskQueue,
   logger,
   maxJobsInFlight,
@@ -226,7 +229,7 @@ export function createJobStarter({
     };
     const log = logger.child({ jobId: job.id });
     let reserved = false;
-    let handle: WorkflowHandleWithFirstExecutionRunId | undefined;
+    let handle: WorkflowHandleWithStartDetails | undefined;
     try {
       const earlier = await admit(job);
       if (earlier) return earlier;
@@ -242,7 +245,12 @@ export function createJobStarter({
       });
       if (!row) throw new Error('job row missing right after insert');
       log.info(
-        { kind: job.kind, type: job.type, runId: handle.firstExecutionRunId },
+        {
+          kind: job.kind,
+          type: job.type,
+          runId: handle.firstExecutionRunId,
+          eagerlyStarted: handle.eagerlyStarted,
+        },
         'job accepted',
       );
       return { row, replayed: false };
@@ -278,6 +286,7 @@ export function createJobStarter({
           taskQueue,
           workflowId: job.id,
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          requestEagerStart: eagerStart,
           args: request.workflowArgs(job) as never,
           typedSearchAttributes: [
             { key: JobKindKey, value: job.kind },
