@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -243,15 +243,55 @@ export function createTokenVerifier(
           });
       })()
     : (() => {
-        const key = new TextEncoder().encode(secret);
+        // A key object made once: given bytes, jose imports the key again for every token.
+        const key = createSecretKey(Buffer.from(secret, 'utf8'));
         return (token: string) => jwtVerify(token, key, { ...options, algorithms: [algorithm] });
       })();
+  const accepted = acceptedTokens(policy.clockSkewSeconds);
   return async (token) => {
+    const now = Math.floor(Date.now() / 1000);
+    const known = accepted.get(token, now);
+    if (known) return known;
     try {
       const { payload } = await verify(token);
-      return checkClaims(payload, policy, Math.floor(Date.now() / 1000));
+      const userId = checkClaims(payload, policy, now);
+      accepted.add(token, userId, payload.exp!, now);
+      return userId;
     } catch (error) {
       throw toTokenError(error);
     }
+  };
+}
+
+/** Longest a token once verified is taken without verifying it again. */
+const acceptedTokenSeconds = 60;
+/** Most tokens remembered; past it the oldest are forgotten (and verified again on next use). */
+const acceptedTokenLimit = 10_000;
+
+/**
+ * Tokens verified in the last minute, so a client polling its job every second pays for the
+ * signature once a minute rather than on every read. An entry never outlives its token's
+ * expiry, and lasts a minute at most, so a signing key the identity provider withdraws stops
+ * being accepted within a minute, as with the key set's own refetch.
+ */
+function acceptedTokens(clockSkewSeconds: number) {
+  const tokens = new Map<string, { userId: string; until: number }>();
+  return {
+    get(token: string, now: number): string | undefined {
+      const entry = tokens.get(token);
+      if (!entry) return undefined;
+      if (now > entry.until) {
+        tokens.delete(token);
+        return undefined;
+      }
+      return entry.userId;
+    },
+    add(token: string, userId: string, exp: number, now: number): void {
+      if (tokens.size >= acceptedTokenLimit) tokens.delete(tokens.keys().next().value!);
+      tokens.set(token, {
+        userId,
+        until: Math.min(exp + clockSkewSeconds, now + acceptedTokenSeconds),
+      });
+    },
   };
 }

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { mintToken } from '../../src/auth.js';
+import { eventually } from '../support/eventually.js';
 import { startHarness, testJwtSecret, type Harness, type TestApi } from '../support/harness.js';
 import { freePort } from '../support/ports.js';
 import { projectRoot } from '../support/processes.js';
@@ -391,6 +392,19 @@ describe('token lifetime settings', () => {
       (await answer(h.api, await token({ iat: now, nbf: now + 5, exp: now + 60 }))).code,
       'TOKEN_NOT_YET_VALID',
     );
+  });
+
+  it('refuses a token once it expires, though it was accepted (and remembered) before', async () => {
+    const now = seconds();
+    const token = await rawToken({ alg: 'HS256' }, { sub: 'alice', exp: now + 2 }, signHs256);
+    assert.equal((await answer(h.api, token)).status, 200);
+    assert.equal((await answer(h.api, token)).status, 200);
+    const refused = await eventually(
+      () => answer(h.api, token),
+      (outcome) => outcome.status !== 200,
+      { timeoutMs: 10_000, intervalMs: 100, what: 'the expired token refused' },
+    );
+    assert.deepEqual([refused.status, refused.code], [401, 'TOKEN_EXPIRED']);
   });
 });
 
