@@ -4,7 +4,7 @@
 // named together share one service stack.
 import os from 'node:os';
 import type { Scenario, ScenarioContext } from './scenario.js';
-import { BenchStack } from './stack.js';
+import { BenchStack, type Topology } from './stack.js';
 import { analysisScenario } from './scenarios/analysis.js';
 import { orchestrationScenario } from './scenarios/orchestration.js';
 import { peersScenario } from './scenarios/peers.js';
@@ -63,16 +63,26 @@ if (
   process.exit(problem ? 2 : 0);
 }
 
-let stack: Promise<BenchStack> | undefined;
+const stacks = new Map<Topology, Promise<BenchStack>>();
 const context: ScenarioContext = {
   smoke,
   size: (name, normal, smokeSize) => sizes.get(name) ?? (smoke ? smokeSize : normal),
-  stack: () =>
-    (stack ??= BenchStack.start(
-      // Under --smoke an AI call lost with its worker is noticed in 5 s, not the default 60 s,
-      // so the recovery scenario fits in seconds.
-      smoke ? { AI_JOB_HEARTBEAT_TIMEOUT_MS: '5000' } : {},
-    ).then((stack) => (started = stack))),
+  stack: (topology = 'separate') => {
+    let stack = stacks.get(topology);
+    if (!stack) {
+      stack = BenchStack.start(
+        // Under --smoke an AI call lost with its worker is noticed in 5 s, not the default 60 s,
+        // so the recovery scenario fits in seconds.
+        smoke ? { AI_JOB_HEARTBEAT_TIMEOUT_MS: '5000' } : {},
+        topology,
+      ).then((stack) => {
+        started.add(stack);
+        return stack;
+      });
+      stacks.set(topology, stack);
+    }
+    return stack;
+  },
 };
 
 console.log(
@@ -85,8 +95,8 @@ console.log(
 );
 // Ctrl-C (or a test's timeout) still stops the processes the stack started, which run in
 // process groups of their own.
-let started: BenchStack | undefined;
-process.once('exit', () => started?.killProcesses());
+const started = new Set<BenchStack>();
+process.once('exit', () => started.forEach((stack) => stack.killProcesses()));
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {
     console.error(`${signal}: stopping the bench stack`);
@@ -106,6 +116,6 @@ try {
   failed = true;
   console.error(error);
 } finally {
-  if (stack) await (await stack.catch(() => undefined))?.stop();
+  for (const stack of stacks.values()) await (await stack.catch(() => undefined))?.stop();
 }
 process.exit(failed ? 1 : 0);

@@ -1,4 +1,4 @@
-import type { BenchStack } from './stack.js';
+import type { BenchStack, Topology } from './stack.js';
 
 /** What a scenario gets from the runner. */
 export interface ScenarioContext {
@@ -9,8 +9,11 @@ export interface ScenarioContext {
    * `normal`: how every size a scenario uses is chosen.
    */
   size: (name: string, normal: number, smoke: number) => number;
-  /** The shared service stack (stack.ts), started on first use and stopped after the run. */
-  stack: () => Promise<BenchStack>;
+  /**
+   * The shared service stack of a topology (stack.ts; default `separate`), started on first
+   * use and stopped after the run.
+   */
+  stack: (topology?: Topology) => Promise<BenchStack>;
 }
 
 export interface Scenario {

@@ -1,10 +1,11 @@
 // The stack every service scenario measures, started on private free ports and torn down after:
 // a Temporal dev server of its own, a scratch PostgreSQL database, fake Google (instant unless a
-// scenario slows it), the API and worker as separate processes, and a worker for the bare
-// baseline workflows (bare-worker.ts), also its own process.
+// scenario slows it), the API and worker as separate processes (or, in the `all-in-one`
+// topology, as one process), and a worker for the bare baseline workflows (bare-worker.ts),
+// also its own process.
 //
 // The API and worker run from the TypeScript sources (`node --import tsx`), found through the
-// `api` and `worker` scripts of package.json: no `npm run build` first, so the bench measures
+// `api`, `worker` and `start` scripts of package.json: no `npm run build` first, so the bench measures
 // the tree as it is and follows entry points when they move. From source the worker bundles its
 // workflows once as it starts; after that it runs the same code a built worker runs.
 import { randomUUID } from 'node:crypto';
@@ -76,6 +77,13 @@ export async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T
   }
 }
 
+/**
+ * How the service runs: `separate` API and worker processes (production's shape), or
+ * `all-in-one`, the API and worker in one process (`npm start`'s entry), which starts
+ * workflows eagerly.
+ */
+export type Topology = 'separate' | 'all-in-one';
+
 /** A job's view as `GET /api/jobs/:id` serves it (the fields the bench reads). */
 export interface JobView {
   id: string;
@@ -100,9 +108,14 @@ export class BenchStack {
   private database: string | undefined;
   private dataDir = '';
 
-  /** Starts everything; `env` goes to both vlogflow processes on top of the bench's settings. */
-  static async start(env: Record<string, string> = {}): Promise<BenchStack> {
-    const stack = new BenchStack();
+  private constructor(readonly topology: Topology) {}
+
+  /** Starts everything; `env` goes to the vlogflow processes on top of the bench's settings. */
+  static async start(
+    env: Record<string, string> = {},
+    topology: Topology = 'separate',
+  ): Promise<BenchStack> {
+    const stack = new BenchStack(topology);
     try {
       await stack.setUp(env);
     } catch (error) {
@@ -150,7 +163,10 @@ export class BenchStack {
       ...extraEnv,
     };
     // The API first: it migrates the database the workers then read.
-    const api = this.spawn(sourceEntryOf('api'), this.env);
+    const api = this.spawn(
+      sourceEntryOf(this.topology === 'all-in-one' ? 'start' : 'api'),
+      this.env,
+    );
     await eventually(
       async () => {
         if (api.child.exitCode !== null) throw new Error(`api exited:\n${api.output.join('\n')}`);
@@ -166,7 +182,15 @@ export class BenchStack {
       namespace,
       this.bareTaskQueue,
     ]);
-    await Promise.all([this.startWorker(), bare.waitForLine(/bare worker started/, 180_000)]);
+    await Promise.all([
+      this.topology === 'all-in-one' ? this.warmUp() : this.startWorker(),
+      bare.waitForLine(/bare worker started/, 180_000),
+    ]);
+  }
+
+  /** Runs one probe job to its end: from source a worker bundles first, then it polls. */
+  private async warmUp(): Promise<void> {
+    await this.result(await this.submitProbe('bench-warmup', { steps: 1, stepDelayMs: 0 }));
   }
 
   /** Runs a TypeScript entry point as its own process, stopped with the stack. */
@@ -186,13 +210,7 @@ export class BenchStack {
     const exited = worker.exited.then((code) => {
       throw new Error(`worker exited with ${code}:\n${worker.output.join('\n')}`);
     });
-    await Promise.race([
-      exited,
-      (async () => {
-        const id = await this.submitProbe('bench-warmup', { steps: 1, stepDelayMs: 0 });
-        await this.result(id);
-      })(),
-    ]);
+    await Promise.race([exited, this.warmUp()]);
     exited.catch(() => undefined);
     return worker;
   }

@@ -1,9 +1,10 @@
 // p50 submit→completed of a vlogflow job with instant providers ÷ a bare workflow with the same
-// activities (bare-workflows.ts), idle and while other users' probe jobs keep the service busy.
+// activities (bare-workflows.ts), idle and while other users' probe jobs keep the service busy,
+// with the API and worker as separate processes and in one process (which starts eagerly).
 // Jobs of both sides alternate, so both meet the same machine.
 import type { Scenario } from '../scenario.js';
 import { timed } from '../scenario.js';
-import type { BenchStack } from '../stack.js';
+import type { BenchStack, Topology } from '../stack.js';
 import { latencySummary, printFigure, printNote } from '../stats.js';
 
 const kinds = {
@@ -16,15 +17,18 @@ export const orchestrationScenario: Scenario = {
   summary:
     'p50 submit→completed of a probe and an AI job ÷ a bare workflow of the same activities, idle and under load',
   async run({ size, stack: getStack }) {
-    const stack = await getStack();
     const jobs = size('jobs', 30, 3);
     const loadClients = size('load', 8, 2);
-    for (const [kind, submit] of Object.entries(kinds)) {
+    const topologies: Topology[] = ['separate', 'all-in-one'];
+    for (const [topology, [kind, submit]] of topologies.flatMap((topology) =>
+      Object.entries(kinds).map((entry) => [topology, entry] as const),
+    )) {
+      const stack = await getStack(topology);
       const sample = await submit(stack, 'bench-orchestration');
       await stack.result(sample);
       const shape = await stack.activityShape(sample);
       printNote(
-        `${kind} job: ${shape.activities} activities, ${shape.localActivities} local activities; the bare workflow runs the same`,
+        `${kind} job, ${topology}: ${shape.activities} activities, ${shape.localActivities} local activities; the bare workflow runs the same`,
       );
       for (const loaded of [false, true]) {
         let loading = loaded;
@@ -51,9 +55,9 @@ export const orchestrationScenario: Scenario = {
           ? `under load (${loadClients} users submitting back to back)`
           : 'idle';
         printFigure(
-          `orchestration ${kind} ${loaded ? 'loaded' : 'idle'} p50`,
+          `orchestration ${kind} ${topology} ${loaded ? 'loaded' : 'idle'} p50`,
           {
-            label: `vlogflow ${kind}, ${condition}`,
+            label: `vlogflow ${kind}, ${topology}, ${condition}`,
             value: latencySummary(service).p50,
             unit: 'ms',
           },

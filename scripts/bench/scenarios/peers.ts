@@ -112,6 +112,7 @@ export const peersScenario: Scenario = {
     'a 4-step job on bare Temporal (activities, local activities), pg-boss and BullMQ, next to a vlogflow probe',
   async run({ size, stack: getStack }) {
     const stack = await getStack();
+    const allInOne = await getStack('all-in-one');
     const sequential = size('jobs', 30, 3);
     const concurrentJobs = size('concurrent-jobs', 200, 10);
     const concurrency = size('clients', 16, 4);
@@ -128,12 +129,12 @@ export const peersScenario: Scenario = {
       },
       await pgBossChain(stack.env['DATABASE_URL']!, concurrency),
       await bullMqChain(concurrency),
-      {
-        name: 'vlogflow probe',
+      ...[stack, allInOne].map((service) => ({
+        name: `vlogflow probe, ${service.topology}`,
         run: async () =>
-          stack.result(await stack.submitProbe('bench-peers', { steps: 1, stepDelayMs: 0 })),
+          service.result(await service.submitProbe('bench-peers', { steps: 1, stepDelayMs: 0 })),
         close: async () => undefined,
-      },
+      })),
     ];
     const results = new Map<string, { p50: number; rate: number }>();
     try {
@@ -163,18 +164,21 @@ export const peersScenario: Scenario = {
       );
     const bare = results.get('Temporal, 4 activities')!;
     const pgBoss = results.get('pg-boss chain')!;
-    const vlogflow = results.get('vlogflow probe')!;
-    printFigure(
-      'peers vlogflow p50',
-      { label: 'vlogflow probe', value: vlogflow.p50, unit: 'ms' },
-      { label: 'pg-boss chain', value: pgBoss.p50, unit: 'ms' },
-      '≤ 1',
-    );
+    for (const service of [stack, allInOne]) {
+      const name = `vlogflow probe, ${service.topology}`;
+      printFigure(
+        `peers vlogflow ${service.topology} p50`,
+        { label: name, value: results.get(name)!.p50, unit: 'ms' },
+        { label: 'pg-boss chain', value: pgBoss.p50, unit: 'ms' },
+        '≤ 1',
+      );
+    }
     for (const name of [
       'Temporal, 4 local activities',
       'pg-boss chain',
       'BullMQ chain',
-      'vlogflow probe',
+      'vlogflow probe, separate',
+      'vlogflow probe, all-in-one',
     ]) {
       const peer = results.get(name)!;
       printFigure(
