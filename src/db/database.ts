@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type CompiledQuery, type LogEvent } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import { migrateToLatest } from './migrate.js';
@@ -16,6 +16,8 @@ export interface DatabaseOptions {
   dataDir: string;
   /** Pool size for PostgreSQL. */
   maxConnections?: number;
+  /** Called with every statement sent, as sent (tests count what a request costs with it). */
+  onQuery?: (query: CompiledQuery) => void;
 }
 
 /**
@@ -23,7 +25,15 @@ export interface DatabaseOptions {
  * the embedded PGlite default.
  */
 export async function openDatabase(options: DatabaseOptions): Promise<Db> {
-  const db = new Kysely<Database>({ dialect: await createDialect(options) });
+  const { onQuery } = options;
+  const db = new Kysely<Database>({
+    dialect: await createDialect(options),
+    ...(onQuery && {
+      log: (event: LogEvent) => {
+        if (event.level === 'query') onQuery(event.query);
+      },
+    }),
+  });
   try {
     await migrateToLatest(db);
   } catch (error) {

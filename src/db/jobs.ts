@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type CompiledQuery } from 'kysely';
 import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
 import { terminalStatuses, type JobStatus } from '../jobs/model.js';
 import type { Db } from './database.js';
@@ -102,18 +102,32 @@ export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<boolean
   });
 }
 
+/**
+ * The owned-job read compiled once per database: it is what every status poll runs, and
+ * building the query each time cost more of the API's time than the database took to answer.
+ */
+const ownedJobQueries = new WeakMap<Db, CompiledQuery<JobRow>>();
+
 /** A job as its owner may see it; another owner's job is indistinguishable from no job. */
 export async function findOwnedJob(
   db: Db,
   ownerId: string,
   jobId: string,
 ): Promise<JobRow | undefined> {
-  return db
-    .selectFrom('jobs')
-    .selectAll()
-    .where('id', '=', jobId)
-    .where('owner_id', '=', ownerId)
-    .executeTakeFirst();
+  let query = ownedJobQueries.get(db);
+  if (!query) {
+    query = db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('id', '=', '')
+      .where('owner_id', '=', '')
+      .limit(1)
+      .compile();
+    ownedJobQueries.set(db, query);
+  }
+  // The parameters in the order of the placeholders above: id, owner, limit.
+  const { rows } = await db.executeQuery<JobRow>({ ...query, parameters: [jobId, ownerId, 1] });
+  return rows[0];
 }
 
 /**

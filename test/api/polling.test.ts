@@ -3,32 +3,20 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { KyselyPlugin, OperationNode, PluginTransformResultArgs, QueryResult } from 'kysely';
 import { applyJobUpdate } from '../../src/db/jobs.js';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
-/** Records the kind of every query the API sends (SelectQueryNode, InsertQueryNode, RawNode…). */
-class QueryLog implements KyselyPlugin {
-  kinds: string[] = [];
-  transformQuery({ node }: { node: OperationNode }) {
-    this.kinds.push(node.kind);
-    return node as never;
-  }
-  async transformResult({ result }: PluginTransformResultArgs): Promise<QueryResult<never>> {
-    return result as QueryResult<never>;
-  }
-}
-
 describe('polling a job', () => {
   let test: TestDatabase;
   let h: Harness;
-  const queries = new QueryLog();
+  /** The kind of every statement the API sent (SelectQueryNode, InsertQueryNode, RawNode…). */
+  const queries = { kinds: [] as string[] };
 
   before(async () => {
-    test = await createTestDatabase();
-    h = await startHarness({ db: test.db.withPlugin(queries), env: { GEMINI_API_KEY: 'k' } });
+    test = await createTestDatabase({ onQuery: (query) => queries.kinds.push(query.query.kind) });
+    h = await startHarness({ db: test.db, env: { GEMINI_API_KEY: 'k' } });
   });
   after(async () => {
     await h.stop();

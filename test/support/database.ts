@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { openDatabase, type Db } from '../../src/db/database.js';
+import { openDatabase, type DatabaseOptions, type Db } from '../../src/db/database.js';
 import { testEnv } from './env.js';
 
 export interface TestDatabase {
@@ -28,7 +28,9 @@ function urlFor(name: string): string {
 }
 
 /** A fresh database copied from the run's migrated template, dropped by `drop()`. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+export async function createTestDatabase(
+  options: Pick<DatabaseOptions, 'onQuery'> = {},
+): Promise<TestDatabase> {
   const name = `${testEnv.runId}_${randomUUID().slice(0, 8)}`;
   await admin(async (client) => {
     // Copies from one template cannot overlap (55006: template in use): retry until ours runs.
@@ -43,7 +45,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     }
   });
   const url = urlFor(name);
-  const db = await openDatabase({ databaseUrl: url, dataDir: '.', maxConnections: 5 });
+  const db = await openDatabase({ databaseUrl: url, dataDir: '.', maxConnections: 5, ...options });
   return {
     db,
     url,

@@ -10,7 +10,6 @@ import { toJobView } from '../services/job-views.js';
 export function jobRoutes(db: Db): FastifyPluginAsyncZod {
   return async (app) => {
     app.get('/jobs/:id', { schema: getJobSchema, config: { jobView: true } }, async (request) => {
-      request.log = request.log.child({ jobId: request.params.id });
       const row = await findOwnedJob(db, request.userId, request.params.id);
       if (!row) throw new ApiError('NOT_FOUND', `No job with id ${request.params.id}`);
       return toJobView(row);
