@@ -10,29 +10,31 @@ import type { JobRow } from './schema.js';
  * whichever of them runs first or survives a crash; the second write changes nothing.
  */
 export async function insertJob(db: Db, job: JobRecord, initialStatus: JobStatus): Promise<void> {
+  // One statement: both inserts run (a data-modifying CTE always does) and commit together.
   await db
-    .insertInto('jobs')
-    .values({
-      id: job.id,
-      kind: job.kind,
-      type: job.type,
-      owner_id: job.ownerId,
-      status: initialStatus,
-      input: JSON.stringify(job.input),
-      idempotency_key: job.idempotencyKey,
-      request_fingerprint: job.requestFingerprint,
-      workflow_id: job.id,
-      created_at: job.createdAt,
-      updated_at: job.createdAt,
-      ...(job.concurrencyKey && {
-        concurrency_key: job.concurrencyKey,
-        queue_entered_at: job.createdAt,
-        queue_attempt: 1,
-      }),
-    })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
-  await db
+    .with('job', (db) =>
+      db
+        .insertInto('jobs')
+        .values({
+          id: job.id,
+          kind: job.kind,
+          type: job.type,
+          owner_id: job.ownerId,
+          status: initialStatus,
+          input: JSON.stringify(job.input),
+          idempotency_key: job.idempotencyKey,
+          request_fingerprint: job.requestFingerprint,
+          workflow_id: job.id,
+          created_at: job.createdAt,
+          updated_at: job.createdAt,
+          ...(job.concurrencyKey && {
+            concurrency_key: job.concurrencyKey,
+            queue_entered_at: job.createdAt,
+            queue_attempt: 1,
+          }),
+        })
+        .onConflict((oc) => oc.column('id').doNothing()),
+    )
     .insertInto('job_events')
     .values({
       job_id: job.id,
@@ -52,54 +54,51 @@ export async function insertJob(db: Db, job: JobRecord, initialStatus: JobStatus
 
 /**
  * Applies a workflow's snapshot if it is newer than the stored one, so a late activity retry
- * never moves a job backwards, and appends it to the job's event log in the same transaction:
+ * never moves a job backwards, and appends it to the job's event log in the same statement:
  * the log holds exactly the states the row went through, in order. Returns whether it applied.
+ *
+ * One statement, one round trip: the projection runs several times in every job, inside its
+ * workflow task. The row lock (`for update`) orders concurrent updates of one job, so events
+ * commit in sequence order; a writer that waited for it sees the row as the other left it.
  */
 export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<boolean> {
-  const { snapshot } = update;
-  return db.transaction().execute(async (trx) => {
-    // The row lock orders concurrent updates of one job, so events commit in sequence order.
-    const stored = await trx
-      .selectFrom('jobs')
-      .select(['status', 'projection_seq'])
-      .where('id', '=', update.jobId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!stored || stored.projection_seq >= update.seq) return false;
-    await trx
-      .updateTable('jobs')
-      .set({
-        status: snapshot.status,
-        progress: snapshot.progress,
-        phase: snapshot.phase,
-        attempt: snapshot.attempt,
-        run_id: snapshot.runId,
-        started_at: snapshot.startedAt,
-        completed_at: snapshot.completedAt,
-        result: snapshot.result === undefined ? null : JSON.stringify(snapshot.result),
-        error_code: snapshot.error?.code ?? null,
-        error_message: snapshot.error?.message ?? null,
-        projection_seq: update.seq,
-        updated_at: sql<Date>`now()`,
-      })
-      .where('id', '=', update.jobId)
-      .execute();
-    await trx
-      .insertInto('job_events')
-      .values({
-        job_id: update.jobId,
-        seq: update.seq,
-        type: stored.status === snapshot.status ? 'progress' : 'status',
-        status: snapshot.status,
-        progress: snapshot.progress,
-        phase: snapshot.phase,
-        attempt: snapshot.attempt,
-        error_code: snapshot.error?.code ?? null,
-        error_message: snapshot.error?.message ?? null,
-      })
-      .execute();
-    return true;
-  });
+  const { jobId, seq, snapshot } = update;
+  const result = snapshot.result === undefined ? null : JSON.stringify(snapshot.result);
+  const errorCode = snapshot.error?.code ?? null;
+  const errorMessage = snapshot.error?.message ?? null;
+  const { rows } = await sql<{ seq: number }>`
+    with stored as (
+      select status from jobs
+      where id = ${jobId} and projection_seq < ${seq}::integer
+      for update
+    ), updated as (
+      update jobs set
+        status = ${snapshot.status}::text,
+        progress = ${snapshot.progress}::smallint,
+        phase = ${snapshot.phase}::text,
+        attempt = ${snapshot.attempt}::integer,
+        run_id = ${snapshot.runId}::text,
+        started_at = ${snapshot.startedAt}::timestamptz,
+        completed_at = ${snapshot.completedAt}::timestamptz,
+        result = ${result}::jsonb,
+        error_code = ${errorCode}::text,
+        error_message = ${errorMessage}::text,
+        projection_seq = ${seq}::integer,
+        updated_at = now()
+      from stored
+      where jobs.id = ${jobId}
+      returning stored.status as previous_status
+    )
+    insert into job_events
+      (job_id, seq, type, status, progress, phase, attempt, error_code, error_message)
+    select
+      ${jobId}, ${seq}::integer,
+      case when previous_status = ${snapshot.status}::text then 'progress' else 'status' end,
+      ${snapshot.status}::text, ${snapshot.progress}::smallint, ${snapshot.phase}::text,
+      ${snapshot.attempt}::integer, ${errorCode}::text, ${errorMessage}::text
+    from updated
+    returning seq`.execute(db);
+  return rows.length > 0;
 }
 
 /**

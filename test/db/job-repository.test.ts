@@ -126,6 +126,43 @@ describe('job repository', () => {
     );
   });
 
+  it('keeps the row and the log in order when updates of one job race each other', async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    // Sequence numbers out of order, several writers at once; statuses alternate so each
+    // event's type depends on the state the row had when that update took it.
+    const seqs = [7, 2, 9, 4, 1, 12, 5, 3, 11, 8, 6, 10];
+    const statusOf = (seq: number) => (seq % 3 === 0 ? 'analyzing' : 'running');
+    const applied = await Promise.all(
+      seqs.map((seq) =>
+        applyJobUpdate(test.db, {
+          jobId: job.id,
+          seq,
+          snapshot: jobSnapshot({ status: statusOf(seq), progress: seq }),
+        }),
+      ),
+    );
+    const row = await findOwnedJob(test.db, 'alice', job.id);
+    assert.equal(row?.projection_seq, 12);
+    assert.equal(row?.progress, 12);
+    const log = await readJobEvents(test.db, [{ jobId: job.id, afterSeq: 0 }], 100);
+    const logged = log.map(({ event }) => event.seq);
+    assert.deepEqual(
+      logged,
+      seqs.filter((_, index) => applied[index]).sort((a, b) => a - b),
+    );
+    let previous = 'pending';
+    for (const { event } of log) {
+      assert.equal(
+        event.type,
+        event.status === previous ? 'progress' : 'status',
+        `seq ${event.seq}`,
+      );
+      assert.equal(event.status, statusOf(event.seq));
+      previous = event.status;
+    }
+  });
+
   it('records a failure with its code and message', async () => {
     const job = jobRecord();
     await insertJob(test.db, job, 'pending');
