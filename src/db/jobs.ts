@@ -232,29 +232,36 @@ export async function lockOwner(db: Db, ownerId: string): Promise<void> {
  * live reservations of jobs whose row is not written yet (a job is never counted twice).
  */
 export async function countJobsInFlight(db: Db, ownerId: string): Promise<number> {
-  const jobs = await db
-    .selectFrom('jobs')
-    .select((eb) => eb.fn.countAll<string>().as('count'))
-    .where('owner_id', '=', ownerId)
-    .where('status', 'not in', [...terminalStatuses])
-    .executeTakeFirstOrThrow();
-  const reserved = await db
-    .selectFrom('job_reservations')
-    .select((eb) => eb.fn.countAll<string>().as('count'))
-    .where('owner_id', '=', ownerId)
-    .where('expires_at', '>', sql<Date>`now()`)
-    .where((eb) =>
-      eb.not(
-        eb.exists(
-          eb
-            .selectFrom('jobs')
-            .select('jobs.id')
-            .whereRef('jobs.id', '=', 'job_reservations.job_id'),
-        ),
-      ),
+  // One statement, so one snapshot: a job whose reservation turns into its row meanwhile is
+  // seen once, as one or the other, never as neither.
+  const { count } = await db
+    .selectNoFrom((eb) =>
+      eb(
+        eb
+          .selectFrom('jobs')
+          .select((eb) => eb.fn.countAll<string>().as('count'))
+          .where('owner_id', '=', ownerId)
+          .where('status', 'not in', [...terminalStatuses]),
+        '+',
+        eb
+          .selectFrom('job_reservations')
+          .select((eb) => eb.fn.countAll<string>().as('count'))
+          .where('owner_id', '=', ownerId)
+          .where('expires_at', '>', sql<Date>`now()`)
+          .where((eb) =>
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('jobs')
+                  .select('jobs.id')
+                  .whereRef('jobs.id', '=', 'job_reservations.job_id'),
+              ),
+            ),
+          ),
+      ).as('count'),
     )
     .executeTakeFirstOrThrow();
-  return Number(jobs.count) + Number(reserved.count);
+  return Number(count);
 }
 
 export interface JobReservation {
@@ -271,11 +278,12 @@ export interface JobReservation {
  */
 export async function reserveJob(db: Db, reservation: JobReservation): Promise<void> {
   await db
-    .deleteFrom('job_reservations')
-    .where('owner_id', '=', reservation.ownerId)
-    .where('expires_at', '<=', sql<Date>`now()`)
-    .execute();
-  await db
+    .with('expired', (db) =>
+      db
+        .deleteFrom('job_reservations')
+        .where('owner_id', '=', reservation.ownerId)
+        .where('expires_at', '<=', sql<Date>`now()`),
+    )
     .insertInto('job_reservations')
     .values({
       job_id: reservation.jobId,
@@ -283,6 +291,16 @@ export async function reserveJob(db: Db, reservation: JobReservation): Promise<v
       idempotency_key: reservation.idempotencyKey,
       expires_at: sql<Date>`now() + make_interval(secs => ${reservation.ttlMs / 1000})`,
     })
+    // The job's own expired reservation (an Idempotency-Key's id, whose API died mid-start) is
+    // still there for this statement, which deletes it: take its place. Under the owner's lock
+    // no live one can be.
+    .onConflict((oc) =>
+      oc.column('job_id').doUpdateSet((eb) => ({
+        owner_id: eb.ref('excluded.owner_id'),
+        idempotency_key: eb.ref('excluded.idempotency_key'),
+        expires_at: eb.ref('excluded.expires_at'),
+      })),
+    )
     .execute();
 }
 

@@ -3,12 +3,17 @@ import { after, before, describe, it } from 'node:test';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import {
   applyJobUpdate,
+  countJobsInFlight,
   findOwnedJob,
   insertJob,
+  isIdempotencyKeyReserved,
   listOwnedJobs,
+  releaseReservation,
+  reserveJob,
   type JobCursor,
 } from '../../src/db/jobs.js';
 import { readJobEvents } from '../../src/db/job-events.js';
+import { eventually } from '../support/eventually.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { jobRecord, jobSnapshot } from '../support/jobs.js';
 
@@ -161,6 +166,42 @@ describe('job repository', () => {
       assert.equal(event.status, statusOf(event.seq));
       previous = event.status;
     }
+  });
+
+  it('counts a reserved job once, before and after its row is written, and lets an expired reservation of the same id be taken again', async () => {
+    const ownerId = `reserver-${Date.now()}`;
+    const job = jobRecord({ ownerId, idempotencyKey: 'key-1' });
+    const reservation = { jobId: job.id, ownerId, idempotencyKey: 'key-1' };
+    await reserveJob(test.db, { ...reservation, ttlMs: 60_000 });
+    assert.equal(await countJobsInFlight(test.db, ownerId), 1);
+    await insertJob(test.db, job, 'pending');
+    assert.equal(await countJobsInFlight(test.db, ownerId), 1, 'row and reservation both there');
+    await releaseReservation(test.db, job.id);
+    assert.equal(await countJobsInFlight(test.db, ownerId), 1);
+
+    // An API that died mid-start leaves an expired reservation: the key's next request reserves
+    // the same id again, and the expired one neither blocks it nor counts.
+    const retried = jobRecord({ ownerId, idempotencyKey: 'key-2' });
+    await reserveJob(test.db, {
+      ...reservation,
+      jobId: retried.id,
+      idempotencyKey: 'key-2',
+      ttlMs: 1,
+    });
+    await eventually(
+      () => isIdempotencyKeyReserved(test.db, ownerId, 'key-2'),
+      (reserved) => !reserved,
+      { timeoutMs: 5_000, intervalMs: 20, what: 'the reservation expired' },
+    );
+    assert.equal(await countJobsInFlight(test.db, ownerId), 1);
+    await reserveJob(test.db, {
+      ...reservation,
+      jobId: retried.id,
+      idempotencyKey: 'key-2',
+      ttlMs: 60_000,
+    });
+    assert.equal(await isIdempotencyKeyReserved(test.db, ownerId, 'key-2'), true);
+    assert.equal(await countJobsInFlight(test.db, ownerId), 2);
   });
 
   it('records a failure with its code and message', async () => {
