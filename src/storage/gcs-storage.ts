@@ -46,10 +46,17 @@ export class GcsObjectStorage implements ObjectStorage {
     return this.storage.bucket(this.bucket).file(key);
   }
 
-  async putStream(key: string, body: Readable, contentType: string): Promise<{ size: number }> {
+  async putStream(
+    key: string,
+    body: Readable,
+    contentType: string,
+    signal?: AbortSignal,
+  ): Promise<{ size: number }> {
     let size = 0;
     body.on('data', (chunk: Buffer) => (size += chunk.length));
-    await pipeline(body, this.file(key).createWriteStream({ contentType, resumable: false }));
+    await pipeline(body, this.file(key).createWriteStream({ contentType, resumable: false }), {
+      signal,
+    });
     return { size };
   }
 

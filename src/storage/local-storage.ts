@@ -65,12 +65,15 @@ export class LocalMediaStorage implements MediaStorage {
     key: string,
     contentType: string,
     write: (temp: string) => Promise<void>,
+    signal?: AbortSignal,
   ): Promise<number> {
     const target = this.file(key);
     await mkdir(path.dirname(target), { recursive: true });
     const temp = `${target}.${randomUUID()}.partial`;
     try {
       await write(temp);
+      // The rename makes the object: an abort until then leaves none.
+      signal?.throwIfAborted();
       await writeFile(`${target}.meta.json`, JSON.stringify({ contentType }));
       await rename(temp, target);
     } finally {
@@ -79,9 +82,17 @@ export class LocalMediaStorage implements MediaStorage {
     return (await stat(target)).size;
   }
 
-  async putStream(key: string, body: Readable, contentType: string): Promise<{ size: number }> {
-    const size = await this.writeAtomically(key, contentType, (temp) =>
-      pipeline(body, createWriteStream(temp)),
+  async putStream(
+    key: string,
+    body: Readable,
+    contentType: string,
+    signal?: AbortSignal,
+  ): Promise<{ size: number }> {
+    const size = await this.writeAtomically(
+      key,
+      contentType,
+      (temp) => pipeline(body, createWriteStream(temp), { signal }),
+      signal,
     );
     return { size };
   }

@@ -25,7 +25,17 @@ export interface ByteRange {
 export interface ObjectStorage {
   /** For logs and errors: `file:///…`, `s3://bucket`, `gs://bucket`. */
   readonly location: string;
-  putStream(key: string, body: Readable, contentType: string): Promise<{ size: number }>;
+  /**
+   * Stores `body` at `key`. An abort of `signal` stops the write: it rejects, and only once
+   * nothing it sent can still land (an object whose write had already ended may be stored;
+   * `putStreamUnlessAborted` removes that too).
+   */
+  putStream(
+    key: string,
+    body: Readable,
+    contentType: string,
+    signal?: AbortSignal,
+  ): Promise<{ size: number }>;
   getStream(key: string, range?: ByteRange): Promise<Readable>;
   head(key: string): Promise<StoredObject | null>;
   delete(key: string): Promise<void>;
@@ -53,6 +63,28 @@ export interface MediaStorage extends ObjectStorage {
   listMultipartUploads(prefix: string): Promise<{ key: string; uploadId: string }[]>;
   /** A URL that serves the object for `ttlSeconds`. */
   url(key: string, ttlSeconds: number): Promise<string>;
+}
+
+/**
+ * Stores `body` at `key` for an activity that may be cancelled: the write stops when `signal`
+ * aborts, and an object stored by then is deleted before this rejects. A cancelled activity
+ * that awaited it has written nothing, so the cleanup that follows it has nothing to miss.
+ */
+export async function putStreamUnlessAborted(
+  storage: ObjectStorage,
+  key: string,
+  body: Readable,
+  contentType: string,
+  signal: AbortSignal,
+): Promise<{ size: number }> {
+  try {
+    const stored = await storage.putStream(key, body, contentType, signal);
+    signal.throwIfAborted();
+    return stored;
+  } catch (error) {
+    if (signal.aborted) await storage.delete(key);
+    throw error;
+  }
 }
 
 /** Longest storage key, in characters. */

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -60,10 +60,18 @@ export class S3MediaStorage implements MediaStorage {
     return this.options.bucket;
   }
 
-  async putStream(key: string, body: Readable, contentType: string): Promise<{ size: number }> {
+  async putStream(
+    key: string,
+    body: Readable,
+    contentType: string,
+    signal?: AbortSignal,
+  ): Promise<{ size: number }> {
     assertStorageKey(key);
     let size = 0;
     body.on('data', (chunk: Buffer) => (size += chunk.length));
+    // Not the Upload's own abort(): its done() rejects at once while parts it sent still land.
+    // A body that fails makes it wait for those, then abort the multipart upload.
+    if (signal) addAbortSignal(signal, body);
     await new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: key, Body: body, ContentType: contentType },

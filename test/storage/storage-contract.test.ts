@@ -3,7 +3,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { GcsObjectStorage } from '../../src/storage/gcs-storage.js';
@@ -11,6 +12,7 @@ import { LocalMediaStorage, verifyMediaLink } from '../../src/storage/local-stor
 import {
   InvalidStorageKeyError,
   ObjectNotFoundError,
+  putStreamUnlessAborted,
   type MediaStorage,
   type ObjectStorage,
 } from '../../src/storage/object-storage.js';
@@ -24,6 +26,19 @@ async function readAll(stream: Readable): Promise<Buffer> {
 }
 
 const MiB = 1024 * 1024;
+
+/**
+ * Starts a write whose body sends more than one 8 MiB part and then waits, aborts it once the
+ * store has read what was sent, and returns when the write has rejected.
+ */
+async function abortMidWrite(storage: ObjectStorage, key: string): Promise<void> {
+  const controller = new AbortController();
+  const body = new PassThrough();
+  const writing = storage.putStream(key, body, 'video/mp4', controller.signal);
+  if (!body.write(randomBytes(9 * MiB))) await once(body, 'drain');
+  controller.abort(new Error('cancelled'));
+  await assert.rejects(writing);
+}
 
 /** Keys no backend may take: each climbs out, is absolute, escapes or names a backend's own files. */
 const invalidKeys = [
@@ -94,6 +109,12 @@ function objectStorageContract(name: string, storage: () => ObjectStorage) {
       }
     });
 
+    it('stops a write when its signal aborts, leaving no object', async () => {
+      const key = `contract/${randomUUID()}/aborted.mp4`;
+      await abortMidWrite(storage(), key);
+      assert.equal(await storage().head(key), null);
+    });
+
     it('deletes everything under a prefix and nothing else', async () => {
       const base = `contract/${randomUUID()}`;
       for (const key of [`${base}/a/1`, `${base}/a/2`, `${base}/b/1`]) {
@@ -147,6 +168,13 @@ function mediaStorageContract(name: string, storage: () => MediaStorage) {
           JSON.stringify(prefix),
         );
       }
+    });
+
+    it('has nothing left to land once an aborted write rejects: no object, no open upload', async () => {
+      const key = `contract/${randomUUID()}/aborted.mp4`;
+      await abortMidWrite(storage(), key);
+      assert.deepEqual(await storage().listMultipartUploads(key), []);
+      assert.equal(await storage().head(key), null);
     });
 
     it('aborts an upload without leaving an object', async () => {
@@ -219,6 +247,35 @@ describe('storage backends', () => {
       verifyMediaLink('link-secret', 'vlogs/x/video.mp4', expires, signature, (expires + 1) * 1000),
       false,
     );
+  });
+
+  it('putStreamUnlessAborted deletes an object whose write ended as its activity was cancelled', async () => {
+    const key = `contract/${randomUUID()}/late.mp4`;
+    const controller = new AbortController();
+    // The cancel comes the moment the store has the object, before the caller hears of it.
+    const cancelledOnArrival: ObjectStorage = {
+      location: local.location,
+      putStream: async (...args) => {
+        const stored = await local.putStream(...args);
+        controller.abort(new Error('cancelled'));
+        return stored;
+      },
+      getStream: (...args) => local.getStream(...args),
+      head: (...args) => local.head(...args),
+      delete: (...args) => local.delete(...args),
+      deletePrefix: (...args) => local.deletePrefix(...args),
+    };
+    await assert.rejects(
+      putStreamUnlessAborted(
+        cancelledOnArrival,
+        key,
+        Readable.from([Buffer.from('late')]),
+        'video/mp4',
+        controller.signal,
+      ),
+      /cancelled/,
+    );
+    assert.equal(await local.head(key), null);
   });
 
   it('local keys cannot reach beside the storage folder', async () => {
