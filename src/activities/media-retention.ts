@@ -1,7 +1,7 @@
 // The media lifecycle's deleting half: a vlog's uploads and outputs go once it has been over
 // for MEDIA_RETENTION_MS (and, if it failed, can no longer be retried). Run in batches by the
 // `sweepExpiredMedia` workflow, which a Temporal Schedule starts.
-import { log } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
 import type { DeleteExpiredMediaInput, DeleteExpiredMediaResult } from '../jobs/contracts.js';
 import type { VlogInput } from '../kinds/vlog/declaration.js';
@@ -26,16 +26,19 @@ export function createMediaRetentionActivities(deps: MediaRetentionDependencies)
      * marked and deletes again what may already be gone, which changes nothing.
      */
     async deleteExpiredMedia(input: DeleteExpiredMediaInput): Promise<DeleteExpiredMediaResult> {
+      const { cancellationSignal: signal } = Context.current();
       const jobs = await findJobsWithExpiredMedia(db, { kind: 'vlog', ...input });
       let deletedObjects = 0;
-      // A job's files may take a while on a slow store: heartbeats go on between them.
+      // A job's files may take a while on a slow store: heartbeats go on between them. An abort
+      // stops it between two storage calls; the jobs not yet marked are found again.
       await whileHeartbeating(async (beat) => {
         for (const job of jobs) {
           for (const { key } of (job.input as VlogInput).media) {
+            signal.throwIfAborted();
             if (await mediaStorage.head(key)) deletedObjects += 1;
             await mediaStorage.delete(key);
           }
-          deletedObjects += (await deleteVlogOutputs(deps, job.id)).deletedObjects;
+          deletedObjects += (await deleteVlogOutputs(deps, job.id, signal)).deletedObjects;
           await markMediaDeleted(db, job.id);
           beat({ jobId: job.id });
         }

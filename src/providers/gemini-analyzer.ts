@@ -2,14 +2,14 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FileState, type GoogleGenAI, type Part } from '@google/genai';
 import { z } from 'zod';
 import { FailureCode } from '../jobs/failures.js';
 import type { MediaRef } from '../jobs/contracts.js';
-import type { ObjectStorage } from '../storage/object-storage.js';
+import { putStreamUnlessAborted, type ObjectStorage } from '../storage/object-storage.js';
 import { answerText } from './gemini-response.js';
 import { classifyGoogleError } from './google-errors.js';
 import {
@@ -33,9 +33,9 @@ const systemInstruction = [
   'Answer with JSON only, following the schema.',
 ].join(' ');
 
-async function readAll(stream: Readable): Promise<Buffer> {
+async function readAll(stream: Readable, signal: AbortSignal): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  for await (const chunk of addAbortSignal(signal, stream)) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 
@@ -103,14 +103,20 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
     cleanups: (() => Promise<unknown>)[],
   ): Promise<Part> {
     if (ref.kind === 'image' && ref.size <= inlineLimitBytes) {
-      const bytes = await readAll(await request.openMedia(ref));
+      const bytes = await readAll(await request.openMedia(ref), request.signal);
       return { inlineData: { mimeType: ref.contentType, data: bytes.toString('base64') } };
     }
     if (this.largeMedia.kind === 'gcs') {
       const { storage, bucket, prefix } = this.largeMedia;
       const key = `${prefix}analysis-inputs/${request.jobId}/${path.posix.basename(ref.key)}`;
       request.progress(`copying ${ref.name} to ${storage.location}`);
-      await storage.putStream(key, await request.openMedia(ref), ref.contentType);
+      await putStreamUnlessAborted(
+        storage,
+        key,
+        await request.openMedia(ref),
+        ref.contentType,
+        request.signal,
+      );
       cleanups.push(() => storage.delete(key));
       return { fileData: { fileUri: `gs://${bucket}/${key}`, mimeType: ref.contentType } };
     }
@@ -126,7 +132,9 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-upload-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'media');
-    await pipeline(await request.openMedia(ref), createWriteStream(file));
+    await pipeline(await request.openMedia(ref), createWriteStream(file), {
+      signal: request.signal,
+    });
     request.progress(`uploading ${ref.name} to the Gemini Files API`);
     let uploaded = await this.ai.files
       .upload({
@@ -147,9 +155,11 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
     while (uploaded.state === FileState.PROCESSING) {
       request.progress(`waiting for the Files API to process ${ref.name}`);
       await delay(filePollIntervalMs, undefined, { signal: request.signal });
-      uploaded = await this.ai.files.get({ name }).catch((error: unknown) => {
-        throw classifyGoogleError(error, `Checking ${ref.name}`);
-      });
+      uploaded = await this.ai.files
+        .get({ name, config: { abortSignal: request.signal } })
+        .catch((error: unknown) => {
+          throw classifyGoogleError(error, `Checking ${ref.name}`);
+        });
     }
     if (uploaded.state !== FileState.ACTIVE || !uploaded.uri) {
       throw new ProviderError(

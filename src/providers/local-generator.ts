@@ -14,7 +14,12 @@ import {
   type MediaProbe,
   type MediaTools,
 } from '../media/tools.js';
-import { mediaUri, parseMediaUri, type ObjectStorage } from '../storage/object-storage.js';
+import {
+  mediaUri,
+  parseMediaUri,
+  putStreamUnlessAborted,
+  type ObjectStorage,
+} from '../storage/object-storage.js';
 import {
   ProviderError,
   type GenerationContext,
@@ -126,10 +131,12 @@ export class LocalVideoGenerator implements VideoGenerator {
         }
         throw error;
       }
-      await this.options.storage.putStream(
+      await putStreamUnlessAborted(
+        this.options.storage,
         key,
         createReadStream(path.join(work, output)),
         'video/mp4',
+        context.signal,
       );
     } finally {
       await rm(work, { recursive: true, force: true });

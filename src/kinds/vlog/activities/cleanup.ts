@@ -1,5 +1,5 @@
 // What a vlog leaves behind: removed when it is cancelled, and by the media sweep once expired.
-import { log } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { vlogOutputPrefix } from '../../../jobs/storage-keys.js';
 import { parseGcsUri } from '../../../storage/gcs-storage.js';
 import { parseMediaUri } from '../../../storage/object-storage.js';
@@ -18,8 +18,9 @@ export function createCleanupActivities(
     async cleanupVlog(
       input: CleanupVlogInput,
     ): Promise<{ abortedUploads: number; deletedObjects: number }> {
+      const { cancellationSignal } = Context.current();
       return whileHeartbeating(async () => {
-        const removed = await deleteVlogOutputs(deps, input.jobId);
+        const removed = await deleteVlogOutputs(deps, input.jobId, cancellationSignal);
         log.info('vlog cleaned up', { jobId: input.jobId, ...removed });
         return removed;
       });
@@ -29,17 +30,24 @@ export function createCleanupActivities(
 
 /**
  * Deletes every output of a vlog: its delivered video and thumbnail, multipart uploads still
- * open under them, and what the generator wrote (Cloud Storage or local renders). Idempotent.
+ * open under them, and what the generator wrote (Cloud Storage or local renders). Idempotent,
+ * so an abort (the worker shutting down) stops it between two storage calls and a retry
+ * finishes it.
  */
 export async function deleteVlogOutputs(
   { mediaStorage, providers }: Pick<VlogActivityDependencies, 'mediaStorage' | 'providers'>,
   jobId: string,
+  signal: AbortSignal,
 ): Promise<{ abortedUploads: number; deletedObjects: number }> {
   const prefix = vlogOutputPrefix(jobId);
   const uploads = await mediaStorage.listMultipartUploads(prefix);
-  for (const upload of uploads)
+  for (const upload of uploads) {
+    signal.throwIfAborted();
     await mediaStorage.abortMultipartUpload(upload.key, upload.uploadId);
+  }
+  signal.throwIfAborted();
   let deletedObjects = await mediaStorage.deletePrefix(prefix);
+  signal.throwIfAborted();
   if (providers.generationStorage && providers.generationOutputUri) {
     const uri = providers.generationOutputUri;
     const generated = parseMediaUri(uri) ?? parseGcsUri(uri).key;

@@ -8,6 +8,7 @@ import { Context, log } from '@temporalio/activity';
 import { vlogThumbnailKey } from '../../../jobs/storage-keys.js';
 import { extractThumbnail, probeDurationSeconds } from '../../../media/tools.js';
 import { whileHeartbeating } from '../../../activities/heartbeat.js';
+import { putStreamUnlessAborted } from '../../../storage/object-storage.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
 export interface DescribeVideoInput {
@@ -48,7 +49,9 @@ export function createDescribeActivities({
         const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-describe-'));
         try {
           const video = path.join(dir, 'video');
-          await pipeline(await mediaStorage.getStream(input.videoKey), createWriteStream(video));
+          await pipeline(await mediaStorage.getStream(input.videoKey), createWriteStream(video), {
+            signal: context.cancellationSignal,
+          });
           const durationSeconds = await probeDurationSeconds(
             tools,
             video,
@@ -63,7 +66,13 @@ export function createDescribeActivities({
             context.cancellationSignal,
           );
           const thumbnailKey = vlogThumbnailKey(input.jobId);
-          await mediaStorage.putStream(thumbnailKey, createReadStream(thumbnail), 'image/jpeg');
+          await putStreamUnlessAborted(
+            mediaStorage,
+            thumbnailKey,
+            createReadStream(thumbnail),
+            'image/jpeg',
+            context.cancellationSignal,
+          );
           return {
             durationSeconds: Math.round(durationSeconds * 100) / 100,
             thumbnailKey,

@@ -1,4 +1,5 @@
 // The vlog's delivery stage: the generated video moves to its delivery key in media storage.
+import { addAbortSignal } from 'node:stream';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import { whileHeartbeating } from '../../../activities/heartbeat.js';
 import { FailureCode } from '../../../jobs/failures.js';
@@ -123,7 +124,7 @@ export function createTransferActivities({
             if (parts.has(partNumber)) continue;
             const start = (partNumber - 1) * transferPartBytes;
             const end = start + partLength(partNumber, totalBytes) - 1;
-            const body = await readRange(from, source.key, start, end);
+            const body = await readRange(from, source.key, start, end, context.cancellationSignal);
             parts.set(
               partNumber,
               await mediaStorage.uploadPart(
@@ -148,6 +149,8 @@ export function createTransferActivities({
         await mediaStorage.completeMultipartUpload(input.destinationKey, uploadId, [
           ...parts.values(),
         ]);
+        // A cancel that came while the parts were joined must not leave the joined video.
+        context.cancellationSignal.throwIfAborted();
       } catch (error) {
         if (error instanceof CancelledFailure || context.cancellationSignal.aborted) {
           await mediaStorage
@@ -189,10 +192,11 @@ async function readRange(
   key: string,
   start: number,
   end: number,
+  signal: AbortSignal,
 ): Promise<Buffer> {
   if (end < start) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
-  for await (const chunk of await storage.getStream(key, { start, end }))
-    chunks.push(chunk as Buffer);
+  const stream = addAbortSignal(signal, await storage.getStream(key, { start, end }));
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
