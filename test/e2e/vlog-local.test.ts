@@ -4,10 +4,13 @@ import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { loadConfig, type Config } from '../../src/config.js';
 import { readJobEvents } from '../../src/db/job-events.js';
+import { localRenderPrefix, vlogOutputPrefix } from '../../src/jobs/storage-keys.js';
 import { findMediaTools, type MediaTools, type RenderProgress } from '../../src/media/tools.js';
+import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import {
   mp4Bytes,
@@ -211,14 +214,22 @@ describe('vlogs with no cloud account (the local provider)', () => {
     assert.ok(stoppedAfterMs < 3_000, `ffmpeg ran on for ${stoppedAfterMs} ms`);
     const done = await waitFor(vlog.id, isTerminal, 'vlog cancelled');
     assert.equal(done.status, 'cancelled');
+    // The workflow closes once its cleanup has run.
+    await assert.rejects(
+      handle.result(),
+      (error) =>
+        error instanceof WorkflowFailedError &&
+        (error.cause as { type?: string } | undefined)?.type === 'CANCELLED',
+    );
     // The render itself was cancelled: it never completed (and left the cancel to the transfer).
     const events = (await handle.fetchHistory()).events ?? [];
-    const render = String(
-      events.find(
-        (event) =>
-          event.activityTaskScheduledEventAttributes?.activityType?.name === 'startVideoGeneration',
-      )?.eventId,
-    );
+    const scheduled = (name: string) =>
+      String(
+        events.find(
+          (event) => event.activityTaskScheduledEventAttributes?.activityType?.name === name,
+        )?.eventId,
+      );
+    const render = scheduled('startVideoGeneration');
     const about = (scheduledEventId: unknown) => String(scheduledEventId) === render;
     assert.ok(
       events.some((event) =>
@@ -230,9 +241,25 @@ describe('vlogs with no cloud account (the local provider)', () => {
       !events.some((event) => about(event.activityTaskCompletedEventAttributes?.scheduledEventId)),
       'the render completed before the cancel landed',
     );
+    // The cleanup ran once the render had ended, so the render cannot store its video after it.
+    const renderEnded = events.find((event) =>
+      about(event.activityTaskCanceledEventAttributes?.scheduledEventId),
+    );
+    assert.ok(renderEnded, 'the render did not end cancelled');
+    assert.ok(
+      Number(scheduled('cleanupVlog')) > Number(renderEnded.eventId),
+      'the cleanup ran while the render could still store its video',
+    );
     assert.deepEqual(await readdir(workDir).catch(() => []), []);
-    assert.deepEqual(await storedKeys(`renders/${vlog.id}`), []);
-    assert.deepEqual(await storedKeys(`vlogs/${vlog.id}`), []);
+    // Nothing is left under the vlog's storage prefixes, open multipart uploads included.
+    const storage = new LocalMediaStorage(config.storageLocalDir, {
+      publicUrl: config.apiPublicUrl,
+      secret: testJwtSecret,
+    });
+    for (const prefix of [`${localRenderPrefix}${vlog.id}/`, vlogOutputPrefix(vlog.id)]) {
+      assert.deepEqual(await storedKeys(prefix), [], prefix);
+      assert.deepEqual(await storage.listMultipartUploads(prefix), [], prefix);
+    }
   });
 
   for (const bad of [

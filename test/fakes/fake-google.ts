@@ -35,6 +35,8 @@ export interface FakeGoogleScenario {
   analysisAnswers: AnalysisAnswer[];
   /** Failures answered by the next predictLongRunning calls. */
   startFailures: FakeFailure[];
+  /** While set, predictLongRunning calls are never answered: the client gives up on them. */
+  holdStarts: boolean;
   /** Failures answered by the next fetchPredictOperation calls. */
   pollFailures: FakeFailure[];
   /** Polls answered "not done" before an operation is done. */
@@ -154,6 +156,7 @@ export class FakeGoogle {
       analysisFailures: [],
       analysisAnswers: [],
       startFailures: [],
+      holdStarts: false,
       pollFailures: [],
       pollsBeforeDone: 1,
       generationOutcomes: [],
@@ -325,6 +328,10 @@ export class FakeGoogle {
       );
     }
     if (request.method === 'POST' && vertex && method === 'predictLongRunning') {
+      if (this.scenario.holdStarts) {
+        this.calls.predictLongRunning += 1;
+        return;
+      }
       return this.predictLongRunning(
         JSON.parse(body.toString('utf8')) as PredictRequest,
         url,

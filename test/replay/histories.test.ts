@@ -40,14 +40,18 @@ describe('recorded histories replay against the current workflow code', () => {
   // `cancel-by-signal` runs were recorded when the API cancelled with a signal, before it sent
   // the cancel Update; runs that received that signal must still replay. `queue-map` runs were
   // recorded with the projection as local activities and each step on its domain's queue; the
-  // others before, and runs started then must still replay.
+  // others before, and runs started then must still replay. `vlogJob/before-cleanup-waits/`
+  // holds a run whose cleanup did not wait for its cancelled render; runs started then must
+  // still replay so.
   it('has recordings of every job path, retries as continue-as-new chains', () => {
     const expected = {
       vlogJob: [
+        'before-cleanup-waits/cancel-generation-start',
         'success',
         'queue-map',
         'cancel-analysis',
         'cancel-generation',
+        'cancel-generation-start',
         'cancel-transfer',
         'cancel-by-signal',
         'retry.run1',

@@ -202,6 +202,39 @@ export const scenarios: Scenario[] = [
   },
   {
     workflowType: 'vlogJob',
+    name: 'cancel-generation-start',
+    async run(context) {
+      const { fakes } = context;
+      // The submission is never answered: the cancel lands while startVideoGeneration runs.
+      fakes.google.scenario.holdStarts = true;
+      const submitted = fakes.google.calls.predictLongRunning;
+      const id = await startVlog(context);
+      await eventually(
+        () => Promise.resolve(fakes.google.calls.predictLongRunning - submitted),
+        (count) => count === 1,
+        { what: 'the generation submitted' },
+      );
+      await cancelVlog(context.api, id);
+      return id;
+    },
+    // Since the patch, the cleanup waits for the cancelled submission to end.
+    async check({ client }, workflowId) {
+      const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+      const scheduled = (name: string) =>
+        events.find(
+          (event) => event.activityTaskScheduledEventAttributes?.activityType?.name === name,
+        )?.eventId;
+      const start = String(scheduled('startVideoGeneration'));
+      const ended = events.find(
+        (event) => String(event.activityTaskCanceledEventAttributes?.scheduledEventId) === start,
+      );
+      if (!ended) throw new Error('the submission did not end cancelled');
+      if (!(Number(scheduled('cleanupVlog')) > Number(ended.eventId)))
+        throw new Error('the cleanup did not wait for the cancelled submission');
+    },
+  },
+  {
+    workflowType: 'vlogJob',
     name: 'cancel-transfer',
     async run(context) {
       const { fakes, api, client } = context;

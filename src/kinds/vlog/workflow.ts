@@ -1,4 +1,11 @@
-import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  isCancellation,
+  type ActivityOptions,
+  patched,
+  proxyActivities,
+  sleep,
+} from '@temporalio/workflow';
 import { FailureCode } from '../../jobs/failures.js';
 import { isThrottled, throttlePhase } from '../../jobs/provider-throttle.js';
 import { vlogVideoKey } from '../../jobs/storage-keys.js';
@@ -14,6 +21,23 @@ import {
 } from './declaration.js';
 
 const [analyzing, generating, transferring] = vlogKind.stages;
+
+/**
+ * The steps that write under the vlog's storage prefixes, the render (a local one stores its
+ * video) and the measuring (it stores the thumbnail), hear of a cancel only with their next
+ * heartbeat and may write until then, so the cleanup waits for them to end, as it waits for a
+ * cancelled transfer. A cancelled step stops heartbeating, so one that does not end is given up
+ * after its heartbeat timeout. Runs that scheduled these steps before this patch cleaned up at
+ * once, and keep replaying so.
+ */
+const cleanupAfterCancelledWrites = 'vlog-cleanup-after-cancelled-writes';
+
+/** The options of a step that writes media: a cancel waits for it to end (runs since the patch). */
+function writingMedia(options: ActivityOptions): ActivityOptions {
+  return patched(cleanupAfterCancelledWrites)
+    ? { ...options, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED }
+    : options;
+}
 
 function activities(input: VlogJobInput) {
   const { analysis, generation, transfer, storage } = vlogKind.activityPolicies;
@@ -131,11 +155,10 @@ async function produceVlog(
     ],
   );
   await tracker.update({ progress: 95, phase: 'measuring the video' });
-  const described = await acts.storage.describeVideo({
-    jobId: job.id,
-    videoKey,
-    requestedDurationSeconds: job.input.durationSeconds,
-  });
+  const described = await acts.storage.describeVideo.executeWithOptions(
+    writingMedia(acts.options.storage),
+    [{ jobId: job.id, videoKey, requestedDurationSeconds: job.input.durationSeconds }],
+  );
   return {
     videoKey,
     thumbnailKey: described.thumbnailKey,
@@ -167,12 +190,13 @@ async function generateVideo(
     phase: 'starting the video generation',
   });
   if (!carried.generation || carried.generation.state === 'failed') {
+    const startOptions = writingMedia(acts.options.generation);
     // Held back by the provider-quota governor, the same submission (same idempotency key) is
     // asked again after the wait it names: waiting for quota never costs an activity attempt.
     for (;;) {
       const started = await acts.generation.startVideoGeneration.executeWithOptions(
         {
-          ...acts.options.generation,
+          ...startOptions,
           ...acts.onMediaQueue,
           summary: `Video generation: ${job.input.durationSeconds}s ${job.input.aspectRatio}`,
         },
