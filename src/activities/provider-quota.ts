@@ -2,7 +2,9 @@
 // down after a 429, and is one of its leases free? After a 429, every worker cools down. A
 // throttled call is an answer, not a failure: the workflow waits on a durable timer and asks
 // again, so waiting for quota never uses up an activity's retry attempts.
-import { log } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { msOptionalToNumber } from '@temporalio/common/lib/time.js';
 import type { Db } from '../db/database.js';
 import {
   acquireProviderLease,
@@ -76,6 +78,46 @@ export async function admitToProvider(request: QuotaRequest): Promise<ProviderTh
 }
 
 /**
+ * The provider's 429 / RESOURCE_EXHAUSTED in a failed call, as the provider error or as the
+ * activity failure it was turned into (`toFailure`), with the retry delay it asked for; null
+ * for any other failure.
+ */
+function rateLimitOf(error: unknown): { retryDelayMs: number | undefined; message: string } | null {
+  if (error instanceof ProviderError && error.code === FailureCode.PROVIDER_RATE_LIMITED)
+    return { retryDelayMs: error.retryDelayMs, message: error.message };
+  if (error instanceof ApplicationFailure && error.type === FailureCode.PROVIDER_RATE_LIMITED)
+    return { retryDelayMs: msOptionalToNumber(error.nextRetryDelay), message: error.message };
+  return null;
+}
+
+/**
+ * Makes a provider call that holds no lease under the governor's cool-down: not made while the
+ * provider cools down after anyone's 429, and a 429 to it cools every worker down. Either way
+ * the answer is the throttle for the workflow to wait out on a timer, so a rate limit never
+ * uses up the activity's attempts. A call cancelled meanwhile fails as it would.
+ */
+export async function callUnderCooldown<T>(
+  request: Omit<QuotaRequest, 'ownerId' | 'maxConcurrent'>,
+  call: () => Promise<T>,
+): Promise<T | ProviderThrottle> {
+  const throttle = await admitToProvider({
+    ...request,
+    ownerId: request.jobId,
+    maxConcurrent: null,
+  });
+  if (throttle) return throttle;
+  try {
+    return await call();
+  } catch (failure) {
+    if (!Context.current().cancellationSignal.aborted) {
+      const throttled = await throttleAfterRateLimit({ ...request, error: failure, leased: false });
+      if (throttled) return throttled;
+    }
+    throw failure;
+  }
+}
+
+/**
  * For a provider call that failed: if the provider said 429 / RESOURCE_EXHAUSTED, every worker
  * leaves it alone for the delay it asked for (or the configured cool-down), a lease the job
  * held goes back to the head of the waiting list, and the throttle to wait out is returned.
@@ -84,11 +126,11 @@ export async function admitToProvider(request: QuotaRequest): Promise<ProviderTh
 export async function throttleAfterRateLimit(
   request: Omit<QuotaRequest, 'ownerId' | 'maxConcurrent'> & { error: unknown; leased: boolean },
 ): Promise<ProviderThrottle | null> {
-  const { db, quotas, provider, jobId, error } = request;
-  if (!(error instanceof ProviderError) || error.code !== FailureCode.PROVIDER_RATE_LIMITED)
-    return null;
+  const { db, quotas, provider, jobId } = request;
+  const rateLimit = rateLimitOf(request.error);
+  if (!rateLimit) return null;
   const retryAfterMs = Math.min(
-    error.retryDelayMs ?? quotas.rateLimitCooldownMs,
+    rateLimit.retryDelayMs ?? quotas.rateLimitCooldownMs,
     maxProviderHintMs,
   );
   await startProviderCooldown(db, provider, retryAfterMs);
@@ -97,7 +139,7 @@ export async function throttleAfterRateLimit(
     provider,
     jobId,
     retryAfterMs,
-    message: error.message,
+    message: rateLimit.message,
   });
   return { throttled: true, reason: 'rate-limited', retryAfterMs, ahead: null };
 }

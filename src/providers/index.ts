@@ -39,6 +39,8 @@ export interface ProviderQuotas {
   videoOperations: { provider: string; maxConcurrent: number } | null;
   /** Under which name the text generator's 429s cool every worker down. */
   textProvider: string;
+  /** Under which name the media analyzer's 429s cool every worker down; null: a local analyzer. */
+  analysisProvider: string | null;
   /** Pause before a job waiting for a lease asks again. */
   recheckMs: number;
   /** Cool-down after a 429 that names no retry delay. */
@@ -73,6 +75,7 @@ function providerQuotas(config: ProviderConfig, provider: VlogProviderKind): Pro
         ? { provider: 'veo', maxConcurrent: config.VEO_MAX_CONCURRENT_OPERATIONS }
         : null,
     textProvider: 'gemini',
+    analysisProvider: provider === 'google' ? 'gemini' : null,
     recheckMs: config.PROVIDER_QUOTA_RECHECK_MS,
     rateLimitCooldownMs: config.PROVIDER_RATE_LIMIT_COOLDOWN_MS,
   };

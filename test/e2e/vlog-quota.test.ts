@@ -65,15 +65,14 @@ describe('vlogs under the provider-quota governor', () => {
     return rows.map((row) => row.phase ?? '');
   }
 
-  /** Attempts of each startVideoGeneration the workflow ran, in order. */
-  async function submissionAttempts(id: string): Promise<number[]> {
+  /** Attempts of each `activityType` activity the workflow ran, in order. */
+  async function attemptsOf(id: string, activityType: string): Promise<number[]> {
     const history = await h.temporal.client.workflow.getHandle(id).fetchHistory();
     const submissions = new Set(
       (history.events ?? [])
         .filter(
           (event) =>
-            event.activityTaskScheduledEventAttributes?.activityType?.name ===
-            'startVideoGeneration',
+            event.activityTaskScheduledEventAttributes?.activityType?.name === activityType,
         )
         .map((event) => Number(event.eventId)),
     );
@@ -92,7 +91,7 @@ describe('vlogs under the provider-quota governor', () => {
       assert.equal(done.status, 'completed', JSON.stringify(done.error));
       assert.equal(fakes.google.paidCallsMentioning(id).length, 1, `${id} paid once`);
       assert.deepEqual(
-        (await submissionAttempts(id)).filter((attempt) => attempt !== 1),
+        (await attemptsOf(id, 'startVideoGeneration')).filter((attempt) => attempt !== 1),
         [],
         'waiting never used up an attempt',
       );
@@ -122,7 +121,7 @@ describe('vlogs under the provider-quota governor', () => {
     // The refused submission and the accepted one; only the accepted one is an operation.
     assert.equal(fakes.google.calls.predictLongRunning - submitted, 2);
     assert.equal(fakes.google.paidCallsMentioning(id).length, 1);
-    assert.deepEqual(await submissionAttempts(id), [1, 1]);
+    assert.deepEqual(await attemptsOf(id, 'startVideoGeneration'), [1, 1]);
     assert.ok(
       (await phases(id)).includes(
         'waiting for video generation quota (the provider is rate limiting, retry in 2 s)',
@@ -131,5 +130,26 @@ describe('vlogs under the provider-quota governor', () => {
     );
     const [refused, accepted] = fakes.google.submissionTimes.slice(-2);
     assert.ok(accepted! - refused! >= 1_900, `submitted again after ${accepted! - refused!} ms`);
+  });
+
+  it('waits out a 429 to the analysis on a timer, every worker cooling down, then analyses on its first attempt', async () => {
+    fakes.google.scenario.analysisFailures = [{ status: 429, retryDelay: '2s' }];
+    const id = await startVlog('Analysis rate limited');
+    const done = await finished(id);
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    assert.equal(done.attempt, 1);
+    assert.deepEqual(await attemptsOf(id, 'analyzeMedia'), [1, 1]);
+    assert.ok(
+      (await phases(id)).includes(
+        'waiting for media analysis quota (the provider is rate limiting, retry in 2 s)',
+      ),
+      JSON.stringify(await phases(id)),
+    );
+    const cooldown = await h.db
+      .selectFrom('provider_cooldowns')
+      .select('provider')
+      .where('provider', '=', 'gemini')
+      .executeTakeFirst();
+    assert.ok(cooldown, 'the 429 started the shared cool-down of gemini');
   });
 });

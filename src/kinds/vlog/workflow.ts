@@ -106,30 +106,42 @@ async function produceVlog(
   const media = job.input.media;
 
   if (!carried.analysis) {
+    const analyzingPhase = `analyzing ${media.length} media files`;
     await tracker.update({
       status: analyzing.status,
       progress: analyzing.progress + 5,
-      phase: `analyzing ${media.length} media files`,
+      phase: analyzingPhase,
     });
-    carried.analysis = await acts.analysis.analyzeMedia.executeWithOptions(
-      {
-        ...acts.options.analysis,
-        ...acts.onMediaQueue,
-        summary: `Analysis of ${media.map((m) => m.name).join(', ')}`,
-      },
-      [
+    // Held back by the provider-quota governor (a 429), the analysis is asked again after the
+    // wait the provider named, without using up an activity attempt.
+    for (;;) {
+      const analysis = await acts.analysis.analyzeMedia.executeWithOptions(
         {
-          jobId: job.id,
-          media,
-          brief: {
-            title: job.input.title,
-            prompt: job.input.prompt,
-            style: job.input.style,
-            durationSeconds: job.input.durationSeconds,
-          },
+          ...acts.options.analysis,
+          ...acts.onMediaQueue,
+          summary: `Analysis of ${media.map((m) => m.name).join(', ')}`,
         },
-      ],
-    );
+        [
+          {
+            jobId: job.id,
+            media,
+            brief: {
+              title: job.input.title,
+              prompt: job.input.prompt,
+              style: job.input.style,
+              durationSeconds: job.input.durationSeconds,
+            },
+          },
+        ],
+      );
+      if (!isThrottled(analysis)) {
+        carried.analysis = analysis;
+        break;
+      }
+      await tracker.update({ phase: throttlePhase('media analysis', analysis) });
+      await sleep(analysis.retryAfterMs);
+      await tracker.update({ phase: analyzingPhase });
+    }
   }
 
   const video = await generateVideo(input, tracker, carried, acts);

@@ -4,6 +4,8 @@ import type { MediaRef } from '../../../jobs/contracts.js';
 import type { VlogAnalysis } from '../declaration.js';
 import { vlogAnalysisSchema, type AnalysisBrief } from '../../../providers/types.js';
 import { whileHeartbeating } from '../../../activities/heartbeat.js';
+import { callUnderCooldown } from '../../../activities/provider-quota.js';
+import type { ProviderThrottle } from '../../../jobs/provider-throttle.js';
 import {
   askUntilValid,
   readJsonAnswer,
@@ -45,30 +47,43 @@ function readAnalysis(json: unknown, mediaCount: number): Reading<VlogAnalysis> 
 }
 
 export function createAnalyzeActivities({
+  db,
   mediaStorage,
   providers,
-}: Pick<VlogActivityDependencies, 'mediaStorage' | 'providers'>) {
+}: Pick<VlogActivityDependencies, 'db' | 'mediaStorage' | 'providers'>) {
   return {
-    /** Gemini looks at the media; its JSON is validated, and the model is asked again if it is off. */
-    async analyzeMedia(input: AnalyzeMediaInput): Promise<VlogAnalysis> {
+    /**
+     * Gemini looks at the media; its JSON is validated, and the model is asked again if it is
+     * off. Under the provider-quota governor's cool-down: a 429 (this job's or anyone's) is a
+     * throttle the workflow waits out, never a failed attempt.
+     */
+    async analyzeMedia(input: AnalyzeMediaInput): Promise<VlogAnalysis | ProviderThrottle> {
       const analyzer = required(providers.analyzer, 'Media analysis');
+      const { quotas } = providers;
       const context = Context.current();
-      return whileHeartbeating((beat) =>
-        askUntilValid({
-          jobId: input.jobId,
-          what: 'media analysis',
-          ask: (round) =>
-            analyzer.analyze({
-              jobId: input.jobId,
-              media: input.media,
-              brief: input.brief,
-              openMedia: (ref) => mediaStorage.getStream(ref.key),
-              progress: (detail) => beat({ detail, round }),
-              signal: context.cancellationSignal,
-            }),
-          read: (text) => readJsonAnswer(text, (json) => readAnalysis(json, input.media.length)),
-        }),
-      );
+      const analyze = () =>
+        whileHeartbeating((beat) =>
+          askUntilValid({
+            jobId: input.jobId,
+            what: 'media analysis',
+            ask: (round) =>
+              analyzer.analyze({
+                jobId: input.jobId,
+                media: input.media,
+                brief: input.brief,
+                openMedia: (ref) => mediaStorage.getStream(ref.key),
+                progress: (detail) => beat({ detail, round }),
+                signal: context.cancellationSignal,
+              }),
+            read: (text) => readJsonAnswer(text, (json) => readAnalysis(json, input.media.length)),
+          }),
+        );
+      return quotas.analysisProvider === null
+        ? analyze()
+        : callUnderCooldown(
+            { db, quotas, provider: quotas.analysisProvider, jobId: input.jobId },
+            analyze,
+          );
     },
   };
 }
