@@ -244,6 +244,22 @@ export const configSchema = z.object({
   /** Override of the Cloud Storage endpoint (fake-gcs-server in tests). */
   GCS_API_ENDPOINT: optionalString.pipe(z.url().optional()),
 
+  /**
+   * The language model behind AI generation jobs: `gemini` (GEMINI_API_KEY or VERTEX_PROJECT),
+   * `openai` (any server speaking OpenAI's chat-completions protocol, at OPENAI_BASE_URL), or
+   * `auto`: openai when OPENAI_BASE_URL is set, else gemini when GEMINI_API_KEY or
+   * VERTEX_PROJECT is.
+   */
+  AI_PROVIDER: z.enum(['auto', 'gemini', 'openai']).default('auto'),
+  /** Base URL of an OpenAI-compatible API, up to `/v1` (Ollama: http://127.0.0.1:11434/v1). Default with AI_PROVIDER=openai: OpenAI's. */
+  OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
+  /** Its API key; unset for servers that want none. */
+  OPENAI_API_KEY: optionalString,
+  /** The model to ask (required with the openai provider). */
+  OPENAI_MODEL: optionalString,
+  /** Longest one request to it may take, streamed answer included, before it is abandoned and retried. */
+  OPENAI_REQUEST_TIMEOUT_MS: positiveInt.default(120_000),
+
   /** Most media files in one vlog request. */
   VLOG_MAX_FILES: positiveInt.max(50).default(10),
   /** Largest media file accepted, in bytes (413 above). */
@@ -383,6 +399,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       );
     }
   }
+  const aiProviderProblem = aiProviderSettingsProblem(config);
+  if (aiProviderProblem) throw new ConfigError(`Invalid configuration:\n  ${aiProviderProblem}`);
   const temporalDevPorts = resolveTemporalDevPorts(config);
   let workerQueues: TaskQueueDomain[] = [...taskQueueDomains];
   if (config.WORKER_QUEUES !== undefined) {
@@ -405,6 +423,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       '',
     ),
   };
+}
+
+export type AiProviderKind = 'gemini' | 'openai';
+
+/** AI_PROVIDER with `auto` resolved; null when auto finds no model configured. */
+export function selectAiProvider(
+  config: Pick<Config, 'AI_PROVIDER' | 'OPENAI_BASE_URL' | 'GEMINI_API_KEY' | 'VERTEX_PROJECT'>,
+): AiProviderKind | null {
+  if (config.AI_PROVIDER !== 'auto') return config.AI_PROVIDER;
+  if (config.OPENAI_BASE_URL) return 'openai';
+  return config.GEMINI_API_KEY || config.VERTEX_PROJECT ? 'gemini' : null;
+}
+
+/** What an explicitly or automatically chosen AI provider lacks, as a configuration error. */
+function aiProviderSettingsProblem(config: z.infer<typeof configSchema>): string | null {
+  const provider = selectAiProvider(config);
+  if (provider === 'openai' && !config.OPENAI_MODEL)
+    return 'OPENAI_MODEL: required with the openai AI provider (AI_PROVIDER or OPENAI_BASE_URL)';
+  if (provider === 'gemini' && !config.GEMINI_API_KEY && !config.VERTEX_PROJECT)
+    return 'AI_PROVIDER: gemini needs GEMINI_API_KEY or VERTEX_PROJECT';
+  return null;
 }
 
 function resolveTemporalDevPorts(config: z.infer<typeof configSchema>): TemporalDevPorts {

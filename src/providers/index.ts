@@ -1,6 +1,7 @@
 import { GoogleGenAI, type GoogleGenAIOptions } from '@google/genai';
 import { OAuth2Client } from 'google-auth-library';
-import type { Config } from '../config.js';
+import OpenAI from 'openai';
+import { selectAiProvider, type Config } from '../config.js';
 import { localRenderPrefix } from '../jobs/storage-keys.js';
 import type { MediaTools } from '../media/tools.js';
 import { GcsObjectStorage, parseGcsUri } from '../storage/gcs-storage.js';
@@ -9,6 +10,7 @@ import { GeminiMediaAnalyzer } from './gemini-analyzer.js';
 import { GeminiTextGenerator } from './gemini-text-generator.js';
 import { LocalMediaAnalyzer } from './local-analyzer.js';
 import { LocalVideoGenerator } from './local-generator.js';
+import { OpenAiCompatibleTextGenerator } from './openai-text-generator.js';
 import type { MediaAnalyzer, TextGenerator, VideoGenerator } from './types.js';
 import { VeoVideoGenerator } from './veo-generator.js';
 
@@ -66,6 +68,11 @@ type ProviderConfig = Pick<
   | 'VEO_MAX_CONCURRENT_OPERATIONS'
   | 'PROVIDER_QUOTA_RECHECK_MS'
   | 'PROVIDER_RATE_LIMIT_COOLDOWN_MS'
+  | 'AI_PROVIDER'
+  | 'OPENAI_BASE_URL'
+  | 'OPENAI_API_KEY'
+  | 'OPENAI_MODEL'
+  | 'OPENAI_REQUEST_TIMEOUT_MS'
 >;
 
 function providerQuotas(config: ProviderConfig, provider: VlogProviderKind): ProviderQuotas {
@@ -74,7 +81,7 @@ function providerQuotas(config: ProviderConfig, provider: VlogProviderKind): Pro
       provider === 'google'
         ? { provider: 'veo', maxConcurrent: config.VEO_MAX_CONCURRENT_OPERATIONS }
         : null,
-    textProvider: 'gemini',
+    textProvider: selectAiProvider(config) ?? 'gemini',
     analysisProvider: provider === 'google' ? 'gemini' : null,
     recheckMs: config.PROVIDER_QUOTA_RECHECK_MS,
     rateLimitCooldownMs: config.PROVIDER_RATE_LIMIT_COOLDOWN_MS,
@@ -136,9 +143,36 @@ function vertexClient(config: ProviderConfig & { VERTEX_PROJECT: string }): Goog
 
 /** Which variables AI generation jobs lack; the API refuses them (503) while any are missing. */
 export function missingAiProviderSettings(
-  config: Pick<Config, 'GEMINI_API_KEY' | 'VERTEX_PROJECT'>,
+  config: Pick<Config, 'AI_PROVIDER' | 'OPENAI_BASE_URL' | 'GEMINI_API_KEY' | 'VERTEX_PROJECT'>,
 ): string[] {
-  return config.GEMINI_API_KEY || config.VERTEX_PROJECT ? [] : ['GEMINI_API_KEY or VERTEX_PROJECT'];
+  return selectAiProvider(config) ? [] : ['OPENAI_BASE_URL, GEMINI_API_KEY or VERTEX_PROJECT'];
+}
+
+/** The model behind AI generation jobs, as AI_PROVIDER selects it; null when none is configured. */
+function createTextGenerator(
+  config: ProviderConfig,
+  googleClient: GoogleGenAI | null,
+): TextGenerator | null {
+  const provider = selectAiProvider(config);
+  if (provider === 'openai') {
+    const client = new OpenAI({
+      baseURL: config.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
+      // Servers of local models want no key; the client insists on one.
+      apiKey: config.OPENAI_API_KEY ?? 'unused',
+      timeout: config.OPENAI_REQUEST_TIMEOUT_MS,
+      // Temporal retries the activity, with the provider-quota governor between attempts.
+      maxRetries: 0,
+    });
+    return new OpenAiCompatibleTextGenerator(
+      client,
+      config.OPENAI_MODEL!,
+      config.OPENAI_REQUEST_TIMEOUT_MS,
+      'openai',
+    );
+  }
+  return provider === 'gemini' && googleClient
+    ? new GeminiTextGenerator(googleClient, config.GEMINI_MODEL)
+    : null;
 }
 
 /** The ffmpeg provider: analysis and rendering on the worker, renders kept in media storage. */
@@ -173,7 +207,7 @@ export interface ProviderDependencies {
 
 /**
  * Builds the providers the configuration selects; the worker hands them to the activities.
- * AI generation jobs use Gemini whenever it is configured, whichever vlog provider is selected.
+ * AI generation jobs use the model AI_PROVIDER selects, whichever vlog provider is selected.
  */
 export function createProviders(config: ProviderConfig, deps: ProviderDependencies): Providers {
   const vertex = config.VERTEX_PROJECT
@@ -188,10 +222,7 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
         },
       })
     : null;
-  const textClient = gemini ?? vertex;
-  const textGenerator = textClient
-    ? new GeminiTextGenerator(textClient, config.GEMINI_MODEL)
-    : null;
+  const textGenerator = createTextGenerator(config, gemini ?? vertex);
   if (selectVlogProvider(config) === 'local') return localProviders(config, deps, textGenerator);
   const missing = missingVlogProviderSettings(config, deps.mediaTools !== null);
   const output = config.VEO_OUTPUT_GCS_URI ? parseGcsUri(config.VEO_OUTPUT_GCS_URI) : null;

@@ -166,6 +166,13 @@ export interface TextGenerationRequest {
   prompt: string;
   /** JSON Schema the answer must follow (derived from the zod schema that checks it). */
   responseJsonSchema: unknown;
+  /**
+   * The longest answer worth reading: a streaming provider stops reading (and the model) past
+   * it; whatever is returned longer than this is rejected by the caller.
+   */
+  maxAnswerChars: number;
+  /** Receives the answer's text piece by piece as a streaming provider reads it. */
+  onText?: (piece: string) => void;
   signal: AbortSignal;
 }
 

@@ -104,7 +104,7 @@ describe('AI job requests that are refused', () => {
     );
     assert.equal(status, 503);
     assert.equal(error.code, 'AI_PROVIDER_NOT_CONFIGURED');
-    assert.match(error.message, /GEMINI_API_KEY or VERTEX_PROJECT/);
+    assert.match(error.message, /OPENAI_BASE_URL, GEMINI_API_KEY or VERTEX_PROJECT/);
   });
 
   // PostgreSQL's jsonb refuses both; they used to start a workflow, fail to record the job

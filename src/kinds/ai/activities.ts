@@ -9,7 +9,7 @@ import type { Providers } from '../../providers/index.js';
 import { ProviderError } from '../../providers/types.js';
 import { FailureCode } from '../../jobs/failures.js';
 import { aiItemNames, type AiJobRequest, type AiJobResult } from './declaration.js';
-import { aiAnswerSchemas, readAiAnswer } from './generation-schemas.js';
+import { aiAnswerSchemas, maxAiAnswerChars, readAiAnswer } from './generation-schemas.js';
 
 export interface GenerateAiItemsInput {
   jobId: string;
@@ -86,6 +86,7 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
                   systemInstruction,
                   prompt,
                   responseJsonSchema: responseJsonSchemas[request.type],
+                  maxAnswerChars: maxAiAnswerChars,
                   signal: context.cancellationSignal,
                 });
               } catch (error) {
@@ -97,7 +98,10 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
                 throw error;
               }
             },
-            read: (text) => readJsonAnswer(text, (json) => readAiAnswer(request, json)),
+            read: (text) =>
+              text.length > maxAiAnswerChars
+                ? { problem: `the answer is longer than ${maxAiAnswerChars} characters` }
+                : readJsonAnswer(text, (json) => readAiAnswer(request, json)),
           }),
         );
         return { items, model: generator.model };

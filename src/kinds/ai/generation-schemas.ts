@@ -75,6 +75,13 @@ const taskItemSchema = itemSchema.extend({
 const itemsOf = <Item extends z.ZodType>(item: Item) =>
   z.object({ items: z.array(item).min(1).max(10) });
 
+/**
+ * The longest answer read from the model, in characters: ten items at their longest (12 000
+ * characters) with room for indentation and escapes. A model that goes on past it is stopped
+ * and asked again.
+ */
+export const maxAiAnswerChars = 32_768;
+
 /** What the model must answer, per type. */
 export const aiAnswerSchemas = {
   SUBGOAL_GENERATION: itemsOf(itemSchema),

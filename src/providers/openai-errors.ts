@@ -1,0 +1,78 @@
+import { APIError } from 'openai';
+import { FailureCode } from '../jobs/failures.js';
+import { ProviderError } from './types.js';
+
+/** A provider's message is quoted in job errors and logs: at most this much of it. */
+const maxProviderMessageChars = 500;
+
+/**
+ * The provider's advice on when to try again: `retry-after-ms` (OpenAI's), else `retry-after`
+ * in seconds or as an HTTP date.
+ */
+export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
+  const ms = Number(headers?.get('retry-after-ms') ?? Number.NaN);
+  if (Number.isFinite(ms) && ms >= 0) return Math.round(ms);
+  const value = headers?.get('retry-after');
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Narrows to the client's own error type, with its status and headers typed. */
+function isApiError(error: unknown): error is APIError {
+  return error instanceof APIError;
+}
+
+/** A string field of the error body the server sent, if it has one. */
+function bodyField(error: APIError, name: 'message' | 'code'): string | undefined {
+  const body: unknown = error.error;
+  const value: unknown =
+    typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+  return typeof value === 'string' ? value : undefined;
+}
+
+function providerMessage(error: APIError): string {
+  const message = bodyField(error, 'message') ?? error.message;
+  return message.length > maxProviderMessageChars
+    ? `${message.slice(0, maxProviderMessageChars)}…`
+    : message;
+}
+
+/**
+ * Classifies an error of the `openai` client against any OpenAI-compatible server: 429 is the
+ * rate limit (with the server's retry hint), 5xx and lost connections are worth retrying, any
+ * other 4xx is not and keeps the server's message. A 429 for a quota that is used up for good
+ * (`insufficient_quota`, a billing matter) is a refusal, not a rate limit.
+ */
+export function classifyOpenAiError(error: unknown, what: string): ProviderError {
+  if (error instanceof ProviderError) return error;
+  if (!isApiError(error) || error.status === undefined) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new ProviderError(FailureCode.PROVIDER_UNAVAILABLE, `${what}: ${message}`, true);
+  }
+  const message = `${what}: ${providerMessage(error)}`;
+  const code = bodyField(error, 'code');
+  const status = error.status;
+  if (status === 429 && code === 'insufficient_quota')
+    return new ProviderError(FailureCode.PROVIDER_PERMISSION_DENIED, message, false);
+  if (status === 429)
+    return new ProviderError(
+      FailureCode.PROVIDER_RATE_LIMITED,
+      message,
+      true,
+      retryAfterMs(error.headers),
+    );
+  if (status >= 500 || status === 408)
+    return new ProviderError(
+      FailureCode.PROVIDER_UNAVAILABLE,
+      message,
+      true,
+      retryAfterMs(error.headers),
+    );
+  if (status === 401 || status === 403)
+    return new ProviderError(FailureCode.PROVIDER_PERMISSION_DENIED, message, false);
+  if (status === 404) return new ProviderError(FailureCode.PROVIDER_NOT_FOUND, message, false);
+  return new ProviderError(FailureCode.PROVIDER_INVALID_ARGUMENT, message, false);
+}

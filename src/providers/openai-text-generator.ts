@@ -1,0 +1,96 @@
+import type OpenAI from 'openai';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { FailureCode } from '../jobs/failures.js';
+import { classifyOpenAiError } from './openai-errors.js';
+import { ProviderError, type TextGenerationRequest, type TextGenerator } from './types.js';
+
+/** The JSON Schema as a chat-completions server takes it: without the dialect marker. */
+function responseSchema(schema: unknown): Record<string, unknown> {
+  const { $schema: _dialect, ...rest } = schema as Record<string, unknown>;
+  return rest;
+}
+
+/**
+ * Any server speaking OpenAI's chat-completions protocol (OpenAI, vLLM, Ollama, LM Studio,
+ * llama.cpp's server) through the `openai` client. The answer is constrained to the request's
+ * JSON schema with `response_format` and streamed: each piece is handed on as it arrives, and
+ * reading stops (aborting the request) once the answer is longer than the request allows.
+ *
+ * `strict` stays off: OpenAI's strict mode refuses schema keywords (string lengths) that the
+ * zod schemas use, and the answer is validated against them anyway.
+ */
+export class OpenAiCompatibleTextGenerator implements TextGenerator {
+  readonly name: string;
+
+  constructor(
+    private readonly client: OpenAI,
+    readonly model: string,
+    /** The whole request's limit, streamed answer included (the client's own stops at headers). */
+    private readonly requestTimeoutMs: number,
+    /** Names the provider in `name` and messages: `openai` or `embedded`. */
+    readonly provider: string,
+  ) {
+    this.name = `${provider}:${model}`;
+  }
+
+  async generateJson(request: TextGenerationRequest): Promise<string> {
+    const what = `${this.provider === 'embedded' ? 'The embedded model' : 'The model'}'s ${request.what}`;
+    const timeout = AbortSignal.timeout(this.requestTimeoutMs);
+    const signal = AbortSignal.any([request.signal, timeout]);
+    const messages: ChatCompletionMessageParam[] = [
+      { role: 'system', content: request.systemInstruction },
+      { role: 'user', content: request.prompt },
+    ];
+    let text = '';
+    let finishReason: string | null = null;
+    try {
+      const stream = await this.client.chat.completions.create(
+        {
+          model: this.model,
+          messages,
+          stream: true,
+          temperature: 0.7,
+          response_format: {
+            type: 'json_schema',
+            json_schema: {
+              name: 'answer',
+              schema: responseSchema(request.responseJsonSchema),
+              strict: false,
+            },
+          },
+        },
+        { signal },
+      );
+      for await (const chunk of stream) {
+        const choice = chunk.choices[0];
+        const piece = choice?.delta?.content;
+        if (piece) {
+          text += piece;
+          request.onText?.(piece);
+          // Leaving the loop ends the stream, which aborts the request.
+          if (text.length > request.maxAnswerChars) break;
+        }
+        finishReason = choice?.finish_reason ?? finishReason;
+      }
+      // An aborted stream ends quietly rather than throwing.
+      signal.throwIfAborted();
+    } catch (error) {
+      if (timeout.aborted && !request.signal.aborted) {
+        throw new ProviderError(
+          FailureCode.PROVIDER_UNAVAILABLE,
+          `${what} did not end within ${this.requestTimeoutMs} ms`,
+          true,
+        );
+      }
+      throw classifyOpenAiError(error, what);
+    }
+    if (finishReason === 'content_filter') {
+      throw new ProviderError(
+        FailureCode.SAFETY_BLOCKED,
+        `${what} was stopped by the provider's content filter`,
+        false,
+      );
+    }
+    return text;
+  }
+}
