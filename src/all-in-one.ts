@@ -13,7 +13,7 @@ import { runEntryPoint, stopOnSignals } from './entry-point.js';
 import { createLogger } from './logger.js';
 import { assertPortsFree } from './ports.js';
 import { createTemporalAccess } from './temporal-client.js';
-import { createActivityDependencies } from './worker/dependencies.js';
+import { createActivityDependencies, startEmbeddedModel } from './worker/dependencies.js';
 import { startWorker, workerSettings } from './worker/worker.js';
 
 runEntryPoint(async () => {
@@ -43,11 +43,10 @@ runEntryPoint(async () => {
   }
 
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
-  const worker = await startWorker(
-    workerSettings(config, address),
-    await createActivityDependencies(config, db),
-    logger,
-  );
+  const dependencies = await createActivityDependencies(config, db);
+  const { textGenerator, embeddedModel } = dependencies.providers;
+  await startEmbeddedModel(embeddedModel, logger);
+  const worker = await startWorker(workerSettings(config, address), dependencies, logger);
   const temporal = createTemporalAccess(
     address,
     config.TEMPORAL_NAMESPACE,
@@ -63,6 +62,7 @@ runEntryPoint(async () => {
       // stores they report to.
       await api.close();
       await worker.stop();
+      await embeddedModel?.stop();
       await temporal.close();
       await db.destroy();
       await devServer?.stop();
@@ -86,6 +86,14 @@ runEntryPoint(async () => {
       `  API:          ${api.url}   (docs: ${api.url}/docs)`,
       `  Temporal UI:  ${uiUrl ? `${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows` : 'not known: set TEMPORAL_UI_URL'}`,
       `  Data:         ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : path.join(config.dataDir, 'pglite')}`,
+      `  AI jobs:      ${textGenerator ? `${textGenerator.provider} model ${textGenerator.model}` : 'off (AI_PROVIDER=none)'}`,
+      ...(textGenerator?.notice
+        ? [
+            '                A tiny model embedded for trying AI jobs offline: its answers are poor. For a real',
+            '                model set OPENAI_BASE_URL and OPENAI_MODEL (any OpenAI-compatible server) or',
+            '                GEMINI_API_KEY; see README, "AI models".',
+          ]
+        : []),
       '',
       ...(token
         ? [

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ProviderRetrySettings } from './jobs/contracts.js';
@@ -24,6 +25,15 @@ const optionalString = z
 const optionalPort = optionalString.pipe(port.optional());
 /** A rate in tasks per second (fractions allowed: 0.5 is one every 2 s); unset: unlimited. */
 const optionalRate = optionalString.pipe(z.coerce.number<string>().positive().optional());
+
+/**
+ * Threads the embedded model computes with by default: the CPUs but one, 1 to 4. On a busy
+ * machine llama.cpp's threads spin waiting for each other: measured here, one thread on two
+ * shared cores generated ten times faster than two.
+ */
+function defaultEmbeddedModelThreads(): number {
+  return Math.max(1, Math.min(4, os.availableParallelism() - 1));
+}
 
 /**
  * Every environment variable the service reads, with its default. docs/configuration.md
@@ -246,19 +256,27 @@ export const configSchema = z.object({
 
   /**
    * The language model behind AI generation jobs: `gemini` (GEMINI_API_KEY or VERTEX_PROJECT),
-   * `openai` (any server speaking OpenAI's chat-completions protocol, at OPENAI_BASE_URL), or
-   * `auto`: openai when OPENAI_BASE_URL is set, else gemini when GEMINI_API_KEY or
-   * VERTEX_PROJECT is.
+   * `openai` (any server speaking OpenAI's chat-completions protocol, at OPENAI_BASE_URL),
+   * `embedded` (a tiny local model the worker runs, installed into .local/ on first use), `none`
+   * (AI jobs refused with 503), or `auto`: openai when OPENAI_BASE_URL is set, else gemini when
+   * GEMINI_API_KEY or VERTEX_PROJECT is, else embedded.
    */
-  AI_PROVIDER: z.enum(['auto', 'gemini', 'openai']).default('auto'),
+  AI_PROVIDER: z.enum(['auto', 'gemini', 'openai', 'embedded', 'none']).default('auto'),
   /** Base URL of an OpenAI-compatible API, up to `/v1` (Ollama: http://127.0.0.1:11434/v1). Default with AI_PROVIDER=openai: OpenAI's. */
   OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
   /** Its API key; unset for servers that want none. */
   OPENAI_API_KEY: optionalString,
   /** The model to ask (required with the openai provider). */
   OPENAI_MODEL: optionalString,
-  /** Longest one request to it may take, streamed answer included, before it is abandoned and retried. */
+  /** Longest one request to it (or to the embedded model) may take, streamed answer included, before it is abandoned and retried. */
   OPENAI_REQUEST_TIMEOUT_MS: positiveInt.default(120_000),
+  /** A GGUF file the embedded provider serves instead of the tiny model it installs. */
+  EMBEDDED_MODEL_FILE: optionalString,
+  /** Threads the embedded model computes with. Default: the CPU count minus one, 1 to 4. */
+  EMBEDDED_MODEL_THREADS: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    positiveInt.max(64).default(defaultEmbeddedModelThreads()),
+  ),
 
   /** Most media files in one vlog request. */
   VLOG_MAX_FILES: positiveInt.max(50).default(10),
@@ -425,15 +443,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-export type AiProviderKind = 'gemini' | 'openai';
+export type AiProviderKind = Exclude<Config['AI_PROVIDER'], 'auto'>;
 
-/** AI_PROVIDER with `auto` resolved; null when auto finds no model configured. */
+/** AI_PROVIDER with `auto` resolved: a named endpoint, else Google's, else the embedded model. */
 export function selectAiProvider(
   config: Pick<Config, 'AI_PROVIDER' | 'OPENAI_BASE_URL' | 'GEMINI_API_KEY' | 'VERTEX_PROJECT'>,
-): AiProviderKind | null {
+): AiProviderKind {
   if (config.AI_PROVIDER !== 'auto') return config.AI_PROVIDER;
   if (config.OPENAI_BASE_URL) return 'openai';
-  return config.GEMINI_API_KEY || config.VERTEX_PROJECT ? 'gemini' : null;
+  return config.GEMINI_API_KEY || config.VERTEX_PROJECT ? 'gemini' : 'embedded';
 }
 
 /** What an explicitly or automatically chosen AI provider lacks, as a configuration error. */

@@ -74,6 +74,8 @@ const emulators = await runInstallScript('test/emulators/install.sh', [
   'fake-gcs-server',
   'moto-server',
 ]);
+// Installed once here, so the test files that run AI jobs on it find it ready.
+await runInstallScript('embedded-model/install.sh', ['python', 'server', 'model']);
 const server = await startDevServer({
   cliPath: binaries.cli,
   namespace,

@@ -6,6 +6,8 @@ import type { TextGenerationRequest, TextGenerator } from './types.js';
 /** Gemini with structured output: the answer is JSON constrained to the request's schema. */
 export class GeminiTextGenerator implements TextGenerator {
   readonly name: string;
+  readonly provider = 'gemini';
+  readonly notice = null;
 
   constructor(
     private readonly ai: GoogleGenAI,

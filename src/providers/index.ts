@@ -1,5 +1,6 @@
 import { GoogleGenAI, type GoogleGenAIOptions } from '@google/genai';
 import { OAuth2Client } from 'google-auth-library';
+import path from 'node:path';
 import OpenAI from 'openai';
 import { selectAiProvider, type Config } from '../config.js';
 import { localRenderPrefix } from '../jobs/storage-keys.js';
@@ -10,6 +11,7 @@ import { GeminiMediaAnalyzer } from './gemini-analyzer.js';
 import { GeminiTextGenerator } from './gemini-text-generator.js';
 import { LocalMediaAnalyzer } from './local-analyzer.js';
 import { LocalVideoGenerator } from './local-generator.js';
+import { EmbeddedModel } from './embedded-model.js';
 import { OpenAiCompatibleTextGenerator } from './openai-text-generator.js';
 import type { MediaAnalyzer, TextGenerator, VideoGenerator } from './types.js';
 import { VeoVideoGenerator } from './veo-generator.js';
@@ -22,6 +24,8 @@ export interface Providers {
   analyzer: MediaAnalyzer | null;
   /** The LLM behind AI generation jobs. */
   textGenerator: TextGenerator | null;
+  /** The embedded model's server, when AI jobs use it: started on first use, or by `start()`. */
+  embeddedModel: EmbeddedModel | null;
   videoGenerator: VideoGenerator | null;
   /** Where generated videos are written: Veo's output bucket, or media storage for local renders. */
   generationStorage: ObjectStorage | null;
@@ -73,6 +77,9 @@ type ProviderConfig = Pick<
   | 'OPENAI_API_KEY'
   | 'OPENAI_MODEL'
   | 'OPENAI_REQUEST_TIMEOUT_MS'
+  | 'EMBEDDED_MODEL_FILE'
+  | 'EMBEDDED_MODEL_THREADS'
+  | 'dataDir'
 >;
 
 function providerQuotas(config: ProviderConfig, provider: VlogProviderKind): ProviderQuotas {
@@ -81,7 +88,7 @@ function providerQuotas(config: ProviderConfig, provider: VlogProviderKind): Pro
       provider === 'google'
         ? { provider: 'veo', maxConcurrent: config.VEO_MAX_CONCURRENT_OPERATIONS }
         : null,
-    textProvider: selectAiProvider(config) ?? 'gemini',
+    textProvider: selectAiProvider(config),
     analysisProvider: provider === 'google' ? 'gemini' : null,
     recheckMs: config.PROVIDER_QUOTA_RECHECK_MS,
     rateLimitCooldownMs: config.PROVIDER_RATE_LIMIT_COOLDOWN_MS,
@@ -141,50 +148,86 @@ function vertexClient(config: ProviderConfig & { VERTEX_PROJECT: string }): Goog
   return new GoogleGenAI(options);
 }
 
-/** Which variables AI generation jobs lack; the API refuses them (503) while any are missing. */
-export function missingAiProviderSettings(
-  config: Pick<Config, 'AI_PROVIDER' | 'OPENAI_BASE_URL' | 'GEMINI_API_KEY' | 'VERTEX_PROJECT'>,
-): string[] {
-  return selectAiProvider(config) ? [] : ['OPENAI_BASE_URL, GEMINI_API_KEY or VERTEX_PROJECT'];
+/** Why AI generation jobs are refused (503), or null when a model serves them. */
+export function aiJobsUnavailable(config: Pick<Config, 'AI_PROVIDER'>): string | null {
+  return config.AI_PROVIDER === 'none'
+    ? 'AI jobs are turned off on this service (AI_PROVIDER=none)'
+    : null;
 }
 
-/** The model behind AI generation jobs, as AI_PROVIDER selects it; null when none is configured. */
+/** An `openai` client for a server that wants no key or one, with retries left to Temporal. */
+function openAiClient(baseURL: string, config: ProviderConfig): OpenAI {
+  return new OpenAI({
+    baseURL,
+    // Servers of local models want no key; the client insists on one.
+    apiKey: config.OPENAI_API_KEY ?? 'unused',
+    timeout: config.OPENAI_REQUEST_TIMEOUT_MS,
+    // Temporal retries the activity, with the provider-quota governor between attempts.
+    maxRetries: 0,
+  });
+}
+
+/**
+ * The model behind AI generation jobs, as AI_PROVIDER selects it, and the embedded model's
+ * server when that is the one; no generator with AI_PROVIDER=none.
+ */
 function createTextGenerator(
   config: ProviderConfig,
   googleClient: GoogleGenAI | null,
-): TextGenerator | null {
+): { textGenerator: TextGenerator | null; embeddedModel: EmbeddedModel | null } {
   const provider = selectAiProvider(config);
   if (provider === 'openai') {
-    const client = new OpenAI({
-      baseURL: config.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
-      // Servers of local models want no key; the client insists on one.
-      apiKey: config.OPENAI_API_KEY ?? 'unused',
-      timeout: config.OPENAI_REQUEST_TIMEOUT_MS,
-      // Temporal retries the activity, with the provider-quota governor between attempts.
-      maxRetries: 0,
-    });
-    return new OpenAiCompatibleTextGenerator(
-      client,
-      config.OPENAI_MODEL!,
-      config.OPENAI_REQUEST_TIMEOUT_MS,
-      'openai',
-    );
+    const client = openAiClient(config.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', config);
+    return {
+      textGenerator: new OpenAiCompatibleTextGenerator(
+        () => Promise.resolve(client),
+        config.OPENAI_MODEL!,
+        config.OPENAI_REQUEST_TIMEOUT_MS,
+        'openai',
+      ),
+      embeddedModel: null,
+    };
   }
-  return provider === 'gemini' && googleClient
-    ? new GeminiTextGenerator(googleClient, config.GEMINI_MODEL)
-    : null;
+  if (provider === 'embedded') {
+    const embeddedModel = new EmbeddedModel({
+      modelFile: config.EMBEDDED_MODEL_FILE && path.resolve(config.EMBEDDED_MODEL_FILE),
+      threads: config.EMBEDDED_MODEL_THREADS,
+      logFile: path.join(config.dataDir, 'embedded-model.log'),
+    });
+    let client: { baseUrl: string; client: OpenAI } | null = null;
+    const connect = async () => {
+      const baseUrl = await embeddedModel.baseUrl();
+      if (client?.baseUrl !== baseUrl) client = { baseUrl, client: openAiClient(baseUrl, config) };
+      return client.client;
+    };
+    return {
+      textGenerator: new OpenAiCompatibleTextGenerator(
+        connect,
+        embeddedModel.model,
+        config.OPENAI_REQUEST_TIMEOUT_MS,
+        'embedded',
+        embeddedModel.notice,
+      ),
+      embeddedModel,
+    };
+  }
+  const textGenerator =
+    provider === 'gemini' && googleClient
+      ? new GeminiTextGenerator(googleClient, config.GEMINI_MODEL)
+      : null;
+  return { textGenerator, embeddedModel: null };
 }
 
 /** The ffmpeg provider: analysis and rendering on the worker, renders kept in media storage. */
 function localProviders(
   config: ProviderConfig,
   { mediaStorage, mediaTools }: ProviderDependencies,
-  textGenerator: TextGenerator | null,
+  text: Pick<Providers, 'textGenerator' | 'embeddedModel'>,
 ): Providers {
   return {
     kind: 'local',
     analyzer: mediaTools ? new LocalMediaAnalyzer(mediaTools) : null,
-    textGenerator,
+    ...text,
     videoGenerator: mediaTools
       ? new LocalVideoGenerator({
           tools: mediaTools,
@@ -222,8 +265,8 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
         },
       })
     : null;
-  const textGenerator = createTextGenerator(config, gemini ?? vertex);
-  if (selectVlogProvider(config) === 'local') return localProviders(config, deps, textGenerator);
+  const text = createTextGenerator(config, gemini ?? vertex);
+  if (selectVlogProvider(config) === 'local') return localProviders(config, deps, text);
   const missing = missingVlogProviderSettings(config, deps.mediaTools !== null);
   const output = config.VEO_OUTPUT_GCS_URI ? parseGcsUri(config.VEO_OUTPUT_GCS_URI) : null;
   const generationStorage = output
@@ -252,7 +295,7 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
   return {
     kind: 'google',
     analyzer,
-    textGenerator,
+    ...text,
     videoGenerator: vertex ? new VeoVideoGenerator(vertex, config.VEO_MODEL) : null,
     generationStorage,
     generationOutputUri: output ? `gs://${output.bucket}/${outputPrefix}` : null,

@@ -23,18 +23,27 @@ export class OpenAiCompatibleTextGenerator implements TextGenerator {
   readonly name: string;
 
   constructor(
-    private readonly client: OpenAI,
+    /** The client, once its server is there (the embedded model's starts on first use). */
+    private readonly connect: () => Promise<OpenAI>,
     readonly model: string,
     /** The whole request's limit, streamed answer included (the client's own stops at headers). */
     private readonly requestTimeoutMs: number,
     /** Names the provider in `name` and messages: `openai` or `embedded`. */
-    readonly provider: string,
+    readonly provider: 'openai' | 'embedded',
+    readonly notice: string | null = null,
   ) {
     this.name = `${provider}:${model}`;
   }
 
   async generateJson(request: TextGenerationRequest): Promise<string> {
     const what = `${this.provider === 'embedded' ? 'The embedded model' : 'The model'}'s ${request.what}`;
+    const client = await this.connect().catch((error: unknown) => {
+      throw new ProviderError(
+        FailureCode.PROVIDER_UNAVAILABLE,
+        `${what}: ${error instanceof Error ? error.message : String(error)}`,
+        true,
+      );
+    });
     const timeout = AbortSignal.timeout(this.requestTimeoutMs);
     const signal = AbortSignal.any([request.signal, timeout]);
     const messages: ChatCompletionMessageParam[] = [
@@ -44,7 +53,7 @@ export class OpenAiCompatibleTextGenerator implements TextGenerator {
     let text = '';
     let finishReason: string | null = null;
     try {
-      const stream = await this.client.chat.completions.create(
+      const stream = await client.chat.completions.create(
         {
           model: this.model,
           messages,

@@ -179,6 +179,10 @@ export interface TextGenerationRequest {
 /** An LLM answering with JSON text (validated by the caller). */
 export interface TextGenerator {
   readonly name: string;
+  /** Who serves the model: `gemini`, `openai` (any compatible endpoint) or `embedded`. */
+  readonly provider: string;
   readonly model: string;
+  /** What a reader of its answers should know about the model (a tiny one answers poorly). */
+  readonly notice: string | null;
   generateJson(request: TextGenerationRequest): Promise<string>;
 }

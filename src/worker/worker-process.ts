@@ -4,7 +4,7 @@ import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { runEntryPoint, stopOnSignals } from '../entry-point.js';
 import { createLogger } from '../logger.js';
-import { createActivityDependencies } from './dependencies.js';
+import { createActivityDependencies, startEmbeddedModel } from './dependencies.js';
 import { startWorker, workerQueuesOf, workerSettings } from './worker.js';
 
 runEntryPoint(async () => {
@@ -13,15 +13,19 @@ runEntryPoint(async () => {
   const queues = workerQueuesOf(process.argv.slice(2), config);
   const logger = createLogger(config, 'worker');
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
+  const dependencies = await createActivityDependencies(config, db);
+  const { embeddedModel } = dependencies.providers;
+  if (queues.includes('text-generation')) await startEmbeddedModel(embeddedModel, logger);
   const worker = await startWorker(
     workerSettings(config, config.TEMPORAL_ADDRESS!, queues),
-    await createActivityDependencies(config, db),
+    dependencies,
     logger,
   );
   stopOnSignals(
     logger,
     async () => {
       await worker.stop();
+      await embeddedModel?.stop();
       await db.destroy();
     },
     config.WORKER_SHUTDOWN_GRACE_MS + 15_000,

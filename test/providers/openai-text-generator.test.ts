@@ -199,6 +199,15 @@ describe('choosing the AI provider', () => {
     assert.equal(provider({ AI_PROVIDER: 'openai', OPENAI_MODEL: 'gpt-x' }), 'openai:gpt-x');
   });
 
+  it('falls back to the embedded model with nothing configured, and to none when turned off', () => {
+    assert.equal(provider({}), 'embedded:SmolLM2-135M-Instruct.Q4_1');
+    assert.equal(
+      provider({ EMBEDDED_MODEL_FILE: '/models/Qwen2.5-7B-Instruct-Q4_K_M.gguf' }),
+      'embedded:Qwen2.5-7B-Instruct-Q4_K_M',
+    );
+    assert.equal(provider({ AI_PROVIDER: 'none', GEMINI_API_KEY: 'k' }), null);
+  });
+
   it('refuses an OpenAI-compatible provider without a model, and Gemini without a key', () => {
     for (const env of [
       { OPENAI_BASE_URL: 'http://127.0.0.1:1/v1' },

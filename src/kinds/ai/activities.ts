@@ -9,7 +9,7 @@ import type { Providers } from '../../providers/index.js';
 import { ProviderError } from '../../providers/types.js';
 import { FailureCode } from '../../jobs/failures.js';
 import { aiItemNames, type AiJobRequest, type AiJobResult } from './declaration.js';
-import { aiAnswerSchemas, maxAiAnswerChars, readAiAnswer } from './generation-schemas.js';
+import { aiAnswerSchema, maxAiAnswerChars, readAiAnswer } from './generation-schemas.js';
 
 export interface GenerateAiItemsInput {
   jobId: string;
@@ -17,10 +17,6 @@ export interface GenerateAiItemsInput {
   ownerId?: string;
   request: AiJobRequest;
 }
-
-const responseJsonSchemas = Object.fromEntries(
-  Object.entries(aiAnswerSchemas).map(([type, schema]) => [type, z.toJSONSchema(schema)]),
-);
 
 /** The instruction and the request text the model gets for a job. */
 export function aiPrompt(request: AiJobRequest): { systemInstruction: string; prompt: string } {
@@ -85,7 +81,7 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
                   what,
                   systemInstruction,
                   prompt,
-                  responseJsonSchema: responseJsonSchemas[request.type],
+                  responseJsonSchema: z.toJSONSchema(aiAnswerSchema(request)),
                   maxAnswerChars: maxAiAnswerChars,
                   signal: context.cancellationSignal,
                 });
@@ -104,7 +100,12 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
                 : readJsonAnswer(text, (json) => readAiAnswer(request, json)),
           }),
         );
-        return { items, model: generator.model };
+        return {
+          items,
+          model: generator.model,
+          provider: generator.provider,
+          notice: generator.notice,
+        };
       } catch (failure) {
         if (rateLimit && !context.cancellationSignal.aborted) {
           const throttled = await throttleAfterRateLimit({

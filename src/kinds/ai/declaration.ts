@@ -34,6 +34,10 @@ export interface AiJobResult {
   items: AiItem[];
   /** The model that generated the items. */
   model: string;
+  /** Who served it: `gemini`, `openai` (an OpenAI-compatible endpoint) or `embedded` (unset in older results). */
+  provider?: string;
+  /** What a reader should know about the model (the embedded one is tiny); null for others. */
+  notice?: string | null;
 }
 
 /** Operational settings an AI job takes from the configuration when it is accepted. */

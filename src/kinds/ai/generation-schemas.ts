@@ -72,8 +72,11 @@ const taskItemSchema = itemSchema.extend({
   estimatedMinutes: z.int().min(1).max(480).describe('How long the task takes, in minutes'),
 });
 
-const itemsOf = <Item extends z.ZodType>(item: Item) =>
-  z.object({ items: z.array(item).min(1).max(10) });
+const itemSchemas = {
+  SUBGOAL_GENERATION: itemSchema,
+  ACTION_GENERATION: itemSchema,
+  TASK_GENERATION: taskItemSchema,
+} as const satisfies Record<AiGenerationType, z.ZodType>;
 
 /**
  * The longest answer read from the model, in characters: ten items at their longest (12 000
@@ -82,12 +85,16 @@ const itemsOf = <Item extends z.ZodType>(item: Item) =>
  */
 export const maxAiAnswerChars = 32_768;
 
-/** What the model must answer, per type. */
-export const aiAnswerSchemas = {
-  SUBGOAL_GENERATION: itemsOf(itemSchema),
-  ACTION_GENERATION: itemsOf(itemSchema),
-  TASK_GENERATION: itemsOf(taskItemSchema),
-} as const satisfies Record<AiGenerationType, z.ZodType>;
+/**
+ * What the model must answer to a request: its type's items, at most as many as it asks for.
+ * The JSON schema the model is held to comes from this, so a server that turns the schema into
+ * a grammar (llama.cpp) cannot write one item too many.
+ */
+export function aiAnswerSchema(request: AiJobRequest) {
+  return z.object({
+    items: z.array(itemSchemas[request.type]).min(1).max(request.input.maxItems),
+  });
+}
 
 export type AiItem = z.infer<typeof itemSchema> & { estimatedMinutes?: number };
 
@@ -96,17 +103,12 @@ export function readAiAnswer(
   request: AiJobRequest,
   json: unknown,
 ): { value: AiItem[] } | { problem: string } {
-  const parsed = aiAnswerSchemas[request.type].safeParse(json);
+  const parsed = aiAnswerSchema(request).safeParse(json);
   if (!parsed.success) {
     return {
       problem: parsed.error.issues
         .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
         .join('; '),
-    };
-  }
-  if (parsed.data.items.length > request.input.maxItems) {
-    return {
-      problem: `${parsed.data.items.length} items, but at most ${request.input.maxItems} were asked for`,
     };
   }
   return { value: parsed.data.items };

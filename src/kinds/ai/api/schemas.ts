@@ -33,7 +33,21 @@ export const aiJobViewSchema = jobViewSchema
     type: z.enum(aiGenerationTypes),
     status: z.enum(aiJobStatuses),
     result: z
-      .object({ items: z.array(aiItemViewSchema), model: z.string() })
+      .object({
+        items: z.array(aiItemViewSchema),
+        model: z.string(),
+        provider: z
+          .string()
+          .optional()
+          .describe(
+            'Who served the model: gemini, openai (an OpenAI-compatible endpoint), embedded',
+          ),
+        notice: z
+          .string()
+          .nullable()
+          .optional()
+          .describe('What to know about the model: the embedded one is tiny and answers poorly'),
+      })
       .nullable()
       .describe('The generated items, once completed'),
     retryCount: z.number().int().describe('Retries so far (attempt - 1)'),

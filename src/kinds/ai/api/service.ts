@@ -5,7 +5,7 @@ import type { JobRow } from '../../../db/schema.js';
 import { findOwnedJob, typicalDurationMs } from '../../../db/jobs.js';
 import type { JobProgress } from '../../../jobs/contracts.js';
 import { isTerminalStatus } from '../../../jobs/model.js';
-import { missingAiProviderSettings } from '../../../providers/index.js';
+import { aiJobsUnavailable } from '../../../providers/index.js';
 import { ApiError } from '../../../api/errors.js';
 import type { ListQuery } from '../../../api/schemas/jobs.js';
 import { listJobsPage } from '../../../api/services/job-list.js';
@@ -76,14 +76,8 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
       body: AiJobRequest,
       idempotencyKey: string | null,
     ): Promise<{ view: AiJobView; replayed: boolean }> {
-      const missing = missingAiProviderSettings(config);
-      if (missing.length > 0) {
-        throw new ApiError(
-          'AI_PROVIDER_NOT_CONFIGURED',
-          `AI jobs are unavailable: no language model is configured (set ${missing.join(', ')})`,
-          { missing },
-        );
-      }
+      const unavailable = aiJobsUnavailable(config);
+      if (unavailable) throw new ApiError('AI_PROVIDER_NOT_CONFIGURED', unavailable);
       const started = await startJob<AiJobRequest['input']>({
         kind: aiKind,
         type: body.type,

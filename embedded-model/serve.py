@@ -1,0 +1,28 @@
+"""Serves a GGUF model with llama.cpp's server (OpenAI-compatible HTTP API) through xllamacpp.
+
+Started by the worker (src/providers/embedded-model.ts) on a port the system picks; prints
+`listening <url>` once the model is loaded, then serves until it is stopped.
+"""
+
+import argparse
+import threading
+
+import xllamacpp
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--model", required=True)
+parser.add_argument("--threads", type=int, required=True)
+parser.add_argument("--context", type=int, required=True)
+parser.add_argument("--parallel", type=int, required=True)
+args = parser.parse_args()
+
+params = xllamacpp.CommonParams()
+params.model.path = args.model
+params.port = 0
+params.n_ctx = args.context
+params.n_parallel = args.parallel
+params.cpuparams.n_threads = args.threads
+params.cpuparams_batch.n_threads = args.threads
+server = xllamacpp.Server(params)
+print(f"listening {server.listening_address}", flush=True)
+threading.Event().wait()

@@ -1,0 +1,143 @@
+/**
+ * The embedded model: what AI jobs use when no provider is configured, so a fresh clone's
+ * `npm start` completes an AI job offline. llama.cpp's server, installed with a small GGUF
+ * model by `embedded-model/install.sh` (pinned, into `.local/`), runs as a child of the worker
+ * on a port the system picks; the worker talks to it through the OpenAI-compatible provider.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { runInstallScript } from '../../temporal/dev-server.js';
+import { spawnSupervised, type SupervisedCommand } from '../supervisor.js';
+import type { ChildProcess } from 'node:child_process';
+
+/** The model `embedded-model/install.sh` installs: tiny, so its answers are poor. */
+export const defaultEmbeddedModel = {
+  name: 'SmolLM2-135M-Instruct.Q4_1',
+  notice:
+    'Written by SmolLM2-135M-Instruct, the tiny model embedded for trying vlogflow offline: ' +
+    'expect poor answers. Point OPENAI_BASE_URL and OPENAI_MODEL (or GEMINI_API_KEY) at a real ' +
+    'model for useful ones.',
+};
+
+export interface EmbeddedModelOptions {
+  /** A GGUF file to serve instead of the installed default. */
+  modelFile?: string | undefined;
+  threads: number;
+  /** The server's output goes here. */
+  logFile: string;
+  /** Longest wait for the model to load. */
+  startTimeoutMs?: number;
+}
+
+/** Tokens of context per request slot: a prompt and the longest answer read fit in it. */
+const contextPerSlot = 8_192;
+/** Requests the server works on at once; more wait in its queue. */
+const slots = 2;
+
+/**
+ * Starts on first use (a worker that never runs an AI job never loads the model) and once: every
+ * caller shares the one server until `stop`.
+ */
+export class EmbeddedModel {
+  readonly model: string;
+  readonly notice: string | null;
+  private started: Promise<{ baseUrl: string; server: SupervisedCommand<ChildProcess> }> | null =
+    null;
+
+  constructor(private readonly options: EmbeddedModelOptions) {
+    this.model = options.modelFile
+      ? path.basename(options.modelFile).replace(/\.gguf$/i, '')
+      : defaultEmbeddedModel.name;
+    this.notice = options.modelFile ? null : defaultEmbeddedModel.notice;
+  }
+
+  /** The server's OpenAI-compatible base URL (up to `/v1`), once it serves the model. */
+  async baseUrl(): Promise<string> {
+    this.started ??= this.start().catch((error: unknown) => {
+      this.started = null;
+      throw error;
+    });
+    return (await this.started).baseUrl;
+  }
+
+  async stop(): Promise<void> {
+    const started = this.started;
+    this.started = null;
+    const server = await started?.catch(() => null);
+    if (!server) return;
+    const { supervisor } = server.server;
+    if (supervisor.exitCode !== null || supervisor.signalCode !== null) return;
+    const exited = new Promise((resolve) => supervisor.once('exit', resolve));
+    supervisor.kill('SIGTERM');
+    const timer = setTimeout(server.server.kill, 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private async start(): Promise<{
+    baseUrl: string;
+    server: SupervisedCommand<ChildProcess>;
+  }> {
+    const installed = await runInstallScript('embedded-model/install.sh', [
+      'python',
+      'server',
+      'model',
+    ]);
+    const args = [
+      installed.server,
+      '--model',
+      this.options.modelFile ?? installed.model,
+      '--threads',
+      String(this.options.threads),
+      '--context',
+      String(contextPerSlot * slots),
+      '--parallel',
+      String(slots),
+    ];
+    await mkdir(path.dirname(this.options.logFile), { recursive: true });
+    const log = createWriteStream(this.options.logFile, { flags: 'a' });
+    const server = spawnSupervised(installed.python, args, { output: 'pipe' });
+    server.supervisor.stderr.pipe(log);
+    const lines = createInterface({ input: server.supervisor.stdout });
+    const listening = new Promise<string>((resolve, reject) => {
+      lines.on('line', (line) => {
+        log.write(`${line}\n`);
+        const match = /^listening (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
+        if (match) resolve(match[1]!);
+      });
+      server.supervisor.once('exit', (code) =>
+        reject(
+          new Error(
+            `The embedded model server exited with code ${code} before it served (log: ${this.options.logFile})`,
+          ),
+        ),
+      );
+    });
+    const timeoutMs = this.options.startTimeoutMs ?? 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const url = await Promise.race([
+        listening,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(
+                  `The embedded model did not load within ${timeoutMs / 1000} s (log: ${this.options.logFile})`,
+                ),
+              ),
+            timeoutMs,
+          );
+        }),
+      ]);
+      return { baseUrl: `${url}/v1`, server };
+    } catch (error) {
+      server.kill();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
