@@ -109,6 +109,11 @@ describe('service processes', () => {
     );
     const ready = await fetch(`${baseUrl}/readyz`);
     assert.equal(ready.status, 200);
+    // With no model configured, AI jobs run on the tiny embedded one, and the banner says so.
+    assert.match(
+      first.output.join('\n'),
+      /AI jobs: +embedded model SmolLM2-135M-Instruct\.Q4_1\n.*tiny model/,
+    );
 
     const quick = await api<JobView>(baseUrl, token, '/api/probes', {
       method: 'POST',
