@@ -45,29 +45,55 @@ export function readJsonAnswer<T>(text: string, check: (json: unknown) => Readin
   return check(json);
 }
 
+/** Most characters of a rejection's problem quoted back to the model, in the job error and logs. */
+const maxProblemChars = 500;
+
+/** A rejected answer and the repair prompt that asks the model to correct it. */
+export interface Repair {
+  /** The rejected answer (the caller's bound on answers applies to it too). */
+  answer: string;
+  instruction: string;
+}
+
+function repairFor(answer: string, problem: string): Repair {
+  return {
+    answer,
+    instruction:
+      `That answer was rejected: ${problem}. Answer again with JSON only, following the ` +
+      'schema, with every text within its limits.',
+  };
+}
+
 /**
- * Asks a model until its answer reads as valid, at most `answerRounds` times. Provider errors
- * become activity failures; answers that never fit end in a non-retryable
+ * Asks a model until its answer reads as valid, at most `answerRounds` times; each round after
+ * the first hands the model its rejected answer and why it was rejected (a repair prompt).
+ * Provider errors become activity failures; answers that never fit end in a non-retryable
  * INVALID_PROVIDER_OUTPUT, since retrying the activity would only ask the same again.
  */
 export async function askUntilValid<T>(options: {
   jobId: string;
   what: string;
-  ask: (round: number) => Promise<string>;
+  ask: (round: number, repair: Repair | null) => Promise<string>;
   read: (text: string) => Reading<T>;
 }): Promise<T> {
   const context = Context.current();
   let problem = '';
+  let repair: Repair | null = null;
   for (let round = 1; round <= answerRounds; round += 1) {
     let text: string;
     try {
-      text = await options.ask(round);
+      text = await options.ask(round, repair);
     } catch (error) {
       throw toFailure(error, context);
     }
     const answer = options.read(text);
     if ('value' in answer) return answer.value;
-    problem = answer.problem;
+    problem =
+      answer.problem.length > maxProblemChars
+        ? `${answer.problem.slice(0, maxProblemChars)}…`
+        : answer.problem;
+    repair = repairFor(text, problem);
+    // The problem names what was wrong (JSON paths, limits), never the answer's own text.
     log.warn('model answer rejected', { jobId: options.jobId, what: options.what, round, problem });
   }
   throw ApplicationFailure.nonRetryable(

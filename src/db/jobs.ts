@@ -48,7 +48,7 @@ export async function insertJob(db: Db, job: JobRecord, initialStatus: JobStatus
       error_message: null,
       created_at: job.createdAt,
     })
-    .onConflict((oc) => oc.columns(['job_id', 'seq']).doNothing())
+    .onConflict((oc) => oc.columns(['job_id', 'seq', 'part']).doNothing())
     .execute();
 }
 

@@ -9,6 +9,7 @@ import * as jobStatuses from './migrations/0006_job_statuses.js';
 import * as jobReservations from './migrations/0007_job_reservations.js';
 import * as concurrencyKeys from './migrations/0008_concurrency_keys.js';
 import * as providerQuota from './migrations/0009_provider_quota.js';
+import * as jobOutput from './migrations/0010_job_output.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '0007_job_reservations': jobReservations,
   '0008_concurrency_keys': concurrencyKeys,
   '0009_provider_quota': providerQuota,
+  '0010_job_output': jobOutput,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

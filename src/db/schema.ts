@@ -83,7 +83,9 @@ export interface RateLimitWindowTable {
 export interface JobEventTable {
   job_id: string;
   seq: number;
-  /** `status` when the status changed, `progress` otherwise. */
+  /** 0 for a state; 1, 2… for the pieces of streamed output written after state `seq`. */
+  part: Generated<number>;
+  /** `status` when the status changed, `progress` otherwise, `output` for streamed output. */
   type: string;
   /** One of `jobStatuses`; a check constraint refuses any other. */
   status: JobStatus;
@@ -92,6 +94,10 @@ export interface JobEventTable {
   attempt: number;
   error_code: string | null;
   error_message: string | null;
+  /** A piece of a model's answer (`output` events). */
+  output_text: ColumnType<string | null, string | undefined, string | null>;
+  /** Where the piece starts in its answer, in characters: 0 starts a new answer. */
+  output_offset: ColumnType<number | null, number | undefined, number | null>;
   created_at: Timestamp;
 }
 

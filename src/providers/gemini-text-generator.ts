@@ -20,7 +20,15 @@ export class GeminiTextGenerator implements TextGenerator {
     const response = await this.ai.models
       .generateContent({
         model: this.model,
-        contents: [{ role: 'user', parts: [{ text: request.prompt }] }],
+        contents: [
+          { role: 'user', parts: [{ text: request.prompt }] },
+          ...(request.repair
+            ? [
+                { role: 'model', parts: [{ text: request.repair.answer }] },
+                { role: 'user', parts: [{ text: request.repair.instruction }] },
+              ]
+            : []),
+        ],
         config: {
           systemInstruction: request.systemInstruction,
           responseMimeType: 'application/json',

@@ -49,6 +49,12 @@ export class OpenAiCompatibleTextGenerator implements TextGenerator {
     const messages: ChatCompletionMessageParam[] = [
       { role: 'system', content: request.systemInstruction },
       { role: 'user', content: request.prompt },
+      ...(request.repair
+        ? ([
+            { role: 'assistant', content: request.repair.answer },
+            { role: 'user', content: request.repair.instruction },
+          ] as const)
+        : []),
     ];
     let text = '';
     let finishReason: string | null = null;

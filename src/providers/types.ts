@@ -173,6 +173,8 @@ export interface TextGenerationRequest {
   maxAnswerChars: number;
   /** Receives the answer's text piece by piece as a streaming provider reads it. */
   onText?: (piece: string) => void;
+  /** Set after a rejected answer: it goes back to the model as its own turn, then the instruction. */
+  repair?: { answer: string; instruction: string } | null;
   signal: AbortSignal;
 }
 

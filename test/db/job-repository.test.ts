@@ -12,7 +12,8 @@ import {
   reserveJob,
   type JobCursor,
 } from '../../src/db/jobs.js';
-import { readJobEvents } from '../../src/db/job-events.js';
+import { appendJobOutput, readJobEvents } from '../../src/db/job-events.js';
+import { jobEventId } from '../../src/jobs/job-event.js';
 import { eventually } from '../support/eventually.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { jobRecord, jobSnapshot } from '../support/jobs.js';
@@ -202,6 +203,63 @@ describe('job repository', () => {
     });
     assert.equal(await isIdempotencyKeyReserved(test.db, ownerId, 'key-2'), true);
     assert.equal(await countJobsInFlight(test.db, ownerId), 2);
+  });
+
+  it('logs streamed output after the last state, in order, and none once the job has ended', async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    await applyJobUpdate(test.db, {
+      jobId: job.id,
+      seq: 1,
+      snapshot: jobSnapshot({ status: 'running', progress: 50 }),
+    });
+    // Written at once, as a worker's pieces and the workflow's states may be: the row's lock
+    // numbers them in commit order.
+    const written = await Promise.all(
+      ['{"it', 'ems"', ': []}'].map((text, index) =>
+        appendJobOutput(test.db, job.id, { text, offset: index }),
+      ),
+    );
+    assert.deepEqual(written, [true, true, true]);
+    await applyJobUpdate(test.db, {
+      jobId: job.id,
+      seq: 2,
+      snapshot: jobSnapshot({ status: 'running', progress: 50, phase: 'repairing' }),
+    });
+    assert.equal(await appendJobOutput(test.db, job.id, { text: '{', offset: 0 }), true);
+    await applyJobUpdate(test.db, {
+      jobId: job.id,
+      seq: 3,
+      snapshot: jobSnapshot({ status: 'cancelled' }),
+    });
+    assert.equal(await appendJobOutput(test.db, job.id, { text: 'late', offset: 1 }), false);
+
+    const log = await readJobEvents(test.db, [{ jobId: job.id, afterSeq: -1 }], 100);
+    assert.deepEqual(
+      log.map(({ event }) => [jobEventId(event), event.type, event.status]),
+      [
+        ['0', 'status', 'pending'],
+        ['1', 'status', 'running'],
+        ['1-1', 'output', 'running'],
+        ['1-2', 'output', 'running'],
+        ['1-3', 'output', 'running'],
+        ['2', 'progress', 'running'],
+        ['2-1', 'output', 'running'],
+        ['3', 'status', 'cancelled'],
+      ],
+    );
+    assert.deepEqual(
+      log.filter(({ event }) => event.part === 0).map(({ event }) => event.output),
+      [null, null, null, null],
+    );
+    assert.deepEqual(log[6]?.event.output, { text: '{', offset: 0 });
+
+    // A reader in the middle of the output goes on from there.
+    const rest = await readJobEvents(test.db, [{ jobId: job.id, afterSeq: 1, afterPart: 2 }], 2);
+    assert.deepEqual(
+      rest.map(({ event }) => jobEventId(event)),
+      ['1-3', '2'],
+    );
   });
 
   it('records a failure with its code and message', async () => {

@@ -125,6 +125,7 @@ describe('migrations', () => {
         '0007_job_reservations',
         '0008_concurrency_keys',
         '0009_provider_quota',
+        '0010_job_output',
       ],
     );
   });
@@ -156,6 +157,7 @@ describe('migrations', () => {
       '0007_job_reservations',
       '0008_concurrency_keys',
       '0009_provider_quota',
+      '0010_job_output',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(

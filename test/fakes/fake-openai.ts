@@ -44,7 +44,7 @@ export interface FakeOpenAiScenario {
   failures: ChatFailure[];
   /** Answers of the next calls, in order; a valid answer when empty. */
   answers: ChatAnswer[];
-  /** Picks an answer by the request's last user message (after failures, before `answers`). */
+  /** Picks an answer by the request's prompt (after failures, before `answers`). */
   answerFor: ((prompt: string) => ChatAnswer | undefined) | null;
   /** Characters in each streamed piece. */
   pieceChars: number;
@@ -80,12 +80,13 @@ export interface FakeOpenAiCalls {
   pieces: number;
 }
 
-const lastUserMessage = (body: ChatRequestBody) =>
-  body.messages.findLast((message) => message.role === 'user')?.content ?? '';
+/** The job's prompt: the first user message (a repair round adds more after it). */
+const promptOf = (body: ChatRequestBody) =>
+  body.messages.find((message) => message.role === 'user')?.content ?? '';
 
 /** Items for the request, as many as its prompt asks for (at most 3), in its schema. */
 function validItems(body: ChatRequestBody): string {
-  const count = Math.min(3, Number(/at most (\d+)/.exec(lastUserMessage(body))?.[1] ?? 3));
+  const count = Math.min(3, Number(/at most (\d+)/.exec(promptOf(body))?.[1] ?? 3));
   const properties = body.response_format?.json_schema?.schema?.properties?.items?.items
     ?.properties as Record<string, unknown> | undefined;
   return JSON.stringify({
@@ -105,6 +106,8 @@ export class FakeOpenAi {
   readonly requests: RecordedChatRequest[] = [];
   /** HTTP status of every answer, in order. */
   readonly statuses: number[] = [];
+  /** The whole text of every answer that ran to its end, in order. */
+  readonly answered: string[] = [];
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   url = '';
@@ -179,7 +182,7 @@ export class FakeOpenAi {
       );
       return;
     }
-    let answer = this.scenario.answerFor?.(lastUserMessage(body)) ??
+    let answer = this.scenario.answerFor?.(promptOf(body)) ??
       this.scenario.answers.shift() ?? { kind: 'valid' };
 
     let clientGone = false;
@@ -266,9 +269,12 @@ export class FakeOpenAi {
         await stream('{"items": [');
         send({}, 'content_filter');
         break;
-      default:
-        await stream(answer.kind === 'valid' ? validItems(body) : answer.text);
+      default: {
+        const text = answer.kind === 'valid' ? validItems(body) : answer.text;
+        await stream(text);
         send({}, 'stop');
+        if (!clientGone) this.answered.push(text);
+      }
     }
     if (clientGone) return;
     finish();

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
-import type { JobEvent } from '../../jobs/job-event.js';
+import { jobEventId, type JobEvent, type JobEventPosition } from '../../jobs/job-event.js';
 import { isTerminalStatus } from '../../jobs/model.js';
 import { JobEventFeed, type JobEventFeedSettings } from '../services/job-event-feed.js';
 
@@ -20,7 +20,7 @@ const reconnectDelayMs = 2_000;
 export interface JobEventStreamRequest {
   row: JobRow;
   /** The stream starts after this event (the client's `Last-Event-ID`), or from the first. */
-  afterSeq: number;
+  after: JobEventPosition;
   /** The job as it is now (its row read again). */
   reload: () => Promise<JobRow>;
   /** The job as its own GET route shows it: the data of the final `end` event. */
@@ -41,7 +41,7 @@ export class JobEventStreams {
 
   /** Takes the reply over and streams the job's events on it until the job ends or the client goes. */
   async stream(reply: FastifyReply, job: JobEventStreamRequest): Promise<void> {
-    const { row, afterSeq } = job;
+    const { row, after } = job;
     reply.hijack();
     const response = reply.raw;
     response.writeHead(200, {
@@ -73,16 +73,21 @@ export class JobEventStreams {
       return true;
     };
 
-    if (isTerminalStatus(row.status) && row.projection_seq <= afterSeq) {
-      if (await endIfOver(afterSeq)) return;
+    // An ended job takes no more output, so nothing follows its last state.
+    if (isTerminalStatus(row.status) && row.projection_seq <= after.seq) {
+      if (await endIfOver(after.seq)) return;
     }
-    unsubscribe = this.feed.subscribe(row.id, afterSeq, async (events) => {
+    unsubscribe = this.feed.subscribe(row.id, after, async (events) => {
       try {
         for (const event of events) {
           if (!(await write(response, formatEvent(event)))) return false;
         }
         const last = events.at(-1)!;
-        return !(isTerminalStatus(last.status) && (await endIfOver(last.seq)));
+        return !(
+          last.type !== 'output' &&
+          isTerminalStatus(last.status) &&
+          (await endIfOver(last.seq))
+        );
       } catch (error) {
         // A stream that cannot go on is closed, so its client reconnects and resumes.
         job.log.error({ err: error }, 'progress stream failed');
@@ -99,8 +104,12 @@ export class JobEventStreams {
   }
 }
 
+/**
+ * One event in SSE framing. The data is JSON on one line: a model's text in it, newlines and
+ * all, is an escaped string, never a line of the stream.
+ */
 function formatEvent(event: JobEvent): string {
-  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+  return `id: ${jobEventId(event)}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 }
 
 /** Writes a chunk and waits for the client to take it if it is behind; false once it has gone. */

@@ -30,7 +30,7 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
         const row = await findOwned(userId, request.params.id);
         await app.jobEventStreams.stream(reply, {
           row,
-          afterSeq: request.headers['last-event-id'] ?? -1,
+          after: request.headers['last-event-id'] ?? { seq: -1, part: 0 },
           reload: () => findOwned(userId, row.id),
           view,
           log: request.log,

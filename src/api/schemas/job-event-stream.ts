@@ -1,23 +1,38 @@
 import { z } from 'zod';
+import { parseJobEventId } from '../../jobs/job-event.js';
 import { commonErrors, idParams } from './common.js';
 
 const lastEventIdSchema = z
   .string()
-  .regex(/^\d{1,9}$/, { error: 'must be the id of an event this stream sent' })
-  .transform(Number)
+  .transform((id, context) => {
+    const position = parseJobEventId(id);
+    if (!position) {
+      context.addIssue({ code: 'custom', message: 'must be the id of an event this stream sent' });
+      return z.NEVER;
+    }
+    return position;
+  })
   .optional()
   .describe('Resume after this event: only the events after it are sent');
 
 /** One event as a client's SSE parser sees it; `data` is JSON. */
 const streamedEventSchema = z
   .object({
-    id: z.string().optional().describe("The job's sequence number; absent on `end`"),
-    event: z.enum(['status', 'progress', 'end']),
+    id: z
+      .string()
+      .optional()
+      .describe(
+        "The event's place in the job's log: its sequence number for a state (`7`), followed by " +
+          'the part for streamed output (`7-2`); absent on `end`',
+      ),
+    event: z.enum(['status', 'progress', 'output', 'end']),
     data: z
       .string()
       .describe(
-        '`status` and `progress`: `{ jobId, seq, type, status, progress, phase, attempt, error, ' +
-          'at }`; `end`: the job as its GET route shows it, after which the stream closes.',
+        '`status`, `progress` and `output`: `{ jobId, seq, part, type, status, progress, phase, ' +
+          'attempt, error, output, at }`, where `output` is `{ text, offset }` for a piece of ' +
+          "the model's answer (offset 0 starts a new answer) and null otherwise; `end`: the job " +
+          'as its GET route shows it, after which the stream closes.',
       ),
   })
   .describe('A Server-Sent Event');
@@ -27,7 +42,8 @@ export function jobEventStreamSchema(tag: string, noun: string) {
     tags: [tag],
     summary: `Stream a ${noun}'s progress (Server-Sent Events)`,
     description:
-      'Every status and progress change, in order, from a durable log; reconnect with ' +
+      'Every status and progress change and, while a model writes, its answer in pieces (about ' +
+      'four a second), in order, from a durable log; reconnect with ' +
       '`Last-Event-ID` to resume without losing or repeating an event. Polling the job ' +
       'remains supported.',
     params: idParams,

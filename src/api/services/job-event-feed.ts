@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../../db/database.js';
 import { readJobEvents } from '../../db/job-events.js';
-import type { JobEvent } from '../../jobs/job-event.js';
+import type { JobEvent, JobEventPosition } from '../../jobs/job-event.js';
 
 /**
  * Hands what a reader receives; resolves once the reader can take more (its client drained),
@@ -18,6 +18,7 @@ export interface JobEventFeedSettings {
 interface Subscription {
   jobId: string;
   afterSeq: number;
+  afterPart: number;
   read: JobEventReader;
   /** A delivery is under way: the reader's client has not taken the last events yet. */
   busy: boolean;
@@ -52,9 +53,15 @@ export class JobEventFeed {
     return this.settings.keepAliveMs;
   }
 
-  /** Delivers the job's events after `afterSeq`, as they are written, until unsubscribed. */
-  subscribe(jobId: string, afterSeq: number, read: JobEventReader): () => void {
-    const subscription: Subscription = { jobId, afterSeq, read, busy: false };
+  /** Delivers the job's events after `after`, as they are written, until unsubscribed. */
+  subscribe(jobId: string, after: JobEventPosition, read: JobEventReader): () => void {
+    const subscription: Subscription = {
+      jobId,
+      afterSeq: after.seq,
+      afterPart: after.part,
+      read,
+      busy: false,
+    };
     this.subscriptions.add(subscription);
     this.wake();
     return () => {
@@ -114,7 +121,9 @@ export class JobEventFeed {
     for (const [subscription, events] of batches) {
       if (!this.subscriptions.has(subscription)) continue;
       subscription.busy = true;
-      subscription.afterSeq = events.at(-1)!.seq;
+      const last = events.at(-1)!;
+      subscription.afterSeq = last.seq;
+      subscription.afterPart = last.part;
       subscription
         .read(events)
         .then((more) => {

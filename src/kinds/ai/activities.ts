@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { whileHeartbeating } from '../../activities/heartbeat.js';
 import { askUntilValid, readJsonAnswer, required } from '../../activities/provider-calls.js';
+import { JobOutputStream } from '../../activities/job-output.js';
 import { admitToProvider, throttleAfterRateLimit } from '../../activities/provider-quota.js';
 import type { Db } from '../../db/database.js';
 import type { ProviderThrottle } from '../../jobs/provider-throttle.js';
@@ -41,7 +42,9 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
   return {
     /**
      * Asks the LLM for the job's items with structured output and checks the answer with the
-     * same zod schema the JSON schema came from. The call heartbeats while it waits, so a
+     * same zod schema the JSON schema came from; a rejected answer goes back to the model with
+     * why it was rejected, up to `answerRounds` answers. A streaming provider's answer reaches
+     * the job's event log in pieces as it is written. The call heartbeats while it waits, so a
      * cancellation aborts it within seconds through the activity's cancellation signal.
      *
      * While the model's provider cools down after a 429 (anyone's), it is not asked; a 429 to
@@ -68,14 +71,16 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
       const context = Context.current();
       const { systemInstruction, prompt } = aiPrompt(request);
       const what = `${aiItemNames[request.type]} generation`;
+      const output = new JobOutputStream(db, jobId);
       let rateLimit: ProviderError | null = null;
       try {
         const items = await whileHeartbeating((beat) =>
           askUntilValid({
             jobId,
             what,
-            ask: async (round) => {
+            ask: async (round, repair) => {
               beat({ round });
+              await output.startAnswer();
               try {
                 return await generator.generateJson({
                   what,
@@ -83,6 +88,8 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
                   prompt,
                   responseJsonSchema: z.toJSONSchema(aiAnswerSchema(request)),
                   maxAnswerChars: maxAiAnswerChars,
+                  onText: (piece) => output.add(piece),
+                  repair,
                   signal: context.cancellationSignal,
                 });
               } catch (error) {
@@ -92,6 +99,8 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
                 )
                   rateLimit = error;
                 throw error;
+              } finally {
+                await output.flush();
               }
             },
             read: (text) =>

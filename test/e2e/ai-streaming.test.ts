@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { readJobEvents } from '../../src/db/job-events.js';
+import { jobEventId } from '../../src/jobs/job-event.js';
+import { createActivityDependencies } from '../../src/worker/dependencies.js';
+import { FakeOpenAi } from '../fakes/fake-openai.js';
+import {
+  startHarness,
+  testJwtSecret,
+  type Harness,
+  type TestApi,
+  type UserClient,
+} from '../support/harness.js';
+import { openEventStream, type ServerSentEvent } from '../support/sse.js';
+
+interface StreamedEvent {
+  jobId: string;
+  seq: number;
+  part: number;
+  type: string;
+  status: string;
+  output: { text: string; offset: number } | null;
+}
+
+interface AiJobView {
+  status: string;
+  error: { code: string; message: string } | null;
+}
+
+const data = (event: ServerSentEvent) => JSON.parse(event.data) as StreamedEvent;
+
+/** The answers the output events spell, one string per answer (offset 0 starts one). */
+function answersOf(events: ServerSentEvent[]): string[] {
+  const answers: string[] = [];
+  for (const event of events.filter((each) => each.event === 'output')) {
+    const { text, offset } = data(event).output!;
+    if (offset === 0) answers.push('');
+    assert.equal(offset, answers.at(-1)!.length, 'each piece starts where the last one ended');
+    answers[answers.length - 1] += text;
+  }
+  return answers;
+}
+
+// A model's answer reaches the job's progress stream while it is written, coalesced, resumable
+// like every other event; the fake streams its answer slowly enough to be read in flight.
+describe("an AI job's streamed output", () => {
+  let fake: FakeOpenAi;
+  let h: Harness;
+  let second: TestApi;
+  let secondUrl: string;
+  let ada: UserClient;
+
+  before(async () => {
+    fake = new FakeOpenAi();
+    await fake.start();
+    const env = {
+      AUTH_JWT_SECRET: testJwtSecret,
+      DATA_DIR: path.join(os.tmpdir(), `vlogflow-ai-stream-${randomUUID()}`),
+      OPENAI_BASE_URL: fake.baseUrl,
+      OPENAI_MODEL: 'streamer',
+      EVENT_STREAM_POLL_MS: '50',
+    };
+    h = await startHarness({
+      env,
+      worker: (db) => createActivityDependencies(loadConfig(env), db),
+    });
+    second = await h.startApi({ env });
+    secondUrl = await second.listen();
+    ada = h.user('ada');
+  });
+  afterEach(() => fake.resetScenario());
+  after(async () => {
+    await h.stop();
+    await fake.stop();
+  });
+
+  const stream = async (base: string, id: string, lastEventId?: string) =>
+    openEventStream(`${base}/api/ai/jobs/${id}/events`, {
+      authorization: await ada.authorization(),
+      ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
+    });
+
+  async function loggedIds(id: string): Promise<string[]> {
+    const log = await readJobEvents(h.db, [{ jobId: id, afterSeq: -1 }], 1000);
+    return log.map(({ event }) => jobEventId(event));
+  }
+
+  const slowly = () => {
+    fake.scenario.pieceChars = 6;
+    fake.scenario.pieceDelayMs = 40;
+  };
+
+  it('streams the answer in coalesced pieces, in order, before the job completes', async () => {
+    slowly();
+    const pieces = fake.calls.pieces;
+    const { id } = await ada.startJob('ai', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Learn the harp', maxItems: 3 },
+    });
+    const events = await (await stream(await h.api.listen(), id)).rest();
+    assert.equal(events.at(-1)?.event, 'end');
+    const logged = events.slice(0, -1);
+    assert.deepEqual(
+      logged.map((event) => event.id),
+      await loggedIds(id),
+      'every logged event, once, in order',
+    );
+
+    const outputs = logged.filter((event) => event.event === 'output');
+    assert.match(outputs[0]!.id!, /^\d+-1$/);
+    assert.ok(
+      outputs.every((event) => data(event).status === 'processing'),
+      'pieces come while the job processes',
+    );
+    const completed = logged.findIndex((event) => data(event).status === 'completed');
+    assert.ok(completed > logged.indexOf(outputs.at(-1)!), 'the last piece comes before completed');
+    assert.deepEqual(answersOf(logged), [fake.answered.at(-1)]);
+    const sent = fake.calls.pieces - pieces;
+    assert.ok(
+      outputs.length >= 2 && outputs.length * 3 <= sent,
+      `${sent} pieces from the model in ${outputs.length} events`,
+    );
+  });
+
+  it('resumes after Last-Event-ID on another API, even when the first one stops, losing and repeating nothing', async () => {
+    slowly();
+    const stopping = await h.startApi({ env: { EVENT_STREAM_POLL_MS: '50' } });
+    const { id } = await ada.startJob('ai', {
+      type: 'TASK_GENERATION',
+      input: { goal: 'Sail', subGoal: 'Learn knots', action: 'Practise', maxItems: 3 },
+    });
+    const first = await stream(await stopping.listen(), id);
+    const seen: ServerSentEvent[] = [];
+    while (seen.filter((event) => event.event === 'output').length < 2) {
+      seen.push(await first.next());
+    }
+    const closed = stopping.app.close();
+    seen.push(...(await first.rest(10_000)));
+    await closed;
+    assert.ok(
+      seen.every((event) => event.event !== 'end'),
+      'the job had not ended',
+    );
+
+    const rest = await (await stream(secondUrl, id, seen.at(-1)!.id!)).rest();
+    assert.equal(rest.at(-1)?.event, 'end');
+    const all = [...seen, ...rest.slice(0, -1)];
+    assert.deepEqual(
+      all.map((event) => event.id),
+      await loggedIds(id),
+    );
+    assert.deepEqual(answersOf(all), [fake.answered.at(-1)]);
+
+    // Resuming from the middle of the output gives exactly the pieces after it.
+    const outputs = all.filter((event) => event.event === 'output');
+    const middle = outputs[Math.floor(outputs.length / 2)]!;
+    const after = await (await stream(secondUrl, id, middle.id!)).rest();
+    assert.deepEqual(
+      after.slice(0, -1).map((event) => event.id),
+      all.slice(all.indexOf(middle) + 1).map((event) => event.id),
+    );
+  });
+
+  it('asks again with a repair prompt after an invalid answer, streaming the new answer from offset 0', async () => {
+    const invalid = '{"items": [{"title": "", "description": "no title"}]}';
+    fake.scenario.answers.push({ kind: 'text', text: invalid });
+    const requests = fake.requests.length;
+    const { id } = await ada.startJob('ai', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Grow tomatoes', maxItems: 2 },
+    });
+    const events = await (await stream(secondUrl, id)).rest();
+    const done = JSON.parse(events.at(-1)!.data) as AiJobView;
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    assert.deepEqual(answersOf(events), [invalid, fake.answered.at(-1)]);
+
+    const [, repaired] = fake.requests.slice(requests).map((request) => request.body.messages);
+    assert.deepEqual(
+      repaired?.map((message) => message.role),
+      ['system', 'user', 'assistant', 'user'],
+    );
+    assert.equal(repaired?.[2]?.content, invalid, 'its own answer, as its own turn');
+    assert.match(repaired?.[3]?.content ?? '', /rejected: items\.0\.title: .*Answer again/s);
+  });
+
+  it('fails INVALID_PROVIDER_OUTPUT after three rejected answers, without retrying', async () => {
+    const calls = fake.calls.chatCompletions;
+    for (let round = 0; round < 3; round += 1)
+      fake.scenario.answers.push({ kind: 'text', text: '{"items": []}' });
+    const { id } = await ada.startJob('ai', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Paint a fence' },
+    });
+    const failed = await ada.awaitJob<AiJobView>('ai', id, (view) => view.status === 'failed');
+    assert.equal(failed.error?.code, 'INVALID_PROVIDER_OUTPUT');
+    assert.match(failed.error?.message ?? '', /after 3 answers: items: /);
+    assert.equal(fake.calls.chatCompletions, calls + 3);
+  });
+});
