@@ -4,13 +4,13 @@
  * model by `embedded-model/install.sh` (pinned, into `.local/`), runs as a child of the worker
  * on a port the system picks; the worker talks to it through the OpenAI-compatible provider.
  */
+import type { ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { runInstallScript } from '../../temporal/dev-server.js';
 import { spawnSupervised, type SupervisedCommand } from '../supervisor.js';
-import type { ChildProcess } from 'node:child_process';
 
 /** The model `embedded-model/install.sh` installs: tiny, so its answers are poor. */
 export const defaultEmbeddedModel = {
@@ -99,7 +99,8 @@ export class EmbeddedModel {
     await mkdir(path.dirname(this.options.logFile), { recursive: true });
     const log = createWriteStream(this.options.logFile, { flags: 'a' });
     const server = spawnSupervised(installed.python, args, { output: 'pipe' });
-    server.supervisor.stderr.pipe(log);
+    server.supervisor.stderr.pipe(log, { end: false });
+    server.supervisor.once('exit', () => log.end());
     const lines = createInterface({ input: server.supervisor.stdout });
     const listening = new Promise<string>((resolve, reject) => {
       lines.on('line', (line) => {
