@@ -24,7 +24,7 @@ export interface Providers {
   analyzer: MediaAnalyzer | null;
   /** The LLM behind AI generation jobs. */
   textGenerator: TextGenerator | null;
-  /** The embedded model's server, when AI jobs use it: started on first use, or by `start()`. */
+  /** The embedded model's server, when AI jobs use it: started on first use, or at start by `startEmbeddedModel`. */
   embeddedModel: EmbeddedModel | null;
   videoGenerator: VideoGenerator | null;
   /** Where generated videos are written: Veo's output bucket, or media storage for local renders. */
