@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ActivityDependencies } from '../../src/activities/index.js';
 import { loadConfig } from '../../src/config.js';
+import { readJobEvents } from '../../src/db/job-events.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import { startHarness, testJwtSecret, type Harness } from '../support/harness.js';
 
@@ -59,5 +60,16 @@ describe('AI jobs on the embedded model, with nothing configured', () => {
     assert.match(done.result?.notice ?? '', /tiny/);
     assert.equal(done.result?.items.length, 1);
     assert.ok(done.result?.items[0]?.title.trim());
+
+    // The answer streamed through llama.cpp's server into the job's event log as it was written.
+    const log = await readJobEvents(h.db, [{ jobId: id, afterSeq: -1 }], 1_000);
+    const answers: string[] = [];
+    for (const { event } of log) {
+      if (!event.output) continue;
+      if (event.output.offset === 0) answers.push('');
+      answers[answers.length - 1] += event.output.text;
+    }
+    const streamed = JSON.parse(answers.at(-1) ?? '') as { items: { title: string }[] };
+    assert.equal(streamed.items[0]?.title.trim(), done.result?.items[0]?.title);
   });
 });
