@@ -3,19 +3,15 @@ import { z } from 'zod';
 import { whileHeartbeating } from '../../activities/heartbeat.js';
 import { askUntilValid, readJsonAnswer, required } from '../../activities/provider-calls.js';
 import { JobOutputStream } from '../../activities/job-output.js';
-import { admitToProvider, throttleAfterRateLimit } from '../../activities/provider-quota.js';
+import { callUnderCooldown } from '../../activities/provider-quota.js';
 import type { Db } from '../../db/database.js';
 import type { ProviderThrottle } from '../../jobs/provider-throttle.js';
 import type { Providers } from '../../providers/index.js';
-import { ProviderError } from '../../providers/types.js';
-import { FailureCode } from '../../jobs/failures.js';
 import { aiItemNames, type AiJobRequest, type AiJobResult } from './declaration.js';
 import { aiAnswerSchema, maxAiAnswerChars, readAiAnswer } from './generation-schemas.js';
 
 export interface GenerateAiItemsInput {
   jobId: string;
-  /** Whose job it is (absent in older runs). */
-  ownerId?: string;
   request: AiJobRequest;
 }
 
@@ -53,27 +49,15 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
      */
     async generateAiItems({
       jobId,
-      ownerId,
       request,
     }: GenerateAiItemsInput): Promise<AiJobResult | ProviderThrottle> {
       const generator = required(providers.textGenerator, 'AI generation');
       const { quotas } = providers;
-      const provider = quotas.textProvider;
-      const throttle = await admitToProvider({
-        db,
-        quotas,
-        provider,
-        jobId,
-        ownerId: ownerId ?? jobId,
-        maxConcurrent: null,
-      });
-      if (throttle) return throttle;
       const context = Context.current();
       const { systemInstruction, prompt } = aiPrompt(request);
       const what = `${aiItemNames[request.type]} generation`;
       const output = new JobOutputStream(db, jobId);
-      let rateLimit: ProviderError | null = null;
-      try {
+      return callUnderCooldown({ db, quotas, provider: quotas.textProvider, jobId }, async () => {
         const items = await whileHeartbeating((beat) =>
           askUntilValid({
             jobId,
@@ -92,13 +76,6 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
                   repair,
                   signal: context.cancellationSignal,
                 });
-              } catch (error) {
-                if (
-                  error instanceof ProviderError &&
-                  error.code === FailureCode.PROVIDER_RATE_LIMITED
-                )
-                  rateLimit = error;
-                throw error;
               } finally {
                 await output.flush();
               }
@@ -115,20 +92,7 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
           provider: generator.provider,
           notice: generator.notice,
         };
-      } catch (failure) {
-        if (rateLimit && !context.cancellationSignal.aborted) {
-          const throttled = await throttleAfterRateLimit({
-            db,
-            quotas,
-            provider,
-            jobId,
-            error: rateLimit,
-            leased: false,
-          });
-          if (throttled) return throttled;
-        }
-        throw failure;
-      }
+      });
     },
   };
 }

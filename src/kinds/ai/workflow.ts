@@ -54,7 +54,7 @@ export async function aiGenerationJob(input: AiJobInput): Promise<AiJobResult> {
         if (waited) await tracker.update({ phase: `generating ${items}` });
         const answer = await generation.generateAiItems.executeWithOptions(
           { ...options, summary: `${items} for "${request.input.goal.slice(0, 80)}"` },
-          [{ jobId: job.id, ownerId: job.ownerId, request }],
+          [{ jobId: job.id, request }],
         );
         if (!isThrottled(answer)) return answer;
         await tracker.update({ phase: throttlePhase('text generation', answer) });
