@@ -63,6 +63,13 @@ export const configSchema = z.object({
   /** How long a keep-alive connection waits for its next request; keep it above a load balancer's idle timeout. */
   API_KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(72_000),
 
+  /**
+   * Where a worker process (`npm run worker`) serves `GET /metrics` for Prometheus (port 0: any
+   * free one, logged). The API, and `npm start`, serve it on API_PORT instead.
+   */
+  METRICS_HOST: z.string().default('127.0.0.1'),
+  METRICS_PORT: z.coerce.number<string>().int().min(0).max(65_535).default(9464),
+
   /** PostgreSQL connection string. Unset: an embedded PGlite database under DATA_DIR. */
   DATABASE_URL: optionalString.pipe(
     z

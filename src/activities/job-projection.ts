@@ -4,6 +4,7 @@ import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
 import { applyJobUpdate, insertJob } from '../db/jobs.js';
 import { releaseProviderLeases } from '../db/provider-quota.js';
 import { isTerminalStatus } from '../jobs/model.js';
+import { countJobTransition } from '../metrics/job-metrics.js';
 
 /** Activities that keep the jobs table (the API's read model) in step with the workflows. */
 export function createJobProjectionActivities({ db }: { db: Db }) {
@@ -14,18 +15,20 @@ export function createJobProjectionActivities({ db }: { db: Db }) {
     },
 
     /**
-     * Applies a workflow's snapshot. A job that ends (completed, failed, cancelled, timed out)
-     * frees any provider lease or place in line it still had, whatever step it ended in.
+     * Applies a workflow's snapshot and counts the transition it made in the job metrics. A job
+     * that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
+     * line it still had, whatever step it ended in.
      */
     async recordJobUpdate(update: JobUpdate): Promise<void> {
       const applied = await applyJobUpdate(db, update);
+      if (applied) countJobTransition(update, applied);
       if (isTerminalStatus(update.snapshot.status)) await releaseProviderLeases(db, update.jobId);
       log.info('job update recorded', {
         jobId: update.jobId,
         seq: update.seq,
         status: update.snapshot.status,
         progress: update.snapshot.progress,
-        applied,
+        applied: applied !== null,
       });
     },
   };

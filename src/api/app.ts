@@ -20,11 +20,13 @@ import { LocalMediaStorage } from '../storage/local-storage.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal-client.js';
 import { createTokenVerifier } from '../auth.js';
+import { createSharedStateMetrics } from '../metrics/shared-state.js';
 import { answerConnectionError, answerRouterError, errorHandler } from './plugins/error-handler.js';
 import { bearerAuth } from './plugins/auth.js';
 import { documentBearerAuth, openApi } from './plugins/openapi.js';
 import { conditionalReads } from './plugins/conditional-reads.js';
 import { rateLimit } from './plugins/rate-limit.js';
+import { metrics } from './plugins/metrics.js';
 import { jobEventStreams } from './plugins/sse.js';
 import { refuseUnstorableText } from './plugins/storable-text.js';
 import { healthRoutes } from './routes/health.js';
@@ -78,6 +80,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(errorHandler);
+  await app.register(metrics, {
+    logger: deps.logger,
+    sharedState: createSharedStateMetrics({
+      db: deps.db,
+      client: deps.temporal.client,
+      taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+      logger: deps.logger,
+    }),
+  });
   // Browsers must take every answer for its declared type: a stored image is never run as HTML.
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff');

@@ -1,6 +1,6 @@
 import { sql, type CompiledQuery } from 'kysely';
 import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
-import { terminalStatuses, type JobStatus } from '../jobs/model.js';
+import { terminalStatuses, waitingStatuses, type JobStatus } from '../jobs/model.js';
 import type { Db } from './database.js';
 import type { JobRow } from './schema.js';
 
@@ -52,23 +52,39 @@ export async function insertJob(db: Db, job: JobRecord, initialStatus: JobStatus
     .execute();
 }
 
+/** What an applied update changed: the job's kind and type, and the status it left. */
+export interface AppliedJobUpdate {
+  kind: string;
+  type: string;
+  previousStatus: JobStatus;
+  /** Time the job had been in `previousStatus`, from the event that entered it, by the database's clock. */
+  secondsInPreviousStatus: number;
+}
+
 /**
  * Applies a workflow's snapshot if it is newer than the stored one, so a late activity retry
  * never moves a job backwards, and appends it to the job's event log in the same statement:
- * the log holds exactly the states the row went through, in order. Returns whether it applied.
+ * the log holds exactly the states the row went through, in order. Returns what it changed
+ * (the metrics count transitions from it), or null when the update was not newer.
  *
  * One statement, one round trip: the projection runs several times in every job, inside its
  * workflow task. The row lock (`for update`) orders concurrent updates of one job, so events
  * commit in sequence order; a writer that waited for it sees the row as the other left it.
  */
-export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<boolean> {
+export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<AppliedJobUpdate | null> {
   const { jobId, seq, snapshot } = update;
   const result = snapshot.result === undefined ? null : JSON.stringify(snapshot.result);
   const errorCode = snapshot.error?.code ?? null;
   const errorMessage = snapshot.error?.message ?? null;
-  const { rows } = await sql<{ seq: number }>`
+  const { rows } = await sql<AppliedJobUpdate>`
     with stored as (
-      select status from jobs
+      select status, kind, type, (
+        select created_at from job_events
+        where job_events.job_id = jobs.id and job_events.type = 'status'
+        order by job_events.seq desc
+        limit 1
+      ) as status_since
+      from jobs
       where id = ${jobId} and projection_seq < ${seq}::integer
       for update
     ), updated as (
@@ -87,18 +103,22 @@ export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<boolean
         updated_at = now()
       from stored
       where jobs.id = ${jobId}
-      returning stored.status as previous_status
+      returning stored.status as previous_status, stored.kind, stored.type, stored.status_since
+    ), logged as (
+      insert into job_events
+        (job_id, seq, type, status, progress, phase, attempt, error_code, error_message)
+      select
+        ${jobId}, ${seq}::integer,
+        case when previous_status = ${snapshot.status}::text then 'progress' else 'status' end,
+        ${snapshot.status}::text, ${snapshot.progress}::smallint, ${snapshot.phase}::text,
+        ${snapshot.attempt}::integer, ${errorCode}::text, ${errorMessage}::text
+      from updated
     )
-    insert into job_events
-      (job_id, seq, type, status, progress, phase, attempt, error_code, error_message)
     select
-      ${jobId}, ${seq}::integer,
-      case when previous_status = ${snapshot.status}::text then 'progress' else 'status' end,
-      ${snapshot.status}::text, ${snapshot.progress}::smallint, ${snapshot.phase}::text,
-      ${snapshot.attempt}::integer, ${errorCode}::text, ${errorMessage}::text
-    from updated
-    returning seq`.execute(db);
-  return rows.length > 0;
+      kind, type, previous_status as "previousStatus",
+      coalesce(extract(epoch from now() - status_since), 0)::float8 as "secondsInPreviousStatus"
+    from updated`.execute(db);
+  return rows[0] ?? null;
 }
 
 /**
@@ -323,4 +343,31 @@ export async function isIdempotencyKeyReserved(
 /** Gives a reservation's place back: its job's row is written, or its start failed. */
 export async function releaseReservation(db: Db, jobId: string): Promise<void> {
   await db.deleteFrom('job_reservations').where('job_id', '=', jobId).execute();
+}
+
+/** How many jobs of one kind wait to start, and for how long the longest-waiting one has. */
+export interface WaitingJobs {
+  kind: string;
+  count: number;
+  oldestAgeSeconds: number;
+}
+
+/**
+ * The jobs waiting to start (pending, or queued behind their key), by kind. A retried job
+ * waits from the moment it re-entered its key's line. The terminal-status condition is the
+ * in-flight index's own (migration 0003), written as literals so that the planner matches it
+ * to the index whatever the plan: the read scans only the jobs in flight.
+ */
+export async function waitingJobsByKind(db: Db): Promise<WaitingJobs[]> {
+  const { rows } = await sql<WaitingJobs>`
+    select
+      kind,
+      count(*)::integer as count,
+      extract(epoch from now() - min(coalesce(queue_entered_at, created_at)))::float8
+        as "oldestAgeSeconds"
+    from jobs
+    where status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})
+      and status in (${sql.join(waitingStatuses.map((status) => sql.lit(status)))})
+    group by kind`.execute(db);
+  return rows;
 }

@@ -35,19 +35,20 @@ export function isJobStatus(value: string): value is JobStatus {
  * its row, and `TerminalStatus` is read from the rows.
  */
 const statusRules = {
-  pending: { terminal: false, retryable: false },
+  /** Accepted, its workflow not yet in its first stage. */
+  pending: { terminal: false, retryable: false, waiting: true },
   /** Waiting for its turn behind earlier jobs of its concurrency key. */
-  queued: { terminal: false, retryable: false },
-  running: { terminal: false, retryable: false },
-  analyzing: { terminal: false, retryable: false },
-  generating: { terminal: false, retryable: false },
-  transferring: { terminal: false, retryable: false },
-  processing: { terminal: false, retryable: false },
-  completed: { terminal: true, retryable: false },
-  failed: { terminal: true, retryable: true },
-  cancelled: { terminal: true, retryable: false },
-  timeout: { terminal: true, retryable: true },
-} as const satisfies Record<JobStatus, { terminal: boolean; retryable: boolean }>;
+  queued: { terminal: false, retryable: false, waiting: true },
+  running: { terminal: false, retryable: false, waiting: false },
+  analyzing: { terminal: false, retryable: false, waiting: false },
+  generating: { terminal: false, retryable: false, waiting: false },
+  transferring: { terminal: false, retryable: false, waiting: false },
+  processing: { terminal: false, retryable: false, waiting: false },
+  completed: { terminal: true, retryable: false, waiting: false },
+  failed: { terminal: true, retryable: true, waiting: false },
+  cancelled: { terminal: true, retryable: false, waiting: false },
+  timeout: { terminal: true, retryable: true, waiting: false },
+} as const satisfies Record<JobStatus, { terminal: boolean; retryable: boolean; waiting: boolean }>;
 
 export type TerminalStatus = {
   [Status in JobStatus]: (typeof statusRules)[Status]['terminal'] extends true ? Status : never;
@@ -63,8 +64,21 @@ export function isRetryableStatus(status: JobStatus): boolean {
   return statusRules[status].retryable;
 }
 
+/** Whether a job in this status waits to start (accepted, or in its key's line). */
+export function isWaitingStatus(status: JobStatus): boolean {
+  return statusRules[status].waiting;
+}
+
+/** Whether a job in this status is in one of its kind's stages: started and not ended. */
+export function isStageStatus(status: JobStatus): boolean {
+  return !statusRules[status].terminal && !statusRules[status].waiting;
+}
+
 /** Statuses a job can end in, for queries. */
 export const terminalStatuses: readonly TerminalStatus[] = jobStatuses.filter(isTerminalStatus);
+
+/** Statuses of a job waiting to start, for queries. */
+export const waitingStatuses: readonly JobStatus[] = jobStatuses.filter(isWaitingStatus);
 
 /** Statuses a job can be retried from, for queries. */
 export const retryableStatuses: readonly JobStatus[] = jobStatuses.filter(isRetryableStatus);

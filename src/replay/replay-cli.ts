@@ -37,7 +37,7 @@ runEntryPoint(async () => {
     process.exit(2);
   }
   const config = loadConfig();
-  installWorkerRuntime(createLogger({ LOG_LEVEL: 'error' }, 'replay'));
+  await installWorkerRuntime(createLogger({ LOG_LEVEL: 'error' }, 'replay'));
 
   let connection: Connection | null = null;
   const client = async () => {

@@ -5,6 +5,7 @@ import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { findMediaTools } from '../media/tools.js';
 import type { EmbeddedModel } from '../providers/embedded-model.js';
+import { meterProviders } from '../metrics/provider-metrics.js';
 import { createProviders } from '../providers/index.js';
 import { createMediaStorage } from '../storage/index.js';
 
@@ -18,7 +19,7 @@ export async function createActivityDependencies(
   return {
     db,
     mediaStorage,
-    providers: createProviders(config, { mediaStorage, mediaTools }),
+    providers: meterProviders(createProviders(config, { mediaStorage, mediaTools })),
     mediaTools,
     gcsApiEndpoint: config.GCS_API_ENDPOINT,
   };

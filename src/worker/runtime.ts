@@ -1,6 +1,8 @@
+import net from 'node:net';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { Runtime } from '@temporalio/worker';
 import type { Logger } from '../logger.js';
+import { setTemporalSdkMetricsUrl } from '../metrics/sdk-metrics.js';
 
 const pinoLevels = {
   TRACE: 'trace',
@@ -49,18 +51,64 @@ class PinoTemporalLogger implements TemporalLogger {
   }
 }
 
-let installed = false;
+/** Tries this many loopback ports taken by someone else between choosing and binding. */
+const sdkMetricsBindAttempts = 5;
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function installRuntime(logger: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    const bindAddress = `127.0.0.1:${await freeLoopbackPort()}`;
+    try {
+      Runtime.install({
+        logger: new PinoTemporalLogger(logger),
+        shutdownSignals: [],
+        telemetryOptions: {
+          logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
+          metrics: {
+            prometheus: {
+              bindAddress,
+              countersTotalSuffix: true,
+              unitSuffix: true,
+              useSecondsForDurations: true,
+            },
+          },
+        },
+      });
+      setTemporalSdkMetricsUrl(`http://${bindAddress}/metrics`);
+      return;
+    } catch (error) {
+      if (attempt >= sdkMetricsBindAttempts || !/address already in use/i.test(String(error)))
+        throw error;
+    }
+  }
+}
+
+let installing: Promise<void> | undefined;
 
 /**
  * Installs the process-wide Temporal runtime once, before any worker connects. Signals are
  * left to the entry points, which stop the API, the worker and the dev server in order.
+ *
+ * The runtime's own metrics (slots, pollers, schedule-to-start latencies, workflow and
+ * activity outcomes: `temporal_*`) are served by the SDK on a loopback port of its own, which
+ * `temporalSdkMetrics` (`src/metrics/sdk-metrics.ts`) reads, so that the process's `/metrics`
+ * shows them beside the service's. Durations are in seconds and counters end in `_total`, as
+ * Prometheus names them.
  */
-export function installWorkerRuntime(logger: Logger): void {
-  if (installed) return;
-  Runtime.install({
-    logger: new PinoTemporalLogger(logger),
-    shutdownSignals: [],
-    telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
+export function installWorkerRuntime(logger: Logger): Promise<void> {
+  installing ??= installRuntime(logger).catch((error: unknown) => {
+    installing = undefined;
+    throw error;
   });
-  installed = true;
+  return installing;
 }

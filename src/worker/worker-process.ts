@@ -1,9 +1,12 @@
-// The worker as its own process (production shape): runs workflows and activities, serves no HTTP.
+// The worker as its own process (production shape): runs workflows and activities; its only
+// HTTP is `GET /metrics` on METRICS_HOST:METRICS_PORT.
 // `npm run worker -- --queues media,transfer` serves only those domains' task queues.
 import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { runEntryPoint, stopOnSignals } from '../entry-point.js';
 import { createLogger } from '../logger.js';
+import { startMetricsServer } from '../metrics/exposition.js';
+import { assertPortsFree } from '../ports.js';
 import { createActivityDependencies, startEmbeddedModel } from './dependencies.js';
 import { startWorker, workerQueuesOf, workerSettings } from './worker.js';
 
@@ -12,6 +15,10 @@ runEntryPoint(async () => {
   requireSharedServices(config, 'worker');
   const queues = workerQueuesOf(process.argv.slice(2), config);
   const logger = createLogger(config, 'worker');
+  const metricsAddress = { host: config.METRICS_HOST, port: config.METRICS_PORT };
+  await assertPortsFree([
+    { ...metricsAddress, what: "the worker's metrics", setting: 'METRICS_PORT' },
+  ]);
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
   const dependencies = await createActivityDependencies(config, db);
   const { embeddedModel } = dependencies.providers;
@@ -21,11 +28,14 @@ runEntryPoint(async () => {
     dependencies,
     logger,
   );
+  const metrics = await startMetricsServer(metricsAddress, logger);
+  logger.info({ url: metrics.url }, 'metrics served');
   stopOnSignals(
     logger,
     async () => {
       await worker.stop();
       await embeddedModel?.stop();
+      await metrics.close();
       await db.destroy();
     },
     config.WORKER_SHUTDOWN_GRACE_MS + 15_000,

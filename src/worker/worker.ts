@@ -184,7 +184,7 @@ export async function startWorker(
   deps: ActivityDependencies,
   logger: Logger,
 ): Promise<RunningWorker> {
-  installWorkerRuntime(logger);
+  await installWorkerRuntime(logger);
   const inUse = taskQueueDomainsInUse();
   const domains = (settings.queues ?? inUse).filter((domain) => inUse.includes(domain));
   const capacity = settings.capacity ?? queueCapacities(loadConfig({}));

@@ -10,6 +10,7 @@ import {
   listOwnedJobs,
   releaseReservation,
   reserveJob,
+  waitingJobsByKind,
   type JobCursor,
 } from '../../src/db/jobs.js';
 import { appendJobOutput, readJobEvents } from '../../src/db/job-events.js';
@@ -41,17 +42,20 @@ describe('job repository', () => {
     assert.ok(await findOwnedJob(test.db, 'alice', job.id));
   });
 
-  it('applies updates in sequence order and ignores late ones', async () => {
+  it('applies updates in sequence order, ignores late ones, and says what each changed', async () => {
     const job = jobRecord();
     await insertJob(test.db, job, 'pending');
-    assert.equal(
-      await applyJobUpdate(test.db, {
-        jobId: job.id,
-        seq: 2,
-        snapshot: jobSnapshot({ progress: 50 }),
-      }),
-      true,
+    const first = await applyJobUpdate(test.db, {
+      jobId: job.id,
+      seq: 2,
+      snapshot: jobSnapshot({ progress: 50 }),
+    });
+    assert.ok(first);
+    assert.deepEqual(
+      [first.kind, first.type, first.previousStatus],
+      [job.kind, job.type, 'pending'],
     );
+    assert.ok(first.secondsInPreviousStatus >= 0);
     // A retried activity delivering an older update must not move the job backwards.
     assert.equal(
       await applyJobUpdate(test.db, {
@@ -59,7 +63,7 @@ describe('job repository', () => {
         seq: 1,
         snapshot: jobSnapshot({ progress: 10 }),
       }),
-      false,
+      null,
     );
     assert.equal(
       await applyJobUpdate(test.db, {
@@ -67,7 +71,7 @@ describe('job repository', () => {
         seq: 2,
         snapshot: jobSnapshot({ progress: 50 }),
       }),
-      false,
+      null,
     );
     const done = jobSnapshot({
       status: 'completed',
@@ -75,7 +79,11 @@ describe('job repository', () => {
       completedAt: '2026-01-01T00:00:05.000Z',
       result: { ok: true },
     });
-    assert.equal(await applyJobUpdate(test.db, { jobId: job.id, seq: 3, snapshot: done }), true);
+    const completed = await applyJobUpdate(test.db, { jobId: job.id, seq: 3, snapshot: done });
+    assert.ok(completed);
+    assert.equal(completed.previousStatus, 'running');
+    // Time in a status runs from the event that entered it, which was written a moment ago.
+    assert.ok(completed.secondsInPreviousStatus < 60, String(completed.secondsInPreviousStatus));
     const row = await findOwnedJob(test.db, 'alice', job.id);
     assert.equal(row?.status, 'completed');
     assert.equal(row?.progress, 100);
@@ -348,6 +356,50 @@ describe('job repository', () => {
     assert.deepEqual(
       window.jobs.map((row) => row.created_at.toISOString()),
       ['2026-04-02T00:00:00.000Z'],
+    );
+  });
+});
+
+describe('waiting jobs', () => {
+  let test: TestDatabase;
+  before(async () => {
+    test = await createTestDatabase();
+  });
+  after(() => test.drop());
+
+  it('counts the jobs pending or queued by kind, with the longest wait, and no others', async () => {
+    const ago = (seconds: number) => new Date(Date.now() - seconds * 1_000).toISOString();
+    await insertJob(test.db, jobRecord({ createdAt: ago(300) }), 'pending');
+    await insertJob(test.db, jobRecord({ createdAt: ago(10) }), 'queued');
+    const started = jobRecord({ createdAt: ago(900) });
+    await insertJob(test.db, started, 'pending');
+    await applyJobUpdate(test.db, { jobId: started.id, seq: 1, snapshot: jobSnapshot() });
+    await insertJob(test.db, jobRecord({ createdAt: ago(5) }), 'completed');
+    await insertJob(
+      test.db,
+      jobRecord({
+        id: `ai-${crypto.randomUUID()}`,
+        kind: 'ai',
+        type: 'TASK_GENERATION',
+        createdAt: ago(60),
+      }),
+      'pending',
+    );
+    const waiting = (await waitingJobsByKind(test.db)).sort((a, b) => a.kind.localeCompare(b.kind));
+    assert.deepEqual(
+      waiting.map(({ kind, count }) => [kind, count]),
+      [
+        ['ai', 1],
+        ['probe', 2],
+      ],
+    );
+    assert.ok(
+      Math.abs(waiting[0]!.oldestAgeSeconds - 60) < 30,
+      String(waiting[0]!.oldestAgeSeconds),
+    );
+    assert.ok(
+      Math.abs(waiting[1]!.oldestAgeSeconds - 300) < 30,
+      String(waiting[1]!.oldestAgeSeconds),
     );
   });
 });

@@ -33,7 +33,7 @@ async function replayFile(file: string, code: WorkflowCode): Promise<ReplayOutco
 describe('recorded histories replay against the current workflow code', () => {
   let code: WorkflowCode;
   before(async () => {
-    installWorkerRuntime(testLogger());
+    await installWorkerRuntime(testLogger());
     code = await bundleWorkflows(path.resolve(here, '../../src/workflows/index.ts'));
   });
 

@@ -41,7 +41,8 @@ export function startService(
 ): ServiceProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: projectRoot,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    // A worker's metrics on any free port: tests run several workers side by side.
+    env: { ...process.env, LOG_LEVEL: 'info', METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

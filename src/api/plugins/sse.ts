@@ -5,6 +5,7 @@ import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
 import { jobEventId, type JobEvent, type JobEventPosition } from '../../jobs/job-event.js';
 import { isTerminalStatus } from '../../jobs/model.js';
+import { openSseStreams } from '../../metrics/metrics.js';
 import { JobEventFeed, type JobEventFeedSettings } from '../services/job-event-feed.js';
 
 declare module 'fastify' {
@@ -52,6 +53,7 @@ export class JobEventStreams {
       'x-accel-buffering': 'no',
     });
     this.open.add(response);
+    openSseStreams.inc();
     response.write(`retry: ${reconnectDelayMs}\n\n`);
 
     const keepAlive = setInterval(() => response.write(': keep-alive\n\n'), this.feed.keepAliveMs);
@@ -59,7 +61,7 @@ export class JobEventStreams {
     const finish = () => {
       clearInterval(keepAlive);
       unsubscribe();
-      this.open.delete(response);
+      if (this.open.delete(response)) openSseStreams.dec();
       if (!response.writableEnded) response.end();
     };
     response.on('close', finish);

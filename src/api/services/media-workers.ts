@@ -31,7 +31,7 @@ export interface MediaWorkers {
  * for a task: a worker that polled within this window is taken to be polling still. A worker
  * that stopped stays listed this long; a task sent to it waits out its schedule-to-start limit.
  */
-const recentPollMs = 90_000;
+export const recentPollMs = 90_000;
 
 /** Reports are shared this long: readiness probes and uploads ask often, the fleet changes rarely. */
 const cacheMs = 2_000;

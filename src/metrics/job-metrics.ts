@@ -1,0 +1,52 @@
+import type { AppliedJobUpdate } from '../db/jobs.js';
+import type { JobUpdate } from '../jobs/contracts.js';
+import { FailureCode } from '../jobs/failures.js';
+import { isStageStatus, isTerminalStatus, type TerminalStatus } from '../jobs/model.js';
+import {
+  jobDuration,
+  jobFailures,
+  jobsFinished,
+  jobsStarted,
+  jobStageDuration,
+} from './metrics.js';
+
+/** The `outcome` label of each way a job ends. */
+const outcomes: Record<TerminalStatus, string> = {
+  completed: 'completed',
+  failed: 'failed',
+  timeout: 'timed_out',
+  cancelled: 'cancelled',
+};
+
+const failureCodes = new Set<string>(Object.values(FailureCode));
+
+/**
+ * Counts what one applied projection update changed. The projection applies each update once
+ * (a repeated delivery is not newer), so each transition is counted once, by the worker that
+ * projected it: a stage left, an attempt started (it entered a stage from waiting or from a
+ * failed attempt), an attempt ended.
+ */
+export function countJobTransition(update: JobUpdate, applied: AppliedJobUpdate): void {
+  const { snapshot } = update;
+  const { kind, type, previousStatus } = applied;
+  if (snapshot.status === previousStatus) return;
+  if (isStageStatus(previousStatus)) {
+    jobStageDuration.observe({ kind, stage: previousStatus }, applied.secondsInPreviousStatus);
+  }
+  if (isStageStatus(snapshot.status) && !isStageStatus(previousStatus)) {
+    jobsStarted.inc({ kind, type });
+  }
+  if (!isTerminalStatus(snapshot.status)) return;
+  const outcome = outcomes[snapshot.status];
+  jobsFinished.inc({ kind, type, outcome });
+  if (snapshot.status === 'failed' || snapshot.status === 'timeout') {
+    const code = snapshot.error?.code ?? FailureCode.JOB_FAILED;
+    // A failure type outside the taxonomy (an unexpected error's class name) is not a label value.
+    jobFailures.inc({ kind, code: failureCodes.has(code) ? code : 'OTHER' });
+  }
+  // A job cancelled before it started has no run time.
+  if (snapshot.startedAt && snapshot.completedAt) {
+    const seconds = (Date.parse(snapshot.completedAt) - Date.parse(snapshot.startedAt)) / 1_000;
+    jobDuration.observe({ kind, outcome }, Math.max(0, seconds));
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The service's own Prometheus metrics, named once here: the alert rules (ops/prometheus) and
+ * the dashboard (ops/grafana) rely on these names, and tests check they query no other.
+ *
+ * Everything here counts what this process did itself (an API its requests and streams, a
+ * worker the jobs it projected and the provider calls it made), so Prometheus sums it across
+ * processes. What every API process reads from shared state (jobs waiting, task-queue
+ * backlogs) is in `shared-state.ts` and aggregates with `max`, never `sum`.
+ *
+ * Labels are small closed sets (kinds, types, stages, outcomes, failure codes, routes): never a
+ * job, user or run id.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** This process's metrics, with Node's own (`process_*`, `nodejs_*`). */
+export const processMetrics = new Registry();
+collectDefaultMetrics({ register: processMetrics });
+
+/** From under a second (a probe, an AI job) to the half hour a Veo render may take. */
+const jobSecondsBuckets = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600];
+
+export const jobsStarted = new Counter({
+  name: 'vlogflow_jobs_started_total',
+  help: 'Job attempts that entered their first stage (a retry starts again)',
+  labelNames: ['kind', 'type'] as const,
+  registers: [processMetrics],
+});
+
+export const jobsFinished = new Counter({
+  name: 'vlogflow_jobs_finished_total',
+  help: 'Job attempts that ended, by outcome: completed, failed, timed_out, cancelled',
+  labelNames: ['kind', 'type', 'outcome'] as const,
+  registers: [processMetrics],
+});
+
+export const jobFailures = new Counter({
+  name: 'vlogflow_job_failures_total',
+  help: 'Job attempts that ended failed or timed out, by failure code',
+  labelNames: ['kind', 'code'] as const,
+  registers: [processMetrics],
+});
+
+export const jobDuration = new Histogram({
+  name: 'vlogflow_job_duration_seconds',
+  help: 'Time from an attempt entering its first stage to its end, by outcome',
+  labelNames: ['kind', 'outcome'] as const,
+  buckets: jobSecondsBuckets,
+  registers: [processMetrics],
+});
+
+export const jobStageDuration = new Histogram({
+  name: 'vlogflow_job_stage_duration_seconds',
+  help: 'Time a job spent in one stage of its kind (its status while it runs)',
+  labelNames: ['kind', 'stage'] as const,
+  buckets: jobSecondsBuckets,
+  registers: [processMetrics],
+});
+
+export const providerRequests = new Counter({
+  name: 'vlogflow_provider_requests_total',
+  help: 'Provider calls by outcome: ok, rate_limited (429), rejected (permanent), error, cancelled',
+  labelNames: ['provider', 'operation', 'outcome'] as const,
+  registers: [processMetrics],
+});
+
+export const providerRequestDuration = new Histogram({
+  name: 'vlogflow_provider_request_duration_seconds',
+  help: 'Time a provider call took, whatever its outcome',
+  labelNames: ['provider', 'operation'] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+  registers: [processMetrics],
+});
+
+export const httpRequestDuration = new Histogram({
+  name: 'vlogflow_http_request_duration_seconds',
+  help: 'API requests by route pattern and status class (its _count is the request count)',
+  labelNames: ['method', 'route', 'status_class'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [processMetrics],
+});
+
+export const openSseStreams = new Gauge({
+  name: 'vlogflow_sse_streams_open',
+  help: 'Progress streams (Server-Sent Events) this API process holds open',
+  registers: [processMetrics],
+});

@@ -1,0 +1,135 @@
+/**
+ * Gauges read from state every process shares: the jobs waiting to start (the database) and
+ * each task queue's backlog and pollers (Temporal's task-queue statistics). They are read when
+ * Prometheus scrapes an API process, so every API process reports the same values: aggregate
+ * them with `max` (or `min`), never `sum`. Workers do not export them.
+ */
+import type { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { Gauge, Registry } from 'prom-client';
+import { taskQueueNames } from '../capacity/task-queues.js';
+import type { Db } from '../db/database.js';
+import { waitingJobsByKind } from '../db/jobs.js';
+import { jobKindRegistry, taskQueueDomainsInUse } from '../kinds/index.js';
+import type { Logger } from '../logger.js';
+import { recentPollMs } from '../api/services/media-workers.js';
+
+const { TaskQueueType } = proto.temporal.api.enums.v1;
+
+/** How long one scrape waits for each task queue's statistics. */
+const describeTimeoutMs = 3_000;
+
+export interface SharedStateMetrics {
+  registry: Registry;
+  /** Reads the shared state into the gauges; a source that does not answer leaves its gauges empty. */
+  refresh(): Promise<void>;
+}
+
+export function createSharedStateMetrics(deps: {
+  db: Db;
+  client: Client;
+  /** TEMPORAL_TASK_QUEUE, which every domain's queue is named after. */
+  taskQueue: string;
+  logger: Logger;
+}): SharedStateMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const waiting = new Gauge({
+    name: 'vlogflow_jobs_waiting',
+    help: 'Jobs accepted and not yet in their first stage (pending, or queued behind their concurrency key)',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const oldestWaiting = new Gauge({
+    name: 'vlogflow_oldest_waiting_job_age_seconds',
+    help: 'How long the longest-waiting job has waited to start; 0 when none waits',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const queueLabels = ['queue', 'task_queue_type'] as const;
+  const backlog = new Gauge({
+    name: 'vlogflow_task_queue_backlog_tasks',
+    help: "Tasks waiting in a task queue for a worker (Temporal's approximate backlog count)",
+    labelNames: queueLabels,
+    registers,
+  });
+  const backlogAge = new Gauge({
+    name: 'vlogflow_task_queue_backlog_age_seconds',
+    help: 'Age of the oldest task waiting in a task queue',
+    labelNames: queueLabels,
+    registers,
+  });
+  const pollers = new Gauge({
+    name: 'vlogflow_task_queue_pollers',
+    help: 'Workers that polled a task queue in the last 90 s',
+    labelNames: queueLabels,
+    registers,
+  });
+
+  const names = taskQueueNames(deps.taskQueue);
+  const { client } = deps;
+
+  async function readWaitingJobs(): Promise<void> {
+    const rows = await waitingJobsByKind(deps.db);
+    waiting.reset();
+    oldestWaiting.reset();
+    // Every kind has a series, 0 when none of its jobs waits, so rules see a value rather than none.
+    for (const { declaration } of jobKindRegistry) {
+      const row = rows.find((candidate) => candidate.kind === declaration.kind);
+      waiting.set({ kind: declaration.kind }, row?.count ?? 0);
+      oldestWaiting.set({ kind: declaration.kind }, row?.oldestAgeSeconds ?? 0);
+    }
+  }
+
+  async function readQueues(): Promise<void> {
+    const now = Date.now();
+    const answers = await Promise.all(
+      taskQueueDomainsInUse().map(async (queue) => {
+        const type = queue === 'workflows' ? 'workflow' : 'activity';
+        const answer = await client.withDeadline(now + describeTimeoutMs, () =>
+          client.workflowService.describeTaskQueue({
+            namespace: client.options.namespace,
+            taskQueue: { name: names[queue] },
+            taskQueueType:
+              type === 'workflow'
+                ? TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+                : TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            reportStats: true,
+          }),
+        );
+        return { labels: { queue, task_queue_type: type }, answer };
+      }),
+    );
+    backlog.reset();
+    backlogAge.reset();
+    pollers.reset();
+    for (const { labels, answer } of answers) {
+      const age = answer.stats?.approximateBacklogAge;
+      backlog.set(labels, Number(answer.stats?.approximateBacklogCount ?? 0));
+      backlogAge.set(labels, Number(age?.seconds ?? 0) + (age?.nanos ?? 0) / 1e9);
+      pollers.set(
+        labels,
+        answer.pollers.filter(
+          (poller) => now - Number(poller.lastAccessTime?.seconds ?? 0) * 1_000 < recentPollMs,
+        ).length,
+      );
+    }
+  }
+
+  /** A gauge nobody could read is dropped rather than left at its last value. */
+  const orEmpty = (read: () => Promise<void>, gauges: Gauge[], source: string) =>
+    read().catch((error: unknown) => {
+      for (const gauge of gauges) gauge.reset();
+      deps.logger.warn({ err: error }, `metrics: ${source} did not answer; its gauges are empty`);
+    });
+
+  return {
+    registry,
+    async refresh() {
+      await Promise.all([
+        orEmpty(readWaitingJobs, [waiting, oldestWaiting], 'the database'),
+        orEmpty(readQueues, [backlog, backlogAge, pollers], 'Temporal'),
+      ]);
+    },
+  };
+}

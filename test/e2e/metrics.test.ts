@@ -1,0 +1,248 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { startMetricsServer } from '../../src/metrics/exposition.js';
+import { createActivityDependencies } from '../../src/worker/dependencies.js';
+import { FakeGoogle } from '../fakes/fake-google.js';
+import { eventually } from '../support/eventually.js';
+import { startHarness, testJwtSecret, type Harness, type TestApi } from '../support/harness.js';
+import { testLogger } from '../support/logs.js';
+import { parseMetrics, type Scrape } from '../support/metrics.js';
+import { openEventStream } from '../support/sse.js';
+
+interface View {
+  id: string;
+  status: string;
+  error: { code: string } | null;
+}
+
+const ended = (view: View) => ['completed', 'failed', 'timeout', 'cancelled'].includes(view.status);
+
+async function scrape(api: TestApi): Promise<Scrape> {
+  const response = await api.app.inject({ method: 'GET', url: '/metrics' });
+  assert.equal(response.statusCode, 200, response.body);
+  assert.match(String(response.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  return parseMetrics(response.body);
+}
+
+/** How much each counted series moved between two scrapes. */
+function moved(before: Scrape, after: Scrape) {
+  return (name: string, labels: Record<string, string> = {}) =>
+    after.value(name, labels) - before.value(name, labels);
+}
+
+describe('metrics at GET /metrics', () => {
+  let google: FakeGoogle;
+  let h: Harness;
+
+  before(async () => {
+    google = new FakeGoogle(async () => undefined);
+    await google.start();
+    const env = {
+      AUTH_JWT_SECRET: testJwtSecret,
+      DATA_DIR: path.join(os.tmpdir(), `vlogflow-metrics-${randomUUID()}`),
+      GEMINI_API_KEY: 'test-key',
+      GEMINI_BASE_URL: google.url,
+      PROVIDER_RETRY_INITIAL_MS: '200',
+      PROVIDER_RETRY_MAX_MS: '1000',
+      PROVIDER_RATE_LIMIT_COOLDOWN_MS: '200',
+    };
+    h = await startHarness({
+      env,
+      worker: (db) => createActivityDependencies(loadConfig(env), db),
+    });
+  });
+  after(async () => {
+    await h.stop();
+    await google.stop();
+  });
+
+  it('count jobs started and finished by kind, type and outcome, their stages, provider calls and requests', async () => {
+    const ada = h.user('ada');
+    const first = await scrape(h.api);
+
+    const probe = await ada.startJob('probe', { steps: 2, stepDelayMs: 100 });
+    // A 429, then a 503, then an answer: each call counted with its own outcome.
+    google.scenario.analysisFailures.push({ status: 429, retryDelay: '1s' }, { status: 503 });
+    const retried = await ada.startJob('ai', {
+      type: 'ACTION_GENERATION',
+      input: { goal: 'Sail around the island', subGoal: 'Learn to reef' },
+    });
+    assert.equal((await ada.awaitJob<View>('ai', retried.id, ended)).status, 'completed');
+    google.scenario.analysisAnswers.push({ kind: 'blocked' });
+    const blocked = await ada.startJob('ai', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Sail around the island' },
+    });
+    const failed = await ada.awaitJob<View>('ai', blocked.id, ended);
+    assert.deepEqual([failed.status, failed.error?.code], ['failed', 'SAFETY_BLOCKED']);
+    assert.equal((await ada.awaitJob<View>('probe', probe.id, ended)).status, 'completed');
+    const unmatched = await ada.get('/no-such-route');
+    assert.equal(unmatched.statusCode, 404);
+
+    const last = await scrape(h.api);
+    const delta = moved(first, last);
+    assert.equal(delta('vlogflow_jobs_started_total', { kind: 'probe', type: 'PROBE' }), 1);
+    assert.equal(
+      delta('vlogflow_jobs_finished_total', { kind: 'probe', type: 'PROBE', outcome: 'completed' }),
+      1,
+    );
+    assert.equal(delta('vlogflow_jobs_started_total', { kind: 'ai' }), 2);
+    assert.equal(
+      delta('vlogflow_jobs_finished_total', {
+        kind: 'ai',
+        type: 'ACTION_GENERATION',
+        outcome: 'completed',
+      }),
+      1,
+    );
+    assert.equal(
+      delta('vlogflow_jobs_finished_total', {
+        kind: 'ai',
+        type: 'SUBGOAL_GENERATION',
+        outcome: 'failed',
+      }),
+      1,
+    );
+    assert.equal(delta('vlogflow_job_failures_total', { kind: 'ai', code: 'SAFETY_BLOCKED' }), 1);
+
+    // Durations: one per finished attempt that ran, one per stage left.
+    assert.equal(
+      delta('vlogflow_job_duration_seconds_count', { kind: 'probe', outcome: 'completed' }),
+      1,
+    );
+    assert.equal(delta('vlogflow_job_duration_seconds_count', { kind: 'ai' }), 2);
+    // The 429 and the 503 were retried with backoff inside the one `processing` stage.
+    assert.ok(
+      delta('vlogflow_job_duration_seconds_sum', { kind: 'ai', outcome: 'completed' }) >= 1,
+    );
+    assert.equal(
+      delta('vlogflow_job_stage_duration_seconds_count', { kind: 'probe', stage: 'running' }),
+      1,
+    );
+    assert.ok(
+      delta('vlogflow_job_stage_duration_seconds_sum', { kind: 'probe', stage: 'running' }) >= 0.2,
+      'two 100 ms steps ran in the stage',
+    );
+    assert.equal(
+      delta('vlogflow_job_stage_duration_seconds_count', { kind: 'ai', stage: 'processing' }),
+      2,
+    );
+
+    const calls = { provider: 'gemini', operation: 'generate_text' };
+    assert.equal(
+      delta('vlogflow_provider_requests_total', { ...calls, outcome: 'rate_limited' }),
+      1,
+    );
+    assert.equal(delta('vlogflow_provider_requests_total', { ...calls, outcome: 'error' }), 1);
+    assert.equal(delta('vlogflow_provider_requests_total', { ...calls, outcome: 'rejected' }), 1);
+    assert.equal(delta('vlogflow_provider_requests_total', { ...calls, outcome: 'ok' }), 1);
+    assert.equal(delta('vlogflow_provider_request_duration_seconds_count', calls), 4);
+
+    // Requests by route pattern (never an id) and status class.
+    const requests = 'vlogflow_http_request_duration_seconds_count';
+    assert.equal(
+      delta(requests, { method: 'POST', route: '/api/ai/jobs', status_class: '2xx' }),
+      2,
+    );
+    assert.equal(delta(requests, { method: 'POST', route: '/api/probes', status_class: '2xx' }), 1);
+    assert.ok(
+      delta(requests, { method: 'GET', route: '/api/ai/jobs/:id', status_class: '2xx' }) >= 2,
+    );
+    assert.equal(delta(requests, { method: 'GET', route: 'unmatched', status_class: '4xx' }), 1);
+    assert.ok(
+      last.samples.every(
+        (sample) => !Object.values(sample.labels).some((value) => value.includes(probe.id)),
+      ),
+      'no label carries a job id',
+    );
+
+    // The Temporal SDK's own metrics are in the same answer, in seconds and with _total.
+    assert.ok(last.value('temporal_worker_task_slots_available', { task_queue: h.taskQueue }) > 0);
+    // The probe and the AI job that completed; the failed one stays open for a retry.
+    assert.equal(delta('temporal_workflow_completed_total'), 2);
+    assert.equal(
+      last.families.get('temporal_workflow_task_schedule_to_start_latency_seconds'),
+      'histogram',
+    );
+    // And Node's own.
+    assert.ok(last.value('process_resident_memory_bytes') > 0);
+  });
+
+  it('report jobs waiting, the oldest wait and each task queue from shared state', async () => {
+    // Jobs accepted on a queue no worker polls wait there.
+    const idleQueue = `metrics-idle-${randomUUID().slice(0, 8)}`;
+    const idle = await h.startApi({ taskQueue: idleQueue });
+    const jobs = [await idle.user('bo').startJob('probe'), await idle.user('bo').startJob('probe')];
+    h.terminateOnStop(...jobs.map((job) => job.id));
+
+    const waiting = await eventually(
+      () => scrape(idle),
+      (current) =>
+        current.value('vlogflow_jobs_waiting', { kind: 'probe' }) >= 2 &&
+        current.value('vlogflow_task_queue_backlog_tasks', { queue: 'workflows' }) >= 2,
+      { what: 'two jobs waiting in the backlog of the idle queue', timeoutMs: 30_000 },
+    );
+    assert.equal(
+      waiting.value('vlogflow_jobs_waiting', { kind: 'vlog' }),
+      0,
+      'every kind has a series',
+    );
+    assert.ok(waiting.value('vlogflow_oldest_waiting_job_age_seconds', { kind: 'probe' }) > 0);
+    assert.equal(
+      waiting.value('vlogflow_task_queue_pollers', {
+        queue: 'workflows',
+        task_queue_type: 'workflow',
+      }),
+      0,
+    );
+    assert.ok(waiting.value('vlogflow_task_queue_backlog_age_seconds', { queue: 'workflows' }) > 0);
+
+    // The harness's own queues have a worker.
+    const polled = await scrape(h.api);
+    assert.ok(polled.value('vlogflow_task_queue_pollers', { queue: 'workflows' }) >= 1);
+    assert.ok(polled.value('vlogflow_task_queue_pollers', { queue: 'text-generation' }) >= 1);
+  });
+
+  it('count the progress streams held open', async () => {
+    const ada = h.user('ada');
+    google.scenario.analysisAnswers.push({ kind: 'hang' });
+    const job = await ada.startJob('ai', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Hold the stream open' },
+    });
+    const base = await h.api.listen();
+    const openStreams = async () => (await scrape(h.api)).value('vlogflow_sse_streams_open');
+    const before = await openStreams();
+    const stream = await openEventStream(`${base}/api/ai/jobs/${job.id}/events`, {
+      authorization: await ada.authorization(),
+    });
+    assert.equal(stream.status, 200);
+    await stream.next();
+    assert.equal(await openStreams(), before + 1);
+    stream.close();
+    await eventually(openStreams, (open) => open === before, { what: 'the stream counted closed' });
+    assert.equal((await ada.cancel('ai', job.id)).statusCode, 202);
+    await ada.awaitJob<View>('ai', job.id, ended);
+  });
+
+  it("serve a worker process's metrics on a port of their own", async () => {
+    const server = await startMetricsServer({ host: '127.0.0.1', port: 0 }, testLogger());
+    try {
+      const response = await fetch(server.url);
+      assert.equal(response.status, 200);
+      const scraped = parseMetrics(await response.text());
+      assert.equal(scraped.families.get('vlogflow_jobs_finished_total'), 'counter');
+      assert.ok(scraped.value('vlogflow_jobs_finished_total') >= 3, 'the jobs this process ran');
+      assert.ok(scraped.value('temporal_worker_task_slots_available') > 0);
+      // Shared state is the API's to report, so that it is counted once.
+      assert.equal(scraped.families.has('vlogflow_jobs_waiting'), false);
+      assert.equal((await fetch(new URL('/other', server.url))).status, 404);
+    } finally {
+      await server.close();
+    }
+  });
+});
