@@ -4,10 +4,11 @@ import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
 import { applyJobUpdate, insertJob } from '../db/jobs.js';
 import { releaseProviderLeases } from '../db/provider-quota.js';
 import { isTerminalStatus } from '../jobs/model.js';
-import { countJobTransition } from '../metrics/job-metrics.js';
+import { countJobTransition, zeroJobCounters } from '../metrics/job-metrics.js';
 
 /** Activities that keep the jobs table (the API's read model) in step with the workflows. */
 export function createJobProjectionActivities({ db }: { db: Db }) {
+  zeroJobCounters();
   return {
     /** Ensures the job's row exists, in case the API died between starting the workflow and writing it. */
     async registerJob(job: JobRecord): Promise<void> {

@@ -1,6 +1,7 @@
 import type { AppliedJobUpdate } from '../db/jobs.js';
 import type { JobUpdate } from '../jobs/contracts.js';
 import { FailureCode } from '../jobs/failures.js';
+import { jobKindRegistry } from '../kinds/index.js';
 import { isStageStatus, isTerminalStatus, type TerminalStatus } from '../jobs/model.js';
 import {
   jobDuration,
@@ -19,6 +20,21 @@ const outcomes: Record<TerminalStatus, string> = {
 };
 
 const failureCodes = new Set<string>(Object.values(FailureCode));
+
+/**
+ * Puts every series of the job counters at 0, so that a kind's first start, end or failure is
+ * an increase: `increase()` in the alert rules sees nothing in a series' first sample.
+ */
+export function zeroJobCounters(): void {
+  for (const { declaration } of jobKindRegistry) {
+    const { kind } = declaration;
+    for (const type of declaration.jobTypes) {
+      jobsStarted.inc({ kind, type }, 0);
+      for (const outcome of Object.values(outcomes)) jobsFinished.inc({ kind, type, outcome }, 0);
+    }
+    for (const code of declaration.failureCodes) jobFailures.inc({ kind, code }, 0);
+  }
+}
 
 /**
  * Counts what one applied projection update changed. The projection applies each update once

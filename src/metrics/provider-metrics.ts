@@ -3,8 +3,10 @@ import type { Providers } from '../providers/index.js';
 import { ProviderError } from '../providers/types.js';
 import { providerRequestDuration, providerRequests } from './metrics.js';
 
+const outcomes = ['ok', 'rate_limited', 'rejected', 'error', 'cancelled'] as const;
+
 /** The `outcome` label of a provider call that threw. */
-function outcomeOf(error: unknown, signal: AbortSignal | undefined): string {
+function outcomeOf(error: unknown, signal: AbortSignal | undefined): (typeof outcomes)[number] {
   if (error instanceof ProviderError && error.code === FailureCode.PROVIDER_RATE_LIMITED)
     return 'rate_limited';
   if (signal?.aborted) return 'cancelled';
@@ -12,14 +14,27 @@ function outcomeOf(error: unknown, signal: AbortSignal | undefined): string {
   return 'error';
 }
 
-/** Runs one provider call, counting it and timing it under the provider's name (`gemini`, `veo`, `local`). */
+/** The provider label of a provider's name: `gemini`, `veo`, `local`, without the model. */
+const providerOf = (name: string) => name.split(':')[0]!;
+
+/**
+ * Puts a provider's counters at 0 for each of its operations and outcomes, so that its first
+ * 429 is an increase for the alert rules (`increase()` sees nothing in a first sample).
+ */
+function zeroProviderCounters(name: string, operations: string[]): void {
+  for (const operation of operations)
+    for (const outcome of outcomes)
+      providerRequests.inc({ provider: providerOf(name), operation, outcome }, 0);
+}
+
+/** Runs one provider call, counting it and timing it under the provider's name. */
 async function metered<T>(
   name: string,
   operation: string,
   signal: AbortSignal | undefined,
   call: () => Promise<T>,
 ): Promise<T> {
-  const provider = name.split(':')[0]!;
+  const provider = providerOf(name);
   const stopTimer = providerRequestDuration.startTimer({ provider, operation });
   try {
     const answer = await call();
@@ -40,6 +55,10 @@ async function metered<T>(
  */
 export function meterProviders(providers: Providers): Providers {
   const { analyzer, videoGenerator, textGenerator } = providers;
+  if (analyzer) zeroProviderCounters(analyzer.name, ['analyze_media']);
+  if (videoGenerator)
+    zeroProviderCounters(videoGenerator.name, ['start_video_generation', 'check_video_generation']);
+  if (textGenerator) zeroProviderCounters(textGenerator.name, ['generate_text']);
   return {
     ...providers,
     analyzer: analyzer && {

@@ -7,6 +7,9 @@ export interface TestEnvironment {
   runId: string;
   temporalCliPath: string;
   temporalTestServerPath: string;
+  /** Prometheus's rule checker, and Prometheus itself (ops/prometheus/install.sh). */
+  promtoolPath: string;
+  prometheusPath: string;
 }
 
 function required(name: string): string {
@@ -42,5 +45,11 @@ export const testEnv: TestEnvironment = {
   },
   get temporalTestServerPath() {
     return required('TEMPORAL_TEST_SERVER_PATH');
+  },
+  get promtoolPath() {
+    return required('TEST_PROMTOOL_PATH');
+  },
+  get prometheusPath() {
+    return required('TEST_PROMETHEUS_PATH');
   },
 };
