@@ -1,0 +1,208 @@
+// A real Prometheus scrapes the production shape (an API process and a worker process) while
+// jobs run, and the numbers are read back through its query API, as a dashboard reads them;
+// the project's alert rules run in it too.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { mintToken } from '../../src/auth.js';
+import { FakeGoogle } from '../fakes/fake-google.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { testEnv } from '../support/env.js';
+import { eventually } from '../support/eventually.js';
+import { testJwtSecret } from '../support/harness.js';
+import { freePort } from '../support/ports.js';
+import { startReadyService, type ServiceProcess } from '../support/processes.js';
+import { startPrometheus, type PromSeries, type TestPrometheus } from '../support/prometheus.js';
+import { testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+
+interface View {
+  id: string;
+  status: string;
+  error: { code: string } | null;
+}
+
+describe('a real Prometheus scraping the API and the worker', () => {
+  let google: FakeGoogle;
+  let database: TestDatabase;
+  let prometheus: TestPrometheus;
+  let baseUrl: string;
+  let token: string;
+  const temporal = testTemporal();
+  const running: ServiceProcess[] = [];
+  const jobIds: string[] = [];
+
+  before(async () => {
+    google = new FakeGoogle(async () => undefined);
+    await google.start();
+    database = await createTestDatabase();
+    const apiPort = await freePort();
+    const workerMetricsPort = await freePort();
+    const env = {
+      DATA_DIR: path.join(os.tmpdir(), `vlogflow-prometheus-${randomUUID()}`),
+      AUTH_JWT_SECRET: testJwtSecret,
+      DATABASE_URL: database.url,
+      TEMPORAL_ADDRESS: testEnv.temporalAddress,
+      TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
+      TEMPORAL_TASK_QUEUE: uniqueTaskQueue('prometheus'),
+      API_PORT: String(apiPort),
+      METRICS_PORT: String(workerMetricsPort),
+      GEMINI_API_KEY: 'test-key',
+      GEMINI_BASE_URL: google.url,
+      PROVIDER_RETRY_INITIAL_MS: '200',
+      PROVIDER_RETRY_MAX_MS: '1000',
+      PROVIDER_RATE_LIMIT_COOLDOWN_MS: '200',
+      WORKER_SHUTDOWN_GRACE_MS: '1000',
+    };
+    baseUrl = `http://127.0.0.1:${apiPort}`;
+    token = await mintToken(testJwtSecret, 'watcher');
+    await startReadyService('api', env, running);
+    const worker = await startReadyService('worker', env, running);
+    await worker.waitForLine(/metrics served/);
+    prometheus = await startPrometheus({
+      'vlogflow-api': [`127.0.0.1:${apiPort}`],
+      'vlogflow-worker': [`127.0.0.1:${workerMetricsPort}`],
+    });
+  });
+  after(async () => {
+    await prometheus?.stop();
+    for (const id of jobIds) {
+      await temporal.client.workflow
+        .getHandle(id)
+        .terminate('test over')
+        .catch(() => undefined);
+    }
+    for (const service of running) await service.stop('SIGKILL');
+    await temporal.close();
+    await database?.drop();
+    await google.stop();
+  });
+
+  async function start(route: string, body: object): Promise<string> {
+    const response = await fetch(`${baseUrl}${route}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.equal(response.status, 202, await response.clone().text());
+    const { id } = (await response.json()) as View;
+    jobIds.push(id);
+    return id;
+  }
+
+  const ended = (id: string) =>
+    eventually(
+      async () => {
+        const response = await fetch(`${baseUrl}/api/jobs/${id}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        return (await response.json()) as View;
+      },
+      (view) => ['completed', 'failed', 'timeout', 'cancelled'].includes(view.status),
+      { what: `job ${id} ended`, timeoutMs: 60_000 },
+    );
+
+  /** Polls a query until `done` accepts its answer: Prometheus scrapes every second. */
+  const queried = (promql: string, done: (series: PromSeries[]) => boolean) =>
+    eventually(() => prometheus.query(promql), done, {
+      what: `Prometheus answering ${promql}`,
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
+
+  /** The value of the one series of an aggregated query, or 0 without one. */
+  const only = (series: PromSeries[]) => series[0]?.value ?? 0;
+
+  it('sees jobs move through the counters, a failure with its outcome, and the alert it raises', async () => {
+    // Both processes are up and the job counters start at 0, before any job: the first
+    // failure is then an increase.
+    await queried('up{job=~"vlogflow-.*"} == 1', (series) => series.length === 2);
+    await queried(
+      'sum(vlogflow_jobs_finished_total{kind="ai",outcome="failed"})',
+      (series) => series.length === 1 && only(series) === 0,
+    );
+
+    const probe = await start('/api/probes', { steps: 2, stepDelayMs: 100 });
+    google.scenario.analysisFailures.push({ status: 429, retryDelay: '1s' });
+    const answered = await start('/api/ai/jobs', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Climb a mountain' },
+    });
+    assert.equal((await ended(answered)).status, 'completed');
+    google.scenario.analysisAnswers.push({ kind: 'blocked' });
+    const blocked = await start('/api/ai/jobs', {
+      type: 'ACTION_GENERATION',
+      input: { goal: 'Climb a mountain', subGoal: 'Train on stairs' },
+    });
+    assert.deepEqual(
+      [(await ended(blocked)).status, (await ended(blocked)).error?.code],
+      ['failed', 'SAFETY_BLOCKED'],
+    );
+    assert.equal((await ended(probe)).status, 'completed');
+
+    // Counted by the worker process, read back through Prometheus.
+    const finished = await queried(
+      'sum by (kind, outcome) (vlogflow_jobs_finished_total{job="vlogflow-worker"}) > 0',
+      (series) => series.length === 3,
+    );
+    assert.deepEqual(
+      finished.map(({ metric, value }) => `${metric['kind']} ${metric['outcome']} ${value}`).sort(),
+      ['ai completed 1', 'ai failed 1', 'probe completed 1'],
+    );
+    assert.equal(only(await prometheus.query('sum(vlogflow_jobs_started_total{kind="ai"})')), 2);
+    assert.equal(
+      only(
+        await prometheus.query('sum(vlogflow_job_failures_total{kind="ai",code="SAFETY_BLOCKED"})'),
+      ),
+      1,
+    );
+    assert.equal(
+      only(
+        await prometheus.query(
+          'sum(vlogflow_provider_requests_total{provider="gemini",outcome="rate_limited"})',
+        ),
+      ),
+      1,
+    );
+    assert.equal(
+      only(await prometheus.query('sum(vlogflow_job_stage_duration_seconds_count{kind="probe"})')),
+      1,
+    );
+    // Counted by the API process: its requests, by route pattern.
+    assert.equal(
+      only(
+        await prometheus.query(
+          'sum(vlogflow_http_request_duration_seconds_count{job="vlogflow-api",method="POST",route="/api/ai/jobs"})',
+        ),
+      ),
+      2,
+    );
+    // The Temporal SDK's metrics come from the worker's /metrics too.
+    assert.ok(
+      only(
+        await prometheus.query(
+          'sum(temporal_worker_task_slots_available{job="vlogflow-worker",worker_type="WorkflowWorker"})',
+        ),
+      ) > 0,
+    );
+    // Shared state is reported by the API alone.
+    assert.deepEqual(
+      (await prometheus.query('count by (job) (vlogflow_task_queue_pollers)')).map(
+        ({ metric }) => metric['job'],
+      ),
+      ['vlogflow-api'],
+    );
+
+    // The failure raises the dead-letter alert, with its kind and code.
+    const alerts = await eventually(
+      () => prometheus.alerts(),
+      (current) => current.some((alert) => alert.labels['alertname'] === 'VlogflowJobFailed'),
+      { what: 'the VlogflowJobFailed alert', timeoutMs: 30_000, intervalMs: 250 },
+    );
+    const failedAlert = alerts.find((alert) => alert.labels['alertname'] === 'VlogflowJobFailed');
+    assert.equal(failedAlert?.state, 'firing');
+    assert.equal(failedAlert?.labels['kind'], 'ai');
+    assert.equal(failedAlert?.labels['code'], 'SAFETY_BLOCKED');
+  });
+});
