@@ -14,7 +14,14 @@ import { eventually } from '../support/eventually.js';
 import { testJwtSecret } from '../support/harness.js';
 import { freePort } from '../support/ports.js';
 import { startReadyService, type ServiceProcess } from '../support/processes.js';
+import { parseMetrics } from '../support/metrics.js';
 import { startPrometheus, type PromSeries, type TestPrometheus } from '../support/prometheus.js';
+import {
+  alertRuleExpressions,
+  asSentByGrafana,
+  dashboardExpressions,
+  metricNamesIn,
+} from '../support/promql.js';
 import { testTemporal, uniqueTaskQueue } from '../support/temporal.js';
 
 interface View {
@@ -28,6 +35,7 @@ describe('a real Prometheus scraping the API and the worker', () => {
   let database: TestDatabase;
   let prometheus: TestPrometheus;
   let baseUrl: string;
+  let workerMetricsUrl: string;
   let token: string;
   const temporal = testTemporal();
   const running: ServiceProcess[] = [];
@@ -56,6 +64,7 @@ describe('a real Prometheus scraping the API and the worker', () => {
       WORKER_SHUTDOWN_GRACE_MS: '1000',
     };
     baseUrl = `http://127.0.0.1:${apiPort}`;
+    workerMetricsUrl = `http://127.0.0.1:${workerMetricsPort}/metrics`;
     token = await mintToken(testJwtSecret, 'watcher');
     await startReadyService('api', env, running);
     const worker = await startReadyService('worker', env, running);
@@ -204,5 +213,66 @@ describe('a real Prometheus scraping the API and the worker', () => {
     assert.equal(failedAlert?.state, 'firing');
     assert.equal(failedAlert?.labels['kind'], 'ai');
     assert.equal(failedAlert?.labels['code'], 'SAFETY_BLOCKED');
+  });
+
+  it('serves every metric the dashboard and the alert rules query, in PromQL Prometheus accepts', async () => {
+    // A job with an activity, so that the SDK has recorded its workflow and activity metrics.
+    const job = await start('/api/ai/jobs', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Read every panel' },
+    });
+    assert.equal((await ended(job)).status, 'completed');
+    const families = new Map<string, string>();
+    for (const url of [`${baseUrl}/metrics`, workerMetricsUrl]) {
+      const scraped = parseMetrics(await (await fetch(url)).text());
+      for (const [name, type] of scraped.families) families.set(name, type);
+    }
+    const exported = (name: string) => {
+      const histogram = /^(.*)_(bucket|sum|count)$/.exec(name);
+      // `up` is Prometheus's own, one per target.
+      return (
+        name === 'up' ||
+        families.has(name) ||
+        (histogram !== null && families.get(histogram[1]!) === 'histogram')
+      );
+    };
+    const queries = [
+      ...(await alertRuleExpressions()).map(({ alert, expr }) => ({ where: alert, expr })),
+      ...(await dashboardExpressions()).map(({ panel, expr }) => ({
+        where: `panel "${panel}"`,
+        expr: asSentByGrafana(expr),
+      })),
+    ];
+    assert.ok(queries.length >= 30, `only ${queries.length} queries found`);
+    const unknown = queries.flatMap(({ where, expr }) =>
+      metricNamesIn(expr)
+        .filter((name) => !exported(name))
+        .map((name) => `${where}: ${name}`),
+    );
+    assert.deepEqual(unknown, [], 'queries of metrics no process exports');
+    for (const { where, expr } of queries) {
+      await prometheus.query(expr).catch((error: unknown) => {
+        throw new Error(`${where}: Prometheus refuses ${expr}`, { cause: error });
+      });
+    }
+
+    // What the dashboard must show: throughput, durations by stage, waiting and oldest age per
+    // kind and queue, failures by code, provider rate and 429s.
+    const shown = new Set(
+      (await dashboardExpressions()).flatMap(({ expr }) => metricNamesIn(expr)),
+    );
+    for (const name of [
+      'vlogflow_jobs_started_total',
+      'vlogflow_jobs_finished_total',
+      'vlogflow_job_failures_total',
+      'vlogflow_job_duration_seconds_bucket',
+      'vlogflow_job_stage_duration_seconds_bucket',
+      'vlogflow_jobs_waiting',
+      'vlogflow_oldest_waiting_job_age_seconds',
+      'vlogflow_task_queue_backlog_tasks',
+      'vlogflow_task_queue_backlog_age_seconds',
+      'vlogflow_provider_requests_total',
+    ])
+      assert.ok(shown.has(name), `the dashboard shows no ${name}`);
   });
 });
