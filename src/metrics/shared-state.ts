@@ -4,6 +4,7 @@
  * Prometheus scrapes an API process, so every API process reports the same values: aggregate
  * them with `max` (or `min`), never `sum`. Workers do not export them.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { Gauge, Registry } from 'prom-client';
@@ -16,8 +17,8 @@ import { recentPollMs } from '../api/services/media-workers.js';
 
 const { TaskQueueType } = proto.temporal.api.enums.v1;
 
-/** How long one scrape waits for each task queue's statistics. */
-const describeTimeoutMs = 3_000;
+/** How long one scrape waits for each source; a scrape must not outlast Prometheus's timeout. */
+const readTimeoutMs = 3_000;
 
 export interface SharedStateMetrics {
   registry: Registry;
@@ -81,12 +82,12 @@ export function createSharedStateMetrics(deps: {
     }
   }
 
-  async function readQueues(): Promise<void> {
+  async function readQueues(signal: AbortSignal): Promise<void> {
     const now = Date.now();
     const answers = await Promise.all(
       taskQueueDomainsInUse().map(async (queue) => {
         const type = queue === 'workflows' ? 'workflow' : 'activity';
-        const answer = await client.withDeadline(now + describeTimeoutMs, () =>
+        const answer = await client.withAbortSignal(signal, () =>
           client.workflowService.describeTaskQueue({
             namespace: client.options.namespace,
             taskQueue: { name: names[queue] },
@@ -116,12 +117,30 @@ export function createSharedStateMetrics(deps: {
     }
   }
 
-  /** A gauge nobody could read is dropped rather than left at its last value. */
-  const orEmpty = (read: () => Promise<void>, gauges: Gauge[], source: string) =>
-    read().catch((error: unknown) => {
+  /**
+   * A gauge nobody could read in time is dropped rather than left at its last value; the read
+   * is aborted, so that no call outlives the scrape.
+   */
+  const orEmpty = async (
+    read: (signal: AbortSignal) => Promise<void>,
+    gauges: Gauge[],
+    source: string,
+  ) => {
+    const timer = new AbortController();
+    try {
+      await Promise.race([
+        read(timer.signal),
+        delay(readTimeoutMs, undefined, { signal: timer.signal }).then(() => {
+          throw new Error(`no answer within ${readTimeoutMs} ms`);
+        }),
+      ]);
+    } catch (error) {
       for (const gauge of gauges) gauge.reset();
       deps.logger.warn({ err: error }, `metrics: ${source} did not answer; its gauges are empty`);
-    });
+    } finally {
+      timer.abort();
+    }
+  };
 
   return {
     registry,

@@ -5,13 +5,16 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { startMetricsServer } from '../../src/metrics/exposition.js';
+import { createTemporalAccess } from '../../src/temporal-client.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, testJwtSecret, type Harness, type TestApi } from '../support/harness.js';
 import { testLogger } from '../support/logs.js';
 import { parseMetrics, type Scrape } from '../support/metrics.js';
+import { testEnv } from '../support/env.js';
 import { openEventStream } from '../support/sse.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 interface View {
   id: string;
@@ -205,6 +208,33 @@ describe('metrics at GET /metrics', () => {
     const polled = await scrape(h.api);
     assert.ok(polled.value('vlogflow_task_queue_pollers', { queue: 'workflows' }) >= 1);
     assert.ok(polled.value('vlogflow_task_queue_pollers', { queue: 'text-generation' }) >= 1);
+  });
+
+  it('still answer when Temporal does not: the queue gauges are left out, the rest is there', async () => {
+    // Temporal behind a proxy that stops forwarding: calls hang, as behind a dead network path.
+    const [host, port] = testEnv.temporalAddress.split(':');
+    const proxy = await TcpProxy.start(host!, Number(port));
+    const temporal = createTemporalAccess(`127.0.0.1:${proxy.port}`, testEnv.temporalNamespace);
+    const cut = await startHarness({ temporal });
+    try {
+      assert.ok((await scrape(cut.api)).families.has('vlogflow_task_queue_pollers'));
+      proxy.stall();
+      const startedAt = Date.now();
+      const scraped = await scrape(cut.api);
+      assert.ok(Date.now() - startedAt < 10_000, 'within a scrape timeout');
+      assert.equal(scraped.value('vlogflow_jobs_waiting', { kind: 'probe' }), 0);
+      assert.equal(scraped.families.get('vlogflow_jobs_waiting'), 'gauge');
+      assert.equal(
+        scraped.samples.some((sample) => sample.name.startsWith('vlogflow_task_queue_')),
+        false,
+      );
+      assert.ok(scraped.value('process_resident_memory_bytes') > 0);
+      proxy.restore();
+    } finally {
+      await cut.stop();
+      await temporal.close();
+      await proxy.stop();
+    }
   });
 
   it('count the progress streams held open', async () => {

@@ -8,6 +8,7 @@ import { mintToken } from '../../src/auth.js';
 import { testJwtSecret } from '../support/harness.js';
 import { createTestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
+import { parseMetrics } from '../support/metrics.js';
 import { eventually } from '../support/eventually.js';
 import { freePort } from '../support/ports.js';
 import { isAlive, runNpmScript, startService, type ServiceProcess } from '../support/processes.js';
@@ -129,6 +130,18 @@ describe('service processes', () => {
     );
     // The API shares its process with the workflows' worker, so the start ran eagerly.
     assert.equal(acceptedLog(first, quick.body.id)['eagerlyStarted'], true);
+    // And its /metrics shows both sides: the job the worker ran, the SDK's runtime, the API's
+    // requests and the shared state.
+    const metrics = parseMetrics(await (await fetch(`${baseUrl}/metrics`)).text());
+    assert.equal(
+      metrics.value('vlogflow_jobs_finished_total', { kind: 'probe', outcome: 'completed' }),
+      1,
+    );
+    assert.ok(metrics.value('temporal_worker_task_slots_available') > 0);
+    assert.ok(
+      metrics.value('vlogflow_http_request_duration_seconds_count', { route: '/api/probes' }) >= 1,
+    );
+    assert.ok(metrics.value('vlogflow_task_queue_pollers', { queue: 'workflows' }) >= 1);
 
     // A job still running when the service stops must finish after the next start.
     const slow = await api<JobView>(baseUrl, token, '/api/probes', {
