@@ -14,27 +14,25 @@ function outcomeOf(error: unknown, signal: AbortSignal | undefined): (typeof out
   return 'error';
 }
 
-/** The provider label of a provider's name: `gemini`, `veo`, `local`, without the model. */
+/** The provider label of an analyzer's or a video generator's name (`gemini:<model>`): `gemini`, `veo`, `local`. */
 const providerOf = (name: string) => name.split(':')[0]!;
 
 /**
  * Puts a provider's counters at 0 for each of its operations and outcomes, so that its first
  * 429 is an increase for the alert rules (`increase()` sees nothing in a first sample).
  */
-function zeroProviderCounters(name: string, operations: string[]): void {
+function zeroProviderCounters(provider: string, operations: string[]): void {
   for (const operation of operations)
-    for (const outcome of outcomes)
-      providerRequests.inc({ provider: providerOf(name), operation, outcome }, 0);
+    for (const outcome of outcomes) providerRequests.inc({ provider, operation, outcome }, 0);
 }
 
-/** Runs one provider call, counting it and timing it under the provider's name. */
+/** Runs one provider call, counting it and timing it. */
 async function metered<T>(
-  name: string,
+  provider: string,
   operation: string,
   signal: AbortSignal | undefined,
   call: () => Promise<T>,
 ): Promise<T> {
-  const provider = providerOf(name);
   const stopTimer = providerRequestDuration.startTimer({ provider, operation });
   try {
     const answer = await call();
@@ -55,33 +53,36 @@ async function metered<T>(
  */
 export function meterProviders(providers: Providers): Providers {
   const { analyzer, videoGenerator, textGenerator } = providers;
-  if (analyzer) zeroProviderCounters(analyzer.name, ['analyze_media']);
-  if (videoGenerator)
-    zeroProviderCounters(videoGenerator.name, ['start_video_generation', 'check_video_generation']);
-  if (textGenerator) zeroProviderCounters(textGenerator.name, ['generate_text']);
+  const analysis = analyzer && providerOf(analyzer.name);
+  const video = videoGenerator && providerOf(videoGenerator.name);
+  if (analysis) zeroProviderCounters(analysis, ['analyze_media']);
+  if (video) zeroProviderCounters(video, ['start_video_generation', 'check_video_generation']);
+  if (textGenerator) zeroProviderCounters(textGenerator.provider, ['generate_text']);
   return {
     ...providers,
     analyzer: analyzer && {
       name: analyzer.name,
       analyze: (request) =>
-        metered(analyzer.name, 'analyze_media', request.signal, () => analyzer.analyze(request)),
+        metered(analysis!, 'analyze_media', request.signal, () => analyzer.analyze(request)),
     },
     videoGenerator: videoGenerator && {
       name: videoGenerator.name,
       start: (request, context) =>
-        metered(videoGenerator.name, 'start_video_generation', context.signal, () =>
+        metered(video!, 'start_video_generation', context.signal, () =>
           videoGenerator.start(request, context),
         ),
       check: (operationName) =>
-        metered(videoGenerator.name, 'check_video_generation', undefined, () =>
+        metered(video!, 'check_video_generation', undefined, () =>
           videoGenerator.check(operationName),
         ),
     },
     textGenerator: textGenerator && {
       name: textGenerator.name,
+      provider: textGenerator.provider,
       model: textGenerator.model,
+      notice: textGenerator.notice,
       generateJson: (request) =>
-        metered(textGenerator.name, 'generate_text', request.signal, () =>
+        metered(textGenerator.provider, 'generate_text', request.signal, () =>
           textGenerator.generateJson(request),
         ),
     },
