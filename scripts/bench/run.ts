@@ -12,6 +12,7 @@ import { pollingScenario } from './scenarios/polling.js';
 import { recoveryScenario } from './scenarios/recovery.js';
 import { renderLoadScenario } from './scenarios/render-load.js';
 import { renderScenario } from './scenarios/render.js';
+import { scaleScenario } from './scenarios/scale.js';
 import { throughputScenario } from './scenarios/throughput.js';
 import { uploadScenario } from './scenarios/upload.js';
 
@@ -21,6 +22,7 @@ export const scenarios: Scenario[] = [
   pollingScenario,
   peersScenario,
   recoveryScenario,
+  scaleScenario,
   uploadScenario,
   renderScenario,
   analysisScenario,
@@ -70,18 +72,23 @@ const context: ScenarioContext = {
   stack: (topology = 'separate') => {
     let stack = stacks.get(topology);
     if (!stack) {
-      stack = BenchStack.start(
-        // Under --smoke an AI call lost with its worker is noticed in 5 s, not the default 60 s,
+      stack = BenchStack.start({
+        // Under --smoke an AI call lost with its worker is noticed in 5 s, not the default 10 s,
         // so the recovery scenario fits in seconds.
-        smoke ? { AI_JOB_HEARTBEAT_TIMEOUT_MS: '5000' } : {},
+        env: smoke ? { AI_JOB_HEARTBEAT_TIMEOUT_MS: '5000' } : {},
         topology,
-      ).then((stack) => {
+      }).then((stack) => {
         started.add(stack);
         return stack;
       });
       stacks.set(topology, stack);
     }
     return stack;
+  },
+  ownStack: async (options) => {
+    const own = await BenchStack.start(options);
+    started.add(own);
+    return own;
   },
 };
 

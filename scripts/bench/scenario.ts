@@ -1,4 +1,4 @@
-import type { BenchStack, Topology } from './stack.js';
+import type { BenchStack, BenchStackOptions, Topology } from './stack.js';
 
 /** What a scenario gets from the runner. */
 export interface ScenarioContext {
@@ -14,6 +14,11 @@ export interface ScenarioContext {
    * use and stopped after the run.
    */
   stack: (topology?: Topology) => Promise<BenchStack>;
+  /**
+   * A stack of the scenario's own, for load the shared one must not keep: the scenario stops
+   * it; an interrupted run still kills its processes.
+   */
+  ownStack: (options: BenchStackOptions) => Promise<BenchStack>;
 }
 
 export interface Scenario {

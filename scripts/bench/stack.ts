@@ -2,30 +2,42 @@
 // a Temporal dev server of its own, a scratch PostgreSQL database, fake Google (instant unless a
 // scenario slows it), the API and worker as separate processes (or, in the `all-in-one`
 // topology, as one process), and a worker for the bare baseline workflows (bare-worker.ts),
-// also its own process.
+// also its own process. With `veo`, a Cloud Storage fake (fake-gcs-server) too, where fake Veo
+// writes the videos the worker then copies.
 //
 // The API and worker run from the TypeScript sources (`node --import tsx`), found through the
 // `api`, `worker` and `start` scripts of package.json: no `npm run build` first, so the bench measures
 // the tree as it is and follows entry points when they move. From source the worker bundles its
-// workflows once as it starts; after that it runs the same code a built worker runs.
+// workflows once as it starts; after that it runs the same code a built worker runs. A scenario
+// that measures the worker's memory asks for `builtWorker`: `npm run build` of the tree as it
+// is, then the compiled worker, without what tsx and webpack leave in a worker from source.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Storage } from '@google-cloud/storage';
 import pg from 'pg';
 import { mintToken } from '../../src/auth.js';
+import { parseGcsUri } from '../../src/storage/gcs-storage.js';
 import { createTemporalAccess, type TemporalAccess } from '../../src/temporal-client.js';
 import {
   installTemporalBinaries,
+  runInstallScript,
   startDevServer,
   type DevServer,
 } from '../../temporal/dev-server.js';
 import { prepareNamespaceAt } from '../../temporal/namespace.js';
 import { FakeGoogle } from '../../test/fakes/fake-google.js';
+import { startFakeGcs, type Emulator } from '../../test/support/emulators.js';
 import { eventually } from '../../test/support/eventually.js';
 import { freePort } from '../../test/support/ports.js';
-import { projectRoot, startService, type ServiceProcess } from '../../test/support/processes.js';
+import {
+  projectRoot,
+  runNpmScript,
+  startService,
+  type ServiceProcess,
+} from '../../test/support/processes.js';
 import type { BareWorkflowInput } from './bare-workflows.js';
 
 export const postgresUrl =
@@ -33,6 +45,7 @@ export const postgresUrl =
 const namespace = 'vlogflow-bench';
 const jwtSecret = 'bench-secret-that-is-long-enough-for-hs256';
 const terminal = ['completed', 'failed', 'cancelled', 'timeout'];
+const veoBucket = 'bench-veo';
 
 /**
  * The TypeScript source behind a package.json script: the `.ts` file it runs, or for one that
@@ -50,6 +63,18 @@ export function sourceEntryOf(script: 'start' | 'api' | 'worker'): string {
   if (source) return source;
   if (built) return `${built}.ts`;
   throw new Error(`package.json script "${script}" runs neither a .ts nor a dist/*.js entry`);
+}
+
+/** The compiled file `npm run worker` runs (`node dist/<path>.js`). */
+function builtWorkerEntry(): string {
+  const command = (
+    JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    }
+  ).scripts['worker'];
+  const built = /\b(dist\/\S+\.js)\b/.exec(command ?? '')?.[1];
+  if (!built) throw new Error('package.json script "worker" runs no dist/*.js entry');
+  return built;
 }
 
 /** A headless Temporal dev server on a free port, its log in `dataDir`, `namespace` ready. */
@@ -84,6 +109,25 @@ export async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T
  */
 export type Topology = 'separate' | 'all-in-one';
 
+export interface BenchStackOptions {
+  /** Settings for the vlogflow processes, on top of the bench's. */
+  env?: Record<string, string>;
+  /** Default `separate`. */
+  topology?: Topology;
+  /**
+   * Veo generations end with a video written to a Cloud Storage fake (fake-gcs-server, from
+   * test/emulators/install.sh) that the worker copies into media storage, so vlogs complete.
+   * Without it the stack runs no Veo generation.
+   */
+  veo?: boolean;
+  /**
+   * Workers run what `npm run worker` runs: `npm run build` first, then the compiled worker with
+   * its prebuilt workflow bundle. From source a worker also holds what tsx and webpack left
+   * behind; a scenario that measures the worker's memory wants the production shape.
+   */
+  builtWorker?: boolean;
+}
+
 /** A job's view as `GET /api/jobs/:id` serves it (the fields the bench reads). */
 export interface JobView {
   id: string;
@@ -93,9 +137,7 @@ export interface JobView {
 }
 
 export class BenchStack {
-  readonly google = new FakeGoogle(async () => {
-    throw new Error('the bench stack runs no Veo generations');
-  });
+  readonly google = new FakeGoogle((gcsUri, bytes) => this.writeGeneratedVideo(gcsUri, bytes));
   temporal!: TemporalAccess;
   baseUrl = '';
   env: Record<string, string> = {};
@@ -105,19 +147,18 @@ export class BenchStack {
   private readonly services: ServiceProcess[] = [];
   private readonly tokens = new Map<string, Promise<string>>();
   private devServer: DevServer | undefined;
+  private gcs: { emulator: Emulator; client: Storage } | undefined;
   private database: string | undefined;
   private dataDir = '';
+  private workerEntry = sourceEntryOf('worker');
 
   private constructor(readonly topology: Topology) {}
 
-  /** Starts everything; `env` goes to the vlogflow processes on top of the bench's settings. */
-  static async start(
-    env: Record<string, string> = {},
-    topology: Topology = 'separate',
-  ): Promise<BenchStack> {
-    const stack = new BenchStack(topology);
+  /** Starts everything. */
+  static async start(options: BenchStackOptions = {}): Promise<BenchStack> {
+    const stack = new BenchStack(options.topology ?? 'separate');
     try {
-      await stack.setUp(env);
+      await stack.setUp(options);
     } catch (error) {
       await stack.stop();
       throw error;
@@ -125,8 +166,34 @@ export class BenchStack {
     return stack;
   }
 
-  private async setUp(extraEnv: Record<string, string>): Promise<void> {
+  private async writeGeneratedVideo(gcsUri: string, bytes: Buffer): Promise<void> {
+    if (!this.gcs) throw new Error('the bench stack runs no Veo generations (start it with veo)');
+    const { bucket, key } = parseGcsUri(gcsUri);
+    await this.gcs.client
+      .bucket(bucket)
+      .file(key)
+      .save(bytes, { contentType: 'video/mp4', resumable: false });
+  }
+
+  private async setUp({
+    env: extraEnv = {},
+    veo = false,
+    builtWorker = false,
+  }: BenchStackOptions): Promise<void> {
     this.dataDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-bench-'));
+    if (builtWorker) {
+      const build = await runNpmScript('build');
+      if (build.code !== 0) throw new Error(`npm run build failed:\n${build.output}`);
+      this.workerEntry = builtWorkerEntry();
+    }
+    if (veo) {
+      const installed = await runInstallScript('test/emulators/install.sh', ['fake-gcs-server']);
+      const emulator = await startFakeGcs([veoBucket], installed['fake-gcs-server']);
+      this.gcs = {
+        emulator,
+        client: new Storage({ apiEndpoint: emulator.endpoint, projectId: 'test-project' }),
+      };
+    }
     this.devServer = await startBenchTemporal(this.dataDir, namespace);
     this.temporal = createTemporalAccess(this.devServer.address, namespace);
     const database = `vlogflow_bench_${randomUUID().slice(0, 8)}`;
@@ -158,7 +225,8 @@ export class BenchStack {
       VERTEX_PROJECT: 'test-project',
       VERTEX_BASE_URL: this.google.url,
       VERTEX_ACCESS_TOKEN: 'test-token',
-      VEO_OUTPUT_GCS_URI: 'gs://bench-veo/generated/',
+      VEO_OUTPUT_GCS_URI: `gs://${veoBucket}/generated/`,
+      ...(this.gcs && { GCS_API_ENDPOINT: this.gcs.emulator.endpoint }),
       WORKER_SHUTDOWN_GRACE_MS: '1000',
       ...extraEnv,
     };
@@ -205,7 +273,7 @@ export class BenchStack {
    * source a worker bundles its workflows first, and only a finished job says it polls.
    */
   async startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
-    const worker = this.spawn(sourceEntryOf('worker'), { ...this.env, ...env });
+    const worker = this.spawn(this.workerEntry, { ...this.env, ...env });
     this.workers.push(worker);
     const exited = worker.exited.then((code) => {
       throw new Error(`worker exited with ${code}:\n${worker.output.join('\n')}`);
@@ -337,6 +405,27 @@ export class BenchStack {
     return { activities, localActivities };
   }
 
+  /**
+   * How many of a user's jobs are in each of `statuses`, as Temporal's visibility counts them
+   * (the JobStatus search attribute each job keeps; a query an operator runs too).
+   */
+  async jobStatusCounts(ownerId: string, statuses: string[]): Promise<Map<string, number>> {
+    const counts = await Promise.all(
+      statuses.map(
+        async (status) =>
+          [
+            status,
+            (
+              await this.temporal.client.workflow.count(
+                `UserId = "${ownerId}" AND JobStatus = "${status}"`,
+              )
+            ).count,
+          ] as const,
+      ),
+    );
+    return new Map(counts.filter(([, count]) => count > 0));
+  }
+
   isTerminal(view: JobView): boolean {
     return terminal.includes(view.status);
   }
@@ -359,6 +448,7 @@ export class BenchStack {
     await this.temporal?.close();
     await this.google.stop().catch(() => undefined);
     await this.devServer?.stop();
+    await this.gcs?.emulator.stop();
     if (this.database)
       await admin((client) =>
         client.query(`drop database if exists "${this.database}" with (force)`),

@@ -26,9 +26,6 @@ export const maxProviderHintMs = 10 * 60_000;
  */
 export const leaseStaleAfterMs = 3 * maxProviderHintMs;
 
-/** Waits further back in line ask again less often, up to this many rechecks apart. */
-const maxRecheckFactor = 8;
-
 /** Spreads the workers that a cool-down stopped over its last fifth, so they do not return at once. */
 function spread(ms: number): number {
   return Math.round(ms * (1 + Math.random() * 0.2));
@@ -68,11 +65,14 @@ export async function admitToProvider(request: QuotaRequest): Promise<ProviderTh
     staleAfterMs: leaseStaleAfterMs,
   });
   if (lease.granted) return null;
-  const factor = Math.min(maxRecheckFactor, 1 + Math.floor(lease.ahead / request.maxConcurrent));
+  // A job further back asks again less often, in proportion to the leases that must free up
+  // before its turn: ten thousand waiters would otherwise keep the workers busy answering them.
+  // A job that gives its lease back wakes the next in line, so the first ones need not wait.
+  const rounds = 1 + Math.floor(lease.ahead / request.maxConcurrent);
   return {
     throttled: true,
     reason: 'quota',
-    retryAfterMs: Math.min(quotas.recheckMs * factor, maxProviderHintMs),
+    retryAfterMs: Math.min(quotas.recheckMs * rounds, maxProviderHintMs),
     ahead: lease.ahead,
   };
 }

@@ -18,11 +18,45 @@ export interface LeaseRequest {
 export type LeaseAnswer = { granted: true } | { granted: false; ahead: number };
 
 /**
- * Takes one of the provider's `limit` leases for the job, or puts it on the waiting list.
- * Waiting jobs are served in turns per owner (each owner's first waiter, then each one's
- * second…), oldest first within a turn, so one owner's thousand jobs do not starve another's
- * one. A job that already holds a lease keeps it. Answers how many waiters are ahead when no
- * lease is free.
+ * The provider's waiting list in the order leases go out: in turns per owner, where an owner's
+ * leases held count as turns taken (an owner holding three leases waits in its fourth turn),
+ * oldest first within a turn. So one owner's thousand jobs do not starve another's one: a
+ * newcomer's first job goes ahead of the waiters of an owner whose jobs hold the leases.
+ */
+const waitingInTurns = (provider: string) => sql<{ job_id: string; ahead: string }>`
+  with holding as (
+    select owner_id, count(*) as held
+    from provider_leases
+    where provider = ${provider} and state = 'held'
+    group by owner_id
+  ), turns as (
+    select waiting.job_id, waiting.requested_at,
+      coalesce(holding.held, 0)
+        + row_number() over (
+          partition by waiting.owner_id order by waiting.requested_at, waiting.job_id
+        ) as turn
+    from provider_leases waiting
+    left join holding on holding.owner_id = waiting.owner_id
+    where waiting.provider = ${provider} and waiting.state = 'waiting'
+  )
+  select job_id, row_number() over (order by turn, requested_at, job_id) - 1 as ahead
+  from turns
+`;
+
+async function heldLeases(db: Db, provider: string): Promise<number> {
+  const { held } = await db
+    .selectFrom('provider_leases')
+    .select((eb) => eb.fn.countAll<string>().as('held'))
+    .where('provider', '=', provider)
+    .where('state', '=', 'held')
+    .executeTakeFirstOrThrow();
+  return Number(held);
+}
+
+/**
+ * Takes one of the provider's `limit` leases for the job, or puts it on the waiting list
+ * (`waitingInTurns` orders it). A job that already holds a lease keeps it. Answers how many
+ * waiters are ahead when no lease is free.
  */
 export async function acquireProviderLease(db: Db, request: LeaseRequest): Promise<LeaseAnswer> {
   const { provider, jobId, ownerId, limit, staleAfterMs } = request;
@@ -42,26 +76,12 @@ export async function acquireProviderLease(db: Db, request: LeaseRequest): Promi
       .returning('state')
       .executeTakeFirstOrThrow();
     if (mine.state === 'held') return { granted: true };
-    const { held } = await tx
-      .selectFrom('provider_leases')
-      .select((eb) => eb.fn.countAll<string>().as('held'))
-      .where('provider', '=', provider)
-      .where('state', '=', 'held')
-      .executeTakeFirstOrThrow();
+    const held = await heldLeases(tx, provider);
     const { rows } = await sql<{ ahead: string }>`
-      with turns as (
-        select job_id, requested_at,
-          row_number() over (partition by owner_id order by requested_at, job_id) as turn
-        from provider_leases
-        where provider = ${provider} and state = 'waiting'
-      ), ordered as (
-        select job_id, row_number() over (order by turn, requested_at, job_id) - 1 as ahead
-        from turns
-      )
-      select ahead from ordered where job_id = ${jobId}
+      select ahead from (${waitingInTurns(provider)}) as ordered where job_id = ${jobId}
     `.execute(tx);
     const ahead = Number(rows[0]?.ahead ?? 0);
-    if (ahead >= limit - Number(held)) return { granted: false, ahead };
+    if (ahead >= limit - held) return { granted: false, ahead };
     await tx
       .updateTable('provider_leases')
       .set({ state: 'held', touched_at: sql<Date>`now()` })
@@ -125,6 +145,26 @@ export async function releaseProviderLeases(
   let query = db.deleteFrom('provider_leases').where('job_id', '=', jobId);
   if (provider !== undefined) query = query.where('provider', '=', provider);
   await query.execute();
+}
+
+/**
+ * The waiting jobs that would be granted a lease if they asked now (the first `limit` − held
+ * in line): whom a job that gave its lease back wakes, instead of letting them find out on
+ * their next recheck.
+ */
+export async function providerWaitersToWake(
+  db: Db,
+  provider: string,
+  limit: number,
+): Promise<string[]> {
+  const free = limit - (await heldLeases(db, provider));
+  if (free <= 0) return [];
+  const { rows } = await sql<{ job_id: string }>`
+    select job_id from (${waitingInTurns(provider)}) as ordered
+    where ahead < ${free}
+    order by ahead
+  `.execute(db);
+  return rows.map((row) => row.job_id);
 }
 
 /** Leaves the provider alone for `ms` from now, everywhere; a longer cool-down already set stands. */

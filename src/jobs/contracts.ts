@@ -86,6 +86,15 @@ export interface JobsAwaitingTurnRequest {
   jobId: string;
 }
 
+/**
+ * Sent by a vlog whose generation ended (its provider lease freed) to the vlogs a free lease
+ * would now admit: ask the governor again instead of waiting for the next recheck.
+ */
+export interface ProviderTurnNudge {
+  /** The job whose lease was freed. */
+  fromJobId: string;
+}
+
 /** Sent by a keyed job as it ends to the jobs waiting behind it: their line moved. */
 export interface JobTurnNudge {
   /** The job that ended. */

@@ -80,6 +80,7 @@ export function workerSettings(
     queues,
     capacity: queueCapacities(config),
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     mediaSweep: {
       intervalMs: config.MEDIA_SWEEP_INTERVAL_MS,
       retentionMs: config.MEDIA_RETENTION_MS,
@@ -100,6 +101,8 @@ export interface WorkerSettings {
   capacity?: Record<TaskQueueDomain, QueueCapacity>;
   /** Time running activities get to finish or heartbeat their cancellation on shutdown. */
   shutdownGraceMs: number;
+  /** Workflow runs kept in memory between their tasks (WORKER_MAX_CACHED_WORKFLOWS). */
+  maxCachedWorkflows?: number;
   /**
    * The media sweep's schedule, created or updated as a worker serving `workflows` starts;
    * unset: left alone.
@@ -229,6 +232,9 @@ export async function startWorker(
         ...common,
         ...workflowSource(),
         maxConcurrentWorkflowTaskExecutions: slots,
+        ...(settings.maxCachedWorkflows !== undefined && {
+          maxCachedWorkflows: settings.maxCachedWorkflows,
+        }),
         workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: pollers },
         stickyQueueScheduleToStartTimeout,
       };

@@ -10,6 +10,7 @@ import type {
   CancelJobResponse,
   JobProgress,
   JobTurnNudge,
+  ProviderTurnNudge,
   RetryJobRequest,
   RetryJobResponse,
 } from '../jobs/contracts.js';
@@ -43,6 +44,12 @@ export const retryJobUpdate = defineUpdate<RetryJobResponse, [RetryJobRequest]>(
  * the turn again (and learns its new place). Sent by the ending job to those behind it.
  */
 export const jobTurnSignal = defineSignal<[JobTurnNudge]>('jobTurn');
+
+/**
+ * Tells a vlog waiting for a provider lease that one was freed and may be its own: it asks the
+ * governor again at once. Sent by the vlog whose generation ended.
+ */
+export const providerTurnSignal = defineSignal<[ProviderTurnNudge]>('providerTurn');
 
 /** What the cancel and retry validators judge: the job's status, or a request already taken. */
 export type JobStanding = JobStatus | 'being retried' | 'being cancelled';

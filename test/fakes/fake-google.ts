@@ -41,6 +41,11 @@ export interface FakeGoogleScenario {
   pollFailures: FakeFailure[];
   /** Polls answered "not done" before an operation is done. */
   pollsBeforeDone: number;
+  /**
+   * An operation also answers "not done" until this long after it was accepted: a slow Veo,
+   * whose generations take their time however often they are looked at.
+   */
+  generationMs: number;
   /** What the next operations end with, in order; success when empty. */
   generationOutcomes: GenerationOutcome[];
   /** Size of the generated video written to Cloud Storage (random bytes)... */
@@ -89,6 +94,8 @@ export type VideoWriter = (gcsUri: string, bytes: Buffer) => Promise<void>;
 
 interface Operation {
   polls: number;
+  /** When the submission was accepted (ms since the epoch). */
+  acceptedAt: number;
   /** Whether a poll has answered `done` (the operation no longer counts as running). */
   done: boolean;
   prompt: string;
@@ -159,6 +166,7 @@ export class FakeGoogle {
       holdStarts: false,
       pollFailures: [],
       pollsBeforeDone: 1,
+      generationMs: 0,
       generationOutcomes: [],
       videoBytes: 256 * 1024,
       videoContent: null,
@@ -199,6 +207,11 @@ export class FakeGoogle {
   readonly analysisRequests: GenerateContentBody[] = [];
   /** When each predictLongRunning call arrived (ms since the epoch), to check retry delays. */
   readonly submissionTimes: number[] = [];
+  /**
+   * When each Veo request (predictLongRunning or fetchPredictOperation) arrived, in ms since the
+   * epoch: the rate Veo saw, whatever it answered.
+   */
+  readonly veoRequestTimes: number[] = [];
   readonly operations = new Map<string, Operation>();
   /** The most Veo operations that ran at once (accepted, not yet reported done). */
   maxRunningOperations = 0;
@@ -246,6 +259,17 @@ export class FakeGoogle {
   /** Veo operations accepted and not yet reported done. */
   runningOperations(): number {
     return [...this.operations.values()].filter((operation) => !operation.done).length;
+  }
+
+  /** The most Veo requests that arrived within any `windowMs` (a sliding window). */
+  mostVeoRequestsWithin(windowMs: number): number {
+    const times = [...this.veoRequestTimes].sort((a, b) => a - b);
+    let most = 0;
+    for (let first = 0, last = 0; last < times.length; last += 1) {
+      while (times[last]! - times[first]! >= windowMs) first += 1;
+      most = Math.max(most, last - first + 1);
+    }
+    return most;
   }
 
   /** Billed calls whose prompt (or Veo output URI) contains `text`. */
@@ -411,6 +435,7 @@ export class FakeGoogle {
   private predictLongRunning(body: PredictRequest, url: URL, response: ServerResponse) {
     this.calls.predictLongRunning += 1;
     this.submissionTimes.push(Date.now());
+    this.veoRequestTimes.push(Date.now());
     if (this.refusedByStorm(response, 'predictLongRunning')) return;
     const failure = this.scenario.startFailures.shift();
     if (failure) return this.sendFailure(response, failure);
@@ -426,6 +451,7 @@ export class FakeGoogle {
     });
     this.operations.set(name, {
       polls: 0,
+      acceptedAt: Date.now(),
       done: false,
       prompt,
       storageUri,
@@ -438,13 +464,17 @@ export class FakeGoogle {
 
   private async fetchOperation(name: string, response: ServerResponse) {
     this.calls.fetchPredictOperation += 1;
+    this.veoRequestTimes.push(Date.now());
     if (this.refusedByStorm(response, 'fetchPredictOperation')) return;
     const failure = this.scenario.pollFailures.shift();
     if (failure) return this.sendFailure(response, failure);
     const operation = this.operations.get(name);
     if (!operation) return this.sendFailure(response, { status: 404 });
     operation.polls += 1;
-    if (operation.polls < this.scenario.pollsBeforeDone)
+    if (
+      operation.polls < this.scenario.pollsBeforeDone ||
+      Date.now() - operation.acceptedAt < this.scenario.generationMs
+    )
       return this.sendJson(response, 200, { name });
     operation.done = true;
     const { outcome } = operation;

@@ -55,12 +55,18 @@ async function startEmulator(
   return { endpoint, output, stop };
 }
 
-/** fake-gcs-server in memory, with the given buckets created at start. */
-export async function startFakeGcs(buckets: string[]): Promise<Emulator> {
+/**
+ * fake-gcs-server in memory, with the given buckets created at start. `binary` defaults to the
+ * one `npm test` installed (TEST_FAKE_GCS_PATH).
+ */
+export async function startFakeGcs(
+  buckets: string[],
+  binary = required('TEST_FAKE_GCS_PATH'),
+): Promise<Emulator> {
   const seed = await mkdtemp(path.join(os.tmpdir(), 'fake-gcs-seed-'));
   for (const bucket of buckets) await mkdir(path.join(seed, bucket));
   const emulator = await startEmulator(
-    required('TEST_FAKE_GCS_PATH'),
+    binary,
     (port) => [
       '-scheme',
       'http',

@@ -1,15 +1,21 @@
 import {
   ActivityCancellationType,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
   isCancellation,
   type ActivityOptions,
   patched,
   proxyActivities,
+  proxyLocalActivities,
+  setHandler,
   sleep,
 } from '@temporalio/workflow';
 import { FailureCode } from '../../jobs/failures.js';
 import { isThrottled, throttlePhase } from '../../jobs/provider-throttle.js';
 import { vlogVideoKey } from '../../jobs/storage-keys.js';
 import { activityOptions, runRetryableJob } from '../../workflows/job-lifecycle.js';
+import { providerTurnSignal } from '../../workflows/job-messages.js';
 import type { JobTracker } from '../../workflows/job-tracker.js';
 import type { VlogActivities } from './activities/index.js';
 import {
@@ -38,6 +44,21 @@ function writingMedia(options: ActivityOptions): ActivityOptions {
     ? { ...options, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED }
     : options;
 }
+
+/**
+ * A vlog waits for its Veo lease before the submission, asking the governor in a local
+ * activity (no task of the rate-limited video-generation queue is spent on waiting), woken by
+ * the vlog whose generation ended. Runs that recorded the wait inside the submission activity
+ * (before this patch) keep it there.
+ */
+const providerTurns = 'vlog-provider-turns';
+
+// Short database reads and writes on the workflow's own worker, retried while the database is
+// away, like the projection.
+const governor = proxyLocalActivities<VlogActivities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+});
 
 function activities(input: VlogJobInput) {
   const { analysis, generation, transfer, storage } = vlogKind.activityPolicies;
@@ -202,6 +223,7 @@ async function generateVideo(
     phase: 'starting the video generation',
   });
   if (!carried.generation || carried.generation.state === 'failed') {
+    if (patched(providerTurns)) await awaitVideoGenerationTurn(input, tracker);
     const startOptions = writingMedia(acts.options.generation);
     // Held back by the provider-quota governor, the same submission (same idempotency key) is
     // asked again after the wait it names: waiting for quota never costs an activity attempt.
@@ -248,12 +270,16 @@ async function generateVideo(
         operationName: generation.operationName,
       });
     } catch (error) {
-      if (!isCancellation(error)) generation.state = 'failed';
+      if (!isCancellation(error)) {
+        generation.state = 'failed';
+        await passVideoGenerationTurn(job.id);
+      }
       throw error;
     }
     if (check.done) {
       generation.state = 'succeeded';
       generation.video = check.video;
+      await passVideoGenerationTurn(job.id);
       return check.video;
     }
     // Veo takes minutes; progress creeps towards 70 % without ever claiming to be done.
@@ -264,6 +290,48 @@ async function generateVideo(
     });
     await sleep(nextCheckInMs(check.retryAfterMs, settings.pollIntervalMs));
   }
+}
+
+/**
+ * Returns once the governor admits the vlog's submission (it holds a Veo lease when Veo is
+ * metered), after waiting in line on timers with its place in the phase. A wait ends early when
+ * a vlog whose generation ended wakes it.
+ */
+async function awaitVideoGenerationTurn(input: VlogJobInput, tracker: JobTracker): Promise<void> {
+  const { job } = input;
+  let woken = false;
+  setHandler(providerTurnSignal, () => {
+    woken = true;
+  });
+  for (;;) {
+    woken = false;
+    const admission = await governor.admitVideoGeneration({
+      jobId: job.id,
+      ownerId: job.ownerId,
+    });
+    if (!isThrottled(admission)) return;
+    await tracker.update({ phase: throttlePhase('video generation', admission) });
+    await condition(() => woken, admission.retryAfterMs);
+  }
+}
+
+/**
+ * Wakes the vlogs a lease freed by this one's ended generation would admit. Behind the same
+ * patch as the wait; runs even while the workflow is being cancelled.
+ */
+function passVideoGenerationTurn(jobId: string): Promise<void> {
+  if (!patched(providerTurns)) return Promise.resolve();
+  return CancellationScope.nonCancellable(async () => {
+    const waiting = await governor.videoGenerationWaitersToWake();
+    await Promise.all(
+      waiting.map((id) =>
+        getExternalWorkflowHandle(id)
+          .signal(providerTurnSignal, { fromJobId: jobId })
+          // A vlog that has closed meanwhile needs no wake-up.
+          .catch(() => undefined),
+      ),
+    );
+  });
 }
 
 /** The provider's hint of when to look again, never sooner than the configured interval. */

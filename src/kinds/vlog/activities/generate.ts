@@ -7,6 +7,7 @@ import { findProviderOperation, recordProviderOperation } from '../../../db/prov
 import {
   holdProviderLease,
   providerCooldownRemainingMs,
+  providerWaitersToWake,
   releaseProviderLeases,
   touchProviderLease,
 } from '../../../db/provider-quota.js';
@@ -56,6 +57,39 @@ export function createGenerateActivities({
   providers,
 }: Pick<VlogActivityDependencies, 'db' | 'mediaStorage' | 'providers'>) {
   return {
+    /**
+     * The governor's answer to a vlog about to submit its generation, without calling the
+     * provider: admitted (holding a lease when Veo is metered), or the throttle to wait out. Run
+     * as a local activity on the workflow's worker, so waiting in line never takes a task from
+     * the video-generation queue, whose rate (Veo's requests per minute) is for Veo's requests.
+     */
+    async admitVideoGeneration(input: {
+      jobId: string;
+      ownerId: string;
+    }): Promise<{ admitted: true } | ProviderThrottle> {
+      const metered = providers.quotas.videoOperations;
+      if (!metered) return { admitted: true };
+      const throttle = await admitToProvider({
+        db,
+        quotas: providers.quotas,
+        provider: metered.provider,
+        jobId: input.jobId,
+        ownerId: input.ownerId,
+        maxConcurrent: metered.maxConcurrent,
+      });
+      return throttle ?? { admitted: true };
+    },
+
+    /**
+     * The vlogs waiting in line that a free lease would admit now: a vlog whose generation
+     * ended (its lease freed) wakes them. Empty when Veo is not metered.
+     */
+    async videoGenerationWaitersToWake(): Promise<string[]> {
+      const metered = providers.quotas.videoOperations;
+      if (!metered) return [];
+      return providerWaitersToWake(db, metered.provider, metered.maxConcurrent);
+    },
+
     /**
      * Submits the paid generation at most once per vlog attempt. The operation name is written
      * to the database the moment the provider accepts it (and heartbeated), so a retried

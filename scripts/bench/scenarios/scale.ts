@@ -1,0 +1,219 @@
+// `npm run bench -- scale`: thousands of vlogs of one user waiting on a slow Veo, on a stack of
+// the scenario's own (its load must not reach the other scenarios). Fake Veo keeps every
+// generation running for `--generation-seconds`; VEO_MAX_CONCURRENT_OPERATIONS and the
+// video-generation queue's rate (QUEUE_VIDEO_GENERATION_RATE_PER_SECOND) are set low, so most
+// vlogs wait for the provider. Each vlog is a real upload (a 64×64 JPEG, a few hundred bytes:
+// the API takes no stored media, and the smallest photo keeps the load on the waiting).
+//
+// Figures, side by side in one run: a fresh AI job and a fresh vlog of another user,
+// submit→completed with the vlogs waiting ÷ the same idle before they were submitted; the
+// worker's peak RSS ÷ its RSS idle (target: at most 300 MB); the most Veo requests fake Veo saw
+// in any second and any minute ÷ the configured rate.
+import { readFile } from 'node:fs/promises';
+import { findMediaTools } from '../../../src/media/tools.js';
+import { multipartBody, renderTestPhoto, renderTestVideo } from '../../../test/fixtures/media.js';
+import { eventually } from '../../../test/support/eventually.js';
+import { inParallel, timed, type Scenario } from '../scenario.js';
+import type { BenchStack } from '../stack.js';
+import { median, printFigure, printNote } from '../stats.js';
+
+const bulkUser = 'bench-scale-bulk';
+const freshUser = 'bench-scale-fresh';
+const mb = 2 ** 20;
+
+/**
+ * A process's resident set in bytes (VmRSS). Sampled rather than read as the high-water mark
+ * (VmHWM), which would count the worker's start-up.
+ */
+async function residentSet(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]) * 1024;
+}
+
+export const scaleScenario: Scenario = {
+  name: 'scale',
+  summary:
+    '10,000 vlogs waiting on a slow Veo: a fresh job of another user, worker RSS, the rate Veo sees',
+  async run({ size, smoke, ownStack }) {
+    const vlogs = size('vlogs', 10_000, 50);
+    const submitters = size('submitters', 8, 4);
+    const generationSeconds = size('generation-seconds', 60, 2);
+    const operations = size('veo-operations', 10, 3);
+    const ratePerSecond = size('veo-rate', 1, 2);
+
+    const tools = await findMediaTools();
+    if (!tools) throw new Error('No ffmpeg found');
+    const stack = await ownStack({
+      veo: true,
+      builtWorker: true,
+      env: {
+        VEO_MAX_CONCURRENT_OPERATIONS: String(operations),
+        QUEUE_VIDEO_GENERATION_RATE_PER_SECOND: String(ratePerSecond),
+        // Under --smoke the waits shrink with the generations, so the scenario takes seconds.
+        ...(smoke && { VIDEO_POLL_INTERVAL_MS: '500', PROVIDER_QUOTA_RECHECK_MS: '500' }),
+      },
+    });
+    try {
+      stack.google.scenario.generationMs = generationSeconds * 1000;
+      // describeVideo measures the delivered video and grabs its thumbnail: it must be a video.
+      stack.google.scenario.videoContent = await renderTestVideo(tools.ffmpeg, 4);
+      const photo = await renderTestPhoto(tools.ffmpeg, 'jpg', { size: '64x64' });
+      const form = (title: string) =>
+        multipartBody({ title, durationSeconds: '4' }, [
+          { field: 'media', filename: 'photo.jpg', contentType: 'image/jpeg', bytes: photo },
+        ]);
+      const worker = stack.workers[0]!.child.pid!;
+      printNote(
+        `${vlogs} vlogs of one user (a ${photo.length}-byte JPEG each, ${submitters} uploads at a time); ` +
+          `Veo generations take ${generationSeconds} s, at most ${operations} at once, ` +
+          `video-generation queue rate ${ratePerSecond}/s`,
+      );
+
+      // Another user's jobs, one at a time: AI jobs (the median of three), then a vlog.
+      const freshJobs = async () => {
+        const ai: number[] = [];
+        for (let job = 0; job < 3; job += 1)
+          ai.push(await timed(async () => stack.result(await stack.submitAi(freshUser))));
+        return {
+          ai: median(ai),
+          vlog: await timed(async () =>
+            stack.result(await submitVlog(stack, freshUser, form('Fresh')), 900_000),
+          ),
+        };
+      };
+      await stack.result(await stack.submitAi(freshUser));
+      const idle = await freshJobs();
+      const idleRss = await residentSet(worker);
+
+      let peakRss = idleRss;
+      const sampler = setInterval(() => {
+        void residentSet(worker).then(
+          (rss) => (peakRss = Math.max(peakRss, rss)),
+          () => undefined,
+        );
+      }, 500);
+      try {
+        const submitting = await timed(() =>
+          inParallel(vlogs, submitters, async (index) => {
+            await submitVlog(stack, bulkUser, form(`Bulk ${index}`));
+          }),
+        );
+        printNote(
+          `${vlogs} vlogs submitted in ${(submitting / 1000).toFixed(1)} s (${((vlogs * 1000) / submitting).toFixed(1)}/s)`,
+        );
+        const settling = await timed(() => untilAllWaiting(stack, vlogs));
+        printNote(
+          `every vlog waiting on Veo (generating) ${(settling / 1000).toFixed(1)} s after the last submission`,
+        );
+        const loaded = await freshJobs();
+        peakRss = Math.max(peakRss, await residentSet(worker));
+
+        printFigure(
+          'scale fresh ai job',
+          { label: `AI job of another user, ${vlogs} vlogs waiting`, value: loaded.ai, unit: 'ms' },
+          { label: 'the same idle', value: idle.ai, unit: 'ms' },
+          '≤ 2',
+        );
+        printFigure(
+          'scale fresh vlog',
+          {
+            label: `vlog of another user, ${vlogs} vlogs waiting`,
+            value: loaded.vlog / 1000,
+            unit: 's',
+          },
+          { label: 'the same idle', value: idle.vlog / 1000, unit: 's' },
+          '≤ 2',
+        );
+        printFigure(
+          'scale worker RSS',
+          { label: `worker peak, ${vlogs} vlogs waiting`, value: peakRss / mb, unit: 'MB' },
+          { label: 'worker idle', value: idleRss / mb, unit: 'MB' },
+          'peak ≤ 300 MB',
+        );
+      } finally {
+        clearInterval(sampler);
+      }
+      const { google } = stack;
+      printFigure(
+        'scale veo requests per second',
+        {
+          label: 'most Veo requests in any second',
+          value: google.mostVeoRequestsWithin(1_000),
+          unit: '',
+        },
+        { label: 'the configured rate', value: ratePerSecond, unit: '' },
+        '≤ 1',
+      );
+      printFigure(
+        'scale veo requests per minute',
+        {
+          label: 'most Veo requests in any minute',
+          value: google.mostVeoRequestsWithin(60_000),
+          unit: '',
+        },
+        { label: 'the configured rate × 60', value: ratePerSecond * 60, unit: '' },
+        '≤ 1',
+      );
+      printNote(
+        `Veo saw ${google.veoRequestTimes.length} requests (${google.calls.predictLongRunning} submissions, ` +
+          `${google.calls.fetchPredictOperation} checks), at most ${google.maxRunningOperations} ` +
+          `operations at once (limit ${operations})`,
+      );
+    } catch (error) {
+      throw new Error(`${String(error)}\n${stack.outputTail(40)}`, { cause: error });
+    } finally {
+      await stack.stop();
+    }
+  },
+};
+
+/** Uploads a vlog through the API; returns its id. */
+async function submitVlog(
+  stack: BenchStack,
+  userId: string,
+  form: { payload: Buffer; headers: Record<string, string> },
+): Promise<string> {
+  const response = await fetch(`${stack.baseUrl}/api/vlogs`, {
+    method: 'POST',
+    headers: { authorization: await stack.authorization(userId), ...form.headers },
+    body: form.payload,
+  });
+  const text = await response.text();
+  if (response.status !== 202)
+    throw new Error(`POST /api/vlogs answered ${response.status}: ${text}`);
+  return (JSON.parse(text) as { id: string }).id;
+}
+
+/**
+ * Waits until every one of the bulk user's vlogs got as far as Veo: generating (submitted, or
+ * waiting for a turn), or past it.
+ */
+async function untilAllWaiting(stack: BenchStack, vlogs: number): Promise<void> {
+  const statuses = [
+    'pending',
+    'analyzing',
+    'generating',
+    'transferring',
+    'completed',
+    'failed',
+    'cancelled',
+    'timeout',
+  ];
+  let last = '';
+  await eventually(
+    async () => {
+      const counts = await stack.jobStatusCounts(bulkUser, statuses);
+      const shown = [...counts].map(([status, count]) => `${status} ${count}`).join(', ');
+      if (shown !== last) printNote(`bulk vlogs: ${shown}`);
+      last = shown;
+      return counts;
+    },
+    (counts) => {
+      const failed = ['failed', 'cancelled', 'timeout'].filter((status) => counts.has(status));
+      if (failed.length > 0) throw new Error(`bulk vlogs ended ${failed.join(', ')}`);
+      const past = ['generating', 'transferring', 'completed'];
+      return past.reduce((sum, status) => sum + (counts.get(status) ?? 0), 0) >= vlogs;
+    },
+    { what: `${vlogs} vlogs generating`, timeoutMs: 1_800_000, intervalMs: 5_000 },
+  );
+}
