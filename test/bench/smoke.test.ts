@@ -15,6 +15,13 @@ const expected: Record<string, string[]> = {
   polling: ['polling round 1 reads/s'],
   peers: ['peers vlogflow p50', 'peers pg-boss chain p50', 'peers BullMQ chain jobs/s'],
   recovery: ['recovery'],
+  scale: [
+    'scale fresh ai job',
+    'scale fresh vlog',
+    'scale worker RSS',
+    'scale veo requests per second',
+    'scale veo requests per minute',
+  ],
   upload: ['upload small p50', 'upload large memory'],
   render: ['render 720p 16:9'],
   analysis: ['analysis long ÷ short'],
@@ -23,7 +30,7 @@ const expected: Record<string, string[]> = {
 
 test(
   'every bench scenario runs in its smoke sizes and prints its figures',
-  { timeout: 600_000 },
+  { timeout: 900_000 },
   async () => {
     const { code, output } = await runNpmScript('bench', [
       Object.keys(expected).join(','),

@@ -6,6 +6,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { jpegBytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import { startHarness, type Harness, type UserClient } from '../support/harness.js';
 import { CloudFakes } from '../support/cloud-fakes.js';
+import { eventually } from '../support/eventually.js';
 
 interface VlogView {
   id: string;
@@ -15,6 +16,7 @@ interface VlogView {
 }
 
 const maxConcurrent = 2;
+const recheckMs = 60_000;
 
 describe('vlogs under the provider-quota governor', () => {
   let fakes: CloudFakes;
@@ -25,7 +27,9 @@ describe('vlogs under the provider-quota governor', () => {
     fakes = await CloudFakes.start();
     Object.assign(fakes.env, {
       VEO_MAX_CONCURRENT_OPERATIONS: String(maxConcurrent),
-      PROVIDER_QUOTA_RECHECK_MS: '200',
+      // Longer than any test here takes: a vlog waiting in line moves on only when the vlog
+      // whose generation ended wakes it.
+      PROVIDER_QUOTA_RECHECK_MS: String(recheckMs),
     });
     h = await startHarness({ env: fakes.env, worker: (db) => fakes.activityDependencies(db) });
     alice = h.user('alice');
@@ -36,8 +40,8 @@ describe('vlogs under the provider-quota governor', () => {
     await fakes.stop();
   });
 
-  async function startVlog(title: string): Promise<string> {
-    const view = await alice.startJob<VlogView>(
+  async function startVlog(title: string, user = alice): Promise<string> {
+    const view = await user.startJob<VlogView>(
       'vlog',
       multipartBody({ title }, [
         { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
@@ -47,8 +51,8 @@ describe('vlogs under the provider-quota governor', () => {
     return view.id;
   }
 
-  const finished = (id: string) =>
-    alice.awaitJob<VlogView>(
+  const finished = (id: string, user = alice) =>
+    user.awaitJob<VlogView>(
       'vlog',
       id,
       (view) => ['completed', 'failed', 'cancelled'].includes(view.status),
@@ -108,6 +112,41 @@ describe('vlogs under the provider-quota governor', () => {
     );
     const leases = await h.db.selectFrom('provider_leases').selectAll().execute();
     assert.deepEqual(leases, [], 'every lease was given back');
+  });
+
+  it("gives the next free lease to another user's vlog before one user's backlog, woken as it frees", async () => {
+    fakes.google.scenario.pollsBeforeDone = 3;
+    const started = Date.now();
+    const backlog: string[] = [];
+    for (let i = 0; i < 4; i += 1) backlog.push(await startVlog(`Backlog ${i}`));
+    let newcomer = '';
+    // The vlogs whose generation Veo accepted, in order.
+    const submitted = () =>
+      fakes.google.paidCalls
+        .filter((call) => call.method === 'predictLongRunning')
+        .map((call) => [...backlog, newcomer].find((id) => id && call.subject.includes(id)))
+        .filter((id) => id !== undefined);
+    await eventually(
+      async () => submitted().length,
+      (count) => count === maxConcurrent,
+      { what: 'the backlog holding every lease', timeoutMs: 60_000 },
+    );
+    const bob = h.user('bob');
+    newcomer = await startVlog('Newcomer', bob);
+    const views = await Promise.all([
+      ...backlog.map((id) => finished(id)),
+      finished(newcomer, bob),
+    ]);
+    for (const view of views) assert.equal(view.status, 'completed', JSON.stringify(view.error));
+    assert.deepEqual(
+      submitted().slice(maxConcurrent),
+      [newcomer, backlog[2], backlog[3]],
+      "Bob's vlog took the first lease freed",
+    );
+    assert.ok(
+      Date.now() - started < recheckMs,
+      `every vlog done in ${Date.now() - started} ms: the waiting ones were woken, not rechecked`,
+    );
   });
 
   it('waits out a 429 to the submission on a timer, then completes on its first attempt and pays once', async () => {
