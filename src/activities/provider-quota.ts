@@ -21,10 +21,18 @@ import { ProviderError } from '../providers/types.js';
 export const maxProviderHintMs = 10 * 60_000;
 
 /**
- * A lease or wait nobody refreshed for this long is dropped (its workflow is gone): well above
- * the longest pause between two refreshes, `maxProviderHintMs`.
+ * Longest pause of a job waiting for a lease between two asks. A job whose lease is freed
+ * wakes the ones it admits, so the asks only catch a lease freed without a wake-up (a job
+ * that failed or was cancelled while it held one); ten thousand waiting jobs ask about eight
+ * times a second.
  */
-export const leaseStaleAfterMs = 3 * maxProviderHintMs;
+export const maxLeaseRecheckMs = 20 * 60_000;
+
+/**
+ * A lease or wait nobody refreshed for this long is dropped (its workflow is gone): above the
+ * longest pause between two refreshes, `maxLeaseRecheckMs` (and `maxProviderHintMs`).
+ */
+export const leaseStaleAfterMs = 30 * 60_000;
 
 /** Spreads the workers that a cool-down stopped over its last fifth, so they do not return at once. */
 function spread(ms: number): number {
@@ -67,12 +75,11 @@ export async function admitToProvider(request: QuotaRequest): Promise<ProviderTh
   if (lease.granted) return null;
   // A job further back asks again less often, in proportion to the leases that must free up
   // before its turn: ten thousand waiters would otherwise keep the workers busy answering them.
-  // A job that gives its lease back wakes the next in line, so the first ones need not wait.
   const rounds = 1 + Math.floor(lease.ahead / request.maxConcurrent);
   return {
     throttled: true,
     reason: 'quota',
-    retryAfterMs: Math.min(quotas.recheckMs * rounds, maxProviderHintMs),
+    retryAfterMs: Math.min(quotas.recheckMs * rounds, maxLeaseRecheckMs),
     ahead: lease.ahead,
   };
 }

@@ -10,6 +10,7 @@
 // worker's peak RSS ÷ its RSS idle (target: at most 300 MB); the most Veo requests fake Veo saw
 // in any second and any minute ÷ the configured rate.
 import { readFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { findMediaTools } from '../../../src/media/tools.js';
 import { multipartBody, renderTestPhoto, renderTestVideo } from '../../../test/fixtures/media.js';
 import { eventually } from '../../../test/support/eventually.js';
@@ -70,19 +71,22 @@ export const scaleScenario: Scenario = {
       );
 
       // Another user's jobs, one at a time: AI jobs (the median of three), then a vlog.
-      const freshJobs = async () => {
+      const freshJobs = async (phase: string) => {
         const ai: number[] = [];
         for (let job = 0; job < 3; job += 1)
           ai.push(await timed(async () => stack.result(await stack.submitAi(freshUser))));
         return {
           ai: median(ai),
           vlog: await timed(async () =>
-            stack.result(await submitVlog(stack, freshUser, form('Fresh')), 900_000),
+            stack.result(
+              await submitVlog(stack, freshUser, form('Fresh'), `fresh-${phase}`),
+              900_000,
+            ),
           ),
         };
       };
       await stack.result(await stack.submitAi(freshUser));
-      const idle = await freshJobs();
+      const idle = await freshJobs('idle');
       const idleRss = await residentSet(worker);
 
       let peakRss = idleRss;
@@ -95,7 +99,8 @@ export const scaleScenario: Scenario = {
       try {
         const submitting = await timed(() =>
           inParallel(vlogs, submitters, async (index) => {
-            await submitVlog(stack, bulkUser, form(`Bulk ${index}`));
+            await submitVlog(stack, bulkUser, form(`Bulk ${index}`), `bulk-${index}`);
+            if ((index + 1) % 1_000 === 0) printNote(`${index + 1} vlogs submitted`);
           }),
         );
         printNote(
@@ -105,7 +110,7 @@ export const scaleScenario: Scenario = {
         printNote(
           `every vlog waiting on Veo (generating) ${(settling / 1000).toFixed(1)} s after the last submission`,
         );
-        const loaded = await freshJobs();
+        const loaded = await freshJobs('loaded');
         peakRss = Math.max(peakRss, await residentSet(worker));
 
         printFigure(
@@ -167,21 +172,39 @@ export const scaleScenario: Scenario = {
   },
 };
 
-/** Uploads a vlog through the API; returns its id. */
+/**
+ * Uploads a vlog through the API; returns its id. A request cut off (a loaded API closing a
+ * kept-alive connection) is sent again under the same Idempotency-Key, which answers with the
+ * vlog the first one started, if it did.
+ */
 async function submitVlog(
   stack: BenchStack,
   userId: string,
   form: { payload: Buffer; headers: Record<string, string> },
+  idempotencyKey: string,
 ): Promise<string> {
-  const response = await fetch(`${stack.baseUrl}/api/vlogs`, {
-    method: 'POST',
-    headers: { authorization: await stack.authorization(userId), ...form.headers },
-    body: form.payload,
-  });
-  const text = await response.text();
-  if (response.status !== 202)
-    throw new Error(`POST /api/vlogs answered ${response.status}: ${text}`);
-  return (JSON.parse(text) as { id: string }).id;
+  for (let attempt = 1; ; attempt += 1) {
+    let response: Response;
+    try {
+      response = await fetch(`${stack.baseUrl}/api/vlogs`, {
+        method: 'POST',
+        headers: {
+          authorization: await stack.authorization(userId),
+          'idempotency-key': idempotencyKey,
+          ...form.headers,
+        },
+        body: form.payload,
+      });
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await delay(1_000 * attempt);
+      continue;
+    }
+    const text = await response.text();
+    if (response.status !== 202)
+      throw new Error(`POST /api/vlogs answered ${response.status}: ${text}`);
+    return (JSON.parse(text) as { id: string }).id;
+  }
 }
 
 /**
