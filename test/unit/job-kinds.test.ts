@@ -74,6 +74,7 @@ describe('the job kind registry', () => {
     // The factories only keep their dependencies, so none are needed to read the names.
     const names = Object.keys(createActivities({} as never)).sort();
     assert.deepEqual(names, [
+      'admitVideoGeneration',
       'analyzeMedia',
       'checkVideoGeneration',
       'claimJobTurn',
@@ -87,6 +88,7 @@ describe('the job kind registry', () => {
       'registerJob',
       'startVideoGeneration',
       'transferVideo',
+      'videoGenerationWaitersToWake',
     ]);
   });
 });

@@ -62,6 +62,8 @@ function testActivities(checksUntilDone: number | (() => boolean)) {
       scenes: [{ mediaIndex: 0, description: 'd' }],
       videoPrompt: 'a long prompt',
     }),
+    admitVideoGeneration: async () => ({ admitted: true as const }),
+    videoGenerationWaitersToWake: async () => [],
     startVideoGeneration: async (input) => {
       calls.start += 1;
       return {
