@@ -177,6 +177,34 @@ export const scenarios: Scenario[] = [
   },
   {
     workflowType: 'vlogJob',
+    name: 'provider-turn',
+    async run(context) {
+      const { fakes, api } = context;
+      // Ten vlogs hold every Veo lease (VEO_MAX_CONCURRENT_OPERATIONS) for a few seconds; the
+      // recorded one waits its turn in a local activity and is woken as the first one ends.
+      fakes.google.scenario.pollsBeforeDone = 15;
+      const holders: string[] = [];
+      for (let i = 0; i < 10; i += 1) holders.push(await startVlog(context));
+      await eventually(
+        () => Promise.resolve(fakes.google.runningOperations()),
+        (running) => running === holders.length,
+        { what: 'every Veo lease held', timeoutMs: 60_000 },
+      );
+      const id = await startVlog(context);
+      for (const vlog of [...holders, id])
+        await waitForVlog(api, vlog, (view) => view.status === 'completed', 'vlog completed');
+      return id;
+    },
+    async check({ client }, workflowId) {
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      const woken = (history.events ?? []).some(
+        (event) => event.workflowExecutionSignaledEventAttributes?.signalName === 'providerTurn',
+      );
+      if (!woken) throw new Error('the vlog was not woken by a providerTurn signal');
+    },
+  },
+  {
+    workflowType: 'vlogJob',
     name: 'cancel-analysis',
     async run(context) {
       const id = await startWithHungModelCall(context, startVlog);
