@@ -7,13 +7,20 @@ import { runNpmScript } from '../support/processes.js';
 /** Each scenario with a figure it must print (`figure <name>: … = <ratio>`). */
 const expected: Record<string, string[]> = {
   orchestration: [
-    'orchestration probe idle p50',
-    'orchestration probe loaded p50',
-    'orchestration ai idle p50',
+    'orchestration probe separate idle p50',
+    'orchestration probe separate loaded p50',
+    'orchestration ai separate idle p50',
+    'orchestration probe all-in-one idle p50',
+    'orchestration ai all-in-one loaded p50',
   ],
   throughput: ['throughput round 1'],
-  polling: ['polling round 1 reads/s'],
-  peers: ['peers vlogflow p50', 'peers pg-boss chain p50', 'peers BullMQ chain jobs/s'],
+  polling: ['polling reads/s'],
+  peers: [
+    'peers vlogflow separate p50',
+    'peers vlogflow all-in-one p50',
+    'peers pg-boss chain p50',
+    'peers BullMQ chain jobs/s',
+  ],
   recovery: ['recovery'],
   scale: [
     'scale fresh ai job',
