@@ -27,6 +27,7 @@ export async function insertJob(db: Db, job: JobRecord, initialStatus: JobStatus
           workflow_id: job.id,
           created_at: job.createdAt,
           updated_at: job.createdAt,
+          status_changed_at: job.createdAt,
           ...(job.concurrencyKey && {
             concurrency_key: job.concurrencyKey,
             queue_entered_at: job.createdAt,
@@ -57,8 +58,11 @@ export interface AppliedJobUpdate {
   kind: string;
   type: string;
   previousStatus: JobStatus;
-  /** Time the job had been in `previousStatus`, from the event that entered it, by the database's clock. */
-  secondsInPreviousStatus: number;
+  /**
+   * Time the job had been in `previousStatus`, by the database's clock; null for a job that
+   * ended before its row kept when its status changed.
+   */
+  secondsInPreviousStatus: number | null;
 }
 
 /**
@@ -78,13 +82,7 @@ export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<Applied
   const errorMessage = snapshot.error?.message ?? null;
   const { rows } = await sql<AppliedJobUpdate>`
     with stored as (
-      select status, kind, type, (
-        select created_at from job_events
-        where job_events.job_id = jobs.id and job_events.type = 'status'
-        order by job_events.seq desc
-        limit 1
-      ) as status_since
-      from jobs
+      select status, kind, type, status_changed_at from jobs
       where id = ${jobId} and projection_seq < ${seq}::integer
       for update
     ), updated as (
@@ -100,10 +98,14 @@ export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<Applied
         error_code = ${errorCode}::text,
         error_message = ${errorMessage}::text,
         projection_seq = ${seq}::integer,
-        updated_at = now()
+        updated_at = now(),
+        status_changed_at = case
+          when stored.status = ${snapshot.status}::text then stored.status_changed_at else now()
+        end
       from stored
       where jobs.id = ${jobId}
-      returning stored.status as previous_status, stored.kind, stored.type, stored.status_since
+      returning
+        stored.status as previous_status, stored.kind, stored.type, stored.status_changed_at
     ), logged as (
       insert into job_events
         (job_id, seq, type, status, progress, phase, attempt, error_code, error_message)
@@ -116,7 +118,7 @@ export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<Applied
     )
     select
       kind, type, previous_status as "previousStatus",
-      coalesce(extract(epoch from now() - status_since), 0)::float8 as "secondsInPreviousStatus"
+      extract(epoch from now() - status_changed_at)::float8 as "secondsInPreviousStatus"
     from updated`.execute(db);
   return rows[0] ?? null;
 }

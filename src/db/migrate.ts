@@ -10,6 +10,7 @@ import * as jobReservations from './migrations/0007_job_reservations.js';
 import * as concurrencyKeys from './migrations/0008_concurrency_keys.js';
 import * as providerQuota from './migrations/0009_provider_quota.js';
 import * as jobOutput from './migrations/0010_job_output.js';
+import * as statusChangedAt from './migrations/0011_status_changed_at.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '0008_concurrency_keys': concurrencyKeys,
   '0009_provider_quota': providerQuota,
   '0010_job_output': jobOutput,
+  '0011_status_changed_at': statusChangedAt,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

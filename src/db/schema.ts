@@ -30,6 +30,12 @@ export interface JobTable {
   started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   completed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   updated_at: Timestamp;
+  /** When the job entered its current status (null: ended before migration 0011). */
+  status_changed_at: ColumnType<
+    Date | null,
+    Date | string | null | undefined,
+    Date | string | null
+  >;
   /** Jobs of one owner with the same key run one at a time, in line order; null: no key. */
   concurrency_key: string | null;
   /** The job's place in its key's line: its created_at, or the time a retry re-entered it. */

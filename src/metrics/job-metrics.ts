@@ -46,7 +46,7 @@ export function countJobTransition(update: JobUpdate, applied: AppliedJobUpdate)
   const { snapshot } = update;
   const { kind, type, previousStatus } = applied;
   if (snapshot.status === previousStatus) return;
-  if (isStageStatus(previousStatus)) {
+  if (isStageStatus(previousStatus) && applied.secondsInPreviousStatus !== null) {
     jobStageDuration.observe({ kind, stage: previousStatus }, applied.secondsInPreviousStatus);
   }
   if (isStageStatus(snapshot.status) && !isStageStatus(previousStatus)) {

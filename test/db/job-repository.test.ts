@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import {
   applyJobUpdate,
@@ -55,7 +56,7 @@ describe('job repository', () => {
       [first.kind, first.type, first.previousStatus],
       [job.kind, job.type, 'pending'],
     );
-    assert.ok(first.secondsInPreviousStatus >= 0);
+    assert.ok(first.secondsInPreviousStatus !== null && first.secondsInPreviousStatus >= 0);
     // A retried activity delivering an older update must not move the job backwards.
     assert.equal(
       await applyJobUpdate(test.db, {
@@ -82,14 +83,51 @@ describe('job repository', () => {
     const completed = await applyJobUpdate(test.db, { jobId: job.id, seq: 3, snapshot: done });
     assert.ok(completed);
     assert.equal(completed.previousStatus, 'running');
-    // Time in a status runs from the event that entered it, which was written a moment ago.
-    assert.ok(completed.secondsInPreviousStatus < 60, String(completed.secondsInPreviousStatus));
+    // Time in a status runs from the update that entered it, a moment ago.
+    assert.ok(
+      completed.secondsInPreviousStatus !== null && completed.secondsInPreviousStatus < 60,
+      String(completed.secondsInPreviousStatus),
+    );
     const row = await findOwnedJob(test.db, 'alice', job.id);
     assert.equal(row?.status, 'completed');
     assert.equal(row?.progress, 100);
     assert.equal(row?.projection_seq, 3);
     assert.deepEqual(row?.result, { ok: true });
     assert.equal(row?.completed_at?.toISOString(), '2026-01-01T00:00:05.000Z');
+  });
+
+  it('measures the time in a status from the change that entered it, through progress updates', async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    await applyJobUpdate(test.db, { jobId: job.id, seq: 1, snapshot: jobSnapshot() });
+    // As if the job had entered `running` 100 s ago.
+    await sql`update jobs set status_changed_at = now() - interval '100 seconds' where id = ${job.id}`.execute(
+      test.db,
+    );
+    const progress = await applyJobUpdate(test.db, {
+      jobId: job.id,
+      seq: 2,
+      snapshot: jobSnapshot({ progress: 50 }),
+    });
+    assert.equal(progress?.previousStatus, 'running');
+    const ended = await applyJobUpdate(test.db, {
+      jobId: job.id,
+      seq: 3,
+      snapshot: jobSnapshot({ status: 'completed', progress: 100 }),
+    });
+    assert.equal(ended?.previousStatus, 'running');
+    assert.ok(
+      ended.secondsInPreviousStatus !== null && ended.secondsInPreviousStatus >= 100,
+      String(ended.secondsInPreviousStatus),
+    );
+    const next = await applyJobUpdate(test.db, {
+      jobId: job.id,
+      seq: 4,
+      snapshot: jobSnapshot({ status: 'running', attempt: 2 }),
+    });
+    // A retry leaves `completed`'s time, counted afresh from the end.
+    assert.equal(next?.previousStatus, 'completed');
+    assert.ok(next.secondsInPreviousStatus !== null && next.secondsInPreviousStatus < 60);
   });
 
   it('logs exactly the states the row went through, in order, typed status or progress', async () => {

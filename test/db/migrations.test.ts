@@ -11,6 +11,7 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import * as createJobs from '../../src/db/migrations/0001_create_jobs.js';
 import * as vlogs from '../../src/db/migrations/0002_vlogs.js';
 import * as userLimits from '../../src/db/migrations/0003_user_limits.js';
+import * as statusChangedAt from '../../src/db/migrations/0011_status_changed_at.js';
 import { readJobEvents } from '../../src/db/job-events.js';
 import { applyJobUpdate, findOwnedJob, insertJob } from '../../src/db/jobs.js';
 import { jobStatuses, type JobStatus } from '../../src/jobs/model.js';
@@ -126,6 +127,7 @@ describe('migrations', () => {
         '0008_concurrency_keys',
         '0009_provider_quota',
         '0010_job_output',
+        '0011_status_changed_at',
       ],
     );
   });
@@ -158,11 +160,45 @@ describe('migrations', () => {
       '0008_concurrency_keys',
       '0009_provider_quota',
       '0010_job_output',
+      '0011_status_changed_at',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(
       log.map(({ event }) => [event.seq, event.status, event.progress, event.attempt, event.error]),
       [[7, 'failed', 40, 2, { code: 'BOOM', message: 'it broke' }]],
+    );
+  });
+
+  it('give the jobs in flight before it the time they entered their status, from their log', async () => {
+    const test = await createTestDatabase();
+    cleanups.push(() => test.drop());
+    await statusChangedAt.down(test.db as Kysely<unknown>);
+    await sql`
+      insert into jobs (id, kind, type, owner_id, status, input, workflow_id, created_at, updated_at)
+      values
+        ('vlog-running', 'vlog', 'VLOG', 'alice', 'generating', '{}', 'vlog-running', now(), now()),
+        ('vlog-ended', 'vlog', 'VLOG', 'alice', 'completed', '{}', 'vlog-ended', now(), now())
+    `.execute(test.db);
+    await sql`
+      insert into job_events (job_id, seq, type, status, progress, attempt, created_at)
+      values
+        ('vlog-running', 0, 'status', 'pending', 0, 1, '2026-01-01T00:00:00Z'),
+        ('vlog-running', 1, 'status', 'generating', 25, 1, '2026-01-01T00:01:00Z'),
+        ('vlog-running', 2, 'progress', 'generating', 50, 1, '2026-01-01T00:02:00Z'),
+        ('vlog-ended', 0, 'status', 'completed', 100, 1, '2026-01-01T00:00:00Z')
+    `.execute(test.db);
+    await statusChangedAt.up(test.db as Kysely<unknown>);
+    const rows = await test.db
+      .selectFrom('jobs')
+      .select(['id', 'status_changed_at'])
+      .orderBy('id')
+      .execute();
+    assert.deepEqual(
+      rows.map((row) => [row.id, row.status_changed_at?.toISOString() ?? null]),
+      [
+        ['vlog-ended', null],
+        ['vlog-running', '2026-01-01T00:01:00.000Z'],
+      ],
     );
   });
 
