@@ -13,7 +13,6 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { findMediaTools } from '../../../src/media/tools.js';
 import { multipartBody, renderTestPhoto, renderTestVideo } from '../../../test/fixtures/media.js';
-import { eventually } from '../../../test/support/eventually.js';
 import { inParallel, timed, type Scenario } from '../scenario.js';
 import type { BenchStack } from '../stack.js';
 import { median, printFigure, printNote } from '../stats.js';
@@ -49,6 +48,9 @@ export const scaleScenario: Scenario = {
       builtWorker: true,
       env: {
         VEO_MAX_CONCURRENT_OPERATIONS: String(operations),
+        // Ten operations of a minute each get through 600 vlogs an hour: the bulk must outlive
+        // the default half-hour vlog deadline to be still waiting when the fresh jobs run.
+        VLOG_DEADLINE_MS: String(24 * 3_600_000),
         QUEUE_VIDEO_GENERATION_RATE_PER_SECOND: String(ratePerSecond),
         // Under --smoke the waits shrink with the generations, so the scenario takes seconds.
         ...(smoke && { VIDEO_POLL_INTERVAL_MS: '500', PROVIDER_QUOTA_RECHECK_MS: '500' }),
@@ -209,7 +211,7 @@ async function submitVlog(
 
 /**
  * Waits until every one of the bulk user's vlogs got as far as Veo: generating (submitted, or
- * waiting for a turn), or past it.
+ * waiting for a turn), or past it. A vlog that ended otherwise fails the scenario at once.
  */
 async function untilAllWaiting(stack: BenchStack, vlogs: number): Promise<void> {
   const statuses = [
@@ -222,21 +224,18 @@ async function untilAllWaiting(stack: BenchStack, vlogs: number): Promise<void> 
     'cancelled',
     'timeout',
   ];
+  const deadline = Date.now() + 1_800_000;
   let last = '';
-  await eventually(
-    async () => {
-      const counts = await stack.jobStatusCounts(bulkUser, statuses);
-      const shown = [...counts].map(([status, count]) => `${status} ${count}`).join(', ');
-      if (shown !== last) printNote(`bulk vlogs: ${shown}`);
-      last = shown;
-      return counts;
-    },
-    (counts) => {
-      const failed = ['failed', 'cancelled', 'timeout'].filter((status) => counts.has(status));
-      if (failed.length > 0) throw new Error(`bulk vlogs ended ${failed.join(', ')}`);
-      const past = ['generating', 'transferring', 'completed'];
-      return past.reduce((sum, status) => sum + (counts.get(status) ?? 0), 0) >= vlogs;
-    },
-    { what: `${vlogs} vlogs generating`, timeoutMs: 1_800_000, intervalMs: 5_000 },
-  );
+  for (;;) {
+    const counts = await stack.jobStatusCounts(bulkUser, statuses);
+    const shown = [...counts].map(([status, count]) => `${status} ${count}`).join(', ');
+    if (shown !== last) printNote(`bulk vlogs: ${shown}`);
+    last = shown;
+    const ended = ['failed', 'cancelled', 'timeout'].filter((status) => counts.has(status));
+    if (ended.length > 0) throw new Error(`bulk vlogs ended ${ended.join(', ')}: ${shown}`);
+    const past = ['generating', 'transferring', 'completed'];
+    if (past.reduce((sum, status) => sum + (counts.get(status) ?? 0), 0) >= vlogs) return;
+    if (Date.now() > deadline) throw new Error(`not every vlog reached Veo: ${shown}`);
+    await delay(5_000);
+  }
 }
