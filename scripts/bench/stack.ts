@@ -440,6 +440,9 @@ export class BenchStack {
         // Gone already.
       }
     }
+    // Not in a process group of its own: signalled here (synchronously), or an interrupted
+    // run leaves it running.
+    void this.gcs?.emulator.stop().catch(() => undefined);
   }
 
   async stop(): Promise<void> {
