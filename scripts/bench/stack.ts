@@ -409,7 +409,10 @@ export class BenchStack {
    * How many of a user's jobs are in each of `statuses`, as Temporal's visibility counts them
    * (the JobStatus search attribute each job keeps; a query an operator runs too).
    */
-  async jobStatusCounts(ownerId: string, statuses: string[]): Promise<Map<string, number>> {
+  async jobStatusCounts(
+    ownerId: string,
+    statuses: readonly string[],
+  ): Promise<Map<string, number>> {
     const counts = await Promise.all(
       statuses.map(
         async (status) =>

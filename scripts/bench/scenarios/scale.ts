@@ -12,6 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { findMediaTools } from '../../../src/media/tools.js';
+import { jobStatuses } from '../../../src/jobs/model.js';
 import { multipartBody, renderTestPhoto, renderTestVideo } from '../../../test/fixtures/media.js';
 import { inParallel, timed, type Scenario } from '../scenario.js';
 import type { BenchStack } from '../stack.js';
@@ -214,20 +215,10 @@ async function submitVlog(
  * waiting for a turn), or past it. A vlog that ended otherwise fails the scenario at once.
  */
 async function untilAllWaiting(stack: BenchStack, vlogs: number): Promise<void> {
-  const statuses = [
-    'pending',
-    'analyzing',
-    'generating',
-    'transferring',
-    'completed',
-    'failed',
-    'cancelled',
-    'timeout',
-  ];
   const deadline = Date.now() + 1_800_000;
   let last = '';
   for (;;) {
-    const counts = await stack.jobStatusCounts(bulkUser, statuses);
+    const counts = await stack.jobStatusCounts(bulkUser, jobStatuses);
     const shown = [...counts].map(([status, count]) => `${status} ${count}`).join(', ');
     if (shown !== last) printNote(`bulk vlogs: ${shown}`);
     last = shown;
