@@ -331,6 +331,31 @@ describe('AI generation jobs end to end', () => {
     assert.equal(retried.status, 'completed');
   });
 
+  it('answers a cancel that lands as the attempt ends 202 or 409, never an error, and keeps its word', async () => {
+    // Each job's attempt fails at once, so its cancel meets the attempt's end at varying points:
+    // before it, while the activity's failure is being recorded (the server then aborts the
+    // Update with the workflow task carrying it), or after it.
+    const jobs = 15;
+    google.scenario.analysisAnswers.push(
+      ...Array.from({ length: jobs }, () => ({ kind: 'blocked' }) as const),
+    );
+    const answers = await Promise.all(
+      Array.from({ length: jobs }, async () => {
+        const { id } = await create({ type: 'SUBGOAL_GENERATION', input: { goal } });
+        return { id, cancel: await post(`/api/ai/jobs/${id}/cancel`, { reason: 'race' }) };
+      }),
+    );
+    for (const { id, cancel } of answers) {
+      const accepted = cancel.status === 202;
+      if (!accepted) {
+        assert.equal(cancel.status, 409, JSON.stringify(cancel.body));
+        assert.equal(cancel.body.error.code, 'JOB_NOT_CANCELLABLE');
+      }
+      const final = await waitFor(id, ended, 'the job to end');
+      assert.equal(final.status, accepted ? 'cancelled' : 'failed', id);
+    }
+  });
+
   it('retries a failed job until the retries run out', async () => {
     google.scenario.analysisAnswers.push({ kind: 'blocked' });
     const created = await create({ type: 'SUBGOAL_GENERATION', input: { goal } });

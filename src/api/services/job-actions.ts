@@ -1,4 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout } from 'node:timers/promises';
 import {
+  isGrpcServiceError,
+  ServiceError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -9,7 +13,7 @@ import type { z } from 'zod';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress } from '../../jobs/contracts.js';
 import { isTerminalStatus } from '../../jobs/model.js';
-import type { TemporalAccess } from '../../temporal-client.js';
+import { isTemporalUnavailable, type TemporalAccess } from '../../temporal-client.js';
 import {
   cancelJobUpdate,
   cancelRefusal,
@@ -20,6 +24,17 @@ import {
 } from '../../workflows/job-messages.js';
 import { ApiError } from '../errors.js';
 import type { cancelAcceptedSchema, retryAcceptedSchema } from '../schemas/job-actions.js';
+
+/** gRPC FAILED_PRECONDITION: the server's answer to an Update whose workflow task failed. */
+const failedPrecondition = 9;
+
+function isAbortedWithItsWorkflowTask(error: unknown): boolean {
+  return (
+    error instanceof ServiceError &&
+    isGrpcServiceError(error.cause) &&
+    Number(error.cause.code) === failedPrecondition
+  );
+}
 
 export interface JobActionSettings {
   /** Time a workflow gets to accept or refuse a cancel or retry before the API answers 503. */
@@ -39,34 +54,55 @@ const liveQueryTimeoutMs = 3_000;
  * (whose workflow has closed) cannot be retried.
  */
 export function createJobActions(temporal: TemporalAccess, settings: JobActionSettings) {
-  /** Sends an Update and waits for the workflow's verdict, mapping its refusal to `refused`. */
+  /**
+   * Sends an Update and waits for the workflow's verdict, mapping its refusal to `refused`.
+   *
+   * The server aborts an Update whose workflow task failed under it (FAILED_PRECONDITION), as
+   * when an activity's result lands while the task that carries the Update runs: nothing was
+   * applied, so it is sent again, under the same id so the workflow applies it at most once.
+   */
   async function control<Result>(
     row: JobRow,
     what: string,
     refused: 'JOB_NOT_CANCELLABLE' | 'JOB_NOT_RETRYABLE',
     closedMessage: string,
-    send: (handle: WorkflowHandle) => Promise<Result>,
+    send: (handle: WorkflowHandle, updateId: string) => Promise<Result>,
   ): Promise<Result> {
     const handle = temporal.client.workflow.getHandle(row.workflow_id);
-    try {
-      return await temporal.client.withDeadline(Date.now() + settings.timeoutMs, () =>
-        send(handle),
-      );
-    } catch (error) {
-      if (error instanceof WorkflowUpdateFailedError) {
-        throw new ApiError(refused, error.cause?.message ?? error.message);
+    const deadline = Date.now() + settings.timeoutMs;
+    const updateId = randomUUID();
+    for (let pauseMs = 20; ; pauseMs = Math.min(pauseMs * 2, 500)) {
+      try {
+        return await temporal.client.withDeadline(deadline, () => send(handle, updateId));
+      } catch (error) {
+        if (error instanceof WorkflowUpdateFailedError) {
+          throw new ApiError(refused, error.cause?.message ?? error.message);
+        }
+        if (error instanceof WorkflowNotFoundError) throw new ApiError(refused, closedMessage);
+        if (isAbortedWithItsWorkflowTask(error) && Date.now() + pauseMs < deadline) {
+          await setTimeout(pauseMs);
+          continue;
+        }
+        if (
+          error instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+          isAbortedWithItsWorkflowTask(error)
+        ) {
+          throw new ApiError(
+            'JOB_CONTROL_TIMEOUT',
+            `No worker took the ${what} request within ${settings.timeoutMs} ms; it may still ` +
+              'take effect when one is back. Send it again to learn the outcome.',
+            undefined,
+            { 'retry-after': '5' },
+          );
+        }
+        if (isTemporalUnavailable(error)) {
+          throw new ApiError(
+            'TEMPORAL_UNAVAILABLE',
+            `The ${what} request could not be sent: Temporal is unavailable`,
+          );
+        }
+        throw error;
       }
-      if (error instanceof WorkflowNotFoundError) throw new ApiError(refused, closedMessage);
-      if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
-        throw new ApiError(
-          'JOB_CONTROL_TIMEOUT',
-          `No worker took the ${what} request within ${settings.timeoutMs} ms; it may still take ` +
-            'effect when one is back. Send it again to learn the outcome.',
-          undefined,
-          { 'retry-after': '5' },
-        );
-      }
-      throw error;
     }
   }
 
@@ -84,7 +120,8 @@ export function createJobActions(temporal: TemporalAccess, settings: JobActionSe
         'cancel',
         'JOB_NOT_CANCELLABLE',
         `The ${noun} has already finished and cannot be cancelled`,
-        (handle) => handle.executeUpdate(cancelJobUpdate, { args: [{ reason }] }),
+        (handle, updateId) =>
+          handle.executeUpdate(cancelJobUpdate, { args: [{ reason }], updateId }),
       );
       log.info({ reason }, 'cancel accepted');
       return { id: row.id, status, cancelRequested: true };
@@ -110,7 +147,8 @@ export function createJobActions(temporal: TemporalAccess, settings: JobActionSe
         'retry',
         'JOB_NOT_RETRYABLE',
         `The ${noun} is ${row.status} and can no longer be retried`,
-        (handle) => handle.executeUpdate(retryJobUpdate, { args: [{ requestedBy }] }),
+        (handle, updateId) =>
+          handle.executeUpdate(retryJobUpdate, { args: [{ requestedBy }], updateId }),
       );
       log.info({ attempt }, 'retry accepted');
       return { id: row.id, attempt, retryCount: attempt - 1 };
