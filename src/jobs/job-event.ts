@@ -49,8 +49,20 @@ export function jobEventId({ seq, part }: JobEventPosition): string {
   return part === 0 ? String(seq) : `${seq}-${part}`;
 }
 
+/** The id of the `end` event sent after state `seq`, the job's last. */
+export function endEventId(seq: number): string {
+  return `${seq}-end`;
+}
+
+/** Where a client's `Last-Event-ID` puts it: after an event, and whether that was the `end`. */
+export interface StreamResumePoint extends JobEventPosition {
+  ended: boolean;
+}
+
 /** The position a stream's event id names; null for anything else. */
-export function parseJobEventId(id: string): JobEventPosition | null {
-  const match = /^(\d{1,9})(?:-(\d{1,9}))?$/.exec(id);
-  return match ? { seq: Number(match[1]), part: Number(match[2] ?? 0) } : null;
+export function parseJobEventId(id: string): StreamResumePoint | null {
+  const match = /^(\d{1,9})(?:-(\d{1,9}|end))?$/.exec(id);
+  if (!match) return null;
+  const ended = match[2] === 'end';
+  return { seq: Number(match[1]), part: ended ? 0 : Number(match[2] ?? 0), ended };
 }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { EventSource } from 'eventsource';
 import { loadConfig } from '../../src/config.js';
 import { readJobEvents } from '../../src/db/job-events.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
@@ -118,7 +119,7 @@ describe('job progress streams (Server-Sent Events)', () => {
 
     const end = received.at(-1)!;
     assert.equal(end.event, 'end');
-    assert.equal(end.id, null);
+    assert.equal(end.id, `${data(received.at(-2)!).seq}-end`);
     const view = JSON.parse(end.data) as { id: string; status: string; result: unknown };
     assert.equal(view.id, job.id);
     assert.equal(view.status, 'completed');
@@ -207,8 +208,9 @@ describe('job progress streams (Server-Sent Events)', () => {
         error: { code: 'MEDIA_UNREADABLE', message: 'clip.mp4 cannot be read' },
       }),
     });
+    const authorization = await streamer.authorization();
     const client = await openEventStream(`${firstUrl}/api/vlogs/${vlog.id}/events`, {
-      authorization: await streamer.authorization(),
+      authorization,
     });
     assert.equal(client.status, 200);
     const events = await client.rest();
@@ -217,11 +219,71 @@ describe('job progress streams (Server-Sent Events)', () => {
       [
         ['status', '0'],
         ['status', '1'],
-        ['end', null],
+        ['end', '1-end'],
       ],
     );
     const get = await streamer.get(`/api/vlogs/${vlog.id}`);
     assert.deepEqual(JSON.parse(events[2]!.data), get.json());
+
+    // After the end, a reconnect is told to stop, until the job is retried: then it follows on.
+    const reconnect = () =>
+      openEventStream(`${firstUrl}/api/vlogs/${vlog.id}/events`, {
+        authorization,
+        'last-event-id': '1-end',
+      });
+    assert.equal((await reconnect()).status, 204);
+    await applyJobUpdate(h.db, {
+      jobId: vlog.id,
+      seq: 2,
+      snapshot: jobSnapshot({ status: 'pending', progress: 0, attempt: 2 }),
+    });
+    const retried = await reconnect();
+    assert.equal(retried.status, 200);
+    const next = await retried.next();
+    retried.close();
+    assert.deepEqual([next.event, next.id], ['status', '2']);
+  });
+
+  it('stops a standard EventSource after the end: a reconnect with the end id is answered 204', async () => {
+    const job = await heldJob();
+    job.release();
+    await eventually(
+      () => streamer.get(`/api/ai/jobs/${job.id}`),
+      (response) => response.json<{ status: string }>().status === 'completed',
+      { what: 'the job to complete' },
+    );
+    const authorization = await streamer.authorization();
+    const opened: (string | null)[] = [];
+    // The `eventsource` package follows the browser's reconnection rules; only its requests'
+    // headers are ours (a browser's would carry a signed stream link instead).
+    const source = new EventSource(`${secondUrl}/api/ai/jobs/${job.id}/events`, {
+      fetch: (url, init) => {
+        const headers = new Headers(init.headers);
+        opened.push(headers.get('last-event-id'));
+        headers.set('authorization', authorization);
+        return fetch(url, { ...init, headers });
+      },
+    });
+    const ends: string[] = [];
+    source.addEventListener('end', (event) => ends.push(event.lastEventId));
+    try {
+      await eventually(
+        async () => source.readyState,
+        (state) => state === EventSource.CLOSED,
+        { what: 'the EventSource to stop after the end' },
+      );
+    } finally {
+      source.close();
+    }
+    assert.equal(ends.length, 1, 'the end arrives once');
+    assert.match(ends[0]!, /^\d+-end$/);
+    assert.deepEqual(opened, [null, ends[0]], 'one reconnect, after the end, answered 204');
+
+    const after = await streamer.get(`/api/ai/jobs/${job.id}/events`, {
+      'last-event-id': ends[0]!,
+    });
+    assert.equal(after.statusCode, 204);
+    assert.equal(after.body, '');
   });
 
   it('refuses a malformed Last-Event-ID and streams of unknown or other users’ jobs', async () => {

@@ -25,9 +25,10 @@ export async function openEventStream(
 ): Promise<EventStreamClient> {
   const controller = new AbortController();
   const response = await fetch(url, { headers, signal: controller.signal });
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  // An answer without a body (204 after the end) is a stream that has ended.
+  const reader = response.body?.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
-  let ended = false;
+  let ended = reader === undefined;
 
   async function read(deadline: number): Promise<ServerSentEvent | null> {
     for (;;) {
@@ -44,7 +45,7 @@ export async function openEventStream(
       if (left <= 0) throw new Error(`no event from ${url} in time`);
       let timer: NodeJS.Timeout | undefined;
       const chunk = await Promise.race([
-        reader.read(),
+        reader!.read(),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no event from ${url} in time`)), left);
         }),

@@ -3,7 +3,12 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Db } from '../../db/database.js';
 import type { JobRow } from '../../db/schema.js';
-import { jobEventId, type JobEvent, type JobEventPosition } from '../../jobs/job-event.js';
+import {
+  endEventId,
+  jobEventId,
+  type JobEvent,
+  type StreamResumePoint,
+} from '../../jobs/job-event.js';
 import { isTerminalStatus } from '../../jobs/model.js';
 import { openSseStreams } from '../../metrics/metrics.js';
 import { JobEventFeed, type JobEventFeedSettings } from '../services/job-event-feed.js';
@@ -21,7 +26,7 @@ const reconnectDelayMs = 2_000;
 export interface JobEventStreamRequest {
   row: JobRow;
   /** The stream starts after this event (the client's `Last-Event-ID`), or from the first. */
-  after: JobEventPosition;
+  after: StreamResumePoint;
   /** The job as it is now (its row read again). */
   reload: () => Promise<JobRow>;
   /** The job as its own GET route shows it: the data of the final `end` event. */
@@ -33,7 +38,8 @@ export interface JobEventStreamRequest {
  * The progress streams of this API process: each follows the job's durable event log through
  * the shared feed. When the job ends (`completed`, `failed`, `timeout`, `cancelled`) an `end`
  * event follows and the stream closes; a failed job that is later retried goes on in a new
- * stream resumed from the last id.
+ * stream resumed from the last id. A client that reconnects after the `end` (as an EventSource
+ * does when the server closes) is answered 204, which stops an EventSource for good.
  */
 export class JobEventStreams {
   private readonly open = new Set<ServerResponse>();
@@ -43,6 +49,10 @@ export class JobEventStreams {
   /** Takes the reply over and streams the job's events on it until the job ends or the client goes. */
   async stream(reply: FastifyReply, job: JobEventStreamRequest): Promise<void> {
     const { row, after } = job;
+    if (after.ended && isTerminalStatus(row.status) && row.projection_seq <= after.seq) {
+      await reply.code(204).send();
+      return;
+    }
     reply.hijack();
     const response = reply.raw;
     response.writeHead(200, {
@@ -70,7 +80,11 @@ export class JobEventStreams {
     const endIfOver = async (seq: number): Promise<boolean> => {
       const current = await job.reload();
       if (current.projection_seq > seq || !isTerminalStatus(current.status)) return false;
-      await write(response, `event: end\ndata: ${JSON.stringify(await job.view(current))}\n\n`);
+      const view = JSON.stringify(await job.view(current));
+      await write(
+        response,
+        `id: ${endEventId(current.projection_seq)}\nevent: end\ndata: ${view}\n\n`,
+      );
       finish();
       return true;
     };

@@ -17,7 +17,7 @@ export interface JobEventStreamRouteOptions {
  * `GET <path>/:id/events`: the job's progress as Server-Sent Events, read from its durable event
  * log. Without `Last-Event-ID` the stream starts from the job's first state; with it, right
  * after that event, so a client that reconnects (to this API process or another) gets exactly
- * what it missed.
+ * what it missed; after the `end` event, a 204.
  */
 export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): FastifyPluginAsyncZod {
   const { path, tag, noun, findOwned, view } = options;
@@ -30,7 +30,7 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
         const row = await findOwned(userId, request.params.id);
         await app.jobEventStreams.stream(reply, {
           row,
-          after: request.headers['last-event-id'] ?? { seq: -1, part: 0 },
+          after: request.headers['last-event-id'] ?? { seq: -1, part: 0, ended: false },
           reload: () => findOwned(userId, row.id),
           view,
           log: request.log,

@@ -23,7 +23,7 @@ const streamedEventSchema = z
       .optional()
       .describe(
         "The event's place in the job's log: its sequence number for a state (`7`), followed by " +
-          'the part for streamed output (`7-2`); absent on `end`',
+          'the part for streamed output (`7-2`), or by `end` for the end (`7-end`)',
       ),
     event: z.enum(['status', 'progress', 'output', 'end']),
     data: z
@@ -44,8 +44,9 @@ export function jobEventStreamSchema(tag: string, noun: string) {
     description:
       'Every status and progress change and, while a model writes, its answer in pieces (about ' +
       'four a second), in order, from a durable log; reconnect with ' +
-      '`Last-Event-ID` to resume without losing or repeating an event. Polling the job ' +
-      'remains supported.',
+      '`Last-Event-ID` to resume without losing or repeating an event. A reconnect after the ' +
+      '`end` event is answered 204 (an EventSource then stops), unless the job was retried ' +
+      'since, whose new events follow. Polling the job remains supported.',
     params: idParams,
     headers: z.object({ 'last-event-id': lastEventIdSchema }).passthrough(),
     response: {
@@ -53,6 +54,9 @@ export function jobEventStreamSchema(tag: string, noun: string) {
         description: 'The event stream',
         content: { 'text/event-stream': { schema: streamedEventSchema } },
       },
+      204: z
+        .null()
+        .describe('The client has seen the `end` event (its `Last-Event-ID`) and nothing followed'),
       ...commonErrors,
     },
   };
