@@ -23,6 +23,8 @@ export interface JsonStartRoute<Input> {
   path: string;
   /** The OpenAPI tag. */
   tag: string;
+  /** The OpenAPI operationId: what generated clients name the call. */
+  operationId: string;
   /** The OpenAPI summary of the route. */
   summary: string;
   /**

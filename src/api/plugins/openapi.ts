@@ -16,14 +16,35 @@ declare module 'fastify' {
   }
 }
 
-/** The OpenAPI transform: zod schemas as JSON schemas, and `multipartForm` as the request body. */
-const documentMultipartForms: typeof jsonSchemaTransform = (document) => {
+/**
+ * The OpenAPI transform: zod schemas as JSON schemas, `multipartForm` as the request body, and a
+ * wildcard path (`/media/*`) as a named parameter, `{key}`, which OpenAPI can express.
+ */
+const documentRoute: typeof jsonSchemaTransform = (document) => {
   const { multipartForm, ...schema } = document.schema ?? {};
-  if (!multipartForm) return jsonSchemaTransform(document);
-  return jsonSchemaTransform({
-    ...document,
-    schema: { ...schema, body: multipartForm, consumes: ['multipart/form-data'] },
-  });
+  const transformed = jsonSchemaTransform(
+    multipartForm
+      ? {
+          ...document,
+          schema: { ...schema, body: multipartForm, consumes: ['multipart/form-data'] },
+        }
+      : document,
+  );
+  if (!document.url.endsWith('*')) return transformed;
+  const params = transformed.schema.params as
+    { properties: Record<string, unknown>; required?: string[] } | undefined;
+  const { '*': wildcard, ...named } = params?.properties ?? {};
+  return {
+    url: `${document.url.slice(0, -1)}{key}`,
+    schema: {
+      ...transformed.schema,
+      params: {
+        ...params,
+        properties: { ...named, key: wildcard },
+        required: [...(params?.required ?? []).filter((name) => name !== '*'), 'key'],
+      },
+    },
+  };
 };
 
 /**
@@ -52,11 +73,13 @@ export const openApi = fp(
           description:
             'Durable AI media jobs. Every error body is `{ "error": { "code", "message", "details"? } }`.',
         },
+        // Relative: the API is wherever this document was fetched from.
+        servers: [{ url: '/', description: 'This API' }],
         components: {
           securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
         },
       },
-      transform: documentMultipartForms,
+      transform: documentRoute,
     });
     await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
     app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

@@ -15,7 +15,9 @@ export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
       '/healthz',
       {
         schema: {
+          operationId: 'checkLiveness',
           tags: ['health'],
+          security: [],
           summary: 'The process is up',
           response: { 200: z.object({ status: z.literal('ok') }) },
         },
@@ -27,7 +29,9 @@ export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
       '/readyz',
       {
         schema: {
+          operationId: 'checkReadiness',
           tags: ['health'],
+          security: [],
           summary:
             'Temporal and the database are reachable, and the workers have ffmpeg (its version is reported)',
           response: {

@@ -7,6 +7,8 @@ export interface JobEventStreamRouteOptions {
   path: string;
   tag: string;
   noun: string;
+  /** The stream route's OpenAPI operationId. */
+  operationId: string;
   /** The caller's job of this kind, or a 404 ApiError. */
   findOwned: (userId: string, id: string) => Promise<JobRow>;
   /** The job as its own GET route shows it: the data of the final `end` event. */
@@ -20,11 +22,11 @@ export interface JobEventStreamRouteOptions {
  * what it missed; after the `end` event, a 204.
  */
 export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): FastifyPluginAsyncZod {
-  const { path, tag, noun, findOwned, view } = options;
+  const { path, tag, noun, operationId, findOwned, view } = options;
   return async (app) => {
     app.get(
       `${path}/:id/events`,
-      { schema: jobEventStreamSchema(tag, noun) },
+      { schema: jobEventStreamSchema(tag, noun, operationId) },
       async (request, reply) => {
         const { userId } = request;
         const row = await findOwned(userId, request.params.id);

@@ -23,6 +23,7 @@ export function jobStartRoutes(
         startRoute.path,
         {
           schema: {
+            operationId: startRoute.operationId,
             tags: [startRoute.tag],
             summary: startRoute.summary,
             body: startRoute.body.extend({ concurrencyKey: concurrencyKeySchema }),

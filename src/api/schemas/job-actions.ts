@@ -17,6 +17,8 @@ export const retryAcceptedSchema = z.object({
 });
 
 export interface RouteDocs {
+  /** What generated clients name the call. */
+  operationId: string;
   summary: string;
   description: string;
 }

@@ -37,8 +37,9 @@ const streamedEventSchema = z
   })
   .describe('A Server-Sent Event');
 
-export function jobEventStreamSchema(tag: string, noun: string) {
+export function jobEventStreamSchema(tag: string, noun: string, operationId: string) {
   return {
+    operationId,
     tags: [tag],
     summary: `Stream a ${noun}'s progress (Server-Sent Events)`,
     description:

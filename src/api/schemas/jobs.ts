@@ -64,6 +64,7 @@ export type ListQuery = z.infer<typeof listQuerySchema>;
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema };
 
 export const getJobSchema = {
+  operationId: 'getJob',
   tags: ['jobs'],
   summary: "A job's status, progress and result",
   params: z.object({ id: z.string().min(1).max(128) }),
@@ -71,6 +72,7 @@ export const getJobSchema = {
 };
 
 export const listJobsSchema = {
+  operationId: 'listJobs',
   tags: ['jobs'],
   summary: "The caller's jobs, newest first",
   querystring: listQuerySchema,

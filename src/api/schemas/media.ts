@@ -7,7 +7,10 @@ import { errorBodySchema } from '../errors.js';
 const binary = z.custom<Readable | string>().meta({ type: 'string', format: 'binary' });
 
 export const mediaObjectSchema = {
+  operationId: 'getMedia',
   tags: ['media'],
+  // The link's signature is the credential, not a token.
+  security: [],
   summary: 'A stored video or image, by a signed link from a vlog',
   params: z.object({ '*': z.string().min(1).max(maxStorageKeyLength) }),
   querystring: z.object({

@@ -5,6 +5,7 @@ import type { ProbeInput } from './declaration.js';
 /** `POST /api/probes`: the probe's input is plain JSON, so the generic start route serves it. */
 export const probeStartRoute: JsonStartRoute<ProbeInput> = {
   path: '/probes',
+  operationId: 'startProbe',
   tag: 'probes',
   summary: 'Start a probe job',
   body: z.strictObject({

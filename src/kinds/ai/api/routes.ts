@@ -37,6 +37,12 @@ export function aiJobRoutes(aiJobs: AiJobService, actions: JobActions): FastifyP
 
     const kind = { path: '/ai/jobs', tag: 'ai', noun: aiKind.noun, findOwned: aiJobs.findOwned };
     await app.register(jobActionRoutes({ ...kind, actions, docs: aiJobActionDocs }));
-    await app.register(jobEventStreamRoutes({ ...kind, view: (row) => aiJobs.view(row) }));
+    await app.register(
+      jobEventStreamRoutes({
+        ...kind,
+        operationId: 'streamAiJobEvents',
+        view: (row) => aiJobs.view(row),
+      }),
+    );
   };
 }

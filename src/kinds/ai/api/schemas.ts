@@ -62,6 +62,7 @@ export const aiJobViewSchema = jobViewSchema
 export type AiJobView = z.infer<typeof aiJobViewSchema>;
 
 export const startAiJobSchema = {
+  operationId: 'startAiJob',
   tags: ['ai'],
   summary: 'Start an AI generation job',
   description:
@@ -82,6 +83,7 @@ export const startAiJobSchema = {
 };
 
 export const getAiJobSchema = {
+  operationId: 'getAiJob',
   tags: ['ai'],
   summary: "An AI job's status, progress and, when completed, its items",
   params: idParams,
@@ -92,6 +94,7 @@ export const getAiJobSchema = {
 };
 
 export const listAiJobsSchema = {
+  operationId: 'listAiJobs',
   tags: ['ai'],
   summary: "The caller's AI jobs, newest first",
   querystring: listQuerySchema.omit({ kind: true }).extend({
@@ -106,11 +109,13 @@ export const listAiJobsSchema = {
 
 export const aiJobActionDocs = {
   cancel: {
+    operationId: 'cancelAiJob',
     summary: 'Cancel a pending or processing AI job',
     description:
       'The running model call is abandoned and the job ends `cancelled` with the reason.',
   },
   retry: {
+    operationId: 'retryAiJob',
     summary: 'Retry a failed or timed-out AI job (at most 3 times)',
     description: 'The job keeps its id; its retry count goes up by one.',
   },

@@ -53,6 +53,12 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
 
     const kind = { path: '/vlogs', tag: 'vlogs', noun: vlogKind.noun, findOwned: vlogs.findOwned };
     await app.register(jobActionRoutes({ ...kind, actions, docs: vlogActionDocs }));
-    await app.register(jobEventStreamRoutes({ ...kind, view: (row) => vlogs.view(row) }));
+    await app.register(
+      jobEventStreamRoutes({
+        ...kind,
+        operationId: 'streamVlogEvents',
+        view: (row) => vlogs.view(row),
+      }),
+    );
   };
 }

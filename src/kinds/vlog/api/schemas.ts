@@ -58,6 +58,7 @@ export type VlogView = z.infer<typeof vlogViewSchema>;
 
 export function createVlogSchema(maxFiles: number) {
   return {
+    operationId: 'createVlog',
     tags: ['vlogs'],
     summary: 'Create a vlog from uploaded photos and clips',
     description:
@@ -80,6 +81,7 @@ export function createVlogSchema(maxFiles: number) {
 }
 
 export const getVlogSchema = {
+  operationId: 'getVlog',
   tags: ['vlogs'],
   summary: "A vlog's status, progress and, when done, its video",
   params: idParams,
@@ -90,6 +92,7 @@ export const getVlogSchema = {
 };
 
 export const listVlogsSchema = {
+  operationId: 'listVlogs',
   tags: ['vlogs'],
   summary: "The caller's vlogs, newest first",
   querystring: listQuerySchema
@@ -103,11 +106,13 @@ export const listVlogsSchema = {
 
 export const vlogActionDocs = {
   cancel: {
+    operationId: 'cancelVlog',
     summary: 'Cancel a vlog in progress',
     description:
       'The running step stops, what it half-made is removed, and the vlog ends `cancelled`.',
   },
   retry: {
+    operationId: 'retryVlog',
     summary: 'Retry a failed vlog (at most 3 times)',
     description:
       'The vlog keeps its id and URL; finished steps (analysis, a generated video) are reused.',
