@@ -145,6 +145,8 @@ export const configSchema = z.object({
   EVENT_STREAM_POLL_MS: positiveInt.default(250),
   /** Pause between keep-alive comments on an idle progress stream. */
   EVENT_STREAM_KEEPALIVE_MS: positiveInt.default(15_000),
+  /** How long a signed progress-stream link (for a browser's EventSource) opens its stream. */
+  EVENT_STREAM_LINK_TTL_SECONDS: positiveInt.default(900),
 
   /** Time running activities get to finish or heartbeat their cancellation when a worker stops. */
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),

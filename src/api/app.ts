@@ -23,6 +23,7 @@ import { createTokenVerifier } from '../auth.js';
 import { createSharedStateMetrics } from '../metrics/shared-state.js';
 import { answerConnectionError, answerRouterError, errorHandler } from './plugins/error-handler.js';
 import { bearerAuth } from './plugins/auth.js';
+import { createStreamLinks } from './services/stream-links.js';
 import { documentBearerAuth, openApi } from './plugins/openapi.js';
 import { conditionalReads } from './plugins/conditional-reads.js';
 import { rateLimit } from './plugins/rate-limit.js';
@@ -149,7 +150,10 @@ function apiRoutes(
   });
   const actions = createJobActions(deps.temporal, { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS });
   return async (api) => {
-    await api.register(bearerAuth, { verifyToken: createTokenVerifier(config, deps.jwtSecret) });
+    await api.register(bearerAuth, {
+      verifyToken: createTokenVerifier(config, deps.jwtSecret),
+      streamLinks: createStreamLinks(deps.jwtSecret, config.EVENT_STREAM_LINK_TTL_SECONDS),
+    });
     await api.register(rateLimit, {
       db,
       reads: { limit: config.USER_READ_RATE_LIMIT_REQUESTS, windowMs: config.RATE_LIMIT_WINDOW_MS },

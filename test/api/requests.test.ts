@@ -144,6 +144,7 @@ describe('request handling', () => {
       '/api/ai/jobs/{id}',
       '/api/ai/jobs/{id}/cancel',
       '/api/ai/jobs/{id}/events',
+      '/api/ai/jobs/{id}/events/link',
       '/api/ai/jobs/{id}/retry',
       '/api/jobs',
       '/api/jobs/{id}',
@@ -152,6 +153,7 @@ describe('request handling', () => {
       '/api/vlogs/{id}',
       '/api/vlogs/{id}/cancel',
       '/api/vlogs/{id}/events',
+      '/api/vlogs/{id}/events/link',
       '/api/vlogs/{id}/retry',
       '/healthz',
       '/media/{key}',
@@ -171,7 +173,7 @@ describe('request handling', () => {
             assert.ok(statuses.includes(status), `${method} ${path} documents ${status}`);
           }
         }
-        if (method === 'post' && !path.endsWith('/retry')) {
+        if (method === 'post' && !/\/(retry|link)$/.test(path)) {
           for (const status of ['413', '415']) {
             assert.ok(statuses.includes(status), `${method} ${path} documents ${status}`);
           }

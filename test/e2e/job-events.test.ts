@@ -286,6 +286,54 @@ describe('job progress streams (Server-Sent Events)', () => {
     assert.equal(after.body, '');
   });
 
+  it('opens a stream for a browser EventSource, which cannot send a token, by a signed link', async () => {
+    const job = await heldJob();
+    const link = await streamer.post(`/api/ai/jobs/${job.id}/events/link`);
+    assert.equal(link.statusCode, 201, link.body);
+    const { url, expiresAt } = link.json<{ url: string; expiresAt: string }>();
+    assert.match(url, new RegExp(`^/api/ai/jobs/${job.id}/events\\?access=`));
+    assert.ok(Date.parse(expiresAt) > Date.now());
+
+    const source = new EventSource(`${secondUrl}${url}`);
+    const types: string[] = [];
+    for (const type of ['status', 'progress', 'end']) {
+      source.addEventListener(type, () => types.push(type));
+    }
+    try {
+      await eventually(
+        async () => types,
+        (seen) => seen.includes('status'),
+        { what: 'the first event through the link' },
+      );
+      job.release();
+      await eventually(
+        async () => source.readyState,
+        (state) => state === EventSource.CLOSED,
+        { what: 'the EventSource to stop after the end' },
+      );
+    } finally {
+      source.close();
+    }
+    assert.equal(types.filter((type) => type === 'end').length, 1);
+
+    // The link opens that stream and nothing else.
+    const other = await heldJob();
+    const access = new URL(url, secondUrl).searchParams.get('access')!;
+    const elsewhere = await fetch(`${secondUrl}/api/ai/jobs/${other.id}/events?access=${access}`);
+    assert.equal(elsewhere.status, 403);
+    assert.equal(
+      ((await elsewhere.json()) as { error: { code: string } }).error.code,
+      'STREAM_LINK_INVALID',
+    );
+    const view = await fetch(`${secondUrl}/api/ai/jobs/${job.id}?access=${access}`);
+    assert.equal(view.status, 401);
+    const tampered = await fetch(`${secondUrl}${url.slice(0, -2)}xx`);
+    assert.equal(tampered.status, 403);
+    const stranger = await first.user('stranger').post(`/api/ai/jobs/${job.id}/events/link`);
+    assert.equal(stranger.statusCode, 404);
+    other.release();
+  });
+
   it('refuses a malformed Last-Event-ID and streams of unknown or other users’ jobs', async () => {
     const job = await heldJob();
     const bad = await streamer.get(`/api/ai/jobs/${job.id}/events`, {

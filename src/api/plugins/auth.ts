@@ -2,24 +2,51 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { TokenError, type TokenVerifier } from '../../auth.js';
 import { ApiError } from '../errors.js';
+import type { StreamLinks } from '../services/stream-links.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated caller (the token's `sub`); set on every `/api` route. */
     userId: string;
   }
+  interface FastifyInstance {
+    /** Signs the links that open a progress stream without a token (see StreamLinks). */
+    streamLinks: StreamLinks;
+  }
+  interface FastifyContextConfig {
+    /** A job's progress stream: opened by a signed stream link (`?access=`) as well as a token. */
+    streamLink?: boolean;
+  }
 }
 
 export interface BearerAuthOptions {
   verifyToken: TokenVerifier;
+  streamLinks: StreamLinks;
 }
 
-/** Requires `Authorization: Bearer <JWT>` on every route of the scope it is registered in. */
+/**
+ * Requires `Authorization: Bearer <JWT>` on every route of the scope it is registered in; a
+ * progress stream also opens with the signed link made for it.
+ */
 export const bearerAuth = fp(
-  async (scope: FastifyInstance, { verifyToken }: BearerAuthOptions) => {
+  async (scope: FastifyInstance, { verifyToken, streamLinks }: BearerAuthOptions) => {
     scope.decorateRequest('userId', '');
+    scope.decorate('streamLinks', streamLinks);
     scope.addHook('onRequest', async (request: FastifyRequest) => {
       const header = request.headers.authorization;
+      const { access } = request.query as { access?: unknown };
+      if (!header && request.routeOptions.config.streamLink && typeof access === 'string') {
+        const userId = streamLinks.verify(access, (request.params as { id: string }).id);
+        if (!userId) {
+          throw new ApiError(
+            'STREAM_LINK_INVALID',
+            'The stream link is invalid, expired or for another stream; ask for a new one',
+          );
+        }
+        request.userId = userId;
+        request.log = request.log.child({ userId });
+        return;
+      }
       if (!header) {
         throw new ApiError(
           'TOKEN_MISSING',

@@ -76,7 +76,10 @@ export const openApi = fp(
         // Relative: the API is wherever this document was fetched from.
         servers: [{ url: '/', description: 'This API' }],
         components: {
-          securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+          securitySchemes: {
+            bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+            streamLink: { type: 'apiKey', in: 'query', name: 'access' },
+          },
         },
       },
       transform: documentRoute,
@@ -96,7 +99,7 @@ export const documentBearerAuth = fp(
     scope.addHook('onRoute', (route) => {
       route.schema = {
         ...route.schema,
-        security: [{ bearerAuth: [] }],
+        security: route.schema?.security ?? [{ bearerAuth: [] }],
         response: {
           400: errorBodySchema,
           401: errorBodySchema,

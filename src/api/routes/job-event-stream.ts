@@ -1,14 +1,14 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { JobRow } from '../../db/schema.js';
-import { jobEventStreamSchema } from '../schemas/job-event-stream.js';
+import { jobEventStreamLinkSchema, jobEventStreamSchema } from '../schemas/job-event-stream.js';
 
 export interface JobEventStreamRouteOptions {
   /** Path of the kind's jobs, e.g. `/vlogs`; the stream is `<path>/:id/events`. */
   path: string;
   tag: string;
   noun: string;
-  /** The stream route's OpenAPI operationId. */
-  operationId: string;
+  /** OpenAPI operationIds of the stream and of its signed link. */
+  operationIds: { stream: string; link: string };
   /** The caller's job of this kind, or a 404 ApiError. */
   findOwned: (userId: string, id: string) => Promise<JobRow>;
   /** The job as its own GET route shows it: the data of the final `end` event. */
@@ -20,13 +20,19 @@ export interface JobEventStreamRouteOptions {
  * log. Without `Last-Event-ID` the stream starts from the job's first state; with it, right
  * after that event, so a client that reconnects (to this API process or another) gets exactly
  * what it missed; after the `end` event, a 204.
+ *
+ * `POST <path>/:id/events/link` gives a short-lived link that opens the stream without an
+ * Authorization header, which a browser's EventSource cannot send.
  */
 export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): FastifyPluginAsyncZod {
-  const { path, tag, noun, operationId, findOwned, view } = options;
+  const { path, tag, noun, operationIds, findOwned, view } = options;
   return async (app) => {
     app.get(
       `${path}/:id/events`,
-      { schema: jobEventStreamSchema(tag, noun, operationId) },
+      {
+        schema: jobEventStreamSchema(tag, noun, operationIds.stream),
+        config: { streamLink: true },
+      },
       async (request, reply) => {
         const { userId } = request;
         const row = await findOwned(userId, request.params.id);
@@ -36,6 +42,20 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
           reload: () => findOwned(userId, row.id),
           view,
           log: request.log,
+        });
+      },
+    );
+
+    app.post(
+      `${path}/:id/events/link`,
+      { schema: jobEventStreamLinkSchema(tag, noun, operationIds.link) },
+      async (request, reply) => {
+        const row = await findOwned(request.userId, request.params.id);
+        const { access, expiresAt } = app.streamLinks.sign(request.userId, row.id);
+        const stream = request.url.split('?')[0]!.replace(/\/link$/, '');
+        return reply.code(201).send({
+          url: `${stream}?access=${access}`,
+          expiresAt: expiresAt.toISOString(),
         });
       },
     );

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseJobEventId } from '../../jobs/job-event.js';
+import { errorBodySchema } from '../errors.js';
 import { commonErrors, idParams } from './common.js';
 
 const lastEventIdSchema = z
@@ -49,7 +50,15 @@ export function jobEventStreamSchema(tag: string, noun: string, operationId: str
       '`end` event is answered 204 (an EventSource then stops), unless the job was retried ' +
       'since, whose new events follow. Polling the job remains supported.',
     params: idParams,
+    querystring: z.object({
+      access: z
+        .string()
+        .max(512)
+        .optional()
+        .describe('A signed stream link (`POST …/events/link`), instead of the bearer token'),
+    }),
     headers: z.object({ 'last-event-id': lastEventIdSchema }).passthrough(),
+    security: [{ bearerAuth: [] }, { streamLink: [] }] as Record<string, string[]>[],
     response: {
       200: {
         description: 'The event stream',
@@ -58,6 +67,27 @@ export function jobEventStreamSchema(tag: string, noun: string, operationId: str
       204: z
         .null()
         .describe('The client has seen the `end` event (its `Last-Event-ID`) and nothing followed'),
+      ...commonErrors,
+      403: errorBodySchema,
+    },
+  };
+}
+
+export function jobEventStreamLinkSchema(tag: string, noun: string, operationId: string) {
+  return {
+    operationId,
+    tags: [tag],
+    summary: `A signed link to the ${noun}'s progress stream, for a browser's EventSource`,
+    description:
+      'An EventSource cannot send an Authorization header: the link opens this one stream ' +
+      'without it until `expiresAt` (EVENT_STREAM_LINK_TTL_SECONDS, 15 minutes), and a stream ' +
+      'it opened runs to its end. It opens nothing else; ask for a new one to reconnect later.',
+    params: idParams,
+    response: {
+      201: z.object({
+        url: z.string().describe('The stream, path and signed `access` parameter'),
+        expiresAt: z.iso.datetime(),
+      }),
       ...commonErrors,
     },
   };

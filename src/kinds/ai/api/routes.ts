@@ -40,7 +40,7 @@ export function aiJobRoutes(aiJobs: AiJobService, actions: JobActions): FastifyP
     await app.register(
       jobEventStreamRoutes({
         ...kind,
-        operationId: 'streamAiJobEvents',
+        operationIds: { stream: 'streamAiJobEvents', link: 'linkAiJobEvents' },
         view: (row) => aiJobs.view(row),
       }),
     );

@@ -56,7 +56,7 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
     await app.register(
       jobEventStreamRoutes({
         ...kind,
-        operationId: 'streamVlogEvents',
+        operationIds: { stream: 'streamVlogEvents', link: 'linkVlogEvents' },
         view: (row) => vlogs.view(row),
       }),
     );
