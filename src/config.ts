@@ -326,6 +326,24 @@ export const configSchema = z.object({
     .min(1_000)
     .max(7 * 24 * 3_600_000)
     .default(3_600_000),
+  /**
+   * Pause between runs of the job reconciler, a Temporal Schedule every worker start keeps
+   * current: it ends the jobs whose workflow was closed outside its code (terminated, timed out
+   * on the server) and moves reset jobs to their new run.
+   */
+  JOB_RECONCILE_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(24 * 3_600_000)
+    .default(30_000),
+  /** A job in flight whose row has not changed for this long is checked against its workflow. */
+  JOB_RECONCILE_STALE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 3_600_000)
+    .default(30_000),
   /** Pause between checks of a running video generation (durable timer, no worker slot held). */
   VIDEO_POLL_INTERVAL_MS: positiveInt.default(15_000),
   /**

@@ -4,7 +4,9 @@ import type { ActivityFunction } from '../kinds/registration.js';
 import type { MediaTools } from '../media/tools.js';
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
+import type { Client } from '@temporalio/client';
 import { createJobProjectionActivities } from './job-projection.js';
+import { createJobReconcilerActivities } from './job-reconciler.js';
 import { createJobTurnActivities } from './job-turns.js';
 import { createMediaInspectionActivities } from './media-inspection.js';
 import { createMediaRetentionActivities } from './media-retention.js';
@@ -16,12 +18,18 @@ export interface ActivityDependencies {
   mediaTools: MediaTools | null;
   /** Cloud Storage endpoint override (an emulator), for reading generated videos. */
   gcsApiEndpoint?: string | undefined;
+  /** A client of the worker's namespace, for the reconciler; the worker adds its own. */
+  temporalClient?: Client | undefined;
 }
 
-/** The activities every kind shares (the projection, the concurrency-key line), the media sweep's and the upload inspection's. */
+/**
+ * The activities every kind shares (the projection, the concurrency-key line), the media
+ * sweep's, the upload inspection's and the reconciler's.
+ */
 function createSharedActivities(deps: ActivityDependencies) {
   return {
     ...createJobProjectionActivities(deps),
+    ...createJobReconcilerActivities(deps),
     ...createJobTurnActivities(deps),
     ...createMediaRetentionActivities(deps),
     ...createMediaInspectionActivities(deps),

@@ -1,5 +1,5 @@
-import { sql, type CompiledQuery } from 'kysely';
-import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
+import { sql, type CompiledQuery, type RawBuilder } from 'kysely';
+import type { JobRecord, JobSnapshot, JobUpdate } from '../jobs/contracts.js';
 import { terminalStatuses, waitingStatuses, type JobStatus } from '../jobs/model.js';
 import type { Db } from './database.js';
 import type { JobRow } from './schema.js';
@@ -69,21 +69,52 @@ export interface AppliedJobUpdate {
  * Applies a workflow's snapshot if it is newer than the stored one, so a late activity retry
  * never moves a job backwards, and appends it to the job's event log in the same statement:
  * the log holds exactly the states the row went through, in order. Returns what it changed
- * (the metrics count transitions from it), or null when the update was not newer.
+ * (the metrics count transitions from it), or null when the update was not newer. The row's
+ * offset (set when the job follows a reset run) is added to the update's sequence number.
  *
  * One statement, one round trip: the projection runs several times in every job, inside its
  * workflow task. The row lock (`for update`) orders concurrent updates of one job, so events
  * commit in sequence order; a writer that waited for it sees the row as the other left it.
  */
-export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<AppliedJobUpdate | null> {
-  const { jobId, seq, snapshot } = update;
+export function applyJobUpdate(db: Db, update: JobUpdate): Promise<AppliedJobUpdate | null> {
+  const seq = sql`${update.seq}::integer + projection_seq_offset`;
+  return writeSnapshot(db, update.jobId, update.snapshot, {
+    seq,
+    condition: sql`projection_seq < ${seq}`,
+  });
+}
+
+/**
+ * Ends a job in flight whose workflow closed without projecting it (terminated, timed out):
+ * the snapshot is written as the next event only if the row still holds `expectedSeq` and a
+ * status in flight, so it never overwrites what the workflow projected meanwhile. Returns what
+ * it changed, or null when the row had moved on.
+ */
+export function endJobInFlight(
+  db: Db,
+  { jobId, expectedSeq, snapshot }: { jobId: string; expectedSeq: number; snapshot: JobSnapshot },
+): Promise<AppliedJobUpdate | null> {
+  return writeSnapshot(db, jobId, snapshot, {
+    seq: sql`${expectedSeq + 1}::integer`,
+    condition: sql`projection_seq = ${expectedSeq}::integer
+      and status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})`,
+  });
+}
+
+/** Writes a snapshot at `seq` into the row that `condition` selects, and logs it; see above. */
+async function writeSnapshot(
+  db: Db,
+  jobId: string,
+  snapshot: JobSnapshot,
+  position: { seq: RawBuilder<unknown>; condition: RawBuilder<unknown> },
+): Promise<AppliedJobUpdate | null> {
   const result = snapshot.result === undefined ? null : JSON.stringify(snapshot.result);
   const errorCode = snapshot.error?.code ?? null;
   const errorMessage = snapshot.error?.message ?? null;
   const { rows } = await sql<AppliedJobUpdate>`
     with stored as (
-      select status, kind, type, status_changed_at from jobs
-      where id = ${jobId} and projection_seq < ${seq}::integer
+      select status, kind, type, status_changed_at, ${position.seq} as seq from jobs
+      where id = ${jobId} and ${position.condition}
       for update
     ), updated as (
       update jobs set
@@ -97,7 +128,7 @@ export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<Applied
         result = ${result}::jsonb,
         error_code = ${errorCode}::text,
         error_message = ${errorMessage}::text,
-        projection_seq = ${seq}::integer,
+        projection_seq = stored.seq,
         updated_at = now(),
         status_changed_at = case
           when stored.status = ${snapshot.status}::text then stored.status_changed_at else now()
@@ -105,12 +136,13 @@ export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<Applied
       from stored
       where jobs.id = ${jobId}
       returning
-        stored.status as previous_status, stored.kind, stored.type, stored.status_changed_at
+        stored.status as previous_status, stored.kind, stored.type, stored.status_changed_at,
+        stored.seq
     ), logged as (
       insert into job_events
         (job_id, seq, type, status, progress, phase, attempt, error_code, error_message)
       select
-        ${jobId}, ${seq}::integer,
+        ${jobId}, seq,
         case when previous_status = ${snapshot.status}::text then 'progress' else 'status' end,
         ${snapshot.status}::text, ${snapshot.progress}::smallint, ${snapshot.phase}::text,
         ${snapshot.attempt}::integer, ${errorCode}::text, ${errorMessage}::text
@@ -121,6 +153,78 @@ export async function applyJobUpdate(db: Db, update: JobUpdate): Promise<Applied
       extract(epoch from now() - status_changed_at)::float8 as "secondsInPreviousStatus"
     from updated`.execute(db);
   return rows[0] ?? null;
+}
+
+/**
+ * Makes a job in flight follow `runId`, the run a reset started in place of `fromRunId`: that
+ * run numbers its updates from the reset point again, so from now on they count after the
+ * stored ones (the offset). Only if the row is as the caller read it; returns whether it was.
+ */
+export async function followResetRun(
+  db: Db,
+  move: { jobId: string; fromRunId: string; expectedSeq: number; runId: string },
+): Promise<boolean> {
+  const { numUpdatedRows } = await db
+    .updateTable('jobs')
+    .set((eb) => ({
+      run_id: move.runId,
+      projection_seq_offset: eb.ref('projection_seq'),
+      updated_at: sql<Date>`now()`,
+    }))
+    .where('id', '=', move.jobId)
+    .where('run_id', '=', move.fromRunId)
+    .where('projection_seq', '=', move.expectedSeq)
+    .where('status', 'not in', [...terminalStatuses])
+    .executeTakeFirst();
+  return numUpdatedRows > 0n;
+}
+
+/** What the reconciler reads of a job in flight. */
+export type JobInFlight = Pick<
+  JobRow,
+  | 'id'
+  | 'kind'
+  | 'type'
+  | 'owner_id'
+  | 'status'
+  | 'progress'
+  | 'attempt'
+  | 'run_id'
+  | 'projection_seq'
+  | 'started_at'
+  | 'workflow_id'
+>;
+
+/**
+ * Jobs in flight whose row has not changed for `staleMs`, by id after `afterId`: the ones the
+ * reconciler checks against their workflows. The terminal-status condition is written as
+ * literals so the planner can use the in-flight index.
+ */
+export async function findStaleJobsInFlight(
+  db: Db,
+  query: { staleMs: number; afterId: string | null; limit: number },
+): Promise<JobInFlight[]> {
+  let select = db
+    .selectFrom('jobs')
+    .select([
+      'id',
+      'kind',
+      'type',
+      'owner_id',
+      'status',
+      'progress',
+      'attempt',
+      'run_id',
+      'projection_seq',
+      'started_at',
+      'workflow_id',
+    ])
+    .where(
+      sql<boolean>`status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})`,
+    )
+    .where('updated_at', '<', sql<Date>`now() - make_interval(secs => ${query.staleMs / 1000})`);
+  if (query.afterId !== null) select = select.where('id', '>', query.afterId);
+  return select.orderBy('id').limit(query.limit).execute();
 }
 
 /**

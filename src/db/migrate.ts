@@ -11,6 +11,7 @@ import * as concurrencyKeys from './migrations/0008_concurrency_keys.js';
 import * as providerQuota from './migrations/0009_provider_quota.js';
 import * as jobOutput from './migrations/0010_job_output.js';
 import * as statusChangedAt from './migrations/0011_status_changed_at.js';
+import * as projectionSeqOffset from './migrations/0012_projection_seq_offset.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '0009_provider_quota': providerQuota,
   '0010_job_output': jobOutput,
   '0011_status_changed_at': statusChangedAt,
+  '0012_projection_seq_offset': projectionSeqOffset,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -26,6 +26,11 @@ export interface JobTable {
   request_fingerprint: string | null;
   /** Sequence number of the last status update applied; older updates are ignored. */
   projection_seq: Generated<number>;
+  /**
+   * Added to the sequence numbers of the run the job follows since a reset (migration 0012):
+   * a reset run numbers its updates from the reset point again.
+   */
+  projection_seq_offset: Generated<number>;
   created_at: Timestamp;
   started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   completed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;

@@ -149,6 +149,40 @@ export interface DeleteExpiredMediaResult {
   deletedObjects: number;
 }
 
+/** Input of `reconcileJobProjections`, set by its schedule from the worker's configuration. */
+export interface JobReconcileInput {
+  /** JOB_RECONCILE_STALE_MS: a job in flight is checked once its row has not changed for this long. */
+  staleMs: number;
+  /** Jobs one `reconcileJobBatch` call checks. */
+  batchSize: number;
+}
+
+export interface JobReconcileResult {
+  /** Jobs in flight checked against their workflows. */
+  checked: number;
+  /** Jobs ended because their workflow had closed (terminated, timed out, …). */
+  ended: number;
+  /** Jobs moved to the run a reset started. */
+  followed: number;
+  /** False when the run stopped at its batch limit; the next scheduled run starts over. */
+  complete: boolean;
+}
+
+export interface ReconcileJobBatchInput {
+  staleMs: number;
+  limit: number;
+  /** The last job id of the previous batch; null for the first. */
+  afterId: string | null;
+}
+
+export interface ReconcileJobBatchResult {
+  checked: number;
+  ended: number;
+  followed: number;
+  /** The last job id checked, where the next batch starts; null when none was left. */
+  lastId: string | null;
+}
+
 /** One file of an upload, as stored: what `inspectStoredMedia` reads. */
 export interface StoredMediaFile {
   key: string;

@@ -30,6 +30,15 @@ export const FailureCode = {
   JOB_TIMEOUT: 'JOB_TIMEOUT',
   CANCELLED: 'CANCELLED',
   JOB_FAILED: 'JOB_FAILED',
+  /**
+   * The job's workflow was terminated in Temporal (Web UI, CLI, a batch): the reconciler ends
+   * the job `failed` with the reason given.
+   */
+  WORKFLOW_TERMINATED: 'WORKFLOW_TERMINATED',
+  /** The workflow's execution or run timeout passed on the server: the job ends `timeout`. */
+  WORKFLOW_TIMED_OUT: 'WORKFLOW_TIMED_OUT',
+  /** The job's workflow no longer exists (its history was deleted): the job ends `failed`. */
+  WORKFLOW_NOT_FOUND: 'WORKFLOW_NOT_FOUND',
 } as const;
 
 export type FailureCode = (typeof FailureCode)[keyof typeof FailureCode];
@@ -46,8 +55,17 @@ export const providerCallFailureCodes = [
   FailureCode.INVALID_PROVIDER_OUTPUT,
 ] as const;
 
-/** What the shared job lifecycle can end any job with. */
-export const lifecycleFailureCodes = [FailureCode.CANCELLED, FailureCode.JOB_FAILED] as const;
+/**
+ * What the shared job lifecycle can end any job with, the reconciler's codes for a workflow
+ * that closed outside the workflow's own control included.
+ */
+export const lifecycleFailureCodes = [
+  FailureCode.CANCELLED,
+  FailureCode.JOB_FAILED,
+  FailureCode.WORKFLOW_TERMINATED,
+  FailureCode.WORKFLOW_TIMED_OUT,
+  FailureCode.WORKFLOW_NOT_FOUND,
+] as const;
 
 /** Failure types Temporal must not retry: retrying cannot change the outcome. */
 export const nonRetryableFailureCodes: FailureCode[] = [

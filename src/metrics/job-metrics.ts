@@ -3,10 +3,12 @@ import type { JobUpdate } from '../jobs/contracts.js';
 import { FailureCode } from '../jobs/failures.js';
 import { jobKindRegistry } from '../kinds/index.js';
 import { isStageStatus, isTerminalStatus, type TerminalStatus } from '../jobs/model.js';
+import { reconcileReasons } from '../jobs/workflow-closure.js';
 import {
   jobDuration,
   jobFailures,
   jobsFinished,
+  jobsReconciled,
   jobsStarted,
   jobStageDuration,
 } from './metrics.js';
@@ -33,6 +35,7 @@ export function zeroJobCounters(): void {
       for (const outcome of Object.values(outcomes)) jobsFinished.inc({ kind, type, outcome }, 0);
     }
     for (const code of declaration.failureCodes) jobFailures.inc({ kind, code }, 0);
+    for (const reason of reconcileReasons) jobsReconciled.inc({ kind, reason }, 0);
   }
 }
 

@@ -56,6 +56,13 @@ export const jobStageDuration = new Histogram({
   registers: [processMetrics],
 });
 
+export const jobsReconciled = new Counter({
+  name: 'vlogflow_jobs_reconciled_total',
+  help: 'Jobs the reconciler moved because their workflow closed outside its code (terminated, timed_out, not_found, …) or was reset',
+  labelNames: ['kind', 'reason'] as const,
+  registers: [processMetrics],
+});
+
 export const providerRequests = new Counter({
   name: 'vlogflow_provider_requests_total',
   help: 'Provider calls by outcome: ok, rate_limited (429), rejected (permanent), error, cancelled',

@@ -26,6 +26,12 @@ import {
   mediaSweepScheduleId,
   type MediaSweepSettings,
 } from './media-sweep-schedule.js';
+import {
+  ensureJobReconcileSchedule,
+  jobReconcileBatchSize,
+  jobReconcileScheduleId,
+  type JobReconcileSettings,
+} from './job-reconcile-schedule.js';
 import { taskQueueDomainsInUse } from '../kinds/index.js';
 import { mediaToolsVersion, type MediaTools } from '../media/tools.js';
 import { mediaWorkerIdentity } from '../media/worker-identity.js';
@@ -87,6 +93,11 @@ export function workerSettings(
       retryWindowMs: config.JOB_RETRY_WINDOW_MS,
       batchSize: mediaSweepBatchSize,
     },
+    jobReconcile: {
+      intervalMs: config.JOB_RECONCILE_INTERVAL_MS,
+      staleMs: config.JOB_RECONCILE_STALE_MS,
+      batchSize: jobReconcileBatchSize,
+    },
   };
 }
 
@@ -108,6 +119,11 @@ export interface WorkerSettings {
    * unset: left alone.
    */
   mediaSweep?: MediaSweepSettings;
+  /**
+   * The job reconciler's schedule, created or updated as a worker serving `workflows` starts;
+   * unset: left alone.
+   */
+  jobReconcile?: JobReconcileSettings;
 }
 
 export interface RunningWorker {
@@ -178,6 +194,40 @@ async function untilPolling(
   }
 }
 
+/** The media sweep's and the job reconciler's schedules, as the settings ask. */
+async function ensureSchedules(
+  client: Client,
+  settings: WorkerSettings,
+  storageQueue: string,
+  logger: Logger,
+): Promise<void> {
+  if (settings.mediaSweep) {
+    const outcome = await ensureMediaSweepSchedule(client, settings.taskQueue, {
+      ...settings.mediaSweep,
+      taskQueue: storageQueue,
+    });
+    logger.info(
+      { scheduleId: mediaSweepScheduleId(settings.taskQueue), outcome, ...settings.mediaSweep },
+      'media sweep scheduled',
+    );
+  }
+  if (settings.jobReconcile) {
+    const outcome = await ensureJobReconcileSchedule(
+      client,
+      settings.taskQueue,
+      settings.jobReconcile,
+    );
+    logger.info(
+      {
+        scheduleId: jobReconcileScheduleId(settings.taskQueue),
+        outcome,
+        ...settings.jobReconcile,
+      },
+      'job reconciler scheduled',
+    );
+  }
+}
+
 /**
  * Runs one Temporal worker per domain this process serves, each on its domain's queue with the
  * domain's slots, pollers and queue-wide rate, sharing one connection.
@@ -193,21 +243,14 @@ export async function startWorker(
   const capacity = settings.capacity ?? queueCapacities(loadConfig({}));
   const names = taskQueueNames(settings.taskQueue);
   const connection = await NativeConnection.connect({ address: settings.address });
-  if (settings.mediaSweep && domains.includes('workflows')) {
-    const client = new Client({ connection, namespace: settings.namespace });
-    const outcome = await ensureMediaSweepSchedule(client, settings.taskQueue, {
-      ...settings.mediaSweep,
-      taskQueue: names.storage,
-    }).catch(async (error: unknown) => {
+  const client = new Client({ connection, namespace: settings.namespace });
+  if (domains.includes('workflows')) {
+    await ensureSchedules(client, settings, names.storage, logger).catch(async (error: unknown) => {
       await connection.close();
       throw error;
     });
-    logger.info(
-      { scheduleId: mediaSweepScheduleId(settings.taskQueue), outcome, ...settings.mediaSweep },
-      'media sweep scheduled',
-    );
   }
-  const activities = createActivities(deps);
+  const activities = createActivities({ ...deps, temporalClient: client });
   // The API, which runs no media tools, reads the workers' ffmpeg from these queues' pollers.
   const identity =
     domains.includes('media') || domains.includes('inspection')

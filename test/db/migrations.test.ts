@@ -128,6 +128,7 @@ describe('migrations', () => {
         '0009_provider_quota',
         '0010_job_output',
         '0011_status_changed_at',
+        '0012_projection_seq_offset',
       ],
     );
   });
@@ -161,6 +162,7 @@ describe('migrations', () => {
       '0009_provider_quota',
       '0010_job_output',
       '0011_status_changed_at',
+      '0012_projection_seq_offset',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(

@@ -16,6 +16,7 @@ import type { Logger } from '../../src/logger.js';
 import { createMediaStorage } from '../../src/storage/index.js';
 import type { MediaStorage } from '../../src/storage/object-storage.js';
 import type { TemporalAccess } from '../../src/temporal-client.js';
+import type { JobReconcileSettings } from '../../src/worker/job-reconcile-schedule.js';
 import type { MediaSweepSettings } from '../../src/worker/media-sweep-schedule.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
 import { createTestDatabase } from './database.js';
@@ -217,6 +218,8 @@ export interface HarnessOptions extends ApiOptions {
   worker?: true | ((db: Db) => Promise<Partial<ActivityDependencies>>);
   /** With a worker: it schedules the media sweep as production workers do. */
   mediaSweep?: MediaSweepSettings;
+  /** With a worker: it schedules the job reconciler as production workers do. */
+  jobReconcile?: JobReconcileSettings;
 }
 
 export interface Harness {
@@ -284,6 +287,7 @@ async function start(
       { ...(options.worker === true ? {} : await options.worker(db)), db },
       options.logger,
       options.mediaSweep,
+      options.jobReconcile,
     );
     cleanups.push(() => worker.stop());
   }

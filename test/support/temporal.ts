@@ -7,6 +7,7 @@ import type { Logger } from '../../src/logger.js';
 import { createProviders } from '../../src/providers/index.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { createTemporalAccess, type TemporalAccess } from '../../src/temporal-client.js';
+import type { JobReconcileSettings } from '../../src/worker/job-reconcile-schedule.js';
 import type { MediaSweepSettings } from '../../src/worker/media-sweep-schedule.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { testEnv } from './env.js';
@@ -43,13 +44,15 @@ export async function withWorker<T>(
 
 /**
  * A real worker polling `taskQueue` until its `stop()`; for suites that share one worker. With
- * `mediaSweep`, it schedules the media sweep as production workers do.
+ * `mediaSweep` or `jobReconcile`, it schedules the media sweep or the job reconciler as
+ * production workers do.
  */
 export async function startTestWorker(
   taskQueue: string,
   given: Pick<ActivityDependencies, 'db'> & Partial<ActivityDependencies>,
   logger: Logger = testLogger(),
   mediaSweep?: MediaSweepSettings,
+  jobReconcile?: JobReconcileSettings,
 ): Promise<RunningWorker> {
   const mediaStorage =
     given.mediaStorage ??
@@ -70,6 +73,7 @@ export async function startTestWorker(
       taskQueue,
       shutdownGraceMs: 2_000,
       ...(mediaSweep ? { mediaSweep } : {}),
+      ...(jobReconcile ? { jobReconcile } : {}),
     },
     deps,
     logger,

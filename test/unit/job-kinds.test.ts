@@ -5,9 +5,9 @@ import { jobKindRegistry, taskQueueDomainsInUse } from '../../src/kinds/index.js
 import { taskQueueDomains } from '../../src/capacity/task-queues.js';
 import * as workflows from '../../src/workflows/index.js';
 
-// Workflows that are no job of some kind: the media sweep runs on a schedule, the upload
-// inspection for the API while it receives a vlog's files.
-const internalWorkflows = ['inspectUploadedMedia', 'sweepExpiredMedia'];
+// Workflows that are no job of some kind: the media sweep and the job reconciler run on a
+// schedule, the upload inspection for the API while it receives a vlog's files.
+const internalWorkflows = ['inspectUploadedMedia', 'reconcileJobProjections', 'sweepExpiredMedia'];
 
 const declarations = jobKindRegistry.map(({ declaration }) => declaration);
 const kinds = declarations.map(({ kind }) => kind);
@@ -84,6 +84,7 @@ describe('the job kind registry', () => {
       'generateAiItems',
       'inspectStoredMedia',
       'listJobsAwaitingTurn',
+      'reconcileJobBatch',
       'recordJobUpdate',
       'registerJob',
       'startVideoGeneration',

@@ -1,0 +1,242 @@
+// The reconciler: a job's row is projected by its own workflow, so a workflow that closes
+// without running its code to the end (terminated in the Web UI or the CLI, a batch terminate,
+// a server-side execution or run timeout, a reset) would leave the job in flight forever. Run
+// in batches by the `reconcileJobProjections` workflow, which a Temporal Schedule starts.
+import { log } from '@temporalio/activity';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import type { Db } from '../db/database.js';
+import {
+  applyJobUpdate,
+  endJobInFlight,
+  findStaleJobsInFlight,
+  followResetRun,
+  type JobInFlight,
+} from '../db/jobs.js';
+import { listJobsAwaitingTurn } from '../db/job-turns.js';
+import { releaseProviderLeases } from '../db/provider-quota.js';
+import type { ReconcileJobBatchInput, ReconcileJobBatchResult } from '../jobs/contracts.js';
+import { closedJobSnapshot, type WorkflowClosure } from '../jobs/workflow-closure.js';
+import { countJobTransition } from '../metrics/job-metrics.js';
+import { jobsReconciled } from '../metrics/metrics.js';
+import { jobProgressQuery, jobTurnSignal } from '../workflows/job-messages.js';
+import { whileHeartbeating } from './heartbeat.js';
+
+const { HistoryEventFilterType } = proto.temporal.api.enums.v1;
+
+export interface JobReconcilerDependencies {
+  db: Db;
+  /** A client of the worker's namespace; the worker gives it to the activities it runs. */
+  temporalClient?: Client | undefined;
+}
+
+/** Ids safe to quote in a visibility query; any other is checked by a describe. */
+const plainId = /^[A-Za-z0-9._:-]+$/;
+
+/** What became of one job in flight once checked. */
+type Outcome = 'alive' | 'ended' | 'followed' | 'moved';
+
+export function createJobReconcilerActivities({ db, temporalClient }: JobReconcilerDependencies) {
+  return {
+    /**
+     * Checks up to `limit` jobs in flight whose row has not changed for `staleMs` against their
+     * workflows. One visibility list finds the batch's running workflows; each job without one
+     * is described, and a closed workflow ends the job with a status and code that say how it
+     * closed, a reset moves the job to the new run. Every write is conditional on the row as
+     * it was read, so a projection that lands meanwhile wins.
+     */
+    async reconcileJobBatch(input: ReconcileJobBatchInput): Promise<ReconcileJobBatchResult> {
+      if (!temporalClient) throw new Error('The job reconciler needs a Temporal client');
+      const client = temporalClient;
+      const jobs = await findStaleJobsInFlight(db, input);
+      const running = await runningRuns(client, jobs);
+      const result = {
+        checked: jobs.length,
+        ended: 0,
+        followed: 0,
+        lastId: jobs.at(-1)?.id ?? null,
+      };
+      await whileHeartbeating(async (beat) => {
+        for (const job of jobs) {
+          // Running the run it follows: in flight indeed. Any other run is described.
+          const runId = running.get(job.workflow_id);
+          if (runId !== undefined && (runId === job.run_id || job.run_id === null)) continue;
+          const outcome = await reconcileJob(db, client, job);
+          if (outcome === 'ended') result.ended += 1;
+          if (outcome === 'followed') result.followed += 1;
+          beat({ jobId: job.id });
+        }
+      });
+      if (result.ended + result.followed > 0) log.info('jobs reconciled', result);
+      return result;
+    },
+  };
+}
+
+/** The running run of each of the jobs' workflows that visibility lists, in one query. */
+async function runningRuns(client: Client, jobs: JobInFlight[]): Promise<Map<string, string>> {
+  const ids = jobs.map((job) => job.workflow_id).filter((id) => plainId.test(id));
+  const running = new Map<string, string>();
+  if (ids.length === 0) return running;
+  const query = `ExecutionStatus = 'Running' AND WorkflowId IN (${ids.map((id) => `'${id}'`).join(', ')})`;
+  for await (const execution of client.workflow.list({ query })) {
+    running.set(execution.workflowId, execution.runId);
+  }
+  return running;
+}
+
+/**
+ * Describes the job's workflow (visibility may lag; a describe does not) and acts on what it
+ * finds: nothing while the run the job follows is running, the new run after a reset, the
+ * job's end once the workflow closed.
+ */
+async function reconcileJob(db: Db, client: Client, job: JobInFlight): Promise<Outcome> {
+  let description;
+  try {
+    description = await client.workflow.getHandle(job.workflow_id).describe();
+  } catch (error) {
+    if (!(error instanceof WorkflowNotFoundError)) throw error;
+    return endJob(db, client, job, { how: 'not_found', runId: job.run_id ?? '', closedAt: now() });
+  }
+  if (description.status.name === 'RUNNING') {
+    return description.runId === job.run_id || job.run_id === null
+      ? 'alive'
+      : followRun(db, client, job, job.run_id, description.runId);
+  }
+  const closure = await readClosure(client, job.workflow_id, description.runId);
+  return closure ? endJob(db, client, job, closure) : 'alive';
+}
+
+/**
+ * The current run is not the one the job's row names. After a continue-as-new (a retry) the
+ * new run projects itself soon with higher numbers; after a reset the row is moved to the new
+ * run, which numbers its updates from the reset point again, and its state is read at once.
+ */
+async function followRun(
+  db: Db,
+  client: Client,
+  job: JobInFlight,
+  fromRunId: string,
+  runId: string,
+): Promise<Outcome> {
+  const previous = await client.workflow.getHandle(job.workflow_id, fromRunId).describe();
+  if (previous.status.name === 'CONTINUED_AS_NEW' || previous.status.name === 'RUNNING') {
+    return 'alive';
+  }
+  const moved = await followResetRun(db, {
+    jobId: job.id,
+    fromRunId,
+    expectedSeq: job.projection_seq,
+    runId,
+  });
+  if (!moved) return 'moved';
+  jobsReconciled.inc({ kind: job.kind, reason: 'reset' });
+  log.info('job follows the run a reset started', { jobId: job.id, fromRunId, runId });
+  // The new run's updates since the reset were older than the row: its state now is what counts.
+  try {
+    const progress = await client.workflow
+      .getHandle(job.workflow_id, runId)
+      .query(jobProgressQuery);
+    const { jobId, seq, ...snapshot } = progress;
+    const update = { jobId, seq, snapshot };
+    const applied = await applyJobUpdate(db, update);
+    if (applied) countJobTransition(update, applied);
+  } catch (error) {
+    // Its next update brings the row up to date all the same.
+    log.warn('the run a reset started did not answer its progress query', {
+      jobId: job.id,
+      runId,
+      error: (error as Error).message,
+    });
+  }
+  return 'followed';
+}
+
+/** How the run closed, from its close event; null if it turns out to have continued as new. */
+async function readClosure(
+  client: Client,
+  workflowId: string,
+  runId: string,
+): Promise<WorkflowClosure | null> {
+  const { history } = await client.workflowService.getWorkflowExecutionHistory({
+    namespace: client.options.namespace,
+    execution: { workflowId, runId },
+    historyEventFilterType: HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+  });
+  const event = history?.events?.at(-1);
+  if (!event) return null;
+  const closedAt = event.eventTime?.seconds
+    ? new Date(
+        Number(event.eventTime.seconds) * 1000 + (event.eventTime.nanos ?? 0) / 1e6,
+      ).toISOString()
+    : now();
+  const base = { runId, closedAt };
+  if (event.workflowExecutionTerminatedEventAttributes) {
+    const { reason, identity } = event.workflowExecutionTerminatedEventAttributes;
+    return { ...base, how: 'terminated', reason: reason || null, identity: identity || null };
+  }
+  if (event.workflowExecutionTimedOutEventAttributes) return { ...base, how: 'timed_out' };
+  if (event.workflowExecutionCanceledEventAttributes) return { ...base, how: 'cancelled' };
+  if (event.workflowExecutionFailedEventAttributes) {
+    const failure = event.workflowExecutionFailedEventAttributes.failure;
+    return {
+      ...base,
+      how: 'failed',
+      failureType: failure?.applicationFailureInfo?.type || null,
+      message: failure?.message || 'The workflow failed',
+    };
+  }
+  if (event.workflowExecutionCompletedEventAttributes) {
+    // The result as the client decodes it (its data converter), from the same run.
+    const result: unknown = await client.workflow
+      .getHandle(workflowId, runId, { followRuns: false })
+      .result();
+    return { ...base, how: 'completed', result };
+  }
+  return null;
+}
+
+/** Ends the job as its workflow closed, unless the row moved on since it was read. */
+async function endJob(
+  db: Db,
+  client: Client,
+  job: JobInFlight,
+  closure: WorkflowClosure,
+): Promise<Outcome> {
+  const snapshot = closedJobSnapshot(
+    {
+      progress: job.progress,
+      attempt: job.attempt,
+      startedAt: job.started_at?.toISOString() ?? null,
+    },
+    closure,
+  );
+  const applied = await endJobInFlight(db, {
+    jobId: job.id,
+    expectedSeq: job.projection_seq,
+    snapshot,
+  });
+  if (!applied) return 'moved';
+  countJobTransition({ jobId: job.id, seq: job.projection_seq + 1, snapshot }, applied);
+  jobsReconciled.inc({ kind: job.kind, reason: closure.how });
+  await releaseProviderLeases(db, job.id);
+  // The jobs waiting behind it in its key's line would only notice at their next recheck.
+  for (const waiting of await listJobsAwaitingTurn(db, job.id)) {
+    await client.workflow
+      .getHandle(waiting)
+      .signal(jobTurnSignal, { fromJobId: job.id })
+      // A job that has closed meanwhile needs no wake-up.
+      .catch(() => undefined);
+  }
+  log.info('job ended as its workflow closed', {
+    jobId: job.id,
+    how: closure.how,
+    status: snapshot.status,
+    code: snapshot.error?.code ?? null,
+  });
+  return 'ended';
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
