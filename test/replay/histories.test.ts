@@ -68,6 +68,7 @@ describe('recorded histories replay against the current workflow code', () => {
         'timeout',
       ],
       sweepExpiredMedia: ['sweep'],
+      reconcileJobProjections: ['terminated'],
     };
     for (const [workflowType, scenarios] of Object.entries(expected)) {
       for (const scenario of scenarios) {

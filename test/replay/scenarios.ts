@@ -7,6 +7,7 @@
 import proto from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
 import { taskQueueNames, type TaskQueueDomain } from '../../src/capacity/task-queues.js';
+import type { reconcileJobProjections } from '../../src/workflows/job-reconcile.js';
 import type { sweepExpiredMedia } from '../../src/workflows/media-sweep.js';
 import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import type { TestApi } from '../support/harness.js';
@@ -399,6 +400,30 @@ export const scenarios: Scenario[] = [
     async check({ client }, workflowId) {
       const result = await client.workflow.getHandle<typeof sweepExpiredMedia>(workflowId).result();
       if (result.jobs < 1) throw new Error(`the sweep deleted nothing: ${JSON.stringify(result)}`);
+    },
+  },
+  {
+    workflowType: 'reconcileJobProjections',
+    name: 'terminated',
+    // What a scheduled run does after an operator terminated a job's workflow: batches of one,
+    // so the run takes a full batch and a short one.
+    async run(context) {
+      const { api, client } = context;
+      const { id } = await call(api, 'POST', '/api/probes', { steps: 100, stepDelayMs: 500 });
+      await waitForJob(api, `/api/jobs/${id}`, (view) => view.progress > 0, 'probe under way');
+      await client.workflow.getHandle(id).terminate('recorded termination');
+      const handle = await client.workflow.start<typeof reconcileJobProjections>(
+        'reconcileJobProjections',
+        {
+          taskQueue: context.taskQueue,
+          workflowId: `job-reconcile-recorded-${id}`,
+          args: [{ staleMs: 0, batchSize: 1 }],
+        },
+      );
+      const result = await handle.result();
+      if (result.ended < 1) throw new Error(`nothing ended: ${JSON.stringify(result)}`);
+      await waitForJob(api, `/api/jobs/${id}`, (view) => view.status === 'failed', 'probe ended');
+      return handle.workflowId;
     },
   },
 ];
