@@ -9,14 +9,19 @@ import type { Db } from '../db/database.js';
 import {
   applyJobUpdate,
   endJobInFlight,
-  findStaleJobsInFlight,
+  findJobsToReconcile,
   followResetRun,
   type JobInFlight,
 } from '../db/jobs.js';
 import { listJobsAwaitingTurn } from '../db/job-turns.js';
 import { releaseProviderLeases } from '../db/provider-quota.js';
 import type { ReconcileJobBatchInput, ReconcileJobBatchResult } from '../jobs/contracts.js';
-import { closedJobSnapshot, type WorkflowClosure } from '../jobs/workflow-closure.js';
+import { isTerminalStatus } from '../jobs/model.js';
+import {
+  closedJobSnapshot,
+  reopenableEndCodes,
+  type WorkflowClosure,
+} from '../jobs/workflow-closure.js';
 import { countJobTransition } from '../metrics/job-metrics.js';
 import { jobsReconciled } from '../metrics/metrics.js';
 import { jobProgressQuery, jobTurnSignal } from '../workflows/job-messages.js';
@@ -42,13 +47,20 @@ export function createJobReconcilerActivities({ db, temporalClient }: JobReconci
      * Checks up to `limit` jobs in flight whose row has not changed for `staleMs` against their
      * workflows. One visibility list finds the batch's running workflows; each job without one
      * is described, and a closed workflow ends the job with a status and code that say how it
-     * closed, a reset moves the job to the new run. Every write is conditional on the row as
-     * it was read, so a projection that lands meanwhile wins.
+     * closed, a reset moves the job to the new run. A job it ended itself within
+     * `reopenWindowMs` follows a reset of its workflow the same way. Every write is conditional
+     * on the row as it was read, so a projection that lands meanwhile wins.
      */
     async reconcileJobBatch(input: ReconcileJobBatchInput): Promise<ReconcileJobBatchResult> {
       if (!temporalClient) throw new Error('The job reconciler needs a Temporal client');
       const client = temporalClient;
-      const jobs = await findStaleJobsInFlight(db, input);
+      const jobs = await findJobsToReconcile(db, {
+        staleMs: input.staleMs,
+        reopenWindowMs: input.reopenWindowMs ?? 0,
+        endedWith: reopenableEndCodes,
+        afterId: input.afterId,
+        limit: input.limit,
+      });
       const running = await runningRuns(client, jobs);
       const result = {
         checked: jobs.length,
@@ -58,10 +70,16 @@ export function createJobReconcilerActivities({ db, temporalClient }: JobReconci
       };
       await whileHeartbeating(async (beat) => {
         for (const job of jobs) {
-          // Running the run it follows: in flight indeed. Any other run is described.
           const runId = running.get(job.workflow_id);
-          if (runId !== undefined && (runId === job.run_id || job.run_id === null)) continue;
-          const outcome = await reconcileJob(db, client, job);
+          const follows = runId === undefined || runId === job.run_id || job.run_id === null;
+          // Running the run it follows: in flight indeed. Any other run is described.
+          if (runId !== undefined && follows) continue;
+          // A job it ended moves only to a run visibility lists: a reset since.
+          if (isTerminalStatus(job.status) && follows) continue;
+          const outcome =
+            isTerminalStatus(job.status) && job.run_id !== null && runId !== undefined
+              ? await followRun(db, client, job, job.run_id, runId)
+              : await reconcileJob(db, client, job);
           if (outcome === 'ended') result.ended += 1;
           if (outcome === 'followed') result.followed += 1;
           beat({ jobId: job.id });
@@ -128,6 +146,7 @@ async function followRun(
     fromRunId,
     expectedSeq: job.projection_seq,
     runId,
+    endedWith: reopenableEndCodes,
   });
   if (!moved) return 'moved';
   jobsReconciled.inc({ kind: job.kind, reason: 'reset' });

@@ -156,13 +156,20 @@ async function writeSnapshot(
 }
 
 /**
- * Makes a job in flight follow `runId`, the run a reset started in place of `fromRunId`: that
- * run numbers its updates from the reset point again, so from now on they count after the
- * stored ones (the offset). Only if the row is as the caller read it; returns whether it was.
+ * Makes a job follow `runId`, the run a reset started in place of `fromRunId`: that run numbers
+ * its updates from the reset point again, so from now on they count after the stored ones (the
+ * offset). Only if the row is as the caller read it, in flight or ended by the reconciler with
+ * one of `endedWith`; returns whether it was.
  */
 export async function followResetRun(
   db: Db,
-  move: { jobId: string; fromRunId: string; expectedSeq: number; runId: string },
+  move: {
+    jobId: string;
+    fromRunId: string;
+    expectedSeq: number;
+    runId: string;
+    endedWith: readonly string[];
+  },
 ): Promise<boolean> {
   const { numUpdatedRows } = await db
     .updateTable('jobs')
@@ -174,7 +181,12 @@ export async function followResetRun(
     .where('id', '=', move.jobId)
     .where('run_id', '=', move.fromRunId)
     .where('projection_seq', '=', move.expectedSeq)
-    .where('status', 'not in', [...terminalStatuses])
+    .where((eb) =>
+      eb.or([
+        eb('status', 'not in', [...terminalStatuses]),
+        eb('error_code', 'in', [...move.endedWith]),
+      ]),
+    )
     .executeTakeFirst();
   return numUpdatedRows > 0n;
 }
@@ -196,14 +208,22 @@ export type JobInFlight = Pick<
 >;
 
 /**
- * Jobs in flight whose row has not changed for `staleMs`, by id after `afterId`: the ones the
- * reconciler checks against their workflows. The terminal-status condition is written as
- * literals so the planner can use the in-flight index.
+ * The jobs the reconciler checks against their workflows, by id after `afterId`: those in
+ * flight whose row has not changed for `staleMs`, and those it ended itself (`endedWith` codes)
+ * in the last `reopenWindowMs`, whose workflow an operator may have reset since. The
+ * terminal-status condition is written as literals so the planner can use the in-flight index.
  */
-export async function findStaleJobsInFlight(
+export async function findJobsToReconcile(
   db: Db,
-  query: { staleMs: number; afterId: string | null; limit: number },
+  query: {
+    staleMs: number;
+    reopenWindowMs: number;
+    endedWith: readonly string[];
+    afterId: string | null;
+    limit: number;
+  },
 ): Promise<JobInFlight[]> {
+  const terminal = sql.join(terminalStatuses.map((status) => sql.lit(status)));
   let select = db
     .selectFrom('jobs')
     .select([
@@ -219,10 +239,13 @@ export async function findStaleJobsInFlight(
       'started_at',
       'workflow_id',
     ])
+    .where('updated_at', '<', sql<Date>`now() - make_interval(secs => ${query.staleMs / 1000})`)
     .where(
-      sql<boolean>`status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})`,
-    )
-    .where('updated_at', '<', sql<Date>`now() - make_interval(secs => ${query.staleMs / 1000})`);
+      sql<boolean>`(status not in (${terminal}) or (
+        error_code in (${sql.join([...query.endedWith])})
+        and updated_at > now() - make_interval(secs => ${query.reopenWindowMs / 1000})
+      ))`,
+    );
   if (query.afterId !== null) select = select.where('id', '>', query.afterId);
   return select.orderBy('id').limit(query.limit).execute();
 }

@@ -155,6 +155,11 @@ export interface JobReconcileInput {
   staleMs: number;
   /** Jobs one `reconcileJobBatch` call checks. */
   batchSize: number;
+  /**
+   * JOB_RETRY_WINDOW_MS: a job the reconciler ended (terminated, timed out) follows a reset of
+   * its workflow for this long after. Unset (runs scheduled before it): not checked again.
+   */
+  reopenWindowMs?: number;
 }
 
 export interface JobReconcileResult {
@@ -170,6 +175,7 @@ export interface JobReconcileResult {
 
 export interface ReconcileJobBatchInput {
   staleMs: number;
+  reopenWindowMs?: number;
   limit: number;
   /** The last job id of the previous batch; null for the first. */
   afterId: string | null;

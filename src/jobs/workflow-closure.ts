@@ -39,6 +39,15 @@ export interface JobBeforeClosure {
 
 const knownCodes = new Set<string>(Object.values(FailureCode));
 
+/**
+ * The codes of the jobs the reconciler ended whose workflow can still be reset (its history is
+ * there): such a job follows the new run like a job in flight.
+ */
+export const reopenableEndCodes: readonly FailureCode[] = [
+  FailureCode.WORKFLOW_TERMINATED,
+  FailureCode.WORKFLOW_TIMED_OUT,
+];
+
 /** The job's final snapshot for a workflow that closed this way. */
 export function closedJobSnapshot(job: JobBeforeClosure, closure: WorkflowClosure): JobSnapshot {
   const base = {

@@ -42,7 +42,13 @@ export async function ensureJobReconcileSchedule(
     workflowType: 'reconcileJobProjections',
     workflowId: scheduleId,
     taskQueue,
-    args: [{ staleMs: settings.staleMs, batchSize: settings.batchSize }],
+    args: [
+      {
+        staleMs: settings.staleMs,
+        batchSize: settings.batchSize,
+        ...(settings.reopenWindowMs !== undefined && { reopenWindowMs: settings.reopenWindowMs }),
+      },
+    ],
   };
   // A run that outlasts the interval is not joined by a second one; a missed run is not made up.
   const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' };

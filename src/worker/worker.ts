@@ -96,6 +96,7 @@ export function workerSettings(
     jobReconcile: {
       intervalMs: config.JOB_RECONCILE_INTERVAL_MS,
       staleMs: config.JOB_RECONCILE_STALE_MS,
+      reopenWindowMs: config.JOB_RETRY_WINDOW_MS,
       batchSize: jobReconcileBatchSize,
     },
   };

@@ -30,6 +30,7 @@ export async function reconcileJobProjections(
   for (let batch = 0; batch < maxBatchesPerRun; batch += 1) {
     const done: ReconcileJobBatchResult = await reconcileJobBatch({
       staleMs: input.staleMs,
+      ...(input.reopenWindowMs !== undefined && { reopenWindowMs: input.reopenWindowMs }),
       limit: input.batchSize,
       afterId,
     });

@@ -15,7 +15,7 @@ import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type UserClient } from '../support/harness.js';
 
-const reconcile = { intervalMs: 1_000, staleMs: 1_000, batchSize: 100 };
+const reconcile = { intervalMs: 1_000, staleMs: 1_000, reopenWindowMs: 60_000, batchSize: 100 };
 /** The documented delay, and room for one reconcile run on a loaded machine. */
 const withinMs = reconcile.staleMs + reconcile.intervalMs + 10_000;
 
@@ -171,6 +171,40 @@ describe('a job whose workflow closes outside the API', () => {
       seqs,
       [...seqs].sort((a, b) => a - b),
     );
+  });
+
+  it('a reset after a terminate brings the job it ended back, to end right', async () => {
+    const job = await alice.startJob<JobView>('probe', { steps: 10, stepDelayMs: 300 });
+    h.terminateOnStop(job.id);
+    await alice.awaitJob<JobView>('probe', job.id, (view) => view.progress > 0, {
+      what: 'probe under way',
+    });
+    await temporalCli('workflow', 'terminate', '-w', job.id, '--reason', 'by mistake');
+    assert.equal((await ended(job.id)).view.error?.code, 'WORKFLOW_TERMINATED');
+
+    await temporalCli(
+      'workflow',
+      'reset',
+      '-w',
+      job.id,
+      '--type',
+      'FirstWorkflowTask',
+      '--reason',
+      'terminated by mistake',
+    );
+    await alice.awaitJob<JobView>('probe', job.id, (view) => view.status === 'running', {
+      what: 'the job back in flight',
+      timeoutMs: withinMs,
+      intervalMs: 200,
+    });
+    const done = await alice.awaitJob<JobView>(
+      'probe',
+      job.id,
+      (view) => view.status === 'completed',
+      { what: 'the new run completed' },
+    );
+    assert.deepEqual(done.result, { stepsCompleted: 10 });
+    assert.equal(done.error, null);
   });
 
   it('a workflow execution timeout ends it timeout, WORKFLOW_TIMED_OUT', async () => {
