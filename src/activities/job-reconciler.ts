@@ -38,6 +38,9 @@ export interface JobReconcilerDependencies {
 /** Ids safe to quote in a visibility query; any other is checked by a describe. */
 const plainId = /^[A-Za-z0-9._:-]+$/;
 
+/** A reset run whose worker does not answer soon is left to project itself. */
+const progressQueryTimeoutMs = 5_000;
+
 /** What became of one job in flight once checked. */
 type Outcome = 'alive' | 'ended' | 'followed' | 'moved';
 
@@ -153,9 +156,9 @@ async function followRun(
   log.info('job follows the run a reset started', { jobId: job.id, fromRunId, runId });
   // The new run's updates since the reset were older than the row: its state now is what counts.
   try {
-    const progress = await client.workflow
-      .getHandle(job.workflow_id, runId)
-      .query(jobProgressQuery);
+    const progress = await client.withDeadline(Date.now() + progressQueryTimeoutMs, () =>
+      client.workflow.getHandle(job.workflow_id, runId).query(jobProgressQuery),
+    );
     const { jobId, seq, ...snapshot } = progress;
     const update = { jobId, seq, snapshot };
     const applied = await applyJobUpdate(db, update);

@@ -5,6 +5,9 @@ import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import {
   applyJobUpdate,
   countJobsInFlight,
+  endJobInFlight,
+  findJobsToReconcile,
+  followResetRun,
   findOwnedJob,
   insertJob,
   isIdempotencyKeyReserved,
@@ -305,6 +308,150 @@ describe('job repository', () => {
     assert.deepEqual(
       rest.map(({ event }) => jobEventId(event)),
       ['1-3', '2'],
+    );
+  });
+
+  it('ends a job for the reconciler only as it read it, never over a projection that landed', async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    await applyJobUpdate(test.db, {
+      jobId: job.id,
+      seq: 1,
+      snapshot: jobSnapshot({ progress: 30 }),
+    });
+    const terminated = jobSnapshot({
+      status: 'failed',
+      progress: 30,
+      completedAt: '2026-01-01T00:00:05.000Z',
+      error: { code: 'WORKFLOW_TERMINATED', message: 'The workflow was terminated in Temporal' },
+    });
+    // The workflow projected seq 2 after the reconciler read seq 1: its end is not written.
+    await applyJobUpdate(test.db, {
+      jobId: job.id,
+      seq: 2,
+      snapshot: jobSnapshot({ progress: 60 }),
+    });
+    assert.equal(
+      await endJobInFlight(test.db, { jobId: job.id, expectedSeq: 1, snapshot: terminated }),
+      null,
+    );
+    const ended = await endJobInFlight(test.db, {
+      jobId: job.id,
+      expectedSeq: 2,
+      snapshot: terminated,
+    });
+    assert.equal(ended?.previousStatus, 'running');
+    // An ended job is not ended again, and a late update of the closed run does not reopen it.
+    assert.equal(
+      await endJobInFlight(test.db, { jobId: job.id, expectedSeq: 3, snapshot: terminated }),
+      null,
+    );
+    assert.equal(
+      await applyJobUpdate(test.db, { jobId: job.id, seq: 3, snapshot: jobSnapshot() }),
+      null,
+    );
+    const row = await findOwnedJob(test.db, 'alice', job.id);
+    assert.deepEqual(
+      [row?.status, row?.progress, row?.error_code, row?.projection_seq],
+      ['failed', 30, 'WORKFLOW_TERMINATED', 3],
+    );
+    const log = await readJobEvents(test.db, [{ jobId: job.id, afterSeq: -1 }], 10);
+    assert.deepEqual(
+      log.map(({ event }) => [event.seq, event.status]),
+      [
+        [0, 'pending'],
+        [1, 'running'],
+        [2, 'running'],
+        [3, 'failed'],
+      ],
+    );
+  });
+
+  it('numbers a reset run after every logged event once the job follows it', async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    for (const seq of [1, 2, 3]) {
+      await applyJobUpdate(test.db, {
+        jobId: job.id,
+        seq,
+        snapshot: jobSnapshot({ progress: seq * 10, runId: 'run-1' }),
+      });
+    }
+    const follow = {
+      jobId: job.id,
+      fromRunId: 'run-1',
+      runId: 'run-2',
+      endedWith: ['WORKFLOW_TERMINATED'],
+    };
+    // The row moved on since it was read: no move.
+    assert.equal(await followResetRun(test.db, { ...follow, expectedSeq: 2 }), false);
+    assert.equal(await followResetRun(test.db, { ...follow, expectedSeq: 3 }), true);
+    // The reset run counts from its reset point again (seq 2), yet applies after seq 3.
+    const applied = await applyJobUpdate(test.db, {
+      jobId: job.id,
+      seq: 2,
+      snapshot: jobSnapshot({ progress: 5, runId: 'run-2' }),
+    });
+    assert.ok(applied);
+    const row = await findOwnedJob(test.db, 'alice', job.id);
+    assert.deepEqual(
+      [row?.run_id, row?.progress, row?.projection_seq, row?.projection_seq_offset],
+      ['run-2', 5, 5, 3],
+    );
+    const log = await readJobEvents(test.db, [{ jobId: job.id, afterSeq: 3 }], 10);
+    assert.deepEqual(
+      log.map(({ event }) => [event.seq, event.progress]),
+      [[5, 5]],
+    );
+  });
+
+  it('finds the jobs to reconcile: in flight and quiet, or ended by it within the window', async () => {
+    const quiet = jobRecord();
+    const busy = jobRecord();
+    const ended = jobRecord();
+    const endedLongAgo = jobRecord();
+    const completed = jobRecord();
+    for (const job of [quiet, busy, ended, endedLongAgo, completed]) {
+      await insertJob(test.db, job, 'pending');
+    }
+    const end = (code: string) =>
+      jobSnapshot({ status: 'failed', error: { code, message: 'ended' } });
+    await applyJobUpdate(test.db, {
+      jobId: ended.id,
+      seq: 1,
+      snapshot: end('WORKFLOW_TERMINATED'),
+    });
+    await applyJobUpdate(test.db, {
+      jobId: endedLongAgo.id,
+      seq: 1,
+      snapshot: end('WORKFLOW_TERMINATED'),
+    });
+    await applyJobUpdate(test.db, {
+      jobId: completed.id,
+      seq: 1,
+      snapshot: jobSnapshot({ status: 'completed', progress: 100 }),
+    });
+    await test.db
+      .updateTable('jobs')
+      .set({ updated_at: sql<Date>`now() - interval '1 minute'` })
+      .where('id', 'in', [quiet.id, ended.id, completed.id])
+      .execute();
+    await test.db
+      .updateTable('jobs')
+      .set({ updated_at: sql<Date>`now() - interval '2 hours'` })
+      .where('id', '=', endedLongAgo.id)
+      .execute();
+    const found = await findJobsToReconcile(test.db, {
+      staleMs: 30_000,
+      reopenWindowMs: 3_600_000,
+      endedWith: ['WORKFLOW_TERMINATED'],
+      afterId: null,
+      limit: 100,
+    });
+    const ids = new Set(found.map((job) => job.id));
+    assert.deepEqual(
+      [quiet, busy, ended, endedLongAgo, completed].map((job) => ids.has(job.id)),
+      [true, false, true, false, false],
     );
   });
 

@@ -13,6 +13,7 @@ import type { ProbeJobInput } from '../../src/kinds/probe/declaration.js';
 import { jobReconcileScheduleId } from '../../src/worker/job-reconcile-schedule.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
+import { parseMetrics } from '../support/metrics.js';
 import { startHarness, type Harness, type UserClient } from '../support/harness.js';
 
 const reconcile = { intervalMs: 1_000, staleMs: 1_000, reopenWindowMs: 60_000, batchSize: 100 };
@@ -46,6 +47,15 @@ describe('a job whose workflow closes outside the API', () => {
     await h.stop();
   });
 
+  /** `vlogflow_jobs_reconciled_total` of probes, as this process's `/metrics` says. */
+  async function reconciledProbes(reason: string): Promise<number> {
+    const response = await h.api.app.inject({ method: 'GET', url: '/metrics' });
+    return parseMetrics(response.body).value('vlogflow_jobs_reconciled_total', {
+      kind: 'probe',
+      reason,
+    });
+  }
+
   /** A probe long enough to be caught mid-way, once it shows progress. */
   async function runningProbe(): Promise<JobView> {
     const job = await alice.startJob<JobView>('probe', { steps: 100, stepDelayMs: 500 });
@@ -70,8 +80,10 @@ describe('a job whose workflow closes outside the API', () => {
 
   it('`temporal workflow terminate` ends it failed, WORKFLOW_TERMINATED with the reason', async () => {
     const job = await runningProbe();
+    const counted = await reconciledProbes('terminated');
     await temporalCli('workflow', 'terminate', '-w', job.id, '--reason', 'stopped by an operator');
     const { view } = await ended(job.id);
+    assert.equal(await reconciledProbes('terminated'), counted + 1);
     assert.equal(view.status, 'failed');
     assert.equal(view.error?.code, 'WORKFLOW_TERMINATED');
     assert.match(view.error?.message ?? '', /terminated in Temporal.*: stopped by an operator$/);
@@ -127,6 +139,7 @@ describe('a job whose workflow closes outside the API', () => {
     );
     const newRun = (await h.temporal.client.workflow.getHandle(job.id).describe()).runId;
     assert.notEqual(newRun, firstRun);
+    const followed = await reconciledProbes('reset');
 
     // The new run starts over from its first step: the API shows its progress, never a failure.
     const seen: JobView[] = [];
@@ -155,6 +168,7 @@ describe('a job whose workflow closes outside the API', () => {
       .where('id', '=', job.id)
       .executeTakeFirstOrThrow();
     assert.equal(row.run_id, newRun);
+    assert.equal(await reconciledProbes('reset'), followed + 1);
 
     // The event log still only grows: a stream resuming from its last id misses nothing.
     const seqs = (
