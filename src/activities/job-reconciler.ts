@@ -65,6 +65,8 @@ export function createJobReconcilerActivities({ db, temporalClient }: JobReconci
         limit: input.limit,
       });
       const running = await runningRuns(client, jobs);
+      const failures: unknown[] = [];
+      let succeeded = 0;
       const result = {
         checked: jobs.length,
         ended: 0,
@@ -73,21 +75,34 @@ export function createJobReconcilerActivities({ db, temporalClient }: JobReconci
       };
       await whileHeartbeating(async (beat) => {
         for (const job of jobs) {
-          const runId = running.get(job.workflow_id);
-          const follows = runId === undefined || runId === job.run_id || job.run_id === null;
-          // Running the run it follows: in flight indeed. Any other run is described.
-          if (runId !== undefined && follows) continue;
-          // A job it ended moves only to a run visibility lists: a reset since.
-          if (isTerminalStatus(job.status) && follows) continue;
-          const outcome =
-            isTerminalStatus(job.status) && job.run_id !== null && runId !== undefined
-              ? await followRun(db, client, job, job.run_id, runId)
-              : await reconcileJob(db, client, job);
-          if (outcome === 'ended') result.ended += 1;
-          if (outcome === 'followed') result.followed += 1;
+          const listed = running.get(job.workflow_id);
+          // Listed running on the run it follows (or before any run projected): in flight.
+          if (listed !== undefined && (job.run_id === null || listed === job.run_id)) continue;
+          // A job it ended moves only to another run visibility lists running: a reset since.
+          if (isTerminalStatus(job.status) && (listed === undefined || job.run_id === null)) {
+            continue;
+          }
+          try {
+            const outcome =
+              isTerminalStatus(job.status) && job.run_id !== null && listed !== undefined
+                ? await followRun(db, client, job, job.run_id, listed)
+                : await reconcileJob(db, client, job);
+            if (outcome === 'ended') result.ended += 1;
+            if (outcome === 'followed') result.followed += 1;
+            succeeded += 1;
+          } catch (error) {
+            // One job's trouble leaves the others checked; the next run tries it again.
+            failures.push(error);
+            log.warn('a job could not be reconciled', {
+              jobId: job.id,
+              error: (error as Error).message,
+            });
+          }
           beat({ jobId: job.id });
         }
       });
+      // Nothing checked and everything failed: Temporal or the database is down, retry the batch.
+      if (failures.length > 0 && succeeded === 0) throw failures[0];
       if (result.ended + result.followed > 0) log.info('jobs reconciled', result);
       return result;
     },
