@@ -11,10 +11,11 @@ const blockingFinishReasons = new Set<string>([
 ]);
 
 /**
- * The text of a Gemini answer, or a non-retryable SAFETY_BLOCKED failure when the prompt was
- * blocked or the answer stopped on safety grounds: asking again would be refused again.
+ * Throws a non-retryable SAFETY_BLOCKED failure when Gemini blocked the prompt or stopped the
+ * answer on safety grounds: asking again would be refused again. A streamed answer says so in
+ * whichever chunk it happens, so each chunk is checked.
  */
-export function answerText(response: GenerateContentResponse, what: string): string {
+export function throwIfBlocked(response: GenerateContentResponse, what: string): void {
   const blockReason = response.promptFeedback?.blockReason;
   if (blockReason) {
     throw new ProviderError(
@@ -31,5 +32,10 @@ export function answerText(response: GenerateContentResponse, what: string): str
       false,
     );
   }
+}
+
+/** The text of a whole Gemini answer, unless it was blocked (`throwIfBlocked`). */
+export function answerText(response: GenerateContentResponse, what: string): string {
+  throwIfBlocked(response, what);
   return response.text ?? '';
 }

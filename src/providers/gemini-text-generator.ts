@@ -1,9 +1,14 @@
 import type { GoogleGenAI } from '@google/genai';
-import { answerText } from './gemini-response.js';
+import { FailureCode } from '../jobs/failures.js';
+import { throwIfBlocked } from './gemini-response.js';
 import { classifyGoogleError } from './google-errors.js';
-import type { TextGenerationRequest, TextGenerator } from './types.js';
+import { ProviderError, type TextGenerationRequest, type TextGenerator } from './types.js';
 
-/** Gemini with structured output: the answer is JSON constrained to the request's schema. */
+/**
+ * Gemini with structured output: the answer is JSON constrained to the request's schema,
+ * streamed (`streamGenerateContent`): each piece is handed on as it arrives, and reading stops
+ * (aborting the request) once the answer is longer than the request allows.
+ */
 export class GeminiTextGenerator implements TextGenerator {
   readonly name: string;
   readonly provider = 'gemini';
@@ -12,13 +17,18 @@ export class GeminiTextGenerator implements TextGenerator {
   constructor(
     private readonly ai: GoogleGenAI,
     readonly model: string,
+    /** The client's time limit (its `httpOptions.timeout`), which bounds the streamed answer too. */
+    private readonly requestTimeoutMs: number,
   ) {
     this.name = `gemini:${model}`;
   }
 
   async generateJson(request: TextGenerationRequest): Promise<string> {
-    const response = await this.ai.models
-      .generateContent({
+    const what = `Gemini ${request.what}`;
+    const tooLong = new AbortController();
+    let text = '';
+    try {
+      const stream = await this.ai.models.generateContentStream({
         model: this.model,
         contents: [
           { role: 'user', parts: [{ text: request.prompt }] },
@@ -34,12 +44,35 @@ export class GeminiTextGenerator implements TextGenerator {
           responseMimeType: 'application/json',
           responseJsonSchema: request.responseJsonSchema,
           temperature: 0.7,
-          abortSignal: request.signal,
+          abortSignal: AbortSignal.any([request.signal, tooLong.signal]),
         },
-      })
-      .catch((error: unknown) => {
-        throw classifyGoogleError(error, `Gemini ${request.what}`);
       });
-    return answerText(response, request.what);
+      for await (const chunk of stream) {
+        throwIfBlocked(chunk, request.what);
+        const piece = chunk.text;
+        if (piece) {
+          text += piece;
+          request.onText?.(piece);
+          if (text.length > request.maxAnswerChars) {
+            // Leaving the loop only releases the body: the abort closes the connection.
+            tooLong.abort();
+            break;
+          }
+        }
+      }
+    } catch (error) {
+      if (isAbort(error) && !request.signal.aborted) {
+        throw new ProviderError(
+          FailureCode.PROVIDER_UNAVAILABLE,
+          `${what} did not end within ${this.requestTimeoutMs} ms`,
+          true,
+        );
+      }
+      throw classifyGoogleError(error, what);
+    }
+    return text;
   }
 }
+
+/** The error fetch throws, before or during the body, when its signal aborts the request. */
+const isAbort = (error: unknown) => error instanceof Error && error.name === 'AbortError';

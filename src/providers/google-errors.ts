@@ -19,7 +19,8 @@ function parseDuration(value: string | undefined): number | undefined {
 
 /**
  * Classifies an error from @google/genai: what failed, whether a retry can help, and how long
- * the provider asked us to wait. The SDK carries the JSON error body in `message`.
+ * the provider asked us to wait. The SDK carries the JSON error body in `message`, whether the
+ * error was the HTTP answer or came inside a stream (`generateContentStream`).
  */
 export function classifyGoogleError(error: unknown, what: string): ProviderError {
   if (error instanceof ProviderError) return error;
@@ -27,9 +28,13 @@ export function classifyGoogleError(error: unknown, what: string): ProviderError
     const message = error instanceof Error ? error.message : String(error);
     return new ProviderError(FailureCode.PROVIDER_UNAVAILABLE, `${what}: ${message}`, true);
   }
+  // An HTTP error's message is the JSON body; an error sent inside a stream is the same JSON
+  // after "got status: INTERNAL. ".
   let body: GoogleErrorBody = {};
   try {
-    body = JSON.parse(error.message) as GoogleErrorBody;
+    body = JSON.parse(
+      error.message.slice(Math.max(0, error.message.indexOf('{'))),
+    ) as GoogleErrorBody;
   } catch {
     // Not JSON: keep the text as the message.
   }

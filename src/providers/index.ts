@@ -213,7 +213,11 @@ function createTextGenerator(
   }
   const textGenerator =
     provider === 'gemini' && googleClient
-      ? new GeminiTextGenerator(googleClient, config.GEMINI_MODEL)
+      ? new GeminiTextGenerator(
+          googleClient,
+          config.GEMINI_MODEL,
+          config.PROVIDER_REQUEST_TIMEOUT_MS,
+        )
       : null;
   return { textGenerator, embeddedModel: null };
 }

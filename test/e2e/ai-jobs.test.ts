@@ -100,7 +100,7 @@ describe('AI generation jobs end to end', () => {
 
   for (const [type, input] of Object.entries(requests)) {
     it(`generates validated items for ${type}`, async () => {
-      const calls = google.calls.generateContent;
+      const calls = google.calls.streamGenerateContent;
       const created = await create({ type, input });
       assert.equal(created.status, 'pending');
       assert.equal(created.progress, 0);
@@ -138,7 +138,7 @@ describe('AI generation jobs end to end', () => {
         progress.every((value) => [0, 50, 100].includes(value)),
         String(progress),
       );
-      assert.equal(google.calls.generateContent, calls + 1);
+      assert.equal(google.calls.streamGenerateContent, calls + 1);
 
       // The model was held to the type's JSON schema and given the input.
       const sent = google.analysisRequests.at(-1);
@@ -160,7 +160,7 @@ describe('AI generation jobs end to end', () => {
     );
     assert.equal(recovered.status, 'completed');
 
-    const calls = google.calls.generateContent;
+    const calls = google.calls.streamGenerateContent;
     google.scenario.analysisAnswers.push(
       { kind: 'text', text: 'not json' },
       { kind: 'text', text: '{"items": [{"title": ""}]}' },
@@ -178,11 +178,15 @@ describe('AI generation jobs end to end', () => {
     assert.equal(failed.error?.code, 'INVALID_PROVIDER_OUTPUT');
     assert.match(failed.error?.message ?? '', /after 3 answers/);
     assert.equal(failed.result, null);
-    assert.equal(google.calls.generateContent, calls + 3, 'not retried beyond the three answers');
+    assert.equal(
+      google.calls.streamGenerateContent,
+      calls + 3,
+      'not retried beyond the three answers',
+    );
   });
 
   it("backs off on 429, honouring the provider's retry delay, then completes", async () => {
-    const calls = google.calls.generateContent;
+    const calls = google.calls.streamGenerateContent;
     google.scenario.analysisFailures.push({ status: 429, retryDelay: '1s' }, { status: 503 });
     const done = await waitFor(
       (await create({ type: 'ACTION_GENERATION', input: requests.ACTION_GENERATION })).id,
@@ -190,11 +194,11 @@ describe('AI generation jobs end to end', () => {
       'done after 429',
     );
     assert.equal(done.status, 'completed');
-    assert.equal(google.calls.generateContent, calls + 3);
+    assert.equal(google.calls.streamGenerateContent, calls + 3);
   });
 
   it('fails a safety block at once, without retrying', async () => {
-    const calls = google.calls.generateContent;
+    const calls = google.calls.streamGenerateContent;
     google.scenario.analysisAnswers.push({ kind: 'blocked' });
     const failed = await waitFor(
       (await create({ type: 'SUBGOAL_GENERATION', input: { goal } })).id,
@@ -203,17 +207,17 @@ describe('AI generation jobs end to end', () => {
     );
     assert.equal(failed.status, 'failed');
     assert.equal(failed.error?.code, 'SAFETY_BLOCKED');
-    assert.equal(google.calls.generateContent, calls + 1);
+    assert.equal(google.calls.streamGenerateContent, calls + 1);
   });
 
   it('cancels while processing: the model call is abandoned and the reason recorded', async () => {
     const abandoned = google.calls.abandonedAnalyses;
-    const calls = google.calls.generateContent;
+    const calls = google.calls.streamGenerateContent;
     google.scenario.analysisAnswers.push({ kind: 'hang' });
     const created = await create({ type: 'TASK_GENERATION', input: requests.TASK_GENERATION });
     await waitFor(created.id, (view) => view.status === 'processing', 'processing');
     await eventually(
-      async () => google.calls.generateContent,
+      async () => google.calls.streamGenerateContent,
       (n) => n > calls,
       {
         what: 'the model call',
@@ -276,14 +280,14 @@ describe('AI generation jobs end to end', () => {
       return release;
     };
     const startHeld = async (count: number) => {
-      const calls = google.calls.generateContent;
+      const calls = google.calls.streamGenerateContent;
       const release = holdModelCalls(count);
       const jobs: AiJobView[] = [];
       for (let i = 0; i < count; i += 1) {
         jobs.push(await create({ type: 'SUBGOAL_GENERATION', input: { goal } }));
       }
       await eventually(
-        async () => google.calls.generateContent,
+        async () => google.calls.streamGenerateContent,
         (n) => n >= calls + count,
         { what: 'every model call to be held' },
       );

@@ -110,7 +110,7 @@ describe('concurrency keys', () => {
     assert.equal(cancelled.status, 'cancelled');
     assert.equal(cancelled.error?.code, 'CANCELLED');
     assert.equal(cancelled.startedAt, null, 'the cancelled job never started');
-    assert.equal(google.calls.generateContent, 0, 'the cancelled job called the model');
+    assert.equal(google.modelCalls(), 0, 'the cancelled job called the model');
     // Its end woke the job behind it, which moved up while the blocker still runs.
     await awaitProbe(alice, last.id, (view) => view.phase === 'queued: 1 ahead', 'last moved up');
     assert.equal((await alice.view<JobView>('probe', blocker.id)).status, 'running');

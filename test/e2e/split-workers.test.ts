@@ -123,7 +123,7 @@ describe('workers serving parts of the queue map', () => {
       { what: 'the model call scheduled' },
     );
     assert.equal(pending[0]?.state, PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED);
-    assert.equal(google.calls.generateContent, 0);
+    assert.equal(google.calls.streamGenerateContent, 0);
 
     await serve(['text-generation']);
     const done = await ada.awaitJob<AiJobView>(
@@ -133,6 +133,6 @@ describe('workers serving parts of the queue map', () => {
       { what: 'the AI job done' },
     );
     assert.equal(done.status, 'completed');
-    assert.equal(google.calls.generateContent, 1);
+    assert.equal(google.calls.streamGenerateContent, 1);
   });
 });

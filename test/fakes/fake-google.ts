@@ -1,6 +1,9 @@
-// A fake of the Gemini API and Vertex AI (generateContent, the Files API, Veo's long-running
-// operations) speaking their REST protocol, so tests drive the real @google/genai client.
-// Scenario controls decide what each call answers; counters tell what was called.
+// A fake of the Gemini API and Vertex AI (generateContent, streamGenerateContent, the Files API,
+// Veo's long-running operations) speaking their REST protocol, so tests drive the real
+// @google/genai client. Scenario controls decide what each call answers; counters tell what was
+// called. A streamed answer is Server-Sent Events, `data: <GenerateContentResponse JSON>` each,
+// the usage counts complete on the last one and no end marker; an error before the stream
+// begins is the HTTP error generateContent answers, one after it an `error` object in an event.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,13 +16,26 @@ export interface FakeFailure {
   retryDelay?: string;
 }
 
-type ImmediateAnswer = { kind: 'valid' } | { kind: 'text'; text: string } | { kind: 'blocked' };
+type ImmediateAnswer =
+  | { kind: 'valid' }
+  | { kind: 'text'; text: string }
+  /** The prompt blocked: `promptFeedback.blockReason` SAFETY, no candidates. */
+  | { kind: 'blocked' }
+  /** The answer begun, then stopped with `finishReason` SAFETY. */
+  | { kind: 'unsafe' };
 
-/** `hang` never answers; `held` answers `then` once `until` settles (or the client gives up). */
+/**
+ * `hang` never answers; `held` answers `then` once `until` settles (or the client gives up).
+ * The others are streamed answers only: `stall` streams `text` then nothing more, `endless`
+ * streams without end, `stream-error` streams `text` then the failure as an event.
+ */
 export type AnalysisAnswer =
   | ImmediateAnswer
   | { kind: 'hang' }
-  | { kind: 'held'; until: Promise<unknown>; then: ImmediateAnswer };
+  | { kind: 'held'; until: Promise<unknown>; then: ImmediateAnswer }
+  | { kind: 'stall'; text: string }
+  | { kind: 'endless' }
+  | { kind: 'stream-error'; text: string; failure: FakeFailure };
 
 export type GenerationOutcome =
   | { kind: 'success' }
@@ -29,10 +45,17 @@ export type GenerationOutcome =
 export interface FakeGoogleScenario {
   /** Added before every answer. */
   latencyMs: number;
-  /** Failures answered by the next generateContent calls (analyses and AI generations), in order. */
+  /**
+   * Failures answered by the next model calls, in order: generateContent (analyses) and
+   * streamGenerateContent (AI generations) alike, before a stream begins.
+   */
   analysisFailures: FakeFailure[];
-  /** Answers of the next generateContent calls, in order; a valid answer when empty. */
+  /** Answers of the next model calls (either method), in order; a valid answer when empty. */
   analysisAnswers: AnalysisAnswer[];
+  /** Characters in each piece of a streamed answer. */
+  pieceChars: number;
+  /** Pause before each piece of a streamed answer. */
+  pieceDelayMs: number;
   /** Failures answered by the next predictLongRunning calls. */
   startFailures: FakeFailure[];
   /** While set, predictLongRunning calls are never answered: the client gives up on them. */
@@ -57,36 +80,46 @@ export interface FakeGoogleScenario {
   /** Whether a successful operation writes its video (false: it reports a video that is not there). */
   writeVideo: boolean;
   /**
-   * While set, every generateContent, predictLongRunning and fetchPredictOperation call is
-   * answered with these failures in turn: a provider outage (429/5xx storm) until cleared.
+   * While set, every model call, predictLongRunning and fetchPredictOperation call is answered
+   * with these failures in turn: a provider outage (429/5xx storm) until cleared.
    */
   storm: FakeFailure[] | null;
-  /** Picks a generateContent answer by the request's prompt (after failures, before `analysisAnswers`). */
+  /** Picks a model call's answer by the request's prompt (after failures, before `analysisAnswers`). */
   answerFor: ((prompt: string) => AnalysisAnswer | undefined) | null;
   /** Picks the generated video's size per operation (default `videoBytes`). */
   videoBytesFor: ((operation: { prompt: string; storageUri: string }) => number | undefined) | null;
 }
 
+/** The two ways of asking the model: a whole answer, or one streamed as it is written. */
+export type ModelMethod = 'generateContent' | 'streamGenerateContent';
+
 /**
- * A call Google bills: a generateContent answered with a model response, or a Veo generation
+ * A call Google bills: a model call answered with a model response, or a Veo generation
  * accepted. Tests count these per job to prove nothing was paid for twice.
  */
 export interface PaidCall {
-  method: 'generateContent' | 'predictLongRunning';
+  method: ModelMethod | 'predictLongRunning';
   /** The request's prompt text (for Veo, followed by its output URI): whose call it was. */
   subject: string;
   at: number;
 }
 
 export interface FakeGoogleCalls {
+  /** Model calls for a whole answer: media analyses. */
   generateContent: number;
+  /** Model calls for a streamed answer: AI generations. */
+  streamGenerateContent: number;
   predictLongRunning: number;
   fetchPredictOperation: number;
   fileUploads: number;
   fileGets: number;
   fileDeletes: number;
-  /** Requests answered with `hang` that the client gave up on (closed the connection). */
+  /** Model calls (either method) answered with `hang` that the client gave up on (closed the connection). */
   abandonedAnalyses: number;
+  /** Streamed answers the client closed after they began and before their end (an abort, a cut-off). */
+  abandonedStreams: number;
+  /** Pieces of streamed answers sent, over all calls. */
+  streamedPieces: number;
 }
 
 /** Writes a generated video where Veo would: the GCS emulator, through the real client. */
@@ -116,6 +149,16 @@ const validAnalysis = (mediaCount: number, title: string | undefined) => ({
     title ? ` Title: ${title}` : ''
   }`,
 });
+
+/** The google.rpc status name of each HTTP status the fake answers with. */
+const googleStatuses: Record<FakeFailure['status'], string> = {
+  400: 'INVALID_ARGUMENT',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+};
 
 /** Every text part of a request, joined: what the model is asked. */
 const promptOf = (body: GenerateContentBody) =>
@@ -175,6 +218,8 @@ export class FakeGoogle {
       storm: null,
       answerFor: null,
       videoBytesFor: null,
+      pieceChars: 16,
+      pieceDelayMs: 0,
     };
   }
 
@@ -184,16 +229,20 @@ export class FakeGoogle {
   }
   readonly calls: FakeGoogleCalls = {
     generateContent: 0,
+    streamGenerateContent: 0,
     predictLongRunning: 0,
     fetchPredictOperation: 0,
     fileUploads: 0,
     fileGets: 0,
     fileDeletes: 0,
     abandonedAnalyses: 0,
+    abandonedStreams: 0,
+    streamedPieces: 0,
   };
   /** Calls refused by a `storm`, by method. */
   readonly stormRefusalsByMethod = {
     generateContent: 0,
+    streamGenerateContent: 0,
     predictLongRunning: 0,
     fetchPredictOperation: 0,
   };
@@ -203,8 +252,10 @@ export class FakeGoogle {
   readonly paidCalls: PaidCall[] = [];
   /** The storm being served and its next failure: a new storm starts at its first failure. */
   private stormTurn = { storm: null as FakeFailure[] | null, next: 0 };
-  /** Every generateContent request body, for assertions on what the client sent. */
+  /** Every model call's request body (either method), for assertions on what the client sent. */
   readonly analysisRequests: GenerateContentBody[] = [];
+  /** The whole text of every streamed answer that ran to its end, in order. */
+  readonly streamedAnswers: string[] = [];
   /** When each predictLongRunning call arrived (ms since the epoch), to check retry delays. */
   readonly submissionTimes: number[] = [];
   /**
@@ -256,6 +307,11 @@ export class FakeGoogle {
     response.end(JSON.stringify(body));
   }
 
+  /** Model calls of either method: every time the model was asked. */
+  modelCalls(): number {
+    return this.calls.generateContent + this.calls.streamGenerateContent;
+  }
+
   /** Veo operations accepted and not yet reported done. */
   runningOperations(): number {
     return [...this.operations.values()].filter((operation) => !operation.done).length;
@@ -291,22 +347,14 @@ export class FakeGoogle {
   }
 
   private sendFailure(response: ServerResponse, failure: FakeFailure) {
-    const statuses: Record<number, string> = {
-      400: 'INVALID_ARGUMENT',
-      403: 'PERMISSION_DENIED',
-      404: 'NOT_FOUND',
-      429: 'RESOURCE_EXHAUSTED',
-      500: 'INTERNAL',
-      503: 'UNAVAILABLE',
-    };
     const details = failure.retryDelay
       ? [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: failure.retryDelay }]
       : [];
     this.sendJson(response, failure.status, {
       error: {
         code: failure.status,
-        message: `fake ${statuses[failure.status]}`,
-        status: statuses[failure.status],
+        message: `fake ${googleStatuses[failure.status]}`,
+        status: googleStatuses[failure.status],
         details,
       },
     });
@@ -344,8 +392,13 @@ export class FakeGoogle {
       });
     }
     const method = vertex?.[2] ?? gemini?.[2];
-    if (request.method === 'POST' && method === 'generateContent') {
-      return this.generateContent(
+    if (
+      request.method === 'POST' &&
+      (method === 'generateContent' ||
+        (method === 'streamGenerateContent' && url.searchParams.get('alt') === 'sse'))
+    ) {
+      return this.modelCall(
+        method,
         JSON.parse(body.toString('utf8')) as GenerateContentBody,
         response,
         request,
@@ -389,14 +442,15 @@ export class FakeGoogle {
     });
   }
 
-  private async generateContent(
+  private async modelCall(
+    method: ModelMethod,
     body: GenerateContentBody,
     response: ServerResponse,
     request: IncomingMessage,
   ) {
-    this.calls.generateContent += 1;
+    this.calls[method] += 1;
     this.analysisRequests.push(body);
-    if (this.refusedByStorm(response, 'generateContent')) return;
+    if (this.refusedByStorm(response, method)) return;
     const failure = this.scenario.analysisFailures.shift();
     if (failure) return this.sendFailure(response, failure);
     const prompt = promptOf(body);
@@ -414,12 +468,23 @@ export class FakeGoogle {
       this.calls.abandonedAnalyses += 1;
       return;
     }
-    this.paidCalls.push({ method: 'generateContent', subject: prompt, at: Date.now() });
+    this.paidCalls.push({ method, subject: prompt, at: Date.now() });
+    if (method === 'streamGenerateContent') return this.streamAnswer(answer, body, response);
     if (answer.kind === 'blocked') {
       return this.sendJson(response, 200, {
         promptFeedback: { blockReason: 'SAFETY' },
         modelVersion: 'fake',
       });
+    }
+    if (answer.kind === 'unsafe') {
+      return this.sendJson(response, 200, {
+        candidates: [{ finishReason: 'SAFETY', index: 0 }],
+        modelVersion: 'fake',
+        responseId: randomUUID(),
+      });
+    }
+    if (answer.kind !== 'valid' && answer.kind !== 'text') {
+      throw new Error(`FAKE GOOGLE: a "${answer.kind}" answer is streamed only`);
     }
     const text = answer.kind === 'text' ? answer.text : JSON.stringify(validAnswer(body));
     this.sendJson(response, 200, {
@@ -430,6 +495,106 @@ export class FakeGoogle {
       modelVersion: 'fake',
       responseId: randomUUID(),
     });
+  }
+
+  /** A streamGenerateContent answer, as `?alt=sse` sends it: one event per GenerateContentResponse. */
+  private async streamAnswer(
+    answer: Exclude<AnalysisAnswer, { kind: 'hang' } | { kind: 'held' }>,
+    body: GenerateContentBody,
+    response: ServerResponse,
+  ) {
+    let ended = false;
+    let clientGone = false;
+    const gone = new Promise<void>((resolve) =>
+      response.once('close', () => {
+        clientGone = true;
+        if (!ended) this.calls.abandonedStreams += 1;
+        resolve();
+      }),
+    );
+    this.responsesByStatus.set(200, (this.responsesByStatus.get(200) ?? 0) + 1);
+    response.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'content-disposition': 'attachment',
+    });
+    const responseId = randomUUID();
+    const usage = { promptTokenCount: 100, totalTokenCount: 100 };
+    const send = (chunk: object) =>
+      response.write(
+        `data: ${JSON.stringify({ ...chunk, modelVersion: 'fake', responseId })}\r\n\r\n`,
+      );
+    const candidate = (text: string) => ({
+      content: { role: 'model', parts: [{ text }] },
+      index: 0,
+    });
+    const stream = async (text: string) => {
+      for (let at = 0; at < text.length && !clientGone; at += this.scenario.pieceChars) {
+        if (this.scenario.pieceDelayMs > 0) await delay(this.scenario.pieceDelayMs);
+        if (clientGone) return;
+        send({
+          candidates: [candidate(text.slice(at, at + this.scenario.pieceChars))],
+          usageMetadata: usage,
+        });
+        this.calls.streamedPieces += 1;
+      }
+    };
+    const end = (last: object) => {
+      if (clientGone) return;
+      ended = true;
+      response.end(
+        `data: ${JSON.stringify({ ...last, modelVersion: 'fake', responseId })}\r\n\r\n`,
+      );
+    };
+    const finalUsage = { promptTokenCount: 100, candidatesTokenCount: 50, totalTokenCount: 150 };
+    switch (answer.kind) {
+      case 'blocked':
+        return end({ promptFeedback: { blockReason: 'SAFETY' }, usageMetadata: usage });
+      case 'unsafe':
+        await stream('{"items": [{"title": ');
+        return end({
+          candidates: [{ finishReason: 'SAFETY', index: 0 }],
+          usageMetadata: finalUsage,
+        });
+      case 'stall':
+        await stream(answer.text);
+        return gone;
+      case 'endless':
+        while (!clientGone) {
+          await stream('{"items": [                                                ');
+          await delay(1);
+        }
+        return;
+      case 'stream-error': {
+        await stream(answer.text);
+        const { failure } = answer;
+        if (clientGone) return;
+        ended = true;
+        response.end(
+          `data: ${JSON.stringify({
+            error: {
+              code: failure.status,
+              message: `fake ${failure.status} in the stream`,
+              status: googleStatuses[failure.status],
+            },
+          })}\r\n\r\n`,
+        );
+        return;
+      }
+      default: {
+        const text = answer.kind === 'text' ? answer.text : JSON.stringify(validAnswer(body));
+        // The last piece comes with the finish reason and the complete usage counts.
+        const cut = Math.max(0, text.length - this.scenario.pieceChars);
+        await stream(text.slice(0, cut));
+        if (this.scenario.pieceDelayMs > 0) await delay(this.scenario.pieceDelayMs);
+        if (clientGone) return;
+        this.calls.streamedPieces += 1;
+        end({
+          candidates: [{ ...candidate(text.slice(cut)), finishReason: 'STOP' }],
+          usageMetadata: finalUsage,
+        });
+        this.streamedAnswers.push(text);
+      }
+    }
   }
 
   private predictLongRunning(body: PredictRequest, url: URL, response: ServerResponse) {

@@ -66,14 +66,17 @@ describe('fault: dependencies fail mid-job', () => {
     const vlogs = [await stack.submitVlog('storm-start'), await stack.submitVlog('storm-check')];
     for (const hold of veoHolds) await stack.waitHeld(hold, 1);
 
+    // The vlogs wait at Veo: every model call refused is an AI job's (streamGenerateContent).
     const before = { ...google.stormRefusalsByMethod };
-    const refusedSince = () =>
-      Object.fromEntries(
-        Object.entries(google.stormRefusalsByMethod).map(([method, count]) => [
+    const refusedSince = () => {
+      const { generateContent: _analyses, ...calls } = google.stormRefusalsByMethod;
+      return Object.fromEntries(
+        Object.entries(calls).map(([method, count]) => [
           method,
           count - before[method as keyof typeof before],
         ]),
       );
+    };
     const storm = [
       { status: 429, retryDelay: '1s' },
       { status: 500 },
@@ -153,7 +156,7 @@ describe('fault: dependencies fail mid-job', () => {
         faultMs: stormEnded - stormStarted,
         recoveryMs,
         notes: [
-          `refused during the storm: ${refused['generateContent']} model calls, ${refused['predictLongRunning']} Veo starts, ${refused['fetchPredictOperation']} Veo checks; no job gave up`,
+          `refused during the storm: ${refused['streamGenerateContent']} model calls, ${refused['predictLongRunning']} Veo starts, ${refused['fetchPredictOperation']} Veo checks; no job gave up`,
           `answers served: ${servedSince(429)} × 429, ${servedSince(500)} × 500, ${servedSince(503)} × 503`,
           `each 429 cooled its provider down (RetryInfo, else PROVIDER_RATE_LIMIT_COOLDOWN_MS = 1 s) for every worker, and its job waited on a timer: ${retried} activity attempts retried, for the 5xx answers only`,
           'the job blocked for safety failed SAFETY_BLOCKED once the storm was over, without retries',
@@ -165,7 +168,7 @@ describe('fault: dependencies fail mid-job', () => {
 
   it('PostgreSQL unreachable: /readyz answers 503, projections retry, and the jobs complete after', async () => {
     const holds = [
-      stack.holdGoogleCalls('generateAiItems', ['pg'], 'generateContent'),
+      stack.holdGoogleCalls('generateAiItems', ['pg'], 'streamGenerateContent'),
       stack.holdGoogleCalls('analyzeMedia', ['pg-vlog'], 'generateContent'),
     ];
     const jobs = await Promise.all([
@@ -279,7 +282,7 @@ describe('fault: dependencies fail mid-job', () => {
 
   it('the API SIGKILLed and restarted while clients poll: only valid answers, nothing goes backwards', async () => {
     const holds = [
-      stack.holdGoogleCalls('generateAiItems', ['poll'], 'generateContent'),
+      stack.holdGoogleCalls('generateAiItems', ['poll'], 'streamGenerateContent'),
       stack.holdGenerationChecks('checkVideoGeneration', ['poll-vlog']),
     ];
     const jobs = await Promise.all([

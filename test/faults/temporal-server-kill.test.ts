@@ -59,7 +59,7 @@ describe('fault: Temporal server killed', () => {
 
   it('mid-job, restarted on the same database file: every job completes once', async () => {
     const holds = [
-      stack.holdGoogleCalls('generateAiItems', ['ai'], 'generateContent'),
+      stack.holdGoogleCalls('generateAiItems', ['ai'], 'streamGenerateContent'),
       stack.holdGoogleCalls('analyzeMedia', ['analyze'], 'generateContent'),
       stack.holdGenerationChecks('checkVideoGeneration', ['check']),
     ];

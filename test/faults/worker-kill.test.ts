@@ -47,9 +47,9 @@ describe('fault: worker SIGKILL', () => {
       generate: stack.holdGoogleCalls(
         'generateAiItems',
         ['generate', 'refused'],
-        'generateContent',
+        'streamGenerateContent',
       ),
-      project: stack.holdGoogleCalls('recordJobUpdate', ['project'], 'generateContent'),
+      project: stack.holdGoogleCalls('recordJobUpdate', ['project'], 'streamGenerateContent'),
     };
     const vlogs = {
       analyze: await stack.submitVlog('analyze'),
@@ -183,7 +183,12 @@ describe('fault: worker SIGKILL', () => {
   it('one of two workers on the same task queue, mid-job: the other finishes every job', async () => {
     const second = await stack.start('worker');
     const workers = [worker, second];
-    const hold = stack.holdGoogleCalls('generateContent', ['duo'], 'generateContent');
+    const hold = stack.holdGoogleCalls(
+      'modelCalls',
+      ['duo'],
+      'generateContent',
+      'streamGenerateContent',
+    );
     const jobs = [
       await stack.submitVlog('duo'),
       await stack.submitVlog('duo'),

@@ -113,10 +113,10 @@ async function startWithHungModelCall(
 ): Promise<string> {
   const { fakes } = context;
   fakes.google.scenario.analysisAnswers = [{ kind: 'hang' }];
-  const asked = fakes.google.calls.generateContent;
+  const asked = fakes.google.modelCalls();
   const id = await start(context);
   await eventually(
-    () => Promise.resolve(fakes.google.calls.generateContent - asked),
+    () => Promise.resolve(fakes.google.modelCalls() - asked),
     (count) => count === 1,
     { what: 'the model call sent' },
   );

@@ -19,6 +19,7 @@ import { startReadyService, type ServiceProcess } from './processes.js';
 import { RequestGate, type GateRequest, type Hold } from './request-gate.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { uniqueTaskQueue } from './temporal.js';
+import type { ModelMethod } from '../fakes/fake-google.js';
 import { CloudFakes } from './cloud-fakes.js';
 
 /** A job's view as the API serves it (the fields the fault suite reads). */
@@ -241,17 +242,21 @@ export class FaultStack {
     return `${this.options.name}-${label}~`;
   }
 
-  /** Holds the Google `method` calls of the jobs submitted with one of `labels`. */
+  /**
+   * Holds the Google calls of one of `methods` (an analysis asks with generateContent, an AI
+   * generation with streamGenerateContent) of the jobs submitted with one of `labels`.
+   */
   holdGoogleCalls(
     name: string,
     labels: string[],
-    method: 'generateContent' | 'predictLongRunning',
+    ...methods: (ModelMethod | 'predictLongRunning')[]
   ): Hold {
     return this.googleGate.hold(
       name,
       (request) =>
-        request.url.endsWith(`:${method}`) &&
-        labels.some((label) => request.body.includes(this.markerPrefix(label))),
+        methods.some((method) =>
+          new URL(request.url, this.googleGate.url).pathname.endsWith(`:${method}`),
+        ) && labels.some((label) => request.body.includes(this.markerPrefix(label))),
     );
   }
 
@@ -467,7 +472,11 @@ export class FaultStack {
       else failedAsExpected += 1;
 
       const paid = this.fakes.google.paidCallsMentioning(job.marker);
-      for (const method of ['generateContent', 'predictLongRunning'] as const) {
+      for (const method of [
+        'generateContent',
+        'streamGenerateContent',
+        'predictLongRunning',
+      ] as const) {
         const count = paid.filter((call) => call.method === method).length;
         if (count > 1) {
           duplicateGenerations += count - 1;

@@ -112,6 +112,10 @@ describe('AI job with a frozen generation', () => {
     const row = await findOwnedJob(test.db, input.job.ownerId, input.job.id);
     assert.equal(row?.status, 'completed');
     assert.equal(row?.progress, 100);
-    assert.equal(google.calls.generateContent, 1, 'only the second attempt reached the model');
+    assert.equal(
+      google.calls.streamGenerateContent,
+      1,
+      'only the second attempt reached the model',
+    );
   });
 });
