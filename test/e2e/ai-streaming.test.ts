@@ -16,33 +16,11 @@ import {
   type UserClient,
 } from '../support/harness.js';
 import { openEventStream, type ServerSentEvent } from '../support/sse.js';
-
-interface StreamedEvent {
-  jobId: string;
-  seq: number;
-  part: number;
-  type: string;
-  status: string;
-  output: { text: string; offset: number } | null;
-}
+import { answersOf, eventData } from '../support/streamed-output.js';
 
 interface AiJobView {
   status: string;
   error: { code: string; message: string } | null;
-}
-
-const data = (event: ServerSentEvent) => JSON.parse(event.data) as StreamedEvent;
-
-/** The answers the output events spell, one string per answer (offset 0 starts one). */
-function answersOf(events: ServerSentEvent[]): string[] {
-  const answers: string[] = [];
-  for (const event of events.filter((each) => each.event === 'output')) {
-    const { text, offset } = data(event).output!;
-    if (offset === 0) answers.push('');
-    assert.equal(offset, answers.at(-1)!.length, 'each piece starts where the last one ended');
-    answers[answers.length - 1] += text;
-  }
-  return answers;
 }
 
 // A model's answer reaches the job's progress stream while it is written, coalesced, resumable
@@ -113,10 +91,10 @@ describe("an AI job's streamed output", () => {
     const outputs = logged.filter((event) => event.event === 'output');
     assert.match(outputs[0]!.id!, /^\d+-1$/);
     assert.ok(
-      outputs.every((event) => data(event).status === 'processing'),
+      outputs.every((event) => eventData(event).status === 'processing'),
       'pieces come while the job processes',
     );
-    const completed = logged.findIndex((event) => data(event).status === 'completed');
+    const completed = logged.findIndex((event) => eventData(event).status === 'completed');
     assert.ok(completed > logged.indexOf(outputs.at(-1)!), 'the last piece comes before completed');
     assert.deepEqual(answersOf(logged), [fake.answered.at(-1)]);
     const sent = fake.calls.pieces - pieces;

@@ -20,19 +20,19 @@ type ImmediateAnswer =
   | { kind: 'valid' }
   | { kind: 'text'; text: string }
   /** The prompt blocked: `promptFeedback.blockReason` SAFETY, no candidates. */
-  | { kind: 'blocked' }
-  /** The answer begun, then stopped with `finishReason` SAFETY. */
-  | { kind: 'unsafe' };
+  | { kind: 'blocked' };
 
 /**
  * `hang` never answers; `held` answers `then` once `until` settles (or the client gives up).
- * The others are streamed answers only: `stall` streams `text` then nothing more, `endless`
- * streams without end, `stream-error` streams `text` then the failure as an event.
+ * The others are streamed answers only: `unsafe` begins, then stops with `finishReason`
+ * SAFETY; `stall` streams `text` then nothing more; `endless` streams without end;
+ * `stream-error` streams `text`, then the failure as an event.
  */
 export type AnalysisAnswer =
   | ImmediateAnswer
   | { kind: 'hang' }
   | { kind: 'held'; until: Promise<unknown>; then: ImmediateAnswer }
+  | { kind: 'unsafe' }
   | { kind: 'stall'; text: string }
   | { kind: 'endless' }
   | { kind: 'stream-error'; text: string; failure: FakeFailure };
@@ -474,13 +474,6 @@ export class FakeGoogle {
       return this.sendJson(response, 200, {
         promptFeedback: { blockReason: 'SAFETY' },
         modelVersion: 'fake',
-      });
-    }
-    if (answer.kind === 'unsafe') {
-      return this.sendJson(response, 200, {
-        candidates: [{ finishReason: 'SAFETY', index: 0 }],
-        modelVersion: 'fake',
-        responseId: randomUUID(),
       });
     }
     if (answer.kind !== 'valid' && answer.kind !== 'text') {
