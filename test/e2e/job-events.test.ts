@@ -7,6 +7,7 @@ import { EventSource } from 'eventsource';
 import { loadConfig } from '../../src/config.js';
 import { readJobEvents } from '../../src/db/job-events.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
+import { jobEventId } from '../../src/jobs/job-event.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
 import { eventually } from '../support/eventually.js';
@@ -23,6 +24,7 @@ import { openEventStream, type ServerSentEvent } from '../support/sse.js';
 interface StreamedEvent {
   jobId: string;
   seq: number;
+  part: number;
   type: string;
   status: string;
   progress: number;
@@ -82,9 +84,10 @@ describe('job progress streams (Server-Sent Events)', () => {
       ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
     });
 
-  async function loggedSeqs(id: string): Promise<number[]> {
+  /** The ids of the job's logged events: its states, and the model's streamed output between them. */
+  async function loggedIds(id: string): Promise<string[]> {
     const log = await readJobEvents(h.db, [{ jobId: id, afterSeq: -1 }], 1000);
-    return log.map(({ event }) => event.seq);
+    return log.map(({ event }) => jobEventId(event));
   }
 
   /**
@@ -95,8 +98,8 @@ describe('job progress streams (Server-Sent Events)', () => {
     const rest = await (await stream(secondUrl, id, seen.at(-1)!.id!)).rest();
     assert.equal(rest.at(-1)?.event, 'end');
     assert.deepEqual(
-      [...seen, ...rest.slice(0, -1)].map((event) => Number(event.id)),
-      await loggedSeqs(id),
+      [...seen, ...rest.slice(0, -1)].map((event) => event.id),
+      await loggedIds(id),
       'nothing lost, nothing repeated',
     );
     return rest;
@@ -127,13 +130,13 @@ describe('job progress streams (Server-Sent Events)', () => {
 
     const events = received.slice(0, -1);
     assert.deepEqual(
-      events.map((event) => Number(event.id)),
-      await loggedSeqs(job.id),
-      'every logged state, once, in order',
+      events.map((event) => event.id),
+      await loggedIds(job.id),
+      'every logged event, once, in order',
     );
     assert.deepEqual(
       events.map((event) => event.id),
-      events.map((event) => String(data(event).seq)),
+      events.map((event) => jobEventId(data(event))),
     );
     assert.equal(data(events[0]!).status, 'pending');
     assert.equal(events[0]!.event, 'status');
