@@ -25,14 +25,16 @@ type ImmediateAnswer =
 /**
  * `hang` never answers; `held` answers `then` once `until` settles (or the client gives up).
  * The others are streamed answers only: `unsafe` begins, then stops with `finishReason`
- * SAFETY; `stall` streams `text` then nothing more; `endless` streams without end;
- * `stream-error` streams `text`, then the failure as an event.
+ * SAFETY; `unfinished` streams a valid answer and sends its last event (`finishReason` STOP,
+ * no text) once `until` settles; `stall` streams `text` then nothing more; `endless` streams
+ * without end; `stream-error` streams `text`, then the failure as an event.
  */
 export type AnalysisAnswer =
   | ImmediateAnswer
   | { kind: 'hang' }
   | { kind: 'held'; until: Promise<unknown>; then: ImmediateAnswer }
   | { kind: 'unsafe' }
+  | { kind: 'unfinished'; until: Promise<unknown> }
   | { kind: 'stall'; text: string }
   | { kind: 'endless' }
   | { kind: 'stream-error'; text: string; failure: FakeFailure };
@@ -575,16 +577,14 @@ export class FakeGoogle {
       }
       default: {
         const text = answer.kind === 'text' ? answer.text : JSON.stringify(validAnswer(body));
-        // The last piece comes with the finish reason and the complete usage counts.
-        const cut = Math.max(0, text.length - this.scenario.pieceChars);
-        await stream(text.slice(0, cut));
-        if (this.scenario.pieceDelayMs > 0) await delay(this.scenario.pieceDelayMs);
-        if (clientGone) return;
-        this.calls.streamedPieces += 1;
+        await stream(text);
+        if (answer.kind === 'unfinished') await Promise.race([answer.until, gone]);
+        // The last event ends the answer: its finish reason and complete usage counts, no text.
         end({
-          candidates: [{ ...candidate(text.slice(cut)), finishReason: 'STOP' }],
+          candidates: [{ ...candidate(''), finishReason: 'STOP' }],
           usageMetadata: finalUsage,
         });
+        if (clientGone) return;
         this.streamedAnswers.push(text);
       }
     }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { transferPartBytes } from '../../src/kinds/vlog/activities/transfer.js';
+import { readJobEvents } from '../../src/db/job-events.js';
 import { vlogVideoKey } from '../../src/jobs/storage-keys.js';
 import { eventually } from '../support/eventually.js';
 import { FaultStack, type FaultJob } from '../support/fault-stack.js';
@@ -36,8 +37,17 @@ describe('fault: worker SIGKILL', () => {
     const videoBytes = 2 * transferPartBytes + 1024;
     google.scenario.videoBytesFor = ({ prompt }) =>
       prompt.includes(stack.markerPrefix('transfer')) ? videoBytes : undefined;
+    // The AI job to be caught in its projection gets its whole answer, written to the event
+    // log as it streams, and the answer's end only once the database path is stalled: the
+    // model call then ends without the database, and the projection after it waits on it.
+    let finishProjected = () => undefined as void;
+    const projectedFinish = new Promise<void>((resolve) => (finishProjected = resolve));
     google.scenario.answerFor = (prompt) =>
-      prompt.includes(stack.markerPrefix('refused')) ? { kind: 'blocked' } : undefined;
+      prompt.includes(stack.markerPrefix('refused'))
+        ? { kind: 'blocked' }
+        : prompt.includes(stack.markerPrefix('project'))
+          ? { kind: 'unfinished', until: projectedFinish }
+          : undefined;
 
     const holds = {
       analyze: stack.holdGoogleCalls('analyzeMedia', ['analyze'], 'generateContent'),
@@ -49,7 +59,6 @@ describe('fault: worker SIGKILL', () => {
         ['generate', 'refused'],
         'streamGenerateContent',
       ),
-      project: stack.holdGoogleCalls('recordJobUpdate', ['project'], 'streamGenerateContent'),
     };
     const vlogs = {
       analyze: await stack.submitVlog('analyze'),
@@ -86,13 +95,30 @@ describe('fault: worker SIGKILL', () => {
     await stack.waitHeld(transferHold, 1);
     await stack.waitHeld(describeHold, 1);
     await stack.waitHeld(holds.generate, 3);
-    await stack.waitHeld(holds.project, 1);
+    await eventually(
+      async () => {
+        const log = await readJobEvents(
+          stack.testDatabase.db,
+          [{ jobId: ai.project.id, afterSeq: -1 }],
+          1000,
+        );
+        return log.map(({ event }) => event.output?.text ?? '').join('');
+      },
+      (written) => {
+        try {
+          return JSON.parse(written) !== undefined;
+        } catch {
+          return false;
+        }
+      },
+      { what: `${ai.project.id}: its whole answer in the event log`, timeoutMs: 30_000 },
+    );
 
     // Two more places, reached with the database path stalled: Veo has accepted a generation
     // whose operation is not yet written down, and a finished AI job is being projected.
     stack.database.stall();
     holds.unrecorded.release();
-    holds.project.release();
+    finishProjected();
     const unrecorded = await stack.waitPendingActivity(
       vlogs.unrecorded,
       'startVideoGeneration',
