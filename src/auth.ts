@@ -66,9 +66,11 @@ export async function mintToken(
     expiresIn?: string;
     issuer?: string | undefined;
     audience?: string | undefined;
+    /** Further claims, e.g. the admin claim (`{ roles: ['vlogflow:admin'] }`). */
+    claims?: Record<string, unknown>;
   } = {},
 ): Promise<string> {
-  let token = new SignJWT({})
+  let token = new SignJWT(options.claims ?? {})
     .setProtectedHeader({ alg: algorithm })
     .setSubject(userId)
     .setIssuedAt()
@@ -104,8 +106,25 @@ export class TokenError extends Error {
   }
 }
 
-/** Returns the user id (`sub`) of a valid token; throws a TokenError saying what is wrong. */
-export type TokenVerifier = (token: string) => Promise<string>;
+/** Who a valid token speaks for. */
+export interface Caller {
+  /** The token's `sub`. */
+  userId: string;
+  /** Whether it carries the admin claim (AUTH_ADMIN_CLAIM = AUTH_ADMIN_CLAIM_VALUE). */
+  admin: boolean;
+}
+
+/** Returns the caller of a valid token; throws a TokenError saying what is wrong. */
+export type TokenVerifier = (token: string) => Promise<Caller>;
+
+/**
+ * Whether a claim names `value`: equal to it, an array holding it, or a space-separated list
+ * naming it (an OAuth `scope`). Any other shape names nothing.
+ */
+export function claimNames(claim: unknown, value: string): boolean {
+  if (Array.isArray(claim)) return claim.includes(value);
+  return typeof claim === 'string' && claim.split(' ').includes(value);
+}
 
 /** What jose reports when the key set cannot be fetched or read (network failures are not JOSE errors). */
 const unavailableCodes = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC']);
@@ -205,6 +224,8 @@ export function createTokenVerifier(
     | 'AUTH_AUDIENCE'
     | 'AUTH_MAX_TOKEN_LIFETIME_SECONDS'
     | 'AUTH_CLOCK_SKEW_SECONDS'
+    | 'AUTH_ADMIN_CLAIM'
+    | 'AUTH_ADMIN_CLAIM_VALUE'
   >,
   secret: string,
 ): TokenVerifier {
@@ -254,9 +275,12 @@ export function createTokenVerifier(
     if (known) return known;
     try {
       const { payload } = await verify(token);
-      const userId = checkClaims(payload, policy, now);
-      accepted.add(token, userId, payload.exp!, now);
-      return userId;
+      const caller = {
+        userId: checkClaims(payload, policy, now),
+        admin: claimNames(payload[config.AUTH_ADMIN_CLAIM], config.AUTH_ADMIN_CLAIM_VALUE),
+      };
+      accepted.add(token, caller, payload.exp!, now);
+      return caller;
     } catch (error) {
       throw toTokenError(error);
     }
@@ -275,21 +299,21 @@ const acceptedTokenLimit = 10_000;
  * being accepted within a minute, as with the key set's own refetch.
  */
 function acceptedTokens(clockSkewSeconds: number) {
-  const tokens = new Map<string, { userId: string; until: number }>();
+  const tokens = new Map<string, { caller: Caller; until: number }>();
   return {
-    get(token: string, now: number): string | undefined {
+    get(token: string, now: number): Caller | undefined {
       const entry = tokens.get(token);
       if (!entry) return undefined;
       if (now > entry.until) {
         tokens.delete(token);
         return undefined;
       }
-      return entry.userId;
+      return entry.caller;
     },
-    add(token: string, userId: string, exp: number, now: number): void {
+    add(token: string, caller: Caller, exp: number, now: number): void {
       if (tokens.size >= acceptedTokenLimit) tokens.delete(tokens.keys().next().value!);
       tokens.set(token, {
-        userId,
+        caller,
         until: Math.min(exp + clockSkewSeconds, now + acceptedTokenSeconds),
       });
     },

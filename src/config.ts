@@ -115,6 +115,14 @@ export const configSchema = z.object({
   AUTH_MAX_TOKEN_LIFETIME_SECONDS: positiveInt.default(86_400),
   /** Tolerance for clocks that disagree when checking a token's `exp`, `nbf` and `iat`. */
   AUTH_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
+  /**
+   * The token claim that makes its holder an operator (the admin routes: failure groups and
+   * re-drives): a top-level claim whose value is AUTH_ADMIN_CLAIM_VALUE, an array holding it,
+   * or a space-separated list naming it (an OAuth `scope`).
+   */
+  AUTH_ADMIN_CLAIM: z.string().min(1).default('roles'),
+  /** The value of AUTH_ADMIN_CLAIM that makes a token an operator's. */
+  AUTH_ADMIN_CLAIM_VALUE: z.string().min(1).default('vlogflow:admin'),
 
   /** Most jobs one user may have in flight (not yet completed, failed, cancelled or timed out). */
   USER_MAX_JOBS_IN_FLIGHT: positiveInt.default(20),

@@ -1,12 +1,13 @@
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
-import { FailureCode } from '../jobs/failures.js';
+import { FailureCode, type ProviderFailureDetails } from '../jobs/failures.js';
 import { ProviderError } from '../providers/types.js';
 
 /**
  * What an activity throws for a provider call's error: the failure type is its code, permanent
- * ones are non-retryable, and the provider's own retry delay (RetryInfo) sets the next attempt.
+ * ones are non-retryable, the provider's own retry delay (RetryInfo) sets the next attempt, and
+ * the details name the provider (`provider`: its label, e.g. `gemini`).
  */
-export function toFailure(error: unknown, context: Context): unknown {
+export function toFailure(error: unknown, context: Context, provider: string): unknown {
   // An aborted provider call after a cancellation is the cancellation, not a provider failure.
   if (context.cancellationSignal.aborted) return new CancelledFailure('cancelled');
   if (!(error instanceof ProviderError)) return error;
@@ -14,8 +15,14 @@ export function toFailure(error: unknown, context: Context): unknown {
     message: error.message,
     type: error.code,
     nonRetryable: !error.retryable,
+    details: [providerDetails(provider)],
     ...(error.retryDelayMs !== undefined ? { nextRetryDelay: error.retryDelayMs } : {}),
   });
+}
+
+/** The details of a failure a provider's answer caused, naming the provider. */
+export function providerDetails(provider: string): ProviderFailureDetails {
+  return { provider };
 }
 
 /** A provider this worker was built with, or a non-retryable failure saying it is missing. */
@@ -73,6 +80,8 @@ function repairFor(answer: string, problem: string): Repair {
 export async function askUntilValid<T>(options: {
   jobId: string;
   what: string;
+  /** Who answers (its label, e.g. `gemini`), named in the failures. */
+  provider: string;
   ask: (round: number, repair: Repair | null) => Promise<string>;
   read: (text: string) => Reading<T>;
 }): Promise<T> {
@@ -84,7 +93,7 @@ export async function askUntilValid<T>(options: {
     try {
       text = await options.ask(round, repair);
     } catch (error) {
-      throw toFailure(error, context);
+      throw toFailure(error, context, options.provider);
     }
     const answer = options.read(text);
     if ('value' in answer) return answer.value;
@@ -99,5 +108,6 @@ export async function askUntilValid<T>(options: {
   throw ApplicationFailure.nonRetryable(
     `The ${options.what} did not match the expected schema after ${answerRounds} answers: ${problem}`,
     FailureCode.INVALID_PROVIDER_OUTPUT,
+    providerDetails(options.provider),
   );
 }

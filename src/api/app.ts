@@ -30,6 +30,7 @@ import { rateLimit } from './plugins/rate-limit.js';
 import { metrics } from './plugins/metrics.js';
 import { jobEventStreams } from './plugins/sse.js';
 import { refuseUnstorableText } from './plugins/storable-text.js';
+import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mediaRoutes } from './routes/media.js';
@@ -38,6 +39,7 @@ import { createJobActions } from './services/job-actions.js';
 import { createJobStarter } from './services/job-starter.js';
 import { createMediaWorkers } from './services/media-workers.js';
 import { createReadiness } from './services/readiness.js';
+import { createRedrives } from './services/redrives.js';
 
 export interface AppDependencies {
   db: Db;
@@ -149,6 +151,14 @@ function apiRoutes(
     maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,
   });
   const actions = createJobActions(deps.temporal, { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS });
+  const redrives = createRedrives({
+    db,
+    temporal: deps.temporal.client,
+    actions,
+    maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,
+    timeoutMs: config.JOB_CONTROL_TIMEOUT_MS,
+    logger: deps.logger,
+  });
   return async (api) => {
     await api.register(bearerAuth, {
       verifyToken: createTokenVerifier(config, deps.jwtSecret),
@@ -168,6 +178,7 @@ function apiRoutes(
     });
     await api.register(documentBearerAuth);
     await api.register(jobRoutes(db));
+    await api.register(adminRoutes(db, redrives));
     await api.register(jobStartRoutes(jobKindRegistry, startJob));
     for (const { routes } of jobKindRegistry) {
       if (routes) await api.register(routes({ ...deps, ...workers, startJob, actions }));

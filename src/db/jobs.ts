@@ -111,6 +111,10 @@ async function writeSnapshot(
   const result = snapshot.result === undefined ? null : JSON.stringify(snapshot.result);
   const errorCode = snapshot.error?.code ?? null;
   const errorMessage = snapshot.error?.message ?? null;
+  // A failure's group (failure-groups.ts): the stage it ended in is the status it left, and the
+  // provider is the one the error names. Any other status clears both (a retry starts over).
+  const failed = snapshot.status === 'failed' || snapshot.status === 'timeout';
+  const failedProvider = failed ? (snapshot.error?.provider ?? null) : null;
   const { rows } = await sql<AppliedJobUpdate>`
     with stored as (
       select status, kind, type, status_changed_at, ${position.seq} as seq from jobs
@@ -132,7 +136,13 @@ async function writeSnapshot(
         updated_at = now(),
         status_changed_at = case
           when stored.status = ${snapshot.status}::text then stored.status_changed_at else now()
-        end
+        end,
+        failed_stage = case
+          when not ${failed}::boolean then null
+          when stored.status in ('failed', 'timeout') then jobs.failed_stage
+          else stored.status
+        end,
+        failed_provider = ${failedProvider}::text
       from stored
       where jobs.id = ${jobId}
       returning

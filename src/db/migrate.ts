@@ -12,6 +12,7 @@ import * as providerQuota from './migrations/0009_provider_quota.js';
 import * as jobOutput from './migrations/0010_job_output.js';
 import * as statusChangedAt from './migrations/0011_status_changed_at.js';
 import * as projectionSeqOffset from './migrations/0012_projection_seq_offset.js';
+import * as failureGroups from './migrations/0013_failure_groups.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '0010_job_output': jobOutput,
   '0011_status_changed_at': statusChangedAt,
   '0012_projection_seq_offset': projectionSeqOffset,
+  '0013_failure_groups': failureGroups,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -27,7 +27,7 @@ export interface JobTable {
   /** Sequence number of the last status update applied; older updates are ignored. */
   projection_seq: Generated<number>;
   /**
-   * Added to the sequence numbers of the run the job follows since a reset (migration 0012):
+   * Added to the sequence numbers of the run the job follows since a reset (migration 0013):
    * a reset run numbers its updates from the reset point again.
    */
   projection_seq_offset: Generated<number>;
@@ -49,6 +49,10 @@ export interface JobTable {
   queue_attempt: number | null;
   /** The attempt given the turn; null while the job waits in line. */
   turn_attempt: number | null;
+  /** The status a failed or timed-out job was in when it ended (its stage); null otherwise. */
+  failed_stage: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The provider whose call ended a failed job (`gemini`, `veo`…); null: none did, or unknown. */
+  failed_provider: ColumnType<string | null, string | null | undefined, string | null>;
   /** When the media sweep deleted the job's uploads and outputs; null while they are kept. */
   media_deleted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
@@ -112,10 +116,25 @@ export interface JobEventTable {
   created_at: Timestamp;
 }
 
+/** One re-drive of a job by an operator: the attempt it started and the run it followed. */
+export interface JobRedriveTable {
+  job_id: string;
+  attempt: number;
+  /** The run that had failed; the new attempt continues from what it stored. */
+  previous_run_id: string | null;
+  /** `retry-update`: the open run took a retry; `new-run`: a new run of the closed workflow. */
+  via: 'retry-update' | 'new-run';
+  /** The stage the job had failed in, where the new attempt resumes. */
+  from_stage: string | null;
+  requested_by: string;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   jobs: JobTable;
   job_events: JobEventTable;
   job_reservations: JobReservationTable;
+  job_redrives: JobRedriveTable;
   provider_operations: ProviderOperationTable;
   provider_leases: ProviderLeaseTable;
   provider_cooldowns: ProviderCooldownTable;
@@ -124,3 +143,4 @@ export interface Database {
 
 export type JobRow = Selectable<JobTable>;
 export type JobEventRow = Selectable<JobEventTable>;
+export type JobRedriveRow = Selectable<JobRedriveTable>;

@@ -80,3 +80,20 @@ export const nonRetryableFailureCodes: FailureCode[] = [
   FailureCode.INVALID_PROVIDER_OUTPUT,
   FailureCode.GENERATION_FAILED,
 ];
+
+/**
+ * The first detail of an activity failure raised by a provider's call: who answered, so that a
+ * failed job's failure group names the provider (`toJobError` reads it).
+ */
+export interface ProviderFailureDetails {
+  provider: string;
+}
+
+/** The provider a failure's details name, if its first detail is `ProviderFailureDetails`. */
+export function providerOfFailureDetails(
+  details: readonly unknown[] | null | undefined,
+): string | null {
+  const first = details?.[0];
+  if (typeof first !== 'object' || first === null || !('provider' in first)) return null;
+  return typeof first.provider === 'string' ? first.provider : null;
+}

@@ -87,4 +87,9 @@ export const retryableStatuses: readonly JobStatus[] = jobStatuses.filter(isRetr
 export interface JobError {
   code: string;
   message: string;
+  /**
+   * The provider whose call failed (`gemini`, `veo`, `local`, `openai`, `embedded`), when a
+   * provider's call ended the job: part of its failure group's fingerprint.
+   */
+  provider?: string;
 }

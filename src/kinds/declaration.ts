@@ -49,6 +49,11 @@ export interface JobKindDeclaration<Type extends string = string, Input = unknow
   jobTypes: readonly [Type, ...Type[]];
   /** How messages name one job of this kind ("vlog", "AI job"). */
   noun: string;
+  /**
+   * Whether its workflow runs the shared retry lifecycle (`runRetryableJob`): a failed job
+   * stays open for a retry, and an operator can re-drive it once closed.
+   */
+  retries: boolean;
   /** The running stages, in order; a job then ends in one of the terminal statuses. */
   stages: readonly JobStage[];
   /** The task queue domains its work runs on: a worker polls a domain only if some kind uses it. */

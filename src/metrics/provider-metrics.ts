@@ -1,6 +1,6 @@
 import { FailureCode } from '../jobs/failures.js';
 import type { Providers } from '../providers/index.js';
-import { ProviderError } from '../providers/types.js';
+import { ProviderError, providerOf } from '../providers/types.js';
 import { providerRequestDuration, providerRequests } from './metrics.js';
 
 const outcomes = ['ok', 'rate_limited', 'rejected', 'error', 'cancelled'] as const;
@@ -13,9 +13,6 @@ function outcomeOf(error: unknown, signal: AbortSignal | undefined): (typeof out
   if (error instanceof ProviderError && !error.retryable) return 'rejected';
   return 'error';
 }
-
-/** The provider label of an analyzer's or a video generator's name (`gemini:<model>`): `gemini`, `veo`, `local`. */
-const providerOf = (name: string) => name.split(':')[0]!;
 
 /**
  * Puts a provider's counters at 0 for each of its operations and outcomes, so that its first

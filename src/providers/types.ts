@@ -86,6 +86,9 @@ export const vlogAnalysisSchema = z.object({
   plan: vlogPlanSchema.optional(),
 }) satisfies z.ZodType<VlogAnalysis>;
 
+/** The provider label of an analyzer's or a video generator's name (`gemini:<model>`): `gemini`, `veo`, `local`. */
+export const providerOf = (name: string) => name.split(':')[0]!;
+
 /** A provider's refusal or failure, classified: the activity turns it into an ApplicationFailure. */
 export class ProviderError extends Error {
   constructor(

@@ -20,6 +20,7 @@ import {
   cancelJobUpdate,
   cancelRefusal,
   maxJobRetries,
+  nextAttemptInputQuery,
   retryJobUpdate,
   retryRefusal,
 } from './job-messages.js';
@@ -124,6 +125,9 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
         if (refusal) throw new Error(refusal);
       },
     },
+  );
+  setHandler(nextAttemptInputQuery, () =>
+    spec.nextAttempt({ attempt: input.attempt + 1, seq: tracker.seq }),
   );
   setHandler(cancelJobSignal, (request) => {
     if (cancelRefusal(standing(), noun) === null) requestCancel(request);

@@ -40,6 +40,14 @@ export const cancelJobSignal = defineSignal<[CancelJobRequest]>('cancelJob');
 export const retryJobUpdate = defineUpdate<RetryJobResponse, [RetryJobRequest]>('retryJob');
 
 /**
+ * The input a next attempt of the job would start with: what the retry Update continues as new
+ * with, every finished stage's output carried. An operator's re-drive asks a closed run for it
+ * (Temporal answers a closed run's query by replaying its history) and starts a new run of the
+ * same job from it, so the new attempt resumes where this one failed.
+ */
+export const nextAttemptInputQuery = defineQuery<unknown>('nextAttemptInput');
+
+/**
  * Tells a job waiting in its concurrency key's line that a job of the line ended: it asks for
  * the turn again (and learns its new place). Sent by the ending job to those behind it.
  */

@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
-import { FailureCode } from '../jobs/failures.js';
+import { FailureCode, providerOfFailureDetails } from '../jobs/failures.js';
 import type { JobProgress, JobRecord, JobSnapshot } from '../jobs/contracts.js';
 import type { JobError, JobStatus, TerminalStatus } from '../jobs/model.js';
 import { JobAttemptKey, JobStatusKey } from '../jobs/search-attributes.js';
@@ -177,7 +177,12 @@ export function toJobError(error: unknown): JobError {
   while (cause instanceof Error && !(cause instanceof ApplicationFailure) && cause.cause)
     cause = cause.cause;
   if (cause instanceof ApplicationFailure) {
-    return { code: cause.type ?? FailureCode.JOB_FAILED, message: cause.message };
+    const provider = providerOfFailureDetails(cause.details);
+    return {
+      code: cause.type ?? FailureCode.JOB_FAILED,
+      message: cause.message,
+      ...(provider && { provider }),
+    };
   }
   return {
     code: FailureCode.JOB_FAILED,

@@ -104,6 +104,8 @@ export interface TestApi {
   /** The Fastify app, for requests a user client must not make (no token, a bad one). */
   app: FastifyInstance;
   user(id: string): UserClient;
+  /** A client acting as `id` whose token carries the admin claim (the default AUTH_ADMIN_CLAIM). */
+  admin(id: string): UserClient;
   /** Listens on a free local port and returns the base URL, for tests over real sockets. */
   listen(): Promise<string>;
 }
@@ -144,13 +146,20 @@ async function createTestApi(
   return {
     app,
     user: (id) => userClient(app, id),
+    admin: (id) =>
+      userClient(app, id, { [config.AUTH_ADMIN_CLAIM]: [config.AUTH_ADMIN_CLAIM_VALUE] }),
     listen: () => app.listen({ host: '127.0.0.1', port: 0 }),
   };
 }
 
-function userClient(app: FastifyInstance, id: string): UserClient {
+function userClient(
+  app: FastifyInstance,
+  id: string,
+  claims: Record<string, unknown> = {},
+): UserClient {
   let token: Promise<string> | undefined;
-  const authorization = async () => `Bearer ${await (token ??= mintToken(testJwtSecret, id))}`;
+  const authorization = async () =>
+    `Bearer ${await (token ??= mintToken(testJwtSecret, id, { claims }))}`;
   const request = async (options: InjectOptions) =>
     app.inject({
       ...options,
@@ -230,6 +239,8 @@ export interface Harness {
   api: TestApi;
   /** A client of `api` acting as `id`. */
   user(id: string): UserClient;
+  /** A client of `api` acting as operator `id` (the admin claim). */
+  admin(id: string): UserClient;
   /** Another API process over the same database and Temporal (other settings, say). */
   startApi(options?: ApiOptions): Promise<TestApi>;
   /** Workflows to terminate at `stop()`: jobs no worker will ever end. */
@@ -297,6 +308,7 @@ async function start(
     taskQueue,
     api,
     user: (id) => api.user(id),
+    admin: (id) => api.admin(id),
     startApi,
     terminateOnStop: (...ids) => toTerminate.push(...ids),
     stop: undo,

@@ -8,6 +8,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated caller (the token's `sub`); set on every `/api` route. */
     userId: string;
+    /** Whether the caller's token carries the admin claim (AUTH_ADMIN_CLAIM). */
+    isAdmin: boolean;
   }
   interface FastifyInstance {
     /** Signs the links that open a progress stream without a token (see StreamLinks). */
@@ -32,6 +34,7 @@ export const bearerAuth = fp(
   async (scope: FastifyInstance, { verifyToken, streamLinks }: BearerAuthOptions) => {
     scope.decorateRequest('userId', '');
     scope.decorate('streamLinks', streamLinks);
+    scope.decorateRequest('isAdmin', false);
     scope.addHook('onRequest', async (request: FastifyRequest) => {
       const header = request.headers.authorization;
       const { access } = request.query as { access?: unknown };
@@ -58,7 +61,7 @@ export const bearerAuth = fp(
         throw new ApiError('TOKEN_INVALID', 'The Authorization header must be "Bearer <token>"');
       }
       try {
-        request.userId = await verifyToken(match[1]);
+        ({ userId: request.userId, admin: request.isAdmin } = await verifyToken(match[1]));
       } catch (error) {
         if (error instanceof TokenError) throw new ApiError(error.problem, error.message);
         throw error;

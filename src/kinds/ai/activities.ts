@@ -62,6 +62,7 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
           askUntilValid({
             jobId,
             what,
+            provider: generator.provider,
             ask: async (round, repair) => {
               beat({ round });
               await output.startAnswer();

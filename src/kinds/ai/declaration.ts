@@ -65,6 +65,7 @@ export const aiKind = {
   workflowType: 'aiGenerationJob',
   jobTypes: aiGenerationTypes,
   noun: 'AI job',
+  retries: true,
   stages: [{ status: 'processing', progress: 50 }],
   taskQueues: ['workflows', 'text-generation'],
   // Its timeouts are the job's own (AI_JOB_TIMEOUT_MS, AI_JOB_HEARTBEAT_TIMEOUT_MS), carried

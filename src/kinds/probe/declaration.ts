@@ -26,6 +26,7 @@ export const probeKind = {
   workflowType: 'probeJob',
   jobTypes: ['PROBE'],
   noun: 'probe',
+  retries: false,
   stages: [{ status: 'running', progress: 0 }],
   taskQueues: ['workflows'],
   activityPolicies: {},

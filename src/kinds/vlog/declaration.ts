@@ -123,6 +123,7 @@ export const vlogKind = {
   workflowType: 'vlogJob',
   jobTypes: ['VLOG'],
   noun: 'vlog',
+  retries: true,
   stages: [
     { status: 'analyzing', progress: 0 },
     { status: 'generating', progress: 25 },

@@ -2,7 +2,7 @@
 import { Context } from '@temporalio/activity';
 import type { MediaRef } from '../../../jobs/contracts.js';
 import type { VlogAnalysis } from '../declaration.js';
-import { vlogAnalysisSchema, type AnalysisBrief } from '../../../providers/types.js';
+import { providerOf, vlogAnalysisSchema, type AnalysisBrief } from '../../../providers/types.js';
 import { whileHeartbeating } from '../../../activities/heartbeat.js';
 import { callUnderCooldown } from '../../../activities/provider-quota.js';
 import type { ProviderThrottle } from '../../../jobs/provider-throttle.js';
@@ -66,6 +66,7 @@ export function createAnalyzeActivities({
           askUntilValid({
             jobId: input.jobId,
             what: 'media analysis',
+            provider: providerOf(analyzer.name),
             ask: (round) =>
               analyzer.analyze({
                 jobId: input.jobId,

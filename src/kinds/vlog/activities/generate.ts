@@ -14,9 +14,10 @@ import {
 import { FailureCode } from '../../../jobs/failures.js';
 import type { MediaRef } from '../../../jobs/contracts.js';
 import type { ProviderThrottle } from '../../../jobs/provider-throttle.js';
+import { providerOf } from '../../../providers/types.js';
 import type { GeneratedVideo, VlogAnalysis } from '../declaration.js';
 import { whileHeartbeating } from '../../../activities/heartbeat.js';
-import { required, toFailure } from '../../../activities/provider-calls.js';
+import { providerDetails, required, toFailure } from '../../../activities/provider-calls.js';
 import { admitToProvider, throttleAfterRateLimit } from '../../../activities/provider-quota.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
@@ -175,7 +176,7 @@ export function createGenerateActivities({
           if (throttle) return throttle;
           await releaseProviderLeases(db, input.jobId, metered.provider);
         }
-        throw toFailure(error, context);
+        throw toFailure(error, context, providerOf(generator.name));
       }
       context.heartbeat({ operationName });
       await recordOperation(db, key, input.jobId, operationName, context);
@@ -220,7 +221,7 @@ export function createGenerateActivities({
             leased: false,
           }));
         if (throttle) return { done: false, retryAfterMs: throttle.retryAfterMs };
-        throw toFailure(error, Context.current());
+        throw toFailure(error, Context.current(), providerOf(generator.name));
       }
       if (metered && status.state !== 'running')
         await releaseProviderLeases(db, input.jobId, metered.provider);
@@ -233,11 +234,13 @@ export function createGenerateActivities({
           throw ApplicationFailure.nonRetryable(
             `The generated video was removed by the provider's safety filters: ${status.reasons.join('; ')}`,
             FailureCode.CONTENT_FILTERED,
+            providerDetails(providerOf(generator.name)),
           );
         case 'failed':
           throw ApplicationFailure.nonRetryable(
             `The video generation failed: ${status.message}`,
             FailureCode.GENERATION_FAILED,
+            providerDetails(providerOf(generator.name)),
           );
       }
     },

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { errorBodySchema } from '../errors.js';
+import { fingerprintPattern } from '../../jobs/failure-fingerprint.js';
+
+const fingerprintSchema = z.string().max(300).regex(fingerprintPattern, {
+  error:
+    'must be a failure group fingerprint, kind:stage:code:provider (e.g. vlog:transferring:TRANSFER_FAILED:-)',
+});
+
+/** Errors every admin route can answer: a non-admin caller gets 403 ADMIN_REQUIRED. */
+const adminErrors = {
+  400: errorBodySchema,
+  401: errorBodySchema,
+  403: errorBodySchema,
+  429: errorBodySchema,
+  503: errorBodySchema,
+};
+
+export const failureGroupsQuerySchema = z
+  .strictObject({
+    kind: z.string().max(64).optional().describe('Only jobs of this kind'),
+    code: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9_]{0,63}$/, { error: 'must be an error code such as TRANSFER_FAILED' })
+      .optional()
+      .describe('Only jobs that failed with this error code'),
+    from: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('Inclusive lower bound on when the jobs failed'),
+    to: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('Exclusive upper bound on when the jobs failed'),
+    limit: z.coerce.number().int().min(1).max(200).default(50).describe('Most groups answered'),
+  })
+  .refine((query) => !query.from || !query.to || Date.parse(query.from) < Date.parse(query.to), {
+    path: ['to'],
+    error: 'must be later than from',
+  });
+
+export type FailureGroupsQuery = z.infer<typeof failureGroupsQuerySchema>;
+
+const failureGroupSchema = z
+  .object({
+    fingerprint: z.string().describe('kind:stage:code:provider; re-drive the group by it'),
+    kind: z.string(),
+    stage: z.string().nullable().describe('The status the jobs were in when they failed'),
+    code: z.string(),
+    provider: z
+      .string()
+      .nullable()
+      .describe('The provider whose call ended the jobs; null when none did or it is not known'),
+    count: z.number().int(),
+    firstSeenAt: z.iso.datetime(),
+    lastSeenAt: z.iso.datetime(),
+    exampleJobIds: z.array(z.string()).describe('The latest jobs of the group, newest first'),
+  })
+  .describe('FailureGroup');
+
+export const listFailureGroupsSchema = {
+  tags: ['admin'],
+  summary: 'Failed and timed-out jobs of every user, grouped by failure fingerprint',
+  description:
+    'Admin only (the token claim AUTH_ADMIN_CLAIM = AUTH_ADMIN_CLAIM_VALUE). Groups by kind, stage, error code and provider, largest first.',
+  querystring: failureGroupsQuerySchema,
+  response: {
+    200: z.object({ groups: z.array(failureGroupSchema) }),
+    ...adminErrors,
+  },
+};
+
+export const redriveBodySchema = z
+  .strictObject({
+    group: fingerprintSchema.optional().describe('Re-drive the jobs of this failure group'),
+    jobIds: z
+      .array(z.string().min(1).max(128))
+      .min(1)
+      .max(100)
+      .optional()
+      .describe('Re-drive these jobs'),
+    limit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(100)
+      .describe('With group: most jobs taken, those failed longest ago first'),
+    dryRun: z.boolean().default(false).describe('Answer what would run and change nothing'),
+  })
+  .refine((body) => (body.group === undefined) !== (body.jobIds === undefined), {
+    path: ['group'],
+    error: 'give either group or jobIds, not both and not neither',
+  });
+
+const redriveSchema = z.object({
+  jobId: z.string(),
+  kind: z.string(),
+  ownerId: z.string(),
+  fromStage: z.string().nullable().describe('The stage it failed in, where it resumes'),
+  attempt: z.number().int().describe('The attempt it runs as'),
+  via: z
+    .enum(['retry-update', 'new-run'])
+    .describe(
+      '`retry-update`: its failed run was still open and took a retry; `new-run`: a new run of its closed workflow',
+    ),
+  previousRunId: z.string().describe('The failed run it follows'),
+});
+
+export const redriveOutcomeSchema = z.object({
+  dryRun: z.boolean(),
+  redriven: z.array(redriveSchema).describe('Re-driven, or with dryRun what would be'),
+  skipped: z
+    .array(z.object({ jobId: z.string(), code: z.string(), message: z.string() }))
+    .describe('Jobs left as they are, each with an error code saying why'),
+});
+
+export const redriveJobsSchema = {
+  tags: ['admin'],
+  summary: 'Re-drive failed jobs: a failure group or a list of ids',
+  description:
+    'Admin only. Each job resumes from the stage it failed in, reusing what earlier stages stored; 200 for a dry run, 202 otherwise.',
+  body: redriveBodySchema,
+  response: {
+    200: redriveOutcomeSchema,
+    202: redriveOutcomeSchema,
+    ...adminErrors,
+  },
+};

@@ -1,0 +1,293 @@
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionDescription,
+} from '@temporalio/client';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Db } from '../../db/database.js';
+import {
+  findJobsById,
+  listFailedJobsOfGroup,
+  markJobRedriven,
+  recordRedrive,
+} from '../../db/failure-groups.js';
+import { countJobsInFlight, lockOwner } from '../../db/jobs.js';
+import type { JobRow } from '../../db/schema.js';
+import type { FailureFingerprint } from '../../jobs/failure-fingerprint.js';
+import { isRetryableStatus } from '../../jobs/model.js';
+import {
+  JobAttemptKey,
+  JobKindKey,
+  JobStatusKey,
+  JobTypeKey,
+  UserIdKey,
+} from '../../jobs/search-attributes.js';
+import { jobKindRegistry } from '../../kinds/index.js';
+import { isTemporalUnavailable } from '../../temporal-client.js';
+import type { RetryableRun } from '../../workflows/job-lifecycle.js';
+import { nextAttemptInputQuery } from '../../workflows/job-messages.js';
+import { ApiError, type ErrorCode } from '../errors.js';
+import type { JobActions } from './job-actions.js';
+import { fairnessKeyOf, refuseOwnerAtJobCap } from './job-starter.js';
+
+/** Which failed jobs to re-drive: one failure group, or jobs by id. */
+export type RedriveSelection =
+  { group: FailureFingerprint; limit: number } | { jobIds: readonly string[] };
+
+/** How a re-driven job gets its next attempt. */
+export type RedriveVia = 'retry-update' | 'new-run';
+
+export interface Redrive {
+  jobId: string;
+  kind: string;
+  ownerId: string;
+  /** The stage the job failed in, where the next attempt resumes. */
+  fromStage: string | null;
+  /** The attempt it runs as (the one it failed in + 1). */
+  attempt: number;
+  via: RedriveVia;
+  /** The run that failed, which the new attempt follows. */
+  previousRunId: string;
+}
+
+export interface RedriveRefusal {
+  jobId: string;
+  code: ErrorCode;
+  message: string;
+}
+
+export interface RedriveOutcome {
+  dryRun: boolean;
+  /** Re-driven, or with `dryRun` what would be. */
+  redriven: Redrive[];
+  /** What was left as it is, and why. */
+  skipped: RedriveRefusal[];
+}
+
+export interface RedriveDependencies {
+  db: Db;
+  temporal: Client;
+  /** The owner's single-job retry: a re-drive of a job whose run is still open sends it. */
+  actions: JobActions;
+  /** The same in-flight cap every start meets (USER_MAX_JOBS_IN_FLIGHT). */
+  maxJobsInFlight: number;
+  /** Time Temporal gets for each call (JOB_CONTROL_TIMEOUT_MS). */
+  timeoutMs: number;
+  logger: FastifyBaseLogger;
+}
+
+const declarations = new Map(
+  jobKindRegistry.map(({ declaration }) => [declaration.kind as string, declaration]),
+);
+
+/**
+ * An operator's re-drive of failed jobs, for the admin route and `npm run redrive` alike. Each
+ * job resumes from the stage it failed in with what its earlier stages stored, as an owner's
+ * retry does: a job whose failed run is still open (in its retry window) is sent the retry
+ * Update; one whose run has closed gets a new run of the same workflow id, started from the
+ * input the closed run answers its `nextAttemptInput` query with (Temporal replays the closed
+ * history to answer), so no finished stage runs again and a generation that succeeded is never
+ * paid for twice. Either way the attempt goes on counting, the new attempt is linked to the run
+ * it follows (`job_redrives`, the run's memo, and every run under the job's workflow id), and it
+ * is admitted like any start: under the owner's lock, within the in-flight cap; the provider
+ * quotas hold in its workflow as in any other.
+ *
+ * A dry run answers the same list from the same checks and changes nothing.
+ */
+export function createRedrives(deps: RedriveDependencies) {
+  const { db, temporal, timeoutMs, logger } = deps;
+
+  async function selectJobs(selection: RedriveSelection): Promise<{
+    rows: JobRow[];
+    missing: string[];
+  }> {
+    if ('group' in selection) {
+      return {
+        rows: await listFailedJobsOfGroup(db, selection.group, selection.limit),
+        missing: [],
+      };
+    }
+    const ids = [...new Set(selection.jobIds)];
+    const found = new Map((await findJobsById(db, ids)).map((row) => [row.id, row]));
+    return {
+      rows: ids.flatMap((id) => found.get(id) ?? []),
+      missing: ids.filter((id) => !found.has(id)),
+    };
+  }
+
+  /** Whether the job can be re-driven, and how: from the stored row and its workflow. */
+  async function judge(row: JobRow): Promise<Redrive> {
+    const declaration = declarations.get(row.kind);
+    if (!declaration?.retries) {
+      throw new ApiError(
+        'JOB_NOT_REDRIVABLE',
+        `A ${declaration?.noun ?? row.kind} has no retries, so it cannot be re-driven`,
+      );
+    }
+    if (!isRetryableStatus(row.status)) {
+      throw new ApiError(
+        'JOB_NOT_REDRIVABLE',
+        `Only a failed or timed-out job can be re-driven; this one is ${row.status}`,
+      );
+    }
+    const description = await callTemporal(() =>
+      temporal.workflow.getHandle(row.workflow_id).describe(),
+    );
+    return {
+      jobId: row.id,
+      kind: row.kind,
+      ownerId: row.owner_id,
+      fromStage: row.failed_stage,
+      attempt: row.attempt + 1,
+      via: isOpen(description) ? 'retry-update' : 'new-run',
+      previousRunId: description.runId,
+    };
+  }
+
+  /** A Temporal call within the time limit, its failures as a job's refusal. */
+  async function callTemporal<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await temporal.withDeadline(Date.now() + timeoutMs, call);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) {
+        throw new ApiError(
+          'JOB_NOT_REDRIVABLE',
+          "Temporal no longer keeps the job's workflow (past the namespace's retention)",
+        );
+      }
+      if (isTemporalUnavailable(error)) {
+        throw new ApiError(
+          'JOB_CONTROL_TIMEOUT',
+          `Temporal did not answer within ${timeoutMs} ms; re-drive the job again`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** A new run of the closed job, from the input its failed run would have continued with. */
+  async function startNextRun(row: JobRow, plan: Redrive, requestedBy: string): Promise<number> {
+    const declaration = declarations.get(row.kind)!;
+    const closed = temporal.workflow.getHandle(row.workflow_id, plan.previousRunId);
+    const [input, description] = await Promise.all([
+      callTemporal(() => closed.query(nextAttemptInputQuery) as Promise<RetryableRun>),
+      callTemporal(() => closed.describe()),
+    ]);
+    try {
+      await callTemporal(() =>
+        temporal.workflow.start(declaration.workflowType, {
+          taskQueue: description.taskQueue,
+          workflowId: row.workflow_id,
+          // The job keeps its workflow id: the Web UI lists its runs together, each with its
+          // JobAttempt, and this run's memo names the run it follows.
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          args: [input] as never,
+          typedSearchAttributes: [
+            { key: JobKindKey, value: row.kind },
+            { key: JobTypeKey, value: row.type },
+            { key: JobStatusKey, value: 'pending' },
+            { key: UserIdKey, value: row.owner_id },
+            { key: JobAttemptKey, value: input.attempt },
+          ],
+          staticSummary: declaration.summary({ type: row.type, input: row.input } as never),
+          priority: { fairnessKey: fairnessKeyOf(row.owner_id) },
+          memo: { redriveOf: { runId: plan.previousRunId, requestedBy } },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new ApiError('JOB_NOT_REDRIVABLE', 'The job is running again already');
+      }
+      throw error;
+    }
+    return input.attempt;
+  }
+
+  /**
+   * Admits and re-drives one job in one transaction under its owner's lock: the cap is checked,
+   * the row shows the job accepted again (so the next admission counts it), then Temporal is
+   * asked. The lock is held across that call, unlike a start's: re-drives are rare, one job at a
+   * time, and bounded by JOB_CONTROL_TIMEOUT_MS. A refusal from Temporal rolls the row back.
+   */
+  async function redriveOne(row: JobRow, plan: Redrive, requestedBy: string): Promise<Redrive> {
+    return db.transaction().execute(async (tx) => {
+      await lockOwner(tx, row.owner_id);
+      await refuseOwnerAtJobCap(tx, row.owner_id, deps.maxJobsInFlight);
+      const marked = await markJobRedriven(tx, {
+        id: row.id,
+        projectionSeq: row.projection_seq,
+        attempt: plan.attempt,
+      });
+      if (!marked) throw new ApiError('JOB_NOT_REDRIVABLE', 'The job changed meanwhile');
+      const log = logger.child({ jobId: row.id });
+      const attempt =
+        plan.via === 'retry-update'
+          ? (await deps.actions.retry(row, requestedBy, declarations.get(row.kind)!.noun, log))
+              .attempt
+          : await startNextRun(row, plan, requestedBy);
+      await recordRedrive(tx, {
+        job_id: row.id,
+        attempt,
+        previous_run_id: plan.previousRunId,
+        via: plan.via,
+        from_stage: plan.fromStage,
+        requested_by: requestedBy,
+      });
+      log.info({ attempt, via: plan.via, requestedBy }, 'job re-driven');
+      return { ...plan, attempt };
+    });
+  }
+
+  return {
+    async redrive(
+      selection: RedriveSelection,
+      options: { dryRun: boolean; requestedBy: string },
+    ): Promise<RedriveOutcome> {
+      const { rows, missing } = await selectJobs(selection);
+      const redriven: Redrive[] = [];
+      const skipped: RedriveRefusal[] = missing.map((jobId) => ({
+        jobId,
+        code: 'NOT_FOUND',
+        message: `No job with id ${jobId}`,
+      }));
+      // What a dry run adds to each owner's jobs in flight, as the real run would.
+      const planned = new Map<string, number>();
+      for (const row of rows) {
+        try {
+          const plan = await judge(row);
+          if (options.dryRun) {
+            const inFlight =
+              (await countJobsInFlight(db, row.owner_id)) + (planned.get(row.owner_id) ?? 0);
+            if (inFlight >= deps.maxJobsInFlight) {
+              throw new ApiError(
+                'TOO_MANY_JOBS_IN_FLIGHT',
+                `Its owner would have ${inFlight} jobs in flight, the most allowed (${deps.maxJobsInFlight})`,
+              );
+            }
+            planned.set(row.owner_id, (planned.get(row.owner_id) ?? 0) + 1);
+            redriven.push(plan);
+          } else {
+            redriven.push(await redriveOne(row, plan, options.requestedBy));
+          }
+        } catch (error) {
+          if (error instanceof ApiError) {
+            skipped.push({ jobId: row.id, code: error.code, message: error.message });
+            continue;
+          }
+          // One job's unexpected failure leaves the others to be re-driven.
+          logger.error({ err: error, jobId: row.id }, 'could not re-drive the job');
+          skipped.push({ jobId: row.id, code: 'INTERNAL_ERROR', message: 'Internal error' });
+        }
+      }
+      return { dryRun: options.dryRun, redriven, skipped };
+    },
+  };
+}
+
+export type Redrives = ReturnType<typeof createRedrives>;
+
+function isOpen(description: WorkflowExecutionDescription): boolean {
+  return description.status.name === 'RUNNING';
+}

@@ -1,0 +1,85 @@
+// `npm run redrive -- --group <fingerprint> | --jobs <id,id…> [--limit N] [--dry-run]`: an
+// operator's re-drive of failed jobs from a shell, through the same service as
+// `POST /api/admin/redrives` (src/api/services/redrives.ts). Prints the outcome as JSON.
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { redriveBodySchema } from '../api/schemas/admin.js';
+import { createJobActions } from '../api/services/job-actions.js';
+import { createRedrives } from '../api/services/redrives.js';
+import { loadConfig, requireSharedServices } from '../config.js';
+import { openDatabase } from '../db/database.js';
+import { runEntryPoint } from '../entry-point.js';
+import { parseFingerprint } from '../jobs/failure-fingerprint.js';
+import { createLogger } from '../logger.js';
+import { createTemporalAccess } from '../temporal-client.js';
+
+const usage = `usage: npm run redrive -- (--group <fingerprint> | --jobs <id,id…>) [--limit N] [--dry-run]
+  --group    a failure group's fingerprint, kind:stage:code:provider, as GET /api/admin/failure-groups lists it
+  --jobs     job ids, comma-separated
+  --limit    with --group: most jobs taken, those failed longest ago first (default 100)
+  --dry-run  print what would run and change nothing
+Reads DATABASE_URL, TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE as the API does.`;
+
+/** The flag a field of the request schema is given by. */
+const flags: Record<string, string> = { group: '--group', jobIds: '--jobs', limit: '--limit' };
+
+function refuse(message: string): never {
+  console.error(`${message}\n${usage}`);
+  process.exit(2);
+}
+
+runEntryPoint(async () => {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        group: { type: 'string' },
+        jobs: { type: 'string' },
+        limit: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (error) {
+    refuse((error as Error).message);
+  }
+  if (values.help) refuse('');
+  const request = redriveBodySchema.safeParse({
+    group: values.group,
+    jobIds: values.jobs?.split(',').filter(Boolean),
+    limit: values.limit,
+    dryRun: values['dry-run'],
+  });
+  if (!request.success) {
+    refuse(
+      request.error.issues
+        .map((issue) => `${flags[String(issue.path[0])] ?? issue.path.join('.')}: ${issue.message}`)
+        .join('\n'),
+    );
+  }
+  const { group, jobIds, limit, dryRun } = request.data;
+
+  const config = loadConfig();
+  requireSharedServices(config, 'npm run redrive');
+  const logger = createLogger(config, 'redrive');
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
+  const temporal = createTemporalAccess(config.TEMPORAL_ADDRESS!, config.TEMPORAL_NAMESPACE);
+  try {
+    const redrives = createRedrives({
+      db,
+      temporal: temporal.client,
+      actions: createJobActions(temporal, { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS }),
+      maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,
+      timeoutMs: config.JOB_CONTROL_TIMEOUT_MS,
+      logger,
+    });
+    const outcome = await redrives.redrive(
+      group === undefined ? { jobIds: jobIds! } : { group: parseFingerprint(group)!, limit },
+      { dryRun, requestedBy: `cli:${os.userInfo().username}` },
+    );
+    console.log(JSON.stringify(outcome, null, 2));
+  } finally {
+    await temporal.close();
+    await db.destroy();
+  }
+});
