@@ -3,6 +3,7 @@
 // `POST /api/admin/redrives` (src/api/services/redrives.ts). Prints the outcome as JSON.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { redriveBodySchema } from '../api/schemas/admin.js';
 import { createJobActions } from '../api/services/job-actions.js';
 import { createRedrives } from '../api/services/redrives.js';
@@ -61,7 +62,8 @@ runEntryPoint(async () => {
 
   const config = loadConfig();
   requireSharedServices(config, 'npm run redrive');
-  const logger = createLogger(config, 'redrive');
+  // The log goes to stderr: stdout carries the outcome alone, for scripts to read.
+  const logger = createLogger(config, 'redrive', pino.destination(2));
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
   const temporal = createTemporalAccess(config.TEMPORAL_ADDRESS!, config.TEMPORAL_NAMESPACE);
   try {

@@ -1,0 +1,271 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { JobAttemptKey } from '../../src/jobs/search-attributes.js';
+import { jpegBytes, multipartBody, pngBytes } from '../fixtures/media.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { testEnv } from '../support/env.js';
+import { eventually } from '../support/eventually.js';
+import { startHarness, type Harness, type TestApi, type UserClient } from '../support/harness.js';
+import { generationBucket, CloudFakes } from '../support/cloud-fakes.js';
+import { projectRoot } from '../support/processes.js';
+
+interface VlogView {
+  id: string;
+  status: string;
+  attempt: number;
+  error: { code: string; message: string } | null;
+}
+
+interface Redrive {
+  jobId: string;
+  kind: string;
+  ownerId: string;
+  fromStage: string | null;
+  attempt: number;
+  via: 'retry-update' | 'new-run';
+  previousRunId: string;
+}
+
+interface RedriveOutcome {
+  dryRun: boolean;
+  redriven: Redrive[];
+  skipped: { jobId: string; code: string; message: string }[];
+}
+
+const form = () =>
+  multipartBody({ title: 'Re-driven' }, [
+    { field: 'media', filename: 'sunrise.png', contentType: 'image/png', bytes: pngBytes() },
+    { field: 'media', filename: 'friends.jpg', contentType: 'image/jpeg', bytes: jpegBytes() },
+  ]);
+
+/** `npm run redrive -- …` as an operator runs it: its exit code, the outcome it printed, its log. */
+async function runRedriveCli(args: string[], env: Record<string, string>) {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'src/redrive/redrive-cli.ts', ...args],
+      { cwd: projectRoot, env: { ...process.env, ...env } },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+// Vlogs that failed at the transfer, after a paid generation that succeeded, re-driven by an
+// operator: whether their failed run is still open (retry Update) or closed (a new run of the
+// same workflow id from what the closed run stored), they resume at the transfer, with no
+// second analysis and no second generation, their attempt counted and linked.
+describe('re-drives of failed vlogs', () => {
+  let fakes: CloudFakes;
+  let database: TestDatabase;
+  let h: Harness;
+  let operator: UserClient;
+  /** An API whose vlogs close their workflow at once when they fail (a 1 ms retry window). */
+  let closing: TestApi;
+  let cliEnv: Record<string, string>;
+
+  before(async () => {
+    fakes = await CloudFakes.start();
+    database = await createTestDatabase();
+    h = await startHarness({
+      db: database.db,
+      env: fakes.env,
+      worker: (db) => fakes.activityDependencies(db),
+    });
+    operator = h.admin('operator');
+    closing = await h.startApi({ env: { ...fakes.env, JOB_RETRY_WINDOW_MS: '1' } });
+    cliEnv = {
+      ...fakes.env,
+      DATABASE_URL: database.url,
+      TEMPORAL_ADDRESS: testEnv.temporalAddress,
+      TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
+      TEMPORAL_TASK_QUEUE: h.taskQueue,
+      LOG_LEVEL: 'info',
+    };
+  });
+  afterEach(() => fakes.google.resetScenario());
+  after(async () => {
+    await h.stop();
+    await database.drop();
+    await fakes.stop();
+  });
+
+  /** A vlog whose transfer fails: Veo "succeeds" without writing the video. */
+  async function failedAtTransfer(owner: UserClient) {
+    fakes.google.scenario.writeVideo = false;
+    const { id } = await owner.startJob('vlog', form());
+    const failed = await owner.awaitJob<VlogView>('vlog', id, (view) => view.status === 'failed', {
+      what: 'vlog failed',
+    });
+    assert.equal(failed.error?.code, 'TRANSFER_FAILED', JSON.stringify(failed.error));
+    return id;
+  }
+
+  /** The video turns up where Veo said it would be (as if storage had been slow). */
+  async function videoArrives(id: string) {
+    const operation = [...fakes.google.operations.values()].find((op) =>
+      op.storageUri.includes(id),
+    );
+    assert.ok(operation?.videoUri);
+    await fakes.gcsClient
+      .bucket(generationBucket)
+      .file(operation.videoUri.replace(`gs://${generationBucket}/`, ''))
+      .save(Buffer.alloc(1024, 7), { resumable: false });
+  }
+
+  async function redrive(body: object) {
+    const response = await operator.post('/api/admin/redrives', body);
+    assert.ok([200, 202].includes(response.statusCode), response.body);
+    return { status: response.statusCode, outcome: response.json<RedriveOutcome>() };
+  }
+
+  const runsOf = async (workflowId: string) => {
+    const runs = [];
+    for await (const run of h.temporal.client.workflow.list({
+      query: `WorkflowId = "${workflowId}"`,
+    }))
+      runs.push(run);
+    return runs;
+  };
+
+  it('resumes a closed vlog at its transfer in a new run, from the CLI, after a dry run that changes nothing', async () => {
+    const owner = closing.user('carol');
+    const calls = { ...fakes.google.calls };
+    const id = await failedAtTransfer(owner);
+    const handle = h.temporal.client.workflow.getHandle(id);
+    const failedRun = await eventually(
+      () => handle.describe(),
+      (description) => description.status.name === 'FAILED',
+      { what: 'the failed run closed' },
+    );
+
+    // The operator finds the group, with this vlog in it.
+    const groups = await operator.get('/api/admin/failure-groups?kind=vlog&code=TRANSFER_FAILED');
+    const group = groups
+      .json<{ groups: { fingerprint: string; exampleJobIds: string[] }[] }>()
+      .groups.find((candidate) => candidate.exampleJobIds.includes(id));
+    assert.equal(group?.fingerprint, 'vlog:transferring:TRANSFER_FAILED:-');
+
+    // A dry run says what would run, over the API and from the CLI, and changes nothing.
+    const rowBefore = await h.db.selectFrom('jobs').selectAll().where('id', '=', id).execute();
+    const plan: Redrive = {
+      jobId: id,
+      kind: 'vlog',
+      ownerId: 'carol',
+      fromStage: 'transferring',
+      attempt: 2,
+      via: 'new-run',
+      previousRunId: failedRun.runId,
+    };
+    const dry = await redrive({ jobIds: [id], dryRun: true });
+    assert.equal(dry.status, 200);
+    assert.deepEqual(dry.outcome, { dryRun: true, redriven: [plan], skipped: [] });
+    const cliDry = await runRedriveCli(['--jobs', id, '--dry-run'], cliEnv);
+    assert.equal(cliDry.code, 0, cliDry.stderr);
+    assert.deepEqual(JSON.parse(cliDry.stdout), { dryRun: true, redriven: [plan], skipped: [] });
+    assert.deepEqual(
+      await h.db.selectFrom('jobs').selectAll().where('id', '=', id).execute(),
+      rowBefore,
+    );
+    assert.deepEqual(await h.db.selectFrom('job_redrives').selectAll().execute(), []);
+    assert.equal((await handle.describe()).runId, failedRun.runId);
+
+    await videoArrives(id);
+    const cli = await runRedriveCli(['--jobs', id], cliEnv);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.deepEqual(JSON.parse(cli.stdout), { dryRun: false, redriven: [plan], skipped: [] });
+
+    const done = await owner.awaitJob<VlogView>('vlog', id, (view) => view.status === 'completed', {
+      what: 're-driven vlog completed',
+    });
+    assert.equal(done.attempt, 2);
+    // One analysis and one paid generation in all: the new run took both from the closed one.
+    assert.equal(fakes.google.calls.generateContent - calls.generateContent, 1);
+    assert.equal(fakes.google.calls.predictLongRunning - calls.predictLongRunning, 1);
+
+    // The attempts are linked: in the database, and in Temporal under the job's workflow id.
+    const [link] = await h.db
+      .selectFrom('job_redrives')
+      .selectAll()
+      .where('job_id', '=', id)
+      .execute();
+    assert.equal(link?.attempt, 2);
+    assert.equal(link?.previous_run_id, failedRun.runId);
+    assert.equal(link?.via, 'new-run');
+    assert.equal(link?.from_stage, 'transferring');
+    assert.match(link?.requested_by ?? '', /^cli:/);
+    const newRun = await handle.describe();
+    assert.notEqual(newRun.runId, failedRun.runId);
+    assert.deepEqual(newRun.memo?.['redriveOf'], {
+      runId: failedRun.runId,
+      requestedBy: link?.requested_by,
+    });
+    assert.equal(newRun.typedSearchAttributes.get(JobAttemptKey), 2);
+    // Visibility lags behind the runs themselves.
+    await eventually(
+      async () => (await runsOf(id)).map((run) => run.status.name).sort(),
+      (statuses) => statuses.join() === 'COMPLETED,FAILED',
+      { what: 'both runs listed under the workflow id, one failed and one completed' },
+    );
+  });
+
+  it('sends the retry Update to a vlog whose failed run is still open, by its failure group', async () => {
+    const owner = h.user('dave');
+    const calls = { ...fakes.google.calls };
+    const id = await failedAtTransfer(owner);
+    const failedRunId = (await h.temporal.client.workflow.getHandle(id).describe()).runId;
+    await videoArrives(id);
+
+    const { status, outcome } = await redrive({ group: 'vlog:transferring:TRANSFER_FAILED:-' });
+    assert.equal(status, 202);
+    assert.deepEqual(outcome, {
+      dryRun: false,
+      redriven: [
+        {
+          jobId: id,
+          kind: 'vlog',
+          ownerId: 'dave',
+          fromStage: 'transferring',
+          attempt: 2,
+          via: 'retry-update',
+          previousRunId: failedRunId,
+        },
+      ],
+      skipped: [],
+    });
+    const done = await owner.awaitJob<VlogView>('vlog', id, (view) => view.status === 'completed', {
+      what: 're-driven vlog completed',
+    });
+    assert.equal(done.attempt, 2);
+    assert.equal(fakes.google.calls.generateContent - calls.generateContent, 1);
+    assert.equal(fakes.google.calls.predictLongRunning - calls.predictLongRunning, 1);
+    const [link] = await h.db
+      .selectFrom('job_redrives')
+      .selectAll()
+      .where('job_id', '=', id)
+      .execute();
+    assert.equal(link?.via, 'retry-update');
+    assert.equal(link?.requested_by, 'operator');
+    // The group is empty now: nothing is re-driven twice.
+    const again = await redrive({ group: 'vlog:transferring:TRANSFER_FAILED:-', dryRun: true });
+    assert.deepEqual(again.outcome.redriven, []);
+  });
+
+  it('refuses CLI arguments naming the flag, with exit code 2', async () => {
+    for (const [args, message] of [
+      [[], /--group: give either group or jobIds/],
+      [['--group', 'vlog transfer'], /--group: must be a failure group fingerprint/],
+      [['--group', 'vlog:transferring:TRANSFER_FAILED:-', '--limit', '0'], /--limit: /],
+      [['--jobs', 'a', '--force'], /Unknown option '--force'/],
+    ] as const) {
+      const cli = await runRedriveCli([...args], cliEnv);
+      assert.equal(cli.code, 2, `${args.join(' ')}: ${cli.stderr}`);
+      assert.match(cli.stderr, message);
+      assert.match(cli.stderr, /usage: npm run redrive/);
+    }
+  });
+});
