@@ -1,4 +1,5 @@
-// Prints a development API token: `npm run token -- <user id> [expiry, e.g. 12h]`.
+// Prints a development API token: `npm run token -- <user id> [expiry, e.g. 12h] [--admin]`;
+// `--admin` adds the admin claim (AUTH_ADMIN_CLAIM = AUTH_ADMIN_CLAIM_VALUE) of operators.
 import { decodeJwt } from 'jose';
 import { isValidUserId, mintToken, resolveJwtSecret, userIdRule } from '../src/auth.js';
 import { loadConfig } from '../src/config.js';
@@ -8,8 +9,10 @@ function refuse(message: string): never {
   process.exit(2);
 }
 
-const [userId, expiresIn = '12h'] = process.argv.slice(2);
-if (!userId) refuse('usage: npm run token -- <user id> [expiry, e.g. 12h]');
+const args = process.argv.slice(2);
+const admin = args.includes('--admin');
+const [userId, expiresIn = '12h'] = args.filter((arg) => arg !== '--admin');
+if (!userId) refuse('usage: npm run token -- <user id> [expiry, e.g. 12h] [--admin]');
 if (!isValidUserId(userId)) refuse(`The user id must be ${userIdRule}`);
 const config = loadConfig();
 if (config.AUTH_JWKS_URL) {
@@ -19,6 +22,7 @@ const token = await mintToken(await resolveJwtSecret(config), userId, {
   expiresIn,
   issuer: config.AUTH_ISSUER,
   audience: config.AUTH_AUDIENCE,
+  ...(admin && { claims: { [config.AUTH_ADMIN_CLAIM]: [config.AUTH_ADMIN_CLAIM_VALUE] } }),
 }).catch((error: Error) =>
   refuse(`Cannot mint a token expiring in "${expiresIn}": ${error.message}`),
 );

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createConfig, lintFromString } from '@redocly/openapi-core';
 import { insertJob } from '../../src/db/jobs.js';
+import { repositoryRoot } from '../support/docs.js';
 import { startHarness, type Harness, type UserClient } from '../support/harness.js';
 import { assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
 
@@ -140,6 +143,8 @@ describe('request handling', () => {
     }>();
     assert.match(doc.openapi, /^3\./);
     assert.deepEqual(Object.keys(doc.paths).sort(), [
+      '/api/admin/failure-groups',
+      '/api/admin/redrives',
       '/api/ai/jobs',
       '/api/ai/jobs/{id}',
       '/api/ai/jobs/{id}/cancel',
@@ -159,6 +164,14 @@ describe('request handling', () => {
       '/media/{key}',
       '/readyz',
     ]);
+    // The routes table of docs/api.md names every route the document has.
+    const apiPage = await readFile(path.join(repositoryRoot, 'docs/api.md'), 'utf8');
+    const undocumented = Object.entries(doc.paths).flatMap(([route, methods]) =>
+      Object.keys(methods)
+        .map((method) => `${method.toUpperCase()} ${route.replace(/\{(\w+)\}/g, ':$1')}`)
+        .filter((named) => !route.startsWith('/media') && !apiPage.includes(`\`${named}`)),
+    );
+    assert.deepEqual(undocumented, [], 'routes missing from the table of docs/api.md');
     const post = doc.paths['/api/probes']?.['post'];
     assert.deepEqual(post?.security, [{ bearerAuth: [] }]);
     assert.ok(post?.responses['202'] && post.responses['400'] && post.responses['401']);

@@ -12,6 +12,7 @@ import * as createJobs from '../../src/db/migrations/0001_create_jobs.js';
 import * as vlogs from '../../src/db/migrations/0002_vlogs.js';
 import * as userLimits from '../../src/db/migrations/0003_user_limits.js';
 import * as statusChangedAt from '../../src/db/migrations/0011_status_changed_at.js';
+import * as failureGroups from '../../src/db/migrations/0013_failure_groups.js';
 import { readJobEvents } from '../../src/db/job-events.js';
 import { applyJobUpdate, findOwnedJob, insertJob } from '../../src/db/jobs.js';
 import { jobStatuses, type JobStatus } from '../../src/jobs/model.js';
@@ -70,6 +71,7 @@ describe('migrations', () => {
     assert.ok(expected.columns.includes('idempotency_key'));
     assert.deepEqual(expected.indexes, [
       'jobs_concurrency_line_idx',
+      'jobs_failures_idx',
       'jobs_media_kept_idx',
       'jobs_owner_created_idx',
       'jobs_owner_idempotency_key_idx',
@@ -129,6 +131,7 @@ describe('migrations', () => {
         '0010_job_output',
         '0011_status_changed_at',
         '0012_projection_seq_offset',
+        '0013_failure_groups',
       ],
     );
   });
@@ -163,6 +166,7 @@ describe('migrations', () => {
       '0010_job_output',
       '0011_status_changed_at',
       '0012_projection_seq_offset',
+      '0013_failure_groups',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(
@@ -202,6 +206,37 @@ describe('migrations', () => {
         ['vlog-running', '2026-01-01T00:01:00.000Z'],
       ],
     );
+  });
+
+  it('give the jobs that failed before it the stage they failed in, from their log', async () => {
+    const test = await createTestDatabase();
+    cleanups.push(() => test.drop());
+    await failureGroups.down(test.db as Kysely<unknown>);
+    await sql`
+      insert into jobs (id, kind, type, owner_id, status, input, workflow_id, created_at, updated_at)
+      values
+        ('vlog-failed', 'vlog', 'VLOG', 'alice', 'failed', '{}', 'vlog-failed', now(), now()),
+        ('vlog-running', 'vlog', 'VLOG', 'alice', 'generating', '{}', 'vlog-running', now(), now())
+    `.execute(test.db);
+    await sql`
+      insert into job_events (job_id, seq, type, status, progress, attempt)
+      values
+        ('vlog-failed', 0, 'status', 'pending', 0, 1),
+        ('vlog-failed', 1, 'status', 'analyzing', 0, 1),
+        ('vlog-failed', 2, 'status', 'transferring', 75, 1),
+        ('vlog-failed', 3, 'status', 'failed', 75, 1),
+        ('vlog-running', 0, 'status', 'generating', 25, 1)
+    `.execute(test.db);
+    await failureGroups.up(test.db as Kysely<unknown>);
+    const rows = await test.db
+      .selectFrom('jobs')
+      .select(['id', 'failed_stage', 'failed_provider'])
+      .orderBy('id')
+      .execute();
+    assert.deepEqual(rows, [
+      { id: 'vlog-failed', failed_stage: 'transferring', failed_provider: null },
+      { id: 'vlog-running', failed_stage: null, failed_provider: null },
+    ]);
   });
 
   it('refuse a job status outside the set, in the jobs table and in its event log', async () => {
