@@ -301,11 +301,16 @@ describe('failure groups (admin)', () => {
   });
 
   it('says why each job it cannot re-drive is left, and changes nothing in a dry run', async () => {
+    await h.db
+      .updateTable('jobs')
+      .set({ media_deleted_at: '2026-02-01T00:00:00Z' })
+      .where('id', '=', transfers[1])
+      .execute();
     const before = await h.db.selectFrom('jobs').selectAll().orderBy('id').execute();
     const missing = `vlog-${randomUUID()}`;
     const completed = before.find((row) => row.status === 'completed')!.id;
     const response = await operator.post('/api/admin/redrives', {
-      jobIds: [transfers[0], probe, completed, missing],
+      jobIds: [transfers[0], transfers[1], probe, completed, missing],
       dryRun: true,
     });
     assert.equal(response.statusCode, 200, response.body);
@@ -321,6 +326,10 @@ describe('failure groups (admin)', () => {
     // Written without a workflow: as if Temporal's retention had dropped it.
     assert.equal(reasons.get(transfers[0])?.code, 'JOB_NOT_REDRIVABLE');
     assert.match(reasons.get(transfers[0])!.message, /no longer keeps the job's workflow/);
+    assert.match(
+      reasons.get(transfers[1])!.message,
+      /media was deleted by the retention sweep at 2026-02-01T00:00:00.000Z/,
+    );
     assert.deepEqual(await h.db.selectFrom('jobs').selectAll().orderBy('id').execute(), before);
     assert.deepEqual(await h.db.selectFrom('job_redrives').selectAll().execute(), []);
   });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import { JobAttemptKey } from '../../src/jobs/search-attributes.js';
 import { jpegBytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -9,6 +10,7 @@ import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type TestApi, type UserClient } from '../support/harness.js';
 import { generationBucket, CloudFakes } from '../support/cloud-fakes.js';
+import { jobRecord, jobSnapshot } from '../support/jobs.js';
 import { projectRoot } from '../support/processes.js';
 
 interface VlogView {
@@ -253,6 +255,42 @@ describe('re-drives of failed vlogs', () => {
     // The group is empty now: nothing is re-driven twice.
     const again = await redrive({ group: 'vlog:transferring:TRANSFER_FAILED:-', dryRun: true });
     assert.deepEqual(again.outcome.redriven, []);
+  });
+
+  it("admits a re-drive only within its owner's in-flight cap, as any start", async () => {
+    const capped = await h.startApi({ env: { ...fakes.env, USER_MAX_JOBS_IN_FLIGHT: '1' } });
+    const owner = capped.user('erin');
+    const id = await failedAtTransfer(owner);
+    await videoArrives(id);
+    // Erin has another job in flight: the one place of her cap is taken.
+    const blocking = jobRecord({ ownerId: 'erin' });
+    await insertJob(h.db, blocking, 'pending');
+    const row = await h.db.selectFrom('jobs').selectAll().where('id', '=', id).execute();
+    for (const dryRun of [true, false]) {
+      const response = await capped.admin('operator').post('/api/admin/redrives', {
+        jobIds: [id],
+        dryRun,
+      });
+      const outcome = response.json<RedriveOutcome>();
+      assert.deepEqual(outcome.redriven, [], response.body);
+      assert.equal(outcome.skipped[0]?.code, 'TOO_MANY_JOBS_IN_FLIGHT');
+      assert.match(outcome.skipped[0]?.message ?? '', /the most allowed \(1\)/);
+    }
+    assert.deepEqual(await h.db.selectFrom('jobs').selectAll().where('id', '=', id).execute(), row);
+
+    await applyJobUpdate(h.db, {
+      jobId: blocking.id,
+      seq: 1,
+      snapshot: jobSnapshot({ status: 'completed', completedAt: new Date().toISOString() }),
+    });
+    const response = await capped.admin('operator').post('/api/admin/redrives', { jobIds: [id] });
+    assert.equal(response.json<RedriveOutcome>().redriven[0]?.via, 'retry-update', response.body);
+    // Counted at once: with the vlog re-driven, erin's cap is full again.
+    const refused = await owner.post('/api/probes', { steps: 1, stepDelayMs: 0 });
+    assert.equal(refused.statusCode, 429, refused.body);
+    await owner.awaitJob<VlogView>('vlog', id, (view) => view.status === 'completed', {
+      what: 're-driven vlog completed',
+    });
   });
 
   it('refuses CLI arguments naming the flag, with exit code 2', async () => {

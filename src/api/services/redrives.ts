@@ -132,6 +132,12 @@ export function createRedrives(deps: RedriveDependencies) {
         `Only a failed or timed-out job can be re-driven; this one is ${row.status}`,
       );
     }
+    if (row.media_deleted_at) {
+      throw new ApiError(
+        'JOB_NOT_REDRIVABLE',
+        `The job's media was deleted by the retention sweep at ${row.media_deleted_at.toISOString()}`,
+      );
+    }
     const description = await callTemporal(() =>
       temporal.workflow.getHandle(row.workflow_id).describe(),
     );
