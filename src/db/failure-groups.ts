@@ -116,13 +116,3 @@ export async function markJobRedriven(
 export async function recordRedrive(db: Db, redrive: Insertable<JobRedriveTable>): Promise<void> {
   await db.insertInto('job_redrives').values(redrive).execute();
 }
-
-/** A job's re-drives, oldest first. */
-export async function listRedrives(db: Db, jobId: string) {
-  return db
-    .selectFrom('job_redrives')
-    .selectAll()
-    .where('job_id', '=', jobId)
-    .orderBy('attempt')
-    .execute();
-}

@@ -257,6 +257,29 @@ describe('re-drives of failed vlogs', () => {
     assert.deepEqual(again.outcome.redriven, []);
   });
 
+  it('groups failures by the provider whose call ended them, as the activities report it', async () => {
+    const owner = h.user('frank');
+    const failed = async () => {
+      const { id } = await owner.startJob('vlog', form());
+      h.terminateOnStop(id);
+      await owner.awaitJob<VlogView>('vlog', id, (view) => view.status === 'failed', {
+        what: 'vlog failed',
+      });
+      return id;
+    };
+    fakes.google.scenario.analysisFailures = [{ status: 400 }];
+    const analysis = await failed();
+    fakes.google.scenario.generationOutcomes = [{ kind: 'error', message: 'renderer fell over' }];
+    const generation = await failed();
+    const response = await operator.get('/api/admin/failure-groups?kind=vlog');
+    const groups = response.json<{ groups: { fingerprint: string; exampleJobIds: string[] }[] }>()
+      .groups;
+    const groupOf = (id: string) =>
+      groups.find((group) => group.exampleJobIds.includes(id))?.fingerprint;
+    assert.equal(groupOf(analysis), 'vlog:analyzing:PROVIDER_INVALID_ARGUMENT:gemini');
+    assert.equal(groupOf(generation), 'vlog:generating:GENERATION_FAILED:veo');
+  });
+
   it("admits a re-drive only within its owner's in-flight cap, as any start", async () => {
     const capped = await h.startApi({ env: { ...fakes.env, USER_MAX_JOBS_IN_FLIGHT: '1' } });
     const owner = capped.user('erin');
