@@ -1,4 +1,6 @@
 import {
+  isGrpcServiceError,
+  ServiceError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   type Client,
@@ -163,10 +165,16 @@ export function createRedrives(deps: RedriveDependencies) {
           "Temporal no longer keeps the job's workflow (past the namespace's retention)",
         );
       }
-      if (isTemporalUnavailable(error)) {
+      if (isDeadlineExceeded(error)) {
         throw new ApiError(
           'JOB_CONTROL_TIMEOUT',
-          `Temporal did not answer within ${timeoutMs} ms; re-drive the job again`,
+          `Temporal or a worker did not answer within ${timeoutMs} ms; re-drive the job again`,
+        );
+      }
+      if (isTemporalUnavailable(error)) {
+        throw new ApiError(
+          'TEMPORAL_UNAVAILABLE',
+          'Temporal is unavailable; re-drive the job again',
         );
       }
       throw error;
@@ -293,6 +301,14 @@ export function createRedrives(deps: RedriveDependencies) {
 }
 
 export type Redrives = ReturnType<typeof createRedrives>;
+
+/** gRPC DEADLINE_EXCEEDED: our own time limit ran out (a query no worker answered, say). */
+const deadlineExceeded = 4;
+
+function isDeadlineExceeded(error: unknown): boolean {
+  const cause = error instanceof ServiceError ? error.cause : error;
+  return isGrpcServiceError(cause) && Number(cause.code) === deadlineExceeded;
+}
 
 function isOpen(description: WorkflowExecutionDescription): boolean {
   return description.status.name === 'RUNNING';
