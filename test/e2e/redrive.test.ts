@@ -280,6 +280,41 @@ describe('re-drives of failed vlogs', () => {
     assert.equal(groupOf(generation), 'vlog:generating:GENERATION_FAILED:veo');
   });
 
+  it('re-drives a closed AI job in a new run of its own kind', async () => {
+    const owner = closing.user('gina');
+    fakes.google.scenario.analysisAnswers.push({ kind: 'blocked' });
+    const { id } = await owner.startJob('ai');
+    const failed = await owner.awaitJob<VlogView>('ai', id, (view) => view.status === 'failed', {
+      what: 'AI job failed',
+    });
+    assert.equal(failed.error?.code, 'SAFETY_BLOCKED');
+    await eventually(
+      () => h.temporal.client.workflow.getHandle(id).describe(),
+      (description) => description.status.name === 'FAILED',
+      { what: 'the failed run closed' },
+    );
+    const groups = await operator.get('/api/admin/failure-groups?kind=ai');
+    assert.ok(
+      groups
+        .json<{ groups: { fingerprint: string; exampleJobIds: string[] }[] }>()
+        .groups.some(
+          (group) =>
+            group.fingerprint === 'ai:processing:SAFETY_BLOCKED:gemini' &&
+            group.exampleJobIds.includes(id),
+        ),
+      groups.body,
+    );
+    const { outcome } = await redrive({ jobIds: [id] });
+    assert.deepEqual(
+      outcome.redriven.map(({ via, fromStage, attempt }) => ({ via, fromStage, attempt })),
+      [{ via: 'new-run', fromStage: 'processing', attempt: 2 }],
+    );
+    const done = await owner.awaitJob<VlogView>('ai', id, (view) => view.status === 'completed', {
+      what: 're-driven AI job completed',
+    });
+    assert.equal(done.attempt, 2);
+  });
+
   it("admits a re-drive only within its owner's in-flight cap, as any start", async () => {
     const capped = await h.startApi({ env: { ...fakes.env, USER_MAX_JOBS_IN_FLIGHT: '1' } });
     const owner = capped.user('erin');
