@@ -277,7 +277,7 @@ export function createRedrives(deps: RedriveDependencies) {
             if (inFlight >= deps.maxJobsInFlight) {
               throw new ApiError(
                 'TOO_MANY_JOBS_IN_FLIGHT',
-                `Its owner would have ${inFlight} jobs in flight, the most allowed (${deps.maxJobsInFlight})`,
+                `Its owner has ${inFlight} jobs in flight, with those re-driven before it, the most allowed (${deps.maxJobsInFlight})`,
               );
             }
             planned.set(row.owner_id, (planned.get(row.owner_id) ?? 0) + 1);
