@@ -60,6 +60,7 @@ const failureGroupSchema = z
 
 export const listFailureGroupsSchema = {
   tags: ['admin'],
+  operationId: 'listFailureGroups',
   summary: 'Failed and timed-out jobs of every user, grouped by failure fingerprint',
   description:
     'Admin only (the token claim AUTH_ADMIN_CLAIM = AUTH_ADMIN_CLAIM_VALUE). Groups by kind, stage, error code and provider, largest first.',
@@ -117,6 +118,7 @@ export const redriveOutcomeSchema = z.object({
 
 export const redriveJobsSchema = {
   tags: ['admin'],
+  operationId: 'redriveJobs',
   summary: 'Re-drive failed jobs: a failure group or a list of ids',
   description:
     'Admin only. Each job resumes from the stage it failed in, reusing what earlier stages stored; 200 for a dry run, 202 otherwise.',
