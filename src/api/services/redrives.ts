@@ -185,10 +185,16 @@ export function createRedrives(deps: RedriveDependencies) {
   async function startNextRun(row: JobRow, plan: Redrive, requestedBy: string): Promise<number> {
     const declaration = declarations.get(row.kind)!;
     const closed = temporal.workflow.getHandle(row.workflow_id, plan.previousRunId);
-    const [input, description] = await Promise.all([
+    const [answered, description] = await Promise.all([
       callTemporal(() => closed.query(nextAttemptInputQuery) as Promise<RetryableRun>),
       callTemporal(() => closed.describe()),
     ]);
+    // A run the reconciler ended (terminated, timed out) logged that end after the run's own
+    // last number: the new run numbers after everything the row holds.
+    const input = {
+      ...answered,
+      seq: Math.max(answered.seq, row.projection_seq - row.projection_seq_offset),
+    };
     try {
       await callTemporal(() =>
         temporal.workflow.start(declaration.workflowType, {
