@@ -71,6 +71,9 @@ export interface AppliedJobUpdate {
  * the log holds exactly the states the row went through, in order. Returns what it changed
  * (the metrics count transitions from it), or null when the update was not newer. The row's
  * offset (set when the job follows a reset run) is added to the update's sequence number.
+ * At the row's own sequence number, a state from a longer history replaces the stored one: a
+ * workflow task the server refused has already projected a state that never happened (a cancel
+ * it accepted, its end), and the task that replaced it projects what did.
  *
  * One statement, one round trip: the projection runs several times in every job, inside its
  * workflow task. The row lock (`for update`) orders concurrent updates of one job, so events
@@ -78,9 +81,12 @@ export interface AppliedJobUpdate {
  */
 export function applyJobUpdate(db: Db, update: JobUpdate): Promise<AppliedJobUpdate | null> {
   const seq = sql`${update.seq}::integer + projection_seq_offset`;
+  const historyLength = update.historyLength ?? 0;
   return writeSnapshot(db, update.jobId, update.snapshot, {
     seq,
-    condition: sql`projection_seq < ${seq}`,
+    historyLength,
+    condition: sql`(projection_seq < ${seq} or (projection_seq = ${seq}
+      and projection_history_length < ${historyLength}::integer))`,
   });
 }
 
@@ -96,17 +102,25 @@ export function endJobInFlight(
 ): Promise<AppliedJobUpdate | null> {
   return writeSnapshot(db, jobId, snapshot, {
     seq: sql`${expectedSeq + 1}::integer`,
+    // The run has closed: nothing it projected could replace this end.
+    historyLength: maxHistoryLength,
     condition: sql`projection_seq = ${expectedSeq}::integer
       and status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})`,
   });
 }
 
-/** Writes a snapshot at `seq` into the row that `condition` selects, and logs it; see above. */
+/** Larger than any history: Temporal caps one run's at 51,200 events. */
+const maxHistoryLength = 2_147_483_647;
+
+/**
+ * Writes a snapshot at `seq` into the row that `condition` selects, and logs it; see above. A
+ * state at a `seq` already logged (from a longer history, applyJobUpdate) replaces that event.
+ */
 async function writeSnapshot(
   db: Db,
   jobId: string,
   snapshot: JobSnapshot,
-  position: { seq: RawBuilder<unknown>; condition: RawBuilder<unknown> },
+  position: { seq: RawBuilder<unknown>; historyLength: number; condition: RawBuilder<unknown> },
 ): Promise<AppliedJobUpdate | null> {
   const result = snapshot.result === undefined ? null : JSON.stringify(snapshot.result);
   const errorCode = snapshot.error?.code ?? null;
@@ -133,6 +147,7 @@ async function writeSnapshot(
         error_code = ${errorCode}::text,
         error_message = ${errorMessage}::text,
         projection_seq = stored.seq,
+        projection_history_length = ${position.historyLength}::integer,
         updated_at = now(),
         status_changed_at = case
           when stored.status = ${snapshot.status}::text then stored.status_changed_at else now()
@@ -157,6 +172,10 @@ async function writeSnapshot(
         ${snapshot.status}::text, ${snapshot.progress}::smallint, ${snapshot.phase}::text,
         ${snapshot.attempt}::integer, ${errorCode}::text, ${errorMessage}::text
       from updated
+      on conflict (job_id, seq, part) do update set
+        type = excluded.type, status = excluded.status, progress = excluded.progress,
+        phase = excluded.phase, attempt = excluded.attempt, error_code = excluded.error_code,
+        error_message = excluded.error_message, created_at = now()
     )
     select
       kind, type, previous_status as "previousStatus",

@@ -31,6 +31,7 @@ export interface JobTable {
    * a reset run numbers its updates from the reset point again.
    */
   projection_seq_offset: Generated<number>;
+  projection_history_length: Generated<number>;
   created_at: Timestamp;
   started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   completed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;

@@ -43,6 +43,12 @@ export interface JobUpdate {
   jobId: string;
   seq: number;
   snapshot: JobSnapshot;
+  /**
+   * The workflow's history length when it projected this state: of two states projected at one
+   * `seq`, the one from the longer history happened (the other came from a workflow task whose
+   * completion the server refused). Absent from runs that predate it.
+   */
+  historyLength?: number;
 }
 
 /** Answer of the progress query: the live state, read from the workflow itself. */

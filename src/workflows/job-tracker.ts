@@ -98,6 +98,7 @@ export class JobTracker {
       jobId: this.job.id,
       seq: this.seqValue,
       snapshot: this.snapshot,
+      historyLength: workflowInfo().historyLength,
     });
   }
 

@@ -181,6 +181,44 @@ describe('job repository', () => {
     );
   });
 
+  it('replaces a state a refused workflow task projected with the one its replacement projects', async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    const apply = (seq: number, historyLength: number | undefined, change: Partial<JobSnapshot>) =>
+      applyJobUpdate(test.db, {
+        jobId: job.id,
+        seq,
+        snapshot: jobSnapshot(change),
+        ...(historyLength === undefined ? {} : { historyLength }),
+      });
+    await apply(1, 5, { status: 'running', progress: 50 });
+    // The task that accepted a cancel projected it, then the server refused its completion.
+    assert.ok(await apply(2, 11, { status: 'cancelled' }));
+    // The task that replaced it saw the attempt fail first: that is what happened.
+    const failure = { code: 'SAFETY_BLOCKED', message: 'blocked' };
+    const replaced = await apply(2, 15, { status: 'failed', error: failure });
+    assert.equal(replaced?.previousStatus, 'cancelled');
+    // A late or repeated delivery of either, or a run without history lengths, changes nothing.
+    assert.equal(await apply(2, 11, { status: 'cancelled' }), null);
+    assert.equal(await apply(2, 15, { status: 'failed', error: failure }), null);
+    assert.equal(await apply(2, undefined, { status: 'cancelled' }), null);
+
+    const row = await findOwnedJob(test.db, job.ownerId, job.id);
+    assert.deepEqual(
+      [row?.status, row?.error_code, row?.projection_seq],
+      ['failed', 'SAFETY_BLOCKED', 2],
+    );
+    const log = await readJobEvents(test.db, [{ jobId: job.id, afterSeq: -1 }], 100);
+    assert.deepEqual(
+      log.map(({ event }) => [event.seq, event.status, event.error?.code ?? null]),
+      [
+        [0, 'pending', null],
+        [1, 'running', null],
+        [2, 'failed', 'SAFETY_BLOCKED'],
+      ],
+    );
+  });
+
   it('keeps the row and the log in order when updates of one job race each other', async () => {
     const job = jobRecord();
     await insertJob(test.db, job, 'pending');

@@ -132,6 +132,7 @@ describe('migrations', () => {
         '0011_status_changed_at',
         '0012_projection_seq_offset',
         '0013_failure_groups',
+        '0014_projection_history_length',
       ],
     );
   });
@@ -167,6 +168,7 @@ describe('migrations', () => {
       '0011_status_changed_at',
       '0012_projection_seq_offset',
       '0013_failure_groups',
+      '0014_projection_history_length',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(
