@@ -2,9 +2,8 @@
 // (child process) unless TEMPORAL_ADDRESS is set, the embedded database unless DATABASE_URL is
 // set, the worker and the API.
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
 import { startLocalDevServer, type DevServer } from '../temporal/dev-server.js';
-import { prepareNamespace } from '../temporal/namespace.js';
+import { prepareNamespaceAt } from '../temporal/namespace.js';
 import { startApiServer } from './api/server.js';
 import { mintToken, resolveJwtSecret } from './auth.js';
 import { loadConfig } from './config.js';
@@ -12,7 +11,7 @@ import { openDatabase } from './db/database.js';
 import { runEntryPoint, stopOnSignals } from './entry-point.js';
 import { createLogger } from './logger.js';
 import { assertPortsFree } from './ports.js';
-import { createTemporalAccess } from './temporal-client.js';
+import { createTemporalAccess, temporalEndpoint } from './temporal-client.js';
 import { createActivityDependencies, startEmbeddedModel } from './worker/dependencies.js';
 import { startWorker, workerSettings } from './worker/worker.js';
 
@@ -26,29 +25,23 @@ runEntryPoint(async () => {
     { host: config.API_HOST, port: config.API_PORT, what: 'the API', setting: 'API_PORT' },
   ]);
   let devServer: DevServer | undefined;
-  let address = config.TEMPORAL_ADDRESS;
-  if (!address) {
+  if (!config.TEMPORAL_ADDRESS) {
     devServer = await startLocalDevServer(config, logger);
-    address = devServer.address;
     logger.info(
-      { address, pid: devServer.pid, ports: config.temporalDevPorts },
+      { address: devServer.address, pid: devServer.pid, ports: config.temporalDevPorts },
       'Temporal dev server started',
     );
   }
-  const setupConnection = await Connection.connect({ address });
-  try {
-    await prepareNamespace(setupConnection, config.TEMPORAL_NAMESPACE);
-  } finally {
-    await setupConnection.close();
-  }
+  const endpoint = temporalEndpoint(config, devServer?.address);
+  await prepareNamespaceAt(endpoint, config.TEMPORAL_NAMESPACE);
 
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
   const dependencies = await createActivityDependencies(config, db);
   const { textGenerator, embeddedModel } = dependencies.providers;
   await startEmbeddedModel(embeddedModel, logger);
-  const worker = await startWorker(workerSettings(config, address), dependencies, logger);
+  const worker = await startWorker(workerSettings(config, endpoint), dependencies, logger);
   const temporal = createTemporalAccess(
-    address,
+    endpoint,
     config.TEMPORAL_NAMESPACE,
     worker.workflowConnection,
   );

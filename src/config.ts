@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { TLSConfig } from '@temporalio/client';
 import { z } from 'zod';
 import type { ProviderRetrySettings } from './jobs/contracts.js';
 import { defaultMaxConcurrentMediaProcesses, type MediaProcessLimits } from './media/processes.js';
@@ -92,6 +94,20 @@ export const configSchema = z.object({
   TEMPORAL_DEV_METRICS_PORT: optionalPort,
   /** Where operators open the Web UI; printed at start. Defaults to the dev server's UI. */
   TEMPORAL_UI_URL: optionalString,
+  /**
+   * TLS to TEMPORAL_ADDRESS, verified against the system's CAs unless TEMPORAL_TLS_CA_FILE is
+   * set. Unset: on when any other TEMPORAL_TLS_* variable or TEMPORAL_API_KEY is set.
+   */
+  TEMPORAL_TLS: optionalString.pipe(booleanFlag.optional()),
+  /** PEM file of the CA that signed the frontend's certificate (a self-hosted cluster's own CA). */
+  TEMPORAL_TLS_CA_FILE: optionalString,
+  /** PEM files of the client certificate and its key for mutual TLS: both or neither. */
+  TEMPORAL_TLS_CERT_FILE: optionalString,
+  TEMPORAL_TLS_KEY_FILE: optionalString,
+  /** Name the frontend's certificate is checked against, when it differs from TEMPORAL_ADDRESS's host. */
+  TEMPORAL_TLS_SERVER_NAME: optionalString,
+  /** A Temporal Cloud API key, sent as a bearer token on every call; implies TLS. */
+  TEMPORAL_API_KEY: optionalString,
 
   /** HS256 secret for API tokens (32+ characters). Unset outside production: generated once into DATA_DIR. */
   AUTH_JWT_SECRET: optionalString.pipe(
@@ -413,6 +429,8 @@ export type Config = z.infer<typeof configSchema> & {
   apiPublicUrl: string;
   /** WORKER_QUEUES, parsed: the domains a worker process serves. */
   workerQueues: TaskQueueDomain[];
+  /** The TEMPORAL_TLS_* settings with their files read; null: plaintext. */
+  temporalTls: TLSConfig | null;
 };
 
 export class ConfigError extends Error {
@@ -470,12 +488,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new ConfigError(`Invalid configuration:\n  ${(error as Error).message}`);
     }
   }
+  if (config.DATABASE_URL) checkDatabaseTlsFiles(config.DATABASE_URL);
   const dataDir = path.resolve(config.DATA_DIR);
   return {
     ...config,
     dataDir,
     temporalDevPorts,
     workerQueues,
+    temporalTls: resolveTemporalTls(config),
     renderWorkDir: path.join(dataDir, 'render-work'),
     storageLocalDir: path.resolve(config.STORAGE_LOCAL_DIR ?? path.join(dataDir, 'storage')),
     apiPublicUrl: (config.API_PUBLIC_URL ?? `http://${config.API_HOST}:${config.API_PORT}`).replace(
@@ -533,6 +553,69 @@ function resolveTemporalDevPorts(config: z.infer<typeof configSchema>): Temporal
   if (problems.length > 0)
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   return ports;
+}
+
+/** A PEM file named by `variable`, read now so that a wrong path stops the process at start. */
+function readPemFile(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new ConfigError(
+      `Invalid configuration:\n  ${variable}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+}
+
+/**
+ * pg reads the files DATABASE_URL's TLS parameters name each time it opens a connection; read
+ * once here, a wrong path stops the process at start instead of failing every query.
+ */
+function checkDatabaseTlsFiles(databaseUrl: string): void {
+  const { searchParams } = new URL(databaseUrl);
+  for (const parameter of ['sslrootcert', 'sslcert', 'sslkey']) {
+    const file = searchParams.get(parameter);
+    if (file) readPemFile(`DATABASE_URL (${parameter})`, file);
+  }
+}
+
+/** The TEMPORAL_TLS_* settings as the SDK's TLS options, with their files read; null: plaintext. */
+function resolveTemporalTls(config: z.infer<typeof configSchema>): TLSConfig | null {
+  const implied =
+    config.TEMPORAL_TLS_CA_FILE ??
+    config.TEMPORAL_TLS_CERT_FILE ??
+    config.TEMPORAL_TLS_KEY_FILE ??
+    config.TEMPORAL_TLS_SERVER_NAME ??
+    config.TEMPORAL_API_KEY;
+  const problems: string[] = [];
+  if (config.TEMPORAL_TLS === false && implied !== undefined)
+    problems.push(
+      'TEMPORAL_TLS: false, but TEMPORAL_TLS_* or TEMPORAL_API_KEY is set (they need TLS)',
+    );
+  if (config.TEMPORAL_TLS_CERT_FILE && !config.TEMPORAL_TLS_KEY_FILE)
+    problems.push('TEMPORAL_TLS_KEY_FILE: required with TEMPORAL_TLS_CERT_FILE (mutual TLS)');
+  if (config.TEMPORAL_TLS_KEY_FILE && !config.TEMPORAL_TLS_CERT_FILE)
+    problems.push('TEMPORAL_TLS_CERT_FILE: required with TEMPORAL_TLS_KEY_FILE (mutual TLS)');
+  const enabled = config.TEMPORAL_TLS ?? implied !== undefined;
+  if (enabled && !config.TEMPORAL_ADDRESS)
+    problems.push(
+      'TEMPORAL_ADDRESS: required with TLS to Temporal (the dev server `npm start` runs speaks plaintext)',
+    );
+  if (problems.length > 0)
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  if (!enabled) return null;
+  const { TEMPORAL_TLS_CA_FILE: caFile, TEMPORAL_TLS_CERT_FILE: certFile } = config;
+  const keyFile = config.TEMPORAL_TLS_KEY_FILE;
+  return {
+    ...(config.TEMPORAL_TLS_SERVER_NAME && { serverNameOverride: config.TEMPORAL_TLS_SERVER_NAME }),
+    ...(caFile && { serverRootCACertificate: readPemFile('TEMPORAL_TLS_CA_FILE', caFile) }),
+    ...(certFile &&
+      keyFile && {
+        clientCertPair: {
+          crt: readPemFile('TEMPORAL_TLS_CERT_FILE', certFile),
+          key: readPemFile('TEMPORAL_TLS_KEY_FILE', keyFile),
+        },
+      }),
+  };
 }
 
 /** The provider backoff jobs carry in their workflow input, from the PROVIDER_RETRY_* variables. */

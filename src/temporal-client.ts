@@ -1,5 +1,44 @@
-import { Client, Connection, isGrpcServiceError, ServiceError } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  isGrpcServiceError,
+  ServiceError,
+  type TLSConfig,
+} from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
+import type { Config } from './config.js';
+
+/**
+ * Where and how to reach the Temporal frontend: options that both the client's `Connection`
+ * and the worker's `NativeConnection` accept, so every connection the service makes is the same.
+ */
+export interface TemporalEndpoint {
+  /** `host:port`. */
+  address: string;
+  /** Unset: plaintext. */
+  tls?: TLSConfig;
+  /** Sent as `Authorization: Bearer …` on every call (Temporal Cloud API keys). */
+  apiKey?: string;
+}
+
+/**
+ * The endpoint the configuration names: TEMPORAL_ADDRESS with the TEMPORAL_TLS_* settings and
+ * TEMPORAL_API_KEY. `address` stands in for an unset TEMPORAL_ADDRESS (the dev server `npm start`
+ * runs); without either, the dev server's default address.
+ */
+export function temporalEndpoint(
+  config: Pick<
+    Config,
+    'TEMPORAL_ADDRESS' | 'TEMPORAL_DEV_PORT' | 'TEMPORAL_API_KEY' | 'temporalTls'
+  >,
+  address?: string,
+): TemporalEndpoint {
+  return {
+    address: config.TEMPORAL_ADDRESS ?? address ?? `127.0.0.1:${config.TEMPORAL_DEV_PORT}`,
+    ...(config.temporalTls && { tls: config.temporalTls }),
+    ...(config.TEMPORAL_API_KEY && { apiKey: config.TEMPORAL_API_KEY }),
+  };
+}
 
 /** The API's way to Temporal: a client for starting and reading workflows, and a readiness ping. */
 export interface TemporalAccess {
@@ -24,14 +63,14 @@ export interface TemporalAccess {
  * closes it.
  */
 export function createTemporalAccess(
-  address: string,
+  endpoint: TemporalEndpoint,
   namespace: string,
   workflowWorkerConnection?: NativeConnection,
 ): TemporalAccess {
-  const owned = workflowWorkerConnection ? null : Connection.lazy({ address });
+  const owned = workflowWorkerConnection ? null : Connection.lazy(endpoint);
   // The default connection retries an unavailable server in the background; a readiness probe
   // must fail fast and leave nothing behind, so it has a connection without retries.
-  const probe = Connection.lazy({ address, interceptors: [] });
+  const probe = Connection.lazy({ ...endpoint, interceptors: [] });
   return {
     client: new Client({ connection: owned ?? workflowWorkerConnection, namespace }),
     eagerStart: workflowWorkerConnection !== undefined,

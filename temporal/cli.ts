@@ -1,11 +1,11 @@
 // `npm run temporal:dev`: a dev server in the foreground, for running the API and the worker as
 // separate processes. `npm run temporal:setup`: prepare the namespace on TEMPORAL_ADDRESS.
-import { Connection } from '@temporalio/client';
 import { loadConfig } from '../src/config.js';
 import { runEntryPoint } from '../src/entry-point.js';
 import { createLogger } from '../src/logger.js';
+import { temporalEndpoint } from '../src/temporal-client.js';
 import { startLocalDevServer } from './dev-server.js';
-import { prepareNamespace } from './namespace.js';
+import { prepareNamespaceAt } from './namespace.js';
 
 const command = process.argv[2];
 
@@ -13,18 +13,14 @@ runEntryPoint(async () => {
   const config = loadConfig();
   if (command === 'dev') {
     const server = await startLocalDevServer(config, createLogger(config, 'temporal-dev'));
-    const connection = await Connection.connect({ address: server.address });
-    await prepareNamespace(connection, config.TEMPORAL_NAMESPACE);
-    await connection.close();
+    await prepareNamespaceAt({ address: server.address }, config.TEMPORAL_NAMESPACE);
     console.log(`Temporal dev server: TEMPORAL_ADDRESS=${server.address}, Web UI ${server.uiUrl}`);
     const stop = () => void server.stop().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   } else if (command === 'setup') {
     if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS: required for temporal:setup');
-    const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-    const outcome = await prepareNamespace(connection, config.TEMPORAL_NAMESPACE);
-    await connection.close();
+    const outcome = await prepareNamespaceAt(temporalEndpoint(config), config.TEMPORAL_NAMESPACE);
     console.log(JSON.stringify({ namespace: config.TEMPORAL_NAMESPACE, ...outcome }));
   } else {
     console.error('usage: tsx temporal/cli.ts dev|setup');

@@ -4,6 +4,7 @@ import { SearchAttributeType } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { jobSearchAttributes } from '../src/jobs/search-attributes.js';
+import type { TemporalEndpoint } from '../src/temporal-client.js';
 
 // The proto package is CommonJS without statically detectable named exports.
 const IndexedValueType = proto.temporal.api.enums.v1.IndexedValueType;
@@ -72,12 +73,12 @@ async function namespaceExists(connection: Connection, namespace: string): Promi
   }
 }
 
-/** `prepareNamespace` over a connection of its own to `address`, closed once it is done. */
+/** `prepareNamespace` over a connection of its own to `endpoint`, closed once it is done. */
 export async function prepareNamespaceAt(
-  address: string,
+  endpoint: TemporalEndpoint,
   namespace: string,
 ): Promise<Awaited<ReturnType<typeof prepareNamespace>>> {
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect(endpoint);
   try {
     return await prepareNamespace(connection, namespace);
   } finally {

@@ -88,7 +88,7 @@ const server = await startDevServer({
 });
 let exitCode = 1;
 try {
-  await prepareNamespaceAt(server.address, namespace);
+  await prepareNamespaceAt({ address: server.address }, namespace);
 
   await withAdmin((client) => client.query(`create database "${templateDatabase}"`));
   const templateUrl = new URL(adminUrl);

@@ -87,7 +87,7 @@ export async function startBenchTemporal(dataDir: string, namespace: string): Pr
     dbFilename: null,
     logFile: path.join(dataDir, 'temporal.log'),
   });
-  await prepareNamespaceAt(server.address, namespace);
+  await prepareNamespaceAt({ address: server.address }, namespace);
   return server;
 }
 
@@ -195,7 +195,7 @@ export class BenchStack {
       };
     }
     this.devServer = await startBenchTemporal(this.dataDir, namespace);
-    this.temporal = createTemporalAccess(this.devServer.address, namespace);
+    this.temporal = createTemporalAccess({ address: this.devServer.address }, namespace);
     const database = `vlogflow_bench_${randomUUID().slice(0, 8)}`;
     await admin((client) => client.query(`create database "${database}"`));
     this.database = database;

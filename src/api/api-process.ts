@@ -4,7 +4,7 @@ import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { runEntryPoint, stopOnSignals } from '../entry-point.js';
 import { createLogger } from '../logger.js';
-import { createTemporalAccess } from '../temporal-client.js';
+import { createTemporalAccess, temporalEndpoint } from '../temporal-client.js';
 import { startApiServer } from './server.js';
 
 runEntryPoint(async () => {
@@ -12,7 +12,7 @@ runEntryPoint(async () => {
   requireSharedServices(config, 'API');
   const logger = createLogger(config, 'api');
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
-  const temporal = createTemporalAccess(config.TEMPORAL_ADDRESS!, config.TEMPORAL_NAMESPACE);
+  const temporal = createTemporalAccess(temporalEndpoint(config), config.TEMPORAL_NAMESPACE);
   const server = await startApiServer(config, {
     db,
     temporal,

@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config.js';
 import { runEntryPoint } from '../entry-point.js';
 import { createLogger } from '../logger.js';
+import { temporalEndpoint } from '../temporal-client.js';
 import { installWorkerRuntime } from '../worker/runtime.js';
 import { parseTarget, targetRuns } from './histories.js';
 import { bundleWorkflows, describeOutcome, replayRuns, type WorkflowCode } from './replayer.js';
@@ -15,7 +16,8 @@ import { bundleWorkflows, describeOutcome, replayRuns, type WorkflowCode } from 
 const usage = `usage: npm run replay -- [--limit N] [--bundle dist/workflow-bundle.js] <target>…
   target: a workflow id (every run of its continue-as-new chain), a visibility query
   (e.g. 'JobKind = "vlog" AND ExecutionStatus = "Running"'), a history JSON file, or a directory
-  of them. Ids and queries are read from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE.`;
+  of them. Ids and queries are read from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE (TLS and API key
+  from TEMPORAL_TLS_* / TEMPORAL_API_KEY).`;
 
 const workflowsPath = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -41,9 +43,7 @@ runEntryPoint(async () => {
 
   let connection: Connection | null = null;
   const client = async () => {
-    connection ??= await Connection.connect({
-      address: config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_DEV_PORT}`,
-    });
+    connection ??= await Connection.connect(temporalEndpoint(config));
     return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   };
   const code: WorkflowCode = values.bundle

@@ -5,6 +5,7 @@ import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { runEntryPoint, stopOnSignals } from '../entry-point.js';
 import { createLogger } from '../logger.js';
+import { temporalEndpoint } from '../temporal-client.js';
 import { startMetricsServer } from '../metrics/exposition.js';
 import { assertPortsFree } from '../ports.js';
 import { createActivityDependencies, startEmbeddedModel } from './dependencies.js';
@@ -24,7 +25,7 @@ runEntryPoint(async () => {
   const { embeddedModel } = dependencies.providers;
   if (queues.includes('text-generation')) await startEmbeddedModel(embeddedModel, logger);
   const worker = await startWorker(
-    workerSettings(config, config.TEMPORAL_ADDRESS!, queues),
+    workerSettings(config, temporalEndpoint(config), queues),
     dependencies,
     logger,
   );

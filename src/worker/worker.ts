@@ -20,6 +20,7 @@ import {
   type QueueCapacity,
 } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { TemporalEndpoint } from '../temporal-client.js';
 import {
   ensureMediaSweepSchedule,
   mediaSweepBatchSize,
@@ -73,14 +74,14 @@ export function workerQueuesOf(args: string[], config: Config): TaskQueueDomain[
   }
 }
 
-/** The worker's settings from the configuration, against the server at `address`. */
+/** The worker's settings from the configuration, against the Temporal frontend at `endpoint`. */
 export function workerSettings(
   config: Config,
-  address: string,
+  endpoint: TemporalEndpoint,
   queues: TaskQueueDomain[] = config.workerQueues,
 ): WorkerSettings {
   return {
-    address,
+    endpoint,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     queues,
@@ -103,7 +104,8 @@ export function workerSettings(
 }
 
 export interface WorkerSettings {
-  address: string;
+  /** The Temporal frontend (temporalEndpoint). */
+  endpoint: TemporalEndpoint;
   namespace: string;
   /** TEMPORAL_TASK_QUEUE: the workflows' queue, which every domain's queue is named after. */
   taskQueue: string;
@@ -243,7 +245,7 @@ export async function startWorker(
   const domains = (settings.queues ?? inUse).filter((domain) => inUse.includes(domain));
   const capacity = settings.capacity ?? queueCapacities(loadConfig({}));
   const names = taskQueueNames(settings.taskQueue);
-  const connection = await NativeConnection.connect({ address: settings.address });
+  const connection = await NativeConnection.connect(settings.endpoint);
   const client = new Client({ connection, namespace: settings.namespace });
   if (domains.includes('workflows')) {
     await ensureSchedules(client, settings, names.storage, logger).catch(async (error: unknown) => {

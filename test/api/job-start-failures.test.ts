@@ -101,7 +101,10 @@ describe('a job that cannot be started', () => {
 
   // Both used to answer 503, telling the client to retry what no retry can fix.
   it('is 500 INTERNAL_ERROR, the cause logged, when Temporal refuses the start', async () => {
-    const temporal = createTemporalAccess(testEnv.temporalAddress, `no-such-${randomUUID()}`);
+    const temporal = createTemporalAccess(
+      { address: testEnv.temporalAddress },
+      `no-such-${randomUUID()}`,
+    );
     cleanups.push(() => temporal.close());
     const owner = `bad-namespace-${randomUUID().slice(0, 8)}`;
     const { status, body, logs } = await startProbe(test.db, temporal, owner);

@@ -40,7 +40,7 @@ describe('/readyz', () => {
       logFile: path.resolve('.local/test-logs/readiness-dev-server.log'),
     });
     cleanups.push(() => server.stop());
-    const temporal = createTemporalAccess(server.address, 'readiness');
+    const temporal = createTemporalAccess({ address: server.address }, 'readiness');
     cleanups.push(() => temporal.close());
     // The Google provider does not need ffmpeg: no worker with it is not what is wrong here.
     const h = await startHarness({ temporal, env: { VLOG_PROVIDER: 'google' } });

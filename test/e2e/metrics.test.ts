@@ -214,7 +214,10 @@ describe('metrics at GET /metrics', () => {
     // Temporal behind a proxy that stops forwarding: calls hang, as behind a dead network path.
     const [host, port] = testEnv.temporalAddress.split(':');
     const proxy = await TcpProxy.start(host!, Number(port));
-    const temporal = createTemporalAccess(`127.0.0.1:${proxy.port}`, testEnv.temporalNamespace);
+    const temporal = createTemporalAccess(
+      { address: `127.0.0.1:${proxy.port}` },
+      testEnv.temporalNamespace,
+    );
     const cut = await startHarness({ temporal });
     try {
       assert.ok((await scrape(cut.api)).families.has('vlogflow_task_queue_pollers'));

@@ -55,7 +55,7 @@ describe('workers serving parts of the queue map', () => {
   async function serve(queues: TaskQueueDomain[]): Promise<RunningWorker> {
     const worker = await startWorker(
       {
-        address: testEnv.temporalAddress,
+        endpoint: { address: testEnv.temporalAddress },
         namespace: testEnv.temporalNamespace,
         taskQueue: h.taskQueue,
         queues,

@@ -23,7 +23,7 @@ import {
   workflowRuns,
   type RunHistory,
 } from '../../src/replay/histories.js';
-import { createTemporalAccess } from '../../src/temporal-client.js';
+import { createTemporalAccess, temporalEndpoint } from '../../src/temporal-client.js';
 import { startWorker } from '../../src/worker/worker.js';
 import {
   installTemporalBinaries,
@@ -44,9 +44,7 @@ const taskQueue = 'vlogflow-record';
 
 async function recordFromServer(target: string, out: string, limit: number): Promise<void> {
   const config = loadConfig();
-  const connection = await Connection.connect({
-    address: config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_DEV_PORT}`,
-  });
+  const connection = await Connection.connect(temporalEndpoint(config));
   try {
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     const parsed = await parseTarget(target);
@@ -99,14 +97,14 @@ async function recordScenarios(selected: Scenario[]): Promise<void> {
     const connection = await Connection.connect({ address: server.address });
     await prepareNamespace(connection, namespace);
     await connection.close();
-    const temporal = createTemporalAccess(server.address, namespace);
+    const temporal = createTemporalAccess({ address: server.address }, namespace);
     cleanups.push(() => temporal.close());
     const fakes = await CloudFakes.start();
     cleanups.push(() => fakes.stop());
     const db = await openDatabase({ dataDir: scratch });
     cleanups.push(() => db.destroy());
     const worker = await startWorker(
-      { address: server.address, namespace, taskQueue, shutdownGraceMs: 2_000 },
+      { endpoint: { address: server.address }, namespace, taskQueue, shutdownGraceMs: 2_000 },
       await fakes.activityDependencies(db),
       logger,
     );

@@ -108,7 +108,7 @@ export class FaultStack {
     const port = await freePort();
     const temporalAddress = this.options.temporalAddress ?? testEnv.temporalAddress;
     const temporalNamespace = this.options.temporalNamespace ?? testEnv.temporalNamespace;
-    this.temporal = createTemporalAccess(temporalAddress, temporalNamespace);
+    this.temporal = createTemporalAccess({ address: temporalAddress }, temporalNamespace);
     this.env = {
       ...this.fakes.env,
       GEMINI_BASE_URL: this.googleGate.url,

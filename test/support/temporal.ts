@@ -6,16 +6,25 @@ import { loadConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import { createProviders } from '../../src/providers/index.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
-import { createTemporalAccess, type TemporalAccess } from '../../src/temporal-client.js';
+import {
+  createTemporalAccess,
+  type TemporalAccess,
+  type TemporalEndpoint,
+} from '../../src/temporal-client.js';
 import type { JobReconcileSettings } from '../../src/worker/job-reconcile-schedule.js';
 import type { MediaSweepSettings } from '../../src/worker/media-sweep-schedule.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { testEnv } from './env.js';
 import { testLogger } from './logs.js';
 
-/** A client (and readiness ping) of the run's dev server. */
-export function testTemporal(): TemporalAccess {
-  return createTemporalAccess(testEnv.temporalAddress, testEnv.temporalNamespace);
+/** The run's dev server, in plaintext. */
+export function testEndpoint(): TemporalEndpoint {
+  return { address: testEnv.temporalAddress };
+}
+
+/** A client (and readiness ping) of the run's dev server, or of `endpoint` in front of it. */
+export function testTemporal(endpoint = testEndpoint()): TemporalAccess {
+  return createTemporalAccess(endpoint, testEnv.temporalNamespace);
 }
 
 /** Each test gets its own task queue so workers of parallel test files never steal its tasks. */
@@ -45,7 +54,7 @@ export async function withWorker<T>(
 /**
  * A real worker polling `taskQueue` until its `stop()`; for suites that share one worker. With
  * `mediaSweep` or `jobReconcile`, it schedules the media sweep or the job reconciler as
- * production workers do.
+ * production workers do. It connects to `endpoint` (default: the run's dev server).
  */
 export async function startTestWorker(
   taskQueue: string,
@@ -53,6 +62,7 @@ export async function startTestWorker(
   logger: Logger = testLogger(),
   mediaSweep?: MediaSweepSettings,
   jobReconcile?: JobReconcileSettings,
+  endpoint = testEndpoint(),
 ): Promise<RunningWorker> {
   const mediaStorage =
     given.mediaStorage ??
@@ -68,7 +78,7 @@ export async function startTestWorker(
   };
   return startWorker(
     {
-      address: testEnv.temporalAddress,
+      endpoint,
       namespace: testEnv.temporalNamespace,
       taskQueue,
       shutdownGraceMs: 2_000,

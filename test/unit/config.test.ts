@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
   ConfigError,
@@ -7,6 +9,7 @@ import {
   mediaProcessLimits,
   requireSharedServices,
 } from '../../src/config.js';
+import { temporalEndpoint } from '../../src/temporal-client.js';
 
 function configError(env: NodeJS.ProcessEnv): string {
   try {
@@ -160,5 +163,82 @@ describe('configuration', () => {
         'API',
       ),
     );
+  });
+
+  it('turns the TEMPORAL_TLS_* variables and TEMPORAL_API_KEY into one endpoint, files read at load', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-config-tls-'));
+    try {
+      const pem = (name: string) => path.join(dir, name);
+      for (const name of ['ca.pem', 'client.pem', 'client.key'])
+        await writeFile(pem(name), `${name} bytes`);
+      const address = 'temporal.example:7233';
+      assert.deepEqual(temporalEndpoint(loadConfig({ TEMPORAL_ADDRESS: address })), { address });
+      assert.deepEqual(
+        temporalEndpoint(loadConfig({ TEMPORAL_ADDRESS: address, TEMPORAL_TLS: 'true' })),
+        { address, tls: {} },
+      );
+      assert.deepEqual(
+        temporalEndpoint(
+          loadConfig({ TEMPORAL_ADDRESS: address, TEMPORAL_API_KEY: 'key-from-cloud' }),
+        ),
+        { address, tls: {}, apiKey: 'key-from-cloud' },
+      );
+      assert.deepEqual(
+        temporalEndpoint(
+          loadConfig({
+            TEMPORAL_ADDRESS: address,
+            TEMPORAL_TLS_CA_FILE: pem('ca.pem'),
+            TEMPORAL_TLS_CERT_FILE: pem('client.pem'),
+            TEMPORAL_TLS_KEY_FILE: pem('client.key'),
+            TEMPORAL_TLS_SERVER_NAME: 'frontend.internal',
+          }),
+        ),
+        {
+          address,
+          tls: {
+            serverNameOverride: 'frontend.internal',
+            serverRootCACertificate: Buffer.from('ca.pem bytes'),
+            clientCertPair: {
+              crt: Buffer.from('client.pem bytes'),
+              key: Buffer.from('client.key bytes'),
+            },
+          },
+        },
+      );
+
+      assert.match(
+        configError({ TEMPORAL_ADDRESS: address, TEMPORAL_TLS_CERT_FILE: pem('client.pem') }),
+        /TEMPORAL_TLS_KEY_FILE: required with TEMPORAL_TLS_CERT_FILE/,
+      );
+      assert.match(
+        configError({ TEMPORAL_ADDRESS: address, TEMPORAL_TLS_KEY_FILE: pem('client.key') }),
+        /TEMPORAL_TLS_CERT_FILE: required with TEMPORAL_TLS_KEY_FILE/,
+      );
+      assert.match(
+        configError({ TEMPORAL_ADDRESS: address, TEMPORAL_TLS_CA_FILE: pem('missing.pem') }),
+        /TEMPORAL_TLS_CA_FILE: cannot read .*missing\.pem \(ENOENT\)/,
+      );
+      assert.match(
+        configError({ TEMPORAL_ADDRESS: address, TEMPORAL_TLS_CA_FILE: dir }),
+        /TEMPORAL_TLS_CA_FILE: cannot read .* \(EISDIR\)/,
+      );
+      assert.match(
+        configError({ TEMPORAL_ADDRESS: address, TEMPORAL_TLS: 'false', TEMPORAL_API_KEY: 'k' }),
+        /TEMPORAL_TLS: false, but TEMPORAL_TLS_\* or TEMPORAL_API_KEY is set/,
+      );
+      assert.match(
+        configError({
+          DATABASE_URL: `postgres://u@db.internal/app?sslmode=verify-full&sslrootcert=${pem('none.pem')}`,
+        }),
+        /DATABASE_URL \(sslrootcert\): cannot read .*none\.pem \(ENOENT\)/,
+      );
+      assert.match(configError({ TEMPORAL_TLS: 'maybe' }), /TEMPORAL_TLS: expected true or false/);
+      assert.match(
+        configError({ TEMPORAL_API_KEY: 'k' }),
+        /TEMPORAL_ADDRESS: required with TLS to Temporal/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -54,7 +54,7 @@ describe('fairness between users', () => {
     running.push(
       await startWorker(
         {
-          address: testEnv.temporalAddress,
+          endpoint: { address: testEnv.temporalAddress },
           namespace: testEnv.temporalNamespace,
           taskQueue: h.taskQueue,
           queues,

@@ -46,7 +46,7 @@ export const uploadScenario: Scenario = {
       USER_RATE_LIMIT_REQUESTS: '1000000',
     });
     const db = await openDatabase({ dataDir });
-    const temporal = createTemporalAccess(server.address, 'vlogflow');
+    const temporal = createTemporalAccess({ address: server.address }, 'vlogflow');
     const app = await buildApp({
       config,
       db,
