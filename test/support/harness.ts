@@ -15,7 +15,7 @@ import type { Db } from '../../src/db/database.js';
 import type { Logger } from '../../src/logger.js';
 import { createMediaStorage } from '../../src/storage/index.js';
 import type { MediaStorage } from '../../src/storage/object-storage.js';
-import type { TemporalAccess } from '../../src/temporal-client.js';
+import type { TemporalAccess, TemporalEndpoint } from '../../src/temporal-client.js';
 import type { JobReconcileSettings } from '../../src/worker/job-reconcile-schedule.js';
 import type { MediaSweepSettings } from '../../src/worker/media-sweep-schedule.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
@@ -213,8 +213,13 @@ function userClient(
 export interface HarnessOptions extends ApiOptions {
   /** Default: a fresh copy of the run's migrated database, dropped by `stop()`. */
   db?: Db;
-  /** Default: a client of the run's dev server, closed by `stop()`. */
+  /** Default: a client of `temporalEndpoint`, closed by `stop()`. */
   temporal?: TemporalAccess;
+  /**
+   * Where the default client and the worker reach Temporal (a TLS proxy in front of the dev
+   * server, say). Default: the run's dev server, in plaintext.
+   */
+  temporalEndpoint?: TemporalEndpoint;
   /**
    * Default: a task queue of its own, which only the harness's worker polls: without one,
    * accepted jobs stay pending.
@@ -268,7 +273,7 @@ async function start(
   cleanups: (() => Promise<unknown>)[],
   undo: () => Promise<void>,
 ): Promise<Harness> {
-  const temporal = options.temporal ?? testTemporal();
+  const temporal = options.temporal ?? testTemporal(options.temporalEndpoint);
   if (!options.temporal) cleanups.push(() => temporal.close());
   let db = options.db;
   if (!db) {
@@ -299,6 +304,7 @@ async function start(
       options.logger,
       options.mediaSweep,
       options.jobReconcile,
+      options.temporalEndpoint,
     );
     cleanups.push(() => worker.stop());
   }

@@ -1,6 +1,8 @@
 // A TCP proxy that a test can cut, stall and restore: how fault tests make PostgreSQL
-// unreachable for the API and the worker while the machine's PostgreSQL keeps running.
+// unreachable for the API and the worker while the machine's PostgreSQL keeps running. Given
+// TLS options it terminates TLS and forwards plaintext: a TLS frontend for the dev server.
 import net from 'node:net';
+import tls from 'node:tls';
 
 /** What connections through the proxy do now. */
 export type ProxyState = 'open' | 'cut' | 'stalled';
@@ -14,6 +16,10 @@ export class TcpProxy {
   port = 0;
   /** Connections refused or dropped while cut. */
   refused = 0;
+  /** Connections forwarded (with TLS: whose handshake succeeded). */
+  accepted = 0;
+  /** With TLS: why each failed handshake failed, as the proxy's TLS stack said. */
+  readonly handshakeErrors: string[] = [];
   private state: ProxyState = 'open';
   private readonly links = new Set<Link>();
   private server: net.Server | undefined;
@@ -23,10 +29,24 @@ export class TcpProxy {
     private readonly targetPort: number,
   ) {}
 
-  /** A proxy on a free port of 127.0.0.1 to `targetHost:targetPort`. */
-  static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
+  /**
+   * A proxy on a free port of 127.0.0.1 to `targetHost:targetPort`; with `tlsOptions`, clients
+   * must speak TLS to it (and present a certificate it trusts, with `requestCert`).
+   */
+  static async start(
+    targetHost: string,
+    targetPort: number,
+    tlsOptions?: tls.TlsOptions,
+  ): Promise<TcpProxy> {
     const proxy = new TcpProxy(targetHost, targetPort);
-    proxy.server = net.createServer((client) => proxy.accept(client));
+    const accept = (client: net.Socket) => proxy.accept(client);
+    if (tlsOptions) {
+      const server = tls.createServer(tlsOptions, accept);
+      server.on('tlsClientError', (error) => proxy.handshakeErrors.push(error.message));
+      proxy.server = server;
+    } else {
+      proxy.server = net.createServer(accept);
+    }
     await new Promise<void>((resolve) => proxy.server!.listen(0, '127.0.0.1', resolve));
     proxy.port = (proxy.server.address() as net.AddressInfo).port;
     return proxy;
@@ -85,6 +105,7 @@ export class TcpProxy {
       client.destroy();
       return;
     }
+    this.accepted += 1;
     const upstream = net.connect(this.targetPort, this.targetHost);
     const link = { client, upstream };
     this.links.add(link);
