@@ -603,8 +603,11 @@ function resolveTemporalTls(config: z.infer<typeof configSchema>): TLSConfig | n
   if (problems.length > 0)
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   if (!enabled) return null;
-  const { TEMPORAL_TLS_CA_FILE: caFile, TEMPORAL_TLS_CERT_FILE: certFile } = config;
-  const keyFile = config.TEMPORAL_TLS_KEY_FILE;
+  const {
+    TEMPORAL_TLS_CA_FILE: caFile,
+    TEMPORAL_TLS_CERT_FILE: certFile,
+    TEMPORAL_TLS_KEY_FILE: keyFile,
+  } = config;
   return {
     ...(config.TEMPORAL_TLS_SERVER_NAME && { serverNameOverride: config.TEMPORAL_TLS_SERVER_NAME }),
     ...(caFile && { serverRootCACertificate: readPemFile('TEMPORAL_TLS_CA_FILE', caFile) }),
