@@ -12,7 +12,7 @@ import { openDatabase } from '../db/database.js';
 import { runEntryPoint } from '../entry-point.js';
 import { parseFingerprint } from '../jobs/failure-fingerprint.js';
 import { createLogger } from '../logger.js';
-import { createTemporalAccess } from '../temporal-client.js';
+import { createTemporalAccess, temporalEndpoint } from '../temporal-client.js';
 
 const usage = `usage: npm run redrive -- (--group <fingerprint> | --jobs <id,id…>) [--limit N] [--dry-run]
   --group    a failure group's fingerprint, kind:stage:code:provider, as GET /api/admin/failure-groups lists it
@@ -65,7 +65,7 @@ runEntryPoint(async () => {
   // The log goes to stderr: stdout carries the outcome alone, for scripts to read.
   const logger = createLogger(config, 'redrive', pino.destination(2));
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
-  const temporal = createTemporalAccess(config.TEMPORAL_ADDRESS!, config.TEMPORAL_NAMESPACE);
+  const temporal = createTemporalAccess(temporalEndpoint(config), config.TEMPORAL_NAMESPACE);
   try {
     const redrives = createRedrives({
       db,
