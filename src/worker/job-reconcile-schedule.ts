@@ -1,12 +1,7 @@
-import {
-  ScheduleAlreadyRunning,
-  ScheduleOverlapPolicy,
-  type Client,
-  type ScheduleOptionsStartWorkflowAction,
-  type ScheduleSpec,
-} from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { JobReconcileInput } from '../jobs/contracts.js';
 import type { reconcileJobProjections } from '../workflows/job-reconcile.js';
+import { ensureRecurringWorkflow } from './recurring-workflow.js';
 
 /** What the job reconciler's schedule runs and how often. */
 export interface JobReconcileSettings extends JobReconcileInput {
@@ -26,40 +21,25 @@ export function jobReconcileScheduleId(taskQueue: string): string {
 }
 
 /**
- * Creates the job reconciler's schedule, or brings an existing one to these settings. Every
- * worker start serving `workflows` calls it, so concurrent starts end with one schedule and
- * one reconciler whatever the number of worker processes.
+ * Keeps the job reconciler running every `intervalMs` (see ensureRecurringWorkflow): every
+ * worker start serving `workflows` calls it, so there is one reconciler whatever the number of
+ * worker processes.
  */
-export async function ensureJobReconcileSchedule(
+export function ensureJobReconcileSchedule(
   client: Client,
   taskQueue: string,
   settings: JobReconcileSettings,
 ): Promise<'created' | 'updated'> {
-  const scheduleId = jobReconcileScheduleId(taskQueue);
-  const spec: ScheduleSpec = { intervals: [{ every: settings.intervalMs }] };
-  const action: ScheduleOptionsStartWorkflowAction<typeof reconcileJobProjections> = {
-    type: 'startWorkflow',
-    workflowType: 'reconcileJobProjections',
-    workflowId: scheduleId,
-    taskQueue,
-    args: [
-      {
-        staleMs: settings.staleMs,
-        batchSize: settings.batchSize,
-        ...(settings.reopenWindowMs !== undefined && { reopenWindowMs: settings.reopenWindowMs }),
-      },
-    ],
+  const input: Parameters<typeof reconcileJobProjections>[0] = {
+    staleMs: settings.staleMs,
+    batchSize: settings.batchSize,
+    ...(settings.reopenWindowMs !== undefined && { reopenWindowMs: settings.reopenWindowMs }),
   };
-  // A run that outlasts the interval is not joined by a second one; a missed run is not made up.
-  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' };
-  try {
-    await client.schedule.create({ scheduleId, spec, action, policies });
-    return 'created';
-  } catch (error) {
-    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
-  }
-  await client.schedule
-    .getHandle(scheduleId)
-    .update((previous) => ({ ...previous, spec, action, policies }));
-  return 'updated';
+  return ensureRecurringWorkflow(client, {
+    scheduleId: jobReconcileScheduleId(taskQueue),
+    workflowType: 'reconcileJobProjections',
+    taskQueue,
+    args: [input],
+    intervalMs: settings.intervalMs,
+  });
 }

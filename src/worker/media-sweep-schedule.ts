@@ -1,12 +1,7 @@
-import {
-  ScheduleAlreadyRunning,
-  ScheduleOverlapPolicy,
-  type Client,
-  type ScheduleOptionsStartWorkflowAction,
-  type ScheduleSpec,
-} from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { MediaSweepInput } from '../jobs/contracts.js';
 import type { sweepExpiredMedia } from '../workflows/media-sweep.js';
+import { ensureRecurringWorkflow } from './recurring-workflow.js';
 
 /** What the media sweep's schedule runs and how often. */
 export interface MediaSweepSettings extends MediaSweepInput {
@@ -22,42 +17,23 @@ export function mediaSweepScheduleId(taskQueue: string): string {
   return `media-sweep-${taskQueue}`;
 }
 
-/**
- * Creates the media sweep's schedule, or brings an existing one to these settings. Every worker
- * start calls it (`npm start` and `npm run worker` alike), so the schedule always runs what the
- * latest configuration says; concurrent starts end with one schedule.
- */
-export async function ensureMediaSweepSchedule(
+/** Keeps the media sweep running every `intervalMs` (see ensureRecurringWorkflow). */
+export function ensureMediaSweepSchedule(
   client: Client,
   taskQueue: string,
   settings: MediaSweepSettings,
 ): Promise<'created' | 'updated'> {
-  const scheduleId = mediaSweepScheduleId(taskQueue);
-  const spec: ScheduleSpec = { intervals: [{ every: settings.intervalMs }] };
-  const action: ScheduleOptionsStartWorkflowAction<typeof sweepExpiredMedia> = {
-    type: 'startWorkflow',
-    workflowType: 'sweepExpiredMedia',
-    workflowId: scheduleId,
-    taskQueue,
-    args: [
-      {
-        ...(settings.taskQueue && { taskQueue: settings.taskQueue }),
-        retentionMs: settings.retentionMs,
-        retryWindowMs: settings.retryWindowMs,
-        batchSize: settings.batchSize,
-      },
-    ],
+  const input: Parameters<typeof sweepExpiredMedia>[0] = {
+    ...(settings.taskQueue && { taskQueue: settings.taskQueue }),
+    retentionMs: settings.retentionMs,
+    retryWindowMs: settings.retryWindowMs,
+    batchSize: settings.batchSize,
   };
-  // A sweep that outlasts the interval is not joined by a second one.
-  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' };
-  try {
-    await client.schedule.create({ scheduleId, spec, action, policies });
-    return 'created';
-  } catch (error) {
-    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
-  }
-  await client.schedule
-    .getHandle(scheduleId)
-    .update((previous) => ({ ...previous, spec, action, policies }));
-  return 'updated';
+  return ensureRecurringWorkflow(client, {
+    scheduleId: mediaSweepScheduleId(taskQueue),
+    workflowType: 'sweepExpiredMedia',
+    taskQueue,
+    args: [input],
+    intervalMs: settings.intervalMs,
+  });
 }
