@@ -12,12 +12,14 @@ import { runEntryPoint, stopOnSignals } from './entry-point.js';
 import { createLogger } from './logger.js';
 import { assertPortsFree } from './ports.js';
 import { createTemporalAccess, temporalEndpoint } from './temporal-client.js';
+import { startTracing } from './tracing/index.js';
 import { createActivityDependencies, startEmbeddedModel } from './worker/dependencies.js';
 import { startWorker, workerSettings } from './worker/worker.js';
 
 runEntryPoint(async () => {
   const config = loadConfig();
   const logger = createLogger(config, 'all-in-one');
+  const tracing = await startTracing(config, 'all-in-one', logger);
 
   // Checked before anything starts: a taken API port found later would leave a dev server
   // and a worker running for nothing.
@@ -36,17 +38,18 @@ runEntryPoint(async () => {
   await prepareNamespaceAt(endpoint, config.TEMPORAL_NAMESPACE);
 
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
-  const dependencies = await createActivityDependencies(config, db);
+  const dependencies = await createActivityDependencies(config, db, tracing);
   const { textGenerator, embeddedModel } = dependencies.providers;
   await startEmbeddedModel(embeddedModel, logger);
-  const worker = await startWorker(workerSettings(config, endpoint), dependencies, logger);
+  const worker = await startWorker(workerSettings(config, endpoint), dependencies, logger, tracing);
   const temporal = createTemporalAccess(
     endpoint,
     config.TEMPORAL_NAMESPACE,
     worker.workflowConnection,
+    tracing?.clientInterceptors,
   );
   const jwtSecret = await resolveJwtSecret(config);
-  const api = await startApiServer(config, { db, temporal, logger, jwtSecret });
+  const api = await startApiServer(config, { db, temporal, logger, tracing, jwtSecret });
 
   stopOnSignals(
     logger,
@@ -59,6 +62,7 @@ runEntryPoint(async () => {
       await temporal.close();
       await db.destroy();
       await devServer?.stop();
+      await tracing?.shutdown();
     },
     config.WORKER_SHUTDOWN_GRACE_MS + 15_000,
   );

@@ -28,6 +28,16 @@ const optionalPort = optionalString.pipe(port.optional());
 /** A rate in tasks per second (fractions allowed: 0.5 is one every 2 s); unset: unlimited. */
 const optionalRate = optionalString.pipe(z.coerce.number<string>().positive().optional());
 
+/** Whether every %-escape of a text decodes (OTLP header values are URL-encoded). */
+function decodes(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Threads the embedded model computes with by default: the CPUs but one, 1 to 4. On a busy
  * machine llama.cpp's threads spin waiting for each other: measured here, one thread on two
@@ -71,6 +81,29 @@ export const configSchema = z.object({
    */
   METRICS_HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: z.coerce.number<string>().int().min(0).max(65_535).default(9464),
+
+  /**
+   * OpenTelemetry tracing, off while both endpoints are unset: an OTLP/HTTP (protobuf) collector's
+   * base URL, to which `/v1/traces` is added, or the full URL of its traces endpoint (which wins).
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalString.pipe(
+    z.url({ protocol: /^https?$/ }).optional(),
+  ),
+  /** Headers sent with every export (a backend's API key): `name=value,name2=value2`, values URL-encoded. */
+  OTEL_EXPORTER_OTLP_HEADERS: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$/, {
+        error: 'expected name=value pairs separated by commas',
+      })
+      .refine(decodes, {
+        error: 'a value is not URL-encoded',
+      })
+      .optional(),
+  ),
+  /** `service.name` of the spans every process exports. */
+  OTEL_SERVICE_NAME: z.string().min(1).default('vlogflow'),
 
   /** PostgreSQL connection string. Unset: an embedded PGlite database under DATA_DIR. */
   DATABASE_URL: optionalString.pipe(
@@ -619,6 +652,54 @@ function resolveTemporalTls(config: z.infer<typeof configSchema>): TLSConfig | n
         },
       }),
   };
+}
+
+/** Where and how spans are exported; null when tracing is off (no OTLP endpoint set). */
+export interface TracingSettings {
+  /** The OTLP/HTTP traces endpoint, e.g. `http://collector:4318/v1/traces`. */
+  tracesUrl: string;
+  headers: Record<string, string>;
+  serviceName: string;
+}
+
+/**
+ * Where spans go, resolved as OpenTelemetry's exporters resolve it: the traces endpoint as given,
+ * else `/v1/traces` under the base endpoint; undefined (tracing off) when neither is set.
+ */
+export function tracesEndpoint(
+  config: Partial<
+    Pick<Config, 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'>
+  >,
+): string | undefined {
+  const base = config.OTEL_EXPORTER_OTLP_ENDPOINT;
+  return (
+    config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (base === undefined ? undefined : `${base.replace(/\/$/, '')}/v1/traces`)
+  );
+}
+
+/** The tracing settings from the OTEL_* variables; null when tracing is off. */
+export function tracingSettings(
+  config: Pick<
+    Config,
+    | 'OTEL_EXPORTER_OTLP_ENDPOINT'
+    | 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'
+    | 'OTEL_EXPORTER_OTLP_HEADERS'
+    | 'OTEL_SERVICE_NAME'
+  >,
+): TracingSettings | null {
+  const tracesUrl = tracesEndpoint(config);
+  if (tracesUrl === undefined) return null;
+  const headers = Object.fromEntries(
+    (config.OTEL_EXPORTER_OTLP_HEADERS ?? '')
+      .split(',')
+      .filter((pair) => pair.trim() !== '')
+      .map((pair) => {
+        const at = pair.indexOf('=');
+        return [pair.slice(0, at).trim(), decodeURIComponent(pair.slice(at + 1).trim())];
+      }),
+  );
+  return { tracesUrl, headers, serviceName: config.OTEL_SERVICE_NAME };
 }
 
 /** The provider backoff jobs carry in their workflow input, from the PROVIDER_RETRY_* variables. */

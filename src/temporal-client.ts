@@ -4,6 +4,7 @@ import {
   isGrpcServiceError,
   ServiceError,
   type TLSConfig,
+  type ClientInterceptors,
 } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import type { Config } from './config.js';
@@ -60,19 +61,25 @@ export interface TemporalAccess {
  *
  * Where the API shares its process with the worker that polls the workflows' queue, it passes
  * that worker's connection: starts then go through it and run eagerly. The worker owns and
- * closes it.
+ * closes it. With tracing on, `interceptors` pass the active trace into what the client starts,
+ * signals and updates.
  */
 export function createTemporalAccess(
   endpoint: TemporalEndpoint,
   namespace: string,
   workflowWorkerConnection?: NativeConnection,
+  interceptors?: ClientInterceptors,
 ): TemporalAccess {
   const owned = workflowWorkerConnection ? null : Connection.lazy(endpoint);
   // The default connection retries an unavailable server in the background; a readiness probe
   // must fail fast and leave nothing behind, so it has a connection without retries.
   const probe = Connection.lazy({ ...endpoint, interceptors: [] });
   return {
-    client: new Client({ connection: owned ?? workflowWorkerConnection, namespace }),
+    client: new Client({
+      connection: owned ?? workflowWorkerConnection,
+      namespace,
+      ...(interceptors && { interceptors }),
+    }),
     eagerStart: workflowWorkerConnection !== undefined,
     async ping(signal, timeoutMs) {
       await probe.withAbortSignal(signal, () =>

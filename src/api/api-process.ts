@@ -5,18 +5,26 @@ import { openDatabase } from '../db/database.js';
 import { runEntryPoint, stopOnSignals } from '../entry-point.js';
 import { createLogger } from '../logger.js';
 import { createTemporalAccess, temporalEndpoint } from '../temporal-client.js';
+import { startTracing } from '../tracing/index.js';
 import { startApiServer } from './server.js';
 
 runEntryPoint(async () => {
   const config = loadConfig();
   requireSharedServices(config, 'API');
   const logger = createLogger(config, 'api');
+  const tracing = await startTracing(config, 'api', logger);
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
-  const temporal = createTemporalAccess(temporalEndpoint(config), config.TEMPORAL_NAMESPACE);
+  const temporal = createTemporalAccess(
+    temporalEndpoint(config),
+    config.TEMPORAL_NAMESPACE,
+    undefined,
+    tracing?.clientInterceptors,
+  );
   const server = await startApiServer(config, {
     db,
     temporal,
     logger,
+    tracing,
     jwtSecret: await resolveJwtSecret(config),
   });
   stopOnSignals(
@@ -25,6 +33,7 @@ runEntryPoint(async () => {
       await server.close();
       await temporal.close();
       await db.destroy();
+      await tracing?.shutdown();
     },
     config.WORKER_SHUTDOWN_GRACE_MS + 15_000,
   );

@@ -19,6 +19,7 @@ import { selectVlogProvider } from '../providers/index.js';
 import { LocalMediaStorage } from '../storage/local-storage.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal-client.js';
+import type { Tracing } from '../tracing/index.js';
 import { createTokenVerifier } from '../auth.js';
 import { createSharedStateMetrics } from '../metrics/shared-state.js';
 import { answerConnectionError, answerRouterError, errorHandler } from './plugins/error-handler.js';
@@ -48,6 +49,8 @@ export interface AppDependencies {
   mediaStorage: MediaStorage;
   jwtSecret: string;
   logger: Logger;
+  /** Set when tracing is on: each request gets a span, which the job's trace starts from. */
+  tracing?: Tracing | null;
 }
 
 /** The HTTP API. It starts and reads jobs; it never runs them. */
@@ -82,6 +85,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  if (deps.tracing) {
+    const { requestSpans } = await import('./plugins/request-spans.js');
+    await app.register(requestSpans, { tracer: deps.tracing.tracer });
+  }
   await app.register(errorHandler);
   await app.register(metrics, {
     logger: deps.logger,

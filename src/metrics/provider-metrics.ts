@@ -1,6 +1,7 @@
 import { FailureCode } from '../jobs/failures.js';
 import type { Providers } from '../providers/index.js';
 import { ProviderError, providerOf } from '../providers/types.js';
+import type { TraceProviderCall } from '../tracing/index.js';
 import { providerRequestDuration, providerRequests } from './metrics.js';
 
 const outcomes = ['ok', 'rate_limited', 'rejected', 'error', 'cancelled'] as const;
@@ -23,16 +24,19 @@ function zeroProviderCounters(provider: string, operations: string[]): void {
     for (const outcome of outcomes) providerRequests.inc({ provider, operation, outcome }, 0);
 }
 
-/** Runs one provider call, counting it and timing it. */
+/** Runs one provider call, counting it and timing it, in a span of its own when traced. */
 async function metered<T>(
   provider: string,
   operation: string,
   signal: AbortSignal | undefined,
   call: () => Promise<T>,
+  traced: TraceProviderCall | undefined,
 ): Promise<T> {
   const stopTimer = providerRequestDuration.startTimer({ provider, operation });
   try {
-    const answer = await call();
+    const answer = await (traced
+      ? traced({ provider, operation }, call, (error) => outcomeOf(error, signal))
+      : call());
     providerRequests.inc({ provider, operation, outcome: 'ok' });
     return answer;
   } catch (error) {
@@ -46,9 +50,10 @@ async function metered<T>(
 /**
  * The providers with every call counted and timed (`vlogflow_provider_requests_total`,
  * `vlogflow_provider_request_duration_seconds`), whichever provider the configuration chose:
- * the activities call them as they are.
+ * the activities call them as they are. With tracing on, each call is also a span (named
+ * `<provider> <operation>`, labelled with its outcome) inside its activity's.
  */
-export function meterProviders(providers: Providers): Providers {
+export function meterProviders(providers: Providers, traced?: TraceProviderCall): Providers {
   const { analyzer, videoGenerator, textGenerator } = providers;
   const analysis = analyzer && providerOf(analyzer.name);
   const video = videoGenerator && providerOf(videoGenerator.name);
@@ -60,17 +65,31 @@ export function meterProviders(providers: Providers): Providers {
     analyzer: analyzer && {
       name: analyzer.name,
       analyze: (request) =>
-        metered(analysis!, 'analyze_media', request.signal, () => analyzer.analyze(request)),
+        metered(
+          analysis!,
+          'analyze_media',
+          request.signal,
+          () => analyzer.analyze(request),
+          traced,
+        ),
     },
     videoGenerator: videoGenerator && {
       name: videoGenerator.name,
       start: (request, context) =>
-        metered(video!, 'start_video_generation', context.signal, () =>
-          videoGenerator.start(request, context),
+        metered(
+          video!,
+          'start_video_generation',
+          context.signal,
+          () => videoGenerator.start(request, context),
+          traced,
         ),
       check: (operationName) =>
-        metered(video!, 'check_video_generation', undefined, () =>
-          videoGenerator.check(operationName),
+        metered(
+          video!,
+          'check_video_generation',
+          undefined,
+          () => videoGenerator.check(operationName),
+          traced,
         ),
     },
     textGenerator: textGenerator && {
@@ -79,8 +98,12 @@ export function meterProviders(providers: Providers): Providers {
       model: textGenerator.model,
       notice: textGenerator.notice,
       generateJson: (request) =>
-        metered(textGenerator.provider, 'generate_text', request.signal, () =>
-          textGenerator.generateJson(request),
+        metered(
+          textGenerator.provider,
+          'generate_text',
+          request.signal,
+          () => textGenerator.generateJson(request),
+          traced,
         ),
     },
   };

@@ -8,18 +8,23 @@ import type { EmbeddedModel } from '../providers/embedded-model.js';
 import { meterProviders } from '../metrics/provider-metrics.js';
 import { createProviders } from '../providers/index.js';
 import { createMediaStorage } from '../storage/index.js';
+import type { Tracing } from '../tracing/index.js';
 
-/** The real dependencies the worker hands to the activities. */
+/** The real dependencies the worker hands to the activities; with tracing, provider calls are spans. */
 export async function createActivityDependencies(
   config: Config,
   db: Db,
+  tracing?: Tracing | null,
 ): Promise<ActivityDependencies> {
   const mediaStorage = createMediaStorage(config, await resolveJwtSecret(config));
   const mediaTools = await findMediaTools(mediaProcessLimits(config));
   return {
     db,
     mediaStorage,
-    providers: meterProviders(createProviders(config, { mediaStorage, mediaTools })),
+    providers: meterProviders(
+      createProviders(config, { mediaStorage, mediaTools }),
+      tracing?.traceProviderCall,
+    ),
     mediaTools,
     gcsApiEndpoint: config.GCS_API_ENDPOINT,
   };

@@ -8,6 +8,7 @@ import { createLogger } from '../logger.js';
 import { temporalEndpoint } from '../temporal-client.js';
 import { startMetricsServer } from '../metrics/exposition.js';
 import { assertPortsFree } from '../ports.js';
+import { startTracing } from '../tracing/index.js';
 import { createActivityDependencies, startEmbeddedModel } from './dependencies.js';
 import { startWorker, workerQueuesOf, workerSettings } from './worker.js';
 
@@ -20,14 +21,16 @@ runEntryPoint(async () => {
   await assertPortsFree([
     { ...metricsAddress, what: "the worker's metrics", setting: 'METRICS_PORT' },
   ]);
+  const tracing = await startTracing(config, 'worker', logger);
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
-  const dependencies = await createActivityDependencies(config, db);
+  const dependencies = await createActivityDependencies(config, db, tracing);
   const { embeddedModel } = dependencies.providers;
   if (queues.includes('text-generation')) await startEmbeddedModel(embeddedModel, logger);
   const worker = await startWorker(
     workerSettings(config, temporalEndpoint(config), queues),
     dependencies,
     logger,
+    tracing,
   );
   const metrics = await startMetricsServer(metricsAddress, logger);
   logger.info({ url: metrics.url }, 'metrics served');
@@ -38,6 +41,7 @@ runEntryPoint(async () => {
       await embeddedModel?.stop();
       await metrics.close();
       await db.destroy();
+      await tracing?.shutdown();
     },
     config.WORKER_SHUTDOWN_GRACE_MS + 15_000,
   );

@@ -36,25 +36,45 @@ import {
 import { taskQueueDomainsInUse } from '../kinds/index.js';
 import { mediaToolsVersion, type MediaTools } from '../media/tools.js';
 import { mediaWorkerIdentity } from '../media/worker-identity.js';
+import { tracingWorkflowModules, type Tracing } from '../tracing/index.js';
 import { installWorkerRuntime } from './runtime.js';
+import { workflowBundleFiles } from './workflow-bundles.js';
 
 const { TaskQueueType } = proto.temporal.api.enums.v1;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const runningFromSource = import.meta.url.endsWith('.ts');
 
-/** Where the prebuilt workflow bundle lives, relative to the compiled worker (`npm run build`). */
-export const workflowBundlePath = path.resolve(here, '../../workflow-bundle.js');
+/**
+ * Where the prebuilt workflow bundles live, relative to the compiled worker (`npm run build`):
+ * the plain one, and the one with the tracing interceptors in.
+ */
+export const workflowBundlePaths = {
+  plain: path.resolve(here, '../..', workflowBundleFiles.plain),
+  traced: path.resolve(here, '../..', workflowBundleFiles.traced),
+};
 
 /**
- * From source (dev, tests) the worker bundles `src/workflows` itself; compiled (production)
- * it loads the bundle `npm run build` made, so a worker starts in milliseconds.
+ * From source (dev, tests) the worker bundles `src/workflows` itself, with the tracing
+ * interceptors when tracing is on; compiled (production) it loads the bundle `npm run build`
+ * made with or without them, so a worker starts in milliseconds.
  */
-function workflowSource(): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
-  if (runningFromSource) return { workflowsPath: path.resolve(here, '../workflows/index.ts') };
-  if (!existsSync(workflowBundlePath)) {
-    throw new Error(`No workflow bundle at ${workflowBundlePath}: run \`npm run build\` first`);
+function workflowSource(traced: boolean): Pick<
+  WorkerOptions,
+  'workflowsPath' | 'workflowBundle'
+> & {
+  workflowModules: string[];
+} {
+  if (runningFromSource) {
+    return {
+      workflowsPath: path.resolve(here, '../workflows/index.ts'),
+      workflowModules: traced ? tracingWorkflowModules() : [],
+    };
   }
-  return { workflowBundle: { codePath: workflowBundlePath } };
+  const codePath = traced ? workflowBundlePaths.traced : workflowBundlePaths.plain;
+  if (!existsSync(codePath)) {
+    throw new Error(`No workflow bundle at ${codePath}: run \`npm run build\` first`);
+  }
+  return { workflowBundle: { codePath }, workflowModules: [] };
 }
 
 /**
@@ -233,12 +253,14 @@ async function ensureSchedules(
 
 /**
  * Runs one Temporal worker per domain this process serves, each on its domain's queue with the
- * domain's slots, pollers and queue-wide rate, sharing one connection.
+ * domain's slots, pollers and queue-wide rate, sharing one connection. With `tracing`, workflows
+ * and activities continue the trace their start carries, and export their spans.
  */
 export async function startWorker(
   settings: WorkerSettings,
   deps: ActivityDependencies,
   logger: Logger,
+  tracing?: Tracing | null,
 ): Promise<RunningWorker> {
   await installWorkerRuntime(logger);
   const inUse = taskQueueDomainsInUse();
@@ -271,12 +293,18 @@ export async function startWorker(
       // otherwise sends at most every 80 % of the heartbeat timeout: a cancelled render,
       // transfer or model call would run on that long. One heartbeat a second is cheap.
       maxHeartbeatThrottleInterval: '1s',
+      ...(tracing && { interceptors: { activity: tracing.activityInterceptors } }),
     } satisfies WorkerOptions;
     if (domain === 'workflows') {
+      const { workflowModules, ...source } = workflowSource(Boolean(tracing));
       // It also runs the activities of runs started before the queue map, on this queue.
       return {
         ...common,
-        ...workflowSource(),
+        ...source,
+        ...(tracing && {
+          interceptors: { activity: tracing.activityInterceptors, workflowModules },
+          sinks: tracing.workflowSinks,
+        }),
         maxConcurrentWorkflowTaskExecutions: slots,
         ...(settings.maxCachedWorkflows !== undefined && {
           maxCachedWorkflows: settings.maxCachedWorkflows,

@@ -1,0 +1,102 @@
+// The OpenTelemetry SDK of a process that exports spans, loaded by `startTracing` only when an
+// OTLP endpoint is configured (src/tracing/index.ts).
+import {
+  diag,
+  DiagLogLevel,
+  isSpanContextValid,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { Resource } from '@opentelemetry/resources';
+import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+  OpenTelemetryWorkflowClientInterceptor,
+} from '@temporalio/interceptors-opentelemetry';
+import type { TracingSettings } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { TraceFields, Tracing } from './index.js';
+
+/** The name of the service's own instrumentation (requests, provider calls). */
+const instrumentationName = 'vlogflow';
+
+/**
+ * Registers a tracer provider for the process (W3C trace context, async-local context) that
+ * batches spans to the OTLP/HTTP endpoint in protobuf, and the interceptors that carry a trace
+ * from the API's Temporal client into workflows, from workflows into activities, and from
+ * activities into provider calls. Export failures are logged as warnings, never thrown.
+ */
+export function startOpenTelemetry(
+  settings: TracingSettings,
+  processName: string,
+  logger: Logger,
+): { tracing: Tracing; traceFields: () => TraceFields } {
+  diag.setLogger(
+    {
+      error: (message, ...args) => logger.warn({ args }, `tracing: ${message}`),
+      warn: (message, ...args) => logger.warn({ args }, `tracing: ${message}`),
+      info: () => undefined,
+      debug: () => undefined,
+      verbose: () => undefined,
+    },
+    DiagLogLevel.WARN,
+  );
+  const resource = Resource.default().merge(
+    new Resource({ 'service.name': settings.serviceName, 'vlogflow.process': processName }),
+  );
+  const spanProcessor = new BatchSpanProcessor(
+    new OTLPTraceExporter({ url: settings.tracesUrl, headers: settings.headers }),
+  );
+  const provider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor] });
+  provider.register();
+  const tracer = trace.getTracer(instrumentationName);
+
+  const traceProviderCall: Tracing['traceProviderCall'] = (call, run, outcomeOf) =>
+    tracer.startActiveSpan(
+      `${call.provider} ${call.operation}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { 'vlogflow.provider': call.provider, 'vlogflow.operation': call.operation },
+      },
+      async (span) => {
+        try {
+          const answer = await run();
+          span.setAttribute('vlogflow.outcome', 'ok');
+          return answer;
+        } catch (error) {
+          span.setAttribute('vlogflow.outcome', outcomeOf(error));
+          span.recordException(error as Error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+          throw error;
+        } finally {
+          span.end();
+        }
+      },
+    );
+
+  return {
+    tracing: {
+      tracer,
+      clientInterceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
+      activityInterceptors: [
+        (context) => ({
+          inbound: new OpenTelemetryActivityInboundInterceptor(context),
+          outbound: new OpenTelemetryActivityOutboundInterceptor(context),
+        }),
+      ],
+      workflowSinks: { exporter: makeWorkflowExporter(spanProcessor, resource) },
+      traceProviderCall,
+      shutdown: () => provider.shutdown(),
+    },
+    traceFields() {
+      const context = trace.getActiveSpan()?.spanContext();
+      return context && isSpanContextValid(context)
+        ? { trace_id: context.traceId, span_id: context.spanId }
+        : {};
+    },
+  };
+}
