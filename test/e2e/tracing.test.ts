@@ -9,7 +9,7 @@ import { eventually } from '../support/eventually.js';
 import { testJwtSecret } from '../support/harness.js';
 import { freePort } from '../support/ports.js';
 import { startReadyService, type ServiceProcess } from '../support/processes.js';
-import { uniqueTaskQueue } from '../support/temporal.js';
+import { testTemporal, uniqueTaskQueue } from '../support/temporal.js';
 
 interface View {
   id: string;
@@ -134,6 +134,15 @@ describe('tracing with an OTLP endpoint configured', () => {
       .filter((line) => line['msg'] === 'job update recorded' && line['jobId'] === job.id);
     assert.ok(recorded.length > 0, 'the worker logged the job');
     assert.ok(recorded.every((line) => line['trace_id'] === traceId));
+    // The trace travels in the headers of what the job started (tracing-off.test.ts: absent).
+    const temporal = testTemporal();
+    try {
+      const events = (await temporal.client.workflow.getHandle(job.id).fetchHistory()).events ?? [];
+      const started = events[0]?.workflowExecutionStartedEventAttributes?.header?.fields ?? {};
+      assert.ok('_tracer-data' in started);
+    } finally {
+      await temporal.close();
+    }
     // Probes and scrapes make no traces; everything the receiver got was a protobuf export.
     assert.ok(
       !receiver.spans.some((span: ReceivedSpan) => /\/(healthz|readyz|metrics)$/.test(span.name)),
