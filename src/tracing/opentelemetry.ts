@@ -1,10 +1,12 @@
 // The OpenTelemetry SDK of a process that exports spans, loaded by `startTracing` only when an
 // OTLP endpoint is configured (src/tracing/index.ts).
 import {
+  context,
   diag,
   DiagLogLevel,
   isSpanContextValid,
   SpanKind,
+  ROOT_CONTEXT,
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
@@ -35,10 +37,15 @@ export function startOpenTelemetry(
   processName: string,
   logger: Logger,
 ): { tracing: Tracing; traceFields: () => TraceFields } {
+  // Exports run in the context of the span that scheduled them: the warning is no line of it.
+  const warn = (message: string, args: unknown[]) =>
+    context.with(ROOT_CONTEXT, () =>
+      logger.warn(args.length > 0 ? { args } : {}, `tracing: ${message}`),
+    );
   diag.setLogger(
     {
-      error: (message, ...args) => logger.warn({ args }, `tracing: ${message}`),
-      warn: (message, ...args) => logger.warn({ args }, `tracing: ${message}`),
+      error: (message, ...args) => warn(message, args),
+      warn: (message, ...args) => warn(message, args),
       info: () => undefined,
       debug: () => undefined,
       verbose: () => undefined,
@@ -90,7 +97,13 @@ export function startOpenTelemetry(
       ],
       workflowSinks: { exporter: makeWorkflowExporter(spanProcessor, resource) },
       traceProviderCall,
-      shutdown: () => provider.shutdown(),
+      // A collector that is down must not turn a clean stop into a failed one.
+      shutdown: () =>
+        provider
+          .shutdown()
+          .catch((error: unknown) =>
+            logger.warn({ err: error }, 'tracing: spans not sent at shutdown'),
+          ),
     },
     traceFields() {
       const context = trace.getActiveSpan()?.spanContext();
