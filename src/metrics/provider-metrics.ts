@@ -60,36 +60,28 @@ export function meterProviders(providers: Providers, traced?: TraceProviderCall)
   if (analysis) zeroProviderCounters(analysis, ['analyze_media']);
   if (video) zeroProviderCounters(video, ['start_video_generation', 'check_video_generation']);
   if (textGenerator) zeroProviderCounters(textGenerator.provider, ['generate_text']);
+  const measure = <T>(
+    provider: string,
+    operation: string,
+    signal: AbortSignal | undefined,
+    call: () => Promise<T>,
+  ) => metered(provider, operation, signal, call, traced);
   return {
     ...providers,
     analyzer: analyzer && {
       name: analyzer.name,
       analyze: (request) =>
-        metered(
-          analysis!,
-          'analyze_media',
-          request.signal,
-          () => analyzer.analyze(request),
-          traced,
-        ),
+        measure(analysis!, 'analyze_media', request.signal, () => analyzer.analyze(request)),
     },
     videoGenerator: videoGenerator && {
       name: videoGenerator.name,
       start: (request, context) =>
-        metered(
-          video!,
-          'start_video_generation',
-          context.signal,
-          () => videoGenerator.start(request, context),
-          traced,
+        measure(video!, 'start_video_generation', context.signal, () =>
+          videoGenerator.start(request, context),
         ),
       check: (operationName) =>
-        metered(
-          video!,
-          'check_video_generation',
-          undefined,
-          () => videoGenerator.check(operationName),
-          traced,
+        measure(video!, 'check_video_generation', undefined, () =>
+          videoGenerator.check(operationName),
         ),
     },
     textGenerator: textGenerator && {
@@ -98,12 +90,8 @@ export function meterProviders(providers: Providers, traced?: TraceProviderCall)
       model: textGenerator.model,
       notice: textGenerator.notice,
       generateJson: (request) =>
-        metered(
-          textGenerator.provider,
-          'generate_text',
-          request.signal,
-          () => textGenerator.generateJson(request),
-          traced,
+        measure(textGenerator.provider, 'generate_text', request.signal, () =>
+          textGenerator.generateJson(request),
         ),
     },
   };

@@ -1,13 +1,13 @@
 // What a process with tracing on does with its log lines, and when its collector is down. This
 // file registers the OpenTelemetry SDK in its own process (node:test runs each file alone).
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
 import { startTracing } from '../../src/tracing/index.js';
 import { eventually } from '../support/eventually.js';
 import { freePort } from '../support/ports.js';
-import { createLogger } from '../../src/logger.js';
-import { Writable } from 'node:stream';
 
 describe('tracing with its collector down', () => {
   it('puts the span ids on lines written inside a span, warns of lost spans, and stops cleanly', async () => {
