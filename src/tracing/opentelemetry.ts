@@ -18,7 +18,9 @@ import {
   OpenTelemetryActivityInboundInterceptor,
   OpenTelemetryActivityOutboundInterceptor,
   OpenTelemetryWorkflowClientInterceptor,
+  type SerializableSpan,
 } from '@temporalio/interceptors-opentelemetry';
+import type { WorkflowInfo } from '@temporalio/workflow';
 import type { TracingSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { TraceFields, Tracing } from './index.js';
@@ -61,6 +63,7 @@ export function startOpenTelemetry(
   const provider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor] });
   provider.register();
   const tracer = trace.getTracer(instrumentationName);
+  const workflowSpans = makeWorkflowExporter(spanProcessor, resource).export;
 
   const traceProviderCall: Tracing['traceProviderCall'] = (call, run, outcomeOf) =>
     tracer.startActiveSpan(
@@ -90,12 +93,33 @@ export function startOpenTelemetry(
       tracer,
       clientInterceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
       activityInterceptors: [
-        (context) => ({
-          inbound: new OpenTelemetryActivityInboundInterceptor(context),
-          outbound: new OpenTelemetryActivityOutboundInterceptor(context),
+        (activity) => ({
+          inbound: new OpenTelemetryActivityInboundInterceptor(activity),
+          outbound: new OpenTelemetryActivityOutboundInterceptor(activity),
         }),
       ],
-      workflowSinks: { exporter: makeWorkflowExporter(spanProcessor, resource) },
+      workflowSinks: {
+        exporter: {
+          export: {
+            ...workflowSpans,
+            // The sink adds the whole WorkflowInfo to each workflow span: search attributes
+            // (the owner's UserId), memo, last failure and the SDK's internals, some kilobytes
+            // a span. These fields name the run, as the activities' spans do, and no more.
+            fn: (info: WorkflowInfo, spans: SerializableSpan[]) =>
+              workflowSpans.fn(
+                {
+                  workflowId: info.workflowId,
+                  runId: info.runId,
+                  workflowType: info.workflowType,
+                  taskQueue: info.taskQueue,
+                  namespace: info.namespace,
+                  attempt: info.attempt,
+                } as WorkflowInfo,
+                spans,
+              ),
+          },
+        },
+      },
       traceProviderCall,
       // A collector that is down must not turn a clean stop into a failed one.
       shutdown: () =>

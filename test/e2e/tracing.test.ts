@@ -108,8 +108,17 @@ describe('tracing with an OTLP endpoint configured', () => {
         `${chain[index]!.name} is a child of ${chain[index - 1]!.name}`,
       );
     }
-    // The workflow's span carries its info (as the SDK's sink adds it), its activities their ids.
-    assert.equal(named('RunWorkflow:aiGenerationJob').attributes['workflowId'], job.id);
+    // The workflow's span names its run, without the search attributes (the owner's UserId)
+    // the SDK's sink would add; its activities carry their ids.
+    const workflow = named('RunWorkflow:aiGenerationJob');
+    assert.deepEqual(
+      [workflow.attributes['workflowId'], workflow.attributes['workflowType']],
+      [job.id, 'aiGenerationJob'],
+    );
+    assert.deepEqual(
+      Object.keys(workflow.attributes).filter((key) => /search|memo|user/i.test(key)),
+      [],
+    );
     assert.equal(named('RunActivity:generateAiItems').attributes['temporalWorkflowId'], job.id);
     assert.equal(named('RunWorkflow:aiGenerationJob').resource['vlogflow.process'], 'worker');
     const providerCall = named('gemini generate_text');
