@@ -65,6 +65,7 @@ runEntryPoint(async () => {
       await tracing?.shutdown();
     },
     config.WORKER_SHUTDOWN_GRACE_MS + 15_000,
+    () => ({ activities: worker.activitiesInFlight() }),
   );
 
   const uiUrl = config.TEMPORAL_UI_URL ?? devServer?.uiUrl;

@@ -3,12 +3,14 @@ import type { Logger } from './logger.js';
 
 /**
  * Runs `stop` once on SIGINT or SIGTERM, then exits. Repeated signals are expected (npm and a
- * terminal both deliver Ctrl-C), so they do not cut the shutdown short; `forceAfterMs` does.
+ * terminal both deliver Ctrl-C), so they do not cut the shutdown short; `forceAfterMs` does,
+ * logging what `stillRunning` says was left (a worker: the activities that did not end).
  */
 export function stopOnSignals(
   logger: Logger,
   stop: () => Promise<void>,
   forceAfterMs: number,
+  stillRunning: () => Record<string, unknown> = () => ({}),
 ): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -19,7 +21,7 @@ export function stopOnSignals(
     stopping = true;
     logger.info({ signal }, 'shutting down');
     setTimeout(() => {
-      logger.error({ forceAfterMs }, 'shutdown took too long: exiting');
+      logger.error({ forceAfterMs, ...stillRunning() }, 'shutdown took too long: exiting');
       process.exit(1);
     }, forceAfterMs).unref();
     stop().then(
@@ -28,7 +30,7 @@ export function stopOnSignals(
         process.exit(0);
       },
       (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
+        logger.error({ err: error, ...stillRunning() }, 'shutdown failed');
         process.exit(1);
       },
     );

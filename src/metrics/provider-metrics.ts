@@ -79,9 +79,9 @@ export function meterProviders(providers: Providers, traced?: TraceProviderCall)
         measure(video!, 'start_video_generation', context.signal, () =>
           videoGenerator.start(request, context),
         ),
-      check: (operationName) =>
-        measure(video!, 'check_video_generation', undefined, () =>
-          videoGenerator.check(operationName),
+      check: (operationName, context) =>
+        measure(video!, 'check_video_generation', context.signal, () =>
+          videoGenerator.check(operationName, context),
         ),
     },
     textGenerator: textGenerator && {

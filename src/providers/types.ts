@@ -159,7 +159,8 @@ export type VideoGenerationStatus =
 export interface VideoGenerator {
   readonly name: string;
   start(request: VideoGenerationRequest, context: GenerationContext): Promise<string>;
-  check(operationName: string): Promise<VideoGenerationStatus>;
+  /** One look at the generation; `signal` aborts the look (a cancelled or draining check). */
+  check(operationName: string, context: { signal: AbortSignal }): Promise<VideoGenerationStatus>;
 }
 
 export interface TextGenerationRequest {

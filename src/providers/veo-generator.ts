@@ -7,6 +7,16 @@ import type {
   VideoGenerator,
 } from './types.js';
 
+/** Settles as `work` does, or rejects with the signal's reason as soon as it aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** Veo on Vertex AI: a long-running operation that writes the video to Cloud Storage. */
 export class VeoVideoGenerator implements VideoGenerator {
   readonly name: string;
@@ -42,15 +52,23 @@ export class VeoVideoGenerator implements VideoGenerator {
     return operation.name;
   }
 
-  async check(operationName: string): Promise<VideoGenerationStatus> {
+  async check(
+    operationName: string,
+    { signal }: { signal: AbortSignal },
+  ): Promise<VideoGenerationStatus> {
     // Re-attaching from a stored name needs a real operation instance, not a plain object.
     const operation = new GenerateVideosOperation();
     operation.name = operationName;
-    const current = await this.ai.operations
-      .getVideosOperation({ operation })
-      .catch((error: unknown) => {
-        throw classifyGoogleError(error, 'Checking the Veo generation');
-      });
+    // @google/genai 2.x drops `abortSignal` on Vertex's status call: the look is given up on
+    // the abort instead, its request left to end by itself (a draining worker must not wait).
+    const current = await untilAborted(
+      this.ai.operations
+        .getVideosOperation({ operation, config: { abortSignal: signal } })
+        .catch((error: unknown) => {
+          throw classifyGoogleError(error, 'Checking the Veo generation');
+        }),
+      signal,
+    );
     if (!current.done) return { state: 'running' };
     if (current.error) {
       const message: unknown = current.error['message'];

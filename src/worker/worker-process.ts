@@ -44,6 +44,7 @@ runEntryPoint(async () => {
       await tracing?.shutdown();
     },
     config.WORKER_SHUTDOWN_GRACE_MS + 15_000,
+    () => ({ activities: worker.activitiesInFlight() }),
   );
   await worker.finished;
 });

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { ActivitiesInFlight, type ActivityInFlight } from './activities-in-flight.js';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
 import {
   parseTaskQueueDomains,
@@ -161,6 +162,8 @@ export interface RunningWorker {
   finished: Promise<void>;
   /** Stops polling, lets running activities wrap up within the grace time, and waits. */
   stop(): Promise<void>;
+  /** The activities this process runs now, oldest first: what a shutdown logs it waits for. */
+  activitiesInFlight(): ActivityInFlight[];
 }
 
 /** The version line of the worker's ffmpeg; null without one, or when it does not run. */
@@ -276,6 +279,7 @@ export async function startWorker(
     });
   }
   const activities = createActivities({ ...deps, temporalClient: client });
+  const inFlight = new ActivitiesInFlight();
   // The API, which runs no media tools, reads the workers' ffmpeg from these queues' pollers.
   const identity =
     domains.includes('media') || domains.includes('inspection')
@@ -293,7 +297,9 @@ export async function startWorker(
       // otherwise sends at most every 80 % of the heartbeat timeout: a cancelled render,
       // transfer or model call would run on that long. One heartbeat a second is cheap.
       maxHeartbeatThrottleInterval: '1s',
-      ...(tracing && { interceptors: { activity: tracing.activityInterceptors } }),
+      interceptors: {
+        activity: [inFlight.interceptor, ...(tracing?.activityInterceptors ?? [])],
+      },
     } satisfies WorkerOptions;
     if (domain === 'workflows') {
       const { workflowModules, ...source } = workflowSource(Boolean(tracing));
@@ -302,7 +308,7 @@ export async function startWorker(
         ...common,
         ...source,
         ...(tracing && {
-          interceptors: { activity: tracing.activityInterceptors, workflowModules },
+          interceptors: { ...common.interceptors, workflowModules },
           sinks: tracing.workflowSinks,
         }),
         maxConcurrentWorkflowTaskExecutions: slots,
@@ -357,8 +363,22 @@ export async function startWorker(
     workflowConnection: domains.includes('workflows') ? connection : undefined,
     finished,
     async stop() {
+      logger.info(
+        { graceMs: settings.shutdownGraceMs, activities: inFlight.list() },
+        'worker draining: no new tasks; running activities get the grace time to finish',
+      );
+      const graceOver = setTimeout(() => {
+        const left = inFlight.list();
+        if (left.length > 0)
+          logger.warn({ activities: left }, 'grace time over: cancelling the running activities');
+      }, settings.shutdownGraceMs);
       shutdown();
-      await finished;
+      try {
+        await finished;
+      } finally {
+        clearTimeout(graceOver);
+      }
     },
+    activitiesInFlight: () => inFlight.list(),
   };
 }

@@ -166,6 +166,12 @@ export class FaultStack {
     await service.exited;
   }
 
+  /** Sends SIGTERM (how a deploy stops a process) and returns its exit code. */
+  terminate(service: ServiceProcess): Promise<number | null> {
+    this.killed.add(service);
+    return service.stop('SIGTERM');
+  }
+
   /** A marker unique to one job. */
   marker(label: string): string {
     return `${this.markerPrefix(label)}${randomUUID().slice(0, 6)}`;
@@ -384,6 +390,21 @@ export class FaultStack {
       }
     }
     return attempts;
+  }
+
+  /** The identities of the workers that completed a job's activities of `type`, in order. */
+  async completedBy(job: FaultJob, type: string): Promise<string[]> {
+    const history = await this.client.workflow.getHandle(job.id).fetchHistory();
+    const scheduled = new Set<string>();
+    const identities: string[] = [];
+    for (const event of history.events ?? []) {
+      if (event.activityTaskScheduledEventAttributes?.activityType?.name === type)
+        scheduled.add(String(event.eventId));
+      const completed = event.activityTaskCompletedEventAttributes;
+      if (completed && scheduled.has(String(completed.scheduledEventId)))
+        identities.push(completed.identity ?? '');
+    }
+    return identities;
   }
 
   /** How many of a job's activity attempts failed and were retried, over all its activities. */

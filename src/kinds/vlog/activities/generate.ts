@@ -208,7 +208,9 @@ export function createGenerateActivities({
       }
       let status;
       try {
-        status = await generator.check(input.operationName);
+        status = await generator.check(input.operationName, {
+          signal: Context.current().cancellationSignal,
+        });
       } catch (error) {
         const throttle =
           metered &&

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
+import { after, before, describe, it } from 'node:test';
+import { FaultStack, type FaultJob } from '../support/fault-stack.js';
+import type { ServiceProcess } from '../support/processes.js';
+
+const graceMs = 3_000;
+/** What a drained worker may take beyond its grace time to cancel, report and close. */
+const exitMarginMs = 5_000;
+
+// A rolling deploy as docs/operations.md tells it: worker B starts on the same queues, then the
+// old worker A gets SIGTERM while it runs jobs. Veo is slow, so every vlog's generation is in
+// flight. A holds model calls and Veo calls at the provider's door: the ones let through during
+// the grace time finish on A, the ones still held when it ends are cancelled and run again on B.
+describe('fault: rolling worker deploy', () => {
+  let stack: FaultStack;
+  let oldWorker: ServiceProcess;
+
+  before(async () => {
+    stack = await FaultStack.start({
+      name: 'deploy',
+      env: { WORKER_SHUTDOWN_GRACE_MS: String(graceMs) },
+    });
+    await stack.start('api');
+    oldWorker = await stack.start('worker');
+  });
+  after(() => stack.stop());
+
+  it('SIGTERM drains the old worker while the new one takes over: every job completes, one Veo submission per vlog, exit 0 within the grace', async () => {
+    const google = stack.fakes.google;
+    // Veo answers "not done" until the old worker is gone: generations stay in flight.
+    google.scenario.generationMs = 10 * 60_000;
+    const holds = {
+      checkFinishing: stack.holdGenerationChecks('check let through', ['check-finishing']),
+      checkCut: stack.holdGenerationChecks('check cut short', ['check-cut']),
+      submitCut: stack.holdGoogleCalls(
+        'submission cut short',
+        ['submit-cut'],
+        'predictLongRunning',
+      ),
+      aiFinishing: stack.holdGoogleCalls(
+        'model call let through',
+        ['ai-finishing'],
+        'generateContent',
+      ),
+      aiCut: stack.holdGoogleCalls('model call cut short', ['ai-cut'], 'generateContent'),
+    };
+    const vlogs = {
+      checkFinishing: [
+        await stack.submitVlog('check-finishing'),
+        await stack.submitVlog('check-finishing'),
+      ],
+      checkCut: [await stack.submitVlog('check-cut'), await stack.submitVlog('check-cut')],
+      submitCut: await stack.submitVlog('submit-cut'),
+    };
+    const ai = {
+      finishing: [await stack.submitAi('ai-finishing'), await stack.submitAi('ai-finishing')],
+      cut: await stack.submitAi('ai-cut'),
+    };
+    await stack.waitHeld(holds.checkFinishing, 2);
+    await stack.waitHeld(holds.checkCut, 2);
+    await stack.waitHeld(holds.submitCut, 1);
+    await stack.waitHeld(holds.aiFinishing, 2);
+    await stack.waitHeld(holds.aiCut, 1);
+
+    const newWorker = await stack.start('worker');
+    const signalledAt = Date.now();
+    const oldExit = stack.terminate(oldWorker);
+    await oldWorker.waitForLine(/worker draining/, 10_000);
+    holds.checkFinishing.release();
+    holds.aiFinishing.release();
+
+    const exitCode = await oldExit;
+    const tookMs = Date.now() - signalledAt;
+    assert.equal(exitCode, 0, oldWorker.output.slice(-30).join('\n'));
+    assert.ok(tookMs < graceMs + exitMarginMs, `the old worker took ${tookMs} ms to exit`);
+    google.scenario.generationMs = 0;
+    stack.googleGate.releaseAll();
+    const recoveryMs = await stack.waitAllFinal();
+
+    // The drain's logs name what it waited for and what the grace time cut short.
+    const logged = (message: RegExp) =>
+      oldWorker.logs().find((line) => message.test(String(line['msg'])));
+    const jobsOf = (line: Record<string, unknown> | undefined) =>
+      new Set(((line?.['activities'] ?? []) as { workflowId: string }[]).map((a) => a.workflowId));
+    const waitedFor = jobsOf(logged(/^worker draining/));
+    const cutShort = jobsOf(logged(/^grace time over/));
+    const finishing = [...vlogs.checkFinishing, ...ai.finishing];
+    const cut = [...vlogs.checkCut, vlogs.submitCut, ai.cut];
+    for (const job of [...finishing, ...cut]) assert.ok(waitedFor.has(job.id), job.marker);
+    for (const job of finishing) assert.ok(!cutShort.has(job.id), job.marker);
+    for (const job of cut) assert.ok(cutShort.has(job.id), job.marker);
+    assert.ok(logged(/^stopped$/));
+
+    // Let through in the grace time, the old worker's activities finished there; cut short by
+    // it, they ran again and finished on the new worker.
+    const oldIdentity = `${oldWorker.child.pid}@${hostname()}`;
+    const newIdentity = `${newWorker.child.pid}@${hostname()}`;
+    const activityOf = (job: FaultJob) =>
+      job.kind === 'ai'
+        ? 'generateAiItems'
+        : job === vlogs.submitCut
+          ? 'startVideoGeneration'
+          : 'checkVideoGeneration';
+    for (const job of finishing) {
+      const by = await stack.completedBy(job, activityOf(job));
+      assert.equal(by[0], oldIdentity, `${job.marker}: ${JSON.stringify(by)}`);
+    }
+    for (const job of cut) {
+      const by = await stack.completedBy(job, activityOf(job));
+      assert.equal(by[0], newIdentity, `${job.marker}: ${JSON.stringify(by)}`);
+      assert.ok((await stack.activityAttempts(job)).get(activityOf(job))! >= 2, job.marker);
+    }
+    // Exactly one Veo submission per vlog (finish checks it is never more than one).
+    for (const job of Object.values(vlogs).flat()) {
+      const submissions = google
+        .paidCallsMentioning(job.marker)
+        .filter((call) => call.method === 'predictLongRunning');
+      assert.equal(submissions.length, 1, job.marker);
+    }
+    assert.equal(newWorker.child.exitCode, null, 'the new worker runs on');
+    await stack.finish({
+      scenario: 'Rolling worker deploy',
+      fault: `old worker SIGTERMed (grace ${graceMs} ms) with a new one polling`,
+      faultMs: tookMs,
+      recoveryMs,
+      notes: [`old worker exited 0 after ${tookMs} ms`],
+    });
+  });
+});
