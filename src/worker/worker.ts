@@ -57,19 +57,19 @@ export const workflowBundlePaths = {
 /**
  * From source (dev, tests) the worker bundles `src/workflows` itself, with the tracing
  * interceptors when tracing is on; compiled (production) it loads the bundle `npm run build`
- * made with or without them, so a worker starts in milliseconds.
+ * made with or without them, so a worker starts in milliseconds. `workflowsPath` (another
+ * build's workflows, in tests) is bundled in place of either.
  */
-function workflowSource(traced: boolean): Pick<
-  WorkerOptions,
-  'workflowsPath' | 'workflowBundle'
-> & {
+function workflowSource(
+  traced: boolean,
+  workflowsPath: string | undefined,
+): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> & {
   workflowModules: string[];
 } {
+  const workflowModules = traced ? tracingWorkflowModules() : [];
+  if (workflowsPath) return { workflowsPath, workflowModules };
   if (runningFromSource) {
-    return {
-      workflowsPath: path.resolve(here, '../workflows/index.ts'),
-      workflowModules: traced ? tracingWorkflowModules() : [],
-    };
+    return { workflowsPath: path.resolve(here, '../workflows/index.ts'), workflowModules };
   }
   const codePath = traced ? workflowBundlePaths.traced : workflowBundlePaths.plain;
   if (!existsSync(codePath)) {
@@ -136,6 +136,11 @@ export interface WorkerSettings {
   capacity?: Record<TaskQueueDomain, QueueCapacity>;
   /** Time running activities get to finish or heartbeat their cancellation on shutdown. */
   shutdownGraceMs: number;
+  /**
+   * A workflows module to bundle instead of the project's own: how a test deploys a second
+   * build whose workflow code differs.
+   */
+  workflowsPath?: string;
   /** Workflow runs kept in memory between their tasks (WORKER_MAX_CACHED_WORKFLOWS). */
   maxCachedWorkflows?: number;
   /**
@@ -302,7 +307,10 @@ export async function startWorker(
       },
     } satisfies WorkerOptions;
     if (domain === 'workflows') {
-      const { workflowModules, ...source } = workflowSource(Boolean(tracing));
+      const { workflowModules, ...source } = workflowSource(
+        Boolean(tracing),
+        settings.workflowsPath,
+      );
       // It also runs the activities of runs started before the queue map, on this queue.
       return {
         ...common,

@@ -54,7 +54,8 @@ export async function withWorker<T>(
 /**
  * A real worker polling `taskQueue` until its `stop()`; for suites that share one worker. With
  * `mediaSweep` or `jobReconcile`, it schedules the media sweep or the job reconciler as
- * production workers do. It connects to `endpoint` (default: the run's dev server).
+ * production workers do. It connects to `endpoint` (default: the run's dev server); with
+ * `workflowsPath`, it runs that workflows module instead of the project's (a next build).
  */
 export async function startTestWorker(
   taskQueue: string,
@@ -63,6 +64,7 @@ export async function startTestWorker(
   mediaSweep?: MediaSweepSettings,
   jobReconcile?: JobReconcileSettings,
   endpoint = testEndpoint(),
+  workflowsPath?: string,
 ): Promise<RunningWorker> {
   const mediaStorage =
     given.mediaStorage ??
@@ -84,6 +86,7 @@ export async function startTestWorker(
       shutdownGraceMs: 2_000,
       ...(mediaSweep ? { mediaSweep } : {}),
       ...(jobReconcile ? { jobReconcile } : {}),
+      ...(workflowsPath ? { workflowsPath } : {}),
     },
     deps,
     logger,
