@@ -41,9 +41,9 @@ describe('fault: rolling worker deploy', () => {
       aiFinishing: stack.holdGoogleCalls(
         'model call let through',
         ['ai-finishing'],
-        'generateContent',
+        'streamGenerateContent',
       ),
-      aiCut: stack.holdGoogleCalls('model call cut short', ['ai-cut'], 'generateContent'),
+      aiCut: stack.holdGoogleCalls('model call cut short', ['ai-cut'], 'streamGenerateContent'),
     };
     const vlogs = {
       checkFinishing: [
