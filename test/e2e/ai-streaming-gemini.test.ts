@@ -4,8 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
-import { readJobEvents } from '../../src/db/job-events.js';
-import { jobEventId } from '../../src/jobs/job-event.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
 import { eventually } from '../support/eventually.js';
@@ -16,8 +14,7 @@ import {
   type TestApi,
   type UserClient,
 } from '../support/harness.js';
-import { openEventStream, type ServerSentEvent } from '../support/sse.js';
-import { answersOf, eventData } from '../support/streamed-output.js';
+import { aiJobStream, answersOf, itStreamsOutputResumably } from '../support/streamed-output.js';
 
 interface AiJobView {
   status: string;
@@ -57,92 +54,22 @@ describe("a Gemini AI job's streamed output", () => {
     await fake.stop();
   });
 
-  const stream = async (base: string, id: string, lastEventId?: string) =>
-    openEventStream(`${base}/api/ai/jobs/${id}/events`, {
-      authorization: await ada.authorization(),
-      ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
-    });
-
-  async function loggedIds(id: string): Promise<string[]> {
-    const log = await readJobEvents(h.db, [{ jobId: id, afterSeq: -1 }], 1000);
-    return log.map(({ event }) => jobEventId(event));
-  }
+  const stream = (base: string, id: string, lastEventId?: string) =>
+    aiJobStream(ada, base, id, lastEventId);
 
   const slowly = () => {
     fake.scenario.pieceChars = 6;
     fake.scenario.pieceDelayMs = 40;
   };
 
-  it('streams the answer in coalesced pieces, in order, before the job completes', async () => {
-    slowly();
-    const pieces = fake.calls.streamedPieces;
-    const { id } = await ada.startJob('ai', {
-      type: 'SUBGOAL_GENERATION',
-      input: { goal: 'Learn the harp', maxItems: 3 },
-    });
-    const events = await (await stream(await h.api.listen(), id)).rest();
-    assert.equal(events.at(-1)?.event, 'end');
-    const logged = events.slice(0, -1);
-    assert.deepEqual(
-      logged.map((event) => event.id),
-      await loggedIds(id),
-      'every logged event, once, in order',
-    );
-
-    const outputs = logged.filter((event) => event.event === 'output');
-    assert.match(outputs[0]!.id!, /^\d+-1$/);
-    assert.ok(
-      outputs.every((event) => eventData(event).status === 'processing'),
-      'pieces come while the job processes',
-    );
-    const completed = logged.findIndex((event) => eventData(event).status === 'completed');
-    assert.ok(completed > logged.indexOf(outputs.at(-1)!), 'the last piece comes before completed');
-    assert.deepEqual(answersOf(logged), [fake.streamedAnswers.at(-1)]);
-    const sent = fake.calls.streamedPieces - pieces;
-    assert.ok(
-      outputs.length >= 2 && outputs.length * 3 <= sent,
-      `${sent} pieces from the model in ${outputs.length} events`,
-    );
-  });
-
-  it('resumes after Last-Event-ID on another API, even when the first one stops, losing and repeating nothing', async () => {
-    slowly();
-    const stopping = await h.startApi({ env: { EVENT_STREAM_POLL_MS: '50' } });
-    const { id } = await ada.startJob('ai', {
-      type: 'TASK_GENERATION',
-      input: { goal: 'Sail', subGoal: 'Learn knots', action: 'Practise', maxItems: 3 },
-    });
-    const first = await stream(await stopping.listen(), id);
-    const seen: ServerSentEvent[] = [];
-    while (seen.filter((event) => event.event === 'output').length < 2) {
-      seen.push(await first.next());
-    }
-    const closed = stopping.app.close();
-    seen.push(...(await first.rest(10_000)));
-    await closed;
-    assert.ok(
-      seen.every((event) => event.event !== 'end'),
-      'the job had not ended',
-    );
-
-    const rest = await (await stream(secondUrl, id, seen.at(-1)!.id!)).rest();
-    assert.equal(rest.at(-1)?.event, 'end');
-    const all = [...seen, ...rest.slice(0, -1)];
-    assert.deepEqual(
-      all.map((event) => event.id),
-      await loggedIds(id),
-    );
-    assert.deepEqual(answersOf(all), [fake.streamedAnswers.at(-1)]);
-
-    // Resuming from the middle of the output gives exactly the pieces after it.
-    const outputs = all.filter((event) => event.event === 'output');
-    const middle = outputs[Math.floor(outputs.length / 2)]!;
-    const after = await (await stream(secondUrl, id, middle.id!)).rest();
-    assert.deepEqual(
-      after.slice(0, -1).map((event) => event.id),
-      all.slice(all.indexOf(middle) + 1).map((event) => event.id),
-    );
-  });
+  itStreamsOutputResumably(() => ({
+    h,
+    ada,
+    secondUrl,
+    pieces: () => fake.calls.streamedPieces,
+    lastAnswer: () => fake.streamedAnswers.at(-1),
+    slowly,
+  }));
 
   it('cancelled mid-stream: the request to Gemini is aborted, and what it wrote stays on the stream', async () => {
     slowly();
