@@ -53,8 +53,16 @@ export const renderLoadScenario: Scenario = {
 
     async function startStack(): Promise<void> {
       if (shape === 'all-in-one') {
-        env['TEMPORAL_DEV_PORT'] = String(await freePort());
-        env['TEMPORAL_DEV_UI_PORT'] = String(await freePort());
+        // Every port of its dev server free, not derived from the gRPC port: a derived one may
+        // be taken on a machine running other stacks.
+        for (const variable of [
+          'TEMPORAL_DEV_PORT',
+          'TEMPORAL_DEV_UI_PORT',
+          'TEMPORAL_DEV_HTTP_PORT',
+          'TEMPORAL_DEV_METRICS_PORT',
+        ]) {
+          env[variable] = String(await freePort());
+        }
         const stack = startService(sourceEntryOf('start'), env);
         services.push(stack);
         await stack.waitForLine(/Ctrl-C stops everything/, 180_000);
