@@ -35,7 +35,10 @@ export const bearerAuth = fp(
     scope.decorateRequest('userId', '');
     scope.decorate('streamLinks', streamLinks);
     scope.decorateRequest('isAdmin', false);
-    scope.addHook('onRequest', async (request: FastifyRequest) => {
+    /** The caller: by the signed link of a stream that accepts one, else by the bearer token. */
+    async function authenticate(
+      request: FastifyRequest,
+    ): Promise<{ userId: string; admin: boolean }> {
       const header = request.headers.authorization;
       const { access } = request.query as { access?: unknown };
       if (!header && request.routeOptions.config.streamLink && typeof access === 'string') {
@@ -46,9 +49,7 @@ export const bearerAuth = fp(
             'The stream link is invalid, expired or for another stream; ask for a new one',
           );
         }
-        request.userId = userId;
-        request.log = request.log.child({ userId });
-        return;
+        return { userId, admin: false };
       }
       if (!header) {
         throw new ApiError(
@@ -61,11 +62,14 @@ export const bearerAuth = fp(
         throw new ApiError('TOKEN_INVALID', 'The Authorization header must be "Bearer <token>"');
       }
       try {
-        ({ userId: request.userId, admin: request.isAdmin } = await verifyToken(match[1]));
+        return await verifyToken(match[1]);
       } catch (error) {
         if (error instanceof TokenError) throw new ApiError(error.problem, error.message);
         throw error;
       }
+    }
+    scope.addHook('onRequest', async (request: FastifyRequest) => {
+      ({ userId: request.userId, admin: request.isAdmin } = await authenticate(request));
       request.log = request.log.child({ userId: request.userId });
     });
   },

@@ -79,14 +79,12 @@ export function createJobActions(temporal: TemporalAccess, settings: JobActionSe
           throw new ApiError(refused, error.cause?.message ?? error.message);
         }
         if (error instanceof WorkflowNotFoundError) throw new ApiError(refused, closedMessage);
-        if (isAbortedWithItsWorkflowTask(error) && Date.now() + pauseMs < deadline) {
+        const aborted = isAbortedWithItsWorkflowTask(error);
+        if (aborted && Date.now() + pauseMs < deadline) {
           await setTimeout(pauseMs);
           continue;
         }
-        if (
-          error instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
-          isAbortedWithItsWorkflowTask(error)
-        ) {
+        if (aborted || error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
           throw new ApiError(
             'JOB_CONTROL_TIMEOUT',
             `No worker took the ${what} request within ${settings.timeoutMs} ms; it may still ` +
