@@ -155,6 +155,7 @@ describe('request handling', () => {
       '/api/jobs/{id}',
       '/api/probes',
       '/api/vlogs',
+      '/api/vlogs/upload-limits',
       '/api/vlogs/{id}',
       '/api/vlogs/{id}/cancel',
       '/api/vlogs/{id}/events',

@@ -13,17 +13,12 @@ import type {
   MediaRef,
 } from '../../../jobs/contracts.js';
 import { ApiError } from '../../../api/errors.js';
-import { mediaFieldName, type MediaInspector } from './media-upload.js';
+import type { MediaInspector } from './media-upload.js';
+import { uploadRefusals, type UploadLimits } from '../upload-rules.js';
 import type { MediaWorkers } from '../../../api/services/media-workers.js';
 
-export interface MediaLimits {
-  /** Longest clip, in seconds. */
-  maxVideoSeconds: number;
-  /** Longest side of a clip, in pixels (as displayed). */
-  maxVideoSide: number;
-  /** Most pixels in a photo. */
-  maxImagePixels: number;
-}
+/** The limits ffprobe checks, once a file is stored. */
+export type MediaLimits = Pick<UploadLimits, 'maxVideoSeconds' | 'maxVideoSide' | 'maxImagePixels'>;
 
 export function mediaLimitsOf(config: Config): MediaLimits {
   return {
@@ -114,25 +109,24 @@ function refuseOverLimits(
   limits: MediaLimits,
 ): void {
   const name = ref.name;
-  const size = `${width}×${height}`;
   if (ref.kind === 'image' && width * height > limits.maxImagePixels) {
     throw new ApiError(
       'MEDIA_RESOLUTION_TOO_HIGH',
-      `${mediaFieldName}: ${name} is ${size} (${width * height} pixels), over the limit of ${limits.maxImagePixels} pixels for a photo`,
+      uploadRefusals.photoTooLarge(name, width, height, limits.maxImagePixels),
       { file: name, width, height, limit: limits.maxImagePixels },
     );
   }
   if (ref.kind === 'video' && Math.max(width, height) > limits.maxVideoSide) {
     throw new ApiError(
       'MEDIA_RESOLUTION_TOO_HIGH',
-      `${mediaFieldName}: ${name} is ${size}, over the limit of ${limits.maxVideoSide} pixels on a clip's longest side`,
+      uploadRefusals.clipTooLarge(name, width, height, limits.maxVideoSide),
       { file: name, width, height, limit: limits.maxVideoSide },
     );
   }
   if (durationSeconds !== null && durationSeconds > limits.maxVideoSeconds) {
     throw new ApiError(
       'MEDIA_TOO_LONG',
-      `${mediaFieldName}: ${name} lasts ${Math.round(durationSeconds * 10) / 10} s, over the limit of ${limits.maxVideoSeconds} s for a clip`,
+      uploadRefusals.clipTooLong(name, durationSeconds, limits.maxVideoSeconds),
       { file: name, durationSeconds, limit: limits.maxVideoSeconds },
     );
   }

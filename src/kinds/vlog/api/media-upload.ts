@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
@@ -8,38 +7,12 @@ import type { MediaRef } from '../../../jobs/contracts.js';
 import type { MediaStorage } from '../../../storage/object-storage.js';
 import { ApiError } from '../../../api/errors.js';
 import { isStorableText, unstorableTextError } from '../../../api/plugins/storable-text.js';
-
-/** What may be uploaded, decided by the bytes themselves, never by the name or declared type. */
-const acceptedMedia: Record<string, MediaRef['kind']> = {
-  'image/jpeg': 'image',
-  'image/png': 'image',
-  'image/webp': 'image',
-  'image/gif': 'image',
-  'image/heic': 'image',
-  'image/heif': 'image',
-  'image/avif': 'image',
-  'video/mp4': 'video',
-  'video/quicktime': 'video',
-  'video/webm': 'video',
-};
-
-/** File name extensions that say what a file is; a file whose content says otherwise is refused. */
-const extensionKinds: Record<string, MediaRef['kind']> = {
-  jpg: 'image',
-  jpeg: 'image',
-  png: 'image',
-  webp: 'image',
-  gif: 'image',
-  heic: 'image',
-  heif: 'image',
-  avif: 'image',
-  mp4: 'video',
-  m4v: 'video',
-  mov: 'video',
-  webm: 'video',
-};
-
-export const mediaFieldName = 'media';
+import {
+  acceptedMediaTypes,
+  kindNamedBy,
+  mediaFieldName,
+  uploadRefusals,
+} from '../upload-rules.js';
 
 /**
  * Looks at an upload's files once all are stored (`batchId` names the upload); throws an
@@ -114,14 +87,11 @@ function multipartError(
   const code = (error as { code?: string }).code;
   switch (code) {
     case 'FST_FILES_LIMIT':
-      return new ApiError(
-        'TOO_MANY_FILES',
-        `${mediaFieldName}: at most ${limits.maxFiles} files per vlog`,
-      );
+      return new ApiError('TOO_MANY_FILES', uploadRefusals.tooManyFiles(limits.maxFiles));
     case 'FST_REQ_FILE_TOO_LARGE':
       return new ApiError(
         'FILE_TOO_LARGE',
-        `${mediaFieldName}: ${current ?? 'a file'} is larger than the limit of ${limits.maxFileBytes} bytes`,
+        uploadRefusals.fileTooLarge(current ?? 'a file', limits.maxFileBytes),
       );
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'The request must be multipart/form-data');
@@ -191,21 +161,20 @@ export async function receiveUpload(
       }
       const typed = await sniff(part.file);
       const detected = typed.mime;
-      const kind = detected ? acceptedMedia[detected] : undefined;
+      const kind = detected ? acceptedMediaTypes[detected] : undefined;
       if (!detected || !kind) {
         await typed.drain();
-        throw new ApiError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `${mediaFieldName}: ${name} is not an image or video (its content is ${detected ?? 'not a recognised media format'})`,
-          { file: name, detected: detected ?? null },
-        );
+        throw new ApiError('UNSUPPORTED_MEDIA_TYPE', uploadRefusals.notMedia(name, detected), {
+          file: name,
+          detected: detected ?? null,
+        });
       }
-      const named = extensionKinds[path.extname(name).slice(1).toLowerCase()];
+      const named = kindNamedBy(name);
       if (named && named !== kind) {
         await typed.drain();
         throw new ApiError(
           'UNSUPPORTED_MEDIA_TYPE',
-          `${mediaFieldName}: ${name} is named like ${named === 'video' ? 'a video' : 'an image'} but its content is ${detected}`,
+          uploadRefusals.namedOtherwise(name, named, detected),
           { file: name, detected },
         );
       }

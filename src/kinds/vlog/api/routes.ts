@@ -1,7 +1,14 @@
 import fastifyMultipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { vlogKind } from '../declaration.js';
-import { createVlogSchema, getVlogSchema, listVlogsSchema, vlogActionDocs } from './schemas.js';
+import {
+  createVlogSchema,
+  getVlogSchema,
+  listVlogsSchema,
+  uploadLimitsSchema,
+  uploadLimitsView,
+  vlogActionDocs,
+} from './schemas.js';
 import type { JobActions } from '../../../api/services/job-actions.js';
 import type { VlogService } from './service.js';
 import { jobActionRoutes } from '../../../api/routes/job-actions.js';
@@ -38,6 +45,10 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
           .header('idempotent-replayed', String(replayed))
           .send(view);
       },
+    );
+
+    app.get('/vlogs/upload-limits', { schema: uploadLimitsSchema }, () =>
+      uploadLimitsView(vlogs.allUploadLimits),
     );
 
     app.get('/vlogs/:id', { schema: getVlogSchema, config: { jobView: true } }, async (request) => {

@@ -9,6 +9,7 @@ import {
   liveQuerySchema,
 } from '../../../api/schemas/common.js';
 import { jobViewSchema, listQuerySchema, liveViewSchema } from '../../../api/schemas/jobs.js';
+import { acceptedMediaTypes, mediaExtensionKinds } from '../upload-rules.js';
 
 export const vlogStatuses = [
   'pending',
@@ -118,3 +119,42 @@ export const vlogActionDocs = {
       'The vlog keeps its id and URL; finished steps (analysis, a generated video) are reused.',
   },
 };
+
+const mediaKindSchema = z.enum(['image', 'video']);
+
+export const uploadLimitsViewSchema = z
+  .object({
+    maxFiles: z.number().int().describe('Most files in one vlog (VLOG_MAX_FILES)'),
+    maxFileBytes: z.number().int().describe('Largest file in bytes (VLOG_MAX_FILE_BYTES)'),
+    maxVideoSeconds: z.number().int().describe('Longest clip in seconds (VLOG_MAX_VIDEO_SECONDS)'),
+    maxVideoSide: z
+      .number()
+      .int()
+      .describe("Most pixels on a clip's longest side (VLOG_MAX_VIDEO_SIDE)"),
+    maxImagePixels: z.number().int().describe('Most pixels in a photo (VLOG_MAX_IMAGE_PIXELS)'),
+    mediaTypes: z
+      .record(z.string(), mediaKindSchema)
+      .describe('The content types accepted, each an image or a video (decided by the bytes)'),
+    extensions: z
+      .record(z.string(), mediaKindSchema)
+      .describe(
+        'File name extensions that name a kind: a file whose content is the other kind is refused',
+      ),
+  })
+  .describe('UploadLimits');
+
+export type UploadLimitsView = z.infer<typeof uploadLimitsViewSchema>;
+
+export const uploadLimitsSchema = {
+  operationId: 'getVlogUploadLimits',
+  tags: ['vlogs'],
+  summary: 'What a vlog upload may hold: the limits and types its files are checked against',
+  description:
+    "The same limits `POST /api/vlogs` enforces, from this service's configuration, so a client can check files before it sends them.",
+  response: { 200: uploadLimitsViewSchema, ...commonErrors },
+};
+
+/** The limits as the upload limits route answers them. */
+export function uploadLimitsView(limits: Omit<UploadLimitsView, 'mediaTypes' | 'extensions'>) {
+  return { ...limits, mediaTypes: acceptedMediaTypes, extensions: mediaExtensionKinds };
+}

@@ -21,6 +21,7 @@ import { mediaLimitInspector, mediaLimitsOf } from './media-limits.js';
 import type { MediaWorkers } from '../../../api/services/media-workers.js';
 import { vlogKind, type VlogInput, type VlogJobInput, type VlogResult } from '../declaration.js';
 import { receiveUpload, type ReceivedUpload } from './media-upload.js';
+import { uploadRefusals, type UploadLimits } from '../upload-rules.js';
 import { vlogFieldsSchema, type VlogView } from './schemas.js';
 
 export interface VlogServiceDependencies {
@@ -67,7 +68,7 @@ function vlogRequestOf(upload: ReceivedUpload): VlogRequest {
     );
   }
   if (upload.media.length === 0) {
-    throw new ApiError('NO_MEDIA', 'media: at least one image or video file is required');
+    throw new ApiError('NO_MEDIA', uploadRefusals.noMedia());
   }
   return {
     input: {
@@ -175,6 +176,9 @@ export function createVlogService(deps: VlogServiceDependencies) {
 
   return {
     uploadLimits,
+
+    /** Every limit an upload is held to, for clients that check files before sending them. */
+    allUploadLimits: { ...uploadLimits, ...mediaLimits } satisfies UploadLimits,
 
     /**
      * Refuses an owner at the in-flight cap before a byte of the upload is read, instead of

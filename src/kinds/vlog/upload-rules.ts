@@ -1,0 +1,79 @@
+/**
+ * What a vlog upload may hold, and the words a refusal uses. Pure, so that the API that
+ * enforces the rules and the web page that checks files before sending them (src/web) say the
+ * same thing; the numbers themselves are configuration, which the page reads from
+ * `GET /api/vlogs/upload-limits`.
+ */
+
+export type MediaKind = 'image' | 'video';
+
+/** The multipart field that carries the files. */
+export const mediaFieldName = 'media';
+
+/** What may be uploaded, decided by the bytes themselves, never by the name or declared type. */
+export const acceptedMediaTypes: Readonly<Record<string, MediaKind>> = {
+  'image/jpeg': 'image',
+  'image/png': 'image',
+  'image/webp': 'image',
+  'image/gif': 'image',
+  'image/heic': 'image',
+  'image/heif': 'image',
+  'image/avif': 'image',
+  'video/mp4': 'video',
+  'video/quicktime': 'video',
+  'video/webm': 'video',
+};
+
+/** File name extensions that say what a file is; a file whose content says otherwise is refused. */
+export const mediaExtensionKinds: Readonly<Record<string, MediaKind>> = {
+  jpg: 'image',
+  jpeg: 'image',
+  png: 'image',
+  webp: 'image',
+  gif: 'image',
+  heic: 'image',
+  heif: 'image',
+  avif: 'image',
+  mp4: 'video',
+  m4v: 'video',
+  mov: 'video',
+  webm: 'video',
+};
+
+/** The configured limits of one upload and of each file in it. */
+export interface UploadLimits {
+  /** Most files in one vlog (VLOG_MAX_FILES). */
+  maxFiles: number;
+  /** Largest file, in bytes (VLOG_MAX_FILE_BYTES). */
+  maxFileBytes: number;
+  /** Longest clip, in seconds (VLOG_MAX_VIDEO_SECONDS). */
+  maxVideoSeconds: number;
+  /** Longest side of a clip, in pixels as displayed (VLOG_MAX_VIDEO_SIDE). */
+  maxVideoSide: number;
+  /** Most pixels in a photo (VLOG_MAX_IMAGE_PIXELS). */
+  maxImagePixels: number;
+}
+
+/** The messages of the refusals, each with the error code the API answers it with. */
+export const uploadRefusals = {
+  noMedia: () => `${mediaFieldName}: at least one image or video file is required`,
+  tooManyFiles: (maxFiles: number) => `${mediaFieldName}: at most ${maxFiles} files per vlog`,
+  fileTooLarge: (name: string, maxFileBytes: number) =>
+    `${mediaFieldName}: ${name} is larger than the limit of ${maxFileBytes} bytes`,
+  notMedia: (name: string, detected: string | undefined) =>
+    `${mediaFieldName}: ${name} is not an image or video (its content is ${detected ?? 'not a recognised media format'})`,
+  namedOtherwise: (name: string, named: MediaKind, detected: string) =>
+    `${mediaFieldName}: ${name} is named like ${named === 'video' ? 'a video' : 'an image'} but its content is ${detected}`,
+  photoTooLarge: (name: string, width: number, height: number, limit: number) =>
+    `${mediaFieldName}: ${name} is ${width}×${height} (${width * height} pixels), over the limit of ${limit} pixels for a photo`,
+  clipTooLarge: (name: string, width: number, height: number, limit: number) =>
+    `${mediaFieldName}: ${name} is ${width}×${height}, over the limit of ${limit} pixels on a clip's longest side`,
+  clipTooLong: (name: string, durationSeconds: number, limit: number) =>
+    `${mediaFieldName}: ${name} lasts ${Math.round(durationSeconds * 10) / 10} s, over the limit of ${limit} s for a clip`,
+} as const;
+
+/** The kind a file's name says it is, if its extension is one of `mediaExtensionKinds`. */
+export function kindNamedBy(name: string): MediaKind | undefined {
+  const dot = name.lastIndexOf('.');
+  return dot <= 0 ? undefined : mediaExtensionKinds[name.slice(dot + 1).toLowerCase()];
+}
