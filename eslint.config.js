@@ -112,6 +112,11 @@ export default tseslint.config(
     },
   },
   {
+    // The web page runs in browsers, typed by its own tsconfig (DOM types, no Node).
+    files: ['src/web/client/**/*.ts'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
     files: ['eslint.config.js'],
     ...tseslint.configs.disableTypeChecked,
   },

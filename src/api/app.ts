@@ -36,6 +36,8 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mediaRoutes } from './routes/media.js';
 import { jobStartRoutes } from './routes/job-starts.js';
+import { webPageRoutes } from './routes/web-page.js';
+import { loadWebPage } from '../web/build.js';
 import { createJobActions } from './services/job-actions.js';
 import { createJobStarter } from './services/job-starter.js';
 import { createMediaWorkers } from './services/media-workers.js';
@@ -139,6 +141,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       }),
     );
   }
+  await app.register(
+    webPageRoutes({ load: loadWebPage, mediaOrigins: [new URL(deps.config.apiPublicUrl).origin] }),
+  );
   await app.register(apiRoutes(deps, { mediaWorkers, inspectionWorkers }), { prefix: '/api' });
   return app;
 }

@@ -1,7 +1,17 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql, type CompiledQuery, type LogEvent } from 'kysely';
+import {
+  DummyDriver,
+  Kysely,
+  PostgresAdapter,
+  PostgresDialect,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  sql,
+  type CompiledQuery,
+  type LogEvent,
+} from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import { migrateToLatest } from './migrate.js';
@@ -61,6 +71,21 @@ async function createDialect(options: DatabaseOptions) {
   const folder = path.join(options.dataDir, 'pglite');
   await mkdir(folder, { recursive: true });
   return new PGliteDialect(await PGlite.create(folder));
+}
+
+/**
+ * A database that is never reached (Kysely's DummyDriver: every query answers no rows), for an
+ * app built only to describe its routes, as the OpenAPI document of the web page's types is.
+ */
+export function unreachableDatabase(): Db {
+  return new Kysely<Database>({
+    dialect: {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (db) => new PostgresIntrospector(db),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    },
+  });
 }
 
 /** Cheap round trip used by readiness checks. */

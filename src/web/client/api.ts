@@ -1,0 +1,141 @@
+/**
+ * The page's API client: typed by the OpenAPI document (api-types.ts, generated), so a change
+ * of a route the page calls fails the page's typecheck and build.
+ */
+import createClient, { type Middleware } from 'openapi-fetch';
+import type { operations, paths } from './api-types.js';
+import { sentenceFor } from './error-sentences.js';
+
+type Json<Operation, Status extends number> = Operation extends {
+  responses: { [S in Status]: { content: { 'application/json': infer Body } } };
+}
+  ? Body
+  : never;
+
+export type Vlog = Json<operations['getVlog'], 200>;
+export type AiJob = Json<operations['getAiJob'], 200>;
+export type Job = Json<operations['getJob'], 200>;
+export type UploadLimits = Json<operations['getVlogUploadLimits'], 200>;
+export type ListJobsQuery = NonNullable<operations['listJobs']['parameters']['query']>;
+export type AiJobRequest = NonNullable<
+  operations['startAiJob']['requestBody']
+>['content']['application/json'];
+
+/** A refusal or failure, with the sentence the page shows and the API's own message. */
+export class ApiFailure extends Error {
+  readonly sentence: string;
+  constructor(
+    readonly code: string,
+    /** The API's message (naming the field or file), or what went wrong on the way. */
+    readonly detail: string,
+    readonly status: number | null,
+  ) {
+    super(`${code}: ${detail}`);
+    this.sentence = sentenceFor(code);
+  }
+}
+
+/** An error answer's code and message, or UNEXPECTED_ANSWER for a body that is not one. */
+export function failureOf(status: number, body: unknown): ApiFailure {
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  if (typeof error?.code === 'string') {
+    return new ApiFailure(
+      error.code,
+      typeof error.message === 'string' ? error.message : '',
+      status,
+    );
+  }
+  return new ApiFailure('UNEXPECTED_ANSWER', `HTTP ${status}`, status);
+}
+
+export interface ApiClientOptions {
+  token: () => string | null;
+  /** Called on a 401: the token is no longer accepted. */
+  onUnauthorized: (failure: ApiFailure) => void;
+}
+
+export function createApi({ token, onUnauthorized }: ApiClientOptions) {
+  const client = createClient<paths>({ baseUrl: '' });
+  const auth: Middleware = {
+    onRequest({ request }) {
+      const current = token();
+      if (current) request.headers.set('authorization', `Bearer ${current}`);
+      return request;
+    },
+  };
+  client.use(auth);
+
+  /** The body of a successful answer, or an ApiFailure (a 401 also signs the page out). */
+  async function call<T>(
+    request: Promise<{ data?: T; error?: unknown; response: Response }>,
+  ): Promise<T> {
+    let result: Awaited<typeof request>;
+    try {
+      result = await request;
+    } catch (error) {
+      throw new ApiFailure('NETWORK_ERROR', (error as Error).message, null);
+    }
+    const { data, error, response } = result;
+    if (response.ok) return data as T;
+    const failure = failureOf(response.status, error);
+    if (response.status === 401) onUnauthorized(failure);
+    throw failure;
+  }
+
+  const id = (value: string) => ({ params: { path: { id: value } } });
+  return {
+    uploadLimits: () => call(client.GET('/api/vlogs/upload-limits')),
+    vlog: (vlogId: string) => call(client.GET('/api/vlogs/{id}', id(vlogId))),
+    cancelVlog: (vlogId: string) =>
+      call(client.POST('/api/vlogs/{id}/cancel', { ...id(vlogId), body: {} })),
+    retryVlog: (vlogId: string) => call(client.POST('/api/vlogs/{id}/retry', id(vlogId))),
+    vlogStreamLink: (vlogId: string) =>
+      call(client.POST('/api/vlogs/{id}/events/link', id(vlogId))),
+    startAiJob: (body: AiJobRequest) => call(client.POST('/api/ai/jobs', { body })),
+    aiJob: (jobId: string) => call(client.GET('/api/ai/jobs/{id}', id(jobId))),
+    cancelAiJob: (jobId: string) =>
+      call(client.POST('/api/ai/jobs/{id}/cancel', { ...id(jobId), body: {} })),
+    retryAiJob: (jobId: string) => call(client.POST('/api/ai/jobs/{id}/retry', id(jobId))),
+    aiJobStreamLink: (jobId: string) =>
+      call(client.POST('/api/ai/jobs/{id}/events/link', id(jobId))),
+    jobs: (query: ListJobsQuery) => call(client.GET('/api/jobs', { params: { query } })),
+
+    /**
+     * `POST /api/vlogs` through XMLHttpRequest, the one browser API that reports upload
+     * progress. Resolves with the accepted vlog; `abort` stops the upload.
+     */
+    createVlog(
+      form: FormData,
+      onProgress: (sent: number, total: number) => void,
+      idempotencyKey: string,
+    ): { done: Promise<Vlog>; abort: () => void } {
+      const xhr = new XMLHttpRequest();
+      const done = new Promise<Vlog>((resolve, reject) => {
+        xhr.open('POST', '/api/vlogs');
+        const current = token();
+        if (current) xhr.setRequestHeader('authorization', `Bearer ${current}`);
+        xhr.setRequestHeader('idempotency-key', idempotencyKey);
+        xhr.responseType = 'json';
+        xhr.upload.addEventListener('progress', (event) => {
+          if (event.lengthComputable) onProgress(event.loaded, event.total);
+        });
+        xhr.addEventListener('load', () => {
+          if (xhr.status === 202) return resolve(xhr.response as Vlog);
+          const failure = failureOf(xhr.status, xhr.response);
+          if (xhr.status === 401) onUnauthorized(failure);
+          reject(failure);
+        });
+        xhr.addEventListener('error', () =>
+          reject(new ApiFailure('NETWORK_ERROR', 'The upload was cut off', null)),
+        );
+        xhr.addEventListener('abort', () =>
+          reject(new ApiFailure('CANCELLED', 'You stopped the upload', null)),
+        );
+        xhr.send(form);
+      });
+      return { done, abort: () => xhr.abort() };
+    },
+  };
+}
+
+export type Api = ReturnType<typeof createApi>;

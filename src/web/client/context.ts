@@ -1,0 +1,27 @@
+import type { Api, ApiFailure } from './api.js';
+import type { Session } from './session.js';
+
+/** What every view gets from the page. */
+export interface PageContext {
+  api: Api;
+  session: Session;
+  /** Says something to screen readers (the page's polite live region). */
+  announce(message: string): void;
+  navigate(hash: string): void;
+  /** `?live=poll` on the page's address: follow jobs by polling only (no stream). */
+  pollOnly: boolean;
+  /** Data a view hands to the next one (the vlog just accepted), by the hash it navigates to. */
+  handOver: Map<string, unknown>;
+}
+
+/** A rendered view: its root, and what to stop when the page leaves it. */
+export interface View {
+  element: HTMLElement;
+  /** The heading the page moves focus to when the view opens. */
+  heading: HTMLElement;
+  dispose?: () => void;
+}
+
+export type ViewFactory = (context: PageContext, ...params: string[]) => View;
+
+export type { ApiFailure };

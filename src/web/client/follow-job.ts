@@ -1,0 +1,160 @@
+/**
+ * Follows one job live: its progress stream (Server-Sent Events through a signed link, since an
+ * EventSource cannot send the token), and polling every 3 s whenever the stream is down or
+ * unavailable. Events are applied once each, in order: after a network drop or an API restart
+ * the EventSource reconnects with Last-Event-ID by itself; when it cannot (its link expired, the
+ * API answered an error), a new link opens a new stream from the start and the events already
+ * applied are skipped. The `end` event, or a poll that finds the job ended, ends the following.
+ */
+import type { JobEvent } from '../../jobs/job-event.js';
+import { ApiFailure } from './api.js';
+import { isAfter, parsePosition, type StreamPosition } from './stream-position.js';
+
+/** One event of the stream, as src/jobs/job-event.ts defines it. */
+export type JobEventData = JobEvent;
+
+/** How the page hears of the job now: `stream` (live), `polling` (every 3 s) or `connecting`. */
+export type Transport = 'connecting' | 'stream' | 'polling';
+
+export interface FollowOptions<View> {
+  /** A signed link to the job's stream. */
+  link: () => Promise<{ url: string }>;
+  /** The job now (what polling reads). */
+  read: () => Promise<View>;
+  ended: (view: View) => boolean;
+  onEvent: (event: JobEventData) => void;
+  /** A polled view, and the view of the end. */
+  onView: (view: View) => void;
+  onEnd: (view: View) => void;
+  onTransport: (transport: Transport) => void;
+  /** A failure that stops the following (the job is gone, the token refused). */
+  onFailure: (failure: ApiFailure) => void;
+  /** Only poll (no stream): `?live=poll` on the page's address, or no EventSource. */
+  pollOnly?: boolean;
+  pollMs?: number;
+  /** Where an earlier following stopped: events up to it are not applied again (after a retry). */
+  after?: StreamPosition;
+}
+
+const streamRetryMs = { first: 1_000, most: 30_000 };
+
+export interface Following {
+  stop(): void;
+  /** The last event applied. */
+  position(): StreamPosition | null;
+}
+
+export function followJob<View>(options: FollowOptions<View>): Following {
+  const pollMs = options.pollMs ?? 3_000;
+  let last: StreamPosition | null = options.after ?? null;
+  let source: EventSource | null = null;
+  let pollTimer: ReturnType<typeof setTimeout> | null = null;
+  let streamTimer: ReturnType<typeof setTimeout> | null = null;
+  let streamDelay = streamRetryMs.first;
+  let stopped = false;
+  let polling = false;
+
+  const stop = () => {
+    stopped = true;
+    source?.close();
+    source = null;
+    if (pollTimer) clearTimeout(pollTimer);
+    if (streamTimer) clearTimeout(streamTimer);
+  };
+  const finish = (view: View) => {
+    if (stopped) return;
+    stop();
+    options.onEnd(view);
+  };
+  const fail = (failure: ApiFailure) => {
+    stop();
+    options.onFailure(failure);
+  };
+
+  function startPolling() {
+    if (polling || stopped) return;
+    polling = true;
+    options.onTransport('polling');
+    const tick = async () => {
+      if (!polling || stopped) return;
+      try {
+        const view = await options.read();
+        if (stopped) return;
+        if (options.ended(view)) return finish(view);
+        options.onView(view);
+      } catch (error) {
+        // A network error or an API restarting: keep polling, the page says it is retrying.
+        if (error instanceof ApiFailure && (error.status === 401 || error.status === 404)) {
+          return fail(error);
+        }
+      }
+      if (polling && !stopped) pollTimer = setTimeout(() => void tick(), pollMs);
+    };
+    void tick();
+  }
+
+  function stopPolling() {
+    polling = false;
+    if (pollTimer) clearTimeout(pollTimer);
+    pollTimer = null;
+  }
+
+  function retryStreamLater() {
+    if (stopped) return;
+    startPolling();
+    streamTimer = setTimeout(() => void openStream(), streamDelay);
+    streamDelay = Math.min(streamDelay * 2, streamRetryMs.most);
+  }
+
+  function apply(event: MessageEvent<string>) {
+    const position = parsePosition(event.lastEventId);
+    if (!position || !isAfter(position, last)) return;
+    last = position;
+    options.onEvent(JSON.parse(event.data) as JobEventData);
+  }
+
+  async function openStream() {
+    if (stopped) return;
+    options.onTransport('connecting');
+    let url: string;
+    try {
+      ({ url } = await options.link());
+    } catch (error) {
+      if (error instanceof ApiFailure && (error.status === 401 || error.status === 404)) {
+        return fail(error);
+      }
+      return retryStreamLater();
+    }
+    if (stopped) return;
+    const stream = new EventSource(url);
+    source = stream;
+    stream.addEventListener('open', () => {
+      streamDelay = streamRetryMs.first;
+      stopPolling();
+      options.onTransport('stream');
+    });
+    for (const type of ['status', 'progress', 'output'] as const) {
+      stream.addEventListener(type, apply);
+    }
+    stream.addEventListener('end', (event: MessageEvent<string>) => {
+      const position = parsePosition(event.lastEventId);
+      if (position) last = position;
+      finish(JSON.parse(event.data) as View);
+    });
+    stream.addEventListener('error', () => {
+      if (stopped || source !== stream) return;
+      if (stream.readyState === EventSource.CLOSED) {
+        // Refused (an expired link, the API answering an error): a new link, a new stream.
+        source = null;
+        retryStreamLater();
+      } else {
+        // The browser reconnects with Last-Event-ID by itself; meanwhile, poll.
+        startPolling();
+      }
+    });
+  }
+
+  if (options.pollOnly || typeof EventSource === 'undefined') startPolling();
+  else void openStream();
+  return { stop, position: () => last };
+}

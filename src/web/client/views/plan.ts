@@ -1,0 +1,364 @@
+import type { AiJob, AiJobRequest } from '../api.js';
+import { StreamedAnswer, type AnswerItem } from '../answer-items.js';
+import type { PageContext, View } from '../context.js';
+import { field, h, replace } from '../dom.js';
+import { followJob, type Following } from '../follow-job.js';
+import { failureBox, jobErrorText } from './failure.js';
+
+type AiStatus = AiJob['status'];
+const ended: ReadonlySet<AiStatus> = new Set(['completed', 'failed', 'timeout', 'cancelled']);
+const retryable: ReadonlySet<AiStatus> = new Set(['failed', 'timeout']);
+
+/** What each generation type makes, as the page names it. */
+const generationWords: Record<AiJob['type'], { items: string; one: string }> = {
+  SUBGOAL_GENERATION: { items: 'Sub-goals', one: 'sub-goal' },
+  ACTION_GENERATION: { items: 'Actions', one: 'action' },
+  TASK_GENERATION: { items: 'Tasks', one: 'task' },
+};
+
+interface GenerationOptions {
+  context: PageContext;
+  /** Starts the job, or reads one already started. */
+  start: () => Promise<AiJob>;
+  type: AiJob['type'];
+  /** The level of the block's heading. */
+  level: 2 | 3 | 4;
+  /** What the block is for, in its heading: `Sub-goals for “Run a marathon”`. */
+  subject: string;
+  /** Renders a validated item (with what it leads to: the next generation's button). */
+  renderItem: (item: AnswerItem) => HTMLElement;
+}
+
+/**
+ * One AI generation as the page shows it: its items appearing as the model writes them, then
+ * the validated ones; cancel while it runs, try again when it failed or timed out.
+ */
+function generation(options: GenerationOptions): { element: HTMLElement; dispose: () => void } {
+  const { context, type } = options;
+  const { api } = context;
+  const words = generationWords[type];
+  const headingTag = `h${options.level}` as const;
+  const failure = failureBox();
+  const status = h(
+    'p',
+    { class: 'generation-status', role: 'status' },
+    `Asking for ${words.items.toLowerCase()}…`,
+  );
+  const list = h('ol', {
+    class: 'items',
+    'aria-label': `${words.items} for ${options.subject}`,
+    'aria-busy': 'true',
+  });
+  const notice = h('p', { class: 'hint', hidden: true });
+  const cancel = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Cancel');
+  const retry = h('button', { type: 'button', hidden: true }, 'Try again');
+  cancel.setAttribute('aria-label', `Cancel ${words.items.toLowerCase()} for ${options.subject}`);
+  retry.setAttribute('aria-label', `Try ${words.items.toLowerCase()} for ${options.subject} again`);
+  const jobError = h('div', { class: 'failure', role: 'alert', hidden: true });
+  const element = h(
+    'section',
+    { class: `generation level-${options.level}` },
+    h(headingTag, {}, `${words.items} for “${options.subject}”`),
+    status,
+    list,
+    notice,
+    jobError,
+    failure.element,
+    h('div', { class: 'actions' }, cancel, retry),
+  );
+
+  let job: AiJob | null = null;
+  let following: Following | null = null;
+  const answer = new StreamedAnswer();
+  let shownDraft = 0;
+
+  function showDraft() {
+    const items = answer.items();
+    if (items.length === shownDraft) return;
+    shownDraft = items.length;
+    replace(
+      list,
+      ...items.map((item) =>
+        h('li', { class: 'draft' }, h('strong', {}, item.title), h('p', {}, item.description)),
+      ),
+    );
+    status.textContent = `Writing ${words.items.toLowerCase()}… ${items.length} so far`;
+  }
+
+  function showJob(current: AiJob) {
+    job = current;
+    cancel.hidden = ended.has(current.status);
+    retry.hidden = !retryable.has(current.status);
+    jobError.hidden = !current.error || current.status === 'completed';
+    if (current.error) replace(jobError, ...jobErrorText(current.error));
+    if (current.status === 'completed' && current.result) {
+      const items = current.result.items;
+      list.setAttribute('aria-busy', 'false');
+      replace(list, ...items.map((item) => options.renderItem(item)));
+      status.textContent = `${items.length} ${items.length === 1 ? words.one : words.items.toLowerCase()}.`;
+      notice.hidden = !current.result.notice;
+      notice.textContent = current.result.notice ?? '';
+    } else if (ended.has(current.status)) {
+      list.setAttribute('aria-busy', 'false');
+      status.textContent =
+        current.status === 'cancelled'
+          ? 'Cancelled.'
+          : current.status === 'timeout'
+            ? 'Took too long.'
+            : 'Failed.';
+    } else if (shownDraft === 0) {
+      status.textContent =
+        current.status === 'processing'
+          ? `Writing ${words.items.toLowerCase()}…`
+          : `Waiting to start${current.phase ? ` (${current.phase})` : ''}…`;
+    }
+  }
+
+  function follow() {
+    following?.stop();
+    const id = job!.id;
+    following = followJob<AiJob>({
+      link: () => api.aiJobStreamLink(id),
+      read: () => api.aiJob(id),
+      ended: (current) => ended.has(current.status),
+      onEvent: (event) => {
+        if (event.type === 'output' && event.output) {
+          answer.add(event.output);
+          showDraft();
+        } else if (job) {
+          showJob({
+            ...job,
+            status: event.status as AiStatus,
+            progress: event.progress,
+            phase: event.phase,
+            error: event.error,
+          });
+        }
+      },
+      onView: showJob,
+      onEnd: (current) => {
+        showJob(current);
+        context.announce(`${words.items} for ${options.subject}: ${status.textContent ?? ''}`);
+      },
+      onTransport: () => undefined,
+      onFailure: (error) => failure.show(error),
+      pollOnly: context.pollOnly,
+      ...(following?.position() && { after: following.position()! }),
+    });
+  }
+
+  cancel.addEventListener('click', () => {
+    if (!job) return;
+    failure.clear();
+    api.cancelAiJob(job.id).catch((error: unknown) => failure.show(error));
+  });
+  retry.addEventListener('click', () => {
+    if (!job) return;
+    failure.clear();
+    retry.hidden = true;
+    api
+      .retryAiJob(job.id)
+      .then(() => {
+        shownDraft = 0;
+        list.setAttribute('aria-busy', 'true');
+        replace(list);
+        status.textContent = `Asking again for ${words.items.toLowerCase()}…`;
+        follow();
+      })
+      .catch((error: unknown) => {
+        retry.hidden = false;
+        failure.show(error);
+      });
+  });
+
+  options
+    .start()
+    .then((started) => {
+      showJob(started);
+      if (!ended.has(started.status)) follow();
+    })
+    .catch((error: unknown) => {
+      list.setAttribute('aria-busy', 'false');
+      status.textContent = '';
+      failure.show(error);
+    });
+  return { element, dispose: () => following?.stop() };
+}
+
+/** Plan with AI: a goal into sub-goals, a sub-goal into actions, an action into tasks. */
+export function planView(context: PageContext): View {
+  const heading = h('h1', { tabindex: -1, id: 'plan-heading' }, 'Plan with AI');
+  const goal = h('input', {
+    type: 'text',
+    name: 'goal',
+    required: true,
+    maxlength: 500,
+    autocomplete: 'off',
+  });
+  const about = h('textarea', { name: 'context', rows: 2, maxlength: 4000 });
+  const failure = failureBox();
+  const results = h('div', { class: 'plan-results' });
+  const disposers: (() => void)[] = [];
+
+  const start = (request: AiJobRequest) => () => context.api.startAiJob(request);
+
+  function taskItem(item: AnswerItem) {
+    return h(
+      'li',
+      {},
+      h('strong', {}, item.title),
+      h('p', {}, item.description),
+      item.estimatedMinutes
+        ? h('p', { class: 'hint' }, `About ${item.estimatedMinutes} minutes`)
+        : null,
+    );
+  }
+
+  function actionItem(goalText: string, subGoal: string) {
+    return (item: AnswerItem) => {
+      const more = h('div');
+      const button = h(
+        'button',
+        { type: 'button', class: 'secondary', 'aria-label': `Break into tasks: ${item.title}` },
+        'Break into tasks',
+      );
+      button.addEventListener('click', () => {
+        button.hidden = true;
+        const block = generation({
+          context,
+          type: 'TASK_GENERATION',
+          level: 4,
+          subject: item.title,
+          start: start({
+            type: 'TASK_GENERATION',
+            input: { goal: goalText, subGoal, action: item.title, maxItems: 5, language: 'en' },
+          }),
+          renderItem: taskItem,
+        });
+        disposers.push(block.dispose);
+        more.append(block.element);
+      });
+      return h('li', {}, h('h4', {}, item.title), h('p', {}, item.description), button, more);
+    };
+  }
+
+  function subGoalItem(goalText: string) {
+    return (item: AnswerItem) => {
+      const more = h('div');
+      const button = h(
+        'button',
+        { type: 'button', class: 'secondary', 'aria-label': `Plan actions: ${item.title}` },
+        'Plan actions',
+      );
+      button.addEventListener('click', () => {
+        button.hidden = true;
+        const block = generation({
+          context,
+          type: 'ACTION_GENERATION',
+          level: 3,
+          subject: item.title,
+          start: start({
+            type: 'ACTION_GENERATION',
+            input: { goal: goalText, subGoal: item.title, maxItems: 5, language: 'en' },
+          }),
+          renderItem: actionItem(goalText, item.title),
+        });
+        disposers.push(block.dispose);
+        more.append(block.element);
+      });
+      return h('li', {}, h('h3', {}, item.title), h('p', {}, item.description), button, more);
+    };
+  }
+
+  const form = h(
+    'form',
+    { novalidate: true, 'aria-labelledby': 'plan-heading' },
+    field('Your goal', goal, 'For example: run a marathon in the spring.'),
+    field(
+      'Anything the AI should know (optional)',
+      about,
+      'Who it is for, constraints, deadlines.',
+    ),
+    failure.element,
+    h('button', { type: 'submit' }, 'Break into sub-goals'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    failure.clear();
+    const goalText = goal.value.trim();
+    if (!goalText) {
+      failure.say('Write your goal first.');
+      goal.focus();
+      return;
+    }
+    for (const dispose of disposers.splice(0)) dispose();
+    const block = generation({
+      context,
+      type: 'SUBGOAL_GENERATION',
+      level: 2,
+      subject: goalText,
+      start: start({
+        type: 'SUBGOAL_GENERATION',
+        input: {
+          goal: goalText,
+          maxItems: 5,
+          language: 'en',
+          ...(about.value.trim() && { context: about.value.trim() }),
+        },
+      }),
+      renderItem: subGoalItem(goalText),
+    });
+    disposers.push(block.dispose);
+    replace(results, block.element);
+  });
+
+  const element = h('section', { class: 'view plan' }, heading, form, results);
+  return { element, heading, dispose: () => disposers.forEach((dispose) => dispose()) };
+}
+
+/** One AI job, opened from the history: what it was asked, and its items. */
+export function aiJobView(context: PageContext, id: string): View {
+  const heading = h('h1', { tabindex: -1 }, 'AI plan');
+  const asked = h('dl', { class: 'asked' });
+  const element = h('section', { class: 'view ai-job' }, heading, asked);
+  let dispose = () => undefined as void;
+  context.api.aiJob(id).then(
+    (job) => {
+      const input = job.input as { goal?: string; subGoal?: string; action?: string };
+      replace(
+        asked,
+        ...[
+          ['Goal', input.goal],
+          ['Sub-goal', input.subGoal],
+          ['Action', input.action],
+        ].flatMap(([term, value]) => (value ? [h('dt', {}, term), h('dd', {}, value)] : [])),
+      );
+      const subject = input.action ?? input.subGoal ?? input.goal ?? job.id;
+      const block = generation({
+        context,
+        type: job.type,
+        level: 2,
+        subject,
+        start: () => Promise.resolve(job),
+        renderItem: (item) =>
+          h(
+            'li',
+            {},
+            h('strong', {}, item.title),
+            h('p', {}, item.description),
+            item.estimatedMinutes
+              ? h('p', { class: 'hint' }, `About ${item.estimatedMinutes} minutes`)
+              : null,
+          ),
+      });
+      dispose = block.dispose;
+      element.append(block.element);
+    },
+    (error: unknown) => {
+      const failure = failureBox();
+      failure.show(error);
+      element.append(failure.element);
+    },
+  );
+  return { element, heading, dispose: () => dispose() };
+}

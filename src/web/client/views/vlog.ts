@@ -1,0 +1,223 @@
+import type { Vlog } from '../api.js';
+import type { PageContext, View } from '../context.js';
+import { formatBytes, h, replace } from '../dom.js';
+import { followJob, type Following, type JobEventData, type Transport } from '../follow-job.js';
+import { failureBox, jobErrorText } from './failure.js';
+
+type VlogStatus = Vlog['status'];
+
+/** The stages a vlog goes through, as the page names them; every status has its place. */
+const stages: { label: string; statuses: VlogStatus[]; doing: string }[] = [
+  { label: 'Waiting to start', statuses: ['pending', 'queued'], doing: 'Waiting to start' },
+  { label: 'Analyzing your media', statuses: ['analyzing'], doing: 'Analyzing your media' },
+  { label: 'Making the video', statuses: ['generating'], doing: 'Making the video' },
+  { label: 'Delivering the video', statuses: ['transferring'], doing: 'Delivering the video' },
+  { label: 'Ready', statuses: ['completed'], doing: 'Your vlog is ready' },
+];
+
+const ended: ReadonlySet<VlogStatus> = new Set(['completed', 'failed', 'cancelled']);
+const transportText: Record<Transport, string> = {
+  connecting: 'Connecting for live updates…',
+  stream: 'Live updates on.',
+  polling: 'Checking for updates every 3 seconds.',
+};
+
+/** One vlog: its stages and progress live, cancel and retry, and at the end the video. */
+export function vlogView(context: PageContext, id: string): View {
+  const { api } = context;
+  const heading = h('h1', { tabindex: -1 }, 'Your vlog');
+  const failure = failureBox();
+  const stageList = h('ol', { class: 'stages', 'aria-label': 'Stages' });
+  const progress = h('progress', { max: 100, value: 0, id: 'vlog-progress' });
+  const progressText = h('p', { class: 'progress-text' });
+  const transport = h('p', { class: 'transport' });
+  const jobError = h('div', { class: 'failure', role: 'alert', hidden: true });
+  const result = h('section', {
+    class: 'result',
+    'aria-labelledby': 'result-heading',
+    hidden: true,
+  });
+  const media = h('ul', { class: 'files', 'aria-label': 'Uploaded files' });
+  const cancel = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Cancel vlog');
+  const retry = h('button', { type: 'button', hidden: true }, 'Retry vlog');
+  const progressSection = h(
+    'section',
+    { class: 'progress', 'aria-labelledby': 'progress-heading' },
+    h('h2', { id: 'progress-heading' }, 'Progress'),
+    stageList,
+    h('label', { for: progress.id }, 'Vlog progress'),
+    progress,
+    progressText,
+    transport,
+    h('div', { class: 'actions' }, cancel, retry),
+  );
+
+  let following: Following | null = null;
+  let shownStatus: VlogStatus | null = null;
+
+  function renderState(status: VlogStatus, percent: number, phase: string | null) {
+    const index = stages.findIndex((stage) => stage.statuses.includes(status));
+    replace(
+      stageList,
+      ...stages.map((stage, at) => {
+        const state =
+          status === 'completed' || at < index ? 'done' : at === index ? 'current' : 'upcoming';
+        return h(
+          'li',
+          { class: state, 'aria-current': state === 'current' ? 'step' : false },
+          stage.label,
+          h(
+            'span',
+            { class: 'visually-hidden' },
+            state === 'done' ? ' (done)' : state === 'current' ? ' (in progress)' : '',
+          ),
+        );
+      }),
+    );
+    progress.value = percent;
+    const doing =
+      status === 'failed'
+        ? 'Failed'
+        : status === 'cancelled'
+          ? 'Cancelled'
+          : (stages[index]?.doing ?? status);
+    progressText.textContent = `${doing} · ${percent}%${phase ? ` · ${phase}` : ''}`;
+    cancel.hidden = ended.has(status);
+    if (status !== shownStatus) {
+      shownStatus = status;
+      context.announce(status === 'completed' ? 'Your vlog is ready.' : `${doing}.`);
+    }
+  }
+
+  function renderVlog(vlog: Vlog) {
+    heading.textContent = vlog.title;
+    document.title = `${vlog.title} · vlogflow`;
+    renderState(vlog.status, vlog.progress, vlog.phase);
+    replace(
+      media,
+      ...vlog.media.map((file) => h('li', {}, `${file.name} (${formatBytes(file.size)})`)),
+    );
+    retry.hidden = vlog.status !== 'failed';
+    jobError.hidden = !vlog.error || vlog.status === 'completed';
+    if (vlog.error && vlog.status !== 'completed') replace(jobError, ...jobErrorText(vlog.error));
+    result.hidden = vlog.status !== 'completed';
+    if (vlog.status === 'completed') renderResult(vlog);
+  }
+
+  function renderResult(vlog: Vlog) {
+    if (!vlog.videoUrl) {
+      replace(
+        result,
+        h('h2', { id: 'result-heading' }, 'The video'),
+        h(
+          'p',
+          {},
+          vlog.mediaDeletedAt
+            ? 'The video was deleted at the end of its retention period.'
+            : 'The video is not available.',
+        ),
+      );
+      return;
+    }
+    const video = h('video', {
+      controls: true,
+      preload: 'metadata',
+      playsinline: true,
+      src: vlog.videoUrl,
+      poster: vlog.thumbnailUrl,
+      'aria-label': `Your vlog: ${vlog.title}`,
+    });
+    replace(
+      result,
+      h('h2', { id: 'result-heading' }, 'The video'),
+      video,
+      h(
+        'p',
+        { class: 'actions' },
+        h(
+          'a',
+          { href: vlog.videoUrl, download: `${vlog.title}.mp4`, class: 'button' },
+          'Download the video',
+        ),
+        vlog.shareUrl
+          ? h('a', { href: vlog.shareUrl, class: 'button secondary' }, 'Share link')
+          : null,
+      ),
+      vlog.durationSeconds ? h('p', { class: 'hint' }, `${vlog.durationSeconds} seconds`) : null,
+    );
+  }
+
+  function applyEvent(event: JobEventData) {
+    if (event.type === 'output') return;
+    renderState(event.status as VlogStatus, event.progress, event.phase);
+    retry.hidden = true;
+    jobError.hidden = !event.error || event.status === 'completed';
+    if (event.error) replace(jobError, ...jobErrorText(event.error));
+  }
+
+  function follow(after = following?.position() ?? undefined) {
+    following?.stop();
+    following = followJob<Vlog>({
+      link: () => api.vlogStreamLink(id),
+      read: () => api.vlog(id),
+      ended: (vlog) => ended.has(vlog.status),
+      onEvent: applyEvent,
+      onView: renderVlog,
+      onEnd: (vlog) => {
+        renderVlog(vlog);
+        transport.textContent = '';
+        if (vlog.status === 'completed') context.announce('Your vlog is ready to watch.');
+        if (vlog.status === 'failed') context.announce('The vlog failed. You can retry it.');
+      },
+      onTransport: (next) => (transport.textContent = transportText[next]),
+      onFailure: (error) => failure.show(error),
+      pollOnly: context.pollOnly,
+      ...(after && { after }),
+    });
+  }
+
+  cancel.addEventListener('click', () => {
+    failure.clear();
+    cancel.disabled = true;
+    api
+      .cancelVlog(id)
+      .then(() => context.announce('Cancelling the vlog…'))
+      .catch((error: unknown) => failure.show(error))
+      .finally(() => (cancel.disabled = false));
+  });
+  retry.addEventListener('click', () => {
+    failure.clear();
+    retry.disabled = true;
+    api
+      .retryVlog(id)
+      .then(() => {
+        retry.hidden = true;
+        jobError.hidden = true;
+        context.announce('Retrying the vlog…');
+        follow();
+      })
+      .catch((error: unknown) => failure.show(error))
+      .finally(() => (retry.disabled = false));
+  });
+
+  const start = (vlog: Vlog) => {
+    renderVlog(vlog);
+    if (!ended.has(vlog.status)) follow();
+  };
+  const handed = context.handOver.get(`#/vlogs/${id}`) as Vlog | undefined;
+  context.handOver.delete(`#/vlogs/${id}`);
+  if (handed) start(handed);
+  else api.vlog(id).then(start, (error: unknown) => failure.show(error));
+
+  const element = h(
+    'section',
+    { class: 'view vlog' },
+    heading,
+    failure.element,
+    progressSection,
+    jobError,
+    result,
+    h('details', {}, h('summary', {}, 'Uploaded files'), media),
+  );
+  return { element, heading, dispose: () => following?.stop() };
+}
