@@ -82,6 +82,8 @@ runEntryPoint(async () => {
       '',
       `vlogflow is running`,
       `  API:          ${api.url}   (docs: ${api.url}/docs)`,
+      // The token rides in the fragment, which a browser never sends: the page reads it.
+      `  Web page:     ${token ? `${api.url}/#token=${token}` : `${api.url}/   (sign in with a token from your identity provider)`}`,
       `  Temporal UI:  ${uiUrl ? `${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows` : 'not known: set TEMPORAL_UI_URL'}`,
       `  Data:         ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : path.join(config.dataDir, 'pglite')}`,
       `  AI jobs:      ${textGenerator ? `${textGenerator.provider} model ${textGenerator.model}` : 'off (AI_PROVIDER=none)'}`,

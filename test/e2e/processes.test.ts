@@ -110,6 +110,16 @@ describe('service processes', () => {
     );
     const ready = await fetch(`${baseUrl}/readyz`);
     assert.equal(ready.status, 200);
+    // The banner's link to the web page signs it in with the same token, in the fragment,
+    // which a browser never sends; the page itself is served at / under its policy.
+    assert.equal(
+      /Web page: +(\S+)/.exec(first.output.join('\n'))?.[1],
+      `${baseUrl}/#token=${token}`,
+    );
+    const page = await fetch(`${baseUrl}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self';/);
+    assert.match(await page.text(), /<script type="module" src="\/assets\/app-\w+\.js">/);
     // With no model configured, AI jobs run on the tiny embedded one, and the banner says so.
     assert.match(
       first.output.join('\n'),
