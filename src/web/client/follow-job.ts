@@ -13,8 +13,11 @@ import { isAfter, parsePosition, type StreamPosition } from './stream-position.j
 /** One event of the stream, as src/jobs/job-event.ts defines it. */
 export type JobEventData = JobEvent;
 
-/** How the page hears of the job now: `stream` (live), `polling` (every 3 s) or `connecting`. */
-export type Transport = 'connecting' | 'stream' | 'polling';
+/**
+ * How the page hears of the job now: `stream` (live), `polling` (every 3 s), `connecting`, or
+ * `unreachable` (polls fail: the network or the API is down; it keeps trying).
+ */
+export type Transport = 'connecting' | 'stream' | 'polling' | 'unreachable';
 
 export interface FollowOptions<View> {
   /** A signed link to the job's stream. */
@@ -81,12 +84,14 @@ export function followJob<View>(options: FollowOptions<View>): Following {
         const view = await options.read();
         if (stopped) return;
         if (options.ended(view)) return finish(view);
+        if (polling) options.onTransport('polling');
         options.onView(view);
       } catch (error) {
         // A network error or an API restarting: keep polling, the page says it is retrying.
         if (error instanceof ApiFailure && (error.status === 401 || error.status === 404)) {
           return fail(error);
         }
+        if (polling) options.onTransport('unreachable');
       }
       if (polling && !stopped) pollTimer = setTimeout(() => void tick(), pollMs);
     };

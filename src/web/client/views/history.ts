@@ -9,6 +9,7 @@ const kinds: [string, string][] = [
   ['ai', 'AI plans'],
   ['probe', 'Probes'],
 ];
+const kindLabels: Record<string, string> = { vlog: 'Vlog', ai: 'AI plan', probe: 'Probe' };
 const types: [string, string][] = [
   ['VLOG', 'Vlog'],
   ['SUBGOAL_GENERATION', 'Sub-goals'],
@@ -125,7 +126,7 @@ export function historyView(context: PageContext): View {
                 { scope: 'row' },
                 link ? h('a', { href: link }, describeJob(job)) : describeJob(job),
               ),
-              h('td', { 'data-label': 'Kind' }, job.kind),
+              h('td', { 'data-label': 'Kind' }, kindLabels[job.kind] ?? job.kind),
               h('td', { 'data-label': 'Status' }, job.status),
               h(
                 'td',

@@ -20,6 +20,7 @@ const transportText: Record<Transport, string> = {
   connecting: 'Connecting for live updates…',
   stream: 'Live updates on.',
   polling: 'Checking for updates every 3 seconds.',
+  unreachable: 'The service cannot be reached; trying again every 3 seconds.',
 };
 
 /** One vlog: its stages and progress live, cancel and retry, and at the end the video. */
