@@ -117,6 +117,16 @@ function render() {
   show(factory(context, ...params.map(decodeURIComponent)), title);
 }
 
-takeTokenFromFragment();
-window.addEventListener('hashchange', render);
+/** A `#token=` link opened on the page already loaded signs in too (a hash change, no load). */
+function signInFromFragment(): void {
+  if (!takeTokenFromFragment()) return;
+  session = null;
+  signOutReason = null;
+}
+
+signInFromFragment();
+window.addEventListener('hashchange', () => {
+  signInFromFragment();
+  render();
+});
 render();

@@ -30,12 +30,16 @@ function describe(token: string): Session {
   }
 }
 
-/** Takes a `#token=…` fragment into the session and out of the address bar and history. */
-export function takeTokenFromFragment(): void {
+/**
+ * Takes a `#token=…` fragment into the session and out of the address bar and history; says
+ * whether there was one.
+ */
+export function takeTokenFromFragment(): boolean {
   const match = /^#token=([^&]+)/.exec(location.hash);
-  if (!match) return;
+  if (!match) return false;
   save(decodeURIComponent(match[1]!));
   history.replaceState(history.state, '', `${location.pathname}${location.search}`);
+  return true;
 }
 
 export function currentSession(): Session | null {
