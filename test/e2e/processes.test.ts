@@ -314,6 +314,15 @@ describe('service processes', () => {
     // No worker of the API's process polls the workflows' queue: nothing to start eagerly on.
     assert.equal(acceptedLog(apiProcess, done.id)['eagerlyStarted'], false);
 
+    // The compiled API serves the web page `npm run build` wrote: no build tool at run time.
+    const page = await fetch(`${baseUrl}/`);
+    assert.equal(page.status, 200);
+    const script = /src="\/(assets\/app-\w+\.js)"/.exec(await page.text())?.[1];
+    assert.ok(script && build.output.includes(`web page: ${script} `), build.output);
+    const served = await fetch(`${baseUrl}/${script}`);
+    assert.equal(served.status, 200);
+    assert.match(served.headers.get('content-security-policy') ?? '', /script-src 'self';/);
+
     // The API never runs a job and the worker never serves HTTP.
     assert.ok(
       !apiProcess
