@@ -1,8 +1,10 @@
-// The pure parts of the web page: putting a streamed model answer together, and ordering the
-// events of a progress stream when a new stream replays what an earlier one delivered.
+// The pure parts of the web page: putting a streamed model answer together, ordering the events
+// of a progress stream when a new stream replays what an earlier one delivered, and holding the
+// files it measured to the API's limits.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StreamedAnswer, itemsSoFar } from '../../src/web/client/answer-items.js';
+import { checkMeasured } from '../../src/web/client/file-checks.js';
 import { isAfter, parsePosition } from '../../src/web/client/stream-position.js';
 
 describe('a streamed answer on the web page', () => {
@@ -46,5 +48,59 @@ describe('progress stream positions on the web page', () => {
         );
       }
     });
+  });
+});
+
+describe('files the web page measured before upload', () => {
+  const rules = {
+    maxFiles: 3,
+    maxFileBytes: 1_000_000,
+    maxVideoSeconds: 60,
+    maxVideoSide: 1_920,
+    maxImagePixels: 10_000_000,
+    mediaTypes: { 'image/jpeg': 'image', 'video/mp4': 'video' } as const,
+    extensions: { jpg: 'image', mp4: 'video', mov: 'video' } as const,
+  };
+  const file = (name: string, type = '') => ({ name, size: 1_000, type });
+
+  it('holds a photo to its pixels and a clip to its longest side and length, as the API does', () => {
+    const photo = checkMeasured(
+      file('big.jpg', 'image/jpeg'),
+      { width: 4_000, height: 3_000, durationSeconds: null },
+      rules,
+    );
+    assert.deepEqual(photo, {
+      code: 'MEDIA_RESOLUTION_TOO_HIGH',
+      message:
+        'media: big.jpg is 4000×3000 (12000000 pixels), over the limit of 10000000 pixels for a photo',
+    });
+    // The browser gives no type for a .mov on some systems: the name says it is a clip.
+    const wide = checkMeasured(
+      file('wide.mov'),
+      { width: 3_840, height: 1_080, durationSeconds: 5 },
+      rules,
+    );
+    assert.equal(wide?.code, 'MEDIA_RESOLUTION_TOO_HIGH');
+    assert.match(
+      wide?.message ?? '',
+      /^media: wide\.mov is 3840×1080, over the limit of 1920 pixels/,
+    );
+    const long = checkMeasured(
+      file('long.mp4', 'video/mp4'),
+      { width: 1_280, height: 720, durationSeconds: 90.04 },
+      rules,
+    );
+    assert.deepEqual(long, {
+      code: 'MEDIA_TOO_LONG',
+      message: 'media: long.mp4 lasts 90 s, over the limit of 60 s for a clip',
+    });
+    assert.equal(
+      checkMeasured(
+        file('ok.mp4', 'video/mp4'),
+        { width: 1_920, height: 1_080, durationSeconds: 60 },
+        rules,
+      ),
+      null,
+    );
   });
 });

@@ -72,6 +72,57 @@ export const uploadRefusals = {
     `${mediaFieldName}: ${name} lasts ${Math.round(durationSeconds * 10) / 10} s, over the limit of ${limit} s for a clip`,
 } as const;
 
+/** What is measured of a photo or clip: its size as displayed and, for a clip, its length. */
+export interface MeasuredMedia {
+  width: number;
+  height: number;
+  durationSeconds: number | null;
+}
+
+/** A refusal of a measured file, with the API's error code and details. */
+export type OverLimit =
+  | {
+      code: 'MEDIA_RESOLUTION_TOO_HIGH';
+      message: string;
+      details: { file: string; width: number; height: number; limit: number };
+    }
+  | {
+      code: 'MEDIA_TOO_LONG';
+      message: string;
+      details: { file: string; durationSeconds: number; limit: number };
+    };
+
+/** The first limit a measured file is over, as the API refuses it; null within all of them. */
+export function overLimit(
+  file: { name: string; kind: MediaKind },
+  { width, height, durationSeconds }: MeasuredMedia,
+  limits: Pick<UploadLimits, 'maxVideoSeconds' | 'maxVideoSide' | 'maxImagePixels'>,
+): OverLimit | null {
+  const { name, kind } = file;
+  if (kind === 'image' && width * height > limits.maxImagePixels) {
+    return {
+      code: 'MEDIA_RESOLUTION_TOO_HIGH',
+      message: uploadRefusals.photoTooLarge(name, width, height, limits.maxImagePixels),
+      details: { file: name, width, height, limit: limits.maxImagePixels },
+    };
+  }
+  if (kind === 'video' && Math.max(width, height) > limits.maxVideoSide) {
+    return {
+      code: 'MEDIA_RESOLUTION_TOO_HIGH',
+      message: uploadRefusals.clipTooLarge(name, width, height, limits.maxVideoSide),
+      details: { file: name, width, height, limit: limits.maxVideoSide },
+    };
+  }
+  if (durationSeconds !== null && durationSeconds > limits.maxVideoSeconds) {
+    return {
+      code: 'MEDIA_TOO_LONG',
+      message: uploadRefusals.clipTooLong(name, durationSeconds, limits.maxVideoSeconds),
+      details: { file: name, durationSeconds, limit: limits.maxVideoSeconds },
+    };
+  }
+  return null;
+}
+
 /** The kind a file's name says it is, if its extension is one of `mediaExtensionKinds`. */
 export function kindNamedBy(name: string): MediaKind | undefined {
   const dot = name.lastIndexOf('.');

@@ -5,7 +5,9 @@
  * video) is left to the API, whose refusal the page then shows.
  */
 import {
+  overLimit,
   uploadRefusals,
+  type MeasuredMedia,
   type MediaKind,
   type UploadLimits,
 } from '../../kinds/vlog/upload-rules.js';
@@ -25,7 +27,8 @@ export interface PickedFile {
 }
 
 export interface FileProblem {
-  code: 'UNSUPPORTED_MEDIA_TYPE' | 'FILE_TOO_LARGE';
+  code:
+    'UNSUPPORTED_MEDIA_TYPE' | 'FILE_TOO_LARGE' | 'MEDIA_RESOLUTION_TOO_HIGH' | 'MEDIA_TOO_LONG';
   /** Word for word what the API answers for the same file. */
   message: string;
 }
@@ -33,6 +36,11 @@ export interface FileProblem {
 function namedKind(name: string, rules: UploadRules): MediaKind | undefined {
   const dot = name.lastIndexOf('.');
   return dot <= 0 ? undefined : rules.extensions[name.slice(dot + 1).toLowerCase()];
+}
+
+/** Whether a file goes as a photo or a clip: by the browser's type, else by its name. */
+export function kindOf(file: PickedFile, rules: UploadRules): MediaKind | undefined {
+  return (file.type ? rules.mediaTypes[file.type] : undefined) ?? namedKind(file.name, rules);
 }
 
 /**
@@ -64,6 +72,20 @@ export function checkFile(file: PickedFile, rules: UploadRules): FileProblem | n
     };
   }
   return null;
+}
+
+/**
+ * The problem of a file the browser measured (its pixels, a clip's length), as the API words it
+ * once it has read the file; null within the limits.
+ */
+export function checkMeasured(
+  file: PickedFile,
+  measured: MeasuredMedia,
+  rules: UploadRules,
+): FileProblem | null {
+  const kind = kindOf(file, rules);
+  const over = kind ? overLimit({ name: file.name, kind }, measured, rules) : null;
+  return over && { code: over.code, message: over.message };
 }
 
 /** The problem of the whole selection (no file, too many), as the API words it. */

@@ -14,7 +14,7 @@ import type {
 } from '../../../jobs/contracts.js';
 import { ApiError } from '../../../api/errors.js';
 import type { MediaInspector } from './media-upload.js';
-import { uploadRefusals, type UploadLimits } from '../upload-rules.js';
+import { overLimit, type UploadLimits } from '../upload-rules.js';
 import type { MediaWorkers } from '../../../api/services/media-workers.js';
 
 /** The limits ffprobe checks, once a file is stored. */
@@ -105,29 +105,9 @@ export function mediaLimitInspector(
 
 function refuseOverLimits(
   ref: Pick<MediaRef, 'name' | 'kind'>,
-  { width, height, durationSeconds }: Extract<MediaFileInspection, { readable: true }>,
+  inspection: Extract<MediaFileInspection, { readable: true }>,
   limits: MediaLimits,
 ): void {
-  const name = ref.name;
-  if (ref.kind === 'image' && width * height > limits.maxImagePixels) {
-    throw new ApiError(
-      'MEDIA_RESOLUTION_TOO_HIGH',
-      uploadRefusals.photoTooLarge(name, width, height, limits.maxImagePixels),
-      { file: name, width, height, limit: limits.maxImagePixels },
-    );
-  }
-  if (ref.kind === 'video' && Math.max(width, height) > limits.maxVideoSide) {
-    throw new ApiError(
-      'MEDIA_RESOLUTION_TOO_HIGH',
-      uploadRefusals.clipTooLarge(name, width, height, limits.maxVideoSide),
-      { file: name, width, height, limit: limits.maxVideoSide },
-    );
-  }
-  if (durationSeconds !== null && durationSeconds > limits.maxVideoSeconds) {
-    throw new ApiError(
-      'MEDIA_TOO_LONG',
-      uploadRefusals.clipTooLong(name, durationSeconds, limits.maxVideoSeconds),
-      { file: name, durationSeconds, limit: limits.maxVideoSeconds },
-    );
-  }
+  const over = overLimit(ref, inspection, limits);
+  if (over) throw new ApiError(over.code, over.message, over.details);
 }

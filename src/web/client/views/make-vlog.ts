@@ -1,7 +1,15 @@
 import type { ApiFailure, UploadLimits, Vlog } from '../api.js';
 import type { PageContext, View } from '../context.js';
 import { field, formatBytes, h, replace } from '../dom.js';
-import { acceptAttribute, checkFile, checkSelection } from '../file-checks.js';
+import {
+  acceptAttribute,
+  checkFile,
+  checkMeasured,
+  checkSelection,
+  kindOf,
+  type FileProblem,
+} from '../file-checks.js';
+import { measureMedia } from '../measure-media.js';
 import { failureBox } from './failure.js';
 
 /**
@@ -14,6 +22,10 @@ export function makeVlogView(context: PageContext): View {
   const failure = failureBox();
   let rules: UploadLimits | null = null;
   let files: File[] = [];
+  // What measuring each file in the browser found: a problem, null (within the limits), or
+  // nothing yet.
+  const measured = new WeakMap<File, FileProblem | null>();
+  const problemOf = (file: File) => checkFile(file, rules!) ?? measured.get(file) ?? null;
   let upload: { abort: () => void } | null = null;
   // One key per set of files and fields: sending the same vlog again after a network error
   // cannot make two.
@@ -74,8 +86,8 @@ export function makeVlogView(context: PageContext): View {
     cancelUpload,
   );
 
-  function renderFiles() {
-    const problems = rules ? files.map((file) => checkFile(file, rules!)) : [];
+  function renderFiles(announce = true) {
+    const problems = rules ? files.map(problemOf) : [];
     replace(
       fileList,
       ...files.map((file, index) => {
@@ -88,7 +100,11 @@ export function makeVlogView(context: PageContext): View {
           h(
             'span',
             { class: problem ? 'check problem' : 'check ok' },
-            problem ? problem.message : 'Ready to upload',
+            problem
+              ? problem.message
+              : rules && !measured.has(file)
+                ? 'Checking…'
+                : 'Ready to upload',
           ),
           h(
             'button',
@@ -115,10 +131,22 @@ export function makeVlogView(context: PageContext): View {
     selectionProblem.hidden = !selection;
     selectionProblem.textContent = selection?.message ?? '';
     const refused = problems.filter(Boolean).length;
-    if (files.length > 0) {
+    if (announce && files.length > 0) {
       context.announce(
         `${files.length} file${files.length === 1 ? '' : 's'} chosen${refused ? `, ${refused} cannot be uploaded` : ''}${selection ? `. ${selection.message}` : ''}`,
       );
+    }
+  }
+
+  /** Measures the files not measured yet, each then shown with what it found. */
+  function measureFiles() {
+    for (const file of files) {
+      const kind = rules && !checkFile(file, rules) ? kindOf(file, rules) : undefined;
+      if (!kind || measured.has(file)) continue;
+      void measureMedia(file, kind).then((size) => {
+        measured.set(file, size && checkMeasured(file, size, rules!));
+        if (files.includes(file)) renderFiles(false);
+      });
     }
   }
 
@@ -128,6 +156,7 @@ export function makeVlogView(context: PageContext): View {
     newRequest();
     failure.clear();
     renderFiles();
+    measureFiles();
   }
 
   picker.addEventListener('change', () => {
@@ -179,7 +208,7 @@ export function makeVlogView(context: PageContext): View {
     }
     if (!rules) return;
     const selection = checkSelection(files, rules);
-    const refused = files.filter((file) => checkFile(file, rules!));
+    const refused = files.filter(problemOf);
     if (selection || refused.length > 0) {
       selectionProblem.hidden = false;
       selectionProblem.textContent =
@@ -246,6 +275,7 @@ export function makeVlogView(context: PageContext): View {
     .then((limits) => {
       rules = limits;
       picker.accept = acceptAttribute(limits);
+      measureFiles();
       limitsHint.textContent = `Up to ${limits.maxFiles} photos or clips, ${formatBytes(limits.maxFileBytes)} each; clips up to ${Math.round(limits.maxVideoSeconds / 60)} minutes.`;
       renderFiles();
     })
