@@ -56,7 +56,7 @@ export function vlogView(context: PageContext, id: string): View {
   let following: Following | null = null;
   let shownStatus: VlogStatus | null = null;
 
-  function renderState(status: VlogStatus, percent: number, phase: string | null) {
+  function renderState(status: VlogStatus, percent: number, phase: string | null, attempt: number) {
     const index = stages.findIndex((stage) => stage.statuses.includes(status));
     replace(
       stageList,
@@ -82,7 +82,7 @@ export function vlogView(context: PageContext, id: string): View {
         : status === 'cancelled'
           ? 'Cancelled'
           : (stages[index]?.doing ?? status);
-    progressText.textContent = `${doing} · ${percent}%${phase ? ` · ${phase}` : ''}`;
+    progressText.textContent = `${doing} · ${percent}%${phase ? ` · ${phase}` : ''}${attempt > 1 ? ` · attempt ${attempt}` : ''}`;
     cancel.hidden = ended.has(status);
     if (status !== shownStatus) {
       shownStatus = status;
@@ -93,7 +93,7 @@ export function vlogView(context: PageContext, id: string): View {
   function renderVlog(vlog: Vlog) {
     heading.textContent = vlog.title;
     document.title = `${vlog.title} · vlogflow`;
-    renderState(vlog.status, vlog.progress, vlog.phase);
+    renderState(vlog.status, vlog.progress, vlog.phase, vlog.attempt);
     replace(
       media,
       ...vlog.media.map((file) => h('li', {}, `${file.name} (${formatBytes(file.size)})`)),
@@ -150,7 +150,7 @@ export function vlogView(context: PageContext, id: string): View {
 
   function applyEvent(event: JobEventData) {
     if (event.type === 'output') return;
-    renderState(event.status as VlogStatus, event.progress, event.phase);
+    renderState(event.status as VlogStatus, event.progress, event.phase, event.attempt);
     retry.hidden = true;
     jobError.hidden = !event.error || event.status === 'completed';
     if (event.error) replace(jobError, ...jobErrorText(event.error));
