@@ -19,7 +19,7 @@ export type JobEventData = JobEvent;
  */
 export type Transport = 'connecting' | 'stream' | 'polling' | 'unreachable';
 
-export interface FollowOptions<View> {
+export interface FollowOptions<View extends { attempt: number }> {
   /** A signed link to the job's stream. */
   link: () => Promise<{ url: string }>;
   /** The job now (what polling reads). */
@@ -37,6 +37,12 @@ export interface FollowOptions<View> {
   pollMs?: number;
   /** Where an earlier following stopped: events up to it are not applied again (after a retry). */
   after?: StreamPosition;
+  /**
+   * The attempt followed (default 1). Right after a retry is accepted the job may still read as
+   * the attempt that failed, its new state not yet recorded: the events and views of earlier
+   * attempts, polled or in an `end` event, are passed over and the page asks again.
+   */
+  attempt?: number;
 }
 
 const streamRetryMs = { first: 1_000, most: 30_000 };
@@ -47,8 +53,11 @@ export interface Following {
   position(): StreamPosition | null;
 }
 
-export function followJob<View>(options: FollowOptions<View>): Following {
+export function followJob<View extends { attempt: number }>(
+  options: FollowOptions<View>,
+): Following {
   const pollMs = options.pollMs ?? 3_000;
+  const stale = (item: { attempt: number }) => item.attempt < (options.attempt ?? 1);
   let last: StreamPosition | null = options.after ?? null;
   let source: EventSource | null = null;
   let pollTimer: ReturnType<typeof setTimeout> | null = null;
@@ -83,6 +92,10 @@ export function followJob<View>(options: FollowOptions<View>): Following {
       try {
         const view = await options.read();
         if (stopped) return;
+        if (stale(view)) {
+          pollTimer = setTimeout(() => void tick(), pollMs);
+          return;
+        }
         if (options.ended(view)) return finish(view);
         if (polling) options.onTransport('polling');
         options.onView(view);
@@ -115,7 +128,8 @@ export function followJob<View>(options: FollowOptions<View>): Following {
     const position = parsePosition(event.lastEventId);
     if (!position || !isAfter(position, last)) return;
     last = position;
-    options.onEvent(JSON.parse(event.data) as JobEventData);
+    const data = JSON.parse(event.data) as JobEventData;
+    if (!stale(data)) options.onEvent(data);
   }
 
   async function openStream() {
@@ -142,9 +156,16 @@ export function followJob<View>(options: FollowOptions<View>): Following {
       stream.addEventListener(type, apply);
     }
     stream.addEventListener('end', (event: MessageEvent<string>) => {
+      const view = JSON.parse(event.data) as View;
+      if (stale(view)) {
+        // The end of the attempt before: the new one has not begun yet.
+        stream.close();
+        source = null;
+        return retryStreamLater();
+      }
       const position = parsePosition(event.lastEventId);
       if (position) last = position;
-      finish(JSON.parse(event.data) as View);
+      finish(view);
     });
     stream.addEventListener('error', () => {
       if (stopped || source !== stream) return;

@@ -114,7 +114,8 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
     }
   }
 
-  function follow() {
+  function follow(attempt: number) {
+    const after = following?.position() ?? undefined;
     following?.stop();
     const id = job!.id;
     following = followJob<AiJob>({
@@ -143,7 +144,8 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
       onTransport: () => undefined,
       onFailure: (error) => failure.show(error),
       pollOnly: context.pollOnly,
-      ...(following?.position() && { after: following.position()! }),
+      attempt,
+      ...(after && { after }),
     });
   }
 
@@ -158,12 +160,12 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
     retry.hidden = true;
     api
       .retryAiJob(job.id)
-      .then(() => {
+      .then(({ attempt }) => {
         shownDraft = 0;
         list.setAttribute('aria-busy', 'true');
         replace(list);
         status.textContent = `Asking again for ${words.items.toLowerCase()}…`;
-        follow();
+        follow(attempt);
       })
       .catch((error: unknown) => {
         retry.hidden = false;
@@ -175,7 +177,7 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
     .start()
     .then((started) => {
       showJob(started);
-      if (!ended.has(started.status)) follow();
+      if (!ended.has(started.status)) follow(started.attempt);
     })
     .catch((error: unknown) => {
       list.setAttribute('aria-busy', 'false');

@@ -55,14 +55,24 @@ export function vlogView(context: PageContext, id: string): View {
 
   let following: Following | null = null;
   let shownStatus: VlogStatus | null = null;
+  let reached = -1;
 
   function renderState(status: VlogStatus, percent: number, phase: string | null, attempt: number) {
     const index = stages.findIndex((stage) => stage.statuses.includes(status));
+    // A vlog that failed or was cancelled stopped in the last stage the page saw it in.
+    if (index >= 0) reached = index;
+    const stopped = index < 0 ? reached : -1;
     replace(
       stageList,
       ...stages.map((stage, at) => {
         const state =
-          status === 'completed' || at < index ? 'done' : at === index ? 'current' : 'upcoming';
+          status === 'completed' || at < Math.max(index, stopped)
+            ? 'done'
+            : at === index
+              ? 'current'
+              : at === stopped
+                ? 'stopped'
+                : 'upcoming';
         return h(
           'li',
           { class: state, 'aria-current': state === 'current' ? 'step' : false },
@@ -70,7 +80,7 @@ export function vlogView(context: PageContext, id: string): View {
           h(
             'span',
             { class: 'visually-hidden' },
-            state === 'done' ? ' (done)' : state === 'current' ? ' (in progress)' : '',
+            state === 'upcoming' ? '' : ` (${state === 'current' ? 'in progress' : state})`,
           ),
         );
       }),
@@ -156,7 +166,8 @@ export function vlogView(context: PageContext, id: string): View {
     if (event.error) replace(jobError, ...jobErrorText(event.error));
   }
 
-  function follow(after = following?.position() ?? undefined) {
+  function follow(attempt: number) {
+    const after = following?.position() ?? undefined;
     following?.stop();
     following = followJob<Vlog>({
       link: () => api.vlogStreamLink(id),
@@ -173,6 +184,7 @@ export function vlogView(context: PageContext, id: string): View {
       onTransport: (next) => (transport.textContent = transportText[next]),
       onFailure: (error) => failure.show(error),
       pollOnly: context.pollOnly,
+      attempt,
       ...(after && { after }),
     });
   }
@@ -191,11 +203,11 @@ export function vlogView(context: PageContext, id: string): View {
     retry.disabled = true;
     api
       .retryVlog(id)
-      .then(() => {
+      .then(({ attempt }) => {
         retry.hidden = true;
         jobError.hidden = true;
         context.announce('Retrying the vlog…');
-        follow();
+        follow(attempt);
       })
       .catch((error: unknown) => failure.show(error))
       .finally(() => (retry.disabled = false));
@@ -203,7 +215,7 @@ export function vlogView(context: PageContext, id: string): View {
 
   const start = (vlog: Vlog) => {
     renderVlog(vlog);
-    if (!ended.has(vlog.status)) follow();
+    if (!ended.has(vlog.status)) follow(vlog.attempt);
   };
   const handed = context.handOver.get(`#/vlogs/${id}`) as Vlog | undefined;
   context.handOver.delete(`#/vlogs/${id}`);
