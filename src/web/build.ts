@@ -76,13 +76,23 @@ const runningFromSource = import.meta.url.endsWith('.ts');
 /** Where `npm run build` writes the page: `dist/web`, beside the compiled code. */
 export const builtWebPageDir = (root: string) => path.join(root, 'dist', 'web');
 
+let loaded: Promise<WebAssets> | undefined;
+
 /**
- * The page to serve. From source (`npm start`, tests) it is built in memory, in well under a
- * second; compiled (production) it is read from what `npm run build` wrote, so the API needs
- * no build tool at run time.
+ * The page to serve, loaded once a process. From source (`npm start`, tests) it is built in
+ * memory, in well under a second; compiled (production) it is read from what `npm run build`
+ * wrote, so the API needs no build tool at run time. A failed load is tried again next time (a
+ * source file being fixed).
  */
-export async function loadWebPage(): Promise<WebAssets> {
-  if (runningFromSource) return buildWebPage();
+export function loadWebPage(): Promise<WebAssets> {
+  if (!loaded) {
+    loaded = runningFromSource ? buildWebPage() : readBuiltWebPage();
+    loaded.catch(() => (loaded = undefined));
+  }
+  return loaded;
+}
+
+async function readBuiltWebPage(): Promise<WebAssets> {
   const dir = builtWebPageDir(path.resolve(here, '../../..'));
   let manifest: string[];
   try {

@@ -3,7 +3,7 @@ import type { WebAssets } from '../../web/build.js';
 import { ApiError } from '../errors.js';
 
 export interface WebPageOptions {
-  /** The built page; called once, on the first request for it. */
+  /** The built page, on each request for it (loadWebPage loads it once). */
   load: () => Promise<WebAssets>;
   /**
    * Origins besides the page's own that media links point at (the API's public URL for local
@@ -41,16 +41,9 @@ export function webPageCsp(mediaOrigins: string[]): string {
  */
 export function webPageRoutes(options: WebPageOptions) {
   const csp = webPageCsp(options.mediaOrigins);
-  let loading: Promise<WebAssets> | undefined;
-  const assets = () => {
-    loading ??= options.load();
-    // A failed build is tried again on the next request (a source file being fixed).
-    loading.catch(() => (loading = undefined));
-    return loading;
-  };
 
   async function send(reply: FastifyReply, name: string) {
-    const asset = (await assets()).get(name);
+    const asset = (await options.load()).get(name);
     if (!asset) throw new ApiError('ROUTE_NOT_FOUND', `Route GET:/${name} not found`);
     return reply
       .header('content-security-policy', csp)
