@@ -75,3 +75,10 @@ export function formatBytes(bytes: number): string {
 export function formatDateTime(iso: string): string {
   return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
+
+/** `30 seconds`, `1 minute`, `30 minutes`: a limit's length as people say it. */
+export function formatDuration(seconds: number): string {
+  const plural = (count: number, unit: string) => `${count} ${unit}${count === 1 ? '' : 's'}`;
+  if (seconds < 120 && seconds % 60 !== 0) return plural(seconds, 'second');
+  return plural(Math.round(seconds / 60), 'minute');
+}

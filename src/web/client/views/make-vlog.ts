@@ -1,6 +1,6 @@
 import type { ApiFailure, UploadLimits, Vlog } from '../api.js';
 import type { PageContext, View } from '../context.js';
-import { field, formatBytes, h, replace } from '../dom.js';
+import { field, formatBytes, formatDuration, h, replace } from '../dom.js';
 import {
   acceptAttribute,
   checkFile,
@@ -276,7 +276,7 @@ export function makeVlogView(context: PageContext): View {
       rules = limits;
       picker.accept = acceptAttribute(limits);
       measureFiles();
-      limitsHint.textContent = `Up to ${limits.maxFiles} photos or clips, ${formatBytes(limits.maxFileBytes)} each; clips up to ${Math.round(limits.maxVideoSeconds / 60)} minutes.`;
+      limitsHint.textContent = `Up to ${limits.maxFiles} photos or clips, ${formatBytes(limits.maxFileBytes)} each; clips up to ${formatDuration(limits.maxVideoSeconds)}.`;
       renderFiles();
     })
     .catch((error: unknown) => failure.show(error));
