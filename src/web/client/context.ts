@@ -1,10 +1,8 @@
-import type { Api, ApiFailure } from './api.js';
-import type { Session } from './session.js';
+import type { Api } from './api.js';
 
 /** What every view gets from the page. */
 export interface PageContext {
   api: Api;
-  session: Session;
   /** Says something to screen readers (the page's polite live region). */
   announce(message: string): void;
   navigate(hash: string): void;
@@ -23,5 +21,3 @@ export interface View {
 }
 
 export type ViewFactory = (context: PageContext, ...params: string[]) => View;
-
-export type { ApiFailure };

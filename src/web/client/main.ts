@@ -96,16 +96,13 @@ function render() {
     show(view, 'Sign in');
     return;
   }
-  const hash = routes.some(([pattern]) => pattern.test(location.hash)) ? location.hash : '#/make';
-  const [, factory, title] = routes.find(([pattern]) => pattern.test(hash))!;
-  const params = routes
-    .find(([pattern]) => pattern.test(hash))![0]
-    .exec(hash)!
-    .slice(1);
-  markCurrentLink(hash);
+  // An address that is no view's (none, or a fragment of another kind) shows the first.
+  const [pattern, factory, title] =
+    routes.find(([route]) => route.test(location.hash)) ?? routes[0]!;
+  const params = pattern.exec(location.hash)?.slice(1) ?? [];
+  markCurrentLink(pattern.test(location.hash) ? location.hash : '#/make');
   const context: PageContext = {
     api,
-    session,
     announce,
     navigate: (next) => {
       if (location.hash === next) render();
