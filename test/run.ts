@@ -1,5 +1,5 @@
 // `npm test`: installs the tools the suite runs (the Temporal binaries, the storage emulators,
-// Prometheus and promtool) and starts what it needs once — a Temporal dev server and a migrated
+// Prometheus and promtool, Chromium for the browser tests) and starts what it needs once — a Temporal dev server and a migrated
 // template database on the local PostgreSQL — runs every test file with node:test, and cleans up.
 // `npm test -- test/api` runs only the files under the given paths;
 // `npm test -- test/e2e/vlog.test.ts --test-name-pattern=cancel` only the matching tests.
@@ -78,6 +78,7 @@ const emulators = await runInstallScript('test/emulators/install.sh', [
 // Installed once here, so the test files that run AI jobs on it find it ready.
 await runInstallScript('embedded-model/install.sh', ['python', 'server', 'model']);
 const prometheus = await runInstallScript('ops/prometheus/install.sh', ['promtool', 'prometheus']);
+const browser = await runInstallScript('test/browser/install.sh', ['chromium']);
 const server = await startDevServer({
   cliPath: binaries.cli,
   namespace,
@@ -126,6 +127,7 @@ try {
         TEST_MOTO_PATH: emulators['moto-server'],
         TEST_PROMTOOL_PATH: prometheus.promtool,
         TEST_PROMETHEUS_PATH: prometheus.prometheus,
+        TEST_CHROMIUM_PATH: browser.chromium,
       },
     },
   );

@@ -1,6 +1,7 @@
 // Stand-ins for ffmpeg and ffprobe as the service runs them (executables taking their command
-// line): one that does the real work and reports how much it decoded, and one that never ends.
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+// line): one that does the real work and reports how much it decoded, one that never ends, and
+// one whose renders a test fails or holds back.
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { MediaTools } from '../../src/media/tools.js';
 
@@ -42,4 +43,43 @@ export async function recordingFfmpeg(real: MediaTools, dir: string): Promise<Re
 export async function hangingMediaTools(real: MediaTools, dir: string): Promise<MediaTools> {
   const hang = await script(path.join(dir, 'hang'), 'exec sleep 600');
   return { ...real, ffmpeg: hang, ffprobe: hang };
+}
+
+/** The real tools with an ffmpeg whose renders a test can fail or hold back. */
+export interface ControlledRenders {
+  tools: MediaTools;
+  /** The next render exits with an error, as ffmpeg does on a file it cannot render. */
+  failNextRender(): Promise<void>;
+  /** Renders wait before they begin until `releaseRenders()`; cancelling one ends its wait. */
+  holdRenders(): Promise<void>;
+  releaseRenders(): Promise<void>;
+}
+
+/**
+ * The real tools, with an ffmpeg that recognises a vlog's render by its output (`video.mp4`)
+ * and obeys files in `dir`: one that fails the next render, one that holds renders back.
+ */
+export async function controlledRenders(real: MediaTools, dir: string): Promise<ControlledRenders> {
+  const failNext = path.join(dir, 'fail-next-render');
+  const hold = path.join(dir, 'hold-renders');
+  const ffmpeg = await script(
+    path.join(dir, 'ffmpeg'),
+    [
+      'for output; do :; done',
+      'if [ "$output" = video.mp4 ]; then',
+      `  if rm '${failNext}' 2>/dev/null; then`,
+      "    echo 'Conversion failed! (the test told this render to fail)' >&2",
+      '    exit 1',
+      '  fi',
+      `  while [ -e '${hold}' ]; do sleep 0.05; done`,
+      'fi',
+      `exec '${real.ffmpeg}' "$@"`,
+    ].join('\n'),
+  );
+  return {
+    tools: { ...real, ffmpeg },
+    failNextRender: () => writeFile(failNext, ''),
+    holdRenders: () => writeFile(hold, ''),
+    releaseRenders: () => rm(hold, { force: true }),
+  };
 }

@@ -10,6 +10,8 @@ export interface TestEnvironment {
   /** Prometheus's rule checker, and Prometheus itself (ops/prometheus/install.sh). */
   promtoolPath: string;
   prometheusPath: string;
+  /** The browser the browser tests drive (test/browser/install.sh). */
+  chromiumPath: string;
 }
 
 function required(name: string): string {
@@ -51,5 +53,8 @@ export const testEnv: TestEnvironment = {
   },
   get prometheusPath() {
     return required('TEST_PROMETHEUS_PATH');
+  },
+  get chromiumPath() {
+    return required('TEST_CHROMIUM_PATH');
   },
 };
