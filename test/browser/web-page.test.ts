@@ -1,9 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Locator, Page } from 'playwright-core';
 import { readJobEvents } from '../../src/db/job-events.js';
+import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import { jobEventId } from '../../src/jobs/job-event.js';
-import { pageTimeoutMs, startBrowser, type BrowserSession } from './browser.js';
-import { startPageStack, type PageStack } from './stack.js';
+import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
+import { jobRecord, jobSnapshot } from '../support/jobs.js';
+import {
+  describeViolations,
+  pageTimeoutMs,
+  phoneViewport,
+  startBrowser,
+  type BrowserPage,
+  type BrowserSession,
+} from './browser.js';
+import { maxFileBytes, startPageStack, type PageStack, type PickedFile } from './stack.js';
 
 /** What a page's EventSource received, recorded by the page. */
 interface StreamSeen {
@@ -11,8 +22,45 @@ interface StreamSeen {
   closed: boolean;
 }
 
+/** One event a page's EventSource received, as the DevTools protocol reports it. */
+interface ReceivedEvent {
+  type: string;
+  id: string;
+}
+
+/** A three-level plan the fake model writes: sub-goals, then actions, then tasks. */
+const plan = {
+  goal: 'Film a travel vlog in Lisbon',
+  subGoals: [
+    { title: 'Plan the shots', description: 'List the places and the light each one needs.' },
+    { title: 'Film the city', description: 'Two days of filming, mornings and evenings.' },
+    { title: 'Edit the story', description: 'Cut it down to three minutes with music.' },
+  ],
+  actions: [
+    {
+      title: 'Scout the viewpoints at dawn',
+      description: 'Walk the miradouros and note where the sun rises.',
+    },
+    { title: 'Write a shot list', description: 'One line a shot, grouped by place.' },
+  ],
+  tasks: [
+    {
+      title: 'Check the sunrise time',
+      description: 'Look it up for each filming day.',
+      estimatedMinutes: 10,
+    },
+    {
+      title: 'Map a walking route',
+      description: 'Link three viewpoints in one walk.',
+      estimatedMinutes: 30,
+    },
+  ],
+};
+
+const answerOf = (items: object[]) => JSON.stringify({ items });
+
 // One Chromium and one service stack for the whole file: tests run one after another, each as
-// its own user, and each puts back what it changed in the stack.
+// its own user, and each puts back what it changed in the stack (held renders, the API).
 describe('the web page in a real browser', () => {
   let stack: PageStack;
   let session: BrowserSession;
@@ -29,6 +77,570 @@ describe('the web page in a real browser', () => {
   async function loggedIds(jobId: string): Promise<string[]> {
     const log = await readJobEvents(stack.harness.db, [{ jobId, afterSeq: -1 }], 1_000);
     return log.map(({ event }) => jobEventId(event));
+  }
+
+  /** Runs `use` with a page signed in as `userId` through the link `npm start` prints (`/#token=…`). */
+  function asUser(
+    name: string,
+    userId: string,
+    use: (opened: BrowserPage) => Promise<void>,
+    options: { viewport?: { width: number; height: number } } = {},
+  ): Promise<void> {
+    return session.withPage(name, options, async (opened) => {
+      await opened.page.goto(`${stack.baseUrl}/#token=${await stack.token(userId)}`);
+      await heading(opened.page, 'Make a vlog').waitFor();
+      await use(opened);
+    });
+  }
+
+  const heading = (page: Page, name: string) => page.getByRole('heading', { level: 1, name });
+
+  /** Asserts that axe-core finds no serious or critical violation on the view as it is. */
+  async function assertAccessible(opened: BrowserPage, view: string): Promise<void> {
+    const violations = await opened.seriousViolations();
+    assert.equal(violations.length, 0, `${view}:\n${describeViolations(violations)}`);
+  }
+
+  /** Fills in the vlog form, picks `files` and sends it; returns the vlog's id once its view shows. */
+  async function makeVlog(page: Page, title: string, files: PickedFile[]): Promise<string> {
+    await page.getByLabel('Title').fill(title);
+    await page.getByLabel('Length').selectOption('4');
+    await page.getByLabel('Photos and clips').setInputFiles(files);
+    const chosen = page.getByRole('list', { name: 'Chosen files' }).getByRole('listitem');
+    await chosen
+      .filter({ hasText: 'Ready to upload' })
+      .nth(files.length - 1)
+      .waitFor();
+    await page.getByRole('button', { name: 'Make the vlog' }).click();
+    await heading(page, title).waitFor();
+    const id = /^#\/vlogs\/(.+)$/.exec(new URL(page.url()).hash)?.[1];
+    assert.ok(id, `the vlog's own address: ${page.url()}`);
+    return decodeURIComponent(id);
+  }
+
+  /** Waits until `target` has the keyboard focus. */
+  async function assertFocused(target: Locator): Promise<void> {
+    const focused = await target
+      .page()
+      .waitForFunction(
+        (element) =>
+          element ===
+          (globalThis as unknown as { document: { activeElement: unknown } }).document
+            .activeElement,
+        await target.elementHandle(),
+        { timeout: pageTimeoutMs },
+      );
+    await focused.dispose();
+  }
+
+  /** The stage the vlog view marks as in progress. */
+  const stageInProgress = (page: Page, stage: string) =>
+    page
+      .getByRole('list', { name: 'Stages' })
+      .getByRole('listitem')
+      .filter({ hasText: `${stage} (in progress)` });
+
+  /** Waits until the finished vlog's video plays in the page, then checks its links. */
+  async function assertVideoPlays(page: Page, title: string): Promise<void> {
+    const video = page.getByLabel(`Your vlog: ${title}`);
+    await video.waitFor();
+    await video.click();
+    const playing = await page.waitForFunction(
+      (element) => {
+        const media = element as unknown as {
+          readyState: number;
+          paused: boolean;
+          currentTime: number;
+        };
+        return media.readyState >= 2 && !media.paused && media.currentTime > 0.2;
+      },
+      await video.elementHandle(),
+      { timeout: pageTimeoutMs },
+    );
+    await playing.dispose();
+    const download = await page
+      .getByRole('link', { name: 'Download the video' })
+      .getAttribute('href');
+    assert.ok(download);
+    const file = await page.request.get(new URL(download, page.url()).href);
+    assert.equal(file.status(), 200);
+    assert.equal(file.headers()['content-type'], 'video/mp4');
+    const poster = await video.getAttribute('poster');
+    assert.ok(poster, 'the thumbnail is the video’s poster');
+    const thumbnail = await page.request.get(new URL(poster, page.url()).href);
+    assert.equal(thumbnail.status(), 200);
+    assert.equal(thumbnail.headers()['content-type'], 'image/jpeg');
+  }
+
+  /** Records every event the page's EventSources receive, through the DevTools protocol. */
+  async function recordStreamEvents(page: Page): Promise<ReceivedEvent[]> {
+    const received: ReceivedEvent[] = [];
+    const devtools = await page.context().newCDPSession(page);
+    devtools.on('Network.eventSourceMessageReceived', (message) =>
+      received.push({ type: message.eventName, id: message.eventId }),
+    );
+    await devtools.send('Network.enable');
+    return received;
+  }
+
+  it('signs in with a pasted token, refuses a bad one, and takes a link’s token out of the address', async () => {
+    await session.withPage('sign-in', {}, async (opened) => {
+      const { page, step } = opened;
+      await page.goto(stack.baseUrl);
+      await heading(page, 'Sign in').waitFor();
+      const response = await page.request.get(stack.baseUrl);
+      assert.match(response.headers()['content-security-policy'] ?? '', /script-src 'self'/);
+      await assertAccessible(opened, 'sign in');
+      await step('sign in');
+
+      await page.getByLabel('Access token').fill('not-a-token');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('alert').filter({ hasText: /token/i }).waitFor();
+      await step('token refused');
+
+      await page.getByLabel('Access token').fill(await stack.token('paster'));
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await heading(page, 'Make a vlog').waitFor();
+      await page.getByRole('banner').getByText('Signed in as paster').waitFor();
+      await step('signed in');
+      // A bad token refused with 401 is a failed load the browser reports itself.
+      assert.deepEqual(
+        opened.problems().filter((problem) => !problem.includes('401')),
+        [],
+      );
+    });
+
+    await asUser('sign-in-link', 'linker', async ({ page, problems }) => {
+      assert.doesNotMatch(page.url(), /token/, 'the token is taken out of the address');
+      await page.reload();
+      await heading(page, 'Make a vlog').waitFor();
+      assert.deepEqual(problems(), []);
+    });
+  });
+
+  it('uploads photos and a clip, shows the live progress by stage, and plays the video', async () => {
+    await asUser('vlog', 'maker', async (opened) => {
+      const { page, step } = opened;
+      await assertAccessible(opened, 'make a vlog');
+      await step('form');
+      // Held at the render, the vlog shows its stages live and can be looked at as it runs.
+      await stack.renders.holdRenders();
+      try {
+        const id = await makeVlog(page, 'Beach day', [stack.media.photo, stack.media.clip]);
+        await stageInProgress(page, 'Making the video').waitFor();
+        await page.getByText('Live updates on.').waitFor();
+        await assertAccessible(opened, 'vlog in progress');
+        await step('in progress');
+        await stack.renders.releaseRenders();
+        await page
+          .getByText(/^Your vlog is ready/)
+          .first()
+          .waitFor();
+        await assertVideoPlays(page, 'Beach day');
+        await step('playing');
+        await assertAccessible(opened, 'finished vlog');
+        const view = await stack.api().user('maker').view<{ status: string }>('vlog', id);
+        assert.equal(view.status, 'completed');
+      } finally {
+        await stack.renders.releaseRenders();
+      }
+      assert.deepEqual(opened.problems(), []);
+    });
+  });
+
+  it('cancels a vlog while it is being made', async () => {
+    await asUser('cancel', 'canceller', async (opened) => {
+      const { page, step } = opened;
+      await stack.renders.holdRenders();
+      try {
+        const id = await makeVlog(page, 'Too long', [stack.media.photo, stack.media.clip]);
+        await stageInProgress(page, 'Making the video').waitFor();
+        await step('being made');
+        await page.getByRole('button', { name: 'Cancel vlog' }).click();
+        await page.getByText(/^Cancelled · /).waitFor();
+        await page.getByRole('button', { name: 'Cancel vlog' }).waitFor({ state: 'hidden' });
+        assert.equal(await page.getByRole('button', { name: 'Retry vlog' }).isVisible(), false);
+        await step('cancelled');
+        const view = await stack.api().user('canceller').view<{ status: string }>('vlog', id);
+        assert.equal(view.status, 'cancelled');
+      } finally {
+        await stack.renders.releaseRenders();
+      }
+      assert.deepEqual(opened.problems(), []);
+    });
+  });
+
+  it('shows a failed vlog as a sentence, and retries it to the end', async () => {
+    await asUser('retry', 'retrier', async (opened) => {
+      const { page, step } = opened;
+      await stack.renders.failNextRender();
+      const id = await makeVlog(page, 'Second take', [stack.media.photo, stack.media.clip]);
+      const failure = page.getByRole('alert').filter({ hasText: 'Making the video failed.' });
+      await failure.waitFor();
+      await page.getByRole('button', { name: 'Retry vlog' }).waitFor();
+      await assertAccessible(opened, 'failed vlog');
+      await step('vlog failed');
+      await page.getByRole('button', { name: 'Retry vlog' }).click();
+      await page
+        .getByText(/^Your vlog is ready/)
+        .first()
+        .waitFor();
+      await failure.waitFor({ state: 'hidden' });
+      await assertVideoPlays(page, 'Second take');
+      await step('retried and playing');
+      const view = await stack
+        .api()
+        .user('retrier')
+        .view<{ status: string; attempt: number }>('vlog', id);
+      assert.deepEqual([view.status, view.attempt], ['completed', 2]);
+      assert.deepEqual(opened.problems(), []);
+    });
+  });
+
+  it('keeps following a vlog across an API restart, without losing an event', async () => {
+    await asUser('restart', 'restarter', async (opened) => {
+      const { page, step } = opened;
+      const received = await recordStreamEvents(page);
+      await stack.renders.holdRenders();
+      let id: string;
+      try {
+        id = await makeVlog(page, 'Through a restart', [stack.media.photo, stack.media.clip]);
+        await stageInProgress(page, 'Making the video').waitFor();
+        await page.getByText('Live updates on.').waitFor();
+        await step('before the restart');
+        const beforeRestart = received.length;
+        assert.ok(beforeRestart > 0, 'events arrived live before the restart');
+        const lastBefore = received.at(-1)!.id;
+
+        const reconnect = page.waitForRequest((request) =>
+          request.url().includes(`/api/vlogs/${id}/events?`),
+        );
+        await stack.restartApi();
+        // The page's stream reconnects to the new API by itself, from where it was.
+        const resumed = await reconnect;
+        assert.equal(
+          (await resumed.allHeaders())['last-event-id'],
+          lastBefore,
+          'the reconnect resumes after the last event seen',
+        );
+        await page.getByText('Live updates on.').waitFor();
+        await step('after the restart');
+        await stack.renders.releaseRenders();
+        await page
+          .getByText(/^Your vlog is ready/)
+          .first()
+          .waitFor();
+        await assertVideoPlays(page, 'Through a restart');
+        await step('finished after the restart');
+      } finally {
+        await stack.renders.releaseRenders();
+      }
+      const states = received.filter((event) => event.type !== 'end').map((event) => event.id);
+      assert.deepEqual(states, await loggedIds(id), 'every logged event, once, in order');
+      assert.equal(received.filter((event) => event.type === 'end').length, 1);
+      // While the API was down, the page's reads failed: the browser reports each itself.
+      assert.deepEqual(
+        opened.problems().filter((problem) => !problem.includes('ERR_CONNECTION_REFUSED')),
+        [],
+      );
+    });
+  });
+
+  it('refuses a file of the wrong type or size before uploading, in words', async () => {
+    await asUser('rejected-file', 'picker', async (opened) => {
+      const { page, step } = opened;
+      const sent: string[] = [];
+      page.on('request', (request) => {
+        if (request.method() === 'POST' && request.url().endsWith('/api/vlogs'))
+          sent.push(request.url());
+      });
+      await page.getByLabel('Title').fill('Mixed bag');
+      await page.getByLabel('Photos and clips').setInputFiles([
+        { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a photo') },
+        {
+          name: 'long-take.mp4',
+          mimeType: 'video/mp4',
+          buffer: Buffer.alloc(maxFileBytes + 1, 1),
+        },
+        stack.media.photo,
+      ]);
+      const chosen = page.getByRole('list', { name: 'Chosen files' }).getByRole('listitem');
+      await chosen
+        .filter({ hasText: 'notes.txt' })
+        .filter({ hasText: /not an image or video/ })
+        .waitFor();
+      await chosen
+        .filter({ hasText: 'long-take.mp4' })
+        .filter({ hasText: `larger than the limit of ${maxFileBytes} bytes` })
+        .waitFor();
+      await chosen
+        .filter({ hasText: stack.media.photo.name })
+        .filter({ hasText: 'Ready to upload' })
+        .waitFor();
+      await assertAccessible(opened, 'refused files');
+      await step('refused files');
+      await page.getByRole('button', { name: 'Make the vlog' }).click();
+      await page
+        .getByRole('alert')
+        .filter({ hasText: /cannot be uploaded/ })
+        .waitFor();
+      await step('not sent');
+
+      // A file whose name and type pass but whose bytes are not media: the API refuses it, and
+      // the page says so in a sentence.
+      await page.getByRole('button', { name: 'Remove notes.txt' }).click();
+      await page.getByRole('button', { name: 'Remove long-take.mp4' }).click();
+      await page.getByLabel('Photos and clips').setInputFiles([
+        {
+          name: 'holiday.jpg',
+          mimeType: 'image/jpeg',
+          buffer: Buffer.from('plain text, not a JPEG'),
+        },
+      ]);
+      await chosen
+        .filter({ hasText: 'holiday.jpg' })
+        .filter({ hasText: 'Ready to upload' })
+        .waitFor();
+      await page.getByRole('button', { name: 'Make the vlog' }).click();
+      await page
+        .getByRole('alert')
+        .filter({ hasText: 'A file is not a photo or a clip the service can use.' })
+        .waitFor();
+      await step('refused by the API');
+      assert.equal(sent.length, 1, 'only the upload the page let through was sent');
+      const jobs = await stack.harness.db
+        .selectFrom('jobs')
+        .select('id')
+        .where('owner_id', '=', 'picker')
+        .execute();
+      assert.deepEqual(jobs, [], 'nothing was started');
+      // The API's 415 is a failed load the browser reports itself.
+      assert.deepEqual(
+        opened.problems().filter((problem) => !problem.includes('415')),
+        [],
+      );
+    });
+  });
+
+  it('plans with AI through three levels, each streamed in as the model writes it', async () => {
+    let releaseSubGoals = () => undefined as void;
+    const subGoalsHeld = new Promise<void>((resolve) => (releaseSubGoals = resolve));
+    const [firstSubGoal, ...otherSubGoals] = plan.subGoals;
+    const firstPart = answerOf([firstSubGoal!]).slice(0, -2);
+    stack.openai.scenario.pieceChars = 24;
+    stack.openai.scenario.answerFor = (prompt) => {
+      if (/^Action: /m.test(prompt)) return { kind: 'text', text: answerOf(plan.tasks) };
+      if (/^Sub-goal: /m.test(prompt)) return { kind: 'text', text: answerOf(plan.actions) };
+      // The sub-goals stop after the first one until the test has seen it on the page.
+      return {
+        kind: 'paused',
+        text: `${firstPart},`,
+        until: subGoalsHeld,
+        rest: `${answerOf(otherSubGoals).slice('{"items":['.length)}`,
+      };
+    };
+    await asUser('plan', 'planner', async (opened) => {
+      const { page, step } = opened;
+      try {
+        await page.getByRole('link', { name: 'Plan with AI' }).click();
+        // The view's heading takes the focus; from there, by keyboard: Tab, the goal, Enter.
+        await assertFocused(heading(page, 'Plan with AI'));
+        await page.keyboard.press('Tab');
+        await assertFocused(page.getByLabel('Your goal'));
+        await page.keyboard.type(plan.goal);
+        await page.keyboard.press('Enter');
+        const subGoals = page.getByRole('list', { name: `Sub-goals for ${plan.goal}` });
+        await subGoals.getByText(firstSubGoal!.title).waitFor();
+        await page.getByText('Writing sub-goals… 1 so far').waitFor();
+        await step('first sub-goal streamed in');
+        releaseSubGoals();
+        const planActions = page.getByRole('button', {
+          name: `Plan actions: ${firstSubGoal!.title}`,
+        });
+        await planActions.waitFor();
+        for (const subGoal of plan.subGoals) await subGoals.getByText(subGoal.title).waitFor();
+        await step('sub-goals');
+
+        await planActions.click();
+        const action = plan.actions[0]!;
+        const breakIntoTasks = page.getByRole('button', {
+          name: `Break into tasks: ${action.title}`,
+        });
+        await breakIntoTasks.waitFor();
+        await step('actions');
+        await breakIntoTasks.click();
+        const tasks = page.getByRole('list', { name: `Tasks for ${action.title}` });
+        for (const task of plan.tasks) {
+          await tasks.getByText(task.title).waitFor();
+          await tasks.getByText(`About ${task.estimatedMinutes} minutes`).waitFor();
+        }
+        await assertAccessible(opened, 'plan');
+        await step('tasks');
+      } finally {
+        releaseSubGoals();
+        stack.openai.resetScenario();
+      }
+      const asked = stack.openai.requests.map(
+        ({ body }) => body.messages.find((message) => message.role === 'user')?.content ?? '',
+      );
+      assert.ok(asked.some((prompt) => prompt.includes(`Sub-goal: ${firstSubGoal!.title}`)));
+      assert.ok(asked.some((prompt) => prompt.includes(`Action: ${plan.actions[0]!.title}`)));
+      assert.deepEqual(opened.problems(), []);
+    });
+  });
+
+  it('lists the history with filters and pages', async () => {
+    const owner = 'historian';
+    const noon = (day: string) => `${day}T12:00:00.000Z`;
+    // Twenty-two AI plans made on consecutive days of November, and two vlogs in October.
+    for (let day = 1; day <= 22; day += 1) {
+      const record = jobRecord({
+        id: `ai-history-${day}`,
+        kind: 'ai',
+        type: 'SUBGOAL_GENERATION',
+        ownerId: owner,
+        input: { goal: `Goal of November ${day}`, maxItems: 5, language: 'en' },
+        createdAt: noon(`2026-11-${String(day).padStart(2, '0')}`),
+      });
+      await insertJob(stack.harness.db, record, 'pending');
+      await applyJobUpdate(stack.harness.db, {
+        jobId: record.id,
+        seq: 1,
+        snapshot: jobSnapshot({ status: 'completed', progress: 100 }),
+      });
+    }
+    for (const [title, day, status] of [
+      ['Autumn walk', '2026-10-15', 'failed'],
+      ['Harvest fair', '2026-10-20', 'completed'],
+    ] as const) {
+      const record = jobRecord<VlogInput>({
+        id: `vlog-history-${day}`,
+        kind: 'vlog',
+        type: 'VLOG',
+        ownerId: owner,
+        input: {
+          title,
+          prompt: null,
+          style: null,
+          aspectRatio: '16:9',
+          durationSeconds: 4,
+          media: [
+            {
+              key: `uploads/${owner}/${day}/photo.jpg`,
+              name: 'photo.jpg',
+              contentType: 'image/jpeg',
+              kind: 'image',
+              size: 2_048,
+              sha256: '0'.repeat(64),
+            },
+          ],
+        },
+        createdAt: noon(day),
+      });
+      await insertJob(stack.harness.db, record, 'pending');
+      await applyJobUpdate(stack.harness.db, {
+        jobId: record.id,
+        seq: 1,
+        snapshot: jobSnapshot({ status, progress: status === 'completed' ? 100 : 30 }),
+      });
+    }
+
+    await asUser('history', owner, async (opened) => {
+      const { page, step } = opened;
+      await page.getByRole('link', { name: 'History' }).click();
+      await heading(page, 'History').waitFor();
+      const rows = page.getByRole('table').getByRole('rowheader');
+      const summary = (text: string) => page.getByRole('status').filter({ hasText: text });
+
+      await summary('Page 1: 20 jobs.').waitFor();
+      assert.equal(await rows.count(), 20);
+      assert.equal(await rows.first().textContent(), 'Sub-goals for “Goal of November 22”');
+      await assertAccessible(opened, 'history');
+      await step('first page');
+      await page.getByRole('button', { name: 'Older jobs' }).click();
+      await summary('Page 2: 4 jobs.').waitFor();
+      assert.deepEqual(await rows.allTextContents(), [
+        'Sub-goals for “Goal of November 2”',
+        'Sub-goals for “Goal of November 1”',
+        'Harvest fair',
+        'Autumn walk',
+      ]);
+      assert.equal(await page.getByRole('button', { name: 'Older jobs' }).isDisabled(), true);
+      await step('second page');
+      await page.getByRole('button', { name: 'Newer jobs' }).click();
+      await summary('Page 1: 20 jobs.').waitFor();
+
+      await page.getByLabel('Kind').selectOption({ label: 'Vlogs' });
+      await page.getByRole('button', { name: 'Show jobs' }).click();
+      await summary('Page 1: 2 jobs.').waitFor();
+      await page.getByLabel('Status').selectOption('failed');
+      await page.getByRole('button', { name: 'Show jobs' }).click();
+      await summary('Page 1: 1 job.').waitFor();
+      assert.deepEqual(await rows.allTextContents(), ['Autumn walk']);
+      await step('failed vlogs');
+
+      await page.getByRole('button', { name: 'Clear filters' }).click();
+      await summary('Page 1: 20 jobs.').waitFor();
+      await page.getByLabel('Created from').fill('2026-10-16');
+      await page.getByLabel('Created to').fill('2026-11-01');
+      await page.getByRole('button', { name: 'Show jobs' }).click();
+      await summary('Page 1: 2 jobs.').waitFor();
+      assert.deepEqual(await rows.allTextContents(), [
+        'Sub-goals for “Goal of November 1”',
+        'Harvest fair',
+      ]);
+      await step('by date');
+      await page.getByRole('link', { name: 'Harvest fair' }).click();
+      await heading(page, 'Harvest fair').waitFor();
+      assert.deepEqual(opened.problems(), []);
+    });
+  });
+
+  it('works at phone width: nothing wider than the screen, every view usable', async () => {
+    await asUser(
+      'phone',
+      'phoner',
+      async (opened) => {
+        const { page, step } = opened;
+        const assertFits = async (view: string) => {
+          const widths = await page.evaluate(() => {
+            const window = globalThis as unknown as {
+              innerWidth: number;
+              document: { documentElement: { scrollWidth: number } };
+            };
+            return { page: window.document.documentElement.scrollWidth, screen: window.innerWidth };
+          });
+          assert.ok(
+            widths.page <= widths.screen,
+            `${view}: ${widths.page} px wide on ${widths.screen}`,
+          );
+        };
+        await assertFits('make a vlog');
+        await assertVisibleInViewport(page.getByRole('button', { name: 'Make the vlog' }), page);
+        await assertAccessible(opened, 'make a vlog at phone width');
+        await step('make a vlog');
+        for (const [link, title] of [
+          ['Plan with AI', 'Plan with AI'],
+          ['History', 'History'],
+        ] as const) {
+          await page.getByRole('link', { name: link }).click();
+          await heading(page, title).waitFor();
+          await assertFits(title);
+          await assertAccessible(opened, `${title} at phone width`);
+          await step(title);
+        }
+        assert.deepEqual(opened.problems(), []);
+      },
+      { viewport: phoneViewport },
+    );
+  });
+
+  /** A control a person can reach at this width: scrolled to, it lies within the screen's width. */
+  async function assertVisibleInViewport(control: Locator, page: Page): Promise<void> {
+    await control.scrollIntoViewIfNeeded();
+    const box = await control.boundingBox();
+    assert.ok(box, 'the control is laid out');
+    assert.ok(box.x >= 0 && box.x + box.width <= page.viewportSize()!.width, JSON.stringify(box));
   }
 
   it("a browser's EventSource follows a job through a signed link to its end, once, and stops", async () => {

@@ -37,7 +37,9 @@ export type ChatAnswer =
   /** Streams `text`, then an error event in the stream. */
   | { kind: 'stream-error'; text: string; message: string }
   /** Answers `then` once `until` settles (or the client gives up first). */
-  | { kind: 'held'; until: Promise<unknown>; then: FinalAnswer };
+  | { kind: 'held'; until: Promise<unknown>; then: FinalAnswer }
+  /** Streams `text`, waits for `until` (or the client giving up), then streams `rest` and ends. */
+  | { kind: 'paused'; text: string; until: Promise<unknown>; rest: string };
 
 export interface FakeOpenAiScenario {
   /** Failures answered by the next calls, in order. */
@@ -268,6 +270,14 @@ export class FakeOpenAi {
       case 'filtered':
         await stream('{"items": [');
         send({}, 'content_filter');
+        break;
+      case 'paused':
+        await stream(answer.text);
+        await Promise.race([answer.until, gone]);
+        await stream(answer.rest);
+        if (clientGone) return;
+        send({}, 'stop');
+        this.answered.push(answer.text + answer.rest);
         break;
       default: {
         const text = answer.kind === 'valid' ? validItems(body) : answer.text;
