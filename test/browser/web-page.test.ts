@@ -59,6 +59,9 @@ const plan = {
 
 const answerOf = (items: object[]) => JSON.stringify({ items });
 
+/** An upload slower than the photo and clip's size, so its progress shows for a few seconds. */
+const uploadBytesPerSecond = 32 * 1024;
+
 // One Chromium and one service stack for the whole file: tests run one after another, each as
 // its own user, and each puts back what it changed in the stack (held renders, the API).
 describe('the web page in a real browser', () => {
@@ -79,15 +82,19 @@ describe('the web page in a real browser', () => {
     return log.map(({ event }) => jobEventId(event));
   }
 
-  /** Runs `use` with a page signed in as `userId` through the link `npm start` prints (`/#token=…`). */
+  /**
+   * Runs `use` with a page signed in as `userId` through the link `npm start` prints
+   * (`/#token=…`); `query` goes before the fragment (`?live=poll`).
+   */
   function asUser(
     name: string,
     userId: string,
     use: (opened: BrowserPage) => Promise<void>,
-    options: { viewport?: { width: number; height: number } } = {},
+    options: { viewport?: { width: number; height: number }; query?: string } = {},
   ): Promise<void> {
     return session.withPage(name, options, async (opened) => {
-      await opened.page.goto(`${stack.baseUrl}/#token=${await stack.token(userId)}`);
+      const query = options.query ?? '';
+      await opened.page.goto(`${stack.baseUrl}/${query}#token=${await stack.token(userId)}`);
       await heading(opened.page, 'Make a vlog').waitFor();
       await use(opened);
     });
@@ -101,8 +108,8 @@ describe('the web page in a real browser', () => {
     assert.equal(violations.length, 0, `${view}:\n${describeViolations(violations)}`);
   }
 
-  /** Fills in the vlog form, picks `files` and sends it; returns the vlog's id once its view shows. */
-  async function makeVlog(page: Page, title: string, files: PickedFile[]): Promise<string> {
+  /** Fills in the vlog form and picks `files`, once the page has checked them all. */
+  async function fillVlogForm(page: Page, title: string, files: PickedFile[]): Promise<void> {
     await page.getByLabel('Title').fill(title);
     await page.getByLabel('Length').selectOption('4');
     await page.getByLabel('Photos and clips').setInputFiles(files);
@@ -111,11 +118,20 @@ describe('the web page in a real browser', () => {
       .filter({ hasText: 'Ready to upload' })
       .nth(files.length - 1)
       .waitFor();
-    await page.getByRole('button', { name: 'Make the vlog' }).click();
+  }
+
+  /** The vlog's id, once the page shows the vlog's own view after the upload. */
+  async function vlogShown(page: Page, title: string): Promise<string> {
     await heading(page, title).waitFor();
     const id = /^#\/vlogs\/(.+)$/.exec(new URL(page.url()).hash)?.[1];
     assert.ok(id, `the vlog's own address: ${page.url()}`);
     return decodeURIComponent(id);
+  }
+
+  async function makeVlog(page: Page, title: string, files: PickedFile[]): Promise<string> {
+    await fillVlogForm(page, title, files);
+    await page.getByRole('button', { name: 'Make the vlog' }).click();
+    return vlogShown(page, title);
   }
 
   /** Waits until `target` has the keyboard focus. */
@@ -221,12 +237,31 @@ describe('the web page in a real browser', () => {
   it('uploads photos and a clip, shows the live progress by stage, and plays the video', async () => {
     await asUser('vlog', 'maker', async (opened) => {
       const { page, step } = opened;
+      await fillVlogForm(page, 'Beach day', [stack.media.photo, stack.media.clip]);
       await assertAccessible(opened, 'make a vlog');
       await step('form');
       // Held at the render, the vlog shows its stages live and can be looked at as it runs.
       await stack.renders.holdRenders();
       try {
-        const id = await makeVlog(page, 'Beach day', [stack.media.photo, stack.media.clip]);
+        // The upload, slowed down as on a phone's connection, shows its progress.
+        const network = await page.context().newCDPSession(page);
+        await network.send('Network.emulateNetworkConditions', {
+          offline: false,
+          latency: 0,
+          downloadThroughput: -1,
+          uploadThroughput: uploadBytesPerSecond,
+        });
+        await page.getByRole('button', { name: 'Make the vlog' }).click();
+        await page.getByRole('progressbar', { name: 'Upload progress' }).waitFor();
+        await page.getByText(/^Uploaded .+ of .+ \(\d+%\)$/).waitFor();
+        await step('uploading');
+        const id = await vlogShown(page, 'Beach day');
+        await network.send('Network.emulateNetworkConditions', {
+          offline: false,
+          latency: 0,
+          downloadThroughput: -1,
+          uploadThroughput: -1,
+        });
         await stageInProgress(page, 'Making the video').waitFor();
         await page.getByText('Live updates on.').waitFor();
         await assertAccessible(opened, 'vlog in progress');
@@ -248,26 +283,38 @@ describe('the web page in a real browser', () => {
     });
   });
 
-  it('cancels a vlog while it is being made', async () => {
-    await asUser('cancel', 'canceller', async (opened) => {
-      const { page, step } = opened;
-      await stack.renders.holdRenders();
-      try {
-        const id = await makeVlog(page, 'Too long', [stack.media.photo, stack.media.clip]);
-        await stageInProgress(page, 'Making the video').waitFor();
-        await step('being made');
-        await page.getByRole('button', { name: 'Cancel vlog' }).click();
-        await page.getByText(/^Cancelled · /).waitFor();
-        await page.getByRole('button', { name: 'Cancel vlog' }).waitFor({ state: 'hidden' });
-        assert.equal(await page.getByRole('button', { name: 'Retry vlog' }).isVisible(), false);
-        await step('cancelled');
-        const view = await stack.api().user('canceller').view<{ status: string }>('vlog', id);
-        assert.equal(view.status, 'cancelled');
-      } finally {
-        await stack.renders.releaseRenders();
-      }
-      assert.deepEqual(opened.problems(), []);
-    });
+  it('cancels a vlog while it is being made, following it by polling', async () => {
+    await asUser(
+      'cancel',
+      'canceller',
+      async (opened) => {
+        const { page, step } = opened;
+        const streams: string[] = [];
+        page.on('request', (request) => {
+          if (request.url().includes('/events')) streams.push(request.url());
+        });
+        await stack.renders.holdRenders();
+        try {
+          const id = await makeVlog(page, 'Too long', [stack.media.photo, stack.media.clip]);
+          await stageInProgress(page, 'Making the video').waitFor();
+          await page.getByText('Checking for updates every 3 seconds.').waitFor();
+          await step('being made');
+          await page.getByRole('button', { name: 'Cancel vlog' }).click();
+          await page.getByText(/^Cancelled · /).waitFor();
+          await page.getByRole('button', { name: 'Cancel vlog' }).waitFor({ state: 'hidden' });
+          assert.equal(await page.getByRole('button', { name: 'Retry vlog' }).isVisible(), false);
+          await step('cancelled');
+          const view = await stack.api().user('canceller').view<{ status: string }>('vlog', id);
+          assert.equal(view.status, 'cancelled');
+        } finally {
+          await stack.renders.releaseRenders();
+        }
+        assert.deepEqual(streams, [], 'no progress stream: only polls');
+        assert.deepEqual(opened.problems(), []);
+      },
+      // The page's fallback when a browser has no EventSource, forced.
+      { query: '?live=poll' },
+    );
   });
 
   it('shows a failed vlog as a sentence, and retries it to the end', async () => {
@@ -476,6 +523,14 @@ describe('the web page in a real browser', () => {
         }
         await assertAccessible(opened, 'plan');
         await step('tasks');
+
+        // The tasks again, opened from the history.
+        await page.getByRole('link', { name: 'History' }).click();
+        await page.getByRole('link', { name: `Tasks for “${action.title}”` }).click();
+        await heading(page, 'AI plan').waitFor();
+        for (const task of plan.tasks) await page.getByText(task.title).waitFor();
+        await assertAccessible(opened, 'AI plan from the history');
+        await step('tasks from the history');
       } finally {
         releaseSubGoals();
         stack.openai.resetScenario();
