@@ -328,10 +328,7 @@ describe('the web page in a real browser', () => {
       await assertAccessible(opened, 'failed vlog');
       await step('vlog failed');
       await page.getByRole('button', { name: 'Retry vlog' }).click();
-      await page
-        .getByText(/^Your vlog is ready/)
-        .first()
-        .waitFor();
+      await page.getByText(/^Your vlog is ready · 100%.* · attempt 2$/).waitFor();
       await failure.waitFor({ state: 'hidden' });
       await assertVideoPlays(page, 'Second take');
       await step('retried and playing');
