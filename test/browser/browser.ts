@@ -1,13 +1,14 @@
 // A real Chromium for the browser tests, driven by playwright-core: one browser per test file,
-// a fresh context (cookies, storage) per test, a screenshot of every step a test names, an
-// accessibility scan with axe-core, and a record of what went wrong inside the page (uncaught
-// errors, console errors such as a Content-Security-Policy refusal) for the test to assert on.
+// a fresh context (cookies, storage) per page, a screenshot of every step a test names (and of
+// the page as it was when a test failed), an accessibility scan with axe-core, and a record of
+// what went wrong inside the page (uncaught errors, console errors such as a
+// Content-Security-Policy refusal) for the test to assert on.
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type axe from 'axe-core';
-import type { Result as AxeResult, RunOptions as AxeRunOptions } from 'axe-core';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Result as AxeResult } from 'axe-core';
+import { chromium, type Page } from 'playwright-core';
 import { testEnv } from '../support/env.js';
 import { projectRoot } from '../support/processes.js';
 
@@ -18,41 +19,36 @@ import { projectRoot } from '../support/processes.js';
 export const pageTimeoutMs = 90_000;
 
 /** Where screenshots go: gitignored, kept after the run, one folder per test file. */
-export const artifactsRoot = path.join(projectRoot, 'test-artifacts', 'browser');
+const artifactsRoot = path.join(projectRoot, 'test-artifacts', 'browser');
 
 /** A phone's viewport: the narrowest the page is made for. */
 export const phoneViewport = { width: 375, height: 740 };
 
 export interface BrowserPage {
   page: Page;
-  context: BrowserContext;
   /** Saves a full-page screenshot named after the test and `step`; returns its path. */
   step: (step: string) => Promise<string>;
   /** What went wrong inside the page so far: uncaught errors and console errors. */
   problems: () => string[];
   /** Runs axe-core on the page as it is now; returns the serious and critical violations. */
-  seriousViolations: (options?: AxeRunOptions) => Promise<AxeResult[]>;
-  close: () => Promise<void>;
+  seriousViolations: () => Promise<AxeResult[]>;
+}
+
+export interface PageOptions {
+  /** Default: a laptop's 1280×900. */
+  viewport?: { width: number; height: number };
 }
 
 export interface BrowserSession {
-  browser: Browser;
   /**
-   * Opens a page as `open` does, runs `use` with it and closes it; when `use` fails, a
-   * screenshot of the page as it was is saved first.
+   * Opens a page in a fresh context (`name` prefixes its screenshots), runs `use` with it and
+   * closes it; when `use` fails, a screenshot of the page as it was is saved first.
    */
   withPage<T>(
     name: string,
-    options: { viewport?: { width: number; height: number } },
+    options: PageOptions,
     use: (opened: BrowserPage) => Promise<T>,
   ): Promise<T>;
-  /** A page in a fresh context; `name` prefixes its screenshots. */
-  open(
-    name: string,
-    options?: { viewport?: { width: number; height: number } },
-  ): Promise<BrowserPage>;
-  /** The screenshots saved so far. */
-  screenshots(): string[];
   /** Closes the browser and prints where the screenshots are. */
   close(): Promise<void>;
 }
@@ -68,72 +64,65 @@ export async function startBrowser(suite: string): Promise<BrowserSession> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const browser = await chromium.launch({ executablePath: testEnv.chromiumPath });
-  const saved: string[] = [];
+  let shots = 0;
+  const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, '-');
 
-  const session: BrowserSession = {
-    browser,
+  return {
     async withPage(name, options, use) {
-      const opened = await session.open(name, options);
-      try {
-        return await use(opened);
-      } catch (error) {
-        await opened.step('at failure').catch(() => undefined);
-        throw error;
-      } finally {
-        await opened.close();
-      }
-    },
-    async open(name, options = {}) {
       const context = await browser.newContext({
         viewport: options.viewport ?? { width: 1280, height: 900 },
         reducedMotion: 'reduce',
       });
-      context.setDefaultTimeout(pageTimeoutMs);
-      const page = await context.newPage();
-      const problems: string[] = [];
-      page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
-      page.on('console', (message) => {
-        if (message.type() === 'error')
-          problems.push(`console: ${message.text()} (${message.location().url})`);
-      });
-      const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
-      return {
-        page,
-        context,
-        async step(step) {
+      try {
+        context.setDefaultTimeout(pageTimeoutMs);
+        const page = await context.newPage();
+        const problems: string[] = [];
+        page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
+        page.on('console', (message) => {
+          if (message.type() === 'error')
+            problems.push(`console: ${message.text()} (${message.location().url})`);
+        });
+        const step = async (what: string) => {
+          shots += 1;
           const file = path.join(
             dir,
-            `${String(saved.length + 1).padStart(2, '0')}-${slug}-${step.toLowerCase().replace(/[^a-z0-9]+/g, '-')}.png`,
+            `${String(shots).padStart(2, '0')}-${slug(name)}-${slug(what)}.png`,
           );
           await page.screenshot({ path: file, fullPage: true });
-          saved.push(file);
           return file;
-        },
-        problems: () => [...problems],
-        async seriousViolations(runOptions = {}) {
-          // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-          if (!(await page.evaluate(() => 'axe' in globalThis))) {
-            await page.evaluate(await axeSource);
-          }
-          const results = await page.evaluate(
-            (opts) => (globalThis as unknown as { axe: typeof axe }).axe.run(opts),
-            runOptions,
-          );
-          return results.violations.filter(
-            (violation) => violation.impact === 'serious' || violation.impact === 'critical',
-          );
-        },
-        close: () => context.close(),
-      };
+        };
+        try {
+          return await use({
+            page,
+            step,
+            problems: () => [...problems],
+            async seriousViolations() {
+              // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+              if (!(await page.evaluate(() => 'axe' in globalThis))) {
+                await page.evaluate(await axeSource);
+              }
+              const results = await page.evaluate(() =>
+                (globalThis as unknown as { axe: typeof axe }).axe.run(),
+              );
+              return results.violations.filter(
+                (violation) => violation.impact === 'serious' || violation.impact === 'critical',
+              );
+            },
+          });
+        } catch (error) {
+          await step('at failure').catch(() => undefined);
+          throw error;
+        }
+      } finally {
+        await context.close();
+      }
     },
-    screenshots: () => [...saved],
     async close() {
       await browser.close();
       const files = await readdir(dir).catch(() => []);
       console.log(`browser screenshots: ${files.length} in ${path.relative(projectRoot, dir)}/`);
     },
   };
-  return session;
 }
 
 /** Axe's violations as lines a failing assertion can show: rule, impact, and where. */

@@ -13,6 +13,7 @@ import {
   startBrowser,
   type BrowserPage,
   type BrowserSession,
+  type PageOptions,
 } from './browser.js';
 import { maxFileBytes, startPageStack, type PageStack, type PickedFile } from './stack.js';
 
@@ -90,7 +91,7 @@ describe('the web page in a real browser', () => {
     name: string,
     userId: string,
     use: (opened: BrowserPage) => Promise<void>,
-    options: { viewport?: { width: number; height: number }; query?: string } = {},
+    options: PageOptions & { query?: string } = {},
   ): Promise<void> {
     return session.withPage(name, options, async (opened) => {
       const query = options.query ?? '';
