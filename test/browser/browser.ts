@@ -72,6 +72,9 @@ export async function startBrowser(suite: string): Promise<BrowserSession> {
       const context = await browser.newContext({
         viewport: options.viewport ?? { width: 1280, height: 900 },
         reducedMotion: 'reduce',
+        // Dates the page shows and the days its date filters mean do not depend on the machine.
+        locale: 'en-GB',
+        timezoneId: 'UTC',
       });
       try {
         context.setDefaultTimeout(pageTimeoutMs);
