@@ -12,6 +12,7 @@ import {
   type TaskQueueDomain,
 } from './capacity/task-queues.js';
 import { storageKeyProblem } from './storage/object-storage.js';
+import { decimalPattern } from './costs/money.js';
 
 const port = z.coerce.number<string>().int().min(1).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
@@ -27,6 +28,31 @@ const optionalString = z
 const optionalPort = optionalString.pipe(port.optional());
 /** A rate in tasks per second (fractions allowed: 0.5 is one every 2 s); unset: unlimited. */
 const optionalRate = optionalString.pipe(z.coerce.number<string>().positive().optional());
+
+/** A decimal amount of money ("12.50"), kept as text: money is never a float. */
+const moneyAmount = z.string().regex(decimalPattern, {
+  error: 'expected a decimal amount such as 25 or 12.50 (at most 9 decimals)',
+});
+const priceOverrides = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'expected JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.record(
+      z.string().regex(/^[a-z0-9-]+:[^:\s]+$/, { error: 'keys are provider:model or provider:*' }),
+      z.strictObject({
+        inputTokens: moneyAmount.optional(),
+        outputTokens: moneyAmount.optional(),
+        videoSeconds: moneyAmount.optional(),
+      }),
+    ),
+  );
 
 /** Whether every %-escape of a text decodes (OTLP header values are URL-encoded). */
 function decodes(text: string): boolean {
@@ -173,6 +199,19 @@ export const configSchema = z.object({
   /** The value of AUTH_ADMIN_CLAIM that makes a token an operator's. */
   AUTH_ADMIN_CLAIM_VALUE: z.string().min(1).default('vlogflow:admin'),
 
+  /**
+   * Default spending limits of a user, in USD, per UTC day and per UTC month: a submission whose
+   * estimate would pass either is refused with 402. Unset: no limit. An admin sets a user's own
+   * (`PUT /api/admin/budgets/:userId`).
+   */
+  USER_DAILY_BUDGET: optionalString.pipe(moneyAmount.optional()),
+  USER_MONTHLY_BUDGET: optionalString.pipe(moneyAmount.optional()),
+  /**
+   * Prices that replace the price table's (`src/costs/price-table.ts`), as JSON keyed
+   * `provider:model` or `provider:*`, e.g. `{"veo:*":{"videoSeconds":"0.35"}}`: decimal USD per
+   * million tokens (inputTokens, outputTokens) or per second of video (videoSeconds).
+   */
+  COST_PRICES: optionalString.pipe(priceOverrides.optional()),
   /** Most jobs one user may have in flight (not yet completed, failed, cancelled or timed out). */
   USER_MAX_JOBS_IN_FLIGHT: positiveInt.default(20),
   /**

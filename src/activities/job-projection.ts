@@ -3,8 +3,18 @@ import type { Db } from '../db/database.js';
 import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
 import { applyJobUpdate, insertJob } from '../db/jobs.js';
 import { releaseProviderLeases } from '../db/provider-quota.js';
-import { isTerminalStatus } from '../jobs/model.js';
+import { closeCostHold } from '../db/costs.js';
+import { isTerminalStatus, type JobStatus } from '../jobs/model.js';
 import { countJobTransition, zeroJobCounters } from '../metrics/job-metrics.js';
+
+/**
+ * Ends the hold of a job that ended: a completed job's cost is settled to what its ledger
+ * charged, a failed, timed-out or cancelled one's estimate is released (what it spent stays
+ * spent). Both leave the ledger as the job's actual cost.
+ */
+export async function settleJobCost(db: Db, jobId: string, status: JobStatus): Promise<void> {
+  await closeCostHold(db, jobId, status === 'completed' ? 'settled' : 'released');
+}
 
 /** Activities that keep the jobs table (the API's read model) in step with the workflows. */
 export function createJobProjectionActivities({ db }: { db: Db }) {
@@ -18,12 +28,15 @@ export function createJobProjectionActivities({ db }: { db: Db }) {
     /**
      * Applies a workflow's snapshot and counts the transition it made in the job metrics. A job
      * that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
-     * line it still had, whatever step it ended in.
+     * line it still had, whatever step it ended in, and its cost hold is settled or released.
      */
     async recordJobUpdate(update: JobUpdate): Promise<void> {
       const applied = await applyJobUpdate(db, update);
       if (applied) countJobTransition(update, applied);
-      if (isTerminalStatus(update.snapshot.status)) await releaseProviderLeases(db, update.jobId);
+      if (isTerminalStatus(update.snapshot.status)) {
+        await releaseProviderLeases(db, update.jobId);
+        await settleJobCost(db, update.jobId, update.snapshot.status);
+      }
       log.info('job update recorded', {
         jobId: update.jobId,
         seq: update.seq,

@@ -15,6 +15,7 @@ import {
 } from '../db/jobs.js';
 import { listJobsAwaitingTurn } from '../db/job-turns.js';
 import { releaseProviderLeases } from '../db/provider-quota.js';
+import { settleJobCost } from './job-projection.js';
 import type { ReconcileJobBatchInput, ReconcileJobBatchResult } from '../jobs/contracts.js';
 import { isTerminalStatus } from '../jobs/model.js';
 import {
@@ -257,6 +258,7 @@ async function endJob(
   countJobTransition({ jobId: job.id, seq: job.projection_seq + 1, snapshot }, applied);
   jobsReconciled.inc({ kind: job.kind, reason: closure.how });
   await releaseProviderLeases(db, job.id);
+  await settleJobCost(db, job.id, snapshot.status);
   // The jobs waiting behind it in its key's line would only notice at their next recheck.
   for (const waiting of await listJobsAwaitingTurn(db, job.id)) {
     await client.workflow

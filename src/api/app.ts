@@ -40,6 +40,7 @@ import { webPageRoutes } from './routes/web-page.js';
 import { loadWebPage } from '../web/build.js';
 import { createJobActions } from './services/job-actions.js';
 import { createJobStarter } from './services/job-starter.js';
+import { budgetDefaults } from './services/budgets.js';
 import { createMediaWorkers } from './services/media-workers.js';
 import { createReadiness } from './services/readiness.js';
 import { createRedrives } from './services/redrives.js';
@@ -161,6 +162,7 @@ function apiRoutes(
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     logger: deps.logger,
     maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,
+    budgets: budgetDefaults(config),
   });
   const actions = createJobActions(deps.temporal, { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS });
   const redrives = createRedrives({

@@ -28,6 +28,7 @@ export async function insertJob(db: Db, job: JobRecord, initialStatus: JobStatus
           created_at: job.createdAt,
           updated_at: job.createdAt,
           status_changed_at: job.createdAt,
+          estimated_cost: job.estimatedCost ?? null,
           ...(job.concurrencyKey && {
             concurrency_key: job.concurrencyKey,
             queue_entered_at: job.createdAt,

@@ -14,6 +14,7 @@ import * as statusChangedAt from './migrations/0011_status_changed_at.js';
 import * as projectionSeqOffset from './migrations/0012_projection_seq_offset.js';
 import * as failureGroups from './migrations/0013_failure_groups.js';
 import * as projectionHistoryLength from './migrations/0014_projection_history_length.js';
+import * as costs from './migrations/0015_costs.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -31,6 +32,7 @@ const migrations: Record<string, Migration> = {
   '0012_projection_seq_offset': projectionSeqOffset,
   '0013_failure_groups': failureGroups,
   '0014_projection_history_length': projectionHistoryLength,
+  '0015_costs': costs,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -56,6 +56,10 @@ export interface JobTable {
   failed_provider: ColumnType<string | null, string | null | undefined, string | null>;
   /** When the media sweep deleted the job's uploads and outputs; null while they are kept. */
   media_deleted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** What the job was estimated to cost at submission (numeric, as text); null: before costs were kept. */
+  estimated_cost: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The sum of its ledger entries (numeric, as text), kept with each entry. */
+  actual_cost: ColumnType<string, string | undefined, string>;
 }
 
 export interface ProviderOperationTable {
@@ -131,7 +135,49 @@ export interface JobRedriveTable {
   created_at: Generated<Date>;
 }
 
+/** One provider call: what it consumed, the price applied and its cost (numeric, as text). */
+export interface CostLedgerTable {
+  idempotency_key: string;
+  job_id: string;
+  attempt: number;
+  owner_id: string;
+  /** `text` (an AI job's model), `analysis` (a vlog's media analysis) or `video` (a generation). */
+  kind: string;
+  provider: string;
+  model: string;
+  input_tokens: ColumnType<string, number | undefined, number>;
+  output_tokens: ColumnType<string, number | undefined, number>;
+  video_seconds: ColumnType<string, number | undefined, number>;
+  price_version: string;
+  prices: Json;
+  cost: string;
+  currency: string;
+  created_at: Generated<Date>;
+}
+
+/** A job's estimate held against its owner's budgets until the job ends. */
+export interface CostHoldTable {
+  job_id: string;
+  owner_id: string;
+  amount: string;
+  state: Generated<'held' | 'settled' | 'released'>;
+  created_at: Generated<Date>;
+  closed_at: Date | null;
+}
+
+/** A user's own budgets (numeric, as text; null: no limit), set by an admin. */
+export interface UserBudgetTable {
+  owner_id: string;
+  daily_limit: string | null;
+  monthly_limit: string | null;
+  updated_by: string;
+  updated_at: Generated<Date>;
+}
+
 export interface Database {
+  cost_ledger: CostLedgerTable;
+  cost_holds: CostHoldTable;
+  user_budgets: UserBudgetTable;
   jobs: JobTable;
   job_events: JobEventTable;
   job_reservations: JobReservationTable;

@@ -23,6 +23,8 @@ export interface JobRecord<Input = unknown> {
    * then id). Absent from jobs accepted before keys existed: read as none.
    */
   concurrencyKey?: string | null;
+  /** What the API estimated the job to cost, as decimal text; absent from jobs accepted before costs were kept. */
+  estimatedCost?: string;
 }
 
 /** The job's current state as the workflow knows it; each update carries all of it. */

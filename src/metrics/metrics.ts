@@ -70,6 +70,27 @@ export const providerRequests = new Counter({
   registers: [processMetrics],
 });
 
+export const providerCost = new Counter({
+  name: 'vlogflow_provider_cost_usd_total',
+  help: 'Cost of the provider calls this worker recorded in the ledger, in USD (the ledger keeps exact decimals; this is for rates and dashboards)',
+  labelNames: ['provider', 'kind'] as const,
+  registers: [processMetrics],
+});
+
+export const providerUsage = new Counter({
+  name: 'vlogflow_provider_usage_total',
+  help: 'What the provider calls this worker recorded consumed, by unit: input_tokens, output_tokens, video_seconds',
+  labelNames: ['provider', 'kind', 'unit'] as const,
+  registers: [processMetrics],
+});
+
+export const budgetRefusals = new Counter({
+  name: 'vlogflow_budget_refusals_total',
+  help: 'Submissions this API refused with 402 BUDGET_EXCEEDED, by the budget they would have passed: daily, monthly',
+  labelNames: ['period'] as const,
+  registers: [processMetrics],
+});
+
 export const providerRequestDuration = new Histogram({
   name: 'vlogflow_provider_request_duration_seconds',
   help: 'Time a provider call took, whatever its outcome',

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { FailureCode } from '../jobs/failures.js';
 import type { MediaRef } from '../jobs/contracts.js';
 import { putStreamUnlessAborted, type ObjectStorage } from '../storage/object-storage.js';
-import { answerText } from './gemini-response.js';
+import { answerText, usageOf } from './gemini-response.js';
 import { classifyGoogleError } from './google-errors.js';
 import {
   ProviderError,
@@ -81,6 +81,8 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
         .catch((error: unknown) => {
           throw classifyGoogleError(error, 'Gemini analysis');
         });
+      const usage = usageOf(response);
+      if (usage) request.onUsage?.(usage);
       return answerText(response, 'media analysis');
     } finally {
       for (const cleanup of cleanups) await cleanup().catch(() => undefined);

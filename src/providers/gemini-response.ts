@@ -1,6 +1,20 @@
 import { FinishReason, type GenerateContentResponse } from '@google/genai';
 import { FailureCode } from '../jobs/failures.js';
-import { ProviderError } from './types.js';
+import { ProviderError, type TokenUsage } from './types.js';
+
+/**
+ * The tokens a Gemini answer is billed for, from its `usageMetadata`: the prompt's, and the
+ * answer's with its thinking. A streamed answer repeats the counts in its chunks, the last one
+ * complete; null when the response carries none.
+ */
+export function usageOf(response: GenerateContentResponse): TokenUsage | null {
+  const usage = response.usageMetadata;
+  if (!usage) return null;
+  return {
+    inputTokens: usage.promptTokenCount ?? 0,
+    outputTokens: (usage.candidatesTokenCount ?? 0) + (usage.thoughtsTokenCount ?? 0),
+  };
+}
 
 const blockingFinishReasons = new Set<string>([
   FinishReason.SAFETY,

@@ -1,8 +1,13 @@
 import type { GoogleGenAI } from '@google/genai';
 import { FailureCode } from '../jobs/failures.js';
-import { throwIfBlocked } from './gemini-response.js';
+import { throwIfBlocked, usageOf } from './gemini-response.js';
 import { classifyGoogleError } from './google-errors.js';
-import { ProviderError, type TextGenerationRequest, type TextGenerator } from './types.js';
+import {
+  ProviderError,
+  type TextGenerationRequest,
+  type TextGenerator,
+  type TokenUsage,
+} from './types.js';
 
 /**
  * Gemini with structured output: the answer is JSON constrained to the request's schema,
@@ -27,6 +32,7 @@ export class GeminiTextGenerator implements TextGenerator {
     const what = `Gemini ${request.what}`;
     const tooLong = new AbortController();
     let text = '';
+    let usage: TokenUsage | null = null;
     try {
       const stream = await this.ai.models.generateContentStream({
         model: this.model,
@@ -48,6 +54,7 @@ export class GeminiTextGenerator implements TextGenerator {
         },
       });
       for await (const chunk of stream) {
+        usage = usageOf(chunk) ?? usage;
         throwIfBlocked(chunk, request.what);
         const piece = chunk.text;
         if (piece) {
@@ -69,6 +76,8 @@ export class GeminiTextGenerator implements TextGenerator {
         );
       }
       throw classifyGoogleError(error, what);
+    } finally {
+      if (usage) request.onUsage?.(usage);
     }
     return text;
   }

@@ -15,6 +15,8 @@ import { EmbeddedModel } from './embedded-model.js';
 import { OpenAiCompatibleTextGenerator } from './openai-text-generator.js';
 import type { MediaAnalyzer, TextGenerator, VideoGenerator } from './types.js';
 import { VeoVideoGenerator } from './veo-generator.js';
+import type { CostedModel } from '../costs/estimates.js';
+import { PriceBook } from '../costs/prices.js';
 
 export type VlogProviderKind = 'local' | 'google';
 
@@ -34,6 +36,8 @@ export interface Providers {
   /** What would have to be set or installed for vlogs to run; empty when they can. */
   missing: string[];
   quotas: ProviderQuotas;
+  /** What each call is charged at: the price table with the operator's COST_PRICES. */
+  prices: PriceBook;
 }
 
 /**
@@ -80,6 +84,7 @@ type ProviderConfig = Pick<
   | 'EMBEDDED_MODEL_FILE'
   | 'EMBEDDED_MODEL_THREADS'
   | 'dataDir'
+  | 'COST_PRICES'
 >;
 
 function providerQuotas(config: ProviderConfig, provider: VlogProviderKind): ProviderQuotas {
@@ -146,6 +151,42 @@ function vertexClient(config: ProviderConfig & { VERTEX_PROJECT: string }): Goog
     options.googleAuthOptions = { authClient };
   }
   return new GoogleGenAI(options);
+}
+
+/**
+ * The provider and model each kind's calls go to, as the ledger records them: what the API
+ * estimates a job's cost with. Null where the configuration selects none.
+ */
+export function costedModels(
+  config: Pick<
+    Config,
+    | 'AI_PROVIDER'
+    | 'OPENAI_BASE_URL'
+    | 'OPENAI_MODEL'
+    | 'GEMINI_API_KEY'
+    | 'GEMINI_MODEL'
+    | 'VERTEX_PROJECT'
+    | 'VLOG_PROVIDER'
+    | 'VEO_OUTPUT_GCS_URI'
+    | 'VEO_MODEL'
+  >,
+): { ai: CostedModel | null; vlogAnalysis: CostedModel | null; vlogVideo: CostedModel } {
+  const aiProvider = selectAiProvider(config);
+  const ai: Record<typeof aiProvider, CostedModel | null> = {
+    gemini: { provider: 'gemini', model: config.GEMINI_MODEL },
+    openai: { provider: 'openai', model: config.OPENAI_MODEL ?? '' },
+    // Every embedded model is priced alike (nothing): the file it serves does not matter.
+    embedded: { provider: 'embedded', model: '*' },
+    none: null,
+  };
+  const google = selectVlogProvider(config) === 'google';
+  return {
+    ai: ai[aiProvider],
+    vlogAnalysis: google ? { provider: 'gemini', model: config.GEMINI_MODEL } : null,
+    vlogVideo: google
+      ? { provider: 'veo', model: config.VEO_MODEL }
+      : { provider: 'local', model: 'ffmpeg' },
+  };
 }
 
 /** Why AI generation jobs are refused (503), or null when a model serves them. */
@@ -244,6 +285,7 @@ function localProviders(
     generationOutputUri: mediaUri(localRenderPrefix),
     missing: missingVlogProviderSettings(config, mediaTools !== null),
     quotas: providerQuotas(config, 'local'),
+    prices: new PriceBook(config.COST_PRICES),
   };
 }
 
@@ -305,5 +347,6 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
     generationOutputUri: output ? `gs://${output.bucket}/${outputPrefix}` : null,
     missing,
     quotas: providerQuotas(config, 'google'),
+    prices: new PriceBook(config.COST_PRICES),
   };
 }

@@ -64,6 +64,8 @@ export class OpenAiCompatibleTextGenerator implements TextGenerator {
           model: this.model,
           messages,
           stream: true,
+          // The last chunk then carries the call's token counts.
+          stream_options: { include_usage: true },
           temperature: 0.7,
           response_format: {
             type: 'json_schema',
@@ -77,6 +79,12 @@ export class OpenAiCompatibleTextGenerator implements TextGenerator {
         { signal },
       );
       for await (const chunk of stream) {
+        if (chunk.usage) {
+          request.onUsage?.({
+            inputTokens: chunk.usage.prompt_tokens,
+            outputTokens: chunk.usage.completion_tokens,
+          });
+        }
         const choice = chunk.choices[0];
         const piece = choice?.delta?.content;
         if (piece) {

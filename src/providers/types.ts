@@ -89,6 +89,9 @@ export const vlogAnalysisSchema = z.object({
 /** The provider label of an analyzer's or a video generator's name (`gemini:<model>`): `gemini`, `veo`, `local`. */
 export const providerOf = (name: string) => name.split(':')[0]!;
 
+/** The model of an analyzer's or a video generator's name (`gemini:<model>`): `gemini-2.5-flash`, `ffmpeg`. */
+export const modelOf = (name: string) => name.slice(name.indexOf(':') + 1);
+
 /** A provider's refusal or failure, classified: the activity turns it into an ApplicationFailure. */
 export class ProviderError extends Error {
   constructor(
@@ -100,6 +103,13 @@ export class ProviderError extends Error {
   ) {
     super(message);
   }
+}
+
+/** Tokens a model call was billed for, as the provider reported them. */
+export interface TokenUsage {
+  inputTokens: number;
+  /** The answer's tokens, thinking included (billed alike). */
+  outputTokens: number;
 }
 
 export interface AnalysisBrief {
@@ -117,6 +127,8 @@ export interface AnalysisRequest {
   openMedia(ref: MediaRef): Promise<Readable>;
   /** Called while long steps (uploads, file processing) are under way. */
   progress(detail: string): void;
+  /** Receives the tokens the call was billed for, when the provider reports them. */
+  onUsage?: (usage: TokenUsage) => void;
   signal: AbortSignal;
 }
 
@@ -179,6 +191,11 @@ export interface TextGenerationRequest {
   onText?: (piece: string) => void;
   /** Set after a rejected answer: it goes back to the model as its own turn, then the instruction. */
   repair?: { answer: string; instruction: string } | null;
+  /**
+   * Receives the tokens the call was billed for, when the provider reports them: once the
+   * answer ended, or as far as it was read when reading stopped or failed.
+   */
+  onUsage?: (usage: TokenUsage) => void;
   signal: AbortSignal;
 }
 

@@ -31,6 +31,7 @@ export function jobStartRoutes(
               202: jobViewSchema,
               400: errorBodySchema,
               401: errorBodySchema,
+              402: errorBodySchema,
               415: errorBodySchema,
               503: errorBodySchema,
             },
@@ -47,6 +48,9 @@ export function jobStartRoutes(
             concurrencyKey: concurrencyKey ?? null,
             idempotencyKey: null,
             requestFingerprint: null,
+            // Kinds started by plain JSON (the probe) call no paid provider; a kind that does
+            // has its own routes, which estimate its cost.
+            estimatedCost: 0n,
           });
           const view = toJobView(row);
           return reply.code(202).header('location', view.links.self).send(view);

@@ -1,6 +1,17 @@
 import { z } from 'zod';
 import { errorBodySchema } from '../errors.js';
 
+/** An amount of money: a decimal string, never a float. */
+export const moneySchema = z
+  .object({
+    currency: z.string().describe('ISO 4217 code; USD'),
+    amount: z
+      .string()
+      .regex(/^-?\d+\.\d{2,9}$/)
+      .describe('Decimal amount, at least 2 and at most 9 decimals'),
+  })
+  .describe('Money');
+
 export const jobViewSchema = z
   .object({
     id: z.string(),
@@ -24,6 +35,14 @@ export const jobViewSchema = z
     startedAt: z.iso.datetime().nullable(),
     completedAt: z.iso.datetime().nullable(),
     updatedAt: z.iso.datetime(),
+    estimatedCost: moneySchema
+      .nullable()
+      .describe(
+        'What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept',
+      ),
+    actualCost: moneySchema.describe(
+      'What its provider calls have cost so far (every attempt); final once the job has ended',
+    ),
     links: z.object({ self: z.string() }),
   })
   .describe('Job');

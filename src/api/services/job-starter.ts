@@ -32,6 +32,9 @@ import {
   UserIdKey,
 } from '../../jobs/search-attributes.js';
 import { ApiError } from '../errors.js';
+import { dropCostHold, holdCost } from '../../db/costs.js';
+import { formatMoney } from '../../costs/money.js';
+import { refuseOverBudget, type BudgetDefaults } from './budgets.js';
 
 export interface StartJobRequest<Input> {
   /** The kind's declaration: its name, workflow type and Web UI summary. */
@@ -47,6 +50,8 @@ export interface StartJobRequest<Input> {
   idempotencyKey: string | null;
   /** Hash of everything the request asked for, to recognise a replay of the key. */
   requestFingerprint: string | null;
+  /** What the job is estimated to cost, in nano-units (`src/costs`): held against the owner's budgets. */
+  estimatedCost: bigint;
   memo?: Record<string, unknown>;
 }
 
@@ -67,6 +72,8 @@ export interface JobStarterDependencies {
   logger: Logger;
   /** Most jobs one owner may have in flight; more are refused with 429. */
   maxJobsInFlight: number;
+  /** The budgets of owners without their own; a job over what is left is refused with 402. */
+  budgets: BudgetDefaults;
 }
 
 /** Hash of what a request asked for, to tell a replay of an Idempotency-Key from a new request. */
@@ -139,14 +146,17 @@ function startFailure(error: unknown, log: Logger): ApiError {
  * Accepts a job in three steps, and holds no lock across the call to Temporal:
  *
  * 1. Admission, in one short transaction under the owner's lock: an Idempotency-Key already
- *    used returns its job (or is refused as reused); the in-flight cap is checked; and a
- *    reservation of the job's id is written, which takes a place of the cap and the key.
+ *    used returns its job (or is refused as reused); the in-flight cap and the budgets are
+ *    checked; and a reservation of the job's id is written, which takes a place of the cap and
+ *    the key, with a hold of its estimated cost, which takes its part of the budgets.
  * 2. The workflow is started, with no lock or transaction open: one owner's submissions start
  *    their workflows side by side.
  * 3. The row is written and the reservation dropped in one transaction, under the owner's lock
  *    again (briefly: no call out).
  *
  * Why this is as safe as holding the lock throughout:
+ * - The budgets hold: every admission of an owner reads what is spent and held, and holds its
+ *   own estimate, under the same lock, so concurrent submissions never overspend together.
  * - The cap is exact: under the lock, it counts jobs in flight plus reservations whose row is
  *   not written, and step 3 turns a reservation into a row atomically, so every admitted job is
  *   counted exactly once from step 1 on, whoever else is admitting.
@@ -165,6 +175,7 @@ export function createJobStarter({
   taskQueue,
   logger,
   maxJobsInFlight,
+  budgets,
 }: JobStarterDependencies): StartJob {
   async function replay(
     tx: Db,
@@ -188,7 +199,7 @@ export function createJobStarter({
   }
 
   /** Step 1: the earlier job of the request's key, or null once the new job is reserved. */
-  async function admit(job: JobRecord<unknown>): Promise<StartedJob | null> {
+  async function admit(job: JobRecord<unknown>, estimatedCost: bigint): Promise<StartedJob | null> {
     for (;;) {
       const outcome = await db.transaction().execute(async (tx) => {
         await lockOwner(tx, job.ownerId);
@@ -199,6 +210,12 @@ export function createJobStarter({
           if (await isIdempotencyKeyReserved(tx, job.ownerId, job.idempotencyKey)) return 'wait';
         }
         await refuseOwnerAtJobCap(tx, job.ownerId, maxJobsInFlight);
+        await refuseOverBudget(tx, job.ownerId, estimatedCost, budgets);
+        await holdCost(tx, {
+          jobId: job.id,
+          ownerId: job.ownerId,
+          amount: formatMoney(estimatedCost),
+        });
         await reserveJob(tx, {
           jobId: job.id,
           ownerId: job.ownerId,
@@ -226,12 +243,13 @@ export function createJobStarter({
       requestFingerprint: request.requestFingerprint,
       createdAt: new Date().toISOString(),
       concurrencyKey: request.concurrencyKey,
+      estimatedCost: formatMoney(request.estimatedCost),
     };
     const log = logger.child({ jobId: job.id });
     let reserved = false;
     let handle: WorkflowHandleWithStartDetails | undefined;
     try {
-      const earlier = await admit(job);
+      const earlier = await admit(job, request.estimatedCost);
       if (earlier) return earlier;
       reserved = true;
       handle = await startWorkflow(request, job, log);
@@ -255,10 +273,12 @@ export function createJobStarter({
       );
       return { row, replayed: false };
     } catch (error) {
+      let workflowLeftRunning = false;
       if (handle) {
         await handle
           .terminate('the API could not record the job')
           .catch((terminateError: unknown) => {
+            workflowLeftRunning = true;
             log.error(
               { err: terminateError },
               'could not terminate the workflow; it will record the job itself',
@@ -269,6 +289,13 @@ export function createJobStarter({
         await releaseReservation(db, job.id).catch((releaseError: unknown) => {
           log.warn({ err: releaseError }, 'reservation not released; it expires by itself');
         });
+        // Unless the workflow outlived the terminate (it then writes the row itself, and its
+        // estimate stays held until it ends), nothing ran: the estimate goes back.
+        if (!workflowLeftRunning) {
+          await dropCostHold(db, job.id).catch((dropError: unknown) => {
+            log.error({ err: dropError }, 'cost hold of a job never started not dropped');
+          });
+        }
       }
       throw startFailure(error, log);
     }

@@ -2,6 +2,8 @@ import type { JobRow } from '../../db/schema.js';
 import type { JobProgress } from '../../jobs/contracts.js';
 import { isJobStatus, isTerminalStatus } from '../../jobs/model.js';
 import type { JobView, LiveView } from '../schemas/jobs.js';
+import { parseMoney } from '../../costs/money.js';
+import { moneyView } from '../../costs/prices.js';
 
 export function jobUrl(id: string): string {
   return `/api/jobs/${encodeURIComponent(id)}`;
@@ -25,6 +27,8 @@ export function toJobView(row: JobRow): JobView {
     startedAt: row.started_at?.toISOString() ?? null,
     completedAt: row.completed_at?.toISOString() ?? null,
     updatedAt: row.updated_at.toISOString(),
+    estimatedCost: row.estimated_cost === null ? null : moneyView(parseMoney(row.estimated_cost)),
+    actualCost: moneyView(parseMoney(row.actual_cost)),
     links: { self: jobUrl(row.id) },
   };
 }

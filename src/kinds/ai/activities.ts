@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { whileHeartbeating } from '../../activities/heartbeat.js';
 import { askUntilValid, readJsonAnswer, required } from '../../activities/provider-calls.js';
 import { JobOutputStream } from '../../activities/job-output.js';
+import { chargedModelCall } from '../../activities/cost-ledger.js';
 import { callUnderCooldown } from '../../activities/provider-quota.js';
 import type { Db } from '../../db/database.js';
 import type { ProviderThrottle } from '../../jobs/provider-throttle.js';
@@ -67,16 +68,28 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
               beat({ round });
               await output.startAnswer();
               try {
-                return await generator.generateJson({
-                  what,
-                  systemInstruction,
-                  prompt,
-                  responseJsonSchema: z.toJSONSchema(aiAnswerSchema(request)),
-                  maxAnswerChars: maxAiAnswerChars,
-                  onText: (piece) => output.add(piece),
-                  repair,
-                  signal: context.cancellationSignal,
-                });
+                return await chargedModelCall(
+                  { db, prices: providers.prices },
+                  {
+                    jobId,
+                    kind: 'text',
+                    provider: generator.provider,
+                    model: generator.model,
+                    round,
+                  },
+                  (onUsage) =>
+                    generator.generateJson({
+                      what,
+                      systemInstruction,
+                      prompt,
+                      responseJsonSchema: z.toJSONSchema(aiAnswerSchema(request)),
+                      maxAnswerChars: maxAiAnswerChars,
+                      onText: (piece) => output.add(piece),
+                      repair,
+                      onUsage,
+                      signal: context.cancellationSignal,
+                    }),
+                );
               } finally {
                 await output.flush();
               }

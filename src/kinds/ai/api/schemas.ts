@@ -74,6 +74,8 @@ export const startAiJobSchema = {
   response: {
     202: aiJobViewSchema,
     ...commonErrors,
+    /** BUDGET_EXCEEDED: the estimate is more than what is left of a budget. */
+    402: errorBodySchema,
     409: errorBodySchema,
     413: errorBodySchema,
     415: errorBodySchema,

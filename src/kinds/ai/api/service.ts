@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { taskQueueNames } from '../../../capacity/task-queues.js';
 import { providerRetrySettings, type Config } from '../../../config.js';
 import type { Db } from '../../../db/database.js';
@@ -5,7 +6,11 @@ import type { JobRow } from '../../../db/schema.js';
 import { findOwnedJob, typicalDurationMs } from '../../../db/jobs.js';
 import type { JobProgress } from '../../../jobs/contracts.js';
 import { isTerminalStatus } from '../../../jobs/model.js';
-import { aiJobsUnavailable } from '../../../providers/index.js';
+import { aiJobsUnavailable, costedModels } from '../../../providers/index.js';
+import { estimateAiJob } from '../../../costs/estimates.js';
+import { PriceBook } from '../../../costs/prices.js';
+import { aiPrompt } from '../activities.js';
+import { aiAnswerSchema, maxAiAnswerChars } from '../generation-schemas.js';
 import { ApiError } from '../../../api/errors.js';
 import type { ListQuery } from '../../../api/schemas/jobs.js';
 import { listJobsPage } from '../../../api/services/job-list.js';
@@ -32,6 +37,20 @@ export interface AiJobServiceDependencies {
 
 /** AI generation jobs: sub-goals for a goal, actions for a sub-goal, tasks for an action. */
 export function createAiJobService({ config, db, startJob }: AiJobServiceDependencies) {
+  const prices = new PriceBook(config.COST_PRICES);
+  const model = costedModels(config).ai;
+
+  /** One answer of the longest length read, to the prompt and schema the job sends. */
+  function estimatedCost(body: AiJobRequest): bigint {
+    if (!model) return 0n;
+    const { systemInstruction, prompt } = aiPrompt(body);
+    const schema = JSON.stringify(z.toJSONSchema(aiAnswerSchema(body)));
+    return estimateAiJob(prices, model, {
+      promptChars: systemInstruction.length + prompt.length + schema.length,
+      maxAnswerChars: maxAiAnswerChars,
+    });
+  }
+
   // Estimates come from recent completions of the type; polled on every GET, the median is
   // recomputed at most every estimateTtlMs rather than queried per request.
   const typicalDurations = new Map<string, { at: number; ms: Promise<number> }>();
@@ -100,6 +119,7 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
         concurrencyKey: body.concurrencyKey ?? null,
         idempotencyKey,
         requestFingerprint: idempotencyKey ? requestFingerprint(body) : null,
+        estimatedCost: estimatedCost(body),
         memo: { goal: body.input.goal },
       });
       return { view: await view(started.row), replayed: started.replayed };

@@ -2,7 +2,12 @@
 import { Context } from '@temporalio/activity';
 import type { MediaRef } from '../../../jobs/contracts.js';
 import type { VlogAnalysis } from '../declaration.js';
-import { providerOf, vlogAnalysisSchema, type AnalysisBrief } from '../../../providers/types.js';
+import {
+  modelOf,
+  providerOf,
+  vlogAnalysisSchema,
+  type AnalysisBrief,
+} from '../../../providers/types.js';
 import { whileHeartbeating } from '../../../activities/heartbeat.js';
 import { callUnderCooldown } from '../../../activities/provider-quota.js';
 import type { ProviderThrottle } from '../../../jobs/provider-throttle.js';
@@ -12,6 +17,7 @@ import {
   required,
   type Reading,
 } from '../../../activities/provider-calls.js';
+import { chargedModelCall } from '../../../activities/cost-ledger.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
 export interface AnalyzeMediaInput {
@@ -68,14 +74,26 @@ export function createAnalyzeActivities({
             what: 'media analysis',
             provider: providerOf(analyzer.name),
             ask: (round) =>
-              analyzer.analyze({
-                jobId: input.jobId,
-                media: input.media,
-                brief: input.brief,
-                openMedia: (ref) => mediaStorage.getStream(ref.key),
-                progress: (detail) => beat({ detail, round }),
-                signal: context.cancellationSignal,
-              }),
+              chargedModelCall(
+                { db, prices: providers.prices },
+                {
+                  jobId: input.jobId,
+                  kind: 'analysis',
+                  provider: providerOf(analyzer.name),
+                  model: modelOf(analyzer.name),
+                  round,
+                },
+                (onUsage) =>
+                  analyzer.analyze({
+                    jobId: input.jobId,
+                    media: input.media,
+                    brief: input.brief,
+                    openMedia: (ref) => mediaStorage.getStream(ref.key),
+                    progress: (detail) => beat({ detail, round }),
+                    onUsage,
+                    signal: context.cancellationSignal,
+                  }),
+              ),
             read: (text) => readJsonAnswer(text, (json) => readAnalysis(json, input.media.length)),
           }),
         );

@@ -4,6 +4,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Db } from '../../../db/database.js';
 import { findProviderOperation, recordProviderOperation } from '../../../db/provider-operations.js';
+import { requestedVideoSeconds } from '../../../db/costs.js';
+import { chargeProviderCall } from '../../../activities/cost-ledger.js';
 import {
   holdProviderLease,
   providerCooldownRemainingMs,
@@ -14,7 +16,7 @@ import {
 import { FailureCode } from '../../../jobs/failures.js';
 import type { MediaRef } from '../../../jobs/contracts.js';
 import type { ProviderThrottle } from '../../../jobs/provider-throttle.js';
-import { providerOf } from '../../../providers/types.js';
+import { modelOf, providerOf } from '../../../providers/types.js';
 import type { GeneratedVideo, VlogAnalysis } from '../declaration.js';
 import { whileHeartbeating } from '../../../activities/heartbeat.js';
 import { providerDetails, required, toFailure } from '../../../activities/provider-calls.js';
@@ -231,6 +233,21 @@ export function createGenerateActivities({
         case 'running':
           return { done: false };
         case 'succeeded':
+          // Billed once the video exists (a filtered or failed generation is not), under the
+          // operation's name: a re-attached generation seen done again is not charged again.
+          await chargeProviderCall(
+            { db, prices: providers.prices },
+            {
+              idempotencyKey: `${input.jobId}:video:${input.operationName}`,
+              jobId: input.jobId,
+              kind: 'video',
+              usage: {
+                provider: providerOf(generator.name),
+                model: modelOf(generator.name),
+                videoSeconds: (await requestedVideoSeconds(db, input.jobId)) ?? 0,
+              },
+            },
+          );
           return { done: true, video: { sourceUri: status.videoUri, mimeType: status.mimeType } };
         case 'filtered':
           throw ApplicationFailure.nonRetryable(

@@ -73,6 +73,8 @@ export function createVlogSchema(maxFiles: number) {
     response: {
       202: vlogViewSchema,
       ...commonErrors,
+      /** BUDGET_EXCEEDED: the estimate is more than what is left of a budget. */
+      402: errorBodySchema,
       413: errorBodySchema,
       415: errorBodySchema,
       422: errorBodySchema,

@@ -5,7 +5,14 @@ import { findOwnedJob } from '../../../db/jobs.js';
 import type { JobRow } from '../../../db/schema.js';
 import type { JobProgress } from '../../../jobs/contracts.js';
 import { taskQueueNames } from '../../../capacity/task-queues.js';
-import { missingVlogProviderSettings, selectVlogProvider } from '../../../providers/index.js';
+import {
+  costedModels,
+  missingVlogProviderSettings,
+  selectVlogProvider,
+} from '../../../providers/index.js';
+import { estimateVlog } from '../../../costs/estimates.js';
+import { PriceBook } from '../../../costs/prices.js';
+import { budgetDefaults, refuseOverBudget } from '../../../api/services/budgets.js';
 import type { MediaStorage } from '../../../storage/object-storage.js';
 import type { TemporalAccess } from '../../../temporal-client.js';
 import { ApiError } from '../../../api/errors.js';
@@ -91,6 +98,15 @@ export function createVlogService(deps: VlogServiceDependencies) {
     maxFileBytes: config.VLOG_MAX_FILE_BYTES,
   };
   const mediaLimits = mediaLimitsOf(config);
+  const prices = new PriceBook(config.COST_PRICES);
+  const { vlogAnalysis, vlogVideo } = costedModels(config);
+  const models = { analysis: vlogAnalysis, video: vlogVideo };
+  /** The least a vlog can cost (no media, the shortest video, 4 s): the early check's bar. */
+  const leastVlogCost = estimateVlog(prices, models, {
+    images: 0,
+    clips: 0,
+    durationSeconds: 4,
+  });
 
   async function refuseUnlessProviderReady(): Promise<void> {
     const provider = selectVlogProvider(config);
@@ -134,6 +150,11 @@ export function createVlogService(deps: VlogServiceDependencies) {
       concurrencyKey,
       idempotencyKey,
       requestFingerprint: idempotencyKey ? fingerprint(request) : null,
+      estimatedCost: estimateVlog(prices, models, {
+        images: input.media.filter((media) => media.kind === 'image').length,
+        clips: input.media.filter((media) => media.kind === 'video').length,
+        durationSeconds: input.durationSeconds,
+      }),
       memo: { title: input.title },
     });
   }
@@ -186,6 +207,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
      */
     async admit(ownerId: string): Promise<void> {
       await refuseOwnerAtJobCap(db, ownerId, config.USER_MAX_JOBS_IN_FLIGHT);
+      await refuseOverBudget(db, ownerId, leastVlogCost, budgetDefaults(config));
     },
 
     /**

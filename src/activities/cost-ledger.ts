@@ -1,0 +1,93 @@
+// Every provider call a job makes is written to the cost ledger (src/db/costs.ts) with what it
+// consumed, the price applied and its cost, under a key made of the call's durable identity: a
+// call recorded again (a re-attached generation, an activity retried after its write) is
+// charged once.
+import { Context } from '@temporalio/activity';
+import { recordLedgerEntry, type LedgerEntry } from '../db/costs.js';
+import type { Db } from '../db/database.js';
+import { formatMoney } from '../costs/money.js';
+import type { PriceBook, ProviderUsage } from '../costs/prices.js';
+import { providerCost, providerUsage } from '../metrics/metrics.js';
+import type { TokenUsage } from '../providers/types.js';
+
+export interface LedgerDependencies {
+  db: Db;
+  prices: PriceBook;
+}
+
+/** Charges one call: prices its usage and records it, counting it in the metrics once. */
+export async function chargeProviderCall(
+  { db, prices }: LedgerDependencies,
+  call: { idempotencyKey: string; jobId: string; kind: LedgerEntry['kind']; usage: ProviderUsage },
+): Promise<void> {
+  const { usage } = call;
+  const charge = prices.charge(usage);
+  const recorded = await recordLedgerEntry(db, {
+    idempotencyKey: call.idempotencyKey,
+    jobId: call.jobId,
+    kind: call.kind,
+    provider: usage.provider,
+    model: usage.model,
+    inputTokens: usage.inputTokens ?? 0,
+    outputTokens: usage.outputTokens ?? 0,
+    videoSeconds: usage.videoSeconds ?? 0,
+    priceVersion: charge.price.version,
+    prices: charge.price,
+    cost: formatMoney(charge.cost),
+    currency: charge.currency,
+  });
+  if (!recorded) return;
+  const labels = { provider: usage.provider, kind: call.kind };
+  providerCost.inc(labels, Number(charge.cost) / 1e9);
+  providerUsage.inc({ ...labels, unit: 'input_tokens' }, usage.inputTokens ?? 0);
+  providerUsage.inc({ ...labels, unit: 'output_tokens' }, usage.outputTokens ?? 0);
+  providerUsage.inc({ ...labels, unit: 'video_seconds' }, usage.videoSeconds ?? 0);
+}
+
+/**
+ * Runs one model call of the current activity and charges it: with the tokens the provider
+ * reported, or none when it reported nothing (a local model). A call that failed before the
+ * provider reported any usage is not charged (nothing was billed). The key is the call's
+ * identity in the workflow's history (run, activity, activity attempt, round), never random.
+ */
+export async function chargedModelCall<T>(
+  deps: LedgerDependencies,
+  call: {
+    jobId: string;
+    kind: LedgerEntry['kind'];
+    provider: string;
+    model: string;
+    round: number;
+  },
+  run: (onUsage: (usage: TokenUsage) => void) => Promise<T>,
+): Promise<T> {
+  const { info } = Context.current();
+  const idempotencyKey = [
+    call.jobId,
+    call.kind,
+    info.workflowExecution?.runId ?? 'standalone',
+    info.activityId,
+    info.attempt,
+    call.round,
+  ].join(':');
+  let usage: TokenUsage | null = null;
+  let answered = false;
+  try {
+    const answer = await run((reported) => {
+      usage = reported;
+    });
+    answered = true;
+    return answer;
+  } finally {
+    const billed: TokenUsage | null =
+      usage ?? (answered ? { inputTokens: 0, outputTokens: 0 } : null);
+    if (billed) {
+      await chargeProviderCall(deps, {
+        idempotencyKey,
+        jobId: call.jobId,
+        kind: call.kind,
+        usage: { provider: call.provider, model: call.model, ...billed },
+      });
+    }
+  }
+}

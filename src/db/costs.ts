@@ -1,0 +1,251 @@
+import { sql } from 'kysely';
+import type { Db } from './database.js';
+import type { UserBudgetTable } from './schema.js';
+
+/** A numeric column or sum as the text PostgreSQL (and PGlite) print it, with 9 decimals. */
+const money = (expression: ReturnType<typeof sql>) =>
+  sql<string>`(${expression})::numeric(20, 9)::text`;
+
+export interface LedgerEntry {
+  /** The call's durable identity: recording the same key again charges nothing. */
+  idempotencyKey: string;
+  jobId: string;
+  kind: 'text' | 'analysis' | 'video';
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  videoSeconds: number;
+  priceVersion: string;
+  /** The prices applied, their date and source. */
+  prices: unknown;
+  /** Decimal text, 9 decimals at most. */
+  cost: string;
+  currency: string;
+}
+
+/**
+ * Records one provider call against its job, the job's current attempt and its owner, and adds
+ * its cost to the job's actual cost, in one statement. Returns false when the key was recorded
+ * already (nothing is charged again) or the job has no row.
+ */
+export async function recordLedgerEntry(db: Db, entry: LedgerEntry): Promise<boolean> {
+  const { rows } = await sql<{ job_id: string }>`
+    with inserted as (
+      insert into cost_ledger (
+        idempotency_key, job_id, attempt, owner_id, kind, provider, model, input_tokens,
+        output_tokens, video_seconds, price_version, prices, cost, currency
+      )
+      select
+        ${entry.idempotencyKey}, id, attempt, owner_id, ${entry.kind}, ${entry.provider},
+        ${entry.model}, ${entry.inputTokens}::bigint, ${entry.outputTokens}::bigint,
+        ${entry.videoSeconds}::numeric, ${entry.priceVersion}, ${JSON.stringify(entry.prices)}::jsonb,
+        ${entry.cost}::numeric, ${entry.currency}
+      from jobs where id = ${entry.jobId}
+      on conflict (idempotency_key) do nothing
+      returning job_id, cost
+    )
+    update jobs set actual_cost = jobs.actual_cost + inserted.cost
+    from inserted where jobs.id = inserted.job_id
+    returning jobs.id as job_id`.execute(db);
+  return rows.length > 0;
+}
+
+/** Holds a job's estimate against its owner's budgets; call in the admission's transaction. */
+export async function holdCost(
+  db: Db,
+  hold: { jobId: string; ownerId: string; amount: string },
+): Promise<void> {
+  await db
+    .insertInto('cost_holds')
+    .values({ job_id: hold.jobId, owner_id: hold.ownerId, amount: hold.amount })
+    .onConflict((oc) => oc.column('job_id').doNothing())
+    .execute();
+}
+
+/** Drops a hold whose job was never started (its admission or start failed). */
+export async function dropCostHold(db: Db, jobId: string): Promise<void> {
+  await db.deleteFrom('cost_holds').where('job_id', '=', jobId).execute();
+}
+
+/**
+ * Ends a job's hold: `settled` when it completed, `released` when it failed, timed out or was
+ * cancelled. Its ledger stays what it spent. Returns false when no hold was open.
+ */
+export async function closeCostHold(
+  db: Db,
+  jobId: string,
+  state: 'settled' | 'released',
+): Promise<boolean> {
+  const result = await db
+    .updateTable('cost_holds')
+    .set({ state, closed_at: sql<Date>`now()` })
+    .where('job_id', '=', jobId)
+    .where('state', '=', 'held')
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** An owner's spending, as decimal text: charged in the current UTC day and month, and still reserved. */
+export interface BudgetUsage {
+  spentToday: string;
+  spentThisMonth: string;
+  reserved: string;
+}
+
+const dayStart = sql`date_trunc('day', now() at time zone 'UTC') at time zone 'UTC'`;
+const monthStart = sql`date_trunc('month', now() at time zone 'UTC') at time zone 'UTC'`;
+
+/**
+ * What an owner has spent and holds, in one statement (one snapshot). Reserved is the part of
+ * each open hold its job's ledger has not charged yet, so a running job counts once: its spend
+ * so far plus what its estimate still allows for.
+ */
+export async function budgetUsage(db: Db, ownerId: string): Promise<BudgetUsage> {
+  const { rows } = await sql<BudgetUsage>`
+    select
+      ${money(sql`(select coalesce(sum(cost), 0) from cost_ledger
+        where owner_id = ${ownerId} and created_at >= ${dayStart})`)} as "spentToday",
+      ${money(sql`(select coalesce(sum(cost), 0) from cost_ledger
+        where owner_id = ${ownerId} and created_at >= ${monthStart})`)} as "spentThisMonth",
+      ${money(sql`(select coalesce(sum(greatest(h.amount - coalesce(j.actual_cost, 0), 0)), 0)
+        from cost_holds h left join jobs j on j.id = h.job_id
+        where h.owner_id = ${ownerId} and h.state = 'held')`)} as "reserved"`.execute(db);
+  return rows[0]!;
+}
+
+export type UserBudget = Pick<
+  UserBudgetTable,
+  'owner_id' | 'daily_limit' | 'monthly_limit' | 'updated_by'
+> & {
+  updated_at: Date;
+};
+
+/** A user's own budgets, or undefined when the configured defaults apply. */
+export async function findUserBudget(db: Db, ownerId: string): Promise<UserBudget | undefined> {
+  return db
+    .selectFrom('user_budgets')
+    .select([
+      'owner_id',
+      sql<string | null>`daily_limit::text`.as('daily_limit'),
+      sql<string | null>`monthly_limit::text`.as('monthly_limit'),
+      'updated_by',
+      'updated_at',
+    ])
+    .where('owner_id', '=', ownerId)
+    .executeTakeFirst();
+}
+
+/** Sets a user's own budgets (null: no limit), replacing any earlier ones. */
+export async function setUserBudget(
+  db: Db,
+  budget: { ownerId: string; daily: string | null; monthly: string | null; updatedBy: string },
+): Promise<void> {
+  await db
+    .insertInto('user_budgets')
+    .values({
+      owner_id: budget.ownerId,
+      daily_limit: budget.daily,
+      monthly_limit: budget.monthly,
+      updated_by: budget.updatedBy,
+    })
+    .onConflict((oc) =>
+      oc.column('owner_id').doUpdateSet({
+        daily_limit: budget.daily,
+        monthly_limit: budget.monthly,
+        updated_by: budget.updatedBy,
+        updated_at: sql<Date>`now()`,
+      }),
+    )
+    .execute();
+}
+
+/** Gives a user the configured defaults again; returns whether they had their own. */
+export async function deleteUserBudget(db: Db, ownerId: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom('user_budgets')
+    .where('owner_id', '=', ownerId)
+    .executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}
+
+export interface SpendRow {
+  ownerId: string;
+  /** The UTC day, YYYY-MM-DD. */
+  day: string;
+  kind: string;
+  provider: string;
+  calls: number;
+  cost: string;
+}
+
+/** Spending by owner, UTC day and kind of call, from `from` (inclusive) to `to` (exclusive); one owner or all. */
+export async function spendByDay(
+  db: Db,
+  range: { ownerId: string | null; from: Date; to: Date },
+): Promise<SpendRow[]> {
+  const { rows } = await sql<SpendRow>`
+    select owner_id as "ownerId",
+      to_char(created_at at time zone 'UTC', 'YYYY-MM-DD') as day,
+      kind, provider, count(*)::integer as calls, ${money(sql`sum(cost)`)} as cost
+    from cost_ledger
+    where created_at >= ${range.from} and created_at < ${range.to}
+      ${range.ownerId === null ? sql`` : sql`and owner_id = ${range.ownerId}`}
+    group by 1, 2, 3, 4
+    order by 1, 2, 3, 4`.execute(db);
+  return rows;
+}
+
+/** What each owner's open holds still reserve (see budgetUsage); one owner or all. */
+export async function reservedByOwner(
+  db: Db,
+  ownerId: string | null,
+): Promise<{ ownerId: string; reserved: string }[]> {
+  const { rows } = await sql<{ ownerId: string; reserved: string }>`
+    select h.owner_id as "ownerId",
+      ${money(sql`sum(greatest(h.amount - coalesce(j.actual_cost, 0), 0))`)} as reserved
+    from cost_holds h left join jobs j on j.id = h.job_id
+    where h.state = 'held' ${ownerId === null ? sql`` : sql`and h.owner_id = ${ownerId}`}
+    group by 1 order by 1`.execute(db);
+  return rows;
+}
+
+/** The ledger of one job, oldest first. */
+export async function jobLedger(db: Db, jobId: string) {
+  return db
+    .selectFrom('cost_ledger')
+    .select([
+      'idempotency_key',
+      'attempt',
+      'owner_id',
+      'kind',
+      'provider',
+      'model',
+      sql<string>`input_tokens::text`.as('input_tokens'),
+      sql<string>`output_tokens::text`.as('output_tokens'),
+      sql<string>`video_seconds::text`.as('video_seconds'),
+      'price_version',
+      'prices',
+      sql<string>`cost::text`.as('cost'),
+      'currency',
+      'created_at',
+    ])
+    .where('job_id', '=', jobId)
+    .orderBy('created_at')
+    .orderBy('idempotency_key')
+    .execute();
+}
+
+/**
+ * The seconds of video a vlog asked for (its `durationSeconds`), which Veo bills per generated
+ * video: its answer names the videos, not their length. Read from the job's row because the
+ * generation check's input, fixed by running histories, does not carry it.
+ */
+export async function requestedVideoSeconds(db: Db, jobId: string): Promise<number | null> {
+  const row = await db
+    .selectFrom('jobs')
+    .select(sql<string | null>`input->>'durationSeconds'`.as('seconds'))
+    .where('id', '=', jobId)
+    .executeTakeFirst();
+  return row?.seconds ? Number(row.seconds) : null;
+}
