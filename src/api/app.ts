@@ -41,6 +41,8 @@ import { loadWebPage } from '../web/build.js';
 import { createJobActions } from './services/job-actions.js';
 import { createJobStarter } from './services/job-starter.js';
 import { budgetDefaults } from './services/budgets.js';
+import { createUsageService } from './services/usage.js';
+import { usageRoutes } from './routes/usage.js';
 import { createMediaWorkers } from './services/media-workers.js';
 import { createReadiness } from './services/readiness.js';
 import { createRedrives } from './services/redrives.js';
@@ -192,7 +194,8 @@ function apiRoutes(
     });
     await api.register(documentBearerAuth);
     await api.register(jobRoutes(db));
-    await api.register(adminRoutes(db, redrives));
+    await api.register(adminRoutes(db, redrives, budgetDefaults(config)));
+    await api.register(usageRoutes(createUsageService({ db, budgets: budgetDefaults(config) })));
     await api.register(jobStartRoutes(jobKindRegistry, startJob));
     for (const { routes } of jobKindRegistry) {
       if (routes) await api.register(routes({ ...deps, ...workers, startJob, actions }));

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { errorBodySchema } from '../errors.js';
 import { fingerprintPattern } from '../../jobs/failure-fingerprint.js';
+import { moneySchema } from './jobs.js';
+import { budgetLimitSchema, userIdSchema } from './usage.js';
 
 const fingerprintSchema = z.string().max(300).regex(fingerprintPattern, {
   error:
@@ -128,4 +130,45 @@ export const redriveJobsSchema = {
     202: redriveOutcomeSchema,
     ...adminErrors,
   },
+};
+
+const userBudgetSchema = z
+  .object({
+    userId: z.string(),
+    daily: moneySchema.nullable().describe('Limit per UTC day; null: none'),
+    monthly: moneySchema.nullable().describe('Limit per UTC month; null: none'),
+    source: z.enum(['user', 'default']).describe('`default`: the configured budgets apply'),
+    updatedBy: z.string().nullable(),
+    updatedAt: z.iso.datetime().nullable(),
+  })
+  .describe('UserBudget');
+
+const budgetParams = z.strictObject({ userId: userIdSchema });
+
+export const getUserBudgetSchema = {
+  operationId: 'getUserBudget',
+  tags: ['admin'],
+  summary: "A user's budgets: their own, or the configured defaults",
+  params: budgetParams,
+  response: { 200: userBudgetSchema, ...adminErrors },
+};
+
+export const setUserBudgetSchema = {
+  operationId: 'setUserBudget',
+  tags: ['admin'],
+  summary: "Sets a user's own daily and monthly budgets (USD; null: no limit)",
+  params: budgetParams,
+  body: z.strictObject({
+    daily: budgetLimitSchema.describe('Decimal USD per UTC day; null: no limit'),
+    monthly: budgetLimitSchema.describe('Decimal USD per UTC month; null: no limit'),
+  }),
+  response: { 200: userBudgetSchema, ...adminErrors },
+};
+
+export const deleteUserBudgetSchema = {
+  operationId: 'deleteUserBudget',
+  tags: ['admin'],
+  summary: 'Gives a user the configured budgets again',
+  params: budgetParams,
+  response: { 204: z.null(), ...adminErrors, 404: errorBodySchema },
 };

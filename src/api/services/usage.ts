@@ -1,0 +1,98 @@
+import { reservedByOwner, spendByDay, type SpendRow } from '../../db/costs.js';
+import type { Db } from '../../db/database.js';
+import { parseMoney } from '../../costs/money.js';
+import { moneyView } from '../../costs/prices.js';
+import { ApiError } from '../errors.js';
+import { maxUsageDays } from '../schemas/usage.js';
+import { budgetStanding, type BudgetDefaults } from './budgets.js';
+
+const dayMs = 86_400_000;
+const dayOf = (date: Date) => date.toISOString().slice(0, 10);
+
+/** Spending by day and kind of call, holds and budgets: a user's own, or every user's for an admin. */
+export function createUsageService({ db, budgets }: { db: Db; budgets: BudgetDefaults }) {
+  async function userUsage(userId: string, rows: SpendRow[], reserved: string | undefined) {
+    const days = new Map<string, SpendRow[]>();
+    for (const row of rows) days.set(row.day, [...(days.get(row.day) ?? []), row]);
+    const sum = (of: SpendRow[]) => of.reduce((total, row) => total + parseMoney(row.cost), 0n);
+    const standing = await budgetStanding(db, userId, budgets);
+    const limit = (value: string | null) => (value === null ? null : moneyView(parseMoney(value)));
+    const remaining = (value: bigint | null) => (value === null ? null : moneyView(value));
+    return {
+      userId,
+      total: moneyView(sum(rows)),
+      reserved: moneyView(parseMoney(reserved ?? '0')),
+      days: [...days].map(([day, ofDay]) => ({
+        day,
+        total: moneyView(sum(ofDay)),
+        byKind: ofDay.map((row) => ({
+          kind: row.kind,
+          provider: row.provider,
+          calls: row.calls,
+          cost: moneyView(parseMoney(row.cost)),
+        })),
+      })),
+      budget: {
+        daily: limit(standing.budget.daily),
+        monthly: limit(standing.budget.monthly),
+        source: standing.budget.source,
+        spentToday: moneyView(parseMoney(standing.usage.spentToday)),
+        spentThisMonth: moneyView(parseMoney(standing.usage.spentThisMonth)),
+        remainingToday: remaining(standing.remainingToday),
+        remainingThisMonth: remaining(standing.remainingThisMonth),
+      },
+    };
+  }
+
+  return {
+    /**
+     * The usage the caller may see: their own; an admin's choice of one user, or every user with
+     * spending in the range or holds now. Days are UTC; `to` is inclusive.
+     */
+    async usage(
+      caller: { userId: string; isAdmin: boolean },
+      query: { from?: string | undefined; to?: string | undefined; userId?: string | undefined },
+    ) {
+      if (query.userId !== undefined && query.userId !== caller.userId && !caller.isAdmin) {
+        throw new ApiError(
+          'ADMIN_REQUIRED',
+          "userId: another user's usage is for operators: the token lacks the admin claim",
+        );
+      }
+      const now = new Date();
+      const from = query.from ?? `${dayOf(now).slice(0, 7)}-01`;
+      const to = query.to ?? dayOf(now);
+      const fromDate = new Date(`${from}T00:00:00Z`);
+      const endDate = new Date(Date.parse(`${to}T00:00:00Z`) + dayMs);
+      if ((endDate.getTime() - fromDate.getTime()) / dayMs > maxUsageDays) {
+        throw new ApiError(
+          'VALIDATION_FAILED',
+          `from, to: the range covers more than ${maxUsageDays} days`,
+        );
+      }
+      const ownerId = caller.isAdmin ? (query.userId ?? null) : caller.userId;
+      const [rows, holds] = await Promise.all([
+        spendByDay(db, { ownerId, from: fromDate, to: endDate }),
+        reservedByOwner(db, ownerId),
+      ]);
+      const reserved = new Map(holds.map((hold) => [hold.ownerId, hold.reserved]));
+      const userIds =
+        ownerId === null
+          ? [...new Set([...rows.map((row) => row.ownerId), ...reserved.keys()])].sort()
+          : [ownerId];
+      const users = [];
+      for (const userId of userIds) {
+        users.push(
+          await userUsage(
+            userId,
+            rows.filter((row) => row.ownerId === userId),
+            reserved.get(userId),
+          ),
+        );
+      }
+      return { from, to, users };
+    },
+  };
+}
+
+export type UsageService = ReturnType<typeof createUsageService>;
