@@ -137,6 +137,42 @@ interface Operation {
   storageUri: string;
   outcome: GenerationOutcome;
   videoUri: string | null;
+  /** The `durationSeconds` asked for: what Veo bills per video it returns. */
+  durationSeconds: number;
+}
+
+/** A model answer's `usageMetadata`, as Gemini reports it. */
+export interface UsageMetadata {
+  promptTokenCount: number;
+  candidatesTokenCount?: number;
+  thoughtsTokenCount?: number;
+  totalTokenCount: number;
+}
+
+/** Tokens as Gemini counts them, roughly: 4 characters of text, 258 a media part. */
+const tokensOf = (text: string) => Math.ceil(text.length / 4);
+const mediaPartTokens = 258;
+/** Thinking tokens the fake reports for every complete answer (billed as output). */
+const fakeThoughtsTokens = 40;
+
+function promptTokensOf(body: GenerateContentBody): number {
+  const parts = body.contents.flatMap((content) => content.parts);
+  return parts.reduce(
+    (total, part) => total + (part.text === undefined ? mediaPartTokens : tokensOf(part.text)),
+    0,
+  );
+}
+
+/** The usage of a complete answer of `text` to `body`. */
+function completeUsage(body: GenerateContentBody, text: string): UsageMetadata {
+  const promptTokenCount = promptTokensOf(body);
+  const candidatesTokenCount = tokensOf(text);
+  return {
+    promptTokenCount,
+    candidatesTokenCount,
+    thoughtsTokenCount: fakeThoughtsTokens,
+    totalTokenCount: promptTokenCount + candidatesTokenCount + fakeThoughtsTokens,
+  };
 }
 
 const validAnalysis = (mediaCount: number, title: string | undefined) => ({
@@ -258,6 +294,8 @@ export class FakeGoogle {
   readonly analysisRequests: GenerateContentBody[] = [];
   /** The whole text of every streamed answer that ran to its end, in order. */
   readonly streamedAnswers: string[] = [];
+  /** The complete `usageMetadata` of every model answer that ended, in order (what is billed). */
+  readonly reportedUsage: UsageMetadata[] = [];
   /** When each predictLongRunning call arrived (ms since the epoch), to check retry delays. */
   readonly submissionTimes: number[] = [];
   /**
@@ -482,11 +520,13 @@ export class FakeGoogle {
       throw new Error(`FAKE GOOGLE: a "${answer.kind}" answer is streamed only`);
     }
     const text = answer.kind === 'text' ? answer.text : JSON.stringify(validAnswer(body));
+    const usageMetadata = completeUsage(body, text);
+    this.reportedUsage.push(usageMetadata);
     this.sendJson(response, 200, {
       candidates: [
         { content: { role: 'model', parts: [{ text }] }, finishReason: 'STOP', index: 0 },
       ],
-      usageMetadata: { promptTokenCount: 100, candidatesTokenCount: 50, totalTokenCount: 150 },
+      usageMetadata,
       modelVersion: 'fake',
       responseId: randomUUID(),
     });
@@ -513,7 +553,10 @@ export class FakeGoogle {
       'content-disposition': 'attachment',
     });
     const responseId = randomUUID();
-    const usage = { promptTokenCount: 100, totalTokenCount: 100 };
+    // Chunks before the last carry the prompt's count only, as Gemini's do; the last one the
+    // complete counts.
+    const promptTokenCount = promptTokensOf(body);
+    const usage = { promptTokenCount, totalTokenCount: promptTokenCount };
     const send = (chunk: object) =>
       response.write(
         `data: ${JSON.stringify({ ...chunk, modelVersion: 'fake', responseId })}\r\n\r\n`,
@@ -540,7 +583,6 @@ export class FakeGoogle {
         `data: ${JSON.stringify({ ...last, modelVersion: 'fake', responseId })}\r\n\r\n`,
       );
     };
-    const finalUsage = { promptTokenCount: 100, candidatesTokenCount: 50, totalTokenCount: 150 };
     switch (answer.kind) {
       case 'blocked':
         return end({ promptFeedback: { blockReason: 'SAFETY' }, usageMetadata: usage });
@@ -548,7 +590,7 @@ export class FakeGoogle {
         await stream('{"items": [{"title": ');
         return end({
           candidates: [{ finishReason: 'SAFETY', index: 0 }],
-          usageMetadata: finalUsage,
+          usageMetadata: completeUsage(body, '{"items": [{"title": '),
         });
       case 'stall':
         await stream(answer.text);
@@ -580,12 +622,14 @@ export class FakeGoogle {
         await stream(text);
         if (answer.kind === 'unfinished') await Promise.race([answer.until, gone]);
         // The last event ends the answer: its finish reason and complete usage counts, no text.
+        const usageMetadata = completeUsage(body, text);
         end({
           candidates: [{ ...candidate(''), finishReason: 'STOP' }],
-          usageMetadata: finalUsage,
+          usageMetadata,
         });
         if (clientGone) return;
         this.streamedAnswers.push(text);
+        this.reportedUsage.push(usageMetadata);
       }
     }
   }
@@ -615,6 +659,7 @@ export class FakeGoogle {
       storageUri,
       outcome: this.scenario.generationOutcomes.shift() ?? { kind: 'success' },
       videoUri: null,
+      durationSeconds: body.parameters?.durationSeconds ?? 8,
     });
     this.maxRunningOperations = Math.max(this.maxRunningOperations, this.runningOperations());
     this.sendJson(response, 200, { name });

@@ -1,0 +1,206 @@
+// What jobs cost, end to end against the fakes: each Gemini answer is charged the tokens its
+// usageMetadata reports (the last chunk of a streamed one), each Veo generation the seconds it
+// was asked for, once, and only when it returned a video; the job's hold is settled or
+// released when it ends, and its user's usage shows it.
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { parseMoney } from '../../src/costs/money.js';
+import { priceTable, type PriceUnit } from '../../src/costs/price-table.js';
+import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
+import type { UsageMetadata } from '../fakes/fake-google.js';
+import { startHarness, type Harness, type UserClient } from '../support/harness.js';
+import { CloudFakes, generationBucket } from '../support/cloud-fakes.js';
+
+interface Money {
+  currency: string;
+  amount: string;
+}
+interface JobView {
+  id: string;
+  status: string;
+  attempt: number;
+  error: { code: string } | null;
+  estimatedCost: Money | null;
+  actualCost: Money;
+}
+
+/** A price of the table, in nano-dollars per its unit size (the table is the figures' source). */
+function listed(provider: string, model: string, unit: PriceUnit): bigint {
+  const entry = priceTable.find((row) => row.provider === provider && row.model === model);
+  assert.ok(entry?.prices[unit], `${provider}:${model} has a ${unit} price`);
+  return parseMoney(entry.prices[unit]);
+}
+
+/** What Gemini bills an answer: its prompt tokens, and its answer's with thinking. */
+function geminiCost(usage: UsageMetadata): bigint {
+  const input =
+    BigInt(usage.promptTokenCount) * listed('gemini', 'gemini-2.5-flash', 'inputTokens');
+  const output =
+    BigInt((usage.candidatesTokenCount ?? 0) + (usage.thoughtsTokenCount ?? 0)) *
+    listed('gemini', 'gemini-2.5-flash', 'outputTokens');
+  return (input + output) / 1_000_000n;
+}
+
+const vlogForm = () =>
+  multipartBody({ title: 'Beach day', durationSeconds: '6' }, [
+    { field: 'media', filename: 'sunrise.png', contentType: 'image/png', bytes: pngBytes() },
+    { field: 'media', filename: 'friends.jpg', contentType: 'image/jpeg', bytes: jpegBytes() },
+    { field: 'media', filename: 'waves.mp4', contentType: 'video/mp4', bytes: mp4Bytes(64 * 1024) },
+  ]);
+
+describe('costs end to end', { timeout: 300_000 }, () => {
+  let fakes: CloudFakes;
+  let h: Harness;
+  let payer: UserClient;
+
+  before(async () => {
+    fakes = await CloudFakes.start();
+    fakes.google.scenario.videoBytes = 1024;
+    h = await startHarness({ env: fakes.env, worker: (db) => fakes.activityDependencies(db) });
+    payer = h.user('payer');
+  });
+  afterEach(() => {
+    fakes.google.resetScenario();
+    fakes.google.scenario.videoBytes = 1024;
+  });
+  after(async () => {
+    await h.stop();
+    await fakes.stop();
+  });
+
+  const ledgerOf = (jobId: string) =>
+    h.db
+      .selectFrom('cost_ledger')
+      .select(['kind', 'provider', 'model', 'input_tokens', 'output_tokens', 'video_seconds'])
+      .select((eb) => [eb.ref('cost').as('cost'), eb.ref('price_version').as('version')])
+      .where('job_id', '=', jobId)
+      .orderBy('created_at')
+      .execute();
+  const holdOf = async (jobId: string) =>
+    (
+      await h.db
+        .selectFrom('cost_holds')
+        .select('state')
+        .where('job_id', '=', jobId)
+        .executeTakeFirstOrThrow()
+    ).state;
+
+  async function vlogEnded(form = vlogForm()): Promise<JobView> {
+    const response = await payer.postForm('/api/vlogs', form);
+    assert.equal(response.statusCode, 202, response.body);
+    const accepted = response.json<JobView>();
+    assert.ok(accepted.estimatedCost && parseMoney(accepted.estimatedCost.amount) > 0n);
+    return payer.awaitJob<JobView>('vlog', accepted.id, (view) =>
+      ['completed', 'failed', 'cancelled'].includes(view.status),
+    );
+  }
+
+  it('charges a vlog its analysis tokens and its seconds of video, settles its hold and shows it in usage', async () => {
+    const usageBefore = fakes.google.reportedUsage.length;
+    const done = await vlogEnded();
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    const [analysisUsage] = fakes.google.reportedUsage.slice(usageBefore);
+    assert.ok(analysisUsage, 'Gemini reported the analysis usage');
+    const operation = [...fakes.google.operations.values()].find((op) =>
+      op.storageUri.includes(done.id),
+    );
+    assert.equal(operation?.durationSeconds, 6);
+
+    const ledger = await ledgerOf(done.id);
+    assert.deepEqual(
+      ledger.map((row) => [row.kind, row.provider, row.model]),
+      [
+        ['analysis', 'gemini', 'gemini-2.5-flash'],
+        ['video', 'veo', 'veo-3.1-fast-generate-001'],
+      ],
+    );
+    const [analysis, video] = ledger;
+    assert.equal(Number(analysis!.input_tokens), analysisUsage.promptTokenCount);
+    assert.equal(
+      Number(analysis!.output_tokens),
+      analysisUsage.candidatesTokenCount! + analysisUsage.thoughtsTokenCount!,
+    );
+    assert.equal(parseMoney(analysis!.cost), geminiCost(analysisUsage));
+    assert.equal(Number(video!.video_seconds), 6);
+    const videoCost = 6n * listed('veo', 'veo-3.1-fast-generate-001', 'videoSeconds');
+    assert.equal(parseMoney(video!.cost), videoCost);
+
+    const total = geminiCost(analysisUsage) + videoCost;
+    assert.equal(parseMoney(done.actualCost.amount), total);
+    assert.equal(await holdOf(done.id), 'settled');
+
+    const usage = await payer.get('/api/usage');
+    assert.equal(usage.statusCode, 200, usage.body);
+    const [mine] = usage.json<{
+      users: { days: { byKind: { kind: string; cost: Money }[] }[]; reserved: Money }[];
+    }>().users;
+    const kinds = mine!.days.flatMap((day) => day.byKind.map((entry) => entry.kind));
+    assert.ok(kinds.includes('analysis') && kinds.includes('video'), kinds.join(', '));
+    assert.equal(parseMoney(mine!.reserved.amount), 0n, 'nothing held once the job ended');
+  });
+
+  it('charges a generation once when a retry re-uses it, and releases the hold of the failed attempt', async () => {
+    fakes.google.scenario.writeVideo = false;
+    const failed = await vlogEnded();
+    assert.equal(failed.error?.code, 'TRANSFER_FAILED');
+    assert.equal(await holdOf(failed.id), 'released');
+    const charged = (await ledgerOf(failed.id)).filter((row) => row.kind === 'video');
+    assert.equal(charged.length, 1, 'the generation returned a video: it is paid');
+
+    const [operationName, operation] =
+      [...fakes.google.operations.entries()].find(([, op]) => op.storageUri.includes(failed.id)) ??
+      [];
+    assert.ok(operationName && operation?.videoUri);
+    await fakes.gcsClient
+      .bucket(generationBucket)
+      .file(operation.videoUri.replace(`gs://${generationBucket}/`, ''))
+      .save(Buffer.alloc(1024, 7), { resumable: false });
+    const submissions = fakes.google.calls.predictLongRunning;
+    assert.equal((await payer.retry('vlog', failed.id)).statusCode, 202);
+    const done = await payer.awaitJob<JobView>(
+      'vlog',
+      failed.id,
+      (view) => view.status === 'completed',
+    );
+    assert.equal(done.attempt, 2);
+    assert.equal(fakes.google.calls.predictLongRunning, submissions, 'no second generation');
+    const ledger = await ledgerOf(failed.id);
+    assert.equal(ledger.filter((row) => row.kind === 'video').length, 1, 'charged once');
+    assert.equal(
+      parseMoney(done.actualCost.amount),
+      ledger.reduce((sum, row) => sum + parseMoney(row.cost), 0n),
+    );
+  });
+
+  it('does not charge a generation the safety filters removed', async () => {
+    fakes.google.scenario.generationOutcomes = [{ kind: 'filtered', reasons: ['unsafe'] }];
+    const failed = await vlogEnded();
+    assert.equal(failed.error?.code, 'CONTENT_FILTERED');
+    const ledger = await ledgerOf(failed.id);
+    assert.deepEqual(
+      ledger.map((row) => row.kind),
+      ['analysis'],
+    );
+    assert.equal(await holdOf(failed.id), 'released');
+    assert.equal(parseMoney(failed.actualCost.amount), parseMoney(ledger[0]!.cost));
+  });
+
+  it("charges an AI job the tokens of the streamed answer's last chunk", async () => {
+    const usageBefore = fakes.google.reportedUsage.length;
+    const { id } = await payer.startJob('ai');
+    const done = await payer.awaitJob<JobView>('ai', id, (view) => view.status === 'completed');
+    const [answerUsage] = fakes.google.reportedUsage.slice(usageBefore);
+    assert.ok(answerUsage);
+    const ledger = await ledgerOf(id);
+    assert.equal(ledger.length, 1);
+    assert.equal(ledger[0]!.kind, 'text');
+    assert.equal(Number(ledger[0]!.input_tokens), answerUsage.promptTokenCount);
+    assert.equal(
+      Number(ledger[0]!.output_tokens),
+      answerUsage.candidatesTokenCount! + answerUsage.thoughtsTokenCount!,
+    );
+    assert.equal(parseMoney(done.actualCost.amount), geminiCost(answerUsage));
+    assert.ok(done.estimatedCost && parseMoney(done.estimatedCost.amount) > 0n);
+    assert.equal(await holdOf(id), 'settled');
+  });
+});
