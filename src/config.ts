@@ -44,14 +44,23 @@ const priceOverrides = z
     }
   })
   .pipe(
-    z.record(
-      z.string().regex(/^[a-z0-9-]+:[^:\s]+$/, { error: 'keys are provider:model or provider:*' }),
-      z.strictObject({
-        inputTokens: moneyAmount.optional(),
-        outputTokens: moneyAmount.optional(),
-        videoSeconds: moneyAmount.optional(),
+    z
+      .record(
+        z.string(),
+        z.strictObject({
+          inputTokens: moneyAmount.optional(),
+          outputTokens: moneyAmount.optional(),
+          videoSeconds: moneyAmount.optional(),
+        }),
+      )
+      .superRefine((prices, ctx) => {
+        for (const key of Object.keys(prices).filter((key) => !/^[a-z0-9-]+:[^:\s]+$/.test(key)))
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `"${key}" is not a price key: use provider:model or provider:*`,
+          });
       }),
-    ),
   );
 
 /** Whether every %-escape of a text decodes (OTLP header values are URL-encoded). */

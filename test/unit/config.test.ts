@@ -56,6 +56,20 @@ describe('configuration', () => {
     );
   });
 
+  it('reads budgets and prices as decimal text, and names a malformed one', () => {
+    const config = loadConfig({
+      USER_DAILY_BUDGET: '12.50',
+      COST_PRICES: '{"veo:*":{"videoSeconds":"0.35"}}',
+    });
+    assert.equal(config.USER_DAILY_BUDGET, '12.50');
+    assert.equal(config.USER_MONTHLY_BUDGET, undefined);
+    assert.deepEqual(config.COST_PRICES, { 'veo:*': { videoSeconds: '0.35' } });
+    assert.match(configError({ USER_MONTHLY_BUDGET: '1e3' }), /USER_MONTHLY_BUDGET.*decimal/);
+    assert.match(configError({ COST_PRICES: '{"veo":{}}' }), /COST_PRICES.*provider:model/);
+    assert.match(configError({ COST_PRICES: '{"veo:*":{"seconds":"1"}}' }), /COST_PRICES/);
+    assert.match(configError({ COST_PRICES: 'not json' }), /COST_PRICES.*JSON/);
+  });
+
   it('treats empty variables as unset', () => {
     const config = loadConfig({ DATABASE_URL: '', TEMPORAL_ADDRESS: ' ' });
     assert.equal(config.DATABASE_URL, undefined);
