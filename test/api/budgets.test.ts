@@ -3,9 +3,15 @@
 // transaction. Refused ones leave nothing: no row, no hold, no reservation, no workflow.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatMoney, parseMoney } from '../../src/costs/money.js';
+import { LocalMediaStorage } from '../../src/storage/local-storage.js';
+import { multipartBody, pngBytes } from '../fixtures/media.js';
 import { eventually } from '../support/eventually.js';
+import { assertOnlyControlJobOf } from '../support/jobs.js';
+import { assertStoredOnlyUploadOf, storedFiles } from '../support/stored-files.js';
 import { startHarness, type ApiResponse, type Harness } from '../support/harness.js';
 
 interface Money {
@@ -199,5 +205,70 @@ describe('budgets', { timeout: 120_000 }, () => {
     const again = await start(user);
     assert.equal(again.statusCode, 202, again.body);
     h.terminateOnStop(idOf(again));
+  });
+});
+
+describe('a vlog over budget', { timeout: 120_000 }, () => {
+  let h: Harness;
+  const storageRoot = path.join(os.tmpdir(), `vlogflow-budget-uploads-${randomUUID()}`);
+  before(async () => {
+    h = await startHarness({
+      // Veo renders vlogs: a vlog has a price.
+      env: { VERTEX_PROJECT: 'p', VEO_OUTPUT_GCS_URI: 'gs://bucket/out/', GEMINI_API_KEY: 'k' },
+      mediaStorage: new LocalMediaStorage(storageRoot, {
+        publicUrl: 'http://api.test',
+        secret: 's',
+      }),
+    });
+  });
+  after(() => h.stop());
+
+  const setDaily = async (user: string, daily: string) => {
+    const response = await h.admin('operator').request({
+      method: 'PUT',
+      url: `/api/admin/budgets/${user}`,
+      payload: { daily, monthly: null },
+    });
+    assert.equal(response.statusCode, 200, response.body);
+  };
+
+  it('is refused once its upload shows what it costs, and leaves no job, workflow or stored file', async () => {
+    const user = `filmmaker-${randomUUID().slice(0, 8)}`;
+    // Enough for the cheapest vlog (4 s), so the upload is read; not for an 8 s one.
+    await setDaily(user, '1');
+    const response = await h
+      .user(user)
+      .postForm(
+        '/api/vlogs',
+        multipartBody({ title: 'Too long', durationSeconds: '8' }, [
+          { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
+        ]),
+      );
+    assert.equal(response.statusCode, 402, response.body);
+    const { error } = response.json<ErrorBody>();
+    assert.equal(error.code, 'BUDGET_EXCEEDED');
+    assert.match(error.message, /only 1\.00 USD of your daily budget of 1\.00 USD remains/);
+    const estimate = error.details?.['estimatedCost'] as Money;
+    assert.ok(parseMoney(estimate.amount) > parseMoney('1'), estimate.amount);
+
+    await setDaily(user, '100');
+    const control = await assertOnlyControlJobOf(h, user, 'vlog');
+    await assertStoredOnlyUploadOf(storageRoot, h.db, control);
+  });
+
+  it('is refused before its upload is read when not even the cheapest vlog fits', async () => {
+    const user = `broke-filmmaker-${randomUUID().slice(0, 8)}`;
+    await setDaily(user, '0.10');
+    const response = await h
+      .user(user)
+      .postForm(
+        '/api/vlogs',
+        multipartBody({ title: 'Nothing left' }, [
+          { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
+        ]),
+      );
+    assert.equal(response.statusCode, 402, response.body);
+    assert.equal(response.json<ErrorBody>().error.code, 'BUDGET_EXCEEDED');
+    assert.deepEqual(await storedFiles(storageRoot), []);
   });
 });

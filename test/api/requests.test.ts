@@ -143,6 +143,7 @@ describe('request handling', () => {
     }>();
     assert.match(doc.openapi, /^3\./);
     assert.deepEqual(Object.keys(doc.paths).sort(), [
+      '/api/admin/budgets/{userId}',
       '/api/admin/failure-groups',
       '/api/admin/redrives',
       '/api/ai/jobs',
@@ -154,6 +155,7 @@ describe('request handling', () => {
       '/api/jobs',
       '/api/jobs/{id}',
       '/api/probes',
+      '/api/usage',
       '/api/vlogs',
       '/api/vlogs/upload-limits',
       '/api/vlogs/{id}',

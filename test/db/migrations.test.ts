@@ -133,6 +133,7 @@ describe('migrations', () => {
         '0012_projection_seq_offset',
         '0013_failure_groups',
         '0014_projection_history_length',
+        '0015_costs',
       ],
     );
   });
@@ -169,6 +170,7 @@ describe('migrations', () => {
       '0012_projection_seq_offset',
       '0013_failure_groups',
       '0014_projection_history_length',
+      '0015_costs',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(
