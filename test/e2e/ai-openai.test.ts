@@ -70,6 +70,38 @@ describe('AI jobs on an OpenAI-compatible endpoint', () => {
     assert.match(JSON.stringify(sent.response_format), /estimatedMinutes/);
   });
 
+  it('records the tokens the endpoint reports, at no price unless COST_PRICES names one', async () => {
+    const usageBefore = fake.reportedUsage.length;
+    const done = await run({ type: 'SUBGOAL_GENERATION', input: { goal: 'Sail to Skye' } });
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    assert.equal(fake.requests.at(-1)!.body.stream_options?.include_usage, true);
+    const [usage] = fake.reportedUsage.slice(usageBefore);
+    assert.ok(usage, 'the endpoint reported usage');
+    const ledger = await h.db
+      .selectFrom('cost_ledger')
+      .select(['kind', 'provider', 'model', 'input_tokens', 'output_tokens', 'cost'])
+      .where('job_id', '=', done.id)
+      .execute();
+    assert.deepEqual(
+      ledger.map((row) => ({
+        ...row,
+        input_tokens: Number(row.input_tokens),
+        output_tokens: Number(row.output_tokens),
+        cost: Number(row.cost),
+      })),
+      [
+        {
+          kind: 'text',
+          provider: 'openai',
+          model: 'team-model',
+          input_tokens: usage.prompt_tokens,
+          output_tokens: usage.completion_tokens,
+          cost: 0,
+        },
+      ],
+    );
+  });
+
   it('waits out a 429 on a timer, as for Gemini, without spending an attempt', async () => {
     const calls = fake.calls.chatCompletions;
     fake.scenario.failures.push({ status: 429, retryAfter: '1' });

@@ -57,6 +57,8 @@ export interface FakeOpenAiScenario {
 export interface ChatRequestBody {
   model: string;
   stream?: boolean;
+  /** `include_usage`: one last chunk, with no choices, carries the call's token counts. */
+  stream_options?: { include_usage?: boolean };
   temperature?: number;
   messages: { role: string; content: string }[];
   response_format?: {
@@ -110,6 +112,8 @@ export class FakeOpenAi {
   readonly statuses: number[] = [];
   /** The whole text of every answer that ran to its end, in order. */
   readonly answered: string[] = [];
+  /** The `usage` of every streamed answer that ended, as sent (when the client asked for it). */
+  readonly reportedUsage: { prompt_tokens: number; completion_tokens: number }[] = [];
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   url = '';
@@ -284,6 +288,22 @@ export class FakeOpenAi {
         await stream(text);
         send({}, 'stop');
         if (!clientGone) this.answered.push(text);
+        if (!clientGone && body.stream_options?.include_usage) {
+          // As OpenAI sends it: after the finish reason, a chunk with empty choices.
+          const prompt_tokens = Math.ceil(
+            body.messages.reduce((chars, message) => chars + message.content.length, 0) / 4,
+          );
+          const completion_tokens = Math.ceil(text.length / 4);
+          const usage = {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+          };
+          this.reportedUsage.push(usage);
+          response.write(
+            `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage })}\n\n`,
+          );
+        }
       }
     }
     if (clientGone) return;
