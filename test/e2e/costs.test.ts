@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { parseMoney } from '../../src/costs/money.js';
 import { priceTable, type PriceUnit } from '../../src/costs/price-table.js';
+import { providerCost, providerUsage } from '../../src/metrics/metrics.js';
 import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import type { UsageMetadata } from '../fakes/fake-google.js';
 import { startHarness, type Harness, type UserClient } from '../support/harness.js';
@@ -185,8 +186,25 @@ describe('costs end to end', { timeout: 300_000 }, () => {
     assert.equal(parseMoney(failed.actualCost.amount), parseMoney(ledger[0]!.cost));
   });
 
-  it("charges an AI job the tokens of the streamed answer's last chunk", async () => {
+  /** A counter's value for exactly these labels (the harness's worker runs in this process). */
+  async function counted(
+    counter: typeof providerCost | typeof providerUsage,
+    labels: Record<string, string>,
+  ): Promise<number> {
+    const { values } = await counter.get();
+    const match = values.find((value) =>
+      Object.entries(labels).every(
+        ([name, label]) => (value.labels as Record<string, unknown>)[name] === label,
+      ),
+    );
+    return match?.value ?? 0;
+  }
+
+  it("charges an AI job the tokens of the streamed answer's last chunk, and counts it in the metrics", async () => {
     const usageBefore = fakes.google.reportedUsage.length;
+    const text = { provider: 'gemini', kind: 'text' };
+    const costBefore = await counted(providerCost, text);
+    const tokensBefore = await counted(providerUsage, { ...text, unit: 'input_tokens' });
     const { id } = await payer.startJob('ai');
     const done = await payer.awaitJob<JobView>('ai', id, (view) => view.status === 'completed');
     const [answerUsage] = fakes.google.reportedUsage.slice(usageBefore);
@@ -200,6 +218,15 @@ describe('costs end to end', { timeout: 300_000 }, () => {
       answerUsage.candidatesTokenCount! + answerUsage.thoughtsTokenCount!,
     );
     assert.equal(parseMoney(done.actualCost.amount), geminiCost(answerUsage));
+    assert.equal(
+      (await counted(providerUsage, { ...text, unit: 'input_tokens' })) - tokensBefore,
+      answerUsage.promptTokenCount,
+    );
+    const costCounted = (await counted(providerCost, text)) - costBefore;
+    assert.ok(
+      Math.abs(costCounted - Number(geminiCost(answerUsage)) / 1e9) < 1e-12,
+      `counted ${costCounted} USD`,
+    );
     assert.ok(done.estimatedCost && parseMoney(done.estimatedCost.amount) > 0n);
     assert.equal(await holdOf(id), 'settled');
   });
