@@ -186,6 +186,29 @@ describe('costs end to end', { timeout: 300_000 }, () => {
     assert.equal(parseMoney(failed.actualCost.amount), parseMoney(ledger[0]!.cost));
   });
 
+  it("holds a running job's estimate, and releases it when the job is cancelled", async () => {
+    fakes.google.scenario.analysisAnswers.push({ kind: 'stall', text: '{"items": [' });
+    const pieces = fakes.google.calls.streamedPieces;
+    const { id } = await payer.startJob('ai');
+    await payer.awaitJob<JobView>('ai', id, () => fakes.google.calls.streamedPieces > pieces, {
+      what: 'the answer streaming',
+    });
+    const reserved = async () => {
+      const response = await payer.get('/api/usage');
+      assert.equal(response.statusCode, 200, response.body);
+      return parseMoney(
+        response.json<{ users: { reserved: Money }[] }>().users[0]!.reserved.amount,
+      );
+    };
+    assert.equal(await holdOf(id), 'held');
+    assert.ok((await reserved()) > 0n, 'the running job holds its estimate');
+
+    assert.equal((await payer.cancel('ai', id, { reason: 'changed my mind' })).statusCode, 202);
+    await payer.awaitJob<JobView>('ai', id, (view) => view.status === 'cancelled');
+    assert.equal(await holdOf(id), 'released');
+    assert.equal(await reserved(), 0n);
+  });
+
   /** A counter's value for exactly these labels (the harness's worker runs in this process). */
   async function counted(
     counter: typeof providerCost | typeof providerUsage,
