@@ -2,6 +2,25 @@
 // test/unit/web-api-types.test.ts fails when it differs from what the routes generate.
 
 export interface paths {
+  '/api/admin/budgets/{userId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A user's budgets: their own, or the configured defaults */
+    get: operations['getUserBudget'];
+    /** Sets a user's own daily and monthly budgets (USD; null: no limit) */
+    put: operations['setUserBudget'];
+    post?: never;
+    /** Gives a user the configured budgets again */
+    delete: operations['deleteUserBudget'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/admin/failure-groups': {
     parameters: {
       query?: never;
@@ -211,6 +230,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/usage': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** What you spent, by day and kind of call, what jobs in flight hold, and your budgets */
+    get: operations['getUsage'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/vlogs': {
     parameters: {
       query?: never;
@@ -412,6 +448,435 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+  getUserBudget: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        userId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description UserBudget */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @description Limit per UTC day; null: none */
+            daily: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            } | null;
+            /** @description Limit per UTC month; null: none */
+            monthly: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            } | null;
+            /**
+             * @description `default`: the configured budgets apply
+             * @enum {string}
+             */
+            source: 'user' | 'default';
+            /** Format: date-time */
+            updatedAt: string | null;
+            updatedBy: string | null;
+            userId: string;
+          };
+        };
+      };
+      /** @description Error */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+    };
+  };
+  setUserBudget: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        userId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description Decimal USD per UTC day; null: no limit */
+          daily: string | null;
+          /** @description Decimal USD per UTC month; null: no limit */
+          monthly: string | null;
+        };
+      };
+    };
+    responses: {
+      /** @description UserBudget */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @description Limit per UTC day; null: none */
+            daily: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            } | null;
+            /** @description Limit per UTC month; null: none */
+            monthly: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            } | null;
+            /**
+             * @description `default`: the configured budgets apply
+             * @enum {string}
+             */
+            source: 'user' | 'default';
+            /** Format: date-time */
+            updatedAt: string | null;
+            updatedBy: string | null;
+            userId: string;
+          };
+        };
+      };
+      /** @description Error */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+    };
+  };
+  deleteUserBudget: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        userId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Default Response */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': null;
+        };
+      };
+      /** @description Error */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+    };
+  };
   listFailureGroups: {
     parameters: {
       query?: {
@@ -791,6 +1256,13 @@ export interface operations {
         content: {
           'application/json': {
             jobs: {
+              /** @description What its provider calls have cost so far (every attempt); final once the job has ended */
+              actualCost: {
+                /** @description Decimal amount, at least 2 and at most 9 decimals */
+                amount: string;
+                /** @description ISO 4217 code; USD */
+                currency: string;
+              };
               attempt: number;
               /** Format: date-time */
               completedAt: string | null;
@@ -807,6 +1279,13 @@ export interface operations {
                * @description When a job in flight is expected to finish, from recent jobs of its type
                */
               estimatedCompletionAt: string | null;
+              /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */
+              estimatedCost: {
+                /** @description Decimal amount, at least 2 and at most 9 decimals */
+                amount: string;
+                /** @description ISO 4217 code; USD */
+                currency: string;
+              } | null;
               id: string;
               input: unknown;
               kind: string;
@@ -1040,6 +1519,13 @@ export interface operations {
         };
         content: {
           'application/json': {
+            /** @description What its provider calls have cost so far (every attempt); final once the job has ended */
+            actualCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            };
             attempt: number;
             /** Format: date-time */
             completedAt: string | null;
@@ -1056,6 +1542,13 @@ export interface operations {
              * @description When a job in flight is expected to finish, from recent jobs of its type
              */
             estimatedCompletionAt: string | null;
+            /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */
+            estimatedCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            } | null;
             id: string;
             input: unknown;
             kind: string;
@@ -1125,6 +1618,23 @@ export interface operations {
       };
       /** @description Error */
       401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      402: {
         headers: {
           [name: string]: unknown;
         };
@@ -1282,6 +1792,13 @@ export interface operations {
         };
         content: {
           'application/json': {
+            /** @description What its provider calls have cost so far (every attempt); final once the job has ended */
+            actualCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            };
             attempt: number;
             /** Format: date-time */
             completedAt: string | null;
@@ -1298,6 +1815,13 @@ export interface operations {
              * @description When a job in flight is expected to finish, from recent jobs of its type
              */
             estimatedCompletionAt: string | null;
+            /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */
+            estimatedCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            } | null;
             id: string;
             input: unknown;
             kind: string;
@@ -2017,6 +2541,13 @@ export interface operations {
         content: {
           'application/json': {
             jobs: {
+              /** @description What its provider calls have cost so far (every attempt); final once the job has ended */
+              actualCost: {
+                /** @description Decimal amount, at least 2 and at most 9 decimals */
+                amount: string;
+                /** @description ISO 4217 code; USD */
+                currency: string;
+              };
               attempt: number;
               /** Format: date-time */
               completedAt: string | null;
@@ -2027,6 +2558,13 @@ export interface operations {
               error: {
                 code: string;
                 message: string;
+              } | null;
+              /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */
+              estimatedCost: {
+                /** @description Decimal amount, at least 2 and at most 9 decimals */
+                amount: string;
+                /** @description ISO 4217 code; USD */
+                currency: string;
               } | null;
               id: string;
               input: unknown;
@@ -2138,6 +2676,13 @@ export interface operations {
         };
         content: {
           'application/json': {
+            /** @description What its provider calls have cost so far (every attempt); final once the job has ended */
+            actualCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            };
             attempt: number;
             /** Format: date-time */
             completedAt: string | null;
@@ -2148,6 +2693,13 @@ export interface operations {
             error: {
               code: string;
               message: string;
+            } | null;
+            /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */
+            estimatedCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
             } | null;
             id: string;
             input: unknown;
@@ -2272,6 +2824,13 @@ export interface operations {
         };
         content: {
           'application/json': {
+            /** @description What its provider calls have cost so far (every attempt); final once the job has ended */
+            actualCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            };
             attempt: number;
             /** Format: date-time */
             completedAt: string | null;
@@ -2282,6 +2841,13 @@ export interface operations {
             error: {
               code: string;
               message: string;
+            } | null;
+            /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */
+            estimatedCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
             } | null;
             id: string;
             input: unknown;
@@ -2338,6 +2904,23 @@ export interface operations {
         };
       };
       /** @description Error */
+      402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
       413: {
         headers: {
           [name: string]: unknown;
@@ -2356,6 +2939,216 @@ export interface operations {
       };
       /** @description Error */
       415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+    };
+  };
+  getUsage: {
+    parameters: {
+      query?: {
+        /** @description First UTC day (YYYY-MM-DD), inclusive; default: the first day of this month */
+        from?: string;
+        /** @description Last UTC day (YYYY-MM-DD), inclusive; default: today */
+        to?: string;
+        /** @description Admins only: one user; without it an admin gets every user with spending or holds */
+        userId?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** Format: date */
+            from: string;
+            /** Format: date */
+            to: string;
+            users: {
+              /** @description BudgetStanding */
+              budget: {
+                /** @description The daily limit (UTC day); null: none */
+                daily: {
+                  /** @description Decimal amount, at least 2 and at most 9 decimals */
+                  amount: string;
+                  /** @description ISO 4217 code; USD */
+                  currency: string;
+                } | null;
+                /** @description The monthly limit (UTC month); null: none */
+                monthly: {
+                  /** @description Decimal amount, at least 2 and at most 9 decimals */
+                  amount: string;
+                  /** @description ISO 4217 code; USD */
+                  currency: string;
+                } | null;
+                /** @description Money */
+                remainingThisMonth: {
+                  /** @description Decimal amount, at least 2 and at most 9 decimals */
+                  amount: string;
+                  /** @description ISO 4217 code; USD */
+                  currency: string;
+                } | null;
+                /** @description What a new job may still be estimated at today */
+                remainingToday: {
+                  /** @description Decimal amount, at least 2 and at most 9 decimals */
+                  amount: string;
+                  /** @description ISO 4217 code; USD */
+                  currency: string;
+                } | null;
+                /**
+                 * @description `user`: set by an admin for this user
+                 * @enum {string}
+                 */
+                source: 'user' | 'default';
+                /** @description Money */
+                spentThisMonth: {
+                  /** @description Decimal amount, at least 2 and at most 9 decimals */
+                  amount: string;
+                  /** @description ISO 4217 code; USD */
+                  currency: string;
+                };
+                /** @description Money */
+                spentToday: {
+                  /** @description Decimal amount, at least 2 and at most 9 decimals */
+                  amount: string;
+                  /** @description ISO 4217 code; USD */
+                  currency: string;
+                };
+              };
+              /** @description Days with spending, oldest first */
+              days: {
+                /** @description Spent that day, by kind of call and provider */
+                byKind: {
+                  calls: number;
+                  /** @description Money */
+                  cost: {
+                    /** @description Decimal amount, at least 2 and at most 9 decimals */
+                    amount: string;
+                    /** @description ISO 4217 code; USD */
+                    currency: string;
+                  };
+                  /** @description `text` (AI jobs), `analysis` (vlog media analysis) or `video` (generation) */
+                  kind: string;
+                  provider: string;
+                }[];
+                /** Format: date */
+                day: string;
+                /** @description Money */
+                total: {
+                  /** @description Decimal amount, at least 2 and at most 9 decimals */
+                  amount: string;
+                  /** @description ISO 4217 code; USD */
+                  currency: string;
+                };
+              }[];
+              /** @description Held now by jobs in flight: the part of their estimates their calls have not charged yet */
+              reserved: {
+                /** @description Decimal amount, at least 2 and at most 9 decimals */
+                amount: string;
+                /** @description ISO 4217 code; USD */
+                currency: string;
+              };
+              /** @description Spent in the range */
+              total: {
+                /** @description Decimal amount, at least 2 and at most 9 decimals */
+                amount: string;
+                /** @description ISO 4217 code; USD */
+                currency: string;
+              };
+              userId: string;
+            }[];
+          };
+        };
+      };
+      /** @description Error */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
         headers: {
           [name: string]: unknown;
         };
@@ -2442,6 +3235,13 @@ export interface operations {
           'application/json': {
             nextCursor: string | null;
             vlogs: {
+              /** @description What its provider calls have cost so far (every attempt); final once the job has ended */
+              actualCost: {
+                /** @description Decimal amount, at least 2 and at most 9 decimals */
+                amount: string;
+                /** @description ISO 4217 code; USD */
+                currency: string;
+              };
               aspectRatio: string;
               attempt: number;
               /** Format: date-time */
@@ -2454,6 +3254,13 @@ export interface operations {
               error: {
                 code: string;
                 message: string;
+              } | null;
+              /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */
+              estimatedCost: {
+                /** @description Decimal amount, at least 2 and at most 9 decimals */
+                amount: string;
+                /** @description ISO 4217 code; USD */
+                currency: string;
               } | null;
               id: string;
               kind: string;
@@ -2633,6 +3440,13 @@ export interface operations {
         };
         content: {
           'application/json': {
+            /** @description What its provider calls have cost so far (every attempt); final once the job has ended */
+            actualCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            };
             aspectRatio: string;
             attempt: number;
             /** Format: date-time */
@@ -2645,6 +3459,13 @@ export interface operations {
             error: {
               code: string;
               message: string;
+            } | null;
+            /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */
+            estimatedCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
             } | null;
             id: string;
             kind: string;
@@ -2715,6 +3536,23 @@ export interface operations {
       };
       /** @description Error */
       401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      402: {
         headers: {
           [name: string]: unknown;
         };
@@ -2855,6 +3693,13 @@ export interface operations {
         };
         content: {
           'application/json': {
+            /** @description What its provider calls have cost so far (every attempt); final once the job has ended */
+            actualCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
+            };
             aspectRatio: string;
             attempt: number;
             /** Format: date-time */
@@ -2867,6 +3712,13 @@ export interface operations {
             error: {
               code: string;
               message: string;
+            } | null;
+            /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */
+            estimatedCost: {
+              /** @description Decimal amount, at least 2 and at most 9 decimals */
+              amount: string;
+              /** @description ISO 4217 code; USD */
+              currency: string;
             } | null;
             id: string;
             kind: string;

@@ -30,6 +30,8 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
     'That access token lasts longer than this service allows. Ask for a shorter one.',
   TOKEN_SUBJECT_INVALID: 'That access token does not name a user this service accepts.',
   TOKEN_CLAIM_INVALID: 'That access token was issued for another service.',
+  BUDGET_EXCEEDED:
+    'That would cost more than what is left of your spending budget. Wait for the next day or month, or ask an operator to raise it.',
   MEDIA_LINK_INVALID: 'The link to this media has expired. Reload to get a fresh one.',
   STREAM_LINK_INVALID: 'The live progress link has expired; the page asks for a new one.',
   ADMIN_REQUIRED: 'Only operators can do that.',
