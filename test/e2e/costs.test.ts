@@ -9,6 +9,7 @@ import { priceTable, type PriceUnit } from '../../src/costs/price-table.js';
 import { providerCost, providerUsage } from '../../src/metrics/metrics.js';
 import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import type { UsageMetadata } from '../fakes/fake-google.js';
+import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type UserClient } from '../support/harness.js';
 import { CloudFakes, generationBucket } from '../support/cloud-fakes.js';
 
@@ -85,6 +86,13 @@ describe('costs end to end', { timeout: 300_000 }, () => {
         .where('job_id', '=', jobId)
         .executeTakeFirstOrThrow()
     ).state;
+  /** The hold closes right after the job's end is projected, in a statement of its own. */
+  const holdBecomes = (jobId: string, state: 'settled' | 'released') =>
+    eventually(
+      () => holdOf(jobId),
+      (current) => current === state,
+      { what: `the hold of ${jobId} ${state}`, timeoutMs: 10_000 },
+    );
 
   async function vlogEnded(form = vlogForm()): Promise<JobView> {
     const response = await payer.postForm('/api/vlogs', form);
@@ -128,7 +136,7 @@ describe('costs end to end', { timeout: 300_000 }, () => {
 
     const total = geminiCost(analysisUsage) + videoCost;
     assert.equal(parseMoney(done.actualCost.amount), total);
-    assert.equal(await holdOf(done.id), 'settled');
+    await holdBecomes(done.id, 'settled');
 
     const usage = await payer.get('/api/usage');
     assert.equal(usage.statusCode, 200, usage.body);
@@ -144,7 +152,7 @@ describe('costs end to end', { timeout: 300_000 }, () => {
     fakes.google.scenario.writeVideo = false;
     const failed = await vlogEnded();
     assert.equal(failed.error?.code, 'TRANSFER_FAILED');
-    assert.equal(await holdOf(failed.id), 'released');
+    await holdBecomes(failed.id, 'released');
     const charged = (await ledgerOf(failed.id)).filter((row) => row.kind === 'video');
     assert.equal(charged.length, 1, 'the generation returned a video: it is paid');
 
@@ -182,7 +190,7 @@ describe('costs end to end', { timeout: 300_000 }, () => {
       ledger.map((row) => row.kind),
       ['analysis'],
     );
-    assert.equal(await holdOf(failed.id), 'released');
+    await holdBecomes(failed.id, 'released');
     assert.equal(parseMoney(failed.actualCost.amount), parseMoney(ledger[0]!.cost));
   });
 
@@ -205,7 +213,7 @@ describe('costs end to end', { timeout: 300_000 }, () => {
 
     assert.equal((await payer.cancel('ai', id, { reason: 'changed my mind' })).statusCode, 202);
     await payer.awaitJob<JobView>('ai', id, (view) => view.status === 'cancelled');
-    assert.equal(await holdOf(id), 'released');
+    await holdBecomes(id, 'released');
     assert.equal(await reserved(), 0n);
   });
 
@@ -251,6 +259,6 @@ describe('costs end to end', { timeout: 300_000 }, () => {
       `counted ${costCounted} USD`,
     );
     assert.ok(done.estimatedCost && parseMoney(done.estimatedCost.amount) > 0n);
-    assert.equal(await holdOf(id), 'settled');
+    await holdBecomes(id, 'settled');
   });
 });
