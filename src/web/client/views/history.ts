@@ -1,15 +1,20 @@
+import { jobStatuses, type JobKind } from '../../../jobs/model.js';
 import type { Job, ListJobsQuery } from '../api.js';
 import type { PageContext, View } from '../context.js';
 import { field, formatDateTime, h, replace } from '../dom.js';
 import { failureBox } from './failure.js';
 
-/** The kinds and types a job can have, as the filters name them. */
-const kinds: [string, string][] = [
-  ['vlog', 'Vlogs'],
-  ['ai', 'AI plans'],
-  ['probe', 'Probes'],
-];
-const kindLabels: Record<string, string> = { vlog: 'Vlog', ai: 'AI plan', probe: 'Probe' };
+/**
+ * What people call each kind, one and many (the filter): a kind the service gains fails the
+ * page's build until it has its words.
+ */
+const kindNames: Record<JobKind, { one: string; many: string }> = {
+  vlog: { one: 'Vlog', many: 'Vlogs' },
+  ai: { one: 'AI plan', many: 'AI plans' },
+  probe: { one: 'Probe', many: 'Probes' },
+};
+const kinds = Object.entries(kindNames).map(([kind, { many }]): [string, string] => [kind, many]);
+/** The job types, as the filter names them. */
 const types: [string, string][] = [
   ['VLOG', 'Vlog'],
   ['SUBGOAL_GENERATION', 'Sub-goals'],
@@ -17,20 +22,6 @@ const types: [string, string][] = [
   ['TASK_GENERATION', 'Tasks'],
   ['PROBE', 'Probe'],
 ];
-const statuses = [
-  'pending',
-  'queued',
-  'running',
-  'analyzing',
-  'generating',
-  'transferring',
-  'processing',
-  'completed',
-  'failed',
-  'cancelled',
-  'timeout',
-];
-
 const pageSize = 20;
 
 /** What a job is, in a few words: a vlog's title, an AI job's subject. */
@@ -74,7 +65,7 @@ export function historyView(context: PageContext): View {
   const status = select(
     'status',
     'Any status',
-    statuses.map((value) => [value, value]),
+    jobStatuses.map((value) => [value, value]),
   );
   const from = h('input', { type: 'date', name: 'createdFrom' });
   const to = h('input', { type: 'date', name: 'createdTo' });
@@ -126,7 +117,7 @@ export function historyView(context: PageContext): View {
                 { scope: 'row' },
                 link ? h('a', { href: link }, describeJob(job)) : describeJob(job),
               ),
-              h('td', { 'data-label': 'Kind' }, kindLabels[job.kind] ?? job.kind),
+              h('td', { 'data-label': 'Kind' }, kindNames[job.kind as JobKind]?.one ?? job.kind),
               h('td', { 'data-label': 'Status' }, job.status),
               h(
                 'td',
