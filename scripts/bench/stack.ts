@@ -65,16 +65,19 @@ export function sourceEntryOf(script: 'start' | 'api' | 'worker'): string {
   throw new Error(`package.json script "${script}" runs neither a .ts nor a dist/*.js entry`);
 }
 
-/** The compiled file `npm run worker` runs (`node dist/<path>.js`). */
-function builtWorkerEntry(): string {
+/**
+ * What `npm run worker` runs: the compiled file (`dist/<path>.js`) and the node flags before it
+ * (`node --flag… dist/<path>.js`).
+ */
+export function builtWorkerCommand(): { entry: string; nodeArgs: string[] } {
   const command = (
     JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
     }
   ).scripts['worker'];
-  const built = /\b(dist\/\S+\.js)\b/.exec(command ?? '')?.[1];
-  if (!built) throw new Error('package.json script "worker" runs no dist/*.js entry');
-  return built;
+  const match = /^node((?:\s+--\S+)*)\s+(dist\/\S+\.js)\b/.exec(command ?? '');
+  if (!match?.[2]) throw new Error('package.json script "worker" runs no `node … dist/*.js` entry');
+  return { entry: match[2], nodeArgs: match[1]!.trim().split(/\s+/).filter(Boolean) };
 }
 
 /** A headless Temporal dev server on a free port, its log in `dataDir`, `namespace` ready. */
@@ -150,7 +153,10 @@ export class BenchStack {
   private gcs: { emulator: Emulator; client: Storage } | undefined;
   private database: string | undefined;
   private dataDir = '';
-  private workerEntry = sourceEntryOf('worker');
+  /** The worker's entry point, and the node flags it runs with (default: tsx, from source). */
+  private workerCommand: { entry: string; nodeArgs?: string[] } = {
+    entry: sourceEntryOf('worker'),
+  };
 
   private constructor(readonly topology: Topology) {}
 
@@ -184,7 +190,7 @@ export class BenchStack {
     if (builtWorker) {
       const build = await runNpmScript('build');
       if (build.code !== 0) throw new Error(`npm run build failed:\n${build.output}`);
-      this.workerEntry = builtWorkerEntry();
+      this.workerCommand = builtWorkerCommand();
     }
     if (veo) {
       const installed = await runInstallScript('test/emulators/install.sh', ['fake-gcs-server']);
@@ -261,9 +267,17 @@ export class BenchStack {
     await this.result(await this.submitProbe('bench-warmup', { steps: 1, stepDelayMs: 0 }));
   }
 
-  /** Runs a TypeScript entry point as its own process, stopped with the stack. */
-  spawn(entry: string, env: Record<string, string>, args: string[] = []): ServiceProcess {
-    const service = startService(entry, env, args);
+  /**
+   * Runs an entry point as its own process, stopped with the stack: a TypeScript one through
+   * tsx unless `nodeArgs` say otherwise (startService).
+   */
+  spawn(
+    entry: string,
+    env: Record<string, string>,
+    args: string[] = [],
+    nodeArgs?: string[],
+  ): ServiceProcess {
+    const service = startService(entry, env, args, nodeArgs);
     this.services.push(service);
     return service;
   }
@@ -273,7 +287,8 @@ export class BenchStack {
    * source a worker bundles its workflows first, and only a finished job says it polls.
    */
   async startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
-    const worker = this.spawn(this.workerEntry, { ...this.env, ...env });
+    const { entry, nodeArgs } = this.workerCommand;
+    const worker = this.spawn(entry, { ...this.env, ...env }, [], nodeArgs);
     this.workers.push(worker);
     const exited = worker.exited.then((code) => {
       throw new Error(`worker exited with ${code}:\n${worker.output.join('\n')}`);

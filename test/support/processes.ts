@@ -33,13 +33,18 @@ export async function startReadyService(
   return service;
 }
 
-/** Runs a TypeScript entry point of the project as its own process, the way npm scripts do. */
+/**
+ * Runs an entry point of the project as its own process, the way npm scripts do: by default a
+ * TypeScript one through tsx; `nodeArgs` replace that (a compiled entry runs with the node flags
+ * of its npm script, and without tsx, whose loader thread holds memory of its own).
+ */
 export function startService(
   entry: string,
   env: Record<string, string>,
   args: string[] = [],
+  nodeArgs: string[] = ['--import', 'tsx'],
 ): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, entry, ...args], {
     cwd: projectRoot,
     // A worker's metrics on any free port: tests run several workers side by side.
     env: { ...process.env, LOG_LEVEL: 'info', METRICS_PORT: '0', ...env },
