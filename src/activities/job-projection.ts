@@ -2,7 +2,6 @@ import { log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
 import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
 import { applyJobUpdate, insertJob } from '../db/jobs.js';
-import { releaseProviderLeases } from '../db/provider-quota.js';
 import { closeCostHold } from '../db/costs.js';
 import { isTerminalStatus, type JobStatus } from '../jobs/model.js';
 import { countJobTransition, zeroJobCounters } from '../metrics/job-metrics.js';
@@ -28,13 +27,13 @@ export function createJobProjectionActivities({ db }: { db: Db }) {
     /**
      * Applies a workflow's snapshot and counts the transition it made in the job metrics. A job
      * that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
-     * line it still had, whatever step it ended in, and its cost hold is settled or released.
+     * line it still had, whatever step it ended in, in the same statement (applyJobUpdate), and
+     * its cost hold is settled or released.
      */
     async recordJobUpdate(update: JobUpdate): Promise<void> {
       const applied = await applyJobUpdate(db, update);
       if (applied) countJobTransition(update, applied);
       if (isTerminalStatus(update.snapshot.status)) {
-        await releaseProviderLeases(db, update.jobId);
         await settleJobCost(db, update.jobId, update.snapshot.status);
       }
       log.info('job update recorded', {

@@ -1,8 +1,8 @@
-import { sql, type CompiledQuery, type RawBuilder } from 'kysely';
+import { sql, type CompiledQuery, type QueryCreator, type RawBuilder } from 'kysely';
 import type { JobRecord, JobSnapshot, JobUpdate } from '../jobs/contracts.js';
 import { terminalStatuses, waitingStatuses, type JobStatus } from '../jobs/model.js';
 import type { Db } from './database.js';
-import type { JobRow } from './schema.js';
+import type { Database, JobRow } from './schema.js';
 
 /**
  * Writes a newly accepted job and the first event of its log. Both the API (right after
@@ -12,46 +12,75 @@ import type { JobRow } from './schema.js';
 export async function insertJob(db: Db, job: JobRecord, initialStatus: JobStatus): Promise<void> {
   // One statement: both inserts run (a data-modifying CTE always does) and commit together.
   await db
-    .with('job', (db) =>
-      db
-        .insertInto('jobs')
-        .values({
-          id: job.id,
-          kind: job.kind,
-          type: job.type,
-          owner_id: job.ownerId,
-          status: initialStatus,
-          input: JSON.stringify(job.input),
-          idempotency_key: job.idempotencyKey,
-          request_fingerprint: job.requestFingerprint,
-          workflow_id: job.id,
-          created_at: job.createdAt,
-          updated_at: job.createdAt,
-          status_changed_at: job.createdAt,
-          estimated_cost: job.estimatedCost ?? null,
-          ...(job.concurrencyKey && {
-            concurrency_key: job.concurrencyKey,
-            queue_entered_at: job.createdAt,
-            queue_attempt: 1,
-          }),
-        })
-        .onConflict((oc) => oc.column('id').doNothing()),
-    )
+    .with('job', (db) => insertJobRow(db, job, initialStatus))
     .insertInto('job_events')
-    .values({
-      job_id: job.id,
-      seq: 0,
-      type: 'status',
-      status: initialStatus,
-      progress: 0,
-      phase: null,
-      attempt: 1,
-      error_code: null,
-      error_message: null,
-      created_at: job.createdAt,
-    })
+    .values(firstJobEvent(job, initialStatus))
     .onConflict((oc) => oc.columns(['job_id', 'seq', 'part']).doNothing())
     .execute();
+}
+
+/**
+ * The API's write of a job whose workflow it started: the row and its first event (as
+ * insertJob) and the drop of the job's reservation, in one statement, so they commit together
+ * and cost one round trip. Returns the row as its owner reads it.
+ */
+export async function insertStartedJob(db: Db, job: JobRecord): Promise<JobRow | undefined> {
+  const row = await db
+    .with('job', (db) => insertJobRow(db, job, 'pending').returningAll())
+    .with('event', (db) =>
+      db
+        .insertInto('job_events')
+        .values(firstJobEvent(job, 'pending'))
+        .onConflict((oc) => oc.columns(['job_id', 'seq', 'part']).doNothing()),
+    )
+    .with('released', (db) => db.deleteFrom('job_reservations').where('job_id', '=', job.id))
+    .selectFrom('job')
+    .selectAll()
+    .executeTakeFirst();
+  // The workflow's first activity wrote the row first: this statement inserted nothing, and
+  // may have started before that row was committed.
+  return row ?? findOwnedJob(db, job.ownerId, job.id);
+}
+
+function insertJobRow(db: QueryCreator<Database>, job: JobRecord, initialStatus: JobStatus) {
+  return db
+    .insertInto('jobs')
+    .values({
+      id: job.id,
+      kind: job.kind,
+      type: job.type,
+      owner_id: job.ownerId,
+      status: initialStatus,
+      input: JSON.stringify(job.input),
+      idempotency_key: job.idempotencyKey,
+      request_fingerprint: job.requestFingerprint,
+      workflow_id: job.id,
+      created_at: job.createdAt,
+      updated_at: job.createdAt,
+      status_changed_at: job.createdAt,
+      estimated_cost: job.estimatedCost ?? null,
+      ...(job.concurrencyKey && {
+        concurrency_key: job.concurrencyKey,
+        queue_entered_at: job.createdAt,
+        queue_attempt: 1,
+      }),
+    })
+    .onConflict((oc) => oc.column('id').doNothing());
+}
+
+function firstJobEvent(job: JobRecord, initialStatus: JobStatus) {
+  return {
+    job_id: job.id,
+    seq: 0,
+    type: 'status',
+    status: initialStatus,
+    progress: 0,
+    phase: null,
+    attempt: 1,
+    error_code: null,
+    error_message: null,
+    created_at: job.createdAt,
+  };
 }
 
 /** What an applied update changed: the job's kind and type, and the status it left. */
@@ -76,6 +105,9 @@ export interface AppliedJobUpdate {
  * workflow task the server refused has already projected a state that never happened (a cancel
  * it accepted, its end), and the task that replaced it projects what did.
  *
+ * A job that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
+ * line it still had, whatever step it ended in, and whether or not this update was newer.
+ *
  * One statement, one round trip: the projection runs several times in every job, inside its
  * workflow task. The row lock (`for update`) orders concurrent updates of one job, so events
  * commit in sequence order; a writer that waited for it sees the row as the other left it.
@@ -88,6 +120,7 @@ export function applyJobUpdate(db: Db, update: JobUpdate): Promise<AppliedJobUpd
     historyLength,
     condition: sql`(projection_seq < ${seq} or (projection_seq = ${seq}
       and projection_history_length < ${historyLength}::integer))`,
+    releaseLeases: (terminalStatuses as readonly string[]).includes(update.snapshot.status),
   });
 }
 
@@ -116,12 +149,19 @@ const maxHistoryLength = 2_147_483_647;
 /**
  * Writes a snapshot at `seq` into the row that `condition` selects, and logs it; see above. A
  * state at a `seq` already logged (from a longer history, applyJobUpdate) replaces that event.
+ * With `releaseLeases`, the job's provider leases are deleted in the same statement (a
+ * data-modifying CTE always runs), whether or not the row was selected.
  */
 async function writeSnapshot(
   db: Db,
   jobId: string,
   snapshot: JobSnapshot,
-  position: { seq: RawBuilder<unknown>; historyLength: number; condition: RawBuilder<unknown> },
+  position: {
+    seq: RawBuilder<unknown>;
+    historyLength: number;
+    condition: RawBuilder<unknown>;
+    releaseLeases?: boolean;
+  },
 ): Promise<AppliedJobUpdate | null> {
   const result = snapshot.result === undefined ? null : JSON.stringify(snapshot.result);
   const errorCode = snapshot.error?.code ?? null;
@@ -177,7 +217,11 @@ async function writeSnapshot(
         type = excluded.type, status = excluded.status, progress = excluded.progress,
         phase = excluded.phase, attempt = excluded.attempt, error_code = excluded.error_code,
         error_message = excluded.error_message, created_at = now()
-    )
+    )${
+      position.releaseLeases
+        ? sql`, released as (delete from provider_leases where job_id = ${jobId})`
+        : sql``
+    }
     select
       kind, type, previous_status as "previousStatus",
       extract(epoch from now() - status_changed_at)::float8 as "secondsInPreviousStatus"
@@ -408,39 +452,29 @@ export async function lockOwner(db: Db, ownerId: string): Promise<void> {
 
 /**
  * How many places of an owner's in-flight cap are taken: jobs not in a terminal status, and
- * live reservations of jobs whose row is not written yet (a job is never counted twice).
+ * live reservations of jobs whose row is not written yet (a job is never counted twice). One
+ * expression, so one snapshot: a job whose reservation turns into its row meanwhile is seen
+ * once, as one or the other, never as neither. The terminal statuses are literals, the
+ * in-flight index's own (migration 0003).
  */
+function inFlightCount(ownerId: string): RawBuilder<number> {
+  return sql<number>`((
+    select count(*) from jobs
+    where owner_id = ${ownerId}
+      and status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})
+  ) + (
+    select count(*) from job_reservations
+    where owner_id = ${ownerId} and expires_at > now()
+      and not exists (select 1 from jobs where jobs.id = job_reservations.job_id)
+  ))::integer`;
+}
+
+/** How many places of an owner's in-flight cap are taken (inFlightCount). */
 export async function countJobsInFlight(db: Db, ownerId: string): Promise<number> {
-  // One statement, so one snapshot: a job whose reservation turns into its row meanwhile is
-  // seen once, as one or the other, never as neither.
-  const { count } = await db
-    .selectNoFrom((eb) =>
-      eb(
-        eb
-          .selectFrom('jobs')
-          .select((eb) => eb.fn.countAll<string>().as('count'))
-          .where('owner_id', '=', ownerId)
-          .where('status', 'not in', [...terminalStatuses]),
-        '+',
-        eb
-          .selectFrom('job_reservations')
-          .select((eb) => eb.fn.countAll<string>().as('count'))
-          .where('owner_id', '=', ownerId)
-          .where('expires_at', '>', sql<Date>`now()`)
-          .where((eb) =>
-            eb.not(
-              eb.exists(
-                eb
-                  .selectFrom('jobs')
-                  .select('jobs.id')
-                  .whereRef('jobs.id', '=', 'job_reservations.job_id'),
-              ),
-            ),
-          ),
-      ).as('count'),
-    )
-    .executeTakeFirstOrThrow();
-  return Number(count);
+  const { rows } = await sql<{ count: number }>`select ${inFlightCount(ownerId)} as count`.execute(
+    db,
+  );
+  return rows[0]!.count;
 }
 
 export interface JobReservation {
@@ -449,38 +483,50 @@ export interface JobReservation {
   idempotencyKey: string | null;
   /** How long it holds, from now in database time (every API process shares that clock). */
   ttlMs: number;
+  /** Reserve only while fewer than this many places are taken (inFlightCount); unset: always. */
+  maxInFlight?: number;
+}
+
+/** Whether a reservation was written, and how many places were taken before it. */
+export interface ReservationOutcome {
+  reserved: boolean;
+  inFlight: number;
 }
 
 /**
  * Takes a place of the owner's in-flight cap (and its Idempotency-Key) for a job whose workflow
- * is about to start; call under `lockOwner`. Drops the owner's expired reservations on the way.
+ * is about to start, if fewer than `maxInFlight` are taken; call under `lockOwner`. Drops the
+ * owner's expired reservations on the way. One statement: the cap's check and the place it
+ * takes cost one round trip.
  */
-export async function reserveJob(db: Db, reservation: JobReservation): Promise<void> {
-  await db
-    .with('expired', (db) =>
-      db
-        .deleteFrom('job_reservations')
-        .where('owner_id', '=', reservation.ownerId)
-        .where('expires_at', '<=', sql<Date>`now()`),
+export async function reserveJob(db: Db, reservation: JobReservation): Promise<ReservationOutcome> {
+  const cap = reservation.maxInFlight ?? null;
+  const { rows } = await sql<ReservationOutcome>`
+    with expired as (
+      delete from job_reservations
+      where owner_id = ${reservation.ownerId} and expires_at <= now()
+    ), in_flight as (
+      select ${inFlightCount(reservation.ownerId)} as count
+    ), reserved as (
+      insert into job_reservations (job_id, owner_id, idempotency_key, expires_at)
+      select
+        ${reservation.jobId}, ${reservation.ownerId}, ${reservation.idempotencyKey}::text,
+        now() + make_interval(secs => ${reservation.ttlMs / 1000})
+      from in_flight
+      where ${cap}::integer is null or count < ${cap}::integer
+      -- The job's own expired reservation (an Idempotency-Key's id, whose API died mid-start)
+      -- is still there for this statement, which deletes it: take its place. Under the owner's
+      -- lock no live one can be.
+      on conflict (job_id) do update set
+        owner_id = excluded.owner_id,
+        idempotency_key = excluded.idempotency_key,
+        expires_at = excluded.expires_at
+      returning job_id
     )
-    .insertInto('job_reservations')
-    .values({
-      job_id: reservation.jobId,
-      owner_id: reservation.ownerId,
-      idempotency_key: reservation.idempotencyKey,
-      expires_at: sql<Date>`now() + make_interval(secs => ${reservation.ttlMs / 1000})`,
-    })
-    // The job's own expired reservation (an Idempotency-Key's id, whose API died mid-start) is
-    // still there for this statement, which deletes it: take its place. Under the owner's lock
-    // no live one can be.
-    .onConflict((oc) =>
-      oc.column('job_id').doUpdateSet((eb) => ({
-        owner_id: eb.ref('excluded.owner_id'),
-        idempotency_key: eb.ref('excluded.idempotency_key'),
-        expires_at: eb.ref('excluded.expires_at'),
-      })),
-    )
-    .execute();
+    select
+      (select count from in_flight) as "inFlight",
+      exists (select 1 from reserved) as reserved`.execute(db);
+  return rows[0]!;
 }
 
 /** Whether a request with this Idempotency-Key of the owner is being started right now. */

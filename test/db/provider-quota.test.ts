@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import {
   acquireProviderLease,
   providerWaitersToWake,
   releaseProviderLeases,
 } from '../../src/db/provider-quota.js';
+import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 describe('the provider-quota waiting list', () => {
   let test: TestDatabase;
+  /** Statements sent so far. */
+  let statements = 0;
   before(async () => {
-    test = await createTestDatabase();
+    test = await createTestDatabase({ onQuery: () => (statements += 1) });
   });
   after(() => test.drop());
 
@@ -45,5 +49,81 @@ describe('the provider-quota waiting list', () => {
     assert.deepEqual(await providerWaitersToWake(test.db, 'veo', limit), ['alice-3']);
     await releaseProviderLeases(test.db, 'bob-1', 'veo');
     assert.deepEqual(await providerWaitersToWake(test.db, 'veo', limit), ['alice-3', 'alice-4']);
+  });
+  it("frees an ending job's lease and place in line with its last update, in the same statement", async () => {
+    const createdAt = new Date().toISOString();
+    const snapshot = (status: JobSnapshot['status']): JobSnapshot => ({
+      status,
+      progress: 0,
+      phase: null,
+      attempt: 1,
+      runId: 'run',
+      startedAt: createdAt,
+      completedAt: null,
+      result: null,
+      error: null,
+    });
+    for (const id of ['carol-1', 'carol-2']) {
+      await insertJob(
+        test.db,
+        {
+          id,
+          kind: 'vlog',
+          type: 'VLOG',
+          ownerId: 'carol',
+          input: {},
+          idempotencyKey: null,
+          requestFingerprint: null,
+          createdAt,
+          concurrencyKey: null,
+        },
+        'pending',
+      );
+    }
+    const carol = (jobId: string) =>
+      acquireProviderLease(test.db, {
+        provider: 'carol-veo',
+        jobId,
+        ownerId: 'carol',
+        limit: 1,
+        staleAfterMs: 60_000,
+      });
+    assert.deepEqual(await carol('carol-1'), { granted: true });
+    assert.deepEqual(await carol('carol-2'), { granted: false, ahead: 0 });
+    const leases = () =>
+      test.db
+        .selectFrom('provider_leases')
+        .select('job_id')
+        .where('provider', '=', 'carol-veo')
+        .orderBy('job_id')
+        .execute();
+
+    // An update in flight keeps them.
+    await applyJobUpdate(test.db, { jobId: 'carol-1', seq: 1, snapshot: snapshot('generating') });
+    await applyJobUpdate(test.db, { jobId: 'carol-2', seq: 1, snapshot: snapshot('generating') });
+    assert.deepEqual(await leases(), [{ job_id: 'carol-1' }, { job_id: 'carol-2' }]);
+
+    // The end frees the lease in the update's own statement, and the waiting job's place once
+    // it ends too, even when its end is a repeat the row no longer takes.
+    const before = statements;
+    assert.notEqual(
+      await applyJobUpdate(test.db, { jobId: 'carol-1', seq: 2, snapshot: snapshot('completed') }),
+      null,
+    );
+    assert.equal(statements - before, 1);
+    assert.deepEqual(await leases(), [{ job_id: 'carol-2' }]);
+    await applyJobUpdate(test.db, { jobId: 'carol-2', seq: 2, snapshot: snapshot('cancelled') });
+    await acquireProviderLease(test.db, {
+      provider: 'carol-veo',
+      jobId: 'carol-2',
+      ownerId: 'carol',
+      limit: 1,
+      staleAfterMs: 60_000,
+    });
+    assert.equal(
+      await applyJobUpdate(test.db, { jobId: 'carol-2', seq: 2, snapshot: snapshot('cancelled') }),
+      null,
+    );
+    assert.deepEqual(await leases(), []);
   });
 });
