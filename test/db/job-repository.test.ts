@@ -292,6 +292,23 @@ describe('job repository', () => {
     assert.equal(await countJobsInFlight(test.db, ownerId), 2);
   });
 
+  it('reserves a place only below the cap, in one statement, and says how many were taken', async () => {
+    const ownerId = `capped-${Date.now()}`;
+    await insertJob(test.db, jobRecord({ ownerId }), 'pending');
+    const next = jobRecord({ ownerId });
+    const reservation = { jobId: next.id, ownerId, idempotencyKey: null, ttlMs: 60_000 };
+    assert.deepEqual(await reserveJob(test.db, { ...reservation, maxInFlight: 1 }), {
+      reserved: false,
+      inFlight: 1,
+    });
+    assert.equal(await countJobsInFlight(test.db, ownerId), 1, 'nothing reserved');
+    assert.deepEqual(await reserveJob(test.db, { ...reservation, maxInFlight: 2 }), {
+      reserved: true,
+      inFlight: 1,
+    });
+    assert.equal(await countJobsInFlight(test.db, ownerId), 2);
+  });
+
   it('logs streamed output after the last state, in order, and none once the job has ended', async () => {
     const job = jobRecord();
     await insertJob(test.db, job, 'pending');

@@ -15,6 +15,7 @@ import {
   findJobIdByIdempotencyKey,
   findOwnedJob,
   insertJob,
+  insertStartedJob,
   isIdempotencyKeyReserved,
   lockOwner,
   releaseReservation,
@@ -114,14 +115,16 @@ export async function refuseOwnerAtJobCap(
   maxJobsInFlight: number,
 ): Promise<void> {
   const inFlight = await countJobsInFlight(db, ownerId);
-  if (inFlight >= maxJobsInFlight) {
-    throw new ApiError(
-      'TOO_MANY_JOBS_IN_FLIGHT',
-      `You have ${inFlight} jobs in flight, the most allowed (${maxJobsInFlight}); wait for some to finish`,
-      { inFlight, limit: maxJobsInFlight },
-      { 'retry-after': String(inFlightRetryAfterSeconds) },
-    );
-  }
+  if (inFlight >= maxJobsInFlight) throw tooManyJobsInFlight(inFlight, maxJobsInFlight);
+}
+
+function tooManyJobsInFlight(inFlight: number, maxJobsInFlight: number): ApiError {
+  return new ApiError(
+    'TOO_MANY_JOBS_IN_FLIGHT',
+    `You have ${inFlight} jobs in flight, the most allowed (${maxJobsInFlight}); wait for some to finish`,
+    { inFlight, limit: maxJobsInFlight },
+    { 'retry-after': String(inFlightRetryAfterSeconds) },
+  );
 }
 
 /**
@@ -151,8 +154,9 @@ function startFailure(error: unknown, log: Logger): ApiError {
  *    the key, with a hold of its estimated cost, which takes its part of the budgets.
  * 2. The workflow is started, with no lock or transaction open: one owner's submissions start
  *    their workflows side by side.
- * 3. The row is written and the reservation dropped in one transaction, under the owner's lock
- *    again (briefly: no call out).
+ * 3. The row is written and the reservation dropped together: in one statement, or for a job
+ *    with an Idempotency-Key in one transaction under the owner's lock again (briefly: no call
+ *    out).
  *
  * Why this is as safe as holding the lock throughout:
  * - The budgets hold: every admission of an owner reads what is spent and held, and holds its
@@ -198,6 +202,21 @@ export function createJobStarter({
     return { row, replayed: true };
   }
 
+  /** Step 3: the row written and the reservation dropped; returns the row. */
+  function recordStartedJob(job: JobRecord<unknown>): Promise<JobRow | undefined> {
+    // Without a key, one statement does both: the cap's count is one statement too, and sees
+    // the job once, as its reservation or as its row.
+    if (!job.idempotencyKey) return insertStartedJob(db, job);
+    return db.transaction().execute(async (tx) => {
+      // A replay of the key reads the row, the key and the reservation in several statements:
+      // it must not see this swap half-way (no row yet, reservation already gone).
+      await lockOwner(tx, job.ownerId);
+      await insertJob(tx, job, 'pending');
+      await releaseReservation(tx, job.id);
+      return findOwnedJob(tx, job.ownerId, job.id);
+    });
+  }
+
   /** Step 1: the earlier job of the request's key, or null once the new job is reserved. */
   async function admit(job: JobRecord<unknown>, estimatedCost: bigint): Promise<StartedJob | null> {
     for (;;) {
@@ -209,18 +228,20 @@ export function createJobStarter({
           if (earlier) return earlier;
           if (await isIdempotencyKeyReserved(tx, job.ownerId, job.idempotencyKey)) return 'wait';
         }
-        await refuseOwnerAtJobCap(tx, job.ownerId, maxJobsInFlight);
+        const { reserved, inFlight } = await reserveJob(tx, {
+          jobId: job.id,
+          ownerId: job.ownerId,
+          idempotencyKey: job.idempotencyKey,
+          ttlMs: reservationTtlMs,
+          maxInFlight: maxJobsInFlight,
+        });
+        if (!reserved) throw tooManyJobsInFlight(inFlight, maxJobsInFlight);
+        // Refused over budget, the transaction rolls the reservation back with the rest.
         await refuseOverBudget(tx, job.ownerId, estimatedCost, budgets);
         await holdCost(tx, {
           jobId: job.id,
           ownerId: job.ownerId,
           amount: formatMoney(estimatedCost),
-        });
-        await reserveJob(tx, {
-          jobId: job.id,
-          ownerId: job.ownerId,
-          idempotencyKey: job.idempotencyKey,
-          ttlMs: reservationTtlMs,
         });
         return 'reserved';
       });
@@ -253,14 +274,7 @@ export function createJobStarter({
       if (earlier) return earlier;
       reserved = true;
       handle = await startWorkflow(request, job, log);
-      const row = await db.transaction().execute(async (tx) => {
-        // Admissions read the rows and reservations in several statements: they must not see
-        // this swap half-way (no row yet, reservation already gone).
-        await lockOwner(tx, job.ownerId);
-        await insertJob(tx, job, 'pending');
-        await releaseReservation(tx, job.id);
-        return findOwnedJob(tx, job.ownerId, job.id);
-      });
+      const row = await recordStartedJob(job);
       if (!row) throw new Error('job row missing right after insert');
       log.info(
         {
