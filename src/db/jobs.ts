@@ -1,7 +1,7 @@
 import { sql, type CompiledQuery, type QueryCreator, type RawBuilder } from 'kysely';
 import type { JobRecord, JobSnapshot, JobUpdate } from '../jobs/contracts.js';
 import { terminalStatuses, waitingStatuses, type JobStatus } from '../jobs/model.js';
-import type { Db } from './database.js';
+import { asyncCommit, type Db } from './database.js';
 import type { Database, JobRow } from './schema.js';
 
 /**
@@ -111,6 +111,8 @@ export interface AppliedJobUpdate {
  * One statement, one round trip: the projection runs several times in every job, inside its
  * workflow task. The row lock (`for update`) orders concurrent updates of one job, so events
  * commit in sequence order; a writer that waited for it sees the row as the other left it.
+ * It commits without waiting for the disk (asyncCommit): what a database crash loses of the
+ * projection, the job reconciler repairs from the workflow, which keeps the job's state.
  */
 export function applyJobUpdate(db: Db, update: JobUpdate): Promise<AppliedJobUpdate | null> {
   const seq = sql`${update.seq}::integer + projection_seq_offset`;
@@ -121,6 +123,7 @@ export function applyJobUpdate(db: Db, update: JobUpdate): Promise<AppliedJobUpd
     condition: sql`(projection_seq < ${seq} or (projection_seq = ${seq}
       and projection_history_length < ${historyLength}::integer))`,
     releaseLeases: (terminalStatuses as readonly string[]).includes(update.snapshot.status),
+    asyncCommit: true,
   });
 }
 
@@ -150,7 +153,8 @@ const maxHistoryLength = 2_147_483_647;
  * Writes a snapshot at `seq` into the row that `condition` selects, and logs it; see above. A
  * state at a `seq` already logged (from a longer history, applyJobUpdate) replaces that event.
  * With `releaseLeases`, the job's provider leases are deleted in the same statement (a
- * data-modifying CTE always runs), whether or not the row was selected.
+ * data-modifying CTE always runs), whether or not the row was selected; with `asyncCommit`, a
+ * statement that selected the row commits without waiting for the disk.
  */
 async function writeSnapshot(
   db: Db,
@@ -161,6 +165,7 @@ async function writeSnapshot(
     historyLength: number;
     condition: RawBuilder<unknown>;
     releaseLeases?: boolean;
+    asyncCommit?: boolean;
   },
 ): Promise<AppliedJobUpdate | null> {
   const result = snapshot.result === undefined ? null : JSON.stringify(snapshot.result);
@@ -172,7 +177,10 @@ async function writeSnapshot(
   const failedProvider = failed ? (snapshot.error?.provider ?? null) : null;
   const { rows } = await sql<AppliedJobUpdate>`
     with stored as (
-      select status, kind, type, status_changed_at, ${position.seq} as seq from jobs
+      select
+        status, kind, type, status_changed_at, ${position.seq} as seq
+        ${position.asyncCommit ? sql`, ${asyncCommit} as async_commit` : sql``}
+      from jobs
       where id = ${jobId} and ${position.condition}
       for update
     ), updated as (

@@ -18,6 +18,7 @@ import {
   type JobCursor,
 } from '../../src/db/jobs.js';
 import { appendJobOutput, readJobEvents } from '../../src/db/job-events.js';
+import { countRequestInWindow } from '../../src/db/rate-limit-windows.js';
 import { jobEventId } from '../../src/jobs/job-event.js';
 import { eventually } from '../support/eventually.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -290,6 +291,25 @@ describe('job repository', () => {
     });
     assert.equal(await isIdempotencyKeyReserved(test.db, ownerId, 'key-2'), true);
     assert.equal(await countJobsInFlight(test.db, ownerId), 2);
+  });
+
+  it("commits a projection update and a rate-limit count without waiting for the disk, and leaves the session's setting alone", async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    const synchronousCommit = async (db: typeof test.db) =>
+      (await sql<{ synchronous_commit: string }>`show synchronous_commit`.execute(db)).rows[0]
+        ?.synchronous_commit;
+    await test.db.transaction().execute(async (tx) => {
+      assert.equal(await synchronousCommit(tx), 'on');
+      await applyJobUpdate(tx, { jobId: job.id, seq: 1, snapshot: jobSnapshot() });
+      assert.equal(await synchronousCommit(tx), 'off');
+    });
+    await test.db.transaction().execute(async (tx) => {
+      await countRequestInWindow(tx, job.ownerId, new Date());
+      assert.equal(await synchronousCommit(tx), 'off');
+    });
+    assert.equal(await synchronousCommit(test.db), 'on');
+    assert.equal((await findOwnedJob(test.db, job.ownerId, job.id))?.projection_seq, 1);
   });
 
   it('reserves a place only below the cap, in one statement, and says how many were taken', async () => {
