@@ -94,8 +94,9 @@ export function unreachableDatabase(): Db {
  * (`synchronous_commit = off` for that transaction only; nothing else changes). On PostgreSQL
  * that flush was a third to half of a short write's time. For writes whose loss in a database
  * crash (the last few hundred milliseconds of commits, never a partial one) is harmless or
- * repaired: a rate-limit count, a job's projection (the job reconciler brings a row that lags
- * its workflow up to date). Inside an explicit transaction it applies to the whole transaction.
+ * repaired: a rate-limit count, a job's projection (the workflow's next update writes over it;
+ * the job reconciler ends a job whose end was lost). Inside an explicit transaction it applies
+ * to the whole transaction.
  */
 export const asyncCommit = sql`(select set_config('synchronous_commit', 'off', true))`;
 

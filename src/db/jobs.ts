@@ -111,8 +111,9 @@ export interface AppliedJobUpdate {
  * One statement, one round trip: the projection runs several times in every job, inside its
  * workflow task. The row lock (`for update`) orders concurrent updates of one job, so events
  * commit in sequence order; a writer that waited for it sees the row as the other left it.
- * It commits without waiting for the disk (asyncCommit): what a database crash loses of the
- * projection, the job reconciler repairs from the workflow, which keeps the job's state.
+ * It commits without waiting for the disk (asyncCommit): the workflow keeps the job's state, and
+ * what a database crash loses of the projection its next update writes over, or for a job that
+ * ended, the job reconciler.
  */
 export function applyJobUpdate(db: Db, update: JobUpdate): Promise<AppliedJobUpdate | null> {
   const seq = sql`${update.seq}::integer + projection_seq_offset`;
