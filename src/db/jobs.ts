@@ -7,39 +7,34 @@ import type { Database, JobRow } from './schema.js';
 /**
  * Writes a newly accepted job and the first event of its log. Both the API (right after
  * starting the workflow) and the workflow's first activity call this, so the row exists
- * whichever of them runs first or survives a crash; the second write changes nothing.
+ * whichever of them runs first or survives a crash; the second write changes nothing. With
+ * `dropReservation` (the API's write) the job's reservation goes in the same statement.
+ *
+ * The two may run at the same moment, so they send this one statement whatever the caller: its
+ * row and event inserts take their locks in the same order for both, and the second waits for
+ * the first instead of deadlocking with it (as a statement that inserted them in another order
+ * did, answering the API's submission 500 under load).
  */
-export async function insertJob(db: Db, job: JobRecord, initialStatus: JobStatus): Promise<void> {
-  // One statement: both inserts run (a data-modifying CTE always does) and commit together.
+export async function insertJob(
+  db: Db,
+  job: JobRecord,
+  initialStatus: JobStatus,
+  { dropReservation = false }: { dropReservation?: boolean } = {},
+): Promise<void> {
+  // One statement: every insert and delete runs (a data-modifying CTE always does) and they
+  // commit together. The delete is there either way, so both callers send one statement shape.
   await db
     .with('job', (db) => insertJobRow(db, job, initialStatus))
+    .with('released', (db) =>
+      db
+        .deleteFrom('job_reservations')
+        .where('job_id', '=', job.id)
+        .where(sql.lit(dropReservation)),
+    )
     .insertInto('job_events')
     .values(firstJobEvent(job, initialStatus))
     .onConflict((oc) => oc.columns(['job_id', 'seq', 'part']).doNothing())
     .execute();
-}
-
-/**
- * The API's write of a job whose workflow it started: the row and its first event (as
- * insertJob) and the drop of the job's reservation, in one statement, so they commit together
- * and cost one round trip. Returns the row as its owner reads it.
- */
-export async function insertStartedJob(db: Db, job: JobRecord): Promise<JobRow | undefined> {
-  const row = await db
-    .with('job', (db) => insertJobRow(db, job, 'pending').returningAll())
-    .with('event', (db) =>
-      db
-        .insertInto('job_events')
-        .values(firstJobEvent(job, 'pending'))
-        .onConflict((oc) => oc.columns(['job_id', 'seq', 'part']).doNothing()),
-    )
-    .with('released', (db) => db.deleteFrom('job_reservations').where('job_id', '=', job.id))
-    .selectFrom('job')
-    .selectAll()
-    .executeTakeFirst();
-  // The workflow's first activity wrote the row first: this statement inserted nothing, and
-  // may have started before that row was committed.
-  return row ?? findOwnedJob(db, job.ownerId, job.id);
 }
 
 function insertJobRow(db: QueryCreator<Database>, job: JobRecord, initialStatus: JobStatus) {

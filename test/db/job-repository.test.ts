@@ -312,6 +312,36 @@ describe('job repository', () => {
     assert.equal((await findOwnedJob(test.db, job.ownerId, job.id))?.projection_seq, 1);
   });
 
+  it("writes a job's row once when the API and the workflow write it at the same moment, without a deadlock", async () => {
+    for (let round = 0; round < 30; round += 1) {
+      const job = jobRecord({ ownerId: `racer-${Date.now()}-${round}` });
+      await reserveJob(test.db, {
+        jobId: job.id,
+        ownerId: job.ownerId,
+        idempotencyKey: null,
+        ttlMs: 60_000,
+      });
+      await Promise.all([
+        insertJob(test.db, job, 'pending', { dropReservation: true }),
+        insertJob(test.db, job, 'pending'),
+      ]);
+      const events = await test.db
+        .selectFrom('job_events')
+        .select('seq')
+        .where('job_id', '=', job.id)
+        .execute();
+      assert.deepEqual(events, [{ seq: 0 }]);
+      assert.equal((await findOwnedJob(test.db, job.ownerId, job.id))?.status, 'pending');
+      assert.equal(await countJobsInFlight(test.db, job.ownerId), 1);
+      const reservations = await test.db
+        .selectFrom('job_reservations')
+        .select('job_id')
+        .where('job_id', '=', job.id)
+        .execute();
+      assert.deepEqual(reservations, []);
+    }
+  });
+
   it('reserves a place only below the cap, in one statement, and says how many were taken', async () => {
     const ownerId = `capped-${Date.now()}`;
     await insertJob(test.db, jobRecord({ ownerId }), 'pending');

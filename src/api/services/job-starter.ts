@@ -15,7 +15,6 @@ import {
   findJobIdByIdempotencyKey,
   findOwnedJob,
   insertJob,
-  insertStartedJob,
   isIdempotencyKeyReserved,
   lockOwner,
   releaseReservation,
@@ -203,10 +202,13 @@ export function createJobStarter({
   }
 
   /** Step 3: the row written and the reservation dropped; returns the row. */
-  function recordStartedJob(job: JobRecord<unknown>): Promise<JobRow | undefined> {
-    // Without a key, one statement does both: the cap's count is one statement too, and sees
-    // the job once, as its reservation or as its row.
-    if (!job.idempotencyKey) return insertStartedJob(db, job);
+  async function recordStartedJob(job: JobRecord<unknown>): Promise<JobRow | undefined> {
+    if (!job.idempotencyKey) {
+      // One statement does both, without the lock: the cap's count is one statement too, and
+      // sees the job once, as its reservation or as its row.
+      await insertJob(db, job, 'pending', { dropReservation: true });
+      return findOwnedJob(db, job.ownerId, job.id);
+    }
     return db.transaction().execute(async (tx) => {
       // A replay of the key reads the row, the key and the reservation in several statements:
       // it must not see this swap half-way (no row yet, reservation already gone).
