@@ -7,12 +7,21 @@ import { isTerminalStatus, type JobStatus } from '../jobs/model.js';
 import { countJobTransition, zeroJobCounters } from '../metrics/job-metrics.js';
 
 /**
- * Ends the hold of a job that ended: a completed job's cost is settled to what its ledger
- * charged, a failed, timed-out or cancelled one's estimate is released (what it spent stays
- * spent). Both leave the ledger as the job's actual cost.
+ * Ends the hold of a job's attempt that ended (and of any earlier one): a completed job's cost
+ * is settled to what its ledger charged, a failed, timed-out or cancelled one's estimate is
+ * released (what it spent stays spent). Both leave the ledger as the job's actual cost.
  */
-export async function settleJobCost(db: Db, jobId: string, status: JobStatus): Promise<void> {
-  await closeCostHold(db, jobId, status === 'completed' ? 'settled' : 'released');
+export async function settleJobCost(
+  db: Db,
+  jobId: string,
+  ended: { status: JobStatus; attempt: number },
+): Promise<void> {
+  await closeCostHold(
+    db,
+    jobId,
+    ended.attempt,
+    ended.status === 'completed' ? 'settled' : 'released',
+  );
 }
 
 /** Activities that keep the jobs table (the API's read model) in step with the workflows. */
@@ -34,7 +43,7 @@ export function createJobProjectionActivities({ db }: { db: Db }) {
       const applied = await applyJobUpdate(db, update);
       if (applied) countJobTransition(update, applied);
       if (isTerminalStatus(update.snapshot.status)) {
-        await settleJobCost(db, update.jobId, update.snapshot.status);
+        await settleJobCost(db, update.jobId, update.snapshot);
       }
       log.info('job update recorded', {
         jobId: update.jobId,

@@ -258,7 +258,7 @@ async function endJob(
   countJobTransition({ jobId: job.id, seq: job.projection_seq + 1, snapshot }, applied);
   jobsReconciled.inc({ kind: job.kind, reason: closure.how });
   await releaseProviderLeases(db, job.id);
-  await settleJobCost(db, job.id, snapshot.status);
+  await settleJobCost(db, job.id, snapshot);
   // The jobs waiting behind it in its key's line would only notice at their next recheck.
   for (const waiting of await listJobsAwaitingTurn(db, job.id)) {
     await client.workflow

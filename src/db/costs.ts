@@ -51,36 +51,67 @@ export async function recordLedgerEntry(db: Db, entry: LedgerEntry): Promise<boo
   return rows.length > 0;
 }
 
-/** Holds a job's estimate against its owner's budgets; call in the admission's transaction. */
+/**
+ * Holds a job's estimate for one attempt against its owner's budgets; call under the owner's
+ * lock, in the transaction that checked the budgets. Returns false when that attempt is held
+ * already (another request for the same attempt took it).
+ */
 export async function holdCost(
   db: Db,
-  hold: { jobId: string; ownerId: string; amount: string },
-): Promise<void> {
-  await db
+  hold: { jobId: string; ownerId: string; amount: string; attempt: number },
+): Promise<boolean> {
+  const result = await db
     .insertInto('cost_holds')
-    .values({ job_id: hold.jobId, owner_id: hold.ownerId, amount: hold.amount })
-    .onConflict((oc) => oc.column('job_id').doNothing())
-    .execute();
+    .values({
+      job_id: hold.jobId,
+      owner_id: hold.ownerId,
+      amount: hold.amount,
+      attempt: hold.attempt,
+    })
+    .onConflict((oc) => oc.columns(['job_id', 'attempt']).doNothing())
+    .executeTakeFirst();
+  return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
 }
 
-/** Drops a hold whose job was never started (its admission or start failed). */
-export async function dropCostHold(db: Db, jobId: string): Promise<void> {
-  await db.deleteFrom('cost_holds').where('job_id', '=', jobId).execute();
+/** Whether an attempt of a job has a hold still open. */
+export async function isCostHeld(db: Db, jobId: string, attempt: number): Promise<boolean> {
+  const row = await db
+    .selectFrom('cost_holds')
+    .select('job_id')
+    .where('job_id', '=', jobId)
+    .where('attempt', '=', attempt)
+    .where('state', '=', 'held')
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /**
- * Ends a job's hold: `settled` when it completed, `released` when it failed, timed out or was
- * cancelled. Its ledger stays what it spent. Returns false when no hold was open.
+ * Drops a hold whose attempt never started (its admission, start or retry failed): every hold
+ * of the job, or only the given attempt's.
+ */
+export async function dropCostHold(db: Db, jobId: string, attempt?: number): Promise<void> {
+  let query = db.deleteFrom('cost_holds').where('job_id', '=', jobId);
+  if (attempt !== undefined) query = query.where('attempt', '=', attempt);
+  await query.execute();
+}
+
+/**
+ * Ends the holds of a job's attempts up to `attempt` (the one that ended): `settled` when it
+ * completed, `released` when it failed, timed out or was cancelled. A later attempt's hold (a
+ * retry accepted before this end was projected) stays. Its ledger stays what it spent. Returns
+ * false when no hold was open.
  */
 export async function closeCostHold(
   db: Db,
   jobId: string,
+  attempt: number,
   state: 'settled' | 'released',
 ): Promise<boolean> {
   const result = await db
     .updateTable('cost_holds')
     .set({ state, closed_at: sql<Date>`now()` })
     .where('job_id', '=', jobId)
+    .where('attempt', '<=', attempt)
     .where('state', '=', 'held')
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
@@ -96,10 +127,14 @@ export interface BudgetUsage {
 const dayStart = sql`date_trunc('day', now() at time zone 'UTC') at time zone 'UTC'`;
 const monthStart = sql`date_trunc('month', now() at time zone 'UTC') at time zone 'UTC'`;
 
+/** The part of an open hold `h` its attempt's ledger has not charged yet. */
+const unchargedPart = sql`greatest(h.amount - coalesce((select sum(l.cost) from cost_ledger l
+  where l.job_id = h.job_id and l.attempt = h.attempt), 0), 0)`;
+
 /**
  * What an owner has spent and holds, in one statement (one snapshot). Reserved is the part of
- * each open hold its job's ledger has not charged yet, so a running job counts once: its spend
- * so far plus what its estimate still allows for.
+ * each open hold its attempt's ledger has not charged yet, so a running job counts once: its
+ * spend so far plus what its estimate still allows for.
  */
 export async function budgetUsage(db: Db, ownerId: string): Promise<BudgetUsage> {
   const { rows } = await sql<BudgetUsage>`
@@ -108,9 +143,10 @@ export async function budgetUsage(db: Db, ownerId: string): Promise<BudgetUsage>
         where owner_id = ${ownerId} and created_at >= ${dayStart})`)} as "spentToday",
       ${money(sql`(select coalesce(sum(cost), 0) from cost_ledger
         where owner_id = ${ownerId} and created_at >= ${monthStart})`)} as "spentThisMonth",
-      ${money(sql`(select coalesce(sum(greatest(h.amount - coalesce(j.actual_cost, 0), 0)), 0)
-        from cost_holds h left join jobs j on j.id = h.job_id
-        where h.owner_id = ${ownerId} and h.state = 'held')`)} as "reserved"`.execute(db);
+      ${money(sql`(select coalesce(sum(${unchargedPart}), 0)
+        from cost_holds h where h.owner_id = ${ownerId} and h.state = 'held')`)} as "reserved"`.execute(
+    db,
+  );
   return rows[0]!;
 }
 
@@ -203,8 +239,8 @@ export async function reservedByOwner(
 ): Promise<{ ownerId: string; reserved: string }[]> {
   const { rows } = await sql<{ ownerId: string; reserved: string }>`
     select h.owner_id as "ownerId",
-      ${money(sql`sum(greatest(h.amount - coalesce(j.actual_cost, 0), 0))`)} as reserved
-    from cost_holds h left join jobs j on j.id = h.job_id
+      ${money(sql`sum(${unchargedPart})`)} as reserved
+    from cost_holds h
     where h.state = 'held' ${ownerId === null ? sql`` : sql`and h.owner_id = ${ownerId}`}
     group by 1 order by 1`.execute(db);
   return rows;

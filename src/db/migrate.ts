@@ -15,6 +15,7 @@ import * as projectionSeqOffset from './migrations/0012_projection_seq_offset.js
 import * as failureGroups from './migrations/0013_failure_groups.js';
 import * as projectionHistoryLength from './migrations/0014_projection_history_length.js';
 import * as costs from './migrations/0015_costs.js';
+import * as costHoldAttempts from './migrations/0016_cost_hold_attempts.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
   '0013_failure_groups': failureGroups,
   '0014_projection_history_length': projectionHistoryLength,
   '0015_costs': costs,
+  '0016_cost_hold_attempts': costHoldAttempts,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -158,6 +158,8 @@ export interface CostLedgerTable {
 /** A job's estimate held against its owner's budgets until the job ends. */
 export interface CostHoldTable {
   job_id: string;
+  /** The attempt it holds for: a retry or a re-drive holds the estimate again. */
+  attempt: Generated<number>;
   owner_id: string;
   amount: string;
   state: Generated<'held' | 'settled' | 'released'>;

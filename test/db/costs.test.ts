@@ -37,7 +37,7 @@ describe('the cost ledger and holds', () => {
       },
       'pending',
     );
-    await holdCost(test.db, { jobId: id, ownerId, amount: estimatedCost });
+    await holdCost(test.db, { jobId: id, ownerId, amount: estimatedCost, attempt: 1 });
   }
 
   const entry = (jobId: string, key: string, cost: string): LedgerEntry => ({
@@ -95,9 +95,9 @@ describe('the cost ledger and holds', () => {
     const running = await budgetUsage(test.db, 'bea');
     assert.equal(running.spentToday, '1.200155000');
     assert.equal(running.reserved, '1.999845000');
-    assert.equal(await closeCostHold(test.db, 'vlog-running', 'released'), true);
-    assert.equal(await closeCostHold(test.db, 'vlog-running', 'settled'), false, 'closed once');
-    assert.equal(await closeCostHold(test.db, 'vlog-over', 'settled'), true);
+    assert.equal(await closeCostHold(test.db, 'vlog-running', 1, 'released'), true);
+    assert.equal(await closeCostHold(test.db, 'vlog-running', 1, 'settled'), false, 'closed once');
+    assert.equal(await closeCostHold(test.db, 'vlog-over', 1, 'settled'), true);
     assert.deepEqual(await budgetUsage(test.db, 'bea'), {
       spentToday: '1.200155000',
       spentThisMonth: '1.200155000',

@@ -134,6 +134,7 @@ describe('migrations', () => {
         '0013_failure_groups',
         '0014_projection_history_length',
         '0015_costs',
+        '0016_cost_hold_attempts',
       ],
     );
   });
@@ -171,6 +172,7 @@ describe('migrations', () => {
       '0013_failure_groups',
       '0014_projection_history_length',
       '0015_costs',
+      '0016_cost_hold_attempts',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(

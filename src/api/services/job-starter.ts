@@ -244,6 +244,7 @@ export function createJobStarter({
           jobId: job.id,
           ownerId: job.ownerId,
           amount: formatMoney(estimatedCost),
+          attempt: 1,
         });
         return 'reserved';
       });
