@@ -166,9 +166,14 @@ function apiRoutes(
     maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,
     budgets: budgetDefaults(config),
   });
-  const actions = createJobActions(deps.temporal, { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS });
+  const actions = createJobActions(
+    deps.temporal,
+    { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS },
+    { db, budgets: budgetDefaults(config) },
+  );
   const redrives = createRedrives({
     db,
+    budgets: budgetDefaults(config),
     temporal: deps.temporal.client,
     actions,
     maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,

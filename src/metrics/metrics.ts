@@ -86,7 +86,7 @@ export const providerUsage = new Counter({
 
 export const budgetRefusals = new Counter({
   name: 'vlogflow_budget_refusals_total',
-  help: 'Submissions this API refused with 402 BUDGET_EXCEEDED, by the budget they would have passed: daily, monthly',
+  help: 'Submissions and retries this API refused with 402 BUDGET_EXCEEDED, by the budget they would have passed: daily, monthly',
   labelNames: ['period'] as const,
   registers: [processMetrics],
 });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { redriveBodySchema } from '../api/schemas/admin.js';
+import { budgetDefaults } from '../api/services/budgets.js';
 import { createJobActions } from '../api/services/job-actions.js';
 import { createRedrives } from '../api/services/redrives.js';
 import { loadConfig, requireSharedServices } from '../config.js';
@@ -70,7 +71,12 @@ runEntryPoint(async () => {
     const redrives = createRedrives({
       db,
       temporal: temporal.client,
-      actions: createJobActions(temporal, { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS }),
+      actions: createJobActions(
+        temporal,
+        { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS },
+        { db, budgets: budgetDefaults(config) },
+      ),
+      budgets: budgetDefaults(config),
       maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,
       timeoutMs: config.JOB_CONTROL_TIMEOUT_MS,
       logger,

@@ -4,7 +4,7 @@
 // released when it ends, and its user's usage shows it.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { parseMoney } from '../../src/costs/money.js';
+import { formatMoney, parseMoney } from '../../src/costs/money.js';
 import { priceTable, type PriceUnit } from '../../src/costs/price-table.js';
 import { providerCost, providerUsage } from '../../src/metrics/metrics.js';
 import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
@@ -78,14 +78,23 @@ describe('costs end to end', { timeout: 300_000 }, () => {
       .where('job_id', '=', jobId)
       .orderBy('created_at')
       .execute();
+  /** The state of the hold of the job's latest attempt. */
   const holdOf = async (jobId: string) =>
     (
       await h.db
         .selectFrom('cost_holds')
         .select('state')
         .where('job_id', '=', jobId)
+        .orderBy('attempt', 'desc')
         .executeTakeFirstOrThrow()
     ).state;
+  const holdsOf = (jobId: string) =>
+    h.db
+      .selectFrom('cost_holds')
+      .select(['attempt', 'state', 'amount'])
+      .where('job_id', '=', jobId)
+      .orderBy('attempt')
+      .execute();
   /** The hold closes right after the job's end is projected, in a statement of its own. */
   const holdBecomes = (jobId: string, state: 'settled' | 'released') =>
     eventually(
@@ -94,12 +103,12 @@ describe('costs end to end', { timeout: 300_000 }, () => {
       { what: `the hold of ${jobId} ${state}`, timeoutMs: 10_000 },
     );
 
-  async function vlogEnded(form = vlogForm()): Promise<JobView> {
-    const response = await payer.postForm('/api/vlogs', form);
+  async function vlogEnded(form = vlogForm(), user = payer): Promise<JobView> {
+    const response = await user.postForm('/api/vlogs', form);
     assert.equal(response.statusCode, 202, response.body);
     const accepted = response.json<JobView>();
     assert.ok(accepted.estimatedCost && parseMoney(accepted.estimatedCost.amount) > 0n);
-    return payer.awaitJob<JobView>('vlog', accepted.id, (view) =>
+    return user.awaitJob<JobView>('vlog', accepted.id, (view) =>
       ['completed', 'failed', 'cancelled'].includes(view.status),
     );
   }
@@ -179,6 +188,107 @@ describe('costs end to end', { timeout: 300_000 }, () => {
       parseMoney(done.actualCost.amount),
       ledger.reduce((sum, row) => sum + parseMoney(row.cost), 0n),
     );
+    // The retry held the estimate again for its attempt, settled when that attempt completed.
+    await holdBecomes(failed.id, 'settled');
+    assert.deepEqual(
+      (await holdsOf(failed.id)).map((hold) => [hold.attempt, hold.state, parseMoney(hold.amount)]),
+      [
+        [1, 'released', parseMoney(failed.estimatedCost!.amount)],
+        [2, 'settled', parseMoney(failed.estimatedCost!.amount)],
+      ],
+    );
+  });
+
+  /** A failed vlog of `user` whose generated video is in place, so a retry of it completes. */
+  async function failedVlogOf(user: UserClient): Promise<JobView> {
+    fakes.google.scenario.writeVideo = false;
+    const failed = await vlogEnded(vlogForm(), user);
+    assert.equal(failed.error?.code, 'TRANSFER_FAILED');
+    await holdBecomes(failed.id, 'released');
+    const operation = [...fakes.google.operations.values()].find((op) =>
+      op.storageUri.includes(failed.id),
+    );
+    assert.ok(operation?.videoUri);
+    await fakes.gcsClient
+      .bucket(generationBucket)
+      .file(operation.videoUri.replace(`gs://${generationBucket}/`, ''))
+      .save(Buffer.alloc(1024, 7), { resumable: false });
+    return failed;
+  }
+
+  /** Sets a user's daily budget to what they spent plus `room`. */
+  async function budgetWithRoom(user: string, room: bigint): Promise<void> {
+    const { spent } = await h.db
+      .selectFrom('cost_ledger')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<string>('cost'), eb.val('0')).as('spent'))
+      .where('owner_id', '=', user)
+      .executeTakeFirstOrThrow();
+    const set = await h.admin('operator').request({
+      method: 'PUT',
+      url: `/api/admin/budgets/${user}`,
+      payload: { daily: formatMoney(parseMoney(String(spent)) + room), monthly: null },
+    });
+    assert.equal(set.statusCode, 200, set.body);
+  }
+
+  it('refuses a retry over budget with 402, leaving the job failed and retryable once there is room', async () => {
+    const user = h.user('retrier');
+    const failed = await failedVlogOf(user);
+    const estimate = parseMoney(failed.estimatedCost!.amount);
+    await budgetWithRoom('retrier', estimate - 1n);
+
+    const refused = await user.retry('vlog', failed.id);
+    assert.equal(refused.statusCode, 402, refused.body);
+    const { error } = refused.json<{ error: { code: string; message: string } }>();
+    assert.equal(error.code, 'BUDGET_EXCEEDED');
+    assert.match(error.message, /only \d+\.\d+ USD of your daily budget of \d+\.\d+ USD remains/);
+    const still = await user.get(`/api/vlogs/${failed.id}`);
+    assert.equal(still.json<JobView>().status, 'failed');
+    assert.equal(still.json<JobView>().attempt, 1);
+    assert.deepEqual(
+      (await holdsOf(failed.id)).map((hold) => [hold.attempt, hold.state]),
+      [[1, 'released']],
+      'no hold for an attempt that was refused',
+    );
+
+    await budgetWithRoom('retrier', estimate);
+    assert.equal((await user.retry('vlog', failed.id)).statusCode, 202);
+    const done = await user.awaitJob<JobView>(
+      'vlog',
+      failed.id,
+      (view) => view.attempt === 2 && ['completed', 'failed'].includes(view.status),
+    );
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    assert.equal(done.attempt, 2);
+    await holdBecomes(failed.id, 'settled');
+  });
+
+  it('admits only the retries a budget can hold when they are sent together', async () => {
+    const user = h.user('concurrent-retrier');
+    const failed = [];
+    for (let i = 0; i < 3; i += 1) failed.push(await failedVlogOf(user));
+    const estimate = parseMoney(failed[0]!.estimatedCost!.amount);
+    // Room for one retry and half of another.
+    await budgetWithRoom('concurrent-retrier', estimate + estimate / 2n);
+
+    const responses = await Promise.all(failed.map((job) => user.retry('vlog', job.id)));
+    const accepted = failed.filter((_, i) => responses[i]!.statusCode === 202);
+    assert.equal(accepted.length, 1, responses.map((response) => response.body).join('\n'));
+    for (const response of responses.filter((response) => response.statusCode !== 202)) {
+      assert.equal(response.statusCode, 402, response.body);
+    }
+    const held = await h.db
+      .selectFrom('cost_holds')
+      .select(['job_id', 'attempt'])
+      .where('owner_id', '=', 'concurrent-retrier')
+      .where('attempt', '=', 2)
+      .execute();
+    assert.deepEqual(
+      held.map((hold) => hold.job_id),
+      [accepted[0]!.id],
+    );
+    await user.awaitJob<JobView>('vlog', accepted[0]!.id, (view) => view.status === 'completed');
+    await holdBecomes(accepted[0]!.id, 'settled');
   });
 
   it('does not charge a generation the safety filters removed', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { formatMoney, parseMoney } from '../../src/costs/money.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import { JobAttemptKey } from '../../src/jobs/search-attributes.js';
 import { jpegBytes, multipartBody, pngBytes } from '../fixtures/media.js';
@@ -349,6 +350,69 @@ describe('re-drives of failed vlogs', () => {
     await owner.awaitJob<VlogView>('vlog', id, (view) => view.status === 'completed', {
       what: 're-driven vlog completed',
     });
+  });
+
+  it("skips a re-drive its owner's budget cannot hold, saying what remains, and holds the estimate of one it can", async () => {
+    const owner = h.user('frank');
+    const id = await failedAtTransfer(owner);
+    await videoArrives(id);
+    const job = await h.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    const estimate = parseMoney(job.estimated_cost!);
+    assert.ok(estimate > 0n, 'a Veo vlog has a price');
+    const holds = () =>
+      h.db
+        .selectFrom('cost_holds')
+        .select(['attempt', 'state'])
+        .where('job_id', '=', id)
+        .orderBy('attempt')
+        .execute();
+    await eventually(holds, (rows) => rows[0]?.state === 'released', {
+      what: 'the failed attempt released its hold',
+    });
+    async function budgetWithRoom(room: bigint) {
+      const { spent } = await h.db
+        .selectFrom('cost_ledger')
+        .select((eb) => eb.fn.coalesce(eb.fn.sum<string>('cost'), eb.val('0')).as('spent'))
+        .where('owner_id', '=', 'frank')
+        .executeTakeFirstOrThrow();
+      const set = await operator.request({
+        method: 'PUT',
+        url: '/api/admin/budgets/frank',
+        payload: { daily: formatMoney(parseMoney(String(spent)) + room), monthly: null },
+      });
+      assert.equal(set.statusCode, 200, set.body);
+    }
+
+    await budgetWithRoom(estimate - 1n);
+    for (const dryRun of [true, false]) {
+      const { outcome } = await redrive({ jobIds: [id], dryRun });
+      assert.deepEqual(outcome.redriven, []);
+      assert.equal(outcome.skipped[0]?.code, 'BUDGET_EXCEEDED');
+      assert.match(outcome.skipped[0]?.message ?? '', /of your daily budget of .* remains/);
+    }
+    assert.deepEqual(
+      await h.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst(),
+      job,
+    );
+    assert.deepEqual(await holds(), [{ attempt: 1, state: 'released' }]);
+
+    await budgetWithRoom(estimate);
+    const { outcome } = await redrive({ jobIds: [id] });
+    assert.equal(outcome.redriven[0]?.attempt, 2, JSON.stringify(outcome));
+    await owner.awaitJob<VlogView>('vlog', id, (view) => view.status === 'completed', {
+      what: 're-driven vlog completed',
+    });
+    await eventually(holds, (rows) => rows[1]?.state === 'settled', {
+      what: "the re-driven attempt's hold settled",
+    });
+    assert.deepEqual(await holds(), [
+      { attempt: 1, state: 'released' },
+      { attempt: 2, state: 'settled' },
+    ]);
   });
 
   it('refuses CLI arguments naming the flag, with exit code 2', async () => {

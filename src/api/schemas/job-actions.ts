@@ -38,6 +38,12 @@ export function retryJobSchema(tag: string, docs: RouteDocs) {
     tags: [tag],
     ...docs,
     params: idParams,
-    response: { 202: retryAcceptedSchema, ...commonErrors, 409: errorBodySchema },
+    response: {
+      202: retryAcceptedSchema,
+      ...commonErrors,
+      /** BUDGET_EXCEEDED: the job's estimate, held again for the new attempt, is more than what is left. */
+      402: errorBodySchema,
+      409: errorBodySchema,
+    },
   };
 }

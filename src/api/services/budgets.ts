@@ -1,4 +1,10 @@
-import { budgetUsage, findUserBudget, type BudgetUsage } from '../../db/costs.js';
+import {
+  budgetUsage,
+  findUserBudget,
+  holdCost,
+  isCostHeld,
+  type BudgetUsage,
+} from '../../db/costs.js';
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import { formatMoney, parseMoney } from '../../costs/money.js';
@@ -81,8 +87,16 @@ export async function refuseOverBudget(
   ownerId: string,
   estimate: bigint,
   defaults: BudgetDefaults,
+  /** What a dry run has already counted against the owner, not held yet. */
+  planned = 0n,
 ): Promise<void> {
   const standing = await budgetStanding(db, ownerId, defaults);
+  if (planned > 0n) {
+    const less = (left: bigint | null) =>
+      left === null ? null : left > planned ? left - planned : 0n;
+    standing.remainingToday = less(standing.remainingToday);
+    standing.remainingThisMonth = less(standing.remainingThisMonth);
+  }
   const over = (
     [
       ['daily', standing.remainingToday, standing.budget.daily],
@@ -107,4 +121,31 @@ export async function refuseOverBudget(
       reserved: moneyView(parseMoney(standing.usage.reserved)),
     },
   );
+}
+
+/** A job's own estimate (its row's, decimal text), or nothing for a job accepted before costs were kept. */
+export function estimateOf(row: { estimated_cost: string | null }): bigint {
+  return row.estimated_cost === null ? 0n : parseMoney(row.estimated_cost);
+}
+
+/**
+ * Holds a job's estimate again for a new attempt (a retry or a re-drive), as its submission
+ * did: refused with 402 BUDGET_EXCEEDED when more than what is left. Call under the owner's lock
+ * (`lockOwner`) in the transaction the hold is to be written in. Returns false when that attempt
+ * is held already: a concurrent request for the same attempt took the hold, and its own outcome
+ * keeps or drops it.
+ */
+export async function holdAttemptCost(
+  tx: Db,
+  attempt: { jobId: string; ownerId: string; attempt: number; estimate: bigint },
+  defaults: BudgetDefaults,
+): Promise<boolean> {
+  if (await isCostHeld(tx, attempt.jobId, attempt.attempt)) return false;
+  await refuseOverBudget(tx, attempt.ownerId, attempt.estimate, defaults);
+  return holdCost(tx, {
+    jobId: attempt.jobId,
+    ownerId: attempt.ownerId,
+    attempt: attempt.attempt,
+    amount: formatMoney(attempt.estimate),
+  });
 }

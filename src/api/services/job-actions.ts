@@ -10,6 +10,9 @@ import {
 } from '@temporalio/client';
 import type { FastifyBaseLogger } from 'fastify';
 import type { z } from 'zod';
+import { dropCostHold } from '../../db/costs.js';
+import type { Db } from '../../db/database.js';
+import { lockOwner } from '../../db/jobs.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress } from '../../jobs/contracts.js';
 import { isTerminalStatus } from '../../jobs/model.js';
@@ -24,6 +27,7 @@ import {
 } from '../../workflows/job-messages.js';
 import { ApiError } from '../errors.js';
 import type { cancelAcceptedSchema, retryAcceptedSchema } from '../schemas/job-actions.js';
+import { estimateOf, holdAttemptCost, type BudgetDefaults } from './budgets.js';
 
 /** gRPC FAILED_PRECONDITION: the server's answer to an Update whose workflow task failed. */
 const failedPrecondition = 9;
@@ -41,6 +45,26 @@ export interface JobActionSettings {
   timeoutMs: number;
 }
 
+/** Where a retry holds its job's estimate again, and the budgets it is held against. */
+export interface JobActionCosts {
+  db: Db;
+  budgets: BudgetDefaults;
+}
+
+/**
+ * A completed, cancelled or exhausted job's workflow has closed and could not answer; any other
+ * status may be stale, so the workflow judges the rest.
+ */
+function refuseRetryOfClosedJob(row: JobRow, noun: string): void {
+  const closed = row.status === 'completed' || row.status === 'cancelled';
+  const refusal = closed
+    ? retryRefusal(row.status, row.attempt, noun)
+    : row.attempt > maxJobRetries
+      ? retryRefusal('failed', row.attempt, noun)
+      : null;
+  if (refusal) throw new ApiError('JOB_NOT_RETRYABLE', refusal);
+}
+
 /** How long `?live=true` waits for the workflow's answer before answering `live: null`. */
 const liveQueryTimeoutMs = 3_000;
 
@@ -52,8 +76,17 @@ const liveQueryTimeoutMs = 3_000;
  * together exactly one is accepted and the other answers 409. The stored status answers only
  * where it is final: a job projected as ended cannot be cancelled, a completed or cancelled one
  * (whose workflow has closed) cannot be retried.
+ *
+ * A retry starts paid work again, so it holds the job's estimate for its new attempt first, as
+ * a submission does (under the owner's lock, 402 BUDGET_EXCEEDED before the workflow is asked);
+ * the hold is dropped when the workflow does not take the retry, and otherwise settled or
+ * released when that attempt ends.
  */
-export function createJobActions(temporal: TemporalAccess, settings: JobActionSettings) {
+export function createJobActions(
+  temporal: TemporalAccess,
+  settings: JobActionSettings,
+  costs: JobActionCosts,
+) {
   /**
    * Sends an Update and waits for the workflow's verdict, mapping its refusal to `refused`.
    *
@@ -104,6 +137,26 @@ export function createJobActions(temporal: TemporalAccess, settings: JobActionSe
     }
   }
 
+  /** The retry Update alone, once the stored status does not already refuse it. */
+  async function sendRetry(
+    row: JobRow,
+    requestedBy: string,
+    noun: string,
+    log: FastifyBaseLogger,
+  ): Promise<z.infer<typeof retryAcceptedSchema>> {
+    refuseRetryOfClosedJob(row, noun);
+    const { attempt } = await control(
+      row,
+      'retry',
+      'JOB_NOT_RETRYABLE',
+      `The ${noun} is ${row.status} and can no longer be retried`,
+      (handle, updateId) =>
+        handle.executeUpdate(retryJobUpdate, { args: [{ requestedBy }], updateId }),
+    );
+    log.info({ attempt }, 'retry accepted');
+    return { id: row.id, attempt, retryCount: attempt - 1 };
+  }
+
   return {
     async cancel(
       row: JobRow,
@@ -125,32 +178,44 @@ export function createJobActions(temporal: TemporalAccess, settings: JobActionSe
       return { id: row.id, status, cancelRequested: true };
     },
 
+    /**
+     * An owner's retry: the new attempt's hold, then the Update. A retry the workflow does not
+     * take (refused, or no answer in time: the client is told to send it again, which holds
+     * again) drops the hold it took, so the job is left as it was.
+     */
     async retry(
       row: JobRow,
       requestedBy: string,
       noun: string,
       log: FastifyBaseLogger,
     ): Promise<z.infer<typeof retryAcceptedSchema>> {
-      // A completed, cancelled or exhausted job's workflow has closed and could not answer;
-      // any other status may be stale, so the workflow judges the rest.
-      const closed = row.status === 'completed' || row.status === 'cancelled';
-      const refusal = closed
-        ? retryRefusal(row.status, row.attempt, noun)
-        : row.attempt > maxJobRetries
-          ? retryRefusal('failed', row.attempt, noun)
-          : null;
-      if (refusal) throw new ApiError('JOB_NOT_RETRYABLE', refusal);
-      const { attempt } = await control(
-        row,
-        'retry',
-        'JOB_NOT_RETRYABLE',
-        `The ${noun} is ${row.status} and can no longer be retried`,
-        (handle, updateId) =>
-          handle.executeUpdate(retryJobUpdate, { args: [{ requestedBy }], updateId }),
-      );
-      log.info({ attempt }, 'retry accepted');
-      return { id: row.id, attempt, retryCount: attempt - 1 };
+      refuseRetryOfClosedJob(row, noun);
+      const attempt = row.attempt + 1;
+      const held = await costs.db.transaction().execute(async (tx) => {
+        await lockOwner(tx, row.owner_id);
+        return holdAttemptCost(
+          tx,
+          { jobId: row.id, ownerId: row.owner_id, attempt, estimate: estimateOf(row) },
+          costs.budgets,
+        );
+      });
+      try {
+        return await sendRetry(row, requestedBy, noun, log);
+      } catch (error) {
+        if (held) {
+          await dropCostHold(costs.db, row.id, attempt).catch((dropError: unknown) => {
+            log.error({ err: dropError, attempt }, 'cost hold of a refused retry not dropped');
+          });
+        }
+        throw error;
+      }
     },
+
+    /**
+     * Sends the retry Update alone, holding nothing: for a caller that holds the new attempt's
+     * estimate itself, in a transaction of its own under the owner's lock (a re-drive).
+     */
+    sendRetry,
 
     /** The workflow's own answer, or null when it cannot give one (closed, unreachable). */
     async live(row: JobRow, log: FastifyBaseLogger): Promise<JobProgress | null> {

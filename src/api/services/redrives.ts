@@ -31,6 +31,7 @@ import { isTemporalUnavailable } from '../../temporal-client.js';
 import type { RetryableRun } from '../../workflows/job-lifecycle.js';
 import { nextAttemptInputQuery } from '../../workflows/job-messages.js';
 import { ApiError, type ErrorCode } from '../errors.js';
+import { estimateOf, holdAttemptCost, refuseOverBudget, type BudgetDefaults } from './budgets.js';
 import type { JobActions } from './job-actions.js';
 import { fairnessKeyOf, refuseOwnerAtJobCap } from './job-starter.js';
 
@@ -73,6 +74,8 @@ export interface RedriveDependencies {
   temporal: Client;
   /** The owner's single-job retry: a re-drive of a job whose run is still open sends it. */
   actions: JobActions;
+  /** The budgets each re-driven attempt's estimate is held against, as a submission's is. */
+  budgets: BudgetDefaults;
   /** The same in-flight cap every start meets (USER_MAX_JOBS_IN_FLIGHT). */
   maxJobsInFlight: number;
   /** Time Temporal gets for each call (JOB_CONTROL_TIMEOUT_MS). */
@@ -93,8 +96,11 @@ const declarations = new Map(
  * history to answer), so no finished stage runs again and a generation that succeeded is never
  * paid for twice. Either way the attempt goes on counting, the new attempt is linked to the run
  * it follows (`job_redrives`, the run's memo, and every run under the job's workflow id), and it
- * is admitted like any start: under the owner's lock, within the in-flight cap; the provider
- * quotas hold in its workflow as in any other.
+ * is admitted like any start: under the owner's lock, within the in-flight cap and its owner's
+ * budgets (the job's estimate is held for the new attempt, and settled or released when it
+ * ends); the provider quotas hold in its workflow as in any other. A job whose owner's budget
+ * cannot hold its estimate is skipped with BUDGET_EXCEEDED, saying what remains, and the
+ * others are re-driven: an operator re-drives work, not spending past what a user may spend.
  *
  * A dry run answers the same list from the same checks and changes nothing.
  */
@@ -227,14 +233,21 @@ export function createRedrives(deps: RedriveDependencies) {
 
   /**
    * Admits and re-drives one job in one transaction under its owner's lock: the cap is checked,
+   * the estimate held for the new attempt (402 BUDGET_EXCEEDED when the owner's budget cannot),
    * the row shows the job accepted again (so the next admission counts it), then Temporal is
    * asked. The lock is held across that call, unlike a start's: re-drives are rare, one job at a
-   * time, and bounded by JOB_CONTROL_TIMEOUT_MS. A refusal from Temporal rolls the row back.
+   * time, and bounded by JOB_CONTROL_TIMEOUT_MS. A refusal from Temporal rolls the row and the
+   * hold back.
    */
   async function redriveOne(row: JobRow, plan: Redrive, requestedBy: string): Promise<Redrive> {
     return db.transaction().execute(async (tx) => {
       await lockOwner(tx, row.owner_id);
       await refuseOwnerAtJobCap(tx, row.owner_id, deps.maxJobsInFlight);
+      await holdAttemptCost(
+        tx,
+        { jobId: row.id, ownerId: row.owner_id, attempt: plan.attempt, estimate: estimateOf(row) },
+        deps.budgets,
+      );
       const marked = await markJobRedriven(tx, {
         id: row.id,
         projectionSeq: row.projection_seq,
@@ -244,7 +257,7 @@ export function createRedrives(deps: RedriveDependencies) {
       const log = logger.child({ jobId: row.id });
       const attempt =
         plan.via === 'retry-update'
-          ? (await deps.actions.retry(row, requestedBy, declarations.get(row.kind)!.noun, log))
+          ? (await deps.actions.sendRetry(row, requestedBy, declarations.get(row.kind)!.noun, log))
               .attempt
           : await startNextRun(row, plan, requestedBy);
       await recordRedrive(tx, {
@@ -272,8 +285,9 @@ export function createRedrives(deps: RedriveDependencies) {
         code: 'NOT_FOUND',
         message: `No job with id ${jobId}`,
       }));
-      // What a dry run adds to each owner's jobs in flight, as the real run would.
+      // What a dry run adds to each owner's jobs in flight and holds, as the real run would.
       const planned = new Map<string, number>();
+      const plannedCost = new Map<string, bigint>();
       for (const row of rows) {
         try {
           const plan = await judge(row);
@@ -286,7 +300,10 @@ export function createRedrives(deps: RedriveDependencies) {
                 `Its owner has ${inFlight} jobs in flight, with those re-driven before it, the most allowed (${deps.maxJobsInFlight})`,
               );
             }
+            const held = plannedCost.get(row.owner_id) ?? 0n;
+            await refuseOverBudget(db, row.owner_id, estimateOf(row), deps.budgets, held);
             planned.set(row.owner_id, (planned.get(row.owner_id) ?? 0) + 1);
+            plannedCost.set(row.owner_id, held + estimateOf(row));
             redriven.push(plan);
           } else {
             redriven.push(await redriveOne(row, plan, options.requestedBy));

@@ -2444,6 +2444,23 @@ export interface operations {
         };
       };
       /** @description Error */
+      402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
       404: {
         headers: {
           [name: string]: unknown;
@@ -4326,6 +4343,23 @@ export interface operations {
       };
       /** @description Error */
       401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      402: {
         headers: {
           [name: string]: unknown;
         };
