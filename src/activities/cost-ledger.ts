@@ -18,7 +18,14 @@ export interface LedgerDependencies {
 /** Charges one call: prices its usage and records it, counting it in the metrics once. */
 export async function chargeProviderCall(
   { db, prices }: LedgerDependencies,
-  call: { idempotencyKey: string; jobId: string; kind: LedgerEntry['kind']; usage: ProviderUsage },
+  call: {
+    idempotencyKey: string;
+    jobId: string;
+    kind: LedgerEntry['kind'];
+    usage: ProviderUsage;
+    /** Why the call is charged when not when the provider reported it done, kept with its prices. */
+    note?: string;
+  },
 ): Promise<void> {
   const { usage } = call;
   const charge = prices.charge(usage);
@@ -32,7 +39,7 @@ export async function chargeProviderCall(
     outputTokens: usage.outputTokens ?? 0,
     videoSeconds: usage.videoSeconds ?? 0,
     priceVersion: charge.price.version,
-    prices: charge.price,
+    prices: call.note ? { ...charge.price, note: call.note } : charge.price,
     cost: formatMoney(charge.cost),
     currency: charge.currency,
   });

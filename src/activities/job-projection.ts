@@ -1,5 +1,7 @@
 import { log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
+import { jobKindRegistry } from '../kinds/index.js';
+import type { ActivityDependencies } from './index.js';
 import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
 import { applyJobUpdate, insertJob } from '../db/jobs.js';
 import { closeCostHold } from '../db/costs.js';
@@ -24,8 +26,26 @@ export async function settleJobCost(
   );
 }
 
+/**
+ * Charges a cancelled attempt what its kind says the provider bills regardless; a repeated
+ * delivery (applied to nothing, kind unknown) asks every kind, each charging under its calls'
+ * own keys, so nothing is charged twice.
+ */
+async function chargeCancelledAttempt(
+  deps: ActivityDependencies,
+  jobId: string,
+  attempt: number,
+  kind: string | undefined,
+): Promise<void> {
+  for (const registration of jobKindRegistry) {
+    if (kind !== undefined && registration.declaration.kind !== kind) continue;
+    await registration.chargeOnCancel?.(deps, { jobId, attempt });
+  }
+}
+
 /** Activities that keep the jobs table (the API's read model) in step with the workflows. */
-export function createJobProjectionActivities({ db }: { db: Db }) {
+export function createJobProjectionActivities(deps: ActivityDependencies) {
+  const { db } = deps;
   zeroJobCounters();
   return {
     /** Ensures the job's row exists, in case the API died between starting the workflow and writing it. */
@@ -37,12 +57,16 @@ export function createJobProjectionActivities({ db }: { db: Db }) {
      * Applies a workflow's snapshot and counts the transition it made in the job metrics. A job
      * that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
      * line it still had, whatever step it ended in, in the same statement (applyJobUpdate), and
-     * its cost hold is settled or released.
+     * its cost hold is settled or released. A cancelled one is first charged what its kind's
+     * provider still bills for it.
      */
     async recordJobUpdate(update: JobUpdate): Promise<void> {
       const applied = await applyJobUpdate(db, update);
       if (applied) countJobTransition(update, applied);
       if (isTerminalStatus(update.snapshot.status)) {
+        if (update.snapshot.status === 'cancelled') {
+          await chargeCancelledAttempt(deps, update.jobId, update.snapshot.attempt, applied?.kind);
+        }
         await settleJobCost(db, update.jobId, update.snapshot);
       }
       log.info('job update recorded', {

@@ -304,6 +304,50 @@ describe('costs end to end', { timeout: 300_000 }, () => {
     assert.equal(parseMoney(failed.actualCost.amount), parseMoney(ledger[0]!.cost));
   });
 
+  it('charges a generation submitted before its vlog was cancelled, as Veo bills it when it finishes, under the key a check would use', async () => {
+    fakes.google.scenario.generationMs = 10 * 60_000;
+    const response = await payer.postForm('/api/vlogs', vlogForm());
+    assert.equal(response.statusCode, 202, response.body);
+    const { id } = response.json<JobView>();
+    const [submitted] = await eventually(
+      () =>
+        h.db
+          .selectFrom('provider_operations')
+          .select('operation_name')
+          .where('job_id', '=', id)
+          .execute(),
+      (rows) => rows.length === 1,
+      { what: 'the generation submitted', timeoutMs: 30_000 },
+    );
+    assert.equal((await payer.cancel('vlog', id, { reason: 'too slow' })).statusCode, 202);
+    const cancelled = await payer.awaitJob<JobView>(
+      'vlog',
+      id,
+      (view) => view.status === 'cancelled',
+    );
+    await holdBecomes(id, 'released');
+
+    const video = await h.db
+      .selectFrom('cost_ledger')
+      .select(['idempotency_key', 'video_seconds', 'prices', 'cost'])
+      .where('job_id', '=', id)
+      .where('kind', '=', 'video')
+      .execute();
+    assert.equal(video.length, 1, 'the submitted generation is charged once');
+    assert.equal(video[0]!.idempotency_key, `${id}:video:${submitted!.operation_name}`);
+    assert.equal(Number(video[0]!.video_seconds), 6);
+    assert.match(String((video[0]!.prices as { note?: string }).note), /cancel/);
+    assert.equal(
+      parseMoney(String(video[0]!.cost)),
+      6n * listed('veo', 'veo-3.1-fast-generate-001', 'videoSeconds'),
+    );
+    const ledger = await ledgerOf(id);
+    assert.equal(
+      parseMoney(cancelled.actualCost.amount),
+      ledger.reduce((sum, row) => sum + parseMoney(row.cost), 0n),
+    );
+  });
+
   it("holds a running job's estimate, and releases it when the job is cancelled", async () => {
     fakes.google.scenario.analysisAnswers.push({ kind: 'stall', text: '{"items": [' });
     const pieces = fakes.google.calls.streamedPieces;

@@ -54,6 +54,42 @@ export function generationKey(jobId: string, attempt: number): string {
   return `${jobId}:video-generation:${attempt}`;
 }
 
+/**
+ * Charges the generation a vlog's cancelled attempt submitted and no check saw end. Veo has no
+ * way to stop a submitted generation: it runs on and is billed per second of video when it
+ * finishes, and the job no longer looks at it. So it is charged at the cancel, the seconds asked
+ * for, under the key a check would have used (the operation's name): a later look at it never
+ * charges it again, and a generation a check saw done was charged then and is not charged here.
+ * One Veo would not bill (filtered or failed after the cancel) is charged all the same: the
+ * ledger cannot know, and the row's `prices.note` says why it was charged.
+ */
+export async function chargeGenerationLeftRunning(
+  { db, providers }: Pick<VlogActivityDependencies, 'db' | 'providers'>,
+  cancelled: { jobId: string; attempt: number },
+): Promise<void> {
+  const generator = providers.videoGenerator;
+  if (!generator) return;
+  const operationName = await findProviderOperation(
+    db,
+    generationKey(cancelled.jobId, cancelled.attempt),
+  );
+  if (!operationName) return;
+  await chargeProviderCall(
+    { db, prices: providers.prices },
+    {
+      idempotencyKey: `${cancelled.jobId}:video:${operationName}`,
+      jobId: cancelled.jobId,
+      kind: 'video',
+      usage: {
+        provider: providerOf(generator.name),
+        model: modelOf(generator.name),
+        videoSeconds: (await requestedVideoSeconds(db, cancelled.jobId)) ?? 0,
+      },
+      note: 'charged at the cancel of its job: a submitted generation cannot be stopped and is billed when it finishes',
+    },
+  );
+}
+
 export function createGenerateActivities({
   db,
   mediaStorage,
