@@ -1,7 +1,6 @@
 // `npm start`: the whole service in one process on embedded defaults — a Temporal dev server
 // (child process) unless TEMPORAL_ADDRESS is set, the embedded database unless DATABASE_URL is
 // set, the worker and the API.
-import path from 'node:path';
 import { startLocalDevServer, type DevServer } from '../temporal/dev-server.js';
 import { prepareNamespaceAt } from '../temporal/namespace.js';
 import { startApiServer } from './api/server.js';
@@ -11,6 +10,7 @@ import { openDatabase } from './db/database.js';
 import { runEntryPoint, stopOnSignals } from './entry-point.js';
 import { createLogger } from './logger.js';
 import { assertPortsFree } from './ports.js';
+import { startBanner } from './start-banner.js';
 import { createTemporalAccess, temporalEndpoint } from './temporal-client.js';
 import { startTracing } from './tracing/index.js';
 import { createActivityDependencies, startEmbeddedModel } from './worker/dependencies.js';
@@ -68,7 +68,6 @@ runEntryPoint(async () => {
     () => ({ activities: worker.activitiesInFlight() }),
   );
 
-  const uiUrl = config.TEMPORAL_UI_URL ?? devServer?.uiUrl;
   const tokenHours = Math.min(12, config.AUTH_MAX_TOKEN_LIFETIME_SECONDS / 3_600);
   const token = config.AUTH_JWKS_URL
     ? null
@@ -78,34 +77,14 @@ runEntryPoint(async () => {
         audience: config.AUTH_AUDIENCE,
       });
   console.log(
-    [
-      '',
-      `vlogflow is running`,
-      `  API:          ${api.url}   (docs: ${api.url}/docs)`,
-      // The token rides in the fragment, which a browser never sends: the page reads it.
-      `  Web page:     ${token ? `${api.url}/#token=${token}` : `${api.url}/   (sign in with a token from your identity provider)`}`,
-      `  Temporal UI:  ${uiUrl ? `${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows` : 'not known: set TEMPORAL_UI_URL'}`,
-      `  Data:         ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : path.join(config.dataDir, 'pglite')}`,
-      `  AI jobs:      ${textGenerator ? `${textGenerator.provider} model ${textGenerator.model}` : 'off (AI_PROVIDER=none)'}`,
-      ...(textGenerator?.notice
-        ? [
-            '                A tiny model embedded for trying AI jobs offline: its answers are poor. For a real',
-            '                model set OPENAI_BASE_URL and OPENAI_MODEL (any OpenAI-compatible server) or',
-            '                GEMINI_API_KEY; see README, "AI models".',
-          ]
-        : []),
-      '',
-      ...(token
-        ? [
-            `A token for user "local-dev" (${Number(tokenHours.toFixed(2))} h); mint one for any user with \`npm run token -- <user id>\`:`,
-            `  export TOKEN=${token}`,
-          ]
-        : ['Tokens come from your identity provider (AUTH_JWKS_URL):', '  export TOKEN=<its JWT>']),
-      `  curl -s -X POST ${api.url}/api/ai/jobs -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"type":"SUBGOAL_GENERATION","input":{"goal":"Run a marathon"}}'`,
-      `  curl -s -X POST ${api.url}/api/probes -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"steps":3}'`,
-      '',
-      'Ctrl-C stops everything.',
-      '',
-    ].join('\n'),
+    startBanner({
+      apiUrl: api.url,
+      token: token === null ? null : { value: token, hours: tokenHours },
+      temporalUiUrl: config.TEMPORAL_UI_URL ?? devServer?.uiUrl,
+      temporalNamespace: config.TEMPORAL_NAMESPACE,
+      databaseUrl: config.DATABASE_URL,
+      dataDir: config.dataDir,
+      textGenerator,
+    }),
   );
 });
