@@ -43,6 +43,8 @@ const plan = {
       description: 'Walk the miradouros and note where the sun rises.',
     },
     { title: 'Write a shot list', description: 'One line a shot, grouped by place.' },
+    // Models repeat themselves: the page's buttons must still tell the two apart.
+    { title: 'Write a shot list', description: 'The night shots, on their own list.' },
   ],
   tasks: [
     {
@@ -503,7 +505,7 @@ describe('the web page in a real browser', () => {
         await step('first sub-goal streamed in');
         releaseSubGoals();
         const planActions = page.getByRole('button', {
-          name: `Plan actions: ${firstSubGoal!.title}`,
+          name: `Plan actions for sub-goal 1: ${firstSubGoal!.title}`,
         });
         await planActions.waitFor();
         for (const subGoal of plan.subGoals) await subGoals.getByText(subGoal.title).waitFor();
@@ -512,9 +514,17 @@ describe('the web page in a real browser', () => {
         await planActions.click();
         const action = plan.actions[0]!;
         const breakIntoTasks = page.getByRole('button', {
-          name: `Break into tasks: ${action.title}`,
+          name: `Break into tasks for action 1: ${action.title}`,
         });
         await breakIntoTasks.waitFor();
+        // Each button's name is its own, with the item's place in the list, repeated titles too.
+        const actions = page.getByRole('list', { name: `Actions for ${firstSubGoal!.title}` });
+        const buttons = actions.getByRole('button', { name: /^Break into tasks/ });
+        assert.equal(await buttons.count(), plan.actions.length);
+        for (const [index, planned] of plan.actions.entries()) {
+          const name = `Break into tasks for action ${index + 1}: ${planned.title}`;
+          assert.equal(await actions.getByRole('button', { name, exact: true }).count(), 1, name);
+        }
         await step('actions');
         await breakIntoTasks.click();
         const tasks = page.getByRole('list', { name: `Tasks for ${action.title}` });

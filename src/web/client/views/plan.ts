@@ -25,8 +25,11 @@ interface GenerationOptions {
   level: 2 | 3 | 4;
   /** What the block is for, in its heading: `Sub-goals for “Run a marathon”`. */
   subject: string;
-  /** Renders a validated item (with what it leads to: the next generation's button). */
-  renderItem: (item: AnswerItem) => HTMLElement;
+  /**
+   * Renders a validated item (with what it leads to: the next generation's button); `position`
+   * counts from 1, as the list shows it.
+   */
+  renderItem: (item: AnswerItem, position: number) => HTMLElement;
 }
 
 /**
@@ -94,7 +97,7 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
     if (current.status === 'completed' && current.result) {
       const items = current.result.items;
       list.setAttribute('aria-busy', 'false');
-      replace(list, ...items.map((item) => options.renderItem(item)));
+      replace(list, ...items.map((item, index) => options.renderItem(item, index + 1)));
       status.textContent = `${items.length} ${items.length === 1 ? words.one : words.items.toLowerCase()}.`;
       notice.hidden = !current.result.notice;
       notice.textContent = current.result.notice ?? '';
@@ -217,11 +220,15 @@ export function planView(context: PageContext): View {
   }
 
   function actionItem(goalText: string, subGoal: string) {
-    return (item: AnswerItem) => {
+    return (item: AnswerItem, position: number) => {
       const more = h('div');
       const button = h(
         'button',
-        { type: 'button', class: 'secondary', 'aria-label': `Break into tasks: ${item.title}` },
+        {
+          type: 'button',
+          class: 'secondary',
+          'aria-label': nextStepName('Break into tasks', 'action', position, item),
+        },
         'Break into tasks',
       );
       button.addEventListener('click', () => {
@@ -245,11 +252,15 @@ export function planView(context: PageContext): View {
   }
 
   function subGoalItem(goalText: string) {
-    return (item: AnswerItem) => {
+    return (item: AnswerItem, position: number) => {
       const more = h('div');
       const button = h(
         'button',
-        { type: 'button', class: 'secondary', 'aria-label': `Plan actions: ${item.title}` },
+        {
+          type: 'button',
+          class: 'secondary',
+          'aria-label': nextStepName('Plan actions', 'sub-goal', position, item),
+        },
         'Plan actions',
       );
       button.addEventListener('click', () => {
@@ -363,4 +374,12 @@ export function aiJobView(context: PageContext, id: string): View {
     },
   );
   return { element, heading, dispose: () => dispose() };
+}
+
+/**
+ * The accessible name of an item's next-step button: its position as well as its title, since a
+ * model may give two items the same title and two buttons must not sound the same.
+ */
+function nextStepName(step: string, itemWord: string, position: number, item: AnswerItem) {
+  return `${step} for ${itemWord} ${position}: ${item.title}`;
 }
