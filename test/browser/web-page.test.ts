@@ -396,6 +396,97 @@ describe('the web page in a real browser', () => {
     });
   });
 
+  it('takes files dropped on the drop zone like picked ones, and still lets a keyboard pick', async () => {
+    await asUser('drop', 'dropper', async (opened) => {
+      const { page, step } = opened;
+      await page.getByLabel('Title').fill('Dropped in');
+      await page.getByLabel('Length').selectOption('4');
+      const picker = page.getByLabel('Photos and clips');
+      const dropZone = picker.locator('..');
+      const dropped = [
+        stack.media.photo,
+        stack.media.clip,
+        { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a photo') },
+      ];
+      // Files as a drag from the desktop carries them: a DataTransfer made in the page.
+      const dataTransfer = await page.evaluateHandle(
+        (files) => {
+          // The test's own types know no DOM: the page's DataTransfer, as much as is used.
+          const { DataTransfer } = globalThis as unknown as {
+            DataTransfer: new () => { items: { add(file: File): unknown } };
+          };
+          const transfer = new DataTransfer();
+          for (const file of files) {
+            const bytes = Uint8Array.from(atob(file.base64), (char) => char.charCodeAt(0));
+            transfer.items.add(new File([bytes], file.name, { type: file.mimeType }));
+          }
+          return transfer;
+        },
+        dropped.map((file) => ({
+          name: file.name,
+          mimeType: file.mimeType,
+          base64: file.buffer.toString('base64'),
+        })),
+      );
+      await dropZone.dispatchEvent('dragenter', { dataTransfer });
+      await dropZone.dispatchEvent('dragover', { dataTransfer });
+      assert.match((await dropZone.getAttribute('class')) ?? '', /\bdragging\b/);
+      await step('dragging');
+      await dropZone.dispatchEvent('drop', { dataTransfer });
+      await dataTransfer.dispose();
+      assert.doesNotMatch((await dropZone.getAttribute('class')) ?? '', /\bdragging\b/);
+      const chosen = page.getByRole('list', { name: 'Chosen files' }).getByRole('listitem');
+      for (const file of [stack.media.photo, stack.media.clip]) {
+        await chosen
+          .filter({ hasText: file.name })
+          .filter({ hasText: 'Ready to upload' })
+          .waitFor();
+      }
+      await chosen
+        .filter({ hasText: 'notes.txt' })
+        .filter({
+          hasText:
+            'media: notes.txt is not an image or video (its content is not a recognised media format)',
+        })
+        .waitFor();
+      await step('dropped and checked');
+      await page.getByRole('button', { name: 'Remove notes.txt' }).click();
+
+      // The keyboard way: Tab from the last field before the files to the picker, Space opens it.
+      await page.getByLabel('Length').focus();
+      await page.keyboard.press('Tab');
+      await assertFocused(picker);
+      const more = { ...stack.media.photo, name: 'sunset.jpg' };
+      const [chooser] = await Promise.all([
+        page.waitForEvent('filechooser'),
+        page.keyboard.press('Space'),
+      ]);
+      assert.equal(chooser.isMultiple(), true);
+      await chooser.setFiles([more]);
+      await chosen.filter({ hasText: more.name }).filter({ hasText: 'Ready to upload' }).waitFor();
+      assert.equal(await chosen.count(), 3);
+      await assertAccessible(opened, 'dropped and picked files');
+      await step('dropped and picked');
+
+      await page.getByRole('button', { name: 'Make the vlog' }).click();
+      const id = await vlogShown(page, 'Dropped in');
+      const user = stack.api().user('dropper');
+      const view = await user.view<{ media: { name: string; size: number }[] }>('vlog', id);
+      assert.deepEqual(
+        view.media.map(({ name, size }) => ({ name, size })),
+        [stack.media.photo, stack.media.clip, more].map(({ name, buffer }) => ({
+          name,
+          size: buffer.length,
+        })),
+        'the dropped files and the picked one, uploaded whole, in the order chosen',
+      );
+      // Only the upload was under test: the vlog is not made, to spare the machine.
+      const cancelled = await user.cancel('vlog', id);
+      assert.equal(cancelled.statusCode, 202, cancelled.body);
+      assert.deepEqual(opened.problems(), []);
+    });
+  });
+
   it('refuses a file of the wrong type or size before uploading, in words', async () => {
     await asUser('rejected-file', 'picker', async (opened) => {
       const { page, step } = opened;
