@@ -487,6 +487,65 @@ describe('the web page in a real browser', () => {
     });
   });
 
+  it('keeps following a vlog through a network drop, showing each event once, to the end', async () => {
+    await asUser('offline', 'traveller', async (opened) => {
+      const { page, step } = opened;
+      const received = await recordStreamEvents(page);
+      const user = stack.api().user('traveller');
+      await stack.renders.holdRenders();
+      let id: string;
+      let beforeOffline = 0;
+      try {
+        id = await makeVlog(page, 'Through a tunnel', [stack.media.photo, stack.media.clip]);
+        await stageInProgress(page, 'Making the video').waitFor();
+        await page.getByText('Live updates on.').waitFor();
+        await page.context().setOffline(true);
+        await page
+          .getByText('The service cannot be reached; trying again every 3 seconds.')
+          .waitFor();
+        beforeOffline = received.length;
+        await step('offline');
+        // The vlog is made and delivered while the page cannot hear of it.
+        await stack.renders.releaseRenders();
+        await user.awaitJob<{ status: string }>('vlog', id, (view) => view.status === 'completed', {
+          timeoutMs: pageTimeoutMs,
+        });
+        assert.ok(await stageInProgress(page, 'Making the video').isVisible(), 'nothing heard');
+        assert.equal(received.length, beforeOffline, 'no event through the dropped stream');
+        await page.context().setOffline(false);
+        await page
+          .getByText(/^Your vlog is ready/)
+          .first()
+          .waitFor();
+        await assertVideoPlays(page, 'Through a tunnel');
+        await step('back online, finished');
+      } finally {
+        await page.context().setOffline(false);
+        await stack.renders.releaseRenders();
+      }
+      // Back online the page opened a new stream, which replays the job from its start (the page
+      // skips by id what it had applied): before the drop a beginning of the log, after it all
+      // of it and the end, once each.
+      const logged = await loggedIds(id);
+      const ids = (events: ReceivedEvent[]) =>
+        events.filter((event) => event.type !== 'end').map((event) => event.id);
+      const before = ids(received.slice(0, beforeOffline));
+      assert.ok(before.length > 0, 'events arrived live before the drop');
+      assert.deepEqual(before, logged.slice(0, before.length));
+      assert.deepEqual(ids(received.slice(beforeOffline)), logged, 'every logged event, in order');
+      assert.equal(received.filter((event) => event.type === 'end').length, 1);
+      // Offline, the page's reads and reconnects failed on the network: the browser reports each.
+      assert.deepEqual(
+        opened
+          .problems()
+          .filter(
+            (problem) => !/Failed to load resource: net::ERR_INTERNET_DISCONNECTED/.test(problem),
+          ),
+        [],
+      );
+    });
+  });
+
   it('refuses a file of the wrong type or size before uploading, in words', async () => {
     await asUser('rejected-file', 'picker', async (opened) => {
       const { page, step } = opened;

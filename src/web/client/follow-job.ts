@@ -65,6 +65,8 @@ export function followJob<View extends { attempt: number }>(
   let streamDelay = streamRetryMs.first;
   let stopped = false;
   let polling = false;
+  // A link is being asked for: a second stream must not be opened meanwhile.
+  let opening = false;
 
   const stop = () => {
     stopped = true;
@@ -72,6 +74,8 @@ export function followJob<View extends { attempt: number }>(
     source = null;
     if (pollTimer) clearTimeout(pollTimer);
     if (streamTimer) clearTimeout(streamTimer);
+    removeEventListener('offline', wentOffline);
+    removeEventListener('online', cameBackOnline);
   };
   const finish = (view: View) => {
     if (stopped) return;
@@ -133,9 +137,10 @@ export function followJob<View extends { attempt: number }>(
   }
 
   async function openStream() {
-    if (stopped) return;
+    if (stopped || opening) return;
     options.onTransport('connecting');
     let url: string;
+    opening = true;
     try {
       ({ url } = await options.link());
     } catch (error) {
@@ -143,6 +148,8 @@ export function followJob<View extends { attempt: number }>(
         return fail(error);
       }
       return retryStreamLater();
+    } finally {
+      opening = false;
     }
     if (stopped) return;
     const stream = new EventSource(url);
@@ -180,7 +187,32 @@ export function followJob<View extends { attempt: number }>(
     });
   }
 
+  // A dropped network can leave the stream's connection open and silent, with no error: when
+  // the browser says it is offline, the page stops trusting the stream and polls (saying the
+  // service cannot be reached); back online, it opens a new stream at once rather than after
+  // the next retry delay. The new stream replays the job from its start; `apply` skips what was
+  // applied already.
+  function wentOffline() {
+    if (stopped || !source) return;
+    source.close();
+    source = null;
+    startPolling();
+  }
+  function cameBackOnline() {
+    if (stopped || source) return;
+    if (streamTimer) clearTimeout(streamTimer);
+    streamDelay = streamRetryMs.first;
+    // The stream, which replays every event, tells the rest; a poll that found the end first
+    // would cut it short. Should the stream fail, polling starts again.
+    stopPolling();
+    void openStream();
+  }
+
   if (options.pollOnly || typeof EventSource === 'undefined') startPolling();
-  else void openStream();
+  else {
+    addEventListener('offline', wentOffline);
+    addEventListener('online', cameBackOnline);
+    void openStream();
+  }
   return { stop, position: () => last };
 }
