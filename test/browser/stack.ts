@@ -44,9 +44,10 @@ export interface PageStack {
   token(userId: string): Promise<string>;
   /**
    * Stops the API (its progress streams end, as a stopping process ends them) and starts
-   * another on the same port, over the same database and Temporal.
+   * another on the same port, over the same database and Temporal; `env` is laid over the
+   * stack's own settings for the new one (the next restart without it puts them back).
    */
-  restartApi(): Promise<void>;
+  restartApi(env?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -113,9 +114,9 @@ export async function startPageStack(): Promise<PageStack> {
       clip: { name: 'waves.mp4', mimeType: 'video/mp4', buffer: clip },
     },
     token: (userId) => mintToken(testJwtSecret, userId),
-    async restartApi() {
+    async restartApi(changed = {}) {
       await api.app.close();
-      api = await harness.startApi({ env });
+      api = await harness.startApi({ env: { ...env, ...changed } });
       await api.app.listen({ host: '127.0.0.1', port });
     },
     async stop() {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import { readJobEvents } from '../../src/db/job-events.js';
@@ -544,6 +545,83 @@ describe('the web page in a real browser', () => {
         [],
       );
     });
+  });
+
+  it('recovers when its stream link has expired: a fresh link, a new stream, to the end', async () => {
+    // Links that last two seconds: the page's reconnect after the restart below comes later.
+    const shortLinks = { EVENT_STREAM_LINK_TTL_SECONDS: '2' };
+    await stack.restartApi(shortLinks);
+    try {
+      await asUser('expired-link', 'latecomer', async (opened) => {
+        const { page, step } = opened;
+        const received = await recordStreamEvents(page);
+        const links: Promise<{ expiresAt: string }>[] = [];
+        const refused: number[] = [];
+        page.on('response', (response) => {
+          if (response.url().endsWith('/events/link'))
+            links.push(response.json() as Promise<{ expiresAt: string }>);
+          else if (/\/events\?access=/.test(response.url()) && response.status() !== 200)
+            refused.push(response.status());
+        });
+        await stack.renders.holdRenders();
+        let id: string;
+        let beforeRestart = 0;
+        try {
+          id = await makeVlog(page, 'Late again', [stack.media.photo, stack.media.clip]);
+          await stageInProgress(page, 'Making the video').waitFor();
+          await page.getByText('Live updates on.').waitFor();
+          assert.equal(links.length, 1);
+          const expiresAt = Date.parse((await links[0]!).expiresAt);
+          const deadline = Date.now() + pageTimeoutMs;
+          while (Date.now() <= expiresAt + 1_000 && Date.now() < deadline) await delay(100);
+          beforeRestart = received.length;
+          // The restart ends the stream; the browser's reconnect carries the expired link.
+          await stack.restartApi(shortLinks);
+          const deadlineLinks = Date.now() + pageTimeoutMs;
+          while (links.length < 2 && Date.now() < deadlineLinks) await delay(50);
+          assert.ok(links.length >= 2, 'the page asked for a fresh link');
+          await page.getByText('Live updates on.').waitFor();
+          assert.deepEqual(refused.slice(0, 1), [403], 'the expired link was refused');
+          await step('fresh link');
+          await stack.renders.releaseRenders();
+          await page
+            .getByText(/^Your vlog is ready/)
+            .first()
+            .waitFor();
+          await assertVideoPlays(page, 'Late again');
+          await step('finished on a fresh link');
+        } finally {
+          await stack.renders.releaseRenders();
+        }
+        // The new stream replays the job from its start; the page skips by id what it had.
+        const logged = await loggedIds(id);
+        const ids = (events: ReceivedEvent[]) =>
+          events.filter((event) => event.type !== 'end').map((event) => event.id);
+        const before = ids(received.slice(0, beforeRestart));
+        assert.deepEqual(before, logged.slice(0, before.length));
+        assert.deepEqual(
+          ids(received.slice(beforeRestart)),
+          logged,
+          'every logged event, in order',
+        );
+        assert.equal(received.filter((event) => event.type === 'end').length, 1);
+        // The refused reconnect and the reads while the API was down are failed loads the
+        // browser reports itself.
+        assert.deepEqual(
+          opened
+            .problems()
+            .filter(
+              (problem) =>
+                !/Failed to load resource: (net::ERR_CONNECTION_|the server responded with a status of 403)|EventSource's response has a status 403/.test(
+                  problem,
+                ),
+            ),
+          [],
+        );
+      });
+    } finally {
+      await stack.restartApi();
+    }
   });
 
   it('refuses a file of the wrong type or size before uploading, in words', async () => {
