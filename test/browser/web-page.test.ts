@@ -164,6 +164,14 @@ describe('the web page in a real browser', () => {
   async function assertVideoPlays(page: Page, title: string): Promise<void> {
     const video = page.getByLabel(`Your vlog: ${title}`);
     await video.waitFor();
+    // Loaded data first: the element takes the clip's size as its metadata arrives, and a click
+    // made before that can land beside the controls.
+    const loaded = await page.waitForFunction(
+      (element) => (element as unknown as { readyState: number }).readyState >= 2,
+      await video.elementHandle(),
+      { timeout: pageTimeoutMs },
+    );
+    await loaded.dispose();
     await video.click();
     const playing = await page.waitForFunction(
       (element) => {

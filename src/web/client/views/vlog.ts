@@ -130,6 +130,8 @@ export function vlogView(context: PageContext, id: string): View {
       );
       return;
     }
+    // Once shown, the video stays: a later read of the same finished vlog must not stop it.
+    if (result.querySelector('video')) return;
     const video = h('video', {
       controls: true,
       preload: 'metadata',
