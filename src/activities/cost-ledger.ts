@@ -2,18 +2,31 @@
 // consumed, the price applied and its cost, under a key made of the call's durable identity: a
 // call recorded again (a re-attached generation, an activity retried after its write) is
 // charged once.
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { recordLedgerEntry, type LedgerEntry } from '../db/costs.js';
-import type { Db } from '../db/database.js';
+import { isDatabaseUnavailable, type Db } from '../db/database.js';
 import { formatMoney } from '../costs/money.js';
 import type { PriceBook, ProviderUsage } from '../costs/prices.js';
-import { providerCost, providerUsage } from '../metrics/metrics.js';
+import {
+  ledgerChargesDeferred,
+  ledgerChargesLost,
+  providerCost,
+  providerUsage,
+} from '../metrics/metrics.js';
 import type { TokenUsage } from '../providers/types.js';
 
 export interface LedgerDependencies {
   db: Db;
   prices: PriceBook;
 }
+
+/**
+ * How long a charge waits for its ledger write before the call it charges goes on without it. The
+ * provider has answered (and billed): failing the activity now would make its retry call, and
+ * pay, again; so an unreachable database defers the charge instead (deferCharge).
+ */
+const ledgerWriteWaitMs = 2_000;
+const deferredRetryMs = { first: 500, most: 10_000 };
 
 /** Charges one call: prices its usage and records it, counting it in the metrics once. */
 export async function chargeProviderCall(
@@ -29,7 +42,7 @@ export async function chargeProviderCall(
 ): Promise<void> {
   const { usage } = call;
   const charge = prices.charge(usage);
-  const recorded = await recordLedgerEntry(db, {
+  const entry: LedgerEntry = {
     idempotencyKey: call.idempotencyKey,
     jobId: call.jobId,
     kind: call.kind,
@@ -42,13 +55,68 @@ export async function chargeProviderCall(
     prices: call.note ? { ...charge.price, note: call.note } : charge.price,
     cost: formatMoney(charge.cost),
     currency: charge.currency,
+  };
+  const count = (recorded: boolean) => {
+    if (!recorded) return;
+    const labels = { provider: usage.provider, kind: call.kind };
+    providerCost.inc(labels, Number(charge.cost) / 1e9);
+    providerUsage.inc({ ...labels, unit: 'input_tokens' }, usage.inputTokens ?? 0);
+    providerUsage.inc({ ...labels, unit: 'output_tokens' }, usage.outputTokens ?? 0);
+    providerUsage.inc({ ...labels, unit: 'video_seconds' }, usage.videoSeconds ?? 0);
+  };
+  const written = recordLedgerEntry(db, entry);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const waited = new Promise<'waiting'>((resolve) => {
+    timer = setTimeout(() => resolve('waiting'), ledgerWriteWaitMs);
   });
-  if (!recorded) return;
-  const labels = { provider: usage.provider, kind: call.kind };
-  providerCost.inc(labels, Number(charge.cost) / 1e9);
-  providerUsage.inc({ ...labels, unit: 'input_tokens' }, usage.inputTokens ?? 0);
-  providerUsage.inc({ ...labels, unit: 'output_tokens' }, usage.outputTokens ?? 0);
-  providerUsage.inc({ ...labels, unit: 'video_seconds' }, usage.videoSeconds ?? 0);
+  try {
+    const outcome = await Promise.race([written, waited]);
+    if (outcome !== 'waiting') return count(outcome);
+  } catch (error) {
+    if (!isDatabaseUnavailable(error)) throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  deferCharge(db, entry, written, count);
+}
+
+/**
+ * Writes a charge the database could not take in time, trying until it does, in this worker
+ * process: the same key makes the first write and every retry one charge. A worker lost before
+ * the database is back loses the charge (docs/operations.md); the gauge shows how many wait.
+ */
+function deferCharge(
+  db: Db,
+  entry: LedgerEntry,
+  firstWrite: Promise<boolean>,
+  count: (recorded: boolean) => void,
+): void {
+  ledgerChargesDeferred.inc();
+  log.warn('the ledger write of a charge waits for the database', {
+    jobId: entry.jobId,
+    idempotencyKey: entry.idempotencyKey,
+  });
+  // The activity has ended: what follows runs outside its context, so it speaks in metrics.
+  const settle = (recorded: boolean) => {
+    count(recorded);
+    ledgerChargesDeferred.dec();
+  };
+  let delay = deferredRetryMs.first;
+  const retry = () => {
+    setTimeout(() => {
+      recordLedgerEntry(db, entry).then(settle, onError);
+    }, delay).unref();
+    delay = Math.min(delay * 2, deferredRetryMs.most);
+  };
+  const onError = (error: unknown) => {
+    if (!isDatabaseUnavailable(error)) {
+      ledgerChargesDeferred.dec();
+      ledgerChargesLost.inc();
+      return;
+    }
+    retry();
+  };
+  firstWrite.then(settle, onError);
 }
 
 /**

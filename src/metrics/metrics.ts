@@ -77,6 +77,18 @@ export const providerCost = new Counter({
   registers: [processMetrics],
 });
 
+export const ledgerChargesDeferred = new Gauge({
+  name: 'vlogflow_ledger_charges_deferred',
+  help: 'Charges of answered provider calls this worker holds until the database takes their ledger write',
+  registers: [processMetrics],
+});
+
+export const ledgerChargesLost = new Counter({
+  name: 'vlogflow_ledger_charges_lost_total',
+  help: 'Deferred charges the database refused for a reason other than being unreachable (not written)',
+  registers: [processMetrics],
+});
+
 export const providerUsage = new Counter({
   name: 'vlogflow_provider_usage_total',
   help: 'What the provider calls this worker recorded consumed, by unit: input_tokens, output_tokens, video_seconds',
