@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { jobLedger } from '../../src/db/costs.js';
 import { eventually } from '../support/eventually.js';
 import { FaultStack, isTerminal, type FaultJob, type JobView } from '../support/fault-stack.js';
 import type { ServiceProcess } from '../support/processes.js';
@@ -267,6 +268,31 @@ describe('fault: dependencies fail mid-job', () => {
       'a read without its database is a 503 to retry, not a 500',
     );
     const recoveryMs = await stack.waitAllFinal(jobs);
+
+    // The vlogs' analyses were answered while the path was stalled: their charges waited in the
+    // worker instead of failing the analysis (whose retry would have paid again), and reached the
+    // ledger once the database was back, one row each.
+    const deferred = worker
+      .logs()
+      .filter((line) => line['msg'] === 'the ledger write of a charge waits for the database');
+    const vlogs = jobs.filter((each) => each.kind === 'vlog');
+    for (const vlog of vlogs) {
+      assert.ok(
+        deferred.some((line) => line['jobId'] === vlog.id),
+        `${vlog.id}: its analysis's charge waited for the database`,
+      );
+    }
+    for (const vlog of vlogs) {
+      const analyses = await eventually(
+        async () =>
+          (await jobLedger(stack.testDatabase.db, vlog.id)).filter(
+            (entry) => entry.kind === 'analysis',
+          ).length,
+        (count) => count >= 1,
+        { what: `${vlog.id}: its analysis in the ledger`, timeoutMs: 30_000 },
+      );
+      assert.equal(analyses, 1, `${vlog.id}: its analysis charged once`);
+    }
 
     await stack.finish(
       {
