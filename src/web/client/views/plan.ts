@@ -219,7 +219,18 @@ export function planView(context: PageContext): View {
     );
   }
 
-  function actionItem(goalText: string, subGoal: string) {
+  /**
+   * An item of one level with the button that generates the level under it in place: a
+   * sub-goal's actions, an action's tasks.
+   */
+  function itemWithNextStep(next: {
+    step: string;
+    itemWord: string;
+    heading: 'h3' | 'h4';
+    level: GenerationOptions['level'];
+    request: (item: AnswerItem) => AiJobRequest;
+    renderItem: (item: AnswerItem) => GenerationOptions['renderItem'];
+  }) {
     return (item: AnswerItem, position: number) => {
       const more = h('div');
       const button = h(
@@ -227,61 +238,60 @@ export function planView(context: PageContext): View {
         {
           type: 'button',
           class: 'secondary',
-          'aria-label': nextStepName('Break into tasks', 'action', position, item),
+          'aria-label': nextStepName(next.step, next.itemWord, position, item),
         },
-        'Break into tasks',
+        next.step,
       );
       button.addEventListener('click', () => {
         button.hidden = true;
+        const request = next.request(item);
         const block = generation({
           context,
-          type: 'TASK_GENERATION',
-          level: 4,
+          type: request.type,
+          level: next.level,
           subject: item.title,
-          start: start({
-            type: 'TASK_GENERATION',
-            input: { goal: goalText, subGoal, action: item.title, maxItems: 5, language: 'en' },
-          }),
-          renderItem: taskItem,
+          start: start(request),
+          renderItem: next.renderItem(item),
         });
         disposers.push(block.dispose);
         more.append(block.element);
       });
-      return h('li', {}, h('h4', {}, item.title), h('p', {}, item.description), button, more);
+      return h(
+        'li',
+        {},
+        h(next.heading, {}, item.title),
+        h('p', {}, item.description),
+        button,
+        more,
+      );
     };
   }
 
-  function subGoalItem(goalText: string) {
-    return (item: AnswerItem, position: number) => {
-      const more = h('div');
-      const button = h(
-        'button',
-        {
-          type: 'button',
-          class: 'secondary',
-          'aria-label': nextStepName('Plan actions', 'sub-goal', position, item),
-        },
-        'Plan actions',
-      );
-      button.addEventListener('click', () => {
-        button.hidden = true;
-        const block = generation({
-          context,
-          type: 'ACTION_GENERATION',
-          level: 3,
-          subject: item.title,
-          start: start({
-            type: 'ACTION_GENERATION',
-            input: { goal: goalText, subGoal: item.title, maxItems: 5, language: 'en' },
-          }),
-          renderItem: actionItem(goalText, item.title),
-        });
-        disposers.push(block.dispose);
-        more.append(block.element);
-      });
-      return h('li', {}, h('h3', {}, item.title), h('p', {}, item.description), button, more);
-    };
-  }
+  const actionItem = (goalText: string, subGoal: string) =>
+    itemWithNextStep({
+      step: 'Break into tasks',
+      itemWord: 'action',
+      heading: 'h4',
+      level: 4,
+      request: (action) => ({
+        type: 'TASK_GENERATION',
+        input: { goal: goalText, subGoal, action: action.title, maxItems: 5, language: 'en' },
+      }),
+      renderItem: () => taskItem,
+    });
+
+  const subGoalItem = (goalText: string) =>
+    itemWithNextStep({
+      step: 'Plan actions',
+      itemWord: 'sub-goal',
+      heading: 'h3',
+      level: 3,
+      request: (subGoal) => ({
+        type: 'ACTION_GENERATION',
+        input: { goal: goalText, subGoal: subGoal.title, maxItems: 5, language: 'en' },
+      }),
+      renderItem: (subGoal) => actionItem(goalText, subGoal.title),
+    });
 
   const form = h(
     'form',
