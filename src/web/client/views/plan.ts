@@ -207,18 +207,6 @@ export function planView(context: PageContext): View {
 
   const start = (request: AiJobRequest) => () => context.api.startAiJob(request);
 
-  function taskItem(item: AnswerItem) {
-    return h(
-      'li',
-      {},
-      h('strong', {}, item.title),
-      h('p', {}, item.description),
-      item.estimatedMinutes
-        ? h('p', { class: 'hint' }, `About ${item.estimatedMinutes} minutes`)
-        : null,
-    );
-  }
-
   /**
    * An item of one level with the button that generates the level under it in place: a
    * sub-goal's actions, an action's tasks.
@@ -363,16 +351,7 @@ export function aiJobView(context: PageContext, id: string): View {
         level: 2,
         subject,
         start: () => Promise.resolve(job),
-        renderItem: (item) =>
-          h(
-            'li',
-            {},
-            h('strong', {}, item.title),
-            h('p', {}, item.description),
-            item.estimatedMinutes
-              ? h('p', { class: 'hint' }, `About ${item.estimatedMinutes} minutes`)
-              : null,
-          ),
+        renderItem: taskItem,
       });
       dispose = block.dispose;
       element.append(block.element);
@@ -390,6 +369,19 @@ export function aiJobView(context: PageContext, id: string): View {
  * The accessible name of an item's next-step button: its position as well as its title, since a
  * model may give two items the same title and two buttons must not sound the same.
  */
+/** A task: the last level, with nothing under it. */
+function taskItem(item: AnswerItem): HTMLElement {
+  return h(
+    'li',
+    {},
+    h('strong', {}, item.title),
+    h('p', {}, item.description),
+    item.estimatedMinutes
+      ? h('p', { class: 'hint' }, `About ${item.estimatedMinutes} minutes`)
+      : null,
+  );
+}
+
 function nextStepName(step: string, itemWord: string, position: number, item: AnswerItem) {
   return `${step} for ${itemWord} ${position}: ${item.title}`;
 }
