@@ -120,16 +120,21 @@ export class LocalMediaStorage implements MediaStorage {
   async delete(key: string): Promise<void> {
     await rm(this.file(key), { force: true });
     await rm(`${this.file(key)}.meta.json`, { force: true });
-    // An object store has no folders: the ones a key made go with its last object, up to (not
-    // including) its top-level folder, which writes of other jobs may be creating folders in.
+    await this.removeEmptyFolders(key, path.dirname(this.file(key)));
+  }
+
+  /**
+   * An object store has no folders: the ones a key made go with its last object, from `dir` up
+   * to (not including) its top-level folder, which writes of other jobs may be creating folders in.
+   */
+  private async removeEmptyFolders(key: string, dir: string): Promise<void> {
     const top = path.join(this.root, key.split('/')[0]!);
-    for (let dir = path.dirname(this.file(key)); dir.startsWith(`${top}${path.sep}`);) {
+    for (; dir.startsWith(`${top}${path.sep}`); dir = path.dirname(dir)) {
       try {
         await rmdir(dir);
       } catch {
         break;
       }
-      dir = path.dirname(dir);
     }
   }
 
@@ -137,6 +142,17 @@ export class LocalMediaStorage implements MediaStorage {
     assertStoragePrefix(prefix);
     const keys = await this.list(prefix);
     for (const key of keys) await this.delete(key);
+    if (prefix.endsWith('/')) {
+      // Folders holding no object (a write cut short leaves its folder) go too, deepest first.
+      const dir = path.join(this.root, prefix.slice(0, -1));
+      const folders = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+      const nested = folders
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => path.join(entry.parentPath, entry.name))
+        .sort((a, b) => b.length - a.length);
+      for (const folder of nested) await rmdir(folder).catch(() => undefined);
+      await this.removeEmptyFolders(prefix.slice(0, -1), dir);
+    }
     return keys.length;
   }
 
@@ -145,14 +161,17 @@ export class LocalMediaStorage implements MediaStorage {
     assertStoragePrefix(prefix);
     const dir = prefix.endsWith('/') ? prefix.slice(0, -1) : path.posix.dirname(prefix);
     const base = path.join(this.root, dir === '.' ? '' : dir);
-    const entries = await readdir(base, { recursive: true }).catch(
+    const entries = await readdir(base, { recursive: true, withFileTypes: true }).catch(
       (error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOENT') return [];
         throw error;
       },
     );
+    // Objects are files: a folder (made by a key, or left by a write cut short) is none.
     return entries
-      .map((entry) => path.posix.join(dir === '.' ? '' : dir, entry.split(path.sep).join('/')))
+      .filter((entry) => entry.isFile())
+      .map((entry) => path.relative(this.root, path.join(entry.parentPath, entry.name)))
+      .map((file) => file.split(path.sep).join('/'))
       .filter(
         (key) =>
           key.startsWith(prefix) &&

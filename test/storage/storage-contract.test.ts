@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -115,13 +115,17 @@ function objectStorageContract(name: string, storage: () => ObjectStorage) {
       assert.equal(await storage().head(key), null);
     });
 
-    it('deletes everything under a prefix and nothing else', async () => {
+    it('deletes everything under a prefix, at any depth, and nothing else', async () => {
       const base = `contract/${randomUUID()}`;
-      for (const key of [`${base}/a/1`, `${base}/a/2`, `${base}/b/1`]) {
+      for (const key of [`${base}/a/1`, `${base}/a/2`, `${base}/a/x/3`, `${base}/b/1`]) {
         await storage().putStream(key, Readable.from([Buffer.from(key)]), 'text/plain');
       }
-      assert.equal(await storage().deletePrefix(`${base}/a/`), 2);
-      assert.equal(await storage().head(`${base}/a/1`), null);
+      // A write cut short under the prefix: it left no object, and is not one to delete.
+      await abortMidWrite(storage(), `${base}/a/y/cut.mp4`);
+      assert.equal(await storage().deletePrefix(`${base}/a/`), 3);
+      for (const key of [`${base}/a/1`, `${base}/a/x/3`, `${base}/a/y/cut.mp4`]) {
+        assert.equal(await storage().head(key), null, key);
+      }
       assert.ok(await storage().head(`${base}/b/1`));
     });
   });
@@ -276,6 +280,17 @@ describe('storage backends', () => {
       /cancelled/,
     );
     assert.equal(await local.head(key), null);
+  });
+
+  // A render cancelled mid-write leaves its folder with no object in it; a cancelled vlog's
+  // cleanup then failed on that folder (EISDIR), retrying forever.
+  it('local: deleting a prefix removes the folders under it, empty ones too', async () => {
+    const base = `contract/${randomUUID()}`;
+    await local.putStream(`${base}/done/video.mp4`, Readable.from([Buffer.from('v')]), 'video/mp4');
+    await abortMidWrite(local, `${base}/attempt-1/video.mp4`);
+    assert.equal(await local.deletePrefix(`${base}/`), 1);
+    const left = await readdir(path.join(localRoot, 'contract'));
+    assert.ok(!left.includes(path.basename(base)), `${base} left behind`);
   });
 
   it('local keys cannot reach beside the storage folder', async () => {
