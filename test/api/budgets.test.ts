@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { formatMoney, parseMoney } from '../../src/costs/money.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
-import { eventually } from '../support/eventually.js';
+import { expectOwnerWorkflows } from '../support/temporal.js';
 import { assertOnlyControlJobOf } from '../support/jobs.js';
 import { assertStoredOnlyUploadOf, storedFiles } from '../support/stored-files.js';
 import { startHarness, type ApiResponse, type Harness } from '../support/harness.js';
@@ -111,11 +111,7 @@ describe('budgets', { timeout: 120_000 }, () => {
         .execute(),
       [],
     );
-    await eventually(
-      async () => (await h.temporal.client.workflow.count(`UserId = "${user}"`)).count,
-      (count) => count === affordable,
-      { what: 'one workflow per accepted job' },
-    );
+    await expectOwnerWorkflows(h.temporal.client, user, affordable);
 
     const usage = await h.user(user).get('/api/usage');
     assert.equal(usage.statusCode, 200, usage.body);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startHarness, type Harness, type TestApi } from '../support/harness.js';
+import { expectOwnerWorkflows } from '../support/temporal.js';
 
 interface ErrorBody {
   error: { code: string; message: string };
@@ -59,7 +60,7 @@ describe('per-user limits', () => {
     }
     const rows = await h.db.selectFrom('jobs').select('id').where('owner_id', '=', user).execute();
     assert.equal(rows.length, 3);
-    assert.equal((await h.temporal.client.workflow.count(`UserId = "${user}"`)).count, 3);
+    await expectOwnerWorkflows(h.temporal.client, user, 3);
 
     // A job that ends frees its place.
     await h.db
@@ -88,7 +89,7 @@ describe('per-user limits', () => {
     );
     const rows = await h.db.selectFrom('jobs').select('id').where('owner_id', '=', user).execute();
     assert.equal(rows.length, 1);
-    assert.equal((await h.temporal.client.workflow.count(`UserId = "${user}"`)).count, 1);
+    await expectOwnerWorkflows(h.temporal.client, user, 1);
   });
 
   // With no worker to answer the query, `?live=true` used to hold the request until the

@@ -16,7 +16,7 @@ import {
 import { eventually } from '../support/eventually.js';
 import { assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
 import { assertStoredOnlyUploadOf } from '../support/stored-files.js';
-import { startTestWorker, uniqueTaskQueue } from '../support/temporal.js';
+import { expectOwnerWorkflows, startTestWorker, uniqueTaskQueue } from '../support/temporal.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -306,7 +306,7 @@ describe('vlog requests that are refused', () => {
         .where('owner_id', '=', keyUser)
         .execute();
       assert.deepEqual(rows, [{ id: aiJobId }]);
-      assert.equal((await h.temporal.client.workflow.count(`UserId = "${keyUser}"`)).count, 1);
+      await expectOwnerWorkflows(h.temporal.client, keyUser, 1);
     } finally {
       await h.temporal.client.workflow.getHandle(aiJobId).terminate('test over');
     }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import type { Client } from '@temporalio/client';
 import type { ActivityDependencies } from '../../src/activities/index.js';
 import { loadConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
@@ -15,6 +16,7 @@ import type { JobReconcileSettings } from '../../src/worker/job-reconcile-schedu
 import type { MediaSweepSettings } from '../../src/worker/media-sweep-schedule.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { testEnv } from './env.js';
+import { eventually } from './eventually.js';
 import { testLogger } from './logs.js';
 
 /** The run's dev server, in plaintext. */
@@ -25,6 +27,24 @@ export function testEndpoint(): TemporalEndpoint {
 /** A client (and readiness ping) of the run's dev server, or of `endpoint` in front of it. */
 export function testTemporal(endpoint = testEndpoint()): TemporalAccess {
   return createTemporalAccess(endpoint, testEnv.temporalNamespace);
+}
+
+/**
+ * Asserts that Temporal's visibility counts `expected` workflows of the owner, polling: it is
+ * updated after a start returns (eventually consistent), so a count read at once can be short
+ * under load. Fails with the last count seen after the deadline.
+ */
+export async function expectOwnerWorkflows(
+  client: Client,
+  ownerId: string,
+  expected: number,
+  timeoutMs = 15_000,
+): Promise<void> {
+  await eventually(
+    async () => (await client.workflow.count(`UserId = "${ownerId}"`)).count,
+    (count) => count === expected,
+    { what: `${expected} workflows of ${ownerId} in visibility`, timeoutMs, intervalMs: 200 },
+  );
 }
 
 /** Each test gets its own task queue so workers of parallel test files never steal its tasks. */
