@@ -24,7 +24,7 @@ import { eventually } from '../support/eventually.js';
 import { startHarness, testJwtSecret, type Harness, type UserClient } from '../support/harness.js';
 import { processesWorkingIn } from '../support/processes.js';
 import { uniqueTaskQueue } from '../support/temporal.js';
-import { probeVideo } from '../support/video.js';
+import { installPacedFfmpeg, probeVideo, type PacedFfmpeg } from '../support/video.js';
 
 interface VlogView {
   id: string;
@@ -40,6 +40,8 @@ interface VlogView {
 // buckets. The local provider is selected on its own, and the whole pipeline runs on ffmpeg.
 describe('vlogs with no cloud account (the local provider)', () => {
   let tools: MediaTools;
+  let paced: PacedFfmpeg;
+  const pathBefore = process.env['PATH'];
   let h: Harness;
   let newcomer: UserClient;
   let config: Config;
@@ -50,6 +52,9 @@ describe('vlogs with no cloud account (the local provider)', () => {
     const found = await findMediaTools();
     assert.ok(found, 'ffmpeg ships with the npm dependencies');
     tools = found;
+    // The worker finds this ffmpeg first: as fast as the real one until a test paces it.
+    paced = await installPacedFfmpeg(found);
+    process.env['PATH'] = `${paced.dir}${path.delimiter}${pathBefore ?? ''}`;
     const env = {
       DATA_DIR: path.join(os.tmpdir(), `vlogflow-local-${randomUUID()}`),
       AUTH_JWT_SECRET: testJwtSecret,
@@ -84,7 +89,11 @@ describe('vlogs with no cloud account (the local provider)', () => {
       await renderTestVideo(tools.ffmpeg, 4, { audio: true }),
     );
   });
-  after(() => h.stop());
+  after(async () => {
+    await h.stop();
+    process.env['PATH'] = pathBefore;
+    await paced.remove();
+  });
 
   const accepted = (fields: Record<string, string>, files: FormFile[]) =>
     newcomer.startJob<VlogView>('vlog', multipartBody(fields, files));
@@ -174,8 +183,11 @@ describe('vlogs with no cloud account (the local provider)', () => {
     assert.ok(Math.abs(video.durationSeconds - 4) < 0.05, `${video.durationSeconds} s`);
   });
 
-  it('cancels during rendering: ffmpeg stops within seconds and no partial file is left', async () => {
+  it('cancels during rendering: ffmpeg stops within seconds and no partial file is left', async (t) => {
     const clip = await renderTestVideo(tools.ffmpeg, 8, { size: '1280x720', audio: true });
+    // Paced to real time, the render cannot end before the cancel sent at its first progress.
+    paced.pace(true);
+    t.after(() => paced.pace(false));
     const vlog = await accepted({ title: 'Too long', durationSeconds: '8' }, [
       media['sunrise']!,
       { field: 'media', filename: 'long.mp4', contentType: 'video/mp4', bytes: clip },
