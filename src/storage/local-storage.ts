@@ -104,7 +104,10 @@ export class LocalMediaStorage implements MediaStorage {
 
   async head(key: string): Promise<StoredObject | null> {
     try {
-      const { size } = await stat(this.file(key));
+      const facts = await stat(this.file(key));
+      // Objects are files: a folder a key made is not one.
+      if (!facts.isFile()) return null;
+      const { size } = facts;
       const meta = JSON.parse(
         await readFile(`${this.file(key)}.meta.json`, 'utf8').catch(() => '{}'),
       ) as {
@@ -118,7 +121,10 @@ export class LocalMediaStorage implements MediaStorage {
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.file(key), { force: true });
+    // A folder other keys made is no object: deleting its name deletes nothing, as in a bucket.
+    await rm(this.file(key), { force: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ERR_FS_EISDIR') throw error;
+    });
     await rm(`${this.file(key)}.meta.json`, { force: true });
     await this.removeEmptyFolders(key, path.dirname(this.file(key)));
   }

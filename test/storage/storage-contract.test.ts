@@ -89,6 +89,15 @@ function objectStorageContract(name: string, storage: () => ObjectStorage) {
       await storage().delete(key);
     });
 
+    it('has no object at a name that only starts other keys (a folder on disk)', async () => {
+      const base = `contract/${randomUUID()}`;
+      await storage().putStream(`${base}/dir/x`, Readable.from([Buffer.from('x')]), 'text/plain');
+      assert.equal(await storage().head(`${base}/dir`), null);
+      await assert.rejects(storage().getStream(`${base}/dir`), ObjectNotFoundError);
+      await storage().delete(`${base}/dir`);
+      assert.ok(await storage().head(`${base}/dir/x`), 'the object under the name is kept');
+    });
+
     it('refuses keys and prefixes that are not storage keys, on every call', async () => {
       for (const key of invalidKeys) {
         await assert.rejects(
