@@ -331,8 +331,9 @@ export const configSchema = z.object({
     .refine((value) => value % 2 === 0, { error: 'must be even' })
     .default(720),
   /**
-   * Most ffmpeg/ffprobe processes one worker (or API) runs at once; more wait their turn, and
-   * the worker takes at most this many local analyses and renders from Temporal at a time.
+   * Most ffmpeg/ffprobe processes of local analyses and renders one worker runs at once; more
+   * wait their turn, and the worker takes at most this many of them from Temporal at a time. An
+   * upload's ffprobe reads are bounded by QUEUE_INSPECTION_SLOTS instead, never waiting behind them.
    * Default: the CPU count minus one, at least 1.
    */
   MEDIA_MAX_CONCURRENT_FFMPEG: z.preprocess(

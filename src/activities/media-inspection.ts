@@ -11,6 +11,7 @@ import type {
   MediaFileInspection,
   MediaInspectionResult,
 } from '../jobs/contracts.js';
+import { MediaProcessPool } from '../media/processes.js';
 import { MediaToolError, MediaToolTimeout, probeMedia, type MediaTools } from '../media/tools.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 
@@ -24,8 +25,18 @@ const probeTimeoutMs = 15_000;
 
 export function createMediaInspectionActivities({
   mediaStorage,
-  mediaTools,
+  mediaTools: shared,
 }: MediaInspectionDependencies) {
+  // The user's upload waits for these reads: they must not queue behind the renders and
+  // samplings holding the worker's media slots (minutes each). The inspection queue's slots bound
+  // how many run at once; each is one short ffprobe, at the same low priority.
+  const mediaTools = shared && {
+    ...shared,
+    processes: new MediaProcessPool({
+      ...shared.processes.limits,
+      maxConcurrent: Number.POSITIVE_INFINITY,
+    }),
+  };
   return {
     /**
      * Each file's picture size and duration, in order. A file ffprobe cannot read is reported
