@@ -38,6 +38,12 @@ export async function chargeProviderCall(
     usage: ProviderUsage;
     /** Why the call is charged when not when the provider reported it done, kept with its prices. */
     note?: string;
+    /**
+     * Wait for the database however long it takes, never deferring: for a caller that writes to
+     * it next anyway (the projection, retried by Temporal until it can), whose charge must land
+     * before the state it projects.
+     */
+    waitForLedger?: boolean;
   },
 ): Promise<void> {
   const { usage } = call;
@@ -65,6 +71,7 @@ export async function chargeProviderCall(
     providerUsage.inc({ ...labels, unit: 'video_seconds' }, usage.videoSeconds ?? 0);
   };
   const written = recordLedgerEntry(db, entry);
+  if (call.waitForLedger) return count(await written);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const waited = new Promise<'waiting'>((resolve) => {
     timer = setTimeout(() => resolve('waiting'), ledgerWriteWaitMs);

@@ -27,18 +27,16 @@ export async function settleJobCost(
 }
 
 /**
- * Charges a cancelled attempt what its kind says the provider bills regardless; a repeated
- * delivery (applied to nothing, kind unknown) asks every kind, each charging under its calls'
- * own keys, so nothing is charged twice.
+ * Charges a cancelled attempt what its kind says the provider bills regardless. Every kind is
+ * asked (one of them knows the job), each charging under its calls' own keys, so a repeated
+ * delivery charges nothing twice.
  */
 async function chargeCancelledAttempt(
   deps: ActivityDependencies,
   jobId: string,
   attempt: number,
-  kind: string | undefined,
 ): Promise<void> {
   for (const registration of jobKindRegistry) {
-    if (kind !== undefined && registration.declaration.kind !== kind) continue;
     await registration.chargeOnCancel?.(deps, { jobId, attempt });
   }
 }
@@ -57,16 +55,17 @@ export function createJobProjectionActivities(deps: ActivityDependencies) {
      * Applies a workflow's snapshot and counts the transition it made in the job metrics. A job
      * that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
      * line it still had, whatever step it ended in, in the same statement (applyJobUpdate), and
-     * its cost hold is settled or released. A cancelled one is first charged what its kind's
-     * provider still bills for it.
+     * its cost hold is settled or released. A cancelled one is charged what its kind's provider
+     * still bills for it before the cancel is applied: a job never reads as ended with a cost
+     * still to come.
      */
     async recordJobUpdate(update: JobUpdate): Promise<void> {
+      if (update.snapshot.status === 'cancelled') {
+        await chargeCancelledAttempt(deps, update.jobId, update.snapshot.attempt);
+      }
       const applied = await applyJobUpdate(db, update);
       if (applied) countJobTransition(update, applied);
       if (isTerminalStatus(update.snapshot.status)) {
-        if (update.snapshot.status === 'cancelled') {
-          await chargeCancelledAttempt(deps, update.jobId, update.snapshot.attempt, applied?.kind);
-        }
         await settleJobCost(db, update.jobId, update.snapshot);
       }
       log.info('job update recorded', {

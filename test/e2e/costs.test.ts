@@ -329,11 +329,22 @@ describe('costs end to end', { timeout: 300_000 }, () => {
 
     const video = await h.db
       .selectFrom('cost_ledger')
-      .select(['idempotency_key', 'video_seconds', 'prices', 'cost'])
+      .select(['idempotency_key', 'video_seconds', 'prices', 'cost', 'created_at'])
       .where('job_id', '=', id)
       .where('kind', '=', 'video')
       .execute();
     assert.equal(video.length, 1, 'the submitted generation is charged once');
+    // Charged before the cancel was applied: no reader saw the job ended with its cost to come.
+    const { updated_at: cancelApplied } = await h.db
+      .selectFrom('jobs')
+      .select('updated_at')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    const [chargedAt, appliedAt] = [video[0]!.created_at, cancelApplied].map((at) => new Date(at));
+    assert.ok(
+      chargedAt! <= appliedAt!,
+      `charged at ${chargedAt!.toISOString()}, cancel applied at ${appliedAt!.toISOString()}`,
+    );
     assert.equal(video[0]!.idempotency_key, `${id}:video:${submitted!.operation_name}`);
     assert.equal(Number(video[0]!.video_seconds), 6);
     assert.match(String((video[0]!.prices as { note?: string }).note), /cancel/);

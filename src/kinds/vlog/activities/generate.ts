@@ -86,6 +86,7 @@ export async function chargeGenerationLeftRunning(
         videoSeconds: (await requestedVideoSeconds(db, cancelled.jobId)) ?? 0,
       },
       note: 'charged at the cancel of its job: a submitted generation cannot be stopped and is billed when it finishes',
+      waitForLedger: true,
     },
   );
 }
