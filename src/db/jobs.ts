@@ -96,9 +96,12 @@ export interface AppliedJobUpdate {
  * the log holds exactly the states the row went through, in order. Returns what it changed
  * (the metrics count transitions from it), or null when the update was not newer. The row's
  * offset (set when the job follows a reset run) is added to the update's sequence number.
- * At the row's own sequence number, a state from a longer history replaces the stored one: a
+ * At the row's own sequence number, a state from a longer history supersedes the stored one: a
  * workflow task the server refused has already projected a state that never happened (a cancel
- * it accepted, its end), and the task that replaced it projects what did.
+ * it accepted, its end), and the task that replaced it projects what did. The correction is
+ * logged as the next event, never over the one it corrects, and the row's offset grows by one
+ * so the run's later updates number after it: a progress stream that sent the phantom state
+ * (and an `end` after it) sees the correction follow, as does a client resuming after it.
  *
  * A job that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
  * line it still had, whatever step it ended in, and whether or not this update was newer.
@@ -147,7 +150,8 @@ const maxHistoryLength = 2_147_483_647;
 
 /**
  * Writes a snapshot at `seq` into the row that `condition` selects, and logs it; see above. A
- * state at a `seq` already logged (from a longer history, applyJobUpdate) replaces that event.
+ * state at the row's own `seq` (from a longer history, applyJobUpdate) is written after it, at
+ * `seq + 1`, and the row's offset grows by one to match.
  * With `releaseLeases`, the job's provider leases are deleted in the same statement (a
  * data-modifying CTE always runs), whether or not the row was selected; with `asyncCommit`, a
  * statement that selected the row commits without waiting for the disk.
@@ -172,13 +176,15 @@ async function writeSnapshot(
   const failed = snapshot.status === 'failed' || snapshot.status === 'timeout';
   const failedProvider = failed ? (snapshot.error?.provider ?? null) : null;
   const { rows } = await sql<AppliedJobUpdate>`
-    with stored as (
+    with given as (
       select
-        status, kind, type, status_changed_at, ${position.seq} as seq
+        status, kind, type, status_changed_at, projection_seq, ${position.seq} as given_seq
         ${position.asyncCommit ? sql`, ${asyncCommit} as async_commit` : sql``}
       from jobs
       where id = ${jobId} and ${position.condition}
       for update
+    ), stored as (
+      select *, greatest(given_seq, projection_seq + 1) as seq from given
     ), updated as (
       update jobs set
         status = ${snapshot.status}::text,
@@ -192,6 +198,7 @@ async function writeSnapshot(
         error_code = ${errorCode}::text,
         error_message = ${errorMessage}::text,
         projection_seq = stored.seq,
+        projection_seq_offset = jobs.projection_seq_offset + (stored.seq - stored.given_seq),
         projection_history_length = ${position.historyLength}::integer,
         updated_at = now(),
         status_changed_at = case

@@ -182,7 +182,7 @@ describe('job repository', () => {
     );
   });
 
-  it('replaces a state a refused workflow task projected with the one its replacement projects', async () => {
+  it('logs the state a replacement workflow task projected after the one its refused task projected, and numbers the run after it', async () => {
     const job = jobRecord();
     await insertJob(test.db, job, 'pending');
     const apply = (seq: number, historyLength: number | undefined, change: Partial<JobSnapshot>) =>
@@ -206,16 +206,30 @@ describe('job repository', () => {
 
     const row = await findOwnedJob(test.db, job.ownerId, job.id);
     assert.deepEqual(
-      [row?.status, row?.error_code, row?.projection_seq],
-      ['failed', 'SAFETY_BLOCKED', 2],
+      [row?.status, row?.error_code, row?.projection_seq, row?.projection_seq_offset],
+      ['failed', 'SAFETY_BLOCKED', 3, 1],
     );
+    // The correction follows the state it corrects, so a reader past that state still gets it.
     const log = await readJobEvents(test.db, [{ jobId: job.id, afterSeq: -1 }], 100);
     assert.deepEqual(
       log.map(({ event }) => [event.seq, event.status, event.error?.code ?? null]),
       [
         [0, 'pending', null],
         [1, 'running', null],
-        [2, 'failed', 'SAFETY_BLOCKED'],
+        [2, 'cancelled', null],
+        [3, 'failed', 'SAFETY_BLOCKED'],
+      ],
+    );
+    // The run's next update numbers after the correction, and a second correction of it too.
+    assert.ok(await apply(3, 20, { status: 'timeout', error: failure }));
+    assert.ok(await apply(3, 24, { status: 'completed', progress: 100 }));
+    assert.equal(await apply(3, 20, { status: 'timeout', error: failure }), null);
+    const after = await readJobEvents(test.db, [{ jobId: job.id, afterSeq: 3 }], 100);
+    assert.deepEqual(
+      after.map(({ event }) => [event.seq, event.status]),
+      [
+        [4, 'timeout'],
+        [5, 'completed'],
       ],
     );
   });

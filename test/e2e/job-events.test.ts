@@ -247,6 +247,83 @@ describe('job progress streams (Server-Sent Events)', () => {
     assert.deepEqual([next.event, next.id], ['status', '2']);
   });
 
+  it('follows a phantom end to the state that superseded it: a reconnect after that end resumes', async () => {
+    const vlog = jobRecord({
+      id: `vlog-${randomUUID()}`,
+      kind: 'vlog',
+      type: 'VLOG',
+      ownerId: 'streamer',
+      input: {
+        title: 'Night market',
+        prompt: null,
+        style: null,
+        aspectRatio: '16:9',
+        durationSeconds: 8,
+        media: [],
+      },
+    });
+    await insertJob(h.db, vlog, 'pending');
+    const project = (historyLength: number, change: Parameters<typeof jobSnapshot>[0]) =>
+      applyJobUpdate(h.db, {
+        jobId: vlog.id,
+        seq: 2,
+        historyLength,
+        snapshot: jobSnapshot(change),
+      });
+    await applyJobUpdate(h.db, {
+      jobId: vlog.id,
+      seq: 1,
+      historyLength: 5,
+      snapshot: jobSnapshot({ status: 'generating', progress: 40 }),
+    });
+    // A workflow task that the server then refused projected a cancel that never happened.
+    await project(11, {
+      status: 'cancelled',
+      progress: 40,
+      error: { code: 'CANCELLED', message: 'The vlog was cancelled' },
+    });
+    const authorization = await streamer.authorization();
+    const open = (lastEventId?: string) =>
+      openEventStream(`${firstUrl}/api/vlogs/${vlog.id}/events`, {
+        authorization,
+        ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
+      });
+    const phantom = await (await open()).rest();
+    assert.deepEqual(
+      phantom.map((event) => [event.event, event.id]),
+      [
+        ['status', '0'],
+        ['status', '1'],
+        ['status', '2'],
+        ['end', '2-end'],
+      ],
+    );
+    assert.equal((JSON.parse(phantom[3]!.data) as { status: string }).status, 'cancelled');
+
+    // The task that replaced it saw the render fail first: that is what happened.
+    await project(15, {
+      status: 'failed',
+      progress: 40,
+      error: { code: 'SAFETY_BLOCKED', message: 'The render was blocked' },
+    });
+    const resumed = await open('2-end');
+    assert.equal(resumed.status, 200, 'a reconnect after the superseded end resumes');
+    const correction = await resumed.rest();
+    assert.deepEqual(
+      correction.map((event) => [event.event, event.id]),
+      [
+        ['status', '3'],
+        ['end', '3-end'],
+      ],
+    );
+    assert.equal(data(correction[0]!).status, 'failed');
+    const get = await streamer.get(`/api/vlogs/${vlog.id}`);
+    assert.equal(get.json<{ status: string }>().status, 'failed');
+    assert.deepEqual(JSON.parse(correction[1]!.data), get.json());
+    // The true end stops the client for good.
+    assert.equal((await open('3-end')).status, 204);
+  });
+
   it('stops a standard EventSource after the end: a reconnect with the end id is answered 204', async () => {
     const job = await heldJob();
     job.release();

@@ -37,9 +37,11 @@ export interface JobEventStreamRequest {
 /**
  * The progress streams of this API process: each follows the job's durable event log through
  * the shared feed. When the job ends (`completed`, `failed`, `timeout`, `cancelled`) an `end`
- * event follows and the stream closes; a failed job that is later retried goes on in a new
- * stream resumed from the last id. A client that reconnects after the `end` (as an EventSource
- * does when the server closes) is answered 204, which stops an EventSource for good.
+ * event follows and the stream closes. A client that reconnects after the `end` (as an
+ * EventSource does when the server closes) is answered 204, which stops an EventSource for
+ * good, while that end is still the job's last state. A job that went on after it (a retry,
+ * or an end superseded by what really happened, which the projection logs as the next event)
+ * goes on in the resumed stream instead, up to its next `end`.
  */
 export class JobEventStreams {
   private readonly open = new Set<ServerResponse>();

@@ -47,8 +47,9 @@ export function jobEventStreamSchema(tag: string, noun: string, operationId: str
       'Every status and progress change and, while a model writes, its answer in pieces (about ' +
       'four a second), in order, from a durable log; reconnect with ' +
       '`Last-Event-ID` to resume without losing or repeating an event. A reconnect after the ' +
-      '`end` event is answered 204 (an EventSource then stops), unless the job was retried ' +
-      'since, whose new events follow. Polling the job remains supported.',
+      '`end` event is answered 204 (an EventSource then stops), unless the job went on since ' +
+      '(retried, or that end was superseded by what really happened), whose new events ' +
+      'follow. Polling the job remains supported.',
     params: idParams,
     querystring: z.object({
       access: z
