@@ -84,6 +84,13 @@ export interface AppliedJobUpdate {
   type: string;
   previousStatus: JobStatus;
   /**
+   * Whether the update's attempt had already been logged in a stage, or had already ended,
+   * before this update: an attempt starts and ends once in the metrics, although a superseded
+   * state (a phantom end, a reconciler's end a reset run overtook) logged it before.
+   */
+  attemptStartedBefore: boolean;
+  attemptEndedBefore: boolean;
+  /**
    * Time the job had been in `previousStatus`, by the database's clock; null for a job that
    * ended before its row kept when its status changed.
    */
@@ -175,6 +182,8 @@ async function writeSnapshot(
   // provider is the one the error names. Any other status clears both (a retry starts over).
   const failed = snapshot.status === 'failed' || snapshot.status === 'timeout';
   const failedProvider = failed ? (snapshot.error?.provider ?? null) : null;
+  const terminal = sql.join(terminalStatuses.map((status) => sql.lit(status)));
+  const waiting = sql.join(waitingStatuses.map((status) => sql.lit(status)));
   const { rows } = await sql<AppliedJobUpdate>`
     with given as (
       select
@@ -185,6 +194,13 @@ async function writeSnapshot(
       for update
     ), stored as (
       select *, greatest(given_seq, projection_seq + 1) as seq from given
+    ), attempt_log as (
+      select
+        bool_or(e.status not in (${terminal}) and e.status not in (${waiting})) as started,
+        bool_or(e.status in (${terminal})) as ended
+      from job_events e, stored
+      where e.job_id = ${jobId} and e.part = 0 and e.attempt = ${snapshot.attempt}::integer
+        and e.seq < stored.seq
     ), updated as (
       update jobs set
         status = ${snapshot.status}::text,
@@ -235,8 +251,10 @@ async function writeSnapshot(
     }
     select
       kind, type, previous_status as "previousStatus",
-      extract(epoch from now() - status_changed_at)::float8 as "secondsInPreviousStatus"
-    from updated`.execute(db);
+      extract(epoch from now() - status_changed_at)::float8 as "secondsInPreviousStatus",
+      coalesce(attempt_log.started, false) as "attemptStartedBefore",
+      coalesce(attempt_log.ended, false) as "attemptEndedBefore"
+    from updated, attempt_log`.execute(db);
   return rows[0] ?? null;
 }
 

@@ -42,8 +42,10 @@ export function zeroJobCounters(): void {
 /**
  * Counts what one applied projection update changed. The projection applies each update once
  * (a repeated delivery is not newer), so each transition is counted once, by the worker that
- * projected it: a stage left, an attempt started (it entered a stage from waiting or from a
- * failed attempt), an attempt ended.
+ * projected it: a stage left, an attempt started (its first state in a stage), an attempt
+ * ended (its first end). An attempt starts and ends once: a state that supersedes another (the
+ * end a refused workflow task projected, the end the reconciler wrote before a reset run went
+ * on) counts no second start or end, so a retried job counts one end per attempt.
  */
 export function countJobTransition(update: JobUpdate, applied: AppliedJobUpdate): void {
   const { snapshot } = update;
@@ -52,10 +54,10 @@ export function countJobTransition(update: JobUpdate, applied: AppliedJobUpdate)
   if (isStageStatus(previousStatus) && applied.secondsInPreviousStatus !== null) {
     jobStageDuration.observe({ kind, stage: previousStatus }, applied.secondsInPreviousStatus);
   }
-  if (isStageStatus(snapshot.status) && !isStageStatus(previousStatus)) {
+  if (isStageStatus(snapshot.status) && !applied.attemptStartedBefore) {
     jobsStarted.inc({ kind, type });
   }
-  if (!isTerminalStatus(snapshot.status)) return;
+  if (!isTerminalStatus(snapshot.status) || applied.attemptEndedBefore) return;
   const outcome = outcomes[snapshot.status];
   jobsFinished.inc({ kind, type, outcome });
   if (snapshot.status === 'failed' || snapshot.status === 'timeout') {
