@@ -158,7 +158,9 @@ const maxHistoryLength = 2_147_483_647;
 /**
  * Writes a snapshot at `seq` into the row that `condition` selects, and logs it; see above. A
  * state at the row's own `seq` (from a longer history, applyJobUpdate) is written after it, at
- * `seq + 1`, and the row's offset grows by one to match.
+ * `seq + 1`, and the row's offset grows by one to match. A failed job's stage is the status of
+ * its attempt's last state in flight in the log, so it never names another attempt's stage or
+ * a state that was superseded.
  * With `releaseLeases`, the job's provider leases are deleted in the same statement (a
  * data-modifying CTE always runs), whether or not the row was selected; with `asyncCommit`, a
  * statement that selected the row commits without waiting for the disk.
@@ -196,6 +198,7 @@ async function writeSnapshot(
       select *, greatest(given_seq, projection_seq + 1) as seq from given
     ), attempt_log as (
       select
+        max(e.seq) filter (where e.status not in (${terminal})) as last_in_flight_seq,
         bool_or(e.status not in (${terminal}) and e.status not in (${waiting})) as started,
         bool_or(e.status in (${terminal})) as ended
       from job_events e, stored
@@ -220,11 +223,10 @@ async function writeSnapshot(
         status_changed_at = case
           when stored.status = ${snapshot.status}::text then stored.status_changed_at else now()
         end,
-        failed_stage = case
-          when not ${failed}::boolean then null
-          when stored.status in ('failed', 'timeout') then jobs.failed_stage
-          else stored.status
-        end,
+        failed_stage = case when ${failed}::boolean then (
+          select e.status from job_events e, attempt_log
+          where e.job_id = ${jobId} and e.part = 0 and e.seq = attempt_log.last_in_flight_seq
+        ) end,
         failed_provider = ${failedProvider}::text
       from stored
       where jobs.id = ${jobId}

@@ -234,6 +234,40 @@ describe('job repository', () => {
     );
   });
 
+  it("records the stage a job failed in from its current attempt, never another attempt's or a superseded state", async () => {
+    const job = jobRecord();
+    await insertJob(test.db, job, 'pending');
+    const apply = (seq: number, historyLength: number, change: Partial<JobSnapshot>) =>
+      applyJobUpdate(test.db, { jobId: job.id, seq, historyLength, snapshot: jobSnapshot(change) });
+    const failedStage = async () =>
+      (await findOwnedJob(test.db, job.ownerId, job.id))?.failed_stage ?? null;
+    const failure = { code: 'PROVIDER_ERROR', message: 'it broke' };
+
+    await apply(1, 5, { status: 'analyzing' });
+    await apply(2, 9, { status: 'failed', error: failure });
+    assert.equal(await failedStage(), 'analyzing');
+    // Restated by the same attempt (its deadline), the stage stays.
+    await apply(3, 12, { status: 'timeout', error: failure });
+    assert.equal(await failedStage(), 'analyzing');
+
+    // The retry's states in flight never reached the row (a database that lost them): its end
+    // does not name the first attempt's stage.
+    await apply(6, 30, { status: 'failed', attempt: 2, error: failure });
+    assert.equal(await failedStage(), null);
+
+    // A third attempt ends in a phantom (a refused task's), superseded by its real failure.
+    await apply(7, 40, { status: 'generating', attempt: 3 });
+    await apply(8, 45, { status: 'cancelled', attempt: 3 });
+    assert.equal(await failedStage(), null);
+    await apply(8, 49, { status: 'failed', attempt: 3, error: failure });
+    assert.equal(await failedStage(), 'generating');
+
+    // A completed attempt has no failed stage.
+    await apply(9, 60, { status: 'processing', attempt: 4 });
+    await apply(10, 64, { status: 'completed', attempt: 4 });
+    assert.equal(await failedStage(), null);
+  });
+
   it('keeps the row and the log in order when updates of one job race each other', async () => {
     const job = jobRecord();
     await insertJob(test.db, job, 'pending');
