@@ -242,10 +242,6 @@ async function writeSnapshot(
         ${snapshot.status}::text, ${snapshot.progress}::smallint, ${snapshot.phase}::text,
         ${snapshot.attempt}::integer, ${errorCode}::text, ${errorMessage}::text
       from updated
-      on conflict (job_id, seq, part) do update set
-        type = excluded.type, status = excluded.status, progress = excluded.progress,
-        phase = excluded.phase, attempt = excluded.attempt, error_code = excluded.error_code,
-        error_message = excluded.error_message, created_at = now()
     )${
       position.releaseLeases
         ? sql`, released as (delete from provider_leases where job_id = ${jobId})`
