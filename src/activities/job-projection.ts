@@ -27,17 +27,18 @@ export async function settleJobCost(
 }
 
 /**
- * Charges a cancelled attempt what its kind says the provider bills regardless. Every kind is
- * asked (one of them knows the job), each charging under its calls' own keys, so a repeated
- * delivery charges nothing twice.
+ * Charges an ended job what its kind says the provider bills regardless (a generation left
+ * running); without the kind, every kind is asked, each charging under its calls' own keys (a
+ * job of another kind has none), so nothing is charged twice.
  */
-async function chargeCancelledAttempt(
+export async function chargeEndedJob(
   deps: ActivityDependencies,
   jobId: string,
-  attempt: number,
+  kind: string | undefined,
 ): Promise<void> {
   for (const registration of jobKindRegistry) {
-    await registration.chargeOnCancel?.(deps, { jobId, attempt });
+    if (kind !== undefined && registration.declaration.kind !== kind) continue;
+    await registration.chargeOnEnd?.(deps, { jobId });
   }
 }
 
@@ -55,19 +56,16 @@ export function createJobProjectionActivities(deps: ActivityDependencies) {
      * Applies a workflow's snapshot and counts the transition it made in the job metrics. A job
      * that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
      * line it still had, whatever step it ended in, in the same statement (applyJobUpdate), and
-     * its cost hold is settled or released. A cancelled one is charged what its kind's provider
-     * still bills for it before the cancel is applied: a job never reads as ended with a cost
-     * still to come.
+     * its cost hold is settled or released. It is first charged what its kind's provider still
+     * bills for it (a generation left running), before the end is applied: a job never reads as
+     * ended with a cost still to come.
      */
     async recordJobUpdate(update: JobUpdate): Promise<void> {
-      if (update.snapshot.status === 'cancelled') {
-        await chargeCancelledAttempt(deps, update.jobId, update.snapshot.attempt);
-      }
+      const ends = isTerminalStatus(update.snapshot.status);
+      if (ends) await chargeEndedJob(deps, update.jobId, undefined);
       const applied = await applyJobUpdate(db, update);
       if (applied) countJobTransition(update, applied);
-      if (isTerminalStatus(update.snapshot.status)) {
-        await settleJobCost(db, update.jobId, update.snapshot);
-      }
+      if (ends) await settleJobCost(db, update.jobId, update.snapshot);
       log.info('job update recorded', {
         jobId: update.jobId,
         seq: update.seq,

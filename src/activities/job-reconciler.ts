@@ -15,7 +15,8 @@ import {
 } from '../db/jobs.js';
 import { listJobsAwaitingTurn } from '../db/job-turns.js';
 import { releaseProviderLeases } from '../db/provider-quota.js';
-import { settleJobCost } from './job-projection.js';
+import { chargeEndedJob, settleJobCost } from './job-projection.js';
+import type { ActivityDependencies } from './index.js';
 import type { ReconcileJobBatchInput, ReconcileJobBatchResult } from '../jobs/contracts.js';
 import { isTerminalStatus } from '../jobs/model.js';
 import {
@@ -30,12 +31,6 @@ import { whileHeartbeating } from './heartbeat.js';
 
 const { HistoryEventFilterType } = proto.temporal.api.enums.v1;
 
-export interface JobReconcilerDependencies {
-  db: Db;
-  /** A client of the worker's namespace; the worker gives it to the activities it runs. */
-  temporalClient?: Client | undefined;
-}
-
 /** Ids safe to quote in a visibility query; any other is checked by a describe. */
 const plainId = /^[A-Za-z0-9._:-]+$/;
 
@@ -45,7 +40,8 @@ const progressQueryTimeoutMs = 5_000;
 /** What became of one job in flight once checked. */
 type Outcome = 'alive' | 'ended' | 'followed' | 'moved';
 
-export function createJobReconcilerActivities({ db, temporalClient }: JobReconcilerDependencies) {
+export function createJobReconcilerActivities(deps: ActivityDependencies) {
+  const { db, temporalClient } = deps;
   return {
     /**
      * Checks up to `limit` jobs in flight whose row has not changed for `staleMs` against their
@@ -87,7 +83,7 @@ export function createJobReconcilerActivities({ db, temporalClient }: JobReconci
             const outcome =
               isTerminalStatus(job.status) && job.run_id !== null && listed !== undefined
                 ? await followRun(db, client, job, job.run_id, listed)
-                : await reconcileJob(db, client, job);
+                : await reconcileJob(deps, client, job);
             if (outcome === 'ended') result.ended += 1;
             if (outcome === 'followed') result.followed += 1;
             succeeded += 1;
@@ -127,13 +123,22 @@ async function runningRuns(client: Client, jobs: JobInFlight[]): Promise<Map<str
  * finds: nothing while the run the job follows is running, the new run after a reset, the
  * job's end once the workflow closed.
  */
-async function reconcileJob(db: Db, client: Client, job: JobInFlight): Promise<Outcome> {
+async function reconcileJob(
+  deps: ActivityDependencies,
+  client: Client,
+  job: JobInFlight,
+): Promise<Outcome> {
+  const { db } = deps;
   let description;
   try {
     description = await client.workflow.getHandle(job.workflow_id).describe();
   } catch (error) {
     if (!(error instanceof WorkflowNotFoundError)) throw error;
-    return endJob(db, client, job, { how: 'not_found', runId: job.run_id ?? '', closedAt: now() });
+    return endJob(deps, client, job, {
+      how: 'not_found',
+      runId: job.run_id ?? '',
+      closedAt: now(),
+    });
   }
   if (description.status.name === 'RUNNING') {
     return description.runId === job.run_id || job.run_id === null
@@ -141,7 +146,7 @@ async function reconcileJob(db: Db, client: Client, job: JobInFlight): Promise<O
       : followRun(db, client, job, job.run_id, description.runId);
   }
   const closure = await readClosure(client, job.workflow_id, description.runId);
-  return closure ? endJob(db, client, job, closure) : 'alive';
+  return closure ? endJob(deps, client, job, closure) : 'alive';
 }
 
 /**
@@ -234,13 +239,18 @@ async function readClosure(
   return null;
 }
 
-/** Ends the job as its workflow closed, unless the row moved on since it was read. */
+/**
+ * Ends the job as its workflow closed, unless the row moved on since it was read, and charges
+ * what its kind's provider bills although nothing looks at it any more (a generation left
+ * running), as the projection of an end does.
+ */
 async function endJob(
-  db: Db,
+  deps: ActivityDependencies,
   client: Client,
   job: JobInFlight,
   closure: WorkflowClosure,
 ): Promise<Outcome> {
+  const { db } = deps;
   const snapshot = closedJobSnapshot(
     {
       progress: job.progress,
@@ -258,6 +268,7 @@ async function endJob(
   countJobTransition({ jobId: job.id, seq: job.projection_seq + 1, snapshot }, applied);
   jobsReconciled.inc({ kind: job.kind, reason: closure.how });
   await releaseProviderLeases(db, job.id);
+  await chargeEndedJob(deps, job.id, job.kind);
   await settleJobCost(db, job.id, snapshot);
   // The jobs waiting behind it in its key's line would only notice at their next recheck.
   for (const waiting of await listJobsAwaitingTurn(db, job.id)) {

@@ -16,6 +16,7 @@ import * as failureGroups from './migrations/0013_failure_groups.js';
 import * as projectionHistoryLength from './migrations/0014_projection_history_length.js';
 import * as costs from './migrations/0015_costs.js';
 import * as costHoldAttempts from './migrations/0016_cost_hold_attempts.js';
+import * as providerOperationOutcomes from './migrations/0017_provider_operation_outcomes.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -35,6 +36,7 @@ const migrations: Record<string, Migration> = {
   '0014_projection_history_length': projectionHistoryLength,
   '0015_costs': costs,
   '0016_cost_hold_attempts': costHoldAttempts,
+  '0017_provider_operation_outcomes': providerOperationOutcomes,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -28,3 +28,40 @@ export async function recordProviderOperation(
     .onConflict((oc) => oc.column('idempotency_key').doNothing())
     .execute();
 }
+
+/**
+ * Records how a check saw a job's operation end. The first outcome stays: a check repeated
+ * after the write (its activity retried) sees the same end.
+ */
+export async function recordOperationOutcome(
+  db: Db,
+  operation: { jobId: string; operationName: string; outcome: 'succeeded' | 'filtered' | 'failed' },
+): Promise<void> {
+  await db
+    .updateTable('provider_operations')
+    .set({ outcome: operation.outcome })
+    .where('job_id', '=', operation.jobId)
+    .where('operation_name', '=', operation.operationName)
+    .where('outcome', 'is', null)
+    .execute();
+}
+
+/**
+ * The operations a job submitted under keys with `keyPart` (its kind's paid operation) that no
+ * check has seen end: still running at the provider, or ended unseen.
+ */
+export async function listOperationsLeftRunning(
+  db: Db,
+  jobId: string,
+  keyPart: string,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom('provider_operations')
+    .select('operation_name')
+    .where('job_id', '=', jobId)
+    .where('idempotency_key', 'like', `%${keyPart}%`)
+    .where('outcome', 'is', null)
+    .orderBy('created_at')
+    .execute();
+  return [...new Set(rows.map((row) => row.operation_name))];
+}

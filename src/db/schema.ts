@@ -67,6 +67,8 @@ export interface ProviderOperationTable {
   job_id: string;
   operation_name: string;
   created_at: Generated<Date>;
+  /** How a check saw the operation end; null while none has (see migration 0017). */
+  outcome: 'succeeded' | 'filtered' | 'failed' | null;
 }
 
 /** A job admitted by the API whose workflow is being started and whose row is not written yet. */

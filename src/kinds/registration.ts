@@ -66,14 +66,12 @@ export interface JobKindRegistration<Type extends string = string, Input = unkno
   /** Its activities; their names are part of the durable contract, never renamed. */
   activities?: (deps: ActivityDependencies) => Record<string, ActivityFunction>;
   /**
-   * Charges what the provider bills for a cancelled attempt of one of its jobs although the job
-   * stopped looking (a submitted Veo generation runs on): called by the projection of the
-   * cancel, possibly more than once, so it charges under the calls' own keys, never twice.
+   * Charges what the provider bills for one of its jobs although the job stopped looking (a
+   * submitted Veo generation runs on): called when the job ends, whatever ended it (the
+   * projection of its end, the reconciler for a workflow closed outside its code), possibly
+   * more than once, so it charges under the calls' own keys, never twice.
    */
-  chargeOnCancel?: (
-    deps: ActivityDependencies,
-    cancelled: { jobId: string; attempt: number },
-  ) => Promise<void>;
+  chargeOnEnd?: (deps: ActivityDependencies, ended: { jobId: string }) => Promise<void>;
 }
 
 /**

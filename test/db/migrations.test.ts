@@ -135,6 +135,7 @@ describe('migrations', () => {
         '0014_projection_history_length',
         '0015_costs',
         '0016_cost_hold_attempts',
+        '0017_provider_operation_outcomes',
       ],
     );
   });
@@ -173,6 +174,7 @@ describe('migrations', () => {
       '0014_projection_history_length',
       '0015_costs',
       '0016_cost_hold_attempts',
+      '0017_provider_operation_outcomes',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(

@@ -12,6 +12,7 @@ import type { UsageMetadata } from '../fakes/fake-google.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type UserClient } from '../support/harness.js';
 import { CloudFakes, generationBucket } from '../support/cloud-fakes.js';
+import { jobReconcileScheduleId } from '../../src/worker/job-reconcile-schedule.js';
 
 interface Money {
   currency: string;
@@ -347,7 +348,7 @@ describe('costs end to end', { timeout: 300_000 }, () => {
     );
     assert.equal(video[0]!.idempotency_key, `${id}:video:${submitted!.operation_name}`);
     assert.equal(Number(video[0]!.video_seconds), 6);
-    assert.match(String((video[0]!.prices as { note?: string }).note), /cancel/);
+    assert.match(String((video[0]!.prices as { note?: string }).note), /end of its job/);
     assert.equal(
       parseMoney(String(video[0]!.cost)),
       6n * listed('veo', 'veo-3.1-fast-generate-001', 'videoSeconds'),
@@ -425,5 +426,125 @@ describe('costs end to end', { timeout: 300_000 }, () => {
     );
     assert.ok(done.estimatedCost && parseMoney(done.estimatedCost.amount) > 0n);
     await holdBecomes(id, 'settled');
+  });
+});
+
+// Veo bills a submitted generation when it finishes, whoever still looks at it: a vlog that ends
+// while it runs (its attempt's deadline, a cancel, a workflow closed outside its code) is charged
+// it once, under the key a check would use, whatever ends or re-attaches to it after.
+describe('costs of generations a vlog stopped looking at', { timeout: 300_000 }, () => {
+  const deadlineMs = 8_000;
+  let fakes: CloudFakes;
+  let h: Harness;
+  let payer: UserClient;
+
+  before(async () => {
+    fakes = await CloudFakes.start();
+    fakes.google.scenario.videoBytes = 1024;
+    fakes.google.scenario.generationMs = 10 * 60_000;
+    h = await startHarness({
+      env: { ...fakes.env, VLOG_DEADLINE_MS: String(deadlineMs) },
+      worker: (db) => fakes.activityDependencies(db),
+      jobReconcile: { intervalMs: 1_000, staleMs: 1_000, reopenWindowMs: 60_000, batchSize: 100 },
+    });
+    payer = h.user('left-running');
+  });
+  after(async () => {
+    await h.temporal.client.schedule
+      .getHandle(jobReconcileScheduleId(h.taskQueue))
+      .delete()
+      .catch(() => undefined);
+    await h.stop();
+    await fakes.stop();
+  });
+
+  /** Submits a vlog and returns it once its generation is submitted, with the operation's name. */
+  async function generating(): Promise<{ id: string; operationName: string }> {
+    const response = await payer.postForm('/api/vlogs', vlogForm());
+    assert.equal(response.statusCode, 202, response.body);
+    const { id } = response.json<JobView>();
+    h.terminateOnStop(id);
+    const [submitted] = await eventually(
+      () =>
+        h.db
+          .selectFrom('provider_operations')
+          .select('operation_name')
+          .where('job_id', '=', id)
+          .execute(),
+      (rows) => rows.length === 1,
+      { what: 'the generation submitted', timeoutMs: 30_000 },
+    );
+    return { id, operationName: submitted!.operation_name };
+  }
+
+  const videoCharges = (jobId: string) =>
+    h.db
+      .selectFrom('cost_ledger')
+      .select(['idempotency_key', 'video_seconds', 'cost'])
+      .where('job_id', '=', jobId)
+      .where('kind', '=', 'video')
+      .execute();
+
+  it('charges once a generation its deadline left running, which a retry re-attached to and a cancel then stopped looking at', async () => {
+    const { id, operationName } = await generating();
+    const submissions = fakes.google.calls.predictLongRunning;
+    const timedOut = await payer.awaitJob<JobView>('vlog', id, (view) => view.status === 'failed', {
+      timeoutMs: deadlineMs + 30_000,
+    });
+    assert.equal(timedOut.error?.code, 'VLOG_DEADLINE_EXCEEDED');
+
+    assert.equal((await payer.retry('vlog', id)).statusCode, 202);
+    await payer.awaitJob<JobView>(
+      'vlog',
+      id,
+      (view) => view.attempt === 2 && view.status === 'generating',
+    );
+    assert.equal((await payer.cancel('vlog', id, { reason: 'still too slow' })).statusCode, 202);
+    const cancelled = await payer.awaitJob<JobView>(
+      'vlog',
+      id,
+      (view) => view.status === 'cancelled',
+    );
+    assert.equal(cancelled.attempt, 2);
+    assert.equal(fakes.google.calls.predictLongRunning, submissions, 'the retry re-attached');
+
+    const video = await eventually(
+      () => videoCharges(id),
+      (rows) => rows.length > 0,
+      { what: 'the generation charged', timeoutMs: 10_000 },
+    );
+    assert.deepEqual(
+      video.map((row) => [row.idempotency_key, Number(row.video_seconds)]),
+      [[`${id}:video:${operationName}`, 6]],
+      'charged once, under the key a check would use',
+    );
+    const ledger = await h.db
+      .selectFrom('cost_ledger')
+      .select('cost')
+      .where('job_id', '=', id)
+      .execute();
+    const final = await payer.get(`/api/vlogs/${id}`);
+    assert.equal(
+      parseMoney(final.json<JobView>().actualCost.amount),
+      ledger.reduce((sum, row) => sum + parseMoney(String(row.cost)), 0n),
+    );
+  });
+
+  it('charges the generation of a vlog whose workflow was terminated, when the reconciler ends the job', async () => {
+    const { id, operationName } = await generating();
+    await h.temporal.client.workflow.getHandle(id).terminate('an operator stopped it');
+    const ended = await payer.awaitJob<JobView>('vlog', id, (view) => view.status === 'failed', {
+      timeoutMs: 30_000,
+    });
+    assert.equal(ended.error?.code, 'WORKFLOW_TERMINATED');
+    const video = await eventually(
+      () => videoCharges(id),
+      (rows) => rows.length > 0,
+      { what: 'the generation charged', timeoutMs: 10_000 },
+    );
+    assert.deepEqual(
+      video.map((row) => [row.idempotency_key, Number(row.video_seconds)]),
+      [[`${id}:video:${operationName}`, 6]],
+    );
   });
 });

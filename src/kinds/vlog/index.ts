@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { KindRegistration, KindRouteDependencies } from '../registration.js';
 import { createVlogActivities } from './activities/index.js';
-import { chargeGenerationLeftRunning } from './activities/generate.js';
+import { chargeGenerationsLeftRunning } from './activities/generate.js';
 import { vlogRoutes } from './api/routes.js';
 import { createVlogService } from './api/service.js';
 import { vlogKind } from './declaration.js';
@@ -14,5 +14,5 @@ export const vlogRegistration: KindRegistration<typeof vlogKind> = {
   declaration: vlogKind,
   routes,
   activities: createVlogActivities,
-  chargeOnCancel: chargeGenerationLeftRunning,
+  chargeOnEnd: chargeGenerationsLeftRunning,
 };

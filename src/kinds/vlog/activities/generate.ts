@@ -3,7 +3,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Db } from '../../../db/database.js';
-import { findProviderOperation, recordProviderOperation } from '../../../db/provider-operations.js';
+import {
+  findProviderOperation,
+  listOperationsLeftRunning,
+  recordOperationOutcome,
+  recordProviderOperation,
+} from '../../../db/provider-operations.js';
 import { requestedVideoSeconds } from '../../../db/costs.js';
 import { chargeProviderCall } from '../../../activities/cost-ledger.js';
 import {
@@ -51,44 +56,57 @@ export type GenerationCheck =
 
 /** The idempotency key of a paid generation: one per vlog and attempt, never random. */
 export function generationKey(jobId: string, attempt: number): string {
-  return `${jobId}:video-generation:${attempt}`;
+  return `${jobId}${generationKeyPart}${attempt}`;
 }
 
+/** What part of a generation's idempotency key names it a generation (generationKey). */
+const generationKeyPart = ':video-generation:';
+
 /**
- * Charges the generation a vlog's cancelled attempt submitted and no check saw end. Veo has no
- * way to stop a submitted generation: it runs on and is billed per second of video when it
- * finishes, and the job no longer looks at it. So it is charged at the cancel, the seconds asked
- * for, under the key a check would have used (the operation's name): a later look at it never
- * charges it again, and a generation a check saw done was charged then and is not charged here.
- * One Veo would not bill (filtered or failed after the cancel) is charged all the same: the
- * ledger cannot know, and the row's `prices.note` says why it was charged.
+ * Charges the generations a vlog submitted, in any attempt, that no check saw end, when the
+ * vlog ends (cancelled, failed, timed out, or closed outside its code and ended by the
+ * reconciler). Veo has no way to stop a submitted generation: it runs on and is billed per
+ * second of video when it finishes, and the ended job no longer looks at it. So it is charged
+ * at the end, the seconds asked for, under the key a check would have used (the operation's
+ * name): a later look at it (a retry re-attaching to it) never charges it again, and a
+ * generation a check saw done was charged then and is not charged here; one a check saw
+ * filtered or failed (which Veo does not bill) is left out. One Veo would not bill (filtered or
+ * failed after the job stopped looking) is charged all the same: the ledger cannot know, and
+ * the row's `prices.note` says why it was charged.
  */
-export async function chargeGenerationLeftRunning(
+export async function chargeGenerationsLeftRunning(
   { db, providers }: Pick<VlogActivityDependencies, 'db' | 'providers'>,
-  cancelled: { jobId: string; attempt: number },
+  ended: { jobId: string },
 ): Promise<void> {
   const generator = providers.videoGenerator;
   if (!generator) return;
-  const operationName = await findProviderOperation(
-    db,
-    generationKey(cancelled.jobId, cancelled.attempt),
-  );
-  if (!operationName) return;
-  await chargeProviderCall(
-    { db, prices: providers.prices },
-    {
-      idempotencyKey: `${cancelled.jobId}:video:${operationName}`,
-      jobId: cancelled.jobId,
-      kind: 'video',
-      usage: {
-        provider: providerOf(generator.name),
-        model: modelOf(generator.name),
-        videoSeconds: (await requestedVideoSeconds(db, cancelled.jobId)) ?? 0,
+  const operations = await listOperationsLeftRunning(db, ended.jobId, generationKeyPart);
+  if (operations.length === 0) return;
+  const videoSeconds = (await requestedVideoSeconds(db, ended.jobId)) ?? 0;
+  for (const operationName of operations) {
+    await chargeProviderCall(
+      { db, prices: providers.prices },
+      {
+        idempotencyKey: generationChargeKey(ended.jobId, operationName),
+        jobId: ended.jobId,
+        kind: 'video',
+        usage: {
+          provider: providerOf(generator.name),
+          model: modelOf(generator.name),
+          videoSeconds,
+        },
+        note: 'charged at the end of its job, which stopped looking at it: a submitted generation cannot be stopped and is billed when it finishes',
+        // The projection and the reconciler write to the database next anyway, and are
+        // retried until they can: the charge lands before the end it comes with.
+        waitForLedger: true,
       },
-      note: 'charged at the cancel of its job: a submitted generation cannot be stopped and is billed when it finishes',
-      waitForLedger: true,
-    },
-  );
+    );
+  }
+}
+
+/** The key a generation is charged under, whoever charges it: its operation, once. */
+function generationChargeKey(jobId: string, operationName: string): string {
+  return `${jobId}:video:${operationName}`;
 }
 
 export function createGenerateActivities({
@@ -264,18 +282,24 @@ export function createGenerateActivities({
         if (throttle) return { done: false, retryAfterMs: throttle.retryAfterMs };
         throw toFailure(error, Context.current(), providerOf(generator.name));
       }
-      if (metered && status.state !== 'running')
-        await releaseProviderLeases(db, input.jobId, metered.provider);
+      if (status.state === 'running') return { done: false };
+      if (metered) await releaseProviderLeases(db, input.jobId, metered.provider);
+      const outcome = status.state;
+      const seenEnded = () =>
+        recordOperationOutcome(db, {
+          jobId: input.jobId,
+          operationName: input.operationName,
+          outcome,
+        });
       switch (status.state) {
-        case 'running':
-          return { done: false };
         case 'succeeded':
           // Billed once the video exists (a filtered or failed generation is not), under the
           // operation's name: a re-attached generation seen done again is not charged again.
+          // Its end is recorded after the charge, so a job that ends in between charges it.
           await chargeProviderCall(
             { db, prices: providers.prices },
             {
-              idempotencyKey: `${input.jobId}:video:${input.operationName}`,
+              idempotencyKey: generationChargeKey(input.jobId, input.operationName),
               jobId: input.jobId,
               kind: 'video',
               usage: {
@@ -285,14 +309,17 @@ export function createGenerateActivities({
               },
             },
           );
+          await seenEnded();
           return { done: true, video: { sourceUri: status.videoUri, mimeType: status.mimeType } };
         case 'filtered':
+          await seenEnded();
           throw ApplicationFailure.nonRetryable(
             `The generated video was removed by the provider's safety filters: ${status.reasons.join('; ')}`,
             FailureCode.CONTENT_FILTERED,
             providerDetails(providerOf(generator.name)),
           );
         case 'failed':
+          await seenEnded();
           throw ApplicationFailure.nonRetryable(
             `The video generation failed: ${status.message}`,
             FailureCode.GENERATION_FAILED,
