@@ -5,6 +5,7 @@ import type { MediaTools } from '../media/tools.js';
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import type { Client } from '@temporalio/client';
+import { createLedgerActivities, type ChargeHandoff } from './cost-ledger.js';
 import { createJobProjectionActivities } from './job-projection.js';
 import { createJobReconcilerActivities } from './job-reconciler.js';
 import { createJobTurnActivities } from './job-turns.js';
@@ -20,15 +21,21 @@ export interface ActivityDependencies {
   gcsApiEndpoint?: string | undefined;
   /** A client of the worker's namespace, for the reconciler; the worker adds its own. */
   temporalClient?: Client | undefined;
+  /**
+   * Where a charge the database does not take in time is handed over (a workflow that writes
+   * it later); the worker adds it. Absent: such a charge waits in the process.
+   */
+  chargeHandoff?: ChargeHandoff | undefined;
 }
 
 /**
- * The activities every kind shares (the projection, the concurrency-key line), the media
- * sweep's, the upload inspection's and the reconciler's.
+ * The activities every kind shares (the projection, the concurrency-key line, the ledger's
+ * deferred charges), the media sweep's, the upload inspection's and the reconciler's.
  */
 function createSharedActivities(deps: ActivityDependencies) {
   return {
     ...createJobProjectionActivities(deps),
+    ...createLedgerActivities(deps),
     ...createJobReconcilerActivities(deps),
     ...createJobTurnActivities(deps),
     ...createMediaRetentionActivities(deps),

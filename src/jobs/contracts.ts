@@ -5,6 +5,7 @@
  * in its declaration (`src/kinds/<kind>/declaration.ts`).
  */
 import type { JobError, JobKind, JobStatus } from './model.js';
+import type { LedgerEntry } from '../db/costs.js';
 
 /** What identifies a job and what was asked of it; carried in every job workflow's input. */
 export interface JobRecord<Input = unknown> {
@@ -155,6 +156,11 @@ export interface DeleteExpiredMediaInput {
 export interface DeleteExpiredMediaResult {
   jobIds: string[];
   deletedObjects: number;
+}
+
+/** Input of `recordDeferredCharge`: a ledger charge the database did not take in time. */
+export interface DeferredCharge {
+  entry: LedgerEntry;
 }
 
 /** Input of `reconcileJobProjections`, set by its schedule from the worker's configuration. */

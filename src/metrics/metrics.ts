@@ -79,7 +79,13 @@ export const providerCost = new Counter({
 
 export const ledgerChargesDeferred = new Gauge({
   name: 'vlogflow_ledger_charges_deferred',
-  help: 'Charges of answered provider calls this worker holds until the database takes their ledger write',
+  help: 'Charges of answered provider calls this worker holds until the database takes their ledger write (neither the database nor Temporal took them in time)',
+  registers: [processMetrics],
+});
+
+export const ledgerChargesHandedOver = new Counter({
+  name: 'vlogflow_ledger_charges_handed_over_total',
+  help: 'Charges of answered provider calls whose ledger write the database did not take in time, handed to a recordDeferredCharge workflow that writes them once it is back',
   registers: [processMetrics],
 });
 

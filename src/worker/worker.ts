@@ -283,7 +283,11 @@ export async function startWorker(
       throw error;
     });
   }
-  const activities = createActivities({ ...deps, temporalClient: client });
+  const activities = createActivities({
+    ...deps,
+    temporalClient: client,
+    chargeHandoff: { client, taskQueue: names.workflows },
+  });
   const inFlight = new ActivitiesInFlight();
   // The API, which runs no media tools, reads the workers' ffmpeg from these queues' pollers.
   const identity =

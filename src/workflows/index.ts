@@ -4,3 +4,4 @@ export { vlogJob } from '../kinds/vlog/workflow.js';
 export { inspectUploadedMedia } from './media-inspection.js';
 export { sweepExpiredMedia } from './media-sweep.js';
 export { reconcileJobProjections } from './job-reconcile.js';
+export { recordDeferredCharge } from './ledger-charge.js';

@@ -311,6 +311,66 @@ describe('fault: dependencies fail mid-job', () => {
     );
   });
 
+  it('a worker SIGKILLed while a charge waits for PostgreSQL: the charge reaches the ledger once, from Temporal, when the database is back', async () => {
+    const hold = stack.holdGoogleCalls('analyzeMedia', ['charge-kill'], 'generateContent');
+    const vlog = await stack.submitVlog('charge-kill');
+    await stack.waitHeld(hold, 1);
+
+    // The analysis is answered while the path to PostgreSQL is stalled: its charge cannot be
+    // written, the activity ends without it, and the worker that made it is killed before the
+    // database is back.
+    stack.database.stall();
+    hold.release();
+    await stack.waitProjecting(vlog, 'analyzeMedia');
+    await eventually(
+      async () =>
+        worker
+          .logs()
+          .some(
+            (line) =>
+              line['msg'] === 'the ledger write of a charge waits for the database' &&
+              line['jobId'] === vlog.id,
+          ),
+      Boolean,
+      { what: `${vlog.id}: its analysis's charge waited for the database`, timeoutMs: 10_000 },
+    );
+    // Cut, so no write the stalled path still holds lands when it is restored.
+    stack.database.cut();
+    const killedAt = Date.now();
+    await stack.kill(worker);
+    stack.database.restore();
+    worker = await stack.start('worker');
+    const recoveryMs = await stack.waitAllFinal([vlog]);
+
+    const analyses = await eventually(
+      async () =>
+        (await jobLedger(stack.testDatabase.db, vlog.id)).filter(
+          (entry) => entry.kind === 'analysis',
+        ),
+      (rows) => rows.length >= 1,
+      { what: `${vlog.id}: its analysis in the ledger`, timeoutMs: 60_000 },
+    );
+    assert.equal(analyses.length, 1, 'its analysis charged once');
+    const deferred = await stack.client.workflow
+      .getHandle(`ledger-charge:${analyses[0]!.idempotency_key}`)
+      .describe();
+    assert.equal(deferred.status.name, 'COMPLETED', 'written by the workflow it was handed to');
+
+    await stack.finish(
+      {
+        scenario: 'worker killed while a charge waits for PostgreSQL',
+        fault:
+          'a vlog’s analysis answered while the path to PostgreSQL stalled, its worker SIGKILLed before the database came back, then the database restored and a worker started again',
+        faultMs: Date.now() - killedAt,
+        recoveryMs,
+        notes: [
+          'the charge was handed to a recordDeferredCharge workflow before the analysis activity ended; the new worker wrote it under its key, once',
+        ],
+      },
+      [vlog],
+    );
+  });
+
   it('the API SIGKILLed and restarted while clients poll: only valid answers, nothing goes backwards', async () => {
     const holds = [
       stack.holdGoogleCalls('generateAiItems', ['poll'], 'streamGenerateContent'),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { whileHeartbeating } from '../../activities/heartbeat.js';
 import { askUntilValid, readJsonAnswer, required } from '../../activities/provider-calls.js';
 import { JobOutputStream } from '../../activities/job-output.js';
-import { chargedModelCall } from '../../activities/cost-ledger.js';
+import { chargedModelCall, type ChargeHandoff } from '../../activities/cost-ledger.js';
 import { callUnderCooldown } from '../../activities/provider-quota.js';
 import type { Db } from '../../db/database.js';
 import type { ProviderThrottle } from '../../jobs/provider-throttle.js';
@@ -35,7 +35,15 @@ export function aiPrompt(request: AiJobRequest): { systemInstruction: string; pr
   };
 }
 
-export function createAiGenerationActivities({ db, providers }: { db: Db; providers: Providers }) {
+export function createAiGenerationActivities({
+  db,
+  providers,
+  chargeHandoff,
+}: {
+  db: Db;
+  providers: Providers;
+  chargeHandoff?: ChargeHandoff | undefined;
+}) {
   return {
     /**
      * Asks the LLM for the job's items with structured output and checks the answer with the
@@ -69,7 +77,7 @@ export function createAiGenerationActivities({ db, providers }: { db: Db; provid
               await output.startAnswer();
               try {
                 return await chargedModelCall(
-                  { db, prices: providers.prices },
+                  { db, prices: providers.prices, handoff: chargeHandoff },
                   {
                     jobId,
                     kind: 'text',

@@ -56,7 +56,8 @@ export function createAnalyzeActivities({
   db,
   mediaStorage,
   providers,
-}: Pick<VlogActivityDependencies, 'db' | 'mediaStorage' | 'providers'>) {
+  chargeHandoff,
+}: Pick<VlogActivityDependencies, 'db' | 'mediaStorage' | 'providers' | 'chargeHandoff'>) {
   return {
     /**
      * Gemini looks at the media; its JSON is validated, and the model is asked again if it is
@@ -75,7 +76,7 @@ export function createAnalyzeActivities({
             provider: providerOf(analyzer.name),
             ask: (round) =>
               chargedModelCall(
-                { db, prices: providers.prices },
+                { db, prices: providers.prices, handoff: chargeHandoff },
                 {
                   jobId: input.jobId,
                   kind: 'analysis',

@@ -75,7 +75,11 @@ const generationKeyPart = ':video-generation:';
  * the row's `prices.note` says why it was charged.
  */
 export async function chargeGenerationsLeftRunning(
-  { db, providers }: Pick<VlogActivityDependencies, 'db' | 'providers'>,
+  {
+    db,
+    providers,
+    chargeHandoff,
+  }: Pick<VlogActivityDependencies, 'db' | 'providers' | 'chargeHandoff'>,
   ended: { jobId: string },
 ): Promise<void> {
   const generator = providers.videoGenerator;
@@ -85,7 +89,7 @@ export async function chargeGenerationsLeftRunning(
   const videoSeconds = (await requestedVideoSeconds(db, ended.jobId)) ?? 0;
   for (const operationName of operations) {
     await chargeProviderCall(
-      { db, prices: providers.prices },
+      { db, prices: providers.prices, handoff: chargeHandoff },
       {
         idempotencyKey: generationChargeKey(ended.jobId, operationName),
         jobId: ended.jobId,
@@ -113,7 +117,8 @@ export function createGenerateActivities({
   db,
   mediaStorage,
   providers,
-}: Pick<VlogActivityDependencies, 'db' | 'mediaStorage' | 'providers'>) {
+  chargeHandoff,
+}: Pick<VlogActivityDependencies, 'db' | 'mediaStorage' | 'providers' | 'chargeHandoff'>) {
   return {
     /**
      * The governor's answer to a vlog about to submit its generation, without calling the
@@ -297,7 +302,7 @@ export function createGenerateActivities({
           // operation's name: a re-attached generation seen done again is not charged again.
           // Its end is recorded after the charge, so a job that ends in between charges it.
           await chargeProviderCall(
-            { db, prices: providers.prices },
+            { db, prices: providers.prices, handoff: chargeHandoff },
             {
               idempotencyKey: generationChargeKey(input.jobId, input.operationName),
               jobId: input.jobId,
