@@ -13,6 +13,11 @@ import { expectOwnerWorkflows } from '../support/temporal.js';
 import { assertOnlyControlJobOf } from '../support/jobs.js';
 import { assertStoredOnlyUploadOf, storedFiles } from '../support/stored-files.js';
 import { startHarness, type ApiResponse, type Harness } from '../support/harness.js';
+import { testLogger } from '../support/logs.js';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { createJobActions } from '../../src/api/services/job-actions.js';
+import { createRedrives } from '../../src/api/services/redrives.js';
+import type { TemporalAccess } from '../../src/temporal-client.js';
 
 interface Money {
   currency: string;
@@ -180,6 +185,112 @@ describe('budgets', { timeout: 120_000 }, () => {
       url: `/api/admin/budgets/${user}`,
     });
     assert.equal(removed.statusCode, 404, removed.body);
+  });
+
+  it('keeps the hold of a retried attempt when an owner retry and a re-drive of the job race, whichever the workflow takes', async () => {
+    const owner = `racer-${randomUUID().slice(0, 8)}`;
+    const response = await start(owner);
+    assert.equal(response.statusCode, 202, response.body);
+    const id = idOf(response);
+    h.terminateOnStop(id);
+    // The job failed in its first attempt, whose hold was released; its run stays open for a retry.
+    await h.db
+      .updateTable('jobs')
+      .set({ status: 'failed', error_code: 'PROVIDER_ERROR', error_message: 'it broke' })
+      .where('id', '=', id)
+      .execute();
+    await h.db
+      .updateTable('cost_holds')
+      .set({ state: 'released' })
+      .where('job_id', '=', id)
+      .execute();
+    const row = await h.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+
+    // A Temporal whose workflow answers each retry Update when the test says, in the order the
+    // test chooses: the interleaving that loses a hold, forced.
+    const updates: { accept(): void; refuse(): void }[] = [];
+    let updateSent: () => void = () => undefined;
+    const client = {
+      withDeadline: <T>(_deadline: number, call: () => Promise<T>) => call(),
+      workflow: {
+        getHandle: () => ({
+          describe: async () => ({ status: { name: 'RUNNING' }, runId: 'failed-run' }),
+          executeUpdate: () =>
+            new Promise((resolve, reject) => {
+              updates.push({
+                accept: () => resolve({ attempt: 2 }),
+                refuse: () =>
+                  reject(
+                    new WorkflowUpdateFailedError(
+                      'refused',
+                      new Error(
+                        'Only a failed or timed-out AI job can be retried; this one is being retried',
+                      ),
+                    ),
+                  ),
+              });
+              updateSent();
+            }),
+        }),
+      },
+    } as unknown as Client;
+    const nextUpdate = () => new Promise<void>((resolve) => (updateSent = resolve));
+    const budgets = { daily: '1000', monthly: null };
+    const actions = createJobActions(
+      { client } as TemporalAccess,
+      { timeoutMs: 5_000 },
+      {
+        db: h.db,
+        budgets,
+      },
+    );
+    const redrives = createRedrives({
+      db: h.db,
+      temporal: client,
+      actions,
+      budgets,
+      maxJobsInFlight: 100,
+      timeoutMs: 5_000,
+      logger: testLogger(),
+    });
+
+    // The owner's retry holds attempt 2 and sends its Update; the re-drive runs meanwhile and
+    // its Update, if it sends one, is taken first; the owner's is then refused.
+    const firstUpdate = nextUpdate();
+    const retried = actions.retry(row, owner, 'AI job', testLogger()).then(
+      () => 'accepted' as const,
+      (error: unknown) => error,
+    );
+    await firstUpdate;
+    const secondUpdate = nextUpdate();
+    const redriven = redrives.redrive({ jobIds: [id] }, { dryRun: false, requestedBy: 'operator' });
+    const raced = await Promise.race([secondUpdate.then(() => 'sent' as const), redriven]);
+    if (raced === 'sent') {
+      updates[1]!.accept();
+      updates[0]!.refuse();
+    } else {
+      updates[0]!.accept();
+    }
+    const [ownerRetry, redrive] = await Promise.all([retried, redriven]);
+    const accepted = [ownerRetry === 'accepted', redrive.redriven.length === 1].filter(Boolean);
+    assert.equal(accepted.length, 1, 'the workflow took one retry');
+    assert.deepEqual(
+      await h.db
+        .selectFrom('cost_holds')
+        .select(['attempt', 'state'])
+        .where('job_id', '=', id)
+        .orderBy('attempt')
+        .execute(),
+      [
+        { attempt: 1, state: 'released' },
+        { attempt: 2, state: 'held' },
+      ],
+      'the attempt the workflow took holds its estimate, once',
+    );
   });
 
   it('refuses a user with no budget left before reading a byte of an upload', async () => {

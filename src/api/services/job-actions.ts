@@ -181,7 +181,8 @@ export function createJobActions(
     /**
      * An owner's retry: the new attempt's hold, then the Update. A retry the workflow does not
      * take (refused, or no answer in time: the client is told to send it again, which holds
-     * again) drops the hold it took, so the job is left as it was.
+     * again) drops the hold it took, so the job is left as it was. One whose attempt another
+     * retry or a re-drive holds already is refused at once: only the holder asks the workflow.
      */
     async retry(
       row: JobRow,
@@ -199,14 +200,17 @@ export function createJobActions(
           costs.budgets,
         );
       });
+      // Another retry (or a re-drive) holds this attempt and awaits its own answer: sent on its
+      // hold, this one, if taken, would run unheld once that one is refused and drops it.
+      if (!held) {
+        throw new ApiError('JOB_NOT_RETRYABLE', `A retry of the ${noun} is already under way`);
+      }
       try {
         return await sendRetry(row, requestedBy, noun, log);
       } catch (error) {
-        if (held) {
-          await dropCostHold(costs.db, row.id, attempt).catch((dropError: unknown) => {
-            log.error({ err: dropError, attempt }, 'cost hold of a refused retry not dropped');
-          });
-        }
+        await dropCostHold(costs.db, row.id, attempt).catch((dropError: unknown) => {
+          log.error({ err: dropError, attempt }, 'cost hold of a refused retry not dropped');
+        });
         throw error;
       }
     },

@@ -233,7 +233,8 @@ export function createRedrives(deps: RedriveDependencies) {
 
   /**
    * Admits and re-drives one job in one transaction under its owner's lock: the cap is checked,
-   * the estimate held for the new attempt (402 BUDGET_EXCEEDED when the owner's budget cannot),
+   * the estimate held for the new attempt (402 BUDGET_EXCEEDED when the owner's budget cannot;
+   * skipped when a retry under way holds it already),
    * the row shows the job accepted again (so the next admission counts it), then Temporal is
    * asked. The lock is held across that call, unlike a start's: re-drives are rare, one job at a
    * time, and bounded by JOB_CONTROL_TIMEOUT_MS. A refusal from Temporal rolls the row and the
@@ -243,11 +244,19 @@ export function createRedrives(deps: RedriveDependencies) {
     return db.transaction().execute(async (tx) => {
       await lockOwner(tx, row.owner_id);
       await refuseOwnerAtJobCap(tx, row.owner_id, deps.maxJobsInFlight);
-      await holdAttemptCost(
+      const held = await holdAttemptCost(
         tx,
         { jobId: row.id, ownerId: row.owner_id, attempt: plan.attempt, estimate: estimateOf(row) },
         deps.budgets,
       );
+      // An owner's retry holds this attempt and awaits its own answer: re-driven on its hold,
+      // the job would lose it when that retry is refused (it drops the hold it took).
+      if (!held) {
+        throw new ApiError(
+          'JOB_NOT_REDRIVABLE',
+          'A retry of the job is under way; re-drive it again if that retry is refused',
+        );
+      }
       const marked = await markJobRedriven(tx, {
         id: row.id,
         projectionSeq: row.projection_seq,
