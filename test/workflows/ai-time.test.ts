@@ -8,6 +8,7 @@ import type { AiJobRequest } from '../../src/kinds/ai/declaration.js';
 import type { JobUpdate } from '../../src/jobs/contracts.js';
 import type { AiJobInput } from '../../src/kinds/ai/declaration.js';
 import { retryJobUpdate } from '../../src/workflows/job-messages.js';
+import { eventually } from '../support/eventually.js';
 import { jobRecord } from '../support/jobs.js';
 import { runWithTestActivities, startTimeSkipping } from '../support/time-skipping.js';
 
@@ -36,6 +37,9 @@ function testActivities(limited: () => boolean) {
   const calls = { generate: 0 };
   const activities: Partial<SharedActivities & AiActivities> = {
     registerJob: async () => undefined,
+    recordJobStart: async ({ update }) => {
+      updates.push(update);
+    },
     recordJobUpdate: async (update) => {
       updates.push(update);
     },
@@ -79,6 +83,13 @@ describe('AI job workflow over long (skipped) time', () => {
       },
       harness.activities,
       async (handle) => {
+        // The first call was scheduled with the deadline's timer: only then does skipping time
+        // run the deadline out (skipped earlier, the timer would start after the skip).
+        await eventually(
+          () => Promise.resolve(harness.calls.generate),
+          (calls) => calls > 0,
+          { what: 'the first model call' },
+        );
         await env.sleep(301_000);
         limited = false;
         assert.deepEqual(
