@@ -2,8 +2,8 @@ import { log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
 import { jobKindRegistry } from '../kinds/index.js';
 import type { ActivityDependencies } from './index.js';
-import type { JobRecord, JobUpdate } from '../jobs/contracts.js';
-import { applyJobUpdate, insertJob } from '../db/jobs.js';
+import type { JobRecord, JobStart, JobUpdate } from '../jobs/contracts.js';
+import { applyJobUpdate, insertJob, type AppliedJobUpdate } from '../db/jobs.js';
 import { closeCostHold } from '../db/costs.js';
 import { isTerminalStatus, type JobStatus } from '../jobs/model.js';
 import { countJobTransition, zeroJobCounters } from '../metrics/job-metrics.js';
@@ -46,10 +46,41 @@ export async function chargeEndedJob(
 export function createJobProjectionActivities(deps: ActivityDependencies) {
   const { db } = deps;
   zeroJobCounters();
+
+  /** What follows an update's write: its transition counted, and an ended job's cost hold closed. */
+  async function afterJobUpdate(update: JobUpdate, applied: AppliedJobUpdate | null) {
+    if (applied) countJobTransition(update, applied);
+    if (isTerminalStatus(update.snapshot.status)) {
+      await settleJobCost(db, update.jobId, update.snapshot);
+    }
+    log.info('job update recorded', {
+      jobId: update.jobId,
+      seq: update.seq,
+      status: update.snapshot.status,
+      progress: update.snapshot.progress,
+      applied: applied !== null,
+    });
+  }
+
   return {
     /** Ensures the job's row exists, in case the API died between starting the workflow and writing it. */
     async registerJob(job: JobRecord): Promise<void> {
       await insertJob(db, job, 'pending');
+    },
+
+    /**
+     * Ensures the job's row exists and records the state its run starts in: registerJob and
+     * recordJobUpdate in one activity. The API has almost always written the row by then, so
+     * the update is tried first, one statement; only an update that found nothing to change
+     * (no row yet, or a repeated delivery) is followed by the row's insert and the update again.
+     */
+    async recordJobStart({ job, update }: JobStart): Promise<void> {
+      let applied = await applyJobUpdate(db, update);
+      if (!applied) {
+        await insertJob(db, job, 'pending');
+        applied = await applyJobUpdate(db, update);
+      }
+      await afterJobUpdate(update, applied);
     },
 
     /**
@@ -61,18 +92,10 @@ export function createJobProjectionActivities(deps: ActivityDependencies) {
      * ended with a cost still to come.
      */
     async recordJobUpdate(update: JobUpdate): Promise<void> {
-      const ends = isTerminalStatus(update.snapshot.status);
-      if (ends) await chargeEndedJob(deps, update.jobId, undefined);
-      const applied = await applyJobUpdate(db, update);
-      if (applied) countJobTransition(update, applied);
-      if (ends) await settleJobCost(db, update.jobId, update.snapshot);
-      log.info('job update recorded', {
-        jobId: update.jobId,
-        seq: update.seq,
-        status: update.snapshot.status,
-        progress: update.snapshot.progress,
-        applied: applied !== null,
-      });
+      if (isTerminalStatus(update.snapshot.status)) {
+        await chargeEndedJob(deps, update.jobId, undefined);
+      }
+      await afterJobUpdate(update, await applyJobUpdate(db, update));
     },
   };
 }

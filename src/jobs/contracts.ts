@@ -54,6 +54,15 @@ export interface JobUpdate {
   historyLength?: number;
 }
 
+/**
+ * A run's first projection write: the job's row, written if it is missing (the API writes it
+ * right after starting the workflow, but may have died first), and the state the run starts in.
+ */
+export interface JobStart {
+  job: JobRecord;
+  update: JobUpdate;
+}
+
 /** Answer of the progress query: the live state, read from the workflow itself. */
 export interface JobProgress extends JobSnapshot {
   jobId: string;

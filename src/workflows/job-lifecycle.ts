@@ -146,14 +146,19 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
     },
   );
 
-  await tracker.register();
+  const opensAtOnce = tracker.registersWithFirstStage();
+  if (!opensAtOnce) await tracker.register();
   // The deadline covers this attempt from its first stage on, not its wait in line; its timer
   // lives in its own scope so it can be dropped.
   const deadline = new CancellationScope();
   let outcome: { result: Result } | { error: unknown };
   try {
-    await work.run(() => awaitJobTurn(tracker));
-    await tracker.begin(spec.start.status, spec.start.change);
+    if (opensAtOnce) {
+      await tracker.open(spec.start.status, spec.start.change);
+    } else {
+      await work.run(() => awaitJobTurn(tracker));
+      await tracker.begin(spec.start.status, spec.start.change);
+    }
     void deadline
       .run(async () => {
         await sleep(spec.deadline.ms);

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
 import { FailureCode, providerOfFailureDetails } from '../jobs/failures.js';
-import type { JobProgress, JobRecord, JobSnapshot } from '../jobs/contracts.js';
+import type { JobProgress, JobRecord, JobSnapshot, JobUpdate } from '../jobs/contracts.js';
 import type { JobError, JobStatus, TerminalStatus } from '../jobs/model.js';
 import { JobAttemptKey, JobStatusKey } from '../jobs/search-attributes.js';
 import { jobProgressQuery } from './job-messages.js';
@@ -36,6 +36,14 @@ const queuedProjection = proxyActivities<SharedActivities>(projectionOptions);
 function projection(): Pick<SharedActivities, 'registerJob' | 'recordJobUpdate'> {
   return patched(projectionAsLocalActivities) ? localProjection : queuedProjection;
 }
+
+/**
+ * A job that waits in no line registers itself and records the state its run starts in with
+ * one projection write (recordJobStart) instead of two. Runs that recorded the two writes (before
+ * this patch) keep replaying them; a job with a concurrency key still registers before it
+ * waits its turn, and begins once it has it.
+ */
+const firstStateWithRegistration = 'job-projection-first-state-with-registration';
 
 export type SnapshotChange = Partial<Omit<JobSnapshot, 'runId' | 'attempt'>>;
 
@@ -82,6 +90,11 @@ export class JobTracker {
   }
 
   async update(change: SnapshotChange): Promise<void> {
+    await projection().recordJobUpdate(this.advance(change));
+  }
+
+  /** Applies a change to the live state, the search attribute and the Web UI's details; returns its projection. */
+  private advance(change: SnapshotChange): JobUpdate {
     const previousStatus = this.snapshot.status;
     this.snapshot = { ...this.snapshot, ...change };
     this.seqValue += 1;
@@ -94,32 +107,46 @@ export class JobTracker {
         .filter(Boolean)
         .join('\n\n'),
     );
-    await projection().recordJobUpdate({
+    return {
       jobId: this.job.id,
       seq: this.seqValue,
       snapshot: this.snapshot,
       historyLength: workflowInfo().historyLength,
-    });
+    };
+  }
+
+  /**
+   * Whether this run registers the job together with its first stage (`open`): only a job with
+   * no concurrency key, in a run that took the patch.
+   */
+  registersWithFirstStage(): boolean {
+    return !this.job.concurrencyKey && patched(firstStateWithRegistration);
   }
 
   /** Makes sure the job's row exists, before the run shows any state of its own. */
   async register(): Promise<void> {
     await projection().registerJob(this.job);
+    this.markAttempt();
+  }
+
+  /**
+   * Registers the job and marks the run as started in `status`, in one projection write: for
+   * a run whose `registersWithFirstStage()` said so, in place of `register()` then `begin()`.
+   */
+  async open(status: JobStatus, change: SnapshotChange = {}): Promise<void> {
+    const update = this.advance(beginning(status, change));
+    await localProjection.recordJobStart({ job: this.job, update });
+    this.markAttempt();
+  }
+
+  private markAttempt(): void {
     if (this.snapshot.attempt > 1)
       upsertSearchAttributes([{ key: JobAttemptKey, value: this.snapshot.attempt }]);
   }
 
   /** Marks the run as started in `status`: its first stage, once it has its turn. */
   begin(status: JobStatus, change: SnapshotChange = {}): Promise<void> {
-    return this.update({
-      status,
-      phase: null,
-      startedAt: now(),
-      completedAt: null,
-      error: null,
-      result: null,
-      ...change,
-    });
+    return this.update(beginning(status, change));
   }
 
   async complete(result: unknown): Promise<void> {
@@ -146,10 +173,15 @@ export class JobTracker {
    * the workflow is cancelled, `failed` otherwise (the failure is rethrown so Temporal shows it).
    */
   async run<Result>(runningStatus: JobStatus, body: () => Promise<Result>): Promise<Result> {
-    await this.register();
+    const opensAtOnce = this.registersWithFirstStage();
+    if (!opensAtOnce) await this.register();
     try {
-      await awaitJobTurn(this);
-      await this.begin(runningStatus);
+      if (opensAtOnce) {
+        await this.open(runningStatus);
+      } else {
+        await awaitJobTurn(this);
+        await this.begin(runningStatus);
+      }
       const result = await body();
       await this.complete(result);
       return result;
@@ -165,6 +197,19 @@ export class JobTracker {
       throw error;
     }
   }
+}
+
+/** The change that starts a run in `status`, `change` laid over it. */
+function beginning(status: JobStatus, change: SnapshotChange): SnapshotChange {
+  return {
+    status,
+    phase: null,
+    startedAt: now(),
+    completedAt: null,
+    error: null,
+    result: null,
+    ...change,
+  };
 }
 
 export function now(): string {

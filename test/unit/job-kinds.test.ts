@@ -85,6 +85,7 @@ describe('the job kind registry', () => {
       'inspectStoredMedia',
       'listJobsAwaitingTurn',
       'reconcileJobBatch',
+      'recordJobStart',
       'recordJobUpdate',
       'registerJob',
       'startVideoGeneration',

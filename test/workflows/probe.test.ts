@@ -44,7 +44,7 @@ describe('probe workflow', () => {
       const progress = await handle.query(jobProgressQuery);
       assert.equal(progress.status, 'completed');
       assert.equal(progress.progress, 100);
-      // registerJob, running, 4 steps, completed: six projection writes in order.
+      // running, 4 steps, completed: six states in order.
       assert.equal(progress.seq, 6);
 
       const description = await handle.describe();
@@ -58,8 +58,33 @@ describe('probe workflow', () => {
       assert.equal(row?.run_id, handle.firstExecutionRunId);
       assert.ok(row?.started_at && row.completed_at && row.started_at <= row.completed_at);
 
-      // The recorded history replays against the current code without nondeterminism.
+      // Six projection writes, no more: the job's registration carries its running state (the
+      // row did not exist: no API wrote it here).
       const history = await handle.fetchHistory();
+      const localActivities = (history.events ?? []).filter(
+        (event) => event.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+      );
+      assert.equal(localActivities.length, 6);
+      const events = await test.db
+        .selectFrom('job_events')
+        .select(['seq', 'status'])
+        .where('job_id', '=', job.id)
+        .orderBy('seq')
+        .execute();
+      assert.deepEqual(
+        events.map((event) => [event.seq, event.status]),
+        [
+          [0, 'pending'],
+          [1, 'running'],
+          [2, 'running'],
+          [3, 'running'],
+          [4, 'running'],
+          [5, 'running'],
+          [6, 'completed'],
+        ],
+      );
+
+      // The recorded history replays against the current code without nondeterminism.
       await Worker.runReplayHistory({ workflowsPath }, history, job.id);
     });
   });

@@ -52,6 +52,9 @@ function testActivities(checksUntilDone: number | (() => boolean)) {
   const calls = { start: 0, checks: 0, transfers: 0, cleanups: 0 };
   const activities: Partial<SharedActivities & VlogActivities> = {
     registerJob: async () => undefined,
+    recordJobStart: async ({ update }) => {
+      updates.push(update);
+    },
     recordJobUpdate: async (update) => {
       updates.push(update);
     },
