@@ -3,7 +3,7 @@ import type { Db } from '../db/database.js';
 import { jobKindRegistry } from '../kinds/index.js';
 import type { ActivityDependencies } from './index.js';
 import type { JobRecord, JobStart, JobUpdate } from '../jobs/contracts.js';
-import { applyJobUpdate, insertJob, type AppliedJobUpdate } from '../db/jobs.js';
+import { applyJobUpdate, insertJob, type AppliedJobUpdate, type CostHoldEnd } from '../db/jobs.js';
 import { closeCostHold } from '../db/costs.js';
 import { isTerminalStatus, type JobStatus } from '../jobs/model.js';
 import { countJobTransition, zeroJobCounters } from '../metrics/job-metrics.js';
@@ -42,17 +42,25 @@ export async function chargeEndedJob(
   }
 }
 
+/**
+ * How an update that ends a job closes its cost holds in its own statement: settled for a
+ * completed job, released for a failed, timed-out or cancelled one (as settleJobCost); none for
+ * a job still running.
+ */
+function costHoldsClosedWith(update: JobUpdate): { closeCostHolds?: CostHoldEnd } {
+  const { status } = update.snapshot;
+  if (!isTerminalStatus(status)) return {};
+  return { closeCostHolds: status === 'completed' ? 'settled' : 'released' };
+}
+
 /** Activities that keep the jobs table (the API's read model) in step with the workflows. */
 export function createJobProjectionActivities(deps: ActivityDependencies) {
   const { db } = deps;
   zeroJobCounters();
 
-  /** What follows an update's write: its transition counted, and an ended job's cost hold closed. */
-  async function afterJobUpdate(update: JobUpdate, applied: AppliedJobUpdate | null) {
+  /** What follows an update's write: its transition counted and logged. */
+  function afterJobUpdate(update: JobUpdate, applied: AppliedJobUpdate | null) {
     if (applied) countJobTransition(update, applied);
-    if (isTerminalStatus(update.snapshot.status)) {
-      await settleJobCost(db, update.jobId, update.snapshot);
-    }
     log.info('job update recorded', {
       jobId: update.jobId,
       seq: update.seq,
@@ -80,22 +88,22 @@ export function createJobProjectionActivities(deps: ActivityDependencies) {
         await insertJob(db, job, 'pending');
         applied = await applyJobUpdate(db, update);
       }
-      await afterJobUpdate(update, applied);
+      afterJobUpdate(update, applied);
     },
 
     /**
      * Applies a workflow's snapshot and counts the transition it made in the job metrics. A job
      * that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
-     * line it still had, whatever step it ended in, in the same statement (applyJobUpdate), and
-     * its cost hold is settled or released. It is first charged what its kind's provider still
-     * bills for it (a generation left running), before the end is applied: a job never reads as
-     * ended with a cost still to come.
+     * line it still had, whatever step it ended in, and its cost hold is settled or released,
+     * all in the same statement (applyJobUpdate). It is first charged what its kind's provider
+     * still bills for it (a generation left running), before the end is applied: a job never
+     * reads as ended with a cost still to come.
      */
     async recordJobUpdate(update: JobUpdate): Promise<void> {
       if (isTerminalStatus(update.snapshot.status)) {
         await chargeEndedJob(deps, update.jobId, undefined);
       }
-      await afterJobUpdate(update, await applyJobUpdate(db, update));
+      afterJobUpdate(update, await applyJobUpdate(db, update, costHoldsClosedWith(update)));
     },
   };
 }

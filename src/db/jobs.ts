@@ -120,7 +120,11 @@ export interface AppliedJobUpdate {
  * what a database crash loses of the projection its next update writes over, or for a job that
  * ended, the job reconciler.
  */
-export function applyJobUpdate(db: Db, update: JobUpdate): Promise<AppliedJobUpdate | null> {
+export function applyJobUpdate(
+  db: Db,
+  update: JobUpdate,
+  { closeCostHolds }: { closeCostHolds?: CostHoldEnd } = {},
+): Promise<AppliedJobUpdate | null> {
   const seq = sql`${update.seq}::integer + projection_seq_offset`;
   const historyLength = update.historyLength ?? 0;
   return writeSnapshot(db, update.jobId, update.snapshot, {
@@ -130,8 +134,17 @@ export function applyJobUpdate(db: Db, update: JobUpdate): Promise<AppliedJobUpd
       and projection_history_length < ${historyLength}::integer))`,
     releaseLeases: (terminalStatuses as readonly string[]).includes(update.snapshot.status),
     asyncCommit: true,
+    ...(closeCostHolds && { closeCostHolds }),
   });
 }
+
+/**
+ * How an update that ends a job closes the cost holds of its attempt and earlier ones
+ * (closeCostHold in costs.ts, the same rule): in the update's own statement, so the end and the
+ * close commit together (a crash that loses one loses both, and the job reconciler, which ends
+ * the job again, closes them again).
+ */
+export type CostHoldEnd = 'settled' | 'released';
 
 /**
  * Ends a job in flight whose workflow closed without projecting it (terminated, timed out):
@@ -162,7 +175,8 @@ const maxHistoryLength = 2_147_483_647;
  * its attempt's last state in flight in the log, so it never names another attempt's stage or
  * a state that was superseded.
  * With `releaseLeases`, the job's provider leases are deleted in the same statement (a
- * data-modifying CTE always runs), whether or not the row was selected; with `asyncCommit`, a
+ * data-modifying CTE always runs), whether or not the row was selected, and with
+ * `closeCostHolds` its attempt's cost holds are closed so, the same way; with `asyncCommit`, a
  * statement that selected the row commits without waiting for the disk.
  */
 async function writeSnapshot(
@@ -175,6 +189,7 @@ async function writeSnapshot(
     condition: RawBuilder<unknown>;
     releaseLeases?: boolean;
     asyncCommit?: boolean;
+    closeCostHolds?: CostHoldEnd;
   },
 ): Promise<AppliedJobUpdate | null> {
   const result = snapshot.result === undefined ? null : JSON.stringify(snapshot.result);
@@ -245,6 +260,13 @@ async function writeSnapshot(
     )${
       position.releaseLeases
         ? sql`, released as (delete from provider_leases where job_id = ${jobId})`
+        : sql``
+    }${
+      position.closeCostHolds
+        ? sql`, closed_holds as (
+            update cost_holds set state = ${position.closeCostHolds}::text, closed_at = now()
+            where job_id = ${jobId} and attempt <= ${snapshot.attempt}::integer
+              and state = 'held')`
         : sql``
     }
     select

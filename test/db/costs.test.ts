@@ -9,7 +9,7 @@ import {
   recordLedgerEntry,
   type LedgerEntry,
 } from '../../src/db/costs.js';
-import { insertJob } from '../../src/db/jobs.js';
+import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import { formatMoney, parseMoney } from '../../src/costs/money.js';
 import { PriceBook } from '../../src/costs/prices.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -103,6 +103,50 @@ describe('the cost ledger and holds', () => {
       spentThisMonth: '1.200155000',
       reserved: '0.000000000',
     });
+  });
+
+  it("closes an ending job's holds up to its attempt in the update that ends it, a later one's never", async () => {
+    await job('ai-ended', 'cai', '1.00');
+    await holdCost(test.db, { jobId: 'ai-ended', ownerId: 'cai', amount: '1.00', attempt: 2 });
+    const holds = () =>
+      test.db
+        .selectFrom('cost_holds')
+        .select(['attempt', 'state'])
+        .where('job_id', '=', 'ai-ended')
+        .orderBy('attempt')
+        .execute();
+    const update = (seq: number, status: 'running' | 'completed', attempt: number) => ({
+      jobId: 'ai-ended',
+      seq,
+      snapshot: {
+        status,
+        progress: status === 'completed' ? 100 : 0,
+        phase: null,
+        attempt,
+        runId: 'run',
+        startedAt: null,
+        completedAt: null,
+        result: null,
+        error: null,
+      },
+    });
+    assert.ok(await applyJobUpdate(test.db, update(1, 'running', 1)));
+    assert.ok(
+      await applyJobUpdate(test.db, update(2, 'completed', 1), { closeCostHolds: 'settled' }),
+    );
+    assert.deepEqual(await holds(), [
+      { attempt: 1, state: 'settled' },
+      { attempt: 2, state: 'held' },
+    ]);
+    // A repeated delivery applies nothing and closes nothing more.
+    assert.equal(
+      await applyJobUpdate(test.db, update(2, 'completed', 1), { closeCostHolds: 'released' }),
+      null,
+    );
+    assert.deepEqual(await holds(), [
+      { attempt: 1, state: 'settled' },
+      { attempt: 2, state: 'held' },
+    ]);
   });
 });
 
