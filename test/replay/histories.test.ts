@@ -40,7 +40,8 @@ describe('recorded histories replay against the current workflow code', () => {
   // `cancel-by-signal` runs were recorded when the API cancelled with a signal, before it sent
   // the cancel Update; runs that received that signal must still replay. `queue-map` runs were
   // recorded with the projection as local activities and each step on its domain's queue; the
-  // others before, and runs started then must still replay. `vlogJob/before-cleanup-waits/`
+  // others before, and runs started then must still replay. `first-state` runs registered
+  // their job with its first stage in one write; the others in two. `vlogJob/before-cleanup-waits/`
   // holds a run whose cleanup did not wait for its cancelled render; runs started then must
   // still replay so.
   it('has recordings of every job path, retries as continue-as-new chains', () => {
@@ -49,6 +50,7 @@ describe('recorded histories replay against the current workflow code', () => {
         'before-cleanup-waits/cancel-generation-start',
         'success',
         'queue-map',
+        'first-state',
         'cancel-analysis',
         'cancel-generation',
         'cancel-generation-start',
@@ -61,6 +63,7 @@ describe('recorded histories replay against the current workflow code', () => {
       aiGenerationJob: [
         'success',
         'queue-map',
+        'first-state',
         'cancel',
         'cancel-by-signal',
         'retry.run1',

@@ -149,6 +149,28 @@ async function checkQueueMap(
   }
 }
 
+/**
+ * Checks a run registered its job with its first stage: one recordJobStart local activity in
+ * place of registerJob and a first recordJobUpdate (patch job-projection-first-state-with-registration).
+ */
+async function checkFirstStateWithRegistration(
+  { client }: ScenarioContext,
+  workflowId: string,
+): Promise<void> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const localActivities = (history.events ?? [])
+    .filter((event) => event.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+    .map((event) =>
+      Buffer.from(
+        event.markerRecordedEventAttributes?.details?.['data']?.payloads?.[0]?.data ?? [],
+      ).toString('utf8'),
+    );
+  if (!localActivities[0]?.includes('recordJobStart'))
+    throw new Error(`the first local activity was not recordJobStart: ${localActivities[0]}`);
+  if (localActivities.some((marker) => marker.includes('registerJob')))
+    throw new Error('registerJob ran as well');
+}
+
 export const scenarios: Scenario[] = [
   {
     workflowType: 'vlogJob',
@@ -175,6 +197,16 @@ export const scenarios: Scenario[] = [
         transferVideo: 'transfer',
         describeVideo: 'storage',
       }),
+  },
+  {
+    workflowType: 'vlogJob',
+    name: 'first-state',
+    async run(context) {
+      const id = await startVlog(context);
+      await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
+      return id;
+    },
+    check: checkFirstStateWithRegistration,
   },
   {
     workflowType: 'vlogJob',
@@ -344,6 +376,16 @@ export const scenarios: Scenario[] = [
     },
     check: (context, workflowId) =>
       checkQueueMap(context, workflowId, { generateAiItems: 'text-generation' }),
+  },
+  {
+    workflowType: 'aiGenerationJob',
+    name: 'first-state',
+    async run(context) {
+      const id = await startAiJob(context);
+      await waitForAiJob(context.api, id, (view) => view.status === 'completed', 'completed');
+      return id;
+    },
+    check: checkFirstStateWithRegistration,
   },
   {
     workflowType: 'aiGenerationJob',
