@@ -6,8 +6,14 @@ import { taskQueueDomains } from '../../src/capacity/task-queues.js';
 import * as workflows from '../../src/workflows/index.js';
 
 // Workflows that are no job of some kind: the media sweep and the job reconciler run on a
-// schedule, the upload inspection for the API while it receives a vlog's files.
-const internalWorkflows = ['inspectUploadedMedia', 'reconcileJobProjections', 'sweepExpiredMedia'];
+// schedule, the upload inspection for the API while it receives a vlog's files, and a ledger
+// charge the database could not take in time is written by a workflow of its own.
+const internalWorkflows = [
+  'inspectUploadedMedia',
+  'recordDeferredCharge',
+  'reconcileJobProjections',
+  'sweepExpiredMedia',
+];
 
 const declarations = jobKindRegistry.map(({ declaration }) => declaration);
 const kinds = declarations.map(({ kind }) => kind);
@@ -91,6 +97,7 @@ describe('the job kind registry', () => {
       'startVideoGeneration',
       'transferVideo',
       'videoGenerationWaitersToWake',
+      'writeDeferredCharge',
     ]);
   });
 });
