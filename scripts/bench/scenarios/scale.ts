@@ -3,20 +3,27 @@
 // generation running for `--generation-seconds`; VEO_MAX_CONCURRENT_OPERATIONS and the
 // video-generation queue's rate (QUEUE_VIDEO_GENERATION_RATE_PER_SECOND) are set low, so most
 // vlogs wait for the provider. Each vlog is a real upload (a 64×64 JPEG, a few hundred bytes:
-// the API takes no stored media, and the smallest photo keeps the load on the waiting).
+// the API takes no stored media, and the smallest photo keeps the load on the waiting). The
+// worker serves every queue but the upload inspection's: with no worker there, the API stores
+// uploads with their limits unchecked, as it does wherever nobody runs ffprobe, instead of
+// holding each upload for an ffprobe on a worker that runs one at a time (the upload scenario
+// measures uploads).
 //
 // Figures, side by side in one run: a fresh AI job and a fresh vlog of another user,
 // submit→completed with the vlogs waiting ÷ the same idle before they were submitted; the
 // worker's peak RSS ÷ its RSS idle (target: at most 300 MB); the most Veo requests fake Veo saw
-// in any second and any minute ÷ the configured rate.
+// in any second and any minute ÷ the configured rate. Notes say where the fresh AI job spent
+// its time (its history) and what the worker's main thread held (its metrics).
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
+import { taskQueueDomains } from '../../../src/capacity/task-queues.js';
 import { findMediaTools } from '../../../src/media/tools.js';
 import { jobStatuses } from '../../../src/jobs/model.js';
 import { multipartBody, renderTestPhoto, renderTestVideo } from '../../../test/fixtures/media.js';
+import { freePort } from '../../../test/support/ports.js';
 import { inParallel, timed, type Scenario } from '../scenario.js';
 import type { BenchStack } from '../stack.js';
-import { median, printFigure, printNote } from '../stats.js';
+import { printFigure, printNote } from '../stats.js';
 
 const bulkUser = 'bench-scale-bulk';
 const freshUser = 'bench-scale-fresh';
@@ -37,17 +44,20 @@ export const scaleScenario: Scenario = {
     '10,000 vlogs waiting on a slow Veo: a fresh job of another user, worker RSS, the rate Veo sees',
   async run({ size, smoke, ownStack }) {
     const vlogs = size('vlogs', 10_000, 50);
-    const submitters = size('submitters', 8, 4);
+    const submitters = size('submitters', 16, 4);
     const generationSeconds = size('generation-seconds', 60, 2);
     const operations = size('veo-operations', 10, 3);
     const ratePerSecond = size('veo-rate', 1, 2);
 
     const tools = await findMediaTools();
     if (!tools) throw new Error('No ffmpeg found');
+    const metricsPort = await freePort();
     const stack = await ownStack({
       veo: true,
       builtWorker: true,
       env: {
+        WORKER_QUEUES: taskQueueDomains.filter((domain) => domain !== 'inspection').join(','),
+        METRICS_PORT: String(metricsPort),
         VEO_MAX_CONCURRENT_OPERATIONS: String(operations),
         // Ten operations of a minute each get through 600 vlogs an hour: the bulk must outlive
         // the default half-hour vlog deadline to be still waiting when the fresh jobs run.
@@ -75,11 +85,17 @@ export const scaleScenario: Scenario = {
 
       // Another user's jobs, one at a time: AI jobs (the median of three), then a vlog.
       const freshJobs = async (phase: string) => {
-        const ai: number[] = [];
-        for (let job = 0; job < 3; job += 1)
-          ai.push(await timed(async () => stack.result(await stack.submitAi(freshUser))));
+        const ai: { ms: number; id: string }[] = [];
+        for (let job = 0; job < 3; job += 1) {
+          const id = await stack.submitAi(freshUser);
+          ai.push({ ms: await timed(() => stack.result(id)), id });
+        }
+        const middle = ai.sort((a, b) => a.ms - b.ms)[1]!;
+        printNote(
+          `${phase}: the median fresh AI job (${middle.ms.toFixed(0)} ms) ${await whereItWaited(stack, middle.id)}`,
+        );
         return {
-          ai: median(ai),
+          ai: middle.ms,
           vlog: await timed(async () =>
             stack.result(
               await submitVlog(stack, freshUser, form('Fresh'), `fresh-${phase}`),
@@ -91,6 +107,7 @@ export const scaleScenario: Scenario = {
       await stack.result(await stack.submitAi(freshUser));
       const idle = await freshJobs('idle');
       const idleRss = await residentSet(worker);
+      printNote(`idle: ${await workerHeap(metricsPort)}`);
 
       let peakRss = idleRss;
       const sampler = setInterval(() => {
@@ -100,14 +117,15 @@ export const scaleScenario: Scenario = {
         );
       }, 500);
       try {
+        const resent = { count: 0 };
         const submitting = await timed(() =>
           inParallel(vlogs, submitters, async (index) => {
-            await submitVlog(stack, bulkUser, form(`Bulk ${index}`), `bulk-${index}`);
+            await submitVlog(stack, bulkUser, form(`Bulk ${index}`), `bulk-${index}`, resent);
             if ((index + 1) % 1_000 === 0) printNote(`${index + 1} vlogs submitted`);
           }),
         );
         printNote(
-          `${vlogs} vlogs submitted in ${(submitting / 1000).toFixed(1)} s (${((vlogs * 1000) / submitting).toFixed(1)}/s)`,
+          `${vlogs} vlogs submitted in ${(submitting / 1000).toFixed(1)} s (${((vlogs * 1000) / submitting).toFixed(1)}/s; ${resent.count} requests sent again)`,
         );
         const settling = await timed(() => untilAllWaiting(stack, vlogs));
         printNote(
@@ -115,6 +133,7 @@ export const scaleScenario: Scenario = {
         );
         const loaded = await freshJobs('loaded');
         peakRss = Math.max(peakRss, await residentSet(worker));
+        printNote(`loaded: ${await workerHeap(metricsPort)}`);
 
         printFigure(
           'scale fresh ai job',
@@ -176,17 +195,73 @@ export const scaleScenario: Scenario = {
 };
 
 /**
+ * Where a job spent its time, from its history: its workflow tasks queued on the server
+ * (scheduled→started) and on the worker (started→completed, with the local activities they
+ * ran), its activities queued and running.
+ */
+async function whereItWaited(stack: BenchStack, workflowId: string): Promise<string> {
+  const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+  const at = new Map<number, number>();
+  const sums = { taskQueued: 0, taskOnWorker: 0, tasks: 0, activityQueued: 0, activityRunning: 0 };
+  for (const event of history.events ?? []) {
+    const time = Number(event.eventTime?.seconds ?? 0) * 1000 + (event.eventTime?.nanos ?? 0) / 1e6;
+    at.set(Number(event.eventId), time);
+    const since = (id: unknown) => time - (at.get(Number(id)) ?? time);
+    if (event.workflowTaskStartedEventAttributes) {
+      sums.tasks += 1;
+      sums.taskQueued += since(event.workflowTaskStartedEventAttributes.scheduledEventId);
+    }
+    if (event.workflowTaskCompletedEventAttributes)
+      sums.taskOnWorker += since(event.workflowTaskCompletedEventAttributes.startedEventId);
+    if (event.activityTaskStartedEventAttributes)
+      sums.activityQueued += since(event.activityTaskStartedEventAttributes.scheduledEventId);
+    if (event.activityTaskCompletedEventAttributes)
+      sums.activityRunning += since(event.activityTaskCompletedEventAttributes.startedEventId);
+  }
+  return (
+    `spent ${sums.taskQueued.toFixed(0)} ms with its ${sums.tasks} workflow tasks queued on the ` +
+    `server, ${sums.taskOnWorker.toFixed(0)} ms with them on the worker, ` +
+    `${sums.activityQueued.toFixed(0)} ms with its activities queued, ` +
+    `${sums.activityRunning.toFixed(0)} ms with them running`
+  );
+}
+
+/** The worker's resident set and its main thread's V8 heap, as its `GET /metrics` says. */
+async function workerHeap(metricsPort: number): Promise<string> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const value = (name: string) =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]) / mb;
+  return (
+    `worker RSS ${value('process_resident_memory_bytes').toFixed(0)} MB, main-thread heap ` +
+    `${value('nodejs_heap_size_used_bytes').toFixed(0)} MB used of ` +
+    `${value('nodejs_heap_size_total_bytes').toFixed(0)} MB, external ` +
+    `${value('nodejs_external_memory_bytes').toFixed(0)} MB (the workflow thread and native ` +
+    `memory are the rest)`
+  );
+}
+
+/** Answers a client sends again after a pause: a loaded API's 503, and a key still in use. */
+const answersToResend = new Set([503, 409]);
+
+/**
  * Uploads a vlog through the API; returns its id. A request cut off (a loaded API closing a
- * kept-alive connection) is sent again under the same Idempotency-Key, which answers with the
- * vlog the first one started, if it did.
+ * kept-alive connection), or answered 503 (its database pool timed out) or 409
+ * IDEMPOTENCY_KEY_IN_USE, is sent again under the same Idempotency-Key, as a client would: the
+ * key answers with the vlog the first one started, if it did. `resent` counts the requests sent
+ * again.
  */
 async function submitVlog(
   stack: BenchStack,
   userId: string,
   form: { payload: Buffer; headers: Record<string, string> },
   idempotencyKey: string,
+  resent = { count: 0 },
 ): Promise<string> {
   for (let attempt = 1; ; attempt += 1) {
+    if (attempt > 1) {
+      resent.count += 1;
+      await delay(1_000 * Math.min(attempt - 1, 5));
+    }
     let response: Response;
     try {
       response = await fetch(`${stack.baseUrl}/api/vlogs`, {
@@ -200,10 +275,10 @@ async function submitVlog(
       });
     } catch (error) {
       if (attempt >= 5) throw error;
-      await delay(1_000 * attempt);
       continue;
     }
     const text = await response.text();
+    if (answersToResend.has(response.status) && attempt < 10) continue;
     if (response.status !== 202)
       throw new Error(`POST /api/vlogs answered ${response.status}: ${text}`);
     return (JSON.parse(text) as { id: string }).id;
