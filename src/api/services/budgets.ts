@@ -90,6 +90,10 @@ export async function refuseOverBudget(
   /** What a dry run has already counted against the owner, not held yet. */
   planned = 0n,
 ): Promise<void> {
+  // Without a limit nothing is refused: the owner's spend and holds (a sum over every job in
+  // flight) are not read, so an owner with thousands of jobs in flight is admitted as quickly.
+  const budget = await effectiveBudget(db, ownerId, defaults);
+  if (budget.daily === null && budget.monthly === null) return;
   const standing = await budgetStanding(db, ownerId, defaults);
   if (planned > 0n) {
     const less = (left: bigint | null) =>
