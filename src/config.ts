@@ -257,11 +257,13 @@ export const configSchema = z.object({
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
   /**
    * Workflow runs a worker keeps in memory between their tasks (Temporal's sticky cache); a run
-   * not kept is replayed from its history at its next task. Memory grows with it, so it is
-   * bounded well below the SDK's default (thousands, sized from the heap limit): thousands of
-   * jobs waiting on timers would otherwise each hold memory while they wait.
+   * not kept is replayed from its history at its next task. Memory grows with it (about half a
+   * megabyte a run), so it is bounded well below the SDK's default (thousands, sized from the
+   * heap limit): thousands of jobs waiting on timers would otherwise each hold memory while they
+   * wait, and a job that wakes minutes later has long left any cache. Fifty keep the jobs that
+   * are moving; at least QUEUE_WORKFLOWS_SLOTS (the SDK lowers the slots to it otherwise).
    */
-  WORKER_MAX_CACHED_WORKFLOWS: positiveInt.min(2).default(200),
+  WORKER_MAX_CACHED_WORKFLOWS: positiveInt.min(2).default(50),
   /**
    * The task queue domains (`src/capacity/task-queues.ts`) a worker process serves, comma
    * separated (`media,transfer`); `npm run worker -- --queues …` overrides it. Unset: all.
