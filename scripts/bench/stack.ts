@@ -66,18 +66,32 @@ export function sourceEntryOf(script: 'start' | 'api' | 'worker'): string {
 }
 
 /**
- * What `npm run worker` runs: the compiled file (`dist/<path>.js`) and the node flags before it
- * (`node --flag… dist/<path>.js`).
+ * What `npm run worker` runs: the variables it sets (`NAME=value … node …`), the compiled file
+ * (`dist/<path>.js`) and the node flags before it (`node --flag… dist/<path>.js`).
  */
-export function builtWorkerCommand(): { entry: string; nodeArgs: string[] } {
+export function builtWorkerCommand(): {
+  entry: string;
+  nodeArgs: string[];
+  env: Record<string, string>;
+} {
   const command = (
     JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
     }
   ).scripts['worker'];
-  const match = /^node((?:\s+--\S+)*)\s+(dist\/\S+\.js)\b/.exec(command ?? '');
-  if (!match?.[2]) throw new Error('package.json script "worker" runs no `node … dist/*.js` entry');
-  return { entry: match[2], nodeArgs: match[1]!.trim().split(/\s+/).filter(Boolean) };
+  const match = /^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)node((?:\s+--\S+)*)\s+(dist\/\S+\.js)\b/.exec(
+    command ?? '',
+  );
+  if (!match?.[3])
+    throw new Error('package.json script "worker" runs no `[NAME=value…] node … dist/*.js` entry');
+  const words = (text: string) => text.trim().split(/\s+/).filter(Boolean);
+  return {
+    entry: match[3],
+    nodeArgs: words(match[2]!),
+    env: Object.fromEntries(
+      words(match[1]!).map((assignment) => assignment.split('=', 2) as [string, string]),
+    ),
+  };
 }
 
 /** A headless Temporal dev server on a free port, its log in `dataDir`, `namespace` ready. */
@@ -154,7 +168,7 @@ export class BenchStack {
   private database: string | undefined;
   private dataDir = '';
   /** The worker's entry point, and the node flags it runs with (default: tsx, from source). */
-  private workerCommand: { entry: string; nodeArgs?: string[] } = {
+  private workerCommand: { entry: string; nodeArgs?: string[]; env?: Record<string, string> } = {
     entry: sourceEntryOf('worker'),
   };
 
@@ -287,8 +301,8 @@ export class BenchStack {
    * source a worker bundles its workflows first, and only a finished job says it polls.
    */
   async startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
-    const { entry, nodeArgs } = this.workerCommand;
-    const worker = this.spawn(entry, { ...this.env, ...env }, [], nodeArgs);
+    const { entry, nodeArgs, env: commandEnv } = this.workerCommand;
+    const worker = this.spawn(entry, { ...commandEnv, ...this.env, ...env }, [], nodeArgs);
     this.workers.push(worker);
     const exited = worker.exited.then((code) => {
       throw new Error(`worker exited with ${code}:\n${worker.output.join('\n')}`);
