@@ -46,6 +46,21 @@ async function toolSources(): Promise<string> {
   return texts.join('\n');
 }
 
+/**
+ * Variables a package.json script sets for the runtime it starts (`MALLOC_ARENA_MAX=2 node …`):
+ * the C library's or node's, not the service's.
+ */
+async function scriptVariables(): Promise<Set<string>> {
+  const { scripts } = JSON.parse(await read('package.json')) as {
+    scripts: Record<string, string>;
+  };
+  return new Set(
+    Object.values(scripts).flatMap((command) =>
+      [...command.matchAll(/(?:^|\s)([A-Z][A-Z0-9_]*)=\S*\s/g)].map((match) => match[1]!),
+    ),
+  );
+}
+
 describe('configuration documentation', () => {
   const schemaVariables = Object.keys(configSchema.shape).sort();
 
@@ -75,12 +90,14 @@ describe('configuration documentation', () => {
 
   it('names anywhere in README and docs/ only variables that exist', async () => {
     const tools = await toolSources();
+    const runtime = await scriptVariables();
     const unknown = (await readDocPages()).flatMap(({ file, text }) =>
       [...variablesIn(text)]
         .filter(
           (name) =>
             !configSchema.shape[name as never] &&
-            !(toolVariable.test(name) && tools.includes(name)),
+            !(toolVariable.test(name) && tools.includes(name)) &&
+            !runtime.has(name),
         )
         .map((name) => `${file}: ${name}`),
     );
