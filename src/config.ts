@@ -273,10 +273,13 @@ export const configSchema = z.object({
    * Per domain: slots (tasks one worker runs at once), pollers (long polls one worker keeps
    * open) and, for activity queues, a rate (activity starts per second on the whole queue,
    * across every worker, enforced by the Temporal server; unset: unlimited). Media's slots are
-   * MEDIA_MAX_CONCURRENT_FFMPEG.
+   * MEDIA_MAX_CONCURRENT_FFMPEG. The workflows' slots are few: every workflow task of a worker
+   * runs on one thread, so a task taken beyond what that thread gets through waits there in
+   * arrival order, while one left on the server is handed out in fair turns between users
+   * (fairness keys): with thousands of jobs waking, another user's fresh job goes first.
    */
-  QUEUE_WORKFLOWS_SLOTS: positiveInt.default(40),
-  QUEUE_WORKFLOWS_POLLERS: positiveInt.default(10),
+  QUEUE_WORKFLOWS_SLOTS: positiveInt.default(8),
+  QUEUE_WORKFLOWS_POLLERS: positiveInt.default(8),
   QUEUE_ANALYSIS_SLOTS: positiveInt.default(20),
   QUEUE_ANALYSIS_POLLERS: positiveInt.default(2),
   QUEUE_ANALYSIS_RATE_PER_SECOND: optionalRate,
