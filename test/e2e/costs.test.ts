@@ -44,6 +44,21 @@ function geminiCost(usage: UsageMetadata): bigint {
   return (input + output) / 1_000_000n;
 }
 
+/** The name of the one generation a vlog submitted, once it has. */
+async function submittedOperation(h: Harness, jobId: string): Promise<string> {
+  const [submitted] = await eventually(
+    () =>
+      h.db
+        .selectFrom('provider_operations')
+        .select('operation_name')
+        .where('job_id', '=', jobId)
+        .execute(),
+    (rows) => rows.length === 1,
+    { what: 'the generation submitted', timeoutMs: 30_000 },
+  );
+  return submitted!.operation_name;
+}
+
 const vlogForm = () =>
   multipartBody({ title: 'Beach day', durationSeconds: '6' }, [
     { field: 'media', filename: 'sunrise.png', contentType: 'image/png', bytes: pngBytes() },
@@ -310,16 +325,7 @@ describe('costs end to end', { timeout: 300_000 }, () => {
     const response = await payer.postForm('/api/vlogs', vlogForm());
     assert.equal(response.statusCode, 202, response.body);
     const { id } = response.json<JobView>();
-    const [submitted] = await eventually(
-      () =>
-        h.db
-          .selectFrom('provider_operations')
-          .select('operation_name')
-          .where('job_id', '=', id)
-          .execute(),
-      (rows) => rows.length === 1,
-      { what: 'the generation submitted', timeoutMs: 30_000 },
-    );
+    const operationName = await submittedOperation(h, id);
     assert.equal((await payer.cancel('vlog', id, { reason: 'too slow' })).statusCode, 202);
     const cancelled = await payer.awaitJob<JobView>(
       'vlog',
@@ -346,7 +352,7 @@ describe('costs end to end', { timeout: 300_000 }, () => {
       chargedAt! <= appliedAt!,
       `charged at ${chargedAt!.toISOString()}, cancel applied at ${appliedAt!.toISOString()}`,
     );
-    assert.equal(video[0]!.idempotency_key, `${id}:video:${submitted!.operation_name}`);
+    assert.equal(video[0]!.idempotency_key, `${id}:video:${operationName}`);
     assert.equal(Number(video[0]!.video_seconds), 6);
     assert.match(String((video[0]!.prices as { note?: string }).note), /end of its job/);
     assert.equal(
@@ -464,17 +470,7 @@ describe('costs of generations a vlog stopped looking at', { timeout: 300_000 },
     assert.equal(response.statusCode, 202, response.body);
     const { id } = response.json<JobView>();
     h.terminateOnStop(id);
-    const [submitted] = await eventually(
-      () =>
-        h.db
-          .selectFrom('provider_operations')
-          .select('operation_name')
-          .where('job_id', '=', id)
-          .execute(),
-      (rows) => rows.length === 1,
-      { what: 'the generation submitted', timeoutMs: 30_000 },
-    );
-    return { id, operationName: submitted!.operation_name };
+    return { id, operationName: await submittedOperation(h, id) };
   }
 
   const videoCharges = (jobId: string) =>

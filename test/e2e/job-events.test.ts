@@ -66,6 +66,26 @@ describe('job progress streams (Server-Sent Events)', () => {
     await google.stop();
   });
 
+  /** A pending vlog of the streamer's, its row written directly (no workflow runs it). */
+  async function streamerVlog(title: string) {
+    const vlog = jobRecord({
+      id: `vlog-${randomUUID()}`,
+      kind: 'vlog',
+      type: 'VLOG',
+      ownerId: 'streamer',
+      input: {
+        title,
+        prompt: null,
+        style: null,
+        aspectRatio: '16:9',
+        durationSeconds: 8,
+        media: [],
+      },
+    });
+    await insertJob(h.db, vlog, 'pending');
+    return vlog;
+  }
+
   /** Starts an AI job whose model call waits for the returned release. */
   async function heldJob(): Promise<{ id: string; release: () => void }> {
     let release = () => undefined as void;
@@ -187,21 +207,7 @@ describe('job progress streams (Server-Sent Events)', () => {
   });
 
   it('streams a vlog the same way, ending with the vlog as GET shows it', async () => {
-    const vlog = jobRecord({
-      id: `vlog-${randomUUID()}`,
-      kind: 'vlog',
-      type: 'VLOG',
-      ownerId: 'streamer',
-      input: {
-        title: 'Harbour walk',
-        prompt: null,
-        style: null,
-        aspectRatio: '16:9',
-        durationSeconds: 8,
-        media: [],
-      },
-    });
-    await insertJob(h.db, vlog, 'pending');
+    const vlog = await streamerVlog('Harbour walk');
     await applyJobUpdate(h.db, {
       jobId: vlog.id,
       seq: 1,
@@ -248,21 +254,7 @@ describe('job progress streams (Server-Sent Events)', () => {
   });
 
   it('follows a phantom end to the state that superseded it: a reconnect after that end resumes', async () => {
-    const vlog = jobRecord({
-      id: `vlog-${randomUUID()}`,
-      kind: 'vlog',
-      type: 'VLOG',
-      ownerId: 'streamer',
-      input: {
-        title: 'Night market',
-        prompt: null,
-        style: null,
-        aspectRatio: '16:9',
-        durationSeconds: 8,
-        media: [],
-      },
-    });
-    await insertJob(h.db, vlog, 'pending');
+    const vlog = await streamerVlog('Night market');
     const project = (historyLength: number, change: Parameters<typeof jobSnapshot>[0]) =>
       applyJobUpdate(h.db, {
         jobId: vlog.id,
