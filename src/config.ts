@@ -276,10 +276,12 @@ export const configSchema = z.object({
    * MEDIA_MAX_CONCURRENT_FFMPEG. The workflows' slots are few: every workflow task of a worker
    * runs on one thread, so a task taken beyond what that thread gets through waits there in
    * arrival order, while one left on the server is handed out in fair turns between users
-   * (fairness keys): with thousands of jobs waking, another user's fresh job goes first.
+   * (fairness keys): with thousands of jobs waking, another user's fresh job goes first. Its
+   * pollers are fewer than its slots: each holds a slot while it polls, and an eager start (the
+   * API and the worker in one process) needs a free one.
    */
   QUEUE_WORKFLOWS_SLOTS: positiveInt.default(8),
-  QUEUE_WORKFLOWS_POLLERS: positiveInt.default(8),
+  QUEUE_WORKFLOWS_POLLERS: positiveInt.default(4),
   QUEUE_ANALYSIS_SLOTS: positiveInt.default(20),
   QUEUE_ANALYSIS_POLLERS: positiveInt.default(2),
   QUEUE_ANALYSIS_RATE_PER_SECOND: optionalRate,

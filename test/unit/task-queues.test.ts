@@ -70,7 +70,7 @@ describe('task queue map', () => {
 
   it('gives each domain its slots, pollers (never above the slots) and queue-wide rate', () => {
     const defaults = queueCapacities(loadConfig({ MEDIA_MAX_CONCURRENT_FFMPEG: '3' }));
-    assert.deepEqual(defaults.workflows, { slots: 8, pollers: 8 });
+    assert.deepEqual(defaults.workflows, { slots: 8, pollers: 4 });
     assert.deepEqual(defaults.media, { slots: 3, pollers: 2, ratePerSecond: undefined });
     assert.deepEqual(defaults.inspection, { slots: 2, pollers: 1, ratePerSecond: undefined });
     const set = queueCapacities(
