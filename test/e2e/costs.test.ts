@@ -481,6 +481,20 @@ describe('costs of generations a vlog stopped looking at', { timeout: 300_000 },
       .where('kind', '=', 'video')
       .execute();
 
+  /** Waits for the generation's charge: one, for its 6 s, under the key a completed check uses. */
+  async function chargedOnceAsACheckWould(id: string, operationName: string): Promise<void> {
+    const video = await eventually(
+      () => videoCharges(id),
+      (rows) => rows.length > 0,
+      { what: 'the generation charged', timeoutMs: 10_000 },
+    );
+    assert.deepEqual(
+      video.map((row) => [row.idempotency_key, Number(row.video_seconds)]),
+      [[`${id}:video:${operationName}`, 6]],
+      'charged once, under the key a check would use',
+    );
+  }
+
   it('charges once a generation its deadline left running, which a retry re-attached to and a cancel then stopped looking at', async () => {
     const { id, operationName } = await generating();
     const submissions = fakes.google.calls.predictLongRunning;
@@ -504,16 +518,7 @@ describe('costs of generations a vlog stopped looking at', { timeout: 300_000 },
     assert.equal(cancelled.attempt, 2);
     assert.equal(fakes.google.calls.predictLongRunning, submissions, 'the retry re-attached');
 
-    const video = await eventually(
-      () => videoCharges(id),
-      (rows) => rows.length > 0,
-      { what: 'the generation charged', timeoutMs: 10_000 },
-    );
-    assert.deepEqual(
-      video.map((row) => [row.idempotency_key, Number(row.video_seconds)]),
-      [[`${id}:video:${operationName}`, 6]],
-      'charged once, under the key a check would use',
-    );
+    await chargedOnceAsACheckWould(id, operationName);
     const ledger = await h.db
       .selectFrom('cost_ledger')
       .select('cost')
@@ -533,14 +538,6 @@ describe('costs of generations a vlog stopped looking at', { timeout: 300_000 },
       timeoutMs: 30_000,
     });
     assert.equal(ended.error?.code, 'WORKFLOW_TERMINATED');
-    const video = await eventually(
-      () => videoCharges(id),
-      (rows) => rows.length > 0,
-      { what: 'the generation charged', timeoutMs: 10_000 },
-    );
-    assert.deepEqual(
-      video.map((row) => [row.idempotency_key, Number(row.video_seconds)]),
-      [[`${id}:video:${operationName}`, 6]],
-    );
+    await chargedOnceAsACheckWould(id, operationName);
   });
 });
