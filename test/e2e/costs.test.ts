@@ -12,7 +12,6 @@ import type { UsageMetadata } from '../fakes/fake-google.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type UserClient } from '../support/harness.js';
 import { CloudFakes, generationBucket } from '../support/cloud-fakes.js';
-import { jobReconcileScheduleId } from '../../src/worker/job-reconcile-schedule.js';
 
 interface Money {
   currency: string;
@@ -456,10 +455,6 @@ describe('costs of generations a vlog stopped looking at', { timeout: 300_000 },
     payer = h.user('left-running');
   });
   after(async () => {
-    await h.temporal.client.schedule
-      .getHandle(jobReconcileScheduleId(h.taskQueue))
-      .delete()
-      .catch(() => undefined);
     await h.stop();
     await fakes.stop();
   });

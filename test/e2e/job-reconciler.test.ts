@@ -10,7 +10,6 @@ import { after, before, describe, it } from 'node:test';
 import type { JobView } from '../../src/api/schemas/jobs.js';
 import type { JobRecord } from '../../src/jobs/contracts.js';
 import type { ProbeJobInput } from '../../src/kinds/probe/declaration.js';
-import { jobReconcileScheduleId } from '../../src/worker/job-reconcile-schedule.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { parseMetrics } from '../support/metrics.js';
@@ -39,13 +38,7 @@ describe('a job whose workflow closes outside the API', () => {
     h = await startHarness({ worker: true, jobReconcile: reconcile });
     alice = h.user('alice');
   });
-  after(async () => {
-    await h.temporal.client.schedule
-      .getHandle(jobReconcileScheduleId(h.taskQueue))
-      .delete()
-      .catch(() => undefined);
-    await h.stop();
-  });
+  after(() => h.stop());
 
   /** `vlogflow_jobs_reconciled_total` of probes, as this process's `/metrics` says. */
   async function reconciledProbes(reason: string): Promise<number> {

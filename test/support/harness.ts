@@ -16,7 +16,10 @@ import type { Logger } from '../../src/logger.js';
 import { createMediaStorage } from '../../src/storage/index.js';
 import type { MediaStorage } from '../../src/storage/object-storage.js';
 import type { TemporalAccess, TemporalEndpoint } from '../../src/temporal-client.js';
-import type { JobReconcileSettings } from '../../src/worker/job-reconcile-schedule.js';
+import {
+  jobReconcileScheduleId,
+  type JobReconcileSettings,
+} from '../../src/worker/job-reconcile-schedule.js';
 import type { MediaSweepSettings } from '../../src/worker/media-sweep-schedule.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
 import { createTestDatabase } from './database.js';
@@ -232,7 +235,7 @@ export interface HarnessOptions extends ApiOptions {
   worker?: true | ((db: Db) => Promise<Partial<ActivityDependencies>>);
   /** With a worker: it schedules the media sweep as production workers do. */
   mediaSweep?: MediaSweepSettings;
-  /** With a worker: it schedules the job reconciler as production workers do. */
+  /** With a worker: it schedules the job reconciler as production workers do; `stop()` deletes the schedule. */
   jobReconcile?: JobReconcileSettings;
 }
 
@@ -307,6 +310,17 @@ async function start(
       options.temporalEndpoint,
     );
     cleanups.push(() => worker.stop());
+    const { jobReconcile } = options;
+    if (jobReconcile) {
+      // The schedule outlives the worker that made it: gone first, it starts no run on a
+      // stopped queue.
+      cleanups.push(() =>
+        temporal.client.schedule
+          .getHandle(jobReconcileScheduleId(taskQueue))
+          .delete()
+          .catch(() => undefined),
+      );
+    }
   }
   return {
     db,
