@@ -75,6 +75,9 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
   const answer = new StreamedAnswer();
   let shownDraft = 0;
 
+  const writing = (count: number) =>
+    `Writing ${words.items.toLowerCase()}…${count > 0 ? ` ${count} so far` : ''}`;
+
   function showDraft() {
     const items = answer.items();
     if (items.length === shownDraft) return;
@@ -85,34 +88,41 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
         h('li', { class: 'draft' }, h('strong', {}, item.title), h('p', {}, item.description)),
       ),
     );
-    status.textContent = `Writing ${words.items.toLowerCase()}… ${items.length} so far`;
+    status.textContent = writing(items.length);
   }
 
+  /** Shows the job as `current` says, whatever was shown before (an end may be superseded). */
   function showJob(current: AiJob) {
     job = current;
-    cancel.hidden = ended.has(current.status);
+    const over = ended.has(current.status);
+    cancel.hidden = over;
     retry.hidden = !retryable.has(current.status);
+    list.setAttribute('aria-busy', String(!over));
     jobError.hidden = !current.error || current.status === 'completed';
     if (current.error) replace(jobError, ...jobErrorText(current.error));
-    if (current.status === 'completed' && current.result) {
-      const items = current.result.items;
-      list.setAttribute('aria-busy', 'false');
+    const result = current.status === 'completed' ? current.result : null;
+    notice.hidden = !result?.notice;
+    notice.textContent = result?.notice ?? '';
+    if (result) {
+      const items = result.items;
       replace(list, ...items.map((item, index) => options.renderItem(item, index + 1)));
       status.textContent = `${items.length} ${items.length === 1 ? words.one : words.items.toLowerCase()}.`;
-      notice.hidden = !current.result.notice;
-      notice.textContent = current.result.notice ?? '';
-    } else if (ended.has(current.status)) {
-      list.setAttribute('aria-busy', 'false');
+      // The list shows the answer now, no longer the draft.
+      shownDraft = -1;
+      return;
+    }
+    if (shownDraft < 0) showDraft();
+    if (over) {
       status.textContent =
         current.status === 'cancelled'
           ? 'Cancelled.'
           : current.status === 'timeout'
             ? 'Took too long.'
             : 'Failed.';
-    } else if (shownDraft === 0) {
+    } else {
       status.textContent =
-        current.status === 'processing'
-          ? `Writing ${words.items.toLowerCase()}…`
+        current.status === 'processing' || shownDraft > 0
+          ? writing(shownDraft)
           : `Waiting to start${current.phase ? ` (${current.phase})` : ''}…`;
     }
   }
