@@ -635,6 +635,212 @@ describe('the web page in a real browser', () => {
     }
   });
 
+  /**
+   * A vlog of `ownerId` that no workflow runs, and the states its projection logs, written
+   * directly as test/e2e/job-events.test.ts writes them: so far, a phantom end, the correction.
+   */
+  async function vlogWithPhantomEnd(ownerId: string, title: string) {
+    const record = jobRecord<VlogInput>({
+      id: `vlog-${ownerId}`,
+      kind: 'vlog',
+      type: 'VLOG',
+      ownerId,
+      input: {
+        title,
+        prompt: null,
+        style: null,
+        aspectRatio: '16:9',
+        durationSeconds: 4,
+        media: [],
+      },
+    });
+    await insertJob(stack.harness.db, record, 'pending');
+    const project = (
+      seq: number,
+      historyLength: number,
+      change: Parameters<typeof jobSnapshot>[0],
+    ) =>
+      applyJobUpdate(stack.harness.db, {
+        jobId: record.id,
+        seq,
+        historyLength,
+        snapshot: jobSnapshot(change),
+      });
+    return {
+      id: record.id,
+      path: `/api/vlogs/${record.id}`,
+      address: `#/vlogs/${record.id}`,
+      generating: () => project(1, 5, { status: 'generating', progress: 40 }),
+      // A workflow task that the server then refused projected a cancel that never happened.
+      phantomEnd: () =>
+        project(2, 11, {
+          status: 'cancelled',
+          progress: 40,
+          error: { code: 'CANCELLED', message: 'The vlog was cancelled' },
+        }),
+      // The task that replaced it saw the render blocked first: that is what happened.
+      correction: () =>
+        project(2, 15, {
+          status: 'failed',
+          progress: 40,
+          error: { code: 'SAFETY_BLOCKED', message: 'The render was blocked' },
+        }),
+    };
+  }
+
+  /** Waits until the vlog view shows the corrected end: failed, in words, with its retry. */
+  async function correctedEndShown(opened: BrowserPage): Promise<void> {
+    const { page } = opened;
+    await page.getByText(/^Failed · 40%/).waitFor();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'The content was refused on safety grounds.' })
+      .waitFor();
+    await page.getByRole('button', { name: 'Retry vlog' }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: 'The vlog failed. You can retry it.' })
+      .waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Cancel vlog' }).isVisible(), false);
+    await assertAccessible(opened, 'corrected vlog');
+  }
+
+  /**
+   * Asserts that the page asks nothing more about the vlog at `path`: a page still following
+   * would ask within its next poll (3 s), stream retry (1 s) or reconnect (2 s); none may come
+   * in twice the longest of them.
+   */
+  async function assertNoMoreRequests(page: Page, path: string): Promise<void> {
+    const more = await page
+      .waitForRequest((request) => new URL(request.url()).pathname.startsWith(path), {
+        timeout: 6_000,
+      })
+      .then(
+        (request) => `${request.method()} ${request.url()}`,
+        () => null,
+      );
+    assert.equal(more, null, 'no request after the confirmed end');
+  }
+
+  /** Every request `page` makes from now on whose path starts with `path`, in order. */
+  function requestsTo(page: Page, path: string): string[] {
+    const asked: string[] = [];
+    page.on('request', (request) => {
+      const { pathname } = new URL(request.url());
+      if (pathname.startsWith(path)) asked.push(`${request.method()} ${pathname}`);
+    });
+    return asked;
+  }
+
+  it('follows a phantom end to the state that superseded it, and stops once an end is confirmed', async () => {
+    const vlog = await vlogWithPhantomEnd('corrected', 'Night market');
+    await asUser('phantom-end', 'corrected', async (opened) => {
+      const { page, step } = opened;
+      const received = await recordStreamEvents(page);
+      const asked = requestsTo(page, vlog.path);
+      const confirmed = page.waitForResponse(
+        (response) => response.url().includes(`${vlog.path}/events?`) && response.status() === 204,
+      );
+      // Awaited once the page shows the corrected end: a page that never does fails there.
+      confirmed.catch(() => undefined);
+      // The page's reconnect after the phantom end (2 s after it) waits for the correction, so
+      // that what it is answered does not depend on how soon the test writes it. (Intercepted,
+      // a request does not show its Last-Event-ID: the streams' events below tell where each
+      // one resumed.)
+      let phantomWritten = false;
+      let writtenCorrection = () => undefined as void;
+      const correctionWritten = new Promise<void>((resolve) => (writtenCorrection = resolve));
+      await page.route(`**${vlog.path}/events?*`, async (route) => {
+        if (phantomWritten) await correctionWritten;
+        await route.continue();
+      });
+
+      await page.goto(`${stack.baseUrl}/${vlog.address}`);
+      await heading(page, 'Night market').waitFor();
+      await page.getByText('Live updates on.').waitFor();
+      await vlog.generating();
+      await stageInProgress(page, 'Making the video').waitFor();
+      phantomWritten = true;
+      await vlog.phantomEnd();
+      await page.getByText(/^Cancelled · 40%/).waitFor();
+      await step('phantom end');
+      await vlog.correction();
+      writtenCorrection();
+      await correctedEndShown(opened);
+      await step('corrected');
+
+      // The reconnect after the true end is answered 204, which confirms it.
+      await confirmed;
+      await assertNoMoreRequests(page, vlog.path);
+      // One stream and its two reconnects, each after the end before it: the second stream
+      // began with the correction, and only a reconnect after the true end is answered 204.
+      assert.deepEqual(asked, [
+        `GET ${vlog.path}`,
+        `POST ${vlog.path}/events/link`,
+        ...Array<string>(3).fill(`GET ${vlog.path}/events`),
+      ]);
+      assert.deepEqual(
+        received.map((event) => event.id),
+        ['0', '1', '2', '2-end', '3', '3-end'],
+      );
+      assert.deepEqual(await loggedIds(vlog.id), ['0', '1', '2', '3']);
+      assert.deepEqual(opened.problems(), []);
+    });
+  });
+
+  it('following by polling, reads an end once more: the correction of a phantom end shows', async () => {
+    const vlog = await vlogWithPhantomEnd('re-reader', 'Fish market');
+    await asUser(
+      'phantom-end-polling',
+      're-reader',
+      async (opened) => {
+        const { page, step } = opened;
+        const asked = requestsTo(page, vlog.path);
+        // The status each read of the vlog found. The read after the one that found the phantom
+        // end (3 s after it) waits for the correction, so that what it finds does not depend on
+        // how soon the test writes it.
+        const found: string[] = [];
+        let writtenCorrection = () => undefined as void;
+        const correctionWritten = new Promise<void>((resolve) => (writtenCorrection = resolve));
+        await page.route(`**${vlog.path}`, async (route) => {
+          if (found.includes('cancelled')) await correctionWritten;
+          const response = await route.fetch();
+          found.push(((await response.json()) as { status: string }).status);
+          await route.fulfill({ response });
+        });
+
+        await page.goto(`${stack.baseUrl}/?live=poll${vlog.address}`);
+        await heading(page, 'Fish market').waitFor();
+        await vlog.generating();
+        await stageInProgress(page, 'Making the video').waitFor();
+        await vlog.phantomEnd();
+        await page.getByText(/^Cancelled · 40%/).waitFor();
+        await step('phantom end');
+        await vlog.correction();
+        writtenCorrection();
+        await correctedEndShown(opened);
+        await step('corrected');
+
+        // The read after the corrected end finds it again, which confirms it.
+        const deadline = Date.now() + pageTimeoutMs;
+        const failedReads = () => found.filter((status) => status === 'failed').length;
+        while (failedReads() < 2 && Date.now() < deadline) await delay(50);
+        await assertNoMoreRequests(page, vlog.path);
+        assert.deepEqual(found.slice(found.indexOf('cancelled')), [
+          'cancelled',
+          'failed',
+          'failed',
+        ]);
+        assert.ok(
+          asked.every((request) => request === `GET ${vlog.path}`),
+          `only reads: ${asked.join(', ')}`,
+        );
+        assert.deepEqual(opened.problems(), []);
+      },
+      { query: '?live=poll' },
+    );
+  });
+
   it('refuses a file of the wrong type or size before uploading, in words', async () => {
     await asUser('rejected-file', 'picker', async (opened) => {
       const { page, step } = opened;

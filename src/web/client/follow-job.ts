@@ -4,7 +4,16 @@
  * unavailable. Events are applied once each, in order: after a network drop or an API restart
  * the EventSource reconnects with Last-Event-ID by itself; when it cannot (its link expired, the
  * API answered an error), a new link opens a new stream from the start and the events already
- * applied are skipped. The `end` event, or a poll that finds the job ended, ends the following.
+ * applied are skipped.
+ *
+ * An end is shown at once but confirmed before the following stops, since the API can log a
+ * correction after it: a workflow task that Temporal refused may have projected an end that the
+ * task replacing it superseded. After the `end` event the stream stays open, so the browser
+ * reconnects with the end's id (2 s later, as the API's `retry` asks): a 204 confirms the end
+ * (the EventSource closes); a correction comes as further events, followed as before, up to a
+ * new end confirmed in turn. An end found by polling is confirmed by the next poll finding the
+ * same end (the same `updatedAt`). An end still unconfirmed after 15 s (the network is down)
+ * stands as shown, and the following stops.
  */
 import type { JobEvent } from '../../jobs/job-event.js';
 import { ApiFailure } from './api.js';
@@ -19,15 +28,16 @@ export type JobEventData = JobEvent;
  */
 export type Transport = 'connecting' | 'stream' | 'polling' | 'unreachable';
 
-export interface FollowOptions<View extends { attempt: number }> {
+export interface FollowOptions<View extends FollowedView> {
   /** A signed link to the job's stream. */
   link: () => Promise<{ url: string }>;
   /** The job now (what polling reads). */
   read: () => Promise<View>;
   ended: (view: View) => boolean;
   onEvent: (event: JobEventData) => void;
-  /** A polled view, and the view of the end. */
+  /** A polled view of the job in flight. */
   onView: (view: View) => void;
+  /** The view of an end; another may follow it if the end was superseded (a correction). */
   onEnd: (view: View) => void;
   onTransport: (transport: Transport) => void;
   /** A failure that stops the following (the job is gone, the token refused). */
@@ -46,6 +56,14 @@ export interface FollowOptions<View extends { attempt: number }> {
 }
 
 const streamRetryMs = { first: 1_000, most: 30_000 };
+/** How long an end shown waits for its confirmation before the following stops anyway. */
+const confirmEndMs = 15_000;
+
+/** What the following reads of a view: its attempt, and `updatedAt` to tell two ends apart. */
+interface FollowedView {
+  attempt: number;
+  updatedAt: string;
+}
 
 export interface Following {
   stop(): void;
@@ -53,15 +71,16 @@ export interface Following {
   position(): StreamPosition | null;
 }
 
-export function followJob<View extends { attempt: number }>(
-  options: FollowOptions<View>,
-): Following {
+export function followJob<View extends FollowedView>(options: FollowOptions<View>): Following {
   const pollMs = options.pollMs ?? 3_000;
   const stale = (item: { attempt: number }) => item.attempt < (options.attempt ?? 1);
   let last: StreamPosition | null = options.after ?? null;
   let source: EventSource | null = null;
   let pollTimer: ReturnType<typeof setTimeout> | null = null;
   let streamTimer: ReturnType<typeof setTimeout> | null = null;
+  let confirmTimer: ReturnType<typeof setTimeout> | null = null;
+  // The end shown, until it is confirmed or the job goes on after it.
+  let endShown: View | null = null;
   let streamDelay = streamRetryMs.first;
   let stopped = false;
   let polling = false;
@@ -74,13 +93,20 @@ export function followJob<View extends { attempt: number }>(
     source = null;
     if (pollTimer) clearTimeout(pollTimer);
     if (streamTimer) clearTimeout(streamTimer);
+    if (confirmTimer) clearTimeout(confirmTimer);
     removeEventListener('offline', wentOffline);
     removeEventListener('online', cameBackOnline);
   };
-  const finish = (view: View) => {
-    if (stopped) return;
-    stop();
+  const showEnd = (view: View) => {
+    endShown = view;
+    if (confirmTimer) clearTimeout(confirmTimer);
+    confirmTimer = setTimeout(stop, confirmEndMs);
     options.onEnd(view);
+  };
+  /** The job went on after the end shown (retried, or the end superseded by a state in flight). */
+  const wentOn = () => {
+    endShown = null;
+    if (confirmTimer) clearTimeout(confirmTimer);
   };
   const fail = (failure: ApiFailure) => {
     stop();
@@ -90,7 +116,7 @@ export function followJob<View extends { attempt: number }>(
   function startPolling() {
     if (polling || stopped) return;
     polling = true;
-    options.onTransport('polling');
+    if (!endShown) options.onTransport('polling');
     const tick = async () => {
       if (!polling || stopped) return;
       try {
@@ -100,15 +126,25 @@ export function followJob<View extends { attempt: number }>(
           pollTimer = setTimeout(() => void tick(), pollMs);
           return;
         }
-        if (options.ended(view)) return finish(view);
-        if (polling) options.onTransport('polling');
-        options.onView(view);
+        if (options.ended(view)) {
+          if (view.updatedAt === endShown?.updatedAt) return stop();
+          // Confirmed by polling: a stream opened meanwhile would show the end again.
+          source?.close();
+          source = null;
+          if (streamTimer) clearTimeout(streamTimer);
+          showEnd(view);
+        } else {
+          wentOn();
+          if (polling) options.onTransport('polling');
+          options.onView(view);
+        }
       } catch (error) {
-        // A network error or an API restarting: keep polling, the page says it is retrying.
+        // A network error or an API restarting: keep polling, the page says it is retrying
+        // (unless an end is shown, which stands while its confirmation is awaited).
         if (error instanceof ApiFailure && (error.status === 401 || error.status === 404)) {
           return fail(error);
         }
-        if (polling) options.onTransport('unreachable');
+        if (polling && !endShown) options.onTransport('unreachable');
       }
       if (polling && !stopped) pollTimer = setTimeout(() => void tick(), pollMs);
     };
@@ -137,7 +173,7 @@ export function followJob<View extends { attempt: number }>(
   }
 
   async function openStream() {
-    if (stopped || opening) return;
+    if (stopped || opening || endShown) return;
     options.onTransport('connecting');
     let url: string;
     opening = true;
@@ -151,10 +187,12 @@ export function followJob<View extends { attempt: number }>(
     } finally {
       opening = false;
     }
-    if (stopped) return;
+    if (stopped || endShown) return;
     const stream = new EventSource(url);
     source = stream;
     stream.addEventListener('open', () => {
+      // Opened after an end, the stream has what came after it: the job went on.
+      wentOn();
       streamDelay = streamRetryMs.first;
       stopPolling();
       options.onTransport('stream');
@@ -172,11 +210,16 @@ export function followJob<View extends { attempt: number }>(
       }
       const position = parsePosition(event.lastEventId);
       if (position) last = position;
-      finish(view);
+      // The stream stays open: the browser reconnects with this end's id to confirm it.
+      showEnd(view);
     });
     stream.addEventListener('error', () => {
       if (stopped || source !== stream) return;
-      if (stream.readyState === EventSource.CLOSED) {
+      if (endShown) {
+        // Closed after an end: a 204 confirmed it. A reconnect that failed on the network is
+        // tried again by the browser until the confirmation's deadline.
+        if (stream.readyState === EventSource.CLOSED) stop();
+      } else if (stream.readyState === EventSource.CLOSED) {
         // Refused (an expired link, the API answering an error): a new link, a new stream.
         source = null;
         retryStreamLater();
@@ -199,7 +242,7 @@ export function followJob<View extends { attempt: number }>(
     startPolling();
   }
   function cameBackOnline() {
-    if (stopped || source) return;
+    if (stopped || source || endShown) return;
     if (streamTimer) clearTimeout(streamTimer);
     streamDelay = streamRetryMs.first;
     // The stream, which replays every event, tells the rest; a poll that found the end first
