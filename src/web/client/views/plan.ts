@@ -375,10 +375,6 @@ export function aiJobView(context: PageContext, id: string): View {
   return { element, heading, dispose: () => dispose() };
 }
 
-/**
- * The accessible name of an item's next-step button: its position as well as its title, since a
- * model may give two items the same title and two buttons must not sound the same.
- */
 /** A task: the last level, with nothing under it. */
 function taskItem(item: AnswerItem): HTMLElement {
   return h(
@@ -392,6 +388,10 @@ function taskItem(item: AnswerItem): HTMLElement {
   );
 }
 
+/**
+ * The accessible name of an item's next-step button: its position as well as its title, since a
+ * model may give two items the same title and two buttons must not sound the same.
+ */
 function nextStepName(step: string, itemWord: string, position: number, item: AnswerItem) {
   return `${step} for ${itemWord} ${position}: ${item.title}`;
 }
