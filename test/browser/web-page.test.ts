@@ -722,6 +722,13 @@ describe('the web page in a real browser', () => {
     assert.equal(more, null, 'no request after the confirmed end');
   }
 
+  /** Waits, to the page's deadline, until `asked` holds `count` requests. */
+  async function untilAsked(asked: string[], count: number): Promise<void> {
+    const deadline = Date.now() + pageTimeoutMs;
+    while (asked.length < count && Date.now() < deadline) await delay(50);
+    assert.ok(asked.length >= count, `${count} requests: ${asked.join(', ')}`);
+  }
+
   /** Every request `page` makes from now on whose path starts with `path`, in order. */
   function requestsTo(page: Page, path: string): string[] {
     const asked: string[] = [];
@@ -769,15 +776,18 @@ describe('the web page in a real browser', () => {
       await correctedEndShown(opened);
       await step('corrected');
 
-      // The reconnect after the true end is answered 204, which confirms it.
+      // The reconnect after the true end is answered 204, and a read finding that end confirms it.
       await confirmed;
+      await untilAsked(asked, 6);
       await assertNoMoreRequests(page, vlog.path);
       // One stream and its two reconnects, each after the end before it: the second stream
-      // began with the correction, and only a reconnect after the true end is answered 204.
+      // began with the correction, and only a reconnect after the true end is answered 204;
+      // one read then finds that end.
       assert.deepEqual(asked, [
         `GET ${vlog.path}`,
         `POST ${vlog.path}/events/link`,
         ...Array<string>(3).fill(`GET ${vlog.path}/events`),
+        `GET ${vlog.path}`,
       ]);
       assert.deepEqual(
         received.map((event) => event.id),
@@ -786,6 +796,84 @@ describe('the web page in a real browser', () => {
       assert.deepEqual(await loggedIds(vlog.id), ['0', '1', '2', '3']);
       assert.deepEqual(opened.problems(), []);
     });
+  });
+
+  it('confirms an end by a read when the reconnect after it is refused (its link expired), so a correction still shows', async () => {
+    const shortLinks = { EVENT_STREAM_LINK_TTL_SECONDS: '2' };
+    await stack.restartApi(shortLinks);
+    try {
+      const vlog = await vlogWithPhantomEnd('long-follower', 'Harbour at dusk');
+      await asUser('phantom-end-expired-link', 'long-follower', async (opened) => {
+        const { page, step } = opened;
+        const asked = requestsTo(page, vlog.path);
+        const links: Promise<{ expiresAt: string }>[] = [];
+        const refused: number[] = [];
+        page.on('response', (response) => {
+          if (response.url().endsWith('/events/link'))
+            links.push(response.json() as Promise<{ expiresAt: string }>);
+          else if (response.url().includes(`${vlog.path}/events?`) && response.status() !== 200)
+            refused.push(response.status());
+        });
+        // The reconnect after the phantom end waits for the correction and for its link to
+        // have expired: it is refused, as after a vlog followed for longer than a link lasts.
+        let phantomWritten = false;
+        let writtenCorrection = () => undefined as void;
+        const correctionWritten = new Promise<void>((resolve) => (writtenCorrection = resolve));
+        await page.route(`**${vlog.path}/events?*`, async (route) => {
+          if (phantomWritten) {
+            await correctionWritten;
+            const expiresAt = Date.parse((await links[0]!).expiresAt);
+            while (Date.now() <= expiresAt + 1_000) await delay(100);
+          }
+          await route.continue();
+        });
+
+        await page.goto(`${stack.baseUrl}/${vlog.address}`);
+        await heading(page, 'Harbour at dusk').waitFor();
+        await page.getByText('Live updates on.').waitFor();
+        await vlog.generating();
+        await stageInProgress(page, 'Making the video').waitFor();
+        phantomWritten = true;
+        await vlog.phantomEnd();
+        await page.getByText(/^Cancelled · 40%/).waitFor();
+        await step('phantom end');
+        await vlog.correction();
+        writtenCorrection();
+        await correctedEndShown(opened);
+        await step('corrected after a refused reconnect');
+
+        await untilAsked(asked, 9);
+        await assertNoMoreRequests(page, vlog.path);
+        assert.equal(refused[0], 403, 'the reconnect after the phantom end was refused');
+        // The refused reconnect, then a read that finds the job went on, a fresh link and a
+        // stream with the correction; its reconnect closes it too (204, or 403 if its link
+        // expired first), and a read finding the same end confirms it.
+        const stream = [
+          `POST ${vlog.path}/events/link`,
+          ...Array<string>(2).fill(`GET ${vlog.path}/events`),
+        ];
+        assert.deepEqual(asked, [
+          `GET ${vlog.path}`,
+          ...stream,
+          `GET ${vlog.path}`,
+          ...stream,
+          `GET ${vlog.path}`,
+        ]);
+        assert.deepEqual(
+          opened
+            .problems()
+            .filter(
+              (problem) =>
+                !/Failed to load resource: the server responded with a status of 403|EventSource's response has a status 403/.test(
+                  problem,
+                ),
+            ),
+          [],
+        );
+      });
+    } finally {
+      await stack.restartApi();
+    }
   });
 
   it('following by polling, reads an end once more: the correction of a phantom end shows', async () => {

@@ -9,11 +9,13 @@
  * An end is shown at once but confirmed before the following stops, since the API can log a
  * correction after it: a workflow task that Temporal refused may have projected an end that the
  * task replacing it superseded. After the `end` event the stream stays open, so the browser
- * reconnects with the end's id (2 s later, as the API's `retry` asks): a 204 confirms the end
- * (the EventSource closes); a correction comes as further events, followed as before, up to a
- * new end confirmed in turn. An end found by polling is confirmed by the next poll finding the
- * same end (the same `updatedAt`). An end still unconfirmed after 15 s (the network is down)
- * stands as shown, and the following stops.
+ * reconnects with the end's id (2 s later, as the API's `retry` asks): a correction comes as
+ * further events, followed as before, up to a new end confirmed in turn; a 204 closes the
+ * EventSource, and one read of the job finding the same end confirms it (a link that expired
+ * during a long job closes it too, and the read finds what the refused reconnect would have).
+ * An end found by polling is confirmed by the next poll finding the same end (the same
+ * `updatedAt`). An end still unconfirmed after 15 s (the network is down) stands as shown, and
+ * the following stops.
  */
 import type { JobEvent } from '../../jobs/job-event.js';
 import { ApiFailure } from './api.js';
@@ -216,9 +218,13 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
     stream.addEventListener('error', () => {
       if (stopped || source !== stream) return;
       if (endShown) {
-        // Closed after an end: a 204 confirmed it. A reconnect that failed on the network is
-        // tried again by the browser until the confirmation's deadline.
-        if (stream.readyState === EventSource.CLOSED) stop();
+        // A reconnect that failed on the network is tried again by the browser until the
+        // confirmation's deadline; closed, it was answered 204 (the end stands) or refused (its
+        // link expired during a long job), which an EventSource cannot tell apart.
+        if (stream.readyState === EventSource.CLOSED) {
+          source = null;
+          void confirmByRead();
+        }
       } else if (stream.readyState === EventSource.CLOSED) {
         // Refused (an expired link, the API answering an error): a new link, a new stream.
         source = null;
@@ -228,6 +234,25 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
         startPolling();
       }
     });
+  }
+
+  /** Reads the job once after its stream closed on an end: the same end stops the following. */
+  async function confirmByRead() {
+    let view: View;
+    try {
+      view = await options.read();
+    } catch (error) {
+      if (error instanceof ApiFailure && (error.status === 401 || error.status === 404)) {
+        return fail(error);
+      }
+      // Unreachable: the end shown stands until the confirmation's deadline.
+      return;
+    }
+    if (stopped) return;
+    if (options.ended(view) && view.updatedAt === endShown?.updatedAt) return stop();
+    // The job went on after the end shown: a new stream replays it (what was applied is skipped).
+    wentOn();
+    void openStream();
   }
 
   // A dropped network can leave the stream's connection open and silent, with no error: when
