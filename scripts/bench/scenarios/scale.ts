@@ -159,6 +159,10 @@ export const scaleScenario: Scenario = {
           { label: 'worker idle', value: idleRss / mb, unit: 'MB' },
           'peak ≤ 300 MB',
         );
+      } catch (error) {
+        // A run that stops early still says how much memory its vlogs in flight took.
+        printNote(`worker RSS at most ${(peakRss / mb).toFixed(0)} MB before it stopped`);
+        throw error;
       } finally {
         clearInterval(sampler);
       }
