@@ -101,7 +101,7 @@ export function createJobProjectionActivities(deps: ActivityDependencies) {
      */
     async recordJobUpdate(update: JobUpdate): Promise<void> {
       if (isTerminalStatus(update.snapshot.status)) {
-        await chargeEndedJob(deps, update.jobId, undefined);
+        await chargeEndedJob(deps, update.jobId, update.kind);
       }
       afterJobUpdate(update, await applyJobUpdate(db, update, costHoldsClosedWith(update)));
     },

@@ -44,6 +44,11 @@ export interface JobSnapshot {
 /** Input of the projection activity. Updates with a sequence number not above the stored one are ignored. */
 export interface JobUpdate {
   jobId: string;
+  /**
+   * The job's kind: an update that ends the job asks only this kind what its provider still
+   * bills. Absent from runs that predate it, whose end asks every kind.
+   */
+  kind?: JobKind;
   seq: number;
   snapshot: JobSnapshot;
   /**

@@ -109,6 +109,7 @@ export class JobTracker {
     );
     return {
       jobId: this.job.id,
+      kind: this.job.kind,
       seq: this.seqValue,
       snapshot: this.snapshot,
       historyLength: workflowInfo().historyLength,
