@@ -5,10 +5,11 @@ import { asyncCommit, type Db } from './database.js';
 import type { Database, JobRow } from './schema.js';
 
 /**
- * Writes a newly accepted job and the first event of its log. Both the API (right after
- * starting the workflow) and the workflow's first activity call this, so the row exists
- * whichever of them runs first or survives a crash; the second write changes nothing. With
- * `dropReservation` (the API's write) the job's reservation goes in the same statement.
+ * Writes a newly accepted job and the first event of its log, and returns the row as written:
+ * undefined when the job had its row already. Both the API (right after starting the workflow)
+ * and the workflow's first activity call this, so the row exists whichever of them runs first
+ * or survives a crash; the second write changes nothing. With `dropReservation` (the API's
+ * write) the job's reservation goes in the same statement.
  *
  * The two may run at the same moment, so they send this one statement whatever the caller: its
  * row and event inserts take their locks in the same order for both, and the second waits for
@@ -20,21 +21,26 @@ export async function insertJob(
   job: JobRecord,
   initialStatus: JobStatus,
   { dropReservation = false }: { dropReservation?: boolean } = {},
-): Promise<void> {
+): Promise<JobRow | undefined> {
   // One statement: every insert and delete runs (a data-modifying CTE always does) and they
   // commit together. The delete is there either way, so both callers send one statement shape.
-  await db
-    .with('job', (db) => insertJobRow(db, job, initialStatus))
+  return db
+    .with('job', (db) => insertJobRow(db, job, initialStatus).returningAll())
     .with('released', (db) =>
       db
         .deleteFrom('job_reservations')
         .where('job_id', '=', job.id)
         .where(sql.lit(dropReservation)),
     )
-    .insertInto('job_events')
-    .values(firstJobEvent(job, initialStatus))
-    .onConflict((oc) => oc.columns(['job_id', 'seq', 'part']).doNothing())
-    .execute();
+    .with('logged', (db) =>
+      db
+        .insertInto('job_events')
+        .values(firstJobEvent(job, initialStatus))
+        .onConflict((oc) => oc.columns(['job_id', 'seq', 'part']).doNothing()),
+    )
+    .selectFrom('job')
+    .selectAll()
+    .executeTakeFirst();
 }
 
 function insertJobRow(db: QueryCreator<Database>, job: JobRecord, initialStatus: JobStatus) {

@@ -203,19 +203,22 @@ export function createJobStarter({
 
   /** Step 3: the row written and the reservation dropped; returns the row. */
   async function recordStartedJob(job: JobRecord<unknown>): Promise<JobRow | undefined> {
+    // The row as written; read only when the workflow's first activity wrote it first.
     if (!job.idempotencyKey) {
       // One statement does both, without the lock: the cap's count is one statement too, and
       // sees the job once, as its reservation or as its row.
-      await insertJob(db, job, 'pending', { dropReservation: true });
-      return findOwnedJob(db, job.ownerId, job.id);
+      return (
+        (await insertJob(db, job, 'pending', { dropReservation: true })) ??
+        findOwnedJob(db, job.ownerId, job.id)
+      );
     }
     return db.transaction().execute(async (tx) => {
       // A replay of the key reads the row, the key and the reservation in several statements:
       // it must not see this swap half-way (no row yet, reservation already gone).
       await lockOwner(tx, job.ownerId);
-      await insertJob(tx, job, 'pending');
+      const written = await insertJob(tx, job, 'pending');
       await releaseReservation(tx, job.id);
-      return findOwnedJob(tx, job.ownerId, job.id);
+      return written ?? findOwnedJob(tx, job.ownerId, job.id);
     });
   }
 
