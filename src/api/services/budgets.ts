@@ -90,6 +90,8 @@ export async function refuseOverBudget(
   /** What a dry run has already counted against the owner, not held yet. */
   planned = 0n,
 ): Promise<void> {
+  // What is left is never below zero, so no budget refuses an estimate of zero: nothing to read.
+  if (estimate === 0n) return;
   // Without a limit nothing is refused: the owner's spend and holds (a sum over every job in
   // flight) are not read, so an owner with thousands of jobs in flight is admitted as quickly.
   const budget = await effectiveBudget(db, ownerId, defaults);
