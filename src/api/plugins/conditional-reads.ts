@@ -5,7 +5,10 @@ import { pollIntervalSeconds, type PollIntervals } from '../services/job-views.j
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The route answers one job's view: while the job is in flight it carries X-Poll-Interval. */
+    /**
+     * The route answers one job's view (its read, or the 202 of its start): a read's answer
+     * carries X-Poll-Interval while the job is in flight.
+     */
     jobView?: boolean;
   }
 }
@@ -28,8 +31,8 @@ function noneMatch(header: string | undefined, etag: string): boolean {
  * - a job view (routes with `config.jobView`) carries X-Poll-Interval, in seconds, while the job
  *   is in flight, and none once it has ended;
  * - a job view is written with JSON.stringify, not checked against its response schema on every
- *   poll: its answers are built by toJobView (and liveView), typed as that schema, and the
- *   check cost a tenth of the API's time per read. The schema still documents the route.
+ *   poll or start: its answers are built by toJobView (and liveView), typed as that schema, and
+ *   the check cost a tenth of the API's time per read. The schema still documents the route.
  */
 export const conditionalReads = fp(
   async (scope: FastifyInstance, intervals: PollIntervals) => {

@@ -36,6 +36,7 @@ export function jobStartRoutes(
               503: errorBodySchema,
             },
           },
+          config: { jobView: true },
         },
         async (request, reply) => {
           const { concurrencyKey, ...input } = request.body as { concurrencyKey?: string };

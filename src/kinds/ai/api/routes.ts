@@ -9,15 +9,19 @@ import { jobEventStreamRoutes } from '../../../api/routes/job-event-stream.js';
 /** AI generation jobs: started, read, listed, cancelled, retried and followed. */
 export function aiJobRoutes(aiJobs: AiJobService, actions: JobActions): FastifyPluginAsyncZod {
   return async (app) => {
-    app.post('/ai/jobs', { schema: startAiJobSchema }, async (request, reply) => {
-      const idempotencyKey = request.headers['idempotency-key'] ?? null;
-      const { view, replayed } = await aiJobs.start(request.userId, request.body, idempotencyKey);
-      return reply
-        .code(202)
-        .header('location', view.links.self)
-        .header('idempotent-replayed', String(replayed))
-        .send(view);
-    });
+    app.post(
+      '/ai/jobs',
+      { schema: startAiJobSchema, config: { jobView: true } },
+      async (request, reply) => {
+        const idempotencyKey = request.headers['idempotency-key'] ?? null;
+        const { view, replayed } = await aiJobs.start(request.userId, request.body, idempotencyKey);
+        return reply
+          .code(202)
+          .header('location', view.links.self)
+          .header('idempotent-replayed', String(replayed))
+          .send(view);
+      },
+    );
 
     app.get(
       '/ai/jobs/:id',

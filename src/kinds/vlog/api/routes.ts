@@ -35,6 +35,7 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
         // The rate limit ran just before; the upload has not been read yet.
         onRequest: async (request) => vlogs.admit(request.userId),
         schema: createVlogSchema(maxFiles),
+        config: { jobView: true },
       },
       async (request, reply) => {
         const idempotencyKey = request.headers['idempotency-key'] ?? null;
