@@ -272,13 +272,15 @@ export const configSchema = z.object({
   /**
    * Per domain: slots (tasks one worker runs at once), pollers (long polls one worker keeps
    * open) and, for activity queues, a rate (activity starts per second on the whole queue,
-   * across every worker, enforced by the Temporal server; unset: unlimited). Media's slots are
-   * MEDIA_MAX_CONCURRENT_FFMPEG. The workflows' slots are few: every workflow task of a worker
-   * runs on one thread, so a task taken beyond what that thread gets through waits there in
-   * arrival order, while one left on the server is handed out in fair turns between users
-   * (fairness keys): with thousands of jobs waking, another user's fresh job goes first. Its
-   * pollers are fewer than its slots: each holds a slot while it polls, and an eager start (the
-   * API and the worker in one process) needs a free one.
+   * across every worker, enforced by the Temporal server, which lets short bursts through;
+   * unset: unlimited). Video generation's rate also spaces Veo's requests that far apart, in
+   * the database (the provider-quota governor). Media's slots are MEDIA_MAX_CONCURRENT_FFMPEG.
+   * The workflows' slots are few: every workflow task of a worker runs on one thread, so a task
+   * taken beyond what that thread gets through waits there in arrival order, while one left on
+   * the server is handed out in fair turns between users (fairness keys): with thousands of
+   * jobs waking, another user's fresh job goes first. Its pollers are fewer than its slots:
+   * each holds a slot while it polls, and an eager start (the API and the worker in one
+   * process) needs a free one.
    */
   QUEUE_WORKFLOWS_SLOTS: positiveInt.default(8),
   QUEUE_WORKFLOWS_POLLERS: positiveInt.default(4),

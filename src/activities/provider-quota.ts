@@ -1,7 +1,9 @@
 // The provider-quota governor as activities see it: before a paid call, is the provider cooling
 // down after a 429, and is one of its leases free? After a 429, every worker cools down. A
 // throttled call is an answer, not a failure: the workflow waits on a durable timer and asks
-// again, so waiting for quota never uses up an activity's retry attempts.
+// again, so waiting for quota never uses up an activity's retry attempts. A provider whose
+// requests are paced waits for its request slot right before each request.
+import { setTimeout as delay } from 'node:timers/promises';
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { msOptionalToNumber } from '@temporalio/common/lib/time.js';
@@ -11,11 +13,13 @@ import {
   providerCooldownRemainingMs,
   returnProviderLease,
   startProviderCooldown,
+  takeProviderRequestSlot,
 } from '../db/provider-quota.js';
 import { FailureCode } from '../jobs/failures.js';
 import type { ProviderThrottle } from '../jobs/provider-throttle.js';
 import type { ProviderQuotas } from '../providers/index.js';
 import { ProviderError } from '../providers/types.js';
+import { whileHeartbeating } from './heartbeat.js';
 
 /** Longest wait a provider's hint may ask for; a larger one (or a wrong one) is cut to this. */
 export const maxProviderHintMs = 10 * 60_000;
@@ -149,4 +153,29 @@ export async function throttleAfterRateLimit(
     message: rateLimit.message,
   });
   return { throttled: true, reason: 'rate-limited', retryAfterMs, ahead: null };
+}
+
+/**
+ * Waits for the provider's next request slot when its requests are paced (`requestsPerSecond`;
+ * null: not paced): every worker's requests to it go out one interval apart. The task queue's
+ * server-side rate hands out the provider's activities at about that rate but lets bursts
+ * through (a queue idle for a second hands out two at 1/s at once); the slot spaces them, so a
+ * wait is short: no longer than the burst the queue let through.
+ */
+export async function awaitProviderRequestSlot(
+  db: Db,
+  pacing: { provider: string; requestsPerSecond: number | null },
+): Promise<void> {
+  if (pacing.requestsPerSecond === null) return;
+  const asked = Date.now();
+  const slot = await takeProviderRequestSlot(db, pacing.provider, 1_000 / pacing.requestsPerSecond);
+  const answered = Date.now();
+  // The wait counted from the answer comes late by the answer's way back, which a loaded worker
+  // or pool stretches by a hundred milliseconds and more, bunching the requests; the slot's time
+  // is exact wherever the clocks agree. Between the two bounds the round trip sets, a clock
+  // that does not agree costs no more than the wait counted from the answer.
+  const waitMs = Math.min(slot.inMs, Math.max(slot.inMs - (answered - asked), slot.at - answered));
+  if (waitMs <= 0) return;
+  const { cancellationSignal } = Context.current();
+  await whileHeartbeating(() => delay(waitMs, undefined, { signal: cancellationSignal }));
 }

@@ -17,6 +17,7 @@ import * as projectionHistoryLength from './migrations/0014_projection_history_l
 import * as costs from './migrations/0015_costs.js';
 import * as costHoldAttempts from './migrations/0016_cost_hold_attempts.js';
 import * as providerOperationOutcomes from './migrations/0017_provider_operation_outcomes.js';
+import * as providerRequestPacing from './migrations/0018_provider_request_pacing.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -37,6 +38,7 @@ const migrations: Record<string, Migration> = {
   '0015_costs': costs,
   '0016_cost_hold_attempts': costHoldAttempts,
   '0017_provider_operation_outcomes': providerOperationOutcomes,
+  '0018_provider_request_pacing': providerRequestPacing,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -190,3 +190,43 @@ export async function providerCooldownRemainingMs(db: Db, provider: string): Pro
     .executeTakeFirst();
   return row ? Number(row.ms) : 0;
 }
+
+/** A provider's request slot: when the request may go out. */
+export interface ProviderRequestSlot {
+  /** The slot's time in ms since the epoch, on the database's clock. */
+  at: number;
+  /** How far off it was when the database took it, in ms (0: now). */
+  inMs: number;
+}
+
+/**
+ * Takes the provider's next request slot: now, if the provider had no request for
+ * `intervalMs`, else `intervalMs` after the slot taken before. One row a provider, moved on in
+ * one statement, so the requests of every worker are spaced by the interval whatever handed
+ * them out at once.
+ */
+export async function takeProviderRequestSlot(
+  db: Db,
+  provider: string,
+  intervalMs: number,
+): Promise<ProviderRequestSlot> {
+  const interval = sql<string>`make_interval(secs => ${intervalMs / 1000})`;
+  // clock_timestamp(), not now(): an upsert that waited for another's row lock must not take a
+  // slot from the time its statement began.
+  const row = await db
+    .insertInto('provider_request_pacing')
+    .values({ provider, next_at: sql<Date>`clock_timestamp() + ${interval}` })
+    .onConflict((oc) =>
+      oc.column('provider').doUpdateSet({
+        next_at: sql<Date>`greatest(provider_request_pacing.next_at, clock_timestamp()) + ${interval}`,
+      }),
+    )
+    .returning([
+      sql<string>`extract(epoch from next_at) * 1000 - ${intervalMs}`.as('at'),
+      sql<string>`greatest(0, extract(epoch from next_at - clock_timestamp()) * 1000 - ${intervalMs})`.as(
+        'inMs',
+      ),
+    ])
+    .executeTakeFirstOrThrow();
+  return { at: Number(row.at), inMs: Number(row.inMs) };
+}

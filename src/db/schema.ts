@@ -95,6 +95,12 @@ export interface ProviderCooldownTable {
   until: Timestamp;
 }
 
+/** When a provider's next request may go out (its requests are paced at a rate). */
+export interface ProviderRequestPacingTable {
+  provider: string;
+  next_at: Timestamp;
+}
+
 export interface RateLimitWindowTable {
   owner_id: string;
   window_start: Timestamp;
@@ -189,6 +195,7 @@ export interface Database {
   provider_operations: ProviderOperationTable;
   provider_leases: ProviderLeaseTable;
   provider_cooldowns: ProviderCooldownTable;
+  provider_request_pacing: ProviderRequestPacingTable;
   rate_limit_windows: RateLimitWindowTable;
 }
 

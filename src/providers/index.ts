@@ -45,8 +45,16 @@ export interface Providers {
  * the names under which their leases and cool-downs are shared by every worker.
  */
 export interface ProviderQuotas {
-  /** The video generator's operations at once; null: unmetered (a local render is bounded by the media queue). */
-  videoOperations: { provider: string; maxConcurrent: number } | null;
+  /**
+   * The video generator's operations at once, and its requests (submissions and checks) a
+   * second across every worker, one interval apart (null: not paced); null: unmetered (a local
+   * render is bounded by the media queue).
+   */
+  videoOperations: {
+    provider: string;
+    maxConcurrent: number;
+    requestsPerSecond: number | null;
+  } | null;
   /** Under which name the text generator's 429s cool every worker down. */
   textProvider: string;
   /** Under which name the media analyzer's 429s cool every worker down; null: a local analyzer. */
@@ -74,6 +82,7 @@ type ProviderConfig = Pick<
   | 'GCS_API_ENDPOINT'
   | 'PROVIDER_REQUEST_TIMEOUT_MS'
   | 'VEO_MAX_CONCURRENT_OPERATIONS'
+  | 'QUEUE_VIDEO_GENERATION_RATE_PER_SECOND'
   | 'PROVIDER_QUOTA_RECHECK_MS'
   | 'PROVIDER_RATE_LIMIT_COOLDOWN_MS'
   | 'AI_PROVIDER'
@@ -91,7 +100,13 @@ function providerQuotas(config: ProviderConfig, provider: VlogProviderKind): Pro
   return {
     videoOperations:
       provider === 'google'
-        ? { provider: 'veo', maxConcurrent: config.VEO_MAX_CONCURRENT_OPERATIONS }
+        ? {
+            provider: 'veo',
+            maxConcurrent: config.VEO_MAX_CONCURRENT_OPERATIONS,
+            // The video-generation queue's rate: the server holds the backlog to it, and each
+            // request waits its slot so that a burst the server lets through is spaced out.
+            requestsPerSecond: config.QUEUE_VIDEO_GENERATION_RATE_PER_SECOND ?? null,
+          }
         : null,
     textProvider: selectAiProvider(config),
     analysisProvider: provider === 'google' ? 'gemini' : null,

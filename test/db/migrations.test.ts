@@ -136,6 +136,7 @@ describe('migrations', () => {
         '0015_costs',
         '0016_cost_hold_attempts',
         '0017_provider_operation_outcomes',
+        '0018_provider_request_pacing',
       ],
     );
   });
@@ -175,6 +176,7 @@ describe('migrations', () => {
       '0015_costs',
       '0016_cost_hold_attempts',
       '0017_provider_operation_outcomes',
+      '0018_provider_request_pacing',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(

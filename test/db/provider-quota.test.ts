@@ -5,6 +5,7 @@ import {
   acquireProviderLease,
   providerWaitersToWake,
   releaseProviderLeases,
+  takeProviderRequestSlot,
 } from '../../src/db/provider-quota.js';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -125,5 +126,32 @@ describe('the provider-quota waiting list', () => {
       null,
     );
     assert.deepEqual(await leases(), []);
+  });
+});
+
+describe("a provider's request slots", () => {
+  let test: TestDatabase;
+  before(async () => {
+    test = await createTestDatabase();
+  });
+  after(() => test.drop());
+
+  it('spaces the slots taken at once by the interval, one row a provider', async () => {
+    const intervalMs = 1_000;
+    const slots = (
+      await Promise.all(
+        Array.from({ length: 4 }, () => takeProviderRequestSlot(test.db, 'veo', intervalMs)),
+      )
+    ).sort((a, b) => a.at - b.at);
+    assert.equal(slots[0]!.inMs, 0, 'the first slot is now');
+    for (let index = 1; index < slots.length; index += 1) {
+      const slot = slots[index]!;
+      const before = slots[index - 1]!;
+      assert.ok(Math.abs(slot.at - before.at - intervalMs) < 0.01, JSON.stringify(slots));
+      // Counted when its statement ran, a few milliseconds after the one before.
+      const gap = slot.inMs - before.inMs;
+      assert.ok(gap > intervalMs - 100 && gap <= intervalMs, JSON.stringify(slots));
+    }
+    assert.equal((await takeProviderRequestSlot(test.db, 'gemini', intervalMs)).inMs, 0);
   });
 });

@@ -25,7 +25,11 @@ import { modelOf, providerOf } from '../../../providers/types.js';
 import type { GeneratedVideo, VlogAnalysis } from '../declaration.js';
 import { whileHeartbeating } from '../../../activities/heartbeat.js';
 import { providerDetails, required, toFailure } from '../../../activities/provider-calls.js';
-import { admitToProvider, throttleAfterRateLimit } from '../../../activities/provider-quota.js';
+import {
+  admitToProvider,
+  awaitProviderRequestSlot,
+  throttleAfterRateLimit,
+} from '../../../activities/provider-quota.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
 export interface StartVideoGenerationInput {
@@ -161,7 +165,8 @@ export function createGenerateActivities({
      * The provider-quota governor comes first: while the provider cools down after a 429, or
      * all its leases (VEO_MAX_CONCURRENT_OPERATIONS) are taken, nothing is submitted and the
      * answer is a throttle the workflow waits out on a timer; a 429 to the submission itself
-     * answers the same way. The lease is held until a check sees the generation end, or the
+     * answers the same way. Admitted, the submission waits for its request slot when Veo's
+     * requests are paced. The lease is held until a check sees the generation end, or the
      * job ends.
      *
      * A local generator renders inside this call, heartbeating ffmpeg's progress (so a cancel
@@ -204,6 +209,7 @@ export function createGenerateActivities({
           maxConcurrent: metered.maxConcurrent,
         });
         if (throttle) return throttle;
+        await awaitProviderRequestSlot(db, metered);
       }
       let operationName: string;
       try {
@@ -254,6 +260,7 @@ export function createGenerateActivities({
      * One look at the generation; the workflow waits between looks on a durable timer. While
      * the provider cools down after a 429 it is not asked, and a 429 to the look itself starts
      * the cool-down: either way the answer is "not done, look again after the provider's delay".
+     * A look is a Veo request like a submission: it waits for its request slot.
      * Once the generation ends, its lease is freed for the next job in line.
      */
     async checkVideoGeneration(input: {
@@ -267,6 +274,7 @@ export function createGenerateActivities({
         const cooldownMs = await providerCooldownRemainingMs(db, metered.provider);
         if (cooldownMs > 0) return { done: false, retryAfterMs: cooldownMs };
         await touchProviderLease(db, metered.provider, input.jobId);
+        await awaitProviderRequestSlot(db, metered);
       }
       let status;
       try {
