@@ -12,8 +12,9 @@
 // Figures, side by side in one run: a fresh AI job and a fresh vlog of another user,
 // submit→completed with the vlogs waiting ÷ the same idle before they were submitted; the
 // worker's peak RSS ÷ its RSS idle (target: at most 300 MB); the most Veo requests fake Veo saw
-// in any second (less half an interval) and any minute ÷ the configured rate. Notes say where the fresh AI job spent
-// its time (its history) and what the worker's main thread held (its metrics).
+// in any second (less half an interval) and any minute ÷ the configured rate. Notes say where
+// the fresh AI job spent its time (its history) and what the worker's main thread held (its
+// metrics).
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { taskQueueDomains } from '../../../src/capacity/task-queues.js';
