@@ -18,6 +18,7 @@ import * as costs from './migrations/0015_costs.js';
 import * as costHoldAttempts from './migrations/0016_cost_hold_attempts.js';
 import * as providerOperationOutcomes from './migrations/0017_provider_operation_outcomes.js';
 import * as providerRequestPacing from './migrations/0018_provider_request_pacing.js';
+import * as providerLeaseTurns from './migrations/0019_provider_lease_turns.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -39,6 +40,7 @@ const migrations: Record<string, Migration> = {
   '0016_cost_hold_attempts': costHoldAttempts,
   '0017_provider_operation_outcomes': providerOperationOutcomes,
   '0018_provider_request_pacing': providerRequestPacing,
+  '0019_provider_lease_turns': providerLeaseTurns,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -17,30 +17,49 @@ export interface LeaseRequest {
 
 export type LeaseAnswer = { granted: true } | { granted: false; ahead: number };
 
-/**
- * The provider's waiting list in the order leases go out: in turns per owner, where an owner's
- * leases held count as turns taken (an owner holding three leases waits in its fourth turn),
- * oldest first within a turn. So one owner's thousand jobs do not starve another's one: a
+/*
+ * The waiting list goes out in turns per owner, where an owner's leases held count as turns
+ * taken (an owner holding three leases waits in its fourth turn), oldest first within a turn
+ * (`requested_at`, then `job_id`). So one owner's thousand jobs do not starve another's one: a
  * newcomer's first job goes ahead of the waiters of an owner whose jobs hold the leases.
  */
-const waitingInTurns = (provider: string) => sql<{ job_id: string; ahead: string }>`
-  with holding as (
-    select owner_id, count(*) as held
+
+/**
+ * A waiting job's place in line, from per-owner counts of the rows not stale: one pass over the
+ * list, no sort. Also answers the leases held.
+ */
+const placeInLine = (provider: string, jobId: string, staleAfterMs: number) => sql<{
+  held: string;
+  ahead: string;
+}>`
+  with mine as (
+    select owner_id, requested_at, job_id
     from provider_leases
-    where provider = ${provider} and state = 'held'
-    group by owner_id
-  ), turns as (
-    select waiting.job_id, waiting.requested_at,
-      coalesce(holding.held, 0)
-        + row_number() over (
-          partition by waiting.owner_id order by waiting.requested_at, waiting.job_id
-        ) as turn
-    from provider_leases waiting
-    left join holding on holding.owner_id = waiting.owner_id
-    where waiting.provider = ${provider} and waiting.state = 'waiting'
+    where provider = ${provider} and job_id = ${jobId} and state = 'waiting'
+  ), owners as (
+    select line.owner_id,
+      count(*) filter (where line.state = 'held') as held,
+      count(*) filter (where line.state = 'waiting') as waiting,
+      count(*) filter (
+        where line.state = 'waiting'
+          and (line.requested_at, line.job_id) < (mine.requested_at, mine.job_id)
+      ) as earlier
+    from provider_leases line cross join mine
+    where line.provider = ${provider}
+      and line.touched_at >= now() - make_interval(secs => ${staleAfterMs / 1000})
+    group by line.owner_id
+  ), my_turn as (
+    select owners.held + owners.earlier + 1 as turn
+    from owners join mine on mine.owner_id = owners.owner_id
   )
-  select job_id, row_number() over (order by turn, requested_at, job_id) - 1 as ahead
-  from turns
+  -- An owner's waiter of rank i waits in turn held + i: it is ahead of mine if that turn is
+  -- earlier, or the same turn and it was requested earlier, i.e. i <= earlier.
+  select coalesce(sum(owners.held), 0) as held,
+    coalesce(sum(greatest(0, least(
+      owners.waiting,
+      greatest(my_turn.turn - owners.held - 1, least(my_turn.turn - owners.held, owners.earlier))
+    ))), 0) as ahead
+  from owners cross join my_turn
 `;
 
 async function heldLeases(db: Db, provider: string): Promise<number> {
@@ -54,12 +73,45 @@ async function heldLeases(db: Db, provider: string): Promise<number> {
 }
 
 /**
- * Takes one of the provider's `limit` leases for the job, or puts it on the waiting list
- * (`waitingInTurns` orders it). A job that already holds a lease keeps it. Answers how many
- * waiters are ahead when no lease is free.
+ * Puts the job on the waiting list (a stale row of its own starts over) and answers its place,
+ * or that it holds a lease. Needs no lock: it only reads the list.
+ */
+async function askInLine(
+  db: Db,
+  request: LeaseRequest,
+): Promise<{ granted: true } | { granted: false; ahead: number; held: number }> {
+  const { provider, jobId, ownerId, staleAfterMs } = request;
+  await db
+    .deleteFrom('provider_leases')
+    .where('provider', '=', provider)
+    .where('job_id', '=', jobId)
+    .where('touched_at', '<', sql<Date>`now() - make_interval(secs => ${staleAfterMs / 1000})`)
+    .execute();
+  const mine = await db
+    .insertInto('provider_leases')
+    .values({ provider, job_id: jobId, owner_id: ownerId, state: 'waiting' })
+    .onConflict((oc) =>
+      oc.columns(['provider', 'job_id']).doUpdateSet({ touched_at: sql<Date>`now()` }),
+    )
+    .returning('state')
+    .executeTakeFirstOrThrow();
+  if (mine.state === 'held') return { granted: true };
+  const { rows } = await placeInLine(provider, jobId, staleAfterMs).execute(db);
+  return { granted: false, held: Number(rows[0]?.held ?? 0), ahead: Number(rows[0]?.ahead ?? 0) };
+}
+
+/**
+ * Takes one of the provider's `limit` leases for the job, or puts it on the waiting list. A job
+ * that already holds a lease keeps it. Answers how many waiters are ahead when no lease is free.
+ * While every lease is held (ten thousand waiters ask, a few leases free up) the answer is read
+ * without the provider's lock; only an ask that may be granted takes it and asks again under it,
+ * so the limit holds across processes.
  */
 export async function acquireProviderLease(db: Db, request: LeaseRequest): Promise<LeaseAnswer> {
-  const { provider, jobId, ownerId, limit, staleAfterMs } = request;
+  const { provider, jobId, limit, staleAfterMs } = request;
+  const unlocked = await askInLine(db, request);
+  if (unlocked.granted) return { granted: true };
+  if (unlocked.held >= limit) return { granted: false, ahead: unlocked.ahead };
   return db.transaction().execute(async (tx) => {
     await sql`select pg_advisory_xact_lock(hashtext(${`provider-leases:${provider}`}))`.execute(tx);
     await tx
@@ -67,21 +119,9 @@ export async function acquireProviderLease(db: Db, request: LeaseRequest): Promi
       .where('provider', '=', provider)
       .where('touched_at', '<', sql<Date>`now() - make_interval(secs => ${staleAfterMs / 1000})`)
       .execute();
-    const mine = await tx
-      .insertInto('provider_leases')
-      .values({ provider, job_id: jobId, owner_id: ownerId, state: 'waiting' })
-      .onConflict((oc) =>
-        oc.columns(['provider', 'job_id']).doUpdateSet({ touched_at: sql<Date>`now()` }),
-      )
-      .returning('state')
-      .executeTakeFirstOrThrow();
-    if (mine.state === 'held') return { granted: true };
-    const held = await heldLeases(tx, provider);
-    const { rows } = await sql<{ ahead: string }>`
-      select ahead from (${waitingInTurns(provider)}) as ordered where job_id = ${jobId}
-    `.execute(tx);
-    const ahead = Number(rows[0]?.ahead ?? 0);
-    if (ahead >= limit - held) return { granted: false, ahead };
+    const locked = await askInLine(tx, request);
+    if (locked.granted) return { granted: true };
+    if (locked.ahead >= limit - locked.held) return { granted: false, ahead: locked.ahead };
     await tx
       .updateTable('provider_leases')
       .set({ state: 'held', touched_at: sql<Date>`now()` })
@@ -150,7 +190,8 @@ export async function releaseProviderLeases(
 /**
  * The waiting jobs that would be granted a lease if they asked now (the first `limit` − held
  * in line): whom a job that gave its lease back wakes, instead of letting them find out on
- * their next recheck.
+ * their next recheck. Only an owner's first `free` waiters can be among the first `free` in
+ * line, so only those are put in order.
  */
 export async function providerWaitersToWake(
   db: Db,
@@ -160,9 +201,29 @@ export async function providerWaitersToWake(
   const free = limit - (await heldLeases(db, provider));
   if (free <= 0) return [];
   const { rows } = await sql<{ job_id: string }>`
-    select job_id from (${waitingInTurns(provider)}) as ordered
-    where ahead < ${free}
-    order by ahead
+    with holding as (
+      select owner_id, count(*) as held
+      from provider_leases
+      where provider = ${provider} and state = 'held'
+      group by owner_id
+    ), owners as (
+      select distinct owner_id
+      from provider_leases
+      where provider = ${provider} and state = 'waiting'
+    ), firsts as (
+      select first.job_id, first.requested_at, coalesce(holding.held, 0) + first.rank as turn
+      from owners
+      left join holding on holding.owner_id = owners.owner_id
+      cross join lateral (
+        select job_id, requested_at,
+          row_number() over (order by requested_at, job_id) as rank
+        from provider_leases
+        where provider = ${provider} and state = 'waiting' and owner_id = owners.owner_id
+        order by requested_at, job_id
+        limit ${free}
+      ) as first
+    )
+    select job_id from firsts order by turn, requested_at, job_id limit ${free}
   `.execute(db);
   return rows.map((row) => row.job_id);
 }

@@ -137,6 +137,7 @@ describe('migrations', () => {
         '0016_cost_hold_attempts',
         '0017_provider_operation_outcomes',
         '0018_provider_request_pacing',
+        '0019_provider_lease_turns',
       ],
     );
   });
@@ -177,6 +178,7 @@ describe('migrations', () => {
       '0016_cost_hold_attempts',
       '0017_provider_operation_outcomes',
       '0018_provider_request_pacing',
+      '0019_provider_lease_turns',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(
