@@ -380,31 +380,92 @@ export async function findJobsToReconcile(
 }
 
 /**
- * The owned-job read compiled once per database: it is what every status poll runs, and
- * building the query each time cost more of the API's time than the database took to answer.
+ * The jobs read compiled once per database: it is what every status poll runs, and building the
+ * query each time cost more of the API's time than the database took to answer.
  */
-const ownedJobQueries = new WeakMap<Db, CompiledQuery<JobRow>>();
+const jobsByIdQueries = new WeakMap<Db, CompiledQuery<JobRow>>();
 
-/** A job as its owner may see it; another owner's job is indistinguishable from no job. */
+/** The jobs of `ids` that exist, by id: one statement, one index scan of the primary key. */
+async function findJobsById(db: Db, ids: string[]): Promise<Map<string, JobRow>> {
+  let query = jobsByIdQueries.get(db);
+  if (!query) {
+    query = db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('id', '=', sql<string>`any(${[]}::text[])`)
+      .compile();
+    jobsByIdQueries.set(db, query);
+  }
+  const { rows } = await db.executeQuery<JobRow>({ ...query, parameters: [ids] });
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
+/** Statements of batched job reads (readJobBatched) out at once, per database. */
+const maxJobReadStatements = 2;
+/** Most jobs one batched statement asks for. */
+const maxJobReadBatch = 100;
+
+interface JobReadWaiter {
+  id: string;
+  resolve: (row: JobRow | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Job reads of one database that wait for a statement of their own: at most
+ * maxJobReadStatements are out at once, and each takes every read waiting when it is sent.
+ * A read alone is sent at once; under heavy polling one statement answers many reads, so the
+ * database parses, plans and wakes for each batch, not each read. A read only ever joins a
+ * statement sent after it was asked, so it sees every commit made before it was asked.
+ */
+function jobReadBatches(db: Db) {
+  let waiting: JobReadWaiter[] = [];
+  let running = 0;
+  function send(): void {
+    if (running >= maxJobReadStatements || waiting.length === 0) return;
+    const batch = waiting.slice(0, maxJobReadBatch);
+    waiting = waiting.slice(maxJobReadBatch);
+    running += 1;
+    void findJobsById(db, [...new Set(batch.map((waiter) => waiter.id))])
+      .then(
+        (rows) => batch.forEach((waiter) => waiter.resolve(rows.get(waiter.id))),
+        (error: unknown) => batch.forEach((waiter) => waiter.reject(error)),
+      )
+      .finally(() => {
+        running -= 1;
+        send();
+      });
+  }
+  return (id: string) =>
+    new Promise<JobRow | undefined>((resolve, reject) => {
+      waiting.push({ id, resolve, reject });
+      send();
+    });
+}
+
+const jobReads = new WeakMap<Db, ReturnType<typeof jobReadBatches>>();
+
+/**
+ * A job as its owner may see it; another owner's job is indistinguishable from no job. Outside
+ * a transaction the read is batched with the reads waiting beside it (jobReadBatches).
+ */
 export async function findOwnedJob(
   db: Db,
   ownerId: string,
   jobId: string,
 ): Promise<JobRow | undefined> {
-  let query = ownedJobQueries.get(db);
-  if (!query) {
-    query = db
-      .selectFrom('jobs')
-      .selectAll()
-      .where('id', '=', '')
-      .where('owner_id', '=', '')
-      .limit(1)
-      .compile();
-    ownedJobQueries.set(db, query);
+  let row: JobRow | undefined;
+  if (db.isTransaction) {
+    row = (await findJobsById(db, [jobId])).get(jobId);
+  } else {
+    let read = jobReads.get(db);
+    if (!read) {
+      read = jobReadBatches(db);
+      jobReads.set(db, read);
+    }
+    row = await read(jobId);
   }
-  // The parameters in the order of the placeholders above: id, owner, limit.
-  const { rows } = await db.executeQuery<JobRow>({ ...query, parameters: [jobId, ownerId, 1] });
-  return rows[0];
+  return row?.owner_id === ownerId ? row : undefined;
 }
 
 /**

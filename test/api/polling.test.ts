@@ -72,6 +72,35 @@ describe('polling a job', () => {
     assert.deepEqual(windows, [{ requests: 3 }]);
   });
 
+  it('answers reads polled at once with fewer statements, each to its owner only', async () => {
+    const owner = h.user(`busy-${randomUUID().slice(0, 8)}`);
+    const stranger = h.user(`stranger-${randomUUID().slice(0, 8)}`);
+    const { id } = await owner.startJob('probe');
+    h.terminateOnStop(id);
+    const url = `/api/jobs/${id}`;
+    const reads = 24;
+    const { answer, kinds } = await queriesOf(() =>
+      Promise.all(
+        Array.from({ length: reads }, (_, index) => (index % 2 ? stranger : owner).get(url)),
+      ),
+    );
+    answer.forEach((response, index) =>
+      assert.equal(response.statusCode, index % 2 ? 404 : 200, `read ${index}`),
+    );
+    assert.ok(kinds.length < reads / 2, `${kinds.length} statements for ${reads} reads`);
+    assert.ok(
+      kinds.every((kind) => kind === 'SelectQueryNode'),
+      kinds.join(),
+    );
+
+    // A read asked once an update committed sees it, whatever statements were out before.
+    const before = Array.from({ length: reads }, () => owner.get(url));
+    await update(id, 1, { status: 'running', progress: 70 });
+    const after = await owner.get(url);
+    assert.equal(after.json<{ progress: number }>().progress, 70);
+    await Promise.all(before);
+  });
+
   it('answers 304 while nothing changed, and 200 with a new ETag once something did', async () => {
     const user = h.user(`watcher-${randomUUID().slice(0, 8)}`);
     const { id } = await user.startJob('probe');
