@@ -11,6 +11,8 @@ import {
   sql,
   type CompiledQuery,
   type LogEvent,
+  type PostgresPool,
+  type PostgresPoolClient,
 } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
@@ -66,11 +68,55 @@ async function createDialect(options: DatabaseOptions) {
     // So does a connection lost while a query holds it: the query fails by itself, and without
     // a listener the client's own 'error' event would crash the process.
     pool.on('connect', (client) => client.on('error', () => undefined));
-    return new PostgresDialect({ pool });
+    return new PostgresDialect({ pool: preparingPool(pool) });
   }
   const folder = path.join(options.dataDir, 'pglite');
   await mkdir(folder, { recursive: true });
   return new PGliteDialect(await PGlite.create(folder));
+}
+
+/** Names of the statements sent prepared (preparedStatement), by their SQL text. */
+const preparedStatementNames = new Map<string, string>();
+
+/**
+ * Marks a compiled statement to be sent as a named prepared statement on PostgreSQL: each
+ * connection parses and plans it once, then only binds and runs it. For the few statements run
+ * on every request of a hot path (a status poll), whose SQL text never varies; a statement with
+ * values written into its text would prepare one more statement on every connection each time.
+ * It names its columns: a prepared `select *` fails on every connection once a migration adds
+ * one ("cached plan must not change result type").
+ */
+export function preparedStatement<T>(query: CompiledQuery<T>): CompiledQuery<T> {
+  if (!preparedStatementNames.has(query.sql)) {
+    preparedStatementNames.set(query.sql, `vlogflow_${preparedStatementNames.size + 1}`);
+  }
+  return query;
+}
+
+/** The pool as Kysely reads it, its connections sending prepared statements by name. */
+function preparingPool(pool: pg.Pool): PostgresPool {
+  const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let preparing = clients.get(client);
+      if (!preparing) {
+        preparing = {
+          // Kysely calls only this form: no cursor is configured, so it streams no query.
+          query: ((text: string, parameters: readonly unknown[]) =>
+            client.query({
+              name: preparedStatementNames.get(text),
+              text,
+              values: [...parameters],
+            })) as unknown as PostgresPoolClient['query'],
+          release: () => client.release(),
+        };
+        clients.set(client, preparing);
+      }
+      return preparing;
+    },
+    end: () => pool.end(),
+  };
 }
 
 /**

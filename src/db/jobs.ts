@@ -1,7 +1,7 @@
 import { sql, type CompiledQuery, type QueryCreator, type RawBuilder } from 'kysely';
 import type { JobRecord, JobSnapshot, JobUpdate } from '../jobs/contracts.js';
 import { terminalStatuses, waitingStatuses, type JobStatus } from '../jobs/model.js';
-import { asyncCommit, type Db } from './database.js';
+import { asyncCommit, preparedStatement, type Db } from './database.js';
 import type { Database, JobRow } from './schema.js';
 
 /**
@@ -379,9 +379,48 @@ export async function findJobsToReconcile(
   return select.orderBy('id').limit(query.limit).execute();
 }
 
+/** Every column of a job row, named for the prepared read below (preparedStatement says why). */
+const jobColumns = [
+  'id',
+  'kind',
+  'type',
+  'owner_id',
+  'status',
+  'progress',
+  'phase',
+  'input',
+  'result',
+  'error_code',
+  'error_message',
+  'attempt',
+  'workflow_id',
+  'run_id',
+  'idempotency_key',
+  'request_fingerprint',
+  'projection_seq',
+  'projection_seq_offset',
+  'projection_history_length',
+  'created_at',
+  'started_at',
+  'completed_at',
+  'updated_at',
+  'status_changed_at',
+  'concurrency_key',
+  'queue_entered_at',
+  'queue_attempt',
+  'turn_attempt',
+  'failed_stage',
+  'failed_provider',
+  'media_deleted_at',
+  'estimated_cost',
+  'actual_cost',
+] as const satisfies readonly (keyof JobRow)[];
+// A column added to JobRow and not to the list above fails to compile here.
+true satisfies [Exclude<keyof JobRow, (typeof jobColumns)[number]>] extends [never] ? true : never;
+
 /**
- * The jobs read compiled once per database: it is what every status poll runs, and building the
- * query each time cost more of the API's time than the database took to answer.
+ * The jobs read compiled once per database and prepared: it is what every status poll runs, and
+ * building the query each time cost more of the API's time than the database took to answer.
  */
 const jobsByIdQueries = new WeakMap<Db, CompiledQuery<JobRow>>();
 
@@ -389,11 +428,13 @@ const jobsByIdQueries = new WeakMap<Db, CompiledQuery<JobRow>>();
 async function findJobsById(db: Db, ids: string[]): Promise<Map<string, JobRow>> {
   let query = jobsByIdQueries.get(db);
   if (!query) {
-    query = db
-      .selectFrom('jobs')
-      .selectAll()
-      .where('id', '=', sql<string>`any(${[]}::text[])`)
-      .compile();
+    query = preparedStatement(
+      db
+        .selectFrom('jobs')
+        .select(jobColumns)
+        .where('id', '=', sql<string>`any(${[]}::text[])`)
+        .compile(),
+    );
     jobsByIdQueries.set(db, query);
   }
   const { rows } = await db.executeQuery<JobRow>({ ...query, parameters: [ids] });

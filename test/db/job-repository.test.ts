@@ -17,6 +17,7 @@ import {
   waitingJobsByKind,
   type JobCursor,
 } from '../../src/db/jobs.js';
+import { openDatabase } from '../../src/db/database.js';
 import { appendJobOutput, readJobEvents } from '../../src/db/job-events.js';
 import { countRequestInWindow } from '../../src/db/rate-limit-windows.js';
 import { jobEventId } from '../../src/jobs/job-event.js';
@@ -45,6 +46,27 @@ describe('job repository', () => {
     await insertJob(test.db, job, 'pending');
     assert.equal(await findOwnedJob(test.db, 'bob', job.id), undefined);
     assert.ok(await findOwnedJob(test.db, 'alice', job.id));
+  });
+
+  it('reads jobs with a statement prepared once a connection, which survives a column added by a migration', async () => {
+    const scratch = await createTestDatabase();
+    // One connection: the session whose prepared statements the test reads is the reader's.
+    const db = await openDatabase({ databaseUrl: scratch.url, dataDir: '.', maxConnections: 1 });
+    try {
+      const job = jobRecord();
+      await insertJob(db, job, 'pending');
+      assert.equal((await findOwnedJob(db, 'alice', job.id))?.id, job.id);
+      const { rows } = await sql<{
+        statement: string;
+      }>`select statement from pg_prepared_statements`.execute(db);
+      assert.equal(rows.length, 1);
+      assert.match(rows[0]!.statement, /from "jobs" where "id" = any\(\$1::text\[\]\)/);
+      await sql`alter table jobs add column added_later text`.execute(db);
+      assert.equal((await findOwnedJob(db, 'alice', job.id))?.id, job.id);
+    } finally {
+      await db.destroy();
+      await scratch.drop();
+    }
   });
 
   it('applies updates in sequence order, ignores late ones, and says what each changed', async () => {
