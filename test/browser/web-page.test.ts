@@ -668,6 +668,7 @@ describe('the web page in a real browser', () => {
       });
     return {
       id: record.id,
+      title,
       path: `/api/vlogs/${record.id}`,
       address: `#/vlogs/${record.id}`,
       generating: () => project(1, 5, { status: 'generating', progress: 40 }),
@@ -739,10 +740,49 @@ describe('the web page in a real browser', () => {
     return asked;
   }
 
+  /**
+   * Opens the page on `vlog` and plays its phantom end, then its correction, to the corrected
+   * end shown. The page's reconnect after the phantom end (2 s after it) waits for the
+   * correction, then for `thenWait`, so that what it is answered does not depend on how soon the
+   * test writes it. (Intercepted, a request does not show its Last-Event-ID: the streams' events
+   * tell where each one resumed.)
+   */
+  async function followPhantomEnd(
+    opened: BrowserPage,
+    vlog: Awaited<ReturnType<typeof vlogWithPhantomEnd>>,
+    thenWait: () => Promise<void> = () => Promise.resolve(),
+  ): Promise<void> {
+    const { page, step } = opened;
+    let phantomWritten = false;
+    let writtenCorrection = () => undefined as void;
+    const correctionWritten = new Promise<void>((resolve) => (writtenCorrection = resolve));
+    await page.route(`**${vlog.path}/events?*`, async (route) => {
+      if (phantomWritten) {
+        await correctionWritten;
+        await thenWait();
+      }
+      await route.continue();
+    });
+
+    await page.goto(`${stack.baseUrl}/${vlog.address}`);
+    await heading(page, vlog.title).waitFor();
+    await page.getByText('Live updates on.').waitFor();
+    await vlog.generating();
+    await stageInProgress(page, 'Making the video').waitFor();
+    phantomWritten = true;
+    await vlog.phantomEnd();
+    await page.getByText(/^Cancelled · 40%/).waitFor();
+    await step('phantom end');
+    await vlog.correction();
+    writtenCorrection();
+    await correctedEndShown(opened);
+    await step('corrected');
+  }
+
   it('follows a phantom end to the state that superseded it, and stops once an end is confirmed', async () => {
     const vlog = await vlogWithPhantomEnd('corrected', 'Night market');
     await asUser('phantom-end', 'corrected', async (opened) => {
-      const { page, step } = opened;
+      const { page } = opened;
       const received = await recordStreamEvents(page);
       const asked = requestsTo(page, vlog.path);
       const confirmed = page.waitForResponse(
@@ -750,31 +790,7 @@ describe('the web page in a real browser', () => {
       );
       // Awaited once the page shows the corrected end: a page that never does fails there.
       confirmed.catch(() => undefined);
-      // The page's reconnect after the phantom end (2 s after it) waits for the correction, so
-      // that what it is answered does not depend on how soon the test writes it. (Intercepted,
-      // a request does not show its Last-Event-ID: the streams' events below tell where each
-      // one resumed.)
-      let phantomWritten = false;
-      let writtenCorrection = () => undefined as void;
-      const correctionWritten = new Promise<void>((resolve) => (writtenCorrection = resolve));
-      await page.route(`**${vlog.path}/events?*`, async (route) => {
-        if (phantomWritten) await correctionWritten;
-        await route.continue();
-      });
-
-      await page.goto(`${stack.baseUrl}/${vlog.address}`);
-      await heading(page, 'Night market').waitFor();
-      await page.getByText('Live updates on.').waitFor();
-      await vlog.generating();
-      await stageInProgress(page, 'Making the video').waitFor();
-      phantomWritten = true;
-      await vlog.phantomEnd();
-      await page.getByText(/^Cancelled · 40%/).waitFor();
-      await step('phantom end');
-      await vlog.correction();
-      writtenCorrection();
-      await correctedEndShown(opened);
-      await step('corrected');
+      await followPhantomEnd(opened, vlog);
 
       // The reconnect after the true end is answered 204, and a read finding that end confirms it.
       await confirmed;
@@ -804,7 +820,7 @@ describe('the web page in a real browser', () => {
     try {
       const vlog = await vlogWithPhantomEnd('long-follower', 'Harbour at dusk');
       await asUser('phantom-end-expired-link', 'long-follower', async (opened) => {
-        const { page, step } = opened;
+        const { page } = opened;
         const asked = requestsTo(page, vlog.path);
         const links: Promise<{ expiresAt: string }>[] = [];
         const refused: number[] = [];
@@ -814,33 +830,12 @@ describe('the web page in a real browser', () => {
           else if (response.url().includes(`${vlog.path}/events?`) && response.status() !== 200)
             refused.push(response.status());
         });
-        // The reconnect after the phantom end waits for the correction and for its link to
-        // have expired: it is refused, as after a vlog followed for longer than a link lasts.
-        let phantomWritten = false;
-        let writtenCorrection = () => undefined as void;
-        const correctionWritten = new Promise<void>((resolve) => (writtenCorrection = resolve));
-        await page.route(`**${vlog.path}/events?*`, async (route) => {
-          if (phantomWritten) {
-            await correctionWritten;
-            const expiresAt = Date.parse((await links[0]!).expiresAt);
-            while (Date.now() <= expiresAt + 1_000) await delay(100);
-          }
-          await route.continue();
+        // The reconnect after the phantom end also waits for its link to have expired: it is
+        // refused, as after a vlog followed for longer than a link lasts.
+        await followPhantomEnd(opened, vlog, async () => {
+          const expiresAt = Date.parse((await links[0]!).expiresAt);
+          while (Date.now() <= expiresAt + 1_000) await delay(100);
         });
-
-        await page.goto(`${stack.baseUrl}/${vlog.address}`);
-        await heading(page, 'Harbour at dusk').waitFor();
-        await page.getByText('Live updates on.').waitFor();
-        await vlog.generating();
-        await stageInProgress(page, 'Making the video').waitFor();
-        phantomWritten = true;
-        await vlog.phantomEnd();
-        await page.getByText(/^Cancelled · 40%/).waitFor();
-        await step('phantom end');
-        await vlog.correction();
-        writtenCorrection();
-        await correctedEndShown(opened);
-        await step('corrected after a refused reconnect');
 
         await untilAsked(asked, 9);
         await assertNoMoreRequests(page, vlog.path);
