@@ -43,6 +43,11 @@ export async function insertJob(
     .executeTakeFirst();
 }
 
+/**
+ * The job's row, or nothing if it has one. Every unique index is an arbiter, not only the id's:
+ * when the other writer's insert commits between this one's check and its index entries, the
+ * workflow_id index (equal to the id) would meet the duplicate first and fail the statement.
+ */
 function insertJobRow(db: QueryCreator<Database>, job: JobRecord, initialStatus: JobStatus) {
   return db
     .insertInto('jobs')
@@ -66,7 +71,7 @@ function insertJobRow(db: QueryCreator<Database>, job: JobRecord, initialStatus:
         queue_attempt: 1,
       }),
     })
-    .onConflict((oc) => oc.column('id').doNothing());
+    .onConflict((oc) => oc.doNothing());
 }
 
 function firstJobEvent(job: JobRecord, initialStatus: JobStatus) {
