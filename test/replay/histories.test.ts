@@ -72,6 +72,7 @@ describe('recorded histories replay against the current workflow code', () => {
       ],
       sweepExpiredMedia: ['sweep'],
       reconcileJobProjections: ['terminated'],
+      recordDeferredCharge: ['database-stalled'],
     };
     for (const [workflowType, scenarios] of Object.entries(expected)) {
       for (const scenario of scenarios) {

@@ -121,7 +121,7 @@ async function recordScenarios(selected: Scenario[]): Promise<void> {
         logger,
         env: { ...fakes.env, ...scenario.env },
       });
-      const context = { fakes, api: harness.api, client: temporal.client, taskQueue };
+      const context = { fakes, api: harness.api, client: temporal.client, taskQueue, db };
       const started = Date.now();
       try {
         const workflowId = await scenario.run(context);

@@ -6,6 +6,7 @@
  */
 import proto from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
+import type { Db } from '../../src/db/database.js';
 import { taskQueueNames, type TaskQueueDomain } from '../../src/capacity/task-queues.js';
 import type { reconcileJobProjections } from '../../src/workflows/job-reconcile.js';
 import type { sweepExpiredMedia } from '../../src/workflows/media-sweep.js';
@@ -22,6 +23,8 @@ export interface ScenarioContext {
   client: Client;
   /** The recording worker's task queue, for workflows a scenario starts itself. */
   taskQueue: string;
+  /** The database the worker and the API share (embedded: one connection, taken in turn). */
+  db: Db;
 }
 
 export interface Scenario {
@@ -419,6 +422,66 @@ export const scenarios: Scenario[] = [
       const id = await startAiJob(context);
       await waitForAiJob(context.api, id, (view) => view.status === 'timeout', 'timed out');
       return id;
+    },
+  },
+  {
+    workflowType: 'recordDeferredCharge',
+    name: 'database-stalled',
+    // As in the database outage of test/faults/dependency-outages.test.ts: a vlog's analysis is
+    // answered while the path to the database is stalled (here its one connection is held), so
+    // its charge cannot be written in time and is handed to a recordDeferredCharge workflow,
+    // which writes it once the database is back.
+    async run(context) {
+      const { fakes, api, client, db } = context;
+      let answer = () => undefined as void;
+      const answered = new Promise<void>((resolve) => (answer = resolve));
+      fakes.google.scenario.analysisAnswers = [
+        { kind: 'held', until: answered, then: { kind: 'valid' } },
+      ];
+      const asked = fakes.google.modelCalls();
+      const vlogId = await startVlog(context);
+      await eventually(
+        () => Promise.resolve(fakes.google.modelCalls() - asked),
+        (count) => count === 1,
+        { what: 'the analysis asked' },
+      );
+      let restore = () => undefined as void;
+      const restored = new Promise<void>((resolve) => (restore = resolve));
+      const stalled = db.connection().execute(() => restored);
+      let workflowId: string;
+      try {
+        answer();
+        workflowId = await eventually(
+          async () => {
+            const found: string[] = [];
+            const query = `WorkflowType = 'recordDeferredCharge'`;
+            for await (const run of client.workflow.list({ query })) {
+              if (run.workflowId.startsWith(`ledger-charge:${vlogId}:analysis:`))
+                found.push(run.workflowId);
+            }
+            return found[0] ?? '';
+          },
+          (id) => id !== '',
+          { what: 'the charge handed to a recordDeferredCharge workflow', timeoutMs: 60_000 },
+        );
+      } finally {
+        restore();
+        await stalled;
+      }
+      await waitForVlog(api, vlogId, (view) => view.status === 'completed', 'vlog completed');
+      return workflowId;
+    },
+    async check({ client, db }, workflowId) {
+      const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+      const written = events.some((event) => event.activityTaskCompletedEventAttributes);
+      if (!written) throw new Error('the deferred charge was not written by its workflow');
+      const key = workflowId.slice('ledger-charge:'.length);
+      const rows = await db
+        .selectFrom('cost_ledger')
+        .select('idempotency_key')
+        .where('idempotency_key', '=', key)
+        .execute();
+      if (rows.length !== 1) throw new Error(`${key}: ${rows.length} ledger rows, not one`);
     },
   },
   {
