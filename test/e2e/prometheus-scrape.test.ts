@@ -255,7 +255,8 @@ describe('a real Prometheus scraping the API and the worker', () => {
     }
 
     // What the dashboard must show: throughput, durations by stage, waiting and oldest age per
-    // kind and queue, failures by code, provider rate and 429s.
+    // kind and queue, failures by code, provider rate and 429s, and what the calls cost: spend
+    // and usage, budget refusals, and charges the database did not take.
     const shown = new Set(
       (await dashboardExpressions()).flatMap(({ expr }) => metricNamesIn(expr)),
     );
@@ -270,6 +271,12 @@ describe('a real Prometheus scraping the API and the worker', () => {
       'vlogflow_task_queue_backlog_tasks',
       'vlogflow_task_queue_backlog_age_seconds',
       'vlogflow_provider_requests_total',
+      'vlogflow_provider_cost_usd_total',
+      'vlogflow_provider_usage_total',
+      'vlogflow_budget_refusals_total',
+      'vlogflow_ledger_charges_handed_over_total',
+      'vlogflow_ledger_charges_deferred',
+      'vlogflow_ledger_charges_lost_total',
     ])
       assert.ok(shown.has(name), `the dashboard shows no ${name}`);
   });
