@@ -8,6 +8,11 @@ export interface PageContext {
   navigate(hash: string): void;
   /** `?live=poll` on the page's address: follow jobs by polling only (no stream). */
   pollOnly: boolean;
+  /**
+   * `?confirm-end-ms=` on the page's address: how long an end shown waits for its confirmation
+   * (the browser tests shorten it); absent, followJob's default.
+   */
+  confirmEndMs: number | undefined;
   /** Data a view hands to the next one (the vlog just accepted), by the hash it navigates to. */
   handOver: Map<string, unknown>;
 }

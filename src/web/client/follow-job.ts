@@ -47,6 +47,11 @@ export interface FollowOptions<View extends FollowedView> {
   /** Only poll (no stream): `?live=poll` on the page's address, or no EventSource. */
   pollOnly?: boolean;
   pollMs?: number;
+  /**
+   * How long an end shown waits for its confirmation before the following stops anyway
+   * (default 15 s): `?confirm-end-ms=` on the page's address, for the browser tests.
+   */
+  confirmEndMs?: number | undefined;
   /** Where an earlier following stopped: events up to it are not applied again (after a retry). */
   after?: StreamPosition;
   /**
@@ -58,8 +63,7 @@ export interface FollowOptions<View extends FollowedView> {
 }
 
 const streamRetryMs = { first: 1_000, most: 30_000 };
-/** How long an end shown waits for its confirmation before the following stops anyway. */
-const confirmEndMs = 15_000;
+const defaultConfirmEndMs = 15_000;
 
 /** What the following reads of a view: its attempt, and `updatedAt` to tell two ends apart. */
 interface FollowedView {
@@ -75,6 +79,7 @@ export interface Following {
 
 export function followJob<View extends FollowedView>(options: FollowOptions<View>): Following {
   const pollMs = options.pollMs ?? 3_000;
+  const confirmEndMs = options.confirmEndMs ?? defaultConfirmEndMs;
   const stale = (item: { attempt: number }) => item.attempt < (options.attempt ?? 1);
   let last: StreamPosition | null = options.after ?? null;
   let source: EventSource | null = null;

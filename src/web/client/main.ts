@@ -109,9 +109,16 @@ function render() {
       else location.hash = next;
     },
     pollOnly: new URLSearchParams(location.search).get('live') === 'poll',
+    confirmEndMs: positiveInteger(new URLSearchParams(location.search).get('confirm-end-ms')),
     handOver,
   };
   show(factory(context, ...params.map(decodeURIComponent)), title);
+}
+
+/** A whole number of milliseconds above zero, from the page's address; anything else is none. */
+function positiveInteger(text: string | null): number | undefined {
+  const value = Number(text);
+  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
 /** A `#token=` link opened on the page already loaded signs in too (a hash change, no load). */

@@ -157,6 +157,7 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
       onTransport: () => undefined,
       onFailure: (error) => failure.show(error),
       pollOnly: context.pollOnly,
+      confirmEndMs: context.confirmEndMs,
       attempt,
       ...(after && { after }),
     });

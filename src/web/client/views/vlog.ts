@@ -186,6 +186,7 @@ export function vlogView(context: PageContext, id: string): View {
       onTransport: (next) => (transport.textContent = transportText[next]),
       onFailure: (error) => failure.show(error),
       pollOnly: context.pollOnly,
+      confirmEndMs: context.confirmEndMs,
       attempt,
       ...(after && { after }),
     });
