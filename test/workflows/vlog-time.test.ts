@@ -6,6 +6,7 @@ import type { SharedActivities } from '../../src/activities/index.js';
 import type { VlogActivities } from '../../src/kinds/vlog/activities/index.js';
 import type { JobUpdate } from '../../src/jobs/contracts.js';
 import type { VlogInput, VlogJobInput } from '../../src/kinds/vlog/declaration.js';
+import { throttlePhase, type ProviderThrottle } from '../../src/jobs/provider-throttle.js';
 import { retryJobUpdate } from '../../src/workflows/job-messages.js';
 import { jobRecord } from '../support/jobs.js';
 import { runWithTestActivities, startTimeSkipping } from '../support/time-skipping.js';
@@ -155,6 +156,55 @@ describe('vlog workflow over long (skipped) time', () => {
       updates.map((_, index) => index + 1),
     );
     assert.ok(wallMs < 60_000, `took ${wallMs} ms of wall time`);
+  });
+
+  // Each projection write is a local activity inside a workflow task: with thousands of vlogs in
+  // flight, the writes are much of what the worker does to bring a vlog to Veo.
+  it('writes its state once before the analysis and once as it enters the line for Veo', async () => {
+    const throttles: ProviderThrottle[] = [
+      { throttled: true, reason: 'quota', retryAfterMs: 20_000, ahead: 12 },
+      { throttled: true, reason: 'quota', retryAfterMs: 10_000, ahead: 3 },
+    ];
+    const harness = testActivities(1);
+    const steps: string[] = [];
+    const write = (update: JobUpdate) =>
+      steps.push(
+        `write ${update.snapshot.status} ${update.snapshot.progress}% ${update.snapshot.phase}`,
+      );
+    let asked = 0;
+    const activities: typeof harness.activities = {
+      ...harness.activities,
+      recordJobStart: async ({ update }) => {
+        write(update);
+      },
+      recordJobUpdate: async (update) => {
+        write(update);
+      },
+      analyzeMedia: async (input, ...rest) => {
+        steps.push('analyze');
+        return harness.activities.analyzeMedia!(input, ...rest);
+      },
+      admitVideoGeneration: async () => {
+        steps.push('admit');
+        return throttles[asked++] ?? { admitted: true as const };
+      },
+      startVideoGeneration: async (input) => {
+        steps.push('start generation');
+        return { operationName: `operations/${input.jobId}`, outputUri: 'gs://b/p/' };
+      },
+    };
+    const { error } = await runWithTestActivities(env, 'vlogJob', vlogInput(), activities);
+    assert.equal(error, null);
+    assert.deepEqual(steps.slice(0, steps.indexOf('start generation') + 1), [
+      'write analyzing 5% analyzing 1 media files',
+      'analyze',
+      'admit',
+      `write generating 25% ${throttlePhase('video generation', throttles[0]!)}`,
+      'admit',
+      `write generating 25% ${throttlePhase('video generation', throttles[1]!)}`,
+      'admit',
+      'start generation',
+    ]);
   });
 
   it('fails with VLOG_DEADLINE_EXCEEDED when the generation outlasts the deadline, then closes after the retry window', async () => {

@@ -16,7 +16,7 @@ import { isThrottled, throttlePhase } from '../../jobs/provider-throttle.js';
 import { vlogVideoKey } from '../../jobs/storage-keys.js';
 import { activityOptions, runRetryableJob } from '../../workflows/job-lifecycle.js';
 import { providerTurnSignal } from '../../workflows/job-messages.js';
-import type { JobTracker } from '../../workflows/job-tracker.js';
+import type { JobTracker, SnapshotChange } from '../../workflows/job-tracker.js';
 import type { VlogActivities } from './activities/index.js';
 import {
   vlogKind,
@@ -52,6 +52,22 @@ function writingMedia(options: ActivityOptions): ActivityOptions {
  * (before this patch) keep it there.
  */
 const providerTurns = 'vlog-provider-turns';
+
+/**
+ * A vlog writes its state to the database only where the state changes: it opens straight in
+ * its analysis phase, and one that must wait for its Veo turn enters the generating stage with
+ * its place in line. Each write is a local activity inside the workflow task (a database round
+ * trip, a marker in the history, and a turn of the worker's workflow thread), and with
+ * thousands of vlogs in flight those tasks are what the worker's intake is made of. Runs that
+ * recorded a write before the analysis and one before the admission (before this patch) keep
+ * replaying them.
+ */
+const fewerProjectionWrites = 'vlog-fewer-projection-writes';
+
+/** The phase a vlog's analysis shows. */
+function analyzingPhase(input: VlogJobInput): string {
+  return `analyzing ${input.job.input.media.length} media files`;
+}
 
 // Short database reads and writes on the workflow's own worker, retried while the database is
 // away, like the projection.
@@ -95,12 +111,15 @@ export async function vlogJob(input: VlogJobInput): Promise<VlogResult> {
     generation: input.carried.generation && { ...input.carried.generation },
   };
   const acts = activities(input);
+  const opensInAnalysis = !carried.analysis && patched(fewerProjectionWrites);
   return runRetryableJob({
     input,
     noun: vlogKind.noun,
     start: {
       status: analyzing.status,
-      change: { progress: analyzing.progress, phase: 'starting' },
+      change: opensInAnalysis
+        ? { progress: analyzing.progress + 5, phase: analyzingPhase(input) }
+        : { progress: analyzing.progress, phase: 'starting' },
     },
     deadline: {
       ms: settings.deadlineMs,
@@ -111,7 +130,7 @@ export async function vlogJob(input: VlogJobInput): Promise<VlogResult> {
       },
     },
     retryWindowMs: settings.retryWindowMs,
-    body: (tracker) => produceVlog(input, tracker, carried, acts),
+    body: (tracker) => produceVlog(input, tracker, carried, acts, opensInAnalysis),
     cleanup: () => acts.storage.cleanupVlog({ jobId: job.id }),
     nextAttempt: (next) => ({ ...input, ...next, carried }),
   });
@@ -122,17 +141,20 @@ async function produceVlog(
   tracker: JobTracker,
   carried: VlogProgressCarried,
   acts: ReturnType<typeof activities>,
+  openedInAnalysis: boolean,
 ): Promise<VlogResult> {
   const { job } = input;
   const media = job.input.media;
 
   if (!carried.analysis) {
-    const analyzingPhase = `analyzing ${media.length} media files`;
-    await tracker.update({
-      status: analyzing.status,
-      progress: analyzing.progress + 5,
-      phase: analyzingPhase,
-    });
+    const phase = analyzingPhase(input);
+    if (!openedInAnalysis) {
+      await tracker.update({
+        status: analyzing.status,
+        progress: analyzing.progress + 5,
+        phase,
+      });
+    }
     // Held back by the provider-quota governor (a 429), the analysis is asked again after the
     // wait the provider named, without using up an activity attempt.
     for (;;) {
@@ -161,7 +183,7 @@ async function produceVlog(
       }
       await tracker.update({ phase: throttlePhase('media analysis', analysis) });
       await sleep(analysis.retryAfterMs);
-      await tracker.update({ phase: analyzingPhase });
+      await tracker.update({ phase });
     }
   }
 
@@ -217,13 +239,16 @@ async function generateVideo(
   if (carried.generation?.state === 'succeeded' && carried.generation.video)
     return carried.generation.video;
 
-  await tracker.update({
-    status: generating.status,
-    progress: generating.progress,
-    phase: 'starting the video generation',
-  });
+  const stage = { status: generating.status, progress: generating.progress };
+  const starting = !carried.generation || carried.generation.state === 'failed';
+  // Since the patch a vlog that starts a generation enters the stage once its turn is known.
+  const entersWithTurn = starting && patched(fewerProjectionWrites);
+  if (!entersWithTurn) await tracker.update({ ...stage, phase: 'starting the video generation' });
   if (!carried.generation || carried.generation.state === 'failed') {
-    if (patched(providerTurns)) await awaitVideoGenerationTurn(input, tracker);
+    if (patched(providerTurns))
+      await awaitVideoGenerationTurn(input, tracker, entersWithTurn ? stage : {});
+    else if (entersWithTurn)
+      await tracker.update({ ...stage, phase: 'starting the video generation' });
     const startOptions = writingMedia(acts.options.generation);
     // Held back by the provider-quota governor, the same submission (same idempotency key) is
     // asked again after the wait it names: waiting for quota never costs an activity attempt.
@@ -295,22 +320,33 @@ async function generateVideo(
 /**
  * Returns once the governor admits the vlog's submission (it holds a Veo lease when Veo is
  * metered), after waiting in line on timers with its place in the phase. A wait ends early when
- * a vlog whose generation ended wakes it.
+ * a vlog whose generation ended wakes it. `stage` (the generating stage, when the vlog has not
+ * entered it yet) goes into the first write, with the phase the first answer gives.
  */
-async function awaitVideoGenerationTurn(input: VlogJobInput, tracker: JobTracker): Promise<void> {
+async function awaitVideoGenerationTurn(
+  input: VlogJobInput,
+  tracker: JobTracker,
+  stage: SnapshotChange,
+): Promise<void> {
   const { job } = input;
   let woken = false;
   setHandler(providerTurnSignal, () => {
     woken = true;
   });
+  let entering: SnapshotChange = stage;
   for (;;) {
     woken = false;
     const admission = await governor.admitVideoGeneration({
       jobId: job.id,
       ownerId: job.ownerId,
     });
-    if (!isThrottled(admission)) return;
-    await tracker.update({ phase: throttlePhase('video generation', admission) });
+    if (!isThrottled(admission)) {
+      if (Object.keys(entering).length > 0)
+        await tracker.update({ ...entering, phase: 'starting the video generation' });
+      return;
+    }
+    await tracker.update({ ...entering, phase: throttlePhase('video generation', admission) });
+    entering = {};
     await condition(() => woken, admission.retryAfterMs);
   }
 }
