@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from './database.js';
+import { statementOnce, type Db } from './database.js';
 import type { UserBudgetTable } from './schema.js';
 
 /** A numeric column or sum as the text PostgreSQL (and PGlite) print it, with 9 decimals. */
@@ -60,18 +60,26 @@ export async function holdCost(
   db: Db,
   hold: { jobId: string; ownerId: string; amount: string; attempt: number },
 ): Promise<boolean> {
-  const result = await db
+  const result = await costHold(db, hold);
+  return (result.numAffectedRows ?? 0n) > 0n;
+}
+
+/** holdCost's statement, compiled once (statementOnce): every admission sends it. */
+const costHold = statementOnce<
+  { jobId: string; ownerId: string; amount: string; attempt: number },
+  never
+>((db, p) =>
+  db
     .insertInto('cost_holds')
     .values({
-      job_id: hold.jobId,
-      owner_id: hold.ownerId,
-      amount: hold.amount,
-      attempt: hold.attempt,
+      job_id: p('jobId'),
+      owner_id: p('ownerId'),
+      amount: sql<string>`${p('amount')}::numeric`,
+      attempt: sql<number>`${p('attempt')}::integer`,
     })
     .onConflict((oc) => oc.columns(['job_id', 'attempt']).doNothing())
-    .executeTakeFirst();
-  return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
-}
+    .compile(),
+);
 
 /** Whether an attempt of a job has a hold still open. */
 export async function isCostHeld(db: Db, jobId: string, attempt: number): Promise<boolean> {

@@ -13,6 +13,8 @@ import {
   type LogEvent,
   type PostgresPool,
   type PostgresPoolClient,
+  type QueryResult,
+  type RawBuilder,
 } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
@@ -91,6 +93,40 @@ export function preparedStatement<T>(query: CompiledQuery<T>): CompiledQuery<T> 
     preparedStatementNames.set(query.sql, `vlogflow_${preparedStatementNames.size + 1}`);
   }
   return query;
+}
+
+/** A named placeholder of a statement compiled once (statementOnce). */
+class StatementParameter {
+  constructor(readonly name: string) {}
+}
+
+/** Where a statement compiled once takes the value `name` of each call's parameters. */
+export type StatementParameterOf<Params> = <Name extends keyof Params & string>(
+  name: Name,
+) => RawBuilder<Params[Name]>;
+
+/**
+ * A statement whose SQL text never varies, compiled on its first use and sent prepared
+ * (preparedStatement) ever after, each call binding only its parameters: for the statements
+ * every job runs, whose building and compiling by Kysely cost the API and the worker more CPU
+ * than PostgreSQL took to run them. `build` writes the statement with `param(name)` wherever a
+ * call's value goes; it must not branch on anything else a call gives.
+ */
+export function statementOnce<Params extends Record<string, unknown>, Row>(
+  build: (db: Db, param: StatementParameterOf<Params>) => CompiledQuery<Row>,
+): (db: Db, params: Params) => Promise<QueryResult<Row>> {
+  let compiled: CompiledQuery<Row> | undefined;
+  return (db, params) => {
+    compiled ??= preparedStatement(
+      build(db, (name) => sql.val(new StatementParameter(name)) as RawBuilder<never>),
+    );
+    return db.executeQuery<Row>({
+      ...compiled,
+      parameters: compiled.parameters.map((value) =>
+        value instanceof StatementParameter ? params[value.name] : value,
+      ),
+    });
+  };
 }
 
 /** The pool as Kysely reads it, its connections sending prepared statements by name. */

@@ -1,7 +1,19 @@
-import { sql, type CompiledQuery, type QueryCreator, type RawBuilder } from 'kysely';
+import {
+  sql,
+  type CompiledQuery,
+  type QueryCreator,
+  type QueryResult,
+  type RawBuilder,
+} from 'kysely';
 import type { JobRecord, JobSnapshot, JobUpdate } from '../jobs/contracts.js';
 import { terminalStatuses, waitingStatuses, type JobStatus } from '../jobs/model.js';
-import { asyncCommit, preparedStatement, type Db } from './database.js';
+import {
+  asyncCommit,
+  preparedStatement,
+  statementOnce,
+  type Db,
+  type StatementParameterOf,
+} from './database.js';
 import type { Database, JobRow } from './schema.js';
 
 /**
@@ -22,70 +34,119 @@ export async function insertJob(
   initialStatus: JobStatus,
   { dropReservation = false }: { dropReservation?: boolean } = {},
 ): Promise<JobRow | undefined> {
-  // One statement: every insert and delete runs (a data-modifying CTE always does) and they
-  // commit together. The delete is there either way, so both callers send one statement shape.
-  return db
-    .with('job', (db) => insertJobRow(db, job, initialStatus).returningAll())
-    .with('released', (db) =>
-      db
-        .deleteFrom('job_reservations')
-        .where('job_id', '=', job.id)
-        .where(sql.lit(dropReservation)),
-    )
-    .with('logged', (db) =>
-      db
-        .insertInto('job_events')
-        .values(firstJobEvent(job, initialStatus))
-        .onConflict((oc) => oc.columns(['job_id', 'seq', 'part']).doNothing()),
-    )
-    .selectFrom('job')
-    .selectAll()
-    .executeTakeFirst();
+  const statement = job.concurrencyKey ? jobInserts.keyed : jobInserts.unkeyed;
+  const { rows } = await statement(db, {
+    id: job.id,
+    kind: job.kind,
+    type: job.type,
+    ownerId: job.ownerId,
+    status: initialStatus,
+    input: JSON.stringify(job.input),
+    idempotencyKey: job.idempotencyKey,
+    requestFingerprint: job.requestFingerprint,
+    createdAt: job.createdAt,
+    estimatedCost: job.estimatedCost ?? null,
+    concurrencyKey: job.concurrencyKey ?? null,
+    dropReservation,
+  });
+  return rows[0];
 }
+
+interface JobInsertParameters extends Record<string, unknown> {
+  id: string;
+  kind: string;
+  type: string;
+  ownerId: string;
+  status: JobStatus;
+  input: string;
+  idempotencyKey: string | null;
+  requestFingerprint: string | null;
+  createdAt: string;
+  estimatedCost: string | null;
+  concurrencyKey: string | null;
+  dropReservation: boolean;
+}
+
+/**
+ * insertJob's statement, compiled once (statementOnce) for a job with a concurrency key and
+ * once for one without: the API sends it for every job it accepts. It names the columns it
+ * returns, as a prepared statement must (preparedStatement).
+ */
+function jobInsertStatement(keyed: boolean) {
+  return statementOnce<JobInsertParameters, JobRow>((db, p) =>
+    db
+      // One statement: every insert and delete runs (a data-modifying CTE always does) and
+      // they commit together. The delete is there either way, so both callers send one
+      // statement shape.
+      .with('job', (db) => insertJobRow(db, keyed, p).returning(jobColumns))
+      .with('released', (db) =>
+        db
+          .deleteFrom('job_reservations')
+          .where('job_id', '=', p('id'))
+          .where(sql<boolean>`${p('dropReservation')}::boolean`),
+      )
+      .with('logged', (db) =>
+        db
+          .insertInto('job_events')
+          .values(firstJobEvent(p))
+          .onConflict((oc) => oc.columns(['job_id', 'seq', 'part']).doNothing()),
+      )
+      .selectFrom('job')
+      .select(jobColumns)
+      .compile(),
+  );
+}
+
+const jobInserts = { keyed: jobInsertStatement(true), unkeyed: jobInsertStatement(false) };
 
 /**
  * The job's row, or nothing if it has one. Every unique index is an arbiter, not only the id's:
  * when the other writer's insert commits between this one's check and its index entries, the
  * workflow_id index (equal to the id) would meet the duplicate first and fail the statement.
  */
-function insertJobRow(db: QueryCreator<Database>, job: JobRecord, initialStatus: JobStatus) {
+function insertJobRow(
+  db: QueryCreator<Database>,
+  keyed: boolean,
+  p: StatementParameterOf<JobInsertParameters>,
+) {
+  const createdAt = sql<string>`${p('createdAt')}::timestamptz`;
   return db
     .insertInto('jobs')
     .values({
-      id: job.id,
-      kind: job.kind,
-      type: job.type,
-      owner_id: job.ownerId,
-      status: initialStatus,
-      input: JSON.stringify(job.input),
-      idempotency_key: job.idempotencyKey,
-      request_fingerprint: job.requestFingerprint,
-      workflow_id: job.id,
-      created_at: job.createdAt,
-      updated_at: job.createdAt,
-      status_changed_at: job.createdAt,
-      estimated_cost: job.estimatedCost ?? null,
-      ...(job.concurrencyKey && {
-        concurrency_key: job.concurrencyKey,
-        queue_entered_at: job.createdAt,
+      id: p('id'),
+      kind: p('kind'),
+      type: p('type'),
+      owner_id: p('ownerId'),
+      status: p('status'),
+      input: sql<string>`${p('input')}::jsonb`,
+      idempotency_key: p('idempotencyKey'),
+      request_fingerprint: p('requestFingerprint'),
+      workflow_id: p('id'),
+      created_at: createdAt,
+      updated_at: createdAt,
+      status_changed_at: createdAt,
+      estimated_cost: sql<string | null>`${p('estimatedCost')}::numeric`,
+      ...(keyed && {
+        concurrency_key: p('concurrencyKey'),
+        queue_entered_at: createdAt,
         queue_attempt: 1,
       }),
     })
     .onConflict((oc) => oc.doNothing());
 }
 
-function firstJobEvent(job: JobRecord, initialStatus: JobStatus) {
+function firstJobEvent(p: StatementParameterOf<JobInsertParameters>) {
   return {
-    job_id: job.id,
+    job_id: p('id'),
     seq: 0,
     type: 'status',
-    status: initialStatus,
+    status: p('status'),
     progress: 0,
     phase: null,
     attempt: 1,
     error_code: null,
     error_message: null,
-    created_at: job.createdAt,
+    created_at: sql<string>`${p('createdAt')}::timestamptz`,
   };
 }
 
@@ -136,13 +197,10 @@ export function applyJobUpdate(
   update: JobUpdate,
   { closeCostHolds }: { closeCostHolds?: CostHoldEnd } = {},
 ): Promise<AppliedJobUpdate | null> {
-  const seq = sql`${update.seq}::integer + projection_seq_offset`;
-  const historyLength = update.historyLength ?? 0;
   return writeSnapshot(db, update.jobId, update.snapshot, {
-    seq,
-    historyLength,
-    condition: sql`(projection_seq < ${seq} or (projection_seq = ${seq}
-      and projection_history_length < ${historyLength}::integer))`,
+    write: 'update',
+    seq: update.seq,
+    historyLength: update.historyLength ?? 0,
     releaseLeases: (terminalStatuses as readonly string[]).includes(update.snapshot.status),
     asyncCommit: true,
     ...(closeCostHolds && { closeCostHolds }),
@@ -168,11 +226,10 @@ export function endJobInFlight(
   { jobId, expectedSeq, snapshot }: { jobId: string; expectedSeq: number; snapshot: JobSnapshot },
 ): Promise<AppliedJobUpdate | null> {
   return writeSnapshot(db, jobId, snapshot, {
-    seq: sql`${expectedSeq + 1}::integer`,
+    write: 'end',
+    seq: expectedSeq,
     // The run has closed: nothing it projected could replace this end.
     historyLength: maxHistoryLength,
-    condition: sql`projection_seq = ${expectedSeq}::integer
-      and status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})`,
   });
 }
 
@@ -180,7 +237,61 @@ export function endJobInFlight(
 const maxHistoryLength = 2_147_483_647;
 
 /**
- * Writes a snapshot at `seq` into the row that `condition` selects, and logs it; see above. A
+ * Which row a snapshot write selects and at what sequence number: `update` (applyJobUpdate), a
+ * workflow's update numbered `seq` plus the row's offset, if newer than the row's; `end`
+ * (endJobInFlight), the next number after `seq`, if the row still holds `seq` in flight.
+ */
+type SnapshotWrite = 'update' | 'end';
+
+interface SnapshotStatementShape {
+  write: SnapshotWrite;
+  releaseLeases: boolean;
+  asyncCommit: boolean;
+  closeCostHolds: boolean;
+}
+
+interface SnapshotParameters extends Record<string, unknown> {
+  jobId: string;
+  seq: number;
+  historyLength: number;
+  status: JobStatus;
+  progress: number;
+  phase: string | null;
+  attempt: number;
+  runId: string;
+  startedAt: string | null;
+  completedAt: string | null;
+  result: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  failed: boolean;
+  failedProvider: string | null;
+  holdState: CostHoldEnd | null;
+}
+
+/**
+ * The snapshot write's statement of each shape, compiled once (statementOnce): every job runs
+ * it at each of its stages.
+ */
+const snapshotStatements = new Map<
+  string,
+  (db: Db, params: SnapshotParameters) => Promise<QueryResult<AppliedJobUpdate>>
+>();
+
+function snapshotStatement(shape: SnapshotStatementShape) {
+  const key = JSON.stringify(shape);
+  let statement = snapshotStatements.get(key);
+  if (!statement) {
+    statement = statementOnce<SnapshotParameters, AppliedJobUpdate>((db, p) =>
+      snapshotSql(shape, p).compile(db),
+    );
+    snapshotStatements.set(key, statement);
+  }
+  return statement;
+}
+
+/**
+ * Writes a snapshot at `seq` into the row that the write selects, and logs it; see above. A
  * state at the row's own `seq` (from a longer history, applyJobUpdate) is written after it, at
  * `seq + 1`, and the row's offset grows by one to match. A failed job's stage is the status of
  * its attempt's last state in flight in the log, so it never names another attempt's stage or
@@ -195,30 +306,75 @@ async function writeSnapshot(
   jobId: string,
   snapshot: JobSnapshot,
   position: {
-    seq: RawBuilder<unknown>;
+    write: SnapshotWrite;
+    seq: number;
     historyLength: number;
-    condition: RawBuilder<unknown>;
     releaseLeases?: boolean;
     asyncCommit?: boolean;
     closeCostHolds?: CostHoldEnd;
   },
 ): Promise<AppliedJobUpdate | null> {
-  const result = snapshot.result === undefined ? null : JSON.stringify(snapshot.result);
-  const errorCode = snapshot.error?.code ?? null;
-  const errorMessage = snapshot.error?.message ?? null;
   // A failure's group (failure-groups.ts): the stage it ended in is the status it left, and the
   // provider is the one the error names. Any other status clears both (a retry starts over).
   const failed = snapshot.status === 'failed' || snapshot.status === 'timeout';
-  const failedProvider = failed ? (snapshot.error?.provider ?? null) : null;
+  const statement = snapshotStatement({
+    write: position.write,
+    releaseLeases: position.releaseLeases ?? false,
+    asyncCommit: position.asyncCommit ?? false,
+    closeCostHolds: position.closeCostHolds !== undefined,
+  });
+  const { rows } = await statement(db, {
+    jobId,
+    seq: position.seq,
+    historyLength: position.historyLength,
+    status: snapshot.status,
+    progress: snapshot.progress,
+    phase: snapshot.phase,
+    attempt: snapshot.attempt,
+    runId: snapshot.runId,
+    startedAt: snapshot.startedAt,
+    completedAt: snapshot.completedAt,
+    result: snapshot.result === undefined ? null : JSON.stringify(snapshot.result),
+    errorCode: snapshot.error?.code ?? null,
+    errorMessage: snapshot.error?.message ?? null,
+    failed,
+    failedProvider: failed ? (snapshot.error?.provider ?? null) : null,
+    holdState: position.closeCostHolds ?? null,
+  });
+  return rows[0] ?? null;
+}
+
+/** The snapshot write's SQL (writeSnapshot), its values where `p` places them. */
+function snapshotSql(
+  shape: SnapshotStatementShape,
+  p: StatementParameterOf<SnapshotParameters>,
+): RawBuilder<AppliedJobUpdate> {
   const terminal = sql.join(terminalStatuses.map((status) => sql.lit(status)));
   const waiting = sql.join(waitingStatuses.map((status) => sql.lit(status)));
-  const { rows } = await sql<AppliedJobUpdate>`
+  const jobId = p('jobId');
+  const status = sql`${p('status')}::text`;
+  const progress = sql`${p('progress')}::smallint`;
+  const phase = sql`${p('phase')}::text`;
+  const attempt = sql`${p('attempt')}::integer`;
+  const errorCode = sql`${p('errorCode')}::text`;
+  const errorMessage = sql`${p('errorMessage')}::text`;
+  const historyLength = sql`${p('historyLength')}::integer`;
+  const seq =
+    shape.write === 'update'
+      ? sql`${p('seq')}::integer + projection_seq_offset`
+      : sql`${p('seq')}::integer + 1`;
+  const condition =
+    shape.write === 'update'
+      ? sql`(projection_seq < ${seq} or (projection_seq = ${seq}
+      and projection_history_length < ${historyLength}))`
+      : sql`projection_seq = ${p('seq')}::integer and status not in (${terminal})`;
+  return sql<AppliedJobUpdate>`
     with given as (
       select
-        status, kind, type, status_changed_at, projection_seq, ${position.seq} as given_seq
-        ${position.asyncCommit ? sql`, ${asyncCommit} as async_commit` : sql``}
+        status, kind, type, status_changed_at, projection_seq, ${seq} as given_seq
+        ${shape.asyncCommit ? sql`, ${asyncCommit} as async_commit` : sql``}
       from jobs
-      where id = ${jobId} and ${position.condition}
+      where id = ${jobId} and ${condition}
       for update
     ), stored as (
       select *, greatest(given_seq, projection_seq + 1) as seq from given
@@ -228,32 +384,32 @@ async function writeSnapshot(
         bool_or(e.status not in (${terminal}) and e.status not in (${waiting})) as started,
         bool_or(e.status in (${terminal})) as ended
       from job_events e, stored
-      where e.job_id = ${jobId} and e.part = 0 and e.attempt = ${snapshot.attempt}::integer
+      where e.job_id = ${jobId} and e.part = 0 and e.attempt = ${attempt}
         and e.seq < stored.seq
     ), updated as (
       update jobs set
-        status = ${snapshot.status}::text,
-        progress = ${snapshot.progress}::smallint,
-        phase = ${snapshot.phase}::text,
-        attempt = ${snapshot.attempt}::integer,
-        run_id = ${snapshot.runId}::text,
-        started_at = ${snapshot.startedAt}::timestamptz,
-        completed_at = ${snapshot.completedAt}::timestamptz,
-        result = ${result}::jsonb,
-        error_code = ${errorCode}::text,
-        error_message = ${errorMessage}::text,
+        status = ${status},
+        progress = ${progress},
+        phase = ${phase},
+        attempt = ${attempt},
+        run_id = ${p('runId')}::text,
+        started_at = ${p('startedAt')}::timestamptz,
+        completed_at = ${p('completedAt')}::timestamptz,
+        result = ${p('result')}::jsonb,
+        error_code = ${errorCode},
+        error_message = ${errorMessage},
         projection_seq = stored.seq,
         projection_seq_offset = jobs.projection_seq_offset + (stored.seq - stored.given_seq),
-        projection_history_length = ${position.historyLength}::integer,
+        projection_history_length = ${historyLength},
         updated_at = now(),
         status_changed_at = case
-          when stored.status = ${snapshot.status}::text then stored.status_changed_at else now()
+          when stored.status = ${status} then stored.status_changed_at else now()
         end,
-        failed_stage = case when ${failed}::boolean then (
+        failed_stage = case when ${p('failed')}::boolean then (
           select e.status from job_events e, attempt_log
           where e.job_id = ${jobId} and e.part = 0 and e.seq = attempt_log.last_in_flight_seq
         ) end,
-        failed_provider = ${failedProvider}::text
+        failed_provider = ${p('failedProvider')}::text
       from stored
       where jobs.id = ${jobId}
       returning
@@ -264,19 +420,18 @@ async function writeSnapshot(
         (job_id, seq, type, status, progress, phase, attempt, error_code, error_message)
       select
         ${jobId}, seq,
-        case when previous_status = ${snapshot.status}::text then 'progress' else 'status' end,
-        ${snapshot.status}::text, ${snapshot.progress}::smallint, ${snapshot.phase}::text,
-        ${snapshot.attempt}::integer, ${errorCode}::text, ${errorMessage}::text
+        case when previous_status = ${status} then 'progress' else 'status' end,
+        ${status}, ${progress}, ${phase}, ${attempt}, ${errorCode}, ${errorMessage}
       from updated
     )${
-      position.releaseLeases
+      shape.releaseLeases
         ? sql`, released as (delete from provider_leases where job_id = ${jobId})`
         : sql``
     }${
-      position.closeCostHolds
+      shape.closeCostHolds
         ? sql`, closed_holds as (
-            update cost_holds set state = ${position.closeCostHolds}::text, closed_at = now()
-            where job_id = ${jobId} and attempt <= ${snapshot.attempt}::integer
+            update cost_holds set state = ${p('holdState')}::text, closed_at = now()
+            where job_id = ${jobId} and attempt <= ${attempt}
               and state = 'held')`
         : sql``
     }
@@ -285,8 +440,7 @@ async function writeSnapshot(
       extract(epoch from now() - status_changed_at)::float8 as "secondsInPreviousStatus",
       coalesce(attempt_log.started, false) as "attemptStartedBefore",
       coalesce(attempt_log.ended, false) as "attemptEndedBefore"
-    from updated, attempt_log`.execute(db);
-  return rows[0] ?? null;
+    from updated, attempt_log`;
 }
 
 /**
@@ -609,8 +763,12 @@ export async function typicalDurationMs(db: Db, type: string): Promise<number | 
  * the other. Held only to admit (a few indexed reads and one write), never across a call out.
  */
 export async function lockOwner(db: Db, ownerId: string): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtext(${`jobs:${ownerId}`}))`.execute(db);
+  await ownerLock(db, { key: `jobs:${ownerId}` });
 }
+
+const ownerLock = statementOnce<{ key: string }, unknown>((db, p) =>
+  sql`select pg_advisory_xact_lock(hashtext(${p('key')}::text))`.compile(db),
+);
 
 /**
  * How many places of an owner's in-flight cap are taken: jobs not in a terminal status, and
@@ -619,7 +777,7 @@ export async function lockOwner(db: Db, ownerId: string): Promise<void> {
  * once, as one or the other, never as neither. The terminal statuses are literals, the
  * in-flight index's own (migration 0003).
  */
-function inFlightCount(ownerId: string): RawBuilder<number> {
+function inFlightCount(ownerId: string | RawBuilder<unknown>): RawBuilder<number> {
   return sql<number>`((
     select count(*) from jobs
     where owner_id = ${ownerId}
@@ -662,20 +820,42 @@ export interface ReservationOutcome {
  * takes cost one round trip.
  */
 export async function reserveJob(db: Db, reservation: JobReservation): Promise<ReservationOutcome> {
-  const cap = reservation.maxInFlight ?? null;
-  const { rows } = await sql<ReservationOutcome>`
+  const { rows } = await jobReservation(db, {
+    jobId: reservation.jobId,
+    ownerId: reservation.ownerId,
+    idempotencyKey: reservation.idempotencyKey,
+    ttlSeconds: reservation.ttlMs / 1000,
+    cap: reservation.maxInFlight ?? null,
+  });
+  return rows[0]!;
+}
+
+/** reserveJob's statement, compiled once (statementOnce): every admission sends it. */
+const jobReservation = statementOnce<
+  {
+    jobId: string;
+    ownerId: string;
+    idempotencyKey: string | null;
+    ttlSeconds: number;
+    cap: number | null;
+  },
+  ReservationOutcome
+>((db, p) => {
+  const ownerId = sql`${p('ownerId')}::text`;
+  const cap = sql`${p('cap')}::integer`;
+  return sql<ReservationOutcome>`
     with expired as (
       delete from job_reservations
-      where owner_id = ${reservation.ownerId} and expires_at <= now()
+      where owner_id = ${ownerId} and expires_at <= now()
     ), in_flight as (
-      select ${inFlightCount(reservation.ownerId)} as count
+      select ${inFlightCount(ownerId)} as count
     ), reserved as (
       insert into job_reservations (job_id, owner_id, idempotency_key, expires_at)
       select
-        ${reservation.jobId}, ${reservation.ownerId}, ${reservation.idempotencyKey}::text,
-        now() + make_interval(secs => ${reservation.ttlMs / 1000})
+        ${p('jobId')}::text, ${ownerId}, ${p('idempotencyKey')}::text,
+        now() + make_interval(secs => ${p('ttlSeconds')}::float8)
       from in_flight
-      where ${cap}::integer is null or count < ${cap}::integer
+      where ${cap} is null or count < ${cap}
       -- The job's own expired reservation (an Idempotency-Key's id, whose API died mid-start)
       -- is still there for this statement, which deletes it: take its place. Under the owner's
       -- lock no live one can be.
@@ -687,9 +867,8 @@ export async function reserveJob(db: Db, reservation: JobReservation): Promise<R
     )
     select
       (select count from in_flight) as "inFlight",
-      exists (select 1 from reserved) as reserved`.execute(db);
-  return rows[0]!;
-}
+      exists (select 1 from reserved) as reserved`.compile(db);
+});
 
 /** Whether a request with this Idempotency-Key of the owner is being started right now. */
 export async function isIdempotencyKeyReserved(

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { asyncCommit, type Db } from './database.js';
+import { asyncCommit, statementOnce, type Db } from './database.js';
 
 /**
  * Counts one request of `ownerId` in the fixed window starting at `windowStart`, in the
@@ -13,25 +13,8 @@ export async function countRequestInWindow(
   ownerId: string,
   windowStart: Date,
 ): Promise<number> {
-  const { requests } = await db
-    .insertInto('rate_limit_windows')
-    .columns(['owner_id', 'window_start', 'requests'])
-    .expression((eb) =>
-      eb
-        .selectFrom(asyncCommit.as('async_commit'))
-        .select([
-          sql.val(ownerId).as('owner_id'),
-          sql<Date>`${windowStart}::timestamptz`.as('window_start'),
-          sql.lit(1).as('requests'),
-        ]),
-    )
-    .onConflict((oc) =>
-      oc
-        .columns(['owner_id', 'window_start'])
-        .doUpdateSet({ requests: sql<number>`rate_limit_windows.requests + 1` }),
-    )
-    .returning('requests')
-    .executeTakeFirstOrThrow();
+  const { rows } = await windowCount(db, { ownerId, windowStart });
+  const { requests } = rows[0]!;
   if (requests === 1) {
     await db
       .deleteFrom('rate_limit_windows')
@@ -41,3 +24,27 @@ export async function countRequestInWindow(
   }
   return requests;
 }
+
+/** countRequestInWindow's count, compiled once (statementOnce): every API request sends it. */
+const windowCount = statementOnce<{ ownerId: string; windowStart: Date }, { requests: number }>(
+  (db, p) =>
+    db
+      .insertInto('rate_limit_windows')
+      .columns(['owner_id', 'window_start', 'requests'])
+      .expression((eb) =>
+        eb
+          .selectFrom(asyncCommit.as('async_commit'))
+          .select([
+            sql<string>`${p('ownerId')}::text`.as('owner_id'),
+            sql<Date>`${p('windowStart')}::timestamptz`.as('window_start'),
+            sql.lit(1).as('requests'),
+          ]),
+      )
+      .onConflict((oc) =>
+        oc
+          .columns(['owner_id', 'window_start'])
+          .doUpdateSet({ requests: sql<number>`rate_limit_windows.requests + 1` }),
+      )
+      .returning('requests')
+      .compile(),
+);

@@ -48,21 +48,28 @@ describe('job repository', () => {
     assert.ok(await findOwnedJob(test.db, 'alice', job.id));
   });
 
-  it('reads jobs with a statement prepared once a connection, which survives a column added by a migration', async () => {
+  it('reads and writes jobs with statements prepared once a connection, which survive a column added by a migration', async () => {
     const scratch = await createTestDatabase();
     // One connection: the session whose prepared statements the test reads is the reader's.
     const db = await openDatabase({ databaseUrl: scratch.url, dataDir: '.', maxConnections: 1 });
     try {
       const job = jobRecord();
-      await insertJob(db, job, 'pending');
+      assert.equal((await insertJob(db, job, 'pending'))?.id, job.id);
       assert.equal((await findOwnedJob(db, 'alice', job.id))?.id, job.id);
       const { rows } = await sql<{
         statement: string;
       }>`select statement from pg_prepared_statements`.execute(db);
-      assert.equal(rows.length, 1);
-      assert.match(rows[0]!.statement, /from "jobs" where "id" = any\(\$1::text\[\]\)/);
+      const statements = rows.map((row) => row.statement);
+      assert.equal(statements.length, 2);
+      assert.ok(
+        statements.some((text) => /from "jobs" where "id" = any\(\$1::text\[\]\)/.test(text)),
+      );
+      assert.ok(statements.some((text) => /insert into "jobs"/.test(text)));
       await sql`alter table jobs add column added_later text`.execute(db);
       assert.equal((await findOwnedJob(db, 'alice', job.id))?.id, job.id);
+      const later = jobRecord();
+      assert.equal((await insertJob(db, later, 'pending'))?.id, later.id);
+      assert.equal(await insertJob(db, later, 'pending'), undefined);
     } finally {
       await db.destroy();
       await scratch.drop();
