@@ -26,6 +26,13 @@ export interface JobRecord<Input = unknown> {
   concurrencyKey?: string | null;
   /** What the API estimated the job to cost, as decimal text; absent from jobs accepted before costs were kept. */
   estimatedCost?: string;
+  /**
+   * Set by the API on every job it starts: the job's runs take the projection's patched paths
+   * (`src/workflows/job-tracker.ts`) without asking `patched()`, so their histories carry no
+   * patch markers and no TemporalChangeVersion upserts (four events a run). Absent from jobs
+   * accepted before it, whose runs keep asking and so replay as they were recorded.
+   */
+  projectionPatchesApplied?: boolean;
 }
 
 /** The job's current state as the workflow knows it; each update carries all of it. */

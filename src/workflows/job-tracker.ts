@@ -33,10 +33,6 @@ const projectionAsLocalActivities = 'job-projection-local-activities';
 const localProjection = proxyLocalActivities<SharedActivities>(projectionOptions);
 const queuedProjection = proxyActivities<SharedActivities>(projectionOptions);
 
-function projection(): Pick<SharedActivities, 'registerJob' | 'recordJobUpdate'> {
-  return patched(projectionAsLocalActivities) ? localProjection : queuedProjection;
-}
-
 /**
  * A job that waits in no line registers itself and records the state its run starts in with
  * one projection write (recordJobStart) instead of two. Runs that recorded the two writes (before
@@ -44,6 +40,15 @@ function projection(): Pick<SharedActivities, 'registerJob' | 'recordJobUpdate'>
  * waits its turn, and begins once it has it.
  */
 const firstStateWithRegistration = 'job-projection-first-state-with-registration';
+
+/**
+ * Whether a run takes the projection's patch `patchId`: always for a job whose record says its
+ * patches apply (every job the API starts now; asking `patched()` would add a marker and a
+ * TemporalChangeVersion upsert to its history), else as `patched()` answers.
+ */
+function projectionPatched(job: JobRecord, patchId: string): boolean {
+  return job.projectionPatchesApplied === true || patched(patchId);
+}
 
 export type SnapshotChange = Partial<Omit<JobSnapshot, 'runId' | 'attempt'>>;
 
@@ -90,7 +95,13 @@ export class JobTracker {
   }
 
   async update(change: SnapshotChange): Promise<void> {
-    await projection().recordJobUpdate(this.advance(change));
+    await this.projection().recordJobUpdate(this.advance(change));
+  }
+
+  private projection(): Pick<SharedActivities, 'registerJob' | 'recordJobUpdate'> {
+    return projectionPatched(this.job, projectionAsLocalActivities)
+      ? localProjection
+      : queuedProjection;
   }
 
   /** Applies a change to the live state, the search attribute and the Web UI's details; returns its projection. */
@@ -121,12 +132,12 @@ export class JobTracker {
    * no concurrency key, in a run that took the patch.
    */
   registersWithFirstStage(): boolean {
-    return !this.job.concurrencyKey && patched(firstStateWithRegistration);
+    return !this.job.concurrencyKey && projectionPatched(this.job, firstStateWithRegistration);
   }
 
   /** Makes sure the job's row exists, before the run shows any state of its own. */
   async register(): Promise<void> {
-    await projection().registerJob(this.job);
+    await this.projection().registerJob(this.job);
     this.markAttempt();
   }
 

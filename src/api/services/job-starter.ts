@@ -271,6 +271,7 @@ export function createJobStarter({
       createdAt: new Date().toISOString(),
       concurrencyKey: request.concurrencyKey,
       estimatedCost: formatMoney(request.estimatedCost),
+      projectionPatchesApplied: true,
     };
     const log = logger.child({ jobId: job.id });
     let reserved = false;
