@@ -31,6 +31,41 @@ describe('probe workflow', () => {
     await test.drop();
   });
 
+  it('takes the projection patches without markers when its record says they apply, and asks patched() otherwise', async () => {
+    const applied = jobRecord({
+      input: { steps: 1, stepDelayMs: 0 },
+      projectionPatchesApplied: true,
+    });
+    const asked = jobRecord({ input: { steps: 1, stepDelayMs: 0 } });
+    await withWorker(taskQueue, { db: test.db }, async () => {
+      for (const job of [applied, asked]) {
+        const handle = await client.workflow.start<typeof probeJob>('probeJob', {
+          taskQueue,
+          workflowId: job.id,
+          args: [{ job }],
+        });
+        assert.deepEqual(await handle.result(), { stepsCompleted: 1 });
+        assert.equal((await findOwnedJob(test.db, job.ownerId, job.id))?.status, 'completed');
+      }
+    });
+    const shapeOf = async (id: string) => {
+      const events = (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
+      const markers = (name: string) =>
+        events.filter((event) => event.markerRecordedEventAttributes?.markerName === name).length;
+      return {
+        patches: markers('core_patch'),
+        localActivities: markers('core_local_activity'),
+        upserts: events.filter((event) => event.upsertWorkflowSearchAttributesEventAttributes)
+          .length,
+      };
+    };
+    // Both run their projection as local activities, the first state with the registration;
+    // only the run that asked recorded the two patches (a marker and a TemporalChangeVersion
+    // upsert each). The JobStatus upserts (running, completed) are in both.
+    assert.deepEqual(await shapeOf(applied.id), { patches: 0, localActivities: 3, upserts: 2 });
+    assert.deepEqual(await shapeOf(asked.id), { patches: 2, localActivities: 3, upserts: 4 });
+  });
+
   it('registers itself, projects every step and ends completed', async () => {
     const job = jobRecord({ input: { steps: 4, stepDelayMs: 10 } });
     await withWorker(taskQueue, { db: test.db }, async () => {
