@@ -805,6 +805,12 @@ export interface JobReservation {
   ttlMs: number;
   /** Reserve only while fewer than this many places are taken (inFlightCount); unset: always. */
   maxInFlight?: number;
+  /**
+   * The job's cost hold (holdCost in costs.ts), written with the reservation in its statement:
+   * for an admission that checks nothing between the two (a zero estimate, which no budget
+   * refuses). Unset: the caller holds the cost itself.
+   */
+  hold?: { amount: string; attempt: number };
 }
 
 /** Whether a reservation was written, and how many places were taken before it. */
@@ -820,27 +826,46 @@ export interface ReservationOutcome {
  * takes cost one round trip.
  */
 export async function reserveJob(db: Db, reservation: JobReservation): Promise<ReservationOutcome> {
-  const { rows } = await jobReservation(db, {
+  const { hold } = reservation;
+  const statement = hold ? jobReservations.withHold : jobReservations.alone;
+  const { rows } = await statement(db, {
     jobId: reservation.jobId,
     ownerId: reservation.ownerId,
     idempotencyKey: reservation.idempotencyKey,
     ttlSeconds: reservation.ttlMs / 1000,
     cap: reservation.maxInFlight ?? null,
+    holdAmount: hold?.amount ?? null,
+    holdAttempt: hold?.attempt ?? null,
   });
   return rows[0]!;
 }
 
-/** reserveJob's statement, compiled once (statementOnce): every admission sends it. */
-const jobReservation = statementOnce<
-  {
-    jobId: string;
-    ownerId: string;
-    idempotencyKey: string | null;
-    ttlSeconds: number;
-    cap: number | null;
-  },
-  ReservationOutcome
->((db, p) => {
+interface ReservationParameters extends Record<string, unknown> {
+  jobId: string;
+  ownerId: string;
+  idempotencyKey: string | null;
+  ttlSeconds: number;
+  cap: number | null;
+  holdAmount: string | null;
+  holdAttempt: number | null;
+}
+
+/**
+ * reserveJob's statement, with the cost hold and without, each compiled once (statementOnce):
+ * every admission sends one.
+ */
+const jobReservations = {
+  alone: reservationStatement(false),
+  withHold: reservationStatement(true),
+};
+
+function reservationStatement(withHold: boolean) {
+  return statementOnce<ReservationParameters, ReservationOutcome>((db, p) =>
+    reservationSql(withHold, p).compile(db),
+  );
+}
+
+function reservationSql(withHold: boolean, p: StatementParameterOf<ReservationParameters>) {
   const ownerId = sql`${p('ownerId')}::text`;
   const cap = sql`${p('cap')}::integer`;
   return sql<ReservationOutcome>`
@@ -864,11 +889,20 @@ const jobReservation = statementOnce<
         idempotency_key = excluded.idempotency_key,
         expires_at = excluded.expires_at
       returning job_id
-    )
+    )${
+      withHold
+        ? sql`, held as (
+            insert into cost_holds (job_id, owner_id, amount, attempt)
+            select job_id, ${ownerId}, ${p('holdAmount')}::numeric, ${p('holdAttempt')}::integer
+            from reserved
+            on conflict (job_id, attempt) do nothing
+          )`
+        : sql``
+    }
     select
       (select count from in_flight) as "inFlight",
-      exists (select 1 from reserved) as reserved`.compile(db);
-});
+      exists (select 1 from reserved) as reserved`;
+}
 
 /** Whether a request with this Idempotency-Key of the owner is being started right now. */
 export async function isIdempotencyKeyReserved(

@@ -370,6 +370,43 @@ describe('job repository', () => {
     assert.equal(await countJobsInFlight(test.db, ownerId), 2);
   });
 
+  it('writes a reservation and its cost hold in one statement, and neither when the cap refuses it', async () => {
+    const ownerId = `holder-${Date.now()}`;
+    const holdsOf = (jobId: string) =>
+      test.db
+        .selectFrom('cost_holds')
+        .select(['owner_id', 'amount', 'attempt', 'state'])
+        .where('job_id', '=', jobId)
+        .execute();
+    const first = jobRecord({ ownerId });
+    const outcome = await reserveJob(test.db, {
+      jobId: first.id,
+      ownerId,
+      idempotencyKey: null,
+      ttlMs: 60_000,
+      maxInFlight: 1,
+      hold: { amount: '0.00', attempt: 1 },
+    });
+    assert.deepEqual(outcome, { reserved: true, inFlight: 0 });
+    assert.deepEqual(
+      (await holdsOf(first.id)).map((hold) => ({ ...hold, amount: Number(hold.amount) })),
+      [{ owner_id: ownerId, amount: 0, attempt: 1, state: 'held' }],
+    );
+    const refused = jobRecord({ ownerId });
+    assert.deepEqual(
+      await reserveJob(test.db, {
+        jobId: refused.id,
+        ownerId,
+        idempotencyKey: null,
+        ttlMs: 60_000,
+        maxInFlight: 1,
+        hold: { amount: '0.00', attempt: 1 },
+      }),
+      { reserved: false, inFlight: 1 },
+    );
+    assert.deepEqual(await holdsOf(refused.id), []);
+  });
+
   it("commits a projection update and a rate-limit count without waiting for the disk, and leaves the session's setting alone", async () => {
     const job = jobRecord();
     await insertJob(test.db, job, 'pending');

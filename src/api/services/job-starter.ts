@@ -233,22 +233,24 @@ export function createJobStarter({
           if (earlier) return earlier;
           if (await isIdempotencyKeyReserved(tx, job.ownerId, job.idempotencyKey)) return 'wait';
         }
+        const hold = { amount: formatMoney(estimatedCost), attempt: 1 };
+        // No budget refuses a zero estimate (refuseOverBudget reads nothing for it), so its
+        // hold goes in the reservation's statement: one round trip less.
+        const holdWithReservation = estimatedCost === 0n;
         const { reserved, inFlight } = await reserveJob(tx, {
           jobId: job.id,
           ownerId: job.ownerId,
           idempotencyKey: job.idempotencyKey,
           ttlMs: reservationTtlMs,
           maxInFlight: maxJobsInFlight,
+          ...(holdWithReservation && { hold }),
         });
         if (!reserved) throw tooManyJobsInFlight(inFlight, maxJobsInFlight);
-        // Refused over budget, the transaction rolls the reservation back with the rest.
-        await refuseOverBudget(tx, job.ownerId, estimatedCost, budgets);
-        await holdCost(tx, {
-          jobId: job.id,
-          ownerId: job.ownerId,
-          amount: formatMoney(estimatedCost),
-          attempt: 1,
-        });
+        if (!holdWithReservation) {
+          // Refused over budget, the transaction rolls the reservation back with the rest.
+          await refuseOverBudget(tx, job.ownerId, estimatedCost, budgets);
+          await holdCost(tx, { jobId: job.id, ownerId: job.ownerId, ...hold });
+        }
         return 'reserved';
       });
       if (outcome === 'reserved') return null;
