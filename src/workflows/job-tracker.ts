@@ -43,11 +43,21 @@ const firstStateWithRegistration = 'job-projection-first-state-with-registration
 
 /**
  * Whether a run takes the projection's patch `patchId`: always for a job whose record says its
- * patches apply (every job the API starts now; asking `patched()` would add a marker and a
- * TemporalChangeVersion upsert to its history), else as `patched()` answers.
+ * patches apply (every job the API starts now), else as `patched()` answers.
+ *
+ * Such a run asks `patched()` only while replaying, and takes the patched path whatever it
+ * answers. Live, asking would record a marker and a TemporalChangeVersion upsert. On replay,
+ * a history recorded by a worker that ignored the flag (an older build, during a rolling
+ * deploy) holds the marker, and the question consumes it: left unasked, Core fails the task
+ * ("Non-deprecated patch marker … no corresponding change command"). That worker asked at
+ * these same calls and took the patched path, as this run does. A history recorded by this
+ * code holds no marker, and asking while replaying without one returns false and sends no
+ * command.
  */
 function projectionPatched(job: JobRecord, patchId: string): boolean {
-  return job.projectionPatchesApplied === true || patched(patchId);
+  if (job.projectionPatchesApplied !== true) return patched(patchId);
+  if (workflowInfo().unsafe.isReplaying) patched(patchId);
+  return true;
 }
 
 export type SnapshotChange = Partial<Omit<JobSnapshot, 'runId' | 'attempt'>>;

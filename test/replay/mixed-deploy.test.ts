@@ -1,0 +1,140 @@
+// A rolling deploy in either order: the API that marks jobs `projectionPatchesApplied` may start
+// a job on a worker of the build before it, which asks patched() anyway and records the
+// projection's patch markers. A worker of the current build must replay such a history, whole
+// or when it takes over half way, as well as the histories it records itself (flagged, no
+// markers) and those of jobs without the flag.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import type { probeJob } from '../../src/workflows/index.js';
+import type { RunningWorker } from '../../src/worker/worker.js';
+import { workflowRuns } from '../../src/replay/histories.js';
+import { bundleWorkflows, describeOutcome, replayRuns } from '../../src/replay/replayer.js';
+import { installWorkerRuntime } from '../../src/worker/runtime.js';
+import { eventually } from '../support/eventually.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { jobRecord } from '../support/jobs.js';
+import { testLogger } from '../support/logs.js';
+import { startTestWorker } from '../support/temporal.js';
+
+interface ProbeView {
+  id: string;
+  status: string;
+  progress: number;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const flagUnawareBuild = path.join(here, 'changed-workflows/probe-flag-unaware.ts');
+const currentBuild = path.resolve(here, '../../src/workflows/index.ts');
+
+describe('a mixed deploy of the build that flags projection patches', { timeout: 240_000 }, () => {
+  let h: Harness;
+  const workers: RunningWorker[] = [];
+
+  before(async () => {
+    await installWorkerRuntime(testLogger());
+    h = await startHarness({});
+  });
+  after(async () => {
+    for (const worker of workers) await worker.stop();
+    await h.stop();
+  });
+
+  const historyOf = async (id: string) =>
+    (await h.temporal.client.workflow.getHandle(id).fetchHistory()).events ?? [];
+
+  /** The ids of the patches a run recorded, in order. */
+  const patchesOf = async (id: string) =>
+    (await historyOf(id)).flatMap((event) => {
+      const marker = event.markerRecordedEventAttributes;
+      if (marker?.markerName !== 'core_patch') return [];
+      const data = marker.details?.['patch-data']?.payloads?.[0]?.data;
+      return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id] : [];
+    });
+
+  /** Waits for the probe to end; a failed workflow task (a replay that no longer fits) fails at once. */
+  const completion = async (id: string) => {
+    const { failure, view } = await eventually(
+      async () => {
+        const failed = (await historyOf(id)).find(
+          (event) => event.workflowTaskFailedEventAttributes,
+        );
+        return {
+          failure: failed?.workflowTaskFailedEventAttributes?.failure?.message,
+          view: await h.user('alice').view<ProbeView>('probe', id),
+        };
+      },
+      ({ failure, view }) =>
+        failure !== undefined || (view.status !== 'running' && view.status !== 'pending'),
+      { what: `probe ${id} ended`, timeoutMs: 120_000, intervalMs: 50 },
+    );
+    assert.equal(failure, undefined, `${id}: a workflow task failed`);
+    return view;
+  };
+
+  const startProbe = async (steps: number, stepDelayMs: number) => {
+    const started = await h.user('alice').post('/api/probes', { steps, stepDelayMs });
+    assert.equal(started.statusCode, 202, started.body);
+    return started.json<ProbeView>().id;
+  };
+
+  it('replays flagged runs recorded by the build before it, whole or taken over half way, and its own', async () => {
+    const firstState = 'job-projection-first-state-with-registration';
+    const localActivities = 'job-projection-local-activities';
+
+    // The old worker runs one probe to the end and the first workflow task of another.
+    const old = await startTestWorker(
+      h.taskQueue,
+      { db: h.db },
+      testLogger(),
+      undefined,
+      undefined,
+      undefined,
+      flagUnawareBuild,
+    );
+    workers.push(old);
+    const wholeOnOld = await startProbe(1, 0);
+    const takenOver = await startProbe(2, 5_000);
+    assert.equal((await completion(wholeOnOld)).status, 'completed');
+    await eventually(
+      () => h.user('alice').view<ProbeView>('probe', takenOver),
+      (view) => view.status === 'running',
+      { what: 'the second probe running on the old worker', timeoutMs: 60_000, intervalMs: 50 },
+    );
+    await old.stop();
+    workers.splice(workers.indexOf(old), 1);
+    assert.deepEqual(await patchesOf(wholeOnOld), [firstState, localActivities]);
+    // It stopped during the first step's timer: the second patch was not asked yet.
+    assert.deepEqual(await patchesOf(takenOver), [firstState]);
+
+    // The current worker has no cache of it: it replays the old worker's task, marker and all,
+    // then runs the rest live.
+    const current = await startTestWorker(h.taskQueue, { db: h.db });
+    workers.push(current);
+    assert.equal((await completion(takenOver)).status, 'completed');
+    assert.deepEqual(await patchesOf(takenOver), [firstState]);
+
+    const wholeOnCurrent = await startProbe(1, 0);
+    assert.equal((await completion(wholeOnCurrent)).status, 'completed');
+    assert.deepEqual(await patchesOf(wholeOnCurrent), []);
+
+    const unflagged = jobRecord({ input: { steps: 1, stepDelayMs: 0 } });
+    const handle = await h.temporal.client.workflow.start<typeof probeJob>('probeJob', {
+      taskQueue: h.taskQueue,
+      workflowId: unflagged.id,
+      args: [{ job: unflagged }],
+    });
+    assert.deepEqual(await handle.result(), { stepsCompleted: 1 });
+    assert.deepEqual(await patchesOf(unflagged.id), [firstState, localActivities]);
+
+    const code = await bundleWorkflows(currentBuild);
+    for (const id of [wholeOnOld, takenOver, wholeOnCurrent, unflagged.id]) {
+      const outcomes = [];
+      for await (const outcome of replayRuns(await workflowRuns(h.temporal.client, id), code))
+        outcomes.push(outcome);
+      assert.equal(outcomes.length, 1, id);
+      assert.match(describeOutcome(outcomes[0]!), new RegExp(`^ok +${id}$`));
+    }
+  });
+});
