@@ -137,4 +137,52 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
       assert.match(describeOutcome(outcomes[0]!), new RegExp(`^ok +${id}$`));
     }
   });
+
+  // The reverse move, which any patch has: the build before the flag, replaying a flagged run
+  // that the current build advanced, asks patched(), finds no marker and takes the old path.
+  // It fails that workflow task, and the run goes on once a current worker takes it.
+  it('a flagged run that an old worker picks up from a current one waits for a current worker', async () => {
+    for (const worker of workers.splice(0)) await worker.stop();
+    const current = await startTestWorker(h.taskQueue, { db: h.db });
+    workers.push(current);
+    const id = await startProbe(2, 5_000);
+    await eventually(
+      () => h.user('alice').view<ProbeView>('probe', id),
+      (view) => view.status === 'running',
+      { what: 'the probe running on the current worker', timeoutMs: 60_000, intervalMs: 50 },
+    );
+    await current.stop();
+    workers.splice(workers.indexOf(current), 1);
+
+    const old = await startTestWorker(
+      h.taskQueue,
+      { db: h.db },
+      testLogger(),
+      undefined,
+      undefined,
+      undefined,
+      flagUnawareBuild,
+    );
+    workers.push(old);
+    const [failed] = await eventually(
+      async () => (await historyOf(id)).filter((event) => event.workflowTaskFailedEventAttributes),
+      (events) => events.length > 0,
+      { what: 'the old worker failing the task', timeoutMs: 60_000, intervalMs: 50 },
+    );
+    assert.match(
+      failed?.workflowTaskFailedEventAttributes?.failure?.message ?? '',
+      /Nondeterminism error/,
+    );
+    await old.stop();
+    workers.splice(workers.indexOf(old), 1);
+
+    workers.push(await startTestWorker(h.taskQueue, { db: h.db }));
+    const done = await eventually(
+      () => h.user('alice').view<ProbeView>('probe', id),
+      (view) => view.status !== 'running',
+      { what: 'the probe done on a current worker', timeoutMs: 120_000, intervalMs: 100 },
+    );
+    assert.equal(done.status, 'completed');
+    assert.deepEqual(await patchesOf(id), []);
+  });
 });
