@@ -27,8 +27,8 @@ export const maxProviderHintMs = 10 * 60_000;
 /**
  * Longest pause of a job waiting for a lease between two asks. A job whose lease is freed
  * wakes the ones it admits, so the asks only catch a lease freed without a wake-up (a job
- * that failed or was cancelled while it held one); ten thousand waiting jobs ask about eight
- * times a second.
+ * that failed or was cancelled while it held one); ten thousand waiting jobs of one provider
+ * with ten leases ask about twelve times a second, seven of them from the jobs at this cap.
  */
 export const maxLeaseRecheckMs = 20 * 60_000;
 
