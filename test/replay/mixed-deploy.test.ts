@@ -41,6 +41,21 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
     await h.stop();
   });
 
+  /** A worker of the given build (the current one by default) on the harness's queue, stopped with the harness. */
+  const startWorker = async (build?: string) => {
+    const worker = await startTestWorker(
+      h.taskQueue,
+      { db: h.db },
+      testLogger(),
+      undefined,
+      undefined,
+      undefined,
+      build,
+    );
+    workers.push(worker);
+    return worker;
+  };
+
   const historyOf = async (id: string) =>
     (await h.temporal.client.workflow.getHandle(id).fetchHistory()).events ?? [];
 
@@ -84,16 +99,7 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
     const localActivities = 'job-projection-local-activities';
 
     // The old worker runs one probe to the end and the first workflow task of another.
-    const old = await startTestWorker(
-      h.taskQueue,
-      { db: h.db },
-      testLogger(),
-      undefined,
-      undefined,
-      undefined,
-      flagUnawareBuild,
-    );
-    workers.push(old);
+    const old = await startWorker(flagUnawareBuild);
     const wholeOnOld = await startProbe(1, 0);
     const takenOver = await startProbe(2, 5_000);
     assert.equal((await completion(wholeOnOld)).status, 'completed');
@@ -110,8 +116,7 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
 
     // The current worker has no cache of it: it replays the old worker's task, marker and all,
     // then runs the rest live.
-    const current = await startTestWorker(h.taskQueue, { db: h.db });
-    workers.push(current);
+    await startWorker();
     assert.equal((await completion(takenOver)).status, 'completed');
     assert.deepEqual(await patchesOf(takenOver), [firstState]);
 
@@ -143,8 +148,7 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
   // It fails that workflow task, and the run goes on once a current worker takes it.
   it('a flagged run that an old worker picks up from a current one waits for a current worker', async () => {
     for (const worker of workers.splice(0)) await worker.stop();
-    const current = await startTestWorker(h.taskQueue, { db: h.db });
-    workers.push(current);
+    const current = await startWorker();
     const id = await startProbe(2, 5_000);
     await eventually(
       () => h.user('alice').view<ProbeView>('probe', id),
@@ -154,16 +158,7 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
     await current.stop();
     workers.splice(workers.indexOf(current), 1);
 
-    const old = await startTestWorker(
-      h.taskQueue,
-      { db: h.db },
-      testLogger(),
-      undefined,
-      undefined,
-      undefined,
-      flagUnawareBuild,
-    );
-    workers.push(old);
+    const old = await startWorker(flagUnawareBuild);
     const [failed] = await eventually(
       async () => (await historyOf(id)).filter((event) => event.workflowTaskFailedEventAttributes),
       (events) => events.length > 0,
@@ -176,7 +171,7 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
     await old.stop();
     workers.splice(workers.indexOf(old), 1);
 
-    workers.push(await startTestWorker(h.taskQueue, { db: h.db }));
+    await startWorker();
     const done = await eventually(
       () => h.user('alice').view<ProbeView>('probe', id),
       (view) => view.status !== 'running',
