@@ -231,8 +231,12 @@ describe('fault: dependencies fail mid-job', () => {
       'DATABASE_UNAVAILABLE',
     );
 
-    // Every job fails to project its next state, and retries it (a local activity: its failed
-    // attempts are in the worker's log, not in the workflow's pending activities).
+    // Every job fails its next database write, and retries it (a local activity: its failed
+    // attempts are in the worker's log, not in the workflow's pending activities). An AI job's
+    // is the projection of its next state; a vlog past its analysis first asks for its Veo
+    // turn (the governor's lease request), and writes its next state with the answer.
+    const nextWrite = (job: FaultJob) =>
+      job.kind === 'vlog' ? 'admitVideoGeneration' : 'recordJobUpdate';
     let maxProjectionAttempt = 0;
     for (const job of jobs) {
       const failed = await eventually(
@@ -242,12 +246,12 @@ describe('fault: dependencies fail mid-job', () => {
             .filter(
               (line) =>
                 line['msg'] === 'Activity failed' &&
-                line['activityType'] === 'recordJobUpdate' &&
+                line['activityType'] === nextWrite(job) &&
                 line['workflowId'] === job.id,
             )
             .map((line) => Number(line['attempt'])),
         (attempts) => attempts.some((attempt) => attempt >= 3),
-        { what: `${job.id}: its projection failed three times`, timeoutMs: 60_000 },
+        { what: `${job.id}: its ${nextWrite(job)} failed three times`, timeoutMs: 60_000 },
       );
       maxProjectionAttempt = Math.max(maxProjectionAttempt, ...failed);
     }
@@ -304,7 +308,7 @@ describe('fault: dependencies fail mid-job', () => {
         notes: [
           `/readyz: 503 NOT_READY with checks.database.ok = false during the outage, 200 again ${readyAgainMs} ms after the restore`,
           `GET of a job whose query was in flight when the path was cut: ${await viewDuringOutage}; POST of a new job: 503 DATABASE_UNAVAILABLE and no workflow`,
-          `the projection activity of every job was retrying (attempt ${maxProjectionAttempt} at most when all were seen retrying) and projected every final state after the restore; its backoff (1 s doubling, 30 s at most) decides how soon`,
+          `the next database write of every job (an AI job's projection, a vlog's Veo turn request) was retrying (attempt ${maxProjectionAttempt} at most when all were seen retrying) and every final state was projected after the restore; their backoff (1 s doubling, 30 s at most) decides how soon`,
         ],
       },
       jobs,
