@@ -13,8 +13,9 @@
 // submit→completed with the vlogs waiting ÷ the same idle before they were submitted; the
 // worker's peak RSS ÷ its RSS idle (target: at most 300 MB); the most Veo requests fake Veo saw
 // in any second (less half an interval) and any minute ÷ the configured rate. Notes say where
-// the fresh AI job spent its time (its history) and what the worker's main thread held (its
-// metrics).
+// the fresh AI job spent its time (its history), what the worker's main thread held (its
+// metrics), and what kept the machine busy while every vlog waited (CPU, the worker's tasks
+// by type).
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { taskQueueDomains } from '../../../src/capacity/task-queues.js';
@@ -134,6 +135,7 @@ export const scaleScenario: Scenario = {
         printNote(
           `every vlog waiting on Veo (generating) ${(settling / 1000).toFixed(1)} s after the last submission`,
         );
+        printNote(await busyWhileWaiting(worker, metricsPort, 30_000));
         const loaded = await freshJobs('loaded');
         peakRss = Math.max(peakRss, await residentSet(worker));
         printNote(`loaded: ${await workerHeap(metricsPort)}`);
@@ -247,6 +249,69 @@ async function workerHeap(metricsPort: number): Promise<string> {
     `${value('nodejs_heap_size_total_bytes').toFixed(0)} MB, external ` +
     `${value('nodejs_external_memory_bytes').toFixed(0)} MB (the workflow thread and native ` +
     `memory are the rest)`
+  );
+}
+
+/** What the worker did, per type: the SDK's counters a busy-while-waiting note shows. */
+const workCounters = {
+  temporal_workflow_task_execution_latency_seconds_count: 'workflow tasks',
+  temporal_workflow_task_replay_latency_seconds_count: 'replays',
+  temporal_sticky_cache_miss_total: 'sticky cache misses',
+  temporal_local_activity_execution_latency_seconds_count: 'local activities',
+  temporal_activity_execution_latency_seconds_count: 'activities',
+};
+
+/** The worker's work counters from a `GET /metrics` text, keyed "what (type)". */
+function workDone(text: string): Map<string, number> {
+  const done = new Map<string, number>();
+  for (const [, name, labels, value] of text.matchAll(/^(\w+)\{([^}]*)\} (\S+)$/gm)) {
+    const what = workCounters[name as keyof typeof workCounters];
+    if (!what) continue;
+    const type = /(?:activity|workflow)_type="([^"]*)"/.exec(labels!)?.[1] ?? 'any';
+    const key = `${what} (${type})`;
+    done.set(key, (done.get(key) ?? 0) + Number(value));
+  }
+  return done;
+}
+
+/** CPU seconds a process used (user and system), and the whole machine's busy seconds. */
+async function cpuSeconds(pid: number): Promise<{ process: number; machine: number }> {
+  const ticks = 100;
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  const [user, nice, system, , , irq, softirq, steal] = (await readFile('/proc/stat', 'utf8'))
+    .split('\n')[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return {
+    process: (Number(fields[11]) + Number(fields[12])) / ticks,
+    machine: (user! + nice! + system! + irq! + softirq! + steal!) / ticks,
+  };
+}
+
+/**
+ * What kept the machine busy over `ms` while every vlog waited: the worker's CPU, the whole
+ * machine's, and the worker's workflow tasks, replays, cache misses, local activities and
+ * activities by type, per second.
+ */
+async function busyWhileWaiting(worker: number, metricsPort: number, ms: number): Promise<string> {
+  const scrape = async () =>
+    workDone(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text());
+  const [before, cpuBefore] = [await scrape(), await cpuSeconds(worker)];
+  await delay(ms);
+  const [after, cpuAfter] = [await scrape(), await cpuSeconds(worker)];
+  const seconds = ms / 1000;
+  const busiest = [...after]
+    .map(([name, value]) => [name, (value - (before.get(name) ?? 0)) / seconds] as const)
+    .filter(([, rate]) => rate > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, rate]) => `${name} ${rate.toFixed(2)}/s`);
+  const percent = (from: number, to: number) => `${(((to - from) / seconds) * 100).toFixed(0)} %`;
+  return (
+    `over ${seconds} s with every vlog waiting: worker CPU ${percent(cpuBefore.process, cpuAfter.process)}, ` +
+    `machine ${percent(cpuBefore.machine, cpuAfter.machine)} (of 200 %); the worker's work: ` +
+    `${busiest.join('; ')}`
   );
 }
 
