@@ -11,6 +11,7 @@ import type { Db } from '../db/database.js';
 import {
   acquireProviderLease,
   providerCooldownRemainingMs,
+  recordProviderRecheck,
   returnProviderLease,
   startProviderCooldown,
   takeProviderRequestSlot,
@@ -25,18 +26,41 @@ import { whileHeartbeating } from './heartbeat.js';
 export const maxProviderHintMs = 10 * 60_000;
 
 /**
- * Longest pause of a job waiting for a lease between two asks. A job whose lease is freed
- * wakes the ones it admits, so the asks only catch a lease freed without a wake-up (a job
- * that failed or was cancelled while it held one); ten thousand waiting jobs of one provider
- * with ten leases ask about twelve times a second, seven of them from the jobs at this cap.
+ * Longest pause of a job waiting for a lease between two asks while the line is short: its
+ * place in its phase is never older than this. A long line stretches it (leaseRecheckPauseMs).
  */
-export const maxLeaseRecheckMs = 20 * 60_000;
+export const shortLineRecheckMs = 20 * 60_000;
 
 /**
- * A lease or wait nobody refreshed for this long is dropped (its workflow is gone): above the
- * longest pause between two refreshes, `maxLeaseRecheckMs` (and `maxProviderHintMs`).
+ * A lease or place in line nobody refreshed for this long, past the time its waiting job said
+ * it would ask again, is dropped (its workflow is gone): longer than a provider's longest hint.
  */
 export const leaseStaleAfterMs = 30 * 60_000;
+
+/**
+ * How long a job waiting for one of `limit` leases pauses before it asks again, from its place
+ * (`ahead`) in a line of `waiting`. The jobs a freed lease admits are woken when it is freed,
+ * so an ask only refreshes the job's place in its phase and catches a lease freed without a
+ * wake-up; what the asks cost together must not grow with the line, since each is a workflow
+ * task (ten thousand waiting vlogs each asking every 20 minutes kept a worker's workflow slots
+ * from the fresh jobs of other users). The pause grows with the square of the rounds of leases
+ * ahead (`recheckMs` × rounds²), so the first rounds together ask about 1.6 × limit ÷ recheckMs
+ * times a second however many follow; and it stops growing at `shortLineRecheckMs`, or once
+ * the line is long at `recheckMs` × waiting ÷ limit, so the jobs there ask no more than
+ * limit ÷ recheckMs times a second together. With 10 leases and 10 s: at most about 2.6 asks a
+ * second for any length of line.
+ */
+export function leaseRecheckPauseMs(place: {
+  ahead: number;
+  waiting: number;
+  limit: number;
+  recheckMs: number;
+}): number {
+  const { ahead, waiting, limit, recheckMs } = place;
+  const rounds = 1 + Math.floor(ahead / limit);
+  const longest = Math.max(shortLineRecheckMs, Math.ceil((recheckMs * waiting) / limit));
+  return Math.min(recheckMs * rounds ** 2, longest);
+}
 
 /** Spreads the workers that a cool-down stopped over its last fifth, so they do not return at once. */
 function spread(ms: number): number {
@@ -77,15 +101,14 @@ export async function admitToProvider(request: QuotaRequest): Promise<ProviderTh
     staleAfterMs: leaseStaleAfterMs,
   });
   if (lease.granted) return null;
-  // A job further back asks again less often, in proportion to the leases that must free up
-  // before its turn: ten thousand waiters would otherwise keep the workers busy answering them.
-  const rounds = 1 + Math.floor(lease.ahead / request.maxConcurrent);
-  return {
-    throttled: true,
-    reason: 'quota',
-    retryAfterMs: Math.min(quotas.recheckMs * rounds, maxLeaseRecheckMs),
+  const pauseMs = leaseRecheckPauseMs({
     ahead: lease.ahead,
-  };
+    waiting: lease.waiting,
+    limit: request.maxConcurrent,
+    recheckMs: quotas.recheckMs,
+  });
+  await recordProviderRecheck(db, { provider, jobId, inMs: pauseMs });
+  return { throttled: true, reason: 'quota', retryAfterMs: pauseMs, ahead: lease.ahead };
 }
 
 /**

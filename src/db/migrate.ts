@@ -19,6 +19,7 @@ import * as costHoldAttempts from './migrations/0016_cost_hold_attempts.js';
 import * as providerOperationOutcomes from './migrations/0017_provider_operation_outcomes.js';
 import * as providerRequestPacing from './migrations/0018_provider_request_pacing.js';
 import * as providerLeaseTurns from './migrations/0019_provider_lease_turns.js';
+import * as providerLeaseRechecks from './migrations/0020_provider_lease_rechecks.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -41,6 +42,7 @@ const migrations: Record<string, Migration> = {
   '0017_provider_operation_outcomes': providerOperationOutcomes,
   '0018_provider_request_pacing': providerRequestPacing,
   '0019_provider_lease_turns': providerLeaseTurns,
+  '0020_provider_lease_rechecks': providerLeaseRechecks,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

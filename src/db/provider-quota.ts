@@ -15,7 +15,23 @@ export interface LeaseRequest {
   staleAfterMs: number;
 }
 
-export type LeaseAnswer = { granted: true } | { granted: false; ahead: number };
+export type LeaseAnswer =
+  | { granted: true }
+  | {
+      granted: false;
+      /** Waiters ahead of the job. */
+      ahead: number;
+      /** Waiters in the whole line, the job among them. */
+      waiting: number;
+    };
+
+/**
+ * Whether a row of the list (alias `prefix`) is stale: nobody refreshed it for `staleAfterMs`
+ * past the later of its last refresh and the time its waiting job said it would ask again.
+ */
+const isStale = (staleAfterMs: number, prefix = '') =>
+  sql<boolean>`greatest(${sql.ref(`${prefix}touched_at`)}, ${sql.ref(`${prefix}asks_again_at`)})
+    < now() - make_interval(secs => ${staleAfterMs / 1000})`;
 
 /*
  * The waiting list goes out in turns per owner, where an owner's leases held count as turns
@@ -26,11 +42,12 @@ export type LeaseAnswer = { granted: true } | { granted: false; ahead: number };
 
 /**
  * A waiting job's place in line, from per-owner counts of the rows not stale: one pass over the
- * list, no sort. Also answers the leases held.
+ * list, no sort. Also answers the leases held and the length of the line.
  */
 const placeInLine = (provider: string, jobId: string, staleAfterMs: number) => sql<{
   held: string;
   ahead: string;
+  waiting: string;
 }>`
   with mine as (
     select owner_id, requested_at, job_id
@@ -45,8 +62,7 @@ const placeInLine = (provider: string, jobId: string, staleAfterMs: number) => s
           and (line.requested_at, line.job_id) < (mine.requested_at, mine.job_id)
       ) as earlier
     from provider_leases line cross join mine
-    where line.provider = ${provider}
-      and line.touched_at >= now() - make_interval(secs => ${staleAfterMs / 1000})
+    where line.provider = ${provider} and not ${isStale(staleAfterMs, 'line.')}
     group by line.owner_id
   ), my_turn as (
     select owners.held + owners.earlier + 1 as turn
@@ -55,6 +71,7 @@ const placeInLine = (provider: string, jobId: string, staleAfterMs: number) => s
   -- An owner's waiter of rank i waits in turn held + i: it is ahead of mine if that turn is
   -- earlier, or the same turn and it was requested earlier, i.e. i <= earlier.
   select coalesce(sum(owners.held), 0) as held,
+    coalesce(sum(owners.waiting), 0) as waiting,
     coalesce(sum(greatest(0, least(
       owners.waiting,
       greatest(my_turn.turn - owners.held - 1, least(my_turn.turn - owners.held, owners.earlier))
@@ -79,25 +96,33 @@ async function heldLeases(db: Db, provider: string): Promise<number> {
 async function askInLine(
   db: Db,
   request: LeaseRequest,
-): Promise<{ granted: true } | { granted: false; ahead: number; held: number }> {
+): Promise<{ granted: true } | { granted: false; ahead: number; waiting: number; held: number }> {
   const { provider, jobId, ownerId, staleAfterMs } = request;
   await db
     .deleteFrom('provider_leases')
     .where('provider', '=', provider)
     .where('job_id', '=', jobId)
-    .where('touched_at', '<', sql<Date>`now() - make_interval(secs => ${staleAfterMs / 1000})`)
+    .where(isStale(staleAfterMs))
     .execute();
+  // The ask refreshes the row; the pause it is answered with is recorded after it.
   const mine = await db
     .insertInto('provider_leases')
     .values({ provider, job_id: jobId, owner_id: ownerId, state: 'waiting' })
     .onConflict((oc) =>
-      oc.columns(['provider', 'job_id']).doUpdateSet({ touched_at: sql<Date>`now()` }),
+      oc
+        .columns(['provider', 'job_id'])
+        .doUpdateSet({ touched_at: sql<Date>`now()`, asks_again_at: null }),
     )
     .returning('state')
     .executeTakeFirstOrThrow();
   if (mine.state === 'held') return { granted: true };
   const { rows } = await placeInLine(provider, jobId, staleAfterMs).execute(db);
-  return { granted: false, held: Number(rows[0]?.held ?? 0), ahead: Number(rows[0]?.ahead ?? 0) };
+  return {
+    granted: false,
+    held: Number(rows[0]?.held ?? 0),
+    ahead: Number(rows[0]?.ahead ?? 0),
+    waiting: Number(rows[0]?.waiting ?? 0),
+  };
 }
 
 /**
@@ -110,18 +135,18 @@ async function askInLine(
 export async function acquireProviderLease(db: Db, request: LeaseRequest): Promise<LeaseAnswer> {
   const { provider, jobId, limit, staleAfterMs } = request;
   const unlocked = await askInLine(db, request);
+  if (!unlocked.granted && unlocked.held >= limit) return inLine(unlocked);
   if (unlocked.granted) return { granted: true };
-  if (unlocked.held >= limit) return { granted: false, ahead: unlocked.ahead };
   return db.transaction().execute(async (tx) => {
     await sql`select pg_advisory_xact_lock(hashtext(${`provider-leases:${provider}`}))`.execute(tx);
     await tx
       .deleteFrom('provider_leases')
       .where('provider', '=', provider)
-      .where('touched_at', '<', sql<Date>`now() - make_interval(secs => ${staleAfterMs / 1000})`)
+      .where(isStale(staleAfterMs))
       .execute();
     const locked = await askInLine(tx, request);
     if (locked.granted) return { granted: true };
-    if (locked.ahead >= limit - locked.held) return { granted: false, ahead: locked.ahead };
+    if (locked.ahead >= limit - locked.held) return inLine(locked);
     await tx
       .updateTable('provider_leases')
       .set({ state: 'held', touched_at: sql<Date>`now()` })
@@ -130,6 +155,27 @@ export async function acquireProviderLease(db: Db, request: LeaseRequest): Promi
       .execute();
     return { granted: true };
   });
+}
+
+function inLine(place: { ahead: number; waiting: number }): LeaseAnswer {
+  return { granted: false, ahead: place.ahead, waiting: place.waiting };
+}
+
+/**
+ * Records when a waiting job will ask again, so its place outlasts a pause longer than
+ * `staleAfterMs`. Nothing changes for a job that holds its lease meanwhile.
+ */
+export async function recordProviderRecheck(
+  db: Db,
+  recheck: { provider: string; jobId: string; inMs: number },
+): Promise<void> {
+  await db
+    .updateTable('provider_leases')
+    .set({ asks_again_at: sql<Date>`now() + make_interval(secs => ${recheck.inMs / 1000})` })
+    .where('provider', '=', recheck.provider)
+    .where('job_id', '=', recheck.jobId)
+    .where('state', '=', 'waiting')
+    .execute();
 }
 
 /**
@@ -151,7 +197,7 @@ export async function holdProviderLease(
     .onConflict((oc) =>
       oc
         .columns(['provider', 'job_id'])
-        .doUpdateSet({ state: 'held', touched_at: sql<Date>`now()` }),
+        .doUpdateSet({ state: 'held', touched_at: sql<Date>`now()`, asks_again_at: null }),
     )
     .execute();
 }
@@ -190,7 +236,7 @@ export async function releaseProviderLeases(
 /**
  * The waiting jobs that would be granted a lease if they asked now (the first `limit` − held
  * in line): whom a job that gave its lease back wakes, instead of letting them find out on
- * their next recheck. Only an owner's first `free` waiters can be among the first `free` in
+ * their next recheck. Marks them as asking now. Only an owner's first `free` waiters can be among the first `free` in
  * line, so only those are put in order.
  */
 export async function providerWaitersToWake(
@@ -225,7 +271,19 @@ export async function providerWaitersToWake(
     )
     select job_id from firsts order by turn, requested_at, job_id limit ${free}
   `.execute(db);
-  return rows.map((row) => row.job_id);
+  const woken = rows.map((row) => row.job_id);
+  // A woken job asks now: the pause it announced further back in line ends now, so one whose
+  // workflow is gone goes stale from now instead of holding up the line until then. Only a
+  // pause is cut short; a row is never made fresher than it was.
+  if (woken.length > 0)
+    await db
+      .updateTable('provider_leases')
+      .set({ asks_again_at: sql<Date>`now()` })
+      .where('provider', '=', provider)
+      .where('job_id', 'in', woken)
+      .where('asks_again_at', '>', sql<Date>`now()`)
+      .execute();
+  return woken;
 }
 
 /** Leaves the provider alone for `ms` from now, everywhere; a longer cool-down already set stands. */

@@ -87,6 +87,8 @@ export interface ProviderLeaseTable {
   state: 'held' | 'waiting';
   requested_at: Generated<Date>;
   touched_at: Generated<Date>;
+  /** When a waiting job said it would ask again (migration 0020); null: as `touched_at` says. */
+  asks_again_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 /** Until when every worker leaves a provider alone after it answered 429. */

@@ -21,12 +21,23 @@ export function isThrottled<T extends object>(
   return 'throttled' in answer;
 }
 
+/**
+ * A wait as a person reads it: seconds up to two minutes, then minutes up to two hours, then
+ * hours (a job far back in a long line asks again hours later).
+ */
+export function waitInWords(ms: number): string {
+  const seconds = Math.max(1, Math.round(ms / 1000));
+  if (seconds < 120) return `${seconds} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 120) return `${minutes} min`;
+  return `${Math.round(minutes / 60)} h`;
+}
+
 /** The job's phase while it waits: "waiting for video generation quota (3 ahead, retry in 20 s)". */
 export function throttlePhase(what: string, throttle: ProviderThrottle): string {
-  const retry = `retry in ${Math.max(1, Math.round(throttle.retryAfterMs / 1000))} s`;
   const where =
     throttle.reason === 'rate-limited'
       ? 'the provider is rate limiting'
       : `${throttle.ahead ?? 0} ahead`;
-  return `waiting for ${what} quota (${where}, ${retry})`;
+  return `waiting for ${what} quota (${where}, retry in ${waitInWords(throttle.retryAfterMs)})`;
 }

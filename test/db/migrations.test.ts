@@ -138,6 +138,7 @@ describe('migrations', () => {
         '0017_provider_operation_outcomes',
         '0018_provider_request_pacing',
         '0019_provider_lease_turns',
+        '0020_provider_lease_rechecks',
       ],
     );
   });
@@ -179,6 +180,7 @@ describe('migrations', () => {
       '0017_provider_operation_outcomes',
       '0018_provider_request_pacing',
       '0019_provider_lease_turns',
+      '0020_provider_lease_rechecks',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(

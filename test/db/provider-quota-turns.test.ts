@@ -61,11 +61,15 @@ async function acquireBefore(db: Db, request: LeaseRequest): Promise<LeaseAnswer
       .where('provider', '=', provider)
       .where('state', '=', 'held')
       .executeTakeFirstOrThrow();
-    const { rows } = await sql<{ ahead: string }>`
-      select ahead from (${waitingInTurns(provider)}) as ordered where job_id = ${jobId}
+    const { rows } = await sql<{ ahead: string; waiting: string }>`
+      select ahead, waiting from (
+        select job_id, ahead, count(*) over () as waiting from (${waitingInTurns(provider)}) as line
+      ) as ordered
+      where job_id = ${jobId}
     `.execute(tx);
     const ahead = Number(rows[0]?.ahead ?? 0);
-    if (ahead >= limit - Number(held)) return { granted: false, ahead };
+    if (ahead >= limit - Number(held))
+      return { granted: false, ahead, waiting: Number(rows[0]?.waiting ?? 0) };
     await tx
       .updateTable('provider_leases')
       .set({ state: 'held', touched_at: sql<Date>`now()` })
@@ -85,23 +89,39 @@ interface Row {
   job_id: string;
   owner_id: string;
   state: 'held' | 'waiting';
+  /** Refreshed now; not for two hours (stale); or two hours ago, but it asks again later. */
+  freshness: 'fresh' | 'stale' | 'pausing' | 'overdue';
   stale: boolean;
 }
 
+const freshnesses = [
+  'fresh',
+  'fresh',
+  'fresh',
+  'fresh',
+  'fresh',
+  'stale',
+  'pausing',
+  'overdue',
+] as const;
+
 /**
  * A random list: up to five owners, some leases held, requests at few distinct instants (so
- * many tie and the job id decides) and some rows nobody refreshed.
+ * many tie and the job id decides), some rows nobody refreshed and some whose job said it
+ * would ask again later.
  */
 async function fillRandomList(db: Db, provider: string): Promise<Row[]> {
   const owners = ['alice', 'bob', 'carol', 'dave', 'erin'].slice(0, 1 + randomInt(5));
   const rows: Row[] = [];
   const count = 1 + randomInt(40);
   for (let i = 0; i < count; i += 1) {
+    const freshness = freshnesses[randomInt(freshnesses.length)]!;
     rows.push({
       job_id: `job-${randomInt(1_000_000).toString(36)}-${i}`,
       owner_id: owners[randomInt(owners.length)]!,
       state: randomInt(4) === 0 ? 'held' : 'waiting',
-      stale: randomInt(8) === 0,
+      freshness,
+      stale: freshness === 'stale' || freshness === 'overdue',
     });
   }
   await db
@@ -113,7 +133,14 @@ async function fillRandomList(db: Db, provider: string): Promise<Row[]> {
         owner_id: row.owner_id,
         state: row.state,
         requested_at: sql<Date>`timestamptz '2026-01-01' + make_interval(secs => ${randomInt(4)})`,
-        touched_at: row.stale ? sql<Date>`now() - interval '2 hours'` : sql<Date>`now()`,
+        touched_at:
+          row.freshness === 'fresh' ? sql<Date>`now()` : sql<Date>`now() - interval '2 hours'`,
+        asks_again_at: {
+          fresh: null,
+          stale: null,
+          pausing: sql<Date>`now() + interval '1 hour'`,
+          overdue: sql<Date>`now() - interval '90 minutes'`,
+        }[row.freshness],
       })),
     )
     .execute();
@@ -129,7 +156,10 @@ async function referenceAhead(db: Db, provider: string): Promise<Map<string, num
       await tx
         .deleteFrom('provider_leases')
         .where('provider', '=', provider)
-        .where('touched_at', '<', sql<Date>`now() - make_interval(secs => ${staleAfterMs / 1000})`)
+        .where(
+          sql<boolean>`greatest(touched_at, asks_again_at)
+            < now() - make_interval(secs => ${staleAfterMs / 1000})`,
+        )
         .execute();
       const { rows } = await waitingInTurns(provider).execute(tx);
       order = new Map(rows.map((row) => [row.job_id, Number(row.ahead)]));
@@ -148,7 +178,7 @@ describe('the provider-quota waiting list computed from per-owner counts', () =>
   });
   after(() => test.drop());
 
-  it('answers every waiter the place the sorted list gives it, with held leases, ties and stale rows', async () => {
+  it('answers every waiter the place the sorted list gives it, with held leases, ties, stale and pausing rows', async () => {
     for (let round = 0; round < 60; round += 1) {
       const provider = `veo-${round}`;
       const rows = await fillRandomList(test.db, provider);
@@ -165,7 +195,7 @@ describe('the provider-quota waiting list computed from per-owner counts', () =>
         });
         assert.deepEqual(
           answer,
-          { granted: false, ahead: reference.get(row.job_id) },
+          { granted: false, ahead: reference.get(row.job_id), waiting: reference.size },
           `${provider} ${row.job_id} in ${JSON.stringify(rows)}`,
         );
       }
@@ -209,7 +239,7 @@ describe('the provider-quota waiting list computed from per-owner counts', () =>
           limit: held + free,
           staleAfterMs,
         }),
-        ahead < free ? { granted: true } : { granted: false, ahead },
+        ahead < free ? { granted: true } : { granted: false, ahead, waiting: reference.size },
       );
     }
   });

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { admitToProvider } from '../../src/activities/provider-quota.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import {
   acquireProviderLease,
   providerWaitersToWake,
+  recordProviderRecheck,
   releaseProviderLeases,
   takeProviderRequestSlot,
 } from '../../src/db/provider-quota.js';
@@ -32,16 +35,16 @@ describe('the provider-quota waiting list', () => {
   it("counts an owner's held leases as turns taken, so another owner's first job goes ahead of its waiters", async () => {
     assert.deepEqual(await lease('alice-1', 'alice'), { granted: true });
     assert.deepEqual(await lease('alice-2', 'alice'), { granted: true });
-    assert.deepEqual(await lease('alice-3', 'alice'), { granted: false, ahead: 0 });
-    assert.deepEqual(await lease('alice-4', 'alice'), { granted: false, ahead: 1 });
+    assert.deepEqual(await lease('alice-3', 'alice'), { granted: false, ahead: 0, waiting: 1 });
+    assert.deepEqual(await lease('alice-4', 'alice'), { granted: false, ahead: 1, waiting: 2 });
     // Alice holds both leases: Bob's first job waits in her third turn's place.
-    assert.deepEqual(await lease('bob-1', 'bob'), { granted: false, ahead: 0 });
-    assert.deepEqual(await lease('alice-3', 'alice'), { granted: false, ahead: 1 });
+    assert.deepEqual(await lease('bob-1', 'bob'), { granted: false, ahead: 0, waiting: 3 });
+    assert.deepEqual(await lease('alice-3', 'alice'), { granted: false, ahead: 1, waiting: 3 });
     assert.deepEqual(await providerWaitersToWake(test.db, 'veo', limit), []);
 
     await releaseProviderLeases(test.db, 'alice-1', 'veo');
     assert.deepEqual(await providerWaitersToWake(test.db, 'veo', limit), ['bob-1']);
-    assert.deepEqual(await lease('alice-3', 'alice'), { granted: false, ahead: 1 });
+    assert.deepEqual(await lease('alice-3', 'alice'), { granted: false, ahead: 1, waiting: 3 });
     assert.deepEqual(await lease('bob-1', 'bob'), { granted: true });
     assert.deepEqual(await providerWaitersToWake(test.db, 'veo', limit), []);
 
@@ -51,6 +54,133 @@ describe('the provider-quota waiting list', () => {
     await releaseProviderLeases(test.db, 'bob-1', 'veo');
     assert.deepEqual(await providerWaitersToWake(test.db, 'veo', limit), ['alice-3', 'alice-4']);
   });
+  it('keeps a place in line through the pause its job announced, and only until it is woken', async () => {
+    const provider = 'pause-veo';
+    const staleAfterMs = 60 * 60_000;
+    const ask = (jobId: string) =>
+      acquireProviderLease(test.db, { provider, jobId, ownerId: 'dana', limit: 1, staleAfterMs });
+    const age = (jobId: string, touched: string, asksAgain: string | null) =>
+      test.db
+        .updateTable('provider_leases')
+        .set({
+          touched_at: sql<Date>`now() - ${touched}::interval`,
+          asks_again_at: asksAgain === null ? null : sql<Date>`now() + ${asksAgain}::interval`,
+        })
+        .where('provider', '=', provider)
+        .where('job_id', '=', jobId)
+        .execute();
+    assert.deepEqual(await ask('dana-0'), { granted: true });
+    for (const id of ['dana-1', 'dana-2', 'dana-3', 'dana-4'])
+      assert.equal((await ask(id)).granted, false);
+    // Last asked two hours ago, an hour past the staleness: dana-1 said it would ask again in
+    // an hour, dana-2 said so three hours ago, dana-3 said nothing (a row from before the pause).
+    await age('dana-1', '2 hours', '1 hour');
+    await age('dana-2', '2 hours', '-3 hours');
+    await age('dana-3', '2 hours', null);
+    assert.deepEqual(await ask('dana-4'), { granted: false, ahead: 1, waiting: 2 });
+
+    // Woken, dana-1 is asking now: were its workflow gone, its place would go stale an hour and
+    // a half later, not hold up the line until the end of the pause it announced.
+    await releaseProviderLeases(test.db, 'dana-0', provider);
+    assert.deepEqual(await providerWaitersToWake(test.db, provider, 1), ['dana-1']);
+    await test.db
+      .updateTable('provider_leases')
+      .set({
+        touched_at: sql<Date>`touched_at - interval '90 minutes'`,
+        asks_again_at: sql<Date>`asks_again_at - interval '90 minutes'`,
+      })
+      .where('job_id', '=', 'dana-1')
+      .execute();
+    assert.deepEqual(await ask('dana-4'), { granted: true });
+    const left = await test.db
+      .selectFrom('provider_leases')
+      .select('job_id')
+      .where('provider', '=', provider)
+      .orderBy('job_id')
+      .execute();
+    assert.deepEqual(
+      left.map((row) => row.job_id),
+      ['dana-4'],
+      'the ask under the lock dropped the stale places',
+    );
+  });
+
+  it('answers a waiting job the pause its row keeps its place for, longer further back', async () => {
+    const provider = 'admit-veo';
+    const quotas = {
+      videoOperations: { provider, maxConcurrent: 2, requestsPerSecond: null },
+      textProvider: 'text',
+      analysisProvider: null,
+      recheckMs: 10_000,
+      rateLimitCooldownMs: 30_000,
+    };
+    const admit = (jobId: string) =>
+      admitToProvider({ db: test.db, quotas, provider, jobId, ownerId: 'fay', maxConcurrent: 2 });
+    assert.equal(await admit('fay-0'), null);
+    assert.equal(await admit('fay-1'), null);
+    const answers = [];
+    for (let i = 2; i < 8; i += 1) answers.push(await admit(`fay-${i}`));
+    assert.deepEqual(
+      answers.map((answer) => [answer?.ahead, answer?.retryAfterMs]),
+      [
+        [0, 10_000],
+        [1, 10_000],
+        [2, 40_000],
+        [3, 40_000],
+        [4, 90_000],
+        [5, 90_000],
+      ],
+    );
+    const rows = await test.db
+      .selectFrom('provider_leases')
+      .select([
+        'job_id',
+        sql<string>`round(extract(epoch from asks_again_at - touched_at))`.as('pauseSeconds'),
+      ])
+      .where('provider', '=', provider)
+      .where('state', '=', 'waiting')
+      .orderBy('job_id')
+      .execute();
+    assert.deepEqual(
+      rows.map((row) => Number(row.pauseSeconds)),
+      [10, 10, 40, 40, 90, 90],
+    );
+  });
+
+  it('records the pause of a waiting job only: a job holding its lease keeps no pause', async () => {
+    const provider = 'held-veo';
+    const ask = (jobId: string) =>
+      acquireProviderLease(test.db, {
+        provider,
+        jobId,
+        ownerId: 'erin',
+        limit: 1,
+        staleAfterMs: 60_000,
+      });
+    assert.deepEqual(await ask('erin-1'), { granted: true });
+    await recordProviderRecheck(test.db, { provider, jobId: 'erin-1', inMs: 3_600_000 });
+    assert.deepEqual(await ask('erin-2'), { granted: false, ahead: 0, waiting: 1 });
+    await recordProviderRecheck(test.db, { provider, jobId: 'erin-2', inMs: 3_600_000 });
+    const rows = await test.db
+      .selectFrom('provider_leases')
+      .select(['job_id', sql<boolean>`asks_again_at > now()`.as('pausing')])
+      .where('provider', '=', provider)
+      .orderBy('job_id')
+      .execute();
+    assert.deepEqual(rows, [
+      { job_id: 'erin-1', pausing: null },
+      { job_id: 'erin-2', pausing: true },
+    ]);
+    // Asking again clears the pause until the answer records the next one.
+    await ask('erin-2');
+    const [asked] = await test.db
+      .selectFrom('provider_leases')
+      .select('asks_again_at')
+      .where('job_id', '=', 'erin-2')
+      .execute();
+    assert.equal(asked?.asks_again_at, null);
+  });
+
   it("frees an ending job's lease and place in line with its last update, in the same statement", async () => {
     const createdAt = new Date().toISOString();
     const snapshot = (status: JobSnapshot['status']): JobSnapshot => ({
@@ -90,7 +220,7 @@ describe('the provider-quota waiting list', () => {
         staleAfterMs: 60_000,
       });
     assert.deepEqual(await carol('carol-1'), { granted: true });
-    assert.deepEqual(await carol('carol-2'), { granted: false, ahead: 0 });
+    assert.deepEqual(await carol('carol-2'), { granted: false, ahead: 0, waiting: 1 });
     const leases = () =>
       test.db
         .selectFrom('provider_leases')

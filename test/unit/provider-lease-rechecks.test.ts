@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { leaseRecheckPauseMs, shortLineRecheckMs } from '../../src/activities/provider-quota.js';
+import { waitInWords } from '../../src/jobs/provider-throttle.js';
+
+/** How many times a second a line of `waiting` jobs asks for a lease, together. */
+function asksPerSecond(waiting: number, limit: number, recheckMs: number): number {
+  let asks = 0;
+  for (let ahead = 0; ahead < waiting; ahead += 1)
+    asks += 1_000 / leaseRecheckPauseMs({ ahead, waiting, limit, recheckMs });
+  return asks;
+}
+
+describe("the pause of a job waiting for a provider's lease", () => {
+  // Each ask is a workflow task: ten thousand waiting vlogs asking every 20 minutes at most
+  // (about twelve a second) held the worker's workflow slots from other users' fresh jobs.
+  it('keeps the asks of the whole line below 2.65 × leases ÷ recheck a second, however long the line', () => {
+    for (const [limit, recheckMs] of [
+      [10, 10_000],
+      [3, 500],
+      [1, 15_000],
+      [50, 10_000],
+    ] as const) {
+      const bound = (2.65 * limit * 1_000) / recheckMs;
+      for (const waiting of [1, 10, 100, 1_000, 10_000, 100_000]) {
+        const asks = asksPerSecond(waiting, limit, recheckMs);
+        assert.ok(
+          asks <= bound,
+          `${waiting} waiting for ${limit} leases, recheck ${recheckMs} ms: ${asks.toFixed(2)} asks/s > ${bound}`,
+        );
+      }
+    }
+  });
+
+  it('asks again after the recheck interval at the head of the line, later further back', () => {
+    const place = { waiting: 50, limit: 10, recheckMs: 10_000 };
+    assert.equal(leaseRecheckPauseMs({ ...place, ahead: 0 }), 10_000);
+    assert.equal(leaseRecheckPauseMs({ ...place, ahead: 9 }), 10_000);
+    assert.equal(leaseRecheckPauseMs({ ...place, ahead: 10 }), 40_000);
+    assert.equal(leaseRecheckPauseMs({ ...place, ahead: 49 }), 250_000);
+  });
+
+  it('refreshes every place at least every 20 minutes while the line is short, and stretches that only as the line grows', () => {
+    const short = { waiting: 1_000, limit: 10, recheckMs: 10_000 };
+    assert.equal(leaseRecheckPauseMs({ ...short, ahead: 999 }), shortLineRecheckMs);
+    const long = { waiting: 10_000, limit: 10, recheckMs: 10_000 };
+    assert.equal(leaseRecheckPauseMs({ ...long, ahead: 9_999 }), 10_000_000);
+  });
+
+  it('says a wait in the unit a person reads it in', () => {
+    assert.equal(waitInWords(0), '1 s');
+    assert.equal(waitInWords(20_000), '20 s');
+    assert.equal(waitInWords(119_000), '119 s');
+    assert.equal(waitInWords(120_000), '2 min');
+    assert.equal(waitInWords(20 * 60_000), '20 min');
+    assert.equal(waitInWords(119 * 60_000), '119 min');
+    assert.equal(waitInWords(10_000_000), '3 h');
+  });
+});
