@@ -59,6 +59,7 @@ export function createJobReconcilerActivities(deps: ActivityDependencies) {
         reopenWindowMs: input.reopenWindowMs ?? 0,
         endedWith: reopenableEndCodes,
         afterId: input.afterId,
+        ...(input.throughId !== undefined && { throughId: input.throughId }),
         limit: input.limit,
       });
       const running = await runningRuns(client, jobs);

@@ -508,6 +508,8 @@ export async function findJobsToReconcile(
     reopenWindowMs: number;
     endedWith: readonly string[];
     afterId: string | null;
+    /** Ids up to this one only. */
+    throughId?: string;
     limit: number;
   },
 ): Promise<JobInFlight[]> {
@@ -535,6 +537,7 @@ export async function findJobsToReconcile(
       ))`,
     );
   if (query.afterId !== null) select = select.where('id', '>', query.afterId);
+  if (query.throughId !== undefined) select = select.where('id', '<=', query.throughId);
   return select.orderBy('id').limit(query.limit).execute();
 }
 

@@ -190,6 +190,8 @@ export interface JobReconcileInput {
   staleMs: number;
   /** Jobs one `reconcileJobBatch` call checks. */
   batchSize: number;
+  /** `reconcileJobBatch` calls one run makes at most. Default 50. */
+  maxBatchesPerRun?: number;
   /**
    * JOB_RETRY_WINDOW_MS: a job the reconciler ended (terminated, timed out) follows a reset of
    * its workflow for this long after. Unset (runs scheduled before it): not checked again.
@@ -204,8 +206,13 @@ export interface JobReconcileResult {
   ended: number;
   /** Jobs moved to the run a reset started. */
   followed: number;
-  /** False when the run stopped at its batch limit; the next scheduled run starts over. */
+  /** False when the run stopped at its batch limit, short of where it started. */
   complete: boolean;
+  /**
+   * Where the next scheduled run starts (after this job id); null: from the first. The schedule
+   * hands it to the next run as its last completion result.
+   */
+  resumeAfterId: string | null;
 }
 
 export interface ReconcileJobBatchInput {
@@ -214,6 +221,8 @@ export interface ReconcileJobBatchInput {
   limit: number;
   /** The last job id of the previous batch; null for the first. */
   afterId: string | null;
+  /** The last job id of the batch at most, where the run started when it went round. */
+  throughId?: string;
 }
 
 export interface ReconcileJobBatchResult {

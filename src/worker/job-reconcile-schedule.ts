@@ -23,7 +23,8 @@ export function jobReconcileScheduleId(taskQueue: string): string {
 /**
  * Keeps the job reconciler running every `intervalMs` (see ensureRecurringWorkflow): every
  * worker start serving `workflows` calls it, so there is one reconciler whatever the number of
- * worker processes.
+ * worker processes. Each run resumes where the previous one stopped from the result the schedule
+ * hands it, which the server keeps only under an overlap policy other than ALLOW_ALL (it skips).
  */
 export function ensureJobReconcileSchedule(
   client: Client,
@@ -33,6 +34,7 @@ export function ensureJobReconcileSchedule(
   const input: Parameters<typeof reconcileJobProjections>[0] = {
     staleMs: settings.staleMs,
     batchSize: settings.batchSize,
+    ...(settings.maxBatchesPerRun !== undefined && { maxBatchesPerRun: settings.maxBatchesPerRun }),
     ...(settings.reopenWindowMs !== undefined && { reopenWindowMs: settings.reopenWindowMs }),
   };
   return ensureRecurringWorkflow(client, {

@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
 import type {
   JobReconcileInput,
@@ -13,7 +13,7 @@ const { reconcileJobBatch } = proxyActivities<SharedActivities>({
   retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 5 },
 });
 
-/** Batches one run checks at most; the rest waits for the next scheduled run. */
+/** Batches one run checks at most unless its input says; the rest waits for the next run. */
 const maxBatchesPerRun = 50;
 
 /**
@@ -21,24 +21,48 @@ const maxBatchesPerRun = 50;
  * batch by batch, and ends those whose workflow closed outside its own code (terminated, timed
  * out on the server) or moves them to the run a reset started. Started by the
  * `job-reconcile-<task queue>` schedule; overlapping runs are skipped.
+ *
+ * A backlog larger than one run's batches is covered over several runs: each run resumes after
+ * the last job the previous one checked, as that run's result says (the schedule hands each run
+ * the previous completed run's result), reaches the end of the jobs in order of id, and goes on
+ * from the first up to where it started. So every quiet job in flight is checked within
+ * ⌈jobs ÷ (batch size × batches per run)⌉ runs, each doing no more than its batches.
  */
 export async function reconcileJobProjections(
   input: JobReconcileInput,
 ): Promise<JobReconcileResult> {
+  const batches = input.maxBatchesPerRun ?? maxBatchesPerRun;
   const total = { checked: 0, ended: 0, followed: 0 };
-  let afterId: string | null = null;
-  for (let batch = 0; batch < maxBatchesPerRun; batch += 1) {
+  // Runs scheduled before the cursor, and runs started by hand, have none: from the first id.
+  const startedAfter = resumeAfterId(workflowInfo().lastResult);
+  let afterId = startedAfter;
+  let wrapped = false;
+  for (let batch = 0; batch < batches; batch += 1) {
     const done: ReconcileJobBatchResult = await reconcileJobBatch({
       staleMs: input.staleMs,
       ...(input.reopenWindowMs !== undefined && { reopenWindowMs: input.reopenWindowMs }),
       limit: input.batchSize,
       afterId,
+      ...(wrapped && startedAfter !== null && { throughId: startedAfter }),
     });
     total.checked += done.checked;
     total.ended += done.ended;
     total.followed += done.followed;
-    if (done.checked < input.batchSize || done.lastId === null) return { ...total, complete: true };
-    afterId = done.lastId;
+    if (done.checked === input.batchSize && done.lastId !== null) {
+      afterId = done.lastId;
+      continue;
+    }
+    // The last of the jobs, or back where the run started: every job has been checked once.
+    if (startedAfter === null || wrapped) return { ...total, complete: true, resumeAfterId: null };
+    wrapped = true;
+    afterId = null;
   }
-  return { ...total, complete: false };
+  return { ...total, complete: false, resumeAfterId: afterId };
+}
+
+/** Where the previous run stopped, from its result; null when it finished or never said. */
+function resumeAfterId(lastResult: unknown): string | null {
+  if (typeof lastResult !== 'object' || lastResult === null) return null;
+  const { resumeAfterId } = lastResult as Partial<JobReconcileResult>;
+  return typeof resumeAfterId === 'string' ? resumeAfterId : null;
 }

@@ -8,8 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { JobView } from '../../src/api/schemas/jobs.js';
-import type { JobRecord } from '../../src/jobs/contracts.js';
+import type { JobReconcileResult, JobRecord } from '../../src/jobs/contracts.js';
 import type { ProbeJobInput } from '../../src/kinds/probe/declaration.js';
+import { jobReconcileScheduleId } from '../../src/worker/job-reconcile-schedule.js';
+import type { reconcileJobProjections } from '../../src/workflows/job-reconcile.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { parseMetrics } from '../support/metrics.js';
@@ -252,5 +254,80 @@ describe('a job whose workflow closes outside the API', () => {
     const { view } = await ended(id);
     assert.equal(view.status, 'timeout');
     assert.equal(view.error?.code, 'WORKFLOW_TIMED_OUT');
+  });
+});
+
+// A backlog of quiet jobs larger than one run checks (10,000 vlogs waiting on Veo, 5,000 a
+// run): each run goes on where the previous one stopped, so a job past the first run's reach is
+// checked all the same, and no run does more than its batches.
+describe('a backlog larger than one reconcile run checks', () => {
+  const backlog = { ...reconcile, batchSize: 2, maxBatchesPerRun: 1 };
+  const quietJobs = 5;
+  const runsPerLap = Math.ceil(quietJobs / (backlog.batchSize * backlog.maxBatchesPerRun));
+  let h: Harness;
+  let alice: UserClient;
+  before(async () => {
+    h = await startHarness({ worker: true, jobReconcile: backlog });
+    alice = h.user('alice');
+  });
+  after(() => h.stop());
+
+  it("ends a terminated job past the first run's reach in a later run", async () => {
+    // Each sleeps a minute before its first step: in flight, its row unchanged meanwhile.
+    const ids: string[] = [];
+    for (let i = 0; i < quietJobs; i += 1) {
+      const job = await alice.startJob<JobView>('probe', { steps: 100, stepDelayMs: 60_000 });
+      h.terminateOnStop(job.id);
+      ids.push(job.id);
+    }
+    for (const id of ids) {
+      await alice.awaitJob<JobView>('probe', id, (view) => view.status === 'running', {
+        what: `probe ${id} running`,
+      });
+    }
+    // The reconciler goes through the jobs in the database's order of ids: the last is past
+    // every run's reach but the last of a lap.
+    const { id: last } = await h.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('id', 'in', ids)
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
+    await h.temporal.client.workflow.getHandle(last).terminate('stopped by an operator');
+
+    const view = await alice.awaitJob<JobView>(
+      'probe',
+      last,
+      (current) => current.status === 'failed',
+      {
+        what: `probe ${last} ended`,
+        timeoutMs: backlog.staleMs + (runsPerLap + 1) * backlog.intervalMs + 10_000,
+        intervalMs: 200,
+      },
+    );
+    assert.equal(view.error?.code, 'WORKFLOW_TERMINATED');
+
+    const runs = await eventually(
+      async () => {
+        const results: JobReconcileResult[] = [];
+        const query = `TemporalScheduledById = '${jobReconcileScheduleId(h.taskQueue)}' AND ExecutionStatus = 'Completed'`;
+        for await (const run of h.temporal.client.workflow.list({ query })) {
+          results.push(
+            await h.temporal.client.workflow
+              .getHandle<typeof reconcileJobProjections>(run.workflowId, run.runId)
+              .result(),
+          );
+        }
+        return results;
+      },
+      (results) => results.length >= runsPerLap,
+      { what: 'the reconciler runs listed' },
+    );
+    const most = backlog.batchSize * backlog.maxBatchesPerRun;
+    assert.deepEqual(
+      runs.filter((run) => run.checked > most),
+      [],
+      `no run checked more than ${most} jobs`,
+    );
   });
 });
