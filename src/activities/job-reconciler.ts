@@ -14,7 +14,7 @@ import {
   type JobInFlight,
 } from '../db/jobs.js';
 import { listJobsAwaitingTurn } from '../db/job-turns.js';
-import { releaseProviderLeases } from '../db/provider-quota.js';
+import { providerWaitersToWake, releaseProviderLeases } from '../db/provider-quota.js';
 import { chargeEndedJob, settleJobCost } from './job-projection.js';
 import type { ActivityDependencies } from './index.js';
 import type { ReconcileJobBatchInput, ReconcileJobBatchResult } from '../jobs/contracts.js';
@@ -26,7 +26,7 @@ import {
 } from '../jobs/workflow-closure.js';
 import { countJobTransition } from '../metrics/job-metrics.js';
 import { jobsReconciled } from '../metrics/metrics.js';
-import { jobProgressQuery, jobTurnSignal } from '../workflows/job-messages.js';
+import { jobProgressQuery, jobTurnSignal, providerTurnSignal } from '../workflows/job-messages.js';
 import { whileHeartbeating } from './heartbeat.js';
 
 const { HistoryEventFilterType } = proto.temporal.api.enums.v1;
@@ -271,7 +271,8 @@ async function endJob(
   await releaseProviderLeases(db, job.id);
   await chargeEndedJob(deps, job.id, job.kind);
   await settleJobCost(db, job.id, snapshot);
-  // The jobs waiting behind it in its key's line would only notice at their next recheck.
+  // The jobs waiting behind it in its key's line, or for the Veo lease it held, would only
+  // notice at their next recheck.
   for (const waiting of await listJobsAwaitingTurn(db, job.id)) {
     await client.workflow
       .getHandle(waiting)
@@ -279,6 +280,7 @@ async function endJob(
       // A job that has closed meanwhile needs no wake-up.
       .catch(() => undefined);
   }
+  await wakeVideoGenerationWaiters(deps, client, job.id);
   log.info('job ended as its workflow closed', {
     jobId: job.id,
     how: closure.how,
@@ -286,6 +288,29 @@ async function endJob(
     code: snapshot.error?.code ?? null,
   });
   return 'ended';
+}
+
+/**
+ * Wakes the vlogs a Veo lease freed by the job's end would admit, as a vlog whose generation
+ * ended does (its workflow cannot now). Nothing to wake when Veo is not metered.
+ */
+async function wakeVideoGenerationWaiters(
+  deps: ActivityDependencies,
+  client: Client,
+  jobId: string,
+): Promise<void> {
+  const metered = deps.providers.quotas.videoOperations;
+  if (!metered) return;
+  const waiting = await providerWaitersToWake(deps.db, metered.provider, metered.maxConcurrent);
+  await Promise.all(
+    waiting.map((id) =>
+      client.workflow
+        .getHandle(id)
+        .signal(providerTurnSignal, { fromJobId: jobId })
+        // A vlog that has closed meanwhile needs no wake-up.
+        .catch(() => undefined),
+    ),
+  );
 }
 
 function now(): string {

@@ -207,3 +207,91 @@ describe('vlogs under the provider-quota governor', () => {
     assert.ok(cooldown, 'the 429 started the shared cool-down of gemini');
   });
 });
+
+// A vlog holding a Veo lease whose workflow an operator terminated never passes its turn
+// itself: the reconciler that ends it frees the lease and wakes the vlog next in line, which
+// must not wait out its recheck.
+describe('a terminated vlog holding a Veo lease, once reconciled', () => {
+  const reconcile = { intervalMs: 1_000, staleMs: 1_000, reopenWindowMs: 60_000, batchSize: 100 };
+  let fakes: CloudFakes;
+  let h: Harness;
+  let alice: UserClient;
+
+  before(async () => {
+    fakes = await CloudFakes.start();
+    Object.assign(fakes.env, {
+      VEO_MAX_CONCURRENT_OPERATIONS: '1',
+      PROVIDER_QUOTA_RECHECK_MS: String(recheckMs),
+    });
+    h = await startHarness({
+      env: fakes.env,
+      worker: (db) => fakes.activityDependencies(db),
+      jobReconcile: reconcile,
+    });
+    alice = h.user('alice');
+  });
+  after(async () => {
+    await h.stop();
+    await fakes.stop();
+  });
+
+  async function startVlog(title: string): Promise<string> {
+    const view = await alice.startJob<VlogView>(
+      'vlog',
+      multipartBody({ title }, [
+        { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
+        { field: 'media', filename: 'b.jpg', contentType: 'image/jpeg', bytes: jpegBytes() },
+      ]),
+    );
+    h.terminateOnStop(view.id);
+    return view.id;
+  }
+
+  const submitted = (id: string) =>
+    fakes.google.paidCallsMentioning(id).some((call) => call.method === 'predictLongRunning');
+
+  it('wakes the next waiting vlog, which is admitted before its recheck', async () => {
+    fakes.google.scenario.pollsBeforeDone = Number.MAX_SAFE_INTEGER;
+    const holder = await startVlog('Holder');
+    await eventually(
+      async () => submitted(holder),
+      (done) => done,
+      { what: 'the holder generating on the only lease', timeoutMs: 60_000 },
+    );
+    // It asks for its turn after this, and without a wake-up again a recheck later.
+    const askedFrom = Date.now();
+    const next = await startVlog('Next');
+    await eventually(
+      async () =>
+        (
+          await h.db
+            .selectFrom('jobs')
+            .select('phase')
+            .where('id', '=', next)
+            .executeTakeFirstOrThrow()
+        ).phase ?? '',
+      (phase) => phase.startsWith('waiting for video generation quota'),
+      { what: 'the next vlog waiting in line', timeoutMs: 60_000 },
+    );
+
+    await h.temporal.client.workflow.getHandle(holder).terminate('stopped by an operator');
+    const ended = await alice.awaitJob<VlogView>(
+      'vlog',
+      holder,
+      (view) => view.status === 'failed',
+      { what: 'the holder ended by the reconciler', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    assert.equal(ended.error?.code, 'WORKFLOW_TERMINATED');
+    await eventually(
+      async () => submitted(next),
+      (done) => done,
+      { what: 'the next vlog submitted its generation', timeoutMs: recheckMs },
+    );
+    assert.ok(
+      Date.now() - askedFrom < recheckMs,
+      `submitted ${Date.now() - askedFrom} ms after it asked: woken, not rechecked`,
+    );
+    const leases = await h.db.selectFrom('provider_leases').select(['job_id', 'state']).execute();
+    assert.deepEqual(leases, [{ job_id: next, state: 'held' }], "the holder's lease was freed");
+  });
+});
