@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type {
+  JobReconcileInput,
+  JobReconcileResult,
+  ReconcileJobBatchInput,
+  ReconcileJobBatchResult,
+} from '../../src/jobs/contracts.js';
+import type { reconcileJobProjections } from '../../src/workflows/job-reconcile.js';
+import { testEnv } from '../support/env.js';
+import { eventually } from '../support/eventually.js';
+import { testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+
+const workflowsPath = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../src/workflows/index.ts',
+);
+
+// The reconciler's way through a backlog, against a batch activity over a list of ids: each
+// run goes on after the id the previous one reached (handed over by the schedule), goes round
+// at the last id and stops where it started, never past its batches.
+describe('reconcileJobProjections over a backlog', () => {
+  const temporal = testTemporal();
+  const client = temporal.client;
+  const taskQueue = uniqueTaskQueue('job-reconcile');
+  const scheduleId = `job-reconcile-test-${randomUUID()}`;
+  const input: JobReconcileInput = { staleMs: 0, batchSize: 2, maxBatchesPerRun: 3 };
+  /** The quiet jobs in flight, in the database's order. */
+  let ids = ['job-1', 'job-2', 'job-3', 'job-4', 'job-5', 'job-6', 'job-7'];
+  /** The jobs each batch checked, by run. */
+  const batches: string[][][] = [];
+  let connection: NativeConnection;
+  let worker: Worker;
+  let running: Promise<void>;
+
+  before(async () => {
+    const reconcileJobBatch = async (
+      batch: ReconcileJobBatchInput,
+    ): Promise<ReconcileJobBatchResult> => {
+      const jobs = ids
+        .filter((id) => batch.afterId === null || id > batch.afterId)
+        .filter((id) => batch.throughId === undefined || id <= batch.throughId)
+        .slice(0, batch.limit);
+      batches.at(-1)!.push(jobs);
+      return { checked: jobs.length, ended: 0, followed: 0, lastId: jobs.at(-1) ?? null };
+    };
+    connection = await NativeConnection.connect({ address: testEnv.temporalAddress });
+    worker = await Worker.create({
+      connection,
+      namespace: testEnv.temporalNamespace,
+      taskQueue,
+      workflowsPath,
+      activities: { reconcileJobBatch },
+      shutdownGraceTime: '1s',
+    });
+    running = worker.run();
+    await client.schedule.create({
+      scheduleId,
+      spec: { intervals: [{ every: '1 day' }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'reconcileJobProjections',
+        workflowId: scheduleId,
+        taskQueue,
+        args: [input],
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+      // Only the test's triggers start runs.
+      state: { paused: true },
+    });
+  });
+  after(async () => {
+    await client.schedule
+      .getHandle(scheduleId)
+      .delete()
+      .catch(() => undefined);
+    worker.shutdown();
+    await running;
+    await connection.close();
+    await temporal.close();
+  });
+
+  /** Triggers one run as the schedule starts it, and answers its result once it completed. */
+  async function scheduledRun(): Promise<JobReconcileResult> {
+    const handle = client.schedule.getHandle(scheduleId);
+    const taken = (await handle.describe()).info.numActionsTaken;
+    batches.push([]);
+    // As `temporal schedule trigger` does by default: a run that overlaps none, whose result the
+    // server keeps for the next.
+    await handle.trigger(ScheduleOverlapPolicy.SKIP);
+    const { info } = await eventually(
+      () => handle.describe(),
+      (described) => described.info.numActionsTaken > taken,
+      { what: 'the triggered run started' },
+    );
+    const { workflowId, firstExecutionRunId } = info.recentActions.at(-1)!.action.workflow;
+    const result = await client.workflow
+      .getHandle<typeof reconcileJobProjections>(workflowId, firstExecutionRunId)
+      .result();
+    // The schedule hands this result to the next run once it has seen the run close.
+    await eventually(
+      async () => (await handle.describe()).info.runningActions.length,
+      (count) => count === 0,
+      { what: 'the schedule saw the run close' },
+    );
+    return result;
+  }
+
+  it('goes on where the previous run stopped, goes round at the last id and stops where it started', async () => {
+    assert.deepEqual(await scheduledRun(), {
+      checked: 6,
+      ended: 0,
+      followed: 0,
+      complete: false,
+      resumeAfterId: 'job-6',
+    });
+    assert.deepEqual(await scheduledRun(), {
+      checked: 5,
+      ended: 0,
+      followed: 0,
+      complete: false,
+      resumeAfterId: 'job-4',
+    });
+    // Fewer jobs quiet now: the run goes round and reaches where it started within its batches.
+    ids = ['job-3', 'job-5', 'job-6'];
+    assert.deepEqual(await scheduledRun(), {
+      checked: 3,
+      ended: 0,
+      followed: 0,
+      complete: true,
+      resumeAfterId: null,
+    });
+    assert.deepEqual(await scheduledRun(), {
+      checked: 3,
+      ended: 0,
+      followed: 0,
+      complete: true,
+      resumeAfterId: null,
+    });
+    assert.deepEqual(batches, [
+      [
+        ['job-1', 'job-2'],
+        ['job-3', 'job-4'],
+        ['job-5', 'job-6'],
+      ],
+      [['job-7'], ['job-1', 'job-2'], ['job-3', 'job-4']],
+      [['job-5', 'job-6'], [], ['job-3']],
+      [['job-3', 'job-5'], ['job-6']],
+    ]);
+  });
+});
