@@ -114,9 +114,20 @@ export const scaleScenario: Scenario = {
       printNote(`idle: ${await workerHeap(metricsPort)}`);
 
       let peakRss = idleRss;
+      // Where the peak came, and what the main thread held then: the rest is the workflow
+      // thread and native memory.
+      let stage = 'submitting';
+      let atPeak = '';
       const sampler = setInterval(() => {
         void residentSet(worker).then(
-          (rss) => (peakRss = Math.max(peakRss, rss)),
+          (rss) => {
+            if (rss > peakRss + 4 * mb)
+              void workerHeap(metricsPort).then(
+                (heap) => (atPeak = `while ${stage}: ${heap}`),
+                () => undefined,
+              );
+            peakRss = Math.max(peakRss, rss);
+          },
           () => undefined,
         );
       }, 500);
@@ -131,7 +142,9 @@ export const scaleScenario: Scenario = {
         printNote(
           `${vlogs} vlogs submitted in ${(submitting / 1000).toFixed(1)} s (${((vlogs * 1000) / submitting).toFixed(1)}/s; ${resent.count} requests sent again)`,
         );
+        stage = 'bringing the vlogs to Veo';
         const settling = await timed(() => untilAllWaiting(stack, vlogs, settleMinutes));
+        stage = 'every vlog waiting';
         printNote(
           `every vlog waiting on Veo (generating) ${(settling / 1000).toFixed(1)} s after the last submission`,
         );
@@ -139,6 +152,7 @@ export const scaleScenario: Scenario = {
         const loaded = await freshJobs('loaded');
         peakRss = Math.max(peakRss, await residentSet(worker));
         printNote(`loaded: ${await workerHeap(metricsPort)}`);
+        printNote(`worker RSS peak ${(peakRss / mb).toFixed(0)} MB; its last rise ${atPeak}`);
 
         printFigure(
           'scale fresh ai job',
