@@ -118,15 +118,18 @@ export const scaleScenario: Scenario = {
       // thread and native memory.
       let stage = 'submitting';
       let atPeak = '';
+      let reported = idleRss;
       const sampler = setInterval(() => {
         void residentSet(worker).then(
           (rss) => {
-            if (rss > peakRss + 4 * mb)
-              void workerHeap(metricsPort).then(
-                (heap) => (atPeak = `while ${stage}: ${heap}`),
-                () => undefined,
-              );
             peakRss = Math.max(peakRss, rss);
+            if (rss < reported + 4 * mb) return;
+            reported = rss;
+            const during = stage;
+            void workerHeap(metricsPort).then(
+              (heap) => (atPeak = `while ${during}: ${heap}`),
+              () => undefined,
+            );
           },
           () => undefined,
         );
@@ -152,7 +155,9 @@ export const scaleScenario: Scenario = {
         const loaded = await freshJobs('loaded');
         peakRss = Math.max(peakRss, await residentSet(worker));
         printNote(`loaded: ${await workerHeap(metricsPort)}`);
-        printNote(`worker RSS peak ${(peakRss / mb).toFixed(0)} MB; its last rise ${atPeak}`);
+        printNote(
+          `worker RSS peak ${(peakRss / mb).toFixed(0)} MB; its last rise of 4 MB ${atPeak}`,
+        );
 
         printFigure(
           'scale fresh ai job',
