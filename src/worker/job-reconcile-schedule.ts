@@ -13,6 +13,13 @@ export interface JobReconcileSettings extends JobReconcileInput {
 export const jobReconcileBatchSize = 100;
 
 /**
+ * Batches one scheduled run checks at most: 1,000 jobs every `JOB_RECONCILE_INTERVAL_MS`. With
+ * 10,000 vlogs waiting quietly for Veo, 50 batches a run (5,000 jobs every 30 s) were the
+ * largest part of the worker's and the dev server's work; a lap of 10,000 now takes ten runs.
+ */
+export const jobReconcileBatchesPerRun = 10;
+
+/**
  * One schedule per task queue, like the media sweep's: each stack sharing a namespace checks
  * the jobs of its own database, whichever of its workers runs the activity.
  */

@@ -30,6 +30,7 @@ import {
 } from './media-sweep-schedule.js';
 import {
   ensureJobReconcileSchedule,
+  jobReconcileBatchesPerRun,
   jobReconcileBatchSize,
   jobReconcileScheduleId,
   type JobReconcileSettings,
@@ -120,6 +121,7 @@ export function workerSettings(
       staleMs: config.JOB_RECONCILE_STALE_MS,
       reopenWindowMs: config.JOB_RETRY_WINDOW_MS,
       batchSize: jobReconcileBatchSize,
+      maxBatchesPerRun: jobReconcileBatchesPerRun,
     },
   };
 }

@@ -13,7 +13,10 @@ const { reconcileJobBatch } = proxyActivities<SharedActivities>({
   retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 5 },
 });
 
-/** Batches one run checks at most unless its input says; the rest waits for the next run. */
+/**
+ * Batches one run checks at most when its input does not say (runs scheduled before the
+ * schedule named it); the rest waits for the next run.
+ */
 const maxBatchesPerRun = 50;
 
 /**
