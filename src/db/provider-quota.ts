@@ -135,8 +135,8 @@ async function askInLine(
 export async function acquireProviderLease(db: Db, request: LeaseRequest): Promise<LeaseAnswer> {
   const { provider, jobId, limit, staleAfterMs } = request;
   const unlocked = await askInLine(db, request);
-  if (!unlocked.granted && unlocked.held >= limit) return inLine(unlocked);
   if (unlocked.granted) return { granted: true };
+  if (unlocked.held >= limit) return inLine(unlocked);
   return db.transaction().execute(async (tx) => {
     await sql`select pg_advisory_xact_lock(hashtext(${`provider-leases:${provider}`}))`.execute(tx);
     await tx

@@ -17,6 +17,7 @@
 // metrics), and what kept the machine busy while every vlog waited (CPU, the worker's tasks
 // by type).
 import { readFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { taskQueueDomains } from '../../../src/capacity/task-queues.js';
 import { findMediaTools } from '../../../src/media/tools.js';
@@ -274,7 +275,6 @@ async function workerHeap(metricsPort: number): Promise<string> {
 /** What the worker did, per type: the SDK's counters a busy-while-waiting note shows. */
 const workCounters = {
   temporal_workflow_task_execution_latency_seconds_count: 'workflow tasks',
-  temporal_workflow_task_replay_latency_seconds_count: 'replays',
   temporal_sticky_cache_miss_total: 'sticky cache misses',
   temporal_local_activity_execution_latency_seconds_count: 'local activities',
   temporal_activity_execution_latency_seconds_count: 'activities',
@@ -295,6 +295,7 @@ function workDone(text: string): Map<string, number> {
 
 /** CPU seconds a process used (user and system), and the whole machine's busy seconds. */
 async function cpuSeconds(pid: number): Promise<{ process: number; machine: number }> {
+  // /proc counts in USER_HZ, 100 a second on Linux.
   const ticks = 100;
   const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
   const [user, nice, system, , , irq, softirq, steal] = (await readFile('/proc/stat', 'utf8'))
@@ -311,8 +312,8 @@ async function cpuSeconds(pid: number): Promise<{ process: number; machine: numb
 
 /**
  * What kept the machine busy over `ms` while every vlog waited: the worker's CPU, the whole
- * machine's, and the worker's workflow tasks, replays, cache misses, local activities and
- * activities by type, per second.
+ * machine's, and the worker's workflow tasks, cache misses (each a replay of a whole history),
+ * local activities and activities by type, per second.
  */
 async function busyWhileWaiting(worker: number, metricsPort: number, ms: number): Promise<string> {
   const scrape = async () =>
@@ -329,7 +330,7 @@ async function busyWhileWaiting(worker: number, metricsPort: number, ms: number)
   const percent = (from: number, to: number) => `${(((to - from) / seconds) * 100).toFixed(0)} %`;
   return (
     `over ${seconds} s with every vlog waiting: worker CPU ${percent(cpuBefore.process, cpuAfter.process)}, ` +
-    `machine ${percent(cpuBefore.machine, cpuAfter.machine)} (of 200 %); the worker's work: ` +
+    `machine ${percent(cpuBefore.machine, cpuAfter.machine)} (of ${cpus().length * 100} %); the worker's work: ` +
     `${busiest.join('; ')}`
   );
 }
