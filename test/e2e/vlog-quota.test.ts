@@ -18,6 +18,22 @@ interface VlogView {
 const maxConcurrent = 2;
 const recheckMs = 60_000;
 
+/** Until the vlog's phase says it waits in line for a Veo lease. */
+async function untilWaitingInLine(h: Harness, jobId: string, what: string): Promise<void> {
+  await eventually(
+    async () =>
+      (
+        await h.db
+          .selectFrom('jobs')
+          .select('phase')
+          .where('id', '=', jobId)
+          .executeTakeFirstOrThrow()
+      ).phase ?? '',
+    (phase) => phase.startsWith('waiting for video generation quota'),
+    { what, timeoutMs: 60_000 },
+  );
+}
+
 describe('vlogs under the provider-quota governor', () => {
   let fakes: CloudFakes;
   let h: Harness;
@@ -135,18 +151,7 @@ describe('vlogs under the provider-quota governor', () => {
     );
     const bob = h.user('bob');
     newcomer = await startVlog('Newcomer', bob);
-    await eventually(
-      async () =>
-        (
-          await h.db
-            .selectFrom('jobs')
-            .select('phase')
-            .where('id', '=', newcomer)
-            .executeTakeFirstOrThrow()
-        ).phase ?? '',
-      (phase) => phase.startsWith('waiting for video generation quota'),
-      { what: "Bob's vlog waiting in line", timeoutMs: 60_000 },
-    );
+    await untilWaitingInLine(h, newcomer, "Bob's vlog waiting in line");
     fakes.google.scenario.pollsBeforeDone = 3;
     const views = await Promise.all([
       ...backlog.map((id) => finished(id)),
@@ -261,18 +266,7 @@ describe('a terminated vlog holding a Veo lease, once reconciled', () => {
     // It asks for its turn after this, and without a wake-up again a recheck later.
     const askedFrom = Date.now();
     const next = await startVlog('Next');
-    await eventually(
-      async () =>
-        (
-          await h.db
-            .selectFrom('jobs')
-            .select('phase')
-            .where('id', '=', next)
-            .executeTakeFirstOrThrow()
-        ).phase ?? '',
-      (phase) => phase.startsWith('waiting for video generation quota'),
-      { what: 'the next vlog waiting in line', timeoutMs: 60_000 },
-    );
+    await untilWaitingInLine(h, next, 'the next vlog waiting in line');
 
     await h.temporal.client.workflow.getHandle(holder).terminate('stopped by an operator');
     const ended = await alice.awaitJob<VlogView>(
