@@ -268,7 +268,7 @@ async function endJob(
   if (!applied) return 'moved';
   countJobTransition({ jobId: job.id, seq: job.projection_seq + 1, snapshot }, applied);
   jobsReconciled.inc({ kind: job.kind, reason: closure.how });
-  await releaseProviderLeases(db, job.id);
+  const freed = await releaseProviderLeases(db, job.id);
   await chargeEndedJob(deps, job.id, job.kind);
   await settleJobCost(db, job.id, snapshot);
   // The jobs waiting behind it in its key's line, or for the Veo lease it held, would only
@@ -280,7 +280,7 @@ async function endJob(
       // A job that has closed meanwhile needs no wake-up.
       .catch(() => undefined);
   }
-  await wakeVideoGenerationWaiters(deps, client, job.id);
+  await wakeVideoGenerationWaiters(deps, client, job.id, freed);
   log.info('job ended as its workflow closed', {
     jobId: job.id,
     how: closure.how,
@@ -292,15 +292,17 @@ async function endJob(
 
 /**
  * Wakes the vlogs a Veo lease freed by the job's end would admit, as a vlog whose generation
- * ended does (its workflow cannot now). Nothing to wake when Veo is not metered.
+ * ended does (its workflow cannot now). Nothing to wake when Veo is not metered or the job held
+ * no Veo lease (`freed`: the providers whose lease it held).
  */
 async function wakeVideoGenerationWaiters(
   deps: ActivityDependencies,
   client: Client,
   jobId: string,
+  freed: string[],
 ): Promise<void> {
   const metered = deps.providers.quotas.videoOperations;
-  if (!metered) return;
+  if (!metered || !freed.includes(metered.provider)) return;
   const waiting = await providerWaitersToWake(deps.db, metered.provider, metered.maxConcurrent);
   await Promise.all(
     waiting.map((id) =>

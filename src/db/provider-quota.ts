@@ -222,15 +222,19 @@ export async function touchProviderLease(db: Db, provider: string, jobId: string
     .execute();
 }
 
-/** Frees the job's lease (or wait) on one provider, or on every provider when none is named. */
+/**
+ * Frees the job's lease (or wait) on one provider, or on every provider when none is named.
+ * Answers the providers whose lease it held: those with an operation free for a waiter now.
+ */
 export async function releaseProviderLeases(
   db: Db,
   jobId: string,
   provider?: string,
-): Promise<void> {
+): Promise<string[]> {
   let query = db.deleteFrom('provider_leases').where('job_id', '=', jobId);
   if (provider !== undefined) query = query.where('provider', '=', provider);
-  await query.execute();
+  const released = await query.returning(['provider', 'state']).execute();
+  return released.filter((row) => row.state === 'held').map((row) => row.provider);
 }
 
 /**

@@ -179,6 +179,10 @@ describe('the provider-quota waiting list', () => {
       .where('job_id', '=', 'erin-2')
       .execute();
     assert.equal(asked?.asks_again_at, null);
+
+    // Releasing says which providers had an operation freed: a waiter's place frees none.
+    assert.deepEqual(await releaseProviderLeases(test.db, 'erin-2'), []);
+    assert.deepEqual(await releaseProviderLeases(test.db, 'erin-1'), [provider]);
   });
 
   it("frees an ending job's lease and place in line with its last update, in the same statement", async () => {
