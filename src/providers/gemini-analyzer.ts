@@ -12,6 +12,7 @@ import type { MediaRef } from '../jobs/contracts.js';
 import { putStreamUnlessAborted, type ObjectStorage } from '../storage/object-storage.js';
 import { answerText, usageOf } from './gemini-response.js';
 import { classifyGoogleError } from './google-errors.js';
+import { withTimeLimit } from './time-limit.js';
 import {
   ProviderError,
   vlogAnalysisSchema,
@@ -21,6 +22,8 @@ import {
 
 /** Images up to this size go inline in the request; larger media are uploaded first. */
 const inlineLimitBytes = 15 * 1024 * 1024;
+/** The Files API upload's request size in @google/genai: each request gets the time limit. */
+const uploadChunkBytes = 8 * 1024 * 1024;
 const filePollIntervalMs = 2_000;
 
 // Measured facts and the cut are the local analyzer's: Veo renders from the prompt alone.
@@ -52,6 +55,8 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
   constructor(
     private readonly ai: GoogleGenAI,
     private readonly model: string,
+    /** One request's time limit (PROVIDER_REQUEST_TIMEOUT_MS). */
+    private readonly requestTimeoutMs: number,
     private readonly largeMedia: LargeMediaRoute,
   ) {
     this.name = `gemini:${model}`;
@@ -66,8 +71,9 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
         parts.push(await this.mediaPart(request, ref, cleanups));
       }
       parts.push({ text: this.briefText(request) });
-      const response = await this.ai.models
-        .generateContent({
+      const what = 'Gemini analysis';
+      const response = await withTimeLimit(request.signal, this.requestTimeoutMs, what, (signal) =>
+        this.ai.models.generateContent({
           model: this.model,
           contents: [{ role: 'user', parts }],
           config: {
@@ -75,12 +81,12 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
             responseMimeType: 'application/json',
             responseJsonSchema,
             temperature: 0.4,
-            abortSignal: request.signal,
+            abortSignal: signal,
           },
-        })
-        .catch((error: unknown) => {
-          throw classifyGoogleError(error, 'Gemini analysis');
-        });
+        }),
+      ).catch((error: unknown) => {
+        throw classifyGoogleError(error, what);
+      });
       const usage = usageOf(response);
       if (usage) request.onUsage?.(usage);
       return answerText(response, 'media analysis');
@@ -138,14 +144,20 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
       signal: request.signal,
     });
     request.progress(`uploading ${ref.name} to the Gemini Files API`);
-    let uploaded = await this.ai.files
-      .upload({
-        file,
-        config: { mimeType: ref.contentType, displayName: ref.name, abortSignal: request.signal },
-      })
-      .catch((error: unknown) => {
-        throw classifyGoogleError(error, `Uploading ${ref.name}`);
-      });
+    const uploading = `Uploading ${ref.name}`;
+    const requests = Math.max(1, Math.ceil(ref.size / uploadChunkBytes));
+    let uploaded = await withTimeLimit(
+      request.signal,
+      this.requestTimeoutMs * requests,
+      uploading,
+      (signal) =>
+        this.ai.files.upload({
+          file,
+          config: { mimeType: ref.contentType, displayName: ref.name, abortSignal: signal },
+        }),
+    ).catch((error: unknown) => {
+      throw classifyGoogleError(error, uploading);
+    });
     const name = uploaded.name;
     if (!name)
       throw new ProviderError(
@@ -153,15 +165,21 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
         'The Files API returned no file name',
         true,
       );
-    cleanups.push(() => this.ai.files.delete({ name }));
+    const deleting = `Deleting ${ref.name} from the Files API`;
+    cleanups.push(() =>
+      withTimeLimit(new AbortController().signal, this.requestTimeoutMs, deleting, (signal) =>
+        this.ai.files.delete({ name, config: { abortSignal: signal } }),
+      ),
+    );
+    const checking = `Checking ${ref.name}`;
     while (uploaded.state === FileState.PROCESSING) {
       request.progress(`waiting for the Files API to process ${ref.name}`);
       await delay(filePollIntervalMs, undefined, { signal: request.signal });
-      uploaded = await this.ai.files
-        .get({ name, config: { abortSignal: request.signal } })
-        .catch((error: unknown) => {
-          throw classifyGoogleError(error, `Checking ${ref.name}`);
-        });
+      uploaded = await withTimeLimit(request.signal, this.requestTimeoutMs, checking, (signal) =>
+        this.ai.files.get({ name, config: { abortSignal: signal } }),
+      ).catch((error: unknown) => {
+        throw classifyGoogleError(error, checking);
+      });
     }
     if (uploaded.state !== FileState.ACTIVE || !uploaded.uri) {
       throw new ProviderError(

@@ -1,13 +1,8 @@
 import type { GoogleGenAI } from '@google/genai';
-import { FailureCode } from '../jobs/failures.js';
 import { throwIfBlocked, usageOf } from './gemini-response.js';
 import { classifyGoogleError } from './google-errors.js';
-import {
-  ProviderError,
-  type TextGenerationRequest,
-  type TextGenerator,
-  type TokenUsage,
-} from './types.js';
+import { withTimeLimit } from './time-limit.js';
+import type { TextGenerationRequest, TextGenerator, TokenUsage } from './types.js';
 
 /**
  * Gemini with structured output: the answer is JSON constrained to the request's schema,
@@ -22,7 +17,7 @@ export class GeminiTextGenerator implements TextGenerator {
   constructor(
     private readonly ai: GoogleGenAI,
     readonly model: string,
-    /** The client's time limit (its `httpOptions.timeout`), which bounds the streamed answer too. */
+    /** One request's time limit (PROVIDER_REQUEST_TIMEOUT_MS), the streamed answer included. */
     private readonly requestTimeoutMs: number,
   ) {
     this.name = `gemini:${model}`;
@@ -34,47 +29,42 @@ export class GeminiTextGenerator implements TextGenerator {
     let text = '';
     let usage: TokenUsage | null = null;
     try {
-      const stream = await this.ai.models.generateContentStream({
-        model: this.model,
-        contents: [
-          { role: 'user', parts: [{ text: request.prompt }] },
-          ...(request.repair
-            ? [
-                { role: 'model', parts: [{ text: request.repair.answer }] },
-                { role: 'user', parts: [{ text: request.repair.instruction }] },
-              ]
-            : []),
-        ],
-        config: {
-          systemInstruction: request.systemInstruction,
-          responseMimeType: 'application/json',
-          responseJsonSchema: request.responseJsonSchema,
-          temperature: 0.7,
-          abortSignal: AbortSignal.any([request.signal, tooLong.signal]),
-        },
-      });
-      for await (const chunk of stream) {
-        usage = usageOf(chunk) ?? usage;
-        throwIfBlocked(chunk, request.what);
-        const piece = chunk.text;
-        if (piece) {
-          text += piece;
-          request.onText?.(piece);
-          if (text.length > request.maxAnswerChars) {
-            // Leaving the loop only releases the body: the abort closes the connection.
-            tooLong.abort();
-            break;
+      await withTimeLimit(request.signal, this.requestTimeoutMs, what, async (signal) => {
+        const stream = await this.ai.models.generateContentStream({
+          model: this.model,
+          contents: [
+            { role: 'user', parts: [{ text: request.prompt }] },
+            ...(request.repair
+              ? [
+                  { role: 'model', parts: [{ text: request.repair.answer }] },
+                  { role: 'user', parts: [{ text: request.repair.instruction }] },
+                ]
+              : []),
+          ],
+          config: {
+            systemInstruction: request.systemInstruction,
+            responseMimeType: 'application/json',
+            responseJsonSchema: request.responseJsonSchema,
+            temperature: 0.7,
+            abortSignal: AbortSignal.any([signal, tooLong.signal]),
+          },
+        });
+        for await (const chunk of stream) {
+          usage = usageOf(chunk) ?? usage;
+          throwIfBlocked(chunk, request.what);
+          const piece = chunk.text;
+          if (piece) {
+            text += piece;
+            request.onText?.(piece);
+            if (text.length > request.maxAnswerChars) {
+              // Leaving the loop only releases the body: the abort closes the connection.
+              tooLong.abort();
+              break;
+            }
           }
         }
-      }
+      });
     } catch (error) {
-      if (isAbort(error) && !request.signal.aborted) {
-        throw new ProviderError(
-          FailureCode.PROVIDER_UNAVAILABLE,
-          `${what} did not end within ${this.requestTimeoutMs} ms`,
-          true,
-        );
-      }
       throw classifyGoogleError(error, what);
     } finally {
       if (usage) request.onUsage?.(usage);
@@ -82,6 +72,3 @@ export class GeminiTextGenerator implements TextGenerator {
     return text;
   }
 }
-
-/** The error fetch throws, before or during the body, when its signal aborts the request. */
-const isAbort = (error: unknown) => error instanceof Error && error.name === 'AbortError';

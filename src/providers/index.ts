@@ -151,10 +151,7 @@ function vertexClient(config: ProviderConfig & { VERTEX_PROJECT: string }): Goog
     vertexai: true,
     project: config.VERTEX_PROJECT,
     location: config.VERTEX_LOCATION,
-    httpOptions: {
-      timeout: config.PROVIDER_REQUEST_TIMEOUT_MS,
-      ...(config.VERTEX_BASE_URL ? { baseUrl: config.VERTEX_BASE_URL } : {}),
-    },
+    ...(config.VERTEX_BASE_URL && { httpOptions: { baseUrl: config.VERTEX_BASE_URL } }),
   };
   if (config.VERTEX_ACCESS_TOKEN) {
     const authClient = new OAuth2Client();
@@ -320,10 +317,7 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
   const gemini = config.GEMINI_API_KEY
     ? new GoogleGenAI({
         apiKey: config.GEMINI_API_KEY,
-        httpOptions: {
-          timeout: config.PROVIDER_REQUEST_TIMEOUT_MS,
-          ...(config.GEMINI_BASE_URL ? { baseUrl: config.GEMINI_BASE_URL } : {}),
-        },
+        ...(config.GEMINI_BASE_URL && { httpOptions: { baseUrl: config.GEMINI_BASE_URL } }),
       })
     : null;
   const text = createTextGenerator(config, gemini ?? vertex);
@@ -344,20 +338,34 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
 
   let analyzer: MediaAnalyzer | null = null;
   if (gemini) {
-    analyzer = new GeminiMediaAnalyzer(gemini, config.GEMINI_MODEL, { kind: 'files-api' });
+    analyzer = new GeminiMediaAnalyzer(
+      gemini,
+      config.GEMINI_MODEL,
+      config.PROVIDER_REQUEST_TIMEOUT_MS,
+      {
+        kind: 'files-api',
+      },
+    );
   } else if (vertex && generationStorage && output) {
-    analyzer = new GeminiMediaAnalyzer(vertex, config.GEMINI_MODEL, {
-      kind: 'gcs',
-      storage: generationStorage,
-      bucket: output.bucket,
-      prefix: outputPrefix,
-    });
+    analyzer = new GeminiMediaAnalyzer(
+      vertex,
+      config.GEMINI_MODEL,
+      config.PROVIDER_REQUEST_TIMEOUT_MS,
+      {
+        kind: 'gcs',
+        storage: generationStorage,
+        bucket: output.bucket,
+        prefix: outputPrefix,
+      },
+    );
   }
   return {
     kind: 'google',
     analyzer,
     ...text,
-    videoGenerator: vertex ? new VeoVideoGenerator(vertex, config.VEO_MODEL) : null,
+    videoGenerator: vertex
+      ? new VeoVideoGenerator(vertex, config.VEO_MODEL, config.PROVIDER_REQUEST_TIMEOUT_MS)
+      : null,
     generationStorage,
     generationOutputUri: output ? `gs://${output.bucket}/${outputPrefix}` : null,
     missing,

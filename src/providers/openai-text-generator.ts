@@ -2,6 +2,7 @@ import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { FailureCode } from '../jobs/failures.js';
 import { classifyOpenAiError } from './openai-errors.js';
+import { withTimeLimit } from './time-limit.js';
 import { ProviderError, type TextGenerationRequest, type TextGenerator } from './types.js';
 
 /** The JSON Schema as a chat-completions server takes it: without the dialect marker. */
@@ -44,8 +45,6 @@ export class OpenAiCompatibleTextGenerator implements TextGenerator {
         true,
       );
     });
-    const timeout = AbortSignal.timeout(this.requestTimeoutMs);
-    const signal = AbortSignal.any([request.signal, timeout]);
     const messages: ChatCompletionMessageParam[] = [
       { role: 'system', content: request.systemInstruction },
       { role: 'user', content: request.prompt },
@@ -59,52 +58,45 @@ export class OpenAiCompatibleTextGenerator implements TextGenerator {
     let text = '';
     let finishReason: string | null = null;
     try {
-      const stream = await client.chat.completions.create(
-        {
-          model: this.model,
-          messages,
-          stream: true,
-          // The last chunk then carries the call's token counts.
-          stream_options: { include_usage: true },
-          temperature: 0.7,
-          response_format: {
-            type: 'json_schema',
-            json_schema: {
-              name: 'answer',
-              schema: responseSchema(request.responseJsonSchema),
-              strict: false,
+      await withTimeLimit(request.signal, this.requestTimeoutMs, what, async (signal) => {
+        const stream = await client.chat.completions.create(
+          {
+            model: this.model,
+            messages,
+            stream: true,
+            // The last chunk then carries the call's token counts.
+            stream_options: { include_usage: true },
+            temperature: 0.7,
+            response_format: {
+              type: 'json_schema',
+              json_schema: {
+                name: 'answer',
+                schema: responseSchema(request.responseJsonSchema),
+                strict: false,
+              },
             },
           },
-        },
-        { signal },
-      );
-      for await (const chunk of stream) {
-        if (chunk.usage) {
-          request.onUsage?.({
-            inputTokens: chunk.usage.prompt_tokens,
-            outputTokens: chunk.usage.completion_tokens,
-          });
-        }
-        const choice = chunk.choices[0];
-        const piece = choice?.delta?.content;
-        if (piece) {
-          text += piece;
-          request.onText?.(piece);
-          // Leaving the loop ends the stream, which aborts the request.
-          if (text.length > request.maxAnswerChars) break;
-        }
-        finishReason = choice?.finish_reason ?? finishReason;
-      }
-      // An aborted stream ends quietly rather than throwing.
-      signal.throwIfAborted();
-    } catch (error) {
-      if (timeout.aborted && !request.signal.aborted) {
-        throw new ProviderError(
-          FailureCode.PROVIDER_UNAVAILABLE,
-          `${what} did not end within ${this.requestTimeoutMs} ms`,
-          true,
+          { signal },
         );
-      }
+        for await (const chunk of stream) {
+          if (chunk.usage) {
+            request.onUsage?.({
+              inputTokens: chunk.usage.prompt_tokens,
+              outputTokens: chunk.usage.completion_tokens,
+            });
+          }
+          const choice = chunk.choices[0];
+          const piece = choice?.delta?.content;
+          if (piece) {
+            text += piece;
+            request.onText?.(piece);
+            // Leaving the loop ends the stream, which aborts the request.
+            if (text.length > request.maxAnswerChars) break;
+          }
+          finishReason = choice?.finish_reason ?? finishReason;
+        }
+      });
+    } catch (error) {
       throw classifyOpenAiError(error, what);
     }
     if (finishReason === 'content_filter') {

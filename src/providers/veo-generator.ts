@@ -1,21 +1,12 @@
 import { GenerateVideosOperation, type GoogleGenAI } from '@google/genai';
 import { classifyGoogleError } from './google-errors.js';
+import { withTimeLimit } from './time-limit.js';
 import type {
   GenerationContext,
   VideoGenerationRequest,
   VideoGenerationStatus,
   VideoGenerator,
 } from './types.js';
-
-/** Settles as `work` does, or rejects with the signal's reason as soon as it aborts. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
 
 /** Veo on Vertex AI: a long-running operation that writes the video to Cloud Storage. */
 export class VeoVideoGenerator implements VideoGenerator {
@@ -24,13 +15,16 @@ export class VeoVideoGenerator implements VideoGenerator {
   constructor(
     private readonly ai: GoogleGenAI,
     private readonly model: string,
+    /** One request's time limit (PROVIDER_REQUEST_TIMEOUT_MS). */
+    private readonly requestTimeoutMs: number,
   ) {
     this.name = `veo:${model}`;
   }
 
-  async start(request: VideoGenerationRequest, { signal }: GenerationContext): Promise<string> {
-    const operation = await this.ai.models
-      .generateVideos({
+  async start(request: VideoGenerationRequest, context: GenerationContext): Promise<string> {
+    const what = 'Starting the Veo generation';
+    const operation = await withTimeLimit(context.signal, this.requestTimeoutMs, what, (signal) =>
+      this.ai.models.generateVideos({
         model: this.model,
         source: { prompt: request.prompt },
         config: {
@@ -40,35 +34,30 @@ export class VeoVideoGenerator implements VideoGenerator {
           aspectRatio: request.aspectRatio,
           abortSignal: signal,
         },
-      })
-      .catch((error: unknown) => {
-        throw classifyGoogleError(error, 'Starting the Veo generation');
-      });
+      }),
+    ).catch((error: unknown) => {
+      throw classifyGoogleError(error, what);
+    });
     if (!operation.name)
-      throw classifyGoogleError(
-        new Error('Veo returned no operation name'),
-        'Starting the Veo generation',
-      );
+      throw classifyGoogleError(new Error('Veo returned no operation name'), what);
     return operation.name;
   }
 
   async check(
     operationName: string,
-    { signal }: { signal: AbortSignal },
+    context: { signal: AbortSignal },
   ): Promise<VideoGenerationStatus> {
     // Re-attaching from a stored name needs a real operation instance, not a plain object.
     const operation = new GenerateVideosOperation();
     operation.name = operationName;
-    // @google/genai 2.x drops `abortSignal` on Vertex's status call: the look is given up on
-    // the abort instead, its request left to end by itself (a draining worker must not wait).
-    const current = await untilAborted(
-      this.ai.operations
-        .getVideosOperation({ operation, config: { abortSignal: signal } })
-        .catch((error: unknown) => {
-          throw classifyGoogleError(error, 'Checking the Veo generation');
-        }),
-      signal,
-    );
+    // @google/genai 2.x drops `abortSignal` on Vertex's status call: withTimeLimit gives the look
+    // up on the abort instead, its request left to end by itself (a draining worker must not wait).
+    const what = 'Checking the Veo generation';
+    const current = await withTimeLimit(context.signal, this.requestTimeoutMs, what, (signal) =>
+      this.ai.operations.getVideosOperation({ operation, config: { abortSignal: signal } }),
+    ).catch((error: unknown) => {
+      throw classifyGoogleError(error, what);
+    });
     if (!current.done) return { state: 'running' };
     if (current.error) {
       const message: unknown = current.error['message'];
