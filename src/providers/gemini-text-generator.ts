@@ -25,11 +25,15 @@ export class GeminiTextGenerator implements TextGenerator {
 
   async generateJson(request: TextGenerationRequest): Promise<string> {
     const what = `Gemini ${request.what}`;
-    const tooLong = new AbortController();
     let text = '';
     let usage: TokenUsage | null = null;
     try {
       await withTimeLimit(request.signal, this.requestTimeoutMs, what, async (signal) => {
+        // Its own controller, so that an answer too long can be cut off too. Not
+        // AbortSignal.any: @google/genai never removes its listener from the signal it is given,
+        // and Node 20 keeps a combined signal with a listener for as long as it may abort.
+        const answer = new AbortController();
+        signal.addEventListener('abort', () => answer.abort(signal.reason), { once: true });
         const stream = await this.ai.models.generateContentStream({
           model: this.model,
           contents: [
@@ -46,7 +50,7 @@ export class GeminiTextGenerator implements TextGenerator {
             responseMimeType: 'application/json',
             responseJsonSchema: request.responseJsonSchema,
             temperature: 0.7,
-            abortSignal: AbortSignal.any([signal, tooLong.signal]),
+            abortSignal: answer.signal,
           },
         });
         for await (const chunk of stream) {
@@ -58,7 +62,7 @@ export class GeminiTextGenerator implements TextGenerator {
             request.onText?.(piece);
             if (text.length > request.maxAnswerChars) {
               // Leaving the loop only releases the body: the abort closes the connection.
-              tooLong.abort();
+              answer.abort();
               break;
             }
           }
