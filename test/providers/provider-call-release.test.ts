@@ -69,8 +69,10 @@ const textRequest = (signal: AbortSignal) => ({
 describe('a provider call, once it has ended', () => {
   let google: FakeGoogle;
   let openAi: FakeOpenAi;
+  /** With `limitMs`, the limit whose timers the tests look for. */
   let googleProviders: Providers;
-  let patient: Providers;
+  /** With a 300 ms limit, for requests that outlast it. */
+  let hasty: Providers;
 
   before(async () => {
     google = new FakeGoogle(async () => undefined);
@@ -90,7 +92,7 @@ describe('a provider call, once it has ended', () => {
       ...googleEnv,
       PROVIDER_REQUEST_TIMEOUT_MS: String(limitMs),
     });
-    patient = providersFor({ ...googleEnv, PROVIDER_REQUEST_TIMEOUT_MS: '300' });
+    hasty = providersFor({ ...googleEnv, PROVIDER_REQUEST_TIMEOUT_MS: '300' });
   });
   afterEach(() => {
     google.resetScenario();
@@ -178,9 +180,9 @@ describe('a provider call, once it has ended', () => {
 
   it('still ends a request that outlasts the limit, as a retryable unavailability naming it', async () => {
     google.scenario.latencyMs = 3_000;
-    const veo = patient.videoGenerator!;
+    const veo = hasty.videoGenerator!;
     const outcomes = await Promise.allSettled([
-      analysis(patient, new AbortController().signal, [photo]),
+      analysis(hasty, new AbortController().signal, [photo]),
       veo.start(veoRequest, veoContext(new AbortController().signal)),
       veo.check('projects/test-project/operations/unknown', {
         signal: new AbortController().signal,
