@@ -255,8 +255,8 @@ describe('a real Prometheus scraping the API and the worker', () => {
     }
 
     // What the dashboard must show: throughput, durations by stage, waiting and oldest age per
-    // kind and queue, failures by code, provider rate and 429s, and what the calls cost: spend
-    // and usage, budget refusals, and charges the database did not take.
+    // kind and queue, failures by code, provider rate and 429s, what the calls cost (spend and
+    // usage, budget refusals, charges the database did not take), and each process's memory.
     const shown = new Set(
       (await dashboardExpressions()).flatMap(({ expr }) => metricNamesIn(expr)),
     );
@@ -277,6 +277,8 @@ describe('a real Prometheus scraping the API and the worker', () => {
       'vlogflow_ledger_charges_handed_over_total',
       'vlogflow_ledger_charges_deferred',
       'vlogflow_ledger_charges_lost_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
     ])
       assert.ok(shown.has(name), `the dashboard shows no ${name}`);
   });
