@@ -10,11 +10,26 @@
  * Labels are small closed sets (kinds, types, stages, outcomes, failure codes, routes): never a
  * job, user or run id.
  */
+import v8 from 'node:v8';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** This process's metrics, with Node's own (`process_*`, `nodejs_*`). */
 export const processMetrics = new Registry();
 collectDefaultMetrics({ register: processMetrics });
+
+/**
+ * What Node's own metrics leave out: the heap's limit, which node sizes from the memory the
+ * machine or container gives it (or `--max-old-space-size`). A heap that stays near it is a
+ * process about to stop out of memory.
+ */
+new Gauge({
+  name: 'vlogflow_heap_limit_bytes',
+  help: "The main thread's V8 heap limit (heap_size_limit): nodejs_heap_size_used_bytes near it stops the process",
+  registers: [processMetrics],
+  collect() {
+    this.set(v8.getHeapStatistics().heap_size_limit);
+  },
+});
 
 /** From under a second (a probe, an AI job) to the half hour a Veo render may take. */
 const jobSecondsBuckets = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600];
