@@ -5,8 +5,9 @@
  * path (or a new workflow type) is one more entry here.
  */
 import proto from '@temporalio/proto';
-import type { Client } from '@temporalio/client';
+import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Db } from '../../src/db/database.js';
+import type { JobReconcileResult } from '../../src/jobs/contracts.js';
 import { taskQueueNames, type TaskQueueDomain } from '../../src/capacity/task-queues.js';
 import type { reconcileJobProjections } from '../../src/workflows/job-reconcile.js';
 import type { sweepExpiredMedia } from '../../src/workflows/media-sweep.js';
@@ -529,6 +530,59 @@ export const scenarios: Scenario[] = [
       if (result.ended < 1) throw new Error(`nothing ended: ${JSON.stringify(result)}`);
       await waitForJob(api, `/api/jobs/${id}`, (view) => view.status === 'failed', 'probe ended');
       return handle.workflowId;
+    },
+  },
+  {
+    workflowType: 'reconcileJobProjections',
+    name: 'resumed',
+    // A scheduled run that resumes where the one before it stopped, from the result the
+    // schedule hands it: two probes in flight, one job a run, so the second run starts after
+    // the job the first one checked.
+    async run(context) {
+      const { api, client } = context;
+      const ids: string[] = [];
+      for (const _ of [1, 2]) {
+        const { id } = await call(api, 'POST', '/api/probes', { steps: 100, stepDelayMs: 500 });
+        await waitForJob(api, `/api/jobs/${id}`, (view) => view.progress > 0, 'probe under way');
+        ids.push(id);
+      }
+      const schedule = await client.schedule.create({
+        scheduleId: `job-reconcile-recorded-${ids[0]}`,
+        spec: { intervals: [{ every: '1h' }] },
+        action: {
+          type: 'startWorkflow',
+          workflowType: 'reconcileJobProjections',
+          taskQueue: context.taskQueue,
+          args: [{ staleMs: 0, batchSize: 1, maxBatchesPerRun: 1 }],
+        },
+        policies: { overlap: ScheduleOverlapPolicy.SKIP },
+      });
+      try {
+        const runs: JobReconcileResult[] = [];
+        let workflowId = '';
+        for (const _ of [1, 2]) {
+          const before = (await schedule.describe()).info.recentActions.length;
+          // Under ALLOW_ALL, the client's default for a trigger, the server hands no result on.
+          await schedule.trigger(ScheduleOverlapPolicy.SKIP);
+          const described = await eventually(
+            () => schedule.describe(),
+            (description) => description.info.recentActions.length > before,
+            { what: 'the schedule started a run', timeoutMs: 30_000, intervalMs: 100 },
+          );
+          workflowId = described.info.recentActions.at(-1)!.action.workflow.workflowId;
+          runs.push(
+            await client.workflow.getHandle<typeof reconcileJobProjections>(workflowId).result(),
+          );
+        }
+        const [first, second] = runs.map((result) => result.resumeAfterId);
+        if (!first || !second || first === second || !ids.includes(first) || !ids.includes(second))
+          throw new Error(`the second run did not resume after the first: ${JSON.stringify(runs)}`);
+        return workflowId;
+      } finally {
+        await schedule.delete();
+        // Probes have no cancel route: the workflow's own cancellation ends them.
+        for (const id of ids) await client.workflow.getHandle(id).cancel();
+      }
     },
   },
 ];
