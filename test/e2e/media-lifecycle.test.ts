@@ -20,7 +20,6 @@ import {
 } from '../../src/worker/media-sweep-schedule.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import { mp4Bytes, multipartBody, renderTestPhoto, type FormFile } from '../fixtures/media.js';
-import { eventually } from '../support/eventually.js';
 import {
   startHarness,
   testJwtSecret,
@@ -28,7 +27,7 @@ import {
   type TestApi,
   type UserClient,
 } from '../support/harness.js';
-import { uniqueTaskQueue } from '../support/temporal.js';
+import { runScheduledOnce, uniqueTaskQueue } from '../support/temporal.js';
 
 interface VlogView {
   id: string;
@@ -131,20 +130,9 @@ describe('media lifecycle', { timeout: 240_000 }, () => {
   }
 
   /** Triggers the schedule and waits for the sweep it starts to finish. */
-  async function runScheduledSweep(): Promise<MediaSweepResult> {
-    const schedule = h.temporal.client.schedule.getHandle(mediaSweepScheduleId(taskQueue));
-    const before = (await schedule.describe()).info.recentActions.length;
-    await schedule.trigger();
-    const described = await eventually(
-      () => schedule.describe(),
-      (description) => description.info.recentActions.length > before,
-      { what: 'the schedule started a sweep', timeoutMs: 30_000, intervalMs: 100 },
-    );
-    const action = described.info.recentActions.at(-1)!.action;
-    return h.temporal.client.workflow
-      .getHandle<() => Promise<MediaSweepResult>>(action.workflow.workflowId)
-      .result();
-  }
+  const runScheduledSweep = async () =>
+    (await runScheduledOnce<MediaSweepResult>(h.temporal.client, mediaSweepScheduleId(taskQueue)))
+      .result;
 
   it('is scheduled by the worker with the configured retention, on its task queues', async () => {
     const description = await h.temporal.client.schedule

@@ -14,6 +14,7 @@ import type { sweepExpiredMedia } from '../../src/workflows/media-sweep.js';
 import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import type { TestApi } from '../support/harness.js';
 import { eventually } from '../support/eventually.js';
+import { runScheduledOnce } from '../support/temporal.js';
 import type { CloudFakes } from '../support/cloud-fakes.js';
 
 const PendingActivityState = proto.temporal.api.enums.v1.PendingActivityState;
@@ -561,18 +562,9 @@ export const scenarios: Scenario[] = [
         const runs: JobReconcileResult[] = [];
         let workflowId = '';
         for (const _ of [1, 2]) {
-          const before = (await schedule.describe()).info.recentActions.length;
-          // Under ALLOW_ALL, the client's default for a trigger, the server hands no result on.
-          await schedule.trigger(ScheduleOverlapPolicy.SKIP);
-          const described = await eventually(
-            () => schedule.describe(),
-            (description) => description.info.recentActions.length > before,
-            { what: 'the schedule started a run', timeoutMs: 30_000, intervalMs: 100 },
-          );
-          workflowId = described.info.recentActions.at(-1)!.action.workflow.workflowId;
-          runs.push(
-            await client.workflow.getHandle<typeof reconcileJobProjections>(workflowId).result(),
-          );
+          const run = await runScheduledOnce<JobReconcileResult>(client, schedule.scheduleId);
+          workflowId = run.workflowId;
+          runs.push(run.result);
         }
         const [first, second] = runs.map((result) => result.resumeAfterId);
         if (!first || !second || first === second || !ids.includes(first) || !ids.includes(second))

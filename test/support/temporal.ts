@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
+import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { ActivityDependencies } from '../../src/activities/index.js';
 import { loadConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
@@ -111,4 +111,34 @@ export async function startTestWorker(
     deps,
     logger,
   );
+}
+
+/**
+ * Triggers one run of a schedule as its interval would start it (overlap SKIP, as `temporal
+ * schedule trigger` does: the server keeps the run's result for the next run) and answers the
+ * run's workflow id and result once the schedule has seen it close, so that a next trigger is
+ * neither skipped as an overlap nor started without that result.
+ */
+export async function runScheduledOnce<Result>(
+  client: Client,
+  scheduleId: string,
+): Promise<{ workflowId: string; result: Result }> {
+  const schedule = client.schedule.getHandle(scheduleId);
+  const taken = (await schedule.describe()).info.numActionsTaken;
+  await schedule.trigger(ScheduleOverlapPolicy.SKIP);
+  const { info } = await eventually(
+    () => schedule.describe(),
+    (described) => described.info.numActionsTaken > taken,
+    { what: `${scheduleId} started a run`, timeoutMs: 30_000, intervalMs: 100 },
+  );
+  const { workflowId, firstExecutionRunId } = info.recentActions.at(-1)!.action.workflow;
+  const result = (await client.workflow
+    .getHandle(workflowId, firstExecutionRunId)
+    .result()) as Result;
+  await eventually(
+    async () => (await schedule.describe()).info.runningActions.length,
+    (count) => count === 0,
+    { what: `${scheduleId} saw its run close`, timeoutMs: 30_000, intervalMs: 100 },
+  );
+  return { workflowId, result };
 }

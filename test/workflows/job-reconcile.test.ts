@@ -11,10 +11,8 @@ import type {
   ReconcileJobBatchInput,
   ReconcileJobBatchResult,
 } from '../../src/jobs/contracts.js';
-import type { reconcileJobProjections } from '../../src/workflows/job-reconcile.js';
 import { testEnv } from '../support/env.js';
-import { eventually } from '../support/eventually.js';
-import { testTemporal, uniqueTaskQueue } from '../support/temporal.js';
+import { runScheduledOnce, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
 
 const workflowsPath = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -87,28 +85,8 @@ describe('reconcileJobProjections over a backlog', () => {
 
   /** Triggers one run as the schedule starts it, and answers its result once it completed. */
   async function scheduledRun(): Promise<JobReconcileResult> {
-    const handle = client.schedule.getHandle(scheduleId);
-    const taken = (await handle.describe()).info.numActionsTaken;
     batches.push([]);
-    // As `temporal schedule trigger` does by default: a run that overlaps none, whose result the
-    // server keeps for the next.
-    await handle.trigger(ScheduleOverlapPolicy.SKIP);
-    const { info } = await eventually(
-      () => handle.describe(),
-      (described) => described.info.numActionsTaken > taken,
-      { what: 'the triggered run started' },
-    );
-    const { workflowId, firstExecutionRunId } = info.recentActions.at(-1)!.action.workflow;
-    const result = await client.workflow
-      .getHandle<typeof reconcileJobProjections>(workflowId, firstExecutionRunId)
-      .result();
-    // The schedule hands this result to the next run once it has seen the run close.
-    await eventually(
-      async () => (await handle.describe()).info.runningActions.length,
-      (count) => count === 0,
-      { what: 'the schedule saw the run close' },
-    );
-    return result;
+    return (await runScheduledOnce<JobReconcileResult>(client, scheduleId)).result;
   }
 
   it('goes on where the previous run stopped, goes round at the last id and stops where it started', async () => {
