@@ -193,6 +193,15 @@ describe('a real Prometheus scraping the API and the worker', () => {
         ),
       ) > 0,
     );
+    // Each process reports its heap limit, above what its heap uses: the heap-limit alert
+    // divides by it.
+    const withHeapLimit = await prometheus.query(
+      'vlogflow_heap_limit_bytes > on (job, instance) nodejs_heap_size_used_bytes',
+    );
+    assert.deepEqual([...new Set(withHeapLimit.map(({ metric }) => metric['job']))].sort(), [
+      'vlogflow-api',
+      'vlogflow-worker',
+    ]);
     // Shared state is reported by the API alone.
     assert.deepEqual(
       (await prometheus.query('count by (job) (vlogflow_task_queue_pollers)')).map(
