@@ -2,7 +2,7 @@ import { log } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
 import { jobKindRegistry } from '../kinds/index.js';
 import type { ActivityDependencies } from './index.js';
-import type { JobRecord, JobStart, JobUpdate } from '../jobs/contracts.js';
+import type { JobRecord, JobStart, JobUpdate, JobUpdates } from '../jobs/contracts.js';
 import { applyJobUpdate, insertJob, type AppliedJobUpdate, type CostHoldEnd } from '../db/jobs.js';
 import { closeCostHold } from '../db/costs.js';
 import { isTerminalStatus, type JobStatus } from '../jobs/model.js';
@@ -70,6 +70,35 @@ export function createJobProjectionActivities(deps: ActivityDependencies) {
     });
   }
 
+  /**
+   * The row's update is tried first, one statement: the API has almost always written the row
+   * by then. Only an update that found nothing to change (no row yet, or a repeated delivery)
+   * is followed by the row's insert and the update again.
+   */
+  async function recordStart(job: JobRecord, update: JobUpdate): Promise<void> {
+    let applied = await applyJobUpdate(db, update);
+    if (!applied) {
+      await insertJob(db, job, 'pending');
+      applied = await applyJobUpdate(db, update);
+    }
+    afterJobUpdate(update, applied);
+  }
+
+  /**
+   * Applies a workflow's snapshot and counts the transition it made in the job metrics. A job
+   * that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
+   * line it still had, whatever step it ended in, and its cost hold is settled or released,
+   * all in the same statement (applyJobUpdate). It is first charged what its kind's provider
+   * still bills for it (a generation left running), before the end is applied: a job never
+   * reads as ended with a cost still to come.
+   */
+  async function recordUpdate(update: JobUpdate): Promise<void> {
+    if (isTerminalStatus(update.snapshot.status)) {
+      await chargeEndedJob(deps, update.jobId, update.kind);
+    }
+    afterJobUpdate(update, await applyJobUpdate(db, update, costHoldsClosedWith(update)));
+  }
+
   return {
     /** Ensures the job's row exists, in case the API died between starting the workflow and writing it. */
     async registerJob(job: JobRecord): Promise<void> {
@@ -78,32 +107,23 @@ export function createJobProjectionActivities(deps: ActivityDependencies) {
 
     /**
      * Ensures the job's row exists and records the state its run starts in: registerJob and
-     * recordJobUpdate in one activity. The API has almost always written the row by then, so
-     * the update is tried first, one statement; only an update that found nothing to change
-     * (no row yet, or a repeated delivery) is followed by the row's insert and the update again.
+     * recordJobUpdate in one activity (runs before projection writes went behind the workflow).
      */
-    async recordJobStart({ job, update }: JobStart): Promise<void> {
-      let applied = await applyJobUpdate(db, update);
-      if (!applied) {
-        await insertJob(db, job, 'pending');
-        applied = await applyJobUpdate(db, update);
-      }
-      afterJobUpdate(update, applied);
-    },
+    recordJobStart: ({ job, update }: JobStart): Promise<void> => recordStart(job, update),
+
+    /** Applies one snapshot (runs before projection writes went behind the workflow). */
+    recordJobUpdate: (update: JobUpdate): Promise<void> => recordUpdate(update),
 
     /**
-     * Applies a workflow's snapshot and counts the transition it made in the job metrics. A job
-     * that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
-     * line it still had, whatever step it ended in, and its cost hold is settled or released,
-     * all in the same statement (applyJobUpdate). It is first charged what its kind's provider
-     * still bills for it (a generation left running), before the end is applied: a job never
-     * reads as ended with a cost still to come.
+     * Applies the updates a run queued while its previous write was under way, in order: each
+     * as recordJobUpdate would, the first as recordJobStart would when the write registers the
+     * job. A repeated delivery changes nothing: each update's sequence number is applied once.
      */
-    async recordJobUpdate(update: JobUpdate): Promise<void> {
-      if (isTerminalStatus(update.snapshot.status)) {
-        await chargeEndedJob(deps, update.jobId, update.kind);
+    async recordJobUpdates({ register, updates }: JobUpdates): Promise<void> {
+      for (const [index, update] of updates.entries()) {
+        if (index === 0 && register) await recordStart(register, update);
+        else await recordUpdate(update);
       }
-      afterJobUpdate(update, await applyJobUpdate(db, update, costHoldsClosedWith(update)));
     },
   };
 }

@@ -29,7 +29,7 @@ export interface JobRecord<Input = unknown> {
   /**
    * Set by the API on every job it starts: the job's runs take the projection's patched paths
    * (`src/workflows/job-tracker.ts`) without asking `patched()`, so their histories carry no
-   * patch markers and no TemporalChangeVersion upserts (four events a run). Absent from jobs
+   * markers and no TemporalChangeVersion upserts of those two (four events a run). Absent from jobs
    * accepted before it, whose runs keep asking and so replay as they were recorded.
    */
   projectionPatchesApplied?: boolean;
@@ -73,6 +73,16 @@ export interface JobUpdate {
 export interface JobStart {
   job: JobRecord;
   update: JobUpdate;
+}
+
+/**
+ * Updates a run queued while its previous projection write was under way, applied in order in
+ * one write. `register` is set on the run's first write, whose first update is the state the run
+ * starts in: the job's row is written first if it is missing, as for JobStart.
+ */
+export interface JobUpdates {
+  register?: JobRecord;
+  updates: JobUpdate[];
 }
 
 /** Answer of the progress query: the live state, read from the workflow itself. */

@@ -12,7 +12,13 @@ import {
 } from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
 import { FailureCode, providerOfFailureDetails } from '../jobs/failures.js';
-import type { JobProgress, JobRecord, JobSnapshot, JobUpdate } from '../jobs/contracts.js';
+import type {
+  JobProgress,
+  JobRecord,
+  JobSnapshot,
+  JobUpdate,
+  JobUpdates,
+} from '../jobs/contracts.js';
 import type { JobError, JobStatus, TerminalStatus } from '../jobs/model.js';
 import { JobAttemptKey, JobStatusKey } from '../jobs/search-attributes.js';
 import { jobProgressQuery } from './job-messages.js';
@@ -40,6 +46,16 @@ const queuedProjection = proxyActivities<SharedActivities>(projectionOptions);
  * waits its turn, and begins once it has it.
  */
 const firstStateWithRegistration = 'job-projection-first-state-with-registration';
+
+/**
+ * A run that takes this patch writes its projection behind the workflow: an update is queued and
+ * the workflow goes on at once; one local activity at a time writes what is queued, in order, so
+ * the updates made while a write is under way go together in the next (recordJobUpdates). The
+ * job's end waits for every write before it. Runs that recorded a write per update, each waited
+ * for, keep replaying them. Every run asks `patched()`: a job's record cannot say whether the
+ * worker that ran it knew this patch.
+ */
+const projectionWritesBehind = 'job-projection-writes-behind';
 
 /**
  * Whether a run takes the projection's patch `patchId`: always for a job whose record says its
@@ -72,6 +88,12 @@ export type SnapshotChange = Partial<Omit<JobSnapshot, 'runId' | 'attempt'>>;
 export class JobTracker {
   private snapshot: JobSnapshot;
   private seqValue: number;
+  private readonly writesBehind: boolean;
+  /** Projection writes queued behind the one under way (writesBehind). */
+  private queued: { register?: JobRecord; update: JobUpdate }[] = [];
+  /** The write under way, if any; it never rejects (writeFailure keeps what it threw). */
+  private writing: Promise<void> | undefined;
+  private writeFailure: Error | undefined;
 
   constructor(
     readonly job: JobRecord,
@@ -90,6 +112,7 @@ export class JobTracker {
       error: null,
     };
     setHandler(jobProgressQuery, () => this.progress());
+    this.writesBehind = patched(projectionWritesBehind);
   }
 
   get seq(): number {
@@ -104,8 +127,51 @@ export class JobTracker {
     return { jobId: this.job.id, seq: this.seqValue, ...this.snapshot };
   }
 
+  /**
+   * Applies a change to the job's state and projects it: queued, for a run whose writes go
+   * behind it, else written before this returns.
+   */
   async update(change: SnapshotChange): Promise<void> {
+    if (this.writesBehind) {
+      this.queueWrite({ update: this.advance(change) });
+      return;
+    }
+    // Asks the projection's patch before the change's upserts: the order older runs recorded.
     await this.projection().recordJobUpdate(this.advance(change));
+  }
+
+  private queueWrite(write: { register?: JobRecord; update: JobUpdate }): void {
+    this.queued.push(write);
+    // writeQueued always awaits its first write before it returns, so `writing` is set before
+    // its `finally` clears it.
+    this.writing ??= this.writeQueued();
+  }
+
+  /**
+   * Writes what is queued until nothing is: out of any cancellation scope, so cancelling the
+   * job's work never cancels the record of its state.
+   */
+  private async writeQueued(): Promise<void> {
+    try {
+      while (this.queued.length > 0) {
+        const writes = this.queued.splice(0);
+        const input: JobUpdates = {
+          ...(writes[0]?.register && { register: writes[0].register }),
+          updates: writes.map(({ update }) => update),
+        };
+        await CancellationScope.nonCancellable(() => localProjection.recordJobUpdates(input));
+      }
+    } catch (error) {
+      this.writeFailure = error instanceof Error ? error : new Error(String(error));
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  /** Returns once every update made so far is written; throws what a failed write threw. */
+  private async written(): Promise<void> {
+    while (this.writing) await this.writing;
+    if (this.writeFailure !== undefined) throw this.writeFailure;
   }
 
   private projection(): Pick<SharedActivities, 'registerJob' | 'recordJobUpdate'> {
@@ -157,7 +223,8 @@ export class JobTracker {
    */
   async open(status: JobStatus, change: SnapshotChange = {}): Promise<void> {
     const update = this.advance(beginning(status, change));
-    await localProjection.recordJobStart({ job: this.job, update });
+    if (this.writesBehind) this.queueWrite({ register: this.job, update });
+    else await localProjection.recordJobStart({ job: this.job, update });
     this.markAttempt();
   }
 
@@ -179,6 +246,7 @@ export class JobTracker {
       completedAt: now(),
       result,
     });
+    await this.written();
     await passJobTurn(this.job);
   }
 
@@ -186,6 +254,7 @@ export class JobTracker {
   end(status: Exclude<TerminalStatus, 'completed'>, error: JobError): Promise<void> {
     return CancellationScope.nonCancellable(async () => {
       await this.update({ status, phase: null, completedAt: now(), error });
+      await this.written();
       await passJobTurn(this.job);
     });
   }

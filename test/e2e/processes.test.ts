@@ -332,7 +332,7 @@ describe('service processes', () => {
     assert.ok(
       workerProcess
         .logs()
-        .some((line) => line['activityType'] === 'recordJobUpdate' && line['jobId'] === done.id),
+        .some((line) => line['activityType'] === 'recordJobUpdates' && line['jobId'] === done.id),
     );
     assert.ok(
       !workerProcess.logs().some((line) => String(line['msg']).startsWith('Server listening')),

@@ -131,7 +131,7 @@ describe('tracing with an OTLP endpoint configured', () => {
       ['gemini', 'generate_text', 'ok'],
     );
     // The job's projection (local activities) is in the same trace.
-    assert.ok(spans.some((span) => span.name === 'RunActivity:recordJobUpdate'));
+    assert.ok(spans.some((span) => span.name === 'RunActivity:recordJobUpdates'));
 
     // Log lines of the job, in both processes, carry the trace id.
     const accepted = api.logs().find((line) => line['msg'] === 'job accepted');

@@ -236,7 +236,7 @@ describe('fault: dependencies fail mid-job', () => {
     // is the projection of its next state; a vlog past its analysis first asks for its Veo
     // turn (the governor's lease request), and writes its next state with the answer.
     const nextWrite = (job: FaultJob) =>
-      job.kind === 'vlog' ? 'admitVideoGeneration' : 'recordJobUpdate';
+      job.kind === 'vlog' ? 'admitVideoGeneration' : 'recordJobUpdates';
     let maxProjectionAttempt = 0;
     for (const job of jobs) {
       const failed = await eventually(

@@ -154,26 +154,53 @@ async function checkQueueMap(
   }
 }
 
-/**
- * Checks a run registered its job with its first stage: one recordJobStart local activity in
- * place of registerJob and a first recordJobUpdate (patch job-projection-first-state-with-registration).
- */
-async function checkFirstStateWithRegistration(
+/** What each local activity of a run's history ran, and the ids of the patches it recorded. */
+async function markersOf(
   { client }: ScenarioContext,
   workflowId: string,
-): Promise<void> {
+): Promise<{ localActivities: string[]; patches: string[] }> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const localActivities = (history.events ?? [])
-    .filter((event) => event.markerRecordedEventAttributes?.markerName === 'core_local_activity')
-    .map((event) =>
-      Buffer.from(
-        event.markerRecordedEventAttributes?.details?.['data']?.payloads?.[0]?.data ?? [],
-      ).toString('utf8'),
-    );
-  if (!localActivities[0]?.includes('recordJobStart'))
-    throw new Error(`the first local activity was not recordJobStart: ${localActivities[0]}`);
+  const details = (name: string) =>
+    (history.events ?? [])
+      .filter((event) => event.markerRecordedEventAttributes?.markerName === name)
+      .map((event) =>
+        Buffer.from(
+          event.markerRecordedEventAttributes?.details?.['data']?.payloads?.[0]?.data ??
+            event.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data ??
+            [],
+        ).toString('utf8'),
+      );
+  return { localActivities: details('core_local_activity'), patches: details('core_patch') };
+}
+
+/**
+ * Checks a run registered its job with its first stage: its first projection write registers
+ * the job (recordJobStart, or recordJobUpdates from job-projection-writes-behind on) in place of
+ * registerJob and a first update (patch job-projection-first-state-with-registration).
+ */
+async function checkFirstStateWithRegistration(
+  context: ScenarioContext,
+  workflowId: string,
+): Promise<void> {
+  const { localActivities } = await markersOf(context, workflowId);
+  if (!/recordJobStart|recordJobUpdates/.test(localActivities[0] ?? ''))
+    throw new Error(`the first local activity did not register the job: ${localActivities[0]}`);
   if (localActivities.some((marker) => marker.includes('registerJob')))
     throw new Error('registerJob ran as well');
+}
+
+/**
+ * Checks a run wrote its projection behind the workflow (patch job-projection-writes-behind):
+ * the patch's marker, and every projection write a recordJobUpdates.
+ */
+async function checkWritesBehind(context: ScenarioContext, workflowId: string): Promise<void> {
+  const { localActivities, patches } = await markersOf(context, workflowId);
+  if (!patches.some((patch) => patch.includes('job-projection-writes-behind')))
+    throw new Error(`no job-projection-writes-behind marker among ${JSON.stringify(patches)}`);
+  const writes = localActivities.filter((marker) => /"(recordJob|registerJob)/.test(marker));
+  const others = writes.filter((marker) => !marker.includes('"recordJobUpdates"'));
+  if (writes.length === 0 || others.length > 0)
+    throw new Error(`projection writes other than recordJobUpdates: ${JSON.stringify(others)}`);
 }
 
 export const scenarios: Scenario[] = [
@@ -212,6 +239,16 @@ export const scenarios: Scenario[] = [
       return id;
     },
     check: checkFirstStateWithRegistration,
+  },
+  {
+    workflowType: 'vlogJob',
+    name: 'writes-behind',
+    async run(context) {
+      const id = await startVlog(context);
+      await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
+      return id;
+    },
+    check: checkWritesBehind,
   },
   {
     workflowType: 'vlogJob',
@@ -391,6 +428,16 @@ export const scenarios: Scenario[] = [
       return id;
     },
     check: checkFirstStateWithRegistration,
+  },
+  {
+    workflowType: 'aiGenerationJob',
+    name: 'writes-behind',
+    async run(context) {
+      const id = await startAiJob(context);
+      await waitForAiJob(context.api, id, (view) => view.status === 'completed', 'completed');
+      return id;
+    },
+    check: checkWritesBehind,
   },
   {
     workflowType: 'aiGenerationJob',

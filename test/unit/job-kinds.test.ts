@@ -93,6 +93,7 @@ describe('the job kind registry', () => {
       'reconcileJobBatch',
       'recordJobStart',
       'recordJobUpdate',
+      'recordJobUpdates',
       'registerJob',
       'startVideoGeneration',
       'transferVideo',

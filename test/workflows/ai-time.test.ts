@@ -37,11 +37,8 @@ function testActivities(limited: () => boolean) {
   const calls = { generate: 0 };
   const activities: Partial<SharedActivities & AiActivities> = {
     registerJob: async () => undefined,
-    recordJobStart: async ({ update }) => {
-      updates.push(update);
-    },
-    recordJobUpdate: async (update) => {
-      updates.push(update);
+    recordJobUpdates: async (written) => {
+      updates.push(...written.updates);
     },
     generateAiItems: async () => {
       calls.generate += 1;

@@ -31,7 +31,7 @@ describe('probe workflow', () => {
     await test.drop();
   });
 
-  it('takes the projection patches without markers when its record says they apply, and asks patched() otherwise', async () => {
+  it('takes the projection patches without markers when its record says they apply, and asks patched() otherwise; writes the states made during a write together in the next', async () => {
     const applied = jobRecord({
       input: { steps: 1, stepDelayMs: 0 },
       projectionPatchesApplied: true,
@@ -59,11 +59,31 @@ describe('probe workflow', () => {
           .length,
       };
     };
-    // Both run their projection as local activities, the first state with the registration;
-    // only the run that asked recorded the two patches (a marker and a TemporalChangeVersion
-    // upsert each). The JobStatus upserts (running, completed) are in both.
-    assert.deepEqual(await shapeOf(applied.id), { patches: 0, localActivities: 3, upserts: 2 });
-    assert.deepEqual(await shapeOf(asked.id), { patches: 2, localActivities: 3, upserts: 4 });
+    // Both ask whether writes go behind (a marker and a TemporalChangeVersion upsert), and so
+    // write as local activities, the first state with the registration: the step and the end,
+    // made while the first state was being written, went in one write. Only the run that asked
+    // recorded the patch of the first state with the registration. The JobStatus upserts
+    // (running, completed) are in both.
+    assert.deepEqual(await shapeOf(applied.id), { patches: 1, localActivities: 2, upserts: 3 });
+    assert.deepEqual(await shapeOf(asked.id), { patches: 2, localActivities: 2, upserts: 4 });
+    for (const job of [applied, asked]) {
+      const events = await test.db
+        .selectFrom('job_events')
+        .select(['seq', 'status', 'phase'])
+        .where('job_id', '=', job.id)
+        .orderBy('seq')
+        .execute();
+      // Every state is recorded, in order, although two went in one write.
+      assert.deepEqual(
+        events.map((event) => [event.seq, event.status, event.phase]),
+        [
+          [0, 'pending', null],
+          [1, 'running', null],
+          [2, 'running', 'step 1 of 1'],
+          [3, 'completed', null],
+        ],
+      );
+    }
   });
 
   it('registers itself, projects every step and ends completed', async () => {

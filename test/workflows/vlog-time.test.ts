@@ -53,11 +53,8 @@ function testActivities(checksUntilDone: number | (() => boolean)) {
   const calls = { start: 0, checks: 0, transfers: 0, cleanups: 0 };
   const activities: Partial<SharedActivities & VlogActivities> = {
     registerJob: async () => undefined,
-    recordJobStart: async ({ update }) => {
-      updates.push(update);
-    },
-    recordJobUpdate: async (update) => {
-      updates.push(update);
+    recordJobUpdates: async (written) => {
+      updates.push(...written.updates);
     },
     analyzeMedia: async () => ({
       summary: 's',
@@ -174,11 +171,8 @@ describe('vlog workflow over long (skipped) time', () => {
     let asked = 0;
     const activities: typeof harness.activities = {
       ...harness.activities,
-      recordJobStart: async ({ update }) => {
-        write(update);
-      },
-      recordJobUpdate: async (update) => {
-        write(update);
+      recordJobUpdates: async (written) => {
+        written.updates.forEach(write);
       },
       analyzeMedia: async (input, ...rest) => {
         steps.push('analyze');
