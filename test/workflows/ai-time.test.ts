@@ -7,6 +7,7 @@ import type { AiActivities } from '../../src/kinds/ai/activities.js';
 import type { AiJobRequest } from '../../src/kinds/ai/declaration.js';
 import type { JobUpdate } from '../../src/jobs/contracts.js';
 import type { AiJobInput } from '../../src/kinds/ai/declaration.js';
+import { WorkflowFailedError } from '@temporalio/client';
 import { retryJobUpdate } from '../../src/workflows/job-messages.js';
 import { eventually } from '../support/eventually.js';
 import { jobRecord } from '../support/jobs.js';
@@ -118,5 +119,23 @@ describe('AI job workflow over long (skipped) time', () => {
       harness.updates.map((_, index) => index + 1),
     );
     assert.ok(wallMs < 60_000, `took ${wallMs} ms of wall time`);
+  });
+
+  it('fails the run when a projection write fails for good, rather than ending with its state unwritten', async () => {
+    const harness = testActivities(() => false);
+    const writes: string[] = [];
+    const activities = {
+      ...harness.activities,
+      recordJobUpdates: async ({ updates }: { updates: JobUpdate[] }) => {
+        writes.push(updates.map((update) => update.snapshot.status).join('+'));
+        if (updates.some((update) => update.snapshot.status === 'completed'))
+          throw ApplicationFailure.nonRetryable('the jobs table refused the row', 'TEST_REFUSED');
+      },
+    };
+    const { error } = await runWithTestActivities(env, 'aiGenerationJob', aiInput(), activities);
+    assert.ok(error instanceof WorkflowFailedError, String(error));
+    assert.match(String(error.cause), /the jobs table refused/);
+    // The first state, then the end: each written once, the refused one not retried.
+    assert.deepEqual(writes, ['processing', 'completed']);
   });
 });
