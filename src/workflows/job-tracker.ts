@@ -1,6 +1,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  condition,
   isCancellation,
   patched,
   proxyActivities,
@@ -12,13 +13,7 @@ import {
 } from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
 import { FailureCode, providerOfFailureDetails } from '../jobs/failures.js';
-import type {
-  JobProgress,
-  JobRecord,
-  JobSnapshot,
-  JobUpdate,
-  JobUpdates,
-} from '../jobs/contracts.js';
+import type { JobProgress, JobRecord, JobSnapshot, JobUpdate } from '../jobs/contracts.js';
 import type { JobError, JobStatus, TerminalStatus } from '../jobs/model.js';
 import { JobAttemptKey, JobStatusKey } from '../jobs/search-attributes.js';
 import { jobProgressQuery } from './job-messages.js';
@@ -142,24 +137,25 @@ export class JobTracker {
 
   private queueWrite(write: { register?: JobRecord; update: JobUpdate }): void {
     this.queued.push(write);
-    // writeQueued always awaits its first write before it returns, so `writing` is set before
-    // its `finally` clears it.
-    this.writing ??= this.writeQueued();
+    // writeQueued always waits before it returns, so `writing` is set before its `finally`
+    // clears it. Out of any cancellation scope: cancelling the job's work never cancels the
+    // record of its state.
+    this.writing ??= CancellationScope.nonCancellable(() => this.writeQueued());
   }
 
   /**
-   * Writes what is queued until nothing is: out of any cancellation scope, so cancelling the
-   * job's work never cancels the record of its state.
+   * Writes what is queued until nothing is. The first write waits until the workflow has gone
+   * as far as it can, so the changes made on the way go together.
    */
   private async writeQueued(): Promise<void> {
     try {
+      await workflowSettled();
       while (this.queued.length > 0) {
         const writes = this.queued.splice(0);
-        const input: JobUpdates = {
+        await localProjection.recordJobUpdates({
           ...(writes[0]?.register && { register: writes[0].register }),
           updates: writes.map(({ update }) => update),
-        };
-        await CancellationScope.nonCancellable(() => localProjection.recordJobUpdates(input));
+        });
       }
     } catch (error) {
       this.writeFailure = error instanceof Error ? error : new Error(String(error));
@@ -288,6 +284,22 @@ export class JobTracker {
       throw error;
     }
   }
+}
+
+/**
+ * Resolves once the workflow code that can run now has run, recording no command. The SDK runs
+ * an activation's jobs, then the microtasks they queued, then checks the blocked conditions
+ * until none is unblocked; a microtask queued here runs in that drain, so this condition holds
+ * from the first check after it, never before. A change to that order in the SDK would change
+ * how writes group, which replaying the recorded writes-behind histories catches before an
+ * SDK upgrade ships.
+ */
+function workflowSettled(): Promise<void> {
+  let drained = false;
+  void Promise.resolve().then(() => {
+    drained = true;
+  });
+  return condition(() => drained);
 }
 
 /** The change that starts a run in `status`, `change` laid over it. */

@@ -31,7 +31,7 @@ describe('probe workflow', () => {
     await test.drop();
   });
 
-  it('takes the projection patches without markers when its record says they apply, and asks patched() otherwise; writes the states made during a write together in the next', async () => {
+  it('takes the projection patches without markers when its record says they apply, and asks patched() otherwise; writes the states made before it waits together', async () => {
     const applied = jobRecord({
       input: { steps: 1, stepDelayMs: 0 },
       projectionPatchesApplied: true,
@@ -60,12 +60,12 @@ describe('probe workflow', () => {
       };
     };
     // Both ask whether writes go behind (a marker and a TemporalChangeVersion upsert), and so
-    // write as local activities, the first state with the registration: the step and the end,
-    // made while the first state was being written, went in one write. Only the run that asked
-    // recorded the patch of the first state with the registration. The JobStatus upserts
-    // (running, completed) are in both.
-    assert.deepEqual(await shapeOf(applied.id), { patches: 1, localActivities: 2, upserts: 3 });
-    assert.deepEqual(await shapeOf(asked.id), { patches: 2, localActivities: 2, upserts: 4 });
+    // write as local activities, the first state with the registration: the first state, the
+    // step and the end, made before the run waits on anything, go in one write. Only the run
+    // that asked recorded the patch of the first state with the registration. The JobStatus
+    // upserts (running, completed) are in both.
+    assert.deepEqual(await shapeOf(applied.id), { patches: 1, localActivities: 1, upserts: 3 });
+    assert.deepEqual(await shapeOf(asked.id), { patches: 2, localActivities: 1, upserts: 4 });
     for (const job of [applied, asked]) {
       const events = await test.db
         .selectFrom('job_events')
@@ -73,7 +73,7 @@ describe('probe workflow', () => {
         .where('job_id', '=', job.id)
         .orderBy('seq')
         .execute();
-      // Every state is recorded, in order, although two went in one write.
+      // Every state is recorded, in order, although they went in one write.
       assert.deepEqual(
         events.map((event) => [event.seq, event.status, event.phase]),
         [
@@ -113,13 +113,14 @@ describe('probe workflow', () => {
       assert.equal(row?.run_id, handle.firstExecutionRunId);
       assert.ok(row?.started_at && row.completed_at && row.started_at <= row.completed_at);
 
-      // Six projection writes, no more: the job's registration carries its running state (the
-      // row did not exist: no API wrote it here).
+      // Five projection writes for six states: the first (with the job's registration, as the
+      // row did not exist: no API wrote it here), one after each of the first three steps'
+      // timers, and the last step's with the end, made together.
       const history = await handle.fetchHistory();
       const localActivities = (history.events ?? []).filter(
         (event) => event.markerRecordedEventAttributes?.markerName === 'core_local_activity',
       );
-      assert.equal(localActivities.length, 6);
+      assert.equal(localActivities.length, 5);
       const events = await test.db
         .selectFrom('job_events')
         .select(['seq', 'status'])
