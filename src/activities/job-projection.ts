@@ -115,9 +115,9 @@ export function createJobProjectionActivities(deps: ActivityDependencies) {
     recordJobUpdate: (update: JobUpdate): Promise<void> => recordUpdate(update),
 
     /**
-     * Applies the updates a run queued while its previous write was under way, in order: each
-     * as recordJobUpdate would, the first as recordJobStart would when the write registers the
-     * job. A repeated delivery changes nothing: each update's sequence number is applied once.
+     * Applies the updates a run queued since its last write, in order: each as recordJobUpdate
+     * would, the first as recordJobStart would when the write registers the job. A repeated
+     * delivery changes nothing: each update's sequence number is applied once.
      */
     async recordJobUpdates({ register, updates }: JobUpdates): Promise<void> {
       for (const [index, update] of updates.entries()) {

@@ -76,9 +76,9 @@ export interface JobStart {
 }
 
 /**
- * Updates a run queued while its previous projection write was under way, applied in order in
- * one write. `register` is set on the run's first write, whose first update is the state the run
- * starts in: the job's row is written first if it is missing, as for JobStart.
+ * The updates a run queued since its last projection write, applied in order in one write.
+ * `register` is set on the run's first write, whose first update is the state the run starts
+ * in: the job's row is written first if it is missing, as for JobStart.
  */
 export interface JobUpdates {
   register?: JobRecord;

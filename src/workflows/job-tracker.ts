@@ -44,11 +44,11 @@ const firstStateWithRegistration = 'job-projection-first-state-with-registration
 
 /**
  * A run that takes this patch writes its projection behind the workflow: an update is queued and
- * the workflow goes on at once; one local activity at a time writes what is queued, in order, so
- * the updates made while a write is under way go together in the next (recordJobUpdates). The
- * job's end waits for every write before it. Runs that recorded a write per update, each waited
- * for, keep replaying them. Every run asks `patched()`: a job's record cannot say whether the
- * worker that ran it knew this patch.
+ * the workflow goes on at once; once it has gone as far as it can, one local activity at a time
+ * writes what is queued, in order, so the updates made in between go together
+ * (recordJobUpdates). The job's end waits for every write before it. Runs that recorded a write
+ * per update, each waited for, keep replaying them. Every run asks `patched()`: a job's record
+ * cannot say whether the worker that ran it knew this patch.
  */
 const projectionWritesBehind = 'job-projection-writes-behind';
 
@@ -84,7 +84,7 @@ export class JobTracker {
   private snapshot: JobSnapshot;
   private seqValue: number;
   private readonly writesBehind: boolean;
-  /** Projection writes queued behind the one under way (writesBehind). */
+  /** Projection writes not yet taken by a write (writesBehind). */
   private queued: { register?: JobRecord; update: JobUpdate }[] = [];
   /** The write under way, if any; it never rejects (writeFailure keeps what it threw). */
   private writing: Promise<void> | undefined;

@@ -203,24 +203,30 @@ async function checkWritesBehind(context: ScenarioContext, workflowId: string): 
     throw new Error(`projection writes other than recordJobUpdates: ${JSON.stringify(others)}`);
 }
 
+/** A vlog submitted and run to completion: the path most scenarios record. */
+async function completedVlog(context: ScenarioContext): Promise<string> {
+  const id = await startVlog(context);
+  await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
+  return id;
+}
+
+/** An AI job submitted and run to completion. */
+async function completedAiJob(context: ScenarioContext): Promise<string> {
+  const id = await startAiJob(context);
+  await waitForAiJob(context.api, id, (view) => view.status === 'completed', 'completed');
+  return id;
+}
+
 export const scenarios: Scenario[] = [
   {
     workflowType: 'vlogJob',
     name: 'success',
-    async run(context) {
-      const id = await startVlog(context);
-      await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
-      return id;
-    },
+    run: completedVlog,
   },
   {
     workflowType: 'vlogJob',
     name: 'queue-map',
-    async run(context) {
-      const id = await startVlog(context);
-      await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
-      return id;
-    },
+    run: completedVlog,
     check: (context, workflowId) =>
       checkQueueMap(context, workflowId, {
         analyzeMedia: 'analysis',
@@ -233,21 +239,13 @@ export const scenarios: Scenario[] = [
   {
     workflowType: 'vlogJob',
     name: 'first-state',
-    async run(context) {
-      const id = await startVlog(context);
-      await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
-      return id;
-    },
+    run: completedVlog,
     check: checkFirstStateWithRegistration,
   },
   {
     workflowType: 'vlogJob',
     name: 'writes-behind',
-    async run(context) {
-      const id = await startVlog(context);
-      await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
-      return id;
-    },
+    run: completedVlog,
     check: checkWritesBehind,
   },
   {
@@ -402,41 +400,25 @@ export const scenarios: Scenario[] = [
   {
     workflowType: 'aiGenerationJob',
     name: 'success',
-    async run(context) {
-      const id = await startAiJob(context);
-      await waitForAiJob(context.api, id, (view) => view.status === 'completed', 'completed');
-      return id;
-    },
+    run: completedAiJob,
   },
   {
     workflowType: 'aiGenerationJob',
     name: 'queue-map',
-    async run(context) {
-      const id = await startAiJob(context);
-      await waitForAiJob(context.api, id, (view) => view.status === 'completed', 'completed');
-      return id;
-    },
+    run: completedAiJob,
     check: (context, workflowId) =>
       checkQueueMap(context, workflowId, { generateAiItems: 'text-generation' }),
   },
   {
     workflowType: 'aiGenerationJob',
     name: 'first-state',
-    async run(context) {
-      const id = await startAiJob(context);
-      await waitForAiJob(context.api, id, (view) => view.status === 'completed', 'completed');
-      return id;
-    },
+    run: completedAiJob,
     check: checkFirstStateWithRegistration,
   },
   {
     workflowType: 'aiGenerationJob',
     name: 'writes-behind',
-    async run(context) {
-      const id = await startAiJob(context);
-      await waitForAiJob(context.api, id, (view) => view.status === 'completed', 'completed');
-      return id;
-    },
+    run: completedAiJob,
     check: checkWritesBehind,
   },
   {
