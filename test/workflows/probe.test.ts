@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findOwnedJob } from '../../src/db/jobs.js';
+import pg from 'pg';
+import proto from '@temporalio/proto';
+import { findOwnedJob, insertJob } from '../../src/db/jobs.js';
 import { readJobEvents } from '../../src/db/job-events.js';
 import { JobStatusKey } from '../../src/jobs/search-attributes.js';
 import { jobProgressQuery } from '../../src/workflows/job-messages.js';
@@ -162,5 +164,85 @@ describe('probe workflow', () => {
       const description = await handle.describe();
       assert.equal(description.typedSearchAttributes.get(JobStatusKey), 'cancelled');
     });
+  });
+
+  it('leaves a projection write under way alone when the job is cancelled meanwhile, and ends cancelled once it is written', async () => {
+    // The API's row, held by another transaction: the run's first write (its running state)
+    // waits on it. A short task timeout makes Core heartbeat the workflow task held open by
+    // that write, so the cancel reaches the workflow while the write is still under way.
+    const job = jobRecord({
+      input: { steps: 2, stepDelayMs: 60_000 },
+      projectionPatchesApplied: true,
+    });
+    await insertJob(test.db, job, 'pending');
+    const holder = new pg.Client({ connectionString: test.url });
+    await holder.connect();
+    let held = false;
+    // Released before the worker stops, whatever failed: its shutdown waits for the write.
+    const release = async () => {
+      if (held) await holder.query('rollback');
+      held = false;
+    };
+    try {
+      await holder.query('begin');
+      await holder.query('select id from jobs where id = $1 for update', [job.id]);
+      held = true;
+      await withWorker(taskQueue, { db: test.db }, async () => {
+        try {
+          const handle = await client.workflow.start<typeof probeJob>('probeJob', {
+            taskQueue,
+            workflowId: job.id,
+            args: [{ job }],
+            workflowTaskTimeout: '2s',
+          });
+          await eventually(
+            async () =>
+              (
+                await holder.query<{ waiting: number }>(
+                  `select count(*)::int as waiting from pg_stat_activity
+                  where datname = current_database() and wait_event_type = 'Lock'`,
+                )
+              ).rows[0]?.waiting,
+            (waiting) => (waiting ?? 0) >= 1,
+            { what: 'the first projection write waiting on the row' },
+          );
+          await handle.cancel();
+          const eventTypes = async () =>
+            ((await handle.fetchHistory()).events ?? []).map((event) => event.eventType);
+          // The cancel reached the workflow: the step's timer is cancelled, the write still waits.
+          await eventually(
+            eventTypes,
+            (types) =>
+              types.includes(proto.temporal.api.enums.v1.EventType.EVENT_TYPE_TIMER_CANCELED),
+            { what: "the step's timer cancelled", timeoutMs: 30_000 },
+          );
+          assert.equal((await findOwnedJob(test.db, job.ownerId, job.id))?.status, 'pending');
+          await release();
+
+          const failure = await handle.result().then(
+            () => assert.fail('the cancelled probe completed'),
+            (error: unknown) => error,
+          );
+          assert.ok(failure instanceof WorkflowFailedError);
+          assert.ok(failure.cause instanceof CancelledFailure);
+          const row = await findOwnedJob(test.db, job.ownerId, job.id);
+          assert.equal(row?.status, 'cancelled');
+          assert.equal(row?.error_code, 'CANCELLED');
+          // The write under way was made, not dropped: its state is recorded before the end.
+          assert.deepEqual(
+            (await eventsOf(job.id)).map((event) => [event.seq, event.status]),
+            [
+              [0, 'pending'],
+              [1, 'running'],
+              [2, 'cancelled'],
+            ],
+          );
+        } finally {
+          await release();
+        }
+      });
+    } finally {
+      await holder.end();
+    }
   });
 });
