@@ -39,6 +39,7 @@ import {
   type ServiceProcess,
 } from '../../test/support/processes.js';
 import type { BareWorkflowInput } from './bare-workflows.js';
+import { readCpuUse, type CpuUse } from './cpu.js';
 
 export const postgresUrl =
   process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -159,6 +160,8 @@ export class BenchStack {
   baseUrl = '';
   env: Record<string, string> = {};
   readonly workers: ServiceProcess[] = [];
+  private api: ServiceProcess | undefined;
+  private bareWorker: ServiceProcess | undefined;
   /** Task queue of the bare baseline worker. */
   readonly bareTaskQueue = `bench-bare-${randomUUID().slice(0, 8)}`;
   private readonly services: ServiceProcess[] = [];
@@ -255,6 +258,7 @@ export class BenchStack {
       sourceEntryOf(this.topology === 'all-in-one' ? 'start' : 'api'),
       this.env,
     );
+    this.api = api;
     await eventually(
       async () => {
         if (api.child.exitCode !== null) throw new Error(`api exited:\n${api.output.join('\n')}`);
@@ -270,6 +274,7 @@ export class BenchStack {
       namespace,
       this.bareTaskQueue,
     ]);
+    this.bareWorker = bare;
     await Promise.all([
       this.topology === 'all-in-one' ? this.warmUp() : this.startWorker(),
       bare.waitForLine(/bare worker started/, 180_000),
@@ -460,6 +465,32 @@ export class BenchStack {
 
   isTerminal(view: JobView): boolean {
     return terminal.includes(view.status);
+  }
+
+  /**
+   * The CPU each part of the stack has used so far (cpu.ts): the service's processes, the bare
+   * worker, the Temporal server, the PostgreSQL connections to the bench's database (not the
+   * server's shared background processes), and this process, which drives the load and runs
+   * fake Google.
+   */
+  async cpuUse(): Promise<CpuUse> {
+    const backends = await admin(async (client) =>
+      (
+        await client.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [
+          this.database,
+        ])
+      ).rows.map((row) => row.pid),
+    );
+    const pidsOf = (...services: (ServiceProcess | undefined)[]) =>
+      services.flatMap((service) => (service?.child.pid === undefined ? [] : [service.child.pid]));
+    return readCpuUse({
+      [this.topology === 'all-in-one' ? 'API and worker' : 'API']: pidsOf(this.api),
+      worker: pidsOf(...this.workers),
+      'bare worker': pidsOf(this.bareWorker),
+      Temporal: this.devServer ? [this.devServer.pid] : [],
+      PostgreSQL: backends,
+      'driver and fakes': [process.pid],
+    });
   }
 
   /** SIGKILLs every process the stack started, at once; safe to call from an exit handler. */

@@ -58,5 +58,11 @@ test(
         assert.match(line, /= \d+\.\d\d(\s|$)/, `"${figure}" has no ratio: ${line}`);
       }
     }
+    // Where the throughput's CPU went, process by process (read from /proc: CI runs Linux).
+    assert.match(
+      output,
+      /vlogflow probe: CPU per job: API \d+\.\d ms, worker \d+\.\d ms, .*Temporal/,
+    );
+    assert.match(output, /bare workflow: CPU per job: .*bare worker \d+\.\d ms, Temporal/);
   },
 );
