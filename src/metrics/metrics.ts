@@ -10,6 +10,7 @@
  * Labels are small closed sets (kinds, types, stages, outcomes, failure codes, routes): never a
  * job, user or run id.
  */
+import os from 'node:os';
 import v8 from 'node:v8';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -28,6 +29,27 @@ new Gauge({
   registers: [processMetrics],
   collect() {
     this.set(v8.getHeapStatistics().heap_size_limit);
+  },
+});
+
+/**
+ * The memory the process may hold before the kernel stops it: its container's limit (cgroup),
+ * or the machine's memory where none is set. Node reports no limit as 0 or, on some versions, as
+ * the largest number the cgroup file allows, so anything not under the machine's memory is none.
+ */
+export function memoryLimitBytes(
+  constrained = process.constrainedMemory(),
+  machine = os.totalmem(),
+): number {
+  return constrained > 0 && constrained < machine ? constrained : machine;
+}
+
+new Gauge({
+  name: 'vlogflow_memory_limit_bytes',
+  help: 'The memory this process may hold: its container limit, else the machine memory; process_resident_memory_bytes near it is killed out of memory',
+  registers: [processMetrics],
+  collect() {
+    this.set(memoryLimitBytes());
   },
 });
 

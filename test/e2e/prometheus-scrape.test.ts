@@ -202,6 +202,14 @@ describe('a real Prometheus scraping the API and the worker', () => {
       'vlogflow-api',
       'vlogflow-worker',
     ]);
+    // And its memory limit, above its resident set: the memory alert divides by it.
+    const withMemoryLimit = await prometheus.query(
+      'vlogflow_memory_limit_bytes > on (job, instance) process_resident_memory_bytes',
+    );
+    assert.deepEqual([...new Set(withMemoryLimit.map(({ metric }) => metric['job']))].sort(), [
+      'vlogflow-api',
+      'vlogflow-worker',
+    ]);
     // Shared state is reported by the API alone.
     assert.deepEqual(
       (await prometheus.query('count by (job) (vlogflow_task_queue_pollers)')).map(
