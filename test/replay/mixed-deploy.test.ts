@@ -68,7 +68,10 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
       return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id] : [];
     });
 
-  /** Waits for the probe to end; a failed workflow task (a replay that no longer fits) fails at once. */
+  /**
+   * Waits for the probe to end and its run to close; a failed workflow task (a replay that no
+   * longer fits) fails at once.
+   */
   const completion = async (id: string) => {
     const { failure, view } = await eventually(
       async () => {
@@ -85,6 +88,9 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
       { what: `probe ${id} ended`, timeoutMs: 120_000, intervalMs: 50 },
     );
     assert.equal(failure, undefined, `${id}: a workflow task failed`);
+    // The row can read the end before the history holds the task that wrote it (its write runs
+    // inside that task): the run's close says the history is whole.
+    await h.temporal.client.workflow.getHandle(id).result();
     return view;
   };
 

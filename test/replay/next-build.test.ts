@@ -51,16 +51,20 @@ describe('deploying workflow code that differs', () => {
     return outcomes;
   }
 
-  /** The ids of the patches a run recorded. */
-  const patchesOf = async (id: string) =>
-    ((await h.temporal.client.workflow.getHandle(id).fetchHistory()).events ?? []).flatMap(
-      (event) => {
-        const marker = event.markerRecordedEventAttributes;
-        if (marker?.markerName !== 'core_patch') return [];
-        const data = marker.details?.['patch-data']?.payloads?.[0]?.data;
-        return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id] : [];
-      },
-    );
+  /**
+   * The ids of the patches a run recorded, once it has closed: its row can read the end before
+   * the history holds the task that wrote it (the write runs inside that task).
+   */
+  const patchesOf = async (id: string) => {
+    const handle = h.temporal.client.workflow.getHandle(id);
+    await handle.result();
+    return ((await handle.fetchHistory()).events ?? []).flatMap((event) => {
+      const marker = event.markerRecordedEventAttributes;
+      if (marker?.markerName !== 'core_patch') return [];
+      const data = marker.details?.['patch-data']?.payloads?.[0]?.data;
+      return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id] : [];
+    });
+  };
 
   it('a job half way on the current build passes the replay check of the next one and completes on it', async () => {
     const alice = h.user('alice');
