@@ -355,10 +355,16 @@ describe('fault: dependencies fail mid-job', () => {
       { what: `${vlog.id}: its analysis in the ledger`, timeoutMs: 60_000 },
     );
     assert.equal(analyses.length, 1, 'its analysis charged once');
-    const deferred = await stack.client.workflow
-      .getHandle(`ledger-charge:${analyses[0]!.idempotency_key}`)
-      .describe();
-    assert.equal(deferred.status.name, 'COMPLETED', 'written by the workflow it was handed to');
+    const deferred = stack.client.workflow.getHandle(
+      `ledger-charge:${analyses[0]!.idempotency_key}`,
+    );
+    // Its activity writes the row before the workflow closes: the close is the workflow's end.
+    await deferred.result();
+    assert.equal(
+      (await deferred.describe()).status.name,
+      'COMPLETED',
+      'written by the workflow it was handed to',
+    );
 
     await stack.finish(
       {
