@@ -1,34 +1,55 @@
 import { Context } from '@temporalio/activity';
+import type { ActivityInterceptors } from '@temporalio/worker';
+
+/** How often a running activity with a heartbeat timeout heartbeats. */
+export const heartbeatIntervalMs = 3_000;
+
+/** What each running activity last reported: its keep-alive heartbeats re-send it. */
+const latestDetails = new WeakMap<Context, unknown>();
 
 /**
- * Heartbeats every `intervalMs` while `work` runs, re-sending the latest details. Temporal
- * delivers a cancellation only in answer to a heartbeat, so an activity blocked on one long
- * provider call still learns of it in seconds (and aborts the call through its signal);
- * hangs are caught by the clients' own timeouts.
+ * Reports a running activity's progress: sent at once, and re-sent by its keep-alive heartbeats
+ * until the next report, so a retry finds it in `heartbeatDetails` (a transfer's upload, a
+ * submitted generation's operation). Nothing is sent once the activity is cancelled.
+ */
+export function reportHeartbeat(details: unknown): void {
+  const context = Context.current();
+  latestDetails.set(context, details);
+  if (!context.cancellationSignal.aborted) context.heartbeat(details);
+}
+
+/**
+ * Activity interceptor: an activity with a heartbeat timeout heartbeats every `intervalMs` from
+ * its first line to its last, whatever it waits on (a provider call, a pool connection, a slow
+ * store), re-sending its latest report. Temporal takes heartbeats that stop for the timeout as
+ * a lost worker and runs the activity again, and delivers a cancel only in answer to one: an
+ * activity that heartbeats only around its long steps would be run twice when a short one is
+ * slow, and would not hear a cancel while it waits there.
  *
- * Once the activity's cancellation signal fires the heartbeats stop, `beat` included: `work`
- * must settle on that abort, and if some call in it does not, the heartbeat timeout ends the
- * activity instead of heartbeats keeping it open until its start-to-close timeout (a workflow
+ * Once the activity's cancellation signal fires the heartbeats stop, reports included: the
+ * activity must settle on that abort, and if some call in it does not, the heartbeat timeout
+ * ends it instead of heartbeats keeping it open until its start-to-close timeout (a workflow
  * that waits for the cancelled activity would wait that long).
  */
-export async function whileHeartbeating<T>(
-  work: (beat: (details: unknown) => void) => Promise<T>,
-  intervalMs = 3_000,
-): Promise<T> {
-  const context = Context.current();
-  const signal = context.cancellationSignal;
-  let latest: unknown = context.info.heartbeatDetails;
-  const send = (details: unknown) => {
-    if (!signal.aborted) context.heartbeat(details);
+export function keepHeartbeating(
+  context: Context,
+  intervalMs = heartbeatIntervalMs,
+): ActivityInterceptors {
+  return {
+    inbound: {
+      execute: async (input, next) => {
+        const { info, cancellationSignal } = context;
+        if (info.isLocal || !info.heartbeatTimeoutMs) return next(input);
+        latestDetails.set(context, info.heartbeatDetails);
+        const timer = setInterval(() => {
+          if (!cancellationSignal.aborted) context.heartbeat(latestDetails.get(context));
+        }, intervalMs);
+        try {
+          return await next(input);
+        } finally {
+          clearInterval(timer);
+        }
+      },
+    },
   };
-  const beat = (details: unknown) => {
-    latest = details;
-    send(details);
-  };
-  const timer = setInterval(() => send(latest), intervalMs);
-  try {
-    return await work(beat);
-  } finally {
-    clearInterval(timer);
-  }
 }

@@ -27,7 +27,7 @@ import {
 import { countJobTransition } from '../metrics/job-metrics.js';
 import { jobsReconciled } from '../metrics/metrics.js';
 import { jobProgressQuery, jobTurnSignal, providerTurnSignal } from '../workflows/job-messages.js';
-import { whileHeartbeating } from './heartbeat.js';
+import { reportHeartbeat } from './heartbeat.js';
 
 const { HistoryEventFilterType } = proto.temporal.api.enums.v1;
 
@@ -71,34 +71,32 @@ export function createJobReconcilerActivities(deps: ActivityDependencies) {
         followed: 0,
         lastId: jobs.at(-1)?.id ?? null,
       };
-      await whileHeartbeating(async (beat) => {
-        for (const job of jobs) {
-          const listed = running.get(job.workflow_id);
-          // Listed running on the run it follows (or before any run projected): in flight.
-          if (listed !== undefined && (job.run_id === null || listed === job.run_id)) continue;
-          // A job it ended moves only to another run visibility lists running: a reset since.
-          if (isTerminalStatus(job.status) && (listed === undefined || job.run_id === null)) {
-            continue;
-          }
-          try {
-            const outcome =
-              isTerminalStatus(job.status) && job.run_id !== null && listed !== undefined
-                ? await followRun(db, client, job, job.run_id, listed)
-                : await reconcileJob(deps, client, job);
-            if (outcome === 'ended') result.ended += 1;
-            if (outcome === 'followed') result.followed += 1;
-            succeeded += 1;
-          } catch (error) {
-            // One job's trouble leaves the others checked; the next run tries it again.
-            failures.push(error);
-            log.warn('a job could not be reconciled', {
-              jobId: job.id,
-              error: (error as Error).message,
-            });
-          }
-          beat({ jobId: job.id });
+      for (const job of jobs) {
+        const listed = running.get(job.workflow_id);
+        // Listed running on the run it follows (or before any run projected): in flight.
+        if (listed !== undefined && (job.run_id === null || listed === job.run_id)) continue;
+        // A job it ended moves only to another run visibility lists running: a reset since.
+        if (isTerminalStatus(job.status) && (listed === undefined || job.run_id === null)) {
+          continue;
         }
-      });
+        try {
+          const outcome =
+            isTerminalStatus(job.status) && job.run_id !== null && listed !== undefined
+              ? await followRun(db, client, job, job.run_id, listed)
+              : await reconcileJob(deps, client, job);
+          if (outcome === 'ended') result.ended += 1;
+          if (outcome === 'followed') result.followed += 1;
+          succeeded += 1;
+        } catch (error) {
+          // One job's trouble leaves the others checked; the next run tries it again.
+          failures.push(error);
+          log.warn('a job could not be reconciled', {
+            jobId: job.id,
+            error: (error as Error).message,
+          });
+        }
+        reportHeartbeat({ jobId: job.id });
+      }
       // Nothing checked and everything failed: Temporal or the database is down, retry the batch.
       if (failures.length > 0 && succeeded === 0) throw failures[0];
       if (result.ended + result.followed > 0) log.info('jobs reconciled', result);

@@ -12,6 +12,7 @@ import type {
   MediaInspectionResult,
 } from '../jobs/contracts.js';
 import { MediaProcessPool } from '../media/processes.js';
+import { reportHeartbeat } from './heartbeat.js';
 import { MediaToolError, MediaToolTimeout, probeMedia, type MediaTools } from '../media/tools.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 
@@ -56,7 +57,7 @@ export function createMediaInspectionActivities({
             signal: context.cancellationSignal,
           });
           files.push(await inspect(mediaTools, copy, file.kind, context.cancellationSignal));
-          context.heartbeat({ inspected: files.length });
+          reportHeartbeat({ inspected: files.length });
         }
         return { inspected: true, files };
       } finally {

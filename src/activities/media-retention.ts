@@ -9,7 +9,7 @@ import { findJobsWithExpiredMedia, markMediaDeleted } from '../db/media-retentio
 import type { Providers } from '../providers/index.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 import { deleteVlogOutputs } from '../kinds/vlog/activities/cleanup.js';
-import { whileHeartbeating } from './heartbeat.js';
+import { reportHeartbeat } from './heartbeat.js';
 
 export interface MediaRetentionDependencies {
   db: Db;
@@ -29,20 +29,17 @@ export function createMediaRetentionActivities(deps: MediaRetentionDependencies)
       const { cancellationSignal: signal } = Context.current();
       const jobs = await findJobsWithExpiredMedia(db, { kind: 'vlog', ...input });
       let deletedObjects = 0;
-      // A job's files may take a while on a slow store: heartbeats go on between them. An abort
-      // stops it between two storage calls; the jobs not yet marked are found again.
-      await whileHeartbeating(async (beat) => {
-        for (const job of jobs) {
-          for (const { key } of (job.input as VlogInput).media) {
-            signal.throwIfAborted();
-            if (await mediaStorage.head(key)) deletedObjects += 1;
-            await mediaStorage.delete(key);
-          }
-          deletedObjects += (await deleteVlogOutputs(deps, job.id, signal)).deletedObjects;
-          await markMediaDeleted(db, job.id);
-          beat({ jobId: job.id });
+      // An abort stops it between two storage calls; the jobs not yet marked are found again.
+      for (const job of jobs) {
+        for (const { key } of (job.input as VlogInput).media) {
+          signal.throwIfAborted();
+          if (await mediaStorage.head(key)) deletedObjects += 1;
+          await mediaStorage.delete(key);
         }
-      });
+        deletedObjects += (await deleteVlogOutputs(deps, job.id, signal)).deletedObjects;
+        await markMediaDeleted(db, job.id);
+        reportHeartbeat({ jobId: job.id });
+      }
       if (jobs.length > 0) log.info('expired media deleted', { jobs: jobs.length, deletedObjects });
       return { jobIds: jobs.map((job) => job.id), deletedObjects };
     },

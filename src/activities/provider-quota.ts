@@ -20,7 +20,6 @@ import { FailureCode } from '../jobs/failures.js';
 import type { ProviderThrottle } from '../jobs/provider-throttle.js';
 import type { ProviderQuotas } from '../providers/index.js';
 import { ProviderError } from '../providers/types.js';
-import { whileHeartbeating } from './heartbeat.js';
 
 /** Longest wait a provider's hint may ask for; a larger one (or a wrong one) is cut to this. */
 export const maxProviderHintMs = 10 * 60_000;
@@ -200,5 +199,5 @@ export async function awaitProviderRequestSlot(
   const waitMs = Math.min(slot.inMs, Math.max(slot.inMs - (answered - asked), slot.at - answered));
   if (waitMs <= 0) return;
   const { cancellationSignal } = Context.current();
-  await whileHeartbeating(() => delay(waitMs, undefined, { signal: cancellationSignal }));
+  await delay(waitMs, undefined, { signal: cancellationSignal });
 }

@@ -8,6 +8,7 @@ import proto from '@temporalio/proto';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { ActivitiesInFlight, type ActivityInFlight } from './activities-in-flight.js';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
+import { keepHeartbeating } from '../activities/heartbeat.js';
 import {
   parseTaskQueueDomains,
   taskQueueNames,
@@ -309,7 +310,11 @@ export async function startWorker(
       // transfer or model call would run on that long. One heartbeat a second is cheap.
       maxHeartbeatThrottleInterval: '1s',
       interceptors: {
-        activity: [inFlight.interceptor, ...(tracing?.activityInterceptors ?? [])],
+        activity: [
+          inFlight.interceptor,
+          keepHeartbeating,
+          ...(tracing?.activityInterceptors ?? []),
+        ],
       },
     } satisfies WorkerOptions;
     if (domain === 'workflows') {

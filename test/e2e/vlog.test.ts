@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { msToNumber } from '@temporalio/common/lib/time.js';
+import { vlogKind } from '../../src/kinds/vlog/declaration.js';
 import { findMediaTools } from '../../src/media/tools.js';
 import {
   jpegBytes,
@@ -170,6 +172,19 @@ describe('vlogs end to end', () => {
     assert.equal(fakes.s3.uploadedParts(`vlogs/${vlog.id}/video.mp4`), 3);
     const live = await getVlog(vlog.id, '?live=true');
     assert.equal(live.live?.status, 'completed');
+  });
+
+  // Temporal takes heartbeats that stop for the heartbeat timeout (10 s) for a lost worker and
+  // runs the step again: a step must heartbeat while it waits on a slow provider, not only
+  // around its long calls.
+  it('waits for a Veo status check slower than the heartbeat timeout instead of asking again', async () => {
+    const heartbeatTimeoutMs = msToNumber(vlogKind.activityPolicies.generation.heartbeatTimeout);
+    fakes.google.scenario.pollLatencyMs = heartbeatTimeoutMs + 2_000;
+    const checks = fakes.google.calls.fetchPredictOperation;
+    const vlog = await accepted();
+    const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    assert.equal(fakes.google.calls.fetchPredictOperation - checks, 1, 'status checks');
   });
 
   it('answers a repeated Idempotency-Key with the same vlog and a different request with 422', async () => {

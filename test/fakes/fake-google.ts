@@ -66,6 +66,8 @@ export interface FakeGoogleScenario {
   pollFailures: FakeFailure[];
   /** Polls answered "not done" before an operation is done. */
   pollsBeforeDone: number;
+  /** Added before every answer to fetchPredictOperation: a Veo slow to say how a generation goes. */
+  pollLatencyMs: number;
   /**
    * An operation also answers "not done" until this long after it was accepted: a slow Veo,
    * whose generations take their time however often they are looked at.
@@ -247,6 +249,7 @@ export class FakeGoogle {
       holdStarts: false,
       pollFailures: [],
       pollsBeforeDone: 1,
+      pollLatencyMs: 0,
       generationMs: 0,
       generationOutcomes: [],
       videoBytes: 256 * 1024,
@@ -683,6 +686,7 @@ export class FakeGoogle {
     this.calls.fetchPredictOperation += 1;
     this.veoRequestTimes.push(Date.now());
     if (this.refusedByStorm(response, 'fetchPredictOperation')) return;
+    if (this.scenario.pollLatencyMs > 0) await delay(this.scenario.pollLatencyMs);
     const failure = this.scenario.pollFailures.shift();
     if (failure) return this.sendFailure(response, failure);
     const operation = this.operations.get(name);

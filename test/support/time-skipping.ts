@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, Worker } from '@temporalio/worker';
+import { keepHeartbeating } from '../../src/activities/heartbeat.js';
 import type * as workflows from '../../src/workflows/index.js';
 import { jobSearchAttributeTypes } from '../../temporal/namespace.js';
 import { testEnv } from './env.js';
@@ -59,6 +60,8 @@ export async function runWithTestActivities<Name extends WorkflowName>(
     taskQueue,
     workflowsPath,
     activities,
+    // The production worker's heartbeats (src/worker/worker.ts).
+    interceptors: { activity: [keepHeartbeating] },
     shutdownGraceTime: '1s',
   });
   return worker.runUntil(async () => {

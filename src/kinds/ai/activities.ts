@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
-import { whileHeartbeating } from '../../activities/heartbeat.js';
+import { reportHeartbeat } from '../../activities/heartbeat.js';
 import { askUntilValid, readJsonAnswer, required } from '../../activities/provider-calls.js';
 import { JobOutputStream } from '../../activities/job-output.js';
 import { chargedModelCall, type ChargeHandoff } from '../../activities/cost-ledger.js';
@@ -67,47 +67,45 @@ export function createAiGenerationActivities({
       const what = `${aiItemNames[request.type]} generation`;
       const output = new JobOutputStream(db, jobId);
       return callUnderCooldown({ db, quotas, provider: quotas.textProvider, jobId }, async () => {
-        const items = await whileHeartbeating((beat) =>
-          askUntilValid({
-            jobId,
-            what,
-            provider: generator.provider,
-            ask: async (round, repair) => {
-              beat({ round });
-              await output.startAnswer();
-              try {
-                return await chargedModelCall(
-                  { db, prices: providers.prices, handoff: chargeHandoff },
-                  {
-                    jobId,
-                    kind: 'text',
-                    provider: generator.provider,
-                    model: generator.model,
-                    round,
-                  },
-                  (onUsage) =>
-                    generator.generateJson({
-                      what,
-                      systemInstruction,
-                      prompt,
-                      responseJsonSchema: z.toJSONSchema(aiAnswerSchema(request)),
-                      maxAnswerChars: maxAiAnswerChars,
-                      onText: (piece) => output.add(piece),
-                      repair,
-                      onUsage,
-                      signal: context.cancellationSignal,
-                    }),
-                );
-              } finally {
-                await output.flush();
-              }
-            },
-            read: (text) =>
-              text.length > maxAiAnswerChars
-                ? { problem: `the answer is longer than ${maxAiAnswerChars} characters` }
-                : readJsonAnswer(text, (json) => readAiAnswer(request, json)),
-          }),
-        );
+        const items = await askUntilValid({
+          jobId,
+          what,
+          provider: generator.provider,
+          ask: async (round, repair) => {
+            reportHeartbeat({ round });
+            await output.startAnswer();
+            try {
+              return await chargedModelCall(
+                { db, prices: providers.prices, handoff: chargeHandoff },
+                {
+                  jobId,
+                  kind: 'text',
+                  provider: generator.provider,
+                  model: generator.model,
+                  round,
+                },
+                (onUsage) =>
+                  generator.generateJson({
+                    what,
+                    systemInstruction,
+                    prompt,
+                    responseJsonSchema: z.toJSONSchema(aiAnswerSchema(request)),
+                    maxAnswerChars: maxAiAnswerChars,
+                    onText: (piece) => output.add(piece),
+                    repair,
+                    onUsage,
+                    signal: context.cancellationSignal,
+                  }),
+              );
+            } finally {
+              await output.flush();
+            }
+          },
+          read: (text) =>
+            text.length > maxAiAnswerChars
+              ? { problem: `the answer is longer than ${maxAiAnswerChars} characters` }
+              : readJsonAnswer(text, (json) => readAiAnswer(request, json)),
+        });
         return {
           items,
           model: generator.model,

@@ -8,7 +8,7 @@ import {
   vlogAnalysisSchema,
   type AnalysisBrief,
 } from '../../../providers/types.js';
-import { whileHeartbeating } from '../../../activities/heartbeat.js';
+import { reportHeartbeat } from '../../../activities/heartbeat.js';
 import { callUnderCooldown } from '../../../activities/provider-quota.js';
 import type { ProviderThrottle } from '../../../jobs/provider-throttle.js';
 import {
@@ -69,35 +69,33 @@ export function createAnalyzeActivities({
       const { quotas } = providers;
       const context = Context.current();
       const analyze = () =>
-        whileHeartbeating((beat) =>
-          askUntilValid({
-            jobId: input.jobId,
-            what: 'media analysis',
-            provider: providerOf(analyzer.name),
-            ask: (round) =>
-              chargedModelCall(
-                { db, prices: providers.prices, handoff: chargeHandoff },
-                {
+        askUntilValid({
+          jobId: input.jobId,
+          what: 'media analysis',
+          provider: providerOf(analyzer.name),
+          ask: (round) =>
+            chargedModelCall(
+              { db, prices: providers.prices, handoff: chargeHandoff },
+              {
+                jobId: input.jobId,
+                kind: 'analysis',
+                provider: providerOf(analyzer.name),
+                model: modelOf(analyzer.name),
+                round,
+              },
+              (onUsage) =>
+                analyzer.analyze({
                   jobId: input.jobId,
-                  kind: 'analysis',
-                  provider: providerOf(analyzer.name),
-                  model: modelOf(analyzer.name),
-                  round,
-                },
-                (onUsage) =>
-                  analyzer.analyze({
-                    jobId: input.jobId,
-                    media: input.media,
-                    brief: input.brief,
-                    openMedia: (ref) => mediaStorage.getStream(ref.key),
-                    progress: (detail) => beat({ detail, round }),
-                    onUsage,
-                    signal: context.cancellationSignal,
-                  }),
-              ),
-            read: (text) => readJsonAnswer(text, (json) => readAnalysis(json, input.media.length)),
-          }),
-        );
+                  media: input.media,
+                  brief: input.brief,
+                  openMedia: (ref) => mediaStorage.getStream(ref.key),
+                  progress: (detail) => reportHeartbeat({ detail, round }),
+                  onUsage,
+                  signal: context.cancellationSignal,
+                }),
+            ),
+          read: (text) => readJsonAnswer(text, (json) => readAnalysis(json, input.media.length)),
+        });
       return quotas.analysisProvider === null
         ? analyze()
         : callUnderCooldown(

@@ -3,7 +3,6 @@ import { Context, log } from '@temporalio/activity';
 import { vlogOutputPrefix } from '../../../jobs/storage-keys.js';
 import { parseGcsUri } from '../../../storage/gcs-storage.js';
 import { parseMediaUri } from '../../../storage/object-storage.js';
-import { whileHeartbeating } from '../../../activities/heartbeat.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
 export interface CleanupVlogInput {
@@ -19,11 +18,9 @@ export function createCleanupActivities(
       input: CleanupVlogInput,
     ): Promise<{ abortedUploads: number; deletedObjects: number }> {
       const { cancellationSignal } = Context.current();
-      return whileHeartbeating(async () => {
-        const removed = await deleteVlogOutputs(deps, input.jobId, cancellationSignal);
-        log.info('vlog cleaned up', { jobId: input.jobId, ...removed });
-        return removed;
-      });
+      const removed = await deleteVlogOutputs(deps, input.jobId, cancellationSignal);
+      log.info('vlog cleaned up', { jobId: input.jobId, ...removed });
+      return removed;
     },
   };
 }

@@ -7,7 +7,6 @@ import { pipeline } from 'node:stream/promises';
 import { Context, log } from '@temporalio/activity';
 import { vlogThumbnailKey } from '../../../jobs/storage-keys.js';
 import { extractThumbnail, probeDurationSeconds } from '../../../media/tools.js';
-import { whileHeartbeating } from '../../../activities/heartbeat.js';
 import { putStreamUnlessAborted } from '../../../storage/object-storage.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
@@ -44,51 +43,48 @@ export function createDescribeActivities({
       const tools = mediaTools;
       if (!tools) return fallback;
       const context = Context.current();
-      // Heartbeats while it downloads and measures: a lost worker is noticed in seconds.
-      return whileHeartbeating(async () => {
-        const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-describe-'));
-        try {
-          const video = path.join(dir, 'video');
-          await pipeline(await mediaStorage.getStream(input.videoKey), createWriteStream(video), {
-            signal: context.cancellationSignal,
-          });
-          const durationSeconds = await probeDurationSeconds(
-            tools,
-            video,
-            context.cancellationSignal,
-          );
-          const thumbnail = path.join(dir, 'thumbnail.jpg');
-          await extractThumbnail(
-            tools,
-            video,
-            thumbnail,
-            Math.min(1, durationSeconds / 2),
-            context.cancellationSignal,
-          );
-          const thumbnailKey = vlogThumbnailKey(input.jobId);
-          await putStreamUnlessAborted(
-            mediaStorage,
-            thumbnailKey,
-            createReadStream(thumbnail),
-            'image/jpeg',
-            context.cancellationSignal,
-          );
-          return {
-            durationSeconds: Math.round(durationSeconds * 100) / 100,
-            thumbnailKey,
-            durationSource: 'ffprobe',
-          };
-        } catch (error) {
-          if (context.cancellationSignal.aborted) throw error;
-          log.warn('could not measure the video; using the provider metadata', {
-            jobId: input.jobId,
-            error: String(error),
-          });
-          return fallback;
-        } finally {
-          await rm(dir, { recursive: true, force: true });
-        }
-      });
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-describe-'));
+      try {
+        const video = path.join(dir, 'video');
+        await pipeline(await mediaStorage.getStream(input.videoKey), createWriteStream(video), {
+          signal: context.cancellationSignal,
+        });
+        const durationSeconds = await probeDurationSeconds(
+          tools,
+          video,
+          context.cancellationSignal,
+        );
+        const thumbnail = path.join(dir, 'thumbnail.jpg');
+        await extractThumbnail(
+          tools,
+          video,
+          thumbnail,
+          Math.min(1, durationSeconds / 2),
+          context.cancellationSignal,
+        );
+        const thumbnailKey = vlogThumbnailKey(input.jobId);
+        await putStreamUnlessAborted(
+          mediaStorage,
+          thumbnailKey,
+          createReadStream(thumbnail),
+          'image/jpeg',
+          context.cancellationSignal,
+        );
+        return {
+          durationSeconds: Math.round(durationSeconds * 100) / 100,
+          thumbnailKey,
+          durationSource: 'ffprobe',
+        };
+      } catch (error) {
+        if (context.cancellationSignal.aborted) throw error;
+        log.warn('could not measure the video; using the provider metadata', {
+          jobId: input.jobId,
+          error: String(error),
+        });
+        return fallback;
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     },
   };
 }

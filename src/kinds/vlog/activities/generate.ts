@@ -23,7 +23,7 @@ import type { MediaRef } from '../../../jobs/contracts.js';
 import type { ProviderThrottle } from '../../../jobs/provider-throttle.js';
 import { modelOf, providerOf } from '../../../providers/types.js';
 import type { GeneratedVideo, VlogAnalysis } from '../declaration.js';
-import { whileHeartbeating } from '../../../activities/heartbeat.js';
+import { reportHeartbeat } from '../../../activities/heartbeat.js';
 import { providerDetails, required, toFailure } from '../../../activities/provider-calls.js';
 import {
   admitToProvider,
@@ -213,23 +213,21 @@ export function createGenerateActivities({
       }
       let operationName: string;
       try {
-        operationName = await whileHeartbeating((beat) =>
-          generator.start(
-            {
-              prompt: input.prompt,
-              aspectRatio: input.aspectRatio,
-              durationSeconds: input.durationSeconds,
-              outputUri,
-              title: input.title,
-              media: input.media,
-              analysis: input.analysis,
-            },
-            {
-              signal: context.cancellationSignal,
-              openMedia: (ref) => mediaStorage.getStream(ref.key),
-              progress: (progress) => beat({ render: progress }),
-            },
-          ),
+        operationName = await generator.start(
+          {
+            prompt: input.prompt,
+            aspectRatio: input.aspectRatio,
+            durationSeconds: input.durationSeconds,
+            outputUri,
+            title: input.title,
+            media: input.media,
+            analysis: input.analysis,
+          },
+          {
+            signal: context.cancellationSignal,
+            openMedia: (ref) => mediaStorage.getStream(ref.key),
+            progress: (progress) => reportHeartbeat({ render: progress }),
+          },
         );
       } catch (error) {
         if (metered && !context.cancellationSignal.aborted) {
@@ -246,7 +244,7 @@ export function createGenerateActivities({
         }
         throw toFailure(error, context, providerOf(generator.name));
       }
-      context.heartbeat({ operationName });
+      reportHeartbeat({ operationName });
       await recordOperation(db, key, input.jobId, operationName, context);
       log.info('video generation submitted', {
         jobId: input.jobId,
@@ -363,7 +361,7 @@ async function recordOperation(
         attempt,
         error: String(error),
       });
-      context.heartbeat({ operationName });
+      reportHeartbeat({ operationName });
       await delay(Math.min(30_000, 500 * 2 ** attempt), undefined, {
         signal: context.cancellationSignal,
       });

@@ -1,7 +1,7 @@
 // The vlog's delivery stage: the generated video moves to its delivery key in media storage.
 import { addAbortSignal } from 'node:stream';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
-import { whileHeartbeating } from '../../../activities/heartbeat.js';
+import { reportHeartbeat } from '../../../activities/heartbeat.js';
 import { FailureCode } from '../../../jobs/failures.js';
 import { GcsObjectStorage, parseGcsUri } from '../../../storage/gcs-storage.js';
 import {
@@ -117,35 +117,30 @@ export function createTransferActivities({
         log.info('resuming transfer', { jobId: input.jobId, uploadId, resumedParts, partCount });
 
       try {
-        // A part may take longer than the heartbeat timeout on a slow link: the checkpoint is
-        // re-sent every few seconds in between.
-        await whileHeartbeating(async (beat) => {
-          for (let partNumber = 1; partNumber <= partCount; partNumber += 1) {
-            if (parts.has(partNumber)) continue;
-            const start = (partNumber - 1) * transferPartBytes;
-            const end = start + partLength(partNumber, totalBytes) - 1;
-            const body = await readRange(from, source.key, start, end, context.cancellationSignal);
-            parts.set(
-              partNumber,
-              await mediaStorage.uploadPart(
-                input.destinationKey,
-                uploadId,
-                partNumber,
-                body,
-                context.cancellationSignal,
-              ),
-            );
-            const done = [...parts.values()];
-            beat({
+        for (let partNumber = 1; partNumber <= partCount; partNumber += 1) {
+          if (parts.has(partNumber)) continue;
+          const start = (partNumber - 1) * transferPartBytes;
+          const end = start + partLength(partNumber, totalBytes) - 1;
+          const body = await readRange(from, source.key, start, end, context.cancellationSignal);
+          parts.set(
+            partNumber,
+            await mediaStorage.uploadPart(
+              input.destinationKey,
               uploadId,
-              parts: done,
-              bytes: done.reduce((sum, part) => sum + part.size, 0),
-              totalBytes,
-            } satisfies TransferCheckpoint);
-            if (context.cancellationSignal.aborted)
-              throw new CancelledFailure('transfer cancelled');
-          }
-        });
+              partNumber,
+              body,
+              context.cancellationSignal,
+            ),
+          );
+          const done = [...parts.values()];
+          reportHeartbeat({
+            uploadId,
+            parts: done,
+            bytes: done.reduce((sum, part) => sum + part.size, 0),
+            totalBytes,
+          } satisfies TransferCheckpoint);
+          if (context.cancellationSignal.aborted) throw new CancelledFailure('transfer cancelled');
+        }
         await mediaStorage.completeMultipartUpload(input.destinationKey, uploadId, [
           ...parts.values(),
         ]);
