@@ -201,7 +201,7 @@ function apiRoutes(
     await api.register(jobRoutes(db));
     await api.register(adminRoutes(db, redrives, budgetDefaults(config)));
     await api.register(usageRoutes(createUsageService({ db, budgets: budgetDefaults(config) })));
-    await api.register(jobStartRoutes(jobKindRegistry, startJob));
+    await api.register(jobStartRoutes(jobKindRegistry, { db, startJob, actions }));
     for (const { routes } of jobKindRegistry) {
       if (routes) await api.register(routes({ ...deps, ...workers, startJob, actions }));
     }

@@ -12,19 +12,23 @@ import {
 } from '@temporalio/workflow';
 import type { TaskQueueNames } from '../capacity/task-queues.js';
 import { FailureCode, nonRetryableFailureCodes } from '../jobs/failures.js';
-import type { CancelJobRequest, JobRecord, ProviderRetrySettings } from '../jobs/contracts.js';
+import type { JobRecord, ProviderRetrySettings } from '../jobs/contracts.js';
 import type { JobError, JobStatus } from '../jobs/model.js';
 import type { ActivityPolicy } from '../kinds/declaration.js';
 import {
-  cancelJobSignal,
-  cancelJobUpdate,
-  cancelRefusal,
   maxJobRetries,
   nextAttemptInputQuery,
   retryJobUpdate,
   retryRefusal,
 } from './job-messages.js';
-import { JobTracker, toJobError, type SnapshotChange } from './job-tracker.js';
+import {
+  acceptCancelRequests,
+  cancelledError,
+  cancelledFailure,
+  JobTracker,
+  toJobError,
+  type SnapshotChange,
+} from './job-tracker.js';
 import { awaitJobTurn } from './job-turn.js';
 
 /** Retry policy of activities that call a paid provider: permanent failures are never retried. */
@@ -98,40 +102,23 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
   const { input, noun } = spec;
   const tracker = new JobTracker(input.job, { attempt: input.attempt, seq: input.seq });
   const work = new CancellationScope();
-  let cancelRequest: CancelJobRequest | null = null;
   let retryRequested = false;
   let deadlineExpired = false;
 
   // Cancel and retry are judged here, one message at a time, so of a cancel and a retry sent
   // together exactly one is accepted: a retry is only taken from a failed job, a cancel only
   // from a running one, and each refuses once the other has been taken.
+  const cancel = acceptCancelRequests({
+    tracker,
+    noun,
+    standing: () => (retryRequested ? 'being retried' : tracker.status),
+    onCancel: () => work.cancel(),
+  });
   const standing = () =>
-    retryRequested ? 'being retried' : cancelRequest ? 'being cancelled' : tracker.status;
-  const requestCancel = (request: CancelJobRequest) => {
-    if (cancelRequest) return;
-    cancelRequest = request;
-    work.cancel();
-  };
-  setHandler(
-    cancelJobUpdate,
-    (request) => {
-      requestCancel(request);
-      return { status: tracker.status };
-    },
-    {
-      validator: (_request) => {
-        // A repeated cancel is accepted again: the first one is still under way.
-        const refusal = cancelRequest ? null : cancelRefusal(standing(), noun);
-        if (refusal) throw new Error(refusal);
-      },
-    },
-  );
+    retryRequested ? 'being retried' : cancel.request() ? 'being cancelled' : tracker.status;
   setHandler(nextAttemptInputQuery, () =>
     spec.nextAttempt({ attempt: input.attempt + 1, seq: tracker.seq }),
   );
-  setHandler(cancelJobSignal, (request) => {
-    if (cancelRefusal(standing(), noun) === null) requestCancel(request);
-  });
   setHandler(
     retryJobUpdate,
     (_request) => {
@@ -173,17 +160,14 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
   deadline.cancel();
   // An accepted cancel decides the outcome even when the step it interrupted finished or failed
   // in the same instant: the caller was told the cancel won.
+  const cancelRequest = cancel.request();
   if (cancelRequest || ('error' in outcome && isCancellation(outcome.error) && !deadlineExpired)) {
-    const reason = (cancelRequest as CancelJobRequest | null)?.reason ?? null;
     if (spec.cleanup) await CancellationScope.nonCancellable(spec.cleanup);
-    await tracker.end('cancelled', {
-      code: FailureCode.CANCELLED,
-      message: reason ? `Cancelled: ${reason}` : `The ${noun} was cancelled`,
-    });
+    await tracker.end('cancelled', cancelledError(noun, cancelRequest));
     // Cancelled by an operator in Temporal, the workflow ends Cancelled; cancelled through the
     // API, it fails with type CANCELLED so the Web UI says why.
     if (!cancelRequest && 'error' in outcome) throw outcome.error;
-    throw ApplicationFailure.nonRetryable(`The ${noun} was cancelled`, FailureCode.CANCELLED);
+    throw cancelledFailure(noun);
   }
   if ('result' in outcome) {
     await tracker.complete(outcome.result);

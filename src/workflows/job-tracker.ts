@@ -13,10 +13,22 @@ import {
 } from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
 import { FailureCode, providerOfFailureDetails } from '../jobs/failures.js';
-import type { JobProgress, JobRecord, JobSnapshot, JobUpdate } from '../jobs/contracts.js';
+import type {
+  CancelJobRequest,
+  JobProgress,
+  JobRecord,
+  JobSnapshot,
+  JobUpdate,
+} from '../jobs/contracts.js';
 import type { JobError, JobStatus, TerminalStatus } from '../jobs/model.js';
 import { JobAttemptKey, JobStatusKey } from '../jobs/search-attributes.js';
-import { jobProgressQuery } from './job-messages.js';
+import {
+  cancelJobSignal,
+  cancelJobUpdate,
+  cancelRefusal,
+  jobProgressQuery,
+  type JobStanding,
+} from './job-messages.js';
 import { awaitJobTurn, passJobTurn } from './job-turn.js';
 
 // The read model must catch up whenever the database comes back, so these retry without limit.
@@ -257,33 +269,94 @@ export class JobTracker {
 
   /**
    * Runs a job body that has no retry of its own: `completed` with its result, `cancelled` when
-   * the workflow is cancelled, `failed` otherwise (the failure is rethrown so Temporal shows it).
+   * a cancel request or Temporal cancels it, `failed` otherwise (the failure is rethrown so
+   * Temporal shows it). Cancelled through the API, the workflow fails with type CANCELLED, as
+   * every job kind's does, so the Web UI says why.
    */
-  async run<Result>(runningStatus: JobStatus, body: () => Promise<Result>): Promise<Result> {
+  async run<Result>(
+    { status, noun }: { status: JobStatus; noun: string },
+    body: () => Promise<Result>,
+  ): Promise<Result> {
+    const work = new CancellationScope();
+    const cancel = acceptCancelRequests({
+      tracker: this,
+      noun,
+      standing: () => this.status,
+      onCancel: () => work.cancel(),
+    });
     const opensAtOnce = this.registersWithFirstStage();
     if (!opensAtOnce) await this.register();
     try {
       if (opensAtOnce) {
-        await this.open(runningStatus);
+        await this.open(status);
       } else {
-        await awaitJobTurn(this);
-        await this.begin(runningStatus);
+        await work.run(() => awaitJobTurn(this));
+        await this.begin(status);
       }
-      const result = await body();
+      const result = await work.run(body);
       await this.complete(result);
       return result;
     } catch (error) {
-      if (isCancellation(error)) {
-        await this.end('cancelled', {
-          code: FailureCode.CANCELLED,
-          message: 'The job was cancelled',
-        });
+      const request = cancel.request();
+      if (request || isCancellation(error)) {
+        await this.end('cancelled', cancelledError(noun, request));
+        if (request) throw cancelledFailure(noun);
       } else {
         await this.end('failed', toJobError(error));
       }
       throw error;
     }
   }
+}
+
+/**
+ * Takes the cancel Update and signal of a job: the first request its standing allows is
+ * taken and `onCancel` runs; a repeated cancel is accepted again (the first is still under
+ * way); a signal the job cannot take is ignored. `standing` is the job's, a cancel aside.
+ */
+export function acceptCancelRequests(options: {
+  tracker: JobTracker;
+  noun: string;
+  standing: () => JobStanding;
+  onCancel: () => void;
+}): { request(): CancelJobRequest | null } {
+  const { tracker, noun, standing, onCancel } = options;
+  let taken: CancelJobRequest | null = null;
+  const take = (request: CancelJobRequest) => {
+    if (taken) return;
+    taken = request;
+    onCancel();
+  };
+  setHandler(
+    cancelJobUpdate,
+    (request) => {
+      take(request);
+      return { status: tracker.status };
+    },
+    {
+      validator: (_request) => {
+        const refusal = taken ? null : cancelRefusal(standing(), noun);
+        if (refusal) throw new Error(refusal);
+      },
+    },
+  );
+  setHandler(cancelJobSignal, (request) => {
+    if (taken === null && cancelRefusal(standing(), noun) === null) take(request);
+  });
+  return { request: () => taken };
+}
+
+/** The error a job cancelled by `request` (or by Temporal, without one) ends with. */
+export function cancelledError(noun: string, request: CancelJobRequest | null): JobError {
+  return {
+    code: FailureCode.CANCELLED,
+    message: request?.reason ? `Cancelled: ${request.reason}` : `The ${noun} was cancelled`,
+  };
+}
+
+/** What a workflow cancelled through the API fails with. */
+export function cancelledFailure(noun: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`The ${noun} was cancelled`, FailureCode.CANCELLED);
 }
 
 /**

@@ -155,6 +155,7 @@ describe('request handling', () => {
       '/api/jobs',
       '/api/jobs/{id}',
       '/api/probes',
+      '/api/probes/{id}/cancel',
       '/api/usage',
       '/api/vlogs',
       '/api/vlogs/upload-limits',

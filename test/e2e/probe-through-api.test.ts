@@ -10,7 +10,8 @@ describe('a probe job through the API', () => {
   let h: Harness;
   const { logger, lines } = captureLogs();
   before(async () => {
-    h = await startHarness({ logger, worker: true });
+    // One job in flight a user: a cancelled probe must give its place back.
+    h = await startHarness({ logger, worker: true, env: { USER_MAX_JOBS_IN_FLIGHT: '1' } });
   });
   after(() => h.stop());
 
@@ -75,5 +76,77 @@ describe('a probe job through the API', () => {
       assert.equal(line['workflowId'], job.id);
       assert.equal(typeof line['runId'], 'string');
     }
+  });
+
+  it('is cancelled by its owner while it runs: it ends cancelled with the reason, and frees its place in flight', async () => {
+    const bob = h.user('bob');
+    const accepted = await bob.post('/api/probes', { steps: 100, stepDelayMs: 60_000 });
+    assert.equal(accepted.statusCode, 202, accepted.body);
+    const job = accepted.json<JobView>();
+    await bob.awaitJob<JobView>('probe', job.id, (view) => view.status === 'running', {
+      what: 'probe running',
+    });
+    const refused = await bob.post('/api/probes', { steps: 1, stepDelayMs: 0 });
+    assert.equal(refused.statusCode, 429, refused.body);
+
+    assert.equal(
+      (await h.user('mallory').post(`/api/probes/${job.id}/cancel`, {})).statusCode,
+      404,
+    );
+    const cancel = await bob.post(`/api/probes/${job.id}/cancel`, { reason: 'done testing' });
+    assert.equal(cancel.statusCode, 202, cancel.body);
+    assert.deepEqual(cancel.json(), { id: job.id, status: 'running', cancelRequested: true });
+    const done = await bob.awaitJob<JobView>(
+      'probe',
+      job.id,
+      (view) => view.status === 'cancelled',
+      { what: 'probe cancelled' },
+    );
+    assert.deepEqual(done.error, { code: 'CANCELLED', message: 'Cancelled: done testing' });
+    assert.ok(done.completedAt);
+    const failure = await h.temporal.client.workflow
+      .getHandle(job.id)
+      .result()
+      .then(
+        () => null,
+        (error: unknown) => error,
+      );
+    assert.match(String((failure as Error | null)?.cause), /The probe was cancelled/);
+
+    const again = await bob.post(`/api/probes/${job.id}/cancel`, {});
+    assert.equal(again.statusCode, 409);
+    assert.equal(again.json<{ error: { code: string } }>().error.code, 'JOB_NOT_CANCELLABLE');
+    // A probe has no retries: there is no retry route to call.
+    assert.equal((await bob.post(`/api/probes/${job.id}/retry`, {})).statusCode, 404);
+    const next = await bob.post('/api/probes', { steps: 1, stepDelayMs: 0 });
+    assert.equal(next.statusCode, 202, next.body);
+  });
+
+  it('answers a repeated Idempotency-Key with the same probe and a different request with 422', async () => {
+    const carol = h.user('carol');
+    const headers = { 'idempotency-key': 'probe-once' };
+    const first = await carol.post('/api/probes', { steps: 1, stepDelayMs: 0 }, headers);
+    assert.equal(first.statusCode, 202, first.body);
+    assert.equal(first.headers['idempotent-replayed'], 'false');
+    const repeat = await carol.post('/api/probes', { steps: 1, stepDelayMs: 0 }, headers);
+    assert.equal(repeat.statusCode, 202, repeat.body);
+    assert.equal(repeat.headers['idempotent-replayed'], 'true');
+    assert.equal(repeat.json<JobView>().id, first.json<JobView>().id);
+
+    const different = await carol.post('/api/probes', { steps: 2, stepDelayMs: 0 }, headers);
+    assert.equal(different.statusCode, 422, different.body);
+    assert.equal(
+      different.json<{ error: { code: string } }>().error.code,
+      'IDEMPOTENCY_KEY_REUSED',
+    );
+    const invalid = await carol.post(
+      '/api/probes',
+      { steps: 1, stepDelayMs: 0 },
+      { 'idempotency-key': 'x'.repeat(300) },
+    );
+    assert.equal(invalid.statusCode, 400, invalid.body);
+    assert.match(invalid.body, /idempotency-key/);
+    const list = await carol.get('/api/jobs');
+    assert.equal(list.json<{ jobs: JobView[] }>().jobs.length, 1);
   });
 });

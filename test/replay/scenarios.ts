@@ -99,6 +99,13 @@ function waitForAiJob(api: TestApi, id: string, done: (view: VlogView) => boolea
   return waitForJob(api, `/api/ai/jobs/${id}`, done, what);
 }
 
+/** Starts a probe whose steps take minutes and waits for its first step to be recorded. */
+async function startLongProbe(api: TestApi): Promise<VlogView> {
+  const view = await call(api, 'POST', '/api/probes', { steps: 10, stepDelayMs: 60_000 });
+  await waitForJob(api, `/api/jobs/${view.id}`, (job) => job.status === 'running', 'running');
+  return view;
+}
+
 /** Waits for the job at `url` to fail, retries it, and waits for the retry to complete. */
 async function retryAfterFailure(api: TestApi, url: string): Promise<void> {
   await waitForJob(api, url, (view) => view.status === 'failed', `${url} failed`);
@@ -452,6 +459,36 @@ export const scenarios: Scenario[] = [
       context.fakes.google.scenario.analysisAnswers = [{ kind: 'hang' }];
       const id = await startAiJob(context);
       await waitForAiJob(context.api, id, (view) => view.status === 'timeout', 'timed out');
+      return id;
+    },
+  },
+  {
+    workflowType: 'probeJob',
+    name: 'success',
+    async run({ api }) {
+      const { id } = await call(api, 'POST', '/api/probes', { steps: 3, stepDelayMs: 10 });
+      await waitForJob(api, `/api/jobs/${id}`, (view) => view.status === 'completed', 'completed');
+      return id;
+    },
+  },
+  {
+    workflowType: 'probeJob',
+    name: 'cancel-in-temporal',
+    // An operator's cancel in the Web UI or the CLI: Temporal cancels the workflow.
+    async run({ api, client }) {
+      const { id } = await startLongProbe(api);
+      await client.workflow.getHandle(id).cancel();
+      await waitForJob(api, `/api/jobs/${id}`, (view) => view.status === 'cancelled', 'cancelled');
+      return id;
+    },
+  },
+  {
+    workflowType: 'probeJob',
+    name: 'cancel',
+    async run({ api }) {
+      const { id } = await startLongProbe(api);
+      await call(api, 'POST', `/api/probes/${id}/cancel`, { reason: 'recorded cancel' });
+      await waitForJob(api, `/api/jobs/${id}`, (view) => view.status === 'cancelled', 'cancelled');
       return id;
     },
   },

@@ -12,7 +12,8 @@ export interface JobActionRouteOptions {
   /** The caller's job of this kind, or a 404 ApiError. */
   findOwned: (userId: string, id: string) => Promise<JobRow>;
   actions: JobActions;
-  docs: { cancel: RouteDocs; retry: RouteDocs };
+  /** `retry` null: the kind has no retries, and no retry route. */
+  docs: { cancel: RouteDocs; retry: RouteDocs | null };
 }
 
 /** `POST <path>/:id/cancel` and `POST <path>/:id/retry`, the same for every job kind. */
@@ -30,6 +31,7 @@ export function jobActionRoutes(options: JobActionRouteOptions): FastifyPluginAs
       },
     );
 
+    if (!docs.retry) return;
     app.post(
       `${path}/:id/retry`,
       { schema: retryJobSchema(tag, docs.retry) },

@@ -7,7 +7,7 @@ export async function probeJob({ job }: ProbeJobInput): Promise<ProbeJobResult> 
   const tracker = new JobTracker(job);
   const { steps, stepDelayMs } = job.input;
   const [running] = probeKind.stages;
-  return tracker.run(running.status, async () => {
+  return tracker.run({ status: running.status, noun: probeKind.noun }, async () => {
     for (let step = 1; step <= steps; step += 1) {
       if (stepDelayMs > 0) await sleep(stepDelayMs);
       await tracker.update({

@@ -222,8 +222,31 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Start a probe job */
+    /**
+     * Start a probe job
+     * @description Send an Idempotency-Key to make the request safe to repeat.
+     */
     post: operations['startProbe'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/probes/{id}/cancel': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Cancel a running probe
+     * @description Its step stops and the probe ends `cancelled` with the reason.
+     */
+    post: operations['cancelProbe'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2811,7 +2834,9 @@ export interface operations {
   startProbe: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        'idempotency-key'?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -2922,6 +2947,210 @@ export interface operations {
       };
       /** @description Error */
       402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+    };
+  };
+  cancelProbe: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          reason?: string;
+        } | null;
+      };
+    };
+    responses: {
+      /** @description Default Response */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @enum {boolean} */
+            cancelRequested: true;
+            id: string;
+            /** @description Status when the cancel was accepted; the job ends `cancelled` */
+            status: string;
+          };
+        };
+      };
+      /** @description Error */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      409: {
         headers: {
           [name: string]: unknown;
         };
