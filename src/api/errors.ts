@@ -67,20 +67,52 @@ export const errorBodySchema = z
 
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 
+/** One thing a request was refused for: where (`body.title`, `querystring.to`) and why. */
+export interface ValidationIssue {
+  field: string;
+  message: string;
+}
+
 /** An error the API answers with as is: its code decides the status. */
 export class ApiError extends Error {
   readonly statusCode: number;
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  /** Response headers that go with it, e.g. Retry-After. */
+  readonly headers: Record<string, string>;
 
+  /** VALIDATION_FAILED always names each field in `details.issues`: see `validationFailed`. */
+  constructor(code: 'VALIDATION_FAILED', message: string, details: { issues: ValidationIssue[] });
   constructor(
-    readonly code: ErrorCode,
+    code: Exclude<ErrorCode, 'VALIDATION_FAILED'>,
     message: string,
-    readonly details?: unknown,
-    /** Response headers that go with it, e.g. Retry-After. */
-    readonly headers: Record<string, string> = {},
+    details?: unknown,
+    headers?: Record<string, string>,
+  );
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details?: unknown,
+    headers: Record<string, string> = {},
   ) {
     super(message);
+    this.code = code;
+    this.details = details;
+    this.headers = headers;
     this.statusCode = errorStatuses[code];
   }
+}
+
+/**
+ * The 400 VALIDATION_FAILED for the issues found: the message names each field, as does
+ * `details.issues`, which every VALIDATION_FAILED carries.
+ */
+export function validationFailed(issues: [ValidationIssue, ...ValidationIssue[]]): ApiError {
+  return new ApiError(
+    'VALIDATION_FAILED',
+    issues.map((issue) => `${issue.field}: ${issue.message}`).join('; '),
+    { issues },
+  );
 }
 
 /** The error envelope every error answer carries. */

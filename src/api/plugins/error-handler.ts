@@ -7,7 +7,14 @@ import {
   isResponseSerializationError,
 } from 'fastify-type-provider-zod';
 import { isDatabaseUnavailable } from '../../db/database.js';
-import { ApiError, errorBody, errorStatuses, type ErrorBody, type ErrorCode } from '../errors.js';
+import {
+  ApiError,
+  errorBody,
+  errorStatuses,
+  validationFailed,
+  type ErrorBody,
+  type ErrorCode,
+} from '../errors.js';
 
 /** Fastify's own client errors, by their code. */
 const fastifyErrorCodes: Record<string, ErrorCode> = {
@@ -20,22 +27,18 @@ const fastifyErrorCodes: Record<string, ErrorCode> = {
 
 /** Any error a route or hook throws, as the envelope; details of a 5xx never leave the process. */
 function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const [first, ...rest] = error.validation.map((issue) => ({
+      field: [error.validationContext, ...issue.instancePath.split('/').filter(Boolean)].join('.'),
+      message: issue.message ?? 'is not valid',
+    }));
+    return answerError(validationFailed([first!, ...rest]), request, reply);
+  }
   if (error instanceof ApiError) {
     return reply
       .code(error.statusCode)
       .headers(error.headers)
       .send(errorBody(error.code, error.message, error.details));
-  }
-  if (hasZodFastifySchemaValidationErrors(error)) {
-    const issues = error.validation.map((issue) => {
-      const where = [
-        error.validationContext,
-        ...issue.instancePath.split('/').filter(Boolean),
-      ].join('.');
-      return { field: where, message: issue.message };
-    });
-    const message = issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
-    return reply.code(400).send(errorBody('VALIDATION_FAILED', message, { issues }));
   }
   if (isResponseSerializationError(error)) {
     request.log.error(

@@ -3,7 +3,7 @@
 // refused at the boundary, naming the field, instead of failing later as a database error.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiError } from '../errors.js';
+import { validationFailed, type ApiError } from '../errors.js';
 
 const unstorable = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -39,9 +39,7 @@ export function findUnstorableText(value: unknown, root: string): string | null 
 
 export function unstorableTextError(field: string): ApiError {
   const shown = field.length > maxFieldLength ? `${field.slice(0, maxFieldLength)}…` : field;
-  return new ApiError('VALIDATION_FAILED', `${shown}: ${unstorableTextMessage}`, {
-    issues: [{ field: shown, message: unstorableTextMessage }],
-  });
+  return validationFailed([{ field: shown, message: unstorableTextMessage }]);
 }
 
 /** Refuses, on every route of the scope, path, query and JSON body text that cannot be stored. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../../db/database.js';
 import { listOwnedJobs, type JobCursor } from '../../db/jobs.js';
-import { ApiError } from '../errors.js';
+import { validationFailed } from '../errors.js';
 import { isStorableText } from '../plugins/storable-text.js';
 import type { ListQuery } from '../schemas/jobs.js';
 
@@ -18,9 +18,9 @@ function decodeCursor(value: string): JobCursor {
   try {
     return cursorSchema.parse(JSON.parse(Buffer.from(value, 'base64url').toString('utf8')));
   } catch {
-    throw new ApiError('VALIDATION_FAILED', 'querystring.cursor: not a cursor this API returned', {
-      issues: [{ field: 'querystring.cursor', message: 'not a cursor this API returned' }],
-    });
+    throw validationFailed([
+      { field: 'querystring.cursor', message: 'not a cursor this API returned' },
+    ]);
   }
 }
 

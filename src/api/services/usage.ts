@@ -2,7 +2,7 @@ import { reservedByOwner, spendByDay, type SpendRow } from '../../db/costs.js';
 import type { Db } from '../../db/database.js';
 import { parseMoney } from '../../costs/money.js';
 import { moneyView } from '../../costs/prices.js';
-import { ApiError } from '../errors.js';
+import { ApiError, validationFailed } from '../errors.js';
 import { maxUsageDays } from '../schemas/usage.js';
 import { budgetStanding, type BudgetDefaults } from './budgets.js';
 
@@ -64,11 +64,14 @@ export function createUsageService({ db, budgets }: { db: Db; budgets: BudgetDef
       const to = query.to ?? dayOf(now);
       const fromDate = new Date(`${from}T00:00:00Z`);
       const endDate = new Date(Date.parse(`${to}T00:00:00Z`) + dayMs);
-      if ((endDate.getTime() - fromDate.getTime()) / dayMs > maxUsageDays) {
-        throw new ApiError(
-          'VALIDATION_FAILED',
-          `from, to: the range covers more than ${maxUsageDays} days`,
-        );
+      const days = (endDate.getTime() - fromDate.getTime()) / dayMs;
+      if (days > maxUsageDays) {
+        throw validationFailed([
+          {
+            field: query.from === undefined ? 'querystring.to' : 'querystring.from',
+            message: `the range from ${from} to ${to} covers ${days} days, more than ${maxUsageDays}`,
+          },
+        ]);
       }
       const ownerId = caller.isAdmin ? (query.userId ?? null) : caller.userId;
       const [rows, holds] = await Promise.all([

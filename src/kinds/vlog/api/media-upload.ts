@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
 import type { MediaRef } from '../../../jobs/contracts.js';
 import type { MediaStorage } from '../../../storage/object-storage.js';
-import { ApiError } from '../../../api/errors.js';
+import { ApiError, validationFailed } from '../../../api/errors.js';
 import { isStorableText, unstorableTextError } from '../../../api/plugins/storable-text.js';
 import {
   acceptedMediaTypes,
@@ -138,7 +138,9 @@ export async function receiveUpload(
     for await (const part of request.parts()) {
       if (part.type === 'field') {
         if (part.fieldname in fields) {
-          throw new ApiError('VALIDATION_FAILED', `body.${part.fieldname}: given more than once`);
+          throw validationFailed([
+            { field: `body.${part.fieldname}`, message: 'given more than once' },
+          ]);
         }
         if (typeof part.value === 'string' && !isStorableText(part.value)) {
           throw unstorableTextError(`body.${part.fieldname}`);
@@ -154,10 +156,12 @@ export async function receiveUpload(
       current = name;
       if (part.fieldname !== mediaFieldName) {
         part.file.resume();
-        throw new ApiError(
-          'VALIDATION_FAILED',
-          `body.${part.fieldname}: unknown file field; send media files as "${mediaFieldName}"`,
-        );
+        throw validationFailed([
+          {
+            field: `body.${part.fieldname}`,
+            message: `unknown file field; send media files as "${mediaFieldName}"`,
+          },
+        ]);
       }
       const typed = await sniff(part.file);
       const detected = typed.mime;

@@ -15,7 +15,7 @@ import { PriceBook } from '../../../costs/prices.js';
 import { budgetDefaults, refuseOverBudget } from '../../../api/services/budgets.js';
 import type { MediaStorage } from '../../../storage/object-storage.js';
 import type { TemporalAccess } from '../../../temporal-client.js';
-import { ApiError } from '../../../api/errors.js';
+import { ApiError, validationFailed } from '../../../api/errors.js';
 import type { ListQuery } from '../../../api/schemas/jobs.js';
 import { listJobsPage } from '../../../api/services/job-list.js';
 import {
@@ -64,15 +64,11 @@ function fingerprint({ input, concurrencyKey }: VlogRequest): string {
 function vlogRequestOf(upload: ReceivedUpload): VlogRequest {
   const fields = vlogFieldsSchema.safeParse(upload.fields);
   if (!fields.success) {
-    const issues = fields.error.issues.map((issue) => ({
-      field: ['body', ...issue.path].join('.') || 'body',
+    const [first, ...rest] = fields.error.issues.map((issue) => ({
+      field: ['body', ...issue.path].join('.'),
       message: issue.message,
     }));
-    throw new ApiError(
-      'VALIDATION_FAILED',
-      issues.map((issue) => `${issue.field}: ${issue.message}`).join('; '),
-      { issues },
-    );
+    throw validationFailed([first!, ...rest]);
   }
   if (upload.media.length === 0) {
     throw new ApiError('NO_MEDIA', uploadRefusals.noMedia());

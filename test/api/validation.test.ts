@@ -1,0 +1,121 @@
+// Clients branch on VALIDATION_FAILED and show what `details.issues` names: every refusal with
+// that code, wherever it is raised (a route's schema, a multipart form read by hand, a rule a
+// service checks), carries the issues, and its message is theirs.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { multipartBody, pngBytes, type FormFile } from '../fixtures/media.js';
+import { startHarness, type FormBody, type Harness } from '../support/harness.js';
+
+interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    details?: { issues?: { field: string; message: string }[] };
+  };
+}
+
+const png = (field = 'media'): FormFile => ({
+  field,
+  filename: 'a.png',
+  contentType: 'image/png',
+  bytes: pngBytes(),
+});
+
+describe('VALIDATION_FAILED', () => {
+  let h: Harness;
+  const user = `validation-${randomUUID().slice(0, 8)}`;
+
+  before(async () => {
+    h = await startHarness({
+      env: { GEMINI_API_KEY: 'k', VERTEX_PROJECT: 'p', VEO_OUTPUT_GCS_URI: 'gs://b/o/' },
+    });
+  });
+  after(() => h.stop());
+
+  const requests: {
+    name: string;
+    send: () => Promise<{ statusCode: number; json: <T>() => T }>;
+    fields: string[];
+  }[] = [
+    {
+      name: 'a JSON body off its schema',
+      send: () => h.user(user).post('/api/probes', { steps: 0 }),
+      fields: ['body.steps'],
+    },
+    {
+      name: 'a query parameter off its schema',
+      send: () => h.user(user).get('/api/jobs?limit=1000'),
+      fields: ['querystring.limit'],
+    },
+    {
+      name: 'a cursor the API did not issue',
+      send: () => h.user(user).get('/api/jobs?cursor=nonsense'),
+      fields: ['querystring.cursor'],
+    },
+    {
+      name: 'text the database cannot store',
+      send: () => h.user(user).get('/api/jobs?cursor=a%00b'),
+      fields: ['querystring.cursor'],
+    },
+    {
+      name: 'a usage range longer than a year',
+      send: () => h.user(user).get('/api/usage?from=2020-01-01&to=2026-12-01'),
+      fields: ['querystring.from'],
+    },
+    {
+      name: 'a usage range longer than a year up to today',
+      send: () => h.user(user).get('/api/usage?from=2020-01-01'),
+      fields: ['querystring.from'],
+    },
+    {
+      name: 'a vlog form field off its schema',
+      send: () => h.user(user).postForm('/api/vlogs', form({ title: '' }, [png()])),
+      fields: ['body.title'],
+    },
+    {
+      name: 'a vlog form field given twice',
+      send: () =>
+        h.user(user).postForm(
+          '/api/vlogs',
+          form(
+            [
+              ['title', 'a'],
+              ['title', 'b'],
+            ],
+            [png()],
+          ),
+        ),
+      fields: ['body.title'],
+    },
+    {
+      name: 'a vlog file under another field name',
+      send: () => h.user(user).postForm('/api/vlogs', form({ title: 'x' }, [png('photo')])),
+      fields: ['body.photo'],
+    },
+  ];
+
+  function form(fields: Parameters<typeof multipartBody>[0], files: FormFile[]): FormBody {
+    return multipartBody(fields, files);
+  }
+
+  for (const request of requests) {
+    it(`names each field in details.issues and the message: ${request.name}`, async () => {
+      const response = await request.send();
+      const { error } = response.json<ErrorBody>();
+      assert.equal(response.statusCode, 400, JSON.stringify(error));
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      const issues = error.details?.issues;
+      assert.ok(issues, `details.issues: ${JSON.stringify(error)}`);
+      assert.deepEqual(
+        issues.map((issue) => issue.field),
+        request.fields,
+      );
+      for (const issue of issues) assert.ok(issue.message.length > 0, issue.field);
+      assert.equal(
+        error.message,
+        issues.map((issue) => `${issue.field}: ${issue.message}`).join('; '),
+      );
+    });
+  }
+});
