@@ -103,6 +103,27 @@ export class ApiError extends Error {
   }
 }
 
+/** What a field a request may not carry is refused with. */
+export const unknownFieldMessage = 'unknown field: this request does not take it';
+
+/**
+ * A schema's issue as the issues of the fields it names under `root` (`body`, `querystring`):
+ * an unknown key is an issue of that key's own field (`body.colour`), one a key.
+ */
+export function schemaIssues(
+  root: string,
+  issue: { path: readonly PropertyKey[]; code: string; message: string; keys?: unknown },
+): ValidationIssue[] {
+  const field = [root, ...issue.path.map(String)].join('.');
+  if (issue.code === 'unrecognized_keys' && Array.isArray(issue.keys) && issue.keys.length > 0) {
+    return issue.keys.map((key) => ({
+      field: `${field}.${String(key)}`,
+      message: unknownFieldMessage,
+    }));
+  }
+  return [{ field, message: issue.message }];
+}
+
 /**
  * The 400 VALIDATION_FAILED for the issues found: the message names each field, as does
  * `details.issues`, which every VALIDATION_FAILED carries.

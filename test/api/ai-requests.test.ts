@@ -70,13 +70,14 @@ describe('AI job requests that are refused', () => {
       json({ type: 'SUBGOAL_GENERATION', input: { goal: 'x' }, priority: 1 }),
     );
     assert.equal(top.status, 400);
-    assert.match(top.error.message, /Unrecognized key: "priority"/);
+    assert.deepEqual(fields(top.error), ['body.priority']);
+    assert.match(top.error.message, /^body\.priority: unknown field/);
     const inner = await refused(
       json({ type: 'SUBGOAL_GENERATION', input: { goal: 'x', subGoal: 'y' } }),
     );
     assert.equal(inner.status, 400);
-    assert.deepEqual(fields(inner.error), ['body.input']);
-    assert.match(inner.error.message, /Unrecognized key: "subGoal"/);
+    assert.deepEqual(fields(inner.error), ['body.input.subGoal']);
+    assert.match(inner.error.message, /^body\.input\.subGoal: unknown field/);
   });
 
   it('answers 400 INVALID_JSON for a body that is not JSON, and 415 for another content type', async () => {

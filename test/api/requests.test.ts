@@ -39,9 +39,9 @@ describe('request handling', () => {
     assert.equal(status, 400);
     assert.equal(body.error.code, 'VALIDATION_FAILED');
     const fields = body.error.details?.issues?.map((issue) => issue.field).sort();
-    assert.deepEqual(fields, ['body', 'body.stepDelayMs', 'body.steps']);
+    assert.deepEqual(fields, ['body.colour', 'body.stepDelayMs', 'body.steps']);
     assert.match(body.error.message, /body\.steps: /);
-    assert.match(body.error.message, /Unrecognized key: "colour"/);
+    assert.match(body.error.message, /body\.colour: unknown field/);
   });
 
   it('answers INVALID_JSON for a malformed body', async () => {

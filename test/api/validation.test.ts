@@ -89,6 +89,27 @@ describe('VALIDATION_FAILED', () => {
       fields: ['body.title'],
     },
     {
+      name: 'an unknown JSON property',
+      send: () => h.user(user).post('/api/probes', { steps: 1, colour: 'red', size: 2 }),
+      fields: ['body.colour', 'body.size'],
+    },
+    {
+      name: 'an unknown query parameter',
+      send: () => h.user(user).get('/api/jobs?colour=red'),
+      fields: ['querystring.colour'],
+    },
+    {
+      name: 'an unknown vlog form field',
+      send: () => h.user(user).postForm('/api/vlogs', form({ title: 'x', foo: 'bar' }, [png()])),
+      fields: ['body.foo'],
+    },
+    {
+      name: 'vlog media sent as text',
+      send: () =>
+        h.user(user).postForm('/api/vlogs', form({ title: 'x', media: 'photo' }, [png()])),
+      fields: ['body.media'],
+    },
+    {
       name: 'a vlog file under another field name',
       send: () => h.user(user).postForm('/api/vlogs', form({ title: 'x' }, [png('photo')])),
       fields: ['body.photo'],

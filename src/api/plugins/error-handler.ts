@@ -11,6 +11,7 @@ import {
   ApiError,
   errorBody,
   errorStatuses,
+  schemaIssues,
   validationFailed,
   type ErrorBody,
   type ErrorCode,
@@ -28,10 +29,14 @@ const fastifyErrorCodes: Record<string, ErrorCode> = {
 /** Any error a route or hook throws, as the envelope; details of a 5xx never leave the process. */
 function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   if (hasZodFastifySchemaValidationErrors(error)) {
-    const [first, ...rest] = error.validation.map((issue) => ({
-      field: [error.validationContext, ...issue.instancePath.split('/').filter(Boolean)].join('.'),
-      message: issue.message ?? 'is not valid',
-    }));
+    const [first, ...rest] = error.validation.flatMap((issue) =>
+      schemaIssues(error.validationContext ?? 'request', {
+        path: issue.instancePath.split('/').filter(Boolean),
+        code: issue.keyword,
+        message: issue.message ?? 'is not valid',
+        keys: issue.params['keys'],
+      }),
+    );
     return answerError(validationFailed([first!, ...rest]), request, reply);
   }
   if (error instanceof ApiError) {

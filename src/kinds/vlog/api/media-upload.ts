@@ -124,8 +124,12 @@ export async function receiveUpload(
   request: FastifyRequest,
   storage: MediaStorage,
   limits: { maxFiles: number; maxFileBytes: number },
+  /** The text fields the form may carry, each once; any other field refuses the upload. */
+  fieldNames: readonly string[],
   inspect?: MediaInspector,
 ): Promise<ReceivedUpload> {
+  const unknownField = (field: string, message: string) =>
+    validationFailed([{ field: `body.${field}`, message }]);
   const batchId = randomUUID();
   const batch = `uploads/${batchId}/`;
   const media: MediaRef[] = [];
@@ -137,6 +141,15 @@ export async function receiveUpload(
   try {
     for await (const part of request.parts()) {
       if (part.type === 'field') {
+        if (part.fieldname === mediaFieldName) {
+          throw unknownField(part.fieldname, 'must be a file, not text');
+        }
+        if (!fieldNames.includes(part.fieldname)) {
+          throw unknownField(
+            part.fieldname,
+            `unknown field: a vlog upload takes ${fieldNames.join(', ')} and its files as "${mediaFieldName}"`,
+          );
+        }
         if (part.fieldname in fields) {
           throw validationFailed([
             { field: `body.${part.fieldname}`, message: 'given more than once' },
@@ -156,12 +169,10 @@ export async function receiveUpload(
       current = name;
       if (part.fieldname !== mediaFieldName) {
         part.file.resume();
-        throw validationFailed([
-          {
-            field: `body.${part.fieldname}`,
-            message: `unknown file field; send media files as "${mediaFieldName}"`,
-          },
-        ]);
+        throw unknownField(
+          part.fieldname,
+          `unknown file field: send media files as "${mediaFieldName}"`,
+        );
       }
       const typed = await sniff(part.file);
       const detected = typed.mime;

@@ -15,7 +15,7 @@ import { PriceBook } from '../../../costs/prices.js';
 import { budgetDefaults, refuseOverBudget } from '../../../api/services/budgets.js';
 import type { MediaStorage } from '../../../storage/object-storage.js';
 import type { TemporalAccess } from '../../../temporal-client.js';
-import { ApiError, validationFailed } from '../../../api/errors.js';
+import { ApiError, schemaIssues, validationFailed } from '../../../api/errors.js';
 import type { ListQuery } from '../../../api/schemas/jobs.js';
 import { listJobsPage } from '../../../api/services/job-list.js';
 import {
@@ -64,10 +64,7 @@ function fingerprint({ input, concurrencyKey }: VlogRequest): string {
 function vlogRequestOf(upload: ReceivedUpload): VlogRequest {
   const fields = vlogFieldsSchema.safeParse(upload.fields);
   if (!fields.success) {
-    const [first, ...rest] = fields.error.issues.map((issue) => ({
-      field: ['body', ...issue.path].join('.'),
-      message: issue.message,
-    }));
+    const [first, ...rest] = fields.error.issues.flatMap((issue) => schemaIssues('body', issue));
     throw validationFailed([first!, ...rest]);
   }
   if (upload.media.length === 0) {
@@ -85,6 +82,9 @@ function vlogRequestOf(upload: ReceivedUpload): VlogRequest {
     concurrencyKey: fields.data.concurrencyKey ?? null,
   };
 }
+
+/** The text fields of a vlog upload's form; its files come under `media`. */
+const vlogFieldNames = Object.keys(vlogFieldsSchema.shape);
 
 /** Vlogs: made from uploaded photos and clips, read back with links to the finished video. */
 export function createVlogService(deps: VlogServiceDependencies) {
@@ -222,6 +222,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
         request,
         mediaStorage,
         uploadLimits,
+        vlogFieldNames,
         mediaLimitInspector(
           {
             temporal: deps.temporal.client,
