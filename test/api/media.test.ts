@@ -148,6 +148,31 @@ describe('media links', () => {
     }
   });
 
+  it('refuses a path that is no storage key as such, before it reads the link: unsigned, badly signed or expired', async () => {
+    const expired = Math.floor(Date.now() / 1000) - 60;
+    const queries = [
+      '',
+      '?expires=1&signature=bad',
+      `?expires=${expired}&signature=${sign('../x', expired)}`,
+    ];
+    const wrong: string[] = [];
+    for (const rawPath of ['%2e%2e/x', '../x', 'a%5cb', 'uploads/x.meta.json', 'a//b']) {
+      for (const query of queries) {
+        const answer = await request(`/media/${rawPath}${query}`);
+        const code = answer.status === 200 ? null : errorCode(answer);
+        if (answer.status !== 400 || code !== 'MEDIA_KEY_INVALID') {
+          wrong.push(`${rawPath}${query}: ${answer.status} ${code}`);
+        }
+      }
+    }
+    assert.deepEqual(wrong, []);
+    // A storage key's link with a bad signature is still the link's fault.
+    const key = `uploads/${randomUUID()}/00-photo.png`;
+    const forged = await request(`/media/${key}?expires=${expired + 600}&signature=bad`);
+    assert.equal(forged.status, 403);
+    assert.equal(errorCode(forged), 'MEDIA_LINK_INVALID');
+  });
+
   it('serves the content type stored at upload (the detected one), never one from the name', async () => {
     const form = multipartBody({ title: 'Named like a web page' }, [
       { field: 'media', filename: 'page.html', contentType: 'text/html', bytes: image },
