@@ -198,8 +198,16 @@ function apiRoutes(
       pendingSeconds: config.JOB_PENDING_POLL_INTERVAL_SECONDS,
     });
     await api.register(documentBearerAuth);
-    await api.register(jobRoutes(db));
-    await api.register(adminRoutes(db, redrives, budgetDefaults(config)));
+    const kinds = jobKindRegistry.map(({ declaration }) => declaration);
+    await api.register(jobRoutes(db, kinds));
+    await api.register(
+      adminRoutes(
+        db,
+        redrives,
+        budgetDefaults(config),
+        kinds.map(({ kind }) => kind),
+      ),
+    );
     await api.register(usageRoutes(createUsageService({ db, budgets: budgetDefaults(config) })));
     await api.register(jobStartRoutes(jobKindRegistry, { db, startJob, actions }));
     for (const { routes } of jobKindRegistry) {

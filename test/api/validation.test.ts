@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { jobStatuses } from '../../src/jobs/model.js';
+import { jobKindRegistry } from '../../src/kinds/index.js';
 import { multipartBody, pngBytes, type FormFile } from '../fixtures/media.js';
 import { startHarness, type FormBody, type Harness } from '../support/harness.js';
 
@@ -137,6 +139,56 @@ describe('VALIDATION_FAILED', () => {
         error.message,
         issues.map((issue) => `${issue.field}: ${issue.message}`).join('; '),
       );
+    });
+  }
+});
+
+describe('list filters', () => {
+  let h: Harness;
+  const user = `filters-${randomUUID().slice(0, 8)}`;
+  const from = '2026-12-01T00:00:00Z';
+  const earlier = '2026-11-30T00:00:00Z';
+
+  before(async () => {
+    h = await startHarness();
+  });
+  after(() => h.stop());
+
+  async function refusal(url: string, admin = false) {
+    const response = await (admin ? h.admin(user) : h.user(user)).get(url);
+    const { error } = response.json<ErrorBody>();
+    return {
+      status: response.statusCode,
+      code: error?.code,
+      fields: error?.details?.issues?.map((issue) => issue.field),
+    };
+  }
+
+  it('takes every kind, job type and status that exists on /api/jobs', async () => {
+    for (const { declaration } of jobKindRegistry) {
+      for (const type of declaration.jobTypes) {
+        const url = `/api/jobs?kind=${declaration.kind}&type=${type}`;
+        assert.equal((await h.user(user).get(url)).statusCode, 200, url);
+      }
+    }
+    for (const status of jobStatuses) {
+      assert.equal((await h.user(user).get(`/api/jobs?status=${status}`)).statusCode, 200, status);
+    }
+  });
+
+  for (const [url, field] of [
+    ['/api/jobs?status=bogus', 'querystring.status'],
+    ['/api/jobs?kind=bogus', 'querystring.kind'],
+    ['/api/jobs?type=bogus', 'querystring.type'],
+    [`/api/jobs?createdFrom=${from}&createdTo=${earlier}`, 'querystring.createdTo'],
+    [`/api/jobs?createdFrom=${from}&createdTo=${from}`, 'querystring.createdTo'],
+    [`/api/vlogs?createdFrom=${from}&createdTo=${earlier}`, 'querystring.createdTo'],
+    [`/api/ai/jobs?createdFrom=${from}&createdTo=${earlier}`, 'querystring.createdTo'],
+    ['/api/admin/failure-groups?kind=bogus', 'querystring.kind'],
+  ] as const) {
+    it(`refuses ${url} naming ${field}`, async () => {
+      const answer = await refusal(url, url.startsWith('/api/admin'));
+      assert.deepEqual(answer, { status: 400, code: 'VALIDATION_FAILED', fields: [field] });
     });
   }
 });

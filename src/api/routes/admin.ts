@@ -27,7 +27,10 @@ export function adminRoutes(
   db: Db,
   redrives: Redrives,
   budgets: BudgetDefaults,
+  /** The registered kinds' names, which failure groups filter by. */
+  kinds: readonly string[],
 ): FastifyPluginAsyncZod {
+  const failureGroupsSchema = listFailureGroupsSchema(kinds);
   async function budgetView(userId: string) {
     const own = await findUserBudget(db, userId);
     const limits = own ? { daily: own.daily_limit, monthly: own.monthly_limit } : budgets;
@@ -52,7 +55,7 @@ export function adminRoutes(
       }
     });
 
-    app.get('/admin/failure-groups', { schema: listFailureGroupsSchema }, async (request) => {
+    app.get('/admin/failure-groups', { schema: failureGroupsSchema }, async (request) => {
       const { kind, code, from, to, limit } = request.query;
       const groups = await listFailureGroups(
         db,

@@ -1,13 +1,19 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Db } from '../../db/database.js';
 import { findOwnedJob } from '../../db/jobs.js';
+import type { JobKindDeclaration } from '../../kinds/declaration.js';
 import { ApiError } from '../errors.js';
 import { getJobSchema, listJobsSchema } from '../schemas/jobs.js';
 import { listJobsPage } from '../services/job-list.js';
 import { toJobView } from '../services/job-views.js';
 
 /** Reading jobs of every kind, always scoped to the caller. */
-export function jobRoutes(db: Db): FastifyPluginAsyncZod {
+export function jobRoutes(
+  db: Db,
+  /** The registered kinds, whose names and job types the list filters by. */
+  kinds: readonly Pick<JobKindDeclaration, 'kind' | 'jobTypes'>[],
+): FastifyPluginAsyncZod {
+  const listJobs = listJobsSchema(kinds);
   return async (app) => {
     app.get('/jobs/:id', { schema: getJobSchema, config: { jobView: true } }, async (request) => {
       const row = await findOwnedJob(db, request.userId, request.params.id);
@@ -15,7 +21,7 @@ export function jobRoutes(db: Db): FastifyPluginAsyncZod {
       return toJobView(row);
     });
 
-    app.get('/jobs', { schema: listJobsSchema }, async (request) => {
+    app.get('/jobs', { schema: listJobs }, async (request) => {
       const page = await listJobsPage(db, request.userId, request.query);
       return { jobs: page.rows.map(toJobView), nextCursor: page.nextCursor };
     });

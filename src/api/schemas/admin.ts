@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { errorBodySchema } from '../errors.js';
 import { fingerprintPattern } from '../../jobs/failure-fingerprint.js';
+import { enumOf } from './common.js';
 import { moneySchema } from './jobs.js';
 import { budgetLimitSchema, userIdSchema } from './usage.js';
 
@@ -18,30 +19,33 @@ const adminErrors = {
   503: errorBodySchema,
 };
 
-export const failureGroupsQuerySchema = z
-  .strictObject({
-    kind: z.string().max(64).optional().describe('Only jobs of this kind'),
-    code: z
-      .string()
-      .regex(/^[A-Z][A-Z0-9_]{0,63}$/, { error: 'must be an error code such as TRANSFER_FAILED' })
-      .optional()
-      .describe('Only jobs that failed with this error code'),
-    from: z.iso
-      .datetime({ offset: true })
-      .optional()
-      .describe('Inclusive lower bound on when the jobs failed'),
-    to: z.iso
-      .datetime({ offset: true })
-      .optional()
-      .describe('Exclusive upper bound on when the jobs failed'),
-    limit: z.coerce.number().int().min(1).max(200).default(50).describe('Most groups answered'),
-  })
-  .refine((query) => !query.from || !query.to || Date.parse(query.from) < Date.parse(query.to), {
-    path: ['to'],
-    error: 'must be later than from',
-  });
+/** The failure groups' filters; `kind` is one of the registered kinds. */
+export function failureGroupsQuerySchema(kinds: readonly string[]) {
+  return z
+    .strictObject({
+      kind: enumOf(kinds).optional().describe('Only jobs of this kind'),
+      code: z
+        .string()
+        .regex(/^[A-Z][A-Z0-9_]{0,63}$/, { error: 'must be an error code such as TRANSFER_FAILED' })
+        .optional()
+        .describe('Only jobs that failed with this error code'),
+      from: z.iso
+        .datetime({ offset: true })
+        .optional()
+        .describe('Inclusive lower bound on when the jobs failed'),
+      to: z.iso
+        .datetime({ offset: true })
+        .optional()
+        .describe('Exclusive upper bound on when the jobs failed'),
+      limit: z.coerce.number().int().min(1).max(200).default(50).describe('Most groups answered'),
+    })
+    .refine((query) => !query.from || !query.to || Date.parse(query.from) < Date.parse(query.to), {
+      path: ['to'],
+      error: 'must be later than from',
+    });
+}
 
-export type FailureGroupsQuery = z.infer<typeof failureGroupsQuerySchema>;
+export type FailureGroupsQuery = z.infer<ReturnType<typeof failureGroupsQuerySchema>>;
 
 const failureGroupSchema = z
   .object({
@@ -60,18 +64,21 @@ const failureGroupSchema = z
   })
   .describe('FailureGroup');
 
-export const listFailureGroupsSchema = {
-  tags: ['admin'],
-  operationId: 'listFailureGroups',
-  summary: 'Failed and timed-out jobs of every user, grouped by failure fingerprint',
-  description:
-    'Admin only (the token claim AUTH_ADMIN_CLAIM = AUTH_ADMIN_CLAIM_VALUE). Groups by kind, stage, error code and provider, largest first.',
-  querystring: failureGroupsQuerySchema,
-  response: {
-    200: z.object({ groups: z.array(failureGroupSchema) }),
-    ...adminErrors,
-  },
-};
+/** `GET /api/admin/failure-groups`, filtering by the registered `kinds`. */
+export function listFailureGroupsSchema(kinds: readonly string[]) {
+  return {
+    tags: ['admin'],
+    operationId: 'listFailureGroups',
+    summary: 'Failed and timed-out jobs of every user, grouped by failure fingerprint',
+    description:
+      'Admin only (the token claim AUTH_ADMIN_CLAIM = AUTH_ADMIN_CLAIM_VALUE). Groups by kind, stage, error code and provider, largest first.',
+    querystring: failureGroupsQuerySchema(kinds),
+    response: {
+      200: z.object({ groups: z.array(failureGroupSchema) }),
+      ...adminErrors,
+    },
+  };
+}
 
 export const redriveBodySchema = z
   .strictObject({

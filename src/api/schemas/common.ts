@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { errorBodySchema } from '../errors.js';
 
+/** An enum of names read from a registry (each once): what a filter may name. */
+export function enumOf(values: readonly string[]) {
+  const [first, ...rest] = new Set(values);
+  if (first === undefined) throw new Error('An enum needs at least one value');
+  return z.enum([first, ...rest]);
+}
+
 /** A job id in a path. */
 export const idParams = z.object({ id: z.string().min(1).max(128) });
 

@@ -1,5 +1,8 @@
 import { z } from 'zod';
+import type { JobKindDeclaration } from '../../kinds/declaration.js';
+import { jobStatuses, type JobStatus } from '../../jobs/model.js';
 import { errorBodySchema } from '../errors.js';
+import { enumOf } from './common.js';
 
 /** An amount of money: a decimal string, never a float. */
 export const moneySchema = z
@@ -62,10 +65,8 @@ export const liveViewSchema = z
 
 export type LiveView = z.infer<typeof liveViewSchema>;
 
-export const listQuerySchema = z.strictObject({
-  kind: z.string().max(64).optional(),
-  type: z.string().max(64).optional(),
-  status: z.string().max(64).optional(),
+/** The creation range and the page of every job list. */
+const listPageShape = {
   createdFrom: z.iso
     .datetime({ offset: true })
     .optional()
@@ -73,12 +74,40 @@ export const listQuerySchema = z.strictObject({
   createdTo: z.iso
     .datetime({ offset: true })
     .optional()
-    .describe('Exclusive upper bound on createdAt'),
+    .describe('Exclusive upper bound on createdAt; later than createdFrom'),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(512).optional().describe('nextCursor of the previous page'),
-});
+};
 
-export type ListQuery = z.infer<typeof listQuerySchema>;
+/**
+ * The query of a job list: the route's filters, each of what exists (`kind`, `type`,
+ * `status` enums), and the page. An unknown property is refused, and so is a creation range
+ * that holds no instant (createdTo not later than createdFrom).
+ */
+export function listQuerySchema<Filters extends Record<string, z.ZodOptional>>(filters: Filters) {
+  return z.strictObject({ ...filters, ...listPageShape }).superRefine((query, context) => {
+    // The range's own fields, typed apart from the route's filters.
+    const { createdFrom, createdTo } = query as Pick<ListQuery, 'createdFrom' | 'createdTo'>;
+    if (createdFrom && createdTo && Date.parse(createdTo) <= Date.parse(createdFrom)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['createdTo'],
+        message: 'must be later than createdFrom',
+      });
+    }
+  });
+}
+
+/** What a list route's query gives the list: its filters and page. */
+export interface ListQuery {
+  kind?: string | undefined;
+  type?: string | undefined;
+  status?: JobStatus | undefined;
+  createdFrom?: string | undefined;
+  createdTo?: string | undefined;
+  limit: number;
+  cursor?: string | undefined;
+}
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 404: errorBodySchema };
 
@@ -90,13 +119,20 @@ export const getJobSchema = {
   response: { 200: jobViewSchema, ...errors },
 };
 
-export const listJobsSchema = {
-  operationId: 'listJobs',
-  tags: ['jobs'],
-  summary: "The caller's jobs, newest first",
-  querystring: listQuerySchema,
-  response: {
-    200: z.object({ jobs: z.array(jobViewSchema), nextCursor: z.string().nullable() }),
-    ...errors,
-  },
-};
+/** `GET /api/jobs`, whose kind and type filters are those the registered kinds declare. */
+export function listJobsSchema(kinds: readonly Pick<JobKindDeclaration, 'kind' | 'jobTypes'>[]) {
+  return {
+    operationId: 'listJobs',
+    tags: ['jobs'],
+    summary: "The caller's jobs, newest first",
+    querystring: listQuerySchema({
+      kind: enumOf(kinds.map(({ kind }) => kind)).optional(),
+      type: enumOf(kinds.flatMap(({ jobTypes }) => jobTypes)).optional(),
+      status: z.enum(jobStatuses).optional(),
+    }),
+    response: {
+      200: z.object({ jobs: z.array(jobViewSchema), nextCursor: z.string().nullable() }),
+      ...errors,
+    },
+  };
+}

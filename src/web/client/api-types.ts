@@ -908,7 +908,7 @@ export interface operations {
         /** @description Inclusive lower bound on when the jobs failed */
         from?: string;
         /** @description Only jobs of this kind */
-        kind?: string;
+        kind?: 'probe' | 'vlog' | 'ai';
         /** @description Most groups answered */
         limit?: number;
         /** @description Exclusive upper bound on when the jobs failed */
@@ -1256,7 +1256,7 @@ export interface operations {
       query?: {
         /** @description Inclusive lower bound on createdAt */
         createdFrom?: string;
-        /** @description Exclusive upper bound on createdAt */
+        /** @description Exclusive upper bound on createdAt; later than createdFrom */
         createdTo?: string;
         /** @description nextCursor of the previous page */
         cursor?: string;
@@ -2558,14 +2558,25 @@ export interface operations {
       query?: {
         /** @description Inclusive lower bound on createdAt */
         createdFrom?: string;
-        /** @description Exclusive upper bound on createdAt */
+        /** @description Exclusive upper bound on createdAt; later than createdFrom */
         createdTo?: string;
         /** @description nextCursor of the previous page */
         cursor?: string;
-        kind?: string;
+        kind?: 'probe' | 'vlog' | 'ai';
         limit?: number;
-        status?: string;
-        type?: string;
+        status?:
+          | 'pending'
+          | 'queued'
+          | 'running'
+          | 'analyzing'
+          | 'generating'
+          | 'transferring'
+          | 'processing'
+          | 'completed'
+          | 'failed'
+          | 'cancelled'
+          | 'timeout';
+        type?: 'PROBE' | 'VLOG' | 'SUBGOAL_GENERATION' | 'ACTION_GENERATION' | 'TASK_GENERATION';
       };
       header?: never;
       path?: never;
@@ -3451,7 +3462,7 @@ export interface operations {
       query?: {
         /** @description Inclusive lower bound on createdAt */
         createdFrom?: string;
-        /** @description Exclusive upper bound on createdAt */
+        /** @description Exclusive upper bound on createdAt; later than createdFrom */
         createdTo?: string;
         /** @description nextCursor of the previous page */
         cursor?: string;

@@ -99,7 +99,7 @@ export const listAiJobsSchema = {
   operationId: 'listAiJobs',
   tags: ['ai'],
   summary: "The caller's AI jobs, newest first",
-  querystring: listQuerySchema.omit({ kind: true }).extend({
+  querystring: listQuerySchema({
     type: z.enum(aiGenerationTypes).optional(),
     status: z.enum(aiJobStatuses).optional(),
   }),

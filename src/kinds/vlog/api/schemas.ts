@@ -98,9 +98,7 @@ export const listVlogsSchema = {
   operationId: 'listVlogs',
   tags: ['vlogs'],
   summary: "The caller's vlogs, newest first",
-  querystring: listQuerySchema
-    .omit({ kind: true, type: true })
-    .extend({ status: z.enum(vlogStatuses).optional() }),
+  querystring: listQuerySchema({ status: z.enum(vlogStatuses).optional() }),
   response: {
     200: z.object({ vlogs: z.array(vlogViewSchema), nextCursor: z.string().nullable() }),
     ...commonErrors,

@@ -176,9 +176,10 @@ export function historyView(context: PageContext): View {
     const createdTo = dayStart(to.value, true);
     query = {
       limit: pageSize,
-      ...(kind.value && { kind: kind.value }),
-      ...(type.value && { type: type.value }),
-      ...(status.value && { status: status.value }),
+      // The selects offer only the API's own values (the registry's kinds, its job types).
+      ...(kind.value && { kind: kind.value as NonNullable<ListJobsQuery['kind']> }),
+      ...(type.value && { type: type.value as NonNullable<ListJobsQuery['type']> }),
+      ...(status.value && { status: status.value as NonNullable<ListJobsQuery['status']> }),
       ...(createdFrom && { createdFrom }),
       ...(createdTo && { createdTo }),
     };
