@@ -398,7 +398,7 @@ describe('job progress streams (Server-Sent Events)', () => {
       'STREAM_LINK_INVALID',
     );
     const view = await fetch(`${secondUrl}/api/ai/jobs/${job.id}?access=${access}`);
-    assert.equal(view.status, 401);
+    assert.equal(view.status, 403);
     const tampered = await fetch(`${secondUrl}${url.slice(0, -2)}xx`);
     assert.equal(tampered.status, 403);
     const stranger = await first.user('stranger').post(`/api/ai/jobs/${job.id}/events/link`);

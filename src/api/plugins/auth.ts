@@ -16,8 +16,11 @@ declare module 'fastify' {
     streamLinks: StreamLinks;
   }
   interface FastifyContextConfig {
-    /** A job's progress stream: opened by a signed stream link (`?access=`) as well as a token. */
-    streamLink?: boolean;
+    /**
+     * A job's progress stream, of the jobs of this kind: opened by a signed stream link
+     * (`?access=`) made for it as well as by a token.
+     */
+    streamLink?: { kind: string };
   }
 }
 
@@ -41,8 +44,16 @@ export const bearerAuth = fp(
     ): Promise<{ userId: string; admin: boolean }> {
       const header = request.headers.authorization;
       const { access } = request.query as { access?: unknown };
-      if (!header && request.routeOptions.config.streamLink && typeof access === 'string') {
-        const userId = streamLinks.verify(access, (request.params as { id: string }).id);
+      if (!header && typeof access === 'string') {
+        const stream = request.routeOptions.config.streamLink;
+        if (!stream) {
+          throw new ApiError(
+            'STREAM_LINK_INVALID',
+            'A stream link opens only the progress stream it was made for; this route needs the Authorization header',
+          );
+        }
+        const { id: jobId } = request.params as { id: string };
+        const userId = streamLinks.verify(access, { kind: stream.kind, jobId });
         if (!userId) {
           throw new ApiError(
             'STREAM_LINK_INVALID',

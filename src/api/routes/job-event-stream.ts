@@ -3,6 +3,8 @@ import type { JobRow } from '../../db/schema.js';
 import { jobEventStreamLinkSchema, jobEventStreamSchema } from '../schemas/job-event-stream.js';
 
 export interface JobEventStreamRouteOptions {
+  /** The kind whose jobs these streams are, as its declaration names it: a link opens its own. */
+  kind: string;
   /** Path of the kind's jobs, e.g. `/vlogs`; the stream is `<path>/:id/events`. */
   path: string;
   tag: string;
@@ -25,13 +27,13 @@ export interface JobEventStreamRouteOptions {
  * Authorization header, which a browser's EventSource cannot send.
  */
 export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): FastifyPluginAsyncZod {
-  const { path, tag, noun, operationIds, findOwned, view } = options;
+  const { kind, path, tag, noun, operationIds, findOwned, view } = options;
   return async (app) => {
     app.get(
       `${path}/:id/events`,
       {
         schema: jobEventStreamSchema(tag, noun, operationIds.stream),
-        config: { streamLink: true },
+        config: { streamLink: { kind } },
       },
       async (request, reply) => {
         const { userId } = request;
@@ -51,7 +53,10 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
       { schema: jobEventStreamLinkSchema(tag, noun, operationIds.link) },
       async (request, reply) => {
         const row = await findOwned(request.userId, request.params.id);
-        const { access, expiresAt } = app.streamLinks.sign(request.userId, row.id);
+        const { access, expiresAt } = app.streamLinks.sign(request.userId, {
+          kind,
+          jobId: row.id,
+        });
         const stream = request.url.split('?')[0]!.replace(/\/link$/, '');
         return reply.code(201).send({
           url: `${stream}?access=${access}`,

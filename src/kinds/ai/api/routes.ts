@@ -44,6 +44,7 @@ export function aiJobRoutes(aiJobs: AiJobService, actions: JobActions): FastifyP
     await app.register(
       jobEventStreamRoutes({
         ...kind,
+        kind: aiKind.kind,
         operationIds: { stream: 'streamAiJobEvents', link: 'linkAiJobEvents' },
         view: (row) => aiJobs.view(row),
       }),

@@ -68,6 +68,7 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
     await app.register(
       jobEventStreamRoutes({
         ...kind,
+        kind: vlogKind.kind,
         operationIds: { stream: 'streamVlogEvents', link: 'linkVlogEvents' },
         view: (row) => vlogs.view(row),
       }),
