@@ -46,7 +46,10 @@ export function adminRoutes(
   }
 
   return async (app) => {
-    app.addHook('preHandler', async (request) => {
+    // On request, right after authentication: a caller who is no operator learns nothing of
+    // these routes, not even what their query or body must be (validation and the body's
+    // parsing come later).
+    app.addHook('onRequest', async (request) => {
       if (!request.isAdmin) {
         throw new ApiError(
           'ADMIN_REQUIRED',

@@ -9,6 +9,22 @@ import { budgetStanding, type BudgetDefaults } from './budgets.js';
 const dayMs = 86_400_000;
 const dayOf = (date: Date) => date.toISOString().slice(0, 10);
 
+/**
+ * Refuses a caller without the admin claim who asks for another user's usage (`userId`, as
+ * given: the route calls it before the query is validated, so its rules stay the operators').
+ */
+export function refuseOthersUsage(
+  caller: { userId: string; isAdmin: boolean },
+  userId: unknown,
+): void {
+  if (userId !== undefined && userId !== caller.userId && !caller.isAdmin) {
+    throw new ApiError(
+      'ADMIN_REQUIRED',
+      "userId: another user's usage is for operators: the token lacks the admin claim",
+    );
+  }
+}
+
 /** Spending by day and kind of call, holds and budgets: a user's own, or every user's for an admin. */
 export function createUsageService({ db, budgets }: { db: Db; budgets: BudgetDefaults }) {
   async function userUsage(userId: string, rows: SpendRow[], reserved: string | undefined) {
@@ -53,12 +69,7 @@ export function createUsageService({ db, budgets }: { db: Db; budgets: BudgetDef
       caller: { userId: string; isAdmin: boolean },
       query: { from?: string | undefined; to?: string | undefined; userId?: string | undefined },
     ) {
-      if (query.userId !== undefined && query.userId !== caller.userId && !caller.isAdmin) {
-        throw new ApiError(
-          'ADMIN_REQUIRED',
-          "userId: another user's usage is for operators: the token lacks the admin claim",
-        );
-      }
+      refuseOthersUsage(caller, query.userId);
       const now = new Date();
       const from = query.from ?? `${dayOf(now).slice(0, 7)}-01`;
       const to = query.to ?? dayOf(now);
