@@ -3,10 +3,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { applyJobUpdate } from '../../src/db/jobs.js';
+import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { jobRecord } from '../support/jobs.js';
 
 describe('polling a job', () => {
   let test: TestDatabase;
@@ -172,5 +173,90 @@ describe('polling a job', () => {
     assert.equal(started.statusCode, 202);
     h.terminateOnStop(started.json<{ id: string }>().id);
     assert.equal(started.headers.etag, undefined);
+  });
+
+  it('answers HEAD as GET on every read: 304 with no body and no Content-Length when unchanged', async () => {
+    const owner = `header-${randomUUID().slice(0, 8)}`;
+    // An operator, so the admin reads answer too.
+    const reader = h.admin(owner);
+    const probe = jobRecord({ ownerId: owner });
+    const ai = jobRecord({
+      id: `ai-${randomUUID()}`,
+      kind: 'ai',
+      type: 'SUBGOAL_GENERATION',
+      ownerId: owner,
+      input: { goal: 'g', maxItems: 3, language: 'en' },
+    });
+    const vlog = jobRecord({
+      id: `vlog-${randomUUID()}`,
+      kind: 'vlog',
+      type: 'VLOG',
+      ownerId: owner,
+      input: {
+        title: 't',
+        prompt: null,
+        style: null,
+        aspectRatio: '16:9',
+        durationSeconds: 8,
+        media: [],
+      },
+    });
+    for (const job of [probe, ai, vlog]) await insertJob(test.db, job, 'pending');
+    const reads: Record<string, string> = {
+      '/api/admin/budgets/{userId}': `/api/admin/budgets/${owner}`,
+      '/api/admin/failure-groups': '/api/admin/failure-groups',
+      '/api/ai/jobs': '/api/ai/jobs',
+      '/api/ai/jobs/{id}': `/api/ai/jobs/${ai.id}`,
+      '/api/jobs': '/api/jobs',
+      '/api/jobs/{id}': `/api/jobs/${probe.id}`,
+      '/api/usage': '/api/usage',
+      '/api/vlogs': '/api/vlogs',
+      '/api/vlogs/upload-limits': '/api/vlogs/upload-limits',
+      '/api/vlogs/{id}': `/api/vlogs/${vlog.id}`,
+    };
+    // Every GET under /api but the progress streams, which are no conditional reads.
+    const doc = (await h.api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+      paths: Record<string, Record<string, unknown>>;
+    }>();
+    const documented = Object.entries(doc.paths)
+      .filter(([path, methods]) => path.startsWith('/api/') && methods['get'])
+      .map(([path]) => path)
+      .filter((path) => !path.endsWith('/events'));
+    assert.deepEqual(Object.keys(reads).sort(), documented.sort());
+
+    const wrong: string[] = [];
+    for (const url of Object.values(reads)) {
+      const read = await reader.get(url);
+      assert.equal(read.statusCode, 200, `${url}: ${read.body}`);
+      const etag = String(read.headers.etag);
+      const head = await reader.request({ method: 'HEAD', url });
+      if (head.statusCode !== 200 || head.body !== '' || head.headers.etag !== etag) {
+        wrong.push(`HEAD ${url}: ${head.statusCode} ${head.headers.etag} ${head.body}`);
+      }
+      if (head.headers['content-length'] !== String(Buffer.byteLength(read.body))) {
+        wrong.push(`HEAD ${url}: Content-Length ${head.headers['content-length']}`);
+      }
+      for (const ifNoneMatch of [etag, '*']) {
+        for (const method of ['GET', 'HEAD'] as const) {
+          const unchanged = await reader.request({
+            method,
+            url,
+            headers: { 'if-none-match': ifNoneMatch },
+          });
+          const got = [
+            unchanged.statusCode,
+            unchanged.body,
+            unchanged.headers.etag,
+            unchanged.headers['content-length'],
+            unchanged.headers['content-type'],
+          ];
+          const want = [304, '', etag, undefined, undefined];
+          if (JSON.stringify(got) !== JSON.stringify(want)) {
+            wrong.push(`${method} ${url} if-none-match ${ifNoneMatch}: ${JSON.stringify(got)}`);
+          }
+        }
+      }
+    }
+    assert.deepEqual(wrong, []);
   });
 });

@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { pollIntervalSeconds, type PollIntervals } from '../services/job-views.js';
@@ -26,8 +27,8 @@ function noneMatch(header: string | undefined, etag: string): boolean {
  *
  * - every 200 answer to a GET carries a strong ETag, the hash of the exact bytes served, so it
  *   changes whenever anything in the view does (status, progress, `?live=true` answers, signed
- *   links that were renewed); a request whose If-None-Match names it is answered 304 with no
- *   body;
+ *   links that were renewed); a GET or HEAD whose If-None-Match names it is answered 304 with
+ *   no body and no Content-Length;
  * - a job view (routes with `config.jobView`) carries X-Poll-Interval, in seconds, while the job
  *   is in flight, and none once it has ended;
  * - a job view is written with JSON.stringify, not checked against its response schema on every
@@ -55,7 +56,10 @@ export const conditionalReads = fp(
       void reply.header('etag', etag).header('cache-control', 'private, no-cache');
       if (!noneMatch(request.headers['if-none-match'], etag)) return payload;
       void reply.code(304).removeHeader('content-type');
-      return null;
+      // Null drops the body. Fastify's HEAD handling runs after this hook and cannot take null
+      // (it throws), and would give an empty string a Content-Length of 0, which a 304 must not
+      // have (RFC 9110, 8.6); an empty stream it drains and sends no Content-Length for.
+      return request.method === 'HEAD' ? Readable.from([]) : null;
     });
   },
   { name: 'conditional-reads' },
