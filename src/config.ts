@@ -101,6 +101,12 @@ export const configSchema = z.object({
   API_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
   /** Largest request line and headers together, in bytes (431 above). */
   API_MAX_HEADER_BYTES: positiveInt.min(1_024).default(16_384),
+  /**
+   * Longest URL (path and query) of a request, in bytes (414 above); below API_MAX_HEADER_BYTES,
+   * which the request line counts against too. The longest the API makes (a signed media or
+   * stream link, a list's cursor) is under 1,500.
+   */
+  API_MAX_URL_BYTES: positiveInt.min(2_048).default(8_192),
   /** Time allowed to receive a request's headers (408 after): cuts off clients that trickle them. */
   API_HEADERS_TIMEOUT_MS: positiveInt.default(10_000),
   /** Time allowed to receive a whole request (uploads included) before the server answers 408. */
@@ -543,6 +549,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.NODE_ENV === 'production' && !config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL) {
     throw new ConfigError(
       'Invalid configuration:\n  AUTH_JWT_SECRET: required when NODE_ENV=production (or set AUTH_JWKS_URL)',
+    );
+  }
+  if (config.API_MAX_URL_BYTES >= config.API_MAX_HEADER_BYTES) {
+    throw new ConfigError(
+      `Invalid configuration:\n  API_MAX_URL_BYTES: must be below API_MAX_HEADER_BYTES (${config.API_MAX_HEADER_BYTES}), or a URL over it would be refused as headers too large`,
     );
   }
   if (config.API_HEADERS_TIMEOUT_MS > config.API_REQUEST_TIMEOUT_MS) {

@@ -21,6 +21,7 @@ import type { MediaStorage } from '../storage/object-storage.js';
 import type { TemporalAccess } from '../temporal-client.js';
 import type { Tracing } from '../tracing/index.js';
 import { createTokenVerifier } from '../auth.js';
+import { ApiError } from './errors.js';
 import { createSharedStateMetrics } from '../metrics/shared-state.js';
 import { answerConnectionError, answerRouterError, errorHandler } from './plugins/error-handler.js';
 import { bearerAuth } from './plugins/auth.js';
@@ -76,7 +77,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     requestTimeout: deps.config.API_REQUEST_TIMEOUT_MS,
     connectionTimeout: deps.config.API_IDLE_TIMEOUT_MS,
     keepAliveTimeout: deps.config.API_KEEP_ALIVE_TIMEOUT_MS,
-    // A path parameter may be as long as the request head allows; the route's schema decides.
+    // A path parameter may be as long as the request head allows: the URL limit (an onRequest
+    // hook below) and the route's schema decide, each with its own answer.
     routerOptions: { maxParamLength: deps.config.API_MAX_HEADER_BYTES },
     frameworkErrors: answerRouterError,
     clientErrorHandler: answerConnectionError(deps.logger),
@@ -107,6 +109,16 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // Browsers must take every answer for its declared type: a stored image is never run as HTML.
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
+  });
+  // Below the header limit, so an over-long URL gets its own answer rather than a 431.
+  app.addHook('onRequest', async (request) => {
+    const bytes = Buffer.byteLength(request.raw.url ?? '');
+    if (bytes > deps.config.API_MAX_URL_BYTES) {
+      throw new ApiError(
+        'URL_TOO_LONG',
+        `The URL is ${bytes} bytes long; the API accepts at most ${deps.config.API_MAX_URL_BYTES}`,
+      );
+    }
   });
   // A request refused before its body was read (rate limit, in-flight cap, authentication) ends
   // its connection: otherwise Node would read and discard the rest of the body, gigabytes

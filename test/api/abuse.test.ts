@@ -228,6 +228,43 @@ describe('abusive clients', { timeout: 120_000 }, () => {
     await assertHealthy();
   });
 
+  it('answers 414 URL_TOO_LONG to a URL over API_MAX_URL_BYTES, below the header limit', async () => {
+    const auth = await h.user(`long-url-${randomUUID().slice(0, 8)}`).authorization();
+    /** A GET of `url` over a socket, with or without a token. */
+    async function get(url: string, token: boolean) {
+      const client = rawClient(port);
+      const authorization = token ? `authorization: ${auth}\r\n` : '';
+      client.write(
+        `GET ${url} HTTP/1.1\r\nhost: 127.0.0.1\r\n${authorization}connection: close\r\n\r\n`,
+      );
+      await client.closedWithin(5_000);
+      return parseResponse(client.received());
+    }
+    // The default limits: 8,192 bytes of URL, 16,384 of request line and headers.
+    const padded = (prefix: string, bytes: number) =>
+      `${prefix}${'a'.repeat(bytes - prefix.length)}`;
+    for (const [url, token] of [
+      [padded('/api/jobs/', 16_000), true],
+      [padded('/api/jobs?cursor=', 8_193), true],
+      [padded('/api/jobs/', 8_193), false],
+      [padded('/no-such-route/', 12_000), false],
+    ] as const) {
+      const { status, body } = await get(url, token);
+      assert.equal(status, 414, `${url.length} bytes: ${JSON.stringify(body)}`);
+      assert.equal(body.error.code, 'URL_TOO_LONG');
+      assert.match(body.error.message, new RegExp(`is ${url.length} bytes long.* at most 8192$`));
+    }
+    // At the limit, the route's own rules answer.
+    const atLimit = await get(padded('/api/jobs/', 8_192), true);
+    assert.equal(atLimit.status, 400);
+    assert.match(atLimit.body.error.message, /^params\.id: /);
+    // Past the header limit, Node refuses the request line before the API sees it.
+    const overHeaders = await get(padded('/api/jobs/', 16_390), true);
+    assert.equal(overHeaders.status, 431);
+    assert.equal(overHeaders.body.error.code, 'HEADERS_TOO_LARGE');
+    await assertHealthy();
+  });
+
   it('closes a stalled upload after the idle timeout and keeps nothing of it', async () => {
     const user = `stalled-${randomUUID().slice(0, 8)}`;
     const form = multipartBody({ title: 'Stalled' }, [

@@ -56,6 +56,14 @@ describe('configuration', () => {
     );
   });
 
+  it('refuses a URL limit the header limit would reach first', () => {
+    assert.match(
+      configError({ API_MAX_URL_BYTES: '8192', API_MAX_HEADER_BYTES: '8192' }),
+      /API_MAX_URL_BYTES: must be below API_MAX_HEADER_BYTES \(8192\)/,
+    );
+    assert.equal(loadConfig({ API_MAX_HEADER_BYTES: '8193' }).API_MAX_URL_BYTES, 8_192);
+  });
+
   it('reads budgets and prices as decimal text, and names a malformed one', () => {
     const config = loadConfig({
       USER_DAILY_BUDGET: '12.50',
