@@ -216,7 +216,7 @@ describe('media links', () => {
         'unsatisfiable range',
         request(link, { headers: { range: `bytes=${image.length + 10}-` } }),
         416,
-        /^image\/jpeg$/,
+        /json/,
       ],
       ['HEAD', request(link, { method: 'HEAD' }), 200, /^image\/jpeg$/],
       ['unknown object', request(missing), 404, /json/],
@@ -239,5 +239,37 @@ describe('media links', () => {
     }
     const range = await request(link, { headers: { range: 'bytes=0-99' } });
     assert.ok(range.body.equals(image.subarray(0, 100)));
+  });
+
+  it('refuses a range outside the object with 416 RANGE_NOT_SATISFIABLE, its size in Content-Range', async () => {
+    const key = `vlogs/${randomUUID()}/video.mp4`;
+    await storage.putStream(key, Readable.from([image]), 'video/mp4');
+    const link = pathOf(await storage.url(key, 600));
+    for (const range of ['bytes=999999999-', `bytes=${image.length}-`, 'bytes=-0', 'bytes=9-3']) {
+      for (const method of ['GET', 'HEAD']) {
+        const answer = await request(link, { method, headers: { range } });
+        const what = `${method} ${range}`;
+        assert.equal(answer.status, 416, what);
+        assert.equal(answer.headers['content-range'], `bytes */${image.length}`, what);
+        assert.match(answer.headers['content-type'] ?? '', /^application\/json/, what);
+        if (method === 'HEAD') continue;
+        const { error } = JSON.parse(answer.body.toString('utf8')) as {
+          error: { code: string; message: string; details: { size: number } };
+        };
+        assert.equal(error.code, 'RANGE_NOT_SATISFIABLE', what);
+        assert.equal(
+          error.message,
+          `The range ${range} is not within the media's ${image.length} bytes`,
+        );
+        assert.deepEqual(error.details, { size: image.length });
+      }
+    }
+    // The last byte is within it.
+    const last = await request(link, { headers: { range: `bytes=${image.length - 1}-` } });
+    assert.equal(last.status, 206);
+    assert.equal(
+      last.headers['content-range'],
+      `bytes ${image.length - 1}-${image.length - 1}/${image.length}`,
+    );
   });
 });

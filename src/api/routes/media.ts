@@ -5,6 +5,31 @@ import { ApiError } from '../errors.js';
 import { mediaObjectSchema } from '../schemas/media.js';
 
 /**
+ * The single byte range a Range header asks for within `size` bytes, or null for the whole
+ * object (no header, or one this route does not read, such as several ranges). A range that
+ * does not overlap the object is refused: 416 with the error envelope and the object's size in
+ * Content-Range (RFC 9110, 15.5.17).
+ */
+function requestedRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | null {
+  const range = /^bytes=(\d*)-(\d*)$/.exec(header ?? '');
+  if (!range || !(range[1] || range[2])) return null;
+  const start = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
+  const end = range[1] && range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+  if (start > end || start >= size) {
+    throw new ApiError(
+      'RANGE_NOT_SATISFIABLE',
+      `The range ${header} is not within the media's ${size} bytes`,
+      { size },
+      { 'content-range': `bytes */${size}` },
+    );
+  }
+  return { start, end };
+}
+
+/**
  * Serves objects of the local storage backend through signed, expiring links (what presigned
  * URLs are on S3), with single byte ranges so video players can seek. The content type is the
  * one stored with the object (what the upload's bytes were detected as), never guessed from
@@ -45,24 +70,18 @@ export function mediaRoutes(
           }
           throw new ApiError('NOT_FOUND', 'No such media');
         }
-        const range = /^bytes=(\d*)-(\d*)$/.exec(request.headers.range ?? '');
+        const range = requestedRange(request.headers.range, object.size);
         reply
           .header('accept-ranges', 'bytes')
           .header('content-type', object.contentType ?? 'application/octet-stream');
-        if (range && (range[1] || range[2])) {
-          const start = range[1] ? Number(range[1]) : Math.max(0, object.size - Number(range[2]));
-          const end =
-            range[1] && range[2] ? Math.min(Number(range[2]), object.size - 1) : object.size - 1;
-          if (start > end || start >= object.size) {
-            return reply.code(416).header('content-range', `bytes */${object.size}`).send('');
-          }
-          return reply
-            .code(206)
-            .header('content-range', `bytes ${start}-${end}/${object.size}`)
-            .header('content-length', end - start + 1)
-            .send(await storage.getStream(key, { start, end }));
+        if (!range) {
+          return reply.header('content-length', object.size).send(await storage.getStream(key));
         }
-        return reply.header('content-length', object.size).send(await storage.getStream(key));
+        return reply
+          .code(206)
+          .header('content-range', `bytes ${range.start}-${range.end}/${object.size}`)
+          .header('content-length', range.end - range.start + 1)
+          .send(await storage.getStream(key, range));
       },
     );
   };

@@ -27,9 +27,8 @@ export const mediaObjectSchema = {
     403: errorBodySchema,
     404: errorBodySchema,
     410: errorBodySchema,
-    416: {
-      description: 'The range is outside the object (empty; Content-Range gives its size)',
-      content: { '*/*': { schema: binary } },
-    },
+    416: errorBodySchema.describe(
+      'RANGE_NOT_SATISFIABLE: the range is outside the object; Content-Range gives its size',
+    ),
   },
 };

@@ -4932,13 +4932,21 @@ export interface operations {
           };
         };
       };
-      /** @description The range is outside the object (empty; Content-Range gives its size) */
+      /** @description RANGE_NOT_SATISFIABLE: the range is outside the object; Content-Range gives its size */
       416: {
         headers: {
           [name: string]: unknown;
         };
         content: {
-          '*/*': string;
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
         };
       };
     };

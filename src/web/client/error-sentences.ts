@@ -48,6 +48,7 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
   FILE_TOO_LARGE: 'A file is larger than the service accepts. Remove it or send a smaller one.',
   URL_TOO_LONG: 'That address is too long.',
   UNSUPPORTED_MEDIA_TYPE: 'A file is not a photo or a clip the service can use.',
+  RANGE_NOT_SATISFIABLE: 'The player asked for a part of the video that does not exist. Reload it.',
   IDEMPOTENCY_KEY_REUSED:
     'That request conflicts with an earlier one. Reload the page and try again.',
   MEDIA_TOO_LONG: 'A clip is longer than the service accepts. Trim it and try again.',
