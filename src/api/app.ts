@@ -28,6 +28,7 @@ import { bearerAuth } from './plugins/auth.js';
 import { createStreamLinks } from './services/stream-links.js';
 import { documentBearerAuth, openApi } from './plugins/openapi.js';
 import { conditionalReads } from './plugins/conditional-reads.js';
+import { jsonBody } from './plugins/json-body.js';
 import { rateLimit } from './plugins/rate-limit.js';
 import { metrics } from './plugins/metrics.js';
 import { jobEventStreams } from './plugins/sse.js';
@@ -90,6 +91,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   // Only JSON (and, per route, multipart) bodies are accepted: anything else is a 415.
   app.removeContentTypeParser('text/plain');
+  await app.register(jsonBody);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   if (deps.tracing) {

@@ -44,10 +44,38 @@ describe('request handling', () => {
     assert.match(body.error.message, /body\.colour: unknown field/);
   });
 
-  it('answers INVALID_JSON for a malformed body', async () => {
+  it('answers INVALID_JSON for a malformed body, saying why', async () => {
     const { status, body } = await rejectedProbe('{"steps": ');
     assert.equal(status, 400);
     assert.equal(body.error.code, 'INVALID_JSON');
+    assert.match(body.error.message, /^Body is not valid JSON: .*JSON/);
+    const empty = await rejectedProbe('');
+    assert.equal(empty.status, 400);
+    assert.equal(empty.body.error.code, 'INVALID_JSON');
+  });
+
+  it('answers INVALID_JSON naming a forbidden key that could change a prototype', async () => {
+    for (const [payload, key] of [
+      ['{"steps":2,"__proto__":{"x":1}}', 'body.__proto__'],
+      [
+        '{"steps":2,"note":{"constructor":{"prototype":{"x":1}}}}',
+        'body.note.constructor.prototype',
+      ],
+      ['{"steps":2,"list":[1,{"a":{"__proto__":null}}]}', 'body.list.1.a.__proto__'],
+      ['[{"constructor":{"prototype":1}}]', 'body.0.constructor.prototype'],
+    ] as const) {
+      const { status, body } = await rejectedProbe(payload);
+      assert.equal(status, 400, payload);
+      assert.equal(body.error.code, 'INVALID_JSON', payload);
+      assert.equal(
+        body.error.message,
+        `Body holds a forbidden key: ${key} (no object in a body may have "__proto__", nor a "constructor" with "prototype")`,
+      );
+    }
+    // Harmless keys of those names pass to the schema, which names what it does not take.
+    const { status, body } = await rejectedProbe('{"steps":1,"constructor":"x","prototype":{}}');
+    assert.equal(status, 400);
+    assert.equal(body.error.code, 'VALIDATION_FAILED');
   });
 
   it('answers 415 for a body that is not JSON', async () => {

@@ -22,8 +22,6 @@ const fastifyErrorCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
 };
 
 /** Any error a route or hook throws, as the envelope; details of a 5xx never leave the process. */
@@ -54,11 +52,6 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
   }
   const mapped = fastifyErrorCodes[error.code];
   if (mapped) return reply.code(errorStatuses[mapped]).send(errorBody(mapped, error.message));
-  if (error instanceof SyntaxError && error.statusCode === 400) {
-    return reply
-      .code(400)
-      .send(errorBody('INVALID_JSON', `Body is not valid JSON: ${error.message}`));
-  }
   if (error.statusCode === 408) {
     return reply
       .code(408)

@@ -1,0 +1,86 @@
+// The JSON body parser. Fastify's own refuses a body with a `__proto__` key, or a `constructor`
+// key holding a `prototype` (they poison prototypes once merged into an object), with the same
+// message as malformed JSON; this one refuses the same bodies and names the key.
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { ApiError } from '../errors.js';
+
+/** Longest path shown in a message; deeper paths (nested JSON) are cut. */
+const maxPathLength = 200;
+
+/** A key that could change an object's prototype, and the path of the object holding it. */
+export interface ForbiddenKey {
+  key: '__proto__' | 'constructor.prototype';
+  path: string;
+}
+
+/**
+ * The first key in `value` that could change an object's prototype, `__proto__` or a
+ * `constructor` holding `prototype`, or null. Walks with its own stack: a body may nest as deep
+ * as the body limit allows.
+ */
+export function findForbiddenKey(value: unknown, root: string): ForbiddenKey | null {
+  const pending: { value: unknown; path: string }[] = [{ value, path: root }];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const { value: node, path } = next;
+    if (typeof node !== 'object' || node === null) continue;
+    if (Object.hasOwn(node, '__proto__')) return { key: '__proto__', path };
+    const constructor: unknown = Object.hasOwn(node, 'constructor')
+      ? (node as { constructor: unknown }).constructor
+      : undefined;
+    if (typeof constructor === 'object' && constructor !== null) {
+      if (Object.hasOwn(constructor, 'prototype')) return { key: 'constructor.prototype', path };
+    }
+    for (const [key, child] of Object.entries(node)) {
+      if (typeof child !== 'object' || child === null) continue;
+      pending.push({ value: child, path: path.length < maxPathLength ? `${path}.${key}` : path });
+    }
+  }
+  return null;
+}
+
+/** Parses `application/json` bodies on every route: INVALID_JSON says what is wrong. */
+export const jsonBody = fp(
+  async (app: FastifyInstance) => {
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
+      if (text === '') {
+        done(
+          new ApiError(
+            'INVALID_JSON',
+            "Body cannot be empty when content-type is 'application/json'",
+          ),
+          undefined,
+        );
+        return;
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(text as string);
+      } catch (error) {
+        done(
+          new ApiError('INVALID_JSON', `Body is not valid JSON: ${(error as Error).message}`),
+          undefined,
+        );
+        return;
+      }
+      const forbidden = findForbiddenKey(body, 'body');
+      if (forbidden) {
+        const path =
+          forbidden.path.length > maxPathLength
+            ? `${forbidden.path.slice(0, maxPathLength)}…`
+            : forbidden.path;
+        done(
+          new ApiError(
+            'INVALID_JSON',
+            `Body holds a forbidden key: ${path}.${forbidden.key} (no object in a body may have "__proto__", nor a "constructor" with "prototype")`,
+          ),
+          undefined,
+        );
+        return;
+      }
+      done(null, body);
+    });
+  },
+  { name: 'json-body' },
+);
