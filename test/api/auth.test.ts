@@ -232,8 +232,12 @@ async function answer(api: TestApi, token: string) {
     status: response.statusCode,
     code: response.statusCode === 200 ? null : response.json<ErrorBody>().error.code,
     message: response.statusCode === 200 ? '' : response.json<ErrorBody>().error.message,
+    challenge: response.headers['www-authenticate'],
   };
 }
+
+/** What a 401 for a bearer token that was sent and refused challenges with (RFC 6750, 3). */
+const invalidTokenChallenge = 'Bearer error="invalid_token"';
 
 /** The claim rules, the same whichever way tokens are verified. */
 function claimRules(
@@ -245,7 +249,12 @@ function claimRules(
     for (const refusal of refusals) {
       const now = seconds();
       const got = await answer(api, await rawToken(header, refusal.claims(valid(now), now), sign));
-      if (got.status !== 401 || got.code !== refusal.code || !refusal.names.test(got.message)) {
+      if (
+        got.status !== 401 ||
+        got.code !== refusal.code ||
+        !refusal.names.test(got.message) ||
+        got.challenge !== invalidTokenChallenge
+      ) {
         wrong.push(`${refusal.name} (want ${refusal.code}): ${JSON.stringify(got)}`);
       }
     }
@@ -261,7 +270,9 @@ function claimRules(
         api,
         await rawToken(header, acceptance.claims(valid(now), now), sign),
       );
-      if (got.status !== 200) wrong.push(`${acceptance.name}: ${JSON.stringify(got)}`);
+      if (got.status !== 200 || got.challenge !== undefined) {
+        wrong.push(`${acceptance.name}: ${JSON.stringify(got)}`);
+      }
     }
     assert.deepEqual(wrong, []);
   });
@@ -271,7 +282,11 @@ function claimRules(
     const wrong: string[] = [];
     for (const [name, token] of malformed(header, valid(seconds()), sign)) {
       const got = await answer(api, await token);
-      if (got.status !== 401 || got.code !== 'TOKEN_INVALID') {
+      if (
+        got.status !== 401 ||
+        got.code !== 'TOKEN_INVALID' ||
+        got.challenge !== invalidTokenChallenge
+      ) {
         wrong.push(`${name}: ${JSON.stringify(got)}`);
       }
     }
@@ -296,23 +311,31 @@ describe('authentication', () => {
       headers: authorization === undefined ? {} : { authorization },
     });
     assert.equal(response.statusCode, 401, response.body);
-    return response.json<{ error: { code: string; message: string } }>().error;
+    const { error } = response.json<{ error: { code: string; message: string } }>();
+    return { ...error, challenge: response.headers['www-authenticate'] };
   }
 
-  it('answers 401 TOKEN_MISSING without an Authorization header', async () => {
+  it('answers 401 TOKEN_MISSING without an Authorization header, challenging for a Bearer token', async () => {
     const error = await codeFor();
     assert.equal(error.code, 'TOKEN_MISSING');
     assert.match(error.message, /Authorization header/);
+    assert.equal(error.challenge, 'Bearer');
   });
 
   it('answers 401 TOKEN_INVALID for a header that is not a Bearer token', async () => {
-    assert.equal((await codeFor('Basic dXNlcjpwYXNz')).code, 'TOKEN_INVALID');
-    assert.equal((await codeFor('Bearer')).code, 'TOKEN_INVALID');
+    for (const header of ['Basic dXNlcjpwYXNz', 'Bearer']) {
+      const error = await codeFor(header);
+      assert.equal(error.code, 'TOKEN_INVALID', header);
+      assert.equal(error.challenge, 'Bearer', `${header}: no token sent, so none is invalid`);
+    }
   });
 
   it('answers 401 TOKEN_INVALID for a wrong secret or another HMAC algorithm', async () => {
     const forged = await mintToken('another-secret-that-is-long-enough-too!', 'alice');
-    assert.equal((await codeFor(`Bearer ${forged}`)).code, 'TOKEN_INVALID');
+    assert.deepEqual(
+      { ...(await codeFor(`Bearer ${forged}`)), message: '' },
+      { code: 'TOKEN_INVALID', message: '', challenge: invalidTokenChallenge },
+    );
     const hs512 = await new SignJWT({})
       .setProtectedHeader({ alg: 'HS512' })
       .setSubject('alice')
@@ -328,6 +351,38 @@ describe('authentication', () => {
     valid: (now) => ({ sub: 'alice', iat: now, exp: now + hour }),
     sign: signHs256,
   }));
+
+  it('challenges on every 401 of every route, a request without a token or with a bad one', async () => {
+    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+      paths: Record<string, Record<string, unknown>>;
+    }>();
+    const operations = Object.entries(doc.paths)
+      .filter(([path]) => path.startsWith('/api/'))
+      .flatMap(([path, methods]) =>
+        Object.keys(methods).map((method) => ({
+          method: method.toUpperCase() as 'GET',
+          url: path.replace(/\{\w+\}/g, 'x'),
+        })),
+      );
+    assert.ok(operations.length >= 20, `${operations.length} operations`);
+    const wrong: string[] = [];
+    for (const operation of operations) {
+      for (const [authorization, code, challenge] of [
+        [undefined, 'TOKEN_MISSING', 'Bearer'],
+        ['Bearer not.a.jwt', 'TOKEN_INVALID', invalidTokenChallenge],
+      ] as const) {
+        const response = await api.app.inject({
+          ...operation,
+          headers: authorization ? { authorization } : {},
+        });
+        const got = `${response.statusCode} ${response.json<ErrorBody>().error.code} ${String(response.headers['www-authenticate'])}`;
+        if (got !== `401 ${code} ${challenge}`) {
+          wrong.push(`${operation.method} ${operation.url}: ${got}`);
+        }
+      }
+    }
+    assert.deepEqual(wrong, []);
+  });
 
   it('writes nothing for a refused token: no request counted, no job', async () => {
     const counts = async () => ({
@@ -430,7 +485,12 @@ describe('npm run token', () => {
   it('mints a token the API accepts, and refuses a lifetime or user id the API would not', async () => {
     const minted = await run(['alice']);
     assert.equal(minted.code, 0, minted.output);
-    assert.deepEqual(await answer(h.api, minted.output), { status: 200, code: null, message: '' });
+    assert.deepEqual(await answer(h.api, minted.output), {
+      status: 200,
+      code: null,
+      message: '',
+      challenge: undefined,
+    });
     const tooLong = await run(['alice', '30d']);
     assert.equal(tooLong.code, 2, tooLong.output);
     assert.match(tooLong.output, /AUTH_MAX_TOKEN_LIFETIME_SECONDS/);
@@ -493,7 +553,12 @@ describe('authentication against an identity provider (JWKS)', () => {
     Buffer.from(await crypto.subtle.sign('RSASSA-PKCS1-v1_5', privateKey, Buffer.from(input)));
 
   it("accepts a token signed with the provider's key for the right issuer and audience", async () => {
-    assert.deepEqual(await answer(api, await token()), { status: 200, code: null, message: '' });
+    assert.deepEqual(await answer(api, await token()), {
+      status: 200,
+      code: null,
+      message: '',
+      challenge: undefined,
+    });
   });
 
   it('answers 401 with a stable code for a wrong audience, issuer, key, algorithm or expiry', async () => {
@@ -539,10 +604,11 @@ describe('authentication against an identity provider (JWKS)', () => {
   it('answers 503 AUTH_UNAVAILABLE, not 401, when the keys cannot be fetched', async () => {
     const got = await answer(unreachable, await token());
     assert.deepEqual(
-      { status: got.status, code: got.code },
+      { status: got.status, code: got.code, challenge: got.challenge },
       {
         status: 503,
         code: 'AUTH_UNAVAILABLE',
+        challenge: undefined,
       },
     );
   });

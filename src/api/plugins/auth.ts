@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { TokenError, type TokenVerifier } from '../../auth.js';
-import { ApiError } from '../errors.js';
+import { ApiError, errorStatuses, type ErrorCode } from '../errors.js';
 import type { StreamLinks } from '../services/stream-links.js';
 
 declare module 'fastify' {
@@ -22,6 +22,20 @@ declare module 'fastify' {
      */
     streamLink?: { kind: string };
   }
+}
+
+/**
+ * The challenge every 401 carries (RFC 9110, 11.6.1): the Bearer scheme (RFC 6750, 3), with
+ * `invalid_token` when a bearer token was sent and refused. A request without one, or with
+ * another scheme, learns only the scheme to use.
+ */
+const challenges = { noToken: 'Bearer', invalidToken: 'Bearer error="invalid_token"' };
+
+/** A refusal of the caller's credentials: a 401 with its challenge, or AUTH_UNAVAILABLE (503). */
+function refusal(code: ErrorCode, message: string, challenge: string): ApiError {
+  const headers: Record<string, string> =
+    errorStatuses[code] === 401 ? { 'www-authenticate': challenge } : {};
+  return new ApiError(code, message, undefined, headers);
 }
 
 export interface BearerAuthOptions {
@@ -63,19 +77,26 @@ export const bearerAuth = fp(
         return { userId, admin: false };
       }
       if (!header) {
-        throw new ApiError(
+        throw refusal(
           'TOKEN_MISSING',
           'The Authorization header with a Bearer token is required',
+          challenges.noToken,
         );
       }
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match?.[1]) {
-        throw new ApiError('TOKEN_INVALID', 'The Authorization header must be "Bearer <token>"');
+        throw refusal(
+          'TOKEN_INVALID',
+          'The Authorization header must be "Bearer <token>"',
+          challenges.noToken,
+        );
       }
       try {
         return await verifyToken(match[1]);
       } catch (error) {
-        if (error instanceof TokenError) throw new ApiError(error.problem, error.message);
+        if (error instanceof TokenError) {
+          throw refusal(error.problem, error.message, challenges.invalidToken);
+        }
         throw error;
       }
     }
