@@ -32,6 +32,7 @@ import { jsonBody } from './plugins/json-body.js';
 import { rateLimit } from './plugins/rate-limit.js';
 import { metrics } from './plugins/metrics.js';
 import { jobEventStreams } from './plugins/sse.js';
+import { refuseRepeatedParameters } from './plugins/repeated-parameters.js';
 import { refuseUnstorableText } from './plugins/storable-text.js';
 import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
@@ -130,6 +131,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       reply.header('connection', 'close');
     }
   });
+  await app.register(refuseRepeatedParameters);
   await app.register(refuseUnstorableText);
   await app.register(openApi);
   await app.register(jobEventStreams, {

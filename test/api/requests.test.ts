@@ -128,6 +128,41 @@ describe('request handling', () => {
     assert.match(badLimit.json<ErrorBody>().error.message, /querystring\.limit/);
   });
 
+  it('names a query parameter given more than once, on every route that has any', async () => {
+    const doc = (await h.api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+      paths: Record<string, Record<string, { parameters?: { in: string; name: string }[] }>>;
+    }>();
+    // An operator, so the admin routes answer for their parameters too.
+    const operator = h.admin(user);
+    const wrong: string[] = [];
+    let checked = 0;
+    for (const [route, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const path = route.replace(/\{\w+\}/g, 'x');
+        for (const { name } of (operation.parameters ?? []).filter((p) => p.in === 'query')) {
+          checked += 1;
+          const response = await operator.request({
+            method: method.toUpperCase() as 'GET',
+            url: `${path}?${name}=1&${name}=2`,
+          });
+          const { error } = response.json<ErrorBody>();
+          const field = `querystring.${name}`;
+          if (
+            response.statusCode !== 400 ||
+            error.code !== 'VALIDATION_FAILED' ||
+            error.message !== `${field}: given more than once` ||
+            JSON.stringify(error.details) !==
+              JSON.stringify({ issues: [{ field, message: 'given more than once' }] })
+          ) {
+            wrong.push(`${method} ${path} ${name}: ${response.statusCode} ${response.body}`);
+          }
+        }
+      }
+    }
+    assert.ok(checked >= 30, `${checked} query parameters`);
+    assert.deepEqual(wrong, []);
+  });
+
   it('refuses path and query text the database cannot store, naming the parameter', async () => {
     const cursorWithNul = Buffer.from(
       JSON.stringify({ createdAt: '2026-01-01T00:00:00.000Z', id: 'a\u0000' }),

@@ -85,6 +85,8 @@ describe('vlog requests that are refused', () => {
     status: number;
     code: string;
     message: RegExp;
+    /** `details.issues`, where the answer must have them. */
+    issues?: { field: string; message: string }[];
   }[] = [
     {
       name: 'no files',
@@ -201,6 +203,19 @@ describe('vlog requests that are refused', () => {
       message: /^body\.colour: unknown field: a vlog upload takes title, prompt/,
     },
     {
+      name: 'a field given twice',
+      body: () => {
+        const { payload, headers } = multipartBody({ title: 'x' }, [png()]);
+        const boundary = headers['content-type']!.split('boundary=')[1]!;
+        const first = `--${boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\ny\r\n`;
+        return { payload: Buffer.concat([Buffer.from(first), payload]), headers };
+      },
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^body\.title: given more than once$/,
+      issues: [{ field: 'body.title', message: 'given more than once' }],
+    },
+    {
       name: 'a file under an unknown field',
       body: () => multipartBody({ title: 'x' }, [{ ...png(), field: 'attachment' }]),
       status: 400,
@@ -257,6 +272,7 @@ describe('vlog requests that are refused', () => {
       assert.equal(status, testCase.status, JSON.stringify(error));
       assert.equal(error.code, testCase.code);
       assert.match(error.message, testCase.message);
+      if (testCase.issues) assert.deepEqual(error.details, { issues: testCase.issues });
     });
   }
 
