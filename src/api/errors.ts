@@ -137,6 +137,22 @@ export function validationFailed(issues: [ValidationIssue, ...ValidationIssue[]]
   );
 }
 
+/**
+ * UNSUPPORTED_MEDIA_TYPE for a body of a type the route does not read (`received`, the request's
+ * Content-Type), naming the type it does.
+ */
+export function unsupportedBodyTypeError(
+  received: string | undefined,
+  accepted: 'application/json' | 'multipart/form-data',
+): ApiError {
+  const type = received?.split(';')[0]?.trim().slice(0, 100);
+  const sent = type ? `A body of type ${type}` : 'A body without a Content-Type';
+  return new ApiError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    `${sent} is not accepted here: expected ${accepted}`,
+  );
+}
+
 /** The error envelope every error answer carries. */
 export function errorBody(code: ErrorCode, message: string, details?: unknown): ErrorBody {
   return { error: details === undefined ? { code, message } : { code, message, details } };

@@ -84,6 +84,50 @@ describe('request handling', () => {
     assert.equal(body.error.code, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
+  it('names the body type each route takes when it refuses another, on every route with a body', async () => {
+    const doc = (await h.api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+      paths: Record<string, Record<string, { requestBody?: { content: object } }>>;
+    }>();
+    const operator = h.admin(user);
+    const wrong: string[] = [];
+    let checked = 0;
+    for (const [route, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        if (!operation.requestBody) continue;
+        const [accepted, ...others] = Object.keys(operation.requestBody.content);
+        assert.deepEqual(others, [], `${method} ${route} takes one body type`);
+        const url = route.replace(/\{\w+\}/g, 'x');
+        for (const [contentType, sent] of [
+          ['text/plain', 'A body of type text/plain'],
+          [
+            'application/x-www-form-urlencoded; charset=utf-8',
+            'A body of type application/x-www-form-urlencoded',
+          ],
+          [undefined, 'A body without a Content-Type'],
+        ] as const) {
+          checked += 1;
+          const response = await operator.request({
+            method: method.toUpperCase() as 'POST',
+            url,
+            payload: Buffer.from('steps=3'),
+            headers: contentType ? { 'content-type': contentType } : {},
+          });
+          const { error } = response.json<ErrorBody>();
+          const expected = `${sent} is not accepted here: expected ${accepted}`;
+          if (
+            response.statusCode !== 415 ||
+            error.code !== 'UNSUPPORTED_MEDIA_TYPE' ||
+            error.message !== expected
+          ) {
+            wrong.push(`${method} ${url} ${contentType}: ${response.statusCode} ${response.body}`);
+          }
+        }
+      }
+    }
+    assert.ok(checked >= 18, `${checked} requests`);
+    assert.deepEqual(wrong, []);
+  });
+
   it('answers 413 for a body over the limit', async () => {
     const { status, body } = await rejectedProbe(
       JSON.stringify({ steps: 1, padding: 'x'.repeat(70 * 1024) }),

@@ -13,19 +13,27 @@ import {
   errorStatuses,
   schemaIssues,
   validationFailed,
+  unsupportedBodyTypeError,
   type ErrorBody,
   type ErrorCode,
 } from '../errors.js';
 
 /** Fastify's own client errors, by their code. */
 const fastifyErrorCodes: Record<string, ErrorCode> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
 };
 
+function answerApiError(error: ApiError, reply: FastifyReply) {
+  return reply
+    .code(error.statusCode)
+    .headers(error.headers)
+    .send(errorBody(error.code, error.message, error.details));
+}
+
 /** Any error a route or hook throws, as the envelope; details of a 5xx never leave the process. */
 function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof ApiError) return answerApiError(error, reply);
   if (hasZodFastifySchemaValidationErrors(error)) {
     const [first, ...rest] = error.validation.flatMap((issue) =>
       schemaIssues(error.validationContext ?? 'request', {
@@ -35,13 +43,7 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
         keys: issue.params['keys'],
       }),
     );
-    return answerError(validationFailed([first!, ...rest]), request, reply);
-  }
-  if (error instanceof ApiError) {
-    return reply
-      .code(error.statusCode)
-      .headers(error.headers)
-      .send(errorBody(error.code, error.message, error.details));
+    return answerApiError(validationFailed([first!, ...rest]), reply);
   }
   if (isResponseSerializationError(error)) {
     request.log.error(
@@ -49,6 +51,15 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
       'response did not match its schema',
     );
     return reply.code(500).send(errorBody('INTERNAL_ERROR', 'Internal server error'));
+  }
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const accepted = request.routeOptions.schema?.multipartForm
+      ? 'multipart/form-data'
+      : 'application/json';
+    return answerApiError(
+      unsupportedBodyTypeError(request.headers['content-type'], accepted),
+      reply,
+    );
   }
   const mapped = fastifyErrorCodes[error.code];
   if (mapped) return reply.code(errorStatuses[mapped]).send(errorBody(mapped, error.message));

@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
 import type { MediaRef } from '../../../jobs/contracts.js';
 import type { MediaStorage } from '../../../storage/object-storage.js';
-import { ApiError, validationFailed } from '../../../api/errors.js';
+import { ApiError, unsupportedBodyTypeError, validationFailed } from '../../../api/errors.js';
 import { isStorableText, unstorableTextError } from '../../../api/plugins/storable-text.js';
 import {
   acceptedMediaTypes,
@@ -82,6 +82,8 @@ function multipartError(
   error: unknown,
   limits: { maxFiles: number; maxFileBytes: number },
   current?: string,
+  /** The request's Content-Type, which a refusal of it names. */
+  contentType?: string,
 ): unknown {
   if (error instanceof ApiError) return error;
   const code = (error as { code?: string }).code;
@@ -94,7 +96,7 @@ function multipartError(
         uploadRefusals.fileTooLarge(current ?? 'a file', limits.maxFileBytes),
       );
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'The request must be multipart/form-data');
+      return unsupportedBodyTypeError(contentType, 'multipart/form-data');
     case 'FST_PARTS_LIMIT':
     case 'FST_FIELDS_LIMIT':
       return new ApiError(
@@ -213,7 +215,7 @@ export async function receiveUpload(
     if (inspect && media.length > 0) await inspect(batchId, media);
   } catch (error) {
     await discard();
-    throw multipartError(error, limits, current);
+    throw multipartError(error, limits, current, request.headers['content-type']);
   }
   return { media, fields, discard };
 }

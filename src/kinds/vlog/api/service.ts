@@ -15,7 +15,12 @@ import { PriceBook } from '../../../costs/prices.js';
 import { budgetDefaults, refuseOverBudget } from '../../../api/services/budgets.js';
 import type { MediaStorage } from '../../../storage/object-storage.js';
 import type { TemporalAccess } from '../../../temporal-client.js';
-import { ApiError, schemaIssues, validationFailed } from '../../../api/errors.js';
+import {
+  ApiError,
+  schemaIssues,
+  unsupportedBodyTypeError,
+  validationFailed,
+} from '../../../api/errors.js';
 import type { ListQuery } from '../../../api/schemas/jobs.js';
 import { listJobsPage } from '../../../api/services/job-list.js';
 import {
@@ -216,7 +221,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
     ): Promise<{ view: VlogView; replayed: boolean }> {
       await refuseUnlessProviderReady();
       if (!request.isMultipart()) {
-        throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'The request must be multipart/form-data');
+        throw unsupportedBodyTypeError(request.headers['content-type'], 'multipart/form-data');
       }
       const upload = await receiveUpload(
         request,
