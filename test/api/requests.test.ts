@@ -234,6 +234,22 @@ describe('request handling', () => {
     assert.match(tooLong.json<ErrorBody>().error.message, /^params\.id: /);
   });
 
+  it('answers the client errors of plugins with the one code of their status, else 400 BAD_REQUEST', async () => {
+    // The browsable reference's assets, served by @fastify/static, which answers conditions
+    // and ranges itself.
+    const asset = '/docs/static/index.css';
+    const get = (headers: Record<string, string>) =>
+      h.api.app.inject({ method: 'GET', url: asset, headers });
+    assert.equal((await get({})).statusCode, 200);
+    const range = await get({ range: 'bytes=99999999-' });
+    assert.equal(range.statusCode, 416, range.body);
+    assert.equal(range.json<ErrorBody>().error.code, 'RANGE_NOT_SATISFIABLE');
+    // No code stands for 412: the API has none for it, so it answers as any other refusal.
+    const precondition = await get({ 'if-match': '"another"' });
+    assert.equal(precondition.statusCode, 400, precondition.body);
+    assert.equal(precondition.json<ErrorBody>().error.code, 'BAD_REQUEST');
+  });
+
   it('answers unknown routes with the error envelope', async () => {
     const response = await rejected.get('/api/nothing-here');
     assert.equal(response.statusCode, 404);

@@ -31,6 +31,15 @@ function answerApiError(error: ApiError, reply: FastifyReply) {
     .send(errorBody(error.code, error.message, error.details));
 }
 
+/** The codes that stand for a whole client-error status, for errors that carry only a status. */
+const clientErrorCodes: Partial<Record<number, ErrorCode>> = {
+  413: 'PAYLOAD_TOO_LARGE',
+  414: 'URL_TOO_LONG',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  416: 'RANGE_NOT_SATISFIABLE',
+  431: 'HEADERS_TOO_LARGE',
+};
+
 /** Any error a route or hook throws, as the envelope; details of a 5xx never leave the process. */
 function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof ApiError) return answerApiError(error, reply);
@@ -69,7 +78,10 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
       .send(errorBody('REQUEST_TIMEOUT', 'The request was not received in time'));
   }
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-    return reply.code(error.statusCode).send(errorBody('BAD_REQUEST', error.message));
+    // Each code has one status: a client error of a plugin (the /docs assets' 416 or 412) is
+    // answered as the code of its status, or as a 400 where the API has none.
+    const code = clientErrorCodes[error.statusCode] ?? 'BAD_REQUEST';
+    return reply.code(errorStatuses[code]).send(errorBody(code, error.message));
   }
   if (isDatabaseUnavailable(error)) {
     request.log.warn({ err: error }, 'database unavailable');
