@@ -86,7 +86,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     clientErrorHandler: answerConnectionError(deps.logger),
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    return503OnClosing: true,
+    // Refused by a hook below, in the error envelope (Fastify's own 503 body has another shape).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   }).withTypeProvider<ZodTypeProvider>();
 
@@ -120,6 +121,23 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       throw new ApiError(
         'URL_TOO_LONG',
         `The URL is ${bytes} bytes long; the API accepts at most ${deps.config.API_MAX_URL_BYTES}`,
+      );
+    }
+  });
+  // A stopping process still reads requests on connections that were busy when it began to
+  // stop; it refuses them (Fastify closes each such connection after its answer), so a client
+  // sends them again to another process.
+  let stopping = false;
+  app.addHook('preClose', async () => {
+    stopping = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (stopping) {
+      throw new ApiError(
+        'SHUTTING_DOWN',
+        'This API process is stopping; send the request again',
+        undefined,
+        { 'retry-after': '1' },
       );
     }
   });

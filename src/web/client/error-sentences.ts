@@ -59,6 +59,7 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
   HEADERS_TOO_LARGE: 'The request was too large to read. Sign in again and retry.',
   INTERNAL_ERROR: 'Something went wrong on our side. Try again in a moment.',
   NOT_READY: 'The service is starting or is not ready. Try again in a moment.',
+  SHUTTING_DOWN: 'The service is restarting. Try again in a moment.',
   TEMPORAL_UNAVAILABLE: 'The service cannot start or control jobs just now. Try again in a moment.',
   JOB_CONTROL_TIMEOUT: 'The service did not confirm in time. Try again in a moment.',
   DATABASE_UNAVAILABLE: 'The service cannot reach its database just now. Try again in a moment.',
