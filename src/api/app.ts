@@ -23,7 +23,12 @@ import type { Tracing } from '../tracing/index.js';
 import { createTokenVerifier } from '../auth.js';
 import { ApiError } from './errors.js';
 import { createSharedStateMetrics } from '../metrics/shared-state.js';
-import { answerConnectionError, answerRouterError, errorHandler } from './plugins/error-handler.js';
+import {
+  answerConnectionError,
+  answerRouterError,
+  answerUnmetExpectation,
+  errorHandler,
+} from './plugins/error-handler.js';
 import { bearerAuth } from './plugins/auth.js';
 import { createStreamLinks } from './services/stream-links.js';
 import { documentBearerAuth, openApi } from './plugins/openapi.js';
@@ -75,6 +80,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       // How often Node enforces the two timeouts above (its default, 30 s, would let a client
       // outlive a 10 s headers timeout by up to 30 s).
       connectionsCheckingInterval: Math.min(1_000, deps.config.API_HEADERS_TIMEOUT_MS),
+      // Node would answer an HTTP/1.1 request without Host with a bare 400; a hook below
+      // refuses it in the error envelope.
+      requireHostHeader: false,
     },
     requestTimeout: deps.config.API_REQUEST_TIMEOUT_MS,
     connectionTimeout: deps.config.API_IDLE_TIMEOUT_MS,
@@ -113,6 +121,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // Browsers must take every answer for its declared type: a stored image is never run as HTML.
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
+  });
+  app.server.on('checkExpectation', answerUnmetExpectation);
+  // RFC 9112, 3.2: an HTTP/1.1 request must name its host.
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new ApiError('BAD_REQUEST', 'An HTTP/1.1 request must have a Host header');
+    }
   });
   // Below the header limit, so an over-long URL gets its own answer rather than a 431.
   app.addHook('onRequest', async (request) => {

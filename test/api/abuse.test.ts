@@ -265,6 +265,39 @@ describe('abusive clients', { timeout: 120_000 }, () => {
     await assertHealthy();
   });
 
+  it('answers in the error envelope what Node would refuse with a bare status: no Host, an unknown Expect', async () => {
+    const cases = [
+      ['GET /healthz HTTP/1.1\r\n\r\n', 400, 'BAD_REQUEST', /must have a Host header/],
+      [
+        'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nexpect: 200-ok\r\n\r\n',
+        417,
+        'EXPECTATION_FAILED',
+        /"200-ok" cannot be met/,
+      ],
+    ] as const;
+    for (const [request, status, code, message] of cases) {
+      const client = rawClient(port);
+      client.write(request);
+      await eventually(
+        async () => client.received(),
+        (text) => text.includes('}}'),
+        { what: `the answer to ${JSON.stringify(request)}`, timeoutMs: 5_000 },
+      );
+      client.socket.destroy();
+      const answer = parseResponse(client.received());
+      assert.equal(answer.status, status, client.received());
+      assert.equal(answer.body.error.code, code);
+      assert.match(answer.body.error.message, message);
+      assert.match(client.received(), /\r\nX-Content-Type-Options: nosniff\r\n/i);
+    }
+    // HTTP/1.0 has no Host header to require.
+    const old = rawClient(port);
+    old.write('GET /healthz HTTP/1.0\r\n\r\n');
+    await old.closedWithin(5_000);
+    assert.match(old.received(), /^HTTP\/1\.1 200 /);
+    await assertHealthy();
+  });
+
   it('closes a stalled upload after the idle timeout and keeps nothing of it', async () => {
     const user = `stalled-${randomUUID().slice(0, 8)}`;
     const form = multipartBody({ title: 'Stalled' }, [

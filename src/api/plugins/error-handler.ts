@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -149,6 +149,28 @@ function connectionErrorAnswer(code: string | undefined): [number, ErrorCode, st
     default:
       return [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
   }
+}
+
+/**
+ * Answers a request whose Expect header asks for anything but `100-continue` (which Node meets
+ * itself) with the envelope: Node's own 417 has no body. Its body is not read: the connection
+ * closes.
+ */
+export function answerUnmetExpectation(request: IncomingMessage, response: ServerResponse): void {
+  const expectation = String(request.headers.expect).slice(0, 100);
+  const payload = JSON.stringify(
+    errorBody(
+      'EXPECTATION_FAILED',
+      `The expectation "${expectation}" cannot be met: the API meets only 100-continue`,
+    ),
+  );
+  response.writeHead(417, {
+    'content-type': 'application/json; charset=utf-8',
+    'x-content-type-options': 'nosniff',
+    'content-length': Buffer.byteLength(payload),
+    connection: 'close',
+  });
+  response.end(payload);
 }
 
 /**

@@ -49,6 +49,8 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
   URL_TOO_LONG: 'That address is too long.',
   UNSUPPORTED_MEDIA_TYPE: 'A file is not a photo or a clip the service can use.',
   RANGE_NOT_SATISFIABLE: 'The player asked for a part of the video that does not exist. Reload it.',
+  EXPECTATION_FAILED:
+    'The service could not understand the request. Reload the page and try again.',
   IDEMPOTENCY_KEY_REUSED:
     'That request conflicts with an earlier one. Reload the page and try again.',
   MEDIA_TOO_LONG: 'A clip is longer than the service accepts. Trim it and try again.',
