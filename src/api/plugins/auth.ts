@@ -32,7 +32,11 @@ declare module 'fastify' {
 const challenges = { noToken: 'Bearer', invalidToken: 'Bearer error="invalid_token"' };
 
 /** A refusal of the caller's credentials: a 401 with its challenge, or AUTH_UNAVAILABLE (503). */
-function refusal(code: ErrorCode, message: string, challenge: string): ApiError {
+function refusal(
+  code: Exclude<ErrorCode, 'VALIDATION_FAILED'>,
+  message: string,
+  challenge: string,
+): ApiError {
   const headers: Record<string, string> =
     errorStatuses[code] === 401 ? { 'www-authenticate': challenge } : {};
   return new ApiError(code, message, undefined, headers);
