@@ -8,8 +8,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 
 /**
- * fd 0: the lifeline. fd 3: the command's pid, once it runs. Signals an operator or the parent
- * sends to the supervisor are passed on, so a command can still be stopped gracefully.
+ * fd 0: the lifeline. fd 3: the command's pid once it runs, then how it ended (`exit <code>
+ * <signal> <signal passed on>`, `-` for none). Signals an operator or the parent sends to the
+ * supervisor are passed on, so a command can still be stopped gracefully.
  */
 const supervisorSource = `
 const { spawn } = require('node:child_process');
@@ -18,18 +19,42 @@ const { constants } = require('node:os');
 const [command, ...args] = process.argv.slice(1);
 const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
 const kill = () => child.kill('SIGKILL');
+let passedOn = null;
 process.stdin.on('end', kill).on('error', kill).resume();
-for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'])
+  process.on(signal, () => { passedOn = signal; child.kill(signal); });
 child.on('spawn', () => { try { writeSync(3, child.pid + '\\n'); } catch { kill(); } });
 child.on('error', (error) => { process.stderr.write(String(error) + '\\n'); process.exit(127); });
-child.on('exit', (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 0)));
+child.on('exit', (code, signal) => {
+  const end = ['exit', code ?? '-', signal ?? '-', passedOn ?? '-'].join(' ');
+  try { writeSync(3, end + '\\n'); } catch {}
+  process.exit(code ?? 128 + (constants.signals[signal] ?? 0));
+});
 `;
+
+/** How a supervised command ended. */
+export interface CommandEnd {
+  /** Its exit code; null when a signal killed it. */
+  code: number | null;
+  /** The signal that killed it. */
+  signal: NodeJS.Signals | null;
+  /**
+   * The last signal the supervisor passed on to it: someone signalled the supervisor (its
+   * caller stopping it, an operator). A command that catches the signal exits with a code.
+   */
+  passedOn: NodeJS.Signals | null;
+}
 
 export interface SupervisedCommand<Supervisor extends ChildProcess> {
   /** The supervisor process; its exit follows the command's, with the command's exit code. */
   supervisor: Supervisor;
   /** The command's own pid once it runs; rejects if it never does. */
   pid: Promise<number>;
+  /**
+   * How the command ended, once the supervisor has exited. A supervisor killed before it could
+   * say (SIGKILL) stands in for its command: its own exit code or signal.
+   */
+  ended: Promise<CommandEnd>;
   /** Kills the command at once (SIGKILL). */
   kill: () => void;
 }
@@ -75,16 +100,41 @@ export function spawnSupervised(
   // Closing the lifeline is how the command is killed; a supervisor already gone makes that an
   // EPIPE, which must not become an unhandled error here.
   lifeline.on('error', () => undefined);
+  let reportPid: (pid: number) => void = () => undefined;
   const pid = new Promise<number>((resolve, reject) => {
-    let reported = '';
-    supervisor.stdio[3]?.on('data', (chunk: Buffer) => {
-      reported += chunk.toString('utf8');
-      if (reported.includes('\n')) resolve(Number(reported.trim()));
-    });
+    reportPid = resolve;
     supervisor.once('error', reject);
     supervisor.once('exit', () => reject(new Error(`${command} did not start`)));
   });
   // Callers that never ask for the pid must not see its rejection as unhandled.
   pid.catch(() => undefined);
-  return { supervisor, pid, kill: () => lifeline.end() };
+  const reports: string[] = [];
+  let partial = '';
+  supervisor.stdio[3]?.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    reports.push(...lines);
+    if (reports[0] !== undefined) reportPid(Number(reports[0]));
+  });
+  // 'close' comes once every pipe of the supervisor has closed, so its report has been read.
+  const ended = new Promise<CommandEnd>((resolve, reject) => {
+    supervisor.once('error', reject);
+    supervisor.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+      const report = reports.find((line) => line.startsWith('exit '))?.split(' ');
+      resolve(report ? commandEnd(report) : { code, signal, passedOn: null });
+    });
+  });
+  ended.catch(() => undefined);
+  return { supervisor, pid, ended, kill: () => lifeline.end() };
+}
+
+/** The supervisor's `exit <code> <signal> <signal passed on>` line, split. */
+function commandEnd([, code, signal, passedOn]: string[]): CommandEnd {
+  const given = (field: string | undefined) =>
+    field === undefined || field === '-' ? null : field;
+  return {
+    code: given(code) === null ? null : Number(code),
+    signal: given(signal) as NodeJS.Signals | null,
+    passedOn: given(passedOn) as NodeJS.Signals | null,
+  };
 }

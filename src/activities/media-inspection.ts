@@ -13,7 +13,13 @@ import type {
 } from '../jobs/contracts.js';
 import { MediaProcessPool } from '../media/processes.js';
 import { reportHeartbeat } from './heartbeat.js';
-import { MediaToolError, MediaToolTimeout, probeMedia, type MediaTools } from '../media/tools.js';
+import {
+  MediaToolError,
+  MediaToolInterrupted,
+  MediaToolTimeout,
+  probeMedia,
+  type MediaTools,
+} from '../media/tools.js';
 import type { MediaStorage } from '../storage/object-storage.js';
 
 export interface MediaInspectionDependencies {
@@ -83,7 +89,11 @@ async function inspect(
     );
     return { readable: true, width, height, durationSeconds };
   } catch (error) {
-    if (!(error instanceof MediaToolError || error instanceof MediaToolTimeout)) throw error;
+    const unread =
+      error instanceof MediaToolError ||
+      error instanceof MediaToolTimeout ||
+      error instanceof MediaToolInterrupted;
+    if (!unread) throw error;
     return { readable: false, reason: error.message };
   }
 }

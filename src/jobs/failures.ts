@@ -8,6 +8,11 @@ export const FailureCode = {
   MEDIA_UNREADABLE: 'MEDIA_UNREADABLE',
   /** ffmpeg or ffprobe ran past its time limit on a file (the message names the step): retried. */
   MEDIA_PROCESSING_TIMEOUT: 'MEDIA_PROCESSING_TIMEOUT',
+  /**
+   * ffmpeg or ffprobe was stopped by a signal its job did not send (a terminal's Ctrl-C, an
+   * operator, the out-of-memory killer); the message names the signal and the step: retried.
+   */
+  MEDIA_PROCESSING_INTERRUPTED: 'MEDIA_PROCESSING_INTERRUPTED',
   /** The provider refused the content on safety grounds. */
   SAFETY_BLOCKED: 'SAFETY_BLOCKED',
   /** Veo's responsible-AI filter removed every generated video (not charged). */

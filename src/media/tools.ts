@@ -96,15 +96,18 @@ export async function probeDurationSeconds(
   file: string,
   signal?: AbortSignal,
 ): Promise<number> {
-  const { stdout } = await runTool(
-    tools,
-    tools.ffprobe,
-    ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file],
-    {
-      timeout: 60_000,
-      signal,
-    },
-  );
+  const timeoutMs = defaultMediaToolTimeouts.probeMs;
+  let stdout: string;
+  try {
+    ({ stdout } = await runTool(
+      tools,
+      tools.ffprobe,
+      ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file],
+      { timeout: timeoutMs, signal },
+    ));
+  } catch (error) {
+    throw toolFailure(error, 'ffprobe', 'probe', timeoutMs, signal);
+  }
   const seconds = Number(stdout.trim());
   if (!Number.isFinite(seconds) || seconds <= 0)
     throw new Error(`ffprobe read no duration from ${file}`);
@@ -119,6 +122,7 @@ export async function extractThumbnail(
   atSeconds: number,
   signal?: AbortSignal,
 ): Promise<void> {
+  const timeoutMs = 60_000;
   await runTool(
     tools,
     tools.ffmpeg,
@@ -137,8 +141,10 @@ export async function extractThumbnail(
       "scale='min(640,iw)':-2",
       output,
     ],
-    { timeout: 60_000, signal },
-  );
+    { timeout: timeoutMs, signal },
+  ).catch((error: unknown) => {
+    throw toolFailure(error, 'ffmpeg', 'thumbnail', timeoutMs, signal);
+  });
 }
 
 /** What ffprobe reads from a photo or clip; sizes are as displayed (rotation applied). */
@@ -154,7 +160,9 @@ export interface MediaProbe {
 export class MediaToolError extends Error {}
 
 /** What a tool was running for, so a failure can say which step it ended. */
-export type MediaStep = 'probe' | 'sample frames';
+export type MediaStep = 'probe' | 'sample frames' | 'thumbnail' | 'render';
+
+type MediaToolName = 'ffmpeg' | 'ffprobe';
 
 /**
  * ffmpeg or ffprobe ran past its time limit. Unlike MediaToolError this says nothing about the
@@ -169,18 +177,64 @@ export class MediaToolTimeout extends Error {
   }
 }
 
-/** An execFile failure as the error to throw: the abort itself, a timeout, or the tool's refusal. */
+/**
+ * ffmpeg or ffprobe was stopped before it finished, and not by its job: by a signal from
+ * elsewhere (a terminal's Ctrl-C, an operator, the out-of-memory killer). Like MediaToolTimeout
+ * it says nothing about the file: the step runs again.
+ */
+export class MediaToolInterrupted extends Error {
+  constructor(
+    readonly tool: MediaToolName,
+    readonly step: MediaStep,
+    /** What stopped it: `signal SIGINT`. */
+    readonly stoppedBy: string,
+  ) {
+    super(`${step} interrupted: ${tool} was stopped by ${stoppedBy}`);
+  }
+}
+
+/**
+ * What stopped a tool that did not exit 0, if a signal did: the one that killed it, else the one
+ * its supervisor passed on to it; ffmpeg catches SIGINT and SIGTERM and exits 255 after either.
+ * Null: the tool ended by itself, its exit code and output say why.
+ */
+function stoppingSignal(
+  tool: MediaToolName,
+  end: { code: number | null; signal: NodeJS.Signals | null; passedOn?: NodeJS.Signals | null },
+): string | null {
+  if (end.signal) return `signal ${end.signal}`;
+  if (end.code === 0) return null;
+  if (end.passedOn) return `signal ${end.passedOn}`;
+  if (tool === 'ffmpeg' && end.code === 255) return 'a signal (SIGINT or SIGTERM, exit code 255)';
+  return null;
+}
+
+/**
+ * An execFile failure as the error to throw: the job's abort itself, a timeout, a signal from
+ * elsewhere, or the tool's refusal.
+ */
 function toolFailure(
   error: unknown,
+  tool: MediaToolName,
   step: MediaStep,
   timeoutMs: number,
   signal: AbortSignal | undefined,
 ): unknown {
   if (signal?.aborted) return error;
+  const failed = error as {
+    killed?: boolean;
+    code?: unknown;
+    signal?: NodeJS.Signals | null;
+    stderr?: string | Buffer;
+  };
   // execFile kills a tool that outlives its `timeout` and marks the error `killed`.
-  if ((error as { killed?: boolean }).killed) return new MediaToolTimeout(step, timeoutMs);
-  const stderr = (error as { stderr?: string | Buffer }).stderr;
-  return new MediaToolError(lastLine(stderr?.toString('utf8') ?? String(error)));
+  if (failed.killed) return new MediaToolTimeout(step, timeoutMs);
+  const stoppedBy = stoppingSignal(tool, {
+    code: typeof failed.code === 'number' ? failed.code : null,
+    signal: failed.signal ?? null,
+  });
+  if (stoppedBy) return new MediaToolInterrupted(tool, step, stoppedBy);
+  return new MediaToolError(lastLine(failed.stderr?.toString('utf8') ?? String(error)));
 }
 
 /** Time limits of the tools, in milliseconds; each run of a tool gets its own. */
@@ -241,7 +295,7 @@ export async function probeMedia(
     );
     output = JSON.parse(stdout) as ProbeOutput;
   } catch (error) {
-    throw toolFailure(error, 'probe', timeoutMs, signal);
+    throw toolFailure(error, 'ffprobe', 'probe', timeoutMs, signal);
   }
   const video = output.streams?.find((stream) => stream.codec_type === 'video');
   if (!video?.width || !video.height) throw new MediaToolError('it has no picture');
@@ -350,7 +404,7 @@ export async function sampleFrames(
       { timeout: timeoutMs, signal, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
     ));
   } catch (error) {
-    throw toolFailure(error, 'sample frames', timeoutMs, signal);
+    throw toolFailure(error, 'ffmpeg', 'sample frames', timeoutMs, signal);
   } finally {
     if (sampling.kind === 'seek') await rm(list, { force: true });
   }
@@ -375,7 +429,8 @@ export interface RenderProgress {
  * Runs ffmpeg with `args` (outputs included) under a supervisor that kills it if the worker
  * dies, reporting its progress towards `totalSeconds` of output. It waits for its turn in the
  * tools' pool first. An abort kills ffmpeg and rejects once it has exited, so the caller can
- * remove its partial output.
+ * remove its partial output. Throws MediaToolInterrupted when a signal from elsewhere stopped
+ * ffmpeg, MediaToolError when ffmpeg failed by itself.
  */
 export async function runFfmpeg(
   tools: MediaTools,
@@ -399,7 +454,11 @@ async function superviseFfmpeg(
   options: Parameters<typeof runFfmpeg>[2],
 ): Promise<void> {
   options.signal.throwIfAborted();
-  const { supervisor: child, kill: stop } = spawnSupervised(
+  const {
+    supervisor: child,
+    ended,
+    kill: stop,
+  } = spawnSupervised(
     tools.ffmpeg,
     ['-nostdin', '-hide_banner', '-loglevel', 'error', '-nostats', '-progress', 'pipe:1', ...args],
     { output: 'pipe', cwd: options.cwd },
@@ -438,12 +497,14 @@ async function superviseFfmpeg(
     }
   });
   try {
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', resolve);
-    });
+    const end = await ended;
     options.signal.throwIfAborted();
-    if (code !== 0) throw new MediaToolError(lastLine(stderr.join('')));
+    if (end.code === 0) return;
+    // What ffmpeg wrote before a signal stopped it is not why it stopped (at `-loglevel error`
+    // that is often a fontconfig warning from the title card).
+    const stoppedBy = stoppingSignal('ffmpeg', end);
+    if (stoppedBy) throw new MediaToolInterrupted('ffmpeg', 'render', stoppedBy);
+    throw new MediaToolError(lastLine(stderr.join('')));
   } finally {
     options.signal.removeEventListener('abort', stop);
     stop();

@@ -11,6 +11,7 @@ import { planVlog, type PlannableMedia } from '../media/plan.js';
 import {
   defaultMediaToolTimeouts,
   MediaToolError,
+  MediaToolInterrupted,
   MediaToolTimeout,
   probeMedia,
   sampleFrames,
@@ -108,6 +109,13 @@ async function measure(
     if (error instanceof MediaToolTimeout) {
       throw new ProviderError(
         FailureCode.MEDIA_PROCESSING_TIMEOUT,
+        `${ref.name}: ${error.message}`,
+        true,
+      );
+    }
+    if (error instanceof MediaToolInterrupted) {
+      throw new ProviderError(
+        FailureCode.MEDIA_PROCESSING_INTERRUPTED,
         `${ref.name}: ${error.message}`,
         true,
       );

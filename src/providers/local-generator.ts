@@ -8,6 +8,7 @@ import type { VlogPlan } from '../kinds/vlog/declaration.js';
 import { planVlog, renderFps } from '../media/plan.js';
 import {
   MediaToolError,
+  MediaToolInterrupted,
   MediaToolTimeout,
   probeMedia,
   runFfmpeg,
@@ -106,6 +107,13 @@ export class LocalVideoGenerator implements VideoGenerator {
               true,
             );
           }
+          if (error instanceof MediaToolInterrupted) {
+            throw new ProviderError(
+              FailureCode.MEDIA_PROCESSING_INTERRUPTED,
+              `${ref.name}: ${error.message}`,
+              true,
+            );
+          }
           throw error;
         });
         inputs.push({ file, ref, probe });
@@ -127,6 +135,14 @@ export class LocalVideoGenerator implements VideoGenerator {
             FailureCode.GENERATION_FAILED,
             `ffmpeg could not render the vlog: ${error.message}`,
             false,
+          );
+        }
+        // Killed from outside, not by what it rendered: the next attempt renders from scratch.
+        if (error instanceof MediaToolInterrupted) {
+          throw new ProviderError(
+            FailureCode.MEDIA_PROCESSING_INTERRUPTED,
+            `The render did not finish: ffmpeg was stopped by ${error.stoppedBy}`,
+            true,
           );
         }
         throw error;

@@ -1,6 +1,6 @@
 // Stand-ins for ffmpeg and ffprobe as the service runs them (executables taking their command
-// line): one that does the real work and reports how much it decoded, one that never ends, and
-// one whose renders a test fails or holds back.
+// line): one that does the real work and reports how much it decoded, one that never ends, one
+// stopped by a signal, and one whose renders a test fails or holds back.
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { MediaTools } from '../../src/media/tools.js';
@@ -43,6 +43,28 @@ export async function recordingFfmpeg(real: MediaTools, dir: string): Promise<Re
 export async function hangingMediaTools(real: MediaTools, dir: string): Promise<MediaTools> {
   const hang = await script(path.join(dir, 'hang'), 'exec sleep 600');
   return { ...real, ffmpeg: hang, ffprobe: hang };
+}
+
+/** A line ffmpeg's title card makes fontconfig print on some systems: noise, not a cause. */
+export const fontconfigNoise =
+  '"/etc/fonts/conf.d/70-no-bitmaps.conf", line 4: unknown element "description"';
+
+/**
+ * ffmpeg and ffprobe that print fontconfig's noise and then end as a signal from elsewhere (a
+ * terminal's Ctrl-C, an operator) ends them: killed by `how`, or, as the real ffmpeg does after
+ * SIGINT or SIGTERM, exiting 255.
+ */
+export async function signalledMediaTools(
+  real: MediaTools,
+  dir: string,
+  how: 'SIGINT' | 'SIGTERM' | 'SIGKILL' | 'exit 255',
+): Promise<MediaTools> {
+  const stop = how === 'exit 255' ? 'exit 255' : `kill -s ${how.slice(3)} $$`;
+  const stopped = await script(
+    path.join(dir, `stopped-by-${how.replace(' ', '-')}`),
+    `echo '${fontconfigNoise}' >&2\n${stop}`,
+  );
+  return { ...real, ffmpeg: stopped, ffprobe: stopped };
 }
 
 /** The real tools with an ffmpeg whose renders a test can fail or hold back. */

@@ -11,7 +11,7 @@ import { planVlog, renderFps } from '../../src/media/plan.js';
 import { findMediaTools, sampleFrames, type MediaTools } from '../../src/media/tools.js';
 import { LocalMediaAnalyzer } from '../../src/providers/local-analyzer.js';
 import { ProviderError, vlogAnalysisSchema } from '../../src/providers/types.js';
-import { hangingMediaTools, recordingFfmpeg } from '../fakes/media-tools.js';
+import { hangingMediaTools, recordingFfmpeg, signalledMediaTools } from '../fakes/media-tools.js';
 import { mp4Bytes, renderTestPhoto, renderTestVideo } from '../fixtures/media.js';
 
 const frames = (seconds: number) => Math.round(seconds * renderFps);
@@ -228,6 +228,39 @@ describe('the local analyzer measures what the media show', () => {
             assert.equal(error.code, 'MEDIA_PROCESSING_TIMEOUT');
             assert.equal(error.retryable, true);
             assert.equal(error.message, `big.mp4: ${step} timed out after 0.3 s`);
+            return true;
+          },
+        );
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports a tool stopped by a signal from elsewhere as a retryable interruption naming the signal, not its last words', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-signalled-'));
+    try {
+      const clip = await renderTestVideo(tools.ffmpeg, 1);
+      const killed = await signalledMediaTools(tools, dir, 'SIGINT');
+      const caught = await signalledMediaTools(tools, dir, 'exit 255');
+      for (const [stopped, message] of [
+        [killed, 'probe interrupted: ffprobe was stopped by signal SIGINT'],
+        [
+          { ...tools, ffmpeg: caught.ffmpeg },
+          'sample frames interrupted: ffmpeg was stopped by a signal (SIGINT or SIGTERM, exit code 255)',
+        ],
+      ] as const) {
+        await assert.rejects(
+          analyze(
+            [{ name: 'clip.mp4', kind: 'video', bytes: clip }],
+            8,
+            new LocalMediaAnalyzer(stopped),
+          ),
+          (error: unknown) => {
+            assert.ok(error instanceof ProviderError, String(error));
+            assert.equal(error.code, 'MEDIA_PROCESSING_INTERRUPTED');
+            assert.equal(error.retryable, true);
+            assert.equal(error.message, `clip.mp4: ${message}`);
             return true;
           },
         );

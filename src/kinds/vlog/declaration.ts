@@ -172,6 +172,7 @@ export const vlogKind = {
   failureCodes: [
     FailureCode.MEDIA_UNREADABLE,
     FailureCode.MEDIA_PROCESSING_TIMEOUT,
+    FailureCode.MEDIA_PROCESSING_INTERRUPTED,
     FailureCode.CONTENT_FILTERED,
     ...providerCallFailureCodes,
     FailureCode.GENERATION_FAILED,

@@ -74,6 +74,7 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
   MEDIA_UNREADABLE:
     'One of the files could not be read. Check it plays or opens, then try with another copy.',
   MEDIA_PROCESSING_TIMEOUT: 'A file took too long to process.',
+  MEDIA_PROCESSING_INTERRUPTED: 'Processing the files was interrupted every time it was tried.',
   SAFETY_BLOCKED: 'The content was refused on safety grounds.',
   CONTENT_FILTERED: 'The generated video was removed by a content filter (you are not charged).',
   PROVIDER_INVALID_ARGUMENT: 'The AI provider refused the request.',

@@ -4,9 +4,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Context, log } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { FailureCode } from '../../../jobs/failures.js';
 import { vlogThumbnailKey } from '../../../jobs/storage-keys.js';
-import { extractThumbnail, probeDurationSeconds } from '../../../media/tools.js';
+import {
+  extractThumbnail,
+  MediaToolInterrupted,
+  probeDurationSeconds,
+} from '../../../media/tools.js';
 import { putStreamUnlessAborted } from '../../../storage/object-storage.js';
 import type { VlogActivityDependencies } from './dependencies.js';
 
@@ -32,7 +37,8 @@ export function createDescribeActivities({
     /**
      * Measures the delivered video and cuts a thumbnail from it with ffprobe/ffmpeg. Without
      * the tools, or for a file they cannot read, the duration is the one Veo was asked for
-     * and there is no thumbnail: a missing thumbnail never fails a finished vlog.
+     * and there is no thumbnail: a missing thumbnail never fails a finished vlog. A tool
+     * stopped from outside says nothing about the file: the step is retried.
      */
     async describeVideo(input: DescribeVideoInput): Promise<VideoDescription> {
       const fallback: VideoDescription = {
@@ -77,6 +83,11 @@ export function createDescribeActivities({
         };
       } catch (error) {
         if (context.cancellationSignal.aborted) throw error;
+        if (error instanceof MediaToolInterrupted)
+          throw ApplicationFailure.retryable(
+            error.message,
+            FailureCode.MEDIA_PROCESSING_INTERRUPTED,
+          );
         log.warn('could not measure the video; using the provider metadata', {
           jobId: input.jobId,
           error: String(error),
