@@ -10,7 +10,8 @@ export const FailureCode = {
   MEDIA_PROCESSING_TIMEOUT: 'MEDIA_PROCESSING_TIMEOUT',
   /**
    * ffmpeg or ffprobe was stopped by a signal its job did not send (a terminal's Ctrl-C, an
-   * operator, the out-of-memory killer); the message names the signal and the step: retried.
+   * operator, the out-of-memory killer) or by its worker shutting down; the message names the
+   * signal and the step: retried.
    */
   MEDIA_PROCESSING_INTERRUPTED: 'MEDIA_PROCESSING_INTERRUPTED',
   /** The provider refused the content on safety grounds. */

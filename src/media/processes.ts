@@ -29,6 +29,7 @@ interface Waiter {
 export class MediaProcessPool {
   private running = 0;
   private readonly waiting: Waiter[] = [];
+  private readonly stopping = new AbortController();
 
   constructor(readonly limits: MediaProcessLimits) {}
 
@@ -37,18 +38,38 @@ export class MediaProcessPool {
     return { running: this.running, waiting: this.waiting.length };
   }
 
+  /** Whether `stop` was called: every run since ends at once. */
+  get stopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
   /**
-   * Runs `work` (which starts one process and settles when it has exited) once a slot is free.
+   * Runs `work` (which starts one process and settles when it has exited) once a slot is free,
+   * handing it `signal` joined with the pool's `stop`: the process must end when it aborts.
    * Time spent waiting is not the process' time: a timeout inside `work` starts with it. An abort
    * while waiting gives up the place in the queue and rejects with the signal's reason.
    */
-  async run<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
-    await this.acquire(signal);
+  async run<T>(
+    signal: AbortSignal | undefined,
+    work: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const runSignal = signal
+      ? AbortSignal.any([signal, this.stopping.signal])
+      : this.stopping.signal;
+    await this.acquire(runSignal);
     try {
-      return await work();
+      return await work(runSignal);
     } finally {
       this.release();
     }
+  }
+
+  /**
+   * Ends every run for good: running processes are aborted, waiting runs reject, new ones are
+   * refused. A worker shutting down stops its media work this way: a retry redoes it.
+   */
+  stop(): void {
+    this.stopping.abort(new Error('The media processes were stopped'));
   }
 
   /** Lowers a just-started process to the configured priority (it may already have exited). */

@@ -39,8 +39,8 @@ function runTool(
   args: string[],
   options: ToolOptions,
 ): Promise<{ stdout: string | Buffer; stderr: string | Buffer }> {
-  return tools.processes.run(options.signal, () => {
-    const running = run(file, args, options);
+  return tools.processes.run(options.signal, (signal) => {
+    const running = run(file, args, { ...options, signal });
     tools.processes.lowerPriority(running.child.pid);
     return running;
   });
@@ -106,7 +106,7 @@ export async function probeDurationSeconds(
       { timeout: timeoutMs, signal },
     ));
   } catch (error) {
-    throw toolFailure(error, 'ffprobe', 'probe', timeoutMs, signal);
+    throw toolFailure(error, tools, 'ffprobe', 'probe', timeoutMs, signal);
   }
   const seconds = Number(stdout.trim());
   if (!Number.isFinite(seconds) || seconds <= 0)
@@ -143,7 +143,7 @@ export async function extractThumbnail(
     ],
     { timeout: timeoutMs, signal },
   ).catch((error: unknown) => {
-    throw toolFailure(error, 'ffmpeg', 'thumbnail', timeoutMs, signal);
+    throw toolFailure(error, tools, 'ffmpeg', 'thumbnail', timeoutMs, signal);
   });
 }
 
@@ -179,19 +179,22 @@ export class MediaToolTimeout extends Error {
 
 /**
  * ffmpeg or ffprobe was stopped before it finished, and not by its job: by a signal from
- * elsewhere (a terminal's Ctrl-C, an operator, the out-of-memory killer). Like MediaToolTimeout
- * it says nothing about the file: the step runs again.
+ * elsewhere (a terminal's Ctrl-C, an operator, the out-of-memory killer) or by this process
+ * stopping its media work as it shuts down. Like MediaToolTimeout it says nothing about the file:
+ * the step runs again.
  */
 export class MediaToolInterrupted extends Error {
   constructor(
     readonly tool: MediaToolName,
     readonly step: MediaStep,
-    /** What stopped it: `signal SIGINT`. */
+    /** What stopped it: `signal SIGINT`, `this worker shutting down`. */
     readonly stoppedBy: string,
   ) {
     super(`${step} interrupted: ${tool} was stopped by ${stoppedBy}`);
   }
 }
+
+const stoppedByShutdown = 'this worker shutting down';
 
 /**
  * What stopped a tool that did not exit 0, if a signal did: the one that killed it, else the one
@@ -210,17 +213,19 @@ function stoppingSignal(
 }
 
 /**
- * An execFile failure as the error to throw: the job's abort itself, a timeout, a signal from
- * elsewhere, or the tool's refusal.
+ * An execFile failure as the error to throw: the job's abort itself, the pool stopped, a
+ * timeout, a signal from elsewhere, or the tool's refusal.
  */
 function toolFailure(
   error: unknown,
+  tools: MediaTools,
   tool: MediaToolName,
   step: MediaStep,
   timeoutMs: number,
   signal: AbortSignal | undefined,
 ): unknown {
   if (signal?.aborted) return error;
+  if (tools.processes.stopped) return new MediaToolInterrupted(tool, step, stoppedByShutdown);
   const failed = error as {
     killed?: boolean;
     code?: unknown;
@@ -295,7 +300,7 @@ export async function probeMedia(
     );
     output = JSON.parse(stdout) as ProbeOutput;
   } catch (error) {
-    throw toolFailure(error, 'ffprobe', 'probe', timeoutMs, signal);
+    throw toolFailure(error, tools, 'ffprobe', 'probe', timeoutMs, signal);
   }
   const video = output.streams?.find((stream) => stream.codec_type === 'video');
   if (!video?.width || !video.height) throw new MediaToolError('it has no picture');
@@ -404,7 +409,7 @@ export async function sampleFrames(
       { timeout: timeoutMs, signal, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
     ));
   } catch (error) {
-    throw toolFailure(error, 'ffmpeg', 'sample frames', timeoutMs, signal);
+    throw toolFailure(error, tools, 'ffmpeg', 'sample frames', timeoutMs, signal);
   } finally {
     if (sampling.kind === 'seek') await rm(list, { force: true });
   }
@@ -430,7 +435,9 @@ export interface RenderProgress {
  * dies, reporting its progress towards `totalSeconds` of output. It waits for its turn in the
  * tools' pool first. An abort kills ffmpeg and rejects once it has exited, so the caller can
  * remove its partial output. Throws MediaToolInterrupted when a signal from elsewhere stopped
- * ffmpeg, MediaToolError when ffmpeg failed by itself.
+ * ffmpeg, MediaToolError when ffmpeg failed by itself. ffmpeg runs in a process group of its
+ * own: a terminal's Ctrl-C reaches the worker, which stops its renders itself (the pool's
+ * `stop`, also MediaToolInterrupted).
  */
 export async function runFfmpeg(
   tools: MediaTools,
@@ -445,7 +452,15 @@ export async function runFfmpeg(
     onSpawn?(pid: number): void;
   },
 ): Promise<void> {
-  await tools.processes.run(options.signal, () => superviseFfmpeg(tools, args, options));
+  try {
+    await tools.processes.run(options.signal, (signal) =>
+      superviseFfmpeg(tools, args, { ...options, signal }),
+    );
+  } catch (error) {
+    if (!options.signal.aborted && tools.processes.stopped)
+      throw new MediaToolInterrupted('ffmpeg', 'render', stoppedByShutdown);
+    throw error;
+  }
 }
 
 async function superviseFfmpeg(
@@ -461,7 +476,7 @@ async function superviseFfmpeg(
   } = spawnSupervised(
     tools.ffmpeg,
     ['-nostdin', '-hide_banner', '-loglevel', 'error', '-nostats', '-progress', 'pipe:1', ...args],
-    { output: 'pipe', cwd: options.cwd },
+    { output: 'pipe', cwd: options.cwd, detached: true },
   );
   // ffmpeg, started by the supervisor a moment later, inherits its priority.
   tools.processes.lowerPriority(child.pid);

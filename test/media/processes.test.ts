@@ -4,7 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MediaProcessPool } from '../../src/media/processes.js';
-import { findMediaTools, probeMedia, runFfmpeg, type MediaTools } from '../../src/media/tools.js';
+import {
+  findMediaTools,
+  MediaToolInterrupted,
+  probeMedia,
+  runFfmpeg,
+  type MediaTools,
+} from '../../src/media/tools.js';
 import { renderTestVideo } from '../fixtures/media.js';
 import { eventually } from '../support/eventually.js';
 import { processesWorkingIn } from '../support/processes.js';
@@ -16,6 +22,17 @@ const idleRender = ['-re', '-f', 'lavfi', '-i', 'color=c=black:s=16x16:r=5', '-f
 async function niceOf(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+/** The process group of a running process, from /proc/<pid>/stat (field 5). */
+async function processGroupOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
+/** The ffmpeg processes running in `cwd`. */
+async function ffmpegIn(cwd: string): Promise<{ pid: number; command: string }[]> {
+  return (await processesWorkingIn(cwd)).filter((process) => process.command.endsWith('ffmpeg'));
 }
 
 function deferred(): { promise: Promise<void>; resolve(): void } {
@@ -82,8 +99,6 @@ describe('media processes', () => {
       });
       return { cwd, controller, spawned, run: run.catch((error: unknown) => error) };
     });
-    const ffmpegIn = async (cwd: string) =>
-      (await processesWorkingIn(cwd)).filter((process) => process.command.endsWith('ffmpeg'));
     const runningCount = async () =>
       (await Promise.all(renders.map(({ cwd }) => ffmpegIn(cwd)))).filter((found) => found.length)
         .length;
@@ -143,5 +158,97 @@ describe('media processes', () => {
     const probe = await probing;
     assert.equal(probe.durationSeconds !== null && probe.durationSeconds > 0, true);
     assert.deepEqual(tools.processes.usage, { running: 0, waiting: 0 });
+  });
+
+  it('a render runs in a process group of its own, and a signal from elsewhere ends it as an interruption naming the signal', async () => {
+    const cases = [
+      { target: 'ffmpeg', signal: 'SIGKILL', stoppedBy: 'signal SIGKILL' },
+      // ffmpeg catches SIGTERM (and SIGINT): it stops and exits 255.
+      {
+        target: 'ffmpeg',
+        signal: 'SIGTERM',
+        stoppedBy: 'a signal (SIGINT or SIGTERM, exit code 255)',
+      },
+      // Its supervisor passes the signal on and says so.
+      { target: 'supervisor', signal: 'SIGINT', stoppedBy: 'signal SIGINT' },
+    ] as const;
+    for (const { target, signal, stoppedBy } of cases) {
+      const cwd = path.join(dir, `stopped-${target}-${signal}`);
+      await mkdir(cwd);
+      const supervisors: number[] = [];
+      let reports = 0;
+      // Aborted only when an assertion fails first, so no render outlives the test.
+      const controller = new AbortController();
+      const run = runFfmpeg(tools, idleRender, {
+        totalSeconds: 600,
+        cwd,
+        signal: controller.signal,
+        onProgress: () => (reports += 1),
+        onSpawn: (pid) => supervisors.push(pid),
+      }).catch((error: unknown) => error);
+      try {
+        // Once ffmpeg reports progress it has set up its signal handlers.
+        await eventually(
+          async () => reports,
+          (count) => count > 0,
+          { what: 'ffmpeg rendering', timeoutMs: 15_000 },
+        );
+        const [ffmpeg] = await ffmpegIn(cwd);
+        // A terminal's Ctrl-C goes to this process' group, never to the render's.
+        assert.equal(await processGroupOf(ffmpeg!.pid), supervisors[0]);
+        assert.notEqual(await processGroupOf(ffmpeg!.pid), await processGroupOf(process.pid));
+        process.kill(target === 'ffmpeg' ? ffmpeg!.pid : supervisors[0]!, signal);
+        const error = await run;
+        assert.ok(error instanceof MediaToolInterrupted, `${signal}: ${String(error)}`);
+        assert.equal(error.message, `render interrupted: ffmpeg was stopped by ${stoppedBy}`);
+        assert.deepEqual(await ffmpegIn(cwd), []);
+      } finally {
+        controller.abort();
+        await run;
+      }
+    }
+  });
+
+  it('stopping the pool ends its renders and probes at once as interruptions, and refuses new ones', async () => {
+    const clip = path.join(dir, 'stopped-clip.mp4');
+    await writeFile(clip, await renderTestVideo(tools.ffmpeg, 1));
+    const stopping: MediaTools = {
+      ...tools,
+      processes: new MediaProcessPool({ maxConcurrent: 1, nice: 7 }),
+    };
+    const cwd = path.join(dir, 'stopped-pool');
+    await mkdir(cwd);
+    const render = runFfmpeg(stopping, idleRender, {
+      totalSeconds: 600,
+      cwd,
+      signal: new AbortController().signal,
+      onProgress: () => undefined,
+    }).catch((error: unknown) => error);
+    await eventually(
+      () => ffmpegIn(cwd),
+      (found) => found.length === 1,
+      { what: 'ffmpeg rendering', timeoutMs: 15_000 },
+    );
+    const waitingProbe = probeMedia(stopping, clip, 'video').catch((error: unknown) => error);
+    try {
+      assert.deepEqual(stopping.processes.usage, { running: 1, waiting: 1 });
+
+      stopping.processes.stop();
+      const shutdown = 'was stopped by this worker shutting down';
+      const rendered = await render;
+      assert.ok(rendered instanceof MediaToolInterrupted, String(rendered));
+      assert.equal(rendered.message, `render interrupted: ffmpeg ${shutdown}`);
+      assert.deepEqual(await ffmpegIn(cwd), [], 'ffmpeg exited before the render rejected');
+      const probed = await waitingProbe;
+      assert.ok(probed instanceof MediaToolInterrupted, String(probed));
+      assert.equal(probed.message, `probe interrupted: ffprobe ${shutdown}`);
+      await assert.rejects(probeMedia(stopping, clip, 'video'), {
+        message: `probe interrupted: ffprobe ${shutdown}`,
+      });
+      assert.deepEqual(stopping.processes.usage, { running: 0, waiting: 0 });
+    } finally {
+      stopping.processes.stop();
+      await Promise.all([render, waitingProbe]);
+    }
   });
 });
