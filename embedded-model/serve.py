@@ -2,9 +2,13 @@
 
 Started by the worker (src/providers/embedded-model.ts) on a port the system picks; prints
 `listening <url>` once the model is loaded, then serves until it is stopped.
+
+SIGINT ends it at once, as SIGTERM does: it has nothing to save, and Python's KeyboardInterrupt
+would stop llama.cpp's server gracefully, holding the requests in flight for 30 s first.
 """
 
 import argparse
+import signal
 import threading
 
 import xllamacpp
@@ -15,6 +19,7 @@ parser.add_argument("--threads", type=int, required=True)
 parser.add_argument("--context", type=int, required=True)
 parser.add_argument("--parallel", type=int, required=True)
 args = parser.parse_args()
+signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 params = xllamacpp.CommonParams()
 params.model.path = args.model

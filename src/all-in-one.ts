@@ -55,14 +55,14 @@ runEntryPoint(async () => {
     logger,
     async () => {
       // Outside in: stop taking requests and tasks, let running activities report back, then
-      // close the stores they report to. The work a retry redoes for nothing (ffmpeg) ends at
-      // once, each activity failing retryably, so Ctrl-C takes seconds; provider calls that
-      // cost money get the grace time to finish.
+      // close the stores they report to. The work a retry redoes for nothing (ffmpeg, the
+      // embedded model's answers) ends at once, each activity failing retryably, so Ctrl-C
+      // takes seconds; provider calls that cost money get the grace time to finish.
       await api.close();
       const workerStopped = worker.stop();
       dependencies.mediaTools?.processes.stop();
-      await workerStopped;
       await embeddedModel?.stop();
+      await workerStopped;
       await temporal.close();
       await db.destroy();
       await devServer?.stop();

@@ -3,6 +3,8 @@
  * `npm start` completes an AI job offline. llama.cpp's server, installed with a small GGUF
  * model by `embedded-model/install.sh` (pinned, into `.local/`), runs as a child of the worker
  * on a port the system picks; the worker talks to it through the OpenAI-compatible provider.
+ * It runs in a process group of its own, so a terminal's Ctrl-C reaches only the worker, which
+ * stops it in its order; its supervisor kills it if the worker dies.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -36,15 +38,22 @@ const contextPerSlot = 8_192;
 /** Requests the server works on at once; more wait in its queue. */
 const slots = 2;
 
+interface RunningServer {
+  baseUrl: string;
+  pid: number;
+  server: SupervisedCommand<ChildProcess>;
+}
+
 /**
  * Starts on first use (a worker that never runs an AI job never loads the model) and once: every
- * caller shares the one server until `stop`.
+ * caller shares the one server until `stop`, after which it does not start again. A server that
+ * ends without `stop` (killed from outside) is started again by the next call.
  */
 export class EmbeddedModel {
   readonly model: string;
   readonly notice: string | null;
-  private started: Promise<{ baseUrl: string; server: SupervisedCommand<ChildProcess> }> | null =
-    null;
+  private started: Promise<RunningServer> | null = null;
+  private stopped = false;
 
   constructor(private readonly options: EmbeddedModelOptions) {
     this.model = options.modelFile
@@ -55,14 +64,37 @@ export class EmbeddedModel {
 
   /** The server's OpenAI-compatible base URL (up to `/v1`), once it serves the model. */
   async baseUrl(): Promise<string> {
-    this.started ??= this.start().catch((error: unknown) => {
-      this.started = null;
-      throw error;
-    });
-    return (await this.started).baseUrl;
+    return (await this.serving()).baseUrl;
+  }
+
+  /** The server's base URL and pid, once it serves the model; starts it if none runs. */
+  async serving(): Promise<{ baseUrl: string; pid: number }> {
+    if (this.stopped) throw new Error('The embedded model server was stopped with this worker');
+    if (!this.started) {
+      const started: Promise<RunningServer> = this.start().catch((error: unknown) => {
+        if (this.started === started) this.started = null;
+        throw error;
+      });
+      this.started = started;
+      void this.forgetWhenLost(started);
+    }
+    const { baseUrl, pid } = await this.started;
+    return { baseUrl, pid };
+  }
+
+  /** Forgets a server that ended without `stop` (killed from outside): the next call starts one. */
+  private async forgetWhenLost(started: Promise<RunningServer>): Promise<void> {
+    const ended = await started
+      .then(({ server }) => server.ended)
+      .then(
+        () => true,
+        () => false,
+      );
+    if (ended && this.started === started) this.started = null;
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     const started = this.started;
     this.started = null;
     const server = await started?.catch(() => null);
@@ -76,10 +108,7 @@ export class EmbeddedModel {
     clearTimeout(timer);
   }
 
-  private async start(): Promise<{
-    baseUrl: string;
-    server: SupervisedCommand<ChildProcess>;
-  }> {
+  private async start(): Promise<RunningServer> {
     const installed = await runInstallScript('embedded-model/install.sh', [
       'python',
       'server',
@@ -98,7 +127,7 @@ export class EmbeddedModel {
     ];
     await mkdir(path.dirname(this.options.logFile), { recursive: true });
     const log = createWriteStream(this.options.logFile, { flags: 'a' });
-    const server = spawnSupervised(installed.python, args, { output: 'pipe' });
+    const server = spawnSupervised(installed.python, args, { output: 'pipe', detached: true });
     server.supervisor.stderr.pipe(log, { end: false });
     server.supervisor.once('exit', () => log.end());
     const lines = createInterface({ input: server.supervisor.stdout });
@@ -133,7 +162,7 @@ export class EmbeddedModel {
           );
         }),
       ]);
-      return { baseUrl: `${url}/v1`, server };
+      return { baseUrl: `${url}/v1`, pid: await server.pid, server };
     } catch (error) {
       server.kill();
       throw error;

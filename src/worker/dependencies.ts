@@ -45,8 +45,8 @@ export async function startEmbeddedModel(
     'starting the embedded model (installed into .local/embedded-model on first start)',
   );
   try {
-    const baseUrl = await embeddedModel.baseUrl();
-    logger.info({ model: embeddedModel.model, baseUrl }, 'embedded model ready');
+    const { baseUrl, pid } = await embeddedModel.serving();
+    logger.info({ model: embeddedModel.model, baseUrl, pid }, 'embedded model ready');
   } catch (error) {
     logger.warn(
       { err: error },
