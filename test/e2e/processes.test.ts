@@ -1,17 +1,28 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { JobView } from '../../src/api/schemas/jobs.js';
 import { mintToken } from '../../src/auth.js';
+import { findMediaTools } from '../../src/media/tools.js';
+import { controlledRenders } from '../fakes/media-tools.js';
+import { multipartBody, renderTestPhoto, renderTestVideo } from '../fixtures/media.js';
 import { testJwtSecret } from '../support/harness.js';
 import { createTestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { parseMetrics } from '../support/metrics.js';
 import { eventually } from '../support/eventually.js';
 import { freePort } from '../support/ports.js';
-import { isAlive, runNpmScript, startService, type ServiceProcess } from '../support/processes.js';
+import { openEventStream } from '../support/sse.js';
+import {
+  descendantsOf,
+  isAlive,
+  processesWorkingIn,
+  runNpmScript,
+  startService,
+  type ServiceProcess,
+} from '../support/processes.js';
 import { uniqueTaskQueue } from '../support/temporal.js';
 
 async function api<T>(baseUrl: string, token: string, route: string, init: RequestInit = {}) {
@@ -97,9 +108,17 @@ describe('service processes', () => {
     return service;
   }
 
-  it('npm start runs everything on embedded defaults, stops cleanly on Ctrl-C and resumes its jobs on the next start', async () => {
+  it('npm start runs everything on embedded defaults, stops cleanly on Ctrl-C mid-render and mid-answer, and resumes its jobs on the next start', async () => {
     const env = await stackEnv();
-    const start = () => startStack(env);
+    // The real ffmpeg and ffprobe, found on PATH, with renders the test can hold back.
+    const tools = await findMediaTools();
+    assert.ok(tools);
+    const bin = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-start-bin-'));
+    cleanups.push(() => rm(bin, { recursive: true, force: true }));
+    const renders = await controlledRenders(tools, bin);
+    await writeFile(path.join(bin, 'ffprobe'), `#!/bin/sh\nexec '${tools.ffprobe}' "$@"\n`);
+    await chmod(path.join(bin, 'ffprobe'), 0o755);
+    const start = () => startStack({ ...env, PATH: `${bin}:${process.env['PATH']}` });
 
     const first = start();
     await first.waitForLine(/Ctrl-C stops everything/);
@@ -153,7 +172,39 @@ describe('service processes', () => {
     );
     assert.ok(metrics.value('vlogflow_task_queue_pollers', { queue: 'workflows' }) >= 1);
 
-    // A job still running when the service stops must finish after the next start.
+    // An AI job answering on the embedded model and a vlog that ffmpeg renders when Ctrl-C
+    // reaches the whole process group: the children run in groups of their own, so it reaches
+    // only the stack, which ends both at once (they cost nothing to redo) and stops in seconds,
+    // not after the worker's 30 s grace time; both run again after the next start.
+    await renders.holdRenders();
+    const form = multipartBody({ title: 'Ctrl-C', durationSeconds: '4' }, [
+      {
+        field: 'media',
+        filename: 'photo.jpg',
+        contentType: 'image/jpeg',
+        bytes: await renderTestPhoto(tools.ffmpeg, 'jpg'),
+      },
+      {
+        field: 'media',
+        filename: 'clip.mp4',
+        contentType: 'video/mp4',
+        bytes: await renderTestVideo(tools.ffmpeg, 4, { size: '1280x720', audio: true }),
+      },
+    ]);
+    const uploaded = await fetch(`${baseUrl}/api/vlogs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, ...form.headers },
+      body: form.payload,
+    });
+    assert.equal(uploaded.status, 202, await uploaded.clone().text());
+    const vlog = (await uploaded.json()) as JobView;
+    const renderWork = path.join(env.DATA_DIR, 'render-work');
+    await eventually(
+      () => processesWorkingIn(renderWork),
+      (found) => found.length > 0,
+      { what: 'the render held', timeoutMs: 60_000 },
+    );
+    // A probe still running when the service stops must finish after the next start too.
     const slow = await api<JobView>(baseUrl, token, '/api/probes', {
       method: 'POST',
       body: JSON.stringify({ steps: 3, stepDelayMs: 2_000 }),
@@ -165,11 +216,63 @@ describe('service processes', () => {
       (job) => job.status === 'running',
       'slow probe running',
     );
+    const answering = await api<JobView>(baseUrl, token, '/api/ai/jobs', {
+      method: 'POST',
+      body: JSON.stringify({
+        type: 'SUBGOAL_GENERATION',
+        input: { goal: 'Run a marathon', maxItems: 10 },
+      }),
+    });
+    assert.equal(answering.status, 202);
+    const stream = await openEventStream(`${baseUrl}/api/ai/jobs/${answering.body.id}/events`, {
+      authorization: `Bearer ${token}`,
+    });
+    try {
+      while ((await stream.next(60_000)).event !== 'output');
+    } finally {
+      stream.close();
+    }
+    // The model is writing (an answer takes it seconds): let the held render start. Paused
+    // (SIGSTOP), ffmpeg outlasts the stack's shutdown however fast this machine renders.
+    await renders.releaseRenders();
+    const [ffmpeg] = await eventually(
+      async () =>
+        (await processesWorkingIn(renderWork)).filter(({ command }) => command === tools.ffmpeg),
+      (found) => found.length > 0,
+      { what: 'ffmpeg rendering the vlog', timeoutMs: 60_000, intervalMs: 20 },
+    );
+    process.kill(ffmpeg!.pid, 'SIGSTOP');
 
     const firstServer = devServerPid(first);
+    const started = await descendantsOf(first.child.pid!);
+    for (const child of [/serve\.py/, /ffmpeg/, /temporal server start-dev/])
+      assert.ok(
+        started.some(({ command }) => child.test(command)),
+        `${child} among ${JSON.stringify(started)}`,
+      );
+    const ctrlCAt = performance.now();
     assert.equal(await first.stop('SIGINT'), 0, first.output.slice(-20).join('\n'));
+    const stopMs = performance.now() - ctrlCAt;
+    assert.ok(stopMs < 15_000, `npm start took ${Math.round(stopMs)} ms to stop`);
+    assert.ok(!first.logs().some((line) => String(line['msg']).startsWith('grace time over')));
     assert.equal(isAlive(firstServer), false, 'the dev server outlived npm start');
+    assert.deepEqual(
+      started.filter(({ pid }) => isAlive(pid)),
+      [],
+      'processes that outlived npm start',
+    );
     assert.ok(first.logs().some((line) => line['msg'] === 'stopped'));
+    // The stack ended the render itself, as an interruption its next attempt redoes.
+    const renderFailure = first
+      .logs()
+      .find(
+        (line) =>
+          line['msg'] === 'Activity failed' && line['activityType'] === 'startVideoGeneration',
+      )?.['err'] as { message?: string } | undefined;
+    assert.equal(
+      renderFailure?.message,
+      'The render did not finish: ffmpeg was stopped by this worker shutting down',
+    );
 
     const second = start();
     await second.waitForLine(/Ctrl-C stops everything/);
@@ -185,6 +288,19 @@ describe('service processes', () => {
       'slow probe completed after restart',
     );
     assert.deepEqual(resumed.result, { stepsCompleted: 3 });
+    for (const [id, what] of [
+      [vlog.id, 'vlog'],
+      [answering.body.id, 'AI job'],
+    ] as const) {
+      const done = await waitForJob(
+        baseUrl,
+        token,
+        id,
+        (job) => ['completed', 'failed', 'cancelled', 'timeout'].includes(job.status),
+        `${what} finished after restart`,
+      );
+      assert.equal(done.status, 'completed', `${what}: ${JSON.stringify(done.error)}`);
+    }
     assert.equal(await second.stop('SIGTERM'), 0);
   });
 

@@ -148,3 +148,35 @@ export async function processesWorkingIn(dir: string): Promise<{ pid: number; co
   }
   return found;
 }
+
+/**
+ * Every process descended from `pid` (children, theirs, and so on), read from /proc: what a
+ * stack has started, whatever process group each runs in. Linux only.
+ */
+export async function descendantsOf(pid: number): Promise<{ pid: number; command: string }[]> {
+  const parents = new Map<number, { parent: number; command: string }>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const command = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ');
+      parents.set(Number(entry), { parent, command: command.trim() });
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  const found: { pid: number; command: string }[] = [];
+  const ancestors = new Set([pid]);
+  // Parents usually have lower pids, but pids wrap: repeat until nothing new turns up.
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [child, { parent, command }] of parents) {
+      if (ancestors.has(child) || !ancestors.has(parent)) continue;
+      ancestors.add(child);
+      found.push({ pid: child, command });
+      grew = true;
+    }
+  }
+  return found;
+}
