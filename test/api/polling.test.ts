@@ -8,6 +8,7 @@ import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { jobRecord } from '../support/jobs.js';
+import { documentedOperations } from '../support/openapi.js';
 
 describe('polling a job', () => {
   let test: TestDatabase;
@@ -215,12 +216,9 @@ describe('polling a job', () => {
       '/api/vlogs/{id}': `/api/vlogs/${vlog.id}`,
     };
     // Every GET under /api but the progress streams, which are no conditional reads.
-    const doc = (await h.api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
-      paths: Record<string, Record<string, unknown>>;
-    }>();
-    const documented = Object.entries(doc.paths)
-      .filter(([path, methods]) => path.startsWith('/api/') && methods['get'])
-      .map(([path]) => path)
+    const documented = (await documentedOperations(h.api.app))
+      .filter(({ method, path }) => method === 'GET' && path.startsWith('/api/'))
+      .map(({ path }) => path)
       .filter((path) => !path.endsWith('/events'));
     assert.deepEqual(Object.keys(reads).sort(), documented.sort());
 

@@ -7,12 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import { startHarness, type Harness } from '../support/harness.js';
-
-interface Operation {
-  method: string;
-  path: string;
-  tags: string[];
-}
+import { documentedOperations, type DocumentedOperation } from '../support/openapi.js';
 
 /** Ways a request can be wrong, each refused with a 400 (or 413, 415) once authorised. */
 const wrongRequests = [
@@ -23,32 +18,23 @@ const wrongRequests = [
 
 describe('refusal order', () => {
   let h: Harness;
-  let operations: Operation[] = [];
+  let operations: DocumentedOperation[] = [];
   const user = `order-${randomUUID().slice(0, 8)}`;
 
   before(async () => {
     h = await startHarness();
-    const doc = (await h.api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
-      paths: Record<string, Record<string, { tags?: string[] }>>;
-    }>();
-    operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
-      Object.entries(methods).map(([method, operation]) => ({
-        method: method.toUpperCase(),
-        path,
-        tags: operation.tags ?? [],
-      })),
-    );
+    operations = await documentedOperations(h.api.app);
   });
   after(() => h.stop());
 
   /** The operation with every path parameter too long, an unknown query parameter and `wrong`'s body. */
   function request(
-    { method, path }: Operation,
+    { method, path }: DocumentedOperation,
     wrong: (typeof wrongRequests)[number],
   ): InjectOptions {
     const url = path.replace(/\{[^}]+\}/g, 'x'.repeat(600));
     return {
-      method: method as InjectOptions['method'],
+      method,
       url: `${url}?limit=abc&from=yesterday&bogus=a%00b`,
       ...(['POST', 'PUT'].includes(method) && {
         payload: wrong.payload,

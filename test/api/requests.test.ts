@@ -7,6 +7,7 @@ import { insertJob } from '../../src/db/jobs.js';
 import { repositoryRoot } from '../support/docs.js';
 import { startHarness, type Harness, type UserClient } from '../support/harness.js';
 import { assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
+import { documentedOperations } from '../support/openapi.js';
 
 interface ErrorBody {
   error: {
@@ -85,42 +86,36 @@ describe('request handling', () => {
   });
 
   it('names the body type each route takes when it refuses another, on every route with a body', async () => {
-    const doc = (await h.api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
-      paths: Record<string, Record<string, { requestBody?: { content: object } }>>;
-    }>();
     const operator = h.admin(user);
     const wrong: string[] = [];
     let checked = 0;
-    for (const [route, methods] of Object.entries(doc.paths)) {
-      for (const [method, operation] of Object.entries(methods)) {
-        if (!operation.requestBody) continue;
-        const [accepted, ...others] = Object.keys(operation.requestBody.content);
-        assert.deepEqual(others, [], `${method} ${route} takes one body type`);
-        const url = route.replace(/\{\w+\}/g, 'x');
-        for (const [contentType, sent] of [
-          ['text/plain', 'A body of type text/plain'],
-          [
-            'application/x-www-form-urlencoded; charset=utf-8',
-            'A body of type application/x-www-form-urlencoded',
-          ],
-          [undefined, 'A body without a Content-Type'],
-        ] as const) {
-          checked += 1;
-          const response = await operator.request({
-            method: method.toUpperCase() as 'POST',
-            url,
-            payload: Buffer.from('steps=3'),
-            headers: contentType ? { 'content-type': contentType } : {},
-          });
-          const { error } = response.json<ErrorBody>();
-          const expected = `${sent} is not accepted here: expected ${accepted}`;
-          if (
-            response.statusCode !== 415 ||
-            error.code !== 'UNSUPPORTED_MEDIA_TYPE' ||
-            error.message !== expected
-          ) {
-            wrong.push(`${method} ${url} ${contentType}: ${response.statusCode} ${response.body}`);
-          }
+    for (const { method, path, url, bodyTypes } of await documentedOperations(h.api.app)) {
+      if (bodyTypes.length === 0) continue;
+      const [accepted, ...others] = bodyTypes;
+      assert.deepEqual(others, [], `${method} ${path} takes one body type`);
+      for (const [contentType, sent] of [
+        ['text/plain', 'A body of type text/plain'],
+        [
+          'application/x-www-form-urlencoded; charset=utf-8',
+          'A body of type application/x-www-form-urlencoded',
+        ],
+        [undefined, 'A body without a Content-Type'],
+      ] as const) {
+        checked += 1;
+        const response = await operator.request({
+          method,
+          url,
+          payload: Buffer.from('steps=3'),
+          headers: contentType ? { 'content-type': contentType } : {},
+        });
+        const { error } = response.json<ErrorBody>();
+        const expected = `${sent} is not accepted here: expected ${accepted}`;
+        if (
+          response.statusCode !== 415 ||
+          error.code !== 'UNSUPPORTED_MEDIA_TYPE' ||
+          error.message !== expected
+        ) {
+          wrong.push(`${method} ${url} ${contentType}: ${response.statusCode} ${response.body}`);
         }
       }
     }
@@ -173,33 +168,24 @@ describe('request handling', () => {
   });
 
   it('names a query parameter given more than once, on every route that has any', async () => {
-    const doc = (await h.api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
-      paths: Record<string, Record<string, { parameters?: { in: string; name: string }[] }>>;
-    }>();
     // An operator, so the admin routes answer for their parameters too.
     const operator = h.admin(user);
     const wrong: string[] = [];
     let checked = 0;
-    for (const [route, methods] of Object.entries(doc.paths)) {
-      for (const [method, operation] of Object.entries(methods)) {
-        const path = route.replace(/\{\w+\}/g, 'x');
-        for (const { name } of (operation.parameters ?? []).filter((p) => p.in === 'query')) {
-          checked += 1;
-          const response = await operator.request({
-            method: method.toUpperCase() as 'GET',
-            url: `${path}?${name}=1&${name}=2`,
-          });
-          const { error } = response.json<ErrorBody>();
-          const field = `querystring.${name}`;
-          if (
-            response.statusCode !== 400 ||
-            error.code !== 'VALIDATION_FAILED' ||
-            error.message !== `${field}: given more than once` ||
-            JSON.stringify(error.details) !==
-              JSON.stringify({ issues: [{ field, message: 'given more than once' }] })
-          ) {
-            wrong.push(`${method} ${path} ${name}: ${response.statusCode} ${response.body}`);
-          }
+    for (const { method, url, queryParameters } of await documentedOperations(h.api.app)) {
+      for (const name of queryParameters) {
+        checked += 1;
+        const response = await operator.request({ method, url: `${url}?${name}=1&${name}=2` });
+        const { error } = response.json<ErrorBody>();
+        const field = `querystring.${name}`;
+        if (
+          response.statusCode !== 400 ||
+          error.code !== 'VALIDATION_FAILED' ||
+          error.message !== `${field}: given more than once` ||
+          JSON.stringify(error.details) !==
+            JSON.stringify({ issues: [{ field, message: 'given more than once' }] })
+        ) {
+          wrong.push(`${method} ${url} ${name}: ${response.statusCode} ${response.body}`);
         }
       }
     }

@@ -3,7 +3,7 @@
 // "expected string, received array"); this refuses it first, as a form field given twice is.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiError } from '../errors.js';
+import { validationFailed } from '../errors.js';
 
 const repeatedMessage = 'given more than once';
 
@@ -12,13 +12,10 @@ export const refuseRepeatedParameters = fp(
   async (scope: FastifyInstance) => {
     scope.addHook('preValidation', async (request) => {
       const query = (request.query ?? {}) as Record<string, unknown>;
-      const issues = Object.entries(query)
+      const [first, ...rest] = Object.entries(query)
         .filter(([, value]) => Array.isArray(value))
         .map(([name]) => ({ field: `querystring.${name}`, message: repeatedMessage }));
-      if (issues.length > 0) {
-        const message = issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
-        throw new ApiError('VALIDATION_FAILED', message, { issues });
-      }
+      if (first) throw validationFailed([first, ...rest]);
     });
   },
   { name: 'repeated-parameters' },
