@@ -19,6 +19,8 @@ export interface ActivityInFlight {
  */
 export class ActivitiesInFlight {
   private readonly running = new Set<ActivityInFlight>();
+  /** Once the worker drains: the activities that ended cancelled since. */
+  private cancelledWhileDraining: ActivityInFlight[] | null = null;
 
   readonly interceptor = (context: Context): ActivityInterceptors => ({
     inbound: {
@@ -36,6 +38,7 @@ export class ActivitiesInFlight {
           return await next(input);
         } finally {
           this.running.delete(entry);
+          if (context.cancellationSignal.aborted) this.cancelledWhileDraining?.push(entry);
         }
       },
     },
@@ -43,5 +46,19 @@ export class ActivitiesInFlight {
 
   list(): ActivityInFlight[] {
     return [...this.running];
+  }
+
+  /** From now on, remembers the activities that end cancelled (`cutShort`). */
+  startDraining(): void {
+    this.cancelledWhileDraining ??= [];
+  }
+
+  /**
+   * What the end of the grace time cut short: the activities still running, and those the
+   * worker already cancelled since it began to drain. Temporal's Core cancels them on its own
+   * clock, which on a busy machine can run ahead of this process's timer.
+   */
+  cutShort(): ActivityInFlight[] {
+    return [...(this.cancelledWhileDraining ?? []), ...this.running];
   }
 }

@@ -386,8 +386,9 @@ export async function startWorker(
         { graceMs: settings.shutdownGraceMs, activities: inFlight.list() },
         'worker draining: no new tasks; running activities get the grace time to finish',
       );
+      inFlight.startDraining();
       const graceOver = setTimeout(() => {
-        const left = inFlight.list();
+        const left = inFlight.cutShort();
         if (left.length > 0)
           logger.warn({ activities: left }, 'grace time over: cancelling the running activities');
       }, settings.shutdownGraceMs);
