@@ -6,7 +6,7 @@ import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import type { JobRecord } from '../../src/jobs/contracts.js';
 import type { JobError, JobStatus } from '../../src/jobs/model.js';
 import { startHarness, testJwtSecret, type Harness, type UserClient } from '../support/harness.js';
-import { jobRecord, jobSnapshot } from '../support/jobs.js';
+import { jobRecord, jobSnapshot, vlogInput } from '../support/jobs.js';
 
 interface ErrorBody {
   error: { code: string; message: string };
@@ -45,14 +45,7 @@ describe('failure groups (admin)', () => {
       kind: 'vlog',
       type: 'VLOG',
       ownerId,
-      input: {
-        title: 'T',
-        prompt: null,
-        style: null,
-        aspectRatio: '16:9',
-        durationSeconds: 8,
-        media: [],
-      },
+      input: vlogInput({ title: 'T' }),
     });
   const ai = (ownerId: string) =>
     jobRecord({

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { insertJob } from '../../src/db/jobs.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { jobRecord } from '../support/jobs.js';
+import { jobRecord, vlogInput } from '../support/jobs.js';
 
 interface ErrorBody {
   error: { code: string; message: string };
@@ -19,14 +19,7 @@ describe('ownership', () => {
     kind: 'vlog',
     type: 'VLOG',
     ownerId: alice,
-    input: {
-      title: 'Alice at the beach',
-      prompt: null,
-      style: null,
-      aspectRatio: '16:9',
-      durationSeconds: 8,
-      media: [],
-    },
+    input: vlogInput({ title: 'Alice at the beach' }),
   });
   const ai = jobRecord({
     id: `ai-${randomUUID()}`,

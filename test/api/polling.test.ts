@@ -7,7 +7,7 @@ import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { jobRecord } from '../support/jobs.js';
+import { jobRecord, vlogInput } from '../support/jobs.js';
 import { documentedOperations } from '../support/openapi.js';
 
 describe('polling a job', () => {
@@ -193,14 +193,7 @@ describe('polling a job', () => {
       kind: 'vlog',
       type: 'VLOG',
       ownerId: owner,
-      input: {
-        title: 't',
-        prompt: null,
-        style: null,
-        aspectRatio: '16:9',
-        durationSeconds: 8,
-        media: [],
-      },
+      input: vlogInput(),
     });
     for (const job of [probe, ai, vlog]) await insertJob(test.db, job, 'pending');
     const reads: Record<string, string> = {

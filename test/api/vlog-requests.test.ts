@@ -14,7 +14,7 @@ import {
   type UserClient,
 } from '../support/harness.js';
 import { eventually } from '../support/eventually.js';
-import { assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
+import { assertOnlyControlJobOf, jobRecord, vlogInput } from '../support/jobs.js';
 import { assertStoredOnlyUploadOf } from '../support/stored-files.js';
 import { expectOwnerWorkflows, startTestWorker, uniqueTaskQueue } from '../support/temporal.js';
 
@@ -358,14 +358,7 @@ describe('vlog requests that are refused', () => {
         kind: 'vlog',
         type: 'VLOG',
         createdAt,
-        input: {
-          title: 't',
-          prompt: null,
-          style: null,
-          aspectRatio: '16:9',
-          durationSeconds: 8,
-          media: [],
-        },
+        input: vlogInput(),
       });
     await insertJob(h.db, vlog('2026-05-01T00:00:00.000Z'), 'failed');
     await insertJob(h.db, vlog('2026-05-02T00:00:00.000Z'), 'generating');

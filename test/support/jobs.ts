@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { JobRecord, JobSnapshot } from '../../src/jobs/contracts.js';
+import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
 import { eventually } from './eventually.js';
 import type { Harness, JobKind } from './harness.js';
 
@@ -18,6 +19,19 @@ export function jobRecord<Input = unknown>(
     idempotencyKey: null,
     requestFingerprint: null,
     createdAt: new Date().toISOString(),
+    ...overrides,
+  };
+}
+
+/** A vlog's input with no media, as a stored job row carries it, with overridable fields. */
+export function vlogInput(overrides: Partial<VlogInput> = {}): VlogInput {
+  return {
+    title: 't',
+    prompt: null,
+    style: null,
+    aspectRatio: '16:9',
+    durationSeconds: 8,
+    media: [],
     ...overrides,
   };
 }
