@@ -779,41 +779,6 @@ describe('the web page in a real browser', () => {
     await step('corrected');
   }
 
-  it('follows a phantom end to the state that superseded it, and stops once an end is confirmed', async () => {
-    const vlog = await vlogWithPhantomEnd('corrected', 'Night market');
-    await asUser('phantom-end', 'corrected', async (opened) => {
-      const { page } = opened;
-      const received = await recordStreamEvents(page);
-      const asked = requestsTo(page, vlog.path);
-      const confirmed = page.waitForResponse(
-        (response) => response.url().includes(`${vlog.path}/events?`) && response.status() === 204,
-      );
-      // Awaited once the page shows the corrected end: a page that never does fails there.
-      confirmed.catch(() => undefined);
-      await followPhantomEnd(opened, vlog);
-
-      // The reconnect after the true end is answered 204, and a read finding that end confirms it.
-      await confirmed;
-      await untilAsked(asked, 6);
-      await assertNoMoreRequests(page, vlog.path);
-      // One stream and its two reconnects, each after the end before it: the second stream
-      // began with the correction, and only a reconnect after the true end is answered 204;
-      // one read then finds that end.
-      assert.deepEqual(asked, [
-        `GET ${vlog.path}`,
-        `POST ${vlog.path}/events/link`,
-        ...Array<string>(3).fill(`GET ${vlog.path}/events`),
-        `GET ${vlog.path}`,
-      ]);
-      assert.deepEqual(
-        received.map((event) => event.id),
-        ['0', '1', '2', '2-end', '3', '3-end'],
-      );
-      assert.deepEqual(await loggedIds(vlog.id), ['0', '1', '2', '3']);
-      assert.deepEqual(opened.problems(), []);
-    });
-  });
-
   it('confirms an end by a read when the reconnect after it is refused (its link expired), so a correction still shows', async () => {
     const shortLinks = { EVENT_STREAM_LINK_TTL_SECONDS: '2' };
     await stack.restartApi(shortLinks);
@@ -871,306 +836,346 @@ describe('the web page in a real browser', () => {
     }
   });
 
-  it('following by polling, reads an end once more: the correction of a phantom end shows', async () => {
-    const vlog = await vlogWithPhantomEnd('re-reader', 'Fish market');
-    await asUser(
-      'phantom-end-polling',
-      're-reader',
-      async (opened) => {
+  // Each of these follows its own vlog in its own page and changes nothing the others see, and
+  // most of their time is spent waiting out the page's windows: they run at once.
+  describe('ends, confirmed or not', { concurrency: true }, () => {
+    it('follows a phantom end to the state that superseded it, and stops once an end is confirmed', async () => {
+      const vlog = await vlogWithPhantomEnd('corrected', 'Night market');
+      await asUser('phantom-end', 'corrected', async (opened) => {
+        const { page } = opened;
+        const received = await recordStreamEvents(page);
+        const asked = requestsTo(page, vlog.path);
+        const confirmed = page.waitForResponse(
+          (response) =>
+            response.url().includes(`${vlog.path}/events?`) && response.status() === 204,
+        );
+        // Awaited once the page shows the corrected end: a page that never does fails there.
+        confirmed.catch(() => undefined);
+        await followPhantomEnd(opened, vlog);
+
+        // The reconnect after the true end is answered 204, and a read finding that end confirms it.
+        await confirmed;
+        await untilAsked(asked, 6);
+        await assertNoMoreRequests(page, vlog.path);
+        // One stream and its two reconnects, each after the end before it: the second stream
+        // began with the correction, and only a reconnect after the true end is answered 204;
+        // one read then finds that end.
+        assert.deepEqual(asked, [
+          `GET ${vlog.path}`,
+          `POST ${vlog.path}/events/link`,
+          ...Array<string>(3).fill(`GET ${vlog.path}/events`),
+          `GET ${vlog.path}`,
+        ]);
+        assert.deepEqual(
+          received.map((event) => event.id),
+          ['0', '1', '2', '2-end', '3', '3-end'],
+        );
+        assert.deepEqual(await loggedIds(vlog.id), ['0', '1', '2', '3']);
+        assert.deepEqual(opened.problems(), []);
+      });
+    });
+
+    it('following by polling, reads an end once more: the correction of a phantom end shows', async () => {
+      const vlog = await vlogWithPhantomEnd('re-reader', 'Fish market');
+      await asUser(
+        'phantom-end-polling',
+        're-reader',
+        async (opened) => {
+          const { page, step } = opened;
+          const asked = requestsTo(page, vlog.path);
+          // The status each read of the vlog found. The read after the one that found the phantom
+          // end (3 s after it) waits for the correction, so that what it finds does not depend on
+          // how soon the test writes it.
+          const found: string[] = [];
+          let writtenCorrection = () => undefined as void;
+          const correctionWritten = new Promise<void>((resolve) => (writtenCorrection = resolve));
+          await page.route(`**${vlog.path}`, async (route) => {
+            if (found.includes('cancelled')) await correctionWritten;
+            const response = await route.fetch();
+            found.push(((await response.json()) as { status: string }).status);
+            await route.fulfill({ response });
+          });
+
+          await page.goto(`${stack.baseUrl}/?live=poll${vlog.address}`);
+          await heading(page, 'Fish market').waitFor();
+          await vlog.generating();
+          await stageInProgress(page, 'Making the video').waitFor();
+          await vlog.phantomEnd();
+          await page.getByText(/^Cancelled · 40%/).waitFor();
+          await step('phantom end');
+          await vlog.correction();
+          writtenCorrection();
+          await correctedEndShown(opened);
+          await step('corrected');
+
+          // The read after the corrected end finds it again, which confirms it.
+          const deadline = Date.now() + pageTimeoutMs;
+          const failedReads = () => found.filter((status) => status === 'failed').length;
+          while (failedReads() < 2 && Date.now() < deadline) await delay(50);
+          await assertNoMoreRequests(page, vlog.path);
+          assert.deepEqual(found.slice(found.indexOf('cancelled')), [
+            'cancelled',
+            'failed',
+            'failed',
+          ]);
+          assert.ok(
+            asked.every((request) => request === `GET ${vlog.path}`),
+            `only reads: ${asked.join(', ')}`,
+          );
+          assert.deepEqual(opened.problems(), []);
+        },
+        { query: '?live=poll' },
+      );
+    });
+
+    /** How long the tests below let an end wait for its confirmation (`?confirm-end-ms=`). */
+    const confirmEndMs = 10_000;
+
+    /**
+     * Opens the page on `vlog` (`query` goes before its address) and follows it through a state
+     * in flight to an end, written with no phantom before it; `beforeEnd` runs just before the end
+     * is written. Returns when the page shows the end, and the time it did.
+     */
+    async function followToEnd(
+      opened: BrowserPage,
+      vlog: Awaited<ReturnType<typeof vlogWithPhantomEnd>>,
+      { query = '', beforeEnd }: { query?: string; beforeEnd?: () => void } = {},
+    ): Promise<number> {
+      const { page } = opened;
+      await page.goto(`${stack.baseUrl}/${query}${vlog.address}`);
+      await heading(page, vlog.title).waitFor();
+      await page.getByText('Live updates on.').waitFor();
+      await vlog.generating();
+      await stageInProgress(page, 'Making the video').waitFor();
+      beforeEnd?.();
+      await vlog.correction();
+      // The failed state's event shows it first; the end (its retry, its announcement) follows.
+      await page.getByRole('button', { name: 'Retry vlog' }).waitFor();
+      await page
+        .getByRole('status')
+        .filter({ hasText: 'The vlog failed. You can retry it.' })
+        .waitFor();
+      return Date.now();
+    }
+
+    /**
+     * Asserts that the page still shows the end it could not confirm, as an end: the failure and
+     * its retry, and nothing said of live updates or of the network.
+     */
+    async function assertEndStands(page: Page): Promise<void> {
+      await page.getByText(/^Failed · 40%/).waitFor();
+      await page.getByRole('button', { name: 'Retry vlog' }).waitFor();
+      for (const said of [
+        'Connecting for live updates…',
+        'Live updates on.',
+        'Checking for updates every 3 seconds.',
+        'The service cannot be reached; trying again every 3 seconds.',
+      ])
+        assert.equal(await page.getByText(said).isVisible(), false, said);
+    }
+
+    /** Waits until `time` (a window's end) has passed. */
+    async function untilPast(time: number): Promise<void> {
+      while (Date.now() <= time) await delay(100);
+    }
+
+    /** The page's problems, but for failed loads of requests made while the network was down. */
+    const problemsButNetworkDown = (opened: BrowserPage) =>
+      opened
+        .problems()
+        .filter(
+          (problem) => !/Failed to load resource: net::ERR_INTERNET_DISCONNECTED/.test(problem),
+        );
+
+    it('keeps an end shown when the read confirming it fails on the network, and asks nothing more', async () => {
+      const vlog = await vlogWithPhantomEnd('unconfirmed', 'Ferry at night');
+      await asUser('end-unconfirmed', 'unconfirmed', async (opened) => {
         const { page, step } = opened;
         const asked = requestsTo(page, vlog.path);
-        // The status each read of the vlog found. The read after the one that found the phantom
-        // end (3 s after it) waits for the correction, so that what it finds does not depend on
-        // how soon the test writes it.
-        const found: string[] = [];
-        let writtenCorrection = () => undefined as void;
-        const correctionWritten = new Promise<void>((resolve) => (writtenCorrection = resolve));
+        // Once the end is written, every read of the vlog fails on the network; its stream, and
+        // the reconnect after the end (answered 204), do not.
+        let ended = false;
+        const failedReads: string[] = [];
         await page.route(`**${vlog.path}`, async (route) => {
-          if (found.includes('cancelled')) await correctionWritten;
-          const response = await route.fetch();
-          found.push(((await response.json()) as { status: string }).status);
-          await route.fulfill({ response });
+          if (!ended) return route.continue();
+          failedReads.push(route.request().url());
+          await route.abort('internetdisconnected');
         });
-
-        await page.goto(`${stack.baseUrl}/?live=poll${vlog.address}`);
-        await heading(page, 'Fish market').waitFor();
-        await vlog.generating();
-        await stageInProgress(page, 'Making the video').waitFor();
-        await vlog.phantomEnd();
-        await page.getByText(/^Cancelled · 40%/).waitFor();
-        await step('phantom end');
-        await vlog.correction();
-        writtenCorrection();
-        await correctedEndShown(opened);
-        await step('corrected');
-
-        // The read after the corrected end finds it again, which confirms it.
-        const deadline = Date.now() + pageTimeoutMs;
-        const failedReads = () => found.filter((status) => status === 'failed').length;
-        while (failedReads() < 2 && Date.now() < deadline) await delay(50);
-        await assertNoMoreRequests(page, vlog.path);
-        assert.deepEqual(found.slice(found.indexOf('cancelled')), [
-          'cancelled',
-          'failed',
-          'failed',
-        ]);
-        assert.ok(
-          asked.every((request) => request === `GET ${vlog.path}`),
-          `only reads: ${asked.join(', ')}`,
-        );
-        assert.deepEqual(opened.problems(), []);
-      },
-      { query: '?live=poll' },
-    );
-  });
-
-  /** How long the tests below let an end wait for its confirmation (`?confirm-end-ms=`). */
-  const confirmEndMs = 10_000;
-
-  /**
-   * Opens the page on `vlog` (`query` goes before its address) and follows it through a state
-   * in flight to an end, written with no phantom before it; `beforeEnd` runs just before the end
-   * is written. Returns when the page shows the end, and the time it did.
-   */
-  async function followToEnd(
-    opened: BrowserPage,
-    vlog: Awaited<ReturnType<typeof vlogWithPhantomEnd>>,
-    { query = '', beforeEnd }: { query?: string; beforeEnd?: () => void } = {},
-  ): Promise<number> {
-    const { page } = opened;
-    await page.goto(`${stack.baseUrl}/${query}${vlog.address}`);
-    await heading(page, vlog.title).waitFor();
-    await page.getByText('Live updates on.').waitFor();
-    await vlog.generating();
-    await stageInProgress(page, 'Making the video').waitFor();
-    beforeEnd?.();
-    await vlog.correction();
-    // The failed state's event shows it first; the end (its retry, its announcement) follows.
-    await page.getByRole('button', { name: 'Retry vlog' }).waitFor();
-    await page
-      .getByRole('status')
-      .filter({ hasText: 'The vlog failed. You can retry it.' })
-      .waitFor();
-    return Date.now();
-  }
-
-  /**
-   * Asserts that the page still shows the end it could not confirm, as an end: the failure and
-   * its retry, and nothing said of live updates or of the network.
-   */
-  async function assertEndStands(page: Page): Promise<void> {
-    await page.getByText(/^Failed · 40%/).waitFor();
-    await page.getByRole('button', { name: 'Retry vlog' }).waitFor();
-    for (const said of [
-      'Connecting for live updates…',
-      'Live updates on.',
-      'Checking for updates every 3 seconds.',
-      'The service cannot be reached; trying again every 3 seconds.',
-    ])
-      assert.equal(await page.getByText(said).isVisible(), false, said);
-  }
-
-  /** Waits until `time` (a window's end) has passed. */
-  async function untilPast(time: number): Promise<void> {
-    while (Date.now() <= time) await delay(100);
-  }
-
-  /** The page's problems, but for failed loads of requests made while the network was down. */
-  const problemsButNetworkDown = (opened: BrowserPage) =>
-    opened
-      .problems()
-      .filter(
-        (problem) => !/Failed to load resource: net::ERR_INTERNET_DISCONNECTED/.test(problem),
-      );
-
-  it('keeps an end shown when the read confirming it fails on the network, and asks nothing more', async () => {
-    const vlog = await vlogWithPhantomEnd('unconfirmed', 'Ferry at night');
-    await asUser('end-unconfirmed', 'unconfirmed', async (opened) => {
-      const { page, step } = opened;
-      const asked = requestsTo(page, vlog.path);
-      // Once the end is written, every read of the vlog fails on the network; its stream, and
-      // the reconnect after the end (answered 204), do not.
-      let ended = false;
-      const failedReads: string[] = [];
-      await page.route(`**${vlog.path}`, async (route) => {
-        if (!ended) return route.continue();
-        failedReads.push(route.request().url());
-        await route.abort('internetdisconnected');
-      });
-      const shownAt = await followToEnd(opened, vlog, {
-        query: `?confirm-end-ms=${confirmEndMs}`,
-        beforeEnd: () => (ended = true),
-      });
-      await untilAsked(failedReads, 1);
-      await assertEndStands(page);
-      await step('end unconfirmed');
-      // Nothing is asked again, within the confirmation's window or after it.
-      await untilPast(shownAt + confirmEndMs);
-      await assertNoMoreRequests(page, vlog.path);
-      await assertEndStands(page);
-      assert.deepEqual(asked, [
-        `GET ${vlog.path}`,
-        `POST ${vlog.path}/events/link`,
-        ...Array<string>(2).fill(`GET ${vlog.path}/events`),
-        `GET ${vlog.path}`,
-      ]);
-      assert.deepEqual(problemsButNetworkDown(opened), []);
-    });
-  });
-
-  it('keeps an end shown while the reconnect after it fails on the network, and stops after the confirmation window', async () => {
-    const vlog = await vlogWithPhantomEnd('reconnector', 'Tram in the rain');
-    await asUser('end-reconnects-fail', 'reconnector', async (opened) => {
-      const { page, step } = opened;
-      // Once the end is written, the browser's reconnects fail on the network: it tries again
-      // by itself, and the page (with no `offline` event to go by) neither reads nor polls.
-      let ended = false;
-      const reconnects: number[] = [];
-      await page.route(`**${vlog.path}/events?*`, async (route) => {
-        if (!ended) return route.continue();
-        reconnects.push(Date.now());
-        await route.abort('internetdisconnected');
-      });
-      const asked = requestsTo(page, vlog.path);
-      const shownAt = await followToEnd(opened, vlog, {
-        query: `?confirm-end-ms=${confirmEndMs}`,
-        beforeEnd: () => (ended = true),
-      });
-      const deadline = Date.now() + pageTimeoutMs;
-      while (reconnects.length < 2 && Date.now() < deadline) await delay(50);
-      assert.ok(reconnects.length >= 2, 'the browser tried again after a failed reconnect');
-      await assertEndStands(page);
-      await step('reconnects failing');
-      // The window over, the page has closed its stream: no reconnect comes any more.
-      await untilPast(shownAt + confirmEndMs);
-      await assertNoMoreRequests(page, vlog.path);
-      await assertEndStands(page);
-      const late = reconnects.filter((at) => at > shownAt + confirmEndMs + 1_000);
-      assert.deepEqual(late, [], 'no reconnect after the window');
-      assert.deepEqual(asked.slice(0, 3), [
-        `GET ${vlog.path}`,
-        `POST ${vlog.path}/events/link`,
-        `GET ${vlog.path}/events`,
-      ]);
-      assert.deepEqual(
-        asked.slice(3),
-        Array<string>(reconnects.length).fill(`GET ${vlog.path}/events`),
-        'only reconnects, no read',
-      );
-      assert.deepEqual(problemsButNetworkDown(opened), []);
-    });
-  });
-
-  /**
-   * Follows `vlog` to its end with every reconnect after the end failing on the network (so the
-   * end is not confirmed before the test acts), then takes the page offline; returns when the
-   * end was shown and every request about the vlog from then on but those reconnects, with
-   * whether it was answered.
-   */
-  async function followToEndThenOffline(
-    opened: BrowserPage,
-    vlog: Awaited<ReturnType<typeof vlogWithPhantomEnd>>,
-    query: string,
-  ): Promise<{ shownAt: number; requests: { request: string; ok: () => boolean }[] }> {
-    const { page } = opened;
-    let ended = false;
-    await page.route(`**${vlog.path}/events?*`, async (route) => {
-      if (ended) await route.abort('internetdisconnected');
-      else await route.continue();
-    });
-    const shownAt = await followToEnd(opened, vlog, { query, beforeEnd: () => (ended = true) });
-    const requests: { request: string; ok: () => boolean }[] = [];
-    page.on('request', (request) => {
-      const { pathname } = new URL(request.url());
-      // A new stream begins with a link: the reconnects of the old one, failing, are left out.
-      if (!pathname.startsWith(vlog.path) || pathname === `${vlog.path}/events`) return;
-      let ok = false;
-      void request.response().then((response) => (ok = response?.status() === 200));
-      requests.push({ request: `${request.method()} ${pathname}`, ok: () => ok });
-    });
-    await page.context().setOffline(true);
-    return { shownAt, requests };
-  }
-
-  it('goes offline after an end: polls to confirm it, saying nothing of the network, and stops after the confirmation window', async () => {
-    const vlog = await vlogWithPhantomEnd('islander', 'Ferry crossing');
-    await asUser('end-offline', 'islander', async (opened) => {
-      const { page, step } = opened;
-      try {
-        const { shownAt, requests } = await followToEndThenOffline(
-          opened,
-          vlog,
-          `?confirm-end-ms=${confirmEndMs}`,
-        );
-        // Offline, the page stops trusting its stream and polls; every read fails.
-        const reads = () => requests.filter(({ request }) => request === `GET ${vlog.path}`);
-        const deadline = Date.now() + pageTimeoutMs;
-        while (reads().length < 2 && Date.now() < deadline) await delay(50);
-        assert.ok(reads().length >= 2, `two reads: ${requests.map((r) => r.request).join(', ')}`);
+        const shownAt = await followToEnd(opened, vlog, {
+          query: `?confirm-end-ms=${confirmEndMs}`,
+          beforeEnd: () => (ended = true),
+        });
+        await untilAsked(failedReads, 1);
         await assertEndStands(page);
-        await step('offline after the end');
+        await step('end unconfirmed');
+        // Nothing is asked again, within the confirmation's window or after it.
         await untilPast(shownAt + confirmEndMs);
         await assertNoMoreRequests(page, vlog.path);
         await assertEndStands(page);
-        assert.deepEqual(
-          requests.map(({ request }) => request),
-          Array<string>(requests.length).fill(`GET ${vlog.path}`),
-          'only reads, no new stream',
-        );
-        assert.ok(
-          requests.every(({ ok }) => !ok()),
-          'no read was answered',
-        );
-        // Back online after the window, the page that stopped asks nothing.
-        await page.context().setOffline(false);
-        await assertNoMoreRequests(page, vlog.path);
-      } finally {
-        await page.context().setOffline(false);
-      }
-      assert.deepEqual(problemsButNetworkDown(opened), []);
+        assert.deepEqual(asked, [
+          `GET ${vlog.path}`,
+          `POST ${vlog.path}/events/link`,
+          ...Array<string>(2).fill(`GET ${vlog.path}/events`),
+          `GET ${vlog.path}`,
+        ]);
+        assert.deepEqual(problemsButNetworkDown(opened), []);
+      });
     });
-  });
 
-  it('back online within the confirmation window, confirms an end by a read, not a new stream, and stops', async () => {
-    const vlog = await vlogWithPhantomEnd('commuter', 'Tunnel and back');
-    await asUser('end-offline-online', 'commuter', async (opened) => {
-      const { page, step } = opened;
-      try {
-        // The window as the page has it (15 s): the read that confirms the end comes well before.
-        const { shownAt, requests } = await followToEndThenOffline(opened, vlog, '');
+    it('keeps an end shown while the reconnect after it fails on the network, and stops after the confirmation window', async () => {
+      const vlog = await vlogWithPhantomEnd('reconnector', 'Tram in the rain');
+      await asUser('end-reconnects-fail', 'reconnector', async (opened) => {
+        const { page, step } = opened;
+        // Once the end is written, the browser's reconnects fail on the network: it tries again
+        // by itself, and the page (with no `offline` event to go by) neither reads nor polls.
+        let ended = false;
+        const reconnects: number[] = [];
+        await page.route(`**${vlog.path}/events?*`, async (route) => {
+          if (!ended) return route.continue();
+          reconnects.push(Date.now());
+          await route.abort('internetdisconnected');
+        });
+        const asked = requestsTo(page, vlog.path);
+        const shownAt = await followToEnd(opened, vlog, {
+          query: `?confirm-end-ms=${confirmEndMs}`,
+          beforeEnd: () => (ended = true),
+        });
         const deadline = Date.now() + pageTimeoutMs;
-        while (requests.length === 0 && Date.now() < deadline) await delay(50);
-        assert.ok(requests.length > 0, 'the page read the vlog while offline');
+        while (reconnects.length < 2 && Date.now() < deadline) await delay(50);
+        assert.ok(reconnects.length >= 2, 'the browser tried again after a failed reconnect');
         await assertEndStands(page);
-        await page.context().setOffline(false);
-        const onlineFrom = requests.length;
-        while (!requests.some(({ ok }) => ok()) && Date.now() < deadline) await delay(50);
-        const confirmedAt = Date.now();
-        assert.ok(
-          requests.some(({ ok }) => ok()),
-          'a read back online was answered',
-        );
-        assert.ok(
-          confirmedAt < shownAt + 15_000,
-          `confirmed ${confirmedAt - shownAt} ms after the end`,
-        );
+        await step('reconnects failing');
+        // The window over, the page has closed its stream: no reconnect comes any more.
+        await untilPast(shownAt + confirmEndMs);
         await assertNoMoreRequests(page, vlog.path);
         await assertEndStands(page);
-        await step('confirmed back online');
+        const late = reconnects.filter((at) => at > shownAt + confirmEndMs + 1_000);
+        assert.deepEqual(late, [], 'no reconnect after the window');
+        assert.deepEqual(asked.slice(0, 3), [
+          `GET ${vlog.path}`,
+          `POST ${vlog.path}/events/link`,
+          `GET ${vlog.path}/events`,
+        ]);
         assert.deepEqual(
-          requests.map(({ request }) => request),
-          Array<string>(requests.length).fill(`GET ${vlog.path}`),
-          'only reads, no new stream',
+          asked.slice(3),
+          Array<string>(reconnects.length).fill(`GET ${vlog.path}/events`),
+          'only reconnects, no read',
         );
-        assert.equal(
-          requests.slice(onlineFrom).filter(({ ok }) => ok()).length,
-          1,
-          'one read found the end',
-        );
-      } finally {
-        await page.context().setOffline(false);
-      }
-      assert.deepEqual(problemsButNetworkDown(opened), []);
+        assert.deepEqual(problemsButNetworkDown(opened), []);
+      });
+    });
+
+    /**
+     * Follows `vlog` to its end with every reconnect after the end failing on the network (so the
+     * end is not confirmed before the test acts), then takes the page offline; returns when the
+     * end was shown and every request about the vlog from then on but those reconnects, with
+     * whether it was answered.
+     */
+    async function followToEndThenOffline(
+      opened: BrowserPage,
+      vlog: Awaited<ReturnType<typeof vlogWithPhantomEnd>>,
+      query: string,
+    ): Promise<{ shownAt: number; requests: { request: string; ok: () => boolean }[] }> {
+      const { page } = opened;
+      let ended = false;
+      await page.route(`**${vlog.path}/events?*`, async (route) => {
+        if (ended) await route.abort('internetdisconnected');
+        else await route.continue();
+      });
+      const shownAt = await followToEnd(opened, vlog, { query, beforeEnd: () => (ended = true) });
+      const requests: { request: string; ok: () => boolean }[] = [];
+      page.on('request', (request) => {
+        const { pathname } = new URL(request.url());
+        // A new stream begins with a link: the reconnects of the old one, failing, are left out.
+        if (!pathname.startsWith(vlog.path) || pathname === `${vlog.path}/events`) return;
+        let ok = false;
+        void request.response().then((response) => (ok = response?.status() === 200));
+        requests.push({ request: `${request.method()} ${pathname}`, ok: () => ok });
+      });
+      await page.context().setOffline(true);
+      return { shownAt, requests };
+    }
+
+    it('goes offline after an end: polls to confirm it, saying nothing of the network, and stops after the confirmation window', async () => {
+      const vlog = await vlogWithPhantomEnd('islander', 'Ferry crossing');
+      await asUser('end-offline', 'islander', async (opened) => {
+        const { page, step } = opened;
+        try {
+          const { shownAt, requests } = await followToEndThenOffline(
+            opened,
+            vlog,
+            `?confirm-end-ms=${confirmEndMs}`,
+          );
+          // Offline, the page stops trusting its stream and polls; every read fails.
+          const reads = () => requests.filter(({ request }) => request === `GET ${vlog.path}`);
+          const deadline = Date.now() + pageTimeoutMs;
+          while (reads().length < 2 && Date.now() < deadline) await delay(50);
+          assert.ok(reads().length >= 2, `two reads: ${requests.map((r) => r.request).join(', ')}`);
+          await assertEndStands(page);
+          await step('offline after the end');
+          await untilPast(shownAt + confirmEndMs);
+          await assertNoMoreRequests(page, vlog.path);
+          await assertEndStands(page);
+          assert.deepEqual(
+            requests.map(({ request }) => request),
+            Array<string>(requests.length).fill(`GET ${vlog.path}`),
+            'only reads, no new stream',
+          );
+          assert.ok(
+            requests.every(({ ok }) => !ok()),
+            'no read was answered',
+          );
+          // Back online after the window, the page that stopped asks nothing.
+          await page.context().setOffline(false);
+          await assertNoMoreRequests(page, vlog.path);
+        } finally {
+          await page.context().setOffline(false);
+        }
+        assert.deepEqual(problemsButNetworkDown(opened), []);
+      });
+    });
+
+    it('back online within the confirmation window, confirms an end by a read, not a new stream, and stops', async () => {
+      const vlog = await vlogWithPhantomEnd('commuter', 'Tunnel and back');
+      await asUser('end-offline-online', 'commuter', async (opened) => {
+        const { page, step } = opened;
+        try {
+          // The window as the page has it (15 s): the read that confirms the end comes well before.
+          const { shownAt, requests } = await followToEndThenOffline(opened, vlog, '');
+          const deadline = Date.now() + pageTimeoutMs;
+          while (requests.length === 0 && Date.now() < deadline) await delay(50);
+          assert.ok(requests.length > 0, 'the page read the vlog while offline');
+          await assertEndStands(page);
+          await page.context().setOffline(false);
+          const onlineFrom = requests.length;
+          while (!requests.some(({ ok }) => ok()) && Date.now() < deadline) await delay(50);
+          const confirmedAt = Date.now();
+          assert.ok(
+            requests.some(({ ok }) => ok()),
+            'a read back online was answered',
+          );
+          assert.ok(
+            confirmedAt < shownAt + 15_000,
+            `confirmed ${confirmedAt - shownAt} ms after the end`,
+          );
+          await assertNoMoreRequests(page, vlog.path);
+          await assertEndStands(page);
+          await step('confirmed back online');
+          assert.deepEqual(
+            requests.map(({ request }) => request),
+            Array<string>(requests.length).fill(`GET ${vlog.path}`),
+            'only reads, no new stream',
+          );
+          assert.equal(
+            requests.slice(onlineFrom).filter(({ ok }) => ok()).length,
+            1,
+            'one read found the end',
+          );
+        } finally {
+          await page.context().setOffline(false);
+        }
+        assert.deepEqual(problemsButNetworkDown(opened), []);
+      });
     });
   });
 

@@ -53,6 +53,7 @@ export const scaleScenario: Scenario = {
     const ratePerSecond = size('veo-rate', 1, 2);
     // On a busy two-core machine the worker brings 10,000 vlogs to Veo in about an hour.
     const settleMinutes = size('settle-minutes', 60, 2);
+    const busySeconds = size('busy-seconds', 30, 5);
 
     const tools = await findMediaTools();
     if (!tools) throw new Error('No ffmpeg found');
@@ -152,7 +153,7 @@ export const scaleScenario: Scenario = {
         printNote(
           `every vlog waiting on Veo (generating) ${(settling / 1000).toFixed(1)} s after the last submission`,
         );
-        printNote(await busyWhileWaiting(worker, metricsPort, 30_000));
+        printNote(await busyWhileWaiting(worker, metricsPort, busySeconds * 1000));
         const loaded = await freshJobs('loaded');
         peakRss = Math.max(peakRss, await residentSet(worker));
         printNote(`loaded: ${await workerHeap(metricsPort)}`);
