@@ -1,6 +1,7 @@
 // `npm test`: installs the tools the suite runs (the Temporal binaries, the storage emulators,
-// Prometheus and promtool, Chromium for the browser tests) and starts what it needs once — a Temporal dev server and a migrated
-// template database on the local PostgreSQL — runs every test file with node:test, and cleans up.
+// Prometheus and promtool, Chromium for the browser tests), makes the workflow bundles, starts
+// what it needs once — a Temporal dev server and a migrated template database on the local
+// PostgreSQL — runs every test file with node:test, and cleans up.
 // `npm test -- test/api` runs only the files under the given paths;
 // `npm test -- test/e2e/vlog.test.ts --test-name-pattern=cancel` only the matching tests.
 import { spawn } from 'node:child_process';
@@ -9,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { openDatabase } from '../src/db/database.js';
+import { sourceWorkflowBundle } from '../src/worker/workflow-bundles.js';
 import {
   installTemporalBinaries,
   runInstallScript,
@@ -79,6 +81,8 @@ const emulators = await runInstallScript('test/emulators/install.sh', [
 await runInstallScript('embedded-model/install.sh', ['python', 'server', 'model']);
 const prometheus = await runInstallScript('ops/prometheus/install.sh', ['promtool', 'prometheus']);
 const browser = await runInstallScript('test/browser/install.sh', ['chromium']);
+// Made once here, so every worker the tests start, in this process or its own, loads them.
+for (const traced of [false, true]) await sourceWorkflowBundle(traced);
 const server = await startDevServer({
   cliPath: binaries.cli,
   namespace,

@@ -2,7 +2,6 @@
 // histories of running or finished workflows against the workflow code in this checkout (or a
 // prebuilt bundle), so a change that would break running workflows is caught before it ships.
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config.js';
@@ -11,18 +10,14 @@ import { createLogger } from '../logger.js';
 import { temporalEndpoint } from '../temporal-client.js';
 import { installWorkerRuntime } from '../worker/runtime.js';
 import { parseTarget, targetRuns } from './histories.js';
-import { bundleWorkflows, describeOutcome, replayRuns, type WorkflowCode } from './replayer.js';
+import { describeOutcome, replayRuns, type WorkflowCode } from './replayer.js';
+import { sourceWorkflowBundle } from '../worker/workflow-bundles.js';
 
 const usage = `usage: npm run replay -- [--limit N] [--bundle dist/workflow-bundle.js] <target>…
   target: a workflow id (every run of its continue-as-new chain), a visibility query
   (e.g. 'JobKind = "vlog" AND ExecutionStatus = "Running"'), a history JSON file, or a directory
   of them. Ids and queries are read from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE (TLS and API key
   from TEMPORAL_TLS_* / TEMPORAL_API_KEY).`;
-
-const workflowsPath = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../workflows/index.ts',
-);
 
 runEntryPoint(async () => {
   const { values, positionals } = parseArgs({
@@ -48,7 +43,7 @@ runEntryPoint(async () => {
   };
   const code: WorkflowCode = values.bundle
     ? { workflowBundle: { codePath: path.resolve(values.bundle) } }
-    : await bundleWorkflows(workflowsPath);
+    : { workflowBundle: await sourceWorkflowBundle(false) };
 
   let replayed = 0;
   let failed = 0;

@@ -5,7 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { ActivitiesInFlight, type ActivityInFlight } from './activities-in-flight.js';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
 import { keepHeartbeating } from '../activities/heartbeat.js';
@@ -41,7 +41,7 @@ import { mediaToolsVersion, type MediaTools } from '../media/tools.js';
 import { mediaWorkerIdentity } from '../media/worker-identity.js';
 import { tracingWorkflowModules, type Tracing } from '../tracing/index.js';
 import { installWorkerRuntime } from './runtime.js';
-import { workflowBundleFiles } from './workflow-bundles.js';
+import { sourceWorkflowBundle, workflowBundleFiles } from './workflow-bundles.js';
 
 const { TaskQueueType } = proto.temporal.api.enums.v1;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -57,21 +57,27 @@ export const workflowBundlePaths = {
 };
 
 /**
- * From source (dev, tests) the worker bundles `src/workflows` itself, with the tracing
- * interceptors when tracing is on; compiled (production) it loads the bundle `npm run build`
- * made with or without them, so a worker starts in milliseconds. `workflowsPath` (another
+ * A worker loads the bundle `npm run build` made, with or without the tracing interceptors, so
+ * it starts in milliseconds; from source (dev, tests) it loads the same bundle made from this
+ * tree, once, and kept until the tree changes (`sourceWorkflowBundle`). `workflowsPath` (another
  * build's workflows, in tests) is bundled in place of either.
  */
-function workflowSource(
+async function workflowSource(
   traced: boolean,
   workflowsPath: string | undefined,
-): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> & {
-  workflowModules: string[];
-} {
-  const workflowModules = traced ? tracingWorkflowModules() : [];
-  if (workflowsPath) return { workflowsPath, workflowModules };
+): Promise<
+  Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> & {
+    workflowModules: string[];
+  }
+> {
+  if (workflowsPath) {
+    return { workflowsPath, workflowModules: traced ? tracingWorkflowModules() : [] };
+  }
   if (runningFromSource) {
-    return { workflowsPath: path.resolve(here, '../workflows/index.ts'), workflowModules };
+    return {
+      workflowBundle: await sourceWorkflowBundle(traced, Runtime.instance().logger),
+      workflowModules: [],
+    };
   }
   const codePath = traced ? workflowBundlePaths.traced : workflowBundlePaths.plain;
   if (!existsSync(codePath)) {
@@ -297,7 +303,7 @@ export async function startWorker(
     domains.includes('media') || domains.includes('inspection')
       ? mediaWorkerIdentity(await ffmpegVersion(deps.mediaTools, logger))
       : undefined;
-  const optionsOf = (domain: TaskQueueDomain): WorkerOptions => {
+  const optionsOf = async (domain: TaskQueueDomain): Promise<WorkerOptions> => {
     const { slots, pollers, ratePerSecond } = capacity[domain];
     const common = {
       connection,
@@ -318,7 +324,7 @@ export async function startWorker(
       },
     } satisfies WorkerOptions;
     if (domain === 'workflows') {
-      const { workflowModules, ...source } = workflowSource(
+      const { workflowModules, ...source } = await workflowSource(
         Boolean(tracing),
         settings.workflowsPath,
       );
@@ -348,7 +354,7 @@ export async function startWorker(
   };
   const workers: Worker[] = [];
   try {
-    for (const domain of domains) workers.push(await Worker.create(optionsOf(domain)));
+    for (const domain of domains) workers.push(await Worker.create(await optionsOf(domain)));
   } catch (error) {
     await connection.close();
     throw error;

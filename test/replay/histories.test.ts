@@ -13,6 +13,7 @@ import {
   type WorkflowCode,
 } from '../../src/replay/replayer.js';
 import { installWorkerRuntime } from '../../src/worker/runtime.js';
+import { sourceWorkflowBundle } from '../../src/worker/workflow-bundles.js';
 import { testLogger } from '../support/logs.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -34,7 +35,7 @@ describe('recorded histories replay against the current workflow code', () => {
   let code: WorkflowCode;
   before(async () => {
     await installWorkerRuntime(testLogger());
-    code = await bundleWorkflows(path.resolve(here, '../../src/workflows/index.ts'));
+    code = { workflowBundle: await sourceWorkflowBundle(false) };
   });
 
   // `cancel-by-signal` runs were recorded when the API cancelled with a signal, before it sent

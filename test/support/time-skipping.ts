@@ -1,5 +1,3 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, Worker } from '@temporalio/worker';
@@ -7,11 +5,7 @@ import { keepHeartbeating } from '../../src/activities/heartbeat.js';
 import type * as workflows from '../../src/workflows/index.js';
 import { jobSearchAttributeTypes } from '../../temporal/namespace.js';
 import { testEnv } from './env.js';
-
-const workflowsPath = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../src/workflows/index.ts',
-);
+import { sourceWorkflowBundle } from '../../src/worker/workflow-bundles.js';
 
 /** The job workflows: those whose input carries the job they run. */
 type WorkflowName = {
@@ -58,7 +52,7 @@ export async function runWithTestActivities<Name extends WorkflowName>(
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
-    workflowsPath,
+    workflowBundle: await sourceWorkflowBundle(false),
     activities,
     // The production worker's heartbeats (src/worker/worker.ts).
     interceptors: { activity: [keepHeartbeating] },

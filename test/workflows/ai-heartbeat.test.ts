@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Context } from '@temporalio/activity';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createActivities } from '../../src/activities/index.js';
 import { loadConfig } from '../../src/config.js';
 import { createAiGenerationActivities } from '../../src/kinds/ai/activities.js';
@@ -16,11 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { jobRecord } from '../support/jobs.js';
 import { testTemporal, uniqueTaskQueue } from '../support/temporal.js';
-
-const workflowsPath = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../src/workflows/index.ts',
-);
+import { sourceWorkflowBundle } from '../../src/worker/workflow-bundles.js';
 
 // A worker that freezes mid-call (a stuck event loop, a paused VM) sends no heartbeats: after
 // the job's heartbeat timeout Temporal gives the call to another attempt, which completes.
@@ -70,7 +64,7 @@ describe('AI job with a frozen generation', () => {
       connection,
       namespace: testEnv.temporalNamespace,
       taskQueue,
-      workflowsPath,
+      workflowBundle: await sourceWorkflowBundle(false),
       activities,
       shutdownGraceTime: '1s',
     });

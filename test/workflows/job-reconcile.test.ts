@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -13,11 +11,7 @@ import type {
 } from '../../src/jobs/contracts.js';
 import { testEnv } from '../support/env.js';
 import { runScheduledOnce, testTemporal, uniqueTaskQueue } from '../support/temporal.js';
-
-const workflowsPath = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../src/workflows/index.ts',
-);
+import { sourceWorkflowBundle } from '../../src/worker/workflow-bundles.js';
 
 // The reconciler's way through a backlog, against a batch activity over a list of ids: each
 // run goes on after the id the previous one reached (handed over by the schedule), goes round
@@ -52,7 +46,7 @@ describe('reconcileJobProjections over a backlog', () => {
       connection,
       namespace: testEnv.temporalNamespace,
       taskQueue,
-      workflowsPath,
+      workflowBundle: await sourceWorkflowBundle(false),
       activities: { reconcileJobBatch },
       shutdownGraceTime: '1s',
     });

@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import proto from '@temporalio/proto';
 import { findOwnedJob, insertJob } from '../../src/db/jobs.js';
@@ -15,11 +13,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
 import { jobRecord } from '../support/jobs.js';
 import { testTemporal, uniqueTaskQueue, withWorker } from '../support/temporal.js';
-
-const workflowsPath = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../src/workflows/index.ts',
-);
+import { sourceWorkflowBundle } from '../../src/worker/workflow-bundles.js';
 
 describe('probe workflow', () => {
   let test: TestDatabase;
@@ -138,7 +132,11 @@ describe('probe workflow', () => {
       );
 
       // The recorded history replays against the current code without nondeterminism.
-      await Worker.runReplayHistory({ workflowsPath }, history, job.id);
+      await Worker.runReplayHistory(
+        { workflowBundle: await sourceWorkflowBundle(false) },
+        history,
+        job.id,
+      );
     });
   });
 
