@@ -65,6 +65,18 @@ const firstStateWithRegistration = 'job-projection-first-state-with-registration
 const projectionWritesBehind = 'job-projection-writes-behind';
 
 /**
+ * A run whose writes go behind it that takes this patch also waits, after each write, until the
+ * workflow has gone as far as it can before it takes what is queued next. Without it, a write
+ * that ended in the same activation as another local activity (a retry's turn, asked while its
+ * first write runs) took the queue at once, before the code that other activity let go on had
+ * issued its commands; live, the two often end in separate activations, and the write came
+ * after those commands. A replay hands both back in one activation, so the write came first and
+ * the run no longer replayed: its next Update (a retry) was never taken. Waiting puts the write
+ * after them either way. Asked by every run whose writes go behind, as that patch is.
+ */
+const projectionWritesSettle = 'job-projection-writes-settle';
+
+/**
  * Whether a run takes the projection's patch `patchId`: always for a job whose record says its
  * patches apply (every job the API starts now), else as `patched()` answers.
  *
@@ -96,6 +108,7 @@ export class JobTracker {
   private snapshot: JobSnapshot;
   private seqValue: number;
   private readonly writesBehind: boolean;
+  private readonly writesSettle: boolean;
   /** Projection writes not yet taken by a write (writesBehind). */
   private queued: { register?: JobRecord; update: JobUpdate }[] = [];
   /** The write under way, if any; it never rejects (writeFailure keeps what it threw). */
@@ -120,6 +133,7 @@ export class JobTracker {
     };
     setHandler(jobProgressQuery, () => this.progress());
     this.writesBehind = patched(projectionWritesBehind);
+    this.writesSettle = this.writesBehind && patched(projectionWritesSettle);
   }
 
   get seq(): number {
@@ -156,8 +170,9 @@ export class JobTracker {
   }
 
   /**
-   * Writes what is queued until nothing is. The first write waits until the workflow has gone
-   * as far as it can, so the changes made on the way go together.
+   * Writes what is queued until nothing is. Each write waits until the workflow has gone as far
+   * as it can, so the changes made on the way go together (the first write only, in runs before
+   * projectionWritesSettle).
    */
   private async writeQueued(): Promise<void> {
     try {
@@ -168,6 +183,7 @@ export class JobTracker {
           ...(writes[0]?.register && { register: writes[0].register }),
           updates: writes.map(({ update }) => update),
         });
+        if (this.writesSettle) await workflowSettled();
       }
     } catch (error) {
       this.writeFailure = error instanceof Error ? error : new Error(String(error));

@@ -103,8 +103,9 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
   it('replays flagged runs recorded by the build before it, whole or taken over half way, and its own', async () => {
     const firstState = 'job-projection-first-state-with-registration';
     // Both builds ask it (the old one is today's tracker with the flag dropped), and a run
-    // whose writes go behind asks no other patch of the projection's local activities.
-    const writesBehind = 'job-projection-writes-behind';
+    // whose writes go behind asks no other patch of the projection's local activities. Every
+    // run asks the writes' own two patches, flagged or not.
+    const writesBehind = ['job-projection-writes-behind', 'job-projection-writes-settle'];
 
     // The old worker runs one probe to the end and the first workflow task of another.
     const old = await startWorker(flagUnawareBuild);
@@ -118,18 +119,18 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
     );
     await old.stop();
     workers.splice(workers.indexOf(old), 1);
-    assert.deepEqual(await patchesOf(wholeOnOld), [writesBehind, firstState]);
-    assert.deepEqual(await patchesOf(takenOver), [writesBehind, firstState]);
+    assert.deepEqual(await patchesOf(wholeOnOld), [...writesBehind, firstState]);
+    assert.deepEqual(await patchesOf(takenOver), [...writesBehind, firstState]);
 
     // The current worker has no cache of it: it replays the old worker's task, marker and all,
     // then runs the rest live.
     await startWorker();
     assert.equal((await completion(takenOver)).status, 'completed');
-    assert.deepEqual(await patchesOf(takenOver), [writesBehind, firstState]);
+    assert.deepEqual(await patchesOf(takenOver), [...writesBehind, firstState]);
 
     const wholeOnCurrent = await startProbe(1, 0);
     assert.equal((await completion(wholeOnCurrent)).status, 'completed');
-    assert.deepEqual(await patchesOf(wholeOnCurrent), [writesBehind]);
+    assert.deepEqual(await patchesOf(wholeOnCurrent), writesBehind);
 
     const unflagged = jobRecord({ input: { steps: 1, stepDelayMs: 0 } });
     const handle = await h.temporal.client.workflow.start<typeof probeJob>('probeJob', {
@@ -138,7 +139,7 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
       args: [{ job: unflagged }],
     });
     assert.deepEqual(await handle.result(), { stepsCompleted: 1 });
-    assert.deepEqual(await patchesOf(unflagged.id), [writesBehind, firstState]);
+    assert.deepEqual(await patchesOf(unflagged.id), [...writesBehind, firstState]);
 
     const code = await bundleWorkflows(currentBuild);
     for (const id of [wholeOnOld, takenOver, wholeOnCurrent, unflagged.id]) {
@@ -185,6 +186,9 @@ describe('a mixed deploy of the build that flags projection patches', { timeout:
       { what: 'the probe done on a current worker', timeoutMs: 120_000, intervalMs: 100 },
     );
     assert.equal(done.status, 'completed');
-    assert.deepEqual(await patchesOf(id), ['job-projection-writes-behind']);
+    assert.deepEqual(await patchesOf(id), [
+      'job-projection-writes-behind',
+      'job-projection-writes-settle',
+    ]);
   });
 });

@@ -60,13 +60,13 @@ describe('probe workflow', () => {
           .length,
       };
     };
-    // Both ask whether writes go behind (a marker and a TemporalChangeVersion upsert), and so
-    // write as local activities, the first state with the registration: the first state, the
-    // step and the end, made before the run waits on anything, go in one write. Only the run
-    // that asked recorded the patch of the first state with the registration. The JobStatus
-    // upserts (running, completed) are in both.
-    assert.deepEqual(await shapeOf(applied.id), { patches: 1, localActivities: 1, upserts: 3 });
-    assert.deepEqual(await shapeOf(asked.id), { patches: 2, localActivities: 1, upserts: 4 });
+    // Both ask whether writes go behind and whether each waits for the workflow to settle (a
+    // marker and a TemporalChangeVersion upsert each), and so write as local activities, the
+    // first state with the registration: the first state, the step and the end, made before the
+    // run waits on anything, go in one write. Only the run that asked recorded the patch of the
+    // first state with the registration. The JobStatus upserts (running, completed) are in both.
+    assert.deepEqual(await shapeOf(applied.id), { patches: 2, localActivities: 1, upserts: 4 });
+    assert.deepEqual(await shapeOf(asked.id), { patches: 3, localActivities: 1, upserts: 5 });
     for (const job of [applied, asked]) {
       const events = await eventsOf(job.id);
       // Every state is recorded, in order, although they went in one write.

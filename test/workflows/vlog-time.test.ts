@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
 import type { SharedActivities } from '../../src/activities/index.js';
 import type { VlogActivities } from '../../src/kinds/vlog/activities/index.js';
 import type { JobUpdate } from '../../src/jobs/contracts.js';
 import type { VlogInput, VlogJobInput } from '../../src/kinds/vlog/declaration.js';
 import { throttlePhase, type ProviderThrottle } from '../../src/jobs/provider-throttle.js';
 import { retryJobUpdate } from '../../src/workflows/job-messages.js';
+import { sourceWorkflowBundle } from '../../src/worker/workflow-bundles.js';
 import { jobRecord } from '../support/jobs.js';
 import { runWithTestActivities, startTimeSkipping } from '../support/time-skipping.js';
 
@@ -243,6 +246,45 @@ describe('vlog workflow over long (skipped) time', () => {
     assert.deepEqual(
       harness.updates.map((update) => update.seq),
       harness.updates.map((_, index) => index + 1),
+    );
+  });
+
+  // A retry's run carries the analysis, so its first workflow task asks the governor for a turn
+  // while its first projection write runs: two local activities at once. When they end in
+  // separate activations the run goes on as each ends; a replay hands both back in one. The
+  // run's commands must come out in the same order either way, or the run cannot be replayed,
+  // and a later retry of it (an Update on a run that no longer replays) is never answered.
+  it('replays a retry whose turn is granted before its first write ends', async () => {
+    const harness = testActivities(1);
+    const activities: typeof harness.activities = {
+      ...harness.activities,
+      recordJobUpdates: async (written) => {
+        await delay(300);
+        await harness.activities.recordJobUpdates!(written);
+      },
+    };
+    const input: VlogJobInput = {
+      ...vlogInput(),
+      attempt: 2,
+      seq: 4,
+      carried: {
+        analysis: {
+          summary: 's',
+          mood: 'm',
+          subjects: [],
+          scenes: [{ mediaIndex: 0, description: 'd' }],
+          videoPrompt: 'carried prompt',
+        },
+        generation: { operationName: 'operations/first', attempt: 1, state: 'failed', video: null },
+      },
+    };
+    const { error } = await runWithTestActivities(env, 'vlogJob', input, activities);
+    assert.equal(error, null);
+    const history = await env.client.workflow.getHandle(input.job.id).fetchHistory();
+    await Worker.runReplayHistory(
+      { workflowBundle: await sourceWorkflowBundle(false) },
+      history,
+      input.job.id,
     );
   });
 });
