@@ -92,8 +92,10 @@ export function createTemporalAccess(
   };
 }
 
-/** gRPC status codes of a frontend that cannot answer now: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE. */
-const unavailableStatuses = new Set([4, 8, 14]);
+/** gRPC status codes of a frontend that cannot answer now: RESOURCE_EXHAUSTED, UNAVAILABLE. */
+const unavailableStatuses = new Set([8, 14]);
+const cancelled = 1;
+const deadlineExceeded = 4;
 
 /**
  * Whether a call failed because Temporal could not be reached or could not answer in time
@@ -101,5 +103,22 @@ const unavailableStatuses = new Set([4, 8, 14]);
  */
 export function isTemporalUnavailable(error: unknown): boolean {
   const grpcError = error instanceof ServiceError ? error.cause : error;
-  return isGrpcServiceError(grpcError) && unavailableStatuses.has(grpcError.code);
+  return (
+    isTemporalDeadlineExceeded(error) ||
+    (isGrpcServiceError(grpcError) && unavailableStatuses.has(grpcError.code))
+  );
+}
+
+/**
+ * Whether a call ran out of its deadline (`withDeadline`). grpc-js ends it DEADLINE_EXCEEDED;
+ * the native connection that eager start shares with the worker ends it CANCELLED, "Timeout
+ * expired" (a frozen server answers neither way sooner).
+ */
+export function isTemporalDeadlineExceeded(error: unknown): boolean {
+  const grpcError = error instanceof ServiceError ? error.cause : error;
+  if (!isGrpcServiceError(grpcError)) return false;
+  const code = Number(grpcError.code);
+  return (
+    code === deadlineExceeded || (code === cancelled && grpcError.message === 'Timeout expired')
+  );
 }

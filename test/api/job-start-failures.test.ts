@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Db } from '../../src/db/database.js';
 import { createTemporalAccess, type TemporalAccess } from '../../src/temporal-client.js';
+import { installWorkerRuntime } from '../../src/worker/runtime.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { startHarness } from '../support/harness.js';
-import { captureLogs } from '../support/logs.js';
+import { captureLogs, testLogger } from '../support/logs.js';
 import { freePort } from '../support/ports.js';
 import { testTemporal } from '../support/temporal.js';
 
@@ -28,6 +31,37 @@ async function unreachableTemporal(): Promise<TemporalAccess> {
     eagerStart: false,
     ping: () => connection.workflowService.getSystemInfo({}).then(() => undefined),
     close: () => connection.close(),
+  };
+}
+
+/**
+ * The run's Temporal frontend behind a proxy that `freeze()` stops passing bytes through, both
+ * ways, on the connections it holds: a server that takes requests and never answers (a paused
+ * process, a stuck load balancer).
+ */
+async function freezableTemporal(): Promise<{ address: string; freeze(): void; close(): void }> {
+  const [host, port] = testEnv.temporalAddress.split(':');
+  const sockets: net.Socket[] = [];
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(Number(port), host);
+    sockets.push(client, upstream);
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    address: `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`,
+    freeze: () => {
+      for (const socket of sockets) {
+        socket.unpipe();
+        socket.pause();
+      }
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    },
   };
 }
 
@@ -81,6 +115,29 @@ describe('a job that cannot be started', () => {
         message: 'The job could not be started: Temporal is unavailable',
       },
     });
+    assert.deepEqual(await rowsOf(owner), []);
+  });
+
+  // All in one process the API starts workflows through the worker's native connection
+  // (eager start), whose own deadline ends a call CANCELLED, "Timeout expired", not
+  // DEADLINE_EXCEEDED; and the answer must come before the API's idle timeout closes the socket.
+  it('is 503 TEMPORAL_UNAVAILABLE when Temporal takes the start and never answers', async () => {
+    await installWorkerRuntime(testLogger());
+    const frozen = await freezableTemporal();
+    cleanups.push(async () => frozen.close());
+    const connection = await NativeConnection.connect({ address: frozen.address });
+    cleanups.push(() => connection.close());
+    const temporal = createTemporalAccess(
+      { address: frozen.address },
+      testEnv.temporalNamespace,
+      connection,
+    );
+    cleanups.push(() => temporal.close());
+    frozen.freeze();
+    const owner = `frozen-temporal-${randomUUID().slice(0, 8)}`;
+    const { status, body } = await startProbe(test.db, temporal, owner);
+    assert.equal(status, 503);
+    assert.equal(body.error.code, 'TEMPORAL_UNAVAILABLE');
     assert.deepEqual(await rowsOf(owner), []);
   });
 

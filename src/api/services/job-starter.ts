@@ -92,7 +92,7 @@ export function fairnessKeyOf(ownerId: string): string {
 const inFlightRetryAfterSeconds = 15;
 
 /** Longest a workflow start may take; a slower one is answered 503 TEMPORAL_UNAVAILABLE. */
-const workflowStartTimeoutMs = 30_000;
+const workflowStartTimeoutMs = 10_000;
 
 /**
  * How long an admitted job's reservation holds: past any start it covers (so the cap stays

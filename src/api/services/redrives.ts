@@ -1,6 +1,4 @@
 import {
-  isGrpcServiceError,
-  ServiceError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   type Client,
@@ -27,7 +25,7 @@ import {
   UserIdKey,
 } from '../../jobs/search-attributes.js';
 import { jobKindRegistry } from '../../kinds/index.js';
-import { isTemporalUnavailable } from '../../temporal-client.js';
+import { isTemporalDeadlineExceeded, isTemporalUnavailable } from '../../temporal-client.js';
 import type { RetryableRun } from '../../workflows/job-lifecycle.js';
 import { nextAttemptInputQuery } from '../../workflows/job-messages.js';
 import { ApiError, type ErrorCode } from '../errors.js';
@@ -171,7 +169,7 @@ export function createRedrives(deps: RedriveDependencies) {
           "Temporal no longer keeps the job's workflow (past the namespace's retention)",
         );
       }
-      if (isDeadlineExceeded(error)) {
+      if (isTemporalDeadlineExceeded(error)) {
         throw new ApiError(
           'JOB_CONTROL_TIMEOUT',
           `Temporal or a worker did not answer within ${timeoutMs} ms; re-drive the job again`,
@@ -333,14 +331,6 @@ export function createRedrives(deps: RedriveDependencies) {
 }
 
 export type Redrives = ReturnType<typeof createRedrives>;
-
-/** gRPC DEADLINE_EXCEEDED: our own time limit ran out (a query no worker answered, say). */
-const deadlineExceeded = 4;
-
-function isDeadlineExceeded(error: unknown): boolean {
-  const cause = error instanceof ServiceError ? error.cause : error;
-  return isGrpcServiceError(cause) && Number(cause.code) === deadlineExceeded;
-}
 
 function isOpen(description: WorkflowExecutionDescription): boolean {
   return description.status.name === 'RUNNING';
