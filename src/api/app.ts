@@ -27,6 +27,7 @@ import {
   answerConnectionError,
   answerRouterError,
   answerUnmetExpectation,
+  answerRouteNotFound,
   errorHandler,
 } from './plugins/error-handler.js';
 import { bearerAuth } from './plugins/auth.js';
@@ -247,6 +248,7 @@ function apiRoutes(
       pendingSeconds: config.JOB_PENDING_POLL_INTERVAL_SECONDS,
     });
     await api.register(documentBearerAuth);
+    api.setNotFoundHandler(answerRouteNotFound);
     const kinds = jobKindRegistry.map(({ declaration }) => declaration);
     await api.register(jobRoutes(db, kinds));
     await api.register(

@@ -98,4 +98,29 @@ describe('refusal order', () => {
       .request({ method: 'PUT', url: '/api/admin/budgets/alice', payload: { daily: 'x' } });
     assert.equal(budget.statusCode, 400, budget.body);
   });
+  // A 404 for a path no route takes would map the routes for a stranger.
+  it('answers 401 to a path or method no /api route takes, and 404 only to a signed-in caller', async () => {
+    const unrouted = [
+      { method: 'GET', url: '/api/nothing' },
+      { method: 'GET', url: '/api/admin/nothing?limit=abc' },
+      { method: 'DELETE', url: '/api/vlogs/x' },
+      { method: 'POST', url: '/api/jobs/x/nothing' },
+    ] as const;
+    for (const unknown of unrouted) {
+      for (const headers of [{}, { authorization: 'Bearer garbage' }]) {
+        const response = await h.api.app.inject({ ...unknown, headers });
+        assert.equal(
+          response.statusCode,
+          401,
+          `${unknown.method} ${unknown.url}: ${response.body}`,
+        );
+        assert.ok(response.headers['www-authenticate'], 'a 401 names its challenge');
+      }
+      const signedIn = await h.user(user).request(unknown);
+      assert.equal(signedIn.statusCode, 404, signedIn.body);
+      assert.equal(signedIn.json<{ error: { code: string } }>().error.code, 'ROUTE_NOT_FOUND');
+    }
+    const outside = await h.api.app.inject({ method: 'GET', url: '/nothing' });
+    assert.equal(outside.statusCode, 404, 'outside /api no token is asked for');
+  });
 });

@@ -94,19 +94,22 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
   return reply.code(500).send(errorBody('INTERNAL_ERROR', 'Internal server error'));
 }
 
+/**
+ * The answer to a path no route takes. Under `/api` it runs after the scope's hooks, so that a
+ * caller without a valid token learns nothing of which routes exist.
+ */
+export function answerRouteNotFound(request: FastifyRequest, reply: FastifyReply) {
+  return reply
+    .code(404)
+    .send(
+      errorBody('ROUTE_NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`),
+    );
+}
+
 /** The one error handler, for the whole app: every error leaves as `{ error: { code, message, details? } }`. */
 export const errorHandler = fp(
   async (app: FastifyInstance) => {
-    app.setNotFoundHandler((request, reply) =>
-      reply
-        .code(404)
-        .send(
-          errorBody(
-            'ROUTE_NOT_FOUND',
-            `No route for ${request.method} ${request.url.split('?')[0]}`,
-          ),
-        ),
-    );
+    app.setNotFoundHandler(answerRouteNotFound);
     app.setErrorHandler(answerError);
   },
   { name: 'error-handler' },
