@@ -414,6 +414,17 @@ describe('job progress streams (Server-Sent Events)', () => {
     assert.equal(bad.statusCode, 400);
     assert.equal(bad.json<{ error: { code: string } }>().error.code, 'VALIDATION_FAILED');
     assert.match(bad.body, /last-event-id/);
+    // An id past the job's log was never sent: a stream resumed after it would wait for good.
+    const ahead = await streamer.get(`/api/ai/jobs/${job.id}/events`, { 'last-event-id': '50' });
+    assert.equal(ahead.statusCode, 400, ahead.body);
+    const [issue] = ahead.json<{
+      error: { details: { issues: { field: string; message: string }[] } };
+    }>().error.details.issues;
+    assert.equal(issue?.field, 'headers.last-event-id');
+    assert.match(
+      issue?.message ?? '',
+      /^must be the id of an event this stream sent \(the .+'s last is \d+\)$/,
+    );
 
     const stranger = await first.user('stranger').get(`/api/ai/jobs/${job.id}/events`);
     const unknown = await streamer.get('/api/ai/jobs/no-such-job/events');

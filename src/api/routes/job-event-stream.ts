@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { JobRow } from '../../db/schema.js';
+import { validationFailed } from '../errors.js';
 import { jobEventStreamLinkSchema, jobEventStreamSchema } from '../schemas/job-event-stream.js';
 
 export interface JobEventStreamRouteOptions {
@@ -38,9 +39,20 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
       async (request, reply) => {
         const { userId } = request;
         const row = await findOwned(userId, request.params.id);
+        const after = request.headers['last-event-id'] ?? { seq: -1, part: 0, ended: false };
+        // Every event is logged with the row's seq before it is sent: a later one was never
+        // sent, and a stream resuming after it would wait for it for good.
+        if (after.seq > row.projection_seq) {
+          throw validationFailed([
+            {
+              field: 'headers.last-event-id',
+              message: `must be the id of an event this stream sent (the ${noun}'s last is ${row.projection_seq})`,
+            },
+          ]);
+        }
         await app.jobEventStreams.stream(reply, {
           row,
-          after: request.headers['last-event-id'] ?? { seq: -1, part: 0, ended: false },
+          after,
           reload: () => findOwned(userId, row.id),
           view,
           log: request.log,
