@@ -357,6 +357,32 @@ describe('service processes', () => {
     assert.equal(await first.stop('SIGTERM'), 0);
   });
 
+  // systemd, docker and `timeout` stop a service with SIGTERM to the process they started: npm,
+  // whose script's shell would die of it and leave the stack running, orphaned, on its ports.
+  it('npm start sent SIGTERM alone stops the whole stack', async () => {
+    const npm = process.env['npm_execpath'];
+    assert.ok(npm, 'the suite runs under npm, which names its own entry point');
+    const service = startService(npm, await stackEnv(), ['start'], []);
+    running.push(service);
+    await service.waitForLine(/Ctrl-C stops everything/);
+    const stack = await descendantsOf(service.child.pid!);
+    assert.ok(stack.length >= 2, `npm start's processes: ${JSON.stringify(stack)}`);
+    // Orphaned, they are out of reach of the process group's SIGKILL at the end.
+    cleanups.push(async () => {
+      for (const { pid } of stack) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    });
+    process.kill(service.child.pid!, 'SIGTERM');
+    await eventually(
+      async () => stack.filter(({ pid }) => isAlive(pid)),
+      (alive) => alive.length === 0,
+      { what: 'every process of the stack gone', timeoutMs: 60_000 },
+    );
+    assert.ok(
+      service.logs().some((line) => line['msg'] === 'stopped'),
+      service.output.slice(-20).join('\n'),
+    );
+  });
+
   it('a stack SIGKILLed with its process group leaves no dev server; one left behind anyway is stopped by the next start', async () => {
     const env = await stackEnv();
     const killed = startStack(env);
