@@ -8,6 +8,7 @@ import { jobStatuses } from '../../src/jobs/model.js';
 import { jobKindRegistry } from '../../src/kinds/index.js';
 import { multipartBody, pngBytes, type FormFile } from '../fixtures/media.js';
 import { startHarness, type FormBody, type Harness } from '../support/harness.js';
+import { documentedOperations } from '../support/openapi.js';
 
 interface ErrorBody {
   error: {
@@ -191,4 +192,25 @@ describe('list filters', () => {
       assert.deepEqual(answer, { status: 400, code: 'VALIDATION_FAILED', fields: [field] });
     });
   }
+  // A parameter a route would ignore (a misspelt `?lmit=`, `?live=true` where no live view is)
+  // is refused, so the client learns it asked for something the route does not do.
+  it('refuses a query parameter no GET route names, on every one', async () => {
+    const reads = (await documentedOperations(h.api.app)).filter(
+      ({ method, path }) => method === 'GET' && path.startsWith('/api/'),
+    );
+    assert.ok(reads.length > 10, `${reads.length} reads`);
+    const wrong: string[] = [];
+    for (const { url, path } of reads) {
+      const response = await h.admin('operator').get(`${url}?bogus=1`);
+      const body = response.json<ErrorBody>();
+      if (
+        response.statusCode !== 400 ||
+        body.error.code !== 'VALIDATION_FAILED' ||
+        body.error.details?.issues?.[0]?.field !== 'querystring.bogus'
+      ) {
+        wrong.push(`GET ${path}: ${response.statusCode} ${response.body.slice(0, 120)}`);
+      }
+    }
+    assert.deepEqual(wrong, []);
+  });
 });

@@ -3,7 +3,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { errorBodySchema } from '../errors.js';
 
 declare module 'fastify' {
@@ -92,13 +92,16 @@ export const openApi = fp(
 
 /**
  * Documents every route of the scope it is registered in as needing the bearer token, and as
- * answering what authentication, the rate limit and validation can refuse any request with.
+ * answering what authentication, the rate limit and validation can refuse any request with. A
+ * route that names no query parameter takes none: one sent anyway is refused as unknown, as on
+ * the routes that name theirs, instead of being silently ignored.
  */
 export const documentBearerAuth = fp(
   async (scope: FastifyInstance) => {
     scope.addHook('onRoute', (route) => {
       route.schema = {
         ...route.schema,
+        querystring: route.schema?.querystring ?? z.strictObject({}),
         security: route.schema?.security ?? [{ bearerAuth: [] }],
         response: {
           400: errorBodySchema,

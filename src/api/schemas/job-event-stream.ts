@@ -51,7 +51,7 @@ export function jobEventStreamSchema(tag: string, noun: string, operationId: str
       '(retried, or that end was superseded by what really happened), whose new events ' +
       'follow. Polling the job remains supported.',
     params: idParams,
-    querystring: z.object({
+    querystring: z.strictObject({
       access: z
         .string()
         .max(512)
