@@ -5,6 +5,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { redriveBodySchema } from '../api/schemas/admin.js';
+import { jobKindRegistry } from '../kinds/index.js';
 import { budgetDefaults } from '../api/services/budgets.js';
 import { createJobActions } from '../api/services/job-actions.js';
 import { createRedrives } from '../api/services/redrives.js';
@@ -46,7 +47,8 @@ runEntryPoint(async () => {
     refuse((error as Error).message);
   }
   if (values.help) refuse('');
-  const request = redriveBodySchema.safeParse({
+  const kinds = jobKindRegistry.map(({ declaration }) => declaration.kind);
+  const request = redriveBodySchema(kinds).safeParse({
     group: values.group,
     jobIds: values.jobs?.split(',').filter(Boolean),
     limit: values.limit,

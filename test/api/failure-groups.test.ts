@@ -280,6 +280,8 @@ describe('failure groups (admin)', () => {
         /^body\.group: give either/,
       ],
       [{ group: 'vlog transfer' }, /^body\.group: must be a failure group fingerprint/],
+      // A group of a kind that does not exist would re-drive nothing, answered as if it had.
+      [{ group: 'nokind:x:Y:-', dryRun: true }, /^body\.group: must begin with a kind that exists/],
       [{ jobIds: [] }, /^body\.jobIds: /],
       [{ jobIds: Array.from({ length: 101 }, (_, i) => `j${i}`) }, /^body\.jobIds: /],
       [{ jobIds: ['x'], dryRun: 'yes' }, /^body\.dryRun: /],

@@ -31,6 +31,7 @@ export function adminRoutes(
   kinds: readonly string[],
 ): FastifyPluginAsyncZod {
   const failureGroupsSchema = listFailureGroupsSchema(kinds);
+  const redrivesSchema = redriveJobsSchema(kinds);
   async function budgetView(userId: string) {
     const own = await findUserBudget(db, userId);
     const limits = own ? { daily: own.daily_limit, monthly: own.monthly_limit } : budgets;
@@ -117,7 +118,7 @@ export function adminRoutes(
       },
     );
 
-    app.post('/admin/redrives', { schema: redriveJobsSchema }, async (request, reply) => {
+    app.post('/admin/redrives', { schema: redrivesSchema }, async (request, reply) => {
       const { group, jobIds, limit, dryRun } = request.body;
       const outcome = await redrives.redrive(
         group === undefined ? { jobIds: jobIds! } : { group: parseFingerprint(group)!, limit },

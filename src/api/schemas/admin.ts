@@ -5,10 +5,19 @@ import { enumOf } from './common.js';
 import { moneySchema } from './jobs.js';
 import { budgetLimitSchema, userIdSchema } from './usage.js';
 
-const fingerprintSchema = z.string().max(300).regex(fingerprintPattern, {
-  error:
-    'must be a failure group fingerprint, kind:stage:code:provider (e.g. vlog:transferring:TRANSFER_FAILED:-)',
-});
+/** A failure group's fingerprint, whose kind is one of the registered `kinds`. */
+function fingerprintSchema(kinds: readonly string[]) {
+  return z
+    .string()
+    .max(300)
+    .regex(fingerprintPattern, {
+      error:
+        'must be a failure group fingerprint, kind:stage:code:provider (e.g. vlog:transferring:TRANSFER_FAILED:-)',
+    })
+    .refine((fingerprint) => kinds.includes(fingerprint.split(':')[0]!), {
+      error: `must begin with a kind that exists: ${kinds.join(', ')}`,
+    });
+}
 
 /** Errors every admin route can answer: a non-admin caller gets 403 ADMIN_REQUIRED. */
 const adminErrors = {
@@ -80,28 +89,33 @@ export function listFailureGroupsSchema(kinds: readonly string[]) {
   };
 }
 
-export const redriveBodySchema = z
-  .strictObject({
-    group: fingerprintSchema.optional().describe('Re-drive the jobs of this failure group'),
-    jobIds: z
-      .array(z.string().min(1).max(128))
-      .min(1)
-      .max(100)
-      .optional()
-      .describe('Re-drive these jobs'),
-    limit: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(100)
-      .default(100)
-      .describe('With group: most jobs taken, those failed longest ago first'),
-    dryRun: z.boolean().default(false).describe('Answer what would run and change nothing'),
-  })
-  .refine((body) => (body.group === undefined) !== (body.jobIds === undefined), {
-    path: ['group'],
-    error: 'give either group or jobIds, not both and not neither',
-  });
+/** The body of a re-drive; a group's fingerprint names one of the registered `kinds`. */
+export function redriveBodySchema(kinds: readonly string[]) {
+  return z
+    .strictObject({
+      group: fingerprintSchema(kinds)
+        .optional()
+        .describe('Re-drive the jobs of this failure group'),
+      jobIds: z
+        .array(z.string().min(1).max(128))
+        .min(1)
+        .max(100)
+        .optional()
+        .describe('Re-drive these jobs'),
+      limit: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .max(100)
+        .default(100)
+        .describe('With group: most jobs taken, those failed longest ago first'),
+      dryRun: z.boolean().default(false).describe('Answer what would run and change nothing'),
+    })
+    .refine((body) => (body.group === undefined) !== (body.jobIds === undefined), {
+      path: ['group'],
+      error: 'give either group or jobIds, not both and not neither',
+    });
+}
 
 const redriveSchema = z.object({
   jobId: z.string(),
@@ -125,19 +139,22 @@ export const redriveOutcomeSchema = z.object({
     .describe('Jobs left as they are, each with an error code saying why'),
 });
 
-export const redriveJobsSchema = {
-  tags: ['admin'],
-  operationId: 'redriveJobs',
-  summary: 'Re-drive failed jobs: a failure group or a list of ids',
-  description:
-    'Admin only. Each job resumes from the stage it failed in, reusing what earlier stages stored; 200 for a dry run, 202 otherwise.',
-  body: redriveBodySchema,
-  response: {
-    200: redriveOutcomeSchema,
-    202: redriveOutcomeSchema,
-    ...adminErrors,
-  },
-};
+/** `POST /api/admin/redrives`, its groups of the registered `kinds`. */
+export function redriveJobsSchema(kinds: readonly string[]) {
+  return {
+    tags: ['admin'],
+    operationId: 'redriveJobs',
+    summary: 'Re-drive failed jobs: a failure group or a list of ids',
+    description:
+      'Admin only. Each job resumes from the stage it failed in, reusing what earlier stages stored; 200 for a dry run, 202 otherwise.',
+    body: redriveBodySchema(kinds),
+    response: {
+      200: redriveOutcomeSchema,
+      202: redriveOutcomeSchema,
+      ...adminErrors,
+    },
+  };
+}
 
 const userBudgetSchema = z
   .object({
