@@ -52,17 +52,27 @@ describe('upload admission', { timeout: 120_000 }, () => {
     await h.stop();
   });
 
-  async function acceptedVlog(user: string): Promise<void> {
+  async function postVlog(user: string, idempotencyKey?: string): Promise<Response> {
     const form = multipartBody({ title: 'First' }, [
       { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
     ]);
-    const response = await fetch(`http://127.0.0.1:${port}/api/vlogs`, {
+    return fetch(`http://127.0.0.1:${port}/api/vlogs`, {
       method: 'POST',
-      headers: { authorization: await h.user(user).authorization(), ...form.headers },
+      headers: {
+        authorization: await h.user(user).authorization(),
+        ...form.headers,
+        ...(idempotencyKey && { 'idempotency-key': idempotencyKey }),
+      },
       body: form.payload,
     });
+  }
+
+  async function acceptedVlog(user: string, idempotencyKey?: string): Promise<string> {
+    const response = await postVlog(user, idempotencyKey);
     assert.equal(response.status, 202, await response.clone().text());
-    h.terminateOnStop(((await response.json()) as { id: string }).id);
+    const { id } = (await response.json()) as { id: string };
+    h.terminateOnStop(id);
+    return id;
   }
 
   /**
@@ -126,6 +136,20 @@ describe('upload admission', { timeout: 120_000 }, () => {
     assert.deepEqual(await storedFiles(tmpDir), []);
     const rows = await h.db.selectFrom('jobs').select('id').where('owner_id', '=', user).execute();
     assert.equal(rows.length, 1);
+  });
+
+  // A client that lost the answer sends the request again: it must learn the vlog it made,
+  // whatever its count, as a repeated probe or AI job does.
+  it('replays the repeat of an upload that made a vlog to a user at the in-flight cap', async () => {
+    const user = `repeat-at-cap-${randomUUID().slice(0, 8)}`;
+    const key = `key-${randomUUID()}`;
+    const id = await acceptedVlog(user, key);
+    const again = await postVlog(user, key);
+    assert.equal(again.status, 202, await again.clone().text());
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(((await again.json()) as { id: string }).id, id);
+    const other = await postVlog(user, `key-${randomUUID()}`);
+    assert.equal(other.status, 429, 'a new request is still held to the cap');
   });
 
   it('refuses an upload from a user over the rate limit before reading it, writing nothing', async () => {

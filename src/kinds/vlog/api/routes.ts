@@ -33,7 +33,10 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
       '/vlogs',
       {
         // The rate limit ran just before; the upload has not been read yet.
-        onRequest: async (request) => vlogs.admit(request.userId),
+        onRequest: async (request) => {
+          const key = request.headers['idempotency-key'];
+          await vlogs.admit(request.userId, typeof key === 'string' ? key : undefined);
+        },
         schema: createVlogSchema(maxFiles),
         config: { jobView: true },
       },

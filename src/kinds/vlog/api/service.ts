@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { providerRetrySettings, type Config } from '../../../config.js';
 import type { Db } from '../../../db/database.js';
-import { findOwnedJob } from '../../../db/jobs.js';
+import { findJobIdByIdempotencyKey, findOwnedJob } from '../../../db/jobs.js';
 import type { JobRow } from '../../../db/schema.js';
 import type { JobProgress } from '../../../jobs/contracts.js';
 import { taskQueueNames } from '../../../capacity/task-queues.js';
@@ -204,9 +204,16 @@ export function createVlogService(deps: VlogServiceDependencies) {
 
     /**
      * Refuses an owner at the in-flight cap before a byte of the upload is read, instead of
-     * after streaming gigabytes into storage.
+     * after streaming gigabytes into storage. A repeat of a request that made a vlog
+     * (`idempotencyKey`) is let through: it replays that vlog, as the exact check lets it.
      */
-    async admit(ownerId: string): Promise<void> {
+    async admit(ownerId: string, idempotencyKey: string | undefined): Promise<void> {
+      if (
+        idempotencyKey !== undefined &&
+        (await findJobIdByIdempotencyKey(db, ownerId, idempotencyKey)) !== undefined
+      ) {
+        return;
+      }
       await refuseOwnerAtJobCap(db, ownerId, config.USER_MAX_JOBS_IN_FLIGHT);
       await refuseOverBudget(db, ownerId, leastVlogCost, budgetDefaults(config));
     },
