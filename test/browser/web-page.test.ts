@@ -752,7 +752,7 @@ describe('the web page in a real browser', () => {
     vlog: Awaited<ReturnType<typeof vlogWithPhantomEnd>>,
     thenWait: () => Promise<void> = () => Promise.resolve(),
   ): Promise<void> {
-    const { page, step } = opened;
+    const { page } = opened;
     let phantomWritten = false;
     let writtenCorrection = () => undefined as void;
     const correctionWritten = new Promise<void>((resolve) => (writtenCorrection = resolve));
@@ -767,14 +767,31 @@ describe('the web page in a real browser', () => {
     await page.goto(`${stack.baseUrl}/${vlog.address}`);
     await heading(page, vlog.title).waitFor();
     await page.getByText('Live updates on.').waitFor();
+    await playPhantomEnd(opened, vlog, {
+      phantom: () => (phantomWritten = true),
+      correction: writtenCorrection,
+    });
+  }
+
+  /**
+   * With the page following `vlog`, writes a state in flight, then the phantom end, then its
+   * correction, each once the page shows the one before, to the corrected end shown; `written`
+   * hears of the phantom just before it is written and of the correction just after.
+   */
+  async function playPhantomEnd(
+    opened: BrowserPage,
+    vlog: Awaited<ReturnType<typeof vlogWithPhantomEnd>>,
+    written: { phantom?: () => void; correction: () => void },
+  ): Promise<void> {
+    const { page, step } = opened;
     await vlog.generating();
     await stageInProgress(page, 'Making the video').waitFor();
-    phantomWritten = true;
+    written.phantom?.();
     await vlog.phantomEnd();
     await page.getByText(/^Cancelled · 40%/).waitFor();
     await step('phantom end');
     await vlog.correction();
-    writtenCorrection();
+    written.correction();
     await correctedEndShown(opened);
     await step('corrected');
   }
@@ -881,7 +898,7 @@ describe('the web page in a real browser', () => {
         'phantom-end-polling',
         're-reader',
         async (opened) => {
-          const { page, step } = opened;
+          const { page } = opened;
           const asked = requestsTo(page, vlog.path);
           // The status each read of the vlog found. The read after the one that found the phantom
           // end (3 s after it) waits for the correction, so that what it finds does not depend on
@@ -898,15 +915,7 @@ describe('the web page in a real browser', () => {
 
           await page.goto(`${stack.baseUrl}/?live=poll${vlog.address}`);
           await heading(page, 'Fish market').waitFor();
-          await vlog.generating();
-          await stageInProgress(page, 'Making the video').waitFor();
-          await vlog.phantomEnd();
-          await page.getByText(/^Cancelled · 40%/).waitFor();
-          await step('phantom end');
-          await vlog.correction();
-          writtenCorrection();
-          await correctedEndShown(opened);
-          await step('corrected');
+          await playPhantomEnd(opened, vlog, { correction: writtenCorrection });
 
           // The read after the corrected end finds it again, which confirms it.
           const deadline = Date.now() + pageTimeoutMs;
