@@ -126,14 +126,19 @@ describe('polling a job', () => {
     }
     assert.equal((await user.get(url, { 'if-none-match': '"other"' })).statusCode, 200);
 
-    await update(id, 1, { status: 'running', progress: 40 });
-    const running = await user.get(url, { 'if-none-match': etag });
+    await update(id, 1, { status: 'queued', progress: 0, phase: 'queued: 1 ahead' });
+    const queued = await user.get(url, { 'if-none-match': etag });
+    assert.equal(queued.statusCode, 200);
+    assert.equal(queued.headers['x-poll-interval'], '5', 'queued: waits to start as pending does');
+
+    await update(id, 2, { status: 'running', progress: 40 });
+    const running = await user.get(url, { 'if-none-match': String(queued.headers.etag) });
     assert.equal(running.statusCode, 200);
     assert.equal(running.json<{ progress: number }>().progress, 40);
     assert.notEqual(running.headers.etag, etag);
     assert.equal(running.headers['x-poll-interval'], '2', 'running');
 
-    await update(id, 2, {
+    await update(id, 3, {
       status: 'completed',
       progress: 100,
       completedAt: new Date().toISOString(),

@@ -45,14 +45,16 @@ export function liveView(live: JobProgress | null | undefined): { live?: LiveVie
 
 /** Seconds a client reading a job is told to wait before reading it again. */
 export interface PollIntervals {
-  /** While the job runs (any status in flight but `pending`). */
+  /** While the job runs (any status in flight but `pending` and `queued`). */
   runningSeconds: number;
-  /** While it waits to start. */
+  /** While it waits to start: `pending`, or `queued` behind its concurrency key's line. */
   pendingSeconds: number;
 }
 
 /** The poll-interval hint for a job in `status`, or null once it has ended: nothing will change. */
 export function pollIntervalSeconds(status: string, intervals: PollIntervals): number | null {
   if (!isJobStatus(status) || isTerminalStatus(status)) return null;
-  return status === 'pending' ? intervals.pendingSeconds : intervals.runningSeconds;
+  return status === 'pending' || status === 'queued'
+    ? intervals.pendingSeconds
+    : intervals.runningSeconds;
 }
