@@ -13,9 +13,11 @@ import {
 } from './capacity/task-queues.js';
 import { storageKeyProblem } from './storage/object-storage.js';
 import { decimalPattern } from './costs/money.js';
+import { decimalText } from './decimal-text.js';
 
-const port = z.coerce.number<string>().int().min(1).max(65_535);
-const positiveInt = z.coerce.number().int().positive();
+const port = decimalText(z.number().int().min(1).max(65_535));
+const positive = z.number().int().positive();
+const positiveInt = decimalText(positive);
 const booleanFlag = z
   .enum(['true', 'false', '1', '0'], { error: 'expected true or false' })
   .transform((value) => value === 'true' || value === '1');
@@ -27,7 +29,9 @@ const optionalString = z
 /** A port that may be left unset (or empty) for a default computed from other variables. */
 const optionalPort = optionalString.pipe(port.optional());
 /** A rate in tasks per second (fractions allowed: 0.5 is one every 2 s); unset: unlimited. */
-const optionalRate = optionalString.pipe(z.coerce.number<string>().positive().optional());
+const optionalRate = optionalString.pipe(
+  decimalText(z.number().positive(), { fractions: true }).optional(),
+);
 
 /** A decimal amount of money ("12.50"), kept as text: money is never a float. */
 const moneyAmount = z.string().regex(decimalPattern, {
@@ -100,13 +104,13 @@ export const configSchema = z.object({
   /** Largest JSON request body accepted, in bytes (413 above). Uploads have VLOG_MAX_FILE_BYTES. */
   API_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
   /** Largest request line and headers together, in bytes (431 above). */
-  API_MAX_HEADER_BYTES: positiveInt.min(1_024).default(16_384),
+  API_MAX_HEADER_BYTES: decimalText(positive.min(1_024)).default(16_384),
   /**
    * Longest URL (path and query) of a request, in bytes (414 above); below API_MAX_HEADER_BYTES,
    * which the request line counts against too. The longest the API makes (a signed media or
    * stream link, a list's cursor) is under 1,500.
    */
-  API_MAX_URL_BYTES: positiveInt.min(2_048).default(8_192),
+  API_MAX_URL_BYTES: decimalText(positive.min(2_048)).default(8_192),
   /** Time allowed to receive a request's headers (408 after): cuts off clients that trickle them. */
   API_HEADERS_TIMEOUT_MS: positiveInt.default(10_000),
   /** Time allowed to receive a whole request (uploads included) before the server answers 408. */
@@ -121,7 +125,7 @@ export const configSchema = z.object({
    * free one, logged). The API, and `npm start`, serve it on API_PORT instead.
    */
   METRICS_HOST: z.string().default('127.0.0.1'),
-  METRICS_PORT: z.coerce.number<string>().int().min(0).max(65_535).default(9464),
+  METRICS_PORT: decimalText(z.number().int().min(0).max(65_535)).default(9464),
 
   /**
    * OpenTelemetry tracing, off while both endpoints are unset: an OTLP/HTTP (protobuf) collector's
@@ -204,7 +208,7 @@ export const configSchema = z.object({
    */
   AUTH_MAX_TOKEN_LIFETIME_SECONDS: positiveInt.default(86_400),
   /** Tolerance for clocks that disagree when checking a token's `exp`, `nbf` and `iat`. */
-  AUTH_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
+  AUTH_CLOCK_SKEW_SECONDS: decimalText(z.number().int().min(0).max(300)).default(60),
   /**
    * The token claim that makes its holder an operator (the admin routes: failure groups and
    * re-drives): a top-level claim whose value is AUTH_ADMIN_CLAIM_VALUE, an array holding it,
@@ -243,7 +247,7 @@ export const configSchema = z.object({
   RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
   /** Poll-interval hint (X-Poll-Interval) on the read of a job that is running. */
   JOB_POLL_INTERVAL_SECONDS: positiveInt.default(2),
-  /** Poll-interval hint (X-Poll-Interval) on the read of a job still pending, not yet running. */
+  /** Poll-interval hint (X-Poll-Interval) on the read of a job waiting to start: pending or queued. */
   JOB_PENDING_POLL_INTERVAL_SECONDS: positiveInt.default(5),
 
   /**
@@ -269,7 +273,7 @@ export const configSchema = z.object({
    * wait, and a job that wakes minutes later has long left any cache. Fifty keep the jobs that
    * are moving; at least QUEUE_WORKFLOWS_SLOTS (the SDK lowers the slots to it otherwise).
    */
-  WORKER_MAX_CACHED_WORKFLOWS: positiveInt.min(2).default(50),
+  WORKER_MAX_CACHED_WORKFLOWS: decimalText(positive.min(2)).default(50),
   /**
    * The task queue domains (`src/capacity/task-queues.ts`) a worker process serves, comma
    * separated (`media,transfer`); `npm run worker -- --queues …` overrides it. Unset: all.
@@ -316,7 +320,7 @@ export const configSchema = z.object({
   /** Lifetime of the video and thumbnail URLs in a vlog's status. */
   MEDIA_URL_TTL_SECONDS: positiveInt.default(3_600),
   /** Lifetime of a vlog's share URL (at most 7 days on S3-compatible storage). */
-  SHARE_URL_TTL_SECONDS: positiveInt.max(604_800).default(604_800),
+  SHARE_URL_TTL_SECONDS: decimalText(positive.max(604_800)).default(604_800),
 
   /** Where uploads and finished videos live: `local` (under STORAGE_LOCAL_DIR) or `s3` (R2, MinIO, AWS). */
   STORAGE_BACKEND: z.enum(['local', 's3']).default('local'),
@@ -340,11 +344,12 @@ export const configSchema = z.object({
    */
   VLOG_PROVIDER: z.enum(['auto', 'local', 'google']).default('auto'),
   /** Height of a local render in pixels for 16:9 (its width for 9:16): 720 is 1280×720 or 720×1280. */
-  LOCAL_VIDEO_HEIGHT: positiveInt
-    .min(144)
-    .max(2160)
-    .refine((value) => value % 2 === 0, { error: 'must be even' })
-    .default(720),
+  LOCAL_VIDEO_HEIGHT: decimalText(
+    positive
+      .min(144)
+      .max(2160)
+      .refine((value) => value % 2 === 0, { error: 'must be even' }),
+  ).default(720),
   /**
    * Most ffmpeg/ffprobe processes of local analyses and renders one worker runs at once; more
    * wait their turn, and the worker takes at most this many of them from Temporal at a time. An
@@ -353,10 +358,10 @@ export const configSchema = z.object({
    */
   MEDIA_MAX_CONCURRENT_FFMPEG: z.preprocess(
     (value) => (value === '' ? undefined : value),
-    positiveInt.max(256).default(defaultMaxConcurrentMediaProcesses()),
+    decimalText(positive.max(256)).default(defaultMaxConcurrentMediaProcesses()),
   ),
   /** Nice value ffmpeg and ffprobe run at (0 normal … 19 lowest), so renders yield to requests. */
-  MEDIA_FFMPEG_NICE: z.coerce.number().int().min(0).max(19).default(10),
+  MEDIA_FFMPEG_NICE: decimalText(z.number().int().min(0).max(19)).default(10),
 
   /** Gemini API key for media analysis; unset: analysis goes through Vertex AI. */
   GEMINI_API_KEY: optionalString,
@@ -412,19 +417,19 @@ export const configSchema = z.object({
   /** Threads the embedded model computes with. Default: the CPU count minus one, 1 to 4. */
   EMBEDDED_MODEL_THREADS: z.preprocess(
     (value) => (value === '' ? undefined : value),
-    positiveInt.max(64).default(defaultEmbeddedModelThreads()),
+    decimalText(positive.max(64)).default(defaultEmbeddedModelThreads()),
   ),
 
   /** Most media files in one vlog request. */
-  VLOG_MAX_FILES: positiveInt.max(50).default(10),
+  VLOG_MAX_FILES: decimalText(positive.max(50)).default(10),
   /** Largest media file accepted, in bytes (413 above). */
   VLOG_MAX_FILE_BYTES: positiveInt.default(200 * 1024 * 1024),
   /** Longest clip accepted, in seconds (422 MEDIA_TOO_LONG above), read with ffprobe at upload. */
-  VLOG_MAX_VIDEO_SECONDS: positiveInt.max(86_400).default(1_800),
+  VLOG_MAX_VIDEO_SECONDS: decimalText(positive.max(86_400)).default(1_800),
   /** Longest side of a clip accepted, in pixels (422 MEDIA_RESOLUTION_TOO_HIGH above). */
-  VLOG_MAX_VIDEO_SIDE: positiveInt.min(144).max(16_384).default(4_096),
+  VLOG_MAX_VIDEO_SIDE: decimalText(positive.min(144).max(16_384)).default(4_096),
   /** Most pixels in a photo accepted (422 MEDIA_RESOLUTION_TOO_HIGH above): 50 megapixels. */
-  VLOG_MAX_IMAGE_PIXELS: positiveInt.min(10_000).max(1_000_000_000).default(50_000_000),
+  VLOG_MAX_IMAGE_PIXELS: decimalText(positive.min(10_000).max(1_000_000_000)).default(50_000_000),
   /** Time a vlog attempt may take end to end before it fails with VLOG_DEADLINE_EXCEEDED. */
   VLOG_DEADLINE_MS: positiveInt.default(30 * 60_000),
   /** How long a failed (or timed-out) job stays open to a retry. */
@@ -434,37 +439,41 @@ export const configSchema = z.object({
    * ends; a failed or timed-out vlog keeps them at least as long as it can be retried
    * (JOB_RETRY_WINDOW_MS). 0: the next sweep deletes them. Jobs in flight are never swept.
    */
-  MEDIA_RETENTION_MS: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(3_650 * 24 * 3_600_000)
-    .default(30 * 24 * 3_600_000),
+  MEDIA_RETENTION_MS: decimalText(
+    z
+      .number()
+      .int()
+      .min(0)
+      .max(3_650 * 24 * 3_600_000),
+  ).default(30 * 24 * 3_600_000),
   /** Pause between runs of the media sweep, a Temporal Schedule every worker start keeps current. */
-  MEDIA_SWEEP_INTERVAL_MS: z.coerce
-    .number()
-    .int()
-    .min(1_000)
-    .max(7 * 24 * 3_600_000)
-    .default(3_600_000),
+  MEDIA_SWEEP_INTERVAL_MS: decimalText(
+    z
+      .number()
+      .int()
+      .min(1_000)
+      .max(7 * 24 * 3_600_000),
+  ).default(3_600_000),
   /**
    * Pause between runs of the job reconciler, a Temporal Schedule every worker start keeps
    * current: it ends the jobs whose workflow was closed outside its code (terminated, timed out
    * on the server) and moves reset jobs to their new run.
    */
-  JOB_RECONCILE_INTERVAL_MS: z.coerce
-    .number()
-    .int()
-    .min(1_000)
-    .max(24 * 3_600_000)
-    .default(30_000),
+  JOB_RECONCILE_INTERVAL_MS: decimalText(
+    z
+      .number()
+      .int()
+      .min(1_000)
+      .max(24 * 3_600_000),
+  ).default(30_000),
   /** A job in flight whose row has not changed for this long is checked against its workflow. */
-  JOB_RECONCILE_STALE_MS: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(24 * 3_600_000)
-    .default(30_000),
+  JOB_RECONCILE_STALE_MS: decimalText(
+    z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 3_600_000),
+  ).default(30_000),
   /** Pause between checks of a running video generation (durable timer, no worker slot held). */
   VIDEO_POLL_INTERVAL_MS: positiveInt.default(15_000),
   /**
@@ -486,13 +495,13 @@ export const configSchema = z.object({
    * An AI generation activity that sends no heartbeat for this long is declared lost and retried
    * (it heartbeats every 3 s). Above 10 s, a job on a lost worker resumes later than 15 s.
    */
-  AI_JOB_HEARTBEAT_TIMEOUT_MS: positiveInt.min(5_000).max(60_000).default(10_000),
+  AI_JOB_HEARTBEAT_TIMEOUT_MS: decimalText(positive.min(5_000).max(60_000)).default(10_000),
   /** Longest a single Gemini or Vertex request may take before it is abandoned and retried. */
   PROVIDER_REQUEST_TIMEOUT_MS: positiveInt.default(120_000),
   /** Backoff for transient provider failures (429, 5xx): first wait, longest wait, attempts. */
   PROVIDER_RETRY_INITIAL_MS: positiveInt.default(1_000),
   PROVIDER_RETRY_MAX_MS: positiveInt.default(600_000),
-  PROVIDER_RETRY_ATTEMPTS: positiveInt.max(20).default(3),
+  PROVIDER_RETRY_ATTEMPTS: decimalText(positive.max(20)).default(3),
 });
 
 /** Every port the local dev server opens, each with the variable that sets it. */

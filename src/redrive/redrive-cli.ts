@@ -13,6 +13,7 @@ import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { runEntryPoint } from '../entry-point.js';
 import { parseFingerprint } from '../jobs/failure-fingerprint.js';
+import { numberFromDecimalText } from '../decimal-text.js';
 import { createLogger } from '../logger.js';
 import { createTemporalAccess, temporalEndpoint } from '../temporal-client.js';
 
@@ -51,7 +52,7 @@ runEntryPoint(async () => {
   const request = redriveBodySchema(kinds).safeParse({
     group: values.group,
     jobIds: values.jobs?.split(',').filter(Boolean),
-    limit: values.limit,
+    limit: values.limit === undefined ? undefined : numberFromDecimalText(values.limit),
     dryRun: values['dry-run'],
   });
   if (!request.success) {

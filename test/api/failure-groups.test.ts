@@ -206,6 +206,7 @@ describe('failure groups (admin)', () => {
       ],
       ['?code=transfer failed', /^querystring\.code: must be an error code/],
       ['?limit=0', /^querystring\.limit: /],
+      ['?limit=0x10', /^querystring\.limit: expected a whole number in decimal digits/],
       ['?owner=alice', /^querystring\.owner: unknown field/],
     ] as const) {
       const response = await operator.get(`/api/admin/failure-groups${query}`);
@@ -285,6 +286,14 @@ describe('failure groups (admin)', () => {
       [{ jobIds: [] }, /^body\.jobIds: /],
       [{ jobIds: Array.from({ length: 101 }, (_, i) => `j${i}`) }, /^body\.jobIds: /],
       [{ jobIds: ['x'], dryRun: 'yes' }, /^body\.dryRun: /],
+      // A JSON number, not text that Number() would turn into one.
+      ...['5', true, [5]].map(
+        (limit) =>
+          [
+            { group: 'vlog:transferring:TRANSFER_FAILED:-', limit },
+            /^body\.limit: expected a whole number/,
+          ] as const,
+      ),
       [{ jobIds: ['x'], force: true }, /^body\.force: unknown field/],
     ] as const) {
       const response = await operator.post('/api/admin/redrives', body);

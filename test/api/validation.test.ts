@@ -51,6 +51,11 @@ describe('VALIDATION_FAILED', () => {
       send: () => h.user(user).get('/api/jobs?limit=1000'),
       fields: ['querystring.limit'],
     },
+    ...['0x10', '1e1', '', ' ', '16.0'].map((limit) => ({
+      name: `a page size that is not decimal digits: "${limit}"`,
+      send: () => h.user(user).get(`/api/jobs?limit=${encodeURIComponent(limit)}`),
+      fields: ['querystring.limit'],
+    })),
     {
       name: 'a cursor the API did not issue',
       send: () => h.user(user).get('/api/jobs?cursor=nonsense'),

@@ -420,6 +420,10 @@ describe('re-drives of failed vlogs', () => {
       [[], /--group: give either group or jobIds/],
       [['--group', 'vlog transfer'], /--group: must be a failure group fingerprint/],
       [['--group', 'vlog:transferring:TRANSFER_FAILED:-', '--limit', '0'], /--limit: /],
+      [
+        ['--group', 'vlog:transferring:TRANSFER_FAILED:-', '--limit', '0x10'],
+        /--limit: expected a whole number/,
+      ],
       [['--jobs', 'a', '--force'], /Unknown option '--force'/],
     ] as const) {
       const cli = await runRedriveCli([...args], cliEnv);

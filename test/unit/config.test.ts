@@ -42,6 +42,26 @@ describe('configuration', () => {
     assert.match(message, /WORKER_SHUTDOWN_GRACE_MS: .*\(got "-5"\)/);
   });
 
+  it('reads numbers as decimal digits only, not whatever Number() takes', () => {
+    for (const value of ['0x50', '1e3', 'Infinity', '8_000', '3000.0', '+3000']) {
+      const message = configError({ API_PORT: value });
+      assert.ok(
+        message.includes(`API_PORT: expected a whole number in decimal digits (got "${value}")`),
+        message,
+      );
+    }
+    assert.match(
+      configError({ QUEUE_TRANSFER_RATE_PER_SECOND: '0x10' }),
+      /QUEUE_TRANSFER_RATE_PER_SECOND: expected a number in decimal digits/,
+    );
+    const config = loadConfig({
+      API_PORT: ' 8080 ',
+      QUEUE_TRANSFER_RATE_PER_SECOND: '0.5',
+    });
+    assert.equal(config.API_PORT, 8080);
+    assert.equal(config.QUEUE_TRANSFER_RATE_PER_SECOND, 0.5);
+  });
+
   it('rejects a DATABASE_URL that is not PostgreSQL', () => {
     assert.match(
       configError({ DATABASE_URL: 'mysql://root@localhost/db' }),

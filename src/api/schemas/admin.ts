@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decimalText } from '../../decimal-text.js';
 import { errorBodySchema } from '../errors.js';
 import { fingerprintPattern } from '../../jobs/failure-fingerprint.js';
 import { enumOf } from './common.js';
@@ -46,7 +47,9 @@ export function failureGroupsQuerySchema(kinds: readonly string[]) {
         .datetime({ offset: true })
         .optional()
         .describe('Exclusive upper bound on when the jobs failed'),
-      limit: z.coerce.number().int().min(1).max(200).default(50).describe('Most groups answered'),
+      limit: decimalText(z.number().int().min(1).max(200))
+        .default(50)
+        .describe('Most groups answered'),
     })
     .refine((query) => !query.from || !query.to || Date.parse(query.from) < Date.parse(query.to), {
       path: ['to'],
@@ -102,8 +105,8 @@ export function redriveBodySchema(kinds: readonly string[]) {
         .max(100)
         .optional()
         .describe('Re-drive these jobs'),
-      limit: z.coerce
-        .number()
+      limit: z
+        .number({ error: 'expected a whole number' })
         .int()
         .min(1)
         .max(100)

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { JobKindDeclaration } from '../../kinds/declaration.js';
 import { jobStatuses, type JobStatus } from '../../jobs/model.js';
+import { decimalText } from '../../decimal-text.js';
 import { errorBodySchema } from '../errors.js';
 import { enumOf } from './common.js';
 
@@ -75,7 +76,7 @@ const listPageShape = {
     .datetime({ offset: true })
     .optional()
     .describe('Exclusive upper bound on createdAt; later than createdFrom'),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: decimalText(z.number().int().min(1).max(100)).default(20),
   cursor: z.string().max(512).optional().describe('nextCursor of the previous page'),
 };
 

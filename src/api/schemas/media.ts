@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { maxStorageKeyLength } from '../../storage/object-storage.js';
+import { decimalText } from '../../decimal-text.js';
 import { errorBodySchema } from '../errors.js';
 
 /** A stored object's bytes, streamed as they are. */
@@ -14,7 +15,7 @@ export const mediaObjectSchema = {
   summary: 'A stored video or image, by a signed link from a vlog',
   params: z.object({ '*': z.string().min(1).max(maxStorageKeyLength) }),
   querystring: z.object({
-    expires: z.coerce.number().int(),
+    expires: decimalText(z.number().int()),
     signature: z.string().max(128),
   }),
   response: {
