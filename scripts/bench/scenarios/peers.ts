@@ -1,6 +1,6 @@
 // The same 4-step job on the queues vlogflow could have been built on, side by side: bare
 // Temporal with 4 activities and with 4 local activities, a pg-boss chain (PostgreSQL, each
-// step a job that sends the next) and a BullMQ chain (Redis), next to vlogflow's probe job.
+// step a job that sends the next) and a BullMQ chain (Redis), next to a 4-step vlogflow probe.
 // Each prints p50 of one job at a time and jobs/s with several at once.
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker as BullWorker } from 'bullmq';
@@ -132,7 +132,7 @@ export const peersScenario: Scenario = {
       ...[stack, allInOne].map((service) => ({
         name: `vlogflow probe, ${service.topology}`,
         run: async () =>
-          service.result(await service.submitProbe('bench-peers', { steps: 1, stepDelayMs: 0 })),
+          service.result(await service.submitProbe('bench-peers', { steps, stepDelayMs: 0 })),
         close: async () => undefined,
       })),
     ];
