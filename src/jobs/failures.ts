@@ -19,6 +19,11 @@ export const FailureCode = {
   /** Veo's responsible-AI filter removed every generated video (not charged). */
   CONTENT_FILTERED: 'CONTENT_FILTERED',
   PROVIDER_INVALID_ARGUMENT: 'PROVIDER_INVALID_ARGUMENT',
+  /**
+   * The request is longer than the model reads at once (its context window, in tokens): the
+   * API's limits count characters, and a character can be several tokens.
+   */
+  PROVIDER_INPUT_TOO_LONG: 'PROVIDER_INPUT_TOO_LONG',
   PROVIDER_PERMISSION_DENIED: 'PROVIDER_PERMISSION_DENIED',
   PROVIDER_NOT_FOUND: 'PROVIDER_NOT_FOUND',
   /** The worker that ran the step has no provider for it (a variable or ffmpeg missing there). */
@@ -53,6 +58,7 @@ export type FailureCode = (typeof FailureCode)[keyof typeof FailureCode];
 export const providerCallFailureCodes = [
   FailureCode.SAFETY_BLOCKED,
   FailureCode.PROVIDER_INVALID_ARGUMENT,
+  FailureCode.PROVIDER_INPUT_TOO_LONG,
   FailureCode.PROVIDER_PERMISSION_DENIED,
   FailureCode.PROVIDER_NOT_FOUND,
   FailureCode.PROVIDER_NOT_CONFIGURED,
@@ -80,6 +86,7 @@ export const nonRetryableFailureCodes: FailureCode[] = [
   FailureCode.SAFETY_BLOCKED,
   FailureCode.CONTENT_FILTERED,
   FailureCode.PROVIDER_INVALID_ARGUMENT,
+  FailureCode.PROVIDER_INPUT_TOO_LONG,
   FailureCode.PROVIDER_PERMISSION_DENIED,
   FailureCode.PROVIDER_NOT_FOUND,
   FailureCode.PROVIDER_NOT_CONFIGURED,

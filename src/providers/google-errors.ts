@@ -1,6 +1,6 @@
 import { ApiError } from '@google/genai';
 import { FailureCode } from '../jobs/failures.js';
-import { ProviderError } from './types.js';
+import { inputTooLongError, ProviderError } from './types.js';
 
 interface GoogleErrorBody {
   error?: {
@@ -10,6 +10,9 @@ interface GoogleErrorBody {
     details?: { '@type'?: string; retryDelay?: string }[];
   };
 }
+
+/** Gemini's refusal of a prompt longer than the model reads: "The input token count (…) exceeds the maximum number of tokens allowed (…)". */
+const exceedsContext = /input token count .*exceeds the maximum/i;
 
 /** `"26s"` or `"1.5s"` (protobuf Duration JSON) in milliseconds. */
 function parseDuration(value: string | undefined): number | undefined {
@@ -44,7 +47,9 @@ export function classifyGoogleError(error: unknown, what: string): ProviderError
   );
   switch (error.status) {
     case 400:
-      return new ProviderError(FailureCode.PROVIDER_INVALID_ARGUMENT, message, false);
+      return exceedsContext.test(body.error?.message ?? '')
+        ? inputTooLongError(what, body.error?.message ?? error.message)
+        : new ProviderError(FailureCode.PROVIDER_INVALID_ARGUMENT, message, false);
     case 401:
     case 403:
       return new ProviderError(FailureCode.PROVIDER_PERMISSION_DENIED, message, false);

@@ -1,6 +1,6 @@
 import { APIError } from 'openai';
 import { FailureCode } from '../jobs/failures.js';
-import { ProviderError } from './types.js';
+import { inputTooLongError, ProviderError } from './types.js';
 
 /** A provider's message is quoted in job errors and logs: at most this much of it. */
 const maxProviderMessageChars = 500;
@@ -26,7 +26,7 @@ function isApiError(error: unknown): error is APIError {
 }
 
 /** A string field of the error body the server sent, if it has one. */
-function bodyField(error: APIError, name: 'message' | 'code'): string | undefined {
+function bodyField(error: APIError, name: 'message' | 'code' | 'type'): string | undefined {
   const body: unknown = error.error;
   const value: unknown =
     typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined;
@@ -41,10 +41,24 @@ function providerMessage(error: APIError): string {
 }
 
 /**
+ * Whether a refusal says the request is longer than the model reads at once: OpenAI's
+ * `context_length_exceeded`, llama.cpp's `exceed_context_size_error`, vLLM's "maximum context
+ * length" message.
+ */
+function exceedsContext(error: APIError): boolean {
+  return (
+    bodyField(error, 'code') === 'context_length_exceeded' ||
+    bodyField(error, 'type') === 'exceed_context_size_error' ||
+    /maximum context length/i.test(providerMessage(error))
+  );
+}
+
+/**
  * Classifies an error of the `openai` client against any OpenAI-compatible server: 429 is the
  * rate limit (with the server's retry hint), 5xx and lost connections are worth retrying, any
  * other 4xx is not and keeps the server's message. A 429 for a quota that is used up for good
- * (`insufficient_quota`, a billing matter) is a refusal, not a rate limit.
+ * (`insufficient_quota`, a billing matter) is a refusal, not a rate limit; a request longer
+ * than the model reads is PROVIDER_INPUT_TOO_LONG.
  */
 export function classifyOpenAiError(error: unknown, what: string): ProviderError {
   if (error instanceof ProviderError) return error;
@@ -74,5 +88,6 @@ export function classifyOpenAiError(error: unknown, what: string): ProviderError
   if (status === 401 || status === 403)
     return new ProviderError(FailureCode.PROVIDER_PERMISSION_DENIED, message, false);
   if (status === 404) return new ProviderError(FailureCode.PROVIDER_NOT_FOUND, message, false);
+  if (exceedsContext(error)) return inputTooLongError(what, providerMessage(error));
   return new ProviderError(FailureCode.PROVIDER_INVALID_ARGUMENT, message, false);
 }

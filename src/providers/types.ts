@@ -105,6 +105,19 @@ export class ProviderError extends Error {
   }
 }
 
+/**
+ * A refusal of a request longer than the model reads at once (PROVIDER_INPUT_TOO_LONG): what
+ * to do about it first, then what the provider said, whose advice (llama.cpp's "try
+ * increasing it") is for its operator, not for whoever sent the input.
+ */
+export function inputTooLongError(what: string, providerMessage: string): ProviderError {
+  return new ProviderError(
+    'PROVIDER_INPUT_TOO_LONG',
+    `${what}: the input is longer than the model reads at once; shorten it (the provider said: ${providerMessage})`,
+    false,
+  );
+}
+
 /** Tokens a model call was billed for, as the provider reported them. */
 export interface TokenUsage {
   inputTokens: number;

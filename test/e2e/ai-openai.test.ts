@@ -136,13 +136,44 @@ describe('AI jobs on an OpenAI-compatible endpoint', () => {
   });
 
   it("fails a 4xx at once, with the provider's message", async () => {
-    fake.scenario.failures.push({ status: 400, message: 'context length exceeded' });
+    fake.scenario.failures.push({ status: 400, message: "'temperature' is not supported" });
     const calls = fake.calls.chatCompletions;
     const refused = await run({ type: 'SUBGOAL_GENERATION', input: { goal: 'Climb' } });
     assert.equal(refused.status, 'failed');
     assert.equal(refused.error?.code, 'PROVIDER_INVALID_ARGUMENT');
-    assert.match(refused.error?.message ?? '', /context length exceeded/);
+    assert.match(refused.error?.message ?? '', /'temperature' is not supported/);
     assert.equal(fake.calls.chatCompletions, calls + 1);
+  });
+
+  it('fails an input longer than the model reads at once as PROVIDER_INPUT_TOO_LONG', async () => {
+    // What llama.cpp's server (the embedded model's) and OpenAI answer.
+    const refusals = [
+      {
+        status: 400,
+        type: 'exceed_context_size_error',
+        message:
+          'request (12030 tokens) exceeds the available context size (8192 tokens), try increasing it',
+      },
+      {
+        status: 400,
+        type: 'invalid_request_error',
+        code: 'context_length_exceeded',
+        message: "This model's maximum context length is 128000 tokens.",
+      },
+    ];
+    for (const refusal of refusals) {
+      fake.scenario.failures.push(refusal);
+      const calls = fake.calls.chatCompletions;
+      const refused = await run({
+        type: 'SUBGOAL_GENERATION',
+        input: { goal: '한국어'.repeat(100) },
+      });
+      assert.equal(refused.status, 'failed');
+      assert.equal(refused.error?.code, 'PROVIDER_INPUT_TOO_LONG', JSON.stringify(refused.error));
+      assert.match(refused.error?.message ?? '', /longer than the model reads at once; shorten it/);
+      assert.ok(refused.error?.message.includes(refusal.message), refused.error?.message);
+      assert.equal(fake.calls.chatCompletions, calls + 1, 'not asked again');
+    }
   });
 
   it('aborts the request to the model when the job is cancelled', async () => {

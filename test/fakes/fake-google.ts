@@ -12,6 +12,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 /** An HTTP error the fake answers with, in Google's error format. */
 export interface FakeFailure {
   status: 400 | 403 | 404 | 429 | 500 | 503;
+  /** The error's message; `fake <STATUS>` by default. */
+  message?: string;
   /** Sent as google.rpc.RetryInfo, e.g. "1s". */
   retryDelay?: string;
 }
@@ -410,7 +412,7 @@ export class FakeGoogle {
     this.sendJson(response, failure.status, {
       error: {
         code: failure.status,
-        message: `fake ${googleStatuses[failure.status]}`,
+        message: failure.message ?? `fake ${googleStatuses[failure.status]}`,
         status: googleStatuses[failure.status],
         details,
       },

@@ -14,6 +14,8 @@ export interface ChatFailure {
   message?: string;
   /** OpenAI's error code, e.g. `insufficient_quota`. */
   code?: string;
+  /** The error's type; by the status when unset (`rate_limit_exceeded`, `server_error`). */
+  type?: string;
   /** Sent as the Retry-After header (seconds or an HTTP date). */
   retryAfter?: string;
 }
@@ -179,7 +181,7 @@ export class FakeOpenAi {
         {
           error: {
             message: failure.message ?? `fake-openai: failure ${failure.status}`,
-            type: failure.status === 429 ? 'rate_limit_exceeded' : 'server_error',
+            type: failure.type ?? (failure.status === 429 ? 'rate_limit_exceeded' : 'server_error'),
             code: failure.code ?? null,
             param: null,
           },

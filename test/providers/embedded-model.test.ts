@@ -4,7 +4,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { z } from 'zod';
+import { loadConfig } from '../../src/config.js';
+import { FailureCode } from '../../src/jobs/failures.js';
 import { EmbeddedModel } from '../../src/providers/embedded-model.js';
+import { createProviders } from '../../src/providers/index.js';
+import { ProviderError } from '../../src/providers/types.js';
+import { createMediaStorage } from '../../src/storage/index.js';
+import { testJwtSecret } from '../support/harness.js';
 import { eventually } from '../support/eventually.js';
 import { isAlive, projectRoot } from '../support/processes.js';
 
@@ -68,6 +75,42 @@ describe('the embedded model server', () => {
       await assert.rejects(model.serving(), /stopped with this worker/);
     } finally {
       await model.stop();
+    }
+  });
+
+  // The API's limits count characters; the model reads 8,192 tokens, and 4,000 Korean
+  // characters (within the context field's limit) are about 11,000 of them.
+  it('refuses an input longer than it reads as PROVIDER_INPUT_TOO_LONG, not to be retried', async () => {
+    const config = loadConfig({
+      AI_PROVIDER: 'embedded',
+      DATA_DIR: dir,
+      EMBEDDED_MODEL_THREADS: '1',
+    });
+    const { textGenerator, embeddedModel } = createProviders(config, {
+      mediaStorage: createMediaStorage(config, testJwtSecret),
+      mediaTools: null,
+    });
+    try {
+      const refused = await textGenerator!
+        .generateJson({
+          what: 'sub-goal generation',
+          systemInstruction: 'Answer with JSON only.',
+          prompt: `Goal: sail\nContext: ${'한국어테스트'.repeat(667).slice(0, 4_000)}`,
+          responseJsonSchema: z.toJSONSchema(z.object({ items: z.array(z.string()) })),
+          maxAnswerChars: 2_000,
+          signal: new AbortController().signal,
+        })
+        .then(
+          () => assert.fail('expected the model to refuse'),
+          (error: unknown) => error,
+        );
+      assert.ok(refused instanceof ProviderError, String(refused));
+      assert.equal(refused.code, FailureCode.PROVIDER_INPUT_TOO_LONG, refused.message);
+      assert.equal(refused.retryable, false);
+      assert.match(refused.message, /longer than the model reads at once; shorten it/);
+      assert.match(refused.message, /exceeds the available context size \(8192 tokens\)/);
+    } finally {
+      await embeddedModel?.stop();
     }
   });
 

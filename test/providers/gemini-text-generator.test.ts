@@ -179,6 +179,17 @@ describe('the Gemini text generator', () => {
     assert.equal(fake.calls.abandonedStreams, inStream, 'the stream had ended');
   });
 
+  it('names a prompt longer than the model reads PROVIDER_INPUT_TOO_LONG, not retried', async () => {
+    const said =
+      'The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).';
+    fake.scenario.analysisFailures.push({ status: 400, message: said });
+    const error = await failure();
+    assert.equal(error.code, FailureCode.PROVIDER_INPUT_TOO_LONG);
+    assert.equal(error.retryable, false);
+    assert.match(error.message, /the input is longer than the model reads at once; shorten it/);
+    assert.ok(error.message.includes(said), error.message);
+  });
+
   it('aborts the request mid-stream when the signal fires', async () => {
     const abandoned = fake.calls.abandonedStreams;
     fake.scenario.analysisAnswers.push({ kind: 'stall', text: '{"items": [{"title": "Fi' });

@@ -78,6 +78,8 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
   SAFETY_BLOCKED: 'The content was refused on safety grounds.',
   CONTENT_FILTERED: 'The generated video was removed by a content filter (you are not charged).',
   PROVIDER_INVALID_ARGUMENT: 'The AI provider refused the request.',
+  PROVIDER_INPUT_TOO_LONG:
+    'What was given is too long for the AI model to read. Shorten it and try again.',
   PROVIDER_PERMISSION_DENIED:
     'The service is not allowed to use its AI provider (access or billing).',
   PROVIDER_NOT_FOUND: 'The AI model the service is set up with does not exist.',
