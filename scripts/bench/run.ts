@@ -3,6 +3,7 @@
 // (docs/benchmarks.md). `npm run bench -- list` names them; `all` runs every one. Scenarios
 // named together share one service stack.
 import os from 'node:os';
+import { numberFromDecimalText } from '../../src/decimal-text.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 import { BenchStack, type Topology } from './stack.js';
 import { analysisScenario } from './scenarios/analysis.js';
@@ -31,14 +32,16 @@ export const scenarios: Scenario[] = [
 
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
+const sizeArgs = args
+  .filter((arg) => /^--[\w-]+=/.test(arg))
+  .map((arg) => {
+    const [name, value] = arg.slice(2).split('=', 2) as [string, string];
+    return [name, numberFromDecimalText(value)] as const;
+  });
 const sizes = new Map(
-  args
-    .filter((arg) => /^--[\w-]+=/.test(arg))
-    .map((arg) => {
-      const [name, value] = arg.slice(2).split('=', 2) as [string, string];
-      return [name, Number(value)] as const;
-    }),
+  sizeArgs.filter((size): size is [string, number] => typeof size[1] === 'number' && size[1] > 0),
 );
+const badSize = sizeArgs.find(([name]) => !sizes.has(name));
 const names = args.filter((arg) => !arg.startsWith('--')).flatMap((arg) => arg.split(','));
 const unknownFlag = args.find(
   (arg) => arg.startsWith('--') && arg !== '--smoke' && !arg.includes('='),
@@ -51,13 +54,16 @@ if (
   names.length === 0 ||
   names.includes('list') ||
   unknownFlag ||
+  badSize ||
   chosen.some((scenario) => !scenario)
 ) {
   const problem = unknownFlag
     ? `unknown option ${unknownFlag}`
-    : names.length > 0 && !names.includes('list')
-      ? `unknown scenario in ${names.join(',')}`
-      : '';
+    : badSize
+      ? `--${badSize[0]}: expected a whole number above 0 in decimal digits`
+      : names.length > 0 && !names.includes('list')
+        ? `unknown scenario in ${names.join(',')}`
+        : '';
   console.log(
     `${problem ? `${problem}\n\n` : ''}usage: npm run bench -- <scenario>[,<scenario>…]|all [--smoke] [--<size>=<n>…]\n\n` +
       scenarios.map((scenario) => `  ${scenario.name.padEnd(14)} ${scenario.summary}`).join('\n'),

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config.js';
+import { numberFromDecimalText } from '../decimal-text.js';
 import { runEntryPoint } from '../entry-point.js';
 import { createLogger } from '../logger.js';
 import { temporalEndpoint } from '../temporal-client.js';
@@ -28,8 +29,8 @@ runEntryPoint(async () => {
       help: { type: 'boolean', default: false },
     },
   });
-  const limit = Number(values.limit);
-  if (values.help || positionals.length === 0 || !Number.isInteger(limit) || limit < 1) {
+  const limit = numberFromDecimalText(values.limit);
+  if (values.help || positionals.length === 0 || typeof limit !== 'number' || limit < 1) {
     console.error(usage);
     process.exit(2);
   }

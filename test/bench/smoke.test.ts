@@ -78,3 +78,13 @@ test(
     assert.match(throughput, /bare workflow: CPU per job: .*bare worker \d+\.\d ms, Temporal/);
   },
 );
+
+test('refuses a size that is not a whole number above 0, naming it, before it starts anything', async () => {
+  const sizes = ['--jobs=abc', '--jobs=0x10', '--jobs=0', '--jobs='];
+  const runs = await Promise.all(sizes.map((size) => runNpmScript('bench', ['peers', size])));
+  for (const [index, { code, output }] of runs.entries()) {
+    assert.equal(code, 2, `${sizes[index]}: ${output}`);
+    assert.match(output, /--jobs: expected a whole number above 0 in decimal digits/);
+    assert.doesNotMatch(output, /^== peers/m, `${sizes[index]}: started the scenario`);
+  }
+});

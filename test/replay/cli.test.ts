@@ -26,7 +26,11 @@ describe('npm run replay', { timeout: 180_000 }, () => {
   it('exits non-zero with a plain message when there is nothing it can replay', async () => {
     const cases = [
       { args: [], code: 2, message: /^usage: npm run replay -- /m },
-      { args: ['--limit', '0', histories], code: 2, message: /^usage: npm run replay -- /m },
+      ...['0', '0x10', '1e1', ''].map((limit) => ({
+        args: ['--limit', limit, histories],
+        code: 2,
+        message: /^usage: npm run replay -- /m,
+      })),
       {
         args: ['missing-history.json'],
         code: 1,
