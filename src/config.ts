@@ -543,6 +543,34 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Variables whose whole value is a credential: a refusal names them, never what they hold. */
+const secretVariables = new Set([
+  'AUTH_JWT_SECRET',
+  'TEMPORAL_API_KEY',
+  'S3_SECRET_ACCESS_KEY',
+  'GEMINI_API_KEY',
+  'VERTEX_ACCESS_TOKEN',
+  'OPENAI_API_KEY',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+]);
+
+/**
+ * A refused value as its error quotes it. Configuration errors end up in CI and service logs:
+ * a secret is never quoted, and a URL (which may carry a password) is quoted without its
+ * credentials, or not at all when it does not parse as one.
+ */
+function quotedValue(variable: string, value: string): string {
+  if (secretVariables.has(variable)) return ' (value not shown: a secret)';
+  if (!/_(URI|URL|ENDPOINT)$/.test(variable)) return ` (got ${JSON.stringify(value)})`;
+  if (!URL.canParse(value.trim())) return ' (value not shown: it may hold credentials)';
+  const url = new URL(value.trim());
+  if (url.username || url.password) {
+    url.username = url.username && '***';
+    url.password = url.password && '***';
+  }
+  return ` (got ${JSON.stringify(url.href)})`;
+}
+
 /** Parses the environment once; throws a ConfigError naming each bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(env);
@@ -550,7 +578,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((issue) => {
       const variable = issue.path.join('.');
       const got = env[variable];
-      return `${variable}: ${issue.message}${got === undefined ? '' : ` (got ${JSON.stringify(got)})`}`;
+      return `${variable}: ${issue.message}${got === undefined ? '' : quotedValue(variable, got)}`;
     });
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }

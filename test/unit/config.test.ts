@@ -62,6 +62,32 @@ describe('configuration', () => {
     assert.equal(config.QUEUE_TRANSFER_RATE_PER_SECOND, 0.5);
   });
 
+  it('never quotes a secret, nor the credentials of a URL, in a refusal', () => {
+    const message = configError({
+      AUTH_JWT_SECRET: 'this-is-my-real-production-secr',
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20supersecret,bad',
+      DATABASE_URL: 'mysql://admin:hunter2secret@db.internal/prod',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://key:s3cret@collector.internal',
+      OPENAI_BASE_URL: 'http//user:pw-in-garbage@host',
+    });
+    for (const secret of [
+      'production-secr',
+      'supersecret',
+      'hunter2secret',
+      's3cret',
+      'pw-in-garbage',
+    ])
+      assert.ok(!message.includes(secret), `${secret} quoted in:\n${message}`);
+    assert.match(message, /AUTH_JWT_SECRET: .*\(value not shown: a secret\)/);
+    assert.match(message, /OTEL_EXPORTER_OTLP_HEADERS: .*\(value not shown: a secret\)/);
+    assert.match(message, /DATABASE_URL: .*\(got "mysql:\/\/\*\*\*:\*\*\*@db\.internal\/prod"\)/);
+    assert.match(
+      message,
+      /OTEL_EXPORTER_OTLP_ENDPOINT: .*\(got "ftp:\/\/\*\*\*:\*\*\*@collector\.internal\/"\)/,
+    );
+    assert.match(message, /OPENAI_BASE_URL: .*\(value not shown: it may hold credentials\)/);
+  });
+
   it('rejects a DATABASE_URL that is not PostgreSQL', () => {
     assert.match(
       configError({ DATABASE_URL: 'mysql://root@localhost/db' }),
