@@ -8,6 +8,31 @@ import { ApiError } from '../errors.js';
 /** Longest path shown in a message; deeper paths (nested JSON) are cut. */
 const maxPathLength = 200;
 
+/**
+ * Deepest nesting of arrays and objects a body may have; the API's own bodies nest 3 deep.
+ * Checked before parsing: a 1 MB body nested 500 000 deep took 0.5 s of the event loop to parse
+ * and walk, every other request waiting behind it.
+ */
+export const maxJsonDepth = 32;
+
+/** Whether `text`, read as JSON, opens more than `limit` arrays and objects inside each other. */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index += 1) {
+    const char = text.charCodeAt(index);
+    if (inString) {
+      if (char === 0x5c) index += 1;
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x7b || char === 0x5b) {
+      depth += 1;
+      if (depth > limit) return true;
+    } else if (char === 0x7d || char === 0x5d) depth -= 1;
+  }
+  return false;
+}
+
 /** A key that could change an object's prototype, and the path of the object holding it. */
 export interface ForbiddenKey {
   key: '__proto__' | 'constructor.prototype';
@@ -49,6 +74,16 @@ export const jsonBody = fp(
           new ApiError(
             'INVALID_JSON',
             "Body cannot be empty when content-type is 'application/json'",
+          ),
+          undefined,
+        );
+        return;
+      }
+      if (nestsDeeperThan(text as string, maxJsonDepth)) {
+        done(
+          new ApiError(
+            'INVALID_JSON',
+            `Body nests arrays and objects more than ${maxJsonDepth} levels deep`,
           ),
           undefined,
         );
