@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP, isIPv6 } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TLSConfig } from '@temporalio/client';
@@ -99,7 +100,12 @@ export const configSchema = z.object({
   DATA_DIR: z.string().default('.data'),
 
   /** Interface and port the API listens on. */
-  API_HOST: z.string().default('127.0.0.1'),
+  API_HOST: z
+    .string()
+    .refine((host) => isIP(host) !== 0 || URL.canParse(`http://${host}/`), {
+      error: 'expected a host name or an IP address',
+    })
+    .default('127.0.0.1'),
   API_PORT: port.default(3000),
   /** Largest JSON request body accepted, in bytes (413 above). Uploads have VLOG_MAX_FILE_BYTES. */
   API_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
@@ -543,6 +549,45 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/**
+ * A service or resource the configuration names cannot be used at start (a database refusing
+ * connections, a Temporal address nothing answers on, a port that cannot be bound). Printed as
+ * a ConfigError is, one line naming the setting, without a stack: the fix is the setting or
+ * the service, not the code.
+ */
+export class StartupError extends ConfigError {
+  override name = 'StartupError';
+
+  constructor(setting: string, problem: string, cause: unknown) {
+    super(`${setting}: ${problem}: ${errorChain(cause)}`, { cause });
+  }
+}
+
+/** An error's message and its causes' (an AggregateError's errors'), joined into one line. */
+export function errorChain(error: unknown): string {
+  const messages: string[] = [];
+  for (let next: unknown = error; next !== undefined && messages.length < 5;) {
+    if (next instanceof AggregateError && next.errors.length > 0) {
+      messages.push(
+        [...new Set(next.errors.map((inner) => errorChain(inner)))].join('; ') || next.message,
+      );
+      break;
+    }
+    const message = next instanceof Error ? next.message : JSON.stringify(next);
+    if (message && !messages.includes(message)) messages.push(message);
+    next = next instanceof Error ? next.cause : undefined;
+  }
+  return messages.join(': ');
+}
+
+/** `url` with its user name and password replaced by `***`: fit for a log or an error. */
+export function withoutCredentials(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.username) parsed.username = '***';
+  if (parsed.password) parsed.password = '***';
+  return parsed.href;
+}
+
 /** Variables whose whole value is a credential: a refusal names them, never what they hold. */
 const secretVariables = new Set([
   'AUTH_JWT_SECRET',
@@ -563,12 +608,7 @@ function quotedValue(variable: string, value: string): string {
   if (secretVariables.has(variable)) return ' (value not shown: a secret)';
   if (!/_(URI|URL|ENDPOINT)$/.test(variable)) return ` (got ${JSON.stringify(value)})`;
   if (!URL.canParse(value.trim())) return ' (value not shown: it may hold credentials)';
-  const url = new URL(value.trim());
-  if (url.username || url.password) {
-    url.username = url.username && '***';
-    url.password = url.password && '***';
-  }
-  return ` (got ${JSON.stringify(url.href)})`;
+  return ` (got ${JSON.stringify(withoutCredentials(value.trim()))})`;
 }
 
 /** Parses the environment once; throws a ConfigError naming each bad variable. */
@@ -637,10 +677,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     temporalTls: resolveTemporalTls(config),
     renderWorkDir: path.join(dataDir, 'render-work'),
     storageLocalDir: path.resolve(config.STORAGE_LOCAL_DIR ?? path.join(dataDir, 'storage')),
-    apiPublicUrl: (config.API_PUBLIC_URL ?? `http://${config.API_HOST}:${config.API_PORT}`).replace(
-      /\/$/,
-      '',
-    ),
+    apiPublicUrl: (
+      config.API_PUBLIC_URL ??
+      `http://${isIPv6(config.API_HOST) ? `[${config.API_HOST}]` : config.API_HOST}:${config.API_PORT}`
+    ).replace(/\/$/, ''),
   };
 }
 
@@ -689,6 +729,14 @@ function resolveTemporalDevPorts(config: z.infer<typeof configSchema>): Temporal
         ]
       : [];
   });
+  // Without TEMPORAL_ADDRESS, `npm start` runs the dev server on these ports, then the API.
+  const devPortOfApi = config.TEMPORAL_ADDRESS
+    ? undefined
+    : kinds.find((kind) => ports[kind] === config.API_PORT);
+  if (devPortOfApi)
+    problems.push(
+      `API_PORT: ${config.API_PORT} is also ${temporalDevPortVariables[devPortOfApi]}; the API and the dev server need ports of their own`,
+    );
   if (problems.length > 0)
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   return ports;

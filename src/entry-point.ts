@@ -39,7 +39,10 @@ export function stopOnSignals(
   process.on('SIGTERM', onSignal);
 }
 
-/** Runs an entry point; a configuration error is printed plainly, without a stack. */
+/**
+ * Runs an entry point; a configuration error, or a service its settings name that cannot be
+ * used at start (ConfigError, StartupError), is printed plainly, without a stack.
+ */
 export function runEntryPoint(main: () => Promise<void>): void {
   main().catch((error: unknown) => {
     if (error instanceof ConfigError) {

@@ -7,7 +7,7 @@ import {
   type ClientInterceptors,
 } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
-import type { Config } from './config.js';
+import { StartupError, type Config } from './config.js';
 
 /**
  * Where and how to reach the Temporal frontend: options that both the client's `Connection`
@@ -27,6 +27,25 @@ export interface TemporalEndpoint {
  * TEMPORAL_API_KEY. `address` stands in for an unset TEMPORAL_ADDRESS (the dev server `npm start`
  * runs); without either, the dev server's default address.
  */
+/**
+ * Connects with `connect` to `endpoint`; a failure names TEMPORAL_ADDRESS (a StartupError) where
+ * the SDK's says only "Failed to connect before the deadline".
+ */
+export async function connectAtStart<T>(
+  endpoint: TemporalEndpoint,
+  connect: (endpoint: TemporalEndpoint) => Promise<T>,
+): Promise<T> {
+  try {
+    return await connect(endpoint);
+  } catch (error) {
+    throw new StartupError(
+      'TEMPORAL_ADDRESS',
+      `cannot reach Temporal at ${endpoint.address}`,
+      error,
+    );
+  }
+}
+
 export function temporalEndpoint(
   config: Pick<
     Config,

@@ -4,7 +4,7 @@ import { SearchAttributeType } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { jobSearchAttributes } from '../src/jobs/search-attributes.js';
-import type { TemporalEndpoint } from '../src/temporal-client.js';
+import { connectAtStart, type TemporalEndpoint } from '../src/temporal-client.js';
 
 // The proto package is CommonJS without statically detectable named exports.
 const IndexedValueType = proto.temporal.api.enums.v1.IndexedValueType;
@@ -78,7 +78,7 @@ export async function prepareNamespaceAt(
   endpoint: TemporalEndpoint,
   namespace: string,
 ): Promise<Awaited<ReturnType<typeof prepareNamespace>>> {
-  const connection = await Connection.connect(endpoint);
+  const connection = await connectAtStart(endpoint, (at) => Connection.connect(at));
   try {
     return await prepareNamespace(connection, namespace);
   } finally {

@@ -1,5 +1,6 @@
+import { isIPv6 } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '../config.js';
+import { StartupError, type Config } from '../config.js';
 import { createMediaStorage } from '../storage/index.js';
 import { buildApp, type AppDependencies } from './app.js';
 
@@ -19,8 +20,18 @@ export async function startApiServer(
     config,
     mediaStorage: createMediaStorage(config, deps.jwtSecret),
   });
-  await app.listen({ host: config.API_HOST, port: config.API_PORT });
+  await app
+    .listen({ host: config.API_HOST, port: config.API_PORT })
+    .catch(async (error: unknown) => {
+      await app.close();
+      throw new StartupError(
+        'API_HOST / API_PORT',
+        `cannot listen on ${config.API_HOST}:${config.API_PORT}`,
+        error,
+      );
+    });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.API_PORT;
-  return { app, url: `http://${config.API_HOST}:${port}`, close: () => app.close() };
+  const host = isIPv6(config.API_HOST) ? `[${config.API_HOST}]` : config.API_HOST;
+  return { app, url: `http://${host}:${port}`, close: () => app.close() };
 }

@@ -18,6 +18,7 @@ import {
 } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
+import { StartupError, withoutCredentials } from '../config.js';
 import { migrateToLatest } from './migrate.js';
 import type { Database } from './schema.js';
 
@@ -39,9 +40,23 @@ export interface DatabaseOptions {
  * the embedded PGlite default.
  */
 export async function openDatabase(options: DatabaseOptions): Promise<Db> {
-  const { onQuery } = options;
+  const { onQuery, databaseUrl } = options;
+  const cannotOpen = (error: unknown) =>
+    databaseUrl
+      ? new StartupError(
+          'DATABASE_URL',
+          `cannot use the database at ${withoutCredentials(databaseUrl)}`,
+          error,
+        )
+      : new StartupError(
+          'DATA_DIR',
+          `cannot open the embedded database in ${path.join(options.dataDir, 'pglite')}`,
+          error,
+        );
   const db = new Kysely<Database>({
-    dialect: await createDialect(options),
+    dialect: await createDialect(options).catch((error: unknown) => {
+      throw cannotOpen(error);
+    }),
     ...(onQuery && {
       log: (event: LogEvent) => {
         if (event.level === 'query') onQuery(event.query);
@@ -52,7 +67,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Db> {
     await migrateToLatest(db);
   } catch (error) {
     await db.destroy();
-    throw error;
+    throw cannotOpen(error);
   }
   return db;
 }

@@ -22,7 +22,7 @@ import {
   type QueueCapacity,
 } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { TemporalEndpoint } from '../temporal-client.js';
+import { connectAtStart, type TemporalEndpoint } from '../temporal-client.js';
 import {
   ensureMediaSweepSchedule,
   mediaSweepBatchSize,
@@ -284,7 +284,9 @@ export async function startWorker(
   const domains = (settings.queues ?? inUse).filter((domain) => inUse.includes(domain));
   const capacity = settings.capacity ?? queueCapacities(loadConfig({}));
   const names = taskQueueNames(settings.taskQueue);
-  const connection = await NativeConnection.connect(settings.endpoint);
+  const connection = await connectAtStart(settings.endpoint, (endpoint) =>
+    NativeConnection.connect(endpoint),
+  );
   const client = new Client({ connection, namespace: settings.namespace });
   if (domains.includes('workflows')) {
     await ensureSchedules(client, settings, names.storage, logger).catch(async (error: unknown) => {

@@ -484,6 +484,65 @@ describe('service processes', () => {
     assert.equal(await workerProcess.stop('SIGTERM'), 0);
   });
 
+  it('names the setting of a database, Temporal or address it cannot use at start, in one line without a stack', async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const [closedPort, apiPort] = [await freePort(), await freePort()];
+    const shared = {
+      TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
+      TEMPORAL_TASK_QUEUE: uniqueTaskQueue('unreachable'),
+      AUTH_JWT_SECRET: testJwtSecret,
+      API_PORT: String(apiPort),
+    };
+    const cases = [
+      {
+        entry: 'src/api/api-process.ts',
+        env: {
+          ...shared,
+          DATABASE_URL: `postgres://vlog:hunter2@127.0.0.1:${closedPort}/nothing`,
+          TEMPORAL_ADDRESS: testEnv.temporalAddress,
+        },
+        line: new RegExp(
+          `^DATABASE_URL: cannot use the database at postgres://\\*\\*\\*:\\*\\*\\*@127\\.0\\.0\\.1:${closedPort}/nothing: .*ECONNREFUSED`,
+        ),
+      },
+      {
+        entry: 'src/worker/worker-process.ts',
+        env: {
+          ...shared,
+          DATABASE_URL: database.url,
+          TEMPORAL_ADDRESS: `127.0.0.1:${closedPort}`,
+        },
+        line: new RegExp(
+          `^TEMPORAL_ADDRESS: cannot reach Temporal at 127\\.0\\.0\\.1:${closedPort}: `,
+        ),
+      },
+      {
+        entry: 'src/api/api-process.ts',
+        env: {
+          ...shared,
+          DATABASE_URL: database.url,
+          TEMPORAL_ADDRESS: testEnv.temporalAddress,
+          // An address of TEST-NET-1 (RFC 5737): no machine has it.
+          API_HOST: '192.0.2.1',
+        },
+        line: new RegExp(`^API_HOST / API_PORT: cannot listen on 192\\.0\\.2\\.1:${apiPort}: `),
+      },
+    ];
+    const services = cases.map(({ entry, env }) => startService(entry, env));
+    running.push(...services);
+    for (const [index, service] of services.entries()) {
+      assert.equal(await service.exited, 1, cases[index]!.entry);
+      const output = service.output.join('\n');
+      assert.ok(
+        service.output.some((line) => cases[index]!.line.test(line)),
+        `${cases[index]!.line}:\n${output}`,
+      );
+      assert.doesNotMatch(output, /^\s+at /m, 'no stack trace');
+      assert.doesNotMatch(output, /hunter2/, 'no password');
+    }
+  });
+
   it('refuses to start the API alone on the embedded database, naming the variables to set', async () => {
     const apiProcess = startService('src/api/api-process.ts', {
       DATABASE_URL: '',

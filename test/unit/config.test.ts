@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
   ConfigError,
+  errorChain,
   loadConfig,
   mediaProcessLimits,
   requireSharedServices,
@@ -86,6 +87,41 @@ describe('configuration', () => {
       /OTEL_EXPORTER_OTLP_ENDPOINT: .*\(got "ftp:\/\/\*\*\*:\*\*\*@collector\.internal\/"\)/,
     );
     assert.match(message, /OPENAI_BASE_URL: .*\(value not shown: it may hold credentials\)/);
+  });
+
+  it('refuses an API_HOST that is no host, and an API_PORT the dev server takes', () => {
+    assert.match(
+      configError({ API_HOST: '999.1.1.1' }),
+      /API_HOST: expected a host name or an IP address/,
+    );
+    assert.match(configError({ API_HOST: 'a b' }), /API_HOST: expected a host name/);
+    const ipv6 = loadConfig({ API_HOST: '::1', API_PORT: '8080' });
+    assert.equal(ipv6.API_HOST, '::1');
+    assert.equal(ipv6.apiPublicUrl, 'http://[::1]:8080');
+    assert.equal(loadConfig({ API_HOST: '0.0.0.0' }).API_HOST, '0.0.0.0');
+    assert.match(
+      configError({ API_PORT: '7233' }),
+      /API_PORT: 7233 is also TEMPORAL_DEV_PORT; the API and the dev server need ports of their own/,
+    );
+    assert.match(
+      configError({ API_PORT: '41000', TEMPORAL_DEV_PORT: '40000', TEMPORAL_DEV_UI_PORT: '41000' }),
+      /API_PORT: 41000 is also TEMPORAL_DEV_UI_PORT/,
+    );
+    assert.equal(
+      loadConfig({ API_PORT: '7233', TEMPORAL_ADDRESS: 'temporal:7233' }).API_PORT,
+      7233,
+    );
+  });
+
+  it("says why a start failed in one line: an error's message, its causes', every address tried", () => {
+    const refused = (address: string) => new Error(`connect ECONNREFUSED ${address}`);
+    const error = new Error('Database migration failed', {
+      cause: new AggregateError([refused('::1:5432'), refused('127.0.0.1:5432')], ''),
+    });
+    assert.equal(
+      errorChain(error),
+      'Database migration failed: connect ECONNREFUSED ::1:5432; connect ECONNREFUSED 127.0.0.1:5432',
+    );
   });
 
   it('rejects a DATABASE_URL that is not PostgreSQL', () => {
