@@ -64,6 +64,12 @@ export class JobEventStreams {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
+    // Node sends a HEAD no body, and so not the headers either until the answer ends: a stream
+    // would leave it waiting for good. It gets the headers a GET gets, and no stream.
+    if (reply.request.method === 'HEAD') {
+      response.end();
+      return;
+    }
     this.open.add(response);
     openSseStreams.inc();
     response.write(`retry: ${reconnectDelayMs}\n\n`);
