@@ -268,6 +268,20 @@ export const configSchema = z.object({
   EVENT_STREAM_KEEPALIVE_MS: positiveInt.default(15_000),
   /** How long a signed progress-stream link (for a browser's EventSource) opens its stream. */
   EVENT_STREAM_LINK_TTL_SECONDS: positiveInt.default(900),
+  /**
+   * Most progress streams one user may hold open on one API process (429 TOO_MANY_STREAMS
+   * above). A stream of a job in flight stays open and one of an ended job closes at once, so the
+   * default is USER_MAX_JOBS_IN_FLIGHT's: a stream for each job a user may have running; more
+   * (a second tab on the same jobs) fall back to polling.
+   */
+  EVENT_STREAM_MAX_PER_USER: positiveInt.default(20),
+  /**
+   * Most progress streams one API process holds open in all (503 STREAM_CAPACITY_REACHED
+   * above). Each is a socket: the default is a quarter of a 20,000 file descriptor limit, which
+   * leaves the rest to other requests, the database and Temporal (keep it well below the
+   * process's `ulimit -n`), and keeps the event log's poll to ten queries a round.
+   */
+  EVENT_STREAM_MAX_OPEN: positiveInt.default(5_000),
 
   /** Time running activities get to finish or heartbeat their cancellation when a worker stops. */
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),

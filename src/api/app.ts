@@ -172,6 +172,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     db: deps.db,
     pollMs: deps.config.EVENT_STREAM_POLL_MS,
     keepAliveMs: deps.config.EVENT_STREAM_KEEPALIVE_MS,
+    limits: {
+      maxPerUser: deps.config.EVENT_STREAM_MAX_PER_USER,
+      maxOpen: deps.config.EVENT_STREAM_MAX_OPEN,
+    },
   });
 
   // The API runs no media tools: it asks the workers polling the media and inspection queues.

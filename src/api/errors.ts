@@ -44,6 +44,7 @@ export const errorStatuses = {
   MEDIA_RESOLUTION_TOO_HIGH: 422,
   TOO_MANY_REQUESTS: 429,
   TOO_MANY_JOBS_IN_FLIGHT: 429,
+  TOO_MANY_STREAMS: 429,
   HEADERS_TOO_LARGE: 431,
   INTERNAL_ERROR: 500,
   NOT_READY: 503,
@@ -54,6 +55,7 @@ export const errorStatuses = {
   VIDEO_PROVIDER_NOT_CONFIGURED: 503,
   AI_PROVIDER_NOT_CONFIGURED: 503,
   AUTH_UNAVAILABLE: 503,
+  STREAM_CAPACITY_REACHED: 503,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatuses;

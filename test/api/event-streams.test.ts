@@ -1,14 +1,15 @@
 // Progress streams over real sockets: what a HEAD of one answers, on every route that serves a
-// stream, and that it holds nothing open.
+// stream, and that it holds nothing open; the caps on the streams one API process holds open.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { insertJob } from '../../src/db/jobs.js';
+import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import type { JobStatus } from '../../src/jobs/model.js';
 import { eventually } from '../support/eventually.js';
-import { startHarness, type Harness } from '../support/harness.js';
-import { jobRecord, vlogInput } from '../support/jobs.js';
+import { startHarness, type Harness, type TestApi } from '../support/harness.js';
+import { jobRecord, jobSnapshot, vlogInput } from '../support/jobs.js';
 import { parseMetrics } from '../support/metrics.js';
+import { openEventStream, type EventStreamClient } from '../support/sse.js';
 
 describe('progress streams', () => {
   let h: Harness;
@@ -21,22 +22,26 @@ describe('progress streams', () => {
   });
   after(() => h.stop());
 
-  /** A job of the owner's in `status`, its row written directly (no workflow runs it). */
-  async function storedJob(kind: 'ai' | 'vlog', status: JobStatus): Promise<string> {
+  /** A job of `ownerId`'s in `status`, its row written directly (no workflow runs it). */
+  async function storedJob(
+    kind: 'ai' | 'vlog',
+    status: JobStatus,
+    ownerId = owner,
+  ): Promise<string> {
     const job =
       kind === 'ai'
         ? jobRecord({
             id: `ai-${randomUUID()}`,
             kind: 'ai',
             type: 'SUBGOAL_GENERATION',
-            ownerId: owner,
+            ownerId,
             input: { goal: 'Sail', maxItems: 3, language: 'en' },
           })
         : jobRecord({
             id: `vlog-${randomUUID()}`,
             kind: 'vlog',
             type: 'VLOG',
-            ownerId: owner,
+            ownerId,
             input: vlogInput(),
           });
     await insertJob(h.db, job, status);
@@ -94,4 +99,134 @@ describe('progress streams', () => {
       await eventually(openStreams, (now) => now === open, { what: 'the GET stream closed' });
     });
   }
+
+  describe('caps', () => {
+    let capped: TestApi;
+    let cappedBase: string;
+
+    before(async () => {
+      capped = await h.startApi({
+        env: { EVENT_STREAM_MAX_PER_USER: '2', EVENT_STREAM_MAX_OPEN: '3' },
+      });
+      cappedBase = await capped.listen();
+    });
+
+    const openOn = async (url: string, user: string, id: string) =>
+      openEventStream(`${url}/api/vlogs/${id}/events`, {
+        authorization: await h.user(user).authorization(),
+      });
+
+    /** The refusal of a stream: its status, code, message and Retry-After. */
+    async function refusal(user: string, id: string, method: 'GET' | 'HEAD' = 'GET') {
+      const response = await send(`${cappedBase}/api/vlogs/${id}/events`, method, {
+        authorization: await h.user(user).authorization(),
+      });
+      const body = method === 'GET' ? await response.json() : null;
+      const { code, message } = (body as { error?: { code: string; message: string } } | null)
+        ?.error ?? { code: null, message: null };
+      return {
+        status: response.status,
+        code,
+        message,
+        retryAfter: response.headers.get('retry-after'),
+      };
+    }
+
+    /** A stream opened as soon as the user has room for one. */
+    const openWhenRoom = (user: string, id: string, what: string) =>
+      eventually(
+        async () => {
+          const stream = await openOn(cappedBase, user, id);
+          if (stream.status !== 200) stream.close();
+          return stream;
+        },
+        (stream) => stream.status === 200,
+        { what },
+      );
+
+    const closeAll = async (streams: EventStreamClient[]) => {
+      for (const stream of streams) stream.close();
+      await eventually(openStreams, (now) => now === 0, { what: 'every stream counted closed' });
+    };
+
+    it("refuse a user's stream past EVENT_STREAM_MAX_PER_USER, and any past EVENT_STREAM_MAX_OPEN", async () => {
+      const ada = `ada-${randomUUID().slice(0, 8)}`;
+      const bob = `bob-${randomUUID().slice(0, 8)}`;
+      const cy = `cy-${randomUUID().slice(0, 8)}`;
+      const adaJob = await storedJob('vlog', 'running', ada);
+      const streams = [
+        await openOn(cappedBase, ada, adaJob),
+        await openOn(cappedBase, ada, adaJob),
+      ];
+      try {
+        assert.deepEqual(
+          streams.map((stream) => stream.status),
+          [200, 200],
+        );
+        const third = await refusal(ada, adaJob);
+        assert.equal(third.status, 429);
+        assert.equal(third.code, 'TOO_MANY_STREAMS');
+        assert.match(third.message!, /the most allowed \(2\)/);
+        assert.equal(third.retryAfter, '15');
+        assert.equal((await refusal(ada, adaJob, 'HEAD')).status, 429, 'a HEAD as a GET');
+        // Another API process counts its own.
+        streams.push(await openOn(base, ada, adaJob));
+        assert.equal(streams.at(-1)!.status, 200);
+
+        // Another user is not held back by the first's streams, up to the process's cap.
+        streams.push(await openOn(cappedBase, bob, await storedJob('vlog', 'running', bob)));
+        assert.equal(streams.at(-1)!.status, 200);
+        const full = await refusal(cy, await storedJob('vlog', 'running', cy));
+        assert.equal(full.status, 503);
+        assert.equal(full.code, 'STREAM_CAPACITY_REACHED');
+        assert.match(full.message!, /\(3\)/);
+        assert.equal(full.retryAfter, '5');
+      } finally {
+        await closeAll(streams);
+      }
+    });
+
+    it('count a stream until it closes, whoever closes it: the client, its job ending, a stopping process', async () => {
+      const user = `dee-${randomUUID().slice(0, 8)}`;
+      const [first, second] = [
+        await storedJob('vlog', 'running', user),
+        await storedJob('vlog', 'running', user),
+      ];
+      const streams = [
+        await openOn(cappedBase, user, first),
+        await openOn(cappedBase, user, second),
+      ];
+      try {
+        assert.equal((await refusal(user, first)).status, 429, 'the user is at the cap');
+
+        streams.shift()!.close();
+        streams.push(
+          await openWhenRoom(user, first, 'a stream in place of the one the client closed'),
+        );
+        assert.equal((await refusal(user, first)).status, 429, 'the user is at the cap again');
+
+        await applyJobUpdate(h.db, {
+          jobId: second,
+          seq: 1,
+          snapshot: jobSnapshot({
+            status: 'failed',
+            error: { code: 'MEDIA_UNREADABLE', message: 'clip.mp4 cannot be read' },
+          }),
+        });
+        assert.equal((await streams.shift()!.rest()).at(-1)?.event, 'end');
+        streams.push(await openWhenRoom(user, first, 'a stream in place of the one its job ended'));
+      } finally {
+        await closeAll(streams);
+      }
+
+      const stopping = await h.startApi({ env: { EVENT_STREAM_MAX_PER_USER: '1' } });
+      const stream = await openOn(await stopping.listen(), user, first);
+      assert.equal(stream.status, 200);
+      assert.equal(await openStreams(), 1);
+      const closed = stopping.app.close();
+      await stream.rest(10_000);
+      await closed;
+      await eventually(openStreams, (now) => now === 0, { what: 'the stopped process holds none' });
+    });
+  });
 });

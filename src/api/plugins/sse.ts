@@ -11,6 +11,7 @@ import {
 } from '../../jobs/job-event.js';
 import { isTerminalStatus } from '../../jobs/model.js';
 import { openSseStreams } from '../../metrics/metrics.js';
+import { ApiError } from '../errors.js';
 import { JobEventFeed, type JobEventFeedSettings } from '../services/job-event-feed.js';
 
 declare module 'fastify' {
@@ -23,7 +24,25 @@ declare module 'fastify' {
 /** What a client that lost the stream waits before reconnecting (the SSE `retry` field). */
 const reconnectDelayMs = 2_000;
 
+/**
+ * Seconds a user at their cap of streams is told to wait: theirs close as their jobs end, as a
+ * job in flight does (TOO_MANY_JOBS_IN_FLIGHT waits as long), and polling loses nothing meanwhile.
+ */
+const userCapRetryAfterSeconds = 15;
+/** Seconds a client refused by a full API process is told to wait: the retry may reach another. */
+const processCapRetryAfterSeconds = 5;
+
+/** Caps on the progress streams of one API process: each holds a socket (a file descriptor). */
+export interface JobEventStreamLimits {
+  /** Most streams one user may hold open (429 TOO_MANY_STREAMS above). */
+  maxPerUser: number;
+  /** Most streams in all (503 STREAM_CAPACITY_REACHED above). */
+  maxOpen: number;
+}
+
 export interface JobEventStreamRequest {
+  /** The user the stream is counted against. */
+  userId: string;
   row: JobRow;
   /** The stream starts after this event (the client's `Last-Event-ID`), or from the first. */
   after: StreamResumePoint;
@@ -45,8 +64,12 @@ export interface JobEventStreamRequest {
  */
 export class JobEventStreams {
   private readonly open = new Set<ServerResponse>();
+  private readonly openByUser = new Map<string, number>();
 
-  constructor(private readonly feed: JobEventFeed) {}
+  constructor(
+    private readonly feed: JobEventFeed,
+    private readonly limits: JobEventStreamLimits,
+  ) {}
 
   /** Takes the reply over and streams the job's events on it until the job ends or the client goes. */
   async stream(reply: FastifyReply, job: JobEventStreamRequest): Promise<void> {
@@ -55,6 +78,7 @@ export class JobEventStreams {
       await reply.code(204).send();
       return;
     }
+    this.refuseOverCap(job.userId);
     reply.hijack();
     const response = reply.raw;
     response.writeHead(200, {
@@ -70,8 +94,7 @@ export class JobEventStreams {
       response.end();
       return;
     }
-    this.open.add(response);
-    openSseStreams.inc();
+    this.hold(job.userId, response);
     response.write(`retry: ${reconnectDelayMs}\n\n`);
 
     const keepAlive = setInterval(() => response.write(': keep-alive\n\n'), this.feed.keepAliveMs);
@@ -79,7 +102,7 @@ export class JobEventStreams {
     const finish = () => {
       clearInterval(keepAlive);
       unsubscribe();
-      if (this.open.delete(response)) openSseStreams.dec();
+      this.release(job.userId, response);
       if (!response.writableEnded) response.end();
     };
     response.on('close', finish);
@@ -122,6 +145,46 @@ export class JobEventStreams {
     if (response.destroyed) finish();
   }
 
+  /**
+   * Refuses a stream the user or this process has no room for. Nothing is awaited between this
+   * and `hold`, so concurrent requests cannot all pass it.
+   */
+  private refuseOverCap(userId: string): void {
+    const { maxPerUser, maxOpen } = this.limits;
+    const held = this.openByUser.get(userId) ?? 0;
+    if (held >= maxPerUser) {
+      throw new ApiError(
+        'TOO_MANY_STREAMS',
+        `You have ${held} progress streams open, the most allowed (${maxPerUser}); close one, or poll the job`,
+        { open: held, limit: maxPerUser },
+        { 'retry-after': String(userCapRetryAfterSeconds) },
+      );
+    }
+    if (this.open.size >= maxOpen) {
+      throw new ApiError(
+        'STREAM_CAPACITY_REACHED',
+        `This API process holds as many progress streams open as it may (${maxOpen}); try again, or poll the job`,
+        { limit: maxOpen },
+        { 'retry-after': String(processCapRetryAfterSeconds) },
+      );
+    }
+  }
+
+  private hold(userId: string, response: ServerResponse): void {
+    this.open.add(response);
+    this.openByUser.set(userId, (this.openByUser.get(userId) ?? 0) + 1);
+    openSseStreams.inc();
+  }
+
+  /** Counts the stream closed, once, however it closed. */
+  private release(userId: string, response: ServerResponse): void {
+    if (!this.open.delete(response)) return;
+    const held = this.openByUser.get(userId)! - 1;
+    if (held === 0) this.openByUser.delete(userId);
+    else this.openByUser.set(userId, held);
+    openSseStreams.dec();
+  }
+
   /** Ends every open stream: they never finish on their own, and their clients reconnect to another process. */
   endAll(): void {
     for (const response of this.open) response.end();
@@ -155,9 +218,12 @@ async function write(response: ServerResponse, chunk: string): Promise<boolean> 
 
 /** Progress streams (Server-Sent Events) for the whole app, over one feed of the job event log. */
 export const jobEventStreams = fp(
-  async (app: FastifyInstance, { db, ...settings }: JobEventFeedSettings & { db: Db }) => {
+  async (
+    app: FastifyInstance,
+    { db, limits, ...settings }: JobEventFeedSettings & { db: Db; limits: JobEventStreamLimits },
+  ) => {
     const feed = new JobEventFeed(db, settings, app.log);
-    const streams = new JobEventStreams(feed);
+    const streams = new JobEventStreams(feed, limits);
     app.decorate('jobEventStreams', streams);
     app.addHook('preClose', async () => streams.endAll());
     app.addHook('onClose', async () => feed.close());

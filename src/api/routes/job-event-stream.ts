@@ -51,6 +51,7 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
           ]);
         }
         await app.jobEventStreams.stream(reply, {
+          userId,
           row,
           after,
           reload: () => findOwned(userId, row.id),

@@ -49,7 +49,9 @@ export function jobEventStreamSchema(tag: string, noun: string, operationId: str
       '`Last-Event-ID` to resume without losing or repeating an event. A reconnect after the ' +
       '`end` event is answered 204 (an EventSource then stops), unless the job went on since ' +
       '(retried, or that end was superseded by what really happened), whose new events ' +
-      'follow. Polling the job remains supported.',
+      'follow. Polling the job remains supported. One API process holds at most ' +
+      'EVENT_STREAM_MAX_PER_USER (20) streams of one user (429 TOO_MANY_STREAMS above) and ' +
+      'EVENT_STREAM_MAX_OPEN (5000) in all (503 STREAM_CAPACITY_REACHED above).',
     params: idParams,
     querystring: z.strictObject({
       access: z

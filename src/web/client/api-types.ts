@@ -128,7 +128,7 @@ export interface paths {
     };
     /**
      * Stream a AI job's progress (Server-Sent Events)
-     * @description Every status and progress change and, while a model writes, its answer in pieces (about four a second), in order, from a durable log; reconnect with `Last-Event-ID` to resume without losing or repeating an event. A reconnect after the `end` event is answered 204 (an EventSource then stops), unless the job went on since (retried, or that end was superseded by what really happened), whose new events follow. Polling the job remains supported.
+     * @description Every status and progress change and, while a model writes, its answer in pieces (about four a second), in order, from a durable log; reconnect with `Last-Event-ID` to resume without losing or repeating an event. A reconnect after the `end` event is answered 204 (an EventSource then stops), unless the job went on since (retried, or that end was superseded by what really happened), whose new events follow. Polling the job remains supported. One API process holds at most EVENT_STREAM_MAX_PER_USER (20) streams of one user (429 TOO_MANY_STREAMS above) and EVENT_STREAM_MAX_OPEN (5000) in all (503 STREAM_CAPACITY_REACHED above).
      */
     get: operations['streamAiJobEvents'];
     put?: never;
@@ -337,7 +337,7 @@ export interface paths {
     };
     /**
      * Stream a vlog's progress (Server-Sent Events)
-     * @description Every status and progress change and, while a model writes, its answer in pieces (about four a second), in order, from a durable log; reconnect with `Last-Event-ID` to resume without losing or repeating an event. A reconnect after the `end` event is answered 204 (an EventSource then stops), unless the job went on since (retried, or that end was superseded by what really happened), whose new events follow. Polling the job remains supported.
+     * @description Every status and progress change and, while a model writes, its answer in pieces (about four a second), in order, from a durable log; reconnect with `Last-Event-ID` to resume without losing or repeating an event. A reconnect after the `end` event is answered 204 (an EventSource then stops), unless the job went on since (retried, or that end was superseded by what really happened), whose new events follow. Polling the job remains supported. One API process holds at most EVENT_STREAM_MAX_PER_USER (20) streams of one user (429 TOO_MANY_STREAMS above) and EVENT_STREAM_MAX_OPEN (5000) in all (503 STREAM_CAPACITY_REACHED above).
      */
     get: operations['streamVlogEvents'];
     put?: never;

@@ -58,6 +58,8 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
     'A photo or clip is larger in pixels than the service accepts. Scale it down and try again.',
   TOO_MANY_REQUESTS: 'You are sending requests too fast. Wait a moment and try again.',
   TOO_MANY_JOBS_IN_FLIGHT: 'You have as many jobs running as you may. Wait for one to finish.',
+  TOO_MANY_STREAMS:
+    'You are following as many jobs live as you may. Close another tab, or wait: this one still updates.',
   HEADERS_TOO_LARGE: 'The request was too large to read. Sign in again and retry.',
   INTERNAL_ERROR: 'Something went wrong on our side. Try again in a moment.',
   NOT_READY: 'The service is starting or is not ready. Try again in a moment.',
@@ -69,6 +71,7 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
     'Vlogs cannot be made on this service just now: it is not set up for them.',
   AI_PROVIDER_NOT_CONFIGURED: 'Planning with AI is turned off on this service.',
   AUTH_UNAVAILABLE: 'Sign-in cannot be checked just now. Try again in a moment.',
+  STREAM_CAPACITY_REACHED: 'The service is busy following jobs live. This one still updates.',
   // Why a job failed.
   INVALID_INPUT: 'The job could not be done with what was given.',
   MEDIA_UNREADABLE:
