@@ -72,6 +72,16 @@ describe('VALIDATION_FAILED', () => {
       fields: ['querystring.from'],
     },
     {
+      name: 'a usage range ending before this month, with no start',
+      send: () => h.user(user).get('/api/usage?to=2020-01-01'),
+      fields: ['querystring.to'],
+    },
+    {
+      name: 'a usage range starting after today, with no end',
+      send: () => h.user(user).get(`/api/usage?from=${new Date().getUTCFullYear() + 1}-01-01`),
+      fields: ['querystring.from'],
+    },
+    {
       name: 'a usage range longer than a year up to today',
       send: () => h.user(user).get('/api/usage?from=2020-01-01'),
       fields: ['querystring.from'],

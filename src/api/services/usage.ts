@@ -76,6 +76,20 @@ export function createUsageService({ db, budgets }: { db: Db; budgets: BudgetDef
       const fromDate = new Date(`${from}T00:00:00Z`);
       const endDate = new Date(Date.parse(`${to}T00:00:00Z`) + dayMs);
       const days = (endDate.getTime() - fromDate.getTime()) / dayMs;
+      // The schema compares the two when both are given; a default takes the other's place here.
+      if (to < from) {
+        throw validationFailed([
+          query.to === undefined
+            ? {
+                field: 'querystring.from',
+                message: `must not be after to, which is today (${to}) when not given`,
+              }
+            : {
+                field: 'querystring.to',
+                message: `must not be before from, which is the first day of this month (${from}) when not given`,
+              },
+        ]);
+      }
       if (days > maxUsageDays) {
         throw validationFailed([
           {
