@@ -112,6 +112,22 @@ describe('VALIDATION_FAILED', () => {
       fields: ['body.colour', 'body.size'],
     },
     {
+      name: 'a field on a request that takes no body',
+      send: () =>
+        h.user(user).post('/api/vlogs/some-vlog/retry', { bogusField: true, attempt: 99 }),
+      fields: ['body.bogusField', 'body.attempt'],
+    },
+    {
+      name: "a field on a stream link's request",
+      send: () => h.user(user).post('/api/ai/jobs/some-job/events/link', { ttl: 3600 }),
+      fields: ['body.ttl'],
+    },
+    {
+      name: 'a body that is no object on a request that takes none',
+      send: () => h.user(user).post('/api/ai/jobs/some-job/retry', [1]),
+      fields: ['body'],
+    },
+    {
       name: 'an unknown query parameter',
       send: () => h.user(user).get('/api/jobs?colour=red'),
       fields: ['querystring.colour'],

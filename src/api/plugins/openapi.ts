@@ -1,10 +1,10 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { errorBodySchema } from '../errors.js';
+import { errorBodySchema, unknownFieldMessage, validationFailed } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifySchema {
@@ -91,14 +91,33 @@ export const openApi = fp(
 );
 
 /**
+ * Refuses a body with fields on a route that names no body (none, or `{}`, is fine); anything
+ * but a JSON object is refused as a body the route does not take.
+ */
+async function refuseBodyFields(request: FastifyRequest): Promise<void> {
+  const { body } = request;
+  if (body === undefined || body === null) return;
+  if (typeof body !== 'object' || Array.isArray(body))
+    throw validationFailed([{ field: 'body', message: 'this request takes no body' }]);
+  const [first, ...rest] = Object.keys(body).map((key) => ({
+    field: `body.${key}`,
+    message: unknownFieldMessage,
+  }));
+  if (first) throw validationFailed([first, ...rest]);
+}
+
+/**
  * Documents every route of the scope it is registered in as needing the bearer token, and as
  * answering what authentication, the rate limit and validation can refuse any request with. A
- * route that names no query parameter takes none: one sent anyway is refused as unknown, as on
- * the routes that name theirs, instead of being silently ignored.
+ * route that names no query parameter takes none, and a POST that names no body takes none (or
+ * `{}`): one sent anyway is refused as unknown, as on the routes that name theirs, instead of
+ * being silently ignored.
  */
 export const documentBearerAuth = fp(
   async (scope: FastifyInstance) => {
     scope.addHook('onRoute', (route) => {
+      if (!route.schema?.body && !route.schema?.multipartForm)
+        route.preValidation = [route.preValidation ?? []].flat().concat(refuseBodyFields);
       route.schema = {
         ...route.schema,
         querystring: route.schema?.querystring ?? z.strictObject({}),
