@@ -4,7 +4,13 @@
  */
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
+import {
+  isGrpcServiceError,
+  NamespaceNotFoundError,
+  ServiceError,
+  type Client,
+} from '@temporalio/client';
+import { CommandFailure } from '../command-line.js';
 import { historyFromCliJson, historyToCliJson, type History } from './history-json.js';
 
 /** One run's history and where it came from. */
@@ -15,6 +21,13 @@ export interface RunHistory {
   runId: string;
   history: History;
 }
+
+/**
+ * A target whose histories cannot be had: a missing or malformed file, a workflow or namespace
+ * the server does not know, a query it refuses. The message says which, for the command to print
+ * as it is.
+ */
+export class HistorySourceError extends CommandFailure {}
 
 /** What a replay or record command was pointed at. */
 export type HistoryTarget =
@@ -31,7 +44,7 @@ export async function parseTarget(argument: string): Promise<HistoryTarget> {
   const info = await stat(argument).catch(() => null);
   if (info?.isDirectory()) return { kind: 'directory', path: argument };
   if (info?.isFile()) return { kind: 'file', path: argument };
-  if (argument.endsWith('.json')) throw new Error(`No such history file: ${argument}`);
+  if (argument.endsWith('.json')) throw new HistorySourceError(`No such history file: ${argument}`);
   if (/\s|[=<>()]/.test(argument)) return { kind: 'query', query: argument };
   return { kind: 'workflowId', workflowId: argument };
 }
@@ -46,7 +59,12 @@ export async function historyFiles(directory: string): Promise<string[]> {
 }
 
 export async function readHistoryFile(file: string): Promise<RunHistory> {
-  const history = historyFromCliJson(await readFile(file, 'utf8'));
+  let history: History;
+  try {
+    history = historyFromCliJson(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new HistorySourceError(`${file} is not a history: ${(error as Error).message}`);
+  }
   const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
   return {
     source: file,
@@ -72,7 +90,9 @@ export async function workflowRuns(client: Client, workflowId: string): Promise<
     } catch (error) {
       if ((error as { code?: number }).code !== 5 /* gRPC NOT_FOUND */) throw error;
       if (runs.length > 0) break;
-      throw new Error(`No workflow with id ${workflowId} in namespace ${client.options.namespace}`);
+      throw new HistorySourceError(
+        `No workflow with id ${workflowId} in namespace ${client.options.namespace}`,
+      );
     }
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
     runs.unshift({ runId: started?.originalExecutionRunId ?? runId ?? '', history });
@@ -94,16 +114,27 @@ export async function* queryRuns(
   limit: number,
 ): AsyncGenerator<RunHistory> {
   let count = 0;
-  for await (const listed of client.workflow
-    .list({ query, pageSize: Math.min(limit, 100) })
-    .intoHistories()) {
-    if (count >= limit) return;
-    count += 1;
-    const { workflowId } = listed;
-    const history = listed.history as History;
-    const runId =
-      history.events?.[0]?.workflowExecutionStartedEventAttributes?.originalExecutionRunId ?? '';
-    yield { source: `${workflowId} (${runId})`, workflowId, runId, history };
+  try {
+    for await (const listed of client.workflow
+      .list({ query, pageSize: Math.min(limit, 100) })
+      .intoHistories()) {
+      if (count >= limit) return;
+      count += 1;
+      const { workflowId } = listed;
+      const history = listed.history as History;
+      const runId =
+        history.events?.[0]?.workflowExecutionStartedEventAttributes?.originalExecutionRunId ?? '';
+      yield { source: `${workflowId} (${runId})`, workflowId, runId, history };
+    }
+  } catch (error) {
+    if (error instanceof NamespaceNotFoundError) throw new HistorySourceError(error.message);
+    const cause = error instanceof ServiceError ? error.cause : error;
+    if (isGrpcServiceError(cause) && Number(cause.code) === 3 /* gRPC INVALID_ARGUMENT */) {
+      throw new HistorySourceError(
+        `Temporal refused the visibility query '${query}': ${cause.details}`,
+      );
+    }
+    throw error;
   }
 }
 

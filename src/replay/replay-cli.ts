@@ -1,12 +1,12 @@
 // `npm run replay -- <workflow id | visibility query | file.json | directory> …`: replays the
 // histories of running or finished workflows against the workflow code in this checkout (or a
 // prebuilt bundle), so a change that would break running workflows is caught before it ships.
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config.js';
 import { numberFromDecimalText } from '../decimal-text.js';
-import { runEntryPoint } from '../entry-point.js';
+import { CommandFailure, parseCommandLine, runCommand, UsageError } from '../command-line.js';
 import { createLogger } from '../logger.js';
 import { temporalEndpoint } from '../temporal-client.js';
 import { installWorkerRuntime } from '../worker/runtime.js';
@@ -20,30 +20,32 @@ const usage = `usage: npm run replay -- [--limit N] [--bundle dist/workflow-bund
   of them. Ids and queries are read from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE (TLS and API key
   from TEMPORAL_TLS_* / TEMPORAL_API_KEY).`;
 
-runEntryPoint(async () => {
-  const { values, positionals } = parseArgs({
+runCommand(usage, async () => {
+  const { values, positionals } = parseCommandLine({
     allowPositionals: true,
     options: {
       limit: { type: 'string', default: '100' },
       bundle: { type: 'string' },
-      help: { type: 'boolean', default: false },
     },
   });
   const limit = numberFromDecimalText(values.limit);
-  if (values.help || positionals.length === 0 || typeof limit !== 'number' || limit < 1) {
-    console.error(usage);
-    process.exit(2);
+  if (typeof limit !== 'number' || limit < 1) {
+    throw new UsageError(`--limit: expected a whole number of at least 1, not "${values.limit}"`);
   }
+  if (positionals.length === 0) throw new UsageError('no target given');
   const config = loadConfig();
+  const endpoint = temporalEndpoint(config);
   await installWorkerRuntime(createLogger({ LOG_LEVEL: 'error' }, 'replay'));
 
   let connection: Connection | null = null;
   const client = async () => {
-    connection ??= await Connection.connect(temporalEndpoint(config));
+    connection ??= await Connection.connect(endpoint).catch((error: Error) => {
+      throw new CommandFailure(`Cannot reach Temporal at ${endpoint.address}: ${error.message}`);
+    });
     return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   };
   const code: WorkflowCode = values.bundle
-    ? { workflowBundle: { codePath: path.resolve(values.bundle) } }
+    ? { workflowBundle: { codePath: await workflowBundleFile(values.bundle) } }
     : { workflowBundle: await sourceWorkflowBundle(false) };
 
   let replayed = 0;
@@ -63,3 +65,9 @@ runEntryPoint(async () => {
   console.log(`${replayed} histories replayed, ${failed} failed`);
   if (failed > 0 || replayed === 0) process.exitCode = 1;
 });
+
+async function workflowBundleFile(file: string): Promise<string> {
+  const info = await stat(file).catch(() => null);
+  if (!info?.isFile()) throw new CommandFailure(`No such workflow bundle: ${file}`);
+  return path.resolve(file);
+}

@@ -1,10 +1,14 @@
 // `npm run replay` is what an operator runs before a deploy: it must replay what it is given,
 // and say plainly, with a non-zero exit, when there is nothing it can replay.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { testEnv } from '../support/env.js';
+import { freePort } from '../support/ports.js';
 import { projectRoot, runNpmScript } from '../support/processes.js';
 
 const histories = path.join(projectRoot, 'test/histories');
@@ -23,31 +27,89 @@ describe('npm run replay', { timeout: 180_000 }, () => {
     assert.equal(code, 0, output);
   });
 
-  it('exits non-zero with a plain message when there is nothing it can replay', async () => {
+  /** The CLI's exit code and what it wrote to stdout and to stderr, apart. */
+  function replayCli(args: string[], env: Record<string, string> = temporal) {
+    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'src/replay/replay-cli.ts', ...args],
+        { cwd: projectRoot, env: { ...process.env, ...env } },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+      );
+    });
+  }
+
+  let scratch: string;
+  before(async () => {
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-replay-cli-'));
+  });
+  after(() => rm(scratch, { recursive: true, force: true }));
+
+  it('prints its usage on stdout for --help and exits 0', async () => {
+    const { code, stdout, stderr } = await replayCli(['--help']);
+    assert.match(stdout, /^usage: npm run replay -- /);
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
+  });
+
+  it('refuses arguments it cannot take with exit code 2, naming the flag, then the usage', async () => {
     const cases = [
-      { args: [], code: 2, message: /^usage: npm run replay -- /m },
-      ...['0', '0x10', '1e1', ''].map((limit) => ({
-        args: ['--limit', limit, histories],
-        code: 2,
-        message: /^usage: npm run replay -- /m,
+      { args: [], problem: /^no target given$/ },
+      ...['0', '0x10', '1e1', '', 'abc', '=-1'].map((limit) => ({
+        args: limit.startsWith('=')
+          ? [`--limit${limit}`, histories]
+          : ['--limit', limit, histories],
+        problem: /^--limit: expected a whole number of at least 1, not ".*"$/,
       })),
+      { args: ['--limit', '-1', histories], problem: /^Option '--limit' argument is ambiguous\./ },
+      { args: ['--bogus', histories], problem: /^Unknown option '--bogus'/ },
       {
-        args: ['missing-history.json'],
-        code: 1,
-        message: /No such history file: missing-history\.json/,
-      },
-      {
-        args: ['vlog-never-started'],
-        code: 1,
-        message: new RegExp(
-          `No workflow with id vlog-never-started in namespace ${testEnv.temporalNamespace}`,
-        ),
+        args: ['--limit', '5', '--limit', '6', histories],
+        problem: /^--limit: given more than once$/,
       },
     ];
     for (const testCase of cases) {
-      const { code, output } = await runNpmScript('replay', testCase.args, temporal);
-      assert.match(output, testCase.message, output);
-      assert.equal(code, testCase.code, `${testCase.args.join(' ')}: ${output}`);
+      const { code, stderr } = await replayCli(testCase.args);
+      const [problem, usage] = stderr.split('\n');
+      assert.match(problem ?? '', testCase.problem, stderr);
+      assert.match(usage ?? '', /^usage: npm run replay -- /, stderr);
+      assert.equal(code, 2, `${testCase.args.join(' ')}: ${stderr}`);
+    }
+  });
+
+  it('exits 1 with one line saying why when there is nothing it can replay', async () => {
+    const malformed = path.join(scratch, 'malformed.json');
+    await writeFile(malformed, '{"events": [');
+    const cases = [
+      { args: ['missing-history.json'], message: /^No such history file: missing-history\.json$/ },
+      { args: [malformed], message: /^.*malformed\.json is not a history: / },
+      {
+        args: ['--bundle', path.join(scratch, 'missing-bundle.js'), histories],
+        message: /^No such workflow bundle: .*missing-bundle\.js$/,
+      },
+      {
+        args: ['vlog-never-started'],
+        message: new RegExp(
+          `^No workflow with id vlog-never-started in namespace ${testEnv.temporalNamespace}$`,
+        ),
+      },
+      {
+        args: ['JobKind = ('],
+        message: /^Temporal refused the visibility query 'JobKind = \(': .*malformed/,
+      },
+      {
+        args: ['vlog-never-started'],
+        env: { ...temporal, TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` },
+        message: /^Cannot reach Temporal at 127\.0\.0\.1:\d+: /,
+      },
+    ];
+    for (const testCase of cases) {
+      const { code, stdout, stderr } = await replayCli(testCase.args, testCase.env);
+      assert.match(stderr, /^[^\n]*\n$/, `one line, no stack: ${stderr}`);
+      assert.match(stderr.trimEnd(), testCase.message, stderr);
+      assert.equal(stdout, '');
+      assert.equal(code, 1, `${testCase.args.join(' ')}: ${stderr}`);
     }
   });
 });
