@@ -1,8 +1,8 @@
 // `npm run redrive -- --group <fingerprint> | --jobs <id,idâ€¦> [--limit N] [--dry-run]`: an
 // operator's re-drive of failed jobs from a shell, through the same service as
-// `POST /api/admin/redrives` (src/api/services/redrives.ts). Prints the outcome as JSON.
+// `POST /api/admin/redrives` (src/api/services/redrives.ts). Prints the outcome as JSON, and
+// exits 1 when a job it was asked for was skipped, so a script sees that without reading it.
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { redriveBodySchema } from '../api/schemas/admin.js';
 import { jobKindRegistry } from '../kinds/index.js';
@@ -11,7 +11,7 @@ import { createJobActions } from '../api/services/job-actions.js';
 import { createRedrives } from '../api/services/redrives.js';
 import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
-import { runEntryPoint } from '../entry-point.js';
+import { parseCommandLine, runCommand, UsageError } from '../command-line.js';
 import { parseFingerprint } from '../jobs/failure-fingerprint.js';
 import { numberFromDecimalText } from '../decimal-text.js';
 import { createLogger } from '../logger.js';
@@ -22,32 +22,28 @@ const usage = `usage: npm run redrive -- (--group <fingerprint> | --jobs <id,idâ
   --jobs     job ids, comma-separated
   --limit    with --group: most jobs taken, those failed longest ago first (default 100)
   --dry-run  print what would run and change nothing
+Exits 0 when every job asked for was re-driven (with --dry-run: would be), 1 when one was skipped.
 Reads DATABASE_URL, TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE as the API does.`;
 
 /** The flag a field of the request schema is given by. */
 const flags: Record<string, string> = { group: '--group', jobIds: '--jobs', limit: '--limit' };
 
-function refuse(message: string): never {
-  console.error(`${message}\n${usage}`);
-  process.exit(2);
-}
-
-runEntryPoint(async () => {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        group: { type: 'string' },
-        jobs: { type: 'string' },
-        limit: { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (error) {
-    refuse((error as Error).message);
+runCommand(usage, async () => {
+  const { values } = parseCommandLine({
+    options: {
+      group: { type: 'string' },
+      jobs: { type: 'string' },
+      limit: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+    },
+  });
+  // The request schema says the same in the API's field names.
+  if ((values.group === undefined) === (values.jobs === undefined)) {
+    throw new UsageError('give either --group or --jobs, not both and not neither');
   }
-  if (values.help) refuse('');
+  if (values.limit !== undefined && values.group === undefined) {
+    throw new UsageError('--limit: applies only with --group');
+  }
   const kinds = jobKindRegistry.map(({ declaration }) => declaration.kind);
   const request = redriveBodySchema(kinds).safeParse({
     group: values.group,
@@ -56,7 +52,7 @@ runEntryPoint(async () => {
     dryRun: values['dry-run'],
   });
   if (!request.success) {
-    refuse(
+    throw new UsageError(
       request.error.issues
         .map((issue) => `${flags[String(issue.path[0])] ?? issue.path.join('.')}: ${issue.message}`)
         .join('\n'),
@@ -89,6 +85,7 @@ runEntryPoint(async () => {
       { dryRun, requestedBy: `cli:${os.userInfo().username}` },
     );
     console.log(JSON.stringify(outcome, null, 2));
+    if (outcome.skipped.length > 0) process.exitCode = 1;
   } finally {
     await temporal.close();
     await db.destroy();

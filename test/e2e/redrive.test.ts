@@ -416,13 +416,17 @@ describe('re-drives of failed vlogs', () => {
   });
 
   it('refuses CLI arguments naming the flag, with exit code 2', async () => {
+    const group = 'vlog:transferring:TRANSFER_FAILED:-';
     for (const [args, message] of [
-      [[], /--group: give either group or jobIds/],
+      [[], /^give either --group or --jobs, not both and not neither$/m],
+      [['--group', group, '--jobs', 'a'], /^give either --group or --jobs/m],
       [['--group', 'vlog transfer'], /--group: must be a failure group fingerprint/],
-      [['--group', 'vlog:transferring:TRANSFER_FAILED:-', '--limit', '0'], /--limit: /],
+      [['--group', group, '--limit', '0'], /--limit: /],
+      [['--group', group, '--limit', '0x10'], /--limit: expected a whole number/],
+      [['--jobs', 'a', '--limit', '5'], /^--limit: applies only with --group$/m],
       [
-        ['--group', 'vlog:transferring:TRANSFER_FAILED:-', '--limit', '0x10'],
-        /--limit: expected a whole number/,
+        ['--group', group, '--group', 'ai:processing:SAFETY_BLOCKED:gemini'],
+        /^--group: given more than once$/m,
       ],
       [['--jobs', 'a', '--force'], /Unknown option '--force'/],
     ] as const) {
@@ -430,6 +434,26 @@ describe('re-drives of failed vlogs', () => {
       assert.equal(cli.code, 2, `${args.join(' ')}: ${cli.stderr}`);
       assert.match(cli.stderr, message);
       assert.match(cli.stderr, /usage: npm run redrive/);
+      assert.equal(cli.stdout, '');
+    }
+  });
+
+  it('prints its usage on stdout for --help and exits 0', async () => {
+    const cli = await runRedriveCli(['--help'], cliEnv);
+    assert.match(cli.stdout, /^usage: npm run redrive -- /);
+    assert.equal(cli.stderr, '');
+    assert.equal(cli.code, 0);
+  });
+
+  it('exits 1 when a job it was asked for is not re-driven, printing the outcome still', async () => {
+    for (const dryRun of [[], ['--dry-run']]) {
+      const cli = await runRedriveCli(['--jobs', 'vlog-nope', ...dryRun], cliEnv);
+      assert.equal(cli.code, 1, cli.stderr);
+      assert.deepEqual(JSON.parse(cli.stdout), {
+        dryRun: dryRun.length > 0,
+        redriven: [],
+        skipped: [{ jobId: 'vlog-nope', code: 'NOT_FOUND', message: 'No job with id vlog-nope' }],
+      });
     }
   });
 });
