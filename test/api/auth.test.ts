@@ -492,6 +492,28 @@ describe('npm run token', () => {
     assert.equal(badUser.code, 2, badUser.output);
     assert.match(badUser.output, /user id/);
   });
+
+  it('refuses with exit code 2 an expiry already past and arguments it does not take, naming them', async () => {
+    for (const [args, problem] of [
+      [['alice', '--', '-5m'], /^A token expiring in "-5m" would be expired already$/],
+      [['alice', '5m ago'], /^A token expiring in "5m ago" would be expired already$/],
+      [['alice', '0s'], /^A token expiring in "0s" would be expired already$/],
+      [['alice', '-5m'], /^Unknown option '-5'/],
+      [['alice', '1h', '--bogus'], /^Unknown option '--bogus'/],
+      [['alice', '1h', '--admin', '--admin'], /^--admin: given more than once$/],
+      [['alice', '1h', 'bob'], /^unexpected argument "bob"$/],
+      [[], /^no user id given$/],
+    ] as const) {
+      const refused = await run([...args]);
+      assert.equal(refused.code, 2, `${args.join(' ')}: ${refused.output}`);
+      const [message, usage] = refused.output.split('\n');
+      assert.match(message ?? '', problem, refused.output);
+      assert.match(usage ?? '', /^usage: npm run token -- /, refused.output);
+    }
+    const help = await run(['--help']);
+    assert.equal(help.code, 0, help.output);
+    assert.match(help.output, /^usage: npm run token -- /);
+  });
 });
 
 describe('authentication against an identity provider (JWKS)', () => {
