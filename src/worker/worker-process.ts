@@ -3,19 +3,20 @@
 // `npm run worker -- --queues media,transfer` serves only those domains' task queues.
 import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
-import { runEntryPoint, stopOnSignals } from '../entry-point.js';
+import { runCommand } from '../command-line.js';
+import { stopOnSignals } from '../entry-point.js';
 import { createLogger } from '../logger.js';
 import { temporalEndpoint } from '../temporal-client.js';
 import { startMetricsServer } from '../metrics/exposition.js';
 import { assertPortsFree } from '../ports.js';
 import { startTracing } from '../tracing/index.js';
 import { createActivityDependencies, startEmbeddedModel } from './dependencies.js';
-import { startWorker, workerQueuesOf, workerSettings } from './worker.js';
+import { startWorker, workerQueuesOf, workerSettings, workerUsage } from './worker.js';
 
-runEntryPoint(async () => {
+runCommand(workerUsage, async () => {
   const config = loadConfig();
-  requireSharedServices(config, 'worker');
   const queues = workerQueuesOf(process.argv.slice(2), config);
+  requireSharedServices(config, 'worker');
   const logger = createLogger(config, 'worker');
   const metricsAddress = { host: config.METRICS_HOST, port: config.METRICS_PORT };
   await assertPortsFree([

@@ -2,25 +2,20 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { parseCommandLine, UsageError } from '../command-line.js';
 import { ActivitiesInFlight, type ActivityInFlight } from './activities-in-flight.js';
 import { createActivities, type ActivityDependencies } from '../activities/index.js';
 import { keepHeartbeating } from '../activities/heartbeat.js';
 import {
   parseTaskQueueDomains,
+  taskQueueDomains,
   taskQueueNames,
   type TaskQueueDomain,
 } from '../capacity/task-queues.js';
-import {
-  ConfigError,
-  loadConfig,
-  queueCapacities,
-  type Config,
-  type QueueCapacity,
-} from '../config.js';
+import { loadConfig, queueCapacities, type Config, type QueueCapacity } from '../config.js';
 import type { Logger } from '../logger.js';
 import { connectAtStart, type TemporalEndpoint } from '../temporal-client.js';
 import {
@@ -89,19 +84,22 @@ async function workflowSource(
 /**
  * The domains a worker process serves: `--queues media,transfer` on its command line, else
  * WORKER_QUEUES, else all. Anything else on the command line, or an unknown domain, is a
- * ConfigError naming the flag.
+ * UsageError naming the flag.
  */
 export function workerQueuesOf(args: string[], config: Config): TaskQueueDomain[] {
-  let queues: string | undefined;
+  const { queues } = parseCommandLine({ args, options: { queues: { type: 'string' } } }).values;
+  if (queues === undefined) return config.workerQueues;
   try {
-    ({
-      values: { queues },
-    } = parseArgs({ args, options: { queues: { type: 'string' } }, strict: true }));
-    return queues === undefined ? config.workerQueues : parseTaskQueueDomains(queues, '--queues');
+    return parseTaskQueueDomains(queues, '--queues');
   } catch (error) {
-    throw new ConfigError(`Invalid command line:\n  ${(error as Error).message}`);
+    throw new UsageError((error as Error).message);
   }
 }
+
+/** How `npm run worker` is called, for `--help` and a refused flag. */
+export const workerUsage = `usage: npm run worker -- [--queues <domain,domain…>]
+  --queues  serve only these domains' task queues (default: WORKER_QUEUES, else every one):
+            ${taskQueueDomains.join(', ')}`;
 
 /** The worker's settings from the configuration, against the Temporal frontend at `endpoint`. */
 export function workerSettings(

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -9,6 +10,7 @@ import {
   taskQueueNames,
   taskQueueWork,
 } from '../../src/capacity/task-queues.js';
+import { UsageError } from '../../src/command-line.js';
 import { ConfigError, configSchema, loadConfig, queueCapacities } from '../../src/config.js';
 import { jobKindRegistry } from '../../src/kinds/index.js';
 import type { ActivityPolicy } from '../../src/kinds/declaration.js';
@@ -55,17 +57,47 @@ describe('task queue map', () => {
     assert.throws(
       () => workerQueuesOf(['--queues', 'media,gpu'], all),
       (error) =>
-        error instanceof ConfigError && /--queues: unknown queue "gpu"/.test(error.message),
+        error instanceof UsageError && /^--queues: unknown queue "gpu"/.test(error.message),
     );
     assert.throws(
       () => workerQueuesOf(['--queue', 'media'], all),
-      (error) => error instanceof ConfigError && /--queue/.test(error.message),
+      (error) => error instanceof UsageError && /^Unknown option '--queue'/.test(error.message),
+    );
+    assert.throws(
+      () => workerQueuesOf(['--queues', 'media', '--queues', 'transfer'], all),
+      (error) => error instanceof UsageError && error.message === '--queues: given more than once',
     );
     assert.throws(
       () => loadConfig({ WORKER_QUEUES: 'media,gpu' }),
       (error) =>
         error instanceof ConfigError && /WORKER_QUEUES: unknown queue "gpu"/.test(error.message),
     );
+  });
+
+  it('refuses a bad flag of the worker process with exit code 2, one line naming it, then the usage', async () => {
+    const worker = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', 'src/worker/worker-process.ts', ...args],
+          { cwd: repositoryRoot },
+          (error, stdout, stderr) =>
+            resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+        );
+      });
+    for (const [args, problem] of [
+      [['--queue', 'media'], /^Unknown option '--queue'$/],
+      [['--queues', 'media,gpu'], /^--queues: unknown queue "gpu"; expected /],
+    ] as const) {
+      const refused = await worker([...args]);
+      const [message, usage] = refused.stderr.split('\n');
+      assert.match(message ?? '', problem, refused.stderr);
+      assert.match(usage ?? '', /^usage: npm run worker -- /, refused.stderr);
+      assert.equal(refused.code, 2, refused.stderr);
+    }
+    const help = await worker(['--help']);
+    assert.match(help.stdout, /^usage: npm run worker -- /);
+    assert.equal(help.code, 0, help.stderr);
   });
 
   it('gives each domain its slots, pollers (never above the slots) and queue-wide rate', () => {
