@@ -178,6 +178,59 @@ describe('abusive clients', { timeout: 120_000 }, () => {
     await assertHealthy();
   });
 
+  it('reads JSON as UTF-8 only: another charset is a 415, bytes that are not UTF-8 a 400', async () => {
+    const user = `charset-${randomUUID().slice(0, 8)}`;
+    const auth = await h.user(user).authorization();
+    const send = (contentType: string, body: Buffer) =>
+      fetch(`${base}/api/probes`, {
+        method: 'POST',
+        headers: { authorization: auth, 'content-type': contentType },
+        body,
+      }).then(async (response) => ({
+        status: response.status,
+        error: ((await response.json()) as ErrorBody).error,
+      }));
+    const latin1 = Buffer.from('{"steps":1,"note":"caf\xe9"}', 'latin1');
+    const cases = [
+      {
+        type: 'application/json; charset=iso-8859-1',
+        body: latin1,
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: /^A JSON body in charset iso-8859-1 is not accepted here: expected UTF-8$/,
+      },
+      {
+        type: 'application/json; charset="UTF-16LE"',
+        body: Buffer.from('{"steps":1}', 'utf16le'),
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: /charset utf-16le/,
+      },
+      {
+        type: 'application/json',
+        body: latin1,
+        status: 400,
+        code: 'INVALID_JSON',
+        message: /^Body is not valid UTF-8$/,
+      },
+      // Read, so refused only for the field it should not have.
+      {
+        type: 'application/json; charset=UTF-8',
+        body: Buffer.from('{"steps":1,"note":"café"}'),
+        status: 400,
+        code: 'VALIDATION_FAILED',
+        message: /^body\.note: unknown field/,
+      },
+    ];
+    for (const testCase of cases) {
+      const { status, error } = await send(testCase.type, testCase.body);
+      assert.equal(status, testCase.status, `${testCase.type}: ${JSON.stringify(error)}`);
+      assert.equal(error.code, testCase.code);
+      assert.match(error.message, testCase.message);
+    }
+    await assertNoJobLeftBy(user);
+  });
+
   it('refuses JSON nested deeper than it reads before parsing it, and stays healthy', async () => {
     const user = `nested-${randomUUID().slice(0, 8)}`;
     const auth = await h.user(user).authorization();

@@ -64,11 +64,42 @@ export function findForbiddenKey(value: unknown, root: string): ForbiddenKey | n
   return null;
 }
 
+/**
+ * JSON is UTF-8 (RFC 8259): bytes that are not are refused rather than read as U+FFFD, which
+ * would store text other than what was sent. A byte order mark is kept, so it is refused as
+ * JSON.parse refuses it.
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The charset parameter of a Content-Type, lower-cased, if it has one. */
+function charsetOf(contentType: string | undefined): string | undefined {
+  const match = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? '');
+  return match?.[1]?.toLowerCase();
+}
+
 /** Parses `application/json` bodies on every route: INVALID_JSON says what is wrong. */
 export const jsonBody = fp(
   async (app: FastifyInstance) => {
     app.removeContentTypeParser('application/json');
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, bytes, done) => {
+      const charset = charsetOf(request.headers['content-type']);
+      if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+        done(
+          new ApiError(
+            'UNSUPPORTED_MEDIA_TYPE',
+            `A JSON body in charset ${charset.slice(0, 40)} is not accepted here: expected UTF-8`,
+          ),
+          undefined,
+        );
+        return;
+      }
+      let text: string;
+      try {
+        text = utf8.decode(bytes as Buffer);
+      } catch {
+        done(new ApiError('INVALID_JSON', 'Body is not valid UTF-8'), undefined);
+        return;
+      }
       if (text === '') {
         done(
           new ApiError(
@@ -79,7 +110,7 @@ export const jsonBody = fp(
         );
         return;
       }
-      if (nestsDeeperThan(text as string, maxJsonDepth)) {
+      if (nestsDeeperThan(text, maxJsonDepth)) {
         done(
           new ApiError(
             'INVALID_JSON',
@@ -91,7 +122,7 @@ export const jsonBody = fp(
       }
       let body: unknown;
       try {
-        body = JSON.parse(text as string);
+        body = JSON.parse(text);
       } catch (error) {
         done(
           new ApiError('INVALID_JSON', `Body is not valid JSON: ${(error as Error).message}`),
