@@ -144,6 +144,34 @@ describe('VALIDATION_FAILED', () => {
       fields: ['body.media'],
     },
     {
+      name: 'a vlog file name with a control character',
+      send: () =>
+        h
+          .user(user)
+          .postForm(
+            '/api/vlogs',
+            form({ title: 'x' }, [{ ...png(), filename: 'a\u001b[2Jb.png' }]),
+          ),
+      fields: ['media file name'],
+    },
+    {
+      name: 'a vlog file name longer than a file system keeps',
+      send: () =>
+        h
+          .user(user)
+          .postForm(
+            '/api/vlogs',
+            form({ title: 'x' }, [{ ...png(), filename: `${'a'.repeat(300)}.png` }]),
+          ),
+      fields: ['media file name'],
+    },
+    {
+      name: 'a vlog form part without a name',
+      send: () =>
+        h.user(user).postForm('/api/vlogs', form({ title: 'x' }, [{ ...png(), field: '' }])),
+      fields: ['body'],
+    },
+    {
       name: 'a vlog file under another field name',
       send: () => h.user(user).postForm('/api/vlogs', form({ title: 'x' }, [png('photo')])),
       fields: ['body.photo'],

@@ -116,6 +116,22 @@ function multipartError(
   }
 }
 
+/** Longest file name kept: what most file systems allow. */
+const maxFileNameLength = 255;
+
+/**
+ * Whether a file name is fit to keep and show back (in job views, the web page, logs): short,
+ * and free of control characters (a terminal escape, a line break in a log line).
+ */
+function isFileName(name: string): boolean {
+  if (name.length > maxFileNameLength) return false;
+  for (let index = 0; index < name.length; index += 1) {
+    const code = name.charCodeAt(index);
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return false;
+  }
+  return true;
+}
+
 /**
  * Streams each uploaded file into media storage as it arrives (never buffered whole), checking
  * its type by content and hashing it on the way, then has `inspect` look at the stored files.
@@ -142,6 +158,15 @@ export async function receiveUpload(
   let current: string | undefined;
   try {
     for await (const part of request.parts()) {
+      if (!part.fieldname) {
+        if (part.type === 'file') part.file.resume();
+        throw validationFailed([
+          {
+            field: 'body',
+            message: 'a form part without a name (Content-Disposition: form-data; name="…")',
+          },
+        ]);
+      }
       if (part.type === 'field') {
         if (part.fieldname === mediaFieldName) {
           throw unknownField(part.fieldname, 'must be a file, not text');
@@ -166,6 +191,15 @@ export async function receiveUpload(
       if (!isStorableText(part.filename)) {
         part.file.resume();
         throw unstorableTextError(`${mediaFieldName} file name`);
+      }
+      if (!isFileName(part.filename)) {
+        part.file.resume();
+        throw validationFailed([
+          {
+            field: `${mediaFieldName} file name`,
+            message: `must be at most ${maxFileNameLength} characters, none of them a control character`,
+          },
+        ]);
       }
       const name = part.filename || `file ${media.length + 1}`;
       current = name;
