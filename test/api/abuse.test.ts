@@ -178,6 +178,37 @@ describe('abusive clients', { timeout: 120_000 }, () => {
     await assertHealthy();
   });
 
+  it('refuses a header that takes one value given twice, before it reads who is calling', async () => {
+    const user = `twice-${randomUUID().slice(0, 8)}`;
+    const auth = await h.user(user).authorization();
+    const body = '{"steps":1}';
+    const requests = [
+      {
+        head: `GET /api/jobs HTTP/1.1\r\nAuthorization: ${auth}\r\nAuthorization: Bearer garbage\r\n`,
+        field: 'headers.authorization',
+      },
+      {
+        head:
+          `POST /api/probes HTTP/1.1\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\n` +
+          `Idempotency-Key: one\r\nIdempotency-Key: two\r\nContent-Length: ${body.length}\r\n`,
+        field: 'headers.idempotency-key',
+        body,
+      },
+    ];
+    for (const request of requests) {
+      const client = rawClient(port);
+      client.write(
+        `${request.head}Host: 127.0.0.1\r\nConnection: close\r\n\r\n${request.body ?? ''}`,
+      );
+      await client.closedWithin(5_000);
+      const { status, body: answer } = parseResponse(client.received());
+      assert.equal(status, 400, client.received());
+      assert.equal(answer.error.code, 'VALIDATION_FAILED');
+      assert.equal(answer.error.message, `${request.field}: given more than once`);
+    }
+    await assertNoJobLeftBy(user);
+  });
+
   it('reads JSON as UTF-8 only: another charset is a 415, bytes that are not UTF-8 a 400', async () => {
     const user = `charset-${randomUUID().slice(0, 8)}`;
     const auth = await h.user(user).authorization();
