@@ -272,4 +272,20 @@ describe('media links', () => {
       `bytes ${image.length - 1}-${image.length - 1}/${image.length}`,
     );
   });
+
+  it('answers a range asked If-Range with the whole object, and refuses a parameter the link does not carry', async () => {
+    const key = `vlogs/${randomUUID()}/video.mp4`;
+    await storage.putStream(key, Readable.from([image]), 'video/mp4');
+    const link = pathOf(await storage.url(key, 600));
+    // The answers carry no validator a client could hold, so no If-Range matches.
+    const whole = await request(link, { headers: { range: 'bytes=0-0', 'if-range': '"nope"' } });
+    assert.equal(whole.status, 200);
+    assert.equal(whole.headers['content-range'], undefined);
+    assert.equal(whole.body.length, image.length);
+    assert.equal((await request(link, { headers: { range: 'bytes=0-0' } })).status, 206);
+
+    const extra = await request(`${link}&x=1`);
+    assert.equal(extra.status, 400);
+    assert.match(extra.body.toString('utf8'), /querystring\.x: unknown field/);
+  });
 });

@@ -14,7 +14,7 @@ export const mediaObjectSchema = {
   security: [],
   summary: 'A stored video or image, by a signed link from a vlog',
   params: z.object({ '*': z.string().min(1).max(maxStorageKeyLength) }),
-  querystring: z.object({
+  querystring: z.strictObject({
     expires: decimalText(z.number().int()),
     signature: z.string().max(128),
   }),
