@@ -112,7 +112,10 @@ describe('the web page', () => {
     }
     const missing = await h.api.app.inject({ method: 'GET', url: '/assets/nothing-here.js' });
     assert.equal(missing.statusCode, 404);
-    assert.equal(missing.json<ErrorBody>().error.code, 'ROUTE_NOT_FOUND');
+    assert.deepEqual(missing.json<ErrorBody>().error, {
+      code: 'ROUTE_NOT_FOUND',
+      message: 'No route for GET /assets/nothing-here.js',
+    });
   });
 
   it('tells a signed-in client the upload limits this service was configured with', async () => {

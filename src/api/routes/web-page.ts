@@ -1,6 +1,6 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebAssets } from '../../web/build.js';
-import { ApiError } from '../errors.js';
+import { answerRouteNotFound } from '../plugins/error-handler.js';
 
 export interface WebPageOptions {
   /** The built page, on each request for it (loadWebPage loads it once). */
@@ -42,9 +42,9 @@ export function webPageCsp(mediaOrigins: string[]): string {
 export function webPageRoutes(options: WebPageOptions) {
   const csp = webPageCsp(options.mediaOrigins);
 
-  async function send(reply: FastifyReply, name: string) {
+  async function send(request: FastifyRequest, reply: FastifyReply, name: string) {
     const asset = (await options.load()).get(name);
-    if (!asset) throw new ApiError('ROUTE_NOT_FOUND', `Route GET:/${name} not found`);
+    if (!asset) return answerRouteNotFound(request, reply);
     return reply
       .header('content-security-policy', csp)
       .header('referrer-policy', 'no-referrer')
@@ -58,11 +58,13 @@ export function webPageRoutes(options: WebPageOptions) {
   }
 
   return async (app: FastifyInstance) => {
-    app.get('/', { schema: { hide: true } }, (_request, reply) => send(reply, 'index.html'));
+    app.get('/', { schema: { hide: true } }, (request, reply) =>
+      send(request, reply, 'index.html'),
+    );
     app.get<{ Params: { '*': string } }>(
       '/assets/*',
       { schema: { hide: true } },
-      (request, reply) => send(reply, `assets/${request.params['*']}`),
+      (request, reply) => send(request, reply, `assets/${request.params['*']}`),
     );
   };
 }
