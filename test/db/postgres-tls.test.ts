@@ -112,12 +112,16 @@ describe('PostgreSQL over TLS', () => {
         dataDir: '.',
       }),
       (error: Error) => {
-        assert.match(String(error.cause), /unable to verify the first certificate/);
+        assert.match(
+          error.message,
+          /^DATABASE_URL: cannot use the database at postgres:\/\/.*: unable to verify the first certificate/,
+        );
         return true;
       },
     );
     await assert.rejects(
       openDatabase({ databaseUrl: urlThroughProxy({ sslmode: 'disable' }), dataDir: '.' }),
+      /DATABASE_URL: cannot use the database at /,
     );
   });
 });
