@@ -11,12 +11,6 @@ import { runEntryPoint } from './entry-point.js';
 export class UsageError extends Error {}
 
 /**
- * A failure of the command's work that its message says in full (a missing file, a server that
- * cannot be reached): printed alone, with exit code 1, where any other error shows its stack.
- */
-export class CommandFailure extends Error {}
-
-/**
  * `parseArgs`, its refusals (an unknown option, a missing or ambiguous value) as a
  * one-line UsageError, and a flag given twice refused too: parseArgs would keep the last one.
  */
@@ -41,7 +35,7 @@ export function parseCommandLine<T extends ParseArgsConfig>(
 
 /**
  * Runs a command as runEntryPoint does, after `--help` (anywhere before a `--`) has printed
- * `usage`; a UsageError from `main` is refused with exit code 2, a CommandFailure printed.
+ * `usage`; a UsageError from `main` is refused with exit code 2.
  */
 export function runCommand(usage: string, main: () => Promise<void>): void {
   const { tokens } = parseArgs({ strict: false, allowPositionals: true, tokens: true });
@@ -56,10 +50,6 @@ export function runCommand(usage: string, main: () => Promise<void>): void {
       if (error instanceof UsageError) {
         console.error(`${error.message}\n${usage}`);
         process.exit(2);
-      }
-      if (error instanceof CommandFailure) {
-        console.error(error.message);
-        process.exit(1);
       }
       throw error;
     }

@@ -594,6 +594,11 @@ export function errorChain(error: unknown): string {
   return messages.join(': ');
 }
 
+/** A host as a URL writes it: an IPv6 address in brackets. */
+export function urlHost(host: string): string {
+  return isIPv6(host) ? `[${host}]` : host;
+}
+
 /** `url` with its user name and password replaced by `***`: fit for a log or an error. */
 export function withoutCredentials(url: string): string {
   const parsed = new URL(url);
@@ -692,8 +697,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     renderWorkDir: path.join(dataDir, 'render-work'),
     storageLocalDir: path.resolve(config.STORAGE_LOCAL_DIR ?? path.join(dataDir, 'storage')),
     apiPublicUrl: (
-      config.API_PUBLIC_URL ??
-      `http://${isIPv6(config.API_HOST) ? `[${config.API_HOST}]` : config.API_HOST}:${config.API_PORT}`
+      config.API_PUBLIC_URL ?? `http://${urlHost(config.API_HOST)}:${config.API_PORT}`
     ).replace(/\/$/, ''),
   };
 }

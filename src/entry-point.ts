@@ -40,12 +40,19 @@ export function stopOnSignals(
 }
 
 /**
- * Runs an entry point; a configuration error, or a service its settings name that cannot be
- * used at start (ConfigError, StartupError), is printed plainly, without a stack.
+ * A failure of a command's work that its message says in full (a missing file, a server that
+ * cannot be reached): printed alone, where any other error shows its stack.
+ */
+export class CommandFailure extends Error {}
+
+/**
+ * Runs an entry point, exit code 1 on failure; a configuration error, a service its settings
+ * name that cannot be used at start (ConfigError, StartupError) or a CommandFailure is printed
+ * plainly, without a stack.
  */
 export function runEntryPoint(main: () => Promise<void>): void {
   main().catch((error: unknown) => {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof CommandFailure) {
       console.error(error.message);
     } else {
       console.error(error);

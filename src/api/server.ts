@@ -1,6 +1,5 @@
-import { isIPv6 } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { StartupError, type Config } from '../config.js';
+import { StartupError, urlHost, type Config } from '../config.js';
 import { createMediaStorage } from '../storage/index.js';
 import { buildApp, type AppDependencies } from './app.js';
 
@@ -32,6 +31,5 @@ export async function startApiServer(
     });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.API_PORT;
-  const host = isIPv6(config.API_HOST) ? `[${config.API_HOST}]` : config.API_HOST;
-  return { app, url: `http://${host}:${port}`, close: () => app.close() };
+  return { app, url: `http://${urlHost(config.API_HOST)}:${port}`, close: () => app.close() };
 }

@@ -10,7 +10,7 @@ import {
   ServiceError,
   type Client,
 } from '@temporalio/client';
-import { CommandFailure } from '../command-line.js';
+import { CommandFailure } from '../entry-point.js';
 import { historyFromCliJson, historyToCliJson, type History } from './history-json.js';
 
 /** One run's history and where it came from. */
