@@ -148,13 +148,18 @@ describe('media processes', () => {
     const held = [deferred(), deferred()];
     const holders = held.map((hold) => tools.processes.run(undefined, () => hold.promise));
     const probing = probeMedia(tools, clip, 'video');
-    assert.deepEqual(tools.processes.usage, { running: 2, waiting: 1 });
-    const probes = (await processesWorkingIn(process.cwd())).filter(
-      ({ command }) => command === tools.ffprobe,
-    );
-    assert.deepEqual(probes, [], 'no ffprobe runs while the probe waits');
-    for (const hold of held) hold.resolve();
-    await Promise.all(holders);
+    try {
+      assert.deepEqual(tools.processes.usage, { running: 2, waiting: 1 });
+      // Only an ffprobe of this clip: other test files run ffprobe from the same directory.
+      const probes = (await processesWorkingIn(process.cwd())).filter(
+        ({ command, args }) => command === tools.ffprobe && args.includes(clip),
+      );
+      assert.deepEqual(probes, [], 'no ffprobe runs while the probe waits');
+    } finally {
+      // Released even when an assertion failed, so the pool's slots are free for the next test.
+      for (const hold of held) hold.resolve();
+      await Promise.all(holders);
+    }
     const probe = await probing;
     assert.equal(probe.durationSeconds !== null && probe.durationSeconds > 0, true);
     assert.deepEqual(tools.processes.usage, { running: 0, waiting: 0 });

@@ -133,15 +133,19 @@ export async function runNpmScript(
  * Processes (of this user) whose working directory is `dir` or under it, read from /proc: how
  * tests find the ffmpeg of one render. Linux only, like the rest of the process tests.
  */
-export async function processesWorkingIn(dir: string): Promise<{ pid: number; command: string }[]> {
-  const found: { pid: number; command: string }[] = [];
+export async function processesWorkingIn(
+  dir: string,
+): Promise<{ pid: number; command: string; args: string[] }[]> {
+  const found: { pid: number; command: string; args: string[] }[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cwd = await readlink(`/proc/${entry}/cwd`);
       if (cwd !== dir && !cwd.startsWith(`${dir}/`)) continue;
-      const command = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0')[0] ?? '';
-      found.push({ pid: Number(entry), command });
+      const [command = '', ...args] = (await readFile(`/proc/${entry}/cmdline`, 'utf8'))
+        .replace(/\0$/, '')
+        .split('\0');
+      found.push({ pid: Number(entry), command, args });
     } catch {
       // Gone meanwhile, or not ours to read.
     }
