@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +18,8 @@ interface ErrorBody {
   };
 }
 
-// Nothing here reaches a worker: every request below must be rejected before a job exists.
+// Nothing here reaches a worker: every request below but the one started with no body must be
+// rejected before a job exists.
 describe('request handling', () => {
   let h: Harness;
   let rejected: UserClient;
@@ -53,6 +55,19 @@ describe('request handling', () => {
     const empty = await rejectedProbe('');
     assert.equal(empty.status, 400);
     assert.equal(empty.body.error.code, 'INVALID_JSON');
+  });
+
+  it('starts a probe with its defaults when the request has no body at all', async () => {
+    const user = `no-body-${randomUUID().slice(0, 8)}`;
+    const response = await h.user(user).post('/api/probes');
+    assert.equal(response.statusCode, 202, response.body);
+    h.terminateOnStop(response.json<{ id: string }>().id);
+    const job = await h.db
+      .selectFrom('jobs')
+      .select('input')
+      .where('id', '=', response.json<{ id: string }>().id)
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(job.input, { steps: 5, stepDelayMs: 1_000 });
   });
 
   it('answers INVALID_JSON naming a forbidden key that could change a prototype', async () => {

@@ -40,7 +40,8 @@ export function jobStartRoutes(
             operationId: startRoute.operationId,
             tags: [startRoute.tag],
             summary: startRoute.summary,
-            description: 'Send an Idempotency-Key to make the request safe to repeat.',
+            description:
+              'Send an Idempotency-Key to make the request safe to repeat. Without a body, every field takes its default.',
             headers: z.object({ 'idempotency-key': idempotencyKeySchema }).passthrough(),
             body: startRoute.body.extend({ concurrencyKey: concurrencyKeySchema }),
             response: {
@@ -56,6 +57,11 @@ export function jobStartRoutes(
             },
           },
           config: { jobView: true },
+          // A request with no body at all asks for the defaults (`curl -X POST …/probes`); an
+          // empty JSON body is still malformed JSON.
+          preValidation: async (request) => {
+            request.body ??= {};
+          },
         },
         async (request, reply) => {
           const body = request.body as { concurrencyKey?: string };

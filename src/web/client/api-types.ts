@@ -224,7 +224,7 @@ export interface paths {
     put?: never;
     /**
      * Start a probe job
-     * @description Send an Idempotency-Key to make the request safe to repeat.
+     * @description Send an Idempotency-Key to make the request safe to repeat. Without a body, every field takes its default.
      */
     post: operations['startProbe'];
     delete?: never;
