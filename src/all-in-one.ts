@@ -7,6 +7,7 @@ import { startApiServer } from './api/server.js';
 import { mintToken, resolveJwtSecret } from './auth.js';
 import { loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
+import { makeDataDir } from './directories.js';
 import { runEntryPoint, stopOnSignals } from './entry-point.js';
 import { createLogger } from './logger.js';
 import { assertPortsFree } from './ports.js';
@@ -26,6 +27,7 @@ runEntryPoint(async () => {
   await assertPortsFree([
     { host: config.API_HOST, port: config.API_PORT, what: 'the API', setting: 'API_PORT' },
   ]);
+  await makeDataDir(config.dataDir);
   let devServer: DevServer | undefined;
   if (!config.TEMPORAL_ADDRESS) {
     devServer = await startLocalDevServer(config, logger);

@@ -1,5 +1,5 @@
 import { createSecretKey, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   createRemoteJWKSet,
@@ -9,7 +9,8 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
-import type { Config } from './config.js';
+import { StartupError, type Config } from './config.js';
+import { makeDataDir } from './directories.js';
 
 const algorithm = 'HS256';
 
@@ -27,12 +28,17 @@ export async function resolveJwtSecret(
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  await mkdir(config.dataDir, { recursive: true });
+  await makeDataDir(config.dataDir);
   const secret = randomBytes(32).toString('base64url');
   // 'wx' fails if another process wrote the file first; then its secret is the one to use.
   await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }).catch(
     (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error;
+      if (error.code !== 'EEXIST')
+        throw new StartupError(
+          'DATA_DIR',
+          `cannot keep the development JWT secret in ${file}`,
+          error,
+        );
     },
   );
   return (await readFile(file, 'utf8')).trim();

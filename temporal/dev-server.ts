@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import { ConfigError, temporalDevPortVariables, type Config } from '../src/confi
 import type { Logger } from '../src/logger.js';
 import { assertPortsFree, type PortClaim } from '../src/ports.js';
 import { spawnSupervised } from '../src/supervisor.js';
+import { makeDirectory } from '../src/directories.js';
 
 /** The folder with package.json, whether this file runs from source or from dist/. */
 function findProjectRoot(): string {
@@ -212,8 +213,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       `${key}=${JSON.stringify(value)}`,
     ]),
   ];
-  if (options.dbFilename) await mkdir(path.dirname(options.dbFilename), { recursive: true });
-  await mkdir(path.dirname(options.logFile), { recursive: true });
+  if (options.dbFilename) await makeDirectory(path.dirname(options.dbFilename));
+  await makeDirectory(path.dirname(options.logFile));
   const log = await open(options.logFile, 'a');
   const logOffset = (await log.stat()).size;
   // Its own process group: a Ctrl-C in the terminal reaches only our process, which stops the

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import {
@@ -21,6 +20,7 @@ import pg from 'pg';
 import { StartupError, withoutCredentials } from '../config.js';
 import { migrateToLatest } from './migrate.js';
 import type { Database } from './schema.js';
+import { makeDirectory } from '../directories.js';
 
 export type Db = Kysely<Database>;
 
@@ -88,7 +88,7 @@ async function createDialect(options: DatabaseOptions) {
     return new PostgresDialect({ pool: preparingPool(pool) });
   }
   const folder = path.join(options.dataDir, 'pglite');
-  await mkdir(folder, { recursive: true });
+  await makeDirectory(folder);
   return new PGliteDialect(await PGlite.create(folder));
 }
 

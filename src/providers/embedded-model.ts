@@ -8,11 +8,11 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { runInstallScript } from '../../temporal/dev-server.js';
 import { spawnSupervised, type SupervisedCommand } from '../supervisor.js';
+import { makeDirectory } from '../directories.js';
 
 /** The model `embedded-model/install.sh` installs: tiny, so its answers are poor. */
 export const defaultEmbeddedModel = {
@@ -125,7 +125,7 @@ export class EmbeddedModel {
       '--parallel',
       String(slots),
     ];
-    await mkdir(path.dirname(this.options.logFile), { recursive: true });
+    await makeDirectory(path.dirname(this.options.logFile));
     const log = createWriteStream(this.options.logFile, { flags: 'a' });
     const server = spawnSupervised(installed.python, args, { output: 'pipe', detached: true });
     server.supervisor.stderr.pipe(log, { end: false });

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FailureCode } from '../jobs/failures.js';
@@ -28,6 +28,7 @@ import {
   type VideoGenerationStatus,
   type VideoGenerator,
 } from './types.js';
+import { makeDirectory } from '../directories.js';
 
 const operationPrefix = 'local-render:';
 /** 48 kHz audio: one video frame at 30 fps is exactly 1 600 samples. */
@@ -79,7 +80,7 @@ export class LocalVideoGenerator implements VideoGenerator {
     const work = path.join(this.options.workDir, prefix.split('/').filter(Boolean).join('-'));
     // A render that a dead worker left behind is never resumed: start again from nothing.
     await rm(work, { recursive: true, force: true });
-    await mkdir(work, { recursive: true });
+    await makeDirectory(work);
     try {
       const inputs: Input[] = [];
       for (const [index, ref] of request.media.entries()) {

@@ -2,7 +2,7 @@
  * Where histories to replay come from: JSON files (one run each), a workflow id on a live
  * server (every run of its continue-as-new chain), or a visibility query.
  */
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   isGrpcServiceError,
@@ -12,6 +12,7 @@ import {
 } from '@temporalio/client';
 import { CommandFailure } from '../entry-point.js';
 import { historyFromCliJson, historyToCliJson, type History } from './history-json.js';
+import { makeDirectory } from '../directories.js';
 
 /** One run's history and where it came from. */
 export interface RunHistory {
@@ -167,7 +168,7 @@ export async function* targetRuns(
 export async function saveRuns(runs: RunHistory[], base: string): Promise<string[]> {
   const directory = path.dirname(base);
   const name = path.basename(base, '.json');
-  await mkdir(directory, { recursive: true });
+  await makeDirectory(directory);
   const stale = (await readdir(directory)).filter(
     (file) =>
       file === `${name}.json` ||

@@ -1,6 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +13,7 @@ import {
   type StoredObject,
   type UploadedPart,
 } from './object-storage.js';
+import { makeDirectory } from '../directories.js';
 
 const multipartFolder = '.multipart';
 
@@ -68,7 +69,7 @@ export class LocalMediaStorage implements MediaStorage {
     signal?: AbortSignal,
   ): Promise<number> {
     const target = this.file(key);
-    await mkdir(path.dirname(target), { recursive: true });
+    await makeDirectory(path.dirname(target));
     const temp = `${target}.${randomUUID()}.partial`;
     try {
       await write(temp);
@@ -191,7 +192,7 @@ export class LocalMediaStorage implements MediaStorage {
   async createMultipartUpload(key: string, contentType: string): Promise<string> {
     assertStorageKey(key);
     const uploadId = randomUUID();
-    await mkdir(this.uploadDir(uploadId), { recursive: true });
+    await makeDirectory(this.uploadDir(uploadId));
     await writeFile(
       path.join(this.uploadDir(uploadId), 'upload.json'),
       JSON.stringify({ key, contentType }),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -10,6 +10,7 @@ import {
   type WorkflowBundlePath,
 } from '@temporalio/worker';
 import { tracingWorkflowModules } from '../tracing/index.js';
+import { makeDirectory } from '../directories.js';
 
 /**
  * The prebuilt workflow bundles under `dist/`: a worker loads the traced one when tracing is
@@ -55,7 +56,7 @@ export async function sourceWorkflowBundle(
   // A file saved while webpack read the tree may be in the bundle or not: such a bundle is
   // used this once and kept under neither tree's hash.
   if ((await sourceHash(traced)) !== hash) return { code };
-  await mkdir(cacheDir, { recursive: true });
+  await makeDirectory(cacheDir);
   // Processes of one tree may make the same bundle at once: each renames a whole file in.
   const partial = `${file}.${process.pid}.partial`;
   await writeFile(partial, code);

@@ -484,7 +484,7 @@ describe('service processes', () => {
     assert.equal(await workerProcess.stop('SIGTERM'), 0);
   });
 
-  it('names the setting of a database, Temporal or address it cannot use at start, in one line without a stack', async () => {
+  it('names the setting of a database, Temporal, address or folder it cannot use at start, in one line without a stack', async () => {
     const database = await createTestDatabase();
     cleanups.push(() => database.drop());
     const [closedPort, apiPort] = [await freePort(), await freePort()];
@@ -527,6 +527,23 @@ describe('service processes', () => {
           API_HOST: '192.0.2.1',
         },
         line: new RegExp(`^API_HOST / API_PORT: cannot listen on 192\\.0\\.2\\.1:${apiPort}: `),
+      },
+      // /proc takes no new folders: Node's own recursive mkdir retried that for ever, silently.
+      {
+        entry: 'src/all-in-one.ts',
+        env: { ...shared, DATABASE_URL: '', TEMPORAL_ADDRESS: '', DATA_DIR: '/proc/vlogflow' },
+        line: /^DATA_DIR: cannot make the folder \/proc\/vlogflow: ENOENT/,
+      },
+      {
+        entry: 'src/api/api-process.ts',
+        env: {
+          ...shared,
+          DATABASE_URL: database.url,
+          TEMPORAL_ADDRESS: testEnv.temporalAddress,
+          AUTH_JWT_SECRET: '',
+          DATA_DIR: '/proc/vlogflow/data',
+        },
+        line: /^DATA_DIR: cannot make the folder \/proc\/vlogflow\/data: ENOENT/,
       },
     ];
     const services = cases.map(({ entry, env }) => startService(entry, env));
