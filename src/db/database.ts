@@ -89,7 +89,13 @@ async function createDialect(options: DatabaseOptions) {
   }
   const folder = path.join(options.dataDir, 'pglite');
   await makeDirectory(folder);
-  return new PGliteDialect(await PGlite.create(folder));
+  const pglite = await PGlite.create(folder);
+  // PGlite runs no WAL writer: a commit that does not flush stays in memory until a later one
+  // does, so a crash of its process (of `npm start`) lost every projection write since the last
+  // synchronous one, seconds or minutes of them, not the moment PostgreSQL's writer leaves. Its
+  // one session keeps this setting, and asyncCommit flushes on it.
+  await pglite.exec(`set ${asyncCommitSetting} = 'on'`);
+  return new PGliteDialect(pglite);
 }
 
 /** Names of the statements sent prepared (preparedStatement), by their SQL text. */
@@ -185,17 +191,21 @@ export function unreachableDatabase(): Db {
   });
 }
 
+/** The session setting that, where set, is the `synchronous_commit` asyncCommit asks for. */
+const asyncCommitSetting = 'vlogflow.async_commit';
+
 /**
  * A select-list item (or FROM item, as `${asyncCommit} as async_commit`) that lets the
  * statement's own transaction commit without waiting for its WAL to reach the disk
  * (`synchronous_commit = off` for that transaction only; nothing else changes). On PostgreSQL
  * that flush was most of a short write's time (1.5–1.9 ms p50 against 0.1 ms without it on the
  * development machine). For writes whose loss in a database crash (the last few hundred
- * milliseconds of commits, never a partial one) is harmless or repaired: a rate-limit count, a job's projection (the workflow's next update writes over it;
- * the job reconciler ends a job whose end was lost). Inside an explicit transaction it applies
- * to the whole transaction.
+ * milliseconds of commits, never a partial one) is harmless or repaired: a rate-limit count, a
+ * job's projection (the workflow's next update writes over it; the job reconciler ends a job
+ * whose end was lost). Inside an explicit transaction it applies to the whole transaction. A
+ * session that sets `vlogflow.async_commit` (the embedded database's) commits at that level.
  */
-export const asyncCommit = sql`(select set_config('synchronous_commit', 'off', true))`;
+export const asyncCommit = sql`(select set_config('synchronous_commit', coalesce(nullif(current_setting(${sql.lit(asyncCommitSetting)}, true), ''), 'off'), true))`;
 
 /** Cheap round trip used by readiness checks. */
 export async function pingDatabase(db: Db): Promise<void> {
