@@ -224,6 +224,17 @@ describe('list filters', () => {
     };
   }
 
+  it('takes the first instant PostgreSQL stores, year 1', async () => {
+    for (const url of [
+      '/api/jobs?createdFrom=0001-01-01T00:00:00Z',
+      '/api/usage?from=0001-01-01&to=0001-01-01',
+      '/api/admin/failure-groups?from=0001-01-01T00:00:00Z',
+    ]) {
+      const response = await h.admin(user).get(url);
+      assert.equal(response.statusCode, 200, `${url}: ${response.body}`);
+    }
+  });
+
   it('takes every kind, job type and status that exists on /api/jobs', async () => {
     for (const { declaration } of jobKindRegistry) {
       for (const type of declaration.jobTypes) {
@@ -245,6 +256,16 @@ describe('list filters', () => {
     [`/api/vlogs?createdFrom=${from}&createdTo=${earlier}`, 'querystring.createdTo'],
     [`/api/ai/jobs?createdFrom=${from}&createdTo=${earlier}`, 'querystring.createdTo'],
     ['/api/admin/failure-groups?kind=bogus', 'querystring.kind'],
+    // PostgreSQL has no year 0: these reached it and answered 500.
+    ['/api/jobs?createdFrom=0000-01-01T00:00:00Z', 'querystring.createdFrom'],
+    ['/api/vlogs?createdTo=0000-12-31T00:00:00Z', 'querystring.createdTo'],
+    ['/api/ai/jobs?createdFrom=0001-01-01T00:30:00%2B01:00', 'querystring.createdFrom'],
+    ['/api/usage?from=0000-12-31&to=0001-01-01', 'querystring.from'],
+    ['/api/admin/failure-groups?from=0000-01-01T00:00:00Z', 'querystring.from'],
+    [
+      `/api/jobs?cursor=${Buffer.from(JSON.stringify({ createdAt: '0000-01-01T00:00:00Z', id: 'x' })).toString('base64url')}`,
+      'querystring.cursor',
+    ],
   ] as const) {
     it(`refuses ${url} naming ${field}`, async () => {
       const answer = await refusal(url, url.startsWith('/api/admin'));

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { decimalText } from '../../decimal-text.js';
 import { errorBodySchema } from '../errors.js';
 import { fingerprintPattern } from '../../jobs/failure-fingerprint.js';
-import { enumOf } from './common.js';
+import { enumOf, instantText } from './common.js';
 import { moneySchema } from './jobs.js';
 import { budgetLimitSchema, userIdSchema } from './usage.js';
 
@@ -39,14 +39,8 @@ export function failureGroupsQuerySchema(kinds: readonly string[]) {
         .regex(/^[A-Z][A-Z0-9_]{0,63}$/, { error: 'must be an error code such as TRANSFER_FAILED' })
         .optional()
         .describe('Only jobs that failed with this error code'),
-      from: z.iso
-        .datetime({ offset: true })
-        .optional()
-        .describe('Inclusive lower bound on when the jobs failed'),
-      to: z.iso
-        .datetime({ offset: true })
-        .optional()
-        .describe('Exclusive upper bound on when the jobs failed'),
+      from: instantText().optional().describe('Inclusive lower bound on when the jobs failed'),
+      to: instantText().optional().describe('Exclusive upper bound on when the jobs failed'),
       limit: decimalText(z.number().int().min(1).max(200))
         .default(50)
         .describe('Most groups answered'),

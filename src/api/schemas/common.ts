@@ -8,6 +8,25 @@ export function enumOf(values: readonly string[]) {
   return z.enum([first, ...rest]);
 }
 
+/** PostgreSQL stores no year 0: an earlier instant reached it as a 500. */
+const firstStorableInstant = '0001-01-01T00:00:00Z';
+
+/** An instant a request names (ISO 8601 with `Z` or an offset), from year 1 on. */
+export function instantText() {
+  return z.iso
+    .datetime({ offset: true })
+    .refine((value) => Date.parse(value) >= Date.parse(firstStorableInstant), {
+      error: `must be ${firstStorableInstant} or later`,
+    });
+}
+
+/** A UTC day a request names (YYYY-MM-DD), from year 1 on. */
+export function dayText() {
+  return z.iso.date().refine((value) => value >= firstStorableInstant.slice(0, 10), {
+    error: `must be ${firstStorableInstant.slice(0, 10)} or later`,
+  });
+}
+
 /** A job id in a path. */
 export const idParams = z.object({ id: z.string().min(1).max(128) });
 

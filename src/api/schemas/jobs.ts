@@ -3,7 +3,7 @@ import type { JobKindDeclaration } from '../../kinds/declaration.js';
 import { jobStatuses, type JobStatus } from '../../jobs/model.js';
 import { decimalText } from '../../decimal-text.js';
 import { errorBodySchema } from '../errors.js';
-import { enumOf } from './common.js';
+import { enumOf, instantText } from './common.js';
 
 /** An amount of money: a decimal string, never a float. */
 export const moneySchema = z
@@ -68,12 +68,8 @@ export type LiveView = z.infer<typeof liveViewSchema>;
 
 /** The creation range and the page of every job list. */
 const listPageShape = {
-  createdFrom: z.iso
-    .datetime({ offset: true })
-    .optional()
-    .describe('Inclusive lower bound on createdAt'),
-  createdTo: z.iso
-    .datetime({ offset: true })
+  createdFrom: instantText().optional().describe('Inclusive lower bound on createdAt'),
+  createdTo: instantText()
     .optional()
     .describe('Exclusive upper bound on createdAt; later than createdFrom'),
   limit: decimalText(z.number().int().min(1).max(100)).default(20),

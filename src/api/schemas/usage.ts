@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { isValidUserId, userIdRule } from '../../auth.js';
 import { decimalPattern } from '../../costs/money.js';
 import { errorBodySchema } from '../errors.js';
+import { dayText } from './common.js';
 import { moneySchema } from './jobs.js';
 
 const userIdSchema = z.string().refine(isValidUserId, { error: `must be ${userIdRule}` });
 
-const daySchema = z.iso.date();
+const daySchema = dayText();
 
 /** Most days one usage answer covers. */
 export const maxUsageDays = 366;

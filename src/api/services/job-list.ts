@@ -3,10 +3,11 @@ import type { Db } from '../../db/database.js';
 import { listOwnedJobs, type JobCursor } from '../../db/jobs.js';
 import { validationFailed } from '../errors.js';
 import { isStorableText } from '../plugins/storable-text.js';
+import { instantText } from '../schemas/common.js';
 import type { ListQuery } from '../schemas/jobs.js';
 
 const cursorSchema = z.object({
-  createdAt: z.iso.datetime(),
+  createdAt: instantText(),
   id: z.string().min(1).refine(isStorableText),
 });
 
