@@ -55,6 +55,7 @@ import { usageRoutes } from './routes/usage.js';
 import { createMediaWorkers } from './services/media-workers.js';
 import { createReadiness } from './services/readiness.js';
 import { createRedrives } from './services/redrives.js';
+import { requestLogFields } from './request-log.js';
 
 export interface AppDependencies {
   db: Db;
@@ -70,7 +71,7 @@ export interface AppDependencies {
 /** The HTTP API. It starts and reads jobs; it never runs them. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
-    loggerInstance: deps.logger,
+    loggerInstance: deps.logger.child({}, { serializers: { req: requestLogFields } }),
     // Every limit of the HTTP server, explicit (docs/api.md, "Request limits"): what a client may send and
     // how long it may take before the connection is cut.
     bodyLimit: deps.config.API_BODY_LIMIT_BYTES,

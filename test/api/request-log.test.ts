@@ -1,0 +1,45 @@
+// Each request's log lines carry its URL; a credential in the query (a stream link's access, a
+// media link's signature, a token sent by mistake) must not reach the log, whoever reads it.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { redactedUrl } from '../../src/api/request-log.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { captureLogs } from '../support/logs.js';
+
+describe('request logs', () => {
+  let h: Harness;
+  const logs = captureLogs();
+  before(async () => {
+    h = await startHarness({ logger: logs.logger });
+  });
+  after(() => h.stop());
+
+  it('log every request with the credentials of its query hidden', async () => {
+    const secret = 'eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl';
+    await h.user('logged').get(`/api/jobs?access_token=${secret}`);
+    for (const url of [
+      `/media/vlogs/x/video.mp4?expires=1796548171&signature=${secret}`,
+      `/api/vlogs/x/events?access=1796.logged.${secret}`,
+    ])
+      await h.api.app.inject({ method: 'GET', url });
+    const urls = logs
+      .lines()
+      .filter((line) => line['msg'] === 'incoming request')
+      .map((line) => (line['req'] as { url: string }).url);
+    assert.deepEqual(urls, [
+      '/api/jobs?access_token=***',
+      '/media/vlogs/x/video.mp4?expires=1796548171&signature=***',
+      '/api/vlogs/x/events?access=***',
+    ]);
+    assert.ok(!JSON.stringify(logs.lines()).includes(secret), 'the secret is in no line');
+  });
+
+  it('hides each credential parameter however it is spelt, and nothing else', () => {
+    assert.equal(redactedUrl('/a'), '/a');
+    assert.equal(redactedUrl('/a?limit=5&cursor=abc'), '/a?limit=5&cursor=abc');
+    assert.equal(
+      redactedUrl('/a?%61ccess=x&TOKEN=y&api_key=z&signature&limit=1'),
+      '/a?%61ccess=***&TOKEN=***&api_key=***&signature=***&limit=1',
+    );
+  });
+});
