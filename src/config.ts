@@ -320,7 +320,15 @@ export const configSchema = z.object({
   QUEUE_VIDEO_GENERATION_SLOTS: positiveInt.default(20),
   QUEUE_VIDEO_GENERATION_POLLERS: positiveInt.default(2),
   QUEUE_VIDEO_GENERATION_RATE_PER_SECOND: optionalRate,
-  QUEUE_TEXT_GENERATION_SLOTS: positiveInt.default(50),
+  /**
+   * Unset: 50, or with the embedded model the requests its server works on at once, so the
+   * rest wait on the Temporal server, handed out in fair turns between users, not in the
+   * model's own first-come queue where one user's burst held everyone else's.
+   */
+  QUEUE_TEXT_GENERATION_SLOTS: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    positiveInt.optional(),
+  ),
   QUEUE_TEXT_GENERATION_POLLERS: positiveInt.default(4),
   QUEUE_TEXT_GENERATION_RATE_PER_SECOND: optionalRate,
   QUEUE_MEDIA_POLLERS: positiveInt.default(2),
@@ -704,6 +712,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 export type AiProviderKind = Exclude<Config['AI_PROVIDER'], 'auto'>;
 
+/** Requests the embedded model's server works on at once; more wait in its queue. */
+export const embeddedModelSlots = 2;
+
 /** AI_PROVIDER with `auto` resolved: a named endpoint, else Google's, else the embedded model. */
 export function selectAiProvider(
   config: Pick<Config, 'AI_PROVIDER' | 'OPENAI_BASE_URL' | 'GEMINI_API_KEY' | 'VERTEX_PROJECT'>,
@@ -917,7 +928,8 @@ export function queueCapacities(config: Config): Record<TaskQueueDomain, QueueCa
       config.QUEUE_VIDEO_GENERATION_RATE_PER_SECOND,
     ),
     'text-generation': activityQueue(
-      config.QUEUE_TEXT_GENERATION_SLOTS,
+      config.QUEUE_TEXT_GENERATION_SLOTS ??
+        (selectAiProvider(config) === 'embedded' ? embeddedModelSlots : 50),
       config.QUEUE_TEXT_GENERATION_POLLERS,
       config.QUEUE_TEXT_GENERATION_RATE_PER_SECOND,
     ),

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { runInstallScript } from '../../temporal/dev-server.js';
 import { spawnSupervised, type SupervisedCommand } from '../supervisor.js';
+import { embeddedModelSlots } from '../config.js';
 import { makeDirectory } from '../directories.js';
 
 /** The model `embedded-model/install.sh` installs: tiny, so its answers are poor. */
@@ -35,8 +36,6 @@ export interface EmbeddedModelOptions {
 
 /** Tokens of context per request slot: a prompt and the longest answer read fit in it. */
 const contextPerSlot = 8_192;
-/** Requests the server works on at once; more wait in its queue. */
-const slots = 2;
 
 interface RunningServer {
   baseUrl: string;
@@ -121,9 +120,9 @@ export class EmbeddedModel {
       '--threads',
       String(this.options.threads),
       '--context',
-      String(contextPerSlot * slots),
+      String(contextPerSlot * embeddedModelSlots),
       '--parallel',
-      String(slots),
+      String(embeddedModelSlots),
     ];
     await makeDirectory(path.dirname(this.options.logFile));
     const log = createWriteStream(this.options.logFile, { flags: 'a' });

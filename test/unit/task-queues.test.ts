@@ -121,6 +121,17 @@ describe('task queue map', () => {
     );
   });
 
+  it("takes the embedded model's requests at once from the text-generation queue, unless set", () => {
+    const textSlots = (env: Record<string, string>) =>
+      queueCapacities(loadConfig({ AI_PROVIDER: 'auto', ...env }))['text-generation'].slots;
+    assert.equal(textSlots({}), 2);
+    assert.equal(textSlots({ AI_PROVIDER: 'embedded' }), 2);
+    assert.equal(textSlots({ GEMINI_API_KEY: 'k' }), 50);
+    assert.equal(textSlots({ OPENAI_BASE_URL: 'http://127.0.0.1:1/v1', OPENAI_MODEL: 'm' }), 50);
+    assert.equal(textSlots({ QUEUE_TEXT_GENERATION_SLOTS: '7' }), 7);
+    assert.equal(textSlots({ QUEUE_TEXT_GENERATION_SLOTS: '' }), 2);
+  });
+
   it('is the table of docs/operations.md, with settings that exist', async () => {
     const page = await readFile(path.join(repositoryRoot, 'docs/operations.md'), 'utf8');
     const section = page.split('## Task queues and scaling')[1]?.split('\n## ')[0] ?? '';
