@@ -85,6 +85,15 @@ export async function findMediaTools(
   return found && { ...found, processes: new MediaProcessPool(limits) };
 }
 
+/**
+ * Whether `tools` are the static builds npm installed (@ffmpeg-installer, from 2018): fine for
+ * trying the service, but they parse every upload, and years of demuxer and decoder fixes are
+ * missing from them.
+ */
+export function isNpmFfmpeg(tools: MediaTools): boolean {
+  return tools.ffmpeg.includes(`${path.sep}@ffmpeg-installer${path.sep}`);
+}
+
 export async function mediaToolsVersion(tools: MediaTools): Promise<string> {
   const { stdout } = await run(tools.ffmpeg, ['-version'], { timeout: 10_000 });
   return stdout.split('\n')[0] ?? 'unknown';

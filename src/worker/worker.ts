@@ -32,7 +32,7 @@ import {
   type JobReconcileSettings,
 } from './job-reconcile-schedule.js';
 import { taskQueueDomainsInUse } from '../kinds/index.js';
-import { mediaToolsVersion, type MediaTools } from '../media/tools.js';
+import { isNpmFfmpeg, mediaToolsVersion, type MediaTools } from '../media/tools.js';
 import { mediaWorkerIdentity } from '../media/worker-identity.js';
 import { tracingWorkflowModules, type Tracing } from '../tracing/index.js';
 import { installWorkerRuntime } from './runtime.js';
@@ -181,6 +181,12 @@ export interface RunningWorker {
 /** The version line of the worker's ffmpeg; null without one, or when it does not run. */
 async function ffmpegVersion(tools: MediaTools | null, logger: Logger): Promise<string | null> {
   if (!tools) return null;
+  if (isNpmFfmpeg(tools)) {
+    logger.warn(
+      { ffmpeg: tools.ffmpeg },
+      "ffmpeg is npm's static 2018 build and reads every upload: put a maintained ffmpeg and ffprobe on PATH in production",
+    );
+  }
   try {
     return await mediaToolsVersion(tools);
   } catch (error) {

@@ -6,7 +6,6 @@ import { ApiError, errorBodySchema } from '../errors.js';
 const checkSchema = z.object({
   ok: z.boolean(),
   error: z.string().optional(),
-  version: z.string().optional(),
 });
 
 export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
@@ -32,8 +31,7 @@ export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
           operationId: 'checkReadiness',
           tags: ['health'],
           security: [],
-          summary:
-            'Temporal and the database are reachable, and the workers have ffmpeg (its version is reported)',
+          summary: 'Temporal and the database are reachable, and the workers have ffmpeg',
           response: {
             200: z.object({
               status: z.literal('ready'),

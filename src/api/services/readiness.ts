@@ -5,8 +5,6 @@ import type { MediaWorkers, MediaWorkersReport } from './media-workers.js';
 export interface Check {
   ok: boolean;
   error?: string;
-  /** What answered, where it says (the workers' ffmpeg version lines). */
-  version?: string;
 }
 export type Readiness = () => Promise<Record<'temporal' | 'database' | 'ffmpeg', Check>>;
 
@@ -50,9 +48,9 @@ export function createReadiness(
     });
     const { report } = answer;
     if (!report) return { ok: !ffmpeg.required, error: `workers not asked: ${asked.error}` };
-    if (report.ffmpegVersions.length > 0) {
-      return { ok: true, version: report.ffmpegVersions.join('; ') };
-    }
+    // The versions stay in the workers' identities, for operators: /readyz asks no token, and
+    // an exact build tells an attacker which published flaws its parsers have.
+    if (report.ffmpegVersions.length > 0) return { ok: true };
     return {
       ok: !ffmpeg.required,
       error:

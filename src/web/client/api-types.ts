@@ -449,7 +449,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Temporal and the database are reachable, and the workers have ffmpeg (its version is reported) */
+    /** Temporal and the database are reachable, and the workers have ffmpeg */
     get: operations['checkReadiness'];
     put?: never;
     post?: never;
@@ -4971,7 +4971,6 @@ export interface operations {
               [key: string]: {
                 error?: string;
                 ok: boolean;
-                version?: string;
               };
             };
             /** @enum {string} */
