@@ -15,6 +15,7 @@ import {
 } from '../db/jobs.js';
 import { listJobsAwaitingTurn } from '../db/job-turns.js';
 import { providerWaitersToWake, releaseProviderLeases } from '../db/provider-quota.js';
+import { forgetModelAnswers } from '../db/model-answers.js';
 import { chargeEndedJob, settleJobCost } from './job-projection.js';
 import type { ActivityDependencies } from './index.js';
 import type { ReconcileJobBatchInput, ReconcileJobBatchResult } from '../jobs/contracts.js';
@@ -267,6 +268,7 @@ async function endJob(
   countJobTransition({ jobId: job.id, seq: job.projection_seq + 1, snapshot }, applied);
   jobsReconciled.inc({ kind: job.kind, reason: closure.how });
   const freed = await releaseProviderLeases(db, job.id);
+  await forgetModelAnswers(db, job.id, job.attempt);
   await chargeEndedJob(deps, job.id, job.kind);
   await settleJobCost(db, job.id, snapshot);
   // The jobs waiting behind it in its key's line, or for the Veo lease it held, would only

@@ -183,7 +183,8 @@ export interface AppliedJobUpdate {
  * (and an `end` after it) sees the correction follow, as does a client resuming after it.
  *
  * A job that ends (completed, failed, cancelled, timed out) frees any provider lease or place in
- * line it still had, whatever step it ended in, and whether or not this update was newer.
+ * line it still had, whatever step it ended in, and whether or not this update was newer, and
+ * forgets the model answers its attempt kept (model-answers.ts): a retry asks again.
  *
  * One statement, one round trip: the projection runs several times in every job, inside its
  * workflow task. The row lock (`for update`) orders concurrent updates of one job, so events
@@ -296,8 +297,9 @@ function snapshotStatement(shape: SnapshotStatementShape) {
  * `seq + 1`, and the row's offset grows by one to match. A failed job's stage is the status of
  * its attempt's last state in flight in the log, so it never names another attempt's stage or
  * a state that was superseded.
- * With `releaseLeases`, the job's provider leases are deleted in the same statement (a
- * data-modifying CTE always runs), whether or not the row was selected, and with
+ * With `releaseLeases`, the job's provider leases and the model answers kept for its attempt
+ * and earlier ones are deleted in the same statement (a data-modifying CTE always runs),
+ * whether or not the row was selected, and with
  * `closeCostHolds` its attempt's cost holds are closed so, the same way; with `asyncCommit`, a
  * statement that selected the row commits without waiting for the disk.
  */
@@ -425,7 +427,9 @@ function snapshotSql(
       from updated
     )${
       shape.releaseLeases
-        ? sql`, released as (delete from provider_leases where job_id = ${jobId})`
+        ? sql`, released as (delete from provider_leases where job_id = ${jobId}),
+            forgotten as (delete from model_answers where job_id = ${jobId}
+              and attempt <= ${attempt})`
         : sql``
     }${
       shape.closeCostHolds

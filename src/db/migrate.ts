@@ -20,6 +20,7 @@ import * as providerOperationOutcomes from './migrations/0017_provider_operation
 import * as providerRequestPacing from './migrations/0018_provider_request_pacing.js';
 import * as providerLeaseTurns from './migrations/0019_provider_lease_turns.js';
 import * as providerLeaseRechecks from './migrations/0020_provider_lease_rechecks.js';
+import * as modelAnswers from './migrations/0021_model_answers.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -43,6 +44,7 @@ const migrations: Record<string, Migration> = {
   '0018_provider_request_pacing': providerRequestPacing,
   '0019_provider_lease_turns': providerLeaseTurns,
   '0020_provider_lease_rechecks': providerLeaseRechecks,
+  '0021_model_answers': modelAnswers,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

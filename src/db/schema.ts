@@ -71,6 +71,24 @@ export interface ProviderOperationTable {
   outcome: 'succeeded' | 'filtered' | 'failed' | null;
 }
 
+/**
+ * A model's finished, charged answer, kept while its job attempt runs so a retried activity
+ * reuses it (see migration 0021): `call_key` is the call within the attempt, `ledger_key` the
+ * key it was charged under.
+ */
+export interface ModelAnswerTable {
+  call_key: string;
+  job_id: string;
+  attempt: number;
+  ledger_key: string;
+  provider: string;
+  model: string;
+  input_tokens: ColumnType<string, number, number>;
+  output_tokens: ColumnType<string, number, number>;
+  answer: string;
+  created_at: Generated<Date>;
+}
+
 /** A job admitted by the API whose workflow is being started and whose row is not written yet. */
 export interface JobReservationTable {
   job_id: string;
@@ -194,6 +212,7 @@ export interface Database {
   job_events: JobEventTable;
   job_reservations: JobReservationTable;
   job_redrives: JobRedriveTable;
+  model_answers: ModelAnswerTable;
   provider_operations: ProviderOperationTable;
   provider_leases: ProviderLeaseTable;
   provider_cooldowns: ProviderCooldownTable;

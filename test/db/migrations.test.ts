@@ -139,6 +139,7 @@ describe('migrations', () => {
         '0018_provider_request_pacing',
         '0019_provider_lease_turns',
         '0020_provider_lease_rechecks',
+        '0021_model_answers',
       ],
     );
   });
@@ -181,6 +182,7 @@ describe('migrations', () => {
       '0018_provider_request_pacing',
       '0019_provider_lease_turns',
       '0020_provider_lease_rechecks',
+      '0021_model_answers',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(
