@@ -1,11 +1,14 @@
 // Every provider call a job makes is written to the cost ledger (src/db/costs.ts) with what it
 // consumed, the price applied and its cost, under a key made of the call's durable identity: a
 // call recorded again (a re-attached generation, an activity retried after its write, a charge
-// deferred by a database outage and written later) is charged once.
+// deferred by a database outage and written later) is charged once. A model's answer is kept
+// with its charge until its job attempt ends, so a retried activity reuses it instead of paying
+// for it again (chargedModelCall).
 import { Context, log } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { recordLedgerEntry, type LedgerEntry } from '../db/costs.js';
 import { isDatabaseUnavailable, type Db } from '../db/database.js';
+import { findModelAnswer, keepModelAnswer, type KeptModelAnswer } from '../db/model-answers.js';
 import { formatMoney } from '../costs/money.js';
 import type { PriceBook, ProviderUsage } from '../costs/prices.js';
 import {
@@ -223,44 +226,80 @@ export function createLedgerActivities({ db }: { db: Db }) {
   };
 }
 
+/** One model call of a job, as chargedModelCall makes it. */
+export interface ModelCall {
+  jobId: string;
+  kind: LedgerEntry['kind'];
+  provider: string;
+  model: string;
+  /** Which answer of the activity this is (1, then each repair: see askUntilValid). */
+  round: number;
+  /** Receives an answer kept by an earlier attempt, used instead of the call's own output. */
+  onReused?: (answer: string) => void;
+}
+
 /**
- * Runs one model call of the current activity and charges it: with the tokens the provider
+ * Runs one model call of the current job attempt and charges it: with the tokens the provider
  * reported, or none when it reported nothing (a local model). A call that failed before the
- * provider reported any usage is not charged (nothing was billed). The key is the call's
- * identity in the workflow's history (run, activity, activity attempt, round), never random.
+ * provider reported any usage is not charged (nothing was billed). The charge's key is the
+ * call's identity in the workflow's history (run, activity, activity attempt, round), never
+ * random.
+ *
+ * A finished answer is kept (src/db/model-answers.ts) before it is charged, under the call's
+ * identity within the job attempt: the run (one a job attempt: a retry continues as new), the
+ * activity's type and the round, but not the activity's id or attempt. So an activity that is
+ * retried after the answer, because its result never reached Temporal (the server was down,
+ * the worker was lost), or whose throttled call the workflow asks again, gets the same answer
+ * without asking the provider: never paying twice for one call of one job attempt. The kept
+ * answer's charge is written again under its own key (charged once; written now if the lost
+ * attempt did not). A call that failed or was cut off keeps nothing, and a retry of the job (a
+ * new attempt) asks again.
  */
-export async function chargedModelCall<T>(
+export async function chargedModelCall(
   deps: LedgerDependencies,
-  call: {
-    jobId: string;
-    kind: LedgerEntry['kind'];
-    provider: string;
-    model: string;
-    round: number;
-  },
-  run: (onUsage: (usage: TokenUsage) => void) => Promise<T>,
-): Promise<T> {
+  call: ModelCall,
+  run: (onUsage: (usage: TokenUsage) => void) => Promise<string>,
+): Promise<string> {
   const { info } = Context.current();
+  const runId = info.workflowExecution?.runId;
   const idempotencyKey = [
     call.jobId,
     call.kind,
-    info.workflowExecution?.runId ?? 'standalone',
+    runId ?? 'standalone',
     info.activityId,
     info.attempt,
     call.round,
   ].join(':');
+  // A standalone activity (no workflow) has no job attempt to keep an answer for.
+  const callKey =
+    runId === undefined
+      ? null
+      : [call.jobId, call.kind, runId, info.activityType, call.round].join(':');
+  const kept = callKey === null ? undefined : await findModelAnswer(deps.db, callKey);
+  if (kept) return reuseAnswer(deps, call, kept);
   let usage: TokenUsage | null = null;
-  let answered = false;
+  let answer: string | null = null;
   try {
-    const answer = await run((reported) => {
+    answer = await run((reported) => {
       usage = reported;
     });
-    answered = true;
     return answer;
   } finally {
     const billed: TokenUsage | null =
-      usage ?? (answered ? { inputTokens: 0, outputTokens: 0 } : null);
+      usage ?? (answer !== null ? { inputTokens: 0, outputTokens: 0 } : null);
     if (billed) {
+      if (answer !== null && callKey !== null) {
+        await keepAnswer(deps.db, {
+          callKey,
+          jobId: call.jobId,
+          ledgerKey: idempotencyKey,
+          provider: call.provider,
+          model: call.model,
+          inputTokens: billed.inputTokens,
+          outputTokens: billed.outputTokens,
+          answer,
+        });
+      }
       await chargeProviderCall(deps, {
         idempotencyKey,
         jobId: call.jobId,
@@ -269,4 +308,50 @@ export async function chargedModelCall<T>(
       });
     }
   }
+}
+
+/**
+ * Keeps a charged answer for a retry of its activity, waiting for the database no longer than
+ * for a charge: the answer is in hand, and failing now would make the retry pay again, so a
+ * write that fails or is late only leaves the retry asking again (as before answers were kept).
+ * A late write that lands after the job ended keeps nothing.
+ */
+async function keepAnswer(db: Db, answer: KeptModelAnswer): Promise<void> {
+  const written = keepModelAnswer(db, answer);
+  written.catch(() => undefined);
+  const outcome = await withinMs(written, ledgerWriteWaitMs).catch((error: unknown) =>
+    error instanceof Error ? error.message : String(error),
+  );
+  if (typeof outcome === 'boolean') return;
+  log.warn('the model answer was not kept: a retry of this activity would ask again', {
+    jobId: answer.jobId,
+    callKey: answer.callKey,
+    error: outcome === 'waiting' ? 'the database did not answer in time' : outcome,
+  });
+}
+
+/** An answer kept by an earlier attempt of the activity, charged (once) under its own key. */
+async function reuseAnswer(
+  deps: LedgerDependencies,
+  call: ModelCall,
+  kept: KeptModelAnswer,
+): Promise<string> {
+  log.info('reusing the model answer an earlier attempt of this activity was charged for', {
+    jobId: call.jobId,
+    callKey: kept.callKey,
+    round: call.round,
+  });
+  call.onReused?.(kept.answer);
+  await chargeProviderCall(deps, {
+    idempotencyKey: kept.ledgerKey,
+    jobId: call.jobId,
+    kind: call.kind,
+    usage: {
+      provider: kept.provider,
+      model: kept.model,
+      inputTokens: kept.inputTokens,
+      outputTokens: kept.outputTokens,
+    },
+  });
+  return kept.answer;
 }

@@ -50,7 +50,10 @@ export function createAiGenerationActivities({
      * same zod schema the JSON schema came from; a rejected answer goes back to the model with
      * why it was rejected, up to `answerRounds` answers. A streaming provider's answer reaches
      * the job's event log in pieces as it is written. The call heartbeats while it waits, so a
-     * cancellation aborts it within seconds through the activity's cancellation signal.
+     * cancellation aborts it within seconds through the activity's cancellation signal. An
+     * answer an earlier attempt of this activity was charged for (its result lost before it
+     * reached Temporal) is used again, not asked for (chargedModelCall), and written to the
+     * event log as a new answer, whole.
      *
      * While the model's provider cools down after a 429 (anyone's), it is not asked; a 429 to
      * this call starts the cool-down for every worker. Either way the answer is a throttle the
@@ -83,6 +86,8 @@ export function createAiGenerationActivities({
                   provider: generator.provider,
                   model: generator.model,
                   round,
+                  // Streamed again whole: the job's output is the answer its items come from.
+                  onReused: (answer) => output.add(answer),
                 },
                 (onUsage) =>
                   generator.generateJson({

@@ -62,7 +62,9 @@ export function createAnalyzeActivities({
     /**
      * Gemini looks at the media; its JSON is validated, and the model is asked again if it is
      * off. Under the provider-quota governor's cool-down: a 429 (this job's or anyone's) is a
-     * throttle the workflow waits out, never a failed attempt.
+     * throttle the workflow waits out, never a failed attempt. An analysis an earlier attempt of
+     * this activity was charged for (its result lost before it reached Temporal) is used again,
+     * not asked for (chargedModelCall).
      */
     async analyzeMedia(input: AnalyzeMediaInput): Promise<VlogAnalysis | ProviderThrottle> {
       const analyzer = required(providers.analyzer, 'Media analysis');
