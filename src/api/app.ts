@@ -121,8 +121,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     }),
   });
   // Browsers must take every answer for its declared type: a stored image is never run as HTML.
+  // No page of ours is meant to be framed (the API docs had no guard, unlike the web page):
+  // another site cannot dress one up to take a click.
   app.addHook('onRequest', async (_request, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY');
   });
   app.server.on('checkExpectation', answerUnmetExpectation);
   // RFC 9112, 3.2: an HTTP/1.1 request must name its host.

@@ -251,6 +251,14 @@ describe('request handling', () => {
     assert.equal(precondition.json<ErrorBody>().error.code, 'BAD_REQUEST');
   });
 
+  it('forbids framing and type sniffing on every answer: the API docs, reads, errors', async () => {
+    for (const url of ['/docs', '/docs/', '/docs/json', '/healthz', '/api/jobs', '/nowhere']) {
+      const response = await h.api.app.inject({ method: 'GET', url });
+      assert.equal(response.headers['x-frame-options'], 'DENY', url);
+      assert.equal(response.headers['x-content-type-options'], 'nosniff', url);
+    }
+  });
+
   it('answers unknown routes with the error envelope', async () => {
     const response = await rejected.get('/api/nothing-here');
     assert.equal(response.statusCode, 404);
