@@ -14,60 +14,43 @@ export interface Session {
   expiresAt: Date | null;
 }
 
-/** What a token says of itself, unverified (the API verifies it): as pasted, or a link's. */
-export function describeToken(token: string): Session {
-  const trimmed = token.trim().replace(/^Bearer\s+/i, '');
+/** What a JWT says of itself, unverified (the API verifies it). */
+function describe(token: string): Session {
   try {
-    const payload = trimmed.split('.')[1] ?? '';
+    const payload = token.split('.')[1] ?? '';
     const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
     const claims = JSON.parse(json) as { sub?: unknown; exp?: unknown };
     return {
-      token: trimmed,
+      token,
       user: typeof claims.sub === 'string' ? claims.sub : null,
       expiresAt: typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : null,
     };
   } catch {
-    return { token: trimmed, user: null, expiresAt: null };
+    return { token, user: null, expiresAt: null };
   }
 }
 
 /**
- * What a link's token may do to the tab's session: sign in (there is none), refresh it (the
- * same user, by the `sub` both name), or only after the person says so (another user, or a
- * token that names none).
+ * Takes a `#token=…` fragment into the session and out of the address bar and history; says
+ * whether there was one.
  */
-export function linkTokenEffect(
-  current: Session | null,
-  link: Session,
-): 'sign-in' | 'refresh' | 'ask' {
-  if (!current) return 'sign-in';
-  return current.user !== null && current.user === link.user ? 'refresh' : 'ask';
-}
-
-/**
- * Takes a `#token=…` fragment out of the address bar and history (the entry gets `keepHash`
- * instead: none, or the view the page was on); returns the token, or null when there was none.
- */
-export function takeTokenFromFragment(keepHash = ''): string | null {
+export function takeTokenFromFragment(): boolean {
   const match = /^#token=([^&]+)/.exec(location.hash);
-  if (!match) return null;
-  history.replaceState(history.state, '', `${location.pathname}${location.search}${keepHash}`);
-  try {
-    return decodeURIComponent(match[1]!);
-  } catch {
-    return match[1]!;
-  }
+  if (!match) return false;
+  save(decodeURIComponent(match[1]!));
+  history.replaceState(history.state, '', `${location.pathname}${location.search}`);
+  return true;
 }
 
 export function currentSession(): Session | null {
   const token = sessionStorage.getItem(storageKey);
-  return token ? describeToken(token) : null;
+  return token ? describe(token) : null;
 }
 
 export function save(token: string): Session {
-  const session = describeToken(token);
-  sessionStorage.setItem(storageKey, session.token);
-  return session;
+  const trimmed = token.trim().replace(/^Bearer\s+/i, '');
+  sessionStorage.setItem(storageKey, trimmed);
+  return describe(trimmed);
 }
 
 export function signOut(): void {
