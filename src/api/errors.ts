@@ -56,6 +56,7 @@ export const errorStatuses = {
   AI_PROVIDER_NOT_CONFIGURED: 503,
   AUTH_UNAVAILABLE: 503,
   STREAM_CAPACITY_REACHED: 503,
+  MEDIA_INSPECTION_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatuses;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -26,6 +27,14 @@ interface ErrorBody {
 // Limits small enough for test media: clips of at most 2 s and 320 pixels, photos of at most
 // 100 000 pixels. The API runs no ffprobe: a worker with ffmpeg reads the stored uploads. It has
 // no working provider, so an accepted vlog fails at once instead of being rendered.
+/** An ffprobe that adds a line to `dir`/probing when it starts, and then never ends. */
+async function markingHang(dir: string): Promise<string> {
+  const file = path.join(dir, 'ffprobe');
+  await writeFile(file, `#!/bin/sh\necho >> '${path.join(dir, 'probing')}'\nexec sleep 600\n`);
+  await chmod(file, 0o755);
+  return file;
+}
+
 describe('media limits checked at upload', () => {
   let h: Harness;
   let tools: MediaTools;
@@ -121,6 +130,57 @@ describe('media limits checked at upload', () => {
       .postForm('/api/vlogs', form);
     assert.equal(response.statusCode, 202, response.body);
     h.terminateOnStop(response.json<{ id: string }>().id);
+  });
+
+  it('refuses an upload with 503 MEDIA_INSPECTION_UNAVAILABLE, keeping nothing, when the workers with ffmpeg inspect none in time', async () => {
+    // The worker's inspection slots (2), each held by an ffprobe that never ends: the next
+    // upload's inspection is not taken within its 10 s, as when a burst of uploads keeps the
+    // inspection queue busy.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-busy-inspection-'));
+    const busy = await startHarness({
+      env,
+      mediaStorage: storage,
+      worker: async () => ({
+        mediaStorage: storage,
+        mediaTools: { ...tools, ffprobe: await markingHang(dir) },
+      }),
+    });
+    let stopped: Promise<void> | undefined;
+    try {
+      await eventually(
+        () => busy.api.app.inject({ method: 'GET', url: '/readyz' }),
+        (response) => response.statusCode === 200,
+        { what: 'a worker with ffmpeg polling the media task queue' },
+      );
+      const before = await storedFiles(storageRoot);
+      const user = `busy-${randomUUID().slice(0, 8)}`;
+      const send = () =>
+        busy
+          .user(user)
+          .postForm('/api/vlogs', multipartBody({ title: 'Busy' }, [clip('c.mp4', shortClip)]));
+      const holding = [send(), send()];
+      await eventually(
+        () => readFile(path.join(dir, 'probing'), 'utf8').catch(() => ''),
+        (probing) => probing.split('\n').length > 2,
+        { what: 'two inspections holding both slots' },
+      );
+      const refused = await send();
+      assert.equal(refused.statusCode, 503, refused.body);
+      assert.equal(refused.json<ErrorBody>().error.code, 'MEDIA_INSPECTION_UNAVAILABLE');
+      assert.equal(refused.headers['retry-after'], '10');
+      assert.deepEqual(
+        await busy.db.selectFrom('jobs').select('id').where('owner_id', '=', user).execute(),
+        [],
+      );
+      // Stopping the worker ends the hanging inspection, and with it the first upload.
+      stopped = busy.stop();
+      await stopped;
+      for (const held of await Promise.all(holding)) assert.notEqual(held.statusCode, 202);
+      assert.deepEqual(await storedFiles(storageRoot), before);
+    } finally {
+      await (stopped ?? busy.stop());
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   for (const refused of [

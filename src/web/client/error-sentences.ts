@@ -72,6 +72,8 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
   AI_PROVIDER_NOT_CONFIGURED: 'Planning with AI is turned off on this service.',
   AUTH_UNAVAILABLE: 'Sign-in cannot be checked just now. Try again in a moment.',
   STREAM_CAPACITY_REACHED: 'The service is busy following jobs live. This one still updates.',
+  MEDIA_INSPECTION_UNAVAILABLE:
+    'Your files could not be checked just now, so nothing was kept. Send them again in a moment.',
   // Why a job failed.
   INVALID_INPUT: 'The job could not be done with what was given.',
   MEDIA_UNREADABLE:

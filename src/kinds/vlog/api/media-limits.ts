@@ -43,11 +43,16 @@ export interface MediaLimitDependencies {
   limits: MediaLimits;
 }
 
+/** Seconds a client waits before sending an upload the busy inspection could not check. */
+const inspectionRetryAfterSeconds = 10;
+
 /**
  * Refuses a file over the limits with a 422 naming it. The upload passes with its limits
- * unchecked (and a log line) when no worker with ffmpeg polls, when none takes the inspection in
- * time, and for a file ffprobe cannot read: its analysis reports it with the job's other
- * failures (MEDIA_UNREADABLE).
+ * unchecked (and a log line) when no worker with ffmpeg polls, and a file ffprobe cannot read
+ * passes: its analysis reports it with the job's other failures (MEDIA_UNREADABLE). When
+ * workers with ffmpeg poll but none inspects the upload in time, it is refused (503
+ * MEDIA_INSPECTION_UNAVAILABLE): passing it let anyone skip the limits by keeping the
+ * inspection queue busy with a burst of uploads.
  */
 export function mediaLimitInspector(
   deps: MediaLimitDependencies,
@@ -84,8 +89,13 @@ export function mediaLimitInspector(
         ),
       );
     } catch (error) {
-      log.warn({ files, err: error }, 'upload not inspected; limits unchecked');
-      return;
+      log.warn({ files, err: error }, 'upload not inspected; refused');
+      throw new ApiError(
+        'MEDIA_INSPECTION_UNAVAILABLE',
+        'The upload could not be checked against the media limits in time; send it again shortly',
+        undefined,
+        { 'retry-after': String(inspectionRetryAfterSeconds) },
+      );
     }
     if (!result.inspected) {
       log.warn({ files, reason: result.reason }, 'upload not inspected; limits unchecked');
