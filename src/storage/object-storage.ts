@@ -92,8 +92,8 @@ export const maxStorageKeyLength = 512;
 /** Longest segment of a key: a file name on the local backend, with room for its `.partial` suffix. */
 const maxSegmentLength = 200;
 const segmentPattern = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
-/** The local backend's own files beside each object. */
-const reservedSuffixes = ['.meta.json', '.partial'];
+/** The local backend's own files beside each object: no key ends with one. */
+export const reservedKeySuffixes: readonly string[] = ['.meta.json', '.partial'];
 
 /**
  * What is wrong with a storage key, or null. A key is 1 to 512 characters of `/`-separated
@@ -115,8 +115,8 @@ export function storageKeyProblem(key: string): string | null {
       return 'may hold only letters, digits, ".", "_", "-" and "/", and no segment may start with "."';
     }
   }
-  if (reservedSuffixes.some((suffix) => key.endsWith(suffix))) {
-    return `must not end with ${reservedSuffixes.join(' or ')}`;
+  if (reservedKeySuffixes.some((suffix) => key.endsWith(suffix))) {
+    return `must not end with ${reservedKeySuffixes.join(' or ')}`;
   }
   return null;
 }

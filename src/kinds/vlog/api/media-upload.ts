@@ -4,7 +4,7 @@ import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
 import type { MediaRef } from '../../../jobs/contracts.js';
-import type { MediaStorage } from '../../../storage/object-storage.js';
+import { reservedKeySuffixes, type MediaStorage } from '../../../storage/object-storage.js';
 import { ApiError, unsupportedBodyTypeError, validationFailed } from '../../../api/errors.js';
 import { isStorableText, unstorableTextError } from '../../../api/plugins/storable-text.js';
 import {
@@ -72,15 +72,30 @@ async function sniff(
   };
 }
 
+/**
+ * A file name as the last part of a storage key: letters, digits, `.`, `_` and `-`, never
+ * ending in a suffix storage keeps for itself (`x.partial`, a browser's half download, is
+ * stored as `x_partial`).
+ */
 function safeName(name: string): string {
-  const cleaned = name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '');
-  return (cleaned || 'file').slice(-80);
+  const cleaned = (name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '') || 'file').slice(
+    -80,
+  );
+  const reserved = reservedKeySuffixes.find((suffix) => cleaned.endsWith(suffix));
+  return reserved
+    ? `${cleaned.slice(0, -reserved.length)}${reserved.replaceAll('.', '_')}`
+    : cleaned;
 }
 
-/** @fastify/multipart's and busboy's errors as the API's own. */
+/**
+ * @fastify/multipart's and busboy's errors as the API's own. Any other error (storage's, a
+ * bug's) is returned as it is, for the error handler to log and answer 500 without its details.
+ */
 function multipartError(
   error: unknown,
   limits: { maxFiles: number; maxFileBytes: number },
+  /** The errors the body's parser raised: a client's, to be told what is wrong with its form. */
+  bodyErrors: WeakSet<object>,
   current?: string,
   /** The request's Content-Type, which a refusal of it names. */
   contentType?: string,
@@ -106,13 +121,23 @@ function multipartError(
     case 'FST_PROTO_VIOLATION':
       return new ApiError('INVALID_MULTIPART', 'The form has a field name that is not allowed');
     default:
-      if (error instanceof Error && (code === undefined || code.startsWith('FST_'))) {
+      if (error instanceof Error && (code?.startsWith('FST_') || bodyErrors.has(error))) {
         return new ApiError(
           'INVALID_MULTIPART',
           `The multipart body could not be read: ${error.message}`,
         );
       }
       return error;
+  }
+}
+
+/** The parts of a request's form; an error reading them is added to `bodyErrors`. */
+async function* formParts(request: FastifyRequest, bodyErrors: WeakSet<object>) {
+  try {
+    yield* request.parts();
+  } catch (error) {
+    if (error instanceof Error) bodyErrors.add(error);
+    throw error;
   }
 }
 
@@ -156,8 +181,10 @@ export async function receiveUpload(
     await storage.deletePrefix(batch);
   };
   let current: string | undefined;
+  const bodyErrors = new WeakSet<object>();
+  let file: Readable | undefined;
   try {
-    for await (const part of request.parts()) {
+    for await (const part of formParts(request, bodyErrors)) {
       if (!part.fieldname) {
         if (part.type === 'file') part.file.resume();
         throw validationFailed([
@@ -210,6 +237,7 @@ export async function receiveUpload(
           `unknown file field: send media files as "${mediaFieldName}"`,
         );
       }
+      file = part.file;
       const typed = await sniff(part.file);
       const detected = typed.mime;
       const kind = detected ? acceptedMediaTypes[detected] : undefined;
@@ -243,13 +271,15 @@ export async function receiveUpload(
       const key = `${batch}${String(media.length).padStart(2, '0')}-${safeName(name)}`;
       const { size } = await storage.putStream(key, hashing, detected);
       if (part.file.truncated)
-        throw multipartError({ code: 'FST_REQ_FILE_TOO_LARGE' }, limits, name);
+        throw multipartError({ code: 'FST_REQ_FILE_TOO_LARGE' }, limits, bodyErrors, name);
       media.push({ key, name, contentType: detected, kind, size, sha256: hash.digest('hex') });
     }
     if (inspect && media.length > 0) await inspect(batchId, media);
   } catch (error) {
+    // The file being read failed the request if its stream broke: the body was bad, not storage.
+    if (file?.errored) bodyErrors.add(file.errored);
     await discard();
-    throw multipartError(error, limits, current, request.headers['content-type']);
+    throw multipartError(error, limits, bodyErrors, current, request.headers['content-type']);
   }
   return { media, fields, discard };
 }
