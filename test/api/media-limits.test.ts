@@ -231,4 +231,110 @@ describe('media limits checked at upload', () => {
       await assertOnlyControlJobOf(h, user, 'probe');
     });
   }
+
+  /** The upload inspections started on this harness's queue since `since`, by workflow id. */
+  async function inspectionsSince(since: Date): Promise<string[]> {
+    const ids: string[] = [];
+    const query =
+      `WorkflowType = "inspectUploadedMedia" AND TaskQueue = "${h.taskQueue}" ` +
+      `AND StartTime >= "${since.toISOString()}"`;
+    for await (const workflow of h.temporal.client.workflow.list({ query })) {
+      ids.push(workflow.workflowId);
+    }
+    return ids.sort();
+  }
+
+  const badFields: { name: string; fields: Record<string, string>; message: RegExp }[] = [
+    {
+      name: 'an unsupported duration',
+      fields: { title: 'x', durationSeconds: '5' },
+      message: /^body\.durationSeconds: must be 4, 6 or 8$/,
+    },
+    {
+      name: 'an unsupported aspect ratio',
+      fields: { aspectRatio: '4:3', title: 'x' },
+      message: /^body\.aspectRatio: /,
+    },
+    {
+      name: 'a concurrency key with a space',
+      fields: { title: 'x', concurrencyKey: 'a b' },
+      message: /^body\.concurrencyKey: must be 1 to 128 characters/,
+    },
+    {
+      name: 'a title too long',
+      fields: { title: 't'.repeat(201) },
+      message: /^body\.title: /,
+    },
+    { name: 'a blank title', fields: { title: '   ' }, message: /^body\.title: / },
+  ];
+
+  // A field is checked as it arrives: one sent before the files refuses the upload before any
+  // file is read, stored or inspected (it used to be refused only after all of that).
+  it('refuses a bad field sent before the files at once: nothing stored, nothing inspected', async () => {
+    const user = `bad-field-${randomUUID().slice(0, 8)}`;
+    const since = new Date();
+    const before = await storedFiles(storageRoot);
+    assert.ok(
+      before.some((file) => file.endsWith('marker.txt')),
+      before.join(', '),
+    );
+    for (const bad of badFields) {
+      const form = multipartBody(bad.fields, [
+        photo('fine.png', smallPhoto),
+        clip('clip.mp4', shortClip),
+      ]);
+      const response = await h.user(user).postForm('/api/vlogs', form);
+      assert.equal(response.statusCode, 400, `${bad.name}: ${response.body}`);
+      const { error } = response.json<ErrorBody>();
+      assert.equal(error.code, 'VALIDATION_FAILED', bad.name);
+      assert.match(error.message, bad.message, bad.name);
+      assert.deepEqual(await storedFiles(storageRoot), before, bad.name);
+    }
+    // The control: an upload accepted after them is inspected, and its inspection is the only
+    // one since, so the listing would have shown one of the refused uploads'.
+    const control = await upload(`inspected-${randomUUID().slice(0, 8)}`, [
+      photo('fine.png', smallPhoto),
+    ]);
+    assert.equal(control.statusCode, 202, control.body);
+    const controlId = control.json<{ id: string }>().id;
+    h.terminateOnStop(controlId);
+    const row = await h.db
+      .selectFrom('jobs')
+      .select('input')
+      .where('id', '=', controlId)
+      .executeTakeFirstOrThrow();
+    const batch = /^uploads\/([^/]+)\//.exec(
+      (row.input as { media: { key: string }[] }).media[0]!.key,
+    )![1]!;
+    const inspections = await eventually(
+      () => inspectionsSince(since),
+      (ids) => ids.length > 0,
+      { what: 'the control upload’s inspection in visibility', timeoutMs: 15_000 },
+    );
+    assert.deepEqual(inspections, [`inspect-upload-${batch}`]);
+    await assertOnlyControlJobOf(h, user, 'probe');
+  });
+
+  // After the files, a bad field is found as it comes too: what was stored is deleted.
+  it('refuses a bad field sent after the files, keeping nothing', async () => {
+    const user = `late-bad-field-${randomUUID().slice(0, 8)}`;
+    const before = await storedFiles(storageRoot);
+    const { payload, headers } = multipartBody({ title: 'Late' }, [photo('fine.png', smallPhoto)]);
+    const boundary = headers['content-type']!.split('boundary=')[1]!;
+    const end = Buffer.from(`--${boundary}--\r\n`);
+    const late = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="durationSeconds"\r\n\r\n5\r\n`,
+    );
+    const form = {
+      payload: Buffer.concat([payload.subarray(0, payload.length - end.length), late, end]),
+      headers,
+    };
+    const response = await h.user(user).postForm('/api/vlogs', form);
+    assert.equal(response.statusCode, 400, response.body);
+    const { error } = response.json<ErrorBody>();
+    assert.equal(error.code, 'VALIDATION_FAILED');
+    assert.match(error.message, /^body\.durationSeconds: must be 4, 6 or 8$/);
+    assert.deepEqual(await storedFiles(storageRoot), before);
+    await assertOnlyControlJobOf(h, user, 'probe');
+  });
 });

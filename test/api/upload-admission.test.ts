@@ -79,7 +79,7 @@ describe('upload admission', { timeout: 120_000 }, () => {
    * Declares a 2 GiB upload, sends its first MiB and then waits: an API that reads bodies before
    * deciding would sit waiting for the rest. Returns the answer and when the server hung up.
    */
-  async function hugeUpload(user: string) {
+  async function hugeUpload(user: string, fields: Record<string, string> = { title: 'Huge' }) {
     const boundary = `admission-${randomUUID()}`;
     const head = [
       'POST /api/vlogs HTTP/1.1',
@@ -91,7 +91,12 @@ describe('upload admission', { timeout: 120_000 }, () => {
       '',
     ].join('\r\n');
     const partHead =
-      `--${boundary}\r\ncontent-disposition: form-data; name="title"\r\n\r\nHuge\r\n` +
+      Object.entries(fields)
+        .map(
+          ([name, value]) =>
+            `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`,
+        )
+        .join('') +
       `--${boundary}\r\ncontent-disposition: form-data; name="media"; filename="huge.png"\r\n` +
       'content-type: image/png\r\n\r\n';
     const socket = net.connect(port, '127.0.0.1');
@@ -171,6 +176,19 @@ describe('upload admission', { timeout: 120_000 }, () => {
     assert.equal(refused.outcome, 'closed', `the server waited for the body: ${refused.raw}`);
     assert.equal(refused.status, 429, refused.raw);
     assert.equal(refused.body?.error.code, 'TOO_MANY_REQUESTS');
+    assert.deepEqual(await storedFiles(storageRoot), baseline);
+    assert.deepEqual(await storedFiles(tmpDir), []);
+  });
+
+  it('refuses an upload whose field before its files is wrong before reading the files, writing nothing', async () => {
+    const user = `bad-field-${randomUUID().slice(0, 8)}`;
+    const baseline = await storedFiles(storageRoot);
+
+    const refused = await hugeUpload(user, { title: 'Huge', durationSeconds: '5' });
+    assert.equal(refused.outcome, 'closed', `the server waited for the body: ${refused.raw}`);
+    assert.equal(refused.status, 400, refused.raw);
+    assert.equal(refused.body?.error.code, 'VALIDATION_FAILED');
+    assert.match(refused.body?.error.message ?? '', /^body\.durationSeconds: must be 4, 6 or 8$/);
     assert.deepEqual(await storedFiles(storageRoot), baseline);
     assert.deepEqual(await storedFiles(tmpDir), []);
   });

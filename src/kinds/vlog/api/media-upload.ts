@@ -3,9 +3,15 @@ import { Readable, Transform } from 'node:stream';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
+import type { z } from 'zod';
 import type { MediaRef } from '../../../jobs/contracts.js';
 import { reservedKeySuffixes, type MediaStorage } from '../../../storage/object-storage.js';
-import { ApiError, unsupportedBodyTypeError, validationFailed } from '../../../api/errors.js';
+import {
+  ApiError,
+  schemaIssues,
+  unsupportedBodyTypeError,
+  validationFailed,
+} from '../../../api/errors.js';
 import { isStorableText, unstorableTextError } from '../../../api/plugins/storable-text.js';
 import {
   acceptedMediaTypes,
@@ -160,17 +166,22 @@ function isFileName(name: string): boolean {
 /**
  * Streams each uploaded file into media storage as it arrives (never buffered whole), checking
  * its type by content and hashing it on the way, then has `inspect` look at the stored files.
- * Fields are collected as text. On any error, everything stored so far is deleted before the
- * error is thrown.
+ * Fields are collected as text, each checked against its own schema as it arrives, so a bad
+ * field sent before the files refuses the upload before any is read. On any error, everything
+ * stored so far is deleted before the error is thrown.
  */
 export async function receiveUpload(
   request: FastifyRequest,
   storage: MediaStorage,
   limits: { maxFiles: number; maxFileBytes: number },
-  /** The text fields the form may carry, each once; any other field refuses the upload. */
-  fieldNames: readonly string[],
+  /**
+   * The text fields the form may carry, each once, with its schema; any other field refuses the
+   * upload. Rules across fields (one that is required) are the caller's, once all have come.
+   */
+  fieldSchemas: Readonly<Record<string, z.ZodType>>,
   inspect?: MediaInspector,
 ): Promise<ReceivedUpload> {
+  const fieldNames = Object.keys(fieldSchemas);
   const unknownField = (field: string, message: string) =>
     validationFailed([{ field: `body.${field}`, message }]);
   const batchId = randomUUID();
@@ -198,7 +209,10 @@ export async function receiveUpload(
         if (part.fieldname === mediaFieldName) {
           throw unknownField(part.fieldname, 'must be a file, not text');
         }
-        if (!fieldNames.includes(part.fieldname)) {
+        const schema = Object.hasOwn(fieldSchemas, part.fieldname)
+          ? fieldSchemas[part.fieldname]
+          : undefined;
+        if (!schema) {
           throw unknownField(
             part.fieldname,
             `unknown field: a vlog upload takes ${fieldNames.join(', ')} and its files as "${mediaFieldName}"`,
@@ -212,7 +226,15 @@ export async function receiveUpload(
         if (typeof part.value === 'string' && !isStorableText(part.value)) {
           throw unstorableTextError(`body.${part.fieldname}`);
         }
-        fields[part.fieldname] = typeof part.value === 'string' ? part.value : String(part.value);
+        const value = typeof part.value === 'string' ? part.value : String(part.value);
+        const checked = schema.safeParse(value);
+        if (!checked.success) {
+          const [first, ...rest] = checked.error.issues.flatMap((issue) =>
+            schemaIssues(`body.${part.fieldname}`, issue),
+          );
+          throw validationFailed([first!, ...rest]);
+        }
+        fields[part.fieldname] = value;
         continue;
       }
       if (!isStorableText(part.filename)) {

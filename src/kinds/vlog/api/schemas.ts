@@ -65,7 +65,8 @@ export function createVlogSchema(maxFiles: number) {
     description:
       'multipart/form-data: one or more `media` files (images or videos, checked by content) and the fields ' +
       'title (required), prompt, style, aspectRatio (16:9 | 9:16), durationSeconds (4 | 6 | 8), concurrencyKey. ' +
-      'Files stream to storage as they arrive. Send an Idempotency-Key to make the request safe to repeat.',
+      'Files stream to storage as they arrive; each field is checked as it arrives, so send the fields first and a bad one is refused before any file is read. ' +
+      'Send an Idempotency-Key to make the request safe to repeat.',
     headers: z.object({ 'idempotency-key': idempotencyKeySchema }).passthrough(),
     multipartForm: vlogFieldsSchema.extend({
       media: z.array(z.file()).min(1).max(maxFiles).describe('Photos and clips'),

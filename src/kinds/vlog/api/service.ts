@@ -88,9 +88,6 @@ function vlogRequestOf(upload: ReceivedUpload): VlogRequest {
   };
 }
 
-/** The text fields of a vlog upload's form; its files come under `media`. */
-const vlogFieldNames = Object.keys(vlogFieldsSchema.shape);
-
 /** Vlogs: made from uploaded photos and clips, read back with links to the finished video. */
 export function createVlogService(deps: VlogServiceDependencies) {
   const { config, db, mediaStorage, mediaWorkers, startJob } = deps;
@@ -234,7 +231,8 @@ export function createVlogService(deps: VlogServiceDependencies) {
         request,
         mediaStorage,
         uploadLimits,
-        vlogFieldNames,
+        // The text fields of the form, each checked as it arrives; its files come under `media`.
+        vlogFieldsSchema.shape,
         mediaLimitInspector(
           {
             temporal: deps.temporal.client,
