@@ -452,6 +452,12 @@ export const configSchema = z.object({
   VLOG_MAX_FILES: decimalText(positive.max(50)).default(10),
   /** Largest media file accepted, in bytes (413 above). */
   VLOG_MAX_FILE_BYTES: positiveInt.default(200 * 1024 * 1024),
+  /**
+   * Most vlog uploads one user may have in progress on one API process (429 TOO_MANY_UPLOADS
+   * above, before the body is read). Each may hold VLOG_MAX_FILES × VLOG_MAX_FILE_BYTES of
+   * storage until it ends and is no job yet, so USER_MAX_JOBS_IN_FLIGHT does not bound it.
+   */
+  VLOG_MAX_UPLOADS_IN_PROGRESS_PER_USER: positiveInt.default(3),
   /** Longest clip accepted, in seconds (422 MEDIA_TOO_LONG above), read with ffprobe at upload. */
   VLOG_MAX_VIDEO_SECONDS: decimalText(positive.max(86_400)).default(1_800),
   /** Longest side of a clip accepted, in pixels (422 MEDIA_RESOLUTION_TOO_HIGH above). */

@@ -58,6 +58,8 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
     'A photo or clip is larger in pixels than the service accepts. Scale it down and try again.',
   TOO_MANY_REQUESTS: 'You are sending requests too fast. Wait a moment and try again.',
   TOO_MANY_JOBS_IN_FLIGHT: 'You have as many jobs running as you may. Wait for one to finish.',
+  TOO_MANY_UPLOADS:
+    'You are uploading as many vlogs at once as you may. Wait for one to finish, then send this again.',
   TOO_MANY_STREAMS:
     'You are following as many jobs live as you may. Close another tab, or wait: this one still updates.',
   HEADERS_TOO_LARGE: 'The request was too large to read. Sign in again and retry.',

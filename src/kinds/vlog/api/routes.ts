@@ -41,13 +41,21 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
         config: { jobView: true },
       },
       async (request, reply) => {
-        const idempotencyKey = request.headers['idempotency-key'] ?? null;
-        const { view, replayed } = await vlogs.submit(request, idempotencyKey);
-        return reply
-          .code(202)
-          .header('location', view.links.self)
-          .header('idempotent-replayed', String(replayed))
-          .send(view);
+        // Counted before a byte of the body is read, until the upload has ended (stored and
+        // started, or refused and deleted) or its connection has closed, whichever comes first.
+        const endUpload = vlogs.uploadsInProgress.hold(request.userId);
+        reply.raw.once('close', endUpload);
+        try {
+          const idempotencyKey = request.headers['idempotency-key'] ?? null;
+          const { view, replayed } = await vlogs.submit(request, idempotencyKey);
+          return reply
+            .code(202)
+            .header('location', view.links.self)
+            .header('idempotent-replayed', String(replayed))
+            .send(view);
+        } finally {
+          endUpload();
+        }
       },
     );
 

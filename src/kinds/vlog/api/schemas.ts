@@ -66,6 +66,7 @@ export function createVlogSchema(maxFiles: number) {
       'multipart/form-data: one or more `media` files (images or videos, checked by content) and the fields ' +
       'title (required), prompt, style, aspectRatio (16:9 | 9:16), durationSeconds (4 | 6 | 8), concurrencyKey. ' +
       'Files stream to storage as they arrive; each field is checked as it arrives, so send the fields first and a bad one is refused before any file is read. ' +
+      'One API process reads at most VLOG_MAX_UPLOADS_IN_PROGRESS_PER_USER (3) uploads of one user at once (429 TOO_MANY_UPLOADS above, before the body is read). ' +
       'Send an Idempotency-Key to make the request safe to repeat.',
     headers: z.object({ 'idempotency-key': idempotencyKeySchema }).passthrough(),
     multipartForm: vlogFieldsSchema.extend({

@@ -33,6 +33,7 @@ import { mediaLimitInspector, mediaLimitsOf } from './media-limits.js';
 import type { MediaWorkers } from '../../../api/services/media-workers.js';
 import { vlogKind, type VlogInput, type VlogJobInput, type VlogResult } from '../declaration.js';
 import { receiveUpload, type ReceivedUpload } from './media-upload.js';
+import { UploadsInProgress } from './uploads-in-progress.js';
 import { uploadRefusals, type UploadLimits } from '../upload-rules.js';
 import { vlogFieldsSchema, type VlogView } from './schemas.js';
 
@@ -195,6 +196,9 @@ export function createVlogService(deps: VlogServiceDependencies) {
 
   return {
     uploadLimits,
+
+    /** The uploads this API process is reading, held to VLOG_MAX_UPLOADS_IN_PROGRESS_PER_USER. */
+    uploadsInProgress: new UploadsInProgress(config.VLOG_MAX_UPLOADS_IN_PROGRESS_PER_USER),
 
     /** Every limit an upload is held to, for clients that check files before sending them. */
     allUploadLimits: { ...uploadLimits, ...mediaLimits } satisfies UploadLimits,
