@@ -40,8 +40,11 @@ export interface PageStack {
   renders: ControlledRenders;
   /** Real media to upload: a photo and a short clip with sound. */
   media: { photo: PickedFile; clip: PickedFile };
-  /** A token of `userId`, as the identity provider (or `npm start`'s banner) hands one out. */
-  token(userId: string): Promise<string>;
+  /**
+   * A token of `userId`, as the identity provider (or `npm start`'s banner) hands one out;
+   * `expiresIn` is jose's time span (default `12h`; `1h ago` makes one already expired).
+   */
+  token(userId: string, options?: { expiresIn?: string }): Promise<string>;
   /**
    * Stops the API (its progress streams end, as a stopping process ends them) and starts
    * another on the same port, over the same database and Temporal; `env` is laid over the
@@ -113,7 +116,7 @@ export async function startPageStack(): Promise<PageStack> {
       photo: { name: 'sunrise.jpg', mimeType: 'image/jpeg', buffer: photo },
       clip: { name: 'waves.mp4', mimeType: 'video/mp4', buffer: clip },
     },
-    token: (userId) => mintToken(testJwtSecret, userId),
+    token: (userId, options) => mintToken(testJwtSecret, userId, options),
     async restartApi(changed = {}) {
       await api.app.close();
       api = await harness.startApi({ env: { ...env, ...changed } });

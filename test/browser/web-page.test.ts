@@ -246,6 +246,171 @@ describe('the web page in a real browser', () => {
     });
   });
 
+  // Anyone can send a link with a token of their own: over a session, one of another user asks
+  // first, one of the same user refreshes it, one the API refuses changes nothing.
+  describe('a #token= link', () => {
+    const signedInAs = (page: Page, userId: string) =>
+      page.getByRole('banner').getByText(`Signed in as ${userId}`);
+    const switchQuestion = (page: Page) => page.getByRole('dialog', { name: 'Switch account?' });
+    const storedToken = (page: Page) =>
+      page.evaluate(() =>
+        (
+          globalThis as unknown as {
+            sessionStorage: { getItem(key: string): string | null };
+          }
+        ).sessionStorage.getItem('vlogflow.token'),
+      );
+
+    /** Signs a fresh page in as `userId` by a link, and opens the history (a view of its own). */
+    async function onHistoryAs(page: Page, userId: string): Promise<string> {
+      const token = await stack.token(userId);
+      await page.goto(`${stack.baseUrl}/#token=${token}`);
+      await signedInAs(page, userId).waitFor();
+      await page.getByRole('link', { name: 'History' }).click();
+      await heading(page, 'History').waitFor();
+      return token;
+    }
+
+    it('signs in at once in a tab with no session (the link npm start prints)', async () => {
+      await session.withPage('link-no-session', {}, async ({ page, step, problems }) => {
+        const token = await stack.token('link-newcomer');
+        await page.goto(`${stack.baseUrl}/#token=${token}`);
+        await heading(page, 'Make a vlog').waitFor();
+        await signedInAs(page, 'link-newcomer').waitFor();
+        assert.equal(await switchQuestion(page).count(), 0);
+        assert.equal(new URL(page.url()).hash, '', 'the token is taken out of the address');
+        assert.equal(await storedToken(page), token);
+        await step('signed in');
+        assert.deepEqual(problems(), []);
+      });
+    });
+
+    it('asks before switching to another user; declined, the tab stays as it was, the link gone', async () => {
+      await session.withPage('link-declined', {}, async (opened) => {
+        const { page, step } = opened;
+        const alice = await onHistoryAs(page, 'link-alice');
+
+        // Opened on the page already open: a hash change, no load.
+        await page.goto(`${stack.baseUrl}/#token=${await stack.token('link-mallory')}`);
+        const question = switchQuestion(page);
+        await question
+          .getByText(
+            'The link you opened signs in as link-mallory. This tab is signed in as link-alice.',
+          )
+          .waitFor();
+        assert.equal(new URL(page.url()).hash, '#/history', 'the token is out of the address');
+        const stay = question.getByRole('button', { name: 'Stay signed in as link-alice' });
+        await question.getByRole('button', { name: 'Switch to link-mallory' }).waitFor();
+        await assertFocused(stay);
+        await assertAccessible(opened, 'switch account?');
+        await step('asked');
+
+        await stay.click();
+        await question.waitFor({ state: 'detached' });
+        await signedInAs(page, 'link-alice').waitFor();
+        await heading(page, 'History').waitFor();
+        assert.equal(new URL(page.url()).hash, '#/history');
+        assert.equal(await storedToken(page), alice);
+        await step('stayed');
+
+        // Loaded afresh with the link (no hash change) it asks too; Escape says no.
+        await page.goto('about:blank');
+        await page.goto(`${stack.baseUrl}/#token=${await stack.token('link-mallory')}`);
+        await question.waitFor();
+        assert.equal(new URL(page.url()).hash, '');
+        await page.keyboard.press('Escape');
+        await question.waitFor({ state: 'detached' });
+        await page.reload();
+        await heading(page, 'Make a vlog').waitFor();
+        await signedInAs(page, 'link-alice').waitFor();
+        assert.equal(await storedToken(page), alice);
+        assert.deepEqual(opened.problems(), []);
+      });
+    });
+
+    it('switches to the link’s user when the person chooses to, on the first view', async () => {
+      await session.withPage('link-accepted', {}, async ({ page, step, problems }) => {
+        await onHistoryAs(page, 'link-carol');
+        const dave = await stack.token('link-dave');
+        await page.goto(`${stack.baseUrl}/#token=${dave}`);
+        const question = switchQuestion(page);
+        await question.getByRole('button', { name: 'Switch to link-dave' }).click();
+        await question.waitFor({ state: 'detached' });
+        await signedInAs(page, 'link-dave').waitFor();
+        await heading(page, 'Make a vlog').waitFor();
+        assert.equal(new URL(page.url()).hash, '');
+        assert.equal(await storedToken(page), dave);
+        await step('switched');
+        assert.deepEqual(problems(), []);
+      });
+    });
+
+    it('refreshes the token of the same user without asking', async () => {
+      await session.withPage('link-same-user', {}, async ({ page, step, problems }) => {
+        const first = await onHistoryAs(page, 'link-erin');
+        const fresh = await stack.token('link-erin', { expiresIn: '11h' });
+        assert.notEqual(fresh, first);
+        await page.goto(`${stack.baseUrl}/#token=${fresh}`);
+        const refreshed = await page.waitForFunction(
+          (expected) =>
+            (
+              globalThis as unknown as {
+                sessionStorage: { getItem(key: string): string | null };
+              }
+            ).sessionStorage.getItem('vlogflow.token') === expected,
+          fresh,
+          { timeout: pageTimeoutMs },
+        );
+        await refreshed.dispose();
+        assert.equal(await switchQuestion(page).count(), 0, 'no question');
+        assert.equal(new URL(page.url()).hash, '#/history');
+        await heading(page, 'History').waitFor();
+        await signedInAs(page, 'link-erin').waitFor();
+        await step('refreshed');
+        assert.deepEqual(problems(), []);
+      });
+    });
+
+    it('keeps the session when the link’s token is refused, and says so', async () => {
+      await session.withPage('link-refused', {}, async (opened) => {
+        const { page, step } = opened;
+        const valid = await onHistoryAs(page, 'link-frank');
+        const notice = page.getByRole('banner').getByRole('alert').filter({
+          hasText:
+            'The link you opened was not used: its token was refused. You are still signed in as link-frank.',
+        });
+
+        // Expired, of the same user: a refresh would have put it in place of the valid one.
+        const expired = await stack.token('link-frank', { expiresIn: '1h ago' });
+        await page.goto(`${stack.baseUrl}/#token=${expired}`);
+        await notice.filter({ hasText: 'The token has expired' }).waitFor();
+        assert.equal(await switchQuestion(page).count(), 0, 'no question');
+        assert.equal(new URL(page.url()).hash, '#/history');
+        assert.equal(await storedToken(page), valid);
+        await assertAccessible(opened, 'link refused');
+        await step('expired link');
+
+        await page.goto(`${stack.baseUrl}/#token=not-a-token`);
+        await notice.filter({ hasNotText: 'expired' }).waitFor();
+        assert.equal(await storedToken(page), valid);
+        await page.getByRole('button', { name: 'Dismiss' }).click();
+        await notice.waitFor({ state: 'detached' });
+        // The session still works: the history is read with it.
+        await page.getByRole('link', { name: 'Make a vlog' }).click();
+        await heading(page, 'Make a vlog').waitFor();
+        await page.getByRole('link', { name: 'History' }).click();
+        await page.getByText('No jobs match these filters.').waitFor();
+        await signedInAs(page, 'link-frank').waitFor();
+        await step('invalid link');
+        // The refused checks are failed loads the browser reports itself.
+        assert.deepEqual(
+          opened.problems().filter((problem) => !problem.includes('401')),
+          [],
+        );
+      });
+    });
+  });
+
   it('uploads photos and a clip, shows the live progress by stage, and plays the video', async () => {
     await asUser('vlog', 'maker', async (opened) => {
       const { page, step } = opened;

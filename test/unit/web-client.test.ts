@@ -1,10 +1,11 @@
 // The pure parts of the web page: putting a streamed model answer together, ordering the events
-// of a progress stream when a new stream replays what an earlier one delivered, and holding the
-// files it measured to the API's limits.
+// of a progress stream when a new stream replays what an earlier one delivered, holding the
+// files it measured to the API's limits, and what a `#token=` link may do to a session.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StreamedAnswer, itemsSoFar } from '../../src/web/client/answer-items.js';
 import { checkMeasured } from '../../src/web/client/file-checks.js';
+import { describeToken, linkTokenEffect } from '../../src/web/client/session-token.js';
 import { isAfter, parsePosition } from '../../src/web/client/stream-position.js';
 
 describe('a streamed answer on the web page', () => {
@@ -102,5 +103,32 @@ describe('files the web page measured before upload', () => {
       ),
       null,
     );
+  });
+});
+
+describe('a #token= link on the web page', () => {
+  const token = (claims: object) =>
+    `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.c2ln`;
+  const alice = describeToken(token({ sub: 'alice', exp: 2_000_000_000 }));
+  const bob = describeToken(token({ sub: 'bob' }));
+
+  it('reads the user and expiry a token names, and none from one it cannot read', () => {
+    assert.equal(alice.user, 'alice');
+    assert.equal(alice.expiresAt?.toISOString(), '2033-05-18T03:33:20.000Z');
+    assert.deepEqual(describeToken(' Bearer not-a-token '), {
+      token: 'not-a-token',
+      user: null,
+      expiresAt: null,
+    });
+  });
+
+  it('signs in only where there is no session; over one, refreshes the same user and asks for another', () => {
+    assert.equal(linkTokenEffect(null, bob), 'sign-in');
+    assert.equal(linkTokenEffect(alice, describeToken(token({ sub: 'alice' }))), 'refresh');
+    assert.equal(linkTokenEffect(alice, bob), 'ask');
+    // A token that names no user is never taken for the same one.
+    const nameless = describeToken(token({}));
+    assert.equal(linkTokenEffect(alice, nameless), 'ask');
+    assert.equal(linkTokenEffect(nameless, nameless), 'ask');
   });
 });

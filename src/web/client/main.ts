@@ -1,7 +1,8 @@
 import { createApi, type ApiFailure } from './api.js';
 import type { PageContext, View, ViewFactory } from './context.js';
 import { h, replace } from './dom.js';
-import { currentSession, signOut, takeTokenFromFragment, type Session } from './session.js';
+import { currentSession, save, signOut, takeTokenFromFragment } from './session.js';
+import { describeToken, linkTokenEffect, type Session } from './session-token.js';
 import { historyView } from './views/history.js';
 import { makeVlogView } from './views/make-vlog.js';
 import { aiJobView, planView } from './views/plan.js';
@@ -21,11 +22,16 @@ const main = document.getElementById('main')!;
 const nav = document.getElementById('nav')!;
 const account = document.getElementById('account')!;
 const announcer = document.getElementById('announcer')!;
+const notices = document.getElementById('notices')!;
 
 let current: View | null = null;
 let session: Session | null = null;
 let signOutReason: string | null = null;
 const handOver = new Map<string, unknown>();
+/** The number of the latest `#token=` link: the check of an earlier one, answered later, is dropped. */
+let linkCount = 0;
+/** The question a link asks (switch accounts?), while it is open. */
+let question: HTMLDialogElement | null = null;
 
 function announce(message: string) {
   // Emptied first, so that the same message said twice is read twice.
@@ -44,6 +50,7 @@ function show(view: View, title: string) {
 function onUnauthorized(failure: ApiFailure) {
   signOut();
   session = null;
+  clearNotice();
   signOutReason = `${failure.sentence} (${failure.detail})`;
   render();
 }
@@ -65,6 +72,7 @@ function renderAccount() {
           click: () => {
             signOut();
             session = null;
+            clearNotice();
             signOutReason = 'You signed out.';
             render();
           },
@@ -121,16 +129,154 @@ function positiveInteger(text: string | null): number | undefined {
   return Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
-/** A `#token=` link opened on the page already loaded signs in too (a hash change, no load). */
-function signInFromFragment(): void {
-  if (!takeTokenFromFragment()) return;
-  session = null;
-  signOutReason = null;
+/** Who a session is, in a sentence. */
+const who = (signedIn: Session) => signedIn.user ?? 'an account that gives no name';
+
+/**
+ * A `#token=` link, opened in a new tab or on the page already open (a hash change, no load).
+ * Anyone can send a link with a token of their own, to switch the person who opens it into
+ * their account, so the token signs in without asking only where there is no session (the
+ * link `npm start` prints). Over a session it is checked with the API first, then refreshes the
+ * session of the same user silently and, for another user, asks. Either way the fragment leaves
+ * the address bar (for `keepHash`, the view the page was on). Says whether there was a link.
+ */
+function takeLinkToken(keepHash: string): boolean {
+  session ??= currentSession();
+  const token = takeTokenFromFragment(session ? keepHash : '');
+  if (token === null) return false;
+  linkCount += 1;
+  dismissQuestion();
+  clearNotice();
+  const link = describeToken(token);
+  if (linkTokenEffect(session, link) === 'sign-in') {
+    save(link.token);
+    session = null;
+    signOutReason = null;
+    return true;
+  }
+  void checkLinkToken(link, linkCount);
+  return true;
 }
 
-signInFromFragment();
-window.addEventListener('hashchange', () => {
-  signInFromFragment();
+async function checkLinkToken(link: Session, count: number): Promise<void> {
+  const linkApi = createApi({ token: () => link.token, onUnauthorized: () => undefined });
+  const refusal = await linkApi.jobs({ limit: 1 }).then(
+    () => null,
+    (error: unknown) => error as ApiFailure,
+  );
+  if (count !== linkCount) return;
+  if (refusal) {
+    const kept = session ? ` You are still signed in as ${who(session)}.` : '';
+    showNotice(
+      refusal.status === 401
+        ? `The link you opened was not used: its token was refused.${kept}`
+        : `The link you opened was not used: its token could not be checked.${kept}`,
+      refusal.detail,
+    );
+    return;
+  }
+  switch (linkTokenEffect(session, link)) {
+    case 'sign-in':
+      return switchTo(link);
+    case 'refresh':
+      session = save(link.token);
+      return;
+    case 'ask':
+      return askToSwitch(session!, link);
+  }
+}
+
+/** Signs the tab in as the link's user, on the first view (the one open was the other's). */
+function switchTo(link: Session): void {
+  session = save(link.token);
+  signOutReason = null;
+  handOver.clear();
+  history.replaceState(null, '', `${location.pathname}${location.search}`);
+  announce(`Signed in as ${who(link)}`);
+  render();
+}
+
+/**
+ * Asks whether to switch from the tab's session to the link's user, in the page (a modal
+ * dialog, focus on staying); staying is what Escape does too.
+ */
+function askToSwitch(current: Session, link: Session): void {
+  const stay = h('button', { type: 'button' }, `Stay signed in as ${who(current)}`);
+  const change = h('button', { type: 'button', class: 'secondary' }, `Switch to ${who(link)}`);
+  const dialog = h(
+    'dialog',
+    {
+      class: 'question',
+      'aria-labelledby': 'switch-heading',
+      'aria-describedby': 'switch-text',
+    },
+    h('h2', { id: 'switch-heading' }, 'Switch account?'),
+    h(
+      'p',
+      { id: 'switch-text' },
+      `The link you opened signs in as ${who(link)}. This tab is signed in as ${who(current)}.`,
+    ),
+    h(
+      'p',
+      {},
+      `Switch only if you meant to use ${who(link)}’s account: what you upload and plan after switching goes there.`,
+    ),
+    h('div', { class: 'actions' }, stay, change),
+  );
+  let switching = false;
+  stay.addEventListener('click', () => dialog.close());
+  change.addEventListener('click', () => {
+    switching = true;
+    dialog.close();
+  });
+  dialog.addEventListener('close', () => {
+    if (question !== dialog) return;
+    question = null;
+    dialog.remove();
+    if (switching) switchTo(link);
+    else if (session) announce(`Still signed in as ${who(session)}; the link was not used.`);
+  });
+  question = dialog;
+  document.body.append(dialog);
+  dialog.showModal();
+  stay.focus();
+}
+
+/** Closes a question a link asked without an answer: a newer link takes its place. */
+function dismissQuestion(): void {
+  const open = question;
+  question = null;
+  open?.close();
+  open?.remove();
+}
+
+/** A notice under the page's header, read out as it appears, until dismissed or replaced. */
+function showNotice(sentence: string, detail: string): void {
+  replace(
+    notices,
+    h(
+      'div',
+      { class: 'failure' },
+      h(
+        'div',
+        { role: 'alert' },
+        h('p', { class: 'sentence' }, sentence),
+        detail ? h('p', { class: 'detail' }, detail) : null,
+      ),
+      h('button', { type: 'button', class: 'link', on: { click: clearNotice } }, 'Dismiss'),
+    ),
+  );
+}
+
+function clearNotice(): void {
+  replace(notices);
+}
+
+takeLinkToken('');
+window.addEventListener('hashchange', (event) => {
+  const before = new URL(event.oldURL).hash;
+  // Over a session, the view the page was on stays as it was, behind the question.
+  if (takeLinkToken(before) && session) return;
   render();
 });
 render();

@@ -4,53 +4,34 @@
  * browsers never send to a server: the page takes it and removes it from the address bar and
  * history. In production the token is whatever the identity provider issued; the page mints none.
  */
+import { describeToken, type Session } from './session-token.js';
+
 const storageKey = 'vlogflow.token';
 
-export interface Session {
-  token: string;
-  /** The user the token names (`sub`), for display only: the API checks the token itself. */
-  user: string | null;
-  /** When the token expires, if it says. */
-  expiresAt: Date | null;
-}
-
-/** What a JWT says of itself, unverified (the API verifies it). */
-function describe(token: string): Session {
-  try {
-    const payload = token.split('.')[1] ?? '';
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
-    const claims = JSON.parse(json) as { sub?: unknown; exp?: unknown };
-    return {
-      token,
-      user: typeof claims.sub === 'string' ? claims.sub : null,
-      expiresAt: typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : null,
-    };
-  } catch {
-    return { token, user: null, expiresAt: null };
-  }
-}
-
 /**
- * Takes a `#token=…` fragment into the session and out of the address bar and history; says
- * whether there was one.
+ * Takes a `#token=…` fragment out of the address bar and history (the entry gets `keepHash`
+ * instead: none, or the view the page was on); returns the token, or null when there was none.
  */
-export function takeTokenFromFragment(): boolean {
+export function takeTokenFromFragment(keepHash = ''): string | null {
   const match = /^#token=([^&]+)/.exec(location.hash);
-  if (!match) return false;
-  save(decodeURIComponent(match[1]!));
-  history.replaceState(history.state, '', `${location.pathname}${location.search}`);
-  return true;
+  if (!match) return null;
+  history.replaceState(history.state, '', `${location.pathname}${location.search}${keepHash}`);
+  try {
+    return decodeURIComponent(match[1]!);
+  } catch {
+    return match[1]!;
+  }
 }
 
 export function currentSession(): Session | null {
   const token = sessionStorage.getItem(storageKey);
-  return token ? describe(token) : null;
+  return token ? describeToken(token) : null;
 }
 
 export function save(token: string): Session {
-  const trimmed = token.trim().replace(/^Bearer\s+/i, '');
-  sessionStorage.setItem(storageKey, trimmed);
-  return describe(trimmed);
+  const session = describeToken(token);
+  sessionStorage.setItem(storageKey, session.token);
+  return session;
 }
 
 export function signOut(): void {

@@ -1,6 +1,7 @@
 import { createApi } from '../api.js';
 import { field, h } from '../dom.js';
-import { save, signOut, type Session } from '../session.js';
+import { save, signOut } from '../session.js';
+import type { Session } from '../session-token.js';
 import { failureBox } from './failure.js';
 
 /**

@@ -1,0 +1,40 @@
+// What a token says of itself, and what a `#token=` link may do to the tab's session: no DOM,
+// so that the unit tests run it as it is.
+
+export interface Session {
+  token: string;
+  /** The user the token names (`sub`), for display only: the API checks the token itself. */
+  user: string | null;
+  /** When the token expires, if it says. */
+  expiresAt: Date | null;
+}
+
+/** What a token says of itself, unverified (the API verifies it): as pasted, or a link's. */
+export function describeToken(token: string): Session {
+  const trimmed = token.trim().replace(/^Bearer\s+/i, '');
+  try {
+    const payload = trimmed.split('.')[1] ?? '';
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
+    const claims = JSON.parse(json) as { sub?: unknown; exp?: unknown };
+    return {
+      token: trimmed,
+      user: typeof claims.sub === 'string' ? claims.sub : null,
+      expiresAt: typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : null,
+    };
+  } catch {
+    return { token: trimmed, user: null, expiresAt: null };
+  }
+}
+
+/**
+ * What a link's token may do to the tab's session: sign in (there is none), refresh it (the
+ * same user, by the `sub` both name), or only after the person says so (another user, or a
+ * token that names none).
+ */
+export function linkTokenEffect(
+  current: Session | null,
+  link: Session,
+): 'sign-in' | 'refresh' | 'ask' {
+  if (!current) return 'sign-in';
+  return current.user !== null && current.user === link.user ? 'refresh' : 'ask';
+}
