@@ -34,4 +34,30 @@ describe('cancel and retry with no worker polling', () => {
       assert.match(answer.body, new RegExp(`No worker took the ${action} request within 500 ms`));
     }
   });
+
+  // The Update may still be taken when a worker is back: its attempt must then run held, and a
+  // retry sent again is the same Update (its id names the attempt), not a second attempt.
+  it('keeps the hold of a retry nobody judged, and a retry sent again waits on the same one', async () => {
+    const patient = h.user('patient-again');
+    const { id } = await patient.startJob('ai', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Learn to whistle' },
+    });
+    h.terminateOnStop(id);
+    for (let sent = 0; sent < 2; sent += 1) {
+      const answer = await patient.retry('ai', id);
+      assert.equal(answer.statusCode, 503, answer.body);
+      assert.equal(answer.json<{ error: { code: string } }>().error.code, 'JOB_CONTROL_TIMEOUT');
+    }
+    const holds = await h.db
+      .selectFrom('cost_holds')
+      .select(['attempt', 'state'])
+      .where('job_id', '=', id)
+      .orderBy('attempt')
+      .execute();
+    assert.deepEqual(
+      holds.filter((hold) => hold.attempt === 2),
+      [{ attempt: 2, state: 'held' }],
+    );
+  });
 });

@@ -65,6 +65,16 @@ function refuseRetryOfClosedJob(row: JobRow, noun: string): void {
   if (refusal) throw new ApiError('JOB_NOT_RETRYABLE', refusal);
 }
 
+/**
+ * The one Update id of every retry of a job's next attempt: Temporal applies an Update id once
+ * in a run, and a request with an id it has seen waits for that Update's outcome. A retry the
+ * API gave up waiting for (503 JOB_CONTROL_TIMEOUT) and then sent again is thus one retry, not
+ * two attempts.
+ */
+function retryUpdateId(row: Pick<JobRow, 'attempt'>): string {
+  return `retry-attempt-${row.attempt + 1}`;
+}
+
 /** How long `?live=true` waits for the workflow's answer before answering `live: null`. */
 const liveQueryTimeoutMs = 3_000;
 
@@ -100,10 +110,10 @@ export function createJobActions(
     refused: 'JOB_NOT_CANCELLABLE' | 'JOB_NOT_RETRYABLE',
     closedMessage: string,
     send: (handle: WorkflowHandle, updateId: string) => Promise<Result>,
+    updateId: string = randomUUID(),
   ): Promise<Result> {
     const handle = temporal.client.workflow.getHandle(row.workflow_id);
     const deadline = Date.now() + settings.timeoutMs;
-    const updateId = randomUUID();
     for (let pauseMs = 20; ; pauseMs = Math.min(pauseMs * 2, 500)) {
       try {
         return await temporal.client.withDeadline(deadline, () => send(handle, updateId));
@@ -152,6 +162,7 @@ export function createJobActions(
       `The ${noun} is ${row.status} and can no longer be retried`,
       (handle, updateId) =>
         handle.executeUpdate(retryJobUpdate, { args: [{ requestedBy }], updateId }),
+      retryUpdateId(row),
     );
     log.info({ attempt }, 'retry accepted');
     return { id: row.id, attempt, retryCount: attempt - 1 };
@@ -179,10 +190,12 @@ export function createJobActions(
     },
 
     /**
-     * An owner's retry: the new attempt's hold, then the Update. A retry the workflow does not
-     * take (refused, or no answer in time: the client is told to send it again, which holds
-     * again) drops the hold it took, so the job is left as it was. One whose attempt another
-     * retry or a re-drive holds already is refused at once: only the holder asks the workflow.
+     * An owner's retry: the new attempt's hold, then the Update. Every retry of one attempt is
+     * the same Update (retryUpdateId), so a retry sent again, or beside another retry or a
+     * re-drive of that attempt, waits for that one's verdict instead of starting one more
+     * attempt. A retry the workflow refuses drops the attempt's hold, so the job is left as it
+     * was; one nobody judged in time (no worker, Temporal not answering) keeps it, since the
+     * Update may still be taken once a worker is back, and its attempt must then run held.
      */
     async retry(
       row: JobRow,
@@ -192,7 +205,7 @@ export function createJobActions(
     ): Promise<z.infer<typeof retryAcceptedSchema>> {
       refuseRetryOfClosedJob(row, noun);
       const attempt = row.attempt + 1;
-      const held = await costs.db.transaction().execute(async (tx) => {
+      await costs.db.transaction().execute(async (tx) => {
         await lockOwner(tx, row.owner_id);
         return holdAttemptCost(
           tx,
@@ -200,17 +213,14 @@ export function createJobActions(
           costs.budgets,
         );
       });
-      // Another retry (or a re-drive) holds this attempt and awaits its own answer: sent on its
-      // hold, this one, if taken, would run unheld once that one is refused and drops it.
-      if (!held) {
-        throw new ApiError('JOB_NOT_RETRYABLE', `A retry of the ${noun} is already under way`);
-      }
       try {
         return await sendRetry(row, requestedBy, noun, log);
       } catch (error) {
-        await dropCostHold(costs.db, row.id, attempt).catch((dropError: unknown) => {
-          log.error({ err: dropError, attempt }, 'cost hold of a refused retry not dropped');
-        });
+        if (error instanceof ApiError && error.code === 'JOB_NOT_RETRYABLE') {
+          await dropCostHold(costs.db, row.id, attempt).catch((dropError: unknown) => {
+            log.error({ err: dropError, attempt }, 'cost hold of a refused retry not dropped');
+          });
+        }
         throw error;
       }
     },
