@@ -230,11 +230,15 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (unreachableCodes.has(code)) return true;
-    // SQLSTATE class 08 (connection exception), shutdown, not accepting connections, too many.
-    if (/^08/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
+    // SQLSTATE class 08 (connection exception), class 28 (the server refuses the credentials:
+    // changed by an operator, a fix away, not the query's fault), shutdown, not accepting
+    // connections, too many.
+    if (/^(08|28)/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
   }
-  // node-postgres reports a dropped socket and a pool wait that timed out only by message.
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+  // node-postgres reports a dropped socket and a pool wait that timed out only by message; a
+  // database closed to connections (ALLOW_CONNECTIONS false) is a 55000, a code other states
+  // share, so by its message too.
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|is not currently accepting connections/.test(
     error.message,
   );
 }
