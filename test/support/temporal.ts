@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { ActivityDependencies } from '../../src/activities/index.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, queueCapacities } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import { createProviders } from '../../src/providers/index.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
@@ -104,6 +104,9 @@ export async function startTestWorker(
       namespace: testEnv.temporalNamespace,
       taskQueue,
       shutdownGraceMs: 2_000,
+      // The providers are the test's (a fake Gemini, mostly), not the embedded model whose
+      // two requests at once the text-generation queue takes by default without a key.
+      capacity: queueCapacities(loadConfig({ QUEUE_TEXT_GENERATION_SLOTS: '50' })),
       ...(mediaSweep ? { mediaSweep } : {}),
       ...(jobReconcile ? { jobReconcile } : {}),
       ...(workflowsPath ? { workflowsPath } : {}),
