@@ -5,11 +5,11 @@ import { startLocalDevServer, type DevServer } from '../temporal/dev-server.js';
 import { prepareNamespaceAt } from '../temporal/namespace.js';
 import { startApiServer } from './api/server.js';
 import { mintToken, resolveJwtSecret } from './auth.js';
-import { loadConfig } from './config.js';
+import { errorChain, loadConfig, type Config } from './config.js';
 import { openDatabase } from './db/database.js';
 import { makeDataDir } from './directories.js';
 import { runEntryPoint, stopOnSignals } from './entry-point.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { assertPortsFree } from './ports.js';
 import { startBanner } from './start-banner.js';
 import { createTemporalAccess, temporalEndpoint } from './temporal-client.js';
@@ -28,14 +28,7 @@ runEntryPoint(async () => {
     { host: config.API_HOST, port: config.API_PORT, what: 'the API', setting: 'API_PORT' },
   ]);
   await makeDataDir(config.dataDir);
-  let devServer: DevServer | undefined;
-  if (!config.TEMPORAL_ADDRESS) {
-    devServer = await startLocalDevServer(config, logger);
-    logger.info(
-      { address: devServer.address, pid: devServer.pid, ports: config.temporalDevPorts },
-      'Temporal dev server started',
-    );
-  }
+  const devServer = config.TEMPORAL_ADDRESS ? undefined : await keptDevServer(config, logger);
   const endpoint = temporalEndpoint(config, devServer?.address);
   await prepareNamespaceAt(endpoint, config.TEMPORAL_NAMESPACE);
 
@@ -53,7 +46,7 @@ runEntryPoint(async () => {
   const jwtSecret = await resolveJwtSecret(config);
   const api = await startApiServer(config, { db, temporal, logger, tracing, jwtSecret });
 
-  stopOnSignals(
+  const stopStack = stopOnSignals(
     logger,
     async () => {
       // Outside in: stop taking requests and tasks, let running activities report back, then
@@ -73,6 +66,8 @@ runEntryPoint(async () => {
     config.WORKER_SHUTDOWN_GRACE_MS + 15_000,
     () => ({ activities: worker.activitiesInFlight() }),
   );
+
+  devServer?.onGiveUp(stopStack);
 
   const tokenHours = Math.min(12, config.AUTH_MAX_TOKEN_LIFETIME_SECONDS / 3_600);
   const token = config.AUTH_JWKS_URL
@@ -94,3 +89,48 @@ runEntryPoint(async () => {
     }),
   );
 });
+
+/**
+ * The dev server `npm start` runs, started again on its own file when it exits by itself (a
+ * crash, an OOM kill, a stray `kill`): jobs pick up where they were, as after a restart of the
+ * whole stack, where before the stack ran on without it and every job stood still. One that
+ * cannot be started again ends the stack (`onGiveUp`), exit code 1, saying why.
+ */
+async function keptDevServer(config: Config, logger: Logger) {
+  const start = async () => {
+    const server = await startLocalDevServer(config, logger);
+    logger.info(
+      { address: server.address, pid: server.pid, ports: config.temporalDevPorts },
+      'Temporal dev server started',
+    );
+    return server;
+  };
+  let current = await start();
+  let stopping = false;
+  let giveUp: (reason: string) => void = () => undefined;
+  const watch = (server: DevServer) => {
+    void server.exited.then(async (code) => {
+      if (stopping) return;
+      logger.error({ code, pid: server.pid }, 'Temporal dev server exited: starting it again');
+      try {
+        current = await start();
+        watch(current);
+      } catch (error) {
+        logger.error({ err: error }, 'Temporal dev server cannot be started again');
+        giveUp(`the Temporal dev server exited and cannot be started again: ${errorChain(error)}`);
+      }
+    });
+  };
+  watch(current);
+  return {
+    address: current.address,
+    uiUrl: current.uiUrl,
+    onGiveUp(stop: (reason: string) => void) {
+      giveUp = stop;
+    },
+    async stop() {
+      stopping = true;
+      await current.stop();
+    },
+  };
+}

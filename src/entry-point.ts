@@ -5,21 +5,22 @@ import type { Logger } from './logger.js';
  * Runs `stop` once on SIGINT or SIGTERM, then exits. Repeated signals are expected (npm and a
  * terminal both deliver Ctrl-C), so they do not cut the shutdown short; `forceAfterMs` does,
  * logging what `stillRunning` says was left (a worker: the activities that did not end).
+ * Returns what starts the same shutdown for a reason of the process's own, exiting 1.
  */
 export function stopOnSignals(
   logger: Logger,
   stop: () => Promise<void>,
   forceAfterMs: number,
   stillRunning: () => Record<string, unknown> = () => ({}),
-): void {
+): (reason: string) => void {
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
+  const shutDown = (cause: Record<string, unknown>, exitCode: number) => {
     if (stopping) {
-      logger.info({ signal }, 'already shutting down');
+      logger.info(cause, 'already shutting down');
       return;
     }
     stopping = true;
-    logger.info({ signal }, 'shutting down');
+    logger.info(cause, 'shutting down');
     setTimeout(() => {
       logger.error({ forceAfterMs, ...stillRunning() }, 'shutdown took too long: exiting');
       process.exit(1);
@@ -27,7 +28,7 @@ export function stopOnSignals(
     stop().then(
       () => {
         logger.info('stopped');
-        process.exit(0);
+        process.exit(exitCode);
       },
       (error: unknown) => {
         logger.error({ err: error, ...stillRunning() }, 'shutdown failed');
@@ -35,8 +36,10 @@ export function stopOnSignals(
       },
     );
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', (signal) => shutDown({ signal }, 0));
+  process.on('SIGTERM', (signal) => shutDown({ signal }, 0));
+  // The same orderly stop for a failure the process found itself, ending with exit code 1.
+  return (reason) => shutDown({ reason }, 1);
 }
 
 /**

@@ -383,6 +383,37 @@ describe('service processes', () => {
     );
   });
 
+  it('npm start starts its dev server again when it exits by itself, and its jobs go on', async () => {
+    const stack = startStack(await stackEnv());
+    await stack.waitForLine(/Ctrl-C stops everything/);
+    const { baseUrl, token } = startBanner(stack);
+    const probe = await api<JobView>(baseUrl, token, '/api/probes', {
+      method: 'POST',
+      body: JSON.stringify({ steps: 3, stepDelayMs: 2_000 }),
+    });
+    assert.equal(probe.status, 202);
+    const first = devServerPid(stack);
+    process.kill(first, 'SIGKILL');
+    await eventually(
+      async () =>
+        stack.logs().filter((line) => line['msg'] === 'Temporal dev server started').length,
+      (started) => started === 2,
+      { what: 'the dev server started again', timeoutMs: 60_000 },
+    );
+    assert.ok(
+      stack.logs().some((line) => line['msg'] === 'Temporal dev server exited: starting it again'),
+    );
+    await waitForJob(
+      baseUrl,
+      token,
+      probe.body.id,
+      (job) => job.status === 'completed',
+      'the probe completed on the new server',
+    );
+    assert.equal(isAlive(first), false);
+    assert.equal(await stack.stop('SIGTERM'), 0);
+  });
+
   it('a stack SIGKILLed with its process group leaves no dev server; one left behind anyway is stopped by the next start', async () => {
     const env = await stackEnv();
     const killed = startStack(env);
@@ -395,11 +426,13 @@ describe('service processes', () => {
       { what: 'the dev server of a SIGKILLed stack gone', timeoutMs: 10_000 },
     );
 
-    // A server whose supervisor died too (killed on its own first) survives its stack...
+    // A server whose supervisor died too (killed on its own first) survives its stack. The
+    // stack is frozen first: awake, it would start its server again the moment it saw it go...
     const orphaning = startStack(env);
     await orphaning.waitForLine(/Ctrl-C stops everything/);
     const orphan = devServerPid(orphaning);
     cleanups.push(async () => isAlive(orphan) && process.kill(orphan, 'SIGKILL'));
+    process.kill(orphaning.child.pid!, 'SIGSTOP');
     process.kill(await parentPid(orphan), 'SIGKILL');
     await orphaning.stop('SIGKILL');
     assert.equal(isAlive(orphan), true, 'the orphaned dev server still runs');
