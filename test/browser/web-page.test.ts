@@ -328,6 +328,32 @@ describe('the web page in a real browser', () => {
       });
     });
 
+    // A link sent to someone opens in a new tab, which has no session of its own to compare.
+    it('asks in a new tab too, when this browser last signed in as someone else', async () => {
+      await session.withPage('link-new-tab', {}, async ({ page, problems }) => {
+        await onHistoryAs(page, 'link-frank');
+        const tab = await page.context().newPage();
+        try {
+          await tab.goto(`${stack.baseUrl}/#token=${await stack.token('link-mallory')}`);
+          const question = switchQuestion(tab);
+          await question
+            .getByText(
+              'The link you opened signs in as link-mallory. This browser last signed in here as link-frank.',
+            )
+            .waitFor();
+          assert.equal(new URL(tab.url()).hash, '', 'the token is out of the address');
+          await question.getByRole('button', { name: 'Do not sign in' }).click();
+          await question.waitFor({ state: 'detached' });
+          await heading(tab, 'Sign in').waitFor();
+          assert.equal(await storedToken(tab), null);
+        } finally {
+          await tab.close();
+        }
+        await signedInAs(page, 'link-frank').waitFor();
+        assert.deepEqual(problems(), []);
+      });
+    });
+
     it('switches to the link’s user when the person chooses to, on the first view', async () => {
       await session.withPage('link-accepted', {}, async ({ page, step, problems }) => {
         await onHistoryAs(page, 'link-carol');

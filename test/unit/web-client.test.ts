@@ -131,4 +131,11 @@ describe('a #token= link on the web page', () => {
     assert.equal(linkTokenEffect(alice, nameless), 'ask');
     assert.equal(linkTokenEffect(nameless, nameless), 'ask');
   });
+
+  it('asks in a tab with no session when this browser last signed in as another user', () => {
+    assert.equal(linkTokenEffect(null, bob, 'alice'), 'ask');
+    assert.equal(linkTokenEffect(null, bob, 'bob'), 'sign-in');
+    assert.equal(linkTokenEffect(null, bob, null), 'sign-in');
+    assert.equal(linkTokenEffect(null, describeToken(token({})), 'alice'), 'ask');
+  });
 });

@@ -1,7 +1,7 @@
 import { createApi, type ApiFailure } from './api.js';
 import type { PageContext, View, ViewFactory } from './context.js';
 import { h, replace } from './dom.js';
-import { currentSession, save, signOut, takeTokenFromFragment } from './session.js';
+import { currentSession, lastUser, save, signOut, takeTokenFromFragment } from './session.js';
 import { describeToken, linkTokenEffect, type Session } from './session-token.js';
 import { historyView } from './views/history.js';
 import { makeVlogView } from './views/make-vlog.js';
@@ -148,7 +148,7 @@ function takeLinkToken(keepHash: string): boolean {
   dismissQuestion();
   clearNotice();
   const link = describeToken(token);
-  if (linkTokenEffect(session, link) === 'sign-in') {
+  if (linkTokenEffect(session, link, lastUser()) === 'sign-in') {
     save(link.token);
     session = null;
     signOutReason = null;
@@ -175,14 +175,14 @@ async function checkLinkToken(link: Session, count: number): Promise<void> {
     );
     return;
   }
-  switch (linkTokenEffect(session, link)) {
+  switch (linkTokenEffect(session, link, lastUser())) {
     case 'sign-in':
       return switchTo(link);
     case 'refresh':
       session = save(link.token);
       return;
     case 'ask':
-      return askToSwitch(session!, link);
+      return askToSwitch(link);
   }
 }
 
@@ -197,12 +197,21 @@ function switchTo(link: Session): void {
 }
 
 /**
- * Asks whether to switch from the tab's session to the link's user, in the page (a modal
- * dialog, focus on staying); staying is what Escape does too.
+ * Asks whether to switch to the link's user, in the page (a modal dialog, focus on staying):
+ * from the tab's session, or in a tab without one, from the user this browser last signed in
+ * as (a link opened in a new tab). Staying is what Escape does too.
  */
-function askToSwitch(current: Session, link: Session): void {
-  const stay = h('button', { type: 'button' }, `Stay signed in as ${who(current)}`);
+function askToSwitch(link: Session): void {
+  const current = session;
+  const stay = h(
+    'button',
+    { type: 'button' },
+    current ? `Stay signed in as ${who(current)}` : 'Do not sign in',
+  );
   const change = h('button', { type: 'button', class: 'secondary' }, `Switch to ${who(link)}`);
+  const standing = current
+    ? `This tab is signed in as ${who(current)}.`
+    : `This browser last signed in here as ${lastUser() ?? 'someone else'}.`;
   const dialog = h(
     'dialog',
     {
@@ -211,11 +220,7 @@ function askToSwitch(current: Session, link: Session): void {
       'aria-describedby': 'switch-text',
     },
     h('h2', { id: 'switch-heading' }, 'Switch account?'),
-    h(
-      'p',
-      { id: 'switch-text' },
-      `The link you opened signs in as ${who(link)}. This tab is signed in as ${who(current)}.`,
-    ),
+    h('p', { id: 'switch-text' }, `The link you opened signs in as ${who(link)}. ${standing}`),
     h(
       'p',
       {},
@@ -235,6 +240,7 @@ function askToSwitch(current: Session, link: Session): void {
     dialog.remove();
     if (switching) switchTo(link);
     else if (session) announce(`Still signed in as ${who(session)}; the link was not used.`);
+    else announce('The link was not used.');
   });
   question = dialog;
   document.body.append(dialog);

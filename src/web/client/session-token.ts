@@ -27,14 +27,16 @@ export function describeToken(token: string): Session {
 }
 
 /**
- * What a link's token may do to the tab's session: sign in (there is none), refresh it (the
- * same user, by the `sub` both name), or only after the person says so (another user, or a
- * token that names none).
+ * What a link's token may do to the tab's session: sign in (there is none, and this browser
+ * last signed in as the link's user or never), refresh it (the same user, by the `sub` both
+ * name), or only after the person says so (another user than the session's or the last one,
+ * or a token that names none).
  */
 export function linkTokenEffect(
   current: Session | null,
   link: Session,
+  lastUser: string | null = null,
 ): 'sign-in' | 'refresh' | 'ask' {
-  if (!current) return 'sign-in';
+  if (!current) return lastUser === null || lastUser === link.user ? 'sign-in' : 'ask';
   return current.user !== null && current.user === link.user ? 'refresh' : 'ask';
 }

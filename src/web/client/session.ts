@@ -7,6 +7,7 @@
 import { describeToken, type Session } from './session-token.js';
 
 const storageKey = 'vlogflow.token';
+const lastUserKey = 'vlogflow.lastUser';
 
 /**
  * Takes a `#token=…` fragment out of the address bar and history (the entry gets `keepHash`
@@ -31,7 +32,16 @@ export function currentSession(): Session | null {
 export function save(token: string): Session {
   const session = describeToken(token);
   sessionStorage.setItem(storageKey, session.token);
+  if (session.user !== null) localStorage.setItem(lastUserKey, session.user);
   return session;
+}
+
+/**
+ * The user this browser last signed in as on this page: a name, never a token, kept across
+ * tabs (a link opens in a new one, with no session to compare it to).
+ */
+export function lastUser(): string | null {
+  return localStorage.getItem(lastUserKey);
 }
 
 export function signOut(): void {
