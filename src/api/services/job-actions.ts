@@ -193,7 +193,7 @@ export function createJobActions(
      * An owner's retry: the new attempt's hold, then the Update. Every retry of one attempt is
      * the same Update (retryUpdateId), so a retry sent again, or beside another retry or a
      * re-drive of that attempt, waits for that one's verdict instead of starting one more
-     * attempt. A retry the workflow refuses drops the attempt's hold, so the job is left as it
+     * attempt. A retry the workflow refuses drops the hold it took, so the job is left as it
      * was; one nobody judged in time (no worker, Temporal not answering) keeps it, since the
      * Update may still be taken once a worker is back, and its attempt must then run held.
      */
@@ -205,7 +205,7 @@ export function createJobActions(
     ): Promise<z.infer<typeof retryAcceptedSchema>> {
       refuseRetryOfClosedJob(row, noun);
       const attempt = row.attempt + 1;
-      await costs.db.transaction().execute(async (tx) => {
+      const held = await costs.db.transaction().execute(async (tx) => {
         await lockOwner(tx, row.owner_id);
         return holdAttemptCost(
           tx,
@@ -216,7 +216,9 @@ export function createJobActions(
       try {
         return await sendRetry(row, requestedBy, noun, log);
       } catch (error) {
-        if (error instanceof ApiError && error.code === 'JOB_NOT_RETRYABLE') {
+        // Only a hold this request took: one it found belongs to a retry whose Update may
+        // have been taken meanwhile (its attempt may be running, not yet projected).
+        if (held && error instanceof ApiError && error.code === 'JOB_NOT_RETRYABLE') {
           await dropCostHold(costs.db, row.id, attempt).catch((dropError: unknown) => {
             log.error({ err: dropError, attempt }, 'cost hold of a refused retry not dropped');
           });
