@@ -162,6 +162,8 @@ export interface MediaProbe {
   height: number;
   /** Seconds of a clip; null for a still image. */
   durationSeconds: number | null;
+  /** A clip's average frame rate, as its container states it; null when it states none. */
+  framesPerSecond: number | null;
   hasAudio: boolean;
 }
 
@@ -266,6 +268,7 @@ interface ProbeOutput {
     codec_type?: string;
     width?: number;
     height?: number;
+    avg_frame_rate?: string;
     tags?: { rotate?: string };
     side_data_list?: { rotation?: number }[];
   }[];
@@ -300,7 +303,7 @@ export async function probeMedia(
         '-v',
         'error',
         '-show_entries',
-        'stream=codec_type,width,height:stream_tags=rotate:stream_side_data=rotation:format=duration,format_name',
+        'stream=codec_type,width,height,avg_frame_rate:stream_tags=rotate:stream_side_data=rotation:format=duration,format_name',
         '-of',
         'json',
         file,
@@ -320,10 +323,14 @@ export async function probeMedia(
   const sideways = rotation % 180 === 90;
   const duration = Number(output.format?.duration);
   if (kind === 'video' && !(duration > 0)) throw new MediaToolError('it has no duration');
+  // "30000/1001"; "0/0" where the container states none.
+  const [frames, seconds] = (video.avg_frame_rate ?? '').split('/').map(Number);
+  const framesPerSecond = frames! > 0 && seconds! > 0 ? frames! / seconds! : null;
   return {
     width: sideways ? video.height : video.width,
     height: sideways ? video.width : video.height,
     durationSeconds: kind === 'video' ? duration : null,
+    framesPerSecond: kind === 'video' ? framesPerSecond : null,
     hasAudio: output.streams?.some((stream) => stream.codec_type === 'audio') ?? false,
   };
 }

@@ -16,6 +16,7 @@ import {
   probeMedia,
   sampleFrames,
   type FrameSampling,
+  type MediaProbe,
   type MediaTools,
   type MediaToolTimeouts,
 } from '../media/tools.js';
@@ -25,9 +26,16 @@ import { ProviderError, type AnalysisRequest, type MediaAnalyzer } from './types
 const sampleSize = { width: 32, height: 32 };
 /** A clip is sampled at most this many times in all. */
 const maxSamples = 60;
-/** Clips up to this long are decoded whole, `maxDecodeFps` frames a second kept. */
+/** Clips up to this long are decoded whole, `maxDecodeFps` frames a second kept... */
 const decodeWholeSeconds = 15;
 const maxDecodeFps = 4;
+/**
+ * ...unless decoding them whole costs more pixels than 15 s of 4K at 30 frames a second: a
+ * 15-s 4K clip at 120 had cost four times that, and ten of them in one upload held the media
+ * slot for minutes. A clip whose container states no frame rate is taken as 30.
+ */
+const maxDecodedPixels = decodeWholeSeconds * 30 * 3840 * 2160;
+const assumedFps = 30;
 /**
  * Longer clips are sampled by seeking, which lands on keyframes: points closer than phones' usual
  * keyframe interval (about a second) would land on the same frame twice.
@@ -35,12 +43,17 @@ const maxDecodeFps = 4;
 const maxSeekFps = 1;
 
 /** How a clip is sampled and how many samples a second that makes (null for a photo). */
-function samplingFor(durationSeconds: number | null): {
+export function samplingFor(
+  probe: Pick<MediaProbe, 'width' | 'height' | 'durationSeconds' | 'framesPerSecond'>,
+): {
   sampling: FrameSampling;
   fps: number | null;
 } {
+  const { durationSeconds } = probe;
   if (durationSeconds === null) return { sampling: { kind: 'still' }, fps: null };
-  if (durationSeconds <= decodeWholeSeconds) {
+  const decodedPixels =
+    durationSeconds * (probe.framesPerSecond ?? assumedFps) * probe.width * probe.height;
+  if (durationSeconds <= decodeWholeSeconds && decodedPixels <= maxDecodedPixels) {
     const fps = Math.min(maxDecodeFps, maxSamples / durationSeconds);
     return { sampling: { kind: 'decode', fps }, fps };
   }
@@ -71,7 +84,7 @@ async function measure(
 ): Promise<Measured> {
   try {
     const probe = await probeMedia(tools, file, ref.kind, signal, timeouts.probeMs);
-    const { sampling, fps: sampleFps } = samplingFor(probe.durationSeconds);
+    const { sampling, fps: sampleFps } = samplingFor(probe);
     const frames = await sampleFrames(
       tools,
       file,

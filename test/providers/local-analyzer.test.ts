@@ -8,8 +8,13 @@ import type { MediaRef } from '../../src/jobs/contracts.js';
 import type { VlogAnalysis } from '../../src/kinds/vlog/declaration.js';
 import { brightness } from '../../src/media/frames.js';
 import { planVlog, renderFps } from '../../src/media/plan.js';
-import { findMediaTools, sampleFrames, type MediaTools } from '../../src/media/tools.js';
-import { LocalMediaAnalyzer } from '../../src/providers/local-analyzer.js';
+import {
+  findMediaTools,
+  probeMedia,
+  sampleFrames,
+  type MediaTools,
+} from '../../src/media/tools.js';
+import { LocalMediaAnalyzer, samplingFor } from '../../src/providers/local-analyzer.js';
 import { ProviderError, vlogAnalysisSchema } from '../../src/providers/types.js';
 import { hangingMediaTools, recordingFfmpeg, signalledMediaTools } from '../fakes/media-tools.js';
 import { mp4Bytes, renderTestPhoto, renderTestVideo } from '../fixtures/media.js';
@@ -139,6 +144,31 @@ describe('the local analyzer measures what the media show', () => {
       frames(clip.segments[0]!.endSeconds - clip.segments[0]!.startSeconds),
       frames(clip.seconds),
     );
+  });
+
+  it('decodes a short clip whole only within the decoding budget of 15 s of 4K at 30 frames a second', async () => {
+    const clip = (seconds: number, framesPerSecond: number | null, width = 3840, height = 2160) =>
+      samplingFor({ durationSeconds: seconds, framesPerSecond, width, height }).sampling.kind;
+    assert.equal(clip(10, 30), 'decode');
+    assert.equal(clip(15, 30), 'decode');
+    assert.equal(clip(15, 120), 'seek', 'four times the budget: the frames seeked, not decoded');
+    assert.equal(clip(15, 120, 1920, 1080), 'decode');
+    assert.equal(clip(15, null), 'decode', 'no stated rate: taken as 30');
+    assert.equal(clip(16, 24, 64, 36), 'seek', 'longer than 15 s');
+    assert.equal(
+      samplingFor({ durationSeconds: null, framesPerSecond: null, width: 1, height: 1 }).sampling
+        .kind,
+      'still',
+    );
+    // The rate comes from the clip's own container.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-rate-'));
+    try {
+      const file = path.join(dir, 'clip.mp4');
+      await writeFile(file, await renderTestVideo(tools.ffmpeg, 1));
+      assert.equal((await probeMedia(tools, file, 'video')).framesPerSecond, 24);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('samples a long clip by seeking: 10 minutes cost the decoding of 2, and its cut is found', async () => {
