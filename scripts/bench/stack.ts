@@ -80,9 +80,10 @@ export function builtWorkerCommand(): {
       scripts: Record<string, string>;
     }
   ).scripts['worker'];
-  const match = /^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)node((?:\s+--\S+)*)\s+(dist\/\S+\.js)\b/.exec(
-    command ?? '',
-  );
+  // What the script runs last (`…; exec node …`): before it, its check that the build is there.
+  const last = command?.split(';').at(-1)?.trim() ?? '';
+  const match =
+    /^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)(?:exec\s+)?node((?:\s+--\S+)*)\s+(dist\/\S+\.js)\b/.exec(last);
   if (!match?.[3])
     throw new Error('package.json script "worker" runs no `[NAME=value…] node … dist/*.js` entry');
   const words = (text: string) => text.trim().split(/\s+/).filter(Boolean);
@@ -242,6 +243,7 @@ export class BenchStack {
       USER_RATE_LIMIT_REQUESTS: '1000000000',
       USER_READ_RATE_LIMIT_REQUESTS: '1000000000',
       USER_MAX_JOBS_IN_FLIGHT: '100000',
+      VLOG_MAX_UPLOADS_IN_PROGRESS_PER_USER: '100000',
       // The credentials fake Google (test/fakes/fake-google.ts) accepts.
       GEMINI_API_KEY: 'test-key',
       GEMINI_BASE_URL: this.google.url,

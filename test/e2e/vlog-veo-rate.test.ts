@@ -34,6 +34,7 @@ describe('Veo requests under QUEUE_VIDEO_GENERATION_RATE_PER_SECOND', () => {
       // Every vlog submits at once: only the rate holds them back.
       VEO_MAX_CONCURRENT_OPERATIONS: String(vlogs),
       USER_MAX_JOBS_IN_FLIGHT: String(vlogs),
+      VLOG_MAX_UPLOADS_IN_PROGRESS_PER_USER: String(vlogs),
     });
     h = await startHarness({ env: fakes.env });
     // The worker a worker process would run from this environment: its queues' rates included.

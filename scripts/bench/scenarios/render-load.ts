@@ -44,6 +44,7 @@ export const renderLoadScenario: Scenario = {
       API_PORT: String(apiPort),
       VLOG_PROVIDER: 'local',
       USER_MAX_JOBS_IN_FLIGHT: String(queued * 2),
+      VLOG_MAX_UPLOADS_IN_PROGRESS_PER_USER: String(queued * 2),
       USER_RATE_LIMIT_REQUESTS: '1000000',
       USER_READ_RATE_LIMIT_REQUESTS: '1000000',
     };

@@ -43,6 +43,7 @@ export const uploadScenario: Scenario = {
       VLOG_MAX_FILE_BYTES: String((largeMiB + 1) * 1024 * 1024),
       // Every accepted upload stays in flight (no worker runs them): room for all of them.
       USER_MAX_JOBS_IN_FLIGHT: String(smallRequests + 10),
+      VLOG_MAX_UPLOADS_IN_PROGRESS_PER_USER: String(smallRequests + 10),
       USER_RATE_LIMIT_REQUESTS: '1000000',
     });
     const db = await openDatabase({ dataDir });
