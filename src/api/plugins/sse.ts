@@ -12,6 +12,7 @@ import {
 import { isTerminalStatus } from '../../jobs/model.js';
 import { openSseStreams } from '../../metrics/metrics.js';
 import { ApiError } from '../errors.js';
+import { CountsByUser } from '../services/counts-by-user.js';
 import { JobEventFeed, type JobEventFeedSettings } from '../services/job-event-feed.js';
 
 declare module 'fastify' {
@@ -63,8 +64,9 @@ export interface JobEventStreamRequest {
  * goes on in the resumed stream instead, up to its next `end`.
  */
 export class JobEventStreams {
-  private readonly open = new Set<ServerResponse>();
-  private readonly openByUser = new Map<string, number>();
+  /** Each open stream, with what counts it closed against its user. */
+  private readonly open = new Map<ServerResponse, () => void>();
+  private readonly openByUser = new CountsByUser();
 
   constructor(
     private readonly feed: JobEventFeed,
@@ -102,7 +104,7 @@ export class JobEventStreams {
     const finish = () => {
       clearInterval(keepAlive);
       unsubscribe();
-      this.release(job.userId, response);
+      this.release(response);
       if (!response.writableEnded) response.end();
     };
     response.on('close', finish);
@@ -151,7 +153,7 @@ export class JobEventStreams {
    */
   private refuseOverCap(userId: string): void {
     const { maxPerUser, maxOpen } = this.limits;
-    const held = this.openByUser.get(userId) ?? 0;
+    const held = this.openByUser.of(userId);
     if (held >= maxPerUser) {
       throw new ApiError(
         'TOO_MANY_STREAMS',
@@ -171,23 +173,22 @@ export class JobEventStreams {
   }
 
   private hold(userId: string, response: ServerResponse): void {
-    this.open.add(response);
-    this.openByUser.set(userId, (this.openByUser.get(userId) ?? 0) + 1);
+    this.open.set(response, this.openByUser.add(userId));
     openSseStreams.inc();
   }
 
   /** Counts the stream closed, once, however it closed. */
-  private release(userId: string, response: ServerResponse): void {
-    if (!this.open.delete(response)) return;
-    const held = this.openByUser.get(userId)! - 1;
-    if (held === 0) this.openByUser.delete(userId);
-    else this.openByUser.set(userId, held);
+  private release(response: ServerResponse): void {
+    const close = this.open.get(response);
+    if (!close) return;
+    this.open.delete(response);
+    close();
     openSseStreams.dec();
   }
 
   /** Ends every open stream: they never finish on their own, and their clients reconnect to another process. */
   endAll(): void {
-    for (const response of this.open) response.end();
+    for (const response of this.open.keys()) response.end();
   }
 }
 

@@ -1,10 +1,11 @@
 /**
  * The vlog uploads one API process is reading, counted per user. An upload is no job until it
  * has been read, so the in-flight cap does not count it, yet it may hold VLOG_MAX_FILES ×
- * VLOG_MAX_FILE_BYTES of storage for as long as its client keeps it open. Counted in memory,
- * as progress streams are: each API process holds a user to the cap on its own.
+ * VLOG_MAX_FILE_BYTES of storage for as long as its client keeps it open. Counted as progress
+ * streams are (CountsByUser): each API process holds a user to the cap on its own.
  */
 import { ApiError } from '../../../api/errors.js';
+import { CountsByUser } from '../../../api/services/counts-by-user.js';
 
 /**
  * Seconds a user at the cap is told to wait: an upload lasts as long as its files take to send,
@@ -13,7 +14,7 @@ import { ApiError } from '../../../api/errors.js';
 const retryAfterSeconds = 30;
 
 export class UploadsInProgress {
-  private readonly byUser = new Map<string, number>();
+  private readonly byUser = new CountsByUser();
 
   constructor(
     /** Most uploads one user may have in progress (429 TOO_MANY_UPLOADS above). */
@@ -25,7 +26,7 @@ export class UploadsInProgress {
    * it, to be called however the upload ends; only its first call counts.
    */
   hold(userId: string): () => void {
-    const held = this.inProgress(userId);
+    const held = this.byUser.of(userId);
     if (held >= this.maxPerUser) {
       throw new ApiError(
         'TOO_MANY_UPLOADS',
@@ -34,19 +35,6 @@ export class UploadsInProgress {
         { 'retry-after': String(retryAfterSeconds) },
       );
     }
-    this.byUser.set(userId, held + 1);
-    let ended = false;
-    return () => {
-      if (ended) return;
-      ended = true;
-      const left = this.inProgress(userId) - 1;
-      if (left === 0) this.byUser.delete(userId);
-      else this.byUser.set(userId, left);
-    };
-  }
-
-  /** The user's uploads in progress now. */
-  inProgress(userId: string): number {
-    return this.byUser.get(userId) ?? 0;
+    return this.byUser.add(userId);
   }
 }
