@@ -325,10 +325,7 @@ export const configSchema = z.object({
    * rest wait on the Temporal server, handed out in fair turns between users, not in the
    * model's own first-come queue where one user's burst held everyone else's.
    */
-  QUEUE_TEXT_GENERATION_SLOTS: z.preprocess(
-    (value) => (value === '' ? undefined : value),
-    positiveInt.optional(),
-  ),
+  QUEUE_TEXT_GENERATION_SLOTS: optionalString.pipe(positiveInt.optional()),
   QUEUE_TEXT_GENERATION_POLLERS: positiveInt.default(4),
   QUEUE_TEXT_GENERATION_RATE_PER_SECOND: optionalRate,
   QUEUE_MEDIA_POLLERS: positiveInt.default(2),

@@ -23,11 +23,6 @@ export interface TemporalEndpoint {
 }
 
 /**
- * The endpoint the configuration names: TEMPORAL_ADDRESS with the TEMPORAL_TLS_* settings and
- * TEMPORAL_API_KEY. `address` stands in for an unset TEMPORAL_ADDRESS (the dev server `npm start`
- * runs); without either, the dev server's default address.
- */
-/**
  * Connects with `connect` to `endpoint`; a failure names TEMPORAL_ADDRESS (a StartupError) where
  * the SDK's says only "Failed to connect before the deadline".
  */
@@ -46,6 +41,11 @@ export async function connectAtStart<T>(
   }
 }
 
+/**
+ * The endpoint the configuration names: TEMPORAL_ADDRESS with the TEMPORAL_TLS_* settings and
+ * TEMPORAL_API_KEY. `address` stands in for an unset TEMPORAL_ADDRESS (the dev server `npm start`
+ * runs); without either, the dev server's default address.
+ */
 export function temporalEndpoint(
   config: Pick<
     Config,
