@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import proto from '@temporalio/proto';
+import { testEnv } from '../support/env.js';
 import { startHarness, type Harness } from '../support/harness.js';
+
+// The proto package is CommonJS without statically detectable named exports.
+const UpdateStage = proto.temporal.api.enums.v1.UpdateWorkflowExecutionLifecycleStage;
 
 // Cancel and retry wait for the job's workflow to judge them; with no worker to do so, the
 // API must answer in bounded time instead of holding the request.
@@ -49,6 +54,15 @@ describe('cancel and retry with no worker polling', () => {
       assert.equal(answer.statusCode, 503, answer.body);
       assert.equal(answer.json<{ error: { code: string } }>().error.code, 'JOB_CONTROL_TIMEOUT');
     }
+    // Temporal knows the retry by the id that names its attempt: a retry sent again is that one.
+    const admitted = await h.temporal.client.workflowService.pollWorkflowExecutionUpdate({
+      namespace: testEnv.temporalNamespace,
+      updateRef: { workflowExecution: { workflowId: id }, updateId: 'retry-attempt-2' },
+      waitPolicy: {
+        lifecycleStage: UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED,
+      },
+    });
+    assert.equal(admitted.stage, UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED);
     const holds = await h.db
       .selectFrom('cost_holds')
       .select(['attempt', 'state'])
