@@ -12,6 +12,7 @@ import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { InvalidStorageKeyError } from '../../src/storage/object-storage.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
 import { startHarness, testJwtSecret, type Harness } from '../support/harness.js';
+import { storedMediaOf } from '../support/stored-files.js';
 
 interface Answer {
   status: number;
@@ -179,12 +180,7 @@ describe('media links', () => {
     ]);
     const response = await h.user('uploader').postForm('/api/vlogs', form);
     assert.equal(response.statusCode, 202, response.body);
-    const row = await h.db
-      .selectFrom('jobs')
-      .select('input')
-      .where('id', '=', response.json<{ id: string }>().id)
-      .executeTakeFirstOrThrow();
-    const [uploaded] = (row.input as { media: { key: string }[] }).media;
+    const [uploaded] = await storedMediaOf(h.db, response.json<{ id: string }>().id);
     assert.ok(uploaded);
     assert.match(uploaded.key, /page\.html$/);
     const answer = await request(pathOf(await storage.url(uploaded.key, 600)));

@@ -9,6 +9,7 @@ import { InvalidStorageKeyError, storageKeyProblem } from '../../src/storage/obj
 import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { captureLogs } from '../support/logs.js';
+import { readStored, storedMediaOf } from '../support/stored-files.js';
 
 // No worker polls this API's task queue: the test looks at what the upload stored, nothing more.
 describe('vlog uploads on local storage', () => {
@@ -35,17 +36,10 @@ describe('vlog uploads on local storage', () => {
     );
     const response = await h.user('uploader').postForm('/api/vlogs', form);
     assert.equal(response.statusCode, 202, response.body);
-    const row = await h.db
-      .selectFrom('jobs')
-      .select('input')
-      .where('id', '=', response.json<{ id: string }>().id)
-      .executeTakeFirstOrThrow();
-    const media = (row.input as { media: { key: string; size: number; sha256: string }[] }).media;
+    const media = await storedMediaOf(h.db, response.json<{ id: string }>().id);
     assert.equal(media.length, files.length);
     for (const [index, ref] of media.entries()) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of await storage.getStream(ref.key)) chunks.push(chunk as Buffer);
-      const stored = Buffer.concat(chunks);
+      const stored = await readStored(storage, ref.key);
       assert.equal(stored.length, files[index]!.length, `${ref.key} stored ${stored.length} bytes`);
       assert.ok(stored.equals(files[index]!));
       assert.equal(ref.size, files[index]!.length);
@@ -66,12 +60,7 @@ describe('vlog uploads on local storage', () => {
     );
     const response = await h.user('reserved-names').postForm('/api/vlogs', form);
     assert.equal(response.statusCode, 202, response.body);
-    const row = await h.db
-      .selectFrom('jobs')
-      .select('input')
-      .where('id', '=', response.json<{ id: string }>().id)
-      .executeTakeFirstOrThrow();
-    const media = (row.input as { media: { key: string; name: string }[] }).media;
+    const media = await storedMediaOf(h.db, response.json<{ id: string }>().id);
     assert.deepEqual(
       media.map((ref) => ref.name),
       files.map((file) => file.filename),
@@ -79,9 +68,7 @@ describe('vlog uploads on local storage', () => {
     for (const [index, ref] of media.entries()) {
       assert.equal(storageKeyProblem(ref.key), null, ref.key);
       assert.ok(await storage.head(ref.key), `${ref.key} is not stored`);
-      const chunks: Buffer[] = [];
-      for await (const chunk of await storage.getStream(ref.key)) chunks.push(chunk as Buffer);
-      assert.ok(Buffer.concat(chunks).equals(files[index]!.bytes));
+      assert.ok((await readStored(storage, ref.key)).equals(files[index]!.bytes));
     }
   });
 

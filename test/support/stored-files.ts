@@ -4,6 +4,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Db } from '../../src/db/database.js';
 import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
+import type { MediaStorage } from '../../src/storage/object-storage.js';
 import { eventually } from './eventually.js';
 
 /**
@@ -18,6 +19,23 @@ export async function storedFiles(root: string): Promise<string[]> {
     .sort();
 }
 
+/** The media a vlog's stored input names, as its upload stored them. */
+export async function storedMediaOf(db: Db, vlogId: string): Promise<VlogInput['media']> {
+  const { input } = await db
+    .selectFrom('jobs')
+    .select('input')
+    .where('id', '=', vlogId)
+    .executeTakeFirstOrThrow();
+  return (input as VlogInput).media;
+}
+
+/** A stored object's bytes, whole. */
+export async function readStored(storage: MediaStorage, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await storage.getStream(key)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 /**
  * Waits until the files under `root` are exactly the objects (and their metadata) of the
  * control vlog `controlId`, an upload the API accepted for the user whose refused uploads are
@@ -30,12 +48,7 @@ export async function assertStoredOnlyUploadOf(
   db: Db,
   controlId: string,
 ): Promise<void> {
-  const { input } = await db
-    .selectFrom('jobs')
-    .select('input')
-    .where('id', '=', controlId)
-    .executeTakeFirstOrThrow();
-  const keys = (input as VlogInput).media.map((media) => media.key);
+  const keys = (await storedMediaOf(db, controlId)).map((media) => media.key);
   assert.ok(keys.length > 0, `the control vlog ${controlId} stored no media`);
   const expected = keys.flatMap((key) => [key, `${key}.meta.json`]).sort();
   await eventually(
