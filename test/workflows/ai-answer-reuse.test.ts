@@ -2,17 +2,14 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Context } from '@temporalio/activity';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from '../../src/activities/index.js';
-import { loadConfig } from '../../src/config.js';
 import { jobLedger } from '../../src/db/costs.js';
 import { readJobEvents } from '../../src/db/job-events.js';
 import { findOwnedJob } from '../../src/db/jobs.js';
-import { createAiGenerationActivities } from '../../src/kinds/ai/activities.js';
 import type { AiJobInput, AiJobRequest, AiJobResult } from '../../src/kinds/ai/declaration.js';
-import { createProviders } from '../../src/providers/index.js';
 import { sourceWorkflowBundle } from '../../src/worker/workflow-bundles.js';
 import type { aiGenerationJob } from '../../src/workflows/index.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
+import { aiActivitiesOnFakeGoogle } from '../support/ai-activities.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
@@ -45,29 +42,16 @@ describe('AI job whose answer was not reported', () => {
 
   /** Runs an AI job whose generation's first attempt is lost once `lose` says so. */
   async function runJob(lose: 'after-answer' | 'never') {
-    const mediaStorage = undefined as never;
-    const deps = {
-      db: test.db,
-      mediaStorage,
-      providers: createProviders(
-        loadConfig({ GEMINI_API_KEY: 'test-key', GEMINI_BASE_URL: google.url }),
-        { mediaStorage, mediaTools: null },
-      ),
-      mediaTools: null,
-    };
-    const ai = createAiGenerationActivities(deps);
-    const attempts: number[] = [];
-    const activities = {
-      ...createActivities(deps),
-      async generateAiItems(input: Parameters<typeof ai.generateAiItems>[0]) {
-        const { attempt } = Context.current().info;
-        attempts.push(attempt);
-        const answer = await ai.generateAiItems(input);
+    const { activities, attempts } = aiActivitiesOnFakeGoogle(
+      test.db,
+      google,
+      async (attempt, generate) => {
+        const answer = await generate();
         // Lost between the answer and its report: no result, no heartbeat, until shutdown.
         if (attempt === 1 && lose === 'after-answer') await Context.current().cancelled;
         return answer;
       },
-    };
+    );
     const taskQueue = uniqueTaskQueue('ai-answer-reuse');
     const connection = await NativeConnection.connect({ address: testEnv.temporalAddress });
     const worker = await Worker.create({

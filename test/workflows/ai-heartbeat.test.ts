@@ -2,14 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Context } from '@temporalio/activity';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from '../../src/activities/index.js';
-import { loadConfig } from '../../src/config.js';
-import { createAiGenerationActivities } from '../../src/kinds/ai/activities.js';
 import type { AiJobInput, AiJobRequest } from '../../src/kinds/ai/declaration.js';
 import { findOwnedJob } from '../../src/db/jobs.js';
-import { createProviders } from '../../src/providers/index.js';
 import type { aiGenerationJob } from '../../src/workflows/index.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
+import { aiActivitiesOnFakeGoogle } from '../support/ai-activities.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { jobRecord } from '../support/jobs.js';
@@ -35,29 +32,15 @@ describe('AI job with a frozen generation', () => {
   });
 
   it('retries the call once the heartbeat timeout passes without a heartbeat, and completes', async () => {
-    const mediaStorage = undefined as never;
-    const deps = {
-      db: test.db,
-      mediaStorage,
-      providers: createProviders(
-        loadConfig({ GEMINI_API_KEY: 'test-key', GEMINI_BASE_URL: google.url }),
-        { mediaStorage, mediaTools: null },
-      ),
-      mediaTools: null,
-    };
-    const real = createActivities(deps);
-    const ai = createAiGenerationActivities(deps);
-    const attempts: number[] = [];
-    const activities = {
-      ...real,
-      async generateAiItems(input: Parameters<typeof ai.generateAiItems>[0]) {
-        const { attempt } = Context.current().info;
-        attempts.push(attempt);
+    const { activities, attempts } = aiActivitiesOnFakeGoogle(
+      test.db,
+      google,
+      async (attempt, generate) => {
         // Frozen: neither answers nor heartbeats, until the worker shuts down.
         if (attempt === 1) await Context.current().cancelled;
-        return ai.generateAiItems(input);
+        return generate();
       },
-    };
+    );
     const taskQueue = uniqueTaskQueue('ai-heartbeat');
     const connection = await NativeConnection.connect({ address: testEnv.temporalAddress });
     const worker = await Worker.create({
