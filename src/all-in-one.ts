@@ -92,9 +92,9 @@ runEntryPoint(async () => {
 
 /**
  * The dev server `npm start` runs, started again on its own file when it exits by itself (a
- * crash, an OOM kill, a stray `kill`): jobs pick up where they were, as after a restart of the
- * whole stack, where before the stack ran on without it and every job stood still. One that
- * cannot be started again ends the stack (`onGiveUp`), exit code 1, saying why.
+ * crash, an OOM kill, a stray `kill`): without it every job would stand still, and on its file
+ * they pick up where they were, as after a restart of the whole stack. One that cannot be
+ * started again ends the stack (`onGiveUp`), exit code 1, saying why.
  */
 async function keptDevServer(config: Config, logger: Logger) {
   const start = async () => {
