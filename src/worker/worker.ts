@@ -139,7 +139,7 @@ export interface WorkerSettings {
   taskQueue: string;
   /** The domains this process serves (WORKER_QUEUES or `--queues`); default: every one in use. */
   queues?: TaskQueueDomain[];
-  /** Slots, pollers and rate of each domain's queue; default: the QUEUE_* defaults. */
+  /** Slots, pollers and rate of each domain's queue; default: an empty configuration's (embedded model). */
   capacity?: Record<TaskQueueDomain, QueueCapacity>;
   /** Time running activities get to finish or heartbeat their cancellation on shutdown. */
   shutdownGraceMs: number;
