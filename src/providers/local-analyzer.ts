@@ -3,16 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { FailureCode } from '../jobs/failures.js';
 import type { MediaRef } from '../jobs/contracts.js';
 import type { MediaFacts, VlogAnalysis, VlogPlan } from '../kinds/vlog/declaration.js';
 import { brightness, dominantColors, frameChanges, motion, sceneChanges } from '../media/frames.js';
 import { planVlog, type PlannableMedia } from '../media/plan.js';
 import {
   defaultMediaToolTimeouts,
-  MediaToolError,
-  MediaToolInterrupted,
-  MediaToolTimeout,
   probeMedia,
   sampleFrames,
   type FrameSampling,
@@ -20,7 +16,8 @@ import {
   type MediaTools,
   type MediaToolTimeouts,
 } from '../media/tools.js';
-import { ProviderError, type AnalysisRequest, type MediaAnalyzer } from './types.js';
+import { mediaToolFailure } from './media-tool-errors.js';
+import type { AnalysisRequest, MediaAnalyzer } from './types.js';
 
 /** Sampled frames are this small: enough for colours and motion, cheap to decode and compare. */
 const sampleSize = { width: 32, height: 32 };
@@ -112,28 +109,11 @@ async function measure(
       plannable: { kind: ref.kind, durationSeconds: probe.durationSeconds, changes, sampleFps },
     };
   } catch (error) {
-    if (error instanceof MediaToolError) {
-      throw new ProviderError(
-        FailureCode.MEDIA_UNREADABLE,
-        `${ref.name} cannot be read as ${ref.kind === 'video' ? 'a video' : 'an image'}: ${error.message}`,
-        false,
-      );
-    }
-    if (error instanceof MediaToolTimeout) {
-      throw new ProviderError(
-        FailureCode.MEDIA_PROCESSING_TIMEOUT,
-        `${ref.name}: ${error.message}`,
-        true,
-      );
-    }
-    if (error instanceof MediaToolInterrupted) {
-      throw new ProviderError(
-        FailureCode.MEDIA_PROCESSING_INTERRUPTED,
-        `${ref.name}: ${error.message}`,
-        true,
-      );
-    }
-    throw error;
+    throw mediaToolFailure(
+      error,
+      ref.name,
+      `${ref.name} cannot be read as ${ref.kind === 'video' ? 'a video' : 'an image'}`,
+    );
   }
 }
 

@@ -9,7 +9,6 @@ import { planVlog, renderFps } from '../media/plan.js';
 import {
   MediaToolError,
   MediaToolInterrupted,
-  MediaToolTimeout,
   probeMedia,
   runFfmpeg,
   type MediaProbe,
@@ -21,6 +20,7 @@ import {
   putStreamUnlessAborted,
   type ObjectStorage,
 } from '../storage/object-storage.js';
+import { mediaToolFailure } from './media-tool-errors.js';
 import {
   ProviderError,
   type GenerationContext,
@@ -94,28 +94,7 @@ export class LocalVideoGenerator implements VideoGenerator {
           ref.kind,
           context.signal,
         ).catch((error: unknown) => {
-          if (error instanceof MediaToolError) {
-            throw new ProviderError(
-              FailureCode.MEDIA_UNREADABLE,
-              `${ref.name} cannot be read: ${error.message}`,
-              false,
-            );
-          }
-          if (error instanceof MediaToolTimeout) {
-            throw new ProviderError(
-              FailureCode.MEDIA_PROCESSING_TIMEOUT,
-              `${ref.name}: ${error.message}`,
-              true,
-            );
-          }
-          if (error instanceof MediaToolInterrupted) {
-            throw new ProviderError(
-              FailureCode.MEDIA_PROCESSING_INTERRUPTED,
-              `${ref.name}: ${error.message}`,
-              true,
-            );
-          }
-          throw error;
+          throw mediaToolFailure(error, ref.name, `${ref.name} cannot be read`);
         });
         inputs.push({ file, ref, probe });
       }
