@@ -290,6 +290,48 @@ export async function providerWaitersToWake(
   return woken;
 }
 
+/** One provider's line at the governor, as the metrics report it. */
+export interface ProviderLine {
+  provider: string;
+  /** Jobs waiting for one of its operations at once. */
+  waiting: number;
+  /** Its operations at once held by jobs. */
+  held: number;
+  /** How long the first job in line has waited, in seconds; 0 when none waits. */
+  oldestWaitSeconds: number;
+  /** What is left of its cool-down after a 429, in seconds; 0 when it may be called. */
+  cooldownSeconds: number;
+}
+
+/**
+ * Every provider the governor has met: its line (rows not stale only, as the line counts them)
+ * and its cool-down. A provider with neither a row nor a cool-down ever is left out.
+ */
+export async function providerLines(db: Db, staleAfterMs: number): Promise<ProviderLine[]> {
+  const { rows } = await sql<ProviderLine>`
+    with lines as (
+      select provider,
+        count(*) filter (where state = 'waiting')::integer as waiting,
+        count(*) filter (where state = 'held')::integer as held,
+        coalesce(extract(epoch from now() - min(requested_at) filter (where state = 'waiting')), 0)::float8
+          as "oldestWaitSeconds"
+      from provider_leases
+      where not ${isStale(staleAfterMs)}
+      group by provider
+    ), cooldowns as (
+      select provider, greatest(0, extract(epoch from until - now()))::float8 as "cooldownSeconds"
+      from provider_cooldowns
+    )
+    select provider,
+      coalesce(lines.waiting, 0) as waiting,
+      coalesce(lines.held, 0) as held,
+      coalesce(lines."oldestWaitSeconds", 0) as "oldestWaitSeconds",
+      coalesce(cooldowns."cooldownSeconds", 0) as "cooldownSeconds"
+    from lines full join cooldowns using (provider)
+    order by provider`.execute(db);
+  return rows;
+}
+
 /** Leaves the provider alone for `ms` from now, everywhere; a longer cool-down already set stands. */
 export async function startProviderCooldown(db: Db, provider: string, ms: number): Promise<void> {
   const until = sql<Date>`now() + make_interval(secs => ${ms / 1000})`;

@@ -1,6 +1,7 @@
 /**
- * Gauges read from state every process shares: the jobs waiting to start (the database) and
- * each task queue's backlog and pollers (Temporal's task-queue statistics). They are read when
+ * Gauges read from state every process shares: the jobs waiting to start and each provider's
+ * line at the provider-quota governor (the database), and each task queue's backlog and
+ * pollers (Temporal's task-queue statistics). They are read when
  * Prometheus scrapes an API process, so every API process reports the same values: aggregate
  * them with `max` (or `min`), never `sum`. Workers do not export them.
  */
@@ -11,6 +12,8 @@ import { Gauge, Registry } from 'prom-client';
 import { taskQueueNames } from '../capacity/task-queues.js';
 import type { Db } from '../db/database.js';
 import { waitingJobsByKind } from '../db/jobs.js';
+import { providerLines } from '../db/provider-quota.js';
+import { leaseStaleAfterMs } from '../activities/provider-quota.js';
 import { jobKindRegistry, taskQueueDomainsInUse } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
 import { recentPollMs } from '../api/services/media-workers.js';
@@ -55,6 +58,34 @@ export function createSharedStateMetrics(deps: {
     labelNames: ['kind'] as const,
     registers,
   });
+  // A job waiting for a provider's quota is in a stage already (a vlog `generating`), on a
+  // durable timer rather than in a task queue: without these, a line of thousands of jobs and a
+  // line that no longer moves showed in no gauge.
+  const providerWaiting = new Gauge({
+    name: 'vlogflow_provider_jobs_waiting',
+    help: "Jobs waiting in the provider-quota governor's line for one of a provider's operations at once",
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const providerOldestWait = new Gauge({
+    name: 'vlogflow_provider_oldest_wait_seconds',
+    help: "How long the first job in a provider's line has waited for an operation; 0 when none waits",
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const providerHeld = new Gauge({
+    name: 'vlogflow_provider_operations_held',
+    help: "A provider's operations at once held by jobs (leases)",
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const providerCooldown = new Gauge({
+    name: 'vlogflow_provider_cooldown_seconds',
+    help: "What is left of a provider's cool-down after a 429; 0 when it may be called",
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const providerGauges = [providerWaiting, providerOldestWait, providerHeld, providerCooldown];
   const queueLabels = ['queue', 'task_queue_type'] as const;
   const backlog = new Gauge({
     name: 'vlogflow_task_queue_backlog_tasks',
@@ -87,6 +118,18 @@ export function createSharedStateMetrics(deps: {
       const row = rows.find((candidate) => candidate.kind === declaration.kind);
       waiting.set({ kind: declaration.kind }, row?.count ?? 0);
       oldestWaiting.set({ kind: declaration.kind }, row?.oldestAgeSeconds ?? 0);
+    }
+  }
+
+  async function readProviderLines(): Promise<void> {
+    const lines = await providerLines(deps.db, leaseStaleAfterMs);
+    for (const gauge of providerGauges) gauge.reset();
+    for (const line of lines) {
+      const labels = { provider: line.provider };
+      providerWaiting.set(labels, line.waiting);
+      providerOldestWait.set(labels, line.oldestWaitSeconds);
+      providerHeld.set(labels, line.held);
+      providerCooldown.set(labels, line.cooldownSeconds);
     }
   }
 
@@ -163,6 +206,7 @@ export function createSharedStateMetrics(deps: {
       }
       const done = Promise.all([
         orEmpty(readWaitingJobs, [waiting, oldestWaiting], 'the database'),
+        orEmpty(readProviderLines, providerGauges, 'the database'),
         orEmpty(readQueues, [backlog, backlogAge, pollers], 'Temporal'),
       ]).then(() => undefined);
       latest = { startedAt: now, done };

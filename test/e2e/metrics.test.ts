@@ -3,7 +3,13 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { leaseStaleAfterMs } from '../../src/activities/provider-quota.js';
 import { loadConfig } from '../../src/config.js';
+import {
+  acquireProviderLease,
+  releaseProviderLeases,
+  startProviderCooldown,
+} from '../../src/db/provider-quota.js';
 import { startMetricsServer } from '../../src/metrics/exposition.js';
 import { createTemporalAccess } from '../../src/temporal-client.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
@@ -209,6 +215,46 @@ describe('metrics at GET /metrics', () => {
     const polled = await scrape(h.api);
     assert.ok(polled.value('vlogflow_task_queue_pollers', { queue: 'workflows' }) >= 1);
     assert.ok(polled.value('vlogflow_task_queue_pollers', { queue: 'text-generation' }) >= 1);
+  });
+
+  it("report each provider's line at the quota governor: jobs waiting, the first one's wait, operations held, the cool-down", async () => {
+    // Jobs waiting for a provider's quota are in a stage already, on timers, in no task queue:
+    // only these gauges show a line growing, or one that no longer moves.
+    const provider = `metrics-veo-${randomUUID().slice(0, 8)}`;
+    const lease = (jobId: string, ownerId: string) =>
+      acquireProviderLease(h.db, {
+        provider,
+        jobId,
+        ownerId,
+        limit: 1,
+        staleAfterMs: leaseStaleAfterMs,
+      });
+    const jobIds = ['held-1', 'waiting-1', 'waiting-2'].map((id) => `${provider}-${id}`);
+    assert.deepEqual(await lease(jobIds[0]!, 'ann'), { granted: true });
+    assert.equal((await lease(jobIds[1]!, 'ann')).granted, false);
+    assert.equal((await lease(jobIds[2]!, 'bo')).granted, false);
+    await startProviderCooldown(h.db, provider, 60_000);
+
+    const waiting = await eventually(
+      () => scrape(h.api),
+      (current) => current.value('vlogflow_provider_jobs_waiting', { provider }) === 2,
+      { what: "two jobs in the provider's line" },
+    );
+    assert.equal(waiting.families.get('vlogflow_provider_jobs_waiting'), 'gauge');
+    assert.equal(waiting.value('vlogflow_provider_operations_held', { provider }), 1);
+    assert.ok(waiting.value('vlogflow_provider_oldest_wait_seconds', { provider }) > 0);
+    const cooldown = waiting.value('vlogflow_provider_cooldown_seconds', { provider });
+    assert.ok(cooldown > 0 && cooldown <= 60, `cool-down ${cooldown} s`);
+
+    for (const jobId of jobIds) await releaseProviderLeases(h.db, jobId, provider);
+    const drained = await eventually(
+      () => scrape(h.api),
+      (current) =>
+        current.value('vlogflow_provider_jobs_waiting', { provider }) === 0 &&
+        current.value('vlogflow_provider_operations_held', { provider }) === 0,
+      { what: "the provider's line drained" },
+    );
+    assert.equal(drained.value('vlogflow_provider_oldest_wait_seconds', { provider }), 0);
   });
 
   it('still answer when Temporal does not: the queue gauges are left out, the rest is there', async () => {

@@ -272,7 +272,7 @@ describe('a real Prometheus scraping the API and the worker', () => {
     }
 
     // What the dashboard must show: throughput, durations by stage, waiting and oldest age per
-    // kind and queue, failures by code, provider rate and 429s, what the calls cost (spend and
+    // kind, provider quota line and queue, failures by code, provider rate and 429s, what the calls cost (spend and
     // usage, budget refusals, charges the database did not take), and each process's memory.
     const shown = new Set(
       (await dashboardExpressions()).flatMap(({ expr }) => metricNamesIn(expr)),
@@ -285,6 +285,8 @@ describe('a real Prometheus scraping the API and the worker', () => {
       'vlogflow_job_stage_duration_seconds_bucket',
       'vlogflow_jobs_waiting',
       'vlogflow_oldest_waiting_job_age_seconds',
+      'vlogflow_provider_jobs_waiting',
+      'vlogflow_provider_oldest_wait_seconds',
       'vlogflow_task_queue_backlog_tasks',
       'vlogflow_task_queue_backlog_age_seconds',
       'vlogflow_provider_requests_total',
