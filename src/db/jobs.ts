@@ -744,17 +744,20 @@ export async function listOwnedJobs(
 }
 
 /**
- * The median time from acceptance to completion of the latest completed jobs of a type, in
- * milliseconds, or null before any completed: what the API's completion estimates rest on.
+ * The median run time (from the start of the attempt that completed to its end) of the latest
+ * completed jobs of a type, in milliseconds, or null before any completed: what the API's
+ * completion estimates rest on. A wait behind a concurrency key or before a retry is no part of
+ * it, so a line of keyed jobs does not stretch every estimate.
  */
 export async function typicalDurationMs(db: Db, type: string): Promise<number | null> {
   const row = await db
     .selectFrom((qb) =>
       qb
         .selectFrom('jobs')
-        .select(sql<number>`extract(epoch from completed_at - created_at) * 1000`.as('ms'))
+        .select(sql<number>`extract(epoch from completed_at - started_at) * 1000`.as('ms'))
         .where('type', '=', type)
         .where('status', '=', 'completed')
+        .where('started_at', 'is not', null)
         .orderBy('completed_at', 'desc')
         .limit(100)
         .as('recent'),

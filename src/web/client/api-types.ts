@@ -1299,7 +1299,7 @@ export interface operations {
               } | null;
               /**
                * Format: date-time
-               * @description When a job in flight is expected to finish, from recent jobs of its type
+               * @description When a job in flight is expected to finish: its start (or acceptance) plus the median run time of recent jobs of its type; null once ended, and while queued behind its concurrency key
                */
               estimatedCompletionAt: string | null;
               /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */
@@ -1562,7 +1562,7 @@ export interface operations {
             } | null;
             /**
              * Format: date-time
-             * @description When a job in flight is expected to finish, from recent jobs of its type
+             * @description When a job in flight is expected to finish: its start (or acceptance) plus the median run time of recent jobs of its type; null once ended, and while queued behind its concurrency key
              */
             estimatedCompletionAt: string | null;
             /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */
@@ -1835,7 +1835,7 @@ export interface operations {
             } | null;
             /**
              * Format: date-time
-             * @description When a job in flight is expected to finish, from recent jobs of its type
+             * @description When a job in flight is expected to finish: its start (or acceptance) plus the median run time of recent jobs of its type; null once ended, and while queued behind its concurrency key
              */
             estimatedCompletionAt: string | null;
             /** @description What the job was estimated to cost when it was accepted; null for jobs accepted before costs were kept */

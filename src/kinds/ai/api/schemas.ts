@@ -54,7 +54,9 @@ export const aiJobViewSchema = jobViewSchema
     estimatedCompletionAt: z.iso
       .datetime()
       .nullable()
-      .describe('When a job in flight is expected to finish, from recent jobs of its type'),
+      .describe(
+        'When a job in flight is expected to finish: its start (or acceptance) plus the median run time of recent jobs of its type; null once ended, and while queued behind its concurrency key',
+      ),
     live: liveViewSchema,
   })
   .describe('AiJob');

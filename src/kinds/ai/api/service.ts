@@ -55,7 +55,9 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
   // recomputed at most every estimateTtlMs rather than queried per request.
   const typicalDurations = new Map<string, { at: number; ms: Promise<number> }>();
   function estimatedCompletion(row: JobRow): Promise<string | null> {
-    if (isTerminalStatus(row.status)) return Promise.resolve(null);
+    // A job queued behind its key starts once the jobs ahead of it end, which a typical run
+    // does not tell: its place in line is in its phase.
+    if (isTerminalStatus(row.status) || row.status === 'queued') return Promise.resolve(null);
     let cached = typicalDurations.get(row.type);
     if (!cached || Date.now() - cached.at > estimateTtlMs) {
       const ms = typicalDurationMs(db, row.type).then((median) => median ?? defaultDurationMs);
@@ -64,7 +66,10 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
       // A failed query is not cached: the next request asks again.
       ms.catch(() => typicalDurations.delete(row.type));
     }
-    return cached.ms.then((ms) => new Date(row.created_at.getTime() + ms).toISOString());
+    // Counted from the attempt's start once it has one, not from acceptance: a job that waited
+    // in line or is a retry runs from then.
+    const from = row.started_at ?? row.queue_entered_at ?? row.created_at;
+    return cached.ms.then((ms) => new Date(from.getTime() + ms).toISOString());
   }
 
   /** The caller's AI job, or a 404 (another user's job is not theirs to know of). */
