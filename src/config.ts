@@ -247,9 +247,12 @@ export const configSchema = z.object({
   USER_RATE_LIMIT_REQUESTS: positiveInt.default(600),
   /**
    * Most reads (GET and HEAD) one user may make per RATE_LIMIT_WINDOW_MS on one API process,
-   * counted in its memory so a status poll writes nothing (429 with Retry-After above).
+   * counted in its memory so a status poll writes nothing (429 with Retry-After above). The
+   * default is twice what a client makes that reads each of the USER_MAX_JOBS_IN_FLIGHT jobs it
+   * may have running every JOB_POLL_INTERVAL_SECONDS, as the poll hints say (600 a minute): at
+   * 600, such a client was refused as soon as it also listed its jobs.
    */
-  USER_READ_RATE_LIMIT_REQUESTS: positiveInt.default(600),
+  USER_READ_RATE_LIMIT_REQUESTS: positiveInt.default(1200),
   RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
   /** Poll-interval hint (X-Poll-Interval) on the read of a job that is running. */
   JOB_POLL_INTERVAL_SECONDS: positiveInt.default(2),

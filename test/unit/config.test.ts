@@ -32,6 +32,17 @@ describe('configuration', () => {
     assert.ok(config.dataDir.endsWith('.data'));
   });
 
+  it('lets a client poll every job it may have in flight as often as X-Poll-Interval says, and list them, within the read limit', () => {
+    const config = loadConfig({});
+    const rounds = config.RATE_LIMIT_WINDOW_MS / (config.JOB_POLL_INTERVAL_SECONDS * 1_000);
+    // Each round reads every running job once and the list once.
+    const reads = rounds * (config.USER_MAX_JOBS_IN_FLIGHT + 1);
+    assert.ok(
+      reads <= config.USER_READ_RATE_LIMIT_REQUESTS,
+      `${reads} reads a window against a limit of ${config.USER_READ_RATE_LIMIT_REQUESTS}`,
+    );
+  });
+
   it('names each invalid variable with the value it got', () => {
     const message = configError({
       API_PORT: 'abc',
