@@ -238,6 +238,19 @@ export async function releaseProviderLeases(
 }
 
 /**
+ * Takes a job that will never ask again (it is being cancelled) out of every provider's waiting
+ * line, so that the jobs behind it need not wait for its end; a lease it holds stays held until
+ * then, as its operation may still run.
+ */
+export async function leaveProviderLines(db: Db, jobId: string): Promise<void> {
+  await db
+    .deleteFrom('provider_leases')
+    .where('job_id', '=', jobId)
+    .where('state', '=', 'waiting')
+    .execute();
+}
+
+/**
  * The waiting jobs that would be granted a lease if they asked now (the first `limit` − held
  * in line): whom a job that gave its lease back wakes, instead of letting them find out on
  * their next recheck. Marks them as asking now. Only an owner's first `free` waiters can be among the first `free` in

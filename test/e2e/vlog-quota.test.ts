@@ -289,3 +289,102 @@ describe('a terminated vlog holding a Veo lease, once reconciled', () => {
     assert.deepEqual(leases, [{ job_id: next, state: 'held' }], "the holder's lease was freed");
   });
 });
+
+describe('a vlog cancelled while it waits in line for Veo', () => {
+  let fakes: CloudFakes;
+  let h: Harness;
+  let alice: UserClient;
+  /** While set, a cancelled vlog's cleanup waits for it before it deletes anything. */
+  let storageHeld: Promise<void> | null = null;
+
+  before(async () => {
+    fakes = await CloudFakes.start();
+    Object.assign(fakes.env, {
+      VEO_MAX_CONCURRENT_OPERATIONS: '1',
+      PROVIDER_QUOTA_RECHECK_MS: String(recheckMs),
+    });
+    h = await startHarness({
+      env: fakes.env,
+      worker: async (db) => {
+        const deps = await fakes.activityDependencies(db);
+        const storage = deps.mediaStorage;
+        const listMultipartUploads: typeof storage.listMultipartUploads = async (prefix) => {
+          await storageHeld;
+          return storage.listMultipartUploads(prefix);
+        };
+        return {
+          ...deps,
+          mediaStorage: Object.assign(Object.create(storage) as typeof storage, {
+            listMultipartUploads,
+          }),
+        };
+      },
+    });
+    alice = h.user('alice');
+  });
+  after(async () => {
+    await h.stop();
+    await fakes.stop();
+  });
+
+  async function startVlog(title: string): Promise<string> {
+    const view = await alice.startJob<VlogView>(
+      'vlog',
+      multipartBody({ title }, [
+        { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
+      ]),
+    );
+    h.terminateOnStop(view.id);
+    return view.id;
+  }
+
+  const placesOf = (jobId: string) =>
+    h.db
+      .selectFrom('provider_leases')
+      .select('state')
+      .where('job_id', '=', jobId)
+      .execute()
+      .then((rows) => rows.map((row) => row.state));
+
+  it('leaves the line as its cleanup begins, not once storage has deleted its outputs', async () => {
+    fakes.google.scenario.pollsBeforeDone = Number.MAX_SAFE_INTEGER;
+    const holder = await startVlog('Holder');
+    await eventually(
+      () => placesOf(holder),
+      (states) => states.includes('held'),
+      { what: 'the holder on the only lease', timeoutMs: 60_000 },
+    );
+    const waiter = await startVlog('Waiter');
+    await untilWaitingInLine(h, waiter, 'the waiter in line');
+    assert.deepEqual(await placesOf(waiter), ['waiting']);
+
+    let releaseStorage = () => {};
+    storageHeld = new Promise((resolve) => (releaseStorage = resolve));
+    try {
+      assert.equal((await alice.cancel('vlog', waiter)).statusCode, 202);
+      // Were it still in line, the first lease to free would wake it, and it would never take it.
+      await eventually(
+        () => placesOf(waiter),
+        (states) => states.length === 0,
+        { what: 'the cancelled vlog out of the line', timeoutMs: 30_000 },
+      );
+      const row = await h.db
+        .selectFrom('jobs')
+        .select('status')
+        .where('id', '=', waiter)
+        .executeTakeFirstOrThrow();
+      assert.equal(row.status, 'generating', 'its cleanup has not ended');
+    } finally {
+      releaseStorage();
+      storageHeld = null;
+    }
+    const cancelled = await alice.awaitJob<VlogView>(
+      'vlog',
+      waiter,
+      (view) => view.status === 'cancelled',
+      { what: 'the waiter cancelled', timeoutMs: 60_000, intervalMs: 200 },
+    );
+    assert.equal(cancelled.error?.code, 'CANCELLED');
+    assert.deepEqual(await placesOf(holder), ['held']);
+  });
+});

@@ -1,5 +1,6 @@
 // What a vlog leaves behind: removed when it is cancelled, and by the media sweep once expired.
 import { Context, log } from '@temporalio/activity';
+import { leaveProviderLines } from '../../../db/provider-quota.js';
 import { vlogOutputPrefix } from '../../../jobs/storage-keys.js';
 import { parseGcsUri } from '../../../storage/gcs-storage.js';
 import { parseMediaUri } from '../../../storage/object-storage.js';
@@ -10,14 +11,20 @@ export interface CleanupVlogInput {
 }
 
 export function createCleanupActivities(
-  deps: Pick<VlogActivityDependencies, 'mediaStorage' | 'providers'>,
+  deps: Pick<VlogActivityDependencies, 'db' | 'mediaStorage' | 'providers'>,
 ) {
   return {
-    /** Removes what a cancelled vlog left half-made: open uploads, partial videos, generated outputs. */
+    /**
+     * Removes what a cancelled vlog left half-made: its place in line for Veo, open uploads,
+     * partial videos, generated outputs.
+     */
     async cleanupVlog(
       input: CleanupVlogInput,
     ): Promise<{ abortedUploads: number; deletedObjects: number }> {
       const { cancellationSignal } = Context.current();
+      // First, so that a storage slow to delete (retried for minutes when it is out) does not
+      // keep the vlogs behind it waiting: woken as a lease frees, it would never take the lease.
+      await leaveProviderLines(deps.db, input.jobId);
       const removed = await deleteVlogOutputs(deps, input.jobId, cancellationSignal);
       log.info('vlog cleaned up', { jobId: input.jobId, ...removed });
       return removed;
