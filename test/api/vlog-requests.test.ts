@@ -233,6 +233,22 @@ describe('vlog requests that are refused', () => {
       message: /multipart body could not be read/,
     },
     {
+      name: 'a form that ends after a whole file without its closing boundary',
+      body: () => {
+        const { payload, headers } = multipartBody({ title: 'x' }, [
+          { field: 'media', filename: 'clip.mp4', contentType: 'video/mp4', bytes: mp4Bytes() },
+        ]);
+        const boundary = headers['content-type']!.split('boundary=')[1]!;
+        return {
+          payload: payload.subarray(0, payload.length - `--${boundary}--\r\n`.length),
+          headers,
+        };
+      },
+      status: 400,
+      code: 'INVALID_MULTIPART',
+      message: /multipart body could not be read: .*unexpected end of multipart data/,
+    },
+    {
       name: 'a JSON body',
       body: () => ({
         payload: JSON.stringify({ title: 'x' }),

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
@@ -237,6 +237,9 @@ export async function receiveUpload(
         fields[part.fieldname] = value;
         continue;
       }
+      // The file's stream fails only when the body does (cut off, its closing boundary missing),
+      // whether it is destroyed with the error (`errored`, below) or busboy only emits it.
+      part.file.on('error', (error) => bodyErrors.add(error));
       if (!isStorableText(part.filename)) {
         part.file.resume();
         throw unstorableTextError(`${mediaFieldName} file name`);
@@ -280,25 +283,25 @@ export async function receiveUpload(
         );
       }
       const hash = createHash('sha256');
-      // A transform, not a 'data' listener: a listener would start the flow before the store
-      // reads, and the bytes would go by while it is still opening its file.
-      const hashing = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          hash.update(chunk);
-          callback(null, chunk);
-        },
-      });
-      typed.content.on('error', (error) => hashing.destroy(error));
-      typed.content.pipe(hashing);
+      // Hashed as storage pulls each chunk, in one stream: a cut-off body fails the chunk
+      // storage is waiting for, and a broken store stops the reading, with no second stream
+      // piped alongside whose error could go unheard.
+      const hashed = Readable.from(
+        (async function* () {
+          for await (const chunk of typed.content as AsyncIterable<Buffer>) {
+            hash.update(chunk);
+            yield chunk;
+          }
+        })(),
+      );
       const key = `${batch}${String(media.length).padStart(2, '0')}-${safeName(name)}`;
-      const { size } = await storage.putStream(key, hashing, detected);
+      const { size } = await storage.putStream(key, hashed, detected);
       if (part.file.truncated)
         throw multipartError({ code: 'FST_REQ_FILE_TOO_LARGE' }, limits, bodyErrors, name);
       media.push({ key, name, contentType: detected, kind, size, sha256: hash.digest('hex') });
     }
     if (inspect && media.length > 0) await inspect(batchId, media);
   } catch (error) {
-    // The file being read failed the request if its stream broke: the body was bad, not storage.
     if (file?.errored) bodyErrors.add(file.errored);
     await discard();
     throw multipartError(error, limits, bodyErrors, current, request.headers['content-type']);
