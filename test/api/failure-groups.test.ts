@@ -294,6 +294,21 @@ describe('failure groups (admin)', () => {
             /^body\.limit: expected a whole number/,
           ] as const,
       ),
+      // Out of range is told its bound, not that it is no whole number.
+      [
+        { group: 'vlog:transferring:TRANSFER_FAILED:-', limit: 0 },
+        /^body\.limit: Too small: expected number to be >=1$/,
+      ],
+      [
+        { group: 'vlog:transferring:TRANSFER_FAILED:-', limit: 101 },
+        /^body\.limit: Too big: expected number to be <=100$/,
+      ],
+      [
+        { group: 'vlog:transferring:TRANSFER_FAILED:-', limit: 1.5 },
+        /^body\.limit: expected a whole number$/,
+      ],
+      // Listed jobs are all re-driven: a limit there would be silently ignored.
+      [{ jobIds: ['x'], limit: 1 }, /^body\.limit: applies only with group/],
       [{ jobIds: ['x'], force: true }, /^body\.force: unknown field/],
     ] as const) {
       const response = await operator.post('/api/admin/redrives', body);

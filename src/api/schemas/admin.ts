@@ -100,18 +100,27 @@ export function redriveBodySchema(kinds: readonly string[]) {
         .optional()
         .describe('Re-drive these jobs'),
       limit: z
-        .number({ error: 'expected a whole number' })
+        // Only a wrong type is told so: a number out of range is told its bound.
+        .number({
+          error: (issue) => (issue.code === 'invalid_type' ? 'expected a whole number' : undefined),
+        })
         .int()
         .min(1)
         .max(100)
-        .default(100)
+        .optional()
+        .meta({ default: 100 })
         .describe('With group: most jobs taken, those failed longest ago first'),
       dryRun: z.boolean().default(false).describe('Answer what would run and change nothing'),
     })
     .refine((body) => (body.group === undefined) !== (body.jobIds === undefined), {
       path: ['group'],
       error: 'give either group or jobIds, not both and not neither',
-    });
+    })
+    .refine((body) => body.limit === undefined || body.group !== undefined, {
+      path: ['limit'],
+      error: 'applies only with group: jobIds names every job to re-drive',
+    })
+    .transform((body) => ({ ...body, limit: body.limit ?? 100 }));
 }
 
 const redriveSchema = z.object({
