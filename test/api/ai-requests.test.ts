@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { writtenText } from '../../src/api/schemas/common.js';
 import { startHarness, type Harness, type TestApi } from '../support/harness.js';
 import { assertOnlyControlJobOf } from '../support/jobs.js';
 
@@ -123,6 +124,24 @@ describe('AI job requests that are refused', () => {
       assert.equal(error.code, 'VALIDATION_FAILED');
       assert.deepEqual(fields(error), [field]);
       assert.match(error.message, /must not contain NUL characters or unpaired surrogates/);
+    }
+  });
+
+  it('answers 400 naming the field for text with nothing to read, and takes text that has some', async () => {
+    for (const [input, field] of [
+      [{ goal: '\u200b\u200b' }, 'body.input.goal'],
+      [{ goal: 'sail', context: '\u202e\u2066\u00a0' }, 'body.input.context'],
+      [{ goal: '\u0301\u0301' }, 'body.input.goal'],
+    ] as const) {
+      const { status, error } = await refused(json({ type: 'SUBGOAL_GENERATION', input }));
+      assert.equal(status, 400, JSON.stringify(input));
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.deepEqual(fields(error), [field]);
+      assert.match(error.message, /must have something to read/);
+    }
+    // Right-to-left text, combining marks on a letter and emoji alone are all something to read.
+    for (const goal of ['\u202bמרתון\u202c', 'e\u0301te\u0301', '\u{1F3C3}']) {
+      assert.ok(writtenText(500).safeParse(goal).success, goal);
     }
   });
 

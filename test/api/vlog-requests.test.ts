@@ -259,6 +259,13 @@ describe('vlog requests that are refused', () => {
       message: /multipart\/form-data/,
     },
     {
+      name: 'a title of zero-width and direction marks only',
+      body: () => multipartBody({ title: '\u200b\u202e\u200f' }, [png()]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^body\.title: must have something to read/,
+    },
+    {
       name: 'a field with a NUL character',
       body: () => multipartBody({ title: 'Beach\u0000day' }, [png()]),
       status: 400,

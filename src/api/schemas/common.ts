@@ -36,6 +36,25 @@ export const idempotencyKeySchema = z
   .regex(/^[\x21-\x7e]{1,255}$/, { error: 'must be 1 to 255 visible ASCII characters' })
   .optional();
 
+/** A letter, digit, punctuation mark or symbol (emoji included): something a reader sees. */
+const visibleCharacter = /[\p{L}\p{N}\p{P}\p{S}]/u;
+
+/**
+ * Text a person writes for a job (a title, a goal): trimmed, 1 to `max` characters, and not
+ * blank to a reader. Zero-width spaces, direction marks and lone combining marks pass a trim,
+ * yet show nothing.
+ */
+export function writtenText(max: number) {
+  return z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((value) => value === '' || visibleCharacter.test(value), {
+      error: 'must have something to read: not only spaces, zero-width or direction marks',
+    });
+}
+
 /**
  * The optional `concurrencyKey` of every start request: the caller's jobs that carry the same
  * key run one at a time, in the order they were submitted; another user's equal key is

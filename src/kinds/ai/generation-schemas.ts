@@ -3,13 +3,11 @@
  * OpenAPI document, the JSON schema the model is constrained to, and the check of its answer.
  */
 import { z } from 'zod';
-import { concurrencyKeySchema } from '../../api/schemas/common.js';
+import { concurrencyKeySchema, writtenText } from '../../api/schemas/common.js';
 import { aiGenerationTypes, type AiGenerationType } from './declaration.js';
 
-const text = (max: number) => z.string().trim().min(1).max(max);
-
 const shared = {
-  context: text(4_000)
+  context: writtenText(4_000)
     .optional()
     .describe('Anything the model should know: who the goal is for, constraints, deadlines'),
   maxItems: z.int().min(1).max(10).default(5).describe('Most items to generate'),
@@ -21,20 +19,20 @@ const shared = {
 };
 
 const subGoalInputSchema = z
-  .strictObject({ goal: text(500).describe('The goal to break into sub-goals'), ...shared })
+  .strictObject({ goal: writtenText(500).describe('The goal to break into sub-goals'), ...shared })
   .describe('SUBGOAL_GENERATION input');
 const actionInputSchema = z
   .strictObject({
-    goal: text(500),
-    subGoal: text(500).describe('The sub-goal to turn into actions'),
+    goal: writtenText(500),
+    subGoal: writtenText(500).describe('The sub-goal to turn into actions'),
     ...shared,
   })
   .describe('ACTION_GENERATION input');
 const taskInputSchema = z
   .strictObject({
-    goal: text(500),
-    subGoal: text(500),
-    action: text(500).describe('The action to break into tasks'),
+    goal: writtenText(500),
+    subGoal: writtenText(500),
+    action: writtenText(500).describe('The action to break into tasks'),
     ...shared,
   })
   .describe('TASK_GENERATION input');
@@ -65,8 +63,8 @@ export type AiJobRequest = z.infer<typeof aiJobRequestSchema>;
 export type AiGenerationInput = AiJobRequest['input'];
 
 const itemSchema = z.object({
-  title: text(200).describe('A short imperative title'),
-  description: text(1_000).describe('One or two sentences on what it involves'),
+  title: writtenText(200).describe('A short imperative title'),
+  description: writtenText(1_000).describe('One or two sentences on what it involves'),
 });
 const taskItemSchema = itemSchema.extend({
   estimatedMinutes: z.int().min(1).max(480).describe('How long the task takes, in minutes'),

@@ -7,6 +7,7 @@ import {
   idempotencyKeySchema,
   idParams,
   liveQuerySchema,
+  writtenText,
 } from '../../../api/schemas/common.js';
 import { jobViewSchema, listQuerySchema, liveViewSchema } from '../../../api/schemas/jobs.js';
 import { acceptedMediaTypes, mediaExtensionKinds } from '../upload-rules.js';
@@ -23,7 +24,7 @@ export const vlogStatuses = [
 ] as const satisfies readonly JobStatus[];
 
 export const vlogFieldsSchema = z.strictObject({
-  title: z.string().trim().min(1).max(200),
+  title: writtenText(200),
   prompt: z.string().trim().max(2_000).optional(),
   style: z.string().trim().max(200).optional(),
   aspectRatio: z.enum(['16:9', '9:16']).default('16:9'),
