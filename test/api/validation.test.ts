@@ -262,6 +262,9 @@ describe('list filters', () => {
     ['/api/ai/jobs?createdFrom=0001-01-01T00:30:00%2B01:00', 'querystring.createdFrom'],
     ['/api/usage?from=0000-12-31&to=0001-01-01', 'querystring.from'],
     ['/api/admin/failure-groups?from=0000-01-01T00:00:00Z', 'querystring.from'],
+    // Not an instant at all: told once, not also that it is before year 1.
+    ['/api/jobs?createdFrom=2026-13-01T00:00:00Z', 'querystring.createdFrom'],
+    ['/api/usage?from=0000-13-01', 'querystring.from'],
     [
       `/api/jobs?cursor=${Buffer.from(JSON.stringify({ createdAt: '0000-01-01T00:00:00Z', id: 'x' })).toString('base64url')}`,
       'querystring.cursor',

@@ -12,6 +12,7 @@ function fingerprintSchema(kinds: readonly string[]) {
     .string()
     .max(300)
     .regex(fingerprintPattern, {
+      abort: true,
       error:
         'must be a failure group fingerprint, kind:stage:code:provider (e.g. vlog:transferring:TRANSFER_FAILED:-)',
     })

@@ -14,7 +14,7 @@ const firstStorableInstant = '0001-01-01T00:00:00Z';
 /** An instant a request names (ISO 8601 with `Z` or an offset), from year 1 on. */
 export function instantText() {
   return z.iso
-    .datetime({ offset: true })
+    .datetime({ offset: true, abort: true })
     .refine((value) => Date.parse(value) >= Date.parse(firstStorableInstant), {
       error: `must be ${firstStorableInstant} or later`,
     });
@@ -22,7 +22,7 @@ export function instantText() {
 
 /** A UTC day a request names (YYYY-MM-DD), from year 1 on. */
 export function dayText() {
-  return z.iso.date().refine((value) => value >= firstStorableInstant.slice(0, 10), {
+  return z.iso.date({ abort: true }).refine((value) => value >= firstStorableInstant.slice(0, 10), {
     error: `must be ${firstStorableInstant.slice(0, 10)} or later`,
   });
 }
