@@ -266,6 +266,39 @@ describe('vlog requests that are refused', () => {
       message: /^body\.title: must have something to read/,
     },
     {
+      name: 'a title with bytes that are not UTF-8',
+      body: () => {
+        const { payload, headers } = multipartBody({ title: 'caf' }, [png()]);
+        const at = payload.indexOf('caf') + 3;
+        const latin1 = Buffer.from([0xe9]);
+        return {
+          payload: Buffer.concat([payload.subarray(0, at), latin1, payload.subarray(at)]),
+          headers,
+        };
+      },
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^body\.title: must be UTF-8 text/,
+    },
+    {
+      name: 'a file name with bytes that are not UTF-8',
+      body: () => {
+        const { payload, headers } = multipartBody({ title: 'x' }, [png()]);
+        const at = payload.indexOf('a.png');
+        return {
+          payload: Buffer.concat([
+            payload.subarray(0, at),
+            Buffer.from([0xff]),
+            payload.subarray(at),
+          ]),
+          headers,
+        };
+      },
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^media file name: must be UTF-8 text/,
+    },
+    {
       name: 'a field with a NUL character',
       body: () => multipartBody({ title: 'Beach\u0000day' }, [png()]),
       status: 400,

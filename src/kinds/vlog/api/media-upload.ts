@@ -147,6 +147,25 @@ async function* formParts(request: FastifyRequest, bodyErrors: WeakSet<object>) 
   }
 }
 
+/**
+ * busboy decodes a form's text as UTF-8 (or the charset a part declares) and turns bytes that
+ * are not into U+FFFD, so a title or file name sent in another encoding would be kept garbled;
+ * it is refused instead, as a JSON body's would be. A U+FFFD sent as such is refused with it:
+ * once decoded, nothing tells the two apart.
+ */
+function isDecodedText(text: string): boolean {
+  return !text.includes('\uFFFD');
+}
+
+const undecodedTextIssue = (field: string) =>
+  validationFailed([
+    {
+      field,
+      message:
+        'must be UTF-8 text (or name its charset): it has bytes that are not UTF-8, shown as U+FFFD',
+    },
+  ]);
+
 /** Longest file name kept: what most file systems allow. */
 const maxFileNameLength = 255;
 
@@ -227,6 +246,7 @@ export async function receiveUpload(
           throw unstorableTextError(`body.${part.fieldname}`);
         }
         const value = typeof part.value === 'string' ? part.value : String(part.value);
+        if (!isDecodedText(value)) throw undecodedTextIssue(`body.${part.fieldname}`);
         const checked = schema.safeParse(value);
         if (!checked.success) {
           const [first, ...rest] = checked.error.issues.flatMap((issue) =>
@@ -243,6 +263,10 @@ export async function receiveUpload(
       if (!isStorableText(part.filename)) {
         part.file.resume();
         throw unstorableTextError(`${mediaFieldName} file name`);
+      }
+      if (!isDecodedText(part.filename)) {
+        part.file.resume();
+        throw undecodedTextIssue(`${mediaFieldName} file name`);
       }
       if (!isFileName(part.filename)) {
         part.file.resume();
