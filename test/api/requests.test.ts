@@ -94,6 +94,24 @@ describe('request handling', () => {
     assert.equal(body.error.code, 'VALIDATION_FAILED');
   });
 
+  it('answers VALIDATION_FAILED naming a key an object of the body holds twice', async () => {
+    for (const [payload, field] of [
+      ['{"steps":1,"steps":2}', 'body.steps'],
+      ['{"steps":1,"stepDelayMs":0,"st\\u0065ps":2}', 'body.steps'],
+      ['{"note":{"a":[{"b":1},{"b":2,"c":"{\\"b\\":[","c":3}]}}', 'body.note.a.1.c'],
+      ['[1,{"x":{},"x":{}}]', 'body.1.x'],
+    ] as const) {
+      const { status, body } = await rejectedProbe(payload);
+      assert.equal(status, 400, payload);
+      assert.equal(body.error.code, 'VALIDATION_FAILED', payload);
+      assert.equal(body.error.message, `${field}: given more than once`, payload);
+    }
+    // The same key in two objects, and a value that reads like a key, are no repeat.
+    const { status, body } = await rejectedProbe('{"steps":1,"a":{"steps":1},"b":"steps"}');
+    assert.equal(status, 400);
+    assert.match(body.error.message, /^body\.a: unknown field/);
+  });
+
   it('answers 415 for a body that is not JSON', async () => {
     const { status, body } = await rejectedProbe('steps=3', 'text/plain');
     assert.equal(status, 415);

@@ -3,7 +3,7 @@
 // message as malformed JSON; this one refuses the same bodies and names the key.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiError } from '../errors.js';
+import { ApiError, validationFailed } from '../errors.js';
 
 /** Longest path shown in a message; deeper paths (nested JSON) are cut. */
 const maxPathLength = 200;
@@ -31,6 +31,54 @@ export function nestsDeeperThan(text: string, limit: number): boolean {
     } else if (char === 0x7d || char === 0x5d) depth -= 1;
   }
   return false;
+}
+
+/**
+ * The path of the first key an object of `text` (valid JSON) holds twice, or null. JSON.parse
+ * keeps the last of the two; a proxy or client library in front may keep the first, and the two
+ * would disagree on what was asked, as with a query parameter or a form field given twice.
+ * Keys are compared as decoded (`"a"` and `"\u0061"` are the same key).
+ */
+export function findRepeatedKey(text: string, root: string): string | null {
+  /** An open object (with the keys it holds so far) or array (with its element's index). */
+  interface Container {
+    keys: Set<string> | null;
+    path: string;
+    lastKey: string;
+    index: number;
+  }
+  const open: Container[] = [];
+  let expectingKey = false;
+  for (let at = 0; at < text.length; at += 1) {
+    const char = text.charCodeAt(at);
+    const container = open.at(-1);
+    if (char === 0x22) {
+      const start = at;
+      for (at += 1; text.charCodeAt(at) !== 0x22; at += 1) {
+        if (text.charCodeAt(at) === 0x5c) at += 1;
+      }
+      if (!container?.keys || !expectingKey) continue;
+      const key = JSON.parse(text.slice(start, at + 1)) as string;
+      if (container.keys.has(key)) return `${container.path}.${key}`;
+      container.keys.add(key);
+      container.lastKey = key;
+      expectingKey = false;
+    } else if (char === 0x7b || char === 0x5b) {
+      const path = !container
+        ? root
+        : container.path.length >= maxPathLength
+          ? container.path
+          : `${container.path}.${container.keys ? container.lastKey : container.index}`;
+      open.push({ keys: char === 0x7b ? new Set() : null, path, lastKey: '', index: 0 });
+      expectingKey = char === 0x7b;
+    } else if (char === 0x7d || char === 0x5d) {
+      open.pop();
+    } else if (char === 0x2c && container) {
+      if (container.keys) expectingKey = true;
+      else container.index += 1;
+    }
+  }
+  return null;
 }
 
 /** A key that could change an object's prototype, and the path of the object holding it. */
@@ -128,6 +176,13 @@ export const jsonBody = fp(
           new ApiError('INVALID_JSON', `Body is not valid JSON: ${(error as Error).message}`),
           undefined,
         );
+        return;
+      }
+      const repeated = findRepeatedKey(text, 'body');
+      if (repeated) {
+        const field =
+          repeated.length > maxPathLength ? `${repeated.slice(0, maxPathLength)}…` : repeated;
+        done(validationFailed([{ field, message: 'given more than once' }]), undefined);
         return;
       }
       const forbidden = findForbiddenKey(body, 'body');
