@@ -244,6 +244,14 @@ describe('abusive clients', { timeout: 120_000 }, () => {
         code: 'INVALID_JSON',
         message: /^Body is not valid UTF-8$/,
       },
+      // RFC 8259 forbids sending one; told so, not shown an invisible character.
+      {
+        type: 'application/json',
+        body: Buffer.from('\ufeff{"steps":1}'),
+        status: 400,
+        code: 'INVALID_JSON',
+        message: /^Body starts with a byte order mark \(U\+FEFF\), which JSON may not have$/,
+      },
       // Read, so refused only for the field it should not have.
       {
         type: 'application/json; charset=UTF-8',

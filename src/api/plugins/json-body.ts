@@ -114,8 +114,7 @@ export function findForbiddenKey(value: unknown, root: string): ForbiddenKey | n
 
 /**
  * JSON is UTF-8 (RFC 8259): bytes that are not are refused rather than read as U+FFFD, which
- * would store text other than what was sent. A byte order mark is kept, so it is refused as
- * JSON.parse refuses it.
+ * would store text other than what was sent. A byte order mark is kept, to be refused by name.
  */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -153,6 +152,16 @@ export const jsonBody = fp(
           new ApiError(
             'INVALID_JSON',
             "Body cannot be empty when content-type is 'application/json'",
+          ),
+          undefined,
+        );
+        return;
+      }
+      if (text.startsWith('\uFEFF')) {
+        done(
+          new ApiError(
+            'INVALID_JSON',
+            'Body starts with a byte order mark (U+FEFF), which JSON may not have',
           ),
           undefined,
         );
