@@ -56,6 +56,20 @@ export function writtenText(max: number) {
 }
 
 /**
+ * Text a person may leave out (a cancel's reason): trimmed, at most `max` characters, and none
+ * when a reader would see nothing in it (blank, or only zero-width or direction marks), so no
+ * message quotes invisible characters.
+ */
+export function optionalWrittenText(max: number) {
+  return z
+    .string()
+    .trim()
+    .max(max)
+    .transform((value) => (visibleCharacter.test(value) ? value : undefined))
+    .optional();
+}
+
+/**
  * The optional `concurrencyKey` of every start request: the caller's jobs that carry the same
  * key run one at a time, in the order they were submitted; another user's equal key is
  * another line.

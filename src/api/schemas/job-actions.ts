@@ -1,10 +1,8 @@
 import { z } from 'zod';
 import { errorBodySchema } from '../errors.js';
-import { commonErrors, idParams } from './common.js';
+import { commonErrors, idParams, optionalWrittenText } from './common.js';
 
-export const cancelBodySchema = z
-  .strictObject({ reason: z.string().trim().max(500).optional() })
-  .nullish();
+export const cancelBodySchema = z.strictObject({ reason: optionalWrittenText(500) }).nullish();
 export const cancelAcceptedSchema = z.object({
   id: z.string(),
   status: z.string().describe('Status when the cancel was accepted; the job ends `cancelled`'),
