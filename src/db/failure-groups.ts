@@ -80,38 +80,6 @@ export async function findJobsById(db: Db, ids: readonly string[]): Promise<JobR
     .execute();
 }
 
-/**
- * Shows a re-driven job as accepted again (`pending`, its next attempt) while its new attempt
- * starts, so that it counts against its owner's in-flight cap at once; only while its row is
- * still the failure it read (`projection_seq`), never over a newer state the workflow wrote.
- * The new attempt's own states follow with higher sequence numbers. Returns whether it applied.
- */
-export async function markJobRedriven(
-  db: Db,
-  job: { id: string; projectionSeq: number; attempt: number },
-): Promise<boolean> {
-  const result = await db
-    .updateTable('jobs')
-    .set({
-      status: 'pending',
-      progress: 0,
-      phase: 're-driven by an operator',
-      attempt: job.attempt,
-      error_code: null,
-      error_message: null,
-      completed_at: null,
-      failed_stage: null,
-      failed_provider: null,
-      updated_at: sql<Date>`now()`,
-      status_changed_at: sql<Date>`now()`,
-    })
-    .where('id', '=', job.id)
-    .where('projection_seq', '=', job.projectionSeq)
-    .where(sql<boolean>`status in (${failedStatuses})`)
-    .executeTakeFirst();
-  return result.numUpdatedRows === 1n;
-}
-
 /** Records one re-drive: the link between the failed run and the attempt it started. */
 export async function recordRedrive(db: Db, redrive: Insertable<JobRedriveTable>): Promise<void> {
   await db.insertInto('job_redrives').values(redrive).execute();

@@ -483,6 +483,41 @@ export async function followResetRun(
   return numUpdatedRows > 0n;
 }
 
+/**
+ * Shows a failed job whose retry was accepted (an owner's, or an operator's re-drive) as
+ * accepted again: `pending`, its next attempt, no error, with `phase` saying why. Its new run
+ * writes its first state only once a worker has started it; meanwhile the job must not read
+ * (in its view, its list, the end of its progress stream) as the failure it left, and it counts
+ * against its owner's in-flight cap at once. Only while its row is still the failure it read
+ * (`projection_seq`), never over a newer state the workflow wrote: the new attempt's own states
+ * follow with higher sequence numbers. Returns whether it applied.
+ */
+export async function markJobRetried(
+  db: Db,
+  job: { id: string; projectionSeq: number; attempt: number; phase: string },
+): Promise<boolean> {
+  const result = await db
+    .updateTable('jobs')
+    .set({
+      status: 'pending',
+      progress: 0,
+      phase: job.phase,
+      attempt: job.attempt,
+      error_code: null,
+      error_message: null,
+      completed_at: null,
+      failed_stage: null,
+      failed_provider: null,
+      updated_at: sql<Date>`now()`,
+      status_changed_at: sql<Date>`now()`,
+    })
+    .where('id', '=', job.id)
+    .where('projection_seq', '=', job.projectionSeq)
+    .where('status', 'in', ['failed', 'timeout'])
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
+
 /** What the reconciler reads of a job in flight. */
 export type JobInFlight = Pick<
   JobRow,

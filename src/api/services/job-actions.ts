@@ -12,7 +12,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { z } from 'zod';
 import { dropCostHold } from '../../db/costs.js';
 import type { Db } from '../../db/database.js';
-import { lockOwner } from '../../db/jobs.js';
+import { lockOwner, markJobRetried } from '../../db/jobs.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress } from '../../jobs/contracts.js';
 import { isTerminalStatus } from '../../jobs/model.js';
@@ -190,7 +190,9 @@ export function createJobActions(
     },
 
     /**
-     * An owner's retry: the new attempt's hold, then the Update. Every retry of one attempt is
+     * An owner's retry: the new attempt's hold, then the Update, then the job shown accepted
+     * again (markJobRetried) before the 202, so that a client reading it or resuming its stream
+     * right after is not told of the failure it retried. Every retry of one attempt is
      * the same Update (retryUpdateId), so a retry sent again, or beside another retry or a
      * re-drive of that attempt, waits for that one's verdict instead of starting one more
      * attempt. A retry the workflow refuses drops the hold it took, so the job is left as it
@@ -213,8 +215,9 @@ export function createJobActions(
           costs.budgets,
         );
       });
+      let accepted: z.infer<typeof retryAcceptedSchema>;
       try {
-        return await sendRetry(row, requestedBy, noun, log);
+        accepted = await sendRetry(row, requestedBy, noun, log);
       } catch (error) {
         // Only a hold this request took: one it found belongs to a retry whose Update may
         // have been taken meanwhile (its attempt may be running, not yet projected).
@@ -225,6 +228,17 @@ export function createJobActions(
         }
         throw error;
       }
+      // The retry is taken whatever this write does: without it, the job shows its new attempt
+      // once that attempt's run writes its first state.
+      await markJobRetried(costs.db, {
+        id: row.id,
+        projectionSeq: row.projection_seq,
+        attempt: accepted.attempt,
+        phase: 'retried',
+      }).catch((error: unknown) => {
+        log.warn({ err: error, attempt: accepted.attempt }, 'accepted retry not shown yet');
+      });
+      return accepted;
     },
 
     /**

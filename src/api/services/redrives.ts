@@ -7,13 +7,8 @@ import {
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../../db/database.js';
-import {
-  findJobsById,
-  listFailedJobsOfGroup,
-  markJobRedriven,
-  recordRedrive,
-} from '../../db/failure-groups.js';
-import { countJobsInFlight, lockOwner } from '../../db/jobs.js';
+import { findJobsById, listFailedJobsOfGroup, recordRedrive } from '../../db/failure-groups.js';
+import { countJobsInFlight, lockOwner, markJobRetried } from '../../db/jobs.js';
 import type { JobRow } from '../../db/schema.js';
 import type { FailureFingerprint } from '../../jobs/failure-fingerprint.js';
 import { isRetryableStatus } from '../../jobs/model.js';
@@ -255,10 +250,11 @@ export function createRedrives(deps: RedriveDependencies) {
           'A retry of the job is under way; re-drive it again if that retry is refused',
         );
       }
-      const marked = await markJobRedriven(tx, {
+      const marked = await markJobRetried(tx, {
         id: row.id,
         projectionSeq: row.projection_seq,
         attempt: plan.attempt,
+        phase: 're-driven by an operator',
       });
       if (!marked) throw new ApiError('JOB_NOT_REDRIVABLE', 'The job changed meanwhile');
       const log = logger.child({ jobId: row.id });
