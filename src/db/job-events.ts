@@ -50,12 +50,7 @@ export async function appendJobOutput(db: Db, jobId: string, output: JobOutput):
       .forUpdate()
       .executeTakeFirst();
     if (!job || isTerminalStatus(job.status)) return false;
-    const { last } = await trx
-      .selectFrom('job_events')
-      .select(sql<number>`coalesce(max(part), 0)`.as('last'))
-      .where('job_id', '=', jobId)
-      .where('seq', '=', job.projection_seq)
-      .executeTakeFirstOrThrow();
+    const last = await lastJobOutputPart(trx, jobId, job.projection_seq);
     await trx
       .insertInto('job_events')
       .values({
@@ -75,6 +70,17 @@ export async function appendJobOutput(db: Db, jobId: string, output: JobOutput):
       .execute();
     return true;
   });
+}
+
+/** The last part of output logged after state `seq` of the job's log; 0 for none. */
+export async function lastJobOutputPart(db: Db, jobId: string, seq: number): Promise<number> {
+  const { last } = await db
+    .selectFrom('job_events')
+    .select(sql<number>`coalesce(max(part), 0)`.as('last'))
+    .where('job_id', '=', jobId)
+    .where('seq', '=', seq)
+    .executeTakeFirstOrThrow();
+  return last;
 }
 
 function toJobEvent(row: JobEventRow): JobEvent {

@@ -425,6 +425,14 @@ describe('job progress streams (Server-Sent Events)', () => {
       issue?.message ?? '',
       /^must be the id of an event this stream sent \(the .+'s last is \d+\)$/,
     );
+    // So is a piece of output past those logged: a stream resumed after it would pass over the
+    // pieces the job streams up to it.
+    const lastState = (await loggedIds(job.id)).at(-1)!;
+    const outputAhead = await streamer.get(`/api/ai/jobs/${job.id}/events`, {
+      'last-event-id': `${lastState}-3`,
+    });
+    assert.equal(outputAhead.statusCode, 400, outputAhead.body);
+    assert.match(outputAhead.body, new RegExp(`state ${lastState} has no output`));
 
     const stranger = await first.user('stranger').get(`/api/ai/jobs/${job.id}/events`);
     const unknown = await streamer.get('/api/ai/jobs/no-such-job/events');

@@ -73,6 +73,11 @@ export class JobEventStreams {
     private readonly limits: JobEventStreamLimits,
   ) {}
 
+  /** The last part of output logged after state `seq` of the job; 0 for none. */
+  lastOutputPart(jobId: string, seq: number): Promise<number> {
+    return this.feed.lastOutputPart(jobId, seq);
+  }
+
   /** Takes the reply over and streams the job's events on it until the job ends or the client goes. */
   async stream(reply: FastifyReply, job: JobEventStreamRequest): Promise<void> {
     const { row, after } = job;

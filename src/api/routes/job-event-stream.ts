@@ -40,8 +40,8 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
         const { userId } = request;
         const row = await findOwned(userId, request.params.id);
         const after = request.headers['last-event-id'] ?? { seq: -1, part: 0, ended: false };
-        // Every event is logged with the row's seq before it is sent: a later one was never
-        // sent, and a stream resuming after it would wait for it for good.
+        // Every event is logged before it is sent: a later one was never sent, and a stream
+        // resuming after it would wait for it for good, or pass over the output logged up to it.
         if (after.seq > row.projection_seq) {
           throw validationFailed([
             {
@@ -49,6 +49,21 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
               message: `must be the id of an event this stream sent (the ${noun}'s last is ${row.projection_seq})`,
             },
           ]);
+        }
+        if (after.part > 0) {
+          const last = await app.jobEventStreams.lastOutputPart(row.id, after.seq);
+          if (after.part > last) {
+            const logged =
+              last === 0
+                ? `state ${after.seq} has no output`
+                : `the output after state ${after.seq} ends at ${after.seq}-${last}`;
+            throw validationFailed([
+              {
+                field: 'headers.last-event-id',
+                message: `must be the id of an event this stream sent (the ${noun}'s ${logged})`,
+              },
+            ]);
+          }
         }
         await app.jobEventStreams.stream(reply, {
           userId,

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../../db/database.js';
-import { readJobEvents } from '../../db/job-events.js';
+import { lastJobOutputPart, readJobEvents } from '../../db/job-events.js';
 import type { JobEvent, JobEventPosition } from '../../jobs/job-event.js';
 
 /**
@@ -51,6 +51,11 @@ export class JobEventFeed {
   /** Pause between comment lines that keep an idle stream open through proxies. */
   get keepAliveMs(): number {
     return this.settings.keepAliveMs;
+  }
+
+  /** The last part of output logged after state `seq` of the job; 0 for none. */
+  lastOutputPart(jobId: string, seq: number): Promise<number> {
+    return lastJobOutputPart(this.db, jobId, seq);
   }
 
   /** Delivers the job's events after `after`, as they are written, until unsubscribed. */
