@@ -671,6 +671,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `Invalid configuration:\n  API_HEADERS_TIMEOUT_MS: must not exceed API_REQUEST_TIMEOUT_MS (${config.API_REQUEST_TIMEOUT_MS})`,
     );
   }
+  if (config.EVENT_STREAM_KEEPALIVE_MS >= config.API_IDLE_TIMEOUT_MS) {
+    throw new ConfigError(
+      `Invalid configuration:\n  EVENT_STREAM_KEEPALIVE_MS: must be below API_IDLE_TIMEOUT_MS (${config.API_IDLE_TIMEOUT_MS}), or a progress stream with nothing new to send is closed as an idle connection before its keep-alive`,
+    );
+  }
   if (config.AUTH_JWKS_URL) {
     const missing = (['AUTH_ISSUER', 'AUTH_AUDIENCE'] as const).filter((name) => !config[name]);
     if (missing.length > 0) {

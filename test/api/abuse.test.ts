@@ -79,6 +79,7 @@ describe('abusive clients', { timeout: 120_000 }, () => {
         API_BODY_LIMIT_BYTES: String(limits.bodyBytes),
         VLOG_MAX_FILE_BYTES: String(limits.fileBytes),
         API_IDLE_TIMEOUT_MS: String(limits.idleMs),
+        EVENT_STREAM_KEEPALIVE_MS: String(limits.idleMs / 2),
         API_HEADERS_TIMEOUT_MS: String(limits.headersMs),
         API_REQUEST_TIMEOUT_MS: String(limits.requestMs),
       },

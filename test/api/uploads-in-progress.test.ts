@@ -39,6 +39,7 @@ describe('uploads in progress', { timeout: 120_000 }, () => {
         USER_MAX_JOBS_IN_FLIGHT: '100',
         USER_RATE_LIMIT_REQUESTS: '1000',
         API_IDLE_TIMEOUT_MS: String(idleMs),
+        EVENT_STREAM_KEEPALIVE_MS: String(idleMs / 2),
       },
       mediaStorage: new LocalMediaStorage(storageRoot, {
         publicUrl: 'http://api.test',

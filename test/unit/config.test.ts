@@ -149,6 +149,19 @@ describe('configuration', () => {
     );
   });
 
+  // A quiet stream's only bytes are its keep-alive comments: an idle timeout that comes first
+  // cuts every stream of a job that stays in one stage for long.
+  it('refuses a progress-stream keep-alive the idle timeout would cut first', () => {
+    assert.match(
+      configError({ API_IDLE_TIMEOUT_MS: '4000' }),
+      /EVENT_STREAM_KEEPALIVE_MS: must be below API_IDLE_TIMEOUT_MS \(4000\)/,
+    );
+    assert.match(
+      configError({ EVENT_STREAM_KEEPALIVE_MS: '30000' }),
+      /EVENT_STREAM_KEEPALIVE_MS: must be below API_IDLE_TIMEOUT_MS \(30000\)/,
+    );
+  });
+
   it('refuses a URL limit the header limit would reach first', () => {
     assert.match(
       configError({ API_MAX_URL_BYTES: '8192', API_MAX_HEADER_BYTES: '8192' }),
