@@ -485,10 +485,10 @@ export async function followResetRun(
 
 /**
  * Shows a failed job whose retry was accepted (an owner's, or an operator's re-drive) as
- * accepted again: `pending`, its next attempt, no error, with `phase` saying why. Its new run
- * writes its first state only once a worker has started it; meanwhile the job must not read
- * (in its view, its list, the end of its progress stream) as the failure it left, and it counts
- * against its owner's in-flight cap at once. Only while its row is still the failure it read
+ * accepted again: `pending`, its next attempt not started, no error, with `phase` saying why.
+ * Its new run writes its first state only once a worker has started it; meanwhile the job must
+ * not read (in its view, its list, the end of its progress stream) as the failure it left, and
+ * it counts against its owner's in-flight cap at once. Only while its row is still the failure it read
  * (`projection_seq`), never over a newer state the workflow wrote: the new attempt's own states
  * follow with higher sequence numbers. Returns whether it applied.
  */
@@ -505,6 +505,7 @@ export async function markJobRetried(
       attempt: job.attempt,
       error_code: null,
       error_message: null,
+      started_at: null,
       completed_at: null,
       failed_stage: null,
       failed_provider: null,

@@ -19,6 +19,7 @@ interface AiJobView {
   attempt: number;
   phase: string | null;
   error: { code: string } | null;
+  startedAt: string | null;
 }
 
 // A retry's new attempt writes its first state from a worker, some time after the 202: its
@@ -89,8 +90,14 @@ describe('a job whose retry was accepted', () => {
 
     const view = await user.view<AiJobView>('ai', id);
     assert.deepEqual(
-      { status: view.status, attempt: view.attempt, phase: view.phase, error: view.error },
-      { status: 'pending', attempt: 2, phase: 'retried', error: null },
+      {
+        status: view.status,
+        attempt: view.attempt,
+        phase: view.phase,
+        error: view.error,
+        startedAt: view.startedAt,
+      },
+      { status: 'pending', attempt: 2, phase: 'retried', error: null, startedAt: null },
     );
     const listed = (await user.get('/api/jobs')).json<{ jobs: (AiJobView & { id: string })[] }>();
     assert.equal(listed.jobs.find((job) => job.id === id)?.status, 'pending');
