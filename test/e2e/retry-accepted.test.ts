@@ -20,6 +20,7 @@ interface AiJobView {
   phase: string | null;
   error: { code: string } | null;
   startedAt: string | null;
+  estimatedCompletionAt: string | null;
 }
 
 // A retry's new attempt writes its first state from a worker, some time after the 202: its
@@ -69,7 +70,9 @@ describe('a job whose retry was accepted', () => {
   it('reads as its new attempt at once, in its view, the list and its stream, not as the failure', async () => {
     const user = h.user('retrier');
     google.scenario.analysisAnswers.push({ kind: 'blocked' });
-    const { id } = await user.startJob('ai', {
+    const { id, estimatedCompletionAt: firstEstimate } = await user.startJob<
+      AiJobView & { id: string }
+    >('ai', {
       type: 'SUBGOAL_GENERATION',
       input: { goal: 'Learn to knit' },
     });
@@ -98,6 +101,11 @@ describe('a job whose retry was accepted', () => {
         startedAt: view.startedAt,
       },
       { status: 'pending', attempt: 2, phase: 'retried', error: null, startedAt: null },
+    );
+    // Its estimate counts from the retry, not from the creation of the attempt that failed.
+    assert.ok(
+      Date.parse(view.estimatedCompletionAt!) > Date.parse(firstEstimate!),
+      `${view.estimatedCompletionAt} after ${firstEstimate}`,
     );
     const listed = (await user.get('/api/jobs')).json<{ jobs: (AiJobView & { id: string })[] }>();
     assert.equal(listed.jobs.find((job) => job.id === id)?.status, 'pending');

@@ -66,9 +66,9 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
       // A failed query is not cached: the next request asks again.
       ms.catch(() => typicalDurations.delete(row.type));
     }
-    // Counted from the attempt's start once it has one, not from acceptance: a job that waited
-    // in line or is a retry runs from then.
-    const from = row.started_at ?? row.queue_entered_at ?? row.created_at;
+    // From the start of the attempt under way, or while it waits, from when it was accepted or
+    // retried: neither a wait in line nor a failed first attempt counts towards its run.
+    const from = row.started_at ?? row.status_changed_at ?? row.created_at;
     return cached.ms.then((ms) => new Date(from.getTime() + ms).toISOString());
   }
 
