@@ -10,6 +10,10 @@ export interface DocumentedOperation {
   url: string;
   tags: string[];
   queryParameters: string[];
+  /** Header parameters, lower case. */
+  headerParameters: string[];
+  /** The statuses of its documented responses (`200`, `304`…). */
+  responses: string[];
   /** The body's content types, none for an operation without a body. */
   bodyTypes: string[];
 }
@@ -18,6 +22,7 @@ interface OperationObject {
   tags?: string[];
   parameters?: { in: string; name: string }[];
   requestBody?: { content: Record<string, unknown> };
+  responses?: Record<string, unknown>;
 }
 
 /**
@@ -37,6 +42,10 @@ export async function documentedOperations(app: FastifyInstance): Promise<Docume
       queryParameters: (operation.parameters ?? [])
         .filter((parameter) => parameter.in === 'query')
         .map((parameter) => parameter.name),
+      headerParameters: (operation.parameters ?? [])
+        .filter((parameter) => parameter.in === 'header')
+        .map((parameter) => parameter.name.toLowerCase()),
+      responses: Object.keys(operation.responses ?? {}),
       bodyTypes: Object.keys(operation.requestBody?.content ?? {}),
     })),
   );

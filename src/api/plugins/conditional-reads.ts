@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { z } from 'zod';
 import { pollIntervalSeconds, type PollIntervals } from '../services/job-views.js';
 
 declare module 'fastify' {
@@ -13,6 +14,23 @@ declare module 'fastify' {
     jobView?: boolean;
   }
 }
+
+const ifNoneMatchHeaders = z
+  .object({
+    'if-none-match': z
+      .string()
+      .optional()
+      .describe(
+        'ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current',
+      ),
+  })
+  .passthrough();
+
+const notModified = z
+  .null()
+  .describe(
+    'The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval)',
+  );
 
 /** Whether an If-None-Match header names `etag` (weak comparison, as RFC 9110 asks for it). */
 function noneMatch(header: string | undefined, etag: string): boolean {
@@ -39,6 +57,15 @@ export const conditionalReads = fp(
   async (scope: FastifyInstance, intervals: PollIntervals) => {
     scope.addHook('onRoute', (route) => {
       if (route.config?.jobView) route.serializerCompiler = () => (data) => JSON.stringify(data);
+      // Documented for clients generated from the OpenAPI document: the header they may send,
+      // and the 304 they then get. A stream's GET answers no ETag (it is not one view).
+      const responses = route.schema?.response as Record<string, unknown> | undefined;
+      if (route.method !== 'GET' || !responses?.[200] || route.config?.streamLink) return;
+      route.schema = {
+        ...route.schema,
+        headers: route.schema?.headers ?? ifNoneMatchHeaders,
+        response: { ...responses, 304: notModified },
+      };
     });
 
     scope.addHook('preSerialization', async (request, reply, payload) => {

@@ -474,7 +474,10 @@ export interface operations {
   getUserBudget: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current */
+        'if-none-match'?: string;
+      };
       path: {
         userId: string;
       };
@@ -513,6 +516,15 @@ export interface operations {
             updatedBy: string | null;
             userId: string;
           };
+        };
+      };
+      /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': null;
         };
       };
       /** @description Error */
@@ -914,7 +926,10 @@ export interface operations {
         /** @description Exclusive upper bound on when the jobs failed */
         to?: string;
       };
-      header?: never;
+      header?: {
+        /** @description ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current */
+        'if-none-match'?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -945,6 +960,15 @@ export interface operations {
               stage: string | null;
             }[];
           };
+        };
+      };
+      /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': null;
         };
       };
       /** @description Error */
@@ -1265,7 +1289,10 @@ export interface operations {
           'pending' | 'queued' | 'processing' | 'completed' | 'failed' | 'timeout' | 'cancelled';
         type?: 'SUBGOAL_GENERATION' | 'ACTION_GENERATION' | 'TASK_GENERATION';
       };
-      header?: never;
+      header?: {
+        /** @description ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current */
+        'if-none-match'?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -1359,6 +1386,15 @@ export interface operations {
             }[];
             nextCursor: string | null;
           };
+        };
+      };
+      /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': null;
         };
       };
       /** @description Error */
@@ -1800,7 +1836,10 @@ export interface operations {
         /** @description Also ask the workflow for its live progress (for operators, debugging) */
         live?: 'true' | 'false';
       };
-      header?: never;
+      header?: {
+        /** @description ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current */
+        'if-none-match'?: string;
+      };
       path: {
         id: string;
       };
@@ -1893,6 +1932,15 @@ export interface operations {
             /** @description Find the job in the Temporal Web UI by this id */
             workflowId: string;
           };
+        };
+      };
+      /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': null;
         };
       };
       /** @description Error */
@@ -2578,7 +2626,10 @@ export interface operations {
           | 'timeout';
         type?: 'PROBE' | 'VLOG' | 'SUBGOAL_GENERATION' | 'ACTION_GENERATION' | 'TASK_GENERATION';
       };
-      header?: never;
+      header?: {
+        /** @description ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current */
+        'if-none-match'?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -2637,6 +2688,15 @@ export interface operations {
             }[];
             nextCursor: string | null;
           };
+        };
+      };
+      /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': null;
         };
       };
       /** @description Error */
@@ -2712,7 +2772,10 @@ export interface operations {
   getJob: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current */
+        'if-none-match'?: string;
+      };
       path: {
         id: string;
       };
@@ -2770,6 +2833,15 @@ export interface operations {
             /** @description Find the job in the Temporal Web UI by this id */
             workflowId: string;
           };
+        };
+      };
+      /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': null;
         };
       };
       /** @description Error */
@@ -3257,7 +3329,10 @@ export interface operations {
         /** @description Admins only: one user; without it an admin gets every user with spending or holds */
         userId?: string;
       };
-      header?: never;
+      header?: {
+        /** @description ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current */
+        'if-none-match'?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -3370,6 +3445,15 @@ export interface operations {
           };
         };
       };
+      /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': null;
+        };
+      };
       /** @description Error */
       400: {
         headers: {
@@ -3477,7 +3561,10 @@ export interface operations {
           | 'failed'
           | 'cancelled';
       };
-      header?: never;
+      header?: {
+        /** @description ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current */
+        'if-none-match'?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -3568,6 +3655,15 @@ export interface operations {
               workflowId: string;
             }[];
           };
+        };
+      };
+      /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': null;
         };
       };
       /** @description Error */
@@ -3935,7 +4031,10 @@ export interface operations {
         /** @description Also ask the workflow for its live progress (slower; for operators and debugging) */
         live?: 'true' | 'false';
       };
-      header?: never;
+      header?: {
+        /** @description ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current */
+        'if-none-match'?: string;
+      };
       path: {
         id: string;
       };
@@ -4025,6 +4124,15 @@ export interface operations {
             /** @description Find the job in the Temporal Web UI by this id */
             workflowId: string;
           };
+        };
+      };
+      /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': null;
         };
       };
       /** @description Error */
@@ -4688,7 +4796,10 @@ export interface operations {
   getVlogUploadLimits: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current */
+        'if-none-match'?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -4720,6 +4831,15 @@ export interface operations {
               [key: string]: 'image' | 'video';
             };
           };
+        };
+      };
+      /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': null;
         };
       };
       /** @description Error */
