@@ -414,6 +414,14 @@ describe('job progress streams (Server-Sent Events)', () => {
     assert.equal(bad.statusCode, 400);
     assert.equal(bad.json<{ error: { code: string } }>().error.code, 'VALIDATION_FAILED');
     assert.match(bad.body, /last-event-id/);
+    // An empty one is no id at all (SSE resets the last event id with an empty `id:`): the
+    // stream starts from the first event.
+    const empty = await streamer.request({
+      method: 'HEAD',
+      url: `/api/ai/jobs/${job.id}/events`,
+      headers: { 'last-event-id': '' },
+    });
+    assert.equal(empty.statusCode, 200, empty.body);
     // An id past the job's log was never sent: a stream resumed after it would wait for good.
     const ahead = await streamer.get(`/api/ai/jobs/${job.id}/events`, { 'last-event-id': '50' });
     assert.equal(ahead.statusCode, 400, ahead.body);

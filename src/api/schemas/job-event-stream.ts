@@ -6,6 +6,9 @@ import { commonErrors, idParams } from './common.js';
 const lastEventIdSchema = z
   .string()
   .transform((id, context) => {
+    // An empty id is the SSE spec's "no last event id" (an event's empty `id:` resets it): the
+    // stream starts from the first event, as without the header.
+    if (id === '') return undefined;
     const position = parseJobEventId(id);
     if (!position) {
       context.addIssue({ code: 'custom', message: 'must be the id of an event this stream sent' });
