@@ -14,7 +14,7 @@ import {
   type JobInFlight,
 } from '../db/jobs.js';
 import { listJobsAwaitingTurn } from '../db/job-turns.js';
-import { providerWaitersToWake, releaseProviderLeases } from '../db/provider-quota.js';
+import { providerWaitersToWake, releaseEndedJobLeases } from '../db/provider-quota.js';
 import { forgetModelAnswers } from '../db/model-answers.js';
 import { chargeEndedJob, settleJobCost } from './job-projection.js';
 import type { ActivityDependencies } from './index.js';
@@ -267,7 +267,7 @@ async function endJob(
   if (!applied) return 'moved';
   countJobTransition({ jobId: job.id, seq: job.projection_seq + 1, snapshot }, applied);
   jobsReconciled.inc({ kind: job.kind, reason: closure.how });
-  const freed = await releaseProviderLeases(db, job.id);
+  const freed = await releaseEndedJobLeases(db, job.id);
   await forgetModelAnswers(db, job.id, job.attempt);
   await chargeEndedJob(deps, job.id, job.kind);
   await settleJobCost(db, job.id, snapshot);

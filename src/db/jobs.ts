@@ -14,6 +14,7 @@ import {
   type Db,
   type StatementParameterOf,
 } from './database.js';
+import { endedJobLeasesFreed } from './provider-quota.js';
 import type { Database, JobRow } from './schema.js';
 
 /**
@@ -427,7 +428,7 @@ function snapshotSql(
       from updated
     )${
       shape.releaseLeases
-        ? sql`, released as (delete from provider_leases where job_id = ${jobId}),
+        ? sql`, released as (${endedJobLeasesFreed(jobId)}),
             forgotten as (delete from model_answers where job_id = ${jobId}
               and attempt <= ${attempt})`
         : sql``

@@ -1,6 +1,6 @@
 // The provider-quota governor's shared state: leases on a provider's concurrent operations and
 // the cool-down a 429 starts. In the database, so a limit holds across every worker process.
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from './database.js';
 
 export interface LeaseRequest {
@@ -222,19 +222,41 @@ export async function touchProviderLease(db: Db, provider: string, jobId: string
     .execute();
 }
 
+/** Frees the job's lease (or wait) on `provider`: its operation ended, or was never made. */
+export async function releaseProviderLease(db: Db, jobId: string, provider: string): Promise<void> {
+  await db
+    .deleteFrom('provider_leases')
+    .where('job_id', '=', jobId)
+    .where('provider', '=', provider)
+    .execute();
+}
+
 /**
- * Frees the job's lease (or wait) on one provider, or on every provider when none is named.
- * Answers the providers whose lease it held: those with an operation free for a waiter now.
+ * The statement that frees what an ended job `jobId` had at the providers: its places in line,
+ * and its leases but one whose operation still runs there as far as any check saw (a vlog
+ * cancelled or timed out while Veo generated: Veo cannot stop a generation, and counts it
+ * against the limit until it ends). Such a lease is refreshed by no one from then on and stops
+ * counting once stale, as the lease of a job whose workflow is gone does. Answers the rows it
+ * deleted.
  */
-export async function releaseProviderLeases(
-  db: Db,
-  jobId: string,
-  provider?: string,
-): Promise<string[]> {
-  let query = db.deleteFrom('provider_leases').where('job_id', '=', jobId);
-  if (provider !== undefined) query = query.where('provider', '=', provider);
-  const released = await query.returning(['provider', 'state']).execute();
-  return released.filter((row) => row.state === 'held').map((row) => row.provider);
+export function endedJobLeasesFreed(
+  jobId: unknown,
+): RawBuilder<{ provider: string; state: string }> {
+  return sql`delete from provider_leases
+    where job_id = ${jobId}
+      and not (state = 'held' and exists (
+        select 1 from provider_operations running
+        where running.job_id = ${jobId} and running.outcome is null))
+    returning provider, state`;
+}
+
+/**
+ * Frees what an ended job had at the providers (endedJobLeasesFreed); answers the providers
+ * whose lease it gave back, those with an operation free for a waiter now.
+ */
+export async function releaseEndedJobLeases(db: Db, jobId: string): Promise<string[]> {
+  const { rows } = await endedJobLeasesFreed(jobId).execute(db);
+  return rows.filter((row) => row.state === 'held').map((row) => row.provider);
 }
 
 /**

@@ -7,9 +7,14 @@ import {
   acquireProviderLease,
   providerWaitersToWake,
   recordProviderRecheck,
-  releaseProviderLeases,
+  releaseEndedJobLeases,
+  releaseProviderLease,
   takeProviderRequestSlot,
 } from '../../src/db/provider-quota.js';
+import {
+  recordOperationOutcome,
+  recordProviderOperation,
+} from '../../src/db/provider-operations.js';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -42,16 +47,16 @@ describe('the provider-quota waiting list', () => {
     assert.deepEqual(await lease('alice-3', 'alice'), { granted: false, ahead: 1, waiting: 3 });
     assert.deepEqual(await providerWaitersToWake(test.db, 'veo', limit), []);
 
-    await releaseProviderLeases(test.db, 'alice-1', 'veo');
+    await releaseProviderLease(test.db, 'alice-1', 'veo');
     assert.deepEqual(await providerWaitersToWake(test.db, 'veo', limit), ['bob-1']);
     assert.deepEqual(await lease('alice-3', 'alice'), { granted: false, ahead: 1, waiting: 3 });
     assert.deepEqual(await lease('bob-1', 'bob'), { granted: true });
     assert.deepEqual(await providerWaitersToWake(test.db, 'veo', limit), []);
 
     // One lease each: Alice's next job is first in line again.
-    await releaseProviderLeases(test.db, 'alice-2', 'veo');
+    await releaseProviderLease(test.db, 'alice-2', 'veo');
     assert.deepEqual(await providerWaitersToWake(test.db, 'veo', limit), ['alice-3']);
-    await releaseProviderLeases(test.db, 'bob-1', 'veo');
+    await releaseProviderLease(test.db, 'bob-1', 'veo');
     assert.deepEqual(await providerWaitersToWake(test.db, 'veo', limit), ['alice-3', 'alice-4']);
   });
   it('keeps a place in line through the pause its job announced, and only until it is woken', async () => {
@@ -81,7 +86,7 @@ describe('the provider-quota waiting list', () => {
 
     // Woken, dana-1 is asking now: were its workflow gone, its place would go stale an hour and
     // a half later, not hold up the line until the end of the pause it announced.
-    await releaseProviderLeases(test.db, 'dana-0', provider);
+    await releaseProviderLease(test.db, 'dana-0', provider);
     assert.deepEqual(await providerWaitersToWake(test.db, provider, 1), ['dana-1']);
     await test.db
       .updateTable('provider_leases')
@@ -180,9 +185,9 @@ describe('the provider-quota waiting list', () => {
       .execute();
     assert.equal(asked?.asks_again_at, null);
 
-    // Releasing says which providers had an operation freed: a waiter's place frees none.
-    assert.deepEqual(await releaseProviderLeases(test.db, 'erin-2'), []);
-    assert.deepEqual(await releaseProviderLeases(test.db, 'erin-1'), [provider]);
+    // A job's end says which providers had an operation freed: a waiter's place frees none.
+    assert.deepEqual(await releaseEndedJobLeases(test.db, 'erin-2'), []);
+    assert.deepEqual(await releaseEndedJobLeases(test.db, 'erin-1'), [provider]);
   });
 
   it("frees an ending job's lease and place in line with its last update, in the same statement", async () => {
@@ -260,6 +265,88 @@ describe('the provider-quota waiting list', () => {
       null,
     );
     assert.deepEqual(await leases(), []);
+  });
+
+  it('keeps the lease of a job that ends while its operation still runs at the provider, which counts it', async () => {
+    const provider = 'frank-veo';
+    const ask = (jobId: string) =>
+      acquireProviderLease(test.db, {
+        provider,
+        jobId,
+        ownerId: 'frank',
+        limit: 1,
+        staleAfterMs: 60_000,
+      });
+    const leases = () =>
+      test.db
+        .selectFrom('provider_leases')
+        .select(['job_id', 'state'])
+        .where('provider', '=', provider)
+        .orderBy('job_id')
+        .execute();
+    const createdAt = new Date().toISOString();
+    for (const id of ['frank-1', 'frank-2', 'frank-3']) {
+      await insertJob(
+        test.db,
+        {
+          id,
+          kind: 'vlog',
+          type: 'VLOG',
+          ownerId: 'frank',
+          input: {},
+          idempotencyKey: null,
+          requestFingerprint: null,
+          createdAt,
+          concurrencyKey: null,
+        },
+        'pending',
+      );
+    }
+    const cancelled: JobSnapshot = {
+      status: 'cancelled',
+      progress: 0,
+      phase: null,
+      attempt: 1,
+      runId: 'run',
+      startedAt: createdAt,
+      completedAt: createdAt,
+      result: null,
+      error: null,
+    };
+    const generating = (jobId: string) =>
+      recordProviderOperation(test.db, {
+        idempotencyKey: `${jobId}:video-generation:1`,
+        jobId,
+        operationName: `operations/${jobId}`,
+      });
+
+    // Cancelled while its generation runs: Veo goes on with it, so the lease stays held and the
+    // next job in line waits, whether the workflow's last update or the reconciler ends the job.
+    assert.deepEqual(await ask('frank-1'), { granted: true });
+    await generating('frank-1');
+    assert.equal((await ask('frank-2')).granted, false);
+    await applyJobUpdate(test.db, { jobId: 'frank-1', seq: 1, snapshot: cancelled });
+    assert.deepEqual(await releaseEndedJobLeases(test.db, 'frank-1'), []);
+    assert.deepEqual(await leases(), [
+      { job_id: 'frank-1', state: 'held' },
+      { job_id: 'frank-2', state: 'waiting' },
+    ]);
+    assert.deepEqual(await ask('frank-2'), { granted: false, ahead: 0, waiting: 1 });
+
+    // Once a check has seen its generation end, the end of the job frees the lease.
+    await recordOperationOutcome(test.db, {
+      jobId: 'frank-1',
+      operationName: 'operations/frank-1',
+      outcome: 'succeeded',
+    });
+    assert.deepEqual(await releaseEndedJobLeases(test.db, 'frank-1'), [provider]);
+    assert.deepEqual(await ask('frank-2'), { granted: true });
+
+    // A waiting job's place goes with its end, whatever its operations.
+    await generating('frank-3');
+    assert.equal((await ask('frank-3')).granted, false);
+    await applyJobUpdate(test.db, { jobId: 'frank-3', seq: 1, snapshot: cancelled });
+    assert.deepEqual(await leases(), [{ job_id: 'frank-2', state: 'held' }]);
   });
 });
 

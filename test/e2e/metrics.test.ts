@@ -7,7 +7,7 @@ import { leaseStaleAfterMs } from '../../src/activities/provider-quota.js';
 import { loadConfig } from '../../src/config.js';
 import {
   acquireProviderLease,
-  releaseProviderLeases,
+  releaseProviderLease,
   startProviderCooldown,
 } from '../../src/db/provider-quota.js';
 import { startMetricsServer } from '../../src/metrics/exposition.js';
@@ -246,7 +246,7 @@ describe('metrics at GET /metrics', () => {
     const cooldown = waiting.value('vlogflow_provider_cooldown_seconds', { provider });
     assert.ok(cooldown > 0 && cooldown <= 60, `cool-down ${cooldown} s`);
 
-    for (const jobId of jobIds) await releaseProviderLeases(h.db, jobId, provider);
+    for (const jobId of jobIds) await releaseProviderLease(h.db, jobId, provider);
     const drained = await eventually(
       () => scrape(h.api),
       (current) =>

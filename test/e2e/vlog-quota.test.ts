@@ -215,7 +215,8 @@ describe('vlogs under the provider-quota governor', () => {
 
 // A vlog holding a Veo lease whose workflow an operator terminated never passes its turn
 // itself: the reconciler that ends it frees the lease and wakes the vlog next in line, which
-// must not wait out its recheck.
+// must not wait out its recheck. (Its submission never answered, Veo runs no generation of
+// it: one that Veo runs keeps the lease counted, test/db/provider-quota.test.ts.)
 describe('a terminated vlog holding a Veo lease, once reconciled', () => {
   const reconcile = { intervalMs: 1_000, staleMs: 1_000, reopenWindowMs: 60_000, batchSize: 100 };
   let fakes: CloudFakes;
@@ -256,17 +257,20 @@ describe('a terminated vlog holding a Veo lease, once reconciled', () => {
     fakes.google.paidCallsMentioning(id).some((call) => call.method === 'predictLongRunning');
 
   it('wakes the next waiting vlog, which is admitted before its recheck', async () => {
+    fakes.google.scenario.holdStarts = true;
     fakes.google.scenario.pollsBeforeDone = Number.MAX_SAFE_INTEGER;
+    const startsBefore = fakes.google.calls.predictLongRunning;
     const holder = await startVlog('Holder');
     await eventually(
-      async () => submitted(holder),
-      (done) => done,
-      { what: 'the holder generating on the only lease', timeoutMs: 60_000 },
+      async () => fakes.google.calls.predictLongRunning,
+      (starts) => starts > startsBefore,
+      { what: 'the holder submitting on the only lease', timeoutMs: 60_000 },
     );
     // It asks for its turn after this, and without a wake-up again a recheck later.
     const askedFrom = Date.now();
     const next = await startVlog('Next');
     await untilWaitingInLine(h, next, 'the next vlog waiting in line');
+    fakes.google.scenario.holdStarts = false;
 
     await h.temporal.client.workflow.getHandle(holder).terminate('stopped by an operator');
     const ended = await alice.awaitJob<VlogView>(

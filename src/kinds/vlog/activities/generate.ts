@@ -15,7 +15,7 @@ import {
   holdProviderLease,
   providerCooldownRemainingMs,
   providerWaitersToWake,
-  releaseProviderLeases,
+  releaseProviderLease,
   touchProviderLease,
 } from '../../../db/provider-quota.js';
 import { FailureCode } from '../../../jobs/failures.js';
@@ -240,7 +240,7 @@ export function createGenerateActivities({
             leased: true,
           });
           if (throttle) return throttle;
-          await releaseProviderLeases(db, input.jobId, metered.provider);
+          await releaseProviderLease(db, input.jobId, metered.provider);
         }
         throw toFailure(error, context, providerOf(generator.name));
       }
@@ -294,7 +294,7 @@ export function createGenerateActivities({
         throw toFailure(error, Context.current(), providerOf(generator.name));
       }
       if (status.state === 'running') return { done: false };
-      if (metered) await releaseProviderLeases(db, input.jobId, metered.provider);
+      if (metered) await releaseProviderLease(db, input.jobId, metered.provider);
       const outcome = status.state;
       const seenEnded = () =>
         recordOperationOutcome(db, {
