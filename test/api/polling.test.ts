@@ -230,6 +230,20 @@ describe('polling a job', () => {
       [],
       'every read documents If-None-Match and its 304',
     );
+    // A 304 (or a 204) has no body: documented with a content type, it told a client checking
+    // answers against the document to expect JSON that never comes.
+    assert.deepEqual(
+      (await documentedOperations(h.api.app)).flatMap(
+        ({ method, path, responses, responsesWithoutBody }) =>
+          responses
+            .filter(
+              (status) => ['204', '304'].includes(status) && !responsesWithoutBody.includes(status),
+            )
+            .map((status) => `${method} ${path} ${status}`),
+      ),
+      [],
+      'every 204 and 304 is documented without a body',
+    );
 
     const wrong: string[] = [];
     for (const url of Object.values(reads)) {

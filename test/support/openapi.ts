@@ -14,6 +14,8 @@ export interface DocumentedOperation {
   headerParameters: string[];
   /** The statuses of its documented responses (`200`, `304`…). */
   responses: string[];
+  /** Those of them documented with no content (no body). */
+  responsesWithoutBody: string[];
   /** The body's content types, none for an operation without a body. */
   bodyTypes: string[];
 }
@@ -22,7 +24,7 @@ interface OperationObject {
   tags?: string[];
   parameters?: { in: string; name: string }[];
   requestBody?: { content: Record<string, unknown> };
-  responses?: Record<string, unknown>;
+  responses?: Record<string, { content?: unknown }>;
 }
 
 /**
@@ -46,6 +48,9 @@ export async function documentedOperations(app: FastifyInstance): Promise<Docume
         .filter((parameter) => parameter.in === 'header')
         .map((parameter) => parameter.name.toLowerCase()),
       responses: Object.keys(operation.responses ?? {}),
+      responsesWithoutBody: Object.entries(operation.responses ?? {})
+        .filter(([, response]) => response.content === undefined)
+        .map(([status]) => status),
       bodyTypes: Object.keys(operation.requestBody?.content ?? {}),
     })),
   );

@@ -16,9 +16,16 @@ declare module 'fastify' {
   }
 }
 
+/** A response schema of `z.null()`, as jsonSchemaTransform writes it for OpenAPI 3.0. */
+function isNoBody(schema: unknown): schema is { description?: string } {
+  const { enum: values } = (schema ?? {}) as { enum?: unknown[] };
+  return Array.isArray(values) && values.length === 1 && values[0] === null;
+}
+
 /**
- * The OpenAPI transform: zod schemas as JSON schemas, `multipartForm` as the request body, and a
- * wildcard path (`/media/*`) as a named parameter, `{key}`, which OpenAPI can express.
+ * The OpenAPI transform: zod schemas as JSON schemas, `multipartForm` as the request body, a
+ * response of `z.null()` (a 204, a 304) as one with no content, and a wildcard path (`/media/*`)
+ * as a named parameter, `{key}`, which OpenAPI can express.
  */
 const documentRoute: typeof jsonSchemaTransform = (document) => {
   const { multipartForm, ...schema } = document.schema ?? {};
@@ -30,6 +37,15 @@ const documentRoute: typeof jsonSchemaTransform = (document) => {
         }
       : document,
   );
+  const responses = transformed.schema.response as Record<string, unknown> | undefined;
+  if (responses) {
+    // fastify-swagger documents no content for a response of type `null` only; a client
+    // checking answers against the document would otherwise expect a JSON body in a 304.
+    for (const [status, response] of Object.entries(responses)) {
+      if (isNoBody(response))
+        responses[status] = { type: 'null', description: response.description };
+    }
+  }
   if (!document.url.endsWith('*')) return transformed;
   const params = transformed.schema.params as
     { properties: Record<string, unknown>; required?: string[] } | undefined;
