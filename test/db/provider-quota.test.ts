@@ -37,6 +37,32 @@ describe('the provider-quota waiting list', () => {
       staleAfterMs: 60_000,
     });
 
+  /** Asks for one of `provider`'s `limit` leases for a job of `ownerId`. */
+  const askerFor =
+    (provider: string, ownerId: string, limit = 1) =>
+    (jobId: string) =>
+      acquireProviderLease(test.db, { provider, jobId, ownerId, limit, staleAfterMs: 60_000 });
+  /** Writes rows of vlogs of `ownerId`, accepted at `createdAt`. */
+  const insertVlogs = async (ownerId: string, ids: string[], createdAt: string) => {
+    for (const id of ids) {
+      await insertJob(
+        test.db,
+        {
+          id,
+          kind: 'vlog',
+          type: 'VLOG',
+          ownerId,
+          input: {},
+          idempotencyKey: null,
+          requestFingerprint: null,
+          createdAt,
+          concurrencyKey: null,
+        },
+        'pending',
+      );
+    }
+  };
+
   it("counts an owner's held leases as turns taken, so another owner's first job goes ahead of its waiters", async () => {
     assert.deepEqual(await lease('alice-1', 'alice'), { granted: true });
     assert.deepEqual(await lease('alice-2', 'alice'), { granted: true });
@@ -154,14 +180,7 @@ describe('the provider-quota waiting list', () => {
 
   it('records the pause of a waiting job only: a job holding its lease keeps no pause', async () => {
     const provider = 'held-veo';
-    const ask = (jobId: string) =>
-      acquireProviderLease(test.db, {
-        provider,
-        jobId,
-        ownerId: 'erin',
-        limit: 1,
-        staleAfterMs: 60_000,
-      });
+    const ask = askerFor(provider, 'erin');
     assert.deepEqual(await ask('erin-1'), { granted: true });
     await recordProviderRecheck(test.db, { provider, jobId: 'erin-1', inMs: 3_600_000 });
     assert.deepEqual(await ask('erin-2'), { granted: false, ahead: 0, waiting: 1 });
@@ -203,31 +222,8 @@ describe('the provider-quota waiting list', () => {
       result: null,
       error: null,
     });
-    for (const id of ['carol-1', 'carol-2']) {
-      await insertJob(
-        test.db,
-        {
-          id,
-          kind: 'vlog',
-          type: 'VLOG',
-          ownerId: 'carol',
-          input: {},
-          idempotencyKey: null,
-          requestFingerprint: null,
-          createdAt,
-          concurrencyKey: null,
-        },
-        'pending',
-      );
-    }
-    const carol = (jobId: string) =>
-      acquireProviderLease(test.db, {
-        provider: 'carol-veo',
-        jobId,
-        ownerId: 'carol',
-        limit: 1,
-        staleAfterMs: 60_000,
-      });
+    await insertVlogs('carol', ['carol-1', 'carol-2'], createdAt);
+    const carol = askerFor('carol-veo', 'carol');
     assert.deepEqual(await carol('carol-1'), { granted: true });
     assert.deepEqual(await carol('carol-2'), { granted: false, ahead: 0, waiting: 1 });
     const leases = () =>
@@ -253,13 +249,7 @@ describe('the provider-quota waiting list', () => {
     assert.equal(statements - before, 1);
     assert.deepEqual(await leases(), [{ job_id: 'carol-2' }]);
     await applyJobUpdate(test.db, { jobId: 'carol-2', seq: 2, snapshot: snapshot('cancelled') });
-    await acquireProviderLease(test.db, {
-      provider: 'carol-veo',
-      jobId: 'carol-2',
-      ownerId: 'carol',
-      limit: 1,
-      staleAfterMs: 60_000,
-    });
+    await carol('carol-2');
     assert.equal(
       await applyJobUpdate(test.db, { jobId: 'carol-2', seq: 2, snapshot: snapshot('cancelled') }),
       null,
@@ -269,14 +259,7 @@ describe('the provider-quota waiting list', () => {
 
   it('keeps the lease of a job that ends while its operation still runs at the provider, which counts it', async () => {
     const provider = 'frank-veo';
-    const ask = (jobId: string) =>
-      acquireProviderLease(test.db, {
-        provider,
-        jobId,
-        ownerId: 'frank',
-        limit: 1,
-        staleAfterMs: 60_000,
-      });
+    const ask = askerFor(provider, 'frank');
     const leases = () =>
       test.db
         .selectFrom('provider_leases')
@@ -285,23 +268,7 @@ describe('the provider-quota waiting list', () => {
         .orderBy('job_id')
         .execute();
     const createdAt = new Date().toISOString();
-    for (const id of ['frank-1', 'frank-2', 'frank-3']) {
-      await insertJob(
-        test.db,
-        {
-          id,
-          kind: 'vlog',
-          type: 'VLOG',
-          ownerId: 'frank',
-          input: {},
-          idempotencyKey: null,
-          requestFingerprint: null,
-          createdAt,
-          concurrencyKey: null,
-        },
-        'pending',
-      );
-    }
+    await insertVlogs('frank', ['frank-1', 'frank-2', 'frank-3'], createdAt);
     const cancelled: JobSnapshot = {
       status: 'cancelled',
       progress: 0,
