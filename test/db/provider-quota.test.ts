@@ -17,6 +17,7 @@ import {
 } from '../../src/db/provider-operations.js';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { jobRecord } from '../support/jobs.js';
 
 describe('the provider-quota waiting list', () => {
   let test: TestDatabase;
@@ -47,17 +48,7 @@ describe('the provider-quota waiting list', () => {
     for (const id of ids) {
       await insertJob(
         test.db,
-        {
-          id,
-          kind: 'vlog',
-          type: 'VLOG',
-          ownerId,
-          input: {},
-          idempotencyKey: null,
-          requestFingerprint: null,
-          createdAt,
-          concurrencyKey: null,
-        },
+        jobRecord({ id, kind: 'vlog', type: 'VLOG', ownerId, input: {}, createdAt }),
         'pending',
       );
     }
