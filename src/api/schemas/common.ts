@@ -48,9 +48,9 @@ export function writtenText(max: number) {
   return z
     .string()
     .trim()
-    .min(1)
+    .min(1, { abort: true })
     .max(max)
-    .refine((value) => value === '' || visibleCharacter.test(value), {
+    .refine((value) => visibleCharacter.test(value), {
       error: 'must have something to read: not only spaces, zero-width or direction marks',
     });
 }
