@@ -55,6 +55,13 @@ describe('request handling', () => {
     const empty = await rejectedProbe('');
     assert.equal(empty.status, 400);
     assert.equal(empty.body.error.code, 'INVALID_JSON');
+    // Read for its depth and keys before it is parsed: a string never closed, a key repeated
+    // in malformed text or a bad escape in a key is still told as malformed JSON.
+    for (const malformed of ['{"steps', '{"steps":1,"steps', '{"st\\u00zzeps":1,"steps":2}']) {
+      const refused = await rejectedProbe(malformed);
+      assert.equal(refused.status, 400, malformed);
+      assert.equal(refused.body.error.code, 'INVALID_JSON', malformed);
+    }
   });
 
   it('starts a probe with its defaults when the request has no body at all', async () => {

@@ -15,31 +15,26 @@ const maxPathLength = 200;
  */
 export const maxJsonDepth = 32;
 
-/** Whether `text`, read as JSON, opens more than `limit` arrays and objects inside each other. */
-export function nestsDeeperThan(text: string, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let index = 0; index < text.length; index += 1) {
-    const char = text.charCodeAt(index);
-    if (inString) {
-      if (char === 0x5c) index += 1;
-      else if (char === 0x22) inString = false;
-    } else if (char === 0x22) inString = true;
-    else if (char === 0x7b || char === 0x5b) {
-      depth += 1;
-      if (depth > limit) return true;
-    } else if (char === 0x7d || char === 0x5d) depth -= 1;
-  }
-  return false;
+/** A path as a message shows it: cut at maxPathLength. */
+function shownPath(path: string): string {
+  return path.length > maxPathLength ? `${path.slice(0, maxPathLength)}…` : path;
 }
 
-/**
- * The path of the first key an object of `text` (valid JSON) holds twice, or null. JSON.parse
- * keeps the last of the two; a proxy or client library in front may keep the first, and the two
- * would disagree on what was asked, as with a query parameter or a form field given twice.
- * Keys are compared as decoded (`"a"` and `"\u0061"` are the same key).
- */
-export function findRepeatedKey(text: string, root: string): string | null {
+/** What one pass over a body's text finds, before it is parsed. */
+export interface JsonTextScan {
+  /** It opens more arrays and objects inside each other than the limit (the scan stops). */
+  tooDeep: boolean;
+  /**
+   * The path of the first key an object holds twice, or null. JSON.parse keeps the last of the
+   * two; a proxy or client library in front may keep the first, and the two would disagree on
+   * what was asked, as with a query parameter or a form field given twice. Keys are compared as
+   * decoded (`"a"` and `"\u0061"` are the same key). Meaningful only for text that parses.
+   */
+  repeatedKey: string | null;
+}
+
+/** Reads `text` as JSON once, for its depth (under `depthLimit`) and a repeated key. */
+export function scanJsonText(text: string, depthLimit: number, root: string): JsonTextScan {
   /** An open object (with the keys it holds so far) or array (with its element's index). */
   interface Container {
     keys: Set<string> | null;
@@ -49,21 +44,24 @@ export function findRepeatedKey(text: string, root: string): string | null {
   }
   const open: Container[] = [];
   let expectingKey = false;
+  let repeatedKey: string | null = null;
   for (let at = 0; at < text.length; at += 1) {
     const char = text.charCodeAt(at);
     const container = open.at(-1);
     if (char === 0x22) {
       const start = at;
-      for (at += 1; text.charCodeAt(at) !== 0x22; at += 1) {
+      for (at += 1; at < text.length && text.charCodeAt(at) !== 0x22; at += 1) {
         if (text.charCodeAt(at) === 0x5c) at += 1;
       }
-      if (!container?.keys || !expectingKey) continue;
-      const key = JSON.parse(text.slice(start, at + 1)) as string;
-      if (container.keys.has(key)) return `${container.path}.${key}`;
+      if (repeatedKey !== null || !container?.keys || !expectingKey) continue;
+      const key = decodedString(text.slice(start, at + 1));
+      if (key === null) continue;
+      if (container.keys.has(key)) repeatedKey = `${container.path}.${key}`;
       container.keys.add(key);
       container.lastKey = key;
       expectingKey = false;
     } else if (char === 0x7b || char === 0x5b) {
+      if (open.length === depthLimit) return { tooDeep: true, repeatedKey };
       const path = !container
         ? root
         : container.path.length >= maxPathLength
@@ -78,7 +76,16 @@ export function findRepeatedKey(text: string, root: string): string | null {
       else container.index += 1;
     }
   }
-  return null;
+  return { tooDeep: false, repeatedKey };
+}
+
+/** A JSON string literal's value, or null for text that is none (the body is malformed). */
+function decodedString(literal: string): string | null {
+  try {
+    return JSON.parse(literal) as string;
+  } catch {
+    return null;
+  }
 }
 
 /** A key that could change an object's prototype, and the path of the object holding it. */
@@ -167,7 +174,8 @@ export const jsonBody = fp(
         );
         return;
       }
-      if (nestsDeeperThan(text, maxJsonDepth)) {
+      const scan = scanJsonText(text, maxJsonDepth, 'body');
+      if (scan.tooDeep) {
         done(
           new ApiError(
             'INVALID_JSON',
@@ -187,19 +195,18 @@ export const jsonBody = fp(
         );
         return;
       }
-      const repeated = findRepeatedKey(text, 'body');
-      if (repeated) {
-        const field =
-          repeated.length > maxPathLength ? `${repeated.slice(0, maxPathLength)}…` : repeated;
-        done(validationFailed([{ field, message: 'given more than once' }]), undefined);
+      if (scan.repeatedKey) {
+        done(
+          validationFailed([
+            { field: shownPath(scan.repeatedKey), message: 'given more than once' },
+          ]),
+          undefined,
+        );
         return;
       }
       const forbidden = findForbiddenKey(body, 'body');
       if (forbidden) {
-        const path =
-          forbidden.path.length > maxPathLength
-            ? `${forbidden.path.slice(0, maxPathLength)}…`
-            : forbidden.path;
+        const path = shownPath(forbidden.path);
         done(
           new ApiError(
             'INVALID_JSON',
