@@ -14,7 +14,12 @@ import {
   type JobInFlight,
 } from '../db/jobs.js';
 import { listJobsAwaitingTurn } from '../db/job-turns.js';
-import { providerWaitersToWake, releaseEndedJobLeases } from '../db/provider-quota.js';
+import {
+  providerWaitersToWake,
+  releaseEndedJobLeases,
+  type JobLease,
+} from '../db/provider-quota.js';
+import { jobKindRegistry } from '../kinds/index.js';
 import { forgetModelAnswers } from '../db/model-answers.js';
 import { chargeEndedJob, settleJobCost } from './job-projection.js';
 import type { ActivityDependencies } from './index.js';
@@ -102,6 +107,25 @@ export function createJobReconcilerActivities(deps: ActivityDependencies) {
       if (failures.length > 0 && succeeded === 0) throw failures[0];
       if (result.ended + result.followed > 0) log.info('jobs reconciled', result);
       return result;
+    },
+
+    /**
+     * Frees the provider leases ended jobs still hold for operations they left running, once
+     * the provider says those ended (each kind's freeLeasesLeftRunning), and wakes the jobs the
+     * freed leases admit, as the end of a live job's operation does.
+     */
+    async freeLeasesLeftRunning(): Promise<{ freed: number }> {
+      if (!temporalClient) throw new Error('The job reconciler needs a Temporal client');
+      const freed: JobLease[] = [];
+      for (const registration of jobKindRegistry) {
+        freed.push(...((await registration.freeLeasesLeftRunning?.(deps)) ?? []));
+      }
+      const lastFreedOf = new Map(freed.map((lease) => [lease.provider, lease.jobId]));
+      for (const [provider, jobId] of lastFreedOf) {
+        await wakeVideoGenerationWaiters(deps, temporalClient, jobId, [provider]);
+      }
+      if (freed.length > 0) log.info('leases of operations left running freed', { freed });
+      return { freed: freed.length };
     },
   };
 }

@@ -1,6 +1,7 @@
 // The provider-quota governor's shared state: leases on a provider's concurrent operations and
 // the cool-down a 429 starts. In the database, so a limit holds across every worker process.
 import { sql, type RawBuilder } from 'kysely';
+import { terminalStatuses } from '../jobs/model.js';
 import type { Db } from './database.js';
 
 export interface LeaseRequest {
@@ -248,6 +249,43 @@ export function endedJobLeasesFreed(
         select 1 from provider_operations running
         where running.job_id = ${jobId} and running.outcome is null))
     returning provider, state`;
+}
+
+/** A job's lease on a provider's operations. */
+export interface JobLease {
+  jobId: string;
+  provider: string;
+}
+
+/** An operation at a provider, of the job that submitted it. */
+export interface JobOperation {
+  jobId: string;
+  operationName: string;
+}
+
+/**
+ * The operations that ended jobs left running at `provider` under keys with `keyPart`, whose
+ * leases are still held for them (endedJobLeasesFreed kept them): at most `limit`, those of the
+ * leases refreshed longest ago first. Whom the job reconciler asks the provider about.
+ */
+export async function listOperationsHoldingEndedJobsLeases(
+  db: Db,
+  { provider, keyPart, limit }: { provider: string; keyPart: string; limit: number },
+): Promise<JobOperation[]> {
+  return db
+    .selectFrom('provider_leases as lease')
+    .innerJoin('jobs', 'jobs.id', 'lease.job_id')
+    .innerJoin('provider_operations as operation', 'operation.job_id', 'lease.job_id')
+    .select(['operation.job_id as jobId', 'operation.operation_name as operationName'])
+    .where('lease.provider', '=', provider)
+    .where('lease.state', '=', 'held')
+    .where('jobs.status', 'in', terminalStatuses)
+    .where('operation.outcome', 'is', null)
+    .where('operation.idempotency_key', 'like', `%${keyPart}%`)
+    .orderBy('lease.touched_at')
+    .orderBy('operation.created_at')
+    .limit(limit)
+    .execute();
 }
 
 /**

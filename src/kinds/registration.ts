@@ -5,6 +5,7 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
+import type { JobLease } from '../db/provider-quota.js';
 import type { ActivityDependencies } from '../activities/index.js';
 import type { AppDependencies } from '../api/app.js';
 import type { JobActions } from '../api/services/job-actions.js';
@@ -72,6 +73,12 @@ export interface JobKindRegistration<Type extends string = string, Input = unkno
    * more than once, so it charges under the calls' own keys, never twice.
    */
   chargeOnEnd?: (deps: ActivityDependencies, ended: { jobId: string }) => Promise<void>;
+  /**
+   * Frees the provider leases its ended jobs still hold for operations they left running, once
+   * the provider says those ended: called by every run of the job reconciler. Answers the leases
+   * it freed.
+   */
+  freeLeasesLeftRunning?: (deps: ActivityDependencies) => Promise<JobLease[]>;
 }
 
 /**

@@ -1,4 +1,11 @@
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  isCancellation,
+  log,
+  patched,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
 import type {
   JobReconcileInput,
@@ -12,6 +19,20 @@ const { reconcileJobBatch } = proxyActivities<SharedActivities>({
   heartbeatTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 5 },
 });
+
+const { freeLeasesLeftRunning } = proxyActivities<SharedActivities>({
+  // Each look at an operation waits for its provider's request slot, one interval apart.
+  startToCloseTimeout: '5m',
+  heartbeatTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 3 },
+});
+
+/**
+ * A run that takes this patch ends by freeing the leases that ended jobs hold for operations
+ * they left running, once the provider says those ended. Runs recorded before it keep replaying
+ * without that step.
+ */
+const freesLeasesLeftRunning = 'job-reconcile-frees-leases-left-running';
 
 /**
  * Batches one run checks at most when its input does not say (runs scheduled before the
@@ -30,10 +51,25 @@ const maxBatchesPerRun = 50;
  * the previous completed run's result), reaches the end of the jobs in order of id, and goes on
  * from the first up to where it started. So every quiet job in flight is checked within
  * ⌈jobs ÷ (batch size × batches per run)⌉ runs, each doing no more than its batches.
+ *
+ * Then it frees the provider leases of operations that ended jobs left running and that have
+ * ended since (a Veo generation cannot be stopped: its cancelled vlog's lease is held until it
+ * ends). A failure there leaves those leases to the next run, and this run's result stands.
  */
 export async function reconcileJobProjections(
   input: JobReconcileInput,
 ): Promise<JobReconcileResult> {
+  const result = await reconcileBatches(input);
+  if (patched(freesLeasesLeftRunning)) {
+    await freeLeasesLeftRunning().catch((error: unknown) => {
+      if (!(error instanceof ActivityFailure) || isCancellation(error)) throw error;
+      log.warn('leases of operations left running not freed this run', { error: error.message });
+    });
+  }
+  return result;
+}
+
+async function reconcileBatches(input: JobReconcileInput): Promise<JobReconcileResult> {
   const batches = input.maxBatchesPerRun ?? maxBatchesPerRun;
   const total = { checked: 0, ended: 0, followed: 0 };
   // Runs scheduled before the cursor, and runs started by hand, have none: from the first id.

@@ -392,3 +392,106 @@ describe('a vlog cancelled while it waits in line for Veo', () => {
     assert.deepEqual(await placesOf(holder), ['held']);
   });
 });
+
+describe('a vlog cancelled while Veo generates its video', () => {
+  const reconcile = { intervalMs: 1_000, staleMs: 1_000, reopenWindowMs: 60_000, batchSize: 100 };
+  let fakes: CloudFakes;
+  let h: Harness;
+  let alice: UserClient;
+
+  before(async () => {
+    fakes = await CloudFakes.start();
+    Object.assign(fakes.env, {
+      VEO_MAX_CONCURRENT_OPERATIONS: '1',
+      PROVIDER_QUOTA_RECHECK_MS: String(recheckMs),
+    });
+    h = await startHarness({
+      env: fakes.env,
+      worker: (db) => fakes.activityDependencies(db),
+      jobReconcile: reconcile,
+    });
+    alice = h.user('alice');
+  });
+  after(async () => {
+    await h.stop();
+    await fakes.stop();
+  });
+
+  async function startVlog(title: string): Promise<string> {
+    const view = await alice.startJob<VlogView>(
+      'vlog',
+      multipartBody({ title }, [
+        { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
+      ]),
+    );
+    h.terminateOnStop(view.id);
+    return view.id;
+  }
+
+  /** The Veo operation the vlog submitted, as fake Veo keeps it. */
+  const operationOf = (jobId: string) =>
+    [...fakes.google.operations.values()].find((operation) => operation.storageUri.includes(jobId));
+
+  const leasesOf = (jobId: string) =>
+    h.db
+      .selectFrom('provider_leases')
+      .select('state')
+      .where('job_id', '=', jobId)
+      .execute()
+      .then((rows) => rows.map((row) => row.state));
+
+  it('keeps its lease while the generation runs on, and frees it for the next vlog once a look sees it end', async () => {
+    fakes.google.scenario.pollsBeforeDone = Number.MAX_SAFE_INTEGER;
+    const holder = await startVlog('Holder');
+    const generation = await eventually(
+      async () => operationOf(holder),
+      (operation) => operation !== undefined,
+      { what: "the holder's generation submitted on the only lease", timeoutMs: 60_000 },
+    );
+    const next = await startVlog('Next');
+    await untilWaitingInLine(h, next, 'the next vlog waiting in line');
+
+    assert.equal((await alice.cancel('vlog', holder)).statusCode, 202);
+    await alice.awaitJob<VlogView>('vlog', holder, (view) => view.status === 'cancelled', {
+      what: 'the holder cancelled',
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    // Runs of the job reconciler look at the generation the holder left running: it runs on.
+    const looksBefore = generation!.polls;
+    await eventually(
+      async () => generation!.polls,
+      (polls) => polls >= looksBefore + 2,
+      { what: 'the reconciler looking at the generation left running', timeoutMs: 30_000 },
+    );
+    assert.deepEqual(await leasesOf(holder), ['held'], 'Veo still counts the generation');
+    assert.equal(operationOf(next), undefined, 'the next vlog waits while it runs');
+
+    const endedAt = Date.now();
+    fakes.google.scenario.pollsBeforeDone = 0;
+    const nextGeneration = await eventually(
+      async () => operationOf(next),
+      (operation) => operation !== undefined,
+      { what: 'the next vlog submitted its generation', timeoutMs: recheckMs },
+    );
+    assert.ok(
+      nextGeneration!.acceptedAt - endedAt < recheckMs,
+      `submitted ${nextGeneration!.acceptedAt - endedAt} ms after the generation ended: woken, not rechecked`,
+    );
+    assert.equal(fakes.google.maxRunningOperations, 1, 'never two generations at Veo at once');
+    assert.deepEqual(await leasesOf(holder), []);
+    const seen = await h.db
+      .selectFrom('provider_operations')
+      .select('outcome')
+      .where('job_id', '=', holder)
+      .execute();
+    assert.deepEqual(seen, [{ outcome: 'succeeded' }]);
+    const charges = await h.db
+      .selectFrom('cost_ledger')
+      .select('kind')
+      .where('job_id', '=', holder)
+      .where('kind', '=', 'video')
+      .execute();
+    assert.equal(charges.length, 1, 'charged once, when it was cancelled');
+  });
+});

@@ -44,7 +44,8 @@ describe('recorded histories replay against the current workflow code', () => {
   // others before, and runs started then must still replay. `first-state` runs registered
   // their job with its first stage in one write; the others in two. `vlogJob/before-cleanup-waits/`
   // holds a run whose cleanup did not wait for its cancelled render; runs started then must
-  // still replay so.
+  // still replay so. `reconcileJobProjections/before-lease-freeing/` holds runs recorded before
+  // a run freed the leases of operations ended jobs left running.
   it('has recordings of every job path, retries as continue-as-new chains', () => {
     const expected = {
       vlogJob: [
@@ -72,7 +73,7 @@ describe('recorded histories replay against the current workflow code', () => {
         'timeout',
       ],
       sweepExpiredMedia: ['sweep'],
-      reconcileJobProjections: ['terminated'],
+      reconcileJobProjections: ['before-lease-freeing/terminated', 'terminated'],
       recordDeferredCharge: ['database-stalled'],
     };
     for (const [workflowType, scenarios] of Object.entries(expected)) {

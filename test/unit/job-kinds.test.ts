@@ -87,6 +87,7 @@ describe('the job kind registry', () => {
       'cleanupVlog',
       'deleteExpiredMedia',
       'describeVideo',
+      'freeLeasesLeftRunning',
       'generateAiItems',
       'inspectStoredMedia',
       'listJobsAwaitingTurn',

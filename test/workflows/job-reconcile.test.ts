@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type {
   JobReconcileInput,
@@ -26,6 +27,8 @@ describe('reconcileJobProjections over a backlog', () => {
   let ids = ['job-1', 'job-2', 'job-3', 'job-4', 'job-5', 'job-6', 'job-7'];
   /** The jobs each batch checked, by run. */
   const batches: string[][][] = [];
+  /** The run each call to free the leases left running came in, its batches done. */
+  const leaseRounds: number[] = [];
   let connection: NativeConnection;
   let worker: Worker;
   let running: Promise<void>;
@@ -41,13 +44,19 @@ describe('reconcileJobProjections over a backlog', () => {
       batches.at(-1)!.push(jobs);
       return { checked: jobs.length, ended: 0, followed: 0, lastId: jobs.at(-1) ?? null };
     };
+    const freeLeasesLeftRunning = async (): Promise<{ freed: number }> => {
+      leaseRounds.push(batches.length);
+      // The first run's fails for good: its batches' result stands all the same.
+      if (leaseRounds.length === 1) throw ApplicationFailure.nonRetryable('the provider is down');
+      return { freed: 0 };
+    };
     connection = await NativeConnection.connect({ address: testEnv.temporalAddress });
     worker = await Worker.create({
       connection,
       namespace: testEnv.temporalNamespace,
       taskQueue,
       workflowBundle: await sourceWorkflowBundle(false),
-      activities: { reconcileJobBatch },
+      activities: { reconcileJobBatch, freeLeasesLeftRunning },
       shutdownGraceTime: '1s',
     });
     running = worker.run();
@@ -83,7 +92,7 @@ describe('reconcileJobProjections over a backlog', () => {
     return (await runScheduledOnce<JobReconcileResult>(client, scheduleId)).result;
   }
 
-  it('goes on where the previous run stopped, goes round at the last id and stops where it started', async () => {
+  it('goes on where the previous run stopped, goes round at the last id and stops where it started, then frees leases left running', async () => {
     assert.deepEqual(await scheduledRun(), {
       checked: 6,
       ended: 0,
@@ -124,5 +133,6 @@ describe('reconcileJobProjections over a backlog', () => {
       [['job-5', 'job-6'], [], ['job-3']],
       [['job-3', 'job-5'], ['job-6']],
     ]);
+    assert.deepEqual(leaseRounds, [1, 2, 3, 4]);
   });
 });

@@ -1,7 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { KindRegistration, KindRouteDependencies } from '../registration.js';
 import { createVlogActivities } from './activities/index.js';
-import { chargeGenerationsLeftRunning } from './activities/generate.js';
+import {
+  chargeGenerationsLeftRunning,
+  freeLeasesOfGenerationsLeftRunning,
+} from './activities/generate.js';
 import { vlogRoutes } from './api/routes.js';
 import { createVlogService } from './api/service.js';
 import { vlogKind } from './declaration.js';
@@ -15,4 +18,5 @@ export const vlogRegistration: KindRegistration<typeof vlogKind> = {
   routes,
   activities: createVlogActivities,
   chargeOnEnd: chargeGenerationsLeftRunning,
+  freeLeasesLeftRunning: freeLeasesOfGenerationsLeftRunning,
 };

@@ -13,8 +13,11 @@ import { requestedVideoSeconds } from '../../../db/costs.js';
 import { chargeProviderCall } from '../../../activities/cost-ledger.js';
 import {
   holdProviderLease,
+  listOperationsHoldingEndedJobsLeases,
+  type JobLease,
   providerCooldownRemainingMs,
   providerWaitersToWake,
+  releaseEndedJobLeases,
   releaseProviderLease,
   touchProviderLease,
 } from '../../../db/provider-quota.js';
@@ -110,6 +113,68 @@ export async function chargeGenerationsLeftRunning(
       },
     );
   }
+}
+
+/** Generations left running by ended vlogs that one run of the job reconciler looks at, at most. */
+const leftRunningLooksPerRun = 100;
+
+/**
+ * Frees the Veo leases that ended vlogs still hold for generations they left running (Veo cannot
+ * stop one, and counts it until it ends; endedJobLeasesFreed keeps its lease), once a look at
+ * the generation sees it end: the next vlog in line then need not wait for the lease to go stale,
+ * up to 30 minutes later. Each look is a Veo request like a live vlog's check: none while Veo
+ * cools down, each in its request slot, and a 429 starts the cool-down and ends the round. A
+ * generation that cannot be looked at now keeps its lease, which still goes stale in the end.
+ * Its end is recorded as a check's would be; it was charged when its vlog ended. Returns the
+ * leases it freed.
+ */
+export async function freeLeasesOfGenerationsLeftRunning({
+  db,
+  providers,
+}: Pick<VlogActivityDependencies, 'db' | 'providers'>): Promise<JobLease[]> {
+  const generator = providers.videoGenerator;
+  const metered = providers.quotas.videoOperations;
+  if (!generator || !metered) return [];
+  const { provider } = metered;
+  const leftRunning = await listOperationsHoldingEndedJobsLeases(db, {
+    provider,
+    keyPart: generationKeyPart,
+    limit: leftRunningLooksPerRun,
+  });
+  const context = Context.current();
+  const freed: JobLease[] = [];
+  for (const { jobId, operationName } of leftRunning) {
+    if ((await providerCooldownRemainingMs(db, provider)) > 0) break;
+    await awaitProviderRequestSlot(db, metered);
+    let status;
+    try {
+      status = await generator.check(operationName, { signal: context.cancellationSignal });
+    } catch (error) {
+      if (context.cancellationSignal.aborted) {
+        throw toFailure(error, context, providerOf(generator.name));
+      }
+      const throttled = await throttleAfterRateLimit({
+        db,
+        quotas: providers.quotas,
+        provider,
+        jobId,
+        error,
+        leased: false,
+      });
+      if (throttled) break;
+      log.warn('could not look at a generation its ended vlog left running', {
+        jobId,
+        operationName,
+        error: String(error),
+      });
+      continue;
+    }
+    if (status.state === 'running') continue;
+    await recordOperationOutcome(db, { jobId, operationName, outcome: status.state });
+    if ((await releaseEndedJobLeases(db, jobId)).includes(provider))
+      freed.push({ jobId, provider });
+  }
+  return freed;
 }
 
 /** The key a generation is charged under, whoever charges it: its operation, once. */
