@@ -464,7 +464,10 @@ export const configSchema = z.object({
   VLOG_MAX_VIDEO_SIDE: decimalText(positive.min(144).max(16_384)).default(4_096),
   /** Most pixels in a photo accepted (422 MEDIA_RESOLUTION_TOO_HIGH above): 50 megapixels. */
   VLOG_MAX_IMAGE_PIXELS: decimalText(positive.min(10_000).max(1_000_000_000)).default(50_000_000),
-  /** Time a vlog attempt may take end to end before it fails with VLOG_DEADLINE_EXCEEDED. */
+  /**
+   * Time a vlog attempt may take before it fails with VLOG_DEADLINE_EXCEEDED, its waits for
+   * provider quota (Veo's line, a 429's cool-down) not counted.
+   */
   VLOG_DEADLINE_MS: positiveInt.default(30 * 60_000),
   /** How long a failed (or timed-out) job stays open to a retry. */
   JOB_RETRY_WINDOW_MS: positiveInt.default(7 * 24 * 3_600_000),

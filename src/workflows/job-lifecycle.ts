@@ -6,7 +6,6 @@ import {
   continueAsNew,
   isCancellation,
   setHandler,
-  sleep,
   type ActivityOptions,
   type RetryPolicy,
 } from '@temporalio/workflow';
@@ -29,6 +28,7 @@ import {
   toJobError,
   type SnapshotChange,
 } from './job-tracker.js';
+import { AttemptDeadline } from './attempt-deadline.js';
 import { awaitJobTurn } from './job-turn.js';
 
 /** Retry policy of activities that call a paid provider: permanent failures are never retried. */
@@ -75,12 +75,18 @@ export interface RetryableJob<Input extends RetryableRun, Result> {
   noun: string;
   /** Status (and first snapshot change) recorded as an attempt starts. */
   start: { status: JobStatus; change?: SnapshotChange };
-  /** Time an attempt may take; past it the running step is cancelled and the job ends so. */
+  /**
+   * Time an attempt may take, waits for a provider's quota not counted (AttemptDeadline); past
+   * it the running step is cancelled and the job ends so.
+   */
   deadline: { ms: number; status: 'failed' | 'timeout'; error: JobError };
   /** How long a failed or timed-out job stays open to a retry. */
   retryWindowMs: number;
-  /** The attempt's work, run in a scope that a cancel request or the deadline cancels. */
-  body: (tracker: JobTracker) => Promise<Result>;
+  /**
+   * The attempt's work, run in a scope that a cancel request or the deadline cancels; it waits
+   * for a provider's quota through `deadline.notCounting`.
+   */
+  body: (tracker: JobTracker, deadline: AttemptDeadline) => Promise<Result>;
   /** Removes what a cancelled attempt half-made; runs although the workflow is being cancelled. */
   cleanup?: () => Promise<unknown>;
   /** The next attempt's input: the same job, continued as new with attempt + 1. */
@@ -103,7 +109,6 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
   const tracker = new JobTracker(input.job, { attempt: input.attempt, seq: input.seq });
   const work = new CancellationScope();
   let retryRequested = false;
-  let deadlineExpired = false;
 
   // Cancel and retry are judged here, one message at a time, so of a cancel and a retry sent
   // together exactly one is accepted: a retry is only taken from a failed job, a cancel only
@@ -135,9 +140,9 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
 
   const opensAtOnce = tracker.registersWithFirstStage();
   if (!opensAtOnce) await tracker.register();
-  // The deadline covers this attempt from its first stage on, not its wait in line; its timer
-  // lives in its own scope so it can be dropped.
-  const deadline = new CancellationScope();
+  // The deadline covers this attempt from its first stage on, not its wait in line, nor its
+  // waits for a provider's quota.
+  const deadline = new AttemptDeadline(spec.deadline.ms, () => work.cancel());
   let outcome: { result: Result } | { error: unknown };
   try {
     if (opensAtOnce) {
@@ -146,22 +151,16 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
       await work.run(() => awaitJobTurn(tracker));
       await tracker.begin(spec.start.status, spec.start.change);
     }
-    void deadline
-      .run(async () => {
-        await sleep(spec.deadline.ms);
-        deadlineExpired = true;
-        work.cancel();
-      })
-      .catch(() => undefined);
-    outcome = { result: await work.run(() => spec.body(tracker)) };
+    deadline.start();
+    outcome = { result: await work.run(() => spec.body(tracker, deadline)) };
   } catch (error) {
     outcome = { error };
   }
-  deadline.cancel();
+  deadline.end();
   // An accepted cancel decides the outcome even when the step it interrupted finished or failed
   // in the same instant: the caller was told the cancel won.
   const cancelRequest = cancel.request();
-  if (cancelRequest || ('error' in outcome && isCancellation(outcome.error) && !deadlineExpired)) {
+  if (cancelRequest || ('error' in outcome && isCancellation(outcome.error) && !deadline.expired)) {
     if (spec.cleanup) await CancellationScope.nonCancellable(spec.cleanup);
     await tracker.end('cancelled', cancelledError(noun, cancelRequest));
     // Cancelled by an operator in Temporal, the workflow ends Cancelled; cancelled through the
@@ -173,7 +172,7 @@ export async function runRetryableJob<Input extends RetryableRun, Result>(
     await tracker.complete(outcome.result);
     return outcome.result;
   }
-  if (deadlineExpired) await tracker.end(spec.deadline.status, spec.deadline.error);
+  if (deadline.expired) await tracker.end(spec.deadline.status, spec.deadline.error);
   else await tracker.end('failed', toJobError(outcome.error));
   return awaitRetry(spec, tracker, () => retryRequested);
 }

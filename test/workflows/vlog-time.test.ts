@@ -217,6 +217,83 @@ describe('vlog workflow over long (skipped) time', () => {
     assert.match(String(error.cause?.message), /did not finish within/);
   });
 
+  // Thousands of vlogs in Veo's line wait for hours at a limit of ten generations at once: a
+  // deadline that counted the wait would fail them all before their turn came.
+  it("does not count hours in Veo's line and a 429's cool-down against its deadline", async () => {
+    const harness = testActivities(2);
+    const lineWaits = 18;
+    let asked = 0;
+    let submissions = 0;
+    const activities: typeof harness.activities = {
+      ...harness.activities,
+      admitVideoGeneration: async () =>
+        ++asked <= lineWaits
+          ? {
+              throttled: true as const,
+              reason: 'quota' as const,
+              retryAfterMs: 10 * 60_000,
+              ahead: 3,
+            }
+          : { admitted: true as const },
+      startVideoGeneration: async (input, ...rest) =>
+        ++submissions === 1
+          ? {
+              throttled: true as const,
+              reason: 'rate-limited' as const,
+              retryAfterMs: 40 * 60_000,
+              ahead: null,
+            }
+          : harness.activities.startVideoGeneration!(input, ...rest),
+    };
+    const input = vlogInput({ deadlineMs: 30 * 60_000 });
+    const { error } = await runWithTestActivities(env, 'vlogJob', input, activities);
+    assert.equal(error, null);
+    assert.equal(asked, lineWaits + 1);
+    assert.equal(harness.updates.at(-1)?.snapshot.status, 'completed');
+    assert.ok(
+      harness.updates.every((update) => update.snapshot.error === null),
+      'no deadline came',
+    );
+    // The deadline's timer stopped and started again around the waits: the run replays so.
+    const history = await env.client.workflow.getHandle(input.job.id).fetchHistory();
+    await Worker.runReplayHistory(
+      { workflowBundle: await sourceWorkflowBundle(false) },
+      history,
+      input.job.id,
+    );
+  });
+
+  it('counts its own time again once admitted: a generation that never ends still meets the deadline', async () => {
+    const harness = testActivities(Number.MAX_SAFE_INTEGER);
+    let asked = 0;
+    const activities: typeof harness.activities = {
+      ...harness.activities,
+      admitVideoGeneration: async () =>
+        ++asked <= 18
+          ? {
+              throttled: true as const,
+              reason: 'quota' as const,
+              retryAfterMs: 10 * 60_000,
+              ahead: 3,
+            }
+          : { admitted: true as const },
+    };
+    const { error } = await runWithTestActivities(
+      env,
+      'vlogJob',
+      vlogInput({ deadlineMs: 30 * 60_000 }),
+      activities,
+    );
+    assert.ok(error instanceof WorkflowFailedError);
+    const failed = harness.updates.find((update) => update.snapshot.status === 'failed');
+    assert.equal(failed?.snapshot.error?.code, 'VLOG_DEADLINE_EXCEEDED');
+    // The 30 minutes are the attempt's own: checks every 15 s for about all of them.
+    assert.ok(
+      harness.calls.checks >= 115 && harness.calls.checks <= 121,
+      `${harness.calls.checks} checks`,
+    );
+  });
+
   it('re-attaches a retry to the generation the timed-out attempt left running', async () => {
     const input = vlogInput({ deadlineMs: 30 * 60_000 });
     let rendered = false;

@@ -65,9 +65,6 @@ export const scaleScenario: Scenario = {
         WORKER_QUEUES: taskQueueDomains.filter((domain) => domain !== 'inspection').join(','),
         METRICS_PORT: String(metricsPort),
         VEO_MAX_CONCURRENT_OPERATIONS: String(operations),
-        // Ten operations of a minute each get through 600 vlogs an hour: the bulk must outlive
-        // the default half-hour vlog deadline to be still waiting when the fresh jobs run.
-        VLOG_DEADLINE_MS: String(24 * 3_600_000),
         QUEUE_VIDEO_GENERATION_RATE_PER_SECOND: String(ratePerSecond),
         // Under --smoke the waits shrink with the generations, so the scenario takes seconds.
         ...(smoke && { VIDEO_POLL_INTERVAL_MS: '500', PROVIDER_QUOTA_RECHECK_MS: '500' }),

@@ -16,6 +16,7 @@ import { isThrottled, throttlePhase } from '../../jobs/provider-throttle.js';
 import { vlogVideoKey } from '../../jobs/storage-keys.js';
 import { activityOptions, runRetryableJob } from '../../workflows/job-lifecycle.js';
 import { providerTurnSignal } from '../../workflows/job-messages.js';
+import type { AttemptDeadline } from '../../workflows/attempt-deadline.js';
 import type { JobTracker, SnapshotChange } from '../../workflows/job-tracker.js';
 import type { VlogActivities } from './activities/index.js';
 import {
@@ -130,19 +131,24 @@ export async function vlogJob(input: VlogJobInput): Promise<VlogResult> {
       },
     },
     retryWindowMs: settings.retryWindowMs,
-    body: (tracker) => produceVlog(input, tracker, carried, acts, opensInAnalysis),
+    body: (tracker, deadline) =>
+      produceVlog({ input, tracker, deadline, carried, acts }, opensInAnalysis),
     cleanup: () => acts.storage.cleanupVlog({ jobId: job.id }),
     nextAttempt: (next) => ({ ...input, ...next, carried }),
   });
 }
 
-async function produceVlog(
-  input: VlogJobInput,
-  tracker: JobTracker,
-  carried: VlogProgressCarried,
-  acts: ReturnType<typeof activities>,
-  openedInAnalysis: boolean,
-): Promise<VlogResult> {
+/** What every step of a vlog's attempt works with. */
+interface VlogAttempt {
+  input: VlogJobInput;
+  tracker: JobTracker;
+  deadline: AttemptDeadline;
+  carried: VlogProgressCarried;
+  acts: ReturnType<typeof activities>;
+}
+
+async function produceVlog(attempt: VlogAttempt, openedInAnalysis: boolean): Promise<VlogResult> {
+  const { input, tracker, deadline, carried, acts } = attempt;
   const { job } = input;
   const media = job.input.media;
 
@@ -182,12 +188,12 @@ async function produceVlog(
         break;
       }
       await tracker.update({ phase: throttlePhase('media analysis', analysis) });
-      await sleep(analysis.retryAfterMs);
+      await deadline.notCounting(() => sleep(analysis.retryAfterMs));
       await tracker.update({ phase });
     }
   }
 
-  const video = await generateVideo(input, tracker, carried, acts);
+  const video = await generateVideo(attempt);
 
   await tracker.update({
     status: transferring.status,
@@ -229,12 +235,13 @@ async function produceVlog(
  * while Veo renders, and a worker restart changes nothing. A local render is done by the time
  * the start activity returns, so the first check finds it.
  */
-async function generateVideo(
-  input: VlogJobInput,
-  tracker: JobTracker,
-  carried: VlogProgressCarried,
-  acts: ReturnType<typeof activities>,
-): Promise<GeneratedVideo> {
+async function generateVideo({
+  input,
+  tracker,
+  deadline,
+  carried,
+  acts,
+}: VlogAttempt): Promise<GeneratedVideo> {
   const { job, attempt, settings } = input;
   if (carried.generation?.state === 'succeeded' && carried.generation.video)
     return carried.generation.video;
@@ -246,7 +253,7 @@ async function generateVideo(
   if (!entersWithTurn) await tracker.update({ ...stage, phase: 'starting the video generation' });
   if (!carried.generation || carried.generation.state === 'failed') {
     if (patched(providerTurns))
-      await awaitVideoGenerationTurn(input, tracker, entersWithTurn ? stage : {});
+      await awaitVideoGenerationTurn(input, tracker, deadline, entersWithTurn ? stage : {});
     else if (entersWithTurn)
       await tracker.update({ ...stage, phase: 'starting the video generation' });
     const startOptions = writingMedia(acts.options.generation);
@@ -283,7 +290,7 @@ async function generateVideo(
         break;
       }
       await tracker.update({ phase: throttlePhase('video generation', started) });
-      await sleep(started.retryAfterMs);
+      await deadline.notCounting(() => sleep(started.retryAfterMs));
     }
   }
   const generation = carried.generation;
@@ -319,13 +326,15 @@ async function generateVideo(
 
 /**
  * Returns once the governor admits the vlog's submission (it holds a Veo lease when Veo is
- * metered), after waiting in line on timers with its place in the phase. A wait ends early when
- * a vlog whose generation ended wakes it. `stage` (the generating stage, when the vlog has not
- * entered it yet) goes into the first write, with the phase the first answer gives.
+ * metered), after waiting in line on timers with its place in the phase, the attempt's deadline
+ * stopped from the first refusal to the admission. A wait ends early when a vlog whose
+ * generation ended wakes it. `stage` (the generating stage, when the vlog has not entered it
+ * yet) goes into the first write, with the phase the first answer gives.
  */
 async function awaitVideoGenerationTurn(
   input: VlogJobInput,
   tracker: JobTracker,
+  deadline: AttemptDeadline,
   stage: SnapshotChange,
 ): Promise<void> {
   const { job } = input;
@@ -333,22 +342,24 @@ async function awaitVideoGenerationTurn(
   setHandler(providerTurnSignal, () => {
     woken = true;
   });
-  let entering: SnapshotChange = stage;
-  for (;;) {
+  const admit = () => {
     woken = false;
-    const admission = await governor.admitVideoGeneration({
-      jobId: job.id,
-      ownerId: job.ownerId,
+    return governor.admitVideoGeneration({ jobId: job.id, ownerId: job.ownerId });
+  };
+  let entering: SnapshotChange = stage;
+  let admission = await admit();
+  if (isThrottled(admission)) {
+    await deadline.notCounting(async () => {
+      while (isThrottled(admission)) {
+        await tracker.update({ ...entering, phase: throttlePhase('video generation', admission) });
+        entering = {};
+        await condition(() => woken, admission.retryAfterMs);
+        admission = await admit();
+      }
     });
-    if (!isThrottled(admission)) {
-      if (Object.keys(entering).length > 0)
-        await tracker.update({ ...entering, phase: 'starting the video generation' });
-      return;
-    }
-    await tracker.update({ ...entering, phase: throttlePhase('video generation', admission) });
-    entering = {};
-    await condition(() => woken, admission.retryAfterMs);
   }
+  if (Object.keys(entering).length > 0)
+    await tracker.update({ ...entering, phase: 'starting the video generation' });
 }
 
 /**
