@@ -4,7 +4,14 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { jpegBytes, multipartBody, pngBytes } from '../fixtures/media.js';
-import { startHarness, type Harness, type UserClient } from '../support/harness.js';
+import type { ActivityDependencies } from '../../src/activities/index.js';
+import type { Db } from '../../src/db/database.js';
+import {
+  startHarness,
+  type Harness,
+  type HarnessOptions,
+  type UserClient,
+} from '../support/harness.js';
 import { CloudFakes } from '../support/cloud-fakes.js';
 import { eventually } from '../support/eventually.js';
 
@@ -17,6 +24,13 @@ interface VlogView {
 
 const maxConcurrent = 2;
 const recheckMs = 60_000;
+/** The job reconciler every second, checking jobs quiet for a second. */
+const reconcileEverySecond = {
+  intervalMs: 1_000,
+  staleMs: 1_000,
+  reopenWindowMs: 60_000,
+  batchSize: 100,
+};
 
 /** Until the vlog's phase says it waits in line for a Veo lease. */
 async function untilWaitingInLine(h: Harness, jobId: string, what: string): Promise<void> {
@@ -33,6 +47,68 @@ async function untilWaitingInLine(h: Harness, jobId: string, what: string): Prom
     { what, timeoutMs: 60_000 },
   );
 }
+
+/** A stack where Veo runs one generation at once, and a user of it. */
+interface OneLeaseStack {
+  fakes: CloudFakes;
+  h: Harness;
+  alice: UserClient;
+  /** Starts a vlog of one photo as alice, terminated when the harness stops. */
+  startVlog: (title: string) => Promise<string>;
+}
+
+/**
+ * Starts, before the calling describe's tests, a stack where Veo runs one generation at once and
+ * a vlog waiting in line asks again only after `recheckMs`, longer than any test here takes (a
+ * waiting vlog moves on when woken), and stops it after them.
+ */
+function useOneLeaseStack(
+  options: Pick<HarnessOptions, 'jobReconcile'> & {
+    /** The worker's dependencies, from the fakes' own. */
+    worker?: (fakes: CloudFakes, db: Db) => Promise<Partial<ActivityDependencies>>;
+  } = {},
+): OneLeaseStack {
+  const stack = {} as OneLeaseStack;
+  before(async () => {
+    const fakes = await CloudFakes.start();
+    Object.assign(fakes.env, {
+      VEO_MAX_CONCURRENT_OPERATIONS: '1',
+      PROVIDER_QUOTA_RECHECK_MS: String(recheckMs),
+    });
+    const { worker = (own, db) => own.activityDependencies(db), jobReconcile } = options;
+    const h = await startHarness({
+      env: fakes.env,
+      worker: (db) => worker(fakes, db),
+      ...(jobReconcile && { jobReconcile }),
+    });
+    const alice = h.user('alice');
+    const startVlog = async (title: string) => {
+      const view = await alice.startJob<VlogView>(
+        'vlog',
+        multipartBody({ title }, [
+          { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
+        ]),
+      );
+      h.terminateOnStop(view.id);
+      return view.id;
+    };
+    Object.assign(stack, { fakes, h, alice, startVlog });
+  });
+  after(async () => {
+    await stack.h.stop();
+    await stack.fakes.stop();
+  });
+  return stack;
+}
+
+/** The states of the job's places at the providers: `held` leases, `waiting` places in line. */
+const leasesOf = (h: Harness, jobId: string) =>
+  h.db
+    .selectFrom('provider_leases')
+    .select('state')
+    .where('job_id', '=', jobId)
+    .execute()
+    .then((rows) => rows.map((row) => row.state));
 
 describe('vlogs under the provider-quota governor', () => {
   let fakes: CloudFakes;
@@ -218,45 +294,12 @@ describe('vlogs under the provider-quota governor', () => {
 // must not wait out its recheck. (Its submission never answered, Veo runs no generation of
 // it: one that Veo runs keeps the lease counted, test/db/provider-quota.test.ts.)
 describe('a terminated vlog holding a Veo lease, once reconciled', () => {
-  const reconcile = { intervalMs: 1_000, staleMs: 1_000, reopenWindowMs: 60_000, batchSize: 100 };
-  let fakes: CloudFakes;
-  let h: Harness;
-  let alice: UserClient;
-
-  before(async () => {
-    fakes = await CloudFakes.start();
-    Object.assign(fakes.env, {
-      VEO_MAX_CONCURRENT_OPERATIONS: '1',
-      PROVIDER_QUOTA_RECHECK_MS: String(recheckMs),
-    });
-    h = await startHarness({
-      env: fakes.env,
-      worker: (db) => fakes.activityDependencies(db),
-      jobReconcile: reconcile,
-    });
-    alice = h.user('alice');
-  });
-  after(async () => {
-    await h.stop();
-    await fakes.stop();
-  });
-
-  async function startVlog(title: string): Promise<string> {
-    const view = await alice.startJob<VlogView>(
-      'vlog',
-      multipartBody({ title }, [
-        { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
-        { field: 'media', filename: 'b.jpg', contentType: 'image/jpeg', bytes: jpegBytes() },
-      ]),
-    );
-    h.terminateOnStop(view.id);
-    return view.id;
-  }
-
+  const stack = useOneLeaseStack({ jobReconcile: reconcileEverySecond });
   const submitted = (id: string) =>
-    fakes.google.paidCallsMentioning(id).some((call) => call.method === 'predictLongRunning');
+    stack.fakes.google.paidCallsMentioning(id).some((call) => call.method === 'predictLongRunning');
 
   it('wakes the next waiting vlog, which is admitted before its recheck', async () => {
+    const { fakes, h, alice, startVlog } = stack;
     fakes.google.scenario.holdStarts = true;
     fakes.google.scenario.pollsBeforeDone = Number.MAX_SAFE_INTEGER;
     const startsBefore = fakes.google.calls.predictLongRunning;
@@ -295,62 +338,28 @@ describe('a terminated vlog holding a Veo lease, once reconciled', () => {
 });
 
 describe('a vlog cancelled while it waits in line for Veo', () => {
-  let fakes: CloudFakes;
-  let h: Harness;
-  let alice: UserClient;
   /** While set, a cancelled vlog's cleanup waits for it before it deletes anything. */
   let storageHeld: Promise<void> | null = null;
-
-  before(async () => {
-    fakes = await CloudFakes.start();
-    Object.assign(fakes.env, {
-      VEO_MAX_CONCURRENT_OPERATIONS: '1',
-      PROVIDER_QUOTA_RECHECK_MS: String(recheckMs),
-    });
-    h = await startHarness({
-      env: fakes.env,
-      worker: async (db) => {
-        const deps = await fakes.activityDependencies(db);
-        const storage = deps.mediaStorage;
-        const listMultipartUploads: typeof storage.listMultipartUploads = async (prefix) => {
-          await storageHeld;
-          return storage.listMultipartUploads(prefix);
-        };
-        return {
-          ...deps,
-          mediaStorage: Object.assign(Object.create(storage) as typeof storage, {
-            listMultipartUploads,
-          }),
-        };
-      },
-    });
-    alice = h.user('alice');
+  const stack = useOneLeaseStack({
+    worker: async (own, db) => {
+      const deps = await own.activityDependencies(db);
+      const storage = deps.mediaStorage;
+      const listMultipartUploads: typeof storage.listMultipartUploads = async (prefix) => {
+        await storageHeld;
+        return storage.listMultipartUploads(prefix);
+      };
+      return {
+        ...deps,
+        mediaStorage: Object.assign(Object.create(storage) as typeof storage, {
+          listMultipartUploads,
+        }),
+      };
+    },
   });
-  after(async () => {
-    await h.stop();
-    await fakes.stop();
-  });
-
-  async function startVlog(title: string): Promise<string> {
-    const view = await alice.startJob<VlogView>(
-      'vlog',
-      multipartBody({ title }, [
-        { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
-      ]),
-    );
-    h.terminateOnStop(view.id);
-    return view.id;
-  }
-
-  const placesOf = (jobId: string) =>
-    h.db
-      .selectFrom('provider_leases')
-      .select('state')
-      .where('job_id', '=', jobId)
-      .execute()
-      .then((rows) => rows.map((row) => row.state));
 
   it('leaves the line as its cleanup begins, not once storage has deleted its outputs', async () => {
+    const { fakes, h, alice, startVlog } = stack;
+    const placesOf = (jobId: string) => leasesOf(h, jobId);
     fakes.google.scenario.pollsBeforeDone = Number.MAX_SAFE_INTEGER;
     const holder = await startVlog('Holder');
     await eventually(
@@ -394,53 +403,15 @@ describe('a vlog cancelled while it waits in line for Veo', () => {
 });
 
 describe('a vlog cancelled while Veo generates its video', () => {
-  const reconcile = { intervalMs: 1_000, staleMs: 1_000, reopenWindowMs: 60_000, batchSize: 100 };
-  let fakes: CloudFakes;
-  let h: Harness;
-  let alice: UserClient;
-
-  before(async () => {
-    fakes = await CloudFakes.start();
-    Object.assign(fakes.env, {
-      VEO_MAX_CONCURRENT_OPERATIONS: '1',
-      PROVIDER_QUOTA_RECHECK_MS: String(recheckMs),
-    });
-    h = await startHarness({
-      env: fakes.env,
-      worker: (db) => fakes.activityDependencies(db),
-      jobReconcile: reconcile,
-    });
-    alice = h.user('alice');
-  });
-  after(async () => {
-    await h.stop();
-    await fakes.stop();
-  });
-
-  async function startVlog(title: string): Promise<string> {
-    const view = await alice.startJob<VlogView>(
-      'vlog',
-      multipartBody({ title }, [
-        { field: 'media', filename: 'a.png', contentType: 'image/png', bytes: pngBytes() },
-      ]),
-    );
-    h.terminateOnStop(view.id);
-    return view.id;
-  }
-
+  const stack = useOneLeaseStack({ jobReconcile: reconcileEverySecond });
   /** The Veo operation the vlog submitted, as fake Veo keeps it. */
   const operationOf = (jobId: string) =>
-    [...fakes.google.operations.values()].find((operation) => operation.storageUri.includes(jobId));
-
-  const leasesOf = (jobId: string) =>
-    h.db
-      .selectFrom('provider_leases')
-      .select('state')
-      .where('job_id', '=', jobId)
-      .execute()
-      .then((rows) => rows.map((row) => row.state));
+    [...stack.fakes.google.operations.values()].find((operation) =>
+      operation.storageUri.includes(jobId),
+    );
 
   it('keeps its lease while the generation runs on, and frees it for the next vlog once a look sees it end', async () => {
+    const { fakes, h, alice, startVlog } = stack;
     fakes.google.scenario.pollsBeforeDone = Number.MAX_SAFE_INTEGER;
     const holder = await startVlog('Holder');
     const generation = await eventually(
@@ -464,7 +435,7 @@ describe('a vlog cancelled while Veo generates its video', () => {
       (polls) => polls >= looksBefore + 2,
       { what: 'the reconciler looking at the generation left running', timeoutMs: 30_000 },
     );
-    assert.deepEqual(await leasesOf(holder), ['held'], 'Veo still counts the generation');
+    assert.deepEqual(await leasesOf(h, holder), ['held'], 'Veo still counts the generation');
     assert.equal(operationOf(next), undefined, 'the next vlog waits while it runs');
 
     const endedAt = Date.now();
@@ -479,7 +450,7 @@ describe('a vlog cancelled while Veo generates its video', () => {
       `submitted ${nextGeneration!.acceptedAt - endedAt} ms after the generation ended: woken, not rechecked`,
     );
     assert.equal(fakes.google.maxRunningOperations, 1, 'never two generations at Veo at once');
-    assert.deepEqual(await leasesOf(holder), []);
+    assert.deepEqual(await leasesOf(h, holder), []);
     const seen = await h.db
       .selectFrom('provider_operations')
       .select('outcome')

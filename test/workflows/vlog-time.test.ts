@@ -103,6 +103,18 @@ function testActivities(checksUntilDone: number | (() => boolean)) {
   return { activities, updates, calls };
 }
 
+/** A governor that keeps the vlog in Veo's line for `rounds` answers of ten minutes, then admits it. */
+function inLineFor(rounds: number) {
+  const line = {
+    asked: 0,
+    admit: async (): Promise<ProviderThrottle | { admitted: true }> =>
+      ++line.asked <= rounds
+        ? { throttled: true, reason: 'quota', retryAfterMs: 10 * 60_000, ahead: 3 }
+        : { admitted: true },
+  };
+  return line;
+}
+
 // Veo renders for minutes and deadlines are half an hour: the time-skipping server lets the
 // workflow's durable timers run that long in a moment of wall time.
 describe('vlog workflow over long (skipped) time', () => {
@@ -222,19 +234,11 @@ describe('vlog workflow over long (skipped) time', () => {
   it("does not count hours in Veo's line and a 429's cool-down against its deadline", async () => {
     const harness = testActivities(2);
     const lineWaits = 18;
-    let asked = 0;
+    const line = inLineFor(lineWaits);
     let submissions = 0;
     const activities: typeof harness.activities = {
       ...harness.activities,
-      admitVideoGeneration: async () =>
-        ++asked <= lineWaits
-          ? {
-              throttled: true as const,
-              reason: 'quota' as const,
-              retryAfterMs: 10 * 60_000,
-              ahead: 3,
-            }
-          : { admitted: true as const },
+      admitVideoGeneration: line.admit,
       startVideoGeneration: async (input, ...rest) =>
         ++submissions === 1
           ? {
@@ -248,7 +252,7 @@ describe('vlog workflow over long (skipped) time', () => {
     const input = vlogInput({ deadlineMs: 30 * 60_000 });
     const { error } = await runWithTestActivities(env, 'vlogJob', input, activities);
     assert.equal(error, null);
-    assert.equal(asked, lineWaits + 1);
+    assert.equal(line.asked, lineWaits + 1);
     assert.equal(harness.updates.at(-1)?.snapshot.status, 'completed');
     assert.ok(
       harness.updates.every((update) => update.snapshot.error === null),
@@ -265,18 +269,9 @@ describe('vlog workflow over long (skipped) time', () => {
 
   it('counts its own time again once admitted: a generation that never ends still meets the deadline', async () => {
     const harness = testActivities(Number.MAX_SAFE_INTEGER);
-    let asked = 0;
     const activities: typeof harness.activities = {
       ...harness.activities,
-      admitVideoGeneration: async () =>
-        ++asked <= 18
-          ? {
-              throttled: true as const,
-              reason: 'quota' as const,
-              retryAfterMs: 10 * 60_000,
-              ahead: 3,
-            }
-          : { admitted: true as const },
+      admitVideoGeneration: inLineFor(18).admit,
     };
     const { error } = await runWithTestActivities(
       env,
