@@ -258,6 +258,11 @@ export const configSchema = z.object({
   JOB_POLL_INTERVAL_SECONDS: positiveInt.default(2),
   /** Poll-interval hint (X-Poll-Interval) on the read of a job waiting to start: pending or queued. */
   JOB_PENDING_POLL_INTERVAL_SECONDS: positiveInt.default(5),
+  /**
+   * Poll-interval hint (X-Poll-Interval) on the read of a job waiting for a provider's quota
+   * (its phase `waiting for … quota (…)`): such waits last minutes to hours.
+   */
+  JOB_WAITING_POLL_INTERVAL_SECONDS: positiveInt.default(30),
 
   /**
    * Time the API waits for a job's workflow to accept or refuse a cancel or retry; with no worker

@@ -253,6 +253,7 @@ function apiRoutes(
     await api.register(conditionalReads, {
       runningSeconds: config.JOB_POLL_INTERVAL_SECONDS,
       pendingSeconds: config.JOB_PENDING_POLL_INTERVAL_SECONDS,
+      waitingSeconds: config.JOB_WAITING_POLL_INTERVAL_SECONDS,
     });
     await api.register(documentBearerAuth);
     api.setNotFoundHandler(answerRouteNotFound);

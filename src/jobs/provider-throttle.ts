@@ -41,3 +41,12 @@ export function throttlePhase(what: string, throttle: ProviderThrottle): string 
       : `${throttle.ahead ?? 0} ahead`;
   return `waiting for ${what} quota (${where}, retry in ${waitInWords(throttle.retryAfterMs)})`;
 }
+
+/** Any phase throttlePhase writes. */
+const throttlePhasePattern =
+  /^waiting for [\w ]+ quota \((?:\d+ ahead|the provider is rate limiting), retry in \d+ (?:s|min|h)\)$/;
+
+/** Whether a job's phase says it waits for a provider's quota (throttlePhase). */
+export function isThrottlePhase(phase: string | null): boolean {
+  return phase !== null && throttlePhasePattern.test(phase);
+}

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
+import { throttlePhase } from '../../src/jobs/provider-throttle.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { jobRecord, vlogInput } from '../support/jobs.js';
@@ -138,7 +139,21 @@ describe('polling a job', () => {
     assert.notEqual(running.headers.etag, etag);
     assert.equal(running.headers['x-poll-interval'], '2', 'running');
 
-    await update(id, 3, {
+    // Waiting for a provider's quota: minutes to hours, not worth a read every 2 s.
+    const waitingPhase = throttlePhase('video generation', {
+      throttled: true,
+      reason: 'quota',
+      retryAfterMs: 3 * 3_600_000,
+      ahead: 9000,
+    });
+    await update(id, 3, { status: 'running', progress: 40, phase: waitingPhase });
+    const waiting = await user.get(url);
+    assert.equal(waiting.json<{ phase: string }>().phase, waitingPhase);
+    assert.equal(waiting.headers['x-poll-interval'], '30', 'waiting for quota');
+    await update(id, 4, { status: 'running', progress: 45, phase: 'generating the video' });
+    assert.equal((await user.get(url)).headers['x-poll-interval'], '2', 'running again');
+
+    await update(id, 5, {
       status: 'completed',
       progress: 100,
       completedAt: new Date().toISOString(),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { leaseRecheckPauseMs, shortLineRecheckMs } from '../../src/activities/provider-quota.js';
-import { waitInWords } from '../../src/jobs/provider-throttle.js';
+import { isThrottlePhase, throttlePhase, waitInWords } from '../../src/jobs/provider-throttle.js';
 
 /** How many times a second a line of `waiting` jobs asks for a lease, together. */
 function asksPerSecond(waiting: number, limit: number, recheckMs: number): number {
@@ -55,5 +55,30 @@ describe("the pause of a job waiting for a provider's lease", () => {
     assert.equal(waitInWords(20 * 60_000), '20 min');
     assert.equal(waitInWords(119 * 60_000), '119 min');
     assert.equal(waitInWords(10_000_000), '3 h');
+  });
+
+  // The API reads a wait from the phase to hint a longer poll interval.
+  it('tells a phase of a wait for quota from any other', () => {
+    for (const what of ['video generation', 'media analysis', 'text generation']) {
+      for (const retryAfterMs of [0, 90_000, 20 * 60_000, 10_000_000]) {
+        for (const [reason, ahead] of [
+          ['quota', 9_000],
+          ['rate-limited', null],
+        ] as const) {
+          const phase = throttlePhase(what, { throttled: true, reason, retryAfterMs, ahead });
+          assert.ok(isThrottlePhase(phase), phase);
+        }
+      }
+    }
+    for (const phase of [
+      null,
+      '',
+      'generating the video (operations/123)',
+      'starting the video generation',
+      'queued: 2 ahead',
+      'waiting for video generation quota',
+    ]) {
+      assert.equal(isThrottlePhase(phase), false, String(phase));
+    }
   });
 });

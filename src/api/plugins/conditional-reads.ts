@@ -70,7 +70,10 @@ export const conditionalReads = fp(
 
     scope.addHook('preSerialization', async (request, reply, payload) => {
       if (!request.routeOptions.config.jobView || reply.statusCode !== 200) return payload;
-      const seconds = pollIntervalSeconds((payload as { status: string }).status, intervals);
+      const seconds = pollIntervalSeconds(
+        payload as { status: string; phase: string | null },
+        intervals,
+      );
       if (seconds !== null) reply.header('x-poll-interval', String(seconds));
       return payload;
     });

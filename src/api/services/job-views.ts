@@ -1,6 +1,7 @@
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress } from '../../jobs/contracts.js';
 import { isJobStatus, isTerminalStatus } from '../../jobs/model.js';
+import { isThrottlePhase } from '../../jobs/provider-throttle.js';
 import type { JobView, LiveView } from '../schemas/jobs.js';
 import { parseMoney } from '../../costs/money.js';
 import { moneyView } from '../../costs/prices.js';
@@ -49,12 +50,22 @@ export interface PollIntervals {
   runningSeconds: number;
   /** While it waits to start: `pending`, or `queued` behind its concurrency key's line. */
   pendingSeconds: number;
+  /**
+   * While it waits for a provider's quota (its phase says so): a wait of minutes to hours, in
+   * which thousands of jobs polled at the running interval would make most of the API's reads.
+   */
+  waitingSeconds: number;
 }
 
-/** The poll-interval hint for a job in `status`, or null once it has ended: nothing will change. */
-export function pollIntervalSeconds(status: string, intervals: PollIntervals): number | null {
+/**
+ * The poll-interval hint for a job in `status` with `phase`, or null once it has ended: nothing
+ * will change.
+ */
+export function pollIntervalSeconds(
+  { status, phase }: { status: string; phase: string | null },
+  intervals: PollIntervals,
+): number | null {
   if (!isJobStatus(status) || isTerminalStatus(status)) return null;
-  return status === 'pending' || status === 'queued'
-    ? intervals.pendingSeconds
-    : intervals.runningSeconds;
+  if (status === 'pending' || status === 'queued') return intervals.pendingSeconds;
+  return isThrottlePhase(phase) ? intervals.waitingSeconds : intervals.runningSeconds;
 }
