@@ -265,12 +265,18 @@ export interface JobOperation {
 
 /**
  * The operations that ended jobs left running at `provider` under keys with `keyPart`, whose
- * leases are still held for them (endedJobLeasesFreed kept them): at most `limit`, those of the
- * leases refreshed longest ago first. Whom the job reconciler asks the provider about.
+ * leases are still held for them (endedJobLeasesFreed kept them) and still count (not stale
+ * after `staleAfterMs`): at most `limit`, those of the leases refreshed longest ago first. Whom
+ * the job reconciler asks the provider about.
  */
 export async function listOperationsHoldingEndedJobsLeases(
   db: Db,
-  { provider, keyPart, limit }: { provider: string; keyPart: string; limit: number },
+  {
+    provider,
+    keyPart,
+    staleAfterMs,
+    limit,
+  }: { provider: string; keyPart: string; staleAfterMs: number; limit: number },
 ): Promise<JobOperation[]> {
   return db
     .selectFrom('provider_leases as lease')
@@ -279,6 +285,7 @@ export async function listOperationsHoldingEndedJobsLeases(
     .select(['operation.job_id as jobId', 'operation.operation_name as operationName'])
     .where('lease.provider', '=', provider)
     .where('lease.state', '=', 'held')
+    .where((eb) => eb.not(isStale(staleAfterMs, 'lease.')))
     .where('jobs.status', 'in', terminalStatuses)
     .where('operation.outcome', 'is', null)
     .where('operation.idempotency_key', 'like', `%${keyPart}%`)

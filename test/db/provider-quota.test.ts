@@ -5,6 +5,7 @@ import { admitToProvider } from '../../src/activities/provider-quota.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import {
   acquireProviderLease,
+  listOperationsHoldingEndedJobsLeases,
   providerWaitersToWake,
   recordProviderRecheck,
   releaseEndedJobLeases,
@@ -305,6 +306,60 @@ describe('the provider-quota waiting list', () => {
     assert.equal((await ask('frank-3')).granted, false);
     await applyJobUpdate(test.db, { jobId: 'frank-3', seq: 1, snapshot: cancelled });
     assert.deepEqual(await leases(), [{ job_id: 'frank-2', state: 'held' }]);
+  });
+
+  it('lists for the reconciler the operations that ended jobs left running on leases that still count', async () => {
+    const provider = 'gina-veo';
+    const ask = askerFor(provider, 'gina', 10);
+    const createdAt = new Date().toISOString();
+    const ids = ['gina-ended', 'gina-live', 'gina-seen', 'gina-stale'];
+    await insertVlogs('gina', ids, createdAt);
+    for (const jobId of ids) {
+      assert.deepEqual(await ask(jobId), { granted: true });
+      await recordProviderOperation(test.db, {
+        idempotencyKey: `${jobId}:video-generation:1`,
+        jobId,
+        operationName: `operations/${jobId}`,
+      });
+    }
+    await recordOperationOutcome(test.db, {
+      jobId: 'gina-seen',
+      operationName: 'operations/gina-seen',
+      outcome: 'failed',
+    });
+    await test.db
+      .updateTable('provider_leases')
+      .set({ touched_at: sql<Date>`now() - interval '2 hours'` })
+      .where('job_id', '=', 'gina-stale')
+      .execute();
+    const ended: JobSnapshot = {
+      status: 'cancelled',
+      progress: 0,
+      phase: null,
+      attempt: 1,
+      runId: 'run',
+      startedAt: createdAt,
+      completedAt: createdAt,
+      result: null,
+      error: null,
+    };
+    for (const jobId of ['gina-ended', 'gina-stale']) {
+      await applyJobUpdate(test.db, { jobId, seq: 1, snapshot: ended });
+    }
+    // The seen operation's job ends last: its lease goes with it.
+    await applyJobUpdate(test.db, { jobId: 'gina-seen', seq: 1, snapshot: ended });
+
+    const list = (keyPart: string, staleAfterMs = 3_600_000) =>
+      listOperationsHoldingEndedJobsLeases(test.db, { provider, keyPart, staleAfterMs, limit: 10 });
+    assert.deepEqual(await list(':video-generation:'), [
+      { jobId: 'gina-ended', operationName: 'operations/gina-ended' },
+    ]);
+    // Counted still when leases go stale later, the quiet one comes first.
+    assert.deepEqual(await list(':video-generation:', 3 * 3_600_000), [
+      { jobId: 'gina-stale', operationName: 'operations/gina-stale' },
+      { jobId: 'gina-ended', operationName: 'operations/gina-ended' },
+    ]);
+    assert.deepEqual(await list(':other-operation:'), []);
   });
 });
 

@@ -31,6 +31,7 @@ import { providerDetails, required, toFailure } from '../../../activities/provid
 import {
   admitToProvider,
   awaitProviderRequestSlot,
+  leaseStaleAfterMs,
   throttleAfterRateLimit,
 } from '../../../activities/provider-quota.js';
 import type { VlogActivityDependencies } from './dependencies.js';
@@ -122,7 +123,7 @@ const leftRunningLooksPerRun = 100;
  * Frees the Veo leases that ended vlogs still hold for generations they left running (Veo cannot
  * stop one, and counts it until it ends; endedJobLeasesFreed keeps its lease), once a look at
  * the generation sees it end: the next vlog in line then need not wait for the lease to go stale,
- * up to 30 minutes later. Each look is a Veo request like a live vlog's check: none while Veo
+ * up to 30 minutes later (a stale lease no longer counts, and is not looked at). Each look is a Veo request like a live vlog's check: none while Veo
  * cools down, each in its request slot, and a 429 starts the cool-down and ends the round. A
  * generation that cannot be looked at now keeps its lease, which still goes stale in the end.
  * Its end is recorded as a check's would be; it was charged when its vlog ended. Returns the
@@ -139,6 +140,7 @@ export async function freeLeasesOfGenerationsLeftRunning({
   const leftRunning = await listOperationsHoldingEndedJobsLeases(db, {
     provider,
     keyPart: generationKeyPart,
+    staleAfterMs: leaseStaleAfterMs,
     limit: leftRunningLooksPerRun,
   });
   const context = Context.current();
