@@ -44,6 +44,15 @@ export interface ReplayOutcome {
   error: string | null;
 }
 
+/**
+ * The traced bundle's workflows hand their spans to an `exporter` sink; a replay worker never
+ * calls it, but the SDK logs an error for each call to a sink it was not given, which would
+ * read as a failed replay.
+ */
+const replaySinks: ReplayWorkerOptions['sinks'] = {
+  exporter: { export: { fn: () => undefined, callDuringReplay: false } },
+};
+
 /** Replays each run in turn against `code`; one outcome per run, in order. */
 export async function* replayRuns(
   runs: AsyncIterable<RunHistory> | Iterable<RunHistory>,
@@ -57,7 +66,7 @@ export async function* replayRuns(
       yield { workflowId: run.workflowId, history: run.history };
     }
   }
-  for await (const result of Worker.runReplayHistories(code, feed())) {
+  for await (const result of Worker.runReplayHistories({ ...code, sinks: replaySinks }, feed())) {
     const run = fed.shift()!;
     if (!result.error) {
       yield { run, divergence: null, error: null };
@@ -143,7 +152,7 @@ async function firstDivergingTask(run: RunHistory, code: WorkflowCode): Promise<
   const fits = async (taskIndex: number) => {
     const prefix: History = { events: events.slice(0, started[taskIndex]! + 1) };
     try {
-      await Worker.runReplayHistory(code, prefix, run.workflowId);
+      await Worker.runReplayHistory({ ...code, sinks: replaySinks }, prefix, run.workflowId);
       return true;
     } catch {
       return false;

@@ -11,7 +11,7 @@ import { readHistoryFile } from '../../src/replay/histories.js';
 import { describeOutcome, replayRuns } from '../../src/replay/replayer.js';
 import { installWorkerRuntime } from '../../src/worker/runtime.js';
 import { bundleWorkflows } from '../../src/worker/workflow-bundles.js';
-import { testLogger } from '../support/logs.js';
+import { captureLogs } from '../support/logs.js';
 
 const historiesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../histories');
 const historyFiles = readdirSync(historiesDir, { recursive: true, encoding: 'utf8' })
@@ -25,8 +25,9 @@ describe('the prebuilt workflow bundles', () => {
   const quiet = new DefaultLogger('ERROR');
   let plain: string;
   let traced: string;
+  const logs = captureLogs();
   before(async () => {
-    await installWorkerRuntime(testLogger());
+    await installWorkerRuntime(logs.logger);
     plain = await bundleWorkflows(false, quiet);
     traced = await bundleWorkflows(true, quiet);
   });
@@ -47,5 +48,14 @@ describe('the prebuilt workflow bundles', () => {
     }
     assert.equal(runs.length, historyFiles.length);
     assert.deepEqual(failed, []);
+    // `npm run replay -- --bundle dist/workflow-bundle-traced.js` prints these lines: an
+    // operator reading a deploy's replay must see no error where every run replayed.
+    assert.deepEqual(
+      logs
+        .lines()
+        .filter((line) => line['level'] === 'error')
+        .map((line) => line['msg']),
+      [],
+    );
   });
 });
