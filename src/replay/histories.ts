@@ -8,6 +8,7 @@ import {
   isGrpcServiceError,
   NamespaceNotFoundError,
   ServiceError,
+  WorkflowNotFoundError,
   type Client,
 } from '@temporalio/client';
 import { CommandFailure } from '../entry-point.js';
@@ -87,16 +88,21 @@ export async function workflowRuns(client: Client, workflowId: string): Promise<
   for (;;) {
     let history: History;
     try {
+      // A history does not name its own run: a reset's start event is the first run's copy.
+      runId ??= (await client.workflow.getHandle(workflowId).describe()).runId;
       history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
     } catch (error) {
-      if ((error as { code?: number }).code !== 5 /* gRPC NOT_FOUND */) throw error;
+      // describe() names a missing workflow by its class, fetchHistory() by gRPC's NOT_FOUND.
+      const notFound =
+        error instanceof WorkflowNotFoundError || (error as { code?: number }).code === 5;
+      if (!notFound) throw error;
       if (runs.length > 0) break;
       throw new HistorySourceError(
         `No workflow with id ${workflowId} in namespace ${client.options.namespace}`,
       );
     }
+    runs.unshift({ runId, history });
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
-    runs.unshift({ runId: started?.originalExecutionRunId ?? runId ?? '', history });
     runId = started?.continuedExecutionRunId || undefined;
     if (!runId) break;
   }
@@ -116,15 +122,13 @@ export async function* queryRuns(
 ): AsyncGenerator<RunHistory> {
   let count = 0;
   try {
-    for await (const listed of client.workflow
-      .list({ query, pageSize: Math.min(limit, 100) })
-      .intoHistories()) {
+    for await (const { workflowId, runId } of client.workflow.list({
+      query,
+      pageSize: Math.min(limit, 100),
+    })) {
       if (count >= limit) return;
       count += 1;
-      const { workflowId } = listed;
-      const history = listed.history as History;
-      const runId =
-        history.events?.[0]?.workflowExecutionStartedEventAttributes?.originalExecutionRunId ?? '';
+      const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
       yield { source: `${workflowId} (${runId})`, workflowId, runId, history };
     }
   } catch (error) {

@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { RunningWorker } from '../../src/worker/worker.js';
-import { workflowRuns } from '../../src/replay/histories.js';
+import { queryRuns, workflowRuns } from '../../src/replay/histories.js';
 import {
   bundleWorkflows,
   describeOutcome,
@@ -116,5 +117,47 @@ describe('deploying workflow code that differs', () => {
     const freshId = fresh.json<ProbeView>().id;
     await waitFor(freshId, (view) => view.status === 'completed', 'a new probe completed');
     assert.ok((await patchesOf(freshId)).includes('probe-settles-first'));
+  });
+
+  // A reset's run starts with a copy of the first run's start event, whose
+  // originalExecutionRunId is the first run's id: named by it, a divergence pointed at the
+  // wrong run, and `histories:record --from-server <query>` saved both runs to one file.
+  it('names each run it replays by its own run id, a reset run too', async () => {
+    const { client } = h.temporal;
+    workers.push(await startTestWorker(h.taskQueue, { db: h.db }));
+    const started = await h.user('alice').post('/api/probes', { steps: 1, stepDelayMs: 60_000 });
+    const { id } = started.json<ProbeView>();
+    const first = client.workflow.getHandle(id);
+    const firstRunId = (await first.describe()).runId;
+    const history = await eventually(
+      () => first.fetchHistory(),
+      (events) => (events.events ?? []).some((event) => event.timerStartedEventAttributes),
+      { what: 'the probe waiting on its timer' },
+    );
+    const lastTask = (history.events ?? []).findLast(
+      (event) => event.workflowTaskCompletedEventAttributes,
+    )!;
+    await first.terminate('to reset it');
+    const { runId: resetRunId } = await client.workflowService.resetWorkflowExecution({
+      namespace: client.options.namespace,
+      workflowExecution: { workflowId: id, runId: firstRunId },
+      reason: 'a run of its own',
+      workflowTaskFinishEventId: lastTask.eventId,
+      requestId: randomUUID(),
+    });
+    after(() => client.workflow.getHandle(id).terminate('test over'));
+
+    const byId = await workflowRuns(client, id);
+    assert.deepEqual(
+      byId.map((run) => run.runId),
+      [resetRunId],
+    );
+    const listed = async () => {
+      const runs: string[] = [];
+      for await (const run of queryRuns(client, `WorkflowId = "${id}"`, 10)) runs.push(run.runId);
+      return runs.sort();
+    };
+    await eventually(listed, (runs) => runs.length === 2, { what: 'both runs listed' });
+    assert.deepEqual(await listed(), [firstRunId, resetRunId].sort());
   });
 });
