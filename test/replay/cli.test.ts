@@ -113,3 +113,58 @@ describe('npm run replay', { timeout: 180_000 }, () => {
     }
   });
 });
+
+// replay.md gives `npm run histories:record -- --from-server` for saving production histories:
+// an operator's command, which must answer a shell as `npm run replay` does.
+describe('npm run histories:record -- --from-server', { timeout: 180_000 }, () => {
+  function recordCli(args: string[], env: Record<string, string> = temporal) {
+    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'test/replay/record.ts', ...args],
+        { cwd: projectRoot, env: { ...process.env, ...env } },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+      );
+    });
+  }
+
+  it('refuses arguments it cannot take with exit code 2, naming the flag, then the usage', async () => {
+    const query = 'JobKind = "probe"';
+    const cases = [
+      {
+        args: ['--from-server', query, '--out', 'out', '--limit', 'abc'],
+        problem: /^--limit: expected a whole number of at least 1, not "abc"$/,
+      },
+      { args: ['--from-server', query], problem: /^--from-server needs --out / },
+      {
+        args: ['--from-server', query, '--out', 'saved.json'],
+        problem: /^--out: must be a directory for a query/,
+      },
+      {
+        args: ['--form-server', query, '--out', 'out'],
+        problem: /^Unknown option '--form-server'/,
+      },
+      {
+        args: ['--from-server', 'a', '--from-server', 'b', '--out', 'out'],
+        problem: /^--from-server: given more than once$/,
+      },
+    ];
+    for (const testCase of cases) {
+      const { code, stderr } = await recordCli(testCase.args);
+      const [problem, usage] = stderr.split('\n');
+      assert.match(problem ?? '', testCase.problem, stderr);
+      assert.match(usage ?? '', /^usage: npm run histories:record -- /, stderr);
+      assert.equal(code, 2, `${testCase.args.join(' ')}: ${stderr}`);
+    }
+  });
+
+  it('exits 1 with one line when Temporal cannot be reached', async () => {
+    const { code, stderr } = await recordCli(
+      ['--from-server', 'vlog-never-started', '--out', 'out.json'],
+      { ...temporal, TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` },
+    );
+    assert.match(stderr, /^Cannot reach Temporal at 127\.0\.0\.1:\d+: [^\n]*\n$/, stderr);
+    assert.equal(code, 1);
+  });
+});

@@ -10,11 +10,13 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
-import { runEntryPoint } from '../../src/entry-point.js';
+import { parseCommandLine, runCommand, UsageError } from '../../src/command-line.js';
+import { numberFromDecimalText } from '../../src/decimal-text.js';
+import { CommandFailure } from '../../src/entry-point.js';
 import { createLogger } from '../../src/logger.js';
 import {
   parseTarget,
@@ -42,9 +44,19 @@ const historiesDir = path.join(projectRoot, 'test/histories');
 const namespace = 'vlogflow-record';
 const taskQueue = 'vlogflow-record';
 
+const usage = `usage: npm run histories:record -- [<workflow type>/<name>…]
+       npm run histories:record -- --from-server <workflow id | query> --out <file.json | dir> [--limit N]
+  Without --from-server: re-records the scenarios named (default: all) under test/histories.
+  --from-server  saves the histories of a workflow id (every run of its chain) or of a
+                 visibility query (at most --limit runs, default 100; --out a directory) from
+                 TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE.`;
+
 async function recordFromServer(target: string, out: string, limit: number): Promise<void> {
   const config = loadConfig();
-  const connection = await Connection.connect(temporalEndpoint(config));
+  const endpoint = temporalEndpoint(config);
+  const connection = await Connection.connect(endpoint).catch((error: Error) => {
+    throw new CommandFailure(`Cannot reach Temporal at ${endpoint.address}: ${error.message}`);
+  });
   try {
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     const parsed = await parseTarget(target);
@@ -53,14 +65,16 @@ async function recordFromServer(target: string, out: string, limit: number): Pro
       const base = out.endsWith('.json') ? out : path.join(out, `${parsed.workflowId}.json`);
       for (const file of await saveRuns(runs, base)) console.log(`saved ${file}`);
     } else if (parsed.kind === 'query') {
-      if (out.endsWith('.json')) throw new Error('--out must be a directory for a query');
+      if (out.endsWith('.json')) throw new UsageError('--out: must be a directory for a query');
       // A query lists each run on its own; the run id keeps runs of one chain apart.
       for await (const run of queryRuns(client, parsed.query, limit)) {
         const base = path.join(out, `${run.workflowId}.${run.runId}.json`);
         for (const file of await saveRuns([run], base)) console.log(`saved ${file}`);
       }
     } else {
-      throw new Error(`--from-server takes a workflow id or a visibility query, not ${target}`);
+      throw new UsageError(
+        `--from-server: takes a workflow id or a visibility query, not ${target}`,
+      );
     }
   } finally {
     await connection.close();
@@ -181,8 +195,8 @@ async function closedRuns(client: Client, workflowId: string): Promise<RunHistor
   return workflowRuns(client, workflowId);
 }
 
-runEntryPoint(async () => {
-  const { values, positionals } = parseArgs({
+runCommand(usage, async () => {
+  const { values, positionals } = parseCommandLine({
     allowPositionals: true,
     options: {
       'from-server': { type: 'string' },
@@ -191,8 +205,12 @@ runEntryPoint(async () => {
     },
   });
   if (values['from-server']) {
-    if (!values.out) throw new Error('--from-server needs --out <file.json | directory>');
-    await recordFromServer(values['from-server'], values.out, Number(values.limit));
+    if (!values.out) throw new UsageError('--from-server needs --out <file.json | directory>');
+    const limit = numberFromDecimalText(values.limit);
+    if (typeof limit !== 'number' || limit < 1) {
+      throw new UsageError(`--limit: expected a whole number of at least 1, not "${values.limit}"`);
+    }
+    await recordFromServer(values['from-server'], values.out, limit);
     return;
   }
   const selected = scenarios.filter(
