@@ -64,6 +64,7 @@ runCommand(usage, async () => {
     await (connection as Connection | null)?.close();
   }
   console.log(`${replayed} histories replayed, ${failed} failed`);
+  if (replayed === 0) console.error(`Nothing to replay: no run matched ${positionals.join(', ')}`);
   if (failed > 0 || replayed === 0) process.exitCode = 1;
 });
 

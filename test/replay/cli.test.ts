@@ -112,6 +112,16 @@ describe('npm run replay', { timeout: 180_000 }, () => {
       assert.equal(code, 1, `${testCase.args.join(' ')}: ${stderr}`);
     }
   });
+
+  // The deploy check replays 'ExecutionStatus = "Running"': when nothing matches, its exit 1
+  // must say so, not only "0 histories replayed, 0 failed".
+  it('exits 1 saying no run matched when a query finds none', async () => {
+    const query = 'WorkflowId = "vlog-never-started"';
+    const { code, stdout, stderr } = await replayCli([query]);
+    assert.equal(stdout, '0 histories replayed, 0 failed\n');
+    assert.equal(stderr, `Nothing to replay: no run matched ${query}\n`);
+    assert.equal(code, 1);
+  });
 });
 
 // replay.md gives `npm run histories:record -- --from-server` for saving production histories:
