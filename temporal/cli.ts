@@ -1,6 +1,6 @@
 // `npm run temporal:dev`: a dev server in the foreground, for running the API and the worker as
 // separate processes. `npm run temporal:setup`: prepare the namespace on TEMPORAL_ADDRESS.
-import { loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { runEntryPoint } from '../src/entry-point.js';
 import { createLogger } from '../src/logger.js';
 import { temporalEndpoint } from '../src/temporal-client.js';
@@ -19,7 +19,11 @@ runEntryPoint(async () => {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   } else if (command === 'setup') {
-    if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS: required for temporal:setup');
+    if (!config.TEMPORAL_ADDRESS) {
+      throw new ConfigError(
+        'Invalid configuration:\n  TEMPORAL_ADDRESS: required for npm run temporal:setup, the cluster whose namespace it prepares',
+      );
+    }
     const outcome = await prepareNamespaceAt(temporalEndpoint(config), config.TEMPORAL_NAMESPACE);
     console.log(JSON.stringify({ namespace: config.TEMPORAL_NAMESPACE, ...outcome }));
   } else {

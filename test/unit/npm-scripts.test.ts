@@ -71,4 +71,21 @@ describe('the service scripts of package.json', () => {
       assert.deepEqual(JSON.parse(stdout), { pid, args: ['--queues', 'media'] });
     });
   }
+
+  it('npm run temporal:setup without TEMPORAL_ADDRESS names the variable, in one line', async () => {
+    const { TEMPORAL_ADDRESS: _address, ...env } = process.env;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'temporal/cli.ts', 'setup'], {
+      cwd: projectRoot,
+      env: { ...env, DATA_DIR: dir },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    assert.equal(
+      stderr,
+      'Invalid configuration:\n  TEMPORAL_ADDRESS: required for npm run temporal:setup, the cluster whose namespace it prepares\n',
+    );
+    assert.equal(code, 1);
+  });
 });
