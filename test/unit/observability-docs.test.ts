@@ -6,7 +6,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { processMetrics } from '../../src/metrics/metrics.js';
 import { createSharedStateMetrics } from '../../src/metrics/shared-state.js';
-import { repositoryRoot } from '../support/docs.js';
+import { readinessCheckSchema } from '../../src/api/routes/health.js';
+import { readDocPages, repositoryRoot } from '../support/docs.js';
 import { testLogger } from '../support/logs.js';
 
 /** The text of one `## ` section of docs/operations.md. */
@@ -19,6 +20,16 @@ async function operationsSection(title: string): Promise<string> {
 }
 
 describe('observability docs', () => {
+  it('name only fields /readyz gives each check (it never says which ffmpeg: it asks no token)', async () => {
+    const fields = Object.keys(readinessCheckSchema.shape);
+    const named = (await readDocPages()).flatMap(({ file, text }) =>
+      [...text.matchAll(/\bchecks\.\w+\.(\w+)/g)]
+        .filter((match) => !fields.includes(match[1]!))
+        .map((match) => `${file}: ${match[0]}`),
+    );
+    assert.deepEqual(named, []);
+  });
+
   it('describe every metric of the service, and no other', async () => {
     // The shared-state gauges are registered when made; nothing is read until a scrape.
     const sharedState = createSharedStateMetrics({

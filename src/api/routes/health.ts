@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { Readiness } from '../services/readiness.js';
 import { ApiError, errorBodySchema } from '../errors.js';
 
-const checkSchema = z.object({
+/** One check of `/readyz`: no more, since the route asks no token. */
+export const readinessCheckSchema = z.object({
   ok: z.boolean(),
   error: z.string().optional(),
 });
@@ -35,7 +36,7 @@ export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
           response: {
             200: z.object({
               status: z.literal('ready'),
-              checks: z.record(z.string(), checkSchema),
+              checks: z.record(z.string(), readinessCheckSchema),
             }),
             503: errorBodySchema,
           },
