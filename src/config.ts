@@ -299,7 +299,7 @@ export const configSchema = z.object({
    * megabyte a run), so it is bounded well below the SDK's default (thousands, sized from the
    * heap limit): thousands of jobs waiting on timers would otherwise each hold memory while they
    * wait, and a job that wakes minutes later has long left any cache. Fifty keep the jobs that
-   * are moving; at least QUEUE_WORKFLOWS_SLOTS (the SDK lowers the slots to it otherwise).
+   * are moving; at least QUEUE_WORKFLOWS_SLOTS.
    */
   WORKER_MAX_CACHED_WORKFLOWS: decimalText(positive.min(2)).default(50),
   /**
@@ -677,6 +677,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.API_HEADERS_TIMEOUT_MS > config.API_REQUEST_TIMEOUT_MS) {
     throw new ConfigError(
       `Invalid configuration:\n  API_HEADERS_TIMEOUT_MS: must not exceed API_REQUEST_TIMEOUT_MS (${config.API_REQUEST_TIMEOUT_MS})`,
+    );
+  }
+  if (config.WORKER_MAX_CACHED_WORKFLOWS < config.QUEUE_WORKFLOWS_SLOTS) {
+    throw new ConfigError(
+      `Invalid configuration:\n  WORKER_MAX_CACHED_WORKFLOWS: must be at least QUEUE_WORKFLOWS_SLOTS (${config.QUEUE_WORKFLOWS_SLOTS}), the workflow tasks a worker takes at once`,
     );
   }
   if (config.EVENT_STREAM_KEEPALIVE_MS >= config.API_IDLE_TIMEOUT_MS) {

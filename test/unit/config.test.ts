@@ -162,6 +162,20 @@ describe('configuration', () => {
     );
   });
 
+  // The SDK turns the slots into a tuner before its own check, so it never lowers them to the
+  // cache: a worker would take more workflow tasks at once than it keeps runs for.
+  it('refuses a workflow cache smaller than the workflow slots', () => {
+    assert.match(
+      configError({ WORKER_MAX_CACHED_WORKFLOWS: '4' }),
+      /WORKER_MAX_CACHED_WORKFLOWS: must be at least QUEUE_WORKFLOWS_SLOTS \(8\)/,
+    );
+    assert.equal(
+      loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '4', QUEUE_WORKFLOWS_SLOTS: '4' })
+        .WORKER_MAX_CACHED_WORKFLOWS,
+      4,
+    );
+  });
+
   it('refuses a URL limit the header limit would reach first', () => {
     assert.match(
       configError({ API_MAX_URL_BYTES: '8192', API_MAX_HEADER_BYTES: '8192' }),
