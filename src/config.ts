@@ -318,9 +318,10 @@ export const configSchema = z.object({
    * the server is handed out in fair turns between users (fairness keys): with thousands of
    * jobs waking, another user's fresh job goes first. Its pollers are fewer than its slots:
    * each holds a slot while it polls, and an eager start (the API and the worker in one
-   * process) needs a free one.
+   * process) needs a free one. At least 2, as the SDK asks of a worker that caches runs (one
+   * for its sticky queue, one for the shared one), a check it skips for the slots set here.
    */
-  QUEUE_WORKFLOWS_SLOTS: positiveInt.default(8),
+  QUEUE_WORKFLOWS_SLOTS: decimalText(positive.min(2)).default(8),
   QUEUE_WORKFLOWS_POLLERS: positiveInt.default(4),
   QUEUE_ANALYSIS_SLOTS: positiveInt.default(20),
   QUEUE_ANALYSIS_POLLERS: positiveInt.default(2),

@@ -174,6 +174,7 @@ describe('configuration', () => {
         .WORKER_MAX_CACHED_WORKFLOWS,
       4,
     );
+    assert.match(configError({ QUEUE_WORKFLOWS_SLOTS: '1' }), /QUEUE_WORKFLOWS_SLOTS: .*2/);
   });
 
   it('refuses a URL limit the header limit would reach first', () => {
