@@ -9,9 +9,16 @@ export interface Session {
   expiresAt: Date | null;
 }
 
-/** What a token says of itself, unverified (the API verifies it): as pasted, or a link's. */
+/**
+ * What a token says of itself, unverified (the API verifies it): as pasted, or a link's. No
+ * token has spaces or invisible characters, so those a paste brings (a terminal's line breaks, a
+ * chat's zero-width spaces) go.
+ */
 export function describeToken(token: string): Session {
-  const trimmed = token.trim().replace(/^Bearer\s+/i, '');
+  const trimmed = token
+    .trim()
+    .replace(/^Bearer\s+/i, '')
+    .replace(/[\s\p{Cf}]+/gu, '');
   try {
     const payload = trimmed.split('.')[1] ?? '';
     const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));

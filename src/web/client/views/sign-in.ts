@@ -1,7 +1,7 @@
 import { createApi } from '../api.js';
 import { field, h } from '../dom.js';
-import { save, signOut } from '../session.js';
-import type { Session } from '../session-token.js';
+import { save } from '../session.js';
+import { describeToken, type Session } from '../session-token.js';
 import { failureBox } from './failure.js';
 
 /**
@@ -37,20 +37,27 @@ export function signInView(
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     failure.clear();
-    const value = token.value.trim();
-    if (!value) {
-      failure.show(new Error('Paste your access token first.'));
+    const pasted = describeToken(token.value);
+    if (!pasted.token) {
+      failure.say('Paste your access token first.');
       token.focus();
       return;
     }
-    const session = save(value);
+    // A header cannot carry such a character: the request would fail as if offline.
+    if (!/^[\x21-\x7e]+$/.test(pasted.token)) {
+      failure.say(
+        'That is not an access token: it has characters no access token has. Copy it again from where you were given it.',
+      );
+      token.focus();
+      return;
+    }
     submit.disabled = true;
-    const api = createApi({ token: () => session.token, onUnauthorized: () => undefined });
+    const api = createApi({ token: () => pasted.token, onUnauthorized: () => undefined });
     api
       .jobs({ limit: 1 })
-      .then(() => onSignedIn(session))
+      // Kept only once accepted: a refused token's user is not the one this browser signed in as.
+      .then(() => onSignedIn(save(pasted.token)))
       .catch((error: unknown) => {
-        signOut();
         failure.show(error);
         token.focus();
       })

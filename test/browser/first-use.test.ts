@@ -1,0 +1,54 @@
+// The web page as a first-time person meets it when things are not quite right: a token pasted
+// the way terminals and chats hand it over.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { startBrowser, type BrowserSession } from './browser.js';
+import { startPageStack, type PageStack } from './stack.js';
+
+describe('the web page on a first use that goes wrong', () => {
+  let stack: PageStack;
+  let session: BrowserSession;
+
+  before(async () => {
+    [stack, session] = await Promise.all([startPageStack(), startBrowser('first-use')]);
+  });
+  after(async () => {
+    await session?.close();
+    await stack?.stop();
+  });
+
+  const heading = (page: Page, name: string) => page.getByRole('heading', { level: 1, name });
+
+  it('signs in with a token pasted across lines, and says what is wrong with one that is not a token', async () => {
+    await session.withPage('pasted-token', {}, async ({ page, step, problems }) => {
+      await page.goto(stack.baseUrl);
+      const token = page.getByLabel('Access token');
+      const signIn = page.getByRole('button', { name: 'Sign in' });
+      const alert = page.getByRole('alert');
+
+      await signIn.click();
+      await alert.getByText('Paste your access token first.').waitFor();
+      assert.equal(await alert.innerText(), 'Paste your access token first.');
+
+      // A character that no token has, as a hurried copy by hand may bring.
+      const minted = await stack.token('paster');
+      await token.fill(`${minted.slice(0, 30)}\u00e9${minted.slice(30)}`);
+      await signIn.click();
+      await alert.getByText(/has characters no access token has/).waitFor();
+      assert.doesNotMatch(await alert.innerText(), /cannot be reached/);
+      await step('not a token');
+
+      // Copied from a terminal that wrapped the banner's long line, through a chat that slipped
+      // a zero-width space in.
+      await token.fill(
+        `${minted.slice(0, 40)}\n${minted.slice(40, 80)}\u200b\n${minted.slice(80)}`,
+      );
+      await signIn.click();
+      await heading(page, 'Make a vlog').waitFor();
+      await page.getByRole('banner').getByText('Signed in as paster').waitFor();
+      await step('signed in');
+      assert.deepEqual(problems(), []);
+    });
+  });
+});
