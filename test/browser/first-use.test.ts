@@ -1,9 +1,9 @@
 // The web page as a first-time person meets it when things are not quite right: a token pasted
-// the way terminals and chats hand it over.
+// the way terminals and chats hand it over, and the service unreachable for a while.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { startBrowser, type BrowserSession } from './browser.js';
+import { startBrowser, type BrowserPage, type BrowserSession } from './browser.js';
 import { startPageStack, type PageStack } from './stack.js';
 
 describe('the web page on a first use that goes wrong', () => {
@@ -19,6 +19,18 @@ describe('the web page on a first use that goes wrong', () => {
   });
 
   const heading = (page: Page, name: string) => page.getByRole('heading', { level: 1, name });
+
+  function asUser(
+    name: string,
+    userId: string,
+    use: (opened: BrowserPage) => Promise<void>,
+  ): Promise<void> {
+    return session.withPage(name, {}, async (opened) => {
+      await opened.page.goto(`${stack.baseUrl}/#token=${await stack.token(userId)}`);
+      await heading(opened.page, 'Make a vlog').waitFor();
+      await use(opened);
+    });
+  }
 
   it('signs in with a token pasted across lines, and says what is wrong with one that is not a token', async () => {
     await session.withPage('pasted-token', {}, async ({ page, step, problems }) => {
@@ -49,6 +61,38 @@ describe('the web page on a first use that goes wrong', () => {
       await page.getByRole('banner').getByText('Signed in as paster').waitFor();
       await step('signed in');
       assert.deepEqual(problems(), []);
+    });
+  });
+
+  it('makes a vlog once the service answers again, when it could not say what may be uploaded', async () => {
+    await asUser('limits-unreachable', 'unreached', async ({ page, step }) => {
+      let reachable = false;
+      await page.route('**/api/vlogs/upload-limits', (route) =>
+        reachable ? route.continue() : route.abort('connectionrefused'),
+      );
+      await page.getByRole('link', { name: 'History' }).click();
+      await heading(page, 'History').waitFor();
+      await page.getByRole('link', { name: 'Make a vlog' }).click();
+      await page
+        .getByRole('alert')
+        .getByText(/cannot be reached/)
+        .waitFor();
+      await page.getByLabel('Title').fill('Patience');
+      await page.getByLabel('Photos and clips').setInputFiles([stack.media.photo]);
+      await page.getByRole('button', { name: 'Make the vlog' }).click();
+      await page
+        .getByRole('alert')
+        .getByText(/still finding out what you can upload/)
+        .waitFor();
+      await step('limits unknown');
+
+      reachable = true;
+      await page.getByText(/^Up to \d+ photos or clips/).waitFor();
+      await page.getByRole('list', { name: 'Chosen files' }).getByText('Ready to upload').waitFor();
+      assert.equal(await page.getByRole('alert').count(), 0, 'the outage is no longer reported');
+      await page.getByRole('button', { name: 'Make the vlog' }).click();
+      await heading(page, 'Patience').waitFor();
+      await step('vlog made');
     });
   });
 });

@@ -206,7 +206,12 @@ export function makeVlogView(context: PageContext): View {
       title.focus();
       return;
     }
-    if (!rules) return;
+    if (!rules) {
+      failure.say(
+        'The page is still finding out what you can upload from the service. Try again in a moment.',
+      );
+      return;
+    }
     const selection = checkSelection(files, rules);
     const refused = files.filter(problemOf);
     if (selection || refused.length > 0) {
@@ -270,19 +275,39 @@ export function makeVlogView(context: PageContext): View {
   }
   cancelUpload.addEventListener('click', () => upload?.abort());
 
-  api
-    .uploadLimits()
-    .then((limits) => {
-      rules = limits;
-      picker.accept = acceptAttribute(limits);
-      measureFiles();
-      limitsHint.textContent = `Up to ${limits.maxFiles} photos or clips, ${formatBytes(limits.maxFileBytes)} each; clips up to ${formatDuration(limits.maxVideoSeconds)}.`;
-      renderFiles();
-    })
-    .catch((error: unknown) => failure.show(error));
+  // Nothing can be checked or sent without the limits: asked again until the service answers
+  // (it may be restarting, or the network down), as the failure shown meanwhile promises.
+  let limitsTimer: ReturnType<typeof setTimeout> | undefined;
+  let disposed = false;
+  function loadRules() {
+    api
+      .uploadLimits()
+      .then((limits) => {
+        rules = limits;
+        failure.clear();
+        picker.accept = acceptAttribute(limits);
+        measureFiles();
+        limitsHint.textContent = `Up to ${limits.maxFiles} photos or clips, ${formatBytes(limits.maxFileBytes)} each; clips up to ${formatDuration(limits.maxVideoSeconds)}.`;
+        renderFiles();
+      })
+      .catch((error: unknown) => {
+        failure.show(error);
+        // A refused token has signed the page out, this view gone with it.
+        if (!disposed) limitsTimer = setTimeout(loadRules, 3_000);
+      });
+  }
+  loadRules();
 
   const element = h('section', { class: 'view make' }, heading, form, uploadPanel);
-  return { element, heading, dispose: () => upload?.abort() };
+  return {
+    element,
+    heading,
+    dispose: () => {
+      disposed = true;
+      upload?.abort();
+      clearTimeout(limitsTimer);
+    },
+  };
 }
 
 /** 128 random bits in hex (crypto.randomUUID needs HTTPS, which a local service lacks). */
