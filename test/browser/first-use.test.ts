@@ -1,5 +1,6 @@
 // The web page as a first-time person meets it when things are not quite right: a token pasted
-// the way terminals and chats hand it over, and the service unreachable for a while.
+// the way terminals and chats hand it over, and the service unreachable for a while, on the
+// view that makes a vlog and on the one that plans with AI.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -94,5 +95,36 @@ describe('the web page on a first use that goes wrong', () => {
       await heading(page, 'Patience').waitFor();
       await step('vlog made');
     });
+  });
+
+  it('says when the service cannot be reached while it plans with AI, and carries on after', async () => {
+    let release = () => undefined as void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    stack.openai.scenario.answers.push({ kind: 'held', until: held, then: { kind: 'valid' } });
+    try {
+      await asUser('plan-unreachable', 'planner', async ({ page, step }) => {
+        await page.getByRole('link', { name: 'Plan with AI' }).click();
+        await page.getByLabel('Your goal').fill('Learn to juggle');
+        await page.getByRole('button', { name: 'Break into sub-goals' }).click();
+        const block = page.locator('.generation');
+        await block
+          .getByText('Waiting to start…')
+          .or(block.getByText(/Writing/))
+          .waitFor();
+
+        await page.context().setOffline(true);
+        await block.getByText(/The service cannot be reached/).waitFor();
+        await step('unreachable');
+
+        await page.context().setOffline(false);
+        release();
+        await block.getByText(/^\d+ sub-goals?\.$/).waitFor();
+        assert.ok(await block.getByText(/cannot be reached/).isHidden());
+        await step('planned');
+      });
+    } finally {
+      release();
+      stack.openai.resetScenario();
+    }
   });
 });

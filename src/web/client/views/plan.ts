@@ -53,6 +53,12 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
     'aria-busy': 'true',
   });
   const notice = h('p', { class: 'hint', hidden: true });
+  // Without it, a job followed while the service is down would look merely slow.
+  const unreachable = h(
+    'p',
+    { class: 'transport', hidden: true },
+    'The service cannot be reached; trying again every 3 seconds.',
+  );
   const cancel = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Cancel');
   const retry = h('button', { type: 'button', hidden: true }, 'Try again');
   cancel.setAttribute('aria-label', `Cancel ${words.items.toLowerCase()} for ${options.subject}`);
@@ -63,6 +69,7 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
     { class: `generation level-${options.level}` },
     h(headingTag, {}, `${words.items} for “${options.subject}”`),
     status,
+    unreachable,
     list,
     notice,
     jobError,
@@ -151,10 +158,11 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
       },
       onView: showJob,
       onEnd: (current) => {
+        unreachable.hidden = true;
         showJob(current);
         context.announce(`${words.items} for ${options.subject}: ${status.textContent ?? ''}`);
       },
-      onTransport: () => undefined,
+      onTransport: (transport) => (unreachable.hidden = transport !== 'unreachable'),
       onFailure: (error) => failure.show(error),
       pollOnly: context.pollOnly,
       confirmEndMs: context.confirmEndMs,
