@@ -4,6 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
+import { insertJob, applyJobUpdate } from '../../src/db/jobs.js';
+import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
+import { jobRecord, jobSnapshot, vlogInput } from '../support/jobs.js';
 import { startBrowser, type BrowserPage, type BrowserSession } from './browser.js';
 import { startPageStack, type PageStack } from './stack.js';
 
@@ -126,5 +129,58 @@ describe('the web page on a first use that goes wrong', () => {
       release();
       stack.openai.resetScenario();
     }
+  });
+
+  it('shows a vlog and an AI plan opened during an outage once the service answers again', async () => {
+    const owner = 'outage';
+    const failed = jobSnapshot({
+      status: 'failed',
+      error: { code: 'JOB_FAILED', message: 'It stopped' },
+    });
+    const vlog = jobRecord<VlogInput>({
+      id: 'vlog-opened-in-an-outage',
+      kind: 'vlog',
+      type: 'VLOG',
+      ownerId: owner,
+      input: vlogInput({ title: 'Opened in an outage' }),
+    });
+    const plan = jobRecord({
+      id: 'ai-opened-in-an-outage',
+      kind: 'ai',
+      type: 'SUBGOAL_GENERATION',
+      ownerId: owner,
+      input: { goal: 'Sleep more', maxItems: 5, language: 'en' },
+    });
+    for (const record of [vlog, plan]) {
+      await insertJob(stack.harness.db, record, 'pending');
+      await applyJobUpdate(stack.harness.db, { jobId: record.id, seq: 1, snapshot: failed });
+    }
+    await asUser('opened-in-an-outage', owner, async ({ page, step }) => {
+      let reachable = false;
+      for (const id of [vlog.id, plan.id]) {
+        await page.route(`**/${id}`, (route) =>
+          reachable ? route.continue() : route.abort('connectionrefused'),
+        );
+      }
+      const unreachable = page.getByRole('alert').getByText(/cannot be reached/);
+
+      await page.getByRole('link', { name: 'History' }).click();
+      await page.getByRole('link', { name: 'Opened in an outage' }).click();
+      await unreachable.waitFor();
+      reachable = true;
+      await heading(page, 'Opened in an outage').waitFor();
+      await page.getByText(/^Failed · /).waitFor();
+      assert.ok(await unreachable.isHidden());
+      await step('vlog');
+
+      reachable = false;
+      await page.getByRole('link', { name: 'History' }).click();
+      await page.getByRole('link', { name: 'Sub-goals for “Sleep more”' }).click();
+      await unreachable.waitFor();
+      reachable = true;
+      await page.getByRole('main').getByText('Failed.', { exact: true }).waitFor();
+      assert.ok(await unreachable.isHidden());
+      await step('AI plan');
+    });
   });
 });

@@ -139,3 +139,36 @@ export function createApi({ token, onUnauthorized }: ApiClientOptions) {
 }
 
 export type Api = ReturnType<typeof createApi>;
+
+/**
+ * Calls `read` until it is answered, every 3 s while the service cannot be reached or fails on
+ * its side (what a view needs before it can show anything, whose failure says the page keeps
+ * trying); a refusal stops it. Returns what stops it (the view is gone).
+ */
+export function readUntilAnswered<T>(
+  read: () => Promise<T>,
+  onAnswer: (value: T) => void,
+  onFailure: (failure: unknown) => void,
+): () => void {
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const attempt = () => {
+    read().then(
+      (value) => {
+        if (!stopped) onAnswer(value);
+      },
+      (error: unknown) => {
+        if (stopped) return;
+        onFailure(error);
+        // No answer at all (null), or the service's own trouble, which passes.
+        const status = error instanceof ApiFailure ? error.status : 0;
+        if (status === null || status >= 500 || status === 429) timer = setTimeout(attempt, 3_000);
+      },
+    );
+  };
+  attempt();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}

@@ -1,4 +1,4 @@
-import type { ApiFailure, UploadLimits, Vlog } from '../api.js';
+import { readUntilAnswered, type ApiFailure, type UploadLimits, type Vlog } from '../api.js';
 import type { PageContext, View } from '../context.js';
 import { field, formatBytes, formatDuration, h, replace } from '../dom.js';
 import {
@@ -275,37 +275,26 @@ export function makeVlogView(context: PageContext): View {
   }
   cancelUpload.addEventListener('click', () => upload?.abort());
 
-  // Nothing can be checked or sent without the limits: asked again until the service answers
-  // (it may be restarting, or the network down), as the failure shown meanwhile promises.
-  let limitsTimer: ReturnType<typeof setTimeout> | undefined;
-  let disposed = false;
-  function loadRules() {
-    api
-      .uploadLimits()
-      .then((limits) => {
-        rules = limits;
-        failure.clear();
-        picker.accept = acceptAttribute(limits);
-        measureFiles();
-        limitsHint.textContent = `Up to ${limits.maxFiles} photos or clips, ${formatBytes(limits.maxFileBytes)} each; clips up to ${formatDuration(limits.maxVideoSeconds)}.`;
-        renderFiles();
-      })
-      .catch((error: unknown) => {
-        failure.show(error);
-        // A refused token has signed the page out, this view gone with it.
-        if (!disposed) limitsTimer = setTimeout(loadRules, 3_000);
-      });
-  }
-  loadRules();
+  const stopLimits = readUntilAnswered(
+    () => api.uploadLimits(),
+    (limits) => {
+      rules = limits;
+      failure.clear();
+      picker.accept = acceptAttribute(limits);
+      measureFiles();
+      limitsHint.textContent = `Up to ${limits.maxFiles} photos or clips, ${formatBytes(limits.maxFileBytes)} each; clips up to ${formatDuration(limits.maxVideoSeconds)}.`;
+      renderFiles();
+    },
+    (error) => failure.show(error),
+  );
 
   const element = h('section', { class: 'view make' }, heading, form, uploadPanel);
   return {
     element,
     heading,
     dispose: () => {
-      disposed = true;
       upload?.abort();
-      clearTimeout(limitsTimer);
+      stopLimits();
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { AiJob, AiJobRequest } from '../api.js';
+import { readUntilAnswered, type AiJob, type AiJobRequest } from '../api.js';
 import { StreamedAnswer, type AnswerItem } from '../answer-items.js';
 import type { PageContext, View } from '../context.js';
 import { field, h, replace } from '../dom.js';
@@ -351,9 +351,13 @@ export function aiJobView(context: PageContext, id: string): View {
   const heading = h('h1', { tabindex: -1 }, 'AI plan');
   const asked = h('dl', { class: 'asked' });
   const element = h('section', { class: 'view ai-job' }, heading, asked);
+  const failure = failureBox();
+  element.append(failure.element);
   let dispose = () => undefined as void;
-  context.api.aiJob(id).then(
+  const stopReading = readUntilAnswered(
+    () => context.api.aiJob(id),
     (job) => {
+      failure.clear();
       const input = job.input as { goal?: string; subGoal?: string; action?: string };
       replace(
         asked,
@@ -375,13 +379,16 @@ export function aiJobView(context: PageContext, id: string): View {
       dispose = block.dispose;
       element.append(block.element);
     },
-    (error: unknown) => {
-      const failure = failureBox();
-      failure.show(error);
-      element.append(failure.element);
-    },
+    (error) => failure.show(error),
   );
-  return { element, heading, dispose: () => dispose() };
+  return {
+    element,
+    heading,
+    dispose: () => {
+      stopReading();
+      dispose();
+    },
+  };
 }
 
 /** A task: the last level, with nothing under it. */

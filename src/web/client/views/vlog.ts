@@ -1,4 +1,4 @@
-import type { Vlog } from '../api.js';
+import { readUntilAnswered, type Vlog } from '../api.js';
 import type { PageContext, View } from '../context.js';
 import { formatBytes, h, replace } from '../dom.js';
 import { followJob, type Following, type JobEventData, type Transport } from '../follow-job.js';
@@ -222,8 +222,18 @@ export function vlogView(context: PageContext, id: string): View {
   };
   const handed = context.handOver.get(`#/vlogs/${id}`) as Vlog | undefined;
   context.handOver.delete(`#/vlogs/${id}`);
+  let stopReading = () => undefined as void;
   if (handed) start(handed);
-  else api.vlog(id).then(start, (error: unknown) => failure.show(error));
+  else {
+    stopReading = readUntilAnswered(
+      () => api.vlog(id),
+      (vlog) => {
+        failure.clear();
+        start(vlog);
+      },
+      (error) => failure.show(error),
+    );
+  }
 
   const element = h(
     'section',
@@ -235,5 +245,12 @@ export function vlogView(context: PageContext, id: string): View {
     result,
     h('details', {}, h('summary', {}, 'Uploaded files'), media),
   );
-  return { element, heading, dispose: () => following?.stop() };
+  return {
+    element,
+    heading,
+    dispose: () => {
+      stopReading();
+      following?.stop();
+    },
+  };
 }
