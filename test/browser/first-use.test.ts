@@ -183,4 +183,21 @@ describe('the web page on a first use that goes wrong', () => {
       await step('AI plan');
     });
   });
+
+  it('says a job is not found at an address with a broken escape, as at any wrong address', async () => {
+    await asUser('broken-address', 'typist', async ({ page, problems }) => {
+      await page.getByRole('link', { name: 'History' }).click();
+      await heading(page, 'History').waitFor();
+      // A link cut short in a chat: the last escape has lost a digit.
+      await page.goto(`${stack.baseUrl}/#/vlogs/vlog-%E0%A4%A`);
+      await page
+        .getByRole('alert')
+        .getByText(/could not be found/)
+        .waitFor();
+      assert.deepEqual(
+        problems().filter((problem) => !problem.includes('404')),
+        [],
+      );
+    });
+  });
 });

@@ -120,7 +120,16 @@ function render() {
     confirmEndMs: positiveInteger(new URLSearchParams(location.search).get('confirm-end-ms')),
     handOver,
   };
-  show(factory(context, ...params.map(decodeURIComponent)), title);
+  show(factory(context, ...params.map(decodeParam)), title);
+}
+
+/** An address's part as the view takes it; one with a broken escape (a link cut short) as is. */
+function decodeParam(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** A whole number of milliseconds above zero, from the page's address; anything else is none. */
