@@ -200,4 +200,25 @@ describe('the web page on a first use that goes wrong', () => {
       );
     });
   });
+
+  it('promises to keep trying only where it does: an upload cut off is to be sent again', async () => {
+    await asUser('upload-cut-off', 'uploader', async ({ page, step }) => {
+      let reachable = false;
+      await page.route('**/api/vlogs', (route) =>
+        reachable ? route.continue() : route.abort('connectionreset'),
+      );
+      await page.getByLabel('Title').fill('Cut off');
+      await page.getByLabel('Photos and clips').setInputFiles([stack.media.photo]);
+      await page.getByRole('list', { name: 'Chosen files' }).getByText('Ready to upload').waitFor();
+      await page.getByRole('button', { name: 'Make the vlog' }).click();
+      const alert = page.getByRole('alert').filter({ hasText: /cannot be reached/ });
+      await alert.getByText(/Send it again/).waitFor();
+      assert.doesNotMatch(await alert.innerText(), /keeps trying/);
+      await step('upload cut off');
+
+      reachable = true;
+      await page.getByRole('button', { name: 'Make the vlog' }).click();
+      await heading(page, 'Cut off').waitFor();
+    });
+  });
 });

@@ -126,7 +126,13 @@ export function createApi({ token, onUnauthorized }: ApiClientOptions) {
           reject(failure);
         });
         xhr.addEventListener('error', () =>
-          reject(new ApiFailure('NETWORK_ERROR', 'The upload was cut off', null)),
+          reject(
+            new ApiFailure(
+              'NETWORK_ERROR',
+              'The upload was cut off. Send it again once you are back online: the vlog will not be made twice.',
+              null,
+            ),
+          ),
         );
         xhr.addEventListener('abort', () =>
           reject(new ApiFailure('CANCELLED', 'You stopped the upload', null)),
@@ -159,9 +165,14 @@ export function readUntilAnswered<T>(
       },
       (error: unknown) => {
         if (stopped) return;
-        onFailure(error);
         // No answer at all (null), or the service's own trouble, which passes.
         const status = error instanceof ApiFailure ? error.status : 0;
+        // The browser's own words for no answer ('Failed to fetch') tell a person nothing.
+        onFailure(
+          status === null
+            ? new ApiFailure('NETWORK_ERROR', 'The page tries again every 3 seconds.', null)
+            : error,
+        );
         if (status === null || status >= 500 || status === 429) timer = setTimeout(attempt, 3_000);
       },
     );

@@ -106,7 +106,8 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
   WORKFLOW_TIMED_OUT: 'The job ran out of time.',
   WORKFLOW_NOT_FOUND: 'The job’s records are gone, so it cannot go on.',
   // The page's own.
-  NETWORK_ERROR: 'The service cannot be reached. Check your connection; the page keeps trying.',
+  // Said of a button's request as well as of a view that asks again: the detail tells which.
+  NETWORK_ERROR: 'The service cannot be reached. Check your connection.',
   UNEXPECTED_ANSWER: 'The service gave an answer the page does not understand. Reload the page.',
 };
 
