@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { insertJob, applyJobUpdate } from '../../src/db/jobs.js';
 import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
+import { eventually } from '../support/eventually.js';
 import { jobRecord, jobSnapshot, vlogInput } from '../support/jobs.js';
 import { startBrowser, type BrowserPage, type BrowserSession } from './browser.js';
 import { startPageStack, type PageStack } from './stack.js';
@@ -220,5 +221,42 @@ describe('the web page on a first use that goes wrong', () => {
       await page.getByRole('button', { name: 'Make the vlog' }).click();
       await heading(page, 'Cut off').waitFor();
     });
+  });
+
+  it('takes Cancel away once a cancel is accepted, so a second press cannot be refused', async () => {
+    let release = () => undefined as void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    stack.openai.scenario.answers.push({ kind: 'held', until: held, then: { kind: 'valid' } });
+    try {
+      await asUser('plan-cancelled', 'canceller', async ({ page, step }) => {
+        // Polling (every 3 s) leaves time between the cancel and the page hearing of it.
+        await page.goto(`${stack.baseUrl}/?live=poll#/plan`);
+        await page.getByLabel('Your goal').fill('Read more books');
+        const started = page.waitForResponse(
+          (response) => response.url().endsWith('/api/ai/jobs') && response.status() === 202,
+        );
+        await page.getByRole('button', { name: 'Break into sub-goals' }).click();
+        const { id } = (await (await started).json()) as { id: string };
+        const cancel = page.getByRole('button', { name: /^Cancel sub-goals/ });
+        await cancel.click();
+        const token = await stack.token('canceller');
+        await eventually(
+          async () => {
+            const response = await page.request.get(`${stack.baseUrl}/api/ai/jobs/${id}`, {
+              headers: { authorization: `Bearer ${token}` },
+            });
+            return ((await response.json()) as { status: string }).status;
+          },
+          (status) => status === 'cancelled',
+          { what: 'the job cancelled' },
+        );
+        assert.ok(await cancel.isHidden(), 'no Cancel for a job already cancelled');
+        await page.getByRole('main').getByText('Cancelled.', { exact: true }).waitFor();
+        await step('cancelled');
+      });
+    } finally {
+      release();
+      stack.openai.resetScenario();
+    }
   });
 });

@@ -174,7 +174,13 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
   cancel.addEventListener('click', () => {
     if (!job) return;
     failure.clear();
-    api.cancelAiJob(job.id).catch((error: unknown) => failure.show(error));
+    cancel.disabled = true;
+    api
+      .cancelAiJob(job.id)
+      // Until the job is heard of again: pressed once it is cancelled, a cancel is refused.
+      .then(() => (cancel.hidden = true))
+      .catch((error: unknown) => failure.show(error))
+      .finally(() => (cancel.disabled = false));
   });
   retry.addEventListener('click', () => {
     if (!job) return;

@@ -197,7 +197,11 @@ export function vlogView(context: PageContext, id: string): View {
     cancel.disabled = true;
     api
       .cancelVlog(id)
-      .then(() => context.announce('Cancelling the vlog…'))
+      .then(() => {
+        // Until the vlog is heard of again: pressed once it is cancelled, a cancel is refused.
+        cancel.hidden = true;
+        context.announce('Cancelling the vlog…');
+      })
       .catch((error: unknown) => failure.show(error))
       .finally(() => (cancel.disabled = false));
   });
