@@ -8,7 +8,13 @@ import { insertJob, applyJobUpdate } from '../../src/db/jobs.js';
 import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
 import { eventually } from '../support/eventually.js';
 import { jobRecord, jobSnapshot, vlogInput } from '../support/jobs.js';
-import { startBrowser, type BrowserPage, type BrowserSession } from './browser.js';
+import {
+  phoneViewport,
+  startBrowser,
+  type BrowserPage,
+  type BrowserSession,
+  type PageOptions,
+} from './browser.js';
 import { startPageStack, type PageStack } from './stack.js';
 
 describe('the web page on a first use that goes wrong', () => {
@@ -29,8 +35,9 @@ describe('the web page on a first use that goes wrong', () => {
     name: string,
     userId: string,
     use: (opened: BrowserPage) => Promise<void>,
+    options: PageOptions = {},
   ): Promise<void> {
-    return session.withPage(name, {}, async (opened) => {
+    return session.withPage(name, options, async (opened) => {
       await opened.page.goto(`${stack.baseUrl}/#token=${await stack.token(userId)}`);
       await heading(opened.page, 'Make a vlog').waitFor();
       await use(opened);
@@ -256,6 +263,52 @@ describe('the web page on a first use that goes wrong', () => {
       });
     } finally {
       release();
+      stack.openai.resetScenario();
+    }
+  });
+
+  it('keeps a plan of long unbroken words within a phone’s screen', async () => {
+    // A pasted link, or a word in a language written without spaces.
+    const goal = `Read https://example.com/${'a'.repeat(300)}`;
+    const item = { title: 'x'.repeat(150), description: 'y'.repeat(600) };
+    stack.openai.scenario.answers.push({ kind: 'text', text: JSON.stringify({ items: [item] }) });
+    try {
+      await asUser(
+        'long-words',
+        'wordy',
+        async ({ page, step }) => {
+          const assertFits = async (view: string) => {
+            const widths = await page.evaluate(() => {
+              const window = globalThis as unknown as {
+                innerWidth: number;
+                document: { documentElement: { scrollWidth: number } };
+              };
+              return {
+                page: window.document.documentElement.scrollWidth,
+                screen: window.innerWidth,
+              };
+            });
+            assert.ok(
+              widths.page <= widths.screen,
+              `${view}: ${widths.page} px wide on ${widths.screen}`,
+            );
+          };
+          await page.getByRole('link', { name: 'Plan with AI' }).click();
+          await page.getByLabel('Your goal').fill(goal);
+          await page.getByRole('button', { name: 'Break into sub-goals' }).click();
+          await page.getByRole('main').getByText('1 sub-goal.', { exact: true }).waitFor();
+          await assertFits('the plan');
+          await step('plan');
+          await page.getByRole('link', { name: 'History' }).click();
+          await page.getByRole('link', { name: /^Sub-goals for/ }).click();
+          await heading(page, 'AI plan').waitFor();
+          await page.getByRole('main').getByText('1 sub-goal.', { exact: true }).waitFor();
+          await assertFits('the plan from the history');
+          await step('plan from the history');
+        },
+        { viewport: phoneViewport },
+      );
+    } finally {
       stack.openai.resetScenario();
     }
   });
