@@ -312,4 +312,26 @@ describe('the web page on a first use that goes wrong', () => {
       stack.openai.resetScenario();
     }
   });
+
+  it('tries a failed AI generation again, to its items', async () => {
+    stack.openai.scenario.failures.push({ status: 400, message: 'The prompt is not allowed' });
+    try {
+      await asUser('plan-retried', 'retrier', async ({ page, step }) => {
+        await page.getByRole('link', { name: 'Plan with AI' }).click();
+        await page.getByLabel('Your goal').fill('Swim a mile');
+        await page.getByRole('button', { name: 'Break into sub-goals' }).click();
+        const main = page.getByRole('main');
+        await main.getByText('Failed.', { exact: true }).waitFor();
+        await page.getByRole('alert').getByText('The AI provider refused the request.').waitFor();
+        await step('failed');
+        await page.getByRole('button', { name: /^Try sub-goals for .* again$/ }).click();
+        await main.getByText(/^\d+ sub-goals\.$/).waitFor();
+        assert.ok(await page.getByText('The AI provider refused the request.').isHidden());
+        assert.ok(await page.getByRole('button', { name: /^Try sub-goals/ }).isHidden());
+        await step('tried again');
+      });
+    } finally {
+      stack.openai.resetScenario();
+    }
+  });
 });
