@@ -244,20 +244,29 @@ describe('the web page on a first use that goes wrong', () => {
         );
         await page.getByRole('button', { name: 'Break into sub-goals' }).click();
         const { id } = (await (await started).json()) as { id: string };
+        const main = page.getByRole('main');
+        await main
+          .getByText('Waiting to start…')
+          .or(main.getByText(/^Writing/))
+          .waitFor();
+        // The page does not hear of the job again until the test has looked.
+        let heard = false;
+        await page.route(`**/api/ai/jobs/${id}`, (route) =>
+          heard ? route.continue() : route.abort('connectionrefused'),
+        );
         const cancel = page.getByRole('button', { name: /^Cancel sub-goals/ });
         await cancel.click();
-        const token = await stack.token('canceller');
         await eventually(
-          async () => {
-            const response = await page.request.get(`${stack.baseUrl}/api/ai/jobs/${id}`, {
-              headers: { authorization: `Bearer ${token}` },
-            });
-            return ((await response.json()) as { status: string }).status;
-          },
-          (status) => status === 'cancelled',
+          () => stack.api().user('canceller').view<{ status: string }>('ai', id),
+          (job) => job.status === 'cancelled',
           { what: 'the job cancelled' },
         );
-        assert.ok(await cancel.isHidden(), 'no Cancel for a job already cancelled');
+        await eventually(
+          () => cancel.isHidden(),
+          (hidden) => hidden,
+          { timeoutMs: 5_000, what: 'no Cancel for a job already cancelled' },
+        );
+        heard = true;
         await page.getByRole('main').getByText('Cancelled.', { exact: true }).waitFor();
         await step('cancelled');
       });

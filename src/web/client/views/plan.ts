@@ -81,6 +81,9 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
   let following: Following | null = null;
   const answer = new StreamedAnswer();
   let shownDraft = 0;
+  // Cancel is not offered again for the attempt once its cancel is accepted: pressed after the
+  // job ended, and before the page heard of it, a cancel is refused.
+  let cancelAccepted = false;
 
   const writing = (count: number) =>
     `Writing ${words.items.toLowerCase()}…${count > 0 ? ` ${count} so far` : ''}`;
@@ -102,7 +105,7 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
   function showJob(current: AiJob) {
     job = current;
     const over = ended.has(current.status);
-    cancel.hidden = over;
+    cancel.hidden = over || cancelAccepted;
     retry.hidden = !retryable.has(current.status);
     list.setAttribute('aria-busy', String(!over));
     jobError.hidden = !current.error || current.status === 'completed';
@@ -177,8 +180,10 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
     cancel.disabled = true;
     api
       .cancelAiJob(job.id)
-      // Until the job is heard of again: pressed once it is cancelled, a cancel is refused.
-      .then(() => (cancel.hidden = true))
+      .then(() => {
+        cancelAccepted = true;
+        cancel.hidden = true;
+      })
       .catch((error: unknown) => failure.show(error))
       .finally(() => (cancel.disabled = false));
   });
@@ -189,6 +194,7 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
     api
       .retryAiJob(job.id)
       .then(({ attempt }) => {
+        cancelAccepted = false;
         shownDraft = 0;
         list.setAttribute('aria-busy', 'true');
         replace(list);

@@ -56,6 +56,9 @@ export function vlogView(context: PageContext, id: string): View {
   let following: Following | null = null;
   let shownStatus: VlogStatus | null = null;
   let reached = -1;
+  // Cancel is not offered again for the attempt once its cancel is accepted: pressed after the
+  // vlog ended, and before the page heard of it, a cancel is refused.
+  let cancelAccepted = false;
 
   function renderState(status: VlogStatus, percent: number, phase: string | null, attempt: number) {
     const index = stages.findIndex((stage) => stage.statuses.includes(status));
@@ -93,7 +96,7 @@ export function vlogView(context: PageContext, id: string): View {
           ? 'Cancelled'
           : (stages[index]?.doing ?? status);
     progressText.textContent = `${doing} · ${percent}%${phase ? ` · ${phase}` : ''}${attempt > 1 ? ` · attempt ${attempt}` : ''}`;
-    cancel.hidden = ended.has(status);
+    cancel.hidden = ended.has(status) || cancelAccepted;
     if (status !== shownStatus) {
       shownStatus = status;
       context.announce(status === 'completed' ? 'Your vlog is ready.' : `${doing}.`);
@@ -198,7 +201,7 @@ export function vlogView(context: PageContext, id: string): View {
     api
       .cancelVlog(id)
       .then(() => {
-        // Until the vlog is heard of again: pressed once it is cancelled, a cancel is refused.
+        cancelAccepted = true;
         cancel.hidden = true;
         context.announce('Cancelling the vlog…');
       })
@@ -211,6 +214,7 @@ export function vlogView(context: PageContext, id: string): View {
     api
       .retryVlog(id)
       .then(({ attempt }) => {
+        cancelAccepted = false;
         retry.hidden = true;
         jobError.hidden = true;
         context.announce('Retrying the vlog…');
