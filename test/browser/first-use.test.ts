@@ -322,6 +322,27 @@ describe('the web page on a first use that goes wrong', () => {
     }
   });
 
+  // A right-to-left override (U+202E) left open in a goal would reverse the closing quote and
+  // whatever follows it in the heading and the history's row.
+  it('isolates a goal from the words around it, a right-to-left mark left open in it too', async () => {
+    const goal = 'Learn \u202Ehebrew';
+    await asUser('bidi-goal', 'bidi', async ({ page, step }) => {
+      await page.getByRole('link', { name: 'Plan with AI' }).click();
+      await page.getByLabel('Your goal').fill(goal);
+      await page.getByRole('button', { name: 'Break into sub-goals' }).click();
+      const main = page.getByRole('main');
+      await main.getByText(/^\d+ sub-goals\.$/).waitFor();
+      const heading = main.getByRole('heading', { name: /^Sub-goals for/ });
+      assert.equal(await heading.locator('bdi').textContent(), goal);
+      assert.equal(await heading.textContent(), `Sub-goals for “${goal}”`);
+      await step('plan');
+      await page.getByRole('link', { name: 'History' }).click();
+      const row = page.getByRole('link', { name: /^Sub-goals for/ });
+      assert.equal(await row.locator('bdi').textContent(), goal);
+      await step('history');
+    });
+  });
+
   it('tries a failed AI generation again, to its items', async () => {
     stack.openai.scenario.failures.push({ status: 400, message: 'The prompt is not allowed' });
     try {

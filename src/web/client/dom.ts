@@ -1,6 +1,6 @@
 /** Building the page's DOM from code: text is always text (textContent), never markup. */
 
-type Child = Node | string | number | null | undefined | false;
+export type Child = Node | string | number | null | undefined | false;
 type Listeners = Partial<{
   [E in keyof HTMLElementEventMap]: (event: HTMLElementEventMap[E]) => void;
 }>;
@@ -81,4 +81,12 @@ export function formatDuration(seconds: number): string {
   const plural = (count: number, unit: string) => `${count} ${unit}${count === 1 ? '' : 's'}`;
   if (seconds < 120 && seconds % 60 !== 0) return plural(seconds, 'second');
   return plural(Math.round(seconds / 60), 'minute');
+}
+
+/**
+ * Someone's text in quotes, isolated from the words around it (`bdi`): a right-to-left mark
+ * left open in it cannot reorder the closing quote or what follows.
+ */
+export function quoted(text: string): Child[] {
+  return ['“', h('bdi', {}, text), '”'];
 }

@@ -1,7 +1,7 @@
 import { jobStatuses, type JobKind } from '../../../jobs/model.js';
 import type { Job, ListJobsQuery } from '../api.js';
 import type { PageContext, View } from '../context.js';
-import { field, formatDateTime, h, replace } from '../dom.js';
+import { field, formatDateTime, h, quoted, replace, type Child } from '../dom.js';
 import { failureBox } from './failure.js';
 
 /**
@@ -25,15 +25,15 @@ const types: [string, string][] = [
 const pageSize = 20;
 
 /** What a job is, in a few words: a vlog's title, an AI job's subject. */
-function describeJob(job: Job): string {
+function describeJob(job: Job): Child[] {
   const input = (job.input ?? {}) as Record<string, unknown>;
   const text = (key: string) => (typeof input[key] === 'string' ? input[key] : null);
-  if (job.kind === 'vlog') return text('title') ?? 'Vlog';
+  if (job.kind === 'vlog') return [h('bdi', {}, text('title') ?? 'Vlog')];
   if (job.kind === 'ai') {
     const type = types.find(([value]) => value === job.type)?.[1] ?? job.type;
-    return `${type} for “${text('action') ?? text('subGoal') ?? text('goal') ?? '…'}”`;
+    return [`${type} for `, ...quoted(text('action') ?? text('subGoal') ?? text('goal') ?? '…')];
   }
-  return `${job.kind} ${job.type}`;
+  return [`${job.kind} ${job.type}`];
 }
 
 /** Where a job opens on the page, if it has a view there. */
@@ -115,7 +115,7 @@ export function historyView(context: PageContext): View {
               h(
                 'th',
                 { scope: 'row' },
-                link ? h('a', { href: link }, describeJob(job)) : describeJob(job),
+                ...(link ? [h('a', { href: link }, ...describeJob(job))] : describeJob(job)),
               ),
               h('td', { 'data-label': 'Kind' }, kindNames[job.kind as JobKind]?.one ?? job.kind),
               h('td', { 'data-label': 'Status' }, job.status),

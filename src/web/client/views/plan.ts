@@ -1,7 +1,7 @@
 import { readUntilAnswered, type AiJob, type AiJobRequest } from '../api.js';
 import { StreamedAnswer, type AnswerItem } from '../answer-items.js';
 import type { PageContext, View } from '../context.js';
-import { field, h, replace } from '../dom.js';
+import { field, h, quoted, replace } from '../dom.js';
 import { followJob, type Following } from '../follow-job.js';
 import { failureBox, jobErrorText } from './failure.js';
 
@@ -67,7 +67,7 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
   const element = h(
     'section',
     { class: `generation level-${options.level}` },
-    h(headingTag, {}, `${words.items} for “${options.subject}”`),
+    h(headingTag, {}, `${words.items} for `, ...quoted(options.subject)),
     status,
     unreachable,
     list,
