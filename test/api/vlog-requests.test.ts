@@ -116,7 +116,7 @@ describe('vlog requests that are refused', () => {
         ]),
       status: 413,
       code: 'FILE_TOO_LARGE',
-      message: /^media: big\.mp4 is larger than the limit of 102400 bytes/,
+      message: /^media: big\.mp4 is larger than the limit of 102400 bytes \(100 KiB\)/,
     },
     {
       name: 'text dressed up as a video',

@@ -54,12 +54,24 @@ export interface UploadLimits {
   maxImagePixels: number;
 }
 
+/** A limit in bytes as a person reads it too: `209715200 bytes (200 MiB)`. */
+function bytesInWords(bytes: number): string {
+  const units = [
+    ['GiB', 2 ** 30],
+    ['MiB', 2 ** 20],
+    ['KiB', 2 ** 10],
+  ] as const;
+  const [unit, size] = units.find(([, size]) => bytes >= size) ?? [];
+  if (unit === undefined || size === undefined) return `${bytes} bytes`;
+  return `${bytes} bytes (${Number((bytes / size).toFixed(1))} ${unit})`;
+}
+
 /** The messages of the refusals, each with the error code the API answers it with. */
 export const uploadRefusals = {
   noMedia: () => `${mediaFieldName}: at least one image or video file is required`,
   tooManyFiles: (maxFiles: number) => `${mediaFieldName}: at most ${maxFiles} files per vlog`,
   fileTooLarge: (name: string, maxFileBytes: number) =>
-    `${mediaFieldName}: ${name} is larger than the limit of ${maxFileBytes} bytes`,
+    `${mediaFieldName}: ${name} is larger than the limit of ${bytesInWords(maxFileBytes)}`,
   notMedia: (name: string, detected: string | undefined) =>
     `${mediaFieldName}: ${name} is not an image or video (its content is ${detected ?? 'not a recognised media format'})`,
   namedOtherwise: (name: string, named: MediaKind, detected: string) =>
