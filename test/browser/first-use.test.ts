@@ -76,6 +76,33 @@ describe('the web page on a first use that goes wrong', () => {
     });
   });
 
+  // A link names its user before the service has looked at its token: a refused one (forged,
+  // expired) must not become the user a genuine link is later asked to switch from.
+  it('remembers no one for a link whose token the service refuses, and the user of one it accepts', async () => {
+    await session.withPage('refused-link', {}, async ({ page, step }) => {
+      const remembered = () =>
+        page.evaluate(() =>
+          (
+            globalThis as unknown as { localStorage: { getItem(key: string): string | null } }
+          ).localStorage.getItem('vlogflow.lastUser'),
+        );
+      const expired = await stack.token('link-mallory', { expiresIn: '1h ago' });
+      await page.goto(`${stack.baseUrl}/#token=${expired}`);
+      await page.getByText(/Your access token has expired/).waitFor();
+      await page.getByLabel('Access token').waitFor();
+      assert.equal(await remembered(), null);
+      await step('refused');
+
+      await page.goto(`${stack.baseUrl}/#token=${await stack.token('link-victor')}`);
+      await heading(page, 'Make a vlog').waitFor();
+      await page.getByRole('banner').getByText('Signed in as link-victor').waitFor();
+      await eventually(remembered, (user) => user === 'link-victor', {
+        what: 'the accepted link’s user remembered',
+      });
+      await step('accepted');
+    });
+  });
+
   it('makes a vlog once the service answers again, when it could not say what may be uploaded', async () => {
     await asUser('limits-unreachable', 'unreached', async ({ page, step }) => {
       let reachable = false;

@@ -52,9 +52,11 @@ export interface ApiClientOptions {
   token: () => string | null;
   /** Called on a 401: the token is no longer accepted. */
   onUnauthorized: (failure: ApiFailure) => void;
+  /** Called on any other answer: the service accepted the token. */
+  onAuthorized?: () => void;
 }
 
-export function createApi({ token, onUnauthorized }: ApiClientOptions) {
+export function createApi({ token, onUnauthorized, onAuthorized }: ApiClientOptions) {
   const client = createClient<paths>({ baseUrl: '' });
   const auth: Middleware = {
     onRequest({ request }) {
@@ -76,6 +78,7 @@ export function createApi({ token, onUnauthorized }: ApiClientOptions) {
       throw new ApiFailure('NETWORK_ERROR', (error as Error).message, null);
     }
     const { data, error, response } = result;
+    if (response.status !== 401) onAuthorized?.();
     if (response.ok) return data as T;
     const failure = failureOf(response.status, error);
     if (response.status === 401) onUnauthorized(failure);

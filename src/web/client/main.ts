@@ -1,7 +1,14 @@
 import { createApi, type ApiFailure } from './api.js';
 import type { PageContext, View, ViewFactory } from './context.js';
 import { h, replace } from './dom.js';
-import { currentSession, lastUser, save, signOut, takeTokenFromFragment } from './session.js';
+import {
+  currentSession,
+  lastUser,
+  rememberUser,
+  save,
+  signOut,
+  takeTokenFromFragment,
+} from './session.js';
 import { describeToken, linkTokenEffect, type Session } from './session-token.js';
 import { historyView } from './views/history.js';
 import { makeVlogView } from './views/make-vlog.js';
@@ -55,7 +62,11 @@ function onUnauthorized(failure: ApiFailure) {
   render();
 }
 
-const api = createApi({ token: () => session?.token ?? null, onUnauthorized });
+const api = createApi({
+  token: () => session?.token ?? null,
+  onUnauthorized,
+  onAuthorized: () => session && rememberUser(session),
+});
 
 function renderAccount() {
   nav.hidden = !session;

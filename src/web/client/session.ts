@@ -32,8 +32,17 @@ export function currentSession(): Session | null {
 export function save(token: string): Session {
   const session = describeToken(token);
   sessionStorage.setItem(storageKey, session.token);
-  if (session.user !== null) localStorage.setItem(lastUserKey, session.user);
   return session;
+}
+
+/**
+ * Remembers the session's user as the one this browser last signed in as, once the service
+ * has accepted its token: a refused token (a forged link's, an expired one) names no one.
+ */
+export function rememberUser(session: Session): void {
+  if (session.user !== null && lastUser() !== session.user) {
+    localStorage.setItem(lastUserKey, session.user);
+  }
 }
 
 /**
