@@ -18,7 +18,7 @@ import {
 } from '../../src/db/provider-operations.js';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { jobRecord } from '../support/jobs.js';
+import { jobRecord, jobSnapshot } from '../support/jobs.js';
 
 describe('the provider-quota waiting list', () => {
   let test: TestDatabase;
@@ -203,17 +203,8 @@ describe('the provider-quota waiting list', () => {
 
   it("frees an ending job's lease and place in line with its last update, in the same statement", async () => {
     const createdAt = new Date().toISOString();
-    const snapshot = (status: JobSnapshot['status']): JobSnapshot => ({
-      status,
-      progress: 0,
-      phase: null,
-      attempt: 1,
-      runId: 'run',
-      startedAt: createdAt,
-      completedAt: null,
-      result: null,
-      error: null,
-    });
+    const snapshot = (status: JobSnapshot['status']) =>
+      jobSnapshot({ status, startedAt: createdAt });
     await insertVlogs('carol', ['carol-1', 'carol-2'], createdAt);
     const carol = askerFor('carol-veo', 'carol');
     assert.deepEqual(await carol('carol-1'), { granted: true });
@@ -261,17 +252,11 @@ describe('the provider-quota waiting list', () => {
         .execute();
     const createdAt = new Date().toISOString();
     await insertVlogs('frank', ['frank-1', 'frank-2', 'frank-3'], createdAt);
-    const cancelled: JobSnapshot = {
+    const cancelled = jobSnapshot({
       status: 'cancelled',
-      progress: 0,
-      phase: null,
-      attempt: 1,
-      runId: 'run',
       startedAt: createdAt,
       completedAt: createdAt,
-      result: null,
-      error: null,
-    };
+    });
     const generating = (jobId: string) =>
       recordProviderOperation(test.db, {
         idempotencyKey: `${jobId}:video-generation:1`,
@@ -332,17 +317,11 @@ describe('the provider-quota waiting list', () => {
       .set({ touched_at: sql<Date>`now() - interval '2 hours'` })
       .where('job_id', '=', 'gina-stale')
       .execute();
-    const ended: JobSnapshot = {
+    const ended = jobSnapshot({
       status: 'cancelled',
-      progress: 0,
-      phase: null,
-      attempt: 1,
-      runId: 'run',
       startedAt: createdAt,
       completedAt: createdAt,
-      result: null,
-      error: null,
-    };
+    });
     for (const jobId of ['gina-ended', 'gina-stale']) {
       await applyJobUpdate(test.db, { jobId, seq: 1, snapshot: ended });
     }
