@@ -24,7 +24,7 @@ import {
 import { FailureCode } from '../../../jobs/failures.js';
 import type { MediaRef } from '../../../jobs/contracts.js';
 import type { ProviderThrottle } from '../../../jobs/provider-throttle.js';
-import { modelOf, providerOf } from '../../../providers/types.js';
+import { modelOf, providerOf, type VideoGenerationStatus } from '../../../providers/types.js';
 import type { GeneratedVideo, VlogAnalysis } from '../declaration.js';
 import { reportHeartbeat } from '../../../activities/heartbeat.js';
 import { providerDetails, required, toFailure } from '../../../activities/provider-calls.js';
@@ -116,6 +116,46 @@ export async function chargeGenerationsLeftRunning(
   }
 }
 
+/**
+ * One look at a generation, as Veo's quota allows when it is metered: none while Veo cools down
+ * after a 429 (anyone's), else in its request slot, and a 429 to the look starts the cool-down.
+ * Answers the generation's status, or the wait to sit out before looking again; any other
+ * failure is thrown as the call threw it.
+ */
+async function lookUnderQuota(
+  { db, providers }: Pick<VlogActivityDependencies, 'db' | 'providers'>,
+  look: { jobId: string; operationName: string },
+): Promise<{ status: VideoGenerationStatus } | { retryAfterMs: number }> {
+  const generator = required(providers.videoGenerator, 'Video generation');
+  const { quotas } = providers;
+  const metered = quotas.videoOperations;
+  if (metered) {
+    const cooldownMs = await providerCooldownRemainingMs(db, metered.provider);
+    if (cooldownMs > 0) return { retryAfterMs: cooldownMs };
+    await awaitProviderRequestSlot(db, metered);
+  }
+  try {
+    return {
+      status: await generator.check(look.operationName, {
+        signal: Context.current().cancellationSignal,
+      }),
+    };
+  } catch (error) {
+    const throttle =
+      metered &&
+      (await throttleAfterRateLimit({
+        db,
+        quotas,
+        provider: metered.provider,
+        jobId: look.jobId,
+        error,
+        leased: false,
+      }));
+    if (throttle) return { retryAfterMs: throttle.retryAfterMs };
+    throw error;
+  }
+}
+
 /** Generations left running by ended vlogs that one run of the job reconciler looks at, at most. */
 const leftRunningLooksPerRun = 100;
 
@@ -146,24 +186,13 @@ export async function freeLeasesOfGenerationsLeftRunning({
   const context = Context.current();
   const freed: JobLease[] = [];
   for (const { jobId, operationName } of leftRunning) {
-    if ((await providerCooldownRemainingMs(db, provider)) > 0) break;
-    await awaitProviderRequestSlot(db, metered);
-    let status;
+    let look;
     try {
-      status = await generator.check(operationName, { signal: context.cancellationSignal });
+      look = await lookUnderQuota({ db, providers }, { jobId, operationName });
     } catch (error) {
       if (context.cancellationSignal.aborted) {
         throw toFailure(error, context, providerOf(generator.name));
       }
-      const throttled = await throttleAfterRateLimit({
-        db,
-        quotas: providers.quotas,
-        provider,
-        jobId,
-        error,
-        leased: false,
-      });
-      if (throttled) break;
       log.warn('could not look at a generation its ended vlog left running', {
         jobId,
         operationName,
@@ -171,6 +200,8 @@ export async function freeLeasesOfGenerationsLeftRunning({
       });
       continue;
     }
+    if (!('status' in look)) break;
+    const { status } = look;
     if (status.state === 'running') continue;
     await recordOperationOutcome(db, { jobId, operationName, outcome: status.state });
     if ((await releaseEndedJobLeases(db, jobId)).includes(provider))
@@ -333,33 +364,17 @@ export function createGenerateActivities({
       operationName: string;
     }): Promise<GenerationCheck> {
       const generator = required(providers.videoGenerator, 'Video generation');
-      const { quotas } = providers;
-      const metered = quotas.videoOperations;
-      if (metered) {
-        const cooldownMs = await providerCooldownRemainingMs(db, metered.provider);
-        if (cooldownMs > 0) return { done: false, retryAfterMs: cooldownMs };
-        await touchProviderLease(db, metered.provider, input.jobId);
-        await awaitProviderRequestSlot(db, metered);
-      }
-      let status;
+      const metered = providers.quotas.videoOperations;
+      // The vlog still looks at its generation: its lease does not go stale, cool-down or not.
+      if (metered) await touchProviderLease(db, metered.provider, input.jobId);
+      let look;
       try {
-        status = await generator.check(input.operationName, {
-          signal: Context.current().cancellationSignal,
-        });
+        look = await lookUnderQuota({ db, providers }, input);
       } catch (error) {
-        const throttle =
-          metered &&
-          (await throttleAfterRateLimit({
-            db,
-            quotas,
-            provider: metered.provider,
-            jobId: input.jobId,
-            error,
-            leased: false,
-          }));
-        if (throttle) return { done: false, retryAfterMs: throttle.retryAfterMs };
         throw toFailure(error, Context.current(), providerOf(generator.name));
       }
+      if (!('status' in look)) return { done: false, retryAfterMs: look.retryAfterMs };
+      const { status } = look;
       if (status.state === 'running') return { done: false };
       if (metered) await releaseProviderLease(db, input.jobId, metered.provider);
       const outcome = status.state;
