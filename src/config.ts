@@ -91,6 +91,9 @@ function defaultEmbeddedModelThreads(): number {
  * Every environment variable the service reads, with its default. docs/configuration.md
  * and `.env.example` document the same list (test/unit/config-docs.test.ts checks it).
  */
+
+/** Most pixels in a photo by default (VLOG_MAX_IMAGE_PIXELS): 50 megapixels. */
+export const defaultMaxImagePixels = 50_000_000;
 export const configSchema = z.object({
   /** `production` turns off the development conveniences (generated JWT secret). */
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -469,7 +472,9 @@ export const configSchema = z.object({
   /** Longest side of a clip accepted, in pixels (422 MEDIA_RESOLUTION_TOO_HIGH above). */
   VLOG_MAX_VIDEO_SIDE: decimalText(positive.min(144).max(16_384)).default(4_096),
   /** Most pixels in a photo accepted (422 MEDIA_RESOLUTION_TOO_HIGH above): 50 megapixels. */
-  VLOG_MAX_IMAGE_PIXELS: decimalText(positive.min(10_000).max(1_000_000_000)).default(50_000_000),
+  VLOG_MAX_IMAGE_PIXELS: decimalText(positive.min(10_000).max(1_000_000_000)).default(
+    defaultMaxImagePixels,
+  ),
   /**
    * Time a vlog attempt may take before it fails with VLOG_DEADLINE_EXCEEDED, its waits for
    * provider quota (Veo's line, a 429's cool-down) not counted.

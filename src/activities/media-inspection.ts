@@ -1,5 +1,6 @@
-// Reads the size and length of each file of an upload with ffprobe, for the API: it refuses an
-// upload over the media limits before a job starts, and runs no media tools itself.
+// Reads the size and length of each file of an upload with ffprobe (a photo ffprobe cannot read,
+// HEIC or AVIF on npm's ffmpeg, with the photo decoder), for the API: it refuses an upload over
+// the media limits before a job starts, and runs no media tools itself.
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -17,6 +18,7 @@ import {
   MediaToolError,
   MediaToolInterrupted,
   MediaToolTimeout,
+  photoSize,
   probeMedia,
   type MediaTools,
 } from '../media/tools.js';
@@ -86,7 +88,10 @@ async function inspect(
       kind,
       signal,
       probeTimeoutMs,
-    );
+    ).catch(async (error: unknown) => {
+      if (kind !== 'image' || !(error instanceof MediaToolError)) throw error;
+      return { ...(await photoSize(tools, file, signal, probeTimeoutMs)), durationSeconds: null };
+    });
     return { readable: true, width, height, durationSeconds };
   } catch (error) {
     const unread =

@@ -1,6 +1,7 @@
 import { execFile, type ExecFileOptions } from 'node:child_process';
 import { access, constants, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { spawnSupervised } from '../supervisor.js';
 import {
@@ -99,6 +100,58 @@ export async function mediaToolsVersion(tools: MediaTools): Promise<string> {
   return stdout.split('\n')[0] ?? 'unknown';
 }
 
+const runningFromSource = import.meta.url.endsWith('.ts');
+/** The photo decoder as a command: this tree's build of it, or its source run through tsx. */
+const photoDecoder = runningFromSource
+  ? [
+      '--import',
+      import.meta.resolve('tsx'),
+      fileURLToPath(new URL('./photo-decoder.ts', import.meta.url)),
+    ]
+  : [fileURLToPath(new URL('./photo-decoder.js', import.meta.url))];
+
+/**
+ * Makes a photo one ffmpeg renders as it is seen: npm's ffmpeg ignores a JPEG's EXIF orientation
+ * (a phone's portrait photo comes out on its side) and decodes no HEIC or AVIF photo. The photo
+ * decoder (src/media/photo-decoder.ts, sharp and libheif) rewrites such a photo in place as an
+ * upright PNG and leaves others alone; it refuses one of more than `maxPixels` pixels before
+ * decoding it. It runs as a media tool: in the pool, at its priority, within `timeoutMs`.
+ */
+export async function uprightPhoto(
+  tools: MediaTools,
+  file: string,
+  maxPixels: number,
+  signal?: AbortSignal,
+  timeoutMs = defaultMediaToolTimeouts.probeMs,
+): Promise<void> {
+  await runTool(tools, process.execPath, [...photoDecoder, 'upright', file, String(maxPixels)], {
+    timeout: timeoutMs,
+    signal,
+  }).catch((error: unknown) => {
+    throw toolFailure(error, tools, 'the photo decoder', 'decode photo', timeoutMs, signal);
+  });
+}
+
+/**
+ * A photo's size as it is seen (its orientation applied), read by the photo decoder from its
+ * header, for a photo ffprobe cannot read (HEIC, AVIF on npm's ffmpeg); throws MediaToolError
+ * for a file that is no photo it reads.
+ */
+export async function photoSize(
+  tools: MediaTools,
+  file: string,
+  signal?: AbortSignal,
+  timeoutMs = defaultMediaToolTimeouts.probeMs,
+): Promise<{ width: number; height: number }> {
+  const { stdout } = await runTool(tools, process.execPath, [...photoDecoder, 'size', file], {
+    timeout: timeoutMs,
+    signal,
+  }).catch((error: unknown) => {
+    throw toolFailure(error, tools, 'the photo decoder', 'photo size', timeoutMs, signal);
+  });
+  return JSON.parse(stdout) as { width: number; height: number };
+}
+
 /** A video's duration in seconds, as ffprobe reads it from the container. */
 export async function probeDurationSeconds(
   tools: MediaTools,
@@ -171,9 +224,10 @@ export interface MediaProbe {
 export class MediaToolError extends Error {}
 
 /** What a tool was running for, so a failure can say which step it ended. */
-export type MediaStep = 'probe' | 'sample frames' | 'thumbnail' | 'render';
+export type MediaStep =
+  'probe' | 'sample frames' | 'thumbnail' | 'render' | 'decode photo' | 'photo size';
 
-type MediaToolName = 'ffmpeg' | 'ffprobe';
+type MediaToolName = 'ffmpeg' | 'ffprobe' | 'the photo decoder';
 
 /**
  * ffmpeg or ffprobe ran past its time limit. Unlike MediaToolError this says nothing about the

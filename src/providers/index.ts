@@ -69,6 +69,7 @@ type ProviderConfig = Pick<
   Config,
   | 'VLOG_PROVIDER'
   | 'LOCAL_VIDEO_HEIGHT'
+  | 'VLOG_MAX_IMAGE_PIXELS'
   | 'renderWorkDir'
   | 'GEMINI_API_KEY'
   | 'GEMINI_BASE_URL'
@@ -283,7 +284,9 @@ function localProviders(
 ): Providers {
   return {
     kind: 'local',
-    analyzer: mediaTools ? new LocalMediaAnalyzer(mediaTools) : null,
+    analyzer: mediaTools
+      ? new LocalMediaAnalyzer(mediaTools, { maxImagePixels: config.VLOG_MAX_IMAGE_PIXELS })
+      : null,
     ...text,
     videoGenerator: mediaTools
       ? new LocalVideoGenerator({
@@ -291,6 +294,7 @@ function localProviders(
           storage: mediaStorage,
           workDir: config.renderWorkDir,
           height: config.LOCAL_VIDEO_HEIGHT,
+          maxImagePixels: config.VLOG_MAX_IMAGE_PIXELS,
         })
       : null,
     generationStorage: mediaStorage,

@@ -15,6 +15,7 @@ import {
   type MediaProbe,
   type MediaTools,
   type MediaToolTimeouts,
+  uprightPhoto,
 } from '../media/tools.js';
 import { mediaToolFailure } from './media-tool-errors.js';
 import type { AnalysisRequest, MediaAnalyzer } from './types.js';
@@ -73,13 +74,16 @@ function orientation(width: number, height: number): MediaFacts['orientation'] {
 
 async function measure(
   tools: MediaTools,
-  timeouts: MediaToolTimeouts,
+  { timeouts, maxImagePixels }: LocalMediaAnalyzerOptions,
   file: string,
   ref: MediaRef,
   mediaIndex: number,
   signal: AbortSignal,
 ): Promise<Measured> {
   try {
+    if (ref.kind === 'image') {
+      await uprightPhoto(tools, file, maxImagePixels, signal, timeouts.probeMs);
+    }
     const probe = await probeMedia(tools, file, ref.kind, signal, timeouts.probeMs);
     const { sampling, fps: sampleFps } = samplingFor(probe);
     const frames = await sampleFrames(
@@ -158,6 +162,12 @@ function describeCut(plan: VlogPlan, media: MediaRef[], title: string): string {
   );
 }
 
+export interface LocalMediaAnalyzerOptions {
+  /** Most pixels a photo may have (VLOG_MAX_IMAGE_PIXELS): a larger one is not decoded. */
+  maxImagePixels: number;
+  timeouts: MediaToolTimeouts;
+}
+
 /**
  * Analysis without a model: ffprobe and frames sampled with ffmpeg give each item's kind,
  * duration, size, orientation, brightness, dominant colours, motion and cuts; from those it
@@ -166,10 +176,14 @@ function describeCut(plan: VlogPlan, media: MediaRef[], title: string): string {
 export class LocalMediaAnalyzer implements MediaAnalyzer {
   readonly name = 'local:ffmpeg';
 
+  private readonly options: LocalMediaAnalyzerOptions;
+
   constructor(
     private readonly tools: MediaTools,
-    private readonly timeouts: MediaToolTimeouts = defaultMediaToolTimeouts,
-  ) {}
+    options: Pick<LocalMediaAnalyzerOptions, 'maxImagePixels'> & Partial<LocalMediaAnalyzerOptions>,
+  ) {
+    this.options = { timeouts: defaultMediaToolTimeouts, ...options };
+  }
 
   async analyze(request: AnalysisRequest): Promise<string> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-analysis-'));
@@ -181,7 +195,7 @@ export class LocalMediaAnalyzer implements MediaAnalyzer {
         await pipeline(await request.openMedia(ref), createWriteStream(file), {
           signal: request.signal,
         });
-        measured.push(await measure(this.tools, this.timeouts, file, ref, index, request.signal));
+        measured.push(await measure(this.tools, this.options, file, ref, index, request.signal));
       }
       const facts = measured.map((item) => item.facts);
       const plan = planVlog(

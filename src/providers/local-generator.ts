@@ -11,6 +11,7 @@ import {
   MediaToolInterrupted,
   probeMedia,
   runFfmpeg,
+  uprightPhoto,
   type MediaProbe,
   type MediaTools,
 } from '../media/tools.js';
@@ -43,6 +44,8 @@ export interface LocalVideoGeneratorOptions {
   workDir: string;
   /** Output height in pixels for 16:9 (width for 9:16). */
   height: number;
+  /** Most pixels a photo may have (VLOG_MAX_IMAGE_PIXELS): a larger one is not decoded. */
+  maxImagePixels: number;
 }
 
 /** One stretch of the output: the title card, a photo or one kept segment of a clip. */
@@ -88,14 +91,11 @@ export class LocalVideoGenerator implements VideoGenerator {
         await pipeline(await context.openMedia(ref), createWriteStream(path.join(work, file)), {
           signal: context.signal,
         });
-        const probe = await probeMedia(
-          this.options.tools,
-          path.join(work, file),
-          ref.kind,
-          context.signal,
-        ).catch((error: unknown) => {
-          throw mediaToolFailure(error, ref.name, `${ref.name} cannot be read`);
-        });
+        const probe = await this.readable(path.join(work, file), ref, context.signal).catch(
+          (error: unknown) => {
+            throw mediaToolFailure(error, ref.name, `${ref.name} cannot be read`);
+          },
+        );
         inputs.push({ file, ref, probe });
       }
       const pieces = this.pieces(request, inputs);
@@ -151,6 +151,13 @@ export class LocalVideoGenerator implements VideoGenerator {
   }
 
   /** The plan as frame-exact pieces; the analysis' plan when it fits the media, else a new one. */
+  /** A downloaded medium as ffmpeg renders it (a photo upright), and what ffprobe reads of it. */
+  private async readable(file: string, ref: MediaRef, signal: AbortSignal): Promise<MediaProbe> {
+    const { tools, maxImagePixels } = this.options;
+    if (ref.kind === 'image') await uprightPhoto(tools, file, maxImagePixels, signal);
+    return probeMedia(tools, file, ref.kind, signal);
+  }
+
   private pieces(request: VideoGenerationRequest, inputs: Input[]): Piece[] {
     const total = Math.round(request.durationSeconds * renderFps);
     const planned = request.analysis?.plan;

@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createMediaInspectionActivities } from '../../src/activities/media-inspection.js';
+import type { MediaInspectionResult } from '../../src/jobs/contracts.js';
 import { findMediaTools, type MediaTools } from '../../src/media/tools.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { renderTestVideo } from '../fixtures/media.js';
+
+const heicFixture = new URL('../fixtures/red-64x48.heic', import.meta.url);
 
 describe('upload inspection', () => {
   let dir: string;
@@ -61,5 +64,34 @@ describe('upload inspection', () => {
       releaseRender();
       await render;
     }
+  });
+
+  // npm's ffprobe reads no HEIC photo: an iPhone's photo of any size passed the upload's limits.
+  it('reads the size of a photo ffprobe cannot read, and says which file it cannot read at all', async () => {
+    const heic = `uploads/${randomUUID()}/IMG_0002.HEIC`;
+    const junk = `uploads/${randomUUID()}/notes.heic`;
+    await storage.putStream(heic, Readable.from([await readFile(heicFixture)]), 'image/heic');
+    await storage.putStream(junk, Readable.from([Buffer.from('not a photo')]), 'image/heic');
+    const activities = createMediaInspectionActivities({
+      mediaStorage: storage,
+      mediaTools: tools,
+    });
+    const result: MediaInspectionResult = await new MockActivityEnvironment().run(
+      (input) => activities.inspectStoredMedia(input),
+      {
+        files: [
+          { key: heic, kind: 'image' as const },
+          { key: junk, kind: 'image' as const },
+        ],
+      },
+    );
+    assert.ok(result.inspected);
+    assert.deepEqual(result.files[0], {
+      readable: true,
+      width: 64,
+      height: 48,
+      durationSeconds: null,
+    });
+    assert.equal(result.files[1]?.readable, false);
   });
 });

@@ -18,6 +18,7 @@ import { LocalMediaAnalyzer, samplingFor } from '../../src/providers/local-analy
 import { ProviderError, vlogAnalysisSchema } from '../../src/providers/types.js';
 import { hangingMediaTools, recordingFfmpeg, signalledMediaTools } from '../fakes/media-tools.js';
 import { mp4Bytes, renderTestPhoto, renderTestVideo } from '../fixtures/media.js';
+import { defaultMaxImagePixels } from '../../src/config.js';
 
 const frames = (seconds: number) => Math.round(seconds * renderFps);
 
@@ -32,7 +33,7 @@ describe('the local analyzer measures what the media show', () => {
   async function analyze(
     files: { name: string; kind: 'image' | 'video'; bytes: Buffer }[],
     durationSeconds = 8,
-    analyzer = new LocalMediaAnalyzer(tools),
+    analyzer = new LocalMediaAnalyzer(tools, { maxImagePixels: defaultMaxImagePixels }),
   ): Promise<VlogAnalysis> {
     const media: MediaRef[] = files.map((file, index) => ({
       key: String(index),
@@ -185,7 +186,7 @@ describe('the local analyzer measures what the media show', () => {
         const analysis = await analyze(
           [{ name: `${seconds}s.mp4`, kind: 'video', bytes: clip }],
           8,
-          new LocalMediaAnalyzer(recording.tools),
+          new LocalMediaAnalyzer(recording.tools, { maxImagePixels: defaultMaxImagePixels }),
         );
         const facts = analysis.media![0]!;
         assert.equal(facts.durationSeconds, seconds);
@@ -251,7 +252,7 @@ describe('the local analyzer measures what the media show', () => {
           analyze(
             [{ name: 'big.mp4', kind: 'video', bytes: clip }],
             8,
-            new LocalMediaAnalyzer(stuck, timeouts),
+            new LocalMediaAnalyzer(stuck, { maxImagePixels: defaultMaxImagePixels, timeouts }),
           ),
           (error: unknown) => {
             assert.ok(error instanceof ProviderError, String(error));
@@ -284,7 +285,7 @@ describe('the local analyzer measures what the media show', () => {
           analyze(
             [{ name: 'clip.mp4', kind: 'video', bytes: clip }],
             8,
-            new LocalMediaAnalyzer(stopped),
+            new LocalMediaAnalyzer(stopped, { maxImagePixels: defaultMaxImagePixels }),
           ),
           (error: unknown) => {
             assert.ok(error instanceof ProviderError, String(error));

@@ -13,6 +13,7 @@ import { ProviderError } from '../../src/providers/types.js';
 import type { ObjectStorage } from '../../src/storage/object-storage.js';
 import { controlledRenders, fontconfigNoise, signalledMediaTools } from '../fakes/media-tools.js';
 import { renderTestPhoto } from '../fixtures/media.js';
+import { defaultMaxImagePixels } from '../../src/config.js';
 
 // How a local render that does not finish is judged: a file or a filter graph ffmpeg refuses
 // fails the vlog for good; ffmpeg or ffprobe stopped by a signal its job did not send (a
@@ -50,6 +51,7 @@ describe('the local renderer tells a signal from a refusal', () => {
       storage: {} as ObjectStorage,
       workDir: path.join(dir, 'work'),
       height: 144,
+      maxImagePixels: defaultMaxImagePixels,
     });
     const failure = await generator
       .start(

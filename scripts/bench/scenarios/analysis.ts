@@ -16,6 +16,7 @@ import { LocalMediaAnalyzer } from '../../../src/providers/local-analyzer.js';
 
 import type { Scenario } from '../scenario.js';
 import { median, printFigure } from '../stats.js';
+import { defaultMaxImagePixels } from '../../../src/config.js';
 
 export const analysisScenario: Scenario = {
   name: 'analysis',
@@ -57,7 +58,7 @@ export const analysisScenario: Scenario = {
       ...['-stream_loop', String(loops - 1), '-i', short, '-c', 'copy'],
     ]);
 
-    const analyzer = new LocalMediaAnalyzer(tools);
+    const analyzer = new LocalMediaAnalyzer(tools, { maxImagePixels: defaultMaxImagePixels });
     async function analyze(file: string): Promise<number> {
       const ref: MediaRef = {
         key: path.basename(file),

@@ -20,6 +20,7 @@ import { renderTestPhoto, renderTestVideo } from '../../../test/fixtures/media.j
 
 import type { Scenario } from '../scenario.js';
 import { printFigure } from '../stats.js';
+import { defaultMaxImagePixels } from '../../../src/config.js';
 
 export const renderScenario: Scenario = {
   name: 'render',
@@ -75,7 +76,7 @@ export const renderScenario: Scenario = {
 
     const analysisStarted = performance.now();
     const analysis = JSON.parse(
-      await new LocalMediaAnalyzer(tools).analyze({
+      await new LocalMediaAnalyzer(tools, { maxImagePixels: defaultMaxImagePixels }).analyze({
         jobId: 'bench',
         media,
         brief: { title: 'Bench day', prompt: null, style: null, durationSeconds: seconds },
@@ -97,6 +98,7 @@ export const renderScenario: Scenario = {
         storage,
         workDir: path.join(dir, 'work'),
         height,
+        maxImagePixels: defaultMaxImagePixels,
       });
       let last: RenderProgress | null = null;
       const started = performance.now();
