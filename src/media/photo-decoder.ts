@@ -5,7 +5,6 @@
 // upright PNG unless ffmpeg shows it as it is; `size <photo>` prints its size as seen, as JSON,
 // decoding nothing. A refusal is one line on stderr and exit code 1.
 import { open, readFile, rename, rm } from 'node:fs/promises';
-import decodeHeic from 'heic-decode';
 import sharp, { type Sharp } from 'sharp';
 
 sharp.cache(false);
@@ -13,6 +12,11 @@ sharp.concurrency(1);
 
 /** Formats (as sharp names them) npm's ffmpeg decodes. */
 const readByFfmpeg = new Set(['jpeg', 'png', 'webp', 'gif']);
+
+/** libheif, compiled to WebAssembly: loaded only for an HEIC photo, it takes longer than the rest. */
+async function heicDecoder() {
+  return (await import('heic-decode')).default;
+}
 
 /** ISO base media brands of HEVC-coded HEIF (HEIC), which sharp's libheif is built without. */
 const heicBrands = new Set(['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'hevm', 'hevs']);
@@ -53,7 +57,7 @@ async function replaceWith(file: string, image: Sharp): Promise<void> {
 }
 
 async function uprightHeic(file: string, maxPixels: number): Promise<void> {
-  const images = await decodeHeic.all({ buffer: await readFile(file) });
+  const images = await (await heicDecoder()).all({ buffer: await readFile(file) });
   try {
     const [primary] = images;
     if (!primary) throw new Error('the HEIC file holds no image');
@@ -74,7 +78,7 @@ async function uprightHeic(file: string, maxPixels: number): Promise<void> {
 /** The photo's size as a person sees it: a quarter turn (EXIF orientation 5–8) swaps the sides. */
 async function size(file: string): Promise<{ width: number; height: number }> {
   if (await isHeic(file)) {
-    const images = await decodeHeic.all({ buffer: await readFile(file) });
+    const images = await (await heicDecoder()).all({ buffer: await readFile(file) });
     try {
       const [primary] = images;
       if (!primary) throw new Error('the HEIC file holds no image');

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { spawnSupervised } from '../supervisor.js';
+import { shownAsStored } from './photo-header.js';
 import {
   defaultMediaProcessLimits,
   MediaProcessPool,
@@ -114,8 +115,9 @@ const photoDecoder = runningFromSource
  * Makes a photo one ffmpeg renders as it is seen: npm's ffmpeg ignores a JPEG's EXIF orientation
  * (a phone's portrait photo comes out on its side) and decodes no HEIC or AVIF photo. The photo
  * decoder (src/media/photo-decoder.ts, sharp and libheif) rewrites such a photo in place as an
- * upright PNG and leaves others alone; it refuses one of more than `maxPixels` pixels before
- * decoding it. It runs as a media tool: in the pool, at its priority, within `timeoutMs`.
+ * upright PNG and leaves others alone; a JPEG or PNG whose header says it is upright is not even
+ * handed to it. It refuses a photo of more than `maxPixels` pixels before decoding it, and runs
+ * as a media tool: in the pool, at its priority, within `timeoutMs`.
  */
 export async function uprightPhoto(
   tools: MediaTools,
@@ -124,6 +126,7 @@ export async function uprightPhoto(
   signal?: AbortSignal,
   timeoutMs = defaultMediaToolTimeouts.probeMs,
 ): Promise<void> {
+  if (await shownAsStored(file)) return;
   await runTool(tools, process.execPath, [...photoDecoder, 'upright', file, String(maxPixels)], {
     timeout: timeoutMs,
     signal,

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { defaultMaxImagePixels } from '../../src/config.js';
 import type { MediaRef } from '../../src/jobs/contracts.js';
+import { shownAsStored } from '../../src/media/photo-header.js';
 import { findMediaTools, uprightPhoto, type MediaTools } from '../../src/media/tools.js';
 import { LocalMediaAnalyzer } from '../../src/providers/local-analyzer.js';
 import { LocalVideoGenerator } from '../../src/providers/local-generator.js';
@@ -197,6 +198,38 @@ describe('photos as phones take them, in a local vlog', () => {
           return true;
         },
       );
+    }
+  });
+});
+
+describe('which photos the decoder is spared', () => {
+  it('knows an upright JPEG or PNG from its header, and leaves every other photo to the decoder', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-photo-header-'));
+    try {
+      const grey = () =>
+        sharp({ create: { width: 16, height: 8, channels: 3, background: '#808080' } });
+      const cases: [string, Buffer, boolean][] = [
+        ['jpeg, no EXIF', await grey().jpeg().toBuffer(), true],
+        ['png', await grey().png().toBuffer(), true],
+        ['webp', await grey().webp().toBuffer(), false],
+        ['heic', await readFile(heicFixture), false],
+        [
+          'cut-off jpeg',
+          (await grey().jpeg().withMetadata({ orientation: 1 }).toBuffer()).subarray(0, 30),
+          false,
+        ],
+      ];
+      for (let orientation = 1; orientation <= 8; orientation += 1) {
+        const bytes = await grey().jpeg().withMetadata({ orientation }).toBuffer();
+        cases.push([`jpeg, orientation ${orientation}`, bytes, orientation === 1]);
+      }
+      for (const [name, bytes, expected] of cases) {
+        const file = path.join(dir, 'photo');
+        await writeFile(file, bytes);
+        assert.equal(await shownAsStored(file), expected, name);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
