@@ -9,6 +9,7 @@ import { BenchStack, type Topology } from './stack.js';
 import { analysisScenario } from './scenarios/analysis.js';
 import { orchestrationScenario } from './scenarios/orchestration.js';
 import { peersScenario } from './scenarios/peers.js';
+import { photosScenario } from './scenarios/photos.js';
 import { pollingScenario } from './scenarios/polling.js';
 import { recoveryScenario } from './scenarios/recovery.js';
 import { renderLoadScenario } from './scenarios/render-load.js';
@@ -27,6 +28,7 @@ export const scenarios: Scenario[] = [
   uploadScenario,
   renderScenario,
   analysisScenario,
+  photosScenario,
   renderLoadScenario,
 ];
 

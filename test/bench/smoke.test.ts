@@ -32,6 +32,7 @@ const expected: Record<string, string[]> = {
   upload: ['upload small p50', 'upload large memory'],
   render: ['render 720p 16:9'],
   analysis: ['analysis long ÷ short'],
+  photos: ['photos sideways jpeg', 'photos avif', 'photos upright jpeg'],
   'render-load': ['render-load repeat 1 p99'],
 };
 
@@ -40,7 +41,7 @@ const expected: Record<string, string[]> = {
  * stacks starting and its jobs waiting, so the halves share the machine well.
  */
 const halves = [
-  ['scale', 'upload', 'render', 'analysis'],
+  ['scale', 'upload', 'render', 'analysis', 'photos'],
   ['orchestration', 'render-load', 'recovery', 'peers', 'polling', 'throughput'],
 ];
 
