@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -169,6 +169,23 @@ describe('vlogs with no cloud account (the local provider)', () => {
       (await storedKeys(`vlogs/${vlog.id}`)).filter((name) => !name.endsWith('.meta.json')).sort(),
       ['thumbnail.jpg', 'video.mp4'],
     );
+  });
+
+  // An iPhone stores its photos as HEIC, which npm's ffmpeg does not decode.
+  it('makes a vlog of an iPhone photo (HEIC)', async () => {
+    const heic: FormFile = {
+      field: 'media',
+      filename: 'IMG_0002.HEIC',
+      contentType: 'image/heic',
+      bytes: await readFile(new URL('../fixtures/red-64x48.heic', import.meta.url)),
+    };
+    const vlog = await accepted({ title: 'Phone', durationSeconds: '4', aspectRatio: '16:9' }, [
+      heic,
+    ]);
+    const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    const video = await probeVideo(tools.ffprobe, await download(done.videoUrl!));
+    assert.deepEqual(video.video, { codec: 'h264', width: 1280, height: 720 });
   });
 
   it('renders portrait vlogs at 720×1280', async () => {
