@@ -1,12 +1,12 @@
 // heic-decode ships no types: the part of its API the photo decoder uses.
 declare module 'heic-decode' {
-  interface DecodedImage {
+  export interface DecodedImage {
     width: number;
     height: number;
     /** RGBA, 4 bytes a pixel. */
     data: Uint8ClampedArray;
   }
-  interface HeifImage {
+  export interface HeifImage {
     width: number;
     height: number;
     decode(): Promise<DecodedImage>;

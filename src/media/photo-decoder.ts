@@ -5,6 +5,7 @@
 // upright PNG unless ffmpeg shows it as it is; `size <photo>` prints its size as seen, as JSON,
 // decoding nothing. A refusal is one line on stderr and exit code 1.
 import { open, readFile, rename, rm } from 'node:fs/promises';
+import type { HeifImage } from 'heic-decode';
 import sharp, { type Sharp } from 'sharp';
 
 sharp.cache(false);
@@ -56,36 +57,36 @@ async function replaceWith(file: string, image: Sharp): Promise<void> {
   }
 }
 
-async function uprightHeic(file: string, maxPixels: number): Promise<void> {
+/** Runs `use` on an HEIC file's primary image, undecoded until it asks, and frees libheif's copy. */
+async function withHeicImage<T>(file: string, use: (image: HeifImage) => Promise<T>): Promise<T> {
   const images = await (await heicDecoder()).all({ buffer: await readFile(file) });
   try {
     const [primary] = images;
     if (!primary) throw new Error('the HEIC file holds no image');
-    checkPixels(primary.width, primary.height, maxPixels);
+    return await use(primary);
+  } finally {
+    images.dispose();
+  }
+}
+
+function uprightHeic(file: string, maxPixels: number): Promise<void> {
+  return withHeicImage(file, async (image) => {
+    checkPixels(image.width, image.height, maxPixels);
     // libheif applies the photo's rotation and mirroring as it decodes.
-    const { width, height, data } = await primary.decode();
+    const { width, height, data } = await image.decode();
     await replaceWith(
       file,
       sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {
         raw: { width, height, channels: 4 },
       }),
     );
-  } finally {
-    images.dispose();
-  }
+  });
 }
 
 /** The photo's size as a person sees it: a quarter turn (EXIF orientation 5–8) swaps the sides. */
 async function size(file: string): Promise<{ width: number; height: number }> {
   if (await isHeic(file)) {
-    const images = await (await heicDecoder()).all({ buffer: await readFile(file) });
-    try {
-      const [primary] = images;
-      if (!primary) throw new Error('the HEIC file holds no image');
-      return { width: primary.width, height: primary.height };
-    } finally {
-      images.dispose();
-    }
+    return withHeicImage(file, async ({ width, height }) => ({ width, height }));
   }
   const { width, height, orientation = 1 } = await sharp(file).metadata();
   return orientation >= 5 ? { width: height, height: width } : { width, height };
