@@ -2,8 +2,8 @@
 // within the media pool's bound and priority, killed at its time limit, and a decode's memory (a
 // 12-megapixel HEIC takes about 50 MB inside libheif) is given back when it exits instead of
 // staying in the worker. `upright <photo> <most pixels>` rewrites the photo in place as an
-// upright PNG unless ffmpeg shows it as it is; `size <photo>` prints its size as seen, as JSON,
-// decoding nothing. A refusal is one line on stderr and exit code 1.
+// upright PNG unless ffmpeg shows it as it is; `png <photo> <most pixels>` always does;
+// `size <photo>` prints its size as seen, as JSON, decoding nothing. A refusal is one line on stderr and exit code 1.
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import type { HeifImage } from 'heic-decode';
 import sharp, { type Sharp } from 'sharp';
@@ -92,12 +92,14 @@ async function size(file: string): Promise<{ width: number; height: number }> {
   return orientation >= 5 ? { width: height, height: width } : { width, height };
 }
 
-async function upright(file: string, maxPixels: number): Promise<void> {
+/** `always`: rewrite it even when ffmpeg would show it as it is (for a reader that would not). */
+async function upright(file: string, maxPixels: number, always: boolean): Promise<void> {
   if (await isHeic(file)) return uprightHeic(file, maxPixels);
   const metadata = await sharp(file).metadata();
   checkPixels(metadata.width, metadata.height, maxPixels);
   // EXIF orientation 1 (or none) is upright; npm's ffmpeg applies no other.
-  if (readByFfmpeg.has(metadata.format) && (metadata.orientation ?? 1) === 1) return;
+  const shown = readByFfmpeg.has(metadata.format) && (metadata.orientation ?? 1) === 1;
+  if (shown && !always) return;
   await replaceWith(file, sharp(file, { limitInputPixels: maxPixels }).rotate());
 }
 
@@ -105,10 +107,12 @@ async function main([command, file, maxPixelsText]: string[]): Promise<void> {
   const maxPixels = Number(maxPixelsText);
   if (command === 'size' && file) {
     process.stdout.write(`${JSON.stringify(await size(file))}\n`);
-  } else if (command === 'upright' && file && maxPixels > 0) {
-    await upright(file, maxPixels);
+  } else if ((command === 'upright' || command === 'png') && file && maxPixels > 0) {
+    await upright(file, maxPixels, command === 'png');
   } else {
-    throw new Error('usage: photo-decoder size <photo> | upright <photo> <most pixels>');
+    throw new Error(
+      'usage: photo-decoder size <photo> | upright <photo> <most pixels> | png <photo> <most pixels>',
+    );
   }
 }
 

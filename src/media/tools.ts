@@ -127,12 +127,37 @@ export async function uprightPhoto(
   timeoutMs = defaultMediaToolTimeouts.probeMs,
 ): Promise<void> {
   if (await shownAsStored(file)) return;
-  await runTool(tools, process.execPath, [...photoDecoder, 'upright', file, String(maxPixels)], {
+  await runPhotoDecoder(tools, ['upright', file, String(maxPixels)], signal, timeoutMs);
+}
+
+/**
+ * Rewrites a photo in place as an upright PNG whatever it was, for a reader that takes fewer
+ * formats than ffmpeg (Gemini reads no GIF or AVIF); otherwise as uprightPhoto.
+ */
+export async function photoAsPng(
+  tools: MediaTools,
+  file: string,
+  maxPixels: number,
+  signal?: AbortSignal,
+  timeoutMs = defaultMediaToolTimeouts.probeMs,
+): Promise<void> {
+  await runPhotoDecoder(tools, ['png', file, String(maxPixels)], signal, timeoutMs);
+}
+
+async function runPhotoDecoder(
+  tools: MediaTools,
+  args: string[],
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+): Promise<string> {
+  const step = args[0] === 'size' ? 'photo size' : 'decode photo';
+  const { stdout } = await runTool(tools, process.execPath, [...photoDecoder, ...args], {
     timeout: timeoutMs,
     signal,
   }).catch((error: unknown) => {
-    throw toolFailure(error, tools, 'the photo decoder', 'decode photo', timeoutMs, signal);
+    throw toolFailure(error, tools, 'the photo decoder', step, timeoutMs, signal);
   });
+  return stdout;
 }
 
 /**
@@ -146,12 +171,7 @@ export async function photoSize(
   signal?: AbortSignal,
   timeoutMs = defaultMediaToolTimeouts.probeMs,
 ): Promise<{ width: number; height: number }> {
-  const { stdout } = await runTool(tools, process.execPath, [...photoDecoder, 'size', file], {
-    timeout: timeoutMs,
-    signal,
-  }).catch((error: unknown) => {
-    throw toolFailure(error, tools, 'the photo decoder', 'photo size', timeoutMs, signal);
-  });
+  const stdout = await runPhotoDecoder(tools, ['size', file], signal, timeoutMs);
   return JSON.parse(stdout) as { width: number; height: number };
 }
 

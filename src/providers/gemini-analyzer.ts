@@ -1,5 +1,5 @@
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
@@ -9,9 +9,11 @@ import { FileState, type GoogleGenAI, type Part } from '@google/genai';
 import { z } from 'zod';
 import { FailureCode } from '../jobs/failures.js';
 import type { MediaRef } from '../jobs/contracts.js';
+import { photoAsPng, type MediaTools } from '../media/tools.js';
 import { putStreamUnlessAborted, type ObjectStorage } from '../storage/object-storage.js';
 import { answerText, usageOf } from './gemini-response.js';
 import { classifyGoogleError } from './google-errors.js';
+import { mediaToolFailure } from './media-tool-errors.js';
 import { withTimeLimit } from './time-limit.js';
 import {
   ProviderError,
@@ -42,6 +44,28 @@ async function readAll(stream: Readable, signal: AbortSignal): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** The photo types Gemini reads; an upload's others (GIF, AVIF) are sent to it as PNG. */
+const geminiPhotoTypes = new Set([
+  'image/png',
+  'image/jpeg',
+  'image/webp',
+  'image/heic',
+  'image/heif',
+]);
+
+/** How the analyzer makes a photo Gemini does not read a PNG: the worker's photo decoder. */
+export interface PhotoConversion {
+  tools: MediaTools;
+  /** Most pixels a photo may have (VLOG_MAX_IMAGE_PIXELS): a larger one is not decoded. */
+  maxImagePixels: number;
+}
+
+/** A medium as it is sent: the upload itself, or a PNG made of it. */
+interface SentMedium {
+  ref: MediaRef;
+  open: () => Promise<Readable>;
+}
+
 export type LargeMediaRoute =
   /** Gemini API: upload through the Files API and wait until the file is ACTIVE. */
   | { kind: 'files-api' }
@@ -58,6 +82,8 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
     /** One request's time limit (PROVIDER_REQUEST_TIMEOUT_MS). */
     private readonly requestTimeoutMs: number,
     private readonly largeMedia: LargeMediaRoute,
+    /** Null: no photo decoder on this worker, so a GIF or AVIF photo fails MEDIA_UNREADABLE. */
+    private readonly photos: PhotoConversion | null,
   ) {
     this.name = `gemini:${model}`;
   }
@@ -68,7 +94,9 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
       const parts: Part[] = [];
       for (const [index, ref] of request.media.entries()) {
         parts.push({ text: `Media ${index}: ${ref.kind} "${ref.name}"` });
-        parts.push(await this.mediaPart(request, ref, cleanups));
+        parts.push(
+          await this.mediaPart(request, await this.sent(request, ref, cleanups), cleanups),
+        );
       }
       parts.push({ text: this.briefText(request) });
       const what = 'Gemini analysis';
@@ -105,44 +133,69 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
       .join('\n');
   }
 
-  private async mediaPart(
+  /** The medium as Gemini reads it: the upload, or for a photo type it does not read, a PNG. */
+  private async sent(
     request: AnalysisRequest,
     ref: MediaRef,
     cleanups: (() => Promise<unknown>)[],
+  ): Promise<SentMedium> {
+    if (ref.kind !== 'image' || geminiPhotoTypes.has(ref.contentType))
+      return { ref, open: () => request.openMedia(ref) };
+    const unreadable = `Gemini reads no ${ref.contentType} photo, and ${ref.name} cannot be made a PNG`;
+    if (!this.photos)
+      throw new ProviderError(
+        FailureCode.MEDIA_UNREADABLE,
+        `${unreadable}: this worker has no photo decoder`,
+        false,
+      );
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-photo-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'photo');
+    await pipeline(await request.openMedia(ref), createWriteStream(file), {
+      signal: request.signal,
+    });
+    request.progress(`making ${ref.name} a PNG for Gemini`);
+    await photoAsPng(this.photos.tools, file, this.photos.maxImagePixels, request.signal).catch(
+      (error: unknown) => {
+        throw mediaToolFailure(error, ref.name, unreadable);
+      },
+    );
+    return {
+      ref: { ...ref, contentType: 'image/png', size: (await stat(file)).size },
+      open: async () => createReadStream(file),
+    };
+  }
+
+  private async mediaPart(
+    request: AnalysisRequest,
+    { ref, open }: SentMedium,
+    cleanups: (() => Promise<unknown>)[],
   ): Promise<Part> {
     if (ref.kind === 'image' && ref.size <= inlineLimitBytes) {
-      const bytes = await readAll(await request.openMedia(ref), request.signal);
+      const bytes = await readAll(await open(), request.signal);
       return { inlineData: { mimeType: ref.contentType, data: bytes.toString('base64') } };
     }
     if (this.largeMedia.kind === 'gcs') {
       const { storage, bucket, prefix } = this.largeMedia;
       const key = `${prefix}analysis-inputs/${request.jobId}/${path.posix.basename(ref.key)}`;
       request.progress(`copying ${ref.name} to ${storage.location}`);
-      await putStreamUnlessAborted(
-        storage,
-        key,
-        await request.openMedia(ref),
-        ref.contentType,
-        request.signal,
-      );
+      await putStreamUnlessAborted(storage, key, await open(), ref.contentType, request.signal);
       cleanups.push(() => storage.delete(key));
       return { fileData: { fileUri: `gs://${bucket}/${key}`, mimeType: ref.contentType } };
     }
-    return this.uploadToFilesApi(request, ref, cleanups);
+    return this.uploadToFilesApi(request, { ref, open }, cleanups);
   }
 
   private async uploadToFilesApi(
     request: AnalysisRequest,
-    ref: MediaRef,
+    { ref, open }: SentMedium,
     cleanups: (() => Promise<unknown>)[],
   ): Promise<Part> {
     // The SDK uploads from a path in 8 MiB chunks, so the media never sits whole in memory.
     const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-upload-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'media');
-    await pipeline(await request.openMedia(ref), createWriteStream(file), {
-      signal: request.signal,
-    });
+    await pipeline(await open(), createWriteStream(file), { signal: request.signal });
     request.progress(`uploading ${ref.name} to the Gemini Files API`);
     const uploading = `Uploading ${ref.name}`;
     const requests = Math.max(1, Math.ceil(ref.size / uploadChunkBytes));

@@ -340,6 +340,10 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
       : `${output.key}/`
     : '';
 
+  const photos = deps.mediaTools && {
+    tools: deps.mediaTools,
+    maxImagePixels: config.VLOG_MAX_IMAGE_PIXELS,
+  };
   let analyzer: MediaAnalyzer | null = null;
   if (gemini) {
     analyzer = new GeminiMediaAnalyzer(
@@ -349,6 +353,7 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
       {
         kind: 'files-api',
       },
+      photos,
     );
   } else if (vertex && generationStorage && output) {
     analyzer = new GeminiMediaAnalyzer(
@@ -361,6 +366,7 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
         bucket: output.bucket,
         prefix: outputPrefix,
       },
+      photos,
     );
   }
   return {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { msToNumber } from '@temporalio/common/lib/time.js';
+import sharp from 'sharp';
 import { vlogKind } from '../../src/kinds/vlog/declaration.js';
 import { findMediaTools } from '../../src/media/tools.js';
 import {
@@ -172,6 +173,42 @@ describe('vlogs end to end', () => {
     assert.equal(fakes.s3.uploadedParts(`vlogs/${vlog.id}/video.mp4`), 3);
     const live = await getVlog(vlog.id, '?live=true');
     assert.equal(live.live?.status, 'completed');
+  });
+
+  // Gemini reads no GIF or AVIF photo (it answers 400): a vlog with one was accepted with 202
+  // and failed at its analysis.
+  it('sends a GIF or AVIF photo to Gemini as a PNG, which it reads', async () => {
+    const photo = () =>
+      sharp({ create: { width: 64, height: 48, channels: 3, background: '#2060c0' } });
+    const vlog = await accepted(
+      multipartBody({ title: 'Old formats' }, [
+        {
+          field: 'media',
+          filename: 'party.gif',
+          contentType: 'image/gif',
+          bytes: await photo().gif().toBuffer(),
+        },
+        {
+          field: 'media',
+          filename: 'park.avif',
+          contentType: 'image/avif',
+          bytes: await photo().avif().toBuffer(),
+        },
+        { field: 'media', filename: 'waves.mp4', contentType: 'video/mp4', bytes: mp4Bytes() },
+      ]),
+    );
+    assert.deepEqual(
+      vlog.media.map((item) => item.contentType),
+      ['image/gif', 'image/avif', 'video/mp4'],
+    );
+    const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    const sent = fakes.google.analysisRequests
+      .at(-1)!
+      .contents.flatMap((content) => content.parts)
+      .map((part) => part.inlineData?.mimeType ?? part.fileData?.mimeType)
+      .filter(Boolean);
+    assert.deepEqual(sent, ['image/png', 'image/png', 'video/mp4']);
   });
 
   // Temporal takes heartbeats that stop for the heartbeat timeout (10 s) for a lost worker and

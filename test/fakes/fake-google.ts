@@ -207,11 +207,33 @@ const promptOf = (body: GenerateContentBody) =>
   body.contents.flatMap((content) => content.parts.map((part) => part.text ?? '')).join('\n');
 
 interface GenerateContentBody {
-  contents: { parts: { text?: string; inlineData?: unknown; fileData?: unknown }[] }[];
+  contents: {
+    parts: {
+      text?: string;
+      inlineData?: { mimeType?: string };
+      fileData?: { mimeType?: string };
+    }[];
+  }[];
   generationConfig?: {
     responseJsonSchema?: { properties?: { items?: { items?: { properties?: object } } } };
   };
 }
+
+/** The image types Gemini reads: it refuses a request with any other image, as Gemini does. */
+const readableImageTypes = new Set([
+  'image/png',
+  'image/jpeg',
+  'image/webp',
+  'image/heic',
+  'image/heif',
+]);
+
+/** The first image type in the request Gemini does not read, if any. */
+const unreadableImageType = (body: GenerateContentBody) =>
+  body.contents
+    .flatMap((content) => content.parts)
+    .map((part) => part.inlineData?.mimeType ?? part.fileData?.mimeType)
+    .find((type) => type?.startsWith('image/') && !readableImageTypes.has(type));
 
 /** Items for an AI generation request, as many as it asks for (at most 3), in its schema. */
 const validItems = (body: GenerateContentBody) => {
@@ -509,6 +531,12 @@ export class FakeGoogle {
   ) {
     this.calls[method] += 1;
     this.analysisRequests.push(body);
+    const unreadable = unreadableImageType(body);
+    if (unreadable)
+      return this.sendFailure(response, {
+        status: 400,
+        message: `Unsupported MIME type: ${unreadable}`,
+      });
     if (this.refusedByStorm(response, method)) return;
     const failure = this.scenario.analysisFailures.shift();
     if (failure) return this.sendFailure(response, failure);
