@@ -77,6 +77,25 @@ describe('request handling', () => {
     assert.deepEqual(job.input, { steps: 5, stepDelayMs: 1_000 });
   });
 
+  it('refuses a JSON body that is no object, null included, rather than take the defaults', async () => {
+    for (const [payload, received] of [
+      ['null', 'null'],
+      [' null ', 'null'],
+      ['[]', 'array'],
+      ['5', 'number'],
+      ['"steps"', 'string'],
+    ] as const) {
+      const { status, body } = await rejectedProbe(payload);
+      assert.equal(status, 400, payload);
+      assert.equal(body.error.code, 'VALIDATION_FAILED', payload);
+      assert.deepEqual(
+        body.error.details?.issues,
+        [{ field: 'body', message: `Invalid input: expected object, received ${received}` }],
+        payload,
+      );
+    }
+  });
+
   it('answers INVALID_JSON naming a forbidden key that could change a prototype', async () => {
     for (const [payload, key] of [
       ['{"steps":2,"__proto__":{"x":1}}', 'body.__proto__'],

@@ -58,9 +58,10 @@ export function jobStartRoutes(
           },
           config: { jobView: true },
           // A request with no body at all asks for the defaults (`curl -X POST …/probes`); an
-          // empty JSON body is still malformed JSON.
+          // empty JSON body is still malformed JSON, and a JSON `null` is no object: the schema
+          // refuses both.
           preValidation: async (request) => {
-            request.body ??= {};
+            if (request.body === undefined) request.body = {};
           },
         },
         async (request, reply) => {
