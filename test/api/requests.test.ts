@@ -384,6 +384,25 @@ describe('request handling', () => {
     ]);
   });
 
+  it('documents a body as required exactly where a request without one is refused', async () => {
+    // An operator, so the admin routes read the request; the probe it starts is its own.
+    const operator = h.admin(`operator-${randomUUID().slice(0, 8)}`);
+    const withBodies = (await documentedOperations(h.api.app)).filter(
+      (operation) => operation.bodyTypes.length > 0,
+    );
+    assert.ok(withBodies.some((operation) => !operation.bodyRequired));
+    for (const operation of withBodies) {
+      const what = `${operation.method} ${operation.path}`;
+      const response = await operator.request({ method: operation.method, url: operation.url });
+      if (response.statusCode === 202) h.terminateOnStop(response.json<{ id: string }>().id);
+      const issues = response.statusCode === 400 ? response.json<ErrorBody>().error.details : null;
+      const refusedForBody =
+        response.statusCode === 415 ||
+        (issues?.issues ?? []).some((issue) => issue.field.startsWith('body'));
+      assert.equal(operation.bodyRequired, refusedForBody, `${what}: ${response.body}`);
+    }
+  });
+
   it("passes Redocly's recommended lint with no error: a good input for generated clients", async () => {
     const source = (await h.api.app.inject({ method: 'GET', url: '/openapi.json' })).body;
     const problems = await lintFromString({

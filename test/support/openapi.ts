@@ -18,12 +18,14 @@ export interface DocumentedOperation {
   responsesWithoutBody: string[];
   /** The body's content types, none for an operation without a body. */
   bodyTypes: string[];
+  /** Whether the document says a request must have a body (`requestBody.required`). */
+  bodyRequired: boolean;
 }
 
 interface OperationObject {
   tags?: string[];
   parameters?: { in: string; name: string }[];
-  requestBody?: { content: Record<string, unknown> };
+  requestBody?: { content: Record<string, unknown>; required?: boolean };
   responses?: Record<string, { content?: unknown }>;
 }
 
@@ -52,6 +54,7 @@ export async function documentedOperations(app: FastifyInstance): Promise<Docume
         .filter(([, response]) => response.content === undefined)
         .map(([status]) => status),
       bodyTypes: Object.keys(operation.requestBody?.content ?? {}),
+      bodyRequired: operation.requestBody?.required === true,
     })),
   );
 }

@@ -63,6 +63,16 @@ const documentRoute: typeof jsonSchemaTransform = (document) => {
   };
 };
 
+/** Whether a route's body schema takes a request without a body. */
+function bodyMayBeLeftOut(body: unknown): boolean {
+  return body instanceof z.ZodType && body.safeParse(undefined).success;
+}
+
+/** An operation as `<method> <OpenAPI path>`: `/jobs/:id` is written `/jobs/{id}`. */
+function operationKey(method: string, url: string): string {
+  return `${method.toLowerCase()} ${url.replace(/:(\w+)/g, '{$1}')}`;
+}
+
 /**
  * The OpenAPI document at `/openapi.json` and its browser at `/docs`. Registered before the
  * routes: it documents on every route with a body the errors its body can get before the
@@ -70,8 +80,15 @@ const documentRoute: typeof jsonSchemaTransform = (document) => {
  */
 export const openApi = fp(
   async (app: FastifyInstance) => {
+    /** Operations (`post /api/probes`) whose body a request may leave out, as its schema says. */
+    const optionalBodies = new Set<string>();
     app.addHook('onRoute', (route) => {
       if (!route.schema?.body && !route.schema?.multipartForm) return;
+      if (bodyMayBeLeftOut(route.schema.body)) {
+        for (const method of [route.method].flat()) {
+          optionalBodies.add(operationKey(method, route.url));
+        }
+      }
       route.schema = {
         ...route.schema,
         response: {
@@ -99,6 +116,21 @@ export const openApi = fp(
         },
       },
       transform: documentRoute,
+      // fastify-swagger marks every request body required; a generated client would then
+      // have to send one where the API takes none (a cancel without a reason).
+      transformObject: (document) => {
+        if (!('openapiObject' in document)) return document.swaggerObject;
+        const { openapiObject } = document;
+        for (const [url, operations] of Object.entries(openapiObject.paths ?? {})) {
+          for (const [method, operation] of Object.entries(operations ?? {})) {
+            const { requestBody } = (operation ?? {}) as { requestBody?: { required?: boolean } };
+            if (requestBody && optionalBodies.has(operationKey(method, url))) {
+              requestBody.required = false;
+            }
+          }
+        }
+        return openapiObject;
+      },
     });
     await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
     app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

@@ -43,7 +43,8 @@ export function jobStartRoutes(
             description:
               'Send an Idempotency-Key to make the request safe to repeat. Without a body, every field takes its default.',
             headers: z.object({ 'idempotency-key': idempotencyKeySchema }).passthrough(),
-            body: startRoute.body.extend({ concurrencyKey: concurrencyKeySchema }),
+            // Optional: a request with no body at all takes the defaults (preValidation below).
+            body: startRoute.body.extend({ concurrencyKey: concurrencyKeySchema }).optional(),
             response: {
               202: jobViewSchema,
               400: errorBodySchema,
