@@ -9,6 +9,7 @@ import { repositoryRoot } from '../support/docs.js';
 import { startHarness, type Harness, type UserClient } from '../support/harness.js';
 import { assertOnlyControlJobOf, jobRecord } from '../support/jobs.js';
 import { documentedOperations } from '../support/openapi.js';
+import { freePort } from '../support/ports.js';
 
 interface ErrorBody {
   error: {
@@ -382,6 +383,41 @@ describe('request handling', () => {
       '410',
       '416',
     ]);
+  });
+
+  it('documents what every /api route answers before it reads the request: a stream link, keys out of reach', async () => {
+    // Keys that cannot be fetched are 503 AUTH_UNAVAILABLE on every route, whatever it is.
+    const keysOutOfReach = await h.startApi({
+      env: {
+        AUTH_JWKS_URL: `http://127.0.0.1:${await freePort()}/jwks.json`,
+        AUTH_ISSUER: 'https://id.example.test/',
+        AUTH_AUDIENCE: 'vlogflow-api',
+      },
+    });
+    const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const providerToken = `${part({ alg: 'RS256', kid: 'key-1' })}.${part({ sub: 'alice' })}.c2ln`;
+    const operations = (await documentedOperations(h.api.app)).filter((operation) =>
+      operation.path.startsWith('/api/'),
+    );
+    for (const operation of operations) {
+      const what = `${operation.method} ${operation.path}`;
+      // A stream link anywhere but the stream it opens is 403 STREAM_LINK_INVALID.
+      const linked = await h.api.app.inject({
+        method: operation.method,
+        url: `${operation.url}?access=1.YQ.${'x'.repeat(43)}`,
+      });
+      assert.ok(
+        operation.responses.includes(String(linked.statusCode)),
+        `${what} answers ${linked.statusCode} to a stream link, undocumented: ${linked.body}`,
+      );
+      const unavailable = await keysOutOfReach.app.inject({
+        method: operation.method,
+        url: operation.url,
+        headers: { authorization: `Bearer ${providerToken}` },
+      });
+      assert.equal(unavailable.json<ErrorBody>().error.code, 'AUTH_UNAVAILABLE', what);
+      assert.ok(operation.responses.includes('503'), `${what} answers 503, undocumented`);
+    }
   });
 
   it('documents a body as required exactly where a request without one is refused', async () => {

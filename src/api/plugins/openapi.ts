@@ -156,7 +156,8 @@ async function refuseBodyFields(request: FastifyRequest): Promise<void> {
 
 /**
  * Documents every route of the scope it is registered in as needing the bearer token, and as
- * answering what authentication, the rate limit and validation can refuse any request with. A
+ * answering what authentication (a stream link elsewhere than its stream, keys that cannot be
+ * fetched), the rate limit and validation can refuse any request with. A
  * route that names no query parameter takes none, and a POST that names no body takes none (or
  * `{}`): one sent anyway is refused as unknown, as on the routes that name theirs, instead of
  * being silently ignored.
@@ -173,7 +174,11 @@ export const documentBearerAuth = fp(
         response: {
           400: errorBodySchema,
           401: errorBodySchema,
+          // STREAM_LINK_INVALID: a stream link sent, without a token, to a route it does not open.
+          403: errorBodySchema,
           429: errorBodySchema,
+          // AUTH_UNAVAILABLE (the identity provider's keys), DATABASE_UNAVAILABLE.
+          503: errorBodySchema,
           ...(route.schema?.response as object | undefined),
         },
       };

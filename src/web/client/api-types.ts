@@ -1424,6 +1424,23 @@ export interface operations {
         };
       };
       /** @description Error */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
       404: {
         headers: {
           [name: string]: unknown;
@@ -1686,6 +1703,23 @@ export interface operations {
       };
       /** @description Error */
       402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
         headers: {
           [name: string]: unknown;
         };
@@ -1968,6 +2002,23 @@ export interface operations {
         };
       };
       /** @description Error */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
       404: {
         headers: {
           [name: string]: unknown;
@@ -2071,6 +2122,23 @@ export interface operations {
       };
       /** @description Error */
       401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
         headers: {
           [name: string]: unknown;
         };
@@ -2391,6 +2459,23 @@ export interface operations {
         };
       };
       /** @description Error */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
       404: {
         headers: {
           [name: string]: unknown;
@@ -2504,6 +2589,23 @@ export interface operations {
       };
       /** @description Error */
       402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
         headers: {
           [name: string]: unknown;
         };
@@ -2720,6 +2822,23 @@ export interface operations {
         };
       };
       /** @description Error */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
       404: {
         headers: {
           [name: string]: unknown;
@@ -2738,6 +2857,23 @@ export interface operations {
       };
       /** @description Error */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -2863,6 +2999,23 @@ export interface operations {
         };
       };
       /** @description Error */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
       404: {
         headers: {
           [name: string]: unknown;
@@ -2881,6 +3034,23 @@ export interface operations {
       };
       /** @description Error */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -3014,6 +3184,23 @@ export interface operations {
       };
       /** @description Error */
       402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
         headers: {
           [name: string]: unknown;
         };
@@ -3184,6 +3371,23 @@ export interface operations {
       };
       /** @description Error */
       401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
         headers: {
           [name: string]: unknown;
         };
@@ -3681,6 +3885,23 @@ export interface operations {
         };
       };
       /** @description Error */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
       404: {
         headers: {
           [name: string]: unknown;
@@ -3886,6 +4107,23 @@ export interface operations {
       };
       /** @description Error */
       402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
         headers: {
           [name: string]: unknown;
         };
@@ -4148,6 +4386,23 @@ export interface operations {
         };
       };
       /** @description Error */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
       404: {
         headers: {
           [name: string]: unknown;
@@ -4251,6 +4506,23 @@ export interface operations {
       };
       /** @description Error */
       401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
         headers: {
           [name: string]: unknown;
         };
@@ -4571,6 +4843,23 @@ export interface operations {
         };
       };
       /** @description Error */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
       404: {
         headers: {
           [name: string]: unknown;
@@ -4684,6 +4973,23 @@ export interface operations {
       };
       /** @description Error */
       402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
         headers: {
           [name: string]: unknown;
         };
@@ -4835,6 +5141,23 @@ export interface operations {
       };
       /** @description Error */
       401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      403: {
         headers: {
           [name: string]: unknown;
         };
