@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { insertJob } from '../../src/db/jobs.js';
+import { terminalStatuses } from '../../src/jobs/model.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { mp4Bytes, multipartBody, pngBytes, type FormFile } from '../fixtures/media.js';
 import {
@@ -443,5 +444,31 @@ describe('vlog requests that are refused', () => {
     const bad = await lister.get('/api/vlogs?status=sleeping');
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json<ErrorBody>().error.message, /^querystring\.status/);
+  });
+
+  it('reads, lists and filters a vlog whatever way it ended, timed out in Temporal included', async () => {
+    // The job reconciler ends any kind's job `timeout` when its workflow timed out in Temporal.
+    const owner = `ended-${randomUUID().slice(0, 8)}`;
+    const reader = h.user(owner);
+    const ended = new Map<string, string>();
+    for (const status of terminalStatuses) {
+      const vlog = jobRecord({ ownerId: owner, kind: 'vlog', type: 'VLOG', input: vlogInput() });
+      await insertJob(h.db, vlog, status);
+      ended.set(status, vlog.id);
+    }
+    const all = await reader.get('/api/vlogs');
+    assert.equal(all.statusCode, 200, all.body);
+    assert.equal(all.json<{ vlogs: unknown[] }>().vlogs.length, ended.size);
+    for (const [status, id] of ended) {
+      const one = await reader.get(`/api/vlogs/${id}`);
+      assert.equal(one.statusCode, 200, one.body);
+      assert.equal(one.json<{ status: string }>().status, status);
+      const filtered = await reader.get(`/api/vlogs?status=${status}`);
+      assert.equal(filtered.statusCode, 200, filtered.body);
+      assert.deepEqual(
+        filtered.json<{ vlogs: { id: string }[] }>().vlogs.map((vlog) => vlog.id),
+        [id],
+      );
+    }
   });
 });

@@ -3745,7 +3745,8 @@ export interface operations {
           | 'transferring'
           | 'completed'
           | 'failed'
-          | 'cancelled';
+          | 'cancelled'
+          | 'timeout';
       };
       header?: {
         /** @description ETags of views the client holds (`"…"`, `W/"…"`, a list, or `*`): 304 if one is current */
@@ -3829,7 +3830,8 @@ export interface operations {
                 | 'transferring'
                 | 'completed'
                 | 'failed'
-                | 'cancelled';
+                | 'cancelled'
+                | 'timeout';
               thumbnailUrl: string | null;
               title: string;
               type: string;
@@ -4058,7 +4060,8 @@ export interface operations {
               | 'transferring'
               | 'completed'
               | 'failed'
-              | 'cancelled';
+              | 'cancelled'
+              | 'timeout';
             thumbnailUrl: string | null;
             title: string;
             type: string;
@@ -4331,7 +4334,8 @@ export interface operations {
               | 'transferring'
               | 'completed'
               | 'failed'
-              | 'cancelled';
+              | 'cancelled'
+              | 'timeout';
             thumbnailUrl: string | null;
             title: string;
             type: string;

@@ -21,6 +21,9 @@ export const vlogStatuses = [
   'completed',
   'failed',
   'cancelled',
+  // A vlog never times out itself (its deadline fails it), but one whose workflow ran past a
+  // timeout set in Temporal is ended so by the job reconciler (WORKFLOW_TIMED_OUT).
+  'timeout',
 ] as const satisfies readonly JobStatus[];
 
 export const vlogFieldsSchema = z.strictObject({

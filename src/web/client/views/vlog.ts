@@ -15,7 +15,7 @@ const stages: { label: string; statuses: VlogStatus[]; doing: string }[] = [
   { label: 'Ready', statuses: ['completed'], doing: 'Your vlog is ready' },
 ];
 
-const ended: ReadonlySet<VlogStatus> = new Set(['completed', 'failed', 'cancelled']);
+const ended: ReadonlySet<VlogStatus> = new Set(['completed', 'failed', 'cancelled', 'timeout']);
 const transportText: Record<Transport, string> = {
   connecting: 'Connecting for live updates…',
   stream: 'Live updates on.',
@@ -94,7 +94,9 @@ export function vlogView(context: PageContext, id: string): View {
         ? 'Failed'
         : status === 'cancelled'
           ? 'Cancelled'
-          : (stages[index]?.doing ?? status);
+          : status === 'timeout'
+            ? 'Timed out'
+            : (stages[index]?.doing ?? status);
     progressText.textContent = `${doing} · ${percent}%${phase ? ` · ${phase}` : ''}${attempt > 1 ? ` · attempt ${attempt}` : ''}`;
     cancel.hidden = ended.has(status) || cancelAccepted;
     if (status !== shownStatus) {
