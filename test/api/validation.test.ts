@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { jobStatuses } from '../../src/jobs/model.js';
+import { jobStatuses, terminalStatuses, waitingStatuses } from '../../src/jobs/model.js';
 import { jobKindRegistry } from '../../src/kinds/index.js';
 import { multipartBody, pngBytes, type FormFile } from '../fixtures/media.js';
 import { startHarness, type FormBody, type Harness } from '../support/harness.js';
@@ -245,12 +245,24 @@ describe('list filters', () => {
     for (const status of jobStatuses) {
       assert.equal((await h.user(user).get(`/api/jobs?status=${status}`)).statusCode, 200, status);
     }
+    // With a kind, each status a job of it can be in: waiting, in one of its stages, or ended.
+    for (const { declaration } of jobKindRegistry) {
+      const staged = declaration.stages.map((stage) => stage.status);
+      for (const status of [...waitingStatuses, ...staged, ...terminalStatuses]) {
+        const url = `/api/jobs?kind=${declaration.kind}&status=${status}`;
+        assert.equal((await h.user(user).get(url)).statusCode, 200, url);
+      }
+    }
   });
 
   for (const [url, field] of [
     ['/api/jobs?status=bogus', 'querystring.status'],
     ['/api/jobs?kind=bogus', 'querystring.kind'],
     ['/api/jobs?type=bogus', 'querystring.type'],
+    // Of another kind than the one asked for: no job can match (the kind's own list refuses it).
+    ['/api/jobs?kind=probe&type=VLOG', 'querystring.type'],
+    ['/api/jobs?kind=vlog&status=processing', 'querystring.status'],
+    ['/api/jobs?kind=ai&status=analyzing', 'querystring.status'],
     [`/api/jobs?createdFrom=${from}&createdTo=${earlier}`, 'querystring.createdTo'],
     [`/api/jobs?createdFrom=${from}&createdTo=${from}`, 'querystring.createdTo'],
     [`/api/vlogs?createdFrom=${from}&createdTo=${earlier}`, 'querystring.createdTo'],

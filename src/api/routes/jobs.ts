@@ -1,17 +1,16 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Db } from '../../db/database.js';
 import { findOwnedJob } from '../../db/jobs.js';
-import type { JobKindDeclaration } from '../../kinds/declaration.js';
 import { ApiError } from '../errors.js';
-import { getJobSchema, listJobsSchema } from '../schemas/jobs.js';
+import { getJobSchema, listJobsSchema, type ListedKind } from '../schemas/jobs.js';
 import { listJobsPage } from '../services/job-list.js';
 import { toJobView } from '../services/job-views.js';
 
 /** Reading jobs of every kind, always scoped to the caller. */
 export function jobRoutes(
   db: Db,
-  /** The registered kinds, whose names and job types the list filters by. */
-  kinds: readonly Pick<JobKindDeclaration, 'kind' | 'jobTypes'>[],
+  /** The registered kinds, whose names, job types and statuses the list filters by. */
+  kinds: readonly ListedKind[],
 ): FastifyPluginAsyncZod {
   const listJobs = listJobsSchema(kinds);
   return async (app) => {

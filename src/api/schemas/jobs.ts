@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { JobKindDeclaration } from '../../kinds/declaration.js';
-import { jobStatuses, type JobStatus } from '../../jobs/model.js';
+import { isStageStatus, jobStatuses, type JobStatus } from '../../jobs/model.js';
 import { decimalText } from '../../decimal-text.js';
 import { errorBodySchema } from '../errors.js';
 import { enumOf, instantText } from './common.js';
@@ -116,8 +116,21 @@ export const getJobSchema = {
   response: { 200: jobViewSchema, ...errors },
 };
 
-/** `GET /api/jobs`, whose kind and type filters are those the registered kinds declare. */
-export function listJobsSchema(kinds: readonly Pick<JobKindDeclaration, 'kind' | 'jobTypes'>[]) {
+/** A kind as the job list's filters read it: its name, job types and stages. */
+export type ListedKind = Pick<JobKindDeclaration, 'kind' | 'jobTypes' | 'stages'>;
+
+/** Every status a job of the kind can be in: waiting, one of its stages, or ended. */
+function statusesOfKind({ stages }: ListedKind): JobStatus[] {
+  const staged = new Set<JobStatus>(stages.map((stage) => stage.status));
+  return jobStatuses.filter((status) => !isStageStatus(status) || staged.has(status));
+}
+
+/**
+ * `GET /api/jobs`, whose kind and type filters are those the registered kinds declare. With a
+ * `kind`, the `type` and `status` are of that kind: a filter no job can match is refused,
+ * naming it, as the kind's own list refuses it, rather than answered with an empty list.
+ */
+export function listJobsSchema(kinds: readonly ListedKind[]) {
   return {
     operationId: 'listJobs',
     tags: ['jobs'],
@@ -126,6 +139,25 @@ export function listJobsSchema(kinds: readonly Pick<JobKindDeclaration, 'kind' |
       kind: enumOf(kinds.map(({ kind }) => kind)).optional(),
       type: enumOf(kinds.flatMap(({ jobTypes }) => jobTypes)).optional(),
       status: z.enum(jobStatuses).optional(),
+    }).superRefine(({ kind, type, status }, context) => {
+      const declared = kinds.find((listed) => listed.kind === kind);
+      if (!declared) return;
+      const types: readonly string[] = declared.jobTypes;
+      if (type !== undefined && !types.includes(type)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['type'],
+          message: `must be a job type of kind ${declared.kind}: ${types.join(', ')}`,
+        });
+      }
+      const statuses = statusesOfKind(declared);
+      if (status !== undefined && !statuses.includes(status)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['status'],
+          message: `must be a status of kind ${declared.kind}: ${statuses.join(', ')}`,
+        });
+      }
     }),
     response: {
       200: z.object({ jobs: z.array(jobViewSchema), nextCursor: z.string().nullable() }),
