@@ -95,6 +95,15 @@ describe('request handling', () => {
         payload,
       );
     }
+    // Nor does a cancel (whose body is optional) or a route that takes none read null as none.
+    for (const url of ['/api/probes/x/cancel', '/api/vlogs/x/retry', '/api/vlogs/x/events/link']) {
+      const sent = await rejected.post(url, 'null', { 'content-type': 'application/json' });
+      assert.equal(sent.statusCode, 400, `${url}: ${sent.body}`);
+      const [issue] = sent.json<ErrorBody>().error.details?.issues ?? [];
+      assert.equal(issue?.field, 'body', url);
+      // Without a body the request is read, and the job looked for.
+      assert.equal((await rejected.post(url)).statusCode, 404, url);
+    }
   });
 
   it('answers INVALID_JSON naming a forbidden key that could change a prototype', async () => {

@@ -144,8 +144,8 @@ export const openApi = fp(
  */
 async function refuseBodyFields(request: FastifyRequest): Promise<void> {
   const { body } = request;
-  if (body === undefined || body === null) return;
-  if (typeof body !== 'object' || Array.isArray(body))
+  if (body === undefined) return;
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
     throw validationFailed([{ field: 'body', message: 'this request takes no body' }]);
   const [first, ...rest] = Object.keys(body).map((key) => ({
     field: `body.${key}`,

@@ -22,7 +22,13 @@ export function jobActionRoutes(options: JobActionRouteOptions): FastifyPluginAs
   return async (app) => {
     app.post(
       `${path}/:id/cancel`,
-      { schema: cancelJobSchema(tag, docs.cancel) },
+      {
+        schema: cancelJobSchema(tag, docs.cancel),
+        // No body at all gives no reason; a JSON null is no object, and the schema refuses it.
+        preValidation: async (request) => {
+          if (request.body === undefined) request.body = {};
+        },
+      },
       async (request, reply) => {
         request.log = request.log.child({ jobId: request.params.id });
         const row = await findOwned(request.userId, request.params.id);

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { errorBodySchema } from '../errors.js';
 import { commonErrors, idParams, optionalWrittenText } from './common.js';
 
-export const cancelBodySchema = z.strictObject({ reason: optionalWrittenText(500) }).nullish();
+/** Optional: a cancel without a body gives no reason (the route fills `{}` in for it). */
+export const cancelBodySchema = z.strictObject({ reason: optionalWrittenText(500) }).optional();
 export const cancelAcceptedSchema = z.object({
   id: z.string(),
   status: z.string().describe('Status when the cancel was accepted; the job ends `cancelled`'),

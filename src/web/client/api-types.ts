@@ -2084,7 +2084,7 @@ export interface operations {
       content: {
         'application/json': {
           reason?: string;
-        } | null;
+        };
       };
     };
     responses: {
@@ -3333,7 +3333,7 @@ export interface operations {
       content: {
         'application/json': {
           reason?: string;
-        } | null;
+        };
       };
     };
     responses: {
@@ -4472,7 +4472,7 @@ export interface operations {
       content: {
         'application/json': {
           reason?: string;
-        } | null;
+        };
       };
     };
     responses: {
