@@ -2,9 +2,12 @@
 // stream, and that it holds nothing open; the caps on the streams one API process holds open.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import type { JobStatus } from '../../src/jobs/model.js';
+import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type TestApi } from '../support/harness.js';
 import { jobRecord, jobSnapshot, vlogInput } from '../support/jobs.js';
@@ -228,5 +231,63 @@ describe('progress streams', () => {
       await closed;
       await eventually(openStreams, (now) => now === 0, { what: 'the stopped process holds none' });
     });
+  });
+});
+
+// A stream resumed after the last state of an ended job sends its `end` at once; when that
+// end cannot be made (signing the video's links fails, the database does not answer), the
+// stream closes, so its client reconnects, rather than sending keep-alives for good.
+describe('a progress stream whose end cannot be made', () => {
+  class UnsignableLinks extends LocalMediaStorage {
+    override url(): Promise<string> {
+      return Promise.reject(new Error('the signing service does not answer'));
+    }
+  }
+  let h: Harness;
+  let base: string;
+  const owner = `unsigned-${randomUUID().slice(0, 8)}`;
+
+  before(async () => {
+    h = await startHarness({
+      mediaStorage: new UnsignableLinks(path.join(os.tmpdir(), `vlogflow-${randomUUID()}`), {
+        publicUrl: 'http://api.test',
+        secret: 'media-secret',
+      }),
+      env: { EVENT_STREAM_KEEPALIVE_MS: '100' },
+    });
+    base = await h.api.listen();
+  });
+  after(() => h.stop());
+
+  it('closes the stream and counts it closed', async () => {
+    const job = jobRecord({
+      id: `vlog-${randomUUID()}`,
+      kind: 'vlog',
+      type: 'VLOG',
+      ownerId: owner,
+      input: vlogInput(),
+    });
+    await insertJob(h.db, job, 'completed');
+    await h.db
+      .updateTable('jobs')
+      .set({
+        result: JSON.stringify({
+          videoKey: `vlogs/${job.id}/video.mp4`,
+          thumbnailKey: null,
+          durationSeconds: 8,
+          mimeType: 'video/mp4',
+          sizeBytes: 1,
+        }),
+      })
+      .where('id', '=', job.id)
+      .execute();
+    const response = await fetch(`${base}/api/vlogs/${job.id}/events`, {
+      headers: { authorization: await h.user(owner).authorization(), 'last-event-id': '0' },
+      signal: AbortSignal.timeout(5_000),
+    });
+    const body = await response.text();
+    assert.doesNotMatch(body, /event: end/);
+    const open = await h.api.app.inject({ method: 'GET', url: '/metrics' });
+    assert.equal(parseMetrics(open.body).value('vlogflow_sse_streams_open'), 0);
   });
 });

@@ -129,7 +129,14 @@ export class JobEventStreams {
 
     // An ended job takes no more output, so nothing follows its last state.
     if (isTerminalStatus(row.status) && row.projection_seq <= after.seq) {
-      if (await endIfOver(after.seq)) return;
+      try {
+        if (await endIfOver(after.seq)) return;
+      } catch (error) {
+        // The headers are sent: the stream is closed, so its client reconnects and resumes.
+        job.log.error({ err: error }, 'progress stream failed');
+        finish();
+        return;
+      }
     }
     unsubscribe = this.feed.subscribe(row.id, after, async (events) => {
       try {
