@@ -71,3 +71,32 @@ export interface JobKindDeclaration<Type extends string = string, Input = unknow
    */
   summary(job: { type: Type; input: Input }): string;
 }
+
+/**
+ * Most bytes of a workflow's summary as Temporal stores it (a JSON string): the server refuses a
+ * start whose summary is over `limit.userMetadataSummarySize`, and Temporal documents 200 bytes.
+ */
+export const workflowSummaryMaxBytes = 200;
+
+/** Markdown that the Web UI would turn into a link, markup or emphasis. */
+const markdownSpecials = /[\\`*_[\]()<>#!|]/g;
+
+/**
+ * A kind's summary as a workflow start sends it: the Web UI renders it as Markdown, so what a
+ * user wrote (a title, a goal) is escaped to read as typed, never as a link; and it is cut, with
+ * an ellipsis, to fit workflowSummaryMaxBytes, a long title in any script included.
+ */
+export function workflowSummary<Job>(declaration: { summary(job: Job): string }, job: Job): string {
+  const escaped = declaration.summary(job).replace(markdownSpecials, '\\$&');
+  const fits = (text: string) =>
+    new TextEncoder().encode(JSON.stringify(text)).length <= workflowSummaryMaxBytes;
+  if (fits(escaped)) return escaped;
+  const characters = Array.from(escaped);
+  let kept = characters.length;
+  while (kept > 0 && !fits(`${characters.slice(0, kept).join('')}…`)) kept -= 1;
+  // An escape is never cut from the character it escapes: an odd run of backslashes at the
+  // end holds one.
+  const cut = characters.slice(0, kept).join('');
+  const trailing = /\\*$/.exec(cut)![0].length;
+  return `${trailing % 2 === 1 ? cut.slice(0, -1) : cut}…`;
+}

@@ -21,7 +21,7 @@ import {
   reserveJob,
 } from '../../db/jobs.js';
 import type { JobKind } from '../../jobs/model.js';
-import type { JobKindDeclaration } from '../../kinds/declaration.js';
+import { workflowSummary, type JobKindDeclaration } from '../../kinds/declaration.js';
 import type { Logger } from '../../logger.js';
 import { isTemporalUnavailable } from '../../temporal-client.js';
 import {
@@ -345,7 +345,7 @@ export function createJobStarter({
             { key: UserIdKey, value: job.ownerId },
             { key: JobAttemptKey, value: 1 },
           ],
-          staticSummary: request.kind.summary({ type: job.type, input: job.input }),
+          staticSummary: workflowSummary(request.kind, { type: job.type, input: job.input }),
           // Fairness: the server hands out each user's tasks in turn, so one user's backlog
           // does not starve another's job. Activities inherit the key (theirs is left unset).
           priority: { fairnessKey: fairnessKeyOf(job.ownerId) },

@@ -19,6 +19,7 @@ import {
   JobTypeKey,
   UserIdKey,
 } from '../../jobs/search-attributes.js';
+import { workflowSummary } from '../../kinds/declaration.js';
 import { jobKindRegistry } from '../../kinds/index.js';
 import { isTemporalDeadlineExceeded, isTemporalUnavailable } from '../../temporal-client.js';
 import type { RetryableRun } from '../../workflows/job-lifecycle.js';
@@ -210,7 +211,10 @@ export function createRedrives(deps: RedriveDependencies) {
             { key: UserIdKey, value: row.owner_id },
             { key: JobAttemptKey, value: input.attempt },
           ],
-          staticSummary: declaration.summary({ type: row.type, input: row.input } as never),
+          staticSummary: workflowSummary<never>(declaration, {
+            type: row.type,
+            input: row.input,
+          } as never),
           priority: { fairnessKey: fairnessKeyOf(row.owner_id) },
           memo: { redriveOf: { runId: plan.previousRunId, requestedBy } },
         }),
