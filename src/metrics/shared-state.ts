@@ -106,6 +106,15 @@ export function createSharedStateMetrics(deps: {
     registers,
   });
 
+  // Without it, a source that stopped answering showed only as its gauges going missing, and
+  // every alert on them went quiet: a database or Temporal out looked like nothing to report.
+  const sourceUp = new Gauge({
+    name: 'vlogflow_shared_state_up',
+    help: "1 when this API process's last read of a shared source (database, temporal) answered within 3 s; 0 when it failed or did not, and that source's gauges are left out",
+    labelNames: ['source'] as const,
+    registers,
+  });
+
   const names = taskQueueNames(deps.taskQueue);
   const { client } = deps;
 
@@ -170,13 +179,13 @@ export function createSharedStateMetrics(deps: {
 
   /**
    * A gauge nobody could read in time is dropped rather than left at its last value; the read
-   * is aborted, so that no call outlives the scrape.
+   * is aborted, so that no call outlives the scrape. Says whether the read answered.
    */
   const orEmpty = async (
     read: (signal: AbortSignal) => Promise<void>,
     gauges: Gauge[],
     source: string,
-  ) => {
+  ): Promise<boolean> => {
     const timer = new AbortController();
     try {
       await Promise.race([
@@ -185,9 +194,11 @@ export function createSharedStateMetrics(deps: {
           throw new Error(`no answer within ${readTimeoutMs} ms`);
         }),
       ]);
+      return true;
     } catch (error) {
       for (const gauge of gauges) gauge.reset();
       deps.logger.warn({ err: error }, `metrics: ${source} did not answer; its gauges are empty`);
+      return false;
     } finally {
       timer.abort();
     }
@@ -208,7 +219,10 @@ export function createSharedStateMetrics(deps: {
         orEmpty(readWaitingJobs, [waiting, oldestWaiting], 'the database'),
         orEmpty(readProviderLines, providerGauges, 'the database'),
         orEmpty(readQueues, [backlog, backlogAge, pollers], 'Temporal'),
-      ]).then(() => undefined);
+      ]).then(([jobs, lines, queues]) => {
+        sourceUp.set({ source: 'database' }, jobs && lines ? 1 : 0);
+        sourceUp.set({ source: 'temporal' }, queues ? 1 : 0);
+      });
       latest = { startedAt: now, done };
       return done;
     },

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { leaseStaleAfterMs } from '../../src/activities/provider-quota.js';
 import { loadConfig } from '../../src/config.js';
+import { openDatabase } from '../../src/db/database.js';
 import {
   acquireProviderLease,
   releaseProviderLease,
@@ -36,6 +37,15 @@ async function scrape(api: TestApi): Promise<Scrape> {
   assert.equal(response.statusCode, 200, response.body);
   assert.match(String(response.headers['content-type']), /^text\/plain; version=0\.0\.4/);
   return parseMetrics(response.body);
+}
+
+function assertSourceUp(answer: Scrape, expected: { temporal: number; database: number }): void {
+  assert.equal(answer.families.get('vlogflow_shared_state_up'), 'gauge');
+  const up: Record<string, number> = {};
+  for (const sample of answer.samples)
+    if (sample.name === 'vlogflow_shared_state_up')
+      up[sample.labels['source'] ?? ''] = sample.value;
+  assert.deepEqual(up, expected);
 }
 
 /** How much each counted series moved between two scrapes. */
@@ -267,7 +277,10 @@ describe('metrics at GET /metrics', () => {
     );
     const cut = await startHarness({ temporal });
     try {
-      assert.ok((await scrape(cut.api)).families.has('vlogflow_task_queue_pollers'));
+      const answering = await scrape(cut.api);
+      assert.ok(answering.families.has('vlogflow_task_queue_pollers'));
+      assert.equal(answering.value('vlogflow_shared_state_up', { source: 'temporal' }), 1);
+      assert.equal(answering.value('vlogflow_shared_state_up', { source: 'database' }), 1);
       proxy.stall();
       // The read before the stall serves the scrapes of the next few seconds; the first read
       // after it finds Temporal silent.
@@ -285,11 +298,45 @@ describe('metrics at GET /metrics', () => {
       assert.equal(scraped.value('vlogflow_jobs_waiting', { kind: 'probe' }), 0);
       assert.equal(scraped.families.get('vlogflow_jobs_waiting'), 'gauge');
       assert.ok(scraped.value('process_resident_memory_bytes') > 0);
+      // The gauges' absence alone silences every alert on them: the source says it is out.
+      assertSourceUp(scraped, { temporal: 0, database: 1 });
       proxy.restore();
+      await eventually(
+        () => scrape(cut.api),
+        (answer) => answer.value('vlogflow_shared_state_up', { source: 'temporal' }) === 1,
+        { what: 'Temporal read again', timeoutMs: 30_000 },
+      );
     } finally {
       await cut.stop();
       await temporal.close();
       await proxy.stop();
+    }
+  });
+
+  it('say when the database does not answer, rather than only leaving its gauges out', async () => {
+    // The database behind a proxy that stops forwarding: queries hang, as on a stalled server.
+    const database = await createTestDatabase();
+    const postgres = new URL(database.url);
+    const proxy = await TcpProxy.start(postgres.hostname, Number(postgres.port || 5432));
+    const proxied = new URL(database.url);
+    proxied.port = String(proxy.port);
+    const db = await openDatabase({ databaseUrl: proxied.href, dataDir: '.', maxConnections: 5 });
+    const own = await startHarness({ db });
+    try {
+      assertSourceUp(await scrape(own.api), { temporal: 1, database: 1 });
+      proxy.stall();
+      const scraped = await eventually(
+        () => scrape(own.api),
+        (answer) => !answer.samples.some((sample) => sample.name === 'vlogflow_jobs_waiting'),
+        { what: 'a scrape without the database gauges', timeoutMs: 30_000 },
+      );
+      assertSourceUp(scraped, { temporal: 1, database: 0 });
+    } finally {
+      proxy.restore();
+      await own.stop();
+      await db.destroy().catch(() => undefined);
+      await proxy.stop();
+      await database.drop();
     }
   });
 
