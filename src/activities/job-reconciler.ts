@@ -31,7 +31,7 @@ import {
   type WorkflowClosure,
 } from '../jobs/workflow-closure.js';
 import { countJobTransition } from '../metrics/job-metrics.js';
-import { jobsReconciled } from '../metrics/metrics.js';
+import { jobReconcileBatches, jobsReconciled } from '../metrics/metrics.js';
 import { jobProgressQuery, jobTurnSignal, providerTurnSignal } from '../workflows/job-messages.js';
 import { reportHeartbeat } from './heartbeat.js';
 
@@ -48,6 +48,60 @@ type Outcome = 'alive' | 'ended' | 'followed' | 'moved';
 
 export function createJobReconcilerActivities(deps: ActivityDependencies) {
   const { db, temporalClient } = deps;
+  // At 0 from the start, so that the first batch is an increase and none at all is a flat 0.
+  for (const outcome of ['completed', 'failed']) jobReconcileBatches.inc({ outcome }, 0);
+  async function reconcileBatch(input: ReconcileJobBatchInput): Promise<ReconcileJobBatchResult> {
+    if (!temporalClient) throw new Error('The job reconciler needs a Temporal client');
+    const client = temporalClient;
+    const jobs = await findJobsToReconcile(db, {
+      staleMs: input.staleMs,
+      reopenWindowMs: input.reopenWindowMs ?? 0,
+      endedWith: reopenableEndCodes,
+      afterId: input.afterId,
+      ...(input.throughId !== undefined && { throughId: input.throughId }),
+      limit: input.limit,
+    });
+    const running = await runningRuns(client, jobs);
+    const failures: unknown[] = [];
+    let succeeded = 0;
+    const result = {
+      checked: jobs.length,
+      ended: 0,
+      followed: 0,
+      lastId: jobs.at(-1)?.id ?? null,
+    };
+    for (const job of jobs) {
+      const listed = running.get(job.workflow_id);
+      // Listed running on the run it follows (or before any run projected): in flight.
+      if (listed !== undefined && (job.run_id === null || listed === job.run_id)) continue;
+      // A job it ended moves only to another run visibility lists running: a reset since.
+      if (isTerminalStatus(job.status) && (listed === undefined || job.run_id === null)) {
+        continue;
+      }
+      try {
+        const outcome =
+          isTerminalStatus(job.status) && job.run_id !== null && listed !== undefined
+            ? await followRun(db, client, job, job.run_id, listed)
+            : await reconcileJob(deps, client, job);
+        if (outcome === 'ended') result.ended += 1;
+        if (outcome === 'followed') result.followed += 1;
+        succeeded += 1;
+      } catch (error) {
+        // One job's trouble leaves the others checked; the next run tries it again.
+        failures.push(error);
+        log.warn('a job could not be reconciled', {
+          jobId: job.id,
+          error: (error as Error).message,
+        });
+      }
+      reportHeartbeat({ jobId: job.id });
+    }
+    // Nothing checked and everything failed: Temporal or the database is down, retry the batch.
+    if (failures.length > 0 && succeeded === 0) throw failures[0];
+    if (result.ended + result.followed > 0) log.info('jobs reconciled', result);
+    return result;
+  }
+
   return {
     /**
      * Checks up to `limit` jobs in flight whose row has not changed for `staleMs` against their
@@ -58,55 +112,14 @@ export function createJobReconcilerActivities(deps: ActivityDependencies) {
      * on the row as it was read, so a projection that lands meanwhile wins.
      */
     async reconcileJobBatch(input: ReconcileJobBatchInput): Promise<ReconcileJobBatchResult> {
-      if (!temporalClient) throw new Error('The job reconciler needs a Temporal client');
-      const client = temporalClient;
-      const jobs = await findJobsToReconcile(db, {
-        staleMs: input.staleMs,
-        reopenWindowMs: input.reopenWindowMs ?? 0,
-        endedWith: reopenableEndCodes,
-        afterId: input.afterId,
-        ...(input.throughId !== undefined && { throughId: input.throughId }),
-        limit: input.limit,
-      });
-      const running = await runningRuns(client, jobs);
-      const failures: unknown[] = [];
-      let succeeded = 0;
-      const result = {
-        checked: jobs.length,
-        ended: 0,
-        followed: 0,
-        lastId: jobs.at(-1)?.id ?? null,
-      };
-      for (const job of jobs) {
-        const listed = running.get(job.workflow_id);
-        // Listed running on the run it follows (or before any run projected): in flight.
-        if (listed !== undefined && (job.run_id === null || listed === job.run_id)) continue;
-        // A job it ended moves only to another run visibility lists running: a reset since.
-        if (isTerminalStatus(job.status) && (listed === undefined || job.run_id === null)) {
-          continue;
-        }
-        try {
-          const outcome =
-            isTerminalStatus(job.status) && job.run_id !== null && listed !== undefined
-              ? await followRun(db, client, job, job.run_id, listed)
-              : await reconcileJob(deps, client, job);
-          if (outcome === 'ended') result.ended += 1;
-          if (outcome === 'followed') result.followed += 1;
-          succeeded += 1;
-        } catch (error) {
-          // One job's trouble leaves the others checked; the next run tries it again.
-          failures.push(error);
-          log.warn('a job could not be reconciled', {
-            jobId: job.id,
-            error: (error as Error).message,
-          });
-        }
-        reportHeartbeat({ jobId: job.id });
+      try {
+        const result = await reconcileBatch(input);
+        jobReconcileBatches.inc({ outcome: 'completed' });
+        return result;
+      } catch (error) {
+        jobReconcileBatches.inc({ outcome: 'failed' });
+        throw error;
       }
-      // Nothing checked and everything failed: Temporal or the database is down, retry the batch.
-      if (failures.length > 0 && succeeded === 0) throw failures[0];
-      if (result.ended + result.followed > 0) log.info('jobs reconciled', result);
-      return result;
     },
 
     /**

@@ -100,6 +100,18 @@ export const jobsReconciled = new Counter({
   registers: [processMetrics],
 });
 
+/**
+ * The reconciler's batches by outcome: `completed`, or `failed` (the activity threw: the
+ * database or Temporal out, or a bug). Without it a reconciler that failed every run, or no
+ * longer ran, showed nowhere: jobs closed from outside stayed in flight and leases stayed held.
+ */
+export const jobReconcileBatches = new Counter({
+  name: 'vlogflow_job_reconcile_batches_total',
+  help: "Batches of the job reconciler's checks (reconcileJobBatch attempts), by outcome: completed, failed",
+  labelNames: ['outcome'] as const,
+  registers: [processMetrics],
+});
+
 export const providerRequests = new Counter({
   name: 'vlogflow_provider_requests_total',
   help: 'Provider calls by outcome: ok, rate_limited (429), rejected (permanent), error, cancelled',
