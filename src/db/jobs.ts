@@ -998,3 +998,33 @@ export async function waitingJobsByKind(db: Db): Promise<WaitingJobs[]> {
     group by kind`.execute(db);
   return rows;
 }
+
+/** How long the quietest job of one kind in a stage has gone without an update. */
+export interface QuietJobs {
+  kind: string;
+  oldestQuietSeconds: number;
+}
+
+/**
+ * The jobs in a stage (in flight, not waiting to start), by kind: how long the one that has
+ * gone longest without an update of its row has been quiet. A job waiting in a provider's
+ * quota line is left out: it asks again only as its place comes (hours in a long line), and the
+ * governor's gauges report that line. Every other job in a stage writes its row at least every
+ * few minutes (each Veo check, each throttled ask), so one quiet far longer is stuck: its
+ * workflow tasks fail, or its workflow waits on something that will not come.
+ */
+export async function quietJobsByKind(db: Db): Promise<QuietJobs[]> {
+  const { rows } = await sql<QuietJobs>`
+    select
+      kind,
+      extract(epoch from now() - min(updated_at))::float8 as "oldestQuietSeconds"
+    from jobs
+    where status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})
+      and status not in (${sql.join(waitingStatuses.map((status) => sql.lit(status)))})
+      and not exists (
+        select 1 from provider_leases
+        where provider_leases.job_id = jobs.id and provider_leases.state = 'waiting'
+      )
+    group by kind`.execute(db);
+  return rows;
+}

@@ -11,7 +11,7 @@ import proto from '@temporalio/proto';
 import { Gauge, Registry } from 'prom-client';
 import { taskQueueNames } from '../capacity/task-queues.js';
 import type { Db } from '../db/database.js';
-import { waitingJobsByKind } from '../db/jobs.js';
+import { quietJobsByKind, waitingJobsByKind } from '../db/jobs.js';
 import { providerLines } from '../db/provider-quota.js';
 import { leaseStaleAfterMs } from '../activities/provider-quota.js';
 import { jobKindRegistry, taskQueueDomainsInUse } from '../kinds/index.js';
@@ -55,6 +55,14 @@ export function createSharedStateMetrics(deps: {
   const oldestWaiting = new Gauge({
     name: 'vlogflow_oldest_waiting_job_age_seconds',
     help: 'How long the longest-waiting job has waited to start; 0 when none waits',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  // A job whose workflow tasks fail, or that waits on something that will not come, stays in
+  // its stage with nothing to show for it: no gauge, counter or alert moved until its user asked.
+  const oldestQuiet = new Gauge({
+    name: 'vlogflow_oldest_quiet_job_seconds',
+    help: "How long the job in a stage (not waiting in a provider's quota line) that has gone longest without an update has been quiet; 0 when none",
     labelNames: ['kind'] as const,
     registers,
   });
@@ -119,14 +127,17 @@ export function createSharedStateMetrics(deps: {
   const { client } = deps;
 
   async function readWaitingJobs(): Promise<void> {
-    const rows = await waitingJobsByKind(deps.db);
+    const [rows, quiet] = await Promise.all([waitingJobsByKind(deps.db), quietJobsByKind(deps.db)]);
     waiting.reset();
     oldestWaiting.reset();
+    oldestQuiet.reset();
     // Every kind has a series, 0 when none of its jobs waits, so rules see a value rather than none.
     for (const { declaration } of jobKindRegistry) {
       const row = rows.find((candidate) => candidate.kind === declaration.kind);
       waiting.set({ kind: declaration.kind }, row?.count ?? 0);
       oldestWaiting.set({ kind: declaration.kind }, row?.oldestAgeSeconds ?? 0);
+      const quietest = quiet.find((candidate) => candidate.kind === declaration.kind);
+      oldestQuiet.set({ kind: declaration.kind }, quietest?.oldestQuietSeconds ?? 0);
     }
   }
 
@@ -216,7 +227,7 @@ export function createSharedStateMetrics(deps: {
         return latest.done;
       }
       const done = Promise.all([
-        orEmpty(readWaitingJobs, [waiting, oldestWaiting], 'the database'),
+        orEmpty(readWaitingJobs, [waiting, oldestWaiting, oldestQuiet], 'the database'),
         orEmpty(readProviderLines, providerGauges, 'the database'),
         orEmpty(readQueues, [backlog, backlogAge, pollers], 'Temporal'),
       ]).then(([jobs, lines, queues]) => {

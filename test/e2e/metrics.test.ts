@@ -5,7 +5,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { leaseStaleAfterMs } from '../../src/activities/provider-quota.js';
 import { loadConfig } from '../../src/config.js';
+import { sql } from 'kysely';
 import { openDatabase } from '../../src/db/database.js';
+import { insertJob } from '../../src/db/jobs.js';
 import {
   acquireProviderLease,
   releaseProviderLease,
@@ -16,6 +18,7 @@ import { createTemporalAccess } from '../../src/temporal-client.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
 import { createTestDatabase } from '../support/database.js';
+import { jobRecord } from '../support/jobs.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, testJwtSecret, type Harness, type TestApi } from '../support/harness.js';
 import { testLogger } from '../support/logs.js';
@@ -265,6 +268,56 @@ describe('metrics at GET /metrics', () => {
       { what: "the provider's line drained" },
     );
     assert.equal(drained.value('vlogflow_provider_oldest_wait_seconds', { provider }), 0);
+  });
+
+  it("report how long the quietest job in a stage has gone without an update, leaving out a provider's line", async () => {
+    // A job whose workflow tasks fail stays in its stage and writes nothing: only its row's age
+    // says so. One waiting in a provider's line asks again only as its place comes.
+    const own = await startHarness();
+    try {
+      const stuck = jobRecord();
+      const inLine = jobRecord({ id: `vlog-${randomUUID()}`, kind: 'vlog', type: 'VLOG' });
+      const moving = jobRecord({ id: `vlog-${randomUUID()}`, kind: 'vlog', type: 'VLOG' });
+      await insertJob(own.db, stuck, 'running');
+      await insertJob(own.db, inLine, 'generating');
+      await insertJob(own.db, moving, 'generating');
+      await own.db
+        .updateTable('jobs')
+        .set({ updated_at: sql<Date>`now() - interval '1 hour'` })
+        .where('id', 'in', [stuck.id, inLine.id])
+        .execute();
+      await own.db
+        .updateTable('jobs')
+        .set({ updated_at: sql<Date>`now() - interval '2 minutes'` })
+        .where('id', '=', moving.id)
+        .execute();
+      const provider = `metrics-quiet-${randomUUID().slice(0, 8)}`;
+      const lease = (jobId: string) =>
+        acquireProviderLease(own.db, {
+          provider,
+          jobId,
+          ownerId: 'alice',
+          limit: 1,
+          staleAfterMs: leaseStaleAfterMs,
+        });
+      assert.deepEqual(await lease(`${provider}-held`), { granted: true });
+      assert.equal((await lease(inLine.id)).granted, false);
+
+      const scraped = await scrape(own.api);
+      assert.equal(scraped.families.get('vlogflow_oldest_quiet_job_seconds'), 'gauge');
+      const quiet = (kind: string) => scraped.value('vlogflow_oldest_quiet_job_seconds', { kind });
+      assert.ok(quiet('probe') >= 3600 && quiet('probe') < 3700, `probe quiet ${quiet('probe')} s`);
+      assert.ok(quiet('vlog') >= 120 && quiet('vlog') < 220, `vlog quiet ${quiet('vlog')} s`);
+      assert.equal(quiet('ai'), 0, 'every kind has a series');
+      assert.ok(
+        scraped.samples.some(
+          (sample) =>
+            sample.name === 'vlogflow_oldest_quiet_job_seconds' && sample.labels['kind'] === 'ai',
+        ),
+      );
+    } finally {
+      await own.stop();
+    }
   });
 
   it('still answer when Temporal does not: the queue gauges are left out, the rest is there', async () => {
