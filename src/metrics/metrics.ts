@@ -179,3 +179,13 @@ export const openSseStreams = new Gauge({
   help: 'Progress streams (Server-Sent Events) this API process holds open',
   registers: [processMetrics],
 });
+
+/**
+ * What `vlogflow_sse_streams_open` may reach: streams piling up towards it are refused, 503
+ * `STREAM_CAPACITY_REACHED`, once there; the alert rules read how near they are.
+ */
+export const sseStreamsMax = new Gauge({
+  name: 'vlogflow_sse_streams_max',
+  help: 'The most progress streams this API process holds open (EVENT_STREAM_MAX_OPEN); more are refused 503 STREAM_CAPACITY_REACHED',
+  registers: [processMetrics],
+});

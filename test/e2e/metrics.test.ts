@@ -439,6 +439,13 @@ describe('metrics at GET /metrics', () => {
     await ada.awaitJob<View>('ai', job.id, ended);
   });
 
+  it('say how many progress streams an API process may hold open, for how near the open ones are', async () => {
+    const capped = await h.startApi({ env: { EVENT_STREAM_MAX_OPEN: '1234' } });
+    const scraped = await scrape(capped);
+    assert.equal(scraped.families.get('vlogflow_sse_streams_max'), 'gauge');
+    assert.equal(scraped.value('vlogflow_sse_streams_max'), 1234);
+  });
+
   it("serve a worker process's metrics on a port of their own", async () => {
     const server = await startMetricsServer({ host: '127.0.0.1', port: 0 }, testLogger());
     try {

@@ -10,7 +10,7 @@ import {
   type StreamResumePoint,
 } from '../../jobs/job-event.js';
 import { isTerminalStatus } from '../../jobs/model.js';
-import { openSseStreams } from '../../metrics/metrics.js';
+import { openSseStreams, sseStreamsMax } from '../../metrics/metrics.js';
 import { ApiError } from '../errors.js';
 import { CountsByUser } from '../services/counts-by-user.js';
 import { JobEventFeed, type JobEventFeedSettings } from '../services/job-event-feed.js';
@@ -237,6 +237,7 @@ export const jobEventStreams = fp(
   ) => {
     const feed = new JobEventFeed(db, settings, app.log);
     const streams = new JobEventStreams(feed, limits);
+    sseStreamsMax.set(limits.maxOpen);
     app.decorate('jobEventStreams', streams);
     app.addHook('preClose', async () => streams.endAll());
     app.addHook('onClose', async () => feed.close());
