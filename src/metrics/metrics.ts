@@ -112,6 +112,18 @@ export const jobReconcileBatches = new Counter({
   registers: [processMetrics],
 });
 
+/**
+ * Jobs an operator's re-drive (`POST /api/admin/redrives`) gave a next attempt or left as they
+ * were, by kind (`unknown` for an id no job has) and result: `redriven`, or the code it was
+ * skipped with. Dry runs count nothing.
+ */
+export const redriveJobs = new Counter({
+  name: 'vlogflow_redrive_jobs_total',
+  help: "Jobs operators' re-drives gave a next attempt (result redriven) or skipped (result: the refusal's code), by kind",
+  labelNames: ['kind', 'result'] as const,
+  registers: [processMetrics],
+});
+
 export const providerRequests = new Counter({
   name: 'vlogflow_provider_requests_total',
   help: 'Provider calls by outcome: ok, rate_limited (429), rejected (permanent), error, cancelled',

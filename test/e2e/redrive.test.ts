@@ -12,6 +12,7 @@ import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type TestApi, type UserClient } from '../support/harness.js';
 import { generationBucket, CloudFakes } from '../support/cloud-fakes.js';
 import { jobRecord, jobSnapshot } from '../support/jobs.js';
+import { parseMetrics } from '../support/metrics.js';
 import { projectRoot } from '../support/processes.js';
 
 interface VlogView {
@@ -125,6 +126,9 @@ describe('re-drives of failed vlogs', () => {
     assert.ok([200, 202].includes(response.statusCode), response.body);
     return { status: response.statusCode, outcome: response.json<RedriveOutcome>() };
   }
+
+  const scrape = async () =>
+    parseMetrics((await h.api.app.inject({ method: 'GET', url: '/metrics' })).body);
 
   const runsOf = async (workflowId: string) => {
     const runs = [];
@@ -305,11 +309,21 @@ describe('re-drives of failed vlogs', () => {
         ),
       groups.body,
     );
-    const { outcome } = await redrive({ jobIds: [id] });
+    const counted = await scrape();
+    await redrive({ jobIds: [id, 'ai-no-such-job'], dryRun: true });
+    const { outcome } = await redrive({ jobIds: [id, 'ai-no-such-job'] });
     assert.deepEqual(
       outcome.redriven.map(({ via, fromStage, attempt }) => ({ via, fromStage, attempt })),
       [{ via: 'new-run', fromStage: 'processing', attempt: 2 }],
     );
+    // Counted once each, the dry run not at all: an operator's re-drives show in the metrics.
+    const recounted = await scrape();
+    const moved = (labels: Record<string, string>) =>
+      recounted.value('vlogflow_redrive_jobs_total', labels) -
+      counted.value('vlogflow_redrive_jobs_total', labels);
+    assert.equal(moved({ kind: 'ai', result: 'redriven' }), 1);
+    assert.equal(moved({ kind: 'unknown', result: 'NOT_FOUND' }), 1);
+    assert.equal(moved({}), 2);
     const done = await owner.awaitJob<VlogView>('ai', id, (view) => view.status === 'completed', {
       what: 're-driven AI job completed',
     });

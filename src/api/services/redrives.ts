@@ -21,6 +21,7 @@ import {
 } from '../../jobs/search-attributes.js';
 import { workflowSummary } from '../../kinds/declaration.js';
 import { jobKindRegistry } from '../../kinds/index.js';
+import { redriveJobs } from '../../metrics/metrics.js';
 import { isTemporalDeadlineExceeded, isTemporalUnavailable } from '../../temporal-client.js';
 import type { RetryableRun } from '../../workflows/job-lifecycle.js';
 import { nextAttemptInputQuery } from '../../workflows/job-messages.js';
@@ -323,6 +324,13 @@ export function createRedrives(deps: RedriveDependencies) {
           // One job's unexpected failure leaves the others to be re-driven.
           logger.error({ err: error, jobId: row.id }, 'could not re-drive the job');
           skipped.push({ jobId: row.id, code: 'INTERNAL_ERROR', message: 'Internal error' });
+        }
+      }
+      if (!options.dryRun) {
+        const kindOf = new Map(rows.map((row) => [row.id, row.kind]));
+        for (const plan of redriven) redriveJobs.inc({ kind: plan.kind, result: 'redriven' });
+        for (const refusal of skipped) {
+          redriveJobs.inc({ kind: kindOf.get(refusal.jobId) ?? 'unknown', result: refusal.code });
         }
       }
       return { dryRun: options.dryRun, redriven, skipped };
