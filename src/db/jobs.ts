@@ -972,15 +972,17 @@ export async function releaseReservation(db: Db, jobId: string): Promise<void> {
   await db.deleteFrom('job_reservations').where('job_id', '=', jobId).execute();
 }
 
-/** How many jobs of one kind wait to start, and for how long the longest-waiting one has. */
+/** How many jobs of one kind in one waiting status wait to start, and the longest wait. */
 export interface WaitingJobs {
   kind: string;
+  /** `pending`, or `queued` behind an earlier job of its concurrency key. */
+  status: string;
   count: number;
   oldestAgeSeconds: number;
 }
 
 /**
- * The jobs waiting to start (pending, or queued behind their key), by kind. A retried job
+ * The jobs waiting to start (pending, or queued behind their key), by kind and status. A retried job
  * waits from the moment it re-entered its key's line. The terminal-status condition is the
  * in-flight index's own (migration 0003), written as literals so that the planner matches it
  * to the index whatever the plan: the read scans only the jobs in flight.
@@ -989,13 +991,14 @@ export async function waitingJobsByKind(db: Db): Promise<WaitingJobs[]> {
   const { rows } = await sql<WaitingJobs>`
     select
       kind,
+      status,
       count(*)::integer as count,
       extract(epoch from now() - min(coalesce(queue_entered_at, created_at)))::float8
         as "oldestAgeSeconds"
     from jobs
     where status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})
       and status in (${sql.join(waitingStatuses.map((status) => sql.lit(status)))})
-    group by kind`.execute(db);
+    group by kind, status`.execute(db);
   return rows;
 }
 

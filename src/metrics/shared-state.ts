@@ -14,6 +14,7 @@ import type { Db } from '../db/database.js';
 import { quietJobsByKind, waitingJobsByKind } from '../db/jobs.js';
 import { providerLines } from '../db/provider-quota.js';
 import { leaseStaleAfterMs } from '../activities/provider-quota.js';
+import { waitingStatuses } from '../jobs/model.js';
 import { jobKindRegistry, taskQueueDomainsInUse } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
 import { recentPollMs } from '../api/services/media-workers.js';
@@ -46,16 +47,18 @@ export function createSharedStateMetrics(deps: {
 }): SharedStateMetrics {
   const registry = new Registry();
   const registers = [registry];
+  // By status: a job `queued` behind an earlier job of its user's concurrency key waits by
+  // design, for as long as that job runs; only a `pending` one waits on the service.
   const waiting = new Gauge({
     name: 'vlogflow_jobs_waiting',
-    help: 'Jobs accepted and not yet in their first stage (pending, or queued behind their concurrency key)',
-    labelNames: ['kind'] as const,
+    help: 'Jobs accepted and not yet in their first stage, by status: pending, or queued behind their concurrency key',
+    labelNames: ['kind', 'status'] as const,
     registers,
   });
   const oldestWaiting = new Gauge({
     name: 'vlogflow_oldest_waiting_job_age_seconds',
-    help: 'How long the longest-waiting job has waited to start; 0 when none waits',
-    labelNames: ['kind'] as const,
+    help: 'How long the longest-waiting job in the status (pending, queued) has waited to start; 0 when none waits',
+    labelNames: ['kind', 'status'] as const,
     registers,
   });
   // A job whose workflow tasks fail, or that waits on something that will not come, stays in
@@ -133,9 +136,13 @@ export function createSharedStateMetrics(deps: {
     oldestQuiet.reset();
     // Every kind has a series, 0 when none of its jobs waits, so rules see a value rather than none.
     for (const { declaration } of jobKindRegistry) {
-      const row = rows.find((candidate) => candidate.kind === declaration.kind);
-      waiting.set({ kind: declaration.kind }, row?.count ?? 0);
-      oldestWaiting.set({ kind: declaration.kind }, row?.oldestAgeSeconds ?? 0);
+      for (const status of waitingStatuses) {
+        const row = rows.find(
+          (candidate) => candidate.kind === declaration.kind && candidate.status === status,
+        );
+        waiting.set({ kind: declaration.kind, status }, row?.count ?? 0);
+        oldestWaiting.set({ kind: declaration.kind, status }, row?.oldestAgeSeconds ?? 0);
+      }
       const quietest = quiet.find((candidate) => candidate.kind === declaration.kind);
       oldestQuiet.set({ kind: declaration.kind }, quietest?.oldestQuietSeconds ?? 0);
     }

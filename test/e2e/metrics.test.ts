@@ -214,7 +214,37 @@ describe('metrics at GET /metrics', () => {
       0,
       'every kind has a series',
     );
-    assert.ok(waiting.value('vlogflow_oldest_waiting_job_age_seconds', { kind: 'probe' }) > 0);
+    assert.ok(
+      waiting.value('vlogflow_oldest_waiting_job_age_seconds', {
+        kind: 'probe',
+        status: 'pending',
+      }) > 0,
+    );
+    // A job queued behind its key waits by design (for as long as the job ahead runs): it is
+    // told apart from a pending one, which waits on the service.
+    await insertJob(
+      h.db,
+      jobRecord({ createdAt: new Date(Date.now() - 3_600_000).toISOString() }),
+      'queued',
+    );
+    const queued = await eventually(
+      () => scrape(idle),
+      (current) =>
+        current.value('vlogflow_jobs_waiting', { kind: 'probe', status: 'queued' }) === 1,
+      { what: 'the queued job counted apart' },
+    );
+    assert.ok(
+      queued.value('vlogflow_oldest_waiting_job_age_seconds', {
+        kind: 'probe',
+        status: 'queued',
+      }) >= 3_600,
+    );
+    assert.ok(
+      queued.value('vlogflow_oldest_waiting_job_age_seconds', {
+        kind: 'probe',
+        status: 'pending',
+      }) < 3_600,
+    );
     assert.equal(
       waiting.value('vlogflow_task_queue_pollers', {
         queue: 'workflows',
