@@ -21,6 +21,7 @@ import {
 } from '../db/provider-quota.js';
 import { jobKindRegistry } from '../kinds/index.js';
 import { forgetModelAnswers } from '../db/model-answers.js';
+import { dropCostHoldLeftOpen, listCostHoldsLeftOpen } from '../db/costs.js';
 import { chargeEndedJob, settleJobCost } from './job-projection.js';
 import type { ActivityDependencies } from './index.js';
 import type { ReconcileJobBatchInput, ReconcileJobBatchResult } from '../jobs/contracts.js';
@@ -139,6 +140,39 @@ export function createJobReconcilerActivities(deps: ActivityDependencies) {
       }
       if (freed.length > 0) log.info('leases of operations left running freed', { freed });
       return { freed: freed.length };
+    },
+
+    /**
+     * Drops the cost holds whose attempt can no longer start (listCostHoldsLeftOpen): a hold an
+     * API took for a job whose workflow it never started, or for a retry it never sent, before
+     * it died. The workflow decides: a hold stays while its workflow is running (its first
+     * write makes the row; an Update sent again may still take the retry), and goes once the
+     * workflow is not found or has closed. Without this, such a hold counts against its owner's
+     * budgets forever.
+     */
+    async releaseCostHoldsLeftOpen(input: {
+      staleMs: number;
+      limit: number;
+    }): Promise<{ checked: number; released: number }> {
+      if (!temporalClient) throw new Error('The job reconciler needs a Temporal client');
+      const holds = await listCostHoldsLeftOpen(db, input);
+      let released = 0;
+      for (const hold of holds) {
+        let running;
+        try {
+          const description = await temporalClient.workflow.getHandle(hold.workflowId).describe();
+          running = description.status.name === 'RUNNING';
+        } catch (error) {
+          if (!(error instanceof WorkflowNotFoundError)) throw error;
+          running = false;
+        }
+        if (!running && (await dropCostHoldLeftOpen(db, hold))) {
+          released += 1;
+          log.info('cost hold left open released', { jobId: hold.jobId, attempt: hold.attempt });
+        }
+        reportHeartbeat({ jobId: hold.jobId });
+      }
+      return { checked: holds.length, released };
     },
   };
 }

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { statementOnce, type Db } from './database.js';
 import type { UserBudgetTable } from './schema.js';
+import { terminalStatuses } from '../jobs/model.js';
 
 /** A numeric column or sum as the text PostgreSQL (and PGlite) print it, with 9 decimals. */
 const money = (expression: ReturnType<typeof sql>) =>
@@ -101,6 +102,60 @@ export async function dropCostHold(db: Db, jobId: string, attempt?: number): Pro
   let query = db.deleteFrom('cost_holds').where('job_id', '=', jobId);
   if (attempt !== undefined) query = query.where('attempt', '=', attempt);
   await query.execute();
+}
+
+/** An open cost hold whose attempt may never have started: listCostHoldsLeftOpen. */
+export interface CostHoldLeftOpen {
+  jobId: string;
+  attempt: number;
+  /** The workflow that would run the attempt (the job's id when the job has no row). */
+  workflowId: string;
+}
+
+/**
+ * Open cost holds older than `staleMs` that the process which took them may have left behind
+ * (an API that died between taking a hold and reaching Temporal), oldest first: a job's hold
+ * with no row and no live reservation (its workflow may never have started), and a hold of an
+ * attempt after the one an ended job's row shows (a retry whose Update may never have been
+ * sent). Whether the attempt can still run is the workflow's to say: see dropCostHoldLeftOpen.
+ */
+export async function listCostHoldsLeftOpen(
+  db: Db,
+  query: { staleMs: number; limit: number },
+): Promise<CostHoldLeftOpen[]> {
+  const terminal = sql.join(terminalStatuses.map((status) => sql.lit(status)));
+  const { rows } = await sql<CostHoldLeftOpen>`
+    select h.job_id as "jobId", h.attempt, coalesce(j.workflow_id, h.job_id) as "workflowId"
+    from cost_holds h
+    left join jobs j on j.id = h.job_id
+    where h.state = 'held'
+      and h.created_at < now() - make_interval(secs => ${query.staleMs / 1000})
+      and (
+        (j.id is null and not exists (
+          select 1 from job_reservations r where r.job_id = h.job_id and r.expires_at > now()))
+        or (j.status in (${terminal}) and h.attempt > j.attempt)
+      )
+    order by h.created_at, h.job_id, h.attempt
+    limit ${query.limit}`.execute(db);
+  return rows;
+}
+
+/**
+ * Drops one hold of listCostHoldsLeftOpen once its workflow can no longer run its attempt
+ * (never started, or closed): the attempt never started, so nothing was spent under it. Only
+ * if it is still open. Returns whether it was dropped.
+ */
+export async function dropCostHoldLeftOpen(
+  db: Db,
+  hold: { jobId: string; attempt: number },
+): Promise<boolean> {
+  const result = await db
+    .deleteFrom('cost_holds')
+    .where('job_id', '=', hold.jobId)
+    .where('attempt', '=', hold.attempt)
+    .where('state', '=', 'held')
+    .executeTakeFirst();
+  return result.numDeletedRows > 0n;
 }
 
 /**

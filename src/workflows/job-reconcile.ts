@@ -20,7 +20,7 @@ const { reconcileJobBatch } = proxyActivities<SharedActivities>({
   retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 5 },
 });
 
-const { freeLeasesLeftRunning } = proxyActivities<SharedActivities>({
+const { freeLeasesLeftRunning, releaseCostHoldsLeftOpen } = proxyActivities<SharedActivities>({
   // Each look at an operation waits for its provider's request slot, one interval apart.
   startToCloseTimeout: '5m',
   heartbeatTimeout: '30s',
@@ -33,6 +33,13 @@ const { freeLeasesLeftRunning } = proxyActivities<SharedActivities>({
  * without that step.
  */
 const freesLeasesLeftRunning = 'job-reconcile-frees-leases-left-running';
+
+/**
+ * A run that takes this patch ends by dropping the cost holds whose attempt can no longer
+ * start (an API died between taking one and reaching Temporal). Runs recorded before it keep
+ * replaying without that step.
+ */
+const releasesCostHoldsLeftOpen = 'job-reconcile-releases-cost-holds-left-open';
 
 /**
  * Batches one run checks at most when its input does not say (runs scheduled before the
@@ -54,19 +61,33 @@ const maxBatchesPerRun = 50;
  *
  * Then it frees the provider leases of operations that ended jobs left running and that have
  * ended since (a Veo generation cannot be stopped: its cancelled vlog's lease is held until it
- * ends). A failure there leaves those leases to the next run, and this run's result stands.
+ * ends), and drops the cost holds whose attempt can no longer start (taken by an API that died
+ * before it started the job's workflow or sent its retry). A failure in either leaves its work
+ * to the next run, and this run's result stands.
  */
 export async function reconcileJobProjections(
   input: JobReconcileInput,
 ): Promise<JobReconcileResult> {
   const result = await reconcileBatches(input);
   if (patched(freesLeasesLeftRunning)) {
-    await freeLeasesLeftRunning().catch((error: unknown) => {
-      if (!(error instanceof ActivityFailure) || isCancellation(error)) throw error;
-      log.warn('leases of operations left running not freed this run', { error: error.message });
-    });
+    await freeLeasesLeftRunning().catch(
+      leftToNextRun('leases of operations left running not freed this run'),
+    );
+  }
+  if (patched(releasesCostHoldsLeftOpen)) {
+    await releaseCostHoldsLeftOpen({ staleMs: input.staleMs, limit: input.batchSize }).catch(
+      leftToNextRun('cost holds left open not released this run'),
+    );
   }
   return result;
+}
+
+/** A step after the batches whose failure leaves its work to the next run: this run's result stands. */
+function leftToNextRun(message: string) {
+  return (error: unknown): void => {
+    if (!(error instanceof ActivityFailure) || isCancellation(error)) throw error;
+    log.warn(message, { error: error.message });
+  };
 }
 
 async function reconcileBatches(input: JobReconcileInput): Promise<JobReconcileResult> {

@@ -45,7 +45,8 @@ describe('recorded histories replay against the current workflow code', () => {
   // their job with its first stage in one write; the others in two. `vlogJob/before-cleanup-waits/`
   // holds a run whose cleanup did not wait for its cancelled render; runs started then must
   // still replay so. `reconcileJobProjections/before-lease-freeing/` holds runs recorded before
-  // a run freed the leases of operations ended jobs left running.
+  // a run freed the leases of operations ended jobs left running, `before-cost-hold-release/`
+  // runs recorded before it released the cost holds left open.
   it('has recordings of every job path, retries as continue-as-new chains', () => {
     const expected = {
       vlogJob: [
@@ -73,7 +74,11 @@ describe('recorded histories replay against the current workflow code', () => {
         'timeout',
       ],
       sweepExpiredMedia: ['sweep'],
-      reconcileJobProjections: ['before-lease-freeing/terminated', 'terminated'],
+      reconcileJobProjections: [
+        'before-lease-freeing/terminated',
+        'before-cost-hold-release/terminated',
+        'terminated',
+      ],
       recordDeferredCharge: ['database-stalled'],
     };
     for (const [workflowType, scenarios] of Object.entries(expected)) {

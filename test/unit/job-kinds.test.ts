@@ -96,6 +96,7 @@ describe('the job kind registry', () => {
       'recordJobUpdate',
       'recordJobUpdates',
       'registerJob',
+      'releaseCostHoldsLeftOpen',
       'startVideoGeneration',
       'transferVideo',
       'videoGenerationWaitersToWake',

@@ -29,6 +29,8 @@ describe('reconcileJobProjections over a backlog', () => {
   const batches: string[][][] = [];
   /** The run each call to free the leases left running came in, its batches done. */
   const leaseRounds: number[] = [];
+  /** What each call to release the cost holds left open asked for, and the lease rounds before it. */
+  const holdRounds: { staleMs: number; limit: number; afterLeaseRounds: number }[] = [];
   let connection: NativeConnection;
   let worker: Worker;
   let running: Promise<void>;
@@ -50,13 +52,17 @@ describe('reconcileJobProjections over a backlog', () => {
       if (leaseRounds.length === 1) throw ApplicationFailure.nonRetryable('the provider is down');
       return { freed: 0 };
     };
+    const releaseCostHoldsLeftOpen = async (query: { staleMs: number; limit: number }) => {
+      holdRounds.push({ ...query, afterLeaseRounds: leaseRounds.length });
+      return { checked: 0, released: 0 };
+    };
     connection = await NativeConnection.connect({ address: testEnv.temporalAddress });
     worker = await Worker.create({
       connection,
       namespace: testEnv.temporalNamespace,
       taskQueue,
       workflowBundle: await sourceWorkflowBundle(false),
-      activities: { reconcileJobBatch, freeLeasesLeftRunning },
+      activities: { reconcileJobBatch, freeLeasesLeftRunning, releaseCostHoldsLeftOpen },
       shutdownGraceTime: '1s',
     });
     running = worker.run();
@@ -92,7 +98,7 @@ describe('reconcileJobProjections over a backlog', () => {
     return (await runScheduledOnce<JobReconcileResult>(client, scheduleId)).result;
   }
 
-  it('goes on where the previous run stopped, goes round at the last id and stops where it started, then frees leases left running', async () => {
+  it('goes on where the previous run stopped, goes round at the last id and stops where it started, then frees leases left running and releases cost holds left open', async () => {
     assert.deepEqual(await scheduledRun(), {
       checked: 6,
       ended: 0,
@@ -134,5 +140,14 @@ describe('reconcileJobProjections over a backlog', () => {
       [['job-3', 'job-5'], ['job-6']],
     ]);
     assert.deepEqual(leaseRounds, [1, 2, 3, 4]);
+    // Last in each run, the first run's too, whose lease step failed.
+    assert.deepEqual(
+      holdRounds,
+      [1, 2, 3, 4].map((afterLeaseRounds) => ({
+        staleMs: input.staleMs,
+        limit: input.batchSize,
+        afterLeaseRounds,
+      })),
+    );
   });
 });

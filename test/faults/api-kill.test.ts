@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { testEnv } from '../support/env.js';
+import { eventually } from '../support/eventually.js';
+import { FaultStack } from '../support/fault-stack.js';
+import type { ServiceProcess } from '../support/processes.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+
+/** How often the job reconciler runs here, and how quiet a job must be for it to look. */
+const reconcile = { JOB_RECONCILE_INTERVAL_MS: '1000', JOB_RECONCILE_STALE_MS: '1000' };
+
+// The API SIGKILLed in the middle of accepting work, after it held the work's estimate against
+// the owner's budgets and before Temporal heard of the work: the workflow never starts (or the
+// retry is never taken), and no process is left to give the hold back.
+describe('fault: API SIGKILL between holding a cost and reaching Temporal', () => {
+  let stack: FaultStack;
+  /** Between the API and Temporal only: stalled, the API's start or Update hangs there. */
+  let temporalPath: TcpProxy;
+  let api: ServiceProcess;
+  const startApi = async () => {
+    api = await stack.start('api', { TEMPORAL_ADDRESS: `127.0.0.1:${temporalPath.port}` });
+  };
+
+  before(async () => {
+    // A failed job stays retryable long enough for the retry below to be sent, then closes.
+    stack = await FaultStack.start({
+      name: 'api-kill',
+      env: { ...reconcile, JOB_RETRY_WINDOW_MS: '6000' },
+    });
+    const [host = '127.0.0.1', port = '7233'] = testEnv.temporalAddress.split(':');
+    temporalPath = await TcpProxy.start(host, Number(port));
+    await startApi();
+    await stack.start('worker');
+  });
+  after(async () => {
+    await stack.stop();
+    await temporalPath.stop();
+  });
+
+  const heldHolds = (jobId?: string) => {
+    let query = stack.testDatabase.db
+      .selectFrom('cost_holds')
+      .select(['job_id', 'attempt', 'amount'])
+      .where('owner_id', '=', stack.ownerId)
+      .where('state', '=', 'held');
+    if (jobId !== undefined) query = query.where('job_id', '=', jobId);
+    return query.execute();
+  };
+
+  /** Sends a request the stalled API never answers; resolves once the API is gone. */
+  const sendUnanswered = (path: string, body: unknown) =>
+    fetch(`${stack.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }).catch((error: unknown) => error);
+
+  /** Kills the API once `held` holds are open, then starts another. */
+  async function killApiOnceHeld(held: () => Promise<unknown[]>, count: number) {
+    await eventually(held, (rows) => rows.length >= count, {
+      what: `${count} cost holds taken by the stalled API`,
+      timeoutMs: 8_000,
+      intervalMs: 20,
+    });
+    await stack.kill(api);
+    // What the killed API wrote is dropped with its connections, as if it died before writing.
+    temporalPath.cut();
+    temporalPath.restore();
+    await startApi();
+  }
+
+  it('before the workflow starts: the orphaned hold is given back, no workflow, no row', async () => {
+    temporalPath.stall();
+    const request = sendUnanswered('/api/ai/jobs', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: `Run a marathon (${stack.marker('orphan')})`, maxItems: 3 },
+    });
+    await killApiOnceHeld(() => heldHolds(), 1);
+    assert.ok((await request) instanceof Error, 'the killed API answered the request');
+    const [orphan] = await heldHolds();
+    assert.ok(orphan && Number(orphan.amount) > 0, 'the job’s estimate was held');
+    const rows = await stack.testDatabase.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('id', '=', orphan.job_id)
+      .execute();
+    assert.equal(rows.length, 0, 'no row: the workflow was never started');
+
+    await eventually(
+      () => heldHolds(orphan.job_id),
+      (rows) => rows.length === 0,
+      {
+        what: 'the hold of the job that never started given back',
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    );
+    const workflows = await stack.client.workflow.count(`WorkflowId = '${orphan.job_id}'`);
+    assert.equal(workflows.count, 0, 'a workflow was started after all');
+  });
+
+  it('before the retry reaches the workflow: the new attempt’s hold is given back once the job closes', async () => {
+    stack.fakes.google.scenario.answerFor = (prompt) =>
+      prompt.includes(stack.markerPrefix('refused')) ? { kind: 'blocked' } : undefined;
+    const refused = await stack.submitAi('refused', { status: 'failed', code: 'SAFETY_BLOCKED' });
+    const failed = await eventually(
+      () => stack.view(refused),
+      (view) => view?.status === 'failed',
+      { what: `${refused.id} failed`, timeoutMs: 60_000, intervalMs: 100 },
+    );
+    assert.equal(failed?.error?.code, 'SAFETY_BLOCKED');
+
+    temporalPath.stall();
+    const request = sendUnanswered(`/api/ai/jobs/${refused.id}/retry`, {});
+    await killApiOnceHeld(
+      async () => (await heldHolds(refused.id)).filter((hold) => hold.attempt === 2),
+      1,
+    );
+    assert.ok((await request) instanceof Error, 'the killed API answered the retry');
+
+    // The retry never reached the workflow, which closes at the end of its retry window.
+    await eventually(
+      async () => (await stack.client.workflow.getHandle(refused.id).describe()).status.name,
+      (status) => status !== 'RUNNING',
+      { what: `${refused.id} closed`, timeoutMs: 60_000, intervalMs: 200 },
+    );
+    await eventually(
+      () => heldHolds(refused.id),
+      (rows) => rows.length === 0,
+      {
+        what: 'the hold of the retry that was never taken given back',
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    );
+    const view = await stack.view(refused);
+    assert.equal(view?.status, 'failed');
+    assert.equal((view as { retryCount?: number } | null)?.retryCount, 0, 'the retry was taken');
+  });
+});
