@@ -864,6 +864,11 @@ export interface JobReservation {
 export interface ReservationOutcome {
   reserved: boolean;
   inFlight: number;
+  /**
+   * With `hold`: whether this statement wrote the hold (false when the job's attempt was held
+   * already: an earlier request for its Idempotency-Key, whose API died mid-start, holds it).
+   */
+  held?: boolean;
 }
 
 /**
@@ -943,12 +948,15 @@ function reservationSql(withHold: boolean, p: StatementParameterOf<ReservationPa
             select job_id, ${ownerId}, ${p('holdAmount')}::numeric, ${p('holdAttempt')}::integer
             from reserved
             on conflict (job_id, attempt) do nothing
+            returning job_id
           )`
         : sql``
     }
     select
       (select count from in_flight) as "inFlight",
-      exists (select 1 from reserved) as reserved`;
+      exists (select 1 from reserved) as reserved${
+        withHold ? sql`, exists (select 1 from held) as held` : sql``
+      }`;
 }
 
 /** Whether a request with this Idempotency-Key of the owner is being started right now. */

@@ -387,7 +387,7 @@ describe('job repository', () => {
       maxInFlight: 1,
       hold: { amount: '0.00', attempt: 1 },
     });
-    assert.deepEqual(outcome, { reserved: true, inFlight: 0 });
+    assert.deepEqual(outcome, { reserved: true, inFlight: 0, held: true });
     assert.deepEqual(
       (await holdsOf(first.id)).map((hold) => ({ ...hold, amount: Number(hold.amount) })),
       [{ owner_id: ownerId, amount: 0, attempt: 1, state: 'held' }],
@@ -402,9 +402,38 @@ describe('job repository', () => {
         maxInFlight: 1,
         hold: { amount: '0.00', attempt: 1 },
       }),
-      { reserved: false, inFlight: 1 },
+      { reserved: false, inFlight: 1, held: false },
     );
     assert.deepEqual(await holdsOf(refused.id), []);
+  });
+
+  it('says a reservation that takes an expired one’s place found its cost hold already written', async () => {
+    // An Idempotency-Key's job whose API died mid-start: its reservation expired, its hold stays.
+    const ownerId = `reholder-${Date.now()}`;
+    const job = jobRecord({ ownerId });
+    const reservation = {
+      jobId: job.id,
+      ownerId,
+      idempotencyKey: 'key',
+      maxInFlight: 5,
+      hold: { amount: '0.00', attempt: 1 },
+    };
+    assert.deepEqual(await reserveJob(test.db, { ...reservation, ttlMs: 0 }), {
+      reserved: true,
+      inFlight: 0,
+      held: true,
+    });
+    assert.deepEqual(await reserveJob(test.db, { ...reservation, ttlMs: 60_000 }), {
+      reserved: true,
+      inFlight: 0,
+      held: false,
+    });
+    const holds = await test.db
+      .selectFrom('cost_holds')
+      .select(['attempt', 'state'])
+      .where('job_id', '=', job.id)
+      .execute();
+    assert.deepEqual(holds, [{ attempt: 1, state: 'held' }]);
   });
 
   it("commits a projection update and a rate-limit count without waiting for the disk, and leaves the session's setting alone", async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { idempotentJobId } from '../../src/jobs/ids.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { FaultStack } from '../support/fault-stack.js';
@@ -17,6 +18,7 @@ describe('fault: API SIGKILL between holding a cost and reaching Temporal', () =
   /** Between the API and Temporal only: stalled, the API's start or Update hangs there. */
   let temporalPath: TcpProxy;
   let api: ServiceProcess;
+  let worker: ServiceProcess;
   const startApi = async () => {
     api = await stack.start('api', { TEMPORAL_ADDRESS: `127.0.0.1:${temporalPath.port}` });
   };
@@ -30,7 +32,7 @@ describe('fault: API SIGKILL between holding a cost and reaching Temporal', () =
     const [host = '127.0.0.1', port = '7233'] = testEnv.temporalAddress.split(':');
     temporalPath = await TcpProxy.start(host, Number(port));
     await startApi();
-    await stack.start('worker');
+    worker = await stack.start('worker');
   });
   after(async () => {
     await stack.stop();
@@ -136,5 +138,74 @@ describe('fault: API SIGKILL between holding a cost and reaching Temporal', () =
     const view = await stack.view(refused);
     assert.equal(view?.status, 'failed');
     assert.equal((view as { retryCount?: number } | null)?.retryCount, 0, 'the retry was taken');
+  });
+
+  it('after the workflow started, the worker down too: a resend with the Idempotency-Key leaves the job its hold', async () => {
+    await stack.kill(worker);
+    const marker = stack.marker('resend');
+    const idempotencyKey = `key-${marker}`;
+    const jobId = idempotentJobId('ai', stack.ownerId, idempotencyKey);
+    const send = () =>
+      fetch(`${stack.baseUrl}/api/ai/jobs`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${stack.token}`,
+          'content-type': 'application/json',
+          'idempotency-key': idempotencyKey,
+        },
+        body: JSON.stringify({
+          type: 'SUBGOAL_GENERATION',
+          input: { goal: `Run a marathon (${marker})`, maxItems: 3 },
+        }),
+      });
+
+    // Temporal takes the start, its answer never reaches the API, which dies before the row.
+    // The API's connection to Temporal is made first (readiness asks Temporal), so the start
+    // is all it sends once the replies stall.
+    await eventually(
+      async () => JSON.stringify((await stack.readiness()).body),
+      (body) => body.includes('"temporal":{"ok":true'),
+      { what: 'the API reaching Temporal', timeoutMs: 10_000, intervalMs: 100 },
+    );
+    temporalPath.stallReplies();
+    const first = send().catch((error: unknown) => error);
+    await eventually(
+      async () => {
+        try {
+          return (await stack.client.workflow.getHandle(jobId).describe()).status.name;
+        } catch {
+          return null;
+        }
+      },
+      (status) => status === 'RUNNING',
+      { what: `${jobId} started in Temporal`, timeoutMs: 8_000, intervalMs: 20 },
+    );
+    await killApiOnceHeld(() => heldHolds(jobId), 1);
+    assert.ok((await first) instanceof Error, 'the killed API answered the request');
+
+    // The client sends it again: the workflow exists, its row not yet (no worker wrote it).
+    const resent = await send();
+    assert.equal(resent.status, 409, await resent.clone().text());
+    assert.equal(
+      ((await resent.json()) as { error: { code: string } }).error.code,
+      'IDEMPOTENCY_KEY_IN_USE',
+    );
+    assert.equal((await heldHolds(jobId)).length, 1, 'the running job’s hold was dropped');
+
+    worker = await stack.start('worker');
+    const job = {
+      id: jobId,
+      kind: 'ai' as const,
+      marker,
+      expected: { status: 'completed' as const },
+    };
+    await stack.waitAllFinal([job]);
+    assert.equal((await stack.view(job))?.status, 'completed');
+    const holds = await stack.testDatabase.db
+      .selectFrom('cost_holds')
+      .select(['attempt', 'state'])
+      .where('job_id', '=', jobId)
+      .execute();
+    assert.deepEqual(holds, [{ attempt: 1, state: 'settled' }], 'the job ran under its hold');
   });
 });

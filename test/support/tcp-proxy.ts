@@ -5,7 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 
 /** What connections through the proxy do now. */
-export type ProxyState = 'open' | 'cut' | 'stalled';
+export type ProxyState = 'open' | 'cut' | 'stalled' | 'replies-stalled';
 
 interface Link {
   client: net.Socket;
@@ -82,6 +82,15 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * Forwards what clients send but holds every reply, on open connections and new ones, until
+   * `restore()`: the server acts on each request, and its client never hears the outcome.
+   */
+  stallReplies(): void {
+    this.state = 'replies-stalled';
+    for (const { upstream } of this.links) upstream.pause();
+  }
+
   /** Forwards again. */
   restore(): void {
     this.state = 'open';
@@ -109,25 +118,24 @@ export class TcpProxy {
     const upstream = net.connect(this.targetPort, this.targetHost);
     const link = { client, upstream };
     this.links.add(link);
-    if (this.state === 'stalled') {
-      client.pause();
-      upstream.pause();
-    }
-    this.relay(client, upstream);
-    this.relay(upstream, client);
+    if (this.state === 'stalled') client.pause();
+    if (this.state === 'stalled' || this.state === 'replies-stalled') upstream.pause();
+    this.relay(client, upstream, 'request');
+    this.relay(upstream, client, 'reply');
     for (const socket of [client, upstream]) {
       socket.on('error', () => this.drop(link));
       socket.on('close', () => this.drop(link));
     }
   }
 
-  /** Copies `from` to `to` with backpressure, never resuming while stalled. */
-  private relay(from: net.Socket, to: net.Socket): void {
+  /** Copies `from` to `to` with backpressure, never resuming while its direction is stalled. */
+  private relay(from: net.Socket, to: net.Socket, direction: 'request' | 'reply'): void {
     from.on('data', (chunk: Buffer) => {
       if (!to.write(chunk)) from.pause();
     });
     to.on('drain', () => {
-      if (this.state === 'open') from.resume();
+      if (this.state === 'open' || (this.state === 'replies-stalled' && direction === 'request'))
+        from.resume();
     });
   }
 

@@ -167,9 +167,12 @@ function startFailure(error: unknown, log: Logger): ApiError {
  *   started waits outside the lock and is judged again once that one has finished, as it would
  *   have queued behind the lock; when it finds the row it returns it.
  * - Nothing is orphaned: a row is still only written once its workflow exists. A failed start
- *   or row write gives the reservation back and terminates a started workflow; if the API dies
- *   between steps, the workflow's first activity writes the row itself and the reservation
- *   expires (reservationTtlMs, past the start's own deadline), counted once meanwhile.
+ *   or row write gives the reservation back, terminates a started workflow and drops the cost
+ *   hold the request wrote (never one it found: a request sent again with the key of a job whose
+ *   API died mid-start finds that job's hold, and its workflow may be running under it); if the
+ *   API dies between steps, the workflow's first activity writes the row itself and the
+ *   reservation expires (reservationTtlMs, past the start's own deadline), counted once
+ *   meanwhile, and the reconciler drops a hold whose workflow never started.
  */
 export function createJobStarter({
   db,
@@ -222,8 +225,15 @@ export function createJobStarter({
     });
   }
 
-  /** Step 1: the earlier job of the request's key, or null once the new job is reserved. */
-  async function admit(job: JobRecord<unknown>, estimatedCost: bigint): Promise<StartedJob | null> {
+  /**
+   * Step 1: the earlier job of the request's key, or, once the new job is reserved, whether this
+   * request wrote its cost hold (not when an earlier request with its key, whose API died
+   * mid-start, holds it already: that request's workflow may be running under it).
+   */
+  async function admit(
+    job: JobRecord<unknown>,
+    estimatedCost: bigint,
+  ): Promise<StartedJob | { heldCost: boolean }> {
     for (;;) {
       const outcome = await db.transaction().execute(async (tx) => {
         await lockOwner(tx, job.ownerId);
@@ -237,7 +247,7 @@ export function createJobStarter({
         // No budget refuses a zero estimate (refuseOverBudget reads nothing for it), so its
         // hold goes in the reservation's statement: one round trip less.
         const holdWithReservation = estimatedCost === 0n;
-        const { reserved, inFlight } = await reserveJob(tx, {
+        const { reserved, inFlight, held } = await reserveJob(tx, {
           jobId: job.id,
           ownerId: job.ownerId,
           idempotencyKey: job.idempotencyKey,
@@ -246,14 +256,11 @@ export function createJobStarter({
           ...(holdWithReservation && { hold }),
         });
         if (!reserved) throw tooManyJobsInFlight(inFlight, maxJobsInFlight);
-        if (!holdWithReservation) {
-          // Refused over budget, the transaction rolls the reservation back with the rest.
-          await refuseOverBudget(tx, job.ownerId, estimatedCost, budgets);
-          await holdCost(tx, { jobId: job.id, ownerId: job.ownerId, ...hold });
-        }
-        return 'reserved';
+        if (holdWithReservation) return { heldCost: held === true };
+        // Refused over budget, the transaction rolls the reservation back with the rest.
+        await refuseOverBudget(tx, job.ownerId, estimatedCost, budgets);
+        return { heldCost: await holdCost(tx, { jobId: job.id, ownerId: job.ownerId, ...hold }) };
       });
-      if (outcome === 'reserved') return null;
       if (outcome !== 'wait') return outcome;
       await delay(keyInUsePollMs);
     }
@@ -277,11 +284,13 @@ export function createJobStarter({
     };
     const log = logger.child({ jobId: job.id });
     let reserved = false;
+    let heldCost = false;
     let handle: WorkflowHandleWithStartDetails | undefined;
     try {
-      const earlier = await admit(job, request.estimatedCost);
-      if (earlier) return earlier;
+      const admitted = await admit(job, request.estimatedCost);
+      if ('row' in admitted) return admitted;
       reserved = true;
+      heldCost = admitted.heldCost;
       handle = await startWorkflow(request, job, log);
       const row = await recordStartedJob(job);
       if (!row) throw new Error('job row missing right after insert');
@@ -313,9 +322,10 @@ export function createJobStarter({
           log.warn({ err: releaseError }, 'reservation not released; it expires by itself');
         });
         // Unless the workflow outlived the terminate (it then writes the row itself, and its
-        // estimate stays held until it ends), nothing ran: the estimate goes back.
-        if (!workflowLeftRunning) {
-          await dropCostHold(db, job.id).catch((dropError: unknown) => {
+        // estimate stays held until it ends), nothing ran: the estimate goes back. Only a hold
+        // this request wrote: one it found is an earlier request's, whose workflow may run.
+        if (heldCost && !workflowLeftRunning) {
+          await dropCostHold(db, job.id, 1).catch((dropError: unknown) => {
             log.error({ err: dropError }, 'cost hold of a job never started not dropped');
           });
         }
