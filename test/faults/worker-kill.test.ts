@@ -276,4 +276,54 @@ describe('fault: worker SIGKILL', () => {
       jobs,
     );
   });
+
+  it('after the transfer joined its parts, before the generated video was deleted: the retry sends no part again', async () => {
+    const videoBytes = 2 * transferPartBytes + 1024;
+    stack.fakes.google.scenario.videoBytesFor = ({ prompt }) =>
+      prompt.includes(stack.markerPrefix('joined')) ? videoBytes : undefined;
+    const job = await stack.submitVlog('joined');
+    // The transfer's first look at the delivered copy comes right after its parts were joined.
+    const joined = stack.s3Gate.hold(
+      'transferVideo joined',
+      (request) => request.method === 'HEAD' && parsed(request).pathname === mediaPath(job),
+    );
+    await stack.waitHeld(joined, 1);
+    await stack.waitPendingActivity(
+      job,
+      'transferVideo',
+      (activity) =>
+        typeof (activity.heartbeat as { uploadId?: unknown } | undefined)?.uploadId === 'string',
+    );
+    const killedAt = Date.now();
+    await stack.kill(worker);
+    await stack.waitHeldClientsGone();
+    joined.release();
+    worker = await stack.start('worker');
+    const restartedAt = Date.now();
+    const recoveryMs = await stack.waitAllFinal([job]);
+
+    const attempts = await stack.activityAttempts(job);
+    assert.ok((attempts.get('transferVideo') ?? 0) >= 2, 'the transfer was not run again');
+    const partsSent = stack.s3Gate.forwarded.filter(
+      (request) =>
+        request.method === 'PUT' &&
+        parsed(request).pathname === mediaPath(job) &&
+        parsed(request).searchParams.has('partNumber'),
+    ).length;
+    assert.equal(partsSent, 3, 'each part of the transferred video was sent once');
+    const generated = await stack.fakes.generatedKeys(`generated/${job.id}/`);
+    assert.deepEqual(generated, [], 'the generated video was left in Cloud Storage');
+
+    await stack.finish(
+      {
+        scenario: 'worker SIGKILL after the transfer joined its parts',
+        fault:
+          'one worker SIGKILLed after R2 joined the 3 parts of a vlog, before the generated video was deleted, restarted at once',
+        faultMs: restartedAt - killedAt,
+        recoveryMs,
+        notes: [`${partsSent} part uploads in all: the retry found the delivered copy whole`],
+      },
+      [job],
+    );
+  });
 });

@@ -64,7 +64,10 @@ export function createTransferActivities({
      * completed part is heartbeated; a retry continues the same upload from the parts the store
      * already holds, and the key is fixed per vlog, so a retry overwrites rather than
      * duplicates. Once the delivered copy has the source's size the source is deleted, so each
-     * video is stored once; a retry that finds only the delivered copy succeeds without work.
+     * video is stored once; a retry that finds only the delivered copy succeeds without work,
+     * and so does one whose checkpoint's upload was joined, the delivered copy whole, before the
+     * source went (the upload id is this transfer's own: an earlier attempt of the vlog left a
+     * copy of its own video, which a new transfer writes over).
      * A cancelled transfer aborts its upload.
      */
     async transferVideo(input: TransferVideoInput): Promise<TransferResult> {
@@ -87,8 +90,21 @@ export function createTransferActivities({
         );
       }
       const totalBytes = head.size;
+      const partCount = Math.max(1, Math.ceil(totalBytes / transferPartBytes));
       const checkpoint = context.info.heartbeatDetails as TransferCheckpoint | undefined;
       const open = await mediaStorage.listMultipartUploads(input.destinationKey);
+      // The upload an earlier attempt of this transfer made is no longer open: it was joined
+      // (a cancel that aborts one ends the transfer for good). If the delivered copy is whole,
+      // that attempt was lost after the join and before the generated video went: finish it.
+      if (
+        checkpoint?.totalBytes === totalBytes &&
+        !open.some((upload) => upload.uploadId === checkpoint.uploadId) &&
+        (await mediaStorage.head(input.destinationKey))?.size === totalBytes
+      ) {
+        await from.delete(source.key);
+        log.info('transfer already joined', { jobId: input.jobId, bytes: totalBytes, partCount });
+        return { bytes: totalBytes, parts: partCount, resumedParts: partCount };
+      }
       const resumable =
         open.find(
           (upload) =>
@@ -101,7 +117,6 @@ export function createTransferActivities({
         if (stale.uploadId !== uploadId)
           await mediaStorage.abortMultipartUpload(stale.key, stale.uploadId);
       }
-      const partCount = Math.max(1, Math.ceil(totalBytes / transferPartBytes));
       // The store, not the checkpoint, says which parts arrived: a heartbeat may not have.
       const stored = resumable ? await mediaStorage.listParts(input.destinationKey, uploadId) : [];
       const parts = new Map(
