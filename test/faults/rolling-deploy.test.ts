@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
+import { transferPartBytes } from '../../src/kinds/vlog/activities/transfer.js';
+import { vlogVideoKey } from '../../src/jobs/storage-keys.js';
 import { FaultStack, type FaultJob } from '../support/fault-stack.js';
 import type { ServiceProcess } from '../support/processes.js';
+import type { GateRequest } from '../support/request-gate.js';
 
 const graceMs = 3_000;
 /** What a drained worker may take beyond its grace time to cancel, report and close. */
@@ -119,6 +122,7 @@ describe('fault: rolling worker deploy', () => {
       assert.equal(submissions.length, 1, job.marker);
     }
     assert.equal(newWorker.child.exitCode, null, 'the new worker runs on');
+    oldWorker = newWorker;
     await stack.finish({
       scenario: 'Rolling worker deploy',
       fault: `old worker SIGTERMed (grace ${graceMs} ms) with a new one polling`,
@@ -126,5 +130,49 @@ describe('fault: rolling worker deploy', () => {
       recoveryMs,
       notes: [`old worker exited 0 after ${tookMs} ms`],
     });
+  });
+
+  it('a transfer the grace time cut short goes on from its parts on the new worker', async () => {
+    const parsed = (request: GateRequest) => new URL(request.url, 'http://gate');
+    stack.fakes.google.scenario.videoBytesFor = ({ prompt }) =>
+      prompt.includes(stack.markerPrefix('transfer-cut'))
+        ? 2 * transferPartBytes + 1024
+        : undefined;
+    const job = await stack.submitVlog('transfer-cut');
+    const delivered = `/media/${vlogVideoKey(job.id)}`;
+    const isPart = (request: GateRequest) =>
+      request.method === 'PUT' &&
+      parsed(request).pathname === delivered &&
+      parsed(request).searchParams.has('partNumber');
+    const lastPart = stack.s3Gate.hold(
+      'transfer cut short',
+      (request) => isPart(request) && parsed(request).searchParams.get('partNumber') === '3',
+    );
+    await stack.waitHeld(lastPart, 1);
+
+    const newWorker = await stack.start('worker');
+    const signalledAt = Date.now();
+    assert.equal(await stack.terminate(oldWorker), 0, oldWorker.output.slice(-30).join('\n'));
+    const tookMs = Date.now() - signalledAt;
+    lastPart.release();
+    const recoveryMs = await stack.waitAllFinal([job]);
+
+    const resumed = newWorker
+      .logs()
+      .find((line) => line['msg'] === 'resuming transfer' && line['jobId'] === job.id);
+    assert.equal(resumed?.['resumedParts'], 2, 'the new worker started the transfer over');
+    const partsSent = stack.s3Gate.forwarded.filter(isPart).length;
+    assert.equal(partsSent, 3, 'each part of the transferred video was sent once');
+    oldWorker = newWorker;
+    await stack.finish(
+      {
+        scenario: 'Rolling worker deploy mid-transfer',
+        fault: `old worker SIGTERMed (grace ${graceMs} ms) while a vlog's transfer waited on its last part`,
+        faultMs: tookMs,
+        recoveryMs,
+        notes: [`the new worker went on from ${String(resumed?.['resumedParts'])} of 3 parts`],
+      },
+      [job],
+    );
   });
 });

@@ -68,7 +68,9 @@ export function createTransferActivities({
      * and so does one whose checkpoint's upload was joined, the delivered copy whole, before the
      * source went (the upload id is this transfer's own: an earlier attempt of the vlog left a
      * copy of its own video, which a new transfer writes over).
-     * A cancelled transfer aborts its upload.
+     * A cancelled transfer aborts its upload, unless it was cancelled only to run again (its
+     * worker shut down past its grace time, its attempt timed out): the retry goes on from its
+     * parts.
      */
     async transferVideo(input: TransferVideoInput): Promise<TransferResult> {
       const context = Context.current();
@@ -162,7 +164,10 @@ export function createTransferActivities({
         // A cancel that came while the parts were joined must not leave the joined video.
         context.cancellationSignal.throwIfAborted();
       } catch (error) {
-        if (error instanceof CancelledFailure || context.cancellationSignal.aborted) {
+        if (
+          (error instanceof CancelledFailure || context.cancellationSignal.aborted) &&
+          !cancelledForARetry(context)
+        ) {
           await mediaStorage
             .abortMultipartUpload(input.destinationKey, uploadId)
             .catch(() => undefined);
@@ -188,6 +193,17 @@ export function createTransferActivities({
       return { bytes: totalBytes, parts: partCount, resumedParts };
     },
   };
+}
+
+/**
+ * Whether the activity was cancelled only to run again: its worker shutting down past its grace
+ * time (a deploy), its attempt timed out (another may already be resuming its upload), or an
+ * operator's pause or reset. Its parts stay for that retry; any other cancel (the vlog's, or
+ * its workflow gone) aborts the upload.
+ */
+function cancelledForARetry(context: Context): boolean {
+  const details = context.cancellationDetails;
+  return Boolean(details?.workerShutdown || details?.timedOut || details?.paused || details?.reset);
 }
 
 function partLength(partNumber: number, totalBytes: number): number {
