@@ -75,6 +75,7 @@ export function meterProviders(providers: Providers, traced?: TraceProviderCall)
     },
     videoGenerator: videoGenerator && {
       name: videoGenerator.name,
+      ...(videoGenerator.remote !== undefined && { remote: videoGenerator.remote }),
       start: (request, context) =>
         measure(video!, 'start_video_generation', context.signal, () =>
           videoGenerator.start(request, context),

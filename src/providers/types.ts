@@ -183,6 +183,13 @@ export type VideoGenerationStatus =
  */
 export interface VideoGenerator {
   readonly name: string;
+  /**
+   * The provider works on, and bills, once `start` has sent the request (Veo): a start under way
+   * when its worker shuts down is waited for rather than abandoned, so the operation it made is
+   * recorded instead of submitted again by the retry. Unset: `start` does the work itself (a
+   * local render), and a shutdown stops it.
+   */
+  readonly remote?: boolean;
   start(request: VideoGenerationRequest, context: GenerationContext): Promise<string>;
   /** One look at the generation; `signal` aborts the look (a cancelled or draining check). */
   check(operationName: string, context: { signal: AbortSignal }): Promise<VideoGenerationStatus>;

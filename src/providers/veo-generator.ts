@@ -11,6 +11,7 @@ import type {
 /** Veo on Vertex AI: a long-running operation that writes the video to Cloud Storage. */
 export class VeoVideoGenerator implements VideoGenerator {
   readonly name: string;
+  readonly remote = true;
 
   constructor(
     private readonly ai: GoogleGenAI,

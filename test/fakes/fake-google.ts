@@ -64,6 +64,11 @@ export interface FakeGoogleScenario {
   startFailures: FakeFailure[];
   /** While set, predictLongRunning calls are never answered: the client gives up on them. */
   holdStarts: boolean;
+  /**
+   * How long a predictLongRunning call that Veo accepted (its operation made and paid for) waits
+   * before its answer is sent: a client that gives up meanwhile never learns the operation.
+   */
+  startAnswerDelayMs: number;
   /** Failures answered by the next fetchPredictOperation calls. */
   pollFailures: FakeFailure[];
   /** Polls answered "not done" before an operation is done. */
@@ -271,6 +276,7 @@ export class FakeGoogle {
       analysisAnswers: [],
       startFailures: [],
       holdStarts: false,
+      startAnswerDelayMs: 0,
       pollFailures: [],
       pollsBeforeDone: 1,
       pollLatencyMs: 0,
@@ -681,7 +687,7 @@ export class FakeGoogle {
     }
   }
 
-  private predictLongRunning(body: PredictRequest, url: URL, response: ServerResponse) {
+  private async predictLongRunning(body: PredictRequest, url: URL, response: ServerResponse) {
     this.calls.predictLongRunning += 1;
     this.submissionTimes.push(Date.now());
     this.veoRequestTimes.push(Date.now());
@@ -709,6 +715,7 @@ export class FakeGoogle {
       durationSeconds: body.parameters?.durationSeconds ?? 8,
     });
     this.maxRunningOperations = Math.max(this.maxRunningOperations, this.runningOperations());
+    if (this.scenario.startAnswerDelayMs > 0) await delay(this.scenario.startAnswerDelayMs);
     this.sendJson(response, 200, { name });
   }
 

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
+import { submissionDrainMs } from '../../src/kinds/vlog/activities/generate.js';
 import { transferPartBytes } from '../../src/kinds/vlog/activities/transfer.js';
 import { vlogVideoKey } from '../../src/jobs/storage-keys.js';
+import { eventually } from '../support/eventually.js';
 import { FaultStack, type FaultJob } from '../support/fault-stack.js';
 import type { ServiceProcess } from '../support/processes.js';
 import type { GateRequest } from '../support/request-gate.js';
@@ -29,7 +31,7 @@ describe('fault: rolling worker deploy', () => {
   });
   after(() => stack.stop());
 
-  it('SIGTERM drains the old worker while the new one takes over: every job completes, one Veo submission per vlog, exit 0 within the grace', async () => {
+  it('SIGTERM drains the old worker while the new one takes over: every job completes, one Veo submission per vlog, exit 0 within the grace and a Veo submission’s drain', async () => {
     const google = stack.fakes.google;
     // Veo answers "not done" until the old worker is gone: generations stay in flight.
     google.scenario.generationMs = 10 * 60_000;
@@ -76,7 +78,11 @@ describe('fault: rolling worker deploy', () => {
     const exitCode = await oldExit;
     const tookMs = Date.now() - signalledAt;
     assert.equal(exitCode, 0, oldWorker.output.slice(-30).join('\n'));
-    assert.ok(tookMs < graceMs + exitMarginMs, `the old worker took ${tookMs} ms to exit`);
+    // The Veo submission held at the door may have reached Veo: it gets submissionDrainMs more.
+    assert.ok(
+      tookMs < graceMs + submissionDrainMs + exitMarginMs,
+      `the old worker took ${tookMs} ms to exit`,
+    );
     google.scenario.generationMs = 0;
     stack.googleGate.releaseAll();
     const recoveryMs = await stack.waitAllFinal();
@@ -171,6 +177,45 @@ describe('fault: rolling worker deploy', () => {
         faultMs: tookMs,
         recoveryMs,
         notes: [`the new worker went on from ${String(resumed?.['resumedParts'])} of 3 parts`],
+      },
+      [job],
+    );
+  });
+
+  it('a Veo submission Veo accepted and not yet answered when the grace time ends is waited for: one generation', async () => {
+    const google = stack.fakes.google;
+    // Veo takes the request at once and answers past the grace time, within the exit deadline.
+    google.scenario.startAnswerDelayMs = graceMs + 5_000;
+    const job = await stack.submitVlog('submit-accepted');
+    const submissions = () =>
+      google.paidCallsMentioning(job.marker).filter((call) => call.method === 'predictLongRunning')
+        .length;
+    await eventually(
+      async () => submissions(),
+      (count) => count === 1,
+      {
+        what: `Veo to accept the generation of ${job.id}`,
+        timeoutMs: 60_000,
+        intervalMs: 20,
+      },
+    );
+
+    const signalledAt = Date.now();
+    const exitCode = await stack.terminate(oldWorker);
+    const tookMs = Date.now() - signalledAt;
+    google.scenario.startAnswerDelayMs = 0;
+    assert.equal(exitCode, 0, oldWorker.output.slice(-30).join('\n'));
+    oldWorker = await stack.start('worker');
+    const recoveryMs = await stack.waitAllFinal([job]);
+    assert.equal(submissions(), 1, 'the generation was submitted again');
+
+    await stack.finish(
+      {
+        scenario: 'Rolling worker deploy mid-submission',
+        fault: `old worker SIGTERMed (grace ${graceMs} ms) after Veo accepted a generation it had not answered yet`,
+        faultMs: tookMs,
+        recoveryMs,
+        notes: [`the old worker waited for Veo's answer and exited 0 after ${tookMs} ms`],
       },
       [job],
     );

@@ -322,7 +322,9 @@ export function createGenerateActivities({
             analysis: input.analysis,
           },
           {
-            signal: context.cancellationSignal,
+            signal: generator.remote
+              ? cancelledUnlessDraining(context)
+              : context.cancellationSignal,
             openMedia: (ref) => mediaStorage.getStream(ref.key),
             progress: (progress) => reportHeartbeat({ render: progress }),
           },
@@ -421,6 +423,35 @@ export function createGenerateActivities({
       }
     },
   };
+}
+
+/**
+ * How long a remote submission under way may go on once its worker's grace time is over: Veo
+ * answers one in a second or two, and the worker must still exit before its shutdown deadline
+ * (WORKER_SHUTDOWN_GRACE_MS + 15 s).
+ */
+export const submissionDrainMs = 10_000;
+
+/**
+ * The activity's cancellation, but a shutdown of its worker only `submissionDrainMs` later: a
+ * submission the provider may have accepted already is let finish so its operation is
+ * recorded, where abandoning it would leave a paid generation no one knows of and the retry
+ * would submit and pay for another. One that takes longer (the request never got through) is
+ * given up, and the retry submits again.
+ */
+function cancelledUnlessDraining(context: Context): AbortSignal {
+  const controller = new AbortController();
+  const { cancellationSignal } = context;
+  const follow = () => {
+    if (!context.cancellationDetails?.workerShutdown) {
+      controller.abort(cancellationSignal.reason);
+      return;
+    }
+    setTimeout(() => controller.abort(cancellationSignal.reason), submissionDrainMs).unref();
+  };
+  if (cancellationSignal.aborted) follow();
+  else cancellationSignal.addEventListener('abort', follow, { once: true });
+  return controller.signal;
 }
 
 async function recordOperation(
