@@ -326,4 +326,45 @@ describe('fault: worker SIGKILL', () => {
       [job],
     );
   });
+
+  it('right after a cancel was accepted: the vlog ends cancelled, its generation charged once', async () => {
+    const check = stack.holdGenerationChecks('checkVideoGeneration', ['cancel-kill']);
+    const job = await stack.submitVlog('cancel-kill');
+    await stack.waitHeld(check, 1);
+    const cancelled = await fetch(`${stack.viewUrl(job)}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'changed my mind' }),
+    });
+    assert.equal(cancelled.status, 202, await cancelled.clone().text());
+    // The workflow took the cancel; its cleanup is under way on the worker killed now.
+    await stack.kill(worker);
+    await stack.waitHeldClientsGone();
+    check.release();
+    worker = await stack.start('worker');
+    const ended = await eventually(
+      () => stack.view(job),
+      (view) =>
+        view !== null && ['completed', 'failed', 'cancelled', 'timeout'].includes(view.status),
+      { what: `${job.id} ended`, timeoutMs: 120_000, intervalMs: 100 },
+    );
+    assert.equal(ended?.status, 'cancelled');
+    const workflow = await eventually(
+      async () => (await stack.client.workflow.getHandle(job.id).describe()).status.name,
+      (status) => status !== 'RUNNING',
+      { what: `${job.id} closed`, timeoutMs: 30_000, intervalMs: 200 },
+    );
+    assert.notEqual(workflow, 'RUNNING');
+    const submissions = stack.fakes.google
+      .paidCallsMentioning(job.marker)
+      .filter((call) => call.method === 'predictLongRunning').length;
+    assert.equal(submissions, 1, 'the generation was submitted once');
+    const charges = await stack.testDatabase.db
+      .selectFrom('cost_ledger')
+      .select('idempotency_key')
+      .where('job_id', '=', job.id)
+      .where('kind', '=', 'video')
+      .execute();
+    assert.equal(charges.length, 1, `video charges: ${JSON.stringify(charges)}`);
+  });
 });
