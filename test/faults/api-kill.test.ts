@@ -11,9 +11,10 @@ import { TcpProxy } from '../support/tcp-proxy.js';
 const reconcile = { JOB_RECONCILE_INTERVAL_MS: '1000', JOB_RECONCILE_STALE_MS: '1000' };
 
 // The API SIGKILLed in the middle of accepting work, after it held the work's estimate against
-// the owner's budgets and before Temporal heard of the work: the workflow never starts (or the
-// retry is never taken), and no process is left to give the hold back.
-describe('fault: API SIGKILL between holding a cost and reaching Temporal', () => {
+// the owner's budgets and before Temporal heard of the work (the workflow never starts, or the
+// retry is never taken, and no process is left to give the hold back) or before it heard
+// Temporal's answer; and the worker SIGKILLed right after a retry was taken.
+describe('fault: SIGKILL while a cost is held for work Temporal has not taken yet', () => {
   let stack: FaultStack;
   /** Between the API and Temporal only: stalled, the API's start or Update hangs there. */
   let temporalPath: TcpProxy;
@@ -207,5 +208,44 @@ describe('fault: API SIGKILL between holding a cost and reaching Temporal', () =
       .where('job_id', '=', jobId)
       .execute();
     assert.deepEqual(holds, [{ attempt: 1, state: 'settled' }], 'the job ran under its hold');
+  });
+
+  it('a worker SIGKILLed right after a retry was accepted: the new attempt runs once, held and settled', async () => {
+    let refuse = true;
+    stack.fakes.google.scenario.answerFor = (prompt) =>
+      refuse && prompt.includes(stack.markerPrefix('retried')) ? { kind: 'blocked' } : undefined;
+    const job = await stack.submitAi('retried');
+    await eventually(
+      () => stack.view(job),
+      (view) => view?.status === 'failed',
+      { what: `${job.id} failed`, timeoutMs: 60_000, intervalMs: 100 },
+    );
+    refuse = false;
+    const retried = await fetch(`${stack.viewUrl(job)}/retry`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(retried.status, 202, await retried.clone().text());
+    await stack.kill(worker);
+    worker = await stack.start('worker');
+    await stack.waitAllFinal([job]);
+    const view = await stack.view(job);
+    assert.equal(view?.status, 'completed');
+    assert.equal((view as { retryCount?: number } | null)?.retryCount, 1);
+    const paid = stack.fakes.google
+      .paidCallsMentioning(job.marker)
+      .filter((call) => call.method === 'streamGenerateContent').length;
+    assert.equal(paid, 2, 'one model call per attempt');
+    const holds = await stack.testDatabase.db
+      .selectFrom('cost_holds')
+      .select(['attempt', 'state'])
+      .where('job_id', '=', job.id)
+      .orderBy('attempt')
+      .execute();
+    assert.deepEqual(holds, [
+      { attempt: 1, state: 'released' },
+      { attempt: 2, state: 'settled' },
+    ]);
   });
 });
