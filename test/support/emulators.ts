@@ -33,21 +33,35 @@ async function startEmulator(
     output.push(...chunk.toString('utf8').split('\n').filter(Boolean));
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A command that cannot start (missing, or a script whose interpreter is gone) emits `error`
+  // and may never emit `exit`: waiting for `exit` alone hung the test file for good.
+  let ended: (() => Error) | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      ended ??= () => new Error(`${command} exited:\n${output.join('\n')}`);
+      resolve();
+    });
+    child.once('error', (error) => {
+      ended = () => new Error(`${command} could not start: ${error.message}`);
+      resolve();
+    });
+  });
   const endpoint = `http://127.0.0.1:${port}`;
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
   };
   try {
-    await eventually(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`${command} exited:\n${output.join('\n')}`);
-        return (await fetch(`${endpoint}${readyPath}`)).ok;
-      },
-      (ok) => ok,
-      { what: `${path.basename(command)} ready`, timeoutMs: 20_000 },
-    );
+    await Promise.race([
+      eventually(
+        async () => (await fetch(`${endpoint}${readyPath}`)).ok,
+        (ok) => ok || ended !== undefined,
+        { what: `${path.basename(command)} ready`, timeoutMs: 20_000 },
+      ),
+      exited.then(() => {
+        throw ended!();
+      }),
+    ]);
   } catch (error) {
     await stop();
     throw error;
