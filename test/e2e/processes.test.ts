@@ -39,11 +39,12 @@ function waitForJob(
   id: string,
   done: (job: JobView) => boolean,
   what: string,
+  timeoutMs = 60_000,
 ) {
   return eventually(
     async () => (await api<JobView>(baseUrl, token, `/api/jobs/${id}`)).body,
     done,
-    { what, timeoutMs: 60_000 },
+    { what, timeoutMs },
   );
 }
 
@@ -292,12 +293,15 @@ describe('service processes', () => {
       [vlog.id, 'vlog'],
       [answering.body.id, 'AI job'],
     ] as const) {
+      // After the restart the embedded model starts again and answers from scratch, with the
+      // render and the other test files on the same 2 cores: a CI run took over a minute.
       const done = await waitForJob(
         baseUrl,
         token,
         id,
         (job) => ['completed', 'failed', 'cancelled', 'timeout'].includes(job.status),
         `${what} finished after restart`,
+        180_000,
       );
       assert.equal(done.status, 'completed', `${what}: ${JSON.stringify(done.error)}`);
     }
