@@ -365,6 +365,46 @@ describe('costs end to end', { timeout: 300_000 }, () => {
     );
   });
 
+  it('charges a generation Veo accepted while its vlog was cancelled mid-submission, waiting for its answer', async () => {
+    // Veo takes the request at once and answers it a while later: a cancel lands in between.
+    fakes.google.scenario.startAnswerDelayMs = 3_000;
+    fakes.google.scenario.generationMs = 10 * 60_000;
+    const submittedBefore = fakes.google.calls.predictLongRunning;
+    const response = await payer.postForm('/api/vlogs', vlogForm());
+    assert.equal(response.statusCode, 202, response.body);
+    const { id } = response.json<JobView>();
+    await eventually(
+      async () => fakes.google.calls.predictLongRunning - submittedBefore,
+      (submitted) => submitted === 1,
+      { what: `Veo to accept the generation of ${id}`, timeoutMs: 60_000, intervalMs: 20 },
+    );
+    assert.equal((await payer.cancel('vlog', id, { reason: 'too slow' })).statusCode, 202);
+    const cancelled = await payer.awaitJob<JobView>(
+      'vlog',
+      id,
+      (view) => view.status === 'cancelled',
+    );
+
+    const operationName = await submittedOperation(h, id);
+    const video = await h.db
+      .selectFrom('cost_ledger')
+      .select(['idempotency_key', 'cost'])
+      .where('job_id', '=', id)
+      .where('kind', '=', 'video')
+      .execute();
+    assert.deepEqual(
+      video.map((row) => row.idempotency_key),
+      [`${id}:video:${operationName}`],
+      'the generation Veo accepted is charged once',
+    );
+    const ledger = await ledgerOf(id);
+    assert.equal(
+      parseMoney(cancelled.actualCost.amount),
+      ledger.reduce((sum, row) => sum + parseMoney(row.cost), 0n),
+    );
+    assert.equal(fakes.google.calls.predictLongRunning - submittedBefore, 1);
+  });
+
   it("holds a running job's estimate, and releases it when the job is cancelled", async () => {
     fakes.google.scenario.analysisAnswers.push({ kind: 'stall', text: '{"items": [' });
     const pieces = fakes.google.calls.streamedPieces;

@@ -322,9 +322,7 @@ export function createGenerateActivities({
             analysis: input.analysis,
           },
           {
-            signal: generator.remote
-              ? cancelledUnlessDraining(context)
-              : context.cancellationSignal,
+            signal: generator.remote ? cancelledOnceAnswered(context) : context.cancellationSignal,
             openMedia: (ref) => mediaStorage.getStream(ref.key),
             progress: (progress) => reportHeartbeat({ render: progress }),
           },
@@ -426,31 +424,32 @@ export function createGenerateActivities({
 }
 
 /**
- * How long a remote submission under way may go on once its worker's grace time is over: Veo
- * answers one in a second or two, and the worker must still exit before its shutdown deadline
+ * How long a remote submission under way may go on once it is cancelled: Veo answers one in a
+ * second or two, and a worker shutting down must still exit before its shutdown deadline
  * (WORKER_SHUTDOWN_GRACE_MS + 15 s).
  */
 export const submissionDrainMs = 10_000;
 
 /**
- * The activity's cancellation, but a shutdown of its worker only `submissionDrainMs` later: a
- * submission the provider may have accepted already is let finish so its operation is
- * recorded, where abandoning it would leave a paid generation no one knows of and the retry
- * would submit and pay for another. One that takes longer (the request never got through) is
- * given up, and the retry submits again.
+ * The activity's cancellation, for a submission under way only `submissionDrainMs` later,
+ * whether the vlog was cancelled or its worker shuts down: the provider may have accepted the
+ * request already, and abandoning it would leave a paid generation no one knows of, neither
+ * charged to the cancelled vlog nor re-attached to by a retry, which would pay for another.
+ * Let finish, its operation is recorded, so the vlog's end charges it or the retry re-attaches.
+ * One that takes longer (the request never got through) is given up. A submission not yet sent
+ * when the cancel came is not sent.
  */
-function cancelledUnlessDraining(context: Context): AbortSignal {
-  const controller = new AbortController();
+function cancelledOnceAnswered(context: Context): AbortSignal {
   const { cancellationSignal } = context;
-  const follow = () => {
-    if (!context.cancellationDetails?.workerShutdown) {
-      controller.abort(cancellationSignal.reason);
-      return;
-    }
-    setTimeout(() => controller.abort(cancellationSignal.reason), submissionDrainMs).unref();
-  };
-  if (cancellationSignal.aborted) follow();
-  else cancellationSignal.addEventListener('abort', follow, { once: true });
+  if (cancellationSignal.aborted) return cancellationSignal;
+  const controller = new AbortController();
+  cancellationSignal.addEventListener(
+    'abort',
+    () => {
+      setTimeout(() => controller.abort(cancellationSignal.reason), submissionDrainMs).unref();
+    },
+    { once: true },
+  );
   return controller.signal;
 }
 
