@@ -53,6 +53,12 @@ const geminiPhotoTypes = new Set([
   'image/heif',
 ]);
 
+/**
+ * The name Gemini knows an upload's video type by, where it differs: its documented list names
+ * QuickTime `video/mov`, where uploads (and browsers) say `video/quicktime`.
+ */
+const geminiVideoTypes: Readonly<Record<string, string>> = { 'video/quicktime': 'video/mov' };
+
 /** How the analyzer makes a photo Gemini does not read a PNG: the worker's photo decoder. */
 export interface PhotoConversion {
   tools: MediaTools;
@@ -133,14 +139,20 @@ export class GeminiMediaAnalyzer implements MediaAnalyzer {
       .join('\n');
   }
 
-  /** The medium as Gemini reads it: the upload, or for a photo type it does not read, a PNG. */
+  /**
+   * The medium as Gemini reads it: the upload under Gemini's name for its type, or for a photo
+   * type it does not read, a PNG.
+   */
   private async sent(
     request: AnalysisRequest,
     ref: MediaRef,
     cleanups: (() => Promise<unknown>)[],
   ): Promise<SentMedium> {
-    if (ref.kind !== 'image' || geminiPhotoTypes.has(ref.contentType))
-      return { ref, open: () => request.openMedia(ref) };
+    if (ref.kind !== 'image') {
+      const contentType = geminiVideoTypes[ref.contentType] ?? ref.contentType;
+      return { ref: { ...ref, contentType }, open: () => request.openMedia(ref) };
+    }
+    if (geminiPhotoTypes.has(ref.contentType)) return { ref, open: () => request.openMedia(ref) };
     const unreadable = `Gemini reads no ${ref.contentType} photo, and ${ref.name} cannot be made a PNG`;
     if (!this.photos)
       throw new ProviderError(

@@ -6,6 +6,7 @@ import { vlogKind } from '../../src/kinds/vlog/declaration.js';
 import { findMediaTools } from '../../src/media/tools.js';
 import {
   jpegBytes,
+  movBytes,
   mp4Bytes,
   multipartBody,
   pngBytes,
@@ -176,8 +177,8 @@ describe('vlogs end to end', () => {
   });
 
   // Gemini reads no GIF or AVIF photo (it answers 400): a vlog with one was accepted with 202
-  // and failed at its analysis.
-  it('sends a GIF or AVIF photo to Gemini as a PNG, which it reads', async () => {
+  // and failed at its analysis. Its list of video types names QuickTime `video/mov`.
+  it('sends a GIF or AVIF photo to Gemini as a PNG and a QuickTime clip as video/mov, types it reads', async () => {
     const photo = () =>
       sharp({ create: { width: 64, height: 48, channels: 3, background: '#2060c0' } });
     const vlog = await accepted(
@@ -195,11 +196,17 @@ describe('vlogs end to end', () => {
           bytes: await photo().avif().toBuffer(),
         },
         { field: 'media', filename: 'waves.mp4', contentType: 'video/mp4', bytes: mp4Bytes() },
+        {
+          field: 'media',
+          filename: 'IMG_0042.MOV',
+          contentType: 'video/quicktime',
+          bytes: movBytes(),
+        },
       ]),
     );
     assert.deepEqual(
       vlog.media.map((item) => item.contentType),
-      ['image/gif', 'image/avif', 'video/mp4'],
+      ['image/gif', 'image/avif', 'video/mp4', 'video/quicktime'],
     );
     const done = await waitFor(vlog.id, isTerminal, 'vlog finished');
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
@@ -208,7 +215,7 @@ describe('vlogs end to end', () => {
       .contents.flatMap((content) => content.parts)
       .map((part) => part.inlineData?.mimeType ?? part.fileData?.mimeType)
       .filter(Boolean);
-    assert.deepEqual(sent, ['image/png', 'image/png', 'video/mp4']);
+    assert.deepEqual(sent, ['image/png', 'image/png', 'video/mp4', 'video/mov']);
   });
 
   // Temporal takes heartbeats that stop for the heartbeat timeout (10 s) for a lost worker and

@@ -233,12 +233,29 @@ const readableImageTypes = new Set([
   'image/heif',
 ]);
 
-/** The first image type in the request Gemini does not read, if any. */
-const unreadableImageType = (body: GenerateContentBody) =>
+/** The video types Gemini's documentation lists; it names QuickTime `video/mov`. */
+const readableVideoTypes = new Set([
+  'video/mp4',
+  'video/mpeg',
+  'video/mov',
+  'video/avi',
+  'video/x-flv',
+  'video/mpg',
+  'video/webm',
+  'video/wmv',
+  'video/3gpp',
+]);
+
+/** The first image or video type in the request Gemini does not read, if any. */
+const unreadableMediaType = (body: GenerateContentBody) =>
   body.contents
     .flatMap((content) => content.parts)
     .map((part) => part.inlineData?.mimeType ?? part.fileData?.mimeType)
-    .find((type) => type?.startsWith('image/') && !readableImageTypes.has(type));
+    .find(
+      (type) =>
+        (type?.startsWith('image/') && !readableImageTypes.has(type)) ||
+        (type?.startsWith('video/') && !readableVideoTypes.has(type)),
+    );
 
 /** Items for an AI generation request, as many as it asks for (at most 3), in its schema. */
 const validItems = (body: GenerateContentBody) => {
@@ -537,7 +554,7 @@ export class FakeGoogle {
   ) {
     this.calls[method] += 1;
     this.analysisRequests.push(body);
-    const unreadable = unreadableImageType(body);
+    const unreadable = unreadableMediaType(body);
     if (unreadable)
       return this.sendFailure(response, {
         status: 400,
