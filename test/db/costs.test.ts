@@ -7,6 +7,7 @@ import {
   closeCostHold,
   holdCost,
   recordLedgerEntry,
+  voidEndOfJobCharge,
   type LedgerEntry,
 } from '../../src/db/costs.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
@@ -79,6 +80,42 @@ describe('the cost ledger and holds', () => {
     assert.deepEqual(rows, [{ owner_id: 'ada', attempt: 1 }]);
     // A job with no row is not charged (nothing to tie the call to).
     assert.equal(await recordLedgerEntry(test.db, entry('no-such-job', 'k', '1.00')), false);
+  });
+
+  it("takes back a charge made at its job's end once, and no charge a provider reported", async () => {
+    await job('vlog-void', 'cy', '2.00');
+    const atEnd = {
+      ...entry('vlog-void', 'vlog-void:video:operations/1', '1.20'),
+      prices: { videoSeconds: '0.15', note: 'charged at the end of its job' },
+    };
+    const reported = entry('vlog-void', 'vlog-void:video:operations/2', '0.30');
+    await recordLedgerEntry(test.db, atEnd);
+    await recordLedgerEntry(test.db, reported);
+    const reason = 'not billed: filtered';
+    const voided = await Promise.all(
+      [1, 2, 3].map(() =>
+        voidEndOfJobCharge(test.db, { idempotencyKey: atEnd.idempotencyKey, reason }),
+      ),
+    );
+    assert.deepEqual(voided.filter(Boolean).length, 1, 'taken back once');
+    assert.equal(
+      await voidEndOfJobCharge(test.db, { idempotencyKey: reported.idempotencyKey, reason }),
+      false,
+    );
+    assert.equal(parseMoney(await actualCost('vlog-void')), parseMoney('0.30'));
+    const rows = await test.db
+      .selectFrom('cost_ledger')
+      .select(['idempotency_key', 'cost', 'prices'])
+      .where('job_id', '=', 'vlog-void')
+      .orderBy('idempotency_key')
+      .execute();
+    assert.deepEqual(
+      rows.map((row) => [row.idempotency_key, parseMoney(String(row.cost)), row.prices]),
+      [
+        [atEnd.idempotencyKey, 0n, { ...atEnd.prices, voided: reason }],
+        [reported.idempotencyKey, parseMoney('0.30'), reported.prices],
+      ],
+    );
   });
 
   it("reserves what a running job's hold still allows for, and nothing once it ended", async () => {

@@ -566,6 +566,50 @@ describe('costs of generations a vlog stopped looking at', { timeout: 300_000 },
     );
   });
 
+  it('takes back the charge of a generation its deadline left running once a look sees Veo filtered it', async () => {
+    fakes.google.scenario.generationOutcomes = [{ kind: 'filtered', reasons: ['unsafe'] }];
+    const { id, operationName } = await generating();
+    await payer.awaitJob<JobView>('vlog', id, (view) => view.status === 'failed', {
+      timeoutMs: deadlineMs + 30_000,
+    });
+    await chargedOnceAsACheckWould(id, operationName);
+    assert.ok(parseMoney(String((await videoCharges(id))[0]!.cost)) > 0n);
+
+    // Veo ends it now: the reconciler (its lease) or the retry re-attached to it sees it filtered.
+    fakes.google.scenario.generationMs = 0;
+    try {
+      assert.equal((await payer.retry('vlog', id)).statusCode, 202);
+      const filtered = await payer.awaitJob<JobView>(
+        'vlog',
+        id,
+        (view) => view.attempt === 2 && view.status === 'failed',
+      );
+      assert.equal(filtered.error?.code, 'CONTENT_FILTERED');
+    } finally {
+      fakes.google.scenario.generationMs = 10 * 60_000;
+    }
+
+    const [video] = await h.db
+      .selectFrom('cost_ledger')
+      .select(['idempotency_key', 'cost', 'prices'])
+      .where('job_id', '=', id)
+      .where('kind', '=', 'video')
+      .execute();
+    assert.equal(video?.idempotency_key, `${id}:video:${operationName}`);
+    assert.equal(parseMoney(String(video.cost)), 0n, 'the charge is taken back');
+    assert.match(String((video.prices as { voided?: string }).voided), /filtered/);
+    const ledger = await h.db
+      .selectFrom('cost_ledger')
+      .select('cost')
+      .where('job_id', '=', id)
+      .execute();
+    const final = (await payer.get(`/api/vlogs/${id}`)).json<JobView>();
+    assert.equal(
+      parseMoney(final.actualCost.amount),
+      ledger.reduce((sum, row) => sum + parseMoney(String(row.cost)), 0n),
+    );
+  });
+
   it('charges the generation of a vlog whose workflow was terminated, when the reconciler ends the job', async () => {
     const { id, operationName } = await generating();
     await h.temporal.client.workflow.getHandle(id).terminate('an operator stopped it');

@@ -9,7 +9,7 @@ import {
   recordOperationOutcome,
   recordProviderOperation,
 } from '../../../db/provider-operations.js';
-import { requestedVideoSeconds } from '../../../db/costs.js';
+import { requestedVideoSeconds, voidEndOfJobCharge } from '../../../db/costs.js';
 import { chargeProviderCall } from '../../../activities/cost-ledger.js';
 import {
   holdProviderLease,
@@ -79,8 +79,10 @@ const generationKeyPart = ':video-generation:';
  * name): a later look at it (a retry re-attaching to it) never charges it again, and a
  * generation a check saw done was charged then and is not charged here; one a check saw
  * filtered or failed (which Veo does not bill) is left out. One Veo would not bill (filtered or
- * failed after the job stopped looking) is charged all the same: the ledger cannot know, and
- * the row's `prices.note` says why it was charged.
+ * failed after the job stopped looking) is charged all the same, the row's `prices.note` saying
+ * why, and taken back if a later look sees it so (recordGenerationEnd): a retry re-attached to
+ * it, or the reconciler while the generation holds its lease. One no look sees end stays
+ * charged.
  */
 export async function chargeGenerationsLeftRunning(
   {
@@ -166,7 +168,8 @@ const leftRunningLooksPerRun = 100;
  * up to 30 minutes later (a stale lease no longer counts, and is not looked at). Each look is a Veo request like a live vlog's check: none while Veo
  * cools down, each in its request slot, and a 429 starts the cool-down and ends the round. A
  * generation that cannot be looked at now keeps its lease, which still goes stale in the end.
- * Its end is recorded as a check's would be; it was charged when its vlog ended. Returns the
+ * Its end is recorded as a check's would be; it was charged when its vlog ended, and that
+ * charge is taken back if Veo filtered or failed it. Returns the
  * leases it freed.
  */
 export async function freeLeasesOfGenerationsLeftRunning({
@@ -203,11 +206,31 @@ export async function freeLeasesOfGenerationsLeftRunning({
     if (!('status' in look)) break;
     const { status } = look;
     if (status.state === 'running') continue;
-    await recordOperationOutcome(db, { jobId, operationName, outcome: status.state });
+    await recordGenerationEnd(db, { jobId, operationName, outcome: status.state });
     if ((await releaseEndedJobLeases(db, jobId)).includes(provider))
       freed.push({ jobId, provider });
   }
   return freed;
+}
+
+/**
+ * Records how a generation ended, seen by a look at it. Veo bills only a generation that
+ * returned a video: one its vlog was charged as it ended (chargeGenerationsLeftRunning), seen
+ * filtered or failed after, by a retry re-attached to it or by the reconciler, has that charge
+ * taken back. Taken back before the end is recorded: a look stopped in between looks again.
+ */
+async function recordGenerationEnd(
+  db: Db,
+  ended: { jobId: string; operationName: string; outcome: 'succeeded' | 'filtered' | 'failed' },
+): Promise<void> {
+  if (ended.outcome !== 'succeeded') {
+    const voided = await voidEndOfJobCharge(db, {
+      idempotencyKey: generationChargeKey(ended.jobId, ended.operationName),
+      reason: `not billed: Veo ended the generation ${ended.outcome} after its job had ended`,
+    });
+    if (voided) log.info('charge of a generation Veo does not bill taken back', ended);
+  }
+  await recordOperationOutcome(db, ended);
 }
 
 /** The key a generation is charged under, whoever charges it: its operation, once. */
@@ -379,7 +402,7 @@ export function createGenerateActivities({
       if (metered) await releaseProviderLease(db, input.jobId, metered.provider);
       const outcome = status.state;
       const seenEnded = () =>
-        recordOperationOutcome(db, {
+        recordGenerationEnd(db, {
           jobId: input.jobId,
           operationName: input.operationName,
           outcome,
