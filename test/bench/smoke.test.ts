@@ -9,6 +9,7 @@ const expected: Record<string, string[]> = {
   orchestration: [
     'orchestration probe separate idle p50',
     'orchestration probe separate loaded p50',
+    'orchestration probe separate both-loaded p50',
     'orchestration ai separate idle p50',
     'orchestration probe all-in-one idle p50',
     'orchestration ai all-in-one loaded p50',

@@ -1,7 +1,9 @@
 // p50 submit→completed of a vlogflow job with instant providers ÷ a bare workflow with the same
 // activities (bare-workflows.ts), idle and while other users' probe jobs keep the service busy,
 // with the API and worker as separate processes and in one process (which starts eagerly).
-// Jobs of both sides alternate, so both meet the same machine.
+// Jobs of both sides alternate, so both meet the same machine. Under the service's load the bare
+// workflow's own worker stays idle; "both loaded" also keeps it as busy, with as many clients
+// running bare workflows of the probe's shape back to back, so each side waits behind its own.
 import type { Scenario } from '../scenario.js';
 import { timed } from '../scenario.js';
 import type { BenchStack, Topology } from '../stack.js';
@@ -24,15 +26,20 @@ export const orchestrationScenario: Scenario = {
       Object.entries(kinds).map((entry) => [topology, entry] as const),
     )) {
       const stack = await getStack(topology);
-      const sample = await submit(stack, 'bench-orchestration');
-      await stack.result(sample);
-      const shape = await stack.activityShape(sample);
+      const shapeOf = async (run: typeof submit) => {
+        const sample = await run(stack, 'bench-orchestration');
+        await stack.result(sample);
+        return stack.activityShape(sample);
+      };
+      const shape = await shapeOf(submit);
+      // The bare load's workflows are the service load's probes, run bare.
+      const probeShape = kind === 'probe' ? shape : await shapeOf(kinds.probe);
       printNote(
         `${kind} job, ${topology}: ${shape.activities} activities, ${shape.localActivities} local activities; the bare workflow runs the same`,
       );
-      for (const loaded of [false, true]) {
-        let loading = loaded;
-        const load = Array.from({ length: loaded ? loadClients : 0 }, async (_, client) => {
+      for (const condition of ['idle', 'loaded', 'both-loaded'] as const) {
+        let loading = condition !== 'idle';
+        const serviceLoad = Array.from({ length: loading ? loadClients : 0 }, async (_, client) => {
           while (loading) {
             const id = await stack.submitProbe(`bench-load-${client}`, {
               steps: 1,
@@ -41,6 +48,13 @@ export const orchestrationScenario: Scenario = {
             await stack.result(id);
           }
         });
+        const bareLoad = Array.from(
+          { length: condition === 'both-loaded' ? loadClients : 0 },
+          async () => {
+            while (loading) await stack.runBare(probeShape);
+          },
+        );
+        const load = [...serviceLoad, ...bareLoad];
         const service: number[] = [];
         const bare: number[] = [];
         for (let job = 0; job < jobs; job += 1) {
@@ -51,13 +65,15 @@ export const orchestrationScenario: Scenario = {
         }
         loading = false;
         await Promise.all(load);
-        const condition = loaded
-          ? `under load (${loadClients} users submitting back to back)`
-          : 'idle';
+        const described = {
+          idle: 'idle',
+          loaded: `under load (${loadClients} users submitting back to back)`,
+          'both-loaded': `both under load (${loadClients} users submitting, ${loadClients} clients running bare workflows, back to back)`,
+        }[condition];
         printFigure(
-          `orchestration ${kind} ${topology} ${loaded ? 'loaded' : 'idle'} p50`,
+          `orchestration ${kind} ${topology} ${condition} p50`,
           {
-            label: `vlogflow ${kind}, ${topology}, ${condition}`,
+            label: `vlogflow ${kind}, ${topology}, ${described}`,
             value: latencySummary(service).p50,
             unit: 'ms',
           },
