@@ -3,10 +3,9 @@ import { asyncCommit, statementOnce, type Db } from './database.js';
 
 /**
  * Counts one request of `ownerId` in the fixed window starting at `windowStart`, in the
- * database so every API process shares the count, and returns the window's count. The first
- * request of a window drops the user's older windows. The count commits without waiting for
- * the disk (asyncCommit): a database crash may forget the last moment's requests, and a
- * rate limit loses nothing by it.
+ * database so every API process shares the count, and returns the window's count. The count
+ * commits without waiting for the disk (asyncCommit): a database crash may forget the last
+ * moment's requests, and a rate limit loses nothing by it.
  */
 export async function countRequestInWindow(
   db: Db,
@@ -14,15 +13,15 @@ export async function countRequestInWindow(
   windowStart: Date,
 ): Promise<number> {
   const { rows } = await windowCount(db, { ownerId, windowStart });
-  const { requests } = rows[0]!;
-  if (requests === 1) {
-    await db
-      .deleteFrom('rate_limit_windows')
-      .where('owner_id', '=', ownerId)
-      .where('window_start', '<', windowStart)
-      .execute();
-  }
-  return requests;
+  return rows[0]!.requests;
+}
+
+/**
+ * Drops the counts of every user's windows that started before `windowStart`, which count
+ * nothing any more. Without it the table kept a row for every user who ever submitted.
+ */
+export async function dropWindowsBefore(db: Db, windowStart: Date): Promise<void> {
+  await db.deleteFrom('rate_limit_windows').where('window_start', '<', windowStart).execute();
 }
 
 /** countRequestInWindow's count, compiled once (statementOnce): every API request sends it. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type TestApi } from '../support/harness.js';
 import { expectOwnerWorkflows } from '../support/temporal.js';
 
@@ -167,5 +168,35 @@ describe('per-user limits', () => {
       .where('owner_id', 'like', `${user}%`)
       .execute();
     assert.deepEqual(windows, []);
+  });
+
+  it('keeps the submission counts of the last two windows only, however many users ever submitted', async () => {
+    const oneSecondWindows = await h.startApi({
+      env: { GEMINI_API_KEY: 'k', RATE_LIMIT_WINDOW_MS: '1000' },
+    });
+    const tag = randomUUID().slice(0, 8);
+    const submit = (who: string) =>
+      oneSecondWindows.user(who).post(`/api/ai/jobs/none-${randomUUID().slice(0, 8)}/cancel`);
+    const countsOf = (prefix: string) =>
+      h.db
+        .selectFrom('rate_limit_windows')
+        .select('owner_id')
+        .where('owner_id', 'like', `${prefix}%`)
+        .execute();
+    for (let user = 0; user < 20; user += 1) {
+      assert.equal((await submit(`passing-${tag}-${user}`)).statusCode, 404);
+    }
+    assert.equal((await countsOf(`passing-${tag}-`)).length, 20);
+    // Another user goes on submitting: once two windows have begun since, the counts of the
+    // users who left are gone.
+    await eventually(
+      async () => {
+        assert.equal((await submit(`staying-${tag}`)).statusCode, 404);
+        return (await countsOf(`passing-${tag}-`)).length;
+      },
+      (left) => left === 0,
+      { timeoutMs: 15_000, intervalMs: 200, what: "the passing users' counts dropped" },
+    );
+    assert.ok((await countsOf(`staying-${tag}`)).length <= 2);
   });
 });

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Db } from '../../db/database.js';
-import { countRequestInWindow } from '../../db/rate-limit-windows.js';
+import { countRequestInWindow, dropWindowsBefore } from '../../db/rate-limit-windows.js';
 import { ApiError } from '../errors.js';
 
 export interface RateLimit {
@@ -46,6 +46,8 @@ function windowCounter() {
 export const rateLimit = fp(
   async (scope: FastifyInstance, { db, reads, submissions }: RateLimits) => {
     const countRead = windowCounter();
+    /** The start of the window in which this process last dropped ended windows' counts. */
+    let droppedInWindow = 0;
     scope.addHook('onRequest', async (request, reply) => {
       const isRead = request.method === 'GET' || request.method === 'HEAD';
       const { limit, windowMs } = isRead ? reads : submissions;
@@ -55,6 +57,14 @@ export const rateLimit = fp(
       if (isRead) {
         requests = countRead(request.userId, windowStart);
       } else {
+        // Once a window per process, at its first submission, the counts of the windows before
+        // the last one go: the last one may still be counted by a process whose clock is behind.
+        if (windowStart > droppedInWindow) {
+          droppedInWindow = windowStart;
+          await dropWindowsBefore(db, new Date(windowStart - windowMs)).catch((error: unknown) =>
+            request.log.warn({ err: error }, 'ended rate limit windows not dropped'),
+          );
+        }
         try {
           requests = await countRequestInWindow(db, request.userId, new Date(windowStart));
         } catch (error) {
