@@ -20,7 +20,7 @@ import {
   type JobLease,
 } from '../db/provider-quota.js';
 import { jobKindRegistry } from '../kinds/index.js';
-import { forgetModelAnswers } from '../db/model-answers.js';
+import { forgetAnswersOfEndedAttempts, forgetModelAnswers } from '../db/model-answers.js';
 import { dropCostHoldLeftOpen, listCostHoldsLeftOpen } from '../db/costs.js';
 import { chargeEndedJob, settleJobCost } from './job-projection.js';
 import type { ActivityDependencies } from './index.js';
@@ -110,11 +110,14 @@ export function createJobReconcilerActivities(deps: ActivityDependencies) {
      * is described, and a closed workflow ends the job with a status and code that say how it
      * closed, a reset moves the job to the new run. A job it ended itself within
      * `reopenWindowMs` follows a reset of its workflow the same way. Every write is conditional
-     * on the row as it was read, so a projection that lands meanwhile wins.
+     * on the row as it was read, so a projection that lands meanwhile wins. Then it forgets the
+     * model answers still kept for attempts that have ended (forgetAnswersOfEndedAttempts).
      */
     async reconcileJobBatch(input: ReconcileJobBatchInput): Promise<ReconcileJobBatchResult> {
       try {
         const result = await reconcileBatch(input);
+        const forgotten = await forgetAnswersOfEndedAttempts(db);
+        if (forgotten > 0) log.info('model answers of ended attempts forgotten', { forgotten });
         jobReconcileBatches.inc({ outcome: 'completed' });
         return result;
       } catch (error) {

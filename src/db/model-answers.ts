@@ -83,3 +83,19 @@ export async function forgetModelAnswers(db: Db, jobId: string, attempt: number)
     .executeTakeFirst();
   return Number(result.numDeletedRows);
 }
+
+/**
+ * Forgets the answers kept for attempts that have ended (the job ended, or a retry began a new
+ * attempt). An attempt's end forgets its answers in its own statement, but an answer whose
+ * write was under way as that statement began is not there for it to see, and stayed for good.
+ * Returns how many were forgotten.
+ */
+export async function forgetAnswersOfEndedAttempts(db: Db): Promise<number> {
+  const terminal = sql.join(terminalStatuses.map((status) => sql.lit(status)));
+  const result = await sql`
+    delete from model_answers
+    using jobs
+    where jobs.id = model_answers.job_id
+      and (model_answers.attempt < jobs.attempt or jobs.status in (${terminal}))`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}

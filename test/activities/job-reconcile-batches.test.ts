@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createJobReconcilerActivities } from '../../src/activities/job-reconciler.js';
 import type { ReconcileJobBatchInput, ReconcileJobBatchResult } from '../../src/jobs/contracts.js';
+import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
+import { keepModelAnswer } from '../../src/db/model-answers.js';
 import { jobReconcileBatches } from '../../src/metrics/metrics.js';
 import type { ActivityDependencies } from '../../src/activities/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { jobRecord, jobSnapshot } from '../support/jobs.js';
 import { testTemporal } from '../support/temporal.js';
 
 /** `vlogflow_job_reconcile_batches_total` of one outcome, as this process counts it. */
@@ -58,6 +62,38 @@ describe('reconcileJobBatch counts its batches', () => {
       { completed: await batches('completed'), failed: await batches('failed') },
       { completed: before.completed! + 1, failed: before.failed },
     );
+  });
+
+  it("forgets a model answer kept as its attempt's end was written, which the end could not see", async () => {
+    const jobId = `vlog-${randomUUID()}`;
+    await insertJob(database.db, jobRecord({ id: jobId, kind: 'vlog', type: 'VLOG' }), 'analyzing');
+    const keptAnswers = () =>
+      database.db.selectFrom('model_answers').select('call_key').where('job_id', '=', jobId);
+    // The analysis keeps its answer while the vlog is cancelled: the end's statement begins
+    // before the answer's write commits, so its delete of the attempt's answers does not see it.
+    await database.db.transaction().execute(async (tx) => {
+      const kept = await keepModelAnswer(tx, {
+        callKey: `${jobId}:analysis:run-1:analyzeMedia:1`,
+        jobId,
+        ledgerKey: `${jobId}:analysis:run-1:1:1:1`,
+        provider: 'gemini',
+        model: 'gemini-2.5-flash',
+        inputTokens: 533,
+        outputTokens: 129,
+        answer: '{"summary":"A day at the beach"}',
+      });
+      assert.ok(kept);
+      const ended = await applyJobUpdate(database.db, {
+        jobId,
+        seq: 2,
+        snapshot: jobSnapshot({ status: 'cancelled', completedAt: new Date().toISOString() }),
+      });
+      assert.ok(ended, 'the end was projected');
+    });
+    assert.equal((await keptAnswers().execute()).length, 1, 'the end left the answer behind');
+
+    await reconcileJobBatch();
+    assert.deepEqual(await keptAnswers().execute(), [], 'nothing is kept for an ended job');
   });
 
   it('failed, for a batch that could not read the database', async () => {
