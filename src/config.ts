@@ -275,7 +275,10 @@ export const configSchema = z.object({
 
   /** Pause between reads of the job event log while progress streams are open (latency bound). */
   EVENT_STREAM_POLL_MS: positiveInt.default(250),
-  /** Pause between keep-alive comments on an idle progress stream. */
+  /**
+   * Pause between `keepalive` events on a progress stream; a client that takes none of its writes
+   * for two of them is dropped.
+   */
   EVENT_STREAM_KEEPALIVE_MS: positiveInt.default(15_000),
   /** How long a signed progress-stream link (for a browser's EventSource) opens its stream. */
   EVENT_STREAM_LINK_TTL_SECONDS: positiveInt.default(900),

@@ -1,10 +1,13 @@
 // Progress streams over real sockets: what a HEAD of one answers, on every route that serves a
-// stream, and that it holds nothing open; the caps on the streams one API process holds open.
+// stream, and that it holds nothing open; the caps on the streams one API process holds open;
+// the keep-alive events, and a stream dropped when its client takes nothing.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { appendJobOutput } from '../../src/db/job-events.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import type { JobStatus } from '../../src/jobs/model.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
@@ -289,5 +292,88 @@ describe('a progress stream whose end cannot be made', () => {
     assert.doesNotMatch(body, /event: end/);
     const open = await h.api.app.inject({ method: 'GET', url: '/metrics' });
     assert.equal(parseMetrics(open.body).value('vlogflow_sse_streams_open'), 0);
+  });
+});
+
+// A client whose TCP peer vanished without a FIN (or that stopped reading) is still connected
+// as far as the API can tell: only the keep-alive events tell the client the stream is alive,
+// and only writes that never drain tell the API the client is gone.
+describe('keep-alives of a progress stream', () => {
+  let h: Harness;
+  let base: string;
+  const owner = `quiet-${randomUUID().slice(0, 8)}`;
+  const keepAliveMs = 200;
+
+  before(async () => {
+    h = await startHarness({ env: { EVENT_STREAM_KEEPALIVE_MS: String(keepAliveMs) } });
+    base = await h.api.listen();
+  });
+  after(() => h.stop());
+
+  const openStreams = async () => {
+    const response = await h.api.app.inject({ method: 'GET', url: '/metrics' });
+    return parseMetrics(response.body).value('vlogflow_sse_streams_open');
+  };
+
+  async function runningAiJob(): Promise<string> {
+    const job = jobRecord({
+      id: `ai-${randomUUID()}`,
+      kind: 'ai',
+      type: 'SUBGOAL_GENERATION',
+      ownerId: owner,
+      input: { goal: 'Sail', maxItems: 3, language: 'en' },
+    });
+    await insertJob(h.db, job, 'running');
+    return job.id;
+  }
+
+  it('are events a client sees, with their interval, at once and then every EVENT_STREAM_KEEPALIVE_MS', async () => {
+    const id = await runningAiJob();
+    const response = await fetch(`${base}/api/ai/jobs/${id}/events`, {
+      headers: { authorization: await h.user(owner).authorization() },
+      signal: AbortSignal.timeout(10_000),
+    });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    const keepAlive = /event: keepalive\ndata: (.*)\n\n/g;
+    while ((text.match(keepAlive) ?? []).length < 2) {
+      const chunk = await reader.read();
+      assert.ok(!chunk.done, `the stream ended: ${text}`);
+      text += chunk.value;
+    }
+    await reader.cancel();
+    const data = [...text.matchAll(keepAlive)].map((match) => JSON.parse(match[1]!) as unknown);
+    assert.deepEqual(data, [{ intervalMs: keepAliveMs }, { intervalMs: keepAliveMs }]);
+    assert.doesNotMatch(text, /^id:.*\nevent: keepalive/m, 'a keep-alive moves no Last-Event-ID');
+    assert.ok(
+      text.indexOf('event: keepalive') < text.indexOf('event: status'),
+      'the first at once',
+    );
+  });
+
+  it('drop a stream whose client takes nothing, freeing its slot', async () => {
+    const id = await runningAiJob();
+    // Far more than the socket buffers of both ends hold, so the API's writes cannot drain.
+    const piece = 'x'.repeat(256 * 1024);
+    for (let part = 0; part < 40; part += 1) {
+      await appendJobOutput(h.db, id, { text: piece, offset: part * piece.length });
+    }
+    const { port } = new URL(base);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    try {
+      socket.pause();
+      socket.write(
+        `GET /api/ai/jobs/${id}/events HTTP/1.1\r\nhost: 127.0.0.1\r\n` +
+          `authorization: ${await h.user(owner).authorization()}\r\n\r\n`,
+      );
+      await eventually(openStreams, (open) => open === 1, { what: 'the stream opened' });
+      await eventually(openStreams, (open) => open === 0, {
+        what: 'the stream of a client that takes nothing dropped',
+        timeoutMs: 20_000,
+      });
+    } finally {
+      socket.destroy();
+    }
   });
 });

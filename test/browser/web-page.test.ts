@@ -200,13 +200,17 @@ describe('the web page in a real browser', () => {
     assert.equal(thumbnail.headers()['content-type'], 'image/jpeg');
   }
 
-  /** Records every event the page's EventSources receive, through the DevTools protocol. */
+  /**
+   * Records every event of the job the page's EventSources receive, through the DevTools
+   * protocol; not their keep-alives, which say only that a stream is alive.
+   */
   async function recordStreamEvents(page: Page): Promise<ReceivedEvent[]> {
     const received: ReceivedEvent[] = [];
     const devtools = await page.context().newCDPSession(page);
-    devtools.on('Network.eventSourceMessageReceived', (message) =>
-      received.push({ type: message.eventName, id: message.eventId }),
-    );
+    devtools.on('Network.eventSourceMessageReceived', (message) => {
+      if (message.eventName !== 'keepalive')
+        received.push({ type: message.eventName, id: message.eventId });
+    });
     await devtools.send('Network.enable');
     return received;
   }

@@ -17,7 +17,8 @@ export interface EventStreamClient {
 
 /**
  * A minimal EventSource over fetch (which, unlike the browser's, can send an Authorization
- * header): parses `id`, `event` and `data` fields, skips comments and `retry`.
+ * header): parses `id`, `event` and `data` fields, skips comments, `retry` and `keepalive`
+ * events (they say the stream is alive, not what the job did).
  */
 export async function openEventStream(
   url: string,
@@ -90,5 +91,5 @@ function parse(block: string): ServerSentEvent | null {
     else if (field === 'event') event = value;
     else if (field === 'data') data.push(value);
   }
-  return data.length > 0 ? { id, event, data: data.join('\n') } : null;
+  return data.length > 0 && event !== 'keepalive' ? { id, event, data: data.join('\n') } : null;
 }

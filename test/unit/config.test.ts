@@ -149,7 +149,7 @@ describe('configuration', () => {
     );
   });
 
-  // A quiet stream's only bytes are its keep-alive comments: an idle timeout that comes first
+  // A quiet stream's only bytes are its keep-alive events: an idle timeout that comes first
   // cuts every stream of a job that stays in one stage for long.
   it('refuses a progress-stream keep-alive the idle timeout would cut first', () => {
     assert.match(

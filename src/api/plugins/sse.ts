@@ -26,6 +26,12 @@ declare module 'fastify' {
 const reconnectDelayMs = 2_000;
 
 /**
+ * Keep-alive intervals a stream's client may take nothing while writes wait for it before the
+ * stream is dropped.
+ */
+const stalledKeepAlives = 2;
+
+/**
  * Seconds a user at their cap of streams is told to wait: theirs close as their jobs end, as a
  * job in flight does (TOO_MANY_JOBS_IN_FLIGHT waits as long), and polling loses nothing meanwhile.
  */
@@ -102,9 +108,15 @@ export class JobEventStreams {
       return;
     }
     this.hold(job.userId, response);
-    response.write(`retry: ${reconnectDelayMs}\n\n`);
-
-    const keepAlive = setInterval(() => response.write(': keep-alive\n\n'), this.feed.keepAliveMs);
+    const keepAliveMs = this.feed.keepAliveMs;
+    const write = streamWriter(response, stalledKeepAlives * keepAliveMs);
+    const keepAliveEvent = `event: keepalive\ndata: ${JSON.stringify({ intervalMs: keepAliveMs })}\n\n`;
+    // The first keep-alive at once tells the client the interval its silence is measured in.
+    void write(`retry: ${reconnectDelayMs}\n\n${keepAliveEvent}`);
+    const keepAlive = setInterval(() => {
+      // A client behind on the events needs no keep-alive; the writer's stall timer watches it.
+      if (!write.blocked()) void write(keepAliveEvent);
+    }, keepAliveMs);
     let unsubscribe = () => undefined as void;
     const finish = () => {
       clearInterval(keepAlive);
@@ -119,10 +131,7 @@ export class JobEventStreams {
       const current = await job.reload();
       if (current.projection_seq > seq || !isTerminalStatus(current.status)) return false;
       const view = JSON.stringify(await job.view(current));
-      await write(
-        response,
-        `id: ${endEventId(current.projection_seq)}\nevent: end\ndata: ${view}\n\n`,
-      );
+      await write(`id: ${endEventId(current.projection_seq)}\nevent: end\ndata: ${view}\n\n`);
       finish();
       return true;
     };
@@ -141,7 +150,7 @@ export class JobEventStreams {
     unsubscribe = this.feed.subscribe(row.id, after, async (events) => {
       try {
         for (const event of events) {
-          if (!(await write(response, formatEvent(event)))) return false;
+          if (!(await write(formatEvent(event)))) return false;
         }
         const last = events.at(-1)!;
         return !(
@@ -213,20 +222,43 @@ function formatEvent(event: JobEvent): string {
 }
 
 /** Writes a chunk and waits for the client to take it if it is behind; false once it has gone. */
-async function write(response: ServerResponse, chunk: string): Promise<boolean> {
-  if (response.destroyed || response.writableEnded) return false;
-  if (response.write(chunk)) return true;
-  return new Promise((resolve) => {
-    const done = (drained: boolean) => {
-      response.off('drain', onDrain);
-      response.off('close', onClose);
-      resolve(drained);
-    };
-    const onDrain = () => done(true);
-    const onClose = () => done(false);
-    response.on('drain', onDrain);
-    response.on('close', onClose);
-  });
+interface StreamWrite {
+  (chunk: string): Promise<boolean>;
+  /** A write is waiting for the client to take what was sent before it. */
+  blocked(): boolean;
+}
+
+/**
+ * The writes of one stream. A client that takes nothing for `stallMs` while writes wait for it
+ * is dropped, freeing its stream's slot: its peer vanished without closing the connection (a
+ * laptop gone from the network, a frozen tab, a proxy that lost its client), or it reads too
+ * little to follow the job anyway, and it reconnects with Last-Event-ID if it is still there.
+ */
+function streamWriter(response: ServerResponse, stallMs: number): StreamWrite {
+  let stall: NodeJS.Timeout | null = null;
+  const drained = () => {
+    if (stall) clearTimeout(stall);
+    stall = null;
+  };
+  response.on('drain', drained);
+  response.on('close', drained);
+  const write = async (chunk: string): Promise<boolean> => {
+    if (response.destroyed || response.writableEnded) return false;
+    if (response.write(chunk)) return true;
+    stall ??= setTimeout(() => response.destroy(), stallMs);
+    return new Promise((resolve) => {
+      const done = (took: boolean) => {
+        response.off('drain', onDrain);
+        response.off('close', onClose);
+        resolve(took);
+      };
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      response.on('drain', onDrain);
+      response.on('close', onClose);
+    });
+  };
+  return Object.assign(write, { blocked: () => stall !== null });
 }
 
 /** Progress streams (Server-Sent Events) for the whole app, over one feed of the job event log. */

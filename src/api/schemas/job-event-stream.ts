@@ -29,14 +29,17 @@ const streamedEventSchema = z
         "The event's place in the job's log: its sequence number for a state (`7`), followed by " +
           'the part for streamed output (`7-2`), or by `end` for the end (`7-end`)',
       ),
-    event: z.enum(['status', 'progress', 'output', 'end']),
+    event: z.enum(['status', 'progress', 'output', 'end', 'keepalive']),
     data: z
       .string()
       .describe(
         '`status`, `progress` and `output`: `{ jobId, seq, part, type, status, progress, phase, ' +
           'attempt, error, output, at }`, where `output` is `{ text, offset }` for a piece of ' +
           "the model's answer (offset 0 starts a new answer) and null otherwise; `end`: the job " +
-          'as its GET route shows it, after which the stream closes.',
+          'as its GET route shows it, after which the stream closes; `keepalive` (no `id`): ' +
+          '`{ intervalMs }`, sent when the stream opens and every `intervalMs` ' +
+          '(EVENT_STREAM_KEEPALIVE_MS, 15 s) after, so a client that hears nothing for a few ' +
+          'intervals knows the stream is dead and reconnects.',
       ),
   })
   .describe('A Server-Sent Event');

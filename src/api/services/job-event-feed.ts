@@ -48,7 +48,7 @@ export class JobEventFeed {
     private readonly log: FastifyBaseLogger,
   ) {}
 
-  /** Pause between comment lines that keep an idle stream open through proxies. */
+  /** Pause between the keep-alive events of a stream (they keep it open through proxies too). */
   get keepAliveMs(): number {
     return this.settings.keepAliveMs;
   }

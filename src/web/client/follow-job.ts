@@ -16,6 +16,11 @@
  * An end found by polling is confirmed by the next poll finding the same end (the same
  * `updatedAt`). An end still unconfirmed after 15 s (the network is down) stands as shown, and
  * the following stops.
+ *
+ * A connection that died without closing (the network dropped under a sleeping laptop, a proxy
+ * lost it) leaves an EventSource open and silent, with no error. The API sends a `keepalive`
+ * event every interval it names in it: a stream silent for three of them is closed, the page
+ * polls, and a new stream follows (what was applied is skipped).
  */
 import type { JobEvent } from '../../jobs/job-event.js';
 import { ApiFailure } from './api.js';
@@ -64,6 +69,10 @@ export interface FollowOptions<View extends FollowedView> {
 
 const streamRetryMs = { first: 1_000, most: 30_000 };
 const defaultConfirmEndMs = 15_000;
+/** Keep-alive intervals of silence after which an open stream is taken for dead. */
+const silentKeepAlives = 3;
+/** The API's keep-alive interval by default: until a stream's first keep-alive names its own. */
+const defaultKeepAliveMs = 15_000;
 
 /** What the following reads of a view: its attempt, and `updatedAt` to tell two ends apart. */
 interface FollowedView {
@@ -86,6 +95,7 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
   let pollTimer: ReturnType<typeof setTimeout> | null = null;
   let streamTimer: ReturnType<typeof setTimeout> | null = null;
   let confirmTimer: ReturnType<typeof setTimeout> | null = null;
+  let silenceTimer: ReturnType<typeof setTimeout> | null = null;
   // The end shown, until it is confirmed or the job goes on after it.
   let endShown: View | null = null;
   let streamDelay = streamRetryMs.first;
@@ -101,6 +111,7 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
     if (pollTimer) clearTimeout(pollTimer);
     if (streamTimer) clearTimeout(streamTimer);
     if (confirmTimer) clearTimeout(confirmTimer);
+    if (silenceTimer) clearTimeout(silenceTimer);
     removeEventListener('offline', wentOffline);
     removeEventListener('online', cameBackOnline);
   };
@@ -197,17 +208,31 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
     if (stopped || endShown) return;
     const stream = new EventSource(url);
     source = stream;
+    let keepAliveMs = defaultKeepAliveMs;
+    const heard = () => {
+      if (silenceTimer) clearTimeout(silenceTimer);
+      silenceTimer = setTimeout(() => wentSilent(stream), silentKeepAlives * keepAliveMs);
+    };
     stream.addEventListener('open', () => {
+      heard();
       // Opened after an end, the stream has what came after it: the job went on.
       wentOn();
       streamDelay = streamRetryMs.first;
       stopPolling();
       options.onTransport('stream');
     });
+    stream.addEventListener('keepalive', (event: MessageEvent<string>) => {
+      ({ intervalMs: keepAliveMs } = JSON.parse(event.data) as { intervalMs: number });
+      heard();
+    });
     for (const type of ['status', 'progress', 'output'] as const) {
-      stream.addEventListener(type, apply);
+      stream.addEventListener(type, (event: MessageEvent<string>) => {
+        heard();
+        apply(event);
+      });
     }
     stream.addEventListener('end', (event: MessageEvent<string>) => {
+      heard();
       const view = JSON.parse(event.data) as View;
       if (stale(view)) {
         // The end of the attempt before: the new one has not begun yet.
@@ -222,6 +247,8 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
     });
     stream.addEventListener('error', () => {
       if (stopped || source !== stream) return;
+      // The browser reconnects by itself, or the stream is closed: either way, not silent.
+      if (silenceTimer) clearTimeout(silenceTimer);
       if (endShown) {
         // A reconnect that failed on the network is tried again by the browser until the
         // confirmation's deadline; closed, it was answered 204 (the end stands) or refused (its
@@ -239,6 +266,15 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
         startPolling();
       }
     });
+  }
+
+  /** Closes a stream that has said nothing for too long; after an end, a read confirms it. */
+  function wentSilent(stream: EventSource) {
+    if (stopped || source !== stream) return;
+    stream.close();
+    source = null;
+    if (endShown) void confirmByRead();
+    else retryStreamLater();
   }
 
   /** Reads the job once after its stream closed on an end: the same end stops the following. */
