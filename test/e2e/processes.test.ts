@@ -13,7 +13,7 @@ import { createTestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { parseMetrics } from '../support/metrics.js';
 import { eventually } from '../support/eventually.js';
-import { freePort } from '../support/ports.js';
+import { freePort, freePorts, onFreePorts } from '../support/ports.js';
 import { openEventStream } from '../support/sse.js';
 import {
   descendantsOf,
@@ -88,17 +88,17 @@ describe('service processes', () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  /** The environment of an `npm start` stack of its own: a data folder and free ports. */
-  async function stackEnv() {
+  /** The environment of an `npm start` stack of its own: a data folder and its five ports. */
+  async function stackEnv([api, grpc, ui, http, metrics]: number[]) {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-start-'));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
     return {
       DATA_DIR: dataDir,
-      API_PORT: String(await freePort()),
-      TEMPORAL_DEV_PORT: String(await freePort()),
-      TEMPORAL_DEV_UI_PORT: String(await freePort()),
-      TEMPORAL_DEV_HTTP_PORT: String(await freePort()),
-      TEMPORAL_DEV_METRICS_PORT: String(await freePort()),
+      API_PORT: String(api),
+      TEMPORAL_DEV_PORT: String(grpc),
+      TEMPORAL_DEV_UI_PORT: String(ui),
+      TEMPORAL_DEV_HTTP_PORT: String(http),
+      TEMPORAL_DEV_METRICS_PORT: String(metrics),
       TEMPORAL_CLI_PATH: testEnv.temporalCliPath,
     };
   }
@@ -109,8 +109,19 @@ describe('service processes', () => {
     return service;
   }
 
+  /**
+   * A stack of its own (`extra` laid over its environment), once its banner is out; on fresh
+   * ports if another process took one of them before the stack bound it.
+   */
+  const startReadyStack = (extra: Record<string, string> = {}) =>
+    onFreePorts(5, async (ports) => {
+      const env = { ...(await stackEnv(ports)), ...extra };
+      const stack = startStack(env);
+      await stack.waitForLine(/Ctrl-C stops everything/);
+      return { stack, env };
+    });
+
   it('npm start runs everything on embedded defaults, stops cleanly on Ctrl-C mid-render and mid-answer, and resumes its jobs on the next start', async () => {
-    const env = await stackEnv();
     // The real ffmpeg and ffprobe, found on PATH, with renders the test can hold back.
     const tools = await findMediaTools();
     assert.ok(tools);
@@ -119,10 +130,9 @@ describe('service processes', () => {
     const renders = await controlledRenders(tools, bin);
     await writeFile(path.join(bin, 'ffprobe'), `#!/bin/sh\nexec '${tools.ffprobe}' "$@"\n`);
     await chmod(path.join(bin, 'ffprobe'), 0o755);
-    const start = () => startStack({ ...env, PATH: `${bin}:${process.env['PATH']}` });
-
-    const first = start();
-    await first.waitForLine(/Ctrl-C stops everything/);
+    const { stack: first, env } = await startReadyStack({
+      PATH: `${bin}:${process.env['PATH']}`,
+    });
     const { baseUrl, token } = startBanner(first);
     assert.match(
       first.output.join('\n'),
@@ -275,7 +285,7 @@ describe('service processes', () => {
       'The render did not finish: ffmpeg was stopped by this worker shutting down',
     );
 
-    const second = start();
+    const second = startStack(env);
     await second.waitForLine(/Ctrl-C stops everything/);
     // The same data: the first run's token (its secret is kept in DATA_DIR) and jobs are still there.
     const kept = await api<JobView>(baseUrl, token, `/api/jobs/${quick.body.id}`);
@@ -309,9 +319,7 @@ describe('service processes', () => {
   });
 
   it('a second stack on a taken dev-server port refuses, naming the variable, and leaves the first stack and its jobs alone', async () => {
-    const firstEnv = await stackEnv();
-    const first = startStack(firstEnv);
-    await first.waitForLine(/Ctrl-C stops everything/);
+    const { stack: first, env: firstEnv } = await startReadyStack();
     const { baseUrl, token } = startBanner(first);
     const slow = await api<JobView>(baseUrl, token, '/api/probes', {
       method: 'POST',
@@ -321,7 +329,10 @@ describe('service processes', () => {
     await waitForJob(baseUrl, token, slow.body.id, (job) => job.status === 'running', 'running');
 
     // Its own data folder and ports, except the dev server's gRPC port.
-    const secondEnv = { ...(await stackEnv()), TEMPORAL_DEV_PORT: firstEnv.TEMPORAL_DEV_PORT };
+    const secondEnv = {
+      ...(await stackEnv(await freePorts(5))),
+      TEMPORAL_DEV_PORT: firstEnv.TEMPORAL_DEV_PORT,
+    };
     const second = startStack(secondEnv);
     // A second stack that runs instead (talking to the first one's server) fails here.
     await eventually(
@@ -366,9 +377,12 @@ describe('service processes', () => {
   it('npm start sent SIGTERM alone stops the whole stack', async () => {
     const npm = process.env['npm_execpath'];
     assert.ok(npm, 'the suite runs under npm, which names its own entry point');
-    const service = startService(npm, await stackEnv(), ['start'], []);
-    running.push(service);
-    await service.waitForLine(/Ctrl-C stops everything/);
+    const service = await onFreePorts(5, async (ports) => {
+      const started = startService(npm, await stackEnv(ports), ['start'], []);
+      running.push(started);
+      await started.waitForLine(/Ctrl-C stops everything/);
+      return started;
+    });
     const stack = await descendantsOf(service.child.pid!);
     assert.ok(stack.length >= 2, `npm start's processes: ${JSON.stringify(stack)}`);
     // Orphaned, they are out of reach of the process group's SIGKILL at the end.
@@ -388,8 +402,7 @@ describe('service processes', () => {
   });
 
   it('npm start starts its dev server again when it exits by itself, and its jobs go on', async () => {
-    const stack = startStack(await stackEnv());
-    await stack.waitForLine(/Ctrl-C stops everything/);
+    const { stack } = await startReadyStack();
     const { baseUrl, token } = startBanner(stack);
     const probe = await api<JobView>(baseUrl, token, '/api/probes', {
       method: 'POST',
@@ -419,9 +432,7 @@ describe('service processes', () => {
   });
 
   it('a stack SIGKILLed with its process group leaves no dev server; one left behind anyway is stopped by the next start', async () => {
-    const env = await stackEnv();
-    const killed = startStack(env);
-    await killed.waitForLine(/Ctrl-C stops everything/);
+    const { stack: killed, env } = await startReadyStack();
     const killedServer = devServerPid(killed);
     await killed.stop('SIGKILL');
     await eventually(
@@ -458,19 +469,24 @@ describe('service processes', () => {
     assert.equal(build.code, 0, build.output);
     const database = await createTestDatabase();
     cleanups.push(() => database.drop());
-    const port = await freePort();
     const env = {
       DATABASE_URL: database.url,
       TEMPORAL_ADDRESS: testEnv.temporalAddress,
       TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
       TEMPORAL_TASK_QUEUE: uniqueTaskQueue('split'),
       AUTH_JWT_SECRET: testJwtSecret,
-      API_PORT: String(port),
     };
-    const apiProcess = startService('dist/src/api/api-process.js', env);
     const workerProcess = startService('dist/src/worker/worker-process.js', env);
-    running.push(apiProcess, workerProcess);
-    await apiProcess.waitForLine(/Server listening/);
+    running.push(workerProcess);
+    const { apiProcess, port } = await onFreePorts(1, async ([port]) => {
+      const started = startService('dist/src/api/api-process.js', {
+        ...env,
+        API_PORT: String(port),
+      });
+      running.push(started);
+      await started.waitForLine(/Server listening/);
+      return { apiProcess: started, port };
+    });
     await workerProcess.waitForLine(/worker started/);
     // A production worker loads the prebuilt bundle instead of bundling at start.
     assert.ok(!workerProcess.logs().some((line) => line['msg'] === 'Workflow bundle created'));

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { eventually } from './eventually.js';
-import { freePort } from './ports.js';
+import { onFreePorts } from './ports.js';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -18,12 +18,20 @@ export interface Emulator {
   stop(): Promise<void>;
 }
 
-async function startEmulator(
+function startEmulator(
   command: string,
   args: (port: number) => string[],
   readyPath: string,
 ): Promise<Emulator> {
-  const port = await freePort();
+  return onFreePorts(1, ([port]) => startEmulatorOn(port!, command, args, readyPath));
+}
+
+async function startEmulatorOn(
+  port: number,
+  command: string,
+  args: (port: number) => string[],
+  readyPath: string,
+): Promise<Emulator> {
   const child: ChildProcess = spawn(command, args(port), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env },

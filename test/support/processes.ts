@@ -63,6 +63,9 @@ export function startService(
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
+  // Exited, and everything it printed read.
+  let closed = false;
+  child.once('close', () => (closed = true));
   return {
     child,
     output,
@@ -77,17 +80,17 @@ export function startService(
         }
       }),
     // A deadline, not a wait: a whole stack bundling its workflows under coverage on two busy
-    // cores has taken over a minute to start.
-    waitForLine: (match, timeoutMs = 180_000) =>
-      eventually(
-        async () => {
-          if (child.exitCode !== null)
-            throw new Error(`${entry} exited with ${child.exitCode}:\n${output.join('\n')}`);
-          return output.find((line) => match.test(line));
-        },
-        (line) => line !== undefined,
+    // cores has taken over a minute to start. One that exited fails at once, with its output.
+    async waitForLine(match, timeoutMs = 180_000) {
+      const line = await eventually(
+        async () => output.find((each) => match.test(each)),
+        (found) => found !== undefined || closed,
         { timeoutMs, what: `${entry} printing ${match}` },
-      ) as Promise<string>,
+      );
+      if (line === undefined)
+        throw new Error(`${entry} exited with ${child.exitCode}:\n${output.join('\n')}`);
+      return line;
+    },
     async stop(signal = 'SIGINT') {
       if (child.exitCode === null && child.signalCode === null && child.pid) {
         try {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { testEnv } from './env.js';
 import { eventually } from './eventually.js';
-import { freePort } from './ports.js';
+import { onFreePorts } from './ports.js';
 import { repositoryRoot } from './docs.js';
 
 /** One series of an instant query's answer. */
@@ -33,7 +33,14 @@ export interface TestPrometheus {
 }
 
 /** Scrapes each named job's targets (`host:port`) every second and evaluates the alert rules. */
-export async function startPrometheus(jobs: Record<string, string[]>): Promise<TestPrometheus> {
+export function startPrometheus(jobs: Record<string, string[]>): Promise<TestPrometheus> {
+  return onFreePorts(1, ([port]) => startPrometheusOn(port!, jobs));
+}
+
+async function startPrometheusOn(
+  port: number,
+  jobs: Record<string, string[]>,
+): Promise<TestPrometheus> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-prometheus-'));
   const config = {
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
@@ -45,7 +52,6 @@ export async function startPrometheus(jobs: Record<string, string[]>): Promise<T
   };
   // JSON is YAML: no YAML library needed to write it.
   await writeFile(path.join(dir, 'prometheus.yml'), JSON.stringify(config, null, 2));
-  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(
     testEnv.prometheusPath,
@@ -60,7 +66,14 @@ export async function startPrometheus(jobs: Record<string, string[]>): Promise<T
   const output: string[] = [];
   for (const stream of [child.stdout, child.stderr])
     stream.on('data', (chunk: Buffer) => output.push(...chunk.toString('utf8').trim().split('\n')));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let closed = false;
+  // Closed, not only exited: everything it logged (why it stopped) has been read.
+  const exited = new Promise<void>((resolve) =>
+    child.once('close', () => {
+      closed = true;
+      resolve();
+    }),
+  );
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
@@ -74,18 +87,20 @@ export async function startPrometheus(jobs: Record<string, string[]>): Promise<T
     return body.data;
   };
   try {
-    await eventually(
+    const ready = await eventually(
       async () => {
-        if (child.exitCode !== null)
-          throw new Error(`Prometheus exited with ${child.exitCode}:\n${output.join('\n')}`);
+        // Exited (its port taken, say): fails at once, with what it logged.
+        if (closed) return null;
         return fetch(`${url}/-/ready`).then(
           (response) => response.status,
           () => 0,
         );
       },
-      (status) => status === 200,
+      (status) => status === 200 || status === null,
       { what: 'Prometheus ready', timeoutMs: 30_000 },
     );
+    if (ready === null)
+      throw new Error(`Prometheus exited with ${child.exitCode}:\n${output.join('\n')}`);
   } catch (error) {
     await stop();
     throw error;
