@@ -305,6 +305,41 @@ describe('request handling', () => {
     assert.equal(precondition.json<ErrorBody>().error.code, 'BAD_REQUEST');
   });
 
+  it('serves the browsable API docs at every address of them, each in at most one redirect, with every file it loads', async () => {
+    /** Follows redirects as a browser does, failing on a loop; returns the final answer. */
+    async function browse(url: string, redirects: string[] = []) {
+      const response = await h.api.app.inject({ method: 'GET', url });
+      const location = response.headers.location;
+      if (typeof location !== 'string') return { url, response, redirects };
+      const next = new URL(location, `http://api.test${url}`).pathname;
+      assert.ok(
+        !redirects.includes(next),
+        `a redirect loop: ${[url, ...redirects, next].join(' → ')}`,
+      );
+      return browse(next, [...redirects, next]);
+    }
+    for (const address of ['/docs', '/docs/', '/docs/static/index.html']) {
+      const { url, response, redirects } = await browse(address);
+      assert.equal(response.statusCode, 200, `${address} → ${url}`);
+      assert.ok(redirects.length <= 1, `${address}: ${redirects.join(' → ')}`);
+      assert.match(String(response.headers['content-type']), /^text\/html/);
+      // Relative to the page's own address, as the browser resolves them; the document is what
+      // the page's script asks for (`./json` from the page's folder).
+      const base = new URL(url.endsWith('/') ? url : `${url}/`, 'http://api.test');
+      const files = [...response.body.matchAll(/(?:href|src)="([^"]+)"/g)].map(
+        ([, file]) => new URL(file!, `http://api.test${url}`).pathname,
+      );
+      assert.ok(
+        files.some((file) => file.endsWith('/swagger-initializer.js')),
+        address,
+      );
+      for (const file of [...files, new URL('./json', base).pathname]) {
+        const asset = await h.api.app.inject({ method: 'GET', url: file });
+        assert.equal(asset.statusCode, 200, `${address}: ${file}`);
+      }
+    }
+  });
+
   it('forbids framing and type sniffing on every answer: the API docs, reads, errors', async () => {
     for (const url of ['/docs', '/docs/', '/docs/json', '/healthz', '/api/jobs', '/nowhere']) {
       const response = await h.api.app.inject({ method: 'GET', url });
