@@ -12,7 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { testJwtSecret } from '../support/harness.js';
-import { freePort } from '../support/ports.js';
+import { onFreePorts } from '../support/ports.js';
 import { startReadyService, type ServiceProcess } from '../support/processes.js';
 import { parseMetrics } from '../support/metrics.js';
 import { startPrometheus, type PromSeries, type TestPrometheus } from '../support/prometheus.js';
@@ -45,8 +45,6 @@ describe('a real Prometheus scraping the API and the worker', () => {
     google = new FakeGoogle(async () => undefined);
     await google.start();
     database = await createTestDatabase();
-    const apiPort = await freePort();
-    const workerMetricsPort = await freePort();
     const env = {
       DATA_DIR: path.join(os.tmpdir(), `vlogflow-prometheus-${randomUUID()}`),
       AUTH_JWT_SECRET: testJwtSecret,
@@ -54,8 +52,6 @@ describe('a real Prometheus scraping the API and the worker', () => {
       TEMPORAL_ADDRESS: testEnv.temporalAddress,
       TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
       TEMPORAL_TASK_QUEUE: uniqueTaskQueue('prometheus'),
-      API_PORT: String(apiPort),
-      METRICS_PORT: String(workerMetricsPort),
       GEMINI_API_KEY: 'test-key',
       GEMINI_BASE_URL: google.url,
       PROVIDER_RETRY_INITIAL_MS: '200',
@@ -63,12 +59,23 @@ describe('a real Prometheus scraping the API and the worker', () => {
       PROVIDER_RATE_LIMIT_COOLDOWN_MS: '200',
       WORKER_SHUTDOWN_GRACE_MS: '1000',
     };
+    const [apiPort, workerMetricsPort] = await onFreePorts(2, async (ports) => {
+      const [api, metrics] = ports.map(String);
+      const portsEnv = { ...env, API_PORT: api!, METRICS_PORT: metrics! };
+      const apiProcess = await startReadyService('api', portsEnv, running);
+      try {
+        const worker = await startReadyService('worker', portsEnv, running);
+        await worker.waitForLine(/metrics served/);
+      } catch (error) {
+        // Started again on fresh ports: this API would hold its port for nothing.
+        await apiProcess.stop('SIGTERM');
+        throw error;
+      }
+      return ports;
+    });
     baseUrl = `http://127.0.0.1:${apiPort}`;
     workerMetricsUrl = `http://127.0.0.1:${workerMetricsPort}/metrics`;
     token = await mintToken(testJwtSecret, 'watcher');
-    await startReadyService('api', env, running);
-    const worker = await startReadyService('worker', env, running);
-    await worker.waitForLine(/metrics served/);
     prometheus = await startPrometheus({
       'vlogflow-api': [`127.0.0.1:${apiPort}`],
       'vlogflow-worker': [`127.0.0.1:${workerMetricsPort}`],
