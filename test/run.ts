@@ -17,7 +17,7 @@ import {
   startDevServer,
 } from '../temporal/dev-server.js';
 import { prepareNamespaceAt } from '../temporal/namespace.js';
-import { freePort } from './support/ports.js';
+import { onFreePorts } from './support/ports.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const adminUrl = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -83,14 +83,18 @@ const prometheus = await runInstallScript('ops/prometheus/install.sh', ['promtoo
 const browser = await runInstallScript('test/browser/install.sh', ['chromium']);
 // Made once here, so every worker the tests start, in this process or its own, loads them.
 for (const traced of [false, true]) await sourceWorkflowBundle(traced);
-const server = await startDevServer({
-  cliPath: binaries.cli,
-  namespace,
-  port: await freePort(),
-  uiPort: null,
-  dbFilename: null,
-  logFile: path.join(root, '.local/test-logs/temporal-dev-server.log'),
-});
+// On fresh ports if another process takes the one found free before the server binds it: the
+// whole suite runs on this server.
+const server = await onFreePorts(1, ([port]) =>
+  startDevServer({
+    cliPath: binaries.cli,
+    namespace,
+    port: port!,
+    uiPort: null,
+    dbFilename: null,
+    logFile: path.join(root, '.local/test-logs/temporal-dev-server.log'),
+  }),
+);
 let exitCode = 1;
 try {
   await prepareNamespaceAt({ address: server.address }, namespace);
