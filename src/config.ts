@@ -549,7 +549,10 @@ export const configSchema = z.object({
   AI_JOB_HEARTBEAT_TIMEOUT_MS: decimalText(positive.min(5_000).max(60_000)).default(10_000),
   /** Longest a single Gemini or Vertex request may take before it is abandoned and retried. */
   PROVIDER_REQUEST_TIMEOUT_MS: positiveInt.default(120_000),
-  /** Backoff for transient provider failures (429, 5xx): first wait, longest wait, attempts. */
+  /**
+   * Backoff for transient provider failures (429, 5xx): first wait, longest wait (at least the
+   * first), attempts.
+   */
   PROVIDER_RETRY_INITIAL_MS: positiveInt.default(1_000),
   PROVIDER_RETRY_MAX_MS: positiveInt.default(600_000),
   PROVIDER_RETRY_ATTEMPTS: decimalText(positive.max(20)).default(3),
@@ -696,6 +699,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.EVENT_STREAM_KEEPALIVE_MS >= config.API_IDLE_TIMEOUT_MS) {
     throw new ConfigError(
       `Invalid configuration:\n  EVENT_STREAM_KEEPALIVE_MS: must be below API_IDLE_TIMEOUT_MS (${config.API_IDLE_TIMEOUT_MS}), or a progress stream with nothing new to send is closed as an idle connection before its keep-alive`,
+    );
+  }
+  if (config.PROVIDER_RETRY_INITIAL_MS > config.PROVIDER_RETRY_MAX_MS) {
+    throw new ConfigError(
+      `Invalid configuration:\n  PROVIDER_RETRY_INITIAL_MS: must not exceed PROVIDER_RETRY_MAX_MS (${config.PROVIDER_RETRY_MAX_MS}), or every provider call's retry policy is refused and its job fails`,
     );
   }
   if (config.AUTH_JWKS_URL) {

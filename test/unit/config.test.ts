@@ -3,13 +3,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { compileRetryPolicy } from '@temporalio/common';
 import {
   ConfigError,
   errorChain,
   loadConfig,
   mediaProcessLimits,
+  providerRetrySettings,
   requireSharedServices,
 } from '../../src/config.js';
+import { providerRetryPolicy } from '../../src/workflows/job-lifecycle.js';
 import { temporalEndpoint } from '../../src/temporal-client.js';
 
 function configError(env: NodeJS.ProcessEnv): string {
@@ -146,6 +149,23 @@ describe('configuration', () => {
     assert.match(
       configError({ API_HEADERS_TIMEOUT_MS: '20000', API_REQUEST_TIMEOUT_MS: '10000' }),
       /API_HEADERS_TIMEOUT_MS: must not exceed API_REQUEST_TIMEOUT_MS \(10000\)/,
+    );
+  });
+
+  // Every job carries the provider backoff into its workflow, whose activities are scheduled
+  // with it: a policy the SDK refuses failed each provider job at its first call.
+  it('refuses a provider backoff whose first wait exceeds its longest, which no activity could be scheduled with', () => {
+    assert.match(
+      configError({ PROVIDER_RETRY_INITIAL_MS: '700000' }),
+      /PROVIDER_RETRY_INITIAL_MS: must not exceed PROVIDER_RETRY_MAX_MS \(600000\)/,
+    );
+    assert.match(
+      configError({ PROVIDER_RETRY_INITIAL_MS: '5000', PROVIDER_RETRY_MAX_MS: '2000' }),
+      /PROVIDER_RETRY_INITIAL_MS: must not exceed PROVIDER_RETRY_MAX_MS \(2000\)/,
+    );
+    const equal = loadConfig({ PROVIDER_RETRY_INITIAL_MS: '2000', PROVIDER_RETRY_MAX_MS: '2000' });
+    assert.doesNotThrow(() =>
+      compileRetryPolicy(providerRetryPolicy(providerRetrySettings(equal))),
     );
   });
 
