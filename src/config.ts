@@ -357,8 +357,11 @@ export const configSchema = z.object({
 
   /** Base URL clients reach the API at, for links to media it serves. Default: http://API_HOST:API_PORT. */
   API_PUBLIC_URL: optionalString.pipe(z.url().optional()),
-  /** Lifetime of the video and thumbnail URLs in a vlog's status. */
-  MEDIA_URL_TTL_SECONDS: positiveInt.default(3_600),
+  /**
+   * Lifetime of the video and thumbnail URLs in a vlog's status (at most 7 days, the longest an
+   * S3-compatible store signs for).
+   */
+  MEDIA_URL_TTL_SECONDS: decimalText(positive.max(604_800)).default(3_600),
   /** Lifetime of a vlog's share URL (at most 7 days on S3-compatible storage). */
   SHARE_URL_TTL_SECONDS: decimalText(positive.max(604_800)).default(604_800),
 

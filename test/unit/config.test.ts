@@ -12,6 +12,7 @@ import {
   providerRetrySettings,
   requireSharedServices,
 } from '../../src/config.js';
+import { S3MediaStorage } from '../../src/storage/s3-storage.js';
 import { providerRetryPolicy } from '../../src/workflows/job-lifecycle.js';
 import { temporalEndpoint } from '../../src/temporal-client.js';
 
@@ -167,6 +168,31 @@ describe('configuration', () => {
     assert.doesNotThrow(() =>
       compileRetryPolicy(providerRetryPolicy(providerRetrySettings(equal))),
     );
+  });
+
+  // S3-compatible stores sign links for a week at most: a longer lifetime failed every read of
+  // a finished vlog (500) once it had a video to link.
+  it('bounds media link lifetimes by what object storage can sign', async () => {
+    for (const variable of ['MEDIA_URL_TTL_SECONDS', 'SHARE_URL_TTL_SECONDS']) {
+      assert.match(
+        configError({ [variable]: '604801' }),
+        new RegExp(`${variable}: .*604800.*\\(got "604801"\\)`),
+      );
+    }
+    const config = loadConfig({
+      MEDIA_URL_TTL_SECONDS: '604800',
+      SHARE_URL_TTL_SECONDS: '604800',
+    });
+    const storage = new S3MediaStorage({
+      endpoint: 'http://127.0.0.1:1',
+      region: 'auto',
+      bucket: 'media',
+      accessKeyId: 'id',
+      secretAccessKey: 'secret',
+      forcePathStyle: true,
+    });
+    for (const ttl of [config.MEDIA_URL_TTL_SECONDS, config.SHARE_URL_TTL_SECONDS])
+      assert.match(await storage.url('vlogs/v1/video.mp4', ttl), /X-Amz-Expires=604800/);
   });
 
   // A quiet stream's only bytes are its keep-alive events: an idle timeout that comes first
