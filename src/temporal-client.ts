@@ -8,6 +8,7 @@ import {
 } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { StartupError, type Config } from './config.js';
+import { namespaceProblem } from './temporal-namespace.js';
 
 /**
  * Where and how to reach the Temporal frontend: options that both the client's `Connection`
@@ -69,7 +70,10 @@ export interface TemporalAccess {
    * task queue (about half a short job's time on the dev server).
    */
   eagerStart: boolean;
-  /** Resolves if the frontend answers within `timeoutMs`; never leaves a call running after it settles. */
+  /**
+   * Resolves if the frontend answers within `timeoutMs` and the namespace is set up for jobs
+   * (it exists and has the job search attributes); never leaves a call running after it settles.
+   */
   ping(signal: AbortSignal, timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -93,6 +97,8 @@ export function createTemporalAccess(
   // The default connection retries an unavailable server in the background; a readiness probe
   // must fail fast and leave nothing behind, so it has a connection without retries.
   const probe = Connection.lazy({ ...endpoint, interceptors: [] });
+  // A namespace once set up stays so: asked until it is, then not again.
+  let namespaceReady = false;
   return {
     client: new Client({
       connection: owned ?? workflowWorkerConnection,
@@ -102,7 +108,13 @@ export function createTemporalAccess(
     eagerStart: workflowWorkerConnection !== undefined,
     async ping(signal, timeoutMs) {
       await probe.withAbortSignal(signal, () =>
-        probe.withDeadline(Date.now() + timeoutMs, () => probe.workflowService.getSystemInfo({})),
+        probe.withDeadline(Date.now() + timeoutMs, async () => {
+          await probe.workflowService.getSystemInfo({});
+          if (namespaceReady) return;
+          const problem = await namespaceProblem(probe, namespace);
+          if (problem) throw new Error(problem);
+          namespaceReady = true;
+        }),
       );
     },
     async close() {

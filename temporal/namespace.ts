@@ -1,30 +1,9 @@
 import { Connection } from '@temporalio/client';
-import proto from '@temporalio/proto';
-import { SearchAttributeType } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { jobSearchAttributes } from '../src/jobs/search-attributes.js';
 import { connectAtStart, type TemporalEndpoint } from '../src/temporal-client.js';
-
-// The proto package is CommonJS without statically detectable named exports.
-const IndexedValueType = proto.temporal.api.enums.v1.IndexedValueType;
-const indexedValueTypes: Record<SearchAttributeType, proto.temporal.api.enums.v1.IndexedValueType> =
-  {
-    [SearchAttributeType.TEXT]: IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
-    [SearchAttributeType.KEYWORD]: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    [SearchAttributeType.INT]: IndexedValueType.INDEXED_VALUE_TYPE_INT,
-    [SearchAttributeType.DOUBLE]: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-    [SearchAttributeType.BOOL]: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
-    [SearchAttributeType.DATETIME]: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-    [SearchAttributeType.KEYWORD_LIST]: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-  };
-
-/** The job search attributes as the operator service registers them: name → indexed type. */
-export function jobSearchAttributeTypes(
-  keys = jobSearchAttributes,
-): Record<string, proto.temporal.api.enums.v1.IndexedValueType> {
-  return Object.fromEntries(keys.map((key) => [key.name, indexedValueTypes[key.type]]));
-}
+import { jobSearchAttributeTypes } from '../src/temporal-namespace.js';
 
 /**
  * Makes a namespace ready for vlogflow: registers it when missing (a cluster; the dev server
@@ -55,9 +34,7 @@ export async function prepareNamespace(
   if (missing.length > 0) {
     await connection.operatorService.addSearchAttributes({
       namespace,
-      searchAttributes: Object.fromEntries(
-        missing.map((key) => [key.name, indexedValueTypes[key.type]]),
-      ),
+      searchAttributes: jobSearchAttributeTypes(missing),
     });
   }
   return { registered, addedSearchAttributes: missing.map((key) => key.name) };

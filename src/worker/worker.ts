@@ -15,9 +15,16 @@ import {
   taskQueueNames,
   type TaskQueueDomain,
 } from '../capacity/task-queues.js';
-import { loadConfig, queueCapacities, type Config, type QueueCapacity } from '../config.js';
+import {
+  ConfigError,
+  loadConfig,
+  queueCapacities,
+  type Config,
+  type QueueCapacity,
+} from '../config.js';
 import type { Logger } from '../logger.js';
 import { connectAtStart, type TemporalEndpoint } from '../temporal-client.js';
+import { namespaceProblem } from '../temporal-namespace.js';
 import {
   ensureMediaSweepSchedule,
   mediaSweepBatchSize,
@@ -291,6 +298,17 @@ export async function startWorker(
   const connection = await connectAtStart(settings.endpoint, (endpoint) =>
     NativeConnection.connect(endpoint),
   );
+  // Refused at start rather than polling a namespace whose every job start fails.
+  const problem = await namespaceProblem(connection, settings.namespace).catch(
+    async (error: unknown) => {
+      await connection.close();
+      throw error;
+    },
+  );
+  if (problem) {
+    await connection.close();
+    throw new ConfigError(`TEMPORAL_NAMESPACE: ${problem}`);
+  }
   const client = new Client({ connection, namespace: settings.namespace });
   if (domains.includes('workflows')) {
     await ensureSchedules(client, settings, names.storage, logger).catch(async (error: unknown) => {

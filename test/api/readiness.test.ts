@@ -8,6 +8,7 @@ import { findMediaTools, isNpmFfmpeg } from '../../src/media/tools.js';
 import { taskQueueNames } from '../../src/capacity/task-queues.js';
 import { createTemporalAccess } from '../../src/temporal-client.js';
 import { startDevServer } from '../../temporal/dev-server.js';
+import { prepareNamespaceAt } from '../../temporal/namespace.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness } from '../support/harness.js';
@@ -41,6 +42,8 @@ describe('/readyz', () => {
       logFile: path.resolve('.local/test-logs/readiness-dev-server.log'),
     });
     cleanups.push(() => server.stop());
+    // Set up as `npm run temporal:setup` sets up a cluster's: readiness asks for the search attributes.
+    await prepareNamespaceAt({ address: server.address }, 'readiness');
     const temporal = createTemporalAccess({ address: server.address }, 'readiness');
     cleanups.push(() => temporal.close());
     // The Google provider does not need ffmpeg: no worker with it is not what is wrong here.

@@ -3,7 +3,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, Worker } from '@temporalio/worker';
 import { keepHeartbeating } from '../../src/activities/heartbeat.js';
 import type * as workflows from '../../src/workflows/index.js';
-import { jobSearchAttributeTypes } from '../../temporal/namespace.js';
+import { jobSearchAttributeTypes } from '../../src/temporal-namespace.js';
 import { testEnv } from './env.js';
 import { sourceWorkflowBundle } from '../../src/worker/workflow-bundles.js';
 

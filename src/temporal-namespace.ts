@@ -1,0 +1,93 @@
+// What a Temporal namespace needs before jobs can run in it, and whether it has it. A cluster's
+// namespace is prepared once by an operator (`npm run temporal:setup`, or the CLI commands in
+// docs/deployment.md); without it, every job start is refused, so the worker and the API's
+// readiness say so instead of answering 500 to each start.
+import type { Connection } from '@temporalio/client';
+import { SearchAttributeType } from '@temporalio/common';
+import proto from '@temporalio/proto';
+import { jobSearchAttributes } from './jobs/search-attributes.js';
+
+// The proto package is CommonJS without statically detectable named exports.
+const IndexedValueType = proto.temporal.api.enums.v1.IndexedValueType;
+type IndexedValueType = proto.temporal.api.enums.v1.IndexedValueType;
+
+const indexedValueTypes: Record<SearchAttributeType, IndexedValueType> = {
+  [SearchAttributeType.TEXT]: IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+  [SearchAttributeType.KEYWORD]: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  [SearchAttributeType.INT]: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+  [SearchAttributeType.DOUBLE]: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+  [SearchAttributeType.BOOL]: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+  [SearchAttributeType.DATETIME]: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+  [SearchAttributeType.KEYWORD_LIST]: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+};
+
+/** A search attribute type as the CLI's `--type` spells it: `Keyword`, `Int`. */
+const cliTypeNames: Record<SearchAttributeType, string> = {
+  [SearchAttributeType.TEXT]: 'Text',
+  [SearchAttributeType.KEYWORD]: 'Keyword',
+  [SearchAttributeType.INT]: 'Int',
+  [SearchAttributeType.DOUBLE]: 'Double',
+  [SearchAttributeType.BOOL]: 'Bool',
+  [SearchAttributeType.DATETIME]: 'Datetime',
+  [SearchAttributeType.KEYWORD_LIST]: 'KeywordList',
+};
+
+/** The job search attributes as the operator service registers them: name → indexed type. */
+export function jobSearchAttributeTypes(
+  keys = jobSearchAttributes,
+): Record<string, IndexedValueType> {
+  return Object.fromEntries(keys.map((key) => [key.name, indexedValueTypes[key.type]]));
+}
+
+/** The services a namespace is read through: a client's Connection or a worker's NativeConnection. */
+export type NamespaceServices = Pick<Connection, 'workflowService' | 'operatorService'>;
+
+const notFound = 5;
+const permissionDenied = 7;
+const unimplemented = 12;
+const grpcCode = (error: unknown) => (error as { code?: unknown }).code;
+
+const setupHint =
+  'run `npm run temporal:setup` against it, or see docs/deployment.md, "Namespace and search attributes"';
+
+/**
+ * What keeps `namespace` from running jobs, in one sentence: it does not exist, or it lacks a
+ * job search attribute or holds one of another type. Null when it is ready, and when the
+ * credentials may not list search attributes (a Temporal Cloud key of a narrow role): then
+ * nothing is known to be wrong.
+ */
+export async function namespaceProblem(
+  services: NamespaceServices,
+  namespace: string,
+): Promise<string | null> {
+  try {
+    await services.workflowService.describeNamespace({ namespace });
+  } catch (error) {
+    if (grpcCode(error) === notFound)
+      return `namespace "${namespace}" does not exist: ${setupHint}`;
+    throw error;
+  }
+  let registered: Record<string, IndexedValueType>;
+  try {
+    const { customAttributes } = await services.operatorService.listSearchAttributes({
+      namespace,
+    });
+    registered = customAttributes ?? {};
+  } catch (error) {
+    if ([permissionDenied, unimplemented].includes(grpcCode(error) as number)) return null;
+    throw error;
+  }
+  const wrong = jobSearchAttributes.flatMap((key) => {
+    const expected = `${key.name} (${cliTypeNames[key.type]})`;
+    const found = registered[key.name];
+    if (found === undefined) return [`${expected} is missing`];
+    if (found !== indexedValueTypes[key.type]) {
+      const foundType = Object.entries(indexedValueTypes).find(([, type]) => type === found)?.[0];
+      const foundName = cliTypeNames[foundType as SearchAttributeType] ?? String(found);
+      return [`${expected} is registered as ${foundName}`];
+    }
+    return [];
+  });
+  if (wrong.length === 0) return null;
+  return `namespace "${namespace}" is not set up for jobs, which Temporal refuses to start without the job search attributes: ${wrong.join(', ')}; ${setupHint}`;
+}
