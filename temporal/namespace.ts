@@ -21,16 +21,18 @@ export async function prepareNamespace(
       workflowExecutionRetentionPeriod: msToTs(`${retentionDays} days`),
     });
     registered = true;
-    // A new namespace becomes usable once the frontend's namespace cache refreshes.
-    const deadline = Date.now() + 30_000;
-    while (!(await namespaceExists(connection, namespace))) {
-      if (Date.now() > deadline)
-        throw new Error(`namespace ${namespace} was registered but never became visible`);
-      await delay(500);
-    }
   }
-  const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
-  const missing = jobSearchAttributes.filter((key) => !(key.name in (customAttributes ?? {})));
+  // A new namespace is described (read from the database) at once, but the operator service
+  // knows it only once the frontend's namespace cache refreshes, seconds later: until
+  // then it answers NOT_FOUND, which failed every first setup of a cluster's namespace.
+  const deadline = Date.now() + 30_000;
+  let customAttributes: Record<string, unknown> | null;
+  while ((customAttributes = await customSearchAttributes(connection, namespace)) === null) {
+    if (Date.now() > deadline)
+      throw new Error(`namespace ${namespace} was registered but never became visible`);
+    await delay(500);
+  }
+  const missing = jobSearchAttributes.filter((key) => !(key.name in customAttributes));
   if (missing.length > 0) {
     await connection.operatorService.addSearchAttributes({
       namespace,
@@ -38,6 +40,22 @@ export async function prepareNamespace(
     });
   }
   return { registered, addedSearchAttributes: missing.map((key) => key.name) };
+}
+
+/** The namespace's custom search attributes; null while the operator service does not know it. */
+async function customSearchAttributes(
+  connection: Connection,
+  namespace: string,
+): Promise<Record<string, unknown> | null> {
+  try {
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({
+      namespace,
+    });
+    return customAttributes ?? {};
+  } catch (error) {
+    if ((error as { code?: number }).code === 5 /* gRPC NOT_FOUND */) return null;
+    throw error;
+  }
 }
 
 async function namespaceExists(connection: Connection, namespace: string): Promise<boolean> {

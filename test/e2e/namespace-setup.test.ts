@@ -9,6 +9,7 @@ import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import proto from '@temporalio/proto';
 import { createTemporalAccess } from '../../src/temporal-client.js';
+import { namespaceProblem } from '../../src/temporal-namespace.js';
 import { prepareNamespace } from '../../temporal/namespace.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
@@ -115,6 +116,22 @@ describe('a namespace not set up for jobs', () => {
     const mistyped = await workerAgainst(bare);
     assert.equal(mistyped.exitCode, 1, mistyped.output);
     assert.match(mistyped.output, /: JobAttempt \(Int\) is registered as Keyword; run/);
+  });
+
+  // The frontend describes a namespace just registered at once, while its operator service
+  // answers NOT_FOUND until its namespace cache refreshes: the first setup of every cluster
+  // namespace failed there, after registering it.
+  it('setup registers a missing namespace and its search attributes in one run', async () => {
+    const namespace = `fresh-${randomUUID().slice(0, 8)}`;
+    assert.deepEqual(await prepareNamespace(connection, namespace), {
+      registered: true,
+      addedSearchAttributes: ['JobKind', 'JobType', 'JobStatus', 'UserId', 'JobAttempt'],
+    });
+    assert.equal(await namespaceProblem(connection, namespace), null);
+    assert.deepEqual(await prepareNamespace(connection, namespace), {
+      registered: false,
+      addedSearchAttributes: [],
+    });
   });
 
   it('the API is not ready, naming what the namespace lacks, until it is set up', async () => {
