@@ -25,7 +25,13 @@ runEntryPoint(async () => {
   // Checked before anything starts: a taken API port found later would leave a dev server
   // and a worker running for nothing.
   await assertPortsFree([
-    { host: config.API_HOST, port: config.API_PORT, what: 'the API', setting: 'API_PORT' },
+    {
+      host: config.API_HOST,
+      port: config.API_PORT,
+      what: 'the API',
+      setting: 'API_PORT',
+      hostSetting: 'API_HOST',
+    },
   ]);
   await makeDataDir(config.dataDir);
   const devServer = config.TEMPORAL_ADDRESS ? undefined : await keptDevServer(config, logger);

@@ -22,6 +22,10 @@ const positiveInt = decimalText(positive);
 const booleanFlag = z
   .enum(['true', 'false', '1', '0'], { error: 'expected true or false' })
   .transform((value) => value === 'true' || value === '1');
+/** An interface to listen on: a host name or an IP address. */
+const hostName = z.string().refine((host) => isIP(host) !== 0 || URL.canParse(`http://${host}/`), {
+  error: 'expected a host name or an IP address',
+});
 const optionalString = z
   .string()
   .trim()
@@ -103,12 +107,7 @@ export const configSchema = z.object({
   DATA_DIR: z.string().default('.data'),
 
   /** Interface and port the API listens on. */
-  API_HOST: z
-    .string()
-    .refine((host) => isIP(host) !== 0 || URL.canParse(`http://${host}/`), {
-      error: 'expected a host name or an IP address',
-    })
-    .default('127.0.0.1'),
+  API_HOST: hostName.default('127.0.0.1'),
   API_PORT: port.default(3000),
   /** Largest JSON request body accepted, in bytes (413 above). Uploads have VLOG_MAX_FILE_BYTES. */
   API_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
@@ -133,7 +132,7 @@ export const configSchema = z.object({
    * Where a worker process (`npm run worker`) serves `GET /metrics` for Prometheus (port 0: any
    * free one, logged). The API, and `npm start`, serve it on API_PORT instead.
    */
-  METRICS_HOST: z.string().default('127.0.0.1'),
+  METRICS_HOST: hostName.default('127.0.0.1'),
   METRICS_PORT: decimalText(z.number().int().min(0).max(65_535)).default(9464),
 
   /**

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { ConfigError } from './config.js';
+import { ConfigError, StartupError, urlHost } from './config.js';
 
 /** A port this process is about to open, and what an operator changes to move it. */
 export interface PortClaim {
@@ -9,6 +9,8 @@ export interface PortClaim {
   what: string;
   /** The variable (or option) that sets the port, named when it is taken. */
   setting: string;
+  /** The variable that sets the host, named with `setting` when nothing can listen there. */
+  hostSetting?: string;
 }
 
 /** One or more ports someone else holds; nothing was started. */
@@ -33,7 +35,17 @@ function isFree({ host, port }: PortClaim): Promise<boolean> {
  */
 export async function assertPortsFree(claims: readonly PortClaim[]): Promise<void> {
   const taken: PortClaim[] = [];
-  for (const claim of claims) if (!(await isFree(claim))) taken.push(claim);
+  for (const claim of claims) {
+    // Not taken, but not to be had either: no interface has the address, or no such host.
+    const free = await isFree(claim).catch((error: unknown) => {
+      throw new StartupError(
+        [claim.hostSetting, claim.setting].filter(Boolean).join(' / '),
+        `cannot listen on ${urlHost(claim.host)}:${claim.port}`,
+        error,
+      );
+    });
+    if (!free) taken.push(claim);
+  }
   if (taken.length === 0) return;
   throw new PortInUseError(
     [

@@ -20,7 +20,12 @@ runCommand(workerUsage, async () => {
   const logger = createLogger(config, 'worker');
   const metricsAddress = { host: config.METRICS_HOST, port: config.METRICS_PORT };
   await assertPortsFree([
-    { ...metricsAddress, what: "the worker's metrics", setting: 'METRICS_PORT' },
+    {
+      ...metricsAddress,
+      what: "the worker's metrics",
+      setting: 'METRICS_PORT',
+      hostSetting: 'METRICS_HOST',
+    },
   ]);
   const tracing = await startTracing(config, 'worker', logger);
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });

@@ -581,6 +581,23 @@ describe('service processes', () => {
         },
         line: new RegExp(`^API_HOST / API_PORT: cannot listen on 192\\.0\\.2\\.1:${apiPort}: `),
       },
+      // Both checked their ports with a listen whose other failures were thrown as they came:
+      // `Error: listen EADDRNOTAVAIL …` with its stack, naming no setting.
+      {
+        entry: 'src/all-in-one.ts',
+        env: { ...shared, DATABASE_URL: '', TEMPORAL_ADDRESS: '', API_HOST: '192.0.2.1' },
+        line: new RegExp(`^API_HOST / API_PORT: cannot listen on 192\\.0\\.2\\.1:${apiPort}: `),
+      },
+      {
+        entry: 'src/worker/worker-process.ts',
+        env: {
+          ...shared,
+          DATABASE_URL: database.url,
+          TEMPORAL_ADDRESS: testEnv.temporalAddress,
+          METRICS_HOST: '192.0.2.1',
+        },
+        line: /^METRICS_HOST \/ METRICS_PORT: cannot listen on 192\.0\.2\.1:0: .*EADDRNOTAVAIL/,
+      },
       // /proc takes no new folders: Node's own recursive mkdir retried that for ever, silently.
       {
         entry: 'src/all-in-one.ts',

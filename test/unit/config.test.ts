@@ -110,6 +110,8 @@ describe('configuration', () => {
       /API_HOST: expected a host name or an IP address/,
     );
     assert.match(configError({ API_HOST: 'a b' }), /API_HOST: expected a host name/);
+    assert.match(configError({ METRICS_HOST: 'a b' }), /METRICS_HOST: expected a host name/);
+    assert.equal(loadConfig({ METRICS_HOST: '::' }).METRICS_HOST, '::');
     const ipv6 = loadConfig({ API_HOST: '::1', API_PORT: '8080' });
     assert.equal(ipv6.API_HOST, '::1');
     assert.equal(ipv6.apiPublicUrl, 'http://[::1]:8080');
