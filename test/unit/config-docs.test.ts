@@ -61,6 +61,31 @@ async function scriptVariables(): Promise<Set<string>> {
   );
 }
 
+/** Variables of the system the service reads as every program does, not settings of its own. */
+const systemVariables = new Set(['PATH']);
+
+/**
+ * Variables the service's own code reads from the environment other than through the schema:
+ * `process.env['NAME']` in its TypeScript, `${NAME:-…}` in the installers it runs at start.
+ */
+async function directlyReadVariables(): Promise<{ file: string; name: string }[]> {
+  const reads: { file: string; name: string }[] = [];
+  for (const folder of ['src', 'temporal', 'embedded-model']) {
+    const entries = await readdir(path.join(root, folder), { recursive: true });
+    for (const entry of entries.filter((name) => /\.(ts|sh|py)$/.test(name)).sort()) {
+      const file = path.join(folder, entry);
+      const text = await read(file);
+      const names = [
+        ...text.matchAll(/process\.env(?:\[['"]([A-Z][A-Z0-9_]*)['"]\]|\.([A-Z][A-Z0-9_]*))/g),
+        ...text.matchAll(/\$\{([A-Z][A-Z0-9_]*):?-/g),
+        ...text.matchAll(/os\.environ(?:\.get\(|\[)['"]([A-Z][A-Z0-9_]*)['"]/g),
+      ].map((match) => match[1] ?? match[2]!);
+      for (const name of new Set(names)) reads.push({ file, name });
+    }
+  }
+  return reads;
+}
+
 describe('configuration documentation', () => {
   const schemaVariables = Object.keys(configSchema.shape).sort();
 
@@ -86,6 +111,26 @@ describe('configuration documentation', () => {
         `variables in ${where} that the schema does not have`,
       );
     }
+  });
+
+  // The schema is the list the other checks hold the pages to: a variable read around it would
+  // change what the service does with no page saying so.
+  it('reads no variable around the schema that docs/configuration.md does not describe', async () => {
+    const inConfigurationPage = variablesIn(await read('docs/configuration.md'));
+    const undescribed = (await directlyReadVariables())
+      .filter(
+        ({ name }) =>
+          !systemVariables.has(name) &&
+          !configSchema.shape[name as never] &&
+          !inConfigurationPage.has(name),
+      )
+      .map(({ file, name }) => `${file}: ${name}`);
+    assert.deepEqual(undescribed, []);
+    // The scan sees what it looks for: the installer's own variables are read this way.
+    assert.ok(
+      (await directlyReadVariables()).some(({ name }) => name === 'TEMPORAL_CLI_PATH'),
+      'temporal/install.sh reads TEMPORAL_CLI_PATH',
+    );
   });
 
   it('names anywhere in README and docs/ only variables that exist', async () => {
