@@ -44,7 +44,12 @@ export function startBanner(facts: StartBannerFacts): string {
           `  export TOKEN=${token.value}`,
         ]
       : ['Tokens come from your identity provider (AUTH_JWKS_URL):', '  export TOKEN=<its JWT>']),
-    `  curl -s -X POST ${apiUrl}/api/ai/jobs -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"type":"SUBGOAL_GENERATION","input":{"goal":"Run a marathon"}}'`,
+    // With AI jobs off, the API answers this one 503: it is offered only when it can run.
+    ...(textGenerator
+      ? [
+          `  curl -s -X POST ${apiUrl}/api/ai/jobs -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"type":"SUBGOAL_GENERATION","input":{"goal":"Run a marathon"}}'`,
+        ]
+      : []),
     `  curl -s -X POST ${apiUrl}/api/probes -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"steps":3}'`,
     '',
     'Ctrl-C stops everything.',

@@ -24,6 +24,15 @@ describe('the banner npm start prints', () => {
     assert.match(banner, /^ {2}export TOKEN=eyJhbGciOiJIUzI1NiJ9\.e30\.c2lnbmF0dXJl$/m);
   });
 
+  // AI_PROVIDER=none: the API refuses AI jobs with 503, so the banner offers none to try.
+  it('offers an AI job to try only when AI jobs run', () => {
+    assert.match(startBanner(facts), /curl -s -X POST http:\/\/127\.0\.0\.1:3000\/api\/ai\/jobs /);
+    const off = startBanner({ ...facts, textGenerator: null });
+    assert.equal(line(off, 'AI jobs'), '  AI jobs:      off (AI_PROVIDER=none)');
+    assert.doesNotMatch(off, /\/api\/ai\/jobs/);
+    assert.match(off, /curl -s -X POST http:\/\/127\.0\.0\.1:3000\/api\/probes /);
+  });
+
   it('in production (AUTH_JWKS_URL set) links the bare page and prints no token anywhere', () => {
     const banner = startBanner({ ...facts, token: null });
     assert.equal(
