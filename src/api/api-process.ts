@@ -2,13 +2,19 @@
 import { resolveJwtSecret } from '../auth.js';
 import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
-import { runEntryPoint, stopOnSignals } from '../entry-point.js';
+import { parseCommandLine, runCommand } from '../command-line.js';
+import { stopOnSignals } from '../entry-point.js';
 import { createLogger } from '../logger.js';
 import { createTemporalAccess, temporalEndpoint } from '../temporal-client.js';
 import { startTracing } from '../tracing/index.js';
 import { startApiServer } from './server.js';
 
-runEntryPoint(async () => {
+/** `npm run api` takes no arguments: a flag meant for it (`--port`) is refused, not ignored. */
+const apiUsage = `usage: npm run api
+  takes no arguments: it is set by environment variables (docs/configuration.md), e.g. API_PORT`;
+
+runCommand(apiUsage, async () => {
+  parseCommandLine({ args: process.argv.slice(2), options: {} });
   const config = loadConfig();
   requireSharedServices(config, 'API');
   const logger = createLogger(config, 'api');

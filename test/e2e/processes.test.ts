@@ -630,6 +630,44 @@ describe('service processes', () => {
     }
   });
 
+  // Both took any argument and ignored it: `npm run api -- --port 8080` listened on API_PORT's
+  // port as if nothing had been asked.
+  it('refuses arguments to npm start and npm run api, which are set by the environment only', async () => {
+    // Settings a start fails on at once (exit 1, nothing started), should the arguments be
+    // ignored again.
+    const failing = {
+      DATABASE_URL: '',
+      TEMPORAL_ADDRESS: '',
+      API_PORT: String(await freePort()),
+      DATA_DIR: '/proc/vlogflow',
+    };
+    const cases = [
+      {
+        entry: 'src/all-in-one.ts',
+        args: ['--queues', 'media'],
+        line: /^Unknown option '--queues'/,
+      },
+      {
+        entry: 'src/api/api-process.ts',
+        args: ['--port', '8080'],
+        line: /^Unknown option '--port'/,
+      },
+      { entry: 'src/api/api-process.ts', args: ['8080'], line: /^Unexpected argument '8080'/ },
+    ];
+    const services = cases.map(({ entry, args }) => startService(entry, failing, args));
+    running.push(...services);
+    for (const [index, service] of services.entries()) {
+      const { entry, line } = cases[index]!;
+      assert.equal(await service.exited, 2, entry);
+      const output = service.output.join('\n');
+      assert.ok(
+        service.output.some((text) => line.test(text)),
+        `${line}:\n${output}`,
+      );
+      assert.match(output, /takes no arguments: it is set by environment variables/);
+    }
+  });
+
   it('refuses to start the API alone on the embedded database, naming the variables to set', async () => {
     const apiProcess = startService('src/api/api-process.ts', {
       DATABASE_URL: '',
