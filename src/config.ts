@@ -167,8 +167,10 @@ export const configSchema = z.object({
 
   /** host:port of the Temporal frontend. Unset: `npm start` runs a dev server itself. */
   TEMPORAL_ADDRESS: optionalString,
-  TEMPORAL_NAMESPACE: z.string().min(1).default('vlogflow'),
-  TEMPORAL_TASK_QUEUE: z.string().min(1).default('vlogflow'),
+  // Trimmed as every other setting is: a name with a stray space is another namespace or queue,
+  // one no worker polls.
+  TEMPORAL_NAMESPACE: z.string().trim().min(1).default('vlogflow'),
+  TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('vlogflow'),
   /**
    * Ports of the dev server `npm start` runs when TEMPORAL_ADDRESS is unset: its gRPC frontend,
    * Web UI (default: TEMPORAL_DEV_PORT + 1000), HTTP API (+ 10) and metrics endpoint (+ 2000).
@@ -179,7 +181,9 @@ export const configSchema = z.object({
   TEMPORAL_DEV_HTTP_PORT: optionalPort,
   TEMPORAL_DEV_METRICS_PORT: optionalPort,
   /** Where operators open the Web UI; printed at start. Defaults to the dev server's UI. */
-  TEMPORAL_UI_URL: optionalString,
+  TEMPORAL_UI_URL: optionalString.pipe(
+    z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+  ),
   /**
    * TLS to TEMPORAL_ADDRESS, verified against the system's CAs unless TEMPORAL_TLS_CA_FILE is
    * set. Unset: on when any other TEMPORAL_TLS_* variable or TEMPORAL_API_KEY is set.

@@ -155,6 +155,23 @@ describe('configuration', () => {
     );
   });
 
+  // A stray space made another namespace or task queue, one no worker polls; a Web UI address
+  // without its scheme was printed as a link that opens nothing.
+  it('trims the Temporal namespace and task queue, and takes only an http(s) Web UI address', () => {
+    const config = loadConfig({ TEMPORAL_NAMESPACE: ' prod ', TEMPORAL_TASK_QUEUE: 'jobs\n' });
+    assert.equal(config.TEMPORAL_NAMESPACE, 'prod');
+    assert.equal(config.TEMPORAL_TASK_QUEUE, 'jobs');
+    assert.match(configError({ TEMPORAL_NAMESPACE: '  ' }), /TEMPORAL_NAMESPACE: /);
+    assert.match(
+      configError({ TEMPORAL_UI_URL: 'localhost:8233' }),
+      /TEMPORAL_UI_URL: expected an http:\/\/ or https:\/\/ URL/,
+    );
+    assert.equal(
+      loadConfig({ TEMPORAL_UI_URL: 'https://temporal.example.com' }).TEMPORAL_UI_URL,
+      'https://temporal.example.com',
+    );
+  });
+
   // Every job carries the provider backoff into its workflow, whose activities are scheduled
   // with it: a policy the SDK refuses failed each provider job at its first call.
   it('refuses a provider backoff whose first wait exceeds its longest, which no activity could be scheduled with', () => {
