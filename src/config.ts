@@ -720,13 +720,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       );
     }
   }
+  const s3Settings = [
+    'S3_ENDPOINT',
+    'S3_BUCKET',
+    'S3_ACCESS_KEY_ID',
+    'S3_SECRET_ACCESS_KEY',
+  ] as const;
   if (config.STORAGE_BACKEND === 's3') {
-    const missing = (
-      ['S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const
-    ).filter((name) => !config[name]);
+    const missing = s3Settings.filter((name) => !config[name]);
     if (missing.length > 0) {
       throw new ConfigError(
         `Invalid configuration:\n  ${missing.map((name) => `${name}: required when STORAGE_BACKEND=s3`).join('\n  ')}`,
+      );
+    }
+  } else {
+    // A bucket set up and the backend left at its default would keep every upload and video on
+    // this machine's disk, out of reach of the other machines' workers, without a word.
+    const set = s3Settings.filter((name) => config[name]);
+    if (set.length > 0) {
+      throw new ConfigError(
+        `Invalid configuration:\n  ${set.map((name) => `${name}: set, but STORAGE_BACKEND is local, which ignores it; set STORAGE_BACKEND=s3 or unset ${name}`).join('\n  ')}`,
       );
     }
   }

@@ -172,6 +172,15 @@ describe('configuration', () => {
     );
   });
 
+  // With the backend left at its default, the bucket's settings were ignored without a word:
+  // media stayed on the disk of the machine that took it.
+  it('refuses S3 settings while STORAGE_BACKEND is local, naming each', () => {
+    const message = configError({ S3_BUCKET: 'media', S3_ENDPOINT: 'https://r2.example.com' });
+    assert.match(message, /S3_ENDPOINT: set, but STORAGE_BACKEND is local/);
+    assert.match(message, /S3_BUCKET: set, but STORAGE_BACKEND is local/);
+    assert.doesNotThrow(() => loadConfig({ S3_BUCKET: '', S3_REGION: 'auto' }));
+  });
+
   // Every job carries the provider backoff into its workflow, whose activities are scheduled
   // with it: a policy the SDK refuses failed each provider job at its first call.
   it('refuses a provider backoff whose first wait exceeds its longest, which no activity could be scheduled with', () => {
