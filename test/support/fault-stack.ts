@@ -14,7 +14,7 @@ import { createTestDatabase, type TestDatabase } from './database.js';
 import { testEnv } from './env.js';
 import { eventually } from './eventually.js';
 import { recordFaultRow, type FaultRow } from './fault-report.js';
-import { freePort } from './ports.js';
+import { freePort, onFreePorts } from './ports.js';
 import { startReadyService, type ServiceProcess } from './processes.js';
 import { RequestGate, type GateRequest, type Hold } from './request-gate.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -84,6 +84,7 @@ export class FaultStack {
   readonly jobs: FaultJob[] = [];
   /** Every process started, so teardown kills each one even if a test failed half-way. */
   readonly running: ServiceProcess[] = [];
+  private apiStarted = false;
   private readonly killed = new Set<ServiceProcess>();
 
   private constructor(private readonly options: FaultStackOptions) {}
@@ -154,9 +155,28 @@ export class FaultStack {
     await this.fakes.stop();
   }
 
-  /** Starts the API or a worker process and waits until it says it is ready. */
-  start(entry: 'api' | 'worker', env: Record<string, string> = {}): Promise<ServiceProcess> {
-    return startReadyService(entry, { ...this.env, ...env }, this.running);
+  /**
+   * Starts the API or a worker process and waits until it says it is ready. The stack's first
+   * API starts on a fresh port if another process took the one found free before it bound it;
+   * later ones start again on that port, as a restarted API does.
+   */
+  async start(entry: 'api' | 'worker', env: Record<string, string> = {}): Promise<ServiceProcess> {
+    if (entry === 'worker' || this.apiStarted)
+      return startReadyService(entry, { ...this.env, ...env }, this.running);
+    const api = await onFreePorts(1, async ([port]) => {
+      this.env.API_PORT = String(port);
+      this.baseUrl = `http://127.0.0.1:${port}`;
+      const attempt: ServiceProcess[] = [];
+      try {
+        return await startReadyService('api', { ...this.env, ...env }, attempt);
+      } catch (error) {
+        for (const service of attempt) await service.stop('SIGKILL');
+        throw error;
+      }
+    });
+    this.running.push(api);
+    this.apiStarted = true;
+    return api;
   }
 
   /** SIGKILLs a process (no shutdown, no goodbye) and waits until it is gone. */
