@@ -17,7 +17,7 @@ import { renderTestPhoto, renderTestVideo } from '../fixtures/media.js';
 import { controlledRenders, type ControlledRenders } from '../fakes/media-tools.js';
 import { FakeOpenAi } from '../fakes/fake-openai.js';
 import { startHarness, testJwtSecret, type Harness, type TestApi } from '../support/harness.js';
-import { freePort } from '../support/ports.js';
+import { reservePort } from '../support/ports.js';
 import { uniqueTaskQueue } from '../support/temporal.js';
 
 /** A file as a browser's file picker hands it over. */
@@ -55,7 +55,9 @@ export interface PageStack {
 }
 
 export async function startPageStack(): Promise<PageStack> {
-  const port = await freePort();
+  // Held until the API listens: the harness takes seconds to start, and the port is in its URL.
+  const reserved = await reservePort();
+  const { port } = reserved;
   const baseUrl = `http://127.0.0.1:${port}`;
   const dataDir = path.join(os.tmpdir(), `vlogflow-browser-${randomUUID()}`);
   const openai = new FakeOpenAi();
@@ -96,9 +98,11 @@ export async function startPageStack(): Promise<PageStack> {
     });
   } catch (error) {
     await openai.stop();
+    await reserved.release();
     throw error;
   }
   let api = harness.api;
+  await reserved.release();
   await api.app.listen({ host: '127.0.0.1', port });
 
   const [photo, clip] = await Promise.all([

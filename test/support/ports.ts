@@ -28,6 +28,25 @@ export async function freePorts(count: number): Promise<number[]> {
 }
 
 /**
+ * A free TCP port on 127.0.0.1, held by a listener of this process until `release`: for a
+ * server this process starts itself, after work that takes seconds, whose port must be known
+ * first (its public URL names it). Released just before the server binds, no other process can
+ * take the port in between.
+ */
+export async function reservePort(): Promise<{ port: number; release(): Promise<void> }> {
+  // Unreferenced: a reservation a failed start never released does not keep the tests running.
+  const holder = net.createServer().unref();
+  await new Promise<void>((resolve, reject) => {
+    holder.once('error', reject);
+    holder.listen(0, '127.0.0.1', () => resolve());
+  });
+  return {
+    port: (holder.address() as net.AddressInfo).port,
+    release: () => new Promise<void>((resolve) => holder.close(() => resolve())),
+  };
+}
+
+/**
  * How a process says a port it was to bind is taken: the service's own PortInUseError, and the
  * EADDRINUSE of Node and of Go (the Temporal CLI, the storage emulators, Prometheus).
  */

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { freePorts, onFreePorts } from '../support/ports.js';
+import { freePorts, onFreePorts, reservePort } from '../support/ports.js';
 
 function listen(server: net.Server, port: number): Promise<net.Server> {
   return new Promise((resolve, reject) => {
@@ -36,6 +36,13 @@ describe('ports for the services a test starts', () => {
       await close(server);
       await close(thief);
     }
+  });
+
+  it('can be held until the service binds one, none other taking it meanwhile', async () => {
+    const reserved = await reservePort();
+    await assert.rejects(listen(net.createServer(), reserved.port), /EADDRINUSE/);
+    await reserved.release();
+    await close(await listen(net.createServer(), reserved.port));
   });
 
   it('are not picked again for any other failure', async () => {
