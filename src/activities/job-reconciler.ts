@@ -110,14 +110,18 @@ export function createJobReconcilerActivities(deps: ActivityDependencies) {
      * is described, and a closed workflow ends the job with a status and code that say how it
      * closed, a reset moves the job to the new run. A job it ended itself within
      * `reopenWindowMs` follows a reset of its workflow the same way. Every write is conditional
-     * on the row as it was read, so a projection that lands meanwhile wins. Then it forgets the
-     * model answers still kept for attempts that have ended (forgetAnswersOfEndedAttempts).
+     * on the row as it was read, so a projection that lands meanwhile wins. The batch that
+     * starts from the first job (no `afterId`) then forgets the model answers still kept for
+     * attempts that have ended (forgetAnswersOfEndedAttempts): once a pass over the jobs, not
+     * once a batch, since that statement looks at every job's answers whatever the batch.
      */
     async reconcileJobBatch(input: ReconcileJobBatchInput): Promise<ReconcileJobBatchResult> {
       try {
         const result = await reconcileBatch(input);
-        const forgotten = await forgetAnswersOfEndedAttempts(db);
-        if (forgotten > 0) log.info('model answers of ended attempts forgotten', { forgotten });
+        if (input.afterId === null) {
+          const forgotten = await forgetAnswersOfEndedAttempts(db);
+          if (forgotten > 0) log.info('model answers of ended attempts forgotten', { forgotten });
+        }
         jobReconcileBatches.inc({ outcome: 'completed' });
         return result;
       } catch (error) {

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { statementOnce, type Db } from './database.js';
 import type { UserBudgetTable } from './schema.js';
-import { terminalStatuses } from '../jobs/model.js';
+import { terminalStatusList } from './jobs.js';
 
 /** A numeric column or sum as the text PostgreSQL (and PGlite) print it, with 9 decimals. */
 const money = (expression: ReturnType<typeof sql>) =>
@@ -151,7 +151,6 @@ export async function listCostHoldsLeftOpen(
   db: Db,
   query: { staleMs: number; limit: number },
 ): Promise<CostHoldLeftOpen[]> {
-  const terminal = sql.join(terminalStatuses.map((status) => sql.lit(status)));
   const { rows } = await sql<CostHoldLeftOpen>`
     select h.job_id as "jobId", h.attempt, coalesce(j.workflow_id, h.job_id) as "workflowId"
     from cost_holds h
@@ -161,7 +160,7 @@ export async function listCostHoldsLeftOpen(
       and (
         (j.id is null and not exists (
           select 1 from job_reservations r where r.job_id = h.job_id and r.expires_at > now()))
-        or (j.status in (${terminal}) and h.attempt > j.attempt)
+        or (j.status in (${terminalStatusList}) and h.attempt > j.attempt)
       )
     order by h.created_at, h.job_id, h.attempt
     limit ${query.limit}`.execute(db);

@@ -17,6 +17,9 @@ import {
 import { endedJobLeasesFreed } from './provider-quota.js';
 import type { Database, JobRow } from './schema.js';
 
+/** The terminal statuses as an SQL list, for `status in (…)` in statements written as SQL. */
+export const terminalStatusList = sql.join(terminalStatuses.map((status) => sql.lit(status)));
+
 /**
  * Writes a newly accepted job and the first event of its log, and returns the row as written:
  * undefined when the job had its row already. Both the API (right after starting the workflow)
@@ -352,7 +355,6 @@ function snapshotSql(
   shape: SnapshotStatementShape,
   p: StatementParameterOf<SnapshotParameters>,
 ): RawBuilder<AppliedJobUpdate> {
-  const terminal = sql.join(terminalStatuses.map((status) => sql.lit(status)));
   const waiting = sql.join(waitingStatuses.map((status) => sql.lit(status)));
   const jobId = p('jobId');
   const status = sql`${p('status')}::text`;
@@ -370,7 +372,7 @@ function snapshotSql(
     shape.write === 'update'
       ? sql`(projection_seq < ${seq} or (projection_seq = ${seq}
       and projection_history_length < ${historyLength}))`
-      : sql`projection_seq = ${p('seq')}::integer and status not in (${terminal})`;
+      : sql`projection_seq = ${p('seq')}::integer and status not in (${terminalStatusList})`;
   return sql<AppliedJobUpdate>`
     with given as (
       select
@@ -383,9 +385,9 @@ function snapshotSql(
       select *, greatest(given_seq, projection_seq + 1) as seq from given
     ), attempt_log as (
       select
-        max(e.seq) filter (where e.status not in (${terminal})) as last_in_flight_seq,
-        bool_or(e.status not in (${terminal}) and e.status not in (${waiting})) as started,
-        bool_or(e.status in (${terminal})) as ended
+        max(e.seq) filter (where e.status not in (${terminalStatusList})) as last_in_flight_seq,
+        bool_or(e.status not in (${terminalStatusList}) and e.status not in (${waiting})) as started,
+        bool_or(e.status in (${terminalStatusList})) as ended
       from job_events e, stored
       where e.job_id = ${jobId} and e.part = 0 and e.attempt = ${attempt}
         and e.seq < stored.seq
@@ -554,7 +556,6 @@ export async function findJobsToReconcile(
     limit: number;
   },
 ): Promise<JobInFlight[]> {
-  const terminal = sql.join(terminalStatuses.map((status) => sql.lit(status)));
   let select = db
     .selectFrom('jobs')
     .select([
@@ -572,7 +573,7 @@ export async function findJobsToReconcile(
     ])
     .where('updated_at', '<', sql<Date>`now() - make_interval(secs => ${query.staleMs / 1000})`)
     .where(
-      sql<boolean>`(status not in (${terminal}) or (
+      sql<boolean>`(status not in (${terminalStatusList}) or (
         error_code in (${sql.join([...query.endedWith])})
         and updated_at > now() - make_interval(secs => ${query.reopenWindowMs / 1000})
       ))`,
@@ -828,7 +829,7 @@ function inFlightCount(ownerId: string | RawBuilder<unknown>): RawBuilder<number
   return sql<number>`((
     select count(*) from jobs
     where owner_id = ${ownerId}
-      and status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})
+      and status not in (${terminalStatusList})
   ) + (
     select count(*) from job_reservations
     where owner_id = ${ownerId} and expires_at > now()
@@ -1004,7 +1005,7 @@ export async function waitingJobsByKind(db: Db): Promise<WaitingJobs[]> {
       extract(epoch from now() - min(coalesce(queue_entered_at, created_at)))::float8
         as "oldestAgeSeconds"
     from jobs
-    where status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})
+    where status not in (${terminalStatusList})
       and status in (${sql.join(waitingStatuses.map((status) => sql.lit(status)))})
     group by kind, status`.execute(db);
   return rows;
@@ -1030,7 +1031,7 @@ export async function quietJobsByKind(db: Db): Promise<QuietJobs[]> {
       kind,
       extract(epoch from now() - min(updated_at))::float8 as "oldestQuietSeconds"
     from jobs
-    where status not in (${sql.join(terminalStatuses.map((status) => sql.lit(status)))})
+    where status not in (${terminalStatusList})
       and status not in (${sql.join(waitingStatuses.map((status) => sql.lit(status)))})
       and not exists (
         select 1 from provider_leases

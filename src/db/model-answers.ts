@@ -1,8 +1,8 @@
 // A model's answer is kept from the moment it was charged until its job attempt ends: a retried
 // activity of the same attempt reads it instead of asking (and paying) again.
 import { sql } from 'kysely';
-import { terminalStatuses } from '../jobs/model.js';
 import type { Db } from './database.js';
+import { terminalStatusList } from './jobs.js';
 
 /** A finished, charged model answer and the charge it was made under. */
 export interface KeptModelAnswer {
@@ -24,7 +24,6 @@ export interface KeptModelAnswer {
  * Returns whether it was kept.
  */
 export async function keepModelAnswer(db: Db, kept: KeptModelAnswer): Promise<boolean> {
-  const terminal = sql.join(terminalStatuses.map((status) => sql.lit(status)));
   const { rows } = await sql<{ call_key: string }>`
     insert into model_answers (
       call_key, job_id, attempt, ledger_key, provider, model, input_tokens, output_tokens, answer
@@ -32,7 +31,7 @@ export async function keepModelAnswer(db: Db, kept: KeptModelAnswer): Promise<bo
     select
       ${kept.callKey}, id, attempt, ${kept.ledgerKey}, ${kept.provider}, ${kept.model},
       ${kept.inputTokens}::bigint, ${kept.outputTokens}::bigint, ${kept.answer}
-    from jobs where id = ${kept.jobId} and status not in (${terminal})
+    from jobs where id = ${kept.jobId} and status not in (${terminalStatusList})
     on conflict (call_key) do nothing
     returning call_key`.execute(db);
   return rows.length > 0;
@@ -91,11 +90,12 @@ export async function forgetModelAnswers(db: Db, jobId: string, attempt: number)
  * Returns how many were forgotten.
  */
 export async function forgetAnswersOfEndedAttempts(db: Db): Promise<number> {
-  const terminal = sql.join(terminalStatuses.map((status) => sql.lit(status)));
   const result = await sql`
     delete from model_answers
     using jobs
     where jobs.id = model_answers.job_id
-      and (model_answers.attempt < jobs.attempt or jobs.status in (${terminal}))`.execute(db);
+      and (model_answers.attempt < jobs.attempt or jobs.status in (${terminalStatusList}))`.execute(
+    db,
+  );
   return Number(result.numAffectedRows ?? 0);
 }
