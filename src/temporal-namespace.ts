@@ -47,6 +47,39 @@ const permissionDenied = 7;
 const unimplemented = 12;
 const grpcCode = (error: unknown) => (error as { code?: unknown }).code;
 
+/** Whether the namespace exists (as the workflow service, which reads the database, knows it). */
+export async function namespaceExists(
+  services: NamespaceServices,
+  namespace: string,
+): Promise<boolean> {
+  try {
+    await services.workflowService.describeNamespace({ namespace });
+    return true;
+  } catch (error) {
+    if (grpcCode(error) === notFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * The namespace's custom search attributes, or null while the operator service does not know
+ * the namespace: it learns of a new one only once the frontend's namespace cache refreshes.
+ */
+export async function customSearchAttributes(
+  services: NamespaceServices,
+  namespace: string,
+): Promise<Record<string, IndexedValueType> | null> {
+  try {
+    const { customAttributes } = await services.operatorService.listSearchAttributes({
+      namespace,
+    });
+    return customAttributes ?? {};
+  } catch (error) {
+    if (grpcCode(error) === notFound) return null;
+    throw error;
+  }
+}
+
 const setupHint =
   'run `npm run temporal:setup` against it, or see docs/deployment.md, "Namespace and search attributes"';
 
@@ -60,23 +93,17 @@ export async function namespaceProblem(
   services: NamespaceServices,
   namespace: string,
 ): Promise<string | null> {
+  if (!(await namespaceExists(services, namespace)))
+    return `namespace "${namespace}" does not exist: ${setupHint}`;
+  let registered: Record<string, IndexedValueType> | null;
   try {
-    await services.workflowService.describeNamespace({ namespace });
-  } catch (error) {
-    if (grpcCode(error) === notFound)
-      return `namespace "${namespace}" does not exist: ${setupHint}`;
-    throw error;
-  }
-  let registered: Record<string, IndexedValueType>;
-  try {
-    const { customAttributes } = await services.operatorService.listSearchAttributes({
-      namespace,
-    });
-    registered = customAttributes ?? {};
+    registered = await customSearchAttributes(services, namespace);
   } catch (error) {
     if ([permissionDenied, unimplemented].includes(grpcCode(error) as number)) return null;
     throw error;
   }
+  if (registered === null)
+    return `namespace "${namespace}" was registered moments ago and is not served yet: ${setupHint}`;
   const wrong = jobSearchAttributes.flatMap((key) => {
     const expected = `${key.name} (${cliTypeNames[key.type]})`;
     const found = registered[key.name];

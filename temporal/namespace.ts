@@ -3,7 +3,11 @@ import { msToTs } from '@temporalio/common/lib/time.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { jobSearchAttributes } from '../src/jobs/search-attributes.js';
 import { connectAtStart, type TemporalEndpoint } from '../src/temporal-client.js';
-import { jobSearchAttributeTypes } from '../src/temporal-namespace.js';
+import {
+  customSearchAttributes,
+  jobSearchAttributeTypes,
+  namespaceExists,
+} from '../src/temporal-namespace.js';
 
 /**
  * Makes a namespace ready for vlogflow: registers it when missing (a cluster; the dev server
@@ -40,32 +44,6 @@ export async function prepareNamespace(
     });
   }
   return { registered, addedSearchAttributes: missing.map((key) => key.name) };
-}
-
-/** The namespace's custom search attributes; null while the operator service does not know it. */
-async function customSearchAttributes(
-  connection: Connection,
-  namespace: string,
-): Promise<Record<string, unknown> | null> {
-  try {
-    const { customAttributes } = await connection.operatorService.listSearchAttributes({
-      namespace,
-    });
-    return customAttributes ?? {};
-  } catch (error) {
-    if ((error as { code?: number }).code === 5 /* gRPC NOT_FOUND */) return null;
-    throw error;
-  }
-}
-
-async function namespaceExists(connection: Connection, namespace: string): Promise<boolean> {
-  try {
-    await connection.workflowService.describeNamespace({ namespace });
-    return true;
-  } catch (error) {
-    if ((error as { code?: number }).code === 5 /* gRPC NOT_FOUND */) return false;
-    throw error;
-  }
 }
 
 /** `prepareNamespace` over a connection of its own to `endpoint`, closed once it is done. */
