@@ -8,7 +8,7 @@ import { mintToken, resolveJwtSecret } from './auth.js';
 import { errorChain, loadConfig, type Config } from './config.js';
 import { openDatabase } from './db/database.js';
 import { makeDataDir } from './directories.js';
-import { parseCommandLine, runCommand } from './command-line.js';
+import { runWithoutArguments } from './command-line.js';
 import { stopOnSignals } from './entry-point.js';
 import { createLogger, type Logger } from './logger.js';
 import { assertPortsFree } from './ports.js';
@@ -18,12 +18,7 @@ import { startTracing } from './tracing/index.js';
 import { createActivityDependencies, startEmbeddedModel } from './worker/dependencies.js';
 import { startWorker, workerSettings } from './worker/worker.js';
 
-/** `npm start` takes no arguments: a flag meant for it (`--port`) is refused, not ignored. */
-const startUsage = `usage: npm start
-  takes no arguments: it is set by environment variables (docs/configuration.md), e.g. API_PORT`;
-
-runCommand(startUsage, async () => {
-  parseCommandLine({ args: process.argv.slice(2), options: {} });
+runWithoutArguments('npm start', async () => {
   const config = loadConfig();
   const logger = createLogger(config, 'all-in-one');
   const tracing = await startTracing(config, 'all-in-one', logger);

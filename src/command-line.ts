@@ -55,3 +55,16 @@ export function runCommand(usage: string, main: () => Promise<void>): void {
     }
   });
 }
+
+/**
+ * Runs a command that is set by environment variables alone (`npm start`, `npm run api`): an
+ * argument meant for it (`--port 8080`) is refused with exit code 2, not ignored.
+ */
+export function runWithoutArguments(command: string, main: () => Promise<void>): void {
+  const usage = `usage: ${command}
+  takes no arguments: it is set by environment variables (docs/configuration.md), e.g. API_PORT`;
+  runCommand(usage, async () => {
+    parseCommandLine({ args: process.argv.slice(2), options: {} });
+    await main();
+  });
+}

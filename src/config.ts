@@ -22,6 +22,8 @@ const positiveInt = decimalText(positive);
 const booleanFlag = z
   .enum(['true', 'false', '1', '0'], { error: 'expected true or false' })
   .transform((value) => value === 'true' || value === '1');
+/** A signed URL's lifetime in seconds: at most 7 days, the longest S3-compatible stores sign for. */
+const signedUrlSeconds = decimalText(positive.max(604_800));
 /** An interface to listen on: a host name or an IP address. */
 const hostName = z.string().refine((host) => isIP(host) !== 0 || URL.canParse(`http://${host}/`), {
   error: 'expected a host name or an IP address',
@@ -364,9 +366,9 @@ export const configSchema = z.object({
    * Lifetime of the video and thumbnail URLs in a vlog's status (at most 7 days, the longest an
    * S3-compatible store signs for).
    */
-  MEDIA_URL_TTL_SECONDS: decimalText(positive.max(604_800)).default(3_600),
+  MEDIA_URL_TTL_SECONDS: signedUrlSeconds.default(3_600),
   /** Lifetime of a vlog's share URL (at most 7 days on S3-compatible storage). */
-  SHARE_URL_TTL_SECONDS: decimalText(positive.max(604_800)).default(604_800),
+  SHARE_URL_TTL_SECONDS: signedUrlSeconds.default(604_800),
 
   /** Where uploads and finished videos live: `local` (under STORAGE_LOCAL_DIR) or `s3` (R2, MinIO, AWS). */
   STORAGE_BACKEND: z.enum(['local', 's3']).default('local'),

@@ -2,19 +2,14 @@
 import { resolveJwtSecret } from '../auth.js';
 import { loadConfig, requireSharedServices } from '../config.js';
 import { openDatabase } from '../db/database.js';
-import { parseCommandLine, runCommand } from '../command-line.js';
+import { runWithoutArguments } from '../command-line.js';
 import { stopOnSignals } from '../entry-point.js';
 import { createLogger } from '../logger.js';
 import { createTemporalAccess, temporalEndpoint } from '../temporal-client.js';
 import { startTracing } from '../tracing/index.js';
 import { startApiServer } from './server.js';
 
-/** `npm run api` takes no arguments: a flag meant for it (`--port`) is refused, not ignored. */
-const apiUsage = `usage: npm run api
-  takes no arguments: it is set by environment variables (docs/configuration.md), e.g. API_PORT`;
-
-runCommand(apiUsage, async () => {
-  parseCommandLine({ args: process.argv.slice(2), options: {} });
+runWithoutArguments('npm run api', async () => {
   const config = loadConfig();
   requireSharedServices(config, 'API');
   const logger = createLogger(config, 'api');
