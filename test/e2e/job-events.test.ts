@@ -188,6 +188,59 @@ describe('job progress streams (Server-Sent Events)', () => {
     );
   });
 
+  it('resumes a new stream after ?lastEventId=, as a page opening a new link does; the header wins', async () => {
+    const job = await heldJob();
+    const before = await stream(firstUrl, job.id);
+    const seen = [await before.next(), await before.next()];
+    before.close();
+    job.release();
+    await eventually(
+      () => streamer.get(`/api/ai/jobs/${job.id}`),
+      (response) => response.json<{ status: string }>().status === 'completed',
+      { what: 'the job to complete while nobody listens' },
+    );
+    const logged = await loggedIds(job.id);
+    const { url } = (await streamer.post(`/api/ai/jobs/${job.id}/events/link`)).json<{
+      url: string;
+    }>();
+
+    const resumed = await (
+      await openEventStream(`${secondUrl}${url}&lastEventId=${seen.at(-1)!.id!}`, {})
+    ).rest();
+    assert.deepEqual(
+      [...seen, ...resumed.slice(0, -1)].map((event) => event.id),
+      logged,
+      'nothing lost, nothing repeated',
+    );
+    assert.equal(resumed.at(-1)?.event, 'end');
+
+    // An EventSource's own reconnect keeps its URL and sends its latest event in the header.
+    const reconnected = await (
+      await openEventStream(`${secondUrl}${url}&lastEventId=${seen[0]!.id!}`, {
+        'last-event-id': logged.at(-1)!,
+      })
+    ).rest();
+    assert.deepEqual(
+      reconnected.map((event) => event.event),
+      ['end'],
+    );
+
+    for (const [lastEventId, message] of [
+      ['yesterday', /must be the id of an event this stream sent/],
+      ['50', /'s last is \d+\)$/],
+    ] as const) {
+      const refused = await streamer.get(
+        `/api/ai/jobs/${job.id}/events?lastEventId=${lastEventId}`,
+      );
+      assert.equal(refused.statusCode, 400, refused.body);
+      const [issue] = refused.json<{
+        error: { code: string; details: { issues: { field: string; message: string }[] } };
+      }>().error.details.issues;
+      assert.equal(issue?.field, 'querystring.lastEventId');
+      assert.match(issue?.message ?? '', message);
+    }
+  });
+
   it('ends open streams when its API process stops, for the client to resume elsewhere', async () => {
     const stopping = await h.startApi({ env: { EVENT_STREAM_POLL_MS: '50' } });
     const url = await stopping.listen();

@@ -20,8 +20,8 @@ export interface JobEventStreamRouteOptions {
 
 /**
  * `GET <path>/:id/events`: the job's progress as Server-Sent Events, read from its durable event
- * log. Without `Last-Event-ID` the stream starts from the job's first state; with it, right
- * after that event, so a client that reconnects (to this API process or another) gets exactly
+ * log. Without `Last-Event-ID` (or `?lastEventId=`) the stream starts from the job's first
+ * state; with it, right after that event, so a client that reconnects (to this API process or another) gets exactly
  * what it missed; after the `end` event, a 204.
  *
  * `POST <path>/:id/events/link` gives a short-lived link that opens the stream without an
@@ -39,13 +39,19 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
       async (request, reply) => {
         const { userId } = request;
         const row = await findOwned(userId, request.params.id);
-        const after = request.headers['last-event-id'] ?? { seq: -1, part: 0, ended: false };
+        // An EventSource's own reconnect sends the header with its latest event, later than the
+        // position its URL was opened with.
+        const fromHeader = request.headers['last-event-id'] !== undefined;
+        const field = fromHeader ? 'headers.last-event-id' : 'querystring.lastEventId';
+        const after = (fromHeader
+          ? request.headers['last-event-id']
+          : request.query.lastEventId) ?? { seq: -1, part: 0, ended: false };
         // Every event is logged before it is sent: a later one was never sent, and a stream
         // resuming after it would wait for it for good, or pass over the output logged up to it.
         if (after.seq > row.projection_seq) {
           throw validationFailed([
             {
-              field: 'headers.last-event-id',
+              field,
               message: `must be the id of an event this stream sent (the ${noun}'s last is ${row.projection_seq})`,
             },
           ]);
@@ -59,7 +65,7 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
                 : `the output after state ${after.seq} ends at ${after.seq}-${last}`;
             throw validationFailed([
               {
-                field: 'headers.last-event-id',
+                field,
                 message: `must be the id of an event this stream sent (the ${noun}'s ${logged})`,
               },
             ]);

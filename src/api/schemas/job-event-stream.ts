@@ -52,7 +52,8 @@ export function jobEventStreamSchema(tag: string, noun: string, operationId: str
     description:
       'Every status and progress change and, while a model writes, its answer in pieces (about ' +
       'four a second), in order, from a durable log; reconnect with ' +
-      '`Last-Event-ID` to resume without losing or repeating an event. A reconnect after the ' +
+      '`Last-Event-ID` (or `?lastEventId=`) to resume without losing or repeating an event. A ' +
+      'reconnect after the ' +
       '`end` event is answered 204 (an EventSource then stops), unless the job went on since ' +
       '(retried, or that end was superseded by what really happened), whose new events ' +
       'follow. Polling the job remains supported. One API process holds at most ' +
@@ -65,6 +66,11 @@ export function jobEventStreamSchema(tag: string, noun: string, operationId: str
         .max(512)
         .optional()
         .describe('A signed stream link (`POST …/events/link`), instead of the bearer token'),
+      lastEventId: lastEventIdSchema.describe(
+        'Resume after this event, as `Last-Event-ID` does, for a client opening a new stream ' +
+          '(an EventSource cannot set the header); the header wins when both are given, since ' +
+          "an EventSource's own reconnect sends it with the latest event",
+      ),
     }),
     headers: z.object({ 'last-event-id': lastEventIdSchema }).passthrough(),
     security: [{ bearerAuth: [] }, { streamLink: [] }] as Record<string, string[]>[],

@@ -128,7 +128,7 @@ export interface paths {
     };
     /**
      * Stream a AI job's progress (Server-Sent Events)
-     * @description Every status and progress change and, while a model writes, its answer in pieces (about four a second), in order, from a durable log; reconnect with `Last-Event-ID` to resume without losing or repeating an event. A reconnect after the `end` event is answered 204 (an EventSource then stops), unless the job went on since (retried, or that end was superseded by what really happened), whose new events follow. Polling the job remains supported. One API process holds at most EVENT_STREAM_MAX_PER_USER (20) streams of one user (429 TOO_MANY_STREAMS above) and EVENT_STREAM_MAX_OPEN (5000) in all (503 STREAM_CAPACITY_REACHED above).
+     * @description Every status and progress change and, while a model writes, its answer in pieces (about four a second), in order, from a durable log; reconnect with `Last-Event-ID` (or `?lastEventId=`) to resume without losing or repeating an event. A reconnect after the `end` event is answered 204 (an EventSource then stops), unless the job went on since (retried, or that end was superseded by what really happened), whose new events follow. Polling the job remains supported. One API process holds at most EVENT_STREAM_MAX_PER_USER (20) streams of one user (429 TOO_MANY_STREAMS above) and EVENT_STREAM_MAX_OPEN (5000) in all (503 STREAM_CAPACITY_REACHED above).
      */
     get: operations['streamAiJobEvents'];
     put?: never;
@@ -337,7 +337,7 @@ export interface paths {
     };
     /**
      * Stream a vlog's progress (Server-Sent Events)
-     * @description Every status and progress change and, while a model writes, its answer in pieces (about four a second), in order, from a durable log; reconnect with `Last-Event-ID` to resume without losing or repeating an event. A reconnect after the `end` event is answered 204 (an EventSource then stops), unless the job went on since (retried, or that end was superseded by what really happened), whose new events follow. Polling the job remains supported. One API process holds at most EVENT_STREAM_MAX_PER_USER (20) streams of one user (429 TOO_MANY_STREAMS above) and EVENT_STREAM_MAX_OPEN (5000) in all (503 STREAM_CAPACITY_REACHED above).
+     * @description Every status and progress change and, while a model writes, its answer in pieces (about four a second), in order, from a durable log; reconnect with `Last-Event-ID` (or `?lastEventId=`) to resume without losing or repeating an event. A reconnect after the `end` event is answered 204 (an EventSource then stops), unless the job went on since (retried, or that end was superseded by what really happened), whose new events follow. Polling the job remains supported. One API process holds at most EVENT_STREAM_MAX_PER_USER (20) streams of one user (429 TOO_MANY_STREAMS above) and EVENT_STREAM_MAX_OPEN (5000) in all (503 STREAM_CAPACITY_REACHED above).
      */
     get: operations['streamVlogEvents'];
     put?: never;
@@ -2260,7 +2260,10 @@ export interface operations {
   };
   streamAiJobEvents: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description Resume after this event, as `Last-Event-ID` does, for a client opening a new stream (an EventSource cannot set the header); the header wins when both are given, since an EventSource's own reconnect sends it with the latest event */
+        lastEventId?: string;
+      };
       header?: {
         /** @description Resume after this event: only the events after it are sent */
         'last-event-id'?: string;
@@ -4648,7 +4651,10 @@ export interface operations {
   };
   streamVlogEvents: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description Resume after this event, as `Last-Event-ID` does, for a client opening a new stream (an EventSource cannot set the header); the header wins when both are given, since an EventSource's own reconnect sends it with the latest event */
+        lastEventId?: string;
+      };
       header?: {
         /** @description Resume after this event: only the events after it are sent */
         'last-event-id'?: string;

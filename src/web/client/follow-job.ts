@@ -3,8 +3,8 @@
  * EventSource cannot send the token), and polling every 3 s whenever the stream is down or
  * unavailable. Events are applied once each, in order: after a network drop or an API restart
  * the EventSource reconnects with Last-Event-ID by itself; when it cannot (its link expired, the
- * API answered an error), a new link opens a new stream from the start and the events already
- * applied are skipped.
+ * API answered an error), a new link opens a new stream after the last event applied
+ * (`?lastEventId=`, since an EventSource cannot set the header).
  *
  * An end is shown at once but confirmed before the following stops, since the API can log a
  * correction after it: a workflow task that Temporal refused may have projected an end that the
@@ -20,11 +20,11 @@
  * A connection that died without closing (the network dropped under a sleeping laptop, a proxy
  * lost it) leaves an EventSource open and silent, with no error. The API sends a `keepalive`
  * event every interval it names in it: a stream silent for three of them is closed, the page
- * polls, and a new stream follows (what was applied is skipped).
+ * polls, and a new stream follows from the last event applied.
  */
 import type { JobEvent } from '../../jobs/job-event.js';
 import { ApiFailure } from './api.js';
-import { isAfter, parsePosition, type StreamPosition } from './stream-position.js';
+import { isAfter, parsePosition, positionId, type StreamPosition } from './stream-position.js';
 
 /** One event of the stream, as src/jobs/job-event.ts defines it. */
 export type JobEventData = JobEvent;
@@ -206,6 +206,8 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
       opening = false;
     }
     if (stopped || endShown) return;
+    // A new stream starts after the last event applied, as the browser's own reconnect does.
+    if (last) url += `${url.includes('?') ? '&' : '?'}lastEventId=${positionId(last)}`;
     const stream = new EventSource(url);
     source = stream;
     let keepAliveMs = defaultKeepAliveMs;
@@ -291,7 +293,7 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
     }
     if (stopped) return;
     if (options.ended(view) && view.updatedAt === endShown?.updatedAt) return stop();
-    // The job went on after the end shown: a new stream replays it (what was applied is skipped).
+    // The job went on after the end shown: a new stream sends what followed it.
     wentOn();
     void openStream();
   }
@@ -299,8 +301,7 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
   // A dropped network can leave the stream's connection open and silent, with no error: when
   // the browser says it is offline, the page stops trusting the stream and polls (saying the
   // service cannot be reached); back online, it opens a new stream at once rather than after
-  // the next retry delay. The new stream replays the job from its start; `apply` skips what was
-  // applied already.
+  // the next retry delay, which starts after the last event applied.
   function wentOffline() {
     if (stopped || !source) return;
     source.close();
@@ -311,8 +312,8 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
     if (stopped || source || endShown) return;
     if (streamTimer) clearTimeout(streamTimer);
     streamDelay = streamRetryMs.first;
-    // The stream, which replays every event, tells the rest; a poll that found the end first
-    // would cut it short. Should the stream fail, polling starts again.
+    // The stream, which sends every event after the last applied, tells the rest; a poll that
+    // found the end first would cut it short. Should the stream fail, polling starts again.
     stopPolling();
     void openStream();
   }
