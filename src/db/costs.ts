@@ -52,32 +52,39 @@ export async function recordLedgerEntry(db: Db, entry: LedgerEntry): Promise<boo
   return rows.length > 0;
 }
 
+/** A charge taken back: what it was, by the labels the cost metrics count it under. */
+export interface VoidedCharge {
+  provider: string;
+  kind: string;
+  cost: string;
+}
+
 /**
  * Takes back a charge the provider did not bill after all: a generation charged as its job
  * ended, before anyone knew how it would end, later seen filtered or failed. The row stays, its
  * cost 0 and the reason kept with its prices (`voided`), and the job's actual cost drops by what
  * it was, in one statement. Only a charge made at its job's end (its prices carry a note) and
- * not taken back already; returns whether it took one back.
+ * not taken back already; returns the charge taken back, or null.
  */
 export async function voidEndOfJobCharge(
   db: Db,
   { idempotencyKey, reason }: { idempotencyKey: string; reason: string },
-): Promise<boolean> {
-  const { rows } = await sql<{ job_id: string }>`
+): Promise<VoidedCharge | null> {
+  const { rows } = await sql<VoidedCharge>`
     with charged as (
-      select idempotency_key, job_id, cost from cost_ledger
+      select idempotency_key, job_id, provider, kind, cost from cost_ledger
       where idempotency_key = ${idempotencyKey} and cost > 0 and prices ? 'note'
       for update
     ), voided as (
       update cost_ledger l
       set cost = 0, prices = l.prices || jsonb_build_object('voided', ${reason}::text)
       from charged where l.idempotency_key = charged.idempotency_key
-      returning charged.job_id, charged.cost
+      returning charged.job_id, charged.provider, charged.kind, charged.cost
     )
     update jobs set actual_cost = jobs.actual_cost - voided.cost
     from voided where jobs.id = voided.job_id
-    returning jobs.id as job_id`.execute(db);
-  return rows.length > 0;
+    returning voided.provider, voided.kind, voided.cost::text as cost`.execute(db);
+  return rows[0] ?? null;
 }
 
 /**

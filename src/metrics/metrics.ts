@@ -138,6 +138,13 @@ export const providerCost = new Counter({
   registers: [processMetrics],
 });
 
+export const providerCostVoided = new Counter({
+  name: 'vlogflow_provider_cost_voided_usd_total',
+  help: 'Charges taken back, in USD: generations charged as their job ended that a later look saw the provider filter or fail, which it does not bill. Net spend is vlogflow_provider_cost_usd_total minus this',
+  labelNames: ['provider', 'kind'] as const,
+  registers: [processMetrics],
+});
+
 export const ledgerChargesDeferred = new Gauge({
   name: 'vlogflow_ledger_charges_deferred',
   help: 'Charges of answered provider calls this worker holds until the database takes their ledger write (neither the database nor Temporal took them in time)',

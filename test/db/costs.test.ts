@@ -97,10 +97,14 @@ describe('the cost ledger and holds', () => {
         voidEndOfJobCharge(test.db, { idempotencyKey: atEnd.idempotencyKey, reason }),
       ),
     );
-    assert.deepEqual(voided.filter(Boolean).length, 1, 'taken back once');
+    assert.deepEqual(
+      voided.filter((charge) => charge !== null),
+      [{ provider: atEnd.provider, kind: atEnd.kind, cost: '1.200000000' }],
+      'taken back once, saying what it was',
+    );
     assert.equal(
       await voidEndOfJobCharge(test.db, { idempotencyKey: reported.idempotencyKey, reason }),
-      false,
+      null,
     );
     assert.equal(parseMoney(await actualCost('vlog-void')), parseMoney('0.30'));
     const rows = await test.db

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { formatMoney, parseMoney } from '../../src/costs/money.js';
 import { priceTable, type PriceUnit } from '../../src/costs/price-table.js';
-import { providerCost, providerUsage } from '../../src/metrics/metrics.js';
+import { providerCost, providerCostVoided, providerUsage } from '../../src/metrics/metrics.js';
 import { jpegBytes, mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import type { UsageMetadata } from '../fakes/fake-google.js';
 import { eventually } from '../support/eventually.js';
@@ -64,6 +64,20 @@ const vlogForm = () =>
     { field: 'media', filename: 'friends.jpg', contentType: 'image/jpeg', bytes: jpegBytes() },
     { field: 'media', filename: 'waves.mp4', contentType: 'video/mp4', bytes: mp4Bytes(64 * 1024) },
   ]);
+
+/** A counter's value for exactly these labels (the harness's worker runs in this process). */
+async function counted(
+  counter: typeof providerCost | typeof providerCostVoided | typeof providerUsage,
+  labels: Record<string, string>,
+): Promise<number> {
+  const { values } = await counter.get();
+  const match = values.find((value) =>
+    Object.entries(labels).every(
+      ([name, label]) => (value.labels as Record<string, unknown>)[name] === label,
+    ),
+  );
+  return match?.value ?? 0;
+}
 
 describe('costs end to end', { timeout: 300_000 }, () => {
   let fakes: CloudFakes;
@@ -428,20 +442,6 @@ describe('costs end to end', { timeout: 300_000 }, () => {
     assert.equal(await reserved(), 0n);
   });
 
-  /** A counter's value for exactly these labels (the harness's worker runs in this process). */
-  async function counted(
-    counter: typeof providerCost | typeof providerUsage,
-    labels: Record<string, string>,
-  ): Promise<number> {
-    const { values } = await counter.get();
-    const match = values.find((value) =>
-      Object.entries(labels).every(
-        ([name, label]) => (value.labels as Record<string, unknown>)[name] === label,
-      ),
-    );
-    return match?.value ?? 0;
-  }
-
   it("charges an AI job the tokens of the streamed answer's last chunk, and counts it in the metrics", async () => {
     const usageBefore = fakes.google.reportedUsage.length;
     const text = { provider: 'gemini', kind: 'text' };
@@ -573,7 +573,10 @@ describe('costs of generations a vlog stopped looking at', { timeout: 300_000 },
       timeoutMs: deadlineMs + 30_000,
     });
     await chargedOnceAsACheckWould(id, operationName);
-    assert.ok(parseMoney(String((await videoCharges(id))[0]!.cost)) > 0n);
+    const charged = String((await videoCharges(id))[0]!.cost);
+    assert.ok(parseMoney(charged) > 0n);
+    const video = { provider: 'veo', kind: 'video' };
+    const voidedBefore = await counted(providerCostVoided, video);
 
     // Veo ends it now: the reconciler (its lease) or the retry re-attached to it sees it filtered.
     fakes.google.scenario.generationMs = 0;
@@ -589,15 +592,20 @@ describe('costs of generations a vlog stopped looking at', { timeout: 300_000 },
       fakes.google.scenario.generationMs = 10 * 60_000;
     }
 
-    const [video] = await h.db
+    const [row] = await h.db
       .selectFrom('cost_ledger')
       .select(['idempotency_key', 'cost', 'prices'])
       .where('job_id', '=', id)
       .where('kind', '=', 'video')
       .execute();
-    assert.equal(video?.idempotency_key, `${id}:video:${operationName}`);
-    assert.equal(parseMoney(String(video.cost)), 0n, 'the charge is taken back');
-    assert.match(String((video.prices as { voided?: string }).voided), /filtered/);
+    assert.equal(row?.idempotency_key, `${id}:video:${operationName}`);
+    assert.equal(parseMoney(String(row.cost)), 0n, 'the charge is taken back');
+    assert.match(String((row.prices as { voided?: string }).voided), /filtered/);
+    assert.equal(
+      (await counted(providerCostVoided, video)) - voidedBefore,
+      Number(charged),
+      'and counted as taken back',
+    );
     const ledger = await h.db
       .selectFrom('cost_ledger')
       .select('cost')

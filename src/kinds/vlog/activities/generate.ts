@@ -11,6 +11,7 @@ import {
 } from '../../../db/provider-operations.js';
 import { requestedVideoSeconds, voidEndOfJobCharge } from '../../../db/costs.js';
 import { chargeProviderCall } from '../../../activities/cost-ledger.js';
+import { providerCostVoided } from '../../../metrics/metrics.js';
 import {
   holdProviderLease,
   listOperationsHoldingEndedJobsLeases,
@@ -228,7 +229,10 @@ async function recordGenerationEnd(
       idempotencyKey: generationChargeKey(ended.jobId, ended.operationName),
       reason: `not billed: Veo ended the generation ${ended.outcome} after its job had ended`,
     });
-    if (voided) log.info('charge of a generation Veo does not bill taken back', ended);
+    if (voided) {
+      providerCostVoided.inc({ provider: voided.provider, kind: voided.kind }, Number(voided.cost));
+      log.info('charge of a generation Veo does not bill taken back', ended);
+    }
   }
   await recordOperationOutcome(db, ended);
 }
