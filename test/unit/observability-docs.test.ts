@@ -1,5 +1,6 @@
 // docs/operations.md says what each metric means and what to do when each alert fires; both
-// lists are checked against what the code exports and what the rules define, both ways.
+// lists are checked against what the code exports and what the rules define, both ways. The
+// Temporal CLI commands the docs give operators must reach the service's namespace as written.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { processMetrics } from '../../src/metrics/metrics.js';
 import { createSharedStateMetrics } from '../../src/metrics/shared-state.js';
 import { readinessCheckSchema } from '../../src/api/routes/health.js';
 import { readDocPages, repositoryRoot } from '../support/docs.js';
+import { loadConfig } from '../../src/config.js';
 import { testLogger } from '../support/logs.js';
 
 /** The text of one `## ` section of docs/operations.md. */
@@ -62,5 +64,36 @@ describe('observability docs', () => {
     );
     assert.deepEqual([...inTable].sort(), alerts, 'the table of alerts');
     assert.deepEqual([...withAction].sort(), alerts, 'what to do for each');
+  });
+
+  it('give every Temporal CLI command that names a workflow, schedule or queue its namespace', async () => {
+    // The CLI's namespace is `default` unless --namespace (or TEMPORAL_NAMESPACE) says otherwise,
+    // so a command without it answers "not found" for a job that exists.
+    const commands = (await readDocPages()).flatMap(({ file, text }) => {
+      const inline = [...text.matchAll(/`(temporal [^`]+)`/g)].map((match) => match[1]!);
+      const fenced = [...text.matchAll(/^```[^\n]*\n([\s\S]*?)^```/gm)].flatMap((block) =>
+        block[1]!
+          .replace(/\\\n/g, ' ')
+          .split('\n')
+          .filter((line) => line.startsWith('temporal ')),
+      );
+      return [...inline, ...fenced].map((command) => ({
+        file,
+        command: command.replace(/\s+/g, ' '),
+      }));
+    });
+    const addressing = commands.filter(
+      ({ command }) =>
+        /\s(-w|--workflow-id|--schedule-id|--task-queue|-q|--query)[\s=]/.test(command) ||
+        /^temporal (workflow|schedule) list\b/.test(command),
+    );
+    assert.ok(addressing.length >= 5, `only ${addressing.length} commands found`);
+    const namespace = loadConfig({}).TEMPORAL_NAMESPACE;
+    assert.deepEqual(
+      addressing
+        .filter(({ command }) => !new RegExp(`\\s(--namespace|-n) ${namespace}\\b`).test(command))
+        .map(({ file, command }) => `${file}: ${command}`),
+      [],
+    );
   });
 });
