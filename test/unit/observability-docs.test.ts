@@ -32,7 +32,7 @@ describe('observability docs', () => {
     assert.deepEqual(named, []);
   });
 
-  it('describe every metric of the service, and no other', async () => {
+  it('describe every metric of the service with its labels, and no other', async () => {
     // The shared-state gauges are registered when made; nothing is read until a scrape.
     const sharedState = createSharedStateMetrics({
       db: {} as never,
@@ -52,6 +52,16 @@ describe('observability docs', () => {
     assert.deepEqual(documented, exported);
     for (const name of exported)
       assert.match(section, new RegExp(`^\\| \`${name}[{\`]`, 'm'), `${name} has no table row`);
+    // A row names its labels as `name{a,b}`, which alert rules and dashboards are written from;
+    // prom-client keeps each metric's label names on the metric itself.
+    for (const metric of [
+      ...processMetrics.getMetricsAsArray(),
+      ...sharedState.registry.getMetricsAsArray(),
+    ].filter(({ name }) => name.startsWith('vlogflow_'))) {
+      const row = new RegExp(`^\\| \`${metric.name}(?:\\{([\\w,]*)\\})?\``, 'm').exec(section);
+      const labels = (metric as unknown as { labelNames: readonly string[] }).labelNames;
+      assert.equal(row?.[1] ?? '', labels.join(','), `the labels of ${metric.name}`);
+    }
   });
 
   it('say what each alert means and what to do when it fires, for every rule and no other', async () => {
