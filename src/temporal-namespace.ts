@@ -84,6 +84,38 @@ const setupHint =
   'run `npm run temporal:setup` against it, or see docs/deployment.md, "Namespace and search attributes"';
 
 /**
+ * The job search attributes `registered` holds with another type, as `JobAttempt (Int) is
+ * registered as Keyword`, and what to do: a type cannot be changed, and setup adds only what
+ * is missing, so each must be removed first.
+ */
+export function wronglyTypedSearchAttributes(
+  registered: Record<string, IndexedValueType>,
+  namespace: string,
+): { problems: string[]; fix: string } | null {
+  const wrong = jobSearchAttributes.filter(
+    (key) =>
+      registered[key.name] !== undefined && registered[key.name] !== indexedValueTypes[key.type],
+  );
+  if (wrong.length === 0) return null;
+  const problems = wrong.map((key) => {
+    const found = registered[key.name];
+    const foundType = Object.entries(indexedValueTypes).find(([, type]) => type === found)?.[0];
+    const foundName = cliTypeNames[foundType as SearchAttributeType] ?? String(found);
+    return `${key.name} (${cliTypeNames[key.type]}) is registered as ${foundName}`;
+  });
+  const removals = wrong
+    .map(
+      (key) =>
+        `\`temporal operator search-attribute remove --namespace ${namespace} --name ${key.name}\``,
+    )
+    .join(', ');
+  return {
+    problems,
+    fix: `a search attribute's type cannot be changed: remove it (${removals}), then ${setupHint}`,
+  };
+}
+
+/**
  * What keeps `namespace` from running jobs, in one sentence: it does not exist, or it lacks a
  * job search attribute or holds one of another type. Null when it is ready, and when the
  * credentials may not list search attributes (a Temporal Cloud key of a narrow role): then
@@ -104,17 +136,10 @@ export async function namespaceProblem(
   }
   if (registered === null)
     return `namespace "${namespace}" was registered moments ago and is not served yet: ${setupHint}`;
-  const wrong = jobSearchAttributes.flatMap((key) => {
-    const expected = `${key.name} (${cliTypeNames[key.type]})`;
-    const found = registered[key.name];
-    if (found === undefined) return [`${expected} is missing`];
-    if (found !== indexedValueTypes[key.type]) {
-      const foundType = Object.entries(indexedValueTypes).find(([, type]) => type === found)?.[0];
-      const foundName = cliTypeNames[foundType as SearchAttributeType] ?? String(found);
-      return [`${expected} is registered as ${foundName}`];
-    }
-    return [];
-  });
-  if (wrong.length === 0) return null;
-  return `namespace "${namespace}" is not set up for jobs, which Temporal refuses to start without the job search attributes: ${wrong.join(', ')}; ${setupHint}`;
+  const missing = jobSearchAttributes
+    .filter((key) => registered[key.name] === undefined)
+    .map((key) => `${key.name} (${cliTypeNames[key.type]}) is missing`);
+  const mistyped = wronglyTypedSearchAttributes(registered, namespace);
+  if (missing.length === 0 && !mistyped) return null;
+  return `namespace "${namespace}" is not set up for jobs, which Temporal refuses to start without the job search attributes: ${[...missing, ...(mistyped?.problems ?? [])].join(', ')}; ${mistyped?.fix ?? setupHint}`;
 }

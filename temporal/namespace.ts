@@ -1,17 +1,20 @@
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { setTimeout as delay } from 'node:timers/promises';
+import { CommandFailure } from '../src/entry-point.js';
 import { jobSearchAttributes } from '../src/jobs/search-attributes.js';
 import { connectAtStart, type TemporalEndpoint } from '../src/temporal-client.js';
 import {
   customSearchAttributes,
   jobSearchAttributeTypes,
   namespaceExists,
+  wronglyTypedSearchAttributes,
 } from '../src/temporal-namespace.js';
 
 /**
  * Makes a namespace ready for vlogflow: registers it when missing (a cluster; the dev server
- * creates its own at start) and adds the job search attributes it lacks. Idempotent.
+ * creates its own at start) and adds the job search attributes it lacks. Idempotent. Refuses,
+ * changing nothing, a namespace holding one of them with another type, which it cannot fix.
  */
 export async function prepareNamespace(
   connection: Connection,
@@ -30,11 +33,17 @@ export async function prepareNamespace(
   // knows it only once the frontend's namespace cache refreshes, seconds later: until
   // then it answers NOT_FOUND, which failed every first setup of a cluster's namespace.
   const deadline = Date.now() + 30_000;
-  let customAttributes: Record<string, unknown> | null;
+  let customAttributes: Awaited<ReturnType<typeof customSearchAttributes>>;
   while ((customAttributes = await customSearchAttributes(connection, namespace)) === null) {
     if (Date.now() > deadline)
       throw new Error(`namespace ${namespace} was registered but never became visible`);
     await delay(500);
+  }
+  const mistyped = wronglyTypedSearchAttributes(customAttributes, namespace);
+  if (mistyped) {
+    throw new CommandFailure(
+      `namespace "${namespace}" holds job search attributes of another type: ${mistyped.problems.join(', ')}; ${mistyped.fix}`,
+    );
   }
   const missing = jobSearchAttributes.filter((key) => !(key.name in customAttributes));
   if (missing.length > 0) {

@@ -115,7 +115,21 @@ describe('a namespace not set up for jobs', () => {
     });
     const mistyped = await workerAgainst(bare);
     assert.equal(mistyped.exitCode, 1, mistyped.output);
-    assert.match(mistyped.output, /: JobAttempt \(Int\) is registered as Keyword; run/);
+    assert.match(
+      mistyped.output,
+      new RegExp(
+        `: JobAttempt \\(Int\\) is registered as Keyword; a search attribute's type cannot be changed: remove it \\(\`temporal operator search-attribute remove --namespace ${bare} --name JobAttempt\`\\), then run \`npm run temporal:setup\``,
+      ),
+    );
+
+    // Setup adds only what is missing, so it cannot mend this: it says so, rather than answer
+    // as if the namespace were ready, and changes nothing.
+    await assert.rejects(
+      prepareNamespace(connection, bare),
+      new RegExp(
+        `namespace "${bare}" holds job search attributes of another type: JobAttempt \\(Int\\) is registered as Keyword; .*search-attribute remove --namespace ${bare} --name JobAttempt`,
+      ),
+    );
   });
 
   // The frontend describes a namespace just registered at once, while its operator service
