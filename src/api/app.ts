@@ -55,7 +55,7 @@ import { usageRoutes } from './routes/usage.js';
 import { createMediaWorkers } from './services/media-workers.js';
 import { createReadiness } from './services/readiness.js';
 import { createRedrives } from './services/redrives.js';
-import { requestLogFields } from './request-log.js';
+import { jobIdOf, requestLogFields } from './request-log.js';
 
 export interface AppDependencies {
   db: Db;
@@ -119,6 +119,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
       logger: deps.logger,
     }),
+  });
+  // A job's id is in its routes' path: every line of a request about a job carries it as
+  // `jobId`, as the worker's lines do, so one grep finds the job in both processes (the first
+  // line, logged before any hook, carries it in `req`: requestLogFields).
+  app.addHook('onRequest', async (request, reply) => {
+    const jobId = jobIdOf(request);
+    if (jobId === undefined) return;
+    request.log = request.log.child({ jobId });
+    reply.log = request.log;
   });
   // Browsers must take every answer for its declared type: a stored image is never run as HTML.
   // No page of ours is meant to be framed (the API docs had no guard, unlike the web page):

@@ -30,11 +30,18 @@ export function redactedUrl(url: string): string {
   return `${url.slice(0, start + 1)}${pairs.join('&')}`;
 }
 
+/** The job a request is about: the `:id` of the job routes, the only routes that have one. */
+export function jobIdOf(request: FastifyRequest): string | undefined {
+  const { id } = (request.params ?? {}) as { id?: unknown };
+  return typeof id === 'string' ? id : undefined;
+}
+
 /** What each request's log lines say of it (Fastify's own fields), its URL's credentials hidden. */
 export function requestLogFields(request: FastifyRequest) {
   return {
     method: request.method,
     url: redactedUrl(request.url),
+    jobId: jobIdOf(request),
     host: request.host,
     remoteAddress: request.ip,
     remotePort: request.socket?.remotePort,

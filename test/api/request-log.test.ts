@@ -34,6 +34,22 @@ describe('request logs', () => {
     assert.ok(!JSON.stringify(logs.lines()).includes(secret), 'the secret is in no line');
   });
 
+  it("carry the job's id on every line of a request about a job, as the worker's lines do", async () => {
+    const jobId = 'probe-logged-by-id';
+    const before = logs.lines().length;
+    assert.equal((await h.user('logged').get(`/api/jobs/${jobId}`)).statusCode, 404);
+    assert.equal((await h.user('logged').post(`/api/vlogs/${jobId}/cancel`)).statusCode, 404);
+    const lines = logs.lines().slice(before);
+    assert.deepEqual(
+      lines.map((line) => line['msg']),
+      ['incoming request', 'request completed', 'incoming request', 'request completed'],
+    );
+    for (const line of lines) {
+      const carried = line['jobId'] ?? (line['req'] as { jobId?: string } | undefined)?.jobId;
+      assert.equal(carried, jobId, JSON.stringify(line));
+    }
+  });
+
   it('hides each credential parameter however it is spelt, and nothing else', () => {
     assert.equal(redactedUrl('/a'), '/a');
     assert.equal(redactedUrl('/a?limit=5&cursor=abc'), '/a?limit=5&cursor=abc');
