@@ -205,7 +205,7 @@ describe('vlog workflow over long (skipped) time', () => {
     const { error } = await runWithTestActivities(env, 'vlogJob', vlogInput(), activities);
     assert.equal(error, null);
     assert.deepEqual(steps.slice(0, steps.indexOf('start generation') + 1), [
-      'write analyzing 5% analyzing 1 media files',
+      'write analyzing 5% analyzing 1 media file',
       'analyze',
       'admit',
       `write generating 25% ${throttlePhase('video generation', throttles[0]!)}`,

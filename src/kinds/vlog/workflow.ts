@@ -67,7 +67,8 @@ const fewerProjectionWrites = 'vlog-fewer-projection-writes';
 
 /** The phase a vlog's analysis shows. */
 function analyzingPhase(input: VlogJobInput): string {
-  return `analyzing ${input.job.input.media.length} media files`;
+  const count = input.job.input.media.length;
+  return `analyzing ${count} media ${count === 1 ? 'file' : 'files'}`;
 }
 
 // Short database reads and writes on the workflow's own worker, retried while the database is
