@@ -1542,6 +1542,51 @@ describe('the web page in a real browser', () => {
     });
   });
 
+  it('opens a plan being written again after a reload, from its address, to its end', async () => {
+    let releaseSubGoals = () => undefined as void;
+    const subGoalsHeld = new Promise<void>((resolve) => (releaseSubGoals = resolve));
+    const [firstSubGoal, ...otherSubGoals] = plan.subGoals;
+    stack.openai.scenario.pieceChars = 24;
+    stack.openai.scenario.answerFor = () => ({
+      kind: 'paused',
+      text: `${answerOf([firstSubGoal!]).slice(0, -2)},`,
+      until: subGoalsHeld,
+      rest: `${answerOf(otherSubGoals).slice('{"items":['.length)}`,
+    });
+    await asUser('plan reload', 'replanner', async (opened) => {
+      const { page, step } = opened;
+      try {
+        await page.getByRole('link', { name: 'Plan with AI' }).click();
+        await page.getByLabel('Your goal').fill(plan.goal);
+        await page.getByRole('button', { name: 'Break into sub-goals' }).click();
+        const subGoals = page.getByRole('list', { name: `Sub-goals for ${plan.goal}` });
+        await subGoals.getByText(firstSubGoal!.title).waitFor();
+        const address = new URL(page.url()).hash;
+        assert.match(address, /^#\/plan\/ai-/);
+
+        await page.reload();
+        await heading(page, 'Plan with AI').waitFor();
+        await subGoals.getByText(firstSubGoal!.title).waitFor();
+        assert.equal(new URL(page.url()).hash, address);
+        assert.equal(await page.getByLabel('Your goal').inputValue(), plan.goal);
+        await step('reloaded while the sub-goals are written');
+        releaseSubGoals();
+        for (const subGoal of plan.subGoals) await subGoals.getByText(subGoal.title).waitFor();
+        await page
+          .getByRole('button', { name: `Plan actions for sub-goal 1: ${firstSubGoal!.title}` })
+          .waitFor();
+        await step('the sub-goals written after the reload');
+      } finally {
+        releaseSubGoals();
+        stack.openai.resetScenario();
+      }
+      // The reload followed the job it left: it asked for no second one.
+      const listed = await stack.api().user('replanner').get('/api/ai/jobs');
+      assert.equal(listed.json<{ jobs: unknown[] }>().jobs.length, 1);
+      assert.deepEqual(opened.problems(), []);
+    });
+  });
+
   it('lists the history with filters and pages', async () => {
     const owner = 'historian';
     const noon = (day: string) => `${day}T12:00:00.000Z`;

@@ -21,6 +21,7 @@ const routes: [RegExp, ViewFactory, string][] = [
   [/^#\/make$/, makeVlogView, 'Make a vlog'],
   [/^#\/vlogs\/([^/]+)$/, vlogView, 'Vlog'],
   [/^#\/plan$/, planView, 'Plan with AI'],
+  [/^#\/plan\/([^/]+)$/, planView, 'Plan with AI'],
   [/^#\/ai\/([^/]+)$/, aiJobView, 'AI plan'],
   [/^#\/history$/, historyView, 'History'],
 ];

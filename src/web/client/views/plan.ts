@@ -221,8 +221,11 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
   return { element, dispose: () => following?.stop() };
 }
 
-/** Plan with AI: a goal into sub-goals, a sub-goal into actions, an action into tasks. */
-export function planView(context: PageContext): View {
+/**
+ * Plan with AI: a goal into sub-goals, a sub-goal into actions, an action into tasks. `id`, from
+ * the address (`#/plan/<id>`), is a sub-goal job to show again: the one a reload left.
+ */
+export function planView(context: PageContext, id?: string): View {
   const heading = h('h1', { tabindex: -1, id: 'plan-heading' }, 'Plan with AI');
   const goal = h('input', {
     type: 'text',
@@ -324,6 +327,23 @@ export function planView(context: PageContext): View {
     failure.element,
     h('button', { type: 'submit' }, 'Break into sub-goals'),
   );
+  function showSubGoals(goalText: string, startJob: () => Promise<AiJob>) {
+    for (const dispose of disposers.splice(0)) dispose();
+    const block = generation({
+      context,
+      type: 'SUBGOAL_GENERATION',
+      level: 2,
+      subject: goalText,
+      start: startJob,
+      renderItem: subGoalItem(goalText),
+    });
+    disposers.push(block.dispose);
+    replace(results, block.element);
+  }
+
+  let disposed = false;
+  let submissions = 0;
+  let stopReading = () => undefined as void;
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     failure.clear();
@@ -333,29 +353,58 @@ export function planView(context: PageContext): View {
       goal.focus();
       return;
     }
-    for (const dispose of disposers.splice(0)) dispose();
-    const block = generation({
-      context,
+    stopReading();
+    const submission = ++submissions;
+    const request: AiJobRequest = {
       type: 'SUBGOAL_GENERATION',
-      level: 2,
-      subject: goalText,
-      start: start({
-        type: 'SUBGOAL_GENERATION',
-        input: {
-          goal: goalText,
-          maxItems: 5,
-          language: 'en',
-          ...(about.value.trim() && { context: about.value.trim() }),
-        },
+      input: {
+        goal: goalText,
+        maxItems: 5,
+        language: 'en',
+        ...(about.value.trim() && { context: about.value.trim() }),
+      },
+    };
+    showSubGoals(goalText, () =>
+      context.api.startAiJob(request).then((job) => {
+        // The address names the plan, so that a reload opens it again rather than an empty
+        // form; replaced, not navigated to, so that the plan being written stays as it is.
+        if (!disposed && submission === submissions) {
+          history.replaceState(history.state, '', `#/plan/${encodeURIComponent(job.id)}`);
+        }
+        return job;
       }),
-      renderItem: subGoalItem(goalText),
-    });
-    disposers.push(block.dispose);
-    replace(results, block.element);
+    );
   });
 
+  if (id) {
+    stopReading = readUntilAnswered(
+      () => context.api.aiJob(id),
+      (job) => {
+        failure.clear();
+        // Only a goal's sub-goals are a plan's first level; any other job has its own view.
+        if (job.type !== 'SUBGOAL_GENERATION') {
+          location.replace(`#/ai/${encodeURIComponent(id)}`);
+          return;
+        }
+        const input = job.input as { goal: string; context?: string };
+        goal.value = input.goal;
+        about.value = input.context ?? '';
+        showSubGoals(input.goal, () => Promise.resolve(job));
+      },
+      (error) => failure.show(error),
+    );
+  }
+
   const element = h('section', { class: 'view plan' }, heading, form, results);
-  return { element, heading, dispose: () => disposers.forEach((dispose) => dispose()) };
+  return {
+    element,
+    heading,
+    dispose: () => {
+      disposed = true;
+      stopReading();
+      disposers.forEach((dispose) => dispose());
+    },
+  };
 }
 
 /** One AI job, opened from the history: what it was asked, and its items. */
