@@ -1443,7 +1443,17 @@ describe('the web page in a real browser', () => {
         .getByRole('alert')
         .filter({ hasText: 'A file is not a photo or a clip the service can use.' })
         .waitFor();
+      // The file the API named is marked in the list, and not sent again as it is.
+      await chosen
+        .filter({ hasText: 'holiday.jpg' })
+        .filter({ hasText: 'holiday.jpg is not an image or video' })
+        .waitFor();
       await step('refused by the API');
+      await page.getByRole('button', { name: 'Make the vlog' }).click();
+      await page
+        .getByRole('alert')
+        .filter({ hasText: /cannot be uploaded/ })
+        .waitFor();
       assert.equal(sent.length, 1, 'only the upload the page let through was sent');
       const jobs = await stack.harness.db
         .selectFrom('jobs')

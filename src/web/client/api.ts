@@ -29,6 +29,8 @@ export class ApiFailure extends Error {
     /** The API's message (naming the field or file), or what went wrong on the way. */
     readonly detail: string,
     readonly status: number | null,
+    /** The uploaded file the API refused, as its answer names it (`details.file`). */
+    readonly file?: string,
   ) {
     super(`${code}: ${detail}`);
     this.sentence = sentenceFor(code);
@@ -37,12 +39,16 @@ export class ApiFailure extends Error {
 
 /** An error answer's code and message, or UNEXPECTED_ANSWER for a body that is not one. */
 export function failureOf(status: number, body: unknown): ApiFailure {
-  const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const error = (
+    body as { error?: { code?: unknown; message?: unknown; details?: { file?: unknown } } } | null
+  )?.error;
   if (typeof error?.code === 'string') {
+    const file = error.details?.file;
     return new ApiFailure(
       error.code,
       typeof error.message === 'string' ? error.message : '',
       status,
+      typeof file === 'string' ? file : undefined,
     );
   }
   return new ApiFailure('UNEXPECTED_ANSWER', `HTTP ${status}`, status);

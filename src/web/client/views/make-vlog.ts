@@ -25,7 +25,10 @@ export function makeVlogView(context: PageContext): View {
   // What measuring each file in the browser found: a problem, null (within the limits), or
   // nothing yet.
   const measured = new WeakMap<File, FileProblem | null>();
-  const problemOf = (file: File) => checkFile(file, rules!) ?? measured.get(file) ?? null;
+  // What the API refused a file for once it read its bytes (a .jpg that is not a JPEG).
+  const refusedByApi = new WeakMap<File, Pick<FileProblem, 'message'>>();
+  const problemOf = (file: File) =>
+    checkFile(file, rules!) ?? measured.get(file) ?? refusedByApi.get(file) ?? null;
   let upload: { abort: () => void } | null = null;
   // One key per set of files and fields: sending the same vlog again after a network error
   // cannot make two.
@@ -269,6 +272,12 @@ export function makeVlogView(context: PageContext): View {
         uploadPanel.hidden = true;
         submit.disabled = false;
         failure.show(error);
+        // The file it names is marked in the list, so the person sees which one to remove.
+        const refused = files.find((file) => file.name === error.file);
+        if (refused) {
+          refusedByApi.set(refused, { message: error.detail });
+          renderFiles(false);
+        }
         if (error.code !== 'NETWORK_ERROR' && error.code !== 'CANCELLED') newRequest();
         submit.focus();
       });
