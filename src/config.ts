@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TLSConfig } from '@temporalio/client';
 import { z } from 'zod';
+import './validation-messages.js';
 import type { ProviderRetrySettings } from './jobs/contracts.js';
 import { defaultMaxConcurrentMediaProcesses, type MediaProcessLimits } from './media/processes.js';
 import {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import '../validation-messages.js';
 
 /**
  * Stable error codes: clients branch on these, so a code never changes meaning once shipped.

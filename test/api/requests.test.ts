@@ -48,6 +48,24 @@ describe('request handling', () => {
     assert.match(body.error.message, /body\.colour: unknown field/);
   });
 
+  it('says a field the request left out is required, in the body and in a multipart form', async () => {
+    const ai = await rejected.post('/api/ai/jobs', { type: 'SUBGOAL_GENERATION', input: {} });
+    assert.equal(ai.statusCode, 400, ai.body);
+    assert.deepEqual(ai.json<ErrorBody>().error.details?.issues, [
+      { field: 'body.input.goal', message: 'required' },
+    ]);
+    const form = new FormData();
+    form.append('durationSeconds', '8');
+    const vlog = await rejected.post('/api/vlogs', form);
+    assert.equal(vlog.statusCode, 400, vlog.body);
+    assert.match(vlog.json<ErrorBody>().error.message, /body\.title: required/);
+    // A field sent with the wrong kind of value is still told so.
+    const wrong = await rejectedProbe(JSON.stringify({ steps: 'five' }));
+    assert.deepEqual(wrong.body.error.details?.issues, [
+      { field: 'body.steps', message: 'Invalid input: expected number, received string' },
+    ]);
+  });
+
   it('answers INVALID_JSON for a malformed body, saying why', async () => {
     const { status, body } = await rejectedProbe('{"steps": ');
     assert.equal(status, 400);
