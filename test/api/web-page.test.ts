@@ -118,6 +118,34 @@ describe('the web page', () => {
     });
   });
 
+  it('serves the API reference at /docs, on the same origin, under a policy as strict', async () => {
+    // Swagger UI shares the page's origin, and so the token the page keeps in its tab: nothing
+    // injected into it may run, nor send anything elsewhere.
+    const page = await h.api.app.inject({ method: 'GET', url: '/docs' });
+    assert.equal(page.statusCode, 200);
+    const assets = [...page.body.matchAll(/(?:src|href)="([^"]+\.(?:js|css))"/g)].map(
+      ([, url]) => new URL(url!, 'http://api.test/docs/').pathname,
+    );
+    assert.ok(assets.length >= 3, `the reference's scripts and styles: ${assets.join(', ')}`);
+    for (const url of ['/docs', '/docs/', ...assets]) {
+      const response = await h.api.app.inject({ method: 'GET', url });
+      assert.equal(response.statusCode, 200, url);
+      assert.equal(response.headers['x-frame-options'], 'DENY', url);
+      const policy = directives(response.headers['content-security-policy']);
+      assert.deepEqual(policy.get('default-src'), ["'none'"], url);
+      assert.deepEqual(policy.get('script-src'), ["'self'"], `${url}: no inline script`);
+      assert.deepEqual(policy.get('connect-src'), ["'self'"], `${url}: talks to this API only`);
+      assert.deepEqual(policy.get('frame-ancestors'), ["'none'"], url);
+      assert.deepEqual(policy.get('base-uri'), ["'none'"], url);
+      for (const [name, sources] of policy) {
+        assert.ok(
+          !sources.some((source) => /unsafe-(inline|eval|hashes)/.test(source)),
+          `${url}: ${name} allows nothing unsafe`,
+        );
+      }
+    }
+  });
+
   it('tells a signed-in client the upload limits this service was configured with', async () => {
     const anonymous = await h.api.app.inject({ method: 'GET', url: '/api/vlogs/upload-limits' });
     assert.equal(anonymous.statusCode, 401);
