@@ -6,12 +6,15 @@ import pg from 'pg';
 import type { Db } from '../../src/db/database.js';
 import { findMediaTools, isNpmFfmpeg } from '../../src/media/tools.js';
 import { taskQueueNames } from '../../src/capacity/task-queues.js';
+import { createMediaWorkers } from '../../src/api/services/media-workers.js';
+import { createReadiness } from '../../src/api/services/readiness.js';
 import { createTemporalAccess } from '../../src/temporal-client.js';
 import { startDevServer } from '../../temporal/dev-server.js';
 import { prepareNamespaceAt } from '../../temporal/namespace.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness } from '../support/harness.js';
+import { testTemporal } from '../support/temporal.js';
 import { captureLogs } from '../support/logs.js';
 import { freePort } from '../support/ports.js';
 
@@ -69,6 +72,38 @@ describe('/readyz', () => {
     assert.equal(body.error?.details.checks['database']?.ok, true);
     // Liveness is about the process only.
     assert.equal((await api.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  });
+
+  it('answers requests that come while a check runs with that check, never one check each', async () => {
+    // /readyz asks no token: a flood of it must not become a flood of Temporal calls and
+    // database connections.
+    const temporal = testTemporal();
+    cleanups.push(() => temporal.close());
+    let pings = 0;
+    const counted = {
+      ...temporal,
+      ping: (signal: AbortSignal, timeoutMs: number) => {
+        pings += 1;
+        return temporal.ping(signal, timeoutMs);
+      },
+    };
+    const h = await startHarness({ temporal: counted });
+    cleanups.push(() => h.stop());
+    const readiness = createReadiness(counted, h.db, {
+      workers: createMediaWorkers(temporal.client, taskQueueNames(h.taskQueue).media),
+      required: false,
+    });
+
+    const answers = await Promise.all(Array.from({ length: 50 }, () => readiness()));
+    assert.equal(pings, 1, 'one check for fifty requests made while it ran');
+    for (const answer of answers) {
+      assert.deepEqual(answer, answers[0]);
+    }
+    assert.equal(answers[0]?.temporal.ok, true);
+    assert.equal(answers[0]?.database.ok, true);
+    // A request after the check ended gets a check of its own: answers are never stale.
+    await readiness();
+    assert.equal(pings, 2);
   });
 
   it('is 503 naming the database when it cannot be reached', async () => {

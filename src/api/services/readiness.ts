@@ -59,12 +59,22 @@ export function createReadiness(
           : `no worker polling ${report.taskQueue} has ffmpeg and ffprobe`,
     };
   };
-  return async () => {
+  const checkAll = async () => {
     const [temporalCheck, database, ffmpegResult] = await Promise.all([
       check((signal) => temporal.ping(signal, checkTimeoutMs)),
       check(() => pingDatabase(db)),
       ffmpegCheck(),
     ]);
     return { temporal: temporalCheck, database, ffmpeg: ffmpegResult };
+  };
+  // `/readyz` asks no token: requests that arrive while a check runs share its answer, so a
+  // flood of them costs Temporal and the database one check at a time, not one each, and
+  // holds none of the database connections the API's own requests need.
+  let running: ReturnType<Readiness> | undefined;
+  return () => {
+    running ??= checkAll().finally(() => {
+      running = undefined;
+    });
+    return running;
   };
 }
