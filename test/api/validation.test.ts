@@ -155,6 +155,25 @@ describe('VALIDATION_FAILED', () => {
       fields: ['media file name'],
     },
     {
+      name: 'a vlog file name that a direction override makes read otherwise',
+      send: () =>
+        h
+          .user(user)
+          .postForm(
+            '/api/vlogs',
+            form({ title: 'x' }, [{ ...png(), filename: 'holiday\u202Egnp.exe' }]),
+          ),
+      fields: ['media file name'],
+    },
+    {
+      name: 'a vlog file name with a Unicode line separator',
+      send: () =>
+        h
+          .user(user)
+          .postForm('/api/vlogs', form({ title: 'x' }, [{ ...png(), filename: 'a\u2028b.png' }])),
+      fields: ['media file name'],
+    },
+    {
       name: 'a vlog file name longer than a file system keeps',
       send: () =>
         h

@@ -170,16 +170,16 @@ const undecodedTextIssue = (field: string) =>
 const maxFileNameLength = 255;
 
 /**
- * Whether a file name is fit to keep and show back (in job views, the web page, logs): short,
- * and free of control characters (a terminal escape, a line break in a log line).
+ * What no file name fit to show may hold: control characters (a terminal escape, a line break
+ * in a log line), Unicode's line and paragraph separators, and the direction overrides and
+ * isolates that make a name read otherwise than it is (`clip\u202Egnp.exe` reads as
+ * `clipexe.png`).
  */
+const unshowableInFileName = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u;
+
+/** Whether a file name is fit to keep and show back (in job views, the web page, logs). */
 function isFileName(name: string): boolean {
-  if (name.length > maxFileNameLength) return false;
-  for (let index = 0; index < name.length; index += 1) {
-    const code = name.charCodeAt(index);
-    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return false;
-  }
-  return true;
+  return name.length <= maxFileNameLength && !unshowableInFileName.test(name);
 }
 
 /**
@@ -273,7 +273,7 @@ export async function receiveUpload(
         throw validationFailed([
           {
             field: `${mediaFieldName} file name`,
-            message: `must be at most ${maxFileNameLength} characters, none of them a control character`,
+            message: `must be at most ${maxFileNameLength} characters, none of them a control character, a line or paragraph separator or a direction override`,
           },
         ]);
       }
