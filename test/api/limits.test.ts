@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { Client } from '@temporalio/client';
+import type { TemporalAccess } from '../../src/temporal-client.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type TestApi } from '../support/harness.js';
-import { expectOwnerWorkflows } from '../support/temporal.js';
+import { expectOwnerWorkflows, testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
   error: { code: string; message: string };
@@ -107,6 +109,55 @@ describe('per-user limits', () => {
     assert.equal(response.statusCode, 200, response.body);
     assert.equal(response.json<{ live: unknown }>().live, null);
     assert.ok(elapsed < 10_000, `answered after ${elapsed} ms`);
+  });
+
+  it('asks a job in flight once for ?live=true reads that come together, and an ended job never', async () => {
+    // A flood of live reads must not become a flood of queries: each waits for a worker (here
+    // none polls), and a query of a closed workflow has a worker replay its whole history.
+    const temporal = testTemporal();
+    let queries = 0;
+    const counted: TemporalAccess = {
+      ...temporal,
+      client: new Client({
+        connection: temporal.client.connection,
+        namespace: temporal.client.options.namespace,
+        interceptors: {
+          workflow: [
+            {
+              query: (input, next) => {
+                queries += 1;
+                return next(input);
+              },
+            },
+          ],
+        },
+      }),
+    };
+    const own = await startHarness({ temporal: counted, env: { GEMINI_API_KEY: 'k' } });
+    try {
+      const user = `live-${randomUUID().slice(0, 8)}`;
+      const created = await own
+        .user(user)
+        .post('/api/ai/jobs', { type: 'SUBGOAL_GENERATION', input: { goal: 'Learn to sail' } });
+      assert.equal(created.statusCode, 202, created.body);
+      const { id } = created.json<{ id: string }>();
+      own.terminateOnStop(id);
+      const read = () => own.user(user).get(`/api/ai/jobs/${id}?live=true`);
+      const reads = await Promise.all(Array.from({ length: 20 }, read));
+      for (const response of reads) {
+        assert.equal(response.statusCode, 200, response.body);
+        assert.equal(response.json<{ live: unknown }>().live, null);
+      }
+      assert.equal(queries, 1, 'one query for twenty reads made while it ran');
+
+      await own.db.updateTable('jobs').set({ status: 'cancelled' }).where('id', '=', id).execute();
+      const ended = await read();
+      assert.equal(ended.json<{ live: unknown }>().live, null);
+      assert.equal(queries, 1, 'an ended job is not asked');
+    } finally {
+      await own.stop();
+      await temporal.close();
+    }
   });
 
   // A cancel of an unknown job is a submission like any other: counted before the route answers.

@@ -165,6 +165,17 @@ describe('job progress streams (Server-Sent Events)', () => {
     for (const event of events) assert.equal(data(event).jobId, job.id);
   });
 
+  it("answers ?live=true with the workflow's own state while the job runs", async () => {
+    const job = await heldJob();
+    await eventually(
+      () => streamer.get(`/api/ai/jobs/${job.id}?live=true`),
+      (response) =>
+        response.json<{ live: { status: string } | null }>().live?.status === 'processing',
+      { what: 'the workflow to answer that the model is writing' },
+    );
+    job.release();
+  });
+
   it('resumes on another API process after Last-Event-ID with exactly the missed events', async () => {
     const job = await heldJob();
     const before = await stream(firstUrl, job.id);

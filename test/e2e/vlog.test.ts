@@ -172,8 +172,9 @@ describe('vlogs end to end', () => {
 
     // Three 8 MiB parts, each sent once.
     assert.equal(fakes.s3.uploadedParts(`vlogs/${vlog.id}/video.mp4`), 3);
+    // Its workflow has closed: asking it would have a worker replay its history.
     const live = await getVlog(vlog.id, '?live=true');
-    assert.equal(live.live?.status, 'completed');
+    assert.equal(live.live, null);
   });
 
   // Gemini reads no GIF or AVIF photo (it answers 400): a vlog with one was accepted with 202

@@ -30,7 +30,6 @@ export function jobActionRoutes(options: JobActionRouteOptions): FastifyPluginAs
         },
       },
       async (request, reply) => {
-        request.log = request.log.child({ jobId: request.params.id });
         const row = await findOwned(request.userId, request.params.id);
         const reason = request.body?.reason ?? null;
         return reply.code(202).send(await actions.cancel(row, reason, noun, request.log));
@@ -42,7 +41,6 @@ export function jobActionRoutes(options: JobActionRouteOptions): FastifyPluginAs
       `${path}/:id/retry`,
       { schema: retryJobSchema(tag, docs.retry) },
       async (request, reply) => {
-        request.log = request.log.child({ jobId: request.params.id });
         const row = await findOwned(request.userId, request.params.id);
         return reply.code(202).send(await actions.retry(row, request.userId, noun, request.log));
       },

@@ -62,7 +62,10 @@ export const liveViewSchema = z
   })
   .nullable()
   .optional()
-  .describe("With ?live=true: the workflow's own answer, bypassing the database");
+  .describe(
+    "With ?live=true: the workflow's own answer, bypassing the database; null once the job " +
+      'has ended (its row is final) or when the workflow does not answer within 3 s',
+  );
 
 export type LiveView = z.infer<typeof liveViewSchema>;
 

@@ -97,6 +97,9 @@ export function createJobActions(
   settings: JobActionSettings,
   costs: JobActionCosts,
 ) {
+  /** The live queries running, by workflow id: reads of a job while one runs share it. */
+  const liveQueries = new Map<string, Promise<JobProgress | null>>();
+
   /**
    * Sends an Update and waits for the workflow's verdict, mapping its refusal to `refused`.
    *
@@ -247,17 +250,28 @@ export function createJobActions(
      */
     sendRetry,
 
-    /** The workflow's own answer, or null when it cannot give one (closed, unreachable). */
-    async live(row: JobRow, log: FastifyBaseLogger): Promise<JobProgress | null> {
+    /**
+     * The workflow's own answer, or null when it cannot give one: the job has ended (its row is
+     * final, and a query of a closed workflow has a worker replay its whole history), or the
+     * workflow does not answer in time. Reads of one job that come while its query runs share
+     * its answer, so hard polling makes one query a job at a time, not one a read.
+     */
+    live(row: JobRow, log: FastifyBaseLogger): Promise<JobProgress | null> {
+      if (isTerminalStatus(row.status)) return Promise.resolve(null);
+      const running = liveQueries.get(row.workflow_id);
+      if (running) return running;
       // A query waits for a worker to answer it: with none polling, it would hold the request.
-      return temporal.client
+      const query = temporal.client
         .withDeadline(Date.now() + liveQueryTimeoutMs, () =>
           temporal.client.workflow.getHandle(row.workflow_id).query(jobProgressQuery),
         )
         .catch((error: unknown) => {
           log.warn({ err: error }, 'live progress query failed');
           return null;
-        });
+        })
+        .finally(() => liveQueries.delete(row.workflow_id));
+      liveQueries.set(row.workflow_id, query);
+      return query;
     },
   };
 }

@@ -1336,7 +1336,7 @@ export interface operations {
               links: {
                 self: string;
               };
-              /** @description With ?live=true: the workflow's own answer, bypassing the database */
+              /** @description With ?live=true: the workflow's own answer, bypassing the database; null once the job has ended (its row is final) or when the workflow does not answer within 3 s */
               live?: {
                 phase: string | null;
                 progress: number;
@@ -1623,7 +1623,7 @@ export interface operations {
             links: {
               self: string;
             };
-            /** @description With ?live=true: the workflow's own answer, bypassing the database */
+            /** @description With ?live=true: the workflow's own answer, bypassing the database; null once the job has ended (its row is final) or when the workflow does not answer within 3 s */
             live?: {
               phase: string | null;
               progress: number;
@@ -1916,7 +1916,7 @@ export interface operations {
             links: {
               self: string;
             };
-            /** @description With ?live=true: the workflow's own answer, bypassing the database */
+            /** @description With ?live=true: the workflow's own answer, bypassing the database; null once the job has ended (its row is final) or when the workflow does not answer within 3 s */
             live?: {
               phase: string | null;
               progress: number;
@@ -3801,7 +3801,7 @@ export interface operations {
               links: {
                 self: string;
               };
-              /** @description With ?live=true: the workflow's own answer, bypassing the database */
+              /** @description With ?live=true: the workflow's own answer, bypassing the database; null once the job has ended (its row is final) or when the workflow does not answer within 3 s */
               live?: {
                 phase: string | null;
                 progress: number;
@@ -4031,7 +4031,7 @@ export interface operations {
             links: {
               self: string;
             };
-            /** @description With ?live=true: the workflow's own answer, bypassing the database */
+            /** @description With ?live=true: the workflow's own answer, bypassing the database; null once the job has ended (its row is final) or when the workflow does not answer within 3 s */
             live?: {
               phase: string | null;
               progress: number;
@@ -4305,7 +4305,7 @@ export interface operations {
             links: {
               self: string;
             };
-            /** @description With ?live=true: the workflow's own answer, bypassing the database */
+            /** @description With ?live=true: the workflow's own answer, bypassing the database; null once the job has ended (its row is final) or when the workflow does not answer within 3 s */
             live?: {
               phase: string | null;
               progress: number;

@@ -27,7 +27,6 @@ export function aiJobRoutes(aiJobs: AiJobService, actions: JobActions): FastifyP
       '/ai/jobs/:id',
       { schema: getAiJobSchema, config: { jobView: true } },
       async (request) => {
-        request.log = request.log.child({ jobId: request.params.id });
         const row = await aiJobs.findOwned(request.userId, request.params.id);
         const live =
           request.query.live === 'true' ? await actions.live(row, request.log) : undefined;

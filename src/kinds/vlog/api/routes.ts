@@ -64,7 +64,6 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
     );
 
     app.get('/vlogs/:id', { schema: getVlogSchema, config: { jobView: true } }, async (request) => {
-      request.log = request.log.child({ jobId: request.params.id });
       const row = await vlogs.findOwned(request.userId, request.params.id);
       if (request.query.live !== 'true') return vlogs.view(row);
       return vlogs.view(row, await actions.live(row, request.log));
