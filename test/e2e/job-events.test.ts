@@ -125,6 +125,21 @@ describe('job progress streams (Server-Sent Events)', () => {
     return rest;
   }
 
+  /** A job whose stream a client left after two events, completed while nobody listened. */
+  async function leftAfterTwoEvents(): Promise<{ job: { id: string }; seen: ServerSentEvent[] }> {
+    const job = await heldJob();
+    const before = await stream(firstUrl, job.id);
+    const seen = [await before.next(), await before.next()];
+    before.close();
+    job.release();
+    await eventually(
+      () => second.user('streamer').get(`/api/ai/jobs/${job.id}`),
+      (response) => response.json<{ status: string }>().status === 'completed',
+      { what: 'the job to complete while nobody listens' },
+    );
+    return { job, seen };
+  }
+
   const data = (event: ServerSentEvent) => JSON.parse(event.data) as StreamedEvent;
 
   it('streams every state live, in order, then an end event with the job', async () => {
@@ -177,16 +192,7 @@ describe('job progress streams (Server-Sent Events)', () => {
   });
 
   it('resumes on another API process after Last-Event-ID with exactly the missed events', async () => {
-    const job = await heldJob();
-    const before = await stream(firstUrl, job.id);
-    const seen = [await before.next(), await before.next()];
-    before.close();
-    job.release();
-    await eventually(
-      () => second.user('streamer').get(`/api/ai/jobs/${job.id}`),
-      (response) => response.json<{ status: string }>().status === 'completed',
-      { what: 'the job to complete while nobody listens' },
-    );
+    const { job, seen } = await leftAfterTwoEvents();
 
     const rest = await resumeToEnd(job.id, seen);
 
@@ -200,16 +206,7 @@ describe('job progress streams (Server-Sent Events)', () => {
   });
 
   it('resumes a new stream after ?lastEventId=, as a page opening a new link does; the header wins', async () => {
-    const job = await heldJob();
-    const before = await stream(firstUrl, job.id);
-    const seen = [await before.next(), await before.next()];
-    before.close();
-    job.release();
-    await eventually(
-      () => streamer.get(`/api/ai/jobs/${job.id}`),
-      (response) => response.json<{ status: string }>().status === 'completed',
-      { what: 'the job to complete while nobody listens' },
-    );
+    const { job, seen } = await leftAfterTwoEvents();
     const logged = await loggedIds(job.id);
     const { url } = (await streamer.post(`/api/ai/jobs/${job.id}/events/link`)).json<{
       url: string;
