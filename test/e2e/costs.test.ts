@@ -67,7 +67,7 @@ const vlogForm = () =>
 
 /** A counter's value for exactly these labels (the harness's worker runs in this process). */
 async function counted(
-  counter: typeof providerCost | typeof providerCostVoided | typeof providerUsage,
+  counter: typeof providerCost | typeof providerUsage,
   labels: Record<string, string>,
 ): Promise<number> {
   const { values } = await counter.get();
