@@ -1539,6 +1539,17 @@ describe('the web page in a real browser', () => {
         for (const task of plan.tasks) await page.getByText(task.title).waitFor();
         await assertAccessible(opened, 'AI plan from the history');
         await step('tasks from the history');
+
+        // The sub-goals from the history open in the plan, to be planned further from there.
+        await page.getByRole('link', { name: 'History' }).click();
+        await page.getByRole('link', { name: `Sub-goals for “${plan.goal}”` }).click();
+        await heading(page, 'Plan with AI').waitFor();
+        assert.match(new URL(page.url()).hash, /^#\/plan\/ai-/);
+        assert.equal(await page.getByLabel('Your goal').inputValue(), plan.goal);
+        await page
+          .getByRole('button', { name: `Plan actions for sub-goal 2: ${plan.subGoals[1]!.title}` })
+          .waitFor();
+        await step('sub-goals from the history');
       } finally {
         releaseSubGoals();
         stack.openai.resetScenario();

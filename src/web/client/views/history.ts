@@ -36,9 +36,13 @@ function describeJob(job: Job): Child[] {
   return [`${job.kind} ${job.type}`];
 }
 
-/** Where a job opens on the page, if it has a view there. */
+/**
+ * Where a job opens on the page, if it has a view there: a goal's sub-goals in the plan, where
+ * each can be planned further, as after a reload.
+ */
 function jobLink(job: Job): string | null {
   if (job.kind === 'vlog') return `#/vlogs/${encodeURIComponent(job.id)}`;
+  if (job.type === 'SUBGOAL_GENERATION') return `#/plan/${encodeURIComponent(job.id)}`;
   if (job.kind === 'ai') return `#/ai/${encodeURIComponent(job.id)}`;
   return null;
 }
