@@ -1754,6 +1754,31 @@ describe('the web page in a real browser', () => {
     );
   });
 
+  it('rings the keyboard focus in a colour that stands out from the page, light and dark', async () => {
+    await asUser('focus ring', 'focuser', async ({ page }) => {
+      for (const colorScheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme });
+        await heading(page, 'Make a vlog').focus();
+        const seen = new Set<string>();
+        // Every control of the view, Tab by Tab, to the last.
+        for (let stop = 0; stop < 30; stop += 1) {
+          await page.keyboard.press('Tab');
+          const ring = await page.evaluate(focusRing);
+          // Past the last control, focus leaves the page (the body) or comes round again.
+          if (ring.control.startsWith('BODY') || seen.has(ring.control)) break;
+          seen.add(ring.control);
+          // WCAG asks 3:1 of what shows a control's state.
+          const contrast = contrastRatio(ring.color, ring.backdrop);
+          assert.ok(
+            ring.width >= 2 && contrast >= 3,
+            `${colorScheme}: the focus ring of ${ring.control}: ${JSON.stringify({ ...ring, contrast })}`,
+          );
+        }
+        assert.ok(seen.size >= 5, `${colorScheme}: focused ${[...seen].join(', ')}`);
+      }
+    });
+  });
+
   /** A control a person can reach at this width: scrolled to, it lies within the screen's width. */
   async function assertVisibleInViewport(control: Locator, page: Page): Promise<void> {
     await control.scrollIntoViewIfNeeded();
@@ -1823,3 +1848,59 @@ describe('the web page in a real browser', () => {
     });
   });
 });
+
+/** The focused control's outline as the page draws it, and the colour around it. */
+interface FocusRing {
+  control: string;
+  width: number;
+  color: string;
+  /** The background of the nearest ancestor that paints one: the ring is drawn outside. */
+  backdrop: string;
+}
+
+/** Runs in the page; no named inner functions, which tsx would wrap in a helper the page lacks. */
+function focusRing(): FocusRing {
+  type Styled = {
+    tagName: string;
+    id: string;
+    textContent: string | null;
+    parentElement: Styled | null;
+  };
+  const { document, getComputedStyle } = globalThis as unknown as {
+    document: { activeElement: Styled };
+    getComputedStyle: (element: Styled) => {
+      outlineStyle: string;
+      outlineWidth: string;
+      outlineColor: string;
+      backgroundColor: string;
+    };
+  };
+  const focused = document.activeElement;
+  const style = getComputedStyle(focused);
+  let around = focused.parentElement;
+  while (around && getComputedStyle(around).backgroundColor === 'rgba(0, 0, 0, 0)') {
+    around = around.parentElement;
+  }
+  return {
+    control: `${focused.tagName}#${focused.id} ${focused.textContent?.trim().slice(0, 40) ?? ''}`,
+    width: style.outlineStyle === 'none' ? 0 : parseFloat(style.outlineWidth),
+    color: style.outlineColor,
+    backdrop: around ? getComputedStyle(around).backgroundColor : 'rgb(255, 255, 255)',
+  };
+}
+
+/** WCAG's contrast ratio of two `rgb()` colours. */
+function contrastRatio(one: string, other: string): number {
+  const luminance = (color: string) => {
+    const [r, g, b] = (color.match(/[\d.]+/g) ?? []).slice(0, 3).map((value) => {
+      const c = Number(value) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    }) as [number, number, number];
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [lighter, darker] = [luminance(one), luminance(other)].sort((a, b) => b - a) as [
+    number,
+    number,
+  ];
+  return (lighter + 0.05) / (darker + 0.05);
+}
