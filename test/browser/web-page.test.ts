@@ -1540,6 +1540,21 @@ describe('the web page in a real browser', () => {
         await assertAccessible(opened, 'AI plan from the history');
         await step('tasks from the history');
 
+        // The actions from the history can still be broken into tasks.
+        await page.getByRole('link', { name: 'History' }).click();
+        await page.getByRole('link', { name: `Actions for “${firstSubGoal!.title}”` }).click();
+        await heading(page, 'AI plan').waitFor();
+        const lastAction = plan.actions.at(-1)!;
+        await page
+          .getByRole('button', {
+            name: `Break into tasks for action ${plan.actions.length}: ${lastAction.title}`,
+          })
+          .click();
+        const tasksAgain = page.getByRole('list', { name: `Tasks for ${lastAction.title}` });
+        for (const task of plan.tasks) await tasksAgain.getByText(task.title).waitFor();
+        await assertAccessible(opened, 'actions from the history');
+        await step('actions from the history, broken into tasks');
+
         // The sub-goals from the history open in the plan, to be planned further from there.
         await page.getByRole('link', { name: 'History' }).click();
         await page.getByRole('link', { name: `Sub-goals for “${plan.goal}”` }).click();

@@ -222,25 +222,11 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
 }
 
 /**
- * Plan with AI: a goal into sub-goals, a sub-goal into actions, an action into tasks. `id`, from
- * the address (`#/plan/<id>`), is a sub-goal job to show again: the one a reload left.
+ * The items of a plan's levels with what they lead to: a sub-goal's button that plans its
+ * actions in place, an action's that breaks it into tasks. What it starts is stopped by
+ * `disposers`, when the view is left.
  */
-export function planView(context: PageContext, id?: string): View {
-  const heading = h('h1', { tabindex: -1, id: 'plan-heading' }, 'Plan with AI');
-  const goal = h('input', {
-    type: 'text',
-    name: 'goal',
-    required: true,
-    maxlength: 500,
-    autocomplete: 'off',
-  });
-  const about = h('textarea', { name: 'context', rows: 2, maxlength: 4000 });
-  const failure = failureBox();
-  const results = h('div', { class: 'plan-results' });
-  const disposers: (() => void)[] = [];
-
-  const start = (request: AiJobRequest) => () => context.api.startAiJob(request);
-
+function nextSteps(context: PageContext, disposers: (() => void)[]) {
   /**
    * An item of one level with the button that generates the level under it in place: a
    * sub-goal's actions, an action's tasks.
@@ -272,7 +258,7 @@ export function planView(context: PageContext, id?: string): View {
           type: request.type,
           level: next.level,
           subject: item.title,
-          start: start(request),
+          start: () => context.api.startAiJob(request),
           renderItem: next.renderItem(item),
         });
         disposers.push(block.dispose);
@@ -314,6 +300,29 @@ export function planView(context: PageContext, id?: string): View {
       }),
       renderItem: (subGoal) => actionItem(goalText, subGoal.title),
     });
+
+  return { actionItem, subGoalItem };
+}
+
+/**
+ * Plan with AI: a goal into sub-goals, a sub-goal into actions, an action into tasks. `id`, from
+ * the address (`#/plan/<id>`), is a sub-goal job to show again: the one a reload left.
+ */
+export function planView(context: PageContext, id?: string): View {
+  const heading = h('h1', { tabindex: -1, id: 'plan-heading' }, 'Plan with AI');
+  const goal = h('input', {
+    type: 'text',
+    name: 'goal',
+    required: true,
+    maxlength: 500,
+    autocomplete: 'off',
+  });
+  const about = h('textarea', { name: 'context', rows: 2, maxlength: 4000 });
+  const failure = failureBox();
+  const results = h('div', { class: 'plan-results' });
+  const disposers: (() => void)[] = [];
+
+  const { subGoalItem } = nextSteps(context, disposers);
 
   const form = h(
     'form',
@@ -414,7 +423,8 @@ export function aiJobView(context: PageContext, id: string): View {
   const element = h('section', { class: 'view ai-job' }, heading, asked);
   const failure = failureBox();
   element.append(failure.element);
-  let dispose = () => undefined as void;
+  const disposers: (() => void)[] = [];
+  const { actionItem } = nextSteps(context, disposers);
   const stopReading = readUntilAnswered(
     () => context.api.aiJob(id),
     (job) => {
@@ -435,9 +445,13 @@ export function aiJobView(context: PageContext, id: string): View {
         level: 2,
         subject,
         start: () => Promise.resolve(job),
-        renderItem: taskItem,
+        // Actions can still be broken into tasks here, as in the plan they were asked from.
+        renderItem:
+          job.type === 'ACTION_GENERATION' && input.goal && input.subGoal
+            ? actionItem(input.goal, input.subGoal)
+            : taskItem,
       });
-      dispose = block.dispose;
+      disposers.push(block.dispose);
       element.append(block.element);
     },
     (error) => failure.show(error),
@@ -447,7 +461,7 @@ export function aiJobView(context: PageContext, id: string): View {
     heading,
     dispose: () => {
       stopReading();
-      dispose();
+      disposers.forEach((dispose) => dispose());
     },
   };
 }
