@@ -1508,12 +1508,19 @@ describe('the web page in a real browser', () => {
         for (const subGoal of plan.subGoals) await subGoals.getByText(subGoal.title).waitFor();
         await step('sub-goals');
 
-        await planActions.click();
+        // By keyboard: the button goes, and the focus to the actions it asked for, not the top.
+        await planActions.focus();
+        await page.keyboard.press('Enter');
+        await assertFocused(
+          page.getByRole('heading', { name: `Actions for “${firstSubGoal!.title}”` }),
+        );
         const action = plan.actions[0]!;
         const breakIntoTasks = page.getByRole('button', {
           name: `Break into tasks for action 1: ${action.title}`,
         });
         await breakIntoTasks.waitFor();
+        await page.keyboard.press('Tab');
+        await assertFocused(breakIntoTasks);
         // Each button's name is its own, with the item's place in the list, repeated titles too.
         const actions = page.getByRole('list', { name: `Actions for ${firstSubGoal!.title}` });
         const buttons = actions.getByRole('button', { name: /^Break into tasks/ });
@@ -1523,7 +1530,8 @@ describe('the web page in a real browser', () => {
           assert.equal(await actions.getByRole('button', { name, exact: true }).count(), 1, name);
         }
         await step('actions');
-        await breakIntoTasks.click();
+        await page.keyboard.press('Enter');
+        await assertFocused(page.getByRole('heading', { name: `Tasks for “${action.title}”` }));
         const tasks = page.getByRole('list', { name: `Tasks for ${action.title}` });
         for (const task of plan.tasks) {
           await tasks.getByText(task.title).waitFor();

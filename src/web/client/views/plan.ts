@@ -36,7 +36,11 @@ interface GenerationOptions {
  * One AI generation as the page shows it: its items appearing as the model writes them, then
  * the validated ones; cancel while it runs, try again when it failed or timed out.
  */
-function generation(options: GenerationOptions): { element: HTMLElement; dispose: () => void } {
+function generation(options: GenerationOptions): {
+  element: HTMLElement;
+  heading: HTMLElement;
+  dispose: () => void;
+} {
   const { context, type } = options;
   const { api } = context;
   const words = generationWords[type];
@@ -64,10 +68,16 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
   cancel.setAttribute('aria-label', `Cancel ${words.items.toLowerCase()} for ${options.subject}`);
   retry.setAttribute('aria-label', `Try ${words.items.toLowerCase()} for ${options.subject} again`);
   const jobError = h('div', { class: 'failure', role: 'alert', hidden: true });
+  const heading = h(
+    headingTag,
+    { tabindex: -1 },
+    `${words.items} for `,
+    ...quoted(options.subject),
+  );
   const element = h(
     'section',
     { class: `generation level-${options.level}` },
-    h(headingTag, {}, `${words.items} for `, ...quoted(options.subject)),
+    heading,
     status,
     unreachable,
     list,
@@ -218,7 +228,7 @@ function generation(options: GenerationOptions): { element: HTMLElement; dispose
       status.textContent = '';
       failure.show(error);
     });
-  return { element, dispose: () => following?.stop() };
+  return { element, heading, dispose: () => following?.stop() };
 }
 
 /**
@@ -263,6 +273,8 @@ function nextSteps(context: PageContext, disposers: (() => void)[]) {
         });
         disposers.push(block.dispose);
         more.append(block.element);
+        // The button is gone: the keyboard goes on from what it asked for, not from the top.
+        block.heading.focus();
       });
       return h(
         'li',
