@@ -506,9 +506,12 @@ describe('the web page in a real browser', () => {
           await stageInProgress(page, 'Making the video').waitFor();
           await page.getByText('Checking for updates every 3 seconds.').waitFor();
           await step('being made');
-          await page.getByRole('button', { name: 'Cancel vlog' }).click();
+          await page.getByRole('button', { name: 'Cancel vlog' }).focus();
+          await page.keyboard.press('Enter');
           await page.getByText(/^Cancelled · /).waitFor();
           await page.getByRole('button', { name: 'Cancel vlog' }).waitFor({ state: 'hidden' });
+          // The button hid itself: the keyboard goes on from the progress, not the page's top.
+          await assertFocused(page.getByRole('heading', { name: 'Progress' }));
           assert.equal(await page.getByRole('button', { name: 'Retry vlog' }).isVisible(), false);
           await step('cancelled');
           const view = await stack.api().user('canceller').view<{ status: string }>('vlog', id);
@@ -534,7 +537,9 @@ describe('the web page in a real browser', () => {
       await page.getByRole('button', { name: 'Retry vlog' }).waitFor();
       await assertAccessible(opened, 'failed vlog');
       await step('vlog failed');
-      await page.getByRole('button', { name: 'Retry vlog' }).click();
+      await page.getByRole('button', { name: 'Retry vlog' }).focus();
+      await page.keyboard.press('Enter');
+      await assertFocused(page.getByRole('heading', { name: 'Progress' }));
       await page.getByText(/^Your vlog is ready · 100%.* · attempt 2$/).waitFor();
       await failure.waitFor({ state: 'hidden' });
       await assertVideoPlays(page, 'Second take');

@@ -193,6 +193,8 @@ function generation(options: GenerationOptions): {
       .then(() => {
         cancelAccepted = true;
         cancel.hidden = true;
+        // Hidden while focused, the button would drop the keyboard to the top of the page.
+        heading.focus();
       })
       .catch((error: unknown) => failure.show(error))
       .finally(() => (cancel.disabled = false));
@@ -201,6 +203,7 @@ function generation(options: GenerationOptions): {
     if (!job) return;
     failure.clear();
     retry.hidden = true;
+    heading.focus();
     api
       .retryAiJob(job.id)
       .then(({ attempt }) => {

@@ -41,10 +41,12 @@ export function vlogView(context: PageContext, id: string): View {
   const media = h('ul', { class: 'files', 'aria-label': 'Uploaded files' });
   const cancel = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Cancel vlog');
   const retry = h('button', { type: 'button', hidden: true }, 'Retry vlog');
+  // Cancel and Retry hide themselves once accepted: the keyboard goes on from the progress.
+  const progressHeading = h('h2', { id: 'progress-heading', tabindex: -1 }, 'Progress');
   const progressSection = h(
     'section',
     { class: 'progress', 'aria-labelledby': 'progress-heading' },
-    h('h2', { id: 'progress-heading' }, 'Progress'),
+    progressHeading,
     stageList,
     h('label', { for: progress.id }, 'Vlog progress'),
     progress,
@@ -205,6 +207,7 @@ export function vlogView(context: PageContext, id: string): View {
       .then(() => {
         cancelAccepted = true;
         cancel.hidden = true;
+        progressHeading.focus();
         context.announce('Cancelling the vlog…');
       })
       .catch((error: unknown) => failure.show(error))
@@ -219,6 +222,7 @@ export function vlogView(context: PageContext, id: string): View {
         cancelAccepted = false;
         retry.hidden = true;
         jobError.hidden = true;
+        progressHeading.focus();
         context.announce('Retrying the vlog…');
         follow(attempt);
       })
