@@ -188,3 +188,53 @@ describe('a job that cannot be started', () => {
     assert.equal(workflow.status.name, 'TERMINATED');
   });
 });
+
+// The client of a job whose row could not be written is told to send it again; under its
+// Idempotency-Key that request was answered 409 IDEMPOTENCY_KEY_IN_USE ("still being
+// processed") for as long as Temporal kept the terminated workflow: the key could never
+// make its job.
+describe('a job sent again with its Idempotency-Key after its row could not be written', () => {
+  let test: TestDatabase;
+  let temporal: TemporalAccess;
+
+  before(async () => {
+    test = await createTestDatabase();
+    temporal = testTemporal();
+  });
+  after(async () => {
+    await temporal.close();
+    await test.drop();
+  });
+
+  it('is accepted as a new job, in a new run of the terminated workflow', async () => {
+    const h = await startHarness({ db: test.db, temporal });
+    try {
+      const owner = h.user(`resent-${randomUUID().slice(0, 8)}`);
+      const headers = { 'idempotency-key': 'write-me' };
+      const send = () => owner.post('/api/probes', { steps: 1, stepDelayMs: 0 }, headers);
+      // The row write alone fails, once its workflow has started.
+      await sql`create function refuse_job() returns trigger language plpgsql as
+        $$ begin raise exception 'no room for jobs'; end $$`.execute(test.db);
+      await sql`create trigger refuse_job before insert on jobs
+        for each row execute function refuse_job()`.execute(test.db);
+      const failed = await send();
+      await sql`drop trigger refuse_job on jobs`.execute(test.db);
+      assert.equal(failed.statusCode, 500, failed.body);
+
+      const resent = await send();
+      assert.equal(resent.statusCode, 202, resent.body);
+      assert.equal(resent.headers['idempotent-replayed'], 'false');
+      const { id } = resent.json<{ id: string }>();
+      h.terminateOnStop(id);
+      const workflow = await temporal.client.workflow.getHandle(id).describe();
+      assert.equal(workflow.status.name, 'RUNNING');
+      const replayed = await send();
+      assert.equal(replayed.statusCode, 202, replayed.body);
+      assert.equal(replayed.headers['idempotent-replayed'], 'true');
+      assert.equal(replayed.json<{ id: string }>().id, id);
+      assert.deepEqual(await test.db.selectFrom('job_reservations').selectAll().execute(), []);
+    } finally {
+      await h.stop();
+    }
+  });
+});

@@ -345,7 +345,12 @@ export function createJobStarter({
         temporal.workflow.start(request.kind.workflowType, {
           taskQueue,
           workflowId: job.id,
-          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          // Only an id with no row reaches here (admission replays a job that has one). A run of
+          // it that closed unsuccessfully is a start that failed (the API terminated it when its
+          // row could not be written; its first activity writes the row before any work): the
+          // client, told to send the request again, gets its job. A run still open is the start
+          // of an API that died mid-start, and is answered IDEMPOTENCY_KEY_IN_USE below.
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
           requestEagerStart: eagerStart,
           args: request.workflowArgs(job) as never,
           typedSearchAttributes: [
