@@ -235,7 +235,7 @@ function apiRoutes(
   const actions = createJobActions(
     deps.temporal,
     { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS },
-    { db, budgets: budgetDefaults(config) },
+    { db, budgets: budgetDefaults(config), maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT },
   );
   const redrives = createRedrives({
     db,

@@ -73,7 +73,7 @@ runCommand(usage, async () => {
       actions: createJobActions(
         temporal,
         { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS },
-        { db, budgets: budgetDefaults(config) },
+        { db, budgets: budgetDefaults(config), maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT },
       ),
       budgets: budgetDefaults(config),
       maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,

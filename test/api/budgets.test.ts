@@ -243,10 +243,7 @@ describe('budgets', { timeout: 120_000 }, () => {
     const actions = createJobActions(
       { client } as TemporalAccess,
       { timeoutMs: 5_000 },
-      {
-        db: h.db,
-        budgets,
-      },
+      { db: h.db, budgets, maxJobsInFlight: 100 },
     );
     const redrives = createRedrives({
       db: h.db,

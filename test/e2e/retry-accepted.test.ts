@@ -132,3 +132,54 @@ describe('a job whose retry was accepted', () => {
     }
   });
 });
+
+// A retry puts its job in flight again: an owner at USER_MAX_JOBS_IN_FLIGHT retried every
+// failed job they had, each accepted, as many in flight at once as they had failures.
+describe('a retry by an owner at the in-flight cap', () => {
+  let google: FakeGoogle;
+  let h: Harness;
+
+  before(async () => {
+    google = new FakeGoogle(async () => undefined);
+    await google.start();
+    const env = {
+      AUTH_JWT_SECRET: testJwtSecret,
+      DATA_DIR: path.join(os.tmpdir(), `vlogflow-retry-cap-${randomUUID()}`),
+      GEMINI_API_KEY: 'test-key',
+      GEMINI_BASE_URL: google.url,
+      USER_MAX_JOBS_IN_FLIGHT: '1',
+    };
+    h = await startHarness({
+      env,
+      worker: (db) => createActivityDependencies(loadConfig(env), db),
+    });
+  });
+  after(async () => {
+    await h.stop();
+    await google.stop();
+  });
+
+  it('is refused 429 TOO_MANY_JOBS_IN_FLIGHT, holding nothing, and accepted once a place is free', async () => {
+    const user = h.user(`capped-${randomUUID().slice(0, 8)}`);
+    google.scenario.analysisAnswers.push({ kind: 'blocked' });
+    const { id } = await user.startJob('ai');
+    h.terminateOnStop(id);
+    await user.awaitJob<AiJobView>('ai', id, (view) => view.status === 'failed');
+    const busy = await user.startJob('probe', { steps: 1, stepDelayMs: 60_000 });
+    h.terminateOnStop(busy.id);
+
+    const refused = await user.retry('ai', id);
+    assert.equal(refused.statusCode, 429, refused.body);
+    assert.equal(refused.json<{ error: { code: string } }>().error.code, 'TOO_MANY_JOBS_IN_FLIGHT');
+    assert.equal((await user.view<AiJobView>('ai', id)).status, 'failed');
+    const holds = () =>
+      h.db.selectFrom('cost_holds').select(['attempt', 'state']).where('job_id', '=', id).execute();
+    assert.deepEqual(await holds(), [{ attempt: 1, state: 'released' }]);
+
+    const cancelled = await user.post(`/api/probes/${busy.id}/cancel`);
+    assert.equal(cancelled.statusCode, 202, cancelled.body);
+    await user.awaitJob<AiJobView>('probe', busy.id, (view) => view.status === 'cancelled');
+    const accepted = await user.retry('ai', id);
+    assert.equal(accepted.statusCode, 202, accepted.body);
+  });
+});

@@ -10,7 +10,7 @@ import {
 } from '@temporalio/client';
 import type { FastifyBaseLogger } from 'fastify';
 import type { z } from 'zod';
-import { dropCostHold } from '../../db/costs.js';
+import { dropCostHold, isCostHeld } from '../../db/costs.js';
 import type { Db } from '../../db/database.js';
 import { lockOwner, markJobRetried } from '../../db/jobs.js';
 import type { JobRow } from '../../db/schema.js';
@@ -28,6 +28,7 @@ import {
 import { ApiError } from '../errors.js';
 import type { cancelAcceptedSchema, retryAcceptedSchema } from '../schemas/job-actions.js';
 import { estimateOf, holdAttemptCost, type BudgetDefaults } from './budgets.js';
+import { refuseOwnerAtJobCap } from './job-starter.js';
 
 /** gRPC FAILED_PRECONDITION: the server's answer to an Update whose workflow task failed. */
 const failedPrecondition = 9;
@@ -45,10 +46,12 @@ export interface JobActionSettings {
   timeoutMs: number;
 }
 
-/** Where a retry holds its job's estimate again, and the budgets it is held against. */
+/** Where a retry holds its job's estimate again, and the budgets and cap it is held to. */
 export interface JobActionCosts {
   db: Db;
   budgets: BudgetDefaults;
+  /** A retry puts its job in flight again: refused 429 for an owner at this many, as a start. */
+  maxJobsInFlight: number;
 }
 
 /**
@@ -88,7 +91,8 @@ const liveQueryTimeoutMs = 3_000;
  * (whose workflow has closed) cannot be retried.
  *
  * A retry starts paid work again, so it holds the job's estimate for its new attempt first, as
- * a submission does (under the owner's lock, 402 BUDGET_EXCEEDED before the workflow is asked);
+ * a submission does (under the owner's lock, 402 BUDGET_EXCEEDED before the workflow is asked),
+ * and puts the job in flight again, so it is held to the owner's in-flight cap as a start is;
  * the hold is dropped when the workflow does not take the retry, and otherwise settled or
  * released when that attempt ends.
  */
@@ -212,6 +216,11 @@ export function createJobActions(
       const attempt = row.attempt + 1;
       const held = await costs.db.transaction().execute(async (tx) => {
         await lockOwner(tx, row.owner_id);
+        // A retry of this attempt under way (its hold taken) is this one sent again: it only
+        // learns that one's answer, and must not be refused for the place that one takes.
+        if (!(await isCostHeld(tx, row.id, attempt))) {
+          await refuseOwnerAtJobCap(tx, row.owner_id, costs.maxJobsInFlight);
+        }
         return holdAttemptCost(
           tx,
           { jobId: row.id, ownerId: row.owner_id, attempt, estimate: estimateOf(row) },
