@@ -819,8 +819,10 @@ const ownerLock = statementOnce<{ key: string }, unknown>((db, p) =>
 );
 
 /**
- * How many places of an owner's in-flight cap are taken: jobs not in a terminal status, and
- * live reservations of jobs whose row is not written yet (a job is never counted twice). One
+ * How many places of an owner's in-flight cap are taken: jobs not in a terminal status, live
+ * reservations of jobs whose row is not written yet, and retries under way: an ended job's hold
+ * for an attempt after its row's, taken before its retry Update is sent and the row shown in
+ * flight again (a job is never counted twice). One
  * expression, so one snapshot: a job whose reservation turns into its row meanwhile is seen
  * once, as one or the other, never as neither. The terminal statuses are literals, the
  * in-flight index's own (migration 0003).
@@ -834,6 +836,10 @@ function inFlightCount(ownerId: string | RawBuilder<unknown>): RawBuilder<number
     select count(*) from job_reservations
     where owner_id = ${ownerId} and expires_at > now()
       and not exists (select 1 from jobs where jobs.id = job_reservations.job_id)
+  ) + (
+    select count(*) from cost_holds h join jobs j on j.id = h.job_id
+    where h.owner_id = ${ownerId} and h.state = 'held'
+      and j.status in (${terminalStatusList}) and h.attempt > j.attempt
   ))::integer`;
 }
 

@@ -182,4 +182,26 @@ describe('a retry by an owner at the in-flight cap', () => {
     const accepted = await user.retry('ai', id);
     assert.equal(accepted.statusCode, 202, accepted.body);
   });
+
+  it('takes one of two retries sent together for the one place left, holding for it alone', async () => {
+    const user = h.user(`racing-${randomUUID().slice(0, 8)}`);
+    const failed: string[] = [];
+    for (let i = 0; i < 2; i += 1) {
+      google.scenario.analysisAnswers.push({ kind: 'blocked' });
+      const { id } = await user.startJob('ai');
+      h.terminateOnStop(id);
+      await user.awaitJob<AiJobView>('ai', id, (view) => view.status === 'failed');
+      failed.push(id);
+    }
+    // Each was checked against the cap before the other's job read as in flight again.
+    const answers = await Promise.all(failed.map((id) => user.retry('ai', id)));
+    assert.deepEqual(answers.map((answer) => answer.statusCode).sort(), [202, 429]);
+    const refused = failed[answers.findIndex((answer) => answer.statusCode === 429)]!;
+    const holds = await h.db
+      .selectFrom('cost_holds')
+      .select(['attempt', 'state'])
+      .where('job_id', '=', refused)
+      .execute();
+    assert.deepEqual(holds, [{ attempt: 1, state: 'released' }]);
+  });
 });
