@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type axe from 'axe-core';
 import type { Result as AxeResult } from 'axe-core';
-import { chromium, type Page } from 'playwright-core';
+import { chromium, type Locator, type Page } from 'playwright-core';
 import { testEnv } from '../support/env.js';
 import { projectRoot } from '../support/processes.js';
 
@@ -139,4 +139,18 @@ export function describeViolations(violations: AxeResult[]): string {
           .join('\n'),
     )
     .join('\n');
+}
+
+/** Waits until `target` has the keyboard focus. */
+export async function assertFocused(target: Locator): Promise<void> {
+  const focused = await target
+    .page()
+    .waitForFunction(
+      (element) =>
+        element ===
+        (globalThis as unknown as { document: { activeElement: unknown } }).document.activeElement,
+      await target.elementHandle(),
+      { timeout: pageTimeoutMs },
+    );
+  await focused.dispose();
 }

@@ -9,6 +9,7 @@ import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
 import { eventually } from '../support/eventually.js';
 import { jobRecord, jobSnapshot, vlogInput } from '../support/jobs.js';
 import {
+  assertFocused,
   phoneViewport,
   startBrowser,
   type BrowserPage,
@@ -282,7 +283,8 @@ describe('the web page on a first use that goes wrong', () => {
           heard ? route.continue() : route.abort('connectionrefused'),
         );
         const cancel = page.getByRole('button', { name: /^Cancel sub-goals/ });
-        await cancel.click();
+        await cancel.focus();
+        await page.keyboard.press('Enter');
         await eventually(
           () => stack.api().user('canceller').view<{ status: string }>('ai', id),
           (job) => job.status === 'cancelled',
@@ -293,6 +295,8 @@ describe('the web page on a first use that goes wrong', () => {
           (hidden) => hidden,
           { timeoutMs: 5_000, what: 'no Cancel for a job already cancelled' },
         );
+        // The button hid itself: the keyboard goes on from its block, not the page's top.
+        await assertFocused(main.getByRole('heading', { name: /^Sub-goals for/ }));
         heard = true;
         await page.getByRole('main').getByText('Cancelled.', { exact: true }).waitFor();
         await step('cancelled');
@@ -381,7 +385,9 @@ describe('the web page on a first use that goes wrong', () => {
         await main.getByText('Failed.', { exact: true }).waitFor();
         await page.getByRole('alert').getByText('The AI provider refused the request.').waitFor();
         await step('failed');
-        await page.getByRole('button', { name: /^Try sub-goals for .* again$/ }).click();
+        await page.getByRole('button', { name: /^Try sub-goals for .* again$/ }).focus();
+        await page.keyboard.press('Enter');
+        await assertFocused(main.getByRole('heading', { name: /^Sub-goals for/ }));
         await main.getByText(/^\d+ sub-goals\.$/).waitFor();
         assert.ok(await page.getByText('The AI provider refused the request.').isHidden());
         assert.ok(await page.getByRole('button', { name: /^Try sub-goals/ }).isHidden());

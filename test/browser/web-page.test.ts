@@ -8,6 +8,7 @@ import { jobEventId } from '../../src/jobs/job-event.js';
 import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
 import { jobRecord, jobSnapshot } from '../support/jobs.js';
 import {
+  assertFocused,
   describeViolations,
   pageTimeoutMs,
   phoneViewport,
@@ -136,21 +137,6 @@ describe('the web page in a real browser', () => {
     await fillVlogForm(page, title, files);
     await page.getByRole('button', { name: 'Make the vlog' }).click();
     return vlogShown(page, title);
-  }
-
-  /** Waits until `target` has the keyboard focus. */
-  async function assertFocused(target: Locator): Promise<void> {
-    const focused = await target
-      .page()
-      .waitForFunction(
-        (element) =>
-          element ===
-          (globalThis as unknown as { document: { activeElement: unknown } }).document
-            .activeElement,
-        await target.elementHandle(),
-        { timeout: pageTimeoutMs },
-      );
-    await focused.dispose();
   }
 
   /** The stage the vlog view marks as in progress. */
