@@ -341,7 +341,8 @@ describe('the web page on a first use that goes wrong', () => {
           await step('plan');
           await page.getByRole('link', { name: 'History' }).click();
           await page.getByRole('link', { name: /^Sub-goals for/ }).click();
-          await heading(page, 'AI plan').waitFor();
+          // Sub-goals open in the plan, where they can be carried on.
+          await heading(page, 'Plan with AI').waitFor();
           await page.getByRole('main').getByText('1 sub-goal.', { exact: true }).waitFor();
           await assertFits('the plan from the history');
           await step('plan from the history');
