@@ -822,10 +822,10 @@ const ownerLock = statementOnce<{ key: string }, unknown>((db, p) =>
  * How many places of an owner's in-flight cap are taken: jobs not in a terminal status, live
  * reservations of jobs whose row is not written yet, and retries under way: an ended job's hold
  * for an attempt after its row's, taken before its retry Update is sent and the row shown in
- * flight again (a job is never counted twice). One
- * expression, so one snapshot: a job whose reservation turns into its row meanwhile is seen
- * once, as one or the other, never as neither. The terminal statuses are literals, the
- * in-flight index's own (migration 0003).
+ * flight again (a job is never counted twice). One expression, so one snapshot: a job whose
+ * reservation turns into its row meanwhile is seen once, as one or the other, never as
+ * neither. The terminal statuses are literals, the in-flight index's own (migration 0003). A
+ * retry's hold its API left behind is dropped by the reconciler (listCostHoldsLeftOpen).
  */
 function inFlightCount(ownerId: string | RawBuilder<unknown>): RawBuilder<number> {
   return sql<number>`((
