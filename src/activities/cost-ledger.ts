@@ -6,7 +6,7 @@
 // for it again (chargedModelCall).
 import { Context, log } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { recordLedgerEntry, type LedgerEntry } from '../db/costs.js';
+import { recordLedgerEntry, voidEndOfJobCharge, type LedgerEntry } from '../db/costs.js';
 import { isDatabaseUnavailable, type Db } from '../db/database.js';
 import { findModelAnswer, keepModelAnswer, type KeptModelAnswer } from '../db/model-answers.js';
 import { formatMoney } from '../costs/money.js';
@@ -16,6 +16,7 @@ import {
   ledgerChargesHandedOver,
   ledgerChargesLost,
   providerCost,
+  providerCostVoided,
   providerUsage,
 } from '../metrics/metrics.js';
 import type { DeferredCharge } from '../jobs/contracts.js';
@@ -60,6 +61,20 @@ function countCharge(entry: LedgerEntry): void {
   providerUsage.inc({ ...labels, unit: 'input_tokens' }, entry.inputTokens);
   providerUsage.inc({ ...labels, unit: 'output_tokens' }, entry.outputTokens);
   providerUsage.inc({ ...labels, unit: 'video_seconds' }, entry.videoSeconds);
+}
+
+/**
+ * Takes back a charge made at its job's end that the provider did not bill after all
+ * (voidEndOfJobCharge), counting it in the metrics once; returns whether it took one back.
+ */
+export async function takeBackEndOfJobCharge(
+  db: Db,
+  charge: { idempotencyKey: string; reason: string },
+): Promise<boolean> {
+  const voided = await voidEndOfJobCharge(db, charge);
+  if (!voided) return false;
+  providerCostVoided.inc({ provider: voided.provider, kind: voided.kind }, Number(voided.cost));
+  return true;
 }
 
 /** Charges one call: prices its usage and records it, counting it in the metrics once. */

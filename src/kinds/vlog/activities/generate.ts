@@ -9,9 +9,8 @@ import {
   recordOperationOutcome,
   recordProviderOperation,
 } from '../../../db/provider-operations.js';
-import { requestedVideoSeconds, voidEndOfJobCharge } from '../../../db/costs.js';
-import { chargeProviderCall } from '../../../activities/cost-ledger.js';
-import { providerCostVoided } from '../../../metrics/metrics.js';
+import { requestedVideoSeconds } from '../../../db/costs.js';
+import { chargeProviderCall, takeBackEndOfJobCharge } from '../../../activities/cost-ledger.js';
 import {
   holdProviderLease,
   listOperationsHoldingEndedJobsLeases,
@@ -225,14 +224,11 @@ async function recordGenerationEnd(
   ended: { jobId: string; operationName: string; outcome: 'succeeded' | 'filtered' | 'failed' },
 ): Promise<void> {
   if (ended.outcome !== 'succeeded') {
-    const voided = await voidEndOfJobCharge(db, {
+    const takenBack = await takeBackEndOfJobCharge(db, {
       idempotencyKey: generationChargeKey(ended.jobId, ended.operationName),
       reason: `not billed: Veo ended the generation ${ended.outcome} after its job had ended`,
     });
-    if (voided) {
-      providerCostVoided.inc({ provider: voided.provider, kind: voided.kind }, Number(voided.cost));
-      log.info('charge of a generation Veo does not bill taken back', ended);
-    }
+    if (takenBack) log.info('charge of a generation Veo does not bill taken back', ended);
   }
   await recordOperationOutcome(db, ended);
 }
