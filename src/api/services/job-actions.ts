@@ -29,6 +29,7 @@ import { ApiError } from '../errors.js';
 import type { cancelAcceptedSchema, retryAcceptedSchema } from '../schemas/job-actions.js';
 import { estimateOf, holdAttemptCost, type BudgetDefaults } from './budgets.js';
 import { refuseOwnerAtJobCap } from './job-starter.js';
+import { sharedWhileRunning } from './shared-while-running.js';
 
 /** gRPC FAILED_PRECONDITION: the server's answer to an Update whose workflow task failed. */
 const failedPrecondition = 9;
@@ -102,7 +103,7 @@ export function createJobActions(
   costs: JobActionCosts,
 ) {
   /** The live queries running, by workflow id: reads of a job while one runs share it. */
-  const liveQueries = new Map<string, Promise<JobProgress | null>>();
+  const liveQuery = sharedWhileRunning<string, JobProgress | null>();
 
   /**
    * Sends an Update and waits for the workflow's verdict, mapping its refusal to `refused`.
@@ -267,20 +268,17 @@ export function createJobActions(
      */
     live(row: JobRow, log: FastifyBaseLogger): Promise<JobProgress | null> {
       if (isTerminalStatus(row.status)) return Promise.resolve(null);
-      const running = liveQueries.get(row.workflow_id);
-      if (running) return running;
       // A query waits for a worker to answer it: with none polling, it would hold the request.
-      const query = temporal.client
-        .withDeadline(Date.now() + liveQueryTimeoutMs, () =>
-          temporal.client.workflow.getHandle(row.workflow_id).query(jobProgressQuery),
-        )
-        .catch((error: unknown) => {
-          log.warn({ err: error }, 'live progress query failed');
-          return null;
-        })
-        .finally(() => liveQueries.delete(row.workflow_id));
-      liveQueries.set(row.workflow_id, query);
-      return query;
+      return liveQuery(row.workflow_id, () =>
+        temporal.client
+          .withDeadline(Date.now() + liveQueryTimeoutMs, () =>
+            temporal.client.workflow.getHandle(row.workflow_id).query(jobProgressQuery),
+          )
+          .catch((error: unknown) => {
+            log.warn({ err: error }, 'live progress query failed');
+            return null;
+          }),
+      );
     },
   };
 }

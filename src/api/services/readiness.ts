@@ -1,6 +1,7 @@
 import type { TemporalAccess } from '../../temporal-client.js';
 import { pingDatabase, type Db } from '../../db/database.js';
 import type { MediaWorkers, MediaWorkersReport } from './media-workers.js';
+import { sharedWhileRunning } from './shared-while-running.js';
 
 export interface Check {
   ok: boolean;
@@ -70,11 +71,6 @@ export function createReadiness(
   // `/readyz` asks no token: requests that arrive while a check runs share its answer, so a
   // flood of them costs Temporal and the database one check at a time, not one each, and
   // holds none of the database connections the API's own requests need.
-  let running: ReturnType<Readiness> | undefined;
-  return () => {
-    running ??= checkAll().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
+  const shared = sharedWhileRunning<'all', Awaited<ReturnType<Readiness>>>();
+  return () => shared('all', checkAll);
 }
