@@ -30,8 +30,11 @@ export interface BrowserPage {
   step: (step: string) => Promise<string>;
   /** What went wrong inside the page so far: uncaught errors and console errors. */
   problems: () => string[];
-  /** Runs axe-core on the page as it is now; returns the serious and critical violations. */
-  seriousViolations: () => Promise<AxeResult[]>;
+  /**
+   * Runs axe-core on the page as it is now; returns the serious and critical violations, and a
+   * heading that skips a level (moderate to axe, but it breaks a screen reader's outline).
+   */
+  accessibilityViolations: () => Promise<AxeResult[]>;
 }
 
 export interface PageOptions {
@@ -99,7 +102,7 @@ export async function startBrowser(suite: string): Promise<BrowserSession> {
             page,
             step,
             problems: () => [...problems],
-            async seriousViolations() {
+            async accessibilityViolations() {
               // Evaluated through the DevTools protocol, which the page's CSP does not govern.
               if (!(await page.evaluate(() => 'axe' in globalThis))) {
                 await page.evaluate(await axeSource);
@@ -108,7 +111,10 @@ export async function startBrowser(suite: string): Promise<BrowserSession> {
                 (globalThis as unknown as { axe: typeof axe }).axe.run(),
               );
               return results.violations.filter(
-                (violation) => violation.impact === 'serious' || violation.impact === 'critical',
+                (violation) =>
+                  violation.impact === 'serious' ||
+                  violation.impact === 'critical' ||
+                  violation.id === 'heading-order',
               );
             },
           });

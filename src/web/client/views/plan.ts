@@ -247,8 +247,8 @@ function nextSteps(context: PageContext, disposers: (() => void)[]) {
   function itemWithNextStep(next: {
     step: string;
     itemWord: string;
-    heading: 'h3' | 'h4';
-    level: GenerationOptions['level'];
+    /** The item's heading level, one under its block's; the block it asks for has it too. */
+    level: 3 | 4;
     request: (item: AnswerItem) => AiJobRequest;
     renderItem: (item: AnswerItem) => GenerationOptions['renderItem'];
   }) {
@@ -282,7 +282,7 @@ function nextSteps(context: PageContext, disposers: (() => void)[]) {
       return h(
         'li',
         {},
-        h(next.heading, {}, item.title),
+        h(`h${next.level}`, {}, item.title),
         h('p', {}, item.description),
         button,
         more,
@@ -290,12 +290,12 @@ function nextSteps(context: PageContext, disposers: (() => void)[]) {
     };
   }
 
-  const actionItem = (goalText: string, subGoal: string) =>
+  /** `level`: the actions' heading level, one under their block's. */
+  const actionItem = (goalText: string, subGoal: string, level: 3 | 4) =>
     itemWithNextStep({
       step: 'Break into tasks',
       itemWord: 'action',
-      heading: 'h4',
-      level: 4,
+      level,
       request: (action) => ({
         type: 'TASK_GENERATION',
         input: { goal: goalText, subGoal, action: action.title, maxItems: 5, language: 'en' },
@@ -307,13 +307,12 @@ function nextSteps(context: PageContext, disposers: (() => void)[]) {
     itemWithNextStep({
       step: 'Plan actions',
       itemWord: 'sub-goal',
-      heading: 'h3',
       level: 3,
       request: (subGoal) => ({
         type: 'ACTION_GENERATION',
         input: { goal: goalText, subGoal: subGoal.title, maxItems: 5, language: 'en' },
       }),
-      renderItem: (subGoal) => actionItem(goalText, subGoal.title),
+      renderItem: (subGoal) => actionItem(goalText, subGoal.title, 4),
     });
 
   return { actionItem, subGoalItem };
@@ -463,7 +462,7 @@ export function aiJobView(context: PageContext, id: string): View {
         // Actions can still be broken into tasks here, as in the plan they were asked from.
         renderItem:
           job.type === 'ACTION_GENERATION' && input.goal && input.subGoal
-            ? actionItem(input.goal, input.subGoal)
+            ? actionItem(input.goal, input.subGoal, 3)
             : taskItem,
       });
       disposers.push(block.dispose);
