@@ -111,6 +111,9 @@ try {
       'tsx',
       '--test',
       '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=./test/support/file-durations-reporter.ts',
+      '--test-reporter-destination=stdout',
       // Two files at a time on two cores. Three took the suite from 977 s to 805–847 s, but the
       // fault tests time activities against heartbeat timeouts and worker drains, and under that
       // load one failed (TEST_CONCURRENCY overrides).
