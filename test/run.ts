@@ -142,9 +142,6 @@ try {
         TEST_PROMTOOL_PATH: prometheus.promtool,
         TEST_PROMETHEUS_PATH: prometheus.prometheus,
         TEST_CHROMIUM_PATH: browser.chromium,
-        // The suite starts some 600 Node processes, each loading the same dependencies: V8's
-        // code cache on disk takes about a fifth off each start.
-        NODE_COMPILE_CACHE: path.join(root, '.local/node-compile-cache'),
       },
     },
   );
