@@ -19,7 +19,7 @@ const rowsDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-faults-'));
 const started = Date.now();
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', 'test/run.ts', 'test/faults', ...process.argv.slice(2)],
+  ['--import', './src/typescript-hooks.ts', 'test/run.ts', 'test/faults', ...process.argv.slice(2)],
   {
     cwd: root,
     stdio: 'inherit',

@@ -27,7 +27,7 @@ runEntryPoint(async () => {
     const outcome = await prepareNamespaceAt(temporalEndpoint(config), config.TEMPORAL_NAMESPACE);
     console.log(JSON.stringify({ namespace: config.TEMPORAL_NAMESPACE, ...outcome }));
   } else {
-    console.error('usage: tsx temporal/cli.ts dev|setup');
+    console.error('usage: npm run temporal:dev|temporal:setup');
     process.exit(2);
   }
 });

@@ -18,6 +18,7 @@ import {
 } from '../temporal/dev-server.js';
 import { prepareNamespaceAt } from '../temporal/namespace.js';
 import { onFreePorts } from './support/ports.js';
+import { fromSource } from './support/processes.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const adminUrl = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -107,8 +108,7 @@ try {
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
+      ...fromSource,
       '--test',
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',

@@ -1,5 +1,5 @@
 // A worker process for the bare baseline workflows (scripts/bench/bare-workflows.ts):
-// `node --import tsx scripts/bench/bare-worker.ts <address> <namespace> <taskQueue>`. It runs
+// `node --import ./src/typescript-hooks.ts scripts/bench/bare-worker.ts <address> <namespace> <taskQueue>`. It runs
 // as its own process, as vlogflow's worker does, so both sides pay the same hops.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,5 +1,5 @@
 // The polling baseline: a bare Fastify hello-world answering a job-sized JSON body, as its own
-// process like the API. `node --import tsx scripts/bench/hello-server.ts <port>`.
+// process like the API. `node --import ./src/typescript-hooks.ts scripts/bench/hello-server.ts <port>`.
 import Fastify from 'fastify';
 
 const port = Number(process.argv[2]);

@@ -5,12 +5,12 @@
 // also its own process. With `veo`, a Cloud Storage fake (fake-gcs-server) too, where fake Veo
 // writes the videos the worker then copies.
 //
-// The API and worker run from the TypeScript sources (`node --import tsx`), found through the
+// The API and worker run from the TypeScript sources (`node --import ./src/typescript-hooks.ts`), found through the
 // `api`, `worker` and `start` scripts of package.json: no `npm run build` first, so the bench measures
 // the tree as it is and follows entry points when they move. From source the worker bundles its
 // workflows once as it starts; after that it runs the same code a built worker runs. A scenario
 // that measures the worker's memory asks for `builtWorker`: `npm run build` of the tree as it
-// is, then the compiled worker, without what tsx and webpack leave in a worker from source.
+// is, then the compiled worker, without what the TypeScript hooks and webpack leave in a worker from source.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -59,7 +59,8 @@ export function sourceEntryOf(script: 'start' | 'api' | 'worker'): string {
     }
   ).scripts;
   const command = scripts[script] ?? '';
-  const source = /(\S+\.ts)\b/.exec(command)?.[1];
+  // The entry is the last .ts file of the command: the first is the TypeScript hooks it imports.
+  const source = [...command.matchAll(/(\S+\.ts)\b/g)].at(-1)?.[1];
   const built = /\bdist\/(\S+)\.js\b/.exec(command)?.[1];
   if (source) return source;
   if (built) return `${built}.ts`;
@@ -141,7 +142,7 @@ export interface BenchStackOptions {
   veo?: boolean;
   /**
    * Workers run what `npm run worker` runs: `npm run build` first, then the compiled worker with
-   * its prebuilt workflow bundle. From source a worker also holds what tsx and webpack left
+   * its prebuilt workflow bundle. From source a worker also holds what the TypeScript hooks and webpack left
    * behind; a scenario that measures the worker's memory wants the production shape.
    */
   builtWorker?: boolean;
@@ -171,7 +172,7 @@ export class BenchStack {
   private gcs: { emulator: Emulator; client: Storage } | undefined;
   private database: string | undefined;
   private dataDir = '';
-  /** The worker's entry point, and the node flags it runs with (default: tsx, from source). */
+  /** The worker's entry point, and the node flags it runs with (default: from source). */
   private workerCommand: { entry: string; nodeArgs?: string[]; env?: Record<string, string> } = {
     entry: sourceEntryOf('worker'),
   };
@@ -289,8 +290,8 @@ export class BenchStack {
   }
 
   /**
-   * Runs an entry point as its own process, stopped with the stack: a TypeScript one through
-   * tsx unless `nodeArgs` say otherwise (startService).
+   * Runs an entry point as its own process, stopped with the stack: a TypeScript one from
+   * source unless `nodeArgs` say otherwise (startService).
    */
   spawn(
     entry: string,

@@ -102,11 +102,11 @@ export async function mediaToolsVersion(tools: MediaTools): Promise<string> {
 }
 
 const runningFromSource = import.meta.url.endsWith('.ts');
-/** The photo decoder as a command: this tree's build of it, or its source run through tsx. */
+/** The photo decoder as a command: this tree's build of it, or its source (src/typescript-hooks.ts). */
 const photoDecoder = runningFromSource
   ? [
       '--import',
-      import.meta.resolve('tsx'),
+      fileURLToPath(new URL('../typescript-hooks.ts', import.meta.url)),
       fileURLToPath(new URL('./photo-decoder.ts', import.meta.url)),
     ]
   : [fileURLToPath(new URL('./photo-decoder.js', import.meta.url))];

@@ -10,7 +10,7 @@ import { eventually } from '../support/eventually.js';
 import { startHarness, testJwtSecret, type Harness, type TestApi } from '../support/harness.js';
 import { freePort } from '../support/ports.js';
 import { documentedOperations } from '../support/openapi.js';
-import { projectRoot } from '../support/processes.js';
+import { fromSource, projectRoot } from '../support/processes.js';
 
 interface ErrorBody {
   error: { code: string; message: string };
@@ -468,7 +468,7 @@ describe('npm run token', () => {
     return new Promise((resolve) => {
       execFile(
         process.execPath,
-        ['--import', 'tsx', 'scripts/mint-token.ts', ...args],
+        [...fromSource, 'scripts/mint-token.ts', ...args],
         { cwd: projectRoot, env: { ...process.env, AUTH_JWT_SECRET: testJwtSecret } },
         (error, stdout, stderr) =>
           resolve({ code: error ? Number(error.code) : 0, output: `${stdout}${stderr}`.trim() }),

@@ -1876,7 +1876,7 @@ interface FocusRing {
   backdrop: string;
 }
 
-/** Runs in the page; no named inner functions, which tsx would wrap in a helper the page lacks. */
+/** Runs in the page, sent as its source text: it may use nothing from this file. */
 function focusRing(): FocusRing {
   type Styled = {
     tagName: string;

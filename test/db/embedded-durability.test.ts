@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase } from '../../src/db/database.js';
 import { countRequestInWindow } from '../../src/db/rate-limit-windows.js';
-import { projectRoot } from '../support/processes.js';
+import { fromSource, projectRoot } from '../support/processes.js';
 
 /** Opens the embedded database in `dataDir`, counts `count` requests, says so and waits. */
 const writer = `
@@ -34,7 +34,7 @@ describe('the embedded database after a SIGKILL', () => {
   it('keeps every write it answered, those committed without waiting for the disk too', async () => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', writer, dataDir, '3'],
+      [...fromSource, '--input-type=module', '-e', writer, dataDir, '3'],
       { cwd: projectRoot, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const exited = new Promise((resolve) => child.once('exit', resolve));

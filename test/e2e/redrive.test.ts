@@ -13,7 +13,7 @@ import { startHarness, type Harness, type TestApi, type UserClient } from '../su
 import { generationBucket, CloudFakes } from '../support/cloud-fakes.js';
 import { jobRecord, jobSnapshot } from '../support/jobs.js';
 import { parseMetrics } from '../support/metrics.js';
-import { projectRoot } from '../support/processes.js';
+import { fromSource, projectRoot } from '../support/processes.js';
 
 interface VlogView {
   id: string;
@@ -49,7 +49,7 @@ async function runRedriveCli(args: string[], env: Record<string, string>) {
   try {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'src/redrive/redrive-cli.ts', ...args],
+      [...fromSource, 'src/redrive/redrive-cli.ts', ...args],
       { cwd: projectRoot, env: { ...process.env, ...env } },
     );
     return { code: 0, stdout, stderr };

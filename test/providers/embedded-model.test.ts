@@ -13,7 +13,7 @@ import { ProviderError } from '../../src/providers/types.js';
 import { createMediaStorage } from '../../src/storage/index.js';
 import { testJwtSecret } from '../support/harness.js';
 import { eventually } from '../support/eventually.js';
-import { isAlive, projectRoot } from '../support/processes.js';
+import { fromSource, isAlive, projectRoot } from '../support/processes.js';
 
 /** The process group of a running process, from /proc/<pid>/stat (field 5). */
 async function processGroupOf(pid: number): Promise<number> {
@@ -122,11 +122,10 @@ describe('the embedded model server', () => {
       `console.log(JSON.stringify(await model.serving()));`,
       `setInterval(() => undefined, 1_000);`,
     ].join('\n');
-    const parent = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', source],
-      { cwd: projectRoot, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const parent = spawn(process.execPath, [...fromSource, '--input-type=module', '-e', source], {
+      cwd: projectRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let output = '';
     parent.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     const { pid } = await eventually(

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testEnv } from '../support/env.js';
 import { freePort } from '../support/ports.js';
-import { projectRoot, runNpmScript } from '../support/processes.js';
+import { fromSource, projectRoot, runNpmScript } from '../support/processes.js';
 
 const histories = path.join(projectRoot, 'test/histories');
 const temporal = {
@@ -32,7 +32,7 @@ describe('npm run replay', { timeout: 180_000 }, () => {
     return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
-        ['--import', 'tsx', 'src/replay/replay-cli.ts', ...args],
+        [...fromSource, 'src/replay/replay-cli.ts', ...args],
         { cwd: projectRoot, env: { ...process.env, ...env } },
         (error, stdout, stderr) =>
           resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
@@ -131,7 +131,7 @@ describe('npm run histories:record -- --from-server', { timeout: 180_000 }, () =
     return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
-        ['--import', 'tsx', 'test/replay/record.ts', ...args],
+        [...fromSource, 'test/replay/record.ts', ...args],
         { cwd: projectRoot, env: { ...process.env, ...env } },
         (error, stdout, stderr) =>
           resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),

@@ -6,6 +6,9 @@ import { eventually } from './eventually.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/** The node flags that run this tree's TypeScript from source, as its npm scripts do. */
+export const fromSource = ['--import', path.join(projectRoot, 'src/typescript-hooks.ts')];
+
 export interface ServiceProcess {
   child: ChildProcess;
   /** Every line the process printed so far, stdout and stderr together. */
@@ -35,14 +38,14 @@ export async function startReadyService(
 
 /**
  * Runs an entry point of the project as its own process, the way npm scripts do: by default a
- * TypeScript one through tsx; `nodeArgs` replace that (a compiled entry runs with the node flags
- * of its npm script, and without tsx, whose loader thread holds memory of its own).
+ * TypeScript one from source; `nodeArgs` replace that (a compiled entry runs with the node flags
+ * of its npm script).
  */
 export function startService(
   entry: string,
   env: Record<string, string>,
   args: string[] = [],
-  nodeArgs: string[] = ['--import', 'tsx'],
+  nodeArgs: string[] = fromSource,
 ): ServiceProcess {
   const child = spawn(process.execPath, [...nodeArgs, entry, ...args], {
     cwd: projectRoot,

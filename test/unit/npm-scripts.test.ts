@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { projectRoot } from '../support/processes.js';
+import { fromSource, projectRoot } from '../support/processes.js';
 
 /** Runs a package.json script's command as npm does (`sh -c`, its arguments appended) in `cwd`. */
 function runScript(command: string, args: string[], cwd: string) {
@@ -74,7 +74,7 @@ describe('the service scripts of package.json', () => {
 
   it('npm run temporal:setup without TEMPORAL_ADDRESS names the variable, in one line', async () => {
     const { TEMPORAL_ADDRESS: _address, ...env } = process.env;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'temporal/cli.ts', 'setup'], {
+    const child = spawn(process.execPath, [...fromSource, 'temporal/cli.ts', 'setup'], {
       cwd: projectRoot,
       env: { ...env, DATA_DIR: dir },
       stdio: ['ignore', 'ignore', 'pipe'],

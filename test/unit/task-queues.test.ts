@@ -16,6 +16,7 @@ import { jobKindRegistry } from '../../src/kinds/index.js';
 import type { ActivityPolicy } from '../../src/kinds/declaration.js';
 import { workerQueuesOf } from '../../src/worker/worker.js';
 import { repositoryRoot } from '../support/docs.js';
+import { fromSource } from '../support/processes.js';
 
 describe('task queue map', () => {
   it('names each domain after TEMPORAL_TASK_QUEUE, the workflows domain being the base queue', () => {
@@ -79,8 +80,8 @@ describe('task queue map', () => {
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         execFile(
           process.execPath,
-          ['--import', 'tsx', 'src/worker/worker-process.ts', ...args],
-          { cwd: repositoryRoot },
+          [...fromSource, 'src/worker/worker-process.ts', ...args],
+          { cwd: repositoryRoot, timeout: 60_000 },
           (error, stdout, stderr) =>
             resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
         );
