@@ -374,35 +374,15 @@ describe('service processes', () => {
 
   // systemd, docker and `timeout` stop a service with SIGTERM to the process they started: npm,
   // whose script's shell would die of it and leave the stack running, orphaned, on its ports.
-  it('npm start sent SIGTERM alone stops the whole stack', async () => {
+  it('npm start starts its dev server again when it exits by itself, its jobs go on, and SIGTERM to npm alone stops the whole stack', async () => {
     const npm = process.env['npm_execpath'];
     assert.ok(npm, 'the suite runs under npm, which names its own entry point');
-    const service = await onFreePorts(5, async (ports) => {
+    const stack = await onFreePorts(5, async (ports) => {
       const started = startService(npm, await stackEnv(ports), ['start'], []);
       running.push(started);
       await started.waitForLine(/Ctrl-C stops everything/);
       return started;
     });
-    const stack = await descendantsOf(service.child.pid!);
-    assert.ok(stack.length >= 2, `npm start's processes: ${JSON.stringify(stack)}`);
-    // Orphaned, they are out of reach of the process group's SIGKILL at the end.
-    cleanups.push(async () => {
-      for (const { pid } of stack) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-    });
-    process.kill(service.child.pid!, 'SIGTERM');
-    await eventually(
-      async () => stack.filter(({ pid }) => isAlive(pid)),
-      (alive) => alive.length === 0,
-      { what: 'every process of the stack gone', timeoutMs: 60_000 },
-    );
-    assert.ok(
-      service.logs().some((line) => line['msg'] === 'stopped'),
-      service.output.slice(-20).join('\n'),
-    );
-  });
-
-  it('npm start starts its dev server again when it exits by itself, and its jobs go on', async () => {
-    const { stack } = await startReadyStack();
     const { baseUrl, token } = startBanner(stack);
     const probe = await api<JobView>(baseUrl, token, '/api/probes', {
       method: 'POST',
@@ -428,7 +408,23 @@ describe('service processes', () => {
       'the probe completed on the new server',
     );
     assert.equal(isAlive(first), false);
-    assert.equal(await stack.stop('SIGTERM'), 0);
+
+    const processes = await descendantsOf(stack.child.pid!);
+    assert.ok(processes.length >= 2, `npm start's processes: ${JSON.stringify(processes)}`);
+    // Orphaned, they are out of reach of the process group's SIGKILL at the end.
+    cleanups.push(async () => {
+      for (const { pid } of processes) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    });
+    process.kill(stack.child.pid!, 'SIGTERM');
+    await eventually(
+      async () => processes.filter(({ pid }) => isAlive(pid)),
+      (alive) => alive.length === 0,
+      { what: 'every process of the stack gone', timeoutMs: 60_000 },
+    );
+    assert.ok(
+      stack.logs().some((line) => line['msg'] === 'stopped'),
+      stack.output.slice(-20).join('\n'),
+    );
   });
 
   it('a stack SIGKILLed with its process group leaves no dev server; one left behind anyway is stopped by the next start', async () => {
