@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@temporalio/client';
 import type { TemporalAccess } from '../../src/temporal-client.js';
+import { createTestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type TestApi } from '../support/harness.js';
 import { expectOwnerWorkflows, testTemporal } from '../support/temporal.js';
@@ -93,6 +94,82 @@ describe('per-user limits', () => {
     const rows = await h.db.selectFrom('jobs').select('id').where('owner_id', '=', user).execute();
     assert.equal(rows.length, 1);
     await expectOwnerWorkflows(h.temporal.client, user, 1);
+  });
+
+  // At a steady 20 ms, each request waiting on another with its key asked about 50 times a
+  // second, under the owner's lock, on the database pool every user shares.
+  it('has a request waiting on an earlier one with its key ask the database less and less often', async () => {
+    const temporal = testTemporal();
+    let releaseStart!: () => void;
+    const startHeld = new Promise<void>((resolve) => (releaseStart = resolve));
+    const held: TemporalAccess = {
+      ...temporal,
+      client: new Client({
+        connection: temporal.client.connection,
+        namespace: temporal.client.options.namespace,
+        interceptors: {
+          workflow: [
+            {
+              start: async (input, next) => {
+                await startHeld;
+                return next(input);
+              },
+            },
+          ],
+        },
+      }),
+    };
+    let keyChecks = 0;
+    const database = await createTestDatabase({
+      onQuery: ({ sql }) => {
+        if (/from "job_reservations"/.test(sql) && /"idempotency_key" =/.test(sql)) keyChecks += 1;
+      },
+    });
+    const own = await startHarness({
+      temporal: held,
+      db: database.db,
+      env: { GEMINI_API_KEY: 'k' },
+    });
+    try {
+      const user = `patient-${randomUUID().slice(0, 8)}`;
+      const send = () =>
+        own
+          .user(user)
+          .post(
+            '/api/ai/jobs',
+            { type: 'SUBGOAL_GENERATION', input: { goal: 'Learn to sail' } },
+            { 'idempotency-key': 'sail-later' },
+          );
+      const first = send();
+      await eventually(
+        async () => own.db.selectFrom('job_reservations').select('job_id').execute(),
+        (rows) => rows.length === 1,
+        { what: "the first request's reservation" },
+      );
+      const second = send();
+      await eventually(
+        async () => keyChecks,
+        (checks) => checks >= 1,
+        { what: 'the second request waiting on the first' },
+      );
+      // A window of time, not a wait for a state: how often the waiting request asks in it.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      const checksIn3s = keyChecks;
+      releaseStart();
+      const [firstAnswer, secondAnswer] = await Promise.all([first, second]);
+      assert.equal(firstAnswer.statusCode, 202, firstAnswer.body);
+      assert.equal(secondAnswer.statusCode, 202, secondAnswer.body);
+      const { id } = firstAnswer.json<{ id: string }>();
+      assert.equal(secondAnswer.json<{ id: string }>().id, id);
+      assert.equal(secondAnswer.headers['idempotent-replayed'], 'true');
+      own.terminateOnStop(id);
+      // 20, 40, 80, 160, 320 ms, then every 500 ms: about 10 in 3 s, against 150 at 20 ms.
+      assert.ok(checksIn3s <= 15, `${checksIn3s} checks of the key in 3 s`);
+    } finally {
+      await own.stop();
+      await database.drop();
+      await temporal.close();
+    }
   });
 
   // With no worker to answer the query, `?live=true` used to hold the request until the

@@ -100,8 +100,13 @@ const workflowStartTimeoutMs = 10_000;
  */
 const reservationTtlMs = 2 * workflowStartTimeoutMs;
 
-/** Pause before a request asks again whether an earlier one with its key has finished. */
-const keyInUsePollMs = 20;
+/**
+ * Pauses before a request asks again whether an earlier one with its key has finished: the
+ * first short (a replay usually waits only for the start in progress), then doubling to the
+ * longest. At a steady 20 ms, requests sent together with one key (a client retrying on a
+ * timeout) asked 50 times a second each, under the owner's lock, on the pool every user shares.
+ */
+const keyInUsePollMs = { first: 20, longest: 500 };
 
 /**
  * Refuses with 429 TOO_MANY_JOBS_IN_FLIGHT an owner who has `maxJobsInFlight` jobs in flight.
@@ -234,6 +239,7 @@ export function createJobStarter({
     job: JobRecord<unknown>,
     estimatedCost: bigint,
   ): Promise<StartedJob | { heldCost: boolean }> {
+    let pauseMs = keyInUsePollMs.first;
     for (;;) {
       const outcome = await db.transaction().execute(async (tx) => {
         await lockOwner(tx, job.ownerId);
@@ -262,7 +268,8 @@ export function createJobStarter({
         return { heldCost: await holdCost(tx, { jobId: job.id, ownerId: job.ownerId, ...hold }) };
       });
       if (outcome !== 'wait') return outcome;
-      await delay(keyInUsePollMs);
+      await delay(pauseMs);
+      pauseMs = Math.min(2 * pauseMs, keyInUsePollMs.longest);
     }
   }
 
