@@ -18,7 +18,7 @@ import {
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import { StartupError, withoutCredentials } from '../config.js';
-import { migrateToLatest } from './migrate.js';
+import { migrateToLatest, schemaDifference } from './migrate.js';
 import type { Database } from './schema.js';
 import { makeDirectory } from '../directories.js';
 
@@ -33,11 +33,17 @@ export interface DatabaseOptions {
   maxConnections?: number;
   /** Called with every statement sent, as sent (tests count what a request costs with it). */
   onQuery?: (query: CompiledQuery) => void;
+  /**
+   * `migrate` (the default, for the services): applies pending migrations. `check`, for a
+   * one-off tool an operator may run from another checkout than the one deployed (`npm run
+   * redrive`): refuses a database whose schema is not this code's, and changes nothing.
+   */
+  schema?: 'migrate' | 'check';
 }
 
 /**
- * Opens the database and applies pending migrations. The same migrations serve PostgreSQL and
- * the embedded PGlite default.
+ * Opens the database and applies pending migrations (or, with `schema: 'check'`, checks there are
+ * none). The same migrations serve PostgreSQL and the embedded PGlite default.
  */
 export async function openDatabase(options: DatabaseOptions): Promise<Db> {
   const { onQuery, databaseUrl } = options;
@@ -64,12 +70,28 @@ export async function openDatabase(options: DatabaseOptions): Promise<Db> {
     }),
   });
   try {
-    await migrateToLatest(db);
+    if (options.schema === 'check') await requireCurrentSchema(db);
+    else await migrateToLatest(db);
   } catch (error) {
     await db.destroy();
     throw cannotOpen(error);
   }
   return db;
+}
+
+async function requireCurrentSchema(db: Db): Promise<void> {
+  const { missing, unknown } = await schemaDifference(db);
+  const problems = [
+    ...(missing.length > 0
+      ? [
+          `it lacks migrations ${missing.join(', ')}: deploy this version first (its API or worker applies them)`,
+        ]
+      : []),
+    ...(unknown.length > 0
+      ? [`it has migrations ${unknown.join(', ')} of a newer version: run that version's command`]
+      : []),
+  ];
+  if (problems.length > 0) throw new Error(`its schema is not this code's: ${problems.join('; ')}`);
 }
 
 async function createDialect(options: DatabaseOptions) {

@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Database } from './schema.js';
 import * as createJobs from './migrations/0001_create_jobs.js';
 import * as vlogs from './migrations/0002_vlogs.js';
@@ -56,4 +56,28 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
     throw new Error('Database migration failed', { cause: error });
   }
   return (results ?? []).map((result) => result.migrationName);
+}
+
+/**
+ * How the database's schema differs from this code's: the migrations it lacks, and those it has
+ * that this code does not know (a newer version applied them). Reads only.
+ */
+export async function schemaDifference(
+  db: Kysely<Database>,
+): Promise<{ missing: string[]; unknown: string[] }> {
+  const known = await new Migrator({ db, provider }).getMigrations();
+  let applied: string[] = [];
+  try {
+    const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
+    applied = rows.map((row) => row.name);
+  } catch (error) {
+    // 42P01 undefined_table: no migration ever ran on it.
+    if ((error as { code?: string }).code !== '42P01') throw error;
+  }
+  return {
+    missing: known
+      .filter((migration) => migration.executedAt === undefined)
+      .map(({ name }) => name),
+    unknown: applied.filter((name) => !(name in migrations)),
+  };
 }

@@ -64,7 +64,12 @@ runCommand(usage, async () => {
   requireSharedServices(config, 'npm run redrive');
   // The log goes to stderr: stdout carries the outcome alone, for scripts to read.
   const logger = createLogger(config, 'redrive', pino.destination(2));
-  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir });
+  // From another checkout than the one deployed, it must not migrate the service's database.
+  const db = await openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.dataDir,
+    schema: 'check',
+  });
   const temporal = createTemporalAccess(temporalEndpoint(config), config.TEMPORAL_NAMESPACE);
   try {
     const redrives = createRedrives({

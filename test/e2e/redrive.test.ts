@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import pg from 'pg';
 import { formatMoney, parseMoney } from '../../src/costs/money.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import { JobAttemptKey } from '../../src/jobs/search-attributes.js';
 import { jpegBytes, multipartBody, pngBytes } from '../fixtures/media.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createEmptyDatabase, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type TestApi, type UserClient } from '../support/harness.js';
@@ -449,6 +451,51 @@ describe('re-drives of failed vlogs', () => {
       assert.match(cli.stderr, message);
       assert.match(cli.stderr, /usage: npm run redrive/);
       assert.equal(cli.stdout, '');
+    }
+  });
+
+  // Run from a newer checkout than the one deployed, it applied that checkout's migrations to
+  // the service's database on the way.
+  it("refuses a database whose schema is not this code's, naming what differs, and changes nothing", async () => {
+    const empty = await createEmptyDatabase();
+    const ahead = await createTestDatabase();
+    try {
+      await sql`insert into kysely_migration (name, timestamp) values ('9999_from_a_newer_version', '2027-01-01T00:00:00.000Z')`.execute(
+        ahead.db,
+      );
+      const cases = [
+        {
+          url: empty.url,
+          problem: /it lacks migrations 0001_create_jobs, .*: deploy this version first/,
+        },
+        {
+          url: ahead.url,
+          problem: /it has migrations 9999_from_a_newer_version of a newer version/,
+        },
+      ];
+      for (const { url, problem } of cases) {
+        const cli = await runRedriveCli(['--jobs', 'vlog-nope'], { ...cliEnv, DATABASE_URL: url });
+        assert.equal(cli.code, 1, cli.stderr);
+        assert.equal(cli.stdout, '');
+        assert.match(
+          cli.stderr,
+          /^DATABASE_URL: cannot use the database at .*: its schema is not this code's: /m,
+        );
+        assert.match(cli.stderr, problem);
+      }
+      const emptyDb = new pg.Client({ connectionString: empty.url });
+      await emptyDb.connect();
+      try {
+        const { rows } = await emptyDb.query(
+          "select count(*)::int as tables from information_schema.tables where table_schema = 'public'",
+        );
+        assert.deepEqual(rows, [{ tables: 0 }], 'the empty database stays empty');
+      } finally {
+        await emptyDb.end();
+      }
+    } finally {
+      await empty.drop();
+      await ahead.drop();
     }
   });
 
