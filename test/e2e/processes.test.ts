@@ -88,19 +88,20 @@ describe('service processes', () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
+  /** A stack's five ports, as its environment names them. */
+  const portsEnv = ([api, grpc, ui, http, metrics]: number[]) => ({
+    API_PORT: String(api),
+    TEMPORAL_DEV_PORT: String(grpc),
+    TEMPORAL_DEV_UI_PORT: String(ui),
+    TEMPORAL_DEV_HTTP_PORT: String(http),
+    TEMPORAL_DEV_METRICS_PORT: String(metrics),
+  });
+
   /** The environment of an `npm start` stack of its own: a data folder and its five ports. */
-  async function stackEnv([api, grpc, ui, http, metrics]: number[]) {
+  async function stackEnv(ports: number[]) {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-start-'));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    return {
-      DATA_DIR: dataDir,
-      API_PORT: String(api),
-      TEMPORAL_DEV_PORT: String(grpc),
-      TEMPORAL_DEV_UI_PORT: String(ui),
-      TEMPORAL_DEV_HTTP_PORT: String(http),
-      TEMPORAL_DEV_METRICS_PORT: String(metrics),
-      TEMPORAL_CLI_PATH: testEnv.temporalCliPath,
-    };
+    return { DATA_DIR: dataDir, ...portsEnv(ports), TEMPORAL_CLI_PATH: testEnv.temporalCliPath };
   }
 
   function startStack(env: Record<string, string>): ServiceProcess {
@@ -119,6 +120,17 @@ describe('service processes', () => {
       const stack = startStack(env);
       await stack.waitForLine(/Ctrl-C stops everything/);
       return { stack, env };
+    });
+
+  /**
+   * A stack started again on the data folder of `env`, once its banner is out, on fresh ports:
+   * another test file's process may have taken one of the last stack's since it stopped.
+   */
+  const restartReadyStack = (env: Record<string, string>) =>
+    onFreePorts(5, async (ports) => {
+      const stack = startStack({ ...env, ...portsEnv(ports) });
+      await stack.waitForLine(/Ctrl-C stops everything/);
+      return stack;
     });
 
   it('npm start runs everything on embedded defaults, stops cleanly on Ctrl-C mid-render and mid-answer, and resumes its jobs on the next start', async () => {
@@ -285,14 +297,14 @@ describe('service processes', () => {
       'The render did not finish: ffmpeg was stopped by this worker shutting down',
     );
 
-    const second = startStack(env);
-    await second.waitForLine(/Ctrl-C stops everything/);
+    const second = await restartReadyStack(env);
+    const { baseUrl: secondUrl } = startBanner(second);
     // The same data: the first run's token (its secret is kept in DATA_DIR) and jobs are still there.
-    const kept = await api<JobView>(baseUrl, token, `/api/jobs/${quick.body.id}`);
+    const kept = await api<JobView>(secondUrl, token, `/api/jobs/${quick.body.id}`);
     assert.equal(kept.status, 200);
     assert.equal(kept.body.status, 'completed');
     const resumed = await waitForJob(
-      baseUrl,
+      secondUrl,
       token,
       slow.body.id,
       (job) => job.status === 'completed',
@@ -306,7 +318,7 @@ describe('service processes', () => {
       // After the restart the embedded model starts again and answers from scratch, with the
       // render and the other test files on the same 2 cores: a CI run took over a minute.
       const done = await waitForJob(
-        baseUrl,
+        secondUrl,
         token,
         id,
         (job) => ['completed', 'failed', 'cancelled', 'timeout'].includes(job.status),
@@ -439,8 +451,7 @@ describe('service processes', () => {
 
     // A server whose supervisor died too (killed on its own first) survives its stack. The
     // stack is frozen first: awake, it would start its server again the moment it saw it go...
-    const orphaning = startStack(env);
-    await orphaning.waitForLine(/Ctrl-C stops everything/);
+    const orphaning = await restartReadyStack(env);
     const orphan = devServerPid(orphaning);
     cleanups.push(async () => isAlive(orphan) && process.kill(orphan, 'SIGKILL'));
     process.kill(orphaning.child.pid!, 'SIGSTOP');
@@ -449,8 +460,7 @@ describe('service processes', () => {
     assert.equal(isAlive(orphan), true, 'the orphaned dev server still runs');
 
     // ...and the next start on the same data folder stops it and says so.
-    const next = startStack(env);
-    await next.waitForLine(/Ctrl-C stops everything/);
+    const next = await restartReadyStack(env);
     const stopped = next
       .logs()
       .find((line) => String(line['msg']).startsWith('Stopping a leftover Temporal dev server'));
