@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Client } from '@temporalio/client';
-import type { TemporalAccess } from '../../src/temporal-client.js';
 import { createTestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type TestApi } from '../support/harness.js';
-import { expectOwnerWorkflows, testTemporal } from '../support/temporal.js';
+import { expectOwnerWorkflows, interceptedTemporal, testTemporal } from '../support/temporal.js';
 
 interface ErrorBody {
   error: { code: string; message: string };
@@ -102,23 +100,12 @@ describe('per-user limits', () => {
     const temporal = testTemporal();
     let releaseStart!: () => void;
     const startHeld = new Promise<void>((resolve) => (releaseStart = resolve));
-    const held: TemporalAccess = {
-      ...temporal,
-      client: new Client({
-        connection: temporal.client.connection,
-        namespace: temporal.client.options.namespace,
-        interceptors: {
-          workflow: [
-            {
-              start: async (input, next) => {
-                await startHeld;
-                return next(input);
-              },
-            },
-          ],
-        },
-      }),
-    };
+    const held = interceptedTemporal(temporal, {
+      start: async (input, next) => {
+        await startHeld;
+        return next(input);
+      },
+    });
     let keyChecks = 0;
     const database = await createTestDatabase({
       onQuery: ({ sql }) => {
@@ -193,23 +180,12 @@ describe('per-user limits', () => {
     // none polls), and a query of a closed workflow has a worker replay its whole history.
     const temporal = testTemporal();
     let queries = 0;
-    const counted: TemporalAccess = {
-      ...temporal,
-      client: new Client({
-        connection: temporal.client.connection,
-        namespace: temporal.client.options.namespace,
-        interceptors: {
-          workflow: [
-            {
-              query: (input, next) => {
-                queries += 1;
-                return next(input);
-              },
-            },
-          ],
-        },
-      }),
-    };
+    const counted = interceptedTemporal(temporal, {
+      query: (input, next) => {
+        queries += 1;
+        return next(input);
+      },
+    });
     const own = await startHarness({ temporal: counted, env: { GEMINI_API_KEY: 'k' } });
     try {
       const user = `live-${randomUUID().slice(0, 8)}`;

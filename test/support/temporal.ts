@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import { Client, ScheduleOverlapPolicy, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { ActivityDependencies } from '../../src/activities/index.js';
 import { loadConfig, queueCapacities } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
@@ -27,6 +27,24 @@ export function testEndpoint(): TemporalEndpoint {
 /** A client (and readiness ping) of the run's dev server, or of `endpoint` in front of it. */
 export function testTemporal(endpoint = testEndpoint()): TemporalAccess {
   return createTemporalAccess(endpoint, testEnv.temporalNamespace);
+}
+
+/**
+ * `temporal` with a client whose workflow calls go through `interceptor` (on the same
+ * connection): how a test counts, or holds back, what the API asks of Temporal.
+ */
+export function interceptedTemporal(
+  temporal: TemporalAccess,
+  interceptor: WorkflowClientInterceptor,
+): TemporalAccess {
+  return {
+    ...temporal,
+    client: new Client({
+      connection: temporal.client.connection,
+      namespace: temporal.client.options.namespace,
+      interceptors: { workflow: [interceptor] },
+    }),
+  };
 }
 
 /**
