@@ -1,11 +1,11 @@
 // How this tree's TypeScript runs from source: `node --import ./src/typescript-hooks.ts <entry>.ts`
-// (npm start and every script, the test runner and the processes tests start). Node loads this
-// file itself (it strips the types of a file such as this one); the hooks below then resolve
-// the `.js` specifiers tsc wants to their `.ts` files and compile each one with esbuild, once:
-// the output is kept in .local/typescript until the file changes. These hooks run on the
-// loading thread. tsx, which did this before, ran its hooks on a thread of their own: the API's
-// start took 1.88 s of CPU under tsx, 0.93 s under these hooks (docs/benchmarks.md), and a test
-// run starts over 600 Node processes.
+// (npm start and the other scripts that run sources, the test runner, the processes tests
+// start). Node loads this file itself (it strips the types of a file such as this one); the
+// hooks below then resolve the `.js` specifiers tsc wants to their `.ts` files and compile each
+// one with esbuild, once: the output is kept in .local/typescript until the file changes. These
+// hooks run on the loading thread. tsx, which did this before, ran its hooks on a thread of
+// their own: the API's start took 1.88 s of CPU under tsx, 0.93 s under these hooks
+// (docs/benchmarks.md), and a test run starts over 600 Node processes.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { registerHooks } from 'node:module';
