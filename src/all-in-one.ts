@@ -15,7 +15,11 @@ import { assertPortsFree } from './ports.js';
 import { startBanner } from './start-banner.js';
 import { createTemporalAccess, temporalEndpoint } from './temporal-client.js';
 import { startTracing } from './tracing/index.js';
-import { createActivityDependencies, startEmbeddedModel } from './worker/dependencies.js';
+import {
+  createActivityDependencies,
+  removeAbandonedRenders,
+  startEmbeddedModel,
+} from './worker/dependencies.js';
 import { startWorker, workerSettings } from './worker/worker.js';
 
 runWithoutArguments('npm start', async () => {
@@ -43,6 +47,7 @@ runWithoutArguments('npm start', async () => {
   const dependencies = await createActivityDependencies(config, db, tracing);
   const { textGenerator, embeddedModel } = dependencies.providers;
   await startEmbeddedModel(embeddedModel, logger);
+  await removeAbandonedRenders(config.renderWorkDir, logger);
   const worker = await startWorker(workerSettings(config, endpoint), dependencies, logger, tracing);
   const temporal = createTemporalAccess(
     endpoint,

@@ -10,7 +10,11 @@ import { temporalEndpoint } from '../temporal-client.js';
 import { startMetricsServer } from '../metrics/exposition.js';
 import { assertPortsFree } from '../ports.js';
 import { startTracing } from '../tracing/index.js';
-import { createActivityDependencies, startEmbeddedModel } from './dependencies.js';
+import {
+  createActivityDependencies,
+  removeAbandonedRenders,
+  startEmbeddedModel,
+} from './dependencies.js';
 import { startWorker, workerQueuesOf, workerSettings, workerUsage } from './worker.js';
 
 runCommand(workerUsage, async () => {
@@ -32,6 +36,8 @@ runCommand(workerUsage, async () => {
   const dependencies = await createActivityDependencies(config, db, tracing);
   const { embeddedModel } = dependencies.providers;
   if (queues.includes('text-generation')) await startEmbeddedModel(embeddedModel, logger);
+  if (queues.includes('video-generation'))
+    await removeAbandonedRenders(config.renderWorkDir, logger);
   const worker = await startWorker(
     workerSettings(config, temporalEndpoint(config), queues),
     dependencies,

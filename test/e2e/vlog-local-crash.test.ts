@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { mintToken } from '../../src/auth.js';
 import { findMediaTools, type MediaTools } from '../../src/media/tools.js';
+import { abandonedRenderMs } from '../../src/worker/dependencies.js';
 import { multipartBody, renderTestPhoto, renderTestVideo } from '../fixtures/media.js';
 import { testJwtSecret } from '../support/harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -128,6 +129,15 @@ describe('local renders survive a killed worker', () => {
       },
     );
 
+    // The folder of a render killed long ago whose job never came back to this machine: the
+    // worker starting now removes it.
+    const abandoned = path.join(renderWorkDir, 'renders-vlog-gone-attempt-1');
+    const longAgo = new Date(Date.now() - 2 * abandonedRenderMs);
+    await mkdir(abandoned);
+    await writeFile(path.join(abandoned, 'input-00'), 'bytes');
+    await utimes(path.join(abandoned, 'input-00'), longAgo, longAgo);
+    await utimes(abandoned, longAgo, longAgo);
+
     await start('worker');
     const done = await waitFor(
       vlog.id,
@@ -155,7 +165,8 @@ describe('local renders survive a killed worker', () => {
         String(scheduled?.eventId),
     );
     assert.ok((started?.activityTaskStartedEventAttributes?.attempt ?? 0) >= 2);
-    // No ffmpeg left anywhere under the render folder, and the killed render's files are gone.
+    // No ffmpeg left anywhere under the render folder; the killed render's files are gone, and
+    // so is the abandoned one's.
     assert.deepEqual(await processesWorkingIn(renderWorkDir), []);
     assert.deepEqual(await readdir(renderWorkDir), []);
   });
