@@ -1563,10 +1563,11 @@ describe('the web page in a real browser', () => {
         await page.getByRole('link', { name: `Sub-goals for “${plan.goal}”` }).click();
         await heading(page, 'Plan with AI').waitFor();
         assert.match(new URL(page.url()).hash, /^#\/plan\/ai-/);
-        assert.equal(await page.getByLabel('Your goal').inputValue(), plan.goal);
+        // Read once the job has loaded (its sub-goals shown): the view is drawn before it is.
         await page
           .getByRole('button', { name: `Plan actions for sub-goal 2: ${plan.subGoals[1]!.title}` })
           .waitFor();
+        assert.equal(await page.getByLabel('Your goal').inputValue(), plan.goal);
         await step('sub-goals from the history');
       } finally {
         releaseSubGoals();
