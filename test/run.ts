@@ -119,11 +119,10 @@ try {
       // suite took 866 s of CPU. It ran in 641 s at three against 861 s at two, all passing
       // (2026-12-07). TEST_CONCURRENCY overrides.
       `--test-concurrency=${process.env['TEST_CONCURRENCY'] ?? 3}`,
-      // A test with no timeout of its own fails after ten minutes, naming itself, and a file
-      // exits once its tests are done: a child process that hung at exit, or a handle left
-      // open, held a run until CI's limit instead.
+      // A test with no timeout of its own fails after ten minutes, naming itself: a child process
+      // that hung at exit held a run until CI's limit instead. Not --test-force-exit: the runner
+      // then exits before the durations reporter has written its list.
       '--test-timeout=600000',
-      '--test-force-exit',
       ...runnerFlags,
       ...files,
     ],
