@@ -15,11 +15,8 @@ import { assertPortsFree } from './ports.js';
 import { startBanner } from './start-banner.js';
 import { createTemporalAccess, temporalEndpoint } from './temporal-client.js';
 import { startTracing } from './tracing/index.js';
-import {
-  createActivityDependencies,
-  removeAbandonedRenders,
-  startEmbeddedModel,
-} from './worker/dependencies.js';
+import { createActivityDependencies, startEmbeddedModel } from './worker/dependencies.js';
+import { removeAbandonedRenders } from './providers/local-generator.js';
 import { startWorker, workerSettings } from './worker/worker.js';
 
 runWithoutArguments('npm start', async () => {

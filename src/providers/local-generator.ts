@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FailureCode } from '../jobs/failures.js';
@@ -30,6 +30,7 @@ import {
   type VideoGenerator,
 } from './types.js';
 import { makeDirectory } from '../directories.js';
+import type { Logger } from '../logger.js';
 
 const operationPrefix = 'local-render:';
 /** 48 kHz audio: one video frame at 30 fps is exactly 1 600 samples. */
@@ -323,4 +324,43 @@ function piecesOf(plan: VlogPlan, inputs: Input[], totalFrames: number): Piece[]
 
 function seconds(value: number): string {
   return value.toFixed(3);
+}
+
+/** How long a render's folder goes untouched before a starting worker takes it as abandoned. */
+export const abandonedRenderMs = 10 * 60_000;
+
+/**
+ * Removes the folders of local renders that nothing has written to for `abandonedRenderMs`: a
+ * worker killed mid-render leaves its folder (the inputs and part of the video), which only a
+ * retry of the same attempt on this machine would remove. A live render writes into its folder
+ * as ffmpeg works, so another worker's on the same data folder is newer than that.
+ */
+export async function removeAbandonedRenders(
+  workDir: string,
+  logger: Logger,
+  now = Date.now(),
+): Promise<void> {
+  const folders = await readdir(workDir, { withFileTypes: true }).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  });
+  for (const folder of folders.filter((entry) => entry.isDirectory())) {
+    const dir = path.join(workDir, folder.name);
+    const files = await readdir(dir);
+    const written = await Promise.all(
+      [dir, ...files.map((file) => path.join(dir, file))].map(async (entry) =>
+        stat(entry).then(
+          ({ mtimeMs }) => mtimeMs,
+          () => 0,
+        ),
+      ),
+    );
+    const untouchedMs = now - Math.max(...written);
+    if (untouchedMs < abandonedRenderMs) continue;
+    await rm(dir, { recursive: true, force: true });
+    logger.info(
+      { folder: dir, untouchedSeconds: Math.round(untouchedMs / 1000) },
+      'removed the folder of an abandoned render',
+    );
+  }
 }

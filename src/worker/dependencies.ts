@@ -1,5 +1,3 @@
-import { readdir, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { ActivityDependencies } from '../activities/index.js';
 import { resolveJwtSecret } from '../auth.js';
 import { mediaProcessLimits, type Config } from '../config.js';
@@ -53,45 +51,6 @@ export async function startEmbeddedModel(
     logger.warn(
       { err: error },
       'the embedded model did not start: AI jobs will fail until it does',
-    );
-  }
-}
-
-/** How long a render's folder goes untouched before a starting worker takes it as abandoned. */
-export const abandonedRenderMs = 10 * 60_000;
-
-/**
- * Removes the folders of local renders that nothing has written to for `abandonedRenderMs`: a
- * worker killed mid-render leaves its folder (the inputs and part of the video), which only a
- * retry of the same attempt on this machine would remove. A live render writes into its folder
- * as ffmpeg works, so another worker's on the same data folder is newer than that.
- */
-export async function removeAbandonedRenders(
-  workDir: string,
-  logger: Logger,
-  now = Date.now(),
-): Promise<void> {
-  const folders = await readdir(workDir, { withFileTypes: true }).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  });
-  for (const folder of folders.filter((entry) => entry.isDirectory())) {
-    const dir = path.join(workDir, folder.name);
-    const files = await readdir(dir);
-    const written = await Promise.all(
-      [dir, ...files.map((file) => path.join(dir, file))].map(async (entry) =>
-        stat(entry).then(
-          ({ mtimeMs }) => mtimeMs,
-          () => 0,
-        ),
-      ),
-    );
-    const untouchedMs = now - Math.max(...written);
-    if (untouchedMs < abandonedRenderMs) continue;
-    await rm(dir, { recursive: true, force: true });
-    logger.info(
-      { folder: dir, untouchedSeconds: Math.round(untouchedMs / 1000) },
-      'removed the folder of an abandoned render',
     );
   }
 }

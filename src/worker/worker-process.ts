@@ -10,11 +10,8 @@ import { temporalEndpoint } from '../temporal-client.js';
 import { startMetricsServer } from '../metrics/exposition.js';
 import { assertPortsFree } from '../ports.js';
 import { startTracing } from '../tracing/index.js';
-import {
-  createActivityDependencies,
-  removeAbandonedRenders,
-  startEmbeddedModel,
-} from './dependencies.js';
+import { createActivityDependencies, startEmbeddedModel } from './dependencies.js';
+import { removeAbandonedRenders } from '../providers/local-generator.js';
 import { startWorker, workerQueuesOf, workerSettings, workerUsage } from './worker.js';
 
 runCommand(workerUsage, async () => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { mintToken } from '../../src/auth.js';
 import { findMediaTools, type MediaTools } from '../../src/media/tools.js';
-import { abandonedRenderMs } from '../../src/worker/dependencies.js';
+import { abandonedRenderMs } from '../../src/providers/local-generator.js';
 import { multipartBody, renderTestPhoto, renderTestVideo } from '../fixtures/media.js';
 import { testJwtSecret } from '../support/harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

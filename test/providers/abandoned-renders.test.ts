@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { abandonedRenderMs, removeAbandonedRenders } from '../../src/worker/dependencies.js';
+import { abandonedRenderMs, removeAbandonedRenders } from '../../src/providers/local-generator.js';
 import { captureLogs } from '../support/logs.js';
 
 describe('the folders of abandoned local renders', () => {
