@@ -16,7 +16,7 @@ import { eventually } from '../support/eventually.js';
 import { startHarness } from '../support/harness.js';
 import { testTemporal } from '../support/temporal.js';
 import { captureLogs } from '../support/logs.js';
-import { freePort } from '../support/ports.js';
+import { freePort, onFreePorts } from '../support/ports.js';
 
 interface Readiness {
   status?: string;
@@ -36,14 +36,16 @@ describe('/readyz', () => {
 
   it('is 200 while Temporal and the database answer, and 503 naming Temporal once its server stops', async () => {
     // A server of its own, so stopping it does not disturb the other test files.
-    const server = await startDevServer({
-      cliPath: testEnv.temporalCliPath,
-      namespace: 'readiness',
-      port: await freePort(),
-      uiPort: null,
-      dbFilename: null,
-      logFile: path.resolve('.local/test-logs/readiness-dev-server.log'),
-    });
+    const server = await onFreePorts(1, ([port]) =>
+      startDevServer({
+        cliPath: testEnv.temporalCliPath,
+        namespace: 'readiness',
+        port: port!,
+        uiPort: null,
+        dbFilename: null,
+        logFile: path.resolve('.local/test-logs/readiness-dev-server.log'),
+      }),
+    );
     cleanups.push(() => server.stop());
     // Set up as `npm run temporal:setup` sets up a cluster's: readiness asks for the search attributes.
     await prepareNamespaceAt({ address: server.address }, 'readiness');

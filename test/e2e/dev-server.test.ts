@@ -14,7 +14,7 @@ import {
 } from '../../temporal/dev-server.js';
 import { testEnv } from '../support/env.js';
 import { testLogger } from '../support/logs.js';
-import { freePort } from '../support/ports.js';
+import { freePorts, onFreePorts } from '../support/ports.js';
 import { isAlive } from '../support/processes.js';
 
 async function holdPort(port: number): Promise<net.Server> {
@@ -38,14 +38,14 @@ describe('Temporal dev server start', () => {
     return dir;
   }
 
-  async function options(dir: string): Promise<DevServerOptions> {
+  function options(dir: string, [port, uiPort, httpPort, metricsPort]: number[]): DevServerOptions {
     return {
       cliPath: testEnv.temporalCliPath,
       namespace: 'dev-server-test',
-      port: await freePort(),
-      uiPort: await freePort(),
-      httpPort: await freePort(),
-      metricsPort: await freePort(),
+      port: port!,
+      uiPort: uiPort!,
+      httpPort: httpPort!,
+      metricsPort: metricsPort!,
       portSettings: {
         port: temporalDevPortVariables.grpc,
         uiPort: temporalDevPortVariables.ui,
@@ -65,7 +65,7 @@ describe('Temporal dev server start', () => {
   ] as const) {
     it(`refuses a taken ${option}, naming ${variable}, and starts nothing`, async () => {
       const dir = await scratchDir();
-      const serverOptions = await options(dir);
+      const serverOptions = options(dir, await freePorts(4));
       const port = serverOptions[option] as number;
       const holder = await holdPort(port);
       cleanups.push(() => new Promise((resolve) => holder.close(resolve)));
@@ -91,9 +91,8 @@ describe('Temporal dev server start', () => {
   it('reports a server that exits before serving with its own last words', async () => {
     const dir = await scratchDir();
     // A folder where the SQLite file should be: the CLI cannot open its database.
-    const serverOptions = { ...(await options(dir)), dbFilename: dir };
     await assert.rejects(
-      startDevServer(serverOptions),
+      onFreePorts(4, (ports) => startDevServer({ ...options(dir, ports), dbFilename: dir })),
       /exited with code 1 before it was ready: .*unable to .*database/,
     );
   });
@@ -101,7 +100,9 @@ describe('Temporal dev server start', () => {
   it('refuses to stop the server of a stack that still runs on the same data folder', async () => {
     const dir = await scratchDir();
     const ownerRecord = path.join(dir, 'temporal-dev-server.json');
-    const server = await startDevServer({ ...(await options(dir)), ownerRecord });
+    const server = await onFreePorts(4, (ports) =>
+      startDevServer({ ...options(dir, ports), ownerRecord }),
+    );
     cleanups.push(() => server.stop());
     const record = JSON.parse(await readFile(ownerRecord, 'utf8')) as Record<string, unknown>;
     assert.equal(record['serverPid'], server.pid);

@@ -546,7 +546,7 @@ describe('service processes', () => {
   it('names the setting of a database, Temporal, address or folder it cannot use at start, in one line without a stack', async () => {
     const database = await createTestDatabase();
     cleanups.push(() => database.drop());
-    const [closedPort, apiPort] = [await freePort(), await freePort()];
+    const [closedPort, apiPort] = await freePorts(2);
     const shared = {
       TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
       TEMPORAL_TASK_QUEUE: uniqueTaskQueue('unreachable'),

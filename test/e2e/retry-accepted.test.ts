@@ -181,6 +181,12 @@ describe('a retry by an owner at the in-flight cap', () => {
     await user.awaitJob<AiJobView>('probe', busy.id, (view) => view.status === 'cancelled');
     const accepted = await user.retry('ai', id);
     assert.equal(accepted.statusCode, 202, accepted.body);
+    // Its model call takes the fake's next answer: done before the next test queues its own.
+    await user.awaitJob<AiJobView>(
+      'ai',
+      id,
+      (view) => view.attempt === 2 && view.status === 'completed',
+    );
   });
 
   it('takes one of two retries sent together for the one place left, holding for it alone', async () => {

@@ -7,7 +7,7 @@ import { createTestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { testJwtSecret } from '../support/harness.js';
-import { freePort } from '../support/ports.js';
+import { onFreePorts } from '../support/ports.js';
 import { startReadyService, type ServiceProcess } from '../support/processes.js';
 import { testTemporal, uniqueTaskQueue } from '../support/temporal.js';
 
@@ -20,6 +20,8 @@ describe('tracing with an OTLP endpoint configured', () => {
   const receiver = new OtlpReceiver();
   const google = new FakeGoogle(async () => undefined);
   const running: ServiceProcess[] = [];
+  let api: ServiceProcess;
+  let worker: ServiceProcess;
   const cleanups: (() => Promise<unknown>)[] = [];
   let baseUrl: string;
 
@@ -28,23 +30,25 @@ describe('tracing with an OTLP endpoint configured', () => {
     await google.start();
     const database = await createTestDatabase();
     cleanups.push(() => database.drop());
-    const port = await freePort();
-    const env = {
-      DATABASE_URL: database.url,
-      TEMPORAL_ADDRESS: testEnv.temporalAddress,
-      TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
-      TEMPORAL_TASK_QUEUE: uniqueTaskQueue('tracing'),
-      AUTH_JWT_SECRET: testJwtSecret,
-      API_PORT: String(port),
-      GEMINI_API_KEY: 'test-key',
-      GEMINI_BASE_URL: google.url,
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_SERVICE_NAME: 'vlogflow-test',
-    };
-    // The production entry points, each its own process: the trace crosses them through
-    // Temporal's headers only.
-    await startReadyService('api', env, running);
-    await startReadyService('worker', env, running);
+    const port = await onFreePorts(1, async ([port]) => {
+      const env = {
+        DATABASE_URL: database.url,
+        TEMPORAL_ADDRESS: testEnv.temporalAddress,
+        TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
+        TEMPORAL_TASK_QUEUE: uniqueTaskQueue('tracing'),
+        AUTH_JWT_SECRET: testJwtSecret,
+        API_PORT: String(port),
+        GEMINI_API_KEY: 'test-key',
+        GEMINI_BASE_URL: google.url,
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_SERVICE_NAME: 'vlogflow-test',
+      };
+      // The production entry points, each its own process: the trace crosses them through
+      // Temporal's headers only.
+      api = await startReadyService('api', env, running);
+      worker = await startReadyService('worker', env, running);
+      return port!;
+    });
     baseUrl = `http://127.0.0.1:${port}`;
   });
   after(async () => {
@@ -55,7 +59,6 @@ describe('tracing with an OTLP endpoint configured', () => {
   });
 
   it('follows a job in one trace from its HTTP request through the workflow and activities to the provider call, and its log lines carry the trace id', async () => {
-    const [api, worker] = running as [ServiceProcess, ServiceProcess];
     const authorization = `Bearer ${await mintToken(testJwtSecret, 'tracer')}`;
     const response = await fetch(`${baseUrl}/api/ai/jobs`, {
       method: 'POST',
@@ -160,7 +163,6 @@ describe('tracing with an OTLP endpoint configured', () => {
   });
 
   it('sends the spans still buffered when a process stops', async () => {
-    const [api] = running as [ServiceProcess];
     const before = receiver.spans.length;
     const authorization = `Bearer ${await mintToken(testJwtSecret, 'tracer')}`;
     const response = await fetch(`${baseUrl}/api/jobs/no-such-job`, { headers: { authorization } });

@@ -12,7 +12,7 @@ import { testJwtSecret } from '../support/harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
-import { freePort } from '../support/ports.js';
+import { onFreePorts } from '../support/ports.js';
 import {
   processesWorkingIn,
   startReadyService,
@@ -46,18 +46,21 @@ describe('local renders survive a killed worker', () => {
     assert.ok(found);
     tools = found;
     database = await createTestDatabase();
-    const port = await freePort();
-    env = {
-      DATA_DIR: dataDir,
-      AUTH_JWT_SECRET: testJwtSecret,
-      DATABASE_URL: database.url,
-      TEMPORAL_ADDRESS: testEnv.temporalAddress,
-      TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
-      TEMPORAL_TASK_QUEUE: uniqueTaskQueue('vlog-local-crash'),
-      API_PORT: String(port),
-      WORKER_SHUTDOWN_GRACE_MS: '1000',
-      PROVIDER_RETRY_INITIAL_MS: '200',
-    };
+    const port = await onFreePorts(1, async ([port]) => {
+      env = {
+        DATA_DIR: dataDir,
+        AUTH_JWT_SECRET: testJwtSecret,
+        DATABASE_URL: database.url,
+        TEMPORAL_ADDRESS: testEnv.temporalAddress,
+        TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
+        TEMPORAL_TASK_QUEUE: uniqueTaskQueue('vlog-local-crash'),
+        API_PORT: String(port),
+        WORKER_SHUTDOWN_GRACE_MS: '1000',
+        PROVIDER_RETRY_INITIAL_MS: '200',
+      };
+      await start('api');
+      return port!;
+    });
     baseUrl = `http://127.0.0.1:${port}`;
     token = await mintToken(testJwtSecret, 'crash-tester');
   });
@@ -85,7 +88,6 @@ describe('local renders survive a killed worker', () => {
   }
 
   it('kills ffmpeg with the worker, renders again on the retry, and completes', async () => {
-    await start('api');
     const worker = await start('worker');
     const form = multipartBody({ title: 'Crash test', durationSeconds: '8' }, [
       {

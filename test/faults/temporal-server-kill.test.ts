@@ -13,7 +13,7 @@ import {
 import { prepareNamespace } from '../../temporal/namespace.js';
 import { testEnv } from '../support/env.js';
 import { FaultStack } from '../support/fault-stack.js';
-import { freePort } from '../support/ports.js';
+import { onFreePorts } from '../support/ports.js';
 import type { ServiceProcess } from '../support/processes.js';
 
 const pauseMs = 2_000;
@@ -29,15 +29,17 @@ describe('fault: Temporal server killed', () => {
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-faults-temporal-'));
-    serverOptions = {
-      cliPath: testEnv.temporalCliPath,
-      namespace: 'vlogflow-faults',
-      port: await freePort(),
-      uiPort: null,
-      dbFilename: path.join(dir, 'temporal.sqlite'),
-      logFile: path.join(dir, 'temporal.log'),
-    };
-    server = await startDevServer(serverOptions);
+    server = await onFreePorts(1, ([port]) => {
+      serverOptions = {
+        cliPath: testEnv.temporalCliPath,
+        namespace: 'vlogflow-faults',
+        port: port!,
+        uiPort: null,
+        dbFilename: path.join(dir, 'temporal.sqlite'),
+        logFile: path.join(dir, 'temporal.log'),
+      };
+      return startDevServer(serverOptions);
+    });
     const connection = await Connection.connect({ address: server.address });
     await prepareNamespace(connection, serverOptions.namespace);
     await connection.close();

@@ -35,7 +35,7 @@ import {
 import { prepareNamespace } from '../../temporal/namespace.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness } from '../support/harness.js';
-import { freePort } from '../support/ports.js';
+import { onFreePorts } from '../support/ports.js';
 import { projectRoot } from '../support/processes.js';
 import { CloudFakes } from '../support/cloud-fakes.js';
 import { scenarios, type Scenario } from './scenarios.js';
@@ -94,14 +94,16 @@ async function recordScenarios(selected: Scenario[]): Promise<void> {
   delete process.env['STORAGE_EMULATOR_HOST'];
 
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-record-'));
-  const server = await startDevServer({
-    cliPath: binaries.cli,
-    namespace,
-    port: await freePort(),
-    uiPort: null,
-    dbFilename: null,
-    logFile: path.join(projectRoot, '.local/test-logs/record-dev-server.log'),
-  });
+  const server = await onFreePorts(1, ([port]) =>
+    startDevServer({
+      cliPath: binaries.cli,
+      namespace,
+      port: port!,
+      uiPort: null,
+      dbFilename: null,
+      logFile: path.join(projectRoot, '.local/test-logs/record-dev-server.log'),
+    }),
+  );
   // Undone last to first.
   const cleanups: (() => Promise<unknown>)[] = [
     () => rm(scratch, { recursive: true, force: true }),
