@@ -83,10 +83,15 @@ export class GcsObjectStorage implements ObjectStorage {
       });
   }
 
-  async deletePrefix(prefix: string): Promise<number> {
+  async list(prefix: string): Promise<string[]> {
     assertStoragePrefix(prefix);
     const [files] = await this.storage.bucket(this.bucket).getFiles({ prefix });
-    for (const file of files) await this.delete(file.name);
-    return files.length;
+    return files.map((file) => file.name).sort();
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    const keys = await this.list(prefix);
+    for (const key of keys) await this.delete(key);
+    return keys.length;
   }
 }

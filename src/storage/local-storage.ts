@@ -163,7 +163,7 @@ export class LocalMediaStorage implements MediaStorage {
     return keys.length;
   }
 
-  /** Keys under a prefix (a prefix ends at a `/` or matches the start of file names). */
+  /** A prefix ends at a `/` or matches the start of file names. */
   async list(prefix: string): Promise<string[]> {
     assertStoragePrefix(prefix);
     const dir = prefix.endsWith('/') ? prefix.slice(0, -1) : path.posix.dirname(prefix);

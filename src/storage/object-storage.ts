@@ -39,6 +39,8 @@ export interface ObjectStorage {
   getStream(key: string, range?: ByteRange): Promise<Readable>;
   head(key: string): Promise<StoredObject | null>;
   delete(key: string): Promise<void>;
+  /** The keys of every object under the prefix, at any depth, in key order. */
+  list(prefix: string): Promise<string[]>;
   /** Deletes every object under the prefix; returns how many. */
   deletePrefix(prefix: string): Promise<number>;
 }

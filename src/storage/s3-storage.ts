@@ -117,26 +117,32 @@ export class S3MediaStorage implements MediaStorage {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
 
-  async deletePrefix(prefix: string): Promise<number> {
+  async list(prefix: string): Promise<string[]> {
     assertStoragePrefix(prefix);
-    let deleted = 0;
+    const keys: string[] = [];
     let token: string | undefined;
     do {
       const page = await this.client.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
       );
-      const keys = (page.Contents ?? []).flatMap((object) =>
-        object.Key ? [{ Key: object.Key }] : [],
-      );
-      if (keys.length > 0) {
-        await this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys } }),
-        );
-        deleted += keys.length;
-      }
+      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
       token = page.NextContinuationToken;
     } while (token);
-    return deleted;
+    return keys.sort();
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    const keys = await this.list(prefix);
+    // DeleteObjects takes at most 1,000 keys a request.
+    for (let start = 0; start < keys.length; start += 1000) {
+      await this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: keys.slice(start, start + 1000).map((Key) => ({ Key })) },
+        }),
+      );
+    }
+    return keys.length;
   }
 
   async createMultipartUpload(key: string, contentType: string): Promise<string> {

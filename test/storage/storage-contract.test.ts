@@ -115,6 +115,11 @@ function objectStorageContract(name: string, storage: () => ObjectStorage) {
           InvalidStorageKeyError,
           JSON.stringify(prefix),
         );
+        await assert.rejects(
+          storage().list(prefix),
+          InvalidStorageKeyError,
+          JSON.stringify(prefix),
+        );
       }
     });
 
@@ -124,14 +129,20 @@ function objectStorageContract(name: string, storage: () => ObjectStorage) {
       assert.equal(await storage().head(key), null);
     });
 
-    it('deletes everything under a prefix, at any depth, and nothing else', async () => {
+    it('lists and deletes everything under a prefix, at any depth, and nothing else', async () => {
       const base = `contract/${randomUUID()}`;
       for (const key of [`${base}/a/1`, `${base}/a/2`, `${base}/a/x/3`, `${base}/b/1`]) {
         await storage().putStream(key, Readable.from([Buffer.from(key)]), 'text/plain');
       }
       // A write cut short under the prefix: it left no object, and is not one to delete.
       await abortMidWrite(storage(), `${base}/a/y/cut.mp4`);
+      assert.deepEqual(await storage().list(`${base}/a/`), [
+        `${base}/a/1`,
+        `${base}/a/2`,
+        `${base}/a/x/3`,
+      ]);
       assert.equal(await storage().deletePrefix(`${base}/a/`), 3);
+      assert.deepEqual(await storage().list(`${base}/a/`), []);
       for (const key of [`${base}/a/1`, `${base}/a/x/3`, `${base}/a/y/cut.mp4`]) {
         assert.equal(await storage().head(key), null, key);
       }
@@ -276,6 +287,7 @@ describe('storage backends', () => {
       getStream: (...args) => local.getStream(...args),
       head: (...args) => local.head(...args),
       delete: (...args) => local.delete(...args),
+      list: (...args) => local.list(...args),
       deletePrefix: (...args) => local.deletePrefix(...args),
     };
     await assert.rejects(
