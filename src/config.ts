@@ -542,6 +542,12 @@ export const configSchema = z.object({
    * turns per user, showing their place in line.
    */
   VEO_MAX_CONCURRENT_OPERATIONS: positiveInt.default(10),
+  /**
+   * How long a vlog whose Veo submission got no answer (its worker killed, its request timed
+   * out) looks for the video Veo may be writing all the same before it submits again: at least
+   * as long as a generation takes, or the vlog may pay for two.
+   */
+  VEO_UNANSWERED_SUBMISSION_WAIT_MS: positiveInt.default(900_000),
   /** Pause before a job waiting for a provider lease asks again (longer further back in line). */
   PROVIDER_QUOTA_RECHECK_MS: positiveInt.default(10_000),
   /**

@@ -301,8 +301,8 @@ function snapshotStatement(shape: SnapshotStatementShape) {
  * `seq + 1`, and the row's offset grows by one to match. A failed job's stage is the status of
  * its attempt's last state in flight in the log, so it never names another attempt's stage or
  * a state that was superseded.
- * With `releaseLeases`, the job's provider leases and the model answers kept for its attempt
- * and earlier ones are deleted in the same statement (a data-modifying CTE always runs),
+ * With `releaseLeases`, the job's provider leases, its notes of unanswered submissions and the
+ * model answers kept for its attempt and earlier ones are deleted in the same statement (a data-modifying CTE always runs),
  * whether or not the row was selected, and with
  * `closeCostHolds` its attempt's cost holds are closed so, the same way; with `asyncCommit`, a
  * statement that selected the row commits without waiting for the disk.
@@ -432,7 +432,8 @@ function snapshotSql(
       shape.releaseLeases
         ? sql`, released as (${endedJobLeasesFreed(jobId)}),
             forgotten as (delete from model_answers where job_id = ${jobId}
-              and attempt <= ${attempt})`
+              and attempt <= ${attempt}),
+            unanswered_forgotten as (delete from provider_submissions where job_id = ${jobId})`
         : sql``
     }${
       shape.closeCostHolds

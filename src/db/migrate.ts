@@ -21,6 +21,7 @@ import * as providerRequestPacing from './migrations/0018_provider_request_pacin
 import * as providerLeaseTurns from './migrations/0019_provider_lease_turns.js';
 import * as providerLeaseRechecks from './migrations/0020_provider_lease_rechecks.js';
 import * as modelAnswers from './migrations/0021_model_answers.js';
+import * as providerSubmissions from './migrations/0022_provider_submissions.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -45,6 +46,7 @@ const migrations: Record<string, Migration> = {
   '0019_provider_lease_turns': providerLeaseTurns,
   '0020_provider_lease_rechecks': providerLeaseRechecks,
   '0021_model_answers': modelAnswers,
+  '0022_provider_submissions': providerSubmissions,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from './database.js';
 
 /** The operation a provider accepted for an idempotency key, if one was recorded. */
@@ -64,4 +65,40 @@ export async function listOperationsLeftRunning(
     .orderBy('created_at')
     .execute();
   return [...new Set(rows.map((row) => row.operation_name))];
+}
+
+/**
+ * Notes that a paid submission is about to be sent under `idempotencyKey` (see migration 0022);
+ * a note left by an earlier send is replaced, its time with it.
+ */
+export async function recordSubmissionSent(
+  db: Db,
+  submission: { idempotencyKey: string; jobId: string },
+): Promise<void> {
+  await db
+    .insertInto('provider_submissions')
+    .values({ idempotency_key: submission.idempotencyKey, job_id: submission.jobId })
+    .onConflict((oc) => oc.column('idempotency_key').doUpdateSet({ sent_at: sql`now()` }))
+    .execute();
+}
+
+/** How long ago a submission under the key was sent and never answered; null: none was. */
+export async function unansweredSubmissionAgeMs(
+  db: Db,
+  idempotencyKey: string,
+): Promise<number | null> {
+  const row = await db
+    .selectFrom('provider_submissions')
+    .select(sql<number>`extract(epoch from now() - sent_at) * 1000`.as('age_ms'))
+    .where('idempotency_key', '=', idempotencyKey)
+    .executeTakeFirst();
+  return row ? Number(row.age_ms) : null;
+}
+
+/** Forgets a submission the provider answered, or one given up on. */
+export async function forgetSubmission(db: Db, idempotencyKey: string): Promise<void> {
+  await db
+    .deleteFrom('provider_submissions')
+    .where('idempotency_key', '=', idempotencyKey)
+    .execute();
 }

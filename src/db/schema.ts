@@ -72,6 +72,16 @@ export interface ProviderOperationTable {
 }
 
 /**
+ * A paid submission sent and not answered yet (see migration 0022): one still here when it is
+ * tried again may have been taken by the provider.
+ */
+export interface ProviderSubmissionTable {
+  idempotency_key: string;
+  job_id: string;
+  sent_at: Generated<Date>;
+}
+
+/**
  * A model's finished, charged answer, kept while its job attempt runs so a retried activity
  * reuses it (see migration 0021): `call_key` is the call within the attempt, `ledger_key` the
  * key it was charged under.
@@ -214,6 +224,7 @@ export interface Database {
   job_redrives: JobRedriveTable;
   model_answers: ModelAnswerTable;
   provider_operations: ProviderOperationTable;
+  provider_submissions: ProviderSubmissionTable;
   provider_leases: ProviderLeaseTable;
   provider_cooldowns: ProviderCooldownTable;
   provider_request_pacing: ProviderRequestPacingTable;

@@ -6,8 +6,12 @@
  */
 export interface ProviderThrottle {
   throttled: true;
-  /** `quota`: every lease is taken; `rate-limited`: the provider answered 429 (to anyone). */
-  reason: 'quota' | 'rate-limited';
+  /**
+   * `quota`: every lease is taken; `rate-limited`: the provider answered 429 (to anyone);
+   * `unanswered`: the job's own submission got no answer, and what the provider may have made
+   * of it is being looked for.
+   */
+  reason: 'quota' | 'rate-limited' | 'unanswered';
   /** When to ask again: the provider's own retry delay, the cool-down left, or the lease backoff. */
   retryAfterMs: number;
   /** Jobs ahead in the provider's waiting list; null when the wait is a cool-down. */
@@ -35,6 +39,8 @@ export function waitInWords(ms: number): string {
 
 /** The job's phase while it waits: "waiting for video generation quota (3 ahead, retry in 20 s)". */
 export function throttlePhase(what: string, throttle: ProviderThrottle): string {
+  if (throttle.reason === 'unanswered')
+    return `waiting for the ${what} an unanswered submission may have started (look again in ${waitInWords(throttle.retryAfterMs)})`;
   const where =
     throttle.reason === 'rate-limited'
       ? 'the provider is rate limiting'
@@ -44,7 +50,7 @@ export function throttlePhase(what: string, throttle: ProviderThrottle): string 
 
 /** Any phase throttlePhase writes. */
 const throttlePhasePattern =
-  /^waiting for [\w ]+ quota \((?:\d+ ahead|the provider is rate limiting), retry in \d+ (?:s|min|h)\)$/;
+  /^waiting for (?:[\w ]+ quota \((?:\d+ ahead|the provider is rate limiting), retry|the [\w ]+ an unanswered submission may have started \(look again) in \d+ (?:s|min|h)\)$/;
 
 /** Whether a job's phase says it waits for a provider's quota (throttlePhase). */
 export function isThrottlePhase(phase: string | null): boolean {

@@ -33,6 +33,11 @@ export interface Providers {
   generationStorage: ObjectStorage | null;
   /** gs://bucket/prefix/ (Veo) or media:renders/ (local) generated videos go under. */
   generationOutputUri: string | null;
+  /**
+   * How long a remote generator's submission that got no answer is looked for in
+   * `generationStorage` before it is sent again (VEO_UNANSWERED_SUBMISSION_WAIT_MS).
+   */
+  unansweredSubmissionWaitMs: number;
   /** What would have to be set or installed for vlogs to run; empty when they can. */
   missing: string[];
   quotas: ProviderQuotas;
@@ -83,6 +88,7 @@ type ProviderConfig = Pick<
   | 'GCS_API_ENDPOINT'
   | 'PROVIDER_REQUEST_TIMEOUT_MS'
   | 'VEO_MAX_CONCURRENT_OPERATIONS'
+  | 'VEO_UNANSWERED_SUBMISSION_WAIT_MS'
   | 'QUEUE_VIDEO_GENERATION_RATE_PER_SECOND'
   | 'PROVIDER_QUOTA_RECHECK_MS'
   | 'PROVIDER_RATE_LIMIT_COOLDOWN_MS'
@@ -299,6 +305,7 @@ function localProviders(
       : null,
     generationStorage: mediaStorage,
     generationOutputUri: mediaUri(localRenderPrefix),
+    unansweredSubmissionWaitMs: config.VEO_UNANSWERED_SUBMISSION_WAIT_MS,
     missing: missingVlogProviderSettings(config, mediaTools !== null),
     quotas: providerQuotas(config, 'local'),
     prices: new PriceBook(config.COST_PRICES),
@@ -378,6 +385,7 @@ export function createProviders(config: ProviderConfig, deps: ProviderDependenci
       : null,
     generationStorage,
     generationOutputUri: output ? `gs://${output.bucket}/${outputPrefix}` : null,
+    unansweredSubmissionWaitMs: config.VEO_UNANSWERED_SUBMISSION_WAIT_MS,
     missing,
     quotas: providerQuotas(config, 'google'),
     prices: new PriceBook(config.COST_PRICES),

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import type { FailureCode } from '../jobs/failures.js';
+import { FailureCode } from '../jobs/failures.js';
 import type { MediaRef } from '../jobs/contracts.js';
 import type { VlogAnalysis } from '../kinds/vlog/declaration.js';
 import type { RenderProgress } from '../media/tools.js';
@@ -102,6 +102,16 @@ export class ProviderError extends Error {
     readonly retryDelayMs?: number,
   ) {
     super(message);
+  }
+}
+
+/**
+ * A request that got no answer (it timed out, or its connection broke): the provider may have
+ * taken it all the same.
+ */
+export class UnansweredRequestError extends ProviderError {
+  constructor(message: string) {
+    super(FailureCode.PROVIDER_UNAVAILABLE, message, true);
   }
 }
 

@@ -1,11 +1,12 @@
-import { GenerateVideosOperation, type GoogleGenAI } from '@google/genai';
+import { ApiError, GenerateVideosOperation, type GoogleGenAI } from '@google/genai';
 import { classifyGoogleError } from './google-errors.js';
 import { withTimeLimit } from './time-limit.js';
-import type {
-  GenerationContext,
-  VideoGenerationRequest,
-  VideoGenerationStatus,
-  VideoGenerator,
+import {
+  UnansweredRequestError,
+  type GenerationContext,
+  type VideoGenerationRequest,
+  type VideoGenerationStatus,
+  type VideoGenerator,
 } from './types.js';
 
 /** Veo on Vertex AI: a long-running operation that writes the video to Cloud Storage. */
@@ -37,7 +38,11 @@ export class VeoVideoGenerator implements VideoGenerator {
         },
       }),
     ).catch((error: unknown) => {
-      throw classifyGoogleError(error, what);
+      const classified = classifyGoogleError(error, what);
+      // An error Google answered means it took nothing; any other left the request's fate open.
+      throw error instanceof ApiError || context.signal.aborted
+        ? classified
+        : new UnansweredRequestError(classified.message);
     });
     if (!operation.name)
       throw classifyGoogleError(new Error('Veo returned no operation name'), what);

@@ -140,6 +140,7 @@ describe('migrations', () => {
         '0019_provider_lease_turns',
         '0020_provider_lease_rechecks',
         '0021_model_answers',
+        '0022_provider_submissions',
       ],
     );
   });
@@ -185,6 +186,7 @@ describe('migrations', () => {
       '0019_provider_lease_turns',
       '0020_provider_lease_rechecks',
       '0021_model_answers',
+      '0022_provider_submissions',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(

@@ -145,7 +145,10 @@ interface Operation {
   prompt: string;
   storageUri: string;
   outcome: GenerationOutcome;
+  /** Where the generation's video is (written unless `writeVideo` was off), once it is done. */
   videoUri: string | null;
+  /** The video's write, once begun. */
+  video: Promise<string> | null;
   /** The `durationSeconds` asked for: what Veo bills per video it returns. */
   durationSeconds: number;
 }
@@ -721,7 +724,7 @@ export class FakeGoogle {
       subject: `${prompt}\n${storageUri}`,
       at: Date.now(),
     });
-    this.operations.set(name, {
+    const operation: Operation = {
       polls: 0,
       acceptedAt: Date.now(),
       done: false,
@@ -729,8 +732,16 @@ export class FakeGoogle {
       storageUri,
       outcome: this.scenario.generationOutcomes.shift() ?? { kind: 'success' },
       videoUri: null,
+      video: null,
       durationSeconds: body.parameters?.durationSeconds ?? 8,
-    });
+    };
+    this.operations.set(name, operation);
+    // Veo writes the video once the generation is done, whether or not anyone asks about it
+    // (a client that never learned the operation finds it in the bucket).
+    if (operation.outcome.kind === 'success')
+      setTimeout(() => {
+        this.writtenVideo(operation).catch(() => undefined);
+      }, this.scenario.generationMs).unref();
     this.maxRunningOperations = Math.max(this.maxRunningOperations, this.runningOperations());
     if (this.scenario.startAnswerDelayMs > 0) await delay(this.scenario.startAnswerDelayMs);
     this.sendJson(response, 200, { name });
@@ -767,7 +778,20 @@ export class FakeGoogle {
         response: { raiMediaFilteredCount: 1, raiMediaFilteredReasons: outcome.reasons },
       });
     }
-    if (!operation.videoUri) {
+    const videoUri = await this.writtenVideo(operation);
+    this.sendJson(response, 200, {
+      name,
+      done: true,
+      response: {
+        raiMediaFilteredCount: 0,
+        videos: [{ gcsUri: videoUri, mimeType: 'video/mp4' }],
+      },
+    });
+  }
+
+  /** The generation's video, written once, the first time it is asked for. */
+  private writtenVideo(operation: Operation): Promise<string> {
+    operation.video ??= (async () => {
       const videoUri = `${operation.storageUri.replace(/\/?$/, '/')}sample_0.mp4`;
       if (this.scenario.writeVideo)
         await this.writeVideo(
@@ -776,15 +800,12 @@ export class FakeGoogle {
             randomBytes(this.scenario.videoBytesFor?.(operation) ?? this.scenario.videoBytes),
         );
       operation.videoUri = videoUri;
-    }
-    this.sendJson(response, 200, {
-      name,
-      done: true,
-      response: {
-        raiMediaFilteredCount: 0,
-        videos: [{ gcsUri: operation.videoUri, mimeType: 'video/mp4' }],
-      },
+      return videoUri;
+    })().catch((error: unknown) => {
+      operation.video = null;
+      throw error;
     });
+    return operation.video;
   }
 
   private startUpload(

@@ -233,10 +233,7 @@ describe('fault: SIGKILL while a cost is held for work Temporal has not taken ye
     const view = await stack.view(job);
     assert.equal(view?.status, 'completed');
     assert.equal((view as { retryCount?: number } | null)?.retryCount, 1);
-    const paid = stack.fakes.google
-      .paidCallsMentioning(job.marker)
-      .filter((call) => call.method === 'streamGenerateContent').length;
-    assert.equal(paid, 2, 'one model call per attempt');
+    assert.equal(stack.paidCalls(job, 'streamGenerateContent'), 2, 'one model call per attempt');
     const holds = await stack.testDatabase.db
       .selectFrom('cost_holds')
       .select(['attempt', 'state'])

@@ -122,10 +122,7 @@ describe('fault: rolling worker deploy', () => {
     }
     // Exactly one Veo submission per vlog (finish checks it is never more than one).
     for (const job of Object.values(vlogs).flat()) {
-      const submissions = google
-        .paidCallsMentioning(job.marker)
-        .filter((call) => call.method === 'predictLongRunning');
-      assert.equal(submissions.length, 1, job.marker);
+      assert.equal(stack.paidCalls(job, 'predictLongRunning'), 1, job.marker);
     }
     assert.equal(newWorker.child.exitCode, null, 'the new worker runs on');
     oldWorker = newWorker;
@@ -187,9 +184,7 @@ describe('fault: rolling worker deploy', () => {
     // Veo takes the request at once and answers past the grace time, within the exit deadline.
     google.scenario.startAnswerDelayMs = graceMs + 5_000;
     const job = await stack.submitVlog('submit-accepted');
-    const submissions = () =>
-      google.paidCallsMentioning(job.marker).filter((call) => call.method === 'predictLongRunning')
-        .length;
+    const submissions = () => stack.paidCalls(job, 'predictLongRunning');
     await eventually(
       async () => submissions(),
       (count) => count === 1,

@@ -327,6 +327,39 @@ describe('fault: worker SIGKILL', () => {
     );
   });
 
+  it('after Veo took a submission, before its answer came: the retry finds the video, one generation paid', async () => {
+    const google = stack.fakes.google;
+    // Veo takes the request at once, writes the video, and answers long after.
+    google.scenario.startAnswerDelayMs = 120_000;
+    const job = await stack.submitVlog('taken-unanswered');
+    const submissions = () => stack.paidCalls(job, 'predictLongRunning');
+    await eventually(
+      async () => submissions(),
+      (count) => count === 1,
+      { what: `Veo to take the generation of ${job.id}`, timeoutMs: 60_000, intervalMs: 20 },
+    );
+    const killedAt = Date.now();
+    await stack.kill(worker);
+    // A second submission would be answered at once: only the fix keeps it from being sent.
+    google.scenario.startAnswerDelayMs = 0;
+    worker = await stack.start('worker');
+    const restartedAt = Date.now();
+    const recoveryMs = await stack.waitAllFinal([job]);
+    assert.equal(submissions(), 1, 'the generation was submitted again');
+
+    await stack.finish(
+      {
+        scenario: 'worker SIGKILL between Veo taking a submission and its answer',
+        fault:
+          'one worker SIGKILLed after Veo took a vlog’s submission and before it answered, restarted at once',
+        faultMs: restartedAt - killedAt,
+        recoveryMs,
+        notes: ['the retry found the video in the output folder: one generation submitted'],
+      },
+      [job],
+    );
+  });
+
   it('right after a cancel was accepted: the vlog ends cancelled, its generation charged once', async () => {
     const check = stack.holdGenerationChecks('checkVideoGeneration', ['cancel-kill']);
     const job = await stack.submitVlog('cancel-kill');
@@ -355,10 +388,11 @@ describe('fault: worker SIGKILL', () => {
       { what: `${job.id} closed`, timeoutMs: 30_000, intervalMs: 200 },
     );
     assert.notEqual(workflow, 'RUNNING');
-    const submissions = stack.fakes.google
-      .paidCallsMentioning(job.marker)
-      .filter((call) => call.method === 'predictLongRunning').length;
-    assert.equal(submissions, 1, 'the generation was submitted once');
+    assert.equal(
+      stack.paidCalls(job, 'predictLongRunning'),
+      1,
+      'the generation was submitted once',
+    );
     const charges = await stack.testDatabase.db
       .selectFrom('cost_ledger')
       .select('idempotency_key')

@@ -19,7 +19,7 @@ import { startReadyService, type ServiceProcess } from './processes.js';
 import { RequestGate, type GateRequest, type Hold } from './request-gate.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { uniqueTaskQueue } from './temporal.js';
-import type { ModelMethod } from '../fakes/fake-google.js';
+import type { ModelMethod, PaidCall } from '../fakes/fake-google.js';
 import { CloudFakes } from './cloud-fakes.js';
 
 /** A job's view as the API serves it (the fields the fault suite reads). */
@@ -129,6 +129,9 @@ export class FaultStack {
       JOB_RETRY_WINDOW_MS: '1000',
       // A lost AI call is noticed (and retried) within seconds instead of a minute.
       AI_JOB_HEARTBEAT_TIMEOUT_MS: '5000',
+      // A Veo submission a fault left unanswered is looked for in the bucket for seconds, not
+      // the minutes a real generation may take, before it is sent again.
+      VEO_UNANSWERED_SUBMISSION_WAIT_MS: '3000',
       ...this.options.env,
     };
     this.baseUrl = `http://127.0.0.1:${port}`;
@@ -237,6 +240,13 @@ export class FaultStack {
     };
     this.jobs.push(job);
     return job;
+  }
+
+  /** How many calls of `method` Google billed for the job (a Veo submission, a model call). */
+  paidCalls(job: FaultJob, method: PaidCall['method']): number {
+    return this.fakes.google
+      .paidCallsMentioning(job.marker)
+      .filter((call) => call.method === method).length;
   }
 
   viewUrl(job: FaultJob): string {
@@ -512,13 +522,12 @@ export class FaultStack {
       } else if (job.expected.status === 'completed') completed += 1;
       else failedAsExpected += 1;
 
-      const paid = this.fakes.google.paidCallsMentioning(job.marker);
       for (const method of [
         'generateContent',
         'streamGenerateContent',
         'predictLongRunning',
       ] as const) {
-        const count = paid.filter((call) => call.method === method).length;
+        const count = this.paidCalls(job, method);
         if (count > 1) {
           duplicateGenerations += count - 1;
           problems.push(`${job.id} (${job.marker}): ${count} paid ${method} calls`);

@@ -58,12 +58,13 @@ describe("the pause of a job waiting for a provider's lease", () => {
   });
 
   // The API reads a wait from the phase to hint a longer poll interval.
-  it('tells a phase of a wait for quota from any other', () => {
+  it('tells a phase of a wait for quota, or for an unanswered submission, from any other', () => {
     for (const what of ['video generation', 'media analysis', 'text generation']) {
       for (const retryAfterMs of [0, 90_000, 20 * 60_000, 10_000_000]) {
         for (const [reason, ahead] of [
           ['quota', 9_000],
           ['rate-limited', null],
+          ['unanswered', null],
         ] as const) {
           const phase = throttlePhase(what, { throttled: true, reason, retryAfterMs, ahead });
           assert.ok(isThrottlePhase(phase), phase);
@@ -77,6 +78,7 @@ describe("the pause of a job waiting for a provider's lease", () => {
       'starting the video generation',
       'queued: 2 ahead',
       'waiting for video generation quota',
+      'waiting for the video generation an unanswered submission may have started',
     ]) {
       assert.equal(isThrottlePhase(phase), false, String(phase));
     }

@@ -5,9 +5,12 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Db } from '../../../db/database.js';
 import {
   findProviderOperation,
+  forgetSubmission,
   listOperationsLeftRunning,
   recordOperationOutcome,
   recordProviderOperation,
+  recordSubmissionSent,
+  unansweredSubmissionAgeMs,
 } from '../../../db/provider-operations.js';
 import { requestedVideoSeconds } from '../../../db/costs.js';
 import { chargeProviderCall, takeBackEndOfJobCharge } from '../../../activities/cost-ledger.js';
@@ -24,7 +27,13 @@ import {
 import { FailureCode } from '../../../jobs/failures.js';
 import type { MediaRef } from '../../../jobs/contracts.js';
 import type { ProviderThrottle } from '../../../jobs/provider-throttle.js';
-import { modelOf, providerOf, type VideoGenerationStatus } from '../../../providers/types.js';
+import {
+  modelOf,
+  providerOf,
+  UnansweredRequestError,
+  type VideoGenerationStatus,
+} from '../../../providers/types.js';
+import { parseGcsUri } from '../../../storage/gcs-storage.js';
 import type { GeneratedVideo, VlogAnalysis } from '../declaration.js';
 import { reportHeartbeat } from '../../../activities/heartbeat.js';
 import { providerDetails, required, toFailure } from '../../../activities/provider-calls.js';
@@ -128,6 +137,11 @@ async function lookUnderQuota(
   { db, providers }: Pick<VlogActivityDependencies, 'db' | 'providers'>,
   look: { jobId: string; operationName: string },
 ): Promise<{ status: VideoGenerationStatus } | { retryAfterMs: number }> {
+  // Found in the output folder: done, and nothing to ask Veo, which never named it.
+  if (look.operationName.startsWith(foundOutputPrefix)) {
+    const videoUri = look.operationName.slice(foundOutputPrefix.length);
+    return { status: { state: 'succeeded', videoUri, mimeType: 'video/mp4' } };
+  }
   const generator = required(providers.videoGenerator, 'Video generation');
   const { quotas } = providers;
   const metered = quotas.videoOperations;
@@ -238,6 +252,36 @@ function generationChargeKey(jobId: string, operationName: string): string {
   return `${jobId}:video:${operationName}`;
 }
 
+/**
+ * What a generation found in its output folder is recorded as, in place of the operation name
+ * its submission's answer would have given: the video's URI after this.
+ */
+const foundOutputPrefix = 'found-output:';
+
+/** Longest pause between two looks for the video of a submission that got no answer. */
+const unansweredLookIntervalMs = 15_000;
+
+/**
+ * What became of the attempt's earlier submission that got no answer (its worker killed, its
+ * request timed out), if one was sent: Veo may have taken it, and writes its video under the
+ * attempt's output folder whether or not anyone learned its operation. The video's URI once it
+ * is there; else, while the submission may still be running (VEO_UNANSWERED_SUBMISSION_WAIT_MS
+ * from its sending), when to look again; else null: none is expected any more, or none was sent.
+ */
+async function videoOfUnansweredSubmission(
+  { db, providers }: Pick<VlogActivityDependencies, 'db' | 'providers'>,
+  submission: { key: string; outputUri: string },
+): Promise<{ videoUri: string } | { retryAfterMs: number } | null> {
+  const ageMs = await unansweredSubmissionAgeMs(db, submission.key);
+  if (ageMs === null) return null;
+  const storage = required(providers.generationStorage, 'VEO_OUTPUT_GCS_URI');
+  const { bucket, key: folder } = parseGcsUri(submission.outputUri);
+  const video = (await storage.list(folder)).find((key) => key.endsWith('.mp4'));
+  if (video) return { videoUri: `gs://${bucket}/${video}` };
+  const leftMs = providers.unansweredSubmissionWaitMs - ageMs;
+  return leftMs > 0 ? { retryAfterMs: Math.min(leftMs, unansweredLookIntervalMs) } : null;
+}
+
 export function createGenerateActivities({
   db,
   mediaStorage,
@@ -320,6 +364,36 @@ export function createGenerateActivities({
         return { operationName: recorded, outputUri };
       }
 
+      if (generator.remote) {
+        const unanswered = await videoOfUnansweredSubmission({ db, providers }, { key, outputUri });
+        if (unanswered && 'videoUri' in unanswered) {
+          const operationName = `${foundOutputPrefix}${unanswered.videoUri}`;
+          log.warn('found the video of a submission that got no answer: no second one is sent', {
+            jobId: input.jobId,
+            videoUri: unanswered.videoUri,
+          });
+          await recordOperation(db, key, input.jobId, operationName, context);
+          await forgetSubmission(db, key);
+          if (metered)
+            await holdProviderLease(db, {
+              provider: metered.provider,
+              jobId: input.jobId,
+              ownerId,
+            });
+          return { operationName, outputUri };
+        }
+        if (unanswered) {
+          // Still counted against Veo's operations at once: it may be running there.
+          if (metered) await touchProviderLease(db, metered.provider, input.jobId);
+          return {
+            throttled: true,
+            reason: 'unanswered',
+            retryAfterMs: unanswered.retryAfterMs,
+            ahead: null,
+          };
+        }
+      }
+
       if (metered) {
         const throttle = await admitToProvider({
           db,
@@ -332,6 +406,9 @@ export function createGenerateActivities({
         if (throttle) return throttle;
         await awaitProviderRequestSlot(db, metered);
       }
+      // Noted first: should no answer come, the retry looks for what Veo made of it.
+      if (generator.remote)
+        await recordSubmissionSent(db, { idempotencyKey: key, jobId: input.jobId });
       let operationName: string;
       try {
         operationName = await generator.start(
@@ -351,7 +428,12 @@ export function createGenerateActivities({
           },
         );
       } catch (error) {
-        if (metered && !context.cancellationSignal.aborted) {
+        const cancelled = context.cancellationSignal.aborted;
+        // No answer, or none waited for: Veo may be running it, so the retry looks for its
+        // video first, and its lease stays taken meanwhile.
+        const unanswered = error instanceof UnansweredRequestError || cancelled;
+        if (generator.remote && !unanswered) await forgetSubmission(db, key);
+        if (metered && !cancelled) {
           const throttle = await throttleAfterRateLimit({
             db,
             quotas,
@@ -361,12 +443,13 @@ export function createGenerateActivities({
             leased: true,
           });
           if (throttle) return throttle;
-          await releaseProviderLease(db, input.jobId, metered.provider);
+          if (!unanswered) await releaseProviderLease(db, input.jobId, metered.provider);
         }
         throw toFailure(error, context, providerOf(generator.name));
       }
       reportHeartbeat({ operationName });
       await recordOperation(db, key, input.jobId, operationName, context);
+      if (generator.remote) await forgetSubmission(db, key);
       log.info('video generation submitted', {
         jobId: input.jobId,
         operationName,
