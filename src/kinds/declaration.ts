@@ -70,6 +70,12 @@ export interface JobKindDeclaration<Type extends string = string, Input = unknow
    * method, so that the registry can hold kinds of different inputs side by side.
    */
   summary(job: { type: Type; input: Input }): string;
+  /**
+   * What a client reading the job through `/api/jobs` sees of its input and result; unset: all
+   * of both. Storage keys are the service's own: a kind whose input or result holds them shows
+   * the rest (its own view links to the objects).
+   */
+  publicFields?(job: { input: Input; result: unknown }): { input: unknown; result: unknown };
 }
 
 /**

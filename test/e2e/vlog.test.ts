@@ -121,6 +121,47 @@ describe('vlogs end to end', () => {
     assert.ok(done.thumbnailUrl);
     const thumbnail = Buffer.from(await (await fetch(done.thumbnailUrl)).arrayBuffer());
     assert.equal(thumbnail.subarray(0, 3).toString('hex'), 'ffd8ff', 'the thumbnail is a JPEG');
+
+    // Read as any job, it shows what was uploaded and made, never where the service keeps it.
+    const row = await h.db
+      .selectFrom('jobs')
+      .select(['input', 'result'])
+      .where('id', '=', vlog.id)
+      .executeTakeFirstOrThrow();
+    const stored = row as {
+      input: { media: { key: string }[] };
+      result: { videoKey: string; thumbnailKey: string };
+    };
+    const keys = [
+      ...stored.input.media.map((media) => media.key),
+      stored.result.videoKey,
+      stored.result.thumbnailKey,
+    ];
+    const asJob = await alice.get(`/api/jobs/${vlog.id}`);
+    assert.equal(asJob.statusCode, 200, asJob.body);
+    const listed = await alice.get('/api/jobs?kind=vlog&limit=100');
+    assert.equal(listed.statusCode, 200, listed.body);
+    for (const body of [asJob.body, listed.body])
+      for (const key of keys) assert.ok(!body.includes(key), `${key} shown in ${body}`);
+    const job = asJob.json<{
+      input: { media: unknown[] };
+      result: Record<string, unknown>;
+    }>();
+    assert.deepEqual(job.input.media, [
+      { name: 'sunrise.png', contentType: 'image/png', kind: 'image', size: pngBytes().length },
+      { name: 'friends.jpg', contentType: 'image/jpeg', kind: 'image', size: jpegBytes().length },
+      {
+        name: 'waves.mp4',
+        contentType: 'video/mp4',
+        kind: 'video',
+        size: mp4Bytes(64 * 1024).length,
+      },
+    ]);
+    assert.deepEqual(job.result, {
+      durationSeconds: 2,
+      sizeBytes: fakes.google.scenario.videoContent.length,
+      mimeType: 'video/mp4',
+    });
   });
 
   it('turns uploads into a delivered video through analysis, generation and transfer', async () => {

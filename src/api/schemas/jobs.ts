@@ -120,7 +120,7 @@ export const getJobSchema = {
 };
 
 /** A kind as the job list's filters read it: its name, job types and stages. */
-export type ListedKind = Pick<JobKindDeclaration, 'kind' | 'jobTypes' | 'stages'>;
+export type ListedKind = Pick<JobKindDeclaration, 'kind' | 'jobTypes' | 'stages' | 'publicFields'>;
 
 /** Every status a job of the kind can be in: waiting, one of its stages, or ended. */
 function statusesOfKind({ stages }: ListedKind): JobStatus[] {

@@ -182,4 +182,23 @@ export const vlogKind = {
   ],
   summary: ({ input }) =>
     `Vlog "${input.title}": ${input.media.length} files, ${input.durationSeconds}s ${input.aspectRatio}`,
+  publicFields: ({ input, result }) => ({
+    input: {
+      ...input,
+      media: input.media.map(({ name, contentType, kind, size }) => ({
+        name,
+        contentType,
+        kind,
+        size,
+      })),
+    },
+    result:
+      result === null
+        ? null
+        : (({ durationSeconds, sizeBytes, mimeType }: VlogResult) => ({
+            durationSeconds,
+            sizeBytes,
+            mimeType,
+          }))(result as VlogResult),
+  }),
 } as const satisfies JobKindDeclaration<'VLOG', VlogInput>;
