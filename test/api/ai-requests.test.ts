@@ -145,6 +145,19 @@ describe('AI job requests that are refused', () => {
     }
   });
 
+  it('answers 400 naming the field for text with control characters or direction overrides', async () => {
+    for (const [input, field] of [
+      [{ goal: 'sail \u001b[2J' }, 'body.input.goal'],
+      [{ goal: 'sail', context: 'around \u202ethe cape' }, 'body.input.context'],
+    ] as const) {
+      const { status, error } = await refused(json({ type: 'SUBGOAL_GENERATION', input }));
+      assert.equal(status, 400, JSON.stringify(input));
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.deepEqual(fields(error), [field]);
+      assert.match(error.message, /must not contain control characters/);
+    }
+  });
+
   it('leaves no job row and no workflow behind', async () => {
     await assertOnlyControlJobOf(h, user, 'ai');
   });

@@ -267,6 +267,20 @@ describe('vlog requests that are refused', () => {
       message: /^body\.title: must have something to read/,
     },
     {
+      name: 'a title with a right-to-left override',
+      body: () => multipartBody({ title: 'Beach \u202eyad' }, [png()]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^body\.title: must not contain control characters .*direction overrides/,
+    },
+    {
+      name: 'a prompt with a terminal escape',
+      body: () => multipartBody({ title: 'Beach day', prompt: 'sunny \u001b[2J' }, [png()]),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: /^body\.prompt: must not contain control characters/,
+    },
+    {
       name: 'a title with bytes that are not UTF-8',
       body: () => {
         const { payload, headers } = multipartBody({ title: 'caf' }, [png()]);

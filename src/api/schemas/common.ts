@@ -40,9 +40,31 @@ export const idempotencyKeySchema = z
 const visibleCharacter = /[\p{L}\p{N}\p{P}\p{S}]/u;
 
 /**
- * Text a person writes for a job (a title, a goal): trimmed, 1 to `max` characters, and not
- * blank to a reader. Zero-width spaces, direction marks and lone combining marks pass a trim,
- * yet show nothing.
+ * What text a person writes for a job may not hold, since it is shown back (views, the web
+ * page, the Temporal Web UI, logs): control characters but the tab and line breaks (a terminal
+ * escape), Unicode's line and paragraph separators, and the direction overrides that make text
+ * read otherwise than it is (`invoice\u202Efdp.exe` reads as `invoiceexe.pdf`). The embeddings
+ * and isolates that right-to-left text is written with are kept.
+ */
+const unshowableInText = /(?![\t\n\r])[\p{Cc}\u2028\u2029\u202d\u202e]/u;
+
+/** Whether text is fit to show back: it holds nothing unshowableInText names. */
+function isShowable(value: string): boolean {
+  return !unshowableInText.test(value);
+}
+
+const unshowableMessage =
+  'must not contain control characters (but tabs and line breaks), line or paragraph separators, or direction overrides (U+202D, U+202E)';
+
+/** Text a person may write for a job, trimmed, at most `max` characters, and fit to show back. */
+export function freeText(max: number) {
+  return z.string().trim().max(max).refine(isShowable, { error: unshowableMessage });
+}
+
+/**
+ * Text a person writes for a job (a title, a goal): trimmed, 1 to `max` characters, not blank
+ * to a reader (zero-width spaces, direction marks and lone combining marks pass a trim, yet show
+ * nothing), and fit to show back.
  */
 export function writtenText(max: number) {
   return z
@@ -52,13 +74,15 @@ export function writtenText(max: number) {
     .max(max)
     .refine((value) => visibleCharacter.test(value), {
       error: 'must have something to read: not only spaces, zero-width or direction marks',
-    });
+      abort: true,
+    })
+    .refine(isShowable, { error: unshowableMessage });
 }
 
 /**
- * Text a person may leave out (a cancel's reason): trimmed, at most `max` characters, and none
+ * Text a person may leave out (a cancel's reason): trimmed, at most `max` characters, none
  * when a reader would see nothing in it (blank, or only zero-width or direction marks), so no
- * message quotes invisible characters.
+ * message quotes invisible characters, and else fit to show back.
  */
 export function optionalWrittenText(max: number) {
   return z
@@ -66,6 +90,7 @@ export function optionalWrittenText(max: number) {
     .trim()
     .max(max)
     .transform((value) => (visibleCharacter.test(value) ? value : undefined))
+    .refine((value) => value === undefined || isShowable(value), { error: unshowableMessage })
     .optional();
 }
 

@@ -4,6 +4,7 @@ import { errorBodySchema } from '../../../api/errors.js';
 import {
   commonErrors,
   concurrencyKeySchema,
+  freeText,
   idempotencyKeySchema,
   idParams,
   liveQuerySchema,
@@ -28,8 +29,8 @@ export const vlogStatuses = [
 
 export const vlogFieldsSchema = z.strictObject({
   title: writtenText(200),
-  prompt: z.string().trim().max(2_000).optional(),
-  style: z.string().trim().max(200).optional(),
+  prompt: freeText(2_000).optional(),
+  style: freeText(200).optional(),
   aspectRatio: z.enum(['16:9', '9:16']).default('16:9'),
   durationSeconds: z
     .enum(['4', '6', '8'], { error: 'must be 4, 6 or 8' })
