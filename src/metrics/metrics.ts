@@ -145,6 +145,13 @@ export const providerCostVoided = new Counter({
   registers: [processMetrics],
 });
 
+export const unansweredSubmissions = new Counter({
+  name: 'vlogflow_unanswered_submissions_total',
+  help: 'Paid submissions that got no answer (worker lost, request timed out), by what their retry did: found (the video the provider made of it) or sent_again (none came within VEO_UNANSWERED_SUBMISSION_WAIT_MS)',
+  labelNames: ['provider', 'outcome'] as const,
+  registers: [processMetrics],
+});
+
 export const ledgerChargesDeferred = new Gauge({
   name: 'vlogflow_ledger_charges_deferred',
   help: 'Charges of answered provider calls this worker holds until the database takes their ledger write (neither the database nor Temporal took them in time)',

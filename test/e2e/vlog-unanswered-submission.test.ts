@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { jpegBytes, multipartBody } from '../fixtures/media.js';
 import { isTerminalStatus, type JobStatus } from '../../src/jobs/model.js';
+import { unansweredSubmissions } from '../../src/metrics/metrics.js';
 import { CloudFakes } from '../support/cloud-fakes.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type UserClient } from '../support/harness.js';
@@ -87,12 +88,18 @@ describe('a vlog whose Veo submission got no answer', { timeout: 180_000 }, () =
       .where('job_id', '=', id)
       .where('kind', '=', 'video')
       .execute();
+  /** What the worker (in this process) counted of unanswered submissions' retries. */
+  const counted = async (outcome: 'found' | 'sent_again') =>
+    (await unansweredSubmissions.get()).values.find(
+      (value) => value.labels.provider === 'veo' && value.labels.outcome === outcome,
+    )?.value ?? 0;
   const notesLeft = (id: string) =>
     h.db.selectFrom('provider_submissions').select('idempotency_key').where('job_id', '=', id);
 
   it('finds the video of a generation Veo took, and never pays for a second', async () => {
     // Veo takes the request at once (the video is written straight away) and answers too late.
     fakes.google.scenario.startAnswerDelayMs = requestTimeoutMs + 3_000;
+    const foundBefore = await counted('found');
     const id = await submit('Answered too late');
 
     const done = await ended(id);
@@ -108,12 +115,14 @@ describe('a vlog whose Veo submission got no answer', { timeout: 180_000 }, () =
     assert.equal(operations[0]!.outcome, 'succeeded');
     assert.equal((await videoCharges(id)).length, 1, 'the found video is charged once');
     assert.deepEqual(await notesLeft(id).execute(), []);
+    assert.equal((await counted('found')) - foundBefore, 1);
   });
 
   it('sends again, once, a submission Veo never took, after waiting for its video in vain', async () => {
     // The request hangs unanswered and Veo makes nothing of it.
     fakes.google.scenario.holdStarts = true;
     const sentBefore = fakes.google.calls.predictLongRunning;
+    const sentAgainBefore = await counted('sent_again');
     const id = await submit('Never taken');
     await eventually(
       async () => fakes.google.calls.predictLongRunning - sentBefore,
@@ -143,6 +152,7 @@ describe('a vlog whose Veo submission got no answer', { timeout: 180_000 }, () =
     assert.equal(fakes.google.calls.predictLongRunning - sentBefore, 2);
     assert.equal((await videoCharges(id)).length, 1);
     assert.deepEqual(await notesLeft(id).execute(), []);
+    assert.equal((await counted('sent_again')) - sentAgainBefore, 1);
   });
 
   it('sends again at once a submission Veo answered with an error: it took nothing', async () => {

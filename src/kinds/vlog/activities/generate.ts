@@ -27,6 +27,7 @@ import {
 import { FailureCode } from '../../../jobs/failures.js';
 import type { MediaRef } from '../../../jobs/contracts.js';
 import type { ProviderThrottle } from '../../../jobs/provider-throttle.js';
+import { unansweredSubmissions } from '../../../metrics/metrics.js';
 import {
   modelOf,
   providerOf,
@@ -264,22 +265,28 @@ const unansweredLookIntervalMs = 15_000;
 /**
  * What became of the attempt's earlier submission that got no answer (its worker killed, its
  * request timed out), if one was sent: Veo may have taken it, and writes its video under the
- * attempt's output folder whether or not anyone learned its operation. The video's URI once it
- * is there; else, while the submission may still be running (VEO_UNANSWERED_SUBMISSION_WAIT_MS
- * from its sending), when to look again; else null: none is expected any more, or none was sent.
+ * attempt's output folder whether or not anyone learned its operation. `found`, the video;
+ * `waiting`, while the submission may still be running (VEO_UNANSWERED_SUBMISSION_WAIT_MS from
+ * its sending), when to look again; `expired`, none is expected any more; `none` was sent.
  */
-async function videoOfUnansweredSubmission(
+async function unansweredSubmission(
   { db, providers }: Pick<VlogActivityDependencies, 'db' | 'providers'>,
   submission: { key: string; outputUri: string },
-): Promise<{ videoUri: string } | { retryAfterMs: number } | null> {
+): Promise<
+  | { state: 'none' | 'expired' }
+  | { state: 'found'; videoUri: string }
+  | { state: 'waiting'; retryAfterMs: number }
+> {
   const ageMs = await unansweredSubmissionAgeMs(db, submission.key);
-  if (ageMs === null) return null;
+  if (ageMs === null) return { state: 'none' };
   const storage = required(providers.generationStorage, 'VEO_OUTPUT_GCS_URI');
   const { bucket, key: folder } = parseGcsUri(submission.outputUri);
   const video = (await storage.list(folder)).find((key) => key.endsWith('.mp4'));
-  if (video) return { videoUri: `gs://${bucket}/${video}` };
+  if (video) return { state: 'found', videoUri: `gs://${bucket}/${video}` };
   const leftMs = providers.unansweredSubmissionWaitMs - ageMs;
-  return leftMs > 0 ? { retryAfterMs: Math.min(leftMs, unansweredLookIntervalMs) } : null;
+  return leftMs > 0
+    ? { state: 'waiting', retryAfterMs: Math.min(leftMs, unansweredLookIntervalMs) }
+    : { state: 'expired' };
 }
 
 export function createGenerateActivities({
@@ -364,34 +371,39 @@ export function createGenerateActivities({
         return { operationName: recorded, outputUri };
       }
 
-      if (generator.remote) {
-        const unanswered = await videoOfUnansweredSubmission({ db, providers }, { key, outputUri });
-        if (unanswered && 'videoUri' in unanswered) {
-          const operationName = `${foundOutputPrefix}${unanswered.videoUri}`;
-          log.warn('found the video of a submission that got no answer: no second one is sent', {
-            jobId: input.jobId,
-            videoUri: unanswered.videoUri,
-          });
-          await recordOperation(db, key, input.jobId, operationName, context);
-          await forgetSubmission(db, key);
-          if (metered)
-            await holdProviderLease(db, {
-              provider: metered.provider,
-              jobId: input.jobId,
-              ownerId,
-            });
-          return { operationName, outputUri };
-        }
-        if (unanswered) {
-          // Still counted against Veo's operations at once: it may be running there.
-          if (metered) await touchProviderLease(db, metered.provider, input.jobId);
-          return {
-            throttled: true,
-            reason: 'unanswered',
-            retryAfterMs: unanswered.retryAfterMs,
-            ahead: null,
-          };
-        }
+      const unanswered = generator.remote
+        ? await unansweredSubmission({ db, providers }, { key, outputUri })
+        : { state: 'none' as const };
+      const provider = providerOf(generator.name);
+      if (unanswered.state === 'found') {
+        const operationName = `${foundOutputPrefix}${unanswered.videoUri}`;
+        log.warn('found the video of a submission that got no answer: no second one is sent', {
+          jobId: input.jobId,
+          videoUri: unanswered.videoUri,
+        });
+        await recordOperation(db, key, input.jobId, operationName, context);
+        await forgetSubmission(db, key);
+        unansweredSubmissions.inc({ provider, outcome: 'found' });
+        if (metered)
+          await holdProviderLease(db, { provider: metered.provider, jobId: input.jobId, ownerId });
+        return { operationName, outputUri };
+      }
+      if (unanswered.state === 'waiting') {
+        // Still counted against Veo's operations at once: it may be running there.
+        if (metered) await touchProviderLease(db, metered.provider, input.jobId);
+        return {
+          throttled: true,
+          reason: 'unanswered',
+          retryAfterMs: unanswered.retryAfterMs,
+          ahead: null,
+        };
+      }
+      if (unanswered.state === 'expired') {
+        log.warn('no video came of a submission that got no answer: sending it again', {
+          jobId: input.jobId,
+          waitedMs: providers.unansweredSubmissionWaitMs,
+        });
+        unansweredSubmissions.inc({ provider, outcome: 'sent_again' });
       }
 
       if (metered) {
