@@ -354,10 +354,11 @@ describe('the web page on a first use that goes wrong', () => {
     }
   });
 
-  // A right-to-left override (U+202E) left open in a goal would reverse the closing quote and
-  // whatever follows it in the heading and the history's row.
+  // A right-to-left embedding (U+202B) left open in a goal would carry its direction to the
+  // closing quote and whatever follows it in the heading and the history's row. (An override,
+  // U+202E, is refused by the API.)
   it('isolates a goal from the words around it, a right-to-left mark left open in it too', async () => {
-    const goal = 'Learn \u202Ehebrew';
+    const goal = 'Learn \u202Bhebrew';
     await asUser('bidi-goal', 'bidi', async ({ page, step }) => {
       await page.getByRole('link', { name: 'Plan with AI' }).click();
       await page.getByLabel('Your goal').fill(goal);
