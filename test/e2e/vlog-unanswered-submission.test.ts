@@ -155,6 +155,24 @@ describe('a vlog whose Veo submission got no answer', { timeout: 180_000 }, () =
     assert.equal((await counted('sent_again')) - sentAgainBefore, 1);
   });
 
+  it('forgets the note of a submission still unanswered when its vlog is cancelled, sending nothing more', async () => {
+    fakes.google.scenario.holdStarts = true;
+    const sentBefore = fakes.google.calls.predictLongRunning;
+    const id = await submit('Cancelled while unanswered');
+    const waiting = await user.awaitJob<VlogView>(
+      'vlog',
+      id,
+      (view) => unansweredPhase.test(view.phase ?? '') || isTerminalStatus(view.status),
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    assert.equal(waiting.status, 'generating');
+    assert.equal((await user.cancel('vlog', id, { reason: 'no longer needed' })).statusCode, 202);
+    const done = await ended(id);
+    assert.equal(done.status, 'cancelled');
+    assert.deepEqual(await notesLeft(id).execute(), []);
+    assert.equal(fakes.google.calls.predictLongRunning - sentBefore, 1, 'sent once, never again');
+  });
+
   it('sends again at once a submission Veo answered with an error: it took nothing', async () => {
     fakes.google.scenario.startFailures = [{ status: 503 }];
     const sentBefore = fakes.google.calls.predictLongRunning;
