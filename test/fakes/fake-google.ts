@@ -388,6 +388,14 @@ export class FakeGoogle {
     );
   }
 
+  /**
+   * A wait before an answer that does not keep the test's process alive: an answer held for
+   * minutes, whose client is gone, held a finished test file open until it was sent.
+   */
+  private pause(ms: number): Promise<void> {
+    return delay(ms, undefined, { ref: false });
+  }
+
   private sendJson(
     response: ServerResponse,
     status: number,
@@ -477,7 +485,7 @@ export class FakeGoogle {
     const url = new URL(request.url ?? '/', this.url);
     const route = `${request.method} ${url.pathname}`;
     const body = await this.body(request);
-    if (this.scenario.latencyMs > 0) await delay(this.scenario.latencyMs);
+    if (this.scenario.latencyMs > 0) await this.pause(this.scenario.latencyMs);
 
     const vertex =
       /^\/v1beta1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/([^/:]+):(\w+)$/.exec(
@@ -743,7 +751,7 @@ export class FakeGoogle {
         this.writtenVideo(operation).catch(() => undefined);
       }, this.scenario.generationMs).unref();
     this.maxRunningOperations = Math.max(this.maxRunningOperations, this.runningOperations());
-    if (this.scenario.startAnswerDelayMs > 0) await delay(this.scenario.startAnswerDelayMs);
+    if (this.scenario.startAnswerDelayMs > 0) await this.pause(this.scenario.startAnswerDelayMs);
     this.sendJson(response, 200, { name });
   }
 
@@ -751,7 +759,7 @@ export class FakeGoogle {
     this.calls.fetchPredictOperation += 1;
     this.veoRequestTimes.push(Date.now());
     if (this.refusedByStorm(response, 'fetchPredictOperation')) return;
-    if (this.scenario.pollLatencyMs > 0) await delay(this.scenario.pollLatencyMs);
+    if (this.scenario.pollLatencyMs > 0) await this.pause(this.scenario.pollLatencyMs);
     const failure = this.scenario.pollFailures.shift();
     if (failure) return this.sendFailure(response, failure);
     const operation = this.operations.get(name);
