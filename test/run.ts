@@ -11,13 +11,9 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { openDatabase } from '../src/db/database.js';
 import { sourceWorkflowBundle } from '../src/worker/workflow-bundles.js';
-import {
-  installTemporalBinaries,
-  runInstallScript,
-  startDevServer,
-} from '../temporal/dev-server.js';
+import { installTemporalBinaries, runInstallScript } from '../temporal/dev-server.js';
 import { prepareNamespaceAt } from '../temporal/namespace.js';
-import { onFreePorts } from './support/ports.js';
+import { startHeadlessDevServer } from './support/dev-server.js';
 import { fromSource } from './support/processes.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -86,16 +82,11 @@ const browser = await runInstallScript('test/browser/install.sh', ['chromium']);
 for (const traced of [false, true]) await sourceWorkflowBundle(traced);
 // On fresh ports if another process takes the one found free before the server binds it: the
 // whole suite runs on this server.
-const server = await onFreePorts(1, ([port]) =>
-  startDevServer({
-    cliPath: binaries.cli,
-    namespace,
-    port: port!,
-    uiPort: null,
-    dbFilename: null,
-    logFile: path.join(root, '.local/test-logs/temporal-dev-server.log'),
-  }),
-);
+const server = await startHeadlessDevServer({
+  cliPath: binaries.cli,
+  namespace,
+  logFile: path.join(root, '.local/test-logs/temporal-dev-server.log'),
+});
 let exitCode = 1;
 try {
   await prepareNamespaceAt({ address: server.address }, namespace);

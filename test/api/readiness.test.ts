@@ -9,14 +9,14 @@ import { taskQueueNames } from '../../src/capacity/task-queues.js';
 import { createMediaWorkers } from '../../src/api/services/media-workers.js';
 import { createReadiness } from '../../src/api/services/readiness.js';
 import { createTemporalAccess } from '../../src/temporal-client.js';
-import { startDevServer } from '../../temporal/dev-server.js';
 import { prepareNamespaceAt } from '../../temporal/namespace.js';
 import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness } from '../support/harness.js';
 import { testTemporal } from '../support/temporal.js';
 import { captureLogs } from '../support/logs.js';
-import { freePort, onFreePorts } from '../support/ports.js';
+import { startHeadlessDevServer } from '../support/dev-server.js';
+import { freePort } from '../support/ports.js';
 
 interface Readiness {
   status?: string;
@@ -36,16 +36,11 @@ describe('/readyz', () => {
 
   it('is 200 while Temporal and the database answer, and 503 naming Temporal once its server stops', async () => {
     // A server of its own, so stopping it does not disturb the other test files.
-    const server = await onFreePorts(1, ([port]) =>
-      startDevServer({
-        cliPath: testEnv.temporalCliPath,
-        namespace: 'readiness',
-        port: port!,
-        uiPort: null,
-        dbFilename: null,
-        logFile: path.resolve('.local/test-logs/readiness-dev-server.log'),
-      }),
-    );
+    const server = await startHeadlessDevServer({
+      cliPath: testEnv.temporalCliPath,
+      namespace: 'readiness',
+      logFile: path.resolve('.local/test-logs/readiness-dev-server.log'),
+    });
     cleanups.push(() => server.stop());
     // Set up as `npm run temporal:setup` sets up a cluster's: readiness asks for the search attributes.
     await prepareNamespaceAt({ address: server.address }, 'readiness');

@@ -70,6 +70,17 @@ describe('a vlog whose Veo submission got no answer', { timeout: 180_000 }, () =
     return id;
   }
 
+  /** Waits until the vlog waits for the video of its submission that got no answer. */
+  async function untilWaitingForUnanswered(id: string): Promise<void> {
+    const waiting = await user.awaitJob<VlogView>(
+      'vlog',
+      id,
+      (view) => unansweredPhase.test(view.phase ?? '') || isTerminalStatus(view.status),
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    assert.equal(waiting.status, 'generating', JSON.stringify(waiting));
+  }
+
   const paidSubmissions = (id: string) =>
     fakes.google.paidCallsMentioning(id).filter((call) => call.method === 'predictLongRunning');
   const phasesOf = async (id: string) =>
@@ -132,13 +143,7 @@ describe('a vlog whose Veo submission got no answer', { timeout: 180_000 }, () =
     const firstSentBy = Date.now();
     fakes.google.scenario.holdStarts = false;
 
-    const waiting = await user.awaitJob<VlogView>(
-      'vlog',
-      id,
-      (view) => unansweredPhase.test(view.phase ?? '') || isTerminalStatus(view.status),
-      { timeoutMs: 60_000, intervalMs: 50 },
-    );
-    assert.equal(waiting.status, 'generating');
+    await untilWaitingForUnanswered(id);
     assert.equal(paidSubmissions(id).length, 0, 'nothing sent again while its video may come');
 
     const done = await ended(id);
@@ -159,13 +164,7 @@ describe('a vlog whose Veo submission got no answer', { timeout: 180_000 }, () =
     fakes.google.scenario.holdStarts = true;
     const sentBefore = fakes.google.calls.predictLongRunning;
     const id = await submit('Cancelled while unanswered');
-    const waiting = await user.awaitJob<VlogView>(
-      'vlog',
-      id,
-      (view) => unansweredPhase.test(view.phase ?? '') || isTerminalStatus(view.status),
-      { timeoutMs: 60_000, intervalMs: 50 },
-    );
-    assert.equal(waiting.status, 'generating');
+    await untilWaitingForUnanswered(id);
     assert.equal((await user.cancel('vlog', id, { reason: 'no longer needed' })).statusCode, 202);
     const done = await ended(id);
     assert.equal(done.status, 'cancelled');

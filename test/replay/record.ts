@@ -27,15 +27,11 @@ import {
 } from '../../src/replay/histories.js';
 import { createTemporalAccess, temporalEndpoint } from '../../src/temporal-client.js';
 import { startWorker } from '../../src/worker/worker.js';
-import {
-  installTemporalBinaries,
-  runInstallScript,
-  startDevServer,
-} from '../../temporal/dev-server.js';
+import { installTemporalBinaries, runInstallScript } from '../../temporal/dev-server.js';
 import { prepareNamespace } from '../../temporal/namespace.js';
 import { eventually } from '../support/eventually.js';
 import { startHarness } from '../support/harness.js';
-import { onFreePorts } from '../support/ports.js';
+import { startHeadlessDevServer } from '../support/dev-server.js';
 import { projectRoot } from '../support/processes.js';
 import { CloudFakes } from '../support/cloud-fakes.js';
 import { scenarios, type Scenario } from './scenarios.js';
@@ -94,16 +90,11 @@ async function recordScenarios(selected: Scenario[]): Promise<void> {
   delete process.env['STORAGE_EMULATOR_HOST'];
 
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-record-'));
-  const server = await onFreePorts(1, ([port]) =>
-    startDevServer({
-      cliPath: binaries.cli,
-      namespace,
-      port: port!,
-      uiPort: null,
-      dbFilename: null,
-      logFile: path.join(projectRoot, '.local/test-logs/record-dev-server.log'),
-    }),
-  );
+  const server = await startHeadlessDevServer({
+    cliPath: binaries.cli,
+    namespace,
+    logFile: path.join(projectRoot, '.local/test-logs/record-dev-server.log'),
+  });
   // Undone last to first.
   const cleanups: (() => Promise<unknown>)[] = [
     () => rm(scratch, { recursive: true, force: true }),
