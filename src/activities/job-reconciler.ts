@@ -8,6 +8,7 @@ import proto from '@temporalio/proto';
 import type { Db } from '../db/database.js';
 import {
   applyJobUpdate,
+  dropExpiredReservations,
   endJobInFlight,
   findJobsToReconcile,
   followResetRun,
@@ -155,12 +156,12 @@ export function createJobReconcilerActivities(deps: ActivityDependencies) {
      * it died. The workflow decides: a hold stays while its workflow is running (its first
      * write makes the row; an Update sent again may still take the retry), and goes once the
      * workflow is not found or has closed. Without this, such a hold counts against its owner's
-     * budgets forever.
+     * budgets forever. The expired reservations such an API left go too (dropExpiredReservations).
      */
     async releaseCostHoldsLeftOpen(input: {
       staleMs: number;
       limit: number;
-    }): Promise<{ checked: number; released: number }> {
+    }): Promise<{ checked: number; released: number; reservationsDropped: number }> {
       if (!temporalClient) throw new Error('The job reconciler needs a Temporal client');
       const holds = await listCostHoldsLeftOpen(db, input);
       let released = 0;
@@ -179,7 +180,10 @@ export function createJobReconcilerActivities(deps: ActivityDependencies) {
         }
         reportHeartbeat({ jobId: hold.jobId });
       }
-      return { checked: holds.length, released };
+      const reservationsDropped = await dropExpiredReservations(db, input);
+      if (reservationsDropped > 0)
+        log.info('expired reservations dropped', { reservationsDropped });
+      return { checked: holds.length, released, reservationsDropped };
     },
   };
 }

@@ -983,6 +983,34 @@ export async function isIdempotencyKeyReserved(
   return row !== undefined;
 }
 
+/**
+ * Deletes up to `limit` reservations that expired over `staleMs` ago, oldest first: an API that
+ * died mid-start left them, and only their owner's next reservation deletes them otherwise,
+ * which may never come. An expired reservation counts for nothing, so none is missed. Returns
+ * how many went.
+ */
+export async function dropExpiredReservations(
+  db: Db,
+  { staleMs, limit }: { staleMs: number; limit: number },
+): Promise<number> {
+  const { numDeletedRows } = await db
+    .deleteFrom('job_reservations')
+    .where('job_id', 'in', (eb) =>
+      eb
+        .selectFrom('job_reservations')
+        .select('job_id')
+        .where(
+          'expires_at',
+          '<=',
+          sql<Date>`now() - make_interval(secs => ${staleMs / 1000}::float8)`,
+        )
+        .orderBy('expires_at')
+        .limit(limit),
+    )
+    .executeTakeFirst();
+  return Number(numDeletedRows);
+}
+
 /** Gives a reservation's place back: its job's row is written, or its start failed. */
 export async function releaseReservation(db: Db, jobId: string): Promise<void> {
   await db.deleteFrom('job_reservations').where('job_id', '=', jobId).execute();

@@ -5,6 +5,7 @@ import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import {
   applyJobUpdate,
   countJobsInFlight,
+  dropExpiredReservations,
   endJobInFlight,
   findJobsToReconcile,
   followResetRun,
@@ -368,6 +369,33 @@ describe('job repository', () => {
     });
     assert.equal(await isIdempotencyKeyReserved(test.db, ownerId, 'key-2'), true);
     assert.equal(await countJobsInFlight(test.db, ownerId), 2);
+  });
+
+  it('drops reservations expired over the stale time, whoever holds them, and keeps live ones', async () => {
+    // Each owner's own next reservation drops its expired ones: these owners never come back.
+    const owners = ['a', 'b', 'live'].map((name) => `dropper-${name}-${Date.now()}`);
+    const reserve = async (ownerId: string, ttlMs: number) => {
+      const job = jobRecord({ ownerId });
+      await reserveJob(test.db, { jobId: job.id, ownerId, idempotencyKey: null, ttlMs });
+      return job.id;
+    };
+    const expired = [await reserve(owners[0]!, 0), await reserve(owners[1]!, 0)];
+    const live = await reserve(owners[2]!, 60_000);
+    const left = async () =>
+      (
+        await test.db
+          .selectFrom('job_reservations')
+          .select('job_id')
+          .where('owner_id', 'in', owners)
+          .execute()
+      )
+        .map((row) => row.job_id)
+        .sort();
+    // Expired, but not an hour ago.
+    await dropExpiredReservations(test.db, { staleMs: 3_600_000, limit: 100 });
+    assert.deepEqual(await left(), [...expired, live].sort());
+    assert.ok((await dropExpiredReservations(test.db, { staleMs: 0, limit: 100 })) >= 2);
+    assert.deepEqual(await left(), [live]);
   });
 
   it('writes a reservation and its cost hold in one statement, and neither when the cap refuses it', async () => {
