@@ -9,6 +9,25 @@ import {
   type VideoGenerator,
 } from './types.js';
 
+/** Why a connection never opened (fetch's cause): no request went out on it. */
+const connectionNeverOpened = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** Whether a failed request was never sent: its connection, or a cause of it, never opened. */
+function neverSent(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    const { code } = cause as { code?: unknown };
+    if (typeof code === 'string' && connectionNeverOpened.has(code)) return true;
+  }
+  return false;
+}
+
 /** Veo on Vertex AI: a long-running operation that writes the video to Cloud Storage. */
 export class VeoVideoGenerator implements VideoGenerator {
   readonly name: string;
@@ -39,8 +58,9 @@ export class VeoVideoGenerator implements VideoGenerator {
       }),
     ).catch((error: unknown) => {
       const classified = classifyGoogleError(error, what);
-      // An error Google answered means it took nothing; any other left the request's fate open.
-      throw error instanceof ApiError || context.signal.aborted
+      // An error Google answered, or a connection that never opened, means it took nothing; any
+      // other failure (a timeout, a connection broken mid-request) left the request's fate open.
+      throw error instanceof ApiError || context.signal.aborted || neverSent(error)
         ? classified
         : new UnansweredRequestError(classified.message);
     });
