@@ -182,23 +182,23 @@ export const vlogKind = {
   ],
   summary: ({ input }) =>
     `Vlog "${input.title}": ${input.media.length} files, ${input.durationSeconds}s ${input.aspectRatio}`,
-  publicFields: ({ input, result }) => ({
-    input: {
-      ...input,
-      media: input.media.map(({ name, contentType, kind, size }) => ({
-        name,
-        contentType,
-        kind,
-        size,
-      })),
-    },
-    result:
-      result === null
-        ? null
-        : (({ durationSeconds, sizeBytes, mimeType }: VlogResult) => ({
-            durationSeconds,
-            sizeBytes,
-            mimeType,
-          }))(result as VlogResult),
-  }),
+  publicFields: ({ input, result }) => {
+    const made = result as VlogResult | null;
+    return {
+      input: {
+        ...input,
+        media: input.media.map(({ name, contentType, kind, size }) => ({
+          name,
+          contentType,
+          kind,
+          size,
+        })),
+      },
+      result: made && {
+        durationSeconds: made.durationSeconds,
+        sizeBytes: made.sizeBytes,
+        mimeType: made.mimeType,
+      },
+    };
+  },
 } as const satisfies JobKindDeclaration<'VLOG', VlogInput>;
