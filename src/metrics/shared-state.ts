@@ -7,7 +7,6 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
-import proto from '@temporalio/proto';
 import { Gauge, Registry } from 'prom-client';
 import { taskQueueNames } from '../capacity/task-queues.js';
 import type { Db } from '../db/database.js';
@@ -17,9 +16,7 @@ import { leaseStaleAfterMs } from '../activities/provider-quota.js';
 import { waitingStatuses } from '../jobs/model.js';
 import { jobKindRegistry, taskQueueDomainsInUse } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
-import { recentPollMs } from '../api/services/media-workers.js';
-
-const { TaskQueueType } = proto.temporal.api.enums.v1;
+import { describeTaskQueue } from '../task-queue-status.js';
 
 /** How long a read of the shared state serves the scrapes that follow it. */
 const defaultFreshForMs = 5_000;
@@ -161,37 +158,20 @@ export function createSharedStateMetrics(deps: {
   }
 
   async function readQueues(signal: AbortSignal): Promise<void> {
-    const now = Date.now();
     const answers = await Promise.all(
       taskQueueDomainsInUse().map(async (queue) => {
         const type = queue === 'workflows' ? 'workflow' : 'activity';
-        const answer = await client.withAbortSignal(signal, () =>
-          client.workflowService.describeTaskQueue({
-            namespace: client.options.namespace,
-            taskQueue: { name: names[queue] },
-            taskQueueType:
-              type === 'workflow'
-                ? TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
-                : TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            reportStats: true,
-          }),
-        );
-        return { labels: { queue, task_queue_type: type }, answer };
+        const status = await describeTaskQueue(client, names[queue], type, { signal, stats: true });
+        return { labels: { queue, task_queue_type: type }, status };
       }),
     );
     backlog.reset();
     backlogAge.reset();
     pollers.reset();
-    for (const { labels, answer } of answers) {
-      const age = answer.stats?.approximateBacklogAge;
-      backlog.set(labels, Number(answer.stats?.approximateBacklogCount ?? 0));
-      backlogAge.set(labels, Number(age?.seconds ?? 0) + (age?.nanos ?? 0) / 1e9);
-      pollers.set(
-        labels,
-        answer.pollers.filter(
-          (poller) => now - Number(poller.lastAccessTime?.seconds ?? 0) * 1_000 < recentPollMs,
-        ).length,
-      );
+    for (const { labels, status } of answers) {
+      backlog.set(labels, status.backlog);
+      backlogAge.set(labels, status.backlogAgeSeconds);
+      pollers.set(labels, status.pollers.length);
     }
   }
 

@@ -1,10 +1,8 @@
 // What the API knows of the workers' ffmpeg: it runs no media tools itself, so it reads which
 // workers poll the media task queue, and the ffmpeg each names in its identity, from Temporal.
 import type { Client } from '@temporalio/client';
-import proto from '@temporalio/proto';
 import { ffmpegVersionOfIdentity } from '../../media/worker-identity.js';
-
-const { TaskQueueType } = proto.temporal.api.enums.v1;
+import { describeTaskQueue } from '../../task-queue-status.js';
 
 /** The media task queue's recent pollers, as DescribeTaskQueue lists them. */
 export interface MediaWorkersReport {
@@ -26,13 +24,6 @@ export interface MediaWorkers {
   lackFfmpeg(): Promise<boolean>;
 }
 
-/**
- * A poller's last access is when its current long poll began, and a poll waits up to a minute
- * for a task: a worker that polled within this window is taken to be polling still. A worker
- * that stopped stays listed this long; a task sent to it waits out its schedule-to-start limit.
- */
-export const recentPollMs = 90_000;
-
 /** Reports are shared this long: readiness probes and uploads ask often, the fleet changes rarely. */
 const cacheMs = 2_000;
 
@@ -42,23 +33,14 @@ const describeTimeoutMs = 2_000;
 export function createMediaWorkers(client: Client, taskQueue: string): MediaWorkers {
   let cached: { at: number; report: MediaWorkersReport } | undefined;
   const describe = async (signal?: AbortSignal): Promise<MediaWorkersReport> => {
-    const call = () =>
-      client.workflowService.describeTaskQueue({
-        namespace: client.options.namespace,
-        taskQueue: { name: taskQueue },
-        taskQueueType: TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-      });
-    const answer = await client.withDeadline(Date.now() + describeTimeoutMs, () =>
-      signal ? client.withAbortSignal(signal, call) : call(),
-    );
-    const now = Date.now();
-    const recent = answer.pollers.filter(
-      (poller) => now - Number(poller.lastAccessTime?.seconds ?? 0) * 1_000 < recentPollMs,
-    );
-    const versions = recent
+    const { pollers } = await describeTaskQueue(client, taskQueue, 'activity', {
+      ...(signal && { signal }),
+      deadlineMs: describeTimeoutMs,
+    });
+    const versions = pollers
       .map((poller) => ffmpegVersionOfIdentity(poller.identity ?? ''))
       .filter((version): version is string => typeof version === 'string');
-    return { taskQueue, pollers: recent.length, ffmpegVersions: [...new Set(versions)].sort() };
+    return { taskQueue, pollers: pollers.length, ffmpegVersions: [...new Set(versions)].sort() };
   };
   const report = async (signal?: AbortSignal) => {
     if (cached && Date.now() - cached.at < cacheMs) return cached.report;
