@@ -36,6 +36,7 @@ import { documentBearerAuth, openApi } from './plugins/openapi.js';
 import { conditionalReads } from './plugins/conditional-reads.js';
 import { jsonBody } from './plugins/json-body.js';
 import { rateLimit } from './plugins/rate-limit.js';
+import { workerWaits } from './plugins/worker-waits.js';
 import { metrics } from './plugins/metrics.js';
 import { jobEventStreams } from './plugins/sse.js';
 import { refuseRepeatedParameters } from './plugins/repeated-parameters.js';
@@ -54,6 +55,7 @@ import { createUsageService } from './services/usage.js';
 import { usageRoutes } from './routes/usage.js';
 import { createMediaWorkers } from './services/media-workers.js';
 import { createReadiness } from './services/readiness.js';
+import { createWorkerWaits } from './services/worker-waits.js';
 import { createRedrives } from './services/redrives.js';
 import { jobIdOf, requestLogFields } from './request-log.js';
 
@@ -263,6 +265,13 @@ function apiRoutes(
       runningSeconds: config.JOB_POLL_INTERVAL_SECONDS,
       pendingSeconds: config.JOB_PENDING_POLL_INTERVAL_SECONDS,
       waitingSeconds: config.JOB_WAITING_POLL_INTERVAL_SECONDS,
+    });
+    await api.register(workerWaits, {
+      waits: createWorkerWaits({
+        client: deps.temporal.client,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        logger: deps.logger,
+      }),
     });
     await api.register(documentBearerAuth);
     api.setNotFoundHandler(answerRouteNotFound);

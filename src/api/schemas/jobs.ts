@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { JobKindDeclaration } from '../../kinds/declaration.js';
+import { taskQueueDomains } from '../../capacity/task-queues.js';
 import { isStageStatus, jobStatuses, type JobStatus } from '../../jobs/model.js';
 import { decimalText } from '../../decimal-text.js';
 import { errorBodySchema } from '../errors.js';
@@ -15,6 +16,16 @@ export const moneySchema = z
       .describe('Decimal amount, at least 2 and at most 9 decimals'),
   })
   .describe('Money');
+
+export const waitingForWorkerSchema = z
+  .object({
+    queue: z
+      .enum(taskQueueDomains)
+      .describe('The domain of the queue map no worker serves (docs/operations.md)'),
+    taskQueue: z.string().describe("Its task queue's name in Temporal"),
+    message: z.string(),
+  })
+  .describe('WaitingForWorker');
 
 export const jobViewSchema = z
   .object({
@@ -48,6 +59,11 @@ export const jobViewSchema = z
       'What its provider calls have cost so far (every attempt); final once the job has ended',
     ),
     links: z.object({ self: z.string() }),
+    waitingForWorker: waitingForWorkerSchema
+      .optional()
+      .describe(
+        'Present while the job cannot move because no worker polls the queue its next task waits in (an API started without its worker, or workers that leave a domain out): the status and phase stay those of its step until a worker comes. Known from Temporal within seconds; a worker that stopped counts as polling for 90 s',
+      ),
   })
   .describe('Job');
 

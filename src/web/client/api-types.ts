@@ -1375,6 +1375,25 @@ export interface operations {
               type: 'SUBGOAL_GENERATION' | 'ACTION_GENERATION' | 'TASK_GENERATION';
               /** Format: date-time */
               updatedAt: string;
+              /** @description Present while the job cannot move because no worker polls the queue its next task waits in (an API started without its worker, or workers that leave a domain out): the status and phase stay those of its step until a worker comes. Known from Temporal within seconds; a worker that stopped counts as polling for 90 s */
+              waitingForWorker?: {
+                message: string;
+                /**
+                 * @description The domain of the queue map no worker serves (docs/operations.md)
+                 * @enum {string}
+                 */
+                queue:
+                  | 'workflows'
+                  | 'analysis'
+                  | 'video-generation'
+                  | 'text-generation'
+                  | 'media'
+                  | 'transfer'
+                  | 'storage'
+                  | 'inspection';
+                /** @description Its task queue's name in Temporal */
+                taskQueue: string;
+              };
               /** @description Find the job in the Temporal Web UI by this id */
               workflowId: string;
             }[];
@@ -1662,6 +1681,25 @@ export interface operations {
             type: 'SUBGOAL_GENERATION' | 'ACTION_GENERATION' | 'TASK_GENERATION';
             /** Format: date-time */
             updatedAt: string;
+            /** @description Present while the job cannot move because no worker polls the queue its next task waits in (an API started without its worker, or workers that leave a domain out): the status and phase stay those of its step until a worker comes. Known from Temporal within seconds; a worker that stopped counts as polling for 90 s */
+            waitingForWorker?: {
+              message: string;
+              /**
+               * @description The domain of the queue map no worker serves (docs/operations.md)
+               * @enum {string}
+               */
+              queue:
+                | 'workflows'
+                | 'analysis'
+                | 'video-generation'
+                | 'text-generation'
+                | 'media'
+                | 'transfer'
+                | 'storage'
+                | 'inspection';
+              /** @description Its task queue's name in Temporal */
+              taskQueue: string;
+            };
             /** @description Find the job in the Temporal Web UI by this id */
             workflowId: string;
           };
@@ -1955,6 +1993,25 @@ export interface operations {
             type: 'SUBGOAL_GENERATION' | 'ACTION_GENERATION' | 'TASK_GENERATION';
             /** Format: date-time */
             updatedAt: string;
+            /** @description Present while the job cannot move because no worker polls the queue its next task waits in (an API started without its worker, or workers that leave a domain out): the status and phase stay those of its step until a worker comes. Known from Temporal within seconds; a worker that stopped counts as polling for 90 s */
+            waitingForWorker?: {
+              message: string;
+              /**
+               * @description The domain of the queue map no worker serves (docs/operations.md)
+               * @enum {string}
+               */
+              queue:
+                | 'workflows'
+                | 'analysis'
+                | 'video-generation'
+                | 'text-generation'
+                | 'media'
+                | 'transfer'
+                | 'storage'
+                | 'inspection';
+              /** @description Its task queue's name in Temporal */
+              taskQueue: string;
+            };
             /** @description Find the job in the Temporal Web UI by this id */
             workflowId: string;
           };
@@ -2776,6 +2833,25 @@ export interface operations {
               type: string;
               /** Format: date-time */
               updatedAt: string;
+              /** @description Present while the job cannot move because no worker polls the queue its next task waits in (an API started without its worker, or workers that leave a domain out): the status and phase stay those of its step until a worker comes. Known from Temporal within seconds; a worker that stopped counts as polling for 90 s */
+              waitingForWorker?: {
+                message: string;
+                /**
+                 * @description The domain of the queue map no worker serves (docs/operations.md)
+                 * @enum {string}
+                 */
+                queue:
+                  | 'workflows'
+                  | 'analysis'
+                  | 'video-generation'
+                  | 'text-generation'
+                  | 'media'
+                  | 'transfer'
+                  | 'storage'
+                  | 'inspection';
+                /** @description Its task queue's name in Temporal */
+                taskQueue: string;
+              };
               /** @description Find the job in the Temporal Web UI by this id */
               workflowId: string;
             }[];
@@ -2955,6 +3031,25 @@ export interface operations {
             type: string;
             /** Format: date-time */
             updatedAt: string;
+            /** @description Present while the job cannot move because no worker polls the queue its next task waits in (an API started without its worker, or workers that leave a domain out): the status and phase stay those of its step until a worker comes. Known from Temporal within seconds; a worker that stopped counts as polling for 90 s */
+            waitingForWorker?: {
+              message: string;
+              /**
+               * @description The domain of the queue map no worker serves (docs/operations.md)
+               * @enum {string}
+               */
+              queue:
+                | 'workflows'
+                | 'analysis'
+                | 'video-generation'
+                | 'text-generation'
+                | 'media'
+                | 'transfer'
+                | 'storage'
+                | 'inspection';
+              /** @description Its task queue's name in Temporal */
+              taskQueue: string;
+            };
             /** @description Find the job in the Temporal Web UI by this id */
             workflowId: string;
           };
@@ -3146,6 +3241,25 @@ export interface operations {
             type: string;
             /** Format: date-time */
             updatedAt: string;
+            /** @description Present while the job cannot move because no worker polls the queue its next task waits in (an API started without its worker, or workers that leave a domain out): the status and phase stay those of its step until a worker comes. Known from Temporal within seconds; a worker that stopped counts as polling for 90 s */
+            waitingForWorker?: {
+              message: string;
+              /**
+               * @description The domain of the queue map no worker serves (docs/operations.md)
+               * @enum {string}
+               */
+              queue:
+                | 'workflows'
+                | 'analysis'
+                | 'video-generation'
+                | 'text-generation'
+                | 'media'
+                | 'transfer'
+                | 'storage'
+                | 'inspection';
+              /** @description Its task queue's name in Temporal */
+              taskQueue: string;
+            };
             /** @description Find the job in the Temporal Web UI by this id */
             workflowId: string;
           };
@@ -3842,6 +3956,25 @@ export interface operations {
               updatedAt: string;
               /** @description Where the finished video plays (expires) */
               videoUrl: string | null;
+              /** @description Present while the job cannot move because no worker polls the queue its next task waits in (an API started without its worker, or workers that leave a domain out): the status and phase stay those of its step until a worker comes. Known from Temporal within seconds; a worker that stopped counts as polling for 90 s */
+              waitingForWorker?: {
+                message: string;
+                /**
+                 * @description The domain of the queue map no worker serves (docs/operations.md)
+                 * @enum {string}
+                 */
+                queue:
+                  | 'workflows'
+                  | 'analysis'
+                  | 'video-generation'
+                  | 'text-generation'
+                  | 'media'
+                  | 'transfer'
+                  | 'storage'
+                  | 'inspection';
+                /** @description Its task queue's name in Temporal */
+                taskQueue: string;
+              };
               /** @description Find the job in the Temporal Web UI by this id */
               workflowId: string;
             }[];
@@ -4072,6 +4205,25 @@ export interface operations {
             updatedAt: string;
             /** @description Where the finished video plays (expires) */
             videoUrl: string | null;
+            /** @description Present while the job cannot move because no worker polls the queue its next task waits in (an API started without its worker, or workers that leave a domain out): the status and phase stay those of its step until a worker comes. Known from Temporal within seconds; a worker that stopped counts as polling for 90 s */
+            waitingForWorker?: {
+              message: string;
+              /**
+               * @description The domain of the queue map no worker serves (docs/operations.md)
+               * @enum {string}
+               */
+              queue:
+                | 'workflows'
+                | 'analysis'
+                | 'video-generation'
+                | 'text-generation'
+                | 'media'
+                | 'transfer'
+                | 'storage'
+                | 'inspection';
+              /** @description Its task queue's name in Temporal */
+              taskQueue: string;
+            };
             /** @description Find the job in the Temporal Web UI by this id */
             workflowId: string;
           };
@@ -4346,6 +4498,25 @@ export interface operations {
             updatedAt: string;
             /** @description Where the finished video plays (expires) */
             videoUrl: string | null;
+            /** @description Present while the job cannot move because no worker polls the queue its next task waits in (an API started without its worker, or workers that leave a domain out): the status and phase stay those of its step until a worker comes. Known from Temporal within seconds; a worker that stopped counts as polling for 90 s */
+            waitingForWorker?: {
+              message: string;
+              /**
+               * @description The domain of the queue map no worker serves (docs/operations.md)
+               * @enum {string}
+               */
+              queue:
+                | 'workflows'
+                | 'analysis'
+                | 'video-generation'
+                | 'text-generation'
+                | 'media'
+                | 'transfer'
+                | 'storage'
+                | 'inspection';
+              /** @description Its task queue's name in Temporal */
+              taskQueue: string;
+            };
             /** @description Find the job in the Temporal Web UI by this id */
             workflowId: string;
           };
