@@ -55,7 +55,7 @@ import { createUsageService } from './services/usage.js';
 import { usageRoutes } from './routes/usage.js';
 import { createMediaWorkers } from './services/media-workers.js';
 import { createReadiness } from './services/readiness.js';
-import { createWorkerWaits } from './services/worker-waits.js';
+import { createWorkerWaits, type WorkerWaits } from './services/worker-waits.js';
 import { createRedrives } from './services/redrives.js';
 import { jobIdOf, requestLogFields } from './request-log.js';
 
@@ -182,8 +182,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(refuseRepeatedParameters);
   await app.register(refuseUnstorableText);
   await app.register(openApi);
+  const waits = createWorkerWaits({
+    client: deps.temporal.client,
+    taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+    logger: deps.logger,
+  });
   await app.register(jobEventStreams, {
     db: deps.db,
+    waits,
     pollMs: deps.config.EVENT_STREAM_POLL_MS,
     keepAliveMs: deps.config.EVENT_STREAM_KEEPALIVE_MS,
     limits: {
@@ -215,7 +221,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(
     webPageRoutes({ load: loadWebPage, mediaOrigins: [new URL(deps.config.apiPublicUrl).origin] }),
   );
-  await app.register(apiRoutes(deps, { mediaWorkers, inspectionWorkers }), { prefix: '/api' });
+  await app.register(apiRoutes(deps, { mediaWorkers, inspectionWorkers }, waits), {
+    prefix: '/api',
+  });
   return app;
 }
 
@@ -223,6 +231,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 function apiRoutes(
   deps: AppDependencies,
   workers: Pick<KindRouteDependencies, 'mediaWorkers' | 'inspectionWorkers'>,
+  waits: WorkerWaits,
 ): FastifyPluginAsyncZod {
   const { config, db } = deps;
   const startJob = createJobStarter({
@@ -266,13 +275,7 @@ function apiRoutes(
       pendingSeconds: config.JOB_PENDING_POLL_INTERVAL_SECONDS,
       waitingSeconds: config.JOB_WAITING_POLL_INTERVAL_SECONDS,
     });
-    await api.register(workerWaits, {
-      waits: createWorkerWaits({
-        client: deps.temporal.client,
-        taskQueue: config.TEMPORAL_TASK_QUEUE,
-        logger: deps.logger,
-      }),
-    });
+    await api.register(workerWaits, { waits });
     await api.register(documentBearerAuth);
     api.setNotFoundHandler(answerRouteNotFound);
     const kinds = jobKindRegistry.map(({ declaration }) => declaration);

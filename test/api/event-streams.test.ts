@@ -342,8 +342,12 @@ describe('keep-alives of a progress stream', () => {
       text += chunk.value;
     }
     await reader.cancel();
-    const data = [...text.matchAll(keepAlive)].map((match) => JSON.parse(match[1]!) as unknown);
-    assert.deepEqual(data, [{ intervalMs: keepAliveMs }, { intervalMs: keepAliveMs }]);
+    // No worker runs here: a keep-alive may also say that the job waits for one
+    // (test/e2e/waiting-for-worker.test.ts).
+    const intervals = [...text.matchAll(keepAlive)].map(
+      (match) => (JSON.parse(match[1]!) as { intervalMs: unknown }).intervalMs,
+    );
+    assert.deepEqual(intervals, [keepAliveMs, keepAliveMs]);
     assert.doesNotMatch(text, /^id:.*\nevent: keepalive/m, 'a keep-alive moves no Last-Event-ID');
     assert.ok(
       text.indexOf('event: keepalive') < text.indexOf('event: status'),

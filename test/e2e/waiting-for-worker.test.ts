@@ -28,6 +28,7 @@ describe('a job waiting for a worker that is not there', () => {
   let google: FakeGoogle;
   let h: Harness;
   let deps: ActivityDependencies;
+  let api: string;
   const running: RunningWorker[] = [];
 
   before(async () => {
@@ -39,7 +40,9 @@ describe('a job waiting for a worker that is not there', () => {
       GEMINI_API_KEY: 'test-key',
       GEMINI_BASE_URL: google.url,
     };
-    h = await startHarness({ env });
+    // Keep-alives every half second, so the stream's say what the job waits for at once.
+    h = await startHarness({ env: { ...env, EVENT_STREAM_KEEPALIVE_MS: '500' } });
+    api = await h.api.listen();
     deps = await createActivityDependencies(loadConfig(env), h.db);
   });
   after(async () => {
@@ -62,6 +65,29 @@ describe('a job waiting for a worker that is not there', () => {
         testLogger(),
       ),
     );
+  }
+
+  /** The `waitingForWorker` of the first keep-alive of the job's stream that has one. */
+  async function keepAliveWaiting(id: string): Promise<unknown> {
+    const response = await fetch(`${api}/api/ai/jobs/${id}/events`, {
+      headers: { authorization: await h.user('ada').authorization() },
+      signal: AbortSignal.timeout(30_000),
+    });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    try {
+      for (;;) {
+        for (const [, data] of text.matchAll(/event: keepalive\ndata: (.*)\n\n/g)) {
+          const { waitingForWorker } = JSON.parse(data!) as { waitingForWorker?: unknown };
+          if (waitingForWorker) return waitingForWorker;
+        }
+        const chunk = await reader.read();
+        assert.ok(!chunk.done, `the stream ended: ${text}`);
+        text += chunk.value;
+      }
+    } finally {
+      await reader.cancel();
+    }
   }
 
   it('names the queue without a worker in the job read, from no worker at all to a missing domain to none missing', async () => {
@@ -88,6 +114,8 @@ describe('a job waiting for a worker that is not there', () => {
     // The generic read is a job view too.
     const generic = (await ada.get(`/api/jobs/${job.id}`)).json<AiJobView>();
     assert.equal(generic.waitingForWorker?.queue, 'workflows');
+    // A stream sends such a job no event: its keep-alives say why.
+    assert.deepEqual(await keepAliveWaiting(job.id), alone.waitingForWorker);
 
     // A worker of workflows only: the job starts its model call, which waits on text-generation.
     await serve(['workflows']);

@@ -48,12 +48,13 @@ class StandInEventSource {
  */
 type FollowJob = (options: {
   link: () => Promise<{ url: string }>;
-  read: () => Promise<{ attempt: number; updatedAt: string }>;
+  read: () => Promise<{ attempt: number; updatedAt: string; waitingForWorker?: unknown }>;
   ended: (view: unknown) => boolean;
   onEvent: (event: unknown) => void;
   onView: (view: unknown) => void;
   onEnd: (view: unknown) => void;
   onTransport: (transport: string) => void;
+  onWaitingForWorker: (waiting: unknown) => void;
   onFailure: (failure: Error) => void;
 }) => { stop(): void };
 
@@ -96,6 +97,7 @@ describe('the web page following a job', () => {
       onView: () => undefined,
       onEnd: () => undefined,
       onTransport: (transport) => transports.push(transport),
+      onWaitingForWorker: () => undefined,
       onFailure: (failure) => assert.fail(failure),
     });
     try {
@@ -127,6 +129,56 @@ describe('the web page following a job', () => {
         '/api/vlogs/v/events?access=2&lastEventId=1',
         'through a new link, after the last event applied',
       );
+    } finally {
+      following.stop();
+    }
+  });
+
+  it('tells what the job waits for when no worker serves its queue, from keep-alives and polled views', async (t) => {
+    Object.assign(globalThis, {
+      EventSource: StandInEventSource,
+      addEventListener: () => undefined,
+      removeEventListener: () => undefined,
+    });
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    StandInEventSource.opened = [];
+    const followJob = await loadFollowJob();
+    const waiting = {
+      queue: 'workflows',
+      taskQueue: 'vlogflow',
+      message:
+        'No worker polls the workflows queue (vlogflow): this job does not move until one does',
+    };
+    const told: unknown[] = [];
+    const following = followJob({
+      link: async () => ({ url: '/api/vlogs/v/events?access=1' }),
+      read: async () => ({
+        attempt: 1,
+        updatedAt: 'then',
+        status: 'pending',
+        waitingForWorker: waiting,
+      }),
+      ended: () => false,
+      onEvent: () => undefined,
+      onView: () => undefined,
+      onEnd: () => undefined,
+      onTransport: () => undefined,
+      onWaitingForWorker: (what) => told.push(what),
+      onFailure: (failure) => assert.fail(failure),
+    });
+    try {
+      await settle();
+      const [stream] = StandInEventSource.opened;
+      assert.ok(stream, 'a stream opened');
+      stream.open();
+      stream.send('keepalive', { intervalMs: 1_000, waitingForWorker: waiting });
+      stream.send('keepalive', { intervalMs: 1_000 });
+      assert.deepEqual(told, [waiting, null], 'each keep-alive says it, or that nothing waits');
+
+      t.mock.timers.tick(3_000);
+      await settle();
+      assert.equal(stream.readyState, StandInEventSource.CLOSED, 'the silent stream dropped');
+      assert.deepEqual(told.slice(2), [waiting], 'a polled view says it too');
     } finally {
       following.stop();
     }

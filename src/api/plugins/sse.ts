@@ -14,6 +14,7 @@ import { openSseStreams, sseStreamsMax } from '../../metrics/metrics.js';
 import { ApiError } from '../errors.js';
 import { CountsByUser } from '../services/counts-by-user.js';
 import { JobEventFeed, type JobEventFeedSettings } from '../services/job-event-feed.js';
+import type { WorkerWaits } from '../services/worker-waits.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -77,6 +78,7 @@ export class JobEventStreams {
   constructor(
     private readonly feed: JobEventFeed,
     private readonly limits: JobEventStreamLimits,
+    private readonly waits: WorkerWaits,
   ) {}
 
   /** The last part of output logged after state `seq` of the job; 0 for none. */
@@ -110,12 +112,19 @@ export class JobEventStreams {
     this.hold(job.userId, response);
     const keepAliveMs = this.feed.keepAliveMs;
     const write = streamWriter(response, stalledKeepAlives * keepAliveMs);
-    const keepAliveEvent = `event: keepalive\ndata: ${JSON.stringify({ intervalMs: keepAliveMs })}\n\n`;
+    /** The job's status as the stream last told it: what the keep-alive's waiting is read for. */
+    let status: string = row.status;
+    // A job that waits for a worker sends no events: its keep-alives say why it does not move.
+    const keepAliveEvent = () => {
+      const waitingForWorker = this.waits.of({ status, workflowId: row.workflow_id });
+      const data = { intervalMs: keepAliveMs, ...(waitingForWorker && { waitingForWorker }) };
+      return `event: keepalive\ndata: ${JSON.stringify(data)}\n\n`;
+    };
     // The first keep-alive at once tells the client the interval its silence is measured in.
-    void write(`retry: ${reconnectDelayMs}\n\n${keepAliveEvent}`);
+    void write(`retry: ${reconnectDelayMs}\n\n${keepAliveEvent()}`);
     const keepAlive = setInterval(() => {
       // A client behind on the events needs no keep-alive; the writer's stall timer watches it.
-      if (!write.blocked()) void write(keepAliveEvent);
+      if (!write.blocked()) void write(keepAliveEvent());
     }, keepAliveMs);
     let unsubscribe = () => undefined as void;
     const finish = () => {
@@ -151,6 +160,7 @@ export class JobEventStreams {
       try {
         for (const event of events) {
           if (!(await write(formatEvent(event)))) return false;
+          if (event.type !== 'output') status = event.status;
         }
         const last = events.at(-1)!;
         return !(
@@ -265,10 +275,15 @@ function streamWriter(response: ServerResponse, stallMs: number): StreamWrite {
 export const jobEventStreams = fp(
   async (
     app: FastifyInstance,
-    { db, limits, ...settings }: JobEventFeedSettings & { db: Db; limits: JobEventStreamLimits },
+    {
+      db,
+      limits,
+      waits,
+      ...settings
+    }: JobEventFeedSettings & { db: Db; limits: JobEventStreamLimits; waits: WorkerWaits },
   ) => {
     const feed = new JobEventFeed(db, settings, app.log);
-    const streams = new JobEventStreams(feed, limits);
+    const streams = new JobEventStreams(feed, limits, waits);
     sseStreamsMax.set(limits.maxOpen);
     app.decorate('jobEventStreams', streams);
     app.addHook('preClose', async () => streams.endAll());

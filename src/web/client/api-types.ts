@@ -2339,7 +2339,7 @@ export interface operations {
         };
         content: {
           'text/event-stream': {
-            /** @description `status`, `progress` and `output`: `{ jobId, seq, part, type, status, progress, phase, attempt, error, output, at }`, where `output` is `{ text, offset }` for a piece of the model's answer (offset 0 starts a new answer) and null otherwise; `end`: the job as its GET route shows it, after which the stream closes; `keepalive` (no `id`): `{ intervalMs }`, sent when the stream opens and every `intervalMs` (EVENT_STREAM_KEEPALIVE_MS, 15 s) after, so a client that hears nothing for a few intervals knows the stream is dead and reconnects. */
+            /** @description `status`, `progress` and `output`: `{ jobId, seq, part, type, status, progress, phase, attempt, error, output, at }`, where `output` is `{ text, offset }` for a piece of the model's answer (offset 0 starts a new answer) and null otherwise; `end`: the job as its GET route shows it, after which the stream closes; `keepalive` (no `id`): `{ intervalMs, waitingForWorker? }`, sent when the stream opens and every `intervalMs` (EVENT_STREAM_KEEPALIVE_MS, 15 s) after, so a client that hears nothing for a few intervals knows the stream is dead and reconnects; `waitingForWorker`, as in the job's read, while the job waits in a queue no worker polls. */
             data: string;
             /** @enum {string} */
             event: 'status' | 'progress' | 'output' | 'end' | 'keepalive';
@@ -4844,7 +4844,7 @@ export interface operations {
         };
         content: {
           'text/event-stream': {
-            /** @description `status`, `progress` and `output`: `{ jobId, seq, part, type, status, progress, phase, attempt, error, output, at }`, where `output` is `{ text, offset }` for a piece of the model's answer (offset 0 starts a new answer) and null otherwise; `end`: the job as its GET route shows it, after which the stream closes; `keepalive` (no `id`): `{ intervalMs }`, sent when the stream opens and every `intervalMs` (EVENT_STREAM_KEEPALIVE_MS, 15 s) after, so a client that hears nothing for a few intervals knows the stream is dead and reconnects. */
+            /** @description `status`, `progress` and `output`: `{ jobId, seq, part, type, status, progress, phase, attempt, error, output, at }`, where `output` is `{ text, offset }` for a piece of the model's answer (offset 0 starts a new answer) and null otherwise; `end`: the job as its GET route shows it, after which the stream closes; `keepalive` (no `id`): `{ intervalMs, waitingForWorker? }`, sent when the stream opens and every `intervalMs` (EVENT_STREAM_KEEPALIVE_MS, 15 s) after, so a client that hears nothing for a few intervals knows the stream is dead and reconnects; `waitingForWorker`, as in the job's read, while the job waits in a queue no worker polls. */
             data: string;
             /** @enum {string} */
             event: 'status' | 'progress' | 'output' | 'end' | 'keepalive';

@@ -47,6 +47,11 @@ export interface FollowOptions<View extends FollowedView> {
   /** The view of an end; another may follow it if the end was superseded (a correction). */
   onEnd: (view: View) => void;
   onTransport: (transport: Transport) => void;
+  /**
+   * Why the job does not move when no worker serves the queue its next task waits in, as the
+   * stream's keep-alives and the polled views tell it; null once nothing says so.
+   */
+  onWaitingForWorker: (waiting: WaitingForWorker | null) => void;
   /** A failure that stops the following (the job is gone, the token refused). */
   onFailure: (failure: ApiFailure) => void;
   /** Only poll (no stream): `?live=poll` on the page's address, or no EventSource. */
@@ -74,10 +79,21 @@ const silentKeepAlives = 3;
 /** The API's keep-alive interval by default: until a stream's first keep-alive names its own. */
 const defaultKeepAliveMs = 15_000;
 
-/** What the following reads of a view: its attempt, and `updatedAt` to tell two ends apart. */
+/** What a job that waits for a missing worker says of it (the API's `waitingForWorker`). */
+export interface WaitingForWorker {
+  queue: string;
+  taskQueue: string;
+  message: string;
+}
+
+/**
+ * What the following reads of a view: its attempt, `updatedAt` to tell two ends apart, and
+ * what it waits for.
+ */
 interface FollowedView {
   attempt: number;
   updatedAt: string;
+  waitingForWorker?: WaitingForWorker;
 }
 
 export interface Following {
@@ -117,6 +133,7 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
   };
   const showEnd = (view: View) => {
     endShown = view;
+    options.onWaitingForWorker(null);
     if (confirmTimer) clearTimeout(confirmTimer);
     confirmTimer = setTimeout(stop, confirmEndMs);
     options.onEnd(view);
@@ -155,6 +172,7 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
           wentOn();
           if (polling) options.onTransport('polling');
           options.onView(view);
+          options.onWaitingForWorker(view.waitingForWorker ?? null);
         }
       } catch (error) {
         // A network error or an API restarting: keep polling, the page says it is retrying
@@ -224,8 +242,13 @@ export function followJob<View extends FollowedView>(options: FollowOptions<View
       options.onTransport('stream');
     });
     stream.addEventListener('keepalive', (event: MessageEvent<string>) => {
-      ({ intervalMs: keepAliveMs } = JSON.parse(event.data) as { intervalMs: number });
+      const data = JSON.parse(event.data) as {
+        intervalMs: number;
+        waitingForWorker?: WaitingForWorker;
+      };
+      keepAliveMs = data.intervalMs;
       heard();
+      if (!endShown) options.onWaitingForWorker(data.waitingForWorker ?? null);
     });
     for (const type of ['status', 'progress', 'output'] as const) {
       stream.addEventListener(type, (event: MessageEvent<string>) => {

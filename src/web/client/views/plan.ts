@@ -4,6 +4,7 @@ import type { PageContext, View } from '../context.js';
 import { field, h, quoted, replace } from '../dom.js';
 import { followJob, type Following } from '../follow-job.js';
 import { failureBox, jobErrorText } from './failure.js';
+import { workerWaitLine } from './worker-wait.js';
 
 type AiStatus = AiJob['status'];
 const ended: ReadonlySet<AiStatus> = new Set(['completed', 'failed', 'timeout', 'cancelled']);
@@ -63,6 +64,7 @@ function generation(options: GenerationOptions): {
     { class: 'transport', hidden: true },
     'The service cannot be reached; trying again every 3 seconds.',
   );
+  const workerWait = workerWaitLine();
   const cancel = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Cancel');
   const retry = h('button', { type: 'button', hidden: true }, 'Try again');
   cancel.setAttribute('aria-label', `Cancel ${words.items.toLowerCase()} for ${options.subject}`);
@@ -80,6 +82,7 @@ function generation(options: GenerationOptions): {
     heading,
     status,
     unreachable,
+    workerWait.element,
     list,
     notice,
     jobError,
@@ -176,6 +179,7 @@ function generation(options: GenerationOptions): {
         context.announce(`${words.items} for ${options.subject}: ${status.textContent ?? ''}`);
       },
       onTransport: (transport) => (unreachable.hidden = transport !== 'unreachable'),
+      onWaitingForWorker: workerWait.show,
       onFailure: (error) => failure.show(error),
       pollOnly: context.pollOnly,
       confirmEndMs: context.confirmEndMs,

@@ -3,6 +3,7 @@ import type { PageContext, View } from '../context.js';
 import { formatBytes, h, replace } from '../dom.js';
 import { followJob, type Following, type JobEventData, type Transport } from '../follow-job.js';
 import { failureBox, jobErrorText } from './failure.js';
+import { workerWaitLine } from './worker-wait.js';
 
 type VlogStatus = Vlog['status'];
 
@@ -32,6 +33,7 @@ export function vlogView(context: PageContext, id: string): View {
   const progress = h('progress', { max: 100, value: 0, id: 'vlog-progress' });
   const progressText = h('p', { class: 'progress-text' });
   const transport = h('p', { class: 'transport' });
+  const workerWait = workerWaitLine();
   const jobError = h('div', { class: 'failure', role: 'alert', hidden: true });
   const result = h('section', {
     class: 'result',
@@ -52,6 +54,7 @@ export function vlogView(context: PageContext, id: string): View {
     progress,
     progressText,
     transport,
+    workerWait.element,
     h('div', { class: 'actions' }, cancel, retry),
   );
 
@@ -191,6 +194,7 @@ export function vlogView(context: PageContext, id: string): View {
         if (vlog.status === 'failed') context.announce('The vlog failed. You can retry it.');
       },
       onTransport: (next) => (transport.textContent = transportText[next]),
+      onWaitingForWorker: workerWait.show,
       onFailure: (error) => failure.show(error),
       pollOnly: context.pollOnly,
       confirmEndMs: context.confirmEndMs,
