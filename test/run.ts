@@ -100,6 +100,9 @@ try {
     process.execPath,
     [
       ...fromSource,
+      // A file's process still open two minutes after its tests fails, naming what holds it.
+      '--import',
+      './test/support/exit-watch.ts',
       '--test',
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',
