@@ -75,6 +75,12 @@ export interface TemporalAccess {
    * (it exists and has the job search attributes); never leaves a call running after it settles.
    */
   ping(signal: AbortSignal, timeoutMs: number): Promise<void>;
+  /**
+   * A client for lookups (the queues' pollers, a job's pending tasks) whose calls are not
+   * retried: each fails fast when Temporal is out, and none is left retrying once the connection
+   * closes (the retrying client's backoff then throws from a timer and stops the process).
+   */
+  lookups: Client;
   close(): Promise<void>;
 }
 
@@ -95,7 +101,8 @@ export function createTemporalAccess(
 ): TemporalAccess {
   const owned = workflowWorkerConnection ? null : Connection.lazy(endpoint);
   // The default connection retries an unavailable server in the background; a readiness probe
-  // must fail fast and leave nothing behind, so it has a connection without retries.
+  // and the lookups must fail fast and leave nothing behind, so they have a connection without
+  // retries.
   const probe = Connection.lazy({ ...endpoint, interceptors: [] });
   // A namespace once set up stays so: asked until it is, then not again.
   let namespaceReady = false;
@@ -106,6 +113,7 @@ export function createTemporalAccess(
       ...(interceptors && { interceptors }),
     }),
     eagerStart: workflowWorkerConnection !== undefined,
+    lookups: new Client({ connection: probe, namespace }),
     async ping(signal, timeoutMs) {
       await probe.withAbortSignal(signal, () =>
         probe.withDeadline(Date.now() + timeoutMs, async () => {

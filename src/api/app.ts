@@ -117,7 +117,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     logger: deps.logger,
     sharedState: createSharedStateMetrics({
       db: deps.db,
-      client: deps.temporal.client,
+      client: deps.temporal.lookups,
       taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
       logger: deps.logger,
     }),
@@ -183,10 +183,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(refuseUnstorableText);
   await app.register(openApi);
   const waits = createWorkerWaits({
-    client: deps.temporal.client,
+    client: deps.temporal.lookups,
     taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
     logger: deps.logger,
   });
+  app.addHook('onClose', async () => waits.close());
   await app.register(jobEventStreams, {
     db: deps.db,
     waits,
@@ -200,8 +201,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   // The API runs no media tools: it asks the workers polling the media and inspection queues.
   const queues = taskQueueNames(deps.config.TEMPORAL_TASK_QUEUE);
-  const mediaWorkers = createMediaWorkers(deps.temporal.client, queues.media);
-  const inspectionWorkers = createMediaWorkers(deps.temporal.client, queues.inspection);
+  const mediaWorkers = createMediaWorkers(deps.temporal.lookups, queues.media);
+  const inspectionWorkers = createMediaWorkers(deps.temporal.lookups, queues.inspection);
   await app.register(
     healthRoutes(
       createReadiness(deps.temporal, deps.db, {

@@ -58,6 +58,7 @@ describe('job admission', { timeout: 30_000 }, () => {
         interceptors: { workflow: [gate] },
       }),
       eagerStart: false,
+      lookups: new Client({ connection, namespace: testEnv.temporalNamespace }),
       ping: async () => undefined,
       close: () => connection.close(),
     };

@@ -26,9 +26,11 @@ async function unreachableTemporal(): Promise<TemporalAccess> {
     address: `127.0.0.1:${await freePort()}`,
     interceptors: [],
   });
+  const client = new Client({ connection, namespace: testEnv.temporalNamespace });
   return {
-    client: new Client({ connection, namespace: testEnv.temporalNamespace }),
+    client,
     eagerStart: false,
+    lookups: client,
     ping: () => connection.workflowService.getSystemInfo({}).then(() => undefined),
     close: () => connection.close(),
   };

@@ -24,6 +24,8 @@ export interface WorkerWaits {
    * earlier reads learned and starts a read when that is old, so a status read costs no more.
    */
   of(job: { status: string; workflowId: string }): WaitingForWorker | undefined;
+  /** Ends the lookups under way: before the Temporal connection closes, whose retries they are. */
+  close(): void;
 }
 
 /** How long what Temporal said of the queues, and of one job's pending tasks, is taken as true. */
@@ -64,8 +66,10 @@ export function createWorkerWaits(deps: {
   const names = taskQueueNames(deps.taskQueue);
   let seen: QueuesSeen | undefined;
   let reading = false;
+  let queuesAskedAt = -Infinity;
   const jobs = new Map<string, { at: number; queue: TaskQueueDomain | null }>();
   const jobsReading = new Set<string>();
+  const closing = new AbortController();
 
   const fresh = (at: number) => performance.now() - at < freshForMs;
   const stale = (at: number) => performance.now() - at > staleAfterFreshPeriods * freshForMs;
@@ -78,10 +82,7 @@ export function createWorkerWaits(deps: {
           deps.client,
           names[domain],
           domain === 'workflows' ? 'workflow' : 'activity',
-          {
-            deadlineMs: describeTimeoutMs,
-            stats: domain !== 'workflows',
-          },
+          { signal: closing.signal, deadlineMs: describeTimeoutMs, stats: domain !== 'workflows' },
         ),
       ),
     );
@@ -98,22 +99,32 @@ export function createWorkerWaits(deps: {
 
   async function readJob(workflowId: string, stranded: Map<string, TaskQueueDomain>) {
     const answer = await deps.client.withDeadline(Date.now() + describeTimeoutMs, () =>
-      deps.client.workflow.getHandle(workflowId).describe(),
+      deps.client.withAbortSignal(closing.signal, () =>
+        deps.client.workflow.getHandle(workflowId).describe(),
+      ),
     );
     const waiting = (answer.raw.pendingActivities ?? []).find(
       (activity) =>
         activity.state === PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED &&
         stranded.has(activity.activityOptions?.taskQueue?.name ?? ''),
     );
-    if (jobs.size >= maxJobsRemembered) jobs.clear();
-    jobs.set(workflowId, {
-      at: performance.now(),
-      queue: waiting ? stranded.get(waiting.activityOptions!.taskQueue!.name!)! : null,
-    });
+    remember(workflowId, waiting ? stranded.get(waiting.activityOptions!.taskQueue!.name!)! : null);
   }
 
-  const warn = (what: string) => (error: unknown) =>
-    deps.logger.warn({ err: error }, `worker waits: ${what} not read`);
+  function remember(workflowId: string, queue: TaskQueueDomain | null): void {
+    if (jobs.size >= maxJobsRemembered) jobs.clear();
+    jobs.set(workflowId, { at: performance.now(), queue });
+  }
+
+  // Temporal out or refusing: one line when reads begin to fail, not one per attempt.
+  let failing = false;
+  const warn = (what: string) => (error: unknown) => {
+    if (!failing) deps.logger.warn({ err: error }, `worker waits: ${what} not read`);
+    failing = true;
+  };
+  const succeeded = () => {
+    failing = false;
+  };
 
   const waiting = (queue: TaskQueueDomain): WaitingForWorker => ({
     queue,
@@ -125,12 +136,19 @@ export function createWorkerWaits(deps: {
   });
 
   return {
+    close() {
+      closing.abort();
+    },
     of({ status, workflowId }) {
-      if (!isJobStatus(status) || isTerminalStatus(status)) return undefined;
-      if ((!seen || !fresh(seen.at)) && !reading) {
+      if (closing.signal.aborted || !isJobStatus(status) || isTerminalStatus(status)) {
+        return undefined;
+      }
+      // A read that failed is not tried again before its result would have been stale.
+      if (!reading && !fresh(queuesAskedAt)) {
         reading = true;
+        queuesAskedAt = performance.now();
         void readQueues()
-          .catch(warn('task queues'))
+          .then(succeeded, warn('task queues'))
           .finally(() => {
             reading = false;
           });
@@ -142,7 +160,10 @@ export function createWorkerWaits(deps: {
       if ((!known || !fresh(known.at)) && !jobsReading.has(workflowId)) {
         jobsReading.add(workflowId);
         void readJob(workflowId, seen.stranded)
-          .catch(warn(`pending tasks of ${workflowId}`))
+          .then(succeeded, (error: unknown) => {
+            remember(workflowId, null);
+            warn(`pending tasks of ${workflowId}`)(error);
+          })
           .finally(() => jobsReading.delete(workflowId));
       }
       // What the job's last read found, if recent and its queue still has no worker.
