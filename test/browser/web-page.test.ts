@@ -17,6 +17,7 @@ import {
   type BrowserSession,
   type PageOptions,
 } from './browser.js';
+import { uniqueTaskQueue } from '../support/temporal.js';
 import { maxFileBytes, startPageStack, type PageStack, type PickedFile } from './stack.js';
 
 /** What a page's EventSource received, recorded by the page. */
@@ -1631,6 +1632,39 @@ describe('the web page in a real browser', () => {
       assert.equal(listed.json<{ jobs: unknown[] }>().jobs.length, 1);
       assert.deepEqual(opened.problems(), []);
     });
+  });
+
+  it('says a plan does not move because no worker polls its queue', async () => {
+    // An API whose jobs go to a queue no worker polls, as one started without its worker;
+    // keep-alives every second, so the stream says it at once.
+    await stack.restartApi({
+      TEMPORAL_TASK_QUEUE: uniqueTaskQueue('nobody'),
+      EVENT_STREAM_KEEPALIVE_MS: '1000',
+    });
+    try {
+      await asUser('plan without a worker', 'unserved', async (opened) => {
+        const { page, step } = opened;
+        await page.getByRole('link', { name: 'Plan with AI' }).click();
+        await page.getByLabel('Your goal').fill(plan.goal);
+        await page.getByRole('button', { name: 'Break into sub-goals' }).click();
+        await page
+          .getByRole('status')
+          .filter({
+            hasText:
+              /^No worker polls the workflows queue \(.+\): this job does not move until one does$/,
+          })
+          .waitFor();
+        await page.getByText('Waiting to start…').waitFor();
+        await step('waiting for a worker');
+        await assertAccessible(opened, 'a plan waiting for a worker');
+        const id = /^#\/plan\/(.+)$/.exec(new URL(page.url()).hash)?.[1];
+        assert.ok(id, `the plan's own address: ${page.url()}`);
+        stack.harness.terminateOnStop(decodeURIComponent(id));
+        assert.deepEqual(opened.problems(), []);
+      });
+    } finally {
+      await stack.restartApi();
+    }
   });
 
   it('lists the history with filters and pages', async () => {
