@@ -343,7 +343,7 @@ describe('keep-alives of a progress stream', () => {
     }
     await reader.cancel();
     // No worker runs here: a keep-alive may also say that the job waits for one
-    // (test/e2e/waiting-for-worker.test.ts).
+    // (test/e2e/split-workers.test.ts).
     const intervals = [...text.matchAll(keepAlive)].map(
       (match) => (JSON.parse(match[1]!) as { intervalMs: unknown }).intervalMs,
     );

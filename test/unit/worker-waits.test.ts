@@ -6,7 +6,7 @@ import { eventually } from '../support/eventually.js';
 import { captureLogs } from '../support/logs.js';
 import { freePort } from '../support/ports.js';
 
-// The rest, with a dev server and workers, is in test/e2e/waiting-for-worker.test.ts.
+// The rest, with a dev server and workers, is in test/e2e/split-workers.test.ts.
 describe('what a job waits for, while Temporal does not answer', () => {
   it('is not known: reads answer at once without it, and the failure is logged once, not per lookup', async () => {
     const temporal = createTemporalAccess({ address: `127.0.0.1:${await freePort()}` }, 'vlogflow');
