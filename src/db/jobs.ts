@@ -171,6 +171,11 @@ export interface AppliedJobUpdate {
    * ended before its row kept when its status changed.
    */
   secondsInPreviousStatus: number | null;
+  /**
+   * The providers of the submissions the job ended with unanswered, one entry each (their
+   * notes deleted with its leases): the provider may bill generations nobody will use.
+   */
+  unansweredAbandoned: string[];
 }
 
 /**
@@ -433,7 +438,8 @@ function snapshotSql(
         ? sql`, released as (${endedJobLeasesFreed(jobId)}),
             forgotten as (delete from model_answers where job_id = ${jobId}
               and attempt <= ${attempt}),
-            unanswered_forgotten as (delete from provider_submissions where job_id = ${jobId})`
+            unanswered_forgotten as (delete from provider_submissions where job_id = ${jobId}
+              returning provider)`
         : sql``
     }${
       shape.closeCostHolds
@@ -447,7 +453,12 @@ function snapshotSql(
       kind, type, previous_status as "previousStatus",
       extract(epoch from now() - status_changed_at)::float8 as "secondsInPreviousStatus",
       coalesce(attempt_log.started, false) as "attemptStartedBefore",
-      coalesce(attempt_log.ended, false) as "attemptEndedBefore"
+      coalesce(attempt_log.ended, false) as "attemptEndedBefore",
+      ${
+        shape.releaseLeases
+          ? sql`array(select provider from unanswered_forgotten)`
+          : sql`array[]::text[]`
+      } as "unansweredAbandoned"
     from updated, attempt_log`;
 }
 

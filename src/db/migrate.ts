@@ -22,6 +22,7 @@ import * as providerLeaseTurns from './migrations/0019_provider_lease_turns.js';
 import * as providerLeaseRechecks from './migrations/0020_provider_lease_rechecks.js';
 import * as modelAnswers from './migrations/0021_model_answers.js';
 import * as providerSubmissions from './migrations/0022_provider_submissions.js';
+import * as providerSubmissionProviders from './migrations/0023_provider_submission_providers.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -47,6 +48,7 @@ const migrations: Record<string, Migration> = {
   '0020_provider_lease_rechecks': providerLeaseRechecks,
   '0021_model_answers': modelAnswers,
   '0022_provider_submissions': providerSubmissions,
+  '0023_provider_submission_providers': providerSubmissionProviders,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -73,11 +73,15 @@ export async function listOperationsLeftRunning(
  */
 export async function recordSubmissionSent(
   db: Db,
-  submission: { idempotencyKey: string; jobId: string },
+  submission: { idempotencyKey: string; jobId: string; provider: string },
 ): Promise<void> {
   await db
     .insertInto('provider_submissions')
-    .values({ idempotency_key: submission.idempotencyKey, job_id: submission.jobId })
+    .values({
+      idempotency_key: submission.idempotencyKey,
+      job_id: submission.jobId,
+      provider: submission.provider,
+    })
     .onConflict((oc) => oc.column('idempotency_key').doUpdateSet({ sent_at: sql`now()` }))
     .execute();
 }

@@ -78,6 +78,8 @@ export interface ProviderOperationTable {
 export interface ProviderSubmissionTable {
   idempotency_key: string;
   job_id: string;
+  /** The provider it was sent to (`veo`), whose metrics count it if it is never answered. */
+  provider: string;
   sent_at: Generated<Date>;
 }
 

@@ -11,6 +11,7 @@ import {
   jobsReconciled,
   jobsStarted,
   jobStageDuration,
+  unansweredSubmissions,
 } from './metrics.js';
 
 /** The `outcome` label of each way a job ends. */
@@ -50,6 +51,9 @@ export function zeroJobCounters(): void {
 export function countJobTransition(update: JobUpdate, applied: AppliedJobUpdate): void {
   const { snapshot } = update;
   const { kind, type, previousStatus } = applied;
+  for (const provider of applied.unansweredAbandoned) {
+    unansweredSubmissions.inc({ provider, outcome: 'abandoned' });
+  }
   if (snapshot.status === previousStatus) return;
   if (isStageStatus(previousStatus) && applied.secondsInPreviousStatus !== null) {
     jobStageDuration.observe({ kind, stage: previousStatus }, applied.secondsInPreviousStatus);

@@ -147,7 +147,7 @@ export const providerCostVoided = new Counter({
 
 export const unansweredSubmissions = new Counter({
   name: 'vlogflow_unanswered_submissions_total',
-  help: 'Paid submissions that got no answer (worker lost, request timed out), by what their retry did: found (the video the provider made of it) or sent_again (none came within VEO_UNANSWERED_SUBMISSION_WAIT_MS)',
+  help: 'Paid submissions that got no answer (worker lost, request timed out), by what became of them: found (their retry used the video the provider made of it), sent_again (none came within VEO_UNANSWERED_SUBMISSION_WAIT_MS), or abandoned (the job ended first, cancelled say: the provider may bill a generation nobody uses)',
   labelNames: ['provider', 'outcome'] as const,
   registers: [processMetrics],
 });

@@ -141,6 +141,7 @@ describe('migrations', () => {
         '0020_provider_lease_rechecks',
         '0021_model_answers',
         '0022_provider_submissions',
+        '0023_provider_submission_providers',
       ],
     );
   });
@@ -187,6 +188,7 @@ describe('migrations', () => {
       '0020_provider_lease_rechecks',
       '0021_model_answers',
       '0022_provider_submissions',
+      '0023_provider_submission_providers',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(

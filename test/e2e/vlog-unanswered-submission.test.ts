@@ -100,7 +100,7 @@ describe('a vlog whose Veo submission got no answer', { timeout: 180_000 }, () =
       .where('kind', '=', 'video')
       .execute();
   /** What the worker (in this process) counted of unanswered submissions' retries. */
-  const counted = async (outcome: 'found' | 'sent_again') =>
+  const counted = async (outcome: 'found' | 'sent_again' | 'abandoned') =>
     (await unansweredSubmissions.get()).values.find(
       (value) => value.labels.provider === 'veo' && value.labels.outcome === outcome,
     )?.value ?? 0;
@@ -163,6 +163,7 @@ describe('a vlog whose Veo submission got no answer', { timeout: 180_000 }, () =
   it('forgets the note of a submission still unanswered when its vlog is cancelled, sending nothing more', async () => {
     fakes.google.scenario.holdStarts = true;
     const sentBefore = fakes.google.calls.predictLongRunning;
+    const abandonedBefore = await counted('abandoned');
     const id = await submit('Cancelled while unanswered');
     await untilWaitingForUnanswered(id);
     assert.equal((await user.cancel('vlog', id, { reason: 'no longer needed' })).statusCode, 202);
@@ -170,6 +171,8 @@ describe('a vlog whose Veo submission got no answer', { timeout: 180_000 }, () =
     assert.equal(done.status, 'cancelled');
     assert.deepEqual(await notesLeft(id).execute(), []);
     assert.equal(fakes.google.calls.predictLongRunning - sentBefore, 1, 'sent once, never again');
+    // Veo may bill it: operators see it counted.
+    assert.equal((await counted('abandoned')) - abandonedBefore, 1);
   });
 
   it('sends again at once a submission Veo answered with an error: it took nothing', async () => {

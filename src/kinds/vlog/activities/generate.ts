@@ -420,7 +420,7 @@ export function createGenerateActivities({
       }
       // Noted first: should no answer come, the retry looks for what Veo made of it.
       if (generator.remote)
-        await recordSubmissionSent(db, { idempotencyKey: key, jobId: input.jobId });
+        await recordSubmissionSent(db, { idempotencyKey: key, jobId: input.jobId, provider });
       let operationName: string;
       try {
         operationName = await generator.start(
