@@ -39,6 +39,13 @@ const maxJobsRemembered = 10_000;
 
 const describeTimeoutMs = 2_000;
 
+/**
+ * Jobs' pending tasks looked up at once. Thousands of jobs polled while a queue has no worker
+ * would otherwise ask Temporal for each of them every few seconds; a read past the bound
+ * waits for a later one to learn what its job waits for.
+ */
+const maxJobLookupsAtOnce = 8;
+
 interface QueuesSeen {
   at: number;
   /** No worker polls the workflows' queue: no job moves. */
@@ -157,7 +164,11 @@ export function createWorkerWaits(deps: {
       if (seen.workflowsUnpolled) return waiting('workflows');
       if (seen.stranded.size === 0 || !isStageStatus(status)) return undefined;
       const known = jobs.get(workflowId);
-      if ((!known || !fresh(known.at)) && !jobsReading.has(workflowId)) {
+      if (
+        (!known || !fresh(known.at)) &&
+        !jobsReading.has(workflowId) &&
+        jobsReading.size < maxJobLookupsAtOnce
+      ) {
         jobsReading.add(workflowId);
         void readJob(workflowId, seen.stranded)
           .then(succeeded, (error: unknown) => {
