@@ -36,7 +36,6 @@ import { documentBearerAuth, openApi } from './plugins/openapi.js';
 import { conditionalReads } from './plugins/conditional-reads.js';
 import { jsonBody } from './plugins/json-body.js';
 import { rateLimit } from './plugins/rate-limit.js';
-import { workerWaits } from './plugins/worker-waits.js';
 import { metrics } from './plugins/metrics.js';
 import { jobEventStreams } from './plugins/sse.js';
 import { refuseRepeatedParameters } from './plugins/repeated-parameters.js';
@@ -272,11 +271,13 @@ function apiRoutes(
       },
     });
     await api.register(conditionalReads, {
-      runningSeconds: config.JOB_POLL_INTERVAL_SECONDS,
-      pendingSeconds: config.JOB_PENDING_POLL_INTERVAL_SECONDS,
-      waitingSeconds: config.JOB_WAITING_POLL_INTERVAL_SECONDS,
+      intervals: {
+        runningSeconds: config.JOB_POLL_INTERVAL_SECONDS,
+        pendingSeconds: config.JOB_PENDING_POLL_INTERVAL_SECONDS,
+        waitingSeconds: config.JOB_WAITING_POLL_INTERVAL_SECONDS,
+      },
+      waits,
     });
-    await api.register(workerWaits, { waits });
     await api.register(documentBearerAuth);
     api.setNotFoundHandler(answerRouteNotFound);
     const kinds = jobKindRegistry.map(({ declaration }) => declaration);

@@ -7,6 +7,7 @@ import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
 import { throttlePhase } from '../../src/jobs/provider-throttle.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { jobRecord, vlogInput } from '../support/jobs.js';
 import { documentedOperations } from '../support/openapi.js';
@@ -110,7 +111,13 @@ describe('polling a job', () => {
     h.terminateOnStop(id);
     const url = `/api/jobs/${id}`;
 
-    const first = await user.get(url);
+    // No worker runs here, which the view says once the API has asked Temporal, and from then
+    // on (test/e2e/split-workers.test.ts): the views compared below are all after that.
+    const first = await eventually(
+      () => user.get(url),
+      (read) => read.json<{ waitingForWorker?: unknown }>().waitingForWorker !== undefined,
+      { what: 'the view saying no worker polls the queue' },
+    );
     assert.equal(first.statusCode, 200);
     const etag = String(first.headers.etag);
     assert.match(etag, /^"[\w-]+"$/);

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { z } from 'zod';
 import { pollIntervalSeconds, type PollIntervals } from '../services/job-views.js';
+import type { WorkerWaits } from '../services/worker-waits.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -48,13 +49,17 @@ function noneMatch(header: string | undefined, etag: string): boolean {
  *   links that were renewed); a GET or HEAD whose If-None-Match names it is answered 304 with
  *   no body and no Content-Length;
  * - a job view (routes with `config.jobView`) carries X-Poll-Interval, in seconds, while the job
- *   is in flight, and none once it has ended;
+ *   is in flight, and none once it has ended; and `waitingForWorker` while no worker polls the
+ *   queue the job waits in (WorkerWaits), the start's 202 too;
  * - a job view is written with JSON.stringify, not checked against its response schema on every
  *   poll or start: its answers are built by toJobView (and liveView), typed as that schema, and
  *   the check cost a tenth of the API's time per read. The schema still documents the route.
  */
 export const conditionalReads = fp(
-  async (scope: FastifyInstance, intervals: PollIntervals) => {
+  async (
+    scope: FastifyInstance,
+    { intervals, waits }: { intervals: PollIntervals; waits: WorkerWaits },
+  ) => {
     scope.addHook('onRoute', (route) => {
       if (route.config?.jobView) route.serializerCompiler = () => (data) => JSON.stringify(data);
       // Documented for clients generated from the OpenAPI document: the header they may send,
@@ -69,13 +74,12 @@ export const conditionalReads = fp(
     });
 
     scope.addHook('preSerialization', async (request, reply, payload) => {
-      if (!request.routeOptions.config.jobView || reply.statusCode !== 200) return payload;
-      const seconds = pollIntervalSeconds(
-        payload as { status: string; phase: string | null },
-        intervals,
-      );
+      if (!request.routeOptions.config.jobView || reply.statusCode >= 300) return payload;
+      const job = payload as { status: string; phase: string | null; workflowId: string };
+      const seconds = reply.statusCode === 200 ? pollIntervalSeconds(job, intervals) : null;
       if (seconds !== null) reply.header('x-poll-interval', String(seconds));
-      return payload;
+      const waitingForWorker = waits.of(job);
+      return waitingForWorker ? { ...job, waitingForWorker } : payload;
     });
 
     scope.addHook('onSend', async (request, reply, payload) => {
