@@ -150,7 +150,7 @@ export function createWorkerWaits(deps: {
       if (closing.signal.aborted || !isJobStatus(status) || isTerminalStatus(status)) {
         return undefined;
       }
-      // A read that failed is not tried again before its result would have been stale.
+      // Asked at most once a period, whether the last lookup answered or failed.
       if (!reading && !fresh(queuesAskedAt)) {
         reading = true;
         queuesAskedAt = performance.now();
