@@ -41,6 +41,32 @@ const optionalRate = optionalString.pipe(
   decimalText(z.number().positive(), { fractions: true }).optional(),
 );
 
+/** An IP address, or a CIDR range of them (`10.0.0.0/8`, `fd00::/8`). */
+function isAddressOrRange(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * The proxies whose X-Forwarded-For the API believes: a number of hops, or the proxies'
+ * addresses and ranges. Never every sender: a client could then write any address it liked.
+ */
+const trustedProxies = optionalString.transform((value, ctx) => {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 10) return Number(value);
+  const entries = value.split(',').map((entry) => entry.trim());
+  if (entries.every(isAddressOrRange)) return entries;
+  ctx.addIssue({
+    code: 'custom',
+    message:
+      'expected the number of proxies in front of the API, 1 to 10 (1 behind one load balancer), or a comma-separated list of their addresses and CIDR ranges',
+  });
+  return z.NEVER;
+});
+
 /** A decimal amount of money ("12.50"), kept as text: money is never a float. */
 const moneyAmount = z.string().regex(decimalPattern, {
   error: 'expected a decimal amount such as 25 or 12.50 (at most 9 decimals)',
@@ -112,6 +138,13 @@ export const configSchema = z.object({
   /** Interface and port the API listens on. */
   API_HOST: hostName.default('127.0.0.1'),
   API_PORT: port.default(3000),
+  /**
+   * The proxies in front of the API (load balancers) whose X-Forwarded-For names the client:
+   * how many (1 behind one load balancer), or their addresses and CIDR ranges. Unset, a
+   * request's client is its connection's address, which behind a proxy is the proxy's, in every
+   * log line.
+   */
+  API_TRUST_PROXY: trustedProxies,
   /** Largest JSON request body accepted, in bytes (413 above). Uploads have VLOG_MAX_FILE_BYTES. */
   API_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
   /** Largest request line and headers together, in bytes (431 above). */

@@ -69,6 +69,18 @@ export interface AppDependencies {
   tracing?: Tracing | null;
 }
 
+/**
+ * Fastify's `trustProxy` for API_TRUST_PROXY: a count of hops trusts that many addresses from
+ * the connection's end of X-Forwarded-For (as Fastify does with a number, which its types omit).
+ */
+function trustProxyOption(
+  trusted: Config['API_TRUST_PROXY'],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (trusted === undefined) return false;
+  if (typeof trusted === 'number') return (_address, hop) => hop < trusted;
+  return trusted;
+}
+
 /** The HTTP API. It starts and reads jobs; it never runs them. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
@@ -95,6 +107,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     routerOptions: { maxParamLength: deps.config.API_MAX_HEADER_BYTES },
     frameworkErrors: answerRouterError,
     clientErrorHandler: answerConnectionError(deps.logger),
+    // Which forwarded client address to believe (`request.ip`, in the request logs).
+    trustProxy: trustProxyOption(deps.config.API_TRUST_PROXY),
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     // Refused by a hook below, in the error envelope (Fastify's own 503 body has another shape).

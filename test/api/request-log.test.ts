@@ -58,4 +58,34 @@ describe('request logs', () => {
       '/a?%61ccess=***&TOKEN=***&api_key=***&signature=***&limit=1',
     );
   });
+
+  it('name the client by the address its trusted proxies forward, and only theirs', async () => {
+    const behindOne = await h.startApi({ env: { API_TRUST_PROXY: '1' }, logger: logs.logger });
+    const behindNamed = await h.startApi({
+      env: { API_TRUST_PROXY: '10.0.0.0/8' },
+      logger: logs.logger,
+    });
+    /** The address the request log gives a request from 127.0.0.1 with this X-Forwarded-For. */
+    const loggedClient = async (app: typeof h.api.app, forwardedFor?: string) => {
+      const before = logs.lines().length;
+      await app.inject({
+        method: 'GET',
+        url: '/healthz',
+        headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {},
+      });
+      const line = logs
+        .lines()
+        .slice(before)
+        .find((entry) => entry['msg'] === 'incoming request');
+      return (line?.['req'] as { remoteAddress?: string } | undefined)?.remoteAddress;
+    };
+    // Unset: whatever a client forwards, it is its connection's address.
+    assert.equal(await loggedClient(h.api.app, '203.0.113.7'), '127.0.0.1');
+    // One load balancer: the address it appended, not one a client wrote before it.
+    assert.equal(await loggedClient(behindOne.app, '203.0.113.7'), '203.0.113.7');
+    assert.equal(await loggedClient(behindOne.app, '198.51.100.1, 203.0.113.7'), '203.0.113.7');
+    assert.equal(await loggedClient(behindOne.app), '127.0.0.1');
+    // Named proxies: 127.0.0.1 is not one of them, so what it forwards is not believed.
+    assert.equal(await loggedClient(behindNamed.app, '203.0.113.7'), '127.0.0.1');
+  });
 });

@@ -130,6 +130,22 @@ describe('configuration', () => {
     );
   });
 
+  it('takes API_TRUST_PROXY as a count of hops or a list of addresses and ranges, never every sender', () => {
+    assert.equal(loadConfig({}).API_TRUST_PROXY, undefined);
+    assert.equal(loadConfig({ API_TRUST_PROXY: '1' }).API_TRUST_PROXY, 1);
+    assert.deepEqual(
+      loadConfig({ API_TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,fd00::/8' }).API_TRUST_PROXY,
+      ['10.0.0.0/8', '192.168.1.7', 'fd00::/8'],
+    );
+    for (const value of ['true', '0', '11', '10.0.0.0/33', 'fd00::/129', '10.0.0.1,', 'lb.local']) {
+      assert.match(
+        configError({ API_TRUST_PROXY: value }),
+        /API_TRUST_PROXY: expected the number of proxies in front of the API, 1 to 10/,
+        value,
+      );
+    }
+  });
+
   it("says why a start failed in one line: an error's message, its causes', every address tried", () => {
     const refused = (address: string) => new Error(`connect ECONNREFUSED ${address}`);
     const error = new Error('Database migration failed', {
