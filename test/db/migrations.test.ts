@@ -230,6 +230,21 @@ describe('migrations', () => {
     );
   });
 
+  it('let a worker of the version before note a Veo submission, without its provider, during a rolling deploy', async () => {
+    const test = await createTestDatabase();
+    cleanups.push(() => test.drop());
+    // As recordSubmissionSent wrote it before migration 0023.
+    await sql`
+      insert into provider_submissions (idempotency_key, job_id)
+      values ('vlog-old:attempt-1:generate', 'vlog-old')
+    `.execute(test.db);
+    const notes = await test.db
+      .selectFrom('provider_submissions')
+      .select(['job_id', 'provider'])
+      .execute();
+    assert.deepEqual(notes, [{ job_id: 'vlog-old', provider: 'veo' }]);
+  });
+
   it('give the jobs that failed before it the stage they failed in, from their log', async () => {
     const test = await createTestDatabase();
     cleanups.push(() => test.drop());
