@@ -10,7 +10,6 @@ import {
 import type { Db } from '../db/database.js';
 import type { Config } from '../config.js';
 import { mediaDeletedAt } from '../db/media-retention.js';
-import { taskQueueNames } from '../capacity/task-queues.js';
 import { jobKindRegistry } from '../kinds/index.js';
 import type { KindRouteDependencies } from '../kinds/registration.js';
 import { vlogIdOfKey } from '../jobs/storage-keys.js';
@@ -54,6 +53,7 @@ import { createUsageService } from './services/usage.js';
 import { usageRoutes } from './routes/usage.js';
 import { createMediaWorkers } from './services/media-workers.js';
 import { createReadiness } from './services/readiness.js';
+import { watchTaskQueues } from '../task-queue-status.js';
 import { createWorkerWaits, type WorkerWaits } from './services/worker-waits.js';
 import { createRedrives } from './services/redrives.js';
 import { jobIdOf, requestLogFields } from './request-log.js';
@@ -126,14 +126,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     await app.register(requestSpans, { tracer: deps.tracing.tracer });
   }
   await app.register(errorHandler);
+  // The task queues as Temporal describes them, read once for all the API's readers of them.
+  const queues = watchTaskQueues(deps.temporal.lookups, deps.config.TEMPORAL_TASK_QUEUE);
+  app.addHook('onClose', async () => queues.close());
   await app.register(metrics, {
     logger: deps.logger,
-    sharedState: createSharedStateMetrics({
-      db: deps.db,
-      client: deps.temporal.lookups,
-      taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
-      logger: deps.logger,
-    }),
+    sharedState: createSharedStateMetrics({ db: deps.db, queues, logger: deps.logger }),
   });
   // A job's id is in its routes' path: every line of a request about a job carries it as
   // `jobId`, as the worker's lines do, so one grep finds the job in both processes (the first
@@ -197,7 +195,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(openApi);
   const waits = createWorkerWaits({
     client: deps.temporal.lookups,
-    taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+    queues,
     logger: deps.logger,
   });
   app.addHook('onClose', async () => waits.close());
@@ -213,9 +211,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   // The API runs no media tools: it asks the workers polling the media and inspection queues.
-  const queues = taskQueueNames(deps.config.TEMPORAL_TASK_QUEUE);
-  const mediaWorkers = createMediaWorkers(deps.temporal.lookups, queues.media);
-  const inspectionWorkers = createMediaWorkers(deps.temporal.lookups, queues.inspection);
+  const mediaWorkers = createMediaWorkers(queues, 'media');
+  const inspectionWorkers = createMediaWorkers(queues, 'inspection');
   await app.register(
     healthRoutes(
       createReadiness(deps.temporal, deps.db, {

@@ -6,17 +6,15 @@
  * them with `max` (or `min`), never `sum`. Workers do not export them.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Client } from '@temporalio/client';
 import { Gauge, Registry } from 'prom-client';
-import { taskQueueNames } from '../capacity/task-queues.js';
 import type { Db } from '../db/database.js';
 import { quietJobsByKind, waitingJobsByKind } from '../db/jobs.js';
 import { providerLines } from '../db/provider-quota.js';
 import { leaseStaleAfterMs } from '../activities/provider-quota.js';
 import { waitingStatuses } from '../jobs/model.js';
-import { jobKindRegistry, taskQueueDomainsInUse } from '../kinds/index.js';
+import { jobKindRegistry } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
-import { describeTaskQueue } from '../task-queue-status.js';
+import type { TaskQueueWatch } from '../task-queue-status.js';
 
 /** How long a read of the shared state serves the scrapes that follow it. */
 const defaultFreshForMs = 5_000;
@@ -35,9 +33,8 @@ export interface SharedStateMetrics {
 
 export function createSharedStateMetrics(deps: {
   db: Db;
-  client: Client;
-  /** TEMPORAL_TASK_QUEUE, which every domain's queue is named after. */
-  taskQueue: string;
+  /** The task queues' pollers and backlogs, as the API's other readers of them see them. */
+  queues: TaskQueueWatch;
   logger: Logger;
   /** How long a read serves the scrapes after it; default 5 s, a third of Prometheus's interval. */
   freshForMs?: number;
@@ -123,9 +120,6 @@ export function createSharedStateMetrics(deps: {
     registers,
   });
 
-  const names = taskQueueNames(deps.taskQueue);
-  const { client } = deps;
-
   async function readWaitingJobs(): Promise<void> {
     const [rows, quiet] = await Promise.all([waitingJobsByKind(deps.db), quietJobsByKind(deps.db)]);
     waiting.reset();
@@ -157,18 +151,13 @@ export function createSharedStateMetrics(deps: {
     }
   }
 
-  async function readQueues(signal: AbortSignal): Promise<void> {
-    const answers = await Promise.all(
-      taskQueueDomainsInUse().map(async (queue) => {
-        const type = queue === 'workflows' ? 'workflow' : 'activity';
-        const status = await describeTaskQueue(client, names[queue], type, { signal, stats: true });
-        return { labels: { queue, task_queue_type: type }, status };
-      }),
-    );
+  async function readQueues(): Promise<void> {
+    const statuses = await deps.queues.statuses();
     backlog.reset();
     backlogAge.reset();
     pollers.reset();
-    for (const { labels, status } of answers) {
+    for (const [queue, status] of statuses) {
+      const labels = { queue, task_queue_type: queue === 'workflows' ? 'workflow' : 'activity' };
       backlog.set(labels, status.backlog);
       backlogAge.set(labels, status.backlogAgeSeconds);
       pollers.set(labels, status.pollers.length);
@@ -176,18 +165,18 @@ export function createSharedStateMetrics(deps: {
   }
 
   /**
-   * A gauge nobody could read in time is dropped rather than left at its last value; the read
-   * is aborted, so that no call outlives the scrape. Says whether the read answered.
+   * A gauge nobody could read in time is dropped rather than left at its last value (the queues'
+   * watch bounds its own read). Says whether the read answered.
    */
   const orEmpty = async (
-    read: (signal: AbortSignal) => Promise<void>,
+    read: () => Promise<void>,
     gauges: Gauge[],
     source: string,
   ): Promise<boolean> => {
     const timer = new AbortController();
     try {
       await Promise.race([
-        read(timer.signal),
+        read(),
         delay(readTimeoutMs, undefined, { signal: timer.signal }).then(() => {
           throw new Error(`no answer within ${readTimeoutMs} ms`);
         }),

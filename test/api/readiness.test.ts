@@ -7,6 +7,7 @@ import type { Db } from '../../src/db/database.js';
 import { findMediaTools, isNpmFfmpeg } from '../../src/media/tools.js';
 import { taskQueueNames } from '../../src/capacity/task-queues.js';
 import { createMediaWorkers } from '../../src/api/services/media-workers.js';
+import { watchTaskQueues } from '../../src/task-queue-status.js';
 import { createReadiness } from '../../src/api/services/readiness.js';
 import { createTemporalAccess } from '../../src/temporal-client.js';
 import { prepareNamespaceAt } from '../../temporal/namespace.js';
@@ -87,7 +88,7 @@ describe('/readyz', () => {
     const h = await startHarness({ temporal: counted });
     cleanups.push(() => h.stop());
     const readiness = createReadiness(counted, h.db, {
-      workers: createMediaWorkers(temporal.client, taskQueueNames(h.taskQueue).media),
+      workers: createMediaWorkers(watchTaskQueues(temporal.lookups, h.taskQueue), 'media'),
       required: false,
     });
 

@@ -36,8 +36,7 @@ describe('observability docs', () => {
     // The shared-state gauges are registered when made; nothing is read until a scrape.
     const sharedState = createSharedStateMetrics({
       db: {} as never,
-      client: {} as never,
-      taskQueue: 'vlogflow',
+      queues: {} as never,
       logger: testLogger(),
     });
     const exported = [

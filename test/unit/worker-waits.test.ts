@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createWorkerWaits } from '../../src/api/services/worker-waits.js';
 import { createTemporalAccess } from '../../src/temporal-client.js';
+import { watchTaskQueues } from '../../src/task-queue-status.js';
 import { eventually } from '../support/eventually.js';
 import { captureLogs } from '../support/logs.js';
 import { freePort } from '../support/ports.js';
@@ -13,7 +14,7 @@ describe('what a job waits for, while Temporal does not answer', () => {
     const { logger, lines } = captureLogs();
     const waits = createWorkerWaits({
       client: temporal.lookups,
-      taskQueue: 'vlogflow',
+      queues: watchTaskQueues(temporal.lookups, 'vlogflow', { freshForMs: 10 }),
       logger,
       freshForMs: 10,
     });

@@ -44,8 +44,9 @@ export function createReadiness(
 ): Readiness {
   const ffmpegCheck = async (): Promise<Check> => {
     const answer: { report?: MediaWorkersReport } = {};
-    const asked = await check(async (signal) => {
-      answer.report = await ffmpeg.workers.report(signal);
+    // The queues' watch bounds its own read (and shares it with the API's other readers).
+    const asked = await check(async () => {
+      answer.report = await ffmpeg.workers.report();
     });
     const { report } = answer;
     if (!report) return { ok: !ffmpeg.required, error: `workers not asked: ${asked.error}` };

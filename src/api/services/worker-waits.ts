@@ -1,10 +1,9 @@
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { taskQueueDomainsInUse } from '../../kinds/index.js';
-import { taskQueueNames, type TaskQueueDomain } from '../../capacity/task-queues.js';
+import type { TaskQueueDomain } from '../../capacity/task-queues.js';
 import { isJobStatus, isStageStatus, isTerminalStatus } from '../../jobs/model.js';
 import type { Logger } from '../../logger.js';
-import { describeTaskQueue } from '../../task-queue-status.js';
+import type { TaskQueueWatch } from '../../task-queue-status.js';
 
 const { PendingActivityState } = proto.temporal.api.enums.v1;
 
@@ -63,14 +62,15 @@ interface QueuesSeen {
  * some activity queue has tasks and no worker, and only for a job in one of its stages.
  */
 export function createWorkerWaits(deps: {
+  /** For a job's pending tasks. */
   client: Client;
-  /** TEMPORAL_TASK_QUEUE, which every domain's queue is named after. */
-  taskQueue: string;
+  /** The queues' pollers and backlogs, shared with the API's other readers of them. */
+  queues: TaskQueueWatch;
   logger: Logger;
   freshForMs?: number;
 }): WorkerWaits {
   const freshForMs = deps.freshForMs ?? defaultFreshForMs;
-  const names = taskQueueNames(deps.taskQueue);
+  const { names } = deps.queues;
   let seen: QueuesSeen | undefined;
   let reading = false;
   let queuesAskedAt = -Infinity;
@@ -82,25 +82,14 @@ export function createWorkerWaits(deps: {
   const stale = (at: number) => performance.now() - at > staleAfterFreshPeriods * freshForMs;
 
   async function readQueues(): Promise<void> {
-    const domains = taskQueueDomainsInUse();
-    const statuses = await Promise.all(
-      domains.map((domain) =>
-        describeTaskQueue(
-          deps.client,
-          names[domain],
-          domain === 'workflows' ? 'workflow' : 'activity',
-          { signal: closing.signal, deadlineMs: describeTimeoutMs, stats: domain !== 'workflows' },
-        ),
-      ),
-    );
+    const statuses = await deps.queues.statuses();
     const stranded = new Map<string, TaskQueueDomain>();
     let workflowsUnpolled = false;
-    domains.forEach((domain, index) => {
-      const status = statuses[index]!;
-      if (status.pollers.length > 0) return;
+    for (const [domain, status] of statuses) {
+      if (status.pollers.length > 0) continue;
       if (domain === 'workflows') workflowsUnpolled = true;
-      else if (status.backlog > 0) stranded.set(names[domain], domain);
-    });
+      else if (status.backlog > 0) stranded.set(status.name, domain);
+    }
     seen = { at: performance.now(), workflowsUnpolled, stranded };
   }
 
