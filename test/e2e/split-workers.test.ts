@@ -14,7 +14,7 @@ import { createActivityDependencies } from '../../src/worker/dependencies.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
 import { eventually } from '../support/eventually.js';
-import { startHarness, testJwtSecret, type Harness } from '../support/harness.js';
+import { startHarness, testJwtSecret, type Harness, type UserClient } from '../support/harness.js';
 import { testEnv } from '../support/env.js';
 import { testLogger } from '../support/logs.js';
 
@@ -24,6 +24,16 @@ interface AiJobView {
   id: string;
   status: string;
   waitingForWorker?: { queue: string; taskQueue: string; message: string };
+}
+
+/** The AI job's view once it has completed or failed. */
+function aiJobEnded(user: UserClient, id: string): Promise<AiJobView> {
+  return user.awaitJob<AiJobView>(
+    'ai',
+    id,
+    (view) => ['completed', 'failed'].includes(view.status),
+    { what: 'the AI job done' },
+  );
 }
 
 /** An API on a task queue of its own, no worker, and workers started on demand for some domains. */
@@ -147,12 +157,7 @@ describe('workers serving parts of the queue map', () => {
     assert.equal(google.calls.streamGenerateContent, 0);
 
     await serve(['text-generation']);
-    const done = await ada.awaitJob<AiJobView>(
-      'ai',
-      job.id,
-      (view) => ['completed', 'failed'].includes(view.status),
-      { what: 'the AI job done' },
-    );
+    const done = await aiJobEnded(ada, job.id);
     assert.equal(done.status, 'completed');
     assert.equal(google.calls.streamGenerateContent, 1);
   });
@@ -243,12 +248,7 @@ describe('a job waiting for a worker that is not there', () => {
     assert.equal(google.calls.streamGenerateContent, 0);
 
     await serve(['text-generation']);
-    const done = await ada.awaitJob<AiJobView>(
-      'ai',
-      job.id,
-      (view) => ['completed', 'failed'].includes(view.status),
-      { what: 'the AI job done' },
-    );
+    const done = await aiJobEnded(ada, job.id);
     assert.equal(done.status, 'completed');
     assert.equal(done.waitingForWorker, undefined);
 
