@@ -23,6 +23,7 @@ import {
 import { jobKindRegistry } from '../kinds/index.js';
 import { forgetAnswersOfEndedAttempts, forgetModelAnswers } from '../db/model-answers.js';
 import { dropCostHoldLeftOpen, listCostHoldsLeftOpen } from '../db/costs.js';
+import { forgetRedrive } from '../db/failure-groups.js';
 import { chargeEndedJob, settleJobCost } from './job-projection.js';
 import type { ActivityDependencies } from './index.js';
 import type { ReconcileJobBatchInput, ReconcileJobBatchResult } from '../jobs/contracts.js';
@@ -155,8 +156,8 @@ export function createJobReconcilerActivities(deps: ActivityDependencies) {
      * API took for a job whose workflow it never started, or for a retry it never sent, before
      * it died. The workflow decides: a hold stays while its workflow is running (its first
      * write makes the row; an Update sent again may still take the retry), and goes once the
-     * workflow is not found or has closed. Without this, such a hold counts against its owner's
-     * budgets forever. The expired reservations such an API left go too (dropExpiredReservations).
+     * workflow is not found or has closed, with the record of a re-drive that asked for its
+     * attempt. Without this, such a hold counts against its owner's budgets forever. The expired reservations such an API left go too (dropExpiredReservations).
      */
     async releaseCostHoldsLeftOpen(input: {
       staleMs: number;
@@ -175,6 +176,7 @@ export function createJobReconcilerActivities(deps: ActivityDependencies) {
           running = false;
         }
         if (!running && (await dropCostHoldLeftOpen(db, hold))) {
+          await forgetRedrive(db, hold);
           released += 1;
           log.info('cost hold left open released', { jobId: hold.jobId, attempt: hold.attempt });
         }

@@ -1,7 +1,7 @@
 import { sql, type Insertable } from 'kysely';
 import type { FailureFingerprint } from '../jobs/failure-fingerprint.js';
 import type { Db } from './database.js';
-import type { JobRedriveTable, JobRow } from './schema.js';
+import type { JobRedriveRow, JobRedriveTable, JobRow } from './schema.js';
 
 export interface FailureGroupFilters {
   kind?: string | undefined;
@@ -80,7 +80,35 @@ export async function findJobsById(db: Db, ids: readonly string[]): Promise<JobR
     .execute();
 }
 
-/** Records one re-drive: the link between the failed run and the attempt it started. */
+/**
+ * Records one re-drive: the link between the failed run and the attempt it started, or may
+ * have started (a re-drive Temporal did not answer in time keeps its record: findRedrive).
+ */
 export async function recordRedrive(db: Db, redrive: Insertable<JobRedriveTable>): Promise<void> {
   await db.insertInto('job_redrives').values(redrive).execute();
+}
+
+/** The re-drive recorded for one attempt of a job, if any. */
+export async function findRedrive(
+  db: Db,
+  redrive: { jobId: string; attempt: number },
+): Promise<JobRedriveRow | undefined> {
+  return db
+    .selectFrom('job_redrives')
+    .selectAll()
+    .where('job_id', '=', redrive.jobId)
+    .where('attempt', '=', redrive.attempt)
+    .executeTakeFirst();
+}
+
+/** Forgets the re-drive of an attempt that never started: its workflow refused it or closed. */
+export async function forgetRedrive(
+  db: Db,
+  redrive: { jobId: string; attempt: number },
+): Promise<void> {
+  await db
+    .deleteFrom('job_redrives')
+    .where('job_id', '=', redrive.jobId)
+    .where('attempt', '=', redrive.attempt)
+    .execute();
 }

@@ -74,4 +74,71 @@ describe('cancel and retry with no worker polling', () => {
       [{ attempt: 2, state: 'held' }],
     );
   });
+
+  // A re-drive whose retry Update nobody judged keeps its hold and its record as an owner's
+  // retry keeps its hold: the Update may still be taken once a worker is back. Sent again, the
+  // re-drive is that one, not a retry under way it must step aside for.
+  it("keeps a re-drive nobody judged, and a re-drive sent again learns that one's outcome", async () => {
+    const owner = h.user('redriven-owner');
+    const operator = h.admin('operator');
+    const { id } = await owner.startJob('ai', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Learn to knit' },
+    });
+    h.terminateOnStop(id);
+    // Its failure projected while its run is open, in its retry window.
+    await h.db
+      .updateTable('jobs')
+      .set({ status: 'failed', error_code: 'MODEL_FAILED', completed_at: new Date() })
+      .where('id', '=', id)
+      .execute();
+    const redriveState = async () => ({
+      holds: await h.db
+        .selectFrom('cost_holds')
+        .select(['attempt', 'state'])
+        .where('job_id', '=', id)
+        .orderBy('attempt')
+        .execute(),
+      records: await h.db
+        .selectFrom('job_redrives')
+        .select(['attempt', 'via', 'requested_by'])
+        .where('job_id', '=', id)
+        .execute(),
+      row: await h.db
+        .selectFrom('jobs')
+        .select(['status', 'attempt'])
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow(),
+    });
+
+    for (let sent = 0; sent < 2; sent += 1) {
+      const response = await operator.post('/api/admin/redrives', { jobIds: [id] });
+      assert.equal(response.statusCode, 202, response.body);
+      const outcome = response.json<{
+        redriven: unknown[];
+        skipped: { jobId: string; code: string; message: string }[];
+      }>();
+      assert.deepEqual(outcome.redriven, []);
+      assert.equal(outcome.skipped.length, 1, response.body);
+      assert.equal(outcome.skipped[0]?.code, 'JOB_CONTROL_TIMEOUT', response.body);
+      assert.match(outcome.skipped[0].message, /keeps its attempt's hold/);
+      assert.deepEqual(await redriveState(), {
+        holds: [
+          { attempt: 1, state: 'held' },
+          { attempt: 2, state: 'held' },
+        ],
+        records: [{ attempt: 2, via: 'retry-update', requested_by: 'operator' }],
+        // Shown retried only once the workflow takes it.
+        row: { status: 'failed', attempt: 1 },
+      });
+    }
+    const admitted = await h.temporal.client.workflowService.pollWorkflowExecutionUpdate({
+      namespace: testEnv.temporalNamespace,
+      updateRef: { workflowExecution: { workflowId: id }, updateId: 'retry-attempt-2' },
+      waitPolicy: {
+        lifecycleStage: UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED,
+      },
+    });
+    assert.equal(admitted.stage, UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED);
+  });
 });

@@ -5,6 +5,11 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { formatMoney, parseMoney } from '../../src/costs/money.js';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createJobReconcilerActivities } from '../../src/activities/job-reconciler.js';
+import { ApiError } from '../../src/api/errors.js';
+import { createJobActions } from '../../src/api/services/job-actions.js';
+import { createRedrives } from '../../src/api/services/redrives.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import { JobAttemptKey } from '../../src/jobs/search-attributes.js';
 import { jpegBytes, multipartBody, pngBytes } from '../fixtures/media.js';
@@ -14,6 +19,7 @@ import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness, type TestApi, type UserClient } from '../support/harness.js';
 import { generationBucket, CloudFakes } from '../support/cloud-fakes.js';
 import { jobRecord, jobSnapshot } from '../support/jobs.js';
+import { testLogger } from '../support/logs.js';
 import { parseMetrics } from '../support/metrics.js';
 import { fromSource, projectRoot } from '../support/processes.js';
 
@@ -262,6 +268,110 @@ describe('re-drives of failed vlogs', () => {
     // The group is empty now: nothing is re-driven twice.
     const again = await redrive({ group: 'vlog:transferring:TRANSFER_FAILED:-', dryRun: true });
     assert.deepEqual(again.outcome.redriven, []);
+  });
+
+  /**
+   * Re-drives a job as an operator whose retry Update Temporal does not answer in time (no
+   * worker polling, say): the job is skipped with JOB_CONTROL_TIMEOUT and keeps the attempt's
+   * hold and the re-drive's record. Returns what the job's holds then are.
+   */
+  async function redriveUnanswered(id: string) {
+    const budgets = { daily: null, monthly: null };
+    const actions = createJobActions(
+      h.temporal,
+      { timeoutMs: 5_000 },
+      { db: h.db, budgets, maxJobsInFlight: 100 },
+    );
+    const unanswered = createRedrives({
+      db: h.db,
+      temporal: h.temporal.client,
+      actions: {
+        ...actions,
+        sendRetry: () =>
+          Promise.reject(new ApiError('JOB_CONTROL_TIMEOUT', 'No worker took the retry request')),
+      },
+      budgets,
+      maxJobsInFlight: 100,
+      timeoutMs: 5_000,
+      logger: testLogger(),
+    });
+    const outcome = await unanswered.redrive(
+      { jobIds: [id] },
+      { dryRun: false, requestedBy: 'ops' },
+    );
+    assert.deepEqual(outcome.redriven, []);
+    assert.equal(outcome.skipped[0]?.code, 'JOB_CONTROL_TIMEOUT');
+    assert.deepEqual(await holdsOf(id), [
+      { attempt: 1, state: 'released' },
+      { attempt: 2, state: 'held' },
+    ]);
+    assert.deepEqual(await redrivesOf(id), [
+      { attempt: 2, via: 'retry-update', requested_by: 'ops' },
+    ]);
+  }
+
+  const holdsOf = (id: string) =>
+    h.db
+      .selectFrom('cost_holds')
+      .select(['attempt', 'state'])
+      .where('job_id', '=', id)
+      .orderBy('attempt')
+      .execute();
+
+  const redrivesOf = (id: string) =>
+    h.db
+      .selectFrom('job_redrives')
+      .select(['attempt', 'via', 'requested_by'])
+      .where('job_id', '=', id)
+      .execute();
+
+  it('re-drives a vlog on the hold and record of an earlier re-drive that Temporal did not answer', async () => {
+    const owner = h.user('erin');
+    const calls = { ...fakes.google.calls };
+    const id = await failedAtTransfer(owner);
+    await videoArrives(id);
+    await redriveUnanswered(id);
+
+    const { outcome } = await redrive({ jobIds: [id] });
+    assert.deepEqual(outcome.skipped, []);
+    assert.equal(outcome.redriven[0]?.attempt, 2);
+    assert.equal(outcome.redriven[0]?.via, 'retry-update');
+    const done = await owner.awaitJob<VlogView>('vlog', id, (view) => view.status === 'completed', {
+      what: 're-driven vlog completed',
+    });
+    assert.equal(done.attempt, 2);
+    assert.equal(fakes.google.calls.predictLongRunning - calls.predictLongRunning, 1);
+    await eventually(
+      () => holdsOf(id),
+      (holds) => holds.at(-1)?.state === 'settled',
+      { what: "the re-driven attempt's hold settled" },
+    );
+    assert.deepEqual(await holdsOf(id), [
+      { attempt: 1, state: 'released' },
+      { attempt: 2, state: 'settled' },
+    ]);
+    assert.deepEqual(await redrivesOf(id), [
+      { attempt: 2, via: 'retry-update', requested_by: 'ops' },
+    ]);
+  });
+
+  it('gives back the hold of a re-drive Temporal did not answer, and forgets it, once the workflow closed without it', async () => {
+    const id = await failedAtTransfer(h.user('frank'));
+    await redriveUnanswered(id);
+    await h.temporal.client.workflow.getHandle(id).terminate('its retry window ended');
+    const reconciler = createJobReconcilerActivities({
+      ...(await fakes.activityDependencies(h.db)),
+      temporalClient: h.temporal.client,
+    });
+    const released = { count: 0 };
+    await new MockActivityEnvironment().run(async () => {
+      released.count = (
+        await reconciler.releaseCostHoldsLeftOpen({ staleMs: 0, limit: 100 })
+      ).released;
+    });
+    assert.ok(released.count >= 1, 'no hold released');
+    assert.deepEqual(await holdsOf(id), [{ attempt: 1, state: 'released' }]);
+    assert.deepEqual(await redrivesOf(id), []);
   });
 
   it('groups failures by the provider whose call ended them, as the activities report it', async () => {

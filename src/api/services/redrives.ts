@@ -7,7 +7,14 @@ import {
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../../db/database.js';
-import { findJobsById, listFailedJobsOfGroup, recordRedrive } from '../../db/failure-groups.js';
+import { dropCostHold } from '../../db/costs.js';
+import {
+  findJobsById,
+  findRedrive,
+  forgetRedrive,
+  listFailedJobsOfGroup,
+  recordRedrive,
+} from '../../db/failure-groups.js';
 import { countJobsInFlight, lockOwner, markJobRetried } from '../../db/jobs.js';
 import type { JobRow } from '../../db/schema.js';
 import type { FailureFingerprint } from '../../jobs/failure-fingerprint.js';
@@ -183,7 +190,7 @@ export function createRedrives(deps: RedriveDependencies) {
   }
 
   /** A new run of the closed job, from the input its failed run would have continued with. */
-  async function startNextRun(row: JobRow, plan: Redrive, requestedBy: string): Promise<number> {
+  async function startNextRun(row: JobRow, plan: Redrive, requestedBy: string): Promise<void> {
     const declaration = declarations.get(row.kind)!;
     const closed = temporal.workflow.getHandle(row.workflow_id, plan.previousRunId);
     const [answered, description] = await Promise.all([
@@ -224,61 +231,100 @@ export function createRedrives(deps: RedriveDependencies) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
         throw new ApiError('JOB_NOT_REDRIVABLE', 'The job is running again already');
       }
-      throw error;
+      throw attemptMayStart(error);
     }
-    return input.attempt;
   }
 
   /**
    * Admits and re-drives one job in one transaction under its owner's lock: the cap is checked,
    * the estimate held for the new attempt (402 BUDGET_EXCEEDED when the owner's budget cannot;
-   * skipped when a retry under way holds it already),
-   * the row shows the job accepted again (so the next admission counts it), then Temporal is
-   * asked. The lock is held across that call, unlike a start's: re-drives are rare, one job at a
-   * time, and bounded by JOB_CONTROL_TIMEOUT_MS. A refusal from Temporal rolls the row and the
-   * hold back.
+   * skipped when a retry under way holds it already) and the re-drive recorded, then Temporal is
+   * asked, then the row shows the job accepted again. The lock is held across that call, unlike
+   * a start's: re-drives are rare, one job at a time, and bounded by JOB_CONTROL_TIMEOUT_MS.
+   *
+   * A refusal from Temporal rolls the hold and the record back. A call Temporal did not answer
+   * (AttemptMayStart) keeps both: the Update may still be taken, or the start may have been,
+   * and that attempt must run held. The job is skipped, and a re-drive of it sent again finds
+   * the record and learns the outcome: the same Update again (its id names the attempt), whose
+   * refusal drops the hold and the record, or the run started meanwhile. A hold whose attempt
+   * never starts is dropped by the reconciler once the workflow has closed, as a retry's is.
    */
   async function redriveOne(row: JobRow, plan: Redrive, requestedBy: string): Promise<Redrive> {
-    return db.transaction().execute(async (tx) => {
+    type Outcome = { redriven: Redrive } | { refused: ApiError } | { unanswered: AttemptMayStart };
+    const outcome = await db.transaction().execute(async (tx): Promise<Outcome> => {
       await lockOwner(tx, row.owner_id);
-      await refuseOwnerAtJobCap(tx, row.owner_id, deps.maxJobsInFlight);
+      const attempt = { jobId: row.id, attempt: plan.attempt };
+      const earlier = await findRedrive(tx, attempt);
+      // An earlier re-drive of this attempt holds its place already, as a retry sent again does.
+      if (!earlier) await refuseOwnerAtJobCap(tx, row.owner_id, deps.maxJobsInFlight);
       const held = await holdAttemptCost(
         tx,
-        { jobId: row.id, ownerId: row.owner_id, attempt: plan.attempt, estimate: estimateOf(row) },
+        { ...attempt, ownerId: row.owner_id, estimate: estimateOf(row) },
         deps.budgets,
       );
       // An owner's retry holds this attempt and awaits its own answer: re-driven on its hold,
       // the job would lose it when that retry is refused (it drops the hold it took).
-      if (!held) {
+      if (!held && !earlier) {
         throw new ApiError(
           'JOB_NOT_REDRIVABLE',
           'A retry of the job is under way; re-drive it again if that retry is refused',
         );
       }
-      const marked = await markJobRetried(tx, {
+      const redrive = earlier
+        ? {
+            ...plan,
+            via: earlier.via,
+            previousRunId: earlier.previous_run_id ?? plan.previousRunId,
+          }
+        : plan;
+      if (!earlier) {
+        await recordRedrive(tx, {
+          job_id: row.id,
+          attempt: plan.attempt,
+          previous_run_id: plan.previousRunId,
+          via: plan.via,
+          from_stage: plan.fromStage,
+          requested_by: requestedBy,
+        });
+      }
+      const log = logger.child({ jobId: row.id });
+      try {
+        if (redrive.via === 'retry-update') {
+          await deps.actions
+            .sendRetry(row, requestedBy, declarations.get(row.kind)!.noun, log)
+            .catch((error: unknown) => {
+              throw attemptMayStart(error);
+            });
+        } else if (redrive.previousRunId === plan.previousRunId) {
+          // Otherwise the run the earlier re-drive started is the job's latest already.
+          await startNextRun(row, plan, requestedBy);
+        }
+      } catch (error) {
+        if (error instanceof AttemptMayStart) return { unanswered: error };
+        // The workflow's verdict on the Update the earlier re-drive sent: its attempt never starts.
+        if (!earlier || !(error instanceof ApiError) || error.code !== 'JOB_NOT_RETRYABLE') {
+          throw error;
+        }
+        await dropCostHold(tx, row.id, plan.attempt);
+        await forgetRedrive(tx, attempt);
+        return { refused: error };
+      }
+      // Not applied when the new attempt's run has written a state of its own already.
+      await markJobRetried(tx, {
         id: row.id,
         projectionSeq: row.projection_seq,
         attempt: plan.attempt,
         phase: 're-driven by an operator',
       });
-      if (!marked) throw new ApiError('JOB_NOT_REDRIVABLE', 'The job changed meanwhile');
-      const log = logger.child({ jobId: row.id });
-      const attempt =
-        plan.via === 'retry-update'
-          ? (await deps.actions.sendRetry(row, requestedBy, declarations.get(row.kind)!.noun, log))
-              .attempt
-          : await startNextRun(row, plan, requestedBy);
-      await recordRedrive(tx, {
-        job_id: row.id,
-        attempt,
-        previous_run_id: plan.previousRunId,
-        via: plan.via,
-        from_stage: plan.fromStage,
-        requested_by: requestedBy,
-      });
-      log.info({ attempt, via: plan.via, requestedBy }, 'job re-driven');
-      return { ...plan, attempt };
+      log.info({ attempt: plan.attempt, via: redrive.via, requestedBy }, 'job re-driven');
+      return { redriven: redrive };
     });
+    if ('redriven' in outcome) return outcome.redriven;
+    if ('refused' in outcome) throw outcome.refused;
+    throw new ApiError(
+      outcome.unanswered.code,
+      `${outcome.unanswered.message} The re-drive keeps its attempt's hold meanwhile.`,
+    );
   }
 
   return {
@@ -339,6 +385,31 @@ export function createRedrives(deps: RedriveDependencies) {
 }
 
 export type Redrives = ReturnType<typeof createRedrives>;
+
+/**
+ * A Temporal call that would start a re-driven attempt (the retry Update, a new run's start)
+ * failed without an answer: it timed out, or the connection failed under it. Temporal may have
+ * taken it all the same.
+ */
+class AttemptMayStart extends Error {
+  constructor(
+    readonly code: 'JOB_CONTROL_TIMEOUT' | 'TEMPORAL_UNAVAILABLE',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** `error` as AttemptMayStart when it leaves unknown whether Temporal took the call. */
+function attemptMayStart(error: unknown): unknown {
+  if (
+    error instanceof ApiError &&
+    (error.code === 'JOB_CONTROL_TIMEOUT' || error.code === 'TEMPORAL_UNAVAILABLE')
+  ) {
+    return new AttemptMayStart(error.code, error.message);
+  }
+  return error;
+}
 
 function isOpen(description: WorkflowExecutionDescription): boolean {
   return description.status.name === 'RUNNING';
