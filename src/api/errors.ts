@@ -132,15 +132,45 @@ export function schemaIssues(
   return [{ field, message: issue.message }];
 }
 
+/** The longest client's text (a field's name, an id) an answer shows back, in characters. */
+const shownTextLength = 128;
+
 /**
- * The 400 VALIDATION_FAILED for the issues found: the message names each field, as does
- * `details.issues`, which every VALIDATION_FAILED carries.
+ * Text of the client's own (an unknown key, a parameter given twice, the id in a path) as an
+ * answer shows it back: every character but printable ASCII escaped (`\u202e`: a direction
+ * override would make the message read otherwise than it is), and cut when long.
+ */
+export function shownBack(text: string): string {
+  const cut = text.length > shownTextLength ? `${text.slice(0, shownTextLength)}…` : text;
+  return cut.replace(
+    /[^\x20-\x7e…]/g,
+    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** The 404 for a `noun` the caller has no such `id` of (another user's is not theirs to know of). */
+export function jobNotFound(noun: string, id: string): ApiError {
+  return new ApiError('NOT_FOUND', `No ${noun} with id ${shownBack(id)}`);
+}
+
+/** The most issues one VALIDATION_FAILED lists: a request with thousands of wrong keys is told of the first. */
+export const maxListedIssues = 20;
+
+/**
+ * The 400 VALIDATION_FAILED for the issues found: the message names each field (shownBack), as
+ * does `details.issues`, which every VALIDATION_FAILED carries; past `maxListedIssues`, the
+ * first of them and how many more there are.
  */
 export function validationFailed(issues: [ValidationIssue, ...ValidationIssue[]]): ApiError {
+  const listed = issues
+    .slice(0, maxListedIssues)
+    .map((issue) => ({ ...issue, field: shownBack(issue.field) }));
+  const more = issues.length - listed.length;
   return new ApiError(
     'VALIDATION_FAILED',
-    issues.map((issue) => `${issue.field}: ${issue.message}`).join('; '),
-    { issues },
+    listed.map((issue) => `${issue.field}: ${issue.message}`).join('; ') +
+      (more > 0 ? `; and ${more} more` : ''),
+    { issues: listed },
   );
 }
 

@@ -312,17 +312,20 @@ export interface SpendRow {
   cost: string;
 }
 
-/** Spending by owner, UTC day and kind of call, from `from` (inclusive) to `to` (exclusive); one owner or all. */
+/** Spending by owner, UTC day and kind of call, from day `from` to day `to` (both inclusive, YYYY-MM-DD); one owner or all. */
 export async function spendByDay(
   db: Db,
-  range: { ownerId: string | null; from: Date; to: Date },
+  range: { ownerId: string | null; from: string; to: string },
 ): Promise<SpendRow[]> {
+  // The end is the day after `to`, computed here: in JavaScript that day may be year 10000,
+  // which node-postgres writes in a form PostgreSQL does not read.
   const { rows } = await sql<SpendRow>`
     select owner_id as "ownerId",
       to_char(created_at at time zone 'UTC', 'YYYY-MM-DD') as day,
       kind, provider, count(*)::integer as calls, ${money(sql`sum(cost)`)} as cost
     from cost_ledger
-    where created_at >= ${range.from} and created_at < ${range.to}
+    where created_at >= ${range.from}::date::timestamp at time zone 'UTC'
+      and created_at < (${range.to}::date + 1)::timestamp at time zone 'UTC'
       ${range.ownerId === null ? sql`` : sql`and owner_id = ${range.ownerId}`}
     group by 1, 2, 3, 4
     order by 1, 2, 3, 4`.execute(db);

@@ -220,6 +220,41 @@ describe('VALIDATION_FAILED', () => {
       );
     });
   }
+
+  // Each unknown key is named: thousands of them would come back twice each, an answer many
+  // times the request's size.
+  it('lists the first 20 issues and says how many more there are', async () => {
+    const body = Object.fromEntries(Array.from({ length: 5_000 }, (_, index) => [`k${index}`, 1]));
+    const response = await h.user(user).post('/api/probes', { steps: 1, ...body });
+    const { error } = response.json<ErrorBody>();
+    assert.equal(response.statusCode, 400);
+    assert.deepEqual(
+      error.details?.issues?.map((issue) => issue.field),
+      Array.from({ length: 20 }, (_, index) => `body.k${index}`),
+    );
+    assert.match(error.message, /^body\.k0: unknown field[^]*; and 4980 more$/);
+    assert.ok(response.body.length < 3_000, `${response.body.length} bytes`);
+  });
+
+  // A key or id of the client's own is shown back: a direction override in it would make the
+  // answer read otherwise than it is, as it would in a value (which is refused).
+  it("escapes what it shows back of the client's own keys and ids", async () => {
+    const key = await h.user(user).post('/api/probes', { steps: 1, 'invoice\u202Efdp.exe': 1 });
+    const { error } = key.json<ErrorBody>();
+    assert.deepEqual(
+      error.details?.issues?.map((issue) => issue.field),
+      ['body.invoice\\u202efdp.exe'],
+    );
+    assert.ok(!key.body.includes('\u202E'), 'the override itself is shown back');
+    const long = await h.user(user).post('/api/probes', { steps: 1, ['k'.repeat(1_000)]: 1 });
+    const [issue] = long.json<ErrorBody>().error.details?.issues ?? [];
+    assert.equal(issue?.field, `body.${'k'.repeat(123)}…`);
+    for (const path of ['/api/jobs/', '/api/vlogs/', '/api/ai/jobs/']) {
+      const missing = await h.user(user).get(`${path}abc${encodeURIComponent('\u202E')}gnp.exe`);
+      assert.equal(missing.statusCode, 404, path);
+      assert.match(missing.json<ErrorBody>().error.message, /with id abc\\u202egnp\.exe$/);
+    }
+  });
 });
 
 describe('list filters', () => {
@@ -243,11 +278,15 @@ describe('list filters', () => {
     };
   }
 
-  it('takes the first instant PostgreSQL stores, year 1', async () => {
+  it('takes the first instant PostgreSQL stores, year 1, and the last of year 9999', async () => {
     for (const url of [
       '/api/jobs?createdFrom=0001-01-01T00:00:00Z',
       '/api/usage?from=0001-01-01&to=0001-01-01',
       '/api/admin/failure-groups?from=0001-01-01T00:00:00Z',
+      '/api/jobs?createdFrom=9999-12-31T23:59:59.999Z',
+      '/api/vlogs?createdTo=9999-12-31T23:59:59Z',
+      '/api/usage?from=9999-12-31&to=9999-12-31',
+      '/api/admin/failure-groups?to=9999-12-31T23:59:59Z',
     ]) {
       const response = await h.admin(user).get(url);
       assert.equal(response.statusCode, 200, `${url}: ${response.body}`);
@@ -282,6 +321,9 @@ describe('list filters', () => {
     ['/api/jobs?kind=probe&type=VLOG', 'querystring.type'],
     ['/api/jobs?kind=vlog&status=processing', 'querystring.status'],
     ['/api/jobs?kind=ai&status=analyzing', 'querystring.status'],
+    // A type names its kind as surely.
+    ['/api/jobs?type=VLOG&status=processing', 'querystring.status'],
+    ['/api/jobs?type=PROBE&status=analyzing', 'querystring.status'],
     [`/api/jobs?createdFrom=${from}&createdTo=${earlier}`, 'querystring.createdTo'],
     [`/api/jobs?createdFrom=${from}&createdTo=${from}`, 'querystring.createdTo'],
     [`/api/vlogs?createdFrom=${from}&createdTo=${earlier}`, 'querystring.createdTo'],
@@ -293,6 +335,11 @@ describe('list filters', () => {
     ['/api/ai/jobs?createdFrom=0001-01-01T00:30:00%2B01:00', 'querystring.createdFrom'],
     ['/api/usage?from=0000-12-31&to=0001-01-01', 'querystring.from'],
     ['/api/admin/failure-groups?from=0000-01-01T00:00:00Z', 'querystring.from'],
+    // Nor after year 9999 (node-postgres writes year 10000 in a form PostgreSQL does not read).
+    ['/api/jobs?createdFrom=9999-12-31T23:59:59-14:00', 'querystring.createdFrom'],
+    ['/api/vlogs?createdTo=9999-12-31T23:59:59-00:01', 'querystring.createdTo'],
+    ['/api/ai/jobs?createdFrom=9999-12-31T23:59:59-14:00', 'querystring.createdFrom'],
+    ['/api/admin/failure-groups?to=9999-12-31T23:59:59-14:00', 'querystring.to'],
     // Not an instant at all: told once, not also that it is before year 1.
     ['/api/jobs?createdFrom=2026-13-01T00:00:00Z', 'querystring.createdFrom'],
     ['/api/usage?from=0000-13-01', 'querystring.from'],

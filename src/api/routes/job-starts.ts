@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Db } from '../../db/database.js';
 import { findOwnedJob } from '../../db/jobs.js';
 import type { jobKindRegistry } from '../../kinds/index.js';
-import { ApiError, errorBodySchema } from '../errors.js';
+import { errorBodySchema, jobNotFound } from '../errors.js';
 import { concurrencyKeySchema, idempotencyKeySchema } from '../schemas/common.js';
 import { jobViewSchema } from '../schemas/jobs.js';
 import type { JobActions } from '../services/job-actions.js';
@@ -99,8 +99,7 @@ export function jobStartRoutes(
           noun,
           findOwned: async (userId, id) => {
             const row = await findOwnedJob(db, userId, id);
-            if (!row || row.kind !== declaration.kind)
-              throw new ApiError('NOT_FOUND', `No ${noun} with id ${id}`);
+            if (!row || row.kind !== declaration.kind) throw jobNotFound(noun, id);
             return row;
           },
           actions,

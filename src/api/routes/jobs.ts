@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Db } from '../../db/database.js';
 import { findOwnedJob } from '../../db/jobs.js';
 import type { JobRow } from '../../db/schema.js';
-import { ApiError } from '../errors.js';
+import { jobNotFound } from '../errors.js';
 import { getJobSchema, listJobsSchema, type JobView, type ListedKind } from '../schemas/jobs.js';
 import { listJobsPage } from '../services/job-list.js';
 import { toJobView } from '../services/job-views.js';
@@ -22,7 +22,7 @@ export function jobRoutes(
   return async (app) => {
     app.get('/jobs/:id', { schema: getJobSchema, config: { jobView: true } }, async (request) => {
       const row = await findOwnedJob(db, request.userId, request.params.id);
-      if (!row) throw new ApiError('NOT_FOUND', `No job with id ${request.params.id}`);
+      if (!row) throw jobNotFound('job', request.params.id);
       return view(row);
     });
 

@@ -8,23 +8,37 @@ export function enumOf(values: readonly string[]) {
   return z.enum([first, ...rest]);
 }
 
-/** PostgreSQL stores no year 0: an earlier instant reached it as a 500. */
+/**
+ * The instants a request may name: PostgreSQL stores no year 0, and node-postgres writes a
+ * date past year 9999 in a form PostgreSQL does not read. Either reached it as a 500.
+ */
 const firstStorableInstant = '0001-01-01T00:00:00Z';
+const lastStorableInstant = '9999-12-31T23:59:59.999Z';
+const storableRange = `must be from ${firstStorableInstant} to ${lastStorableInstant}`;
 
-/** An instant a request names (ISO 8601 with `Z` or an offset), from year 1 on. */
+/** An instant a request names (ISO 8601 with `Z` or an offset), from year 1 to year 9999. */
 export function instantText() {
   return z.iso
     .datetime({ offset: true, abort: true })
-    .refine((value) => Date.parse(value) >= Date.parse(firstStorableInstant), {
-      error: `must be ${firstStorableInstant} or later`,
-    });
+    .refine(
+      (value) =>
+        Date.parse(value) >= Date.parse(firstStorableInstant) &&
+        Date.parse(value) <= Date.parse(lastStorableInstant),
+      { error: storableRange },
+    );
 }
 
-/** A UTC day a request names (YYYY-MM-DD), from year 1 on. */
+/** A UTC day a request names (YYYY-MM-DD), from year 1 to year 9999. */
 export function dayText() {
-  return z.iso.date({ abort: true }).refine((value) => value >= firstStorableInstant.slice(0, 10), {
-    error: `must be ${firstStorableInstant.slice(0, 10)} or later`,
-  });
+  return z.iso
+    .date({ abort: true })
+    .refine(
+      (value) =>
+        value >= firstStorableInstant.slice(0, 10) && value <= lastStorableInstant.slice(0, 10),
+      {
+        error: `must be from ${firstStorableInstant.slice(0, 10)} to ${lastStorableInstant.slice(0, 10)}`,
+      },
+    );
 }
 
 /** A job id in a path. */

@@ -146,8 +146,9 @@ function statusesOfKind({ stages }: ListedKind): JobStatus[] {
 
 /**
  * `GET /api/jobs`, whose kind and type filters are those the registered kinds declare. With a
- * `kind`, the `type` and `status` are of that kind: a filter no job can match is refused,
- * naming it, as the kind's own list refuses it, rather than answered with an empty list.
+ * `kind`, the `type` and `status` are of that kind, and with a `type` the `status` is of the
+ * type's kind: a filter no job can match is refused, naming it, as the kind's own list refuses
+ * it, rather than answered with an empty list.
  */
 export function listJobsSchema(kinds: readonly ListedKind[]) {
   return {
@@ -159,7 +160,12 @@ export function listJobsSchema(kinds: readonly ListedKind[]) {
       type: enumOf(kinds.flatMap(({ jobTypes }) => jobTypes)).optional(),
       status: z.enum(jobStatuses).optional(),
     }).superRefine(({ kind, type, status }, context) => {
-      const declared = kinds.find((listed) => listed.kind === kind);
+      // A type names its kind as well as a kind does: a status no job of it can be in is as
+      // sure to match nothing.
+      const declared =
+        kind === undefined
+          ? kinds.find((listed) => (listed.jobTypes as readonly string[]).includes(type ?? ''))
+          : kinds.find((listed) => listed.kind === kind);
       if (!declared) return;
       const types: readonly string[] = declared.jobTypes;
       if (type !== undefined && !types.includes(type)) {

@@ -32,7 +32,7 @@ import { redriveJobs } from '../../metrics/metrics.js';
 import { isTemporalDeadlineExceeded, isTemporalUnavailable } from '../../temporal-client.js';
 import type { RetryableRun } from '../../workflows/job-lifecycle.js';
 import { nextAttemptInputQuery } from '../../workflows/job-messages.js';
-import { ApiError, type ErrorCode } from '../errors.js';
+import { ApiError, jobNotFound, type ErrorCode } from '../errors.js';
 import { estimateOf, holdAttemptCost, refuseOverBudget, type BudgetDefaults } from './budgets.js';
 import type { JobActions } from './job-actions.js';
 import { fairnessKeyOf, refuseOwnerAtJobCap } from './job-starter.js';
@@ -337,7 +337,7 @@ export function createRedrives(deps: RedriveDependencies) {
       const skipped: RedriveRefusal[] = missing.map((jobId) => ({
         jobId,
         code: 'NOT_FOUND',
-        message: `No job with id ${jobId}`,
+        message: jobNotFound('job', jobId).message,
       }));
       // What a dry run adds to each owner's jobs in flight and holds, as the real run would.
       const planned = new Map<string, number>();

@@ -100,7 +100,7 @@ export function createUsageService({ db, budgets }: { db: Db; budgets: BudgetDef
       }
       const ownerId = caller.isAdmin ? (query.userId ?? null) : caller.userId;
       const [rows, holds] = await Promise.all([
-        spendByDay(db, { ownerId, from: fromDate, to: endDate }),
+        spendByDay(db, { ownerId, from, to }),
         reservedByOwner(db, ownerId),
       ]);
       const reserved = new Map(holds.map((hold) => [hold.ownerId, hold.reserved]));

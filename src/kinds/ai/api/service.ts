@@ -11,7 +11,7 @@ import { estimateAiJob } from '../../../costs/estimates.js';
 import { PriceBook } from '../../../costs/prices.js';
 import { aiPrompt } from '../activities.js';
 import { aiAnswerSchema, maxAiAnswerChars } from '../generation-schemas.js';
-import { ApiError } from '../../../api/errors.js';
+import { ApiError, jobNotFound } from '../../../api/errors.js';
 import type { ListQuery } from '../../../api/schemas/jobs.js';
 import { listJobsPage } from '../../../api/services/job-list.js';
 import { requestFingerprint, type StartJob } from '../../../api/services/job-starter.js';
@@ -75,8 +75,7 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
   /** The caller's AI job, or a 404 (another user's job is not theirs to know of). */
   async function findOwned(userId: string, id: string): Promise<JobRow> {
     const row = await findOwnedJob(db, userId, id);
-    if (!row || row.kind !== aiKind.kind)
-      throw new ApiError('NOT_FOUND', `No AI job with id ${id}`);
+    if (!row || row.kind !== aiKind.kind) throw jobNotFound('AI job', id);
     return row;
   }
 

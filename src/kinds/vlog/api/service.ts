@@ -17,6 +17,7 @@ import type { MediaStorage } from '../../../storage/object-storage.js';
 import type { TemporalAccess } from '../../../temporal-client.js';
 import {
   ApiError,
+  jobNotFound,
   schemaIssues,
   unsupportedBodyTypeError,
   validationFailed,
@@ -161,8 +162,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
   /** The caller's vlog, or a 404 (another user's vlog is not theirs to know of). */
   async function findOwned(userId: string, id: string): Promise<JobRow> {
     const row = await findOwnedJob(db, userId, id);
-    if (!row || row.kind !== vlogKind.kind)
-      throw new ApiError('NOT_FOUND', `No vlog with id ${id}`);
+    if (!row || row.kind !== vlogKind.kind) throw jobNotFound('vlog', id);
     return row;
   }
 
