@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cancelBodySchema } from '../../src/api/schemas/job-actions.js';
-import { freeText, writtenText } from '../../src/api/schemas/common.js';
+import { vlogFieldsSchema } from '../../src/kinds/vlog/api/schemas.js';
+import { optionalWrittenText, writtenText } from '../../src/api/schemas/common.js';
 
 describe("a cancel's reason", () => {
   it('is none when a reader would see nothing in it, so no message quotes invisible text', () => {
@@ -21,6 +22,16 @@ describe("a cancel's reason", () => {
   });
 });
 
+describe("a vlog's prompt and style", () => {
+  it('are none when left empty or blank to a reader, as a form sends an input left empty', () => {
+    for (const blank of ['', '   ', '\u200b', '\u200b\u200e']) {
+      const parsed = vlogFieldsSchema.parse({ title: 'Beach day', prompt: blank, style: blank });
+      assert.equal(parsed.prompt, undefined, JSON.stringify(blank));
+      assert.equal(parsed.style, undefined, JSON.stringify(blank));
+    }
+  });
+});
+
 describe('text written for a job', () => {
   const unshowable = [
     ['a terminal escape', 'Beach \u001b[2J day'],
@@ -35,7 +46,7 @@ describe('text written for a job', () => {
     for (const [what, text] of unshowable) {
       for (const [name, schema] of [
         ['written', writtenText(200)],
-        ['free', freeText(200)],
+        ['optional', optionalWrittenText(200)],
         ['a reason', cancelBodySchema],
       ] as const) {
         const parsed = schema.safeParse(name === 'a reason' ? { reason: text } : text);
@@ -56,7 +67,7 @@ describe('text written for a job', () => {
       'e\u0301te\u0301',
     ]) {
       assert.equal(writtenText(200).parse(text), text);
-      assert.equal(freeText(200).parse(text), text);
+      assert.equal(optionalWrittenText(200).parse(text), text);
     }
   });
 });

@@ -70,11 +70,6 @@ function isShowable(value: string): boolean {
 const unshowableMessage =
   'must not contain control characters (but tabs and line breaks), line or paragraph separators, or direction overrides (U+202D, U+202E)';
 
-/** Text a person may write for a job, trimmed, at most `max` characters, and fit to show back. */
-export function freeText(max: number) {
-  return z.string().trim().max(max).refine(isShowable, { error: unshowableMessage });
-}
-
 /**
  * Text a person writes for a job (a title, a goal): trimmed, 1 to `max` characters, not blank
  * to a reader (zero-width spaces, direction marks and lone combining marks pass a trim, yet show

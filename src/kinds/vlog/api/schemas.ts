@@ -4,10 +4,10 @@ import { errorBodySchema } from '../../../api/errors.js';
 import {
   commonErrors,
   concurrencyKeySchema,
-  freeText,
   idempotencyKeySchema,
   idParams,
   liveQuerySchema,
+  optionalWrittenText,
   writtenText,
 } from '../../../api/schemas/common.js';
 import { jobViewSchema, listQuerySchema, liveViewSchema } from '../../../api/schemas/jobs.js';
@@ -29,8 +29,9 @@ export const vlogStatuses = [
 
 export const vlogFieldsSchema = z.strictObject({
   title: writtenText(200),
-  prompt: freeText(2_000).optional(),
-  style: freeText(200).optional(),
+  // Left empty in a form, or blank to a reader: none.
+  prompt: optionalWrittenText(2_000),
+  style: optionalWrittenText(200),
   aspectRatio: z.enum(['16:9', '9:16']).default('16:9'),
   durationSeconds: z
     .enum(['4', '6', '8'], { error: 'must be 4, 6 or 8' })
