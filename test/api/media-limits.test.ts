@@ -315,6 +315,61 @@ describe('media limits checked at upload', () => {
     await assertOnlyControlJobOf(h, user, 'probe');
   });
 
+  // What the form or its key decides comes before a look at the files: a missing title, or a
+  // key whose earlier request made a vlog, starts no inspection (and an upload over the limits
+  // without a title is told of its title).
+  it('decides a missing title and a key used before without inspecting the files', async () => {
+    const user = `decided-${randomUUID().slice(0, 8)}`;
+    const since = new Date();
+    const before = await storedFiles(storageRoot);
+    const large = await renderTestPhoto(tools.ffmpeg, 'png', { size: '640x480' });
+    for (const files of [[photo('fine.png', smallPhoto)], [photo('large.png', large)]]) {
+      const response = await h.user(user).postForm('/api/vlogs', multipartBody({}, files));
+      assert.equal(response.statusCode, 400, response.body);
+      assert.equal(response.json<ErrorBody>().error.message, 'body.title: required');
+      assert.deepEqual(await storedFiles(storageRoot), before);
+    }
+    const key = { 'idempotency-key': `decided-${randomUUID()}` };
+    const form = (title: string) => multipartBody({ title }, [photo('fine.png', smallPhoto)]);
+    const first = await h.user(user).postForm('/api/vlogs', form('Keyed'), key);
+    assert.equal(first.statusCode, 202, first.body);
+    const firstId = first.json<{ id: string }>().id;
+    h.terminateOnStop(firstId);
+    const replayed = await h.user(user).postForm('/api/vlogs', form('Keyed'), key);
+    assert.equal(replayed.statusCode, 202, replayed.body);
+    assert.equal(replayed.json<{ id: string }>().id, firstId);
+    const reused = await h.user(user).postForm('/api/vlogs', form('Another'), key);
+    assert.equal(reused.statusCode, 422, reused.body);
+    assert.equal(reused.json<ErrorBody>().error.code, 'IDEMPOTENCY_KEY_REUSED');
+
+    // The control: one more upload inspected after them, so the listing would have shown any
+    // of theirs.
+    const control = await upload(user, [photo('fine.png', smallPhoto)]);
+    assert.equal(control.statusCode, 202, control.body);
+    const controlId = control.json<{ id: string }>().id;
+    h.terminateOnStop(controlId);
+    const batches = await Promise.all([firstId, controlId].map((id) => uploadBatchOf(id)));
+    const expected = batches.map((batch) => `inspect-upload-${batch}`).sort();
+    const inspections = await eventually(
+      () => inspectionsSince(since),
+      (ids) => ids.length >= expected.length,
+      { what: 'the two inspections in visibility', timeoutMs: 15_000 },
+    );
+    assert.deepEqual(inspections, expected);
+  });
+
+  /** The upload batch a vlog's media were stored in. */
+  async function uploadBatchOf(id: string): Promise<string> {
+    const row = await h.db
+      .selectFrom('jobs')
+      .select('input')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    return /^uploads\/([^/]+)\//.exec(
+      (row.input as { media: { key: string }[] }).media[0]!.key,
+    )![1]!;
+  }
+
   // After the files, a bad field is found as it comes too: what was stored is deleted.
   it('refuses a bad field sent after the files, keeping nothing', async () => {
     const user = `late-bad-field-${randomUUID().slice(0, 8)}`;

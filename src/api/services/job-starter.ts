@@ -81,6 +81,32 @@ export function requestFingerprint(request: unknown): string {
   return createHash('sha256').update(JSON.stringify(request)).digest('hex');
 }
 
+/**
+ * The job an earlier request with the same Idempotency-Key made, replayed; 422
+ * IDEMPOTENCY_KEY_REUSED when that request asked for something else; null when no job has the
+ * key (none yet, or one still starting: the start's admission waits for it under the lock).
+ */
+export async function findReplay(
+  db: Db,
+  ownerId: string,
+  job: { id: string; idempotencyKey: string },
+  fingerprint: string | null,
+): Promise<StartedJob | null> {
+  const row = await findOwnedJob(db, ownerId, job.id);
+  // A key names one job per owner whatever its kind, so the key may be taken by a job of
+  // another kind (another id): that is another request too.
+  const takenByAnotherJob =
+    !row && (await findJobIdByIdempotencyKey(db, ownerId, job.idempotencyKey)) !== undefined;
+  if (!row && !takenByAnotherJob) return null;
+  if (!row || row.request_fingerprint !== fingerprint) {
+    throw new ApiError(
+      'IDEMPOTENCY_KEY_REUSED',
+      'Idempotency-Key was already used for a different request; use a new key for a new request',
+    );
+  }
+  return { row, replayed: true };
+}
+
 /** The owner's fairness key: their id, or its SHA-256 where the id is longer than the 64 bytes allowed. */
 export function fairnessKeyOf(ownerId: string): string {
   return Buffer.byteLength(ownerId) <= 64
@@ -188,27 +214,6 @@ export function createJobStarter({
   maxJobsInFlight,
   budgets,
 }: JobStarterDependencies): StartJob {
-  async function replay(
-    tx: Db,
-    ownerId: string,
-    job: { id: string; idempotencyKey: string },
-    fingerprint: string | null,
-  ): Promise<StartedJob | null> {
-    const row = await findOwnedJob(tx, ownerId, job.id);
-    // A key names one job per owner whatever its kind, so the key may be taken by a job of
-    // another kind (another id): that is another request too.
-    const takenByAnotherJob =
-      !row && (await findJobIdByIdempotencyKey(tx, ownerId, job.idempotencyKey)) !== undefined;
-    if (!row && !takenByAnotherJob) return null;
-    if (!row || row.request_fingerprint !== fingerprint) {
-      throw new ApiError(
-        'IDEMPOTENCY_KEY_REUSED',
-        'Idempotency-Key was already used for a different request; use a new key for a new request',
-      );
-    }
-    return { row, replayed: true };
-  }
-
   /** Step 3: the row written and the reservation dropped; returns the row. */
   async function recordStartedJob(job: JobRecord<unknown>): Promise<JobRow | undefined> {
     // The row as written; read only when the workflow's first activity wrote it first.
@@ -245,7 +250,7 @@ export function createJobStarter({
         await lockOwner(tx, job.ownerId);
         if (job.idempotencyKey) {
           const key = { id: job.id, idempotencyKey: job.idempotencyKey };
-          const earlier = await replay(tx, job.ownerId, key, job.requestFingerprint);
+          const earlier = await findReplay(tx, job.ownerId, key, job.requestFingerprint);
           if (earlier) return earlier;
           if (await isIdempotencyKeyReserved(tx, job.ownerId, job.idempotencyKey)) return 'wait';
         }

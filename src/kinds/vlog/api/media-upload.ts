@@ -27,6 +27,8 @@ import {
 export type MediaInspector = (batchId: string, media: MediaRef[]) => Promise<void>;
 
 export interface ReceivedUpload {
+  /** Names the upload: its files are stored under `uploads/<batchId>/`. */
+  batchId: string;
   media: MediaRef[];
   fields: Record<string, string>;
   /** Removes every object this request stored: for a rejected request or an idempotent replay. */
@@ -184,10 +186,11 @@ function isFileName(name: string): boolean {
 
 /**
  * Streams each uploaded file into media storage as it arrives (never buffered whole), checking
- * its type by content and hashing it on the way, then has `inspect` look at the stored files.
- * Fields are collected as text, each checked against its own schema as it arrives, so a bad
- * field sent before the files refuses the upload before any is read. On any error, everything
- * stored so far is deleted before the error is thrown.
+ * its type by content and hashing it on the way. Fields are collected as text, each checked
+ * against its own schema as it arrives, so a bad field sent before the files refuses the
+ * upload before any is read. On any error, everything stored so far is deleted before the
+ * error is thrown. Rules across the form, and a look at what the files hold (a
+ * MediaInspector), are the caller's once it has them.
  */
 export async function receiveUpload(
   request: FastifyRequest,
@@ -198,7 +201,6 @@ export async function receiveUpload(
    * upload. Rules across fields (one that is required) are the caller's, once all have come.
    */
   fieldSchemas: Readonly<Record<string, z.ZodType>>,
-  inspect?: MediaInspector,
 ): Promise<ReceivedUpload> {
   const fieldNames = Object.keys(fieldSchemas);
   const unknownField = (field: string, message: string) =>
@@ -324,11 +326,10 @@ export async function receiveUpload(
         throw multipartError({ code: 'FST_REQ_FILE_TOO_LARGE' }, limits, bodyErrors, name);
       media.push({ key, name, contentType: detected, kind, size, sha256: hash.digest('hex') });
     }
-    if (inspect && media.length > 0) await inspect(batchId, media);
   } catch (error) {
     if (file?.errored) bodyErrors.add(file.errored);
     await discard();
     throw multipartError(error, limits, bodyErrors, current, request.headers['content-type']);
   }
-  return { media, fields, discard };
+  return { batchId, media, fields, discard };
 }

@@ -4,6 +4,7 @@ import type { Db } from '../../../db/database.js';
 import { findJobIdByIdempotencyKey, findOwnedJob } from '../../../db/jobs.js';
 import type { JobRow } from '../../../db/schema.js';
 import type { JobProgress } from '../../../jobs/contracts.js';
+import { idempotentJobId } from '../../../jobs/ids.js';
 import { taskQueueNames } from '../../../capacity/task-queues.js';
 import {
   costedModels,
@@ -25,6 +26,7 @@ import {
 import type { ListQuery } from '../../../api/schemas/jobs.js';
 import { listJobsPage } from '../../../api/services/job-list.js';
 import {
+  findReplay,
   refuseOwnerAtJobCap,
   requestFingerprint,
   type StartJob,
@@ -221,7 +223,9 @@ export function createVlogService(deps: VlogServiceDependencies) {
 
     /**
      * Streams the upload into storage, checks it, and starts the vlog. The upload is deleted
-     * again when the request is refused, and when it replays an earlier request's key.
+     * again when the request is refused, and when it replays an earlier request's key. What
+     * the files hold is inspected last, once the form is whole and its key is not an earlier
+     * request's: a refusal the form or the key decides starts no inspection.
      */
     async submit(
       request: FastifyRequest,
@@ -237,7 +241,25 @@ export function createVlogService(deps: VlogServiceDependencies) {
         uploadLimits,
         // The text fields of the form, each checked as it arrives; its files come under `media`.
         vlogFieldsSchema.shape,
-        mediaLimitInspector(
+      );
+      try {
+        const vlogRequest = vlogRequestOf(upload);
+        const earlier = idempotencyKey
+          ? await findReplay(
+              db,
+              request.userId,
+              {
+                id: idempotentJobId(vlogKind.kind, request.userId, idempotencyKey),
+                idempotencyKey,
+              },
+              fingerprint(vlogRequest),
+            )
+          : null;
+        if (earlier) {
+          await upload.discard();
+          return { view: await view(earlier.row), replayed: true };
+        }
+        const inspect = mediaLimitInspector(
           {
             temporal: deps.temporal.client,
             taskQueue: config.TEMPORAL_TASK_QUEUE,
@@ -245,10 +267,9 @@ export function createVlogService(deps: VlogServiceDependencies) {
             limits: mediaLimits,
           },
           request.log,
-        ),
-      );
-      try {
-        const started = await start(request.userId, vlogRequestOf(upload), idempotencyKey);
+        );
+        await inspect(upload.batchId, upload.media);
+        const started = await start(request.userId, vlogRequest, idempotencyKey);
         if (started.replayed) await upload.discard();
         return { view: await view(started.row), replayed: started.replayed };
       } catch (error) {
