@@ -24,9 +24,19 @@ const outcomes: Record<TerminalStatus, string> = {
 
 const failureCodes = new Set<string>(Object.values(FailureCode));
 
+/** The `code` of a failure whose code is none of FailureCode's. */
+const otherFailureCode = 'OTHER';
+
+/**
+ * The providers whose paid submissions are noted until answered (the remote video generator,
+ * Veo): the `provider` of vlogflow_unanswered_submissions_total.
+ */
+const submittingProviders = ['veo'] as const;
+
 /**
  * Puts every series of the job counters at 0, so that a kind's first start, end or failure is
- * an increase: `increase()` in the alert rules sees nothing in a series' first sample.
+ * an increase: `increase()` in the alert rules sees nothing in a series' first sample. So too
+ * the unanswered submissions, whose `abandoned` this projection counts.
  */
 export function zeroJobCounters(): void {
   for (const { declaration } of jobKindRegistry) {
@@ -35,8 +45,15 @@ export function zeroJobCounters(): void {
       jobsStarted.inc({ kind, type }, 0);
       for (const outcome of Object.values(outcomes)) jobsFinished.inc({ kind, type, outcome }, 0);
     }
-    for (const code of declaration.failureCodes) jobFailures.inc({ kind, code }, 0);
+    for (const code of [...declaration.failureCodes, otherFailureCode]) {
+      jobFailures.inc({ kind, code }, 0);
+    }
     for (const reason of reconcileReasons) jobsReconciled.inc({ kind, reason }, 0);
+  }
+  for (const provider of submittingProviders) {
+    for (const outcome of ['found', 'sent_again', 'abandoned']) {
+      unansweredSubmissions.inc({ provider, outcome }, 0);
+    }
   }
 }
 
@@ -67,7 +84,7 @@ export function countJobTransition(update: JobUpdate, applied: AppliedJobUpdate)
   if (snapshot.status === 'failed' || snapshot.status === 'timeout') {
     const code = snapshot.error?.code ?? FailureCode.JOB_FAILED;
     // A failure type outside the taxonomy (an unexpected error's class name) is not a label value.
-    jobFailures.inc({ kind, code: failureCodes.has(code) ? code : 'OTHER' });
+    jobFailures.inc({ kind, code: failureCodes.has(code) ? code : otherFailureCode });
   }
   // A job cancelled before it started has no run time.
   if (snapshot.startedAt && snapshot.completedAt) {

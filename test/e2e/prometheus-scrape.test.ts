@@ -130,6 +130,29 @@ describe('a real Prometheus scraping the API and the worker', () => {
   /** The value of the one series of an aggregated query, or 0 without one. */
   const only = (series: PromSeries[]) => series[0]?.value ?? 0;
 
+  // `increase()` sees nothing in a series' first sample: a counter whose series appears at 1
+  // (its first event) never raises the alert that watches it. Every series an alert's
+  // increase() selects is exported before any job, by one process or the other, from 0 (the
+  // reconciler's batches have run by then: they count from 0 as it starts).
+  it("exports before any job every series the alert rules' increase() reads", async () => {
+    await queried('up{job=~"vlogflow-.*"} == 1', (series) => series.length === 2);
+    const selectors = new Set(
+      (await alertRuleExpressions()).flatMap(({ expr }) =>
+        [...expr.matchAll(/increase\(([a-z_:]+(?:\{[^}]*\})?)\[/g)].map((match) => match[1]!),
+      ),
+    );
+    assert.ok(selectors.size >= 5, [...selectors].join(', '));
+    for (const selector of [
+      ...selectors,
+      // The failure alert sums by code: a code first seen is as silent as a counter first seen.
+      ...['probe', 'ai', 'vlog'].map(
+        (kind) => `vlogflow_job_failures_total{kind="${kind}",code="OTHER"}`,
+      ),
+    ]) {
+      await queried(selector, (series) => series.length > 0);
+    }
+  });
+
   it('sees jobs move through the counters, a failure with its outcome, and the alert it raises', async () => {
     // Both processes are up and the job counters start at 0, before any job: the first
     // failure is then an increase.
