@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import proto from '@temporalio/proto';
 import { testEnv } from '../support/env.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 // The proto package is CommonJS without statically detectable named exports.
 const UpdateStage = proto.temporal.api.enums.v1.UpdateWorkflowExecutionLifecycleStage;
@@ -140,5 +141,46 @@ describe('cancel and retry with no worker polling', () => {
       },
     });
     assert.equal(admitted.stage, UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED);
+  });
+});
+
+// Temporal itself out (not only its workers): the request never reached it, or its answer
+// never came back, and saying that no worker took it would send an operator looking at the
+// workers.
+describe('cancel and retry with Temporal out', () => {
+  let h: Harness;
+  let temporalPath: TcpProxy;
+
+  before(async () => {
+    const [host = '127.0.0.1', port = '7233'] = testEnv.temporalAddress.split(':');
+    temporalPath = await TcpProxy.start(host, Number(port));
+    h = await startHarness({
+      env: { GEMINI_API_KEY: 'unused', JOB_CONTROL_TIMEOUT_MS: '500' },
+      temporalEndpoint: { address: `127.0.0.1:${temporalPath.port}` },
+    });
+  });
+  after(async () => {
+    temporalPath.restore();
+    await h.stop();
+    await temporalPath.stop();
+  });
+
+  it('answers 503 TEMPORAL_UNAVAILABLE, not that no worker took the request', async () => {
+    const owner = h.user('cut-off');
+    const { id } = await owner.startJob('ai', {
+      type: 'SUBGOAL_GENERATION',
+      input: { goal: 'Learn to row' },
+    });
+    h.terminateOnStop(id);
+    temporalPath.stall();
+    try {
+      const answer = await owner.cancel('ai', id);
+      assert.equal(answer.statusCode, 503, answer.body);
+      const { error } = answer.json<{ error: { code: string; message: string } }>();
+      assert.equal(error.code, 'TEMPORAL_UNAVAILABLE', error.message);
+      assert.match(error.message, /^The cancel request could not be sent, or its answer not heard/);
+    } finally {
+      temporalPath.restore();
+    }
   });
 });

@@ -79,6 +79,21 @@ function retryUpdateId(row: Pick<JobRow, 'attempt'>): string {
   return `retry-attempt-${row.attempt + 1}`;
 }
 
+/**
+ * How long a cancel or retry out of time asks Temporal whether it is there at all: a request
+ * that could not reach it is TEMPORAL_UNAVAILABLE, not a worker that did not judge it.
+ */
+const temporalPingMs = 1_000;
+
+/** The answer to a cancel or retry Temporal could not be asked, or not be heard from. */
+function temporalUnavailable(what: string): ApiError {
+  return new ApiError(
+    'TEMPORAL_UNAVAILABLE',
+    `The ${what} request could not be sent, or its answer not heard: Temporal is unavailable. ` +
+      'Send it again once it is back.',
+  );
+}
+
 /** How long `?live=true` waits for the workflow's answer before answering `live: null`. */
 const liveQueryTimeoutMs = 3_000;
 
@@ -136,6 +151,8 @@ export function createJobActions(
           continue;
         }
         if (aborted || error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+          // Out of time because Temporal is out, not because no worker took the request.
+          if (!(await temporalAnswers())) throw temporalUnavailable(what);
           throw new ApiError(
             'JOB_CONTROL_TIMEOUT',
             `No worker took the ${what} request within ${settings.timeoutMs} ms; it may still ` +
@@ -144,15 +161,18 @@ export function createJobActions(
             { 'retry-after': '5' },
           );
         }
-        if (isTemporalUnavailable(error)) {
-          throw new ApiError(
-            'TEMPORAL_UNAVAILABLE',
-            `The ${what} request could not be sent: Temporal is unavailable`,
-          );
-        }
+        if (isTemporalUnavailable(error)) throw temporalUnavailable(what);
         throw error;
       }
     }
+  }
+
+  /** Whether Temporal answers a ping within `temporalPingMs`. */
+  async function temporalAnswers(): Promise<boolean> {
+    return temporal.ping(AbortSignal.timeout(temporalPingMs), temporalPingMs).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** The retry Update alone, once the stored status does not already refuse it. */
