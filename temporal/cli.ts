@@ -12,12 +12,25 @@ const command = process.argv[2];
 runEntryPoint(async () => {
   const config = loadConfig();
   if (command === 'dev') {
-    const server = await startLocalDevServer(config, createLogger(config, 'temporal-dev'));
+    const logger = createLogger(config, 'temporal-dev');
+    const server = await startLocalDevServer(config, logger);
     await prepareNamespaceAt({ address: server.address }, config.TEMPORAL_NAMESPACE);
+    logger.info({ address: server.address, pid: server.pid }, 'Temporal dev server started');
     console.log(`Temporal dev server: TEMPORAL_ADDRESS=${server.address}, Web UI ${server.uiUrl}`);
-    const stop = () => void server.stop().then(() => process.exit(0));
+    let stopping = false;
+    const stop = () => {
+      stopping = true;
+      void server.stop().then(() => process.exit(0));
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // A server that dies by itself ends this command with it, failed, so that whatever runs it
+    // (a terminal, a supervisor restarting on failure) learns of it.
+    void server.exited.then((code) => {
+      if (stopping) return;
+      logger.error({ code, pid: server.pid }, 'Temporal dev server exited');
+      process.exit(1);
+    });
   } else if (command === 'setup') {
     if (!config.TEMPORAL_ADDRESS) {
       throw new ConfigError(

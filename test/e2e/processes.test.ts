@@ -439,6 +439,21 @@ describe('service processes', () => {
     );
   });
 
+  it('npm run temporal:dev fails, saying so, when its dev server exits by itself', async () => {
+    const dev = await onFreePorts(5, async (ports) => {
+      const started = startService('temporal/cli.ts', await stackEnv(ports), ['dev']);
+      running.push(started);
+      await started.waitForLine(/^Temporal dev server: TEMPORAL_ADDRESS=/);
+      return started;
+    });
+    process.kill(devServerPid(dev), 'SIGKILL');
+    assert.equal(await dev.exited, 1);
+    assert.ok(
+      dev.logs().some((line) => line['msg'] === 'Temporal dev server exited'),
+      dev.output.join('\n'),
+    );
+  });
+
   it('a stack SIGKILLed with its process group leaves no dev server; one left behind anyway is stopped by the next start', async () => {
     const { stack: killed, env } = await startReadyStack();
     const killedServer = devServerPid(killed);
