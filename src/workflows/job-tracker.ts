@@ -30,11 +30,12 @@ import {
   type JobStanding,
 } from './job-messages.js';
 import { awaitJobTurn, passJobTurn } from './job-turn.js';
+import { databaseRetry } from './database-retry.js';
 
 // The read model must catch up whenever the database comes back, so these retry without limit.
 const projectionOptions = {
   startToCloseTimeout: '15s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+  retry: databaseRetry,
 } as const;
 
 /**

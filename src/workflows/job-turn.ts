@@ -17,11 +17,12 @@ import type { SharedActivities } from '../activities/index.js';
 import type { JobRecord } from '../jobs/contracts.js';
 import { jobTurnSignal } from './job-messages.js';
 import type { JobTracker } from './job-tracker.js';
+import { databaseRetry } from './database-retry.js';
 
 // Like the projection: the line must be read whenever the database comes back.
 const line = proxyActivities<SharedActivities>({
   startToCloseTimeout: '15s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+  retry: databaseRetry,
 });
 
 /**

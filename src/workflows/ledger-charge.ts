@@ -1,11 +1,12 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
 import type { DeferredCharge } from '../jobs/contracts.js';
+import { databaseRetry } from './database-retry.js';
 
 const { writeDeferredCharge } = proxyActivities<SharedActivities>({
   startToCloseTimeout: '15s',
   // However long the database stays away: the provider billed the call, the charge is owed.
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+  retry: databaseRetry,
 });
 
 /**

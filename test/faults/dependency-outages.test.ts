@@ -308,7 +308,7 @@ describe('fault: dependencies fail mid-job', () => {
         notes: [
           `/readyz: 503 NOT_READY with checks.database.ok = false during the outage, 200 again ${readyAgainMs} ms after the restore`,
           `GET of a job whose query was in flight when the path was cut: ${await viewDuringOutage}; POST of a new job: 503 DATABASE_UNAVAILABLE and no workflow`,
-          `the next database write of every job (an AI job's projection, a vlog's Veo turn request) was retrying (attempt ${maxProjectionAttempt} at most when all were seen retrying) and every final state was projected after the restore; their backoff (1 s doubling, 30 s at most) decides how soon`,
+          `the next database write of every job (an AI job's projection, a vlog's Veo turn request) was retrying (attempt ${maxProjectionAttempt} at most when all were seen retrying) and every final state was projected after the restore; their backoff (1 s doubling, 10 s at most: databaseRetry) decides how soon`,
         ],
       },
       jobs,

@@ -26,6 +26,7 @@ import {
   type VlogProgressCarried,
   type VlogResult,
 } from './declaration.js';
+import { databaseRetry } from '../../workflows/database-retry.js';
 
 const [analyzing, generating, transferring] = vlogKind.stages;
 
@@ -75,7 +76,7 @@ function analyzingPhase(input: VlogJobInput): string {
 // away, like the projection.
 const governor = proxyLocalActivities<VlogActivities>({
   startToCloseTimeout: '15s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+  retry: databaseRetry,
 });
 
 function activities(input: VlogJobInput) {
