@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { JobEvent, JobEventCursor, JobOutput } from '../jobs/job-event.js';
-import { isTerminalStatus } from '../jobs/model.js';
+import { isTerminalStatus, type JobStatus } from '../jobs/model.js';
 import type { Db } from './database.js';
 import type { JobEventRow } from './schema.js';
 
@@ -81,6 +81,22 @@ export async function lastJobOutputPart(db: Db, jobId: string, seq: number): Pro
     .where('seq', '=', seq)
     .executeTakeFirstOrThrow();
   return last;
+}
+
+/** The status of state `seq` in the job's log; undefined when no such state was logged. */
+export async function jobStatusAt(
+  db: Db,
+  jobId: string,
+  seq: number,
+): Promise<JobStatus | undefined> {
+  const row = await db
+    .selectFrom('job_events')
+    .select('status')
+    .where('job_id', '=', jobId)
+    .where('seq', '=', seq)
+    .where('part', '=', 0)
+    .executeTakeFirst();
+  return row?.status;
 }
 
 function toJobEvent(row: JobEventRow): JobEvent {

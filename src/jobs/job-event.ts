@@ -59,9 +59,12 @@ export interface StreamResumePoint extends JobEventPosition {
   ended: boolean;
 }
 
-/** The position a stream's event id names; null for anything else. */
+/**
+ * The position a stream's event id names, written as jobEventId and endEventId write it (no
+ * leading zero, no part 0); null for anything else.
+ */
 export function parseJobEventId(id: string): StreamResumePoint | null {
-  const match = /^(\d{1,9})(?:-(\d{1,9}|end))?$/.exec(id);
+  const match = /^(0|[1-9]\d{0,8})(?:-([1-9]\d{0,8}|end))?$/.exec(id);
   if (!match) return null;
   const ended = match[2] === 'end';
   return { seq: Number(match[1]), part: ended ? 0 : Number(match[2] ?? 0), ended };

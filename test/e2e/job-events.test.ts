@@ -502,6 +502,19 @@ describe('job progress streams (Server-Sent Events)', () => {
     });
     assert.equal(outputAhead.statusCode, 400, outputAhead.body);
     assert.match(outputAhead.body, new RegExp(`state ${lastState} has no output`));
+    // An `end` follows only the state that ended the job, and this one runs.
+    const endAhead = await streamer.get(`/api/ai/jobs/${job.id}/events`, {
+      'last-event-id': `${lastState}-end`,
+    });
+    assert.equal(endAhead.statusCode, 400, endAhead.body);
+    assert.match(endAhead.body, new RegExp(`did not end at state ${lastState}`));
+    // Ids are written one way: no leading zero, no part 0.
+    for (const unwritten of [`0${lastState}`, `${lastState}-0`, `${lastState}-01`]) {
+      const refused = await streamer.get(`/api/ai/jobs/${job.id}/events`, {
+        'last-event-id': unwritten,
+      });
+      assert.equal(refused.statusCode, 400, `${unwritten}: ${refused.body}`);
+    }
 
     const stranger = await first.user('stranger').get(`/api/ai/jobs/${job.id}/events`);
     const unknown = await streamer.get('/api/ai/jobs/no-such-job/events');

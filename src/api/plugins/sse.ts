@@ -9,7 +9,7 @@ import {
   type JobEvent,
   type StreamResumePoint,
 } from '../../jobs/job-event.js';
-import { isTerminalStatus } from '../../jobs/model.js';
+import { isTerminalStatus, type JobStatus } from '../../jobs/model.js';
 import { openSseStreams, sseStreamsMax } from '../../metrics/metrics.js';
 import { ApiError } from '../errors.js';
 import { CountsByUser } from '../services/counts-by-user.js';
@@ -84,6 +84,11 @@ export class JobEventStreams {
   /** The last part of output logged after state `seq` of the job; 0 for none. */
   lastOutputPart(jobId: string, seq: number): Promise<number> {
     return this.feed.lastOutputPart(jobId, seq);
+  }
+
+  /** The status of state `seq` in the job's log; undefined when no such state was logged. */
+  statusAt(jobId: string, seq: number): Promise<JobStatus | undefined> {
+    return this.feed.statusAt(jobId, seq);
   }
 
   /** Takes the reply over and streams the job's events on it until the job ends or the client goes. */

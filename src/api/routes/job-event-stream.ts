@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { isTerminalStatus } from '../../jobs/model.js';
 import type { JobRow } from '../../db/schema.js';
 import { validationFailed } from '../errors.js';
 import { jobEventStreamLinkSchema, jobEventStreamSchema } from '../schemas/job-event-stream.js';
@@ -62,11 +63,23 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
             const logged =
               last === 0
                 ? `state ${after.seq} has no output`
-                : `the output after state ${after.seq} ends at ${after.seq}-${last}`;
+                : `output after state ${after.seq} ends at ${after.seq}-${last}`;
             throw validationFailed([
               {
                 field,
                 message: `must be the id of an event this stream sent (the ${noun}'s ${logged})`,
+              },
+            ]);
+          }
+        }
+        // An `end` follows only a state that ended the job.
+        if (after.ended) {
+          const status = await app.jobEventStreams.statusAt(row.id, after.seq);
+          if (status === undefined || !isTerminalStatus(status)) {
+            throw validationFailed([
+              {
+                field,
+                message: `must be the id of an event this stream sent (the ${noun} did not end at state ${after.seq})`,
               },
             ]);
           }

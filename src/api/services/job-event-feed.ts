@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../../db/database.js';
-import { lastJobOutputPart, readJobEvents } from '../../db/job-events.js';
+import { jobStatusAt, lastJobOutputPart, readJobEvents } from '../../db/job-events.js';
+import type { JobStatus } from '../../jobs/model.js';
 import type { JobEvent, JobEventPosition } from '../../jobs/job-event.js';
 
 /**
@@ -56,6 +57,11 @@ export class JobEventFeed {
   /** The last part of output logged after state `seq` of the job; 0 for none. */
   lastOutputPart(jobId: string, seq: number): Promise<number> {
     return lastJobOutputPart(this.db, jobId, seq);
+  }
+
+  /** The status of state `seq` in the job's log; undefined when no such state was logged. */
+  statusAt(jobId: string, seq: number): Promise<JobStatus | undefined> {
+    return jobStatusAt(this.db, jobId, seq);
   }
 
   /** Delivers the job's events after `after`, as they are written, until unsubscribed. */
