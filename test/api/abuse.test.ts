@@ -210,6 +210,26 @@ describe('abusive clients', { timeout: 120_000 }, () => {
     await assertNoJobLeftBy(user);
   });
 
+  // A parameter a hook judges before validation (the usage route's owner, a stream link's
+  // access) given twice, or empty, is refused as the parameter it is, not judged on one value.
+  it('refuses a repeated or empty parameter that a check before validation reads, naming it', async () => {
+    const user = `repeated-${randomUUID().slice(0, 8)}`;
+    const asUser = (url: string) => h.user(user).get(url);
+    // A stream link stands in for the token: without one, the link is what says who calls.
+    const asLinkHolder = (url: string) => h.api.app.inject({ method: 'GET', url });
+    for (const [url, field, send] of [
+      [`/api/usage?userId=${user}&userId=${user}`, 'querystring.userId', asUser],
+      ['/api/usage?userId=', 'querystring.userId', asUser],
+      ['/api/ai/jobs/some-job/events?access=x&access=x', 'querystring.access', asLinkHolder],
+    ] as const) {
+      const response = await send(url);
+      assert.equal(response.statusCode, 400, `${url}: ${response.body}`);
+      const { error } = response.json<ErrorBody>();
+      assert.equal(error.code, 'VALIDATION_FAILED', url);
+      assert.match(error.message, new RegExp(`^${field.replace('.', '\\.')}: `), url);
+    }
+  });
+
   it('reads JSON as UTF-8 only: another charset is a 415, bytes that are not UTF-8 a 400', async () => {
     const user = `charset-${randomUUID().slice(0, 8)}`;
     const auth = await h.user(user).authorization();

@@ -36,17 +36,15 @@ export const refuseRepeatedParameters = fp(
         if (seen.has(name)) repeated.add(name);
         seen.add(name);
       }
-      const [first, ...rest] = [...repeated].map((name) => ({
-        field: `headers.${name}`,
-        message: repeatedMessage,
-      }));
-      if (first) throw validationFailed([first, ...rest]);
-    });
-    scope.addHook('preValidation', async (request) => {
+      // The query too, before any other hook reads a parameter (a stream link's `access`, the
+      // `userId` whose owner the usage route checks first) and judges on one of its values.
       const query = (request.query ?? {}) as Record<string, unknown>;
-      const [first, ...rest] = Object.entries(query)
-        .filter(([, value]) => Array.isArray(value))
-        .map(([name]) => ({ field: `querystring.${name}`, message: repeatedMessage }));
+      const [first, ...rest] = [
+        ...[...repeated].map((name) => ({ field: `headers.${name}`, message: repeatedMessage })),
+        ...Object.entries(query)
+          .filter(([, value]) => Array.isArray(value))
+          .map(([name]) => ({ field: `querystring.${name}`, message: repeatedMessage })),
+      ];
       if (first) throw validationFailed([first, ...rest]);
     });
   },

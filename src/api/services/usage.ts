@@ -17,7 +17,8 @@ export function refuseOthersUsage(
   caller: { userId: string; isAdmin: boolean },
   userId: unknown,
 ): void {
-  if (userId !== undefined && userId !== caller.userId && !caller.isAdmin) {
+  // Only a user named: an empty or malformed one is the schema's to refuse, as for anyone.
+  if (typeof userId === 'string' && userId !== '' && userId !== caller.userId && !caller.isAdmin) {
     throw new ApiError(
       'ADMIN_REQUIRED',
       "userId: another user's usage is for operators: the token lacks the admin claim",
