@@ -44,6 +44,17 @@ describe('AI job requests that are refused', () => {
     );
   });
 
+  it('says a missing type is required, and a body that is no object so', async () => {
+    for (const [body, message] of [
+      [json({ input: { goal: 'x' } }), 'body.type: required'],
+      [json([]), 'body: expected an object'],
+    ] as const) {
+      const { status, error } = await refused(body);
+      assert.equal(status, 400, body);
+      assert.equal(error.message, message, body);
+    }
+  });
+
   it("answers 400 naming each field when the input does not match the type's schema", async () => {
     const { status, error } = await refused(
       json({ type: 'TASK_GENERATION', input: { goal: 'x', subGoal: '', maxItems: 50 } }),

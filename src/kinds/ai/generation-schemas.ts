@@ -57,7 +57,16 @@ export const aiJobRequestSchema = z.discriminatedUnion(
       concurrencyKey: concurrencyKeySchema,
     }),
   ],
-  { error: `must be one of ${aiGenerationTypes.join(', ')}` },
+  {
+    // A body that is no object, or no `type` at all, is told so: not that its type is wrong.
+    // The issue's input is the whole body: its `type` is the discriminator given, if any.
+    error: (issue) =>
+      issue.code !== 'invalid_union'
+        ? 'expected an object'
+        : (issue.input as { type?: unknown } | undefined)?.type === undefined
+          ? 'required'
+          : `must be one of ${aiGenerationTypes.join(', ')}`,
+  },
 );
 export type AiJobRequest = z.infer<typeof aiJobRequestSchema>;
 export type AiGenerationInput = AiJobRequest['input'];
