@@ -149,14 +149,20 @@ function toTokenError(error: unknown): unknown {
       `The token's ${error.claim} claim is not accepted: ${error.message}`,
     );
   }
-  if (error instanceof errors.JOSEError) {
-    return new TokenError(
-      'TOKEN_INVALID',
-      'The token is malformed or its signature does not verify',
-    );
-  }
+  if (error instanceof errors.JOSEError) return malformedToken();
   return error;
 }
+
+function malformedToken(): TokenError {
+  return new TokenError('TOKEN_INVALID', 'The token is malformed or its signature does not verify');
+}
+
+/**
+ * A JWT as JWS Compact Serialization writes it: three base64url parts without padding. jose's
+ * decoder takes a padded or altered one as the token it decodes to, so one token would have
+ * many spellings, each a key of its own in the accepted tokens.
+ */
+const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** Registered claims jose does not type-check (it checks exp, nbf and iat are numbers). */
 function claimTypeProblem(payload: JWTPayload): string | null {
@@ -276,6 +282,7 @@ export function createTokenVerifier(
       })();
   const accepted = acceptedTokens(policy.clockSkewSeconds);
   return async (token) => {
+    if (!compactJws.test(token)) throw malformedToken();
     const now = Math.floor(Date.now() / 1000);
     const known = accepted.get(token, now);
     if (known) return known;

@@ -214,6 +214,15 @@ function malformed(header: Claims, valid: Claims, sign: Signer): [string, Promis
     ['alg none with a signature', rawToken({ ...header, alg: 'none' }, valid, sign)],
     ['an unknown critical header', rawToken({ ...header, crit: ['x'], x: 1 }, valid, sign)],
     ['a signature of other claims', rawToken(header, valid, sign).then(swapClaims)],
+    // Base64url decoders take padding: the same token, spelt otherwise.
+    ['a padded signature', rawToken(header, valid, sign).then((token) => `${token}=`)],
+    [
+      'padded claims',
+      rawToken(header, valid, sign).then((token) => {
+        const [head, claims, signature] = token.split('.');
+        return `${head}.${claims}=.${signature}`;
+      }),
+    ],
   ];
 }
 
