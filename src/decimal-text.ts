@@ -7,13 +7,13 @@ const decimalFraction = /^\d{1,15}(\.\d{1,9})?$/;
  * A number written as text, as query strings, environment variables and command-line flags carry
  * one: decimal digits (`fractions`: and a decimal point) and nothing else, then checked by
  * `number` (its bounds). `z.coerce.number()` takes whatever `Number()` does: "0x10", "1e1",
- * "Infinity", and "" as 0. Surrounding blanks are dropped, as a shell or an .env file leaves them.
+ * "Infinity", and "" as 0. Surrounding blanks are dropped, as a shell or an .env file leaves
+ * them; `exact` refuses them, as a request's parameter is sent exactly as the client wrote it.
  * Documented (OpenAPI) as the number it stands for, not as the text.
  */
-export function decimalText(number: z.ZodNumber, { fractions = false } = {}) {
-  return z
-    .string()
-    .trim()
+export function decimalText(number: z.ZodNumber, { fractions = false, exact = false } = {}) {
+  const text = exact ? z.string() : z.string().trim();
+  return text
     .regex(fractions ? decimalFraction : decimalInteger, {
       error: fractions
         ? 'expected a number in decimal digits, such as 12 or 0.5'

@@ -51,7 +51,7 @@ describe('VALIDATION_FAILED', () => {
       send: () => h.user(user).get('/api/jobs?limit=1000'),
       fields: ['querystring.limit'],
     },
-    ...['0x10', '1e1', '', ' ', '16.0'].map((limit) => ({
+    ...['0x10', '1e1', '', ' ', '16.0', ' 16', '16 ', '\t16', '16\n'].map((limit) => ({
       name: `a page size that is not decimal digits: "${limit}"`,
       send: () => h.user(user).get(`/api/jobs?limit=${encodeURIComponent(limit)}`),
       fields: ['querystring.limit'],

@@ -42,7 +42,7 @@ export function failureGroupsQuerySchema(kinds: readonly string[]) {
         .describe('Only jobs that failed with this error code'),
       from: instantText().optional().describe('Inclusive lower bound on when the jobs failed'),
       to: instantText().optional().describe('Exclusive upper bound on when the jobs failed'),
-      limit: decimalText(z.number().int().min(1).max(200))
+      limit: decimalText(z.number().int().min(1).max(200), { exact: true })
         .default(50)
         .describe('Most groups answered'),
     })

@@ -91,7 +91,7 @@ const listPageShape = {
   createdTo: instantText()
     .optional()
     .describe('Exclusive upper bound on createdAt; later than createdFrom'),
-  limit: decimalText(z.number().int().min(1).max(100)).default(20),
+  limit: decimalText(z.number().int().min(1).max(100), { exact: true }).default(20),
   cursor: z.string().max(512).optional().describe('nextCursor of the previous page'),
 };
 

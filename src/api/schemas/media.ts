@@ -15,7 +15,7 @@ export const mediaObjectSchema = {
   summary: 'A stored video or image, by a signed link from a vlog',
   params: z.object({ '*': z.string().min(1).max(maxStorageKeyLength) }),
   querystring: z.strictObject({
-    expires: decimalText(z.number().int()),
+    expires: decimalText(z.number().int(), { exact: true }),
     signature: z.string().max(128),
   }),
   response: {
