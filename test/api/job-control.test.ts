@@ -8,6 +8,18 @@ import { TcpProxy } from '../support/tcp-proxy.js';
 // The proto package is CommonJS without statically detectable named exports.
 const UpdateStage = proto.temporal.api.enums.v1.UpdateWorkflowExecutionLifecycleStage;
 
+/** Asserts that Temporal holds the job's retry of attempt 1, by the id that names its attempt. */
+async function assertRetryAdmitted(h: Harness, id: string): Promise<void> {
+  const admitted = await h.temporal.client.workflowService.pollWorkflowExecutionUpdate({
+    namespace: testEnv.temporalNamespace,
+    updateRef: { workflowExecution: { workflowId: id }, updateId: 'retry-attempt-2' },
+    waitPolicy: {
+      lifecycleStage: UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED,
+    },
+  });
+  assert.equal(admitted.stage, UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED);
+}
+
 // Cancel and retry wait for the job's workflow to judge them; with no worker to do so, the
 // API must answer in bounded time instead of holding the request.
 describe('cancel and retry with no worker polling', () => {
@@ -56,14 +68,7 @@ describe('cancel and retry with no worker polling', () => {
       assert.equal(answer.json<{ error: { code: string } }>().error.code, 'JOB_CONTROL_TIMEOUT');
     }
     // Temporal knows the retry by the id that names its attempt: a retry sent again is that one.
-    const admitted = await h.temporal.client.workflowService.pollWorkflowExecutionUpdate({
-      namespace: testEnv.temporalNamespace,
-      updateRef: { workflowExecution: { workflowId: id }, updateId: 'retry-attempt-2' },
-      waitPolicy: {
-        lifecycleStage: UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED,
-      },
-    });
-    assert.equal(admitted.stage, UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED);
+    await assertRetryAdmitted(h, id);
     const holds = await h.db
       .selectFrom('cost_holds')
       .select(['attempt', 'state'])
@@ -133,14 +138,7 @@ describe('cancel and retry with no worker polling', () => {
         row: { status: 'failed', attempt: 1 },
       });
     }
-    const admitted = await h.temporal.client.workflowService.pollWorkflowExecutionUpdate({
-      namespace: testEnv.temporalNamespace,
-      updateRef: { workflowExecution: { workflowId: id }, updateId: 'retry-attempt-2' },
-      waitPolicy: {
-        lifecycleStage: UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED,
-      },
-    });
-    assert.equal(admitted.stage, UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED);
+    await assertRetryAdmitted(h, id);
   });
 });
 

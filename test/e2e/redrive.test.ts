@@ -326,7 +326,7 @@ describe('re-drives of failed vlogs', () => {
       .execute();
 
   it('re-drives a vlog on the hold and record of an earlier re-drive that Temporal did not answer', async () => {
-    const owner = h.user('erin');
+    const owner = h.user('ursula');
     const calls = { ...fakes.google.calls };
     const id = await failedAtTransfer(owner);
     await videoArrives(id);
@@ -356,7 +356,7 @@ describe('re-drives of failed vlogs', () => {
   });
 
   it('gives back the hold of a re-drive Temporal did not answer, and forgets it, once the workflow closed without it', async () => {
-    const id = await failedAtTransfer(h.user('frank'));
+    const id = await failedAtTransfer(h.user('victor'));
     await redriveUnanswered(id);
     await h.temporal.client.workflow.getHandle(id).terminate('its retry window ended');
     const reconciler = createJobReconcilerActivities({
@@ -489,13 +489,7 @@ describe('re-drives of failed vlogs', () => {
       .executeTakeFirstOrThrow();
     const estimate = parseMoney(job.estimated_cost!);
     assert.ok(estimate > 0n, 'a Veo vlog has a price');
-    const holds = () =>
-      h.db
-        .selectFrom('cost_holds')
-        .select(['attempt', 'state'])
-        .where('job_id', '=', id)
-        .orderBy('attempt')
-        .execute();
+    const holds = () => holdsOf(id);
     await eventually(holds, (rows) => rows[0]?.state === 'released', {
       what: 'the failed attempt released its hold',
     });

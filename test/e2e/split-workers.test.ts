@@ -226,9 +226,14 @@ describe('a job waiting for a worker that is not there', () => {
       taskQueue: h.taskQueue,
       message: `No worker polls the workflows queue (${h.taskQueue}): this job does not move until one does`,
     });
-    // The generic read is a job view too.
+    // The generic read is a job view too, and so is each job of a list.
     const generic = (await ada.get(`/api/jobs/${job.id}`)).json<AiJobView>();
     assert.equal(generic.waitingForWorker?.queue, 'workflows');
+    for (const list of ['/api/jobs', '/api/ai/jobs']) {
+      const { jobs } = (await ada.get(list)).json<{ jobs: AiJobView[] }>();
+      const listed = jobs.find((each) => each.id === job.id);
+      assert.deepEqual(listed?.waitingForWorker, alone.waitingForWorker, list);
+    }
     // A stream sends such a job no event: its keep-alives say why.
     assert.deepEqual(await keepAliveWaiting(job.id), alone.waitingForWorker);
 

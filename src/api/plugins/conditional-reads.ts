@@ -13,6 +13,11 @@ declare module 'fastify' {
      * carries X-Poll-Interval while the job is in flight.
      */
     jobView?: boolean;
+    /**
+     * The route answers a list of job views under this key of its answer (`jobs`, `vlogs`):
+     * each carries `waitingForWorker` as a job's own read does.
+     */
+    jobList?: string;
   }
 }
 
@@ -50,7 +55,8 @@ function noneMatch(header: string | undefined, etag: string): boolean {
  *   no body and no Content-Length;
  * - a job view (routes with `config.jobView`) carries X-Poll-Interval, in seconds, while the job
  *   is in flight, and none once it has ended; and `waitingForWorker` while no worker polls the
- *   queue the job waits in (WorkerWaits), the start's 202 too;
+ *   queue the job waits in (WorkerWaits), the start's 202 too, as does each job of a list
+ *   (routes with `config.jobList`);
  * - a job view is written with JSON.stringify, not checked against its response schema on every
  *   poll or start: its answers are built by toJobView (and liveView), typed as that schema, and
  *   the check cost a tenth of the API's time per read. The schema still documents the route.
@@ -73,13 +79,23 @@ export const conditionalReads = fp(
       };
     });
 
+    type ListedJob = { status: string; phase: string | null; workflowId: string };
+    const withWaits = (job: ListedJob) => {
+      const waitingForWorker = waits.of(job);
+      return waitingForWorker ? { ...job, waitingForWorker } : job;
+    };
     scope.addHook('preSerialization', async (request, reply, payload) => {
-      if (!request.routeOptions.config.jobView || reply.statusCode >= 300) return payload;
-      const job = payload as { status: string; phase: string | null; workflowId: string };
+      const { jobView, jobList } = request.routeOptions.config;
+      if (reply.statusCode >= 300) return payload;
+      if (jobList) {
+        const list = payload as Record<string, ListedJob[]>;
+        return { ...list, [jobList]: list[jobList]?.map(withWaits) };
+      }
+      if (!jobView) return payload;
+      const job = payload as ListedJob;
       const seconds = reply.statusCode === 200 ? pollIntervalSeconds(job, intervals) : null;
       if (seconds !== null) reply.header('x-poll-interval', String(seconds));
-      const waitingForWorker = waits.of(job);
-      return waitingForWorker ? { ...job, waitingForWorker } : payload;
+      return withWaits(job);
     });
 
     scope.addHook('onSend', async (request, reply, payload) => {

@@ -26,7 +26,7 @@ export function jobRoutes(
       return view(row);
     });
 
-    app.get('/jobs', { schema: listJobs }, async (request) => {
+    app.get('/jobs', { schema: listJobs, config: { jobList: 'jobs' } }, async (request) => {
       const page = await listJobsPage(db, request.userId, request.query);
       return { jobs: page.rows.map(view), nextCursor: page.nextCursor };
     });

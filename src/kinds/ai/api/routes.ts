@@ -34,8 +34,10 @@ export function aiJobRoutes(aiJobs: AiJobService, actions: JobActions): FastifyP
       },
     );
 
-    app.get('/ai/jobs', { schema: listAiJobsSchema }, async (request) =>
-      aiJobs.list(request.userId, request.query),
+    app.get(
+      '/ai/jobs',
+      { schema: listAiJobsSchema, config: { jobList: 'jobs' } },
+      async (request) => aiJobs.list(request.userId, request.query),
     );
 
     const kind = { path: '/ai/jobs', tag: 'ai', noun: aiKind.noun, findOwned: aiJobs.findOwned };

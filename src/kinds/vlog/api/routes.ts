@@ -69,7 +69,7 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
       return vlogs.view(row, await actions.live(row, request.log));
     });
 
-    app.get('/vlogs', { schema: listVlogsSchema }, async (request) =>
+    app.get('/vlogs', { schema: listVlogsSchema, config: { jobList: 'vlogs' } }, async (request) =>
       vlogs.list(request.userId, request.query),
     );
 
