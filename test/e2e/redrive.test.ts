@@ -355,6 +355,24 @@ describe('re-drives of failed vlogs', () => {
     ]);
   });
 
+  it('re-drives a job sent in two re-drives at once once, skipping the other', async () => {
+    const owner = h.user('wanda');
+    const id = await failedAtTransfer(owner);
+    await videoArrives(id);
+    const outcomes = await Promise.all([redrive({ jobIds: [id] }), redrive({ jobIds: [id] })]);
+    assert.equal(outcomes.flatMap(({ outcome }) => outcome.redriven).length, 1);
+    const [skipped, ...more] = outcomes.flatMap(({ outcome }) => outcome.skipped);
+    assert.equal(more.length, 0);
+    assert.equal(skipped?.code, 'JOB_NOT_REDRIVABLE');
+    const done = await owner.awaitJob<VlogView>('vlog', id, (view) => view.status === 'completed', {
+      what: 're-driven vlog completed',
+    });
+    assert.equal(done.attempt, 2);
+    assert.deepEqual(await redrivesOf(id), [
+      { attempt: 2, via: 'retry-update', requested_by: 'operator' },
+    ]);
+  });
+
   it('gives back the hold of a re-drive Temporal did not answer, and forgets it, once the workflow closed without it', async () => {
     const id = await failedAtTransfer(h.user('victor'));
     await redriveUnanswered(id);

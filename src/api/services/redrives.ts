@@ -253,6 +253,15 @@ export function createRedrives(deps: RedriveDependencies) {
     type Outcome = { redriven: Redrive } | { refused: ApiError } | { unanswered: AttemptMayStart };
     const outcome = await db.transaction().execute(async (tx): Promise<Outcome> => {
       await lockOwner(tx, row.owner_id);
+      // Re-driven, or retried, by another request since it was read (the lock was theirs).
+      const [current] = await findJobsById(tx, [row.id]);
+      if (
+        current?.status !== row.status ||
+        current.attempt !== row.attempt ||
+        current.projection_seq !== row.projection_seq
+      ) {
+        throw new ApiError('JOB_NOT_REDRIVABLE', 'The job changed meanwhile');
+      }
       const attempt = { jobId: row.id, attempt: plan.attempt };
       const earlier = await findRedrive(tx, attempt);
       // An earlier re-drive of this attempt holds its place already, as a retry sent again does.
