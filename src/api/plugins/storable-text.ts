@@ -14,7 +14,7 @@ export function isStorableText(text: string): boolean {
   return !unstorable.test(text);
 }
 
-/** Longest field path shown in a message; deeper paths (nested JSON) are cut. */
+/** Longest field path built while walking a body; deeper keys (nested JSON) add nothing to it. */
 const maxFieldLength = 200;
 
 /**
@@ -38,8 +38,7 @@ export function findUnstorableText(value: unknown, root: string): string | null 
 }
 
 export function unstorableTextError(field: string): ApiError {
-  const shown = field.length > maxFieldLength ? `${field.slice(0, maxFieldLength)}…` : field;
-  return validationFailed([{ field: shown, message: unstorableTextMessage }]);
+  return validationFailed([{ field, message: unstorableTextMessage }]);
 }
 
 /** Refuses, on every route of the scope, path, query and JSON body text that cannot be stored. */

@@ -88,15 +88,15 @@ export function requestFingerprint(request: unknown): string {
  */
 export async function findReplay(
   db: Db,
-  ownerId: string,
-  job: { id: string; idempotencyKey: string },
+  request: { kind: JobKind; ownerId: string; idempotencyKey: string },
   fingerprint: string | null,
 ): Promise<StartedJob | null> {
-  const row = await findOwnedJob(db, ownerId, job.id);
+  const { kind, ownerId, idempotencyKey } = request;
+  const row = await findOwnedJob(db, ownerId, idempotentJobId(kind, ownerId, idempotencyKey));
   // A key names one job per owner whatever its kind, so the key may be taken by a job of
   // another kind (another id): that is another request too.
   const takenByAnotherJob =
-    !row && (await findJobIdByIdempotencyKey(db, ownerId, job.idempotencyKey)) !== undefined;
+    !row && (await findJobIdByIdempotencyKey(db, ownerId, idempotencyKey)) !== undefined;
   if (!row && !takenByAnotherJob) return null;
   if (!row || row.request_fingerprint !== fingerprint) {
     throw new ApiError(
@@ -249,8 +249,12 @@ export function createJobStarter({
       const outcome = await db.transaction().execute(async (tx) => {
         await lockOwner(tx, job.ownerId);
         if (job.idempotencyKey) {
-          const key = { id: job.id, idempotencyKey: job.idempotencyKey };
-          const earlier = await findReplay(tx, job.ownerId, key, job.requestFingerprint);
+          const { kind, ownerId, idempotencyKey } = job;
+          const earlier = await findReplay(
+            tx,
+            { kind, ownerId, idempotencyKey },
+            job.requestFingerprint,
+          );
           if (earlier) return earlier;
           if (await isIdempotencyKeyReserved(tx, job.ownerId, job.idempotencyKey)) return 'wait';
         }

@@ -4,7 +4,6 @@ import type { Db } from '../../../db/database.js';
 import { findJobIdByIdempotencyKey, findOwnedJob } from '../../../db/jobs.js';
 import type { JobRow } from '../../../db/schema.js';
 import type { JobProgress } from '../../../jobs/contracts.js';
-import { idempotentJobId } from '../../../jobs/ids.js';
 import { taskQueueNames } from '../../../capacity/task-queues.js';
 import {
   costedModels,
@@ -247,11 +246,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
         const earlier = idempotencyKey
           ? await findReplay(
               db,
-              request.userId,
-              {
-                id: idempotentJobId(vlogKind.kind, request.userId, idempotencyKey),
-                idempotencyKey,
-              },
+              { kind: vlogKind.kind, ownerId: request.userId, idempotencyKey },
               fingerprint(vlogRequest),
             )
           : null;
