@@ -25,6 +25,8 @@ const booleanFlag = z
   .transform((value) => value === 'true' || value === '1');
 /** A signed URL's lifetime in seconds: at most 7 days, the longest S3-compatible stores sign for. */
 const signedUrlSeconds = decimalText(positive.max(604_800));
+/** Time an upload that has arrived may take to be inspected and start its job. */
+const uploadStartMarginMs = 600_000;
 /** An interface to listen on: a host name or an IP address. */
 const hostName = z.string().refine((host) => isIP(host) !== 0 || URL.canParse(`http://${host}/`), {
   error: 'expected a host name or an IP address',
@@ -539,6 +541,18 @@ export const configSchema = z.object({
       .min(0)
       .max(3_650 * 24 * 3_600_000),
   ).default(30 * 24 * 3_600_000),
+  /**
+   * Age at which the media sweep deletes the files of an upload that never became a job (its
+   * API died mid-request). At least API_REQUEST_TIMEOUT_MS + 10 min: an upload may take that
+   * long to arrive, be inspected and start its job.
+   */
+  UPLOAD_ORPHAN_AGE_MS: decimalText(
+    z
+      .number()
+      .int()
+      .min(60_000)
+      .max(3_650 * 24 * 3_600_000),
+  ).default(3_600_000),
   /** Pause between runs of the media sweep, a Temporal Schedule every worker start keeps current. */
   MEDIA_SWEEP_INTERVAL_MS: decimalText(
     z
@@ -737,6 +751,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.API_HEADERS_TIMEOUT_MS > config.API_REQUEST_TIMEOUT_MS) {
     throw new ConfigError(
       `Invalid configuration:\n  API_HEADERS_TIMEOUT_MS: must not exceed API_REQUEST_TIMEOUT_MS (${config.API_REQUEST_TIMEOUT_MS})`,
+    );
+  }
+  if (config.UPLOAD_ORPHAN_AGE_MS < config.API_REQUEST_TIMEOUT_MS + uploadStartMarginMs) {
+    throw new ConfigError(
+      `Invalid configuration:\n  UPLOAD_ORPHAN_AGE_MS: must be at least API_REQUEST_TIMEOUT_MS + 10 min (${config.API_REQUEST_TIMEOUT_MS + uploadStartMarginMs}), or the media sweep could delete an upload still arriving or starting its job`,
     );
   }
   if (config.WORKER_MAX_CACHED_WORKFLOWS < config.QUEUE_WORKFLOWS_SLOTS) {

@@ -23,6 +23,7 @@ import * as providerLeaseRechecks from './migrations/0020_provider_lease_recheck
 import * as modelAnswers from './migrations/0021_model_answers.js';
 import * as providerSubmissions from './migrations/0022_provider_submissions.js';
 import * as providerSubmissionProviders from './migrations/0023_provider_submission_providers.js';
+import * as uploadBatches from './migrations/0024_upload_batches.js';
 
 /** Migrations are imported statically so the same list runs from source, from dist and in tests. */
 const migrations: Record<string, Migration> = {
@@ -49,6 +50,7 @@ const migrations: Record<string, Migration> = {
   '0021_model_answers': modelAnswers,
   '0022_provider_submissions': providerSubmissions,
   '0023_provider_submission_providers': providerSubmissionProviders,
+  '0024_upload_batches': uploadBatches,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -109,6 +109,15 @@ export interface JobReservationTable {
   expires_at: Timestamp;
 }
 
+/** An upload's folder (`uploads/<batch_id>/`) from before its first file until it is a job's or gone. */
+export interface UploadBatchTable {
+  batch_id: string;
+  owner_id: string;
+  /** The job it was started for, set just before the job's workflow starts; null before. */
+  job_id: string | null;
+  created_at: Generated<Date>;
+}
+
 /** A job's claim on one of a provider's concurrent operations: running (`held`) or `waiting`. */
 export interface ProviderLeaseTable {
   provider: string;
@@ -231,6 +240,7 @@ export interface Database {
   provider_cooldowns: ProviderCooldownTable;
   provider_request_pacing: ProviderRequestPacingTable;
   rate_limit_windows: RateLimitWindowTable;
+  upload_batches: UploadBatchTable;
 }
 
 export type JobRow = Selectable<JobTable>;

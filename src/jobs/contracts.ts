@@ -168,6 +168,11 @@ export interface MediaSweepInput {
   retryWindowMs: number;
   /** Jobs one `deleteExpiredMedia` call handles. */
   batchSize: number;
+  /**
+   * UPLOAD_ORPHAN_AGE_MS: an upload folder this old that no job uses (its API died mid-request)
+   * is deleted. Unset (schedules set before it): the run does not look for them.
+   */
+  orphanUploadAgeMs?: number;
 }
 
 export interface MediaSweepResult {
@@ -176,6 +181,24 @@ export interface MediaSweepResult {
   deletedObjects: number;
   /** False when the run stopped at its batch limit; the next scheduled run continues. */
   complete: boolean;
+  /** Upload folders no job used that this run deleted; unset when it did not look for them. */
+  orphanUploads?: number;
+}
+
+export interface DeleteOrphanUploadsInput {
+  /** Upload folders recorded longer ago than this are checked. */
+  olderThanMs: number;
+  limit: number;
+  /** Where the previous call of the run stopped (folders are checked in order of id). */
+  afterBatchId: string | null;
+}
+
+export interface DeleteOrphanUploadsResult {
+  checked: number;
+  /** Folders deleted: no job used them and none could any more. */
+  deletedBatches: number;
+  /** The last folder checked, where the next call goes on; null when none was. */
+  lastBatchId: string | null;
 }
 
 export interface DeleteExpiredMediaInput {

@@ -150,10 +150,16 @@ export class LocalMediaStorage implements MediaStorage {
     const keys = await this.list(prefix);
     for (const key of keys) await this.delete(key);
     if (prefix.endsWith('/')) {
-      // Folders holding no object (a write cut short leaves its folder) go too, deepest first.
+      // What writes cut short left (their partial files, by a process killed mid-write) and
+      // the folders holding no object go too, deepest first.
       const dir = path.join(this.root, prefix.slice(0, -1));
-      const folders = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-      const nested = folders
+      const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+      for (const entry of entries) {
+        if (entry.isFile() && entry.name.endsWith('.partial')) {
+          await rm(path.join(entry.parentPath, entry.name), { force: true });
+        }
+      }
+      const nested = entries
         .filter((entry) => entry.isDirectory())
         .map((entry) => path.join(entry.parentPath, entry.name))
         .sort((a, b) => b.length - a.length);

@@ -28,6 +28,9 @@ export function ensureMediaSweepSchedule(
     retentionMs: settings.retentionMs,
     retryWindowMs: settings.retryWindowMs,
     batchSize: settings.batchSize,
+    ...(settings.orphanUploadAgeMs !== undefined && {
+      orphanUploadAgeMs: settings.orphanUploadAgeMs,
+    }),
   };
   return ensureRecurringWorkflow(client, {
     scheduleId: mediaSweepScheduleId(taskQueue),

@@ -127,6 +127,7 @@ export function workerSettings(
       retentionMs: config.MEDIA_RETENTION_MS,
       retryWindowMs: config.JOB_RETRY_WINDOW_MS,
       batchSize: mediaSweepBatchSize,
+      orphanUploadAgeMs: config.UPLOAD_ORPHAN_AGE_MS,
     },
     jobReconcile: {
       intervalMs: config.JOB_RECONCILE_INTERVAL_MS,

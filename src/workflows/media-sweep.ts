@@ -1,6 +1,16 @@
-import { proxyActivities } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  isCancellation,
+  log,
+  patched,
+  proxyActivities,
+} from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
-import type { MediaSweepInput, MediaSweepResult } from '../jobs/contracts.js';
+import type {
+  DeleteOrphanUploadsResult,
+  MediaSweepInput,
+  MediaSweepResult,
+} from '../jobs/contracts.js';
 
 function sweepActivities(taskQueue: string | undefined) {
   return proxyActivities<SharedActivities>({
@@ -16,11 +26,32 @@ function sweepActivities(taskQueue: string | undefined) {
 const maxBatchesPerRun = 20;
 
 /**
+ * A run that takes this patch ends by deleting the upload folders no job uses (their API died
+ * mid-request). Runs recorded before it keep replaying without that step.
+ */
+const sweepsOrphanUploads = 'media-sweep-orphan-uploads';
+
+/**
  * Deletes the media of ended vlogs whose retention has passed, batch by batch, until a batch
- * comes back short. Started by the `media-sweep-<task queue>` schedule; overlapping runs are
- * skipped, and a run that fails leaves the rest to the next.
+ * comes back short, then the uploads that never became a job. Started by the
+ * `media-sweep-<task queue>` schedule; overlapping runs are skipped, and a run that fails
+ * leaves the rest to the next.
  */
 export async function sweepExpiredMedia(input: MediaSweepInput): Promise<MediaSweepResult> {
+  const result = await sweepEndedJobs(input);
+  if (input.orphanUploadAgeMs !== undefined && patched(sweepsOrphanUploads)) {
+    result.orphanUploads = await sweepOrphanUploads(input, input.orphanUploadAgeMs).catch(
+      (error: unknown) => {
+        if (!(error instanceof ActivityFailure) || isCancellation(error)) throw error;
+        log.warn('orphaned uploads not deleted this run', { error: error.message });
+        return 0;
+      },
+    );
+  }
+  return result;
+}
+
+async function sweepEndedJobs(input: MediaSweepInput): Promise<MediaSweepResult> {
   const { deleteExpiredMedia } = sweepActivities(input.taskQueue);
   let jobs = 0;
   let deletedObjects = 0;
@@ -35,4 +66,22 @@ export async function sweepExpiredMedia(input: MediaSweepInput): Promise<MediaSw
     if (done.jobIds.length < input.batchSize) return { jobs, deletedObjects, complete: true };
   }
   return { jobs, deletedObjects, complete: false };
+}
+
+/** Upload folders deleted, batch by batch through them all, as far as one run goes. */
+async function sweepOrphanUploads(input: MediaSweepInput, olderThanMs: number): Promise<number> {
+  const { deleteOrphanUploads } = sweepActivities(input.taskQueue);
+  let deleted = 0;
+  let afterBatchId: string | null = null;
+  for (let batch = 0; batch < maxBatchesPerRun; batch += 1) {
+    const done: DeleteOrphanUploadsResult = await deleteOrphanUploads({
+      olderThanMs,
+      limit: input.batchSize,
+      afterBatchId,
+    });
+    deleted += done.deletedBatches;
+    if (done.checked < input.batchSize) break;
+    afterBatchId = done.lastBatchId;
+  }
+  return deleted;
 }

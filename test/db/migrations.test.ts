@@ -142,6 +142,7 @@ describe('migrations', () => {
         '0021_model_answers',
         '0022_provider_submissions',
         '0023_provider_submission_providers',
+        '0024_upload_batches',
       ],
     );
   });
@@ -189,6 +190,7 @@ describe('migrations', () => {
       '0021_model_answers',
       '0022_provider_submissions',
       '0023_provider_submission_providers',
+      '0024_upload_batches',
     ]);
     const log = await readJobEvents(db, [{ jobId: 'vlog-old', afterSeq: -1 }], 10);
     assert.deepEqual(

@@ -46,7 +46,8 @@ describe('recorded histories replay against the current workflow code', () => {
   // holds a run whose cleanup did not wait for its cancelled render; runs started then must
   // still replay so. `reconcileJobProjections/before-lease-freeing/` holds runs recorded before
   // a run freed the leases of operations ended jobs left running, `before-cost-hold-release/`
-  // runs recorded before it released the cost holds left open.
+  // runs recorded before it released the cost holds left open; `sweepExpiredMedia/
+  // before-orphan-uploads/` a sweep from before it deleted the uploads APIs left.
   it('has recordings of every job path, retries as continue-as-new chains', () => {
     const expected = {
       vlogJob: [
@@ -73,7 +74,7 @@ describe('recorded histories replay against the current workflow code', () => {
         'retry.run2',
         'timeout',
       ],
-      sweepExpiredMedia: ['sweep'],
+      sweepExpiredMedia: ['before-orphan-uploads/sweep', 'sweep'],
       reconcileJobProjections: [
         'before-lease-freeing/terminated',
         'before-cost-hold-release/terminated',

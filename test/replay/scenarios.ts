@@ -4,9 +4,11 @@
  * returns its workflow id; the recorder waits for every run to close and saves them. A new
  * path (or a new workflow type) is one more entry here.
  */
+import { randomUUID } from 'node:crypto';
 import proto from '@temporalio/proto';
 import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Db } from '../../src/db/database.js';
+import { recordUploadBatch } from '../../src/db/upload-batches.js';
 import type { JobReconcileResult } from '../../src/jobs/contracts.js';
 import { taskQueueNames, type TaskQueueDomain } from '../../src/capacity/task-queues.js';
 import type { reconcileJobProjections } from '../../src/workflows/job-reconcile.js';
@@ -555,16 +557,18 @@ export const scenarios: Scenario[] = [
   {
     workflowType: 'sweepExpiredMedia',
     name: 'sweep',
-    // What a scheduled run does: batches of one, so the run takes a full batch and a short one.
+    // What a scheduled run does: batches of one, so the run takes a full batch and a short one,
+    // of ended vlogs and then of uploads an API left (one here).
     async run(context) {
       const id = await startVlog(context);
       await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
+      await recordUploadBatch(context.db, { batchId: randomUUID(), ownerId: 'recorder' });
       const handle = await context.client.workflow.start<typeof sweepExpiredMedia>(
         'sweepExpiredMedia',
         {
           taskQueue: context.taskQueue,
           workflowId: `media-sweep-recorded-${id}`,
-          args: [{ retentionMs: 0, retryWindowMs: 0, batchSize: 1 }],
+          args: [{ retentionMs: 0, retryWindowMs: 0, batchSize: 1, orphanUploadAgeMs: 0 }],
         },
       );
       await handle.result();
@@ -572,7 +576,9 @@ export const scenarios: Scenario[] = [
     },
     async check({ client }, workflowId) {
       const result = await client.workflow.getHandle<typeof sweepExpiredMedia>(workflowId).result();
-      if (result.jobs < 1) throw new Error(`the sweep deleted nothing: ${JSON.stringify(result)}`);
+      if (result.jobs < 1 || result.orphanUploads !== 1) {
+        throw new Error(`the sweep did not delete one of each: ${JSON.stringify(result)}`);
+      }
     },
   },
   {

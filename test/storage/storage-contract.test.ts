@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -309,6 +309,19 @@ describe('storage backends', () => {
     const base = `contract/${randomUUID()}`;
     await local.putStream(`${base}/done/video.mp4`, Readable.from([Buffer.from('v')]), 'video/mp4');
     await abortMidWrite(local, `${base}/attempt-1/video.mp4`);
+    assert.equal(await local.deletePrefix(`${base}/`), 1);
+    const left = await readdir(path.join(localRoot, 'contract'));
+    assert.ok(!left.includes(path.basename(base)), `${base} left behind`);
+  });
+
+  // A process killed mid-write (an API mid-upload) leaves its partial file, which no abort
+  // removes: the sweep of its upload's folder must take it, or the folder stays forever.
+  it('local: deleting a prefix removes what a write of a killed process left', async () => {
+    const base = `contract/${randomUUID()}`;
+    await local.putStream(`${base}/00-a.jpg`, Readable.from([Buffer.from('a')]), 'image/jpeg');
+    await mkdir(path.join(localRoot, base, 'deep'), { recursive: true });
+    await writeFile(path.join(localRoot, base, `01-b.mp4.${randomUUID()}.partial`), 'half');
+    await writeFile(path.join(localRoot, base, 'deep', `c.mp4.${randomUUID()}.partial`), 'half');
     assert.equal(await local.deletePrefix(`${base}/`), 1);
     const left = await readdir(path.join(localRoot, 'contract'));
     assert.ok(!left.includes(path.basename(base)), `${base} left behind`);

@@ -40,8 +40,9 @@ export async function readStored(storage: MediaStorage, key: string): Promise<Bu
  * Waits until the files under `root` are exactly the objects (and their metadata) of the
  * control vlog `controlId`, an upload the API accepted for the user whose refused uploads are
  * checked: seeing its files shows the listing sees what an upload stores, so no other file
- * means the refused uploads left nothing. The control's files are removed once checked, so the
- * next check starts from an empty storage again.
+ * means the refused uploads left nothing. Nor is any upload left recorded for the media sweep
+ * (each request forgets its own before it answers). The control's files are removed once
+ * checked, so the next check starts from an empty storage again.
  */
 export async function assertStoredOnlyUploadOf(
   root: string,
@@ -59,5 +60,6 @@ export async function assertStoredOnlyUploadOf(
       what: `storage holding only the control upload of ${controlId}: ${expected.join(', ')}`,
     },
   );
+  assert.deepEqual(await db.selectFrom('upload_batches').selectAll().execute(), []);
   await Promise.all(expected.map((file) => rm(path.join(root, file))));
 }

@@ -171,6 +171,18 @@ describe('configuration', () => {
     );
   });
 
+  it('refuses an orphan upload age an upload still arriving or starting its job could reach', () => {
+    assert.match(
+      configError({ UPLOAD_ORPHAN_AGE_MS: '1200000', API_REQUEST_TIMEOUT_MS: '900000' }),
+      /UPLOAD_ORPHAN_AGE_MS: must be at least API_REQUEST_TIMEOUT_MS \+ 10 min \(1500000\)/,
+    );
+    assert.equal(
+      loadConfig({ UPLOAD_ORPHAN_AGE_MS: '1500000', API_REQUEST_TIMEOUT_MS: '900000' })
+        .UPLOAD_ORPHAN_AGE_MS,
+      1_500_000,
+    );
+  });
+
   // A stray space made another namespace or task queue, one no worker polls; a Web UI address
   // without its scheme was printed as a link that opens nothing.
   it('trims the Temporal namespace and task queue, and takes only an http(s) Web UI address', () => {

@@ -86,6 +86,7 @@ describe('the job kind registry', () => {
       'claimJobTurn',
       'cleanupVlog',
       'deleteExpiredMedia',
+      'deleteOrphanUploads',
       'describeVideo',
       'freeLeasesLeftRunning',
       'generateAiItems',

@@ -53,6 +53,11 @@ export interface StartJobRequest<Input> {
   /** What the job is estimated to cost, in nano-units (`src/costs`): held against the owner's budgets. */
   estimatedCost: bigint;
   memo?: Record<string, unknown>;
+  /**
+   * Told the job's id once it is admitted, just before its workflow is started: what must be
+   * found again should this process die from here on (an upload's folder) is linked to it.
+   */
+  beforeStart?: (jobId: string) => Promise<void>;
 }
 
 export interface StartedJob {
@@ -307,6 +312,7 @@ export function createJobStarter({
       if ('row' in admitted) return admitted;
       reserved = true;
       heldCost = admitted.heldCost;
+      await request.beforeStart?.(job.id);
       handle = await startWorkflow(request, job, log);
       const row = await recordStartedJob(job);
       if (!row) throw new Error('job row missing right after insert');

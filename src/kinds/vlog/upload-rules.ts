@@ -10,6 +10,11 @@ export type MediaKind = 'image' | 'video';
 /** The multipart field that carries the files. */
 export const mediaFieldName = 'media';
 
+/** Where the files of one upload request are stored, whatever became of the request. */
+export function uploadFolder(batchId: string): string {
+  return `uploads/${batchId}/`;
+}
+
 /** What may be uploaded, decided by the bytes themselves, never by the name or declared type. */
 export const acceptedMediaTypes: Readonly<Record<string, MediaKind>> = {
   'image/jpeg': 'image',

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
@@ -17,6 +17,7 @@ import {
   acceptedMediaTypes,
   kindNamedBy,
   mediaFieldName,
+  uploadFolder,
   uploadRefusals,
 } from '../upload-rules.js';
 
@@ -27,8 +28,6 @@ import {
 export type MediaInspector = (batchId: string, media: MediaRef[]) => Promise<void>;
 
 export interface ReceivedUpload {
-  /** Names the upload: its files are stored under `uploads/<batchId>/`. */
-  batchId: string;
   media: MediaRef[];
   fields: Record<string, string>;
   /** Removes every object this request stored: for a rejected request or an idempotent replay. */
@@ -201,12 +200,13 @@ export async function receiveUpload(
    * upload. Rules across fields (one that is required) are the caller's, once all have come.
    */
   fieldSchemas: Readonly<Record<string, z.ZodType>>,
+  /** Names the upload: its files are stored in its `uploadFolder`. */
+  batchId: string,
 ): Promise<ReceivedUpload> {
   const fieldNames = Object.keys(fieldSchemas);
   const unknownField = (field: string, message: string) =>
     validationFailed([{ field: `body.${field}`, message }]);
-  const batchId = randomUUID();
-  const batch = `uploads/${batchId}/`;
+  const batch = uploadFolder(batchId);
   const media: MediaRef[] = [];
   const fields: Record<string, string> = {};
   const discard = async () => {
@@ -331,5 +331,5 @@ export async function receiveUpload(
     await discard();
     throw multipartError(error, limits, bodyErrors, current, request.headers['content-type']);
   }
-  return { batchId, media, fields, discard };
+  return { media, fields, discard };
 }

@@ -1,8 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { providerRetrySettings, type Config } from '../../../config.js';
 import type { Db } from '../../../db/database.js';
 import { findJobIdByIdempotencyKey, findOwnedJob } from '../../../db/jobs.js';
 import type { JobRow } from '../../../db/schema.js';
+import {
+  claimUploadBatch,
+  forgetUploadBatch,
+  recordUploadBatch,
+} from '../../../db/upload-batches.js';
 import type { JobProgress } from '../../../jobs/contracts.js';
 import { taskQueueNames } from '../../../capacity/task-queues.js';
 import {
@@ -123,7 +129,12 @@ export function createVlogService(deps: VlogServiceDependencies) {
     );
   }
 
-  function start(ownerId: string, request: VlogRequest, idempotencyKey: string | null) {
+  function start(
+    ownerId: string,
+    request: VlogRequest,
+    idempotencyKey: string | null,
+    batchId: string,
+  ) {
     const { input, concurrencyKey } = request;
     return startJob<VlogInput>({
       kind: vlogKind,
@@ -157,6 +168,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
         durationSeconds: input.durationSeconds,
       }),
       memo: { title: input.title },
+      beforeStart: (jobId) => claimUploadBatch(db, batchId, jobId),
     });
   }
 
@@ -234,13 +246,28 @@ export function createVlogService(deps: VlogServiceDependencies) {
       if (!request.isMultipart()) {
         throw unsupportedBodyTypeError(request.headers['content-type'], 'multipart/form-data');
       }
-      const upload = await receiveUpload(
-        request,
-        mediaStorage,
-        uploadLimits,
-        // The text fields of the form, each checked as it arrives; its files come under `media`.
-        vlogFieldsSchema.shape,
-      );
+      // Recorded before the first file is stored: should this process die before the upload is
+      // a job's or deleted, the media sweep finds its folder (UPLOAD_ORPHAN_AGE_MS).
+      const batchId = randomUUID();
+      await recordUploadBatch(db, { batchId, ownerId: request.userId });
+      const forgetBatch = () =>
+        forgetUploadBatch(db, batchId).catch((error: unknown) => {
+          request.log.warn({ err: error, batchId }, 'upload left for the media sweep to forget');
+        });
+      let upload: ReceivedUpload;
+      try {
+        upload = await receiveUpload(
+          request,
+          mediaStorage,
+          uploadLimits,
+          // The text fields of the form, each checked as it arrives; its files come under `media`.
+          vlogFieldsSchema.shape,
+          batchId,
+        );
+      } catch (error) {
+        await forgetBatch();
+        throw error;
+      }
       try {
         const vlogRequest = vlogRequestOf(upload);
         const earlier = idempotencyKey
@@ -252,6 +279,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
           : null;
         if (earlier) {
           await upload.discard();
+          await forgetBatch();
           return { view: await view(earlier.row), replayed: true };
         }
         const inspect = mediaLimitInspector(
@@ -263,12 +291,14 @@ export function createVlogService(deps: VlogServiceDependencies) {
           },
           request.log,
         );
-        await inspect(upload.batchId, upload.media);
-        const started = await start(request.userId, vlogRequest, idempotencyKey);
+        await inspect(batchId, upload.media);
+        const started = await start(request.userId, vlogRequest, idempotencyKey, batchId);
         if (started.replayed) await upload.discard();
+        await forgetBatch();
         return { view: await view(started.row), replayed: started.replayed };
       } catch (error) {
         await upload.discard();
+        await forgetBatch();
         throw error;
       }
     },
