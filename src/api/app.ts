@@ -26,8 +26,9 @@ import {
   answerConnectionError,
   answerRouterError,
   answerUnmetExpectation,
-  answerRouteNotFound,
   errorHandler,
+  KnownRoutes,
+  unroutedRequestAnswer,
 } from './plugins/error-handler.js';
 import { bearerAuth } from './plugins/auth.js';
 import { createStreamLinks } from './services/stream-links.js';
@@ -115,6 +116,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     return503OnClosing: false,
     forceCloseConnections: 'idle',
   }).withTypeProvider<ZodTypeProvider>();
+  const routes = new KnownRoutes();
+  app.addHook('onRoute', routes.learn);
 
   // Only JSON (and, per route, multipart) bodies are accepted: anything else is a 415.
   app.removeContentTypeParser('text/plain');
@@ -125,7 +128,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     const { requestSpans } = await import('./plugins/request-spans.js');
     await app.register(requestSpans, { tracer: deps.tracing.tracer });
   }
-  await app.register(errorHandler);
+  await app.register(errorHandler, { routes });
   // The task queues as Temporal describes them, read once for all the API's readers of them.
   const queues = watchTaskQueues(deps.temporal.lookups, deps.config.TEMPORAL_TASK_QUEUE);
   app.addHook('onClose', async () => queues.close());
@@ -232,7 +235,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(
     webPageRoutes({ load: loadWebPage, mediaOrigins: [new URL(deps.config.apiPublicUrl).origin] }),
   );
-  await app.register(apiRoutes(deps, { mediaWorkers, inspectionWorkers }, waits), {
+  await app.register(apiRoutes(deps, { mediaWorkers, inspectionWorkers }, waits, routes), {
     prefix: '/api',
   });
   return app;
@@ -243,6 +246,7 @@ function apiRoutes(
   deps: AppDependencies,
   workers: Pick<KindRouteDependencies, 'mediaWorkers' | 'inspectionWorkers'>,
   waits: WorkerWaits,
+  routes: KnownRoutes,
 ): FastifyPluginAsyncZod {
   const { config, db } = deps;
   const startJob = createJobStarter({
@@ -290,7 +294,7 @@ function apiRoutes(
       waits,
     });
     await api.register(documentBearerAuth);
-    api.setNotFoundHandler(answerRouteNotFound);
+    api.setNotFoundHandler(unroutedRequestAnswer(routes));
     const kinds = jobKindRegistry.map(({ declaration }) => declaration);
     await api.register(jobRoutes(db, kinds));
     await api.register(

@@ -105,6 +105,7 @@ describe('refusal order', () => {
       { method: 'GET', url: '/api/admin/nothing?limit=abc' },
       { method: 'DELETE', url: '/api/vlogs/x' },
       { method: 'POST', url: '/api/jobs/x/nothing' },
+      { method: 'PUT', url: '/api/vlogs' },
     ] as const;
     for (const unknown of unrouted) {
       for (const headers of [{}, { authorization: 'Bearer garbage' }]) {
@@ -116,9 +117,18 @@ describe('refusal order', () => {
         );
         assert.ok(response.headers['www-authenticate'], 'a 401 names its challenge');
       }
+      // A path that takes other methods is told so, with the methods it takes.
       const signedIn = await h.user(user).request(unknown);
-      assert.equal(signedIn.statusCode, 404, signedIn.body);
-      assert.equal(signedIn.json<{ error: { code: string } }>().error.code, 'ROUTE_NOT_FOUND');
+      const takesOthers = unknown.url.startsWith('/api/vlogs');
+      assert.equal(signedIn.statusCode, takesOthers ? 405 : 404, signedIn.body);
+      assert.equal(
+        signedIn.json<{ error: { code: string } }>().error.code,
+        takesOthers ? 'METHOD_NOT_ALLOWED' : 'ROUTE_NOT_FOUND',
+      );
+      assert.equal(
+        signedIn.headers['allow'],
+        takesOthers ? (unknown.url === '/api/vlogs' ? 'GET, HEAD, POST' : 'GET, HEAD') : undefined,
+      );
     }
     const outside = await h.api.app.inject({ method: 'GET', url: '/nothing' });
     assert.equal(outside.statusCode, 404, 'outside /api no token is asked for');

@@ -366,6 +366,26 @@ describe('request handling', () => {
     }
   });
 
+  // A client that sent PUT or DELETE where the path takes only GET was told the route does not
+  // exist, which sends one looking for a typo in the path.
+  it('answers a method a path does not take with 405 and the methods it takes', async () => {
+    const cases = [
+      { method: 'DELETE', url: '/healthz', allow: 'GET, HEAD' },
+      { method: 'POST', url: '/', allow: 'GET, HEAD' },
+      { method: 'PATCH', url: '/api/jobs/probe-x?fields=all', allow: 'GET, HEAD' },
+    ] as const;
+    for (const { method, url, allow } of cases) {
+      const response = await rejected.request({ method, url });
+      assert.equal(response.statusCode, 405, `${method} ${url}: ${response.body}`);
+      assert.equal(response.headers['allow'], allow, `${method} ${url}`);
+      const path = url.split('?')[0];
+      assert.deepEqual(response.json<ErrorBody>().error, {
+        code: 'METHOD_NOT_ALLOWED',
+        message: `${method} is not taken by ${path}; it takes ${allow}`,
+      });
+    }
+  });
+
   it('answers unknown routes with the error envelope', async () => {
     const response = await rejected.get('/api/nothing-here');
     assert.equal(response.statusCode, 404);

@@ -1,6 +1,12 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  RouteOptions,
+} from 'fastify';
 import fp from 'fastify-plugin';
 import {
   hasZodFastifySchemaValidationErrors,
@@ -95,9 +101,44 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
 }
 
 /**
- * The answer to a path no route takes. Under `/api` it runs after the scope's hooks, so that a
- * caller without a valid token learns nothing of which routes exist.
+ * The routes an app serves, learnt as they are added (an `onRoute` hook added before any), to
+ * tell a path that takes other methods (405, with `Allow`) from one no route takes (404).
  */
+export class KnownRoutes {
+  private readonly routes = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+
+  readonly learn = (route: RouteOptions): void => {
+    const known = this.routes.get(route.url) ?? {
+      // `:name` takes one segment and `*` the rest, as the router reads them.
+      pattern: new RegExp(
+        `^${route.url
+          .split(/(:[A-Za-z0-9_]+|\*)/)
+          .map((part) =>
+            part === '*'
+              ? '.*'
+              : part.startsWith(':')
+                ? '[^/]+'
+                : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'),
+          )
+          .join('')}$`,
+      ),
+      methods: new Set<string>(),
+    };
+    for (const method of [route.method].flat()) known.methods.add(method);
+    this.routes.set(route.url, known);
+  };
+
+  /** The methods some route takes at this path (no query), sorted; none when no route does. */
+  methodsAt(path: string): string[] {
+    const methods = new Set<string>();
+    for (const { pattern, methods: taken } of this.routes.values()) {
+      if (pattern.test(path)) for (const method of taken) methods.add(method);
+    }
+    return [...methods].sort();
+  }
+}
+
+/** The answer to a path no route takes (or, for the web page, an asset it does not have). */
 export function answerRouteNotFound(request: FastifyRequest, reply: FastifyReply) {
   return reply
     .code(404)
@@ -106,10 +147,32 @@ export function answerRouteNotFound(request: FastifyRequest, reply: FastifyReply
     );
 }
 
+/**
+ * The answer to a request no route takes: 405 where the path takes other methods, else 404.
+ * Under `/api` it runs after the scope's hooks, so that a caller without a valid token learns
+ * nothing of which routes exist.
+ */
+export function unroutedRequestAnswer(routes: KnownRoutes) {
+  return (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = routes.methodsAt(path);
+    if (allowed.length === 0) return answerRouteNotFound(request, reply);
+    return reply
+      .code(405)
+      .header('allow', allowed.join(', '))
+      .send(
+        errorBody(
+          'METHOD_NOT_ALLOWED',
+          `${request.method} is not taken by ${path}; it takes ${allowed.join(', ')}`,
+        ),
+      );
+  };
+}
+
 /** The one error handler, for the whole app: every error leaves as `{ error: { code, message, details? } }`. */
-export const errorHandler = fp(
-  async (app: FastifyInstance) => {
-    app.setNotFoundHandler(answerRouteNotFound);
+export const errorHandler = fp<{ routes: KnownRoutes }>(
+  async (app, { routes }) => {
+    app.setNotFoundHandler(unroutedRequestAnswer(routes));
     app.setErrorHandler(answerError);
   },
   { name: 'error-handler' },

@@ -37,6 +37,7 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
   ADMIN_REQUIRED: 'Only operators can do that.',
   NOT_FOUND: 'It could not be found: it may belong to another user, or the address is wrong.',
   ROUTE_NOT_FOUND: 'The service does not offer that. The page may be out of date: reload it.',
+  METHOD_NOT_ALLOWED: 'The service does not offer that. The page may be out of date: reload it.',
   REQUEST_TIMEOUT: 'The request took too long to arrive. Check your connection and try again.',
   JOB_NOT_CANCELLABLE: 'It has already finished, so it can no longer be cancelled.',
   JOB_NOT_RETRYABLE:
