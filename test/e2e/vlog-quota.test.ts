@@ -179,9 +179,32 @@ describe('vlogs under the provider-quota governor', () => {
   }
 
   it('never runs more Veo generations at once than the limit, and the others wait in line', async () => {
-    fakes.google.scenario.pollsBeforeDone = 4;
+    // The generations run until the vlogs beyond the limit wait in line, however long the
+    // uploads and analyses take on a loaded machine (with a fixed length, a slow machine
+    // submitted each after the one before had ended, and none waited).
+    fakes.google.scenario.pollsBeforeDone = Number.MAX_SAFE_INTEGER;
     const ids: string[] = [];
     for (let i = 0; i < 5; i += 1) ids.push(await startVlog(`Quota ${i}`));
+    await eventually(
+      () =>
+        h.db
+          .selectFrom('provider_leases')
+          .select('state')
+          .where('job_id', 'in', ids)
+          .execute()
+          .then((rows) => rows.map((row) => row.state).sort()),
+      (states) =>
+        JSON.stringify(states) ===
+        JSON.stringify([
+          ...Array(maxConcurrent).fill('held'),
+          ...Array(5 - maxConcurrent).fill('waiting'),
+        ]),
+      {
+        what: `${maxConcurrent} generations running and the other vlogs in line`,
+        timeoutMs: 90_000,
+      },
+    );
+    fakes.google.scenario.pollsBeforeDone = 4;
     for (const id of ids) {
       const done = await finished(id);
       assert.equal(done.status, 'completed', JSON.stringify(done.error));
