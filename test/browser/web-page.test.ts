@@ -1497,6 +1497,8 @@ describe('the web page in a real browser', () => {
         await page.keyboard.press('Tab');
         await assertFocused(page.getByLabel('Your goal'));
         await page.keyboard.type(plan.goal);
+        // Enter pressed twice, as an impatient person does: one plan, not two.
+        await page.keyboard.press('Enter');
         await page.keyboard.press('Enter');
         const subGoals = page.getByRole('list', { name: `Sub-goals for ${plan.goal}` });
         await subGoals.getByText(firstSubGoal!.title).waitFor();
@@ -1509,6 +1511,11 @@ describe('the web page in a real browser', () => {
         await planActions.waitFor();
         for (const subGoal of plan.subGoals) await subGoals.getByText(subGoal.title).waitFor();
         await step('sub-goals');
+        const planned = await stack
+          .api()
+          .user('planner')
+          .get('/api/jobs?kind=ai&type=SUBGOAL_GENERATION');
+        assert.equal(planned.json<{ jobs: unknown[] }>().jobs.length, 1, planned.body);
 
         // By keyboard: the button goes, and the focus to the actions it asked for, not the top.
         await planActions.focus();

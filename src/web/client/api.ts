@@ -100,7 +100,14 @@ export function createApi({ token, onUnauthorized, onAuthorized }: ApiClientOpti
     retryVlog: (vlogId: string) => call(client.POST('/api/vlogs/{id}/retry', id(vlogId))),
     vlogStreamLink: (vlogId: string) =>
       call(client.POST('/api/vlogs/{id}/events/link', id(vlogId))),
-    startAiJob: (body: AiJobRequest) => call(client.POST('/api/ai/jobs', { body })),
+    /** Sent again with the same key (a retry after a network error), it makes no second job. */
+    startAiJob: (body: AiJobRequest, idempotencyKey: string) =>
+      call(
+        client.POST('/api/ai/jobs', {
+          body,
+          params: { header: { 'idempotency-key': idempotencyKey } },
+        }),
+      ),
     aiJob: (jobId: string) => call(client.GET('/api/ai/jobs/{id}', id(jobId))),
     cancelAiJob: (jobId: string) =>
       call(client.POST('/api/ai/jobs/{id}/cancel', { ...id(jobId), body: {} })),
@@ -191,4 +198,11 @@ export function readUntilAnswered<T>(
     stopped = true;
     clearTimeout(timer);
   };
+}
+
+/** A request's Idempotency-Key: 128 random bits in hex (crypto.randomUUID needs HTTPS, which a local service lacks). */
+export function newIdempotencyKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) =>
+    byte.toString(16).padStart(2, '0'),
+  ).join('');
 }

@@ -1,4 +1,10 @@
-import { readUntilAnswered, type ApiFailure, type UploadLimits, type Vlog } from '../api.js';
+import {
+  newIdempotencyKey,
+  readUntilAnswered,
+  type ApiFailure,
+  type UploadLimits,
+  type Vlog,
+} from '../api.js';
 import type { PageContext, View } from '../context.js';
 import { field, formatBytes, formatDuration, h, replace } from '../dom.js';
 import {
@@ -32,8 +38,8 @@ export function makeVlogView(context: PageContext): View {
   let upload: { abort: () => void } | null = null;
   // One key per set of files and fields: sending the same vlog again after a network error
   // cannot make two.
-  let idempotencyKey = randomKey();
-  const newRequest = () => (idempotencyKey = randomKey());
+  let idempotencyKey = newIdempotencyKey();
+  const newRequest = () => (idempotencyKey = newIdempotencyKey());
 
   const title = h('input', {
     name: 'title',
@@ -77,7 +83,7 @@ export function makeVlogView(context: PageContext): View {
   const submit = h('button', { type: 'submit' }, 'Make the vlog');
 
   const uploadProgress = h('progress', { max: 100, value: 0, id: 'upload-progress' });
-  const uploadText = h('p', { id: 'upload-status', 'aria-live': 'polite' });
+  const uploadText = h('p', { id: 'upload-status', 'aria-live': 'polite', tabindex: '-1' });
   const cancelUpload = h('button', { type: 'button', class: 'secondary' }, 'Cancel upload');
   const uploadPanel = h(
     'section',
@@ -239,6 +245,7 @@ export function makeVlogView(context: PageContext): View {
   function startUpload(body: FormData) {
     submit.disabled = true;
     uploadPanel.hidden = false;
+    cancelUpload.hidden = false;
     uploadProgress.value = 0;
     uploadText.textContent = 'Starting the upload…';
     let lastAnnounced = -1;
@@ -250,7 +257,13 @@ export function makeVlogView(context: PageContext): View {
         uploadText.textContent =
           sent < total
             ? `Uploaded ${formatBytes(sent)} of ${formatBytes(total)} (${percent}%)`
-            : 'Uploaded; the service is checking the files…';
+            : 'Uploaded; the service is checking the files. Once the vlog is made, you can cancel it.';
+        // Once every byte is sent, the service may make the vlog whatever the page does: an
+        // abort here would say the upload stopped while the vlog is made all the same.
+        if (sent >= total && cancelUpload.hidden === false) {
+          if (document.activeElement === cancelUpload) uploadText.focus();
+          cancelUpload.hidden = true;
+        }
         // Screen readers hear every quarter, not every percent.
         if (Math.floor(percent / 25) !== lastAnnounced) {
           lastAnnounced = Math.floor(percent / 25);
@@ -306,11 +319,4 @@ export function makeVlogView(context: PageContext): View {
       stopLimits();
     },
   };
-}
-
-/** 128 random bits in hex (crypto.randomUUID needs HTTPS, which a local service lacks). */
-function randomKey(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) =>
-    byte.toString(16).padStart(2, '0'),
-  ).join('');
 }

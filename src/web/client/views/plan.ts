@@ -1,4 +1,4 @@
-import { readUntilAnswered, type AiJob, type AiJobRequest } from '../api.js';
+import { newIdempotencyKey, readUntilAnswered, type AiJob, type AiJobRequest } from '../api.js';
 import { StreamedAnswer, type AnswerItem } from '../answer-items.js';
 import type { PageContext, View } from '../context.js';
 import { field, h, quoted, replace } from '../dom.js';
@@ -135,7 +135,11 @@ function generation(options: GenerationOptions): {
       return;
     }
     if (shownDraft < 0) showDraft();
-    if (over) {
+    if (current.status === 'completed') {
+      // The status comes a moment before the end that carries the answer: not a failure.
+      list.setAttribute('aria-busy', 'true');
+      status.textContent = 'Finishing…';
+    } else if (over) {
       status.textContent =
         current.status === 'cancelled'
           ? 'Cancelled.'
@@ -267,6 +271,9 @@ function nextSteps(context: PageContext, disposers: (() => void)[]) {
         },
         next.step,
       );
+      // One key for the item's request: pressed again after a refusal or a network error, the
+      // button makes no second job of one the service did start.
+      const idempotencyKey = newIdempotencyKey();
       button.addEventListener('click', () => {
         button.hidden = true;
         const request = next.request(item);
@@ -275,11 +282,17 @@ function nextSteps(context: PageContext, disposers: (() => void)[]) {
           type: request.type,
           level: next.level,
           subject: item.title,
-          start: () => context.api.startAiJob(request),
+          start: () =>
+            context.api.startAiJob(request, idempotencyKey).catch((error: unknown) => {
+              // Refused (the in-flight cap, the service unavailable) or cut off: the button
+              // asks again, in place of this block and its message.
+              button.hidden = false;
+              throw error;
+            }),
           renderItem: next.renderItem(item),
         });
         disposers.push(block.dispose);
-        more.append(block.element);
+        replace(more, block.element);
         // The button is gone: the keyboard goes on from what it asked for, not from the top.
         block.heading.focus();
       });
@@ -341,6 +354,8 @@ export function planView(context: PageContext, id?: string): View {
   const disposers: (() => void)[] = [];
 
   const { subGoalItem } = nextSteps(context, disposers);
+  // Disabled while a start is on its way: a double click, or Enter pressed twice, made two jobs.
+  const submitButton = h('button', { type: 'submit' }, 'Break into sub-goals');
 
   const form = h(
     'form',
@@ -352,7 +367,7 @@ export function planView(context: PageContext, id?: string): View {
       'Who it is for, constraints, deadlines.',
     ),
     failure.element,
-    h('button', { type: 'submit' }, 'Break into sub-goals'),
+    submitButton,
   );
   function showSubGoals(goalText: string, startJob: () => Promise<AiJob>) {
     for (const dispose of disposers.splice(0)) dispose();
@@ -391,15 +406,20 @@ export function planView(context: PageContext, id?: string): View {
         ...(about.value.trim() && { context: about.value.trim() }),
       },
     };
+    const idempotencyKey = newIdempotencyKey();
+    submitButton.disabled = true;
     showSubGoals(goalText, () =>
-      context.api.startAiJob(request).then((job) => {
-        // The address names the plan, so that a reload opens it again rather than an empty
-        // form; replaced, not navigated to, so that the plan being written stays as it is.
-        if (!disposed && submission === submissions) {
-          history.replaceState(history.state, '', `#/plan/${encodeURIComponent(job.id)}`);
-        }
-        return job;
-      }),
+      context.api
+        .startAiJob(request, idempotencyKey)
+        .then((job) => {
+          // The address names the plan, so that a reload opens it again rather than an empty
+          // form; replaced, not navigated to, so that the plan being written stays as it is.
+          if (!disposed && submission === submissions) {
+            history.replaceState(history.state, '', `#/plan/${encodeURIComponent(job.id)}`);
+          }
+          return job;
+        })
+        .finally(() => (submitButton.disabled = false)),
     );
   });
 
