@@ -114,6 +114,13 @@ export async function workflowRuns(client: Client, workflowId: string): Promise<
   }));
 }
 
+/**
+ * More runs matched a query than its limit: Temporal lists the newest first, so those left out
+ * are the oldest, the likeliest to have started on older code. Thrown once the limit's runs have
+ * been yielded, so that a replay gate cannot pass on part of what it was asked to check.
+ */
+export class RunsLeftOut extends HistorySourceError {}
+
 /** Histories of the executions a visibility query matches, at most `limit` of them. */
 export async function* queryRuns(
   client: Client,
@@ -124,14 +131,19 @@ export async function* queryRuns(
   try {
     for await (const { workflowId, runId } of client.workflow.list({
       query,
-      pageSize: Math.min(limit, 100),
+      pageSize: Math.min(limit + 1, 100),
     })) {
-      if (count >= limit) return;
+      if (count >= limit) {
+        throw new RunsLeftOut(
+          `More than ${limit} runs match '${query}': only the ${limit} newest were read, the older ones not; raise --limit to take them all`,
+        );
+      }
       count += 1;
       const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
       yield { source: `${workflowId} (${runId})`, workflowId, runId, history };
     }
   } catch (error) {
+    if (error instanceof RunsLeftOut) throw error;
     if (error instanceof NamespaceNotFoundError) throw new HistorySourceError(error.message);
     const cause = error instanceof ServiceError ? error.cause : error;
     if (isGrpcServiceError(cause) && Number(cause.code) === 3 /* gRPC INVALID_ARGUMENT */) {

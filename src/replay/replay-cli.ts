@@ -11,7 +11,7 @@ import { CommandFailure } from '../entry-point.js';
 import { createLogger } from '../logger.js';
 import { temporalEndpoint } from '../temporal-client.js';
 import { installWorkerRuntime } from '../worker/runtime.js';
-import { parseTarget, targetRuns } from './histories.js';
+import { parseTarget, RunsLeftOut, targetRuns } from './histories.js';
 import { describeOutcome, replayRuns, type WorkflowCode } from './replayer.js';
 import { sourceWorkflowBundle } from '../worker/workflow-bundles.js';
 
@@ -51,13 +51,19 @@ runCommand(usage, async () => {
 
   let replayed = 0;
   let failed = 0;
+  const leftOut: string[] = [];
   try {
     for (const argument of positionals) {
       const target = await parseTarget(argument);
-      for await (const outcome of replayRuns(targetRuns(target, client, limit), code)) {
-        replayed += 1;
-        if (outcome.divergence || outcome.error) failed += 1;
-        console.log(describeOutcome(outcome));
+      try {
+        for await (const outcome of replayRuns(targetRuns(target, client, limit), code)) {
+          replayed += 1;
+          if (outcome.divergence || outcome.error) failed += 1;
+          console.log(describeOutcome(outcome));
+        }
+      } catch (error) {
+        if (!(error instanceof RunsLeftOut)) throw error;
+        leftOut.push(error.message);
       }
     }
   } finally {
@@ -65,7 +71,8 @@ runCommand(usage, async () => {
   }
   console.log(`${replayed} histories replayed, ${failed} failed`);
   if (replayed === 0) console.error(`Nothing to replay: no run matched ${positionals.join(', ')}`);
-  if (failed > 0 || replayed === 0) process.exitCode = 1;
+  for (const message of leftOut) console.error(message);
+  if (failed > 0 || replayed === 0 || leftOut.length > 0) process.exitCode = 1;
 });
 
 async function workflowBundleFile(file: string): Promise<string> {

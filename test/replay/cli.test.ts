@@ -6,8 +6,11 @@ import { readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { testEnv } from '../support/env.js';
+import { eventually } from '../support/eventually.js';
+import { testTemporal, uniqueTaskQueue } from '../support/temporal.js';
 import { freePort } from '../support/ports.js';
 import { fromSource, projectRoot, runNpmScript } from '../support/processes.js';
 
@@ -113,6 +116,44 @@ describe('npm run replay', { timeout: 180_000 }, () => {
     }
   });
 
+  // Temporal lists the newest runs first: a gate stopped at --limit without a word passed on
+  // the newest while the oldest, started on the oldest code, went unchecked.
+  it('exits 1 naming the limit when more runs match a query than it replays', async () => {
+    const prefix = `replay-limit-${randomUUID()}`;
+    const access = testTemporal();
+    try {
+      for (const n of [1, 2, 3]) {
+        await access.client.workflow.start('probeJob', {
+          taskQueue: uniqueTaskQueue('nobody-polls'),
+          workflowId: `${prefix}-${n}`,
+          args: [],
+        });
+      }
+      const query = `WorkflowId STARTS_WITH "${prefix}"`;
+      const matching = async () => {
+        let count = 0;
+        for await (const _run of access.client.workflow.list({ query })) count += 1;
+        return count;
+      };
+      await eventually(matching, (count) => count === 3, { what: 'the three runs listed' });
+      const { code, stdout, stderr } = await replayCli(['--limit', '2', query]);
+      assert.match(stdout, /^2 histories replayed, \d+ failed$/m, stdout);
+      assert.equal(
+        stderr,
+        `More than 2 runs match '${query}': only the 2 newest were read, the older ones not; raise --limit to take them all\n`,
+      );
+      assert.equal(code, 1);
+    } finally {
+      for (const n of [1, 2, 3]) {
+        await access.client.workflow
+          .getHandle(`${prefix}-${n}`)
+          .terminate('test over')
+          .catch(() => undefined);
+      }
+      await access.close();
+    }
+  });
+
   // The deploy check replays 'ExecutionStatus = "Running"': when nothing matches, its exit 1
   // must say so, not only "0 histories replayed, 0 failed".
   it('exits 1 saying no run matched when a query finds none', async () => {
@@ -155,6 +196,14 @@ describe('npm run histories:record -- --from-server', { timeout: 180_000 }, () =
         args: ['--form-server', query, '--out', 'out'],
         problem: /^Unknown option '--form-server'/,
       },
+      // Without --from-server it would re-record every committed history, --out ignored.
+      { args: ['--out', 'out'], problem: /^--out and --limit go with --from-server$/ },
+      { args: ['--limit', '5'], problem: /^--out and --limit go with --from-server$/ },
+      {
+        args: ['--from-server', '', '--out', 'out'],
+        problem: /^--from-server: expected a workflow id or a visibility query$/,
+      },
+      { args: ['probeJob/no-such-scenario'], problem: /^No scenario named probeJob\/no-such/ },
       {
         args: ['--from-server', 'a', '--from-server', 'b', '--out', 'out'],
         problem: /^--from-server: given more than once$/,

@@ -194,24 +194,32 @@ runCommand(usage, async () => {
     options: {
       'from-server': { type: 'string' },
       out: { type: 'string' },
-      limit: { type: 'string', default: '100' },
+      limit: { type: 'string' },
     },
   });
-  if (values['from-server']) {
+  if (values['from-server'] !== undefined) {
+    if (!values['from-server']) {
+      throw new UsageError('--from-server: expected a workflow id or a visibility query');
+    }
     if (!values.out) throw new UsageError('--from-server needs --out <file.json | directory>');
-    const limit = numberFromDecimalText(values.limit);
+    const limit = numberFromDecimalText(values.limit ?? '100');
     if (typeof limit !== 'number' || limit < 1) {
       throw new UsageError(`--limit: expected a whole number of at least 1, not "${values.limit}"`);
     }
     await recordFromServer(values['from-server'], values.out, limit);
     return;
   }
+  // Without --from-server it re-records the committed histories: an --out meant for the server
+  // would be ignored, and every file under test/histories/ rewritten.
+  if (values.out !== undefined || values.limit !== undefined) {
+    throw new UsageError('--out and --limit go with --from-server');
+  }
   const selected = scenarios.filter(
     (scenario) =>
       positionals.length === 0 || positionals.includes(`${scenario.workflowType}/${scenario.name}`),
   );
   if (selected.length === 0) {
-    throw new Error(
+    throw new UsageError(
       `No scenario named ${positionals.join(', ')}; known: ${scenarios.map((s) => `${s.workflowType}/${s.name}`).join(', ')}`,
     );
   }
