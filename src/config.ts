@@ -135,7 +135,7 @@ export const configSchema = z.object({
   /** pino level for both processes. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Folder for embedded state: PGlite database, Temporal dev server SQLite file, dev JWT secret. */
-  DATA_DIR: z.string().default('.data'),
+  DATA_DIR: z.string().trim().min(1).default('.data'),
 
   /** Interface and port the API listens on. */
   API_HOST: hostName.default('127.0.0.1'),

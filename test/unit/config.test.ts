@@ -171,6 +171,12 @@ describe('configuration', () => {
     );
   });
 
+  // An empty DATA_DIR meant the current folder: the dev JWT secret was written into the checkout.
+  it('refuses an empty data folder', () => {
+    assert.match(configError({ DATA_DIR: '' }), /DATA_DIR: /);
+    assert.match(configError({ DATA_DIR: '  ' }), /DATA_DIR: /);
+  });
+
   it('refuses an orphan upload age an upload still arriving or starting its job could reach', () => {
     assert.match(
       configError({ UPLOAD_ORPHAN_AGE_MS: '1200000', API_REQUEST_TIMEOUT_MS: '900000' }),
