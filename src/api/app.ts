@@ -266,7 +266,7 @@ function apiRoutes(
   const redrives = createRedrives({
     db,
     budgets: budgetDefaults(config),
-    temporal: deps.temporal.client,
+    temporal: deps.temporal,
     actions,
     maxJobsInFlight: config.USER_MAX_JOBS_IN_FLIGHT,
     timeoutMs: config.JOB_CONTROL_TIMEOUT_MS,

@@ -74,7 +74,7 @@ runCommand(usage, async () => {
   try {
     const redrives = createRedrives({
       db,
-      temporal: temporal.client,
+      temporal,
       actions: createJobActions(
         temporal,
         { timeoutMs: config.JOB_CONTROL_TIMEOUT_MS },

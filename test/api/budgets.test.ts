@@ -247,7 +247,7 @@ describe('budgets', { timeout: 120_000 }, () => {
     );
     const redrives = createRedrives({
       db: h.db,
-      temporal: client,
+      temporal: { client } as TemporalAccess,
       actions,
       budgets,
       maxJobsInFlight: 100,

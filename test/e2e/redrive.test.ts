@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
@@ -21,6 +22,7 @@ import { generationBucket, CloudFakes } from '../support/cloud-fakes.js';
 import { jobRecord, jobSnapshot } from '../support/jobs.js';
 import { testLogger } from '../support/logs.js';
 import { parseMetrics } from '../support/metrics.js';
+import { freePort } from '../support/ports.js';
 import { fromSource, projectRoot } from '../support/processes.js';
 
 interface VlogView {
@@ -284,7 +286,7 @@ describe('re-drives of failed vlogs', () => {
     );
     const unanswered = createRedrives({
       db: h.db,
-      temporal: h.temporal.client,
+      temporal: h.temporal,
       actions: {
         ...actions,
         sendRetry: () =>
@@ -626,6 +628,36 @@ describe('re-drives of failed vlogs', () => {
     assert.match(cli.stdout, /^usage: npm run redrive -- /);
     assert.equal(cli.stderr, '');
     assert.equal(cli.code, 0);
+  });
+
+  // With Temporal out of reach, each job waited out JOB_CONTROL_TIMEOUT_MS in turn and was
+  // skipped as a worker that did not answer: an operator learnt nothing, slowly.
+  it('says Temporal is unavailable, trying one job, when it cannot be reached', async () => {
+    const ids = [`vlog-${randomUUID()}`, `vlog-${randomUUID()}`].sort();
+    for (const id of ids) {
+      await insertJob(
+        h.db,
+        jobRecord({ id, kind: 'vlog', type: 'VLOG', ownerId: 'alice' }),
+        'failed',
+      );
+    }
+    const cli = await runRedriveCli(['--jobs', ids.join(',')], {
+      ...cliEnv,
+      TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
+      JOB_CONTROL_TIMEOUT_MS: '2000',
+    });
+    assert.equal(cli.code, 1, cli.stderr);
+    const outcome = JSON.parse(cli.stdout) as RedriveOutcome;
+    assert.deepEqual(outcome.redriven, []);
+    assert.deepEqual(
+      outcome.skipped.map(({ jobId, code }) => [jobId, code]),
+      ids.map((id) => [id, 'TEMPORAL_UNAVAILABLE']),
+    );
+    assert.match(
+      outcome.skipped[0]!.message,
+      /^Temporal is unavailable \(check TEMPORAL_ADDRESS\)/,
+    );
+    assert.match(outcome.skipped[1]!.message, /^Not tried: Temporal was unavailable/);
   });
 
   it('exits 1 when a job it was asked for is not re-driven, printing the outcome still', async () => {

@@ -1,7 +1,8 @@
 import {
+  isGrpcServiceError,
+  ServiceError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
-  type Client,
   type WorkflowExecutionDescription,
 } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
@@ -29,7 +30,11 @@ import {
 import { workflowSummary } from '../../kinds/declaration.js';
 import { jobKindRegistry } from '../../kinds/index.js';
 import { redriveJobs } from '../../metrics/metrics.js';
-import { isTemporalDeadlineExceeded, isTemporalUnavailable } from '../../temporal-client.js';
+import {
+  isTemporalDeadlineExceeded,
+  isTemporalUnavailable,
+  type TemporalAccess,
+} from '../../temporal-client.js';
 import type { RetryableRun } from '../../workflows/job-lifecycle.js';
 import { nextAttemptInputQuery } from '../../workflows/job-messages.js';
 import { ApiError, jobNotFound, type ErrorCode } from '../errors.js';
@@ -73,7 +78,7 @@ export interface RedriveOutcome {
 
 export interface RedriveDependencies {
   db: Db;
-  temporal: Client;
+  temporal: TemporalAccess;
   /** The owner's single-job retry: a re-drive of a job whose run is still open sends it. */
   actions: JobActions;
   /** The budgets each re-driven attempt's estimate is held against, as a submission's is. */
@@ -106,8 +111,15 @@ const declarations = new Map(
  *
  * A dry run answers the same list from the same checks and changes nothing.
  */
+/** How long a call out of time asks Temporal whether it is there at all. */
+const temporalPingMs = 1_000;
+
+/** gRPC FAILED_PRECONDITION: the server's answer to a query no worker polls for. */
+const failedPrecondition = 9;
+
 export function createRedrives(deps: RedriveDependencies) {
-  const { db, temporal, timeoutMs, logger } = deps;
+  const { db, timeoutMs, logger } = deps;
+  const temporal = deps.temporal.client;
 
   async function selectJobs(selection: RedriveSelection): Promise<{
     rows: JobRow[];
@@ -173,16 +185,33 @@ export function createRedrives(deps: RedriveDependencies) {
           "Temporal no longer keeps the job's workflow (past the namespace's retention)",
         );
       }
+      const unavailable = new ApiError(
+        'TEMPORAL_UNAVAILABLE',
+        'Temporal is unavailable (check TEMPORAL_ADDRESS); re-drive the job again once it is back',
+      );
       if (isTemporalDeadlineExceeded(error)) {
+        // Out of time because it never reached Temporal is not a worker slow to answer.
+        const answers = await deps.temporal
+          .ping(AbortSignal.timeout(temporalPingMs), temporalPingMs)
+          .then(
+            () => true,
+            () => false,
+          );
+        if (!answers) throw unavailable;
         throw new ApiError(
           'JOB_CONTROL_TIMEOUT',
           `Temporal or a worker did not answer within ${timeoutMs} ms; re-drive the job again`,
         );
       }
-      if (isTemporalUnavailable(error)) {
+      if (isTemporalUnavailable(error)) throw unavailable;
+      if (
+        error instanceof ServiceError &&
+        isGrpcServiceError(error.cause) &&
+        Number(error.cause.code) === failedPrecondition
+      ) {
         throw new ApiError(
-          'TEMPORAL_UNAVAILABLE',
-          'Temporal is unavailable; re-drive the job again',
+          'JOB_CONTROL_TIMEOUT',
+          `No worker answered for the job's workflow (${error.cause.details}); start one and re-drive the job again`,
         );
       }
       throw error;
@@ -352,6 +381,17 @@ export function createRedrives(deps: RedriveDependencies) {
       const planned = new Map<string, number>();
       const plannedCost = new Map<string, bigint>();
       for (const row of rows) {
+        // With Temporal out of reach, each job would wait out its time limit in turn only to be
+        // told the same: the rest are skipped at once.
+        if (skipped.at(-1)?.code === 'TEMPORAL_UNAVAILABLE') {
+          skipped.push({
+            jobId: row.id,
+            code: 'TEMPORAL_UNAVAILABLE',
+            message:
+              'Not tried: Temporal was unavailable for the job before it; re-drive it again once it is back',
+          });
+          continue;
+        }
         try {
           const plan = await judge(row);
           if (options.dryRun) {
