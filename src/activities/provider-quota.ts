@@ -80,17 +80,22 @@ export interface QuotaRequest {
  * Whether the job may call the provider now: null when it may (holding a lease if the provider
  * has a limit), or the throttle to wait out.
  */
+/** The pause the provider's cool-down after a 429 (anyone's) asks of every request; null: none. */
+async function cooldownThrottle(db: Db, provider: string): Promise<ProviderThrottle | null> {
+  const cooldownMs = await providerCooldownRemainingMs(db, provider);
+  if (cooldownMs <= 0) return null;
+  return {
+    throttled: true,
+    reason: 'rate-limited',
+    retryAfterMs: Math.min(spread(cooldownMs), maxProviderHintMs),
+    ahead: null,
+  };
+}
+
 export async function admitToProvider(request: QuotaRequest): Promise<ProviderThrottle | null> {
   const { db, quotas, provider, jobId } = request;
-  const cooldownMs = await providerCooldownRemainingMs(db, provider);
-  if (cooldownMs > 0) {
-    return {
-      throttled: true,
-      reason: 'rate-limited',
-      retryAfterMs: Math.min(spread(cooldownMs), maxProviderHintMs),
-      ahead: null,
-    };
-  }
+  const cooling = await cooldownThrottle(db, provider);
+  if (cooling) return cooling;
   if (request.maxConcurrent === null) return null;
   const lease = await acquireProviderLease(db, {
     provider,
@@ -179,7 +184,8 @@ export async function throttleAfterRateLimit(
 
 /**
  * Waits for the provider's next request slot when its requests are paced (`requestsPerSecond`;
- * null: not paced): every worker's requests to it go out one interval apart. The task queue's
+ * null: not paced): every worker's requests to it go out one interval apart. Answers the pause
+ * to take instead of sending when the provider is cooling down by then, else null. The task queue's
  * server-side rate hands out the provider's activities at about that rate but lets bursts
  * through (a queue idle for a second hands out two at 1/s at once); the slot spaces them, so a
  * wait is short: no longer than the burst the queue let through.
@@ -187,17 +193,29 @@ export async function throttleAfterRateLimit(
 export async function awaitProviderRequestSlot(
   db: Db,
   pacing: { provider: string; requestsPerSecond: number | null },
-): Promise<void> {
-  if (pacing.requestsPerSecond === null) return;
-  const asked = Date.now();
-  const slot = await takeProviderRequestSlot(db, pacing.provider, 1_000 / pacing.requestsPerSecond);
-  const answered = Date.now();
-  // The wait counted from the answer comes late by the answer's way back, which a loaded worker
-  // or pool stretches by a hundred milliseconds and more, bunching the requests; the slot's time
-  // is exact wherever the clocks agree. Between the two bounds the round trip sets, a clock
-  // that does not agree costs no more than the wait counted from the answer.
-  const waitMs = Math.min(slot.inMs, Math.max(slot.inMs - (answered - asked), slot.at - answered));
-  if (waitMs <= 0) return;
-  const { cancellationSignal } = Context.current();
-  await delay(waitMs, undefined, { signal: cancellationSignal });
+): Promise<ProviderThrottle | null> {
+  if (pacing.requestsPerSecond !== null) {
+    const asked = Date.now();
+    const slot = await takeProviderRequestSlot(
+      db,
+      pacing.provider,
+      1_000 / pacing.requestsPerSecond,
+    );
+    const answered = Date.now();
+    // The wait counted from the answer comes late by the answer's way back, which a loaded
+    // worker or pool stretches by a hundred milliseconds and more, bunching the requests; the
+    // slot's time is exact wherever the clocks agree. Between the two bounds the round trip
+    // sets, a clock that does not agree costs no more than the wait counted from the answer.
+    const waitMs = Math.min(
+      slot.inMs,
+      Math.max(slot.inMs - (answered - asked), slot.at - answered),
+    );
+    if (waitMs > 0) {
+      const { cancellationSignal } = Context.current();
+      await delay(waitMs, undefined, { signal: cancellationSignal });
+    }
+  }
+  // A 429 to another request may have started a cool-down while this one waited for its slot:
+  // sent anyway, it would draw a 429 of its own and start the cool-down over.
+  return cooldownThrottle(db, pacing.provider);
 }

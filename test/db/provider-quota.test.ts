@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { admitToProvider } from '../../src/activities/provider-quota.js';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { admitToProvider, awaitProviderRequestSlot } from '../../src/activities/provider-quota.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import {
   acquireProviderLease,
@@ -10,6 +11,7 @@ import {
   recordProviderRecheck,
   releaseEndedJobLeases,
   releaseProviderLease,
+  startProviderCooldown,
   takeProviderRequestSlot,
 } from '../../src/db/provider-quota.js';
 import {
@@ -17,6 +19,7 @@ import {
   recordProviderOperation,
 } from '../../src/db/provider-operations.js';
 import type { JobSnapshot } from '../../src/jobs/contracts.js';
+import type { ProviderThrottle } from '../../src/jobs/provider-throttle.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { jobRecord, jobSnapshot } from '../support/jobs.js';
 
@@ -366,5 +369,19 @@ describe("a provider's request slots", () => {
       assert.ok(gap > intervalMs - 100 && gap <= intervalMs, JSON.stringify(slots));
     }
     assert.equal((await takeProviderRequestSlot(test.db, 'gemini', intervalMs)).inMs, 0);
+  });
+
+  // A request admitted before another worker's 429, then sent after its slot's wait, went out
+  // inside the cool-down, drew a 429 of its own and started the cool-down over.
+  it('answers the cool-down a 429 started while a request waited for its slot, instead of a go', async () => {
+    const pacing = { provider: 'veo-cooling', requestsPerSecond: 2 };
+    const env = new MockActivityEnvironment();
+    assert.equal(await env.run(() => awaitProviderRequestSlot(test.db, pacing)), null);
+    // The next slot is half a second away; meanwhile another request is refused with a 429.
+    const waiting = env.run(() => awaitProviderRequestSlot(test.db, pacing));
+    await startProviderCooldown(test.db, pacing.provider, 30_000);
+    const paused = (await waiting) as ProviderThrottle | null;
+    assert.equal(paused?.reason, 'rate-limited', JSON.stringify(paused));
+    assert.ok(paused.retryAfterMs > 0, JSON.stringify(paused));
   });
 });

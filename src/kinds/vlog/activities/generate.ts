@@ -22,6 +22,7 @@ import {
   providerWaitersToWake,
   releaseEndedJobLeases,
   releaseProviderLease,
+  returnProviderLease,
   touchProviderLease,
 } from '../../../db/provider-quota.js';
 import { FailureCode } from '../../../jobs/failures.js';
@@ -149,7 +150,8 @@ async function lookUnderQuota(
   if (metered) {
     const cooldownMs = await providerCooldownRemainingMs(db, metered.provider);
     if (cooldownMs > 0) return { retryAfterMs: cooldownMs };
-    await awaitProviderRequestSlot(db, metered);
+    const paused = await awaitProviderRequestSlot(db, metered);
+    if (paused) return { retryAfterMs: paused.retryAfterMs };
   }
   try {
     return {
@@ -416,7 +418,13 @@ export function createGenerateActivities({
           maxConcurrent: metered.maxConcurrent,
         });
         if (throttle) return throttle;
-        await awaitProviderRequestSlot(db, metered);
+        const paused = await awaitProviderRequestSlot(db, metered);
+        if (paused) {
+          // Admitted, then cooled down before its turn to send: its place goes back, as after
+          // a 429 of its own.
+          await returnProviderLease(db, metered.provider, input.jobId);
+          return paused;
+        }
       }
       // Noted first: should no answer come, the retry looks for what Veo made of it.
       if (generator.remote)
