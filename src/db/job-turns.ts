@@ -57,10 +57,17 @@ export async function claimJobTurn(
       .where('concurrency_key', '=', line.concurrency_key)
       .where('status', 'not in', [...terminalStatuses])
       .where('id', '<>', jobId)
+      // A job ahead holds the turn for the attempt it is on, or entered the line for that
+      // attempt before this one. A job retried since it held the turn or entered (its row on
+      // the next attempt) is neither: it enters again at the end once that attempt asks, and
+      // until then holds up no one.
       .where((eb) =>
         eb.or([
-          eb('turn_attempt', 'is not', null),
-          sql<boolean>`(queue_entered_at, id) < (${enteredAt}::timestamptz, ${jobId})`,
+          eb('turn_attempt', '=', eb.ref('attempt')),
+          eb.and([
+            sql<boolean>`coalesce(queue_attempt, 1) = attempt`,
+            sql<boolean>`(queue_entered_at, id) < (${enteredAt}::timestamptz, ${jobId})`,
+          ]),
         ]),
       )
       .executeTakeFirstOrThrow();
@@ -86,7 +93,8 @@ export async function listJobsAwaitingTurn(db: Db, jobId: string): Promise<strin
     .where('ended.id', '=', jobId)
     .where('waiting.id', '<>', jobId)
     .where('waiting.status', 'not in', [...terminalStatuses])
-    .where('waiting.turn_attempt', 'is', null)
+    // Not holding the turn for the attempt it is on (a retried job's turn was its last attempt's).
+    .where(sql<boolean>`waiting.turn_attempt is distinct from waiting.attempt`)
     .orderBy('waiting.queue_entered_at')
     .orderBy('waiting.id')
     .limit(maxJobsWoken)

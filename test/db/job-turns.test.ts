@@ -56,6 +56,33 @@ describe('the line of a concurrency key', () => {
     assert.deepEqual(await listJobsAwaitingTurn(test.db, keyless.id), []);
   });
 
+  // A retried job's row is on its next attempt before that attempt asks for the turn: it held
+  // up the line as if it still had the turn or its old place, and the job behind it waited for
+  // its next timed check (15 s) with nothing running.
+  it('lets the line move past a retried job whose new attempt has not asked yet', async () => {
+    const [first, second, third] = [0, 1, 2].map((i) =>
+      keyed('retried', `2020-01-01T00:00:0${i}.000Z`),
+    ) as [ReturnType<typeof keyed>, ReturnType<typeof keyed>, ReturnType<typeof keyed>];
+    for (const job of [first, second, third]) await insertJob(test.db, job, 'pending');
+    assert.equal((await claimJobTurn(test.db, { jobId: first.id, attempt: 1 })).granted, true);
+    await setStatus(first.id, 'failed');
+    assert.equal((await claimJobTurn(test.db, { jobId: second.id, attempt: 1 })).granted, true);
+    // Retried: its row shows attempt 2 in flight, its turn and place still attempt 1's.
+    await setStatus(first.id, 'pending', 2);
+    assert.deepEqual(await claimJobTurn(test.db, { jobId: third.id, attempt: 1 }), {
+      granted: false,
+      ahead: 1,
+    });
+    await setStatus(second.id, 'completed');
+    assert.ok((await listJobsAwaitingTurn(test.db, second.id)).includes(third.id));
+    assert.equal((await claimJobTurn(test.db, { jobId: third.id, attempt: 1 })).granted, true);
+    // The retry, asking now, enters behind the third.
+    assert.deepEqual(await claimJobTurn(test.db, { jobId: first.id, attempt: 2 }), {
+      granted: false,
+      ahead: 1,
+    });
+  });
+
   it('puts a retry at the end of the line, behind the jobs that waited meanwhile', async () => {
     const [first, second, third] = [0, 1, 2].map((i) =>
       keyed('retry', `2020-01-01T00:00:0${i}.000Z`),
