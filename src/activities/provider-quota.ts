@@ -95,7 +95,12 @@ async function cooldownThrottle(db: Db, provider: string): Promise<ProviderThrot
 export async function admitToProvider(request: QuotaRequest): Promise<ProviderThrottle | null> {
   const { db, quotas, provider, jobId } = request;
   const cooling = await cooldownThrottle(db, provider);
-  if (cooling) return cooling;
+  if (cooling) {
+    // A place in line is kept through the cool-down however long it lasts (a day's quota
+    // spent): not refreshed, it would be dropped as a terminated job's, and counted nowhere.
+    await recordProviderRecheck(db, { provider, jobId, inMs: cooling.retryAfterMs });
+    return cooling;
+  }
   if (request.maxConcurrent === null) return null;
   const lease = await acquireProviderLease(db, {
     provider,

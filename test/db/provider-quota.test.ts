@@ -173,6 +173,34 @@ describe('the provider-quota waiting list', () => {
     );
   });
 
+  // A cool-down longer than the 30 min a place is kept unrefreshed (a day's quota spent) made
+  // every waiter look terminated: its place was dropped, and the metrics counted no one waiting.
+  it("keeps a waiting job's place through a cool-down, each ask refreshing it", async () => {
+    const provider = 'cooling-veo';
+    const quotas = {
+      videoOperations: { provider, maxConcurrent: 1, requestsPerSecond: null },
+      textProvider: 'text',
+      analysisProvider: null,
+      recheckMs: 10_000,
+      rateLimitCooldownMs: 30_000,
+    };
+    const admit = (jobId: string) =>
+      admitToProvider({ db: test.db, quotas, provider, jobId, ownerId: 'gil', maxConcurrent: 1 });
+    assert.equal(await admit('gil-1'), null);
+    assert.equal((await admit('gil-2'))?.reason, 'quota');
+    await sql`update provider_leases set asks_again_at = now() - interval '1 hour'
+      where provider = ${provider} and job_id = 'gil-2'`.execute(test.db);
+    await startProviderCooldown(test.db, provider, 600_000);
+    assert.equal((await admit('gil-2'))?.reason, 'rate-limited');
+    const [row] = await test.db
+      .selectFrom('provider_leases')
+      .select(['state', sql<boolean>`asks_again_at > now()`.as('refreshed')])
+      .where('provider', '=', provider)
+      .where('job_id', '=', 'gil-2')
+      .execute();
+    assert.deepEqual(row, { state: 'waiting', refreshed: true });
+  });
+
   it('records the pause of a waiting job only: a job holding its lease keeps no pause', async () => {
     const provider = 'held-veo';
     const ask = askerFor(provider, 'erin');
