@@ -26,6 +26,9 @@ export const jobStatuses = [
 ] as const;
 export type JobStatus = (typeof jobStatuses)[number];
 
+/** Most retries a job gets after its first attempt: a failed job on a later one has none left. */
+export const maxJobRetries = 3;
+
 export function isJobStatus(value: string): value is JobStatus {
   return (jobStatuses as readonly string[]).includes(value);
 }
@@ -62,6 +65,11 @@ export function isTerminalStatus(status: JobStatus): status is TerminalStatus {
 /** Whether a job that ended in this status can be retried (within the retry window). */
 export function isRetryableStatus(status: JobStatus): boolean {
   return statusRules[status].retryable;
+}
+
+/** Whether a job in `status` on `attempt` can be retried: its status allows it, and a retry is left. */
+export function canBeRetried(status: JobStatus, attempt: number): boolean {
+  return isRetryableStatus(status) && attempt <= maxJobRetries;
 }
 
 /** Whether a job in this status waits to start (accepted, or in its key's line). */

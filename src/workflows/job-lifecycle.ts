@@ -12,14 +12,9 @@ import {
 import type { TaskQueueNames } from '../capacity/task-queues.js';
 import { FailureCode, nonRetryableFailureCodes } from '../jobs/failures.js';
 import type { JobRecord, ProviderRetrySettings } from '../jobs/contracts.js';
-import type { JobError, JobStatus } from '../jobs/model.js';
+import { maxJobRetries, type JobError, type JobStatus } from '../jobs/model.js';
 import type { ActivityPolicy } from '../kinds/declaration.js';
-import {
-  maxJobRetries,
-  nextAttemptInputQuery,
-  retryJobUpdate,
-  retryRefusal,
-} from './job-messages.js';
+import { nextAttemptInputQuery, retryJobUpdate, retryRefusal } from './job-messages.js';
 import {
   acceptCancelRequests,
   cancelledError,

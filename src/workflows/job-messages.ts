@@ -4,7 +4,13 @@
  * carry are in `src/jobs/contracts.ts`.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import { isJobStatus, isRetryableStatus, isTerminalStatus, type JobStatus } from '../jobs/model.js';
+import {
+  isJobStatus,
+  isRetryableStatus,
+  isTerminalStatus,
+  maxJobRetries,
+  type JobStatus,
+} from '../jobs/model.js';
 import type {
   CancelJobRequest,
   CancelJobResponse,
@@ -61,9 +67,6 @@ export const providerTurnSignal = defineSignal<[ProviderTurnNudge]>('providerTur
 
 /** What the cancel and retry validators judge: the job's status, or a request already taken. */
 export type JobStanding = JobStatus | 'being retried' | 'being cancelled';
-
-/** Most retries a job gets after its first attempt. */
-export const maxJobRetries = 3;
 
 /**
  * Why a job cannot be retried now, or null when it can: the one rule behind the retry

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  canBeRetried,
   isJobStatus,
   jobStatuses,
   retryableStatuses,
@@ -29,5 +30,20 @@ describe('job statuses', () => {
     assert.equal(retryRefusal('timeout', 1), null);
     assert.match(retryRefusal('being cancelled', 1) ?? '', /this one is being cancelled/);
     assert.match(retryRefusal('completed', 1) ?? '', /this one is completed/);
+  });
+
+  // The web page offers Retry by canBeRetried: a button the API then refuses (409, retries
+  // spent) was offered after the last retry.
+  it('offer a retry exactly where the API would take it', () => {
+    for (const status of jobStatuses) {
+      for (const attempt of [1, 2, 3, 4, 5]) {
+        assert.equal(
+          canBeRetried(status, attempt),
+          retryRefusal(status, attempt) === null,
+          `${status} on attempt ${attempt}`,
+        );
+      }
+    }
+    assert.equal(canBeRetried('failed', 4), false);
   });
 });

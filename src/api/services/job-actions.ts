@@ -15,13 +15,12 @@ import type { Db } from '../../db/database.js';
 import { lockOwner, markJobRetried } from '../../db/jobs.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress } from '../../jobs/contracts.js';
-import { isTerminalStatus } from '../../jobs/model.js';
+import { isTerminalStatus, maxJobRetries } from '../../jobs/model.js';
 import { isTemporalUnavailable, type TemporalAccess } from '../../temporal-client.js';
 import {
   cancelJobUpdate,
   cancelRefusal,
   jobProgressQuery,
-  maxJobRetries,
   retryJobUpdate,
   retryRefusal,
 } from '../../workflows/job-messages.js';

@@ -5,10 +5,10 @@ import { field, h, quoted, replace } from '../dom.js';
 import { followJob, type Following } from '../follow-job.js';
 import { failureBox, jobErrorText } from './failure.js';
 import { workerWaitLine } from './worker-wait.js';
+import { canBeRetried } from '../../../jobs/model.js';
 
 type AiStatus = AiJob['status'];
 const ended: ReadonlySet<AiStatus> = new Set(['completed', 'failed', 'timeout', 'cancelled']);
-const retryable: ReadonlySet<AiStatus> = new Set(['failed', 'timeout']);
 
 /** What each generation type makes, as the page names it. */
 const generationWords: Record<AiJob['type'], { items: string; one: string }> = {
@@ -119,7 +119,7 @@ function generation(options: GenerationOptions): {
     job = current;
     const over = ended.has(current.status);
     cancel.hidden = over || cancelAccepted;
-    retry.hidden = !retryable.has(current.status);
+    retry.hidden = !canBeRetried(current.status, current.attempt);
     list.setAttribute('aria-busy', String(!over));
     jobError.hidden = !current.error || current.status === 'completed';
     if (current.error) replace(jobError, ...jobErrorText(current.error));

@@ -4,6 +4,7 @@ import { formatBytes, h, replace } from '../dom.js';
 import { followJob, type Following, type JobEventData, type Transport } from '../follow-job.js';
 import { failureBox, jobErrorText } from './failure.js';
 import { workerWaitLine } from './worker-wait.js';
+import { canBeRetried } from '../../../jobs/model.js';
 
 type VlogStatus = Vlog['status'];
 
@@ -118,7 +119,7 @@ export function vlogView(context: PageContext, id: string): View {
       media,
       ...vlog.media.map((file) => h('li', {}, `${file.name} (${formatBytes(file.size)})`)),
     );
-    retry.hidden = vlog.status !== 'failed';
+    retry.hidden = !canBeRetried(vlog.status, vlog.attempt);
     jobError.hidden = !vlog.error || vlog.status === 'completed';
     if (vlog.error && vlog.status !== 'completed') replace(jobError, ...jobErrorText(vlog.error));
     result.hidden = vlog.status !== 'completed';
@@ -191,7 +192,13 @@ export function vlogView(context: PageContext, id: string): View {
         renderVlog(vlog);
         transport.textContent = '';
         if (vlog.status === 'completed') context.announce('Your vlog is ready to watch.');
-        if (vlog.status === 'failed') context.announce('The vlog failed. You can retry it.');
+        if (vlog.status === 'failed') {
+          context.announce(
+            canBeRetried(vlog.status, vlog.attempt)
+              ? 'The vlog failed. You can retry it.'
+              : 'The vlog failed.',
+          );
+        }
       },
       onTransport: (next) => (transport.textContent = transportText[next]),
       onWaitingForWorker: workerWait.show,
