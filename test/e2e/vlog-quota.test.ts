@@ -196,8 +196,8 @@ describe('vlogs under the provider-quota governor', () => {
       (states) =>
         JSON.stringify(states) ===
         JSON.stringify([
-          ...Array(maxConcurrent).fill('held'),
-          ...Array(5 - maxConcurrent).fill('waiting'),
+          ...Array.from({ length: maxConcurrent }, () => 'held'),
+          ...Array.from({ length: 5 - maxConcurrent }, () => 'waiting'),
         ]),
       {
         what: `${maxConcurrent} generations running and the other vlogs in line`,
