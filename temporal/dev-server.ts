@@ -180,6 +180,9 @@ export async function startLocalDevServer(
   });
 }
 
+/** The server process ended before it served: the error names its exit code and last log line. */
+class ExitedBeforeReady extends Error {}
+
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const host = '127.0.0.1';
   const pinned: Record<DevServerPortOption, number | null | undefined> = {
@@ -223,62 +226,75 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       `${key}=${JSON.stringify(value)}`,
     ]),
   ];
-  if (options.dbFilename) await makeDirectory(path.dirname(options.dbFilename));
-  await makeDirectory(path.dirname(options.logFile));
-  const log = await open(options.logFile, 'a');
-  const logOffset = (await log.stat()).size;
-  // Its own process group: a Ctrl-C in the terminal reaches only our process, which stops the
-  // worker first and the server last, so running activities can still report back.
-  const server = spawnSupervised(options.cliPath, args, { output: log.fd, detached: true });
-  await log.close();
-  const { supervisor } = server;
-  const exited = new Promise<number | null>((resolve) =>
-    supervisor.once('exit', (code) => resolve(code)),
-  );
-  let pid: number | undefined;
-
-  const stop = async () => {
-    if (supervisor.exitCode === null && supervisor.signalCode === null) {
-      // The supervisor passes SIGTERM on; closing its lifeline is the SIGKILL.
-      supervisor.kill('SIGTERM');
-      const timer = setTimeout(server.kill, 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    if (options.ownerRecord && pid !== undefined) await forgetOwnerRecord(options.ownerRecord, pid);
-  };
-
+  // The server picks free ports for its own services (history, matching, the HTTP API when
+  // unset); another process can take one between its pick and its bind, and the server dies
+  // as it starts (a panic in a service's listener). It picks them anew on a second try.
   try {
-    pid = await server.pid;
-    if (options.ownerRecord) {
-      const record: DevServerRecord = {
-        ownerPid: process.pid,
-        serverPid: pid,
-        commandLine: [options.cliPath, ...args].join(' '),
-        address,
-        startedAt: new Date().toISOString(),
-      };
-      await writeFile(options.ownerRecord, `${JSON.stringify(record, null, 2)}\n`);
-    }
-    await waitUntilServing({
-      address,
-      namespace: options.namespace,
-      timeoutMs: options.startTimeoutMs ?? 30_000,
-      exited,
-      logFile: options.logFile,
-      logOffset,
-    });
+    return await launch();
   } catch (error) {
-    await stop();
-    throw error;
+    if (!(error instanceof ExitedBeforeReady)) throw error;
+    return await launch();
   }
-  return {
-    address,
-    uiUrl: options.uiPort === null ? null : `http://${host}:${options.uiPort}`,
-    pid,
-    exited,
-    stop,
-  };
+
+  async function launch(): Promise<DevServer> {
+    if (options.dbFilename) await makeDirectory(path.dirname(options.dbFilename));
+    await makeDirectory(path.dirname(options.logFile));
+    const log = await open(options.logFile, 'a');
+    const logOffset = (await log.stat()).size;
+    // Its own process group: a Ctrl-C in the terminal reaches only our process, which stops the
+    // worker first and the server last, so running activities can still report back.
+    const server = spawnSupervised(options.cliPath, args, { output: log.fd, detached: true });
+    await log.close();
+    const { supervisor } = server;
+    const exited = new Promise<number | null>((resolve) =>
+      supervisor.once('exit', (code) => resolve(code)),
+    );
+    let pid: number | undefined;
+
+    const stop = async () => {
+      if (supervisor.exitCode === null && supervisor.signalCode === null) {
+        // The supervisor passes SIGTERM on; closing its lifeline is the SIGKILL.
+        supervisor.kill('SIGTERM');
+        const timer = setTimeout(server.kill, 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      if (options.ownerRecord && pid !== undefined)
+        await forgetOwnerRecord(options.ownerRecord, pid);
+    };
+
+    try {
+      pid = await server.pid;
+      if (options.ownerRecord) {
+        const record: DevServerRecord = {
+          ownerPid: process.pid,
+          serverPid: pid,
+          commandLine: [options.cliPath, ...args].join(' '),
+          address,
+          startedAt: new Date().toISOString(),
+        };
+        await writeFile(options.ownerRecord, `${JSON.stringify(record, null, 2)}\n`);
+      }
+      await waitUntilServing({
+        address,
+        namespace: options.namespace,
+        timeoutMs: options.startTimeoutMs ?? 30_000,
+        exited,
+        logFile: options.logFile,
+        logOffset,
+      });
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+    return {
+      address,
+      uiUrl: options.uiPort === null ? null : `http://${host}:${options.uiPort}`,
+      pid,
+      exited,
+      stop,
+    };
+  }
 }
 
 /** What the server wrote to its log since `offset`. */
@@ -320,7 +336,7 @@ async function waitUntilServing(wait: {
         .trim()
         .split('\n')
         .at(-1);
-      throw new Error(
+      throw new ExitedBeforeReady(
         `Temporal dev server exited with code ${exitCode} before it was ready: ${lastWords || 'no output'} (log: ${wait.logFile})`,
       );
     }
