@@ -6,6 +6,7 @@ import { readJobEvents } from '../../src/db/job-events.js';
 import { applyJobUpdate, insertJob } from '../../src/db/jobs.js';
 import { jobEventId } from '../../src/jobs/job-event.js';
 import type { VlogInput } from '../../src/kinds/vlog/declaration.js';
+import { eventually } from '../support/eventually.js';
 import { jobRecord, jobSnapshot } from '../support/jobs.js';
 import {
   assertFocused,
@@ -475,6 +476,57 @@ describe('the web page in a real browser', () => {
       }
       assert.deepEqual(opened.problems(), []);
     });
+  });
+
+  // Media links are signed for MEDIA_URL_TTL_SECONDS: a finished vlog left open longer could
+  // neither play nor download, and the page said nothing.
+  it('reads fresh media links when the video fails to load on links that expired', async () => {
+    await stack.restartApi({ MEDIA_URL_TTL_SECONDS: '5' });
+    try {
+      await asUser('vlog', 'lingerer', async (opened) => {
+        const { page } = opened;
+        await makeVlog(page, 'Left open', [stack.media.photo]);
+        const video = page.getByLabel('Your vlog: Left open');
+        await video.waitFor();
+        const first = (await video.getAttribute('src'))!;
+        await eventually(
+          async () => (await page.request.get(new URL(first, page.url()).href)).status(),
+          (status) => status === 403,
+          { what: 'the first link expired', timeoutMs: 30_000 },
+        );
+        // The video fails to load, as it does after a long time open: the browser keeps a copy of
+        // this small one's first answer, so an address it has no copy of (refused, 400) stands in
+        // for the expired link it would ask at again.
+        await video.evaluate((element) => {
+          const media = element as unknown as { src: string };
+          media.src = `${media.src}&again=1`;
+        });
+        const fresh = await page.waitForFunction(
+          ([element, old]) => {
+            const media = element as unknown as { src: string; readyState: number };
+            return media.src !== old && !media.src.includes('again') && media.readyState >= 1
+              ? media.src
+              : null;
+          },
+          [await video.elementHandle(), new URL(first, page.url()).href] as const,
+          { timeout: pageTimeoutMs },
+        );
+        const src = (await fresh.jsonValue()) as string;
+        assert.equal(
+          new URL(
+            (await page.getByRole('link', { name: 'Download the video' }).getAttribute('href'))!,
+            page.url(),
+          ).href,
+          src,
+        );
+        assert.deepEqual(
+          opened.problems().filter((problem) => !/status of 40[03]/.test(problem)),
+          [],
+        );
+      });
+    } finally {
+      await stack.restartApi();
+    }
   });
 
   it('cancels a vlog while it is being made, following it by polling', async () => {

@@ -151,22 +151,54 @@ export function vlogView(context: PageContext, id: string): View {
       poster: vlog.thumbnailUrl,
       'aria-label': `Your vlog: ${vlog.title}`,
     });
+    const download = h(
+      'a',
+      { href: vlog.videoUrl, download: `${vlog.title}.mp4`, class: 'button' },
+      'Download the video',
+    );
+    const share = vlog.shareUrl
+      ? h('a', { href: vlog.shareUrl, class: 'button secondary' }, 'Share link')
+      : null;
+    // The links are signed for MEDIA_URL_TTL_SECONDS (1 h): a page left open longer than that
+    // could neither play nor download the video, and said nothing. Fresh links are read when
+    // the video fails to load (at most once every 5 s, so a video that fails for another
+    // reason is not asked for again and again) and before a download of links 10 s old.
+    let linksReadAt = Date.now();
+    let lastRead = 0;
+    async function freshLinks(): Promise<Vlog | null> {
+      lastRead = Date.now();
+      const fresh = await api.vlog(vlog.id).catch(() => null);
+      if (!fresh?.videoUrl) return null;
+      linksReadAt = Date.now();
+      download.href = fresh.videoUrl;
+      if (share && fresh.shareUrl) share.href = fresh.shareUrl;
+      return fresh;
+    }
+    video.addEventListener('error', () => {
+      if (Date.now() - lastRead < 5_000) return;
+      const at = video.currentTime;
+      void freshLinks().then((fresh) => {
+        if (!fresh?.videoUrl) return;
+        video.src = fresh.videoUrl;
+        video.currentTime = at;
+      });
+    });
+    download.addEventListener('click', (event) => {
+      if (Date.now() - linksReadAt < 10_000) return;
+      event.preventDefault();
+      void freshLinks().then(() => {
+        // In the document, where every browser follows a click made by code.
+        const fresh = h('a', { href: download.href, download: download.download, hidden: true });
+        document.body.append(fresh);
+        fresh.click();
+        fresh.remove();
+      });
+    });
     replace(
       result,
       h('h2', { id: 'result-heading' }, 'The video'),
       video,
-      h(
-        'p',
-        { class: 'actions' },
-        h(
-          'a',
-          { href: vlog.videoUrl, download: `${vlog.title}.mp4`, class: 'button' },
-          'Download the video',
-        ),
-        vlog.shareUrl
-          ? h('a', { href: vlog.shareUrl, class: 'button secondary' }, 'Share link')
-          : null,
-      ),
+      h('p', { class: 'actions' }, download, share),
       vlog.durationSeconds ? h('p', { class: 'hint' }, `${vlog.durationSeconds} seconds`) : null,
     );
   }
