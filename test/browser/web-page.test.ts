@@ -1803,9 +1803,12 @@ describe('the web page in a real browser', () => {
         'Autumn walk',
       ]);
       assert.equal(await page.getByRole('button', { name: 'Older jobs' }).isDisabled(), true);
+      // The button pressed is disabled on the last page: the focus moves on, not to the top.
+      await assertFocused(page.getByRole('button', { name: 'Newer jobs' }));
       await step('second page');
       await page.getByRole('button', { name: 'Newer jobs' }).click();
       await summary('Page 1: 20 jobs.').waitFor();
+      await assertFocused(page.getByRole('button', { name: 'Older jobs' }));
 
       await page.getByLabel('Kind').selectOption({ label: 'Vlogs' });
       await page.getByRole('button', { name: 'Show jobs' }).click();
@@ -1816,7 +1819,33 @@ describe('the web page in a real browser', () => {
       assert.deepEqual(await rows.allTextContents(), ['Autumn walk']);
       await step('failed vlogs');
 
+      // A late answer to the failed vlogs, asked for again, comes after the filters were
+      // cleared: the page shows what the cleared filters ask for, not that late answer.
+      let releaseLate = () => undefined as void;
+      const late = new Promise<void>((resolve) => (releaseLate = resolve));
+      await page.route('**/api/jobs?*status=failed*', async (route) => {
+        await late;
+        await route.continue();
+      });
+      await page.getByRole('button', { name: 'Show jobs' }).click();
       await page.getByRole('button', { name: 'Clear filters' }).click();
+      await summary('Page 1: 20 jobs.').waitFor();
+      releaseLate();
+      const lateAnswer = await page.waitForResponse((response) =>
+        response.url().includes('status=failed'),
+      );
+      await lateAnswer.finished();
+      // Two frames: the page has read the late answer by then, and shown it had it kept it.
+      await page.evaluate(async () => {
+        const window = globalThis as unknown as {
+          requestAnimationFrame(then: () => void): void;
+        };
+        for (let i = 0; i < 2; i += 1) {
+          await new Promise<void>((resolve) => window.requestAnimationFrame(() => resolve()));
+        }
+      });
+      await page.unroute('**/api/jobs?*status=failed*');
+      assert.equal(await rows.count(), 20);
       await summary('Page 1: 20 jobs.').waitFor();
       await page.getByLabel('Created from').fill('2026-10-16');
       await page.getByLabel('Created to').fill('2026-11-01');

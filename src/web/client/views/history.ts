@@ -74,7 +74,7 @@ export function historyView(context: PageContext): View {
   const from = h('input', { type: 'date', name: 'createdFrom' });
   const to = h('input', { type: 'date', name: 'createdTo' });
   const failure = failureBox();
-  const summary = h('p', { role: 'status', class: 'summary' });
+  const summary = h('p', { role: 'status', class: 'summary', tabindex: '-1' });
   const body = h('tbody');
   const table = h(
     'table',
@@ -100,13 +100,19 @@ export function historyView(context: PageContext): View {
   let nextCursor: string | null = null;
   let query: ListJobsQuery = { limit: pageSize };
 
+  // Each load's number: an answer to an earlier one that comes late (a slow link) is dropped,
+  // or it would show its filters' jobs under the filters asked for since.
+  let loads = 0;
+
   function load(page: number) {
     failure.clear();
     const cursor = cursors[page];
+    const thisLoad = ++loads;
     summary.textContent = 'Loading…';
     context.api
       .jobs({ ...query, ...(cursor && { cursor }) })
       .then(({ jobs, nextCursor: next }) => {
+        if (thisLoad !== loads) return;
         cursors = cursors.slice(0, page + 1);
         nextCursor = next;
         replace(
@@ -139,8 +145,16 @@ export function historyView(context: PageContext): View {
               : 'No older jobs.'
             : `Page ${page + 1}: ${jobs.length} job${jobs.length === 1 ? '' : 's'}.`;
         pageLabel.textContent = `Page ${page + 1}`;
+        // The button just pressed may be disabled now (the first page, the last): the focus
+        // goes to the other one, or the summary, not to the top of the page.
+        const focused = document.activeElement;
         newer.disabled = page === 0;
         older.disabled = !next;
+        if ((focused === newer || focused === older) && (focused as HTMLButtonElement).disabled) {
+          const other = focused === newer ? older : newer;
+          if (other.disabled) summary.focus();
+          else other.focus();
+        }
         older.onclick = () => {
           if (!nextCursor) return;
           cursors[page + 1] = nextCursor;
@@ -149,6 +163,7 @@ export function historyView(context: PageContext): View {
         newer.onclick = () => load(page - 1);
       })
       .catch((error: unknown) => {
+        if (thisLoad !== loads) return;
         summary.textContent = '';
         failure.show(error);
       });
