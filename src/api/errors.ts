@@ -162,16 +162,20 @@ export const maxListedIssues = 20;
  * does `details.issues`, which every VALIDATION_FAILED carries; past `maxListedIssues`, the
  * first of them and how many more there are.
  */
-export function validationFailed(issues: [ValidationIssue, ...ValidationIssue[]]): ApiError {
+export function validationFailed(
+  issues: [ValidationIssue, ...ValidationIssue[]],
+  /** More details: `file`, the uploaded file refused, as it was sent. */
+  more: { file?: string } = {},
+): ApiError {
   const listed = issues
     .slice(0, maxListedIssues)
     .map((issue) => ({ ...issue, field: shownBack(issue.field) }));
-  const more = issues.length - listed.length;
+  const unlisted = issues.length - listed.length;
   return new ApiError(
     'VALIDATION_FAILED',
     listed.map((issue) => `${issue.field}: ${issue.message}`).join('; ') +
-      (more > 0 ? `; and ${more} more` : ''),
-    { issues: listed },
+      (unlisted > 0 ? `; and ${unlisted} more` : ''),
+    { issues: listed, ...more },
   );
 }
 

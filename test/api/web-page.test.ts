@@ -10,7 +10,7 @@ import { startHarness, type Harness } from '../support/harness.js';
 import { assertOnlyControlJobOf } from '../support/jobs.js';
 
 interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string; details?: Record<string, unknown> };
 }
 
 /** The directives of a Content-Security-Policy header, by name. */
@@ -171,12 +171,17 @@ describe('the web page', () => {
     const cases = [
       { files: [file('notes.txt', 'text/plain', Buffer.from('plain text'))], code: 415 },
       { files: [file('big.mp4', 'video/mp4', mp4Bytes(150 * 1024))], code: 413 },
+      // A name the API does not keep: the page refused it only once sent, naming no file.
+      { files: [file('holiday\u202Egnp.exe.png', 'image/png', pngBytes())], code: 400 },
+      { files: [file(`${'a'.repeat(300)}.png`, 'image/png', pngBytes())], code: 400 },
     ];
     for (const { files, code } of cases) {
       const answer = await h
         .user(user)
         .postForm('/api/vlogs', multipartBody({ title: 'Checked' }, files));
       assert.equal(answer.statusCode, code, answer.body);
+      // The refusal names the file as sent, for the page to mark it in its list.
+      assert.equal(answer.json<ErrorBody>().error.details?.['file'], files[0]!.filename);
       const [sent] = files;
       const checked = checkFile(
         { name: sent!.filename, size: sent!.bytes.length, type: sent!.contentType },

@@ -10,6 +10,26 @@ export type MediaKind = 'image' | 'video';
 /** The multipart field that carries the files. */
 export const mediaFieldName = 'media';
 
+/** Longest file name kept: what most file systems allow. */
+const maxFileNameLength = 255;
+
+/**
+ * What no file name fit to show may hold: control characters (a terminal escape, a line break
+ * in a log line), Unicode's line and paragraph separators, and the direction overrides and
+ * isolates that make a name read otherwise than it is (`clip\u202Egnp.exe` reads as
+ * `clipexe.png`).
+ */
+const unshowableInFileName = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u;
+
+/** Whether a file name is fit to keep and show back (in job views, the web page, logs). */
+export function isFileName(name: string): boolean {
+  return name.length <= maxFileNameLength && !unshowableInFileName.test(name);
+}
+
+/** The field a refused file name is reported under, and the rule it broke. */
+export const fileNameField = `${mediaFieldName} file name`;
+export const fileNameRule = `must be at most ${maxFileNameLength} characters, none of them a control character, a line or paragraph separator or a direction override`;
+
 /** Where the files of one upload request are stored, whatever became of the request. */
 export function uploadFolder(batchId: string): string {
   return `uploads/${batchId}/`;

@@ -5,6 +5,9 @@
  * video) is left to the API, whose refusal the page then shows.
  */
 import {
+  fileNameField,
+  fileNameRule,
+  isFileName,
   overLimit,
   uploadRefusals,
   type MeasuredMedia,
@@ -28,7 +31,11 @@ export interface PickedFile {
 
 export interface FileProblem {
   code:
-    'UNSUPPORTED_MEDIA_TYPE' | 'FILE_TOO_LARGE' | 'MEDIA_RESOLUTION_TOO_HIGH' | 'MEDIA_TOO_LONG';
+    | 'VALIDATION_FAILED'
+    | 'UNSUPPORTED_MEDIA_TYPE'
+    | 'FILE_TOO_LARGE'
+    | 'MEDIA_RESOLUTION_TOO_HIGH'
+    | 'MEDIA_TOO_LONG';
   /** Word for word what the API answers for the same file. */
   message: string;
 }
@@ -48,6 +55,10 @@ export function kindOf(file: PickedFile, rules: UploadRules): MediaKind | undefi
  * type nor its name makes it a photo or clip the API takes (an empty file never is).
  */
 export function checkFile(file: PickedFile, rules: UploadRules): FileProblem | null {
+  // A name the API would not keep (a direction override, a control character, too long).
+  if (!isFileName(file.name)) {
+    return { code: 'VALIDATION_FAILED', message: `${fileNameField}: ${fileNameRule}` };
+  }
   const typed = file.type ? rules.mediaTypes[file.type] : undefined;
   const named = namedKind(file.name, rules);
   if (file.size === 0 || (!typed && !named)) {

@@ -15,6 +15,9 @@ import {
 import { isStorableText, unstorableTextError } from '../../../api/plugins/storable-text.js';
 import {
   acceptedMediaTypes,
+  fileNameField,
+  fileNameRule,
+  isFileName,
   kindNamedBy,
   mediaFieldName,
   uploadFolder,
@@ -116,6 +119,7 @@ function multipartError(
       return new ApiError(
         'FILE_TOO_LARGE',
         uploadRefusals.fileTooLarge(current ?? 'a file', limits.maxFileBytes),
+        current === undefined ? undefined : { file: current },
       );
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return unsupportedBodyTypeError(contentType, 'multipart/form-data');
@@ -166,22 +170,6 @@ const undecodedTextIssue = (field: string) =>
         'must be UTF-8 text (or name its charset): it has bytes that are not UTF-8, shown as U+FFFD',
     },
   ]);
-
-/** Longest file name kept: what most file systems allow. */
-const maxFileNameLength = 255;
-
-/**
- * What no file name fit to show may hold: control characters (a terminal escape, a line break
- * in a log line), Unicode's line and paragraph separators, and the direction overrides and
- * isolates that make a name read otherwise than it is (`clip\u202Egnp.exe` reads as
- * `clipexe.png`).
- */
-const unshowableInFileName = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u;
-
-/** Whether a file name is fit to keep and show back (in job views, the web page, logs). */
-function isFileName(name: string): boolean {
-  return name.length <= maxFileNameLength && !unshowableInFileName.test(name);
-}
 
 /**
  * Streams each uploaded file into media storage as it arrives (never buffered whole), checking
@@ -272,12 +260,10 @@ export async function receiveUpload(
       }
       if (!isFileName(part.filename)) {
         part.file.resume();
-        throw validationFailed([
-          {
-            field: `${mediaFieldName} file name`,
-            message: `must be at most ${maxFileNameLength} characters, none of them a control character, a line or paragraph separator or a direction override`,
-          },
-        ]);
+        // `file` names it as sent, so a client can mark which of its files it was.
+        throw validationFailed([{ field: fileNameField, message: fileNameRule }], {
+          file: part.filename,
+        });
       }
       const name = part.filename || `file ${media.length + 1}`;
       current = name;
