@@ -68,6 +68,11 @@ export async function readHistoryFile(file: string): Promise<RunHistory> {
     throw new HistorySourceError(`${file} is not a history: ${(error as Error).message}`);
   }
   const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+  if (!started) {
+    throw new HistorySourceError(
+      `${file} is not a history: its first event is not a workflow's start (WorkflowExecutionStarted)`,
+    );
+  }
   return {
     source: file,
     // Files saved by the CLI do not name the workflow; the run it started from does not change.
@@ -93,6 +98,7 @@ export async function workflowRuns(client: Client, workflowId: string): Promise<
       history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
     } catch (error) {
       // describe() names a missing workflow by its class, fetchHistory() by gRPC's NOT_FOUND.
+      if (error instanceof NamespaceNotFoundError) throw new HistorySourceError(error.message);
       const notFound =
         error instanceof WorkflowNotFoundError || (error as { code?: number }).code === 5;
       if (!notFound) throw error;

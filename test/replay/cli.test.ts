@@ -84,9 +84,21 @@ describe('npm run replay', { timeout: 180_000 }, () => {
   it('exits 1 with one line saying why when there is nothing it can replay', async () => {
     const malformed = path.join(scratch, 'malformed.json');
     await writeFile(malformed, '{"events": [');
+    const empty = path.join(scratch, 'empty.json');
+    await writeFile(empty, '{"events": []}');
     const cases = [
       { args: ['missing-history.json'], message: /^No such history file: missing-history\.json$/ },
       { args: [malformed], message: /^.*malformed\.json is not a history: / },
+      // It printed a TypeError's stack.
+      {
+        args: [empty],
+        message: /^.*empty\.json is not a history: its first event is not a workflow's start/,
+      },
+      {
+        args: ['vlog-never-started'],
+        env: { ...temporal, TEMPORAL_NAMESPACE: 'no-such-namespace' },
+        message: /^Namespace not found: 'no-such-namespace'$/,
+      },
       {
         args: ['--bundle', path.join(scratch, 'missing-bundle.js'), histories],
         message: /^No such workflow bundle: .*missing-bundle\.js$/,
