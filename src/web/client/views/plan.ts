@@ -204,7 +204,12 @@ function generation(options: GenerationOptions): {
         // Hidden while focused, the button would drop the keyboard to the top of the page.
         heading.focus();
       })
-      .catch((error: unknown) => failure.show(error))
+      .catch((error: unknown) => {
+        failure.show(error);
+        // Disabled while it was asked, the button lost the focus: it gets it back.
+        cancel.disabled = false;
+        cancel.focus();
+      })
       .finally(() => (cancel.disabled = false));
   });
   retry.addEventListener('click', () => {

@@ -253,7 +253,12 @@ export function vlogView(context: PageContext, id: string): View {
         progressHeading.focus();
         context.announce('Cancelling the vlog…');
       })
-      .catch((error: unknown) => failure.show(error))
+      .catch((error: unknown) => {
+        failure.show(error);
+        // Disabled while it was asked, the button lost the focus: it gets it back.
+        cancel.disabled = false;
+        cancel.focus();
+      })
       .finally(() => (cancel.disabled = false));
   });
   retry.addEventListener('click', () => {
@@ -269,7 +274,11 @@ export function vlogView(context: PageContext, id: string): View {
         context.announce('Retrying the vlog…');
         follow(attempt);
       })
-      .catch((error: unknown) => failure.show(error))
+      .catch((error: unknown) => {
+        failure.show(error);
+        retry.disabled = false;
+        retry.focus();
+      })
       .finally(() => (retry.disabled = false));
   });
 
