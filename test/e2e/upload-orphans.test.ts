@@ -14,9 +14,8 @@ import type { MediaSweepInput, MediaSweepResult } from '../../src/jobs/contracts
 import { uploadFolder } from '../../src/kinds/vlog/upload-rules.js';
 import { findMediaTools } from '../../src/media/tools.js';
 import { multipartBody, renderTestPhoto, renderTestVideo } from '../fixtures/media.js';
-import { testJwtSecret } from '../support/harness.js';
+import { serviceEnv, testJwtSecret } from '../support/harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { onFreePorts } from '../support/ports.js';
 import { startReadyService, type ServiceProcess } from '../support/processes.js';
@@ -41,14 +40,8 @@ describe('an upload cut off by its API dying', () => {
     database = await createTestDatabase();
     const port = await onFreePorts(1, async ([port]) => {
       env = {
-        DATA_DIR: dataDir,
-        AUTH_JWT_SECRET: testJwtSecret,
-        DATABASE_URL: database.url,
-        TEMPORAL_ADDRESS: testEnv.temporalAddress,
-        TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
-        TEMPORAL_TASK_QUEUE: taskQueue,
+        ...serviceEnv({ dataDir, databaseUrl: database.url, taskQueue }),
         API_PORT: String(port),
-        WORKER_SHUTDOWN_GRACE_MS: '1000',
       };
       api = await startReadyService('api', env, running);
       return port!;

@@ -8,9 +8,8 @@ import { mintToken } from '../../src/auth.js';
 import { findMediaTools, type MediaTools } from '../../src/media/tools.js';
 import { abandonedRenderMs } from '../../src/providers/local-generator.js';
 import { multipartBody, renderTestPhoto, renderTestVideo } from '../fixtures/media.js';
-import { testJwtSecret } from '../support/harness.js';
+import { serviceEnv, testJwtSecret } from '../support/harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { testEnv } from '../support/env.js';
 import { eventually } from '../support/eventually.js';
 import { onFreePorts } from '../support/ports.js';
 import {
@@ -48,14 +47,12 @@ describe('local renders survive a killed worker', () => {
     database = await createTestDatabase();
     const port = await onFreePorts(1, async ([port]) => {
       env = {
-        DATA_DIR: dataDir,
-        AUTH_JWT_SECRET: testJwtSecret,
-        DATABASE_URL: database.url,
-        TEMPORAL_ADDRESS: testEnv.temporalAddress,
-        TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
-        TEMPORAL_TASK_QUEUE: uniqueTaskQueue('vlog-local-crash'),
+        ...serviceEnv({
+          dataDir,
+          databaseUrl: database.url,
+          taskQueue: uniqueTaskQueue('vlog-local-crash'),
+        }),
         API_PORT: String(port),
-        WORKER_SHUTDOWN_GRACE_MS: '1000',
         PROVIDER_RETRY_INITIAL_MS: '200',
       };
       await start('api');

@@ -23,11 +23,33 @@ import {
 import type { MediaSweepSettings } from '../../src/worker/media-sweep-schedule.js';
 import { multipartBody, pngBytes } from '../fixtures/media.js';
 import { createTestDatabase } from './database.js';
+import { testEnv } from './env.js';
 import { eventually } from './eventually.js';
 import { testLogger } from './logs.js';
 import { startTestWorker, testTemporal, uniqueTaskQueue } from './temporal.js';
 
 export const testJwtSecret = 'test-secret-that-is-long-enough-for-hs256!';
+
+/**
+ * The environment of the production API and worker processes (startReadyService) on the
+ * suite's Temporal server: a data folder, database and task queue of the test's own, tokens
+ * signed with testJwtSecret, and a worker that drains for a second when stopped.
+ */
+export function serviceEnv(own: {
+  dataDir: string;
+  databaseUrl: string;
+  taskQueue: string;
+}): Record<string, string> {
+  return {
+    DATA_DIR: own.dataDir,
+    AUTH_JWT_SECRET: testJwtSecret,
+    DATABASE_URL: own.databaseUrl,
+    TEMPORAL_ADDRESS: testEnv.temporalAddress,
+    TEMPORAL_NAMESPACE: testEnv.temporalNamespace,
+    TEMPORAL_TASK_QUEUE: own.taskQueue,
+    WORKER_SHUTDOWN_GRACE_MS: '1000',
+  };
+}
 
 /** What `app.inject` answers: status, headers, body and `json()`. */
 export type ApiResponse = LightMyRequestResponse;
