@@ -149,6 +149,34 @@ export function isTemporalUnavailable(error: unknown): boolean {
 }
 
 /**
+ * Whether Temporal answers a ping within `timeoutMs`: a call that ran out of time without
+ * reaching it is TEMPORAL_UNAVAILABLE, not a worker slow to answer.
+ */
+export function temporalAnswers(
+  temporal: Pick<TemporalAccess, 'ping'>,
+  timeoutMs = 1_000,
+): Promise<boolean> {
+  return temporal.ping(AbortSignal.timeout(timeoutMs), timeoutMs).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * gRPC FAILED_PRECONDITION from the server: an Update whose workflow task failed under it, or a
+ * query of a closed run that no worker polls for.
+ */
+export function isFailedPrecondition(
+  error: unknown,
+): error is ServiceError & { cause: { details: string } } {
+  return (
+    error instanceof ServiceError &&
+    isGrpcServiceError(error.cause) &&
+    Number(error.cause.code) === 9
+  );
+}
+
+/**
  * Whether a call ran out of its deadline (`withDeadline`). grpc-js ends it DEADLINE_EXCEEDED;
  * the native connection that eager start shares with the worker ends it CANCELLED, "Timeout
  * expired" (a frozen server answers neither way sooner).

@@ -1,12 +1,6 @@
-import {
-  ActivityFailure,
-  isCancellation,
-  log,
-  patched,
-  proxyActivities,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
+import { leftToNextRun } from './left-to-next-run.js';
 import type {
   JobReconcileInput,
   JobReconcileResult,
@@ -71,23 +65,15 @@ export async function reconcileJobProjections(
   const result = await reconcileBatches(input);
   if (patched(freesLeasesLeftRunning)) {
     await freeLeasesLeftRunning().catch(
-      leftToNextRun('leases of operations left running not freed this run'),
+      leftToNextRun('leases of operations left running not freed this run', undefined),
     );
   }
   if (patched(releasesCostHoldsLeftOpen)) {
     await releaseCostHoldsLeftOpen({ staleMs: input.staleMs, limit: input.batchSize }).catch(
-      leftToNextRun('cost holds left open not released this run'),
+      leftToNextRun('cost holds left open not released this run', undefined),
     );
   }
   return result;
-}
-
-/** A step after the batches whose failure leaves its work to the next run: this run's result stands. */
-function leftToNextRun(message: string) {
-  return (error: unknown): void => {
-    if (!(error instanceof ActivityFailure) || isCancellation(error)) throw error;
-    log.warn(message, { error: error.message });
-  };
 }
 
 async function reconcileBatches(input: JobReconcileInput): Promise<JobReconcileResult> {

@@ -1,16 +1,11 @@
-import {
-  ActivityFailure,
-  isCancellation,
-  log,
-  patched,
-  proxyActivities,
-} from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { SharedActivities } from '../activities/index.js';
 import type {
   DeleteOrphanUploadsResult,
   MediaSweepInput,
   MediaSweepResult,
 } from '../jobs/contracts.js';
+import { leftToNextRun } from './left-to-next-run.js';
 
 function sweepActivities(taskQueue: string | undefined) {
   return proxyActivities<SharedActivities>({
@@ -41,11 +36,7 @@ export async function sweepExpiredMedia(input: MediaSweepInput): Promise<MediaSw
   const result = await sweepEndedJobs(input);
   if (input.orphanUploadAgeMs !== undefined && patched(sweepsOrphanUploads)) {
     result.orphanUploads = await sweepOrphanUploads(input, input.orphanUploadAgeMs).catch(
-      (error: unknown) => {
-        if (!(error instanceof ActivityFailure) || isCancellation(error)) throw error;
-        log.warn('orphaned uploads not deleted this run', { error: error.message });
-        return 0;
-      },
+      leftToNextRun('orphaned uploads not deleted this run', 0),
     );
   }
   return result;

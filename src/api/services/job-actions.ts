@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout } from 'node:timers/promises';
 import {
-  isGrpcServiceError,
-  ServiceError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -16,7 +14,12 @@ import { lockOwner, markJobRetried } from '../../db/jobs.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobProgress } from '../../jobs/contracts.js';
 import { isTerminalStatus, maxJobRetries } from '../../jobs/model.js';
-import { isTemporalUnavailable, type TemporalAccess } from '../../temporal-client.js';
+import {
+  isFailedPrecondition,
+  isTemporalUnavailable,
+  temporalAnswers,
+  type TemporalAccess,
+} from '../../temporal-client.js';
 import {
   cancelJobUpdate,
   cancelRefusal,
@@ -29,17 +32,6 @@ import type { cancelAcceptedSchema, retryAcceptedSchema } from '../schemas/job-a
 import { estimateOf, holdAttemptCost, type BudgetDefaults } from './budgets.js';
 import { refuseOwnerAtJobCap } from './job-starter.js';
 import { sharedWhileRunning } from './shared-while-running.js';
-
-/** gRPC FAILED_PRECONDITION: the server's answer to an Update whose workflow task failed. */
-const failedPrecondition = 9;
-
-function isAbortedWithItsWorkflowTask(error: unknown): boolean {
-  return (
-    error instanceof ServiceError &&
-    isGrpcServiceError(error.cause) &&
-    Number(error.cause.code) === failedPrecondition
-  );
-}
 
 export interface JobActionSettings {
   /** Time a workflow gets to accept or refuse a cancel or retry before the API answers 503. */
@@ -77,12 +69,6 @@ function refuseRetryOfClosedJob(row: JobRow, noun: string): void {
 function retryUpdateId(row: Pick<JobRow, 'attempt'>): string {
   return `retry-attempt-${row.attempt + 1}`;
 }
-
-/**
- * How long a cancel or retry out of time asks Temporal whether it is there at all: a request
- * that could not reach it is TEMPORAL_UNAVAILABLE, not a worker that did not judge it.
- */
-const temporalPingMs = 1_000;
 
 /** The answer to a cancel or retry Temporal could not be asked, or not be heard from. */
 function temporalUnavailable(what: string): ApiError {
@@ -144,14 +130,14 @@ export function createJobActions(
           throw new ApiError(refused, error.cause?.message ?? error.message);
         }
         if (error instanceof WorkflowNotFoundError) throw new ApiError(refused, closedMessage);
-        const aborted = isAbortedWithItsWorkflowTask(error);
+        const aborted = isFailedPrecondition(error);
         if (aborted && Date.now() + pauseMs < deadline) {
           await setTimeout(pauseMs);
           continue;
         }
         if (aborted || error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
           // Out of time because Temporal is out, not because no worker took the request.
-          if (!(await temporalAnswers())) throw temporalUnavailable(what);
+          if (!(await temporalAnswers(temporal))) throw temporalUnavailable(what);
           throw new ApiError(
             'JOB_CONTROL_TIMEOUT',
             `No worker took the ${what} request within ${settings.timeoutMs} ms; it may still ` +
@@ -164,14 +150,6 @@ export function createJobActions(
         throw error;
       }
     }
-  }
-
-  /** Whether Temporal answers a ping within `temporalPingMs`. */
-  async function temporalAnswers(): Promise<boolean> {
-    return temporal.ping(AbortSignal.timeout(temporalPingMs), temporalPingMs).then(
-      () => true,
-      () => false,
-    );
   }
 
   /** The retry Update alone, once the stored status does not already refuse it. */

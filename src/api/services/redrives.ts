@@ -1,6 +1,4 @@
 import {
-  isGrpcServiceError,
-  ServiceError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   type WorkflowExecutionDescription,
@@ -31,8 +29,10 @@ import { workflowSummary } from '../../kinds/declaration.js';
 import { jobKindRegistry } from '../../kinds/index.js';
 import { redriveJobs } from '../../metrics/metrics.js';
 import {
+  isFailedPrecondition,
   isTemporalDeadlineExceeded,
   isTemporalUnavailable,
+  temporalAnswers,
   type TemporalAccess,
 } from '../../temporal-client.js';
 import type { RetryableRun } from '../../workflows/job-lifecycle.js';
@@ -111,12 +111,6 @@ const declarations = new Map(
  *
  * A dry run answers the same list from the same checks and changes nothing.
  */
-/** How long a call out of time asks Temporal whether it is there at all. */
-const temporalPingMs = 1_000;
-
-/** gRPC FAILED_PRECONDITION: the server's answer to a query no worker polls for. */
-const failedPrecondition = 9;
-
 export function createRedrives(deps: RedriveDependencies) {
   const { db, timeoutMs, logger } = deps;
   const temporal = deps.temporal.client;
@@ -191,24 +185,14 @@ export function createRedrives(deps: RedriveDependencies) {
       );
       if (isTemporalDeadlineExceeded(error)) {
         // Out of time because it never reached Temporal is not a worker slow to answer.
-        const answers = await deps.temporal
-          .ping(AbortSignal.timeout(temporalPingMs), temporalPingMs)
-          .then(
-            () => true,
-            () => false,
-          );
-        if (!answers) throw unavailable;
+        if (!(await temporalAnswers(deps.temporal))) throw unavailable;
         throw new ApiError(
           'JOB_CONTROL_TIMEOUT',
           `Temporal or a worker did not answer within ${timeoutMs} ms; re-drive the job again`,
         );
       }
       if (isTemporalUnavailable(error)) throw unavailable;
-      if (
-        error instanceof ServiceError &&
-        isGrpcServiceError(error.cause) &&
-        Number(error.cause.code) === failedPrecondition
-      ) {
+      if (isFailedPrecondition(error)) {
         throw new ApiError(
           'JOB_CONTROL_TIMEOUT',
           `No worker answered for the job's workflow (${error.cause.details}); start one and re-drive the job again`,
