@@ -350,12 +350,19 @@ describe('AI generation jobs end to end', () => {
       }),
     );
     for (const { id, cancel } of answers) {
+      const final = await waitFor(id, ended, 'the job to end');
+      if (cancel.status === 503) {
+        // A loaded machine's worker may not judge 15 Updates within JOB_CONTROL_TIMEOUT_MS: the
+        // documented answer then leaves the outcome to the job's end, either of the two.
+        assert.equal(cancel.body.error.code, 'JOB_CONTROL_TIMEOUT', JSON.stringify(cancel.body));
+        assert.ok(['cancelled', 'failed'].includes(final.status), `${id}: ${final.status}`);
+        continue;
+      }
       const accepted = cancel.status === 202;
       if (!accepted) {
         assert.equal(cancel.status, 409, JSON.stringify(cancel.body));
         assert.equal(cancel.body.error.code, 'JOB_NOT_CANCELLABLE');
       }
-      const final = await waitFor(id, ended, 'the job to end');
       assert.equal(final.status, accepted ? 'cancelled' : 'failed', id);
     }
   });
