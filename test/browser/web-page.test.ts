@@ -429,6 +429,75 @@ describe('the web page in a real browser', () => {
     });
   });
 
+  // A token can expire while the person fills in the vlog form (its files chosen): the form used
+  // to be made anew, empty, after they signed in again.
+  it('keeps a vlog form through signing in again after the token expired, for the same user only', async () => {
+    // No clock skew allowed, so a token expires when it says.
+    await stack.restartApi({ AUTH_CLOCK_SKEW_SECONDS: '0' });
+    try {
+      await session.withPage('expired-mid-form', {}, async (opened) => {
+        const { page, step } = opened;
+        /** Signs in with a token that expires in seconds, fills the form, and sends it expired. */
+        async function sendExpired(title: string): Promise<void> {
+          const shortLived = await stack.token('forgetful', { expiresIn: '3s' });
+          await page.goto(`${stack.baseUrl}/#token=${shortLived}`);
+          await heading(page, 'Make a vlog').waitFor();
+          await fillVlogForm(page, title, [stack.media.photo]);
+          await eventually(
+            async () =>
+              (
+                await page.request.get(`${stack.baseUrl}/api/jobs`, {
+                  headers: { authorization: `Bearer ${shortLived}` },
+                })
+              ).status(),
+            (status) => status === 401,
+            { what: 'the token expired', timeoutMs: 30_000 },
+          );
+          await page.getByRole('button', { name: 'Make the vlog' }).click();
+          await heading(page, 'Sign in').waitFor();
+          await page
+            .getByText('What you were making is kept if you sign in as forgetful again.')
+            .waitFor();
+        }
+        const chosen = page.getByRole('list', { name: 'Chosen files' }).getByRole('listitem');
+
+        await sendExpired('Kept');
+        await step('signed out');
+        await page.getByLabel('Access token').fill(await stack.token('forgetful'));
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await heading(page, 'Make a vlog').waitFor();
+        assert.equal(await page.getByLabel('Title').inputValue(), 'Kept');
+        await chosen.filter({ hasText: 'Ready to upload' }).waitFor();
+        await page.getByRole('alert').filter({ hasText: 'you were signed out' }).waitFor();
+        await assertAccessible(opened, 'form kept');
+        await step('form kept');
+        await page.getByRole('button', { name: 'Make the vlog' }).click();
+        const id = await vlogShown(page, 'Kept');
+        const view = await stack.api().user('forgetful').view<{ title: string }>('vlog', id);
+        assert.equal(view.title, 'Kept');
+
+        // Another user signing in on the same page gets a form of their own, empty.
+        await page.getByRole('button', { name: 'Sign out' }).click();
+        await heading(page, 'Sign in').waitFor();
+        await sendExpired('Not yours');
+        await page.getByLabel('Access token').fill(await stack.token('passer-by'));
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await heading(page, 'Make a vlog').waitFor();
+        await page.getByRole('banner').getByText('Signed in as passer-by').waitFor();
+        assert.equal(await page.getByLabel('Title').inputValue(), '');
+        assert.equal(await chosen.count(), 0);
+        await step('another user');
+        // The expired token's refusals are failed loads the browser reports itself.
+        assert.deepEqual(
+          opened.problems().filter((problem) => !problem.includes('401')),
+          [],
+        );
+      });
+    } finally {
+      await stack.restartApi();
+    }
+  });
+
   it('uploads photos and a clip, shows the live progress by stage, and plays the video', async () => {
     await asUser('vlog', 'maker', async (opened) => {
       const { page, step } = opened;

@@ -23,6 +23,12 @@ export interface View {
   /** The heading the page moves focus to when the view opens. */
   heading: HTMLElement;
   dispose?: () => void;
+  /**
+   * Whether the view holds what the person chose or typed and has not sent: such a view is
+   * kept while the page asks them to sign in again, and shown as it was if they do as the same
+   * user.
+   */
+  holdsInput?: () => boolean;
 }
 
 export type ViewFactory = (context: PageContext, ...params: string[]) => View;

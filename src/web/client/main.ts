@@ -33,6 +33,12 @@ const announcer = document.getElementById('announcer')!;
 const notices = document.getElementById('notices')!;
 
 let current: View | null = null;
+let currentTitle = '';
+/**
+ * The view a refused token interrupted while it held the person's input (a vlog's files
+ * chosen): shown again, not made anew, when the same user signs in on the same address.
+ */
+let interrupted: { view: View; title: string; hash: string; user: string } | null = null;
 let session: Session | null = null;
 let signOutReason: string | null = null;
 const handOver = new Map<string, unknown>();
@@ -50,17 +56,38 @@ function announce(message: string) {
 function show(view: View, title: string) {
   current?.dispose?.();
   current = view;
+  currentTitle = title;
   replace(main, view.element);
   document.title = `${title} · vlogflow`;
   view.heading.focus();
 }
 
 function onUnauthorized(failure: ApiFailure) {
+  const user = session?.user ?? null;
   signOut();
   session = null;
   clearNotice();
   signOutReason = `${failure.sentence} (${failure.detail})`;
+  if (current?.holdsInput?.() && user !== null) {
+    interrupted = { view: current, title: currentTitle, hash: location.hash, user };
+    current = null;
+    signOutReason += ` What you were making is kept if you sign in as ${user} again.`;
+  }
   render();
+}
+
+/** Shows the interrupted view again if it is this session's and address's; otherwise drops it. */
+function resumeInterrupted(signedIn: Session): boolean {
+  const kept = interrupted;
+  if (!kept) return false;
+  interrupted = null;
+  if (kept.user !== signedIn.user || kept.hash !== location.hash) {
+    kept.view.dispose?.();
+    return false;
+  }
+  show(kept.view, kept.title);
+  markCurrentLink(kept.hash);
+  return true;
 }
 
 const api = createApi({
@@ -106,6 +133,7 @@ function markCurrentLink(hash: string) {
 function render() {
   session ??= currentSession();
   renderAccount();
+  if (session && resumeInterrupted(session)) return;
   if (!session) {
     const view = signInView(signOutReason, (signedIn) => {
       session = signedIn;

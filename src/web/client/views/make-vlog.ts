@@ -284,7 +284,12 @@ export function makeVlogView(context: PageContext): View {
         upload = null;
         uploadPanel.hidden = true;
         submit.disabled = false;
-        failure.show(error);
+        // The page asks the person to sign in again, and shows this form as it was after.
+        if (error.status === 401) {
+          failure.say('The vlog was not sent: you were signed out. Make it again now.');
+        } else {
+          failure.show(error);
+        }
         // The file it names is marked in the list, so the person sees which one to remove.
         const refused = files.find((file) => file.name === error.file);
         if (refused) {
@@ -318,5 +323,8 @@ export function makeVlogView(context: PageContext): View {
       upload?.abort();
       stopLimits();
     },
+    holdsInput: () =>
+      rules !== null &&
+      (files.length > 0 || [title, prompt, style].some((input) => input.value.trim() !== '')),
   };
 }
