@@ -220,16 +220,26 @@ describe('the web page on a first use that goes wrong', () => {
     });
   });
 
-  it('says a job is not found at an address with a broken escape, as at any wrong address', async () => {
+  it('says a job is not found at an address with a broken escape, or one its path would misread', async () => {
     await asUser('broken-address', 'typist', async ({ page, problems }) => {
-      await page.getByRole('link', { name: 'History' }).click();
-      await heading(page, 'History').waitFor();
-      // A link cut short in a chat: the last escape has lost a digit.
-      await page.goto(`${stack.baseUrl}/#/vlogs/vlog-%E0%A4%A`);
-      await page
-        .getByRole('alert')
-        .getByText(/could not be found/)
-        .waitFor();
+      // A link cut short in a chat (the last escape has lost a digit), and ids a path reads as
+      // another route (the upload limits were shown as a vlog, `.` answered 405).
+      const addresses = [
+        '#/vlogs/vlog-%E0%A4%A',
+        '#/vlogs/.',
+        '#/vlogs/..',
+        '#/vlogs/upload-limits',
+        '#/ai/..',
+        '#/plan/.',
+      ];
+      for (const address of addresses) {
+        await page.getByRole('link', { name: 'History' }).click();
+        await heading(page, 'History').waitFor();
+        await page.goto(`${stack.baseUrl}/${address}`);
+        const alert = page.getByRole('alert').filter({ hasText: /could not be found/ });
+        await alert.waitFor();
+        assert.match(await alert.innerText(), /No (vlog|AI job) with id/, address);
+      }
       assert.deepEqual(
         problems().filter((problem) => !problem.includes('404')),
         [],

@@ -4,6 +4,7 @@
  */
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { operations, paths } from './api-types.js';
+import { isJobIdShaped } from '../../jobs/job-id-shape.js';
 import { sentenceFor } from './error-sentences.js';
 
 type Json<Operation, Status extends number> = Operation extends {
@@ -94,7 +95,10 @@ export function createApi({ token, onUnauthorized, onAuthorized }: ApiClientOpti
   const id = (value: string) => ({ params: { path: { id: value } } });
   return {
     uploadLimits: () => call(client.GET('/api/vlogs/upload-limits')),
-    vlog: (vlogId: string) => call(client.GET('/api/vlogs/{id}', id(vlogId))),
+    vlog: (vlogId: string) =>
+      isJobIdShaped(vlogId)
+        ? call(client.GET('/api/vlogs/{id}', id(vlogId)))
+        : Promise.reject(noSuchJob('vlog', vlogId)),
     cancelVlog: (vlogId: string) =>
       call(client.POST('/api/vlogs/{id}/cancel', { ...id(vlogId), body: {} })),
     retryVlog: (vlogId: string) => call(client.POST('/api/vlogs/{id}/retry', id(vlogId))),
@@ -108,7 +112,10 @@ export function createApi({ token, onUnauthorized, onAuthorized }: ApiClientOpti
           params: { header: { 'idempotency-key': idempotencyKey } },
         }),
       ),
-    aiJob: (jobId: string) => call(client.GET('/api/ai/jobs/{id}', id(jobId))),
+    aiJob: (jobId: string) =>
+      isJobIdShaped(jobId)
+        ? call(client.GET('/api/ai/jobs/{id}', id(jobId)))
+        : Promise.reject(noSuchJob('AI job', jobId)),
     cancelAiJob: (jobId: string) =>
       call(client.POST('/api/ai/jobs/{id}/cancel', { ...id(jobId), body: {} })),
     retryAiJob: (jobId: string) => call(client.POST('/api/ai/jobs/{id}/retry', id(jobId))),
@@ -161,6 +168,15 @@ export function createApi({ token, onUnauthorized, onAuthorized }: ApiClientOpti
 }
 
 export type Api = ReturnType<typeof createApi>;
+
+/**
+ * The answer to an address naming no id the service makes, found without asking: a path would
+ * read some (`.`, `..`, `upload-limits`) as another route.
+ */
+function noSuchJob(noun: string, id: string): ApiFailure {
+  const shown = JSON.stringify(id.length > 128 ? `${id.slice(0, 128)}…` : id);
+  return new ApiFailure('NOT_FOUND', `No ${noun} with id ${shown}`, 404);
+}
 
 /**
  * Calls `read` until it is answered, every 3 s while the service cannot be reached or fails on
