@@ -17,6 +17,8 @@ export interface ActivityDependencies {
   mediaStorage: MediaStorage;
   providers: Providers;
   mediaTools: MediaTools | null;
+  /** How long ffprobe gets for each file of an upload's inspection (15 s; tests shorten it). */
+  inspectionProbeTimeoutMs?: number | undefined;
   /** Cloud Storage endpoint override (an emulator), for reading generated videos. */
   gcsApiEndpoint?: string | undefined;
   /** A client of the worker's namespace, for the reconciler; the worker adds its own. */

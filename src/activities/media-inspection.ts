@@ -19,7 +19,7 @@ import {
   MediaToolInterrupted,
   MediaToolTimeout,
   photoSize,
-  probeMedia,
+  probeStreams,
   type MediaTools,
 } from '../media/tools.js';
 import type { MediaStorage } from '../storage/object-storage.js';
@@ -27,14 +27,16 @@ import type { MediaStorage } from '../storage/object-storage.js';
 export interface MediaInspectionDependencies {
   mediaStorage: MediaStorage;
   mediaTools: MediaTools | null;
+  inspectionProbeTimeoutMs?: number | undefined;
 }
 
-/** ffprobe gets this long per file: reading a container's header is quick. */
-const probeTimeoutMs = 15_000;
+/** ffprobe gets this long per file by default: reading a container's header is quick. */
+const defaultProbeTimeoutMs = 15_000;
 
 export function createMediaInspectionActivities({
   mediaStorage,
   mediaTools: shared,
+  inspectionProbeTimeoutMs: probeTimeoutMs = defaultProbeTimeoutMs,
 }: MediaInspectionDependencies) {
   // The user's upload waits for these reads: they must not queue behind the renders and
   // samplings holding the worker's media slots (minutes each). The inspection queue's slots bound
@@ -49,7 +51,9 @@ export function createMediaInspectionActivities({
   return {
     /**
      * Each file's picture size and duration, in order. A file ffprobe cannot read is reported
-     * as such, not thrown: the upload passes and the vlog's analysis names it.
+     * as such, not thrown: the upload passes and the vlog's analysis names it. One it cannot
+     * read in time is the last reported: crafted to keep ffprobe busy, it could otherwise pass
+     * over the limits.
      */
     async inspectStoredMedia(input: InspectStoredMediaInput): Promise<MediaInspectionResult> {
       if (!mediaTools)
@@ -64,8 +68,17 @@ export function createMediaInspectionActivities({
           await pipeline(await mediaStorage.getStream(file.key), createWriteStream(copy), {
             signal: context.cancellationSignal,
           });
-          files.push(await inspect(mediaTools, copy, file.kind, context.cancellationSignal));
+          const inspection = await inspect(
+            mediaTools,
+            copy,
+            file.kind,
+            context.cancellationSignal,
+            probeTimeoutMs,
+          );
+          files.push(inspection);
           reportHeartbeat({ inspected: files.length });
+          // The upload is refused for it: the files after it would hold the slot for nothing.
+          if (!inspection.readable && inspection.timedOut) break;
         }
         return { inspected: true, files };
       } finally {
@@ -80,9 +93,10 @@ async function inspect(
   file: string,
   kind: 'image' | 'video',
   signal: AbortSignal,
+  probeTimeoutMs: number,
 ): Promise<MediaFileInspection> {
   try {
-    const { width, height, durationSeconds } = await probeMedia(
+    const { width, height, durationSeconds } = await probeStreams(
       tools,
       file,
       kind,
@@ -99,6 +113,9 @@ async function inspect(
       error instanceof MediaToolTimeout ||
       error instanceof MediaToolInterrupted;
     if (!unread) throw error;
+    if (error instanceof MediaToolTimeout) {
+      return { readable: false, reason: error.message, timedOut: true };
+    }
     return { readable: false, reason: error.message };
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import {
   serializerCompiler,
@@ -150,6 +151,19 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // another site cannot dress one up to take a click.
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY');
+  });
+  // API_IDLE_TIMEOUT_MS is for a client gone silent: once its request has arrived whole (an
+  // upload's once its handler has read it), the wait is the server's, and the idle timer cut the
+  // connection under a request still being worked on (an upload's inspection may take longer).
+  // Node sets it again for the connection's next request.
+  app.addHook('preHandler', async (request, reply) => {
+    const received = () => {
+      // A real connection's: an injected request has none.
+      const { socket } = request.raw;
+      if (socket instanceof Socket && !reply.raw.writableEnded) socket.setTimeout(0);
+    };
+    if (request.raw.complete) received();
+    else request.raw.once('end', received);
   });
   app.server.on('checkExpectation', answerUnmetExpectation);
   // RFC 9112, 3.2: an HTTP/1.1 request must name its host.

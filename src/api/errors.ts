@@ -1,3 +1,5 @@
+import { Socket } from 'node:net';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import '../validation-messages.js';
 
@@ -44,11 +46,13 @@ export const errorStatuses = {
   IDEMPOTENCY_KEY_REUSED: 422,
   MEDIA_TOO_LONG: 422,
   MEDIA_RESOLUTION_TOO_HIGH: 422,
+  MEDIA_INSPECTION_TIMEOUT: 422,
   TOO_MANY_REQUESTS: 429,
   TOO_MANY_JOBS_IN_FLIGHT: 429,
   TOO_MANY_STREAMS: 429,
   TOO_MANY_UPLOADS: 429,
   HEADERS_TOO_LARGE: 431,
+  CLIENT_CLOSED_REQUEST: 499,
   INTERNAL_ERROR: 500,
   NOT_READY: 503,
   SHUTTING_DOWN: 503,
@@ -75,6 +79,21 @@ export const errorBodySchema = z
   .describe('Error');
 
 export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+/**
+ * Stops a request whose client has closed its connection, before the next step that would keep
+ * something or start work no one will hear of (the answer, 499, is logged, never received).
+ */
+export function refuseIfClientLeft(request: FastifyRequest): void {
+  // A real connection's: an injected request has none to close.
+  const { socket } = request.raw;
+  if (socket instanceof Socket && socket.destroyed) {
+    throw new ApiError(
+      'CLIENT_CLOSED_REQUEST',
+      'The client closed the connection before the answer; the request was stopped',
+    );
+  }
+}
 
 /** One thing a request was refused for: where (`body.title`, `querystring.to`) and why. */
 export interface ValidationIssue {

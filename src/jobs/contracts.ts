@@ -287,8 +287,12 @@ export interface InspectStoredMediaInput {
 /** What ffprobe read from one file; sizes as displayed. */
 export type MediaFileInspection =
   | { readable: true; width: number; height: number; durationSeconds: number | null }
-  /** ffprobe could not read it (or not in time): its analysis will report it. */
-  | { readable: false; reason: string };
+  /**
+   * ffprobe could not read it: its analysis will report it. `timedOut`: not within the time a
+   * header takes to read, so nothing is known of it (the API refuses it; the files after it are
+   * not read).
+   */
+  | { readable: false; reason: string; timedOut?: true };
 
 export type MediaInspectionResult =
   /** One entry per file, in the order of the input. */

@@ -236,7 +236,7 @@ export async function extractThumbnail(
 export interface MediaProbe {
   width: number;
   height: number;
-  /** Seconds of a clip; null for a still image. */
+  /** Seconds of a clip; null for a still image (and, from probeStreams, a clip stating none). */
   durationSeconds: number | null;
   /** A clip's average frame rate, as its container states it; null when it states none. */
   framesPerSecond: number | null;
@@ -371,6 +371,24 @@ export async function probeMedia(
   signal?: AbortSignal,
   timeoutMs = defaultMediaToolTimeouts.probeMs,
 ): Promise<MediaProbe> {
+  const probe = await probeStreams(tools, file, kind, signal, timeoutMs);
+  if (kind === 'video' && probe.durationSeconds === null) {
+    throw new MediaToolError('it has no duration');
+  }
+  return probe;
+}
+
+/**
+ * As probeMedia, but a clip whose container states no duration is read for its picture, with a
+ * duration of null: its size is known, and can be held to a limit, all the same.
+ */
+export async function probeStreams(
+  tools: MediaTools,
+  file: string,
+  kind: 'image' | 'video',
+  signal?: AbortSignal,
+  timeoutMs = defaultMediaToolTimeouts.probeMs,
+): Promise<MediaProbe> {
   let output: ProbeOutput;
   try {
     const { stdout } = await runTool(
@@ -399,14 +417,13 @@ export async function probeMedia(
   );
   const sideways = rotation % 180 === 90;
   const duration = Number(output.format?.duration);
-  if (kind === 'video' && !(duration > 0)) throw new MediaToolError('it has no duration');
   // "30000/1001"; "0/0" where the container states none.
   const [frames, seconds] = (video.avg_frame_rate ?? '').split('/').map(Number);
   const framesPerSecond = frames! > 0 && seconds! > 0 ? frames! / seconds! : null;
   return {
     width: sideways ? video.height : video.width,
     height: sideways ? video.width : video.height,
-    durationSeconds: kind === 'video' ? duration : null,
+    durationSeconds: kind === 'video' && duration > 0 ? duration : null,
     framesPerSecond: kind === 'video' ? framesPerSecond : null,
     hasAudio: output.streams?.some((stream) => stream.codec_type === 'audio') ?? false,
   };

@@ -4,6 +4,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { findMediaTools, type MediaTools } from '../../src/media/tools.js';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
@@ -17,6 +18,7 @@ import {
 import { eventually } from '../support/eventually.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { assertOnlyControlJobOf } from '../support/jobs.js';
+import { openUpload } from '../support/raw-upload.js';
 import { storedFiles } from '../support/stored-files.js';
 import { uniqueTaskQueue } from '../support/temporal.js';
 
@@ -143,6 +145,8 @@ describe('media limits checked at upload', () => {
       worker: async () => ({
         mediaStorage: storage,
         mediaTools: { ...tools, ffprobe: await markingHang(dir) },
+        // The hanging reads hold both slots for the whole test, not only until they time out.
+        inspectionProbeTimeoutMs: 600_000,
       }),
     });
     let stopped: Promise<void> | undefined;
@@ -154,17 +158,18 @@ describe('media limits checked at upload', () => {
       );
       const before = await storedFiles(storageRoot);
       const user = `busy-${randomUUID().slice(0, 8)}`;
-      const send = () =>
+      const send = (sender: string) =>
         busy
-          .user(user)
+          .user(sender)
           .postForm('/api/vlogs', multipartBody({ title: 'Busy' }, [clip('c.mp4', shortClip)]));
-      const holding = [send(), send()];
+      // Two other users: one user's uploads are inspected one at a time.
+      const holding = [send(`${user}-a`), send(`${user}-b`)];
       await eventually(
         () => readFile(path.join(dir, 'probing'), 'utf8').catch(() => ''),
         (probing) => probing.split('\n').length > 2,
         { what: 'two inspections holding both slots' },
       );
-      const refused = await send();
+      const refused = await send(user);
       assert.equal(refused.statusCode, 503, refused.body);
       assert.equal(refused.json<ErrorBody>().error.code, 'MEDIA_INSPECTION_UNAVAILABLE');
       assert.equal(refused.headers['retry-after'], '10');
@@ -391,5 +396,158 @@ describe('media limits checked at upload', () => {
     assert.match(error.message, /^body\.durationSeconds: must be 4, 6 or 8$/);
     assert.deepEqual(await storedFiles(storageRoot), before);
     await assertOnlyControlJobOf(h, user, 'probe');
+  });
+
+  // The server's wait is not the client's silence: an inspection longer than the idle timeout
+  // was cut off with no answer (the vlog made all the same); a client that left was still made
+  // a vlog, and freed its place in the upload cap at once, so closing skipped the cap.
+  describe('while the server inspects an upload', () => {
+    const idleMs = 1_500;
+    /** Longer than the wait past the idle timeout below, with room for a busy machine. */
+    const probeTimeoutMs = 8_000;
+    let gated: Harness;
+    let port: number;
+    let dir: string;
+    /** While this file is there, every ffprobe waits; removed, they read the file. */
+    const hold = () => path.join(dir, 'hold');
+    const probes = async () =>
+      (await readFile(path.join(dir, 'probing'), 'utf8').catch(() => '')).split('\n').length - 1;
+    const probing = (count: number) =>
+      eventually(probes, (seen) => seen >= count, { what: `${count} ffprobe runs` });
+
+    before(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'vlogflow-gated-inspection-'));
+      const ffprobe = path.join(dir, 'ffprobe');
+      // `no-duration`: answers for a clip of 5000×200 whose container states no length.
+      await writeFile(
+        ffprobe,
+        [
+          '#!/bin/sh',
+          `echo >> '${path.join(dir, 'probing')}'`,
+          `if [ -f '${path.join(dir, 'no-duration')}' ]; then`,
+          `  echo '{"streams":[{"codec_type":"video","width":5000,"height":200}],"format":{}}'`,
+          '  exit 0',
+          'fi',
+          `while [ -f '${hold()}' ]; do sleep 0.05; done`,
+          `exec '${tools.ffprobe}' "$@"`,
+          '',
+        ].join('\n'),
+      );
+      await chmod(ffprobe, 0o755);
+      gated = await startHarness({
+        env: {
+          ...env,
+          API_IDLE_TIMEOUT_MS: String(idleMs),
+          EVENT_STREAM_KEEPALIVE_MS: String(idleMs / 2),
+          VLOG_MAX_UPLOADS_IN_PROGRESS_PER_USER: '1',
+        },
+        mediaStorage: storage,
+        worker: async () => ({
+          mediaStorage: storage,
+          mediaTools: { ...tools, ffprobe },
+          inspectionProbeTimeoutMs: probeTimeoutMs,
+        }),
+      });
+      port = Number(new URL(await gated.api.listen()).port);
+      await eventually(
+        () => gated.api.app.inject({ method: 'GET', url: '/readyz' }),
+        (response) => response.statusCode === 200,
+        { what: 'a worker with ffmpeg polling the media task queue' },
+      );
+    });
+    after(async () => {
+      await gated?.stop();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    const clipForm = (title: string) =>
+      multipartBody({ title }, [clip('c.mp4', shortClip), clip('d.mp4', shortClip)]);
+
+    it('answers an upload whose inspection outlasts API_IDLE_TIMEOUT_MS', async () => {
+      const user = `patient-${randomUUID().slice(0, 8)}`;
+      await writeFile(hold(), '');
+      const upload = openUpload(
+        port,
+        await gated.user(user).authorization(),
+        clipForm('Patient'),
+        undefined,
+        ['connection: close'],
+      );
+      await probing((await probes()) + 1);
+      // The condition under test is time itself: the server works past the idle timeout.
+      await delay(idleMs * 2);
+      await rm(hold());
+      const answer = await upload.answer(30_000);
+      assert.equal(answer.status, 202, answer.raw);
+      const body = answer.raw.slice(answer.raw.indexOf('\r\n\r\n') + 4);
+      gated.terminateOnStop((JSON.parse(body) as { id: string }).id);
+    });
+
+    it('stops an upload whose client left while it was inspected, holding its place until then', async () => {
+      const user = `leaver-${randomUUID().slice(0, 8)}`;
+      const before = await storedFiles(storageRoot);
+      await writeFile(hold(), '');
+      const upload = openUpload(port, await gated.user(user).authorization(), clipForm('Left'));
+      await probing((await probes()) + 1);
+      upload.socket.destroy();
+      const meanwhile = await gated.user(user).postForm('/api/vlogs', clipForm('Meanwhile'));
+      assert.equal(meanwhile.statusCode, 429, meanwhile.body);
+      assert.equal(meanwhile.json<ErrorBody>().error.code, 'TOO_MANY_UPLOADS');
+      await rm(hold());
+      await eventually(
+        () => storedFiles(storageRoot),
+        (files) => files.length === before.length,
+        { what: 'the upload of the client that left deleted' },
+      );
+      assert.deepEqual(await storedFiles(storageRoot), before);
+      const after = await eventually(
+        () => gated.user(user).postForm('/api/vlogs', clipForm('After')),
+        (response) => response.statusCode !== 429,
+        { what: 'the place of the upload that was stopped given back' },
+      );
+      assert.equal(after.statusCode, 202, after.body);
+      const id = after.json<{ id: string }>().id;
+      gated.terminateOnStop(id);
+      const rows = await gated.db
+        .selectFrom('jobs')
+        .select('id')
+        .where('owner_id', '=', user)
+        .execute();
+      assert.deepEqual(rows, [{ id }], 'no vlog for the client that left');
+    });
+
+    it('refuses a file ffprobe cannot read in time with 422 MEDIA_INSPECTION_TIMEOUT, reading no more', async () => {
+      const user = `stalling-${randomUUID().slice(0, 8)}`;
+      const before = await storedFiles(storageRoot);
+      await writeFile(hold(), '');
+      try {
+        const since = await probes();
+        const response = await gated.user(user).postForm('/api/vlogs', clipForm('Stalling'));
+        assert.equal(response.statusCode, 422, response.body);
+        const { error } = response.json<ErrorBody>();
+        assert.equal(error.code, 'MEDIA_INSPECTION_TIMEOUT');
+        assert.match(error.message, /^media: c\.mp4 could not be read in time/);
+        assert.deepEqual(error.details, { file: 'c.mp4' });
+        assert.equal((await probes()) - since, 1, 'the file after it was not read');
+      } finally {
+        await rm(hold());
+      }
+      assert.deepEqual(await storedFiles(storageRoot), before);
+      await assertOnlyControlJobOf(gated, user, 'probe');
+    });
+
+    it('holds a clip whose container states no length to the side limit', async () => {
+      const user = `no-length-${randomUUID().slice(0, 8)}`;
+      await writeFile(path.join(dir, 'no-duration'), '');
+      try {
+        const response = await gated
+          .user(user)
+          .postForm('/api/vlogs', multipartBody({ title: 'Wide' }, [clip('wide.mp4', shortClip)]));
+        assert.equal(response.statusCode, 422, response.body);
+        assert.equal(response.json<ErrorBody>().error.code, 'MEDIA_RESOLUTION_TOO_HIGH');
+      } finally {
+        await rm(path.join(dir, 'no-duration'));
+      }
+    });
   });
 });

@@ -4,21 +4,15 @@
 // an upload stops counting however it ends. Real sockets: inject never holds a request open.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalMediaStorage } from '../../src/storage/local-storage.js';
 import { mp4Bytes, multipartBody, pngBytes } from '../fixtures/media.js';
 import { eventually } from '../support/eventually.js';
+import { openUpload as openRawUpload } from '../support/raw-upload.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { storedFiles } from '../support/stored-files.js';
-
-interface Answer {
-  status: number;
-  code: string | undefined;
-  raw: string;
-}
 
 const idleMs = 1_500;
 const maxFileBytes = 100 * 1024;
@@ -50,53 +44,11 @@ describe('uploads in progress', { timeout: 120_000 }, () => {
   });
   after(() => h.stop());
 
-  /**
-   * Opens an upload over a socket and sends its form up to `sent` bytes, of `payload`; its
-   * answer is read once the server has answered and closed it.
-   */
-  async function openUpload(
+  const openUpload = async (
     user: string,
     form: { payload: Buffer; headers: Record<string, string> },
     sent: number,
-  ) {
-    const head = [
-      'POST /api/vlogs HTTP/1.1',
-      `host: 127.0.0.1:${port}`,
-      `authorization: ${await h.user(user).authorization()}`,
-      `content-type: ${form.headers['content-type']}`,
-      `content-length: ${form.payload.length}`,
-      '',
-      '',
-    ].join('\r\n');
-    const socket = net.connect(port, '127.0.0.1');
-    socket.on('error', () => undefined);
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (received += chunk));
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    socket.write(head);
-    socket.write(form.payload.subarray(0, sent));
-    return {
-      socket,
-      /** The answer, once the server has closed the connection (within `timeoutMs`). */
-      answer: async (timeoutMs = 10_000): Promise<Answer> => {
-        let timer: NodeJS.Timeout | undefined;
-        const timedOut = new Promise<'held'>((resolve) => {
-          timer = setTimeout(() => resolve('held'), timeoutMs);
-        });
-        const outcome = await Promise.race([closed.then(() => 'closed' as const), timedOut]);
-        clearTimeout(timer);
-        assert.equal(outcome, 'closed', `the server held the upload open: ${received}`);
-        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(received)?.[1]);
-        const body = received.includes('\r\n\r\n')
-          ? (JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)) as {
-              error?: { code: string };
-            })
-          : null;
-        return { status, code: body?.error?.code, raw: received };
-      },
-    };
-  }
+  ) => openRawUpload(port, await h.user(user).authorization(), form, sent);
 
   const photoForm = (fields: Record<string, string> = { title: 'In progress' }) =>
     multipartBody(fields, [

@@ -55,10 +55,13 @@ export const errorSentences: Record<ErrorCode | FailureCode | PageErrorCode, str
   IDEMPOTENCY_KEY_REUSED:
     'That request conflicts with an earlier one. Reload the page and try again.',
   MEDIA_TOO_LONG: 'A clip is longer than the service accepts. Trim it and try again.',
+  MEDIA_INSPECTION_TIMEOUT:
+    'A file took too long to read to be checked. Save it again from the app that made it, then try again.',
   MEDIA_RESOLUTION_TOO_HIGH:
     'A photo or clip is larger in pixels than the service accepts. Scale it down and try again.',
   TOO_MANY_REQUESTS: 'You are sending requests too fast. Wait a moment and try again.',
   TOO_MANY_JOBS_IN_FLIGHT: 'You have as many jobs running as you may. Wait for one to finish.',
+  CLIENT_CLOSED_REQUEST: 'The request was stopped as the connection closed. Send it again.',
   TOO_MANY_UPLOADS:
     'You are uploading as many vlogs at once as you may. Wait for one to finish, then send this again.',
   TOO_MANY_STREAMS:

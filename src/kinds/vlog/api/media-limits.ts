@@ -49,7 +49,9 @@ const inspectionRetryAfterSeconds = 10;
 /**
  * Refuses a file over the limits with a 422 naming it. The upload passes with its limits
  * unchecked (and a log line) when no worker with ffmpeg polls, and a file ffprobe cannot read
- * passes: its analysis reports it with the job's other failures (MEDIA_UNREADABLE). When
+ * passes: its analysis reports it with the job's other failures (MEDIA_UNREADABLE). One ffprobe
+ * could not read in time is refused (422 MEDIA_INSPECTION_TIMEOUT): a file crafted to keep it
+ * busy past its time would pass over the limits. When
  * workers with ffmpeg poll but none inspects the upload in time, it is refused (503
  * MEDIA_INSPECTION_UNAVAILABLE): passing it let anyone skip the limits by keeping the
  * inspection queue busy with a burst of uploads.
@@ -101,6 +103,16 @@ export function mediaLimitInspector(
       log.warn({ files, reason: result.reason }, 'upload not inspected; limits unchecked');
       return;
     }
+    media.forEach((ref, index) => {
+      const inspection = result.files[index];
+      if (inspection && !inspection.readable && inspection.timedOut) {
+        throw new ApiError(
+          'MEDIA_INSPECTION_TIMEOUT',
+          `media: ${ref.name} could not be read in time to check it against the media limits (${inspection.reason}); the size and length of a photo or clip take well under a second to read`,
+          { file: ref.name },
+        );
+      }
+    });
     media.forEach((ref, index) => {
       const inspection = result.files[index];
       if (inspection?.readable) refuseOverLimits(ref, inspection, limits);

@@ -41,10 +41,10 @@ export function vlogRoutes(vlogs: VlogService, actions: JobActions): FastifyPlug
         config: { jobView: true },
       },
       async (request, reply) => {
-        // Counted before a byte of the body is read, until the upload has ended (stored and
-        // started, or refused and deleted) or its connection has closed, whichever comes first.
+        // Counted before a byte of the body is read, until the upload has ended: stored and
+        // started, or refused and deleted. A client that closes its connection does not end it
+        // sooner (its upload is stopped at its next step), or closing would skip the cap.
         const endUpload = vlogs.uploadsInProgress.hold(request.userId);
-        reply.raw.once('close', endUpload);
         try {
           const idempotencyKey = request.headers['idempotency-key'] ?? null;
           const { view, replayed } = await vlogs.submit(request, idempotencyKey);

@@ -24,6 +24,7 @@ import type { TemporalAccess } from '../../../temporal-client.js';
 import {
   ApiError,
   jobNotFound,
+  refuseIfClientLeft,
   schemaIssues,
   unsupportedBodyTypeError,
   validationFailed,
@@ -42,6 +43,7 @@ import type { MediaWorkers } from '../../../api/services/media-workers.js';
 import { vlogKind, type VlogInput, type VlogJobInput, type VlogResult } from '../declaration.js';
 import { receiveUpload, type ReceivedUpload } from './media-upload.js';
 import { UploadsInProgress } from './uploads-in-progress.js';
+import { TurnsByUser } from '../../../api/services/turns-by-user.js';
 import { uploadRefusals, type UploadLimits } from '../upload-rules.js';
 import { vlogFieldsSchema, type VlogView } from './schemas.js';
 
@@ -207,6 +209,9 @@ export function createVlogService(deps: VlogServiceDependencies) {
     };
   }
 
+  /** One inspection at a time for each user: a user's uploads cannot hold every slot. */
+  const inspections = new TurnsByUser();
+
   return {
     uploadLimits,
 
@@ -291,7 +296,12 @@ export function createVlogService(deps: VlogServiceDependencies) {
           },
           request.log,
         );
-        await inspect(batchId, upload.media);
+        refuseIfClientLeft(request);
+        await inspections.run(request.userId, () => {
+          refuseIfClientLeft(request);
+          return inspect(batchId, upload.media);
+        });
+        refuseIfClientLeft(request);
         const started = await start(request.userId, vlogRequest, idempotencyKey, batchId);
         if (started.replayed) await upload.discard();
         await forgetBatch();
