@@ -392,6 +392,17 @@ describe('request handling', () => {
     assert.equal(response.json<ErrorBody>().error.code, 'ROUTE_NOT_FOUND');
   });
 
+  // A route of the request's method that finds nothing there (a static file of the API docs)
+  // answered 405 saying the path takes that very method.
+  it('answers a file the docs do not have with 404, not 405', async () => {
+    for (const url of ['/docs/static/nothing.js', '/docs/static/..%2f..%2fpackage.json']) {
+      const response = await h.api.app.inject({ method: 'GET', url });
+      assert.equal(response.statusCode, 404, `${url}: ${response.body}`);
+      assert.equal(response.json<ErrorBody>().error.code, 'ROUTE_NOT_FOUND', url);
+      assert.equal(response.headers['allow'], undefined, url);
+    }
+  });
+
   it('describes every route, its errors and its security in the OpenAPI document', async () => {
     const doc = (await h.api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
       openapi: string;

@@ -149,14 +149,17 @@ export function answerRouteNotFound(request: FastifyRequest, reply: FastifyReply
 
 /**
  * The answer to a request no route takes: 405 where the path takes other methods, else 404.
- * Under `/api` it runs after the scope's hooks, so that a caller without a valid token learns
- * nothing of which routes exist.
+ * A route of the request's own method that passes it on (a static file that is not there) is
+ * a 404 too. Under `/api` it runs after the scope's hooks, so that a caller without a valid
+ * token learns nothing of which routes exist.
  */
 export function unroutedRequestAnswer(routes: KnownRoutes) {
   return (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0]!;
     const allowed = routes.methodsAt(path);
-    if (allowed.length === 0) return answerRouteNotFound(request, reply);
+    if (allowed.length === 0 || allowed.includes(request.method)) {
+      return answerRouteNotFound(request, reply);
+    }
     return reply
       .code(405)
       .header('allow', allowed.join(', '))
