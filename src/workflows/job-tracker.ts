@@ -409,12 +409,25 @@ export function now(): string {
   return new Date().toISOString();
 }
 
-/** The job-level error for whatever a job body threw: an activity's failure type becomes the code. */
+const failureCodes = new Set<string>(Object.values(FailureCode));
+
+/**
+ * The job-level error for whatever a job body threw: an activity's failure type becomes the code.
+ * An error no step classified (a driver's `DatabaseError` once its retries ran out) would name
+ * its class as the code and say what only operators should read (a database's name): it is
+ * JOB_FAILED, naming the class, its detail left to the job's history.
+ */
 export function toJobError(error: unknown): JobError {
   let cause: unknown = error;
   // Activity failures arrive wrapped: the ApplicationFailure with the type is the cause.
   while (cause instanceof Error && !(cause instanceof ApplicationFailure) && cause.cause)
     cause = cause.cause;
+  if (cause instanceof ApplicationFailure && cause.type && !failureCodes.has(cause.type)) {
+    return {
+      code: FailureCode.JOB_FAILED,
+      message: `A step failed unexpectedly (${cause.type}); its details are in the job's Temporal history`,
+    };
+  }
   if (cause instanceof ApplicationFailure) {
     const provider = providerOfFailureDetails(cause.details);
     return {

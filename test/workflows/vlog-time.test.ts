@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -319,6 +320,91 @@ describe('vlog workflow over long (skipped) time', () => {
       harness.updates.map((update) => update.seq),
       harness.updates.map((_, index) => index + 1),
     );
+  });
+
+  // A look at a paid generation that failed a few times (the database away for seconds, which
+  // the provider backoff's three attempts did not outlast) failed the vlog for good and marked
+  // the generation failed, so its retry paid Veo for another.
+  it('keeps looking at a paid generation through failures of the look itself, and delivers', async () => {
+    const harness = testActivities(1);
+    let failures = 0;
+    const check = harness.activities.checkVideoGeneration!;
+    harness.activities.checkVideoGeneration = async (input) => {
+      if (failures < 8) {
+        failures += 1;
+        const outage = new Error('database "vlogflow" is not currently accepting connections');
+        outage.name = 'DatabaseError';
+        throw outage;
+      }
+      return check(input);
+    };
+    const outcome = await runWithTestActivities(env, 'vlogJob', vlogInput(), harness.activities);
+    assert.equal(outcome.error, null);
+    assert.equal(failures, 8);
+    assert.equal(harness.updates.at(-1)?.snapshot.status, 'completed');
+    assert.equal(harness.calls.start, 1);
+  });
+
+  // An error no step classified named its class as the job's code and said what only operators
+  // should read (the database's name).
+  it('fails with JOB_FAILED, naming only the class, when a step fails with an error of no failure type', async () => {
+    const harness = testActivities(1);
+    // As node-postgres throws it: the failure's type is the error's class.
+    class DatabaseError extends Error {}
+    harness.activities.analyzeMedia = async () => {
+      throw new DatabaseError('database "vlogflow_prod" is not currently accepting connections');
+    };
+    await runWithTestActivities(env, 'vlogJob', vlogInput(), harness.activities, async () => {
+      await env.sleep(10 * 60_000);
+    });
+    const failed = harness.updates.find((update) => update.snapshot.status === 'failed');
+    assert.deepEqual(failed?.snapshot.error, {
+      code: 'JOB_FAILED',
+      message:
+        "A step failed unexpectedly (DatabaseError); its details are in the job's Temporal history",
+    });
+  });
+
+  it("leaves a generation that may still run for a retry to re-attach to, unless the provider's verdict ended it", async () => {
+    for (const { failure, submissions } of [
+      {
+        failure: ApplicationFailure.nonRetryable('Permission denied', 'PROVIDER_PERMISSION_DENIED'),
+        submissions: 1,
+      },
+      {
+        failure: ApplicationFailure.nonRetryable(
+          'The video generation failed',
+          'GENERATION_FAILED',
+        ),
+        submissions: 2,
+      },
+    ]) {
+      const harness = testActivities(1);
+      let refused = false;
+      const check = harness.activities.checkVideoGeneration!;
+      harness.activities.checkVideoGeneration = async (input) => {
+        if (refused) return check(input);
+        refused = true;
+        throw failure;
+      };
+      const outcome = await runWithTestActivities(
+        env,
+        'vlogJob',
+        vlogInput(),
+        harness.activities,
+        async (handle) => {
+          await env.sleep(60_000);
+          assert.ok(
+            harness.updates.some((update) => update.snapshot.error?.code === failure.type),
+            failure.type ?? '',
+          );
+          await handle.executeUpdate(retryJobUpdate, { args: [{ requestedBy: 'test' }] });
+        },
+      );
+      assert.equal(outcome.error, null, failure.type ?? '');
+      assert.equal(harness.updates.at(-1)?.snapshot.status, 'completed', failure.type ?? '');
+      assert.equal(harness.calls.start, submissions, failure.type ?? '');
+    }
   });
 
   // A retry's run carries the analysis, so its first workflow task asks the governor for a turn

@@ -148,6 +148,21 @@ export const vlogKind = {
       heartbeatTimeout: '10s',
       retry: 'provider',
     },
+    // A look at a paid generation under way is never given up for a failure of the look itself
+    // (the database or Vertex away for a while, which the provider backoff's few attempts did
+    // not outlast): only the provider's verdict, a permanent failure or the attempt's deadline
+    // end it, and a retry of the vlog re-attaches to a generation that may still be running.
+    generationCheck: {
+      domain: 'video-generation',
+      startToCloseTimeout: '30m',
+      heartbeatTimeout: '10s',
+      retry: {
+        initialInterval: '1s',
+        backoffCoefficient: 2,
+        maximumInterval: '30s',
+        nonRetryableErrorTypes: nonRetryableFailureCodes,
+      },
+    },
     transfer: {
       domain: 'transfer',
       startToCloseTimeout: '60m',

@@ -3,6 +3,8 @@ import {
   CancellationScope,
   condition,
   getExternalWorkflowHandle,
+  ActivityFailure,
+  ApplicationFailure,
   isCancellation,
   type ActivityOptions,
   patched,
@@ -66,6 +68,15 @@ const providerTurns = 'vlog-provider-turns';
  */
 const fewerProjectionWrites = 'vlog-fewer-projection-writes';
 
+/** The provider's own word that a generation ended without a video: filtered, or failed. */
+function isGenerationVerdict(error: unknown): boolean {
+  const type =
+    error instanceof ActivityFailure && error.cause instanceof ApplicationFailure
+      ? error.cause.type
+      : undefined;
+  return type === FailureCode.CONTENT_FILTERED || type === FailureCode.GENERATION_FAILED;
+}
+
 /** The phase a vlog's analysis shows. */
 function analyzingPhase(input: VlogJobInput): string {
   const count = input.job.input.media.length;
@@ -80,11 +91,12 @@ const governor = proxyLocalActivities<VlogActivities>({
 });
 
 function activities(input: VlogJobInput) {
-  const { analysis, generation, transfer, storage } = vlogKind.activityPolicies;
+  const { analysis, generation, generationCheck, transfer, storage } = vlogKind.activityPolicies;
   const { providerRetry, taskQueues } = input.settings;
   const options = {
     analysis: activityOptions(analysis, providerRetry, taskQueues),
     generation: activityOptions(generation, providerRetry, taskQueues),
+    generationCheck: activityOptions(generationCheck, providerRetry, taskQueues),
     transfer: activityOptions(transfer, providerRetry, taskQueues),
     storage: activityOptions(storage, providerRetry, taskQueues),
   };
@@ -97,6 +109,7 @@ function activities(input: VlogJobInput) {
     onMediaQueue,
     analysis: proxyActivities<VlogActivities>(options.analysis),
     generation: proxyActivities<VlogActivities>(options.generation),
+    generationCheck: proxyActivities<VlogActivities>(options.generationCheck),
     transfer: proxyActivities<VlogActivities>(options.transfer),
     storage: proxyActivities<VlogActivities>(options.storage),
   };
@@ -299,13 +312,15 @@ async function generateVideo({
   for (let checks = 1; ; checks += 1) {
     let check;
     try {
-      check = await acts.generation.checkVideoGeneration({
+      check = await acts.generationCheck.checkVideoGeneration({
         jobId: job.id,
         operationName: generation.operationName,
       });
     } catch (error) {
       if (!isCancellation(error)) {
-        generation.state = 'failed';
+        // Only the provider's verdict ends the generation: after any other failure it may still
+        // run, paid for, and a retry of the vlog must re-attach to it, not pay for another.
+        if (isGenerationVerdict(error)) generation.state = 'failed';
         await passVideoGenerationTurn(job.id);
       }
       throw error;
