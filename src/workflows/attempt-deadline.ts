@@ -7,6 +7,9 @@ import { CancellationScope, patched, sleep } from '@temporalio/workflow';
  */
 const providerWaitsNotCounted = 'job-deadline-provider-waits-not-counted';
 
+/** How long past its attempt's deadline a paid call may still be taken by a worker. */
+const paidCallMarginMs = 20_000;
+
 /**
  * The deadline of a job's attempt: a durable timer over the attempt's own time, which calls
  * `onExpired` (the lifecycle cancels the work) once it runs out. Time spent waiting for a
@@ -35,6 +38,18 @@ export class AttemptDeadline {
   /** Whether the deadline ran out. */
   get expired(): boolean {
     return this.expiredValue;
+  }
+
+  /**
+   * The `scheduleToCloseTimeout` of a paid call the attempt makes now: its own time left and
+   * a margin. A call still in its queue past it is never made: when every worker is gone past
+   * the deadline, the workflow task that would cancel the call waits for a worker too, and the
+   * returning workers took both at once, paying for an answer no one got. The margin lets the
+   * deadline end the job first, and a submission cancelled by it finish (10 s) and be recorded.
+   */
+  get paidCallTimeoutMs(): number {
+    const running = this.runningSince === null ? 0 : Date.now() - this.runningSince;
+    return Math.max(0, this.remainingMs - running) + paidCallMarginMs;
   }
 
   /** Starts the clock: the attempt's first stage begins. */

@@ -49,11 +49,15 @@ export async function aiGenerationJob(input: AiJobInput): Promise<AiJobResult> {
     retryWindowMs: settings.retryWindowMs,
     // Held back by the provider-quota governor (a 429), the call is made again after the wait
     // the provider named, without using up an activity attempt.
-    body: async (tracker) => {
+    body: async (tracker, deadline) => {
       for (let waited = false; ; waited = true) {
         if (waited) await tracker.update({ phase: `generating ${items}` });
         const answer = await generation.generateAiItems.executeWithOptions(
-          { ...options, summary: `${items} for "${request.input.goal.slice(0, 80)}"` },
+          {
+            ...options,
+            summary: `${items} for "${request.input.goal.slice(0, 80)}"`,
+            scheduleToCloseTimeout: deadline.paidCallTimeoutMs,
+          },
           [{ jobId: job.id, request }],
         );
         if (!isThrottled(answer)) return answer;

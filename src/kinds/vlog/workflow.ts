@@ -279,6 +279,7 @@ async function generateVideo({
         {
           ...startOptions,
           ...acts.onMediaQueue,
+          scheduleToCloseTimeout: deadline.paidCallTimeoutMs,
           summary: `Video generation: ${job.input.durationSeconds}s ${job.input.aspectRatio}`,
         },
         [
