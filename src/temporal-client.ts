@@ -61,6 +61,16 @@ export function temporalEndpoint(
   };
 }
 
+/**
+ * gRPC waits longer and longer between tries to reconnect to a server that is gone, up to two
+ * minutes: the API stayed unready and refused every start for up to that long after Temporal
+ * was back. It tries again within 5 s.
+ */
+export const reconnectSoon = {
+  'grpc.initial_reconnect_backoff_ms': 1_000,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+};
+
 /** The API's way to Temporal: a client for starting and reading workflows, and a readiness ping. */
 export interface TemporalAccess {
   client: Client;
@@ -99,11 +109,13 @@ export function createTemporalAccess(
   workflowWorkerConnection?: NativeConnection,
   interceptors?: ClientInterceptors,
 ): TemporalAccess {
-  const owned = workflowWorkerConnection ? null : Connection.lazy(endpoint);
+  const owned = workflowWorkerConnection
+    ? null
+    : Connection.lazy({ ...endpoint, channelArgs: reconnectSoon });
   // The default connection retries an unavailable server in the background; a readiness probe
   // and the lookups must fail fast and leave nothing behind, so they have a connection without
   // retries.
-  const probe = Connection.lazy({ ...endpoint, interceptors: [] });
+  const probe = Connection.lazy({ ...endpoint, interceptors: [], channelArgs: reconnectSoon });
   // A namespace once set up stays so: asked until it is, then not again.
   let namespaceReady = false;
   return {

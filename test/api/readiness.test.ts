@@ -48,7 +48,11 @@ describe('/readyz', () => {
     const temporal = createTemporalAccess({ address: server.address }, 'readiness');
     cleanups.push(() => temporal.close());
     // The Google provider does not need ffmpeg: no worker with it is not what is wrong here.
-    const h = await startHarness({ temporal, env: { VLOG_PROVIDER: 'google' } });
+    const controlTimeoutMs = 2_000;
+    const h = await startHarness({
+      temporal,
+      env: { VLOG_PROVIDER: 'google', JOB_CONTROL_TIMEOUT_MS: String(controlTimeoutMs) },
+    });
     cleanups.push(() => h.stop());
     const { api } = h;
 
@@ -60,6 +64,11 @@ describe('/readyz', () => {
       ffmpeg: { ok: true, error: `no worker polls ${taskQueueNames(h.taskQueue).media}` },
     });
 
+    // A job its workflow runs for, on the connection the API has made: no worker polls here.
+    const started = await h.user('canceller').post('/api/probes', { steps: 1, stepDelayMs: 0 });
+    assert.equal(started.statusCode, 202, started.body);
+    const jobId = started.json<{ id: string }>().id;
+
     await server.stop();
     const down = await api.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(down.statusCode, 503);
@@ -70,6 +79,16 @@ describe('/readyz', () => {
     assert.equal(body.error?.details.checks['database']?.ok, true);
     // Liveness is about the process only.
     assert.equal((await api.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+
+    // A cancel while Temporal is gone answers within JOB_CONTROL_TIMEOUT_MS and a 1 s ping (an
+    // outside probe saw 15.8 s after a SIGKILL of the server; not seen after this stop).
+    const sent = Date.now();
+    const cancel = await h.user('canceller').post(`/api/probes/${jobId}/cancel`, {});
+    const tookMs = Date.now() - sent;
+    assert.equal(cancel.statusCode, 503, cancel.body);
+    assert.equal(cancel.json<{ error: { code: string } }>().error.code, 'TEMPORAL_UNAVAILABLE');
+    // The documented bound, with room for a busy machine.
+    assert.ok(tookMs < controlTimeoutMs + 1_000 + 3_000, `answered after ${tookMs} ms`);
   });
 
   it('answers requests that come while a check runs with that check, never one check each', async () => {
