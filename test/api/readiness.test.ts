@@ -81,7 +81,7 @@ describe('/readyz', () => {
     assert.equal((await api.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
 
     // A cancel while Temporal is gone answers within JOB_CONTROL_TIMEOUT_MS and a 1 s ping (an
-    // outside probe saw 15.8 s after a SIGKILL of the server; not seen after this stop).
+    // outside probe saw 15.8 s after a SIGKILL of the server, not seen after a stop here).
     const sent = Date.now();
     const cancel = await h.user('canceller').post(`/api/probes/${jobId}/cancel`, {});
     const tookMs = Date.now() - sent;

@@ -124,11 +124,7 @@ export function createJobActions(
     const deadline = Date.now() + settings.timeoutMs;
     for (let pauseMs = 20; ; pauseMs = Math.min(pauseMs * 2, 500)) {
       try {
-        // The deadline bounds each gRPC call; the abort, the client's retries of them as well.
-        const left = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
-        return await temporal.client.withAbortSignal(left, () =>
-          temporal.client.withDeadline(deadline, () => send(handle, updateId)),
-        );
+        return await temporal.client.withDeadline(deadline, () => send(handle, updateId));
       } catch (error) {
         if (error instanceof WorkflowUpdateFailedError) {
           throw new ApiError(refused, error.cause?.message ?? error.message);
