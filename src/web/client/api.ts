@@ -4,7 +4,7 @@
  */
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { operations, paths } from './api-types.js';
-import { isJobIdShaped } from '../../jobs/job-id-shape.js';
+import { isJobIdOf } from '../../jobs/job-id-shape.js';
 import { sentenceFor } from './error-sentences.js';
 
 type Json<Operation, Status extends number> = Operation extends {
@@ -96,7 +96,7 @@ export function createApi({ token, onUnauthorized, onAuthorized }: ApiClientOpti
   return {
     uploadLimits: () => call(client.GET('/api/vlogs/upload-limits')),
     vlog: (vlogId: string) =>
-      isJobIdShaped(vlogId)
+      isJobIdOf('vlog', vlogId)
         ? call(client.GET('/api/vlogs/{id}', id(vlogId)))
         : Promise.reject(noSuchJob('vlog', vlogId)),
     cancelVlog: (vlogId: string) =>
@@ -113,7 +113,7 @@ export function createApi({ token, onUnauthorized, onAuthorized }: ApiClientOpti
         }),
       ),
     aiJob: (jobId: string) =>
-      isJobIdShaped(jobId)
+      isJobIdOf('ai', jobId)
         ? call(client.GET('/api/ai/jobs/{id}', id(jobId)))
         : Promise.reject(noSuchJob('AI job', jobId)),
     cancelAiJob: (jobId: string) =>
