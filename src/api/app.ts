@@ -156,7 +156,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // upload's once its handler has read it), the wait is the server's, and the idle timer cut the
   // connection under a request still being worked on (an upload's inspection may take longer).
   // Node sets it again for the connection's next request.
-  app.addHook('preHandler', async (request, reply) => {
+  app.addHook('preHandler', (request, reply, done) => {
     const received = () => {
       // A real connection's: an injected request has none.
       const { socket } = request.raw;
@@ -164,6 +164,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     };
     if (request.raw.complete) received();
     else request.raw.once('end', received);
+    done();
   });
   app.server.on('checkExpectation', answerUnmetExpectation);
   // RFC 9112, 3.2: an HTTP/1.1 request must name its host.
