@@ -200,10 +200,16 @@ export const httpRequestDuration = new Histogram({
   registers: [processMetrics],
 });
 
+/**
+ * What only an API process has (a worker exported its streams as 0 of 0, which the dashboard
+ * drew as a share of NaN): served by the API's `/metrics`, with `processMetrics`.
+ */
+export const apiMetrics = new Registry();
+
 export const openSseStreams = new Gauge({
   name: 'vlogflow_sse_streams_open',
   help: 'Progress streams (Server-Sent Events) this API process holds open',
-  registers: [processMetrics],
+  registers: [apiMetrics],
 });
 
 /**
@@ -213,5 +219,5 @@ export const openSseStreams = new Gauge({
 export const sseStreamsMax = new Gauge({
   name: 'vlogflow_sse_streams_max',
   help: 'The most progress streams this API process holds open (EVENT_STREAM_MAX_OPEN); more are refused 503 STREAM_CAPACITY_REACHED',
-  registers: [processMetrics],
+  registers: [apiMetrics],
 });

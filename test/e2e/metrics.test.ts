@@ -469,6 +469,21 @@ describe('metrics at GET /metrics', () => {
     await ada.awaitJob<View>('ai', job.id, ended);
   });
 
+  // rate() reads a series' first sample as its start: a route's first 5xx, the one that made
+  // its 5xx series, was counted as none.
+  it("have each route's 5xx series from the start, at 0", async () => {
+    const fresh = await h.startApi();
+    const lines = (await fresh.app.inject({ method: 'GET', url: '/metrics' })).body.split('\n');
+    for (const [method, route] of [
+      ['GET', '/api/jobs/:id'],
+      ['POST', '/api/vlogs'],
+      ['POST', '/api/ai/jobs/:id/cancel'],
+    ]) {
+      const line = `vlogflow_http_request_duration_seconds_count{method="${method}",route="${route}",status_class="5xx"} 0`;
+      assert.ok(lines.includes(line), line);
+    }
+  });
+
   it('say how many progress streams an API process may hold open, for how near the open ones are', async () => {
     const capped = await h.startApi({ env: { EVENT_STREAM_MAX_OPEN: '1234' } });
     const scraped = await scrape(capped);
@@ -485,8 +500,11 @@ describe('metrics at GET /metrics', () => {
       assert.equal(scraped.families.get('vlogflow_jobs_finished_total'), 'counter');
       assert.ok(scraped.value('vlogflow_jobs_finished_total') >= 3, 'the jobs this process ran');
       assert.ok(scraped.value('temporal_worker_task_slots_available') > 0);
-      // Shared state is the API's to report, so that it is counted once.
+      // Shared state is the API's to report, so that it is counted once; streams are the API's
+      // alone (a worker's 0 of 0 was drawn as a share of NaN).
       assert.equal(scraped.families.has('vlogflow_jobs_waiting'), false);
+      assert.equal(scraped.families.has('vlogflow_sse_streams_open'), false);
+      assert.equal(scraped.families.has('vlogflow_sse_streams_max'), false);
       assert.equal((await fetch(new URL('/other', server.url))).status, 404);
     } finally {
       await server.close();

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Logger } from '../../logger.js';
 import { metricsContentType, renderMetrics } from '../../metrics/exposition.js';
-import { httpRequestDuration } from '../../metrics/metrics.js';
+import { apiMetrics, httpRequestDuration } from '../../metrics/metrics.js';
 import type { SharedStateMetrics } from '../../metrics/shared-state.js';
 
 /**
@@ -15,6 +15,13 @@ export const metrics = fp(
     app: FastifyInstance,
     { sharedState, logger }: { sharedState: SharedStateMetrics; logger: Logger },
   ) => {
+    // Each route's 5xx series exists from the start: rate() reads a series' first sample as its
+    // start, so a route's first 5xx, the one that made its series, counted as none.
+    app.addHook('onRoute', ({ method, url }) => {
+      for (const each of [method].flat()) {
+        httpRequestDuration.zero({ method: each, route: url, status_class: '5xx' });
+      }
+    });
     app.addHook('onResponse', async (request, reply) => {
       httpRequestDuration.observe(
         {
@@ -27,7 +34,7 @@ export const metrics = fp(
     });
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
       await sharedState.refresh();
-      const text = await renderMetrics(logger, [sharedState.registry]);
+      const text = await renderMetrics(logger, [apiMetrics, sharedState.registry]);
       return reply.type(metricsContentType).send(text);
     });
   },
