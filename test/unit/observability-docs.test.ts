@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { processMetrics } from '../../src/metrics/metrics.js';
+import { apiMetrics, processMetrics } from '../../src/metrics/metrics.js';
 import { createSharedStateMetrics } from '../../src/metrics/shared-state.js';
 import { readinessCheckSchema } from '../../src/api/routes/health.js';
 import { readDocPages, repositoryRoot } from '../support/docs.js';
@@ -41,6 +41,7 @@ describe('observability docs', () => {
     });
     const exported = [
       ...(await processMetrics.getMetricsAsJSON()),
+      ...(await apiMetrics.getMetricsAsJSON()),
       ...(await sharedState.registry.getMetricsAsJSON()),
     ]
       .map((metric) => metric.name)
@@ -55,6 +56,7 @@ describe('observability docs', () => {
     // prom-client keeps each metric's label names on the metric itself.
     for (const metric of [
       ...processMetrics.getMetricsAsArray(),
+      ...apiMetrics.getMetricsAsArray(),
       ...sharedState.registry.getMetricsAsArray(),
     ].filter(({ name }) => name.startsWith('vlogflow_'))) {
       const row = new RegExp(`^\\| \`${metric.name}(?:\\{([\\w,]*)\\})?\``, 'm').exec(section);
