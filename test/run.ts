@@ -108,11 +108,12 @@ try {
       '--test-reporter-destination=stdout',
       '--test-reporter=./test/support/file-durations-reporter.ts',
       '--test-reporter-destination=stdout',
-      // Three files at a time on two cores: most files wait more than they compute (alone, the
-      // vlogs end to end took 101 s for 30 s of CPU, the web page 104 s for 42 s), and the whole
-      // suite took 866 s of CPU. It ran in 641 s at three against 861 s at two, all passing
-      // (2026-12-07). TEST_CONCURRENCY overrides.
-      `--test-concurrency=${process.env['TEST_CONCURRENCY'] ?? 3}`,
+      // Four files at a time on two cores: most files wait more than they compute (alone, the
+      // vlogs end to end took 101 s for 30 s of CPU, the web page 104 s for 42 s). The suite ran
+      // in 641 s at three against 861 s at two (2026-12-07); `.ci/run` on a clean clone took
+      // 16 min 32 s at four against 20 min 1 s at three the stop before, all passing but one
+      // test that failed on its own (2026-12-07). TEST_CONCURRENCY overrides.
+      `--test-concurrency=${process.env['TEST_CONCURRENCY'] ?? 4}`,
       // A test with no timeout of its own fails after ten minutes, naming itself: a child process
       // that hung at exit held a run until CI's limit instead. Not --test-force-exit: the runner
       // then exits before the durations reporter has written its list.
