@@ -105,18 +105,14 @@ export function mediaLimitInspector(
     }
     media.forEach((ref, index) => {
       const inspection = result.files[index];
-      if (inspection && !inspection.readable && inspection.timedOut) {
+      if (inspection?.readable) refuseOverLimits(ref, inspection, limits);
+      else if (inspection?.timedOut) {
         throw new ApiError(
           'MEDIA_INSPECTION_TIMEOUT',
           `media: ${ref.name} could not be read in time to check it against the media limits (${inspection.reason}); the size and length of a photo or clip take well under a second to read`,
           { file: ref.name },
         );
-      }
-    });
-    media.forEach((ref, index) => {
-      const inspection = result.files[index];
-      if (inspection?.readable) refuseOverLimits(ref, inspection, limits);
-      else
+      } else
         log.info(
           { file: ref.name, reason: inspection?.reason },
           'upload not probed; limits unchecked',

@@ -296,7 +296,6 @@ export function createVlogService(deps: VlogServiceDependencies) {
           },
           request.log,
         );
-        refuseIfClientLeft(request);
         await inspections.run(request.userId, () => {
           refuseIfClientLeft(request);
           return inspect(batchId, upload.media);
