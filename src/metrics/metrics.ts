@@ -206,6 +206,13 @@ export const httpRequestDuration = new Histogram({
  */
 export const apiMetrics = new Registry();
 
+export const refusedConnections = new Counter({
+  name: 'vlogflow_http_connections_refused_total',
+  help: 'Requests refused before any route saw them (not valid HTTP, headers too large, not received in time, an Expect other than 100-continue), by the error code answered',
+  labelNames: ['code'] as const,
+  registers: [apiMetrics],
+});
+
 export const openSseStreams = new Gauge({
   name: 'vlogflow_sse_streams_open',
   help: 'Progress streams (Server-Sent Events) this API process holds open',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -49,6 +50,19 @@ function assertSourceUp(answer: Scrape, expected: { temporal: number; database: 
     if (sample.name === 'vlogflow_shared_state_up')
       up[sample.labels['source'] ?? ''] = sample.value;
   assert.deepEqual(up, expected);
+}
+
+/** What the server at `base` answers to `bytes` sent as they are, once it closes the connection. */
+function rawExchange(base: string, bytes: string): Promise<string> {
+  const socket = net.connect(Number(new URL(base).port), '127.0.0.1');
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (received += chunk));
+  socket.write(bytes);
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('close', () => resolve(received));
+  });
 }
 
 /** How much each counted series moved between two scrapes. */
@@ -482,6 +496,28 @@ describe('metrics at GET /metrics', () => {
       const line = `vlogflow_http_request_duration_seconds_count{method="${method}",route="${route}",status_class="5xx"} 0`;
       assert.ok(lines.includes(line), line);
     }
+  });
+
+  it('count every answer: the API docs, router refusals and requests Node refused before routing', async () => {
+    const fresh = await h.startApi();
+    const base = await fresh.listen();
+    const before = await scrape(fresh);
+    for (const url of [
+      '/docs/json',
+      '/docs/static/missing.css',
+      '/api/%zz',
+      '/api/jobs/%E0%A4%A',
+    ]) {
+      await fresh.app.inject({ method: 'GET', url });
+    }
+    // Bytes that are not HTTP, over a real socket: Node answers them before Fastify sees them.
+    const answer = await rawExchange(base, 'BREW /api/jobs HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    const delta = moved(before, await scrape(fresh));
+    const requests = 'vlogflow_http_request_duration_seconds_count';
+    assert.equal(delta(requests, { method: 'GET', route: '/docs/json', status_class: '2xx' }), 1);
+    assert.equal(delta(requests, { method: 'GET', route: 'unmatched', status_class: '4xx' }), 3);
+    assert.equal(delta('vlogflow_http_connections_refused_total', { code: 'BAD_REQUEST' }), 1);
   });
 
   it('say how many progress streams an API process may hold open, for how near the open ones are', async () => {

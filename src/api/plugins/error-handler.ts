@@ -23,6 +23,8 @@ import {
   type ErrorBody,
   type ErrorCode,
 } from '../errors.js';
+import { refusedConnections } from '../../metrics/metrics.js';
+import { observeRequest } from './metrics.js';
 
 /** Fastify's own client errors, by their code. */
 const fastifyErrorCodes: Record<string, ErrorCode> = {
@@ -202,10 +204,10 @@ export function answerRouterError(
     request.log.error({ err: error }, 'router error');
     answer = errorBody('INTERNAL_ERROR', 'Internal server error');
   }
-  void reply
-    .code(errorStatuses[answer.error.code as ErrorCode])
-    .header('x-content-type-options', 'nosniff')
-    .send(answer);
+  const status = errorStatuses[answer.error.code as ErrorCode];
+  void reply.code(status).header('x-content-type-options', 'nosniff').send(answer);
+  // The router refused it before any route's context, so no onResponse hook counts it.
+  observeRequest(request.method, undefined, status, reply.elapsedTime);
 }
 
 /** Node's HTTP parser and timers, before Fastify sees a request, as `[status, code, message]`. */
@@ -226,6 +228,7 @@ function connectionErrorAnswer(code: string | undefined): [number, ErrorCode, st
  * closes.
  */
 export function answerUnmetExpectation(request: IncomingMessage, response: ServerResponse): void {
+  refusedConnections.inc({ code: 'EXPECTATION_FAILED' });
   const expectation = String(request.headers.expect).slice(0, 100);
   const payload = JSON.stringify(
     errorBody(
@@ -252,6 +255,7 @@ export function answerConnectionError(
   return (error, socket) => {
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const [status, code, message] = connectionErrorAnswer(error.code);
+    refusedConnections.inc({ code });
     log.info({ err: error, code, remoteAddress: socket.remoteAddress }, 'connection refused');
     if (socket.writable) {
       const payload = JSON.stringify(errorBody(code, message));

@@ -5,10 +5,27 @@ import { metricsContentType, renderMetrics } from '../../metrics/exposition.js';
 import { apiMetrics, httpRequestDuration } from '../../metrics/metrics.js';
 import type { SharedStateMetrics } from '../../metrics/shared-state.js';
 
+/** The route label of a request no route matched, so scanners cannot add series. */
+const unmatched = 'unmatched';
+
+/** Counts and times one answered request. */
+export function observeRequest(
+  method: string,
+  route: string | undefined,
+  statusCode: number,
+  elapsedMs: number,
+): void {
+  httpRequestDuration.observe(
+    { method, route: route ?? unmatched, status_class: `${Math.floor(statusCode / 100)}xx` },
+    elapsedMs / 1_000,
+  );
+}
+
 /**
  * `GET /metrics` for Prometheus (outside `/api`, unauthenticated like the health checks: keep it
  * off the public ingress), and every request timed by method, route pattern and status class.
- * A request no route matched counts under the route `unmatched`, so scanners cannot add series.
+ * A request no route matched counts under the route `unmatched`; one Node refused before any
+ * route saw it, in `vlogflow_http_connections_refused_total` by the code answered.
  */
 export const metrics = fp(
   async (
@@ -23,14 +40,7 @@ export const metrics = fp(
       }
     });
     app.addHook('onResponse', async (request, reply) => {
-      httpRequestDuration.observe(
-        {
-          method: request.method,
-          route: request.routeOptions.url ?? 'unmatched',
-          status_class: `${Math.floor(reply.statusCode / 100)}xx`,
-        },
-        reply.elapsedTime / 1_000,
-      );
+      observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime);
     });
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
       await sharedState.refresh();
