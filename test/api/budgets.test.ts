@@ -258,7 +258,7 @@ describe('budgets', { timeout: 120_000 }, () => {
     // The owner's retry holds attempt 2 and sends its Update; the re-drive runs meanwhile and
     // its Update, if it sends one, is taken first; the owner's is then refused.
     const firstUpdate = nextUpdate();
-    const retried = actions.retry(row, owner, 'AI job', testLogger()).then(
+    const retried = actions.retry(row, { requestedBy: owner }, 'AI job', testLogger()).then(
       () => 'accepted' as const,
       (error: unknown) => error,
     );

@@ -402,6 +402,34 @@ describe('AI generation jobs end to end', () => {
     assert.equal(done.error, null);
   });
 
+  it('answers a retry of an attempt sent again (its answer lost) with that retry, starting no other', async () => {
+    google.scenario.analysisAnswers.push({ kind: 'blocked' });
+    const created = await create({ type: 'SUBGOAL_GENERATION', input: { goal } });
+    await waitFor(created.id, (view) => view.status === 'failed', 'failed');
+    const retryOf = (attempt: number) => ada.post(`/api/ai/jobs/${created.id}/retry`, { attempt });
+    const first = await retryOf(1);
+    assert.equal(first.statusCode, 202, first.body);
+    assert.equal(first.headers['idempotent-replayed'], 'false');
+    const accepted = { id: created.id, attempt: 2, retryCount: 1 };
+    assert.deepEqual(first.json(), accepted);
+    // Sent again while the new attempt runs, and once it has completed.
+    const again = await retryOf(1);
+    assert.equal(again.statusCode, 202, again.body);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    assert.deepEqual(again.json(), accepted);
+    const done = await waitFor(created.id, (view) => view.status === 'completed', 'completed');
+    assert.equal(done.attempt, 2);
+    assert.deepEqual((await retryOf(1)).json(), accepted);
+    // An attempt the job has not reached, and one out of range, are refused.
+    const ahead = await retryOf(3);
+    assert.equal(ahead.statusCode, 409, ahead.body);
+    assert.match(ahead.json<ErrorBody>().error.message, /on attempt 2; attempt 3 has not run/);
+    const invalid = await retryOf(0);
+    assert.equal(invalid.statusCode, 400, invalid.body);
+    assert.match(invalid.json<ErrorBody>().error.message, /body\.attempt/);
+    assert.equal((await waitFor(created.id, ended, 'still completed')).attempt, 2);
+  });
+
   it('ends `timeout` (not failed) past the job timeout, and a retry then completes', async () => {
     google.scenario.analysisAnswers.push({ kind: 'hang' });
     const created = await create(

@@ -39,10 +39,21 @@ export function jobActionRoutes(options: JobActionRouteOptions): FastifyPluginAs
     if (!docs.retry) return;
     app.post(
       `${path}/:id/retry`,
-      { schema: retryJobSchema(tag, docs.retry) },
+      {
+        schema: retryJobSchema(tag, docs.retry),
+        preValidation: async (request) => {
+          if (request.body === undefined) request.body = {};
+        },
+      },
       async (request, reply) => {
         const row = await findOwned(request.userId, request.params.id);
-        return reply.code(202).send(await actions.retry(row, request.userId, noun, request.log));
+        const { accepted, replayed } = await actions.retry(
+          row,
+          { requestedBy: request.userId, ofAttempt: request.body?.attempt },
+          noun,
+          request.log,
+        );
+        return reply.code(202).header('idempotent-replayed', String(replayed)).send(accepted);
       },
     );
   };

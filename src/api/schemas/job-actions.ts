@@ -9,6 +9,23 @@ export const cancelAcceptedSchema = z.object({
   status: z.string().describe('Status when the cancel was accepted; the job ends `cancelled`'),
   cancelRequested: z.literal(true),
 });
+/**
+ * Optional: the attempt the retry is of. With it, a retry sent again after its answer was lost
+ * learns that it was taken (202 again) rather than being refused for the attempt it started.
+ */
+export const retryBodySchema = z
+  .strictObject({
+    attempt: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000)
+      .optional()
+      .describe(
+        'The attempt this retry is of: the `attempt` the job read when it failed. Makes the retry safe to send again: once that attempt has been retried, the answer is the `202` of that retry, with `Idempotent-Replayed: true`.',
+      ),
+  })
+  .optional();
 export const retryAcceptedSchema = z.object({
   id: z.string(),
   attempt: z.number(),
@@ -37,6 +54,7 @@ export function retryJobSchema(tag: string, docs: RouteDocs) {
     tags: [tag],
     ...docs,
     params: idParams,
+    body: retryBodySchema,
     response: {
       202: retryAcceptedSchema,
       ...commonErrors,

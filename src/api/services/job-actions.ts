@@ -61,6 +61,25 @@ function refuseRetryOfClosedJob(row: JobRow, noun: string): void {
 }
 
 /**
+ * The answer to a retry of an attempt the job is no longer on: only a retry (or a re-drive)
+ * moves a job to its next attempt, so an earlier attempt was retried, and the retry asking for
+ * it again is that one's replay. A later attempt than the job's has not run.
+ */
+function retriedBefore(
+  row: Pick<JobRow, 'id' | 'attempt'>,
+  ofAttempt: number,
+  noun: string,
+): z.infer<typeof retryAcceptedSchema> {
+  if (ofAttempt > row.attempt) {
+    throw new ApiError(
+      'JOB_NOT_RETRYABLE',
+      `The ${noun} is on attempt ${row.attempt}; attempt ${ofAttempt} has not run`,
+    );
+  }
+  return { id: row.id, attempt: ofAttempt + 1, retryCount: ofAttempt };
+}
+
+/**
  * The one Update id of every retry of a job's next attempt: Temporal applies an Update id once
  * in a run, and a request with an id it has seen waits for that Update's outcome. A retry the
  * API gave up waiting for (503 JOB_CONTROL_TIMEOUT) and then sent again is thus one retry, not
@@ -206,10 +225,13 @@ export function createJobActions(
      */
     async retry(
       row: JobRow,
-      requestedBy: string,
+      { requestedBy, ofAttempt }: { requestedBy: string; ofAttempt?: number | undefined },
       noun: string,
       log: FastifyBaseLogger,
-    ): Promise<z.infer<typeof retryAcceptedSchema>> {
+    ): Promise<{ accepted: z.infer<typeof retryAcceptedSchema>; replayed: boolean }> {
+      if (ofAttempt !== undefined && ofAttempt !== row.attempt) {
+        return { accepted: retriedBefore(row, ofAttempt, noun), replayed: true };
+      }
       refuseRetryOfClosedJob(row, noun);
       const attempt = row.attempt + 1;
       const held = await costs.db.transaction().execute(async (tx) => {
@@ -248,7 +270,7 @@ export function createJobActions(
       }).catch((error: unknown) => {
         log.warn({ err: error, attempt: accepted.attempt }, 'accepted retry not shown yet');
       });
-      return accepted;
+      return { accepted, replayed: false };
     },
 
     /**

@@ -2597,7 +2597,14 @@ export interface operations {
       };
       cookie?: never;
     };
-    requestBody?: never;
+    requestBody?: {
+      content: {
+        'application/json': {
+          /** @description The attempt this retry is of: the `attempt` the job read when it failed. Makes the retry safe to send again: once that attempt has been retried, the answer is the `202` of that retry, with `Idempotent-Replayed: true`. */
+          attempt?: number;
+        };
+      };
+    };
     responses: {
       /** @description Default Response */
       202: {
@@ -2700,6 +2707,40 @@ export interface operations {
       };
       /** @description Error */
       409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      415: {
         headers: {
           [name: string]: unknown;
         };
@@ -5102,7 +5143,14 @@ export interface operations {
       };
       cookie?: never;
     };
-    requestBody?: never;
+    requestBody?: {
+      content: {
+        'application/json': {
+          /** @description The attempt this retry is of: the `attempt` the job read when it failed. Makes the retry safe to send again: once that attempt has been retried, the answer is the `202` of that retry, with `Idempotent-Replayed: true`. */
+          attempt?: number;
+        };
+      };
+    };
     responses: {
       /** @description Default Response */
       202: {
@@ -5205,6 +5253,40 @@ export interface operations {
       };
       /** @description Error */
       409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      415: {
         headers: {
           [name: string]: unknown;
         };

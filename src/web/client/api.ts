@@ -101,7 +101,9 @@ export function createApi({ token, onUnauthorized, onAuthorized }: ApiClientOpti
         : Promise.reject(noSuchJob('vlog', vlogId)),
     cancelVlog: (vlogId: string) =>
       call(client.POST('/api/vlogs/{id}/cancel', { ...id(vlogId), body: {} })),
-    retryVlog: (vlogId: string) => call(client.POST('/api/vlogs/{id}/retry', id(vlogId))),
+    /** Of the attempt shown failed: sent again after a lost answer, it gets that retry's. */
+    retryVlog: (vlogId: string, attempt: number) =>
+      call(client.POST('/api/vlogs/{id}/retry', { ...id(vlogId), body: { attempt } })),
     vlogStreamLink: (vlogId: string) =>
       call(client.POST('/api/vlogs/{id}/events/link', id(vlogId))),
     /** Sent again with the same key (a retry after a network error), it makes no second job. */
@@ -118,7 +120,8 @@ export function createApi({ token, onUnauthorized, onAuthorized }: ApiClientOpti
         : Promise.reject(noSuchJob('AI job', jobId)),
     cancelAiJob: (jobId: string) =>
       call(client.POST('/api/ai/jobs/{id}/cancel', { ...id(jobId), body: {} })),
-    retryAiJob: (jobId: string) => call(client.POST('/api/ai/jobs/{id}/retry', id(jobId))),
+    retryAiJob: (jobId: string, attempt: number) =>
+      call(client.POST('/api/ai/jobs/{id}/retry', { ...id(jobId), body: { attempt } })),
     aiJobStreamLink: (jobId: string) =>
       call(client.POST('/api/ai/jobs/{id}/events/link', id(jobId))),
     jobs: (query: ListJobsQuery) => call(client.GET('/api/jobs', { params: { query } })),

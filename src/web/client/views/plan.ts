@@ -218,7 +218,7 @@ function generation(options: GenerationOptions): {
     retry.hidden = true;
     heading.focus();
     api
-      .retryAiJob(job.id)
+      .retryAiJob(job.id, job.attempt)
       .then(({ attempt }) => {
         cancelAccepted = false;
         shownDraft = 0;

@@ -62,11 +62,13 @@ export function vlogView(context: PageContext, id: string): View {
   let following: Following | null = null;
   let shownStatus: VlogStatus | null = null;
   let reached = -1;
+  let shownAttempt = 1;
   // Cancel is not offered again for the attempt once its cancel is accepted: pressed after the
   // vlog ended, and before the page heard of it, a cancel is refused.
   let cancelAccepted = false;
 
   function renderState(status: VlogStatus, percent: number, phase: string | null, attempt: number) {
+    shownAttempt = attempt;
     const index = stages.findIndex((stage) => stage.statuses.includes(status));
     // A vlog that failed or was cancelled stopped in the last stage the page saw it in.
     if (index >= 0) reached = index;
@@ -265,7 +267,7 @@ export function vlogView(context: PageContext, id: string): View {
     failure.clear();
     retry.disabled = true;
     api
-      .retryVlog(id)
+      .retryVlog(id, shownAttempt)
       .then(({ attempt }) => {
         cancelAccepted = false;
         retry.hidden = true;
