@@ -216,6 +216,7 @@ function malformed(header: Claims, valid: Claims, sign: Signer): [string, Promis
     ['a signature of other claims', rawToken(header, valid, sign).then(swapClaims)],
     // Base64url decoders take padding: the same token, spelt otherwise.
     ['a padded signature', rawToken(header, valid, sign).then((token) => `${token}=`)],
+    ['a signature spelt with a spare bit set', rawToken(header, valid, sign).then(spareBitSet)],
     [
       'padded claims',
       rawToken(header, valid, sign).then((token) => {
@@ -224,6 +225,21 @@ function malformed(header: Claims, valid: Claims, sign: Signer): [string, Promis
       }),
     ],
   ];
+}
+
+/**
+ * The same signature with the lowest bit of its last character set otherwise: that bit lies past
+ * the signature's last byte (its length is no multiple of 3 bytes), so it decodes alike.
+ */
+function spareBitSet(token: string): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = alphabet.indexOf(token.at(-1)!);
+  const spelt = `${token.slice(0, -1)}${alphabet[last ^ 1]}`;
+  assert.deepEqual(
+    Buffer.from(spelt.split('.')[2]!, 'base64url'),
+    Buffer.from(token.split('.')[2]!, 'base64url'),
+  );
+  return spelt;
 }
 
 /** The same signature over different claims: a forgery. */

@@ -40,4 +40,15 @@ describe('signed progress-stream links', () => {
     ];
     for (const access of forged) assert.equal(links.verify(access, vlog1), null, access);
   });
+
+  it('refuses a link whose user is spelt otherwise, with bits the decoder drops', () => {
+    now = Date.parse('2026-12-04T12:00:00Z');
+    const { access } = links.sign('adam', vlog1);
+    const [expires, user, signature] = access.split('.') as [string, string, string];
+    assert.equal(user, 'YWRhbQ');
+    const spelt = `${expires}.YWRhbR.${signature}`;
+    assert.equal(Buffer.from('YWRhbR', 'base64url').toString(), 'adam');
+    assert.equal(links.verify(access, vlog1), 'adam');
+    assert.equal(links.verify(spelt, vlog1), null);
+  });
 });

@@ -44,6 +44,8 @@ export function createStreamLinks(
       if (!match) return null;
       const expires = Number(match[1]);
       const userId = Buffer.from(match[2]!, 'base64url').toString();
+      // One spelling per link: the decoder drops spare bits and takes bytes that are no UTF-8.
+      if (Buffer.from(userId).toString('base64url') !== match[2]) return null;
       if (expires * 1000 < now() || !isValidUserId(userId)) return null;
       const expected = Buffer.from(signature(userId, stream, expires));
       const given = Buffer.from(match[3]!);
