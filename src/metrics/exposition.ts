@@ -1,9 +1,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import { processMetrics } from './metrics.js';
 import { temporalSdkMetrics } from './sdk-metrics.js';
+
+const gzipped = promisify(gzip);
 
 /** The Content-Type of `/metrics`: Prometheus text format 0.0.4. */
 export const metricsContentType = processMetrics.contentType;
@@ -28,6 +32,45 @@ export async function renderMetrics(logger: Logger, extra: Registry[] = []): Pro
     .filter((text) => text !== '')
     .map((text) => `${text}\n`)
     .join('');
+}
+
+/** A rendering of `/metrics`, as sent: its text and the same gzipped. */
+export interface RenderedMetrics {
+  text: Buffer;
+  gzipped: Buffer;
+}
+
+/**
+ * Renderings rationed to `perSecond`, a scrape past them answered with the latest one, and the
+ * scrapes that come while one runs sharing it: on an API's own port `/metrics` answers anyone who
+ * reaches it, and a rendering takes milliseconds of the event loop every request shares, so a
+ * flood of scrapes would slow every user. Prometheus, scraping every few seconds, always gets a
+ * fresh one. A failed rendering serves nobody after it.
+ */
+export function rationedRendering(
+  render: () => Promise<string>,
+  { perSecond, now = () => performance.now() }: { perSecond: number; now?: () => number },
+): () => Promise<RenderedMetrics> {
+  const startedAt: number[] = [];
+  let latest: Promise<RenderedMetrics> | undefined;
+  let running = false;
+  return () => {
+    const at = now();
+    while (startedAt.length > 0 && at - startedAt[0]! >= 1_000) startedAt.shift();
+    if (latest && (running || startedAt.length >= perSecond)) return latest;
+    startedAt.push(at);
+    running = true;
+    const answer = render()
+      .then(async (text) => ({ text: Buffer.from(text), gzipped: await gzipped(text) }))
+      .finally(() => {
+        if (latest === answer) running = false;
+      });
+    latest = answer;
+    answer.catch(() => {
+      if (latest === answer) latest = undefined;
+    });
+    return answer;
+  };
 }
 
 export interface MetricsServer {

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { leaseStaleAfterMs } from '../../src/activities/provider-quota.js';
 import { loadConfig } from '../../src/config.js';
@@ -518,6 +519,21 @@ describe('metrics at GET /metrics', () => {
     assert.equal(delta(requests, { method: 'GET', route: '/docs/json', status_class: '2xx' }), 1);
     assert.equal(delta(requests, { method: 'GET', route: 'unmatched', status_class: '4xx' }), 3);
     assert.equal(delta('vlogflow_http_connections_refused_total', { code: 'BAD_REQUEST' }), 1);
+  });
+
+  it('answer gzipped to Prometheus, which asks for it', async () => {
+    const fresh = await h.startApi();
+    const response = await fresh.app.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: { 'accept-encoding': 'gzip' },
+    });
+    assert.equal(response.statusCode, 200);
+    assert.equal(response.headers['content-encoding'], 'gzip');
+    assert.equal(response.headers.vary, 'accept-encoding');
+    const text = gunzipSync(response.rawPayload).toString();
+    assert.equal(parseMetrics(text).families.get('vlogflow_sse_streams_open'), 'gauge');
+    assert.ok(response.rawPayload.length * 4 < text.length, 'a quarter of the bytes at most');
   });
 
   it('say how many progress streams an API process may hold open, for how near the open ones are', async () => {

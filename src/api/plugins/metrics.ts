@@ -1,12 +1,24 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Logger } from '../../logger.js';
-import { metricsContentType, renderMetrics } from '../../metrics/exposition.js';
+import { metricsContentType, rationedRendering, renderMetrics } from '../../metrics/exposition.js';
 import { apiMetrics, httpRequestDuration } from '../../metrics/metrics.js';
 import type { SharedStateMetrics } from '../../metrics/shared-state.js';
 
 /** The route label of a request no route matched, so scanners cannot add series. */
 const unmatched = 'unmatched';
+
+/** Renderings of `/metrics` a second, past which a scrape gets the latest (rationedRendering). */
+const renderingsPerSecond = 4;
+
+/** Whether an Accept-Encoding header takes gzip (named, or `*`, without `q=0`). */
+export function acceptsGzip(header: string | undefined): boolean {
+  return (header ?? '').split(',').some((each) => {
+    const [coding = '', ...parameters] = each.split(';').map((part) => part.trim().toLowerCase());
+    const refused = parameters.some((parameter) => /^q=0(\.0{0,3})?$/.test(parameter));
+    return (coding === 'gzip' || coding === '*') && !refused;
+  });
+}
 
 /** Counts and times one answered request. */
 export function observeRequest(
@@ -42,10 +54,21 @@ export const metrics = fp(
     app.addHook('onResponse', async (request, reply) => {
       observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime);
     });
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-      await sharedState.refresh();
-      const text = await renderMetrics(logger, [apiMetrics, sharedState.registry]);
-      return reply.type(metricsContentType).send(text);
+    const rendered = rationedRendering(
+      async () => {
+        await sharedState.refresh();
+        return renderMetrics(logger, [apiMetrics, sharedState.registry]);
+      },
+      { perSecond: renderingsPerSecond },
+    );
+    app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+      const { text, gzipped } = await rendered();
+      reply.type(metricsContentType).header('vary', 'accept-encoding');
+      // Prometheus asks for gzip: a tenth of the bytes.
+      if (acceptsGzip(request.headers['accept-encoding'])) {
+        return reply.header('content-encoding', 'gzip').send(gzipped);
+      }
+      return reply.send(text);
     });
   },
   { name: 'metrics' },
