@@ -1,7 +1,7 @@
 // `npm run replay -- <workflow id | visibility query | file.json | directory> …`: replays the
 // histories of running or finished workflows against the workflow code in this checkout (or a
 // prebuilt bundle), so a change that would break running workflows is caught before it ships.
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config.js';
@@ -78,5 +78,23 @@ runCommand(usage, async () => {
 async function workflowBundleFile(file: string): Promise<string> {
   const info = await stat(file).catch(() => null);
   if (!info?.isFile()) throw new CommandFailure(`No such workflow bundle: ${file}`);
+  // The SDK's bundler declares its library first; any other file failed every history with
+  // the SDK's words for a missing global.
+  const head = await readHead(file, 1_024);
+  if (!/^var __TEMPORAL__;/.test(head)) {
+    throw new CommandFailure(
+      `${file} is not a workflow bundle: build one with npm run build (dist/workflow-bundle.js)`,
+    );
+  }
   return path.resolve(file);
+}
+
+async function readHead(file: string, bytes: number): Promise<string> {
+  const handle = await open(file);
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(bytes), 0, bytes, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }

@@ -104,6 +104,10 @@ describe('npm run replay', { timeout: 180_000 }, () => {
         message: /^No such workflow bundle: .*missing-bundle\.js$/,
       },
       {
+        args: ['--bundle', malformed, histories],
+        message: /^.*malformed\.json is not a workflow bundle: build one with npm run build/,
+      },
+      {
         args: ['vlog-never-started'],
         message: new RegExp(
           `^No workflow with id vlog-never-started in namespace ${testEnv.temporalNamespace}$`,
