@@ -12,7 +12,7 @@ import type { Db } from '../db/database.js';
 import type { Config } from '../config.js';
 import { mediaDeletedAt } from '../db/media-retention.js';
 import { jobKindRegistry } from '../kinds/index.js';
-import type { KindRouteDependencies } from '../kinds/registration.js';
+import { jobRunSettings, type KindRouteDependencies } from '../kinds/registration.js';
 import { vlogIdOfKey } from '../jobs/storage-keys.js';
 import type { Logger } from '../logger.js';
 import { selectVlogProvider } from '../providers/index.js';
@@ -321,7 +321,14 @@ function apiRoutes(
       ),
     );
     await api.register(usageRoutes(createUsageService({ db, budgets: budgetDefaults(config) })));
-    await api.register(jobStartRoutes(jobKindRegistry, { db, startJob, actions }));
+    await api.register(
+      jobStartRoutes(jobKindRegistry, {
+        db,
+        startJob,
+        actions,
+        runSettings: jobRunSettings(config),
+      }),
+    );
     for (const { routes } of jobKindRegistry) {
       if (routes) await api.register(routes({ ...deps, ...workers, startJob, actions }));
     }

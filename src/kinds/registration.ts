@@ -11,8 +11,29 @@ import type { AppDependencies } from '../api/app.js';
 import type { JobActions } from '../api/services/job-actions.js';
 import type { StartJob } from '../api/services/job-starter.js';
 import type { MediaWorkers } from '../api/services/media-workers.js';
-import type { JobRecord } from '../jobs/contracts.js';
+import { taskQueueNames, type TaskQueueNames } from '../capacity/task-queues.js';
+import { providerRetrySettings, type Config } from '../config.js';
+import type { JobRecord, ProviderRetrySettings } from '../jobs/contracts.js';
 import type { JobKindDeclaration } from './declaration.js';
+
+/**
+ * What a job's workflow takes from the API's configuration to run its activities as its kind
+ * declares them (`activityOptions`): without them, every activity would run on the workflow
+ * queue with no provider backoff, whatever its policy's `domain` and `retry` say.
+ */
+export interface JobRunSettings {
+  /** The PROVIDER_RETRY_* backoff a policy's `retry: 'provider'` stands for. */
+  providerRetry: ProviderRetrySettings;
+  /** Each domain's task queue, where a policy's activities run. */
+  taskQueues: TaskQueueNames;
+}
+
+export function jobRunSettings(config: Config): JobRunSettings {
+  return {
+    providerRetry: providerRetrySettings(config),
+    taskQueues: taskQueueNames(config.TEMPORAL_TASK_QUEUE),
+  };
+}
 
 /**
  * A start route whose body is plain JSON, served by the generic `POST /api/<path>` route
@@ -33,8 +54,11 @@ export interface JsonStartRoute<Input> {
    * request may carry, which is not part of the input.
    */
   body: z.ZodObject & z.ZodType<Input, unknown>;
-  /** The workflow's arguments, built around the accepted job record. */
-  workflowArgs(job: JobRecord<Input>): unknown[];
+  /**
+   * The workflow's arguments, built around the accepted job record; a kind with activities
+   * passes `settings` on for `activityOptions`.
+   */
+  workflowArgs(job: JobRecord<Input>, settings: JobRunSettings): unknown[];
 }
 
 /** What a kind's own routes are built from. */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Db } from '../../db/database.js';
 import { findOwnedJob } from '../../db/jobs.js';
 import type { jobKindRegistry } from '../../kinds/index.js';
+import type { JobRunSettings } from '../../kinds/registration.js';
 import { errorBodySchema, jobNotFound } from '../errors.js';
 import { concurrencyKeySchema, idempotencyKeySchema } from '../schemas/common.js';
 import { jobViewSchema } from '../schemas/jobs.js';
@@ -15,6 +16,8 @@ export interface JobStartRouteDependencies {
   db: Db;
   startJob: StartJob;
   actions: JobActions;
+  /** What each job's workflow takes from the configuration to run its activities. */
+  runSettings: JobRunSettings;
 }
 
 /**
@@ -26,7 +29,7 @@ export interface JobStartRouteDependencies {
  */
 export function jobStartRoutes(
   kinds: typeof jobKindRegistry,
-  { db, startJob, actions }: JobStartRouteDependencies,
+  { db, startJob, actions, runSettings }: JobStartRouteDependencies,
 ): FastifyPluginAsyncZod {
   return async (app) => {
     for (const { declaration, startRoute } of kinds) {
@@ -72,7 +75,7 @@ export function jobStartRoutes(
           const { row, replayed } = await startJob<unknown>({
             kind: declaration,
             type,
-            workflowArgs: (job) => startRoute.workflowArgs(job),
+            workflowArgs: (job) => startRoute.workflowArgs(job, runSettings),
             ownerId: request.userId,
             input,
             concurrencyKey: concurrencyKey ?? null,

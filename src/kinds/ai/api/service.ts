@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { taskQueueNames } from '../../../capacity/task-queues.js';
-import { providerRetrySettings, type Config } from '../../../config.js';
+import type { Config } from '../../../config.js';
+import { jobRunSettings } from '../../registration.js';
 import type { Db } from '../../../db/database.js';
 import type { JobRow } from '../../../db/schema.js';
 import { findOwnedJob, typicalDurationMs } from '../../../db/jobs.js';
@@ -113,8 +113,7 @@ export function createAiJobService({ config, db, startJob }: AiJobServiceDepende
               timeoutMs: config.AI_JOB_TIMEOUT_MS,
               heartbeatTimeoutMs: config.AI_JOB_HEARTBEAT_TIMEOUT_MS,
               retryWindowMs: config.JOB_RETRY_WINDOW_MS,
-              providerRetry: providerRetrySettings(config),
-              taskQueues: taskQueueNames(config.TEMPORAL_TASK_QUEUE),
+              ...jobRunSettings(config),
             },
           },
         ],

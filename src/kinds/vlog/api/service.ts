@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { providerRetrySettings, type Config } from '../../../config.js';
+import type { Config } from '../../../config.js';
+import { jobRunSettings } from '../../registration.js';
 import type { Db } from '../../../db/database.js';
 import { findJobIdByIdempotencyKey, findOwnedJob } from '../../../db/jobs.js';
 import type { JobRow } from '../../../db/schema.js';
@@ -151,8 +152,7 @@ export function createVlogService(deps: VlogServiceDependencies) {
             deadlineMs: config.VLOG_DEADLINE_MS,
             pollIntervalMs: config.VIDEO_POLL_INTERVAL_MS,
             retryWindowMs: config.JOB_RETRY_WINDOW_MS,
-            providerRetry: providerRetrySettings(config),
-            taskQueues: taskQueueNames(config.TEMPORAL_TASK_QUEUE),
+            ...jobRunSettings(config),
             ...(selectVlogProvider(config) === 'local' && {
               mediaTaskQueue: taskQueueNames(config.TEMPORAL_TASK_QUEUE).media,
             }),
