@@ -422,6 +422,15 @@ export function toJobError(error: unknown): JobError {
   // Activity failures arrive wrapped: the ApplicationFailure with the type is the cause.
   while (cause instanceof Error && !(cause instanceof ApplicationFailure) && cause.cause)
     cause = cause.cause;
+  // A worker polling the step's queue without its activity: a kind's registration or a deploy
+  // left it out. The SDK's message names it, then lists every activity the worker has.
+  if (cause instanceof ApplicationFailure && cause.type === 'NotFoundError') {
+    const [missing] = cause.message.split(', available activities');
+    return {
+      code: FailureCode.JOB_FAILED,
+      message: `A step is missing from the worker that took it: ${missing}`,
+    };
+  }
   if (cause instanceof ApplicationFailure && cause.type && !failureCodes.has(cause.type)) {
     return {
       code: FailureCode.JOB_FAILED,
