@@ -555,6 +555,29 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    workflowType: 'inspectUploadedMedia',
+    name: 'inspect',
+    // The API has a worker read each upload before it starts the vlog; the run's id names the
+    // upload's batch, which only the API knows, so it is found by its type and start.
+    async run(context) {
+      const since = new Date(Date.now() - 1_000).toISOString();
+      const id = await startVlog(context);
+      await waitForVlog(context.api, id, (view) => view.status === 'completed', 'vlog completed');
+      const query = `WorkflowType = 'inspectUploadedMedia' AND StartTime > '${since}'`;
+      const inspections = await eventually(
+        async () => {
+          const ids: string[] = [];
+          for await (const run of context.client.workflow.list({ query })) ids.push(run.workflowId);
+          return ids;
+        },
+        (ids) => ids.length > 0,
+        { what: "the upload's inspection", timeoutMs: 30_000 },
+      );
+      if (inspections.length !== 1) throw new Error(`inspections: ${inspections.join(', ')}`);
+      return inspections[0]!;
+    },
+  },
+  {
     workflowType: 'sweepExpiredMedia',
     name: 'sweep',
     // What a scheduled run does: batches of one, so the run takes a full batch and a short one,
