@@ -7,6 +7,9 @@ import type { jobKindRegistry } from '../kinds/index.js';
 /** A job kind's name: one for each line of the registry in `src/kinds/index.ts`. */
 export type JobKind = (typeof jobKindRegistry)[number]['declaration']['kind'];
 
+/** A job type, of any kind: every kind declares its own (`jobTypes`). */
+export type JobType = (typeof jobKindRegistry)[number]['declaration']['jobTypes'][number];
+
 /**
  * Every status a job can be stored in, whatever its kind. The database refuses any other
  * (migrations 0006, 0008); a new status is added here and to that constraint by a new migration.

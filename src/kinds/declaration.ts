@@ -61,8 +61,8 @@ export interface JobKindDeclaration<Type extends string = string, Input = unknow
   /** The policies of its activity calls, by the group name its workflow uses. */
   activityPolicies: Readonly<Record<string, ActivityPolicy>>;
   /**
-   * Every failure code a job of this kind can end with (its `error.code`), documented per kind
-   * in docs/error-codes.md and in the kind's OpenAPI view.
+   * Every failure code a job of this kind can end with (its `error.code`): the job metrics'
+   * series of each, and the Kinds column of docs/error-codes.md, which a test holds to it.
    */
   failureCodes: readonly FailureCode[];
   /**

@@ -1,4 +1,4 @@
-import { jobStatuses, type JobKind } from '../../../jobs/model.js';
+import { jobStatuses, type JobKind, type JobType } from '../../../jobs/model.js';
 import type { Job, ListJobsQuery } from '../api.js';
 import type { PageContext, View } from '../context.js';
 import { field, formatDateTime, h, quoted, replace, type Child } from '../dom.js';
@@ -14,14 +14,15 @@ const kindNames: Record<JobKind, { one: string; many: string }> = {
   probe: { one: 'Probe', many: 'Probes' },
 };
 const kinds = Object.entries(kindNames).map(([kind, { many }]): [string, string] => [kind, many]);
-/** The job types, as the filter names them. */
-const types: [string, string][] = [
-  ['VLOG', 'Vlog'],
-  ['SUBGOAL_GENERATION', 'Sub-goals'],
-  ['ACTION_GENERATION', 'Actions'],
-  ['TASK_GENERATION', 'Tasks'],
-  ['PROBE', 'Probe'],
-];
+/** The job types, as the filter names them: a type the service gains fails the build likewise. */
+const typeNames: Record<JobType, string> = {
+  VLOG: 'Vlog',
+  SUBGOAL_GENERATION: 'Sub-goals',
+  ACTION_GENERATION: 'Actions',
+  TASK_GENERATION: 'Tasks',
+  PROBE: 'Probe',
+};
+const types = Object.entries(typeNames);
 const pageSize = 20;
 
 /** What a job is, in a few words: a vlog's title, an AI job's subject. */
