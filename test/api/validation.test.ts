@@ -112,10 +112,9 @@ describe('VALIDATION_FAILED', () => {
       fields: ['body.colour', 'body.size'],
     },
     {
-      name: 'a field on a request that takes no body',
-      send: () =>
-        h.user(user).post('/api/vlogs/some-vlog/retry', { bogusField: true, attempt: 99 }),
-      fields: ['body.bogusField', 'body.attempt'],
+      name: "an unknown field and an attempt out of range on a retry's request",
+      send: () => h.user(user).post('/api/vlogs/some-vlog/retry', { bogusField: true, attempt: 0 }),
+      fields: ['body.attempt', 'body.bogusField'],
     },
     {
       name: "a field on a stream link's request",
@@ -123,7 +122,7 @@ describe('VALIDATION_FAILED', () => {
       fields: ['body.ttl'],
     },
     {
-      name: 'a body that is no object on a request that takes none',
+      name: "a body that is no object on a retry's request",
       send: () => h.user(user).post('/api/ai/jobs/some-job/retry', [1]),
       fields: ['body'],
     },
