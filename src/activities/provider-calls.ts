@@ -11,13 +11,33 @@ export function toFailure(error: unknown, context: Context, provider: string): u
   // An aborted provider call after a cancellation is the cancellation, not a provider failure.
   if (context.cancellationSignal.aborted) return new CancelledFailure('cancelled');
   if (!(error instanceof ProviderError)) return error;
+  const delayMs = error.retryable ? retryDelayWithin(error.retryDelayMs, context) : undefined;
   return ApplicationFailure.create({
     message: error.message,
     type: error.code,
     nonRetryable: !error.retryable,
     details: [providerDetails(provider)],
-    ...(error.retryDelayMs !== undefined ? { nextRetryDelay: error.retryDelayMs } : {}),
+    ...(delayMs !== undefined ? { nextRetryDelay: delayMs } : {}),
   });
+}
+
+/** The longest wait a provider's hint may ask of a step's next attempt. */
+const maxHintedRetryDelayMs = 10 * 60_000;
+
+/**
+ * The provider's hint, held to the time its step has left: Temporal gives up a step at once,
+ * as failed, when the retry it is told to wait for would start past the step's
+ * schedule-to-close, so a 503 asking for a day failed its job after one try of three. Held to
+ * that time, the step waits as asked for as long as it may, and its job's deadline ends it.
+ */
+function retryDelayWithin(hintMs: number | undefined, context: Context): number | undefined {
+  if (hintMs === undefined) return undefined;
+  const { scheduleToCloseTimeoutMs, scheduledTimestampMs } = context.info;
+  const leftMs = scheduleToCloseTimeoutMs
+    ? scheduledTimestampMs + scheduleToCloseTimeoutMs - Date.now() - 1_000
+    : Number.POSITIVE_INFINITY;
+  const delayMs = Math.min(hintMs, maxHintedRetryDelayMs, leftMs);
+  return delayMs > 0 ? delayMs : undefined;
 }
 
 /** The details of a failure a provider's answer caused, naming the provider. */

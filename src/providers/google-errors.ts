@@ -1,6 +1,6 @@
 import { ApiError } from '@google/genai';
 import { FailureCode } from '../jobs/failures.js';
-import { inputTooLongError, ProviderError } from './types.js';
+import { inputTooLongError, ProviderError, quotedProviderMessage } from './types.js';
 
 interface GoogleErrorBody {
   error?: {
@@ -28,7 +28,7 @@ function parseDuration(value: string | undefined): number | undefined {
 export function classifyGoogleError(error: unknown, what: string): ProviderError {
   if (error instanceof ProviderError) return error;
   if (!(error instanceof ApiError)) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = error instanceof Error ? quotedProviderMessage(error.message) : String(error);
     return new ProviderError(FailureCode.PROVIDER_UNAVAILABLE, `${what}: ${message}`, true);
   }
   // An HTTP error's message is the JSON body; an error sent inside a stream is the same JSON
@@ -41,7 +41,7 @@ export function classifyGoogleError(error: unknown, what: string): ProviderError
   } catch {
     // Not JSON: keep the text as the message.
   }
-  const message = `${what}: ${body.error?.message ?? error.message}`;
+  const message = `${what}: ${quotedProviderMessage(body.error?.message ?? error.message)}`;
   const retryInfo = body.error?.details?.find((detail) =>
     detail['@type']?.endsWith('google.rpc.RetryInfo'),
   );
@@ -63,6 +63,10 @@ export function classifyGoogleError(error: unknown, what: string): ProviderError
         parseDuration(retryInfo?.retryDelay),
       );
     default:
+      // Any other refusal of the request (409, 422…) is not helped by sending it again.
+      if (error.status >= 400 && error.status < 500 && error.status !== 408) {
+        return new ProviderError(FailureCode.PROVIDER_INVALID_ARGUMENT, message, false);
+      }
       return new ProviderError(
         FailureCode.PROVIDER_UNAVAILABLE,
         message,

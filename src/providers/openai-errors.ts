@@ -1,9 +1,6 @@
 import { APIError } from 'openai';
 import { FailureCode } from '../jobs/failures.js';
-import { inputTooLongError, ProviderError } from './types.js';
-
-/** A provider's message is quoted in job errors and logs: at most this much of it. */
-const maxProviderMessageChars = 500;
+import { inputTooLongError, ProviderError, quotedProviderMessage } from './types.js';
 
 /**
  * The provider's advice on when to try again: `retry-after-ms` (OpenAI's), else `retry-after`
@@ -34,10 +31,25 @@ function bodyField(error: APIError, name: 'message' | 'code' | 'type'): string |
 }
 
 function providerMessage(error: APIError): string {
-  const message = bodyField(error, 'message') ?? error.message;
-  return message.length > maxProviderMessageChars
-    ? `${message.slice(0, maxProviderMessageChars)}…`
-    : message;
+  return quotedProviderMessage(bodyField(error, 'message') ?? error.message);
+}
+
+/**
+ * The HTTP status an error stands for. An error the server sent inside a stream (`data:
+ * {"error": …}`, after a 200) has none of its own: its body may carry it (vLLM's numeric `code`,
+ * a `status` field), or name a rate limit.
+ */
+function statusOf(error: APIError): number | undefined {
+  if (error.status !== undefined) return error.status;
+  const body: unknown = error.error;
+  if (typeof body !== 'object' || body === null) return undefined;
+  const { code, status } = body as Record<string, unknown>;
+  for (const value of [status, code]) {
+    const number = typeof value === 'string' ? Number(value) : value;
+    if (typeof number === 'number' && Number.isInteger(number) && number >= 400 && number < 600)
+      return number;
+  }
+  return code === 'rate_limit_exceeded' ? 429 : undefined;
 }
 
 /**
@@ -62,13 +74,13 @@ function exceedsContext(error: APIError): boolean {
  */
 export function classifyOpenAiError(error: unknown, what: string): ProviderError {
   if (error instanceof ProviderError) return error;
-  if (!isApiError(error) || error.status === undefined) {
-    const message = error instanceof Error ? error.message : String(error);
+  const status = isApiError(error) ? statusOf(error) : undefined;
+  if (!isApiError(error) || status === undefined) {
+    const message = error instanceof Error ? quotedProviderMessage(error.message) : String(error);
     return new ProviderError(FailureCode.PROVIDER_UNAVAILABLE, `${what}: ${message}`, true);
   }
   const message = `${what}: ${providerMessage(error)}`;
   const code = bodyField(error, 'code');
-  const status = error.status;
   if (status === 429 && code === 'insufficient_quota')
     return new ProviderError(FailureCode.PROVIDER_PERMISSION_DENIED, message, false);
   if (status === 429)

@@ -92,6 +92,16 @@ export const providerOf = (name: string) => name.split(':')[0]!;
 /** The model of an analyzer's or a video generator's name (`gemini:<model>`): `gemini-2.5-flash`, `ffmpeg`. */
 export const modelOf = (name: string) => name.slice(name.indexOf(':') + 1);
 
+/** A provider's message is quoted in job errors and logs: at most this much of it. */
+const maxProviderMessageChars = 500;
+
+/** A provider's message as a job error or a log quotes it: cut past 500 characters. */
+export function quotedProviderMessage(message: string): string {
+  return message.length > maxProviderMessageChars
+    ? `${message.slice(0, maxProviderMessageChars)}…`
+    : message;
+}
+
 /** A provider's refusal or failure, classified: the activity turns it into an ApplicationFailure. */
 export class ProviderError extends Error {
   constructor(

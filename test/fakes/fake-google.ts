@@ -11,7 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 /** An HTTP error the fake answers with, in Google's error format. */
 export interface FakeFailure {
-  status: 400 | 403 | 404 | 429 | 500 | 503;
+  status: 400 | 403 | 404 | 409 | 422 | 429 | 500 | 503;
   /** The error's message; `fake <STATUS>` by default. */
   message?: string;
   /** Sent as google.rpc.RetryInfo, e.g. "1s". */
@@ -205,6 +205,8 @@ const googleStatuses: Record<FakeFailure['status'], string> = {
   400: 'INVALID_ARGUMENT',
   403: 'PERMISSION_DENIED',
   404: 'NOT_FOUND',
+  409: 'ABORTED',
+  422: 'FAILED_PRECONDITION',
   429: 'RESOURCE_EXHAUSTED',
   500: 'INTERNAL',
   503: 'UNAVAILABLE',

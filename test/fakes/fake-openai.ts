@@ -37,7 +37,13 @@ export type ChatAnswer =
   /** Streams text without end until the client gives up. */
   | { kind: 'endless' }
   /** Streams `text`, then an error event in the stream. */
-  | { kind: 'stream-error'; text: string; message: string }
+  | {
+      kind: 'stream-error';
+      text: string;
+      message: string;
+      /** The error's `code`: vLLM sends the HTTP status as a number, OpenAI a name. */
+      code?: number | string;
+    }
   /** Answers `then` once `until` settles (or the client gives up first). */
   | { kind: 'held'; until: Promise<unknown>; then: FinalAnswer }
   /** Streams `text`, waits for `until` (or the client giving up), then streams `rest` and ends. */
@@ -271,7 +277,9 @@ export class FakeOpenAi {
       case 'stream-error':
         await stream(answer.text);
         finish();
-        response.end(`data: ${JSON.stringify({ error: { message: answer.message } })}\n\n`);
+        response.end(
+          `data: ${JSON.stringify({ error: { message: answer.message, code: answer.code } })}\n\n`,
+        );
         return;
       case 'filtered':
         await stream('{"items": [');

@@ -159,6 +159,9 @@ describe('the Gemini text generator', () => {
       [400, FailureCode.PROVIDER_INVALID_ARGUMENT, 'INVALID_ARGUMENT'],
       [403, FailureCode.PROVIDER_PERMISSION_DENIED, 'PERMISSION_DENIED'],
       [404, FailureCode.PROVIDER_NOT_FOUND, 'NOT_FOUND'],
+      // Any other 4xx: sent again, it is refused again (it was retried as unavailable).
+      [409, FailureCode.PROVIDER_INVALID_ARGUMENT, 'ABORTED'],
+      [422, FailureCode.PROVIDER_INVALID_ARGUMENT, 'FAILED_PRECONDITION'],
     ] as const;
     for (const [status, code, name] of cases) {
       fake.scenario.analysisFailures.push({ status });
@@ -167,6 +170,10 @@ describe('the Gemini text generator', () => {
       assert.equal(error.retryable, false);
       assert.match(error.message, new RegExp(`fake ${name}`));
     }
+    // A provider's message is quoted, not carried whole into every view of the job.
+    fake.scenario.analysisFailures.push({ status: 400, message: 'x'.repeat(200_000) });
+    const long = await failure();
+    assert.equal(long.message, `Gemini sub-goal generation: ${'x'.repeat(500)}…`);
     const inStream = fake.calls.abandonedStreams;
     fake.scenario.analysisAnswers.push({
       kind: 'stream-error',

@@ -144,6 +144,28 @@ describe('the OpenAI-compatible text generator', () => {
     }
   });
 
+  // The client gives an error sent inside the stream no status: its body says what it was.
+  it('reads the status an error inside the stream names: a refusal is not retried, a rate limit is one', async () => {
+    fake.scenario.answers.push({
+      kind: 'stream-error',
+      text: '',
+      message: "This model's maximum context length is 8192 tokens",
+      code: 400,
+    });
+    const tooLong = await failure();
+    assert.equal(tooLong.code, FailureCode.PROVIDER_INPUT_TOO_LONG);
+    assert.equal(tooLong.retryable, false);
+    fake.scenario.answers.push({
+      kind: 'stream-error',
+      text: '',
+      message: 'Rate limit reached',
+      code: 'rate_limit_exceeded',
+    });
+    const limited = await failure();
+    assert.equal(limited.code, FailureCode.PROVIDER_RATE_LIMITED);
+    assert.equal(limited.retryable, true);
+  });
+
   it('aborts the request when the signal fires', async () => {
     const abandoned = fake.calls.abandoned;
     const requests = fake.requests.length;
