@@ -255,8 +255,9 @@ export interface ModelCall {
 
 /**
  * Runs one model call of the current job attempt and charges it: with the tokens the provider
- * reported, or none when it reported nothing (a local model). A call that failed before the
- * provider reported any usage is not charged (nothing was billed). The charge's key is the
+ * reported (a generator estimates them for a stream cut off before its report), or none when it
+ * reported nothing (a local model). A call refused before its answer began is not charged
+ * (nothing was billed). The charge's key is the
  * call's identity in the workflow's history (run, activity, activity attempt, round), never
  * random.
  *

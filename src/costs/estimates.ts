@@ -19,6 +19,21 @@ const analysisPromptTokens = 2_000;
 /** The analysis answer (summary, scenes and the video prompt), thinking included. */
 const analysisAnswerTokens = 8_000;
 
+/**
+ * What a model call cut off before the provider said what it consumed is charged: the tokens of
+ * what was sent and of what came back, by their characters. The provider bills what it read
+ * and wrote; a stream stopped at the answer limit, or timed out, never gets its usage chunk.
+ */
+export function estimatedCallUsage(sent: { promptChars: number; answerChars: number }): {
+  inputTokens: number;
+  outputTokens: number;
+} {
+  return {
+    inputTokens: Math.ceil(sent.promptChars / charsPerToken),
+    outputTokens: Math.ceil(sent.answerChars / charsPerToken),
+  };
+}
+
 /** The model a kind's calls go to, or null when the configuration selects none. */
 export interface CostedModel {
   provider: string;

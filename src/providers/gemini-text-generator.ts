@@ -2,7 +2,14 @@ import type { GoogleGenAI } from '@google/genai';
 import { throwIfBlocked, usageOf } from './gemini-response.js';
 import { classifyGoogleError } from './google-errors.js';
 import { withTimeLimit } from './time-limit.js';
-import type { TextGenerationRequest, TextGenerator, TokenUsage } from './types.js';
+import { estimatedCallUsage } from '../costs/estimates.js';
+import {
+  answerPiece,
+  sentChars,
+  type TextGenerationRequest,
+  type TextGenerator,
+  type TokenUsage,
+} from './types.js';
 
 /**
  * Gemini with structured output: the answer is JSON constrained to the request's schema,
@@ -27,6 +34,7 @@ export class GeminiTextGenerator implements TextGenerator {
     const what = `Gemini ${request.what}`;
     let text = '';
     let usage: TokenUsage | null = null;
+    let opened = false;
     try {
       await withTimeLimit(request.signal, this.requestTimeoutMs, what, async (signal) => {
         // Its own controller, so that an answer too long can be cut off too. Not
@@ -53,10 +61,11 @@ export class GeminiTextGenerator implements TextGenerator {
             abortSignal: answer.signal,
           },
         });
+        opened = true;
         for await (const chunk of stream) {
           usage = usageOf(chunk) ?? usage;
           throwIfBlocked(chunk, request.what);
-          const piece = chunk.text;
+          const piece = answerPiece(chunk.text, text, request.maxAnswerChars);
           if (piece) {
             text += piece;
             request.onText?.(piece);
@@ -71,6 +80,10 @@ export class GeminiTextGenerator implements TextGenerator {
     } catch (error) {
       throw classifyGoogleError(error, what);
     } finally {
+      // A stream cut off before its first usage report is charged what it was sent and wrote.
+      if (!usage && opened) {
+        usage = estimatedCallUsage({ promptChars: sentChars(request), answerChars: text.length });
+      }
       if (usage) request.onUsage?.(usage);
     }
     return text;

@@ -3,7 +3,14 @@ import type { ChatCompletionMessageParam } from 'openai/resources/chat/completio
 import { FailureCode } from '../jobs/failures.js';
 import { classifyOpenAiError } from './openai-errors.js';
 import { withTimeLimit } from './time-limit.js';
-import { ProviderError, type TextGenerationRequest, type TextGenerator } from './types.js';
+import { estimatedCallUsage } from '../costs/estimates.js';
+import {
+  answerPiece,
+  ProviderError,
+  sentChars,
+  type TextGenerationRequest,
+  type TextGenerator,
+} from './types.js';
 
 /** The JSON Schema as a chat-completions server takes it: without the dialect marker. */
 function responseSchema(schema: unknown): Record<string, unknown> {
@@ -57,6 +64,9 @@ export class OpenAiCompatibleTextGenerator implements TextGenerator {
     ];
     let text = '';
     let finishReason: string | null = null;
+    // Whether the server took the request, and whether it said what the call consumed.
+    let opened = false;
+    let reported = false;
     try {
       await withTimeLimit(request.signal, this.requestTimeoutMs, what, async (signal) => {
         const stream = await client.chat.completions.create(
@@ -78,15 +88,17 @@ export class OpenAiCompatibleTextGenerator implements TextGenerator {
           },
           { signal },
         );
+        opened = true;
         for await (const chunk of stream) {
           if (chunk.usage) {
+            reported = true;
             request.onUsage?.({
               inputTokens: chunk.usage.prompt_tokens,
               outputTokens: chunk.usage.completion_tokens,
             });
           }
           const choice = chunk.choices[0];
-          const piece = choice?.delta?.content;
+          const piece = answerPiece(choice?.delta?.content, text, request.maxAnswerChars);
           if (piece) {
             text += piece;
             request.onText?.(piece);
@@ -98,6 +110,13 @@ export class OpenAiCompatibleTextGenerator implements TextGenerator {
       });
     } catch (error) {
       throw classifyOpenAiError(error, what);
+    } finally {
+      // Its usage comes in the stream's last chunk: a call cut off before it is charged so.
+      if (opened && !reported) {
+        request.onUsage?.(
+          estimatedCallUsage({ promptChars: sentChars(request), answerChars: text.length }),
+        );
+      }
     }
     if (finishReason === 'content_filter') {
       throw new ProviderError(

@@ -92,6 +92,28 @@ export const providerOf = (name: string) => name.split(':')[0]!;
 /** The model of an analyzer's or a video generator's name (`gemini:<model>`): `gemini-2.5-flash`, `ffmpeg`. */
 export const modelOf = (name: string) => name.slice(name.indexOf(':') + 1);
 
+/**
+ * The part of a streamed piece an answer of at most `maxChars` takes: up to one character past
+ * the limit, which tells the reader the answer went on. A server may send a piece of any size
+ * (one of megabytes), and each is stored and sent back to the model as it is.
+ */
+export function answerPiece(
+  piece: string | null | undefined,
+  answered: string,
+  maxChars: number,
+): string | undefined {
+  return piece?.slice(0, Math.max(0, maxChars + 1 - answered.length)) || undefined;
+}
+
+/** The characters a text generation sends: its instruction, its prompt, a repair round's turns. */
+export function sentChars({ systemInstruction, prompt, repair }: TextGenerationRequest): number {
+  return (
+    systemInstruction.length +
+    prompt.length +
+    (repair ? repair.answer.length + repair.instruction.length : 0)
+  );
+}
+
 /** A provider's message is quoted in job errors and logs: at most this much of it. */
 const maxProviderMessageChars = 500;
 

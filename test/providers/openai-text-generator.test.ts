@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { FailureCode } from '../../src/jobs/failures.js';
 import { createProviders } from '../../src/providers/index.js';
-import { ProviderError, type TextGenerator } from '../../src/providers/types.js';
+import { ProviderError, type TextGenerator, type TokenUsage } from '../../src/providers/types.js';
 import { createMediaStorage } from '../../src/storage/index.js';
 import { FakeOpenAi } from '../fakes/fake-openai.js';
 import { eventually } from '../support/eventually.js';
@@ -40,7 +40,13 @@ describe('the OpenAI-compatible text generator', () => {
   afterEach(() => fake.resetScenario());
   after(() => fake.stop());
 
-  const ask = (options: { onText?: (piece: string) => void; signal?: AbortSignal } = {}) =>
+  const ask = (
+    options: {
+      onText?: (piece: string) => void;
+      onUsage?: (usage: TokenUsage) => void;
+      signal?: AbortSignal;
+    } = {},
+  ) =>
     generator.generateJson({
       what: 'sub-goal generation',
       systemInstruction: 'Answer with JSON only.',
@@ -49,6 +55,7 @@ describe('the OpenAI-compatible text generator', () => {
       maxAnswerChars: 2_000,
       signal: options.signal ?? new AbortController().signal,
       ...(options.onText ? { onText: options.onText } : {}),
+      ...(options.onUsage ? { onUsage: options.onUsage } : {}),
     });
 
   async function failure(): Promise<ProviderError> {
@@ -186,16 +193,33 @@ describe('the OpenAI-compatible text generator', () => {
     );
   });
 
-  it('stops reading an answer that goes on past the limit', async () => {
+  it('stops reading an answer that goes on past the limit, charging what it was sent and wrote', async () => {
     const abandoned = fake.calls.abandoned;
     fake.scenario.answers.push({ kind: 'endless' });
-    const text = await ask();
-    assert.ok(text.length > 2_000 && text.length < 2_200, String(text.length));
+    const usages: TokenUsage[] = [];
+    const text = await ask({ onUsage: (usage) => usages.push(usage) });
+    assert.equal(text.length, 2_001, 'one character past the limit says it went on');
     await eventually(
       async () => fake.calls.abandoned,
       (n) => n > abandoned,
       { what: 'the endless answer to be abandoned' },
     );
+    // The stream's last chunk, with the call's tokens, never came: it was cut off.
+    const prompt =
+      'Answer with JSON only.'.length + 'Goal: sail\nWrite at most 2 sub-goals.'.length;
+    assert.deepEqual(usages, [{ inputTokens: Math.ceil(prompt / 4), outputTokens: 501 }]);
+  });
+
+  it('takes of a piece of any size only what the answer has room for', async () => {
+    fake.scenario.pieceChars = 1_000_000;
+    fake.scenario.answers.push({
+      kind: 'text',
+      text: `{"items": [{"title": "${'x'.repeat(999_000)}`,
+    });
+    const pieces: string[] = [];
+    const text = await ask({ onText: (piece) => pieces.push(piece) });
+    assert.equal(text.length, 2_001);
+    assert.deepEqual(pieces, [text]);
   });
 
   it("fails SAFETY_BLOCKED when the provider's content filter stops the answer", async () => {
