@@ -95,14 +95,17 @@ export const modelOf = (name: string) => name.slice(name.indexOf(':') + 1);
 /**
  * The part of a streamed piece an answer of at most `maxChars` takes: up to one character past
  * the limit, which tells the reader the answer went on. A server may send a piece of any size
- * (one of megabytes), and each is stored and sent back to the model as it is.
+ * (one of megabytes), and each is stored and sent back to the model as it is. A NUL character
+ * reads as U+FFFD: PostgreSQL stores no NUL in text, so the job's output events and its kept
+ * answer were lost with one, and the answer must read the same whether asked or kept.
  */
 export function answerPiece(
   piece: string | null | undefined,
   answered: string,
   maxChars: number,
 ): string | undefined {
-  return piece?.slice(0, Math.max(0, maxChars + 1 - answered.length)) || undefined;
+  const taken = piece?.slice(0, Math.max(0, maxChars + 1 - answered.length));
+  return taken ? taken.replaceAll('\0', '\ufffd') : undefined;
 }
 
 /** The characters a text generation sends: its instruction, its prompt, a repair round's turns. */

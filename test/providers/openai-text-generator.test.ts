@@ -210,6 +210,14 @@ describe('the OpenAI-compatible text generator', () => {
     assert.deepEqual(usages, [{ inputTokens: Math.ceil(prompt / 4), outputTokens: 501 }]);
   });
 
+  it('reads a NUL character, which no database text holds, as U+FFFD', async () => {
+    fake.scenario.answers.push({ kind: 'text', text: '{"items": [{"title": "Step\u0000 one"' });
+    const pieces: string[] = [];
+    const text = await ask({ onText: (piece) => pieces.push(piece) });
+    assert.equal(text, '{"items": [{"title": "Step\ufffd one"');
+    assert.equal(pieces.join(''), text);
+  });
+
   it('takes of a piece of any size only what the answer has room for', async () => {
     fake.scenario.pieceChars = 1_000_000;
     fake.scenario.answers.push({
