@@ -1,6 +1,11 @@
 import { ApiError } from '@google/genai';
 import { FailureCode } from '../jobs/failures.js';
-import { inputTooLongError, ProviderError, quotedProviderMessage } from './types.js';
+import {
+  inputTooLongError,
+  ProviderError,
+  quotedProviderMessage,
+  transportFailure,
+} from './types.js';
 
 interface GoogleErrorBody {
   error?: {
@@ -28,8 +33,11 @@ function parseDuration(value: string | undefined): number | undefined {
 export function classifyGoogleError(error: unknown, what: string): ProviderError {
   if (error instanceof ProviderError) return error;
   if (!(error instanceof ApiError)) {
-    const message = error instanceof Error ? quotedProviderMessage(error.message) : String(error);
-    return new ProviderError(FailureCode.PROVIDER_UNAVAILABLE, `${what}: ${message}`, true);
+    return new ProviderError(
+      FailureCode.PROVIDER_UNAVAILABLE,
+      `${what}: ${transportFailure(error)}`,
+      true,
+    );
   }
   // An HTTP error's message is the JSON body; an error sent inside a stream is the same JSON
   // after "got status: INTERNAL. ".

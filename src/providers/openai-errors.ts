@@ -1,6 +1,11 @@
 import { APIError } from 'openai';
 import { FailureCode } from '../jobs/failures.js';
-import { inputTooLongError, ProviderError, quotedProviderMessage } from './types.js';
+import {
+  inputTooLongError,
+  ProviderError,
+  quotedProviderMessage,
+  transportFailure,
+} from './types.js';
 
 /**
  * The provider's advice on when to try again: `retry-after-ms` (OpenAI's), else `retry-after`
@@ -76,7 +81,7 @@ export function classifyOpenAiError(error: unknown, what: string): ProviderError
   if (error instanceof ProviderError) return error;
   const status = isApiError(error) ? statusOf(error) : undefined;
   if (!isApiError(error) || status === undefined) {
-    const message = error instanceof Error ? quotedProviderMessage(error.message) : String(error);
+    const message = isApiError(error) ? providerMessage(error) : transportFailure(error);
     return new ProviderError(FailureCode.PROVIDER_UNAVAILABLE, `${what}: ${message}`, true);
   }
   const message = `${what}: ${providerMessage(error)}`;

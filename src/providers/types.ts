@@ -117,6 +117,20 @@ export function sentChars({ systemInstruction, prompt, repair }: TextGenerationR
   );
 }
 
+/**
+ * What went wrong with a call that got no error answer from the provider, in words that say
+ * so: the HTTP client's own messages ("terminated", a JSON parser's complaint) named nothing a
+ * reader could act on.
+ */
+export function transportFailure(error: unknown): string {
+  if (error instanceof SyntaxError) {
+    return `the answer was not the provider's JSON (a proxy's error page, say): ${quotedProviderMessage(error.message)}`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (message === 'terminated') return 'the connection closed before the answer ended';
+  return quotedProviderMessage(message);
+}
+
 /** A provider's message is quoted in job errors and logs: at most this much of it. */
 const maxProviderMessageChars = 500;
 

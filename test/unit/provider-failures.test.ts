@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { msOptionalToNumber } from '@temporalio/common/lib/time.js';
 import { toFailure } from '../../src/activities/provider-calls.js';
 import { FailureCode } from '../../src/jobs/failures.js';
-import { ProviderError } from '../../src/providers/types.js';
+import { ProviderError, transportFailure } from '../../src/providers/types.js';
 
 /** An activity's context as toFailure reads it: scheduled `ago` ms back, with this schedule-to-close. */
 function stepContext(scheduleToCloseTimeoutMs: number, ago = 0): Context {
@@ -42,5 +42,25 @@ describe("a provider's retry hint", () => {
     assert.equal(nextDelayMs(unavailable(), stepContext(90_000)), undefined);
     const refused = new ProviderError(FailureCode.PROVIDER_INVALID_ARGUMENT, 'no', false, 5_000);
     assert.equal(nextDelayMs(refused, stepContext(90_000)), undefined);
+  });
+});
+
+describe('a call that got no error answer from the provider', () => {
+  it("says what happened, not the HTTP client's words for it", () => {
+    let parseError: unknown;
+    try {
+      JSON.parse('<html><body>502 Bad Gateway</body></html>');
+    } catch (error) {
+      parseError = error;
+    }
+    assert.match(
+      transportFailure(parseError),
+      /^the answer was not the provider's JSON \(a proxy's error page, say\): Unexpected token/,
+    );
+    assert.equal(
+      transportFailure(new TypeError('terminated')),
+      'the connection closed before the answer ended',
+    );
+    assert.equal(transportFailure(new Error('x'.repeat(600))), `${'x'.repeat(500)}…`);
   });
 });
