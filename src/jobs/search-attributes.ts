@@ -10,5 +10,20 @@ export const JobTypeKey = defineSearchAttributeKey('JobType', SearchAttributeTyp
 export const JobStatusKey = defineSearchAttributeKey('JobStatus', SearchAttributeType.KEYWORD);
 export const UserIdKey = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
 export const JobAttemptKey = defineSearchAttributeKey('JobAttempt', SearchAttributeType.INT);
+/**
+ * The code of the error the job's attempt ended with (`PROVIDER_UNAVAILABLE`), as the
+ * `code` label of `vlogflow_job_failures_total` names it; unset while an attempt runs.
+ */
+export const JobFailureCodeKey = defineSearchAttributeKey(
+  'JobFailureCode',
+  SearchAttributeType.KEYWORD,
+);
 
-export const jobSearchAttributes = [JobKindKey, JobTypeKey, JobStatusKey, UserIdKey, JobAttemptKey];
+export const jobSearchAttributes = [
+  JobKindKey,
+  JobTypeKey,
+  JobStatusKey,
+  UserIdKey,
+  JobAttemptKey,
+  JobFailureCodeKey,
+];

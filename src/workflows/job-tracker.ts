@@ -21,7 +21,7 @@ import type {
   JobUpdate,
 } from '../jobs/contracts.js';
 import type { JobError, JobStatus, TerminalStatus } from '../jobs/model.js';
-import { JobAttemptKey, JobStatusKey } from '../jobs/search-attributes.js';
+import { JobAttemptKey, JobFailureCodeKey, JobStatusKey } from '../jobs/search-attributes.js';
 import {
   cancelJobSignal,
   cancelJobUpdate,
@@ -211,7 +211,14 @@ export class JobTracker {
     this.snapshot = { ...this.snapshot, ...change };
     this.seqValue += 1;
     if (this.snapshot.status !== previousStatus) {
-      upsertSearchAttributes([{ key: JobStatusKey, value: this.snapshot.status }]);
+      // In the one command a status change makes (so runs recorded before the failure code
+      // replay alike): set at a failure, unset by a retry's new run, which inherits it.
+      const failureCode = this.snapshot.error?.code ?? null;
+      const shown = workflowInfo().typedSearchAttributes.get(JobFailureCodeKey) ?? null;
+      upsertSearchAttributes([
+        { key: JobStatusKey, value: this.snapshot.status },
+        ...(failureCode === shown ? [] : [{ key: JobFailureCodeKey, value: failureCode }]),
+      ]);
     }
     const { status, progress, phase, error } = this.snapshot;
     setCurrentDetails(

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createActivityDependencies } from '../../src/worker/dependencies.js';
+import { JobFailureCodeKey } from '../../src/jobs/search-attributes.js';
 import { FakeGoogle } from '../fakes/fake-google.js';
 import { eventually } from '../support/eventually.js';
 import {
@@ -405,7 +406,14 @@ describe('AI generation jobs end to end', () => {
   it('answers a retry of an attempt sent again (its answer lost) with that retry, starting no other', async () => {
     google.scenario.analysisAnswers.push({ kind: 'blocked' });
     const created = await create({ type: 'SUBGOAL_GENERATION', input: { goal } });
-    await waitFor(created.id, (view) => view.status === 'failed', 'failed');
+    const failed = await waitFor(created.id, (view) => view.status === 'failed', 'failed');
+    // Operators find it in the Web UI by its code, as the failures metric names it.
+    const failureCode = async () =>
+      (await h.temporal.client.workflow.getHandle(created.id).describe()).typedSearchAttributes.get(
+        JobFailureCodeKey,
+      );
+    assert.equal(await failureCode(), failed.error?.code);
+    assert.ok(failed.error?.code);
     const retryOf = (attempt: number) => ada.post(`/api/ai/jobs/${created.id}/retry`, { attempt });
     const first = await retryOf(1);
     assert.equal(first.statusCode, 202, first.body);
@@ -419,6 +427,7 @@ describe('AI generation jobs end to end', () => {
     assert.deepEqual(again.json(), accepted);
     const done = await waitFor(created.id, (view) => view.status === 'completed', 'completed');
     assert.equal(done.attempt, 2);
+    assert.equal(await failureCode(), undefined, "the retry's run holds no code of the failure");
     assert.deepEqual((await retryOf(1)).json(), accepted);
     // An attempt the job has not reached, and one out of range, are refused.
     const ahead = await retryOf(3);

@@ -97,7 +97,7 @@ describe('a namespace not set up for jobs', () => {
     assert.match(
       refused.output,
       new RegExp(
-        `TEMPORAL_NAMESPACE: namespace "${bare}" is not set up for jobs, .*: JobKind \\(Keyword\\) is missing, JobType \\(Keyword\\) is missing, JobStatus \\(Keyword\\) is missing, UserId \\(Keyword\\) is missing, JobAttempt \\(Int\\) is missing; run \`npm run temporal:setup\``,
+        `TEMPORAL_NAMESPACE: namespace "${bare}" is not set up for jobs, .*: JobKind \\(Keyword\\) is missing, JobType \\(Keyword\\) is missing, JobStatus \\(Keyword\\) is missing, UserId \\(Keyword\\) is missing, JobAttempt \\(Int\\) is missing, JobFailureCode \\(Keyword\\) is missing; run \`npm run temporal:setup\``,
       ),
     );
     assert.doesNotMatch(refused.output, /worker started/);
@@ -111,6 +111,7 @@ describe('a namespace not set up for jobs', () => {
         JobStatus: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
         UserId: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
         JobAttempt: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        JobFailureCode: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
       },
     });
     const mistyped = await workerAgainst(bare);
@@ -139,7 +140,14 @@ describe('a namespace not set up for jobs', () => {
     const namespace = `fresh-${randomUUID().slice(0, 8)}`;
     assert.deepEqual(await prepareNamespace(connection, namespace), {
       registered: true,
-      addedSearchAttributes: ['JobKind', 'JobType', 'JobStatus', 'UserId', 'JobAttempt'],
+      addedSearchAttributes: [
+        'JobKind',
+        'JobType',
+        'JobStatus',
+        'UserId',
+        'JobAttempt',
+        'JobFailureCode',
+      ],
     });
     assert.equal(await namespaceProblem(connection, namespace), null);
     assert.deepEqual(await prepareNamespace(connection, namespace), {
