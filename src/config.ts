@@ -338,6 +338,13 @@ export const configSchema = z.object({
    */
   EVENT_STREAM_MAX_OPEN: positiveInt.default(5_000),
 
+  /**
+   * Renderings of the API's `/metrics` a second; past them a scrape gets the latest one. The
+   * route answers whoever reaches the API's port, and each rendering holds the event loop
+   * every request shares; Prometheus scrapes every few seconds.
+   */
+  API_METRICS_RENDERS_PER_SECOND: positiveInt.default(4),
+
   /** Time running activities get to finish or heartbeat their cancellation when a worker stops. */
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
   /**

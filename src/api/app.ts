@@ -135,6 +135,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onClose', async () => queues.close());
   await app.register(metrics, {
     logger: deps.logger,
+    rendersPerSecond: deps.config.API_METRICS_RENDERS_PER_SECOND,
     sharedState: createSharedStateMetrics({ db: deps.db, queues, logger: deps.logger }),
   });
   // A job's id is in its routes' path: every line of a request about a job carries it as

@@ -157,6 +157,8 @@ async function createTestApi(
     DATA_DIR: path.join(os.tmpdir(), `vlogflow-api-${randomUUID()}`),
     // Tests poll a job every 100 ms for minutes; the read limit has tests of its own.
     USER_READ_RATE_LIMIT_REQUESTS: '100000',
+    // Tests read a gauge right after what moves it, and poll /metrics; the ration has its own.
+    API_METRICS_RENDERS_PER_SECOND: '100000',
     ...options.env,
   });
   const app = await buildApp({

@@ -8,9 +8,6 @@ import type { SharedStateMetrics } from '../../metrics/shared-state.js';
 /** The route label of a request no route matched, so scanners cannot add series. */
 const unmatched = 'unmatched';
 
-/** Renderings of `/metrics` a second, past which a scrape gets the latest (rationedRendering). */
-const renderingsPerSecond = 4;
-
 /** Whether an Accept-Encoding header takes gzip (named, or `*`, without `q=0`). */
 export function acceptsGzip(header: string | undefined): boolean {
   return (header ?? '').split(',').some((each) => {
@@ -42,7 +39,16 @@ export function observeRequest(
 export const metrics = fp(
   async (
     app: FastifyInstance,
-    { sharedState, logger }: { sharedState: SharedStateMetrics; logger: Logger },
+    {
+      sharedState,
+      logger,
+      rendersPerSecond,
+    }: {
+      sharedState: SharedStateMetrics;
+      logger: Logger;
+      /** API_METRICS_RENDERS_PER_SECOND: past them a scrape gets the latest rendering. */
+      rendersPerSecond: number;
+    },
   ) => {
     // Each route's 5xx series exists from the start: rate() reads a series' first sample as its
     // start, so a route's first 5xx, the one that made its series, counted as none.
@@ -59,7 +65,7 @@ export const metrics = fp(
         await sharedState.refresh();
         return renderMetrics(logger, [apiMetrics, sharedState.registry]);
       },
-      { perSecond: renderingsPerSecond },
+      { perSecond: rendersPerSecond },
     );
     app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
       const { text, gzipped } = await rendered();
