@@ -106,6 +106,32 @@ describe('progress streams', () => {
     });
   }
 
+  it("answer a resume after the job's end 204, without a body's length, to a HEAD as to a GET", async () => {
+    const id = await storedJob('ai', 'completed');
+    const url = `${base}${streamPath('ai', id)}`;
+    const headers = {
+      authorization: await h.user(owner).authorization(),
+      'last-event-id': '0-end',
+    };
+    for (const method of ['GET', 'HEAD'] as const) {
+      const answer = await send(url, method, headers);
+      assert.equal(answer.status, 204, method);
+      assert.equal(answer.headers.get('content-length'), null, `${method}: RFC 9110, 8.6`);
+    }
+  });
+
+  it('take an empty Last-Event-ID as the header it is, which wins over the query: from the first state', async () => {
+    const id = await storedJob('ai', 'completed');
+    const authorization = await h.user(owner).authorization();
+    const url = `${base}${streamPath('ai', id)}?lastEventId=0-end`;
+    assert.equal((await send(url, 'GET', { authorization })).status, 204, 'the query alone');
+    const stream = await openEventStream(url, { authorization, 'last-event-id': '' });
+    assert.equal(stream.status, 200);
+    const first = await stream.next();
+    assert.equal(first.id, '0');
+    stream.close();
+  });
+
   describe('caps', () => {
     let capped: TestApi;
     let cappedBase: string;

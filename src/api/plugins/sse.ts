@@ -95,7 +95,10 @@ export class JobEventStreams {
   async stream(reply: FastifyReply, job: JobEventStreamRequest): Promise<void> {
     const { row, after } = job;
     if (after.ended && isTerminalStatus(row.status) && row.projection_seq <= after.seq) {
-      await reply.code(204).send();
+      // Written whole here: Fastify gives a HEAD's empty answer a Content-Length, which a 204
+      // must not carry (RFC 9110, 8.6), and a GET's has none.
+      reply.hijack();
+      reply.raw.writeHead(204, reply.getHeaders() as OutgoingHttpHeaders).end();
       return;
     }
     this.refuseOverCap(job.userId);

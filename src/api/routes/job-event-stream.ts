@@ -42,7 +42,8 @@ export function jobEventStreamRoutes(options: JobEventStreamRouteOptions): Fasti
         const row = await findOwned(userId, request.params.id);
         // An EventSource's own reconnect sends the header with its latest event, later than the
         // position its URL was opened with.
-        const fromHeader = request.headers['last-event-id'] !== undefined;
+        // An empty header (parsed as no position) is sent all the same, and wins as one.
+        const fromHeader = request.raw.headers['last-event-id'] !== undefined;
         const field = fromHeader ? 'headers.last-event-id' : 'querystring.lastEventId';
         const after = (fromHeader
           ? request.headers['last-event-id']
