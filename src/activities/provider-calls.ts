@@ -11,6 +11,9 @@ export function toFailure(error: unknown, context: Context, provider: string): u
   // An aborted provider call after a cancellation is the cancellation, not a provider failure.
   if (context.cancellationSignal.aborted) return new CancelledFailure('cancelled');
   if (!(error instanceof ProviderError)) return error;
+  if (error.providerSaid !== undefined) {
+    log.warn('provider failure', { code: error.code, provider, providerSaid: error.providerSaid });
+  }
   const delayMs = error.retryable ? retryDelayWithin(error.retryDelayMs, context) : undefined;
   return ApplicationFailure.create({
     message: error.message,

@@ -4,6 +4,7 @@ import {
   inputTooLongError,
   ProviderError,
   quotedProviderMessage,
+  serverFailure,
   transportFailure,
 } from './types.js';
 
@@ -74,6 +75,14 @@ export function classifyGoogleError(error: unknown, what: string): ProviderError
       // Any other refusal of the request (409, 422…) is not helped by sending it again.
       if (error.status >= 400 && error.status < 500 && error.status !== 408) {
         return new ProviderError(FailureCode.PROVIDER_INVALID_ARGUMENT, message, false);
+      }
+      if (error.status >= 500) {
+        return serverFailure(
+          what,
+          error.status,
+          body.error?.message ?? error.message,
+          parseDuration(retryInfo?.retryDelay),
+        );
       }
       return new ProviderError(
         FailureCode.PROVIDER_UNAVAILABLE,

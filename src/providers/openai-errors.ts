@@ -4,6 +4,7 @@ import {
   inputTooLongError,
   ProviderError,
   quotedProviderMessage,
+  serverFailure,
   transportFailure,
 } from './types.js';
 
@@ -95,7 +96,10 @@ export function classifyOpenAiError(error: unknown, what: string): ProviderError
       true,
       retryAfterMs(error.headers),
     );
-  if (status >= 500 || status === 408)
+  if (status >= 500) {
+    return serverFailure(what, status, providerMessage(error), retryAfterMs(error.headers));
+  }
+  if (status === 408)
     return new ProviderError(
       FailureCode.PROVIDER_UNAVAILABLE,
       message,

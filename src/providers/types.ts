@@ -149,9 +149,30 @@ export class ProviderError extends Error {
     readonly retryable: boolean,
     /** The provider's own advice on when to try again (RetryInfo), in milliseconds. */
     readonly retryDelayMs?: number,
+    /**
+     * What the provider said, kept out of `message` (which becomes the job's error): a
+     * server's 5xx body may name its hosts or worse. The worker logs it.
+     */
+    readonly providerSaid?: string,
   ) {
     super(message);
   }
+}
+
+/** A provider's 5xx, in the words a job's error may carry: its status, not its body. */
+export function serverFailure(
+  what: string,
+  status: number,
+  providerMessage: string,
+  retryDelayMs: number | undefined,
+): ProviderError {
+  return new ProviderError(
+    FailureCode.PROVIDER_UNAVAILABLE,
+    `${what}: the provider answered ${status}, a failure of its own`,
+    true,
+    retryDelayMs,
+    quotedProviderMessage(providerMessage),
+  );
 }
 
 /**

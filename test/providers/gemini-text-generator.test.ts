@@ -138,7 +138,12 @@ describe('the Gemini text generator', () => {
     assert.ok(broken instanceof ProviderError, String(broken));
     assert.equal(broken.code, FailureCode.PROVIDER_UNAVAILABLE);
     assert.equal(broken.retryable, true);
-    assert.equal(broken.message, 'Gemini sub-goal generation: fake 503 in the stream');
+    // A server's failure in its own words stays in the worker's log: the job's error says 503.
+    assert.equal(
+      broken.message,
+      'Gemini sub-goal generation: the provider answered 503, a failure of its own',
+    );
+    assert.equal(broken.providerSaid, 'fake 503 in the stream');
     assert.equal(pieces.join(''), '{"items": [{"title": "Fi', 'what came before was handed on');
 
     const abandoned = fake.calls.abandonedStreams;

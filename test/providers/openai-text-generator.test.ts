@@ -111,10 +111,16 @@ describe('the OpenAI-compatible text generator', () => {
 
   it('maps 5xx, a lost stream and a stalled one to retryable unavailability', async () => {
     for (const status of [500, 502, 503]) {
-      fake.scenario.failures.push({ status });
+      fake.scenario.failures.push({ status, message: 'upstream pg error at 10.0.3.7:5432' });
       const error = await failure();
       assert.equal(error.code, FailureCode.PROVIDER_UNAVAILABLE, String(status));
       assert.equal(error.retryable, true);
+      // What a server says of its own failure may name its insides: only the log has it.
+      assert.equal(
+        error.message,
+        `The model's sub-goal generation: the provider answered ${status}, a failure of its own`,
+      );
+      assert.equal(error.providerSaid, 'upstream pg error at 10.0.3.7:5432');
     }
     fake.scenario.answers.push({ kind: 'stream-error', text: '{"items"', message: 'model died' });
     const broken = await failure();
