@@ -66,6 +66,9 @@ export type Reading<T> = { value: T } | { problem: string };
 
 /** Parses a model's text as JSON and hands it to `check`. */
 export function readJsonAnswer<T>(text: string, check: (json: unknown) => Reading<T>): Reading<T> {
+  // Said apart: a server that answers a streamed request with one JSON body (it ignored
+  // `stream`) streams nothing, and "not JSON" sent its operator looking at the wrong thing.
+  if (text.trim() === '') return { problem: 'the answer is empty' };
   let json: unknown;
   try {
     json = JSON.parse(text);

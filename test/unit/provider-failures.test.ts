@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { msOptionalToNumber } from '@temporalio/common/lib/time.js';
-import { toFailure } from '../../src/activities/provider-calls.js';
+import { readJsonAnswer, toFailure } from '../../src/activities/provider-calls.js';
 import { FailureCode } from '../../src/jobs/failures.js';
 import { ProviderError, transportFailure } from '../../src/providers/types.js';
 
@@ -62,5 +62,14 @@ describe('a call that got no error answer from the provider', () => {
       'the connection closed before the answer ended',
     );
     assert.equal(transportFailure(new Error('x'.repeat(600))), `${'x'.repeat(500)}…`);
+  });
+});
+
+describe("a model's answer read as JSON", () => {
+  const take = (json: unknown) => ({ value: json });
+  it('says an empty answer is empty, apart from one that is not JSON', () => {
+    assert.deepEqual(readJsonAnswer(' \n', take), { problem: 'the answer is empty' });
+    assert.deepEqual(readJsonAnswer('{"items": [', take), { problem: 'the answer is not JSON' });
+    assert.deepEqual(readJsonAnswer('{"items": []}', take), { value: { items: [] } });
   });
 });
