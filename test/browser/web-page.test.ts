@@ -366,7 +366,7 @@ describe('the web page in a real browser', () => {
     it('refreshes the token of the same user without asking', async () => {
       await session.withPage('link-same-user', {}, async ({ page, step, problems }) => {
         const first = await onHistoryAs(page, 'link-erin');
-        const fresh = await stack.token('link-erin', { expiresIn: '11h' });
+        const fresh = await stack.token('link-erin', { expiresIn: '13h' });
         assert.notEqual(fresh, first);
         await page.goto(`${stack.baseUrl}/#token=${fresh}`);
         const refreshed = await page.waitForFunction(
@@ -385,6 +385,27 @@ describe('the web page in a real browser', () => {
         await heading(page, 'History').waitFor();
         await signedInAs(page, 'link-erin').waitFor();
         await step('refreshed');
+        assert.deepEqual(problems(), []);
+      });
+    });
+
+    it('keeps the token of the same user that ends later than the link’s, and says so', async () => {
+      await session.withPage('link-sooner', {}, async ({ page, step, problems }) => {
+        const kept = await onHistoryAs(page, 'link-gail');
+        const sooner = await stack.token('link-gail', { expiresIn: '1h' });
+        await page.goto(`${stack.baseUrl}/#token=${sooner}`);
+        await page
+          .getByRole('banner')
+          .getByRole('alert')
+          .filter({
+            hasText:
+              "The link you opened was not used: its token expires before this tab's. You are still signed in as link-gail.",
+          })
+          .waitFor();
+        assert.equal(await switchQuestion(page).count(), 0, 'no question');
+        assert.equal(await storedToken(page), kept);
+        assert.equal(new URL(page.url()).hash, '#/history');
+        await step('sooner link not taken');
         assert.deepEqual(problems(), []);
       });
     });

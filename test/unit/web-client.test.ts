@@ -122,9 +122,14 @@ describe('a #token= link on the web page', () => {
     });
   });
 
-  it('signs in only where there is no session; over one, refreshes the same user and asks for another', () => {
+  it('signs in only where there is no session; over one, refreshes the same user (not to a sooner end) and asks for another', () => {
     assert.equal(linkTokenEffect(null, bob), 'sign-in');
     assert.equal(linkTokenEffect(alice, describeToken(token({ sub: 'alice' }))), 'refresh');
+    const later = describeToken(token({ sub: 'alice', exp: 2_000_000_001 }));
+    assert.equal(linkTokenEffect(alice, later), 'refresh');
+    // A token of the same user that would end the session sooner is not taken.
+    const sooner = describeToken(token({ sub: 'alice', exp: 1_999_999_999 }));
+    assert.equal(linkTokenEffect(alice, sooner), 'keep');
     assert.equal(linkTokenEffect(alice, bob), 'ask');
     // A token that names no user is never taken for the same one.
     const nameless = describeToken(token({}));

@@ -230,6 +230,12 @@ async function checkLinkToken(link: Session, count: number): Promise<void> {
     case 'refresh':
       session = save(link.token);
       return;
+    case 'keep':
+      showNotice(
+        `The link you opened was not used: its token expires before this tab's. You are still signed in as ${who(link)}.`,
+        '',
+      );
+      return;
     case 'ask':
       return askToSwitch(link);
   }

@@ -37,13 +37,16 @@ export function describeToken(token: string): Session {
  * What a link's token may do to the tab's session: sign in (there is none, and this browser
  * last signed in as the link's user or never), refresh it (the same user, by the `sub` both
  * name), or only after the person says so (another user than the session's or the last one,
- * or a token that names none).
+ * or a token that names none). The same user's token that expires before the session's is
+ * not taken (`keep`): it would end the session sooner, unseen.
  */
 export function linkTokenEffect(
   current: Session | null,
   link: Session,
   lastUser: string | null = null,
-): 'sign-in' | 'refresh' | 'ask' {
+): 'sign-in' | 'refresh' | 'keep' | 'ask' {
   if (!current) return lastUser === null || lastUser === link.user ? 'sign-in' : 'ask';
-  return current.user !== null && current.user === link.user ? 'refresh' : 'ask';
+  if (current.user === null || current.user !== link.user) return 'ask';
+  const sooner = current.expiresAt && link.expiresAt && link.expiresAt < current.expiresAt;
+  return sooner ? 'keep' : 'refresh';
 }
