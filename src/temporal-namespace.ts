@@ -141,5 +141,5 @@ export async function namespaceProblem(
     .map((key) => `${key.name} (${cliTypeNames[key.type]}) is missing`);
   const mistyped = wronglyTypedSearchAttributes(registered, namespace);
   if (missing.length === 0 && !mistyped) return null;
-  return `namespace "${namespace}" is not set up for jobs, which Temporal refuses to start without the job search attributes: ${[...missing, ...(mistyped?.problems ?? [])].join(', ')}; ${mistyped?.fix ?? setupHint}`;
+  return `namespace "${namespace}" is not set up for jobs, whose workflows set the job search attributes (Temporal refuses a start, or fails a workflow task for good, that sets one the namespace lacks): ${[...missing, ...(mistyped?.problems ?? [])].join(', ')}; ${mistyped?.fix ?? setupHint}`;
 }
