@@ -98,6 +98,22 @@ function temporalUnavailable(what: string): ApiError {
   );
 }
 
+/**
+ * The attempt of the job's workflow task when workers took it before and did not complete it
+ * (failed it: a search attribute the namespace lacks, a nondeterministic change; or were lost
+ * with it), or null. Workers that keep failing the task look, from the API, like none at all.
+ */
+async function failingTaskAttempt(
+  temporal: TemporalAccess,
+  handle: WorkflowHandle,
+): Promise<number | null> {
+  const described = await temporal.client
+    .withDeadline(Date.now() + 1_000, () => handle.describe())
+    .catch(() => null);
+  const attempt = described?.raw.pendingWorkflowTask?.attempt ?? 0;
+  return attempt > 1 ? attempt : null;
+}
+
 /** How long `?live=true` waits for the workflow's answer before answering `live: null`. */
 const liveQueryTimeoutMs = 3_000;
 
@@ -157,10 +173,16 @@ export function createJobActions(
         if (aborted || error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
           // Out of time because Temporal is out, not because no worker took the request.
           if (!(await temporalAnswers(temporal))) throw temporalUnavailable(what);
+          const failing = await failingTaskAttempt(temporal, handle);
           throw new ApiError(
             'JOB_CONTROL_TIMEOUT',
-            `No worker took the ${what} request within ${settings.timeoutMs} ms; it may still ` +
-              'take effect when one is back. Send it again to learn the outcome.',
+            failing === null
+              ? `No worker took the ${what} request within ${settings.timeoutMs} ms; it may ` +
+                  'still take effect when one is back. Send it again to learn the outcome.'
+              : `The ${what} request waits on the job's workflow task, which workers have ` +
+                  `taken ${failing - 1} times without completing it (each failed it or was ` +
+                  "lost: the job's Temporal history says which, and why); it takes effect " +
+                  'once one completes it. Send it again then.',
             undefined,
             { 'retry-after': '5' },
           );
