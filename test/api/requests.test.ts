@@ -513,6 +513,36 @@ describe('request handling', () => {
     }
   });
 
+  it('declares the headers its answers carry, so a generated client types them', async () => {
+    const document = (await h.api.app.inject({ method: 'GET', url: '/docs/json' })).json<{
+      paths: Record<string, Record<string, { responses: Record<string, { headers?: object }> }>>;
+    }>();
+    const headersOf = (path: string, method: string, status: string) =>
+      Object.keys(document.paths[path]?.[method]?.responses[status]?.headers ?? {});
+    const read = headersOf('/api/jobs/{id}', 'get', '200');
+    for (const name of ['ETag', 'X-Poll-Interval', 'Cache-Control', 'RateLimit-Remaining']) {
+      assert.ok(read.includes(name), `GET /api/jobs/{id} 200: ${name}`);
+    }
+    assert.ok(headersOf('/api/jobs/{id}', 'get', '304').includes('ETag'));
+    for (const name of ['Idempotent-Replayed', 'Location']) {
+      assert.ok(headersOf('/api/probes', 'post', '202').includes(name), `start 202: ${name}`);
+    }
+    assert.ok(headersOf('/api/vlogs/{id}/retry', 'post', '202').includes('Idempotent-Replayed'));
+    assert.ok(headersOf('/api/probes', 'post', '429').includes('Retry-After'));
+    assert.ok(headersOf('/api/jobs', 'get', '401').includes('WWW-Authenticate'));
+    // And the answers carry what is declared (another user: this one makes no job).
+    const starter = h.user(`headers-${randomUUID()}`);
+    const probe = await starter.post('/api/probes', { steps: 1, stepDelayMs: 0 });
+    assert.equal(probe.statusCode, 202, probe.body);
+    for (const name of ['idempotent-replayed', 'location', 'ratelimit-remaining']) {
+      assert.ok(probe.headers[name] !== undefined, `start answer: ${name}`);
+    }
+    const view = await starter.get(probe.headers.location as string);
+    for (const name of ['etag', 'cache-control', 'ratelimit-limit']) {
+      assert.ok(view.headers[name] !== undefined, `view answer: ${name}`);
+    }
+  });
+
   it('documents a body as required exactly where a request without one is refused', async () => {
     // An operator, so the admin routes read the request; the probe it starts is its own.
     const operator = h.admin(`operator-${randomUUID().slice(0, 8)}`);

@@ -46,6 +46,7 @@ const documentRoute: typeof jsonSchemaTransform = (document) => {
         responses[status] = { type: 'null', description: response.description };
     }
   }
+  if (responses) documentHeaders(responses, document.url, [document.route.method].flat());
   if (!document.url.endsWith('*')) return transformed;
   const params = transformed.schema.params as
     { properties: Record<string, unknown>; required?: string[] } | undefined;
@@ -62,6 +63,51 @@ const documentRoute: typeof jsonSchemaTransform = (document) => {
     },
   };
 };
+
+const integerHeader = (description: string) => ({ type: 'integer', description });
+const textHeader = (description: string) => ({ type: 'string', description });
+
+/**
+ * The headers each answer carries (docs/api.md), so a generated client types them: the
+ * conditional reads' ETag and poll interval, the starts' replay and location, the rate limit's
+ * and every refusal's wait. They are set by hooks and plugins, which no route schema names.
+ */
+function documentHeaders(responses: Record<string, unknown>, url: string, methods: string[]) {
+  const underApi = url.startsWith('/api/');
+  const reads = methods.includes('GET') && underApi;
+  for (const [status, response] of Object.entries(responses)) {
+    const headers: Record<string, object> = {};
+    if (underApi) {
+      headers['RateLimit-Limit'] = integerHeader('requests the window allows this caller');
+      headers['RateLimit-Remaining'] = integerHeader('requests left in the window');
+      headers['RateLimit-Reset'] = integerHeader('seconds until the window ends');
+    }
+    if (reads && (status === '200' || status === '304')) {
+      headers['ETag'] = textHeader('the answer, for If-None-Match');
+      headers['Cache-Control'] = textHeader('`private, no-cache`: ask again, with If-None-Match');
+      headers['X-Poll-Interval'] = integerHeader(
+        "seconds to wait before reading a job again, on a job's view while it is in flight",
+      );
+    }
+    if (status === '202' && methods.includes('POST')) {
+      headers['Idempotent-Replayed'] = textHeader(
+        '`true` when this answers an earlier request (its Idempotency-Key, or the attempt a retry names)',
+      );
+      headers['Location'] = textHeader("the job's view, on a start");
+    }
+    if (status === '429' || status === '503' || status === '409') {
+      headers['Retry-After'] = integerHeader('seconds to wait before sending the request again');
+    }
+    if (status === '401') headers['WWW-Authenticate'] = textHeader('the Bearer challenge');
+    if (status === '405') headers['Allow'] = textHeader('the methods the path takes');
+    if (status === '206' || status === '416') {
+      headers['Content-Range'] = textHeader('the bytes sent, or `bytes */<size>`');
+    }
+    if (Object.keys(headers).length > 0) {
+      responses[status] = { ...(response as object), headers };
+    }
+  }
+}
 
 /** Whether a route's body schema takes a request without a body. */
 function bodyMayBeLeftOut(body: unknown): boolean {

@@ -488,6 +488,18 @@ export interface operations {
       /** @description UserBudget */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -521,6 +533,18 @@ export interface operations {
       /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
       304: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -528,6 +552,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -545,6 +575,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -562,6 +600,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -579,6 +623,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -596,6 +648,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -635,6 +695,12 @@ export interface operations {
       /** @description UserBudget */
       200: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -668,6 +734,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -685,6 +757,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -702,6 +782,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -719,6 +805,12 @@ export interface operations {
       /** @description Error */
       413: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -736,6 +828,12 @@ export interface operations {
       /** @description Error */
       415: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -753,6 +851,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -770,6 +876,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -800,6 +914,12 @@ export interface operations {
       /** @description Default Response */
       204: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -807,6 +927,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -824,6 +950,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -841,6 +975,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -858,6 +998,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -875,6 +1021,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -892,6 +1046,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -934,6 +1096,18 @@ export interface operations {
       /** @description Default Response */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -961,6 +1135,18 @@ export interface operations {
       /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
       304: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -968,6 +1154,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -985,6 +1177,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1002,6 +1202,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1019,6 +1225,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1036,6 +1250,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1083,6 +1305,12 @@ export interface operations {
       /** @description Default Response */
       200: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1117,6 +1345,16 @@ export interface operations {
       /** @description Default Response */
       202: {
         headers: {
+          /** @description `true` when this answers an earlier request (its Idempotency-Key, or the attempt a retry names) */
+          'Idempotent-Replayed'?: string;
+          /** @description the job's view, on a start */
+          Location?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1151,6 +1389,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1168,6 +1412,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1185,6 +1437,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1202,6 +1460,12 @@ export interface operations {
       /** @description Error */
       413: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1219,6 +1483,12 @@ export interface operations {
       /** @description Error */
       415: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1236,6 +1506,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1253,6 +1531,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1295,6 +1581,18 @@ export interface operations {
       /** @description Default Response */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1404,6 +1702,18 @@ export interface operations {
       /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
       304: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -1411,6 +1721,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1428,6 +1744,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1445,6 +1769,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1462,6 +1792,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1479,6 +1815,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1496,6 +1840,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1602,6 +1954,16 @@ export interface operations {
       /** @description AiJob */
       202: {
         headers: {
+          /** @description `true` when this answers an earlier request (its Idempotency-Key, or the attempt a retry names) */
+          'Idempotent-Replayed'?: string;
+          /** @description the job's view, on a start */
+          Location?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1708,6 +2070,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1725,6 +2093,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1742,6 +2118,12 @@ export interface operations {
       /** @description Error */
       402: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1759,6 +2141,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1776,6 +2164,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1793,6 +2187,14 @@ export interface operations {
       /** @description Error */
       409: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1810,6 +2212,12 @@ export interface operations {
       /** @description Error */
       413: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1827,6 +2235,12 @@ export interface operations {
       /** @description Error */
       415: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1844,6 +2258,12 @@ export interface operations {
       /** @description Error */
       422: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1861,6 +2281,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1878,6 +2306,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1914,6 +2350,18 @@ export interface operations {
       /** @description AiJob */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2020,6 +2468,18 @@ export interface operations {
       /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
       304: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -2027,6 +2487,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2044,6 +2510,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2061,6 +2535,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2078,6 +2558,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2095,6 +2581,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2112,6 +2606,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2148,6 +2650,16 @@ export interface operations {
       /** @description Default Response */
       202: {
         headers: {
+          /** @description `true` when this answers an earlier request (its Idempotency-Key, or the attempt a retry names) */
+          'Idempotent-Replayed'?: string;
+          /** @description the job's view, on a start */
+          Location?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2163,6 +2675,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2180,6 +2698,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2197,6 +2723,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2214,6 +2746,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2231,6 +2769,14 @@ export interface operations {
       /** @description Error */
       409: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2248,6 +2794,12 @@ export interface operations {
       /** @description Error */
       413: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2265,6 +2817,12 @@ export interface operations {
       /** @description Error */
       415: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2282,6 +2840,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2299,6 +2865,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2335,6 +2909,18 @@ export interface operations {
       /** @description The event stream */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2351,6 +2937,12 @@ export interface operations {
       /** @description The client has seen the `end` event (its `Last-Event-ID`) and nothing followed */
       204: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -2358,6 +2950,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2375,6 +2973,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2392,6 +2998,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2409,6 +3021,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2426,6 +3044,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2443,6 +3069,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2473,6 +3107,12 @@ export interface operations {
       /** @description Default Response */
       201: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2487,6 +3127,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2504,6 +3150,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2521,6 +3175,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2538,6 +3198,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2555,6 +3221,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2572,6 +3246,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2609,6 +3291,16 @@ export interface operations {
       /** @description Default Response */
       202: {
         headers: {
+          /** @description `true` when this answers an earlier request (its Idempotency-Key, or the attempt a retry names) */
+          'Idempotent-Replayed'?: string;
+          /** @description the job's view, on a start */
+          Location?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2623,6 +3315,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2640,6 +3338,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2657,6 +3363,12 @@ export interface operations {
       /** @description Error */
       402: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2674,6 +3386,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2691,6 +3409,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2708,6 +3432,14 @@ export interface operations {
       /** @description Error */
       409: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2725,6 +3457,12 @@ export interface operations {
       /** @description Error */
       413: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2742,6 +3480,12 @@ export interface operations {
       /** @description Error */
       415: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2759,6 +3503,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2776,6 +3528,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2829,6 +3589,18 @@ export interface operations {
       /** @description Default Response */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2903,6 +3675,18 @@ export interface operations {
       /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
       304: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -2910,6 +3694,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2927,6 +3717,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2944,6 +3742,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2961,6 +3765,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2978,6 +3788,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2995,6 +3813,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3028,6 +3854,18 @@ export interface operations {
       /** @description Job */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3099,6 +3937,18 @@ export interface operations {
       /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
       304: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -3106,6 +3956,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3123,6 +3979,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3140,6 +4004,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3157,6 +4027,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3174,6 +4050,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3191,6 +4075,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3238,6 +4130,16 @@ export interface operations {
       /** @description Job */
       202: {
         headers: {
+          /** @description `true` when this answers an earlier request (its Idempotency-Key, or the attempt a retry names) */
+          'Idempotent-Replayed'?: string;
+          /** @description the job's view, on a start */
+          Location?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3309,6 +4211,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3326,6 +4234,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3343,6 +4259,12 @@ export interface operations {
       /** @description Error */
       402: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3360,6 +4282,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3377,6 +4305,14 @@ export interface operations {
       /** @description Error */
       409: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3394,6 +4330,12 @@ export interface operations {
       /** @description Error */
       413: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3411,6 +4353,12 @@ export interface operations {
       /** @description Error */
       415: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3428,6 +4376,12 @@ export interface operations {
       /** @description Error */
       422: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3445,6 +4399,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3462,6 +4424,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3498,6 +4468,16 @@ export interface operations {
       /** @description Default Response */
       202: {
         headers: {
+          /** @description `true` when this answers an earlier request (its Idempotency-Key, or the attempt a retry names) */
+          'Idempotent-Replayed'?: string;
+          /** @description the job's view, on a start */
+          Location?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3513,6 +4493,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3530,6 +4516,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3547,6 +4541,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3564,6 +4564,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3581,6 +4587,14 @@ export interface operations {
       /** @description Error */
       409: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3598,6 +4612,12 @@ export interface operations {
       /** @description Error */
       413: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3615,6 +4635,12 @@ export interface operations {
       /** @description Error */
       415: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3632,6 +4658,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3649,6 +4683,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3687,6 +4729,18 @@ export interface operations {
       /** @description Default Response */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3794,6 +4848,18 @@ export interface operations {
       /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
       304: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -3801,6 +4867,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3818,6 +4890,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3835,6 +4915,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3852,6 +4938,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3869,6 +4963,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3918,6 +5020,18 @@ export interface operations {
       /** @description Default Response */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4025,6 +5139,18 @@ export interface operations {
       /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
       304: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -4032,6 +5158,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4049,6 +5181,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4066,6 +5206,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4083,6 +5229,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4100,6 +5252,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4117,6 +5277,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4169,6 +5337,16 @@ export interface operations {
       /** @description Vlog */
       202: {
         headers: {
+          /** @description `true` when this answers an earlier request (its Idempotency-Key, or the attempt a retry names) */
+          'Idempotent-Replayed'?: string;
+          /** @description the job's view, on a start */
+          Location?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4273,6 +5451,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4290,6 +5474,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4307,6 +5499,12 @@ export interface operations {
       /** @description Error */
       402: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4324,6 +5522,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4341,6 +5545,37 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            error: {
+              /** @description Stable machine-readable code */
+              code: string;
+              details?: unknown;
+              /** @description What went wrong, naming the field where there is one */
+              message: string;
+            };
+          };
+        };
+      };
+      /** @description Error */
+      409: {
+        headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4358,6 +5593,12 @@ export interface operations {
       /** @description Error */
       413: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4375,6 +5616,12 @@ export interface operations {
       /** @description Error */
       415: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4392,6 +5639,12 @@ export interface operations {
       /** @description Error */
       422: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4409,6 +5662,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4426,6 +5687,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4462,6 +5731,18 @@ export interface operations {
       /** @description Vlog */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4566,6 +5847,18 @@ export interface operations {
       /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
       304: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -4573,6 +5866,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4590,6 +5889,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4607,6 +5914,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4624,6 +5937,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4641,6 +5960,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4658,6 +5985,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4694,6 +6029,16 @@ export interface operations {
       /** @description Default Response */
       202: {
         headers: {
+          /** @description `true` when this answers an earlier request (its Idempotency-Key, or the attempt a retry names) */
+          'Idempotent-Replayed'?: string;
+          /** @description the job's view, on a start */
+          Location?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4709,6 +6054,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4726,6 +6077,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4743,6 +6102,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4760,6 +6125,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4777,6 +6148,14 @@ export interface operations {
       /** @description Error */
       409: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4794,6 +6173,12 @@ export interface operations {
       /** @description Error */
       413: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4811,6 +6196,12 @@ export interface operations {
       /** @description Error */
       415: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4828,6 +6219,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4845,6 +6244,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4881,6 +6288,18 @@ export interface operations {
       /** @description The event stream */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4897,6 +6316,12 @@ export interface operations {
       /** @description The client has seen the `end` event (its `Last-Event-ID`) and nothing followed */
       204: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -4904,6 +6329,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4921,6 +6352,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4938,6 +6377,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4955,6 +6400,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4972,6 +6423,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4989,6 +6448,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5019,6 +6486,12 @@ export interface operations {
       /** @description Default Response */
       201: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5033,6 +6506,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5050,6 +6529,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5067,6 +6554,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5084,6 +6577,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5101,6 +6600,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5118,6 +6625,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5155,6 +6670,16 @@ export interface operations {
       /** @description Default Response */
       202: {
         headers: {
+          /** @description `true` when this answers an earlier request (its Idempotency-Key, or the attempt a retry names) */
+          'Idempotent-Replayed'?: string;
+          /** @description the job's view, on a start */
+          Location?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5169,6 +6694,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5186,6 +6717,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5203,6 +6742,12 @@ export interface operations {
       /** @description Error */
       402: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5220,6 +6765,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5237,6 +6788,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5254,6 +6811,14 @@ export interface operations {
       /** @description Error */
       409: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5271,6 +6836,12 @@ export interface operations {
       /** @description Error */
       413: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5288,6 +6859,12 @@ export interface operations {
       /** @description Error */
       415: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5305,6 +6882,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5322,6 +6907,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5353,6 +6946,18 @@ export interface operations {
       /** @description UploadLimits */
       200: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5381,6 +6986,18 @@ export interface operations {
       /** @description The view is the one an ETag of If-None-Match names: no body, the same ETag (and X-Poll-Interval) */
       304: {
         headers: {
+          /** @description `private, no-cache`: ask again, with If-None-Match */
+          'Cache-Control'?: string;
+          /** @description the answer, for If-None-Match */
+          ETag?: string;
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before reading a job again, on a job's view while it is in flight */
+          'X-Poll-Interval'?: number;
           [name: string]: unknown;
         };
         content?: never;
@@ -5388,6 +7005,12 @@ export interface operations {
       /** @description Error */
       400: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5405,6 +7028,14 @@ export interface operations {
       /** @description Error */
       401: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description the Bearer challenge */
+          'WWW-Authenticate'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5422,6 +7053,12 @@ export interface operations {
       /** @description Error */
       403: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5439,6 +7076,12 @@ export interface operations {
       /** @description Error */
       404: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5456,6 +7099,14 @@ export interface operations {
       /** @description Error */
       429: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5473,6 +7124,14 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description requests the window allows this caller */
+          'RateLimit-Limit'?: number;
+          /** @description requests left in the window */
+          'RateLimit-Remaining'?: number;
+          /** @description seconds until the window ends */
+          'RateLimit-Reset'?: number;
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -5538,6 +7197,8 @@ export interface operations {
       /** @description The byte range asked for with `Range: bytes=start-end` */
       206: {
         headers: {
+          /** @description the bytes sent, or `bytes *\/<size>` */
+          'Content-Range'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5615,6 +7276,8 @@ export interface operations {
       /** @description RANGE_NOT_SATISFIABLE: the range is outside the object; Content-Range gives its size */
       416: {
         headers: {
+          /** @description the bytes sent, or `bytes *\/<size>` */
+          'Content-Range'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5661,6 +7324,8 @@ export interface operations {
       /** @description Error */
       503: {
         headers: {
+          /** @description seconds to wait before sending the request again */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {

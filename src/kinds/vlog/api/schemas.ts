@@ -83,6 +83,8 @@ export function createVlogSchema(maxFiles: number) {
       ...commonErrors,
       /** BUDGET_EXCEEDED: the estimate is more than what is left of a budget. */
       402: errorBodySchema,
+      /** IDEMPOTENCY_KEY_IN_USE: an earlier request with this key is still being accepted. */
+      409: errorBodySchema,
       413: errorBodySchema,
       415: errorBodySchema,
       422: errorBodySchema,
