@@ -408,12 +408,19 @@ describe('AI generation jobs end to end', () => {
     const created = await create({ type: 'SUBGOAL_GENERATION', input: { goal } });
     const failed = await waitFor(created.id, (view) => view.status === 'failed', 'failed');
     // Operators find it in the Web UI by its code, as the failures metric names it.
-    const failureCode = async () =>
-      (await h.temporal.client.workflow.getHandle(created.id).describe()).typedSearchAttributes.get(
-        JobFailureCodeKey,
+    // The projection is written within the workflow task whose completion sets the attribute:
+    // the attribute follows the view by that task's end.
+    const failureCode = (expected: string | undefined, what: string) =>
+      eventually(
+        async () =>
+          (
+            await h.temporal.client.workflow.getHandle(created.id).describe()
+          ).typedSearchAttributes.get(JobFailureCodeKey),
+        (code) => code === expected,
+        { what },
       );
-    assert.equal(await failureCode(), failed.error?.code);
     assert.ok(failed.error?.code);
+    await failureCode(failed.error.code, "the failure's code");
     const retryOf = (attempt: number) => ada.post(`/api/ai/jobs/${created.id}/retry`, { attempt });
     const first = await retryOf(1);
     assert.equal(first.statusCode, 202, first.body);
@@ -427,7 +434,7 @@ describe('AI generation jobs end to end', () => {
     assert.deepEqual(again.json(), accepted);
     const done = await waitFor(created.id, (view) => view.status === 'completed', 'completed');
     assert.equal(done.attempt, 2);
-    assert.equal(await failureCode(), undefined, "the retry's run holds no code of the failure");
+    await failureCode(undefined, "the retry's run, holding no code of the failure");
     assert.deepEqual((await retryOf(1)).json(), accepted);
     // An attempt the job has not reached, and one out of range, are refused.
     const ahead = await retryOf(3);
